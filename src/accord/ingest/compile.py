@@ -1,0 +1,178 @@
+"""Compile a mapping into one SQL SELECT that maps a chunk of raw rows and says why a row is bad."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accord.ingest.mapping import FieldSpec, Mapping, Transform
+from accord.lake.sql import DUCKDB_TYPES, ident, literal
+from accord.model.entities import Column, ColumnType
+from accord.sources.base import ROW_COLUMN
+
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s.]+$"
+TRUE_WORDS = ("true", "t", "yes", "y", "1")
+FALSE_WORDS = ("false", "f", "no", "n", "0")
+
+PARSE_FAILURE = {
+    ColumnType.DATE: ("unparsable_date", "is not a date"),
+    ColumnType.TIMESTAMP: ("unparsable_date", "is not a timestamp"),
+    ColumnType.NUMBER: ("wrong_type", "is not a number"),
+    ColumnType.INTEGER: ("wrong_type", "is not a whole number"),
+    ColumnType.BOOLEAN: ("wrong_type", "is not true or false"),
+    ColumnType.JSON: ("wrong_type", "is not JSON"),
+}
+
+DEFAULT_PARSE = {
+    ColumnType.DATE: "to_date",
+    ColumnType.TIMESTAMP: "to_timestamp",
+    ColumnType.NUMBER: "to_number",
+    ColumnType.INTEGER: "to_integer",
+    ColumnType.BOOLEAN: "to_boolean",
+}
+
+
+@dataclass(frozen=True)
+class CompiledField:
+    column: Column
+    text: str  # the value as text after string transforms: the basis for "was something there?"
+    value: str  # the typed value
+
+
+class ChunkCompiler:
+    """Turns a mapping into SQL over a relation named `chunk` holding raw rows and their row numbers."""
+
+    def __init__(self, mapping: Mapping, columns: list[str], source_instance_id: str, strict: bool = True) -> None:
+        read = {c for spec in mapping.fields.values() for c in spec.source_columns}
+        if strict:
+            mapping.check_columns(columns)
+            self.absent: list[str] = []
+        else:
+            self.absent = sorted(c for c in read if c not in columns and c.split(".")[0] not in columns)
+        self.mapping = mapping
+        self.columns = columns + self.absent
+        self.instance = source_instance_id
+        self.entity = mapping.target
+
+    def select_sql(self) -> str:
+        fields = {name: self._compile(self.entity.column(name), spec) for name, spec in self.mapping.fields.items()}
+        outputs = []
+        for col in self.entity.mappable_columns:
+            f = fields.get(col.name)
+            outputs.append(f"{f.value if f else 'NULL'}::{DUCKDB_TYPES[col.type]} AS {ident(col.name)}")
+        reasons = [r for f in fields.values() for r in self._reasons(f)]
+        reason = f"NULLIF(concat_ws('; ', {', '.join(reasons)}), '')" if reasons else "NULL::VARCHAR"
+        raw = ", ".join(f"{ident(c)} := chunk.{ident(c)}" for c in self.columns)
+        relation = "chunk"
+        if self.absent:
+            nulls = ", ".join(f"NULL::VARCHAR AS {ident(c)}" for c in self.absent)
+            relation = f"(SELECT *, {nulls} FROM chunk) AS chunk"
+        return (
+            f"SELECT * EXCLUDE (_raw_struct), CASE WHEN _reason IS NOT NULL THEN to_json(_raw_struct)::VARCHAR END "
+            f"AS _raw FROM (SELECT {', '.join(outputs)}, {ident(ROW_COLUMN)} AS source_row, {reason} AS _reason, "
+            f"struct_pack({raw}) AS _raw_struct FROM {relation})"
+        )
+
+    def _compile(self, column: Column, spec: FieldSpec) -> CompiledField:
+        text = self._source_text(spec)
+        parse: Transform | None = None
+        for t in spec.transforms:
+            if t.name in DEFAULT_PARSE.values():
+                parse = t
+            else:
+                text = self._string_transform(text, t)
+        if parse is None and column.type in DEFAULT_PARSE:
+            parse = Transform(name=DEFAULT_PARSE[column.type])
+        if column.type is ColumnType.JSON:
+            value = f"CASE WHEN json_valid({text}) THEN ({text})::JSON END"
+        else:
+            value = self._parse(text, parse) if parse else text
+        return CompiledField(column, text, value)
+
+    def _raw_text(self, col: str) -> str:
+        if col in self.columns:
+            ref = f"chunk.{ident(col)}"
+        else:
+            head, *rest = col.split(".")
+            ref = f"chunk.{ident(head)}"
+            for part in rest:
+                ref = f"struct_extract({ref}, {literal(part)})"
+        nulls = ", ".join(literal(v) for v in self.mapping.null_values if v != "")
+        text = f"NULLIF(CAST({ref} AS VARCHAR), '')"
+        return f"CASE WHEN {text} IN ({nulls}) THEN NULL ELSE {text} END" if nulls else text
+
+    def _source_text(self, spec: FieldSpec) -> str:
+        if spec.from_ is not None:
+            return self._raw_text(spec.from_)
+        if spec.concat is not None:
+            parts = ", ".join(self._raw_text(c) for c in spec.concat)
+            return f"NULLIF(concat_ws({literal(spec.sep)}, {parts}), '')"
+        if spec.coalesce is not None:
+            return f"coalesce({', '.join(self._raw_text(c) for c in spec.coalesce)})"
+        constant = spec.constant
+        return literal(str(constant).lower() if isinstance(constant, bool) else str(constant))
+
+    def _string_transform(self, text: str, t: Transform) -> str:
+        if t.name == "trim":
+            return f"NULLIF(trim({text}), '')"
+        if t.name == "lower":
+            return f"lower({text})"
+        if t.name == "upper":
+            return f"upper({text})"
+        if t.name == "email_domain":
+            return f"NULLIF(lower(trim(split_part({text}, '@', 2))), '')"
+        if t.name == "url_domain":
+            pattern = literal(r"^(?:[a-z][a-z0-9+.-]*://)?(?:www\.)?([^/:?#\s]+)")
+            return f"NULLIF(regexp_extract(lower(trim({text})), {pattern}, 1), '')"
+        if t.name == "prefix":
+            return f"({literal(t.arg)} || {text})"
+        if t.name == "source_key":
+            source_type = t.arg or self.mapping.source_type
+            return f"({text} || {literal('@' + self.instance + '.' + source_type)})"
+        table = {str(k): v for k, v in t.arg.items() if k != "_default"}
+        cases = " ".join(f"WHEN {literal(k)} THEN {literal(None if v is None else str(v))}" for k, v in table.items())
+        default = literal(str(t.arg["_default"])) if "_default" in t.arg else text
+        return f"(CASE {text} {cases} ELSE {default} END)"
+
+    @staticmethod
+    def _parse(text: str, t: Transform) -> str:
+        fmt = literal(t.arg) if t.arg else None
+        if t.name == "to_date":
+            if fmt:
+                return f"CAST(try_strptime({text}, {fmt}) AS DATE)"
+            return f"coalesce(TRY_CAST({text} AS DATE), CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS DATE))"
+        if t.name == "to_timestamp":
+            if fmt:
+                return f"CAST(try_strptime({text}, {fmt}) AS TIMESTAMPTZ)"
+            return f"TRY_CAST({text} AS TIMESTAMPTZ)"
+        if t.name == "to_number":
+            return f"TRY_CAST(trim({text}) AS DOUBLE)"
+        if t.name == "to_integer":
+            as_double = f"TRY_CAST(trim({text}) AS DOUBLE)"
+            return (
+                f"coalesce(TRY_CAST(trim({text}) AS BIGINT), "
+                f"CASE WHEN {as_double} = floor({as_double}) THEN CAST({as_double} AS BIGINT) END)"
+            )
+        words_true = ", ".join(literal(w) for w in TRUE_WORDS)
+        words_false = ", ".join(literal(w) for w in FALSE_WORDS)
+        norm = f"lower(trim({text}))"
+        return f"(CASE WHEN {norm} IN ({words_true}) THEN TRUE WHEN {norm} IN ({words_false}) THEN FALSE END)"
+
+    @staticmethod
+    def _reasons(f: CompiledField) -> list[str]:
+        name = f.column.name
+        shown = f"'''' || left({f.text}, 80) || ''''"
+        out = []
+        if f.column.required:
+            out.append(f"CASE WHEN {f.text} IS NULL THEN {literal(f'missing_required: {name} is empty')} END")
+        if f.column.type in PARSE_FAILURE:
+            code, says = PARSE_FAILURE[f.column.type]
+            out.append(
+                f"CASE WHEN {f.text} IS NOT NULL AND {f.value} IS NULL "
+                f"THEN {literal(f'{code}: {name} ')} || {shown} || {literal(' ' + says)} END"
+            )
+        if f.column.is_email:
+            out.append(
+                f"CASE WHEN {f.value} IS NOT NULL AND NOT regexp_full_match({f.value}, {literal(EMAIL_PATTERN)}) "
+                f"THEN {literal(f'bad_email: {name} ')} || {shown} || ' is not an e-mail address' END"
+            )
+        return out

@@ -1,0 +1,147 @@
+"""Declarative mappings (YAML): which source column fills which canonical field, through which transforms."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from accord.model.entities import Entity, get_entity
+
+STRING_TRANSFORMS = {"trim", "lower", "upper", "email_domain", "url_domain", "map", "source_key", "prefix"}
+PARSE_TRANSFORMS = {"to_date", "to_timestamp", "to_number", "to_integer", "to_boolean"}
+TRANSFORMS = STRING_TRANSFORMS | PARSE_TRANSFORMS
+
+
+class MappingError(ValueError):
+    """A mapping that cannot work: unknown fields, unknown transforms, columns the input lacks."""
+
+
+class Transform(BaseModel):
+    """One named transform and its argument (a format, a value map, a source type ...)."""
+
+    name: str
+    arg: Any = None
+
+    @classmethod
+    def parse(cls, raw: Any) -> Transform:
+        if isinstance(raw, str):
+            name, arg = raw, None
+        elif isinstance(raw, dict) and len(raw) == 1:
+            name, arg = next(iter(raw.items()))
+        else:
+            raise MappingError(f"a transform is a name or {{name: argument}}, got {raw!r}")
+        if name not in TRANSFORMS:
+            raise MappingError(f"unknown transform {name!r}{_suggest(name, TRANSFORMS)}")
+        if name == "map" and not isinstance(arg, dict):
+            raise MappingError("transform 'map' takes a table of source value -> canonical value")
+        if name == "prefix" and not isinstance(arg, str):
+            raise MappingError("transform 'prefix' takes the text to put in front")
+        return cls(name=name, arg=arg)
+
+
+class FieldSpec(BaseModel):
+    """Where one canonical field comes from: exactly one of from / constant / concat / coalesce."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    from_: str | None = Field(default=None, alias="from", description="Source column (dots reach into nested records).")
+    constant: Any = Field(default=None, description="A fixed value for every record.")
+    concat: list[str] | None = Field(default=None, description="Source columns joined with `sep`, skipping empty ones.")
+    sep: str = Field(default="", description="Separator for `concat`.")
+    coalesce: list[str] | None = Field(default=None, description="The first non-empty of these source columns.")
+    transforms: list[Transform] = Field(default_factory=list, description="Applied in order; a parse transform last.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, raw: Any) -> Any:
+        if isinstance(raw, str):
+            return {"from": raw}
+        if isinstance(raw, dict):
+            raw = dict(raw)
+            if "transform" in raw:
+                raw["transforms"] = [raw.pop("transform")]
+            raw["transforms"] = [Transform.parse(t) for t in raw.get("transforms") or []]
+        return raw
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FieldSpec:
+        given = [k for k in ("from_", "constant", "concat", "coalesce") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of: from, constant, concat, coalesce")
+        parses = [i for i, t in enumerate(self.transforms) if t.name in PARSE_TRANSFORMS]
+        if len(parses) > 1 or (parses and parses[0] != len(self.transforms) - 1):
+            raise ValueError("at most one parse transform (to_date, to_number, ...), and it comes last")
+        return self
+
+    @property
+    def source_columns(self) -> list[str]:
+        if self.from_ is not None:
+            return [self.from_]
+        return list(self.concat or self.coalesce or [])
+
+
+class Mapping(BaseModel):
+    """A whole mapping file: one input shape to one canonical entity."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entity: str = Field(description="Canonical entity the records become (person, account, event, ...).")
+    source_type: str = Field(default="File", description="The system the records come from: Salesforce, Marketo, ...")
+    source_instance_id: str = Field(default="files", description="Instance of that system; overridable per run.")
+    null_values: list[str] = Field(default_factory=lambda: [""], description="Raw texts that mean 'no value'.")
+    fields: dict[str, FieldSpec] = Field(description="Canonical field -> where its value comes from.")
+
+    @property
+    def target(self) -> Entity:
+        return get_entity(self.entity)
+
+    @model_validator(mode="after")
+    def _fields_exist(self) -> Mapping:
+        entity = get_entity(self.entity)
+        known = {c.name: c for c in entity.mappable_columns}
+        for name in self.fields:
+            if name not in known:
+                raise ValueError(f"{entity.name} has no field {name!r}{_suggest(name, known)}")
+        missing = [c.name for c in entity.mappable_columns if c.required and c.name not in self.fields]
+        if missing:
+            raise ValueError(f"mapping for {entity.name} must fill required field(s): {', '.join(missing)}")
+        return self
+
+    def check_columns(self, available: list[str]) -> None:
+        """Fail before loading when the mapping names a column the input does not have."""
+        for field_name, spec in self.fields.items():
+            for col in spec.source_columns:
+                if col not in available and col.split(".")[0] not in available:
+                    raise MappingError(
+                        f"field {field_name!r} reads column {col!r}, which the input does not have"
+                        f"{_suggest(col, available)}; its columns are: {', '.join(available)}"
+                    )
+
+
+def load_mapping(path: Path | str) -> Mapping:
+    """Read a mapping YAML file, with errors that say what is wrong and where."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise MappingError(f"cannot read mapping {path}: {err}") from err
+    return parse_mapping(raw, str(path))
+
+
+def parse_mapping(raw: Any, where: str = "mapping") -> Mapping:
+    try:
+        return Mapping.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'mapping'}: {e['msg']}" for e in err.errors())
+        raise MappingError(f"{where}: {problems}") from None
+    except (MappingError, ValueError) as err:
+        raise MappingError(f"{where}: {err}") from None
+
+
+def _suggest(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

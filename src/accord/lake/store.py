@@ -1,0 +1,118 @@
+"""The lake: one DuckDB database file per sandbox, migrated on open, with current-view semantics."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from accord.lake.sql import ident
+from accord.model.entities import ENTITIES, Entity
+
+MIGRATION_FILE = re.compile(r"^v(\d{4})_(\w+)\.sql$")
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    """Every shipped migration as (version, name, sql), in order."""
+    found = []
+    for item in resources.files("accord.lake.migrations").iterdir():
+        match = MIGRATION_FILE.match(item.name)
+        if match:
+            found.append((int(match.group(1)), match.group(2), item.read_text()))
+    return sorted(found)
+
+
+def latest_view_sql(entity: Entity) -> str:
+    """The latest version of every key, deleted or not: newest source time, then later batch, then later row."""
+    if entity.immutable:
+        return f"SELECT * FROM {ident(entity.name)}"
+    return (
+        f"SELECT * EXCLUDE (_version) FROM (SELECT *, row_number() OVER ("
+        f"PARTITION BY source_key ORDER BY source_updated_at DESC NULLS LAST, batch_id DESC, source_row DESC"
+        f") AS _version FROM {ident(entity.name)}) WHERE _version = 1"
+    )
+
+
+class Lake:
+    """An open sandbox store. Use as a context manager, or call `close()`."""
+
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.con = duckdb.connect(str(path), read_only=read_only)
+        self.con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            self._migrate()
+            self._create_views()
+
+    def __enter__(self) -> Lake:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    @property
+    def schema_version(self) -> int:
+        row = self.con.execute("SELECT max(version) FROM _migrations").fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def _migrate(self) -> None:
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS _migrations (version INTEGER, name VARCHAR, applied_at TIMESTAMPTZ)"
+        )
+        current = self.schema_version
+        for version, name, sql in _migrations():
+            if version <= current:
+                continue
+            self.con.execute("BEGIN")
+            try:
+                self.con.execute(sql)
+                self.con.execute("INSERT INTO _migrations VALUES (?, ?, ?)", [version, name, now()])
+                self.con.execute("COMMIT")
+            except Exception:
+                self.con.execute("ROLLBACK")
+                raise
+
+    def _create_views(self) -> None:
+        for entity in ENTITIES.values():
+            latest = latest_view_sql(entity)
+            self.con.execute(f"CREATE OR REPLACE VIEW {ident(entity.name + '_latest')} AS {latest}")
+            self.con.execute(
+                f"CREATE OR REPLACE VIEW {ident(entity.name + '_current')} AS "
+                f"SELECT * FROM {ident(entity.name + '_latest')} WHERE NOT coalesce(is_deleted, FALSE)"
+            )
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        """Run a query and return rows as dicts."""
+        cur = self.con.execute(sql, params or [])
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
+        row = self.con.execute(sql, params or []).fetchone()
+        return row[0] if row else None
+
+    def current(self, entity: str) -> list[dict[str, Any]]:
+        """Every current (latest, not deleted) record of an entity."""
+        return self.query(f"SELECT * FROM {ident(entity + '_current')} ORDER BY source_key")
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per entity: current records, stored versions."""
+        out = {}
+        for name in ENTITIES:
+            out[name] = {
+                "current": int(self.scalar(f"SELECT count(*) FROM {ident(name + '_current')}")),
+                "versions": int(self.scalar(f"SELECT count(*) FROM {ident(name)}")),
+            }
+        return out
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,166 @@
+"""The file source: CSV, JSONL and Parquet files read in chunks, with row numbers and malformed rows kept."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk
+
+FORMATS = {".csv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+CSV_BLOCK_BYTES = 32 << 20
+ROWS_PER_CHUNK = 200_000
+
+
+class FileFormatError(ValueError):
+    """The file cannot be read at all (unknown format, no header, unreadable)."""
+
+
+def detect_format(path: Path) -> str:
+    try:
+        return FORMATS[path.suffix.lower()]
+    except KeyError:
+        raise FileFormatError(f"{path}: unknown file type {path.suffix!r}; use one of {', '.join(FORMATS)}") from None
+
+
+def fingerprint(path: Path) -> str:
+    """SHA-256 of the file's bytes: the same file ingested again is recognised."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(8 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class FileReader:
+    """Reads one file as RawChunks; `strict_columns` says whether every chunk has the file's full column set."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.format = detect_format(path)
+        self.strict_columns = self.format != "jsonl"
+
+    def chunks(self) -> Iterator[RawChunk]:
+        if self.format == "csv":
+            return self._csv()
+        if self.format == "parquet":
+            return self._parquet()
+        return self._jsonl()
+
+    def _csv(self) -> Iterator[RawChunk]:
+        with self.path.open(newline="", encoding="utf-8-sig") as f:
+            header = next(csv.reader(f), None)
+        if not header:
+            raise FileFormatError(f"{self.path}: empty file or no header row")
+        malformed: list[MalformedRow] = []
+
+        def on_invalid(row: Any) -> str:
+            # Line numbers count the header as line 1, so a data row's number is its line minus one.
+            number = (row.number or 0) - 1
+            reason = f"malformed_row: expected {row.expected_columns} fields, found {row.actual_columns}"
+            malformed.append(MalformedRow(number, row.text, reason))
+            return "skip"
+
+        reader = pacsv.open_csv(
+            self.path,
+            read_options=pacsv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES, encoding="utf8"),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        numberer = _RowNumberer()
+        for batch in reader:
+            bad_rows = [m.row for m in malformed]
+            rows = numberer.number(batch.num_rows, bad_rows)
+            table = pa.Table.from_batches([batch]).append_column(ROW_COLUMN, pa.array(rows, pa.int64()))
+            yield RawChunk(table, malformed[:])
+            malformed.clear()
+        if malformed:
+            yield RawChunk(_empty(header), malformed[:])
+
+    def _parquet(self) -> Iterator[RawChunk]:
+        pf = pq.ParquetFile(self.path)
+        start = 1
+        for batch in pf.iter_batches(batch_size=ROWS_PER_CHUNK):
+            rows = np.arange(start, start + batch.num_rows, dtype=np.int64)
+            start += batch.num_rows
+            yield RawChunk(pa.Table.from_batches([batch]).append_column(ROW_COLUMN, pa.array(rows)))
+
+    def _jsonl(self) -> Iterator[RawChunk]:
+        records: list[dict[str, str | None]] = []
+        rows: list[int] = []
+        malformed: list[MalformedRow] = []
+        with self.path.open(encoding="utf-8") as f:
+            for number, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                    if not isinstance(obj, dict):
+                        raise ValueError("a line must hold a JSON object")
+                except ValueError as err:
+                    malformed.append(MalformedRow(number, line.rstrip("\n"), f"malformed_row: {err}"))
+                    continue
+                records.append(_flatten(obj))
+                rows.append(number)
+                if len(records) >= ROWS_PER_CHUNK:
+                    yield _jsonl_chunk(records, rows, malformed)
+                    records, rows, malformed = [], [], []
+        if records or malformed:
+            yield _jsonl_chunk(records, rows, malformed)
+
+
+class _RowNumberer:
+    """Gives good rows their 1-based record number, skipping the numbers taken by malformed rows."""
+
+    def __init__(self) -> None:
+        self.next = 1
+
+    def number(self, count: int, bad_rows: list[int]) -> np.ndarray:
+        bad = np.array(sorted(r for r in bad_rows if r >= self.next), dtype=np.int64)
+        candidates = np.arange(self.next, self.next + count + len(bad), dtype=np.int64)
+        good = candidates[~np.isin(candidates, bad)][:count]
+        self.next = int(good[-1]) + 1 if count else self.next
+        return good
+
+
+def _flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, str | None]:
+    """Nested objects become dotted columns; lists stay JSON text; every value becomes text."""
+    out: dict[str, str | None] = {}
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "."))
+        elif value is None:
+            out[name] = None
+        elif isinstance(value, (list, bool)):
+            out[name] = json.dumps(value)
+        else:
+            out[name] = str(value)
+    return out
+
+
+def _jsonl_chunk(records: list[dict[str, str | None]], rows: list[int], malformed: list[MalformedRow]) -> RawChunk:
+    names: dict[str, None] = {}
+    for r in records:
+        names.update(dict.fromkeys(r))
+    columns = {n: pa.array([r.get(n) for r in records], pa.string()) for n in names}
+    columns[ROW_COLUMN] = pa.array(rows, pa.int64())
+    return RawChunk(pa.table(columns), malformed)
+
+
+def _empty(header: list[str]) -> pa.Table:
+    fields = [pa.field(n, pa.string()) for n in header] + [pa.field(ROW_COLUMN, pa.int64())]
+    return pa.schema(fields).empty_table()
