@@ -42,12 +42,10 @@ class ChunkCompiler:
     """Turns a mapping into SQL over a relation named `chunk` holding raw rows and their row numbers."""
 
     def __init__(self, mapping: Mapping, columns: list[str], source_instance_id: str, strict: bool = True) -> None:
-        read = {c for spec in mapping.fields.values() for c in spec.source_columns}
         if strict:
             mapping.check_columns(columns)
-            self.absent: list[str] = []
-        else:
-            self.absent = sorted(c for c in read if c not in columns and c.split(".")[0] not in columns)
+        read = {c for spec in mapping.fields.values() for c in spec.source_columns}
+        self.absent = sorted(c for c in read if c not in columns and c.split(".")[0] not in columns)
         self.mapping = mapping
         self.columns = columns + self.absent
         self.instance = source_instance_id
@@ -125,6 +123,9 @@ class ChunkCompiler:
             return f"NULLIF(regexp_extract(lower(trim({text})), {pattern}, 1), '')"
         if t.name == "prefix":
             return f"({literal(t.arg)} || {text})"
+        if t.name == "json_get":
+            path = literal('$."' + t.arg.replace('"', '\\"') + '"')
+            return f"(CASE WHEN json_valid({text}) THEN json_extract_string({text}, {path}) END)"
         if t.name == "source_key":
             source_type = t.arg or self.mapping.source_type
             return f"({text} || {literal('@' + self.instance + '.' + source_type)})"

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from accord.model.entities import Entity, get_entity
 
-STRING_TRANSFORMS = {"trim", "lower", "upper", "email_domain", "url_domain", "map", "source_key", "prefix"}
+STRING_TRANSFORMS = {"trim", "lower", "upper", "email_domain", "url_domain", "map", "source_key", "prefix", "json_get"}
 PARSE_TRANSFORMS = {"to_date", "to_timestamp", "to_number", "to_integer", "to_boolean"}
 TRANSFORMS = STRING_TRANSFORMS | PARSE_TRANSFORMS
 
@@ -38,8 +38,8 @@ class Transform(BaseModel):
             raise MappingError(f"unknown transform {name!r}{_suggest(name, TRANSFORMS)}")
         if name == "map" and not isinstance(arg, dict):
             raise MappingError("transform 'map' takes a table of source value -> canonical value")
-        if name == "prefix" and not isinstance(arg, str):
-            raise MappingError("transform 'prefix' takes the text to put in front")
+        if name in ("prefix", "json_get") and not isinstance(arg, str):
+            raise MappingError(f"transform {name!r} takes a text argument")
         return cls(name=name, arg=arg)
 
 
@@ -54,12 +54,13 @@ class FieldSpec(BaseModel):
     sep: str = Field(default="", description="Separator for `concat`.")
     coalesce: list[str] | None = Field(default=None, description="The first non-empty of these source columns.")
     transforms: list[Transform] = Field(default_factory=list, description="Applied in order; a parse transform last.")
+    optional: bool = Field(default=False, description="The input may lack the column(s); the field is then empty.")
 
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, raw: Any) -> Any:
         if isinstance(raw, str):
-            return {"from": raw}
+            return {"from": raw[:-1], "optional": True} if raw.endswith("?") else {"from": raw}
         if isinstance(raw, dict):
             raw = dict(raw)
             if "transform" in raw:
@@ -114,6 +115,8 @@ class Mapping(BaseModel):
     def check_columns(self, available: list[str]) -> None:
         """Fail before loading when the mapping names a column the input does not have."""
         for field_name, spec in self.fields.items():
+            if spec.optional:
+                continue
             for col in spec.source_columns:
                 if col not in available and col.split(".")[0] not in available:
                     raise MappingError(

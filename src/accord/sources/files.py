@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+import yaml
 
+from accord.ingest.loader import IngestResult, ingest_chunks
+from accord.ingest.mapping import Mapping
+from accord.lake.store import Lake
 from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk
+from accord.sources.mappings import resolve_mapping
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 CSV_BLOCK_BYTES = 32 << 20
@@ -164,3 +170,42 @@ def _jsonl_chunk(records: list[dict[str, str | None]], rows: list[int], malforme
 def _empty(header: list[str]) -> pa.Table:
     fields = [pa.field(n, pa.string()) for n in header] + [pa.field(ROW_COLUMN, pa.int64())]
     return pa.schema(fields).empty_table()
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """One file to ingest, with the mapping that reads it."""
+
+    path: Path
+    mapping: Mapping
+    source_instance_id: str | None = None
+
+
+def jobs_from_manifest(folder: Path) -> list[FileJob]:
+    """The files a folder's manifest.yaml lists (as `accord generate` writes it), in order."""
+    manifest = folder / "manifest.yaml"
+    if not manifest.exists():
+        raise FileFormatError(f"{folder} is a folder without manifest.yaml; name a file and its --mapping instead")
+    listed = yaml.safe_load(manifest.read_text()) or {}
+    jobs = []
+    for entry in listed.get("files", []):
+        mapping_ref = entry["mapping"]
+        if not Path(mapping_ref).is_absolute() and (folder / mapping_ref).exists():
+            mapping_ref = str(folder / mapping_ref)
+        jobs.append(FileJob(folder / entry["path"], resolve_mapping(mapping_ref), entry.get("source_instance_id")))
+    return jobs
+
+
+def load_file(lake: Lake, job: FileJob, on_rows: Callable[[int], None] | None = None) -> IngestResult:
+    """Ingest one file as one batch."""
+    reader = FileReader(job.path)
+    return ingest_chunks(
+        lake,
+        job.mapping,
+        reader.chunks(),
+        source_name=str(job.path),
+        fingerprint=fingerprint(job.path),
+        source_instance_id=job.source_instance_id,
+        strict_columns=reader.strict_columns,
+        on_chunk=on_rows,
+    )

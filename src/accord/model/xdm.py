@@ -1,0 +1,379 @@
+"""Canonical records ⇄ Adobe XDM B2B JSON, validated against the shipped XDM schemas.
+
+Columns with no XDM home (and Accord's lineage) go under `_accord`, XDM's place for a tenant's own fields.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft6Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT6
+
+from accord.model.entities import ENTITIES, ColumnType, Entity
+from accord.model.source_key import make_source_key, parse_source_key
+
+TENANT = "_accord"
+
+
+class XdmError(ValueError):
+    """A record that does not fit its XDM class."""
+
+
+@dataclass(frozen=True)
+class XdmClass:
+    """Which XDM class and field groups an entity becomes, and where its id and key go."""
+
+    schemas: tuple[str, ...]
+    id_path: str
+    key_path: str
+    fields: dict[str, str]  # canonical column -> XDM path ("/"-separated)
+
+
+NS = "https://ns.adobe.com/xdm"
+AUDIT = "xdm:extSourceSystemAudit"
+COMMON = {
+    "created_at": f"{AUDIT}/xdm:createdDate",
+    "source_updated_at": f"{AUDIT}/xdm:lastUpdatedDate",
+    "is_deleted": "xdm:isDeleted",
+}
+
+XDM_CLASSES: dict[str, XdmClass] = {
+    "account": XdmClass(
+        (f"{NS}/context/account", f"{NS}/mixins/account-details"),
+        "xdm:accountID",
+        "xdm:accountKey",
+        {
+            "name": "xdm:accountName",
+            "domain": "xdm:accountOrganization/xdm:domain",
+            "website": "xdm:accountOrganization/xdm:website",
+            "industry": "xdm:accountOrganization/xdm:industry",
+            "employees": "xdm:accountOrganization/xdm:numberOfEmployees",
+            "annual_revenue": "xdm:accountOrganization/xdm:annualRevenue/xdm:amount",
+            "currency_code": "xdm:accountOrganization/xdm:annualRevenue/xdm:currencyCode",
+            "account_type": "xdm:accountType",
+            "country": "xdm:accountBillingAddress/xdm:country",
+            "state": "xdm:accountBillingAddress/xdm:state",
+            "city": "xdm:accountBillingAddress/xdm:city",
+            "phone": "xdm:accountPhone/xdm:number",
+            "parent_account_key": "xdm:accountParentKey",
+        },
+    ),
+    "person": XdmClass(
+        (
+            f"{NS}/context/profile",
+            f"{NS}/mixins/b2b-person-details",
+            f"{NS}/context/profile-work-details",
+            f"{NS}/context/profile-other-work-details",
+        ),
+        "xdm:personID",
+        "xdm:b2b/xdm:personKey",
+        {
+            "person_type": "xdm:b2b/xdm:personType",
+            "email": "xdm:workEmail/xdm:address",
+            "first_name": "xdm:person/xdm:name/xdm:firstName",
+            "last_name": "xdm:person/xdm:name/xdm:lastName",
+            "job_title": "xdm:extendedWorkDetails/xdm:jobTitle",
+            "phone": "xdm:workPhone/xdm:number",
+            "company_name": "xdm:b2b/xdm:companyName",
+            "company_website": "xdm:b2b/xdm:companyWebsite",
+            "account_key": "xdm:b2b/xdm:accountKey",
+            "lead_status": "xdm:b2b/xdm:personStatus",
+            "lead_source": "xdm:b2b/xdm:personSource",
+            "lead_score": "xdm:b2b/xdm:personScore",
+            "is_converted": "xdm:b2b/xdm:isConverted",
+            "converted_date": "xdm:b2b/xdm:convertedDate",
+            "converted_contact_key": "xdm:b2b/xdm:convertedContactKey",
+            "country": "xdm:workAddress/xdm:country",
+            "city": "xdm:workAddress/xdm:city",
+        },
+    ),
+    "opportunity": XdmClass(
+        (f"{NS}/context/opportunity", f"{NS}/mixins/opportunity-details"),
+        "xdm:opportunityID",
+        "xdm:opportunityKey",
+        {
+            "name": "xdm:opportunityName",
+            "account_key": "xdm:accountKey",
+            "stage": "xdm:opportunityStage",
+            "amount": "xdm:opportunityAmount/xdm:amount",
+            "currency_code": "xdm:opportunityAmount/xdm:currencyCode",
+            "close_date": "xdm:expectedCloseDate",
+            "is_closed": "xdm:isClosed",
+            "is_won": "xdm:isWon",
+            "probability": "xdm:probabilityPercentage",
+            "opportunity_type": "xdm:opportunityType",
+            "lead_source": "xdm:leadSource",
+            "forecast_category": "xdm:forecastCategoryName",
+            "campaign_key": "xdm:campaignKey",
+        },
+    ),
+    "account_person": XdmClass(
+        (f"{NS}/classes/account-person", f"{NS}/mixins/account-person-details"),
+        "xdm:accountPersonID",
+        "xdm:accountPersonKey",
+        {
+            "account_key": "xdm:accountKey",
+            "person_key": "xdm:personKey",
+            "role": "xdm:personRole",
+            "is_primary": "xdm:isPrimary",
+            "is_active": "xdm:isActive",
+            "start_date": "xdm:relationStartDate",
+            "end_date": "xdm:relationEndDate",
+        },
+    ),
+    "opportunity_person": XdmClass(
+        (f"{NS}/classes/opportunity-person",),
+        "xdm:opportunityPersonID",
+        "xdm:opportunityPersonKey",
+        {
+            "opportunity_key": "xdm:opportunityKey",
+            "person_key": "xdm:personKey",
+            "role": "xdm:personRole",
+            "is_primary": "xdm:isPrimary",
+        },
+    ),
+    "campaign": XdmClass(
+        (f"{NS}/classes/campaign", f"{NS}/mixins/campaign-details"),
+        "xdm:campaignID",
+        "xdm:campaignKey",
+        {
+            "name": "xdm:campaignName",
+            "campaign_type": "xdm:campaignType",
+            "status": "xdm:campaignStatus",
+            "channel": "xdm:channelName",
+            "start_date": "xdm:campaignStartDate",
+            "end_date": "xdm:campaignEndDate",
+            "is_active": "xdm:isActive",
+            "parent_campaign_key": "xdm:parentCampaignKey",
+        },
+    ),
+    "campaign_member": XdmClass(
+        (f"{NS}/context/campaign-member", f"{NS}/context/campaign-member-details"),
+        "xdm:campaignMemberID",
+        "xdm:campaignMemberKey",
+        {
+            "campaign_key": "xdm:campaignKey",
+            "person_key": "xdm:personKey",
+            "status": "xdm:memberStatus",
+            "has_responded": "xdm:hasResponded",
+            "first_responded_date": "xdm:firstRespondedDate",
+            "membership_date": "xdm:membershipDate",
+        },
+    ),
+    "marketing_list": XdmClass(
+        (f"{NS}/classes/marketing-list",),
+        "xdm:marketingListID",
+        "xdm:marketingListKey",
+        {"name": "xdm:marketingListName", "description": "xdm:marketingListDescription"},
+    ),
+    "marketing_list_member": XdmClass(
+        (f"{NS}/classes/marketing-list-member",),
+        "xdm:marketingListMemberID",
+        "xdm:marketingListMemberKey",
+        {"marketing_list_key": "xdm:marketingListKey", "person_key": "xdm:personKey"},
+    ),
+}
+
+
+def xdm_class(entity: str) -> XdmClass:
+    if entity not in XDM_CLASSES:
+        supported = ", ".join(XDM_CLASSES)
+        raise XdmError(f"{entity} has no XDM class in the shipped schemas; XDM export supports: {supported}")
+    return XDM_CLASSES[entity]
+
+
+def field_paths(entity: str) -> dict[str, str]:
+    """Every column of the entity -> its XDM path (tenant paths for columns XDM has no field for)."""
+    spec = xdm_class(entity)
+    paths = {**COMMON, **spec.fields}
+    out = {"source_id": spec.id_path, "source_key": spec.key_path}
+    for col in ENTITIES[entity].all_columns:
+        if col.name in ("source_id", "source_key", "source_instance_id", "source_type"):
+            continue
+        out[col.name] = paths.get(col.name, f"{TENANT}/{_camel(col.name)}")
+    return out
+
+
+def to_xdm(entity: str, record: dict[str, Any]) -> dict[str, Any]:
+    """A canonical record as an XDM JSON object of the entity's class; validated before it is returned."""
+    ent = ENTITIES[entity]
+    out: dict[str, Any] = {}
+    for column, path in field_paths(entity).items():
+        value = record.get(column)
+        if value is None:
+            continue
+        col = ent.column(column)
+        if column.endswith("_key"):
+            value = _b2b_source(value)
+        elif col.type in (ColumnType.DATE, ColumnType.TIMESTAMP):
+            value = _xdm_time(value, _is_date_time(entity, path))
+        elif col.type is ColumnType.JSON and not isinstance(value, str):
+            value = json.dumps(value)
+        _put(out, path, value)
+    validate_xdm(entity, out)
+    return out
+
+
+def from_xdm(entity: str, doc: dict[str, Any]) -> dict[str, Any]:
+    """An XDM JSON object back to a canonical record; the inverse of `to_xdm`."""
+    validate_xdm(entity, doc)
+    ent = ENTITIES[entity]
+    record: dict[str, Any] = {}
+    for column, path in field_paths(entity).items():
+        value = _get(doc, path)
+        if value is None:
+            continue
+        col = ent.column(column)
+        if column.endswith("_key"):
+            value = value["xdm:sourceKey"]
+        elif col.type is ColumnType.DATE:
+            value = date.fromisoformat(value[:10])
+        elif col.type is ColumnType.TIMESTAMP:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        record[column] = value
+    if "source_key" in record:
+        key = parse_source_key(record["source_key"])
+        record["source_instance_id"], record["source_type"] = key.source_instance_id, key.source_type
+    return record
+
+
+def validate_xdm(entity: str, doc: dict[str, Any]) -> None:
+    """Check the object against its class and field groups, and that every field it sets is declared there."""
+    validator = _validator(entity)
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "(root)"
+        raise XdmError(f"{entity}: XDM validation failed at {where}: {first.message}")
+    declared = _declared_paths(entity)
+    for path in _leaf_paths(doc):
+        if not path.startswith(TENANT + "/") and path not in declared:
+            raise XdmError(f"{entity}: {path} is not a field of the XDM class or its field groups")
+
+
+def _b2b_source(key: str) -> dict[str, str]:
+    parsed = parse_source_key(key)
+    return {
+        "xdm:sourceType": parsed.source_type,
+        "xdm:sourceInstanceID": parsed.source_instance_id,
+        "xdm:sourceID": parsed.source_id,
+        "xdm:sourceKey": make_source_key(parsed.source_id, parsed.source_instance_id, parsed.source_type),
+    }
+
+
+def _xdm_time(value: date | datetime | str, date_time: bool) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{value.isoformat()}T00:00:00Z" if date_time else value.isoformat()
+
+
+def _put(doc: dict[str, Any], path: str, value: Any) -> None:
+    *parents, last = path.split("/")
+    for part in parents:
+        doc = doc.setdefault(part, {})
+    doc[last] = value
+
+
+def _get(doc: dict[str, Any], path: str) -> Any:
+    node: Any = doc
+    for part in path.split("/"):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def _leaf_paths(doc: dict[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for key, value in doc.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and not _is_b2b_source(value):
+            out.extend(_leaf_paths(value, path + "/"))
+        else:
+            out.append(path)
+    return out
+
+
+def _is_b2b_source(value: dict[str, Any]) -> bool:
+    return "xdm:sourceKey" in value
+
+
+@cache
+def _schemas() -> dict[str, dict[str, Any]]:
+    root = resources.files("accord.model") / "xdm_schemas"
+    found: dict[str, dict[str, Any]] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        for item in node.iterdir():
+            if item.is_dir():
+                stack.append(item)
+            elif item.name.endswith(".schema.json"):
+                schema = json.loads(item.read_text())
+                found[schema["$id"]] = schema
+    return found
+
+
+@cache
+def _validator(entity: str) -> Draft6Validator:
+    schemas = _schemas()
+    registry = Registry().with_resources(
+        (sid, Resource.from_contents(s, default_specification=DRAFT6)) for sid, s in schemas.items()
+    )
+    composed = {"$schema": "http://json-schema.org/draft-06/schema#", "allOf": [{"$ref": s} for s in xdm_class(entity).schemas]}
+    return Draft6Validator(composed, registry=registry)
+
+
+@cache
+def _declared_paths(entity: str) -> dict[str, dict[str, Any]]:
+    """Every property path the entity's class and field groups declare, with its schema node."""
+    schemas = _schemas()
+    out: dict[str, dict[str, Any]] = {}
+
+    def resolve(ref: str, base: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        url, _, fragment = ref.partition("#")
+        doc = schemas[url] if url else base
+        node: Any = doc
+        for part in (p for p in fragment.split("/") if p):
+            node = node[part]
+        return node, doc
+
+    def walk(node: dict[str, Any], doc: dict[str, Any], prefix: str, depth: int) -> None:
+        if depth > 12:
+            return
+        if "$ref" in node:
+            target, target_doc = resolve(node["$ref"], doc)
+            walk(target, target_doc, prefix, depth + 1)
+        for sub in node.get("allOf", []):
+            walk(sub, doc, prefix, depth + 1)
+        for name, sub in node.get("properties", {}).items():
+            path = f"{prefix}{name}"
+            out.setdefault(path, sub)
+            walk(sub, doc, path + "/", depth + 1)
+
+    for sid in xdm_class(entity).schemas:
+        walk(schemas[sid], schemas[sid], "", 0)
+    return out
+
+
+def _is_date_time(entity: str, path: str) -> bool:
+    node = _declared_paths(entity).get(path, {})
+    return node.get("format") == "date-time"
+
+
+def xdm_entities() -> list[Entity]:
+    return [ENTITIES[name] for name in XDM_CLASSES]

@@ -1,0 +1,108 @@
+"""A workspace: `accord.yaml`, `audiences/` and a data directory holding one isolated store per sandbox."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from accord.lake.store import Lake
+
+CONFIG_FILE = "accord.yaml"
+SANDBOX_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+class WorkspaceError(ValueError):
+    """No workspace here, a broken accord.yaml, or an unknown sandbox."""
+
+
+class WorkspaceConfig(BaseModel):
+    """The contents of accord.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="accord", description="A name for people to recognise the workspace by.")
+    data_dir: str = Field(default="data", description="Where the stores live, relative to the workspace.")
+    sandboxes: list[str] = Field(default_factory=lambda: ["prod"], description="Isolated stores; nothing reads across.")
+    default_sandbox: str = Field(default="prod", description="The sandbox used when none is named.")
+
+    @model_validator(mode="after")
+    def _check_sandboxes(self) -> WorkspaceConfig:
+        for name in self.sandboxes:
+            if not SANDBOX_NAME.match(name):
+                raise ValueError(f"sandbox name {name!r}: use lower-case letters, digits, - and _")
+        if len(set(self.sandboxes)) != len(self.sandboxes):
+            raise ValueError("a sandbox is listed twice")
+        if self.default_sandbox not in self.sandboxes:
+            raise ValueError(f"default_sandbox {self.default_sandbox!r} is not in sandboxes")
+        return self
+
+
+class Workspace:
+    def __init__(self, root: Path, config: WorkspaceConfig) -> None:
+        self.root = root
+        self.config = config
+
+    @classmethod
+    def init(cls, root: Path, name: str | None = None) -> Workspace:
+        """Create a workspace in `root` (which may exist, but must not hold one already)."""
+        if (root / CONFIG_FILE).exists():
+            raise WorkspaceError(f"{root} already holds a workspace ({CONFIG_FILE})")
+        root.mkdir(parents=True, exist_ok=True)
+        config = WorkspaceConfig(name=name or root.resolve().name)
+        (root / "audiences").mkdir(exist_ok=True)
+        (root / config.data_dir).mkdir(exist_ok=True)
+        ws = cls(root, config)
+        ws.save()
+        return ws
+
+    @classmethod
+    def load(cls, root: Path) -> Workspace:
+        path = root / CONFIG_FILE
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+            return cls(root, WorkspaceConfig.model_validate(raw))
+        except FileNotFoundError:
+            raise WorkspaceError(f"no workspace at {root}: {CONFIG_FILE} not found (run `accord init`)") from None
+        except (yaml.YAMLError, ValidationError) as err:
+            raise WorkspaceError(f"{path} is not a valid workspace configuration: {err}") from None
+
+    @classmethod
+    def find(cls, start: Path | None = None) -> Workspace:
+        """The workspace named by ACCORD_WORKSPACE, else the nearest accord.yaml at or above `start`."""
+        if env := os.environ.get("ACCORD_WORKSPACE"):
+            return cls.load(Path(env))
+        here = (start or Path.cwd()).resolve()
+        for folder in (here, *here.parents):
+            if (folder / CONFIG_FILE).exists():
+                return cls.load(folder)
+        raise WorkspaceError(f"no {CONFIG_FILE} in {here} or above: run `accord init` or pass --workspace")
+
+    def save(self) -> None:
+        text = yaml.safe_dump(self.config.model_dump(), sort_keys=False)
+        (self.root / CONFIG_FILE).write_text(text)
+
+    def sandbox(self, name: str | None = None) -> str:
+        """The sandbox to use: the one named, else ACCORD_SANDBOX, else the default; it must exist."""
+        chosen = name or os.environ.get("ACCORD_SANDBOX") or self.config.default_sandbox
+        if chosen not in self.config.sandboxes:
+            known = ", ".join(self.config.sandboxes)
+            raise WorkspaceError(f"unknown sandbox {chosen!r} (sandboxes: {known}); add it with `accord sandboxes create`")
+        return chosen
+
+    def add_sandbox(self, name: str) -> None:
+        if name in self.config.sandboxes:
+            raise WorkspaceError(f"sandbox {name!r} exists already")
+        self.config = WorkspaceConfig.model_validate(
+            {**self.config.model_dump(), "sandboxes": [*self.config.sandboxes, name]}
+        )
+        self.save()
+
+    def lake_path(self, sandbox: str | None = None) -> Path:
+        return self.root / self.config.data_dir / self.sandbox(sandbox) / "accord.duckdb"
+
+    def lake(self, sandbox: str | None = None) -> Lake:
+        return Lake(self.lake_path(sandbox))
