@@ -75,14 +75,14 @@ def ingest_chunks(
             con.execute(f"INSERT INTO {stage} BY NAME {sql}")
             con.unregister("chunk")
             for bad in chunk.malformed:
+                code = bad.reason.split(":", 1)[0]
                 con.execute(
-                    "INSERT INTO quarantine VALUES (?, ?, ?, 'malformed_row', ?, ?, ?)",
-                    [batch_id, entity.name, bad.row, bad.reason, bad.text, started_at],
+                    "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [batch_id, entity.name, bad.row, code, bad.reason, bad.text, started_at],
                 )
+                result.reasons[code] = result.reasons.get(code, 0) + 1
             result.rows_read += chunk.table.num_rows + len(chunk.malformed)
             result.quarantined += len(chunk.malformed)
-            if chunk.malformed:
-                result.reasons["malformed_row"] = result.reasons.get("malformed_row", 0) + len(chunk.malformed)
             if on_chunk:
                 on_chunk(chunk.table.num_rows + len(chunk.malformed))
         if created:

@@ -103,6 +103,30 @@ class Lake:
         """Every current (latest, not deleted) record of an entity."""
         return self.query(f"SELECT * FROM {ident(entity + '_current')} ORDER BY source_key")
 
+    def batches(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM batches ORDER BY batch_id DESC LIMIT ?", [limit])
+
+    def quarantine(
+        self, batch_id: int | None = None, reason: str | None = None, row: int | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Quarantined rows, newest batch first, filtered by batch, reason code or row."""
+        where, params = [], []
+        for column, value in (("batch_id", batch_id), ("reason_code", reason), ("source_row", row)):
+            if value is not None:
+                where.append(f"q.{column} = ?")
+                params.append(value)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return self.query(
+            f"SELECT q.*, b.source_name FROM quarantine q LEFT JOIN batches b USING (batch_id) {clause} "
+            f"ORDER BY q.batch_id DESC, q.source_row LIMIT ?",
+            [*params, limit],
+        )
+
+    def quarantine_summary(self) -> list[dict[str, Any]]:
+        return self.query(
+            "SELECT entity, reason_code, count(*) AS rows FROM quarantine GROUP BY ALL ORDER BY entity, reason_code"
+        )
+
     def counts(self) -> dict[str, dict[str, int]]:
         """Per entity: current records, stored versions."""
         out = {}

@@ -1,6 +1,7 @@
 """Canonical records ⇄ Adobe XDM B2B JSON, validated against the shipped XDM schemas.
 
-Columns with no XDM home (and Accord's lineage) go under `_accord`, XDM's place for a tenant's own fields.
+Columns with no XDM home (and Accord's lineage) go under one URI-named property: the XDM base schemas
+accept extension properties only in a namespace of the form `scheme://...`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from referencing.jsonschema import DRAFT6
 from accord.model.entities import ENTITIES, ColumnType, Entity
 from accord.model.source_key import make_source_key, parse_source_key
 
-TENANT = "_accord"
+TENANT = "https://ns.accord.dev/b2b"
 
 
 class XdmError(ValueError):
@@ -254,7 +255,7 @@ def validate_xdm(entity: str, doc: dict[str, Any]) -> None:
         raise XdmError(f"{entity}: XDM validation failed at {where}: {first.message}")
     declared = _declared_paths(entity)
     for path in _leaf_paths(doc):
-        if not path.startswith(TENANT + "/") and path not in declared:
+        if path not in declared:
             raise XdmError(f"{entity}: {path} is not a field of the XDM class or its field groups")
 
 
@@ -277,7 +278,7 @@ def _xdm_time(value: date | datetime | str, date_time: bool) -> str:
 
 
 def _put(doc: dict[str, Any], path: str, value: Any) -> None:
-    *parents, last = path.split("/")
+    *parents, last = _split(path)
     for part in parents:
         doc = doc.setdefault(part, {})
     doc[last] = value
@@ -285,11 +286,18 @@ def _put(doc: dict[str, Any], path: str, value: Any) -> None:
 
 def _get(doc: dict[str, Any], path: str) -> Any:
     node: Any = doc
-    for part in path.split("/"):
+    for part in _split(path):
         if not isinstance(node, dict) or part not in node:
             return None
         node = node[part]
     return node
+
+
+def _split(path: str) -> list[str]:
+    """Path parts; the tenant namespace holds slashes of its own."""
+    if path.startswith(TENANT + "/"):
+        return [TENANT, *path[len(TENANT) + 1 :].split("/")]
+    return path.split("/")
 
 
 def _camel(name: str) -> str:
@@ -301,6 +309,8 @@ def _leaf_paths(doc: dict[str, Any], prefix: str = "") -> list[str]:
     out = []
     for key, value in doc.items():
         path = f"{prefix}{key}"
+        if key == TENANT:
+            continue
         if isinstance(value, dict) and not _is_b2b_source(value):
             out.extend(_leaf_paths(value, path + "/"))
         else:

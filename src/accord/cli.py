@@ -1,0 +1,346 @@
+"""`accord …`: the command line, a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from accord.generate import SCALES, generate
+from accord.ingest.loader import IngestResult
+from accord.ingest.mapping import MappingError
+from accord.lake.export import iter_xdm
+from accord.lake.store import Lake
+from accord.model.entities import ENTITIES
+from accord.model.xdm import XdmError
+from accord.sources.files import FileFormatError, FileJob, jobs_from_manifest, load_file
+from accord.sources.mappings import builtin_mappings, resolve_mapping
+from accord.sources.xdm import load_xdm_file
+from accord.workspace import Workspace, WorkspaceError
+
+app = typer.Typer(help="Accord: a self-hostable B2B Customer Data Platform.", no_args_is_help=True)
+ingest_app = typer.Typer(help="Load records into the lake.", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Records that did not load, and why.", no_args_is_help=True)
+export_app = typer.Typer(help="Write records out in other formats.", no_args_is_help=True)
+import_app = typer.Typer(help="Read records written by `accord export`.", no_args_is_help=True)
+sandboxes_app = typer.Typer(help="Isolated stores inside one workspace.", no_args_is_help=True)
+mappings_app = typer.Typer(help="Mappings shipped with Accord.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(export_app, name="export")
+app.add_typer(import_app, name="import")
+app.add_typer(sandboxes_app, name="sandboxes")
+app.add_typer(mappings_app, name="mappings")
+
+console = Console()
+err_console = Console(stderr=True)
+
+WorkspaceOpt = Annotated[
+    Optional[Path], typer.Option("--workspace", "-w", help="Workspace folder (default: nearest accord.yaml).")
+]
+SandboxOpt = Annotated[
+    Optional[str], typer.Option("--sandbox", "-s", envvar="ACCORD_SANDBOX", help="Sandbox (default: the workspace's).")
+]
+USER_ERRORS = (WorkspaceError, MappingError, FileFormatError, XdmError, ValueError, FileNotFoundError)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Known failures print one clear line and exit 1 instead of a traceback."""
+    try:
+        yield
+    except USER_ERRORS as err:
+        err_console.print(f"[red]error:[/red] {err}", highlight=False, markup=True)
+        raise typer.Exit(1) from None
+
+
+def open_lake(workspace: Path | None, sandbox: str | None) -> Lake:
+    ws = Workspace.load(workspace) if workspace else Workspace.find()
+    return ws.lake(sandbox)
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rows]:,} rows"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def ingest_jobs(lake: Lake, jobs: list[FileJob]) -> list[IngestResult]:
+    results = []
+    with progress_bar() as progress:
+        task = progress.add_task("ingesting", total=len(jobs), rows=0)
+        for job in jobs:
+            progress.update(task, description=job.path.name)
+            rows = progress.tasks[task].fields["rows"]
+
+            def count(n: int, _task: int = task) -> None:
+                progress.update(_task, rows=progress.tasks[_task].fields["rows"] + n)
+
+            results.append(load_file(lake, job, count))
+            progress.update(task, advance=1, rows=max(rows, progress.tasks[task].fields["rows"]))
+    return results
+
+
+def print_results(results: list[IngestResult]) -> None:
+    table = Table(title="Ingested")
+    for col in ("file", "entity", "batch", "read", "loaded", "unchanged", "quarantined", "seconds"):
+        table.add_column(col, justify="left" if col in ("file", "entity") else "right")
+    for r in results:
+        batch = str(r.batch_id) if r.batch_id else f"= {r.already_ingested_as} (same file)"
+        table.add_row(
+            Path(r.source_name).name, r.entity, batch, f"{r.rows_read:,}", f"{r.loaded:,}", f"{r.unchanged:,}",
+            f"{r.quarantined:,}", f"{r.seconds:.2f}",
+        )
+    console.print(table)
+    reasons: dict[str, int] = {}
+    for r in results:
+        for code, n in r.reasons.items():
+            reasons[code] = reasons.get(code, 0) + n
+    if reasons:
+        said = ", ".join(f"{code}: {n:,}" for code, n in sorted(reasons.items()))
+        console.print(f"[yellow]quarantined[/yellow] {said} — see `accord quarantine list`")
+
+
+def print_counts(counts: dict[str, dict[str, int]]) -> None:
+    table = Table(title="Lake")
+    table.add_column("entity")
+    table.add_column("current", justify="right")
+    table.add_column("versions", justify="right")
+    for name, c in counts.items():
+        table.add_row(name, f"{c['current']:,}", f"{c['versions']:,}")
+    console.print(table)
+
+
+@app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(help="Where to create the workspace.")] = Path("."),
+    name: Annotated[Optional[str], typer.Option(help="Workspace name (default: the folder's).")] = None,
+) -> None:
+    """Create a workspace: accord.yaml, audiences/ and the data directory."""
+    with user_errors():
+        ws = Workspace.init(folder, name)
+    console.print(f"created workspace [bold]{ws.config.name}[/bold] in {folder.resolve()}")
+
+
+@app.command("generate")
+def generate_cmd(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the source files and the truth into.")],
+    scale: Annotated[str, typer.Option(help=f"One of: {', '.join(SCALES)}.")] = "small",
+    seed: Annotated[int, typer.Option(help="Same seed and --as-of, same world.")] = 1,
+    as_of: Annotated[Optional[str], typer.Option(help="Last day of the 90 days of events (default: today, UTC).")] = None,
+) -> None:
+    """Generate a consistent B2B world in Salesforce and Marketo export shapes, plus its ground truth."""
+    with user_errors():
+        when = datetime.fromisoformat(as_of).replace(tzinfo=timezone.utc) if as_of else None
+        with console.status(f"generating {scale} world (seed {seed})") as status:
+            files = generate(out_dir, scale, seed, when, on_file=lambda rel: status.update(f"wrote {rel}"))
+    table = Table(title=f"Generated into {out_dir}")
+    table.add_column("file")
+    table.add_column("mapping")
+    table.add_column("rows", justify="right")
+    for f in files:
+        table.add_row(f.path, f.mapping, f"{f.rows:,}")
+    console.print(table)
+    console.print(f"ground truth in {out_dir / 'truth'}; ingest with `accord ingest files {out_dir}`")
+
+
+@ingest_app.command("files")
+def ingest_files(
+    path: Annotated[Path, typer.Argument(help="A CSV, JSONL or Parquet file, or a folder with manifest.yaml.")],
+    mapping: Annotated[Optional[str], typer.Option(help="Mapping YAML file or shipped mapping name.")] = None,
+    entity: Annotated[Optional[str], typer.Option(help=f"Target entity: {', '.join(ENTITIES)}.")] = None,
+    instance: Annotated[Optional[str], typer.Option(help="Source instance id (overrides the mapping's).")] = None,
+    workspace: WorkspaceOpt = None,
+    sandbox: SandboxOpt = None,
+) -> None:
+    """Ingest files through a mapping; bad records go to quarantine, the rest load."""
+    with user_errors():
+        if path.is_dir():
+            jobs = jobs_from_manifest(path)
+        elif not path.exists():
+            raise FileNotFoundError(f"no such file: {path}")
+        elif mapping is None:
+            raise MappingError(f"{path}: name the mapping that reads it with --mapping (shipped: see `accord mappings list`)")
+        else:
+            jobs = [FileJob(path, resolve_mapping(mapping, entity), instance)]
+        with open_lake(workspace, sandbox) as lake:
+            results = ingest_jobs(lake, jobs)
+    print_results(results)
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    batch: Annotated[Optional[int], typer.Option(help="Only this batch.")] = None,
+    reason: Annotated[Optional[str], typer.Option(help="Only this reason code, e.g. bad_email.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 50,
+    workspace: WorkspaceOpt = None,
+    sandbox: SandboxOpt = None,
+) -> None:
+    """Quarantined records with the reason each was refused."""
+    with user_errors(), open_lake(workspace, sandbox) as lake:
+        rows = lake.quarantine(batch, reason, limit=limit)
+        summary = lake.quarantine_summary()
+    table = Table(title="Quarantine")
+    for col in ("batch", "entity", "row", "reason"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["batch_id"]), r["entity"], str(r["source_row"]), r["reason"])
+    console.print(table)
+    console.print("by reason: " + (", ".join(f"{s['entity']}/{s['reason_code']}: {s['rows']:,}" for s in summary) or "none"))
+
+
+@quarantine_app.command("show")
+def quarantine_show(
+    batch: Annotated[int, typer.Argument(help="Batch id (from `accord quarantine list` or `accord status`).")],
+    row: Annotated[Optional[int], typer.Option(help="Only this row of the batch's input.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 20,
+    workspace: WorkspaceOpt = None,
+    sandbox: SandboxOpt = None,
+) -> None:
+    """Each quarantined record of a batch in full: where it came from, why, and the raw record."""
+    with user_errors(), open_lake(workspace, sandbox) as lake:
+        rows = lake.quarantine(batch, row=row, limit=limit)
+    if not rows:
+        console.print(f"nothing quarantined in batch {batch}" + (f" at row {row}" if row else ""))
+        return
+    for r in rows:
+        console.print(f"[bold]batch {r['batch_id']} row {r['source_row']}[/bold] ({r['entity']}, {r['source_name']})")
+        console.print(f"  reason: {r['reason']}", highlight=False)
+        console.print(f"  raw:    {r['raw_record']}", highlight=False, markup=False)
+
+
+@app.command()
+def status(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
+    """Records per entity, the latest batches and what is in quarantine."""
+    with user_errors(), open_lake(workspace, sandbox) as lake:
+        counts = lake.counts()
+        batches = lake.batches(limit=10)
+        summary = lake.quarantine_summary()
+        total_batches = lake.scalar("SELECT count(*) FROM batches")
+    print_counts(counts)
+    table = Table(title=f"Latest batches (of {total_batches})")
+    for col in ("batch", "entity", "source", "loaded", "unchanged", "quarantined", "finished"):
+        table.add_column(col)
+    for b in batches:
+        table.add_row(
+            str(b["batch_id"]), b["entity"], Path(b["source_name"]).name, f"{b['rows_loaded']:,}",
+            f"{b['rows_unchanged']:,}", f"{b['rows_quarantined']:,}", f"{b['finished_at']:%Y-%m-%d %H:%M:%S}",
+        )
+    console.print(table)
+    said = ", ".join(f"{s['entity']}/{s['reason_code']}: {s['rows']:,}" for s in summary)
+    console.print(f"quarantine: {said or 'empty'}")
+
+
+@app.command()
+def demo(
+    workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Folder for the demo workspace.")] = Path(
+        "accord-demo"
+    ),
+    scale: Annotated[str, typer.Option(help=f"One of: {', '.join(SCALES)}.")] = "small",
+    seed: Annotated[int, typer.Option(help="Seed of the generated world.")] = 7,
+) -> None:
+    """Generate a B2B world, ingest all of it into a fresh workspace and print a summary."""
+    from accord.demo import run_demo
+
+    with user_errors(), progress_bar() as progress:
+        task = progress.add_task("generating", total=None, rows=0)
+
+        def step(what: str, total: int) -> None:
+            done = progress.tasks[task].completed
+            progress.update(task, description=what, total=total, completed=done + (1 if done or what else 0))
+
+        report = run_demo(
+            workspace, scale, seed, on_step=step,
+            on_rows=lambda n: progress.update(task, rows=progress.tasks[task].fields["rows"] + n),
+        )
+        progress.update(task, description="done", completed=len(report.results))
+    print_results(report.results)
+    print_counts(report.counts)
+    console.print(
+        f"\nworkspace left in [bold]{workspace.resolve()}[/bold]; explore it with:\n"
+        f"  cd {workspace} && accord status\n  accord quarantine list\n  accord export xdm person --limit 1"
+    )
+
+
+@export_app.command("xdm")
+def export_xdm(
+    entity: Annotated[str, typer.Argument(help="Entity to export.")],
+    key: Annotated[Optional[str], typer.Option(help="Only the record with this source key.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="At most this many records.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write JSON lines here (default: standard output).")] = None,
+    workspace: WorkspaceOpt = None,
+    sandbox: SandboxOpt = None,
+) -> None:
+    """Current records as XDM B2B JSON (one object a line), each validated against the XDM schemas."""
+    with user_errors(), open_lake(workspace, sandbox) as lake:
+        target = out.open("w", encoding="utf-8") if out else sys.stdout
+        try:
+            count = 0
+            for doc in iter_xdm(lake, entity, key, limit):
+                target.write(json.dumps(doc) + "\n")
+                count += 1
+        finally:
+            if out:
+                target.close()
+    if out:
+        console.print(f"wrote {count:,} {entity} records to {out}")
+
+
+@import_app.command("xdm")
+def import_xdm(
+    path: Annotated[Path, typer.Argument(help="JSON lines of XDM objects, as `accord export xdm` writes.")],
+    entity: Annotated[str, typer.Option(help="Entity the objects are.")],
+    workspace: WorkspaceOpt = None,
+    sandbox: SandboxOpt = None,
+) -> None:
+    """Load XDM B2B JSON back into the lake; objects that fail the schemas are quarantined."""
+    with user_errors(), open_lake(workspace, sandbox) as lake:
+        results = load_xdm_file(lake, path, entity)
+    print_results(results)
+
+
+@sandboxes_app.command("list")
+def sandboxes_list(workspace: WorkspaceOpt = None) -> None:
+    """The workspace's sandboxes."""
+    with user_errors():
+        ws = Workspace.load(workspace) if workspace else Workspace.find()
+    for name in ws.config.sandboxes:
+        marker = " (default)" if name == ws.config.default_sandbox else ""
+        console.print(f"{name}{marker}  {ws.root / ws.config.data_dir / name}")
+
+
+@sandboxes_app.command("create")
+def sandboxes_create(name: Annotated[str, typer.Argument(help="New sandbox name.")], workspace: WorkspaceOpt = None) -> None:
+    """Add an isolated sandbox to the workspace."""
+    with user_errors():
+        ws = Workspace.load(workspace) if workspace else Workspace.find()
+        ws.add_sandbox(name)
+        ws.lake(name).close()
+    console.print(f"created sandbox {name}")
+
+
+@mappings_app.command("list")
+def mappings_list() -> None:
+    """Names of the shipped mappings, for `accord ingest files --mapping NAME`."""
+    for name in builtin_mappings():
+        console.print(name)
+
+
+if __name__ == "__main__":
+    app()

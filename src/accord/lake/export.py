@@ -1,0 +1,28 @@
+"""Read current records out of the lake as XDM JSON objects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from accord.lake.sql import ident
+from accord.lake.store import Lake
+from accord.model.xdm import to_xdm, xdm_class
+
+
+def iter_xdm(lake: Lake, entity: str, source_key: str | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """Current records of `entity` (or the one with `source_key`) as validated XDM objects."""
+    xdm_class(entity)
+    sql = f"SELECT * FROM {ident(entity + '_current')}"
+    params: list[Any] = []
+    if source_key is not None:
+        sql += " WHERE source_key = ?"
+        params.append(source_key)
+    sql += " ORDER BY source_key"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    cur = lake.con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    while rows := cur.fetchmany(1000):
+        for row in rows:
+            yield to_xdm(entity, dict(zip(names, row)))
