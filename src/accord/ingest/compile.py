@@ -148,10 +148,11 @@ class ChunkCompiler:
         if t.name == "to_number":
             return f"TRY_CAST(trim({text}) AS DOUBLE)"
         if t.name == "to_integer":
+            # DuckDB rounds '12.5' to 13 when casting text to an integer: accept only whole numbers.
             as_double = f"TRY_CAST(trim({text}) AS DOUBLE)"
             return (
-                f"coalesce(TRY_CAST(trim({text}) AS BIGINT), "
-                f"CASE WHEN {as_double} = floor({as_double}) THEN CAST({as_double} AS BIGINT) END)"
+                f"(CASE WHEN regexp_full_match(trim({text}), '[+-]?[0-9]+') THEN TRY_CAST(trim({text}) AS BIGINT) "
+                f"WHEN {as_double} = floor({as_double}) THEN CAST({as_double} AS BIGINT) END)"
             )
         words_true = ", ".join(literal(w) for w in TRUE_WORDS)
         words_false = ", ".join(literal(w) for w in FALSE_WORDS)

@@ -1,0 +1,111 @@
+"""The CLI end to end: demo, status, ingest with a mapping, quarantine, sandboxes, XDM export and import."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from accord.cli import app
+from accord.workspace import Workspace
+from tests.conftest import write_csv
+
+runner = CliRunner()
+
+
+def run(*args: str, ok: bool = True):
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def demo_ws(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("demo") / "accord-demo"
+    run("demo", "--workspace", str(folder), "--scale", "tiny")
+    return folder
+
+
+def test_demo_leaves_an_explorable_workspace(demo_ws) -> None:
+    with Workspace.load(demo_ws).lake() as lake:
+        counts = lake.counts()
+        assert all(counts[e]["current"] > 0 for e in counts)
+        assert lake.scalar("SELECT min(batch_id) FROM batches") == 1
+    out = run("status", "--workspace", str(demo_ws)).output
+    assert "opportunity_person" in out and "Latest batches" in out
+
+
+def test_demo_twice_starts_afresh(tmp_path) -> None:
+    folder = tmp_path / "d"
+    run("demo", "-w", str(folder), "--scale", "tiny")
+    (folder / "leftover.txt").write_text("x")
+    run("demo", "-w", str(folder), "--scale", "tiny")
+    assert not (folder / "leftover.txt").exists()
+    with Workspace.load(folder).lake() as lake:
+        assert lake.scalar("SELECT max(batch_id) FROM batches") == lake.scalar("SELECT count(*) FROM batches")
+
+
+def test_demo_refuses_a_folder_that_is_not_a_workspace(tmp_path) -> None:
+    (tmp_path / "precious.txt").write_text("keep me")
+    result = run("demo", "-w", str(tmp_path), ok=False)
+    assert result.exit_code == 1 and "not an Accord workspace" in result.output
+    assert (tmp_path / "precious.txt").exists()
+
+
+def test_ingest_with_a_mapping_then_look_at_quarantine(tmp_path) -> None:
+    ws = tmp_path / "ws"
+    run("init", str(ws))
+    data = write_csv(tmp_path / "contacts.csv", ["Id", "AccountId", "Email", "FirstName", "LastName", "Title", "MailingCountry",
+                                                 "HasOptedOutOfEmail", "LeadSource", "CreatedDate", "SystemModstamp", "IsDeleted"],
+                     [["0031", "0011", "a@acme.com", "A", "B", "CTO", "US", "false", "Web", "2024-01-01", "2024-01-02", "false"],
+                      ["0032", "0011", "broken", "C", "D", "CEO", "US", "false", "Web", "2024-01-01", "2024-01-02", "false"]])
+    out = run("ingest", "files", str(data), "--mapping", "salesforce/contact", "--entity", "person",
+              "--instance", "00Dprod", "-w", str(ws)).output
+    assert "bad_email: 1" in out
+    listed = run("quarantine", "list", "-w", str(ws)).output
+    assert "bad_email" in listed and "person/bad_email: 1" in listed
+    shown = run("quarantine", "show", "1", "-w", str(ws)).output
+    assert "row 2" in shown and '"Email":"broken"' in shown
+    with Workspace.load(ws).lake() as lake:
+        assert lake.current("person")[0]["source_key"] == "0031@00Dprod.Salesforce"
+
+
+def test_clear_errors(tmp_path, demo_ws) -> None:
+    result = run("status", "-w", str(demo_ws), "--sandbox", "qa", ok=False)
+    assert result.exit_code == 1 and "unknown sandbox 'qa'" in result.output
+    result = run("status", "-w", str(tmp_path), ok=False)
+    assert "no workspace" in result.output
+    result = run("ingest", "files", str(demo_ws / "accord.yaml"), "-w", str(demo_ws), ok=False)
+    assert "--mapping" in result.output
+
+
+def test_sandboxes_and_xdm_round_trip_through_the_cli(tmp_path, demo_ws) -> None:
+    out = tmp_path / "people.jsonl"
+    run("export", "xdm", "person", "--out", str(out), "-w", str(demo_ws))
+    first = json.loads(out.read_text().splitlines()[0])
+    assert "xdm:workEmail" in first
+    run("sandboxes", "create", "dev", "-w", str(demo_ws))
+    assert "dev" in run("sandboxes", "list", "-w", str(demo_ws)).output
+    run("import", "xdm", str(out), "--entity", "person", "-w", str(demo_ws), "-s", "dev")
+    ws = Workspace.load(demo_ws)
+    cols = "source_key, email, first_name, last_name, job_title, account_key, lead_score, created_at, source_updated_at"
+    with ws.lake("prod") as prod, ws.lake("dev") as dev:
+        assert dev.query(f"SELECT {cols} FROM person_current ORDER BY 1") == prod.query(f"SELECT {cols} FROM person_current ORDER BY 1")
+
+
+def test_generate_command(tmp_path) -> None:
+    out = run("generate", str(tmp_path / "g"), "--scale", "tiny", "--seed", "2", "--as-of", "2026-11-01").output
+    assert "marketo/activity" in out
+    assert (tmp_path / "g" / "manifest.yaml").exists() and (tmp_path / "g" / "truth" / "persons.csv").exists()
+
+
+def test_console_script_is_installed(tmp_path) -> None:
+    exe = Path(sys.executable).with_name("accord")
+    done = subprocess.run([str(exe), "demo", "--scale", "tiny"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "accord-demo" / "accord.yaml").exists()

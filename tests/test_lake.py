@@ -1,0 +1,161 @@
+"""The lake: migrations, latest-version and soft-delete semantics, idempotent re-ingest, sandboxes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from accord.lake.store import Lake, _migrations
+from accord.lake.sql import DUCKDB_TYPES
+from accord.model.entities import ENTITIES
+from accord.workspace import Workspace, WorkspaceError
+from tests.conftest import ingest, mapping, write_csv
+
+HEADER = ["Id", "Name", "Updated", "Deleted"]
+
+
+def account_mapping():
+    return mapping(
+        "account",
+        {"source_id": "Id", "name": "Name", "source_updated_at": "Updated", "is_deleted": "Deleted"},
+    )
+
+
+def load(lake: Lake, tmp_path: Path, name: str, rows: list[list[str]]):
+    return ingest(lake, write_csv(tmp_path / name, HEADER, rows), account_mapping())
+
+
+def names(lake: Lake) -> dict[str, str]:
+    return {r["source_id"]: r["name"] for r in lake.current("account")}
+
+
+def test_migrations_run_once_and_match_the_model(tmp_path) -> None:
+    path = tmp_path / "l.duckdb"
+    with Lake(path) as lake:
+        assert lake.schema_version == len(_migrations()) == 1
+    with Lake(path) as lake:
+        assert lake.scalar("SELECT count(*) FROM _migrations") == 1
+        for entity in ENTITIES.values():
+            got = lake.query(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+                [entity.name],
+            )
+            want = [(c.name, DUCKDB_TYPES[c.type]) for c in entity.all_columns]
+            assert [(r["column_name"], r["data_type"].replace("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")) for r in got] == want
+
+
+def test_newest_source_time_wins_whatever_the_batch_order(lake, tmp_path) -> None:
+    load(lake, tmp_path, "a.csv", [["1", "New", "2024-03-01T00:00:00Z", "false"]])
+    load(lake, tmp_path, "b.csv", [["1", "Old", "2024-01-01T00:00:00Z", "false"]])
+    assert names(lake) == {"1": "New"}
+    assert lake.scalar("SELECT count(*) FROM account") == 2
+
+
+def test_ties_go_to_the_later_batch_then_the_later_row(lake, tmp_path) -> None:
+    t = "2024-01-01T00:00:00Z"
+    load(lake, tmp_path, "a.csv", [["1", "First", t, "false"]])
+    load(lake, tmp_path, "b.csv", [["1", "Second", t, "false"], ["2", "x", t, "false"], ["2", "y", t, "false"]])
+    assert names(lake) == {"1": "Second", "2": "y"}
+
+
+def test_soft_delete_hides_but_keeps_history(lake, tmp_path) -> None:
+    load(lake, tmp_path, "a.csv", [["1", "Acme", "2024-01-01T00:00:00Z", "false"], ["2", "Beta", "2024-01-01T00:00:00Z", "false"]])
+    load(lake, tmp_path, "b.csv", [["1", "Acme", "2024-02-01T00:00:00Z", "true"]])
+    assert names(lake) == {"2": "Beta"}
+    history = lake.query("SELECT name, is_deleted FROM account WHERE source_id = '1' ORDER BY batch_id")
+    assert history == [{"name": "Acme", "is_deleted": False}, {"name": "Acme", "is_deleted": True}]
+    load(lake, tmp_path, "c.csv", [["1", "Acme Again", "2024-03-01T00:00:00Z", "false"]])
+    assert names(lake) == {"1": "Acme Again", "2": "Beta"}
+
+
+def test_the_same_file_twice_changes_nothing(lake, tmp_path) -> None:
+    rows = [["1", "Acme", "2024-01-01T00:00:00Z", "false"], ["2", "", "bad date", "false"]]
+    first = load(lake, tmp_path, "a.csv", rows)
+    again = load(lake, tmp_path, "a.csv", rows)
+    assert (first.loaded, first.quarantined) == (1, 1)
+    assert again.already_ingested_as == first.batch_id and again.loaded == 0
+    assert lake.scalar("SELECT count(*) FROM account") == 1
+    assert lake.scalar("SELECT count(*) FROM quarantine") == 1
+    assert lake.scalar("SELECT count(*) FROM batches") == 1
+
+
+def test_a_changed_export_adds_only_what_changed(lake, tmp_path) -> None:
+    t = "2024-01-01T00:00:00Z"
+    load(lake, tmp_path, "a.csv", [["1", "Acme", t, "false"], ["2", "Beta", t, "false"]])
+    second = load(lake, tmp_path, "b.csv", [["1", "Acme", t, "false"], ["2", "Beta Inc", "2024-02-01T00:00:00Z", "false"]])
+    assert (second.loaded, second.unchanged) == (1, 1)
+    third = load(lake, tmp_path, "c.csv", [["2", "Beta", "2024-03-01T00:00:00Z", "false"]])
+    assert third.loaded == 1, "a return to an earlier value is a new version"
+    assert names(lake) == {"1": "Acme", "2": "Beta"}
+
+
+def test_events_are_immutable_and_never_duplicated(lake, tmp_path) -> None:
+    m = mapping("event", {"source_id": "Id", "timestamp": "T", "event_type": "Type"})
+    header = ["Id", "T", "Type"]
+    ingest(lake, write_csv(tmp_path / "a.csv", header, [["1", "2024-01-01T00:00:00Z", "web.pageview"]] * 2), m)
+    result = ingest(
+        lake,
+        write_csv(tmp_path / "b.csv", header, [["1", "2024-01-01T00:00:00Z", "web.pageview"], ["2", "2024-01-02T00:00:00Z", "email.open"]]),
+        m,
+    )
+    assert (result.loaded, result.unchanged) == (1, 1)
+    assert lake.scalar("SELECT count(*) FROM event_current") == 2
+
+
+versions = st.lists(
+    st.tuples(
+        st.integers(0, 2),  # batch
+        st.sampled_from(["a", "b"]),  # key
+        st.one_of(st.none(), st.integers(1, 3)),  # source time
+        st.sampled_from(["x", "y", "z"]),  # value
+        st.booleans(),  # deleted
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(versions)
+def test_current_view_matches_a_reference(tmp_path_factory, rows) -> None:
+    """Current = per key the version with the newest source time, then later batch, then later row; minus deletes."""
+    folder = tmp_path_factory.mktemp("prop")
+    with Lake(folder / "l.duckdb") as lake:
+        for batch in range(3):
+            batch_rows = [r for r in rows if r[0] == batch]
+            if not batch_rows:
+                continue
+            csv_rows = [[k, v, f"2024-01-0{t}T00:00:00Z" if t else "", "true" if d else "false"] for _, k, t, v, d in batch_rows]
+            load(lake, folder, f"b{batch}.csv", csv_rows)
+        expected = {}
+        for key in ("a", "b"):
+            mine = [(i, r) for i, r in enumerate(rows) if r[1] == key]
+            if not mine:
+                continue
+            ordered = sorted(mine, key=lambda ir: (ir[1][2] is not None, ir[1][2] or 0, ir[1][0], ir[0]))
+            _, (_, _, _, value, deleted) = ordered[-1]
+            if not deleted:
+                expected[key] = value
+        assert names(lake) == expected
+
+
+def test_sandboxes_are_isolated(tmp_path, monkeypatch) -> None:
+    ws = Workspace.init(tmp_path / "ws")
+    ws.add_sandbox("dev")
+    with ws.lake("dev") as dev:
+        load(dev, tmp_path, "a.csv", [["1", "Acme", "2024-01-01T00:00:00Z", "false"]])
+    with ws.lake() as prod:
+        assert prod.scalar("SELECT count(*) FROM account") == 0
+    monkeypatch.setenv("ACCORD_SANDBOX", "dev")
+    with Workspace.load(tmp_path / "ws").lake() as dev:
+        assert dev.scalar("SELECT count(*) FROM account") == 1
+    assert ws.lake_path("dev") != ws.lake_path("prod")
+    with pytest.raises(WorkspaceError, match="unknown sandbox 'qa'"):
+        ws.lake_path("qa")
+    with pytest.raises(WorkspaceError, match="exists already"):
+        ws.add_sandbox("dev")
+    with pytest.raises(ValueError, match="lower-case"):
+        ws.add_sandbox("Bad Name")

@@ -1,0 +1,127 @@
+"""Every quarantine reason: the bad record is kept with its reason and raw form, the rest of the batch loads."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tests.conftest import ingest, mapping, write_csv
+
+
+
+def person_mapping():
+    return mapping(
+        "person",
+        {
+            "source_id": "Id",
+            "email": {"from": "Email", "transforms": ["trim", "lower"]},
+            "lead_score": "Score",
+            "converted_date": "Converted",
+            "created_at": "Created",
+            "is_converted": "IsConverted",
+        },
+    )
+
+
+HEADER = ["Id", "Email", "Score", "Converted", "Created", "IsConverted"]
+GOOD = ["1", "a@acme.com", "10", "2024-01-02", "2024-01-02T10:00:00Z", "false"]
+
+
+def reasons_of(lake) -> dict[int, tuple[str, str]]:
+    return {r["source_row"]: (r["reason_code"], r["reason"]) for r in lake.quarantine(limit=1000)}
+
+
+def test_each_reason_is_recorded_and_good_rows_load(lake, tmp_path) -> None:
+    rows = [
+        GOOD,
+        ["", "b@acme.com", "1", "", "", ""],  # 2: no id
+        ["3", "not-an-email", "1", "", "", ""],  # 3
+        ["4", "c@acme.com", "ten", "", "", ""],  # 4
+        ["5", "d@acme.com", "1", "2024-02-30", "", ""],  # 5
+        ["6", "e@acme.com", "1", "", "yesterday", ""],  # 6
+        ["7", "f@acme.com", "1", "", "", "maybe"],  # 7
+        ["8", "g@acme.com", "2", "2024-03-01", "", "true"],
+    ]
+    result = ingest(lake, write_csv(tmp_path / "p.csv", HEADER, rows), person_mapping())
+    assert (result.rows_read, result.loaded, result.quarantined) == (8, 2, 6)
+    got = reasons_of(lake)
+    assert got[2] == ("missing_required", "missing_required: source_id is empty")
+    assert got[3] == ("bad_email", "bad_email: email 'not-an-email' is not an e-mail address")
+    assert got[4] == ("wrong_type", "wrong_type: lead_score 'ten' is not a number")
+    assert got[5] == ("unparsable_date", "unparsable_date: converted_date '2024-02-30' is not a date")
+    assert got[6] == ("unparsable_date", "unparsable_date: created_at 'yesterday' is not a timestamp")
+    assert got[7] == ("wrong_type", "wrong_type: is_converted 'maybe' is not true or false")
+    assert sorted(r["source_id"] for r in lake.current("person")) == ["1", "8"]
+    raw = json.loads(lake.quarantine(row=4)[0]["raw_record"])
+    assert raw == dict(zip(HEADER, rows[3]))
+    assert result.reasons == {"missing_required": 1, "bad_email": 1, "wrong_type": 2, "unparsable_date": 2}
+
+
+def test_all_problems_of_a_row_are_listed(lake, tmp_path) -> None:
+    rows = [["1", "nope", "x", "2024-99-01", "", ""]]
+    ingest(lake, write_csv(tmp_path / "p.csv", HEADER, rows), person_mapping())
+    reason = lake.quarantine()[0]["reason"]
+    assert "bad_email" in reason and "wrong_type" in reason and "unparsable_date" in reason
+
+
+def test_integer_and_json_types(lake, tmp_path) -> None:
+    path = write_csv(tmp_path / "a.csv", ["Id", "Emp"], [["1", "12"], ["2", "12.0"], ["3", "12.5"], ["4", "lots"]])
+    ingest(lake, path, mapping("account", {"source_id": "Id", "employees": "Emp"}))
+    assert {r["source_id"]: r["employees"] for r in lake.current("account")} == {"1": 12, "2": 12}
+    assert {r["source_row"] for r in lake.quarantine()} == {3, 4}
+    events = write_csv(
+        tmp_path / "e.csv", ["Id", "T", "P"], [["1", "2024-01-01T00:00:00Z", '{"a": 1}'], ["2", "2024-01-01T00:00:00Z", "{oops"]]
+    )
+    ingest(lake, events, mapping("event", {"source_id": "Id", "timestamp": "T", "event_type": {"constant": "x.y"}, "properties": "P"}))
+    assert lake.quarantine(reason="wrong_type", limit=10)[0]["reason"] == "wrong_type: properties '{oops' is not JSON"
+
+
+def test_malformed_csv_lines_keep_their_row_numbers(lake, tmp_path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text("Id,Email\n1,a@x.io\n2\n3,c@x.io\n4,d@x.io,extra\n5,e@x.io\n")
+    result = ingest(lake, path, mapping("person", {"source_id": "Id", "email": "Email"}))
+    assert (result.loaded, result.quarantined) == (3, 2)
+    bad = {r["source_row"]: r for r in lake.quarantine()}
+    assert set(bad) == {2, 4}
+    assert bad[2]["raw_record"] == "2" and bad[4]["raw_record"] == "4,d@x.io,extra"
+    assert bad[4]["reason"] == "malformed_row: expected 2 fields, found 3"
+    rows = {r["source_id"]: r["source_row"] for r in lake.current("person")}
+    assert rows == {"1": 1, "3": 3, "5": 5}
+
+
+def test_malformed_jsonl_lines(lake, tmp_path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"id": "1", "traits": {"email": "a@x.io"}}\n{"id": 2,\n[1, 2]\n{"id": "4"}\n')
+    result = ingest(lake, path, mapping("person", {"source_id": "id", "email": "traits.email"}))
+    assert (result.loaded, result.quarantined) == (2, 2)
+    assert {r["source_row"] for r in lake.quarantine()} == {2, 3}
+    assert {r["source_id"]: r["email"] for r in lake.current("person")} == {"1": "a@x.io", "4": None}
+
+
+def test_parquet_with_native_types(lake, tmp_path) -> None:
+    table = pa.table({"Id": [1, 2], "Score": [1.5, None], "Seen": pa.array([1_700_000_000_000, 0], pa.timestamp("ms", "UTC"))})
+    pq.write_table(table, tmp_path / "p.parquet")
+    ingest(lake, tmp_path / "p.parquet", mapping("person", {"source_id": "Id", "lead_score": "Score", "created_at": "Seen"}))
+    rows = lake.current("person")
+    assert [r["lead_score"] for r in rows] == [1.5, None]
+    assert rows[0]["created_at"].year == 2023
+
+
+def test_a_failing_batch_leaves_nothing_behind(lake, tmp_path, monkeypatch) -> None:
+    from accord.ingest import loader
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(loader, "_commit_stage", explode)
+    path = write_csv(tmp_path / "p.csv", ["Id"], [["1"]])
+    try:
+        ingest(lake, path, mapping("person", {"source_id": "Id"}))
+    except RuntimeError:
+        pass
+    assert lake.scalar("SELECT count(*) FROM person") == 0
+    assert lake.scalar("SELECT count(*) FROM batches") == 0
+    monkeypatch.undo()
+    assert ingest(lake, path, mapping("person", {"source_id": "Id"})).loaded == 1
