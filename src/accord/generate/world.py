@@ -118,7 +118,7 @@ def build_world(scale: Scale, seed: int, as_of: datetime | None = None) -> World
     end = int(as_of.timestamp())
     accounts = _accounts(rng, scale, end)
     people = _people(rng, scale, accounts, end)
-    opportunities = _opportunities(rng, scale, end)
+    opportunities = _opportunities(rng, scale, people, end)
     roles = _roles(rng, scale, people, opportunities)
     events = _events(rng, scale, people, end)
     return World(scale, seed, as_of, accounts, people, opportunities, roles, events)
@@ -216,13 +216,16 @@ def _unique_emails(local: np.ndarray, domain: np.ndarray) -> np.ndarray:
     return local + suffix + "@" + domain
 
 
-def _opportunities(rng: np.random.Generator, scale: Scale, end: int) -> Opportunities:
+def _opportunities(rng: np.random.Generator, scale: Scale, people: People, end: int) -> Opportunities:
+    """Deals go mostly to accounts with contacts in the CRM, more to those with more contacts."""
     n = scale.opportunities
+    contacts = np.bincount(people.account[people.in_crm == 1], minlength=scale.accounts).astype(float)
+    weights = contacts + 0.05
     stage = rng.choice(len(pools.OPPORTUNITY_STAGES), size=n, p=pools.STAGE_WEIGHTS)
     closed = np.array([s[2] for s in pools.OPPORTUNITY_STAGES])[stage]
     close = np.where(closed, end - rng.integers(0, 365 * DAY, n), end + rng.integers(DAY, 180 * DAY, n))
     return Opportunities(
-        account=rng.integers(0, scale.accounts, n),
+        account=rng.choice(scale.accounts, size=n, p=weights / weights.sum()),
         stage=stage,
         amount=np.round(rng.lognormal(10.8, 1.1, n), -2),
         close=close,
@@ -238,7 +241,7 @@ def _roles(rng: np.random.Generator, scale: Scale, people: People, opps: Opportu
     acc_of = people.account[by_account]
     starts = np.searchsorted(acc_of, np.arange(scale.accounts))
     counts = np.searchsorted(acc_of, np.arange(scale.accounts), side="right") - starts
-    draws = int(scale.opportunity_roles * 1.25)
+    draws = int(scale.opportunity_roles * 2.5)
     opp = rng.integers(0, scale.opportunities, draws)
     acc = opps.account[opp]
     ok = counts[acc] > 0
