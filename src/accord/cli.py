@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -16,12 +17,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from accord.generate import SCALES, generate
+from accord.identity.run import IdentityReport, run_identity
+from accord.identity.split import split_profile
 from accord.ingest.loader import IngestResult
 from accord.ingest.mapping import MappingError
 from accord.lake.export import iter_xdm
 from accord.lake.store import Lake
 from accord.model.entities import ENTITIES
 from accord.model.xdm import XdmError
+from accord.profiles.lookup import PersonProfile, get_account, get_person
 from accord.sources.files import FileFormatError, FileJob, jobs_from_manifest, load_file
 from accord.sources.mappings import builtin_mappings, resolve_mapping
 from accord.sources.xdm import load_xdm_file
@@ -34,12 +38,18 @@ export_app = typer.Typer(help="Write records out in other formats.", no_args_is_
 import_app = typer.Typer(help="Read records written by `accord export`.", no_args_is_help=True)
 sandboxes_app = typer.Typer(help="Isolated stores inside one workspace.", no_args_is_help=True)
 mappings_app = typer.Typer(help="Mappings shipped with Accord.", no_args_is_help=True)
+identity_app = typer.Typer(help="Stitch records into people and accounts; inspect and undo merges.", no_args_is_help=True)
+profile_app = typer.Typer(help="Unified person profiles.", no_args_is_help=True)
+account_app = typer.Typer(help="Unified account profiles.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(export_app, name="export")
 app.add_typer(import_app, name="import")
 app.add_typer(sandboxes_app, name="sandboxes")
 app.add_typer(mappings_app, name="mappings")
+app.add_typer(identity_app, name="identity")
+app.add_typer(profile_app, name="profile")
+app.add_typer(account_app, name="account")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -50,7 +60,7 @@ WorkspaceOpt = Annotated[
 SandboxOpt = Annotated[
     Optional[str], typer.Option("--sandbox", "-s", envvar="ACCORD_SANDBOX", help="Sandbox (default: the workspace's).")
 ]
-USER_ERRORS = (WorkspaceError, MappingError, FileFormatError, XdmError, ValueError, FileNotFoundError)
+USER_ERRORS = (WorkspaceError, MappingError, FileFormatError, XdmError, ValueError, FileNotFoundError, LookupError)
 
 
 @contextmanager
@@ -63,9 +73,12 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+def open_workspace(workspace: Path | None) -> Workspace:
+    return Workspace.load(workspace) if workspace else Workspace.find()
+
+
 def open_lake(workspace: Path | None, sandbox: str | None) -> Lake:
-    ws = Workspace.load(workspace) if workspace else Workspace.find()
-    return ws.lake(sandbox)
+    return open_workspace(workspace).lake(sandbox)
 
 
 def progress_bar() -> Progress:
@@ -272,9 +285,14 @@ def demo(
         progress.update(task, description="done", completed=len(report.results))
     print_results(report.results)
     print_counts(report.counts)
+    if report.identity:
+        print_identity(report.identity)
+    if report.sample_person:
+        print_person(report.sample_person)
     console.print(
         f"\nworkspace left in [bold]{workspace.resolve()}[/bold]; explore it with:\n"
-        f"  cd {workspace} && accord status\n  accord quarantine list\n  accord export xdm person --limit 1"
+        f"  cd {workspace} && accord status\n  accord quarantine list\n"
+        f"  accord profile get email:{report.sample_email}\n  accord identity merges\n  accord export xdm person --limit 1"
     )
 
 
@@ -340,6 +358,149 @@ def mappings_list() -> None:
     """Names of the shipped mappings, for `accord ingest files --mapping NAME`."""
     for name in builtin_mappings():
         console.print(name)
+
+
+def print_identity(report: IdentityReport) -> None:
+    p, a = report.people, report.accounts
+    console.print(
+        f"identity ({p.mode}): {p.records:,} person records → {p.profiles:,} people; "
+        f"{a.records:,} account records → {a.profiles:,} accounts; {p.merges + a.merges:,} merges, "
+        f"{p.rejections + a.rejections:,} links refused by guardrails ({p.seconds + a.seconds:.2f} s)"
+    )
+    links = ", ".join(f"{method}: {n:,}" for method, n in sorted(report.account_links.items()))
+    console.print(f"people linked to accounts — {links or 'none'}")
+
+
+def print_person(profile: PersonProfile) -> None:
+    table = Table(title=f"Person {profile.person_id}")
+    table.add_column("attribute")
+    table.add_column("value")
+    table.add_column("from record")
+    for a in profile.attributes:
+        table.add_row(a.name, str(a.value), a.source_key or "")
+    console.print(table)
+    console.print("identities: " + ", ".join(f"{ns}:{v}" for ns, v in profile.identities), highlight=False)
+    for acc in profile.accounts:
+        console.print(
+            f"account {acc['account_id']} {acc['name'] or ''} — {acc['method']} ({acc['detail']}), "
+            f"score {acc['score']}, role {acc['role'] or '-'}", highlight=False,
+        )
+    for opp in profile.opportunities[:10]:
+        console.print(f"opportunity {opp['name']} — {opp['stage']}, {opp['amount']}, role {opp['role']}", highlight=False)
+    for c in profile.campaigns[:10]:
+        console.print(f"campaign {c['campaign']} — {c['status']}", highlight=False)
+    for m in profile.lists[:10]:
+        console.print(f"list {m['list']}", highlight=False)
+    for e in profile.events[:10]:
+        console.print(f"event {e['timestamp']:%Y-%m-%d %H:%M} {e['event_type']} {e['url'] or ''}", highlight=False)
+
+
+@identity_app.command("run")
+def identity_run(
+    full: Annotated[bool, typer.Option(help="Restitch everything, not only what new batches touched.")] = False,
+    workspace: WorkspaceOpt = None,
+    sandbox: SandboxOpt = None,
+) -> None:
+    """Stitch records into people and accounts, link people to accounts, rebuild profiles."""
+    with user_errors():
+        ws = open_workspace(workspace)
+        with ws.lake(sandbox) as lake:
+            report = run_identity(lake, ws.config.identity, full)
+    print_identity(report)
+
+
+@identity_app.command("merges")
+def identity_merges(
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    workspace: WorkspaceOpt = None,
+    sandbox: SandboxOpt = None,
+) -> None:
+    """Profiles merged into others, with the link that merged them; and links refused by guardrails."""
+    with user_errors(), open_lake(workspace, sandbox) as lake:
+        merges = lake.query("SELECT * FROM identity_merges ORDER BY run_id DESC, merged_at DESC LIMIT ?", [limit])
+        refused = lake.query(
+            "SELECT * FROM identity_rejections WHERE run_id = (SELECT max(run_id) FROM identity_rejections) LIMIT ?", [limit]
+        )
+        splits = lake.query("SELECT * FROM identity_unlinks ORDER BY created_at DESC LIMIT ?", [limit])
+    table = Table(title="Merges")
+    for col in ("run", "kind", "surviving", "merged", "because"):
+        table.add_column(col)
+    for m in merges:
+        table.add_row(str(m["run_id"]), m["kind"], m["surviving_id"], m["merged_id"], m["evidence"] or "")
+    console.print(table)
+    table = Table(title="Links refused (latest run)")
+    for col in ("kind", "record", "identity", "rule"):
+        table.add_column(col)
+    for r in refused:
+        table.add_row(r["kind"], r["record_key"], f"{r['namespace']}:{r['value']}", r["rule"])
+    console.print(table)
+    for u in splits:
+        console.print(f"split: {u['namespace']}:{u['value']} out of {u['profile_id']} ({u['created_at']:%Y-%m-%d %H:%M})")
+
+
+@identity_app.command("split")
+def identity_split(
+    profile_id: Annotated[str, typer.Argument(help="The person (or account) id that holds a wrong merge.")],
+    identity: Annotated[str, typer.Option(help="namespace:value to separate out, e.g. email:info@acme.com.")],
+    workspace: WorkspaceOpt = None,
+    sandbox: SandboxOpt = None,
+) -> None:
+    """Undo a wrong merge: the identity stops linking records, and the profile is restitched now."""
+    with user_errors():
+        ws = open_workspace(workspace)
+        with ws.lake(sandbox) as lake:
+            kind, namespace, value = split_profile(lake, profile_id, identity)
+            report = run_identity(lake, ws.config.identity)
+            holder = lake.scalar(
+                "SELECT any_value(profile_id) FROM identity_nodes WHERE kind = ? AND namespace = ? AND value = ?",
+                [kind, namespace, value],
+            )
+    console.print(f"split {namespace}:{value} out of {profile_id}: it now belongs to {holder or 'no profile'}")
+    print_identity(report)
+
+
+@profile_app.command("get")
+def profile_get(
+    identity: Annotated[str, typer.Argument(help="Any identity: email:…, crm_id:…, marketo_lead_id:INSTANCE:ID, person_id:…")],
+    events: Annotated[int, typer.Option(help="How many recent events to show.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    workspace: WorkspaceOpt = None,
+    sandbox: SandboxOpt = None,
+) -> None:
+    """A unified person: attributes with their source, identities, accounts, opportunities, memberships, events."""
+    with user_errors(), open_lake(workspace, sandbox) as lake:
+        profile = get_person(lake, identity, events)
+    if as_json:
+        console.print_json(json.dumps(asdict(profile), default=str))
+    else:
+        print_person(profile)
+
+
+@account_app.command("get")
+def account_get(
+    identity: Annotated[str, typer.Argument(help="Any identity: domain:acme.com, b2b_account_crm:001…, account_id:…")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    workspace: WorkspaceOpt = None,
+    sandbox: SandboxOpt = None,
+) -> None:
+    """A unified account: firmographics with their source, people with roles, opportunities, engagement."""
+    with user_errors(), open_lake(workspace, sandbox) as lake:
+        profile = get_account(lake, identity)
+    if as_json:
+        console.print_json(json.dumps(asdict(profile), default=str))
+        return
+    table = Table(title=f"Account {profile.account_id}")
+    for col in ("attribute", "value", "from record"):
+        table.add_column(col)
+    for a in profile.attributes:
+        table.add_row(a.name, str(a.value), a.source_key or "")
+    console.print(table)
+    for p in profile.people[:25]:
+        console.print(f"person {p['person_id']} {p['email'] or ''} {p['job_title'] or ''} — {p['method']}", highlight=False)
+    for o in profile.opportunities[:10]:
+        console.print(f"opportunity {o['name']} — {o['stage']}, {o['amount']}", highlight=False)
+    for e in profile.engagement:
+        console.print(f"engagement {e['event_type']}: {e['last_30_days']} in 30 days, {e['all_time']} in all", highlight=False)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ from datetime import datetime
 from pathlib import Path
 
 from accord.generate import generate
+from accord.identity.run import IdentityReport, run_identity
 from accord.ingest.loader import IngestResult
+from accord.profiles.lookup import PersonProfile, get_person
 from accord.sources.files import FileJob, jobs_from_manifest, load_file
 from accord.workspace import CONFIG_FILE, Workspace, WorkspaceError
 
@@ -21,6 +23,9 @@ class DemoReport:
     workspace: Path
     results: list[IngestResult] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    identity: IdentityReport | None = None
+    sample_person: PersonProfile | None = None
+    sample_email: str = ""
 
 
 def fresh_workspace(folder: Path) -> Workspace:
@@ -40,7 +45,7 @@ def run_demo(
     on_step: Callable[[str, int], None] | None = None,
     on_rows: Callable[[int], None] | None = None,
 ) -> DemoReport:
-    """Generate → ingest everything into the default sandbox; `on_step(what, total)` reports progress."""
+    """Generate → ingest everything → stitch identities and build profiles; `on_step(what, total)` reports progress."""
     ws = fresh_workspace(folder)
     out = folder / GENERATED
     generate(out, scale=scale, seed=seed, as_of=as_of)
@@ -52,4 +57,15 @@ def run_demo(
                 on_step(str(job.path.relative_to(folder)), len(jobs))
             report.results.append(load_file(lake, job, on_rows))
         report.counts = lake.counts()
+        if on_step:
+            on_step("stitching identities", len(jobs))
+        report.identity = run_identity(lake, ws.config.identity)
+        sample = lake.query(
+            "SELECT person_id, email FROM person_profile WHERE email IS NOT NULL "
+            "ORDER BY records DESC, (SELECT count(*) FROM person_account pa WHERE pa.person_id = person_profile.person_id) DESC, "
+            "person_id LIMIT 1"
+        )
+        if sample:
+            report.sample_email = sample[0]["email"]
+            report.sample_person = get_person(lake, f"person_id:{sample[0]['person_id']}", events=5)
     return report

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from accord.identity.config import IdentityConfig
 from accord.lake.store import Lake
 
 CONFIG_FILE = "accord.yaml"
@@ -28,6 +29,7 @@ class WorkspaceConfig(BaseModel):
     data_dir: str = Field(default="data", description="Where the stores live, relative to the workspace.")
     sandboxes: list[str] = Field(default_factory=lambda: ["prod"], description="Isolated stores; nothing reads across.")
     default_sandbox: str = Field(default="prod", description="The sandbox used when none is named.")
+    identity: IdentityConfig = Field(default_factory=IdentityConfig, description="Stitching and merge settings.")
 
     @model_validator(mode="after")
     def _check_sandboxes(self) -> WorkspaceConfig:

@@ -503,7 +503,19 @@ def _typed_company(names: np.ndarray, seed: int) -> np.ndarray:
     out[drop] = np.array([_without_legal_suffix(n) for n in names[drop]], dtype=object)
     upper = (u >= 0.3) & (u < 0.4)
     out[upper] = np.char.upper(names[upper].astype(str)).astype(object)
+    typo = (u >= 0.4) & (u < 0.55)
+    cut = rng.random(len(names))
+    out[typo] = np.array([_drop_letter(n, c) for n, c in zip(names[typo], cut[typo])], dtype=object)
     return out
+
+
+def _drop_letter(name: str, where: float) -> str:
+    """A typing slip: one letter of the first word missing."""
+    first = name.split(" ", 1)[0]
+    if len(first) < 4:
+        return name
+    i = 1 + int(where * (len(first) - 2))
+    return name[:i] + name[i + 1 :]
 
 
 def _without_legal_suffix(name: str) -> str:

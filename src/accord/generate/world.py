@@ -171,7 +171,9 @@ def _people(rng: np.random.Generator, scale: Scale, accounts: Accounts, end: int
     first = _pick(rng, pools.FIRST_NAMES, n)
     last = _pick(rng, pools.LAST_NAMES, n)
     free = _pick(rng, pools.FREE_MAIL_DOMAINS, n)
-    domain = np.where(account >= 0, accounts.domain[np.maximum(account, 0)], free)
+    # Some people at companies still sign up with a personal address: only their typed company tells the employer.
+    personal = (account >= 0) & (rng.random(n) < 0.08)
+    domain = np.where((account >= 0) & ~personal, accounts.domain[np.maximum(account, 0)], free)
     local = np.char.lower((first + "." + last).astype(str)).astype(object)
     email = _unique_emails(local, domain)
     level = rng.choice(len(pools.SENIORITY_TITLES), size=n, p=pools.SENIORITY_WEIGHTS)

@@ -1,0 +1,91 @@
+"""The identity graph: every current record linked to the identities it carries, as SQL over the lake.
+
+An edge joins a record (its `b2b_person` / `b2b_account` node) to one identity node (namespace, value) and
+remembers why it exists (`rule`), its strength (0 own id, 1 cross-system reference, 2 shared attribute) and
+where it came from (batch, row). Records that share an identity node end up in one profile.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+from accord.identity.config import DEFAULT_BLOCKED_PATTERNS, IdentityConfig
+from accord.lake.sql import literal
+
+EDGE_COLUMNS = "record_key, namespace, value, strength, batch_id, source_row, rule"
+RECORD_NAMESPACE = {"person": "b2b_person", "account": "b2b_account"}
+
+
+@cache
+def free_mail_domains() -> frozenset[str]:
+    text = resources.files("accord.identity").joinpath("free_mail_domains.txt").read_text()
+    return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def person_edges_sql(config: IdentityConfig, scope: str | None = None) -> str:
+    """Edges of current person records (or only those whose source_key is in table `scope`)."""
+    records = "person_current" + (f" WHERE source_key IN (SELECT source_key FROM {scope})" if scope else "")
+    lineage = "batch_id, source_row"
+    parts = [
+        f"SELECT source_key, 'b2b_person', source_key, 0, {lineage}, 'record' FROM r",
+        f"SELECT source_key, 'email', lower(trim(email)), 2, {lineage}, 'e-mail on the record' FROM r WHERE email IS NOT NULL",
+        f"SELECT source_key, 'crm_id', source_id, 0, {lineage}, 'own Salesforce id' FROM r "
+        "WHERE source_type = 'Salesforce' AND NOT coalesce(is_converted, FALSE)",
+        f"SELECT source_key, 'marketo_lead_id', source_instance_id || ':' || source_id, 0, {lineage}, 'own Marketo id' "
+        "FROM r WHERE source_type = 'Marketo'",
+        f"SELECT source_key, 'crm_id', coalesce(crm_contact_id, crm_lead_id), 1, {lineage}, 'Salesforce id carried by the record' "
+        "FROM r WHERE source_type <> 'Salesforce' AND coalesce(crm_contact_id, crm_lead_id) IS NOT NULL",
+        f"SELECT source_key, 'b2b_person', converted_contact_key, 1, {lineage}, 'lead converted to this contact' "
+        "FROM r WHERE converted_contact_key IS NOT NULL",
+    ]
+    if config.link_by_phone:
+        parts.append(
+            f"SELECT source_key, 'phone', '+' || regexp_replace(phone, '[^0-9]', '', 'g'), 2, {lineage}, 'phone on the record' "
+            "FROM r WHERE length(regexp_replace(phone, '[^0-9]', '', 'g')) >= 8"
+        )
+    return _assemble(records, parts, config, "person")
+
+
+def account_edges_sql(config: IdentityConfig, scope: str | None = None) -> str:
+    """Edges of current account records: own CRM ids, CRM ids carried by other systems, web domains."""
+    records = "account_current" + (f" WHERE source_key IN (SELECT source_key FROM {scope})" if scope else "")
+    lineage = "batch_id, source_row"
+    domain = (
+        "regexp_extract(lower(trim(coalesce(domain, website))), '^(?:[a-z][a-z0-9+.-]*://)?(?:www\\.)?([^/:?#\\s]+)', 1)"
+    )
+    free = ", ".join(literal(d) for d in sorted(free_mail_domains()))
+    parts = [
+        f"SELECT source_key, 'b2b_account', source_key, 0, {lineage}, 'record' FROM r",
+        f"SELECT source_key, 'b2b_account_crm', source_id, 0, {lineage}, 'own Salesforce id' FROM r "
+        "WHERE source_type = 'Salesforce'",
+        f"SELECT source_key, 'b2b_account_crm', crm_account_id, 1, {lineage}, 'Salesforce id carried by the record' "
+        "FROM r WHERE source_type <> 'Salesforce' AND crm_account_id IS NOT NULL",
+        f"SELECT source_key, 'domain', d, 2, {lineage}, 'web domain' FROM (SELECT *, {domain} AS d FROM r) "
+        f"WHERE d <> '' AND d NOT IN ({free})",
+    ]
+    return _assemble(records, parts, config, "account")
+
+
+def _assemble(records: str, parts: list[str], config: IdentityConfig, kind: str) -> str:
+    """Union the parts, then drop placeholders and what `accord identity split` unlinked."""
+    blocked = ", ".join(literal(v) for v in config.blocked())
+    patterns = " OR ".join(f"regexp_matches(value, {literal(p)})" for p in DEFAULT_BLOCKED_PATTERNS)
+    union = "\nUNION ALL ".join(parts)
+    node = literal(RECORD_NAMESPACE[kind])
+    unlinks = f"SELECT namespace, value FROM identity_unlinks WHERE kind = {literal(kind)}"
+    return f"""
+WITH r AS (SELECT * FROM {records}),
+raw ({EDGE_COLUMNS}) AS ({union}),
+usable AS (
+    SELECT raw.* FROM raw ANTI JOIN ({unlinks} AND namespace <> {node}) AS un USING (namespace, value)
+    WHERE value IS NOT NULL AND lower(value) NOT IN ({blocked})
+      AND NOT (namespace = 'email' AND ({patterns} OR NOT contains(value, '@')))
+),
+alone AS (SELECT value AS record_key FROM ({unlinks} AND namespace = {node})),
+shared AS (SELECT namespace, value, TRUE AS is_shared FROM usable GROUP BY namespace, value HAVING count(DISTINCT record_key) > 1)
+SELECT u.* FROM usable AS u LEFT JOIN shared AS s USING (namespace, value)
+WHERE NOT (u.record_key IN (SELECT record_key FROM alone) AND coalesce(s.is_shared, FALSE)
+           AND NOT (u.namespace = {node} AND u.value = u.record_key))
+  AND NOT (u.namespace = {node} AND u.value <> u.record_key AND u.value IN (SELECT record_key FROM alone))
+"""

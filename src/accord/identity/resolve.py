@@ -1,0 +1,229 @@
+"""One identity run: build the graph, stitch what changed, keep profile ids stable, log merges and refusals."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from accord.identity.config import IdentityConfig
+from accord.identity.graph import RECORD_NAMESPACE, account_edges_sql, person_edges_sql
+from accord.identity.stitch import Graph, stitch
+from accord.lake.sql import literal
+from accord.lake.store import Lake, now
+
+ID_PREFIX = {"person": "P", "account": "A"}
+ENTITY = {"person": "person", "account": "account"}
+
+
+@dataclass
+class ResolveReport:
+    kind: str
+    mode: str  # full, incremental or unchanged
+    records: int = 0
+    identities: int = 0
+    links: int = 0
+    profiles: int = 0
+    merges: int = 0
+    rejections: int = 0
+    conflicted_links: int = 0
+    seconds: float = 0.0
+
+
+def resolve(lake: Lake, kind: str, config: IdentityConfig, full: bool = False) -> ResolveReport:
+    """Stitch `kind` (person or account) records into profiles; only profiles touched by new batches unless `full`."""
+    started = time.perf_counter()
+    con = lake.con
+    run_id = int(lake.scalar("SELECT nextval('identity_run_seq')"))
+    last, since = lake.con.execute(
+        "SELECT max(last_batch_id), max(finished_at) FROM identity_runs WHERE kind = ?", [kind]
+    ).fetchone()
+    newest = int(lake.scalar("SELECT coalesce(max(batch_id), 0) FROM batches"))
+    mode = "full" if full or last is None else "incremental"
+    edges_sql = person_edges_sql(config) if kind == "person" else account_edges_sql(config)
+    node_ns = RECORD_NAMESPACE[kind]
+    con.execute("BEGIN")
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _edges AS {edges_sql}")
+        if mode == "incremental":
+            changed = _scope_changed(lake, kind, int(last), since)
+            if changed == 0:
+                con.execute("ROLLBACK")
+                report = ResolveReport(kind, "unchanged", profiles=_profile_count(lake, kind))
+                report.seconds = time.perf_counter() - started
+                return report
+        else:
+            con.execute("CREATE OR REPLACE TEMP TABLE _affected AS SELECT DISTINCT profile_id FROM identity_nodes WHERE kind = ?", [kind])
+            con.execute("CREATE OR REPLACE TEMP TABLE _scope AS SELECT DISTINCT record_key FROM _edges")
+        con.execute("CREATE OR REPLACE TEMP TABLE _sub AS SELECT * FROM _edges WHERE record_key IN (SELECT record_key FROM _scope)")
+        report = _stitch_scope(lake, kind, config, run_id, node_ns)
+        report.mode = mode
+        _persist(lake, kind, run_id, report)
+        con.execute(
+            "INSERT INTO identity_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, kind, mode, newest, report.records, report.identities, report.links, report.profiles,
+             report.merges, report.rejections, time.perf_counter() - started, now()],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _scope_changed(lake: Lake, kind: str, last_batch: int, since: object) -> int:
+    """Records to restitch: those of new batches, and every record of a profile they touch or a split names."""
+    con = lake.con
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _changed AS SELECT DISTINCT source_key AS record_key FROM {ENTITY[kind]} "
+        "WHERE batch_id > ?",
+        [last_batch],
+    )
+    splits = f"SELECT profile_id FROM identity_unlinks WHERE kind = {literal(kind)} AND created_at > ?"
+    count = int(lake.scalar("SELECT count(*) FROM _changed")) + int(lake.scalar(f"SELECT count(*) FROM ({splits})", [since]))
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _affected AS
+        SELECT DISTINCT n.profile_id FROM identity_nodes n
+        JOIN (SELECT namespace, value FROM _edges WHERE record_key IN (SELECT record_key FROM _changed)
+              UNION SELECT {literal(RECORD_NAMESPACE[kind])}, record_key FROM _changed) t USING (namespace, value)
+        WHERE n.kind = {literal(kind)}
+        UNION {splits}""",
+        [since],
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _scope AS
+        SELECT record_key FROM _changed
+        UNION SELECT e.record_key FROM _edges e JOIN identity_nodes n USING (namespace, value)
+        WHERE n.kind = {literal(kind)} AND n.profile_id IN (SELECT profile_id FROM _affected)"""
+    )
+    return count
+
+
+def _stitch_scope(lake: Lake, kind: str, config: IdentityConfig, run_id: int, node_ns: str) -> ResolveReport:
+    con = lake.con
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _nodes AS
+        SELECT namespace, value, (row_number() OVER (ORDER BY namespace, value) - 1)::BIGINT AS node FROM (
+            SELECT DISTINCT namespace, value FROM _sub UNION SELECT {literal(node_ns)}, record_key FROM _sub)"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _arcs AS
+        SELECT a.node AS src, b.node AS dst, row_number() OVER (ORDER BY strength, batch_id, source_row, e.record_key,
+               e.namespace, e.value) - 1 AS edge, e.record_key, e.namespace, e.value, e.rule
+        FROM _sub e
+        JOIN _nodes a ON a.namespace = {literal(node_ns)} AND a.value = e.record_key
+        JOIN _nodes b ON b.namespace = e.namespace AND b.value = e.value
+        WHERE a.node <> b.node"""
+    )
+    limits = dict(config.namespace_limits)
+    limited = [ns for ns in limits if ns != node_ns]
+    group_expr = (
+        "CASE WHEN namespace = 'marketo_lead_id' THEN namespace || ':' || split_part(value, ':', 1) ELSE namespace END"
+    )
+    groups = [
+        row[0]
+        for row in con.execute(
+            f"SELECT DISTINCT {group_expr} FROM _nodes WHERE namespace IN ({', '.join(map(literal, limited)) or 'NULL'}) ORDER BY 1"
+        ).fetchall()
+    ]
+    group_index = {g: i for i, g in enumerate(groups)}
+    nodes = con.execute(f"SELECT node, {group_expr} AS grp FROM _nodes ORDER BY node").fetchnumpy()
+    arcs = con.execute("SELECT src, dst, edge FROM _arcs ORDER BY edge").fetchnumpy()
+    n_nodes = len(nodes["node"])
+    limit_group = np.full(n_nodes, -1, dtype=np.int64)
+    for g, i in group_index.items():
+        limit_group[nodes["grp"] == g] = i
+    graph = Graph(
+        n_nodes=n_nodes,
+        src=arcs["src"].astype(np.int64),
+        dst=arcs["dst"].astype(np.int64),
+        edge_rank=arcs["edge"].astype(np.int64),
+        limit_group=limit_group,
+        group_limits=np.array([limits[g.split(":")[0]] for g in groups], dtype=np.int64),
+        max_identities=config.max_identities,
+    )
+    result = stitch(graph, groups)
+    con.register("_labels_arrow", pa.table({"node": np.arange(n_nodes, dtype=np.int64), "label": result.labels}))
+    con.execute("CREATE OR REPLACE TEMP TABLE _labels AS SELECT * FROM _labels_arrow")
+    con.unregister("_labels_arrow")
+    rejected = np.array([r.edge for r in result.rejections], dtype=np.int64)
+    con.register("_rej_arrow", pa.table({"edge": rejected, "rule": pa.array([r.rule for r in result.rejections], pa.string())}))
+    con.execute(
+        "INSERT INTO identity_rejections SELECT ?, ?, a.record_key, a.namespace, a.value, r.rule "
+        "FROM _rej_arrow r JOIN _arcs a USING (edge)",
+        [run_id, kind],
+    )
+    con.unregister("_rej_arrow")
+    return ResolveReport(
+        kind,
+        "",
+        records=int(lake.scalar("SELECT count(DISTINCT record_key) FROM _sub")),
+        identities=n_nodes,
+        links=len(graph.src),
+        rejections=len(result.rejections),
+        conflicted_links=result.conflicted_edges,
+    )
+
+
+def _persist(lake: Lake, kind: str, run_id: int, report: ResolveReport) -> None:
+    """Give each new component an id: the previous id holding most of it survives; others are logged as merged."""
+    con = lake.con
+    k = literal(kind)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _prev AS
+        SELECT l.node, l.label, n.namespace, n.value, p.profile_id AS prev_id
+        FROM _labels l JOIN _nodes n USING (node)
+        LEFT JOIN (SELECT * FROM identity_nodes WHERE kind = {k}) p USING (namespace, value)"""
+    )
+    # Each previous id stays with the component holding most of its identities (ties: the lower label) ...
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _claims AS
+        SELECT prev_id, label, n FROM (
+            SELECT prev_id, label, count(*) AS n,
+                   row_number() OVER (PARTITION BY prev_id ORDER BY count(*) DESC, label) AS pick
+            FROM _prev WHERE prev_id IS NOT NULL GROUP BY prev_id, label)
+        WHERE pick = 1"""
+    )
+    # ... and each component keeps the claiming id with most identities (ties: the oldest, i.e. lowest, id).
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _survivors AS
+        SELECT label, prev_id AS profile_id FROM (
+            SELECT *, row_number() OVER (PARTITION BY label ORDER BY n DESC, prev_id) AS pick FROM _claims)
+        WHERE pick = 1"""
+    )
+    prefix = literal(ID_PREFIX[kind])
+    seq = f"{kind}_id_seq"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _ids AS
+        SELECT label, profile_id FROM _survivors
+        UNION ALL
+        SELECT label, {prefix} || lpad(CAST(nextval('{seq}') AS VARCHAR), 8, '0')
+        FROM (SELECT DISTINCT label FROM _labels WHERE label NOT IN (SELECT label FROM _survivors) ORDER BY label)"""
+    )
+    con.execute(
+        f"""INSERT INTO identity_merges
+        SELECT {run_id}, {k}, ?, s.profile_id, c.prev_id, (
+            SELECT min(a.rule || ': ' || a.record_key || ' – ' || a.namespace || ':' || a.value)
+            FROM _arcs a JOIN _prev pr ON pr.node = a.src JOIN _prev pn ON pn.node = a.dst
+            WHERE pr.label = c.label AND (pr.prev_id IS DISTINCT FROM pn.prev_id)
+              AND (pr.prev_id = c.prev_id OR pn.prev_id = c.prev_id))
+        FROM _claims c JOIN _survivors s USING (label) WHERE c.prev_id <> s.profile_id""",
+        [now()],
+    )
+    report.merges = int(lake.scalar("SELECT count(*) FROM identity_merges WHERE run_id = ?", [run_id]))
+    con.execute(f"DELETE FROM identity_nodes WHERE kind = {k} AND profile_id IN (SELECT profile_id FROM _affected)")
+    con.execute(
+        f"DELETE FROM identity_nodes USING _nodes WHERE identity_nodes.kind = {k} "
+        "AND identity_nodes.namespace = _nodes.namespace AND identity_nodes.value = _nodes.value"
+    )
+    con.execute(
+        f"INSERT INTO identity_nodes SELECT {k}, p.namespace, p.value, i.profile_id FROM _prev p JOIN _ids i USING (label)"
+    )
+    report.profiles = _profile_count(lake, kind)
+
+
+def _profile_count(lake: Lake, kind: str) -> int:
+    return int(lake.scalar("SELECT count(DISTINCT profile_id) FROM identity_nodes WHERE kind = ?", [kind]))

@@ -1,0 +1,1 @@
+"""Profiles: unified person and account views, built from records and identities; lookup by any identity."""

@@ -1,0 +1,199 @@
+"""Look a person or an account up by any identity (`email:jane@acme.com`, `crm_id:003…`, `domain:acme.com`, …)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from accord.lake.store import Lake
+from accord.model.namespaces import NAMESPACES
+from accord.profiles.build import attributes
+from accord.model.entities import ACCOUNT, PERSON
+
+ACCOUNT_NAMESPACES = {"b2b_account", "b2b_account_crm", "domain"}
+
+
+class ProfileNotFound(LookupError):
+    """No profile holds that identity."""
+
+
+@dataclass(frozen=True)
+class AttributeValue:
+    """One unified attribute and the record that gave it."""
+
+    name: str
+    value: Any
+    source_key: str | None
+    batch_id: int | None
+    source_updated_at: datetime | None
+
+
+@dataclass
+class PersonProfile:
+    person_id: str
+    attributes: list[AttributeValue]
+    identities: list[tuple[str, str]]
+    accounts: list[dict[str, Any]] = field(default_factory=list)
+    opportunities: list[dict[str, Any]] = field(default_factory=list)
+    campaigns: list[dict[str, Any]] = field(default_factory=list)
+    lists: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def attribute(self, name: str) -> Any:
+        return next((a.value for a in self.attributes if a.name == name), None)
+
+
+@dataclass
+class AccountProfile:
+    account_id: str
+    attributes: list[AttributeValue]
+    identities: list[tuple[str, str]]
+    people: list[dict[str, Any]] = field(default_factory=list)
+    opportunities: list[dict[str, Any]] = field(default_factory=list)
+    engagement: list[dict[str, Any]] = field(default_factory=list)
+
+    def attribute(self, name: str) -> Any:
+        return next((a.value for a in self.attributes if a.name == name), None)
+
+
+def parse_identity(ref: str) -> tuple[str, str]:
+    """`namespace:value` → (namespace, normalised value); the value may itself hold colons."""
+    namespace, sep, value = ref.partition(":")
+    if not sep or not value:
+        raise ValueError(f"look a profile up as namespace:value, e.g. email:jane@acme.com (got {ref!r})")
+    known = set(NAMESPACES) | ACCOUNT_NAMESPACES | {"person_id", "account_id"}
+    if namespace not in known:
+        raise ValueError(f"unknown namespace {namespace!r}; known: {', '.join(sorted(known))}")
+    if namespace in ("email", "domain"):
+        value = value.strip().lower()
+    return namespace, value
+
+
+def find_profile_id(lake: Lake, kind: str, ref: str) -> str:
+    namespace, value = parse_identity(ref)
+    if namespace in ("person_id", "account_id"):
+        found = lake.scalar("SELECT any_value(profile_id) FROM identity_nodes WHERE kind = ? AND profile_id = ?", [kind, value])
+    else:
+        found = lake.scalar(
+            "SELECT any_value(profile_id) FROM identity_nodes WHERE kind = ? AND namespace = ? AND value = ?",
+            [kind, namespace, value],
+        )
+    if found is None:
+        raise ProfileNotFound(f"no {kind} profile holds {namespace}:{value}")
+    return str(found)
+
+
+def get_person(lake: Lake, ref: str, events: int = 20) -> PersonProfile:
+    person_id = find_profile_id(lake, "person", ref)
+    records = "SELECT value FROM identity_nodes WHERE kind = 'person' AND namespace = 'b2b_person' AND profile_id = $id"
+    params = {"id": person_id}
+    profile = PersonProfile(person_id, _attributes(lake, "person", person_id), _identities(lake, "person", person_id))
+    profile.accounts = _q(
+        lake,
+        """SELECT pa.account_id, ap.name, ap.domain, pa.method, pa.detail, pa.score, pa.role, pa.is_primary
+        FROM person_account pa LEFT JOIN account_profile ap USING (account_id) WHERE pa.person_id = $id
+        ORDER BY pa.method = 'stated' DESC, pa.is_primary DESC, pa.account_id""",
+        params,
+    )
+    profile.opportunities = _q(
+        lake,
+        f"""WITH mine AS ({records}),
+        account_records AS (SELECT value FROM identity_nodes WHERE kind = 'account' AND namespace = 'b2b_account'
+                            AND profile_id IN (SELECT account_id FROM person_account WHERE person_id = $id)),
+        roles AS (SELECT opportunity_key, role, is_primary FROM opportunity_person_current
+                  WHERE person_key IN (SELECT value FROM mine))
+        SELECT o.source_key, o.name, o.stage, o.amount, o.close_date, o.is_closed, o.is_won,
+               coalesce(r.role, 'account opportunity') AS role, coalesce(r.is_primary, FALSE) AS is_primary
+        FROM opportunity_current o LEFT JOIN roles r ON r.opportunity_key = o.source_key
+        WHERE r.opportunity_key IS NOT NULL OR o.account_key IN (SELECT value FROM account_records)
+        ORDER BY o.close_date DESC NULLS LAST""",
+        params,
+    )
+    profile.campaigns = _q(
+        lake,
+        f"""SELECT c.name AS campaign, m.status, m.has_responded, m.membership_date, m.source_type
+        FROM campaign_member_current m LEFT JOIN campaign_current c ON c.source_key = m.campaign_key
+        WHERE m.person_key IN ({records}) ORDER BY m.membership_date DESC NULLS LAST""",
+        params,
+    )
+    profile.lists = _q(
+        lake,
+        f"""SELECT l.name AS list, m.added_at FROM marketing_list_member_current m
+        LEFT JOIN marketing_list_current l ON l.source_key = m.marketing_list_key
+        WHERE m.person_key IN ({records}) ORDER BY l.name""",
+        params,
+    )
+    profile.events = _q(
+        lake,
+        f"""SELECT timestamp, event_type, url, source_key FROM event_current
+        WHERE person_key IN ({records}) ORDER BY timestamp DESC LIMIT {int(events)}""",
+        params,
+    )
+    return profile
+
+
+def get_account(lake: Lake, ref: str) -> AccountProfile:
+    account_id = find_profile_id(lake, "account", ref)
+    params = {"id": account_id}
+    profile = AccountProfile(account_id, _attributes(lake, "account", account_id), _identities(lake, "account", account_id))
+    profile.people = _q(
+        lake,
+        """SELECT pa.person_id, pp.email, pp.first_name, pp.last_name, pp.job_title, pa.role, pa.method, pa.score
+        FROM person_account pa LEFT JOIN person_profile pp USING (person_id) WHERE pa.account_id = $id
+        ORDER BY pa.method = 'stated' DESC, pp.last_name, pa.person_id""",
+        params,
+    )
+    profile.opportunities = _q(
+        lake,
+        """SELECT source_key, name, stage, amount, close_date, is_closed, is_won FROM opportunity_current
+        WHERE account_key IN (SELECT value FROM identity_nodes WHERE kind = 'account' AND namespace = 'b2b_account'
+                              AND profile_id = $id)
+        ORDER BY close_date DESC NULLS LAST""",
+        params,
+    )
+    profile.engagement = _q(
+        lake,
+        """WITH people AS (SELECT person_id FROM person_account WHERE account_id = $id),
+        records AS (SELECT value FROM identity_nodes WHERE kind = 'person' AND namespace = 'b2b_person'
+                    AND profile_id IN (SELECT person_id FROM people)),
+        latest AS (SELECT max(timestamp) AS t FROM event_current)
+        SELECT event_type, count(*) FILTER (WHERE timestamp > (SELECT t FROM latest) - INTERVAL 30 DAY) AS last_30_days,
+               count(*) AS all_time, count(DISTINCT person_key) AS records
+        FROM event_current WHERE person_key IN (SELECT value FROM records) GROUP BY event_type ORDER BY all_time DESC""",
+        params,
+    )
+    return profile
+
+
+def _attributes(lake: Lake, kind: str, profile_id: str) -> list[AttributeValue]:
+    entity = PERSON if kind == "person" else ACCOUNT
+    row = lake.query(f"SELECT * FROM {kind}_profile WHERE {kind}_id = ?", [profile_id])
+    if not row:
+        raise ProfileNotFound(f"{kind} {profile_id} has no profile yet: run `accord identity run`")
+    lineage = {
+        r["attribute"]: r
+        for r in lake.query("SELECT * FROM profile_lineage WHERE kind = ? AND profile_id = ?", [kind, profile_id])
+    }
+    out = []
+    for name in attributes(entity):
+        value = row[0][name]
+        if value is None:
+            continue
+        src = lineage.get(name, {})
+        out.append(AttributeValue(name, value, src.get("source_key"), src.get("batch_id"), src.get("source_updated_at")))
+    return out
+
+
+def _identities(lake: Lake, kind: str, profile_id: str) -> list[tuple[str, str]]:
+    rows = lake.con.execute(
+        "SELECT namespace, value FROM identity_nodes WHERE kind = ? AND profile_id = ? ORDER BY namespace, value",
+        [kind, profile_id],
+    ).fetchall()
+    return [(ns, value) for ns, value in rows]
+
+
+def _q(lake: Lake, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    cur = lake.con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
