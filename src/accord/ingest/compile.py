@@ -78,6 +78,8 @@ class ChunkCompiler:
                 parse = t
             else:
                 text = self._string_transform(text, t)
+        if spec.default is not None:
+            text = f"coalesce({text}, {literal(str(spec.default).lower() if isinstance(spec.default, bool) else str(spec.default))})"
         if parse is None and column.type in DEFAULT_PARSE:
             parse = Transform(name=DEFAULT_PARSE[column.type])
         if column.type is ColumnType.JSON:
@@ -130,9 +132,9 @@ class ChunkCompiler:
             source_type = t.arg or self.mapping.source_type
             return f"({text} || {literal('@' + self.instance + '.' + source_type)})"
         table = {str(k): v for k, v in t.arg.items() if k != "_default"}
-        cases = " ".join(f"WHEN {literal(k)} THEN {literal(None if v is None else str(v))}" for k, v in table.items())
+        cases = " ".join(f"WHEN {text} = {literal(k)} THEN {literal(None if v is None else str(v))}" for k, v in table.items())
         default = literal(str(t.arg["_default"])) if "_default" in t.arg else text
-        return f"(CASE {text} {cases} ELSE {default} END)"
+        return f"(CASE WHEN {text} IS NULL THEN NULL {cases} ELSE {default} END)"
 
     @staticmethod
     def _parse(text: str, t: Transform) -> str:

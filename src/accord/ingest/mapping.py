@@ -55,6 +55,7 @@ class FieldSpec(BaseModel):
     coalesce: list[str] | None = Field(default=None, description="The first non-empty of these source columns.")
     transforms: list[Transform] = Field(default_factory=list, description="Applied in order; a parse transform last.")
     optional: bool = Field(default=False, description="The input may lack the column(s); the field is then empty.")
+    default: Any = Field(default=None, description="The value when the source gives none.")
 
     @model_validator(mode="before")
     @classmethod
