@@ -149,8 +149,7 @@ def _stitch_scope(lake: Lake, kind: str, config: IdentityConfig, run_id: int, no
     con.register("_labels_arrow", pa.table({"node": np.arange(n_nodes, dtype=np.int64), "label": result.labels}))
     con.execute("CREATE OR REPLACE TEMP TABLE _labels AS SELECT * FROM _labels_arrow")
     con.unregister("_labels_arrow")
-    rejected = np.array([r.edge for r in result.rejections], dtype=np.int64)
-    con.register("_rej_arrow", pa.table({"edge": rejected, "rule": pa.array([r.rule for r in result.rejections], pa.string())}))
+    con.register("_rej_arrow", pa.table({"edge": result.rejected_edges.astype(np.int64), "rule": pa.array(result.rejected_rules, pa.string())}))
     con.execute(
         "INSERT INTO identity_rejections SELECT ?, ?, a.record_key, a.namespace, a.value, r.rule "
         "FROM _rej_arrow r JOIN _arcs a USING (edge)",
@@ -163,7 +162,7 @@ def _stitch_scope(lake: Lake, kind: str, config: IdentityConfig, run_id: int, no
         records=int(lake.scalar("SELECT count(DISTINCT record_key) FROM _sub")),
         identities=n_nodes,
         links=len(graph.src),
-        rejections=len(result.rejections),
+        rejections=len(result.rejected_edges),
         conflicted_links=result.conflicted_edges,
     )
 

@@ -35,26 +35,30 @@ class Rejection:
 
 @dataclass
 class StitchResult:
-    labels: np.ndarray  # per node: its profile's label, 0..n_profiles-1
+    labels: np.ndarray  # per node: its profile's label; equal labels, one profile (labels need not be dense)
     n_profiles: int
-    rejections: list[Rejection] = field(default_factory=list)
+    rejected_edges: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    rejected_rules: list[str] = field(default_factory=list)  # one per rejected edge
     conflicted_edges: int = 0
+
+    @property
+    def rejections(self) -> list[Rejection]:
+        return [Rejection(int(e), r) for e, r in zip(self.rejected_edges, self.rejected_rules)]
 
 
 def stitch(graph: Graph, group_names: list[str] | None = None) -> StitchResult:
     labels = components(graph.n_nodes, graph.src, graph.dst)
+    n_components = int(labels.max()) + 1 if len(labels) else 0
     bad = _violating(labels, graph)
     if not bad.any():
-        return StitchResult(*_dense(labels))
-    in_bad = bad[labels[graph.src]]
-    edges = np.flatnonzero(in_bad)
+        return StitchResult(labels, n_components)
+    edges = np.flatnonzero(bad[labels[graph.src]])
     edges = edges[np.argsort(graph.edge_rank[edges], kind="stable")]
-    roots, rejections = _rebuild(graph, edges, group_names or [])
-    bad_nodes = np.flatnonzero(bad[labels])
-    final = labels.astype(np.int64).copy()
-    final[bad_nodes] = labels.max() + 1 + roots[bad_nodes]
-    dense, count = _dense(final)
-    return StitchResult(dense, count, rejections, len(edges))
+    local, roots, rejected, rules = _rebuild(graph, edges, group_names or [])
+    # Rebuilt profiles take fresh labels after the components' own; the rule-breaking components' labels go unused.
+    labels[local] = n_components + roots
+    count = n_components - int(bad.sum()) + len(np.unique(roots))
+    return StitchResult(labels, count, rejected, rules, len(edges))
 
 
 def components(n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -67,57 +71,67 @@ def _violating(labels: np.ndarray, graph: Graph) -> np.ndarray:
     """Per component label: does it hold too many identities, or too many values of a limited namespace?"""
     n_labels = int(labels.max()) + 1 if len(labels) else 0
     bad = np.bincount(labels, minlength=n_labels) > graph.max_identities
-    limited = np.flatnonzero(graph.limit_group >= 0)
-    if len(limited):
-        n_groups = len(graph.group_limits)
-        key = labels[limited].astype(np.int64) * n_groups + graph.limit_group[limited]
-        counts = np.bincount(key, minlength=n_labels * n_groups).reshape(n_labels, n_groups)
-        bad |= (counts > graph.group_limits[None, :]).any(axis=1)
+    for group, limit in enumerate(graph.group_limits.tolist()):
+        held = np.bincount(labels[graph.limit_group == group], minlength=n_labels)
+        bad |= held > limit
     return bad
 
 
-def _rebuild(graph: Graph, edges: np.ndarray, group_names: list[str]) -> tuple[np.ndarray, list[Rejection]]:
-    """Union-find over the edges of rule-breaking components, refusing edges that would break a rule."""
-    parent = np.arange(graph.n_nodes)
-    size = np.ones(graph.n_nodes, dtype=np.int64)
-    held: dict[int, dict[int, int]] = {}
-    for node in np.flatnonzero(graph.limit_group >= 0):
-        held[int(node)] = {int(graph.limit_group[node]): 1}
+def _rebuild(
+    graph: Graph, edges: np.ndarray, group_names: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Union-find over the edges of rule-breaking components, in rank order, refusing edges that break a rule.
 
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
+    Returns the nodes it saw, each one's root among them (an index into those nodes), and the refused edges.
 
-    rejections = []
-    for e in edges.tolist():
-        a, b = find(int(graph.src[e])), find(int(graph.dst[e]))
-        if a == b:
-            continue
-        rule = None
-        if size[a] + size[b] > graph.max_identities:
-            rule = f"max_identities: a profile holds at most {graph.max_identities} identities"
-        else:
-            ha, hb = held.get(a, {}), held.get(b, {})
-            for group in ha.keys() & hb.keys():
-                if ha[group] + hb[group] > graph.group_limits[group]:
-                    name = group_names[group] if group < len(group_names) else str(group)
-                    rule = f"namespace_limit: a profile holds at most {graph.group_limits[group]} {name}"
-                    break
-        if rule:
-            rejections.append(Rejection(e, rule))
-            continue
-        if size[a] < size[b]:
-            a, b = b, a
-        parent[b] = a
-        size[a] += size[b]
-        merged = held.pop(b, {})
-        if merged:
-            mine = held.setdefault(a, {})
-            for group, n in merged.items():
-                mine[group] = mine.get(group, 0) + n
-    return _roots(parent), rejections
+    Vectorised in rounds: an edge whose rank is the lowest pending at both of its roots is decided now, and
+    those edges never share a root, so deciding them together gives exactly the one-edge-at-a-time result.
+    """
+    local, inverse = np.unique(np.concatenate([graph.src[edges], graph.dst[edges]]), return_inverse=True)
+    a, b = inverse[: len(edges)], inverse[len(edges) :]
+    n = len(local)
+    parent = np.arange(n)
+    size = np.ones(n, dtype=np.int64)
+    n_groups = len(graph.group_limits)
+    counts = np.zeros((n, max(n_groups, 1)), dtype=np.int64)
+    groups = graph.limit_group[local]
+    has_group = groups >= 0
+    counts[np.flatnonzero(has_group), groups[has_group]] = 1
+    limits = graph.group_limits if n_groups else np.array([np.iinfo(np.int64).max])
+    rank = np.arange(len(edges))  # `edges` arrive sorted by rank
+    pending = np.arange(len(edges))
+    rejected: list[np.ndarray] = []
+    reasons: list[np.ndarray] = []  # -1: too many identities; g >= 0: group g over its limit
+    best = np.empty(n, dtype=np.int64)
+    while len(pending):
+        parent = _roots(parent)
+        ra, rb = parent[a[pending]], parent[b[pending]]
+        open_ = ra != rb
+        pending, ra, rb = pending[open_], ra[open_], rb[open_]
+        if not len(pending):
+            break
+        best.fill(np.iinfo(np.int64).max)
+        np.minimum.at(best, ra, rank[pending])
+        np.minimum.at(best, rb, rank[pending])
+        mutual = (best[ra] == rank[pending]) & (best[rb] == rank[pending])
+        ma, mb, me = ra[mutual], rb[mutual], pending[mutual]
+        too_big = size[ma] + size[mb] > graph.max_identities
+        over = (counts[ma] + counts[mb]) > limits[None, :]
+        refuse = too_big | over.any(axis=1)
+        rejected.append(edges[me[refuse]])
+        reasons.append(np.where(too_big[refuse], -1, np.argmax(over[refuse], axis=1)))
+        keep, gone = ma[~refuse], mb[~refuse]
+        parent[gone] = keep
+        size[keep] += size[gone]
+        counts[keep] += counts[gone]
+        pending = pending[~mutual]
+    codes = np.concatenate(reasons) if reasons else np.empty(0, dtype=np.int64)
+    texts = {-1: f"max_identities: a profile holds at most {graph.max_identities} identities"}
+    for g, limit in enumerate(graph.group_limits.tolist()):
+        name = group_names[g] if g < len(group_names) else str(g)
+        texts[g] = f"namespace_limit: a profile holds at most {limit} {name}"
+    edges_out = np.concatenate(rejected) if rejected else np.empty(0, dtype=np.int64)
+    return local, _roots(parent), edges_out, [texts[int(c)] for c in codes]
 
 
 def _roots(parent: np.ndarray) -> np.ndarray:
@@ -128,8 +142,3 @@ def _roots(parent: np.ndarray) -> np.ndarray:
         if np.array_equal(nxt, roots):
             return roots
         roots = nxt
-
-
-def _dense(labels: np.ndarray) -> tuple[np.ndarray, int]:
-    uniq, dense = np.unique(labels, return_inverse=True)
-    return dense.astype(np.int64), len(uniq)
