@@ -109,3 +109,35 @@ def test_console_script_is_installed(tmp_path) -> None:
     done = subprocess.run([str(exe), "demo", "--scale", "tiny"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "accord-demo" / "accord.yaml").exists()
+
+
+def test_demo_stitches_and_profiles_can_be_looked_up(demo_ws) -> None:
+    with Workspace.load(demo_ws).lake() as lake:
+        person = lake.query("SELECT person_id, email FROM person_profile WHERE records > 1 AND email IS NOT NULL LIMIT 1")[0]
+        domain = lake.scalar("SELECT domain FROM account_profile WHERE domain IS NOT NULL LIMIT 1")
+    out = run("profile", "get", f"email:{person['email'].upper()}", "-w", str(demo_ws)).output
+    assert person["person_id"] in out and "b2b_person:" in out
+    data = json.loads(run("profile", "get", f"person_id:{person['person_id']}", "--json", "-w", str(demo_ws)).output)
+    assert data["person_id"] == person["person_id"] and data["attributes"]
+    out = run("account", "get", f"domain:{domain}", "-w", str(demo_ws)).output
+    assert "Account A" in out
+    missing = run("profile", "get", "email:nobody@nowhere.io", "-w", str(demo_ws), ok=False)
+    assert missing.exit_code == 1 and "no person profile holds" in missing.output
+
+
+def test_identity_commands(tmp_path) -> None:
+    folder = tmp_path / "d"
+    out = run("demo", "-w", str(folder), "--scale", "tiny").output
+    assert "person records →" in out and "people linked to accounts" in out
+    assert "unchanged" in run("identity", "run", "-w", str(folder)).output
+    assert "Links refused" in run("identity", "merges", "-w", str(folder)).output
+    with Workspace.load(folder).lake() as lake:
+        row = lake.query(
+            "SELECT profile_id, min(value) AS one, max(value) AS other FROM identity_nodes "
+            "WHERE kind = 'person' AND namespace = 'b2b_person' GROUP BY 1 HAVING count(*) > 1 ORDER BY 1 LIMIT 1"
+        )[0]
+    out = run("identity", "split", row["profile_id"], "--identity", f"b2b_person:{row['one']}", "-w", str(folder)).output
+    assert "it now belongs to P" in out
+    with Workspace.load(folder).lake() as lake:
+        owner = "SELECT profile_id FROM identity_nodes WHERE namespace = 'b2b_person' AND value = ?"
+        assert lake.scalar(owner, [row["one"]]) != lake.scalar(owner, [row["other"]])

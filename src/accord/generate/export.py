@@ -160,7 +160,8 @@ class Exporter:
         n_open, n_conv = len(lead), len(conv)
         # A lead types its company by hand: account people's leads carry a variant of the account name.
         company = np.where(p.account[idx] >= 0, _typed_company(a.name[np.maximum(p.account[idx], 0)], self.w.seed), None)
-        company = np.where(company == None, p.last[idx] + " Consulting", company)  # noqa: E711
+        # People with no account type a one-person business no account is named like.
+        company = np.where(company == None, p.first[idx] + " " + p.last[idx] + " Freelance", company)  # noqa: E711
         converted_date = iso_date(p.created[conv] + 2 * DAY)
         self._write(
             "salesforce/Lead.csv",
