@@ -1,0 +1,72 @@
+"""The tables compiled audiences read (`aud_*`), built from the profiles in the lake before each evaluation.
+
+A person's `account.*` fields are those of its primary account (a stated link first, then the primary flag, then
+the best score); its opportunities are those it has a role on and those of every account it is linked to.
+"""
+
+from __future__ import annotations
+
+from accord.audiences.compile import column_name
+from accord.lake.sql import ident
+from accord.model.entities import ACCOUNT, PERSON
+from accord.profiles.build import attributes
+
+OPPORTUNITY_FIELDS = (
+    "name", "stage", "amount", "currency_code", "close_date", "is_closed", "is_won", "probability",
+    "opportunity_type", "lead_source", "forecast_category", "created_at",
+)
+
+
+def table_sql() -> dict[str, str]:
+    """Name → SELECT for every aud_* table, over the lake's profile and current-record tables (DuckDB)."""
+    person_cols = ", ".join(f"p.{ident(a)}" for a in attributes(PERSON))
+    account_cols = ", ".join(f"a.{ident(a)} AS {ident(column_name('account.' + a))}" for a in attributes(ACCOUNT))
+    opp_cols = ", ".join(f"o.{ident(c)}" for c in OPPORTUNITY_FIELDS)
+    records = "SELECT value AS source_key, profile_id FROM identity_nodes WHERE kind = '{}' AND namespace = '{}'"
+    person_records = records.format("person", "b2b_person")
+    account_records = records.format("account", "b2b_account")
+    return {
+        "aud_person_account": "SELECT DISTINCT person_id, account_id FROM person_account",
+        "aud_people": f"""
+            WITH primary_account AS (
+                SELECT person_id, account_id FROM (
+                    SELECT *, row_number() OVER (PARTITION BY person_id ORDER BY method = 'stated' DESC,
+                           is_primary DESC NULLS LAST, score DESC, account_id) AS pick FROM person_account)
+                WHERE pick = 1)
+            SELECT p.person_id, {person_cols}, pa.account_id AS acc_account_id, {account_cols}
+            FROM person_profile p
+            LEFT JOIN primary_account pa USING (person_id)
+            LEFT JOIN account_profile a ON a.account_id = pa.account_id""",
+        "aud_accounts": f"SELECT account_id, {', '.join(ident(a) for a in attributes(ACCOUNT))} FROM account_profile",
+        "aud_person_opps": f"""
+            WITH pr AS ({person_records}), ar AS ({account_records}),
+            roles AS (
+                SELECT pr.profile_id AS person_id, op.opportunity_key, op.role, op.is_primary
+                FROM opportunity_person_current op JOIN pr ON pr.source_key = op.person_key),
+            via_account AS (
+                SELECT pa.person_id, o.source_key AS opportunity_key, NULL AS role, FALSE AS is_primary
+                FROM person_account pa JOIN ar ON ar.profile_id = pa.account_id
+                JOIN opportunity_current o ON o.account_key = ar.source_key),
+            linked AS (
+                SELECT person_id, opportunity_key, max(role) AS role, bool_or(coalesce(is_primary, FALSE)) AS is_primary
+                FROM (SELECT * FROM roles UNION ALL SELECT * FROM via_account) GROUP BY person_id, opportunity_key)
+            SELECT l.person_id, {opp_cols}, l.role, l.is_primary
+            FROM linked l JOIN opportunity_current o ON o.source_key = l.opportunity_key""",
+        "aud_account_opps": f"""
+            SELECT ar.profile_id AS account_id, {opp_cols}
+            FROM opportunity_current o JOIN ({account_records}) ar ON ar.source_key = o.account_key""",
+        "aud_person_events": f"""
+            SELECT pr.profile_id AS person_id, e.source_key AS event_id, e.event_type, e.url, e."timestamp"
+            FROM event_current e JOIN ({person_records}) pr ON pr.source_key = e.person_key""",
+        "aud_account_events": """
+            SELECT pa.account_id, e.event_id, e.event_type, e.url, e."timestamp", e.person_id
+            FROM aud_person_events e JOIN aud_person_account pa USING (person_id)""",
+        "aud_campaigns": f"""
+            SELECT DISTINCT pr.profile_id AS person_id, c.name AS campaign, m.status
+            FROM campaign_member_current m JOIN ({person_records}) pr ON pr.source_key = m.person_key
+            JOIN campaign_current c ON c.source_key = m.campaign_key""",
+        "aud_lists": f"""
+            SELECT DISTINCT pr.profile_id AS person_id, l.name AS list
+            FROM marketing_list_member_current m JOIN ({person_records}) pr ON pr.source_key = m.person_key
+            JOIN marketing_list_current l ON l.source_key = m.marketing_list_key""",
+    }
