@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import asdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,9 +14,16 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from accord.audiences.compile import CompileError, Compiler
+from accord.audiences.evaluate import EvaluationReport, evaluate, preview
+from accord.audiences.files import load_audiences
+from accord.audiences.method import evaluation_method
+from accord.audiences.text import print_audience
+from accord.audiences.why import explain_membership
 from accord.generate import SCALES, generate
 from accord.identity.run import IdentityReport, run_identity
 from accord.identity.split import split_profile
@@ -25,7 +33,7 @@ from accord.lake.export import iter_xdm
 from accord.lake.store import Lake
 from accord.model.entities import ENTITIES
 from accord.model.xdm import XdmError
-from accord.profiles.lookup import PersonProfile, get_account, get_person
+from accord.profiles.lookup import PersonProfile, find_profile_id, get_account, get_person
 from accord.sources.files import FileFormatError, FileJob, jobs_from_manifest, load_file
 from accord.sources.mappings import builtin_mappings, resolve_mapping
 from accord.sources.xdm import load_xdm_file
@@ -41,6 +49,7 @@ mappings_app = typer.Typer(help="Mappings shipped with Accord.", no_args_is_help
 identity_app = typer.Typer(help="Stitch records into people and accounts; inspect and undo merges.", no_args_is_help=True)
 profile_app = typer.Typer(help="Unified person profiles.", no_args_is_help=True)
 account_app = typer.Typer(help="Unified account profiles.", no_args_is_help=True)
+audiences_app = typer.Typer(help="Audiences: files in audiences/*.aud, evaluated into memberships.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(export_app, name="export")
@@ -50,6 +59,7 @@ app.add_typer(mappings_app, name="mappings")
 app.add_typer(identity_app, name="identity")
 app.add_typer(profile_app, name="profile")
 app.add_typer(account_app, name="account")
+app.add_typer(audiences_app, name="audiences")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -60,7 +70,9 @@ WorkspaceOpt = Annotated[
 SandboxOpt = Annotated[
     Optional[str], typer.Option("--sandbox", "-s", envvar="ACCORD_SANDBOX", help="Sandbox (default: the workspace's).")
 ]
-USER_ERRORS = (WorkspaceError, MappingError, FileFormatError, XdmError, ValueError, FileNotFoundError, LookupError)
+USER_ERRORS = (
+    WorkspaceError, MappingError, FileFormatError, XdmError, ValueError, FileNotFoundError, LookupError, CompileError,
+)
 
 
 @contextmanager
@@ -289,10 +301,13 @@ def demo(
         print_identity(report.identity)
     if report.sample_person:
         print_person(report.sample_person)
+    if report.audiences:
+        print_evaluation(report.audiences)
     console.print(
         f"\nworkspace left in [bold]{workspace.resolve()}[/bold]; explore it with:\n"
         f"  cd {workspace} && accord status\n  accord quarantine list\n"
-        f"  accord profile get email:{report.sample_email}\n  accord identity merges\n  accord export xdm person --limit 1"
+        f"  accord profile get email:{report.sample_email}\n  accord identity merges\n  accord audiences list\n"
+        f"  accord audiences why \"Webinar attendees\" email:{report.sample_email}\n  accord export xdm person --limit 1"
     )
 
 
@@ -501,6 +516,215 @@ def account_get(
         console.print(f"opportunity {o['name']} — {o['stage']}, {o['amount']}", highlight=False)
     for e in profile.engagement:
         console.print(f"engagement {e['event_type']}: {e['last_30_days']} in 30 days, {e['all_time']} in all", highlight=False)
+
+
+def parse_as_of(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+AsOfOpt = Annotated[Optional[str], typer.Option(help="Evaluation time, ISO 8601 (default: now; UTC unless a zone is given).")]
+
+
+def workspace_audiences(ws: Workspace):
+    return load_audiences(ws.root / "audiences")
+
+
+def print_evaluation(report: EvaluationReport) -> None:
+    table = Table(title=f"Audiences at {report.as_of:%Y-%m-%d %H:%M} UTC (run {report.run_id}, {report.seconds:.2f} s)")
+    for col in ("audience", "of", "size", "entered", "stayed", "exited", "method"):
+        table.add_column(col, justify="right" if col in ("size", "entered", "stayed", "exited") else "left")
+    for r in report.results:
+        table.add_row(r.name, r.of, f"{r.size:,}", f"{r.entered:,}", f"{r.stayed:,}", f"{r.exited:,}", r.method)
+    console.print(table)
+
+
+@audiences_app.command("validate")
+def audiences_validate(workspace: WorkspaceOpt = None) -> None:
+    """Parse and compile every audience file; errors name the file, line and column."""
+    with user_errors():
+        ws = open_workspace(workspace)
+        audiences = workspace_audiences(ws)
+        Compiler(datetime.now(timezone.utc)).compile_all(audiences)
+    console.print(f"{len(audiences)} audiences are valid")
+
+
+@audiences_app.command("list")
+def audiences_list(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
+    """Audiences with their evaluation method and size at the last run."""
+    with user_errors():
+        ws = open_workspace(workspace)
+        audiences = workspace_audiences(ws)
+        with ws.lake(sandbox) as lake:
+            sizes = {r["name"]: r for r in lake.query("SELECT name, size, last_evaluated_at FROM audiences")}
+    by_name = {a.name: a for a in audiences}
+    table = Table(title="Audiences")
+    for col in ("audience", "of", "method", "size", "evaluated"):
+        table.add_column(col)
+    for a in audiences:
+        known = sizes.get(a.name)
+        table.add_row(
+            a.name, a.of, evaluation_method(a, by_name)[0], f"{known['size']:,}" if known else "-",
+            f"{known['last_evaluated_at']:%Y-%m-%d %H:%M}" if known else "never",
+        )
+    console.print(table)
+
+
+@audiences_app.command("show")
+def audiences_show(
+    name: Annotated[str, typer.Argument(help="Audience name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the AST as JSON.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """An audience's text form (or its JSON AST)."""
+    with user_errors():
+        audience = _find(workspace_audiences(open_workspace(workspace)), name)
+    if as_json:
+        console.print_json(audience.model_dump_json())
+    else:
+        console.print(print_audience(audience), highlight=False, markup=False)
+
+
+@audiences_app.command("explain")
+def audiences_explain(
+    name: Annotated[str, typer.Argument(help="Audience name.")],
+    sql: Annotated[bool, typer.Option(help="Also print the compiled SQL (DuckDB dialect).")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Streaming or batch, and why."""
+    with user_errors():
+        audiences = workspace_audiences(open_workspace(workspace))
+        audience = _find(audiences, name)
+        method, reason = evaluation_method(audience, {a.name: a for a in audiences})
+        compiled = Compiler(datetime.now(timezone.utc)).compile_all(audiences)
+    console.print(f"{name}: [bold]{method}[/bold] — {reason}")
+    if sql:
+        for level in ("person", "account"):
+            query = compiled.feature_query(level)
+            if query is not None:
+                console.print(f"-- {level} features\n{query.sql('duckdb', pretty=True)}", highlight=False, markup=False)
+        console.print(f"-- {name}\n{compiled.queries[name].sql('duckdb', pretty=True)}", highlight=False, markup=False)
+
+
+@audiences_app.command("run")
+def audiences_run(as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
+    """Evaluate every audience and record who entered, stayed and exited."""
+    with user_errors():
+        ws = open_workspace(workspace)
+        audiences = workspace_audiences(ws)
+        with ws.lake(sandbox) as lake:
+            report = evaluate(lake, audiences, parse_as_of(as_of))
+    print_evaluation(report)
+
+
+@audiences_app.command("size")
+def audiences_size(
+    name: Annotated[str, typer.Argument(help="Audience name.")], as_of: AsOfOpt = None,
+    workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
+) -> None:
+    """How many profiles are in the audience now (nothing is recorded)."""
+    with user_errors():
+        ws = open_workspace(workspace)
+        with ws.lake(sandbox) as lake:
+            members = preview(lake, workspace_audiences(ws), name, parse_as_of(as_of))
+    console.print(f"{name}: {len(members):,}")
+
+
+@audiences_app.command("sample")
+def audiences_sample(
+    name: Annotated[str, typer.Argument(help="Audience name.")],
+    limit: Annotated[int, typer.Option(help="How many.")] = 10,
+    as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
+) -> None:
+    """Some members of the audience now."""
+    with user_errors():
+        ws = open_workspace(workspace)
+        audiences = workspace_audiences(ws)
+        of = _find(audiences, name).of
+        with ws.lake(sandbox) as lake:
+            members = sorted(preview(lake, audiences, name, parse_as_of(as_of)))[:limit]
+            if of == "person":
+                rows = lake.query(
+                    "SELECT person_id AS id, email AS label, job_title AS detail FROM person_profile "
+                    "WHERE person_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1", [members])
+            else:
+                rows = lake.query(
+                    "SELECT account_id AS id, name AS label, industry AS detail FROM account_profile "
+                    "WHERE account_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1", [members])
+    for r in rows:
+        console.print(f"{r['id']}  {r['label'] or ''}  {r['detail'] or ''}", highlight=False)
+
+
+@audiences_app.command("overlap")
+def audiences_overlap(
+    first: Annotated[str, typer.Argument(help="An audience.")], second: Annotated[str, typer.Argument(help="Another.")],
+    workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
+) -> None:
+    """Members in one, the other and both, at the last run."""
+    with user_errors(), open_lake(workspace, sandbox) as lake:
+        active = "SELECT profile_id FROM audience_membership WHERE audience = ? AND status IN ('realized', 'existing')"
+        a = {r[0] for r in lake.con.execute(active, [first]).fetchall()}
+        b = {r[0] for r in lake.con.execute(active, [second]).fetchall()}
+    console.print(f"{first}: {len(a):,}\n{second}: {len(b):,}\nboth: {len(a & b):,}\nonly {first}: {len(a - b):,}\n"
+                  f"only {second}: {len(b - a):,}")
+
+
+@audiences_app.command("why")
+def audiences_why(
+    name: Annotated[str, typer.Argument(help="Audience name.")],
+    identity: Annotated[str, typer.Argument(help="A profile: email:…, person_id:…, domain:… for accounts.")],
+    as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
+) -> None:
+    """Each condition of the audience for one profile, with the value that made it true or false."""
+    with user_errors():
+        ws = open_workspace(workspace)
+        audiences = workspace_audiences(ws)
+        of = _find(audiences, name).of
+        with ws.lake(sandbox) as lake:
+            profile_id = find_profile_id(lake, of, identity)
+            member, lines = explain_membership(lake, audiences, name, profile_id, parse_as_of(as_of))
+    verdict = "is in" if member else "is not in"
+    console.print(f"{profile_id} {verdict} {name!r}")
+    for line in lines:
+        mark = "[green]yes[/green]" if line.holds else "[red]no [/red]"
+        value = "" if line.value is None else f"   (value: {line.value})"
+        console.print(f"{'  ' * line.depth}{mark} {escape(line.condition)}{escape(value)}")
+
+
+@app.command("run")
+def run_all(
+    every: Annotated[Optional[str], typer.Option(help="Repeat every interval, e.g. 15m, 1h (until stopped).")] = None,
+    as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
+) -> None:
+    """Stitch identities, rebuild profiles and evaluate every audience — once, or on an interval."""
+    with user_errors():
+        ws = open_workspace(workspace)
+        pause = parse_interval(every) if every else None
+        while True:
+            with ws.lake(sandbox) as lake:
+                identity = run_identity(lake, ws.config.identity)
+                report = evaluate(lake, workspace_audiences(ws), parse_as_of(as_of))
+            print_identity(identity)
+            print_evaluation(report)
+            if pause is None:
+                return
+            time.sleep(pause)
+
+
+def parse_interval(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit() or int(text[:-1]) == 0:
+        raise ValueError(f"an interval is a whole number and a unit (s, m, h, d), e.g. 15m — not {text!r}")
+    return int(text[:-1]) * units[text[-1]]
+
+
+def _find(audiences, name: str):
+    for a in audiences:
+        if a.name == name:
+            return a
+    raise LookupError(f"no audience named {name!r}; audiences: {', '.join(a.name for a in audiences) or 'none'}")
 
 
 if __name__ == "__main__":

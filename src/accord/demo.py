@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from importlib import resources
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from accord.audiences.evaluate import EvaluationReport, evaluate
+from accord.audiences.files import load_audiences
 from accord.generate import generate
 from accord.identity.run import IdentityReport, run_identity
 from accord.ingest.loader import IngestResult
@@ -26,6 +29,7 @@ class DemoReport:
     identity: IdentityReport | None = None
     sample_person: PersonProfile | None = None
     sample_email: str = ""
+    audiences: EvaluationReport | None = None
 
 
 def fresh_workspace(folder: Path) -> Workspace:
@@ -47,6 +51,9 @@ def run_demo(
 ) -> DemoReport:
     """Generate → ingest everything → stitch identities and build profiles; `on_step(what, total)` reports progress."""
     ws = fresh_workspace(folder)
+    for example in sorted(resources.files("accord.audiences").joinpath("examples").iterdir(), key=lambda p: p.name):
+        if example.name.endswith(".aud"):
+            (ws.root / "audiences" / example.name).write_text(example.read_text())
     out = folder / GENERATED
     generate(out, scale=scale, seed=seed, as_of=as_of)
     jobs: list[FileJob] = jobs_from_manifest(out)
@@ -60,6 +67,9 @@ def run_demo(
         if on_step:
             on_step("stitching identities", len(jobs))
         report.identity = run_identity(lake, ws.config.identity)
+        if on_step:
+            on_step("evaluating audiences", len(jobs))
+        report.audiences = evaluate(lake, load_audiences(ws.root / "audiences"), as_of)
         sample = lake.query(
             "SELECT person_id, email FROM person_profile WHERE email IS NOT NULL "
             "ORDER BY records DESC, (SELECT count(*) FROM person_account pa WHERE pa.person_id = person_profile.person_id) DESC, "

@@ -95,7 +95,7 @@ class Compiler:
         scope = Scope(audience.of, audience.of)
         alias = self._alias(audience.of[0])
         predicate = self.condition(audience.where, scope, alias)
-        source = self._with_features(audience.of, alias)
+        source = self.with_features(audience.of, alias)
         return exp.select(exp.alias_(exp.column(ID[audience.of], table=alias, quoted=True), "profile_id")).from_(
             source[0]
         ).join(source[1], on=source[2], join_type="left").where(predicate)
@@ -111,18 +111,18 @@ class Compiler:
         if isinstance(cond, Compare):
             return _false_if_null(self._compare(cond, scope, alias))
         if isinstance(cond, InValues):
-            col = self._column(cond.field, scope, alias)
+            col = self.field_column(cond.field, scope, alias)
             values = [self._literal(v, scope.field_type(cond.field)) for v in cond.values]
             inside = _false_if_null(exp.In(this=col, expressions=values))
             return exp.not_(inside) if cond.negated else inside
         if isinstance(cond, IsNull):
-            test = exp.Is(this=self._column(cond.field, scope, alias), expression=exp.Null())
+            test = exp.Is(this=self.field_column(cond.field, scope, alias), expression=exp.Null())
             return exp.not_(test) if cond.negated else test
         if isinstance(cond, Between):
             kind = scope.field_type(cond.field)
             return _false_if_null(
                 exp.Between(
-                    this=self._column(cond.field, scope, alias),
+                    this=self.field_column(cond.field, scope, alias),
                     low=self._literal(cond.low, kind),
                     high=self._literal(cond.high, kind),
                 )
@@ -130,9 +130,9 @@ class Compiler:
         if isinstance(cond, Quantified):
             return self._quantified(cond, scope, alias)
         if isinstance(cond, Aggregate):
-            return self._aggregate(cond, scope, alias)
+            return self.aggregate(cond, scope, alias)
         if isinstance(cond, Occurrence):
-            return self._occurrence(cond, scope, alias)
+            return self.occurrence(cond, scope, alias)
         if isinstance(cond, (InCampaign, InList)):
             return self._membership(cond, scope, alias)
         if isinstance(cond, InAudience):
@@ -140,7 +140,7 @@ class Compiler:
         raise CompileError(f"cannot compile {cond!r}")
 
     def _compare(self, cond: Compare, scope: Scope, alias: str) -> exp.Expression:
-        col = self._column(cond.field, scope, alias)
+        col = self.field_column(cond.field, scope, alias)
         if cond.op == "contains":
             return exp.GT(this=exp.func("instr", col, exp.Literal.string(str(cond.value))), expression=exp.Literal.number(0))
         if cond.op == "starts with":
@@ -173,7 +173,7 @@ class Compiler:
         exists = exp.Exists(this=self._related(cond.relation, scope, alias, sub_alias).where(where, append=True))
         return exists if cond.quantifier == "any" else exp.not_(exists)
 
-    def _aggregate(self, cond: Aggregate, scope: Scope, alias: str) -> exp.Expression:
+    def aggregate(self, cond: Aggregate, scope: Scope, alias: str) -> exp.Expression:
         inner = scope.relation(cond.relation)
         number = exp.Literal.number(cond.value)
         if cond.relation == "event":
@@ -193,7 +193,7 @@ class Compiler:
             sub = sub.where(self.condition(cond.where, inner, sub_alias), append=True)
         return _comparison(cond.op, exp.Subquery(this=sub), number)
 
-    def _occurrence(self, cond: Occurrence, scope: Scope, alias: str) -> exp.Expression:
+    def occurrence(self, cond: Occurrence, scope: Scope, alias: str) -> exp.Expression:
         scope.relation("event")
         at = exp.column("timestamp", table="e", quoted=True)
         hit = exp.and_(self._event_predicate(cond.where), self._until_now())
@@ -243,7 +243,7 @@ class Compiler:
                 exp.EQ(this=exp.column(ID[scope.entity], table=sub_alias, quoted=True), expression=owner)
             )
         link = self._alias("l")
-        people, pf_join, pf_on = self._with_features("person", sub_alias)
+        people, pf_join, pf_on = self.with_features("person", sub_alias)
         return (
             select.from_(exp.to_table("aud_person_account").as_(link))
             .join(people, on=exp.EQ(this=exp.column("person_id", table=sub_alias, quoted=True),
@@ -252,7 +252,7 @@ class Compiler:
             .where(exp.EQ(this=exp.column("account_id", table=link, quoted=True), expression=owner))
         )
 
-    def _with_features(self, level: str, alias: str) -> tuple[exp.Expression, exp.Expression, exp.Expression]:
+    def with_features(self, level: str, alias: str) -> tuple[exp.Expression, exp.Expression, exp.Expression]:
         """The profile table of `level` under `alias`, and how to left-join its feature row (alias `alias_f`)."""
         feats = f"{alias}_f"
         on = exp.EQ(this=exp.column(ID[level], table=feats, quoted=True), expression=exp.column(ID[level], table=alias, quoted=True))
@@ -300,7 +300,7 @@ class Compiler:
             raise CompileError(f"a time window applies to events, not to {relation}")
 
     # -- values ------------------------------------------------------------------------------------------
-    def _column(self, name: str, scope: Scope, alias: str) -> exp.Expression:
+    def field_column(self, name: str, scope: Scope, alias: str) -> exp.Expression:
         scope.field_type(name)
         return exp.column(column_name(name), table=alias, quoted=True)
 

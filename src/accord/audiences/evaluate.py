@@ -47,7 +47,48 @@ class EvaluationReport:
 def prepare_tables(lake: Lake) -> None:
     """(Re)build the aud_* tables compiled audiences read, from the current profiles."""
     for name, sql in table_sql().items():
-        lake.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        lake.con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
+    lake.con.execute("CREATE OR REPLACE TABLE aud_prepared AS SELECT (SELECT max(run_id) FROM identity_runs) AS identity_run")
+
+
+def tables_are_fresh(lake: Lake) -> bool:
+    """Do the aud_* tables reflect the latest identity run (so previews need not rebuild them)?"""
+    try:
+        prepared = lake.scalar("SELECT identity_run FROM aud_prepared")
+    except Exception:  # noqa: BLE001 - the table does not exist before the first evaluation
+        return False
+    return prepared == lake.scalar("SELECT max(run_id) FROM identity_runs")
+
+
+def needed(audiences: list[Audience], name: str) -> list[Audience]:
+    """The audience called `name` and every audience it references, directly or not."""
+    from accord.audiences.ast import InAudience, walk
+
+    by_name = {a.name: a for a in audiences}
+    if name not in by_name:
+        raise LookupError(f"no audience named {name!r}; audiences: {', '.join(sorted(by_name))}")
+    out: dict[str, Audience] = {}
+    todo = [name]
+    while todo:
+        current = by_name[todo.pop()]
+        if current.name in out:
+            continue
+        out[current.name] = current
+        todo.extend(n.name for n in walk(current.where) if isinstance(n, InAudience) and n.name in by_name)
+    return list(out.values())
+
+
+def preview(lake: Lake, audiences: list[Audience], name: str, as_of: datetime | None = None) -> list[str]:
+    """Members of one audience now, without recording anything: for `size`, `sample` and the UI."""
+    from accord.engines.duckdb import DuckDBEngine
+
+    chosen = needed(audiences, name)
+    if not tables_are_fresh(lake):
+        prepare_tables(lake)
+    compiled = Compiler((as_of or now()).astimezone(timezone.utc)).compile_all(chosen)
+    members = DuckDBEngine(lake).members(compiled)
+    mask = [a == name for a in members.column("audience").to_pylist()]
+    return [p for p, keep in zip(members.column("profile_id").to_pylist(), mask) if keep]
 
 
 def evaluate(

@@ -1,0 +1,87 @@
+"""Why is (or isn't) a profile in an audience: every condition with its truth and the value that decided it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlglot import exp
+
+from accord.audiences.ast import Aggregate, And, Audience, Between, Compare, Condition, InValues, IsNull, Not, Occurrence, Or, Quantified
+from accord.audiences.compile import ID, Compiler
+from accord.audiences.evaluate import needed, prepare_tables, tables_are_fresh
+from accord.audiences.fields import Scope
+from accord.audiences.text import print_condition
+from accord.engines.duckdb import DuckDBEngine
+from accord.lake.store import Lake, now
+
+
+@dataclass
+class WhyLine:
+    depth: int
+    condition: str
+    holds: bool
+    value: Any = None
+
+
+def explain_membership(
+    lake: Lake, audiences: list[Audience], name: str, profile_id: str, as_of: datetime | None = None
+) -> tuple[bool, list[WhyLine]]:
+    chosen = needed(audiences, name)
+    audience = next(a for a in chosen if a.name == name)
+    if not tables_are_fresh(lake):
+        prepare_tables(lake)
+    compiler = Compiler((as_of or now()).astimezone(timezone.utc))
+    compiled = compiler.compile_all(chosen)
+    DuckDBEngine(lake).members(compiled)
+    scope = Scope(audience.of, audience.of)
+    alias = "w"
+    nodes: list[tuple[int, Condition]] = []
+    _flatten(audience.where, 0, nodes)
+    columns = []
+    for i, (_, node) in enumerate(nodes):
+        columns.append(exp.alias_(compiler.condition(node, scope, alias), f"c{i}"))
+        value = _value(compiler, node, scope, alias)
+        columns.append(exp.alias_(value if value is not None else exp.null(), f"v{i}"))
+    base, features, on = compiler.with_features(audience.of, alias)
+    query = (
+        exp.select(*columns)
+        .from_(base)
+        .join(features, on=on, join_type="left")
+        .where(exp.EQ(this=exp.column(ID[audience.of], table=alias, quoted=True), expression=exp.Literal.string(profile_id)))
+    )
+    row = lake.con.execute(query.sql("duckdb")).fetchone()
+    if row is None:
+        raise LookupError(f"{profile_id} is not a {audience.of} profile")
+    lines = [WhyLine(depth, print_condition(node), bool(row[2 * i]), row[2 * i + 1]) for i, (depth, node) in enumerate(nodes)]
+    return bool(row[0]), lines
+
+
+def _flatten(node: Condition, depth: int, out: list[tuple[int, Condition]]) -> None:
+    out.append((depth, node))
+    if isinstance(node, (And, Or)):
+        for item in node.items:
+            _flatten(item, depth + 1, out)
+    elif isinstance(node, Not):
+        _flatten(node.item, depth + 1, out)
+
+
+def _value(compiler: Compiler, node: Condition, scope: Scope, alias: str) -> exp.Expression | None:
+    """The value a condition looked at: a field, a count, a sum, a time."""
+    if isinstance(node, (Compare, InValues, Between, IsNull)):
+        return compiler.field_column(node.field, scope, alias)
+    if isinstance(node, Aggregate):
+        return _measure(compiler, node, scope, alias)
+    if isinstance(node, Quantified):
+        counted = Aggregate(function="count", relation=node.relation, where=node.where, window=node.window, op=">", value=0)
+        return _measure(compiler, counted, scope, alias)
+    if isinstance(node, Occurrence):
+        test = compiler.occurrence(node, scope, alias)
+        return test.find(exp.Column) if test is not None else None
+    return None
+
+
+def _measure(compiler: Compiler, node: Aggregate, scope: Scope, alias: str) -> exp.Expression:
+    comparison = compiler.aggregate(node, scope, alias)
+    return comparison.this
