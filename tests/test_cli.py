@@ -141,3 +141,32 @@ def test_identity_commands(tmp_path) -> None:
     with Workspace.load(folder).lake() as lake:
         owner = "SELECT profile_id FROM identity_nodes WHERE namespace = 'b2b_person' AND value = ?"
         assert lake.scalar(owner, [row["one"]]) != lake.scalar(owner, [row["other"]])
+
+
+def test_audience_commands(demo_ws) -> None:
+    w = ["-w", str(demo_ws)]
+    assert "10 audiences are valid" in run("audiences", "validate", *w).output
+    listed = run("audiences", "list", *w).output
+    assert "Webinar attendees" in listed and "streaming" in listed and "batch" in listed
+    assert 'audience "Webinar attendees" of person' in run("audiences", "show", "Webinar attendees", *w).output
+    assert '"kind": "or"' in run("audiences", "show", "Webinar attendees", "--json", *w).output
+    explained = run("audiences", "explain", "Hot leads with no pipeline yet", "--sql", *w).output
+    assert "batch" in explained and "SELECT" in explained
+    ran = run("audiences", "run", "--as-of", "2026-11-01", *w).output
+    assert "Audiences at 2026-11-01" in ran
+    size = run("audiences", "size", "Webinar attendees", *w).output
+    assert size.startswith("Webinar attendees: ")
+    with Workspace.load(demo_ws).lake() as lake:
+        member = lake.scalar(
+            "SELECT min(profile_id) FROM audience_membership WHERE audience = 'Webinar attendees' AND status <> 'exited'")
+    if member:
+        assert member in run("audiences", "sample", "Webinar attendees", "--limit", "1000", "--as-of", "2026-11-01", *w).output
+        why = run("audiences", "why", "Webinar attendees", f"person_id:{member}", "--as-of", "2026-11-01", *w).output
+        assert f"{member} is in 'Webinar attendees'" in why and "yes" in why
+    assert "both:" in run("audiences", "overlap", "Webinar attendees", "Hot leads with no pipeline yet", *w).output
+    missing = run("audiences", "size", "Nope", *w, ok=False)
+    assert missing.exit_code == 1 and "no audience named 'Nope'" in missing.output
+    out = run("run", *w).output
+    assert "person records →" in out and "Audiences at" in out
+    bad = run("run", "--every", "soon", *w, ok=False)
+    assert "an interval is a whole number" in bad.output

@@ -1,0 +1,66 @@
+"""The audience text form: examples print back unchanged, any AST survives print → parse, errors point at the spot."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from accord.audiences.text import AudienceSyntaxError, parse_audience, print_audience
+from tests.audience_strategies import audiences
+
+EXAMPLES = sorted(p for p in resources.files("accord.audiences").joinpath("examples").iterdir() if p.name.endswith(".aud"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_examples_print_back_unchanged(path) -> None:
+    text = path.read_text()
+    assert print_audience(parse_audience(text)) == text
+
+
+def test_examples_cover_every_construct() -> None:
+    text = "\n".join(p.read_text() for p in EXAMPLES)
+    for construct in ("any opportunity", "all opportunity", "no opportunity", "count(event", "count(person", "sum(opportunity.",
+                      "no event", "any event", "last event", "first event", "in campaign", "in list", "not in audience",
+                      " in [", "not in [", "contains", "starts with", "ends with", "is null", "is not null", "between",
+                      "!=", "<=", ">=", " or ", "of account"):
+        assert construct in text, construct
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(audiences())
+def test_any_ast_survives_print_and_parse(audience) -> None:
+    text = print_audience(audience)
+    again = parse_audience(text)
+    assert again == audience
+    assert print_audience(again) == text
+
+
+def test_json_form_round_trips() -> None:
+    audience = parse_audience(EXAMPLES[0].read_text())
+    assert type(audience).model_validate_json(audience.model_dump_json()) == audience
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "says"),
+    [
+        ('audience "x" of person\nwhere industy = "a"', (2, 7), "did you mean 'account.industry'"),
+        ('audience "x" of person where any opportunity (amout > 5)', (1, 47), "did you mean 'amount'"),
+        ('audience "x" of person where lead_score > "high"', (1, 30), "lead_score takes a number"),
+        ('audience "x" of person where count(person) > 1', (1, 36), "cannot reach 'person'"),
+        ('audience "x" of persn where a = 1', (1, 17), "expected 'person' or 'account'"),
+        ('audience "x" of person where email = ', (1, 38), "expected a value"),
+        ('audience "x" of person where email = "a" email', (1, 42), "expected 'and', 'or' or the end"),
+        ('audience "x" of person where job_title contains 5', (1, 49), "expected a quoted text"),
+        ('audience "x" of person where lead_score contains "x"', (1, 30), "contains works on text"),
+        ('audience "x" of person where any event (timestamp > date("2024-13-01"))', (1, 53), "not a date"),
+        ('audience "x" of person where count(event where) >= 1', (1, 47), "a condition after 'where'"),
+        ('audience "x" of person where email ~ "a"', (1, 36), "unexpected character"),
+    ],
+)
+def test_errors_name_line_column_and_what_was_expected(text, where, says) -> None:
+    with pytest.raises(AudienceSyntaxError) as err:
+        parse_audience(text)
+    assert (err.value.line, err.value.column) == where, str(err.value)
+    assert says in str(err.value)

@@ -1,0 +1,154 @@
+"""Audiences: compiled SQL agrees with an independent reference evaluator; memberships keep their history."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from accord.audiences.compile import CompileError, Compiler
+from accord.audiences.evaluate import evaluate, prepare_tables, preview
+from accord.audiences.files import AudienceFileError, load_audiences, save_audience
+from accord.audiences.method import evaluation_method
+from accord.audiences.text import parse_audience
+from accord.engines.duckdb import DuckDBEngine
+from accord.identity.config import IdentityConfig
+from accord.identity.run import run_identity
+from accord.lake.store import Lake
+from accord.sources.files import jobs_from_manifest, load_file
+from tests.audience_strategies import audiences as random_audiences
+from tests.conftest import AS_OF
+from tests.reference import Evaluator, World, evaluate_reference
+
+EXAMPLES = load_audiences(Path(str(resources.files("accord.audiences").joinpath("examples"))))
+WHEN = AS_OF - timedelta(hours=3)
+
+
+@pytest.fixture(scope="module")
+def world_lake(tiny_world, tmp_path_factory):
+    with Lake(tmp_path_factory.mktemp("aud") / "l.duckdb") as lake:
+        for job in jobs_from_manifest(tiny_world):
+            load_file(lake, job)
+        run_identity(lake, IdentityConfig())
+        prepare_tables(lake)
+        yield lake
+
+
+@pytest.fixture(scope="module")
+def reference_world(world_lake):
+    return World(world_lake)
+
+
+def compiled_members(lake: Lake, audiences, when=WHEN) -> dict[str, set[str]]:
+    members = DuckDBEngine(lake).members(Compiler(when).compile_all(audiences))
+    out: dict[str, set[str]] = {a.name: set() for a in audiences}
+    for name, pid in zip(members.column("audience").to_pylist(), members.column("profile_id").to_pylist()):
+        out[name].add(pid)
+    return out
+
+
+def test_example_audiences_agree_with_the_reference(world_lake) -> None:
+    compiled = compiled_members(world_lake, EXAMPLES)
+    reference = evaluate_reference(world_lake, EXAMPLES, WHEN)
+    for audience in EXAMPLES:
+        assert compiled[audience.name] == reference[audience.name], audience.name
+    assert sum(1 for a in EXAMPLES if compiled[a.name]) >= 6, "most examples select someone in the tiny world"
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(random_audiences())
+def test_random_audiences_agree_with_the_reference(world_lake, reference_world, audience) -> None:
+    compiled = compiled_members(world_lake, [audience])[audience.name]
+    ev = Evaluator(reference_world, WHEN, {})
+    rows = reference_world.people if audience.of == "person" else reference_world.accounts
+    expected = {pid for pid in rows if ev.holds(audience.where, audience.of, pid, None)}
+    assert compiled == expected
+
+
+def test_relative_time_follows_the_evaluation_time(world_lake) -> None:
+    recent = parse_audience('audience "recent" of person where any event (event_type = "web.pageview" in last 7 days)')
+    now_members = compiled_members(world_lake, [recent], AS_OF)["recent"]
+    later = compiled_members(world_lake, [recent], AS_OF + timedelta(days=30))["recent"]
+    earlier = compiled_members(world_lake, [recent], AS_OF - timedelta(days=45))["recent"]
+    assert now_members and not later
+    assert earlier and earlier != now_members
+
+
+def test_membership_enter_stay_exit_reenter(world_lake) -> None:
+    aud = parse_audience('audience "week" of person where any event (event_type = "web.pageview" in last 7 days)')
+    first = evaluate(world_lake, [aud], AS_OF - timedelta(days=20)).results[0]
+    assert first.entered == first.size > 0 and first.exited == 0
+    same = evaluate(world_lake, [aud], AS_OF - timedelta(days=20)).results[0]
+    assert (same.entered, same.stayed, same.exited) == (0, first.size, 0)
+    moved = evaluate(world_lake, [aud], AS_OF - timedelta(days=10)).results[0]
+    assert moved.exited > 0 and moved.entered > 0
+    back = evaluate(world_lake, [aud], AS_OF - timedelta(days=20)).results[0]
+    assert back.entered == moved.exited and back.exited == moved.entered
+    rows = world_lake.query("SELECT status, count(*) AS n FROM audience_membership WHERE audience = 'week' GROUP BY 1")
+    statuses = {r["status"]: r["n"] for r in rows}
+    assert statuses["realized"] == back.entered and statuses.get("existing", 0) == back.stayed
+    history = world_lake.query(
+        "SELECT profile_id, list(status ORDER BY run_id) AS path FROM audience_membership_history WHERE audience = 'week' GROUP BY 1"
+    )
+    assert any(h["path"] == ["realized", "exited", "realized"] for h in history)
+    evaluate(world_lake, [aud], AS_OF + timedelta(days=365))
+    gone = evaluate(world_lake, [aud], AS_OF + timedelta(days=400), retention_days=30).results[0]
+    assert gone.size == 0
+    assert world_lake.scalar("SELECT count(*) FROM audience_membership WHERE audience = 'week'") == 0, "old exits are purged"
+
+
+def test_references_are_ordered_and_cycles_refused() -> None:
+    a = parse_audience('audience "a" of person where in audience "b" and lead_score > 1')
+    b = parse_audience('audience "b" of person where lead_score > 0')
+    compiled = Compiler(WHEN).compile_all([a, b])
+    assert list(compiled.queries) == ["b", "a"]
+    c = parse_audience('audience "c" of person where in audience "d"')
+    d = parse_audience('audience "d" of person where not in audience "c"')
+    with pytest.raises(CompileError, match="cycle: c → d → c"):
+        Compiler(WHEN).compile_all([c, d])
+    with pytest.raises(CompileError, match="does not exist"):
+        Compiler(WHEN).compile_all([c])
+    acc = parse_audience('audience "acc" of account where in audience "b"')
+    with pytest.raises(CompileError, match="is of person, not of account"):
+        Compiler(WHEN).compile_all([acc, b])
+
+
+def test_evaluation_method_is_derived_with_a_reason() -> None:
+    by_name = {a.name: a for a in EXAMPLES}
+    methods = {a.name: evaluation_method(a, by_name) for a in EXAMPLES}
+    assert methods["Webinar attendees"][0] == "streaming"
+    assert methods["Decision makers on open deals over $100k at Finance accounts"] == (
+        "batch", "uses opportunities: multi-entity, kept current by batch evaluation")
+    assert methods["Senior people on won deals worth over $100k"][1].startswith("uses opportunity amount")
+    assert methods["Accounts with 3+ people who clicked an email in 14 days"][0] == "batch"
+    assert methods["Hot leads with no pipeline yet"][0] == "batch"
+
+
+def test_preview_matches_evaluation(world_lake) -> None:
+    name = "Webinar attendees"
+    members = preview(world_lake, EXAMPLES, name, WHEN)
+    assert set(members) == compiled_members(world_lake, EXAMPLES)[name]
+
+
+def test_sql_is_portable_text(world_lake) -> None:
+    compiled = Compiler(WHEN).compile_all(EXAMPLES)
+    for query in compiled.queries.values():
+        spark = query.sql("spark")
+        assert "`" in spark and "TIMESTAMPTZ" not in spark
+    feature = compiled.feature_query("person").sql("spark")
+    assert "CAST('" in feature and "+00:00' AS TIMESTAMP)" in feature
+
+
+def test_audience_files(tmp_path) -> None:
+    for audience in EXAMPLES[:3]:
+        save_audience(tmp_path, audience)
+    assert load_audiences(tmp_path) == EXAMPLES[:3] or {a.name for a in load_audiences(tmp_path)} == {a.name for a in EXAMPLES[:3]}
+    (tmp_path / "broken.aud").write_text('audience "b" of person where nope = 1')
+    with pytest.raises(AudienceFileError, match="broken.aud: line 1, column 30"):
+        load_audiences(tmp_path)
+    (tmp_path / "broken.aud").write_text((tmp_path / next(p.name for p in tmp_path.glob("*.aud") if p.name != "broken.aud")).read_text())
+    with pytest.raises(AudienceFileError, match="both define"):
+        load_audiences(tmp_path)
