@@ -44,3 +44,19 @@ def mapping(entity: str, fields: dict[str, Any], **extra: Any) -> Mapping:
 
 def ingest(lake: Lake, path: Path, m: Mapping):
     return load_file(lake, FileJob(path, m))
+
+
+@pytest.fixture(scope="session")
+def profiled_lake(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The tiny world ingested, stitched, profiled and prepared for audiences."""
+    from accord.audiences.evaluate import prepare_tables
+    from accord.identity.config import IdentityConfig
+    from accord.identity.run import run_identity
+    from accord.sources.files import jobs_from_manifest
+
+    with Lake(tmp_path_factory.mktemp("profiled") / "l.duckdb") as store:
+        for job in jobs_from_manifest(tiny_world):
+            load_file(store, job)
+        run_identity(store, IdentityConfig())
+        prepare_tables(store)
+        yield store

@@ -10,15 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from accord.audiences.compile import CompileError, Compiler
-from accord.audiences.evaluate import evaluate, prepare_tables, preview
+from accord.audiences.evaluate import evaluate, preview
 from accord.audiences.files import AudienceFileError, load_audiences, save_audience
 from accord.audiences.method import evaluation_method
 from accord.audiences.text import parse_audience
 from accord.engines.duckdb import DuckDBEngine
-from accord.identity.config import IdentityConfig
-from accord.identity.run import run_identity
 from accord.lake.store import Lake
-from accord.sources.files import jobs_from_manifest, load_file
 from tests.audience_strategies import audiences as random_audiences
 from tests.conftest import AS_OF
 from tests.reference import Evaluator, World, evaluate_reference
@@ -28,13 +25,8 @@ WHEN = AS_OF - timedelta(hours=3)
 
 
 @pytest.fixture(scope="module")
-def world_lake(tiny_world, tmp_path_factory):
-    with Lake(tmp_path_factory.mktemp("aud") / "l.duckdb") as lake:
-        for job in jobs_from_manifest(tiny_world):
-            load_file(lake, job)
-        run_identity(lake, IdentityConfig())
-        prepare_tables(lake)
-        yield lake
+def world_lake(profiled_lake):
+    return profiled_lake
 
 
 @pytest.fixture(scope="module")
