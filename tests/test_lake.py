@@ -118,7 +118,7 @@ versions = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(versions)
 def test_current_view_matches_a_reference(tmp_path_factory, rows) -> None:
     """Current = per key the version with the newest source time, then later batch, then later row; minus deletes."""
@@ -159,3 +159,21 @@ def test_sandboxes_are_isolated(tmp_path, monkeypatch) -> None:
         ws.add_sandbox("dev")
     with pytest.raises(ValueError, match="lower-case"):
         ws.add_sandbox("Bad Name")
+
+
+def test_workspace_settings_are_validated(tmp_path) -> None:
+    ws = Workspace.init(tmp_path / "ws")
+    text = (tmp_path / "ws" / "accord.yaml").read_text()
+    (tmp_path / "ws" / "accord.yaml").write_text(text + "audiences:\n  schedule: every hour\n")
+    with pytest.raises(WorkspaceError, match="not a cron expression"):
+        Workspace.load(tmp_path / "ws")
+    (tmp_path / "ws" / "accord.yaml").write_text(text + "audiences:\n  schedule: '0 * * * *'\n  retention_days: 7\n")
+    loaded = Workspace.load(tmp_path / "ws")
+    assert loaded.config.audiences.retention_days == 7
+    from datetime import datetime, timezone
+
+    assert loaded.config.audiences.next_run(datetime(2026, 1, 1, 10, 30, tzinfo=timezone.utc)).hour == 11
+    (tmp_path / "ws" / "accord.yaml").write_text(text + "identity:\n  max_identitys: 3\n")
+    with pytest.raises(WorkspaceError, match="max_identitys"):
+        Workspace.load(tmp_path / "ws")
+    assert ws.config.identity.max_identities == 50

@@ -615,7 +615,7 @@ def audiences_run(as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox
         ws = open_workspace(workspace)
         audiences = workspace_audiences(ws)
         with ws.lake(sandbox) as lake:
-            report = evaluate(lake, audiences, parse_as_of(as_of))
+            report = evaluate(lake, audiences, parse_as_of(as_of), retention_days=ws.config.audiences.retention_days)
     print_evaluation(report)
 
 
@@ -696,18 +696,25 @@ def audiences_why(
 @app.command("run")
 def run_all(
     every: Annotated[Optional[str], typer.Option(help="Repeat every interval, e.g. 15m, 1h (until stopped).")] = None,
+    scheduled: Annotated[bool, typer.Option(help="Repeat on the cron schedule in accord.yaml (audiences.schedule).")] = False,
     as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
 ) -> None:
-    """Stitch identities, rebuild profiles and evaluate every audience — once, or on an interval."""
+    """Stitch identities, rebuild profiles and evaluate every audience — once, on an interval, or on the schedule."""
     with user_errors():
         ws = open_workspace(workspace)
         pause = parse_interval(every) if every else None
+        if scheduled:
+            ws.config.audiences.next_run(datetime.now(timezone.utc))
         while True:
             with ws.lake(sandbox) as lake:
                 identity = run_identity(lake, ws.config.identity)
-                report = evaluate(lake, workspace_audiences(ws), parse_as_of(as_of))
+                report = evaluate(lake, workspace_audiences(ws), parse_as_of(as_of), retention_days=ws.config.audiences.retention_days)
             print_identity(identity)
             print_evaluation(report)
+            if scheduled:
+                moment = datetime.now(timezone.utc)
+                pause = (ws.config.audiences.next_run(moment) - moment).total_seconds()
+                console.print(f"next run in {pause:.0f} s")
             if pause is None:
                 return
             time.sleep(pause)

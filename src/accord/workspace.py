@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from accord.audiences.config import AudiencesConfig
 from accord.identity.config import IdentityConfig
 from accord.lake.store import Lake
 
@@ -30,6 +31,7 @@ class WorkspaceConfig(BaseModel):
     sandboxes: list[str] = Field(default_factory=lambda: ["prod"], description="Isolated stores; nothing reads across.")
     default_sandbox: str = Field(default="prod", description="The sandbox used when none is named.")
     identity: IdentityConfig = Field(default_factory=IdentityConfig, description="Stitching and merge settings.")
+    audiences: AudiencesConfig = Field(default_factory=AudiencesConfig, description="Evaluation schedule and retention.")
 
     @model_validator(mode="after")
     def _check_sandboxes(self) -> WorkspaceConfig:

@@ -1,0 +1,31 @@
+"""Audience settings (the `audiences:` section of accord.yaml)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class AudiencesConfig(BaseModel):
+    """When batch evaluation runs and how long exits are remembered."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schedule: str | None = Field(
+        default=None, description="Cron expression for batch evaluation under `accord run --scheduled` / `accord serve`."
+    )
+    retention_days: int = Field(default=30, ge=1, description="Days an exited membership is kept before it is purged.")
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression (five fields, e.g. '0 * * * *' for every hour)")
+        return value
+
+    def next_run(self, after: datetime) -> datetime:
+        if self.schedule is None:
+            raise ValueError("no audiences.schedule in accord.yaml")
+        return croniter(self.schedule, after).get_next(datetime)
