@@ -48,16 +48,19 @@ def prepare_tables(lake: Lake) -> None:
     """(Re)build the aud_* tables compiled audiences read, from the current profiles."""
     for name, sql in table_sql().items():
         lake.con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
-    lake.con.execute("CREATE OR REPLACE TABLE aud_prepared AS SELECT (SELECT max(run_id) FROM identity_runs) AS identity_run")
+    lake.con.execute(f"CREATE OR REPLACE TABLE aud_prepared AS SELECT {FRESHNESS} AS state")
+
+
+FRESHNESS = "(SELECT max(run_id) FROM identity_runs) || '/' || (SELECT max(batch_id) FROM batches)"
 
 
 def tables_are_fresh(lake: Lake) -> bool:
-    """Do the aud_* tables reflect the latest identity run (so previews need not rebuild them)?"""
+    """Do the aud_* tables reflect the latest identity run and batch (so they need not be rebuilt)?"""
     try:
-        prepared = lake.scalar("SELECT identity_run FROM aud_prepared")
+        prepared = lake.scalar("SELECT state FROM aud_prepared")
     except Exception:  # noqa: BLE001 - the table does not exist before the first evaluation
         return False
-    return prepared == lake.scalar("SELECT max(run_id) FROM identity_runs")
+    return prepared is not None and prepared == lake.scalar(f"SELECT {FRESHNESS}")
 
 
 def needed(audiences: list[Audience], name: str) -> list[Audience]:
@@ -97,14 +100,19 @@ def evaluate(
     as_of: datetime | None = None,
     engine: Engine | None = None,
     retention_days: int = 30,
+    refresh: bool = False,
 ) -> EvaluationReport:
-    """Evaluate `audiences` at `as_of` (default now) and record membership transitions."""
+    """Evaluate `audiences` at `as_of` (default now) and record membership transitions.
+
+    The aud_* tables are rebuilt when identities or batches changed since they were built (or with `refresh`).
+    """
     from accord.engines.duckdb import DuckDBEngine
 
     started = time.perf_counter()
     as_of = (as_of or now()).astimezone(timezone.utc)
     compiled = Compiler(as_of).compile_all(audiences)
-    prepare_tables(lake)
+    if refresh or not tables_are_fresh(lake):
+        prepare_tables(lake)
     engine = engine or DuckDBEngine(lake)
     members = engine.members(compiled)
     run_id = int(lake.scalar("SELECT nextval('audience_run_seq')"))
