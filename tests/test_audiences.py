@@ -130,8 +130,13 @@ def test_sql_is_portable_text(world_lake) -> None:
     for query in compiled.queries.values():
         spark = query.sql("spark")
         assert "`" in spark and "TIMESTAMPTZ" not in spark
-    feature = compiled.feature_query("person").sql("spark")
-    assert "CAST('" in feature and "+00:00' AS TIMESTAMP)" in feature
+    tables = dict(compiled.feature_tables())
+    assert set(tables) == {"aud_person_ev_features", "aud_person_op_features", "aud_person_li_features",
+                           "aud_person_ca_features", "aud_account_ev_features", "aud_account_op_features",
+                           "aud_account_pe_features"}
+    feature = tables["aud_person_ev_features"].sql("spark")
+    assert "CAST('" in feature and "+00:00' AS TIMESTAMP)" in feature and "FILTER(WHERE" in feature
+    assert len(compiled.levels) == 3, "person and account audiences, then the ones that reference others"
 
 
 def test_audience_files(tmp_path) -> None:

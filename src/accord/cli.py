@@ -601,10 +601,8 @@ def audiences_explain(
         compiled = Compiler(datetime.now(timezone.utc)).compile_all(audiences)
     console.print(f"{name}: [bold]{method}[/bold] — {reason}")
     if sql:
-        for level in ("person", "account"):
-            query = compiled.feature_query(level)
-            if query is not None:
-                console.print(f"-- {level} features\n{query.sql('duckdb', pretty=True)}", highlight=False, markup=False)
+        for table, query in compiled.feature_tables():
+            console.print(f"-- {table}\n{query.sql('duckdb', pretty=True)}", highlight=False, markup=False)
         console.print(f"-- {name}\n{compiled.queries[name].sql('duckdb', pretty=True)}", highlight=False, markup=False)
 
 

@@ -1,9 +1,11 @@
 """Compile audiences to SQL with sqlglot expressions, for DuckDB and Spark SQL alike.
 
-All audiences of a workspace compile together: every event condition becomes one column of a feature table
-computed in one pass over the events (per person, and per account), and each audience is then a predicate over
-those features and the profile tables the evaluator prepares (`aud_*`, see `audiences/tables.py`).
-Every predicate is two-valued (a missing value makes a comparison false), so `not` means what it says.
+All audiences of a workspace compile together and share work. Every condition on a related table (events,
+opportunities, lists, campaigns, and an account's people) becomes one column of a feature table, and each
+feature table is computed in one grouped pass over its source, for all audiences at once. Each audience is then
+a predicate over its profile table and those features; all predicates of one kind of profile are evaluated in one
+wide SELECT (one per level of `in audience` references). A condition that meets a missing value is false, and
+`not` turns false into true, as in plain logic.
 """
 
 from __future__ import annotations
@@ -31,15 +33,19 @@ from accord.audiences.ast import (
     Quantified,
     Scalar,
     Window,
+    walk,
 )
 from accord.audiences.fields import Scope
 from accord.model.entities import ColumnType
 
 ID = {"person": "person_id", "account": "account_id"}
 BASE = {"person": "aud_people", "account": "aud_accounts"}
-OPPORTUNITIES = {"person": "aud_person_opps", "account": "aud_account_opps"}
-EVENTS = {"person": "aud_person_events", "account": "aud_account_events"}
-FEATURES = {"person": "aud_person_features", "account": "aud_account_features"}
+# Feature sources per profile kind: source code → (table, alias of its rows).
+SOURCES = {
+    "person": {"ev": ("aud_person_events", "e"), "op": ("aud_person_opps", "o"), "li": ("aud_lists", "m"),
+               "ca": ("aud_campaigns", "m")},
+    "account": {"ev": ("aud_account_events", "e"), "op": ("aud_account_opps", "o"), "pe": ("aud_person_account", "l")},
+}
 
 
 class CompileError(ValueError):
@@ -51,28 +57,68 @@ def column_name(field_name: str) -> str:
     return field_name.replace("account.", "acc_", 1) if field_name.startswith("account.") else field_name
 
 
+def feature_table(level: str, source: str) -> str:
+    return f"aud_{level}_{source}_features"
+
+
 @dataclass
 class Feature:
     name: str
-    level: str  # person or account: whose events it aggregates
+    level: str  # person or account: whose rows it aggregates
+    source: str  # ev, op, li, ca, pe
     expression: exp.Expression
 
 
 @dataclass
+class ResultLevel:
+    """One wide SELECT: a profile id and one boolean column per audience of this level."""
+
+    of: str
+    table: str
+    query: exp.Select
+    columns: dict[str, str]  # audience name → column
+
+
+@dataclass
 class CompiledAudiences:
-    """Feature queries plus one query per audience, in an order where references come first."""
+    features: list[Feature] = field(default_factory=list)
+    levels: list[ResultLevel] = field(default_factory=list)
+    queries: dict[str, exp.Select] = field(default_factory=dict)  # one stand-alone query per audience, for reading
 
-    features: dict[str, list[Feature]] = field(default_factory=lambda: {"person": [], "account": []})
-    queries: dict[str, exp.Select] = field(default_factory=dict)
+    def feature_tables(self) -> list[tuple[str, exp.Select]]:
+        """(table, query) for every feature table, in the order they must be built."""
+        out = []
+        for level in ("person", "account"):
+            for source, (table, alias) in SOURCES[level].items():
+                feats = [f for f in self.features if f.level == level and f.source == source]
+                if not feats:
+                    continue
+                key = exp.column(ID[level], table=alias, quoted=True)
+                select = exp.select(key, *(exp.alias_(f.expression, f.name, quoted=True) for f in feats))
+                select = select.from_(exp.to_table(table).as_(alias))
+                if source == "pe":
+                    select = _join_people(select, alias, "p", self)
+                out.append((feature_table(level, source), select.group_by(key)))
+        return out
 
-    def feature_query(self, level: str) -> exp.Select | None:
-        feats = self.features[level]
-        if not feats:
-            return None
-        select = exp.select(exp.column(ID[level], table="e", quoted=True))
-        for f in feats:
-            select = select.select(exp.alias_(f.expression, f.name, quoted=True))
-        return select.from_(exp.to_table(EVENTS[level]).as_("e")).group_by(exp.column(ID[level], table="e", quoted=True))
+    def feature_sources(self, level: str) -> list[str]:
+        return [s for s in SOURCES[level] if any(f.level == level and f.source == s for f in self.features)]
+
+
+def _join_people(select: exp.Select, link: str, alias: str, compiled: CompiledAudiences) -> exp.Select:
+    """An account's people: its links joined to the people and to the people's own feature tables."""
+    select = select.join(
+        exp.to_table(BASE["person"]).as_(alias),
+        on=exp.EQ(this=exp.column("person_id", table=alias, quoted=True), expression=exp.column("person_id", table=link, quoted=True)),
+    )
+    for source in compiled.feature_sources("person"):
+        feats = f"{alias}_{source}"
+        select = select.join(
+            exp.to_table(feature_table("person", source)).as_(feats),
+            on=exp.EQ(this=exp.column("person_id", table=feats, quoted=True), expression=exp.column("person_id", table=alias, quoted=True)),
+            join_type="left",
+        )
+    return select
 
 
 class Compiler:
@@ -81,52 +127,73 @@ class Compiler:
     def __init__(self, as_of: datetime) -> None:
         self.as_of = as_of.astimezone(timezone.utc)
         self.out = CompiledAudiences()
-        self._keys: dict[tuple[str, str], str] = {}
-        self._aliases = 0
+        self._keys: dict[tuple[str, str, str], str] = {}
         self._audiences: dict[str, Audience] = {}
+        self._feature_source: dict[str, str] = {}
 
     def compile_all(self, audiences: list[Audience]) -> CompiledAudiences:
         self._audiences = {a.name: a for a in audiences}
-        for audience in order_by_reference(audiences):
-            self.out.queries[audience.name] = self.audience_query(audience)
+        ordered = order_by_reference(audiences)
+        depth: dict[str, int] = {}
+        predicates: dict[str, exp.Expression] = {}
+        for audience in ordered:
+            refs = [n.name for n in walk(audience.where) if isinstance(n, InAudience)]
+            depth[audience.name] = 1 + max((depth[r] for r in refs), default=-1)
+            predicates[audience.name] = self.condition(audience.where, Scope(audience.of, audience.of), audience.of[0])
+        for level in sorted(set(depth.values())):
+            for of in ("person", "account"):
+                names = [a.name for a in ordered if depth[a.name] == level and a.of == of]
+                if not names:
+                    continue
+                columns = {name: f"r{i}" for i, name in enumerate(names)}
+                select = self.profile_rows(of, of[0]).select(
+                    exp.alias_(exp.column(ID[of], table=of[0], quoted=True), "profile_id"), append=False
+                )
+                for name, col in columns.items():
+                    select = select.select(exp.alias_(exp.Coalesce(this=predicates[name], expressions=[exp.false()]), col))
+                self.out.levels.append(ResultLevel(of, f"aud_result_{of}_{level}", select, columns))
+        for audience in ordered:
+            self.out.queries[audience.name] = (
+                self.profile_rows(audience.of, audience.of[0])
+                .select(exp.alias_(exp.column(ID[audience.of], table=audience.of[0], quoted=True), "profile_id"), append=False)
+                .where(predicates[audience.name])
+            )
         return self.out
 
-    def audience_query(self, audience: Audience) -> exp.Select:
-        scope = Scope(audience.of, audience.of)
-        alias = self._alias(audience.of[0])
-        predicate = self.condition(audience.where, scope, alias)
-        source = self.with_features(audience.of, alias)
-        return exp.select(exp.alias_(exp.column(ID[audience.of], table=alias, quoted=True), "profile_id")).from_(
-            source[0]
-        ).join(source[1], on=source[2], join_type="left").where(predicate)
+    def profile_rows(self, of: str, alias: str) -> exp.Select:
+        """FROM the profile table of `of` under `alias`, left-joined to each of its feature tables."""
+        select = exp.select("*").from_(exp.to_table(BASE[of]).as_(alias))
+        for source in self.out.feature_sources(of):
+            feats = f"{alias}_{source}"
+            select = select.join(
+                exp.to_table(feature_table(of, source)).as_(feats),
+                on=exp.EQ(this=exp.column(ID[of], table=feats, quoted=True), expression=exp.column(ID[of], table=alias, quoted=True)),
+                join_type="left",
+            )
+        return select
 
     # -- conditions --------------------------------------------------------------------------------------
     def condition(self, cond: Condition, scope: Scope, alias: str) -> exp.Expression:
+        """A predicate over the row `alias` of `scope` (NULL counts as false; `not` makes it two-valued)."""
         if isinstance(cond, And):
             return exp.and_(*(self.condition(c, scope, alias) for c in cond.items))
         if isinstance(cond, Or):
             return exp.or_(*(self.condition(c, scope, alias) for c in cond.items))
         if isinstance(cond, Not):
-            return exp.not_(exp.paren(self.condition(cond.item, scope, alias)))
+            return _not(self.condition(cond.item, scope, alias))
         if isinstance(cond, Compare):
-            return _false_if_null(self._compare(cond, scope, alias))
+            return self._compare(cond, scope, alias)
         if isinstance(cond, InValues):
             col = self.field_column(cond.field, scope, alias)
-            values = [self._literal(v, scope.field_type(cond.field)) for v in cond.values]
-            inside = _false_if_null(exp.In(this=col, expressions=values))
-            return exp.not_(inside) if cond.negated else inside
+            inside = exp.In(this=col, expressions=[self._literal(v, scope.field_type(cond.field)) for v in cond.values])
+            return _not(inside) if cond.negated else inside
         if isinstance(cond, IsNull):
             test = exp.Is(this=self.field_column(cond.field, scope, alias), expression=exp.Null())
             return exp.not_(test) if cond.negated else test
         if isinstance(cond, Between):
             kind = scope.field_type(cond.field)
-            return _false_if_null(
-                exp.Between(
-                    this=self.field_column(cond.field, scope, alias),
-                    low=self._literal(cond.low, kind),
-                    high=self._literal(cond.high, kind),
-                )
-            )
+            return exp.Between(this=self.field_column(cond.field, scope, alias), low=self._literal(cond.low, kind),
+                               high=self._literal(cond.high, kind))
         if isinstance(cond, Quantified):
             return self._quantified(cond, scope, alias)
         if isinstance(cond, Aggregate):
@@ -145,80 +212,56 @@ class Compiler:
             return exp.GT(this=exp.func("instr", col, exp.Literal.string(str(cond.value))), expression=exp.Literal.number(0))
         if cond.op == "starts with":
             text = str(cond.value)
-            return exp.EQ(
-                this=exp.Substring(this=col, start=exp.Literal.number(1), length=exp.Literal.number(len(text))),
-                expression=exp.Literal.string(text),
-            )
+            return exp.EQ(this=exp.Substring(this=col, start=exp.Literal.number(1), length=exp.Literal.number(len(text))),
+                          expression=exp.Literal.string(text))
         if cond.op == "ends with":
             text = str(cond.value)
             return exp.EQ(this=exp.Right(this=col, expression=exp.Literal.number(len(text))), expression=exp.Literal.string(text))
-        value = self._literal(cond.value, scope.field_type(cond.field))
-        return _comparison(cond.op, col, value)
+        return _comparison(cond.op, col, self._literal(cond.value, scope.field_type(cond.field)))
 
     def _quantified(self, cond: Quantified, scope: Scope, alias: str) -> exp.Expression:
-        inner = scope.relation(cond.relation)
-        if cond.relation == "event":
-            if cond.quantifier == "all":
-                counted = self._event_count(scope.entity, exp.not_(exp.paren(self._event_predicate(cond.where))), cond.window)
-                return exp.EQ(this=self._feature(counted, alias), expression=exp.Literal.number(0))
-            feature = self._feature(self._event_count(scope.entity, self._event_predicate(cond.where), cond.window), alias)
-            if cond.quantifier == "any":
-                return exp.GT(this=feature, expression=exp.Literal.number(0))
-            return exp.EQ(this=feature, expression=exp.Literal.number(0))
-        self._no_window(cond.window, cond.relation)
-        sub_alias = self._alias(cond.relation[0])
-        where = self.condition(cond.where, inner, sub_alias) if cond.where is not None else exp.true()
+        where = self._inner(cond.relation, scope, cond.where)
         if cond.quantifier == "all":
-            where = exp.not_(exp.paren(where))
-        exists = exp.Exists(this=self._related(cond.relation, scope, alias, sub_alias).where(where, append=True))
-        return exists if cond.quantifier == "any" else exp.not_(exists)
+            where = _not(where)
+        feature = self._count(scope.entity, cond.relation, where, cond.window, alias)
+        test = exp.GT if cond.quantifier == "any" else exp.EQ
+        return test(this=feature, expression=exp.Literal.number(0))
 
     def aggregate(self, cond: Aggregate, scope: Scope, alias: str) -> exp.Expression:
-        inner = scope.relation(cond.relation)
+        where = self._inner(cond.relation, scope, cond.where)
         number = exp.Literal.number(cond.value)
-        if cond.relation == "event":
-            feature = self._feature(self._event_count(scope.entity, self._event_predicate(cond.where), cond.window), alias)
-            return _comparison(cond.op, feature, number)
-        self._no_window(cond.window, cond.relation)
-        sub_alias = self._alias(cond.relation[0])
         if cond.function == "count":
-            measure: exp.Expression = exp.Count(this=exp.Star())
-        else:
-            measure = exp.Coalesce(
-                this=exp.Sum(this=exp.column(column_name(cond.field or ""), table=sub_alias, quoted=True)),
-                expressions=[exp.Literal.number(0)],
-            )
-        sub = self._related(cond.relation, scope, alias, sub_alias, measure)
-        if cond.where is not None:
-            sub = sub.where(self.condition(cond.where, inner, sub_alias), append=True)
-        return _comparison(cond.op, exp.Subquery(this=sub), number)
+            return _comparison(cond.op, self._count(scope.entity, cond.relation, where, cond.window, alias), number)
+        self._no_window(cond.window, cond.relation)
+        source = self._source(scope.entity, cond.relation)
+        row = SOURCES[scope.entity][source][1] if source != "pe" else "p"
+        measure = exp.Filter(this=exp.Sum(this=exp.column(column_name(cond.field or ""), table=row, quoted=True)),
+                             expression=exp.Where(this=where))
+        return _comparison(cond.op, self._feature(self._register(scope.entity, source, measure), alias), number)
 
     def occurrence(self, cond: Occurrence, scope: Scope, alias: str) -> exp.Expression:
         scope.relation("event")
+        hit = exp.and_(self._inner("event", scope, cond.where), self._until_now())
         at = exp.column("timestamp", table="e", quoted=True)
-        hit = exp.and_(self._event_predicate(cond.where), self._until_now())
-        picked = exp.Case(ifs=[exp.If(this=hit, true=at)])
-        aggregate = exp.Max(this=picked) if cond.which == "last" else exp.Min(this=picked)
-        feature = self._feature(self._register(scope.entity, aggregate), alias, zero=False)
+        moment = exp.Filter(this=exp.Max(this=at) if cond.which == "last" else exp.Min(this=at), expression=exp.Where(this=hit))
+        feature = self._feature(self._register(scope.entity, "ev", moment), alias, zero=False)
         boundary = self._timestamp(self.as_of - timedelta(days=cond.days))
-        test = exp.LT(this=feature, expression=boundary) if cond.op == "before" else exp.GT(this=feature, expression=boundary)
-        return _false_if_null(test)
+        return exp.LT(this=feature, expression=boundary) if cond.op == "before" else exp.GT(this=feature, expression=boundary)
 
     def _membership(self, cond: InCampaign | InList, scope: Scope, alias: str) -> exp.Expression:
         if scope.entity != "person":
             what = "campaign" if isinstance(cond, InCampaign) else "list"
             raise CompileError(f"in {what} applies to people; for an account write: any person (in {what} ...)")
-        sub = self._alias("m")
         if isinstance(cond, InCampaign):
-            test = exp.EQ(this=exp.column("campaign", table=sub, quoted=True), expression=exp.Literal.string(cond.campaign))
+            test = exp.EQ(this=exp.column("campaign", table="m", quoted=True), expression=exp.Literal.string(cond.campaign))
             if cond.status is not None:
-                test = exp.and_(test, exp.EQ(this=exp.column("status", table=sub, quoted=True), expression=exp.Literal.string(cond.status)))
-            table = "aud_campaigns"
+                test = exp.and_(test, exp.EQ(this=exp.column("status", table="m", quoted=True), expression=exp.Literal.string(cond.status)))
+            source = "ca"
         else:
-            test = exp.EQ(this=exp.column("list", table=sub, quoted=True), expression=exp.Literal.string(cond.name))
-            table = "aud_lists"
-        link = exp.EQ(this=exp.column("person_id", table=sub, quoted=True), expression=exp.column("person_id", table=alias, quoted=True))
-        return exp.Exists(this=exp.select("1").from_(exp.to_table(table).as_(sub)).where(exp.and_(link, test)))
+            test = exp.EQ(this=exp.column("list", table="m", quoted=True), expression=exp.Literal.string(cond.name))
+            source = "li"
+        counted = exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=test))
+        return exp.GT(this=self._feature(self._register("person", source, counted), alias), expression=exp.Literal.number(0))
 
     def _in_audience(self, cond: InAudience, scope: Scope, alias: str) -> exp.Expression:
         target = self._audiences.get(cond.name)
@@ -231,52 +274,35 @@ class Compiler:
         )
         return exp.In(this=exp.column(ID[scope.entity], table=alias, quoted=True), query=exp.Subquery(this=members))
 
-    # -- relations and features --------------------------------------------------------------------------
-    def _related(
-        self, relation: str, scope: Scope, alias: str, sub_alias: str, measure: exp.Expression | None = None
-    ) -> exp.Select:
-        """SELECT over the rows of `relation` that belong to the row `alias` of `scope`."""
-        select = exp.select(measure or exp.Literal.number(1))
-        owner = exp.column(ID[scope.entity], table=alias, quoted=True)
-        if relation == "opportunity":
-            return select.from_(exp.to_table(OPPORTUNITIES[scope.entity]).as_(sub_alias)).where(
-                exp.EQ(this=exp.column(ID[scope.entity], table=sub_alias, quoted=True), expression=owner)
-            )
-        link = self._alias("l")
-        people, pf_join, pf_on = self.with_features("person", sub_alias)
-        return (
-            select.from_(exp.to_table("aud_person_account").as_(link))
-            .join(people, on=exp.EQ(this=exp.column("person_id", table=sub_alias, quoted=True),
-                                    expression=exp.column("person_id", table=link, quoted=True)))
-            .join(pf_join, on=pf_on, join_type="left")
-            .where(exp.EQ(this=exp.column("account_id", table=link, quoted=True), expression=owner))
-        )
+    # -- features ----------------------------------------------------------------------------------------
+    def _source(self, level: str, relation: str) -> str:
+        return {"event": "ev", "opportunity": "op", "person": "pe"}[relation]
 
-    def with_features(self, level: str, alias: str) -> tuple[exp.Expression, exp.Expression, exp.Expression]:
-        """The profile table of `level` under `alias`, and how to left-join its feature row (alias `alias_f`)."""
-        feats = f"{alias}_f"
-        on = exp.EQ(this=exp.column(ID[level], table=feats, quoted=True), expression=exp.column(ID[level], table=alias, quoted=True))
-        return exp.to_table(BASE[level]).as_(alias), exp.to_table(FEATURES[level]).as_(feats), on
+    def _inner(self, relation: str, scope: Scope, where: Condition | None) -> exp.Expression:
+        """The condition on one row of `relation`, as seen from a profile of `scope`."""
+        inner = scope.relation(relation)
+        row = {"event": "e", "opportunity": "o", "person": "p"}[relation]
+        return self.condition(where, inner, row) if where is not None else exp.true()
 
-    def _event_predicate(self, where: Condition | None) -> exp.Expression:
-        inner = Scope("event", "person")
-        return self.condition(where, inner, "e") if where is not None else exp.true()
+    def _count(self, level: str, relation: str, where: exp.Expression, window: Window | None, alias: str) -> exp.Expression:
+        if relation == "event":
+            where = exp.and_(where, self._window(window))
+        else:
+            self._no_window(window, relation)
+        counted = exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=where))
+        return self._feature(self._register(level, self._source(level, relation), counted), alias)
 
-    def _event_count(self, level: str, predicate: exp.Expression, window: Window | None) -> str:
-        hit = exp.and_(predicate, self._window(window))
-        counted = exp.Sum(this=exp.Case(ifs=[exp.If(this=hit, true=exp.Literal.number(1))], default=exp.Literal.number(0)))
-        return self._register(level, counted)
-
-    def _register(self, level: str, expression: exp.Expression) -> str:
-        key = (level, expression.sql("duckdb"))
+    def _register(self, level: str, source: str, expression: exp.Expression) -> str:
+        key = (level, source, expression.sql("duckdb"))
         if key not in self._keys:
             name = f"f{len(self._keys)}"
             self._keys[key] = name
-            self.out.features[level].append(Feature(name, level, expression))
+            self._feature_source[name] = source
+            self.out.features.append(Feature(name, level, source, expression))
         return self._keys[key]
 
     def _feature(self, name: str, alias: str, zero: bool = True) -> exp.Expression:
-        col = exp.column(name, table=f"{alias}_f", quoted=True)
+        col = exp.column(name, table=f"{alias}_{self._feature_source[name]}", quoted=True)
         return exp.Coalesce(this=col, expressions=[exp.Literal.number(0)]) if zero else col
 
     def _window(self, window: Window | None) -> exp.Expression:
@@ -320,24 +346,19 @@ class Compiler:
         text = moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S+00:00")
         return exp.cast(exp.Literal.string(text), "TIMESTAMPTZ")
 
-    def _alias(self, prefix: str) -> str:
-        self._aliases += 1
-        return f"{prefix}{self._aliases}"
-
 
 def _comparison(op: str, left: exp.Expression, right: exp.Expression) -> exp.Expression:
     kinds = {"=": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}
     return kinds[op](this=left, expression=right)
 
 
-def _false_if_null(test: exp.Expression) -> exp.Expression:
-    return exp.Coalesce(this=test, expressions=[exp.false()])
+def _not(test: exp.Expression) -> exp.Expression:
+    """NOT that treats an unknown (NULL) as false first, so `not` of a false comparison is true."""
+    return exp.not_(exp.Coalesce(this=test, expressions=[exp.false()]))
 
 
 def order_by_reference(audiences: list[Audience]) -> list[Audience]:
     """Audiences with those they reference first; a cycle is an error that names it."""
-    from accord.audiences.ast import walk
-
     by_name = {a.name: a for a in audiences}
     done: dict[str, Audience] = {}
     visiting: list[str] = []

@@ -36,7 +36,7 @@ def explain_membership(
     compiled = compiler.compile_all(chosen)
     DuckDBEngine(lake).members(compiled)
     scope = Scope(audience.of, audience.of)
-    alias = "w"
+    alias = audience.of[0]
     nodes: list[tuple[int, Condition]] = []
     _flatten(audience.where, 0, nodes)
     columns = []
@@ -44,11 +44,9 @@ def explain_membership(
         columns.append(exp.alias_(compiler.condition(node, scope, alias), f"c{i}"))
         value = _value(compiler, node, scope, alias)
         columns.append(exp.alias_(value if value is not None else exp.null(), f"v{i}"))
-    base, features, on = compiler.with_features(audience.of, alias)
     query = (
-        exp.select(*columns)
-        .from_(base)
-        .join(features, on=on, join_type="left")
+        compiler.profile_rows(audience.of, alias)
+        .select(*columns, append=False)
         .where(exp.EQ(this=exp.column(ID[audience.of], table=alias, quoted=True), expression=exp.Literal.string(profile_id)))
     )
     row = lake.con.execute(query.sql("duckdb")).fetchone()

@@ -58,23 +58,20 @@ class SparkEngine:
         folder = Path(self.workdir or tempfile.mkdtemp(prefix="accord-spark-"))
         try:
             self._load_tables(folder)
-            for level in ("person", "account"):
-                query = compiled.feature_query(level)
-                view = f"aud_{level}_features"
-                if query is None:
-                    self.spark.sql(f"SELECT {level}_id FROM aud_{level}_events LIMIT 0").createOrReplaceTempView(view)
-                else:
-                    self.spark.sql(query.sql(self.dialect)).cache().createOrReplaceTempView(view)
+            for table, query in compiled.feature_tables():
+                self.spark.sql(query.sql(self.dialect)).cache().createOrReplaceTempView(table)
             results = []
             self.spark.sql("SELECT CAST(NULL AS STRING) AS audience, CAST(NULL AS STRING) AS profile_id LIMIT 0") \
                 .createOrReplaceTempView("aud_members")
-            for name, query in compiled.queries.items():
-                frame = self.spark.sql(f"SELECT {_spark_string(name)} AS audience, profile_id FROM ({query.sql(self.dialect)})").cache()
-                results.append(frame)
+            for level in compiled.levels:
+                self.spark.sql(level.query.sql(self.dialect)).cache().createOrReplaceTempView(level.table)
+                for name, column in level.columns.items():
+                    results.append(self.spark.sql(
+                        f"SELECT {_spark_string(name)} AS audience, profile_id FROM {level.table} WHERE `{column}`"))
                 union = results[0]
                 for more in results[1:]:
                     union = union.unionByName(more)
-                union.createOrReplaceTempView("aud_members")
+                union.cache().createOrReplaceTempView("aud_members")
             out = folder / "members"
             self.spark.table("aud_members").write.mode("overwrite").parquet(str(out))
             return self.lake.con.sql(f"SELECT audience, profile_id FROM read_parquet({literal(str(out / '*.parquet'))})").to_arrow_table()
