@@ -131,11 +131,13 @@ def test_sql_is_portable_text(world_lake) -> None:
         spark = query.sql("spark")
         assert "`" in spark and "TIMESTAMPTZ" not in spark
     tables = dict(compiled.feature_tables())
-    assert set(tables) == {"aud_person_ev_features", "aud_person_op_features", "aud_person_li_features",
-                           "aud_person_ca_features", "aud_account_ev_features", "aud_account_op_features",
-                           "aud_account_pe_features"}
-    feature = tables["aud_person_ev_features"].sql("spark")
+    assert {"aud_person_op_features", "aud_person_li_features", "aud_person_ca_features", "aud_account_op_features",
+            "aud_account_pe_features"} <= set(tables)
+    by_type = {table: query for table, query in tables.items() if table.startswith("aud_person_ev")}
+    assert len(by_type) >= 3, "event features are computed per event type"
+    feature = by_type["aud_person_ev0_features"].sql("spark")
     assert "CAST('" in feature and "+00:00' AS TIMESTAMP)" in feature and "FILTER(WHERE" in feature
+    assert "WHERE `e`.`event_type` = '" in feature
     assert len(compiled.levels) == 3, "person and account audiences, then the ones that reference others"
 
 

@@ -146,42 +146,42 @@ def evaluate(
 def _record_membership(
     lake: Lake, run_id: int, at: datetime, names: list[str], retention_days: int
 ) -> dict[str, tuple[int, int, int]]:
-    """Compare this evaluation with the active members; write transitions and history; purge old exits."""
+    """Compare this evaluation with the active members; rewrite the evaluated audiences' state, log transitions."""
     con = lake.con
-    con.execute("CREATE OR REPLACE TEMP TABLE _new AS SELECT DISTINCT audience, profile_id FROM _members_arrow")
     con.execute("CREATE OR REPLACE TEMP TABLE _evaluated AS SELECT unnest(?::VARCHAR[]) AS audience", [names])
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _active AS SELECT audience, profile_id FROM audience_membership
-        WHERE status IN ('realized', 'existing') AND audience IN (SELECT audience FROM _evaluated)"""
-    )
-    con.execute("CREATE OR REPLACE TEMP TABLE _entered AS SELECT * FROM _new EXCEPT SELECT * FROM _active")
-    con.execute("CREATE OR REPLACE TEMP TABLE _left AS SELECT * FROM _active EXCEPT SELECT * FROM _new")
-    con.execute("CREATE OR REPLACE TEMP TABLE _stayed AS SELECT * FROM _active INTERSECT SELECT * FROM _new")
-    match = "audience_membership.audience = t.audience AND audience_membership.profile_id = t.profile_id"
-    con.execute(
-        f"UPDATE audience_membership SET status = 'exited', exited_at = ?, last_evaluated_at = ? FROM _left t WHERE {match}",
-        [at, at],
+        """CREATE OR REPLACE TEMP TABLE _diff AS
+        WITH n AS (SELECT DISTINCT audience, profile_id FROM _members_arrow),
+        a AS (SELECT audience, profile_id FROM audience_membership
+              WHERE status IN ('realized', 'existing') AND audience IN (SELECT audience FROM _evaluated))
+        SELECT coalesce(n.audience, a.audience) AS audience, coalesce(n.profile_id, a.profile_id) AS profile_id,
+               CASE WHEN a.profile_id IS NULL THEN 'entered' WHEN n.profile_id IS NULL THEN 'left' ELSE 'stayed' END AS change
+        FROM n FULL OUTER JOIN a ON a.audience = n.audience AND a.profile_id = n.profile_id"""
     )
     con.execute(
-        f"UPDATE audience_membership SET status = 'existing', last_evaluated_at = ? FROM _stayed t WHERE {match}", [at]
+        """CREATE OR REPLACE TEMP TABLE _state AS
+        SELECT d.audience, d.profile_id,
+               CASE d.change WHEN 'entered' THEN 'realized' WHEN 'stayed' THEN 'existing' ELSE 'exited' END AS status,
+               CASE WHEN d.change = 'entered' THEN $at ELSE m.entered_at END AS entered_at,
+               CASE WHEN d.change = 'left' THEN $at END AS exited_at,
+               $at AS last_evaluated_at
+        FROM _diff d LEFT JOIN audience_membership m ON m.audience = d.audience AND m.profile_id = d.profile_id
+        UNION ALL
+        SELECT m.* FROM audience_membership m
+        WHERE m.status = 'exited' AND m.audience IN (SELECT audience FROM _evaluated) AND m.exited_at >= $keep
+          AND NOT EXISTS (SELECT 1 FROM _diff d WHERE d.audience = m.audience AND d.profile_id = m.profile_id)""",
+        {"at": at, "keep": at - timedelta(days=retention_days)},
     )
+    con.execute("DELETE FROM audience_membership WHERE audience IN (SELECT audience FROM _evaluated)")
+    con.execute("INSERT INTO audience_membership SELECT * FROM _state")
     con.execute(
-        f"""UPDATE audience_membership SET status = 'realized', entered_at = ?, exited_at = NULL, last_evaluated_at = ?
-        FROM _entered t WHERE {match}""",
-        [at, at],
-    )
-    con.execute(
-        """INSERT INTO audience_membership SELECT e.audience, e.profile_id, 'realized', ?, NULL, ? FROM _entered e
-        WHERE NOT EXISTS (SELECT 1 FROM audience_membership m WHERE m.audience = e.audience AND m.profile_id = e.profile_id)""",
-        [at, at],
-    )
-    con.execute("INSERT INTO audience_membership_history SELECT ?, audience, profile_id, 'realized', ? FROM _entered", [run_id, at])
-    con.execute("INSERT INTO audience_membership_history SELECT ?, audience, profile_id, 'exited', ? FROM _left", [run_id, at])
-    con.execute(
-        "DELETE FROM audience_membership WHERE status = 'exited' AND exited_at < ?", [at - timedelta(days=retention_days)]
+        """INSERT INTO audience_membership_history
+        SELECT ?, audience, profile_id, CASE change WHEN 'entered' THEN 'realized' ELSE 'exited' END, ?
+        FROM _diff WHERE change <> 'stayed'""",
+        [run_id, at],
     )
     counts: dict[str, list[int]] = {n: [0, 0, 0] for n in names}
-    for i, table in enumerate(("_entered", "_stayed", "_left")):
-        for audience, n in con.execute(f"SELECT audience, count(*) FROM {table} GROUP BY 1").fetchall():
-            counts[audience][i] = int(n)
+    slot = {"entered": 0, "stayed": 1, "left": 2}
+    for audience, change, n in con.execute("SELECT audience, change, count(*) FROM _diff GROUP BY ALL").fetchall():
+        counts[audience][slot[change]] = int(n)
     return {k: (v[0], v[1], v[2]) for k, v in counts.items()}

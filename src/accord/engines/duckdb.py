@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from accord.audiences.compile import CompiledAudiences
-from accord.lake.sql import ident
+from accord.lake.sql import ident, literal
 from accord.lake.store import Lake
 
 
@@ -24,6 +24,12 @@ class DuckDBEngine:
         con.execute("CREATE OR REPLACE TEMP TABLE aud_members (audience VARCHAR, profile_id VARCHAR)")
         for level in compiled.levels:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {level.table} AS {level.query.sql(self.dialect)}")
-            for name, column in level.columns.items():
-                con.execute(f"INSERT INTO aud_members SELECT ?, profile_id FROM {level.table} WHERE {ident(column)}", [name])
+            names = ", ".join(f"({literal(col)}, {literal(name)})" for name, col in level.columns.items())
+            columns = ", ".join(ident(col) for col in level.columns.values())
+            # One pass turns the wide result (a column per audience) into (audience, profile) rows.
+            con.execute(
+                f"INSERT INTO aud_members SELECT n.audience, u.profile_id "
+                f"FROM (UNPIVOT {level.table} ON {columns} INTO NAME col VALUE hit) AS u "
+                f"JOIN (VALUES {names}) AS n(col, audience) USING (col) WHERE u.hit"
+            )
         return con.sql("SELECT * FROM aud_members").to_arrow_table()
