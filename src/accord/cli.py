@@ -33,7 +33,7 @@ from accord.lake.export import iter_xdm
 from accord.lake.store import Lake
 from accord.model.entities import ENTITIES
 from accord.model.xdm import XdmError
-from accord.profiles.lookup import PersonProfile, find_profile_id, get_account, get_person
+from accord.profiles.lookup import AttributeValue, PersonProfile, find_profile_id, get_account, get_person
 from accord.sources.files import FileFormatError, FileJob, jobs_from_manifest, load_file
 from accord.sources.mappings import builtin_mappings, resolve_mapping
 from accord.sources.xdm import load_xdm_file
@@ -386,14 +386,18 @@ def print_identity(report: IdentityReport) -> None:
     console.print(f"people linked to accounts — {links or 'none'}")
 
 
-def print_person(profile: PersonProfile) -> None:
-    table = Table(title=f"Person {profile.person_id}")
-    table.add_column("attribute")
-    table.add_column("value")
-    table.add_column("from record")
-    for a in profile.attributes:
+def attribute_table(title: str, attributes: list[AttributeValue]) -> Table:
+    """A profile's unified attributes, each with the record that gave it."""
+    table = Table(title=title)
+    for col in ("attribute", "value", "from record"):
+        table.add_column(col)
+    for a in attributes:
         table.add_row(a.name, str(a.value), a.source_key or "")
-    console.print(table)
+    return table
+
+
+def print_person(profile: PersonProfile) -> None:
+    console.print(attribute_table(f"Person {profile.person_id}", profile.attributes))
     console.print("identities: " + ", ".join(f"{ns}:{v}" for ns, v in profile.identities), highlight=False)
     for acc in profile.accounts:
         console.print(
@@ -504,12 +508,7 @@ def account_get(
     if as_json:
         console.print_json(json.dumps(asdict(profile), default=str))
         return
-    table = Table(title=f"Account {profile.account_id}")
-    for col in ("attribute", "value", "from record"):
-        table.add_column(col)
-    for a in profile.attributes:
-        table.add_row(a.name, str(a.value), a.source_key or "")
-    console.print(table)
+    console.print(attribute_table(f"Account {profile.account_id}", profile.attributes))
     for p in profile.people[:25]:
         console.print(f"person {p['person_id']} {p['email'] or ''} {p['job_title'] or ''} — {p['method']}", highlight=False)
     for o in profile.opportunities[:10]:
