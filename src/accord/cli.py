@@ -50,6 +50,7 @@ identity_app = typer.Typer(help="Stitch records into people and accounts; inspec
 profile_app = typer.Typer(help="Unified person profiles.", no_args_is_help=True)
 account_app = typer.Typer(help="Unified account profiles.", no_args_is_help=True)
 audiences_app = typer.Typer(help="Audiences: files in audiences/*.aud, evaluated into memberships.", no_args_is_help=True)
+keys_app = typer.Typer(help="Write keys for the collector, API keys for the REST API.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(export_app, name="export")
@@ -60,6 +61,7 @@ app.add_typer(identity_app, name="identity")
 app.add_typer(profile_app, name="profile")
 app.add_typer(account_app, name="account")
 app.add_typer(audiences_app, name="audiences")
+app.add_typer(keys_app, name="keys")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -715,6 +717,62 @@ def run_all(
             if pause is None:
                 return
             time.sleep(pause)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    ingest_every: Annotated[float, typer.Option(help="Seconds between loads of the collector log into the lake.")] = 2.0,
+    workspace: WorkspaceOpt = None,
+    sandbox: SandboxOpt = None,
+) -> None:
+    """Serve the collector (Segment HTTP Tracking API) and keep the lake, identities and audiences current."""
+    from accord.api.app import serve as run_server
+
+    with user_errors():
+        ws = open_workspace(workspace)
+        name = ws.sandbox(sandbox)
+    console.print(f"serving workspace {ws.config.name} (sandbox {name}) on http://{host}:{port} — collector at /v1/batch")
+    run_server(ws, name, host, port, ingest_every)
+
+
+@keys_app.command("create")
+def keys_create(
+    kind: Annotated[str, typer.Argument(help="write (collector) or api (REST API).")],
+    note: Annotated[Optional[str], typer.Option(help="What the key is for.")] = None,
+    workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
+) -> None:
+    """Create a key; it is printed once and stored only as a hash."""
+    from accord.api.keys import create_key
+
+    with user_errors(), open_lake(workspace, sandbox) as lake:
+        key = create_key(lake, kind, note)
+    console.print(key.secret, highlight=False)
+    err_console.print(f"{kind} key {key.key_id}: keep it now, it is not shown again")
+
+
+@keys_app.command("list")
+def keys_list(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
+    """Keys by id and kind (never the secrets)."""
+    with user_errors(), open_lake(workspace, sandbox) as lake:
+        rows = lake.query("SELECT key_id, kind, created_at, revoked_at, note FROM api_keys ORDER BY created_at")
+    for r in rows:
+        state = f"revoked {r['revoked_at']:%Y-%m-%d %H:%M}" if r["revoked_at"] else "active"
+        console.print(f"{r['key_id']}  {r['kind']:<5}  {state:<22}  {r['note'] or ''}", highlight=False)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id `accord keys list` shows.")],
+    workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
+) -> None:
+    """Revoke a key: the server refuses it within seconds."""
+    from accord.api.keys import revoke_key
+
+    with user_errors(), open_lake(workspace, sandbox) as lake:
+        revoke_key(lake, key_id)
+    console.print(f"revoked {key_id}")
 
 
 def parse_interval(text: str) -> float:

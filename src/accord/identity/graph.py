@@ -38,6 +38,9 @@ def person_edges_sql(config: IdentityConfig, scope: str | None = None) -> str:
         "FROM r WHERE source_type <> 'Salesforce' AND coalesce(crm_contact_id, crm_lead_id) IS NOT NULL",
         f"SELECT source_key, 'b2b_person', converted_contact_key, 1, {lineage}, 'lead converted to this contact' "
         "FROM r WHERE converted_contact_key IS NOT NULL",
+        f"SELECT source_key, 'user_id', user_id, 0, {lineage}, 'collector userId' FROM r WHERE user_id IS NOT NULL",
+        f"SELECT source_key, 'anonymous_id', anonymous_id, 1, {lineage}, 'collector anonymousId' "
+        "FROM r WHERE anonymous_id IS NOT NULL",
     ]
     if config.link_by_phone:
         parts.append(

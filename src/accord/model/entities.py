@@ -131,6 +131,8 @@ PERSON = Entity(
         Column("country", S),
         Column("city", S),
         Column("created_at", T),
+        Column("user_id", S, doc="The collector's userId (Segment spec)."),
+        Column("anonymous_id", S, doc="The collector's anonymousId (Segment spec)."),
     ),
     "A person: a lead or a contact.",
     references={"account_key": "account", "converted_contact_key": "person", "converted_account_key": "account"},

@@ -1,0 +1,160 @@
+"""`accord serve`: one process serving the collector, and keeping the lake, identities and audiences current.
+
+Request handlers only validate, authenticate (against cached key hashes) and append to the durable log; one
+background thread owns the lake and replays the log into it, restitches and re-evaluates on schedule.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import threading
+import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from accord.api.keys import active_hashes, matches
+from accord.audiences.evaluate import evaluate
+from accord.audiences.files import load_audiences
+from accord.identity.run import run_identity
+from accord.sources.collector import BadBatch, CollectorLog, ingest_log, validate_batch
+from accord.workspace import Workspace
+
+MAX_BODY_BYTES = 4 * 1024 * 1024 + 1024
+SINGLE_CALLS = ("identify", "track", "page", "screen", "group", "alias")
+
+
+@dataclass
+class ServerState:
+    workspace: Workspace
+    sandbox: str
+    log: CollectorLog
+    write_keys: set[str] = field(default_factory=set)
+    stop: threading.Event = field(default_factory=threading.Event)
+    last_error: str | None = None
+
+
+def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: float = 2.0) -> FastAPI:
+    name = workspace.sandbox(sandbox)
+    state = ServerState(workspace, name, CollectorLog(workspace.lake_path(name).parent / "collector"))
+    with workspace.lake(name) as lake:
+        state.write_keys = active_hashes(lake, "write")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        worker = threading.Thread(target=_worker, args=(state, ingest_every), name="accord-worker", daemon=True)
+        worker.start()
+        yield
+        state.stop.set()
+        worker.join(timeout=30)
+
+    app = FastAPI(title="Accord", version="0.1.0", lifespan=lifespan,
+                  description="Accord B2B CDP: the collector (Segment HTTP Tracking API).")
+    app.state.accord = state
+
+    async def accept(request: Request, single: str | None = None) -> JSONResponse:
+        raw = await request.body()
+        try:
+            body = _decode(raw, request.headers.get("content-encoding", ""))
+        except BadBatch as err:
+            return _error(400, "bad_request", str(err))
+        key = _basic_user(request.headers.get("authorization", "")) or (body.get("writeKey") if isinstance(body, dict) else None)
+        if not key or not matches(str(key), state.write_keys):
+            return _error(401, "unauthorized", "a valid write key is required (HTTP Basic user name, or writeKey)")
+        try:
+            if single is not None and isinstance(body, dict):
+                body.setdefault("type", single)
+                if body["type"] != single:
+                    raise BadBatch(f"/v1/{single} takes {single} messages, not {body['type']!r}")
+            messages = validate_batch(body)
+        except BadBatch as err:
+            return _error(400, "bad_request", str(err))
+        for message in messages:
+            message.pop("writeKey", None)
+        await anyio.to_thread.run_sync(state.log.append, messages)
+        return JSONResponse({"success": True})
+
+    @app.post("/v1/batch")
+    async def batch(request: Request) -> JSONResponse:
+        """Many messages at once: `{"batch": [...], "sentAt": ...}`."""
+        return await accept(request)
+
+    for call in SINGLE_CALLS:
+        async def single_call(request: Request, _call: str = call) -> JSONResponse:
+            return await accept(request, _call)
+
+        app.post(f"/v1/{call}", name=call, summary=f"One {call} message")(single_call)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"ok": state.last_error is None, "sandbox": state.sandbox, "error": state.last_error}
+
+    return app
+
+
+def _worker(state: ServerState, every: float) -> None:
+    """Replay the log into the lake, restitch, re-evaluate on schedule; a last pass drains the log on shutdown."""
+    config = state.workspace.config
+    next_audiences = config.audiences.next_run(datetime.now(timezone.utc)) if config.audiences.schedule else None
+    while True:
+        stopping = state.stop.is_set()
+        try:
+            with state.workspace.lake(state.sandbox) as lake:
+                if ingest_log(lake, state.log, config.name):
+                    run_identity(lake, config.identity)
+                if next_audiences and datetime.now(timezone.utc) >= next_audiences:
+                    evaluate(lake, load_audiences(state.workspace.root / "audiences"), retention_days=config.audiences.retention_days)
+                    next_audiences = config.audiences.next_run(datetime.now(timezone.utc))
+                state.write_keys = active_hashes(lake, "write")
+            state.last_error = None
+        except Exception as err:  # noqa: BLE001 - keep serving; /health reports it, the log keeps everything
+            state.last_error = f"{type(err).__name__}: {err}"
+        if stopping:
+            return
+        state.stop.wait(every)
+
+
+def _decode(raw: bytes, encoding: str) -> Any:
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadBatch("the body is larger than 4 MiB")
+    if "gzip" in encoding.lower():
+        try:
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            raw = inflater.decompress(raw, MAX_BODY_BYTES)
+            if inflater.unconsumed_tail:
+                raise BadBatch("the decoded body is larger than 4 MiB")
+        except (zlib.error, OSError, gzip.BadGzipFile) as err:
+            raise BadBatch(f"the body is not valid gzip: {err}") from None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise BadBatch(f"the body is not JSON: {err}") from None
+
+
+def _basic_user(header: str) -> str | None:
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        return base64.b64decode(value).decode().partition(":")[0] or None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message}, status_code=status)
+
+
+def serve(workspace: Workspace, sandbox: str | None, host: str, port: int, ingest_every: float) -> None:
+    import uvicorn
+
+    app = create_app(workspace, sandbox, ingest_every)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

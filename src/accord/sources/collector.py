@@ -1,0 +1,230 @@
+"""The collector source (Segment HTTP Tracking API): validate batches, keep them in a durable log, map them to records.
+
+A batch is checked whole before it is accepted (nothing half-applied), appended to an append-only log and fsync'd
+before the caller hears 200, and later replayed into the lake; replays are idempotent (events are keyed by
+messageId, people and accounts by their ids).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from accord.ingest.loader import IngestResult, ingest_chunks
+from accord.ingest.mapping import parse_mapping
+from accord.lake.store import Lake, now
+from accord.model.entities import get_entity
+from accord.sources.base import ROW_COLUMN, RawChunk
+
+TYPES = {"identify", "track", "page", "screen", "group", "alias"}
+MAX_MESSAGE_BYTES = 32 * 1024
+SOURCE_TYPE = "Collector"
+LOG_NAME = "collector.log.jsonl"
+
+
+class BadBatch(ValueError):
+    """A batch the collector refuses whole, with a reason for the caller."""
+
+
+def validate_batch(body: Any) -> list[dict[str, Any]]:
+    """The messages of a `/v1/batch` body (or of a single-call body), or BadBatch naming the first problem."""
+    if not isinstance(body, dict):
+        raise BadBatch("the body must be a JSON object")
+    messages = body.get("batch") if "batch" in body else [body]
+    if not isinstance(messages, list) or not messages:
+        raise BadBatch("'batch' must be a non-empty list of messages")
+    out = []
+    for i, message in enumerate(messages):
+        where = f"batch[{i}]"
+        if not isinstance(message, dict):
+            raise BadBatch(f"{where} is not a JSON object")
+        if len(json.dumps(message)) > MAX_MESSAGE_BYTES:
+            raise BadBatch(f"{where} is larger than 32 KiB")
+        kind = message.get("type")
+        if kind not in TYPES:
+            raise BadBatch(f"{where}: type must be one of {', '.join(sorted(TYPES))}, not {kind!r}")
+        if kind == "alias":
+            if not message.get("previousId") or not message.get("userId"):
+                raise BadBatch(f"{where}: alias needs previousId and userId")
+        elif not message.get("userId") and not message.get("anonymousId"):
+            raise BadBatch(f"{where}: {kind} needs userId or anonymousId")
+        if kind == "group" and not message.get("groupId"):
+            raise BadBatch(f"{where}: group needs groupId")
+        if kind == "track" and not isinstance(message.get("event"), str):
+            raise BadBatch(f"{where}: track needs an event name")
+        for key in ("traits", "properties", "context"):
+            if key in message and not isinstance(message[key], dict):
+                raise BadBatch(f"{where}: {key} must be an object")
+        stamp = message.get("timestamp")
+        if stamp is not None and _timestamp(stamp) is None:
+            raise BadBatch(f"{where}: timestamp {stamp!r} is not ISO 8601")
+        out.append(message)
+    return out
+
+
+class CollectorLog:
+    """An append-only JSON-lines file; `append` returns only once the batch is on disk."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / LOG_NAME
+        self._lock = threading.Lock()
+
+    def append(self, messages: list[dict[str, Any]], received_at: datetime | None = None) -> None:
+        line = json.dumps({"receivedAt": (received_at or now()).isoformat(), "batch": messages}, separators=(",", ":"))
+        with self._lock, self.path.open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def read_from(self, offset: int) -> tuple[list[dict[str, Any]], int]:
+        """Whole lines after `offset` (a torn last line, from a crash mid-write, is left for later)."""
+        if not self.path.exists():
+            return [], offset
+        with self.path.open("rb") as f:
+            f.seek(offset)
+            data = f.read()
+        end = data.rfind(b"\n") + 1
+        lines = [json.loads(line) for line in data[:end].splitlines() if line.strip()]
+        return lines, offset + end
+
+
+@dataclass
+class Records:
+    """Canonical rows by entity, as text, ready for an identity mapping."""
+
+    rows: dict[str, list[dict[str, str | None]]]
+
+
+def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[str, str] | None = None) -> Records:
+    """Map logged batches to canonical person, account, account_person and event rows."""
+    rows: dict[str, list[dict[str, str | None]]] = defaultdict(list)
+    names = track_events or {}
+    for entry in entries:
+        received = entry.get("receivedAt")
+        for m in entry["batch"]:
+            at = _timestamp(m.get("timestamp")) or _timestamp(received)
+            when = at.isoformat() if at else None
+            person = _person_id(m)
+            kind = m["type"]
+            traits = m.get("traits") or {}
+            if kind == "identify":
+                rows["person"].append(_person_row(person, m, traits, when))
+            elif kind == "alias":
+                rows["person"].append({"source_id": f"alias:{m['previousId']}", "user_id": str(m["userId"]),
+                                       "anonymous_id": str(m["previousId"]), "source_updated_at": when})
+            elif kind == "group":
+                group = str(m["groupId"])
+                website = traits.get("website")
+                rows["account"].append({
+                    "source_id": group, "name": _text(traits.get("name")), "website": _text(website),
+                    "domain": _text(traits.get("domain")) or _domain(website), "industry": _text(traits.get("industry")),
+                    "employees": _text(traits.get("employees")), "account_type": _text(traits.get("plan")),
+                    "source_updated_at": when,
+                })
+                rows["account_person"].append({
+                    "source_id": f"{group}:{person}", "account_key": f"{group}@{instance}.{SOURCE_TYPE}",
+                    "person_key": f"{person}@{instance}.{SOURCE_TYPE}", "source_updated_at": when,
+                })
+                rows["person"].append(_minimal_person(person, m))
+            else:
+                props = m.get("properties") or {}
+                page = (m.get("context") or {}).get("page") or {}
+                if kind == "track":
+                    event_type = names.get(m["event"]) or "track." + re.sub(r"[^a-z0-9]+", "_", m["event"].lower()).strip("_")
+                else:
+                    event_type = "web.pageview" if kind == "page" else "app.screenview"
+                rows["event"].append({
+                    "source_id": str(m.get("messageId") or _message_id(m)), "event_type": event_type, "timestamp": when,
+                    "person_key": f"{person}@{instance}.{SOURCE_TYPE}", "anonymous_id": _text(m.get("anonymousId")),
+                    "url": _text(props.get("url") or page.get("url")), "properties": json.dumps(props),
+                })
+                rows["person"].append(_minimal_person(person, m))
+    return Records(dict(rows))
+
+
+def ingest_log(lake: Lake, log: CollectorLog, instance: str, track_events: dict[str, str] | None = None) -> list[IngestResult]:
+    """Load what the log holds beyond the stored cursor; safe to repeat after a crash (loads are idempotent)."""
+    offset = lake.scalar("SELECT max(offset_bytes) FROM collector_offsets WHERE log_name = ?", [str(log.path)]) or 0
+    entries, new_offset = log.read_from(int(offset))
+    if not entries:
+        return []
+    records = to_records(entries, instance, track_events)
+    digest = hashlib.sha256(f"{log.path}:{offset}:{new_offset}".encode()).hexdigest()
+    results = []
+    for entity in ("account", "person", "account_person", "event"):
+        rows = records.rows.get(entity)
+        if rows:
+            results.append(_load(lake, entity, rows, instance, f"{log.path}@{offset}", digest))
+    lake.con.execute("INSERT INTO collector_offsets VALUES (?, ?, ?)", [str(log.path), new_offset, now()])
+    return results
+
+
+def _load(lake: Lake, entity: str, rows: list[dict[str, str | None]], instance: str, name: str, digest: str) -> IngestResult:
+    columns = [c.name for c in get_entity(entity).mappable_columns]
+    mapping = parse_mapping(
+        {"entity": entity, "source_type": SOURCE_TYPE, "source_instance_id": instance,
+         "fields": {c: {"from": c, "optional": True} for c in columns}},
+        f"collector {entity}",
+    )
+    table = pa.table({c: pa.array([r.get(c) for r in rows], pa.string()) for c in columns}
+                     | {ROW_COLUMN: pa.array(range(1, len(rows) + 1), pa.int64())})
+    return ingest_chunks(lake, mapping, [RawChunk(table)], source_name=name, fingerprint=digest)
+
+
+def _person_id(m: dict[str, Any]) -> str:
+    return str(m["userId"]) if m.get("userId") else f"anon:{m.get('anonymousId') or m.get('previousId')}"
+
+
+def _person_row(person: str, m: dict[str, Any], traits: dict[str, Any], when: str | None) -> dict[str, str | None]:
+    company = traits.get("company")
+    return {
+        "source_id": person, "user_id": _text(m.get("userId")), "anonymous_id": _text(m.get("anonymousId")),
+        "email": _text(traits.get("email")), "first_name": _text(traits.get("firstName") or traits.get("first_name")),
+        "last_name": _text(traits.get("lastName") or traits.get("last_name")), "job_title": _text(traits.get("title")),
+        "phone": _text(traits.get("phone")),
+        "company_name": _text(company.get("name") if isinstance(company, dict) else company),
+        "source_updated_at": when,
+    }
+
+
+def _minimal_person(person: str, m: dict[str, Any]) -> dict[str, str | None]:
+    """The person an event belongs to, with no time: it never outranks what identify said."""
+    return {"source_id": person, "user_id": _text(m.get("userId")), "anonymous_id": _text(m.get("anonymousId"))}
+
+
+def _message_id(m: dict[str, Any]) -> str:
+    return "h:" + hashlib.sha256(json.dumps(m, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
+def _domain(website: Any) -> str | None:
+    if not isinstance(website, str):
+        return None
+    match = re.match(r"^(?:[a-z][a-z0-9+.-]*://)?(?:www\.)?([^/:?#\s]+)", website.strip().lower())
+    return match.group(1) if match else None

@@ -1,0 +1,117 @@
+"""`accord serve` end to end over real HTTP on 127.0.0.1: auth, gzip, retries, refusals, and a hard crash."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from accord.cli import app
+from accord.profiles.lookup import get_person
+from accord.workspace import Workspace
+from tests.test_collector import BATCH
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        exe = Path(sys.executable).with_name("accord")
+        self.proc = subprocess.Popen(
+            [str(exe), "serve", "--port", str(self.port), "--ingest-every", "0.2", "-w", str(folder)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        for _ in range(200):
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        self.proc.kill()
+        raise RuntimeError(f"server did not start: {self.proc.stdout.read().decode()}")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+
+    def crash(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def workspace(tmp_path) -> tuple[Path, str]:
+    folder = tmp_path / "ws"
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", str(folder)]).exit_code == 0
+    result = runner.invoke(app, ["keys", "create", "write", "-w", str(folder)])
+    assert result.exit_code == 0, result.output
+    return folder, result.stdout.strip().splitlines()[0]
+
+
+def test_collector_over_http(workspace) -> None:
+    folder, key = workspace
+    server = Server(folder)
+    try:
+        plain = httpx.post(f"{server.url}/v1/batch", json={"batch": BATCH, "sentAt": "2026-11-20T10:00:01Z"}, auth=(key, ""))
+        assert plain.status_code == 200 and plain.json() == {"success": True}
+        again = httpx.post(f"{server.url}/v1/batch", json={"batch": BATCH}, auth=(key, ""))  # a retry
+        assert again.status_code == 200
+        body = gzip.compress(json.dumps({"batch": [{**BATCH[3], "messageId": "m6"}], "writeKey": key}).encode())
+        zipped = httpx.post(f"{server.url}/v1/batch", content=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+        assert zipped.status_code == 200
+        single = httpx.post(f"{server.url}/v1/track", json={**BATCH[3], "messageId": "m7"}, auth=(key, ""))
+        assert single.status_code == 200
+        wrong = httpx.post(f"{server.url}/v1/batch", json={"batch": BATCH}, auth=("wk_nope", ""))
+        assert wrong.status_code == 401 and wrong.json()["code"] == "unauthorized"
+        missing = httpx.post(f"{server.url}/v1/batch", json={"batch": BATCH})
+        assert missing.status_code == 401
+        half_bad = {"batch": [{**BATCH[3], "messageId": "m8"}, {"type": "track", "userId": "u1"}]}
+        bad = httpx.post(f"{server.url}/v1/batch", json=half_bad, auth=(key, ""))
+        assert bad.status_code == 400 and "needs an event name" in bad.json()["message"]
+        garbled = httpx.post(f"{server.url}/v1/batch", content=b"\x1f\x8bnot gzip", headers={"Content-Encoding": "gzip"}, auth=(key, ""))
+        assert garbled.status_code == 400
+        wrong_path = httpx.post(f"{server.url}/v1/track", json={**BATCH[1]}, auth=(key, ""))
+        assert wrong_path.status_code == 400
+    finally:
+        server.stop()
+    with Workspace.load(folder).lake() as lake:
+        events = {r["source_id"] for r in lake.query("SELECT source_id FROM event_current")}
+        assert events == {"m1", "m4", "m6", "m7"}, "retries add nothing; the refused batch added nothing"
+        jane = get_person(lake, "email:jane@acme.com")
+        assert jane.accounts and jane.accounts[0]["name"] == "Acme Inc"
+
+
+def test_nothing_accepted_is_lost_in_a_crash(workspace) -> None:
+    folder, key = workspace
+    server = Server(folder)
+    accepted = []
+    for i in range(30):
+        message = {**BATCH[3], "messageId": f"c{i}"}
+        if httpx.post(f"{server.url}/v1/batch", json={"batch": [message]}, auth=(key, "")).status_code == 200:
+            accepted.append(f"c{i}")
+    server.crash()  # SIGKILL right after the last 200
+    server = Server(folder)
+    server.stop()
+    with Workspace.load(folder).lake() as lake:
+        stored = {r["source_id"] for r in lake.query("SELECT source_id FROM event_current")}
+    assert len(accepted) == 30 and set(accepted) <= stored
