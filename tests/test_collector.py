@@ -70,3 +70,22 @@ def test_log_replay_is_idempotent_and_stitches(lake, tmp_path) -> None:
     assert {e["event_type"] for e in jane.events} == {"web.pageview", "track.demo_requested"}
     assert jane.accounts[0]["account_id"] == get_account(lake, "domain:acme.com").account_id
     assert jane.attribute("job_title") == "CTO"
+
+
+def test_overload_answers_429_with_retry_after(tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    from accord.api.app import create_app
+    from accord.api.keys import create_key
+    from accord.workspace import Workspace
+
+    ws = Workspace.init(tmp_path / "ws")
+    with ws.lake() as lake:
+        key = create_key(lake, "write").secret
+    app = create_app(ws, ingest_every=60)
+    with TestClient(app) as client:
+        assert client.post("/v1/batch", json={"batch": BATCH}, auth=(key, "")).status_code == 200
+        app.state.accord.log.max_waiting = 0
+        busy = client.post("/v1/batch", json={"batch": BATCH}, auth=(key, ""))
+        assert busy.status_code == 429 and busy.headers["Retry-After"] == "1"
+        assert client.get("/health").json()["sandbox"] == "prod"

@@ -17,6 +17,18 @@ CONFIG_FILE = "accord.yaml"
 SANDBOX_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
+class CollectorConfig(BaseModel):
+    """How collector messages become records."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    track_events: dict[str, str] = Field(
+        default_factory=dict,
+        description='track event name → Accord event type, e.g. {"Demo Requested": "web.formfill"}; '
+        "others become track.<name in snake case>.",
+    )
+
+
 class WorkspaceError(ValueError):
     """No workspace here, a broken accord.yaml, or an unknown sandbox."""
 
@@ -32,6 +44,7 @@ class WorkspaceConfig(BaseModel):
     default_sandbox: str = Field(default="prod", description="The sandbox used when none is named.")
     identity: IdentityConfig = Field(default_factory=IdentityConfig, description="Stitching and merge settings.")
     audiences: AudiencesConfig = Field(default_factory=AudiencesConfig, description="Evaluation schedule and retention.")
+    collector: CollectorConfig = Field(default_factory=CollectorConfig, description="Collector event mapping.")
 
     @model_validator(mode="after")
     def _check_sandboxes(self) -> WorkspaceConfig:

@@ -79,7 +79,12 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
             return _error(400, "bad_request", str(err))
         for message in messages:
             message.pop("writeKey", None)
-        await anyio.to_thread.run_sync(state.log.append, messages)
+        if state.log.busy:
+            return _error(429, "overloaded", "too many batches are waiting to be written; retry shortly", retry_after=1)
+        try:
+            await anyio.to_thread.run_sync(state.log.append, messages)
+        except OSError as err:
+            return _error(503, "unavailable", str(err), retry_after=5)
         return JSONResponse({"success": True})
 
     @app.post("/v1/batch")
@@ -108,7 +113,7 @@ def _worker(state: ServerState, every: float) -> None:
         stopping = state.stop.is_set()
         try:
             with state.workspace.lake(state.sandbox) as lake:
-                if ingest_log(lake, state.log, config.name):
+                if ingest_log(lake, state.log, config.name, config.collector.track_events):
                     run_identity(lake, config.identity)
                 if next_audiences and datetime.now(timezone.utc) >= next_audiences:
                     evaluate(lake, load_audiences(state.workspace.root / "audiences"), retention_days=config.audiences.retention_days)
@@ -149,8 +154,9 @@ def _basic_user(header: str) -> str | None:
         return None
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"code": code, "message": message}, status_code=status)
+def _error(status: int, code: str, message: str, retry_after: int | None = None) -> JSONResponse:
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
 
 
 def serve(workspace: Workspace, sandbox: str | None, host: str, port: int, ingest_every: float) -> None:

@@ -73,19 +73,52 @@ def validate_batch(body: Any) -> list[dict[str, Any]]:
 
 
 class CollectorLog:
-    """An append-only JSON-lines file; `append` returns only once the batch is on disk."""
+    """An append-only JSON-lines file; `append` returns only once the batch is on disk.
 
-    def __init__(self, folder: Path) -> None:
+    Appends from concurrent requests are group-committed: one writer thread writes every line waiting and
+    fsyncs once for all of them, then releases their callers.
+    """
+
+    def __init__(self, folder: Path, max_waiting: int = 256) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / LOG_NAME
-        self._lock = threading.Lock()
+        self.max_waiting = max_waiting
+        self._queue: list[tuple[str, threading.Event]] = []
+        self._cond = threading.Condition()
+        self._failed: Exception | None = None
+        threading.Thread(target=self._writer, name="collector-log", daemon=True).start()
+
+    @property
+    def busy(self) -> bool:
+        """Too many appends are waiting: the caller should answer 429 and have the client retry."""
+        return len(self._queue) >= self.max_waiting
 
     def append(self, messages: list[dict[str, Any]], received_at: datetime | None = None) -> None:
         line = json.dumps({"receivedAt": (received_at or now()).isoformat(), "batch": messages}, separators=(",", ":"))
-        with self._lock, self.path.open("a", encoding="utf-8") as f:
-            f.write(line + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        done = threading.Event()
+        with self._cond:
+            self._queue.append((line, done))
+            self._cond.notify()
+        done.wait()
+        if self._failed is not None:
+            raise OSError(f"the collector log could not be written: {self._failed}")
+
+    def _writer(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._cond.wait()
+                waiting, self._queue = self._queue, []
+            try:
+                with self.path.open("a", encoding="utf-8") as f:
+                    f.write("".join(line + "\n" for line, _ in waiting))
+                    f.flush()
+                    os.fsync(f.fileno())
+                self._failed = None
+            except OSError as err:
+                self._failed = err
+            for _, done in waiting:
+                done.set()
 
     def read_from(self, offset: int) -> tuple[list[dict[str, Any]], int]:
         """Whole lines after `offset` (a torn last line, from a crash mid-write, is left for later)."""
