@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,7 @@ from accord.cli import app
 from accord.profiles.lookup import get_person
 from accord.workspace import Workspace
 from tests.test_collector import BATCH
+from tests.test_collector import BATCH as BATCH_AT_T
 
 pytestmark = pytest.mark.slow
 
@@ -68,8 +70,17 @@ def workspace(tmp_path) -> tuple[Path, str]:
     return folder, result.stdout.strip().splitlines()[0]
 
 
+def recent(messages: list[dict]) -> list[dict]:
+    """The test batch, happening now (a streaming window is relative to the present)."""
+    stamp = datetime.now(timezone.utc).isoformat()
+    return [{**m, "timestamp": stamp} for m in messages]
+
+
 def test_collector_over_http(workspace) -> None:
     folder, key = workspace
+    (folder / "audiences" / "visitors.aud").write_text(
+        'audience "Recent visitors" of person\nwhere any event (event_type = "web.pageview" in last 30 days)\n')
+    BATCH = recent(BATCH_AT_T)
     server = Server(folder)
     try:
         plain = httpx.post(f"{server.url}/v1/batch", json={"batch": BATCH, "sentAt": "2026-11-20T10:00:01Z"}, auth=(key, ""))
@@ -99,6 +110,8 @@ def test_collector_over_http(workspace) -> None:
         assert events == {"m1", "m4", "m6", "m7"}, "retries add nothing; the refused batch added nothing"
         jane = get_person(lake, "email:jane@acme.com")
         assert jane.accounts and jane.accounts[0]["name"] == "Acme Inc"
+        members = lake.query("SELECT profile_id, status FROM audience_membership WHERE audience = 'Recent visitors'")
+        assert members == [{"profile_id": jane.person_id, "status": "realized"}], "streamed in, no batch run needed"
 
 
 def test_nothing_accepted_is_lost_in_a_crash(workspace) -> None:

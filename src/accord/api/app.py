@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from accord.api.keys import active_hashes, matches
 from accord.audiences.evaluate import evaluate
 from accord.audiences.files import load_audiences
+from accord.audiences.stream import MembershipBus, StreamEvaluator
 from accord.identity.run import run_identity
 from accord.sources.collector import BadBatch, CollectorLog, ingest_log, validate_batch
 from accord.workspace import Workspace
@@ -38,6 +39,7 @@ class ServerState:
     sandbox: str
     log: CollectorLog
     write_keys: set[str] = field(default_factory=set)
+    bus: MembershipBus = field(default_factory=MembershipBus)
     stop: threading.Event = field(default_factory=threading.Event)
     last_error: str | None = None
 
@@ -106,17 +108,26 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
 
 
 def _worker(state: ServerState, every: float) -> None:
-    """Replay the log into the lake, restitch, re-evaluate on schedule; a last pass drains the log on shutdown."""
+    """Replay the log into the lake, restitch, re-decide streaming audiences for the people touched, sweep time
+    windows, run batch evaluation on schedule; a last pass drains the log on shutdown."""
     config = state.workspace.config
     next_audiences = config.audiences.next_run(datetime.now(timezone.utc)) if config.audiences.schedule else None
+    last_sweep = datetime.now(timezone.utc)
     while True:
         stopping = state.stop.is_set()
         try:
             with state.workspace.lake(state.sandbox) as lake:
-                if ingest_log(lake, state.log, config.name, config.collector.track_events):
+                loaded = ingest_log(lake, state.log, config.name, config.collector.track_events)
+                audiences = load_audiences(state.workspace.root / "audiences")
+                stream = StreamEvaluator(lake, audiences, state.bus, config.audiences.retention_days)
+                moment = datetime.now(timezone.utc)
+                if loaded:
                     run_identity(lake, config.identity)
-                if next_audiences and datetime.now(timezone.utc) >= next_audiences:
-                    evaluate(lake, load_audiences(state.workspace.root / "audiences"), retention_days=config.audiences.retention_days)
+                    stream.on_batches([r.batch_id for r in loaded if r.batch_id], moment)
+                stream.sweep(last_sweep, moment)
+                last_sweep = moment
+                if next_audiences and moment >= next_audiences:
+                    evaluate(lake, audiences, retention_days=config.audiences.retention_days)
                     next_audiences = config.audiences.next_run(datetime.now(timezone.utc))
                 state.write_keys = active_hashes(lake, "write")
             state.last_error = None

@@ -122,7 +122,7 @@ def evaluate(
     con.execute("BEGIN")
     try:
         con.register("_members_arrow", members)
-        counts = _record_membership(lake, run_id, as_of, [a.name for a in audiences], retention_days)
+        counts = record_membership(lake, run_id, as_of, [a.name for a in audiences], retention_days)
         con.unregister("_members_arrow")
         for audience in audiences:
             method, reason = evaluation_method(audience, by_name)
@@ -143,23 +143,27 @@ def evaluate(
     return report
 
 
-def _record_membership(
-    lake: Lake, run_id: int, at: datetime, names: list[str], retention_days: int
+def record_membership(
+    lake: Lake, run_id: int, at: datetime, names: list[str], retention_days: int, scope: str | None = None
 ) -> dict[str, tuple[int, int, int]]:
-    """Compare this evaluation with the active members; rewrite the evaluated audiences' state, log transitions."""
+    """Compare this evaluation with the active members; rewrite the evaluated audiences' state, log transitions.
+
+    With `scope` (a table of profile_id), only those profiles were evaluated, and only they can change.
+    """
     con = lake.con
+    within = f"AND profile_id IN (SELECT profile_id FROM {scope})" if scope else ""
     con.execute("CREATE OR REPLACE TEMP TABLE _evaluated AS SELECT unnest(?::VARCHAR[]) AS audience", [names])
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _diff AS
+        f"""CREATE OR REPLACE TEMP TABLE _diff AS
         WITH n AS (SELECT DISTINCT audience, profile_id FROM _members_arrow),
         a AS (SELECT audience, profile_id FROM audience_membership
-              WHERE status IN ('realized', 'existing') AND audience IN (SELECT audience FROM _evaluated))
+              WHERE status IN ('realized', 'existing') AND audience IN (SELECT audience FROM _evaluated) {within})
         SELECT coalesce(n.audience, a.audience) AS audience, coalesce(n.profile_id, a.profile_id) AS profile_id,
                CASE WHEN a.profile_id IS NULL THEN 'entered' WHEN n.profile_id IS NULL THEN 'left' ELSE 'stayed' END AS change
         FROM n FULL OUTER JOIN a ON a.audience = n.audience AND a.profile_id = n.profile_id"""
     )
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _state AS
+        f"""CREATE OR REPLACE TEMP TABLE _state AS
         SELECT d.audience, d.profile_id,
                CASE d.change WHEN 'entered' THEN 'realized' WHEN 'stayed' THEN 'existing' ELSE 'exited' END AS status,
                CASE WHEN d.change = 'entered' THEN $at ELSE m.entered_at END AS entered_at,
@@ -168,11 +172,11 @@ def _record_membership(
         FROM _diff d LEFT JOIN audience_membership m ON m.audience = d.audience AND m.profile_id = d.profile_id
         UNION ALL
         SELECT m.* FROM audience_membership m
-        WHERE m.status = 'exited' AND m.audience IN (SELECT audience FROM _evaluated) AND m.exited_at >= $keep
+        WHERE m.status = 'exited' AND m.audience IN (SELECT audience FROM _evaluated) AND m.exited_at >= $keep {within}
           AND NOT EXISTS (SELECT 1 FROM _diff d WHERE d.audience = m.audience AND d.profile_id = m.profile_id)""",
         {"at": at, "keep": at - timedelta(days=retention_days)},
     )
-    con.execute("DELETE FROM audience_membership WHERE audience IN (SELECT audience FROM _evaluated)")
+    con.execute(f"DELETE FROM audience_membership WHERE audience IN (SELECT audience FROM _evaluated) {within}")
     con.execute("INSERT INTO audience_membership SELECT * FROM _state")
     con.execute(
         """INSERT INTO audience_membership_history

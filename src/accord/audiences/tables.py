@@ -17,6 +17,15 @@ OPPORTUNITY_FIELDS = (
 )
 
 
+PERSON_TABLES = ("aud_person_account", "aud_people", "aud_person_opps", "aud_person_events", "aud_campaigns", "aud_lists")
+
+
+def person_scoped_sql(persons: str) -> dict[str, str]:
+    """The person-keyed aud_* tables for only the people listed in table `persons` (column person_id)."""
+    full = table_sql()
+    return {name: f"SELECT * FROM ({full[name]}) WHERE person_id IN (SELECT person_id FROM {persons})" for name in PERSON_TABLES}
+
+
 def table_sql() -> dict[str, str]:
     """Name → SELECT for every aud_* table, over the lake's profile and current-record tables (DuckDB)."""
     person_cols = ", ".join(f"p.{ident(a)}" for a in attributes(PERSON))
