@@ -121,8 +121,9 @@ def _worker(state: ServerState, every: float) -> None:
                 audiences = load_audiences(state.workspace.root / "audiences")
                 stream = StreamEvaluator(lake, audiences, state.bus, config.audiences.retention_days)
                 moment = datetime.now(timezone.utc)
-                if loaded:
-                    run_identity(lake, config.identity)
+                if any(r.loaded for r in loaded if r.entity != "event"):
+                    run_identity(lake, config.identity)  # new or changed people and accounts
+                if any(r.loaded for r in loaded):
                     stream.on_batches([r.batch_id for r in loaded if r.batch_id], moment)
                 stream.sweep(last_sweep, moment)
                 last_sweep = moment

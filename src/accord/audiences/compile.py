@@ -375,7 +375,7 @@ class Compiler:
 
     @staticmethod
     def _timestamp(moment: datetime) -> exp.Expression:
-        text = moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S+00:00")
+        text = moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
         return exp.cast(exp.Literal.string(text), "TIMESTAMPTZ")
 
 
