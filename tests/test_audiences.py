@@ -112,11 +112,11 @@ def test_evaluation_method_is_derived_with_a_reason() -> None:
     by_name = {a.name: a for a in EXAMPLES}
     methods = {a.name: evaluation_method(a, by_name) for a in EXAMPLES}
     assert methods["Webinar attendees"][0] == "streaming"
-    assert methods["Decision makers on open deals over $100k at Finance accounts"] == (
-        "batch", "uses opportunities: multi-entity, kept current by batch evaluation")
-    assert methods["Senior people on won deals worth over $100k"][1].startswith("uses opportunity amount")
+    assert methods["Decision makers on open deals over $100k at Finance accounts"][0] == "streaming", "multi-entity too"
     assert methods["Accounts with 3+ people who clicked an email in 14 days"][0] == "batch"
-    assert methods["Hot leads with no pipeline yet"][0] == "batch"
+    assert methods["Customer accounts with an open expansion deal"][1].startswith("an account audience")
+    chained = parse_audience('audience "x" of person where in audience "Accounts with 3+ people who clicked an email in 14 days"')
+    assert evaluation_method(chained, by_name | {"x": chained})[0] == "batch"
 
 
 def test_preview_matches_evaluation(world_lake) -> None:

@@ -150,8 +150,9 @@ def test_audience_commands(demo_ws) -> None:
     assert "Webinar attendees" in listed and "streaming" in listed and "batch" in listed
     assert 'audience "Webinar attendees" of person' in run("audiences", "show", "Webinar attendees", *w).output
     assert '"kind": "or"' in run("audiences", "show", "Webinar attendees", "--json", *w).output
-    explained = run("audiences", "explain", "Hot leads with no pipeline yet", "--sql", *w).output
+    explained = run("audiences", "explain", "Customer accounts with an open expansion deal", "--sql", *w).output
     assert "batch" in explained and "SELECT" in explained
+    assert "streaming" in run("audiences", "explain", "Hot leads with no pipeline yet", *w).output
     ran = run("audiences", "run", "--as-of", "2026-11-01", *w).output
     assert "Audiences at 2026-11-01" in ran
     size = run("audiences", "size", "Webinar attendees", *w).output

@@ -81,7 +81,7 @@ def test_streaming_agrees_with_batch(base_lake, tmp_path_factory, sequence) -> N
     shutil.copy(base_lake, path)
     with Lake(path) as lake:
         stream = StreamEvaluator(lake, AUDIENCES)
-        assert [a.name for a in stream.audiences] == ["A", "B", "C", "D"], "E uses opportunities: batch"
+        assert [a.name for a in stream.audiences] == ["A", "B", "C", "D", "E"], "multi-entity audiences stream too"
         clock = START
         stream.decide("SELECT DISTINCT person_id FROM person_profile", clock)
         for n, (hours, event) in enumerate(sequence):
@@ -92,8 +92,7 @@ def test_streaming_agrees_with_batch(base_lake, tmp_path_factory, sequence) -> N
                 batch = add_event(lake, n, person, kind, clock - timedelta(hours=late))
                 stream.on_batches([batch], clock)
         prepare_tables(lake)
-        batch_view = compiled_members(lake, AUDIENCES[:4], clock)
-        assert streaming_members(lake) | {"E": set()} == batch_view | {"E": set()}
+        assert streaming_members(lake) == compiled_members(lake, AUDIENCES, clock)
 
 
 def test_changes_are_published(base_lake, tmp_path) -> None:
@@ -109,3 +108,23 @@ def test_changes_are_published(base_lake, tmp_path) -> None:
         assert [(c.audience, c.profile_id.startswith("P"), c.status) for c in seen] == [("A", True, "realized")]
         later = stream.sweep(START + timedelta(hours=2), START + timedelta(days=8))
         assert ("A", "exited") in {(c.audience, c.status) for c in later}, "time alone makes people leave"
+
+
+def test_an_opportunity_change_moves_the_people_of_its_account(base_lake, tmp_path) -> None:
+    shutil.copy(base_lake, tmp_path / "lake.duckdb")
+    with Lake(tmp_path / "lake.duckdb") as lake:
+        stream = StreamEvaluator(lake, AUDIENCES)
+        account = ingest(lake, write_csv(tmp_path / "a.csv", ["Id", "Name"], [["a1", "Acme"]]),
+                         mapping("account", {"source_id": "Id", "name": "Name"}))
+        link = ingest(lake, write_csv(tmp_path / "ap.csv", ["Id", "A", "P"], [["l1", "a1", "p1"]]),
+                      mapping("account_person", {"source_id": "Id", "account_key": {"from": "A", "transforms": ["source_key"]},
+                                                 "person_key": {"from": "P", "transforms": ["source_key"]}}))
+        run_identity(lake, IdentityConfig())
+        stream.on_batches([account.batch_id, link.batch_id], START)
+        deal = ingest(lake, write_csv(tmp_path / "o.csv", ["Id", "A", "Amount"], [["o1", "a1", "10"]]),
+                      mapping("opportunity", {"source_id": "Id", "account_key": {"from": "A", "transforms": ["source_key"]},
+                                              "amount": "Amount"}))
+        run_identity(lake, IdentityConfig())
+        changes = stream.on_batches([deal.batch_id], START)
+        p1 = lake.scalar("SELECT profile_id FROM identity_nodes WHERE namespace = 'b2b_person' AND value = 'p1@t1.Test'")
+        assert ("E", p1, "realized") in {(c.audience, c.profile_id, c.status) for c in changes}

@@ -57,14 +57,23 @@ class StreamEvaluator:
     def on_batches(self, batch_ids: Iterable[int], as_of: datetime | None = None) -> list[Change]:
         """Re-decide the people whose records or events came in these batches."""
         ids = ", ".join(str(int(b)) for b in batch_ids) or "NULL"
+        # People touched directly, and the people of every account whose record or opportunities changed.
         people = f"""
-            SELECT DISTINCT n.profile_id AS person_id FROM identity_nodes n
-            JOIN (SELECT source_key AS k FROM person WHERE batch_id IN ({ids})
-                  UNION SELECT person_key FROM event WHERE batch_id IN ({ids})
-                  UNION SELECT person_key FROM account_person WHERE batch_id IN ({ids})
-                  UNION SELECT person_key FROM campaign_member WHERE batch_id IN ({ids})
-                  UNION SELECT person_key FROM marketing_list_member WHERE batch_id IN ({ids})) t ON t.k = n.value
-            WHERE n.kind = 'person' AND n.namespace = 'b2b_person'"""
+            WITH records AS (
+                SELECT source_key AS k FROM person WHERE batch_id IN ({ids})
+                UNION SELECT person_key FROM event WHERE batch_id IN ({ids})
+                UNION SELECT person_key FROM account_person WHERE batch_id IN ({ids})
+                UNION SELECT person_key FROM opportunity_person WHERE batch_id IN ({ids})
+                UNION SELECT person_key FROM campaign_member WHERE batch_id IN ({ids})
+                UNION SELECT person_key FROM marketing_list_member WHERE batch_id IN ({ids})),
+            accounts AS (
+                SELECT n.profile_id AS account_id FROM identity_nodes n
+                JOIN (SELECT source_key AS k FROM account WHERE batch_id IN ({ids})
+                      UNION SELECT account_key FROM opportunity WHERE batch_id IN ({ids})) t ON t.k = n.value
+                WHERE n.kind = 'account' AND n.namespace = 'b2b_account')
+            SELECT n.profile_id AS person_id FROM identity_nodes n JOIN records r ON r.k = n.value
+            WHERE n.kind = 'person' AND n.namespace = 'b2b_person'
+            UNION SELECT person_id FROM person_account WHERE account_id IN (SELECT account_id FROM accounts)"""
         return self.decide(people, as_of)
 
     def sweep(self, since: datetime, as_of: datetime | None = None) -> list[Change]:
