@@ -165,10 +165,15 @@ def test_incremental_and_full_runs_agree(crm_world, tmp_path) -> None:
     lake = crm_world
     run_identity(lake, CONFIG)
     people(lake, tmp_path, "more", "Marketo", [{"Id": "8", "Email": "sam@globex.io"}, {"Id": "9", "Email": "new@acme.com"}])
+    people(lake, tmp_path, "changed", "Salesforce", [
+        {"Id": "003B", "Email": "bob@acme.com", "Last": "Roe-Smith", "AccountId": "001A", "Updated": "2024-06-01T00:00:00Z"}])
     run_identity(lake, CONFIG)
-    incremental = lake.query("SELECT namespace, value, profile_id FROM identity_nodes ORDER BY ALL")
+    tables = ("SELECT namespace, value, profile_id FROM identity_nodes ORDER BY ALL",
+              "SELECT * FROM person_profile ORDER BY person_id", "SELECT * FROM profile_lineage ORDER BY ALL")
+    incremental = [lake.query(q) for q in tables]
+    assert any(r["last_name"] == "Roe-Smith" for r in incremental[1])
     run_identity(lake, CONFIG, full=True)
-    assert lake.query("SELECT namespace, value, profile_id FROM identity_nodes ORDER BY ALL") == incremental
+    assert [lake.query(q) for q in tables] == incremental
 
 
 def test_merge_policies_and_lineage(crm_world) -> None:

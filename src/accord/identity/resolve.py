@@ -30,6 +30,7 @@ class ResolveReport:
     rejections: int = 0
     conflicted_links: int = 0
     seconds: float = 0.0
+    touched: list[str] | None = None  # profile ids this run changed or removed; None after a full run
 
 
 def resolve(lake: Lake, kind: str, config: IdentityConfig, full: bool = False) -> ResolveReport:
@@ -51,7 +52,7 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, full: bool = False) -
             changed = _scope_changed(lake, kind, int(last), since)
             if changed == 0:
                 con.execute("ROLLBACK")
-                report = ResolveReport(kind, "unchanged", profiles=_profile_count(lake, kind))
+                report = ResolveReport(kind, "unchanged", profiles=_profile_count(lake, kind), touched=[])
                 report.seconds = time.perf_counter() - started
                 return report
         else:
@@ -61,6 +62,9 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, full: bool = False) -
         report = _stitch_scope(lake, kind, config, run_id, node_ns)
         report.mode = mode
         _persist(lake, kind, run_id, report)
+        if mode == "incremental":
+            report.touched = [r[0] for r in con.execute(
+                "SELECT profile_id FROM _ids UNION SELECT profile_id FROM _affected").fetchall()]
         con.execute(
             "INSERT INTO identity_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, kind, mode, newest, report.records, report.identities, report.links, report.profiles,

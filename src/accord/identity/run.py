@@ -23,5 +23,5 @@ def run_identity(lake: Lake, config: IdentityConfig, full: bool = False) -> Iden
     people = resolve(lake, "person", config, full)
     accounts = resolve(lake, "account", config, full)
     links = link_people_to_accounts(lake, config)
-    profiles = build_profiles(lake, config)
+    profiles = build_profiles(lake, config, {"person": people.touched, "account": accounts.touched})
     return IdentityReport(people, accounts, links, profiles)

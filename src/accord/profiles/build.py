@@ -20,12 +20,18 @@ def attributes(entity: Entity) -> list[str]:
     return [c.name for c in entity.all_columns if c.name not in NOT_ATTRIBUTES]
 
 
-def build_profiles(lake: Lake, config: IdentityConfig) -> dict[str, int]:
-    """Rebuild the profile tables from the current records and the latest identity run."""
+def build_profiles(
+    lake: Lake, config: IdentityConfig, touched: dict[str, list[str] | None] | None = None
+) -> dict[str, int]:
+    """Rebuild the profile tables from the current records and the latest identity run.
+
+    `touched` names, per kind, the profile ids whose records or identities changed (None: rebuild that kind).
+    """
+    touched = touched or {}
     lake.con.execute("BEGIN")
     try:
-        lineage = [_build(lake, kind, entity, config) for kind, entity in (("person", PERSON), ("account", ACCOUNT))]
-        lake.con.execute("CREATE OR REPLACE TABLE profile_lineage AS " + " UNION ALL ".join(lineage))
+        for kind, entity in (("person", PERSON), ("account", ACCOUNT)):
+            _build(lake, kind, entity, config, touched.get(kind))
         lake.con.execute("COMMIT")
     except BaseException:
         lake.con.execute("ROLLBACK")
@@ -55,9 +61,16 @@ def _pick(kind: str, attribute: str, default: str) -> str:
     return default
 
 
-def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig) -> str:
+def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig, touched: list[str] | None) -> None:
+    """Recompute the profiles of `kind` (only the `touched` ids when given and the tables are current)."""
     con = lake.con
     id_col = f"{kind}_id"
+    values = ", ".join(ident(a) for a in attributes(entity))
+    incremental = touched is not None and _tables_current(lake, kind, entity)
+    scope = ""
+    if incremental:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _touched_{kind} AS SELECT unnest(?::VARCHAR[]) AS profile_id", [touched])
+        scope = f"WHERE n.profile_id IN (SELECT profile_id FROM _touched_{kind})"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _ranked_{kind} AS
         SELECT n.profile_id AS {id_col}, r.*,
@@ -65,7 +78,8 @@ def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig) -> str
                row_number() OVER (PARTITION BY n.profile_id ORDER BY {_rank_sql(config)},
                                   r.source_updated_at DESC NULLS LAST, r.batch_id DESC, r.source_row DESC) AS _order
         FROM {entity.name}_current r
-        JOIN identity_nodes n ON n.kind = {literal(kind)} AND n.namespace = {literal(RECORD_NODE[kind])} AND n.value = r.source_key"""
+        JOIN identity_nodes n ON n.kind = {literal(kind)} AND n.namespace = {literal(RECORD_NODE[kind])} AND n.value = r.source_key
+        {scope}"""
     )
     picks = ", ".join(
         f"{_pick(kind, a, 'arg_min(' + ident(a) + ', _order)')} FILTER (WHERE {ident(a)} IS NOT NULL) AS {ident(a)}, "
@@ -77,14 +91,32 @@ def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig) -> str
         SELECT {id_col}, count(*) AS records, max(source_updated_at) AS last_updated_at, {picks}
         FROM _ranked_{kind} GROUP BY {id_col}"""
     )
-    values = ", ".join(ident(a) for a in attributes(entity))
-    con.execute(
-        f"CREATE OR REPLACE TABLE {kind}_profile AS SELECT {id_col}, records, last_updated_at, {values} FROM _picked_{kind}"
-    )
-    unpivots = " UNION ALL ".join(
+    profile_rows = f"SELECT {id_col}, records, last_updated_at, {values} FROM _picked_{kind}"
+    lineage_rows = " UNION ALL ".join(
         f"SELECT {literal(kind)} AS kind, {id_col} AS profile_id, {literal(a)} AS attribute, "
         f"{ident('_from_' + a)}.source_key AS source_key, {ident('_from_' + a)}.batch_id AS batch_id, "
         f"{ident('_from_' + a)}.source_updated_at AS source_updated_at FROM _picked_{kind} WHERE {ident(a)} IS NOT NULL"
         for a in attributes(entity)
     )
-    return f"SELECT * FROM ({unpivots})"
+    if incremental:
+        con.execute(f"DELETE FROM {kind}_profile WHERE {id_col} IN (SELECT profile_id FROM _touched_{kind})")
+        con.execute(f"INSERT INTO {kind}_profile {profile_rows}")
+        con.execute(f"DELETE FROM profile_lineage WHERE kind = {literal(kind)} AND profile_id IN (SELECT profile_id FROM _touched_{kind})")
+        con.execute(f"INSERT INTO profile_lineage {lineage_rows}")
+        return
+    con.execute(f"CREATE OR REPLACE TABLE {kind}_profile AS {profile_rows}")
+    exists = lake.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'profile_lineage'")
+    if exists:
+        con.execute(f"DELETE FROM profile_lineage WHERE kind = {literal(kind)}")
+        con.execute(f"INSERT INTO profile_lineage {lineage_rows}")
+    else:
+        con.execute(f"CREATE TABLE profile_lineage AS {lineage_rows}")
+
+
+def _tables_current(lake: Lake, kind: str, entity: Entity) -> bool:
+    """Do the profile tables exist with today's columns (else they are rebuilt whole)?"""
+    have = [r[0] for r in lake.con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position", [f"{kind}_profile"]
+    ).fetchall()]
+    lineage = lake.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'profile_lineage'")
+    return bool(lineage) and have == [f"{kind}_id", "records", "last_updated_at", *attributes(entity)]
