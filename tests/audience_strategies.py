@@ -7,7 +7,20 @@ from datetime import date
 from hypothesis import strategies as st
 
 from accord.audiences.ast import (
-    Aggregate, And, Audience, Between, Compare, InCampaign, InList, InValues, IsNull, Not, Occurrence, Or, Quantified, Window,
+    Aggregate,
+    And,
+    Audience,
+    Between,
+    Compare,
+    InCampaign,
+    InList,
+    InValues,
+    IsNull,
+    Not,
+    Occurrence,
+    Or,
+    Quantified,
+    Window,
 )
 from accord.generate import pools
 

@@ -7,7 +7,13 @@ import pytest
 from accord.identity.config import IdentityConfig
 from accord.identity.run import run_identity
 from accord.profiles.lookup import get_account, get_person
-from accord.sources.collector import BadBatch, CollectorLog, ingest_log, to_records, validate_batch
+from accord.sources.collector import (
+    BadBatch,
+    CollectorLog,
+    ingest_log,
+    to_records,
+    validate_batch,
+)
 
 T = "2026-11-20T10:00:00Z"
 BATCH = [

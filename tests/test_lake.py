@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accord.lake.store import Lake, _migrations
 from accord.lake.sql import DUCKDB_TYPES
+from accord.lake.store import Lake, _migrations
 from accord.model.entities import ENTITIES
 from accord.workspace import Workspace, WorkspaceError
 from tests.conftest import ingest, mapping, write_csv

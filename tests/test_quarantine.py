@@ -10,7 +10,6 @@ import pyarrow.parquet as pq
 from tests.conftest import ingest, mapping, write_csv
 
 
-
 def person_mapping():
     return mapping(
         "person",

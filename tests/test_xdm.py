@@ -7,7 +7,15 @@ import json
 import pytest
 
 from accord.lake.export import iter_xdm
-from accord.model.xdm import TENANT, XDM_CLASSES, XdmError, field_paths, from_xdm, to_xdm, validate_xdm
+from accord.model.xdm import (
+    TENANT,
+    XDM_CLASSES,
+    XdmError,
+    field_paths,
+    from_xdm,
+    to_xdm,
+    validate_xdm,
+)
 from accord.sources.files import jobs_from_manifest, load_file
 from accord.sources.xdm import load_xdm_file
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
@@ -15,7 +15,14 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from accord.audiences.compile import CompileError, Compiler
@@ -33,7 +40,13 @@ from accord.lake.export import iter_xdm
 from accord.lake.store import Lake
 from accord.model.entities import ENTITIES
 from accord.model.xdm import XdmError
-from accord.profiles.lookup import AttributeValue, PersonProfile, find_profile_id, get_account, get_person
+from accord.profiles.lookup import (
+    AttributeValue,
+    PersonProfile,
+    find_profile_id,
+    get_account,
+    get_person,
+)
 from accord.sources.files import FileFormatError, FileJob, jobs_from_manifest, load_file
 from accord.sources.mappings import builtin_mappings, resolve_mapping
 from accord.sources.xdm import load_xdm_file

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import shutil
-from importlib import resources
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 
 from accord.audiences.evaluate import EvaluationReport, evaluate

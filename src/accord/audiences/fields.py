@@ -5,7 +5,14 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from accord.model.entities import ACCOUNT, EVENT, OPPORTUNITY, PERSON, ColumnType, Entity
+from accord.model.entities import (
+    ACCOUNT,
+    EVENT,
+    OPPORTUNITY,
+    PERSON,
+    ColumnType,
+    Entity,
+)
 from accord.profiles.build import attributes
 
 RELATIONS: dict[str, tuple[str, ...]] = {

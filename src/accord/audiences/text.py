@@ -6,8 +6,6 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from accord.audiences.fields import Scope
-from accord.model.entities import ColumnType
 from accord.audiences.ast import (
     Aggregate,
     And,
@@ -27,6 +25,8 @@ from accord.audiences.ast import (
     Scalar,
     Window,
 )
+from accord.audiences.fields import Scope
+from accord.model.entities import ColumnType
 
 TOKEN = re.compile(
     r"""(?P<ws>\s+|\#[^\n]*)

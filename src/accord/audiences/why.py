@@ -8,7 +8,20 @@ from typing import Any
 
 from sqlglot import exp
 
-from accord.audiences.ast import Aggregate, And, Audience, Between, Compare, Condition, InValues, IsNull, Not, Occurrence, Or, Quantified
+from accord.audiences.ast import (
+    Aggregate,
+    And,
+    Audience,
+    Between,
+    Compare,
+    Condition,
+    InValues,
+    IsNull,
+    Not,
+    Occurrence,
+    Or,
+    Quantified,
+)
 from accord.audiences.compile import ID, Compiler
 from accord.audiences.evaluate import needed, prepare_tables, tables_are_fresh
 from accord.audiences.fields import Scope

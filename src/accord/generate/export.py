@@ -86,9 +86,12 @@ class Exporter:
 
     # Salesforce -----------------------------------------------------------------------------------------
     def salesforce(self) -> None:
-        w, a, p, o = self.w, self.w.accounts, self.w.people, self.w.opportunities
+        w, a, p = self.w, self.w.accounts, self.w.people
         end = int(w.as_of.timestamp())
-        sf = lambda rel, cols, mapping: self._write(f"salesforce/{rel}", cols, f"salesforce/{mapping}", SALESFORCE_ORG)
+
+        def sf(rel: str, cols: dict[str, object], mapping: str) -> None:
+            self._write(f"salesforce/{rel}", cols, f"salesforce/{mapping}", SALESFORCE_ORG)
+
         n = len(a.name)
         sf(
             "Account.csv",

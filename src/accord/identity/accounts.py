@@ -66,7 +66,7 @@ def link_people_to_accounts(lake: Lake, config: IdentityConfig) -> dict[str, int
     )
     free = ", ".join(literal(d) for d in sorted(free_mail_domains()))
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _unlinked AS
+        """CREATE OR REPLACE TEMP TABLE _unlinked AS
         SELECT n.profile_id AS person_id, p.source_key, lower(split_part(p.email, '@', 2)) AS email_domain, p.company_name
         FROM person_current p JOIN identity_nodes n ON n.kind = 'person' AND n.namespace = 'b2b_person' AND n.value = p.source_key
         WHERE n.profile_id NOT IN (SELECT person_id FROM person_account_stated)"""

@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from accord.lake.store import Lake
+from accord.model.entities import ACCOUNT, PERSON
 from accord.model.namespaces import NAMESPACES
 from accord.profiles.build import attributes
-from accord.model.entities import ACCOUNT, PERSON
 
 ACCOUNT_NAMESPACES = {"b2b_account", "b2b_account_crm", "domain"}
 
