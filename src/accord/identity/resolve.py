@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,22 +44,21 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, full: bool = False) -
     ).fetchone()
     newest = int(lake.scalar("SELECT coalesce(max(batch_id), 0) FROM batches"))
     mode = "full" if full or last is None else "incremental"
-    edges_sql = person_edges_sql(config) if kind == "person" else account_edges_sql(config)
+    edges = person_edges_sql if kind == "person" else account_edges_sql
     node_ns = RECORD_NAMESPACE[kind]
     con.execute("BEGIN")
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _edges AS {edges_sql}")
         if mode == "incremental":
-            changed = _scope_changed(lake, kind, int(last), since)
+            changed = _scope_changed(lake, kind, int(last), since, edges, config)
             if changed == 0:
                 con.execute("ROLLBACK")
                 report = ResolveReport(kind, "unchanged", profiles=_profile_count(lake, kind), touched=[])
                 report.seconds = time.perf_counter() - started
                 return report
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _sub AS {edges(config, '_scope')}")
         else:
             con.execute("CREATE OR REPLACE TEMP TABLE _affected AS SELECT DISTINCT profile_id FROM identity_nodes WHERE kind = ?", [kind])
-            con.execute("CREATE OR REPLACE TEMP TABLE _scope AS SELECT DISTINCT record_key FROM _edges")
-        con.execute("CREATE OR REPLACE TEMP TABLE _sub AS SELECT * FROM _edges WHERE record_key IN (SELECT record_key FROM _scope)")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _sub AS {edges(config)}")
         report = _stitch_scope(lake, kind, config, run_id, node_ns)
         report.mode = mode
         _persist(lake, kind, run_id, report)
@@ -78,30 +78,38 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, full: bool = False) -
     return report
 
 
-def _scope_changed(lake: Lake, kind: str, last_batch: int, since: object) -> int:
-    """Records to restitch: those of new batches, and every record of a profile they touch or a split names."""
+def _scope_changed(
+    lake: Lake, kind: str, last_batch: int, since: object, edges: Callable[..., str], config: IdentityConfig
+) -> int:
+    """Records to restitch: those of new batches, and every record of a profile they touch or a split names.
+
+    Only those records' links are built, so a run after a small batch costs little however large the graph.
+    """
     con = lake.con
+    k, node = literal(kind), literal(RECORD_NAMESPACE[kind])
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _changed AS SELECT DISTINCT source_key AS record_key FROM {ENTITY[kind]} "
-        "WHERE batch_id > ?",
+        f"CREATE OR REPLACE TEMP TABLE _changed AS SELECT DISTINCT source_key FROM {ENTITY[kind]} WHERE batch_id > ?",
         [last_batch],
     )
-    splits = f"SELECT profile_id FROM identity_unlinks WHERE kind = {literal(kind)} AND created_at > ?"
+    splits = f"SELECT profile_id FROM identity_unlinks WHERE kind = {k} AND created_at > ?"
     count = int(lake.scalar("SELECT count(*) FROM _changed")) + int(lake.scalar(f"SELECT count(*) FROM ({splits})", [since]))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _changed_edges AS {edges(config, '_changed')}")
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _affected AS
         SELECT DISTINCT n.profile_id FROM identity_nodes n
-        JOIN (SELECT namespace, value FROM _edges WHERE record_key IN (SELECT record_key FROM _changed)
-              UNION SELECT {literal(RECORD_NAMESPACE[kind])}, record_key FROM _changed) t USING (namespace, value)
-        WHERE n.kind = {literal(kind)}
+        JOIN (SELECT namespace, value FROM _changed_edges UNION SELECT {node}, source_key FROM _changed) t USING (namespace, value)
+        WHERE n.kind = {k}
         UNION {splits}""",
         [since],
     )
+    # The affected profiles' records, and records whose links to them a guardrail refused (they may fit now).
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _scope AS
-        SELECT record_key FROM _changed
-        UNION SELECT e.record_key FROM _edges e JOIN identity_nodes n USING (namespace, value)
-        WHERE n.kind = {literal(kind)} AND n.profile_id IN (SELECT profile_id FROM _affected)"""
+        SELECT source_key FROM _changed
+        UNION SELECT value FROM identity_nodes
+        WHERE kind = {k} AND namespace = {node} AND profile_id IN (SELECT profile_id FROM _affected)
+        UNION SELECT r.record_key FROM identity_rejections r JOIN identity_nodes n USING (namespace, value)
+        WHERE r.kind = {k} AND n.kind = {k} AND n.profile_id IN (SELECT profile_id FROM _affected)"""
     )
     return count
 
