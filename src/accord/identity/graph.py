@@ -12,6 +12,7 @@ from importlib import resources
 
 from accord.identity.config import DEFAULT_BLOCKED_PATTERNS, IdentityConfig
 from accord.lake.sql import literal
+from accord.model.domains import domain_sql
 
 EDGE_COLUMNS = "record_key, namespace, value, strength, batch_id, source_row, rule"
 RECORD_NAMESPACE = {"person": "b2b_person", "account": "b2b_account"}
@@ -54,9 +55,7 @@ def account_edges_sql(config: IdentityConfig, scope: str | None = None) -> str:
     """Edges of current account records: own CRM ids, CRM ids carried by other systems, web domains."""
     records = "account_current" + (f" WHERE source_key IN (SELECT source_key FROM {scope})" if scope else "")
     lineage = "batch_id, source_row"
-    domain = (
-        "regexp_extract(lower(trim(coalesce(domain, website))), '^(?:[a-z][a-z0-9+.-]*://)?(?:www\\.)?([^/:?#\\s]+)', 1)"
-    )
+    domain = domain_sql("coalesce(domain, website)")
     free = ", ".join(literal(d) for d in sorted(free_mail_domains()))
     parts = [
         f"SELECT source_key, 'b2b_account', source_key, 0, {lineage}, 'record' FROM r",
@@ -65,7 +64,7 @@ def account_edges_sql(config: IdentityConfig, scope: str | None = None) -> str:
         f"SELECT source_key, 'b2b_account_crm', crm_account_id, 1, {lineage}, 'Salesforce id carried by the record' "
         "FROM r WHERE source_type <> 'Salesforce' AND crm_account_id IS NOT NULL",
         f"SELECT source_key, 'domain', d, 2, {lineage}, 'web domain' FROM (SELECT *, {domain} AS d FROM r) "
-        f"WHERE d <> '' AND d NOT IN ({free})",
+        f"WHERE d IS NOT NULL AND d NOT IN ({free})",
     ]
     return _assemble(records, parts, config, "account")
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from accord.ingest.mapping import FieldSpec, Mapping, Transform
 from accord.lake.sql import DUCKDB_TYPES, ident, literal
+from accord.model.domains import domain_sql
 from accord.model.entities import Column, ColumnType
 from accord.sources.base import ROW_COLUMN
 
@@ -121,8 +122,7 @@ class ChunkCompiler:
         if t.name == "email_domain":
             return f"NULLIF(lower(trim(split_part({text}, '@', 2))), '')"
         if t.name == "url_domain":
-            pattern = literal(r"^(?:[a-z][a-z0-9+.-]*://)?(?:www\.)?([^/:?#\s]+)")
-            return f"NULLIF(regexp_extract(lower(trim({text})), {pattern}, 1), '')"
+            return domain_sql(text)
         if t.name == "prefix":
             return f"({literal(t.arg)} || {text})"
         if t.name == "json_get":

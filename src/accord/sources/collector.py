@@ -23,6 +23,7 @@ import pyarrow as pa
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.mapping import parse_mapping
 from accord.lake.store import Lake, now
+from accord.model.domains import web_domain
 from accord.model.entities import get_entity
 from accord.sources.base import ROW_COLUMN, RawChunk
 
@@ -161,7 +162,7 @@ def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[
                 website = traits.get("website")
                 rows["account"].append({
                     "source_id": group, "name": _text(traits.get("name")), "website": _text(website),
-                    "domain": _text(traits.get("domain")) or _domain(website), "industry": _text(traits.get("industry")),
+                    "domain": _text(traits.get("domain")) or web_domain(_text(website)), "industry": _text(traits.get("industry")),
                     "employees": _text(traits.get("employees")), "account_type": _text(traits.get("plan")),
                     "source_updated_at": when,
                 })
@@ -254,10 +255,3 @@ def _text(value: Any) -> str | None:
     if value is None or value == "":
         return None
     return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
-
-
-def _domain(website: Any) -> str | None:
-    if not isinstance(website, str):
-        return None
-    match = re.match(r"^(?:[a-z][a-z0-9+.-]*://)?(?:www\.)?([^/:?#\s]+)", website.strip().lower())
-    return match.group(1) if match else None
