@@ -18,14 +18,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
-from accord.ingest.loader import IngestResult, ingest_chunks
-from accord.ingest.mapping import parse_mapping
+from accord.ingest.loader import IngestResult
+from accord.ingest.records import as_text, ingest_records
 from accord.lake.store import Lake, now
 from accord.model.domains import web_domain
-from accord.model.entities import get_entity
-from accord.sources.base import ROW_COLUMN, RawChunk
 
 TYPES = {"identify", "track", "page", "screen", "group", "alias"}
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -161,9 +157,9 @@ def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[
                 group = str(m["groupId"])
                 website = traits.get("website")
                 rows["account"].append({
-                    "source_id": group, "name": _text(traits.get("name")), "website": _text(website),
-                    "domain": _text(traits.get("domain")) or web_domain(_text(website)), "industry": _text(traits.get("industry")),
-                    "employees": _text(traits.get("employees")), "account_type": _text(traits.get("plan")),
+                    "source_id": group, "name": as_text(traits.get("name")), "website": as_text(website),
+                    "domain": as_text(traits.get("domain")) or web_domain(as_text(website)), "industry": as_text(traits.get("industry")),
+                    "employees": as_text(traits.get("employees")), "account_type": as_text(traits.get("plan")),
                     "source_updated_at": when,
                 })
                 rows["account_person"].append({
@@ -180,8 +176,8 @@ def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[
                     event_type = "web.pageview" if kind == "page" else "app.screenview"
                 rows["event"].append({
                     "source_id": str(m.get("messageId") or _message_id(m)), "event_type": event_type, "timestamp": when,
-                    "person_key": f"{person}@{instance}.{SOURCE_TYPE}", "anonymous_id": _text(m.get("anonymousId")),
-                    "url": _text(props.get("url") or page.get("url")), "properties": json.dumps(props),
+                    "person_key": f"{person}@{instance}.{SOURCE_TYPE}", "anonymous_id": as_text(m.get("anonymousId")),
+                    "url": as_text(props.get("url") or page.get("url")), "properties": json.dumps(props),
                 })
                 rows["person"].append(_minimal_person(person, m))
     return Records(dict(rows))
@@ -199,21 +195,10 @@ def ingest_log(lake: Lake, log: CollectorLog, instance: str, track_events: dict[
     for entity in ("account", "person", "account_person", "event"):
         rows = records.rows.get(entity)
         if rows:
-            results.append(_load(lake, entity, rows, instance, f"{log.path}@{offset}", digest))
+            results.append(ingest_records(lake, entity, rows, source_type=SOURCE_TYPE, source_instance_id=instance,
+                                          source_name=f"{log.path}@{offset}", fingerprint=digest))
     lake.con.execute("INSERT INTO collector_offsets VALUES (?, ?, ?)", [str(log.path), new_offset, now()])
     return results
-
-
-def _load(lake: Lake, entity: str, rows: list[dict[str, str | None]], instance: str, name: str, digest: str) -> IngestResult:
-    columns = [c.name for c in get_entity(entity).mappable_columns]
-    mapping = parse_mapping(
-        {"entity": entity, "source_type": SOURCE_TYPE, "source_instance_id": instance,
-         "fields": {c: {"from": c, "optional": True} for c in columns}},
-        f"collector {entity}",
-    )
-    table = pa.table({c: pa.array([r.get(c) for r in rows], pa.string()) for c in columns}
-                     | {ROW_COLUMN: pa.array(range(1, len(rows) + 1), pa.int64())})
-    return ingest_chunks(lake, mapping, [RawChunk(table)], source_name=name, fingerprint=digest)
 
 
 def _person_id(m: dict[str, Any]) -> str:
@@ -223,18 +208,18 @@ def _person_id(m: dict[str, Any]) -> str:
 def _person_row(person: str, m: dict[str, Any], traits: dict[str, Any], when: str | None) -> dict[str, str | None]:
     company = traits.get("company")
     return {
-        "source_id": person, "user_id": _text(m.get("userId")), "anonymous_id": _text(m.get("anonymousId")),
-        "email": _text(traits.get("email")), "first_name": _text(traits.get("firstName") or traits.get("first_name")),
-        "last_name": _text(traits.get("lastName") or traits.get("last_name")), "job_title": _text(traits.get("title")),
-        "phone": _text(traits.get("phone")),
-        "company_name": _text(company.get("name") if isinstance(company, dict) else company),
+        "source_id": person, "user_id": as_text(m.get("userId")), "anonymous_id": as_text(m.get("anonymousId")),
+        "email": as_text(traits.get("email")), "first_name": as_text(traits.get("firstName") or traits.get("first_name")),
+        "last_name": as_text(traits.get("lastName") or traits.get("last_name")), "job_title": as_text(traits.get("title")),
+        "phone": as_text(traits.get("phone")),
+        "company_name": as_text(company.get("name") if isinstance(company, dict) else company),
         "source_updated_at": when,
     }
 
 
 def _minimal_person(person: str, m: dict[str, Any]) -> dict[str, str | None]:
     """The person an event belongs to, with no time: it never outranks what identify said."""
-    return {"source_id": person, "user_id": _text(m.get("userId")), "anonymous_id": _text(m.get("anonymousId"))}
+    return {"source_id": person, "user_id": as_text(m.get("userId")), "anonymous_id": as_text(m.get("anonymousId"))}
 
 
 def _message_id(m: dict[str, Any]) -> str:
@@ -249,9 +234,3 @@ def _timestamp(value: Any) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
