@@ -157,15 +157,13 @@ def _commit_stage(
     good = int(con.execute(f"SELECT count(*) FROM {stage} WHERE _reason IS NULL").fetchone()[0])
     # A key's only version in this batch is skipped when it equals the key's latest version; a key with several
     # versions in the batch keeps them all, so the batch's last word wins as it would have in the source.
-    con.execute(
+    inserted = con.execute(
         f"INSERT INTO {ident(entity.name)} ({', '.join(ident(c) for c in target)}) "
         f"SELECT {select} FROM (SELECT *, count(*) OVER (PARTITION BY source_key) AS _versions FROM ("
         f"SELECT * FROM {stage} WHERE _reason IS NULL "
         f"QUALIFY row_number() OVER ({dedup} ORDER BY source_row DESC) = 1)) AS s "
         f"WHERE NOT (s._versions = 1 AND EXISTS (SELECT 1 FROM ({seen}) AS e WHERE {match}))",
         [at],
-    )
-    result.loaded = int(
-        con.execute(f"SELECT count(*) FROM {ident(entity.name)} WHERE batch_id = ?", [batch_id]).fetchone()[0]
-    )
+    ).fetchone()
+    result.loaded = int(inserted[0]) if inserted else 0
     result.unchanged = good - result.loaded

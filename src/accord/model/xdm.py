@@ -17,7 +17,7 @@ from jsonschema import Draft6Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT6
 
-from accord.model.entities import ENTITIES, ColumnType, Entity
+from accord.model.entities import ENTITIES, ColumnType
 from accord.model.source_key import make_source_key, parse_source_key
 
 TENANT = "https://ns.accord.dev/b2b"
@@ -383,7 +383,3 @@ def _declared_paths(entity: str) -> dict[str, dict[str, Any]]:
 def _is_date_time(entity: str, path: str) -> bool:
     node = _declared_paths(entity).get(path, {})
     return node.get("format") == "date-time"
-
-
-def xdm_entities() -> list[Entity]:
-    return [ENTITIES[name] for name in XDM_CLASSES]

@@ -11,14 +11,13 @@ from typing import Any
 from accord.ingest.loader import IngestResult
 from accord.ingest.records import ingest_records
 from accord.lake.store import Lake
-from accord.model.entities import get_entity
-from accord.model.xdm import XdmError, from_xdm
+from accord.model.xdm import XdmError, from_xdm, xdm_class
 from accord.sources.base import MalformedRow
 
 
 def load_xdm_file(lake: Lake, path: Path, entity: str) -> list[IngestResult]:
     """One batch per source system instance found in the file; invalid objects are quarantined."""
-    get_entity(entity)
+    xdm_class(entity)  # refuse an entity without an XDM class before reading anything
     groups: dict[tuple[str, str], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     malformed: list[MalformedRow] = []
     with path.open(encoding="utf-8") as f:
