@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime, timezone
 from importlib import resources
@@ -81,13 +82,23 @@ class Lake:
                 raise
 
     def _create_views(self) -> None:
+        """(Re)create the views only when their definitions changed: every open would otherwise pay for them."""
+        statements = []
         for entity in ENTITIES.values():
             latest = latest_view_sql(entity)
-            self.con.execute(f"CREATE OR REPLACE VIEW {ident(entity.name + '_latest')} AS {latest}")
-            self.con.execute(
+            statements.append(f"CREATE OR REPLACE VIEW {ident(entity.name + '_latest')} AS {latest}")
+            statements.append(
                 f"CREATE OR REPLACE VIEW {ident(entity.name + '_current')} AS "
                 f"SELECT * FROM {ident(entity.name + '_latest')} WHERE NOT coalesce(is_deleted, FALSE)"
             )
+        signature = hashlib.sha256("\n".join(statements).encode()).hexdigest()
+        self.con.execute("CREATE TABLE IF NOT EXISTS _views (signature VARCHAR)")
+        if self.scalar("SELECT max(signature) FROM _views") == signature:
+            return
+        for statement in statements:
+            self.con.execute(statement)
+        self.con.execute("DELETE FROM _views")
+        self.con.execute("INSERT INTO _views VALUES (?)", [signature])
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
         """Run a query and return rows as dicts."""
