@@ -22,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from accord.api.keys import active_hashes, matches
+from accord.audiences.ast import Audience
 from accord.audiences.evaluate import evaluate
 from accord.audiences.files import load_audiences
 from accord.audiences.stream import MembershipBus, StreamEvaluator
@@ -42,6 +43,15 @@ class ServerState:
     bus: MembershipBus = field(default_factory=MembershipBus)
     stop: threading.Event = field(default_factory=threading.Event)
     last_error: str | None = None
+    _audiences: tuple[tuple[tuple[str, int], ...], list[Audience]] = ((), [])
+
+    def audiences(self) -> list[Audience]:
+        """The workspace's audience files, parsed again only when one of them changed."""
+        folder = self.workspace.root / "audiences"
+        signature = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("*.aud")))
+        if signature != self._audiences[0]:
+            self._audiences = (signature, load_audiences(folder))
+        return self._audiences[1]
 
 
 def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: float = 2.0) -> FastAPI:
@@ -65,7 +75,7 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
     async def accept(request: Request, single: str | None = None) -> JSONResponse:
         raw = await request.body()
         try:
-            body = _decode(raw, request.headers.get("content-encoding", ""))
+            body, size = _decode(raw, request.headers.get("content-encoding", ""))
         except BadBatch as err:
             return _error(400, "bad_request", str(err))
         key = _basic_user(request.headers.get("authorization", "")) or (body.get("writeKey") if isinstance(body, dict) else None)
@@ -76,7 +86,7 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
                 body.setdefault("type", single)
                 if body["type"] != single:
                     raise BadBatch(f"/v1/{single} takes {single} messages, not {body['type']!r}")
-            messages = validate_batch(body)
+            messages = validate_batch(body, size)
         except BadBatch as err:
             return _error(400, "bad_request", str(err))
         for message in messages:
@@ -118,7 +128,7 @@ def _worker(state: ServerState, every: float) -> None:
         try:
             with state.workspace.lake(state.sandbox) as lake:
                 loaded = ingest_log(lake, state.log, config.name, config.collector.track_events)
-                audiences = load_audiences(state.workspace.root / "audiences")
+                audiences = state.audiences()
                 stream = StreamEvaluator(lake, audiences, state.bus, config.audiences.retention_days)
                 moment = datetime.now(timezone.utc)
                 if any(r.loaded for r in loaded if r.entity != "event"):
@@ -139,7 +149,8 @@ def _worker(state: ServerState, every: float) -> None:
         state.stop.wait(every)
 
 
-def _decode(raw: bytes, encoding: str) -> Any:
+def _decode(raw: bytes, encoding: str) -> tuple[Any, int]:
+    """The JSON body (gunzipped if need be) and its decoded size."""
     if len(raw) > MAX_BODY_BYTES:
         raise BadBatch("the body is larger than 4 MiB")
     if "gzip" in encoding.lower():
@@ -151,7 +162,7 @@ def _decode(raw: bytes, encoding: str) -> Any:
         except (zlib.error, OSError, gzip.BadGzipFile) as err:
             raise BadBatch(f"the body is not valid gzip: {err}") from None
     try:
-        return json.loads(raw)
+        return json.loads(raw), len(raw)
     except (ValueError, UnicodeDecodeError) as err:
         raise BadBatch(f"the body is not JSON: {err}") from None
 
