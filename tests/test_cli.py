@@ -160,10 +160,13 @@ def test_audience_commands(demo_ws) -> None:
     with Workspace.load(demo_ws).lake() as lake:
         member = lake.scalar(
             "SELECT min(profile_id) FROM audience_membership WHERE audience = 'Webinar attendees' AND status <> 'exited'")
-    if member:
-        assert member in run("audiences", "sample", "Webinar attendees", "--limit", "1000", "--as-of", "2026-11-01", *w).output
-        why = run("audiences", "why", "Webinar attendees", f"person_id:{member}", "--as-of", "2026-11-01", *w).output
-        assert f"{member} is in 'Webinar attendees'" in why and "yes" in why
+    assert member, "campaign attendees are members whatever the date"
+    assert member in run("audiences", "sample", "Webinar attendees", "--limit", "1000", "--as-of", "2026-11-01", *w).output
+    why = run("audiences", "why", "Webinar attendees", f"person_id:{member}", "--as-of", "2026-11-01", *w).output
+    assert f"{member} is in 'Webinar attendees'" in why and "yes" in why
+    profile = json.loads(run("profile", "get", f"person_id:{member}", "--json", *w).output)
+    assert "Webinar attendees" in {m["audience"] for m in profile["audiences"]}, "a profile shows its audiences"
+    assert "audience Webinar attendees" in run("profile", "get", f"person_id:{member}", *w).output
     assert "both:" in run("audiences", "overlap", "Webinar attendees", "Hot leads with no pipeline yet", *w).output
     missing = run("audiences", "size", "Nope", *w, ok=False)
     assert missing.exit_code == 1 and "no audience named 'Nope'" in missing.output

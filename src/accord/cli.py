@@ -427,6 +427,14 @@ def print_person(profile: PersonProfile) -> None:
         console.print(f"list {m['list']}", highlight=False)
     for e in profile.events[:10]:
         console.print(f"event {e['timestamp']:%Y-%m-%d %H:%M} {e['event_type']} {e['url'] or ''}", highlight=False)
+    print_memberships(profile.audiences)
+
+
+def print_memberships(memberships: list[dict]) -> None:
+    for m in memberships:
+        left = f", left {m['exited_at']:%Y-%m-%d %H:%M}" if m["exited_at"] else ""
+        console.print(f"audience {m['audience']} — {m['status']}, entered {m['entered_at']:%Y-%m-%d %H:%M}{left}",
+                      highlight=False)
 
 
 @identity_app.command("run")
@@ -530,6 +538,7 @@ def account_get(
         console.print(f"opportunity {o['name']} — {o['stage']}, {o['amount']}", highlight=False)
     for e in profile.engagement:
         console.print(f"engagement {e['event_type']}: {e['last_30_days']} in 30 days, {e['all_time']} in all", highlight=False)
+    print_memberships(profile.audiences)
 
 
 def parse_as_of(text: str | None) -> datetime | None:

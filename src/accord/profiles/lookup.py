@@ -29,8 +29,16 @@ class AttributeValue:
     source_updated_at: datetime | None
 
 
+class _HasAttributes:
+    attributes: list[AttributeValue]
+
+    def attribute(self, name: str) -> Any:
+        """The unified value of one attribute, or None."""
+        return next((a.value for a in self.attributes if a.name == name), None)
+
+
 @dataclass
-class PersonProfile:
+class PersonProfile(_HasAttributes):
     person_id: str
     attributes: list[AttributeValue]
     identities: list[tuple[str, str]]
@@ -39,22 +47,18 @@ class PersonProfile:
     campaigns: list[dict[str, Any]] = field(default_factory=list)
     lists: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
-
-    def attribute(self, name: str) -> Any:
-        return next((a.value for a in self.attributes if a.name == name), None)
+    audiences: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
-class AccountProfile:
+class AccountProfile(_HasAttributes):
     account_id: str
     attributes: list[AttributeValue]
     identities: list[tuple[str, str]]
     people: list[dict[str, Any]] = field(default_factory=list)
     opportunities: list[dict[str, Any]] = field(default_factory=list)
     engagement: list[dict[str, Any]] = field(default_factory=list)
-
-    def attribute(self, name: str) -> Any:
-        return next((a.value for a in self.attributes if a.name == name), None)
+    audiences: list[dict[str, Any]] = field(default_factory=list)
 
 
 def parse_identity(ref: str) -> tuple[str, str]:
@@ -130,6 +134,7 @@ def get_person(lake: Lake, ref: str, events: int = 20) -> PersonProfile:
         WHERE person_key IN ({records}) ORDER BY timestamp DESC LIMIT {int(events)}""",
         params,
     )
+    profile.audiences = _audiences(lake, person_id)
     return profile
 
 
@@ -163,7 +168,17 @@ def get_account(lake: Lake, ref: str) -> AccountProfile:
         FROM event_current WHERE person_key IN (SELECT value FROM records) GROUP BY event_type ORDER BY all_time DESC""",
         params,
     )
+    profile.audiences = _audiences(lake, account_id)
     return profile
+
+
+def _audiences(lake: Lake, profile_id: str) -> list[dict[str, Any]]:
+    """The profile's audience memberships, current and exited, with when it entered and left."""
+    return lake.query(
+        "SELECT audience, status, entered_at, exited_at, last_evaluated_at FROM audience_membership "
+        "WHERE profile_id = ? ORDER BY status = 'exited', audience",
+        [profile_id],
+    )
 
 
 def _attributes(lake: Lake, kind: str, profile_id: str) -> list[AttributeValue]:
