@@ -174,3 +174,10 @@ def test_audience_commands(demo_ws) -> None:
     assert "person records →" in out and "Audiences at" in out
     bad = run("run", "--every", "soon", *w, ok=False)
     assert "an interval is a whole number" in bad.output
+
+
+def test_cli_names_the_generator_scales() -> None:
+    from accord import cli
+    from accord.generate import SCALES
+
+    assert cli.SCALES == tuple(SCALES)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -25,32 +25,18 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from accord.audiences.compile import CompileError, Compiler
-from accord.audiences.evaluate import EvaluationReport, evaluate, preview
-from accord.audiences.files import load_audiences
-from accord.audiences.method import evaluation_method
-from accord.audiences.text import print_audience
-from accord.audiences.why import explain_membership
-from accord.generate import SCALES, generate
-from accord.identity.run import IdentityReport, run_identity
-from accord.identity.split import split_profile
-from accord.ingest.loader import IngestResult
-from accord.ingest.mapping import MappingError
-from accord.lake.export import iter_xdm
 from accord.lake.store import Lake
 from accord.model.entities import ENTITIES
-from accord.model.xdm import XdmError
-from accord.profiles.lookup import (
-    AttributeValue,
-    PersonProfile,
-    find_profile_id,
-    get_account,
-    get_person,
-)
-from accord.sources.files import FileFormatError, FileJob, jobs_from_manifest, load_file
-from accord.sources.mappings import builtin_mappings, resolve_mapping
-from accord.sources.xdm import load_xdm_file
-from accord.workspace import Workspace, WorkspaceError
+from accord.workspace import Workspace
+
+if TYPE_CHECKING:
+    from accord.audiences.evaluate import EvaluationReport
+    from accord.identity.run import IdentityReport
+    from accord.ingest.loader import IngestResult
+    from accord.profiles.lookup import AttributeValue, PersonProfile
+    from accord.sources.files import FileJob
+
+SCALES = ("tiny", "small", "medium", "large")  # accord.generate.SCALES, named here to keep start-up light
 
 app = typer.Typer(help="Accord: a self-hostable B2B Customer Data Platform.", no_args_is_help=True)
 ingest_app = typer.Typer(help="Load records into the lake.", no_args_is_help=True)
@@ -85,9 +71,7 @@ WorkspaceOpt = Annotated[
 SandboxOpt = Annotated[
     Optional[str], typer.Option("--sandbox", "-s", envvar="ACCORD_SANDBOX", help="Sandbox (default: the workspace's).")
 ]
-USER_ERRORS = (
-    WorkspaceError, MappingError, FileFormatError, XdmError, ValueError, FileNotFoundError, LookupError, CompileError,
-)
+USER_ERRORS = (ValueError, LookupError, FileNotFoundError)  # our own errors derive from the first two
 
 
 @contextmanager
@@ -122,6 +106,8 @@ def progress_bar() -> Progress:
 
 
 def ingest_jobs(lake: Lake, jobs: list[FileJob]) -> list[IngestResult]:
+    from accord.sources.files import load_file
+
     results = []
     with progress_bar() as progress:
         task = progress.add_task("ingesting", total=len(jobs), rows=0)
@@ -186,6 +172,8 @@ def generate_cmd(
     as_of: Annotated[Optional[str], typer.Option(help="Last day of the 90 days of events (default: today, UTC).")] = None,
 ) -> None:
     """Generate a consistent B2B world in Salesforce and Marketo export shapes, plus its ground truth."""
+    from accord.generate import generate
+
     with user_errors():
         when = datetime.fromisoformat(as_of).replace(tzinfo=timezone.utc) if as_of else None
         with console.status(f"generating {scale} world (seed {seed})") as status:
@@ -210,6 +198,10 @@ def ingest_files(
     sandbox: SandboxOpt = None,
 ) -> None:
     """Ingest files through a mapping; bad records go to quarantine, the rest load."""
+    from accord.ingest.mapping import MappingError
+    from accord.sources.files import FileJob, jobs_from_manifest
+    from accord.sources.mappings import resolve_mapping
+
     with user_errors():
         if path.is_dir():
             jobs = jobs_from_manifest(path)
@@ -336,6 +328,8 @@ def export_xdm(
     sandbox: SandboxOpt = None,
 ) -> None:
     """Current records as XDM B2B JSON (one object a line), each validated against the XDM schemas."""
+    from accord.lake.export import iter_xdm
+
     with user_errors(), open_lake(workspace, sandbox) as lake:
         target = out.open("w", encoding="utf-8") if out else sys.stdout
         try:
@@ -358,6 +352,8 @@ def import_xdm(
     sandbox: SandboxOpt = None,
 ) -> None:
     """Load XDM B2B JSON back into the lake; objects that fail the schemas are quarantined."""
+    from accord.sources.xdm import load_xdm_file
+
     with user_errors(), open_lake(workspace, sandbox) as lake:
         results = load_xdm_file(lake, path, entity)
     print_results(results)
@@ -386,6 +382,8 @@ def sandboxes_create(name: Annotated[str, typer.Argument(help="New sandbox name.
 @mappings_app.command("list")
 def mappings_list() -> None:
     """Names of the shipped mappings, for `accord ingest files --mapping NAME`."""
+    from accord.sources.mappings import builtin_mappings
+
     for name in builtin_mappings():
         console.print(name)
 
@@ -444,6 +442,8 @@ def identity_run(
     sandbox: SandboxOpt = None,
 ) -> None:
     """Stitch records into people and accounts, link people to accounts, rebuild profiles."""
+    from accord.identity.run import run_identity
+
     with user_errors():
         ws = open_workspace(workspace)
         with ws.lake(sandbox) as lake:
@@ -488,6 +488,9 @@ def identity_split(
     sandbox: SandboxOpt = None,
 ) -> None:
     """Undo a wrong merge: the identity stops linking records, and the profile is restitched now."""
+    from accord.identity.run import run_identity
+    from accord.identity.split import split_profile
+
     with user_errors():
         ws = open_workspace(workspace)
         with ws.lake(sandbox) as lake:
@@ -510,6 +513,8 @@ def profile_get(
     sandbox: SandboxOpt = None,
 ) -> None:
     """A unified person: attributes with their source, identities, accounts, opportunities, memberships, events."""
+    from accord.profiles.lookup import get_person
+
     with user_errors(), open_lake(workspace, sandbox) as lake:
         profile = get_person(lake, identity, events)
     if as_json:
@@ -526,6 +531,8 @@ def account_get(
     sandbox: SandboxOpt = None,
 ) -> None:
     """A unified account: firmographics with their source, people with roles, opportunities, engagement."""
+    from accord.profiles.lookup import get_account
+
     with user_errors(), open_lake(workspace, sandbox) as lake:
         profile = get_account(lake, identity)
     if as_json:
@@ -552,6 +559,8 @@ AsOfOpt = Annotated[Optional[str], typer.Option(help="Evaluation time, ISO 8601 
 
 
 def workspace_audiences(ws: Workspace):
+    from accord.audiences.files import load_audiences
+
     return load_audiences(ws.root / "audiences")
 
 
@@ -567,6 +576,8 @@ def print_evaluation(report: EvaluationReport) -> None:
 @audiences_app.command("validate")
 def audiences_validate(workspace: WorkspaceOpt = None) -> None:
     """Parse and compile every audience file; errors name the file, line and column."""
+    from accord.audiences.compile import Compiler
+
     with user_errors():
         ws = open_workspace(workspace)
         audiences = workspace_audiences(ws)
@@ -577,6 +588,8 @@ def audiences_validate(workspace: WorkspaceOpt = None) -> None:
 @audiences_app.command("list")
 def audiences_list(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
     """Audiences with their evaluation method and size at the last run."""
+    from accord.audiences.method import evaluation_method
+
     with user_errors():
         ws = open_workspace(workspace)
         audiences = workspace_audiences(ws)
@@ -602,6 +615,8 @@ def audiences_show(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """An audience's text form (or its JSON AST)."""
+    from accord.audiences.text import print_audience
+
     with user_errors():
         audience = _find(workspace_audiences(open_workspace(workspace)), name)
     if as_json:
@@ -617,6 +632,9 @@ def audiences_explain(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Streaming or batch, and why."""
+    from accord.audiences.compile import Compiler
+    from accord.audiences.method import evaluation_method
+
     with user_errors():
         audiences = workspace_audiences(open_workspace(workspace))
         audience = _find(audiences, name)
@@ -632,6 +650,8 @@ def audiences_explain(
 @audiences_app.command("run")
 def audiences_run(as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
     """Evaluate every audience and record who entered, stayed and exited."""
+    from accord.audiences.evaluate import evaluate
+
     with user_errors():
         ws = open_workspace(workspace)
         audiences = workspace_audiences(ws)
@@ -646,6 +666,8 @@ def audiences_size(
     workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
 ) -> None:
     """How many profiles are in the audience now (nothing is recorded)."""
+    from accord.audiences.evaluate import preview
+
     with user_errors():
         ws = open_workspace(workspace)
         with ws.lake(sandbox) as lake:
@@ -660,6 +682,8 @@ def audiences_sample(
     as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
 ) -> None:
     """Some members of the audience now."""
+    from accord.audiences.evaluate import preview
+
     with user_errors():
         ws = open_workspace(workspace)
         audiences = workspace_audiences(ws)
@@ -699,6 +723,9 @@ def audiences_why(
     as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
 ) -> None:
     """Each condition of the audience for one profile, with the value that made it true or false."""
+    from accord.audiences.why import explain_membership
+    from accord.profiles.lookup import find_profile_id
+
     with user_errors():
         ws = open_workspace(workspace)
         audiences = workspace_audiences(ws)
@@ -721,6 +748,9 @@ def run_all(
     as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
 ) -> None:
     """Stitch identities, rebuild profiles and evaluate every audience — once, on an interval, or on the schedule."""
+    from accord.audiences.evaluate import evaluate
+    from accord.identity.run import run_identity
+
     with user_errors():
         ws = open_workspace(workspace)
         pause = parse_interval(every) if every else None

@@ -246,7 +246,7 @@ class Compiler:
         if cond.function == "count":
             return _comparison(cond.op, self._count(scope.entity, cond.relation, where, cond.window, alias), number)
         self._no_window(cond.window, cond.relation)
-        source = self._source(scope.entity, cond.relation)
+        source = self._source(cond.relation)
         row = SOURCES[scope.entity][source][1] if source != "pe" else "p"
         measure = exp.Filter(this=exp.Sum(this=exp.column(column_name(cond.field or ""), table=row, quoted=True)),
                              expression=exp.Where(this=where))
@@ -289,7 +289,8 @@ class Compiler:
         return exp.In(this=exp.column(ID[scope.entity], table=alias, quoted=True), query=exp.Subquery(this=members))
 
     # -- features ----------------------------------------------------------------------------------------
-    def _source(self, level: str, relation: str) -> str:
+    @staticmethod
+    def _source(relation: str) -> str:
         return {"event": "ev", "opportunity": "op", "person": "pe"}[relation]
 
     def _inner(self, relation: str, scope: Scope, where: Condition | None) -> exp.Expression:
@@ -299,7 +300,7 @@ class Compiler:
         return self.condition(where, inner, row) if where is not None else exp.true()
 
     def _count(self, level: str, relation: str, where: exp.Expression, window: Window | None, alias: str) -> exp.Expression:
-        source = self._source(level, relation)
+        source = self._source(relation)
         if relation == "event":
             source = self._event_source(where)
             where = exp.and_(where, self._window(window))

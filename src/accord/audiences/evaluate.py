@@ -56,10 +56,9 @@ FRESHNESS = "(SELECT max(run_id) FROM identity_runs) || '/' || (SELECT max(batch
 
 def tables_are_fresh(lake: Lake) -> bool:
     """Do the aud_* tables reflect the latest identity run and batch (so they need not be rebuilt)?"""
-    try:
-        prepared = lake.scalar("SELECT state FROM aud_prepared")
-    except Exception:  # noqa: BLE001 - the table does not exist before the first evaluation
+    if not lake.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'aud_prepared'"):
         return False
+    prepared = lake.scalar("SELECT state FROM aud_prepared")
     return prepared is not None and prepared == lake.scalar(f"SELECT {FRESHNESS}")
 
 

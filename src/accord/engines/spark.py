@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from sqlglot import exp
 
 from accord.audiences.compile import CompiledAudiences
 from accord.audiences.tables import table_sql
@@ -87,6 +88,4 @@ class SparkEngine:
 
 
 def _spark_string(text: str) -> str:
-    from sqlglot import exp
-
     return exp.Literal.string(text).sql("spark")

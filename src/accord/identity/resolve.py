@@ -16,7 +16,6 @@ from accord.lake.sql import literal
 from accord.lake.store import Lake, now
 
 ID_PREFIX = {"person": "P", "account": "A"}
-ENTITY = {"person": "person", "account": "account"}
 
 
 @dataclass
@@ -88,7 +87,7 @@ def _scope_changed(
     con = lake.con
     k, node = literal(kind), literal(RECORD_NAMESPACE[kind])
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _changed AS SELECT DISTINCT source_key FROM {ENTITY[kind]} WHERE batch_id > ?",
+        f"CREATE OR REPLACE TEMP TABLE _changed AS SELECT DISTINCT source_key FROM {kind} WHERE batch_id > ?",
         [last_batch],
     )
     splits = f"SELECT profile_id FROM identity_unlinks WHERE kind = {k} AND created_at > ?"
