@@ -50,6 +50,9 @@ profile_app = typer.Typer(help="Unified person profiles.", no_args_is_help=True)
 account_app = typer.Typer(help="Unified account profiles.", no_args_is_help=True)
 audiences_app = typer.Typer(help="Audiences: files in audiences/*.aud, evaluated into memberships.", no_args_is_help=True)
 keys_app = typer.Typer(help="Write keys for the collector, API keys for the REST API.", no_args_is_help=True)
+sources_app = typer.Typer(help="API sources configured in accord.yaml (Marketo instances, ...).", no_args_is_help=True)
+sync_app = typer.Typer(help="Pull records from API sources: a backfill the first time, then what changed.",
+                       no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(export_app, name="export")
@@ -61,6 +64,8 @@ app.add_typer(profile_app, name="profile")
 app.add_typer(account_app, name="account")
 app.add_typer(audiences_app, name="audiences")
 app.add_typer(keys_app, name="keys")
+app.add_typer(sources_app, name="sources")
+app.add_typer(sync_app, name="sync")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -787,6 +792,83 @@ def serve(
         name = ws.sandbox(sandbox)
     console.print(f"serving workspace {ws.config.name} (sandbox {name}) on http://{host}:{port} — collector at /v1/batch")
     run_server(ws, name, host, port, ingest_every)
+
+
+@sources_app.command("list")
+def sources_list(workspace: WorkspaceOpt = None) -> None:
+    """Each configured source, the sandboxes it feeds and how far each has synced."""
+    from accord.sources.sync import last_sync
+
+    with user_errors():
+        ws = open_workspace(workspace)
+        table = Table("name", "type", "instance", "sandbox", "synced up to")
+        for source in ws.config.sources:
+            for sandbox in source.sandboxes:
+                with ws.lake(sandbox) as lake:
+                    table.add_row(source.name, source.type, source.munchkin_id, sandbox, last_sync(lake, source) or "never")
+    console.print(table)
+
+
+@sources_app.command("check")
+def sources_check(
+    name: Annotated[Optional[str], typer.Argument(help="Source name (default: all).")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Connect to each source and print what it can read; exit 1 if any connection fails."""
+    from accord.clients.marketo import MarketoError
+    from accord.sources.sync import configured, open_source
+
+    failed = False
+    with user_errors():
+        ws = open_workspace(workspace)
+        for config in configured(ws, name=name):
+            try:
+                source = open_source(ws, config)
+                try:
+                    found = source.check()
+                finally:
+                    source.close()
+            except (MarketoError, ValueError) as err:
+                failed = True
+                err_console.print(f"[red]{config.name}: failed[/red] {escape(str(err))}")
+                continue
+            listed = ", ".join(f"{n:,} {what}" for what, n in found.items())
+            console.print(f"[green]{config.name}: ok[/green] ({config.type} {config.munchkin_id}): {listed}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@sync_app.command("marketo")
+def sync_marketo(
+    name: Annotated[Optional[str], typer.Option("--name", help="Only this source (default: every Marketo source).")] = None,
+    backfill: Annotated[bool, typer.Option("--backfill", help="Read all history again from backfill_since.")] = False,
+    workspace: WorkspaceOpt = None,
+    sandbox: Annotated[Optional[str], typer.Option("--sandbox", "-s", help="Only this sandbox.")] = None,
+) -> None:
+    """Sync Marketo instances into the sandboxes they feed; an interrupted backfill resumes where it stopped."""
+    from accord.clients.marketo import MarketoError
+    from accord.sources.sync import configured, run_source
+
+    with user_errors():
+        ws = open_workspace(workspace)
+        for config in configured(ws, "marketo", name):
+            with progress_bar() as progress:
+                task = progress.add_task(config.name, total=None, rows=0)
+
+                def advance(what: str, rows: int, _task: int = task, _name: str = config.name) -> None:
+                    fields = progress.tasks[_task].fields
+                    progress.update(_task, description=f"{_name}: {what}", rows=fields["rows"] + rows)
+
+                try:
+                    reports = run_source(ws, config, sandbox, backfill=backfill, progress=advance)
+                except MarketoError as err:
+                    raise ValueError(f"{config.name}: {err}") from None
+            for sandbox_name, report in zip([sandbox] if sandbox else config.sandboxes, reports):
+                console.print(
+                    f"{config.name} → {sandbox_name}: {report.mode}, {report.loaded():,} records loaded, "
+                    f"{report.quarantined():,} quarantined, {report.deleted:,} deleted; {report.calls:,} API calls "
+                    f"in {report.seconds:.1f} s ({report.rate_used:.0%} of the rate limit)"
+                )
 
 
 @keys_app.command("create")

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from accord.audiences.config import AudiencesConfig
 from accord.identity.config import IdentityConfig
 from accord.lake.store import Lake
+from accord.sources.config import SourceConfig, check_sources
 
 CONFIG_FILE = "accord.yaml"
 SANDBOX_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
@@ -45,6 +46,7 @@ class WorkspaceConfig(BaseModel):
     identity: IdentityConfig = Field(default_factory=IdentityConfig, description="Stitching and merge settings.")
     audiences: AudiencesConfig = Field(default_factory=AudiencesConfig, description="Evaluation schedule and retention.")
     collector: CollectorConfig = Field(default_factory=CollectorConfig, description="Collector event mapping.")
+    sources: list[SourceConfig] = Field(default_factory=list, description="API sources (Marketo instances, ...).")
 
     @model_validator(mode="after")
     def _check_sandboxes(self) -> WorkspaceConfig:
@@ -55,6 +57,7 @@ class WorkspaceConfig(BaseModel):
             raise ValueError("a sandbox is listed twice")
         if self.default_sandbox not in self.sandboxes:
             raise ValueError(f"default_sandbox {self.default_sandbox!r} is not in sandboxes")
+        check_sources(self.sources, self.sandboxes)
         return self
 
 

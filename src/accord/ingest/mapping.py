@@ -113,6 +113,11 @@ class Mapping(BaseModel):
             raise ValueError(f"mapping for {entity.name} must fill required field(s): {', '.join(missing)}")
         return self
 
+    @property
+    def source_columns(self) -> list[str]:
+        """Every input column the mapping reads, in first-use order: what an API call must ask for."""
+        return list(dict.fromkeys(c for spec in self.fields.values() for c in spec.source_columns))
+
     def check_columns(self, available: list[str]) -> None:
         """Fail before loading when the mapping names a column the input does not have."""
         for field_name, spec in self.fields.items():

@@ -1,0 +1,43 @@
+"""Client-side pacing: stay under a call-rate window and a concurrency cap instead of being refused by the server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+class Pacer:
+    """At most `calls` calls started in any `seconds`-long window and at most `concurrent` in flight."""
+
+    def __init__(self, calls: int, seconds: float, concurrent: int, *, margin: float = 0.05,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.calls, self.seconds, self.margin = calls, seconds, margin
+        self._clock, self._sleep = clock, sleep
+        self._started: deque[float] = deque()
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(concurrent)
+        self.waited = 0.0
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one call's place: waits for the window and for a free concurrency slot."""
+        with self._slots:
+            self._wait_for_window()
+            yield
+
+    def _wait_for_window(self) -> None:
+        while True:
+            with self._lock:
+                now = self._clock()
+                # The margin absorbs the difference between our clock and the server's receipt of the call.
+                while self._started and self._started[0] <= now - self.seconds - self.margin:
+                    self._started.popleft()
+                if len(self._started) < self.calls:
+                    self._started.append(now)
+                    return
+                pause = self._started[0] + self.seconds + self.margin - now
+            self.waited += pause
+            self._sleep(pause)

@@ -1,0 +1,36 @@
+"""Connector checkpoints kept in the sandbox's lake, so a sync resumes where the last one stopped."""
+
+from __future__ import annotations
+
+from accord.lake.store import Lake, now
+
+
+class SourceState:
+    """Key-value checkpoints of one source (e.g. `marketo:123-ABC-456`), grouped by stream."""
+
+    def __init__(self, lake: Lake, source: str) -> None:
+        self.lake, self.source = lake, source
+
+    def get(self, stream: str, key: str) -> str | None:
+        return self.lake.scalar(
+            "SELECT value FROM source_state WHERE source = ? AND stream = ? AND key = ?", [self.source, stream, key]
+        )
+
+    def put(self, stream: str, key: str, value: str) -> None:
+        self.lake.con.execute(
+            "INSERT OR REPLACE INTO source_state VALUES (?, ?, ?, ?, ?)", [self.source, stream, key, value, now()]
+        )
+
+    def drop(self, stream: str, key: str | None = None) -> None:
+        if key is None:
+            self.lake.con.execute("DELETE FROM source_state WHERE source = ? AND stream = ?", [self.source, stream])
+        else:
+            self.lake.con.execute(
+                "DELETE FROM source_state WHERE source = ? AND stream = ? AND key = ?", [self.source, stream, key]
+            )
+
+    def all(self) -> dict[tuple[str, str], str]:
+        rows = self.lake.con.execute(
+            "SELECT stream, key, value FROM source_state WHERE source = ? ORDER BY 1, 2", [self.source]
+        ).fetchall()
+        return {(s, k): v for s, k, v in rows}

@@ -1,0 +1,66 @@
+"""Run the API sources a workspace configures: each into every sandbox it feeds, resuming from checkpoints."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from accord.lake.store import Lake
+from accord.sources import API_SOURCES
+from accord.sources.config import SourceConfig
+from accord.sources.state import SourceState
+from accord.workspace import Workspace, WorkspaceError
+
+Progress = Callable[[str, int], None]
+
+
+class ApiSource(Protocol):
+    """What every API source offers; `sync` runs the backfill first when none has completed."""
+
+    def check(self) -> dict[str, int]: ...
+
+    def backfill(self, lake: Lake, progress: Progress | None = None, *, restart: bool = False) -> Any: ...
+
+    def sync(self, lake: Lake, progress: Progress | None = None) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+def open_source(ws: Workspace, config: SourceConfig) -> ApiSource:
+    module = importlib.import_module(API_SOURCES[config.type])
+    return module.open_source(config, ws.root)  # type: ignore[no-any-return]
+
+
+def configured(ws: Workspace, source_type: str | None = None, name: str | None = None) -> list[SourceConfig]:
+    """The sources of a type (or all), or the one named; an unknown name is an error that lists the known ones."""
+    chosen = [s for s in ws.config.sources if (source_type is None or s.type == source_type)
+              and (name is None or s.name == name)]
+    if not chosen:
+        known = ", ".join(f"{s.name} ({s.type})" for s in ws.config.sources) or "none"
+        wanted = f"source {name!r}" if name else f"{source_type or 'API'} sources"
+        raise WorkspaceError(f"no {wanted} configured in accord.yaml (configured: {known})")
+    return chosen
+
+
+def run_source(ws: Workspace, config: SourceConfig, sandbox: str | None = None, *, backfill: bool = False,
+               progress: Progress | None = None) -> list[Any]:
+    """Sync one source into each sandbox it feeds (or just `sandbox`); returns one report per sandbox."""
+    if sandbox is not None and sandbox not in config.sandboxes:
+        raise WorkspaceError(f"source {config.name!r} does not feed sandbox {sandbox!r} (it feeds {', '.join(config.sandboxes)})")
+    reports = []
+    source = open_source(ws, config)
+    try:
+        for name in [sandbox] if sandbox else config.sandboxes:
+            with ws.lake(name) as lake:
+                if backfill:
+                    reports.append(source.backfill(lake, progress, restart=True))
+                else:
+                    reports.append(source.sync(lake, progress))
+    finally:
+        source.close()
+    return reports
+
+
+def last_sync(lake: Lake, config: SourceConfig) -> str | None:
+    return SourceState(lake, config.state_key).get("sync", "since")

@@ -1,0 +1,613 @@
+"""A local Marketo Engage REST server on 127.0.0.1: Marketo's endpoints, envelopes, paging, bulk extracts and limits.
+
+It answers as the real API does (see ../shared/contracts/README.md §1): errors arrive with HTTP 200 and
+`success: false`, tokens expire, 100 calls per 20 s and 10 concurrent calls are enforced, bulk jobs queue.
+Tests, the demo and benchmarks point the Marketo client at it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import re
+import secrets
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from accord.testing.marketo_data import ACTIVITY_TYPES, MarketoData, activity_json
+
+DEFAULT_LEAD_FIELDS = ["id", "email", "firstName", "lastName", "createdAt", "updatedAt"]
+TRANSIENT = {"604", "608", "611", "713"}
+LEAD_WRITES = {
+    ("POST", "/rest/v1/leads.json"), ("POST", "/rest/v1/leads/push.json"),
+    ("POST", "/rest/v1/leads/submitForm.json"), ("POST", "/bulk/v1/leads.json"),
+}
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclass
+class Limits:
+    """Marketo's published limits; tests shorten the bulk processing time, benchmarks keep the rest."""
+
+    calls_per_window: int = 100
+    window_seconds: float = 20.0
+    max_concurrent: int = 10
+    daily_quota: int = 50_000
+    token_seconds: int = 3600
+    bulk_processing: int = 2
+    bulk_queued: int = 10
+    bulk_seconds: float = 0.05
+    export_daily_bytes: int = 500 * 1024 * 1024
+    max_window_days: int = 31
+
+
+@dataclass
+class BulkJob:
+    kind: str
+    export_id: str
+    body: dict[str, Any]
+    status: str = "Created"
+    created_at: str = ""
+    queued_at: str | None = None
+    started_at: float | None = None
+    finished_at: str | None = None
+    path: Path | None = None
+    records: int = 0
+    size: int = 0
+    checksum: str | None = None
+    error: str | None = None
+
+    def view(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"exportId": self.export_id, "format": self.body.get("format", "CSV"),
+                               "status": self.status, "createdAt": self.created_at}
+        if self.queued_at:
+            out["queuedAt"] = self.queued_at
+        if self.started_at:
+            out["startedAt"] = _iso_now(self.started_at)
+        if self.status == "Completed":
+            out |= {"finishedAt": self.finished_at, "numberOfRecords": self.records, "fileSize": self.size,
+                    "fileChecksum": self.checksum}
+        if self.error:
+            out["errorMsg"] = self.error
+        return out
+
+
+def _iso_now(at: float | None = None) -> str:
+    return datetime.fromtimestamp(at if at is not None else time.time(), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _token(kind: str, position: int) -> str:
+    return base64.b32encode(f"{kind}:{position}".encode()).decode()
+
+
+def _position(token: str, kind: str) -> int:
+    try:
+        got_kind, pos = base64.b32decode(token.encode()).decode().split(":")
+        if got_kind != kind:
+            raise ValueError
+        return int(pos)
+    except ValueError:
+        raise ApiError("1003", f"Invalid value for nextPageToken: {token}") from None
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    except ValueError:
+        raise ApiError("1003", f"Invalid date-time: {text}") from None
+
+
+class MarketoServer:
+    """One Marketo instance on 127.0.0.1; start with `with MarketoServer(data) as server:` and use `server.endpoint`."""
+
+    def __init__(self, data: MarketoData, *, munchkin_id: str = "123-ABC-456", client_id: str = "accord-client",
+                 client_secret: str = "accord-secret", limits: Limits | None = None) -> None:
+        self.data = data
+        self.munchkin_id = munchkin_id
+        self.client_id, self.client_secret = client_id, client_secret
+        self.limits = limits or Limits()
+        self.calls: list[tuple[str, str]] = []
+        self.lead_writes: list[tuple[str, str]] = []
+        self.errors_sent: dict[str, int] = {}
+        self._tokens: dict[str, float] = {}
+        self._recent: deque[float] = deque()
+        self._in_flight = 0
+        self._daily = 0
+        self._inject: list[tuple[str, Callable[[str], bool]]] = []
+        self._jobs: dict[str, BulkJob] = {}
+        self._exported_bytes = 0
+        self._lock = threading.RLock()
+        self._workdir = tempfile.TemporaryDirectory(prefix="marketo-server-")
+        self.corrupt_lead_ids: set[int] = set()
+        self._http: ThreadingHTTPServer | None = None
+
+    # Lifecycle ------------------------------------------------------------------------------------------
+    def __enter__(self) -> MarketoServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, port: int = 0) -> None:
+        server = self
+
+        class Handler(_Handler):
+            marketo = server
+
+        self._http = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._http.daemon_threads = True
+        threading.Thread(target=self._http.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._http:
+            self._http.shutdown()
+            self._http.server_close()
+        self._workdir.cleanup()
+
+    @property
+    def endpoint(self) -> str:
+        assert self._http, "server not started"
+        return f"http://127.0.0.1:{self._http.server_address[1]}"
+
+    # Test controls ----------------------------------------------------------------------------------------
+    def fail_next(self, code: str, times: int = 1, path_contains: str = "") -> None:
+        """Answer the next `times` REST calls whose path contains `path_contains` with error `code`."""
+        with self._lock:
+            self._inject.extend((code, lambda p, s=path_contains: s in p) for _ in range(times))
+
+    def expire_tokens(self) -> None:
+        with self._lock:
+            self._tokens = {t: 0.0 for t in self._tokens}
+
+    def count(self, path_part: str, method: str | None = None) -> int:
+        return sum(1 for m, p in self.calls if path_part in p and (method is None or m == method))
+
+    # Request handling -------------------------------------------------------------------------------------
+    def handle(self, method: str, path: str, query: dict[str, list[str]], body: bytes,
+               headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        if path.startswith("/identity/oauth/token"):
+            return self._token_call(query, body)
+        if method == "POST" and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            form = parse_qs(body.decode())
+            if "GET" in form.get("_method", []) + query.get("_method", []):
+                method, body = "GET", b""
+                query = {k: v for k, v in {**query, **form}.items() if k != "_method"}
+        with self._lock:
+            self.calls.append((method, path))
+            if (method, path) in LEAD_WRITES:
+                self.lead_writes.append((method, path))
+        try:
+            self._admit(headers, path)
+            if path.endswith("/file.json") and path.startswith("/bulk/"):
+                return self._bulk_file(path, headers)
+            result = self._route(method, path, query, json.loads(body) if body else {})
+            return 200, {"Content-Type": "application/json"}, json.dumps(
+                {"requestId": secrets.token_hex(4), "success": True} | result).encode()
+        except ApiError as err:
+            return self._envelope_error(err)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _envelope_error(self, err: ApiError) -> tuple[int, dict[str, str], bytes]:
+        with self._lock:
+            self.errors_sent[err.code] = self.errors_sent.get(err.code, 0) + 1
+        payload = {"requestId": secrets.token_hex(4), "success": False,
+                   "errors": [{"code": err.code, "message": err.message}]}
+        return 200, {"Content-Type": "application/json"}, json.dumps(payload).encode()
+
+    def _token_call(self, query: dict[str, list[str]], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        params = {**query, **parse_qs(body.decode())}
+        given = (params.get("client_id", [""])[0], params.get("client_secret", [""])[0])
+        if params.get("grant_type") != ["client_credentials"] or given != (self.client_id, self.client_secret):
+            payload = {"error": "unauthorized", "error_description": "Bad client credentials"}
+            return 401, {"Content-Type": "application/json"}, json.dumps(payload).encode()
+        with self._lock:
+            now = time.time()
+            live = [(t, exp) for t, exp in self._tokens.items() if exp > now]
+            if live:
+                token, expires = live[0]
+            else:
+                token, expires = secrets.token_hex(16) + ":ab", now + self.limits.token_seconds
+                self._tokens[token] = expires
+        payload = {"access_token": token, "token_type": "bearer", "expires_in": int(expires - now),
+                   "scope": "accord-api@example.com"}
+        return 200, {"Content-Type": "application/json"}, json.dumps(payload).encode()
+
+    def _admit(self, headers: dict[str, str], path: str) -> None:
+        """Auth, then the limits; a refused call does not count against the rate window (as Marketo counts it)."""
+        with self._lock:
+            self._in_flight += 1
+            auth = headers.get("authorization", "")
+            token = auth[7:] if auth.lower().startswith("bearer ") else ""
+            if token not in self._tokens:
+                raise ApiError("601", "Access token invalid")
+            if self._tokens[token] <= time.time():
+                raise ApiError("602", "Access token expired")
+            for i, (code, matches) in enumerate(self._inject):
+                if matches(path):
+                    del self._inject[i]
+                    raise ApiError(code, {"606": "Max rate limit '100' exceeded with in '20' secs",
+                                          "615": "Concurrent access limit reached",
+                                          "1029": "Too many jobs in queue"}.get(code, "Temporary error"))
+            if self._in_flight > self.limits.max_concurrent:
+                raise ApiError("615", "Concurrent access limit reached")
+            now = time.monotonic()
+            while self._recent and self._recent[0] <= now - self.limits.window_seconds:
+                self._recent.popleft()
+            if len(self._recent) >= self.limits.calls_per_window:
+                raise ApiError("606", f"Max rate limit '{self.limits.calls_per_window}' exceeded with in "
+                                      f"'{self.limits.window_seconds:g}' secs")
+            if self._daily >= self.limits.daily_quota:
+                raise ApiError("607", "Daily quota reached")
+            self._recent.append(now)
+            self._daily += 1
+
+    def _route(self, method: str, path: str, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
+        for pattern, verb, handler in self._routes():
+            match = re.fullmatch(pattern, path)
+            if match and verb == method:
+                return handler(q, body, *match.groups())
+        if (method, path) in LEAD_WRITES:
+            raise ApiError("1003", "This test server refuses lead writes; Accord must never create leads")
+        raise ApiError("404", f"No route for {method} {path}")
+
+    def _routes(self) -> list[tuple[str, str, Callable[..., dict[str, Any]]]]:
+        bulk = r"/bulk/v1/(leads|activities|program/members)/export"
+        return [
+            (r"/rest/v1/leads/describe\.json", "GET", self._describe),
+            (r"/rest/v1/leads\.json", "GET", self._leads),
+            (r"/rest/v1/activities/types\.json", "GET", self._activity_types),
+            (r"/rest/v1/activities/pagingtoken\.json", "GET", self._paging_token),
+            (r"/rest/v1/activities\.json", "GET", self._activities),
+            (r"/rest/v1/activities/leadchanges\.json", "GET", self._lead_changes),
+            (r"/rest/v1/activities/deletedleads\.json", "GET", self._deleted_leads),
+            (r"/rest/asset/v1/programs\.json", "GET", self._programs),
+            (r"/rest/v1/lists\.json", "GET", self._lists),
+            (r"/rest/v1/lists?/(\d+)/leads\.json", "GET", self._list_leads),
+            (bulk + r"/create\.json", "POST", self._bulk_create),
+            (bulk + r"/(\w[\w-]*)/enqueue\.json", "POST", self._bulk_enqueue),
+            (bulk + r"/(\w[\w-]*)/status\.json", "GET", self._bulk_status),
+            (bulk + r"/(\w[\w-]*)/cancel\.json", "POST", self._bulk_cancel),
+            (bulk + r"\.json", "GET", self._bulk_list),
+        ]
+
+    # Lead database --------------------------------------------------------------------------------------------
+    def _describe(self, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
+        fields = [{"id": i + 1, "displayName": name, "dataType": "integer" if name == "id" else "string",
+                   "rest": {"name": name, "readOnly": name in ("id", "createdAt", "updatedAt")}}
+                  for i, name in enumerate(self.data.leads.column_names)]
+        return {"result": fields}
+
+    def _leads(self, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
+        filter_type = _one(q, "filterType")
+        values = _many(q, "filterValues")
+        if not filter_type or not values:
+            raise ApiError("1003", "filterType and filterValues are required")
+        if len(values) > 300:
+            raise ApiError("1003", "At most 300 filterValues")
+        fields = _many(q, "fields") or DEFAULT_LEAD_FIELDS
+        data = self.data
+        if filter_type == "id":
+            positions = [data.lead_position[int(v)] for v in values if v.isdigit() and int(v) in data.lead_position]
+        elif filter_type in data.leads.column_names:
+            column = data.leads[filter_type]
+            wanted = set(v.lower() for v in values) if filter_type == "email" else set(values)
+            texts = column.to_pylist()
+            positions = [i for i, v in enumerate(texts)
+                         if v is not None and (v.lower() if filter_type == "email" else v) in wanted]
+        else:
+            raise ApiError("1003", f"Invalid filterType '{filter_type}'")
+        return {"result": [data.lead_json(p, fields) for p in positions]}
+
+    def _list_leads(self, q: dict[str, list[str]], body: dict[str, Any], list_id: str) -> dict[str, Any]:
+        if int(list_id) not in {int(x["id"]) for x in self.data.lists}:
+            raise ApiError("1013", f"Static list {list_id} not found")
+        members = self.data.list_members.get(int(list_id), [])
+        start = _position(q["nextPageToken"][0], f"list{list_id}") if "nextPageToken" in q else 0
+        size = _batch(q)
+        fields = _many(q, "fields") or DEFAULT_LEAD_FIELDS
+        page = [m for m in members[start:start + size] if m in self.data.lead_position]
+        out: dict[str, Any] = {"result": [self.data.lead_json(self.data.lead_position[m], fields) for m in page]}
+        if start + size < len(members):
+            out["nextPageToken"] = _token(f"list{list_id}", start + size)
+        return out
+
+    def _lists(self, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
+        start = _position(q["nextPageToken"][0], "lists") if "nextPageToken" in q else 0
+        size = _batch(q)
+        rows = [{**x, "id": int(x["id"])} for x in self.data.lists[start:start + size]]
+        out: dict[str, Any] = {"result": rows}
+        if start + size < len(self.data.lists):
+            out["nextPageToken"] = _token("lists", start + size)
+        return out
+
+    # Activities -----------------------------------------------------------------------------------------------
+    def _activity_types(self, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
+        return {"result": [
+            {"id": i, "name": name, "apiName": name[0].lower() + name.title().replace(" ", "")[1:],
+             "primaryAttribute": {"name": primary, "dataType": "string"}, "attributes": []}
+            for i, (name, primary) in ACTIVITY_TYPES.items()
+        ]}
+
+    def _paging_token(self, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
+        since = _one(q, "sinceDatetime")
+        if not since:
+            raise ApiError("1003", "sinceDatetime is required")
+        position = int(np.searchsorted(self.data.activity_dates, _parse_time(since).strftime("%Y-%m-%dT%H:%M:%SZ")))
+        return {"nextPageToken": _token("act", position)}
+
+    def _scan(self, q: dict[str, list[str]], types: set[int]) -> tuple[list[int], int]:
+        token = _one(q, "nextPageToken")
+        if not token:
+            raise ApiError("1003", "nextPageToken is required")
+        start, size = _position(token, "act"), _batch(q)
+        # Like Marketo, one call looks at a bounded slice: a page may be short while moreResult is true.
+        window = slice(start, start + 20 * size)
+        hits = np.flatnonzero(np.isin(self.data.activity_types[window], list(types)))[:size] + start
+        end = int(hits[-1]) + 1 if len(hits) == size else min(start + 20 * size, len(self.data.activity_dates))
+        lead_ids = {int(v) for v in _many(q, "leadIds")}
+        rows = [int(h) for h in hits]
+        if lead_ids:
+            rows = [h for h in rows if int(self.data.activities["leadId"][h].as_py()) in lead_ids]
+        return rows, end
+
+    def _page(self, rows: list[int], end: int, with_fields: list[str] | None = None) -> dict[str, Any]:
+        table = self.data.activities.take(rows).to_pylist() if rows else []
+        result = [activity_json(r, with_fields) for r in table]
+        if with_fields:
+            result = [r for r in result if r["fields"][0]["name"] in with_fields]
+        more = end < len(self.data.activity_dates)
+        return {"result": result, "nextPageToken": _token("act", end), "moreResult": more}
+
+    def _activities(self, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
+        types = {int(t) for t in _many(q, "activityTypeIds")}
+        if not types:
+            raise ApiError("1003", "activityTypeIds is required")
+        if len(types) > 10:
+            raise ApiError("1003", "At most 10 activityTypeIds")
+        return self._page(*self._scan(q, types))
+
+    def _lead_changes(self, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
+        fields = _many(q, "fields")
+        if not fields:
+            raise ApiError("1003", "fields is required")
+        rows, end = self._scan(q, {13})
+        return self._page(rows, end, fields)
+
+    def _deleted_leads(self, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
+        return self._page(*self._scan(q, {37}))
+
+    # Asset API ------------------------------------------------------------------------------------------------
+    def _programs(self, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
+        size = int(_one(q, "maxReturn") or 20)
+        if size > 200:
+            raise ApiError("1003", "maxReturn must be at most 200")
+        offset = int(_one(q, "offset") or 0)
+        earliest = _one(q, "earliestUpdatedAt")
+        rows = self.data.programs
+        if earliest:
+            rows = [p for p in rows if _parse_time(p["updatedAt"]) >= _parse_time(earliest)]
+        page = rows[offset:offset + size]
+        if not page:
+            return {"warnings": ["No assets found for the given search criteria."]}
+        return {"result": [_asset_program(p) for p in page], "warnings": []}
+
+    # Bulk extract ---------------------------------------------------------------------------------------------
+    def _bulk_create(self, q: dict[str, list[str]], body: dict[str, Any], kind: str) -> dict[str, Any]:
+        filters = body.get("filter") or {}
+        if kind != "activities" and not body.get("fields"):
+            raise ApiError("1003", "fields is required")
+        for key in ("createdAt", "updatedAt"):
+            if key in filters:
+                start, end = _parse_time(filters[key]["startAt"]), _parse_time(filters[key]["endAt"])
+                if end - start > timedelta(days=self.limits.max_window_days):
+                    raise ApiError("1003", f"Date range for '{key}' exceeds {self.limits.max_window_days} days")
+        if kind == "activities" and "createdAt" not in filters:
+            raise ApiError("1003", "createdAt filter is required")
+        if kind == "program/members" and not (filters.get("programId") or filters.get("programIds")):
+            raise ApiError("1003", "programId or programIds filter is required")
+        with self._lock:
+            job = BulkJob(kind, f"{secrets.token_hex(4)}-{len(self._jobs):04d}", body, created_at=_iso_now())
+            self._jobs[job.export_id] = job
+        return {"result": [job.view()]}
+
+    def _job(self, kind: str, export_id: str) -> BulkJob:
+        job = self._jobs.get(export_id)
+        if job is None or job.kind != kind:
+            raise ApiError("1003", f"Export id {export_id} not found")
+        return job
+
+    def _bulk_enqueue(self, q: dict[str, list[str]], body: dict[str, Any], kind: str, export_id: str) -> dict[str, Any]:
+        with self._lock:
+            job = self._job(kind, export_id)
+            if job.status != "Created":
+                raise ApiError("1029", f"Export Job {export_id} already queued")
+            waiting = sum(1 for j in self._jobs.values() if j.status == "Queued")
+            if waiting >= self.limits.bulk_queued:
+                raise ApiError("1029", "Too many jobs in queue")
+            if self._exported_bytes >= self.limits.export_daily_bytes:
+                raise ApiError("1029", "Export daily quota exceeded")
+            job.status, job.queued_at = "Queued", _iso_now()
+            self._advance()
+            return {"result": [job.view()]}
+
+    def _bulk_status(self, q: dict[str, list[str]], body: dict[str, Any], kind: str, export_id: str) -> dict[str, Any]:
+        with self._lock:
+            self._advance()
+            return {"result": [self._job(kind, export_id).view()]}
+
+    def _bulk_cancel(self, q: dict[str, list[str]], body: dict[str, Any], kind: str, export_id: str) -> dict[str, Any]:
+        with self._lock:
+            job = self._job(kind, export_id)
+            job.status = "Cancelled"
+            self._advance()
+            return {"result": [job.view()]}
+
+    def _bulk_list(self, q: dict[str, list[str]], body: dict[str, Any], kind: str) -> dict[str, Any]:
+        status = set(_many(q, "status"))
+        return {"result": [j.view() for j in self._jobs.values() if j.kind == kind and (not status or j.status in status)]}
+
+    def _advance(self) -> None:
+        """Move the queue along: finish jobs whose processing time is up, start queued ones while slots are free."""
+        now = time.time()
+        for job in self._jobs.values():
+            if job.status == "Processing" and job.started_at is not None and now - job.started_at >= self.limits.bulk_seconds:
+                self._write_file(job)
+                job.status, job.finished_at = "Completed", _iso_now()
+        for job in self._jobs.values():
+            busy = sum(1 for j in self._jobs.values() if j.status == "Processing")
+            if job.status == "Queued" and busy < self.limits.bulk_processing:
+                job.status, job.started_at = "Processing", now
+
+    def _write_file(self, job: BulkJob) -> None:
+        table = self._extract(job)
+        columns = job.body.get("columnHeaderNames") or {}
+        table = table.rename_columns([columns.get(c, c) for c in table.column_names])
+        table = pa.table({c: pc.fill_null(pc.cast(table[c], pa.string()), "null") for c in table.column_names})
+        buffer = io.BytesIO()
+        pacsv.write_csv(table, buffer, pacsv.WriteOptions(quoting_style="needed"))
+        data = buffer.getvalue()
+        if job.kind == "leads" and self.corrupt_lead_ids:
+            data = _corrupt(data, {str(i) for i in self.corrupt_lead_ids})
+        job.path = Path(self._workdir.name) / f"{job.export_id}.csv"
+        job.path.write_bytes(data)
+        job.records, job.size = table.num_rows, len(data)
+        job.checksum = "sha256:" + hashlib.sha256(data).hexdigest()
+        self._exported_bytes += len(data)
+
+    def _extract(self, job: BulkJob) -> pa.Table:
+        filters = job.body.get("filter") or {}
+        if job.kind == "activities":
+            dates = self.data.activity_dates
+            start = _parse_time(filters["createdAt"]["startAt"]).strftime("%Y-%m-%dT%H:%M:%SZ")
+            end = _parse_time(filters["createdAt"]["endAt"]).strftime("%Y-%m-%dT%H:%M:%SZ")
+            lo, hi = int(np.searchsorted(dates, start)), int(np.searchsorted(dates, end, side="right"))
+            table = self.data.activities.slice(lo, hi - lo)
+            if filters.get("activityTypeIds"):
+                types = self.data.activity_types[lo:hi]
+                table = table.filter(pa.array(np.isin(types, [int(t) for t in filters["activityTypeIds"]])))
+            fields = job.body.get("fields")
+            return table.select(fields) if fields else table
+        if job.kind == "leads":
+            table = self.data.leads
+            for key in ("createdAt", "updatedAt"):
+                if key in filters:
+                    start, end = filters[key]["startAt"], filters[key]["endAt"]
+                    lo = _parse_time(start).strftime("%Y-%m-%dT%H:%M:%SZ")
+                    hi = _parse_time(end).strftime("%Y-%m-%dT%H:%M:%SZ")
+                    table = table.filter(pc.and_(pc.greater_equal(table[key], lo), pc.less_equal(table[key], hi)))
+            if "staticListId" in filters:
+                members = pa.array([str(m) for m in self.data.list_members.get(int(filters["staticListId"]), [])])
+                table = table.filter(pc.is_in(table["id"], members))
+            return table.select([f for f in job.body["fields"] if f in table.column_names])
+        members = self.data.program_members
+        assert members is not None
+        ids = filters.get("programIds") or [filters.get("programId")]
+        table = members.filter(pc.is_in(members["programId"], pa.array([str(i) for i in ids])))
+        return table.select([f for f in job.body["fields"] if f in table.column_names])
+
+    def _bulk_file(self, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        match = re.fullmatch(r"/bulk/v1/(leads|activities|program/members)/export/([\w-]+)/file\.json", path)
+        if not match:
+            raise ApiError("404", f"No route for GET {path}")
+        with self._lock:
+            self._advance()
+            job = self._job(*match.groups())
+            if job.status != "Completed" or job.path is None:
+                raise ApiError("1003", f"Export {job.export_id} is not completed (status {job.status})")
+        data = job.path.read_bytes()
+        status, extra = 200, {}
+        if rng := re.fullmatch(r"bytes=(\d+)-(\d*)", headers.get("range", "")):
+            lo = int(rng.group(1))
+            hi = int(rng.group(2)) if rng.group(2) else len(data) - 1
+            extra = {"Content-Range": f"bytes {lo}-{hi}/{len(data)}"}
+            data, status = data[lo:hi + 1], 206
+        return status, {"Content-Type": "text/csv"} | extra, data
+
+
+def _corrupt(data: bytes, lead_ids: set[str]) -> bytes:
+    """Truncate the chosen leads' lines to two fields: a malformed row as a broken export would hold."""
+    lines = data.split(b"\n")
+    out = [b",".join(line.split(b",")[:2]) if line.split(b",")[0].strip(b'"').decode() in lead_ids else line
+           for line in lines]
+    return b"\n".join(out)
+
+
+def _asset_program(p: dict[str, Any]) -> dict[str, Any]:
+    """A program in the Asset API's shape, with its datetime style (`2017-09-25T21:51:20Z+0000`)."""
+    return {"id": int(p["id"]), "name": p["name"], "description": p.get("description"), "type": p.get("type"),
+            "channel": p.get("channel"), "status": p.get("status"), "workspace": "Default",
+            "folder": {"type": "Folder", "value": 1, "folderName": "Marketing Activities"},
+            "createdAt": f"{p['createdAt']}+0000", "updatedAt": f"{p['updatedAt']}+0000"}
+
+
+def _one(q: dict[str, list[str]], name: str) -> str | None:
+    values = q.get(name)
+    return values[0] if values else None
+
+
+def _many(q: dict[str, list[str]], name: str) -> list[str]:
+    """Both `id=1&id=2` and `id=1,2`, as Marketo accepts both."""
+    return [v for value in q.get(name, []) for v in value.split(",") if v]
+
+
+def _batch(q: dict[str, list[str]]) -> int:
+    size = int(_one(q, "batchSize") or 300)
+    if not 1 <= size <= 300:
+        raise ApiError("1003", "batchSize must be between 1 and 300")
+    return size
+
+
+class _Handler(BaseHTTPRequestHandler):
+    marketo: MarketoServer
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go in two writes; without this each call waits ~40 ms
+
+    def _serve(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, out_headers, payload = self.marketo.handle(
+            method, parts.path, parse_qs(parts.query), body, headers)
+        self.send_response(status)
+        for name, value in out_headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests and benchmarks read `server.calls` instead."""

@@ -1,0 +1,264 @@
+"""Marketo source against the local Marketo server over real HTTP: backfill, sync, limits, errors, instances."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from accord.cli import app
+from accord.clients.marketo import (
+    MarketoAuthError,
+    MarketoClient,
+    MarketoLimits,
+    MarketoQuotaError,
+)
+from accord.lake.store import Lake
+from accord.sources.config import MarketoSourceConfig
+from accord.sources.marketo import MarketoSource
+from accord.sources.state import SourceState
+from accord.testing.marketo_data import MarketoData
+from accord.testing.marketo_server import Limits, MarketoServer
+from accord.workspace import Workspace, WorkspaceError
+
+FAST = Limits(calls_per_window=100, window_seconds=0.3, bulk_seconds=0.005)
+SINCE = date(2024, 1, 1)
+
+
+@pytest.fixture
+def data(tiny_world: Path) -> MarketoData:
+    return MarketoData.from_folder(tiny_world / "marketo")
+
+
+@pytest.fixture
+def server(data: MarketoData) -> Iterator[MarketoServer]:
+    with MarketoServer(data, limits=FAST) as running:
+        yield running
+
+
+def client_for(server: MarketoServer, **limits: int | float) -> MarketoClient:
+    wanted = MarketoLimits(**{"calls_per_window": 100, "window_seconds": 0.3, **limits})  # type: ignore[arg-type]
+    return MarketoClient(server.endpoint, server.client_id, server.client_secret, limits=wanted,
+                         poll_seconds=0.005, backoff=0.002)
+
+
+def source_for(server: MarketoServer, **config: object) -> MarketoSource:
+    settings = {"name": "mkto", "munchkin_id": server.munchkin_id, "endpoint": server.endpoint,
+                "client_id": server.client_id, "client_secret": "env:MKTO_SECRET", "backfill_since": SINCE, **config}
+    return MarketoSource(MarketoSourceConfig.model_validate(settings), client_for(server))
+
+
+def versions(lake: Lake, entity: str) -> int:
+    return int(lake.scalar(f"SELECT count(*) FROM {entity}"))
+
+
+def test_backfill_reads_every_record_through_windowed_bulk_extracts(server: MarketoServer, data: MarketoData,
+                                                                    lake: Lake) -> None:
+    report = source_for(server).backfill(lake)
+    assert versions(lake, "person") == data.leads.num_rows
+    assert versions(lake, "event") == data.activities.num_rows
+    assert versions(lake, "campaign") == len(data.programs)
+    assert versions(lake, "marketing_list") == len(data.lists)
+    assert versions(lake, "marketing_list_member") == sum(len(m) for m in data.list_members.values())
+    assert versions(lake, "campaign_member") == data.program_members.num_rows
+    windows = -(-(datetime.now(timezone.utc).date() - SINCE).days // 31)
+    assert server.count("/bulk/v1/activities/export/create.json") == windows
+    assert server.count("/bulk/v1/leads/export/create.json") == windows
+    assert report.quarantined() == 0 and not server.lead_writes
+    key = lake.scalar("SELECT source_key FROM person LIMIT 1")
+    assert key.endswith(f"@{server.munchkin_id}.Marketo")
+
+
+def test_malformed_export_line_is_quarantined_and_the_rest_loads(server: MarketoServer, data: MarketoData,
+                                                                 lake: Lake) -> None:
+    bad = int(data.leads["id"][5].as_py())
+    server.corrupt_lead_ids = {bad}
+    report = source_for(server, entities=["leads"]).backfill(lake)
+    assert report.quarantined() == 1
+    assert versions(lake, "person") == data.leads.num_rows - 1
+    row = lake.query("SELECT reason_code, raw_record FROM quarantine")[0]
+    assert row["reason_code"] == "malformed_row" and row["raw_record"].startswith(f"\"{bad}\",")
+
+
+def test_token_expiring_mid_run_is_renewed(server: MarketoServer, data: MarketoData, lake: Lake) -> None:
+    expired = []
+
+    def expire_once(what: str, rows: int) -> None:
+        if not expired:
+            server.expire_tokens()
+            expired.append(what)
+
+    source_for(server, entities=["leads", "activities"]).backfill(lake, expire_once)
+    assert expired and server.errors_sent.get("602", 0) >= 1
+    assert versions(lake, "person") == data.leads.num_rows
+    assert versions(lake, "event") == data.activities.num_rows
+
+
+def test_rate_and_concurrency_refusals_are_retried(server: MarketoServer) -> None:
+    client = client_for(server)
+    server.fail_next("606", 2)
+    server.fail_next("615")
+    server.fail_next("604")
+    assert len(client.activity_types()) > 10
+    assert client.stats.retries == {"606": 2, "615": 1, "604": 1}
+
+
+def test_client_paces_itself_under_the_servers_rate_limit(data: MarketoData) -> None:
+    with MarketoServer(data, limits=Limits(calls_per_window=5, window_seconds=0.4)) as tight:
+        client = client_for(tight, calls_per_window=5, window_seconds=0.4)
+        for _ in range(16):
+            client.lead_fields()
+        assert tight.errors_sent == {}
+        assert client.pacer.waited >= 1.0
+
+
+def test_quota_and_bad_credentials_stop_with_clear_errors(server: MarketoServer) -> None:
+    client = client_for(server, daily_quota=2)
+    client.lead_fields()
+    client.lead_fields()
+    with pytest.raises(MarketoQuotaError, match="daily quota"):
+        client.lead_fields()
+    wrong = MarketoClient(server.endpoint, server.client_id, "wrong-secret")
+    with pytest.raises(MarketoAuthError, match="refused"):
+        wrong.lead_fields()
+
+
+def test_secret_never_appears_in_logs_or_urls(server: MarketoServer, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        client_for(server).lead_fields()
+    assert server.client_secret not in caplog.text
+    assert server.client_secret not in repr(client_for(server))
+
+
+def test_interrupted_backfill_resumes_without_reloading_or_duplicating(server: MarketoServer, data: MarketoData,
+                                                                       lake: Lake) -> None:
+    loaded: list[str] = []
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_three(what: str, rows: int) -> None:
+        if what.startswith("leads"):
+            loaded.append(what)
+            if len(loaded) == 3:
+                raise Stop
+
+    with pytest.raises(Stop):
+        source_for(server, entities=["leads"]).backfill(lake, stop_after_three)
+    done = SourceState(lake, f"marketo:{server.munchkin_id}").get("backfill.leads", "done_until")
+    assert done is not None
+    downloads_before = server.count("/bulk/v1/leads/export/", "GET") - server.count("status.json")
+    creates_before = server.count("/bulk/v1/leads/export/create.json")
+    source_for(server, entities=["leads"]).backfill(lake)
+    assert versions(lake, "person") == data.leads.num_rows
+    windows = -(-(datetime.now(timezone.utc).date() - SINCE).days // 31)
+    downloads = server.count("/bulk/v1/leads/export/", "GET") - server.count("status.json")
+    # The two loaded windows are not downloaded again; jobs already queued are picked up, not created anew.
+    assert downloads == windows + 1
+    assert server.count("/bulk/v1/leads/export/create.json") == windows
+    assert downloads_before == 3 and creates_before < windows
+
+
+def test_incremental_sync_picks_up_only_new_changes(server: MarketoServer, data: MarketoData, lake: Lake) -> None:
+    source = source_for(server)
+    source.backfill(lake)
+    people, events = versions(lake, "person"), versions(lake, "event")
+    quiet = source.sync(lake)
+    assert quiet.loaded() == 0
+    at = datetime.now(timezone.utc) + timedelta(seconds=2)
+    changed = int(data.leads["id"][0].as_py())
+    gone = int(data.leads["id"][1].as_py())
+    data.upsert_lead({"id": changed, "title": "Chief Revenue Officer"}, at)
+    data.upsert_lead({"id": 990001, "email": "new.lead@example.org", "firstName": "New"}, at)
+    data.add_activity(changed, 1, at, "https://www.accord-example.com/pricing",
+                      {"Webpage URL": "https://www.accord-example.com/pricing"})
+    data.delete_lead(gone, at)
+    report = source.sync(lake)
+    assert report.loaded("person") == 3 and report.deleted == 1
+    assert versions(lake, "person") == people + 3
+    assert report.loaded("event") == 3  # the page view, the data change, the new lead
+    assert versions(lake, "event") == events + 3
+    title = lake.scalar(f"SELECT job_title FROM person_current WHERE source_id = '{changed}'")
+    assert title == "Chief Revenue Officer"
+    assert lake.scalar(f"SELECT count(*) FROM person_current WHERE source_id = '{gone}'") == 0
+    assert source.sync(lake).loaded() == 0
+
+
+def test_sync_pages_through_thousands_of_activities(server: MarketoServer, data: MarketoData, lake: Lake) -> None:
+    state = SourceState(lake, f"marketo:{server.munchkin_id}")
+    state.put("backfill", "completed_at", "2026-01-01T00:00:00+00:00")
+    state.put("sync", "since", "2024-01-01T00:00:00+00:00")
+    report = source_for(server, entities=["activities"]).sync(lake)
+    assert data.activities.num_rows > 3000
+    assert versions(lake, "event") == data.activities.num_rows == report.loaded("event")
+    assert server.count("/rest/v1/activities.json") >= data.activities.num_rows // 300
+
+
+def two_instance_workspace(tmp_path: Path, servers: list[MarketoServer], sandboxes: list[list[str]]) -> Workspace:
+    ws = Workspace.init(tmp_path / "ws")
+    config = {
+        **ws.config.model_dump(mode="json"), "sandboxes": ["prod", "dev"],
+        "sources": [{"type": "marketo", "name": f"mkto-{i}", "munchkin_id": s.munchkin_id, "endpoint": s.endpoint,
+                     "client_id": s.client_id, "client_secret": "env:MKTO_SECRET", "sandboxes": boxes,
+                     "backfill_since": "2026-08-15", "bulk_poll_seconds": 0.01, "calls_per_20s": 5000}
+                    for i, (s, boxes) in enumerate(zip(servers, sandboxes))],
+    }
+    (ws.root / "accord.yaml").write_text(yaml.safe_dump(config))
+    return Workspace.load(ws.root)
+
+
+def test_two_instances_into_one_workspace_never_collide(tmp_path: Path, data: MarketoData,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MKTO_SECRET", "accord-secret")
+    with MarketoServer(data, limits=FAST) as one, \
+            MarketoServer(data, munchkin_id="987-XYZ-654", limits=FAST) as two:
+        ws = two_instance_workspace(tmp_path, [one, two], [["prod"], ["prod"]])
+        result = CliRunner().invoke(app, ["sync", "marketo", "-w", str(ws.root)])
+        assert result.exit_code == 0, result.output
+        with ws.lake("prod") as lake:
+            per_instance = dict(lake.con.execute(
+                "SELECT source_instance_id, count(*) FROM person GROUP BY 1").fetchall())
+    assert set(per_instance) == {"123-ABC-456", "987-XYZ-654"}
+    assert per_instance["123-ABC-456"] == per_instance["987-XYZ-654"] > 0
+    assert "mkto-0 → prod: backfill" in result.output and "mkto-1 → prod: backfill" in result.output
+
+
+def test_one_instance_feeds_two_sandboxes(tmp_path: Path, server: MarketoServer,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MKTO_SECRET", "accord-secret")
+    ws = two_instance_workspace(tmp_path, [server], [["prod", "dev"]])
+    runner = CliRunner()
+    assert runner.invoke(app, ["sync", "marketo", "-w", str(ws.root)]).exit_code == 0
+    counts = {}
+    for sandbox in ("prod", "dev"):
+        with ws.lake(sandbox) as lake:
+            counts[sandbox] = versions(lake, "person")
+    assert counts["prod"] == counts["dev"] > 0
+    again = runner.invoke(app, ["sync", "marketo", "-w", str(ws.root), "-s", "dev"])
+    assert again.exit_code == 0 and "mkto-0 → dev: sync, 0 records loaded" in again.output
+    listed = runner.invoke(app, ["sources", "list", "-w", str(ws.root)])
+    assert listed.output.count("mkto-0") == 2 and "never" not in listed.output
+    checked = runner.invoke(app, ["sources", "check", "-w", str(ws.root)])
+    assert checked.exit_code == 0 and "mkto-0: ok" in checked.output and "lead fields" in checked.output
+
+
+def test_validator_refuses_one_instance_twice_in_a_sandbox(tmp_path: Path, server: MarketoServer) -> None:
+    with pytest.raises(WorkspaceError, match="configured twice for sandbox 'prod'.*ingested twice"):
+        two_instance_workspace(tmp_path, [server, server], [["prod"], ["dev", "prod"]])
+    with pytest.raises(ValueError, match="never the value itself"):
+        MarketoSourceConfig(name="m", munchkin_id="123-ABC-456", endpoint="http://x", client_id="c",
+                            client_secret="plain-secret")
+
+
+def test_check_reports_a_failing_connection(tmp_path: Path, server: MarketoServer,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MKTO_SECRET", "not-the-secret")
+    ws = two_instance_workspace(tmp_path, [server], [["prod"]])
+    checked = CliRunner().invoke(app, ["sources", "check", "-w", str(ws.root)])
+    assert checked.exit_code == 1 and "mkto-0: failed" in checked.output and "refused" in checked.output
+    assert "not-the-secret" not in checked.output
