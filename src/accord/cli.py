@@ -291,6 +291,8 @@ def demo(
     ),
     scale: Annotated[str, typer.Option(help=f"One of: {', '.join(SCALES)}.")] = "small",
     seed: Annotated[int, typer.Option(help="Seed of the generated world.")] = 7,
+    source: Annotated[str, typer.Option(help="Where the Marketo records come from: files, or marketo (a local "
+                                             "Marketo server read through the connector).")] = "files",
 ) -> None:
     """Generate a B2B world, ingest all of it into a fresh workspace and print a summary."""
     from accord.demo import run_demo
@@ -304,7 +306,7 @@ def demo(
 
         report = run_demo(
             workspace, scale, seed, on_step=step,
-            on_rows=lambda n: progress.update(task, rows=progress.tasks[task].fields["rows"] + n),
+            on_rows=lambda n: progress.update(task, rows=progress.tasks[task].fields["rows"] + n), source=source,
         )
         progress.update(task, description="done", completed=len(report.results))
     print_results(report.results)
