@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from accord.cli import app
@@ -128,3 +129,33 @@ def test_nothing_accepted_is_lost_in_a_crash(workspace) -> None:
     with Workspace.load(folder).lake() as lake:
         stored = {r["source_id"] for r in lake.query("SELECT source_id FROM event_current")}
     assert len(accepted) == 30 and set(accepted) <= stored
+
+
+def test_serve_syncs_marketo_sources_and_profiles_their_people(tmp_path, tiny_world) -> None:
+    from accord.testing.marketo_data import MarketoData
+    from accord.testing.marketo_server import Limits, MarketoServer
+
+    with MarketoServer(MarketoData.from_folder(tiny_world / "marketo"), limits=Limits(bulk_seconds=0.01)) as mkto:
+        folder = tmp_path / "ws"
+        Workspace.init(folder)
+        (folder / "mkto.secret").write_text(mkto.client_secret)
+        config = yaml.safe_load((folder / "accord.yaml").read_text())
+        config["sources"] = [{"type": "marketo", "name": "mkto", "munchkin_id": mkto.munchkin_id,
+                              "endpoint": mkto.endpoint, "client_id": mkto.client_id,
+                              "client_secret": "file:mkto.secret", "backfill_since": "2026-09-01",
+                              "bulk_poll_seconds": 0.02, "sync_every_seconds": 5}]
+        (folder / "accord.yaml").write_text(yaml.safe_dump(config))
+        server = Server(folder)
+        try:
+            for _ in range(300):
+                sources = httpx.get(f"{server.url}/health").json()["sources"]
+                if sources.get("mkto", {}).get("last_sync"):
+                    break
+                time.sleep(0.1)
+            assert sources["mkto"]["error"] is None and sources["mkto"]["loaded"] > 0
+            time.sleep(1.0)  # one worker cycle to stitch what the sync loaded
+        finally:
+            server.stop()
+    with Workspace.load(folder).lake() as lake:
+        assert lake.scalar("SELECT count(*) FROM person_profile") > 0
+        assert lake.scalar("SELECT count(DISTINCT source_instance_id) FROM person") == 1

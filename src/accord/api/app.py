@@ -10,6 +10,7 @@ import base64
 import gzip
 import json
 import threading
+import time
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -43,7 +44,19 @@ class ServerState:
     bus: MembershipBus = field(default_factory=MembershipBus)
     stop: threading.Event = field(default_factory=threading.Event)
     last_error: str | None = None
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source_batches: list[int] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _audiences: tuple[tuple[tuple[str, int], ...], list[Audience]] = ((), [])
+
+    def add_source_batches(self, batch_ids: list[int]) -> None:
+        with self._lock:
+            self.source_batches.extend(batch_ids)
+
+    def take_source_batches(self) -> list[int]:
+        with self._lock:
+            taken, self.source_batches = self.source_batches, []
+        return taken
 
     def audiences(self) -> list[Audience]:
         """The workspace's audience files, parsed again only when one of them changed."""
@@ -63,9 +76,12 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         worker = threading.Thread(target=_worker, args=(state, ingest_every), name="accord-worker", daemon=True)
+        syncer = threading.Thread(target=_source_worker, args=(state,), name="accord-sources", daemon=True)
         worker.start()
+        syncer.start()
         yield
         state.stop.set()
+        syncer.join(timeout=30)
         worker.join(timeout=30)
 
     app = FastAPI(title="Accord", version="0.1.0", lifespan=lifespan,
@@ -112,7 +128,9 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"ok": state.last_error is None, "sandbox": state.sandbox, "error": state.last_error}
+        failing = any(s.get("error") for s in state.sources.values())
+        return {"ok": state.last_error is None and not failing, "sandbox": state.sandbox, "error": state.last_error,
+                "sources": state.sources}
 
     return app
 
@@ -128,13 +146,18 @@ def _worker(state: ServerState, every: float) -> None:
         try:
             with state.workspace.lake(state.sandbox) as lake:
                 loaded = ingest_log(lake, state.log, config.name, config.collector.track_events)
+                batches = [r.batch_id for r in loaded if r.loaded and r.batch_id]
+                batches += state.take_source_batches()
                 audiences = state.audiences()
                 stream = StreamEvaluator(lake, audiences, state.bus, config.audiences.retention_days)
                 moment = datetime.now(timezone.utc)
-                if any(r.loaded for r in loaded if r.entity != "event"):
+                if batches and lake.scalar(
+                    "SELECT count(*) FROM batches WHERE entity <> 'event' AND rows_loaded > 0 AND list_contains(?, batch_id)",
+                    [batches],
+                ):
                     run_identity(lake, config.identity)  # new or changed people and accounts
-                if any(r.loaded for r in loaded):
-                    stream.on_batches([r.batch_id for r in loaded if r.batch_id], moment)
+                if batches:
+                    stream.on_batches(batches, moment)
                 stream.sweep(last_sweep, moment)
                 last_sweep = moment
                 if next_audiences and moment >= next_audiences:
@@ -147,6 +170,28 @@ def _worker(state: ServerState, every: float) -> None:
         if stopping:
             return
         state.stop.wait(every)
+
+
+def _source_worker(state: ServerState) -> None:
+    """Sync each API source feeding this sandbox on its interval; the main worker then restitches and re-decides."""
+    from accord.sources.sync import run_source
+
+    configs = [s for s in state.workspace.config.sources if state.sandbox in s.sandboxes]
+    due = {s.name: 0.0 for s in configs}
+    while not state.stop.is_set():
+        for config in configs:
+            if time.monotonic() < due[config.name]:
+                continue
+            entry = state.sources.setdefault(config.name, {"type": config.type, "last_sync": None, "error": None})
+            try:
+                report = run_source(state.workspace, config, state.sandbox)[0]
+                state.add_source_batches([r.batch_id for r in report.results if r.loaded and r.batch_id])
+                entry.update(last_sync=datetime.now(timezone.utc).isoformat(), error=None, mode=report.mode,
+                             loaded=report.loaded(), calls=report.calls)
+            except Exception as err:  # noqa: BLE001 - a source that fails is reported and tried again later
+                entry["error"] = f"{type(err).__name__}: {err}"
+            due[config.name] = time.monotonic() + config.sync_every_seconds
+        state.stop.wait(1.0)
 
 
 def _decode(raw: bytes, encoding: str) -> tuple[Any, int]:
