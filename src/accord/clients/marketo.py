@@ -157,6 +157,8 @@ class MarketoClient:
             if code == "607":
                 raise MarketoQuotaError(code, message, path)
             if code == "1029":
+                if "quota" in message.lower():  # the day's export bytes are spent: waiting minutes will not help
+                    raise MarketoQuotaError(code, message, path)
                 raise MarketoBulkBusy(code, message, path)
             raise MarketoError(code, message, path)
         raise MarketoError("retries", f"gave up after {self.retries + 1} attempts; last: {last}", path)

@@ -128,6 +128,7 @@ class MarketoServer:
         self.client_id, self.client_secret = client_id, client_secret
         self.limits = limits or Limits()
         self.calls: list[tuple[str, str]] = []
+        self.call_times: list[float] = []
         self.lead_writes: list[tuple[str, str]] = []
         self.errors_sent: dict[str, int] = {}
         self._tokens: dict[str, float] = {}
@@ -196,6 +197,7 @@ class MarketoServer:
                 query = {k: v for k, v in {**query, **form}.items() if k != "_method"}
         with self._lock:
             self.calls.append((method, path))
+            self.call_times.append(time.monotonic())
             if (method, path) in LEAD_WRITES:
                 self.lead_writes.append((method, path))
         try:
