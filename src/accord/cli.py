@@ -64,7 +64,9 @@ app.add_typer(profile_app, name="profile")
 app.add_typer(account_app, name="account")
 app.add_typer(audiences_app, name="audiences")
 app.add_typer(keys_app, name="keys")
+deliveries_app = typer.Typer(help="Send audiences to destinations; runs, receipts and failures.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
+app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(sync_app, name="sync")
 
 console = Console()
@@ -871,6 +873,112 @@ def sync_marketo(
                     f"{report.quarantined():,} quarantined, {report.deleted:,} deleted; {report.calls:,} API calls "
                     f"in {report.seconds:.1f} s ({report.rate_used:.0%} of the rate limit)"
                 )
+
+
+def print_delivery(report) -> None:  # type: ignore[no-untyped-def]
+    for audience in report.audiences:
+        skipped = ", ".join(f"{n} {why}" for why, n in sorted(audience.skipped.items())) or "0"
+        excluded = ", ".join(f"{n} {why}" for why, n in sorted(audience.excluded.items())) or "0"
+        console.print(
+            f"run {report.run_id} {report.destination} ← {audience.audience}: {audience.activated} activated, "
+            f"{audience.removed} removed, skipped {skipped}, excluded {excluded}, {audience.failed} failed"
+            + (f", {audience.settled} settled from an interrupted run" if audience.settled else ""),
+            highlight=False,
+        )
+
+
+@deliveries_app.command("run")
+def deliveries_run(
+    destination: Annotated[Optional[str], typer.Option("--destination", "-d", help="Only this destination.")] = None,
+    audience: Annotated[Optional[list[str]], typer.Option("--audience", "-a", help="Only these audiences.")] = None,
+    workspace: WorkspaceOpt = None,
+    sandbox: SandboxOpt = None,
+) -> None:
+    """Send each destination the changes since what it acknowledged (every configured sandbox it reads)."""
+    from accord.activation.run import configured, deliver
+
+    with user_errors():
+        ws = open_workspace(workspace)
+        failed = False
+        for config in configured(ws, destination):
+            for name in [ws.sandbox(sandbox)] if sandbox else config.sandboxes:
+                with ws.lake(name) as lake:
+                    report = deliver(ws, lake, config, audience)
+                print_delivery(report)
+                failed = failed or report.total("failed") > 0
+    if failed:
+        err_console.print("some changes failed: see `accord deliveries show RUN` and `accord deliveries retry`")
+        raise typer.Exit(1)
+
+
+@deliveries_app.command("list")
+def deliveries_list(
+    destination: Annotated[Optional[str], typer.Option("--destination", "-d")] = None,
+    limit: Annotated[int, typer.Option(help="Most recent runs shown.")] = 20,
+    workspace: WorkspaceOpt = None,
+    sandbox: SandboxOpt = None,
+) -> None:
+    """Recent delivery runs: activated, removed, skipped, excluded, failed, duration."""
+    from accord.activation.deliveries import list_runs
+
+    with user_errors(), open_lake(workspace, sandbox) as lake:
+        runs = list_runs(lake, destination, limit)
+    table = Table("run", "destination", "trigger", "status", "activated", "removed", "skipped", "excluded", "failed",
+                  "seconds", "started")
+    for r in runs:
+        table.add_row(str(r["run_id"]), r["destination"], r["trigger"], r["status"], *(f"{r[k]:,}" for k in (
+            "activated", "removed", "skipped", "excluded", "failed")), f"{r['seconds'] or 0:.1f}",
+            f"{r['started_at']:%Y-%m-%d %H:%M:%S}")
+    console.print(table)
+
+
+@deliveries_app.command("show")
+def deliveries_show(
+    run_id: Annotated[int, typer.Argument(help="Run number from `accord deliveries list`.")],
+    receipts: Annotated[bool, typer.Option("--receipts", help="Every member's receipt.")] = False,
+    workspace: WorkspaceOpt = None,
+    sandbox: SandboxOpt = None,
+) -> None:
+    """One run: counts by audience, change, outcome and reason; with --receipts, one line per member."""
+    from accord.activation.deliveries import receipts as run_receipts
+    from accord.activation.deliveries import run_details
+
+    with user_errors(), open_lake(workspace, sandbox) as lake:
+        run = run_details(lake, run_id)
+        if run is None:
+            raise LookupError(f"no delivery run {run_id}")
+        rows = run_receipts(lake, run_id) if receipts else []
+    console.print(f"run {run_id}: {run['destination']} ({run['trigger']}), {run['status']}, "
+                  f"{run['seconds'] or 0:.1f} s" + (f", error: {run['error']}" if run["error"] else ""), highlight=False)
+    table = Table("audience", "change", "outcome", "reason", "members")
+    for r in run["by_outcome"]:
+        table.add_row(r["audience"], r["change"], r["outcome"], r["reason"], f"{r['members']:,}")
+    console.print(table)
+    for r in rows:
+        console.print(f"{r['profile_id']}\t{r['audience']}\t{r['change']}\t{r['outcome']}\t{r['reason'] or ''}"
+                      f"\tattempts={r['attempts']}", highlight=False)
+
+
+@deliveries_app.command("retry")
+def deliveries_retry(
+    destination: Annotated[str, typer.Argument(help="Destination whose dead letters are sent again.")],
+    workspace: WorkspaceOpt = None,
+    sandbox: SandboxOpt = None,
+) -> None:
+    """Send again every change that went to the dead-letter list, then report the run."""
+    from accord.activation.deliveries import release_dead_letters
+    from accord.activation.run import configured, deliver
+
+    with user_errors():
+        ws = open_workspace(workspace)
+        config = configured(ws, destination)[0]
+        with ws.lake(ws.sandbox(sandbox)) as lake:
+            released = release_dead_letters(lake, destination)
+            report = deliver(ws, lake, config, trigger="retry")
+    console.print(f"{released} dead-lettered change(s) released")
+    print_delivery(report)
+    if report.total("failed"):
+        raise typer.Exit(1)
 
 
 @keys_app.command("create")

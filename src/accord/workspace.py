@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from accord.activation.config import DestinationConfig, check_destinations
 from accord.audiences.config import AudiencesConfig
 from accord.identity.config import IdentityConfig
 from accord.lake.store import Lake
@@ -47,6 +48,7 @@ class WorkspaceConfig(BaseModel):
     audiences: AudiencesConfig = Field(default_factory=AudiencesConfig, description="Evaluation schedule and retention.")
     collector: CollectorConfig = Field(default_factory=CollectorConfig, description="Collector event mapping.")
     sources: list[SourceConfig] = Field(default_factory=list, description="API sources (Marketo instances, ...).")
+    destinations: list[DestinationConfig] = Field(default_factory=list, description="Where audiences are sent.")
 
     @model_validator(mode="after")
     def _check_sandboxes(self) -> WorkspaceConfig:
@@ -58,6 +60,7 @@ class WorkspaceConfig(BaseModel):
         if self.default_sandbox not in self.sandboxes:
             raise ValueError(f"default_sandbox {self.default_sandbox!r} is not in sandboxes")
         check_sources(self.sources, self.sandboxes)
+        check_destinations(self.destinations, self.sandboxes)
         return self
 
 

@@ -118,10 +118,10 @@ class MarketoClient:
 
     # Calls ------------------------------------------------------------------------------------------------
     def call(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-             json: dict[str, Any] | None = None, save_to: Path | None = None) -> dict[str, Any]:
+             json: dict[str, Any] | None = None, form: dict[str, Any] | None = None,
+             save_to: Path | None = None) -> dict[str, Any]:
         """One API call with Marketo's envelope checked; retried on token, rate and transient errors."""
         params = {k: v for k, v in (params or {}).items() if v is not None}
-        form: dict[str, Any] | None = None
         if method == "GET" and len(urlencode(params, doseq=True)) > MAX_URL:
             method, form, params = "POST", {**params, "_method": "GET"}, {}
         last = "no answer"
@@ -239,6 +239,36 @@ class MarketoClient:
             params = {"filterType": filter_type, "filterValues": ",".join(values[i:i + 300]),
                       "fields": ",".join(fields)}
             yield from self.pages("/rest/v1/leads.json", params)
+
+    # Static lists (the destination's calls; none of them can create a lead) ----------------------------------
+    def static_list_id(self, name: str, folder_id: int | None = None) -> int | None:
+        """The id of the static list called `name`; created in `folder_id` when missing and a folder is given."""
+        found = self.call("GET", "/rest/asset/v1/staticList/byName.json", params={"name": name}).get("result")
+        if found:
+            return int(found[0]["id"])
+        if folder_id is None:
+            return None
+        created = self.call("POST", "/rest/asset/v1/staticLists.json", form={
+            "name": name, "folder": f'{{"id":{folder_id},"type":"Folder"}}',
+            "description": "Kept in step with an Accord audience; edits by hand are overwritten."})
+        return int(created["result"][0]["id"])
+
+    def list_change(self, list_id: int, lead_ids: list[int], remove: bool = False) -> list[dict[str, Any]]:
+        """Add (or remove) up to 300 leads by id; one result per lead: added/removed, or skipped with reasons."""
+        if len(lead_ids) > 300:
+            raise ValueError("Marketo takes at most 300 leads a list call")
+        body = {"input": [{"id": i} for i in lead_ids]}
+        return list(self.call("DELETE" if remove else "POST", f"/rest/v1/lists/{list_id}/leads.json",
+                              json=body).get("result") or [])
+
+    def list_members_among(self, list_id: int, lead_ids: list[int]) -> set[int]:
+        """Which of these leads are on the list now (at most 300 asked a call)."""
+        found: set[int] = set()
+        for i in range(0, len(lead_ids), 300):
+            params = {"id": ",".join(str(x) for x in lead_ids[i:i + 300])}
+            result = self.call("GET", f"/rest/v1/lists/{list_id}/leads/ismember.json", params=params).get("result")
+            found.update(int(r["id"]) for r in result or [] if r.get("status") == "memberof")
+        return found
 
     # Bulk extract -----------------------------------------------------------------------------------------
     def bulk_create(self, kind: str, body: dict[str, Any]) -> str:

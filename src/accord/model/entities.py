@@ -133,6 +133,7 @@ PERSON = Entity(
         Column("created_at", T),
         Column("user_id", S, doc="The collector's userId (Segment spec)."),
         Column("anonymous_id", S, doc="The collector's anonymousId (Segment spec)."),
+        Column("marketing_consent", S, doc="y or n: may the person be sent to marketing destinations."),
     ),
     "A person: a lead or a contact.",
     references={"account_key": "account", "converted_contact_key": "person", "converted_account_key": "account"},

@@ -216,8 +216,19 @@ def _person_row(person: str, m: dict[str, Any], traits: dict[str, Any], when: st
         "last_name": as_text(traits.get("lastName") or traits.get("last_name")), "job_title": as_text(traits.get("title")),
         "phone": as_text(traits.get("phone")),
         "company_name": as_text(company.get("name") if isinstance(company, dict) else company),
+        "marketing_consent": _consent(traits.get("marketingConsent", traits.get("consent"))),
         "source_updated_at": when,
     }
+
+
+def _consent(value: Any) -> str | None:
+    """A consent trait (`y`/`n`, yes/no, true/false, or Segment-style `{"marketing": ...}`) as y or n."""
+    if isinstance(value, dict):
+        value = value.get("marketing")
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    return "n" if text in ("n", "no", "false", "0", "out", "opt-out", "denied") else "y"
 
 
 def _minimal_person(person: str, m: dict[str, Any]) -> dict[str, str | None]:

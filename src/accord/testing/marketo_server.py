@@ -13,6 +13,7 @@ import io
 import json
 import re
 import secrets
+import sys
 import tempfile
 import threading
 import time
@@ -141,6 +142,8 @@ class MarketoServer:
         self._lock = threading.RLock()
         self._workdir = tempfile.TemporaryDirectory(prefix="marketo-server-")
         self.corrupt_lead_ids: set[int] = set()
+        self.list_adds: dict[tuple[int, int], int] = {}
+        self.on_call: Callable[[str, str], None] | None = None
         self._http: ThreadingHTTPServer | None = None
 
     # Lifecycle ------------------------------------------------------------------------------------------
@@ -157,7 +160,7 @@ class MarketoServer:
         class Handler(_Handler):
             marketo = server
 
-        self._http = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._http = _QuietServer(("127.0.0.1", port), Handler)
         self._http.daemon_threads = True
         threading.Thread(target=self._http.serve_forever, daemon=True).start()
 
@@ -193,8 +196,9 @@ class MarketoServer:
         if method == "POST" and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             form = parse_qs(body.decode())
             if "GET" in form.get("_method", []) + query.get("_method", []):
-                method, body = "GET", b""
-                query = {k: v for k, v in {**query, **form}.items() if k != "_method"}
+                method = "GET"
+            body = b""
+            query = {k: v for k, v in {**query, **form}.items() if k != "_method"}
         with self._lock:
             self.calls.append((method, path))
             self.call_times.append(time.monotonic())
@@ -205,6 +209,8 @@ class MarketoServer:
             if path.endswith("/file.json") and path.startswith("/bulk/"):
                 return self._bulk_file(path, headers)
             result = self._route(method, path, query, json.loads(body) if body else {})
+            if self.on_call:
+                self.on_call(method, path)
             return 200, {"Content-Type": "application/json"}, json.dumps(
                 {"requestId": secrets.token_hex(4), "success": True} | result).encode()
         except ApiError as err:
@@ -289,6 +295,11 @@ class MarketoServer:
             (r"/rest/asset/v1/programs\.json", "GET", self._programs),
             (r"/rest/v1/lists\.json", "GET", self._lists),
             (r"/rest/v1/lists?/(\d+)/leads\.json", "GET", self._list_leads),
+            (r"/rest/v1/lists/(\d+)/leads\.json", "POST", self._list_add),
+            (r"/rest/v1/lists/(\d+)/leads\.json", "DELETE", self._list_remove),
+            (r"/rest/v1/lists/(\d+)/leads/ismember\.json", "GET", self._list_is_member),
+            (r"/rest/asset/v1/staticList/byName\.json", "GET", self._static_list_by_name),
+            (r"/rest/asset/v1/staticLists\.json", "POST", self._static_list_create),
             (bulk + r"/create\.json", "POST", self._bulk_create),
             (bulk + r"/(\w[\w-]*)/enqueue\.json", "POST", self._bulk_enqueue),
             (bulk + r"/(\w[\w-]*)/status\.json", "GET", self._bulk_status),
@@ -336,6 +347,65 @@ class MarketoServer:
         if start + size < len(members):
             out["nextPageToken"] = _token(f"list{list_id}", start + size)
         return out
+
+    def _member_ids(self, q: dict[str, list[str]], body: dict[str, Any], list_id: str) -> tuple[list[int], list[int]]:
+        if int(list_id) not in {int(x["id"]) for x in self.data.lists}:
+            raise ApiError("1013", f"Static list {list_id} not found")
+        ids = [int(v) for v in _many(q, "id")] or [int(x["id"]) for x in body.get("input", [])]
+        if not ids:
+            raise ApiError("1003", "id is required")
+        if len(ids) > 300:
+            raise ApiError("1003", "At most 300 lead ids a call")
+        return ids, self.data.list_members.setdefault(int(list_id), [])
+
+    def _list_add(self, q: dict[str, list[str]], body: dict[str, Any], list_id: str) -> dict[str, Any]:
+        with self._lock:
+            ids, members = self._member_ids(q, body, list_id)
+            result = []
+            for lead in ids:
+                if lead not in self.data.lead_position:
+                    result.append({"id": lead, "status": "skipped", "reasons": [{"code": "1004", "message": "Lead not found"}]})
+                    continue
+                self.list_adds[(int(list_id), lead)] = self.list_adds.get((int(list_id), lead), 0) + 1
+                if lead not in members:
+                    members.append(lead)
+                result.append({"id": lead, "status": "added"})
+            return {"result": result}
+
+    def _list_remove(self, q: dict[str, list[str]], body: dict[str, Any], list_id: str) -> dict[str, Any]:
+        with self._lock:
+            ids, members = self._member_ids(q, body, list_id)
+            result = []
+            for lead in ids:
+                if lead in members:
+                    members.remove(lead)
+                    result.append({"id": lead, "status": "removed"})
+                else:
+                    result.append({"id": lead, "status": "skipped",
+                                   "reasons": [{"code": "1015", "message": "Lead not in list"}]})
+            return {"result": result}
+
+    def _list_is_member(self, q: dict[str, list[str]], body: dict[str, Any], list_id: str) -> dict[str, Any]:
+        ids, members = self._member_ids(q, body, list_id)
+        return {"result": [{"id": lead, "status": "memberof" if lead in members else "notmemberof"} for lead in ids]}
+
+    def _static_list_by_name(self, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
+        found = [x for x in self.data.lists if x["name"] == _one(q, "name")]
+        if not found:
+            return {"warnings": ["No assets found for the given search criteria."]}
+        return {"result": [{**found[0], "id": int(found[0]["id"])}]}
+
+    def _static_list_create(self, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
+        name = _one(q, "name") or body.get("name")
+        if not name or not (_one(q, "folder") or body.get("folder")):
+            raise ApiError("709", "name and folder are required")
+        with self._lock:
+            if any(x["name"] == name for x in self.data.lists):
+                raise ApiError("709", f"Static list '{name}' already exists")
+            new = {"id": str(max([int(x["id"]) for x in self.data.lists] + [1000]) + 1), "name": name,
+                   "description": _one(q, "description"), "createdAt": _iso_now(), "updatedAt": _iso_now()}
+            self.data.lists.append(new)
+            return {"result": [{**new, "id": int(new["id"])}]}
 
     def _lists(self, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
         start = _position(q["nextPageToken"][0], "lists") if "nextPageToken" in q else 0
@@ -581,6 +651,13 @@ def _batch(q: dict[str, list[str]]) -> int:
     if not 1 <= size <= 300:
         raise ApiError("1003", "batchSize must be between 1 and 300")
     return size
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (killed mid-call, as tests do on purpose) is not a server error; the rest is."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

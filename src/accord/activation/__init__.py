@@ -1,0 +1,1 @@
+"""Activation: send audience memberships to destinations as deltas, with a receipt for every change."""

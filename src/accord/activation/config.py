@@ -1,0 +1,103 @@
+"""Destinations as `accord.yaml` lists them under `destinations:`: where audiences go, how, and when."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from accord.clients.secrets import check_reference
+from accord.sources.config import MUNCHKIN
+
+
+class DestinationBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Name of the destination, unique in the workspace.")
+    audiences: list[str] = Field(description="Names of the audiences sent here.")
+    sandboxes: list[str] = Field(default_factory=lambda: ["prod"], description="Sandboxes whose memberships are sent.")
+    schedule: str = Field(default="streaming",
+                          description="`streaming` (within a second of a change, under `accord serve`) or a cron.")
+    max_attempts: int = Field(default=5, ge=1, description="Tries per change before it goes to the dead-letter list.")
+    backoff_seconds: float = Field(default=1.0, gt=0, description="First retry pause; doubles each attempt.")
+    fields: list[str] = Field(default_factory=lambda: ["email"], description="Profile attributes each member carries.")
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if value != "streaming" and not croniter.is_valid(value):
+            raise ValueError(f"schedule {value!r} is neither `streaming` nor a cron expression")
+        return value
+
+
+class MarketoDestinationConfig(DestinationBase):
+    """Audiences as Marketo static lists: existing leads only, never a new lead."""
+
+    type: Literal["marketo"] = "marketo"
+    munchkin_id: str = Field(description="Munchkin id of the instance.")
+    endpoint: str = Field(description="REST base URL of the instance.")
+    client_id: str = Field(description="Client id of the API-only user.")
+    client_secret: str = Field(description="Reference to the client secret: `env:VARIABLE` or `file:path[#key]`.")
+    lists: dict[str, str] = Field(default_factory=dict,
+                                  description="Audience → static list name; default `<workspace> · <audience>`.")
+    folder_id: int | None = Field(default=None, description="Folder where missing lists are created; none: must exist.")
+    calls_per_20s: int = Field(default=100, ge=1, description="Rate limit to pace under.")
+    max_concurrent: int = Field(default=10, ge=1, description="Calls in flight at most.")
+    daily_quota: int = Field(default=50_000, ge=1, description="API calls a day.")
+
+    @field_validator("munchkin_id")
+    @classmethod
+    def _munchkin(cls, value: str) -> str:
+        if not MUNCHKIN.match(value):
+            raise ValueError(f"munchkin_id {value!r} should look like 123-ABC-456")
+        return value
+
+    @field_validator("client_secret")
+    @classmethod
+    def _secret(cls, value: str) -> str:
+        return check_reference(value)
+
+
+class FileDestinationConfig(DestinationBase):
+    """Audience files: CSV or Parquet, snapshots or changes, written atomically with a manifest."""
+
+    type: Literal["file"] = "file"
+    url: str = Field(description="Folder: a path (relative to the workspace) or an fsspec URL such as s3://bucket/x.")
+    format: Literal["csv", "parquet"] = Field(default="csv", description="File format.")
+    mode: Literal["snapshot", "incremental"] = Field(
+        default="snapshot", description="Every member each run, or only adds and removes with a `change` column.")
+    split_rows: int = Field(default=1_000_000, ge=1, description="Rows per file at most; more go to further parts.")
+    hash_fields: list[str] = Field(default_factory=list, description="Fields written as SHA-256 of their value.")
+    storage_options: dict[str, str] = Field(default_factory=dict, description="fsspec options (e.g. endpoint_url).")
+
+
+class WebhookDestinationConfig(DestinationBase):
+    """Membership changes POSTed as JSON, signed with HMAC-SHA256."""
+
+    type: Literal["webhook"] = "webhook"
+    url: str = Field(description="Receiver URL.")
+    secret: str = Field(description="Reference to the signing secret: `env:VARIABLE` or `file:path[#key]`.")
+    batch_size: int = Field(default=1, ge=1, le=1000, description="Changes per message (1: one message per change).")
+    timeout_seconds: float = Field(default=10.0, gt=0, description="Per request.")
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: str) -> str:
+        return check_reference(value)
+
+
+DestinationConfig = Annotated[
+    Union[MarketoDestinationConfig, FileDestinationConfig, WebhookDestinationConfig], Field(discriminator="type")
+]
+
+
+def check_destinations(destinations: list[DestinationConfig], sandboxes: list[str]) -> None:
+    names: set[str] = set()
+    for destination in destinations:
+        if destination.name in names:
+            raise ValueError(f"two destinations are named {destination.name!r}; names must be unique")
+        names.add(destination.name)
+        for sandbox in destination.sandboxes:
+            if sandbox not in sandboxes:
+                raise ValueError(f"destination {destination.name!r} reads unknown sandbox {sandbox!r}")

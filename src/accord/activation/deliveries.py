@@ -1,0 +1,43 @@
+"""Delivery runs, receipts and the dead-letter list, as the CLI and the API show them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accord.lake.store import Lake
+
+
+def list_runs(lake: Lake, destination: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    where, params = ("WHERE destination = ?", [destination]) if destination else ("", [])
+    return lake.query(
+        f"SELECT *, epoch(finished_at) - epoch(started_at) AS seconds FROM delivery_runs {where} "
+        f"ORDER BY run_id DESC LIMIT {int(limit)}", params)
+
+
+def run_details(lake: Lake, run_id: int) -> dict[str, Any] | None:
+    runs = lake.query("SELECT *, epoch(finished_at) - epoch(started_at) AS seconds FROM delivery_runs "
+                      "WHERE run_id = ?", [run_id])
+    if not runs:
+        return None
+    run = runs[0]
+    run["by_outcome"] = lake.query(
+        "SELECT audience, change, outcome, coalesce(reason, '') AS reason, count(*) AS members FROM delivery_receipts "
+        "WHERE run_id = ? GROUP BY ALL ORDER BY ALL", [run_id])
+    return run
+
+
+def receipts(lake: Lake, run_id: int, limit: int = 1000) -> list[dict[str, Any]]:
+    return lake.query(f"SELECT * FROM delivery_receipts WHERE run_id = ? ORDER BY recorded_at, profile_id LIMIT {int(limit)}",
+                      [run_id])
+
+
+def dead_letters(lake: Lake, destination: str | None = None) -> list[dict[str, Any]]:
+    where, params = ("WHERE destination = ?", [destination]) if destination else ("", [])
+    return lake.query(f"SELECT * FROM delivery_dead_letters {where} ORDER BY failed_at", params)
+
+
+def release_dead_letters(lake: Lake, destination: str) -> int:
+    """Put a destination's dead letters back into play: the next run sends them again."""
+    count = int(lake.scalar("SELECT count(*) FROM delivery_dead_letters WHERE destination = ?", [destination]))
+    lake.con.execute("DELETE FROM delivery_dead_letters WHERE destination = ?", [destination])
+    return count

@@ -1,0 +1,7 @@
+"""Destinations register here: `type` in accord.yaml → the module whose `open_destination(config, ws)` connects."""
+
+DESTINATIONS: dict[str, str] = {
+    "marketo": "accord.activation.destinations.marketo",
+    "file": "accord.activation.destinations.file",
+    "webhook": "accord.activation.destinations.webhook",
+}

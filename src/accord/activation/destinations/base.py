@@ -1,0 +1,75 @@
+"""What every destination declares and implements, and what it answers per member."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a destination accepts; the sync engine reads these instead of asking what type it is."""
+
+    needs: tuple[str, ...]
+    """Member fields of which at least one must be present (else `excluded: missing_identity`)."""
+    batch_size: int
+    """Members per add or remove call."""
+    can_check: bool = False
+    """Can say which members a change already reached (used to settle changes a killed run left in flight)."""
+    commits_at_finish: bool = False
+    """Nothing is visible until `finish` succeeds (files): receipts and acknowledgements wait for it."""
+    wants_snapshot: bool = False
+    """`finish` receives every current member, not only the changes."""
+
+
+@dataclass
+class Member:
+    """One profile as a destination sees it: its id, the fields it carries, and what the destination keyed it by."""
+
+    profile_id: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    key: str | None = None
+
+
+@dataclass
+class Outcome:
+    """What became of one member's change: added, removed, skipped (with reason) or failed (with error)."""
+
+    profile_id: str
+    status: str
+    reason: str | None = None
+    key: str | None = None
+    retry: bool = False
+
+
+class DeliveryError(Exception):
+    """A whole call failed; `retryable` for 429, 5xx and timeouts, with the server's Retry-After if it gave one."""
+
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retryable, self.retry_after = retryable, retry_after
+
+
+class Destination(Protocol):
+    capabilities: Capabilities
+
+    def add(self, audience: str, members: list[Member]) -> list[Outcome]: ...
+
+    def remove(self, audience: str, members: list[Member]) -> list[Outcome]: ...
+
+    def reached(self, audience: str, members: list[Member], change: str) -> set[str]:
+        """Profile ids whose change (add/remove) already took effect; only asked when `can_check`."""
+        ...
+
+    def finish(self, audience: str, run_id: int, snapshot: list[Member]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def retry_after(header: str | None) -> float | None:
+    """Seconds from a Retry-After header given as seconds (HTTP dates are rare from APIs and treated as absent)."""
+    try:
+        return float(header) if header else None
+    except ValueError:
+        return None
+

@@ -1,0 +1,109 @@
+"""Audience files: CSV or Parquet parts written under temporary names, renamed, then a manifest last."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from accord.activation.config import FileDestinationConfig
+from accord.activation.destinations.base import (
+    Capabilities,
+    DeliveryError,
+    Member,
+    Outcome,
+)
+
+
+class FileDestination:
+    def __init__(self, config: FileDestinationConfig, url: str) -> None:
+        self.config = config
+        self.fs, self.root = fsspec.core.url_to_fs(url, **config.storage_options)
+        self.capabilities = Capabilities(needs=tuple(config.fields), batch_size=config.split_rows,
+                                         commits_at_finish=True, wants_snapshot=config.mode == "snapshot")
+        self._changes: dict[str, list[dict[str, Any]]] = {}
+
+    def add(self, audience: str, members: list[Member]) -> list[Outcome]:
+        self._changes.setdefault(audience, []).extend(self._row(m, "add") for m in members)
+        return [Outcome(m.profile_id, "added") for m in members]
+
+    def remove(self, audience: str, members: list[Member]) -> list[Outcome]:
+        self._changes.setdefault(audience, []).extend(self._row(m, "remove") for m in members)
+        return [Outcome(m.profile_id, "removed") for m in members]
+
+    def reached(self, audience: str, members: list[Member], change: str) -> set[str]:
+        return set()
+
+    def finish(self, audience: str, run_id: int, snapshot: list[Member]) -> None:
+        """Write this run's file(s) for the audience; readers trust a run only once its manifest exists."""
+        if self.config.mode == "snapshot":
+            rows = [self._row(m, None) for m in snapshot]
+        else:
+            rows = self._changes.pop(audience, [])
+            if not rows:
+                return
+        folder = f"{self.root.rstrip('/')}/{_slug(audience)}/run-{run_id:06d}"
+        columns = ["profile_id", *self.config.fields] + (["change"] if self.config.mode == "incremental" else [])
+        parts = []
+        try:
+            self.fs.makedirs(folder, exist_ok=True)
+            for number, start in enumerate(range(0, max(len(rows), 1), self.config.split_rows), 1):
+                chunk = rows[start:start + self.config.split_rows]
+                table = pa.table({c: pa.array([r.get(c) for r in chunk], pa.string()) for c in columns})
+                name = f"part-{number:05d}.{self.config.format}"
+                data = _encode(table, self.config.format)
+                self._write_atomically(f"{folder}/{name}", data)
+                parts.append({"file": name, "rows": table.num_rows, "sha256": hashlib.sha256(data).hexdigest()})
+            manifest = {"audience": audience, "run_id": run_id, "mode": self.config.mode, "format": self.config.format,
+                        "columns": columns, "hashed": self.config.hash_fields, "rows": len(rows), "parts": parts}
+            self._write_atomically(f"{folder}/manifest.json", json.dumps(manifest, indent=2).encode())
+        except OSError as err:
+            raise DeliveryError(f"writing {folder}: {err}", retryable=True) from None
+
+    def close(self) -> None:
+        return None
+
+    def _row(self, member: Member, change: str | None) -> dict[str, Any]:
+        row: dict[str, Any] = {"profile_id": member.profile_id}
+        for name in self.config.fields:
+            value = member.fields.get(name)
+            text = None if value is None else str(value)
+            if text is not None and name in self.config.hash_fields:
+                text = hashlib.sha256(text.strip().lower().encode()).hexdigest()
+            row[name] = text
+        if change:
+            row["change"] = change
+        return row
+
+    def _write_atomically(self, path: str, data: bytes) -> None:
+        temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+        with self.fs.open(temporary, "wb") as out:
+            out.write(data)
+        self.fs.mv(temporary, path)
+
+
+def _encode(table: pa.Table, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    if fmt == "csv":
+        pacsv.write_csv(table, buffer)
+    else:
+        pq.write_table(table, buffer)
+    return buffer.getvalue()
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "audience"
+
+
+def open_destination(config: FileDestinationConfig, root: Path, workspace_name: str) -> FileDestination:
+    url = config.url if "://" in config.url or Path(config.url).is_absolute() else str(root / config.url)
+    return FileDestination(config, url)

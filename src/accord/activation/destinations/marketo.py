@@ -1,0 +1,131 @@
+"""Marketo Engage static lists: members are existing leads, found by e-mail or by their lead id; never created."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from accord.activation.config import MarketoDestinationConfig
+from accord.activation.destinations.base import (
+    Capabilities,
+    DeliveryError,
+    Member,
+    Outcome,
+)
+from accord.clients.marketo import (
+    MarketoClient,
+    MarketoError,
+    MarketoLimits,
+    MarketoQuotaError,
+)
+from accord.clients.secrets import resolve_secret
+
+RETRYABLE = {"retries", "604", "606", "608", "611", "615", "713"}
+
+
+class MarketoDestination:
+    def __init__(self, config: MarketoDestinationConfig, client: MarketoClient, workspace_name: str) -> None:
+        self.config, self.client, self.workspace_name = config, client, workspace_name
+        self.capabilities = Capabilities(needs=("email", "marketo_lead_ids"), batch_size=300, can_check=True)
+        self._lists: dict[str, int] = {}
+
+    def list_name(self, audience: str) -> str:
+        # The workspace's name in the default list name keeps workspaces sharing an instance off each other's lists.
+        return self.config.lists.get(audience) or f"{self.workspace_name} · {audience}"
+
+    def add(self, audience: str, members: list[Member]) -> list[Outcome]:
+        leads = self._leads(members)
+        outcomes = [Outcome(m.profile_id, "skipped", "no_matching_lead") for m in members if not leads.get(m.profile_id)]
+        answers = self._change(audience, [i for m in members for i in leads.get(m.profile_id, [])], remove=False)
+        for member in members:
+            ids = leads.get(member.profile_id)
+            if not ids:
+                continue
+            added = [i for i in ids if answers.get(i, ("", ""))[0] == "added"]
+            key = ",".join(map(str, added))
+            if added:
+                outcomes.append(Outcome(member.profile_id, "added", key=key))
+            else:
+                reason = "; ".join(answers.get(i, ("", "no answer"))[1] for i in ids)
+                outcomes.append(Outcome(member.profile_id, "skipped", reason or "not added"))
+        return outcomes
+
+    def remove(self, audience: str, members: list[Member]) -> list[Outcome]:
+        ids = {m.profile_id: [int(x) for x in (m.key or "").split(",") if x] for m in members}
+        answers = self._change(audience, [i for v in ids.values() for i in v], remove=True)
+        outcomes = []
+        for member in members:
+            statuses = [answers.get(i, ("skipped", ""))[0] for i in ids[member.profile_id]]
+            outcomes.append(Outcome(member.profile_id, "removed" if "removed" in statuses else "skipped",
+                                    None if "removed" in statuses else "not_in_list"))
+        return outcomes
+
+    def reached(self, audience: str, members: list[Member], change: str) -> set[str]:
+        if change == "add":
+            ids = self._leads(members)
+        else:
+            ids = {m.profile_id: [int(x) for x in (m.key or "").split(",") if x] for m in members}
+        on_list = self._call(lambda: self.client.list_members_among(
+            self._list_id(audience), sorted({i for v in ids.values() for i in v})))
+        if change == "add":
+            return {p for p, v in ids.items() if any(i in on_list for i in v)}
+        return {p for p, v in ids.items() if not any(i in on_list for i in v)}
+
+    def finish(self, audience: str, run_id: int, snapshot: list[Member]) -> None:
+        return None
+
+    def close(self) -> None:
+        self.client.close()
+
+    # Helpers --------------------------------------------------------------------------------------------------
+    def _leads(self, members: list[Member]) -> dict[str, list[int]]:
+        """Lead ids per profile: its own ids in this instance, else the leads with its e-mail (300 a lookup)."""
+        prefix = f"{self.config.munchkin_id}:"
+        found: dict[str, list[int]] = {}
+        by_email: dict[str, list[str]] = {}
+        for member in members:
+            own = [int(v[len(prefix):]) for v in member.fields.get("marketo_lead_ids") or [] if v.startswith(prefix)]
+            if own:
+                found[member.profile_id] = own
+            elif member.fields.get("email"):
+                by_email.setdefault(str(member.fields["email"]).strip().lower(), []).append(member.profile_id)
+        if by_email:
+            pages = self._call(lambda: list(self.client.leads_by("email", sorted(by_email), ["id", "email"])))
+            for lead in (lead for page in pages for lead in page):
+                for profile in by_email.get(str(lead.get("email") or "").lower(), []):
+                    found.setdefault(profile, []).append(int(lead["id"]))
+        return found
+
+    def _change(self, audience: str, lead_ids: list[int], remove: bool) -> dict[int, tuple[str, str]]:
+        answers: dict[int, tuple[str, str]] = {}
+        list_id = self._list_id(audience)
+        unique = list(dict.fromkeys(lead_ids))
+        for i in range(0, len(unique), 300):
+            for row in self._call(lambda: self.client.list_change(list_id, unique[i:i + 300], remove)):
+                reasons = "; ".join(f"{r.get('code')} {r.get('message')}" for r in row.get("reasons") or [])
+                answers[int(row["id"])] = (str(row.get("status")), reasons)
+        return answers
+
+    def _list_id(self, audience: str) -> int:
+        if audience not in self._lists:
+            name = self.list_name(audience)
+            found = self._call(lambda: self.client.static_list_id(name, self.config.folder_id))
+            if found is None:
+                raise DeliveryError(f"Marketo {self.config.munchkin_id} has no static list {name!r}; create it, or "
+                                    f"set folder_id so Accord creates it", retryable=False)
+            self._lists[audience] = found
+        return self._lists[audience]
+
+    def _call(self, fn):  # type: ignore[no-untyped-def]
+        """Client errors as delivery errors: ones worth retrying later, and ones that are not."""
+        try:
+            return fn()
+        except MarketoQuotaError as err:
+            raise DeliveryError(str(err), retryable=False) from None
+        except MarketoError as err:
+            raise DeliveryError(str(err), retryable=err.code in RETRYABLE) from None
+
+
+def open_destination(config: MarketoDestinationConfig, root: Path, workspace_name: str) -> MarketoDestination:
+    limits = MarketoLimits(config.calls_per_20s, 20.0, config.max_concurrent, config.daily_quota)
+    client = MarketoClient(config.endpoint, config.client_id, resolve_secret(config.client_secret, root), limits=limits)
+    return MarketoDestination(config, client, workspace_name)

@@ -1,0 +1,81 @@
+"""Webhook: each membership change (or a batch of them) POSTed as JSON and signed with HMAC-SHA256."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from accord.activation.config import WebhookDestinationConfig
+from accord.activation.destinations.base import (
+    Capabilities,
+    DeliveryError,
+    Member,
+    Outcome,
+    retry_after,
+)
+from accord.clients.secrets import resolve_secret
+
+SIGNATURE_HEADER = "X-Accord-Signature"
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature header's value: `sha256=` and the hex HMAC of the exact body bytes."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WebhookDestination:
+    def __init__(self, config: WebhookDestinationConfig, secret: str) -> None:
+        self.config, self._secret = config, secret
+        self.capabilities = Capabilities(needs=tuple(config.fields), batch_size=config.batch_size)
+        self._http = httpx.Client(timeout=config.timeout_seconds)
+
+    def add(self, audience: str, members: list[Member]) -> list[Outcome]:
+        self._post(audience, members, "realized")
+        return [Outcome(m.profile_id, "added") for m in members]
+
+    def remove(self, audience: str, members: list[Member]) -> list[Outcome]:
+        self._post(audience, members, "exited")
+        return [Outcome(m.profile_id, "removed") for m in members]
+
+    def reached(self, audience: str, members: list[Member], change: str) -> set[str]:
+        return set()
+
+    def finish(self, audience: str, run_id: int, snapshot: list[Member]) -> None:
+        return None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _post(self, audience: str, members: list[Member], status: str) -> None:
+        stamp = datetime.now(timezone.utc).isoformat()
+        messages = [self._message(audience, m, status, stamp) for m in members]
+        payload: Any = messages[0] if self.config.batch_size == 1 else {"changes": messages}
+        body = json.dumps(payload, separators=(",", ":"), default=str).encode()
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self._secret, body),
+                   "X-Accord-Delivery": hashlib.sha256(body).hexdigest()[:32]}
+        try:
+            resp = self._http.post(self.config.url, content=body, headers=headers)
+        except httpx.TimeoutException as err:
+            raise DeliveryError(f"timeout: {err}", retryable=True) from None
+        except httpx.TransportError as err:
+            raise DeliveryError(f"{type(err).__name__}: {err}", retryable=True) from None
+        if resp.status_code == 429 or resp.status_code >= 500:
+            raise DeliveryError(f"HTTP {resp.status_code}", retryable=True,
+                                retry_after=retry_after(resp.headers.get("Retry-After")))
+        if resp.status_code >= 400:
+            raise DeliveryError(f"HTTP {resp.status_code}: {resp.text[:200]}", retryable=False)
+
+    def _message(self, audience: str, member: Member, status: str, stamp: str) -> dict[str, Any]:
+        identities = {k: v for k, v in member.fields.items() if k in self.config.fields and v is not None}
+        return {"audience": audience, "profile_id": member.profile_id, "status": status, "identities": identities,
+                "at": stamp}
+
+
+def open_destination(config: WebhookDestinationConfig, root: Path, workspace_name: str) -> WebhookDestination:
+    return WebhookDestination(config, resolve_secret(config.secret, root))

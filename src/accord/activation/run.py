@@ -1,0 +1,42 @@
+"""Run configured destinations: open each, sync the audiences it takes from a sandbox, close it."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from accord.activation.config import DestinationConfig
+from accord.activation.destinations import DESTINATIONS
+from accord.activation.destinations.base import Destination
+from accord.activation.sync import DeliveryReport, DeliverySync, SyncPolicy
+from accord.lake.store import Lake
+from accord.workspace import Workspace, WorkspaceError
+
+
+def open_destination(ws: Workspace, config: DestinationConfig) -> Destination:
+    module = importlib.import_module(DESTINATIONS[config.type])
+    return module.open_destination(config, ws.root, ws.config.name)  # type: ignore[no-any-return]
+
+
+def configured(ws: Workspace, name: str | None = None) -> list[DestinationConfig]:
+    chosen = [d for d in ws.config.destinations if name is None or d.name == name]
+    if not chosen:
+        known = ", ".join(d.name for d in ws.config.destinations) or "none"
+        raise WorkspaceError(f"no destination {name or ''} configured in accord.yaml (configured: {known})".replace("  ", " "))
+    return chosen
+
+
+def deliver(ws: Workspace, lake: Lake, config: DestinationConfig, audiences: list[str] | None = None,
+            trigger: str = "manual", sleep: Callable[[float], None] | None = None,
+            destination: Destination | None = None) -> DeliveryReport:
+    """One run of a destination over its audiences (or those of them named)."""
+    wanted = [a for a in config.audiences if audiences is None or a in audiences]
+    policy = SyncPolicy(config.max_attempts, config.backoff_seconds)
+    if sleep is not None:
+        policy.sleep = sleep
+    opened = destination or open_destination(ws, config)
+    try:
+        return DeliverySync(lake, config.name, opened, config.fields, policy).run(wanted, trigger)
+    finally:
+        if destination is None:
+            opened.close()

@@ -1,0 +1,248 @@
+"""The sync engine: desired members minus acknowledged ones → adds and removes, delivered with receipts.
+
+Before a batch is sent its changes are written down as in flight; after the destination answers, receipts and
+acknowledgements replace them in one transaction. A run killed in between leaves the in-flight rows, and the
+next run settles them first: asks the destination which changes arrived (when it can say) so nothing is sent
+twice, and sends the rest. A change that keeps failing goes to the dead-letter list and stays out of later runs
+until `accord deliveries retry`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from accord.activation.destinations.base import (
+    Capabilities,
+    DeliveryError,
+    Destination,
+    Member,
+    Outcome,
+)
+from accord.activation.members import acknowledged, current_members, withheld
+from accord.lake.store import Lake, now
+
+
+@dataclass
+class AudienceReport:
+    audience: str
+    activated: int = 0
+    removed: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    excluded: dict[str, int] = field(default_factory=dict)
+    failed: int = 0
+    settled: int = 0
+
+
+@dataclass
+class DeliveryReport:
+    run_id: int
+    destination: str
+    audiences: list[AudienceReport] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+    def total(self, what: str) -> int:
+        values = [getattr(a, what) for a in self.audiences]
+        return sum(sum(v.values()) if isinstance(v, dict) else v for v in values)
+
+
+@dataclass
+class SyncPolicy:
+    max_attempts: int = 5
+    backoff_seconds: float = 1.0
+    sleep: Callable[[float], None] = time.sleep
+
+
+class DeliverySync:
+    """One run of one destination over some of its audiences."""
+
+    def __init__(self, lake: Lake, name: str, destination: Destination, fields: list[str], policy: SyncPolicy) -> None:
+        self.lake, self.name, self.destination, self.fields, self.policy = lake, name, destination, fields, policy
+        self.caps: Capabilities = destination.capabilities
+
+    def run(self, audiences: list[str], trigger: str = "manual") -> DeliveryReport:
+        started = time.perf_counter()
+        run_id = int(self.lake.scalar("SELECT nextval('delivery_run_seq')"))
+        self.lake.con.execute(
+            "INSERT INTO delivery_runs (run_id, destination, trigger, status, started_at) VALUES (?, ?, ?, 'running', ?)",
+            [run_id, self.name, trigger, now()],
+        )
+        report = DeliveryReport(run_id, self.name)
+        try:
+            for audience in audiences:
+                report.audiences.append(self._audience(run_id, audience))
+        except Exception as err:
+            report.error = f"{type(err).__name__}: {err}"
+            raise
+        finally:
+            report.seconds = time.perf_counter() - started
+            self.lake.con.execute(
+                "UPDATE delivery_runs SET status = ?, finished_at = ?, activated = ?, removed = ?, skipped = ?, "
+                "excluded = ?, failed = ?, error = ? WHERE run_id = ?",
+                ["failed" if report.error else "completed", now(), report.total("activated"), report.total("removed"),
+                 report.total("skipped"), report.total("excluded"), report.total("failed"), report.error, run_id],
+            )
+        return report
+
+    # One audience ---------------------------------------------------------------------------------------------
+    def _audience(self, run_id: int, audience: str) -> AudienceReport:
+        report = AudienceReport(audience)
+        self._settle_in_flight(audience, report)
+        members = current_members(self.lake, audience, self.fields)
+        acked = acknowledged(self.lake, self.name, audience)
+        dead = {str(r[0]) for r in self.lake.con.execute(
+            "SELECT profile_id FROM delivery_dead_letters WHERE destination = ? AND audience = ?",
+            [self.name, audience]).fetchall()}
+        eligible: list[Member] = []
+        excluded: list[tuple[Member, str]] = []
+        for member in members:
+            if withheld(member):
+                excluded.append((member, "consent"))
+            elif not any(member.fields.get(n) for n in self.caps.needs):
+                excluded.append((member, "missing_identity"))
+            else:
+                eligible.append(member)
+        keep = {m.profile_id for m in eligible}
+        adds = [m for m in eligible if m.profile_id not in acked and m.profile_id not in dead]
+        removes = [Member(p, {}, key) for p, key in acked.items() if p not in keep and p not in dead]
+        with self.lake.transaction():
+            for member, reason in excluded:
+                if member.profile_id not in acked:
+                    self._receipt(run_id, audience, member.profile_id, "add", "excluded", reason, 0)
+                report.excluded[reason] = report.excluded.get(reason, 0) + 1
+        pending: list[tuple[Outcome, str, int]] = []
+        for change, batch_members in (("add", adds), ("remove", removes)):
+            for i in range(0, len(batch_members), self.caps.batch_size):
+                pending += self._deliver(run_id, audience, change, batch_members[i:i + self.caps.batch_size], report)
+        if self.caps.commits_at_finish:
+            snapshot = eligible if self.caps.wants_snapshot else []
+            try:
+                self.destination.finish(audience, run_id, snapshot)
+            except DeliveryError as err:
+                with self.lake.transaction():
+                    self._clear_in_flight(audience, [o.profile_id for o, _, _ in pending])
+                    for outcome, change, attempts in pending:
+                        self._dead_letter(run_id, audience, outcome.profile_id, change, str(err), attempts, report)
+                return report
+            with self.lake.transaction():
+                self._clear_in_flight(audience, [o.profile_id for o, _, _ in pending])
+                for outcome, change, attempts in pending:
+                    self._record(run_id, audience, change, outcome, attempts, report)
+        return report
+
+    def _deliver(self, run_id: int, audience: str, change: str, batch: list[Member],
+                 report: AudienceReport) -> list[tuple[Outcome, str, int]]:
+        """Send one batch with retries; returns the outcomes still to record (for commit-at-finish destinations)."""
+        waiting = list(batch)
+        deferred: list[tuple[Outcome, str, int]] = []
+        attempt = 0
+        while waiting:
+            attempt += 1
+            with self.lake.transaction():
+                self.lake.con.executemany(
+                    "INSERT INTO delivery_in_flight VALUES (?, ?, ?, ?, ?, ?)",
+                    [[self.name, audience, m.profile_id, change, run_id, now()] for m in waiting],
+                )
+            try:
+                call = self.destination.add if change == "add" else self.destination.remove
+                outcomes = call(audience, waiting)
+            except DeliveryError as err:
+                if err.retryable and attempt < self.policy.max_attempts:
+                    self._pause(attempt, err.retry_after)
+                    continue
+                with self.lake.transaction():
+                    self._clear_in_flight(audience, [m.profile_id for m in waiting])
+                    for member in waiting:
+                        self._dead_letter(run_id, audience, member.profile_id, change, str(err), attempt, report)
+                return deferred
+            by_id = {m.profile_id: m for m in waiting}
+            retry = [o for o in outcomes if o.status == "failed" and o.retry and attempt < self.policy.max_attempts]
+            final = [o for o in outcomes if o not in retry]
+            if self.caps.commits_at_finish:
+                deferred += [(o, change, attempt) for o in final]
+            else:
+                with self.lake.transaction():
+                    self._clear_in_flight(audience, [o.profile_id for o in final])
+                    for outcome in final:
+                        self._record(run_id, audience, change, outcome, attempt, report)
+            waiting = [by_id[o.profile_id] for o in retry]
+            if waiting:
+                with self.lake.transaction():
+                    self._clear_in_flight(audience, [m.profile_id for m in waiting])
+                self._pause(attempt, None)
+        return deferred
+
+    def _settle_in_flight(self, audience: str, report: AudienceReport) -> None:
+        """Changes a killed run sent without recording: ask the destination which arrived, record those."""
+        rows = self.lake.con.execute(
+            "SELECT DISTINCT profile_id, change, run_id FROM delivery_in_flight WHERE destination = ? AND audience = ?",
+            [self.name, audience],
+        ).fetchall()
+        if not rows:
+            return
+        if self.caps.can_check:
+            acked = acknowledged(self.lake, self.name, audience)
+            members = {m.profile_id: m for m in current_members(self.lake, audience, self.fields)}
+            for change in ("add", "remove"):
+                asked = [members.get(p) or Member(p, {}, acked.get(p)) for p, c, _ in rows if c == change]
+                if not asked:
+                    continue
+                if change == "remove":
+                    asked = [Member(m.profile_id, m.fields, acked.get(m.profile_id)) for m in asked]
+                arrived = self.destination.reached(audience, asked, change)
+                with self.lake.transaction():
+                    for member in asked:
+                        if member.profile_id in arrived:
+                            status = "added" if change == "add" else "removed"
+                            run = next(r for p, c, r in rows if p == member.profile_id and c == change)
+                            self._record(run, audience, change, Outcome(member.profile_id, status, "settled after "
+                                         "an interrupted run", member.key), 1, report)
+                            report.settled += 1
+        with self.lake.transaction():
+            self._clear_in_flight(audience, [p for p, _, _ in rows])
+
+    # Bookkeeping ---------------------------------------------------------------------------------------------
+    def _record(self, run_id: int, audience: str, change: str, outcome: Outcome, attempts: int,
+                report: AudienceReport) -> None:
+        con = self.lake.con
+        if outcome.status == "added":
+            con.execute("INSERT OR REPLACE INTO destination_members VALUES (?, ?, ?, ?, ?)",
+                        [self.name, audience, outcome.profile_id, outcome.key, now()])
+            report.activated += 1
+        elif outcome.status == "removed" or (change == "remove" and outcome.status == "skipped"):
+            # A member already gone from the destination is as removed as it gets.
+            con.execute("DELETE FROM destination_members WHERE destination = ? AND audience = ? AND profile_id = ?",
+                        [self.name, audience, outcome.profile_id])
+            report.removed += 1
+        elif outcome.status == "skipped":
+            reason = outcome.reason or "skipped"
+            report.skipped[reason] = report.skipped.get(reason, 0) + 1
+        else:
+            self._dead_letter(run_id, audience, outcome.profile_id, change, outcome.reason or "failed", attempts, report)
+            return
+        self._receipt(run_id, audience, outcome.profile_id, change, outcome.status, outcome.reason, attempts)
+
+    def _dead_letter(self, run_id: int, audience: str, profile_id: str, change: str, error: str, attempts: int,
+                     report: AudienceReport) -> None:
+        self.lake.con.execute("INSERT OR REPLACE INTO delivery_dead_letters VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                              [self.name, audience, profile_id, change, error, attempts, run_id, now()])
+        self._receipt(run_id, audience, profile_id, change, "failed", error, attempts)
+        report.failed += 1
+
+    def _receipt(self, run_id: int, audience: str, profile_id: str, change: str, outcome: str, reason: str | None,
+                 attempts: int) -> None:
+        self.lake.con.execute("INSERT INTO delivery_receipts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                              [run_id, self.name, audience, profile_id, change, outcome, reason, attempts, now()])
+
+    def _clear_in_flight(self, audience: str, profile_ids: list[str]) -> None:
+        if profile_ids:
+            self.lake.con.execute(
+                "DELETE FROM delivery_in_flight WHERE destination = ? AND audience = ? AND list_contains(?, profile_id)",
+                [self.name, audience, profile_ids],
+            )
+
+    def _pause(self, attempt: int, retry_after: float | None) -> None:
+        wait = min(self.policy.backoff_seconds * 2 ** (attempt - 1), 60.0)
+        self.policy.sleep(max(wait, retry_after or 0.0))

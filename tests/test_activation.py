@@ -1,0 +1,291 @@
+"""Activation: deltas with receipts to Marketo static lists (local Marketo server), files and signed webhooks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from accord.activation.destinations.webhook import SIGNATURE_HEADER, sign
+from accord.activation.run import deliver
+from accord.audiences.evaluate import evaluate
+from accord.audiences.files import load_audiences
+from accord.cli import app
+from accord.identity.config import IdentityConfig
+from accord.identity.run import run_identity
+from accord.ingest.records import ingest_records
+from accord.lake.store import Lake
+from accord.sources.files import jobs_from_manifest, load_file
+from accord.testing.marketo_data import MarketoData
+from accord.testing.marketo_server import Limits, MarketoServer
+from accord.workspace import Workspace
+from tests.conftest import AS_OF
+
+AUDIENCE = "Webinar attendees"
+DEALS = "Senior people on won deals worth over $100k"  # holds a Salesforce contact with no Marketo lead
+FAST = Limits(calls_per_window=100, window_seconds=0.3)
+
+
+@pytest.fixture(scope="module")
+def evaluated_lake(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny world ingested, stitched and its example audiences evaluated: copied afresh for each test."""
+    path = tmp_path_factory.mktemp("evaluated") / "accord.duckdb"
+    with Lake(path) as lake:
+        for job in jobs_from_manifest(tiny_world):
+            load_file(lake, job)
+        run_identity(lake, IdentityConfig())
+        evaluate(lake, load_audiences(Path(str(resources.files("accord.audiences").joinpath("examples")))), AS_OF)
+    return path
+
+
+@pytest.fixture
+def marketo(tiny_world: Path) -> Iterator[MarketoServer]:
+    with MarketoServer(MarketoData.from_folder(tiny_world / "marketo"), limits=FAST) as server:
+        yield server
+
+
+def workspace(tmp_path: Path, evaluated_lake: Path, destinations: list[dict[str, Any]]) -> Workspace:
+    ws = Workspace.init(tmp_path / "ws")
+    config = {**ws.config.model_dump(mode="json"), "destinations": destinations}
+    (ws.root / "accord.yaml").write_text(yaml.safe_dump(config))
+    ws = Workspace.load(ws.root)
+    ws.lake_path().parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(evaluated_lake, ws.lake_path())
+    return ws
+
+
+def marketo_destination(server: MarketoServer, **extra: Any) -> dict[str, Any]:
+    return {"type": "marketo", "name": "mkto-lists", "audiences": [AUDIENCE], "munchkin_id": server.munchkin_id,
+            "endpoint": server.endpoint, "client_id": server.client_id, "client_secret": "env:MKTO_SECRET",
+            "folder_id": 12, "backoff_seconds": 0.01, **extra}
+
+
+def on_list(server: MarketoServer, name: str) -> set[int]:
+    list_id = next(int(x["id"]) for x in server.data.lists if x["name"] == name)
+    return set(server.data.list_members.get(list_id, []))
+
+
+def expected_leads(lake: Lake, server: MarketoServer) -> set[int]:
+    """Leads of the audience's members, found the way a person would: by their Marketo ids or their e-mail."""
+    rows = lake.query(
+        "SELECT p.email, (SELECT list(split_part(n.value, ':', 2)) FROM identity_nodes n WHERE n.kind = 'person' "
+        "AND n.namespace = 'marketo_lead_id' AND n.profile_id = p.person_id) AS ids "
+        "FROM audience_membership m JOIN person_profile p ON p.person_id = m.profile_id "
+        "WHERE m.audience = ? AND m.status IN ('realized', 'existing') AND coalesce(p.email_opt_out, false) = false",
+        [AUDIENCE])
+    emails = {e.lower(): int(i) for i, e in zip(server.data.leads["id"].to_pylist(), server.data.leads["email"].to_pylist()) if e}
+    leads: set[int] = set()
+    for row in rows:
+        if row["ids"]:
+            leads.update(int(i) for i in row["ids"])
+        elif row["email"] and row["email"].lower() in emails:
+            leads.add(emails[row["email"].lower()])
+    return leads
+
+
+def test_marketo_lists_follow_enter_stay_exit_and_reenter(tmp_path: Path, evaluated_lake: Path, marketo: MarketoServer,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MKTO_SECRET", marketo.client_secret)
+    ws = workspace(tmp_path, evaluated_lake, [marketo_destination(marketo, audiences=[AUDIENCE, DEALS])])
+    config = ws.config.destinations[0]
+    list_name = f"{ws.config.name} · {AUDIENCE}"
+    with ws.lake() as lake:
+        first, deals = deliver(ws, lake, config).audiences
+        wanted = expected_leads(lake, marketo)
+        assert first.activated > 0 and on_list(marketo, list_name) == wanted
+        members = lake.scalar("SELECT count(*) FROM audience_membership WHERE audience = ? AND status <> 'exited'", [AUDIENCE])
+        assert first.activated + sum(first.skipped.values()) + sum(first.excluded.values()) == members
+        assert deals.skipped.get("no_matching_lead", 0) > 0  # Salesforce-only contacts: skipped, not created
+        assert deliver(ws, lake, config).total("activated") == 0  # stay: nothing sent
+        leaving = lake.scalar("SELECT profile_id FROM destination_members WHERE audience = ? ORDER BY profile_id "
+                              "LIMIT 1", [AUDIENCE])
+        lead = int(lake.scalar("SELECT destination_key FROM destination_members WHERE profile_id = ?", [leaving]))
+        lake.con.execute("UPDATE audience_membership SET status = 'exited' WHERE audience = ? AND profile_id = ?",
+                         [AUDIENCE, leaving])
+        exit_run = deliver(ws, lake, config).audiences[0]
+        assert (exit_run.removed, exit_run.activated) == (1, 0) and lead not in on_list(marketo, list_name)
+        lake.con.execute("UPDATE audience_membership SET status = 'realized' WHERE audience = ? AND profile_id = ?",
+                         [AUDIENCE, leaving])
+        back = deliver(ws, lake, config).audiences[0]
+        assert (back.activated, back.removed) == (1, 0) and on_list(marketo, list_name) == wanted
+        outcomes = dict(lake.con.execute(
+            "SELECT outcome, count(*) FROM delivery_receipts WHERE profile_id = ? GROUP BY 1", [leaving]).fetchall())
+    assert outcomes == {"added": 2, "removed": 1}
+    assert marketo.lead_writes == []
+    assert marketo.count("/rest/asset/v1/staticLists.json", "POST") == 2  # one list per audience, created once
+    assert max(n for (_, lead_id), n in marketo.list_adds.items() if lead_id != lead) == 1
+
+
+def test_consent_and_missing_identity_are_excluded_and_counted(tmp_path: Path, evaluated_lake: Path) -> None:
+    ws = workspace(tmp_path, evaluated_lake, [{"type": "file", "name": "phones", "url": "out", "audiences": [AUDIENCE],
+                                                "fields": ["crm_contact_id"]}])
+    with ws.lake() as lake:
+        email = lake.scalar(
+            "SELECT p.email FROM audience_membership m JOIN person_profile p ON p.person_id = m.profile_id "
+            "WHERE m.audience = ? AND p.email IS NOT NULL AND p.crm_contact_id IS NOT NULL ORDER BY 1 LIMIT 1", [AUDIENCE])
+        ingest_records(lake, "person", [{"source_id": "consent-1", "email": email, "marketing_consent": "n",
+                                         "source_updated_at": datetime.now(timezone.utc)}],
+                       source_type="Test", source_instance_id="t", source_name="test", fingerprint="consent-1")
+        run_identity(lake, IdentityConfig())
+        no_phone = lake.scalar(
+            "SELECT count(*) FROM audience_membership m JOIN person_profile p ON p.person_id = m.profile_id "
+            "WHERE m.audience = ? AND m.status <> 'exited' AND p.crm_contact_id IS NULL "
+            "AND coalesce(p.email_opt_out, false) = false AND coalesce(p.marketing_consent, '') <> 'n'", [AUDIENCE])
+        report = deliver(ws, lake, ws.config.destinations[0]).audiences[0]
+        consent = lake.scalar("SELECT count(*) FROM audience_membership m JOIN person_profile p ON "
+                              "p.person_id = m.profile_id WHERE m.audience = ? AND m.status <> 'exited' AND "
+                              "(p.marketing_consent = 'n' OR p.email_opt_out)", [AUDIENCE])
+    assert report.excluded["consent"] == consent >= 1
+    assert report.excluded["missing_identity"] == no_phone > 0
+    manifest = json.loads(next((ws.root / "out").rglob("manifest.json")).read_text())
+    assert manifest["rows"] == report.activated
+
+
+def test_file_exports_are_complete_split_hashed_and_atomic(tmp_path: Path, evaluated_lake: Path) -> None:
+    ws = workspace(tmp_path, evaluated_lake, [
+        {"type": "file", "name": "csv", "url": "exports", "audiences": [AUDIENCE], "split_rows": 10,
+         "fields": ["email", "first_name"], "hash_fields": ["email"]},
+        {"type": "file", "name": "changes", "url": "changes", "audiences": [AUDIENCE], "format": "parquet",
+         "mode": "incremental"},
+    ])
+    with ws.lake() as lake:
+        report = deliver(ws, lake, ws.config.destinations[0])
+        email = lake.scalar("SELECT p.email FROM destination_members d JOIN person_profile p ON p.person_id = "
+                            "d.profile_id WHERE d.destination = 'csv' ORDER BY 1 LIMIT 1")
+        deliver(ws, lake, ws.config.destinations[1])
+        leaving = lake.scalar("SELECT profile_id FROM destination_members WHERE destination = 'changes' LIMIT 1")
+        lake.con.execute("UPDATE audience_membership SET status = 'exited' WHERE audience = ? AND profile_id = ?",
+                         [AUDIENCE, leaving])
+        second = deliver(ws, lake, ws.config.destinations[1]).audiences[0]
+    run = next((ws.root / "exports").rglob("manifest.json")).parent
+    manifest = json.loads((run / "manifest.json").read_text())
+    rows = [line for part in manifest["parts"] for line in (run / part["file"]).read_text().splitlines()[1:]]
+    assert len(manifest["parts"]) == -(-report.total("activated") // 10) > 1
+    assert len(rows) == manifest["rows"] == report.total("activated")
+    import hashlib
+    assert any(hashlib.sha256(email.lower().encode()).hexdigest() in r for r in rows)
+    assert email not in "".join(rows)
+    assert not list(ws.root.rglob("*.tmp-*"))
+    assert second.removed == 1
+    latest = sorted((ws.root / "changes").rglob("manifest.json"))[-1].parent
+    table = pq.read_table(latest / "part-00001.parquet")
+    assert table.to_pylist() == [{"profile_id": leaving, "email": table["email"][0].as_py(), "change": "remove"}]
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1: answers with the queued statuses (then 200) and keeps what it got."""
+
+    def __init__(self, secret: str) -> None:
+        self.secret, self.statuses, self.received = secret, [], []
+        self.signatures_ok = True
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                if status == 200:
+                    receiver.signatures_ok &= self.headers[SIGNATURE_HEADER] == sign(receiver.secret, body)
+                    receiver.received.append(json.loads(body))
+                self.send_response(status)
+                if status == 429:
+                    self.send_header("Retry-After", "0")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/hook"
+
+    def close(self) -> None:
+        self.http.shutdown()
+
+
+@pytest.fixture
+def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    monkeypatch.setenv("HOOK_SECRET", "s3cret")
+    running = Receiver("s3cret")
+    yield running
+    running.close()
+
+
+def hook(receiver: Receiver, **extra: Any) -> dict[str, Any]:
+    return {"type": "webhook", "name": "hook", "url": receiver.url, "secret": "env:HOOK_SECRET",
+            "audiences": [AUDIENCE], "backoff_seconds": 0.01, **extra}
+
+
+def test_webhook_429_then_200_is_retried_and_signed(tmp_path: Path, evaluated_lake: Path, receiver: Receiver) -> None:
+    ws = workspace(tmp_path, evaluated_lake, [hook(receiver)])
+    receiver.statuses = [429, 429]
+    with ws.lake() as lake:
+        report = deliver(ws, lake, ws.config.destinations[0])
+        attempts = lake.scalar("SELECT max(attempts) FROM delivery_receipts")
+    assert report.total("activated") == len(receiver.received) > 0
+    assert attempts == 3 and receiver.signatures_ok
+    assert {m["status"] for m in receiver.received} == {"realized"} and all(m["identities"]["email"] for m in receiver.received)
+
+
+def test_failing_batch_goes_to_dead_letters_and_retry_sends_only_it(tmp_path: Path, evaluated_lake: Path,
+                                                                   receiver: Receiver) -> None:
+    ws = workspace(tmp_path, evaluated_lake, [hook(receiver, batch_size=5, max_attempts=2)])
+    receiver.statuses = [200, 500, 500]  # the second batch fails twice: dead-lettered; the rest go through
+    runner = CliRunner()
+    first = runner.invoke(app, ["deliveries", "run", "-w", str(ws.root)])
+    assert first.exit_code == 1 and "5 failed" in first.output
+    delivered = [c["profile_id"] for m in receiver.received for c in m["changes"]]
+    quiet = runner.invoke(app, ["deliveries", "run", "-w", str(ws.root)])
+    assert quiet.exit_code == 0 and "0 activated" in quiet.output  # dead letters wait for `retry`
+    retried = runner.invoke(app, ["deliveries", "retry", "hook", "-w", str(ws.root)])
+    assert retried.exit_code == 0 and "5 dead-lettered change(s) released" in retried.output
+    again = [c["profile_id"] for m in receiver.received for c in m["changes"]]
+    assert len(again) == len(set(again)) == len(delivered) + 5
+    listed = runner.invoke(app, ["deliveries", "list", "-w", str(ws.root)])
+    assert listed.output.count("hook") == 3
+    shown = runner.invoke(app, ["deliveries", "show", "1", "--receipts", "-w", str(ws.root)])
+    assert "failed" in shown.output and "HTTP 500" in shown.output
+
+
+def test_run_killed_mid_delivery_is_settled_without_sending_twice(tmp_path: Path, evaluated_lake: Path,
+                                                                  marketo: MarketoServer,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MKTO_SECRET", marketo.client_secret)
+    ws = workspace(tmp_path, evaluated_lake, [marketo_destination(marketo)])
+    env = dict(os.environ)
+    exe = Path(sys.executable).with_name("accord")
+    proc = subprocess.Popen([str(exe), "deliveries", "run", "-w", str(ws.root)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def kill_after_first_add(method: str, path: str) -> None:
+        if method == "POST" and path.endswith("/leads.json") and "/lists/" in path:
+            os.kill(proc.pid, signal.SIGKILL)  # the add is applied; the process dies before it hears back
+
+    marketo.on_call = kill_after_first_add
+    proc.wait(timeout=60)
+    marketo.on_call = None
+    assert proc.returncode == -signal.SIGKILL
+    with ws.lake() as lake:
+        assert lake.scalar("SELECT count(*) FROM delivery_in_flight") > 0
+        report = deliver(ws, lake, ws.config.destinations[0]).audiences[0]
+        wanted = expected_leads(lake, marketo)
+        assert lake.scalar("SELECT count(*) FROM delivery_in_flight") == 0
+    assert report.settled > 0 and report.activated == report.settled
+    assert on_list(marketo, f"{ws.config.name} · {AUDIENCE}") == wanted
+    assert set(marketo.list_adds.values()) == {1} and marketo.lead_writes == []
