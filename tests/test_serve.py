@@ -159,3 +159,34 @@ def test_serve_syncs_marketo_sources_and_profiles_their_people(tmp_path, tiny_wo
     with Workspace.load(folder).lake() as lake:
         assert lake.scalar("SELECT count(*) FROM person_profile") > 0
         assert lake.scalar("SELECT count(DISTINCT source_instance_id) FROM person") == 1
+
+
+def test_event_to_streaming_audience_to_signed_webhook(workspace, monkeypatch) -> None:
+    from tests.test_activation import Receiver
+
+    folder, key = workspace
+    (folder / "audiences" / "visitors.aud").write_text(
+        'audience "Recent visitors" of person\nwhere any event (event_type = "web.pageview" in last 30 days)\n')
+    (folder / "hook.secret").write_text("hook-secret")
+    receiver = Receiver("hook-secret")
+    config = yaml.safe_load((folder / "accord.yaml").read_text())
+    config["destinations"] = [{"type": "webhook", "name": "hook", "url": receiver.url, "secret": "file:hook.secret",
+                               "audiences": ["Recent visitors"], "fields": ["email"]}]
+    (folder / "accord.yaml").write_text(yaml.safe_dump(config))
+    server = Server(folder)
+    try:
+        sent = time.monotonic()
+        batch = recent(BATCH_AT_T)
+        assert httpx.post(f"{server.url}/v1/batch", json={"batch": batch}, auth=(key, "")).status_code == 200
+        while not receiver.received and time.monotonic() - sent < 30:
+            time.sleep(0.01)
+        latency = time.monotonic() - sent
+        health = httpx.get(f"{server.url}/health").json()
+    finally:
+        server.stop()
+        receiver.close()
+    assert receiver.received, health
+    message = receiver.received[0]
+    assert receiver.signatures_ok and message["audience"] == "Recent visitors" and message["status"] == "realized"
+    assert message["identities"]["email"].lower() == "jane@acme.com"
+    print(f"event → webhook latency {latency * 1000:.0f} ms")

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import anyio
+from croniter import croniter
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -26,7 +27,7 @@ from accord.api.keys import active_hashes, matches
 from accord.audiences.ast import Audience
 from accord.audiences.evaluate import evaluate
 from accord.audiences.files import load_audiences
-from accord.audiences.stream import MembershipBus, StreamEvaluator
+from accord.audiences.stream import Change, MembershipBus, StreamEvaluator
 from accord.identity.run import run_identity
 from accord.sources.collector import BadBatch, CollectorLog, ingest_log, validate_batch
 from accord.workspace import Workspace
@@ -45,6 +46,9 @@ class ServerState:
     stop: threading.Event = field(default_factory=threading.Event)
     last_error: str | None = None
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    destinations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    changed_audiences: set[str] = field(default_factory=set)
+    wake_activation: threading.Event = field(default_factory=threading.Event)
     source_batches: list[int] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _audiences: tuple[tuple[tuple[str, int], ...], list[Audience]] = ((), [])
@@ -77,12 +81,14 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         worker = threading.Thread(target=_worker, args=(state, ingest_every), name="accord-worker", daemon=True)
         syncer = threading.Thread(target=_source_worker, args=(state,), name="accord-sources", daemon=True)
-        worker.start()
-        syncer.start()
+        activator = threading.Thread(target=_activation_worker, args=(state,), name="accord-activation", daemon=True)
+        for thread in (worker, syncer, activator):
+            thread.start()
         yield
         state.stop.set()
-        syncer.join(timeout=30)
-        worker.join(timeout=30)
+        state.wake_activation.set()
+        for thread in (syncer, activator, worker):
+            thread.join(timeout=30)
 
     app = FastAPI(title="Accord", version="0.1.0", lifespan=lifespan,
                   description="Accord B2B CDP: the collector (Segment HTTP Tracking API).")
@@ -128,9 +134,9 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        failing = any(s.get("error") for s in state.sources.values())
+        failing = any(s.get("error") for s in [*state.sources.values(), *state.destinations.values()])
         return {"ok": state.last_error is None and not failing, "sandbox": state.sandbox, "error": state.last_error,
-                "sources": state.sources}
+                "sources": state.sources, "destinations": state.destinations}
 
     return app
 
@@ -192,6 +198,55 @@ def _source_worker(state: ServerState) -> None:
                 entry["error"] = f"{type(err).__name__}: {err}"
             due[config.name] = time.monotonic() + config.sync_every_seconds
         state.stop.wait(1.0)
+
+
+def _activation_worker(state: ServerState) -> None:
+    """Streaming destinations get the changes the bus announces within a second; the others run on their cron."""
+    from accord.activation.members import known_audiences
+    from accord.activation.run import deliver
+
+    configs = [d for d in state.workspace.config.destinations if state.sandbox in d.sandboxes]
+    if not configs:
+        return
+
+    def changed(changes: list[Change]) -> None:
+        with state._lock:
+            state.changed_audiences.update(c.audience for c in changes)
+        state.wake_activation.set()
+
+    state.bus.subscribe(changed)
+    due = {d.name: None if d.schedule == "streaming" else croniter(d.schedule, datetime.now(timezone.utc))
+           .get_next(datetime) for d in configs}
+    catch_up = True
+    while not state.stop.is_set():
+        state.wake_activation.wait(1.0)
+        state.wake_activation.clear()
+        with state._lock:
+            audiences, state.changed_audiences = state.changed_audiences, set()
+        moment = datetime.now(timezone.utc)
+        for config in configs:
+            scheduled = due[config.name]
+            if scheduled is None:
+                wanted = set(config.audiences) if catch_up else audiences & set(config.audiences)
+                trigger = "startup" if catch_up else "streaming"
+            elif moment >= scheduled:
+                wanted, trigger = set(config.audiences), "schedule"
+                due[config.name] = croniter(config.schedule, moment).get_next(datetime)
+            else:
+                continue
+            if not wanted:
+                continue
+            entry = state.destinations.setdefault(config.name, {"type": config.type, "last_run": None, "error": None})
+            try:
+                with state.workspace.lake(state.sandbox) as lake:
+                    names = known_audiences(lake, sorted(wanted))
+                    if names:
+                        report = deliver(state.workspace, lake, config, names, trigger)
+                        entry.update(last_run=report.run_id, error=None, activated=report.total("activated"),
+                                     removed=report.total("removed"), failed=report.total("failed"))
+            except Exception as err:  # noqa: BLE001 - reported in /health and the run's record; tried again
+                entry["error"] = f"{type(err).__name__}: {err}"
+        catch_up = False
 
 
 def _decode(raw: bytes, encoding: str) -> tuple[Any, int]:
