@@ -319,11 +319,15 @@ def demo(
         print_person(report.sample_person)
     if report.audiences:
         print_evaluation(report.audiences)
+    for delivery in report.deliveries:
+        print_delivery(delivery)
+    console.print(f"lead-creating calls made to Marketo: {report.marketo_lead_writes}")
     console.print(
         f"\nworkspace left in [bold]{workspace.resolve()}[/bold]; explore it with:\n"
         f"  cd {workspace} && accord status\n  accord quarantine list\n"
         f"  accord profile get email:{report.sample_email}\n  accord identity merges\n  accord audiences list\n"
-        f"  accord audiences why \"Webinar attendees\" email:{report.sample_email}\n  accord export xdm person --limit 1"
+        f"  accord audiences why \"Webinar attendees\" email:{report.sample_email}\n  accord export xdm person --limit 1\n"
+        f"  accord deliveries list && accord deliveries show 1  (files in exports/)"
     )
 
 
