@@ -286,6 +286,7 @@ def test_run_killed_mid_delivery_is_settled_without_sending_twice(tmp_path: Path
         report = deliver(ws, lake, ws.config.destinations[0]).audiences[0]
         wanted = expected_leads(lake, marketo)
         assert lake.scalar("SELECT count(*) FROM delivery_in_flight") == 0
+        assert lake.scalar("SELECT count(*) FROM destination_members WHERE destination_key IS NULL") == 0
     assert report.settled > 0 and report.activated == report.settled
     assert on_list(marketo, f"{ws.config.name} · {AUDIENCE}") == wanted
     assert set(marketo.list_adds.values()) == {1} and marketo.lead_writes == []

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import pyarrow as pa
+
 from accord.activation.destinations.base import (
     Capabilities,
     DeliveryError,
@@ -107,12 +109,12 @@ class DeliverySync:
         keep = {m.profile_id for m in eligible}
         adds = [m for m in eligible if m.profile_id not in acked and m.profile_id not in dead]
         removes = [Member(p, {}, key) for p, key in acked.items() if p not in keep and p not in dead]
+        for _, reason in excluded:
+            report.excluded[reason] = report.excluded.get(reason, 0) + 1
         with self.lake.transaction():
-            for member, reason in excluded:
-                if member.profile_id not in acked:
-                    self._receipt(run_id, audience, member.profile_id, "add", "excluded", reason, 0)
-                report.excluded[reason] = report.excluded.get(reason, 0) + 1
-        pending: list[tuple[Outcome, str, int]] = []
+            self._receipts(run_id, audience, "add", [(m.profile_id, "excluded", reason) for m, reason in excluded
+                                                     if m.profile_id not in acked], 0)
+        pending: list[tuple[list[Outcome], str, int]] = []
         for change, batch_members in (("add", adds), ("remove", removes)):
             for i in range(0, len(batch_members), self.caps.batch_size):
                 pending += self._deliver(run_id, audience, change, batch_members[i:i + self.caps.batch_size], report)
@@ -122,29 +124,29 @@ class DeliverySync:
                 self.destination.finish(audience, run_id, snapshot)
             except DeliveryError as err:
                 with self.lake.transaction():
-                    self._clear_in_flight(audience, [o.profile_id for o, _, _ in pending])
-                    for outcome, change, attempts in pending:
-                        self._dead_letter(run_id, audience, outcome.profile_id, change, str(err), attempts, report)
+                    for outcomes, change, attempts in pending:
+                        self._clear_in_flight(audience, [o.profile_id for o in outcomes])
+                        self._dead_letter(run_id, audience, change, [(o.profile_id, str(err)) for o in outcomes],
+                                          attempts, report)
                 return report
             with self.lake.transaction():
-                self._clear_in_flight(audience, [o.profile_id for o, _, _ in pending])
-                for outcome, change, attempts in pending:
-                    self._record(run_id, audience, change, outcome, attempts, report)
+                for outcomes, change, attempts in pending:
+                    self._clear_in_flight(audience, [o.profile_id for o in outcomes])
+                    self._record(run_id, audience, change, outcomes, attempts, report)
         return report
 
     def _deliver(self, run_id: int, audience: str, change: str, batch: list[Member],
-                 report: AudienceReport) -> list[tuple[Outcome, str, int]]:
+                 report: AudienceReport) -> list[tuple[list[Outcome], str, int]]:
         """Send one batch with retries; returns the outcomes still to record (for commit-at-finish destinations)."""
         waiting = list(batch)
-        deferred: list[tuple[Outcome, str, int]] = []
+        deferred: list[tuple[list[Outcome], str, int]] = []
         attempt = 0
         while waiting:
             attempt += 1
+            stamp = now()
             with self.lake.transaction():
-                self.lake.con.executemany(
-                    "INSERT INTO delivery_in_flight VALUES (?, ?, ?, ?, ?, ?)",
-                    [[self.name, audience, m.profile_id, change, run_id, now()] for m in waiting],
-                )
+                self._insert("delivery_in_flight", [(self.name, audience, m.profile_id, change, run_id, stamp)
+                                                    for m in waiting])
             try:
                 call = self.destination.add if change == "add" else self.destination.remove
                 outcomes = call(audience, waiting)
@@ -154,19 +156,18 @@ class DeliverySync:
                     continue
                 with self.lake.transaction():
                     self._clear_in_flight(audience, [m.profile_id for m in waiting])
-                    for member in waiting:
-                        self._dead_letter(run_id, audience, member.profile_id, change, str(err), attempt, report)
+                    self._dead_letter(run_id, audience, change, [(m.profile_id, str(err)) for m in waiting], attempt,
+                                      report)
                 return deferred
             by_id = {m.profile_id: m for m in waiting}
             retry = [o for o in outcomes if o.status == "failed" and o.retry and attempt < self.policy.max_attempts]
             final = [o for o in outcomes if o not in retry]
             if self.caps.commits_at_finish:
-                deferred += [(o, change, attempt) for o in final]
+                deferred.append((final, change, attempt))
             else:
                 with self.lake.transaction():
                     self._clear_in_flight(audience, [o.profile_id for o in final])
-                    for outcome in final:
-                        self._record(run_id, audience, change, outcome, attempt, report)
+                    self._record(run_id, audience, change, final, attempt, report)
             waiting = [by_id[o.profile_id] for o in retry]
             if waiting:
                 with self.lake.transaction():
@@ -192,49 +193,71 @@ class DeliverySync:
                 if change == "remove":
                     asked = [Member(m.profile_id, m.fields, acked.get(m.profile_id)) for m in asked]
                 arrived = self.destination.reached(audience, asked, change)
+                status = "added" if change == "add" else "removed"
+                settled = [Outcome(p, status, "settled after an interrupted run", key) for p, key in arrived.items()]
                 with self.lake.transaction():
-                    for member in asked:
-                        if member.profile_id in arrived:
-                            status = "added" if change == "add" else "removed"
-                            run = next(r for p, c, r in rows if p == member.profile_id and c == change)
-                            self._record(run, audience, change, Outcome(member.profile_id, status, "settled after "
-                                         "an interrupted run", member.key), 1, report)
-                            report.settled += 1
+                    self._record(max(r for _, _, r in rows), audience, change, settled, 1, report)
+                report.settled += len(settled)
         with self.lake.transaction():
             self._clear_in_flight(audience, [p for p, _, _ in rows])
 
-    # Bookkeeping ---------------------------------------------------------------------------------------------
-    def _record(self, run_id: int, audience: str, change: str, outcome: Outcome, attempts: int,
+    # Bookkeeping (set-based: one statement per kind of row, not one per member) ------------------------------
+    def _record(self, run_id: int, audience: str, change: str, outcomes: list[Outcome], attempts: int,
                 report: AudienceReport) -> None:
-        con = self.lake.con
-        if outcome.status == "added":
-            con.execute("INSERT OR REPLACE INTO destination_members VALUES (?, ?, ?, ?, ?)",
-                        [self.name, audience, outcome.profile_id, outcome.key, now()])
-            report.activated += 1
-        elif outcome.status == "removed" or (change == "remove" and outcome.status == "skipped"):
-            # A member already gone from the destination is as removed as it gets.
-            con.execute("DELETE FROM destination_members WHERE destination = ? AND audience = ? AND profile_id = ?",
-                        [self.name, audience, outcome.profile_id])
-            report.removed += 1
-        elif outcome.status == "skipped":
+        """Acknowledge what arrived, forget what left, count skips, dead-letter failures; a receipt for each."""
+        stamp = now()
+        added = [o for o in outcomes if o.status == "added"]
+        # A member already gone from the destination is as removed as it gets.
+        removed = [o for o in outcomes if o.status == "removed" or (change == "remove" and o.status == "skipped")]
+        skipped = [o for o in outcomes if o.status == "skipped" and change == "add"]
+        failed = [o for o in outcomes if o.status == "failed"]
+        self._insert("destination_members", [(self.name, audience, o.profile_id, o.key, stamp) for o in added],
+                     replace=True)
+        self._forget(audience, [o.profile_id for o in removed])
+        report.activated += len(added)
+        report.removed += len(removed)
+        for outcome in skipped:
             reason = outcome.reason or "skipped"
             report.skipped[reason] = report.skipped.get(reason, 0) + 1
-        else:
-            self._dead_letter(run_id, audience, outcome.profile_id, change, outcome.reason or "failed", attempts, report)
-            return
-        self._receipt(run_id, audience, outcome.profile_id, change, outcome.status, outcome.reason, attempts)
+        self._dead_letter(run_id, audience, change, [(o.profile_id, o.reason or "failed") for o in failed], attempts,
+                          report)
+        self._receipts(run_id, audience, change, [(o.profile_id, o.status, o.reason) for o in outcomes
+                                                  if o.status != "failed"], attempts)
 
-    def _dead_letter(self, run_id: int, audience: str, profile_id: str, change: str, error: str, attempts: int,
+    def _dead_letter(self, run_id: int, audience: str, change: str, failures: list[tuple[str, str]], attempts: int,
                      report: AudienceReport) -> None:
-        self.lake.con.execute("INSERT OR REPLACE INTO delivery_dead_letters VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                              [self.name, audience, profile_id, change, error, attempts, run_id, now()])
-        self._receipt(run_id, audience, profile_id, change, "failed", error, attempts)
-        report.failed += 1
+        stamp = now()
+        self._insert("delivery_dead_letters", [(self.name, audience, p, change, error, attempts, run_id, stamp)
+                                               for p, error in failures], replace=True)
+        self._receipts(run_id, audience, change, [(p, "failed", error) for p, error in failures], attempts)
+        report.failed += len(failures)
 
-    def _receipt(self, run_id: int, audience: str, profile_id: str, change: str, outcome: str, reason: str | None,
-                 attempts: int) -> None:
-        self.lake.con.execute("INSERT INTO delivery_receipts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                              [run_id, self.name, audience, profile_id, change, outcome, reason, attempts, now()])
+    def _receipts(self, run_id: int, audience: str, change: str, rows: list[tuple[str, str, str | None]],
+                  attempts: int) -> None:
+        stamp = now()
+        self._insert("delivery_receipts", [(run_id, self.name, audience, p, change, outcome, reason, attempts, stamp)
+                                           for p, outcome, reason in rows])
+
+    def _insert(self, table: str, rows: list[tuple[object, ...]], replace: bool = False) -> None:
+        if not rows:
+            return
+        columns = [r[0] for r in self.lake.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+            [table]).fetchall()]
+        arrow = pa.Table.from_pylist([dict(zip(columns, r)) for r in rows])
+        self.lake.con.register("_activation_rows", arrow)
+        try:
+            verb = "INSERT OR REPLACE" if replace else "INSERT"
+            self.lake.con.execute(f"{verb} INTO {table} BY NAME SELECT * FROM _activation_rows")
+        finally:
+            self.lake.con.unregister("_activation_rows")
+
+    def _forget(self, audience: str, profile_ids: list[str]) -> None:
+        if profile_ids:
+            self.lake.con.execute(
+                "DELETE FROM destination_members WHERE destination = ? AND audience = ? AND list_contains(?, profile_id)",
+                [self.name, audience, profile_ids],
+            )
 
     def _clear_in_flight(self, audience: str, profile_ids: list[str]) -> None:
         if profile_ids:

@@ -40,8 +40,8 @@ class FileDestination:
         self._changes.setdefault(audience, []).extend(self._row(m, "remove") for m in members)
         return [Outcome(m.profile_id, "removed") for m in members]
 
-    def reached(self, audience: str, members: list[Member], change: str) -> set[str]:
-        return set()
+    def reached(self, audience: str, members: list[Member], change: str) -> dict[str, str | None]:
+        return {}
 
     def finish(self, audience: str, run_id: int, snapshot: list[Member]) -> None:
         """Write this run's file(s) for the audience; readers trust a run only once its manifest exists."""

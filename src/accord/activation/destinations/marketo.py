@@ -59,7 +59,7 @@ class MarketoDestination:
                                     None if "removed" in statuses else "not_in_list"))
         return outcomes
 
-    def reached(self, audience: str, members: list[Member], change: str) -> set[str]:
+    def reached(self, audience: str, members: list[Member], change: str) -> dict[str, str | None]:
         if change == "add":
             ids = self._leads(members)
         else:
@@ -67,8 +67,8 @@ class MarketoDestination:
         on_list = self._call(lambda: self.client.list_members_among(
             self._list_id(audience), sorted({i for v in ids.values() for i in v})))
         if change == "add":
-            return {p for p, v in ids.items() if any(i in on_list for i in v)}
-        return {p for p, v in ids.items() if not any(i in on_list for i in v)}
+            return {p: ",".join(str(i) for i in v if i in on_list) for p, v in ids.items() if any(i in on_list for i in v)}
+        return {p: None for p, v in ids.items() if not any(i in on_list for i in v)}
 
     def finish(self, audience: str, run_id: int, snapshot: list[Member]) -> None:
         return None
