@@ -290,3 +290,30 @@ def test_run_killed_mid_delivery_is_settled_without_sending_twice(tmp_path: Path
     assert report.settled > 0 and report.activated == report.settled
     assert on_list(marketo, f"{ws.config.name} · {AUDIENCE}") == wanted
     assert set(marketo.list_adds.values()) == {1} and marketo.lead_writes == []
+
+
+def test_file_export_to_s3_through_fsspec(tmp_path: Path, evaluated_lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An s3:// URL against a local moto server: the same atomic parts and manifest as a local folder."""
+    boto3 = pytest.importorskip("boto3")
+    pytest.importorskip("s3fs")
+    from moto.server import ThreadedMotoServer
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        s3.create_bucket(Bucket="audiences")
+        ws = workspace(tmp_path, evaluated_lake, [{"type": "file", "name": "s3", "url": "s3://audiences/accord",
+                                                    "audiences": [AUDIENCE], "storage_options": {"endpoint_url": endpoint}}])
+        with ws.lake() as lake:
+            report = deliver(ws, lake, ws.config.destinations[0])
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="audiences")["Contents"])
+        manifest = json.loads(s3.get_object(Bucket="audiences", Key=keys[0].rsplit("/", 1)[0] + "/manifest.json")["Body"].read())
+    finally:
+        server.stop()
+    assert [k.rsplit("/", 1)[1] for k in keys] == ["manifest.json", "part-00001.csv"]
+    assert manifest["rows"] == report.total("activated") > 0
