@@ -13,7 +13,6 @@ import io
 import json
 import re
 import secrets
-import sys
 import tempfile
 import threading
 import time
@@ -21,16 +20,16 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from accord.testing.http import Answer, LocalServer
 from accord.testing.marketo_data import ACTIVITY_TYPES, MarketoData, activity_json
 
 DEFAULT_LEAD_FIELDS = ["id", "email", "firstName", "lastName", "createdAt", "updatedAt"]
@@ -119,11 +118,12 @@ def _parse_time(text: str) -> datetime:
         raise ApiError("1003", f"Invalid date-time: {text}") from None
 
 
-class MarketoServer:
+class MarketoServer(LocalServer):
     """One Marketo instance on 127.0.0.1; start with `with MarketoServer(data) as server:` and use `server.endpoint`."""
 
     def __init__(self, data: MarketoData, *, munchkin_id: str = "123-ABC-456", client_id: str = "accord-client",
                  client_secret: str = "accord-secret", limits: Limits | None = None) -> None:
+        super().__init__()
         self.data = data
         self.munchkin_id = munchkin_id
         self.client_id, self.client_secret = client_id, client_secret
@@ -144,36 +144,6 @@ class MarketoServer:
         self.corrupt_lead_ids: set[int] = set()
         self.list_adds: dict[tuple[int, int], int] = {}
         self.on_call: Callable[[str, str], None] | None = None
-        self._http: ThreadingHTTPServer | None = None
-
-    # Lifecycle ------------------------------------------------------------------------------------------
-    def __enter__(self) -> MarketoServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self, port: int = 0) -> None:
-        server = self
-
-        class Handler(_Handler):
-            marketo = server
-
-        self._http = _QuietServer(("127.0.0.1", port), Handler)
-        self._http.daemon_threads = True
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self._http:
-            self._http.shutdown()
-            self._http.server_close()
-        self._workdir.cleanup()
-
-    @property
-    def endpoint(self) -> str:
-        assert self._http, "server not started"
-        return f"http://127.0.0.1:{self._http.server_address[1]}"
 
     # Test controls ----------------------------------------------------------------------------------------
     def fail_next(self, code: str, times: int = 1, path_contains: str = "") -> None:
@@ -189,8 +159,12 @@ class MarketoServer:
         return sum(1 for m, p in self.calls if path_part in p and (method is None or m == method))
 
     # Request handling -------------------------------------------------------------------------------------
+    def stop(self) -> None:
+        super().stop()
+        self._workdir.cleanup()
+
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: bytes,
-               headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+               headers: dict[str, str]) -> Answer:
         if path.startswith("/identity/oauth/token"):
             return self._token_call(query, body)
         if method == "POST" and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
@@ -651,42 +625,3 @@ def _batch(q: dict[str, list[str]]) -> int:
     if not 1 <= size <= 300:
         raise ApiError("1003", "batchSize must be between 1 and 300")
     return size
-
-
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hangs up (killed mid-call, as tests do on purpose) is not a server error; the rest is."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    marketo: MarketoServer
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go in two writes; without this each call waits ~40 ms
-
-    def _serve(self, method: str) -> None:
-        parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        status, out_headers, payload = self.marketo.handle(
-            method, parts.path, parse_qs(parts.query), body, headers)
-        self.send_response(status)
-        for name, value in out_headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests and benchmarks read `server.calls` instead."""
