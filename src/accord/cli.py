@@ -813,7 +813,7 @@ def sources_list(workspace: WorkspaceOpt = None) -> None:
         for source in ws.config.sources:
             for sandbox in source.sandboxes:
                 with ws.lake(sandbox) as lake:
-                    table.add_row(source.name, source.type, source.munchkin_id, sandbox, last_sync(lake, source) or "never")
+                    table.add_row(source.name, source.type, source.instance_id, sandbox, last_sync(lake, source) or "never")
     console.print(table)
 
 
@@ -823,8 +823,7 @@ def sources_check(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Connect to each source and print what it can read; exit 1 if any connection fails."""
-    from accord.clients.marketo import MarketoError
-    from accord.sources.sync import configured, open_source
+    from accord.sources.sync import SOURCE_ERRORS, configured, open_source
 
     failed = False
     with user_errors():
@@ -836,30 +835,22 @@ def sources_check(
                     found = source.check()
                 finally:
                     source.close()
-            except (MarketoError, ValueError) as err:
+            except (*SOURCE_ERRORS, ValueError) as err:
                 failed = True
                 err_console.print(f"[red]{config.name}: failed[/red] {escape(str(err))}")
                 continue
             listed = ", ".join(f"{n:,} {what}" for what, n in found.items())
-            console.print(f"[green]{config.name}: ok[/green] ({config.type} {config.munchkin_id}): {listed}")
+            console.print(f"[green]{config.name}: ok[/green] ({config.type} {config.instance_id}): {listed}")
     if failed:
         raise typer.Exit(1)
 
 
-@sync_app.command("marketo")
-def sync_marketo(
-    name: Annotated[Optional[str], typer.Option("--name", help="Only this source (default: every Marketo source).")] = None,
-    backfill: Annotated[bool, typer.Option("--backfill", help="Read all history again from backfill_since.")] = False,
-    workspace: WorkspaceOpt = None,
-    sandbox: Annotated[Optional[str], typer.Option("--sandbox", "-s", help="Only this sandbox.")] = None,
-) -> None:
-    """Sync Marketo instances into the sandboxes they feed; an interrupted backfill resumes where it stopped."""
-    from accord.clients.marketo import MarketoError
-    from accord.sources.sync import configured, run_source
+def run_sync(source_type: str, name: str | None, backfill: bool, workspace: Path | None, sandbox: str | None) -> None:
+    from accord.sources.sync import SOURCE_ERRORS, configured, run_source
 
     with user_errors():
         ws = open_workspace(workspace)
-        for config in configured(ws, "marketo", name):
+        for config in configured(ws, source_type, name):
             with progress_bar() as progress:
                 task = progress.add_task(config.name, total=None, rows=0)
 
@@ -869,14 +860,34 @@ def sync_marketo(
 
                 try:
                     reports = run_source(ws, config, sandbox, backfill=backfill, progress=advance)
-                except MarketoError as err:
+                except SOURCE_ERRORS as err:
                     raise ValueError(f"{config.name}: {err}") from None
             for sandbox_name, report in zip([sandbox] if sandbox else config.sandboxes, reports):
+                rate = f" ({report.rate_used:.0%} of the rate limit)" if report.rate_used else ""
                 console.print(
                     f"{config.name} → {sandbox_name}: {report.mode}, {report.loaded():,} records loaded, "
                     f"{report.quarantined():,} quarantined, {report.deleted:,} deleted; {report.calls:,} API calls "
-                    f"in {report.seconds:.1f} s ({report.rate_used:.0%} of the rate limit)"
+                    f"in {report.seconds:.1f} s{rate}"
                 )
+
+
+SyncName = Annotated[Optional[str], typer.Option("--name", help="Only this source (default: every one of the type).")]
+SyncBackfill = Annotated[bool, typer.Option("--backfill", help="Read all history again.")]
+SyncSandbox = Annotated[Optional[str], typer.Option("--sandbox", "-s", help="Only this sandbox.")]
+
+
+@sync_app.command("marketo")
+def sync_marketo(name: SyncName = None, backfill: SyncBackfill = False, workspace: WorkspaceOpt = None,
+                 sandbox: SyncSandbox = None) -> None:
+    """Sync Marketo instances into the sandboxes they feed; an interrupted backfill resumes where it stopped."""
+    run_sync("marketo", name, backfill, workspace, sandbox)
+
+
+@sync_app.command("salesforce")
+def sync_salesforce(name: SyncName = None, backfill: SyncBackfill = False, workspace: WorkspaceOpt = None,
+                    sandbox: SyncSandbox = None) -> None:
+    """Sync Salesforce orgs into the sandboxes they feed: Bulk API 2.0 backfill, then SystemModstamp increments."""
+    run_sync("salesforce", name, backfill, workspace, sandbox)
 
 
 def print_delivery(report) -> None:  # type: ignore[no-untyped-def]

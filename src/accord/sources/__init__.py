@@ -5,4 +5,5 @@ API sources register here: `type` in accord.yaml → the module whose `open_sour
 
 API_SOURCES: dict[str, str] = {
     "marketo": "accord.sources.marketo",
+    "salesforce": "accord.sources.salesforce",
 }

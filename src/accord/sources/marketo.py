@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from time import monotonic
 from typing import Any
 
-import pyarrow as pa
-
 from accord.clients.marketo import BulkJob, BulkQueue, MarketoClient, MarketoLimits
 from accord.clients.secrets import resolve_secret
 from accord.ingest.loader import IngestResult, ingest_chunks
-from accord.ingest.mapping import Mapping
 from accord.ingest.records import as_text, ingest_records
 from accord.lake.store import Lake
-from accord.sources.base import ROW_COLUMN, RawChunk
+from accord.sources.api import SyncReport, records_chunk, records_digest
 from accord.sources.config import MarketoSourceConfig
 from accord.sources.files import FileReader, fingerprint
 from accord.sources.mappings import resolve_mapping
@@ -31,27 +26,6 @@ ACTIVITY_COLUMNS = ["marketoGUID", "leadId", "activityDate", "activityTypeId", "
                     "primaryAttributeValueId", "primaryAttributeValue", "attributes"]
 
 Progress = Callable[[str, int], None]
-
-
-@dataclass
-class SyncReport:
-    """What one backfill or sync did: every batch it loaded, the calls it made, the rate limit it used."""
-
-    source: str
-    mode: str
-    results: list[IngestResult] = field(default_factory=list)
-    deleted: int = 0
-    calls: int = 0
-    rate_used: float = 0.0
-    seconds: float = 0.0
-    _first_call: int = 0
-    _started: float = field(default_factory=monotonic)
-
-    def loaded(self, entity: str | None = None) -> int:
-        return sum(r.loaded for r in self.results if entity is None or r.entity == entity)
-
-    def quarantined(self) -> int:
-        return sum(r.quarantined for r in self.results)
 
 
 def connect(config: MarketoSourceConfig, workspace_root: Path, *, poll_seconds: float | None = None,
@@ -213,7 +187,7 @@ class MarketoSource:
                     lake, "person", [{"source_id": k, "is_deleted": True, "source_updated_at": v}
                                      for k, v in deleted.items()],
                     source_type="Marketo", source_instance_id=self.config.munchkin_id,
-                    source_name=f"marketo:{self.config.name}", fingerprint=_digest(deleted)))
+                    source_name=f"marketo:{self.config.name}", fingerprint=records_digest(deleted)))
                 report.deleted = len(deleted)
         if "programs" in wanted:
             self._load_rows(lake, report, "program", self._programs(since))
@@ -257,12 +231,9 @@ class MarketoSource:
         rows = list(rows)
         if not rows:
             return
-        mapping: Mapping = self.mappings[mapping_name]
-        columns = list(dict.fromkeys(c for r in rows for c in r))
-        table = pa.table({c: pa.array([as_text(r.get(c)) for r in rows], pa.string()) for c in columns}
-                         | {ROW_COLUMN: pa.array(range(1, len(rows) + 1), pa.int64())})
+        chunk, digest = records_chunk(rows)
         report.results.append(ingest_chunks(
-            lake, mapping, [RawChunk(table)], source_name=f"marketo:{self.config.name}", fingerprint=_digest(rows),
+            lake, self.mappings[mapping_name], [chunk], source_name=f"marketo:{self.config.name}", fingerprint=digest,
             source_instance_id=self.config.munchkin_id, strict_columns=False))
 
 
@@ -298,10 +269,6 @@ def _stamp(at: datetime | None) -> str:
 
 def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _digest(rows: Any) -> str:
-    return hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def open_source(config: MarketoSourceConfig, workspace_root: Path) -> MarketoSource:

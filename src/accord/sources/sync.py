@@ -15,6 +15,16 @@ from accord.workspace import Workspace, WorkspaceError
 Progress = Callable[[str, int], None]
 
 
+def _source_errors() -> tuple[type[Exception], ...]:
+    from accord.clients.marketo import MarketoError
+    from accord.clients.salesforce import SalesforceError
+
+    return (MarketoError, SalesforceError)
+
+
+SOURCE_ERRORS = _source_errors()
+
+
 class ApiSource(Protocol):
     """What every API source offers; `sync` runs the backfill first when none has completed."""
 

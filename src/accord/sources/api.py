@@ -1,0 +1,49 @@
+"""What API sources share: the report of a backfill or sync, and API records turned into one raw chunk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from time import monotonic
+from typing import Any
+
+import pyarrow as pa
+
+from accord.ingest.loader import IngestResult
+from accord.ingest.records import as_text
+from accord.sources.base import ROW_COLUMN, RawChunk
+
+
+@dataclass
+class SyncReport:
+    """What one backfill or sync did: every batch it loaded, the calls it made, the rate limit it used."""
+
+    source: str
+    mode: str
+    results: list[IngestResult] = field(default_factory=list)
+    deleted: int = 0
+    calls: int = 0
+    rate_used: float = 0.0
+    seconds: float = 0.0
+    _first_call: int = 0
+    _started: float = field(default_factory=monotonic)
+
+    def loaded(self, entity: str | None = None) -> int:
+        return sum(r.loaded for r in self.results if entity is None or r.entity == entity)
+
+    def quarantined(self) -> int:
+        return sum(r.quarantined for r in self.results)
+
+
+def records_digest(rows: Any) -> str:
+    """A fingerprint of API records: the same records fetched again are recognised as already loaded."""
+    return hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def records_chunk(rows: list[dict[str, Any]]) -> tuple[RawChunk, str]:
+    """Records (dicts as an API returns them) as one chunk of text columns, with their fingerprint."""
+    columns = list(dict.fromkeys(c for r in rows for c in r))
+    table = pa.table({c: pa.array([as_text(r.get(c)) for r in rows], pa.string()) for c in columns}
+                     | {ROW_COLUMN: pa.array(range(1, len(rows) + 1), pa.int64())})
+    return RawChunk(table), records_digest(rows)

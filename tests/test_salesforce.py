@@ -1,0 +1,214 @@
+"""Salesforce source against the local Salesforce server over real HTTP: bulk backfill, SOQL sync, errors, auth."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from typer.testing import CliRunner
+
+from accord.cli import app
+from accord.clients.salesforce import (
+    SalesforceAuth,
+    SalesforceAuthError,
+    SalesforceClient,
+)
+from accord.identity.config import IdentityConfig
+from accord.identity.run import run_identity
+from accord.lake.store import Lake
+from accord.sources.config import SalesforceSourceConfig
+from accord.sources.salesforce import SalesforceSource
+from accord.sources.state import SourceState
+from accord.testing.salesforce_server import SalesforceData, SalesforceServer
+from accord.workspace import Workspace
+
+ORG = "00D5e0000012345EAA"
+
+
+@pytest.fixture
+def data(tiny_world: Path) -> SalesforceData:
+    return SalesforceData.from_folder(tiny_world / "salesforce")
+
+
+@pytest.fixture
+def server(data: SalesforceData) -> Iterator[SalesforceServer]:
+    with SalesforceServer(data, page_size=50) as running:
+        yield running
+
+
+def client_for(server: SalesforceServer, auth: SalesforceAuth | None = None) -> SalesforceClient:
+    auth = auth or SalesforceAuth(f"{server.endpoint}/services/oauth2/token", server.client_id,
+                                  client_secret=server.client_secret)
+    return SalesforceClient(server.endpoint, server.api_version, auth, backoff=0.002, poll_seconds=0.005)
+
+
+def source_for(server: SalesforceServer, root: Path | None = None, **config: Any) -> SalesforceSource:
+    settings = {"name": "sf", "org_id": ORG, "instance_url": server.endpoint, "client_id": server.client_id,
+                "client_secret": "env:SF_SECRET", "api_version": server.api_version, "bulk_page_records": 100, **config}
+    return SalesforceSource(SalesforceSourceConfig.model_validate(settings), client_for(server), root or Path("."))
+
+
+def live_rows(data: SalesforceData, sobject: str) -> int:
+    return sum(1 for r in data.records[sobject] if r.get("IsDeleted") != "true")
+
+
+def versions(lake: Lake, entity: str) -> int:
+    return int(lake.scalar(f"SELECT count(*) FROM {entity}"))
+
+
+def test_backfill_reads_every_object_through_bulk_locators(server: SalesforceServer, data: SalesforceData,
+                                                           lake: Lake) -> None:
+    report = source_for(server).backfill(lake)
+    assert versions(lake, "account") == live_rows(data, "Account")
+    assert versions(lake, "person") == live_rows(data, "Contact") + live_rows(data, "Lead")
+    assert versions(lake, "opportunity") == live_rows(data, "Opportunity")
+    assert versions(lake, "opportunity_person") == live_rows(data, "OpportunityContactRole")
+    assert versions(lake, "campaign_member") == live_rows(data, "CampaignMember")
+    assert report.quarantined() == 0
+    pages = server.count("/results")
+    assert pages >= -(-live_rows(data, "OpportunityContactRole") // 100) + 7  # several locators for the big object
+    assert lake.scalar("SELECT source_key FROM account LIMIT 1").endswith(f"@{ORG}.Salesforce")
+
+
+def test_sync_pages_with_next_records_url_and_turns_deletes_into_soft_deletes(server: SalesforceServer,
+                                                                              data: SalesforceData, lake: Lake) -> None:
+    source = source_for(server)
+    source.backfill(lake)
+    assert source.sync(lake).loaded() == 0
+    contact = data.records["Contact"][0]["Id"]
+    data.delete("Contact", contact)
+    for i in range(120):  # more than two pages of 50
+        data.upsert("Lead", {"FirstName": f"New{i}", "LastName": "Lead", "Email": f"new{i}@example.org",
+                             "Company": "Example", "Status": "Open - Not Contacted", "IsConverted": "false"})
+    report = source.sync(lake)
+    assert report.deleted == 1 and report.loaded("person") == 121
+    assert server.count("/query/01g") >= 2  # followed nextRecordsUrl
+    assert lake.scalar("SELECT count(*) FROM person_current WHERE source_id = ?", [contact]) == 0
+    assert lake.scalar("SELECT count(*) FROM person WHERE source_id = ?", [contact]) == 2  # history kept
+    assert source.sync(lake).loaded() == 0
+
+
+def test_expired_session_and_limits_are_retried(server: SalesforceServer, lake: Lake) -> None:
+    client = client_for(server)
+    client.describe("Account")
+    server.expire_tokens()
+    server.fail_next("REQUEST_LIMIT_EXCEEDED", 2)
+    server.fail_next("QUERY_TIMEOUT")
+    assert "Name" in client.describe("Account")
+    assert client.stats.retries == {"INVALID_SESSION_ID": 1, "REQUEST_LIMIT_EXCEEDED": 2, "QUERY_TIMEOUT": 1}
+    bad = SalesforceClient(server.endpoint, server.api_version, SalesforceAuth(
+        f"{server.endpoint}/services/oauth2/token", server.client_id, client_secret="wrong"))
+    with pytest.raises(SalesforceAuthError, match="authentication failure"):
+        bad.describe("Account")
+
+
+def test_refresh_token_and_jwt_bearer_flows(server: SalesforceServer) -> None:
+    token_url = f"{server.endpoint}/services/oauth2/token"
+    refresh = client_for(server, SalesforceAuth(token_url, server.client_id, "refresh_token",
+                                                refresh_token=server.refresh_token))
+    assert refresh.describe("Lead")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    signed = client_for(server, SalesforceAuth(token_url, server.client_id, "jwt", private_key=pem,
+                                               username="integration@acme.example"))
+    assert signed.describe("Lead")
+    claims = jwt.decode(server.jwt_assertions[-1], key.public_key(), algorithms=["RS256"],
+                        audience="https://login.salesforce.com")
+    assert claims["iss"] == server.client_id and claims["sub"] == "integration@acme.example"
+
+
+def test_interrupted_backfill_resumes_at_its_locator(server: SalesforceServer, data: SalesforceData,
+                                                     lake: Lake) -> None:
+    class Stop(Exception):
+        pass
+
+    seen: list[str] = []
+
+    def stop_mid_object(what: str, rows: int) -> None:
+        if what.startswith("OpportunityContactRole page"):
+            seen.append(what)
+            if len(seen) == 3:
+                raise Stop
+
+    with pytest.raises(Stop):
+        source_for(server).backfill(lake, stop_mid_object)
+    assert SourceState(lake, f"salesforce:{ORG}").get("backfill.OpportunityContactRole", "locator") is not None
+    source_for(server).backfill(lake)
+    assert versions(lake, "opportunity_person") == live_rows(data, "OpportunityContactRole")
+    assert versions(lake, "person") == live_rows(data, "Contact") + live_rows(data, "Lead")
+    jobs = [p for m, p in server.calls if m == "POST" and p.endswith("/jobs/query")]
+    assert len(jobs) == 8  # one job per object: the interrupted one was picked up, not created again
+
+
+def test_converted_lead_joins_its_contact_and_custom_fields_map(tmp_path: Path, server: SalesforceServer,
+                                                                data: SalesforceData, lake: Lake) -> None:
+    contact = next(r for r in data.records["Contact"] if r.get("Email"))
+    for row in data.records["Contact"]:
+        row["Department__c"] = "Revenue Operations" if row is contact else None
+    data.upsert("Lead", {"Id": "00Q5e00000CONVERT1", "FirstName": contact["FirstName"], "LastName": contact["LastName"],
+                         "Email": "old.address@legacy-domain.example", "Company": "Legacy", "Status": "Closed - Converted",
+                         "IsConverted": "true", "ConvertedContactId": contact["Id"],
+                         "ConvertedAccountId": contact["AccountId"], "ConvertedDate": "2026-10-01"})
+    shipped = Path(__file__).resolve().parents[1] / "src/accord/sources/mappings/salesforce/contact.yaml"
+    custom = yaml.safe_load(shipped.read_text())
+    custom["fields"]["department"] = "Department__c"
+    (tmp_path / "contact.yaml").write_text(yaml.safe_dump(custom))
+    source_for(server, tmp_path, mappings={"Contact": "contact.yaml"}).backfill(lake)
+    run_identity(lake, IdentityConfig())
+    ids = {r["source_id"]: r["person_id"] for r in lake.query(
+        "SELECT n.value AS source_id, n.profile_id AS person_id FROM identity_nodes n WHERE n.namespace = 'b2b_person'")}
+    assert ids[f"00Q5e00000CONVERT1@{ORG}.Salesforce"] == ids[f"{contact['Id']}@{ORG}.Salesforce"]
+    assert lake.scalar("SELECT department FROM person_current WHERE source_id = ?", [contact["Id"]]) == "Revenue Operations"
+
+
+def test_marketo_and_salesforce_make_one_profile_per_person(tmp_path: Path, tiny_world: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both sources over the same world through their connectors give the profiles the files give."""
+    from accord.sources.files import jobs_from_manifest, load_file
+    from accord.testing.marketo_data import MarketoData
+    from accord.testing.marketo_server import Limits, MarketoServer
+
+    with Lake(tmp_path / "files.duckdb") as from_files:
+        for job in jobs_from_manifest(tiny_world):
+            load_file(from_files, job)
+        run_identity(from_files, IdentityConfig())
+        expected = (from_files.scalar("SELECT count(*) FROM person_profile"),
+                    from_files.scalar("SELECT count(*) FROM account_profile"))
+    monkeypatch.setenv("SF_SECRET", "accord-sf-secret")
+    monkeypatch.setenv("MKTO_SECRET", "accord-secret")
+    with SalesforceServer(SalesforceData.from_folder(tiny_world / "salesforce")) as sf, \
+            MarketoServer(MarketoData.from_folder(tiny_world / "marketo"),
+                          limits=Limits(calls_per_window=5000, bulk_seconds=0.005)) as mkto:
+        ws = Workspace.init(tmp_path / "ws")
+        config = ws.config.model_dump(mode="json")
+        config["sources"] = [
+            {"type": "salesforce", "name": "sf", "org_id": ORG, "instance_url": sf.endpoint, "client_id": sf.client_id,
+             "client_secret": "env:SF_SECRET", "api_version": sf.api_version, "bulk_poll_seconds": 0.01},
+            {"type": "marketo", "name": "mkto", "munchkin_id": mkto.munchkin_id, "endpoint": mkto.endpoint,
+             "client_id": mkto.client_id, "client_secret": "env:MKTO_SECRET", "backfill_since": "2024-01-01",
+             "bulk_poll_seconds": 0.01, "calls_per_20s": 5000},
+        ]
+        (ws.root / "accord.yaml").write_text(yaml.safe_dump(config))
+        runner = CliRunner()
+        for kind in ("salesforce", "marketo"):
+            result = runner.invoke(app, ["sync", kind, "-w", str(ws.root)])
+            assert result.exit_code == 0, result.output
+        checked = runner.invoke(app, ["sources", "check", "-w", str(ws.root)])
+        assert checked.exit_code == 0 and "sf: ok" in checked.output
+    with Workspace.load(ws.root).lake() as lake:
+        run_identity(lake, IdentityConfig())
+        got = (lake.scalar("SELECT count(*) FROM person_profile"), lake.scalar("SELECT count(*) FROM account_profile"))
+        linked = lake.query(
+            "SELECT count(DISTINCT n.profile_id) AS profiles, count(*) AS records FROM identity_nodes n "
+            "JOIN person_current p ON n.value = p.source_key WHERE n.namespace = 'b2b_person' "
+            "AND p.source_type = 'Marketo' AND p.crm_contact_id IS NOT NULL")
+    assert got == expected
+    assert linked[0]["records"] > 0
+
