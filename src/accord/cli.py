@@ -293,8 +293,8 @@ def demo(
     ),
     scale: Annotated[str, typer.Option(help=f"One of: {', '.join(SCALES)}.")] = "small",
     seed: Annotated[int, typer.Option(help="Seed of the generated world.")] = 7,
-    source: Annotated[str, typer.Option(help="Where the Marketo records come from: files, or marketo (a local "
-                                             "Marketo server read through the connector).")] = "files",
+    source: Annotated[str, typer.Option(help="files, or which systems to read through their connectors from local "
+                                             "servers: marketo, salesforce, or marketo,salesforce.")] = "files",
 ) -> None:
     """Generate a B2B world, ingest all of it into a fresh workspace and print a summary."""
     from accord.demo import run_demo

@@ -23,10 +23,12 @@ from accord.sources.files import FileJob, jobs_from_manifest, load_file
 from accord.workspace import CONFIG_FILE, Workspace, WorkspaceError
 
 if TYPE_CHECKING:
+    from accord.sources.config import SourceConfig
     from accord.testing.marketo_server import MarketoServer
+    from accord.testing.salesforce_server import SalesforceServer
 
 GENERATED = "sources/generated"
-DEMO_SOURCES = ("files", "marketo")
+DEMO_SOURCES = ("marketo", "salesforce")
 DEMO_AUDIENCES = ["Webinar attendees", "Senior people on won deals worth over $100k"]
 
 
@@ -63,14 +65,17 @@ def run_demo(
 ) -> DemoReport:
     """Generate → ingest → stitch and profile → evaluate audiences → activate; `on_step(what, total)` reports progress.
 
-    A local Marketo server plays the marketing team's Marketo instance: with `source="marketo"` the Marketo records
-    are read from it through the connector instead of from files; either way audiences are activated to its lists.
+    A local Marketo server plays the marketing team's Marketo instance and a local Salesforce server their org:
+    `source` names which of them (`marketo`, `salesforce`, or both, comma-separated) are read through their
+    connectors instead of from files. Either way audiences are activated to the Marketo server's lists.
     """
     from accord.testing.marketo_data import MarketoData
     from accord.testing.marketo_server import Limits, MarketoServer
+    from accord.testing.salesforce_server import SalesforceData, SalesforceServer
 
-    if source not in DEMO_SOURCES:
-        raise WorkspaceError(f"unknown demo source {source!r}; choose one of: {', '.join(DEMO_SOURCES)}")
+    systems = {s.strip() for s in source.split(",") if s.strip()} - {"files"}
+    if systems - set(DEMO_SOURCES):
+        raise WorkspaceError(f"unknown demo source {source!r}; choose files, or any of: {', '.join(DEMO_SOURCES)}")
     ws = fresh_workspace(folder)
     for example in sorted(resources.files("accord.audiences").joinpath("examples").iterdir(), key=lambda p: p.name):
         if example.name.endswith(".aud"):
@@ -78,22 +83,22 @@ def run_demo(
     out = folder / GENERATED
     generate(out, scale=scale, seed=seed, as_of=as_of)
     jobs: list[FileJob] = jobs_from_manifest(out)
-    if source == "marketo":
-        jobs = [job for job in jobs if job.path.parent.name != "marketo"]
-    steps = len(jobs) + 3
+    jobs = [job for job in jobs if job.path.parent.name not in systems]
+    steps = len(jobs) + 3 + len(systems)
     report = DemoReport(folder)
     # Marketo's limits, but a 20-second window allows 1,000 calls here so the demo does not sit waiting.
     marketo = MarketoServer(MarketoData.from_folder(out / "marketo"), limits=Limits(calls_per_window=1000, bulk_seconds=0.01))
-    with marketo, ws.lake() as lake:
-        _configure(ws, marketo, source)
+    salesforce = SalesforceServer(SalesforceData.from_folder(out / "salesforce"))
+    with marketo, salesforce, ws.lake() as lake:
+        _configure(ws, marketo, salesforce, systems)
         for job in jobs:
             if on_step:
                 on_step(str(job.path.relative_to(folder)), steps)
             report.results.append(load_file(lake, job, on_rows))
-        if source == "marketo":
+        for config in ws.config.sources:
             if on_step:
-                on_step("syncing from a local Marketo server", steps)
-            report.results.extend(_sync(ws, lake, on_rows))
+                on_step(f"syncing from a local {config.type.capitalize()} server", steps)
+            report.results.extend(_sync(ws, lake, config, on_rows))
         report.counts = lake.counts()
         if on_step:
             on_step("stitching identities", steps)
@@ -116,17 +121,24 @@ def run_demo(
     return report
 
 
-def _configure(ws: Workspace, marketo: MarketoServer, source: str) -> None:
-    """Point the workspace at the local Marketo server (source and lists) and at an export folder."""
+def _configure(ws: Workspace, marketo: MarketoServer, salesforce: SalesforceServer, systems: set[str]) -> None:
+    """Point the workspace at the local servers (sources, Marketo lists) and at an export folder."""
     from accord.activation.config import FileDestinationConfig, MarketoDestinationConfig
-    from accord.sources.config import MarketoSourceConfig
+    from accord.generate.export import SALESFORCE_ORG
+    from accord.sources.config import MarketoSourceConfig, SalesforceSourceConfig
 
     (ws.root / "secrets").mkdir(exist_ok=True)
-    (ws.root / "secrets" / "marketo.yaml").write_text(f"client_secret: {marketo.client_secret}\n")
+    (ws.root / "secrets" / "demo.yaml").write_text(
+        f"marketo: {marketo.client_secret}\nsalesforce: {salesforce.client_secret}\n")
     connection = {"munchkin_id": marketo.munchkin_id, "endpoint": marketo.endpoint, "client_id": marketo.client_id,
-                  "client_secret": "file:secrets/marketo.yaml#client_secret", "calls_per_20s": 1000}
-    sources = []
-    if source == "marketo":
+                  "client_secret": "file:secrets/demo.yaml#marketo", "calls_per_20s": 1000}
+    sources: list[MarketoSourceConfig | SalesforceSourceConfig] = []
+    if "salesforce" in systems:
+        sources.append(SalesforceSourceConfig(
+            name="salesforce-demo", org_id=SALESFORCE_ORG, instance_url=salesforce.endpoint,
+            api_version=salesforce.api_version, client_id=salesforce.client_id,
+            client_secret="file:secrets/demo.yaml#salesforce", bulk_poll_seconds=0.02))
+    if "marketo" in systems:
         earliest = min(str(v) for v in marketo.data.leads["createdAt"].to_pylist() if v)
         sources.append(MarketoSourceConfig(name="marketo-demo", backfill_since=date.fromisoformat(earliest[:10]),
                                            bulk_poll_seconds=0.02, **connection))
@@ -139,10 +151,11 @@ def _configure(ws: Workspace, marketo: MarketoServer, source: str) -> None:
     ws.save()
 
 
-def _sync(ws: Workspace, lake: Lake, on_rows: Callable[[int], None] | None) -> list[IngestResult]:
-    from accord.sources.marketo import open_source
+def _sync(ws: Workspace, lake: Lake, config: SourceConfig, on_rows: Callable[[int], None] | None
+          ) -> list[IngestResult]:
+    from accord.sources.sync import open_source
 
-    source = open_source(ws.config.sources[0], ws.root)
+    source = open_source(ws, config)
     try:
         return list(source.backfill(lake, (lambda what, rows: on_rows(rows)) if on_rows else None).results)
     finally:
