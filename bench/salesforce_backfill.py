@@ -17,7 +17,8 @@ from pathlib import Path
 
 from accord.lake.store import Lake
 from accord.sources.config import SalesforceSourceConfig
-from accord.sources.salesforce import SalesforceSource, open_source
+from accord.sources.mappings import resolve_mapping
+from accord.sources.salesforce import SalesforceSource, mapping_name, open_source
 from accord.testing.salesforce_server import SalesforceData, SalesforceServer
 
 ORG = "00D5e0000012345EAA"
@@ -28,7 +29,7 @@ def build(contacts: int, leads: int, opportunities: int) -> SalesforceData:
     accounts = max(contacts // 20, 1)
     account_ids = [f"0015e{i:013d}" for i in range(accounts)]
     common = {"SystemModstamp": STAMP, "CreatedDate": STAMP, "IsDeleted": "false"}
-    return SalesforceData({
+    records = {
         "Account": [{"Id": a, "Name": f"Company {i}", "Website": f"https://company{i}.com", "Industry": "Software",
                      "NumberOfEmployees": "250", **common} for i, a in enumerate(account_ids)],
         "Contact": [{"Id": f"0035e{i:013d}", "AccountId": account_ids[i % accounts], "FirstName": f"First{i}",
@@ -40,7 +41,11 @@ def build(contacts: int, leads: int, opportunities: int) -> SalesforceData:
         "Opportunity": [{"Id": f"0065e{i:013d}", "AccountId": account_ids[i % accounts], "Name": f"Deal {i}",
                          "StageName": "Prospecting", "Amount": str(1000 * (i % 500)), "CloseDate": "2027-01-31",
                          "IsClosed": "false", "IsWon": "false", **common} for i in range(opportunities)],
-    })
+    }
+    for sobject, rows in records.items():  # every standard field a real org has, empty where not drawn above
+        blank = dict.fromkeys(resolve_mapping(mapping_name(sobject)).source_columns)
+        records[sobject] = [blank | row for row in rows]
+    return SalesforceData(records)
 
 
 def main() -> None:

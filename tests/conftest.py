@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from datetime import datetime, timezone
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from accord.audiences.evaluate import evaluate
+from accord.audiences.files import load_audiences
 from accord.generate import generate
+from accord.identity.config import IdentityConfig
+from accord.identity.run import run_identity
 from accord.ingest.mapping import Mapping, parse_mapping
 from accord.lake.store import Lake
-from accord.sources.files import FileJob, load_file
+from accord.sources.files import FileJob, jobs_from_manifest, load_file
+from accord.workspace import Workspace
 
 AS_OF = datetime(2026, 11, 29, tzinfo=timezone.utc)
+EXAMPLES = Path(str(resources.files("accord.audiences").joinpath("examples")))
 
 
 @pytest.fixture
@@ -60,3 +69,28 @@ def profiled_lake(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory):
         run_identity(store, IdentityConfig())
         prepare_tables(store)
         yield store
+
+
+@pytest.fixture(scope="session")
+def evaluated_lake(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny world ingested, stitched and its example audiences evaluated: copied afresh for each test."""
+    path = tmp_path_factory.mktemp("evaluated") / "accord.duckdb"
+    with Lake(path) as lake:
+        for job in jobs_from_manifest(tiny_world):
+            load_file(lake, job)
+        run_identity(lake, IdentityConfig())
+        evaluate(lake, load_audiences(EXAMPLES), AS_OF)
+    return path
+
+
+def evaluated_workspace(tmp_path: Path, evaluated_lake: Path, destinations: list[dict[str, Any]] | None = None) -> Workspace:
+    """A workspace holding a copy of the evaluated lake, the example audiences and the given destinations."""
+    ws = Workspace.init(tmp_path / "ws")
+    config = {**ws.config.model_dump(mode="json"), "destinations": destinations or []}
+    (ws.root / "accord.yaml").write_text(yaml.safe_dump(config))
+    ws = Workspace.load(ws.root)
+    ws.lake_path().parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(evaluated_lake, ws.lake_path())
+    for example in EXAMPLES.glob("*.aud"):
+        shutil.copy(example, ws.root / "audiences" / example.name)
+    return ws

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,61 +11,33 @@ import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from accord.activation.destinations.webhook import SIGNATURE_HEADER, sign
 from accord.activation.run import deliver
-from accord.audiences.evaluate import evaluate
-from accord.audiences.files import load_audiences
 from accord.cli import app
 from accord.identity.config import IdentityConfig
 from accord.identity.run import run_identity
 from accord.ingest.records import ingest_records
 from accord.lake.store import Lake
-from accord.sources.files import jobs_from_manifest, load_file
 from accord.testing.marketo_data import MarketoData
 from accord.testing.marketo_server import Limits, MarketoServer
-from accord.workspace import Workspace
-from tests.conftest import AS_OF
+from tests.conftest import evaluated_workspace
 
 AUDIENCE = "Webinar attendees"
 DEALS = "Senior people on won deals worth over $100k"  # holds a Salesforce contact with no Marketo lead
 FAST = Limits(calls_per_window=100, window_seconds=0.3)
 
 
-@pytest.fixture(scope="module")
-def evaluated_lake(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny world ingested, stitched and its example audiences evaluated: copied afresh for each test."""
-    path = tmp_path_factory.mktemp("evaluated") / "accord.duckdb"
-    with Lake(path) as lake:
-        for job in jobs_from_manifest(tiny_world):
-            load_file(lake, job)
-        run_identity(lake, IdentityConfig())
-        evaluate(lake, load_audiences(Path(str(resources.files("accord.audiences").joinpath("examples")))), AS_OF)
-    return path
-
-
 @pytest.fixture
 def marketo(tiny_world: Path) -> Iterator[MarketoServer]:
     with MarketoServer(MarketoData.from_folder(tiny_world / "marketo"), limits=FAST) as server:
         yield server
-
-
-def workspace(tmp_path: Path, evaluated_lake: Path, destinations: list[dict[str, Any]]) -> Workspace:
-    ws = Workspace.init(tmp_path / "ws")
-    config = {**ws.config.model_dump(mode="json"), "destinations": destinations}
-    (ws.root / "accord.yaml").write_text(yaml.safe_dump(config))
-    ws = Workspace.load(ws.root)
-    ws.lake_path().parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(evaluated_lake, ws.lake_path())
-    return ws
 
 
 def marketo_destination(server: MarketoServer, **extra: Any) -> dict[str, Any]:
@@ -101,7 +72,7 @@ def expected_leads(lake: Lake, server: MarketoServer) -> set[int]:
 def test_marketo_lists_follow_enter_stay_exit_and_reenter(tmp_path: Path, evaluated_lake: Path, marketo: MarketoServer,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MKTO_SECRET", marketo.client_secret)
-    ws = workspace(tmp_path, evaluated_lake, [marketo_destination(marketo, audiences=[AUDIENCE, DEALS])])
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [marketo_destination(marketo, audiences=[AUDIENCE, DEALS])])
     config = ws.config.destinations[0]
     list_name = f"{ws.config.name} · {AUDIENCE}"
     with ws.lake() as lake:
@@ -132,7 +103,7 @@ def test_marketo_lists_follow_enter_stay_exit_and_reenter(tmp_path: Path, evalua
 
 
 def test_consent_and_missing_identity_are_excluded_and_counted(tmp_path: Path, evaluated_lake: Path) -> None:
-    ws = workspace(tmp_path, evaluated_lake, [{"type": "file", "name": "phones", "url": "out", "audiences": [AUDIENCE],
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [{"type": "file", "name": "phones", "url": "out", "audiences": [AUDIENCE],
                                                 "fields": ["crm_contact_id"]}])
     with ws.lake() as lake:
         email = lake.scalar(
@@ -157,7 +128,7 @@ def test_consent_and_missing_identity_are_excluded_and_counted(tmp_path: Path, e
 
 
 def test_file_exports_are_complete_split_hashed_and_atomic(tmp_path: Path, evaluated_lake: Path) -> None:
-    ws = workspace(tmp_path, evaluated_lake, [
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [
         {"type": "file", "name": "csv", "url": "exports", "audiences": [AUDIENCE], "split_rows": 10,
          "fields": ["email", "first_name"], "hash_fields": ["email"]},
         {"type": "file", "name": "changes", "url": "changes", "audiences": [AUDIENCE], "format": "parquet",
@@ -233,7 +204,7 @@ def hook(receiver: Receiver, **extra: Any) -> dict[str, Any]:
 
 
 def test_webhook_429_then_200_is_retried_and_signed(tmp_path: Path, evaluated_lake: Path, receiver: Receiver) -> None:
-    ws = workspace(tmp_path, evaluated_lake, [hook(receiver)])
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [hook(receiver)])
     receiver.statuses = [429, 429]
     with ws.lake() as lake:
         report = deliver(ws, lake, ws.config.destinations[0])
@@ -245,7 +216,7 @@ def test_webhook_429_then_200_is_retried_and_signed(tmp_path: Path, evaluated_la
 
 def test_failing_batch_goes_to_dead_letters_and_retry_sends_only_it(tmp_path: Path, evaluated_lake: Path,
                                                                    receiver: Receiver) -> None:
-    ws = workspace(tmp_path, evaluated_lake, [hook(receiver, batch_size=5, max_attempts=2)])
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [hook(receiver, batch_size=5, max_attempts=2)])
     receiver.statuses = [200, 500, 500]  # the second batch fails twice: dead-lettered; the rest go through
     runner = CliRunner()
     first = runner.invoke(app, ["deliveries", "run", "-w", str(ws.root)])
@@ -267,7 +238,7 @@ def test_run_killed_mid_delivery_is_settled_without_sending_twice(tmp_path: Path
                                                                   marketo: MarketoServer,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MKTO_SECRET", marketo.client_secret)
-    ws = workspace(tmp_path, evaluated_lake, [marketo_destination(marketo)])
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [marketo_destination(marketo)])
     env = dict(os.environ)
     exe = Path(sys.executable).with_name("accord")
     proc = subprocess.Popen([str(exe), "deliveries", "run", "-w", str(ws.root)], env=env,
@@ -307,7 +278,7 @@ def test_file_export_to_s3_through_fsspec(tmp_path: Path, evaluated_lake: Path, 
         endpoint = f"http://{host}:{port}"
         s3 = boto3.client("s3", endpoint_url=endpoint)
         s3.create_bucket(Bucket="audiences")
-        ws = workspace(tmp_path, evaluated_lake, [{"type": "file", "name": "s3", "url": "s3://audiences/accord",
+        ws = evaluated_workspace(tmp_path, evaluated_lake, [{"type": "file", "name": "s3", "url": "s3://audiences/accord",
                                                     "audiences": [AUDIENCE], "storage_options": {"endpoint_url": endpoint}}])
         with ws.lake() as lake:
             report = deliver(ws, lake, ws.config.destinations[0])

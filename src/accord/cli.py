@@ -501,20 +501,15 @@ def identity_split(
     sandbox: SandboxOpt = None,
 ) -> None:
     """Undo a wrong merge: the identity stops linking records, and the profile is restitched now."""
-    from accord.identity.run import run_identity
-    from accord.identity.split import split_profile
+    from accord.services.identity import split
 
     with user_errors():
         ws = open_workspace(workspace)
         with ws.lake(sandbox) as lake:
-            kind, namespace, value = split_profile(lake, profile_id, identity)
-            report = run_identity(lake, ws.config.identity)
-            holder = lake.scalar(
-                "SELECT any_value(profile_id) FROM identity_nodes WHERE kind = ? AND namespace = ? AND value = ?",
-                [kind, namespace, value],
-            )
-    console.print(f"split {namespace}:{value} out of {profile_id}: it now belongs to {holder or 'no profile'}")
-    print_identity(report)
+            done = split(ws, lake, profile_id, identity)
+    console.print(f"split {done['namespace']}:{done['value']} out of {profile_id}: it now belongs to "
+                  f"{done['now_in'] or 'no profile'}")
+    print_identity(done["identity_run"])
 
 
 @profile_app.command("get")

@@ -7,11 +7,11 @@ from typing import Any
 from accord.lake.store import Lake
 
 
-def list_runs(lake: Lake, destination: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+def list_runs(lake: Lake, destination: str | None = None, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
     where, params = ("WHERE destination = ?", [destination]) if destination else ("", [])
     return lake.query(
         f"SELECT *, epoch(finished_at) - epoch(started_at) AS seconds FROM delivery_runs {where} "
-        f"ORDER BY run_id DESC LIMIT {int(limit)}", params)
+        f"ORDER BY run_id DESC LIMIT {int(limit)} OFFSET {int(offset)}", params)
 
 
 def run_details(lake: Lake, run_id: int) -> dict[str, Any] | None:

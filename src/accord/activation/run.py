@@ -10,7 +10,7 @@ from accord.activation.destinations import DESTINATIONS
 from accord.activation.destinations.base import Destination
 from accord.activation.sync import DeliveryReport, DeliverySync, SyncPolicy
 from accord.lake.store import Lake
-from accord.workspace import Workspace, WorkspaceError
+from accord.workspace import Workspace
 
 
 def open_destination(ws: Workspace, config: DestinationConfig) -> Destination:
@@ -18,11 +18,16 @@ def open_destination(ws: Workspace, config: DestinationConfig) -> Destination:
     return module.open_destination(config, ws.root, ws.config.name)  # type: ignore[no-any-return]
 
 
+class UnknownDestination(LookupError):
+    """accord.yaml configures no destination of that name."""
+
+
 def configured(ws: Workspace, name: str | None = None) -> list[DestinationConfig]:
     chosen = [d for d in ws.config.destinations if name is None or d.name == name]
     if not chosen:
         known = ", ".join(d.name for d in ws.config.destinations) or "none"
-        raise WorkspaceError(f"no destination {name or ''} configured in accord.yaml (configured: {known})".replace("  ", " "))
+        wanted = f"destination {name!r}" if name else "destinations"
+        raise UnknownDestination(f"no {wanted} configured in accord.yaml (configured: {known})")
     return chosen
 
 

@@ -24,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from accord.api.keys import active_hashes, matches
+from accord.api.rest import create_router, install_error_handlers
 from accord.audiences.ast import Audience
 from accord.audiences.evaluate import evaluate
 from accord.audiences.files import load_audiences
@@ -42,6 +43,7 @@ class ServerState:
     sandbox: str
     log: CollectorLog
     write_keys: set[str] = field(default_factory=set)
+    api_keys: set[str] = field(default_factory=set)
     bus: MembershipBus = field(default_factory=MembershipBus)
     stop: threading.Event = field(default_factory=threading.Event)
     last_error: str | None = None
@@ -76,6 +78,7 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
     state = ServerState(workspace, name, CollectorLog(workspace.lake_path(name).parent / "collector"))
     with workspace.lake(name) as lake:
         state.write_keys = active_hashes(lake, "write")
+        state.api_keys = active_hashes(lake, "api")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -91,8 +94,11 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
             thread.join(timeout=30)
 
     app = FastAPI(title="Accord", version="0.1.0", lifespan=lifespan,
-                  description="Accord B2B CDP: the collector (Segment HTTP Tracking API).")
+                  description="Accord B2B CDP: the collector (Segment HTTP Tracking API, /v1) and the REST API "
+                              "(/api/v1, `Authorization: Bearer <api key>`).")
     app.state.accord = state
+    install_error_handlers(app)
+    app.include_router(create_router(workspace, name, lambda: state.api_keys))
 
     async def accept(request: Request, single: str | None = None) -> JSONResponse:
         raw = await request.body()
@@ -170,6 +176,7 @@ def _worker(state: ServerState, every: float) -> None:
                     evaluate(lake, audiences, retention_days=config.audiences.retention_days)
                     next_audiences = config.audiences.next_run(datetime.now(timezone.utc))
                 state.write_keys = active_hashes(lake, "write")
+                state.api_keys = active_hashes(lake, "api")
             state.last_error = None
         except Exception as err:  # noqa: BLE001 - keep serving; /health reports it, the log keeps everything
             state.last_error = f"{type(err).__name__}: {err}"

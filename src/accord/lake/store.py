@@ -127,11 +127,12 @@ class Lake:
         """Every current (latest, not deleted) record of an entity."""
         return self.query(f"SELECT * FROM {ident(entity + '_current')} ORDER BY source_key")
 
-    def batches(self, limit: int = 50) -> list[dict[str, Any]]:
-        return self.query("SELECT * FROM batches ORDER BY batch_id DESC LIMIT ?", [limit])
+    def batches(self, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM batches ORDER BY batch_id DESC LIMIT ? OFFSET ?", [limit, offset])
 
     def quarantine(
-        self, batch_id: int | None = None, reason: str | None = None, row: int | None = None, limit: int = 50
+        self, batch_id: int | None = None, reason: str | None = None, row: int | None = None, limit: int = 50,
+        offset: int = 0,
     ) -> list[dict[str, Any]]:
         """Quarantined rows, newest batch first, filtered by batch, reason code or row."""
         where, params = [], []
@@ -142,8 +143,8 @@ class Lake:
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         return self.query(
             f"SELECT q.*, b.source_name FROM quarantine q LEFT JOIN batches b USING (batch_id) {clause} "
-            f"ORDER BY q.batch_id DESC, q.source_row LIMIT ?",
-            [*params, limit],
+            f"ORDER BY q.batch_id DESC, q.source_row LIMIT ? OFFSET ?",
+            [*params, limit, offset],
         )
 
     def quarantine_summary(self) -> list[dict[str, Any]]:

@@ -1,0 +1,287 @@
+"""The REST API under /api/v1: profiles, accounts, audiences, destinations and deliveries, sources, identity.
+
+Handlers only translate HTTP to calls of the services (the same the CLI and the web UI use) and back.
+Authentication: `Authorization: Bearer <api key>` (`accord keys create api`); errors are `{"code", "message"}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+
+from accord.api.keys import matches
+from accord.lake.store import Lake
+from accord.workspace import Workspace
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class AudienceInput(BaseModel):
+    """An audience in its text form or as its JSON AST (one of the two)."""
+
+    text: str | None = Field(default=None, description='e.g. audience "X" of person\\nwhere ...')
+    ast: dict[str, Any] | None = Field(default=None, description="The JSON AST, as `GET /audiences/{name}` returns it.")
+
+
+class RunAudiences(BaseModel):
+    names: list[str] | None = Field(default=None, description="Audiences to evaluate (default: all).")
+
+
+class SplitRequest(BaseModel):
+    profile_id: str = Field(description="The person or account profile to split.")
+    identity: str = Field(description="namespace:value to move to a profile of its own.")
+
+
+class Page(BaseModel):
+    items: list[dict[str, Any]]
+    offset: int
+    limit: int
+    next_offset: int | None
+
+
+def plain(value: Any) -> Any:
+    """Dataclasses and tuples as JSON-ready values."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return plain(asdict(value))
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def page(rows: list[dict[str, Any]], offset: int, limit: int) -> Page:
+    """`rows` holds up to limit + 1 rows from `offset`: the extra one says whether there is a next page."""
+    return Page(items=plain(rows[:limit]), offset=offset, limit=limit,
+                next_offset=offset + limit if len(rows) > limit else None)
+
+
+def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[str]]) -> APIRouter:
+    def authorised(request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        key = header[7:] if header.lower().startswith("bearer ") else ""
+        if not key or not matches(key, api_keys()):
+            raise ApiError(401, "unauthorized", "an API key is required: Authorization: Bearer <key> "
+                                                "(create one with `accord keys create api`)")
+
+    router = APIRouter(prefix="/api/v1", dependencies=[Depends(authorised)])
+
+    @contextmanager
+    def lake() -> Iterator[Lake]:
+        with workspace.lake(sandbox) as opened:
+            yield opened
+
+    @router.get("/overview", tags=["overview"], summary="Counts, recent runs and anything failing")
+    def overview() -> dict[str, Any]:
+        from accord.services.overview import overview as build
+
+        with lake() as store:
+            return plain(build(workspace, store))
+
+    @router.get("/profiles/{identity}", tags=["profiles"], summary="A person by any identity (namespace:value)")
+    def person(identity: str, events: int = Query(20, ge=0, le=1000)) -> dict[str, Any]:
+        from accord.profiles.lookup import get_person
+
+        with lake() as store:
+            return plain(get_person(store, identity, events=events))
+
+    @router.get("/accounts/{identity}", tags=["profiles"], summary="An account by any identity (domain:…, …)")
+    def account(identity: str) -> dict[str, Any]:
+        from accord.profiles.lookup import get_account
+
+        with lake() as store:
+            return plain(get_account(store, identity))
+
+    @router.get("/audiences", tags=["audiences"], summary="Every audience with method and last size")
+    def audiences() -> list[dict[str, Any]]:
+        from accord.services.audiences import list_audiences
+
+        with lake() as store:
+            return plain(list_audiences(workspace, store))
+
+    @router.get("/audiences/fields", tags=["audiences"], summary="Fields a condition may name, per scope")
+    def audience_fields(of: str = Query("person", pattern="^(person|account)$")) -> dict[str, Any]:
+        from accord.services.audiences import fields
+
+        return fields(of)
+
+    @router.post("/audiences/validate", tags=["audiences"], summary="Check an audience; returns text and AST")
+    def validate(body: AudienceInput) -> dict[str, Any]:
+        from accord.audiences.text import print_audience
+        from accord.services.audiences import parse
+
+        audience = parse(body.text, body.ast)
+        return {"name": audience.name, "of": audience.of, "text": print_audience(audience),
+                "ast": audience.model_dump(mode="json")}
+
+    @router.put("/audiences", tags=["audiences"], summary="Create or replace an audience (by its name)")
+    def save(body: AudienceInput) -> dict[str, Any]:
+        from accord.services.audiences import parse
+        from accord.services.audiences import save as store
+
+        audience = parse(body.text, body.ast)
+        return {"name": audience.name, "file": store(workspace, audience)}
+
+    @router.get("/audiences/overlap", tags=["audiences"], summary="Members in one, the other, both")
+    def overlap(first: str, second: str) -> dict[str, int]:
+        from accord.services.audiences import overlap as count
+
+        with lake() as store:
+            return count(store, first, second)
+
+    @router.post("/audiences/run", tags=["audiences"], summary="Evaluate now and record memberships")
+    def run(body: RunAudiences) -> dict[str, Any]:
+        from accord.services.audiences import run as evaluate
+
+        with lake() as store:
+            return plain(evaluate(workspace, store, body.names))
+
+    @router.get("/audiences/{name}", tags=["audiences"], summary="One audience: text, AST, method, size")
+    def audience(name: str) -> dict[str, Any]:
+        from accord.services.audiences import find, list_audiences, workspace_audiences
+
+        with lake() as store:
+            summary = next((s for s in list_audiences(workspace, store) if s.name == name), None)
+        found = find(workspace_audiences(workspace), name)
+        return plain(summary) | {"ast": found.model_dump(mode="json")}
+
+    @router.get("/audiences/{name}/size", tags=["audiences"], summary="Members now (nothing recorded)")
+    def size(name: str) -> dict[str, Any]:
+        from accord.services.audiences import members_now
+
+        with lake() as store:
+            return {"name": name, "size": len(members_now(workspace, store, name))}
+
+    @router.get("/audiences/{name}/sample", tags=["audiences"], summary="Some members now")
+    def sample(name: str, limit: int = Query(10, ge=1, le=500)) -> list[dict[str, Any]]:
+        from accord.services.audiences import sample as pick
+
+        with lake() as store:
+            return plain(pick(workspace, store, name, limit))
+
+    @router.get("/audiences/{name}/why", tags=["audiences"], summary="Why one profile is in or out")
+    def why(name: str, identity: str) -> dict[str, Any]:
+        from accord.services.audiences import why as explain
+
+        with lake() as store:
+            return plain(explain(workspace, store, name, identity))
+
+    @router.get("/destinations", tags=["activation"], summary="Configured destinations and their last run")
+    def destinations() -> list[dict[str, Any]]:
+        from accord.services.overview import destinations as listed
+
+        with lake() as store:
+            return plain(listed(workspace, store))
+
+    @router.post("/destinations/{name}/run", tags=["activation"], summary="Deliver the changes now")
+    def deliver_now(name: str) -> dict[str, Any]:
+        from accord.activation.run import configured, deliver
+
+        config = configured(workspace, name)[0]
+        with lake() as store:
+            return plain(deliver(workspace, store, config, trigger="api"))
+
+    @router.post("/destinations/{name}/retry", tags=["activation"], summary="Send the dead letters again")
+    def retry(name: str) -> dict[str, Any]:
+        from accord.activation.deliveries import release_dead_letters
+        from accord.activation.run import configured, deliver
+
+        config = configured(workspace, name)[0]
+        with lake() as store:
+            released = release_dead_letters(store, name)
+            return {"released": released, "run": plain(deliver(workspace, store, config, trigger="retry"))}
+
+    @router.get("/deliveries", tags=["activation"], summary="Delivery runs, newest first", response_model=Page)
+    def deliveries(destination: str | None = None, offset: int = Query(0, ge=0),
+                   limit: int = Query(50, ge=1, le=500)) -> Page:
+        from accord.activation.deliveries import list_runs
+
+        with lake() as store:
+            return page(list_runs(store, destination, limit + 1, offset), offset, limit)
+
+    @router.get("/deliveries/{run_id}", tags=["activation"], summary="One run, its counts and receipts")
+    def delivery(run_id: int, receipts: bool = False) -> dict[str, Any]:
+        from accord.activation.deliveries import receipts as run_receipts
+        from accord.activation.deliveries import run_details
+
+        with lake() as store:
+            run = run_details(store, run_id)
+            if run is None:
+                raise ApiError(404, "not_found", f"no delivery run {run_id}")
+            return plain(run | ({"receipts": run_receipts(store, run_id)} if receipts else {}))
+
+    @router.get("/sources", tags=["sources"], summary="Configured API sources and how far they have synced")
+    def sources() -> list[dict[str, Any]]:
+        from accord.services.overview import sources as listed
+
+        with lake() as store:
+            return listed(workspace, store)
+
+    @router.get("/batches", tags=["sources"], summary="Ingested batches, newest first", response_model=Page)
+    def batches(offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500)) -> Page:
+        with lake() as store:
+            return page(store.batches(limit + 1, offset), offset, limit)
+
+    @router.get("/quarantine", tags=["sources"], summary="Records that did not load, with reasons",
+                response_model=Page)
+    def quarantine(batch_id: int | None = None, offset: int = Query(0, ge=0),
+                   limit: int = Query(50, ge=1, le=500)) -> Page:
+        with lake() as store:
+            return page(store.quarantine(batch_id=batch_id, limit=limit + 1, offset=offset), offset, limit)
+
+    @router.get("/identity/merges", tags=["identity"], summary="Profiles merged by identity runs",
+                response_model=Page)
+    def merges(offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500)) -> Page:
+        with lake() as store:
+            rows = store.query(f"SELECT * FROM identity_merges ORDER BY run_id DESC LIMIT {limit + 1} OFFSET {offset}")
+            return page(rows, offset, limit)
+
+    @router.post("/identity/split", tags=["identity"], summary="Move one identity out of a profile")
+    def split(body: SplitRequest) -> dict[str, Any]:
+        from accord.services.identity import split as split_out
+
+        with lake() as store:
+            return plain(split_out(workspace, store, body.profile_id, body.identity))
+
+    return router
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error as `{"code", "message"}`: unknown things 404, bad input 400, auth 401."""
+
+    def body(status: int, code: str, message: str) -> JSONResponse:
+        return JSONResponse({"code": code, "message": message}, status_code=status)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, err: ApiError) -> JSONResponse:
+        return body(err.status, err.code, err.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
+        first = err.errors()[0] if err.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", []))
+        return body(400, "bad_request", f"{where}: {first.get('msg', 'invalid request')}")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, err: HTTPException) -> JSONResponse:
+        return body(err.status_code, "not_found" if err.status_code == 404 else "http_error", str(err.detail))
+
+    @app.exception_handler(LookupError)
+    async def missing(_: Request, err: LookupError) -> JSONResponse:
+        return body(404, "not_found", str(err).strip("'\""))
+
+    @app.exception_handler(ValueError)
+    async def bad(_: Request, err: ValueError) -> JSONResponse:
+        return body(400, "bad_request", str(err))

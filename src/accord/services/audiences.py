@@ -1,0 +1,131 @@
+"""Audiences of a workspace: list with sizes, validate, save, size and sample now, overlap, why, run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from accord.audiences.ast import Audience
+from accord.audiences.evaluate import EvaluationReport, evaluate, needed, preview
+from accord.audiences.fields import Scope
+from accord.audiences.files import load_audiences, save_audience
+from accord.audiences.method import evaluation_method
+from accord.audiences.text import parse_audience, print_audience
+from accord.audiences.why import explain_membership
+from accord.lake.store import Lake
+from accord.profiles.lookup import find_profile_id
+from accord.workspace import Workspace
+
+
+class UnknownAudienceName(LookupError):
+    """No audience file defines that name."""
+
+
+@dataclass
+class AudienceSummary:
+    name: str
+    of: str
+    method: str
+    method_reason: str
+    text: str
+    size: int | None
+    evaluated_at: datetime | None
+
+
+def workspace_audiences(ws: Workspace) -> list[Audience]:
+    return load_audiences(ws.root / "audiences")
+
+
+def find(audiences: list[Audience], name: str) -> Audience:
+    for audience in audiences:
+        if audience.name == name:
+            return audience
+    known = ", ".join(a.name for a in audiences) or "none"
+    raise UnknownAudienceName(f"no audience named {name!r} (audiences: {known})")
+
+
+def list_audiences(ws: Workspace, lake: Lake) -> list[AudienceSummary]:
+    """Every audience file with its evaluation method and its size at the last run."""
+    audiences = workspace_audiences(ws)
+    by_name = {a.name: a for a in audiences}
+    runs = {r["name"]: r for r in lake.query("SELECT name, size, last_evaluated_at FROM audiences")}
+    out = []
+    for audience in audiences:
+        method, reason = evaluation_method(audience, by_name)
+        run = runs.get(audience.name) or {}
+        out.append(AudienceSummary(audience.name, audience.of, method, reason, print_audience(audience),
+                                   run.get("size"), run.get("last_evaluated_at")))
+    return out
+
+
+def parse(text: str | None = None, ast: dict[str, Any] | None = None) -> Audience:
+    """An audience from its text form or its JSON AST (both validated the same way)."""
+    if ast is not None:
+        return parse_audience(print_audience(Audience.model_validate(ast)))
+    return parse_audience(text or "")
+
+
+def save(ws: Workspace, audience: Audience) -> str:
+    """Write the audience to its file (creating or replacing it); returns the file name."""
+    existing = {a.name for a in workspace_audiences(ws)}
+    path = save_audience(ws.root / "audiences", audience)
+    workspace_audiences(ws)  # a clash with another file's name fails here, before anyone evaluates it
+    return f"{path.name} ({'updated' if audience.name in existing else 'created'})"
+
+
+def members_now(ws: Workspace, lake: Lake, name: str, as_of: datetime | None = None) -> list[str]:
+    audiences = workspace_audiences(ws)
+    find(audiences, name)
+    return sorted(preview(lake, audiences, name, as_of))
+
+
+def sample(ws: Workspace, lake: Lake, name: str, limit: int = 10, as_of: datetime | None = None) -> list[dict[str, Any]]:
+    """Some members now, with a label (e-mail or account name) and a detail (job title or industry)."""
+    of = find(workspace_audiences(ws), name).of
+    members = members_now(ws, lake, name, as_of)[:limit]
+    if of == "person":
+        sql = ("SELECT person_id AS id, email AS label, job_title AS detail FROM person_profile "
+               "WHERE person_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1")
+    else:
+        sql = ("SELECT account_id AS id, name AS label, industry AS detail FROM account_profile "
+               "WHERE account_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1")
+    return lake.query(sql, [members])
+
+
+def overlap(lake: Lake, first: str, second: str) -> dict[str, int]:
+    """Active members in one, the other and both, at the last evaluation."""
+    active = "SELECT profile_id FROM audience_membership WHERE audience = ? AND status IN ('realized', 'existing')"
+    a = {r[0] for r in lake.con.execute(active, [first]).fetchall()}
+    b = {r[0] for r in lake.con.execute(active, [second]).fetchall()}
+    return {"first": len(a), "second": len(b), "both": len(a & b), "only_first": len(a - b), "only_second": len(b - a)}
+
+
+def why(ws: Workspace, lake: Lake, name: str, identity: str, as_of: datetime | None = None) -> dict[str, Any]:
+    """Each condition for one profile, whether it holds and the value that decided it."""
+    audiences = workspace_audiences(ws)
+    of = find(audiences, name).of
+    profile_id = find_profile_id(lake, of, identity)
+    member, lines = explain_membership(lake, audiences, name, profile_id, as_of)
+    return {"profile_id": profile_id, "member": member,
+            "conditions": [{"depth": ln.depth, "condition": ln.condition, "holds": ln.holds, "value": ln.value}
+                           for ln in lines]}
+
+
+def run(ws: Workspace, lake: Lake, names: list[str] | None = None, as_of: datetime | None = None) -> EvaluationReport:
+    """Evaluate now and record memberships: all audiences, or the named ones with what they reference."""
+    audiences = workspace_audiences(ws)
+    if names:
+        for name in names:
+            find(audiences, name)
+        chosen = {a.name: a for name in names for a in needed(audiences, name)}
+        audiences = list(chosen.values())
+    return evaluate(lake, audiences, as_of, retention_days=ws.config.audiences.retention_days)
+
+
+def fields(of: str) -> dict[str, dict[str, str]]:
+    """What a builder may offer: per scope reachable from an audience of `of`, field name → type."""
+    scopes = {"person": ["person", "opportunity", "event"], "account": ["account", "opportunity", "event", "person"]}
+    if of not in scopes:
+        raise ValueError(f"audiences are of person or account, not {of!r}")
+    return {s: {n: t.value for n, t in Scope(s, of).fields().items()} for s in scopes[of]}

@@ -1,0 +1,57 @@
+"""What a workspace looks like at a glance: counts, recent runs, failures, destinations and sources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accord.activation.deliveries import list_runs
+from accord.lake.store import Lake
+from accord.sources.state import SourceState
+from accord.workspace import Workspace
+
+COUNTED = {"people": "person_profile", "accounts": "account_profile", "opportunities": "opportunity_current",
+           "events": "event_current"}
+
+
+def overview(ws: Workspace, lake: Lake) -> dict[str, Any]:
+    """Counts of the main things, the latest runs of each stage, and anything failing now."""
+    tables = {r[0] for r in lake.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    counts = {name: int(lake.scalar(f"SELECT count(*) FROM {table}")) if table in tables else 0
+              for name, table in COUNTED.items()}
+    counts["audiences"] = len(list((ws.root / "audiences").glob("*.aud")))
+    counts["destinations"] = len(ws.config.destinations)
+    failing = [{"what": f"delivery run {r['run_id']} to {r['destination']}", "detail": r["error"] or
+                f"{r['failed']} change(s) failed"} for r in list_runs(lake, limit=20) if r["failed"] or r["error"]]
+    dead = int(lake.scalar("SELECT count(*) FROM delivery_dead_letters"))
+    if dead:
+        failing.append({"what": "dead letters", "detail": f"{dead} change(s) wait for `accord deliveries retry`"})
+    quarantined = int(lake.scalar("SELECT count(*) FROM quarantine"))
+    if quarantined:
+        failing.append({"what": "quarantine", "detail": f"{quarantined} record(s) did not load"})
+    return {
+        "workspace": ws.config.name,
+        "counts": counts,
+        "batches": lake.batches(5),
+        "audience_runs": lake.query("SELECT * FROM audience_runs ORDER BY run_id DESC LIMIT 5"),
+        "deliveries": list_runs(lake, limit=5),
+        "failing": failing,
+    }
+
+
+def destinations(ws: Workspace, lake: Lake) -> list[dict[str, Any]]:
+    """Each destination's settings (secrets only as their references) and its last runs."""
+    out = []
+    for config in ws.config.destinations:
+        runs = list_runs(lake, config.name, 10)
+        dead = int(lake.scalar("SELECT count(*) FROM delivery_dead_letters WHERE destination = ?", [config.name]))
+        out.append({"name": config.name, "type": config.type, "audiences": config.audiences,
+                    "schedule": config.schedule, "runs": runs, "dead_letters": dead,
+                    "settings": config.model_dump(mode="json")})
+    return out
+
+
+def sources(ws: Workspace, lake: Lake) -> list[dict[str, Any]]:
+    return [{"name": s.name, "type": s.type, "instance": s.instance_id, "sandboxes": s.sandboxes,
+             "synced_up_to": SourceState(lake, s.state_key).get("sync", "since"),
+             "backfill_completed_at": SourceState(lake, s.state_key).get("backfill", "completed_at")}
+            for s in ws.config.sources]

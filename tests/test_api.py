@@ -1,0 +1,133 @@
+"""REST API: every route, authentication, bad input, pagination; schemathesis finds no server error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+
+from accord.api.app import create_app
+from accord.api.keys import create_key
+from accord.workspace import Workspace
+from tests.conftest import evaluated_workspace
+
+AUDIENCE = "Webinar attendees"
+
+
+@pytest.fixture
+def api(tmp_path: Path, evaluated_lake: Path) -> Iterator[tuple[TestClient, Workspace, dict[str, str]]]:
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [
+        {"type": "file", "name": "exports", "url": "exports", "audiences": [AUDIENCE]}])
+    with ws.lake() as lake:
+        key = create_key(lake, "api", "tests").secret
+    yield TestClient(create_app(ws)), ws, {"Authorization": f"Bearer {key}"}
+
+
+def test_every_route_wants_an_api_key(api) -> None:
+    client, _, auth = api
+    for path in ("/api/v1/overview", "/api/v1/audiences", "/api/v1/profiles/email:x@y.com", "/api/v1/batches"):
+        missing = client.get(path)
+        assert missing.status_code == 401 and missing.json()["code"] == "unauthorized"
+        wrong = client.get(path, headers={"Authorization": "Bearer ak_wrong"})
+        assert wrong.status_code == 401
+    assert client.get("/api/v1/overview", headers=auth).status_code == 200
+
+
+def test_profiles_and_accounts(api) -> None:
+    client, ws, auth = api
+    with ws.lake() as lake:
+        email, domain = lake.query(
+            "SELECT p.email, a.domain FROM person_profile p JOIN person_account pa USING (person_id) "
+            "JOIN account_profile a USING (account_id) WHERE p.email IS NOT NULL AND a.domain IS NOT NULL "
+            "ORDER BY 1 LIMIT 1")[0].values()
+    person = client.get(f"/api/v1/profiles/email:{email}", params={"events": 3}, headers=auth).json()
+    assert person["person_id"].startswith("P") and len(person["events"]) <= 3 and person["accounts"]
+    assert any(a["name"] == "email" for a in person["attributes"])
+    account = client.get(f"/api/v1/accounts/domain:{domain}", headers=auth).json()
+    assert account["account_id"].startswith("A") and account["people"]
+    unknown = client.get("/api/v1/profiles/email:nobody@nowhere.example", headers=auth)
+    assert unknown.status_code == 404 and unknown.json()["code"] == "not_found"
+    malformed = client.get("/api/v1/profiles/no-namespace", headers=auth)
+    assert malformed.status_code in (400, 404) and set(malformed.json()) == {"code", "message"}
+
+
+def test_audiences_create_validate_size_sample_why_overlap_run(api) -> None:
+    client, ws, auth = api
+    listed = client.get("/api/v1/audiences", headers=auth).json()
+    assert {a["name"] for a in listed} >= {AUDIENCE} and all("method" in a for a in listed)
+    fields = client.get("/api/v1/audiences/fields", params={"of": "person"}, headers=auth).json()
+    assert "email" in fields["person"] and "event_type" in fields["event"]
+    text = 'audience "API made" of person\nwhere country = "Germany"'
+    checked = client.post("/api/v1/audiences/validate", json={"text": text}, headers=auth).json()
+    assert checked["name"] == "API made" and checked["ast"]["of"] == "person"
+    again = client.post("/api/v1/audiences/validate", json={"ast": checked["ast"]}, headers=auth).json()
+    assert again["text"] == checked["text"]
+    bad = client.post("/api/v1/audiences/validate", json={"text": 'audience "X" of person\nwhere colour = 1'},
+                      headers=auth)
+    assert bad.status_code == 400 and "colour" in bad.json()["message"]
+    saved = client.put("/api/v1/audiences", json={"text": text}, headers=auth)
+    assert saved.status_code == 200 and (ws.root / "audiences" / "api-made.aud").exists()
+    one = client.get("/api/v1/audiences/API made", headers=auth).json()
+    assert one["text"].startswith('audience "API made"') and one["ast"]["name"] == "API made"
+    size = client.get("/api/v1/audiences/API made/size", headers=auth).json()["size"]
+    sample = client.get("/api/v1/audiences/API made/sample", params={"limit": 3}, headers=auth).json()
+    assert size > 0 and 0 < len(sample) <= 3
+    run = client.post("/api/v1/audiences/run", json={"names": ["API made"]}, headers=auth).json()
+    assert [r["name"] for r in run["results"]] == ["API made"] and run["results"][0]["size"] == size
+    why = client.get("/api/v1/audiences/API made/why", params={"identity": f"person_id:{sample[0]['id']}"},
+                     headers=auth).json()
+    assert why["member"] is True and why["conditions"][0]["holds"] is True
+    overlap = client.get("/api/v1/audiences/overlap", params={"first": "API made", "second": AUDIENCE},
+                         headers=auth).json()
+    assert overlap["first"] == size and overlap["both"] + overlap["only_first"] == size
+    assert client.get("/api/v1/audiences/nope/size", headers=auth).status_code == 404
+
+
+def test_destinations_deliveries_sources_batches_identity(api) -> None:
+    client, ws, auth = api
+    ran = client.post("/api/v1/destinations/exports/run", headers=auth).json()
+    assert ran["audiences"][0]["activated"] > 0
+    destinations = client.get("/api/v1/destinations", headers=auth).json()
+    assert destinations[0]["name"] == "exports" and destinations[0]["runs"][0]["run_id"] == ran["run_id"]
+    runs = client.get("/api/v1/deliveries", headers=auth).json()
+    assert runs["items"][0]["run_id"] == ran["run_id"] and runs["next_offset"] is None
+    detail = client.get(f"/api/v1/deliveries/{ran['run_id']}", params={"receipts": True}, headers=auth).json()
+    assert len(detail["receipts"]) == ran["audiences"][0]["activated"]
+    assert client.get("/api/v1/deliveries/999", headers=auth).status_code == 404
+    retried = client.post("/api/v1/destinations/exports/retry", headers=auth).json()
+    assert retried["released"] == 0
+    assert client.post("/api/v1/destinations/nope/run", headers=auth).status_code == 404
+    assert client.get("/api/v1/sources", headers=auth).json() == []
+    first = client.get("/api/v1/batches", params={"limit": 2}, headers=auth).json()
+    second = client.get("/api/v1/batches", params={"limit": 2, "offset": 2}, headers=auth).json()
+    assert first["next_offset"] == 2 and first["items"][0]["batch_id"] > second["items"][0]["batch_id"]
+    assert client.get("/api/v1/batches", params={"limit": 0}, headers=auth).status_code == 400
+    assert client.get("/api/v1/quarantine", headers=auth).json()["items"] == []
+    merges = client.get("/api/v1/identity/merges", headers=auth).json()
+    assert "items" in merges
+    with ws.lake() as lake:
+        person, email = lake.query("SELECT person_id, email FROM person_profile WHERE email IS NOT NULL "
+                                   "AND records > 1 ORDER BY 1 LIMIT 1")[0].values()
+    split = client.post("/api/v1/identity/split", json={"profile_id": person, "identity": f"email:{email}"},
+                        headers=auth).json()
+    assert split["from"] == person and split["namespace"] == "email"
+
+
+def test_no_route_answers_with_a_server_error(api) -> None:
+    """Schemathesis generates requests for every operation in the OpenAPI document; none may get a 5xx."""
+    client, _, auth = api
+    schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) > 20
+    for operation in operations:
+        @given(case=operation.as_strategy())
+        @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def no_server_error(case) -> None:  # type: ignore[no-untyped-def]
+            case.call_and_validate(headers=auth, checks=[not_a_server_error])
+
+        no_server_error()
