@@ -295,6 +295,8 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the generated world.")] = 7,
     source: Annotated[str, typer.Option(help="files, or which systems to read through their connectors from local "
                                              "servers: marketo, salesforce, or marketo,salesforce.")] = "files",
+    serve: Annotated[bool, typer.Option("--serve", help="Then serve the workspace: web UI, REST API, collector.")] = False,
+    port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
 ) -> None:
     """Generate a B2B world, ingest all of it into a fresh workspace and print a summary."""
     from accord.demo import run_demo
@@ -329,6 +331,16 @@ def demo(
         f"  accord audiences why \"Webinar attendees\" email:{report.sample_email}\n  accord export xdm person --limit 1\n"
         f"  accord deliveries list && accord deliveries show 1  (files in exports/)"
     )
+    if serve:
+        from accord.api.app import serve as run_server
+        from accord.api.keys import create_key
+
+        ws = Workspace.load(workspace)
+        with ws.lake() as lake:
+            key = create_key(lake, "api", "demo").secret
+        console.print(f"\nweb UI: http://127.0.0.1:{port}/   REST API: http://127.0.0.1:{port}/docs "
+                      f"(Authorization: Bearer {key})   Ctrl-C stops", highlight=False)
+        run_server(ws, None, "127.0.0.1", port, 2.0)
 
 
 @export_app.command("xdm")

@@ -143,8 +143,10 @@ def _configure(ws: Workspace, marketo: MarketoServer, salesforce: SalesforceServ
         sources.append(MarketoSourceConfig(name="marketo-demo", backfill_since=date.fromisoformat(earliest[:10]),
                                            bulk_poll_seconds=0.02, **connection))
     destinations = [
-        MarketoDestinationConfig(name="marketo-lists", audiences=DEMO_AUDIENCES, folder_id=1, **connection),
-        FileDestinationConfig(name="audience-files", url="exports", audiences=DEMO_AUDIENCES,
+        # Daily, not streaming: the local Marketo server lives only as long as the demo command.
+        MarketoDestinationConfig(name="marketo-lists", audiences=DEMO_AUDIENCES, folder_id=1, schedule="0 6 * * *",
+                                 **connection),
+        FileDestinationConfig(name="audience-files", url="exports", audiences=DEMO_AUDIENCES, schedule="0 6 * * *",
                               fields=["email", "first_name", "last_name", "company_name"]),
     ]
     ws.config = ws.config.model_copy(update={"sources": sources, "destinations": destinations})

@@ -58,6 +58,7 @@ class AccountProfile(_HasAttributes):
     people: list[dict[str, Any]] = field(default_factory=list)
     opportunities: list[dict[str, Any]] = field(default_factory=list)
     engagement: list[dict[str, Any]] = field(default_factory=list)
+    weekly: list[dict[str, Any]] = field(default_factory=list)
     audiences: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -166,6 +167,16 @@ def get_account(lake: Lake, ref: str) -> AccountProfile:
         SELECT event_type, count(*) FILTER (WHERE timestamp > (SELECT t FROM latest) - INTERVAL 30 DAY) AS last_30_days,
                count(*) AS all_time, count(DISTINCT person_key) AS records
         FROM event_current WHERE person_key IN (SELECT value FROM records) GROUP BY event_type ORDER BY all_time DESC""",
+        params,
+    )
+    profile.weekly = _q(
+        lake,
+        """WITH records AS (SELECT value FROM identity_nodes WHERE kind = 'person' AND namespace = 'b2b_person'
+                    AND profile_id IN (SELECT person_id FROM person_account WHERE account_id = $id))
+        SELECT strftime(date_trunc('week', timestamp), '%Y-%m-%d') AS week, count(*) AS events
+        FROM event_current WHERE person_key IN (SELECT value FROM records)
+          AND timestamp > (SELECT max(timestamp) FROM event_current) - INTERVAL 26 WEEK
+        GROUP BY 1 ORDER BY 1""",
         params,
     )
     profile.audiences = _audiences(lake, account_id)

@@ -129,3 +129,30 @@ def fields(of: str) -> dict[str, dict[str, str]]:
     if of not in scopes:
         raise ValueError(f"audiences are of person or account, not {of!r}")
     return {s: {n: t.value for n, t in Scope(s, of).fields().items()} for s in scopes[of]}
+
+
+def preview_text(ws: Workspace, lake: Lake, text: str, limit: int = 5) -> dict[str, Any]:
+    """An unsaved audience checked and sized against the current data: what a builder shows as you type."""
+    audience = parse(text)
+    audiences = [a for a in workspace_audiences(ws) if a.name != audience.name] + [audience]
+    members = sorted(preview(lake, audiences, audience.name))
+    table, key, label = (("person_profile", "person_id", "email") if audience.of == "person"
+                         else ("account_profile", "account_id", "name"))
+    rows = lake.query(f"SELECT {key} AS id, {label} AS label FROM {table} WHERE {key} IN "
+                      f"(SELECT unnest(?::VARCHAR[])) ORDER BY 1", [members[:limit]])
+    return {"valid": True, "name": audience.name, "of": audience.of, "text": print_audience(audience),
+            "method": evaluation_method(audience, {a.name: a for a in audiences})[0], "size": len(members),
+            "sample": rows}
+
+
+def history(lake: Lake, runs: int = 8) -> dict[str, list[dict[str, Any]]]:
+    """Per audience, the entries and exits of its last evaluations (oldest first): its trend."""
+    rows = lake.query(
+        "SELECT audience, run_id, count(*) FILTER (WHERE status = 'realized') AS entered, "
+        "count(*) FILTER (WHERE status = 'exited') AS exited FROM audience_membership_history "
+        "GROUP BY audience, run_id QUALIFY row_number() OVER (PARTITION BY audience ORDER BY run_id DESC) <= ? "
+        "ORDER BY audience, run_id", [runs])
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        out.setdefault(row["audience"], []).append(row)
+    return out

@@ -1,0 +1,204 @@
+"""Web UI pages: home, profiles, accounts, audiences with a builder, destinations, sources.
+
+Each page asks the services for its data and renders a template; the builder's live checks call the small
+JSON endpoints under /ui, which use the same services as the REST API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from accord.lake.store import Lake
+from accord.workspace import Workspace
+
+HERE = Path(str(resources.files("accord.web")))
+NAV = [("/", "Home"), ("/profiles", "Profiles"), ("/audiences", "Audiences"), ("/destinations", "Destinations"),
+       ("/sources", "Sources")]
+
+
+def static_files() -> StaticFiles:
+    return StaticFiles(directory=HERE / "static")
+
+
+def engagement_chart(rows: list[dict[str, Any]], width: int = 640, height: int = 160) -> str:
+    """Events per week as an inline SVG bar chart (no script needed to read it)."""
+    if not rows:
+        return ""
+    top = max(int(r["events"]) for r in rows) or 1
+    bar = width / len(rows)
+    bars = "".join(
+        f'<rect x="{i * bar:.1f}" y="{height - 20 - (int(r["events"]) / top) * (height - 30):.1f}" '
+        f'width="{max(bar - 2, 1):.1f}" height="{(int(r["events"]) / top) * (height - 30):.1f}" fill="#2f5bd3">'
+        f'<title>{r["week"]}: {r["events"]} events</title></rect>' for i, r in enumerate(rows))
+    return (f'<svg role="img" aria-label="Engagement: events per week" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}">{bars}<text x="0" y="{height - 4}" font-size="11">{rows[0]["week"]}</text>'
+            f'<text x="{width}" y="{height - 4}" font-size="11" text-anchor="end">{rows[-1]["week"]}</text></svg>')
+
+
+def create_pages(workspace: Workspace, sandbox: str) -> APIRouter:
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters["q"] = lambda text: quote(str(text), safe=":@")
+    router = APIRouter(include_in_schema=False)
+
+    @contextmanager
+    def lake() -> Iterator[Lake]:
+        with workspace.lake(sandbox) as opened:
+            yield opened
+
+    def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        context |= {"nav": NAV, "path": request.url.path, "workspace": workspace.config.name, "sandbox": sandbox}
+        return templates.TemplateResponse(request, name, context, status_code=status)
+
+    @router.get("/", response_class=HTMLResponse)
+    def home(request: Request) -> HTMLResponse:
+        from accord.services.overview import overview
+
+        with lake() as store:
+            return render(request, "home.html", data=overview(workspace, store))
+
+    @router.get("/profiles", response_class=HTMLResponse)
+    def profiles(request: Request, q: str = "") -> Any:
+        if q.strip():
+            ref = q.strip() if ":" in q else f"email:{q.strip()}"
+            return RedirectResponse(f"/profiles/{quote(ref, safe=':@')}", status_code=303)
+        return render(request, "profiles.html")
+
+    @router.get("/profiles/{identity}", response_class=HTMLResponse)
+    def profile(request: Request, identity: str) -> HTMLResponse:
+        from accord.profiles.lookup import ProfileNotFound, get_person
+
+        try:
+            with lake() as store:
+                person = get_person(store, identity, events=50)
+        except (ProfileNotFound, ValueError) as err:
+            return render(request, "profiles.html", 404, error=str(err), q=identity)
+        return render(request, "profile.html", person=person)
+
+    @router.get("/accounts/{identity}", response_class=HTMLResponse)
+    def account(request: Request, identity: str) -> HTMLResponse:
+        from accord.profiles.lookup import ProfileNotFound, get_account
+
+        try:
+            with lake() as store:
+                found = get_account(store, identity)
+        except (ProfileNotFound, ValueError) as err:
+            return render(request, "profiles.html", 404, error=str(err), q=identity)
+        return render(request, "account.html", account=found, chart=engagement_chart(found.weekly))
+
+    @router.get("/audiences", response_class=HTMLResponse)
+    def audiences(request: Request) -> HTMLResponse:
+        from accord.services.audiences import history, list_audiences
+
+        with lake() as store:
+            return render(request, "audiences.html", audiences=list_audiences(workspace, store), trend=history(store))
+
+    @router.get("/audiences/new", response_class=HTMLResponse)
+    def new_audience(request: Request) -> HTMLResponse:
+        return render(request, "builder.html", text='audience "New audience" of person\nwhere country = "Germany"')
+
+    @router.get("/audiences/{name}/edit", response_class=HTMLResponse)
+    def edit_audience(request: Request, name: str) -> HTMLResponse:
+        from accord.audiences.text import print_audience
+        from accord.services.audiences import find, workspace_audiences
+
+        return render(request, "builder.html", text=print_audience(find(workspace_audiences(workspace), name)))
+
+    @router.post("/audiences", response_class=HTMLResponse)
+    def save_audience(request: Request, text: str = Form(...)) -> Any:
+        from accord.services.audiences import parse, save
+
+        try:
+            audience = parse(text)
+            save(workspace, audience)
+        except (ValueError, LookupError) as err:
+            return render(request, "builder.html", 400, text=text, error=str(err))
+        return RedirectResponse(f"/audiences/{quote(audience.name)}", status_code=303)
+
+    @router.get("/audiences/{name}", response_class=HTMLResponse)
+    def audience(request: Request, name: str, identity: str = "") -> HTMLResponse:
+        from accord.services.audiences import list_audiences, members_now, sample, why
+
+        with lake() as store:
+            summary = next((a for a in list_audiences(workspace, store) if a.name == name), None)
+            if summary is None:
+                return render(request, "audiences.html", 404, audiences=list_audiences(workspace, store),
+                              trend={}, error=f"no audience named {name!r}")
+            size = len(members_now(workspace, store, name))
+            explained, error = None, None
+            if identity:
+                try:
+                    explained = why(workspace, store, name, identity)
+                except (LookupError, ValueError) as err:
+                    error = str(err)
+            return render(request, "audience.html", audience=summary, size=size,
+                          sample=sample(workspace, store, name, 10), why=explained, identity=identity, error=error)
+
+    @router.get("/destinations", response_class=HTMLResponse)
+    def destinations(request: Request) -> HTMLResponse:
+        from accord.services.overview import destinations as listed
+
+        with lake() as store:
+            return render(request, "destinations.html", destinations=listed(workspace, store))
+
+    @router.get("/destinations/{name}", response_class=HTMLResponse)
+    def destination(request: Request, name: str) -> HTMLResponse:
+        from accord.activation.deliveries import dead_letters, run_details
+        from accord.services.overview import destinations as listed
+
+        with lake() as store:
+            found = next((d for d in listed(workspace, store) if d["name"] == name), None)
+            if found is None:
+                return render(request, "destinations.html", 404, destinations=listed(workspace, store),
+                              error=f"no destination named {name!r}")
+            runs = [run_details(store, r["run_id"]) for r in found["runs"]]
+            return render(request, "destination.html", destination=found, runs=runs,
+                          dead=dead_letters(store, name))
+
+    @router.post("/destinations/{name}/retry")
+    def retry(name: str) -> RedirectResponse:
+        from accord.activation.deliveries import release_dead_letters
+        from accord.activation.run import configured, deliver
+
+        config = configured(workspace, name)[0]
+        with lake() as store:
+            release_dead_letters(store, name)
+            deliver(workspace, store, config, trigger="retry")
+        return RedirectResponse(f"/destinations/{quote(name)}", status_code=303)
+
+    @router.get("/sources", response_class=HTMLResponse)
+    def sources(request: Request) -> HTMLResponse:
+        from accord.services.overview import sources as listed
+
+        with lake() as store:
+            return render(request, "sources.html", sources=listed(workspace, store), batches=store.batches(30),
+                          quarantine=store.quarantine(limit=100))
+
+    # The builder's live checks -----------------------------------------------------------------------------
+    @router.get("/ui/fields")
+    def fields(of: str = "person") -> JSONResponse:
+        from accord.services.audiences import fields as reachable
+
+        return JSONResponse(reachable(of))
+
+    @router.post("/ui/preview")
+    def preview(body: dict[str, Any]) -> JSONResponse:
+        """Validate the text; when valid, how many would be in it now and a few of them (nothing is saved)."""
+        from accord.services.audiences import preview_text
+
+        try:
+            with lake() as store:
+                return JSONResponse(preview_text(workspace, store, str(body.get("text", ""))))
+        except (ValueError, LookupError) as err:
+            return JSONResponse({"valid": False, "error": str(err)}, status_code=200)
+
+    return router
