@@ -7,8 +7,8 @@ from typing import Annotated, Literal, Union
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from accord.clients.marketo_connection import MarketoConnection
 from accord.clients.secrets import check_reference
-from accord.sources.config import MUNCHKIN
 
 
 class DestinationBase(BaseModel):
@@ -31,32 +31,13 @@ class DestinationBase(BaseModel):
         return value
 
 
-class MarketoDestinationConfig(DestinationBase):
+class MarketoDestinationConfig(MarketoConnection, DestinationBase):
     """Audiences as Marketo static lists: existing leads only, never a new lead."""
 
     type: Literal["marketo"] = "marketo"
-    munchkin_id: str = Field(description="Munchkin id of the instance.")
-    endpoint: str = Field(description="REST base URL of the instance.")
-    client_id: str = Field(description="Client id of the API-only user.")
-    client_secret: str = Field(description="Reference to the client secret: `env:VARIABLE` or `file:path[#key]`.")
     lists: dict[str, str] = Field(default_factory=dict,
                                   description="Audience → static list name; default `<workspace> · <audience>`.")
     folder_id: int | None = Field(default=None, description="Folder where missing lists are created; none: must exist.")
-    calls_per_20s: int = Field(default=100, ge=1, description="Rate limit to pace under.")
-    max_concurrent: int = Field(default=10, ge=1, description="Calls in flight at most.")
-    daily_quota: int = Field(default=50_000, ge=1, description="API calls a day.")
-
-    @field_validator("munchkin_id")
-    @classmethod
-    def _munchkin(cls, value: str) -> str:
-        if not MUNCHKIN.match(value):
-            raise ValueError(f"munchkin_id {value!r} should look like 123-ABC-456")
-        return value
-
-    @field_validator("client_secret")
-    @classmethod
-    def _secret(cls, value: str) -> str:
-        return check_reference(value)
 
 
 class FileDestinationConfig(DestinationBase):

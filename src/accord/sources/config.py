@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from accord.clients.marketo_connection import MarketoConnection
 from accord.clients.secrets import check_reference
 
 MARKETO_ENTITIES = ("programs", "lists", "leads", "activities", "program_members", "list_members")
-MUNCHKIN = re.compile(r"^\d{3}-[A-Z]{3}-\d{3}$")
 SALESFORCE_OBJECTS = ("Account", "Contact", "Lead", "Opportunity", "OpportunityContactRole", "Campaign",
                       "CampaignMember", "AccountContactRelation")
 
 
-class MarketoSourceConfig(BaseModel):
+class MarketoSourceConfig(MarketoConnection):
     """One Marketo Engage instance feeding one or more sandboxes."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: Literal["marketo"] = "marketo"
     name: str = Field(description="Name of this connection, unique in the workspace (used by `accord sync`).")
-    munchkin_id: str = Field(description="The instance's Munchkin id, e.g. 123-ABC-456; its records' source_instance_id.")
-    endpoint: str = Field(description="REST base URL of the instance, e.g. https://123-ABC-456.mktorest.com.")
-    client_id: str = Field(description="Client id of the instance's API-only user (a LaunchPoint service).")
-    client_secret: str = Field(description="Reference to the client secret: `env:VARIABLE` or `file:path[#key]`.")
     sandboxes: list[str] = Field(default_factory=lambda: ["prod"], description="Sandboxes this instance feeds.")
     backfill_since: date = Field(
         default_factory=lambda: date.today() - timedelta(days=730),
@@ -36,22 +29,7 @@ class MarketoSourceConfig(BaseModel):
         default_factory=lambda: list(MARKETO_ENTITIES), description="What to read."
     )
     sync_every_seconds: int = Field(default=60, ge=5, description="Incremental sync interval under `accord serve`.")
-    calls_per_20s: int = Field(default=100, ge=1, description="Rate limit to pace under (Marketo: 100 per 20 s).")
-    max_concurrent: int = Field(default=10, ge=1, description="Calls in flight at most (Marketo: 10).")
-    daily_quota: int = Field(default=50_000, ge=1, description="API calls a day (Marketo's default: 50,000).")
     bulk_poll_seconds: float = Field(default=10.0, gt=0, description="How often a bulk export's status is polled.")
-
-    @field_validator("munchkin_id")
-    @classmethod
-    def _munchkin(cls, value: str) -> str:
-        if not MUNCHKIN.match(value):
-            raise ValueError(f"munchkin_id {value!r} should look like 123-ABC-456")
-        return value
-
-    @field_validator("client_secret")
-    @classmethod
-    def _secret(cls, value: str) -> str:
-        return check_reference(value)
 
     @property
     def instance_id(self) -> str:

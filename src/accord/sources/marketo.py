@@ -9,8 +9,7 @@ from pathlib import Path
 from time import monotonic
 from typing import Any
 
-from accord.clients.marketo import BulkJob, BulkQueue, MarketoClient, MarketoLimits
-from accord.clients.secrets import resolve_secret
+from accord.clients.marketo import BulkJob, BulkQueue, MarketoClient
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.records import as_text, ingest_records
 from accord.lake.store import Lake
@@ -26,14 +25,6 @@ ACTIVITY_COLUMNS = ["marketoGUID", "leadId", "activityDate", "activityTypeId", "
                     "primaryAttributeValueId", "primaryAttributeValue", "attributes"]
 
 Progress = Callable[[str, int], None]
-
-
-def connect(config: MarketoSourceConfig, workspace_root: Path, *, poll_seconds: float | None = None,
-            backoff: float = 1.0) -> MarketoClient:
-    """A client for the configured instance, its secret read from where the configuration points."""
-    limits = MarketoLimits(config.calls_per_20s, 20.0, config.max_concurrent, config.daily_quota)
-    return MarketoClient(config.endpoint, config.client_id, resolve_secret(config.client_secret, workspace_root),
-                         limits=limits, poll_seconds=poll_seconds or config.bulk_poll_seconds, backoff=backoff)
 
 
 class MarketoSource:
@@ -60,8 +51,7 @@ class MarketoSource:
         """Everything since `backfill_since`; an interrupted backfill resumes at the first window not yet loaded."""
         state = SourceState(lake, self.config.state_key)
         if restart:
-            for stream, _ in list(state.all()):
-                state.drop(stream)
+            state.clear()
         report = SyncReport(self.config.name, "backfill", _first_call=self.client.stats.calls)
         until_text = state.get("backfill", "until")
         if until_text is None:
@@ -272,4 +262,4 @@ def _parse(text: str) -> datetime:
 
 
 def open_source(config: MarketoSourceConfig, workspace_root: Path) -> MarketoSource:
-    return MarketoSource(config, connect(config, workspace_root))
+    return MarketoSource(config, config.client(workspace_root, poll_seconds=config.bulk_poll_seconds))

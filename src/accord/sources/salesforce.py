@@ -60,8 +60,7 @@ class SalesforceSource:
         """Every object through a Bulk API 2.0 query job; an interrupted backfill resumes at its next locator."""
         state = SourceState(lake, self.config.state_key)
         if restart:
-            for stream, _ in list(state.all()):
-                state.drop(stream)
+            state.clear()
         report = SyncReport(self.config.name, "backfill", _first_call=self.client.stats.calls)
         for sobject in self.config.objects:
             stream = f"backfill.{sobject}"

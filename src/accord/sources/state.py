@@ -29,6 +29,10 @@ class SourceState:
                 "DELETE FROM source_state WHERE source = ? AND stream = ? AND key = ?", [self.source, stream, key]
             )
 
+    def clear(self) -> None:
+        """Forget every checkpoint of the source: the next run starts from the beginning."""
+        self.lake.con.execute("DELETE FROM source_state WHERE source = ?", [self.source])
+
     def all(self) -> dict[tuple[str, str], str]:
         rows = self.lake.con.execute(
             "SELECT stream, key, value FROM source_state WHERE source = ? ORDER BY 1, 2", [self.source]

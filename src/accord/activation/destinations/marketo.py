@@ -14,10 +14,8 @@ from accord.activation.destinations.base import (
 from accord.clients.marketo import (
     MarketoClient,
     MarketoError,
-    MarketoLimits,
     MarketoQuotaError,
 )
-from accord.clients.secrets import resolve_secret
 
 RETRYABLE = {"retries", "604", "606", "608", "611", "615", "713"}
 
@@ -126,6 +124,4 @@ class MarketoDestination:
 
 
 def open_destination(config: MarketoDestinationConfig, root: Path, workspace_name: str) -> MarketoDestination:
-    limits = MarketoLimits(config.calls_per_20s, 20.0, config.max_concurrent, config.daily_quota)
-    client = MarketoClient(config.endpoint, config.client_id, resolve_secret(config.client_secret, root), limits=limits)
-    return MarketoDestination(config, client, workspace_name)
+    return MarketoDestination(config, config.client(root), workspace_name)
