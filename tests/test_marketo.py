@@ -262,3 +262,22 @@ def test_check_reports_a_failing_connection(tmp_path: Path, server: MarketoServe
     checked = CliRunner().invoke(app, ["sources", "check", "-w", str(ws.root)])
     assert checked.exit_code == 1 and "mkto-0: failed" in checked.output and "refused" in checked.output
     assert "not-the-secret" not in checked.output
+
+
+def test_crm_objects_are_read_by_lookup_when_asked_for(server: MarketoServer, data: MarketoData, lake: Lake) -> None:
+    """Companies and named accounts by the leads' company names; roles by lead id; opportunities by their ids."""
+    entities = ["leads", "companies", "named_accounts", "opportunities"]
+    report = source_for(server, entities=entities).backfill(lake)
+    names = {n for n in data.leads["company"].to_pylist() if n}
+    companies = [c for c in data.companies if c["company"] in names]
+    named = [a for a in data.named_accounts if a["name"] in names]
+    assert versions(lake, "account") == len(companies) + len(named) > 0
+    assert versions(lake, "opportunity_person") == len(data.opportunity_roles) > 0
+    expected = {r["externalOpportunityId"] for r in data.opportunity_roles}
+    assert {r[0] for r in lake.con.execute("SELECT source_id FROM opportunity").fetchall()} == expected
+    assert lake.scalar("SELECT count(*) FROM account WHERE crm_account_id IS NOT NULL") == len(companies)
+    assert report.quarantined() == 0
+    assert server.count("/rest/v1/opportunities/roles.json") >= 2  # more leads than 300: several lookups
+    assert source_for(server, entities=entities).sync(lake).loaded() == 0
+    assert "companies" not in MarketoSourceConfig(name="m", munchkin_id="123-ABC-456", endpoint="http://x",
+                                                  client_id="c", client_secret="env:S").entities

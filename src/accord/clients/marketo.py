@@ -235,10 +235,17 @@ class MarketoClient:
 
     def leads_by(self, filter_type: str, values: list[str], fields: list[str]) -> Iterator[list[dict[str, Any]]]:
         """Leads whose `filter_type` field is one of `values`, asked 300 values a call."""
+        return self.lookup("/rest/v1/leads.json", filter_type, values, fields)
+
+    def lookup(self, path: str, filter_type: str, values: list[str], fields: list[str] | None = None
+               ) -> Iterator[list[dict[str, Any]]]:
+        """Records of a Lead Database object (leads, companies, opportunities, roles, named accounts) whose
+        `filter_type` field is one of `values`: 300 values a call, each answer paged."""
         for i in range(0, len(values), 300):
-            params = {"filterType": filter_type, "filterValues": ",".join(values[i:i + 300]),
-                      "fields": ",".join(fields)}
-            yield from self.pages("/rest/v1/leads.json", params)
+            params = {"filterType": filter_type, "filterValues": ",".join(values[i:i + 300])}
+            if fields:
+                params["fields"] = ",".join(fields)
+            yield from self.pages(path, params)
 
     # Static lists (the destination's calls; none of them can create a lead) ----------------------------------
     def static_list_id(self, name: str, folder_id: int | None = None) -> int | None:

@@ -11,6 +11,8 @@ from accord.clients.marketo_connection import MarketoConnection
 from accord.clients.secrets import check_reference
 
 MARKETO_ENTITIES = ("programs", "lists", "leads", "activities", "program_members", "list_members")
+# Marketo's copies of CRM objects: read them only when Marketo holds what no CRM source sends (else twice counted).
+MARKETO_CRM_ENTITIES = ("companies", "named_accounts", "opportunities")
 SALESFORCE_OBJECTS = ("Account", "Contact", "Lead", "Opportunity", "OpportunityContactRole", "Campaign",
                       "CampaignMember", "AccountContactRelation")
 
@@ -25,9 +27,10 @@ class MarketoSourceConfig(MarketoConnection):
         default_factory=lambda: date.today() - timedelta(days=730),
         description="Earliest lead creation and activity date the historic backfill reads.",
     )
-    entities: list[Literal[MARKETO_ENTITIES]] = Field(  # type: ignore[valid-type]
-        default_factory=lambda: list(MARKETO_ENTITIES), description="What to read."
-    )
+    entities: list[Literal[MARKETO_ENTITIES + MARKETO_CRM_ENTITIES]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(MARKETO_ENTITIES),
+        description="What to read; add companies, named_accounts, opportunities (with their lead roles) when "
+                    "Marketo holds them and no CRM source does.")
     sync_every_seconds: int = Field(default=60, ge=5, description="Incremental sync interval under `accord serve`.")
     bulk_poll_seconds: float = Field(default=10.0, gt=0, description="How often a bulk export's status is polled.")
 

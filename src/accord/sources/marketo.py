@@ -32,8 +32,9 @@ class MarketoSource:
 
     def __init__(self, config: MarketoSourceConfig, client: MarketoClient) -> None:
         self.config, self.client = config, client
-        self.mappings = {name: resolve_mapping(f"marketo/{name}") for name in
-                         ("lead", "activity", "program", "program_member", "list", "list_member")}
+        self.mappings = {name: resolve_mapping(f"marketo/{name}") for name in (
+            "lead", "activity", "program", "program_member", "list", "list_member", "company", "named_account",
+            "opportunity", "opportunity_role")}
 
     def close(self) -> None:
         self.client.close()
@@ -78,6 +79,7 @@ class MarketoSource:
             self._program_members(lake, report, None, until, progress)
         if "list_members" in wanted:
             self._list_members(lake, report, self._lists())
+        self._crm_objects(lake, report, None)
         state.put("sync", "since", until_text)
         state.put("backfill", "completed_at", datetime.now(timezone.utc).isoformat())
         return self._finish(report)
@@ -172,6 +174,8 @@ class MarketoSource:
             leads = [lead for page in self.client.leads_by("id", sorted(touched_leads - set(deleted)), fields)
                      for lead in page]
             self._load_rows(lake, report, "lead", leads)
+            if leads:
+                self._crm_objects(lake, report, [str(lead["id"]) for lead in leads])
             if deleted:
                 report.results.append(ingest_records(
                     lake, "person", [{"source_id": k, "is_deleted": True, "source_updated_at": v}
@@ -190,6 +194,36 @@ class MarketoSource:
             self._list_members(lake, report, [x for x in lists if _parse(x["updatedAt"]) >= since])
         state.put("sync", "since", latest.isoformat())
         return self._finish(report)
+
+    def _crm_objects(self, lake: Lake, report: SyncReport, lead_ids: list[str] | None) -> None:
+        """Companies and named accounts by the company names of the leads, opportunity roles by the leads' ids and
+        their opportunities by id (Marketo lists these objects only by a searchable field)."""
+        wanted = set(self.config.entities)
+        if not wanted & {"companies", "named_accounts", "opportunities"}:
+            return
+        scope = "" if lead_ids is None else "AND list_contains($ids, source_id)"
+        params = {"instance": self.config.munchkin_id} | ({} if lead_ids is None else {"ids": lead_ids})
+        leads = lake.query(
+            f"SELECT source_id, company_name FROM person_current WHERE source_type = 'Marketo' "
+            f"AND source_instance_id = $instance {scope} ORDER BY source_id", params)
+        names = sorted({r["company_name"] for r in leads if r["company_name"]})
+        for entity, mapping, path, filter_type in (
+            ("companies", "company", "/rest/v1/companies.json", "company"),
+            ("named_accounts", "named_account", "/rest/v1/namedaccounts.json", "name"),
+        ):
+            if entity in wanted:
+                fields = self.mappings[mapping].source_columns
+                self._load_rows(lake, report, mapping, [r for page in self.client.lookup(path, filter_type, names, fields)
+                                                        for r in page])
+        if "opportunities" in wanted:
+            roles = [r for page in self.client.lookup("/rest/v1/opportunities/roles.json", "leadId",
+                                                      [r["source_id"] for r in leads],
+                                                      self.mappings["opportunity_role"].source_columns) for r in page]
+            self._load_rows(lake, report, "opportunity_role", roles)
+            ids = sorted({str(r["externalOpportunityId"]) for r in roles if r.get("externalOpportunityId")})
+            self._load_rows(lake, report, "opportunity", [o for page in self.client.lookup(
+                "/rest/v1/opportunities.json", "externalOpportunityId", ids,
+                self.mappings["opportunity"].source_columns) for o in page])
 
     # Helpers --------------------------------------------------------------------------------------------------
     def _finish(self, report: SyncReport) -> SyncReport:

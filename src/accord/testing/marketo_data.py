@@ -68,6 +68,10 @@ class MarketoData:
     program_members: pa.Table | None = None
     lists: list[dict[str, Any]] = field(default_factory=list)
     list_members: dict[int, list[int]] = field(default_factory=dict)
+    companies: list[dict[str, Any]] = field(default_factory=list)
+    opportunities: list[dict[str, Any]] = field(default_factory=list)
+    opportunity_roles: list[dict[str, Any]] = field(default_factory=list)
+    named_accounts: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.activities = self.activities.select(ACTIVITY_COLUMNS)
@@ -83,7 +87,36 @@ class MarketoData:
         members: dict[int, list[int]] = {}
         for row in _read_csv(folder / "list_members.csv").to_pylist():
             members.setdefault(int(row["listId"]), []).append(int(row["leadId"]))
-        return cls(leads, activities, programs, _read_csv(folder / "program_members.csv"), lists, members)
+        data = cls(leads, activities, programs, _read_csv(folder / "program_members.csv"), lists, members)
+        if (folder.parent / "salesforce" / "Account.csv").exists():
+            data.add_crm_sync(folder.parent / "salesforce")
+        return data
+
+    def add_crm_sync(self, salesforce: Path) -> None:
+        """What Marketo's Salesforce sync puts in the instance: companies, opportunities and their lead roles,
+        and the customers as named accounts (from the CSV files `accord generate` writes for Salesforce)."""
+        accounts = _read_csv(salesforce / "Account.csv").to_pylist()
+        contact_lead = {r["sfdcContactId"]: int(r["id"]) for r in self.leads.select(["id", "sfdcContactId"]).to_pylist()
+                        if r["sfdcContactId"]}
+        self.companies = [{"id": i + 1, "externalCompanyId": a["Id"], "company": a["Name"], "website": a["Website"],
+                           "industry": a["Industry"], "numberOfEmployees": a["NumberOfEmployees"],
+                           "annualRevenue": a["AnnualRevenue"], "billingCountry": a["BillingCountry"],
+                           "billingCity": a["BillingCity"], "createdAt": a["CreatedDate"], "updatedAt": a["SystemModstamp"]}
+                          for i, a in enumerate(accounts)]
+        self.named_accounts = [{"marketoGUID": f"na-{a['Id']}", "name": a["Name"], "domainName": a["Website"],
+                                "industry": a["Industry"], "numberOfEmployees": a["NumberOfEmployees"],
+                                "annualRevenue": a["AnnualRevenue"], "country": a["BillingCountry"]}
+                               for a in accounts if a["Type"] == "Customer"]
+        self.opportunities = [{"marketoGUID": f"op-{o['Id']}", "externalOpportunityId": o["Id"], "name": o["Name"],
+                               "externalCompanyId": o["AccountId"], "stage": o["StageName"], "amount": o["Amount"],
+                               "closeDate": o["CloseDate"], "isClosed": o["IsClosed"], "isWon": o["IsWon"],
+                               "createdAt": o["CreatedDate"], "updatedAt": o["SystemModstamp"]}
+                              for o in _read_csv(salesforce / "Opportunity.csv").to_pylist()]
+        self.opportunity_roles = [{"marketoGUID": f"role-{r['Id']}", "externalOpportunityId": r["OpportunityId"],
+                                   "leadId": contact_lead[r["ContactId"]], "role": r["Role"],
+                                   "isPrimary": r["IsPrimary"] == "true", "updatedAt": r["SystemModstamp"]}
+                                  for r in _read_csv(salesforce / "OpportunityContactRole.csv").to_pylist()
+                                  if r["ContactId"] in contact_lead]
 
     def _index(self) -> None:
         order = pc.sort_indices(self.activities, [("activityDate", "ascending")])

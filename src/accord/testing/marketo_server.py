@@ -267,6 +267,12 @@ class MarketoServer(LocalServer):
             (r"/rest/v1/activities/leadchanges\.json", "GET", self._lead_changes),
             (r"/rest/v1/activities/deletedleads\.json", "GET", self._deleted_leads),
             (r"/rest/asset/v1/programs\.json", "GET", self._programs),
+            (r"/rest/v1/companies\.json", "GET", self._objects("companies", {"externalCompanyId", "id", "company"})),
+            (r"/rest/v1/opportunities\.json", "GET",
+             self._objects("opportunities", {"externalOpportunityId", "marketoGUID"})),
+            (r"/rest/v1/opportunities/roles\.json", "GET",
+             self._objects("opportunity_roles", {"marketoGUID", "leadId", "externalOpportunityId"})),
+            (r"/rest/v1/namedaccounts\.json", "GET", self._objects("named_accounts", {"name", "marketoGUID"})),
             (r"/rest/v1/lists\.json", "GET", self._lists),
             (r"/rest/v1/lists?/(\d+)/leads\.json", "GET", self._list_leads),
             (r"/rest/v1/lists/(\d+)/leads\.json", "POST", self._list_add),
@@ -389,6 +395,29 @@ class MarketoServer(LocalServer):
         if start + size < len(self.data.lists):
             out["nextPageToken"] = _token("lists", start + size)
         return out
+
+    def _objects(self, kind: str, searchable: set[str]) -> Callable[..., dict[str, Any]]:
+        """A Lead Database object list searched by one of its searchable fields, 300 values at most, paged."""
+
+        def answer(q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
+            filter_type, values = _one(q, "filterType"), _many(q, "filterValues")
+            if filter_type not in searchable:
+                raise ApiError("1003", f"Invalid filterType '{filter_type}' (searchable: {', '.join(sorted(searchable))})")
+            if not values or len(values) > 300:
+                raise ApiError("1003", "filterValues: between 1 and 300 values")
+            wanted = set(values)
+            rows = [r for r in getattr(self.data, kind) if str(r.get(filter_type)) in wanted]
+            start = _position(q["nextPageToken"][0], kind) if "nextPageToken" in q else 0
+            size = _batch(q)
+            fields = _many(q, "fields")
+            page = [{k: v for k, v in r.items() if not fields or k in fields or k in searchable}
+                    | {"seq": start + i} for i, r in enumerate(rows[start:start + size])]
+            out: dict[str, Any] = {"result": page}
+            if start + size < len(rows):
+                out["nextPageToken"] = _token(kind, start + size)
+            return out
+
+        return answer
 
     # Activities -----------------------------------------------------------------------------------------------
     def _activity_types(self, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
