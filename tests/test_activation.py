@@ -27,6 +27,7 @@ from accord.ingest.records import ingest_records
 from accord.lake.store import Lake
 from accord.testing.marketo_data import MarketoData
 from accord.testing.marketo_server import Limits, MarketoServer
+from accord.workspace import Workspace
 from tests.conftest import evaluated_workspace
 
 AUDIENCE = "Webinar attendees"
@@ -288,3 +289,22 @@ def test_file_export_to_s3_through_fsspec(tmp_path: Path, evaluated_lake: Path, 
         server.stop()
     assert [k.rsplit("/", 1)[1] for k in keys] == ["manifest.json", "part-00001.csv"]
     assert manifest["rows"] == report.total("activated") > 0
+
+
+def test_two_workspaces_share_one_marketo_instance_without_touching_each_other(
+        tmp_path: Path, evaluated_lake: Path, marketo: MarketoServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MKTO_SECRET", marketo.client_secret)
+    first = evaluated_workspace(tmp_path / "a", evaluated_lake, [marketo_destination(marketo)])
+    second = evaluated_workspace(tmp_path / "b", evaluated_lake, [marketo_destination(marketo)])
+    (second.root / "accord.yaml").write_text((second.root / "accord.yaml").read_text().replace(
+        "\nname: ws\n", "\nname: emea-team\n"))
+    second = Workspace.load(second.root)
+    for ws in (first, second):
+        with ws.lake() as lake:
+            deliver(ws, lake, ws.config.destinations[0])
+    mine, theirs = f"{first.config.name} · {AUDIENCE}", f"{second.config.name} · {AUDIENCE}"
+    assert mine != theirs and on_list(marketo, mine) == on_list(marketo, theirs) != set()
+    with first.lake() as lake:
+        lake.con.execute("UPDATE audience_membership SET status = 'exited' WHERE audience = ?", [AUDIENCE])
+        assert deliver(first, lake, first.config.destinations[0]).total("removed") > 0
+    assert on_list(marketo, mine) == set() and on_list(marketo, theirs) != set()

@@ -69,6 +69,13 @@ def test_browse_search_build_and_deliver(site, page) -> None:
     row.get_by_label("Field").select_option("country")
     row.get_by_label("Operator").select_option("=")
     row.get_by_label("Value").fill("Germany")
+    page.get_by_role("button", name="Add related-records condition").click()
+    related = page.locator("#b-rows .row").nth(1)
+    related.get_by_label("Quantifier").select_option("no")
+    related.get_by_label("Related").select_option("opportunity")
+    related.get_by_label("Field").select_option("is_won")
+    related.get_by_label("Value").fill("true")
+    page.wait_for_function("document.getElementById('text').value.includes('no opportunity (is_won = true)')")
     page.wait_for_function("document.getElementById('status').textContent.startsWith('Valid')")
     size = page.locator("#preview-size").inner_text()
     assert size.replace(",", "").isdigit() and int(size.replace(",", "")) > 0

@@ -61,8 +61,31 @@
     rows.append(row); type.focus(); writeText();
   }
 
-  function literal(fieldName, raw) {
-    const type = (fields[ofSelect.value] || {})[fieldName] || "string";
+  function relationRow() {
+    const row = document.createElement("div");
+    row.className = "row"; row.dataset.kind = "relation";
+    const quantifier = document.createElement("select");
+    ["any", "all", "no"].forEach((q) => quantifier.append(option(q)));
+    const relation = document.createElement("select");
+    Object.keys(fields).filter((s) => s !== ofSelect.value).forEach((s) => relation.append(option(s)));
+    const field = document.createElement("select");
+    const op = document.createElement("select");
+    OPS.forEach((o) => op.append(option(o)));
+    const value = document.createElement("input"); value.size = 14;
+    const fillFields = () => {
+      field.replaceChildren();
+      const scoped = fields[relation.value] || {};
+      Object.keys(scoped).sort().forEach((f) => field.append(option(f, f + " (" + scoped[f] + ")")));
+    };
+    relation.addEventListener("input", fillFields); fillFields();
+    row.append(labelled("Quantifier", quantifier), labelled("Related", relation), labelled("Field", field),
+      labelled("Operator", op), labelled("Value", value), removeButton(row));
+    [quantifier, relation, field, op, value].forEach((c) => c.addEventListener("input", writeText));
+    rows.append(row); quantifier.focus(); writeText();
+  }
+
+  function literal(fieldName, raw, scope) {
+    const type = (fields[scope || ofSelect.value] || {})[fieldName] || "string";
     if (["integer", "number"].includes(type) && raw.trim() !== "" && !isNaN(Number(raw))) return raw.trim();
     if (type === "boolean" && ["true", "false"].includes(raw.trim())) return raw.trim();
     return JSON.stringify(raw);
@@ -75,6 +98,10 @@
       if (row.dataset.kind === "field") {
         const [field, op, value] = [c[0].value, c[1].value, c[2].value];
         conditions.push(op.startsWith("is ") ? `${field} ${op}` : `${field} ${op} ${literal(field, value)}`);
+      } else if (row.dataset.kind === "relation") {
+        const [quantifier, relation, field, op, value] = [c[0].value, c[1].value, c[2].value, c[3].value, c[4].value];
+        const inner = op.startsWith("is ") ? `${field} ${op}` : `${field} ${op} ${literal(field, value, relation)}`;
+        conditions.push(`${quantifier} ${relation} (${inner})`);
       } else {
         conditions.push(`count(event where event_type = ${JSON.stringify(c[0].value)} in last ${c[2].value} days) >= ${c[1].value}`);
       }
@@ -113,6 +140,7 @@
 
   document.getElementById("add-field").addEventListener("click", fieldRow);
   document.getElementById("add-event").addEventListener("click", eventRow);
+  document.getElementById("add-relation").addEventListener("click", relationRow);
   nameInput.addEventListener("input", writeText);
   joinSelect.addEventListener("input", writeText);
   ofSelect.addEventListener("input", async () => { await loadFields(); rows.replaceChildren(); });
