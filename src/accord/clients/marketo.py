@@ -83,6 +83,7 @@ class MarketoClient:
         self._token: str | None = None
         self._token_renew_at = 0.0
         self._token_lock = threading.Lock()
+        self._stats_lock = threading.Lock()
         self.pacer = Pacer(self.limits.calls_per_window, self.limits.window_seconds, self.limits.max_concurrent,
                            sleep=sleep)
         self.stats = CallStats()
@@ -132,7 +133,8 @@ class MarketoClient:
             headers = {"Authorization": f"Bearer {token}"}
             try:
                 with self.pacer.slot():
-                    self.stats.calls += 1
+                    with self._stats_lock:
+                        self.stats.calls += 1
                     body = self._send(method, path, params, json, form, headers, save_to)
             except httpx.TransportError as err:
                 last = f"{type(err).__name__}: {err}"
