@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from accord.clients.marketo import MarketoClient, MarketoLimits
 from accord.clients.secrets import check_reference, resolve_secret
+
+if TYPE_CHECKING:
+    from accord.clients.marketo import MarketoClient
 
 MUNCHKIN = re.compile(r"^\d{3}-[A-Z]{3}-\d{3}$")
 
@@ -40,6 +43,11 @@ class MarketoConnection(BaseModel):
 
     def client(self, workspace_root: Path, *, poll_seconds: float = 10.0) -> MarketoClient:
         """A client for the instance, its secret read from where the configuration points."""
+        from accord.clients.marketo import (  # httpx only for commands that connect
+            MarketoClient,
+            MarketoLimits,
+        )
+
         limits = MarketoLimits(self.calls_per_20s, 20.0, self.max_concurrent, self.daily_quota)
         return MarketoClient(self.endpoint, self.client_id, resolve_secret(self.client_secret, workspace_root),
                              limits=limits, poll_seconds=poll_seconds)
