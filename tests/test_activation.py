@@ -308,3 +308,15 @@ def test_two_workspaces_share_one_marketo_instance_without_touching_each_other(
         lake.con.execute("UPDATE audience_membership SET status = 'exited' WHERE audience = ?", [AUDIENCE])
         assert deliver(first, lake, first.config.destinations[0]).total("removed") > 0
     assert on_list(marketo, mine) == set() and on_list(marketo, theirs) != set()
+
+
+def test_missing_static_list_fails_the_run_visibly(tmp_path: Path, evaluated_lake: Path, marketo: MarketoServer,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MKTO_SECRET", marketo.client_secret)
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [marketo_destination(marketo, folder_id=None)])
+    result = CliRunner().invoke(app, ["deliveries", "run", "-w", str(ws.root)])
+    assert result.exit_code == 1 and "has no static list" in result.output
+    with ws.lake() as lake:
+        run = lake.query("SELECT status, failed FROM delivery_runs")[0]
+        dead = lake.scalar("SELECT count(*) FROM delivery_dead_letters")
+    assert run["failed"] == dead > 0 and marketo.lead_writes == []

@@ -907,6 +907,8 @@ def print_delivery(report) -> None:  # type: ignore[no-untyped-def]
             + (f", {audience.settled} settled from an interrupted run" if audience.settled else ""),
             highlight=False,
         )
+        for reason, n in sorted(audience.failures.items(), key=lambda kv: -kv[1])[:5]:
+            err_console.print(f"  failed × {n}: {escape(reason)}", highlight=False)
 
 
 @deliveries_app.command("run")
@@ -927,7 +929,9 @@ def deliveries_run(
                 with ws.lake(name) as lake:
                     report = deliver(ws, lake, config, audience)
                 print_delivery(report)
-                failed = failed or report.total("failed") > 0
+                if report.error:
+                    err_console.print(f"[red]run {report.run_id} {report.destination}:[/red] {escape(report.error)}")
+                failed = failed or report.total("failed") > 0 or report.error is not None
     if failed:
         err_console.print("some changes failed: see `accord deliveries show RUN` and `accord deliveries retry`")
         raise typer.Exit(1)

@@ -34,6 +34,7 @@ class AudienceReport:
     skipped: dict[str, int] = field(default_factory=dict)
     excluded: dict[str, int] = field(default_factory=dict)
     failed: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
     settled: int = 0
 
 
@@ -74,7 +75,10 @@ class DeliverySync:
         report = DeliveryReport(run_id, self.name)
         try:
             for audience in audiences:
-                report.audiences.append(self._audience(run_id, audience))
+                try:
+                    report.audiences.append(self._audience(run_id, audience))
+                except DeliveryError as err:  # the destination is unusable for this audience: say so, go on
+                    report.error = "; ".join(filter(None, [report.error, f"{audience}: {err}"]))
         except Exception as err:
             report.error = f"{type(err).__name__}: {err}"
             raise
@@ -231,6 +235,8 @@ class DeliverySync:
                                                for p, error in failures], replace=True)
         self._receipts(run_id, audience, change, [(p, "failed", error) for p, error in failures], attempts)
         report.failed += len(failures)
+        for _, error in failures:
+            report.failures[error] = report.failures.get(error, 0) + 1
 
     def _receipts(self, run_id: int, audience: str, change: str, rows: list[tuple[str, str, str | None]],
                   attempts: int) -> None:
