@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from accord.activation.run import deliver
+from accord.api.keys import create_key
 from tests.conftest import evaluated_workspace
 from tests.test_serve import Server
 
@@ -25,10 +26,11 @@ def site(tmp_path: Path, evaluated_lake: Path):
          "schedule": "0 3 * * *"}])
     with ws.lake() as lake:
         deliver(ws, lake, ws.config.destinations[0])
+        key = create_key(lake, "api", "browser tests").secret
         email = lake.scalar("SELECT p.email FROM person_profile p JOIN person_account USING (person_id) "
                             "WHERE p.email IS NOT NULL ORDER BY 1 LIMIT 1")
     server = Server(ws.root)
-    yield server.url, email
+    yield server.url, email, key
     server.stop()
 
 
@@ -43,9 +45,32 @@ def page():
         browser.close()
 
 
-def test_browse_search_build_and_deliver(site, page) -> None:
-    url, email = site
+def sign_in(page, url: str, key: str) -> None:  # type: ignore[no-untyped-def]
     page.goto(url + "/")
+    page.wait_for_url(lambda u: "/login" in u)
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(url + "/")
+
+
+def test_pages_want_a_signed_in_user(site, page) -> None:
+    url, _, key = site
+    page.goto(url + "/audiences")
+    assert "/login?next=/audiences" in page.url
+    page.get_by_label("API key").fill("ak_not-a-key")
+    page.get_by_role("button", name="Sign in").click()
+    assert "not valid" in page.get_by_role("alert").inner_text()
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/audiences")
+    page.get_by_role("link", name="Sign out").click()
+    page.goto(url + "/sources")
+    assert "/login" in page.url
+
+
+def test_browse_search_build_and_deliver(site, page) -> None:
+    url, email, key = site
+    sign_in(page, url, key)
     assert page.locator("h1").inner_text().startswith("Workspace")
     page.screenshot(path=SHOTS / "home.png", full_page=True)
 
@@ -104,8 +129,8 @@ def test_browse_search_build_and_deliver(site, page) -> None:
 
 
 def test_pages_are_keyboard_reachable(site, page) -> None:
-    url, _ = site
-    page.goto(url + "/")
+    url, _, key = site
+    sign_in(page, url, key)
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     page.keyboard.press("Tab")

@@ -338,8 +338,8 @@ def demo(
         ws = Workspace.load(workspace)
         with ws.lake() as lake:
             key = create_key(lake, "api", "demo").secret
-        console.print(f"\nweb UI: http://127.0.0.1:{port}/   REST API: http://127.0.0.1:{port}/docs "
-                      f"(Authorization: Bearer {key})   Ctrl-C stops", highlight=False)
+        console.print(f"\nweb UI: http://127.0.0.1:{port}/login?key={key}\nREST API: http://127.0.0.1:{port}/docs "
+                      f"(Authorization: Bearer {key})\nCtrl-C stops", highlight=False)
         run_server(ws, None, "127.0.0.1", port, 2.0)
 
 

@@ -31,7 +31,7 @@ from accord.audiences.files import load_audiences
 from accord.audiences.stream import Change, MembershipBus, StreamEvaluator
 from accord.identity.run import run_identity
 from accord.sources.collector import BadBatch, CollectorLog, ingest_log, validate_batch
-from accord.web.pages import create_pages, static_files
+from accord.web.pages import LoginRequired, create_pages, login_redirect, static_files
 from accord.workspace import Workspace
 
 MAX_BODY_BYTES = 4 * 1024 * 1024 + 1024
@@ -100,7 +100,8 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
     app.state.accord = state
     install_error_handlers(app)
     app.include_router(create_router(workspace, name, lambda: state.api_keys))
-    app.include_router(create_pages(workspace, name))
+    app.include_router(create_pages(workspace, name, lambda: state.api_keys))
+    app.add_exception_handler(LoginRequired, login_redirect)  # type: ignore[arg-type]
     app.mount("/static", static_files(), name="static")
 
     async def accept(request: Request, single: str | None = None) -> JSONResponse:

@@ -6,20 +6,35 @@ JSON endpoints under /ui, which use the same services as the REST API.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from accord.api.keys import matches
 from accord.lake.store import Lake
 from accord.workspace import Workspace
+
+SESSION_COOKIE = "accord_session"
+
+
+class LoginRequired(Exception):
+    """A page asked for without a valid API key in the session cookie; `next` is where to return."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+def login_redirect(_: Request, err: LoginRequired) -> RedirectResponse:
+    return RedirectResponse(f"/login?next={quote(err.next_path)}", status_code=303)
 
 HERE = Path(str(resources.files("accord.web")))
 NAV = [("/", "Home"), ("/profiles", "Profiles"), ("/audiences", "Audiences"), ("/destinations", "Destinations"),
@@ -45,10 +60,42 @@ def engagement_chart(rows: list[dict[str, Any]], width: int = 640, height: int =
             f'<text x="{width}" y="{height - 4}" font-size="11" text-anchor="end">{rows[-1]["week"]}</text></svg>')
 
 
-def create_pages(workspace: Workspace, sandbox: str) -> APIRouter:
+def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[str]]) -> APIRouter:
+    """The pages, behind a login with an API key (kept in an HttpOnly, SameSite=Strict cookie)."""
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["q"] = lambda text: quote(str(text), safe=":@")
-    router = APIRouter(include_in_schema=False)
+
+    def signed_in(request: Request) -> None:
+        if not matches(request.cookies.get(SESSION_COOKIE, ""), api_keys()):
+            raise LoginRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+
+    public = APIRouter(include_in_schema=False)
+    router = APIRouter(include_in_schema=False, dependencies=[Depends(signed_in)])
+
+    @public.get("/login", response_class=HTMLResponse)
+    def login_page(request: Request, next: str = "/", key: str = "") -> Any:
+        if key:
+            return sign_in(request, key, next)
+        return templates.TemplateResponse(request, "login.html", {"next": next, "error": None})
+
+    @public.post("/login", response_class=HTMLResponse)
+    def login(request: Request, key: str = Form(...), next: str = Form("/")) -> Any:
+        return sign_in(request, key, next)
+
+    def sign_in(request: Request, key: str, next_path: str) -> Any:
+        if not matches(key.strip(), api_keys()):
+            return templates.TemplateResponse(request, "login.html", {"next": next_path, "error": "That API key is not "
+                                              "valid here (create one with `accord keys create api`)."}, status_code=401)
+        target = next_path if next_path.startswith("/") and not next_path.startswith("//") else "/"
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(SESSION_COOKIE, key.strip(), httponly=True, samesite="strict")
+        return response
+
+    @public.get("/logout")
+    def logout() -> RedirectResponse:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
 
     @contextmanager
     def lake() -> Iterator[Lake]:
@@ -201,4 +248,5 @@ def create_pages(workspace: Workspace, sandbox: str) -> APIRouter:
         except (ValueError, LookupError) as err:
             return JSONResponse({"valid": False, "error": str(err)}, status_code=200)
 
-    return router
+    public.include_router(router)
+    return public
