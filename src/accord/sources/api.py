@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import monotonic
 from typing import Any
@@ -13,6 +14,9 @@ import pyarrow as pa
 from accord.ingest.loader import IngestResult
 from accord.ingest.records import as_text
 from accord.sources.base import ROW_COLUMN, RawChunk
+
+Progress = Callable[[str, int], None]
+"""Told what a source is doing (e.g. `leads 2026-01-01 (3/24)`) and how many rows it just loaded."""
 
 
 @dataclass

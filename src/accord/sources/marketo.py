@@ -14,7 +14,7 @@ from accord.clients.marketo import BulkJob, BulkQueue, MarketoClient
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.records import as_text, ingest_records
 from accord.lake.store import Lake
-from accord.sources.api import SyncReport, records_chunk, records_digest
+from accord.sources.api import Progress, SyncReport, records_chunk, records_digest
 from accord.sources.config import MarketoSourceConfig
 from accord.sources.files import FileReader, fingerprint
 from accord.sources.mappings import resolve_mapping
@@ -25,7 +25,6 @@ PROGRAM_BATCH = 10
 ACTIVITY_COLUMNS = ["marketoGUID", "leadId", "activityDate", "activityTypeId", "campaignId",
                     "primaryAttributeValueId", "primaryAttributeValue", "attributes"]
 
-Progress = Callable[[str, int], None]
 
 
 class MarketoSource:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from time import monotonic
@@ -15,13 +14,12 @@ from accord.clients.secrets import resolve_secret
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.mapping import Mapping
 from accord.lake.store import Lake
-from accord.sources.api import SyncReport, records_chunk
+from accord.sources.api import Progress, SyncReport, records_chunk
 from accord.sources.config import SalesforceSourceConfig
 from accord.sources.files import FileReader
 from accord.sources.mappings import resolve_mapping
 from accord.sources.state import SourceState
 
-Progress = Callable[[str, int], None]
 ALWAYS = ("Id", "SystemModstamp", "IsDeleted")
 
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from accord.lake.store import Lake
 from accord.sources import API_SOURCES
+from accord.sources.api import Progress
 from accord.sources.config import SourceConfig
 from accord.sources.state import SourceState
 from accord.workspace import Workspace, WorkspaceError
-
-Progress = Callable[[str, int], None]
 
 
 def _source_errors() -> tuple[type[Exception], ...]:
