@@ -178,14 +178,19 @@ def test_incremental_sync_picks_up_only_new_changes(server: MarketoServer, data:
     data.add_activity(changed, 1, at, "https://www.accord-example.com/pricing",
                       {"Webpage URL": "https://www.accord-example.com/pricing"})
     data.delete_lead(gone, at)
+    list_id, members = next((k, v) for k, v in data.list_members.items() if v)
+    dropped = members.pop(0)
+    next(x for x in data.lists if int(x["id"]) == list_id)["updatedAt"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
     report = source.sync(lake)
-    assert report.loaded("person") == 3 and report.deleted == 1
+    assert report.loaded("person") == 3 and report.deleted == 2  # the deleted lead, the list membership removed
     assert versions(lake, "person") == people + 3
     assert report.loaded("event") == 3  # the page view, the data change, the new lead
     assert versions(lake, "event") == events + 3
     title = lake.scalar(f"SELECT job_title FROM person_current WHERE source_id = '{changed}'")
     assert title == "Chief Revenue Officer"
     assert lake.scalar(f"SELECT count(*) FROM person_current WHERE source_id = '{gone}'") == 0
+    assert lake.scalar("SELECT count(*) FROM marketing_list_member_current WHERE source_id = ?",
+                       [f"{list_id}:{dropped}"]) == 0
     assert source.sync(lake).loaded() == 0
 
 

@@ -202,7 +202,9 @@ class MarketoSource:
             self._program_members(lake, report, since, latest + timedelta(seconds=1), progress)
         if "list_members" in wanted:
             changed = [x for x in lists if _parse(x["updatedAt"]) >= since]
-            self._load_rows(lake, report, "list_member", self._fetch_list_members(changed))
+            members = self._fetch_list_members(changed)
+            self._load_rows(lake, report, "list_member", members)
+            report.deleted += self._forget_removed_members(lake, report, changed, members)
         state.put("sync", "since", latest.isoformat())
         return self._finish(report)
 
@@ -235,6 +237,25 @@ class MarketoSource:
             self._load_rows(lake, report, "opportunity", [o for page in self.client.lookup(
                 "/rest/v1/opportunities.json", "externalOpportunityId", ids,
                 self.mappings["opportunity"].source_columns) for o in page])
+
+    def _forget_removed_members(self, lake: Lake, report: SyncReport, lists: list[dict[str, Any]],
+                                members: list[dict[str, Any]]) -> int:
+        """Members of a re-read list that it no longer holds become soft deletes of their memberships."""
+        if not lists:
+            return 0
+        suffix = f"@{self.config.munchkin_id}.Marketo"
+        still = {f"{m['listId']}:{m['leadId']}" for m in members}
+        keys = [f"{x['id']}{suffix}" for x in lists]
+        gone = [r for r in lake.query(
+            "SELECT source_id, marketing_list_key, person_key FROM marketing_list_member_current "
+            "WHERE list_contains($keys, marketing_list_key)", {"keys": keys}) if r["source_id"] not in still]
+        if gone:
+            stamp = datetime.now(timezone.utc).isoformat()
+            report.results.append(ingest_records(
+                lake, "marketing_list_member", [r | {"is_deleted": True, "source_updated_at": stamp} for r in gone],
+                source_type="Marketo", source_instance_id=self.config.munchkin_id,
+                source_name=f"marketo:{self.config.name}", fingerprint=records_digest([gone, stamp])))
+        return len(gone)
 
     # Helpers --------------------------------------------------------------------------------------------------
     def _finish(self, report: SyncReport) -> SyncReport:
