@@ -578,12 +578,6 @@ def parse_as_of(text: str | None) -> datetime | None:
 AsOfOpt = Annotated[Optional[str], typer.Option(help="Evaluation time, ISO 8601 (default: now; UTC unless a zone is given).")]
 
 
-def workspace_audiences(ws: Workspace):
-    from accord.audiences.files import load_audiences
-
-    return load_audiences(ws.root / "audiences")
-
-
 def print_evaluation(report: EvaluationReport) -> None:
     table = Table(title=f"Audiences at {report.as_of:%Y-%m-%d %H:%M} UTC (run {report.run_id}, {report.seconds:.2f} s)")
     for col in ("audience", "of", "size", "entered", "stayed", "exited", "method"):
@@ -597,6 +591,7 @@ def print_evaluation(report: EvaluationReport) -> None:
 def audiences_validate(workspace: WorkspaceOpt = None) -> None:
     """Parse and compile every audience file; errors name the file, line and column."""
     from accord.audiences.compile import Compiler
+    from accord.services.audiences import workspace_audiences
 
     with user_errors():
         ws = open_workspace(workspace)
@@ -608,22 +603,19 @@ def audiences_validate(workspace: WorkspaceOpt = None) -> None:
 @audiences_app.command("list")
 def audiences_list(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
     """Audiences with their evaluation method and size at the last run."""
-    from accord.audiences.method import evaluation_method
+    from accord.services.audiences import list_audiences
 
     with user_errors():
         ws = open_workspace(workspace)
-        audiences = workspace_audiences(ws)
         with ws.lake(sandbox) as lake:
-            sizes = {r["name"]: r for r in lake.query("SELECT name, size, last_evaluated_at FROM audiences")}
-    by_name = {a.name: a for a in audiences}
+            summaries = list_audiences(ws, lake)
     table = Table(title="Audiences")
     for col in ("audience", "of", "method", "size", "evaluated"):
         table.add_column(col)
-    for a in audiences:
-        known = sizes.get(a.name)
+    for a in summaries:
         table.add_row(
-            a.name, a.of, evaluation_method(a, by_name)[0], f"{known['size']:,}" if known else "-",
-            f"{known['last_evaluated_at']:%Y-%m-%d %H:%M}" if known else "never",
+            a.name, a.of, a.method, f"{a.size:,}" if a.size is not None else "-",
+            f"{a.evaluated_at:%Y-%m-%d %H:%M}" if a.evaluated_at else "never",
         )
     console.print(table)
 
@@ -636,9 +628,10 @@ def audiences_show(
 ) -> None:
     """An audience's text form (or its JSON AST)."""
     from accord.audiences.text import print_audience
+    from accord.services.audiences import find, workspace_audiences
 
     with user_errors():
-        audience = _find(workspace_audiences(open_workspace(workspace)), name)
+        audience = find(workspace_audiences(open_workspace(workspace)), name)
     if as_json:
         console.print_json(audience.model_dump_json())
     else:
@@ -654,10 +647,11 @@ def audiences_explain(
     """Streaming or batch, and why."""
     from accord.audiences.compile import Compiler
     from accord.audiences.method import evaluation_method
+    from accord.services.audiences import find, workspace_audiences
 
     with user_errors():
         audiences = workspace_audiences(open_workspace(workspace))
-        audience = _find(audiences, name)
+        audience = find(audiences, name)
         method, reason = evaluation_method(audience, {a.name: a for a in audiences})
         compiled = Compiler(datetime.now(timezone.utc)).compile_all(audiences)
     console.print(f"{name}: [bold]{method}[/bold] — {reason}")
@@ -670,13 +664,12 @@ def audiences_explain(
 @audiences_app.command("run")
 def audiences_run(as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
     """Evaluate every audience and record who entered, stayed and exited."""
-    from accord.audiences.evaluate import evaluate
+    from accord.services.audiences import run
 
     with user_errors():
         ws = open_workspace(workspace)
-        audiences = workspace_audiences(ws)
         with ws.lake(sandbox) as lake:
-            report = evaluate(lake, audiences, parse_as_of(as_of), retention_days=ws.config.audiences.retention_days)
+            report = run(ws, lake, as_of=parse_as_of(as_of))
     print_evaluation(report)
 
 
@@ -686,12 +679,12 @@ def audiences_size(
     workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
 ) -> None:
     """How many profiles are in the audience now (nothing is recorded)."""
-    from accord.audiences.evaluate import preview
+    from accord.services.audiences import members_now
 
     with user_errors():
         ws = open_workspace(workspace)
         with ws.lake(sandbox) as lake:
-            members = preview(lake, workspace_audiences(ws), name, parse_as_of(as_of))
+            members = members_now(ws, lake, name, parse_as_of(as_of))
     console.print(f"{name}: {len(members):,}")
 
 
@@ -702,22 +695,12 @@ def audiences_sample(
     as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
 ) -> None:
     """Some members of the audience now."""
-    from accord.audiences.evaluate import preview
+    from accord.services.audiences import sample
 
     with user_errors():
         ws = open_workspace(workspace)
-        audiences = workspace_audiences(ws)
-        of = _find(audiences, name).of
         with ws.lake(sandbox) as lake:
-            members = sorted(preview(lake, audiences, name, parse_as_of(as_of)))[:limit]
-            if of == "person":
-                rows = lake.query(
-                    "SELECT person_id AS id, email AS label, job_title AS detail FROM person_profile "
-                    "WHERE person_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1", [members])
-            else:
-                rows = lake.query(
-                    "SELECT account_id AS id, name AS label, industry AS detail FROM account_profile "
-                    "WHERE account_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1", [members])
+            rows = sample(ws, lake, name, limit, parse_as_of(as_of))
     for r in rows:
         console.print(f"{r['id']}  {r['label'] or ''}  {r['detail'] or ''}", highlight=False)
 
@@ -728,12 +711,12 @@ def audiences_overlap(
     workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
 ) -> None:
     """Members in one, the other and both, at the last run."""
+    from accord.services.audiences import overlap
+
     with user_errors(), open_lake(workspace, sandbox) as lake:
-        active = "SELECT profile_id FROM audience_membership WHERE audience = ? AND status IN ('realized', 'existing')"
-        a = {r[0] for r in lake.con.execute(active, [first]).fetchall()}
-        b = {r[0] for r in lake.con.execute(active, [second]).fetchall()}
-    console.print(f"{first}: {len(a):,}\n{second}: {len(b):,}\nboth: {len(a & b):,}\nonly {first}: {len(a - b):,}\n"
-                  f"only {second}: {len(b - a):,}")
+        n = overlap(lake, first, second)
+    console.print(f"{first}: {n['first']:,}\n{second}: {n['second']:,}\nboth: {n['both']:,}\n"
+                  f"only {first}: {n['only_first']:,}\nonly {second}: {n['only_second']:,}")
 
 
 @audiences_app.command("why")
@@ -743,22 +726,18 @@ def audiences_why(
     as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
 ) -> None:
     """Each condition of the audience for one profile, with the value that made it true or false."""
-    from accord.audiences.why import explain_membership
-    from accord.profiles.lookup import find_profile_id
+    from accord.services.audiences import why
 
     with user_errors():
         ws = open_workspace(workspace)
-        audiences = workspace_audiences(ws)
-        of = _find(audiences, name).of
         with ws.lake(sandbox) as lake:
-            profile_id = find_profile_id(lake, of, identity)
-            member, lines = explain_membership(lake, audiences, name, profile_id, parse_as_of(as_of))
-    verdict = "is in" if member else "is not in"
-    console.print(f"{profile_id} {verdict} {name!r}")
-    for line in lines:
-        mark = "[green]yes[/green]" if line.holds else "[red]no [/red]"
-        value = "" if line.value is None else f"   (value: {line.value})"
-        console.print(f"{'  ' * line.depth}{mark} {escape(line.condition)}{escape(value)}")
+            explained = why(ws, lake, name, identity, parse_as_of(as_of))
+    verdict = "is in" if explained["member"] else "is not in"
+    console.print(f"{explained['profile_id']} {verdict} {name!r}")
+    for line in explained["conditions"]:
+        mark = "[green]yes[/green]" if line["holds"] else "[red]no [/red]"
+        value = "" if line["value"] is None else f"   (value: {line['value']})"
+        console.print(f"{'  ' * line['depth']}{mark} {escape(line['condition'])}{escape(value)}")
 
 
 @app.command("run")
@@ -768,8 +747,8 @@ def run_all(
     as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
 ) -> None:
     """Stitch identities, rebuild profiles and evaluate every audience — once, on an interval, or on the schedule."""
-    from accord.audiences.evaluate import evaluate
     from accord.identity.run import run_identity
+    from accord.services.audiences import run
 
     with user_errors():
         ws = open_workspace(workspace)
@@ -779,7 +758,7 @@ def run_all(
         while True:
             with ws.lake(sandbox) as lake:
                 identity = run_identity(lake, ws.config.identity)
-                report = evaluate(lake, workspace_audiences(ws), parse_as_of(as_of), retention_days=ws.config.audiences.retention_days)
+                report = run(ws, lake, as_of=parse_as_of(as_of))
             print_identity(identity)
             print_evaluation(report)
             if scheduled:
@@ -1050,13 +1029,6 @@ def parse_interval(text: str) -> float:
     if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit() or int(text[:-1]) == 0:
         raise ValueError(f"an interval is a whole number and a unit (s, m, h, d), e.g. 15m — not {text!r}")
     return int(text[:-1]) * units[text[-1]]
-
-
-def _find(audiences, name: str):
-    for a in audiences:
-        if a.name == name:
-            return a
-    raise LookupError(f"no audience named {name!r}; audiences: {', '.join(a.name for a in audiences) or 'none'}")
 
 
 if __name__ == "__main__":
