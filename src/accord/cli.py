@@ -971,15 +971,13 @@ def deliveries_retry(
     sandbox: SandboxOpt = None,
 ) -> None:
     """Send again every change that went to the dead-letter list, then report the run."""
-    from accord.activation.deliveries import release_dead_letters
-    from accord.activation.run import configured, deliver
+    from accord.activation.run import configured, retry
 
     with user_errors():
         ws = open_workspace(workspace)
         config = configured(ws, destination)[0]
         with ws.lake(ws.sandbox(sandbox)) as lake:
-            released = release_dead_letters(lake, destination)
-            report = deliver(ws, lake, config, trigger="retry")
+            released, report = retry(ws, lake, config)
     console.print(f"{released} dead-lettered change(s) released")
     print_delivery(report)
     if report.total("failed"):

@@ -8,7 +8,7 @@ from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from accord.clients.marketo_connection import MarketoConnection
-from accord.clients.secrets import check_reference
+from accord.clients.secrets import SecretRef
 
 
 class DestinationBase(BaseModel):
@@ -58,14 +58,9 @@ class WebhookDestinationConfig(DestinationBase):
 
     type: Literal["webhook"] = "webhook"
     url: str = Field(description="Receiver URL.")
-    secret: str = Field(description="Reference to the signing secret: `env:VARIABLE` or `file:path[#key]`.")
+    secret: SecretRef = Field(description="Reference to the signing secret: `env:VARIABLE` or `file:path[#key]`.")
     batch_size: int = Field(default=1, ge=1, le=1000, description="Changes per message (1: one message per change).")
     timeout_seconds: float = Field(default=10.0, gt=0, description="Per request.")
-
-    @field_validator("secret")
-    @classmethod
-    def _secret(cls, value: str) -> str:
-        return check_reference(value)
 
 
 DestinationConfig = Annotated[

@@ -6,6 +6,7 @@ import importlib
 from collections.abc import Callable
 
 from accord.activation.config import DestinationConfig
+from accord.activation.deliveries import release_dead_letters
 from accord.activation.destinations import DESTINATIONS
 from accord.activation.destinations.base import Destination
 from accord.activation.sync import DeliveryReport, DeliverySync, SyncPolicy
@@ -45,3 +46,9 @@ def deliver(ws: Workspace, lake: Lake, config: DestinationConfig, audiences: lis
     finally:
         if destination is None:
             opened.close()
+
+
+def retry(ws: Workspace, lake: Lake, config: DestinationConfig) -> tuple[int, DeliveryReport]:
+    """Put the destination's dead letters back into play and deliver now; returns how many were released."""
+    released = release_dead_letters(lake, config.name)
+    return released, deliver(ws, lake, config, trigger="retry")

@@ -195,13 +195,13 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set
 
     @router.post("/destinations/{name}/retry", tags=["activation"], summary="Send the dead letters again")
     def retry(name: str) -> dict[str, Any]:
-        from accord.activation.deliveries import release_dead_letters
-        from accord.activation.run import configured, deliver
+        from accord.activation.run import configured
+        from accord.activation.run import retry as send_again
 
         config = configured(workspace, name)[0]
         with lake() as store:
-            released = release_dead_letters(store, name)
-            return {"released": released, "run": plain(deliver(workspace, store, config, trigger="retry"))}
+            released, report = send_again(workspace, store, config)
+            return {"released": released, "run": plain(report)}
 
     @router.get("/deliveries", tags=["activation"], summary="Delivery runs, newest first", response_model=Page)
     def deliveries(destination: str | None = None, offset: int = Query(0, ge=0),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from accord.clients.secrets import check_reference, resolve_secret
+from accord.clients.secrets import SecretRef, resolve_secret
 
 if TYPE_CHECKING:
     from accord.clients.marketo import MarketoClient
@@ -24,7 +24,7 @@ class MarketoConnection(BaseModel):
     munchkin_id: str = Field(description="The instance's Munchkin id, e.g. 123-ABC-456; its records' source_instance_id.")
     endpoint: str = Field(description="REST base URL of the instance, e.g. https://123-ABC-456.mktorest.com.")
     client_id: str = Field(description="Client id of the instance's API-only user (a LaunchPoint service).")
-    client_secret: str = Field(description="Reference to the client secret: `env:VARIABLE` or `file:path[#key]`.")
+    client_secret: SecretRef = Field(description="Reference to the client secret: `env:VARIABLE` or `file:path[#key]`.")
     calls_per_20s: int = Field(default=100, ge=1, description="Rate limit to pace under (Marketo: 100 per 20 s).")
     max_concurrent: int = Field(default=10, ge=1, description="Calls in flight at most (Marketo: 10).")
     daily_quota: int = Field(default=50_000, ge=1, description="API calls a day (Marketo's default: 50,000).")
@@ -35,11 +35,6 @@ class MarketoConnection(BaseModel):
         if not MUNCHKIN.match(value):
             raise ValueError(f"munchkin_id {value!r} should look like 123-ABC-456")
         return value
-
-    @field_validator("client_secret")
-    @classmethod
-    def _secret(cls, value: str) -> str:
-        return check_reference(value)
 
     def client(self, workspace_root: Path, *, poll_seconds: float = 10.0) -> MarketoClient:
         """A client for the instance, its secret read from where the configuration points."""

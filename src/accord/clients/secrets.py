@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
 import yaml
+from pydantic import AfterValidator
 
 
 class SecretError(ValueError):
@@ -17,6 +19,10 @@ def check_reference(ref: str) -> str:
     if not ref.startswith(("env:", "file:")) or len(ref) < 5:
         raise SecretError("a secret must be a reference, `env:VARIABLE` or `file:path[#key]`, never the value itself")
     return ref
+
+
+SecretRef = Annotated[str, AfterValidator(check_reference)]
+"""A configuration field holding a secret's reference, checked when the configuration loads."""
 
 
 def resolve_secret(ref: str, base: Path) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from accord.clients.marketo_connection import MarketoConnection
-from accord.clients.secrets import check_reference
+from accord.clients.secrets import SecretRef
 
 MARKETO_ENTITIES = ("programs", "lists", "leads", "activities", "program_members", "list_members")
 # Marketo's copies of CRM objects: read them only when Marketo holds what no CRM source sends (else twice counted).
@@ -57,9 +57,9 @@ class SalesforceSourceConfig(BaseModel):
     auth: Literal["client_credentials", "refresh_token", "jwt"] = Field(
         default="client_credentials", description="OAuth flow of the connected app.")
     client_id: str = Field(description="Consumer key of the connected app.")
-    client_secret: str | None = Field(default=None, description="Reference to the consumer secret (client credentials).")
-    refresh_token: str | None = Field(default=None, description="Reference to a refresh token (refresh-token flow).")
-    private_key: str | None = Field(default=None, description="Reference to the PEM key that signs JWT assertions.")
+    client_secret: SecretRef | None = Field(default=None, description="Reference to the consumer secret (client credentials).")
+    refresh_token: SecretRef | None = Field(default=None, description="Reference to a refresh token (refresh-token flow).")
+    private_key: SecretRef | None = Field(default=None, description="Reference to the PEM key that signs JWT assertions.")
     username: str | None = Field(default=None, description="The integration user (JWT flow's subject).")
     sandboxes: list[str] = Field(default_factory=lambda: ["prod"], description="Sandboxes this org feeds.")
     objects: list[Literal[SALESFORCE_OBJECTS]] = Field(  # type: ignore[valid-type]
@@ -70,11 +70,6 @@ class SalesforceSourceConfig(BaseModel):
     sync_every_seconds: int = Field(default=60, ge=5, description="Incremental sync interval under `accord serve`.")
     bulk_poll_seconds: float = Field(default=5.0, gt=0, description="How often a Bulk API 2.0 job is polled.")
     bulk_page_records: int = Field(default=50_000, ge=1, description="Records per Bulk API result set (maxRecords).")
-
-    @field_validator("client_secret", "refresh_token", "private_key")
-    @classmethod
-    def _secret(cls, value: str | None) -> str | None:
-        return None if value is None else check_reference(value)
 
     @model_validator(mode="after")
     def _flow_has_its_secret(self) -> SalesforceSourceConfig:

@@ -213,13 +213,12 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[
 
     @router.post("/destinations/{name}/retry")
     def retry(name: str) -> RedirectResponse:
-        from accord.activation.deliveries import release_dead_letters
-        from accord.activation.run import configured, deliver
+        from accord.activation.run import configured
+        from accord.activation.run import retry as send_again
 
         config = configured(workspace, name)[0]
         with lake() as store:
-            release_dead_letters(store, name)
-            deliver(workspace, store, config, trigger="retry")
+            send_again(workspace, store, config)
         return RedirectResponse(f"/destinations/{quote(name)}", status_code=303)
 
     @router.get("/sources", response_class=HTMLResponse)
