@@ -15,10 +15,7 @@ class UnknownAudience(LookupError):
 
 
 def audience_kind(lake: Lake, audience: str) -> str:
-    """person or account; an audience only streamed so far (always of people) has members but no batch run yet."""
     kind = lake.scalar("SELECT audience_of FROM audiences WHERE name = ?", [audience])
-    if kind is None and lake.scalar("SELECT count(*) FROM audience_membership WHERE audience = ?", [audience]):
-        kind = "person"
     if kind is None:
         raise UnknownAudience(f"audience {audience!r} has not been evaluated in this sandbox (run `accord audiences run`)")
     return str(kind)
@@ -26,9 +23,8 @@ def audience_kind(lake: Lake, audience: str) -> str:
 
 def known_audiences(lake: Lake, names: list[str]) -> list[str]:
     """The names that have been evaluated or streamed into this sandbox."""
-    return [n for n in names if lake.scalar(
-        "SELECT (SELECT count(*) FROM audiences WHERE name = $n) + (SELECT count(*) FROM audience_membership "
-        "WHERE audience = $n)", {"n": n})]
+    known = {r[0] for r in lake.con.execute("SELECT name FROM audiences").fetchall()}
+    return [n for n in names if n in known]
 
 
 def current_members(lake: Lake, audience: str, fields: list[str]) -> list[Member]:

@@ -142,6 +142,17 @@ def evaluate(
     return report
 
 
+def register_audiences(lake: Lake, audiences: list[Audience], by_name: dict[str, Audience]) -> None:
+    """Record the definition and method of audiences the store has not seen (streamed before any batch run), so
+    every audience with members is known by kind; a batch run replaces the row and adds the size."""
+    known = {r[0] for r in lake.con.execute("SELECT name FROM audiences").fetchall()}
+    for audience in audiences:
+        if audience.name not in known:
+            method, reason = evaluation_method(audience, by_name)
+            lake.con.execute("INSERT INTO audiences VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL)",
+                             [audience.name, audience.of, print_audience(audience), method, reason])
+
+
 def record_membership(
     lake: Lake, run_id: int, at: datetime, names: list[str], retention_days: int, scope: str | None = None
 ) -> dict[str, tuple[int, int, int]]:

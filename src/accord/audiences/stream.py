@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from accord.audiences.ast import Aggregate, Audience, Occurrence, Quantified, walk
 from accord.audiences.compile import Compiler
-from accord.audiences.evaluate import record_membership
+from accord.audiences.evaluate import record_membership, register_audiences
 from accord.audiences.method import evaluation_method
 from accord.audiences.tables import PERSON_TABLES, person_scoped_sql
 from accord.engines.duckdb import DuckDBEngine
@@ -53,6 +53,7 @@ class StreamEvaluator:
         self.bus = bus or MembershipBus()
         self.retention_days = retention_days
         self.boundaries = sorted(_time_boundaries(self.audiences))
+        register_audiences(lake, self.audiences, by_name)
 
     def on_batches(self, batch_ids: Iterable[int], as_of: datetime | None = None) -> list[Change]:
         """Re-decide the people whose records or events came in these batches."""
