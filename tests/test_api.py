@@ -131,3 +131,13 @@ def test_no_route_answers_with_a_server_error(api) -> None:
             case.call_and_validate(headers=auth, checks=[not_a_server_error])
 
         no_server_error()
+
+
+def test_saving_a_name_another_file_defines_is_refused_and_writes_nothing(api) -> None:
+    client, ws, auth = api
+    (ws.root / "audiences" / "hand-written.aud").write_text('audience "Germans" of person\nwhere country = "Germany"\n')
+    before = sorted(p.name for p in (ws.root / "audiences").glob("*.aud"))
+    refused = client.put("/api/v1/audiences", json={"text": 'audience "Germans" of person\nwhere country = "France"'},
+                         headers=auth)
+    assert refused.status_code == 400 and "hand-written.aud already defines" in refused.json()["message"]
+    assert sorted(p.name for p in (ws.root / "audiences").glob("*.aud")) == before

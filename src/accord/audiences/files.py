@@ -33,7 +33,15 @@ def file_name(name: str) -> str:
 
 
 def save_audience(folder: Path, audience: Audience) -> Path:
+    """Write the audience to its own file; refused when another file already defines that name."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / file_name(audience.name)
+    for other in folder.glob("*.aud"):
+        try:
+            clash = other != path and parse_audience(other.read_text()).name == audience.name
+        except AudienceSyntaxError:
+            continue
+        if clash:
+            raise AudienceFileError(f"{other} already defines audience {audience.name!r}; edit that file instead")
     path.write_text(print_audience(audience))
     return path

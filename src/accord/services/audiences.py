@@ -9,7 +9,7 @@ from typing import Any
 from accord.audiences.ast import Audience
 from accord.audiences.evaluate import EvaluationReport, evaluate, needed, preview
 from accord.audiences.fields import Scope
-from accord.audiences.files import load_audiences, save_audience
+from accord.audiences.files import file_name, load_audiences, save_audience
 from accord.audiences.method import evaluation_method
 from accord.audiences.text import parse_audience, print_audience
 from accord.audiences.why import explain_membership
@@ -68,10 +68,9 @@ def parse(text: str | None = None, ast: dict[str, Any] | None = None) -> Audienc
 
 def save(ws: Workspace, audience: Audience) -> str:
     """Write the audience to its file (creating or replacing it); returns the file name."""
-    existing = {a.name for a in workspace_audiences(ws)}
+    existed = (ws.root / "audiences" / file_name(audience.name)).exists()
     path = save_audience(ws.root / "audiences", audience)
-    workspace_audiences(ws)  # a clash with another file's name fails here, before anyone evaluates it
-    return f"{path.name} ({'updated' if audience.name in existing else 'created'})"
+    return f"{path.name} ({'updated' if existed else 'created'})"
 
 
 def members_now(ws: Workspace, lake: Lake, name: str, as_of: datetime | None = None) -> list[str]:
