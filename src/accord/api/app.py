@@ -30,6 +30,7 @@ from accord.audiences.evaluate import evaluate
 from accord.audiences.files import load_audiences
 from accord.audiences.stream import Change, MembershipBus, StreamEvaluator
 from accord.identity.run import run_identity
+from accord.ingest.loader import IngestResult
 from accord.sources.collector import BadBatch, CollectorLog, ingest_log, validate_batch
 from accord.web.pages import LoginRequired, create_pages, login_redirect, static_files
 from accord.workspace import Workspace
@@ -52,17 +53,17 @@ class ServerState:
     destinations: dict[str, dict[str, Any]] = field(default_factory=dict)
     changed_audiences: set[str] = field(default_factory=set)
     wake_activation: threading.Event = field(default_factory=threading.Event)
-    source_batches: list[int] = field(default_factory=list)
+    source_results: list[IngestResult] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _audiences: tuple[tuple[tuple[str, int], ...], list[Audience]] = ((), [])
 
-    def add_source_batches(self, batch_ids: list[int]) -> None:
+    def add_source_results(self, results: list[IngestResult]) -> None:
         with self._lock:
-            self.source_batches.extend(batch_ids)
+            self.source_results.extend(results)
 
-    def take_source_batches(self) -> list[int]:
+    def take_source_results(self) -> list[IngestResult]:
         with self._lock:
-            taken, self.source_batches = self.source_batches, []
+            taken, self.source_results = self.source_results, []
         return taken
 
     def audiences(self) -> list[Audience]:
@@ -162,15 +163,12 @@ def _worker(state: ServerState, every: float) -> None:
         try:
             with state.workspace.lake(state.sandbox) as lake:
                 loaded = ingest_log(lake, state.log, config.name, config.collector.track_events)
-                batches = [r.batch_id for r in loaded if r.loaded and r.batch_id]
-                batches += state.take_source_batches()
+                loaded = [r for r in [*loaded, *state.take_source_results()] if r.loaded and r.batch_id]
+                batches = [r.batch_id for r in loaded]
                 audiences = state.audiences()
                 stream = StreamEvaluator(lake, audiences, state.bus, config.audiences.retention_days)
                 moment = datetime.now(timezone.utc)
-                if batches and lake.scalar(
-                    "SELECT count(*) FROM batches WHERE entity <> 'event' AND rows_loaded > 0 AND list_contains(?, batch_id)",
-                    [batches],
-                ):
+                if any(r.entity != "event" for r in loaded):
                     run_identity(lake, config.identity)  # new or changed people and accounts
                 if batches:
                     stream.on_batches(batches, moment)
@@ -202,7 +200,7 @@ def _source_worker(state: ServerState) -> None:
             entry = state.sources.setdefault(config.name, {"type": config.type, "last_sync": None, "error": None})
             try:
                 report = run_source(state.workspace, config, state.sandbox)[0]
-                state.add_source_batches([r.batch_id for r in report.results if r.loaded and r.batch_id])
+                state.add_source_results(report.results)
                 entry.update(last_sync=datetime.now(timezone.utc).isoformat(), error=None, mode=report.mode,
                              loaded=report.loaded(), calls=report.calls)
             except Exception as err:  # noqa: BLE001 - a source that fails is reported and tried again later
