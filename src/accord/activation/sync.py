@@ -64,6 +64,7 @@ class DeliverySync:
     def __init__(self, lake: Lake, name: str, destination: Destination, fields: list[str], policy: SyncPolicy) -> None:
         self.lake, self.name, self.destination, self.fields, self.policy = lake, name, destination, fields, policy
         self.caps: Capabilities = destination.capabilities
+        self._columns: dict[str, list[str]] = {}
 
     def run(self, audiences: list[str], trigger: str = "manual") -> DeliveryReport:
         started = time.perf_counter()
@@ -191,11 +192,11 @@ class DeliverySync:
             acked = acknowledged(self.lake, self.name, audience)
             members = {m.profile_id: m for m in current_members(self.lake, audience, self.fields)}
             for change in ("add", "remove"):
-                asked = [members.get(p) or Member(p, {}, acked.get(p)) for p, c, _ in rows if c == change]
+                # An add is found by the member's fields (e-mail, lead ids), a remove by what the add recorded.
+                asked = [members.get(p, Member(p)) if change == "add" else Member(p, {}, acked.get(p))
+                         for p, c, _ in rows if c == change]
                 if not asked:
                     continue
-                if change == "remove":
-                    asked = [Member(m.profile_id, m.fields, acked.get(m.profile_id)) for m in asked]
                 arrived = self.destination.reached(audience, asked, change)
                 status = "added" if change == "add" else "removed"
                 settled = [Outcome(p, status, "settled after an interrupted run", key) for p, key in arrived.items()]
@@ -247,9 +248,11 @@ class DeliverySync:
     def _insert(self, table: str, rows: list[tuple[object, ...]], replace: bool = False) -> None:
         if not rows:
             return
-        columns = [r[0] for r in self.lake.con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
-            [table]).fetchall()]
+        if table not in self._columns:
+            self._columns[table] = [r[0] for r in self.lake.con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+                [table]).fetchall()]
+        columns = self._columns[table]
         arrow = pa.Table.from_pylist([dict(zip(columns, r)) for r in rows])
         self.lake.con.register("_activation_rows", arrow)
         try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 from typing import Any, Protocol
 
+from accord.clients.marketo import MarketoError
+from accord.clients.salesforce import SalesforceError
 from accord.lake.store import Lake
 from accord.sources import API_SOURCES
 from accord.sources.api import Progress
@@ -12,15 +14,8 @@ from accord.sources.config import SourceConfig
 from accord.sources.state import SourceState
 from accord.workspace import Workspace, WorkspaceError
 
-
-def _source_errors() -> tuple[type[Exception], ...]:
-    from accord.clients.marketo import MarketoError
-    from accord.clients.salesforce import SalesforceError
-
-    return (MarketoError, SalesforceError)
-
-
-SOURCE_ERRORS = _source_errors()
+SOURCE_ERRORS = (MarketoError, SalesforceError)
+"""What a source's API answers when it refuses or keeps failing: reported per source, not a crash."""
 
 
 class ApiSource(Protocol):
