@@ -131,7 +131,7 @@ def test_consent_and_missing_identity_are_excluded_and_counted(tmp_path: Path, e
 def test_file_exports_are_complete_split_hashed_and_atomic(tmp_path: Path, evaluated_lake: Path) -> None:
     ws = evaluated_workspace(tmp_path, evaluated_lake, [
         {"type": "file", "name": "csv", "url": "exports", "audiences": [AUDIENCE], "split_rows": 10,
-         "fields": ["email", "first_name"], "hash_fields": ["email"]},
+         "fields": ["email", "first_name"], "hash_fields": ["email"], "field_names": {"email": "email_sha256"}},
         {"type": "file", "name": "changes", "url": "changes", "audiences": [AUDIENCE], "format": "parquet",
          "mode": "incremental"},
     ])
@@ -147,6 +147,7 @@ def test_file_exports_are_complete_split_hashed_and_atomic(tmp_path: Path, evalu
     run = next((ws.root / "exports").rglob("manifest.json")).parent
     manifest = json.loads((run / "manifest.json").read_text())
     rows = [line for part in manifest["parts"] for line in (run / part["file"]).read_text().splitlines()[1:]]
+    assert manifest["columns"] == ["profile_id", "email_sha256", "first_name"]
     assert len(manifest["parts"]) == -(-report.total("activated") // 10) > 1
     assert len(rows) == manifest["rows"] == report.total("activated")
     import hashlib

@@ -22,6 +22,13 @@ class DestinationBase(BaseModel):
     max_attempts: int = Field(default=5, ge=1, description="Tries per change before it goes to the dead-letter list.")
     backoff_seconds: float = Field(default=1.0, gt=0, description="First retry pause; doubles each attempt.")
     fields: list[str] = Field(default_factory=lambda: ["email"], description="Profile attributes each member carries.")
+    field_names: dict[str, str] = Field(default_factory=dict,
+                                        description="Profile attribute → the name the destination receives it under, "
+                                                    "e.g. {email: Email Address}; others keep their own names.")
+
+    def sent_as(self, field: str) -> str:
+        """The name a destination receives a profile attribute under."""
+        return self.field_names.get(field, field)
 
     @field_validator("schedule")
     @classmethod

@@ -52,7 +52,8 @@ class FileDestination:
             if not rows:
                 return
         folder = f"{self.root.rstrip('/')}/{_slug(audience)}/run-{run_id:06d}"
-        columns = ["profile_id", *self.config.fields] + (["change"] if self.config.mode == "incremental" else [])
+        columns = ["profile_id", *map(self.config.sent_as, self.config.fields)]
+        columns += ["change"] if self.config.mode == "incremental" else []
         parts = []
         try:
             self.fs.makedirs(folder, exist_ok=True)
@@ -79,7 +80,7 @@ class FileDestination:
             text = None if value is None else str(value)
             if text is not None and name in self.config.hash_fields:
                 text = hashlib.sha256(text.strip().lower().encode()).hexdigest()
-            row[name] = text
+            row[self.config.sent_as(name)] = text
         if change:
             row["change"] = change
         return row

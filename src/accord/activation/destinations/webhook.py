@@ -72,7 +72,8 @@ class WebhookDestination:
             raise DeliveryError(f"HTTP {resp.status_code}: {resp.text[:200]}", retryable=False)
 
     def _message(self, audience: str, member: Member, status: str, stamp: str) -> dict[str, Any]:
-        identities = {k: v for k, v in member.fields.items() if k in self.config.fields and v is not None}
+        identities = {self.config.sent_as(k): v for k, v in member.fields.items()
+                      if k in self.config.fields and v is not None}
         return {"audience": audience, "profile_id": member.profile_id, "status": status, "identities": identities,
                 "at": stamp}
 
