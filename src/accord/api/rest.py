@@ -150,12 +150,11 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set
 
     @router.get("/audiences/{name}", tags=["audiences"], summary="One audience: text, AST, method, size")
     def audience(name: str) -> dict[str, Any]:
-        from accord.services.audiences import find, list_audiences, workspace_audiences
+        from accord.services.audiences import list_audiences, parse
 
         with lake() as store:
-            summary = next((s for s in list_audiences(workspace, store) if s.name == name), None)
-        found = find(workspace_audiences(workspace), name)
-        return plain(summary) | {"ast": found.model_dump(mode="json")}
+            summary = list_audiences(workspace, store, only=name)[0]
+        return plain(summary) | {"ast": parse(summary.text).model_dump(mode="json")}
 
     @router.get("/audiences/{name}/size", tags=["audiences"], summary="Members now (nothing recorded)")
     def size(name: str) -> dict[str, Any]:

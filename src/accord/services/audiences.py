@@ -45,13 +45,13 @@ def find(audiences: list[Audience], name: str) -> Audience:
     raise UnknownAudienceName(f"no audience named {name!r} (audiences: {known})")
 
 
-def list_audiences(ws: Workspace, lake: Lake) -> list[AudienceSummary]:
-    """Every audience file with its evaluation method and its size at the last run."""
+def list_audiences(ws: Workspace, lake: Lake, only: str | None = None) -> list[AudienceSummary]:
+    """Every audience file (or the one named `only`) with its evaluation method and its size at the last run."""
     audiences = workspace_audiences(ws)
     by_name = {a.name: a for a in audiences}
     runs = {r["name"]: r for r in lake.query("SELECT name, size, last_evaluated_at FROM audiences")}
     out = []
-    for audience in audiences:
+    for audience in [find(audiences, only)] if only else audiences:
         method, reason = evaluation_method(audience, by_name)
         run = runs.get(audience.name) or {}
         out.append(AudienceSummary(audience.name, audience.of, method, reason, print_audience(audience),

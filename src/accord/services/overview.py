@@ -51,7 +51,10 @@ def destinations(ws: Workspace, lake: Lake) -> list[dict[str, Any]]:
 
 
 def sources(ws: Workspace, lake: Lake) -> list[dict[str, Any]]:
-    return [{"name": s.name, "type": s.type, "instance": s.instance_id, "sandboxes": s.sandboxes,
-             "synced_up_to": SourceState(lake, s.state_key).get("sync", "since"),
-             "backfill_completed_at": SourceState(lake, s.state_key).get("backfill", "completed_at")}
-            for s in ws.config.sources]
+    out = []
+    for source in ws.config.sources:
+        state = SourceState(lake, source.state_key)
+        out.append({"name": source.name, "type": source.type, "instance": source.instance_id,
+                    "sandboxes": source.sandboxes, "synced_up_to": state.get("sync", "since"),
+                    "backfill_completed_at": state.get("backfill", "completed_at")})
+    return out

@@ -176,10 +176,11 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[
         from accord.services.audiences import list_audiences, members_now, sample, why
 
         with lake() as store:
-            summary = next((a for a in list_audiences(workspace, store) if a.name == name), None)
-            if summary is None:
+            try:
+                summary = list_audiences(workspace, store, only=name)[0]
+            except LookupError as err:
                 return render(request, "audiences.html", 404, audiences=list_audiences(workspace, store),
-                              trend={}, error=f"no audience named {name!r}")
+                              trend={}, error=str(err))
             size = len(members_now(workspace, store, name))
             explained, error = None, None
             if identity:
