@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from accord.activation.config import DestinationConfig, check_destinations
+from accord.activation.config import DestinationConfig
 from accord.audiences.config import AudiencesConfig
 from accord.identity.config import IdentityConfig
 from accord.lake.store import Lake
@@ -59,8 +59,16 @@ class WorkspaceConfig(BaseModel):
             raise ValueError("a sandbox is listed twice")
         if self.default_sandbox not in self.sandboxes:
             raise ValueError(f"default_sandbox {self.default_sandbox!r} is not in sandboxes")
-        check_sources(self.sources, self.sandboxes)
-        check_destinations(self.destinations, self.sandboxes)
+        for kind, parts in (("source", self.sources), ("destination", self.destinations)):
+            names = [p.name for p in parts]
+            if len(set(names)) != len(names):
+                raise ValueError(f"two {kind}s share a name; names must be unique ({', '.join(names)})")
+            for part in parts:
+                unknown = set(part.sandboxes) - set(self.sandboxes)
+                if unknown:
+                    raise ValueError(f"{kind} {part.name!r} names unknown sandbox(es) {', '.join(sorted(unknown))} "
+                                     f"(sandboxes: {', '.join(self.sandboxes)})")
+        check_sources(self.sources)
         return self
 
 

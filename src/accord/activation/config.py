@@ -74,13 +74,3 @@ DestinationConfig = Annotated[
     Union[MarketoDestinationConfig, FileDestinationConfig, WebhookDestinationConfig], Field(discriminator="type")
 ]
 
-
-def check_destinations(destinations: list[DestinationConfig], sandboxes: list[str]) -> None:
-    names: set[str] = set()
-    for destination in destinations:
-        if destination.name in names:
-            raise ValueError(f"two destinations are named {destination.name!r}; names must be unique")
-        names.add(destination.name)
-        for sandbox in destination.sandboxes:
-            if sandbox not in sandboxes:
-                raise ValueError(f"destination {destination.name!r} reads unknown sandbox {sandbox!r}")
