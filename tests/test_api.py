@@ -107,6 +107,10 @@ def test_destinations_deliveries_sources_batches_identity(api) -> None:
     second = client.get("/api/v1/batches", params={"limit": 2, "offset": 2}, headers=auth).json()
     assert first["next_offset"] == 2 and first["items"][0]["batch_id"] > second["items"][0]["batch_id"]
     assert client.get("/api/v1/batches", params={"limit": 0}, headers=auth).status_code == 400
+    beyond_bigint = str(2**63)
+    for path, params in (("/api/v1/deliveries", {"offset": beyond_bigint}), ("/api/v1/deliveries/" + beyond_bigint, {}),
+                         ("/api/v1/quarantine", {"batch_id": beyond_bigint})):
+        assert client.get(path, params=params, headers=auth).status_code == 400, path
     assert client.get("/api/v1/quarantine", headers=auth).json()["items"] == []
     merges = client.get("/api/v1/identity/merges", headers=auth).json()
     assert "items" in merges

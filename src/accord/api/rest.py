@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -20,6 +20,13 @@ from starlette.exceptions import HTTPException
 from accord.api.keys import matches
 from accord.lake.store import Lake
 from accord.workspace import Workspace
+
+
+BIGINT_MAX = 2**63 - 1
+"""Ids, offsets and limits go to DuckDB as BIGINT; a larger number is a client error, not a crash."""
+Offset = Annotated[int, Query(ge=0, le=BIGINT_MAX - 1000)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+RowId = Annotated[int, Path(ge=0, le=BIGINT_MAX)]
 
 
 class ApiError(Exception):
@@ -203,15 +210,15 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set
             return {"released": released, "run": plain(report)}
 
     @router.get("/deliveries", tags=["activation"], summary="Delivery runs, newest first", response_model=Page)
-    def deliveries(destination: str | None = None, offset: int = Query(0, ge=0),
-                   limit: int = Query(50, ge=1, le=500)) -> Page:
+    def deliveries(destination: str | None = None, offset: Offset = 0,
+                   limit: Limit = 50) -> Page:
         from accord.activation.deliveries import list_runs
 
         with lake() as store:
             return page(list_runs(store, destination, limit + 1, offset), offset, limit)
 
     @router.get("/deliveries/{run_id}", tags=["activation"], summary="One run, its counts and receipts")
-    def delivery(run_id: int, receipts: bool = False) -> dict[str, Any]:
+    def delivery(run_id: RowId, receipts: bool = False) -> dict[str, Any]:
         from accord.activation.deliveries import receipts as run_receipts
         from accord.activation.deliveries import run_details
 
@@ -229,20 +236,20 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set
             return listed(workspace, store)
 
     @router.get("/batches", tags=["sources"], summary="Ingested batches, newest first", response_model=Page)
-    def batches(offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500)) -> Page:
+    def batches(offset: Offset = 0, limit: Limit = 50) -> Page:
         with lake() as store:
             return page(store.batches(limit + 1, offset), offset, limit)
 
     @router.get("/quarantine", tags=["sources"], summary="Records that did not load, with reasons",
                 response_model=Page)
-    def quarantine(batch_id: int | None = None, offset: int = Query(0, ge=0),
-                   limit: int = Query(50, ge=1, le=500)) -> Page:
+    def quarantine(batch_id: Annotated[int | None, Query(ge=0, le=BIGINT_MAX)] = None, offset: Offset = 0,
+                   limit: Limit = 50) -> Page:
         with lake() as store:
             return page(store.quarantine(batch_id=batch_id, limit=limit + 1, offset=offset), offset, limit)
 
     @router.get("/identity/merges", tags=["identity"], summary="Profiles merged by identity runs",
                 response_model=Page)
-    def merges(offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500)) -> Page:
+    def merges(offset: Offset = 0, limit: Limit = 50) -> Page:
         with lake() as store:
             rows = store.query(f"SELECT * FROM identity_merges ORDER BY run_id DESC LIMIT {limit + 1} OFFSET {offset}")
             return page(rows, offset, limit)
