@@ -31,6 +31,7 @@ from accord.audiences.files import load_audiences
 from accord.audiences.stream import Change, MembershipBus, StreamEvaluator
 from accord.identity.run import run_identity
 from accord.ingest.loader import IngestResult
+from accord.lake.store import Lake
 from accord.sources.collector import BadBatch, CollectorLog, ingest_log, validate_batch
 from accord.web.pages import LoginRequired, create_pages, login_redirect, static_files
 from accord.workspace import Workspace
@@ -154,37 +155,50 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
 
 def _worker(state: ServerState, every: float) -> None:
     """Replay the log into the lake, restitch, re-decide streaming audiences for the people touched, sweep time
-    windows, run batch evaluation on schedule; a last pass drains the log on shutdown."""
+    windows, run batch evaluation on schedule; a last pass drains the log on shutdown.
+
+    The lake stays open between cycles (opening and closing, which checkpoints, cost more than a small cycle); it
+    is reopened after an error.
+    """
     config = state.workspace.config
     next_audiences = config.audiences.next_run(datetime.now(timezone.utc)) if config.audiences.schedule else None
     last_sweep = datetime.now(timezone.utc)
+    lake: Lake | None = None
     while True:
         stopping = state.stop.is_set()
         try:
-            with state.workspace.lake(state.sandbox) as lake:
-                loaded = ingest_log(lake, state.log, config.name, config.collector.track_events)
-                loaded = [r for r in [*loaded, *state.take_source_results()] if r.loaded and r.batch_id]
-                batches = [r.batch_id for r in loaded]
-                audiences = state.audiences()
-                stream = StreamEvaluator(lake, audiences, state.bus, config.audiences.retention_days)
-                moment = datetime.now(timezone.utc)
-                if any(r.entity != "event" for r in loaded):
-                    run_identity(lake, config.identity)  # new or changed people and accounts
-                if batches:
-                    stream.on_batches(batches, moment)
-                stream.sweep(last_sweep, moment)
-                last_sweep = moment
-                if next_audiences and moment >= next_audiences:
-                    evaluate(lake, audiences, retention_days=config.audiences.retention_days)
-                    next_audiences = config.audiences.next_run(datetime.now(timezone.utc))
-                state.write_keys = active_hashes(lake, "write")
-                state.api_keys = active_hashes(lake, "api")
+            lake = lake or state.workspace.lake(state.sandbox)
+            loaded = ingest_log(lake, state.log, config.name, config.collector.track_events)
+            loaded = [r for r in [*loaded, *state.take_source_results()] if r.loaded and r.batch_id]
+            audiences = state.audiences()
+            stream = StreamEvaluator(lake, audiences, state.bus, config.audiences.retention_days)
+            moment = datetime.now(timezone.utc)
+            if any(r.entity != "event" for r in loaded):
+                run_identity(lake, config.identity)  # new or changed people and accounts
+            stream.advance([r.batch_id for r in loaded], last_sweep, moment)
+            last_sweep = moment
+            if next_audiences and moment >= next_audiences:
+                evaluate(lake, audiences, retention_days=config.audiences.retention_days)
+                next_audiences = config.audiences.next_run(datetime.now(timezone.utc))
+            state.write_keys = active_hashes(lake, "write")
+            state.api_keys = active_hashes(lake, "api")
             state.last_error = None
         except Exception as err:  # noqa: BLE001 - keep serving; /health reports it, the log keeps everything
             state.last_error = f"{type(err).__name__}: {err}"
+            _close(lake)
+            lake = None
         if stopping:
+            _close(lake)
             return
         state.stop.wait(every)
+
+
+def _close(lake: Lake | None) -> None:
+    if lake is not None:
+        try:
+            lake.close()
+        except Exception:  # noqa: BLE001 - a connection that failed may fail to close; it is dropped either way
+            pass
 
 
 def _source_worker(state: ServerState) -> None:

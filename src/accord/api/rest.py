@@ -21,7 +21,6 @@ from accord.api.keys import matches
 from accord.lake.store import Lake
 from accord.workspace import Workspace
 
-
 BIGINT_MAX = 2**63 - 1
 """Ids, offsets and limits go to DuckDB as BIGINT; a larger number is a client error, not a crash."""
 Offset = Annotated[int, Query(ge=0, le=BIGINT_MAX - 1000)]

@@ -57,39 +57,28 @@ class StreamEvaluator:
 
     def on_batches(self, batch_ids: Iterable[int], as_of: datetime | None = None) -> list[Change]:
         """Re-decide the people whose records or events came in these batches."""
-        ids = ", ".join(str(int(b)) for b in batch_ids) or "NULL"
-        # People touched directly, and the people of every account whose record or opportunities changed.
-        people = f"""
-            WITH records AS (
-                SELECT source_key AS k FROM person WHERE batch_id IN ({ids})
-                UNION SELECT person_key FROM event WHERE batch_id IN ({ids})
-                UNION SELECT person_key FROM account_person WHERE batch_id IN ({ids})
-                UNION SELECT person_key FROM opportunity_person WHERE batch_id IN ({ids})
-                UNION SELECT person_key FROM campaign_member WHERE batch_id IN ({ids})
-                UNION SELECT person_key FROM marketing_list_member WHERE batch_id IN ({ids})),
-            accounts AS (
-                SELECT n.profile_id AS account_id FROM identity_nodes n
-                JOIN (SELECT source_key AS k FROM account WHERE batch_id IN ({ids})
-                      UNION SELECT account_key FROM opportunity WHERE batch_id IN ({ids})) t ON t.k = n.value
-                WHERE n.kind = 'account' AND n.namespace = 'b2b_account')
-            SELECT n.profile_id AS person_id FROM identity_nodes n JOIN records r ON r.k = n.value
-            WHERE n.kind = 'person' AND n.namespace = 'b2b_person'
-            UNION SELECT person_id FROM person_account WHERE account_id IN (SELECT account_id FROM accounts)"""
-        return self.decide(people, as_of)
+        return self.decide(_batch_people_sql(batch_ids), as_of)
 
     def sweep(self, since: datetime, as_of: datetime | None = None) -> list[Change]:
         """Re-decide the people with an event that crossed a time boundary between `since` and `as_of`."""
         as_of = (as_of or now()).astimezone(timezone.utc)
+        return self.decide(self._swept_people_sql(since, as_of), as_of)
+
+    def advance(self, batch_ids: list[int], since: datetime, as_of: datetime) -> list[Change]:
+        """`on_batches` and `sweep` at one instant, in one evaluation (what a serving loop does every cycle)."""
+        swept = self._swept_people_sql(since, as_of)
+        return self.decide(f"{_batch_people_sql(batch_ids)} UNION {swept}" if batch_ids else swept, as_of)
+
+    def _swept_people_sql(self, since: datetime, as_of: datetime) -> str:
         # An event crossed boundary d if it lies between since - d and as_of - d (both ends kept: re-deciding a
         # person too many is harmless, one too few is not).
         ranges = " OR ".join(
             f'(e."timestamp" >= {_ts(since - d)} AND e."timestamp" <= {_ts(as_of - d)})' for d in self.boundaries
         ) or "FALSE"
-        people = f"""
+        return f"""
             SELECT DISTINCT n.profile_id AS person_id FROM event_current e
             JOIN identity_nodes n ON n.kind = 'person' AND n.namespace = 'b2b_person' AND n.value = e.person_key
             WHERE {ranges}"""
-        return self.decide(people, as_of)
 
     def decide(self, people_sql: str, as_of: datetime | None = None) -> list[Change]:
         """Evaluate the streaming audiences for the people `people_sql` selects, record and publish what changed."""
@@ -122,6 +111,27 @@ class StreamEvaluator:
         changes = [Change(a, p, "realized" if c == "entered" else "exited", as_of) for a, p, c in rows]
         self.bus.publish(changes)
         return changes
+
+
+def _batch_people_sql(batch_ids: Iterable[int]) -> str:
+    """People touched by these batches directly, and the people of every account whose record or deals changed."""
+    ids = ", ".join(str(int(b)) for b in batch_ids) or "NULL"
+    return f"""
+        WITH records AS (
+            SELECT source_key AS k FROM person WHERE batch_id IN ({ids})
+            UNION SELECT person_key FROM event WHERE batch_id IN ({ids})
+            UNION SELECT person_key FROM account_person WHERE batch_id IN ({ids})
+            UNION SELECT person_key FROM opportunity_person WHERE batch_id IN ({ids})
+            UNION SELECT person_key FROM campaign_member WHERE batch_id IN ({ids})
+            UNION SELECT person_key FROM marketing_list_member WHERE batch_id IN ({ids})),
+        accounts AS (
+            SELECT n.profile_id AS account_id FROM identity_nodes n
+            JOIN (SELECT source_key AS k FROM account WHERE batch_id IN ({ids})
+                  UNION SELECT account_key FROM opportunity WHERE batch_id IN ({ids})) t ON t.k = n.value
+            WHERE n.kind = 'account' AND n.namespace = 'b2b_account')
+        SELECT n.profile_id AS person_id FROM identity_nodes n JOIN records r ON r.k = n.value
+        WHERE n.kind = 'person' AND n.namespace = 'b2b_person'
+        UNION SELECT person_id FROM person_account WHERE account_id IN (SELECT account_id FROM accounts)"""
 
 
 def _time_boundaries(audiences: list[Audience]) -> set[timedelta]:

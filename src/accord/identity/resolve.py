@@ -92,6 +92,8 @@ def _scope_changed(
     )
     splits = f"SELECT profile_id FROM identity_unlinks WHERE kind = {k} AND created_at > ?"
     count = int(lake.scalar("SELECT count(*) FROM _changed")) + int(lake.scalar(f"SELECT count(*) FROM ({splits})", [since]))
+    if count == 0:
+        return 0
     con.execute(f"CREATE OR REPLACE TEMP TABLE _changed_edges AS {edges(config, '_changed')}")
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _affected AS

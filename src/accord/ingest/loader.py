@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from accord.ingest.compile import ChunkCompiler
 from accord.ingest.mapping import Mapping
 from accord.lake.sql import ident, literal
-from accord.lake.store import Lake, now
+from accord.lake.store import Lake, latest_view_sql, now
 from accord.sources.base import RawChunk
 
 
@@ -67,10 +67,11 @@ def ingest_chunks(
                 sql = _stage_select(mapping, columns, instance, strict_columns)
                 compilers[tuple(columns)] = sql
             con.register("chunk", chunk.table)
-            if not created:
-                con.execute(f"CREATE TEMP TABLE {stage} AS {sql} LIMIT 0")
+            if created:
+                con.execute(f"INSERT INTO {stage} BY NAME {sql}")
+            else:
+                con.execute(f"CREATE TEMP TABLE {stage} AS {sql}")
                 created = True
-            con.execute(f"INSERT INTO {stage} BY NAME {sql}")
             con.unregister("chunk")
             for bad in chunk.malformed:
                 code = bad.reason.split(":", 1)[0]
@@ -152,7 +153,8 @@ def _commit_stage(
         match = "e.source_key = s.source_key"
     else:
         dedup = "PARTITION BY source_key, record_hash"
-        seen = f"SELECT source_key, record_hash FROM {ident(entity.name + '_latest')}"
+        latest = latest_view_sql(entity, keys=f"SELECT source_key FROM {stage}")
+        seen = f"SELECT source_key, record_hash FROM ({latest})"
         match = "e.source_key = s.source_key AND e.record_hash = s.record_hash"
     good = int(con.execute(f"SELECT count(*) FROM {stage} WHERE _reason IS NULL").fetchone()[0])
     # A key's only version in this batch is skipped when it equals the key's latest version; a key with several

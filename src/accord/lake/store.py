@@ -29,15 +29,24 @@ def _migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-def latest_view_sql(entity: Entity) -> str:
-    """The latest version of every key, deleted or not: newest source time, then later batch, then later row."""
+def latest_view_sql(entity: Entity, keys: str | None = None) -> str:
+    """The latest version of every key, deleted or not: newest source time, then later batch, then later row.
+
+    `keys`, a query of source keys, limits it to those (filtered before the window, which matters on large tables).
+    """
+    rows = ident(entity.name) + (f" WHERE source_key IN ({keys})" if keys else "")
     if entity.immutable:
-        return f"SELECT * FROM {ident(entity.name)}"
+        return f"SELECT * FROM {rows}"
     return (
         f"SELECT * EXCLUDE (_version) FROM (SELECT *, row_number() OVER ("
         f"PARTITION BY source_key ORDER BY source_updated_at DESC NULLS LAST, batch_id DESC, source_row DESC"
-        f") AS _version FROM {ident(entity.name)}) WHERE _version = 1"
+        f") AS _version FROM {rows}) WHERE _version = 1"
     )
+
+
+def current_sql(entity: Entity, keys: str | None = None) -> str:
+    """What the `<entity>_current` view shows: the latest version of each key unless deleted (of `keys` only)."""
+    return f"SELECT * FROM ({latest_view_sql(entity, keys)}) WHERE NOT coalesce(is_deleted, FALSE)"
 
 
 class Lake:

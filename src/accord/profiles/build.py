@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from accord.identity.config import IdentityConfig
 from accord.lake.sql import ident, literal
-from accord.lake.store import Lake
+from accord.lake.store import Lake, current_sql
 from accord.model.entities import ACCOUNT, PERSON, Entity
 
 RECORD_NODE = {"person": "b2b_person", "account": "b2b_account"}
+ORDER_SPAN = 1_000_000_000
+"""Above any profile's record count: `_order` stays recoverable from an order key as its remainder."""
 NOT_ATTRIBUTES = {"source_id", "source_instance_id", "source_type", "source_key", "batch_id", "source_row",
                   "ingested_at", "record_hash", "source_updated_at", "is_deleted"}
 
@@ -53,12 +55,12 @@ def _rank_sql(config: IdentityConfig) -> str:
     return f"CASE {cases} ELSE {len(config.source_precedence)} END"
 
 
-def _pick(kind: str, attribute: str, default: str) -> str:
-    """A person with any contact record is a contact, whichever record is newest; elsewhere the policy decides."""
+def _order_key(kind: str, attribute: str) -> str:
+    """Which record gives an attribute: the lowest key. A person with any contact record is a contact, whichever
+    record is newest; elsewhere the merge policy's order decides."""
     if kind == "person" and attribute == "person_type":
-        contact = "person_type = 'contact'"
-        return default.replace("_order)", f"CASE WHEN {contact} THEN 0 ELSE 1 END * 1000000 + _order)")
-    return default
+        return f"CASE WHEN person_type = 'contact' THEN 0 ELSE 1 END * {ORDER_SPAN} + _order"
+    return "_order"
 
 
 def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig, touched: list[str] | None) -> None:
@@ -67,23 +69,28 @@ def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig, touche
     id_col = f"{kind}_id"
     values = ", ".join(ident(a) for a in attributes(entity))
     incremental = touched is not None and _tables_current(lake, kind, entity)
-    scope = ""
+    if incremental and not touched:
+        return
+    scope, records = "", f"{entity.name}_current"
     if incremental:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _touched_{kind} AS SELECT unnest(?::VARCHAR[]) AS profile_id", [touched])
         scope = f"WHERE n.profile_id IN (SELECT profile_id FROM _touched_{kind})"
+        keys = (f"SELECT value FROM identity_nodes WHERE kind = {literal(kind)} AND namespace = "
+                f"{literal(RECORD_NODE[kind])} AND profile_id IN (SELECT profile_id FROM _touched_{kind})")
+        records = f"({current_sql(entity, keys)})"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _ranked_{kind} AS
         SELECT n.profile_id AS {id_col}, r.*,
-               struct_pack(source_key := r.source_key, batch_id := r.batch_id, source_updated_at := r.source_updated_at) AS _from,
                row_number() OVER (PARTITION BY n.profile_id ORDER BY {_rank_sql(config)},
                                   r.source_updated_at DESC NULLS LAST, r.batch_id DESC, r.source_row DESC) AS _order
-        FROM {entity.name}_current r
+        FROM {records} r
         JOIN identity_nodes n ON n.kind = {literal(kind)} AND n.namespace = {literal(RECORD_NODE[kind])} AND n.value = r.source_key
         {scope}"""
     )
+    # Per attribute its value and the _order of the record that gave it (lineage looks that record up).
     picks = ", ".join(
-        f"{_pick(kind, a, 'arg_min(' + ident(a) + ', _order)')} FILTER (WHERE {ident(a)} IS NOT NULL) AS {ident(a)}, "
-        f"{_pick(kind, a, 'arg_min(_from, _order)')} FILTER (WHERE {ident(a)} IS NOT NULL) AS {ident('_from_' + a)}"
+        f"arg_min({ident(a)}, {_order_key(kind, a)}) FILTER (WHERE {ident(a)} IS NOT NULL) AS {ident(a)}, "
+        f"min({_order_key(kind, a)}) FILTER (WHERE {ident(a)} IS NOT NULL) % {ORDER_SPAN} AS {ident('_from_' + a)}"
         for a in attributes(entity)
     )
     con.execute(
@@ -92,12 +99,13 @@ def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig, touche
         FROM _ranked_{kind} GROUP BY {id_col}"""
     )
     profile_rows = f"SELECT {id_col}, records, last_updated_at, {values} FROM _picked_{kind}"
-    lineage_rows = " UNION ALL ".join(
-        f"SELECT {literal(kind)} AS kind, {id_col} AS profile_id, {literal(a)} AS attribute, "
-        f"{ident('_from_' + a)}.source_key AS source_key, {ident('_from_' + a)}.batch_id AS batch_id, "
-        f"{ident('_from_' + a)}.source_updated_at AS source_updated_at FROM _picked_{kind} WHERE {ident(a)} IS NOT NULL"
-        for a in attributes(entity)
-    )
+    given_by = ", ".join(f"{ident('_from_' + a)} AS {ident(a)}" for a in attributes(entity))
+    lineage_rows = f"""
+        SELECT {literal(kind)} AS kind, u.{id_col} AS profile_id, u.attribute, r.source_key, r.batch_id,
+               r.source_updated_at
+        FROM (UNPIVOT (SELECT {id_col}, {given_by} FROM _picked_{kind})
+              ON COLUMNS(* EXCLUDE ({id_col})) INTO NAME attribute VALUE _order) u
+        JOIN _ranked_{kind} r ON r.{id_col} = u.{id_col} AND r._order = u._order"""
     if incremental:
         con.execute(f"DELETE FROM {kind}_profile WHERE {id_col} IN (SELECT profile_id FROM _touched_{kind})")
         con.execute(f"INSERT INTO {kind}_profile {profile_rows}")
