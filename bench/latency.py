@@ -1,9 +1,10 @@
 """Event → membership latency: p50/p99 from sending a page event to the streaming audience change it causes.
 
-    python bench/latency.py [--rate 1000] [--seconds 10] [--ingest-every 0.05]
+    python bench/latency.py [--rate 1000] [--seconds 10] [--ingest-every 0.05] [--workspace bench/out/web-medium]
 
 Runs `accord serve`'s app in this process (uvicorn in a thread) with one streaming audience ("visited in the
-last day"), sends page events from new users at `rate` events/s in batches of 100 over real HTTP on 127.0.0.1,
+last day") added to an empty workspace, or to a copy of `--workspace` (e.g. the medium demo workspace
+`bench/web_pages.py` builds, with its own audiences), sends page events from new users at `rate` events/s in batches of 100 over real HTTP on 127.0.0.1,
 and times each user's entry as published on the membership bus. Goal (issue 5): p99 ≤ 250 ms.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import socket
 import statistics
 import tempfile
@@ -32,9 +34,17 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--ingest-every", type=float, default=0.05)
+    parser.add_argument("--workspace", type=Path, help="start from a copy of this workspace")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="accord-latency-")) / "ws"
-    ws = Workspace.init(folder)
+    if args.workspace:
+        shutil.copytree(args.workspace, folder)
+        ws = Workspace.load(folder)
+        with ws.lake() as lake:
+            print(f"{args.workspace}: {lake.scalar('SELECT count(*) FROM person_profile'):,} people, "
+                  f"{lake.scalar('SELECT count(*) FROM event'):,} events")
+    else:
+        ws = Workspace.init(folder)
     (folder / "audiences" / "visitors.aud").write_text(
         'audience "Visited today" of person\nwhere any event (event_type = "web.pageview" in last 1 days)\n')
     with ws.lake() as lake:

@@ -169,9 +169,12 @@ def test_incremental_and_full_runs_agree(crm_world, tmp_path) -> None:
         {"Id": "003B", "Email": "bob@acme.com", "Last": "Roe-Smith", "AccountId": "001A", "Updated": "2024-06-01T00:00:00Z"}])
     run_identity(lake, CONFIG)
     tables = ("SELECT namespace, value, profile_id FROM identity_nodes ORDER BY ALL",
-              "SELECT * FROM person_profile ORDER BY person_id", "SELECT * FROM profile_lineage ORDER BY ALL")
+              "SELECT * FROM person_profile ORDER BY person_id", "SELECT * FROM profile_lineage ORDER BY ALL",
+              "SELECT * FROM person_account ORDER BY ALL")
     incremental = [lake.query(q) for q in tables]
     assert any(r["last_name"] == "Roe-Smith" for r in incremental[1])
+    newcomer = pid(lake, mk("9"))
+    assert [r["method"] for r in incremental[3] if r["person_id"] == newcomer] == ["email_domain"]
     run_identity(lake, CONFIG, full=True)
     assert [lake.query(q) for q in tables] == incremental
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from accord.audiences.compile import column_name
 from accord.lake.sql import ident
+from accord.lake.store import current_where
 from accord.model.entities import ACCOUNT, PERSON
 from accord.profiles.build import attributes
 
@@ -22,28 +23,43 @@ PERSON_TABLES = ("aud_person_account", "aud_people", "aud_person_opps", "aud_per
 
 def person_scoped_sql(persons: str) -> dict[str, str]:
     """The person-keyed aud_* tables for only the people listed in table `persons` (column person_id)."""
-    full = table_sql()
-    return {name: f"SELECT * FROM ({full[name]}) WHERE person_id IN (SELECT person_id FROM {persons})" for name in PERSON_TABLES}
+    scoped = table_sql(persons)
+    return {name: scoped[name] for name in PERSON_TABLES}
 
 
-def table_sql() -> dict[str, str]:
-    """Name → SELECT for every aud_* table, over the lake's profile and current-record tables (DuckDB)."""
+def table_sql(persons: str | None = None) -> dict[str, str]:
+    """Name → SELECT for every aud_* table, over the lake's profile and current-record tables (DuckDB).
+
+    With `persons` (a table with column person_id) the person-keyed tables hold only those people: the filter
+    sits at each source, since the engine cannot push it through the windows and groupings above.
+    """
     person_cols = ", ".join(f"p.{ident(a)}" for a in attributes(PERSON))
     account_cols = ", ".join(f"a.{ident(a)} AS {ident(column_name('account.' + a))}" for a in attributes(ACCOUNT))
     opp_cols = ", ".join(f"o.{ident(c)}" for c in OPPORTUNITY_FIELDS)
     records = "SELECT value AS source_key, profile_id FROM identity_nodes WHERE kind = '{}' AND namespace = '{}'"
-    person_records = records.format("person", "b2b_person")
+    only = f" WHERE person_id IN (SELECT person_id FROM {persons})" if persons else ""
+    person_records = records.format("person", "b2b_person") + (
+        f" AND profile_id IN (SELECT person_id FROM {persons})" if persons else "")
     account_records = records.format("account", "b2b_account")
+    person_account = f"(SELECT * FROM person_account{only})" if persons else "person_account"
+    person_profile = f"(SELECT * FROM person_profile{only})" if persons else "person_profile"
+    person_keys = f"SELECT source_key FROM ({person_records})"
+    account_keys = (f"SELECT ar.source_key FROM ({account_records}) ar JOIN {person_account} pa "
+                    "ON pa.account_id = ar.profile_id")
+
+    def current(entity: str, column: str, keys: str) -> str:
+        return f"{entity}_current" if persons is None else current_where(entity, column, keys)
+
     return {
-        "aud_person_account": "SELECT DISTINCT person_id, account_id FROM person_account",
+        "aud_person_account": f"SELECT DISTINCT person_id, account_id FROM {person_account}",
         "aud_people": f"""
             WITH primary_account AS (
                 SELECT person_id, account_id FROM (
                     SELECT *, row_number() OVER (PARTITION BY person_id ORDER BY method = 'stated' DESC,
-                           is_primary DESC NULLS LAST, score DESC, account_id) AS pick FROM person_account)
+                           is_primary DESC NULLS LAST, score DESC, account_id) AS pick FROM {person_account})
                 WHERE pick = 1)
             SELECT p.person_id, {person_cols}, pa.account_id AS acc_account_id, {account_cols}
-            FROM person_profile p
+            FROM {person_profile} p
             LEFT JOIN primary_account pa USING (person_id)
             LEFT JOIN account_profile a ON a.account_id = pa.account_id""",
         "aud_accounts": f"SELECT account_id, {', '.join(ident(a) for a in attributes(ACCOUNT))} FROM account_profile",
@@ -51,31 +67,33 @@ def table_sql() -> dict[str, str]:
             WITH pr AS ({person_records}), ar AS ({account_records}),
             roles AS (
                 SELECT pr.profile_id AS person_id, op.opportunity_key, op.role, op.is_primary
-                FROM opportunity_person_current op JOIN pr ON pr.source_key = op.person_key),
+                FROM {current("opportunity_person", "person_key", person_keys)} op JOIN pr ON pr.source_key = op.person_key),
             via_account AS (
                 SELECT pa.person_id, o.source_key AS opportunity_key, NULL AS role, FALSE AS is_primary
-                FROM person_account pa JOIN ar ON ar.profile_id = pa.account_id
-                JOIN opportunity_current o ON o.account_key = ar.source_key),
+                FROM {person_account} pa JOIN ar ON ar.profile_id = pa.account_id
+                JOIN {current("opportunity", "account_key", account_keys)} o ON o.account_key = ar.source_key),
             linked AS (
                 SELECT person_id, opportunity_key, max(role) AS role, bool_or(coalesce(is_primary, FALSE)) AS is_primary
                 FROM (SELECT * FROM roles UNION ALL SELECT * FROM via_account) GROUP BY person_id, opportunity_key)
             SELECT l.person_id, {opp_cols}, l.role, l.is_primary
-            FROM linked l JOIN opportunity_current o ON o.source_key = l.opportunity_key""",
+            FROM linked l JOIN {current("opportunity", "source_key", "SELECT opportunity_key FROM linked")} o
+            ON o.source_key = l.opportunity_key""",
         "aud_account_opps": f"""
             SELECT ar.profile_id AS account_id, {opp_cols}
             FROM opportunity_current o JOIN ({account_records}) ar ON ar.source_key = o.account_key""",
         "aud_person_events": f"""
             SELECT pr.profile_id AS person_id, e.source_key AS event_id, e.event_type, e.url, e."timestamp"
-            FROM event_current e JOIN ({person_records}) pr ON pr.source_key = e.person_key""",
+            FROM {current("event", "person_key", person_keys)} e JOIN ({person_records}) pr ON pr.source_key = e.person_key""",
         "aud_account_events": """
             SELECT pa.account_id, e.event_id, e.event_type, e.url, e."timestamp", e.person_id
             FROM aud_person_events e JOIN aud_person_account pa USING (person_id)""",
         "aud_campaigns": f"""
             SELECT DISTINCT pr.profile_id AS person_id, c.name AS campaign, m.status
-            FROM campaign_member_current m JOIN ({person_records}) pr ON pr.source_key = m.person_key
+            FROM {current("campaign_member", "person_key", person_keys)} m JOIN ({person_records}) pr ON pr.source_key = m.person_key
             JOIN campaign_current c ON c.source_key = m.campaign_key""",
         "aud_lists": f"""
             SELECT DISTINCT pr.profile_id AS person_id, l.name AS list
-            FROM marketing_list_member_current m JOIN ({person_records}) pr ON pr.source_key = m.person_key
+            FROM {current("marketing_list_member", "person_key", person_keys)} m JOIN ({person_records}) pr ON pr.source_key = m.person_key
             JOIN marketing_list_current l ON l.source_key = m.marketing_list_key""",
     }
+

@@ -15,7 +15,8 @@ from rapidfuzz import fuzz, process
 from accord.identity.config import IdentityConfig
 from accord.identity.graph import free_mail_domains
 from accord.lake.sql import literal
-from accord.lake.store import Lake
+from accord.lake.store import Lake, current_sql, current_where
+from accord.model.entities import PERSON
 
 LEGAL_SUFFIXES = {
     "inc", "incorporated", "llc", "ltd", "limited", "corp", "corporation", "co", "company", "gmbh", "ag", "sa",
@@ -34,13 +35,26 @@ def normalize_company(name: str | None) -> str:
     return " ".join(words)
 
 
-def link_people_to_accounts(lake: Lake, config: IdentityConfig) -> dict[str, int]:
-    """Rebuild `person_account`: stated links first, inferred ones for the people left without."""
+def link_people_to_accounts(lake: Lake, config: IdentityConfig, people: list[str] | None = None) -> dict[str, int]:
+    """Rebuild `person_account`: stated links first, inferred ones for the people left without.
+
+    `people` (person profile ids) limits the rebuild to them; None rebuilds every person's links.
+    """
     con = lake.con
-    con.execute(
-        """CREATE OR REPLACE TABLE person_account_stated AS
+    incremental = people is not None and bool(
+        lake.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'person_account'"))
+    if incremental and people:
+        con.execute("CREATE OR REPLACE TEMP TABLE _relink AS SELECT unnest(?::VARCHAR[]) AS person_id", [people])
+    if incremental and not people:
+        return _counts(lake)
+    keys = ("SELECT value FROM identity_nodes WHERE kind = 'person' AND namespace = 'b2b_person' "
+            "AND profile_id IN (SELECT person_id FROM _relink)") if incremental else None
+    person_records = f"({current_sql(PERSON, keys)})"
+    relations = current_where("account_person", "person_key", keys) if keys else "account_person_current"
+    only = " AND profile_id IN (SELECT person_id FROM _relink)" if incremental else ""
+    stated = f"""
         WITH person_of AS (SELECT value AS record_key, profile_id AS person_id FROM identity_nodes
-                           WHERE kind = 'person' AND namespace = 'b2b_person'),
+                           WHERE kind = 'person' AND namespace = 'b2b_person'{only}),
              account_of AS (SELECT value AS record_key, profile_id AS account_id FROM identity_nodes
                             WHERE kind = 'account' AND namespace = 'b2b_account'),
              crm_account AS (SELECT value AS crm_id, profile_id AS account_id FROM identity_nodes
@@ -48,28 +62,33 @@ def link_people_to_accounts(lake: Lake, config: IdentityConfig) -> dict[str, int
              links AS (
                 SELECT p.source_key AS record_key, a.account_id, 'stated' AS method, 'account on the record' AS detail,
                        NULL::VARCHAR AS role, TRUE AS is_primary
-                FROM person_current p JOIN account_of a ON a.record_key = p.account_key
+                FROM {person_records} p JOIN account_of a ON a.record_key = p.account_key
                 UNION ALL
                 SELECT p.source_key, c.account_id, 'stated', 'Salesforce account id on the record', NULL, TRUE
-                FROM person_current p JOIN crm_account c ON c.crm_id = p.crm_account_id
+                FROM {person_records} p JOIN crm_account c ON c.crm_id = p.crm_account_id
                 UNION ALL
                 SELECT p.source_key, a.account_id, 'stated', 'lead converted to a contact of the account', NULL, TRUE
-                FROM person_current p JOIN account_of a ON a.record_key = p.converted_account_key
+                FROM {person_records} p JOIN account_of a ON a.record_key = p.converted_account_key
                 UNION ALL
                 SELECT r.person_key, a.account_id, 'stated', 'account-person relation', r.role, coalesce(r.is_primary, FALSE)
-                FROM account_person_current r JOIN account_of a ON a.record_key = r.account_key
+                FROM {relations} r JOIN account_of a ON a.record_key = r.account_key
              )
         SELECT po.person_id, l.account_id, 'stated' AS method, string_agg(DISTINCT l.detail, '; ') AS detail, 1.0 AS score, max(l.role) AS role,
                bool_or(l.is_primary) AS is_primary, min(l.record_key) AS evidence
         FROM links l JOIN person_of po USING (record_key)
         GROUP BY po.person_id, l.account_id"""
-    )
+    con.execute("CREATE OR REPLACE TEMP TABLE _stated AS " + stated)
+    if incremental:
+        con.execute("DELETE FROM person_account_stated WHERE person_id IN (SELECT person_id FROM _relink)")
+        con.execute("INSERT INTO person_account_stated SELECT * FROM _stated")
+    else:
+        con.execute("CREATE OR REPLACE TABLE person_account_stated AS SELECT * FROM _stated")
     free = ", ".join(literal(d) for d in sorted(free_mail_domains()))
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _unlinked AS
+        f"""CREATE OR REPLACE TEMP TABLE _unlinked AS
         SELECT n.profile_id AS person_id, p.source_key, lower(split_part(p.email, '@', 2)) AS email_domain, p.company_name
-        FROM person_current p JOIN identity_nodes n ON n.kind = 'person' AND n.namespace = 'b2b_person' AND n.value = p.source_key
-        WHERE n.profile_id NOT IN (SELECT person_id FROM person_account_stated)"""
+        FROM {person_records} p JOIN identity_nodes n ON n.kind = 'person' AND n.namespace = 'b2b_person' AND n.value = p.source_key
+        WHERE n.profile_id NOT IN (SELECT person_id FROM _stated)"""
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _by_domain AS
@@ -82,28 +101,39 @@ def link_people_to_accounts(lake: Lake, config: IdentityConfig) -> dict[str, int
     )
     by_name = _match_company_names(lake, config)
     con.register("_by_name_arrow", by_name)
-    con.execute(
-        """CREATE OR REPLACE TABLE person_account AS
-        SELECT person_id, account_id, method, detail, score, role, is_primary, evidence FROM person_account_stated
+    links = """
+        SELECT person_id, account_id, method, detail, score, role, is_primary, evidence FROM _stated
         UNION ALL
         SELECT person_id, account_id, method, detail, score, NULL, TRUE, evidence FROM (
             SELECT *, row_number() OVER (PARTITION BY person_id ORDER BY rank, score DESC, account_id) AS pick FROM (
                 SELECT *, 1 AS rank FROM _by_domain
                 UNION ALL SELECT person_id, account_id, method, detail, score, evidence, 2 AS rank FROM _by_name_arrow))
         WHERE pick = 1"""
-    )
+    if incremental:
+        con.execute("DELETE FROM person_account WHERE person_id IN (SELECT person_id FROM _relink)")
+        con.execute("INSERT INTO person_account " + links)
+    else:
+        con.execute("CREATE OR REPLACE TABLE person_account AS " + links)
     con.unregister("_by_name_arrow")
+    return _counts(lake)
+
+
+def _counts(lake: Lake) -> dict[str, int]:
     rows = lake.query("SELECT method, count(*) AS n FROM person_account GROUP BY 1")
     return {r["method"]: int(r["n"]) for r in rows}
 
 
 def _match_company_names(lake: Lake, config: IdentityConfig) -> pa.Table:
     """Company typed on a lead → account name: exact after normalising, else the best fuzzy match in its block."""
+    wanted = lake.query(
+        "SELECT person_id, min(source_key) AS evidence, company_name FROM _unlinked "
+        "WHERE company_name IS NOT NULL AND person_id NOT IN (SELECT person_id FROM _by_domain) GROUP BY ALL"
+    )
     accounts = lake.query(
         """SELECT n.profile_id AS account_id, a.name FROM account_current a
         JOIN identity_nodes n ON n.kind = 'account' AND n.namespace = 'b2b_account' AND n.value = a.source_key
         WHERE a.name IS NOT NULL"""
-    )
+    ) if wanted else []
     exact: dict[str, set[str]] = defaultdict(set)
     blocks: dict[str, dict[str, str]] = defaultdict(dict)
     for row in accounts:
@@ -112,10 +142,6 @@ def _match_company_names(lake: Lake, config: IdentityConfig) -> pa.Table:
             exact[norm].add(row["account_id"])
             for token in set(norm.split()):
                 blocks[token][norm] = row["account_id"]
-    wanted = lake.query(
-        "SELECT person_id, min(source_key) AS evidence, company_name FROM _unlinked "
-        "WHERE company_name IS NOT NULL AND person_id NOT IN (SELECT person_id FROM _by_domain) GROUP BY ALL"
-    )
     out: dict[str, list] = {"person_id": [], "account_id": [], "method": [], "detail": [], "score": [], "evidence": []}
     cache: dict[str, tuple[str, str, str, float] | None] = {}
     for row in wanted:

@@ -12,7 +12,9 @@ from importlib import resources
 
 from accord.identity.config import DEFAULT_BLOCKED_PATTERNS, IdentityConfig
 from accord.lake.sql import literal
+from accord.lake.store import current_sql
 from accord.model.domains import domain_sql
+from accord.model.entities import ACCOUNT, PERSON, Entity
 
 EDGE_COLUMNS = "record_key, namespace, value, strength, batch_id, source_row, rule"
 RECORD_NAMESPACE = {"person": "b2b_person", "account": "b2b_account"}
@@ -26,7 +28,7 @@ def free_mail_domains() -> frozenset[str]:
 
 def person_edges_sql(config: IdentityConfig, scope: str | None = None) -> str:
     """Edges of current person records (or only those whose source_key is in table `scope`)."""
-    records = "person_current" + (f" WHERE source_key IN (SELECT source_key FROM {scope})" if scope else "")
+    records = _records(PERSON, scope)
     lineage = "batch_id, source_row"
     parts = [
         f"SELECT source_key, 'b2b_person', source_key, 0, {lineage}, 'record' FROM r",
@@ -53,7 +55,7 @@ def person_edges_sql(config: IdentityConfig, scope: str | None = None) -> str:
 
 def account_edges_sql(config: IdentityConfig, scope: str | None = None) -> str:
     """Edges of current account records: own CRM ids, CRM ids carried by other systems, web domains."""
-    records = "account_current" + (f" WHERE source_key IN (SELECT source_key FROM {scope})" if scope else "")
+    records = _records(ACCOUNT, scope)
     lineage = "batch_id, source_row"
     domain = domain_sql("coalesce(domain, website)")
     free = ", ".join(literal(d) for d in sorted(free_mail_domains()))
@@ -67,6 +69,11 @@ def account_edges_sql(config: IdentityConfig, scope: str | None = None) -> str:
         f"WHERE d IS NOT NULL AND d NOT IN ({free})",
     ]
     return _assemble(records, parts, config, "account")
+
+
+def _records(entity: Entity, scope: str | None) -> str:
+    """Current records, or those whose source_key is in table `scope` (filtered before the versions are ranked)."""
+    return f"({current_sql(entity, f'SELECT source_key FROM {scope}')})" if scope else f"{entity.name}_current"
 
 
 def _assemble(records: str, parts: list[str], config: IdentityConfig, kind: str) -> str:

@@ -20,8 +20,23 @@ class IdentityReport:
 
 
 def run_identity(lake: Lake, config: IdentityConfig, full: bool = False) -> IdentityReport:
+    covered = lake.scalar("SELECT max(last_batch_id) FROM identity_runs WHERE kind = 'person'")
     people = resolve(lake, "person", config, full)
     accounts = resolve(lake, "account", config, full)
-    links = link_people_to_accounts(lake, config)
+    links = link_people_to_accounts(lake, config, _people_to_relink(lake, people, accounts, covered))
     profiles = build_profiles(lake, config, {"person": people.touched, "account": accounts.touched})
     return IdentityReport(people, accounts, links, profiles)
+
+
+def _people_to_relink(lake: Lake, people: ResolveReport, accounts: ResolveReport, covered: int | None) -> list[str] | None:
+    """The people whose account links may have changed, or None for everyone.
+
+    A changed account can change anyone's inferred link; otherwise only touched people and people named by new
+    account-person relations (batches after `covered`, the last one the previous run saw) need new links.
+    """
+    if covered is None or people.touched is None or accounts.touched is None or accounts.touched:
+        return None
+    related = [r[0] for r in lake.con.execute(
+        "SELECT DISTINCT n.profile_id FROM account_person r JOIN identity_nodes n ON n.kind = 'person' "
+        "AND n.namespace = 'b2b_person' AND n.value = r.person_key WHERE r.batch_id > ?", [covered]).fetchall()]
+    return sorted({*people.touched, *related})

@@ -49,6 +49,13 @@ def current_sql(entity: Entity, keys: str | None = None) -> str:
     return f"SELECT * FROM ({latest_view_sql(entity, keys)}) WHERE NOT coalesce(is_deleted, FALSE)"
 
 
+def current_where(entity: str, column: str, keys: str) -> str:
+    """Current records of `entity` whose `column` is among `keys`, windowing only the keys that ever had such a
+    value (a filter on the view itself would number every version of the table first)."""
+    versions = f"SELECT source_key FROM {entity} WHERE {column} IN ({keys})"
+    return f"(SELECT * FROM ({current_sql(ENTITIES[entity], versions)}) WHERE {column} IN ({keys}))"
+
+
 class Lake:
     """An open sandbox store. Use as a context manager, or call `close()`."""
 
