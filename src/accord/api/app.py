@@ -157,8 +157,8 @@ def _worker(state: ServerState, every: float) -> None:
     """Replay the log into the lake, restitch, re-decide streaming audiences for the people touched, sweep time
     windows, run batch evaluation on schedule; a last pass drains the log on shutdown.
 
-    The lake stays open between cycles (opening and closing, which checkpoints, cost more than a small cycle); it
-    is reopened after an error.
+    While data keeps arriving the lake stays open from cycle to cycle (opening and closing, which checkpoints, cost
+    more than a small cycle); after an idle cycle or an error it is closed, so other processes (the CLI) can open it.
     """
     config = state.workspace.config
     next_audiences = config.audiences.next_run(datetime.now(timezone.utc)) if config.audiences.schedule else None
@@ -183,6 +183,9 @@ def _worker(state: ServerState, every: float) -> None:
             state.write_keys = active_hashes(lake, "write")
             state.api_keys = active_hashes(lake, "api")
             state.last_error = None
+            if not loaded:
+                _close(lake)
+                lake = None
         except Exception as err:  # noqa: BLE001 - keep serving; /health reports it, the log keeps everything
             state.last_error = f"{type(err).__name__}: {err}"
             _close(lake)
