@@ -95,3 +95,19 @@ def test_overload_answers_429_with_retry_after(tmp_path) -> None:
         busy = client.post("/v1/batch", json={"batch": BATCH}, auth=(key, ""))
         assert busy.status_code == 429 and busy.headers["Retry-After"] == "1"
         assert client.get("/health").json()["sandbox"] == "prod"
+
+
+def test_events_of_known_people_store_no_person_versions(lake, tmp_path) -> None:
+    """A later event of an identified (or already seen) person changes no record, so it sets off no identity run."""
+    log = CollectorLog(tmp_path / "collector")
+    log.append(BATCH)
+    ingest_log(lake, log, "ws")
+    log.append([{"type": "page", "userId": "u1", "messageId": "p1", "timestamp": T},
+                {"type": "page", "anonymousId": "a1", "messageId": "p2", "timestamp": T},
+                {"type": "page", "userId": "u1", "anonymousId": "a2", "messageId": "p3", "timestamp": T}])
+    later = {r.entity: r for r in ingest_log(lake, log, "ws")}
+    assert later["event"].loaded == 3
+    assert "person" not in later, "u1 has a timed identify version; anon:a1 has the same ids as before"
+    log.append([{"type": "page", "userId": "u7", "messageId": "p4", "timestamp": T}])
+    newcomer = {r.entity: r for r in ingest_log(lake, log, "ws")}
+    assert newcomer["person"].loaded == 1, "a person never seen is stored"

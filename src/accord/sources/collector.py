@@ -20,8 +20,9 @@ from typing import Any
 
 from accord.ingest.loader import IngestResult
 from accord.ingest.records import as_text, ingest_records
-from accord.lake.store import Lake, now
+from accord.lake.store import Lake, latest_view_sql, now
 from accord.model.domains import web_domain
+from accord.model.entities import PERSON
 
 TYPES = {"identify", "track", "page", "screen", "group", "alias"}
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -193,6 +194,8 @@ def ingest_log(lake: Lake, log: CollectorLog, instance: str, track_events: dict[
     if not entries:
         return []
     records = to_records(entries, instance, track_events)
+    if records.rows.get("person"):
+        records.rows["person"] = _without_known_people(lake, records.rows["person"], instance)
     digest = hashlib.sha256(f"{log.path}:{offset}:{new_offset}".encode()).hexdigest()
     results = []
     for entity in ("account", "person", "account_person", "event"):
@@ -202,6 +205,30 @@ def ingest_log(lake: Lake, log: CollectorLog, instance: str, track_events: dict[
                                           source_name=f"{log.path}@{offset}", fingerprint=digest))
     lake.con.execute("INSERT INTO collector_offsets VALUES (?, ?, ?)", [str(log.path), new_offset, now()])
     return results
+
+
+def _without_known_people(lake: Lake, rows: list[dict[str, str | None]], instance: str) -> list[dict[str, str | None]]:
+    """Drop the timeless person rows events carry when they would change nothing: the key's latest version has a
+    time (a timeless row never outranks it) or the same ids. Else each event of a known person stores a version and
+    sets off an identity run."""
+    minimal = {r["source_id"] for r in rows if "source_updated_at" not in r}
+    if not minimal:
+        return rows
+    lake.con.execute("CREATE OR REPLACE TEMP TABLE _event_people AS SELECT unnest(?::VARCHAR[]) AS source_key",
+                     [[f"{k}@{instance}.{SOURCE_TYPE}" for k in minimal]])
+    latest = {
+        source_id: (stamped, user, anonymous)
+        for source_id, stamped, user, anonymous in lake.con.execute(
+            f"SELECT source_id, source_updated_at IS NOT NULL, user_id, anonymous_id "
+            f"FROM ({latest_view_sql(PERSON, 'SELECT source_key FROM _event_people')}) WHERE NOT is_deleted"
+        ).fetchall()
+    }
+
+    def redundant(row: dict[str, str | None]) -> bool:
+        known = latest.get(row["source_id"]) if "source_updated_at" not in row else None
+        return known is not None and (known[0] or (known[1], known[2]) == (row.get("user_id"), row.get("anonymous_id")))
+
+    return [r for r in rows if not redundant(r)]
 
 
 def _person_id(m: dict[str, Any]) -> str:
