@@ -117,6 +117,11 @@ class CompiledAudiences:
     def feature_sources(self, level: str) -> list[str]:
         return [s[0] for s in self.sources(level)]
 
+    def tables_read(self) -> set[str]:
+        """The tables the feature and result queries read (so a scoped evaluation builds only those)."""
+        queries = [q for _, q in self.feature_tables()] + [level.query for level in self.levels]
+        return {t.name for q in queries for t in q.find_all(exp.Table)}
+
 
 def _join_people(select: exp.Select, link: str, alias: str, compiled: CompiledAudiences) -> exp.Select:
     """An account's people: its links joined to the people and to the people's own feature tables."""

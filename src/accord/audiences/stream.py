@@ -89,10 +89,13 @@ class StreamEvaluator:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _stream_people AS {people_sql}")
         if not con.execute("SELECT count(*) FROM _stream_people").fetchone()[0]:
             return []
+        compiled = Compiler(as_of).compile_all(self.audiences)
+        read = compiled.tables_read()
         for name, sql in person_scoped_sql("_stream_people").items():
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+            if name in read:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
         try:
-            members = DuckDBEngine(self.lake).members(Compiler(as_of).compile_all(self.audiences))
+            members = DuckDBEngine(self.lake).members(compiled)
         finally:
             for name in PERSON_TABLES:
                 con.execute(f"DROP TABLE IF EXISTS temp.{name}")

@@ -52,6 +52,8 @@ def current_sql(entity: Entity, keys: str | None = None) -> str:
 def current_where(entity: str, column: str, keys: str) -> str:
     """Current records of `entity` whose `column` is among `keys`, windowing only the keys that ever had such a
     value (a filter on the view itself would number every version of the table first)."""
+    if ENTITIES[entity].immutable:  # one version per key: nothing to rank
+        return f"(SELECT * FROM {ident(entity)} WHERE {column} IN ({keys}) AND NOT coalesce(is_deleted, FALSE))"
     versions = f"SELECT source_key FROM {entity} WHERE {column} IN ({keys})"
     return f"(SELECT * FROM ({current_sql(ENTITIES[entity], versions)}) WHERE {column} IN ({keys}))"
 
