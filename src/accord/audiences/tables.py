@@ -96,4 +96,3 @@ def table_sql(persons: str | None = None) -> dict[str, str]:
             FROM {current("marketing_list_member", "person_key", person_keys)} m JOIN ({person_records}) pr ON pr.source_key = m.person_key
             JOIN marketing_list_current l ON l.source_key = m.marketing_list_key""",
     }
-
