@@ -104,10 +104,34 @@ def test_events_of_known_people_store_no_person_versions(lake, tmp_path) -> None
     ingest_log(lake, log, "ws")
     log.append([{"type": "page", "userId": "u1", "messageId": "p1", "timestamp": T},
                 {"type": "page", "anonymousId": "a1", "messageId": "p2", "timestamp": T},
-                {"type": "page", "userId": "u1", "anonymousId": "a2", "messageId": "p3", "timestamp": T}])
+                {"type": "page", "userId": "u1", "anonymousId": "a1", "messageId": "p3", "timestamp": T}])
     later = {r.entity: r for r in ingest_log(lake, log, "ws")}
     assert later["event"].loaded == 3
-    assert "person" not in later, "u1 has a timed identify version; anon:a1 has the same ids as before"
+    assert "person" not in later, "u1 has a timed identify version; anon:a1 and the u1–a1 link are known"
+    log.append([{"type": "page", "userId": "u1", "anonymousId": "a2", "messageId": "p5", "timestamp": T}])
+    assert {r.entity: r.loaded for r in ingest_log(lake, log, "ws")} == {"person": 1, "event": 1}, "a new u1–a2 link"
     log.append([{"type": "page", "userId": "u7", "messageId": "p4", "timestamp": T}])
     newcomer = {r.entity: r for r in ingest_log(lake, log, "ws")}
     assert newcomer["person"].loaded == 1, "a person never seen is stored"
+
+
+def test_a_second_device_keeps_the_first(lake, tmp_path) -> None:
+    """Signing in on a new device adds its anonymous history; the first device's stays."""
+    log = CollectorLog(tmp_path / "collector")
+    log.append([
+        {"type": "page", "anonymousId": "a1", "messageId": "m1", "timestamp": "2026-11-20T10:00:00Z"},
+        {"type": "identify", "anonymousId": "a1", "userId": "u1", "messageId": "m2", "timestamp": "2026-11-20T10:01:00Z",
+         "traits": {"email": "jane@acme.com"}},
+    ])
+    ingest_log(lake, log, "ws")
+    run_identity(lake, IdentityConfig())
+    log.append([
+        {"type": "page", "anonymousId": "a2", "messageId": "m3", "timestamp": "2026-11-21T10:00:00Z"},
+        {"type": "identify", "anonymousId": "a2", "userId": "u1", "messageId": "m4", "timestamp": "2026-11-21T10:01:00Z",
+         "traits": {"email": "jane@acme.com", "title": "CTO"}},
+    ])
+    ingest_log(lake, log, "ws")
+    run_identity(lake, IdentityConfig())
+    jane = get_person(lake, "email:jane@acme.com")
+    assert ("anonymous_id", "a1") in jane.identities and ("anonymous_id", "a2") in jane.identities
+    assert len([e for e in jane.events if e["event_type"] == "web.pageview"]) == 2, "both devices' visits"

@@ -184,6 +184,8 @@ def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[
                     "url": as_text(props.get("url") or page.get("url")), "properties": json.dumps(props),
                 })
                 rows["person"].append(_minimal_person(person, m))
+            if kind != "alias" and m.get("userId") and m.get("anonymousId"):
+                rows["person"].append(_id_link(m))
     return Records(dict(rows))
 
 
@@ -261,6 +263,12 @@ def _consent(value: Any) -> str | None:
 def _minimal_person(person: str, m: dict[str, Any]) -> dict[str, str | None]:
     """The person an event belongs to, with no time: it never outranks what identify said."""
     return {"source_id": person, "user_id": as_text(m.get("userId")), "anonymous_id": as_text(m.get("anonymousId"))}
+
+
+def _id_link(m: dict[str, Any]) -> dict[str, str | None]:
+    """userId ↔ anonymousId as a record of its own: the user's record keeps only its latest anonymousId, and a
+    second device must not cut the first one's history off the profile."""
+    return {"source_id": f"alias:{m['anonymousId']}", "user_id": str(m["userId"]), "anonymous_id": str(m["anonymousId"])}
 
 
 def _message_id(m: dict[str, Any]) -> str:
