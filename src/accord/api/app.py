@@ -15,7 +15,7 @@ import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import anyio
@@ -38,6 +38,8 @@ from accord.workspace import Workspace
 
 MAX_BODY_BYTES = 4 * 1024 * 1024 + 1024
 SINGLE_CALLS = ("identify", "track", "page", "screen", "group", "alias")
+SWEEP_EVERY = timedelta(seconds=1)
+"""How often time-window boundaries are swept: windows are days long, and a sweep scans the recent events."""
 
 
 @dataclass
@@ -175,8 +177,9 @@ def _worker(state: ServerState, every: float) -> None:
             moment = datetime.now(timezone.utc)
             if any(r.entity != "event" for r in loaded):
                 run_identity(lake, config.identity)  # new or changed people and accounts
-            stream.advance([r.batch_id for r in loaded], last_sweep, moment)
-            last_sweep = moment
+            sweep = moment - last_sweep >= SWEEP_EVERY
+            stream.advance([r.batch_id for r in loaded], last_sweep if sweep else None, moment)
+            last_sweep = moment if sweep else last_sweep
             if next_audiences and moment >= next_audiences:
                 evaluate(lake, audiences, retention_days=config.audiences.retention_days)
                 next_audiences = config.audiences.next_run(datetime.now(timezone.utc))

@@ -64,10 +64,11 @@ class StreamEvaluator:
         as_of = (as_of or now()).astimezone(timezone.utc)
         return self.decide(self._swept_people_sql(since, as_of), as_of)
 
-    def advance(self, batch_ids: list[int], since: datetime, as_of: datetime) -> list[Change]:
-        """`on_batches` and `sweep` at one instant, in one evaluation (what a serving loop does every cycle)."""
-        swept = self._swept_people_sql(since, as_of)
-        return self.decide(f"{_batch_people_sql(batch_ids)} UNION {swept}" if batch_ids else swept, as_of)
+    def advance(self, batch_ids: list[int], since: datetime | None, as_of: datetime) -> list[Change]:
+        """`on_batches` and, unless `since` is None, `sweep` at one instant, in one evaluation (a serving cycle)."""
+        parts = ([_batch_people_sql(batch_ids)] if batch_ids else []) + (
+            [self._swept_people_sql(since, as_of)] if since is not None else [])
+        return self.decide(" UNION ".join(parts), as_of) if parts else []
 
     def _swept_people_sql(self, since: datetime, as_of: datetime) -> str:
         # An event crossed boundary d if it lies between since - d and as_of - d (both ends kept: re-deciding a
