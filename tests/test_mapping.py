@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from accord.ingest.mapping import MappingError, parse_mapping
+from accord.ingest.records import as_text, text_column
 from accord.sources.mappings import builtin_mappings, resolve_mapping
 from tests.conftest import ingest, mapping, write_csv
 
@@ -122,3 +125,10 @@ def test_entity_option_must_agree_with_the_mapping() -> None:
         resolve_mapping("salesforce/contact", entity="account")
     with pytest.raises(MappingError, match="no mapping file"):
         resolve_mapping("salesforce/nothing")
+
+
+@given(st.lists(st.one_of(st.none(), st.text(max_size=5), st.integers(), st.booleans(),
+                          st.floats(allow_nan=False), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))))
+def test_text_columns_read_values_as_as_text_does(values) -> None:
+    """The vectorised column builder and the per-value rule agree, whatever the mix of types."""
+    assert text_column(values).to_pylist() == [as_text(v) for v in values]

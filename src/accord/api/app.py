@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import json
 import threading
 import time
 import zlib
@@ -23,6 +22,7 @@ from croniter import croniter
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from accord import fastjson
 from accord.api.keys import active_hashes, matches
 from accord.api.rest import create_router, install_error_handlers
 from accord.audiences.ast import Audience
@@ -291,7 +291,7 @@ def _decode(raw: bytes, encoding: str) -> tuple[Any, int]:
         except (zlib.error, OSError, gzip.BadGzipFile) as err:
             raise BadBatch(f"the body is not valid gzip: {err}") from None
     try:
-        return json.loads(raw), len(raw)
+        return fastjson.loads(raw), len(raw)
     except (ValueError, UnicodeDecodeError) as err:
         raise BadBatch(f"the body is not JSON: {err}") from None
 

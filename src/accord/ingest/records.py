@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.mapping import parse_mapping
@@ -27,6 +28,15 @@ def as_text(value: Any) -> str | None:
     if isinstance(value, (dict, list)):
         return json.dumps(value)
     return str(value)
+
+
+def text_column(values: list[Any]) -> pa.Array:
+    """`as_text` over a column; strings and nulls (the usual case) go to Arrow whole, without a Python loop."""
+    try:
+        column = pa.array(values, pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.array([as_text(v) for v in values], pa.string())
+    return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
 
 
 def ingest_records(
@@ -49,8 +59,10 @@ def ingest_records(
         f"{source_type} {entity} records",
     )
     numbers = list(row_numbers) if row_numbers is not None else list(range(1, len(rows) + 1))
+    present = set().union(*(r.keys() for r in rows))
     table = pa.table(
-        {c: pa.array([as_text(r.get(c)) for r in rows], pa.string()) for c in columns}
+        {c: text_column([r.get(c) for r in rows]) if c in present else pa.nulls(len(rows), pa.string())
+         for c in columns}
         | {ROW_COLUMN: pa.array(numbers, pa.int64())}
     )
     return ingest_chunks(lake, mapping, [RawChunk(table, malformed or [])], source_name=source_name, fingerprint=fingerprint)

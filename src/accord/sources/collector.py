@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from accord import fastjson
 from accord.ingest.loader import IngestResult
 from accord.ingest.records import as_text, ingest_records
 from accord.lake.store import Lake, latest_view_sql, now
@@ -95,7 +96,7 @@ class CollectorLog:
         return len(self._queue) >= self.max_waiting
 
     def append(self, messages: list[dict[str, Any]], received_at: datetime | None = None) -> None:
-        line = json.dumps({"receivedAt": (received_at or now()).isoformat(), "batch": messages}, separators=(",", ":"))
+        line = fastjson.dumps({"receivedAt": (received_at or now()).isoformat(), "batch": messages})
         done = threading.Event()
         with self._cond:
             self._queue.append((line, done))
@@ -129,7 +130,7 @@ class CollectorLog:
             f.seek(offset)
             data = f.read()
         end = data.rfind(b"\n") + 1
-        lines = [json.loads(line) for line in data[:end].splitlines() if line.strip()]
+        lines = [fastjson.loads(line) for line in data[:end].splitlines() if line.strip()]
         return lines, offset + end
 
 
@@ -143,7 +144,19 @@ class Records:
 def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[str, str] | None = None) -> Records:
     """Map logged batches to canonical person, account, account_person and event rows."""
     rows: dict[str, list[dict[str, str | None]]] = defaultdict(list)
-    names = track_events or {}
+    names = dict(track_events or {})
+    timeless: dict[tuple[str | None, ...], dict[str, str | None]] = {}
+
+    def add_person(row: dict[str, str | None]) -> None:
+        # Many events of one person in a log segment carry the same timeless row: its last copy says it all (and,
+        # timeless, it ranks below every timed row whatever its place).
+        if "source_updated_at" in row:
+            rows["person"].append(row)
+        else:
+            key = (row["source_id"], row.get("user_id"), row.get("anonymous_id"))
+            timeless.pop(key, None)
+            timeless[key] = row
+
     for entry in entries:
         received = entry.get("receivedAt")
         for m in entry["batch"]:
@@ -170,22 +183,24 @@ def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[
                     "source_id": f"{group}:{person}", "account_key": f"{group}@{instance}.{SOURCE_TYPE}",
                     "person_key": f"{person}@{instance}.{SOURCE_TYPE}", "source_updated_at": when,
                 })
-                rows["person"].append(_minimal_person(person, m))
+                add_person(_minimal_person(person, m))
             else:
                 props = m.get("properties") or {}
                 page = (m.get("context") or {}).get("page") or {}
                 if kind == "track":
-                    event_type = names.get(m["event"]) or "track." + re.sub(r"[^a-z0-9]+", "_", m["event"].lower()).strip("_")
+                    event_type = names.get(m["event"]) or names.setdefault(m["event"], _track_type(m["event"]))
                 else:
                     event_type = "web.pageview" if kind == "page" else "app.screenview"
                 rows["event"].append({
                     "source_id": str(m.get("messageId") or _message_id(m)), "event_type": event_type, "timestamp": when,
                     "person_key": f"{person}@{instance}.{SOURCE_TYPE}", "anonymous_id": as_text(m.get("anonymousId")),
-                    "url": as_text(props.get("url") or page.get("url")), "properties": json.dumps(props),
+                    "url": as_text(props.get("url") or page.get("url")), "properties": fastjson.dumps(props),
                 })
-                rows["person"].append(_minimal_person(person, m))
+                add_person(_minimal_person(person, m))
             if kind != "alias" and m.get("userId") and m.get("anonymousId"):
-                rows["person"].append(_id_link(m))
+                add_person(_id_link(m))
+    if timeless:
+        rows["person"].extend(timeless.values())
     return Records(dict(rows))
 
 
@@ -231,6 +246,10 @@ def _without_known_people(lake: Lake, rows: list[dict[str, str | None]], instanc
         return known is not None and (known[0] or (known[1], known[2]) == (row.get("user_id"), row.get("anonymous_id")))
 
     return [r for r in rows if not redundant(r)]
+
+
+def _track_type(event: str) -> str:
+    return "track." + re.sub(r"[^a-z0-9]+", "_", event.lower()).strip("_")
 
 
 def _person_id(m: dict[str, Any]) -> str:
