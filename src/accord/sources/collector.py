@@ -13,6 +13,7 @@ import os
 import re
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -146,23 +147,27 @@ def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[
     rows: dict[str, list[dict[str, str | None]]] = defaultdict(list)
     names = dict(track_events or {})
     timeless: dict[tuple[str | None, ...], dict[str, str | None]] = {}
+    stamps: dict[str, str | None] = {}
 
-    def add_person(row: dict[str, str | None]) -> None:
+    def add_timeless(key: tuple[str | None, ...], build: Callable[[], dict[str, str | None]]) -> None:
         # Many events of one person in a log segment carry the same timeless row: its last copy says it all (and,
         # timeless, it ranks below every timed row whatever its place).
-        if "source_updated_at" in row:
-            rows["person"].append(row)
-        else:
-            key = (row["source_id"], row.get("user_id"), row.get("anonymous_id"))
-            timeless.pop(key, None)
-            timeless[key] = row
+        timeless[key] = timeless.pop(key, None) or build()
+
+    def iso(value: Any) -> str | None:
+        if not isinstance(value, str):
+            return None
+        if value not in stamps:
+            at = _timestamp(value)
+            stamps[value] = at.isoformat() if at else None
+        return stamps[value]
 
     for entry in entries:
         received = entry.get("receivedAt")
         for m in entry["batch"]:
-            at = _timestamp(m.get("timestamp")) or _timestamp(received)
-            when = at.isoformat() if at else None
+            when = iso(m.get("timestamp")) or iso(received)
             person = _person_id(m)
+            user, anonymous = as_text(m.get("userId")), as_text(m.get("anonymousId"))
             kind = m["type"]
             traits = m.get("traits") or {}
             if kind == "identify":
@@ -183,7 +188,7 @@ def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[
                     "source_id": f"{group}:{person}", "account_key": f"{group}@{instance}.{SOURCE_TYPE}",
                     "person_key": f"{person}@{instance}.{SOURCE_TYPE}", "source_updated_at": when,
                 })
-                add_person(_minimal_person(person, m))
+                add_timeless((person, user, anonymous), lambda: _minimal_person(person, user, anonymous))
             else:
                 props = m.get("properties") or {}
                 page = (m.get("context") or {}).get("page") or {}
@@ -193,12 +198,12 @@ def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[
                     event_type = "web.pageview" if kind == "page" else "app.screenview"
                 rows["event"].append({
                     "source_id": str(m.get("messageId") or _message_id(m)), "event_type": event_type, "timestamp": when,
-                    "person_key": f"{person}@{instance}.{SOURCE_TYPE}", "anonymous_id": as_text(m.get("anonymousId")),
+                    "person_key": f"{person}@{instance}.{SOURCE_TYPE}", "anonymous_id": anonymous,
                     "url": as_text(props.get("url") or page.get("url")), "properties": fastjson.dumps(props),
                 })
-                add_person(_minimal_person(person, m))
-            if kind != "alias" and m.get("userId") and m.get("anonymousId"):
-                add_person(_id_link(m))
+                add_timeless((person, user, anonymous), lambda: _minimal_person(person, user, anonymous))
+            if kind != "alias" and user and anonymous:
+                add_timeless((f"alias:{anonymous}", user, anonymous), lambda: _id_link(m))
     if timeless:
         rows["person"].extend(timeless.values())
     return Records(dict(rows))
@@ -279,9 +284,9 @@ def _consent(value: Any) -> str | None:
     return "n" if text in ("n", "no", "false", "0", "out", "opt-out", "denied") else "y"
 
 
-def _minimal_person(person: str, m: dict[str, Any]) -> dict[str, str | None]:
+def _minimal_person(person: str, user: str | None, anonymous: str | None) -> dict[str, str | None]:
     """The person an event belongs to, with no time: it never outranks what identify said."""
-    return {"source_id": person, "user_id": as_text(m.get("userId")), "anonymous_id": as_text(m.get("anonymousId"))}
+    return {"source_id": person, "user_id": user, "anonymous_id": anonymous}
 
 
 def _id_link(m: dict[str, Any]) -> dict[str, str | None]:
