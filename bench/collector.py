@@ -37,6 +37,8 @@ def serve(folder: Path, port: int) -> None:
         await request.body()
         return JSONResponse({"success": True})
 
+    app.router.routes.insert(0, app.router.routes.pop())  # matched first, as the collector's routes are
+
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 

@@ -103,10 +103,6 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
                               "(/api/v1, `Authorization: Bearer <api key>`).")
     app.state.accord = state
     install_error_handlers(app)
-    app.include_router(create_router(workspace, name, lambda: state.api_keys))
-    app.include_router(create_pages(workspace, name, lambda: state.api_keys))
-    app.add_exception_handler(LoginRequired, login_redirect)  # type: ignore[arg-type]
-    app.mount("/static", static_files(), name="static")
 
     async def accept(request: Request, single: str | None = None) -> JSONResponse:
         raw = await request.body()
@@ -152,6 +148,11 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
         return {"ok": state.last_error is None and not failing, "sandbox": state.sandbox, "error": state.last_error,
                 "sources": state.sources, "destinations": state.destinations}
 
+    # After the collector's routes: requests are matched in order, and the collector takes the most of them.
+    app.include_router(create_router(workspace, name, lambda: state.api_keys))
+    app.include_router(create_pages(workspace, name, lambda: state.api_keys))
+    app.add_exception_handler(LoginRequired, login_redirect)  # type: ignore[arg-type]
+    app.mount("/static", static_files(), name="static")
     return app
 
 
