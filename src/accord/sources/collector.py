@@ -51,7 +51,7 @@ def validate_batch(body: Any, body_bytes: int | None = None) -> list[dict[str, A
         where = f"batch[{i}]"
         if not isinstance(message, dict):
             raise BadBatch(f"{where} is not a JSON object")
-        if (body_bytes is None or body_bytes > MAX_MESSAGE_BYTES) and len(json.dumps(message)) > MAX_MESSAGE_BYTES:
+        if (body_bytes is None or body_bytes > MAX_MESSAGE_BYTES) and len(fastjson.dumps(message)) > MAX_MESSAGE_BYTES:
             raise BadBatch(f"{where} is larger than 32 KiB")
         kind = message.get("type")
         if kind not in TYPES:
