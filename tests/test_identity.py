@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from accord.identity.accuracy import account_matching, person_stitching
 from accord.identity.config import IdentityConfig
 from accord.identity.run import run_identity
 from accord.identity.split import split_profile
 from accord.ingest.mapping import parse_mapping
+from accord.ingest.records import ingest_records
 from accord.lake.store import Lake
 from accord.profiles.lookup import ProfileNotFound, get_account, get_person
 from accord.sources.files import FileJob, jobs_from_manifest, load_file
@@ -244,3 +248,44 @@ def test_accuracy_on_the_generated_world(tiny_world, tmp_path) -> None:
         matching = account_matching(lake, tiny_world / "truth")
     assert stitching.precision >= 0.99 and stitching.recall >= 0.9
     assert matching.precision >= 0.99 and matching.recall >= 0.8
+
+
+EMAILS = st.sampled_from(["jane@acme.com", "bob@acme.com", "ann@globex.io", "kim@gmail.com", None])
+PERSON_ROWS = st.fixed_dictionaries({
+    "source_id": st.sampled_from(["1", "2", "3", "4", "5"]), "email": EMAILS,
+    "company_name": st.sampled_from(["Acme", "Globex Dynamics", "Initech", None]),
+    "account_key": st.sampled_from([sf("001A"), sf("001B"), None]),
+    "job_title": st.sampled_from(["CTO", "VP", None]),
+})
+ACCOUNT_ROWS = st.fixed_dictionaries({
+    "source_id": st.sampled_from(["001A", "001B", "001C"]),
+    "name": st.sampled_from(["Acme, Inc.", "Globex Dynamics Corp", "Initech"]),
+    "domain": st.sampled_from(["acme.com", "globex.io", "initech.com", None]),
+})
+RELATION_ROWS = st.fixed_dictionaries({
+    "source_id": st.sampled_from(["r1", "r2", "r3"]), "person_key": st.sampled_from([mk("1"), mk("2"), sf("3")]),
+    "account_key": st.sampled_from([sf("001A"), sf("001B"), sf("001C")]),
+})
+BATCHES = st.lists(st.one_of(
+    st.tuples(st.just("person"), st.sampled_from(["Marketo", "Salesforce"]), st.lists(PERSON_ROWS, min_size=1, max_size=4)),
+    st.tuples(st.just("account"), st.just("Salesforce"), st.lists(ACCOUNT_ROWS, min_size=1, max_size=2)),
+    st.tuples(st.just("account_person"), st.just("Salesforce"), st.lists(RELATION_ROWS, min_size=1, max_size=2)),
+), min_size=1, max_size=6)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=BATCHES)
+def test_incremental_runs_after_any_batches_equal_a_full_run(tmp_path, batches) -> None:
+    """Profiles, identities and account links kept up batch by batch equal those a full run rebuilds."""
+    with Lake(Path(tempfile.mkdtemp(dir=tmp_path)) / "accord.duckdb") as lake:
+        for n, (entity, source_type, rows) in enumerate(batches):
+            ingest_records(lake, entity, [r | {"source_updated_at": f"2024-01-0{n + 1}T00:00:00Z"} for r in rows],
+                           source_type=source_type, source_instance_id=SF if source_type == "Salesforce" else MK,
+                           source_name=f"batch {n}", fingerprint=f"{n}")
+            run_identity(lake, CONFIG)
+        tables = ("SELECT kind, namespace, value, profile_id FROM identity_nodes ORDER BY ALL",
+                  "SELECT * FROM person_profile ORDER BY ALL", "SELECT * FROM account_profile ORDER BY ALL",
+                  "SELECT * FROM person_account ORDER BY ALL")
+        incremental = [lake.query(q) for q in tables]
+        run_identity(lake, CONFIG, full=True)
+        assert [lake.query(q) for q in tables] == incremental

@@ -73,7 +73,7 @@ def link_people_to_accounts(lake: Lake, config: IdentityConfig, people: list[str
                 SELECT r.person_key, a.account_id, 'stated', 'account-person relation', r.role, coalesce(r.is_primary, FALSE)
                 FROM {relations} r JOIN account_of a ON a.record_key = r.account_key
              )
-        SELECT po.person_id, l.account_id, 'stated' AS method, string_agg(DISTINCT l.detail, '; ') AS detail, 1.0 AS score, max(l.role) AS role,
+        SELECT po.person_id, l.account_id, 'stated' AS method, string_agg(DISTINCT l.detail, '; ' ORDER BY l.detail) AS detail, 1.0 AS score, max(l.role) AS role,
                bool_or(l.is_primary) AS is_primary, min(l.record_key) AS evidence
         FROM links l JOIN person_of po USING (record_key)
         GROUP BY po.person_id, l.account_id"""

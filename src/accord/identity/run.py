@@ -31,12 +31,14 @@ def run_identity(lake: Lake, config: IdentityConfig, full: bool = False) -> Iden
 def _people_to_relink(lake: Lake, people: ResolveReport, accounts: ResolveReport, covered: int | None) -> list[str] | None:
     """The people whose account links may have changed, or None for everyone.
 
-    A changed account can change anyone's inferred link; otherwise only touched people and people named by new
-    account-person relations (batches after `covered`, the last one the previous run saw) need new links.
+    A changed account can change anyone's inferred link; otherwise only touched people and the people any version
+    of a changed account-person relation names (changed: in a batch after `covered`, the last one the previous run
+    saw; any version: a relation moved to someone else leaves its former person) need new links.
     """
     if covered is None or people.touched is None or accounts.touched is None or accounts.touched:
         return None
     related = [r[0] for r in lake.con.execute(
         "SELECT DISTINCT n.profile_id FROM account_person r JOIN identity_nodes n ON n.kind = 'person' "
-        "AND n.namespace = 'b2b_person' AND n.value = r.person_key WHERE r.batch_id > ?", [covered]).fetchall()]
+        "AND n.namespace = 'b2b_person' AND n.value = r.person_key "
+        "WHERE r.source_key IN (SELECT source_key FROM account_person WHERE batch_id > ?)", [covered]).fetchall()]
     return sorted({*people.touched, *related})
