@@ -62,8 +62,11 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, full: bool = False) -
         report.mode = mode
         _persist(lake, kind, run_id, report)
         if mode == "incremental":
+            # Also every profile that held a restitched node: a record whose refused link now fits can leave a
+            # profile that was not among the affected ones, and that profile may be left empty.
             report.touched = [r[0] for r in con.execute(
-                "SELECT profile_id FROM _ids UNION SELECT profile_id FROM _affected").fetchall()]
+                "SELECT profile_id FROM _ids UNION SELECT profile_id FROM _affected "
+                "UNION SELECT prev_id FROM _prev WHERE prev_id IS NOT NULL").fetchall()]
         con.execute(
             "INSERT INTO identity_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, kind, mode, newest, report.records, report.identities, report.links, report.profiles,
