@@ -128,3 +128,19 @@ def test_an_opportunity_change_moves_the_people_of_its_account(base_lake, tmp_pa
         changes = stream.on_batches([deal.batch_id], START)
         p1 = lake.scalar("SELECT profile_id FROM identity_nodes WHERE namespace = 'b2b_person' AND value = 'p1@t1.Test'")
         assert ("E", p1, "realized") in {(c.audience, c.profile_id, c.status) for c in changes}
+
+
+def test_a_profile_merged_away_leaves_its_audiences(base_lake, tmp_path) -> None:
+    shutil.copy(base_lake, tmp_path / "lake.duckdb")
+    with Lake(tmp_path / "lake.duckdb") as lake:
+        stream = StreamEvaluator(lake, AUDIENCES)
+        stream.decide("SELECT DISTINCT person_id FROM person_profile", START)
+        p2 = lake.scalar("SELECT profile_id FROM identity_nodes WHERE namespace = 'b2b_person' AND value = 'p2@t1.Test'")
+        moved = ingest(lake, write_csv(tmp_path / "p.csv", ["Id", "Email"], [["p2", "p1@acme.com"]]),
+                       mapping("person", {"source_id": "Id", "email": "Email"}))
+        touched = run_identity(lake, IdentityConfig()).people.touched
+        assert p2 in touched and not lake.scalar("SELECT count(*) FROM identity_nodes WHERE profile_id = ?", [p2])
+        changes = stream.advance([moved.batch_id], None, START, touched)
+        assert ("D", p2, "exited") in {(c.audience, c.profile_id, c.status) for c in changes}
+        prepare_tables(lake)
+        assert streaming_members(lake) == compiled_members(lake, AUDIENCES, START)

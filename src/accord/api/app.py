@@ -176,10 +176,11 @@ def _worker(state: ServerState, every: float) -> None:
             audiences = state.audiences()
             stream = StreamEvaluator(lake, audiences, state.bus, config.audiences.retention_days)
             moment = datetime.now(timezone.utc)
-            if any(r.entity != "event" for r in loaded):
-                run_identity(lake, config.identity)  # new or changed people and accounts
+            touched: list[str] = []
+            if any(r.entity != "event" for r in loaded):  # new or changed people and accounts
+                touched = run_identity(lake, config.identity).people.touched or []
             sweep = moment - last_sweep >= SWEEP_EVERY
-            stream.advance([r.batch_id for r in loaded], last_sweep if sweep else None, moment)
+            stream.advance([r.batch_id for r in loaded], last_sweep if sweep else None, moment, touched)
             last_sweep = moment if sweep else last_sweep
             if next_audiences and moment >= next_audiences:
                 evaluate(lake, audiences, retention_days=config.audiences.retention_days)

@@ -8,7 +8,7 @@ one of the audiences' time boundaries since the last sweep. Changes are publishe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -64,10 +64,19 @@ class StreamEvaluator:
         as_of = (as_of or now()).astimezone(timezone.utc)
         return self.decide(self._swept_people_sql(since, as_of), as_of)
 
-    def advance(self, batch_ids: list[int], since: datetime | None, as_of: datetime) -> list[Change]:
-        """`on_batches` and, unless `since` is None, `sweep` at one instant, in one evaluation (a serving cycle)."""
+    def advance(self, batch_ids: list[int], since: datetime | None, as_of: datetime,
+                people: Sequence[str] = ()) -> list[Change]:
+        """`on_batches` and, unless `since` is None, `sweep` at one instant, in one evaluation (a serving cycle).
+
+        `people` adds profiles to re-decide: those an identity run touched, including ids it merged away (no
+        batch record leads to those any more, and their memberships must end).
+        """
         parts = ([_batch_people_sql(batch_ids)] if batch_ids else []) + (
             [self._swept_people_sql(since, as_of)] if since is not None else [])
+        if people:
+            self.lake.con.execute("CREATE OR REPLACE TEMP TABLE _stream_touched AS SELECT unnest(?::VARCHAR[]) AS person_id",
+                                  [list(people)])
+            parts.append("SELECT person_id FROM _stream_touched")
         return self.decide(" UNION ".join(parts), as_of) if parts else []
 
     def _swept_people_sql(self, since: datetime, as_of: datetime) -> str:
