@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,20 @@ def test_sync_pages_with_next_records_url_and_turns_deletes_into_soft_deletes(se
     assert lake.scalar("SELECT count(*) FROM person_current WHERE source_id = ?", [contact]) == 0
     assert lake.scalar("SELECT count(*) FROM person WHERE source_id = ?", [contact]) == 2  # history kept
     assert source.sync(lake).loaded() == 0
+
+
+def test_a_change_in_the_same_second_as_the_checkpoint_is_not_lost(server: SalesforceServer,
+                                                                     data: SalesforceData, lake: Lake) -> None:
+    """SOQL compares whole seconds: a change stamped in the second the last sync ended on still comes in."""
+    source = source_for(server)
+    source.backfill(lake)
+    moment = datetime.now(timezone.utc) + timedelta(minutes=5)
+    lead = {"LastName": "Lead", "Company": "Example", "Status": "Open - Not Contacted", "IsConverted": "false"}
+    data.upsert("Lead", lead | {"FirstName": "First", "Email": "first@example.org"}, at=moment)
+    assert source.sync(lake).loaded("person") == 1
+    data.upsert("Lead", lead | {"FirstName": "Second", "Email": "second@example.org"}, at=moment)
+    assert source.sync(lake).loaded("person") == 1, "stamped in the checkpoint's own second"
+    assert source.sync(lake).loaded() == 0, "read again, loaded once"
 
 
 def test_expired_session_and_limits_are_retried(server: SalesforceServer, lake: Lake) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from time import monotonic
 from typing import Any
@@ -21,6 +21,9 @@ from accord.sources.mappings import resolve_mapping
 from accord.sources.state import SourceState
 
 ALWAYS = ("Id", "SystemModstamp", "IsDeleted")
+CLOCK_SKEW = timedelta(seconds=60)
+"""How far the org's clock may run behind ours: the first sync after a backfill reads back from this much before
+the bulk job started (re-read records are unchanged versions and load nothing)."""
 
 
 def mapping_name(sobject: str) -> str:
@@ -66,7 +69,7 @@ class SalesforceSource:
                 continue
             job_id = state.get(stream, "job")
             if job_id is None:
-                started = datetime.now(timezone.utc).isoformat()
+                started = (datetime.now(timezone.utc) - CLOCK_SKEW).isoformat()
                 job_id = self.client.bulk_query(f"SELECT {', '.join(self.fields(sobject))} FROM {sobject}")
                 state.put(stream, "job", job_id)
                 state.put(stream, "cursor", started)  # changes after the job's snapshot are the sync's
@@ -113,15 +116,18 @@ class SalesforceSource:
             fields = ", ".join(self.fields(sobject))
             latest = since
             for deleted in (False, True):
-                where = f"SystemModstamp > {stamp}" + (" AND IsDeleted = true" if deleted else "")
+                # `>=`: SOQL compares whole seconds, and a change stamped in the checkpoint's second after the last
+                # read would be lost with `>`; what is read twice is an unchanged version, which loads nothing.
+                where = f"SystemModstamp >= {stamp}" + (" AND IsDeleted = true" if deleted else "")
                 soql = f"SELECT {fields} FROM {sobject} WHERE {where} ORDER BY SystemModstamp"
                 for page in self.client.query(soql, include_deleted=deleted):
                     if not page:
                         continue
                     latest = max([latest, *(_iso(r["SystemModstamp"]) for r in page)], key=_parse)
-                    report.results.append(self._load_rows(lake, sobject, page))
+                    result = self._load_rows(lake, sobject, page)
+                    report.results.append(result)
                     if deleted:
-                        report.deleted += len(page)
+                        report.deleted += result.loaded
                     if progress:
                         progress(sobject, len(page))
             state.put(f"sync.{sobject}", "since", latest)
