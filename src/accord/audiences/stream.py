@@ -74,8 +74,8 @@ class StreamEvaluator:
         parts = ([_batch_people_sql(batch_ids)] if batch_ids else []) + (
             [self._swept_people_sql(since, as_of)] if since is not None else [])
         if people:
-            self.lake.con.execute("CREATE OR REPLACE TEMP TABLE _stream_touched AS SELECT unnest(?::VARCHAR[]) AS person_id",
-                                  [list(people)])
+            self.lake.con.execute(
+                "CREATE OR REPLACE TEMP TABLE _stream_touched AS SELECT unnest(?::VARCHAR[]) AS person_id", [list(people)])
             parts.append("SELECT person_id FROM _stream_touched")
         return self.decide(" UNION ".join(parts), as_of) if parts else []
 

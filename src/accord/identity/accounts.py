@@ -105,7 +105,8 @@ def link_people_to_accounts(lake: Lake, config: IdentityConfig, people: list[str
         SELECT person_id, account_id, method, detail, score, role, is_primary, evidence FROM _stated
         UNION ALL
         SELECT person_id, account_id, method, detail, score, NULL, TRUE, evidence FROM (
-            SELECT *, row_number() OVER (PARTITION BY person_id ORDER BY rank, score DESC, account_id, evidence) AS pick FROM (
+            SELECT *, row_number() OVER (PARTITION BY person_id
+                                         ORDER BY rank, score DESC, account_id, evidence) AS pick FROM (
                 SELECT *, 1 AS rank FROM _by_domain
                 UNION ALL SELECT person_id, account_id, method, detail, score, evidence, 2 AS rank FROM _by_name_arrow))
         WHERE pick = 1"""
