@@ -19,6 +19,7 @@ from referencing.jsonschema import DRAFT6
 
 from accord.model.entities import ENTITIES, ColumnType
 from accord.model.source_key import make_source_key, parse_source_key
+from accord.model.times import parse_instant
 
 TENANT = "https://ns.accord.dev/b2b"
 
@@ -237,7 +238,7 @@ def from_xdm(entity: str, doc: dict[str, Any]) -> dict[str, Any]:
         elif col.type is ColumnType.DATE:
             value = date.fromisoformat(value[:10])
         elif col.type is ColumnType.TIMESTAMP:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            value = parse_instant(value)
         record[column] = value
     if "source_key" in record:
         key = parse_source_key(record["source_key"])

@@ -15,7 +15,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from accord.ingest.records import as_text, ingest_records
 from accord.lake.store import Lake, latest_view_sql, now
 from accord.model.domains import web_domain
 from accord.model.entities import PERSON
+from accord.model.times import parse_instant
 
 TYPES = {"identify", "track", "page", "screen", "group", "alias"}
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -303,7 +304,6 @@ def _timestamp(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_instant(value)
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -14,6 +14,7 @@ from accord.clients.marketo import BulkJob, BulkQueue, MarketoClient
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.records import as_text, ingest_records
 from accord.lake.store import Lake
+from accord.model.times import parse_instant, utc_seconds
 from accord.sources.api import Progress, SyncReport, records_chunk, records_digest
 from accord.sources.config import MarketoSourceConfig
 from accord.sources.files import FileReader, fingerprint
@@ -164,7 +165,7 @@ class MarketoSource:
                                                        {"activityTypeIds": ",".join(map(str, types[i:i + 10]))}):
                     rows.extend(_bulk_shape(a) for a in page)
             for row in rows:
-                latest = max(latest, _parse(row["activityDate"]))
+                latest = max(latest, parse_instant(row["activityDate"]))
                 if row["activityTypeId"] == "12":
                     touched_leads.add(row["leadId"])
                 status_changes = status_changes or row["activityTypeId"] == "104"
@@ -175,12 +176,12 @@ class MarketoSource:
                                                    {"fields": ",".join(f for f in fields if f != "id")}):
                 for change in page:
                     touched_leads.add(str(change["leadId"]))
-                    latest = max(latest, _parse(change["activityDate"]))
+                    latest = max(latest, parse_instant(change["activityDate"]))
             deleted: dict[str, str] = {}
             for page in self.client.activity_pages("/rest/v1/activities/deletedleads.json", token):
                 for gone in page:
                     deleted[str(gone["leadId"])] = gone["activityDate"]
-                    latest = max(latest, _parse(gone["activityDate"]))
+                    latest = max(latest, parse_instant(gone["activityDate"]))
             leads = [lead for page in self.client.leads_by("id", sorted(touched_leads - set(deleted)), fields)
                      for lead in page]
             self._load_rows(lake, report, "lead", leads)
@@ -201,7 +202,7 @@ class MarketoSource:
         if "program_members" in wanted and status_changes:
             self._program_members(lake, report, since, latest + timedelta(seconds=1), progress)
         if "list_members" in wanted:
-            changed = [x for x in lists if _parse(x["updatedAt"]) >= since]
+            changed = [x for x in lists if parse_instant(x["updatedAt"]) >= since]
             members = self._fetch_list_members(changed)
             self._load_rows(lake, report, "list_member", members)
             report.deleted += self._forget_removed_members(lake, report, changed, members)
@@ -320,11 +321,7 @@ def _windows(since: datetime, until: datetime) -> list[tuple[datetime, datetime]
 
 def _stamp(at: datetime | None) -> str:
     assert at is not None
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return utc_seconds(at)
 
 
 def open_source(config: MarketoSourceConfig, workspace_root: Path) -> MarketoSource:

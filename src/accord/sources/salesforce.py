@@ -14,6 +14,7 @@ from accord.clients.secrets import resolve_secret
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.mapping import Mapping
 from accord.lake.store import Lake
+from accord.model.times import parse_instant, utc_seconds
 from accord.sources.api import Progress, SyncReport, records_chunk
 from accord.sources.config import SalesforceSourceConfig
 from accord.sources.files import FileReader
@@ -123,7 +124,7 @@ class SalesforceSource:
                 for page in self.client.query(soql, include_deleted=deleted):
                     if not page:
                         continue
-                    latest = max([latest, *(_iso(r["SystemModstamp"]) for r in page)], key=_parse)
+                    latest = max([latest, *(parse_instant(r["SystemModstamp"]).isoformat() for r in page)], key=parse_instant)
                     result = self._load_rows(lake, sobject, page)
                     report.results.append(result)
                     if deleted:
@@ -146,16 +147,7 @@ class SalesforceSource:
 
 def _soql_time(iso: str) -> str:
     """SOQL datetime literals are unquoted ISO 8601 in UTC."""
-    return _parse(iso).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse(text: str) -> datetime:
-    return datetime.fromisoformat(_iso(text))
-
-
-def _iso(text: str) -> str:
-    """Salesforce writes `2024-01-01T00:00:00.000+0000`; Python wants `+00:00`."""
-    return re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text.replace("Z", "+00:00"))
+    return utc_seconds(parse_instant(iso))
 
 
 def open_source(config: SalesforceSourceConfig, workspace_root: Path) -> SalesforceSource:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from accord.model.times import parse_instant
 from accord.testing.http import Answer, LocalServer
 
 OBJECTS = ("Account", "Contact", "Lead", "Opportunity", "OpportunityContactRole", "Campaign", "CampaignMember",
@@ -310,9 +311,7 @@ def _filter(rows: list[dict[str, Any]], condition: str) -> list[dict[str, Any]]:
 def _when(text: str | None) -> datetime:
     if not text:
         return datetime.min.replace(tzinfo=timezone.utc)
-    value = text.replace("Z", "+00:00")
-    value = re.sub(r"\+(\d{2})(\d{2})$", r"+\1:\2", value)
-    return datetime.fromisoformat(value)
+    return parse_instant(text)
 
 
 def _typed(name: str, value: str | None) -> Any:
