@@ -167,6 +167,7 @@ def _worker(state: ServerState, every: float) -> None:
     next_audiences = config.audiences.next_run(datetime.now(timezone.utc)) if config.audiences.schedule else None
     last_sweep = datetime.now(timezone.utc)
     lake: Lake | None = None
+    stream: StreamEvaluator | None = None  # kept while the lake and the audience files stay the same
     while True:
         stopping = state.stop.is_set()
         try:
@@ -174,7 +175,8 @@ def _worker(state: ServerState, every: float) -> None:
             loaded = ingest_log(lake, state.log, config.name, config.collector.track_events)
             loaded = [r for r in [*loaded, *state.take_source_results()] if r.loaded and r.batch_id]
             audiences = state.audiences()
-            stream = StreamEvaluator(lake, audiences, state.bus, config.audiences.retention_days)
+            if stream is None or stream.lake is not lake or stream.definitions is not audiences:
+                stream = StreamEvaluator(lake, audiences, state.bus, config.audiences.retention_days)
             moment = datetime.now(timezone.utc)
             touched: list[str] = []
             if any(r.entity != "event" for r in loaded):  # new or changed people and accounts

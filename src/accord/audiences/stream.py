@@ -49,6 +49,7 @@ class StreamEvaluator:
     def __init__(self, lake: Lake, audiences: list[Audience], bus: MembershipBus | None = None, retention_days: int = 30) -> None:
         by_name = {a.name: a for a in audiences}
         self.lake = lake
+        self.definitions = audiences
         self.audiences = [a for a in audiences if evaluation_method(a, by_name)[0] == "streaming"]
         self.bus = bus or MembershipBus()
         self.retention_days = retention_days

@@ -118,10 +118,7 @@ class Lake:
         for entity in ENTITIES.values():
             latest = latest_view_sql(entity)
             statements.append(f"CREATE OR REPLACE VIEW {ident(entity.name + '_latest')} AS {latest}")
-            statements.append(
-                f"CREATE OR REPLACE VIEW {ident(entity.name + '_current')} AS "
-                f"SELECT * FROM {ident(entity.name + '_latest')} WHERE NOT coalesce(is_deleted, FALSE)"
-            )
+            statements.append(f"CREATE OR REPLACE VIEW {ident(entity.name + '_current')} AS {current_sql(entity)}")
         signature = hashlib.sha256("\n".join(statements).encode()).hexdigest()
         self.con.execute("CREATE TABLE IF NOT EXISTS _views (signature VARCHAR)")
         if self.scalar("SELECT max(signature) FROM _views") == signature:
