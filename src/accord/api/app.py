@@ -26,9 +26,12 @@ from accord import fastjson
 from accord.api.keys import active_hashes, matches
 from accord.api.rest import create_router, install_error_handlers
 from accord.audiences.ast import Audience
+from accord.audiences.changes import Change, MembershipBus
 from accord.audiences.evaluate import evaluate
 from accord.audiences.files import load_audiences
-from accord.audiences.stream import Change, MembershipBus, StreamEvaluator
+from accord.audiences.live import LiveProfiles
+from accord.audiences.stream import StreamEvaluator
+from accord.identity.resolve import seed
 from accord.identity.run import run_identity
 from accord.ingest.loader import IngestResult
 from accord.lake.store import Lake
@@ -40,6 +43,8 @@ MAX_BODY_BYTES = 4 * 1024 * 1024 + 1024
 SINGLE_CALLS = ("identify", "track", "page", "screen", "group", "alias")
 SWEEP_EVERY = timedelta(seconds=1)
 """How often time-window boundaries are swept: windows are days long, and a sweep scans the recent events."""
+CLOSE_IDLE = 1.0
+"""Seconds without data after which the worker closes the lake (a reopening costs more than a cycle)."""
 
 
 @dataclass
@@ -47,6 +52,7 @@ class ServerState:
     workspace: Workspace
     sandbox: str
     log: CollectorLog
+    live: LiveProfiles
     write_keys: set[str] = field(default_factory=set)
     api_keys: set[str] = field(default_factory=set)
     bus: MembershipBus = field(default_factory=MembershipBus)
@@ -80,22 +86,29 @@ class ServerState:
 
 def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: float = 2.0) -> FastAPI:
     name = workspace.sandbox(sandbox)
-    state = ServerState(workspace, name, CollectorLog(workspace.lake_path(name).parent / "collector"))
+    log = CollectorLog(workspace.lake_path(name).parent / "collector")
+    config = workspace.config
+    bus = MembershipBus()
+    live = LiveProfiles(bus, config.name, config.collector.track_events, offset=log.size())
+    log.written = live.feed
+    state = ServerState(workspace, name, log, live, bus=bus)
     with workspace.lake(name) as lake:
         state.write_keys = active_hashes(lake, "write")
         state.api_keys = active_hashes(lake, "api")
+        StreamEvaluator(lake, state.audiences(), bus, config.audiences.retention_days, live)  # live from the start
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         worker = threading.Thread(target=_worker, args=(state, ingest_every), name="accord-worker", daemon=True)
         syncer = threading.Thread(target=_source_worker, args=(state,), name="accord-sources", daemon=True)
         activator = threading.Thread(target=_activation_worker, args=(state,), name="accord-activation", daemon=True)
-        for thread in (worker, syncer, activator):
+        applier = threading.Thread(target=live.run, args=(state.stop,), name="accord-live", daemon=True)
+        for thread in (applier, worker, syncer, activator):
             thread.start()
         yield
         state.stop.set()
         state.wake_activation.set()
-        for thread in (syncer, activator, worker):
+        for thread in (syncer, activator, worker, applier):
             thread.join(timeout=30)
 
     app = FastAPI(title="Accord", version="0.1.0", lifespan=lifespan,
@@ -161,36 +174,46 @@ def _worker(state: ServerState, every: float) -> None:
     windows, run batch evaluation on schedule; a last pass drains the log on shutdown.
 
     While data keeps arriving the lake stays open from cycle to cycle (opening and closing, which checkpoints, cost
-    more than a small cycle); after an idle cycle or an error it is closed, so other processes (the CLI) can open it.
+    more than a small cycle); after `CLOSE_IDLE` without data, or an error, it is closed, so other processes (the
+    CLI) can open it.
     """
     config = state.workspace.config
     next_audiences = config.audiences.next_run(datetime.now(timezone.utc)) if config.audiences.schedule else None
     last_sweep = datetime.now(timezone.utc)
     lake: Lake | None = None
     stream: StreamEvaluator | None = None  # kept while the lake and the audience files stay the same
+    last_data = time.monotonic()
     while True:
         stopping = state.stop.is_set()
         try:
             lake = lake or state.workspace.lake(state.sandbox)
-            loaded = ingest_log(lake, state.log, config.name, config.collector.track_events)
-            loaded = [r for r in [*loaded, *state.take_source_results()] if r.loaded and r.batch_id]
             audiences = state.audiences()
             if stream is None or stream.lake is not lake or stream.definitions is not audiences:
-                stream = StreamEvaluator(lake, audiences, state.bus, config.audiences.retention_days)
+                stream = StreamEvaluator(lake, audiences, state.bus, config.audiences.retention_days, state.live)
+            # The lake loads the log only as far as the live path applied it, with the new people it opened there.
+            upto, opened = state.live.snapshot()
+            seed(lake, "person", [(namespace, value, profile) for _, profile, keys in opened for namespace, value in keys])
+            state.live.seeded(len(opened))
+            loaded = ingest_log(lake, state.log, config.name, config.collector.track_events, until=upto)
+            loaded = [r for r in [*loaded, *state.take_source_results()] if r.loaded and r.batch_id]
             moment = datetime.now(timezone.utc)
-            touched: list[str] = []
+            touched: list[str] | None = []
             if any(r.entity != "event" for r in loaded):  # new or changed people and accounts
-                touched = run_identity(lake, config.identity).people.touched or []
+                touched = run_identity(lake, config.identity).people.touched
+            state.live.refresh_identities(lake, touched, upto)
             sweep = moment - last_sweep >= SWEEP_EVERY
-            stream.advance([r.batch_id for r in loaded], last_sweep if sweep else None, moment, touched)
+            stream.advance([r.batch_id for r in loaded], last_sweep if sweep else None, moment, touched or [], upto)
             last_sweep = moment if sweep else last_sweep
+            state.live.top_up(lake)
             if next_audiences and moment >= next_audiences:
                 evaluate(lake, audiences, retention_days=config.audiences.retention_days)
+                state.live.reload_members(lake)
                 next_audiences = config.audiences.next_run(datetime.now(timezone.utc))
             state.write_keys = active_hashes(lake, "write")
             state.api_keys = active_hashes(lake, "api")
             state.last_error = None
-            if not loaded:
+            last_data = time.monotonic() if loaded else last_data
+            if time.monotonic() - last_data >= CLOSE_IDLE:
                 _close(lake)
                 lake = None
         except Exception as err:  # noqa: BLE001 - keep serving; /health reports it, the log keeps everything
@@ -247,7 +270,7 @@ def _activation_worker(state: ServerState) -> None:
             state.changed_audiences.update(c.audience for c in changes)
         state.wake_activation.set()
 
-    state.bus.subscribe(changed)
+    state.bus.subscribe(changed, recorded=True)
     due = {d.name: None if d.schedule == "streaming" else croniter(d.schedule, datetime.now(timezone.utc))
            .get_next(datetime) for d in configs}
     catch_up = True

@@ -10,6 +10,7 @@ from typing import Protocol
 import pyarrow as pa
 
 from accord.audiences.ast import Audience
+from accord.audiences.changes import Change
 from accord.audiences.compile import CompiledAudiences, Compiler
 from accord.audiences.method import evaluation_method
 from accord.audiences.tables import table_sql
@@ -199,3 +200,37 @@ def record_membership(
     for audience, change, n in con.execute("SELECT audience, change, count(*) FROM _diff GROUP BY ALL").fetchall():
         counts[audience][slot[change]] = int(n)
     return {k: (v[0], v[1], v[2]) for k, v in counts.items()}
+
+
+def record_changes(lake: Lake, run_id: int, changes: list[Change]) -> None:
+    """Record membership transitions decided one by one (streaming), in their order; stayed members are untouched."""
+    if not changes:
+        return
+    con = lake.con
+    con.register("_changes_arrow", pa.table({
+        "seq": list(range(len(changes))), "audience": [c.audience for c in changes],
+        "profile_id": [c.profile_id for c in changes], "status": [c.status for c in changes], "at": [c.at for c in changes],
+    }))
+    con.execute("BEGIN")
+    try:
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE _last AS
+            SELECT audience, profile_id, arg_max(status, seq) AS status, arg_max("at", seq) AS "at",
+                   arg_max("at", seq) FILTER (WHERE status = 'realized') AS entered
+            FROM _changes_arrow GROUP BY audience, profile_id""")
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE _rows AS
+            SELECT l.audience, l.profile_id, l.status,
+                   CASE WHEN l.status = 'realized' THEN l.entered ELSE coalesce(l.entered, m.entered_at, l."at") END,
+                   CASE WHEN l.status = 'exited' THEN l."at" END, l."at"
+            FROM _last l LEFT JOIN audience_membership m USING (audience, profile_id)""")
+        con.execute("DELETE FROM audience_membership m USING _last l WHERE m.audience = l.audience AND m.profile_id = l.profile_id")
+        con.execute("INSERT INTO audience_membership SELECT * FROM _rows")
+        con.execute("INSERT INTO audience_membership_history SELECT ?, audience, profile_id, status, \"at\" "
+                    "FROM _changes_arrow ORDER BY seq", [run_id])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_changes_arrow")

@@ -8,53 +8,41 @@ one of the audiences' time boundaries since the last sweep. Changes are publishe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 
 from accord.audiences.ast import Aggregate, Audience, Occurrence, Quantified, walk
+from accord.audiences.changes import Change, MembershipBus
 from accord.audiences.compile import Compiler
-from accord.audiences.evaluate import record_membership, register_audiences
+from accord.audiences.evaluate import record_changes, register_audiences
+from accord.audiences.live import LiveProfiles
 from accord.audiences.method import evaluation_method
+from accord.audiences.rows import micros
 from accord.audiences.tables import PERSON_TABLES, person_scoped_sql
 from accord.engines.duckdb import DuckDBEngine
 from accord.lake.sql import literal
 from accord.lake.store import Lake, now
 
-
-@dataclass(frozen=True)
-class Change:
-    audience: str
-    profile_id: str
-    status: str  # realized or exited
-    at: datetime
-
-
-class MembershipBus:
-    """In-process notification stream of membership changes (activation subscribes to it)."""
-
-    def __init__(self) -> None:
-        self._subscribers: list[Callable[[list[Change]], None]] = []
-
-    def subscribe(self, callback: Callable[[list[Change]], None]) -> None:
-        self._subscribers.append(callback)
-
-    def publish(self, changes: list[Change]) -> None:
-        if changes:
-            for callback in self._subscribers:
-                callback(changes)
+__all__ = ["Change", "MembershipBus", "StreamEvaluator"]
 
 
 class StreamEvaluator:
-    def __init__(self, lake: Lake, audiences: list[Audience], bus: MembershipBus | None = None, retention_days: int = 30) -> None:
+    """Decides the streaming audiences in SQL for the people concerned, through `live`, which holds the current
+    membership (and decides collector events between cycles when it is fed the log)."""
+
+    def __init__(self, lake: Lake, audiences: list[Audience], bus: MembershipBus | None = None,
+                 retention_days: int = 30, live: LiveProfiles | None = None) -> None:
         by_name = {a.name: a for a in audiences}
         self.lake = lake
         self.definitions = audiences
         self.audiences = [a for a in audiences if evaluation_method(a, by_name)[0] == "streaming"]
-        self.bus = bus or MembershipBus()
+        self.bus = bus or (live.bus if live else MembershipBus())
         self.retention_days = retention_days
         self.boundaries = sorted(_time_boundaries(self.audiences))
         register_audiences(lake, self.audiences, by_name)
+        self.live = live or LiveProfiles(self.bus)
+        self.live.attach(lake, self.audiences)
 
     def on_batches(self, batch_ids: Iterable[int], as_of: datetime | None = None) -> list[Change]:
         """Re-decide the people whose records or events came in these batches."""
@@ -66,11 +54,12 @@ class StreamEvaluator:
         return self.decide(self._swept_people_sql(since, as_of), as_of)
 
     def advance(self, batch_ids: list[int], since: datetime | None, as_of: datetime,
-                people: Sequence[str] = ()) -> list[Change]:
+                people: Sequence[str] = (), upto: int | None = None) -> list[Change]:
         """`on_batches` and, unless `since` is None, `sweep` at one instant, in one evaluation (a serving cycle).
 
         `people` adds profiles to re-decide: those an identity run touched, including ids it merged away (no
-        batch record leads to those any more, and their memberships must end).
+        batch record leads to those any more, and their memberships must end). `upto` is the log offset the
+        lake holds (what the live path applied beyond it is newer than this evaluation).
         """
         parts = ([_batch_people_sql(batch_ids)] if batch_ids else []) + (
             [self._swept_people_sql(since, as_of)] if since is not None else [])
@@ -78,7 +67,9 @@ class StreamEvaluator:
             self.lake.con.execute(
                 "CREATE OR REPLACE TEMP TABLE _stream_touched AS SELECT unnest(?::VARCHAR[]) AS person_id", [list(people)])
             parts.append("SELECT person_id FROM _stream_touched")
-        return self.decide(" UNION ".join(parts), as_of) if parts else []
+        changes = self.decide(" UNION ".join(parts), as_of, upto) if parts else []
+        self.record()
+        return changes
 
     def _swept_people_sql(self, since: datetime, as_of: datetime) -> str:
         # An event crossed boundary d if it lies between since - d and as_of - d (both ends kept: re-deciding a
@@ -91,40 +82,58 @@ class StreamEvaluator:
             JOIN identity_nodes n ON n.kind = 'person' AND n.namespace = 'b2b_person' AND n.value = e.person_key
             WHERE {ranges}"""
 
-    def decide(self, people_sql: str, as_of: datetime | None = None) -> list[Change]:
-        """Evaluate the streaming audiences for the people `people_sql` selects, record and publish what changed."""
+    def decide(self, people_sql: str, as_of: datetime | None = None, upto: int | None = None) -> list[Change]:
+        """Evaluate the streaming audiences for the people `people_sql` selects; publish and record what changed."""
         if not self.audiences:
             return []
         as_of = (as_of or now()).astimezone(timezone.utc)
         con = self.lake.con
         con.execute(f"CREATE OR REPLACE TEMP TABLE _stream_people AS {people_sql}")
-        if not con.execute("SELECT count(*) FROM _stream_people").fetchone()[0]:
+        people = [r[0] for r in con.execute("SELECT person_id FROM _stream_people").fetchall()]
+        if not people:
             return []
-        compiled = Compiler(as_of).compile_all(self.audiences)
-        read = compiled.tables_read()
+        compiled = Compiler(as_of).compile_all(self.audiences + self.live.fact_audiences())
+        read = compiled.tables_read() | ({"aud_person_events"} if self.live.tests else set())
         for name, sql in person_scoped_sql("_stream_people").items():
             if name in read:
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
         try:
-            members = DuckDBEngine(self.lake).members(compiled)
+            members: dict[str, set[str]] = defaultdict(set)
+            table = DuckDBEngine(self.lake).members(compiled)
+            for audience, profile in zip(table.column("audience").to_pylist(), table.column("profile_id").to_pylist()):
+                members[audience].add(profile)
+            events = self._events(self.live.visible(people)) if self.live.tests else {}
         finally:
             for name in PERSON_TABLES:
                 con.execute(f"DROP TABLE IF EXISTS temp.{name}")
-        run_id = int(self.lake.scalar("SELECT nextval('audience_run_seq')"))
-        con.execute("CREATE OR REPLACE TEMP TABLE _stream_scope AS SELECT person_id AS profile_id FROM _stream_people")
-        con.execute("BEGIN")
-        try:
-            con.register("_members_arrow", members)
-            record_membership(self.lake, run_id, as_of, [a.name for a in self.audiences], self.retention_days, "_stream_scope")
-            con.unregister("_members_arrow")
-            rows = con.execute("SELECT audience, profile_id, change FROM _diff WHERE change <> 'stayed'").fetchall()
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        changes = [Change(a, p, "realized" if c == "entered" else "exited", as_of) for a, p, c in rows]
+        changes = self.live.reconcile(people, members, events, upto, as_of)
         self.bus.publish(changes)
+        self.record()
         return changes
+
+    def _events(self, people: list[str]) -> dict[str, list[tuple[str, dict[str, object]]]]:
+        """The events the lake holds for `people` (the scoped aud_person_events), as the live path keeps them."""
+        out: dict[str, list[tuple[str, dict[str, object]]]] = defaultdict(list)
+        if people:
+            rows = self.lake.con.execute(
+                'SELECT person_id, event_id, event_type, url, "timestamp" FROM aud_person_events '
+                "WHERE person_id IN (SELECT unnest(?::VARCHAR[]))", [people]).fetchall()
+            for person, event_id, event_type, url, at in rows:
+                out[person].append((event_id, {"event_type": event_type, "url": url, "timestamp": micros(at)}))
+        return out
+
+    def record(self) -> None:
+        """Record the changes decided so far (live ones included), then tell the lake's readers."""
+        changes = self.live.take_unrecorded()
+        if not changes:
+            return
+        try:
+            record_changes(self.lake, int(self.lake.scalar("SELECT nextval('audience_run_seq')")), changes)
+        except BaseException:
+            self.live.untake(changes)
+            raise
+        self.live.recorded(self.lake)
+        self.bus.publish_recorded(changes)
 
 
 def _batch_people_sql(batch_ids: Iterable[int]) -> str:

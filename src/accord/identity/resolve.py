@@ -209,13 +209,11 @@ def _persist(lake: Lake, kind: str, run_id: int, report: ResolveReport) -> None:
             SELECT *, row_number() OVER (PARTITION BY label ORDER BY n DESC, prev_id) AS pick FROM _claims)
         WHERE pick = 1"""
     )
-    prefix = literal(ID_PREFIX[kind])
-    seq = f"{kind}_id_seq"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _ids AS
         SELECT label, profile_id FROM _survivors
         UNION ALL
-        SELECT label, {prefix} || lpad(CAST(nextval('{seq}') AS VARCHAR), 8, '0')
+        SELECT label, {_new_id(kind)}
         FROM (SELECT DISTINCT label FROM _labels WHERE label NOT IN (SELECT label FROM _survivors) ORDER BY label)"""
     )
     con.execute(
@@ -238,6 +236,28 @@ def _persist(lake: Lake, kind: str, run_id: int, report: ResolveReport) -> None:
         f"INSERT INTO identity_nodes SELECT {k}, p.namespace, p.value, i.profile_id FROM _prev p JOIN _ids i USING (label)"
     )
     report.profiles = _profile_count(lake, kind)
+
+
+def _new_id(kind: str) -> str:
+    return f"{literal(ID_PREFIX[kind])} || lpad(CAST(nextval('{kind}_id_seq') AS VARCHAR), 8, '0')"
+
+
+def reserve_ids(lake: Lake, kind: str, count: int) -> list[str]:
+    """`count` new profile ids, for profiles opened before an identity run (see `seed`)."""
+    return [r[0] for r in lake.con.execute(f"SELECT {_new_id(kind)} FROM range(?)", [count]).fetchall()]
+
+
+def seed(lake: Lake, kind: str, nodes: list[tuple[str, str, str]]) -> None:
+    """Nodes (namespace, value, profile id) of profiles opened ahead of the identity run, with reserved ids: the
+    run keeps a previous id, so their records get the id already announced. Nodes the lake knows are left."""
+    if not nodes:
+        return
+    lake.con.execute(
+        """INSERT INTO identity_nodes SELECT DISTINCT ON (namespace, value) ?, namespace, value, profile_id
+        FROM (SELECT unnest(?::VARCHAR[]) AS namespace, unnest(?::VARCHAR[]) AS value, unnest(?::VARCHAR[]) AS profile_id) s
+        WHERE NOT EXISTS (SELECT 1 FROM identity_nodes n WHERE n.kind = ? AND n.namespace = s.namespace AND n.value = s.value)""",
+        [kind, [n[0] for n in nodes], [n[1] for n in nodes], [n[2] for n in nodes], kind],
+    )
 
 
 def _profile_count(lake: Lake, kind: str) -> int:

@@ -135,8 +135,8 @@ class Lake:
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
     def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
-        row = self.con.execute(sql, params or []).fetchone()
-        return row[0] if row else None
+        rows = self.con.execute(sql, params or []).fetchall()  # all: a half-read result blocks register()
+        return rows[0][0] if rows else None
 
     def current(self, entity: str) -> list[dict[str, Any]]:
         """Every current (latest, not deleted) record of an entity."""

@@ -87,7 +87,9 @@ class CollectorLog:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / LOG_NAME
         self.max_waiting = max_waiting
-        self._queue: list[tuple[str, threading.Event]] = []
+        self.written: Callable[[list[dict[str, Any]], int], None] | None = None
+        """Called in log order with the entries of each synced write and the log's size after it."""
+        self._queue: list[tuple[str, dict[str, Any], threading.Event]] = []
         self._cond = threading.Condition()
         self._failed: Exception | None = None
         threading.Thread(target=self._writer, name="collector-log", daemon=True).start()
@@ -98,10 +100,10 @@ class CollectorLog:
         return len(self._queue) >= self.max_waiting
 
     def append(self, messages: list[dict[str, Any]], received_at: datetime | None = None) -> None:
-        line = fastjson.dumps({"receivedAt": (received_at or now()).isoformat(), "batch": messages})
+        entry = {"receivedAt": (received_at or now()).isoformat(), "batch": messages}
         done = threading.Event()
         with self._cond:
-            self._queue.append((line, done))
+            self._queue.append((fastjson.dumps(entry), entry, done))
             self._cond.notify()
         done.wait()
         if self._failed is not None:
@@ -114,23 +116,30 @@ class CollectorLog:
                     self._cond.wait()
                 waiting, self._queue = self._queue, []
             try:
-                with self.path.open("a", encoding="utf-8") as f:
-                    f.write("".join(line + "\n" for line, _ in waiting))
+                with self.path.open("ab") as f:
+                    f.write("".join(line + "\n" for line, _, _ in waiting).encode())
                     f.flush()
                     os.fsync(f.fileno())
+                    size = f.tell()
                 self._failed = None
             except OSError as err:
                 self._failed = err
-            for _, done in waiting:
+            for _, _, done in waiting:
                 done.set()
+            if self._failed is None and self.written is not None:
+                self.written([entry for _, entry, _ in waiting], size)
 
-    def read_from(self, offset: int) -> tuple[list[dict[str, Any]], int]:
-        """Whole lines after `offset` (a torn last line, from a crash mid-write, is left for later)."""
+    def size(self) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def read_from(self, offset: int, until: int | None = None) -> tuple[list[dict[str, Any]], int]:
+        """Whole lines after `offset` and before `until` (a torn last line, from a crash mid-write, is left for
+        later)."""
         if not self.path.exists():
             return [], offset
         with self.path.open("rb") as f:
             f.seek(offset)
-            data = f.read()
+            data = f.read() if until is None else f.read(max(0, until - offset))
         end = data.rfind(b"\n") + 1
         lines = [fastjson.loads(line) for line in data[:end].splitlines() if line.strip()]
         return lines, offset + end
@@ -187,21 +196,11 @@ def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[
                 })
                 rows["account_person"].append({
                     "source_id": f"{group}:{person}", "account_key": f"{group}@{instance}.{SOURCE_TYPE}",
-                    "person_key": f"{person}@{instance}.{SOURCE_TYPE}", "source_updated_at": when,
+                    "person_key": person_key(m, instance), "source_updated_at": when,
                 })
                 add_timeless((person, user, anonymous), lambda: _minimal_person(person, user, anonymous))
             else:
-                props = m.get("properties") or {}
-                page = (m.get("context") or {}).get("page") or {}
-                if kind == "track":
-                    event_type = names.get(m["event"]) or names.setdefault(m["event"], _track_type(m["event"]))
-                else:
-                    event_type = "web.pageview" if kind == "page" else "app.screenview"
-                rows["event"].append({
-                    "source_id": str(m.get("messageId") or _message_id(m)), "event_type": event_type, "timestamp": when,
-                    "person_key": f"{person}@{instance}.{SOURCE_TYPE}", "anonymous_id": anonymous,
-                    "url": as_text(props.get("url") or page.get("url")), "properties": fastjson.dumps(props),
-                })
+                rows["event"].append(event_row(m, when, instance, names))
                 add_timeless((person, user, anonymous), lambda: _minimal_person(person, user, anonymous))
             if kind != "alias" and user and anonymous:
                 add_timeless((f"alias:{anonymous}", user, anonymous), lambda: _id_link(m))
@@ -210,10 +209,37 @@ def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[
     return Records(dict(rows))
 
 
-def ingest_log(lake: Lake, log: CollectorLog, instance: str, track_events: dict[str, str] | None = None) -> list[IngestResult]:
-    """Load what the log holds beyond the stored cursor; safe to repeat after a crash (loads are idempotent)."""
+def event_row(m: dict[str, Any], when: str | None, instance: str, names: dict[str, str]) -> dict[str, str | None]:
+    """The event row of a track, page or screen message (`names` maps track event names to event types)."""
+    props = m.get("properties") or {}
+    page = (m.get("context") or {}).get("page") or {}
+    if m["type"] == "track":
+        event_type = names.get(m["event"]) or names.setdefault(m["event"], _track_type(m["event"]))
+    else:
+        event_type = "web.pageview" if m["type"] == "page" else "app.screenview"
+    return {
+        "source_id": str(m.get("messageId") or _message_id(m)), "event_type": event_type, "timestamp": when,
+        "person_key": person_key(m, instance), "anonymous_id": as_text(m.get("anonymousId")),
+        "url": as_text(props.get("url") or page.get("url")), "properties": fastjson.dumps(props),
+    }
+
+
+def message_time(m: dict[str, Any], received: str | None) -> datetime | None:
+    """When a message happened: its timestamp, else when the collector received it."""
+    return _timestamp(m.get("timestamp")) or _timestamp(received)
+
+
+def person_key(m: dict[str, Any], instance: str) -> str:
+    """The source key of the person record a message belongs to."""
+    return f"{_person_id(m)}@{instance}.{SOURCE_TYPE}"
+
+
+def ingest_log(lake: Lake, log: CollectorLog, instance: str, track_events: dict[str, str] | None = None,
+               until: int | None = None) -> list[IngestResult]:
+    """Load what the log holds beyond the stored cursor (and before `until`); safe to repeat after a crash (loads
+    are idempotent)."""
     offset = lake.scalar("SELECT max(offset_bytes) FROM collector_offsets WHERE log_name = ?", [str(log.path)]) or 0
-    entries, new_offset = log.read_from(int(offset))
+    entries, new_offset = log.read_from(int(offset), until)
     if not entries:
         return []
     records = to_records(entries, instance, track_events)

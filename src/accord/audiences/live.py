@@ -1,0 +1,371 @@
+"""The live path: streaming audiences re-decided in memory the moment a collector event is on disk.
+
+The lake stays the authority. Each serving cycle loads the log up to the offset the live path has applied,
+restitches and decides the people concerned in SQL; `reconcile` then replaces those people's in-memory state with
+the lake's, replays the events that arrived since, and takes the lake's answer wherever nothing newer came in.
+Between cycles an event of a known person, or of a brand-new one, is decided from per-profile state: the
+timestamps of events matching each audience's event tests, and its facts (see `plan.py`). Anything the live path
+cannot judge alone (a message that would merge profiles, identify or group traits, an unknown fact) is left to
+the next cycle.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from bisect import insort
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from accord.audiences.ast import Audience
+from accord.audiences.changes import Change, MembershipBus
+from accord.audiences.plan import EventTest, Plan, plan
+from accord.audiences.rows import micros
+from accord.identity.resolve import reserve_ids
+from accord.lake.store import Lake
+from accord.sources.collector import SOURCE_TYPE, event_row, message_time, person_key
+
+Key = tuple[str, str]  # identity namespace, value
+EVENT_MESSAGES = ("track", "page", "screen")
+RESERVE = 1000
+"""Profile ids reserved ahead for new people (the identity run gives each the id the live path chose)."""
+
+
+@dataclass
+class Applied:
+    """An event applied from the log, kept until the lake holds it."""
+
+    offset: int
+    key: Key  # the person record it belongs to
+    event_id: str
+    row: dict[str, Any]
+
+
+@dataclass
+class ProfileState:
+    facts: dict[str, bool] | None  # fact name → value; None while the lake has not judged this person
+    loaded: bool = True  # holds the lake's events of the person (else it cannot be decided)
+    hits: dict[str, list[int]] = field(default_factory=dict)  # event test key → sorted timestamps
+    seen: set[str] = field(default_factory=set)
+    applied: list[Applied] = field(default_factory=list)
+    stale_until: int | None = None  # a message up to this log offset concerns the person and was not applied
+
+    def add(self, event_id: str, row: Mapping[str, Any], tests: Sequence[EventTest]) -> bool:
+        if event_id in self.seen:
+            return False
+        self.seen.add(event_id)
+        for test in tests:
+            if test(row):
+                stamps = self.hits.setdefault(test.key, [])
+                at = row["timestamp"]
+                if not stamps or stamps[-1] <= at:
+                    stamps.append(at)
+                else:
+                    insort(stamps, at)
+        return True
+
+
+class LiveProfiles:
+    """In-memory identities, profile state and membership of the streaming audiences; safe across threads."""
+
+    def __init__(self, bus: MembershipBus, instance: str = "", track_events: dict[str, str] | None = None,
+                 offset: int | None = None) -> None:
+        self.bus = bus
+        self.instance = instance
+        self.track_events = dict(track_events or {})
+        self.offset = offset  # log bytes applied; None when no log feeds this
+        self.lock = threading.RLock()
+        self.audiences: list[str] = []
+        self.plans: dict[str, Plan] = {}
+        self.tests: tuple[EventTest, ...] = ()
+        self.index: dict[Key, str] = {}
+        self.keys_of: dict[str, set[Key]] = defaultdict(set)
+        self.profiles: dict[str, ProfileState] = {}
+        self.members: dict[str, set[str]] = {}
+        self.pending: dict[Key, int] = {}  # keys of messages left to the lake, with their offsets
+        self.seeds: list[tuple[int, str, list[Key]]] = []
+        self.unrecorded: list[Change] = []
+        self.ids: list[str] = []
+        self._opened = 0  # new profiles since the last top-up
+        self._identity_run: object = ()  # the lake's identity run and membership recording this state knows
+        self._recorded_run: object = ()
+        self._queue: queue.SimpleQueue[tuple[list[dict[str, Any]], int] | None] = queue.SimpleQueue()
+
+    # -- set-up, by the worker that owns the lake ----------------------------------------------------------
+    def attach(self, lake: Lake, audiences: list[Audience]) -> None:
+        """Take the streaming `audiences` and the lake's state (after it was opened, perhaps changed by others)."""
+        plans = {a.name: p for a in audiences if (p := plan(a)) is not None}
+        tests = {t.key: t for p in plans.values() for t in p.tests}
+        run = lake.scalar("SELECT max(run_id) FROM identity_runs")
+        with self.lock:
+            plans_changed = plans != self.plans or [a.name for a in audiences] != self.audiences
+            if plans_changed:
+                self.profiles.clear()
+            self.audiences = [a.name for a in audiences]
+            self.plans, self.tests = plans, tuple(tests.values())
+        if run != self._identity_run:
+            self.reload_identities(lake)
+        if self._recorded_run != _last_recording(lake) or plans_changed:
+            self.reload_members(lake)
+        self.top_up(lake)
+
+    def fact_audiences(self) -> list[Audience]:
+        return [a for p in self.plans.values() for a in p.fact_audiences()]
+
+    def reload_identities(self, lake: Lake) -> None:
+        rows = lake.con.execute(f"SELECT namespace, value, profile_id FROM identity_nodes WHERE {_KEYS}").fetchall()
+        with self.lock:
+            self.index, self.keys_of = {}, defaultdict(set)
+            for namespace, value, profile in rows:
+                self._register((namespace, value), profile)
+            for _, profile, keys in self.seeds:
+                for key in keys:
+                    self._register(key, profile)
+            self.profiles = {p: s for p, s in self.profiles.items() if p in self.keys_of}
+            self._identity_run = lake.scalar("SELECT max(run_id) FROM identity_runs")
+
+    def reload_members(self, lake: Lake) -> None:
+        """The recorded membership, and on top what was decided but not recorded yet."""
+        rows = lake.con.execute(
+            "SELECT audience, profile_id FROM audience_membership WHERE status IN ('realized', 'existing') "
+            "AND audience IN (SELECT unnest(?::VARCHAR[]))", [self.audiences]).fetchall()
+        with self.lock:
+            members: dict[str, set[str]] = {a: set() for a in self.audiences}
+            for audience, profile in rows:
+                members[audience].add(profile)
+            for change in self.unrecorded:
+                if change.audience in members:
+                    (members[change.audience].add if change.status == "realized" else members[change.audience].discard)(change.profile_id)
+            self.members = members
+        self.recorded(lake)
+
+    def recorded(self, lake: Lake) -> None:
+        """Note that the lake's membership is what this state holds (after a reload, or recording changes)."""
+        self._recorded_run = _last_recording(lake)
+
+    def top_up(self, lake: Lake) -> None:
+        """Keep ids for at least three times as many new people as came since the last top-up (a cycle)."""
+        with self.lock:
+            want = max(RESERVE, 3 * self._opened)
+            self._opened = 0
+            short = want - len(self.ids) if len(self.ids) < want // 2 and self.plans else 0
+        if short:
+            fresh = reserve_ids(lake, "person", short)
+            with self.lock:
+                self.ids = fresh + self.ids
+
+    # -- the log's side -------------------------------------------------------------------------------------
+    def feed(self, entries: list[dict[str, Any]], offset: int) -> None:
+        """Logged entries (written and synced up to `offset`), to apply in the live thread."""
+        self._queue.put((entries, offset))
+
+    def run(self, stop: threading.Event) -> None:
+        """The live thread: apply what the log wrote, in its order, until `stop`."""
+        while not stop.is_set():
+            try:
+                item = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if item is not None:
+                self.apply(*item)
+
+    def apply(self, entries: list[dict[str, Any]], offset: int, at: datetime | None = None) -> list[Change]:
+        changes: list[Change] = []
+        at = at or datetime.now(timezone.utc)
+        with self.lock:
+            if self.plans:
+                for entry in entries:
+                    for message in entry["batch"]:
+                        self._message(message, entry.get("receivedAt"), offset, at, changes)
+            self.offset = offset
+        self.bus.publish(changes)
+        return changes
+
+    def _message(self, m: dict[str, Any], received: str | None, offset: int, at: datetime, changes: list[Change]) -> None:
+        keys = self._keys(m)
+        known = {self.index[k] for k in keys if k in self.index}
+        if (m["type"] not in EVENT_MESSAGES or any(k in self.pending for k in keys) or len(known) > 1
+                or (known and not all(k in self.index for k in keys))):
+            self._hold(keys, known, offset)
+            return
+        when = message_time(m, received)
+        if known:
+            profile = known.pop()
+            state = self.profiles.get(profile)
+            if state is None or not state.loaded or state.stale_until is not None:
+                if state is not None:
+                    state.stale_until = offset
+                return
+        elif self.ids and when is not None:
+            profile = self.ids.pop()
+            self._opened += 1
+            for key in keys:
+                self._register(key, profile)
+            self.seeds.append((offset, profile, keys))
+            state = self.profiles[profile] = ProfileState(facts=None)
+        else:
+            self._hold(keys, known, offset)
+            return
+        if when is None:
+            state.stale_until = offset
+            return
+        event = event_row(m, when.isoformat(), self.instance, self.track_events)
+        row = {"event_type": event["event_type"], "url": event["url"], "timestamp": micros(when)}
+        if state.add(event["source_id"], row, self.tests):
+            state.applied.append(Applied(offset, keys[0], event["source_id"], row))
+            self._decide(profile, state, at, changes)
+
+    def _keys(self, m: dict[str, Any]) -> list[Key]:
+        record = f"alias:{m['previousId']}@{self.instance}.{SOURCE_TYPE}" if m["type"] == "alias" else person_key(m, self.instance)
+        keys: list[Key] = [("b2b_person", record)]
+        if m.get("userId"):
+            keys.append(("user_id", str(m["userId"])))
+        anonymous = m.get("previousId") if m["type"] == "alias" else m.get("anonymousId")
+        if anonymous:
+            keys.append(("anonymous_id", str(anonymous)))
+        return keys
+
+    def _hold(self, keys: Iterable[Key], known: Iterable[str], offset: int) -> None:
+        """Leave a message to the lake: its keys wait for it, and its people's state lacks it until then."""
+        for key in keys:
+            self.pending[key] = offset
+        for profile in known:
+            if profile in self.profiles:
+                self.profiles[profile].stale_until = offset
+
+    def _register(self, key: Key, profile: str) -> None:
+        old = self.index.get(key)
+        if old is not None and old != profile:
+            self.keys_of[old].discard(key)
+            if not self.keys_of[old]:
+                del self.keys_of[old]
+        self.index[key] = profile
+        self.keys_of[profile].add(key)
+
+    def _decide(self, profile: str, state: ProfileState, at: datetime, changes: list[Change]) -> None:
+        for name, p in self.plans.items():
+            value = p.decide(state.hits, state.facts, at)
+            if value is not None:
+                self._set(name, profile, value, at, changes)
+
+    def _set(self, audience: str, profile: str, member: bool, at: datetime, changes: list[Change]) -> None:
+        members = self.members.setdefault(audience, set())
+        if member == (profile in members):
+            return
+        (members.add if member else members.discard)(profile)
+        change = Change(audience, profile, "realized" if member else "exited", at)
+        changes.append(change)
+        self.unrecorded.append(change)
+
+    # -- the worker's side ----------------------------------------------------------------------------------
+    def snapshot(self) -> tuple[int | None, list[tuple[int, str, list[Key]]]]:
+        """The log offset the lake may load up to now, and the new profiles opened up to there (to seed)."""
+        with self.lock:
+            return self.offset, list(self.seeds)
+
+    def seeded(self, count: int) -> None:
+        with self.lock:
+            del self.seeds[:count]
+
+    def refresh_identities(self, lake: Lake, touched: list[str] | None, upto: int | None) -> None:
+        """After an identity run: the touched profiles' keys as the lake has them; events applied to a profile
+        that was merged away move to the one that holds their person now."""
+        if touched is None:
+            self.reload_identities(lake)
+        elif touched:
+            rows = lake.con.execute(
+                f"SELECT namespace, value, profile_id FROM identity_nodes WHERE {_KEYS} "
+                "AND profile_id IN (SELECT unnest(?::VARCHAR[]))", [touched]).fetchall()
+            with self.lock:
+                for namespace, value, profile in rows:
+                    self._register((namespace, value), profile)
+                for profile in touched:
+                    self._move_applied(profile)
+        if touched is not None:
+            self._identity_run = lake.scalar("SELECT max(run_id) FROM identity_runs")
+        with self.lock:
+            self.pending = {k: o for k, o in self.pending.items() if upto is not None and o > upto}
+
+    def _move_applied(self, profile: str) -> None:
+        state = self.profiles.get(profile)
+        if state is None:
+            return
+        staying = []
+        for item in state.applied:
+            owner = self.index.get(item.key, profile)
+            if owner == profile:
+                staying.append(item)
+            else:
+                target = self.profiles.setdefault(owner, ProfileState(facts=None, loaded=False))
+                target.applied.append(item)
+        state.applied = staying
+        if profile not in self.keys_of:
+            del self.profiles[profile]
+
+    def visible(self, people: Iterable[str]) -> list[str]:
+        """Which of `people` the live path keeps state for (they hold a collector record, or have state)."""
+        with self.lock:
+            return [p for p in people if p in self.keys_of or p in self.profiles]
+
+    def reconcile(self, people: Sequence[str], members: Mapping[str, set[str]],
+                  events: Mapping[str, list[tuple[str, dict[str, Any]]]], upto: int | None, at: datetime) -> list[Change]:
+        """Take the lake's decision (`members` by audience, facts included) for `people`, evaluated with the log
+        up to `upto`: each visible person's state is rebuilt from the lake's `events` plus what came since, and
+        where something came since, the live path decides instead (or, if it cannot, the next cycle)."""
+        changes: list[Change] = []
+        with self.lock:
+            for profile in people:
+                old = self.profiles.get(profile)
+                newer: list[Applied] = []
+                stale = None
+                if old is not None or profile in self.keys_of:
+                    newer = [a for a in (old.applied if old else []) if upto is None or a.offset > upto]
+                    stale = old.stale_until if old and old.stale_until is not None and upto is not None and old.stale_until > upto else None
+                    state = self._rebuilt(profile, members, events.get(profile, []), newer, stale)
+                for audience in self.audiences:
+                    if newer or stale is not None:
+                        p = self.plans.get(audience)
+                        value = p.decide(state.hits, state.facts, at) if p is not None and stale is None else None
+                        if value is None:
+                            continue
+                    else:
+                        value = profile in members.get(audience, ())
+                    self._set(audience, profile, value, at, changes)
+        return changes
+
+    def _rebuilt(self, profile: str, members: Mapping[str, set[str]], events: list[tuple[str, dict[str, Any]]],
+                 newer: list[Applied], stale: int | None) -> ProfileState:
+        facts = {name: profile in members.get(name, ()) for p in self.plans.values()
+                 for name in (p.fact_name(i) for i in range(len(p.facts)))}
+        state = ProfileState(facts=facts, stale_until=stale)
+        for event_id, row in sorted(events, key=lambda e: e[1]["timestamp"]):
+            state.add(event_id, row, self.tests)
+        for item in newer:
+            if state.add(item.event_id, item.row, self.tests):
+                state.applied.append(item)
+        if profile in self.keys_of:
+            self.profiles[profile] = state
+        else:
+            self.profiles.pop(profile, None)
+        return state
+
+    def take_unrecorded(self) -> list[Change]:
+        with self.lock:
+            taken, self.unrecorded = self.unrecorded, []
+        return taken
+
+    def untake(self, changes: list[Change]) -> None:
+        """Changes that could not be recorded, to try again first next time."""
+        with self.lock:
+            self.unrecorded = changes + self.unrecorded
+
+
+def _last_recording(lake: Lake) -> object:
+    return lake.scalar("SELECT max(run_id) FROM audience_membership_history")
+
+
+_KEYS = (f"kind = 'person' AND (namespace IN ('user_id', 'anonymous_id') "
+         f"OR (namespace = 'b2b_person' AND value LIKE '%.{SOURCE_TYPE}'))")

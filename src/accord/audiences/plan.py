@@ -1,0 +1,151 @@
+"""A streaming person audience split for the live path: event tests decided in memory, the rest left to SQL.
+
+An audience's condition is a tree of and/or/not over leaves. A leaf about the person's events (`any event (...)`,
+`count(event ...) >= n`, `last event (...) before n days ago`) is decided from the timestamps of the person's
+matching events. Any other leaf (a person or account field, an opportunity, a list) is a *fact*: the lake computes
+it per person, and a person whose facts are not known yet has them unknown. The tree is evaluated in three-valued
+logic, so a decision that does not depend on an unknown fact is still made.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+
+from accord.audiences.ast import (
+    Aggregate,
+    And,
+    Audience,
+    Condition,
+    InAudience,
+    Node,
+    Not,
+    Occurrence,
+    Or,
+    Quantified,
+    Window,
+    walk,
+)
+from accord.audiences.rows import matches, micros, supported
+
+DAY = 86_400_000_000
+
+
+@dataclass(frozen=True)
+class EventTest:
+    """Which events a leaf counts: those matching `where` (or, negated, those not matching it)."""
+
+    where: Condition | None
+    negated: bool = False
+
+    @property
+    def key(self) -> str:
+        text = self.where.model_dump_json() if self.where is not None else "true"
+        return ("not " if self.negated else "") + text
+
+    def __call__(self, row: Mapping[str, object]) -> bool:
+        hit = True if self.where is None else matches(self.where, row)
+        return hit != self.negated
+
+
+@dataclass(frozen=True)
+class Plan:
+    audience: str
+    where: Condition
+    facts: tuple[Condition, ...]  # leaves left to SQL, in the order `fact_name` numbers them
+    tests: tuple[EventTest, ...]
+
+    def fact_name(self, index: int) -> str:
+        return f"{self.audience}\x1ffact{index}"
+
+    def fact_audiences(self) -> list[Audience]:
+        """Each fact as a person audience of its own, for SQL to evaluate next to the real ones."""
+        return [Audience(name=self.fact_name(i), of="person", where=f) for i, f in enumerate(self.facts)]
+
+    def decide(self, hits: Mapping[str, Sequence[int]], facts: Mapping[str, bool] | None, as_of: datetime) -> bool | None:
+        """Membership at `as_of` from sorted event timestamps per test key, or None when an unknown fact decides."""
+        return _value(self.where, self, hits, facts, micros(as_of))
+
+
+def plan(audience: Audience) -> Plan | None:
+    """The live plan of a person audience, or None when it must stay with SQL (it uses another audience)."""
+    if audience.of != "person" or any(isinstance(n, InAudience) for n in walk(audience.where)):
+        return None
+    facts: list[Condition] = []
+    tests: dict[str, EventTest] = {}
+    for leaf in _leaves(audience.where):
+        test = _event_test(leaf)
+        if test is None:
+            facts.append(leaf)
+        else:
+            tests.setdefault(test.key, test)
+    return Plan(audience.name, audience.where, tuple(facts), tuple(tests.values()))
+
+
+def _leaves(cond: Condition) -> list[Condition]:
+    if isinstance(cond, (And, Or)):
+        return [leaf for item in cond.items for leaf in _leaves(item)]
+    if isinstance(cond, Not):
+        return _leaves(cond.item)
+    return [cond]
+
+
+def _event_test(leaf: Node) -> EventTest | None:
+    """The events a leaf about events counts, or None if the leaf is a fact."""
+    if isinstance(leaf, Quantified) and leaf.relation == "event":
+        where = leaf.where
+    elif isinstance(leaf, Aggregate) and leaf.relation == "event" and leaf.function == "count":
+        where = leaf.where
+    elif isinstance(leaf, Occurrence):
+        where = leaf.where
+    else:
+        return None
+    if where is not None and not supported(where):
+        return None
+    return EventTest(where, negated=isinstance(leaf, Quantified) and leaf.quantifier == "all")
+
+
+def _value(cond: Condition, plan: Plan, hits: Mapping[str, Sequence[int]], facts: Mapping[str, bool] | None,
+           now: int) -> bool | None:
+    if isinstance(cond, And):
+        values = [_value(c, plan, hits, facts, now) for c in cond.items]
+        return False if False in values else (None if None in values else True)
+    if isinstance(cond, Or):
+        values = [_value(c, plan, hits, facts, now) for c in cond.items]
+        return True if True in values else (None if None in values else False)
+    if isinstance(cond, Not):
+        value = _value(cond.item, plan, hits, facts, now)
+        return None if value is None else not value
+    test = _event_test(cond)
+    if test is None:
+        index = next(i for i, f in enumerate(plan.facts) if f is cond)
+        return None if facts is None else facts.get(plan.fact_name(index), False)
+    stamps = hits.get(test.key, ())
+    if isinstance(cond, Occurrence):
+        until = bisect_right(stamps, now)
+        if not until:
+            return False
+        moment = stamps[until - 1] if cond.which == "last" else stamps[0]
+        boundary = now - cond.days * DAY
+        return moment < boundary if cond.op == "before" else moment > boundary
+    count = _count(stamps, cond.window, now)  # type: ignore[union-attr]
+    if isinstance(cond, Quantified):
+        return count > 0 if cond.quantifier == "any" else count == 0
+    assert isinstance(cond, Aggregate)
+    return {"=": count == cond.value, "!=": count != cond.value, "<": count < cond.value, "<=": count <= cond.value,
+            ">": count > cond.value, ">=": count >= cond.value}[cond.op]
+
+
+def _count(stamps: Sequence[int], window: Window | None, now: int) -> int:
+    """Events at or before `now` within the window, as the compiled SQL bounds it."""
+    low, high = None, now
+    if window is not None and window.last_days is not None:
+        low = now - window.last_days * DAY
+    elif window is not None and window.start is not None and window.end is not None:
+        low = micros(datetime.combine(window.start, time(), timezone.utc))
+        end = micros(datetime.combine(window.end, time(), timezone.utc) + timedelta(days=1))
+        high = min(high, end - 1)
+    start = 0 if low is None else bisect_left(stamps, low)
+    return max(0, bisect_right(stamps, high) - start)
