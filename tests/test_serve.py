@@ -9,15 +9,18 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 import yaml
 from typer.testing import CliRunner
 
+from accord.api.app import create_app
 from accord.cli import app
 from accord.profiles.lookup import get_person
 from accord.workspace import Workspace
@@ -113,6 +116,36 @@ def test_collector_over_http(workspace) -> None:
         assert jane.accounts and jane.accounts[0]["name"] == "Acme Inc"
         members = lake.query("SELECT profile_id, status FROM audience_membership WHERE audience = 'Recent visitors'")
         assert members == [{"profile_id": jane.person_id, "status": "realized"}], "streamed in, no batch run needed"
+
+
+def test_a_page_view_is_decided_live_before_the_lake_cycle(workspace) -> None:
+    folder, key = workspace
+    (folder / "audiences" / "visitors.aud").write_text(
+        'audience "Recent visitors" of person\nwhere any event (event_type = "web.pageview" in last 30 days)\n')
+    application = create_app(Workspace.load(folder), ingest_every=600)  # the lake's cycle: at start, then at stop
+    decided: list = []
+    application.state.accord.bus.subscribe(decided.extend)
+    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    try:
+        page = recent([{"type": "page", "userId": "v1", "messageId": "p1", "properties": {"url": "https://x.io/"}}])
+        assert httpx.post(f"http://127.0.0.1:{server.config.port}/v1/batch", json={"batch": page}, auth=(key, "")).status_code == 200
+        for _ in range(100):
+            if decided:
+                break
+            time.sleep(0.05)
+        assert [(c.audience, c.status) for c in decided] == [("Recent visitors", "realized")]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+    with Workspace.load(folder).lake() as lake:
+        [(owner,)] = lake.con.execute("SELECT profile_id FROM identity_nodes WHERE namespace = 'user_id' AND value = 'v1'").fetchall()
+        assert owner == decided[0].profile_id, "the identity run kept the id the live path announced"
+        members = lake.query("SELECT profile_id, status FROM audience_membership WHERE audience = 'Recent visitors'")
+        assert members == [{"profile_id": owner, "status": "realized"}]
 
 
 def test_nothing_accepted_is_lost_in_a_crash(workspace) -> None:

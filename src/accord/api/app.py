@@ -158,7 +158,8 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
     @app.get("/health")
     def health() -> dict[str, Any]:
         failing = any(s.get("error") for s in [*state.sources.values(), *state.destinations.values()])
-        return {"ok": state.last_error is None and not failing, "sandbox": state.sandbox, "error": state.last_error,
+        error = state.last_error or state.live.error
+        return {"ok": error is None and not failing, "sandbox": state.sandbox, "error": error,
                 "sources": state.sources, "destinations": state.destinations}
 
     # After the collector's routes: requests are matched in order, and the collector takes the most of them.
@@ -190,21 +191,10 @@ def _worker(state: ServerState, every: float) -> None:
             audiences = state.audiences()
             if stream is None or stream.lake is not lake or stream.definitions is not audiences:
                 stream = StreamEvaluator(lake, audiences, state.bus, config.audiences.retention_days, state.live)
-            # The lake loads the log only as far as the live path applied it, with the new people it opened there.
-            upto, opened = state.live.snapshot()
-            seed(lake, "person", [(namespace, value, profile) for _, profile, keys in opened for namespace, value in keys])
-            state.live.seeded(len(opened))
-            loaded = ingest_log(lake, state.log, config.name, config.collector.track_events, until=upto)
-            loaded = [r for r in [*loaded, *state.take_source_results()] if r.loaded and r.batch_id]
             moment = datetime.now(timezone.utc)
-            touched: list[str] | None = []
-            if any(r.entity != "event" for r in loaded):  # new or changed people and accounts
-                touched = run_identity(lake, config.identity).people.touched
-            state.live.refresh_identities(lake, touched, upto)
             sweep = moment - last_sweep >= SWEEP_EVERY
-            stream.advance([r.batch_id for r in loaded], last_sweep if sweep else None, moment, touched or [], upto)
+            loaded = cycle(state, lake, stream, moment, last_sweep if sweep else None)
             last_sweep = moment if sweep else last_sweep
-            state.live.top_up(lake)
             if next_audiences and moment >= next_audiences:
                 evaluate(lake, audiences, retention_days=config.audiences.retention_days)
                 state.live.reload_members(lake)
@@ -224,6 +214,25 @@ def _worker(state: ServerState, every: float) -> None:
             _close(lake)
             return
         state.stop.wait(every)
+
+
+def cycle(state: ServerState, lake: Lake, stream: StreamEvaluator, moment: datetime,
+          sweep_since: datetime | None) -> list[IngestResult]:
+    """One serving cycle: load the log as far as the live path applied it, restitch, re-decide in SQL the people
+    concerned (and, from `sweep_since`, those whose events crossed a window boundary) at `moment`."""
+    config = state.workspace.config
+    upto, opened = state.live.snapshot()
+    seed(lake, "person", [(namespace, value, profile) for _, profile, keys in opened for namespace, value in keys])
+    state.live.seeded(len(opened))
+    loaded = ingest_log(lake, state.log, config.name, config.collector.track_events, until=upto)
+    loaded = [r for r in [*loaded, *state.take_source_results()] if r.loaded and r.batch_id]
+    touched: list[str] | None = []
+    if any(r.entity != "event" for r in loaded):  # new or changed people and accounts
+        touched = run_identity(lake, config.identity).people.touched
+    state.live.refresh_identities(lake, touched, upto)
+    stream.advance([r.batch_id for r in loaded], sweep_since, moment, touched or [], upto)
+    state.live.top_up(lake)
+    return loaded
 
 
 def _close(lake: Lake | None) -> None:

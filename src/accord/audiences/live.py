@@ -26,7 +26,13 @@ from accord.audiences.plan import EventTest, Plan, plan
 from accord.audiences.rows import micros
 from accord.identity.resolve import reserve_ids
 from accord.lake.store import Lake
-from accord.sources.collector import SOURCE_TYPE, event_row, message_time, person_key
+from accord.sources.collector import (
+    SOURCE_TYPE,
+    event_row,
+    message_time,
+    person_key,
+    source_key,
+)
 
 Key = tuple[str, str]  # identity namespace, value
 EVENT_MESSAGES = ("track", "page", "screen")
@@ -90,9 +96,10 @@ class LiveProfiles:
         self.unrecorded: list[Change] = []
         self.ids: list[str] = []
         self._opened = 0  # new profiles since the last top-up
+        self.error: str | None = None
         self._identity_run: object = ()  # the lake's identity run and membership recording this state knows
         self._recorded_run: object = ()
-        self._queue: queue.SimpleQueue[tuple[list[dict[str, Any]], int] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[list[dict[str, Any]], int]] = queue.SimpleQueue()
 
     # -- set-up, by the worker that owns the lake ----------------------------------------------------------
     def attach(self, lake: Lake, audiences: list[Audience]) -> None:
@@ -169,8 +176,13 @@ class LiveProfiles:
                 item = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
-            if item is not None:
+            try:
                 self.apply(*item)
+                self.error = None
+            except Exception as err:  # noqa: BLE001 - the lake's cycle still decides everyone; /health shows it
+                self.error = f"{type(err).__name__}: {err}"
+                with self.lock:
+                    self.profiles.clear()
 
     def apply(self, entries: list[dict[str, Any]], offset: int, at: datetime | None = None) -> list[Change]:
         changes: list[Change] = []
@@ -213,13 +225,14 @@ class LiveProfiles:
             state.stale_until = offset
             return
         event = event_row(m, when.isoformat(), self.instance, self.track_events)
+        event_id = source_key(str(event["source_id"]), self.instance)  # as the lake keys it: a retry is no new event
         row = {"event_type": event["event_type"], "url": event["url"], "timestamp": micros(when)}
-        if state.add(event["source_id"], row, self.tests):
-            state.applied.append(Applied(offset, keys[0], event["source_id"], row))
+        if state.add(event_id, row, self.tests):
+            state.applied.append(Applied(offset, keys[0], event_id, row))
             self._decide(profile, state, at, changes)
 
     def _keys(self, m: dict[str, Any]) -> list[Key]:
-        record = f"alias:{m['previousId']}@{self.instance}.{SOURCE_TYPE}" if m["type"] == "alias" else person_key(m, self.instance)
+        record = source_key(f"alias:{m['previousId']}", self.instance) if m["type"] == "alias" else person_key(m, self.instance)
         keys: list[Key] = [("b2b_person", record)]
         if m.get("userId"):
             keys.append(("user_id", str(m["userId"])))

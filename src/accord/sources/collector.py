@@ -124,10 +124,10 @@ class CollectorLog:
                 self._failed = None
             except OSError as err:
                 self._failed = err
-            for _, _, done in waiting:
-                done.set()
             if self._failed is None and self.written is not None:
                 self.written([entry for _, entry, _ in waiting], size)
+            for _, _, done in waiting:
+                done.set()
 
     def size(self) -> int:
         return self.path.stat().st_size if self.path.exists() else 0
@@ -231,7 +231,12 @@ def message_time(m: dict[str, Any], received: str | None) -> datetime | None:
 
 def person_key(m: dict[str, Any], instance: str) -> str:
     """The source key of the person record a message belongs to."""
-    return f"{_person_id(m)}@{instance}.{SOURCE_TYPE}"
+    return source_key(_person_id(m), instance)
+
+
+def source_key(source_id: str, instance: str) -> str:
+    """A collector record's key in the lake, as the loader forms it."""
+    return f"{source_id}@{instance}.{SOURCE_TYPE}"
 
 
 def ingest_log(lake: Lake, log: CollectorLog, instance: str, track_events: dict[str, str] | None = None,

@@ -1,0 +1,210 @@
+"""The live path: plans decide as the compiled SQL does, and serving cycles leave the lake equal to a batch run."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, event, given, note, settings
+from hypothesis import strategies as st
+
+from accord.api.app import create_app, cycle
+from accord.audiences.ast import Audience, InAudience, walk
+from accord.audiences.changes import MembershipBus
+from accord.audiences.evaluate import prepare_tables
+from accord.audiences.live import LiveProfiles
+from accord.audiences.plan import plan
+from accord.audiences.rows import micros
+from accord.audiences.stream import StreamEvaluator
+from accord.audiences.text import parse_audience
+from accord.identity.run import run_identity
+from accord.workspace import Workspace
+from tests.audience_strategies import condition
+from tests.conftest import ingest, mapping, write_csv
+from tests.test_audiences import WHEN, compiled_members
+
+
+@pytest.fixture(scope="module")
+def world_lake(profiled_lake):
+    return profiled_lake
+
+
+@pytest.fixture(scope="module")
+def world_events(world_lake) -> dict[str, dict[str, list[int]]]:
+    """Each person's events of the tiny world, as rows the live path matches."""
+    out: dict[str, list[dict[str, object]]] = defaultdict(list)
+    for person, event_type, url, at in world_lake.con.execute(
+            'SELECT person_id, event_type, url, "timestamp" FROM aud_person_events').fetchall():
+        out[person].append({"event_type": event_type, "url": url, "timestamp": micros(at)})
+    return out
+
+
+person_audiences = condition("person", 2, "person").map(lambda c: Audience(name="random", of="person", where=c)).filter(
+    lambda a: not any(isinstance(n, InAudience) for n in walk(a.where)) and bool(plan(a).tests))  # type: ignore[union-attr]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(person_audiences)
+def test_plans_decide_as_the_compiled_sql(world_lake, world_events, audience) -> None:
+    p = plan(audience)
+    assert p is not None
+    facts = compiled_members(world_lake, p.fact_audiences(), WHEN)
+    people = [r[0] for r in world_lake.con.execute("SELECT person_id FROM aud_people").fetchall()]
+    decided = set()
+    for person in people:
+        hits: dict[str, list[int]] = {}
+        for row in sorted(world_events.get(person, []), key=lambda r: r["timestamp"]):
+            for test in p.tests:
+                if test(row):
+                    hits.setdefault(test.key, []).append(row["timestamp"])
+        value = p.decide(hits, {name: person in members for name, members in facts.items()}, WHEN)
+        assert value is not None
+        if value:
+            decided.add(person)
+    assert decided == compiled_members(world_lake, [audience], WHEN)["random"]
+
+
+def test_unknown_facts_decide_only_when_they_do_not_matter() -> None:
+    p = plan(parse_audience('audience "A" of person where any event (event_type = "web.pageview") and email ends with "@acme.com"'))
+    assert p is not None and len(p.facts) == 1 and len(p.tests) == 1
+    seen = {p.tests[0].key: [micros(WHEN - timedelta(hours=1))]}
+    assert p.decide({}, None, WHEN) is False
+    assert p.decide(seen, None, WHEN) is None
+    assert p.decide(seen, {p.fact_name(0): True}, WHEN) is True
+    assert plan(parse_audience('audience "B" of person where in audience "A"')) is None
+
+
+# -- serving cycles ---------------------------------------------------------------------------------------------
+START = datetime(2026, 11, 2, 9, tzinfo=timezone.utc)
+AUDIENCES = {
+    "twice.aud": 'audience "Twice" of person where count(event where event_type = "web.pageview" in last 2 days) >= 2',
+    "acme.aud": 'audience "Acme pricing" of person where any event (url contains "/pricing" in last 1 days) '
+                'and email ends with "@acme.com"',
+    "quiet.aud": 'audience "Signed up, quiet" of person where any event (event_type = "track.signed_up") '
+                 'and no event (event_type = "web.pageview" in last 1 days)',
+    "lapsed.aud": 'audience "Lapsed" of person where last event (event_type = "web.pageview") before 1 days ago',
+}
+USERS = ["u1", "u2", "u3"]
+ANONYMOUS = ["a1", "a2"]
+EMAILS = ["p1@acme.com", "p2@acme.com", "p3@other.io", "new@acme.com"]
+
+pages = st.tuples(st.just("page"), st.sampled_from(USERS + [None]), st.sampled_from(ANONYMOUS + [None]),
+                  st.sampled_from(["https://x.io/", "https://x.io/pricing"]), st.integers(0, 30))
+actions = st.lists(st.one_of(
+    st.tuples(st.just("hours"), st.integers(1, 30)),
+    pages, pages, pages,
+    st.tuples(st.just("track"), st.sampled_from(USERS), st.sampled_from(ANONYMOUS + [None])),
+    st.tuples(st.just("identify"), st.sampled_from(USERS), st.sampled_from(EMAILS)),
+    st.tuples(st.just("alias"), st.sampled_from(ANONYMOUS), st.sampled_from(USERS)),
+    st.tuples(st.just("cycle"), st.integers(0, 3)),  # how many of the next messages arrive during the cycle
+), min_size=1, max_size=30)
+
+
+def workspace(folder: Path) -> Workspace:
+    ws = Workspace.init(folder)
+    for name, text in AUDIENCES.items():
+        (folder / "audiences" / name).write_text(text + "\n")
+    with ws.lake() as lake:
+        rows = [[f"p{i}", email] for i, email in enumerate(EMAILS[:3], 1)]
+        ingest(lake, write_csv(folder / "people.csv", ["Id", "Email"], rows), mapping("person", {"source_id": "Id", "email": "Email"}))
+        run_identity(lake, ws.config.identity)
+    return ws
+
+
+def message(action: tuple, n: int, clock: datetime) -> dict[str, object] | None:
+    kind = action[0]
+    m: dict[str, object] = {"type": kind, "messageId": f"m{n}", "timestamp": clock.isoformat()}
+    if kind == "page":
+        _, user, anonymous, url, late = action
+        if user is None and anonymous is None:
+            return None
+        m.update(properties={"url": url}, timestamp=(clock - timedelta(hours=late)).isoformat())
+        m.update({k: v for k, v in (("userId", user), ("anonymousId", anonymous)) if v})
+    elif kind == "track":
+        m.update(event="Signed Up", userId=action[1], **({"anonymousId": action[2]} if action[2] else {}))
+    elif kind == "identify":
+        m.update(userId=action[1], traits={"email": action[2]})
+    else:
+        m.update(previousId=action[1], userId=action[2])
+    return m
+
+
+def memberships(lake, names: list[str]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {n: set() for n in names}
+    for audience, profile in lake.con.execute(
+            "SELECT audience, profile_id FROM audience_membership WHERE status IN ('realized', 'existing')").fetchall():
+        out[audience].add(profile)
+    return out
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(actions)
+def test_after_each_cycle_the_lake_equals_a_batch_run(tmp_path_factory, steps) -> None:
+    note(repr(steps))
+    ws = workspace(tmp_path_factory.mktemp("live") / "ws")
+    state = create_app(ws).state.accord
+    clock = [START]
+    failures: list[BaseException] = []
+
+    def written(entries, size) -> None:
+        try:
+            state.live.apply(entries, size, at=clock[0])
+        except BaseException as err:  # noqa: BLE001 - surfaced by the test below, not lost in the log's thread
+            failures.append(err)
+
+    state.log.written = written
+
+    def send(messages: list[dict[str, object] | None]) -> None:
+        for m in messages:
+            if m is not None:
+                state.log.append([m], received_at=clock[0])
+
+    live_changes = 0  # decided by the live path, between cycles
+    with ws.lake() as lake:
+        audiences = state.audiences()
+        names = [a.name for a in audiences]
+        stream = StreamEvaluator(lake, audiences, state.bus, 30, state.live)
+        last = START
+        steps = [*steps, ("cycle", 0)]
+        arrived: set[int] = set()  # steps already sent during a cycle
+        for n, action in enumerate(steps):
+            if action[0] == "hours":
+                clock[0] += timedelta(hours=action[1])
+            elif action[0] == "cycle":
+                # The next messages arrive while the cycle runs: applied live, after the lake's snapshot.
+                during = [(i, a) for i, a in enumerate(steps[n + 1:n + 1 + action[1]], n + 1) if a[0] not in ("hours", "cycle")]
+                arrived.update(i for i, _ in during)
+                advance = stream.advance
+                stream.advance = lambda *args: (send([message(a, i, clock[0]) for i, a in during]), advance(*args))[1]
+                cycle(state, lake, stream, clock[0], last)
+                stream.advance = advance
+                if during:
+                    cycle(state, lake, stream, clock[0], clock[0])
+                last = clock[0]
+                prepare_tables(lake)
+                assert memberships(lake, names) == compiled_members(lake, audiences, clock[0])
+                assert state.live.members == memberships(lake, names)
+            elif n not in arrived:
+                before = len(state.live.unrecorded)
+                send([message(action, n, clock[0])])
+                live_changes += len(state.live.unrecorded) - before
+    assert not failures
+    event("live decisions: " + ("some" if live_changes else "none"))
+
+
+def test_what_came_after_the_lakes_snapshot_outranks_its_answer(lake) -> None:
+    live = LiveProfiles(MembershipBus(), "ws", offset=0)
+    live.attach(lake, [parse_audience(AUDIENCES["twice.aud"])])
+    page = {"type": "page", "userId": "u1", "timestamp": START.isoformat(), "properties": {"url": "https://x.io/"}}
+    live.apply([{"batch": [{**page, "messageId": "m1"}]}], 10, at=START)
+    [realized] = live.apply([{"batch": [{**page, "messageId": "m2"}]}], 20, at=START)
+    assert realized.audience == "Twice" and realized.status == "realized"
+    first = ("m1", {"event_type": "web.pageview", "url": "https://x.io/", "timestamp": micros(START)})
+    # The lake saw the log up to offset 10: one page view. The second came after, so the live decision stands.
+    assert live.reconcile([realized.profile_id], {}, {realized.profile_id: [first]}, 10, START) == []
+    assert realized.profile_id in live.members["Twice"]
+    # Once the lake has seen everything, its answer is taken (here: a lake that lost the second view).
+    [exited] = live.reconcile([realized.profile_id], {}, {realized.profile_id: [first]}, 20, START)
+    assert exited.status == "exited" and not live.members["Twice"]
