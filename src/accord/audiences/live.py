@@ -113,7 +113,7 @@ class LiveProfiles:
                 self.profiles.clear()
             self.audiences = [a.name for a in audiences]
             self.plans, self.tests = plans, tuple(tests.values())
-        if run != self._identity_run:
+        if run != self._identity_run or plans_changed:
             self.reload_identities(lake)
         if self._recorded_run != _last_recording(lake) or plans_changed:
             self.reload_members(lake)
@@ -123,7 +123,8 @@ class LiveProfiles:
         return [a for p in self.plans.values() for a in p.fact_audiences()]
 
     def reload_identities(self, lake: Lake) -> None:
-        rows = lake.con.execute(f"SELECT namespace, value, profile_id FROM identity_nodes WHERE {_KEYS}").fetchall()
+        """The collector people's keys as the lake has them (none while no audience can be decided live)."""
+        rows = lake.con.execute(f"SELECT namespace, value, profile_id FROM identity_nodes WHERE {_KEYS}").fetchall() if self.plans else []
         with self.lock:
             self.index, self.keys_of = {}, defaultdict(set)
             for namespace, value, profile in rows:
@@ -167,6 +168,10 @@ class LiveProfiles:
     # -- the log's side -------------------------------------------------------------------------------------
     def feed(self, entries: list[dict[str, Any]], offset: int) -> None:
         """Logged entries (written and synced up to `offset`), to apply in the live thread."""
+        if not self.plans and self._queue.empty():
+            with self.lock:  # nothing to decide: spare the hand-off to another thread (it costs the collector)
+                self.offset = offset
+            return
         self._queue.put((entries, offset))
 
     def run(self, stop: threading.Event) -> None:
@@ -288,7 +293,7 @@ class LiveProfiles:
         that was merged away move to the one that holds their person now."""
         if touched is None:
             self.reload_identities(lake)
-        elif touched:
+        elif touched and self.plans:
             rows = lake.con.execute(
                 f"SELECT namespace, value, profile_id FROM identity_nodes WHERE {_KEYS} "
                 "AND profile_id IN (SELECT unnest(?::VARCHAR[]))", [touched]).fetchall()
