@@ -1,6 +1,6 @@
 """Event → membership latency: p50/p99 from sending a page event to the streaming audience change it causes.
 
-    python bench/latency.py [--rate 1000] [--seconds 10] [--ingest-every 0.05] [--workspace bench/out/web-medium]
+    python bench/latency.py [--rate 1000] [--seconds 10] [--ingest-every 2] [--workspace bench/out/web-medium]
                             [--returning]
 
 Runs `accord serve`'s app in this process (uvicorn in a thread; the client in another process) with one streaming
@@ -39,7 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--ingest-every", type=float, default=0.05)
+    parser.add_argument("--ingest-every", type=float, default=2.0, help="the lake's cycle (accord serve's default)")
     parser.add_argument("--workspace", type=Path, help="start from a copy of this workspace")
     parser.add_argument("--returning", action="store_true", help="time known users' second visit")
     args = parser.parse_args()

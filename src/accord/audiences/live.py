@@ -36,7 +36,7 @@ from accord.sources.collector import (
 
 Key = tuple[str, str]  # identity namespace, value
 EVENT_MESSAGES = ("track", "page", "screen")
-RESERVE = 1000
+RESERVE = 10_000
 """Profile ids reserved ahead for new people (the identity run gives each the id the live path chose)."""
 
 
