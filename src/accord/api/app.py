@@ -230,7 +230,9 @@ def cycle(state: ServerState, lake: Lake, stream: StreamEvaluator, moment: datet
     if any(r.entity != "event" for r in loaded):  # new or changed people and accounts
         touched = run_identity(lake, config.identity).people.touched
     state.live.refresh_identities(lake, touched, upto)
-    stream.advance([r.batch_id for r in loaded], sweep_since, moment, touched or [], upto)
+    # The people the live path opened are decided too: if their records did not load, they must leave again.
+    people = [*(touched or []), *(profile for _, profile, _ in opened)]
+    stream.advance([r.batch_id for r in loaded], sweep_since, moment, people, upto)
     state.live.top_up(lake)
     return loaded
 

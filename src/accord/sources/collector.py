@@ -87,8 +87,8 @@ class CollectorLog:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / LOG_NAME
         self.max_waiting = max_waiting
+        # Called in log order with the entries of each synced write and the log's size after it.
         self.written: Callable[[list[dict[str, Any]], int], None] | None = None
-        """Called in log order with the entries of each synced write and the log's size after it."""
         self._queue: list[tuple[str, dict[str, Any], threading.Event]] = []
         self._cond = threading.Condition()
         self._failed: Exception | None = None
@@ -130,6 +130,7 @@ class CollectorLog:
                 done.set()
 
     def size(self) -> int:
+        """Bytes written so far."""
         return self.path.stat().st_size if self.path.exists() else 0
 
     def read_from(self, offset: int, until: int | None = None) -> tuple[list[dict[str, Any]], int]:
