@@ -106,15 +106,17 @@ class LiveProfiles:
         """Take the streaming `audiences` and the lake's state (after it was opened, perhaps changed by others)."""
         plans = {a.name: p for a in audiences if (p := plan(a)) is not None}
         tests = {t.key: t for p in plans.values() for t in p.tests}
+        plans_changed = plans != self.plans or [a.name for a in audiences] != self.audiences
         run = lake.scalar("SELECT max(run_id) FROM identity_runs")
+        # The index is read before the plans take effect: else a known person would look new meanwhile.
+        rows = self._index_rows(lake, bool(plans)) if plans_changed or run != self._identity_run else None
         with self.lock:
-            plans_changed = plans != self.plans or [a.name for a in audiences] != self.audiences
             if plans_changed:
                 self.profiles.clear()
             self.audiences = [a.name for a in audiences]
             self.plans, self.tests = plans, tuple(tests.values())
-        if run != self._identity_run or plans_changed:
-            self.reload_identities(lake)
+            if rows is not None:
+                self._set_index(rows, run)
         if self._recorded_run != _last_recording(lake) or plans_changed:
             self.reload_members(lake)
         self.top_up(lake)
@@ -123,17 +125,25 @@ class LiveProfiles:
         return [a for p in self.plans.values() for a in p.fact_audiences()]
 
     def reload_identities(self, lake: Lake) -> None:
-        """The collector people's keys as the lake has them (none while no audience can be decided live)."""
-        rows = lake.con.execute(f"SELECT namespace, value, profile_id FROM identity_nodes WHERE {_KEYS}").fetchall() if self.plans else []
+        rows = self._index_rows(lake, bool(self.plans))
+        run = lake.scalar("SELECT max(run_id) FROM identity_runs")
         with self.lock:
-            self.index, self.keys_of = {}, defaultdict(set)
-            for namespace, value, profile in rows:
-                self._register((namespace, value), profile)
-            for _, profile, keys in self.seeds:
-                for key in keys:
-                    self._register(key, profile)
-            self.profiles = {p: s for p, s in self.profiles.items() if p in self.keys_of}
-            self._identity_run = lake.scalar("SELECT max(run_id) FROM identity_runs")
+            self._set_index(rows, run)
+
+    @staticmethod
+    def _index_rows(lake: Lake, wanted: bool) -> list[tuple[str, str, str]]:
+        """The collector people's keys as the lake has them (none while no audience can be decided live)."""
+        return lake.con.execute(f"SELECT namespace, value, profile_id FROM identity_nodes WHERE {_KEYS}").fetchall() if wanted else []
+
+    def _set_index(self, rows: list[tuple[str, str, str]], run: object) -> None:
+        self.index, self.keys_of = {}, defaultdict(set)
+        for namespace, value, profile in rows:
+            self._register((namespace, value), profile)
+        for _, profile, keys in self.seeds:  # opened, not yet in the lake
+            for key in keys:
+                self._register(key, profile)
+        self.profiles = {p: s for p, s in self.profiles.items() if p in self.keys_of}
+        self._identity_run = run
 
     def reload_members(self, lake: Lake) -> None:
         """The recorded membership, and on top what was decided but not recorded yet."""
@@ -190,25 +200,28 @@ class LiveProfiles:
                     self.profiles.clear()
 
     def apply(self, entries: list[dict[str, Any]], offset: int, at: datetime | None = None) -> list[Change]:
+        """Decide the events of synced log entries (up to `offset`) at `at`; publish and return the changes."""
         changes: list[Change] = []
         at = at or datetime.now(timezone.utc)
         with self.lock:
-            if self.plans:
-                for entry in entries:
-                    for message in entry["batch"]:
-                        self._message(message, entry.get("receivedAt"), offset, at, changes)
-            self.offset = offset
+            try:
+                if self.plans:
+                    for entry in entries:
+                        for message in entry["batch"]:
+                            self._message(message, entry.get("receivedAt"), offset, at, changes)
+            finally:
+                self.offset = offset  # whatever happened here, the lake may load it: the log has it
         self.bus.publish(changes)
         return changes
 
     def _message(self, m: dict[str, Any], received: str | None, offset: int, at: datetime, changes: list[Change]) -> None:
         keys = self._keys(m)
         known = {self.index[k] for k in keys if k in self.index}
-        if (m["type"] not in EVENT_MESSAGES or any(k in self.pending for k in keys) or len(known) > 1
+        when = message_time(m, received) if m["type"] in EVENT_MESSAGES else None
+        if (when is None or any(k in self.pending for k in keys) or len(known) > 1
                 or (known and not all(k in self.index for k in keys))):
             self._hold(keys, known, offset)
             return
-        when = message_time(m, received)
         if known:
             profile = known.pop()
             state = self.profiles.get(profile)
@@ -216,7 +229,7 @@ class LiveProfiles:
                 if state is not None:
                     state.stale_until = offset
                 return
-        elif self.ids and when is not None:
+        elif self.ids:
             profile = self.ids.pop()
             self._opened += 1
             for key in keys:
@@ -225,9 +238,6 @@ class LiveProfiles:
             state = self.profiles[profile] = ProfileState(facts=None)
         else:
             self._hold(keys, known, offset)
-            return
-        if when is None:
-            state.stale_until = offset
             return
         event = event_row(m, when.isoformat(), self.instance, self.track_events)
         event_id = source_key(str(event["source_id"]), self.instance)  # as the lake keys it: a retry is no new event
