@@ -1,6 +1,6 @@
 """Collector throughput: accepted events/s through /v1/batch (durable, fsync'd) vs an empty endpoint, same stack.
 
-    python bench/collector.py [--seconds 10] [--clients 8]
+    python bench/collector.py [--seconds 10] [--clients 8] [--streaming]
 
 Starts `accord serve`'s app (with one extra route, /empty, that reads the body and answers 200) in a server
 process on 127.0.0.1, then drives it from this process with concurrent clients sending batches of 100 track
@@ -75,6 +75,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--streaming", action="store_true",
+                        help="with a streaming audience, so the live path decides every event too")
     parser.add_argument("--serve", nargs=2, metavar=("WORKSPACE", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -85,6 +87,9 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="accord-bench-")) / "ws"
     ws = Workspace.init(folder)
+    if args.streaming:
+        (folder / "audiences" / "scrollers.aud").write_text(
+            'audience "Scrolled today" of person\nwhere any event (event_type = "track.page_scrolled" in last 1 days)\n')
     with ws.lake() as lake:
         key = create_key(lake, "write").secret
     with socket.socket() as s:

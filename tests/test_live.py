@@ -203,8 +203,9 @@ def test_what_came_after_the_lakes_snapshot_outranks_its_answer(lake) -> None:
     assert realized.audience == "Twice" and realized.status == "realized"
     first = ("m1", {"event_type": "web.pageview", "url": "https://x.io/", "timestamp": micros(START)})
     # The lake saw the log up to offset 10: one page view. The second came after, so the live decision stands.
-    assert live.reconcile([realized.profile_id], {}, {realized.profile_id: [first]}, 10, START) == []
+    everything = [realized.profile_id]  # its whole history comes from the lake
+    assert live.reconcile([realized.profile_id], {}, {realized.profile_id: [first]}, everything, 10, START) == []
     assert realized.profile_id in live.members["Twice"]
     # Once the lake has seen everything, its answer is taken (here: a lake that lost the second view).
-    [exited] = live.reconcile([realized.profile_id], {}, {realized.profile_id: [first]}, 20, START)
+    [exited] = live.reconcile([realized.profile_id], {}, {realized.profile_id: [first]}, everything, 20, START)
     assert exited.status == "exited" and not live.members["Twice"]

@@ -28,7 +28,8 @@ from accord.identity.resolve import reserve_ids
 from accord.lake.store import Lake
 from accord.sources.collector import (
     SOURCE_TYPE,
-    event_row,
+    event_fields,
+    event_id,
     message_time,
     person_key,
     source_key,
@@ -96,6 +97,8 @@ class LiveProfiles:
         self.unrecorded: list[Change] = []
         self.ids: list[str] = []
         self._opened = 0  # new profiles since the last top-up
+        self._stamps: dict[str, int | None] = {}
+        self._restitched: set[str] = set()  # profiles an identity run changed since their state was loaded
         self.error: str | None = None
         self._identity_run: object = ()  # the lake's identity run and membership recording this state knows
         self._recorded_run: object = ()
@@ -217,7 +220,7 @@ class LiveProfiles:
     def _message(self, m: dict[str, Any], received: str | None, offset: int, at: datetime, changes: list[Change]) -> None:
         keys = self._keys(m)
         known = {self.index[k] for k in keys if k in self.index}
-        when = message_time(m, received) if m["type"] in EVENT_MESSAGES else None
+        when = self._micros(m.get("timestamp"), received) if m["type"] in EVENT_MESSAGES else None
         if (when is None or any(k in self.pending for k in keys) or len(known) > 1
                 or (known and not all(k in self.index for k in keys))):
             self._hold(keys, known, offset)
@@ -239,12 +242,26 @@ class LiveProfiles:
         else:
             self._hold(keys, known, offset)
             return
-        event = event_row(m, when.isoformat(), self.instance, self.track_events)
-        event_id = source_key(str(event["source_id"]), self.instance)  # as the lake keys it: a retry is no new event
-        row = {"event_type": event["event_type"], "url": event["url"], "timestamp": micros(when)}
-        if state.add(event_id, row, self.tests):
-            state.applied.append(Applied(offset, keys[0], event_id, row))
+        event_type, url = event_fields(m, self.track_events)
+        key = source_key(event_id(m), self.instance)  # as the lake keys it: a retry is no new event
+        row = {"event_type": event_type, "url": url, "timestamp": when}
+        if state.add(key, row, self.tests):
+            state.applied.append(Applied(offset, keys[0], key, row))
             self._decide(profile, state, at, changes)
+
+    def _micros(self, stamp: Any, received: str | None) -> int | None:
+        """When an event happened (its timestamp, else when it was received), in microseconds; parsed once per
+        distinct text, as events of one batch often share it."""
+        for text in (stamp, received):
+            if isinstance(text, str):
+                if text not in self._stamps:
+                    if len(self._stamps) > 10_000:
+                        self._stamps.clear()
+                    moment = message_time({"timestamp": text}, None)
+                    self._stamps[text] = micros(moment) if moment else None
+                if self._stamps[text] is not None:
+                    return self._stamps[text]
+        return None
 
     def _keys(self, m: dict[str, Any]) -> list[Key]:
         record = source_key(f"alias:{m['previousId']}", self.instance) if m["type"] == "alias" else person_key(m, self.instance)
@@ -274,8 +291,9 @@ class LiveProfiles:
         self.keys_of[profile].add(key)
 
     def _decide(self, profile: str, state: ProfileState, at: datetime, changes: list[Change]) -> None:
+        now = micros(at)
         for name, p in self.plans.items():
-            value = p.decide(state.hits, state.facts, at)
+            value = p.decide(state.hits, state.facts, now)
             if value is not None:
                 self._set(name, profile, value, at, changes)
 
@@ -302,6 +320,8 @@ class LiveProfiles:
         """After an identity run: the touched profiles' keys as the lake has them; events applied to a profile
         that was merged away move to the one that holds their person now."""
         if touched is None:
+            with self.lock:
+                self.profiles.clear()
             self.reload_identities(lake)
         elif touched and self.plans:
             rows = lake.con.execute(
@@ -312,6 +332,7 @@ class LiveProfiles:
                     self._register((namespace, value), profile)
                 for profile in touched:
                     self._move_applied(profile)
+                self._restitched.update(touched)
         if touched is not None:
             self._identity_run = lake.scalar("SELECT max(run_id) FROM identity_runs")
         with self.lock:
@@ -333,17 +354,24 @@ class LiveProfiles:
         if profile not in self.keys_of:
             del self.profiles[profile]
 
-    def visible(self, people: Iterable[str]) -> list[str]:
-        """Which of `people` the live path keeps state for (they hold a collector record, or have state)."""
+    def visible(self, people: Iterable[str]) -> tuple[list[str], list[str]]:
+        """Which of `people` the live path keeps state for (they hold a collector record, or have state), and
+        which of those need their whole event history from the lake (new to memory, or restitched); the others
+        need only the events of the batches being decided."""
         with self.lock:
-            return [p for p in people if p in self.keys_of or p in self.profiles]
+            seen = [p for p in people if p in self.keys_of or p in self.profiles]
+            whole = [p for p in seen if (s := self.profiles.get(p)) is None or not s.loaded or p in self._restitched]
+        return seen, whole
 
     def reconcile(self, people: Sequence[str], members: Mapping[str, set[str]],
-                  events: Mapping[str, list[tuple[str, dict[str, Any]]]], upto: int | None, at: datetime) -> list[Change]:
+                  events: Mapping[str, list[tuple[str, dict[str, Any]]]], whole: Iterable[str], upto: int | None,
+                  at: datetime) -> list[Change]:
         """Take the lake's decision (`members` by audience, facts included) for `people`, evaluated with the log
-        up to `upto`: each visible person's state is rebuilt from the lake's `events` plus what came since, and
-        where something came since, the live path decides instead (or, if it cannot, the next cycle)."""
+        up to `upto`. Each visible person's state takes the lake's `events` (all of them for the `whole` ones,
+        else those of the decided batches) plus what came since; where something came since, the live path
+        decides instead (or, if it cannot, the next cycle)."""
         changes: list[Change] = []
+        whole = set(whole)
         with self.lock:
             for profile in people:
                 old = self.profiles.get(profile)
@@ -352,7 +380,9 @@ class LiveProfiles:
                 if old is not None or profile in self.keys_of:
                     newer = [a for a in (old.applied if old else []) if upto is None or a.offset > upto]
                     stale = old.stale_until if old and old.stale_until is not None and upto is not None and old.stale_until > upto else None
-                    state = self._rebuilt(profile, members, events.get(profile, []), newer, stale)
+                    base = None if profile in whole or old is None else old
+                    state = self._rebuilt(profile, members, events.get(profile, []), newer, stale, base)
+                    self._restitched.discard(profile)
                 for audience in self.audiences:
                     if newer or stale is not None:
                         p = self.plans.get(audience)
@@ -365,15 +395,18 @@ class LiveProfiles:
         return changes
 
     def _rebuilt(self, profile: str, members: Mapping[str, set[str]], events: list[tuple[str, dict[str, Any]]],
-                 newer: list[Applied], stale: int | None) -> ProfileState:
+                 newer: list[Applied], stale: int | None, base: ProfileState | None) -> ProfileState:
+        """The state of `profile` from the lake's facts and `events` (added to `base`'s, if given) and `newer`."""
         facts = {name: profile in members.get(name, ()) for p in self.plans.values()
                  for name in (p.fact_name(i) for i in range(len(p.facts)))}
         state = ProfileState(facts=facts, stale_until=stale)
-        for event_id, row in sorted(events, key=lambda e: e[1]["timestamp"]):
-            state.add(event_id, row, self.tests)
+        if base is not None:
+            state.hits, state.seen = base.hits, base.seen
+        for key, row in sorted(events, key=lambda e: e[1]["timestamp"]):
+            state.add(key, row, self.tests)
         for item in newer:
-            if state.add(item.event_id, item.row, self.tests):
-                state.applied.append(item)
+            state.add(item.event_id, item.row, self.tests)
+            state.applied.append(item)
         if profile in self.keys_of:
             self.profiles[profile] = state
         else:

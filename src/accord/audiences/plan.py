@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 
 from accord.audiences.ast import (
@@ -39,11 +39,11 @@ class EventTest:
 
     where: Condition | None
     negated: bool = False
+    key: str = field(init=False, compare=False)
 
-    @property
-    def key(self) -> str:
+    def __post_init__(self) -> None:
         text = self.where.model_dump_json() if self.where is not None else "true"
-        return ("not " if self.negated else "") + text
+        object.__setattr__(self, "key", ("not " if self.negated else "") + text)
 
     def __call__(self, row: Mapping[str, object]) -> bool:
         hit = True if self.where is None else matches(self.where, row)
@@ -56,17 +56,19 @@ class Plan:
     where: Condition
     facts: tuple[Condition, ...]  # leaves left to SQL, in the order `fact_name` numbers them
     tests: tuple[EventTest, ...]
+    leaves: dict[int, EventTest | str] = field(compare=False, repr=False)  # id of a leaf → its test, or fact name
 
     def fact_name(self, index: int) -> str:
-        return f"{self.audience}\x1ffact{index}"
+        return _fact_name(self.audience, index)
 
     def fact_audiences(self) -> list[Audience]:
         """Each fact as a person audience of its own, for SQL to evaluate next to the real ones."""
         return [Audience(name=self.fact_name(i), of="person", where=f) for i, f in enumerate(self.facts)]
 
-    def decide(self, hits: Mapping[str, Sequence[int]], facts: Mapping[str, bool] | None, as_of: datetime) -> bool | None:
-        """Membership at `as_of` from sorted event timestamps per test key, or None when an unknown fact decides."""
-        return _value(self.where, self, hits, facts, micros(as_of))
+    def decide(self, hits: Mapping[str, Sequence[int]], facts: Mapping[str, bool] | None, as_of: datetime | int) -> bool | None:
+        """Membership at `as_of` (or that many microseconds since the epoch) from sorted event timestamps per test
+        key, or None when an unknown fact decides."""
+        return _value(self.where, self, hits, facts, as_of if isinstance(as_of, int) else micros(as_of))
 
 
 def plan(audience: Audience) -> Plan | None:
@@ -75,13 +77,19 @@ def plan(audience: Audience) -> Plan | None:
         return None
     facts: list[Condition] = []
     tests: dict[str, EventTest] = {}
+    leaves: dict[int, EventTest | str] = {}
     for leaf in _leaves(audience.where):
         test = _event_test(leaf)
         if test is None:
+            leaves[id(leaf)] = _fact_name(audience.name, len(facts))
             facts.append(leaf)
         else:
-            tests.setdefault(test.key, test)
-    return Plan(audience.name, audience.where, tuple(facts), tuple(tests.values()))
+            leaves[id(leaf)] = tests.setdefault(test.key, test)
+    return Plan(audience.name, audience.where, tuple(facts), tuple(tests.values()), leaves)
+
+
+def _fact_name(audience: str, index: int) -> str:
+    return f"{audience}\x1ffact{index}"
 
 
 def _leaves(cond: Condition) -> list[Condition]:
@@ -118,10 +126,9 @@ def _value(cond: Condition, plan: Plan, hits: Mapping[str, Sequence[int]], facts
     if isinstance(cond, Not):
         value = _value(cond.item, plan, hits, facts, now)
         return None if value is None else not value
-    test = _event_test(cond)
-    if test is None:
-        index = next(i for i, f in enumerate(plan.facts) if f is cond)
-        return None if facts is None else facts.get(plan.fact_name(index), False)
+    test = plan.leaves[id(cond)]
+    if isinstance(test, str):
+        return None if facts is None else facts.get(test, False)
     stamps = hits.get(test.key, ())
     if isinstance(cond, Occurrence):
         until = bisect_right(stamps, now)

@@ -67,7 +67,7 @@ class StreamEvaluator:
             self.lake.con.execute(
                 "CREATE OR REPLACE TEMP TABLE _stream_touched AS SELECT unnest(?::VARCHAR[]) AS person_id", [list(people)])
             parts.append("SELECT person_id FROM _stream_touched")
-        changes = self.decide(" UNION ".join(parts), as_of, upto) if parts else []
+        changes = self.decide(" UNION ".join(parts), as_of, upto, batch_ids) if parts else []
         self.record()
         return changes
 
@@ -82,7 +82,8 @@ class StreamEvaluator:
             JOIN identity_nodes n ON n.kind = 'person' AND n.namespace = 'b2b_person' AND n.value = e.person_key
             WHERE {ranges}"""
 
-    def decide(self, people_sql: str, as_of: datetime | None = None, upto: int | None = None) -> list[Change]:
+    def decide(self, people_sql: str, as_of: datetime | None = None, upto: int | None = None,
+               batch_ids: Sequence[int] = ()) -> list[Change]:
         """Evaluate the streaming audiences for the people `people_sql` selects; publish and record what changed."""
         if not self.audiences:
             return []
@@ -102,22 +103,27 @@ class StreamEvaluator:
             table = DuckDBEngine(self.lake).members(compiled)
             for audience, profile in zip(table.column("audience").to_pylist(), table.column("profile_id").to_pylist()):
                 members[audience].add(profile)
-            events = self._events(self.live.visible(people)) if self.live.tests else {}
+            visible, whole = self.live.visible(people) if self.live.tests else ([], [])
+            events = self._events(visible, whole, batch_ids)
         finally:
             for name in PERSON_TABLES:
                 con.execute(f"DROP TABLE IF EXISTS temp.{name}")
-        changes = self.live.reconcile(people, members, events, upto, as_of)
+        changes = self.live.reconcile(people, members, events, whole, upto, as_of)
         self.bus.publish(changes)
         self.record()
         return changes
 
-    def _events(self, people: list[str]) -> dict[str, list[tuple[str, dict[str, object]]]]:
-        """The events the lake holds for `people` (the scoped aud_person_events), as the live path keeps them."""
+    def _events(self, visible: list[str], whole: list[str], batch_ids: Sequence[int]) -> dict[str, list[tuple[str, dict[str, object]]]]:
+        """The events the lake holds (the scoped aud_person_events), as the live path keeps them: all of the
+        `whole` people's, and the other `visible` people's from these batches."""
         out: dict[str, list[tuple[str, dict[str, object]]]] = defaultdict(list)
-        if people:
+        if visible:
+            batches = ", ".join(str(int(b)) for b in batch_ids) or "NULL"
             rows = self.lake.con.execute(
                 'SELECT person_id, event_id, event_type, url, "timestamp" FROM aud_person_events '
-                "WHERE person_id IN (SELECT unnest(?::VARCHAR[]))", [people]).fetchall()
+                "WHERE person_id IN (SELECT unnest(?::VARCHAR[])) OR (person_id IN (SELECT unnest(?::VARCHAR[])) "
+                f"AND event_id IN (SELECT source_key FROM event WHERE batch_id IN ({batches})))",
+                [whole, visible]).fetchall()
             for person, event_id, event_type, url, at in rows:
                 out[person].append((event_id, {"event_type": event_type, "url": url, "timestamp": micros(at)}))
         return out

@@ -212,17 +212,27 @@ def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[
 
 def event_row(m: dict[str, Any], when: str | None, instance: str, names: dict[str, str]) -> dict[str, str | None]:
     """The event row of a track, page or screen message (`names` maps track event names to event types)."""
-    props = m.get("properties") or {}
-    page = (m.get("context") or {}).get("page") or {}
+    event_type, url = event_fields(m, names)
+    return {
+        "source_id": event_id(m), "event_type": event_type, "timestamp": when,
+        "person_key": person_key(m, instance), "anonymous_id": as_text(m.get("anonymousId")),
+        "url": url, "properties": fastjson.dumps(m.get("properties") or {}),
+    }
+
+
+def event_fields(m: dict[str, Any], names: dict[str, str]) -> tuple[str, str | None]:
+    """The event type and URL of a track, page or screen message."""
     if m["type"] == "track":
         event_type = names.get(m["event"]) or names.setdefault(m["event"], _track_type(m["event"]))
     else:
         event_type = "web.pageview" if m["type"] == "page" else "app.screenview"
-    return {
-        "source_id": str(m.get("messageId") or _message_id(m)), "event_type": event_type, "timestamp": when,
-        "person_key": person_key(m, instance), "anonymous_id": as_text(m.get("anonymousId")),
-        "url": as_text(props.get("url") or page.get("url")), "properties": fastjson.dumps(props),
-    }
+    props = m.get("properties") or {}
+    return event_type, as_text(props.get("url") or ((m.get("context") or {}).get("page") or {}).get("url"))
+
+
+def event_id(m: dict[str, Any]) -> str:
+    """The source id of a message's event: its messageId (or a hash of the message without one)."""
+    return str(m.get("messageId") or _message_id(m))
 
 
 def message_time(m: dict[str, Any], received: str | None) -> datetime | None:
