@@ -165,7 +165,7 @@ def test_after_each_cycle_the_lake_equals_a_batch_run(tmp_path_factory, steps) -
     with ws.lake() as lake:
         audiences = state.audiences()
         names = [a.name for a in audiences]
-        stream = StreamEvaluator(lake, audiences, state.bus, 30, state.live)
+        stream = StreamEvaluator(lake, audiences, state.bus, state.live)
         last = START
         steps = [*steps, ("cycle", 0)]
         arrived: set[int] = set()  # steps already sent during a cycle

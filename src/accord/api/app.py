@@ -95,7 +95,7 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
     with workspace.lake(name) as lake:
         state.write_keys = active_hashes(lake, "write")
         state.api_keys = active_hashes(lake, "api")
-        StreamEvaluator(lake, state.audiences(), bus, config.audiences.retention_days, live)  # live from the start
+        StreamEvaluator(lake, state.audiences(), bus, live)  # live from the start
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -190,7 +190,7 @@ def _worker(state: ServerState, every: float) -> None:
             lake = lake or state.workspace.lake(state.sandbox)
             audiences = state.audiences()
             if stream is None or stream.lake is not lake or stream.definitions is not audiences:
-                stream = StreamEvaluator(lake, audiences, state.bus, config.audiences.retention_days, state.live)
+                stream = StreamEvaluator(lake, audiences, state.bus, state.live)
             moment = datetime.now(timezone.utc)
             sweep = moment - last_sweep >= SWEEP_EVERY
             loaded = cycle(state, lake, stream, moment, last_sweep if sweep else None)

@@ -145,7 +145,9 @@ class LiveProfiles:
         for _, profile, keys in self.seeds:  # opened, not yet in the lake
             for key in keys:
                 self._register(key, profile)
-        self.profiles = {p: s for p, s in self.profiles.items() if p in self.keys_of}
+        # Identities changed behind this state (or were all rebuilt): only people not in the lake yet are kept.
+        opened = {profile for _, profile, _ in self.seeds}
+        self.profiles = {p: s for p, s in self.profiles.items() if p in opened}
         self._identity_run = run
 
     def reload_members(self, lake: Lake) -> None:
@@ -320,8 +322,6 @@ class LiveProfiles:
         """After an identity run: the touched profiles' keys as the lake has them; events applied to a profile
         that was merged away move to the one that holds their person now."""
         if touched is None:
-            with self.lock:
-                self.profiles.clear()
             self.reload_identities(lake)
         elif touched and self.plans:
             rows = lake.con.execute(

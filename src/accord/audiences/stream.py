@@ -1,9 +1,12 @@
-"""Streaming evaluation: when records or events arrive, re-decide the streaming audiences for the people they touch.
+"""Streaming evaluation in SQL: when records or events arrive, re-decide the streaming audiences for the people
+they touch.
 
 The same compiled audiences run over aud_* tables restricted to the affected people, so a streaming decision is
 the batch decision for those people at that instant. Time passing changes membership too (someone leaves
 "viewed pricing in the last 7 days" on day 8): `sweep` re-decides exactly the people with an event that crossed
-one of the audiences' time boundaries since the last sweep. Changes are published to a `MembershipBus`.
+one of the audiences' time boundaries since the last sweep. The answers go through `LiveProfiles.reconcile`
+(`live.py`), which holds the membership and knows what arrived after the lake's snapshot; the changes are
+recorded one by one and published on the `MembershipBus`.
 """
 
 from __future__ import annotations
@@ -29,19 +32,18 @@ __all__ = ["Change", "MembershipBus", "StreamEvaluator"]
 
 class StreamEvaluator:
     """Decides the streaming audiences in SQL for the people concerned, through `live`, which holds the current
-    membership (and decides collector events between cycles when it is fed the log)."""
+    membership (and decides collector events between cycles when it is fed the log) and publishes on its bus."""
 
     def __init__(self, lake: Lake, audiences: list[Audience], bus: MembershipBus | None = None,
-                 retention_days: int = 30, live: LiveProfiles | None = None) -> None:
+                 live: LiveProfiles | None = None) -> None:
         by_name = {a.name: a for a in audiences}
         self.lake = lake
         self.definitions = audiences
         self.audiences = [a for a in audiences if evaluation_method(a, by_name)[0] == "streaming"]
-        self.bus = bus or (live.bus if live else MembershipBus())
-        self.retention_days = retention_days
         self.boundaries = sorted(_time_boundaries(self.audiences))
         register_audiences(lake, self.audiences, by_name)
-        self.live = live or LiveProfiles(self.bus)
+        self.live = live or LiveProfiles(bus or MembershipBus())
+        self.bus = self.live.bus
         self.live.attach(lake, self.audiences)
 
     def on_batches(self, batch_ids: Iterable[int], as_of: datetime | None = None) -> list[Change]:
