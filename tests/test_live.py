@@ -16,10 +16,10 @@ from accord.audiences.changes import MembershipBus
 from accord.audiences.evaluate import prepare_tables
 from accord.audiences.live import LiveProfiles
 from accord.audiences.plan import plan
-from accord.audiences.rows import micros
 from accord.audiences.stream import StreamEvaluator
 from accord.audiences.text import parse_audience
 from accord.identity.run import run_identity
+from accord.model.times import micros
 from accord.workspace import Workspace
 from tests.audience_strategies import condition
 from tests.conftest import ingest, mapping, write_csv
@@ -72,7 +72,7 @@ def test_unknown_facts_decide_only_when_they_do_not_matter() -> None:
     seen = {p.tests[0].key: [micros(WHEN - timedelta(hours=1))]}
     assert p.decide({}, None, WHEN) is False
     assert p.decide(seen, None, WHEN) is None
-    assert p.decide(seen, {p.fact_name(0): True}, WHEN) is True
+    assert p.decide(seen, {p.fact_names()[0]: True}, WHEN) is True
     assert plan(parse_audience('audience "B" of person where in audience "A"')) is None
 
 

@@ -30,7 +30,7 @@ from accord.audiences.changes import Change, MembershipBus
 from accord.audiences.evaluate import evaluate
 from accord.audiences.files import load_audiences
 from accord.audiences.live import LiveProfiles
-from accord.audiences.stream import StreamEvaluator
+from accord.audiences.stream import StreamEvaluator, streaming
 from accord.identity.resolve import seed
 from accord.identity.run import run_identity
 from accord.ingest.loader import IngestResult
@@ -95,7 +95,7 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
     with workspace.lake(name) as lake:
         state.write_keys = active_hashes(lake, "write")
         state.api_keys = active_hashes(lake, "api")
-        StreamEvaluator(lake, state.audiences(), bus, live)  # live from the start
+        live.attach(lake, streaming(state.audiences()))  # decides from the first request on
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -23,14 +23,14 @@ from typing import Any
 from accord.audiences.ast import Audience
 from accord.audiences.changes import Change, MembershipBus
 from accord.audiences.plan import EventTest, Plan, plan
-from accord.audiences.rows import micros
 from accord.identity.resolve import reserve_ids
 from accord.lake.store import Lake
+from accord.model.times import micros
 from accord.sources.collector import (
     SOURCE_TYPE,
     event_fields,
     event_id,
-    message_time,
+    parse_time,
     person_key,
     source_key,
 )
@@ -54,7 +54,6 @@ class Applied:
 @dataclass
 class ProfileState:
     facts: dict[str, bool] | None  # fact name → value; None while the lake has not judged this person
-    loaded: bool = True  # holds the lake's events of the person (else it cannot be decided)
     hits: dict[str, list[int]] = field(default_factory=dict)  # event test key → sorted timestamps
     seen: set[str] = field(default_factory=set)
     applied: list[Applied] = field(default_factory=list)
@@ -66,12 +65,7 @@ class ProfileState:
         self.seen.add(event_id)
         for test in tests:
             if test(row):
-                stamps = self.hits.setdefault(test.key, [])
-                at = row["timestamp"]
-                if not stamps or stamps[-1] <= at:
-                    stamps.append(at)
-                else:
-                    insort(stamps, at)
+                insort(self.hits.setdefault(test.key, []), row["timestamp"])
         return True
 
 
@@ -112,7 +106,7 @@ class LiveProfiles:
         plans_changed = plans != self.plans or [a.name for a in audiences] != self.audiences
         run = lake.scalar("SELECT max(run_id) FROM identity_runs")
         # The index is read before the plans take effect: else a known person would look new meanwhile.
-        rows = self._index_rows(lake, bool(plans)) if plans_changed or run != self._identity_run else None
+        rows = self._index_rows(lake, bool(plans), None) if plans_changed or run != self._identity_run else None
         with self.lock:
             if plans_changed:
                 self.profiles.clear()
@@ -128,15 +122,21 @@ class LiveProfiles:
         return [a for p in self.plans.values() for a in p.fact_audiences()]
 
     def reload_identities(self, lake: Lake) -> None:
-        rows = self._index_rows(lake, bool(self.plans))
+        rows = self._index_rows(lake, bool(self.plans), None)
         run = lake.scalar("SELECT max(run_id) FROM identity_runs")
         with self.lock:
             self._set_index(rows, run)
 
     @staticmethod
-    def _index_rows(lake: Lake, wanted: bool) -> list[tuple[str, str, str]]:
-        """The collector people's keys as the lake has them (none while no audience can be decided live)."""
-        return lake.con.execute(f"SELECT namespace, value, profile_id FROM identity_nodes WHERE {_KEYS}").fetchall() if wanted else []
+    def _index_rows(lake: Lake, wanted: bool, profiles: list[str] | None) -> list[tuple[str, str, str]]:
+        """The collector people's keys as the lake has them, of all people or of `profiles` (none while no
+        audience can be decided live)."""
+        if not wanted:
+            return []
+        among = " AND profile_id IN (SELECT unnest(?::VARCHAR[]))" if profiles is not None else ""
+        return lake.con.execute(
+            f"SELECT namespace, value, profile_id FROM identity_nodes WHERE {_KEYS}{among}",
+            [profiles] if profiles is not None else []).fetchall()
 
     def _set_index(self, rows: list[tuple[str, str, str]], run: object) -> None:
         self.index, self.keys_of = {}, defaultdict(set)
@@ -163,11 +163,11 @@ class LiveProfiles:
                 if change.audience in members:
                     (members[change.audience].add if change.status == "realized" else members[change.audience].discard)(change.profile_id)
             self.members = members
-        self.recorded(lake)
+        self.recorded(_last_recording(lake))
 
-    def recorded(self, lake: Lake) -> None:
-        """Note that the lake's membership is what this state holds (after a reload, or recording changes)."""
-        self._recorded_run = _last_recording(lake)
+    def recorded(self, run: object) -> None:
+        """Note that the lake's membership, as of recording `run`, is what this state holds."""
+        self._recorded_run = run
 
     def top_up(self, lake: Lake) -> None:
         """Keep ids for at least three times as many new people as came since the last top-up (a cycle)."""
@@ -230,7 +230,7 @@ class LiveProfiles:
         if known:
             profile = known.pop()
             state = self.profiles.get(profile)
-            if state is None or not state.loaded or state.stale_until is not None:
+            if state is None or state.stale_until is not None or profile in self._restitched:
                 if state is not None:
                     state.stale_until = offset
                 return
@@ -259,7 +259,7 @@ class LiveProfiles:
                 if text not in self._stamps:
                     if len(self._stamps) > 10_000:
                         self._stamps.clear()
-                    moment = message_time({"timestamp": text}, None)
+                    moment = parse_time(text)
                     self._stamps[text] = micros(moment) if moment else None
                 if self._stamps[text] is not None:
                     return self._stamps[text]
@@ -324,9 +324,7 @@ class LiveProfiles:
         if touched is None:
             self.reload_identities(lake)
         elif touched and self.plans:
-            rows = lake.con.execute(
-                f"SELECT namespace, value, profile_id FROM identity_nodes WHERE {_KEYS} "
-                "AND profile_id IN (SELECT unnest(?::VARCHAR[]))", [touched]).fetchall()
+            rows = self._index_rows(lake, True, touched)
             with self.lock:
                 for namespace, value, profile in rows:
                     self._register((namespace, value), profile)
@@ -348,7 +346,7 @@ class LiveProfiles:
             if owner == profile:
                 staying.append(item)
             else:
-                target = self.profiles.setdefault(owner, ProfileState(facts=None, loaded=False))
+                target = self.profiles.setdefault(owner, ProfileState(facts=None))
                 target.applied.append(item)
         state.applied = staying
         if profile not in self.keys_of:
@@ -359,9 +357,9 @@ class LiveProfiles:
         which of those need their whole event history from the lake (new to memory, or restitched); the others
         need only the events of the batches being decided."""
         with self.lock:
-            seen = [p for p in people if p in self.keys_of or p in self.profiles]
-            whole = [p for p in seen if (s := self.profiles.get(p)) is None or not s.loaded or p in self._restitched]
-        return seen, whole
+            kept = [p for p in people if p in self.keys_of or p in self.profiles]
+            whole = [p for p in kept if p not in self.profiles or p in self._restitched]
+        return kept, whole
 
     def reconcile(self, people: Sequence[str], members: Mapping[str, set[str]],
                   events: Mapping[str, list[tuple[str, dict[str, Any]]]], whole: Iterable[str], upto: int | None,
@@ -397,12 +395,11 @@ class LiveProfiles:
     def _rebuilt(self, profile: str, members: Mapping[str, set[str]], events: list[tuple[str, dict[str, Any]]],
                  newer: list[Applied], stale: int | None, base: ProfileState | None) -> ProfileState:
         """The state of `profile` from the lake's facts and `events` (added to `base`'s, if given) and `newer`."""
-        facts = {name: profile in members.get(name, ()) for p in self.plans.values()
-                 for name in (p.fact_name(i) for i in range(len(p.facts)))}
+        facts = {name: profile in members.get(name, ()) for p in self.plans.values() for name in p.fact_names()}
         state = ProfileState(facts=facts, stale_until=stale)
         if base is not None:
             state.hits, state.seen = base.hits, base.seen
-        for key, row in sorted(events, key=lambda e: e[1]["timestamp"]):
+        for key, row in events:
             state.add(key, row, self.tests)
         for item in newer:
             state.add(item.event_id, item.row, self.tests)

@@ -28,7 +28,8 @@ from accord.audiences.ast import (
     Window,
     walk,
 )
-from accord.audiences.rows import matches, micros, supported
+from accord.audiences.rows import COMPARE, matches, supported
+from accord.model.times import micros
 
 DAY = 86_400_000_000
 
@@ -58,12 +59,12 @@ class Plan:
     tests: tuple[EventTest, ...]
     leaves: dict[int, EventTest | str] = field(compare=False, repr=False)  # id of a leaf → its test, or fact name
 
-    def fact_name(self, index: int) -> str:
-        return _fact_name(self.audience, index)
+    def fact_names(self) -> list[str]:
+        return [_fact_name(self.audience, i) for i in range(len(self.facts))]
 
     def fact_audiences(self) -> list[Audience]:
         """Each fact as a person audience of its own, for SQL to evaluate next to the real ones."""
-        return [Audience(name=self.fact_name(i), of="person", where=f) for i, f in enumerate(self.facts)]
+        return [Audience(name=n, of="person", where=f) for n, f in zip(self.fact_names(), self.facts)]
 
     def decide(self, hits: Mapping[str, Sequence[int]], facts: Mapping[str, bool] | None, as_of: datetime | int) -> bool | None:
         """Membership at `as_of` (or that many microseconds since the epoch) from sorted event timestamps per test
@@ -141,8 +142,7 @@ def _value(cond: Condition, plan: Plan, hits: Mapping[str, Sequence[int]], facts
     if isinstance(cond, Quantified):
         return count > 0 if cond.quantifier == "any" else count == 0
     assert isinstance(cond, Aggregate)
-    return {"=": count == cond.value, "!=": count != cond.value, "<": count < cond.value, "<=": count <= cond.value,
-            ">": count > cond.value, ">=": count >= cond.value}[cond.op]
+    return COMPARE[cond.op](count, cond.value)
 
 
 def _count(stamps: Sequence[int], window: Window | None, now: int) -> int:

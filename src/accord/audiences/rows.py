@@ -6,6 +6,8 @@ epoch, UTC). As in the SQL, a comparison that meets a missing value is false, an
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from datetime import date, datetime, time, timezone
 from typing import Any
 
@@ -20,15 +22,11 @@ from accord.audiences.ast import (
     Or,
     Scalar,
 )
+from accord.model.times import micros
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 TEXT_FIELDS = ("event_type", "url")
-
-
-def micros(moment: datetime) -> int:
-    """A UTC instant as whole microseconds since the epoch: exact, as TIMESTAMPTZ is."""
-    delta = moment.astimezone(timezone.utc) - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
 def supported(cond: Condition) -> bool:
@@ -75,9 +73,7 @@ def matches(cond: Condition, row: dict[str, Any]) -> bool:
         return value.startswith(str(cond.value))
     if cond.op == "ends with":
         return value.endswith(str(cond.value))
-    other = _value(cond.value)
-    return {"=": value == other, "!=": value != other, "<": value < other, "<=": value <= other,
-            ">": value > other, ">=": value >= other}[cond.op]
+    return COMPARE[cond.op](value, _value(cond.value))
 
 
 def _typed(field: str, value: Scalar) -> bool:

@@ -21,13 +21,13 @@ from accord.audiences.compile import Compiler
 from accord.audiences.evaluate import record_changes, register_audiences
 from accord.audiences.live import LiveProfiles
 from accord.audiences.method import evaluation_method
-from accord.audiences.rows import micros
 from accord.audiences.tables import PERSON_TABLES, person_scoped_sql
 from accord.engines.duckdb import DuckDBEngine
 from accord.lake.sql import literal
 from accord.lake.store import Lake, now
+from accord.model.times import micros
 
-__all__ = ["Change", "MembershipBus", "StreamEvaluator"]
+__all__ = ["Change", "MembershipBus", "StreamEvaluator", "streaming"]
 
 
 class StreamEvaluator:
@@ -36,12 +36,11 @@ class StreamEvaluator:
 
     def __init__(self, lake: Lake, audiences: list[Audience], bus: MembershipBus | None = None,
                  live: LiveProfiles | None = None) -> None:
-        by_name = {a.name: a for a in audiences}
         self.lake = lake
         self.definitions = audiences
-        self.audiences = [a for a in audiences if evaluation_method(a, by_name)[0] == "streaming"]
+        self.audiences = streaming(audiences)
         self.boundaries = sorted(_time_boundaries(self.audiences))
-        register_audiences(lake, self.audiences, by_name)
+        register_audiences(lake, self.audiences, {a.name: a for a in audiences})
         self.live = live or LiveProfiles(bus or MembershipBus())
         self.bus = self.live.bus
         self.live.attach(lake, self.audiences)
@@ -135,13 +134,20 @@ class StreamEvaluator:
         changes = self.live.take_unrecorded()
         if not changes:
             return
+        run_id = int(self.lake.scalar("SELECT nextval('audience_run_seq')"))
         try:
-            record_changes(self.lake, int(self.lake.scalar("SELECT nextval('audience_run_seq')")), changes)
+            record_changes(self.lake, run_id, changes)
         except BaseException:
             self.live.untake(changes)
             raise
-        self.live.recorded(self.lake)
+        self.live.recorded(run_id)
         self.bus.publish_recorded(changes)
+
+
+def streaming(audiences: list[Audience]) -> list[Audience]:
+    """The audiences evaluated in streaming (the others only in batch runs)."""
+    by_name = {a.name: a for a in audiences}
+    return [a for a in audiences if evaluation_method(a, by_name)[0] == "streaming"]
 
 
 def _batch_people_sql(batch_ids: Iterable[int]) -> str:

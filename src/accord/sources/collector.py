@@ -70,7 +70,7 @@ def validate_batch(body: Any, body_bytes: int | None = None) -> list[dict[str, A
             if key in message and not isinstance(message[key], dict):
                 raise BadBatch(f"{where}: {key} must be an object")
         stamp = message.get("timestamp")
-        if stamp is not None and _timestamp(stamp) is None:
+        if stamp is not None and parse_time(stamp) is None:
             raise BadBatch(f"{where}: timestamp {stamp!r} is not ISO 8601")
         out.append(message)
     return out
@@ -169,7 +169,7 @@ def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[
         if not isinstance(value, str):
             return None
         if value not in stamps:
-            at = _timestamp(value)
+            at = parse_time(value)
             stamps[value] = at.isoformat() if at else None
         return stamps[value]
 
@@ -233,11 +233,6 @@ def event_fields(m: dict[str, Any], names: dict[str, str]) -> tuple[str, str | N
 def event_id(m: dict[str, Any]) -> str:
     """The source id of a message's event: its messageId (or a hash of the message without one)."""
     return str(m.get("messageId") or _message_id(m))
-
-
-def message_time(m: dict[str, Any], received: str | None) -> datetime | None:
-    """When a message happened: its timestamp, else when the collector received it."""
-    return _timestamp(m.get("timestamp")) or _timestamp(received)
 
 
 def person_key(m: dict[str, Any], instance: str) -> str:
@@ -342,7 +337,8 @@ def _message_id(m: dict[str, Any]) -> str:
     return "h:" + hashlib.sha256(json.dumps(m, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _timestamp(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
+    """A message's ISO 8601 time, or None if it is missing or no time."""
     if not isinstance(value, str):
         return None
     try:
