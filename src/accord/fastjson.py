@@ -10,11 +10,15 @@ import orjson
 
 
 def loads(data: bytes | str) -> Any:
-    """Parse JSON; raises ValueError (json.JSONDecodeError) when neither parser accepts it."""
+    """Parse JSON; raises ValueError (json.JSONDecodeError) when neither parser accepts it, or when it nests too
+    deeply for either."""
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
-        return json.loads(data)
+        try:
+            return json.loads(data)
+        except RecursionError:
+            raise ValueError("the JSON nests too deeply") from None
 
 
 def dumps(value: Any) -> str:

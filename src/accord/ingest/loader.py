@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from accord.ingest.compile import ChunkCompiler
+from accord.ingest.limits import escaped
 from accord.ingest.mapping import Mapping
 from accord.lake.sql import ident, literal
 from accord.lake.store import Lake, latest_view_sql, now
@@ -77,7 +78,7 @@ def ingest_chunks(
                 code = bad.reason.split(":", 1)[0]
                 con.execute(
                     "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [batch_id, entity.name, bad.row, code, bad.reason, bad.text, started_at],
+                    [batch_id, entity.name, bad.row, code, escaped(bad.reason), escaped(bad.text), started_at],
                 )
                 result.reasons[code] = result.reasons.get(code, 0) + 1
             result.rows_read += chunk.table.num_rows + len(chunk.malformed)

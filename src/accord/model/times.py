@@ -7,12 +7,25 @@ from datetime import datetime, timezone
 
 _COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
+"""Accepted instants are EARLIEST ≤ t < LATEST (UTC), for the collector, files and API sources alike: outside them
+a value is a typo or an attack, and year 10000 in UTC overflows Python's datetime."""
+RANGE_TEXT = f"between {EARLIEST.year} and {LATEST.year - 1} (UTC)"
+
+
+class InstantOutOfRange(ValueError):
+    """An ISO 8601 instant outside the accepted range."""
 
 
 def parse_instant(text: str) -> datetime:
-    """`Z`, `+00:00` or Salesforce's `+0000`; a time without a zone is UTC. ValueError if it is no ISO 8601."""
+    """`Z`, `+00:00` or Salesforce's `+0000`; a time without a zone is UTC. ValueError if it is no ISO 8601,
+    InstantOutOfRange (a ValueError) outside the accepted years."""
     moment = datetime.fromisoformat(_COMPACT_OFFSET.sub(r"\1:\2", text.replace("Z", "+00:00")))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    if not EARLIEST <= moment < LATEST:
+        raise InstantOutOfRange(f"{text!r} is not {RANGE_TEXT}")
+    return moment
 
 
 def micros(moment: datetime) -> int:

@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from accord import fastjson
+from accord.ingest.limits import escaped, json_problem
 from accord.ingest.loader import IngestResult
 from accord.ingest.records import as_text, ingest_records
 from accord.lake.store import Lake, latest_view_sql, now
 from accord.model.domains import web_domain
 from accord.model.entities import PERSON
-from accord.model.times import parse_instant
+from accord.model.times import RANGE_TEXT, InstantOutOfRange, parse_instant
+from accord.sources.base import MalformedRow
 
 TYPES = {"identify", "track", "page", "screen", "group", "alias"}
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -69,11 +71,28 @@ def validate_batch(body: Any, body_bytes: int | None = None) -> list[dict[str, A
         for key in ("traits", "properties", "context"):
             if key in message and not isinstance(message[key], dict):
                 raise BadBatch(f"{where}: {key} must be an object")
-        stamp = message.get("timestamp")
-        if stamp is not None and parse_time(stamp) is None:
-            raise BadBatch(f"{where}: timestamp {stamp!r} is not ISO 8601")
+        if problem := message_problem(message, where):
+            raise BadBatch(problem)
         out.append(message)
     return out
+
+
+def message_problem(message: dict[str, Any], where: str) -> str | None:
+    """Why a message the lake could not keep is refused (nesting, invalid text, a time out of range), or None."""
+    if problem := json_problem(message, where):
+        return problem
+    stamp = message.get("timestamp")
+    if stamp is None:
+        return None
+    if not isinstance(stamp, str):
+        return f"{where}.timestamp must be an ISO 8601 text"
+    try:
+        parse_instant(stamp)
+    except InstantOutOfRange:
+        return f"{where}.timestamp {stamp!r} is not {RANGE_TEXT}"
+    except ValueError:
+        return f"{where}.timestamp {stamp!r} is not ISO 8601"
+    return None
 
 
 class CollectorLog:
@@ -142,8 +161,19 @@ class CollectorLog:
             f.seek(offset)
             data = f.read() if until is None else f.read(max(0, until - offset))
         end = data.rfind(b"\n") + 1
-        lines = [fastjson.loads(line) for line in data[:end].splitlines() if line.strip()]
-        return lines, offset + end
+        return [_entry(line) for line in data[:end].splitlines() if line.strip()], offset + end
+
+
+def _entry(line: bytes) -> dict[str, Any]:
+    """A logged line; one that no longer parses is kept as `unreadable`, to be quarantined rather than block the
+    lines after it."""
+    try:
+        entry = fastjson.loads(line)
+        if isinstance(entry, dict) and isinstance(entry.get("batch"), list):
+            return entry
+    except ValueError:
+        pass
+    return {"receivedAt": None, "batch": [], "unreadable": escaped(line.decode("utf-8", "backslashreplace"))}
 
 
 @dataclass
@@ -159,6 +189,7 @@ def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[
     names = dict(track_events or {})
     timeless: dict[tuple[str | None, ...], dict[str, str | None]] = {}
     stamps: dict[str, str | None] = {}
+    events: set[str | None] = set()
 
     def add_timeless(key: tuple[str | None, ...], build: Callable[[], dict[str, str | None]]) -> None:
         # Many events of one person in a log segment carry the same timeless row: its last copy says it all (and,
@@ -201,7 +232,11 @@ def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[
                 })
                 add_timeless((person, user, anonymous), lambda: _minimal_person(person, user, anonymous))
             else:
-                rows["event"].append(event_row(m, when, instance, names))
+                row = event_row(m, when, instance, names)
+                if row["source_id"] in events:  # a retry within the stretch: the first copy wins, as in the lake
+                    continue
+                events.add(row["source_id"])
+                rows["event"].append(row)
                 add_timeless((person, user, anonymous), lambda: _minimal_person(person, user, anonymous))
             if kind != "alias" and user and anonymous:
                 add_timeless((f"alias:{anonymous}", user, anonymous), lambda: _id_link(m))
@@ -253,18 +288,53 @@ def ingest_log(lake: Lake, log: CollectorLog, instance: str, track_events: dict[
     entries, new_offset = log.read_from(int(offset), until)
     if not entries:
         return []
+    entries, refused = _screen(entries)
     records = to_records(entries, instance, track_events)
     if records.rows.get("person"):
         records.rows["person"] = _without_known_people(lake, records.rows["person"], instance)
     digest = hashlib.sha256(f"{log.path}:{offset}:{new_offset}".encode()).hexdigest()
     results = []
     for entity in ("account", "person", "account_person", "event"):
-        rows = records.rows.get(entity)
-        if rows:
+        rows = records.rows.get(entity, [])
+        if rows or refused.get(entity):
             results.append(ingest_records(lake, entity, rows, source_type=SOURCE_TYPE, source_instance_id=instance,
-                                          source_name=f"{log.path}@{offset}", fingerprint=digest))
+                                          source_name=f"{log.path}@{offset}", fingerprint=digest,
+                                          malformed=refused.get(entity)))
     lake.con.execute("INSERT INTO collector_offsets VALUES (?, ?, ?)", [str(log.path), new_offset, now()])
     return results
+
+
+def _screen(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, list[MalformedRow]]]:
+    """The logged messages the lake can keep, and the others as quarantine rows by entity (numbered by their place
+    in this stretch of the log). Messages are checked at the door; this keeps a log written before a check existed
+    from blocking the messages after it."""
+    kept: list[dict[str, Any]] = []
+    refused: dict[str, list[MalformedRow]] = defaultdict(list)
+    number = 0
+    for entry in entries:
+        if "unreadable" in entry:
+            number += 1
+            refused["event"].append(MalformedRow(number, entry["unreadable"], "invalid_message: the log line is not JSON"))
+            continue
+        good = []
+        for m in entry["batch"]:
+            number += 1
+            problem = message_problem(m, f"message {number}") if isinstance(m, dict) else "not a JSON object"
+            if problem is None:
+                good.append(m)
+            else:
+                entity = {"identify": "person", "alias": "person", "group": "account"}.get(m.get("type"), "event")
+                refused[entity].append(MalformedRow(number, _shown(m), f"invalid_message: {problem}"))
+        kept.append({**entry, "batch": good})
+    return kept, refused
+
+
+def _shown(message: Any) -> str:
+    """A refused message as quarantine keeps it: JSON with non-ASCII escaped (lone surrogates included)."""
+    try:
+        return json.dumps(message)
+    except (RecursionError, ValueError):
+        return "(nested too deeply to show; the collector log keeps it whole)"
 
 
 def _without_known_people(lake: Lake, rows: list[dict[str, str | None]], instance: str) -> list[dict[str, str | None]]:
