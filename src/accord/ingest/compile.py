@@ -8,6 +8,7 @@ from accord.ingest.mapping import FieldSpec, Mapping, Transform
 from accord.lake.sql import DUCKDB_TYPES, ident, literal
 from accord.model.domains import domain_sql
 from accord.model.entities import Column, ColumnType
+from accord.model.times import EARLIEST, LATEST, RANGE_TEXT
 from accord.sources.base import ROW_COLUMN
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s.]+$"
@@ -37,6 +38,7 @@ class CompiledField:
     column: Column
     text: str  # the value as text after string transforms: the basis for "was something there?"
     value: str  # the typed value
+    parsed: str | None = None  # for instants: the typed value before the accepted-range check
 
 
 class ChunkCompiler:
@@ -87,6 +89,10 @@ class ChunkCompiler:
             value = f"CASE WHEN json_valid({text}) THEN ({text})::JSON END"
         else:
             value = self._parse(text, parse) if parse else text
+        if column.type in (ColumnType.DATE, ColumnType.TIMESTAMP):
+            low, high = (literal(moment.isoformat()) + "::TIMESTAMPTZ" for moment in (EARLIEST, LATEST))
+            bounded = f"(CASE WHEN {value} >= {low} AND {value} < {high} THEN {value} END)"
+            return CompiledField(column, text, bounded, value)
         return CompiledField(column, text, value)
 
     def _raw_text(self, col: str) -> str:
@@ -171,8 +177,13 @@ class ChunkCompiler:
         if f.column.type in PARSE_FAILURE:
             code, says = PARSE_FAILURE[f.column.type]
             out.append(
-                f"CASE WHEN {f.text} IS NOT NULL AND {f.value} IS NULL "
+                f"CASE WHEN {f.text} IS NOT NULL AND {f.parsed or f.value} IS NULL "
                 f"THEN {literal(f'{code}: {name} ')} || {shown} || {literal(' ' + says)} END"
+            )
+        if f.parsed is not None:
+            out.append(
+                f"CASE WHEN {f.parsed} IS NOT NULL AND {f.value} IS NULL "
+                f"THEN {literal(f'out_of_range: {name} ')} || {shown} || {literal(' is not ' + RANGE_TEXT)} END"
             )
         if f.column.is_email:
             out.append(

@@ -16,6 +16,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import yaml
 
+from accord.ingest.limits import escaped, json_problem
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.mapping import Mapping
 from accord.lake.store import Lake
@@ -25,6 +26,7 @@ from accord.sources.mappings import resolve_mapping
 FORMATS = {".csv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 CSV_BLOCK_BYTES = 32 << 20
 ROWS_PER_CHUNK = 200_000
+BOM = b"\xef\xbb\xbf"
 
 
 class FileFormatError(ValueError):
@@ -63,10 +65,7 @@ class FileReader:
         return self._jsonl()
 
     def _csv(self) -> Iterator[RawChunk]:
-        with self.path.open(newline="", encoding="utf-8-sig") as f:
-            header = next(csv.reader(f), None)
-        if not header:
-            raise FileFormatError(f"{self.path}: empty file or no header row")
+        header = self._csv_header()
         malformed: list[MalformedRow] = []
 
         def on_invalid(row: Any) -> str:
@@ -80,8 +79,9 @@ class FileReader:
             self.path,
             read_options=pacsv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES, encoding="utf8"),
             parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=True),
+            # Read as bytes, so that one row's invalid UTF-8 is that row's problem, not the whole file's.
             convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
+                column_types={name: pa.binary() for name in header},
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -91,10 +91,28 @@ class FileReader:
             bad_rows = [m.row for m in malformed]
             rows = numberer.number(batch.num_rows, bad_rows)
             table = pa.Table.from_batches([batch]).append_column(ROW_COLUMN, pa.array(rows, pa.int64()))
-            yield RawChunk(table, malformed[:])
+            table, undecodable = _as_text(table)
+            yield RawChunk(table, malformed[:] + undecodable)
             malformed.clear()
         if malformed:
             yield RawChunk(_empty(header), malformed[:])
+
+    def _csv_header(self) -> list[str]:
+        """The header row, which must be UTF-8 and name each column once."""
+        try:
+            with self.path.open(newline="", encoding="utf-8-sig") as f:
+                header = next(csv.reader(f), None)
+        except UnicodeDecodeError as err:
+            raise FileFormatError(f"{self.path}: the header row is not UTF-8 ({err.reason} at byte {err.start})") from None
+        except csv.Error as err:
+            raise FileFormatError(f"{self.path}: the header row cannot be read: {err}") from None
+        if not header:
+            raise FileFormatError(f"{self.path}: empty file or no header row")
+        twice = sorted({name for name in header if header.count(name) > 1})
+        if twice:
+            raise FileFormatError(f"{self.path}: the header names {', '.join(map(repr, twice))} more than once; "
+                                  "give each column its own name")
+        return header
 
     def _parquet(self) -> Iterator[RawChunk]:
         pf = pq.ParquetFile(self.path)
@@ -108,16 +126,15 @@ class FileReader:
         records: list[dict[str, str | None]] = []
         rows: list[int] = []
         malformed: list[MalformedRow] = []
-        with self.path.open(encoding="utf-8") as f:
-            for number, line in enumerate(f, start=1):
-                if not line.strip():
+        with self.path.open("rb") as f:
+            for number, raw in enumerate(f, start=1):
+                if not raw.strip():
                     continue
                 try:
-                    obj = json.loads(line)
-                    if not isinstance(obj, dict):
-                        raise ValueError("a line must hold a JSON object")
+                    obj = _json_record(raw[3:] if number == 1 and raw.startswith(BOM) else raw)
                 except ValueError as err:
-                    malformed.append(MalformedRow(number, line.rstrip("\n"), f"malformed_row: {err}"))
+                    text = escaped(raw.decode("utf-8", "backslashreplace").rstrip("\r\n"))
+                    malformed.append(MalformedRow(number, text, f"malformed_row: {err}"))
                     continue
                 records.append(_flatten(obj))
                 rows.append(number)
@@ -126,6 +143,54 @@ class FileReader:
                     records, rows, malformed = [], [], []
         if records or malformed:
             yield _jsonl_chunk(records, rows, malformed)
+
+
+def _json_record(raw: bytes) -> dict[str, Any]:
+    """One JSONL line as an object Accord can keep; ValueError saying why not."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"invalid UTF-8 ({err.reason} at byte {err.start})") from None
+    try:
+        obj = json.loads(text)
+    except RecursionError:
+        raise ValueError("the JSON nests too deeply") from None
+    if not isinstance(obj, dict):
+        raise ValueError("a line must hold a JSON object")
+    if problem := json_problem(obj):
+        raise ValueError(problem)
+    return obj
+
+
+def _as_text(table: pa.Table) -> tuple[pa.Table, list[MalformedRow]]:
+    """Byte columns as text; rows holding bytes that are not UTF-8 are taken out, as quarantine rows."""
+    bad = np.zeros(table.num_rows, dtype=bool)
+    names = [n for n in table.column_names if n != ROW_COLUMN]
+    texts = {}
+    for name in names:
+        try:
+            texts[name] = table[name].cast(pa.string())
+        except pa.ArrowInvalid:
+            bad |= np.array([v is not None and not _utf8(v) for v in table[name].to_pylist()], dtype=bool)
+    if not bad.any():
+        return pa.table({**texts, ROW_COLUMN: table[ROW_COLUMN]}), []
+    rows = table[ROW_COLUMN].to_numpy()
+    malformed = []
+    for i in np.flatnonzero(bad):
+        values = [table[n][int(i)].as_py() for n in names]
+        shown = ",".join(escaped((v or b"").decode("utf-8", "backslashreplace")) for v in values)
+        columns = [n for n, v in zip(names, values) if v is not None and not _utf8(v)]
+        malformed.append(MalformedRow(int(rows[i]), shown, f"invalid_utf8: {', '.join(columns)} holds bytes that are "
+                                                            "not UTF-8"))
+    return _as_text(table.filter(pa.array(~bad)))[0], malformed
+
+
+def _utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class _RowNumberer:

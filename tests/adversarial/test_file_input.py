@@ -1,0 +1,129 @@
+"""Files as careless exports and attackers make them: every good row loads, every bad one is quarantined with its
+reason and raw form, and a file that cannot be read at all is one clear error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from accord.ingest.mapping import MappingError
+from accord.lake.store import Lake
+from accord.sources.files import FileFormatError
+from tests.conftest import ingest, mapping
+
+PEOPLE = mapping("person", {"source_id": {"from": "Id"}, "email": {"from": "Email", "optional": True},
+                            "source_updated_at": {"from": "LastModifiedDate", "optional": True}})
+
+
+def csv_bytes(rows: int, bad_at: int | None = None) -> bytes:
+    lines = [b"Id,Email,LastModifiedDate"]
+    for i in range(1, rows + 1):
+        email = b"p\xff\xfe@x.io" if i == bad_at else f"p{i}@x.io".encode()
+        lines.append(f"{i},".encode() + email + b",2026-01-01T00:00:00Z")
+    return b"\n".join(lines) + b"\n"
+
+
+def test_one_invalid_utf8_byte_quarantines_its_row_only(lake, tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_bytes(csv_bytes(1762, bad_at=1501))
+    result = ingest(lake, path, PEOPLE)
+    assert (result.loaded, result.quarantined) == (1761, 1)
+    row = lake.query("SELECT source_row, reason_code AS code, reason, raw_record AS raw FROM quarantine")[0]
+    assert row["source_row"] == 1501 and row["code"] == "invalid_utf8" and "Email" in row["reason"]
+    assert "\\xff\\xfe" in row["raw"], "the raw bytes are kept, escaped"
+    assert lake.scalar("SELECT count(*) FROM person WHERE source_row = 1502") == 1, "row numbers stay true"
+
+
+def test_invalid_utf8_in_jsonl_quarantines_its_line(lake, tmp_path: Path) -> None:
+    path = tmp_path / "people.jsonl"
+    path.write_bytes(b'{"Id": "1", "Email": "a@x.io"}\n{"Id": "2", "Email": "b\xff@x.io"}\n{"Id": "3"}\n')
+    result = ingest(lake, path, PEOPLE)
+    assert (result.loaded, result.quarantined) == (2, 1)
+    assert "invalid UTF-8" in lake.scalar("SELECT reason FROM quarantine")
+
+
+def test_a_duplicated_header_is_refused_naming_the_column(lake, tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("Id,Email,Email\n1,a@x.io,b@x.io\n")
+    with pytest.raises(FileFormatError, match="'Email' more than once"):
+        ingest(lake, path, PEOPLE)
+
+
+def test_a_jsonl_file_with_a_bom_loads_its_first_record(lake, tmp_path: Path) -> None:
+    path = tmp_path / "people.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"Id": "1", "Email": "a@x.io"}\n{"Id": "2"}\n')
+    result = ingest(lake, path, PEOPLE)
+    assert (result.loaded, result.quarantined) == (2, 0)
+
+
+def test_a_jsonl_line_nested_too_deeply_is_quarantined(lake, tmp_path: Path) -> None:
+    path = tmp_path / "people.jsonl"
+    deep = '{"Id": "2", "x": ' + '{"a": ' * 990 + "1" + "}" * 990 + "}"
+    surrogate = '{"Id": "3", "Email": "\\ud800@x.io"}'
+    path.write_text("\n".join(['{"Id": "1"}', deep, surrogate, '{"Id": "4"}']) + "\n")
+    result = ingest(lake, path, PEOPLE)
+    assert (result.loaded, result.quarantined) == (2, 2)
+    reasons = [r["reason"] for r in lake.query("SELECT reason FROM quarantine ORDER BY source_row")]
+    assert "nests" in reasons[0] and "Unicode" in reasons[1]
+
+
+@pytest.mark.parametrize("stamp", ["99999-01-01", "9999-12-31T23:59:59-14:00", "1850-06-01T00:00:00Z"])
+def test_instants_outside_the_accepted_years_are_quarantined(lake, tmp_path: Path, stamp: str) -> None:
+    path = tmp_path / "people.jsonl"
+    path.write_text(json.dumps({"Id": "1", "LastModifiedDate": stamp}) + "\n" + json.dumps({"Id": "2"}) + "\n")
+    result = ingest(lake, path, PEOPLE)
+    assert (result.loaded, result.quarantined) == (1, 1), lake.query("SELECT reason FROM quarantine")
+    assert lake.scalar("SELECT reason_code FROM quarantine") in ("out_of_range", "unparsable_date")
+
+
+VALUES_FOR_FILES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=10)),
+                                lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=4), inner,
+                                                                                            max_size=2), max_leaves=8)
+CELLS = st.one_of(
+    st.text(max_size=12), st.sampled_from(["", "\x00", "a\x00b", "\ufeff", "é", "2026-02-30", "99999-01-01",
+                                           "x" * 200_000, '"', 'a,"b', "\r", "line\nbreak"]),
+    st.binary(max_size=6).map(lambda b: b.decode("latin-1")),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(header=st.lists(st.sampled_from(["Id", "Email", "LastModifiedDate", "Other", "émoji 🎉"]), min_size=1, max_size=4),
+       rows=st.lists(st.lists(CELLS, min_size=0, max_size=5), max_size=6), bom=st.booleans(),
+       encoding=st.sampled_from(["utf-8", "utf-8", "latin-1", "utf-16"]))
+def test_fuzzed_csv_files_load_quarantine_or_refuse(tmp_path_factory, header, rows, bom, encoding) -> None:
+    """Every data record is loaded or quarantined (counted once), or the whole file is refused with a clear error."""
+    folder = tmp_path_factory.mktemp("csv")
+    text = "\n".join(",".join(_quoted(c) for c in row) for row in [header, *rows]) + "\n"
+    path = folder / "people.csv"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding, "replace"))
+    with Lake(folder / "lake.duckdb") as lake:
+        try:
+            result = ingest(lake, path, PEOPLE)
+        except (FileFormatError, MappingError) as err:
+            assert str(err).startswith(str(path)), "the error names the file"
+            return
+        assert result.rows_read == result.loaded + result.unchanged + result.quarantined
+        assert lake.scalar("SELECT count(*) FROM quarantine") == result.quarantined
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines=st.lists(st.one_of(st.dictionaries(st.sampled_from(["Id", "Email", "x"]), VALUES_FOR_FILES, max_size=3)
+                                .map(json.dumps), st.text(max_size=20), st.just('{"Id": "\\ud800"}')), max_size=6),
+       bom=st.booleans())
+def test_fuzzed_jsonl_files_load_or_quarantine(tmp_path_factory, lines, bom) -> None:
+    folder = tmp_path_factory.mktemp("jsonl")
+    path = folder / "people.jsonl"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + "\n".join(lines).encode("utf-8", "surrogatepass") + b"\n")
+    records = sum(1 for line in lines for part in line.splitlines() if part.strip())
+    with Lake(folder / "lake.duckdb") as lake:
+        result = ingest(lake, path, PEOPLE)
+        assert result.rows_read == result.loaded + result.unchanged + result.quarantined
+        assert result.rows_read <= records + 1
+
+
+def _quoted(cell: str) -> str:
+    return '"' + cell.replace('"', '""') + '"' if any(c in cell for c in ',"\r\n') else cell
