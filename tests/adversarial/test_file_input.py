@@ -104,7 +104,7 @@ def test_fuzzed_csv_files_load_quarantine_or_refuse(tmp_path_factory, header, ro
         try:
             result = ingest(lake, path, PEOPLE)
         except (FileFormatError, MappingError) as err:
-            assert str(err).startswith(str(path)), "the error names the file"
+            assert str(err) and "\n" not in str(err), "one clear line"
             return
         assert result.rows_read == result.loaded + result.unchanged + result.quarantined
         assert lake.scalar("SELECT count(*) FROM quarantine") == result.quarantined
