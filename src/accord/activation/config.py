@@ -21,6 +21,10 @@ class DestinationBase(BaseModel):
                           description="`streaming` (within a second of a change, under `accord serve`) or a cron.")
     max_attempts: int = Field(default=5, ge=1, description="Tries per change before it goes to the dead-letter list.")
     backoff_seconds: float = Field(default=1.0, gt=0, description="First retry pause; doubles each attempt.")
+    max_wait_seconds: float = Field(default=300.0, gt=0, le=3600,
+                                    description="Longest pause a run takes between tries. When the destination asks "
+                                                "for a longer one (Retry-After), its changes are kept as `retrying` "
+                                                "and sent by a later run, so no run stalls for hours.")
     fields: list[str] = Field(default_factory=lambda: ["email"], description="Profile attributes each member carries.")
     field_names: dict[str, str] = Field(default_factory=dict,
                                         description="Profile attribute → the name the destination receives it under, "

@@ -37,7 +37,7 @@ def deliver(ws: Workspace, lake: Lake, config: DestinationConfig, audiences: lis
             destination: Destination | None = None) -> DeliveryReport:
     """One run of a destination over its audiences (or those of them named)."""
     wanted = [a for a in config.audiences if audiences is None or a in audiences]
-    policy = SyncPolicy(config.max_attempts, config.backoff_seconds)
+    policy = SyncPolicy(config.max_attempts, config.backoff_seconds, config.max_wait_seconds)
     if sleep is not None:
         policy.sleep = sleep
     opened = destination or open_destination(ws, config)

@@ -36,6 +36,7 @@ class AudienceReport:
     failed: int = 0
     failures: dict[str, int] = field(default_factory=dict)
     settled: int = 0
+    retrying: int = 0
 
 
 @dataclass
@@ -45,6 +46,8 @@ class DeliveryReport:
     audiences: list[AudienceReport] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
+    retry_in: float | None = None
+    """Seconds the destination asked to wait before the `retrying` changes are sent again."""
 
     def total(self, what: str) -> int:
         values = [getattr(a, what) for a in self.audiences]
@@ -55,6 +58,7 @@ class DeliveryReport:
 class SyncPolicy:
     max_attempts: int = 5
     backoff_seconds: float = 1.0
+    max_wait_seconds: float = 300.0
     sleep: Callable[[float], None] = time.sleep
 
 
@@ -65,6 +69,7 @@ class DeliverySync:
         self.lake, self.name, self.destination, self.fields, self.policy = lake, name, destination, fields, policy
         self.caps: Capabilities = destination.capabilities
         self._columns: dict[str, list[str]] = {}
+        self._throttled: DeliveryError | None = None  # the destination asked for a pause longer than we wait
 
     def run(self, audiences: list[str], trigger: str = "manual") -> DeliveryReport:
         started = time.perf_counter()
@@ -80,15 +85,18 @@ class DeliverySync:
                     report.audiences.append(self._audience(run_id, audience))
                 except DeliveryError as err:  # the destination is unusable for this audience: say so, go on
                     report.error = "; ".join(filter(None, [report.error, f"{audience}: {err}"]))
+            if self._throttled is not None:
+                report.retry_in = self._throttled.retry_after
         except Exception as err:
             report.error = f"{type(err).__name__}: {err}"
             raise
         finally:
             report.seconds = time.perf_counter() - started
+            status = "failed" if report.error else "retrying" if report.total("retrying") else "completed"
             self.lake.con.execute(
                 "UPDATE delivery_runs SET status = ?, finished_at = ?, activated = ?, removed = ?, skipped = ?, "
                 "excluded = ?, failed = ?, error = ? WHERE run_id = ?",
-                ["failed" if report.error else "completed", now(), report.total("activated"), report.total("removed"),
+                [status, now(), report.total("activated"), report.total("removed"),
                  report.total("skipped"), report.total("excluded"), report.total("failed"), report.error, run_id],
             )
         return report
@@ -147,6 +155,9 @@ class DeliverySync:
         deferred: list[tuple[list[Outcome], str, int]] = []
         attempt = 0
         while waiting:
+            if self._throttled is not None:
+                self._retry_later(run_id, audience, change, waiting, attempt, report)
+                return deferred
             attempt += 1
             stamp = now()
             with self.lake.transaction():
@@ -155,7 +166,14 @@ class DeliverySync:
             try:
                 call = self.destination.add if change == "add" else self.destination.remove
                 outcomes = call(audience, waiting)
-            except DeliveryError as err:
+            except Exception as raised:  # noqa: BLE001 - whatever a destination raises, the change gets a receipt
+                err = raised if isinstance(raised, DeliveryError) else DeliveryError(
+                    f"{type(raised).__name__}: {raised}", retryable=False)
+                if err.retryable and (err.retry_after or 0) > self.policy.max_wait_seconds:
+                    self._throttled = err
+                    with self.lake.transaction():
+                        self._clear_in_flight(audience, [m.profile_id for m in waiting])
+                    continue
                 if err.retryable and attempt < self.policy.max_attempts:
                     self._pause(attempt, err.retry_after)
                     continue
@@ -179,6 +197,17 @@ class DeliverySync:
                     self._clear_in_flight(audience, [m.profile_id for m in waiting])
                 self._pause(attempt, None)
         return deferred
+
+    def _retry_later(self, run_id: int, audience: str, change: str, members: list[Member], attempts: int,
+                     report: AudienceReport) -> None:
+        """Changes the destination asked to hold longer than a run waits: receipts say so, a later run sends them
+        (they are neither acknowledged nor dead-lettered, so they stay in the next delta)."""
+        assert self._throttled is not None
+        wait = self._throttled.retry_after or 0.0
+        reason = f"{self._throttled}; the destination asked to wait {wait:.0f} s (Retry-After)"
+        with self.lake.transaction():
+            self._receipts(run_id, audience, change, [(m.profile_id, "retrying", reason) for m in members], attempts)
+        report.retrying += len(members)
 
     def _settle_in_flight(self, audience: str, report: AudienceReport) -> None:
         """Changes a killed run sent without recording: ask the destination which arrived, record those."""
@@ -277,4 +306,4 @@ class DeliverySync:
 
     def _pause(self, attempt: int, retry_after: float | None) -> None:
         wait = min(self.policy.backoff_seconds * 2 ** (attempt - 1), 60.0)
-        self.policy.sleep(max(wait, retry_after or 0.0))
+        self.policy.sleep(min(max(wait, retry_after or 0.0), self.policy.max_wait_seconds))
