@@ -256,7 +256,9 @@ def test_run_killed_mid_delivery_is_settled_without_sending_twice(tmp_path: Path
     assert proc.returncode == -signal.SIGKILL
     with ws.lake() as lake:
         assert lake.scalar("SELECT count(*) FROM delivery_in_flight") > 0
+        assert lake.scalar("SELECT status FROM delivery_runs WHERE run_id = 1") == "running"
         report = deliver(ws, lake, ws.config.destinations[0]).audiences[0]
+        assert lake.scalar("SELECT status FROM delivery_runs WHERE run_id = 1") == "interrupted", "settled, not open"
         wanted = expected_leads(lake, marketo)
         assert lake.scalar("SELECT count(*) FROM delivery_in_flight") == 0
         assert lake.scalar("SELECT count(*) FROM destination_members WHERE destination_key IS NULL") == 0

@@ -136,4 +136,5 @@ class Workspace:
         return self.root / self.config.data_dir / self.sandbox(sandbox) / "accord.duckdb"
 
     def lake(self, sandbox: str | None = None) -> Lake:
-        return Lake(self.lake_path(sandbox))
+        name = self.sandbox(sandbox)
+        return Lake(self.lake_path(name), sandbox=name)

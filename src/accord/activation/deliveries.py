@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from typing import Any
 
-from accord.lake.store import Lake
+from accord.lake.store import Lake, now
+
+
+RUNNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+"""This process, as `delivery_runs.runner` names it: one lake file is held by one process at a time, so a run still
+`running` under another runner was cut off."""
+
+
+def mark_interrupted(lake: Lake) -> int:
+    """Runs left `running` by a process that is gone become `interrupted` (the next run settles their changes)."""
+    rows = lake.con.execute(
+        "UPDATE delivery_runs SET status = 'interrupted', finished_at = coalesce(finished_at, ?), "
+        "error = coalesce(error, 'the process running it stopped (killed or crashed); the next run resumes it') "
+        "WHERE status = 'running' AND runner IS DISTINCT FROM ? RETURNING run_id", [now(), RUNNER]).fetchall()
+    return len(rows)
 
 
 def list_runs(lake: Lake, destination: str | None = None, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:

@@ -14,33 +14,40 @@ from accord.lake.store import Lake
 from accord.workspace import Workspace
 
 
-def open_destination(ws: Workspace, config: DestinationConfig) -> Destination:
+def open_destination(ws: Workspace, config: DestinationConfig, sandbox: str) -> Destination:
     module = importlib.import_module(DESTINATIONS[config.type])
-    return module.open_destination(config, ws.root, ws.config.name)  # type: ignore[no-any-return]
+    return module.open_destination(config, ws.root, ws.config.name, sandbox)  # type: ignore[no-any-return]
 
 
 class UnknownDestination(LookupError):
     """accord.yaml configures no destination of that name."""
 
 
-def configured(ws: Workspace, name: str | None = None) -> list[DestinationConfig]:
-    chosen = [d for d in ws.config.destinations if name is None or d.name == name]
+def configured(ws: Workspace, name: str | None = None, sandbox: str | None = None) -> list[DestinationConfig]:
+    """The destinations of that name (or all), only those that read `sandbox` when one is given."""
+    offered = [d for d in ws.config.destinations if sandbox is None or sandbox in d.sandboxes]
+    chosen = [d for d in offered if name is None or d.name == name]
     if not chosen:
-        known = ", ".join(d.name for d in ws.config.destinations) or "none"
+        known = ", ".join(d.name for d in offered) or "none"
         wanted = f"destination {name!r}" if name else "destinations"
-        raise UnknownDestination(f"no {wanted} configured in accord.yaml (configured: {known})")
+        where = f" for sandbox {sandbox!r}" if sandbox else ""
+        raise UnknownDestination(f"no {wanted} configured in accord.yaml{where} (configured: {known})")
     return chosen
 
 
 def deliver(ws: Workspace, lake: Lake, config: DestinationConfig, audiences: list[str] | None = None,
             trigger: str = "manual", sleep: Callable[[float], None] | None = None,
             destination: Destination | None = None) -> DeliveryReport:
-    """One run of a destination over its audiences (or those of them named)."""
+    """One run of a destination over its audiences (or those of them named), from the lake's sandbox."""
+    sandbox = lake.sandbox or ws.config.default_sandbox
+    if sandbox not in config.sandboxes:
+        raise UnknownDestination(f"destination {config.name!r} does not read sandbox {sandbox!r} "
+                                 f"(it reads {', '.join(config.sandboxes)})")
     wanted = [a for a in config.audiences if audiences is None or a in audiences]
     policy = SyncPolicy(config.max_attempts, config.backoff_seconds, config.max_wait_seconds)
     if sleep is not None:
         policy.sleep = sleep
-    opened = destination or open_destination(ws, config)
+    opened = destination or open_destination(ws, config, sandbox)
     try:
         return DeliverySync(lake, config.name, opened, config.fields, policy).run(wanted, trigger)
     finally:

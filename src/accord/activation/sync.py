@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import httpx
 import pyarrow as pa
 
 from accord.activation.destinations.base import (
@@ -22,6 +23,7 @@ from accord.activation.destinations.base import (
     Member,
     Outcome,
 )
+from accord.activation.deliveries import RUNNER, mark_interrupted
 from accord.activation.members import acknowledged, current_members, withheld
 from accord.lake.store import Lake, now
 
@@ -37,6 +39,7 @@ class AudienceReport:
     failures: dict[str, int] = field(default_factory=dict)
     settled: int = 0
     retrying: int = 0
+    unreachable: str | None = None
 
 
 @dataclass
@@ -48,6 +51,11 @@ class DeliveryReport:
     error: str | None = None
     retry_in: float | None = None
     """Seconds the destination asked to wait before the `retrying` changes are sent again."""
+
+    @property
+    def unreachable(self) -> str | None:
+        """Why the destination could not be reached, if it could not (its changes are kept as `retrying`)."""
+        return next((a.unreachable for a in self.audiences if a.unreachable), None)
 
     def total(self, what: str) -> int:
         values = [getattr(a, what) for a in self.audiences]
@@ -73,10 +81,12 @@ class DeliverySync:
 
     def run(self, audiences: list[str], trigger: str = "manual") -> DeliveryReport:
         started = time.perf_counter()
+        mark_interrupted(self.lake)
         run_id = int(self.lake.scalar("SELECT nextval('delivery_run_seq')"))
         self.lake.con.execute(
-            "INSERT INTO delivery_runs (run_id, destination, trigger, status, started_at) VALUES (?, ?, ?, 'running', ?)",
-            [run_id, self.name, trigger, now()],
+            "INSERT INTO delivery_runs (run_id, destination, trigger, status, started_at, runner) "
+            "VALUES (?, ?, ?, 'running', ?, ?)",
+            [run_id, self.name, trigger, now(), RUNNER],
         )
         report = DeliveryReport(run_id, self.name)
         try:
@@ -86,7 +96,7 @@ class DeliverySync:
                 except DeliveryError as err:  # the destination is unusable for this audience: say so, go on
                     report.error = "; ".join(filter(None, [report.error, f"{audience}: {err}"]))
             if self._throttled is not None:
-                report.retry_in = self._throttled.retry_after
+                report.retry_in = self._throttled.retry_after or self.policy.max_wait_seconds
         except Exception as err:
             report.error = f"{type(err).__name__}: {err}"
             raise
@@ -167,10 +177,13 @@ class DeliverySync:
                 call = self.destination.add if change == "add" else self.destination.remove
                 outcomes = call(audience, waiting)
             except Exception as raised:  # noqa: BLE001 - whatever a destination raises, the change gets a receipt
-                err = raised if isinstance(raised, DeliveryError) else DeliveryError(
-                    f"{type(raised).__name__}: {raised}", retryable=False)
-                if err.retryable and (err.retry_after or 0) > self.policy.max_wait_seconds:
+                err = _as_delivery_error(raised)
+                unreachable = err.unreachable and attempt >= self.policy.max_attempts
+                if unreachable or (err.retryable and (err.retry_after or 0) > self.policy.max_wait_seconds):
+                    # Down or throttling for longer than a run waits: keep the changes for a later run, not as
+                    # dead letters a person must release.
                     self._throttled = err
+                    report.unreachable = str(err) if unreachable else None
                     with self.lake.transaction():
                         self._clear_in_flight(audience, [m.profile_id for m in waiting])
                     continue
@@ -203,8 +216,9 @@ class DeliverySync:
         """Changes the destination asked to hold longer than a run waits: receipts say so, a later run sends them
         (they are neither acknowledged nor dead-lettered, so they stay in the next delta)."""
         assert self._throttled is not None
-        wait = self._throttled.retry_after or 0.0
-        reason = f"{self._throttled}; the destination asked to wait {wait:.0f} s (Retry-After)"
+        wait = self._throttled.retry_after
+        reason = str(self._throttled) + (f"; the destination asked to wait {wait:.0f} s (Retry-After)" if wait else
+                                         "; the destination could not be reached")
         with self.lake.transaction():
             self._receipts(run_id, audience, change, [(m.profile_id, "retrying", reason) for m in members], attempts)
         report.retrying += len(members)
@@ -307,3 +321,11 @@ class DeliverySync:
     def _pause(self, attempt: int, retry_after: float | None) -> None:
         wait = min(self.policy.backoff_seconds * 2 ** (attempt - 1), 60.0)
         self.policy.sleep(min(max(wait, retry_after or 0.0), self.policy.max_wait_seconds))
+
+
+def _as_delivery_error(raised: Exception) -> DeliveryError:
+    """What a destination raised, as a delivery error: a network failure is worth retrying, anything else not."""
+    if isinstance(raised, DeliveryError):
+        return raised
+    return DeliveryError(f"{type(raised).__name__}: {raised}", retryable=False,
+                         unreachable=isinstance(raised, (httpx.TransportError, OSError)))

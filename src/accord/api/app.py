@@ -23,6 +23,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from accord import fastjson
+from accord.activation.config import DestinationConfig
+from accord.activation.deliveries import mark_interrupted
 from accord.api.keys import active_hashes, matches
 from accord.api.rest import create_router, install_error_handlers
 from accord.audiences.ast import Audience
@@ -60,8 +62,6 @@ class ServerState:
     last_error: str | None = None
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     destinations: dict[str, dict[str, Any]] = field(default_factory=dict)
-    changed_audiences: set[str] = field(default_factory=set)
-    wake_activation: threading.Event = field(default_factory=threading.Event)
     source_results: list[IngestResult] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _audiences: tuple[tuple[tuple[str, int], ...], list[Audience]] = ((), [])
@@ -93,6 +93,7 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
     log.written = live.feed
     state = ServerState(workspace, name, log, live, bus=bus)
     with workspace.lake(name) as lake:
+        mark_interrupted(lake)
         state.write_keys = active_hashes(lake, "write")
         state.api_keys = active_hashes(lake, "api")
         live.attach(lake, streaming(state.audiences()))  # decides from the first request on
@@ -107,7 +108,6 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
             thread.start()
         yield
         state.stop.set()
-        state.wake_activation.set()
         for thread in (syncer, activator, worker, applier):
             thread.join(timeout=30)
 
@@ -268,52 +268,85 @@ def _source_worker(state: ServerState) -> None:
 
 
 def _activation_worker(state: ServerState) -> None:
-    """Streaming destinations get the changes the bus announces within a second; the others run on their cron."""
-    from accord.activation.members import known_audiences
-    from accord.activation.run import deliver
-
+    """One thread per destination, so a slow or throttling destination never holds the others up; streaming
+    destinations get the changes the bus announces within a second, the others run on their cron."""
     configs = [d for d in state.workspace.config.destinations if state.sandbox in d.sandboxes]
     if not configs:
         return
+    queues = {d.name: _Changed() for d in configs}
 
     def changed(changes: list[Change]) -> None:
-        with state._lock:
-            state.changed_audiences.update(c.audience for c in changes)
-        state.wake_activation.set()
+        for config in configs:
+            queues[config.name].add({c.audience for c in changes} & set(config.audiences))
 
     state.bus.subscribe(changed, recorded=True)
-    due = {d.name: None if d.schedule == "streaming" else croniter(d.schedule, datetime.now(timezone.utc))
-           .get_next(datetime) for d in configs}
+    threads = [threading.Thread(target=_destination_worker, args=(state, d, queues[d.name]), daemon=True,
+                                name=f"accord-destination-{d.name}") for d in configs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+@dataclass
+class _Changed:
+    """The audiences of one destination whose membership changed since its last run."""
+
+    audiences: set[str] = field(default_factory=set)
+    wake: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, audiences: set[str]) -> None:
+        if audiences:
+            with self._lock:
+                self.audiences |= audiences
+            self.wake.set()
+
+    def take(self) -> set[str]:
+        with self._lock:
+            taken, self.audiences = self.audiences, set()
+        return taken
+
+
+def _destination_worker(state: ServerState, config: DestinationConfig, queue: _Changed) -> None:
+    """Run one destination: on its changes (streaming) or its cron, at start-up, and again when a run left changes
+    `retrying` (once the destination's Retry-After, capped by max_wait_seconds, has passed)."""
+    from accord.activation.members import known_audiences
+    from accord.activation.run import deliver
+
+    due = None if config.schedule == "streaming" else croniter(config.schedule, datetime.now(timezone.utc)).get_next(datetime)
+    retry_at: datetime | None = None
     catch_up = True
     while not state.stop.is_set():
-        state.wake_activation.wait(1.0)
-        state.wake_activation.clear()
-        with state._lock:
-            audiences, state.changed_audiences = state.changed_audiences, set()
+        queue.wake.wait(1.0)
+        queue.wake.clear()
+        changed = queue.take()
         moment = datetime.now(timezone.utc)
-        for config in configs:
-            scheduled = due[config.name]
-            if scheduled is None:
-                wanted = set(config.audiences) if catch_up else audiences & set(config.audiences)
-                trigger = "startup" if catch_up else "streaming"
-            elif moment >= scheduled:
-                wanted, trigger = set(config.audiences), "schedule"
-                due[config.name] = croniter(config.schedule, moment).get_next(datetime)
-            else:
-                continue
-            if not wanted:
-                continue
-            entry = state.destinations.setdefault(config.name, {"type": config.type, "last_run": None, "error": None})
-            try:
-                with state.workspace.lake(state.sandbox) as lake:
-                    names = known_audiences(lake, sorted(wanted))
-                    if names:
-                        report = deliver(state.workspace, lake, config, names, trigger)
-                        entry.update(last_run=report.run_id, error=None, activated=report.total("activated"),
-                                     removed=report.total("removed"), failed=report.total("failed"))
-            except Exception as err:  # noqa: BLE001 - reported in /health and the run's record; tried again
-                entry["error"] = f"{type(err).__name__}: {err}"
+        wanted: set[str] = set()
+        trigger = "streaming"
+        if due is None:
+            wanted, trigger = (set(config.audiences), "startup") if catch_up else (changed, "streaming")
+        elif moment >= due:
+            wanted, trigger = set(config.audiences), "schedule"
+            due = croniter(config.schedule, moment).get_next(datetime)
+        if retry_at is not None and moment >= retry_at:
+            wanted, trigger, retry_at = set(config.audiences), "retry", None
         catch_up = False
+        if not wanted:
+            continue
+        entry = state.destinations.setdefault(config.name, {"type": config.type, "last_run": None, "error": None})
+        try:
+            with state.workspace.lake(state.sandbox) as lake:
+                names = known_audiences(lake, sorted(wanted))
+                if names:
+                    report = deliver(state.workspace, lake, config, names, trigger)
+                    entry.update(last_run=report.run_id, error=report.error, activated=report.total("activated"),
+                                 removed=report.total("removed"), failed=report.total("failed"),
+                                 retrying=report.total("retrying"))
+                    if report.retry_in is not None:
+                        retry_at = moment + timedelta(seconds=min(report.retry_in, config.max_wait_seconds))
+        except Exception as err:  # noqa: BLE001 - reported in /health and the run's record; tried again
+            entry["error"] = f"{type(err).__name__}: {err}"
 
 
 def _decode(raw: bytes, encoding: str) -> tuple[Any, int]:

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
+from accord.activation.sync import DeliveryReport
 from accord.api.keys import matches
 from accord.lake.store import Lake
 from accord.workspace import Workspace
@@ -190,23 +191,25 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set
         with lake() as store:
             return plain(listed(workspace, store))
 
-    @router.post("/destinations/{name}/run", tags=["activation"], summary="Deliver the changes now")
+    @router.post("/destinations/{name}/run", tags=["activation"], summary="Deliver the changes now",
+                 responses={503: {"description": "The destination could not be reached; its changes are kept"}})
     def deliver_now(name: str) -> dict[str, Any]:
         from accord.activation.run import configured, deliver
 
-        config = configured(workspace, name)[0]
+        config = configured(workspace, name, sandbox)[0]
         with lake() as store:
-            return plain(deliver(workspace, store, config, trigger="api"))
+            return plain(reachable(deliver(workspace, store, config, trigger="api")))
 
-    @router.post("/destinations/{name}/retry", tags=["activation"], summary="Send the dead letters again")
+    @router.post("/destinations/{name}/retry", tags=["activation"], summary="Send the dead letters again",
+                 responses={503: {"description": "The destination could not be reached; its changes are kept"}})
     def retry(name: str) -> dict[str, Any]:
         from accord.activation.run import configured
         from accord.activation.run import retry as send_again
 
-        config = configured(workspace, name)[0]
+        config = configured(workspace, name, sandbox)[0]
         with lake() as store:
             released, report = send_again(workspace, store, config)
-            return {"released": released, "run": plain(report)}
+            return {"released": released, "run": plain(reachable(report))}
 
     @router.get("/deliveries", tags=["activation"], summary="Delivery runs, newest first", response_model=Page)
     def deliveries(destination: str | None = None, offset: Offset = 0,
@@ -261,6 +264,15 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set
             return plain(split_out(workspace, store, body.profile_id, body.identity))
 
     return router
+
+
+def reachable(report: DeliveryReport) -> DeliveryReport:
+    """The report of a run whose destination answered; else a 503 naming why (the run and its receipts are kept)."""
+    if report.unreachable:
+        raise ApiError(503, "destination_unreachable", f"run {report.run_id}: {report.destination} could not be "
+                                                        f"reached ({report.unreachable}); its changes are kept for "
+                                                        f"the next run")
+    return report
 
 
 def install_error_handlers(app: FastAPI) -> None:

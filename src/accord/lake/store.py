@@ -61,8 +61,10 @@ def current_where(entity: str, column: str, keys: str) -> str:
 class Lake:
     """An open sandbox store. Use as a context manager, or call `close()`."""
 
-    def __init__(self, path: Path, read_only: bool = False) -> None:
+    def __init__(self, path: Path, read_only: bool = False, sandbox: str | None = None) -> None:
         self.path = path
+        self.sandbox = sandbox
+        """The sandbox this store belongs to, when opened through a workspace."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect(str(path), read_only=read_only)
         self.con.execute("SET TimeZone = 'UTC'")

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -200,6 +200,9 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[
 
     @router.get("/destinations/{name}", response_class=HTMLResponse)
     def destination(request: Request, name: str) -> HTMLResponse:
+        return destination_page(request, name)
+
+    def destination_page(request: Request, name: str, status: int = 200, error: str | None = None) -> HTMLResponse:
         from accord.activation.deliveries import dead_letters, run_details
         from accord.services.overview import destinations as listed
 
@@ -209,17 +212,20 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[
                 return render(request, "destinations.html", 404, destinations=listed(workspace, store),
                               error=f"no destination named {name!r}")
             runs = [run_details(store, r["run_id"]) for r in found["runs"]]
-            return render(request, "destination.html", destination=found, runs=runs,
-                          dead=dead_letters(store, name))
+            return render(request, "destination.html", status, destination=found, runs=runs,
+                          dead=dead_letters(store, name), error=error)
 
     @router.post("/destinations/{name}/retry")
-    def retry(name: str) -> RedirectResponse:
+    def retry(request: Request, name: str) -> Response:
         from accord.activation.run import configured
         from accord.activation.run import retry as send_again
 
-        config = configured(workspace, name)[0]
+        config = configured(workspace, name, sandbox)[0]
         with lake() as store:
-            send_again(workspace, store, config)
+            report = send_again(workspace, store, config)[1]
+        if report.unreachable:
+            return destination_page(request, name, 503, f"{name} could not be reached ({report.unreachable}); "
+                                                   f"its changes are kept for the next run")
         return RedirectResponse(f"/destinations/{quote(name)}", status_code=303)
 
     @router.get("/sources", response_class=HTMLResponse)

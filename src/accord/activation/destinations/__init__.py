@@ -1,4 +1,5 @@
-"""Destinations register here: `type` in accord.yaml → the module whose `open_destination(config, ws)` connects."""
+"""Destinations register here: `type` in accord.yaml → the module whose
+`open_destination(config, root, workspace_name, sandbox)` connects."""
 
 DESTINATIONS: dict[str, str] = {
     "marketo": "accord.activation.destinations.marketo",

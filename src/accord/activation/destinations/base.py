@@ -46,11 +46,13 @@ class Outcome:
 
 
 class DeliveryError(Exception):
-    """A whole call failed; `retryable` for 429, 5xx and timeouts, with the server's Retry-After if it gave one."""
+    """A whole call failed; `retryable` for 429, 5xx and timeouts, with the server's Retry-After if it gave one;
+    `unreachable` when no answer came at all (its changes wait for a later run rather than the dead letters)."""
 
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None,
+                 unreachable: bool = False) -> None:
         super().__init__(message)
-        self.retryable, self.retry_after = retryable, retry_after
+        self.retryable, self.retry_after, self.unreachable = retryable or unreachable, retry_after, unreachable
 
 
 class Destination(Protocol):

@@ -25,6 +25,8 @@ from accord.activation.destinations.base import (
 
 
 class FileDestination:
+    """Files under `url`/<sandbox>/<audience>/run-NNNNNN/ (run numbers are per sandbox, so each has its folder)."""
+
     def __init__(self, config: FileDestinationConfig, url: str) -> None:
         self.config = config
         self.fs, self.root = fsspec.core.url_to_fs(url, **config.storage_options)
@@ -105,6 +107,7 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "audience"
 
 
-def open_destination(config: FileDestinationConfig, root: Path, workspace_name: str) -> FileDestination:
+def open_destination(config: FileDestinationConfig, root: Path, workspace_name: str,
+                     sandbox: str) -> FileDestination:
     url = config.url if "://" in config.url or Path(config.url).is_absolute() else str(root / config.url)
-    return FileDestination(config, url)
+    return FileDestination(config, f"{url.rstrip('/')}/{sandbox}")

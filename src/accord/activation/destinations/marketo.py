@@ -123,5 +123,6 @@ class MarketoDestination:
             raise DeliveryError(str(err), retryable=err.code in RETRYABLE) from None
 
 
-def open_destination(config: MarketoDestinationConfig, root: Path, workspace_name: str) -> MarketoDestination:
+def open_destination(config: MarketoDestinationConfig, root: Path, workspace_name: str,
+                     sandbox: str) -> MarketoDestination:
     return MarketoDestination(config, config.client(root), workspace_name)

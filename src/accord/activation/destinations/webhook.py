@@ -64,7 +64,7 @@ class WebhookDestination:
         except httpx.TimeoutException as err:
             raise DeliveryError(f"timeout: {err}", retryable=True) from None
         except httpx.TransportError as err:
-            raise DeliveryError(f"{type(err).__name__}: {err}", retryable=True) from None
+            raise DeliveryError(f"{type(err).__name__}: {err}", retryable=True, unreachable=True) from None
         if resp.status_code == 429 or resp.status_code >= 500:
             raise DeliveryError(f"HTTP {resp.status_code}", retryable=True,
                                 retry_after=retry_after(resp.headers.get("Retry-After")))
@@ -78,5 +78,6 @@ class WebhookDestination:
                 "at": stamp}
 
 
-def open_destination(config: WebhookDestinationConfig, root: Path, workspace_name: str) -> WebhookDestination:
+def open_destination(config: WebhookDestinationConfig, root: Path, workspace_name: str,
+                     sandbox: str) -> WebhookDestination:
     return WebhookDestination(config, resolve_secret(config.secret, root))
