@@ -143,5 +143,5 @@ def test_saving_a_name_another_file_defines_is_refused_and_writes_nothing(api) -
     before = sorted(p.name for p in (ws.root / "audiences").glob("*.aud"))
     refused = client.put("/api/v1/audiences", json={"text": 'audience "Germans" of person\nwhere country = "France"'},
                          headers=auth)
-    assert refused.status_code == 400 and "hand-written.aud already defines" in refused.json()["message"]
+    assert refused.status_code == 409 and "hand-written.aud already defines" in refused.json()["message"]
     assert sorted(p.name for p in (ws.root / "audiences").glob("*.aud")) == before

@@ -588,14 +588,14 @@ def print_evaluation(report: EvaluationReport) -> None:
 
 
 @audiences_app.command("validate")
-def audiences_validate(workspace: WorkspaceOpt = None) -> None:
+def audiences_validate(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
     """Parse and compile every audience file; errors name the file, line and column."""
     from accord.audiences.compile import Compiler
     from accord.services.audiences import workspace_audiences
 
     with user_errors():
         ws = open_workspace(workspace)
-        audiences = workspace_audiences(ws)
+        audiences = workspace_audiences(ws, sandbox)
         Compiler(datetime.now(timezone.utc)).compile_all(audiences)
     console.print(f"{len(audiences)} audiences are valid")
 
@@ -625,13 +625,14 @@ def audiences_show(
     name: Annotated[str, typer.Argument(help="Audience name.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the AST as JSON.")] = False,
     workspace: WorkspaceOpt = None,
+    sandbox: SandboxOpt = None,
 ) -> None:
     """An audience's text form (or its JSON AST)."""
     from accord.audiences.text import print_audience
     from accord.services.audiences import find, workspace_audiences
 
     with user_errors():
-        audience = find(workspace_audiences(open_workspace(workspace)), name)
+        audience = find(workspace_audiences(open_workspace(workspace), sandbox), name)
     if as_json:
         console.print_json(audience.model_dump_json())
     else:
@@ -643,6 +644,7 @@ def audiences_explain(
     name: Annotated[str, typer.Argument(help="Audience name.")],
     sql: Annotated[bool, typer.Option(help="Also print the compiled SQL (DuckDB dialect).")] = False,
     workspace: WorkspaceOpt = None,
+    sandbox: SandboxOpt = None,
 ) -> None:
     """Streaming or batch, and why."""
     from accord.audiences.compile import Compiler
@@ -650,7 +652,7 @@ def audiences_explain(
     from accord.services.audiences import find, workspace_audiences
 
     with user_errors():
-        audiences = workspace_audiences(open_workspace(workspace))
+        audiences = workspace_audiences(open_workspace(workspace), sandbox)
         audience = find(audiences, name)
         method, reason = evaluation_method(audience, {a.name: a for a in audiences})
         compiled = Compiler(datetime.now(timezone.utc)).compile_all(audiences)

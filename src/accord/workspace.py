@@ -132,6 +132,13 @@ class Workspace:
         )
         self.save()
 
+    def audiences_dir(self, sandbox: str | None = None) -> Path:
+        """Where a sandbox's audience files live: `audiences/` for the default sandbox, `audiences/<name>/` for the
+        others, so that no sandbox reads or writes another's definitions."""
+        name = self.sandbox(sandbox)
+        folder = self.root / "audiences"
+        return folder if name == self.config.default_sandbox else folder / name
+
     def lake_path(self, sandbox: str | None = None) -> Path:
         return self.root / self.config.data_dir / self.sandbox(sandbox) / "accord.duckdb"
 

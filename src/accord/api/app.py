@@ -30,7 +30,7 @@ from accord.api.rest import create_router, install_error_handlers
 from accord.audiences.ast import Audience
 from accord.audiences.changes import Change, MembershipBus
 from accord.audiences.evaluate import evaluate
-from accord.audiences.files import load_audiences
+from accord.audiences.files import load_usable
 from accord.audiences.live import LiveProfiles
 from accord.audiences.stream import StreamEvaluator, streaming
 from accord.identity.resolve import seed
@@ -63,6 +63,7 @@ class ServerState:
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     destinations: dict[str, dict[str, Any]] = field(default_factory=dict)
     source_results: list[IngestResult] = field(default_factory=list)
+    audience_problems: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _audiences: tuple[tuple[tuple[str, int], ...], list[Audience]] = ((), [])
 
@@ -76,11 +77,14 @@ class ServerState:
         return taken
 
     def audiences(self) -> list[Audience]:
-        """The workspace's audience files, parsed again only when one of them changed."""
-        folder = self.workspace.root / "audiences"
+        """The sandbox's usable audiences, read again only when a file changed; a file that does not parse or an
+        audience that cannot compile is left out and named in `audience_problems`, never stopping the others."""
+        folder = self.workspace.audiences_dir(self.sandbox)
         signature = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("*.aud")))
         if signature != self._audiences[0]:
-            self._audiences = (signature, load_audiences(folder))
+            usable = load_usable(folder, datetime.now(timezone.utc))
+            self._audiences = (signature, usable.audiences)
+            self.audience_problems = usable.problems
         return self._audiences[1]
 
 
@@ -159,8 +163,9 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
     def health() -> dict[str, Any]:
         failing = any(s.get("error") for s in [*state.sources.values(), *state.destinations.values()])
         error = state.last_error or state.live.error
-        return {"ok": error is None and not failing, "sandbox": state.sandbox, "error": error,
-                "sources": state.sources, "destinations": state.destinations}
+        return {"ok": error is None and not failing and not state.audience_problems, "sandbox": state.sandbox,
+                "error": error, "sources": state.sources, "destinations": state.destinations,
+                "audiences": state.audience_problems}
 
     # After the collector's routes: requests are matched in order, and the collector takes the most of them.
     app.include_router(create_router(workspace, name, lambda: state.api_keys))

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 
 from accord.activation.sync import DeliveryReport
 from accord.api.keys import matches
+from accord.audiences.files import AudienceNameTaken
 from accord.lake.store import Lake
 from accord.workspace import Workspace
 
@@ -133,13 +134,14 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set
         return {"name": audience.name, "of": audience.of, "text": print_audience(audience),
                 "ast": audience.model_dump(mode="json")}
 
-    @router.put("/audiences", tags=["audiences"], summary="Create or replace an audience (by its name)")
+    @router.put("/audiences", tags=["audiences"], summary="Create or replace an audience (by its name)",
+                responses={409: {"description": "Another audience's file has the file name this name maps to"}})
     def save(body: AudienceInput) -> dict[str, Any]:
         from accord.services.audiences import parse
         from accord.services.audiences import save as store
 
         audience = parse(body.text, body.ast)
-        return {"name": audience.name, "file": store(workspace, audience)}
+        return {"name": audience.name, "file": store(workspace, audience, sandbox)}
 
     @router.get("/audiences/overlap", tags=["audiences"], summary="Members in one, the other, both")
     def overlap(first: str, second: str) -> dict[str, int]:
@@ -298,6 +300,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LookupError)
     async def missing(_: Request, err: LookupError) -> JSONResponse:
         return body(404, "not_found", str(err).strip("'\""))
+
+    @app.exception_handler(AudienceNameTaken)
+    async def taken(_: Request, err: AudienceNameTaken) -> JSONResponse:
+        return body(409, "conflict", str(err))
 
     @app.exception_handler(ValueError)
     async def bad(_: Request, err: ValueError) -> JSONResponse:

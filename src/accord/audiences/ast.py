@@ -11,6 +11,8 @@ Scalar = Union[bool, int, float, str, date]
 CompareOp = Literal["=", "!=", "<", "<=", ">", ">=", "contains", "starts with", "ends with"]
 NumberOp = Literal["=", "!=", "<", "<=", ">", ">="]
 Relation = Literal["opportunity", "event", "person"]
+MAX_DAYS = 36_500
+"""The longest window (a hundred years): longer ones reach before any data and overflow date arithmetic."""
 
 
 class Node(BaseModel):
@@ -51,7 +53,7 @@ class Between(Node):
 class Window(Node):
     """`in last N days`, or `between date(...) and date(...)` (the end day included)."""
 
-    last_days: int | None = None
+    last_days: int | None = Field(default=None, ge=0, le=MAX_DAYS)
     start: date | None = None
     end: date | None = None
 
@@ -86,7 +88,7 @@ class Occurrence(Node):
     which: Literal["first", "last"]
     where: Condition | None = None
     op: Literal["before", "after"]
-    days: int
+    days: int = Field(ge=0, le=MAX_DAYS)
 
 
 class InCampaign(Node):

@@ -45,8 +45,16 @@ class EvaluationReport:
     engine: str = "duckdb"
 
 
+class NoProfilesYet(ValueError):
+    """Audiences are evaluated over profiles, and no identity run has built them in this sandbox yet."""
+
+
 def prepare_tables(lake: Lake) -> None:
     """(Re)build the aud_* tables compiled audiences read, from the current profiles."""
+    built = {r[0] for r in lake.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if not {"person_profile", "account_profile", "person_account"} <= built:
+        raise NoProfilesYet("no profiles yet in this sandbox: load data and run `accord identity run` "
+                            "(or `accord run`) before evaluating audiences")
     for name, sql in table_sql().items():
         lake.con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
     lake.con.execute(f"CREATE OR REPLACE TABLE aud_prepared AS SELECT {FRESHNESS} AS state")

@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from accord.audiences.ast import Audience
+from accord.audiences.compile import CompileError, Compiler
+from accord.audiences.evaluate import needed
 from accord.audiences.text import AudienceSyntaxError, parse_audience, print_audience
+
+
+UNSAFE_NAME = re.compile(r"[/?#%\\\x00-\x1f\x7f]")
+"""Characters a name may not hold: it travels in URL paths (`/api/v1/audiences/{name}`) and file names."""
 
 
 class AudienceFileError(ValueError):
     """An audience file that does not parse, or two files defining one name."""
+
+
+class AudienceNameTaken(AudienceFileError):
+    """Another audience's file already has the file name this audience's name maps to."""
+
+
+@dataclass
+class Usable:
+    """The audiences that can be evaluated, and why each other file or audience is left out."""
+
+    audiences: list[Audience]
+    problems: dict[str, str] = field(default_factory=dict)
 
 
 def load_audiences(folder: Path) -> list[Audience]:
@@ -32,16 +53,50 @@ def file_name(name: str) -> str:
     return f"{'-'.join(part for part in slug.split('-') if part) or 'audience'}.aud"
 
 
+def load_usable(folder: Path, as_of: datetime) -> Usable:
+    """Every audience that parses and compiles with all it references; the others (a bad file, a cycle, a missing
+    reference) are left out with their reason, so one broken file never stops the rest from being evaluated."""
+    parsed: dict[str, Audience] = {}
+    problems: dict[str, str] = {}
+    for path in sorted(folder.glob("*.aud")):
+        try:
+            audience = parse_audience(path.read_text())
+        except (AudienceSyntaxError, UnicodeDecodeError, OSError) as err:
+            problems[path.name] = str(err)
+            continue
+        if audience.name in parsed:
+            problems[path.name] = f"defines {audience.name!r} a second time"
+            continue
+        parsed[audience.name] = audience
+    audiences = list(parsed.values())
+    usable = []
+    for audience in audiences:
+        try:
+            Compiler(as_of).compile_all(needed(audiences, audience.name))
+        except CompileError as err:
+            problems[audience.name] = str(err)
+            continue
+        usable.append(audience)
+    return Usable(usable, problems)
+
+
 def save_audience(folder: Path, audience: Audience) -> Path:
-    """Write the audience to its own file; refused when another file already defines that name."""
+    """Write the audience to its own file; refused when its name cannot be a file or URL name, or when another
+    file already defines that name or has that file name."""
+    if UNSAFE_NAME.search(audience.name):
+        raise AudienceFileError(f"audience name {audience.name!r} may not hold / ? # % \\ or control characters "
+                                "(it is used in links and file names)")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / file_name(audience.name)
     for other in folder.glob("*.aud"):
         try:
-            clash = other != path and parse_audience(other.read_text()).name == audience.name
+            name = parse_audience(other.read_text()).name
         except AudienceSyntaxError:
             continue
-        if clash:
-            raise AudienceFileError(f"{other} already defines audience {audience.name!r}; edit that file instead")
+        if other == path and name != audience.name:
+            raise AudienceNameTaken(f"{path.name} holds audience {name!r}, and {audience.name!r} would replace it "
+                                    "(their names differ only in case or punctuation); choose another name")
+        if other != path and name == audience.name:
+            raise AudienceNameTaken(f"{other} already defines audience {audience.name!r}; edit that file instead")
     path.write_text(print_audience(audience))
     return path

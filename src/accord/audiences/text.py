@@ -16,6 +16,7 @@ from accord.audiences.ast import (
     InAudience,
     InCampaign,
     InList,
+    MAX_DAYS,
     InValues,
     IsNull,
     Not,
@@ -27,6 +28,7 @@ from accord.audiences.ast import (
 )
 from accord.audiences.fields import Scope
 from accord.model.entities import ColumnType
+from accord.model.times import EARLIEST, LATEST, RANGE_TEXT
 
 TOKEN = re.compile(
     r"""(?P<ws>\s+|\#[^\n]*)
@@ -165,6 +167,14 @@ class Parser:
         self.i += 1
         return float(text) if "." in text else int(text)
 
+    def days(self) -> int:
+        """A whole number of days a window may span (up to MAX_DAYS)."""
+        tok = self.tok
+        days = self.number()
+        if not isinstance(days, int) or not 0 <= days <= MAX_DAYS:
+            raise AudienceSyntaxError(f"a window is 0 to {MAX_DAYS:,} whole days, not {tok.text}", tok.line, tok.column)
+        return days
+
     # -- grammar -------------------------------------------------------------------------------------
     def audience(self) -> Audience:
         self.take("audience")
@@ -233,9 +243,9 @@ class Parser:
         if self.at("in"):
             self.take("in")
             self.take("last")
-            days = self.number()
+            days = self.days()
             self.take("days", "day")
-            return Window(last_days=int(days))
+            return Window(last_days=days)
         self.take("between")
         start = self.date_literal()
         self.take("and")
@@ -292,7 +302,7 @@ class Parser:
         self.leave()
         self.take(")")
         op = self.take("before", "after").text
-        days = int(self.number())
+        days = self.days()
         self.take("days", "day")
         self.take("ago")
         return Occurrence(which=which, where=where, op=op, days=days)
@@ -398,9 +408,12 @@ class Parser:
         text = self.string()
         self.take(")")
         try:
-            return date.fromisoformat(text)
+            day = date.fromisoformat(text)
         except ValueError:
             raise AudienceSyntaxError(f"{text!r} is not a date (want YYYY-MM-DD)", tok.line, tok.column) from None
+        if not EARLIEST.date() <= day < LATEST.date():
+            raise AudienceSyntaxError(f"{text!r} is not {RANGE_TEXT}", tok.line, tok.column)
+        return day
 
 
 def parse_audience(text: str) -> Audience:

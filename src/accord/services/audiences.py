@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from accord.audiences.ast import Audience
 from accord.audiences.evaluate import EvaluationReport, evaluate, needed, preview
 from accord.audiences.fields import Scope
-from accord.audiences.files import file_name, load_audiences, save_audience
+from accord.audiences.compile import Compiler
+from accord.audiences.files import file_name, load_audiences, load_usable, save_audience
 from accord.audiences.method import evaluation_method
 from accord.audiences.text import parse_audience, print_audience
 from accord.audiences.why import explain_membership
@@ -33,8 +34,9 @@ class AudienceSummary:
     evaluated_at: datetime | None
 
 
-def workspace_audiences(ws: Workspace) -> list[Audience]:
-    return load_audiences(ws.root / "audiences")
+def workspace_audiences(ws: Workspace, sandbox: str | None = None) -> list[Audience]:
+    """The audience files of a sandbox (the default one unless named)."""
+    return load_audiences(ws.audiences_dir(sandbox))
 
 
 def find(audiences: list[Audience], name: str) -> Audience:
@@ -47,7 +49,7 @@ def find(audiences: list[Audience], name: str) -> Audience:
 
 def list_audiences(ws: Workspace, lake: Lake, only: str | None = None) -> list[AudienceSummary]:
     """Every audience file (or the one named `only`) with its evaluation method and its size at the last run."""
-    audiences = workspace_audiences(ws)
+    audiences = workspace_audiences(ws, lake.sandbox)
     by_name = {a.name: a for a in audiences}
     runs = {r["name"]: r for r in lake.query("SELECT name, size, last_evaluated_at FROM audiences")}
     out = []
@@ -66,22 +68,26 @@ def parse(text: str | None = None, ast: dict[str, Any] | None = None) -> Audienc
     return parse_audience(text or "")
 
 
-def save(ws: Workspace, audience: Audience) -> str:
-    """Write the audience to its file (creating or replacing it); returns the file name."""
-    existed = (ws.root / "audiences" / file_name(audience.name)).exists()
-    path = save_audience(ws.root / "audiences", audience)
+def save(ws: Workspace, audience: Audience, sandbox: str | None = None) -> str:
+    """Write the audience to its file in the sandbox's folder (creating or replacing it); returns the file name.
+    Refused when, saved, the sandbox's audiences would not compile together (a cycle, a missing reference)."""
+    folder = ws.audiences_dir(sandbox)
+    others = [a for a in load_usable(folder, datetime.now(timezone.utc)).audiences if a.name != audience.name]
+    Compiler(datetime.now(timezone.utc)).compile_all([*others, audience])
+    existed = (folder / file_name(audience.name)).exists()
+    path = save_audience(folder, audience)
     return f"{path.name} ({'updated' if existed else 'created'})"
 
 
 def members_now(ws: Workspace, lake: Lake, name: str, as_of: datetime | None = None) -> list[str]:
-    audiences = workspace_audiences(ws)
+    audiences = workspace_audiences(ws, lake.sandbox)
     find(audiences, name)
     return sorted(preview(lake, audiences, name, as_of))
 
 
 def sample(ws: Workspace, lake: Lake, name: str, limit: int = 10, as_of: datetime | None = None) -> list[dict[str, Any]]:
     """Some members now, with a label (e-mail or account name) and a detail (job title or industry)."""
-    of = find(workspace_audiences(ws), name).of
+    of = find(workspace_audiences(ws, lake.sandbox), name).of
     members = members_now(ws, lake, name, as_of)[:limit]
     if of == "person":
         sql = ("SELECT person_id AS id, email AS label, job_title AS detail FROM person_profile "
@@ -102,7 +108,7 @@ def overlap(lake: Lake, first: str, second: str) -> dict[str, int]:
 
 def why(ws: Workspace, lake: Lake, name: str, identity: str, as_of: datetime | None = None) -> dict[str, Any]:
     """Each condition for one profile, whether it holds and the value that decided it."""
-    audiences = workspace_audiences(ws)
+    audiences = workspace_audiences(ws, lake.sandbox)
     of = find(audiences, name).of
     profile_id = find_profile_id(lake, of, identity)
     member, lines = explain_membership(lake, audiences, name, profile_id, as_of)
@@ -113,7 +119,7 @@ def why(ws: Workspace, lake: Lake, name: str, identity: str, as_of: datetime | N
 
 def run(ws: Workspace, lake: Lake, names: list[str] | None = None, as_of: datetime | None = None) -> EvaluationReport:
     """Evaluate now and record memberships: all audiences, or the named ones with what they reference."""
-    audiences = workspace_audiences(ws)
+    audiences = workspace_audiences(ws, lake.sandbox)
     if names:
         for name in names:
             find(audiences, name)
@@ -133,7 +139,7 @@ def fields(of: str) -> dict[str, dict[str, str]]:
 def preview_text(ws: Workspace, lake: Lake, text: str, limit: int = 5) -> dict[str, Any]:
     """An unsaved audience checked and sized against the current data: what a builder shows as you type."""
     audience = parse(text)
-    audiences = [a for a in workspace_audiences(ws) if a.name != audience.name] + [audience]
+    audiences = [a for a in workspace_audiences(ws, lake.sandbox) if a.name != audience.name] + [audience]
     members = sorted(preview(lake, audiences, audience.name))
     table, key, label = (("person_profile", "person_id", "email") if audience.of == "person"
                          else ("account_profile", "account_id", "name"))

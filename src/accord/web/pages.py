@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from accord.api.keys import matches
+from accord.audiences.files import AudienceNameTaken
 from accord.lake.store import Lake
 from accord.workspace import Workspace
 
@@ -158,7 +159,7 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[
         from accord.audiences.text import print_audience
         from accord.services.audiences import find, workspace_audiences
 
-        return render(request, "builder.html", text=print_audience(find(workspace_audiences(workspace), name)))
+        return render(request, "builder.html", text=print_audience(find(workspace_audiences(workspace, sandbox), name)))
 
     @router.post("/audiences", response_class=HTMLResponse)
     def save_audience(request: Request, text: str = Form(...)) -> Any:
@@ -166,9 +167,10 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[
 
         try:
             audience = parse(text)
-            save(workspace, audience)
+            save(workspace, audience, sandbox)
         except (ValueError, LookupError) as err:
-            return render(request, "builder.html", 400, text=text, error=str(err))
+            status = 409 if isinstance(err, AudienceNameTaken) else 400
+            return render(request, "builder.html", status, text=text, error=str(err))
         return RedirectResponse(f"/audiences/{quote(audience.name)}", status_code=303)
 
     @router.get("/audiences/{name}", response_class=HTMLResponse)
