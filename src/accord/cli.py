@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from accord.model.entities import ENTITIES
 from accord.workspace import Workspace
 
 if TYPE_CHECKING:
+    from accord.api import relay
     from accord.audiences.evaluate import EvaluationReport
     from accord.identity.run import IdentityReport
     from accord.ingest.loader import IngestResult
@@ -1033,3 +1035,81 @@ def parse_interval(text: str) -> float:
 
 if __name__ == "__main__":
     app()
+
+
+def main() -> None:
+    """The `accord` command. While `accord serve` holds the sandbox's store, the command is run by that server (one
+    process may hold a DuckDB file); else here. Any failure is one line and a non-zero exit (`ACCORD_DEBUG=1`
+    shows the traceback)."""
+    from accord.api import relay
+
+    argv = sys.argv[1:]
+    serving = _serving(argv)
+    if serving is not None:
+        server, ws = serving
+        try:
+            words = _command_words(argv)
+            done = relay.forward(server, argv[:words] + relay.absolute_paths(argv[words:], Path.cwd()),
+                                 _relayed_env(ws))
+        except Exception as err:  # noqa: BLE001 - the server went away mid-command: say so in one line
+            err_console.print(f"[red]error:[/red] the running `accord serve` ({server.url}) did not answer: "
+                              f"{escape(str(err))}")
+            raise SystemExit(1) from None
+        sys.stdout.write(done["stdout"])
+        sys.stderr.write(done["stderr"])
+        raise SystemExit(done["exit_code"])
+    try:
+        app()
+    except Exception as err:  # noqa: BLE001 - no traceback reaches a user
+        if os.environ.get("ACCORD_DEBUG"):
+            raise
+        err_console.print(f"[red]error:[/red] {type(err).__name__}: {escape(str(err))} "
+                          "(set ACCORD_DEBUG=1 for the traceback)", highlight=False)
+        raise SystemExit(1) from None
+
+
+def _serving(argv: list[str]) -> tuple[relay.Announcement, Workspace] | None:
+    """The live server holding the store this command's sandbox uses (and the workspace), if any."""
+    from accord.api import relay
+    from accord.workspace import WorkspaceError
+
+    if not argv or argv[0] in relay.LOCAL_ONLY or "--help" in argv:
+        return None
+    try:
+        named = _option(argv, "-w", "--workspace")
+        ws = Workspace.load(Path(named)) if named else Workspace.find()
+        folder = ws.lake_path(_option(argv, "-s", "--sandbox")).parent
+    except WorkspaceError:
+        return None
+    server = relay.announced(folder)
+    return (server, ws) if server else None
+
+
+def _command_words(argv: list[str]) -> int:
+    """How many leading arguments name the command (`audiences list`): they are never paths."""
+    command = typer.main.get_command(app)
+    words = 0
+    while isinstance(command, typer.core.TyperGroup) and words < len(argv):
+        sub = command.get_command(None, argv[words])  # type: ignore[arg-type]
+        if sub is None:
+            break
+        command, words = sub, words + 1
+    return words
+
+
+def _option(argv: list[str], short: str, long: str) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg in (short, long) and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(long + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _relayed_env(ws: Workspace) -> dict[str, str]:
+    """What decides a command's workspace and sandbox, and the terminal's width for its tables."""
+    env = {"ACCORD_WORKSPACE": str(ws.root.resolve())}
+    for name in ("ACCORD_SANDBOX", "COLUMNS"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    return env

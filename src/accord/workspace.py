@@ -142,6 +142,7 @@ class Workspace:
     def lake_path(self, sandbox: str | None = None) -> Path:
         return self.root / self.config.data_dir / self.sandbox(sandbox) / "accord.duckdb"
 
-    def lake(self, sandbox: str | None = None) -> Lake:
+    def lake(self, sandbox: str | None = None, migrate: bool = True) -> Lake:
+        """The sandbox's store; `migrate=False` for a quick look at a store known to be migrated already."""
         name = self.sandbox(sandbox)
-        return Lake(self.lake_path(name), sandbox=name)
+        return Lake(self.lake_path(name), sandbox=name, migrate=migrate)

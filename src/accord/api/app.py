@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import secrets
 import threading
 import time
 import zlib
@@ -25,6 +26,7 @@ from fastapi.responses import JSONResponse
 from accord import fastjson
 from accord.activation.config import DestinationConfig
 from accord.activation.deliveries import mark_interrupted
+from accord.api import relay
 from accord.api.keys import active_hashes, matches
 from accord.api.rest import create_router, install_error_handlers
 from accord.audiences.ast import Audience
@@ -88,9 +90,12 @@ class ServerState:
         return self._audiences[1]
 
 
-def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: float = 2.0) -> FastAPI:
+def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: float = 2.0,
+               url: str | None = None) -> FastAPI:
+    """The served app; with `url` (where it listens), CLI commands on its sandbox are relayed to it while it runs."""
     name = workspace.sandbox(sandbox)
-    log = CollectorLog(workspace.lake_path(name).parent / "collector")
+    folder = workspace.lake_path(name).parent
+    log = CollectorLog(folder / "collector")
     config = workspace.config
     bus = MembershipBus()
     live = LiveProfiles(bus, config.name, config.collector.track_events, offset=log.size())
@@ -108,11 +113,15 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
         syncer = threading.Thread(target=_source_worker, args=(state,), name="accord-sources", daemon=True)
         activator = threading.Thread(target=_activation_worker, args=(state,), name="accord-activation", daemon=True)
         applier = threading.Thread(target=live.run, args=(state.stop,), name="accord-live", daemon=True)
-        for thread in (applier, worker, syncer, activator):
+        keys = threading.Thread(target=_keys_worker, args=(state,), name="accord-keys", daemon=True)
+        for thread in (applier, worker, syncer, activator, keys):
             thread.start()
+        mine = relay.announce(folder, url) if url else None
         yield
+        if mine:
+            relay.withdraw(folder, mine)
         state.stop.set()
-        for thread in (syncer, activator, worker, applier):
+        for thread in (syncer, activator, worker, applier, keys):
             thread.join(timeout=30)
 
     app = FastAPI(title="Accord", version="0.1.0", lifespan=lifespan,
@@ -159,6 +168,18 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
 
         app.post(f"/v1/{call}", name=call, summary=f"One {call} message")(single_call)
 
+    @app.post("/_relay", include_in_schema=False)
+    async def relayed(request: Request) -> JSONResponse:
+        """A CLI command on this sandbox, sent by `accord` while this server holds the store."""
+        mine = relay.announced(folder, alive_only=False)
+        given = request.headers.get(relay.TOKEN_HEADER, "")
+        if mine is None or not url or not secrets.compare_digest(given, mine.token):
+            return _error(401, "unauthorized", "relayed commands need this server's token")
+        body = await request.json()
+        done = await anyio.to_thread.run_sync(relay.execute, list(body["argv"]), dict(body.get("env") or {}))
+        await anyio.to_thread.run_sync(_refresh_keys, state)  # a revoked key stops working as the command returns
+        return JSONResponse(done)
+
     @app.get("/health")
     def health() -> dict[str, Any]:
         failing = any(s.get("error") for s in [*state.sources.values(), *state.destinations.values()])
@@ -173,6 +194,24 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
     app.add_exception_handler(LoginRequired, login_redirect)  # type: ignore[arg-type]
     app.mount("/static", static_files(), name="static")
     return app
+
+
+KEYS_EVERY = 0.5
+"""Seconds between reads of the key tables: a revoked key stops working within this, whatever the worker does."""
+
+
+def _keys_worker(state: ServerState) -> None:
+    while not state.stop.wait(KEYS_EVERY):
+        try:
+            _refresh_keys(state)
+        except Exception:  # noqa: BLE001 - the store is busy or failing: the next read tries again
+            pass
+
+
+def _refresh_keys(state: ServerState) -> None:
+    with state.workspace.lake(state.sandbox, migrate=False) as lake:
+        state.write_keys = active_hashes(lake, "write")
+        state.api_keys = active_hashes(lake, "api")
 
 
 def _worker(state: ServerState, every: float) -> None:
@@ -204,8 +243,6 @@ def _worker(state: ServerState, every: float) -> None:
                 evaluate(lake, audiences, retention_days=config.audiences.retention_days)
                 state.live.reload_members(lake)
                 next_audiences = config.audiences.next_run(datetime.now(timezone.utc))
-            state.write_keys = active_hashes(lake, "write")
-            state.api_keys = active_hashes(lake, "api")
             state.last_error = None
             last_data = time.monotonic() if loaded else last_data
             if time.monotonic() - last_data >= CLOSE_IDLE:
@@ -390,5 +427,6 @@ def _error(status: int, code: str, message: str, retry_after: int | None = None)
 def serve(workspace: Workspace, sandbox: str | None, host: str, port: int, ingest_every: float) -> None:
     import uvicorn
 
-    app = create_app(workspace, sandbox, ingest_every)
+    reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    app = create_app(workspace, sandbox, ingest_every, url=f"http://{reachable}:{port}")
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -61,14 +61,14 @@ def current_where(entity: str, column: str, keys: str) -> str:
 class Lake:
     """An open sandbox store. Use as a context manager, or call `close()`."""
 
-    def __init__(self, path: Path, read_only: bool = False, sandbox: str | None = None) -> None:
+    def __init__(self, path: Path, read_only: bool = False, sandbox: str | None = None, migrate: bool = True) -> None:
         self.path = path
         self.sandbox = sandbox
         """The sandbox this store belongs to, when opened through a workspace."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect(str(path), read_only=read_only)
         self.con.execute("SET TimeZone = 'UTC'")
-        if not read_only:
+        if migrate and not read_only:
             self._migrate()
             self._create_views()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 from typing import Any, Protocol
 
+import httpx
+
 from accord.clients.marketo import MarketoError
 from accord.clients.salesforce import SalesforceError
 from accord.lake.store import Lake
@@ -14,8 +16,9 @@ from accord.sources.config import SourceConfig
 from accord.sources.state import SourceState
 from accord.workspace import Workspace, WorkspaceError
 
-SOURCE_ERRORS = (MarketoError, SalesforceError)
-"""What a source's API answers when it refuses or keeps failing: reported per source, not a crash."""
+SOURCE_ERRORS = (MarketoError, SalesforceError, httpx.TransportError)
+"""What a source's API answers when it refuses or keeps failing, or no answer at all: reported per source, not a
+crash."""
 
 
 class ApiSource(Protocol):

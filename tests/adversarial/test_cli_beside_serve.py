@@ -1,0 +1,90 @@
+"""Every CLI command works while `accord serve` holds the workspace's store (it runs them), a revoked key stops
+working within a second whatever the worker does, and a CLI failure is one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.adversarial.conftest import new_workspace
+from tests.test_serve import Server
+
+pytestmark = pytest.mark.slow
+ACCORD = str(Path(sys.executable).with_name("accord"))
+
+
+def accord(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ACCORD, *args], cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "200"})
+
+
+def test_cli_commands_work_while_serve_runs(tmp_path: Path) -> None:
+    ws, key = new_workspace(tmp_path / "ws")
+    (ws.root / "audiences" / "visitors.aud").write_text(
+        'audience "Visitors" of person\nwhere any event (event_type = "web.pageview" in last 30 days)\n')
+    people = tmp_path / "people.csv"
+    people.write_text("Id,Email,LastModifiedDate\n1,a@x.io,2026-01-01T00:00:00Z\n")
+    server = Server(ws.root)
+    try:
+        for turn in range(20):
+            httpx.post(f"{server.url}/v1/batch", auth=(key, ""),
+                       json={"batch": [{"type": "page", "userId": "u1", "properties": {"url": "https://x.io/"}}]})
+            commands = [["audiences", "list"], ["keys", "list"], ["status"]]
+            commands += [["quarantine", "list"], ["deliveries", "list"], ["identity", "merges"]] if turn == 0 else []
+            for command in commands:
+                done = accord(*command, cwd=ws.root)
+                assert done.returncode == 0, (command, done.stdout, done.stderr)
+                assert "Traceback" not in done.stderr
+        (tmp_path / "people.yaml").write_text(yaml.safe_dump(
+            {"entity": "person", "source_type": "Salesforce", "source_instance_id": "org1",
+             "fields": {"source_id": {"from": "Id"}, "email": {"from": "Email"}}}))
+        loaded = accord("ingest", "files", "people.csv", "--mapping", "people.yaml", "-w", "ws", cwd=tmp_path)
+        assert loaded.returncode == 0, loaded.stderr
+        missing = accord("profile", "get", "email:nobody@x.io", cwd=ws.root)
+        assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+    finally:
+        server.stop()
+    assert not (ws.lake_path().parent / "serve.json").exists(), "the announcement goes with the server"
+
+
+def test_a_revoked_key_stops_working_within_a_second(tmp_path: Path) -> None:
+    ws, key = new_workspace(tmp_path / "ws")
+    (ws.root / "audiences" / "loop.aud").write_text('audience "Loop" of person\nwhere in audience "Loop"\n')
+    server = Server(ws.root)
+    try:
+        assert httpx.post(f"{server.url}/v1/track", auth=(key, ""),
+                          json={"userId": "u", "event": "x"}).status_code == 200
+        key_id = key[:10]
+        revoked = accord("keys", "revoke", key_id, cwd=ws.root)
+        assert revoked.returncode == 0, revoked.stderr
+        deadline = time.monotonic() + 1.0
+        while httpx.post(f"{server.url}/v1/track", auth=(key, ""), json={"userId": "u", "event": "x"}).status_code != 401:
+            assert time.monotonic() < deadline, "the key still works a second after its revocation"
+            time.sleep(0.05)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("args", [
+    ["audiences", "run"],  # no identity run yet
+    ["sources", "check"],
+    ["profile", "get", "nonsense"],
+    ["ingest", "files", "nowhere.csv", "--mapping", "salesforce/contact"],
+])
+def test_cli_failures_are_one_line(tmp_path: Path, args: list[str]) -> None:
+    ws, _ = new_workspace(tmp_path / "ws")
+    config = yaml.safe_load((ws.root / "accord.yaml").read_text())
+    config["sources"] = [{"type": "marketo", "name": "gone", "munchkin_id": "123-ABC-456", "client_id": "x",
+                          "endpoint": "http://127.0.0.1:9", "client_secret": "env:HOME", "backfill_since": "2024-01-01"}]
+    (ws.root / "accord.yaml").write_text(yaml.safe_dump(config))
+    done = accord(*args, cwd=ws.root)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr + done.stdout
+    assert len(done.stderr.strip().splitlines()) <= 2, done.stderr
