@@ -47,7 +47,6 @@ def explain_membership(
         prepare_tables(lake)
     compiler = Compiler((as_of or now()).astimezone(timezone.utc))
     compiled = compiler.compile_all(chosen)
-    DuckDBEngine(lake).members(compiled)
     scope = Scope(audience.of, audience.of)
     alias = audience.of[0]
     nodes: list[tuple[int, Condition]] = []
@@ -57,6 +56,9 @@ def explain_membership(
         columns.append(exp.alias_(compiler.condition(node, scope, alias), f"c{i}"))
         value = _value(compiler, node, scope, alias)
         columns.append(exp.alias_(value if value is not None else exp.null(), f"v{i}"))
+    # The feature tables are built after every condition and value is compiled: a value can add a feature (the
+    # count behind `all opportunity (...)`) that the audience's own conditions did not need.
+    DuckDBEngine(lake).members(compiled)
     query = (
         compiler.profile_rows(audience.of, alias)
         .select(*columns, append=False)
