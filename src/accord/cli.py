@@ -587,6 +587,8 @@ def print_evaluation(report: EvaluationReport) -> None:
     for r in report.results:
         table.add_row(r.name, r.of, f"{r.size:,}", f"{r.entered:,}", f"{r.stayed:,}", f"{r.exited:,}", r.method)
     console.print(table)
+    for name, why in report.failed.items():
+        err_console.print(f"[red]{escape(name)}: not evaluated[/red] {escape(why)}", highlight=False)
 
 
 @audiences_app.command("validate")
@@ -675,6 +677,8 @@ def audiences_run(as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox
         with ws.lake(sandbox) as lake:
             report = run(ws, lake, as_of=parse_as_of(as_of))
     print_evaluation(report)
+    if report.failed:
+        raise typer.Exit(1)
 
 
 @audiences_app.command("size")

@@ -119,3 +119,29 @@ def test_a_broken_audience_file_fails_alone(two_sandboxes) -> None:
     assert set(state.audience_problems) == {"Loop", "garbled.aud"} and "cycle" in state.audience_problems["Loop"]
     health = TestClient(app).get("/health").json()
     assert health["ok"] is False and set(health["audiences"]) == {"Loop", "garbled.aud"}
+
+
+def test_an_audience_that_fails_to_evaluate_fails_alone(evaluated_lake: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from accord.audiences.evaluate import evaluate
+    from accord.audiences.text import parse_audience
+    from accord.engines.duckdb import DuckDBEngine
+    from accord.lake.store import Lake
+
+    class BrokenFor(DuckDBEngine):
+        """DuckDB, except that any pass holding the audience "Broken" fails (as an engine error would)."""
+
+        def members(self, compiled):  # type: ignore[no-untyped-def]
+            if "Broken" in compiled.queries:
+                raise RuntimeError("the engine gave up")
+            return super().members(compiled)
+
+    shutil.copy(evaluated_lake, tmp_path / "lake.duckdb")
+    fine = parse_audience('audience "Fine" of person\nwhere seniority = "Executive"')
+    broken = parse_audience('audience "Broken" of person\nwhere seniority = "Director"')
+    with Lake(tmp_path / "lake.duckdb") as lake:
+        report = evaluate(lake, [fine, broken], engine=BrokenFor(lake))
+        assert set(report.failed) == {"Broken"} and "the engine gave up" in report.failed["Broken"]
+        assert [r.name for r in report.results] == ["Fine"] and report.results[0].size > 0
+        assert lake.scalar("SELECT count(*) FROM audience_membership WHERE audience = 'Broken'") == 0

@@ -66,6 +66,7 @@ class ServerState:
     destinations: dict[str, dict[str, Any]] = field(default_factory=dict)
     source_results: list[IngestResult] = field(default_factory=list)
     audience_problems: dict[str, str] = field(default_factory=dict)
+    evaluation_failures: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _audiences: tuple[tuple[tuple[str, int], ...], list[Audience]] = ((), [])
 
@@ -184,9 +185,9 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
     def health() -> dict[str, Any]:
         failing = any(s.get("error") for s in [*state.sources.values(), *state.destinations.values()])
         error = state.last_error or state.live.error
-        return {"ok": error is None and not failing and not state.audience_problems, "sandbox": state.sandbox,
-                "error": error, "sources": state.sources, "destinations": state.destinations,
-                "audiences": state.audience_problems}
+        audiences = state.audience_problems | state.evaluation_failures
+        return {"ok": error is None and not failing and not audiences, "sandbox": state.sandbox,
+                "error": error, "sources": state.sources, "destinations": state.destinations, "audiences": audiences}
 
     # After the collector's routes: requests are matched in order, and the collector takes the most of them.
     app.include_router(create_router(workspace, name, lambda: state.api_keys))
@@ -240,7 +241,8 @@ def _worker(state: ServerState, every: float) -> None:
             loaded = cycle(state, lake, stream, moment, last_sweep if sweep else None)
             last_sweep = moment if sweep else last_sweep
             if next_audiences and moment >= next_audiences:
-                evaluate(lake, audiences, retention_days=config.audiences.retention_days)
+                report = evaluate(lake, audiences, retention_days=config.audiences.retention_days)
+                state.evaluation_failures = report.failed
                 state.live.reload_members(lake)
                 next_audiences = config.audiences.next_run(datetime.now(timezone.utc))
             state.last_error = None

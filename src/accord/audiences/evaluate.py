@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from accord.audiences.ast import Audience
 from accord.audiences.changes import Change
@@ -43,6 +44,8 @@ class EvaluationReport:
     results: list[AudienceResult] = field(default_factory=list)
     seconds: float = 0.0
     engine: str = "duckdb"
+    failed: dict[str, str] = field(default_factory=dict)
+    """Audiences that could not be evaluated, and why: their memberships stay as they were."""
 
 
 class NoProfilesYet(ValueError):
@@ -118,14 +121,14 @@ def evaluate(
 
     started = time.perf_counter()
     as_of = (as_of or now()).astimezone(timezone.utc)
-    compiled = Compiler(as_of).compile_all(audiences)
     if refresh or not tables_are_fresh(lake):
         prepare_tables(lake)
     engine = engine or DuckDBEngine(lake)
-    members = engine.members(compiled)
+    members, failed = _members_each_alone_if_need_be(engine, audiences, as_of)
     run_id = int(lake.scalar("SELECT nextval('audience_run_seq')"))
-    report = EvaluationReport(run_id, as_of, engine=engine.name)
+    report = EvaluationReport(run_id, as_of, engine=engine.name, failed=failed)
     by_name = {a.name: a for a in audiences}
+    audiences = [a for a in audiences if a.name not in failed]
     con = lake.con
     con.execute("BEGIN")
     try:
@@ -149,6 +152,28 @@ def evaluate(
         con.execute("ROLLBACK")
         raise
     return report
+
+
+def _members_each_alone_if_need_be(engine: Engine, audiences: list[Audience],
+                                   as_of: datetime) -> tuple[pa.Table, dict[str, str]]:
+    """Members of all audiences in shared passes; if that fails, each audience (with those it references) alone,
+    so one that cannot be evaluated fails by itself and is named, never the run."""
+    try:
+        return engine.members(Compiler(as_of).compile_all(audiences)), {}
+    except Exception as err:  # noqa: BLE001 - found out below, audience by audience
+        shared = err
+    tables, failed = [], {}
+    for audience in audiences:
+        try:
+            found = engine.members(Compiler(as_of).compile_all(needed(audiences, audience.name)))
+        except Exception as err:  # noqa: BLE001 - recorded in the report, shown by the CLI, API and /health
+            failed[audience.name] = f"{type(err).__name__}: {err}"
+            continue
+        tables.append(found.filter(pc.equal(found["audience"], audience.name)))
+    if not tables:
+        raise shared  # nothing works alone either: the store, not an audience, is at fault
+    schema = pa.schema([("audience", pa.string()), ("profile_id", pa.string())])
+    return (pa.concat_tables([t.cast(schema) for t in tables]) if tables else schema.empty_table()), failed
 
 
 def register_audiences(lake: Lake, audiences: list[Audience], by_name: dict[str, Audience]) -> None:
