@@ -131,3 +131,29 @@ def test_retry_after_forms(header: str | None, seconds: float | None) -> None:
 def test_retry_after_as_an_http_date_counts_from_now() -> None:
     now = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)
     assert retry_after("Tue, 01 Dec 2026 10:01:30 GMT", now) == 90.0
+
+
+def test_files_written_by_a_run_cut_off_before_recording_are_not_written_again(
+        tmp_path: Path, evaluated_lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files and manifest exist, the receipts do not (the process died in between): the next run settles."""
+    from accord.activation.sync import DeliverySync
+
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [{"type": "file", "name": "files", "url": "exports",
+                                                         "audiences": [AUDIENCE], "mode": "incremental"}])
+    real = DeliverySync._clear_in_flight
+
+    def die_after_finish(self, audience, profile_ids):  # type: ignore[no-untyped-def]
+        if list((ws.root / "exports").rglob("manifest.json")):
+            raise KeyboardInterrupt  # as good as kill -9 here: nothing after it is recorded
+        return real(self, audience, profile_ids)
+
+    with ws.lake() as lake:
+        monkeypatch.setattr(DeliverySync, "_clear_in_flight", die_after_finish)
+        with pytest.raises(KeyboardInterrupt):
+            deliver(ws, lake, ws.config.destinations[0])
+        monkeypatch.setattr(DeliverySync, "_clear_in_flight", real)
+        assert lake.scalar("SELECT count(*) FROM delivery_in_flight") > 0
+        report = deliver(ws, lake, ws.config.destinations[0]).audiences[0]
+        assert report.settled > 0 and report.activated == report.settled
+        assert lake.scalar("SELECT count(*) FROM delivery_in_flight") == 0
+    assert len(list((ws.root / "exports").rglob("manifest.json"))) == 1, "nothing was written twice"

@@ -234,17 +234,15 @@ class DeliverySync:
         if self.caps.can_check:
             acked = acknowledged(self.lake, self.name, audience)
             members = {m.profile_id: m for m in current_members(self.lake, audience, self.fields)}
-            for change in ("add", "remove"):
+            for change, run_id in sorted({(c, r) for _, c, r in rows}):
                 # An add is found by the member's fields (e-mail, lead ids), a remove by what the add recorded.
                 asked = [members.get(p, Member(p)) if change == "add" else Member(p, {}, acked.get(p))
-                         for p, c, _ in rows if c == change]
-                if not asked:
-                    continue
-                arrived = self.destination.reached(audience, asked, change)
+                         for p, c, r in rows if (c, r) == (change, run_id)]
+                arrived = self.destination.reached(audience, asked, change, run_id)
                 status = "added" if change == "add" else "removed"
                 settled = [Outcome(p, status, "settled after an interrupted run", key) for p, key in arrived.items()]
                 with self.lake.transaction():
-                    self._record(max(r for _, _, r in rows), audience, change, settled, 1, report)
+                    self._record(run_id, audience, change, settled, 1, report)
                 report.settled += len(settled)
         with self.lake.transaction():
             self._clear_in_flight(audience, [p for p, _, _ in rows])

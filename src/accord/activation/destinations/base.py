@@ -62,8 +62,9 @@ class Destination(Protocol):
 
     def remove(self, audience: str, members: list[Member]) -> list[Outcome]: ...
 
-    def reached(self, audience: str, members: list[Member], change: str) -> dict[str, str | None]:
-        """Profile id → destination key, for members whose change already took effect; asked when `can_check`."""
+    def reached(self, audience: str, members: list[Member], change: str, run_id: int) -> dict[str, str | None]:
+        """Profile id → destination key, for members whose change (sent by run `run_id`) already took effect; asked
+        when `can_check`."""
         ...
 
     def finish(self, audience: str, run_id: int, snapshot: list[Member]) -> None: ...

@@ -31,7 +31,8 @@ class FileDestination:
         self.config = config
         self.fs, self.root = fsspec.core.url_to_fs(url, **config.storage_options)
         self.capabilities = Capabilities(needs=tuple(config.fields), batch_size=config.split_rows,
-                                         commits_at_finish=True, wants_snapshot=config.mode == "snapshot")
+                                         commits_at_finish=True, wants_snapshot=config.mode == "snapshot",
+                                         can_check=config.mode == "incremental")
         self._changes: dict[str, list[dict[str, Any]]] = {}
 
     def add(self, audience: str, members: list[Member]) -> list[Outcome]:
@@ -42,8 +43,19 @@ class FileDestination:
         self._changes.setdefault(audience, []).extend(self._row(m, "remove") for m in members)
         return [Outcome(m.profile_id, "removed") for m in members]
 
-    def reached(self, audience: str, members: list[Member], change: str) -> dict[str, str | None]:
-        return {}
+    def reached(self, audience: str, members: list[Member], change: str, run_id: int) -> dict[str, str | None]:
+        """The members whose change is in run `run_id`'s files, if its manifest was written (a run killed after
+        writing it, before recording it): sending them again would list them twice."""
+        if self.config.mode != "incremental":
+            return {}  # a snapshot is whole in itself: writing a newer one is the right answer
+        folder = self._folder(audience, run_id)
+        try:
+            manifest = json.loads(self.fs.cat_file(f"{folder}/manifest.json"))
+            parts = [_decode(self.fs.cat_file(f"{folder}/{p['file']}"), manifest["format"]) for p in manifest["parts"]]
+        except FileNotFoundError:
+            return {}
+        written = {(r["profile_id"], r["change"]) for table in parts for r in table.to_pylist()}
+        return {m.profile_id: None for m in members if (m.profile_id, change) in written}
 
     def finish(self, audience: str, run_id: int, snapshot: list[Member]) -> None:
         """Write this run's file(s) for the audience; readers trust a run only once its manifest exists."""
@@ -53,7 +65,7 @@ class FileDestination:
             rows = self._changes.pop(audience, [])
             if not rows:
                 return
-        folder = f"{self.root.rstrip('/')}/{_slug(audience)}/run-{run_id:06d}"
+        folder = self._folder(audience, run_id)
         columns = ["profile_id", *map(self.config.sent_as, self.config.fields)]
         columns += ["change"] if self.config.mode == "incremental" else []
         parts = []
@@ -75,6 +87,9 @@ class FileDestination:
     def close(self) -> None:
         return None
 
+    def _folder(self, audience: str, run_id: int) -> str:
+        return f"{self.root.rstrip('/')}/{_slug(audience)}/run-{run_id:06d}"
+
     def _row(self, member: Member, change: str | None) -> dict[str, Any]:
         row: dict[str, Any] = {"profile_id": member.profile_id}
         for name in self.config.fields:
@@ -92,6 +107,12 @@ class FileDestination:
         with self.fs.open(temporary, "wb") as out:
             out.write(data)
         self.fs.mv(temporary, path)
+
+
+def _decode(data: bytes, fmt: str) -> pa.Table:
+    reader = pacsv.read_csv if fmt == "csv" else pq.read_table
+    options = {"convert_options": pacsv.ConvertOptions(column_types={"profile_id": pa.string()})} if fmt == "csv" else {}
+    return reader(io.BytesIO(data), **options)
 
 
 def _encode(table: pa.Table, fmt: str) -> bytes:

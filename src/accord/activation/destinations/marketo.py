@@ -57,7 +57,7 @@ class MarketoDestination:
                                     None if "removed" in statuses else "not_in_list"))
         return outcomes
 
-    def reached(self, audience: str, members: list[Member], change: str) -> dict[str, str | None]:
+    def reached(self, audience: str, members: list[Member], change: str, run_id: int) -> dict[str, str | None]:
         if change == "add":
             ids = self._leads(members)
         else:

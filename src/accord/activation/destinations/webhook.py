@@ -43,7 +43,7 @@ class WebhookDestination:
         self._post(audience, members, "exited")
         return [Outcome(m.profile_id, "removed") for m in members]
 
-    def reached(self, audience: str, members: list[Member], change: str) -> dict[str, str | None]:
+    def reached(self, audience: str, members: list[Member], change: str, run_id: int) -> dict[str, str | None]:
         return {}
 
     def finish(self, audience: str, run_id: int, snapshot: list[Member]) -> None:
