@@ -157,3 +157,40 @@ def test_files_written_by_a_run_cut_off_before_recording_are_not_written_again(
         assert report.settled > 0 and report.activated == report.settled
         assert lake.scalar("SELECT count(*) FROM delivery_in_flight") == 0
     assert len(list((ws.root / "exports").rglob("manifest.json"))) == 1, "nothing was written twice"
+
+
+@pytest.mark.parametrize("kind", ["marketo", "webhook"])
+def test_an_unreachable_destination_is_a_503_and_keeps_its_changes(tmp_path: Path, evaluated_lake: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    kind: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from accord.api.app import create_app
+    from accord.api.keys import create_key
+    from accord.web.pages import SESSION_COOKIE
+
+    monkeypatch.setenv("SECRET", "s3cret")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    common = {"name": "gone", "audiences": [AUDIENCE], "backoff_seconds": 0.01, "max_attempts": 2}
+    config = ({"type": "marketo", "munchkin_id": "123-ABC-456", "endpoint": closed, "client_id": "c",
+               "client_secret": "env:SECRET", **common} if kind == "marketo" else
+              {"type": "webhook", "url": f"{closed}/hook", "secret": "env:SECRET", **common})
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [config])
+    with ws.lake() as lake:
+        key = create_key(lake, "api", "tests").secret
+    client = TestClient(create_app(ws))
+    answer = client.post("/api/v1/destinations/gone/run", headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 503 and answer.json()["code"] == "destination_unreachable"
+    assert "could not be reached" in answer.json()["message"]
+    client.cookies.set(SESSION_COOKIE, key)
+    page = client.post("/destinations/gone/retry", follow_redirects=False)
+    assert page.status_code == 503 and "could not be reached" in page.text
+    with ws.lake() as lake:
+        outcomes = {r[0] for r in lake.con.execute("SELECT DISTINCT outcome FROM delivery_receipts "
+                                                   "WHERE outcome <> 'excluded'").fetchall()}
+        assert outcomes == {"retrying"}
+        assert lake.scalar("SELECT count(*) FROM delivery_dead_letters") == 0, "kept for the next run, not dead"
+        assert lake.scalar("SELECT count(*) FROM delivery_in_flight") == 0
+        assert {r[0] for r in lake.con.execute("SELECT status FROM delivery_runs").fetchall()} == {"retrying"}
