@@ -358,7 +358,8 @@ def _destination_worker(state: ServerState, config: DestinationConfig, queue: _C
     from accord.activation.members import known_audiences
     from accord.activation.run import deliver
 
-    due = None if config.schedule == "streaming" else croniter(config.schedule, datetime.now(timezone.utc)).get_next(datetime)
+    due = (None if config.schedule == "streaming"
+           else croniter(config.schedule, datetime.now(timezone.utc)).get_next(datetime))
     retry_at: datetime | None = None
     catch_up = True
     while not state.stop.is_set():

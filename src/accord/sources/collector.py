@@ -314,7 +314,8 @@ def _screen(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[s
     for entry in entries:
         if "unreadable" in entry:
             number += 1
-            refused["event"].append(MalformedRow(number, entry["unreadable"], "invalid_message: the log line is not JSON"))
+            refused["event"].append(MalformedRow(number, entry["unreadable"],
+                                                 "invalid_message: the log line is not JSON"))
             continue
         good = []
         for m in entry["batch"]:

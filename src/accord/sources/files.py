@@ -103,7 +103,8 @@ class FileReader:
             with self.path.open(newline="", encoding="utf-8-sig") as f:
                 header = next(csv.reader(f), None)
         except UnicodeDecodeError as err:
-            raise FileFormatError(f"{self.path}: the header row is not UTF-8 ({err.reason} at byte {err.start})") from None
+            raise FileFormatError(f"{self.path}: the header row is not UTF-8 ({err.reason} at byte {err.start})") \
+                from None
         except csv.Error as err:
             raise FileFormatError(f"{self.path}: the header row cannot be read: {err}") from None
         if not header:

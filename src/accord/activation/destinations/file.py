@@ -110,9 +110,10 @@ class FileDestination:
 
 
 def _decode(data: bytes, fmt: str) -> pa.Table:
-    reader = pacsv.read_csv if fmt == "csv" else pq.read_table
-    options = {"convert_options": pacsv.ConvertOptions(column_types={"profile_id": pa.string()})} if fmt == "csv" else {}
-    return reader(io.BytesIO(data), **options)
+    if fmt == "csv":
+        return pacsv.read_csv(io.BytesIO(data), convert_options=pacsv.ConvertOptions(
+            column_types={"profile_id": pa.string()}))
+    return pq.read_table(io.BytesIO(data))
 
 
 def _encode(table: pa.Table, fmt: str) -> bytes:
