@@ -127,3 +127,23 @@ def test_fuzzed_jsonl_files_load_or_quarantine(tmp_path_factory, lines, bom) -> 
 
 def _quoted(cell: str) -> str:
     return '"' + cell.replace('"', '""') + '"' if any(c in cell for c in ',"\r\n') else cell
+
+
+def test_parquet_files_with_a_duplicated_column_or_no_parquet_at_all_are_refused(lake, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    twice = tmp_path / "twice.parquet"
+    pq.write_table(pa.table([pa.array(["1"]), pa.array(["a@x.io"]), pa.array(["b@x.io"])],
+                            names=["Id", "Email", "Email"]), twice)
+    with pytest.raises(FileFormatError, match="'Email' more than once"):
+        ingest(lake, twice, PEOPLE)
+    fake = tmp_path / "fake.parquet"
+    fake.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(FileFormatError, match="not a readable Parquet file"):
+        ingest(lake, fake, PEOPLE)
+    odd = tmp_path / "odd.parquet"
+    pq.write_table(pa.table({"Id": ["1", "2", "3"], "Email": ["a@x.io", "b\x00@x.io", "é" * 100_000],
+                             "nested": [{"a": 1}, None, {"a": 2}]}), odd)
+    result = ingest(lake, odd, PEOPLE)
+    assert result.rows_read == result.loaded + result.quarantined == 3

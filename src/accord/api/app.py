@@ -177,7 +177,10 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
         if mine is None or not url or not secrets.compare_digest(given, mine.token):
             return _error(401, "unauthorized", "relayed commands need this server's token")
         body = await request.json()
-        done = await anyio.to_thread.run_sync(relay.execute, list(body["argv"]), dict(body.get("env") or {}))
+        argv, env = body.get("argv"), body.get("env") or {}
+        if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv) or not isinstance(env, dict):
+            return _error(400, "bad_request", "a relayed command is {argv: [str], env: {str: str}}")
+        done = await anyio.to_thread.run_sync(relay.execute, argv, {str(k): str(v) for k, v in env.items()})
         await anyio.to_thread.run_sync(_refresh_keys, state)  # a revoked key stops working as the command returns
         return JSONResponse(done)
 

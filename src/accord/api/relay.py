@@ -87,6 +87,11 @@ def execute(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
 
     from accord.cli import app
 
+    if argv and argv[0] in LOCAL_ONLY:
+        return {"exit_code": 2, "stdout": "", "stderr": f"error: `accord {argv[0]}` runs only where it is typed\n"}
+    if argv[:1] == ["run"] and any(a.startswith("--every") or a == "--scheduled" for a in argv):
+        return {"exit_code": 2, "stdout": "", "stderr": "error: `accord serve` runs this sandbox now: set "
+                "`audiences.schedule` in accord.yaml for repeated runs instead of `accord run --every`\n"}
     with _turn:
         result = CliRunner().invoke(app, argv, env=env, catch_exceptions=True)
     stderr = result.stderr

@@ -109,14 +109,21 @@ class FileReader:
             raise FileFormatError(f"{self.path}: the header row cannot be read: {err}") from None
         if not header:
             raise FileFormatError(f"{self.path}: empty file or no header row")
-        twice = sorted({name for name in header if header.count(name) > 1})
+        return self._named_once(header)
+
+    def _named_once(self, names: list[str]) -> list[str]:
+        twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             raise FileFormatError(f"{self.path}: the header names {', '.join(map(repr, twice))} more than once; "
                                   "give each column its own name")
-        return header
+        return names
 
     def _parquet(self) -> Iterator[RawChunk]:
-        pf = pq.ParquetFile(self.path)
+        try:
+            pf = pq.ParquetFile(self.path)
+        except (pa.ArrowException, OSError) as err:
+            raise FileFormatError(f"{self.path}: not a readable Parquet file ({err})") from None
+        self._named_once(pf.schema_arrow.names)
         start = 1
         for batch in pf.iter_batches(batch_size=ROWS_PER_CHUNK):
             rows = np.arange(start, start + batch.num_rows, dtype=np.int64)
