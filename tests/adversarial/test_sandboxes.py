@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from accord.api.app import create_app
 from accord.api.keys import create_key
+from accord.web.pages import SESSION_COOKIE
 from accord.workspace import Workspace
 from tests.conftest import evaluated_workspace
 
@@ -49,6 +50,14 @@ def test_a_dev_key_cannot_touch_prod(two_sandboxes) -> None:
                          ("post", "/api/v1/destinations/audience-files/run"),
                          ("post", "/api/v1/destinations/audience-files/retry"), ("post", "/api/v1/identity/split")]:
         assert getattr(prod_server, method)(path, headers=keys["dev"]).status_code == 401, path
+
+    # Nor do the web UI's write routes take it: a foreign key is no session.
+    prod_server.cookies.set(SESSION_COOKIE, keys["dev"]["Authorization"].removeprefix("Bearer "))
+    for path, form in [("/audiences", {"text": f'audience "{AUDIENCE}" of person\nwhere country = "Nowhere"'}),
+                       ("/destinations/audience-files/retry", {})]:
+        answer = prod_server.post(path, data=form, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/login"), path
+    prod_server.cookies.clear()
 
     # On its own server, the dev key reaches only dev: prod's destination and audience files are out of reach.
     for path in ("/api/v1/destinations/audience-files/run", "/api/v1/destinations/audience-files/retry"):
