@@ -14,8 +14,8 @@ from accord.api.app import create_app, cycle
 from accord.audiences.ast import Audience, InAudience, walk
 from accord.audiences.changes import MembershipBus
 from accord.audiences.evaluate import prepare_tables
-from accord.audiences.live import LiveProfiles
-from accord.audiences.plan import plan
+from accord.audiences.live import LiveProfiles, ProfileState
+from accord.audiences.plan import KEEP_MARGIN, plan
 from accord.audiences.stream import StreamEvaluator
 from accord.audiences.text import parse_audience
 from accord.identity.run import run_identity
@@ -64,6 +64,32 @@ def test_plans_decide_as_the_compiled_sql(world_lake, world_events, audience) ->
         if value:
             decided.add(person)
     assert decided == compiled_members(world_lake, [audience], WHEN)["random"]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(person_audiences, st.integers(0, 3), st.randoms(use_true_random=False))
+def test_bounded_state_decides_as_the_whole_history_or_not_at_all(world_lake, world_events, audience, margin,
+                                                                   rnd) -> None:
+    """Kept timestamps are capped per test (here with little or no margin, and events in any order): a decision
+    from them is the full history's decision, or None (left to the lake)."""
+    p = plan(audience)
+    assert p is not None
+    facts = compiled_members(world_lake, p.fact_audiences(), WHEN)
+    keep = {key: None if need is None else need - KEEP_MARGIN + margin for key, need in p.keep().items()}
+    undecided = 0
+    for person, rows in world_events.items():
+        known = {name: person in members for name, members in facts.items()}
+        full = ProfileState(facts=None)
+        bounded = ProfileState(facts=None)
+        for i, row in enumerate(rnd.sample(rows, len(rows))):
+            full.add(f"e{i}", row, p.tests)
+            bounded.add(f"e{i}", row, p.tests, keep)
+            bounded.add(f"e{i}", row, p.tests, keep)  # a retry changes nothing
+        assert all(len(stamps) <= keep[key] for key, stamps in bounded.hits.items() if keep[key] is not None)
+        value = p.decide(bounded.hits, known, WHEN, bounded.dropped)
+        undecided += value is None
+        assert value in (None, p.decide(full.hits, known, WHEN)), person
+    event(f"undecided: {'none' if not undecided else 'some'}")
 
 
 def test_unknown_facts_decide_only_when_they_do_not_matter() -> None:

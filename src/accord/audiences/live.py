@@ -54,18 +54,30 @@ class Applied:
 @dataclass
 class ProfileState:
     facts: dict[str, bool] | None  # fact name → value; None while the lake has not judged this person
-    hits: dict[str, list[int]] = field(default_factory=dict)  # event test key → sorted timestamps
-    seen: set[str] = field(default_factory=set)
+    hits: dict[str, list[int]] = field(default_factory=dict)  # event test key → sorted timestamps, the newest
+    dropped: dict[str, int] = field(default_factory=dict)  # test key → newest timestamp dropped (older may be gone)
+    seen: dict[str, int] = field(default_factory=dict)  # ids of the events kept in `hits` → their timestamps
     applied: list[Applied] = field(default_factory=list)
     stale_until: int | None = None  # a message up to this log offset concerns the person and was not applied
 
-    def add(self, event_id: str, row: Mapping[str, Any], tests: Sequence[EventTest]) -> bool:
+    def add(self, event_id: str, row: Mapping[str, Any], tests: Sequence[EventTest],
+            keep: Mapping[str, int | None] | None = None) -> bool:
+        """Add an event once (by id); per test only the `keep[key]` newest timestamps stay, so memory is bounded."""
         if event_id in self.seen:
             return False
-        self.seen.add(event_id)
+        stamp = row["timestamp"]
         for test in tests:
-            if test(row):
-                insort(self.hits.setdefault(test.key, []), row["timestamp"])
+            if test(row) and stamp > self.dropped.get(test.key, -1 << 63):
+                stamps = self.hits.setdefault(test.key, [])
+                insort(stamps, stamp)
+                self.seen[event_id] = stamp
+                limit = (keep or {}).get(test.key)
+                if limit is not None and len(stamps) > limit:
+                    self.dropped[test.key] = max(self.dropped.get(test.key, stamps[0]), stamps.pop(0))
+        if len(self.seen) > 64 and len(self.dropped) == len(self.hits):
+            # An id older than every test's dropped boundary no longer guards anything: a copy would be dropped.
+            floor = min(self.dropped.values())
+            self.seen = {k: t for k, t in self.seen.items() if t > floor}
         return True
 
 
@@ -82,6 +94,7 @@ class LiveProfiles:
         self.audiences: list[str] = []
         self.plans: dict[str, Plan] = {}
         self.tests: tuple[EventTest, ...] = ()
+        self.keep: dict[str, int | None] = {}  # test key → newest timestamps a profile keeps (None: all)
         self.index: dict[Key, str] = {}
         self.keys_of: dict[str, set[Key]] = defaultdict(set)
         self.profiles: dict[str, ProfileState] = {}
@@ -112,6 +125,7 @@ class LiveProfiles:
                 self.profiles.clear()
             self.audiences = [a.name for a in audiences]
             self.plans, self.tests = plans, tuple(tests.values())
+            self.keep = _merged_keep(plans.values())
             if rows is not None:
                 self._set_index(rows, run)
         if self._recorded_run != _last_recording(lake) or plans_changed:
@@ -247,7 +261,7 @@ class LiveProfiles:
         event_type, url = event_fields(m, self.track_events)
         key = source_key(event_id(m), self.instance)  # as the lake keys it: a retry is no new event
         row = {"event_type": event_type, "url": url, "timestamp": when}
-        if state.add(key, row, self.tests):
+        if state.add(key, row, self.tests, self.keep):
             state.applied.append(Applied(offset, keys[0], key, row))
             self._decide(profile, state, at, changes)
 
@@ -295,7 +309,7 @@ class LiveProfiles:
     def _decide(self, profile: str, state: ProfileState, at: datetime, changes: list[Change]) -> None:
         now = micros(at)
         for name, p in self.plans.items():
-            value = p.decide(state.hits, state.facts, now)
+            value = p.decide(state.hits, state.facts, now, state.dropped)
             if value is not None:
                 self._set(name, profile, value, at, changes)
 
@@ -384,7 +398,8 @@ class LiveProfiles:
                 for audience in self.audiences:
                     if newer or stale is not None:
                         p = self.plans.get(audience)
-                        value = p.decide(state.hits, state.facts, at) if p is not None and stale is None else None
+                        value = (p.decide(state.hits, state.facts, at, state.dropped)
+                                 if p is not None and stale is None else None)
                         if value is None:
                             continue
                     else:
@@ -398,11 +413,11 @@ class LiveProfiles:
         facts = {name: profile in members.get(name, ()) for p in self.plans.values() for name in p.fact_names()}
         state = ProfileState(facts=facts, stale_until=stale)
         if base is not None:
-            state.hits, state.seen = base.hits, base.seen
+            state.hits, state.seen, state.dropped = base.hits, base.seen, base.dropped
         for key, row in events:
-            state.add(key, row, self.tests)
+            state.add(key, row, self.tests, self.keep)
         for item in newer:
-            state.add(item.event_id, item.row, self.tests)
+            state.add(item.event_id, item.row, self.tests, self.keep)
             state.applied.append(item)
         if profile in self.keys_of:
             self.profiles[profile] = state
@@ -419,6 +434,16 @@ class LiveProfiles:
         """Changes that could not be recorded, to try again first next time."""
         with self.lock:
             self.unrecorded = changes + self.unrecorded
+
+
+def _merged_keep(plans: Iterable[Plan]) -> dict[str, int | None]:
+    """What every plan needs kept, per test key: the most any of them needs (None, all, wins)."""
+    out: dict[str, int | None] = {}
+    for p in plans:
+        for key, need in p.keep().items():
+            known = out.get(key, 0)
+            out[key] = None if need is None or known is None else max(need, known)
+    return out
 
 
 def _last_recording(lake: Lake) -> object:

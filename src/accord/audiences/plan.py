@@ -5,6 +5,11 @@ An audience's condition is a tree of and/or/not over leaves. A leaf about the pe
 matching events. Any other leaf (a person or account field, an opportunity, a list) is a *fact*: the lake computes
 it per person, and a person whose facts are not known yet has them unknown. The tree is evaluated in three-valued
 logic, so a decision that does not depend on an unknown fact is still made.
+
+Memory stays bounded: per test a person keeps only the most recent timestamps its leaves can need (`keep`, e.g. one
+for `any event (...)`, n + 1 for `count(...) >= n`, plus a margin). Below the newest one dropped (`dropped`) events
+may be missing, so a leaf whose window reaches there is decided only when what was kept already settles it, and is
+unknown (left to the lake) otherwise.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from accord.audiences.rows import COMPARE, matches, supported
 from accord.model.times import micros
 
 DAY = 86_400_000_000
+KEEP_MARGIN = 8
+"""Timestamps kept beyond what the leaves need, for events dated after the decision time (client clocks)."""
 
 
 @dataclass(frozen=True)
@@ -66,10 +73,25 @@ class Plan:
         """Each fact as a person audience of its own, for SQL to evaluate next to the real ones."""
         return [Audience(name=n, of="person", where=f) for n, f in zip(self.fact_names(), self.facts)]
 
-    def decide(self, hits: Mapping[str, Sequence[int]], facts: Mapping[str, bool] | None, as_of: datetime | int) -> bool | None:
+    def decide(self, hits: Mapping[str, Sequence[int]], facts: Mapping[str, bool] | None, as_of: datetime | int,
+               dropped: Mapping[str, int] | None = None) -> bool | None:
         """Membership at `as_of` (or that many microseconds since the epoch) from sorted event timestamps per test
-        key, or None when an unknown fact decides."""
-        return _value(self.where, self, hits, facts, as_of if isinstance(as_of, int) else micros(as_of))
+        key, or None when an unknown fact or a dropped timestamp (at or before `dropped[key]`) decides."""
+        return _value(self.where, self, hits, facts, as_of if isinstance(as_of, int) else micros(as_of),
+                      dropped or {})
+
+    def keep(self) -> dict[str, int | None]:
+        """Per test key, how many of the most recent timestamps its leaves can need (None: all of them)."""
+        out: dict[str, int | None] = {}
+        for leaf_id, test in self.leaves.items():
+            if isinstance(test, EventTest):
+                need = _needed(self._leaf(leaf_id))
+                known = out.get(test.key, 0)
+                out[test.key] = None if need is None or known is None else max(known, need + KEEP_MARGIN)
+        return out
+
+    def _leaf(self, leaf_id: int) -> Condition:
+        return next(leaf for leaf in _leaves(self.where) if id(leaf) == leaf_id)
 
 
 def plan(audience: Audience) -> Plan | None:
@@ -117,36 +139,58 @@ def _event_test(leaf: Node) -> EventTest | None:
 
 
 def _value(cond: Condition, plan: Plan, hits: Mapping[str, Sequence[int]], facts: Mapping[str, bool] | None,
-           now: int) -> bool | None:
+           now: int, dropped: Mapping[str, int]) -> bool | None:
     if isinstance(cond, And):
-        values = [_value(c, plan, hits, facts, now) for c in cond.items]
+        values = [_value(c, plan, hits, facts, now, dropped) for c in cond.items]
         return False if False in values else (None if None in values else True)
     if isinstance(cond, Or):
-        values = [_value(c, plan, hits, facts, now) for c in cond.items]
+        values = [_value(c, plan, hits, facts, now, dropped) for c in cond.items]
         return True if True in values else (None if None in values else False)
     if isinstance(cond, Not):
-        value = _value(cond.item, plan, hits, facts, now)
+        value = _value(cond.item, plan, hits, facts, now, dropped)
         return None if value is None else not value
     test = plan.leaves[id(cond)]
     if isinstance(test, str):
         return None if facts is None else facts.get(test, False)
     stamps = hits.get(test.key, ())
+    gone = dropped.get(test.key)  # events at or before it may be missing
     if isinstance(cond, Occurrence):
         until = bisect_right(stamps, now)
+        if cond.which == "first" and gone is not None:
+            return None
         if not until:
-            return False
+            return False if gone is None else None
         moment = stamps[until - 1] if cond.which == "last" else stamps[0]
         boundary = now - cond.days * DAY
         return moment < boundary if cond.op == "before" else moment > boundary
-    count = _count(stamps, cond.window, now)  # type: ignore[union-attr]
+    low, high = _bounds(cond.window, now)  # type: ignore[union-attr]
+    start = 0 if low is None else bisect_left(stamps, low)
+    count = max(0, bisect_right(stamps, high) - start)
+    whole = gone is None or (low is not None and low > gone)
     if isinstance(cond, Quantified):
-        return count > 0 if cond.quantifier == "any" else count == 0
+        held = count > 0 if cond.quantifier == "any" else count == 0
+        return held if whole or count > 0 else None
     assert isinstance(cond, Aggregate)
-    return COMPARE[cond.op](count, cond.value)
+    held = COMPARE[cond.op](count, cond.value)
+    if whole:
+        return held
+    # Only a lower bound of the count is known: decide when more events could not change the answer.
+    if cond.op in ("=", "!="):
+        return held if count > cond.value else None
+    return held if held == COMPARE[cond.op](count + 10**12, cond.value) else None
 
 
-def _count(stamps: Sequence[int], window: Window | None, now: int) -> int:
-    """Events at or before `now` within the window, as the compiled SQL bounds it."""
+def _needed(leaf: Condition) -> int | None:
+    """How many of the most recent matching timestamps decide this leaf (None: all; `first` needs the oldest)."""
+    if isinstance(leaf, Occurrence):
+        return None if leaf.which == "first" else 1
+    if isinstance(leaf, Aggregate):
+        return min(int(leaf.value) + 1, 10_000) if leaf.value >= 0 else 1
+    return 1
+
+
+def _bounds(window: Window | None, now: int) -> tuple[int | None, int]:
+    """The instants a window counts events between (inclusive), at or before `now`, as the compiled SQL does."""
     low, high = None, now
     if window is not None and window.last_days is not None:
         low = now - window.last_days * DAY
@@ -154,5 +198,4 @@ def _count(stamps: Sequence[int], window: Window | None, now: int) -> int:
         low = micros(datetime.combine(window.start, time(), timezone.utc))
         end = micros(datetime.combine(window.end, time(), timezone.utc) + timedelta(days=1))
         high = min(high, end - 1)
-    start = 0 if low is None else bisect_left(stamps, low)
-    return max(0, bisect_right(stamps, high) - start)
+    return low, high
