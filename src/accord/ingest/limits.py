@@ -16,24 +16,37 @@ MAX_DEPTH = 64
 
 def json_problem(value: Any, where: str = "", max_depth: int = MAX_DEPTH) -> str | None:
     """Why `value` cannot be kept (too deep, or text that is no valid Unicode), naming the field; None if it can."""
-    stack: list[tuple[Any, int, str]] = [(value, 1, where)]
-    while stack:
-        item, depth, path = stack.pop()
-        if depth > max_depth:
-            return escaped(f"{path or 'the value'} nests deeper than {max_depth} levels")
-        if isinstance(item, dict):
-            for key, child in item.items():
-                if isinstance(child, (dict, list)):
-                    stack.append((child, depth + 1, _join(path, str(key))))
-        else:
-            for i, child in enumerate(item) if isinstance(item, list) else ():
-                if isinstance(child, (dict, list)):
-                    stack.append((child, depth + 1, f"{path}[{i}]"))
+    if isinstance(value, (dict, list)) and _too_deep(value, 1, max_depth):
+        return _deep_path(value, where, max_depth)
     try:
         orjson.dumps(value)  # checks every text in C; fails for lone surrogates (and for ints beyond 64 bits)
     except orjson.JSONEncodeError:
         return _bad_text(value, where)
     return None
+
+
+def _too_deep(value: dict[str, Any] | list[Any], depth: int, max_depth: int) -> bool:
+    # The collector's hot path (a plain loop, no paths built); recursion stops at max_depth.
+    if depth > max_depth:
+        return True
+    for child in value.values() if type(value) is dict else value:
+        kind = type(child)
+        if (kind is dict or kind is list) and _too_deep(child, depth + 1, max_depth):
+            return True
+    return False
+
+
+def _deep_path(value: Any, where: str, max_depth: int) -> str:
+    stack: list[tuple[Any, int, str]] = [(value, 1, where)]
+    while stack:
+        item, depth, path = stack.pop()
+        if depth > max_depth:
+            return escaped(f"{path or 'the value'} nests deeper than {max_depth} levels")
+        children = item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, list) else ()
+        for key, child in children:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1, _join(path, str(key)) if isinstance(item, dict) else f"{path}[{key}]"))
+    return escaped(f"{where or 'the value'} nests deeper than {max_depth} levels")
 
 
 def text_problem(text: str) -> bool:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from accord import fastjson
-from accord.ingest.limits import escaped, json_problem
+from accord.ingest.limits import MAX_DEPTH, escaped, json_problem
 from accord.ingest.loader import IngestResult
 from accord.ingest.records import as_text, ingest_records
 from accord.lake.store import Lake, latest_view_sql, now
@@ -71,16 +71,21 @@ def validate_batch(body: Any, body_bytes: int | None = None) -> list[dict[str, A
         for key in ("traits", "properties", "context"):
             if key in message and not isinstance(message[key], dict):
                 raise BadBatch(f"{where}: {key} must be an object")
-        if problem := message_problem(message, where):
+        if problem := _time_problem(message, where):
             raise BadBatch(problem)
         out.append(message)
+    # One pass over the whole batch (a message is level 2 of it): text and nesting the lake could not keep.
+    if problem := json_problem(out, "batch", MAX_DEPTH + 1):
+        raise BadBatch(problem)
     return out
 
 
 def message_problem(message: dict[str, Any], where: str) -> str | None:
     """Why a message the lake could not keep is refused (nesting, invalid text, a time out of range), or None."""
-    if problem := json_problem(message, where):
-        return problem
+    return json_problem(message, where) or _time_problem(message, where)
+
+
+def _time_problem(message: dict[str, Any], where: str) -> str | None:
     stamp = message.get("timestamp")
     if stamp is None:
         return None
