@@ -38,10 +38,25 @@ def test_bad_mappings_say_what_is_wrong(raw: dict, message: str) -> None:
 
 def test_missing_column_is_refused_before_loading(lake, tmp_path) -> None:
     path = write_csv(tmp_path / "p.csv", ["Id", "Email"], [["1", "a@b.co"]])
-    m = mapping("person", {"source_id": "Id", "email": "Emial"})
-    with pytest.raises(MappingError, match="did you mean 'Email'"):
+    m = mapping("person", {"source_id": "Idd", "email": "Email"})
+    with pytest.raises(MappingError, match="did you mean 'Id'"):
         ingest(lake, path, m)
     assert lake.scalar("SELECT count(*) FROM person") == 0
+
+
+def test_every_missing_needed_column_is_named_at_once(lake, tmp_path) -> None:
+    path = write_csv(tmp_path / "r.csv", ["Id", "Role"], [["1", "Decision Maker"]])
+    m = mapping("opportunity_person", {"source_id": "Id", "opportunity_key": "OpportunityId",
+                                       "person_key": "ContactId", "role": "Role"})
+    with pytest.raises(MappingError, match="2 column.*'OpportunityId'.*'ContactId'"):
+        ingest(lake, path, m)
+
+
+def test_a_column_the_record_can_do_without_may_be_absent_and_is_reported(lake, tmp_path) -> None:
+    path = write_csv(tmp_path / "p.csv", ["Id", "Email", "ABM_Tier__c"], [["1", "a@b.co", "Tier 1"]])
+    result = ingest(lake, path, mapping("person", {"source_id": "Id", "email": "Emial"}))
+    assert result.loaded == 1
+    assert result.absent_columns == ["Emial"] and result.unmapped_columns == ["Email", "ABM_Tier__c"]
 
 
 def test_optional_columns_may_be_absent(lake, tmp_path) -> None:

@@ -143,6 +143,13 @@ def print_results(results: list[IngestResult]) -> None:
             f"{r.quarantined:,}", f"{r.seconds:.2f}",
         )
     console.print(table)
+    for r in results:
+        if r.absent_columns:
+            console.print(f"{escape(Path(r.source_name).name)}: absent, left empty — {escape(', '.join(r.absent_columns))}",
+                          highlight=False)
+        if r.unmapped_columns:
+            console.print(f"{escape(Path(r.source_name).name)}: not mapped — {escape(', '.join(r.unmapped_columns))}",
+                          highlight=False)
     reasons: dict[str, int] = {}
     for r in results:
         for code, n in r.reasons.items():
@@ -413,6 +420,42 @@ def mappings_list() -> None:
 
     for name in builtin_mappings():
         console.print(name)
+
+
+@mappings_app.command("check")
+def mappings_check(
+    path: Annotated[Path, typer.Argument(help="A CSV, JSONL or Parquet file.")],
+    mapping: Annotated[Optional[str], typer.Option(help="Mapping file or shipped name (default: the best fit).")] = None,
+    rows: Annotated[int, typer.Option(help="Mapped rows shown.")] = 5,
+) -> None:
+    """Before loading: the mapping a file would use, what becomes of each column, and its first rows mapped."""
+    from accord.ingest.preview import fit, preview
+    from accord.sources.files import FileReader
+    from accord.sources.mappings import builtin_mappings, resolve_mapping
+
+    with user_errors():
+        first = next(iter(FileReader(path).chunks()))
+        if mapping:
+            chosen, used = mapping, resolve_mapping(mapping)
+        else:
+            scored = sorted(((fit(resolve_mapping(n), first.columns), n) for n in builtin_mappings()), reverse=True)
+            if not scored or scored[0][0] == 0:
+                raise ValueError(f"{path}: no shipped mapping fits its columns ({', '.join(first.columns)}); "
+                                 "write one (docs/ingest.md) and pass --mapping")
+            chosen, used = scored[0][1], resolve_mapping(scored[0][1])
+            console.print(f"best fit: {chosen} ({scored[0][0]:.0%} of its columns present)", highlight=False)
+        seen = preview(used, first, rows)
+    table = Table("column", "becomes")
+    for column, fields in seen.columns.items():
+        table.add_row(escape(column), ", ".join(fields) or "[dim]not mapped[/dim]")
+    console.print(table)
+    if seen.absent:
+        console.print(f"absent, left empty: {escape(', '.join(seen.absent))}", highlight=False)
+    if seen.missing:
+        err_console.print(f"[red]error:[/red] {escape(seen.missing)}", highlight=False)
+        raise typer.Exit(1)
+    for row in seen.sample:
+        console.print(escape(json.dumps(row, default=str)), highlight=False)
 
 
 def print_identity(report: IdentityReport) -> None:

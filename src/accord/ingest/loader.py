@@ -26,6 +26,10 @@ class IngestResult:
     already_ingested_as: int | None = None
     reasons: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    absent_columns: list[str] = field(default_factory=list)
+    """Columns the mapping reads that the input lacks (their fields stay empty)."""
+    unmapped_columns: list[str] = field(default_factory=list)
+    """Columns of the input the mapping does not read."""
 
 
 def ingest_chunks(
@@ -59,15 +63,19 @@ def ingest_chunks(
     started_at = now()
     con.execute("BEGIN")
     try:
-        compilers: dict[tuple[str, ...], str] = {}
+        compilers: dict[tuple[str, ...], tuple[dict[str, str], str]] = {}
+        seen: dict[str, None] = {}
         created = False
         for chunk in chunks:
             columns = chunk.columns
-            sql = compilers.get(tuple(columns))
-            if sql is None:
-                sql = _stage_select(mapping, columns, instance, strict_columns)
-                compilers[tuple(columns)] = sql
-            con.register("chunk", chunk.table)
+            if tuple(columns) not in compilers:
+                renames = mapping.renames(columns)
+                named = [renames.get(c, c) for c in columns]
+                compilers[tuple(columns)] = renames, _stage_select(mapping, named, instance, strict_columns)
+                seen.update(dict.fromkeys(named))
+            renames, sql = compilers[tuple(columns)]
+            table = chunk.table.rename_columns([renames.get(c, c) for c in chunk.table.column_names])
+            con.register("chunk", table)
             if created:
                 con.execute(f"INSERT INTO {stage} BY NAME {sql}")
             else:
@@ -85,6 +93,9 @@ def ingest_chunks(
             result.quarantined += len(chunk.malformed)
             if on_chunk:
                 on_chunk(chunk.table.num_rows + len(chunk.malformed))
+        read = set(mapping.source_columns)
+        result.absent_columns = [c for c in mapping.source_columns if c not in seen and c.split(".")[0] not in seen]
+        result.unmapped_columns = [c for c in seen if c not in read and not any(r.startswith(c + ".") for r in read)]
         if created:
             _commit_stage(lake, mapping, stage, batch_id, instance, started_at, result)
         con.execute(

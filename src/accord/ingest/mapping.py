@@ -54,7 +54,9 @@ class FieldSpec(BaseModel):
     sep: str = Field(default="", description="Separator for `concat`.")
     coalesce: list[str] | None = Field(default=None, description="The first non-empty of these source columns.")
     transforms: list[Transform] = Field(default_factory=list, description="Applied in order; a parse transform last.")
-    optional: bool = Field(default=False, description="The input may lack the column(s); the field is then empty.")
+    optional: bool | None = Field(default=None, description="The input may lack the column(s); the field is then "
+                                  "empty. By default only a field the record cannot exist without (its key, the "
+                                  "keys it relates, an event's type and time) needs its column.")
     default: Any = Field(default=None, description="The value when the source gives none.")
 
     @model_validator(mode="before")
@@ -96,6 +98,10 @@ class Mapping(BaseModel):
     source_instance_id: str = Field(default="files", description="Instance of that system; overridable per run.")
     null_values: list[str] = Field(default_factory=lambda: [""], description="Raw texts that mean 'no value'.")
     fields: dict[str, FieldSpec] = Field(description="Canonical field -> where its value comes from.")
+    labels: dict[str, list[str]] = Field(default_factory=dict,
+                                         description="Input column -> other names it goes by, e.g. a Salesforce "
+                                                     "report's labels ({Id: [Contact ID]}). Names that differ only "
+                                                     "in case, spaces and punctuation are matched without one.")
 
     @property
     def target(self) -> Entity:
@@ -118,17 +124,38 @@ class Mapping(BaseModel):
         """Every input column the mapping reads, in first-use order: what an API call must ask for."""
         return list(dict.fromkeys(c for spec in self.fields.values() for c in spec.source_columns))
 
+    def needs(self, field_name: str) -> bool:
+        """Must the input have this field's column(s)? Yes for what a record cannot exist without, or if told so."""
+        spec = self.fields[field_name]
+        return spec.optional is False or (spec.optional is None and self.target.column(field_name).required)
+
     def check_columns(self, available: list[str]) -> None:
-        """Fail before loading when the mapping names a column the input does not have."""
-        for field_name, spec in self.fields.items():
-            if spec.optional:
-                continue
-            for col in spec.source_columns:
-                if col not in available and col.split(".")[0] not in available:
-                    raise MappingError(
-                        f"field {field_name!r} reads column {col!r}, which the input does not have"
-                        f"{_suggest(col, available)}; its columns are: {', '.join(available)}"
-                    )
+        """Fail before loading, naming every needed column the input does not have (not only the first)."""
+        def has(col: str) -> bool:
+            return col in available or col.split(".")[0] in available
+
+        missing = []
+        for name, spec in self.fields.items():
+            if self.needs(name) and spec.coalesce is not None and not any(map(has, spec.coalesce)):
+                missing.append((name, " or ".join(spec.coalesce)))
+            elif self.needs(name) and spec.coalesce is None:
+                missing += [(name, col) for col in spec.source_columns if not has(col)]
+        if missing:
+            said = "; ".join(f"field {name!r} reads column {col!r}{_suggest(col, available)}" for name, col in missing)
+            raise MappingError(f"the input lacks {len(missing)} column(s) the mapping needs: {said}; "
+                               f"its columns are: {', '.join(available)}")
+
+    def renames(self, available: list[str]) -> dict[str, str]:
+        """Input column -> the name the mapping reads it by, for inputs that use another name for it (a report
+        label, other case or spacing). A column the input has under the mapping's own name is never renamed."""
+        wanted = [c for c in self.source_columns if c not in available]
+        by_form = {_form(name): col for col in wanted for name in [col, *self.labels.get(col, [])]}
+        out: dict[str, str] = {}
+        for column in available:
+            col = by_form.get(_form(column))
+            if col is not None and col not in out.values():
+                out[column] = col
+        return out
 
 
 def load_mapping(path: Path | str) -> Mapping:
@@ -149,6 +176,11 @@ def parse_mapping(raw: Any, where: str = "mapping") -> Mapping:
         raise MappingError(f"{where}: {problems}") from None
     except (MappingError, ValueError) as err:
         raise MappingError(f"{where}: {err}") from None
+
+
+def _form(name: str) -> str:
+    """A column name without case, spaces or punctuation: `Account ID` and `AccountId` are one."""
+    return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
 def _suggest(word: str, choices: Any) -> str:

@@ -1,0 +1,63 @@
+"""What a mapping would make of a file, before anything is loaded: each column's fate and a few mapped rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from accord.ingest.compile import ChunkCompiler
+from accord.ingest.mapping import Mapping, MappingError
+from accord.sources.base import RawChunk
+
+
+@dataclass
+class MappingPreview:
+    columns: dict[str, list[str]]
+    """Each input column (as the file names it) → the fields it fills (empty: not mapped)."""
+    absent: list[str]
+    """Columns the mapping reads that the file lacks: their fields stay empty."""
+    missing: str | None
+    """Why the file cannot load with this mapping (a column a record cannot do without), or None."""
+    sample: list[dict[str, Any]] = field(default_factory=list)
+    """The first rows as they would load (or, with `_reason`, be quarantined)."""
+
+
+def preview(mapping: Mapping, chunk: RawChunk, rows: int = 5) -> MappingPreview:
+    """The fate of each column of `chunk` under `mapping`, and its first `rows` rows mapped."""
+    renames = mapping.renames(chunk.columns)
+    named = [renames.get(c, c) for c in chunk.columns]
+    fills = {c: [f for f, spec in mapping.fields.items() if any(s == c or s.startswith(c + ".")
+                                                                  for s in spec.source_columns)] for c in named}
+    absent = [c for c in mapping.source_columns if c not in named and c.split(".")[0] not in named]
+    try:
+        mapping.check_columns(named)
+    except MappingError as err:
+        return MappingPreview(dict(zip(chunk.columns, fills.values())), absent, str(err))
+    head = chunk.table.slice(0, rows)
+    head = head.rename_columns([renames.get(c, c) for c in head.column_names])
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("chunk", head)
+        sql = ChunkCompiler(mapping, named, mapping.source_instance_id, strict=False).select_sql()
+        table: pa.Table = con.sql(sql).to_arrow_table()
+    finally:
+        con.close()
+    sample = [{k: v for k, v in r.items() if v is not None and k not in ("_raw", "source_row")} for r in table.to_pylist()]
+    sample += [{"_row": bad.row, "_reason": bad.reason} for bad in chunk.malformed[:rows]]
+    return MappingPreview(dict(zip(chunk.columns, fills.values())), absent, None, sample)
+
+
+def fit(mapping: Mapping, columns: list[str]) -> float:
+    """How well a file's columns fit a mapping: the share of the columns it reads that the file has (0 when a
+    column the records need is missing)."""
+    named = [mapping.renames(columns).get(c, c) for c in columns]
+    try:
+        mapping.check_columns(named)
+    except MappingError:
+        return 0.0
+    read = mapping.source_columns
+    return sum(1 for c in read if c in named or c.split(".")[0] in named) / len(read) if read else 0.0

@@ -1,0 +1,69 @@
+"""Exports as people make them: only the columns a record cannot do without, report labels instead of API names,
+custom fields the mapping does not know. The shipped mappings load them and say what was absent or unmapped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from accord.sources.mappings import builtin_mappings, resolve_mapping
+from tests.conftest import ingest, write_csv
+
+VALUES = {"activityDate": "2026-11-20T10:00:00Z", "activityTypeId": "1", "timestamp": "2026-11-20T10:00:00Z"}
+
+
+@pytest.mark.parametrize("name", builtin_mappings())
+def test_every_shipped_mapping_loads_a_file_with_only_the_columns_it_needs(lake, tmp_path: Path, name: str) -> None:
+    mapping = resolve_mapping(name)
+    needed = [spec.source_columns[0] for field, spec in mapping.fields.items() if mapping.needs(field)]
+    assert needed, name
+    header = list(dict.fromkeys(needed))
+    result = ingest(lake, write_csv(tmp_path / "min.csv", header, [[VALUES.get(c, f"x{i}") for i, c in
+                                                                    enumerate(header)]]), mapping)
+    assert (result.loaded, result.quarantined) == (1, 0), lake.query("SELECT reason FROM quarantine")
+    assert set(result.absent_columns) == set(mapping.source_columns) - set(header)
+
+
+def test_a_salesforce_contact_report_with_labels_and_custom_fields_loads(lake, tmp_path: Path) -> None:
+    header = ["Contact ID", "First Name", "Last Name", "Email", "Title", "Account ID", "Mailing Country",
+              "Email Opt Out", "Last Modified Date", "ABM Tier", "Persona__c"]
+    row = ["0035e00000AbCdE", "Jane", "Doe", "Jane@Acme.com", "CTO", "0015e00000XyZ", "Germany", "false",
+           "2026-11-20T10:00:00Z", "Tier 1", "Champion"]
+    result = ingest(lake, write_csv(tmp_path / "report.csv", header, [row]), resolve_mapping("salesforce/contact"))
+    assert (result.loaded, result.quarantined) == (1, 0)
+    assert result.unmapped_columns == ["ABM Tier", "Persona__c"]
+    person = lake.query("SELECT source_id, email, first_name, account_key, email_opt_out, source_updated_at "
+                        "FROM person_current")[0]
+    assert person["source_id"] == "0035e00000AbCdE" and person["email"] == "jane@acme.com"
+    assert person["account_key"].startswith("0015e00000XyZ@") and person["email_opt_out"] is False
+    assert person["source_updated_at"] is not None, "Last Modified Date stands in for SystemModstamp"
+
+
+def test_a_marketo_bulk_activity_export_loads(lake, tmp_path: Path) -> None:
+    header = ["marketoGUID", "leadId", "activityDate", "activityTypeId", "campaignId", "primaryAttributeValueId",
+              "primaryAttributeValue", "attributes"]
+    rows = [["10001", "42", "2026-11-20T10:00:00Z", "1", "", "7", "pricing.html",
+             '{"Webpage URL": "https://x.io/pricing", "Query Parameters": "utm=1"}'],
+            ["10002", "42", "2026-11-21T10:00:00Z", "11", "9", "1003", "Q4 Launch - Email 1", '{"Link": "https://x.io"}']]
+    result = ingest(lake, write_csv(tmp_path / "activities.csv", header, rows), resolve_mapping("marketo/activity"))
+    assert (result.loaded, result.quarantined) == (2, 0)
+    assert sorted(r["event_type"] for r in lake.query("SELECT event_type FROM event")) == ["email.click", "web.pageview"]
+
+
+def test_mappings_check_guesses_the_mapping_and_shows_each_column_and_rows(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from accord.cli import app
+
+    path = write_csv(tmp_path / "report.csv", ["Opportunity ID", "Opportunity Name", "Account ID", "Stage", "Amount",
+                                               "Internal Notes"], [["006A", "Big deal", "001B", "Closed Won", "5000", "call back"],
+                                                  ["006B", "Short row"]])
+    shown = CliRunner().invoke(app, ["mappings", "check", str(path)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "best fit: salesforce/opportunity" in shown.output
+    assert "Stage" in shown.output and "stage" in shown.output and "not mapped" in shown.output
+    assert '"name": "Big deal"' in shown.output and '"amount": 5000.0' in shown.output
+    assert '"_row": 2' in shown.output and "malformed_row" in shown.output
+    wrong = CliRunner().invoke(app, ["mappings", "check", str(path), "--mapping", "salesforce/contact"])
+    assert wrong.exit_code == 1 and "lacks 1 column" in wrong.output
