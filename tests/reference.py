@@ -84,8 +84,10 @@ class World:
     def _add_opp(self, person: str, opp: dict, role: str | None, primary: bool | None) -> None:
         have = self.person_opps[person].get(opp["source_key"])
         if have is None:
-            have = dict(opp, role=None, is_primary=False)
+            have = dict(opp, role=None, roles=set(), is_primary=False)
             self.person_opps[person][opp["source_key"]] = have
+        if role is not None:
+            have["roles"].add(role)
         if role is not None and (have["role"] is None or role > have["role"]):
             have["role"] = role
         have["is_primary"] = bool(have["is_primary"] or primary)
@@ -113,6 +115,8 @@ class Evaluator:
             return any(self.holds(c, entity, key, row) for c in cond.items)
         if isinstance(cond, Not):
             return not self.holds(cond.item, entity, key, row)
+        if isinstance(cond, (Compare, InValues, IsNull)) and cond.field == "role" and entity == "opportunity":
+            return self.any_role(cond, row["roles"])  # type: ignore[index]
         if isinstance(cond, (Compare, InValues, IsNull, Between)):
             return self.test(cond, self.field(cond.field, entity, key, row))
         if isinstance(cond, Quantified):
@@ -143,6 +147,16 @@ class Evaluator:
         if isinstance(cond, InAudience):
             return key in self.members[cond.name]
         raise TypeError(cond)
+
+    def any_role(self, cond: Compare | InValues | IsNull, roles: set[str]) -> bool:
+        """Several roles on one deal: a test holds if one of them passes; `!=` / `not in` if none is the value."""
+        if isinstance(cond, IsNull):
+            return (not roles) != cond.negated
+        if isinstance(cond, InValues):
+            return any(r in cond.values for r in roles) != cond.negated
+        if cond.op == "!=":
+            return cond.value not in roles
+        return any(self.test(cond, r) for r in roles)
 
     def matches(self, where: Condition | None, relation: str, row: dict) -> bool:
         if where is None:

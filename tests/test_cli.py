@@ -154,7 +154,7 @@ def test_audience_commands(demo_ws) -> None:
     assert "batch" in explained and "SELECT" in explained
     assert "streaming" in run("audiences", "explain", "Hot leads with no pipeline yet", *w).output
     ran = run("audiences", "run", "--as-of", "2026-11-01", *w).output
-    assert "Audiences at 2026-11-01" in ran
+    assert "Audiences as of 2026-11-01 00:00 UTC" in ran
     size = run("audiences", "size", "Webinar attendees", *w).output
     assert size.startswith("Webinar attendees: ")
     with Workspace.load(demo_ws).lake() as lake:
@@ -171,7 +171,7 @@ def test_audience_commands(demo_ws) -> None:
     missing = run("audiences", "size", "Nope", *w, ok=False)
     assert missing.exit_code == 1 and "no audience named 'Nope'" in missing.output
     out = run("run", *w).output
-    assert "person records →" in out and "Audiences at" in out
+    assert "person records →" in out and "Audiences as of" in out
     bad = run("run", "--every", "soon", *w, ok=False)
     assert "an interval is a whole number" in bad.output
 

@@ -67,3 +67,38 @@ def test_mappings_check_guesses_the_mapping_and_shows_each_column_and_rows(tmp_p
     assert '"_row": 2' in shown.output and "malformed_row" in shown.output
     wrong = CliRunner().invoke(app, ["mappings", "check", str(path), "--mapping", "salesforce/contact"])
     assert wrong.exit_code == 1 and "lacks 1 column" in wrong.output
+
+
+def test_a_person_with_two_roles_on_one_deal_holds_both(lake, tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from accord.audiences.evaluate import evaluate
+    from accord.audiences.text import parse_audience
+    from accord.identity.config import IdentityConfig
+    from accord.identity.run import run_identity
+
+    files = {
+        "salesforce/contact": (["Id", "Email"], [["003A", "dm@acme.com"], ["003B", "other@acme.com"]]),
+        "salesforce/opportunity": (["Id", "Name", "Amount"], [["006A", "Big deal", "50000"]]),
+        "salesforce/opportunity_contact_role": (["Id", "OpportunityId", "ContactId", "Role"], [
+            ["00KA", "006A", "003A", "Decision Maker"], ["00KB", "006A", "003A", "Influencer"],
+            ["00KC", "006A", "003B", "Influencer"]]),
+    }
+    for name, (header, rows) in files.items():
+        path = write_csv(tmp_path / f"{name.replace('/', '-')}.csv", header, rows)
+        assert ingest(lake, path, resolve_mapping(name)).loaded == len(rows)
+    run_identity(lake, IdentityConfig())
+    texts = {
+        "DM": 'any opportunity (role = "Decision Maker")',
+        "Influencer": 'any opportunity (role = "Influencer")',
+        "Not DM": 'any opportunity (role != "Decision Maker")',
+        "Either": 'any opportunity (role in ["Decision Maker", "Executive Sponsor"])',
+        "No role": 'any opportunity (role is null)',
+    }
+    audiences = [parse_audience(f'audience "{n}" of person where {t}') for n, t in texts.items()]
+    evaluate(lake, audiences, datetime.now(timezone.utc))
+    members = {n: {r[0] for r in lake.con.execute(
+        "SELECT p.email FROM audience_membership m JOIN person_profile p ON p.person_id = m.profile_id "
+        "WHERE m.audience = ?", [n]).fetchall()} for n in texts}
+    assert members == {"DM": {"dm@acme.com"}, "Influencer": {"dm@acme.com", "other@acme.com"},
+                       "Not DM": {"other@acme.com"}, "Either": {"dm@acme.com"}, "No role": set()}

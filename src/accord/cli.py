@@ -614,17 +614,25 @@ def account_get(
 
 
 def parse_as_of(text: str | None) -> datetime | None:
+    from accord.model.times import InstantOutOfRange, parse_instant
+
     if not text:
         return None
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    try:
+        return parse_instant(text)
+    except InstantOutOfRange as err:
+        raise ValueError(f"--as-of {err}") from None
+    except ValueError:
+        raise ValueError(f"--as-of {text!r} is not an ISO 8601 date or time (e.g. 2026-11-01 or "
+                         "2026-11-01T09:30:00+01:00)") from None
 
 
-AsOfOpt = Annotated[Optional[str], typer.Option(help="Evaluation time, ISO 8601 (default: now; UTC unless a zone is given).")]
+AsOfOpt = Annotated[Optional[str], typer.Option(
+    help="Evaluation time, ISO 8601 (default: now). UTC unless a zone is given; a date alone is its midnight UTC.")]
 
 
 def print_evaluation(report: EvaluationReport) -> None:
-    table = Table(title=f"Audiences at {report.as_of:%Y-%m-%d %H:%M} UTC (run {report.run_id}, {report.seconds:.2f} s)")
+    table = Table(title=f"Audiences as of {report.as_of:%Y-%m-%d %H:%M} UTC (run {report.run_id}, {report.seconds:.2f} s)")
     for col in ("audience", "of", "size", "entered", "stayed", "exited", "method"):
         table.add_column(col, justify="right" if col in ("size", "entered", "stayed", "exited") else "left")
     for r in report.results:

@@ -199,6 +199,8 @@ class Compiler:
             return exp.or_(*(self.condition(c, scope, alias) for c in cond.items))
         if isinstance(cond, Not):
             return _not(self.condition(cond.item, scope, alias))
+        if isinstance(cond, (Compare, InValues, IsNull)) and cond.field == "role" and scope.entity == "opportunity":
+            return self._role(cond, scope, alias)
         if isinstance(cond, Compare):
             return self._compare(cond, scope, alias)
         if isinstance(cond, InValues):
@@ -236,6 +238,26 @@ class Compiler:
             text = str(cond.value)
             return exp.EQ(this=exp.Right(this=col, expression=exp.Literal.number(len(text))), expression=exp.Literal.string(text))
         return _comparison(cond.op, col, self._literal(cond.value, scope.field_type(cond.field)))
+
+    def _role(self, cond: Compare | InValues | IsNull, scope: Scope, alias: str) -> exp.Expression:
+        """A person may hold several roles on one deal: a test of `role` holds when any of them passes it;
+        `!=` and `not in` hold when none is the value(s), `is null` when there is no role."""
+        roles = exp.column("roles", table=alias, quoted=True)
+        if isinstance(cond, IsNull):
+            some = exp.GT(this=exp.ArraySize(this=roles), expression=exp.Literal.number(0))
+            return some if cond.negated else exp.not_(some)
+        if isinstance(cond, InValues):
+            negated = cond.negated
+            values = [self._literal(v, ColumnType.STRING) for v in cond.values]
+            test: exp.Expression = exp.In(this=exp.column("role", table=alias, quoted=True), expressions=values)
+        else:
+            negated = cond.op == "!="
+            test = self._compare(cond.model_copy(update={"op": "="}) if negated else cond, scope, alias)
+        one = exp.to_identifier("_role")
+        test = test.transform(lambda node: exp.column(one) if isinstance(node, exp.Column) else node)
+        filtered = exp.ArrayFilter(this=roles, expression=exp.Lambda(this=test, expressions=[one]))
+        any_role = exp.GT(this=exp.ArraySize(this=filtered), expression=exp.Literal.number(0))
+        return _not(any_role) if negated else any_role
 
     def _quantified(self, cond: Quantified, scope: Scope, alias: str) -> exp.Expression:
         where = self._inner(cond.relation, scope, cond.where)

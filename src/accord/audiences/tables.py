@@ -73,9 +73,11 @@ def table_sql(persons: str | None = None) -> dict[str, str]:
                 FROM {person_account} pa JOIN ar ON ar.profile_id = pa.account_id
                 JOIN {current("opportunity", "account_key", account_keys)} o ON o.account_key = ar.source_key),
             linked AS (
-                SELECT person_id, opportunity_key, max(role) AS role, bool_or(coalesce(is_primary, FALSE)) AS is_primary
+                SELECT person_id, opportunity_key, max(role) AS role,
+                       coalesce(list(DISTINCT role ORDER BY role) FILTER (WHERE role IS NOT NULL), []) AS roles,
+                       bool_or(coalesce(is_primary, FALSE)) AS is_primary
                 FROM (SELECT * FROM roles UNION ALL SELECT * FROM via_account) GROUP BY person_id, opportunity_key)
-            SELECT l.person_id, {opp_cols}, l.role, l.is_primary
+            SELECT l.person_id, {opp_cols}, l.role, l.roles, l.is_primary
             FROM linked l JOIN {current("opportunity", "source_key", "SELECT opportunity_key FROM linked")} o
             ON o.source_key = l.opportunity_key""",
         "aud_account_opps": f"""
