@@ -53,14 +53,39 @@ FIELDS = {
                "account.annual_revenue", "account.employees", "account.country", "email_opt_out", "job_title", "email"],
     "account": ["industry", "country", "annual_revenue", "employees", "account_type"],
     "opportunity": ["stage", "amount", "is_closed", "is_won", "probability", "role", "close_date"],
-    "event": ["event_type", "url", "timestamp"],
+    "event": ["event_type", "url", "timestamp", 'properties."New Status"', "properties.Program",
+              'properties."Change Value"', 'properties."Webpage URL"', "properties.missing.key"],
 }
+PROPERTIES = {
+    'properties."New Status"': ["Attended", "Registered"],
+    "properties.Program": ["Webinar Program 01", "Webinar Program 02"],
+    'properties."Webpage URL"': ["https://www.accord-example.com/pricing", "/pricing", "https://www"],
+    "properties.missing.key": ["x"],
+}
+"""Event properties as the generated Marketo activities carry them; `Change Value` is a signed number as text."""
 
 
 def leaf(entity: str, of: str):
     fields = [f for f in FIELDS[entity] if not (entity == "opportunity" and of == "account" and f == "role")]
 
     def for_field(name: str):
+        if name == 'properties."Change Value"':
+            return st.one_of(
+                st.builds(Compare, field=st.just(name), op=st.sampled_from(["=", "!=", "<", ">="]),
+                          value=st.sampled_from([5, -3, 0, 12.5])),
+                st.builds(Between, field=st.just(name), low=st.sampled_from([-5, 0]), high=st.sampled_from([3, 14])),
+                st.builds(Compare, field=st.just(name), op=st.just("="), value=st.sampled_from(["+5", "-3", "5"])),
+                st.builds(IsNull, field=st.just(name), negated=st.booleans()),
+            )
+        if name in PROPERTIES:
+            options = PROPERTIES[name]
+            return st.one_of(
+                st.builds(Compare, field=st.just(name), op=st.sampled_from(["=", "!=", "contains", "starts with"]),
+                          value=st.sampled_from(options)),
+                st.builds(InValues, field=st.just(name), values=st.lists(st.sampled_from(options), min_size=1,
+                                                                          max_size=2).map(tuple), negated=st.booleans()),
+                st.builds(IsNull, field=st.just(name), negated=st.booleans()),
+            )
         if name in TEXTS:
             options = TEXTS[name]
             return st.one_of(

@@ -6,6 +6,8 @@ documented meaning of every construct, so agreement with the compiled SQL means 
 
 from __future__ import annotations
 
+import json
+import re
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -69,8 +71,9 @@ class World:
                 for opp in self.account_opps[account].values():
                     self._add_opp(person, opp, None, False)
         self.events = defaultdict(list)
-        for e in q("SELECT person_key, event_type, url, timestamp FROM event_current"):
+        for e in q("SELECT person_key, event_type, url, timestamp, properties FROM event_current"):
             if e["person_key"] in person_of:
+                e["properties"] = json.loads(e["properties"]) if e["properties"] else {}
                 self.events[person_of[e["person_key"]]].append(e)
         self.campaigns = defaultdict(set)
         for m in q("SELECT m.person_key, c.name, m.status FROM campaign_member_current m JOIN campaign_current c ON c.source_key = m.campaign_key"):
@@ -117,6 +120,9 @@ class Evaluator:
             return not self.holds(cond.item, entity, key, row)
         if isinstance(cond, (Compare, InValues, IsNull)) and cond.field == "role" and entity == "opportunity":
             return self.any_role(cond, row["roles"])  # type: ignore[index]
+        if isinstance(cond, (Compare, InValues, IsNull, Between)) and entity == "event" \
+                and cond.field.startswith("properties."):
+            return self.test(cond, self.property(cond, row["properties"]))  # type: ignore[index]
         if isinstance(cond, (Compare, InValues, IsNull, Between)):
             return self.test(cond, self.field(cond.field, entity, key, row))
         if isinstance(cond, Quantified):
@@ -147,6 +153,28 @@ class Evaluator:
         if isinstance(cond, InAudience):
             return key in self.members[cond.name]
         raise TypeError(cond)
+
+    @staticmethod
+    def property(cond: Compare | InValues | IsNull | Between, properties: dict) -> Any:
+        """An event property as the kind of value it is compared with: a JSON scalar read as text, a number
+        (from a number or a numeric text) or true/false; anything else is missing."""
+        value: Any = properties
+        for quoted, plain in re.findall(r'"([^"]*)"|([^."]+)', cond.field[len("properties."):]):
+            value = value.get(quoted or plain) if isinstance(value, dict) else None
+        if value is None or isinstance(cond, IsNull):
+            return value
+        sample = cond.value if isinstance(cond, Compare) else cond.values[0] if isinstance(cond, InValues) else cond.low
+        if isinstance(cond, Compare) and cond.op in ("contains", "starts with", "ends with"):
+            sample = ""
+        text = json.dumps(value) if not isinstance(value, str) else value
+        if isinstance(sample, bool):
+            return {"true": True, "false": False}.get(text)
+        if isinstance(sample, (int, float)):
+            try:
+                return float(text) if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text) else None
+            except ValueError:
+                return None
+        return text
 
     def any_role(self, cond: Compare | InValues | IsNull, roles: set[str]) -> bool:
         """Several roles on one deal: a test holds if one of them passes; `!=` / `not in` if none is the value."""

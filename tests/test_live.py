@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -35,9 +36,9 @@ def world_lake(profiled_lake):
 def world_events(world_lake) -> dict[str, dict[str, list[int]]]:
     """Each person's events of the tiny world, as rows the live path matches."""
     out: dict[str, list[dict[str, object]]] = defaultdict(list)
-    for person, event_type, url, at in world_lake.con.execute(
-            'SELECT person_id, event_type, url, "timestamp" FROM aud_person_events').fetchall():
-        out[person].append({"event_type": event_type, "url": url, "timestamp": micros(at)})
+    for person, event_type, url, at, properties in world_lake.con.execute(
+            'SELECT person_id, event_type, url, "timestamp", properties FROM aud_person_events').fetchall():
+        out[person].append({"event_type": event_type, "url": url, "timestamp": micros(at), "properties": properties})
     return out
 
 
@@ -90,6 +91,19 @@ def test_bounded_state_decides_as_the_whole_history_or_not_at_all(world_lake, wo
         undecided += value is None
         assert value in (None, p.decide(full.hits, known, WHEN)), person
     event(f"undecided: {'none' if not undecided else 'some'}")
+
+
+def test_event_properties_are_decided_live_as_the_sql_reads_them() -> None:
+    from accord.audiences.rows import matches
+
+    where = parse_audience('audience "A" of person where any event (properties.plan = "pro" and properties.utm.n >= 2 '
+                           'and properties.trial = true and properties."Link Name" starts with "Q4")').where
+    cond = where.where  # type: ignore[union-attr]
+    good = {"plan": "pro", "utm": {"n": "2.5"}, "trial": True, "Link Name": "Q4 Launch"}
+    assert matches(cond, {"properties": good}) and matches(cond, {"properties": json.dumps(good)})
+    for change in ({"plan": "free"}, {"utm": {"n": "many"}}, {"utm": {}}, {"trial": "yes"}, {"Link Name": 4}):
+        assert not matches(cond, {"properties": {**good, **change}}), change
+    assert not matches(cond, {"properties": {}})
 
 
 def test_unknown_facts_decide_only_when_they_do_not_matter() -> None:

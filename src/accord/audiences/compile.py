@@ -35,7 +35,8 @@ from accord.audiences.ast import (
     Window,
     walk,
 )
-from accord.audiences.fields import Scope
+from accord.audiences.fields import Scope, property_path
+from accord.audiences.rows import NUMBER_TEXT as PROPERTY_NUMBER
 from accord.model.entities import ColumnType
 
 ID = {"person": "person_id", "account": "account_id"}
@@ -201,6 +202,9 @@ class Compiler:
             return _not(self.condition(cond.item, scope, alias))
         if isinstance(cond, (Compare, InValues, IsNull)) and cond.field == "role" and scope.entity == "opportunity":
             return self._role(cond, scope, alias)
+        if isinstance(cond, (Compare, InValues, IsNull, Between)) and scope.entity == "event" \
+                and property_path(cond.field):
+            return self._property_test(cond, alias)
         if isinstance(cond, Compare):
             return self._compare(cond, scope, alias)
         if isinstance(cond, InValues):
@@ -227,7 +231,9 @@ class Compiler:
         raise CompileError(f"cannot compile {cond!r}")
 
     def _compare(self, cond: Compare, scope: Scope, alias: str) -> exp.Expression:
-        col = self.field_column(cond.field, scope, alias)
+        return self._compare_to(cond, self.field_column(cond.field, scope, alias), scope.field_type(cond.field))
+
+    def _compare_to(self, cond: Compare, col: exp.Expression, kind: ColumnType) -> exp.Expression:
         if cond.op == "contains":
             return exp.GT(this=exp.func("instr", col, exp.Literal.string(str(cond.value))), expression=exp.Literal.number(0))
         if cond.op == "starts with":
@@ -237,7 +243,7 @@ class Compiler:
         if cond.op == "ends with":
             text = str(cond.value)
             return exp.EQ(this=exp.Right(this=col, expression=exp.Literal.number(len(text))), expression=exp.Literal.string(text))
-        return _comparison(cond.op, col, self._literal(cond.value, scope.field_type(cond.field)))
+        return _comparison(cond.op, col, self._literal(cond.value, kind))
 
     def _role(self, cond: Compare | InValues | IsNull, scope: Scope, alias: str) -> exp.Expression:
         """A person may hold several roles on one deal: a test of `role` holds when any of them passes it;
@@ -258,6 +264,36 @@ class Compiler:
         filtered = exp.ArrayFilter(this=roles, expression=exp.Lambda(this=test, expressions=[one]))
         any_role = exp.GT(this=exp.ArraySize(this=filtered), expression=exp.Literal.number(0))
         return _not(any_role) if negated else any_role
+
+    def _property_test(self, cond: Compare | InValues | IsNull | Between, alias: str) -> exp.Expression:
+        """A test of an event property: the JSON value read as the kind of value it is compared with (text, a
+        number or true/false); a property that is missing, or not of that kind, is a missing value."""
+        values = [cond.value] if isinstance(cond, Compare) else list(cond.values) if isinstance(cond, InValues) \
+            else [cond.low, cond.high] if isinstance(cond, Between) else []
+        text_op = isinstance(cond, Compare) and cond.op in ("contains", "starts with", "ends with")
+        kind = ColumnType.STRING if text_op or not values else _kind_of(values[0])
+        col = self.property_value(cond.field, alias, kind)
+        if isinstance(cond, IsNull):
+            test = exp.Is(this=col, expression=exp.Null())
+            return exp.not_(test) if cond.negated else test
+        if isinstance(cond, InValues):
+            inside = exp.In(this=col, expressions=[self._literal(v, kind) for v in cond.values])
+            return _not(inside) if cond.negated else inside
+        if isinstance(cond, Between):
+            return exp.Between(this=col, low=self._literal(cond.low, kind), high=self._literal(cond.high, kind))
+        return self._compare_to(cond, col, kind)
+
+    def property_value(self, field: str, alias: str, kind: ColumnType = ColumnType.STRING) -> exp.Expression:
+        """An event property's value as text, a number (DOUBLE) or a boolean."""
+        path = exp.JSONPath(expressions=[exp.JSONPathRoot(), *(exp.JSONPathKey(this=k) for k in property_path(field) or [])])
+        text = exp.JSONExtractScalar(this=exp.column("properties", table=alias, quoted=True), expression=path)
+        if kind is ColumnType.NUMBER:  # a guarded CAST: Spark's ANSI mode fails a CAST of text that is no number
+            number = exp.RegexpLike(this=text, expression=exp.Literal.string(NUMBER_TEXT))
+            return exp.Case(ifs=[exp.If(this=number, true=exp.cast(text.copy(), "DOUBLE"))])
+        if kind is ColumnType.BOOLEAN:
+            return exp.Case(ifs=[exp.If(this=exp.EQ(this=text, expression=exp.Literal.string(word)),
+                                        true=exp.true() if word == "true" else exp.false()) for word in ("true", "false")])
+        return text
 
     def _quantified(self, cond: Quantified, scope: Scope, alias: str) -> exp.Expression:
         where = self._inner(cond.relation, scope, cond.where)
@@ -387,7 +423,8 @@ class Compiler:
 
     # -- values ------------------------------------------------------------------------------------------
     def field_column(self, name: str, scope: Scope, alias: str) -> exp.Expression:
-        scope.field_type(name)
+        if scope.field_type(name) is ColumnType.JSON:
+            return self.property_value(name, alias)
         return exp.column(column_name(name), table=alias, quoted=True)
 
     def _literal(self, value: Scalar, kind: ColumnType) -> exp.Expression:
@@ -405,6 +442,16 @@ class Compiler:
     def _timestamp(moment: datetime) -> exp.Expression:
         text = moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
         return exp.cast(exp.Literal.string(text), "TIMESTAMPTZ")
+
+
+NUMBER_TEXT = f"^{PROPERTY_NUMBER}$"
+
+
+def _kind_of(value: Scalar) -> ColumnType:
+    """How a property is read when compared with `value`: as true/false, a number, or text."""
+    if isinstance(value, bool):
+        return ColumnType.BOOLEAN
+    return ColumnType.NUMBER if isinstance(value, (int, float)) else ColumnType.STRING
 
 
 def _comparison(op: str, left: exp.Expression, right: exp.Expression) -> exp.Expression:

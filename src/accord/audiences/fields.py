@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 
 from accord.model.entities import (
@@ -14,6 +15,37 @@ from accord.model.entities import (
     Entity,
 )
 from accord.profiles.build import attributes
+
+PROPERTIES = "properties"
+"""An event's properties (JSON): `properties.plan`, `properties.utm.campaign`, `properties."Webpage URL"`."""
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def property_path(field: str) -> list[str] | None:
+    """The keys of a property field (`properties.utm."Campaign Name"` → [utm, Campaign Name]); None for others."""
+    if not field.startswith(PROPERTIES + "."):
+        return None
+    keys, rest = [], field[len(PROPERTIES) + 1:]
+    while rest:
+        if rest.startswith('"'):
+            end = rest.index('"', 1)
+            keys.append(rest[1:end])
+            rest = rest[end + 1:]
+        else:
+            key, _, _ = rest.partition(".")
+            keys.append(key)
+            rest = rest[len(key):]
+        if rest.startswith("."):
+            rest = rest[1:]
+        elif rest:
+            raise ValueError(f"{field!r} is no property path")
+    return keys
+
+
+def property_field(keys: list[str]) -> str:
+    """The field naming the property at `keys`, quoting keys that are not plain words."""
+    return ".".join([PROPERTIES, *(k if _PLAIN_KEY.fullmatch(k) else f'"{k}"' for k in keys)])
+
 
 RELATIONS: dict[str, tuple[str, ...]] = {
     "person": ("opportunity", "event"),
@@ -50,6 +82,9 @@ class Scope:
         return _typed(ACCOUNT, attributes(ACCOUNT)) | {"account_id": ColumnType.STRING}
 
     def field_type(self, name: str) -> ColumnType:
+        """The field's type; an event property is JSON: compared as the value it is compared with."""
+        if self.entity == "event" and property_path(name):
+            return ColumnType.JSON
         known = self.fields()
         if name not in known:
             close = difflib.get_close_matches(name, list(known), n=1)

@@ -1,12 +1,16 @@
 """A condition on one event, evaluated in Python exactly as the compiled SQL evaluates it (for the live path).
 
 Events have three fields an audience may name: `event_type`, `url` (text) and `timestamp` (microseconds since the
-epoch, UTC). As in the SQL, a comparison that meets a missing value is false, and `not` makes false true.
+epoch, UTC), and their `properties` (a dict, or its JSON text): a property is read as the kind of value it is
+compared with, as the compiled SQL reads it. As in the SQL, a comparison that meets a missing value is false, and
+`not` makes false true.
 """
 
 from __future__ import annotations
 
+import json
 import operator
+import re
 from collections.abc import Callable
 from datetime import date, datetime, time, timezone
 from typing import Any
@@ -22,7 +26,11 @@ from accord.audiences.ast import (
     Or,
     Scalar,
 )
+from accord.audiences.fields import property_path
 from accord.model.times import micros
+
+NUMBER_TEXT = r"[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?"
+"""Property text read as a number, here and (anchored) in the compiled SQL."""
 
 TEXT_FIELDS = ("event_type", "url")
 COMPARE: dict[str, Callable[[Any, Any], bool]] = {
@@ -35,6 +43,8 @@ def supported(cond: Condition) -> bool:
         return all(supported(c) for c in cond.items)
     if isinstance(cond, Not):
         return supported(cond.item)
+    if isinstance(cond, (Compare, InValues, IsNull, Between)) and property_path(cond.field):
+        return not any(isinstance(v, date) for v in _literals(cond))
     if isinstance(cond, IsNull):
         return cond.field in (*TEXT_FIELDS, "timestamp")
     if isinstance(cond, Compare):
@@ -56,7 +66,8 @@ def matches(cond: Condition, row: dict[str, Any]) -> bool:
         return any(matches(c, row) for c in cond.items)
     if isinstance(cond, Not):
         return not matches(cond.item, row)
-    value = row.get(cond.field)
+    keys = property_path(cond.field)
+    value = row.get(cond.field) if keys is None else _property(row, keys, cond)
     if isinstance(cond, IsNull):
         return (value is not None) if cond.negated else (value is None)
     if isinstance(cond, InValues):
@@ -74,6 +85,36 @@ def matches(cond: Condition, row: dict[str, Any]) -> bool:
     if cond.op == "ends with":
         return value.endswith(str(cond.value))
     return COMPARE[cond.op](value, _value(cond.value))
+
+
+def _literals(cond: Compare | InValues | IsNull | Between) -> list[Scalar]:
+    if isinstance(cond, Compare):
+        return [cond.value]
+    if isinstance(cond, InValues):
+        return list(cond.values)
+    return [cond.low, cond.high] if isinstance(cond, Between) else []
+
+
+def _property(row: dict[str, Any], keys: list[str], cond: Condition) -> Any:
+    """The property at `keys` as the SQL reads it: its JSON scalar text, then as the literal's kind."""
+    props = row.get("properties")
+    value: Any = json.loads(props) if isinstance(props, str) else props
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else ("true" if value else "false") if isinstance(value, bool) \
+        else json.dumps(value, separators=(",", ":"))
+    literals = _literals(cond)  # type: ignore[arg-type]
+    if not literals or (isinstance(cond, Compare) and cond.op in ("contains", "starts with", "ends with")):
+        return text
+    if isinstance(literals[0], bool):
+        return {"true": True, "false": False}.get(text)
+    if isinstance(literals[0], (int, float)):
+        return float(text) if re.fullmatch(NUMBER_TEXT, text) else None
+    return text
 
 
 def _typed(field: str, value: Scalar) -> bool:

@@ -121,12 +121,13 @@ class StreamEvaluator:
         if visible:
             batches = ", ".join(str(int(b)) for b in batch_ids) or "NULL"
             rows = self.lake.con.execute(
-                'SELECT person_id, event_id, event_type, url, "timestamp" FROM aud_person_events '
+                'SELECT person_id, event_id, event_type, url, "timestamp", properties FROM aud_person_events '
                 "WHERE person_id IN (SELECT unnest(?::VARCHAR[])) OR (person_id IN (SELECT unnest(?::VARCHAR[])) "
                 f"AND event_id IN (SELECT source_key FROM event WHERE batch_id IN ({batches})))",
                 [whole, visible]).fetchall()
-            for person, event_id, event_type, url, at in rows:
-                out[person].append((event_id, {"event_type": event_type, "url": url, "timestamp": micros(at)}))
+            for person, event_id, event_type, url, at, properties in rows:
+                out[person].append((event_id, {"event_type": event_type, "url": url, "timestamp": micros(at),
+                                               "properties": properties}))
         return out
 
     def record(self) -> None:

@@ -84,10 +84,11 @@ def table_sql(persons: str | None = None) -> dict[str, str]:
             SELECT ar.profile_id AS account_id, {opp_cols}
             FROM opportunity_current o JOIN ({account_records}) ar ON ar.source_key = o.account_key""",
         "aud_person_events": f"""
-            SELECT pr.profile_id AS person_id, e.source_key AS event_id, e.event_type, e.url, e."timestamp"
+            SELECT pr.profile_id AS person_id, e.source_key AS event_id, e.event_type, e.url, e."timestamp",
+                   e.properties
             FROM {current("event", "person_key", person_keys)} e JOIN ({person_records}) pr ON pr.source_key = e.person_key""",
         "aud_account_events": """
-            SELECT pa.account_id, e.event_id, e.event_type, e.url, e."timestamp", e.person_id
+            SELECT pa.account_id, e.event_id, e.event_type, e.url, e."timestamp", e.properties, e.person_id
             FROM aud_person_events e JOIN aud_person_account pa USING (person_id)""",
         "aud_campaigns": f"""
             SELECT DISTINCT pr.profile_id AS person_id, c.name AS campaign, m.status

@@ -26,7 +26,7 @@ from accord.audiences.ast import (
     Scalar,
     Window,
 )
-from accord.audiences.fields import Scope
+from accord.audiences.fields import PROPERTIES, Scope, property_field
 from accord.model.entities import ColumnType
 from accord.model.times import EARLIEST, LATEST, RANGE_TEXT
 
@@ -125,6 +125,11 @@ class Parser:
             raise AudienceSyntaxError(str(err.args[0]), tok.line, tok.column) from None
 
     def check_value(self, tok: Token, field: str, kind: ColumnType | None, value: Scalar) -> None:
+        if kind is ColumnType.JSON:
+            if isinstance(value, date):
+                raise AudienceSyntaxError(f"{field} takes text, a number or true/false, not a date", tok.line,
+                                          tok.column)
+            return
         if kind is None:
             return
         ok = isinstance(value, EXPECTED_VALUE[kind]) and not (isinstance(value, bool) and kind is not ColumnType.BOOLEAN)
@@ -325,11 +330,24 @@ class Parser:
             self.fail("a field name")
         name = self.tok.text
         self.i += 1
-        while self.at(".") and self.peek().kind == "word":
+        keys: list[str] = []
+        while self.at(".") and (self.peek().kind == "word" or (name == PROPERTIES and self.peek().kind == "string")):
             self.i += 1
+            if name == PROPERTIES:
+                tok = self.tok
+                keys.append(self.string() if tok.kind == "string" else self.word())
+                if '"' in keys[-1] or not keys[-1]:
+                    raise AudienceSyntaxError("a property name is not empty and holds no double quote", tok.line,
+                                              tok.column)
+                continue
             name += "." + self.tok.text
             self.i += 1
-        return name
+        return property_field(keys) if keys else name
+
+    def word(self) -> str:
+        text = self.tok.text
+        self.i += 1
+        return text
 
     def comparison(self) -> Condition:
         if self.tok.kind != "word":
@@ -369,7 +387,7 @@ class Parser:
             self.i += 1
             if op != "contains":
                 self.take("with")
-            if kind is not None and kind is not ColumnType.STRING:
+            if kind is not None and kind not in (ColumnType.STRING, ColumnType.JSON):
                 raise AudienceSyntaxError(f"{op} works on text; {field} is not text", field_tok.line, field_tok.column)
             return Compare(field=field, op=op, value=self.string())
         if self.tok.kind == "op":
