@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from accord.identity.config import IdentityConfig
@@ -135,3 +137,13 @@ def test_a_second_device_keeps_the_first(lake, tmp_path) -> None:
     jane = get_person(lake, "email:jane@acme.com")
     assert ("anonymous_id", "a1") in jane.identities and ("anonymous_id", "a2") in jane.identities
     assert len([e for e in jane.events if e["event_type"] == "web.pageview"]) == 2, "both devices' visits"
+
+
+def test_an_events_context_lands_under_its_properties() -> None:
+    message = {"type": "track", "userId": "u1", "event": "Clicked", "messageId": "c1", "timestamp": T,
+               "properties": {"plan": "pro"}, "context": {"campaign": {"name": "Q4 Launch"}, "ip": "1.2.3.4"}}
+    row = to_records([{"receivedAt": T, "batch": [message]}], "ws").rows["event"][0]
+    assert json.loads(row["properties"]) == {"plan": "pro", "context": {"campaign": {"name": "Q4 Launch"}, "ip": "1.2.3.4"}}
+    own = {**message, "messageId": "c2", "properties": {"context": "mine"}}
+    mine = to_records([{"receivedAt": T, "batch": [own]}], "ws").rows["event"][0]
+    assert json.loads(mine["properties"]) == {"context": "mine"}, "a property named context is the sender's"

@@ -30,6 +30,7 @@ from accord.sources.collector import (
     SOURCE_TYPE,
     event_fields,
     event_id,
+    event_properties,
     parse_time,
     person_key,
     source_key,
@@ -260,7 +261,7 @@ class LiveProfiles:
             return
         event_type, url = event_fields(m, self.track_events)
         key = source_key(event_id(m), self.instance)  # as the lake keys it: a retry is no new event
-        row = {"event_type": event_type, "url": url, "timestamp": when, "properties": m.get("properties") or {}}
+        row = {"event_type": event_type, "url": url, "timestamp": when, "properties": event_properties(m)}
         if state.add(key, row, self.tests, self.keep):
             state.applied.append(Applied(offset, keys[0], key, row))
             self._decide(profile, state, at, changes)

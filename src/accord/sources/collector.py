@@ -256,8 +256,17 @@ def event_row(m: dict[str, Any], when: str | None, instance: str, names: dict[st
     return {
         "source_id": event_id(m), "event_type": event_type, "timestamp": when,
         "person_key": person_key(m, instance), "anonymous_id": as_text(m.get("anonymousId")),
-        "url": url, "properties": fastjson.dumps(m.get("properties") or {}),
+        "url": url, "properties": fastjson.dumps(event_properties(m)),
     }
+
+
+def event_properties(m: dict[str, Any]) -> dict[str, Any]:
+    """What an event keeps as its properties: the message's `properties`, and its `context` (page, campaign,
+    device ...) under `context` unless a property of that name exists."""
+    props = dict(m.get("properties") or {})
+    if m.get("context"):
+        props.setdefault("context", m["context"])
+    return props
 
 
 def event_fields(m: dict[str, Any], names: dict[str, str]) -> tuple[str, str | None]:
