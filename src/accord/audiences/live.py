@@ -60,6 +60,7 @@ class ProfileState:
     seen: dict[str, int] = field(default_factory=dict)  # ids of the events kept in `hits` → their timestamps
     applied: list[Applied] = field(default_factory=list)
     stale_until: int | None = None  # a message up to this log offset concerns the person and was not applied
+    prune_at: int = 64  # `seen` is pruned when it grows past this (then twice what is left): amortised O(1)
 
     def add(self, event_id: str, row: Mapping[str, Any], tests: Sequence[EventTest],
             keep: Mapping[str, int | None] | None = None) -> bool:
@@ -75,10 +76,11 @@ class ProfileState:
                 limit = (keep or {}).get(test.key)
                 if limit is not None and len(stamps) > limit:
                     self.dropped[test.key] = max(self.dropped.get(test.key, stamps[0]), stamps.pop(0))
-        if len(self.seen) > 64 and len(self.dropped) == len(self.hits):
+        if len(self.seen) > self.prune_at and len(self.dropped) == len(self.hits):
             # An id older than every test's dropped boundary no longer guards anything: a copy would be dropped.
             floor = min(self.dropped.values())
             self.seen = {k: t for k, t in self.seen.items() if t > floor}
+            self.prune_at = max(64, 2 * len(self.seen))
         return True
 
 

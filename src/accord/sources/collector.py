@@ -263,10 +263,10 @@ def event_row(m: dict[str, Any], when: str | None, instance: str, names: dict[st
 def event_properties(m: dict[str, Any]) -> dict[str, Any]:
     """What an event keeps as its properties: the message's `properties`, and its `context` (page, campaign,
     device ...) under `context` unless a property of that name exists."""
-    props = dict(m.get("properties") or {})
-    if m.get("context"):
-        props.setdefault("context", m["context"])
-    return props
+    props = m.get("properties") or {}
+    if not m.get("context") or "context" in props:
+        return props
+    return {**props, "context": m["context"]}
 
 
 def event_fields(m: dict[str, Any], names: dict[str, str]) -> tuple[str, str | None]:
