@@ -144,12 +144,11 @@ def print_results(results: list[IngestResult]) -> None:
         )
     console.print(table)
     for r in results:
+        name = escape(Path(r.source_name).name)
         if r.absent_columns:
-            console.print(f"{escape(Path(r.source_name).name)}: absent, left empty — {escape(', '.join(r.absent_columns))}",
-                          highlight=False)
+            console.print(f"{name}: absent, left empty — {escape(', '.join(r.absent_columns))}", highlight=False)
         if r.unmapped_columns:
-            console.print(f"{escape(Path(r.source_name).name)}: not mapped — {escape(', '.join(r.unmapped_columns))}",
-                          highlight=False)
+            console.print(f"{name}: not mapped — {escape(', '.join(r.unmapped_columns))}", highlight=False)
     reasons: dict[str, int] = {}
     for r in results:
         for code, n in r.reasons.items():
@@ -425,7 +424,8 @@ def mappings_list() -> None:
 @mappings_app.command("check")
 def mappings_check(
     path: Annotated[Path, typer.Argument(help="A CSV, JSONL or Parquet file.")],
-    mapping: Annotated[Optional[str], typer.Option(help="Mapping file or shipped name (default: the best fit).")] = None,
+    mapping: Annotated[Optional[str], typer.Option(
+        help="Mapping file or shipped name (default: the best fit).")] = None,
     rows: Annotated[int, typer.Option(help="Mapped rows shown.")] = 5,
 ) -> None:
     """Before loading: the mapping a file would use, what becomes of each column, and its first rows mapped."""
@@ -632,7 +632,8 @@ AsOfOpt = Annotated[Optional[str], typer.Option(
 
 
 def print_evaluation(report: EvaluationReport) -> None:
-    table = Table(title=f"Audiences as of {report.as_of:%Y-%m-%d %H:%M} UTC (run {report.run_id}, {report.seconds:.2f} s)")
+    table = Table(title=f"Audiences as of {report.as_of:%Y-%m-%d %H:%M} UTC "
+                        f"(run {report.run_id}, {report.seconds:.2f} s)")
     for col in ("audience", "of", "size", "entered", "stayed", "exited", "method"):
         table.add_column(col, justify="right" if col in ("size", "entered", "stayed", "exited") else "left")
     for r in report.results:

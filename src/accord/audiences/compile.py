@@ -285,14 +285,15 @@ class Compiler:
 
     def property_value(self, field: str, alias: str, kind: ColumnType = ColumnType.STRING) -> exp.Expression:
         """An event property's value as text, a number (DOUBLE) or a boolean."""
-        path = exp.JSONPath(expressions=[exp.JSONPathRoot(), *(exp.JSONPathKey(this=k) for k in property_path(field) or [])])
+        keys = [exp.JSONPathKey(this=k) for k in property_path(field) or []]
+        path = exp.JSONPath(expressions=[exp.JSONPathRoot(), *keys])
         text = exp.JSONExtractScalar(this=exp.column("properties", table=alias, quoted=True), expression=path)
         if kind is ColumnType.NUMBER:  # a guarded CAST: Spark's ANSI mode fails a CAST of text that is no number
             number = exp.RegexpLike(this=text, expression=exp.Literal.string(NUMBER_TEXT))
             return exp.Case(ifs=[exp.If(this=number, true=exp.cast(text.copy(), "DOUBLE"))])
         if kind is ColumnType.BOOLEAN:
-            return exp.Case(ifs=[exp.If(this=exp.EQ(this=text, expression=exp.Literal.string(word)),
-                                        true=exp.true() if word == "true" else exp.false()) for word in ("true", "false")])
+            return exp.Case(ifs=[exp.If(this=exp.EQ(this=text, expression=exp.Literal.string(word)), true=value)
+                                 for word, value in (("true", exp.true()), ("false", exp.false()))])
         return text
 
     def _quantified(self, cond: Quantified, scope: Scope, alias: str) -> exp.Expression:

@@ -46,7 +46,8 @@ def preview(mapping: Mapping, chunk: RawChunk, rows: int = 5) -> MappingPreview:
         table: pa.Table = con.sql(sql).to_arrow_table()
     finally:
         con.close()
-    sample = [{k: v for k, v in r.items() if v is not None and k not in ("_raw", "source_row")} for r in table.to_pylist()]
+    sample = [{k: v for k, v in r.items() if v is not None and k not in ("_raw", "source_row")}
+              for r in table.to_pylist()]
     sample += [{"_row": bad.row, "_reason": bad.reason} for bad in chunk.malformed[:rows]]
     return MappingPreview(dict(zip(chunk.columns, fills.values())), absent, None, sample)
 
