@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from accord.activation.destinations.base import retry_after
+from accord.clients.pacing import retry_after
 from accord.activation.run import deliver
 from tests.conftest import evaluated_workspace
 
@@ -194,3 +194,42 @@ def test_an_unreachable_destination_is_a_503_and_keeps_its_changes(tmp_path: Pat
         assert lake.scalar("SELECT count(*) FROM delivery_dead_letters") == 0, "kept for the next run, not dead"
         assert lake.scalar("SELECT count(*) FROM delivery_in_flight") == 0
         assert {r[0] for r in lake.con.execute("SELECT status FROM delivery_runs").fetchall()} == {"retrying"}
+
+
+@pytest.mark.parametrize("header", ["inf", "1e400", "100000", "soon", soon(100_000)])
+def test_the_marketo_client_reads_retry_after_the_same_way_and_caps_the_wait(header: str) -> None:
+    """The Marketo client (source and destination alike) pauses on a 429 at most MAX_WAIT_SECONDS, whatever the
+    header says, then goes on."""
+    from accord.clients.marketo import MarketoClient
+    from accord.clients.pacing import MAX_WAIT_SECONDS
+
+    answers = [(429, {"Retry-After": header}, {}), (200, {}, {"success": True, "result": [{"id": 1}]})]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.startswith("/identity/oauth/token"):
+                status, headers, body = 200, {}, {"access_token": "t", "expires_in": 3600}
+            else:
+                status, headers, body = answers.pop(0)
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            for name, value in {**headers, "Content-Type": "application/json",
+                                "Content-Length": str(len(data))}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_POST = do_GET  # the token is asked for by POST
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    waits: list[float] = []
+    try:
+        client = MarketoClient(f"http://127.0.0.1:{http.server_address[1]}", "id", "secret", sleep=waits.append)
+        assert client.call("GET", "/rest/v1/leads.json")["result"] == [{"id": 1}]
+    finally:
+        http.shutdown()
+    assert waits and max(waits) <= MAX_WAIT_SECONDS

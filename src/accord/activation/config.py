@@ -8,6 +8,7 @@ from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from accord.clients.marketo_connection import MarketoConnection
+from accord.clients.pacing import MAX_WAIT_SECONDS
 from accord.clients.secrets import SecretRef
 
 
@@ -21,7 +22,7 @@ class DestinationBase(BaseModel):
                           description="`streaming` (within a second of a change, under `accord serve`) or a cron.")
     max_attempts: int = Field(default=5, ge=1, description="Tries per change before it goes to the dead-letter list.")
     backoff_seconds: float = Field(default=1.0, gt=0, description="First retry pause; doubles each attempt.")
-    max_wait_seconds: float = Field(default=300.0, gt=0, le=3600,
+    max_wait_seconds: float = Field(default=MAX_WAIT_SECONDS, gt=0, le=3600,
                                     description="Longest pause a run takes between tries. When the destination asks "
                                                 "for a longer one (Retry-After), its changes are kept as `retrying` "
                                                 "and sent by a later run, so no run stalls for hours.")

@@ -25,6 +25,7 @@ from accord.activation.destinations.base import (
 )
 from accord.activation.deliveries import RUNNER, mark_interrupted
 from accord.activation.members import acknowledged, current_members, withheld
+from accord.clients.pacing import MAX_WAIT_SECONDS
 from accord.lake.store import Lake, now
 
 
@@ -66,7 +67,7 @@ class DeliveryReport:
 class SyncPolicy:
     max_attempts: int = 5
     backoff_seconds: float = 1.0
-    max_wait_seconds: float = 300.0
+    max_wait_seconds: float = MAX_WAIT_SECONDS
     sleep: Callable[[float], None] = time.sleep
 
 

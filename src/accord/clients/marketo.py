@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from accord.clients.pacing import Pacer
+from accord.clients.pacing import MAX_WAIT_SECONDS, Pacer, retry_after
 
 TOKEN_CODES = {"601", "602"}
 RETRY_CODES = {"604", "606", "608", "611", "615", "713"}
@@ -169,7 +169,7 @@ class MarketoClient:
               form: dict[str, Any] | None, headers: dict[str, str], save_to: Path | None) -> dict[str, Any]:
         with self._http.stream(method, path, params=params, json=json, data=form, headers=headers) as resp:
             if resp.status_code == 429 or resp.status_code >= 500:
-                raise _HttpStatus(resp.status_code, resp.headers.get("Retry-After"))
+                raise _HttpStatus(resp.status_code, retry_after(resp.headers.get("Retry-After")))
             resp.raise_for_status()
             if save_to is not None and not resp.headers.get("content-type", "").startswith("application/json"):
                 with save_to.open("wb") as out:
@@ -179,15 +179,10 @@ class MarketoClient:
             resp.read()
             return resp.json()
 
-    def _pause(self, reason: str, attempt: int, at_least: float | str | None = None) -> None:
+    def _pause(self, reason: str, attempt: int, at_least: float | None = None) -> None:
         self.stats.retries[reason] = self.stats.retries.get(reason, 0) + 1
-        wait = min(self.backoff * 2**attempt, 60.0)
-        if at_least is not None:
-            try:
-                wait = max(wait, float(at_least))
-            except ValueError:
-                pass
-        self.sleep(wait)
+        wait = max(min(self.backoff * 2**attempt, 60.0), at_least or 0.0)
+        self.sleep(min(wait, MAX_WAIT_SECONDS))
 
     # Paging -----------------------------------------------------------------------------------------------
     def pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
@@ -367,6 +362,6 @@ class BulkQueue:
 
 
 class _HttpStatus(Exception):
-    def __init__(self, status: int, retry_after: str | None) -> None:
+    def __init__(self, status: int, retry_after: float | None) -> None:
         super().__init__(status)
         self.status, self.retry_after = status, retry_after

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 
@@ -70,22 +67,3 @@ class Destination(Protocol):
     def finish(self, audience: str, run_id: int, snapshot: list[Member]) -> None: ...
 
     def close(self) -> None: ...
-
-
-def retry_after(header: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header, in either of its forms (seconds, or an HTTP date); a value that
-    is neither, negative, or not finite (`inf`, `1e400`) is treated as absent."""
-    if not header:
-        return None
-    text = header.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        if when.tzinfo is None:  # an HTTP date is GMT by definition
-            when = when.replace(tzinfo=timezone.utc)
-        return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None

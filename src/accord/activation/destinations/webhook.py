@@ -17,8 +17,8 @@ from accord.activation.destinations.base import (
     DeliveryError,
     Member,
     Outcome,
-    retry_after,
 )
+from accord.clients.pacing import retry_after
 from accord.clients.secrets import resolve_secret
 
 SIGNATURE_HEADER = "X-Accord-Signature"
