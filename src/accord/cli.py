@@ -429,21 +429,18 @@ def mappings_check(
     rows: Annotated[int, typer.Option(help="Mapped rows shown.")] = 5,
 ) -> None:
     """Before loading: the mapping a file would use, what becomes of each column, and its first rows mapped."""
-    from accord.ingest.preview import fit, preview
+    from accord.ingest.preview import preview
     from accord.sources.files import FileReader
-    from accord.sources.mappings import builtin_mappings, resolve_mapping
+    from accord.sources.mappings import best_fit, resolve_mapping
 
     with user_errors():
         first = next(iter(FileReader(path).chunks()))
         if mapping:
-            chosen, used = mapping, resolve_mapping(mapping)
+            used = resolve_mapping(mapping)
         else:
-            scored = sorted(((fit(resolve_mapping(n), first.columns), n) for n in builtin_mappings()), reverse=True)
-            if not scored or scored[0][0] == 0:
-                raise ValueError(f"{path}: no shipped mapping fits its columns ({', '.join(first.columns)}); "
-                                 "write one (docs/ingest.md) and pass --mapping")
-            chosen, used = scored[0][1], resolve_mapping(scored[0][1])
-            console.print(f"best fit: {chosen} ({scored[0][0]:.0%} of its columns present)", highlight=False)
+            name, share = best_fit(first.columns)
+            console.print(f"best fit: {name} ({share:.0%} of its columns present)", highlight=False)
+            used = resolve_mapping(name)
         seen = preview(used, first, rows)
     table = Table("column", "becomes")
     for column, fields in seen.columns.items():

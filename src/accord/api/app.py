@@ -112,17 +112,16 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         worker = threading.Thread(target=_worker, args=(state, ingest_every), name="accord-worker", daemon=True)
         syncer = threading.Thread(target=_source_worker, args=(state,), name="accord-sources", daemon=True)
-        activator = threading.Thread(target=_activation_worker, args=(state,), name="accord-activation", daemon=True)
         applier = threading.Thread(target=live.run, args=(state.stop,), name="accord-live", daemon=True)
-        keys = threading.Thread(target=_keys_worker, args=(state,), name="accord-keys", daemon=True)
-        for thread in (applier, worker, syncer, activator, keys):
+        threads = [applier, worker, syncer, *_destination_threads(state)]
+        for thread in threads:
             thread.start()
         mine = relay.announce(folder, url) if url else None
         yield
         if mine:
             relay.withdraw(folder, mine)
         state.stop.set()
-        for thread in (syncer, activator, worker, applier, keys):
+        for thread in reversed(threads):
             thread.join(timeout=30)
 
     app = FastAPI(title="Accord", version="0.1.0", lifespan=lifespan,
@@ -181,7 +180,7 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
         if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv) or not isinstance(env, dict):
             return _error(400, "bad_request", "a relayed command is {argv: [str], env: {str: str}}")
         done = await anyio.to_thread.run_sync(relay.execute, argv, {str(k): str(v) for k, v in env.items()})
-        await anyio.to_thread.run_sync(_refresh_keys, state)  # a revoked key stops working as the command returns
+        await anyio.to_thread.run_sync(_refresh_keys, state)
         return JSONResponse(done)
 
     @app.get("/health")
@@ -200,19 +199,9 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
     return app
 
 
-KEYS_EVERY = 0.5
-"""Seconds between reads of the key tables: a revoked key stops working within this, whatever the worker does."""
-
-
-def _keys_worker(state: ServerState) -> None:
-    while not state.stop.wait(KEYS_EVERY):
-        try:
-            _refresh_keys(state)
-        except Exception:  # noqa: BLE001 - the store is busy or failing: the next read tries again
-            pass
-
-
 def _refresh_keys(state: ServerState) -> None:
+    """Read the keys again. While serve runs every `accord keys` command is relayed to it, and this runs right
+    after, whatever the worker is doing: a revoked key stops working as the command returns."""
     with state.workspace.lake(state.sandbox, migrate=False) as lake:
         state.write_keys = active_hashes(lake, "write")
         state.api_keys = active_hashes(lake, "api")
@@ -314,25 +303,20 @@ def _source_worker(state: ServerState) -> None:
         state.stop.wait(1.0)
 
 
-def _activation_worker(state: ServerState) -> None:
-    """One thread per destination, so a slow or throttling destination never holds the others up; streaming
-    destinations get the changes the bus announces within a second, the others run on their cron."""
+def _destination_threads(state: ServerState) -> list[threading.Thread]:
+    """A thread per destination of the sandbox, so a slow or throttling one never holds the others up; streaming
+    destinations hear of the changes the bus announces, the others run on their cron."""
     configs = [d for d in state.workspace.config.destinations if state.sandbox in d.sandboxes]
-    if not configs:
-        return
     queues = {d.name: _Changed() for d in configs}
 
     def changed(changes: list[Change]) -> None:
         for config in configs:
             queues[config.name].add({c.audience for c in changes} & set(config.audiences))
 
-    state.bus.subscribe(changed, recorded=True)
-    threads = [threading.Thread(target=_destination_worker, args=(state, d, queues[d.name]), daemon=True,
-                                name=f"accord-destination-{d.name}") for d in configs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    if configs:
+        state.bus.subscribe(changed, recorded=True)
+    return [threading.Thread(target=_destination_worker, args=(state, d, queues[d.name]), daemon=True,
+                             name=f"accord-destination-{d.name}") for d in configs]
 
 
 @dataclass

@@ -173,7 +173,7 @@ def _members_each_alone_if_need_be(engine: Engine, audiences: list[Audience],
     if not tables:
         raise shared  # nothing works alone either: the store, not an audience, is at fault
     schema = pa.schema([("audience", pa.string()), ("profile_id", pa.string())])
-    return (pa.concat_tables([t.cast(schema) for t in tables]) if tables else schema.empty_table()), failed
+    return pa.concat_tables([t.cast(schema) for t in tables]), failed
 
 
 def register_audiences(lake: Lake, audiences: list[Audience], by_name: dict[str, Audience]) -> None:

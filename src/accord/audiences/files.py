@@ -34,18 +34,48 @@ class Usable:
 
 
 def load_audiences(folder: Path) -> list[Audience]:
-    found: dict[str, Path] = {}
-    out = []
+    """Every audience file of the folder; AudienceFileError on the first that does not parse or repeats a name."""
+    audiences, problems = _parse_files(folder)
+    if problems:
+        raise AudienceFileError(next(iter(problems.values())))
+    return audiences
+
+
+def load_usable(folder: Path, as_of: datetime) -> Usable:
+    """Every audience that parses and compiles with all it references; the others (a bad file, a cycle, a missing
+    reference) are left out with their reason, so one broken file never stops the rest from being evaluated."""
+    audiences, problems = _parse_files(folder)
+    try:
+        Compiler(as_of).compile_all(audiences)
+        return Usable(audiences, problems)
+    except CompileError:
+        pass  # found out below, audience by audience
+    usable = []
+    for audience in audiences:
+        try:
+            Compiler(as_of).compile_all(needed(audiences, audience.name))
+        except CompileError as err:
+            problems[audience.name] = str(err)
+            continue
+        usable.append(audience)
+    return Usable(usable, problems)
+
+
+def _parse_files(folder: Path) -> tuple[list[Audience], dict[str, str]]:
+    """The audiences the folder's files define, and why each file that defines none is left out."""
+    found: dict[str, tuple[Path, Audience]] = {}
+    problems: dict[str, str] = {}
     for path in sorted(folder.glob("*.aud")):
         try:
             audience = parse_audience(path.read_text())
-        except AudienceSyntaxError as err:
-            raise AudienceFileError(f"{path}: {err}") from None
+        except (AudienceSyntaxError, UnicodeDecodeError, OSError) as err:
+            problems[path.name] = f"{path}: {err}"
+            continue
         if audience.name in found:
-            raise AudienceFileError(f"{path} and {found[audience.name]} both define audience {audience.name!r}")
-        found[audience.name] = path
-        out.append(audience)
-    return out
+            problems[path.name] = f"{path} and {found[audience.name][0]} both define audience {audience.name!r}"
+            continue
+        found[audience.name] = (path, audience)
+    return [audience for _, audience in found.values()], problems
 
 
 def file_name(name: str) -> str:

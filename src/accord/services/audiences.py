@@ -71,9 +71,9 @@ def parse(text: str | None = None, ast: dict[str, Any] | None = None) -> Audienc
 def save(ws: Workspace, audience: Audience, sandbox: str | None = None) -> str:
     """Write the audience to its file in the sandbox's folder (creating or replacing it); returns the file name.
     Refused when, saved, the sandbox's audiences would not compile together (a cycle, a missing reference)."""
-    folder = ws.audiences_dir(sandbox)
-    others = [a for a in load_usable(folder, datetime.now(timezone.utc)).audiences if a.name != audience.name]
-    Compiler(datetime.now(timezone.utc)).compile_all([*others, audience])
+    folder, moment = ws.audiences_dir(sandbox), datetime.now(timezone.utc)
+    others = [a for a in load_usable(folder, moment).audiences if a.name != audience.name]
+    Compiler(moment).compile_all([*others, audience])
     existed = (folder / file_name(audience.name)).exists()
     path = save_audience(folder, audience)
     return f"{path.name} ({'updated' if existed else 'created'})"

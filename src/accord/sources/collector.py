@@ -322,8 +322,12 @@ def _screen(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[s
     """The logged messages the lake can keep, and the others as quarantine rows by entity (numbered by their place
     in this stretch of the log). Messages are checked at the door; this keeps a log written before a check existed
     from blocking the messages after it."""
-    kept: list[dict[str, Any]] = []
     refused: dict[str, list[MalformedRow]] = defaultdict(list)
+    messages = [m for entry in entries for m in entry["batch"]]
+    if not any("unreadable" in e for e in entries) and json_problem(messages, "", MAX_DEPTH + 1) is None \
+            and all(isinstance(m, dict) and _time_problem(m, "") is None for m in messages):
+        return entries, refused  # the usual case: one pass over the stretch, nothing to take out
+    kept: list[dict[str, Any]] = []
     number = 0
     for entry in entries:
         if "unreadable" in entry:

@@ -16,6 +16,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import yaml
 
+from accord import fastjson
 from accord.ingest.limits import escaped, json_problem
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.mapping import Mapping
@@ -159,10 +160,7 @@ def _json_record(raw: bytes) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ValueError(f"invalid UTF-8 ({err.reason} at byte {err.start})") from None
-    try:
-        obj = json.loads(text)
-    except RecursionError:
-        raise ValueError("the JSON nests too deeply") from None
+    obj = fastjson.loads(text)
     if not isinstance(obj, dict):
         raise ValueError("a line must hold a JSON object")
     if problem := json_problem(obj):

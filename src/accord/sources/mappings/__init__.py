@@ -21,6 +21,18 @@ def builtin_mappings() -> list[str]:
     )
 
 
+def best_fit(columns: list[str]) -> tuple[str, float]:
+    """The shipped mapping that fits a file's columns best, and the share of the columns it reads that are there;
+    MappingError when none can read it."""
+    from accord.ingest.preview import fit
+
+    share, name = max((fit(resolve_mapping(n), columns), n) for n in builtin_mappings())
+    if share == 0:
+        raise MappingError(f"no shipped mapping fits the columns {', '.join(columns)}; write one (docs/ingest.md) "
+                           "and pass --mapping")
+    return name, share
+
+
 def resolve_mapping(ref: str | Path, entity: str | None = None) -> Mapping:
     """A mapping file path, or the name of a shipped mapping; `entity` fills in or checks the target entity."""
     path = Path(ref)
@@ -42,4 +54,4 @@ def resolve_mapping(ref: str | Path, entity: str | None = None) -> Mapping:
     return parse_mapping(raw, where)
 
 
-__all__ = ["builtin_mappings", "resolve_mapping"]
+__all__ = ["best_fit", "builtin_mappings", "resolve_mapping"]
