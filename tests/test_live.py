@@ -17,6 +17,7 @@ from accord.audiences.changes import MembershipBus
 from accord.audiences.evaluate import prepare_tables
 from accord.audiences.live import LiveProfiles, ProfileState
 from accord.audiences.plan import KEEP_MARGIN, plan
+from accord.audiences.plan import keep as keep_for
 from accord.audiences.stream import StreamEvaluator
 from accord.audiences.text import parse_audience
 from accord.identity.run import run_identity
@@ -76,7 +77,7 @@ def test_bounded_state_decides_as_the_whole_history_or_not_at_all(world_lake, wo
     p = plan(audience)
     assert p is not None
     facts = compiled_members(world_lake, p.fact_audiences(), WHEN)
-    keep = {key: None if need is None else need - KEEP_MARGIN + margin for key, need in p.keep().items()}
+    keep = {key: None if need is None else need - KEEP_MARGIN + margin for key, need in keep_for([p]).items()}
     undecided = 0
     for person, rows in world_events.items():
         known = {name: person in members for name, members in facts.items()}

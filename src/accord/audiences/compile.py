@@ -35,7 +35,7 @@ from accord.audiences.ast import (
     Window,
     walk,
 )
-from accord.audiences.fields import Scope, property_path
+from accord.audiences.fields import Scope, property_kind, property_path
 from accord.audiences.rows import NUMBER_TEXT as PROPERTY_NUMBER
 from accord.model.entities import ColumnType
 
@@ -268,10 +268,7 @@ class Compiler:
     def _property_test(self, cond: Compare | InValues | IsNull | Between, alias: str) -> exp.Expression:
         """A test of an event property: the JSON value read as the kind of value it is compared with (text, a
         number or true/false); a property that is missing, or not of that kind, is a missing value."""
-        values = [cond.value] if isinstance(cond, Compare) else list(cond.values) if isinstance(cond, InValues) \
-            else [cond.low, cond.high] if isinstance(cond, Between) else []
-        text_op = isinstance(cond, Compare) and cond.op in ("contains", "starts with", "ends with")
-        kind = ColumnType.STRING if text_op or not values else _kind_of(values[0])
+        kind = property_kind(cond)
         col = self.property_value(cond.field, alias, kind)
         if isinstance(cond, IsNull):
             test = exp.Is(this=col, expression=exp.Null())
@@ -446,13 +443,6 @@ class Compiler:
 
 
 NUMBER_TEXT = f"^{PROPERTY_NUMBER}$"
-
-
-def _kind_of(value: Scalar) -> ColumnType:
-    """How a property is read when compared with `value`: as true/false, a number, or text."""
-    if isinstance(value, bool):
-        return ColumnType.BOOLEAN
-    return ColumnType.NUMBER if isinstance(value, (int, float)) else ColumnType.STRING
 
 
 def _comparison(op: str, left: exp.Expression, right: exp.Expression) -> exp.Expression:

@@ -6,6 +6,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
+from accord.audiences.ast import Between, Compare, InValues, IsNull, Scalar
 from accord.model.entities import (
     ACCOUNT,
     EVENT,
@@ -40,6 +41,25 @@ def property_path(field: str) -> list[str] | None:
         elif rest:
             raise ValueError(f"{field!r} is no property path")
     return keys
+
+
+def literals(cond: Compare | InValues | IsNull | Between) -> list[Scalar]:
+    """The values a field test compares with."""
+    if isinstance(cond, Compare):
+        return [cond.value]
+    if isinstance(cond, InValues):
+        return list(cond.values)
+    return [cond.low, cond.high] if isinstance(cond, Between) else []
+
+
+def property_kind(cond: Compare | InValues | IsNull | Between) -> ColumnType:
+    """How a test reads an event property: as true/false or a number when compared with one, else as text."""
+    values = literals(cond)
+    if not values or (isinstance(cond, Compare) and cond.op in ("contains", "starts with", "ends with")):
+        return ColumnType.STRING
+    if isinstance(values[0], bool):
+        return ColumnType.BOOLEAN
+    return ColumnType.NUMBER if isinstance(values[0], (int, float)) else ColumnType.STRING
 
 
 def property_field(keys: list[str]) -> str:

@@ -83,33 +83,6 @@ def file_name(name: str) -> str:
     return f"{'-'.join(part for part in slug.split('-') if part) or 'audience'}.aud"
 
 
-def load_usable(folder: Path, as_of: datetime) -> Usable:
-    """Every audience that parses and compiles with all it references; the others (a bad file, a cycle, a missing
-    reference) are left out with their reason, so one broken file never stops the rest from being evaluated."""
-    parsed: dict[str, Audience] = {}
-    problems: dict[str, str] = {}
-    for path in sorted(folder.glob("*.aud")):
-        try:
-            audience = parse_audience(path.read_text())
-        except (AudienceSyntaxError, UnicodeDecodeError, OSError) as err:
-            problems[path.name] = str(err)
-            continue
-        if audience.name in parsed:
-            problems[path.name] = f"defines {audience.name!r} a second time"
-            continue
-        parsed[audience.name] = audience
-    audiences = list(parsed.values())
-    usable = []
-    for audience in audiences:
-        try:
-            Compiler(as_of).compile_all(needed(audiences, audience.name))
-        except CompileError as err:
-            problems[audience.name] = str(err)
-            continue
-        usable.append(audience)
-    return Usable(usable, problems)
-
-
 def save_audience(folder: Path, audience: Audience) -> Path:
     """Write the audience to its own file; refused when its name cannot be a file or URL name, or when another
     file already defines that name or has that file name."""

@@ -22,7 +22,7 @@ from typing import Any
 
 from accord.audiences.ast import Audience
 from accord.audiences.changes import Change, MembershipBus
-from accord.audiences.plan import EventTest, Plan, plan
+from accord.audiences.plan import EventTest, Plan, keep, plan
 from accord.identity.resolve import reserve_ids
 from accord.lake.store import Lake
 from accord.model.times import micros
@@ -128,7 +128,7 @@ class LiveProfiles:
                 self.profiles.clear()
             self.audiences = [a.name for a in audiences]
             self.plans, self.tests = plans, tuple(tests.values())
-            self.keep = _merged_keep(plans.values())
+            self.keep = keep(plans.values())
             if rows is not None:
                 self._set_index(rows, run)
         if self._recorded_run != _last_recording(lake) or plans_changed:
@@ -437,16 +437,6 @@ class LiveProfiles:
         """Changes that could not be recorded, to try again first next time."""
         with self.lock:
             self.unrecorded = changes + self.unrecorded
-
-
-def _merged_keep(plans: Iterable[Plan]) -> dict[str, int | None]:
-    """What every plan needs kept, per test key: the most any of them needs (None, all, wins)."""
-    out: dict[str, int | None] = {}
-    for p in plans:
-        for key, need in p.keep().items():
-            known = out.get(key, 0)
-            out[key] = None if need is None or known is None else max(need, known)
-    return out
 
 
 def _last_recording(lake: Lake) -> object:

@@ -15,7 +15,7 @@ unknown (left to the lake) otherwise.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 
@@ -80,18 +80,18 @@ class Plan:
         return _value(self.where, self, hits, facts, as_of if isinstance(as_of, int) else micros(as_of),
                       dropped or {})
 
-    def keep(self) -> dict[str, int | None]:
-        """Per test key, how many of the most recent timestamps its leaves can need (None: all of them)."""
-        out: dict[str, int | None] = {}
-        for leaf_id, test in self.leaves.items():
-            if isinstance(test, EventTest):
-                need = _needed(self._leaf(leaf_id))
-                known = out.get(test.key, 0)
-                out[test.key] = None if need is None or known is None else max(known, need + KEEP_MARGIN)
-        return out
 
-    def _leaf(self, leaf_id: int) -> Condition:
-        return next(leaf for leaf in _leaves(self.where) if id(leaf) == leaf_id)
+
+def keep(plans: Iterable[Plan]) -> dict[str, int | None]:
+    """Per test key, how many of the most recent timestamps the plans' leaves can need (None: all of them)."""
+    out: dict[str, int | None] = {}
+    for p in plans:
+        for leaf in _leaves(p.where):
+            test = p.leaves[id(leaf)]
+            if isinstance(test, EventTest):
+                need, known = _needed(leaf), out.get(test.key, 0)
+                out[test.key] = None if need is None or known is None else max(known, need + KEEP_MARGIN)
+    return out
 
 
 def plan(audience: Audience) -> Plan | None:

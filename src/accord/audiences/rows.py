@@ -26,7 +26,8 @@ from accord.audiences.ast import (
     Or,
     Scalar,
 )
-from accord.audiences.fields import property_path
+from accord.audiences.fields import literals, property_kind, property_path
+from accord.model.entities import ColumnType
 from accord.model.times import micros
 
 NUMBER_TEXT = r"[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?"
@@ -44,7 +45,7 @@ def supported(cond: Condition) -> bool:
     if isinstance(cond, Not):
         return supported(cond.item)
     if isinstance(cond, (Compare, InValues, IsNull, Between)) and property_path(cond.field):
-        return not any(isinstance(v, date) for v in _literals(cond))
+        return not any(isinstance(v, date) for v in literals(cond))
     if isinstance(cond, IsNull):
         return cond.field in (*TEXT_FIELDS, "timestamp")
     if isinstance(cond, Compare):
@@ -87,14 +88,6 @@ def matches(cond: Condition, row: dict[str, Any]) -> bool:
     return COMPARE[cond.op](value, _value(cond.value))
 
 
-def _literals(cond: Compare | InValues | IsNull | Between) -> list[Scalar]:
-    if isinstance(cond, Compare):
-        return [cond.value]
-    if isinstance(cond, InValues):
-        return list(cond.values)
-    return [cond.low, cond.high] if isinstance(cond, Between) else []
-
-
 def _property(row: dict[str, Any], keys: list[str], cond: Condition) -> Any:
     """The property at `keys` as the SQL reads it: its JSON scalar text, then as the literal's kind."""
     props = row.get("properties")
@@ -107,12 +100,10 @@ def _property(row: dict[str, Any], keys: list[str], cond: Condition) -> Any:
         return None
     text = value if isinstance(value, str) else ("true" if value else "false") if isinstance(value, bool) \
         else json.dumps(value, separators=(",", ":"))
-    literals = _literals(cond)  # type: ignore[arg-type]
-    if not literals or (isinstance(cond, Compare) and cond.op in ("contains", "starts with", "ends with")):
-        return text
-    if isinstance(literals[0], bool):
+    kind = property_kind(cond)  # type: ignore[arg-type]
+    if kind is ColumnType.BOOLEAN:
         return {"true": True, "false": False}.get(text)
-    if isinstance(literals[0], (int, float)):
+    if kind is ColumnType.NUMBER:
         return float(text) if re.fullmatch(NUMBER_TEXT, text) else None
     return text
 
