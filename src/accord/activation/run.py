@@ -23,9 +23,14 @@ class UnknownDestination(LookupError):
     """accord.yaml configures no destination of that name."""
 
 
+def reading(ws: Workspace, sandbox: str | None) -> list[DestinationConfig]:
+    """The destinations that read `sandbox` (all when none is named): another sandbox's are none of its business."""
+    return [d for d in ws.config.destinations if sandbox is None or sandbox in d.sandboxes]
+
+
 def configured(ws: Workspace, name: str | None = None, sandbox: str | None = None) -> list[DestinationConfig]:
     """The destinations of that name (or all), only those that read `sandbox` when one is given."""
-    offered = [d for d in ws.config.destinations if sandbox is None or sandbox in d.sandboxes]
+    offered = reading(ws, sandbox)
     chosen = [d for d in offered if name is None or d.name == name]
     if not chosen:
         known = ", ".join(d.name for d in offered) or "none"

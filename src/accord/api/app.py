@@ -306,7 +306,9 @@ def _source_worker(state: ServerState) -> None:
 def _destination_threads(state: ServerState) -> list[threading.Thread]:
     """A thread per destination of the sandbox, so a slow or throttling one never holds the others up; streaming
     destinations hear of the changes the bus announces, the others run on their cron."""
-    configs = [d for d in state.workspace.config.destinations if state.sandbox in d.sandboxes]
+    from accord.activation.run import reading
+
+    configs = reading(state.workspace, state.sandbox)
     queues = {d.name: _Changed() for d in configs}
 
     def changed(changes: list[Change]) -> None:

@@ -47,8 +47,7 @@ class ChunkCompiler:
     def __init__(self, mapping: Mapping, columns: list[str], source_instance_id: str, strict: bool = True) -> None:
         if strict:
             mapping.check_columns(columns)
-        read = {c for spec in mapping.fields.values() for c in spec.source_columns}
-        self.absent = sorted(c for c in read if c not in columns and c.split(".")[0] not in columns)
+        self.absent = sorted(mapping.absent(columns))
         self.mapping = mapping
         self.columns = columns + self.absent
         self.instance = source_instance_id

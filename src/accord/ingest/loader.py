@@ -94,7 +94,7 @@ def ingest_chunks(
             if on_chunk:
                 on_chunk(chunk.table.num_rows + len(chunk.malformed))
         read = set(mapping.source_columns)
-        result.absent_columns = [c for c in mapping.source_columns if c not in seen and c.split(".")[0] not in seen]
+        result.absent_columns = mapping.absent(seen)
         result.unmapped_columns = [c for c in seen if c not in read and not any(r.startswith(c + ".") for r in read)]
         if created:
             _commit_stage(lake, mapping, stage, batch_id, instance, started_at, result)

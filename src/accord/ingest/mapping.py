@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -129,17 +130,20 @@ class Mapping(BaseModel):
         spec = self.fields[field_name]
         return spec.optional is False or (spec.optional is None and self.target.column(field_name).required)
 
+    def absent(self, available: Iterable[str]) -> list[str]:
+        """The columns the mapping reads that the input lacks (a dotted name is there if its first part is)."""
+        there = set(available)
+        return [c for c in self.source_columns if c not in there and c.split(".")[0] not in there]
+
     def check_columns(self, available: list[str]) -> None:
         """Fail before loading, naming every needed column the input does not have (not only the first)."""
-        def has(col: str) -> bool:
-            return col in available or col.split(".")[0] in available
-
+        gone = set(self.absent(available))
         missing = []
         for name, spec in self.fields.items():
-            if self.needs(name) and spec.coalesce is not None and not any(map(has, spec.coalesce)):
+            if self.needs(name) and spec.coalesce is not None and gone.issuperset(spec.coalesce):
                 missing.append((name, " or ".join(spec.coalesce)))
             elif self.needs(name) and spec.coalesce is None:
-                missing += [(name, col) for col in spec.source_columns if not has(col)]
+                missing += [(name, col) for col in spec.source_columns if col in gone]
         if missing:
             said = "; ".join(f"field {name!r} reads column {col!r}{_suggest(col, available)}" for name, col in missing)
             raise MappingError(f"the input lacks {len(missing)} column(s) the mapping needs: {said}; "

@@ -31,7 +31,7 @@ def preview(mapping: Mapping, chunk: RawChunk, rows: int = 5) -> MappingPreview:
     named = [renames.get(c, c) for c in chunk.columns]
     fills = {c: [f for f, spec in mapping.fields.items() if any(s == c or s.startswith(c + ".")
                                                                   for s in spec.source_columns)] for c in named}
-    absent = [c for c in mapping.source_columns if c not in named and c.split(".")[0] not in named]
+    absent = mapping.absent(named)
     try:
         mapping.check_columns(named)
     except MappingError as err:
@@ -61,4 +61,4 @@ def fit(mapping: Mapping, columns: list[str]) -> float:
     except MappingError:
         return 0.0
     read = mapping.source_columns
-    return sum(1 for c in read if c in named or c.split(".")[0] in named) / len(read) if read else 0.0
+    return 1 - len(mapping.absent(named)) / len(read) if read else 0.0

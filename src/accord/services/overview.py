@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from accord.activation.config import DestinationConfig
 from accord.activation.deliveries import list_runs
+from accord.activation.run import reading
 from accord.lake.store import Lake
 from accord.sources.state import SourceState
 from accord.workspace import Workspace
@@ -20,7 +20,7 @@ def overview(ws: Workspace, lake: Lake) -> dict[str, Any]:
     counts = {name: int(lake.scalar(f"SELECT count(*) FROM {table}")) if table in tables else 0
               for name, table in COUNTED.items()}
     counts["audiences"] = len(list(ws.audiences_dir(lake.sandbox).glob("*.aud")))
-    counts["destinations"] = len(sandbox_destinations(ws, lake))
+    counts["destinations"] = len(reading(ws, lake.sandbox))
     failing = [{"what": f"delivery run {r['run_id']} to {r['destination']}", "detail": r["error"] or
                 f"{r['failed']} change(s) failed"} for r in list_runs(lake, limit=20) if r["failed"] or r["error"]]
     dead = int(lake.scalar("SELECT count(*) FROM delivery_dead_letters"))
@@ -42,18 +42,13 @@ def overview(ws: Workspace, lake: Lake) -> dict[str, Any]:
 def destinations(ws: Workspace, lake: Lake) -> list[dict[str, Any]]:
     """Each destination's settings (secrets only as their references) and its last runs."""
     out = []
-    for config in sandbox_destinations(ws, lake):
+    for config in reading(ws, lake.sandbox):
         runs = list_runs(lake, config.name, 10)
         dead = int(lake.scalar("SELECT count(*) FROM delivery_dead_letters WHERE destination = ?", [config.name]))
         out.append({"name": config.name, "type": config.type, "audiences": config.audiences,
                     "schedule": config.schedule, "runs": runs, "dead_letters": dead,
                     "settings": config.model_dump(mode="json")})
     return out
-
-
-def sandbox_destinations(ws: Workspace, lake: Lake) -> list[DestinationConfig]:
-    """The destinations that read the lake's sandbox: another sandbox's are none of its business."""
-    return [d for d in ws.config.destinations if lake.sandbox is None or lake.sandbox in d.sandboxes]
 
 
 def sources(ws: Workspace, lake: Lake) -> list[dict[str, Any]]:
