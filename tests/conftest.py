@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import settings
 
 from accord.audiences.evaluate import evaluate
 from accord.audiences.files import load_audiences
@@ -21,6 +22,11 @@ from accord.ingest.mapping import Mapping, parse_mapping
 from accord.lake.store import Lake
 from accord.sources.files import FileJob, jobs_from_manifest, load_file
 from accord.workspace import Workspace
+
+# The same examples on every machine, so a red run is this change's doing; `--hypothesis-profile=explore` searches.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", max_examples=500)
+settings.load_profile("repeatable")
 
 AS_OF = datetime(2026, 11, 29, tzinfo=timezone.utc)
 EXAMPLES = Path(str(resources.files("accord.audiences").joinpath("examples")))

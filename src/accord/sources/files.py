@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ FORMATS = {".csv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", 
 CSV_BLOCK_BYTES = 32 << 20
 ROWS_PER_CHUNK = 200_000
 BOM = b"\xef\xbb\xbf"
+NUL = "\x00"
 
 
 class FileFormatError(ValueError):
@@ -70,53 +73,96 @@ class FileReader:
         malformed: list[MalformedRow] = []
 
         def on_invalid(row: Any) -> str:
-            # Line numbers count the header as line 1, so a data row's number is its line minus one.
+            # Arrow counts records from the header as 1, so a data record's number is Arrow's minus one.
             number = (row.number or 0) - 1
             reason = f"malformed_row: expected {row.expected_columns} fields, found {row.actual_columns}"
             malformed.append(MalformedRow(number, row.text, reason))
             return "skip"
 
-        reader = pacsv.open_csv(
-            self.path,
-            read_options=pacsv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES, encoding="utf8"),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=True),
-            # Read as bytes, so that one row's invalid UTF-8 is that row's problem, not the whole file's.
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.binary() for name in header},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
         numberer = _RowNumberer()
-        for batch in reader:
-            bad_rows = [m.row for m in malformed]
-            rows = numberer.number(batch.num_rows, bad_rows)
-            table = pa.Table.from_batches([batch]).append_column(ROW_COLUMN, pa.array(rows, pa.int64()))
-            table, undecodable = _as_text(table)
-            yield RawChunk(table, malformed[:] + undecodable)
-            malformed.clear()
+        sent: set[int] = set()
+        try:
+            with _silenced(on_invalid):
+                reader = pacsv.open_csv(
+                    self.path,
+                    read_options=pacsv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES, encoding="utf8"),
+                    parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=True),
+                    # Read as bytes, so that one row's invalid UTF-8 is that row's problem, not the whole file's.
+                    convert_options=pacsv.ConvertOptions(
+                        column_types={name: pa.binary() for name in header},
+                        strings_can_be_null=False,
+                        quoted_strings_can_be_null=False,
+                    ),
+                )
+            for batch in _batches(reader, on_invalid):
+                bad_rows = [m.row for m in malformed]
+                rows = numberer.number(batch.num_rows, bad_rows)
+                table = pa.Table.from_batches([batch]).append_column(ROW_COLUMN, pa.array(rows, pa.int64()))
+                table, undecodable = _as_text(table)
+                sent.update(bad_rows)
+                yield RawChunk(table, malformed[:] + undecodable)
+                malformed.clear()
+        except pa.ArrowInvalid:
+            # Arrow cannot hand a malformed row that is also not UTF-8 to on_invalid; the rest is read slowly.
+            yield from self._csv_rest(header, lambda n: n < numberer.next or n in sent)
+            return
         if malformed:
             yield RawChunk(_empty(header), malformed[:])
+
+    def _csv_rest(self, header: list[str], sent: Callable[[int], bool]) -> Iterator[RawChunk]:
+        """The records not yet sent, read by Python's csv module and numbered as Arrow numbers them."""
+        csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
+        rows: list[int] = []
+        values: list[list[str]] = []
+        malformed: list[MalformedRow] = []
+        with self.path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
+            records = (record for record in csv.reader(f) if record)
+            next(records, None)
+            for number, record in enumerate(records, start=1):
+                if sent(number):
+                    continue
+                raw = [value.encode("utf-8", "surrogateescape") for value in record]
+                undecodable = [name for name, value in zip(header, raw) if not _utf8(value)]
+                if len(record) != len(header):
+                    malformed.append(MalformedRow(number, _shown(raw), f"malformed_row: expected {len(header)} fields, "
+                                                                       f"found {len(record)}"))
+                elif undecodable:
+                    malformed.append(MalformedRow(number, _shown(raw), _undecodable(undecodable)))
+                else:
+                    rows.append(number)
+                    values.append(record)
+                if len(rows) + len(malformed) >= ROWS_PER_CHUNK:
+                    yield _text_chunk(header, values, rows, malformed)
+                    rows, values, malformed = [], [], []
+        yield _text_chunk(header, values, rows, malformed)
 
     def _csv_header(self) -> list[str]:
         """The header row, which must be UTF-8 and name each column once."""
         try:
-            with self.path.open(newline="", encoding="utf-8-sig") as f:
+            # Undecodable bytes are escaped here so that they count against the header only if they are in it.
+            with self.path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
                 header = next(csv.reader(f), None)
-        except UnicodeDecodeError as err:
-            raise FileFormatError(f"{self.path}: the header row is not UTF-8 ({err.reason} at byte {err.start})") \
-                from None
         except csv.Error as err:
             raise FileFormatError(f"{self.path}: the header row cannot be read: {err}") from None
         if not header:
             raise FileFormatError(f"{self.path}: empty file or no header row")
-        return self._named_once(header)
+        for name in header:
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = _shown([name.encode("utf-8", "surrogateescape")])
+                raise FileFormatError(f'{self.path}: the header row is not UTF-8 (column "{shown}")') from None
+        return self._usable_names(header)
 
-    def _named_once(self, names: list[str]) -> list[str]:
+    def _usable_names(self, names: list[str]) -> list[str]:
+        """Column names, each given once and none holding NUL (SQL engines end a name there)."""
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             raise FileFormatError(f"{self.path}: the header names {', '.join(map(repr, twice))} more than once; "
                                   "give each column its own name")
+        if nul := [name for name in names if NUL in name]:
+            raise FileFormatError(f'{self.path}: the column name "{_nul_shown(nul[0])}" holds a NUL character; '
+                                  "rename it")
         return names
 
     def _parquet(self) -> Iterator[RawChunk]:
@@ -124,7 +170,7 @@ class FileReader:
             pf = pq.ParquetFile(self.path)
         except (pa.ArrowException, OSError) as err:
             raise FileFormatError(f"{self.path}: not a readable Parquet file ({err})") from None
-        self._named_once(pf.schema_arrow.names)
+        self._usable_names(pf.schema_arrow.names)
         start = 1
         for batch in pf.iter_batches(batch_size=ROWS_PER_CHUNK):
             rows = np.arange(start, start + batch.num_rows, dtype=np.int64)
@@ -137,15 +183,17 @@ class FileReader:
         malformed: list[MalformedRow] = []
         with self.path.open("rb") as f:
             for number, raw in enumerate(f, start=1):
+                if number == 1 and raw.startswith(BOM):
+                    raw = raw[3:]
                 if not raw.strip():
                     continue
                 try:
-                    obj = _json_record(raw[3:] if number == 1 and raw.startswith(BOM) else raw)
+                    record = _flatten(_json_record(raw))
                 except ValueError as err:
                     text = escaped(raw.decode("utf-8", "backslashreplace").rstrip("\r\n"))
                     malformed.append(MalformedRow(number, text, f"malformed_row: {err}"))
                     continue
-                records.append(_flatten(obj))
+                records.append(record)
                 rows.append(number)
                 if len(records) >= ROWS_PER_CHUNK:
                     yield _jsonl_chunk(records, rows, malformed)
@@ -184,11 +232,23 @@ def _as_text(table: pa.Table) -> tuple[pa.Table, list[MalformedRow]]:
     malformed = []
     for i in np.flatnonzero(bad):
         values = [table[n][int(i)].as_py() for n in names]
-        shown = ",".join(escaped((v or b"").decode("utf-8", "backslashreplace")) for v in values)
         columns = [n for n, v in zip(names, values) if v is not None and not _utf8(v)]
-        malformed.append(MalformedRow(int(rows[i]), shown, f"invalid_utf8: {', '.join(columns)} holds bytes that are "
-                                                            "not UTF-8"))
+        malformed.append(MalformedRow(int(rows[i]), _shown(values), _undecodable(columns)))
     return _as_text(table.filter(pa.array(~bad)))[0], malformed
+
+
+def _shown(values: list[bytes | None]) -> str:
+    """A row's bytes as one line of text a person can read, bytes that are not UTF-8 escaped."""
+    return ",".join(escaped((v or b"").decode("utf-8", "backslashreplace")) for v in values)
+
+
+def _undecodable(columns: list[str]) -> str:
+    return f"invalid_utf8: {', '.join(columns)} holds bytes that are not UTF-8"
+
+
+def _text_chunk(header: list[str], values: list[list[str]], rows: list[int], malformed: list[MalformedRow]) -> RawChunk:
+    columns = {name: pa.array([v[i] for v in values], pa.string()) for i, name in enumerate(header)}
+    return RawChunk(pa.table({**columns, ROW_COLUMN: pa.array(rows, pa.int64())}), malformed)
 
 
 def _utf8(value: bytes) -> bool:
@@ -200,24 +260,60 @@ def _utf8(value: bytes) -> bool:
 
 
 class _RowNumberer:
-    """Gives good rows their 1-based record number, skipping the numbers taken by malformed rows."""
+    """Gives good rows their 1-based record number, skipping the numbers taken by malformed rows.
+
+    Arrow may report a malformed row while reading ahead, so its number is kept until the good rows reach it.
+    """
 
     def __init__(self) -> None:
         self.next = 1
+        self.taken: set[int] = set()
 
     def number(self, count: int, bad_rows: list[int]) -> np.ndarray:
-        bad = np.array(sorted(r for r in bad_rows if r >= self.next), dtype=np.int64)
+        self.taken.update(r for r in bad_rows if r >= self.next)
+        bad = np.array(sorted(self.taken), dtype=np.int64)
         candidates = np.arange(self.next, self.next + count + len(bad), dtype=np.int64)
         good = candidates[~np.isin(candidates, bad)][:count]
         self.next = int(good[-1]) + 1 if count else self.next
+        self.taken = {r for r in self.taken if r >= self.next}
         return good
 
 
+@contextmanager
+def _silenced(handler: Callable[..., Any]) -> Iterator[None]:
+    """Arrow reports a row it could not decode for `handler` as an unraisable error; the row is dealt with later."""
+    before = sys.unraisablehook
+
+    def hook(event: Any) -> None:
+        if event.object is not handler:
+            before(event)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = before
+
+
+def _batches(reader: pacsv.CSVStreamingReader, handler: Callable[..., Any]) -> Iterator[pa.RecordBatch]:
+    while True:
+        with _silenced(handler):
+            batch = next(reader, None)
+        if batch is None:
+            return
+        yield batch
+
+
 def _flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, str | None]:
-    """Nested objects become dotted columns; lists stay JSON text; every value becomes text."""
+    """Nested objects become dotted columns; lists stay JSON text; every value becomes text.
+
+    A name holding NUL is refused: SQL engines end a column's name there.
+    """
     out: dict[str, str | None] = {}
     for key, value in obj.items():
         name = f"{prefix}{key}"
+        if NUL in name:
+            raise ValueError(f'the field name "{_nul_shown(name)}" holds a NUL character')
         if isinstance(value, dict):
             out.update(_flatten(value, name + "."))
         elif value is None:
@@ -227,6 +323,10 @@ def _flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, str | None]:
         else:
             out[name] = str(value)
     return out
+
+
+def _nul_shown(name: str) -> str:
+    return escaped(name).replace(NUL, "\\0")
 
 
 def _jsonl_chunk(records: list[dict[str, str | None]], rows: list[int], malformed: list[MalformedRow]) -> RawChunk:
