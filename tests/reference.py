@@ -39,6 +39,7 @@ class World:
 
     def __init__(self, lake: Lake) -> None:
         q = lake.query
+        self.list_fields = {f.name for f in lake.schema.custom if f.type == "string_list"}
         self.people = {r["person_id"]: r for r in q("SELECT * FROM person_profile")}
         self.accounts = {r["account_id"]: r for r in q("SELECT * FROM account_profile")}
         nodes = q("SELECT kind, namespace, value, profile_id FROM identity_nodes WHERE namespace IN ('b2b_person', 'b2b_account')")
@@ -119,10 +120,12 @@ class Evaluator:
         if isinstance(cond, Not):
             return not self.holds(cond.item, entity, key, row)
         if isinstance(cond, (Compare, InValues, IsNull)) and cond.field == "role" and entity == "opportunity":
-            return self.any_role(cond, row["roles"])  # type: ignore[index]
+            return self.any_element(cond, row["roles"])  # type: ignore[index]
         if isinstance(cond, (Compare, InValues, IsNull, Between)) and entity == "event" \
                 and cond.field.startswith("properties."):
             return self.test(cond, self.property(cond, row["properties"]))  # type: ignore[index]
+        if isinstance(cond, (Compare, InValues, IsNull)) and cond.field.split(".")[-1] in self.w.list_fields:
+            return self.any_element(cond, set(self.field(cond.field, entity, key, row) or []))
         if isinstance(cond, (Compare, InValues, IsNull, Between)):
             return self.test(cond, self.field(cond.field, entity, key, row))
         if isinstance(cond, Quantified):
@@ -176,15 +179,16 @@ class Evaluator:
                 return None
         return text
 
-    def any_role(self, cond: Compare | InValues | IsNull, roles: set[str]) -> bool:
-        """Several roles on one deal: a test holds if one of them passes; `!=` / `not in` if none is the value."""
+    def any_element(self, cond: Compare | InValues | IsNull, elements: set[str]) -> bool:
+        """Several roles on one deal, or a list field: a test holds if one element passes; `!=` / `not in` if
+        none is the value."""
         if isinstance(cond, IsNull):
-            return (not roles) != cond.negated
+            return (not elements) != cond.negated
         if isinstance(cond, InValues):
-            return any(r in cond.values for r in roles) != cond.negated
+            return any(r in cond.values for r in elements) != cond.negated
         if cond.op == "!=":
-            return cond.value not in roles
-        return any(self.test(cond, r) for r in roles)
+            return cond.value not in elements
+        return any(self.test(cond, r) for r in elements)
 
     def matches(self, where: Condition | None, relation: str, row: dict) -> bool:
         if where is None:

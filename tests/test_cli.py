@@ -145,7 +145,7 @@ def test_identity_commands(tmp_path) -> None:
 
 def test_audience_commands(demo_ws) -> None:
     w = ["-w", str(demo_ws)]
-    assert "10 audiences are valid" in run("audiences", "validate", *w).output
+    assert "12 audiences are valid" in run("audiences", "validate", *w).output
     listed = run("audiences", "list", *w).output
     assert "Webinar attendees" in listed and "streaming" in listed and "batch" in listed
     assert 'audience "Webinar attendees" of person' in run("audiences", "show", "Webinar attendees", *w).output

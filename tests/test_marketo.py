@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -18,7 +19,9 @@ from accord.clients.marketo import (
     MarketoLimits,
     MarketoQuotaError,
 )
+from accord.lake.custom_fields import declare
 from accord.lake.store import Lake
+from accord.model.schema import CustomField, Schema
 from accord.sources.config import MarketoSourceConfig
 from accord.sources.marketo import MarketoSource
 from accord.sources.state import SourceState
@@ -286,3 +289,18 @@ def test_crm_objects_are_read_by_lookup_when_asked_for(server: MarketoServer, da
     assert source_for(server, entities=entities).sync(lake).loaded() == 0
     assert "companies" not in MarketoSourceConfig(name="m", munchkin_id="123-ABC-456", endpoint="http://x",
                                                   client_id="c", client_secret="env:S").entities
+
+
+def test_declared_custom_lead_fields_marketo_describes_are_exported(data: MarketoData, lake: Lake) -> None:
+    """A custom lead field (REST name buyingRole) comes through the bulk lead export once it is declared."""
+    roles = pa.array([["Champion", None, "Economic Buyer"][i % 3] for i in range(data.leads.num_rows)])
+    data.leads = data.leads.append_column("buyingRole", roles)
+    schema = Schema((CustomField(entity="person", name="buyingRole", label="Buying Role"),))
+    declare(lake, schema.custom)
+    with MarketoServer(data, limits=FAST) as server:
+        settings = {"name": "mkto", "munchkin_id": server.munchkin_id, "endpoint": server.endpoint,
+                    "client_id": server.client_id, "client_secret": "env:MKTO_SECRET", "backfill_since": SINCE}
+        MarketoSource(MarketoSourceConfig.model_validate(settings), client_for(server), schema).backfill(lake)
+    got = dict(lake.con.execute('SELECT "buyingRole", count(*) FROM person_current GROUP BY 1').fetchall())
+    assert got == {"Champion": roles.to_pylist().count("Champion"), None: roles.null_count,
+                   "Economic Buyer": roles.to_pylist().count("Economic Buyer")}

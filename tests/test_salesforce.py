@@ -22,7 +22,9 @@ from accord.clients.salesforce import (
 )
 from accord.identity.config import IdentityConfig
 from accord.identity.run import run_identity
+from accord.lake.custom_fields import declare
 from accord.lake.store import Lake
+from accord.model.schema import STANDARD, CustomField, Schema
 from accord.sources.config import SalesforceSourceConfig
 from accord.sources.salesforce import SalesforceSource
 from accord.sources.state import SourceState
@@ -49,10 +51,12 @@ def client_for(server: SalesforceServer, auth: SalesforceAuth | None = None) -> 
     return SalesforceClient(server.endpoint, server.api_version, auth, backoff=0.002, poll_seconds=0.005)
 
 
-def source_for(server: SalesforceServer, root: Path | None = None, **config: Any) -> SalesforceSource:
+def source_for(server: SalesforceServer, root: Path | None = None, schema: Schema = STANDARD,
+               **config: Any) -> SalesforceSource:
     settings = {"name": "sf", "org_id": ORG, "instance_url": server.endpoint, "client_id": server.client_id,
                 "client_secret": "env:SF_SECRET", "api_version": server.api_version, "bulk_page_records": 100, **config}
-    return SalesforceSource(SalesforceSourceConfig.model_validate(settings), client_for(server), root or Path("."))
+    return SalesforceSource(SalesforceSourceConfig.model_validate(settings), client_for(server), root or Path("."),
+                            schema)
 
 
 def live_rows(data: SalesforceData, sobject: str) -> int:
@@ -181,6 +185,23 @@ def test_converted_lead_joins_its_contact_and_custom_fields_map(tmp_path: Path, 
         "SELECT n.value AS source_id, n.profile_id AS person_id FROM identity_nodes n WHERE n.namespace = 'b2b_person'")}
     assert ids[f"00Q5e00000CONVERT1@{ORG}.Salesforce"] == ids[f"{contact['Id']}@{ORG}.Salesforce"]
     assert lake.scalar("SELECT department FROM person_current WHERE source_id = ?", [contact["Id"]]) == "Revenue Operations"
+
+
+@pytest.mark.parametrize("chosen", [None, ["ABM_Tier__c"]])
+def test_declared_custom_fields_the_org_describes_are_read(server: SalesforceServer, data: SalesforceData, lake: Lake,
+                                                          chosen: list[str] | None) -> None:
+    """The generated org carries ABM_Tier__c on Account and Persona__c on Contact; Missing__c it has not."""
+    schema = Schema((CustomField(entity="account", name="ABM_Tier__c"), CustomField(entity="person", name="Persona__c"),
+                     CustomField(entity="account", name="Missing__c")))
+    declare(lake, schema.custom)
+    source = source_for(server, schema=schema, custom_fields=chosen, objects=["Account", "Contact"])
+    assert "ABM_Tier__c" in source.fields("Account") and "Missing__c" not in source.fields("Account")
+    source.backfill(lake)
+    tiers = {r["Id"]: r["ABM_Tier__c"] or None for r in data.records["Account"]}
+    got = dict(lake.con.execute('SELECT source_id, "ABM_Tier__c" FROM account_current').fetchall())
+    assert got == tiers and any(got.values())
+    personas = lake.scalar('SELECT count("Persona__c") FROM person_current')
+    assert (personas > 0) == (chosen is None)
 
 
 def test_marketo_and_salesforce_make_one_profile_per_person(tmp_path: Path, tiny_world: Path,

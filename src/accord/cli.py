@@ -26,9 +26,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from accord.lake.sql import ident
 from accord.lake.store import Lake
 from accord.model.entities import ENTITIES
-from accord.workspace import Workspace
+from accord.model.schema import STANDARD, Schema
+from accord.workspace import Workspace, WorkspaceError
 
 if TYPE_CHECKING:
     from accord.api import relay
@@ -70,6 +72,8 @@ deliveries_app = typer.Typer(help="Send audiences to destinations; runs, receipt
 app.add_typer(sources_app, name="sources")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(sync_app, name="sync")
+schema_app = typer.Typer(help="Custom fields: declared in accord.yaml, held by each sandbox's store.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -99,6 +103,16 @@ def open_workspace(workspace: Path | None) -> Workspace:
 
 def open_lake(workspace: Path | None, sandbox: str | None) -> Lake:
     return open_workspace(workspace).lake(sandbox)
+
+
+def _schema_if_any(workspace: Path | None) -> Schema:
+    """The workspace's model when there is a workspace here, else Accord's own."""
+    try:
+        return open_workspace(workspace).schema
+    except WorkspaceError:
+        if workspace:
+            raise
+        return STANDARD
 
 
 def progress_bar() -> Progress:
@@ -218,14 +232,15 @@ def ingest_files(
     from accord.sources.mappings import resolve_mapping
 
     with user_errors():
+        schema = open_workspace(workspace).schema
         if path.is_dir():
-            jobs = jobs_from_manifest(path)
+            jobs = jobs_from_manifest(path, schema)
         elif not path.exists():
             raise FileNotFoundError(f"no such file: {path}")
         elif mapping is None:
             raise MappingError(f"{path}: name the mapping that reads it with --mapping (shipped: see `accord mappings list`)")
         else:
-            jobs = [FileJob(path, resolve_mapping(mapping, entity), instance)]
+            jobs = [FileJob(path, resolve_mapping(mapping, entity, schema), instance)]
         with open_lake(workspace, sandbox) as lake:
             results = ingest_jobs(lake, jobs)
     print_results(results)
@@ -364,10 +379,11 @@ def export_xdm(
     from accord.lake.export import iter_xdm
 
     with user_errors(), open_lake(workspace, sandbox) as lake:
+        tenant = open_workspace(workspace).config.xdm_tenant
         target = out.open("w", encoding="utf-8") if out else sys.stdout
         try:
             count = 0
-            for doc in iter_xdm(lake, entity, key, limit):
+            for doc in iter_xdm(lake, entity, key, limit, tenant):
                 target.write(json.dumps(doc) + "\n")
                 count += 1
         finally:
@@ -388,7 +404,7 @@ def import_xdm(
     from accord.sources.xdm import load_xdm_file
 
     with user_errors(), open_lake(workspace, sandbox) as lake:
-        results = load_xdm_file(lake, path, entity)
+        results = load_xdm_file(lake, path, entity, open_workspace(workspace).config.xdm_tenant)
     print_results(results)
 
 
@@ -412,6 +428,59 @@ def sandboxes_create(name: Annotated[str, typer.Argument(help="New sandbox name.
     console.print(f"created sandbox {name}")
 
 
+@schema_app.command("list")
+def schema_list(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
+    """The custom fields the sandbox's store holds, with type, label and how many current records fill each."""
+    from accord.lake.custom_fields import CustomFieldTypeChanged
+
+    with user_errors():
+        ws = open_workspace(workspace)
+        try:
+            lake = ws.lake(sandbox)
+        except CustomFieldTypeChanged:
+            lake = ws.lake(sandbox, declare_fields=False)
+        with lake:
+            declared = {(f.entity, f.name): f for f in ws.schema.custom}
+            table = Table("field", "type", "label", "filled", "declared")
+            for f in lake.schema.custom:
+                filled = lake.scalar(f"SELECT count({ident(f.name)}) FROM {ident(f.entity + '_current')}")
+                said = declared.get((f.entity, f.name))
+                state = "yes" if said == f else f"as {said.type}" if said else "no longer"
+                table.add_row(f.qualified, f.type, f.label, f"{filled:,}", state)
+    console.print(table if table.row_count else "no custom fields (declare them under custom_fields: in accord.yaml)")
+
+
+@schema_app.command("convert")
+def schema_convert(
+    field: Annotated[str, typer.Argument(help="entity.name, e.g. account.ABM_Tier__c")],
+    to: Annotated[str, typer.Argument(help="The new type: string, number, integer, boolean, date, timestamp or "
+                                           "string_list.")],
+    workspace: WorkspaceOpt = None,
+    sandbox: SandboxOpt = None,
+) -> None:
+    """Change a custom field's type in the store, converting every value; refused, naming records, if any would
+    not convert. Declare the new type in accord.yaml too."""
+    from accord.lake.custom_fields import convert
+
+    with user_errors():
+        entity, _, name = field.partition(".")
+        with open_workspace(workspace).lake(sandbox, declare_fields=False) as lake:
+            count = convert(lake, entity, name, to)
+    console.print(f"{field} is now {to} ({count:,} stored values converted)")
+
+
+@schema_app.command("xdm")
+def schema_xdm(entity: Annotated[str, typer.Argument(help="account, person, opportunity, ...")],
+               workspace: WorkspaceOpt = None) -> None:
+    """The XDM field group (JSON Schema) that declares an entity's custom fields under the tenant namespace."""
+    from accord.model.xdm import tenant_field_group
+
+    with user_errors():
+        ws = open_workspace(workspace)
+        group = tenant_field_group(entity, ws.schema, ws.config.xdm_tenant)
+    print(json.dumps(group, indent=2))
+
+
 @mappings_app.command("list")
 def mappings_list() -> None:
     """Names of the shipped mappings, for `accord ingest files --mapping NAME`."""
@@ -427,20 +496,23 @@ def mappings_check(
     mapping: Annotated[Optional[str], typer.Option(
         help="Mapping file or shipped name (default: the best fit).")] = None,
     rows: Annotated[int, typer.Option(help="Mapped rows shown.")] = 5,
+    workspace: WorkspaceOpt = None,
 ) -> None:
-    """Before loading: the mapping a file would use, what becomes of each column, and its first rows mapped."""
+    """Before loading: the mapping a file would use, what becomes of each column, and its first rows mapped.
+    Inside a workspace its custom fields are known; elsewhere only Accord's own."""
     from accord.ingest.preview import preview
     from accord.sources.files import FileReader
     from accord.sources.mappings import best_fit, resolve_mapping
 
     with user_errors():
+        schema = _schema_if_any(workspace)
         first = next(iter(FileReader(path).chunks()))
         if mapping:
-            used = resolve_mapping(mapping)
+            used = resolve_mapping(mapping, schema=schema)
         else:
             name, share = best_fit(first.columns)
             console.print(f"best fit: {name} ({share:.0%} of its columns present)", highlight=False)
-            used = resolve_mapping(name)
+            used = resolve_mapping(name, schema=schema)
         seen = preview(used, first, rows)
     table = Table("column", "becomes")
     for column, fields in seen.columns.items():
@@ -649,7 +721,7 @@ def audiences_validate(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = Non
     with user_errors():
         ws = open_workspace(workspace)
         audiences = workspace_audiences(ws, sandbox)
-        Compiler(datetime.now(timezone.utc)).compile_all(audiences)
+        Compiler(datetime.now(timezone.utc), ws.schema).compile_all(audiences)
     console.print(f"{len(audiences)} audiences are valid")
 
 
@@ -705,10 +777,11 @@ def audiences_explain(
     from accord.services.audiences import find, workspace_audiences
 
     with user_errors():
-        audiences = workspace_audiences(open_workspace(workspace), sandbox)
+        ws = open_workspace(workspace)
+        audiences = workspace_audiences(ws, sandbox)
         audience = find(audiences, name)
         method, reason = evaluation_method(audience, {a.name: a for a in audiences})
-        compiled = Compiler(datetime.now(timezone.utc)).compile_all(audiences)
+        compiled = Compiler(datetime.now(timezone.utc), ws.schema).compile_all(audiences)
     console.print(f"{name}: [bold]{method}[/bold] — {reason}")
     if sql:
         for table, query in compiled.feature_tables():

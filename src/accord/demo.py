@@ -18,6 +18,7 @@ from accord.generate import generate
 from accord.identity.run import IdentityReport, run_identity
 from accord.ingest.loader import IngestResult
 from accord.lake.store import Lake
+from accord.model.schema import CustomField
 from accord.profiles.lookup import PersonProfile, get_person
 from accord.sources.files import FileJob, jobs_from_manifest, load_file
 from accord.workspace import CONFIG_FILE, Workspace, WorkspaceError
@@ -30,6 +31,12 @@ if TYPE_CHECKING:
 GENERATED = "sources/generated"
 DEMO_SOURCES = ("marketo", "salesforce")
 DEMO_AUDIENCES = ["Webinar attendees", "Senior people on won deals worth over $100k"]
+DEMO_CUSTOM_FIELDS = (
+    CustomField(entity="account", name="ABM_Tier__c", label="ABM Tier",
+                description="The account's tier in the account-based marketing programme."),
+    CustomField(entity="person", name="Persona__c", label="Persona", description="The buying-group role sales gave."),
+)
+"""The custom fields the demo's Salesforce org carries (the generator writes them), declared as a user would."""
 
 
 @dataclass
@@ -77,12 +84,15 @@ def run_demo(
     if systems - set(DEMO_SOURCES):
         raise WorkspaceError(f"unknown demo source {source!r}; choose files, or any of: {', '.join(DEMO_SOURCES)}")
     ws = fresh_workspace(folder)
-    for example in sorted(resources.files("accord.audiences").joinpath("examples").iterdir(), key=lambda p: p.name):
+    ws.config = ws.config.model_copy(update={"custom_fields": list(DEMO_CUSTOM_FIELDS)})
+    ws.save()
+    examples = resources.files("accord.audiences").joinpath("examples")
+    for example in sorted([*examples.iterdir(), *examples.joinpath("custom").iterdir()], key=lambda p: p.name):
         if example.name.endswith(".aud"):
             (ws.root / "audiences" / example.name).write_text(example.read_text())
     out = folder / GENERATED
     generate(out, scale=scale, seed=seed, as_of=as_of)
-    jobs: list[FileJob] = jobs_from_manifest(out)
+    jobs: list[FileJob] = jobs_from_manifest(out, ws.schema)
     jobs = [job for job in jobs if job.path.parent.name not in systems]
     steps = len(jobs) + 3 + len(systems)
     report = DemoReport(folder)
@@ -105,7 +115,7 @@ def run_demo(
         report.identity = run_identity(lake, ws.config.identity)
         if on_step:
             on_step("evaluating audiences", steps)
-        report.audiences = evaluate(lake, load_audiences(ws.root / "audiences"), as_of)
+        report.audiences = evaluate(lake, load_audiences(ws.root / "audiences", ws.schema), as_of)
         if on_step:
             on_step("activating audiences", steps)
         report.deliveries = [deliver(ws, lake, config) for config in ws.config.destinations]

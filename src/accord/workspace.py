@@ -12,11 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from accord.activation.config import DestinationConfig
 from accord.audiences.config import AudiencesConfig
 from accord.identity.config import IdentityConfig
+from accord.lake.custom_fields import declare
 from accord.lake.store import Lake
+from accord.model.schema import CustomField, Schema
+from accord.profiles.build import build_profiles
 from accord.sources.config import SourceConfig, check_sources
 
 CONFIG_FILE = "accord.yaml"
 SANDBOX_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+PROFILE_KINDS = ("person", "account")
 
 
 class CollectorConfig(BaseModel):
@@ -49,6 +53,12 @@ class WorkspaceConfig(BaseModel):
     collector: CollectorConfig = Field(default_factory=CollectorConfig, description="Collector event mapping.")
     sources: list[SourceConfig] = Field(default_factory=list, description="API sources (Marketo instances, ...).")
     destinations: list[DestinationConfig] = Field(default_factory=list, description="Where audiences are sent.")
+    custom_fields: list[CustomField] = Field(default_factory=list,
+                                             description="Fields the organisation adds to the model (ABM_Tier__c, ...).")
+    xdm_tenant: str = Field(default="accord", pattern=r"^[a-z][a-z0-9]{0,63}$",
+                            description="The tenant id custom fields go under in XDM exports (`_<tenant>`).")
+    schema_file: str | None = Field(default=None, description="A YAML file (relative to the workspace) whose "
+                                                              "`custom_fields:` list adds to the one above.")
 
     @model_validator(mode="after")
     def _check_sandboxes(self) -> WorkspaceConfig:
@@ -142,7 +152,33 @@ class Workspace:
     def lake_path(self, sandbox: str | None = None) -> Path:
         return self.root / self.config.data_dir / self.sandbox(sandbox) / "accord.duckdb"
 
-    def lake(self, sandbox: str | None = None, migrate: bool = True) -> Lake:
-        """The sandbox's store; `migrate=False` for a quick look at a store known to be migrated already."""
+    @property
+    def schema(self) -> Schema:
+        """The model as this workspace declares it: Accord's entities and the custom fields."""
+        fields = list(self.config.custom_fields)
+        if self.config.schema_file:
+            path = self.root / self.config.schema_file
+            try:
+                raw = yaml.safe_load(path.read_text()) or {}
+                fields += [CustomField.model_validate(f) for f in raw.get("custom_fields") or []]
+            except (OSError, yaml.YAMLError, ValidationError, AttributeError) as err:
+                raise WorkspaceError(f"schema file {path} cannot be used: {err}") from None
+        try:
+            return Schema(tuple(fields))
+        except ValueError as err:
+            raise WorkspaceError(str(err)) from None
+
+    def lake(self, sandbox: str | None = None, migrate: bool = True, declare_fields: bool = True) -> Lake:
+        """The sandbox's store, holding the declared custom fields; `migrate=False` for a quick look at a store
+        known to be migrated already, `declare_fields=False` to open one whose declared types are being changed."""
         name = self.sandbox(sandbox)
-        return Lake(self.lake_path(name), sandbox=name, migrate=migrate)
+        lake = Lake(self.lake_path(name), sandbox=name, migrate=migrate)
+        if migrate and declare_fields:
+            try:
+                added = declare(lake, self.schema.custom)
+                if any(f.entity in PROFILE_KINDS for f in added):
+                    build_profiles(lake, self.config.identity)  # profiles gain the column, filled from the records
+            except BaseException:
+                lake.close()
+                raise
+        return lake

@@ -85,7 +85,7 @@ class ServerState:
         folder = self.workspace.audiences_dir(self.sandbox)
         signature = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("*.aud")))
         if signature != self._audiences[0]:
-            usable = load_usable(folder, datetime.now(timezone.utc))
+            usable = load_usable(folder, datetime.now(timezone.utc), self.workspace.schema)
             self._audiences = (signature, usable.audiences)
             self.audience_problems = usable.problems
         return self._audiences[1]

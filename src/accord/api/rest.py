@@ -123,14 +123,14 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set
     def audience_fields(of: str = Query("person", pattern="^(person|account)$")) -> dict[str, Any]:
         from accord.services.audiences import fields
 
-        return fields(of)
+        return fields(workspace, of)
 
     @router.post("/audiences/validate", tags=["audiences"], summary="Check an audience; returns text and AST")
     def validate(body: AudienceInput) -> dict[str, Any]:
         from accord.audiences.text import print_audience
         from accord.services.audiences import parse
 
-        audience = parse(body.text, body.ast)
+        audience = parse(workspace, body.text, body.ast)
         return {"name": audience.name, "of": audience.of, "text": print_audience(audience),
                 "ast": audience.model_dump(mode="json")}
 
@@ -140,7 +140,7 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set
         from accord.services.audiences import parse
         from accord.services.audiences import save as store
 
-        audience = parse(body.text, body.ast)
+        audience = parse(workspace, body.text, body.ast)
         return {"name": audience.name, "file": store(workspace, audience, sandbox)}
 
     @router.get("/audiences/overlap", tags=["audiences"], summary="Members in one, the other, both")
@@ -163,7 +163,7 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set
 
         with lake() as store:
             summary = list_audiences(workspace, store, only=name)[0]
-        return plain(summary) | {"ast": parse(summary.text).model_dump(mode="json")}
+        return plain(summary) | {"ast": parse(workspace, summary.text).model_dump(mode="json")}
 
     @router.get("/audiences/{name}/size", tags=["audiences"], summary="Members now (nothing recorded)")
     def size(name: str) -> dict[str, Any]:

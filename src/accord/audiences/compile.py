@@ -38,6 +38,7 @@ from accord.audiences.ast import (
 from accord.audiences.fields import Scope, property_kind, property_path
 from accord.audiences.rows import NUMBER_TEXT as PROPERTY_NUMBER
 from accord.model.entities import ColumnType
+from accord.model.schema import STANDARD, Schema
 
 ID = {"person": "person_id", "account": "account_id"}
 BASE = {"person": "aud_people", "account": "aud_accounts"}
@@ -143,12 +144,17 @@ def _join_people(select: exp.Select, link: str, alias: str, compiled: CompiledAu
 class Compiler:
     """Compiles audiences evaluated at `as_of` (UTC): `in last 30 days` ends there."""
 
-    def __init__(self, as_of: datetime) -> None:
+    def __init__(self, as_of: datetime, schema: Schema = STANDARD) -> None:
         self.as_of = as_of.astimezone(timezone.utc)
+        self.schema = schema
         self.out = CompiledAudiences()
         self._keys: dict[tuple[str, str, str], str] = {}
         self._audiences: dict[str, Audience] = {}
         self._feature_source: dict[str, str] = {}
+
+    def fresh(self) -> Compiler:
+        """A compiler for the same moment and schema that has compiled nothing yet."""
+        return Compiler(self.as_of, self.schema)
 
     def compile_all(self, audiences: list[Audience]) -> CompiledAudiences:
         self._audiences = {a.name: a for a in audiences}
@@ -158,7 +164,8 @@ class Compiler:
         for audience in ordered:
             refs = [n.name for n in walk(audience.where) if isinstance(n, InAudience)]
             depth[audience.name] = 1 + max((depth[r] for r in refs), default=-1)
-            predicates[audience.name] = self.condition(audience.where, Scope(audience.of, audience.of), audience.of[0])
+            predicates[audience.name] = self.condition(audience.where, Scope(audience.of, audience.of, self.schema),
+                                                     audience.of[0])
         for level in sorted(set(depth.values())):
             for of in ("person", "account"):
                 names = [a.name for a in ordered if depth[a.name] == level and a.of == of]
@@ -201,7 +208,9 @@ class Compiler:
         if isinstance(cond, Not):
             return _not(self.condition(cond.item, scope, alias))
         if isinstance(cond, (Compare, InValues, IsNull)) and cond.field == "role" and scope.entity == "opportunity":
-            return self._role(cond, scope, alias)
+            return self._any_element(cond, exp.column("roles", table=alias, quoted=True))
+        if isinstance(cond, (Compare, InValues, IsNull)) and scope.field_type(cond.field) is ColumnType.STRING_LIST:
+            return self._any_element(cond, exp.column(column_name(cond.field), table=alias, quoted=True))
         if isinstance(cond, (Compare, InValues, IsNull, Between)) and scope.entity == "event" \
                 and property_path(cond.field):
             return self._property_test(cond, alias)
@@ -245,25 +254,25 @@ class Compiler:
             return exp.EQ(this=exp.Right(this=col, expression=exp.Literal.number(len(text))), expression=exp.Literal.string(text))
         return _comparison(cond.op, col, self._literal(cond.value, kind))
 
-    def _role(self, cond: Compare | InValues | IsNull, scope: Scope, alias: str) -> exp.Expression:
-        """A person may hold several roles on one deal: a test of `role` holds when any of them passes it;
-        `!=` and `not in` hold when none is the value(s), `is null` when there is no role."""
-        roles = exp.column("roles", table=alias, quoted=True)
+    def _any_element(self, cond: Compare | InValues | IsNull, elements: exp.Expression) -> exp.Expression:
+        """A test of a list (a person's roles on a deal, a list-typed custom field) holds when any element passes
+        it; `!=` and `not in` hold when none is the value(s), `is null` when there is no element."""
         if isinstance(cond, IsNull):
-            some = exp.GT(this=exp.ArraySize(this=roles), expression=exp.Literal.number(0))
+            some = exp.GT(this=exp.ArraySize(this=exp.Coalesce(this=elements, expressions=[exp.Array()])),
+                          expression=exp.Literal.number(0))
             return some if cond.negated else exp.not_(some)
         if isinstance(cond, InValues):
             negated = cond.negated
             values = [self._literal(v, ColumnType.STRING) for v in cond.values]
-            test: exp.Expression = exp.In(this=exp.column("role", table=alias, quoted=True), expressions=values)
+            test: exp.Expression = exp.In(this=exp.column("_element"), expressions=values)
         else:
             negated = cond.op == "!="
-            test = self._compare(cond.model_copy(update={"op": "="}) if negated else cond, scope, alias)
-        one = exp.to_identifier("_role")
-        test = test.transform(lambda node: exp.column(one) if isinstance(node, exp.Column) else node)
-        filtered = exp.ArrayFilter(this=roles, expression=exp.Lambda(this=test, expressions=[one]))
-        any_role = exp.GT(this=exp.ArraySize(this=filtered), expression=exp.Literal.number(0))
-        return _not(any_role) if negated else any_role
+            test = self._compare_to(cond.model_copy(update={"op": "="}) if negated else cond,
+                                    exp.column("_element"), ColumnType.STRING)
+        one = exp.to_identifier("_element")
+        filtered = exp.ArrayFilter(this=elements, expression=exp.Lambda(this=test, expressions=[one]))
+        some = exp.GT(this=exp.ArraySize(this=filtered), expression=exp.Literal.number(0))
+        return _not(some) if negated else some
 
     def _property_test(self, cond: Compare | InValues | IsNull | Between, alias: str) -> exp.Expression:
         """A test of an event property: the JSON value read as the kind of value it is compared with (text, a

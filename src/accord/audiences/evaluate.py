@@ -58,12 +58,14 @@ def prepare_tables(lake: Lake) -> None:
     if not {"person_profile", "account_profile", "person_account"} <= built:
         raise NoProfilesYet("no profiles yet in this sandbox: load data and run `accord identity run` "
                             "(or `accord run`) before evaluating audiences")
-    for name, sql in table_sql().items():
+    for name, sql in table_sql(lake.schema).items():
         lake.con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
     lake.con.execute(f"CREATE OR REPLACE TABLE aud_prepared AS SELECT {FRESHNESS} AS state")
 
 
-FRESHNESS = "(SELECT max(run_id) FROM identity_runs) || '/' || (SELECT max(batch_id) FROM batches)"
+FRESHNESS = ("(SELECT max(run_id) FROM identity_runs) || '/' || (SELECT max(batch_id) FROM batches) || '/' || "
+             "coalesce((SELECT string_agg(entity || '.' || name || ':' || type, ',' ORDER BY entity, name) "
+             "FROM custom_fields), '')")
 
 
 def tables_are_fresh(lake: Lake) -> bool:
@@ -99,7 +101,7 @@ def preview(lake: Lake, audiences: list[Audience], name: str, as_of: datetime | 
     chosen = needed(audiences, name)
     if not tables_are_fresh(lake):
         prepare_tables(lake)
-    compiled = Compiler((as_of or now()).astimezone(timezone.utc)).compile_all(chosen)
+    compiled = Compiler((as_of or now()).astimezone(timezone.utc), lake.schema).compile_all(chosen)
     members = DuckDBEngine(lake).members(compiled)
     mask = [a == name for a in members.column("audience").to_pylist()]
     return [p for p, keep in zip(members.column("profile_id").to_pylist(), mask) if keep]
@@ -124,7 +126,7 @@ def evaluate(
     if refresh or not tables_are_fresh(lake):
         prepare_tables(lake)
     engine = engine or DuckDBEngine(lake)
-    members, failed = _members_each_alone_if_need_be(engine, audiences, as_of)
+    members, failed = _members_each_alone_if_need_be(engine, audiences, Compiler(as_of, lake.schema))
     run_id = int(lake.scalar("SELECT nextval('audience_run_seq')"))
     report = EvaluationReport(run_id, as_of, engine=engine.name, failed=failed)
     by_name = {a.name: a for a in audiences}
@@ -155,17 +157,17 @@ def evaluate(
 
 
 def _members_each_alone_if_need_be(engine: Engine, audiences: list[Audience],
-                                   as_of: datetime) -> tuple[pa.Table, dict[str, str]]:
+                                   compiler: Compiler) -> tuple[pa.Table, dict[str, str]]:
     """Members of all audiences in shared passes; if that fails, each audience (with those it references) alone,
     so one that cannot be evaluated fails by itself and is named, never the run."""
     try:
-        return engine.members(Compiler(as_of).compile_all(audiences)), {}
+        return engine.members(compiler.fresh().compile_all(audiences)), {}
     except Exception as err:  # noqa: BLE001 - found out below, audience by audience
         shared = err
     tables, failed = [], {}
     for audience in audiences:
         try:
-            found = engine.members(Compiler(as_of).compile_all(needed(audiences, audience.name)))
+            found = engine.members(compiler.fresh().compile_all(needed(audiences, audience.name)))
         except Exception as err:  # noqa: BLE001 - recorded in the report, shown by the CLI, API and /health
             failed[audience.name] = f"{type(err).__name__}: {err}"
             continue

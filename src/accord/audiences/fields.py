@@ -7,14 +7,8 @@ import re
 from dataclasses import dataclass
 
 from accord.audiences.ast import Between, Compare, InValues, IsNull, Scalar
-from accord.model.entities import (
-    ACCOUNT,
-    EVENT,
-    OPPORTUNITY,
-    PERSON,
-    ColumnType,
-    Entity,
-)
+from accord.model.entities import ColumnType, Entity
+from accord.model.schema import STANDARD, Schema
 from accord.profiles.build import attributes
 
 PROPERTIES = "properties"
@@ -67,6 +61,12 @@ def property_field(keys: list[str]) -> str:
     return ".".join([PROPERTIES, *(k if _PLAIN_KEY.fullmatch(k) else f'"{k}"' for k in keys)])
 
 
+OPPORTUNITY_FIELDS = (
+    "name", "stage", "amount", "currency_code", "close_date", "is_closed", "is_won", "probability",
+    "opportunity_type", "lead_source", "forecast_category", "created_at",
+)
+"""An opportunity's own fields an audience may test (its keys and lineage are not); custom fields come too."""
+
 RELATIONS: dict[str, tuple[str, ...]] = {
     "person": ("opportunity", "event"),
     "account": ("opportunity", "event", "person"),
@@ -77,29 +77,29 @@ RELATIONS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Scope:
-    """Where a condition is evaluated: `entity` is person, account, opportunity or event."""
+    """Where a condition is evaluated: `entity` is person, account, opportunity or event, in a `schema`."""
 
     entity: str
     audience_of: str  # person or account: an opportunity of a person knows the person's role on it
+    schema: Schema = STANDARD
 
     def fields(self) -> dict[str, ColumnType]:
         if self.entity == "person":
-            own = _typed(PERSON, attributes(PERSON)) | {"person_id": ColumnType.STRING}
+            person = self.schema.entity("person")
+            own = _typed(person, attributes(person)) | {"person_id": ColumnType.STRING}
             return own | {f"account.{k}": v for k, v in self.account_fields().items()}
         if self.entity == "account":
             return self.account_fields()
         if self.entity == "opportunity":
-            names = ["name", "stage", "amount", "currency_code", "close_date", "is_closed", "is_won", "probability",
-                     "opportunity_type", "lead_source", "forecast_category", "created_at"]
-            out = _typed(OPPORTUNITY, names)
+            out = _typed(self.schema.entity("opportunity"), opportunity_fields(self.schema))
             if self.audience_of == "person":
                 out |= {"role": ColumnType.STRING, "is_primary": ColumnType.BOOLEAN}
             return out
-        return _typed(EVENT, ["event_type", "url", "timestamp"])
+        return _typed(self.schema.entity("event"), ["event_type", "url", "timestamp"])
 
-    @staticmethod
-    def account_fields() -> dict[str, ColumnType]:
-        return _typed(ACCOUNT, attributes(ACCOUNT)) | {"account_id": ColumnType.STRING}
+    def account_fields(self) -> dict[str, ColumnType]:
+        account = self.schema.entity("account")
+        return _typed(account, attributes(account)) | {"account_id": ColumnType.STRING}
 
     def field_type(self, name: str) -> ColumnType:
         """The field's type; an event property is JSON: compared as the value it is compared with."""
@@ -117,7 +117,11 @@ class Scope:
         if name not in allowed:
             reach = ", ".join(allowed) or "nothing"
             raise KeyError(f"a condition on {self.entity} cannot reach {name!r} (it reaches {reach})")
-        return Scope(name, self.audience_of)
+        return Scope(name, self.audience_of, self.schema)
+
+
+def opportunity_fields(schema: Schema) -> list[str]:
+    return [*OPPORTUNITY_FIELDS, *(f.name for f in schema.custom_of("opportunity"))]
 
 
 def _typed(entity: Entity, names: list[str]) -> dict[str, ColumnType]:

@@ -11,6 +11,7 @@ from accord.audiences.ast import Audience
 from accord.audiences.compile import CompileError, Compiler
 from accord.audiences.evaluate import needed
 from accord.audiences.text import AudienceSyntaxError, parse_audience, print_audience
+from accord.model.schema import STANDARD, Schema
 
 
 UNSAFE_NAME = re.compile(r"[/?#%\\\x00-\x1f\x7f]")
@@ -33,27 +34,28 @@ class Usable:
     problems: dict[str, str] = field(default_factory=dict)
 
 
-def load_audiences(folder: Path) -> list[Audience]:
-    """Every audience file of the folder; AudienceFileError on the first that does not parse or repeats a name."""
-    audiences, problems = _parse_files(folder)
+def load_audiences(folder: Path, schema: Schema = STANDARD) -> list[Audience]:
+    """Every audience file of the folder, read for `schema`; AudienceFileError on the first that does not parse or
+    repeats a name."""
+    audiences, problems = _parse_files(folder, schema)
     if problems:
         raise AudienceFileError(next(iter(problems.values())))
     return audiences
 
 
-def load_usable(folder: Path, as_of: datetime) -> Usable:
+def load_usable(folder: Path, as_of: datetime, schema: Schema = STANDARD) -> Usable:
     """Every audience that parses and compiles with all it references; the others (a bad file, a cycle, a missing
     reference) are left out with their reason, so one broken file never stops the rest from being evaluated."""
-    audiences, problems = _parse_files(folder)
+    audiences, problems = _parse_files(folder, schema)
     try:
-        Compiler(as_of).compile_all(audiences)
+        Compiler(as_of, schema).compile_all(audiences)
         return Usable(audiences, problems)
     except CompileError:
         pass  # found out below, audience by audience
     usable = []
     for audience in audiences:
         try:
-            Compiler(as_of).compile_all(needed(audiences, audience.name))
+            Compiler(as_of, schema).compile_all(needed(audiences, audience.name))
         except CompileError as err:
             problems[audience.name] = str(err)
             continue
@@ -61,13 +63,13 @@ def load_usable(folder: Path, as_of: datetime) -> Usable:
     return Usable(usable, problems)
 
 
-def _parse_files(folder: Path) -> tuple[list[Audience], dict[str, str]]:
+def _parse_files(folder: Path, schema: Schema) -> tuple[list[Audience], dict[str, str]]:
     """The audiences the folder's files define, and why each file that defines none is left out."""
     found: dict[str, tuple[Path, Audience]] = {}
     problems: dict[str, str] = {}
     for path in sorted(folder.glob("*.aud")):
         try:
-            audience = parse_audience(path.read_text())
+            audience = parse_audience(path.read_text(), schema)
         except (AudienceSyntaxError, UnicodeDecodeError, OSError) as err:
             problems[path.name] = f"{path}: {err}"
             continue
@@ -83,7 +85,7 @@ def file_name(name: str) -> str:
     return f"{'-'.join(part for part in slug.split('-') if part) or 'audience'}.aud"
 
 
-def save_audience(folder: Path, audience: Audience) -> Path:
+def save_audience(folder: Path, audience: Audience, schema: Schema = STANDARD) -> Path:
     """Write the audience to its own file; refused when its name cannot be a file or URL name, or when another
     file already defines that name or has that file name."""
     if UNSAFE_NAME.search(audience.name):
@@ -93,7 +95,7 @@ def save_audience(folder: Path, audience: Audience) -> Path:
     path = folder / file_name(audience.name)
     for other in folder.glob("*.aud"):
         try:
-            name = parse_audience(other.read_text()).name
+            name = parse_audience(other.read_text(), schema).name
         except AudienceSyntaxError:
             continue
         if other == path and name != audience.name:

@@ -94,9 +94,9 @@ class StreamEvaluator:
         people = [r[0] for r in con.execute("SELECT person_id FROM _stream_people").fetchall()]
         if not people:
             return []
-        compiled = Compiler(as_of).compile_all(self.audiences + self.live.fact_audiences())
+        compiled = Compiler(as_of, self.lake.schema).compile_all(self.audiences + self.live.fact_audiences())
         read = compiled.tables_read() | ({"aud_person_events"} if self.live.tests else set())
-        for name, sql in person_scoped_sql("_stream_people").items():
+        for name, sql in person_scoped_sql(self.lake.schema, "_stream_people").items():
             if name in read:
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
         try:

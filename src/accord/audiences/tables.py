@@ -7,35 +7,33 @@ the best score); its opportunities are those it has a role on and those of every
 from __future__ import annotations
 
 from accord.audiences.compile import column_name
+from accord.audiences.fields import opportunity_fields
 from accord.lake.sql import ident
 from accord.lake.store import current_where
-from accord.model.entities import ACCOUNT, PERSON
+from accord.model.schema import Schema
 from accord.profiles.build import attributes
-
-OPPORTUNITY_FIELDS = (
-    "name", "stage", "amount", "currency_code", "close_date", "is_closed", "is_won", "probability",
-    "opportunity_type", "lead_source", "forecast_category", "created_at",
-)
 
 
 PERSON_TABLES = ("aud_person_account", "aud_people", "aud_person_opps", "aud_person_events", "aud_campaigns", "aud_lists")
 
 
-def person_scoped_sql(persons: str) -> dict[str, str]:
+def person_scoped_sql(schema: Schema, persons: str) -> dict[str, str]:
     """The person-keyed aud_* tables for only the people listed in table `persons` (column person_id)."""
-    scoped = table_sql(persons)
+    scoped = table_sql(schema, persons)
     return {name: scoped[name] for name in PERSON_TABLES}
 
 
-def table_sql(persons: str | None = None) -> dict[str, str]:
-    """Name → SELECT for every aud_* table, over the lake's profile and current-record tables (DuckDB).
+def table_sql(schema: Schema, persons: str | None = None) -> dict[str, str]:
+    """Name → SELECT for every aud_* table, over the lake's profile and current-record tables (DuckDB), whose
+    entities are `schema`'s.
 
     With `persons` (a table with column person_id) the person-keyed tables hold only those people: the filter
     sits at each source, since the engine cannot push it through the windows and groupings above.
     """
-    person_cols = ", ".join(f"p.{ident(a)}" for a in attributes(PERSON))
-    account_cols = ", ".join(f"a.{ident(a)} AS {ident(column_name('account.' + a))}" for a in attributes(ACCOUNT))
-    opp_cols = ", ".join(f"o.{ident(c)}" for c in OPPORTUNITY_FIELDS)
+    account_attributes = attributes(schema.entity("account"))
+    person_cols = ", ".join(f"p.{ident(a)}" for a in attributes(schema.entity("person")))
+    account_cols = ", ".join(f"a.{ident(a)} AS {ident(column_name('account.' + a))}" for a in account_attributes)
+    opp_cols = ", ".join(f"o.{ident(c)}" for c in opportunity_fields(schema))
     records = "SELECT value AS source_key, profile_id FROM identity_nodes WHERE kind = '{}' AND namespace = '{}'"
     only = f" WHERE person_id IN (SELECT person_id FROM {persons})" if persons else ""
     person_records = records.format("person", "b2b_person") + (
@@ -62,7 +60,7 @@ def table_sql(persons: str | None = None) -> dict[str, str]:
             FROM {person_profile} p
             LEFT JOIN primary_account pa USING (person_id)
             LEFT JOIN account_profile a ON a.account_id = pa.account_id""",
-        "aud_accounts": f"SELECT account_id, {', '.join(ident(a) for a in attributes(ACCOUNT))} FROM account_profile",
+        "aud_accounts": f"SELECT account_id, {', '.join(ident(a) for a in account_attributes)} FROM account_profile",
         "aud_person_opps": f"""
             WITH pr AS ({person_records}), ar AS ({account_records}),
             roles AS (

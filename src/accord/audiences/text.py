@@ -28,6 +28,7 @@ from accord.audiences.ast import (
 )
 from accord.audiences.fields import PROPERTIES, Scope, property_field
 from accord.model.entities import ColumnType
+from accord.model.schema import STANDARD, Schema
 from accord.model.times import EARLIEST, LATEST, RANGE_TEXT
 
 TOKEN = re.compile(
@@ -83,6 +84,7 @@ EXPECTED_VALUE = {
     ColumnType.DATE: (date,),
     ColumnType.TIMESTAMP: (date,),
     ColumnType.JSON: (str,),
+    ColumnType.STRING_LIST: (str,),
 }
 TYPE_WORDS = {
     ColumnType.STRING: "a text",
@@ -92,14 +94,16 @@ TYPE_WORDS = {
     ColumnType.DATE: 'a date("YYYY-MM-DD")',
     ColumnType.TIMESTAMP: 'a date("YYYY-MM-DD")',
     ColumnType.JSON: "a text",
+    ColumnType.STRING_LIST: "a text",
 }
 
 
 class Parser:
-    def __init__(self, text: str, scope: Scope | None = None) -> None:
+    def __init__(self, text: str, scope: Scope | None = None, schema: Schema = STANDARD) -> None:
         self.tokens = tokenize(text)
         self.i = 0
         self.scopes: list[Scope] = [scope] if scope else []
+        self.schema = scope.schema if scope else schema
 
     @property
     def scope(self) -> Scope | None:
@@ -186,7 +190,7 @@ class Parser:
         name = self.string()
         self.take("of")
         of = self.take("person", "account").text
-        self.scopes = [Scope(of, of)]
+        self.scopes = [Scope(of, of, self.schema)]
         self.take("where")
         where = self.condition()
         if self.tok.kind != "end":
@@ -374,6 +378,9 @@ class Parser:
             for v in values:
                 self.check_value(field_tok, field, kind, v)
             return InValues(field=field, values=values)
+        if kind is ColumnType.STRING_LIST and (self.at("between") or self.tok.text in ("<", "<=", ">", ">=")):
+            raise AudienceSyntaxError(f"{field} is a list: test it with =, !=, in, not in, contains or is null",
+                                      field_tok.line, field_tok.column)
         if self.at("between"):
             self.i += 1
             low = self.value()
@@ -387,7 +394,7 @@ class Parser:
             self.i += 1
             if op != "contains":
                 self.take("with")
-            if kind is not None and kind not in (ColumnType.STRING, ColumnType.JSON):
+            if kind is not None and kind not in (ColumnType.STRING, ColumnType.JSON, ColumnType.STRING_LIST):
                 raise AudienceSyntaxError(f"{op} works on text; {field} is not text", field_tok.line, field_tok.column)
             return Compare(field=field, op=op, value=self.string())
         if self.tok.kind == "op":
@@ -434,8 +441,9 @@ class Parser:
         return day
 
 
-def parse_audience(text: str) -> Audience:
-    return Parser(text).audience()
+def parse_audience(text: str, schema: Schema = STANDARD) -> Audience:
+    """An audience from its text, its fields checked against `schema` (custom fields included)."""
+    return Parser(text, schema=schema).audience()
 
 
 def parse_condition(text: str, scope: Scope | None = None) -> Condition:

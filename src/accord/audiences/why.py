@@ -45,9 +45,9 @@ def explain_membership(
     audience = next(a for a in chosen if a.name == name)
     if not tables_are_fresh(lake):
         prepare_tables(lake)
-    compiler = Compiler((as_of or now()).astimezone(timezone.utc))
+    compiler = Compiler((as_of or now()).astimezone(timezone.utc), lake.schema)
     compiled = compiler.compile_all(chosen)
-    scope = Scope(audience.of, audience.of)
+    scope = Scope(audience.of, audience.of, lake.schema)
     alias = audience.of[0]
     nodes: list[tuple[int, Condition]] = []
     _flatten(audience.where, 0, nodes)

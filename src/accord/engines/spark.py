@@ -81,7 +81,7 @@ class SparkEngine:
                 shutil.rmtree(folder, ignore_errors=True)
 
     def _load_tables(self, folder: Path) -> None:
-        for name in table_sql():
+        for name in table_sql(self.lake.schema):
             path = folder / f"{name}.parquet"
             self.lake.con.execute(f"COPY (SELECT * FROM {name}) TO {literal(str(path))} (FORMAT parquet)")
             self.spark.read.parquet(str(path)).createOrReplaceTempView(name)

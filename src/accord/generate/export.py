@@ -109,6 +109,7 @@ class Exporter:
                 "CreatedDate": iso(a.created),
                 "SystemModstamp": iso(np.minimum(a.created + 100 * DAY, end - DAY)),
                 "IsDeleted": np.full(n, "false", dtype=object),
+                "ABM_Tier__c": _choice(self.w, pools.ABM_TIERS, n, 21),
             },
             "account",
         )
@@ -130,6 +131,7 @@ class Exporter:
                 "CreatedDate": iso(p.created[c]),
                 "SystemModstamp": iso(p.created[c] + DAY),
                 "IsDeleted": np.full(len(c), "false", dtype=object),
+                "Persona__c": _choice(self.w, pools.PERSONAS, len(c), 22),
             },
             "contact",
         )

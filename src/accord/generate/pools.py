@@ -94,6 +94,10 @@ SENIORITY_TITLES = (
 )
 SENIORITY_WEIGHTS = (0.1, 0.15, 0.3, 0.45)
 
+ABM_TIERS = ("Tier 1", "Tier 2", "Tier 3", "")
+"""Account custom field ABM_Tier__c; empty: not in the ABM programme."""
+PERSONAS = ("Champion", "Economic Buyer", "Technical Evaluator", "End User", "")
+"""Contact custom field Persona__c."""
 LEAD_SOURCES = ("Web", "Webinar", "Trade Show", "Partner Referral", "Advertisement", "Cold Call", "Content Syndication")
 LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted")
 

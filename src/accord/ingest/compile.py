@@ -33,6 +33,14 @@ DEFAULT_PARSE = {
 }
 
 
+def _string_list(text: str) -> str:
+    """A list of texts from a JSON array, else from Salesforce's multi-select form `a;b;c` (blanks dropped)."""
+    split = f"list_filter(list_transform(string_split({text}, ';'), lambda x: trim(x)), lambda x: x <> '')"
+    array = f"list_transform(({text})::JSON::VARCHAR[], lambda x: x::VARCHAR)"
+    return (f"(CASE WHEN {text} IS NULL THEN NULL WHEN left(ltrim({text}), 1) = '[' AND json_valid({text}) "
+            f"AND json_type({text}) = 'ARRAY' THEN {array} ELSE {split} END)")
+
+
 @dataclass(frozen=True)
 class CompiledField:
     column: Column
@@ -86,6 +94,8 @@ class ChunkCompiler:
             parse = Transform(name=DEFAULT_PARSE[column.type])
         if column.type is ColumnType.JSON:
             value = f"CASE WHEN json_valid({text}) THEN ({text})::JSON END"
+        elif column.type is ColumnType.STRING_LIST:
+            value = _string_list(text)
         else:
             value = self._parse(text, parse) if parse else text
         if column.type in (ColumnType.DATE, ColumnType.TIMESTAMP):

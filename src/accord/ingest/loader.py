@@ -45,6 +45,7 @@ def ingest_chunks(
 ) -> IngestResult:
     """Ingest one input as one batch. The same input (same fingerprint) ingested again changes nothing."""
     started = time.perf_counter()
+    mapping = mapping.on(lake.schema)
     entity = mapping.target
     instance = source_instance_id or mapping.source_instance_id
     result = IngestResult(entity.name, source_name)
@@ -65,14 +66,17 @@ def ingest_chunks(
     try:
         compilers: dict[tuple[str, ...], tuple[dict[str, str], str]] = {}
         seen: dict[str, None] = {}
+        read = set(mapping.source_columns)
         created = False
         for chunk in chunks:
             columns = chunk.columns
             if tuple(columns) not in compilers:
-                renames = mapping.renames(columns)
+                used = mapping.with_custom(columns)
+                renames = used.renames(columns)
                 named = [renames.get(c, c) for c in columns]
-                compilers[tuple(columns)] = renames, _stage_select(mapping, named, instance, strict_columns)
+                compilers[tuple(columns)] = renames, _stage_select(used, named, instance, strict_columns)
                 seen.update(dict.fromkeys(named))
+                read.update(used.source_columns)
             renames, sql = compilers[tuple(columns)]
             table = chunk.table.rename_columns([renames.get(c, c) for c in chunk.table.column_names])
             con.register("chunk", table)
@@ -93,7 +97,6 @@ def ingest_chunks(
             result.quarantined += len(chunk.malformed)
             if on_chunk:
                 on_chunk(chunk.table.num_rows + len(chunk.malformed))
-        read = set(mapping.source_columns)
         result.absent_columns = mapping.absent(seen)
         result.unmapped_columns = [c for c in seen if c not in read and not any(r.startswith(c + ".") for r in read)]
         if created:

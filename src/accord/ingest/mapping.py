@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, model_validator
 
-from accord.model.entities import Entity, get_entity
+from accord.model.entities import Entity
+from accord.model.schema import STANDARD, Schema
 
 STRING_TRANSFORMS = {"trim", "lower", "upper", "email_domain", "url_domain", "map", "source_key", "prefix", "json_get"}
 PARSE_TRANSFORMS = {"to_date", "to_timestamp", "to_number", "to_integer", "to_boolean"}
@@ -104,21 +105,58 @@ class Mapping(BaseModel):
                                                      "report's labels ({Id: [Contact ID]}). Names that differ only "
                                                      "in case, spaces and punctuation are matched without one.")
 
+    _schema: Schema = PrivateAttr(default=STANDARD)
+
     @property
     def target(self) -> Entity:
-        return get_entity(self.entity)
+        """The entity the records become, with the custom fields of the schema the mapping was read for."""
+        return self._schema.entity(self.entity)
 
     @model_validator(mode="after")
-    def _fields_exist(self) -> Mapping:
-        entity = get_entity(self.entity)
+    def _fields_exist(self, info: ValidationInfo) -> Mapping:
+        self._schema = (info.context or {}).get("schema", STANDARD)
+        self._check_fields()
+        return self
+
+    def on(self, schema: Schema) -> Mapping:
+        """This mapping read for a store with `schema` (custom fields become targets)."""
+        if schema == self._schema:
+            return self
+        bound = self.model_copy()
+        bound._schema = schema
+        try:
+            bound._check_fields()
+        except ValueError as err:
+            raise MappingError(str(err)) from None
+        return bound
+
+    def with_custom(self, columns: list[str]) -> Mapping:
+        """This mapping plus, for each custom field it does not map, the input column named as the field or as
+        its label (`ABM_Tier__c`, `ABM Tier`): exports carry custom fields under their own names."""
+        taken = set(self.source_columns)
+        by_form = {_form(c): c for c in columns if c not in taken}
+        extra = {}
+        for f in self._schema.custom_of(self.entity):
+            column = by_form.get(_form(f.name)) or (by_form.get(_form(f.label)) if f.label else None)
+            if f.name not in self.fields and column is not None:
+                extra[f.name] = FieldSpec.model_validate({"from": column, "optional": True})
+        if not extra:
+            return self
+        wider = self.model_copy(update={"fields": {**self.fields, **extra}})
+        wider._schema = self._schema
+        return wider
+
+    def _check_fields(self) -> None:
+        entity = self.target
         known = {c.name: c for c in entity.mappable_columns}
         for name in self.fields:
             if name not in known:
-                raise ValueError(f"{entity.name} has no field {name!r}{_suggest(name, known)}")
+                custom = "" if self._schema.custom_of(entity.name) else "; a custom field must be declared first " \
+                                                                        "(custom_fields: in accord.yaml)"
+                raise ValueError(f"{entity.name} has no field {name!r}{_suggest(name, known)}{custom}")
         missing = [c.name for c in entity.mappable_columns if c.required and c.name not in self.fields]
         if missing:
             raise ValueError(f"mapping for {entity.name} must fill required field(s): {', '.join(missing)}")
-        return self
 
     @property
     def source_columns(self) -> list[str]:
@@ -162,19 +200,20 @@ class Mapping(BaseModel):
         return out
 
 
-def load_mapping(path: Path | str) -> Mapping:
+def load_mapping(path: Path | str, schema: Schema = STANDARD) -> Mapping:
     """Read a mapping YAML file, with errors that say what is wrong and where."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as err:
         raise MappingError(f"cannot read mapping {path}: {err}") from err
-    return parse_mapping(raw, str(path))
+    return parse_mapping(raw, str(path), schema)
 
 
-def parse_mapping(raw: Any, where: str = "mapping") -> Mapping:
+def parse_mapping(raw: Any, where: str = "mapping", schema: Schema = STANDARD) -> Mapping:
+    """A mapping from its YAML form, its fields checked against `schema`'s entities."""
     try:
-        return Mapping.model_validate(raw)
+        return Mapping.model_validate(raw, context={"schema": schema})
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'mapping'}: {e['msg']}" for e in err.errors())
         raise MappingError(f"{where}: {problems}") from None

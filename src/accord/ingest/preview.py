@@ -27,6 +27,7 @@ class MappingPreview:
 
 def preview(mapping: Mapping, chunk: RawChunk, rows: int = 5) -> MappingPreview:
     """The fate of each column of `chunk` under `mapping`, and its first `rows` rows mapped."""
+    mapping = mapping.with_custom(chunk.columns)
     renames = mapping.renames(chunk.columns)
     named = [renames.get(c, c) for c in chunk.columns]
     fills = {c: [f for f, spec in mapping.fields.items() if any(s == c or s.startswith(c + ".")

@@ -13,7 +13,6 @@ import pyarrow.compute as pc
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.mapping import parse_mapping
 from accord.lake.store import Lake
-from accord.model.entities import get_entity
 from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk
 
 
@@ -52,11 +51,12 @@ def ingest_records(
     malformed: list[MalformedRow] | None = None,
 ) -> IngestResult:
     """Every record through the usual validation and quarantine, as one batch, columns named as in the model."""
-    columns = [c.name for c in get_entity(entity).mappable_columns]
+    columns = [c.name for c in lake.entity(entity).mappable_columns]
     mapping = parse_mapping(
         {"entity": entity, "source_type": source_type, "source_instance_id": source_instance_id,
          "fields": {c: {"from": c, "optional": True} for c in columns}},
         f"{source_type} {entity} records",
+        lake.schema,
     )
     numbers = list(row_numbers) if row_numbers is not None else list(range(1, len(rows) + 1))
     present = set().union(*(r.keys() for r in rows))

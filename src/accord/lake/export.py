@@ -7,11 +7,13 @@ from typing import Any
 
 from accord.lake.sql import ident
 from accord.lake.store import Lake
-from accord.model.xdm import to_xdm, xdm_class
+from accord.model.xdm import DEFAULT_TENANT, to_xdm, xdm_class
 
 
-def iter_xdm(lake: Lake, entity: str, source_key: str | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
-    """Current records of `entity` (or the one with `source_key`) as validated XDM objects."""
+def iter_xdm(lake: Lake, entity: str, source_key: str | None = None, limit: int | None = None,
+             tenant: str = DEFAULT_TENANT) -> Iterator[dict[str, Any]]:
+    """Current records of `entity` (or the one with `source_key`) as validated XDM objects, custom fields under
+    the `tenant` namespace."""
     xdm_class(entity)
     sql = f"SELECT * FROM {ident(entity + '_current')}"
     params: list[Any] = []
@@ -25,4 +27,4 @@ def iter_xdm(lake: Lake, entity: str, source_key: str | None = None, limit: int 
     names = [d[0] for d in cur.description]
     while rows := cur.fetchmany(1000):
         for row in rows:
-            yield to_xdm(entity, dict(zip(names, row)))
+            yield to_xdm(entity, dict(zip(names, row)), lake.schema, tenant)

@@ -12,6 +12,7 @@ DUCKDB_TYPES: dict[ColumnType, str] = {
     ColumnType.DATE: "DATE",
     ColumnType.TIMESTAMP: "TIMESTAMPTZ",
     ColumnType.JSON: "JSON",
+    ColumnType.STRING_LIST: "VARCHAR[]",
 }
 
 

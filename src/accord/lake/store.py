@@ -15,6 +15,7 @@ import duckdb
 
 from accord.lake.sql import ident
 from accord.model.entities import ENTITIES, Entity
+from accord.model.schema import CustomField, Schema
 
 MIGRATION_FILE = re.compile(r"^v(\d{4})_(\w+)\.sql$")
 
@@ -71,6 +72,8 @@ class Lake:
         if migrate and not read_only:
             self._migrate()
             self._create_views()
+        self.schema = self._stored_schema()
+        """The entities as this store holds them: Accord's model and the custom fields declared here."""
 
     def __enter__(self) -> Lake:
         return self
@@ -113,6 +116,21 @@ class Lake:
             except Exception:
                 self.con.execute("ROLLBACK")
                 raise
+
+    def _stored_schema(self) -> Schema:
+        exists = self.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'custom_fields'")
+        if not exists:
+            return Schema()
+        rows = self.query("SELECT entity, name, type, coalesce(label, '') AS label, "
+                          "coalesce(description, '') AS description FROM custom_fields ORDER BY declared_at, name")
+        return Schema(tuple(CustomField.model_validate(r) for r in rows))
+
+    def refresh_schema(self) -> None:
+        self.schema = self._stored_schema()
+
+    def entity(self, name: str) -> Entity:
+        """The entity `name` as this store holds it, custom fields included."""
+        return self.schema.entity(name)
 
     def _create_views(self) -> None:
         """(Re)create the views only when their definitions changed: every open would otherwise pay for them."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 
@@ -16,6 +16,7 @@ class ColumnType(str, Enum):
     DATE = "date"
     TIMESTAMP = "timestamp"
     JSON = "json"
+    STRING_LIST = "string_list"
 
 
 S, N, I, B, D, T, J = (
@@ -36,6 +37,9 @@ class Column:
     required: bool = False
     is_email: bool = False
     doc: str = ""
+    custom: bool = False
+    """Declared by the workspace (a custom field), not by Accord's model."""
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,10 @@ class Entity:
     def mappable_columns(self) -> tuple[Column, ...]:
         """Columns a mapping may fill: the source id, the source timestamps and the entity's own."""
         return (SOURCE_KEY_COLUMNS[0], LINEAGE_COLUMNS[-2], LINEAGE_COLUMNS[-1]) + self.columns
+
+    def with_columns(self, extra: tuple[Column, ...]) -> Entity:
+        """This entity with a workspace's custom fields after its own columns."""
+        return replace(self, columns=self.columns + extra) if extra else self
 
     def column(self, name: str) -> Column:
         for col in self.all_columns:

@@ -1,7 +1,9 @@
 """Canonical records ⇄ Adobe XDM B2B JSON, validated against the shipped XDM schemas.
 
 Columns with no XDM home (and Accord's lineage) go under one URI-named property: the XDM base schemas
-accept extension properties only in a namespace of the form `scheme://...`.
+accept extension properties only in a namespace of the form `scheme://...`. A workspace's custom fields go
+under its tenant namespace (`_<tenant>`), as Adobe's own custom field groups do, validated by a field group
+made from their declarations.
 """
 
 from __future__ import annotations
@@ -17,11 +19,22 @@ from jsonschema import Draft6Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT6
 
-from accord.model.entities import ENTITIES, ColumnType
+from accord.model.entities import ColumnType
+from accord.model.schema import STANDARD, Schema
 from accord.model.source_key import make_source_key, parse_source_key
 from accord.model.times import parse_instant
 
 TENANT = "https://ns.accord.dev/b2b"
+DEFAULT_TENANT = "accord"
+JSON_TYPES: dict[ColumnType, dict[str, Any]] = {
+    ColumnType.STRING: {"type": "string"},
+    ColumnType.NUMBER: {"type": "number"},
+    ColumnType.INTEGER: {"type": "integer"},
+    ColumnType.BOOLEAN: {"type": "boolean"},
+    ColumnType.DATE: {"type": "string", "format": "date"},
+    ColumnType.TIMESTAMP: {"type": "string", "format": "date-time"},
+    ColumnType.STRING_LIST: {"type": "array", "items": {"type": "string"}},
+}
 
 
 class XdmError(ValueError):
@@ -191,23 +204,43 @@ def xdm_class(entity: str) -> XdmClass:
     return XDM_CLASSES[entity]
 
 
-def field_paths(entity: str) -> dict[str, str]:
-    """Every column of the entity -> its XDM path (tenant paths for columns XDM has no field for)."""
+def field_paths(entity: str, schema: Schema = STANDARD, tenant: str = DEFAULT_TENANT) -> dict[str, str]:
+    """Every column of the entity -> its XDM path (Accord's namespace for columns XDM has no field for, the
+    tenant namespace for custom fields)."""
     spec = xdm_class(entity)
     paths = {**COMMON, **spec.fields}
     out = {"source_id": spec.id_path, "source_key": spec.key_path}
-    for col in ENTITIES[entity].all_columns:
+    for col in schema.entity(entity).all_columns:
         if col.name in ("source_id", "source_key", "source_instance_id", "source_type"):
             continue
-        out[col.name] = paths.get(col.name, f"{TENANT}/{_camel(col.name)}")
+        default = f"_{tenant}/{col.name}" if col.custom else f"{TENANT}/{_camel(col.name)}"
+        out[col.name] = paths.get(col.name, default)
     return out
 
 
-def to_xdm(entity: str, record: dict[str, Any]) -> dict[str, Any]:
+def tenant_field_group(entity: str, schema: Schema = STANDARD, tenant: str = DEFAULT_TENANT) -> dict[str, Any]:
+    """The XDM field group (JSON Schema) that declares the entity's custom fields under `_<tenant>`."""
+    fields = {
+        f.name: JSON_TYPES[f.column.type] | ({"title": f.label} if f.label else {})
+        | ({"description": f.description} if f.description else {})
+        for f in schema.custom_of(entity)
+    }
+    return {
+        "$id": f"https://ns.adobe.com/{tenant}/mixins/accord-{entity.replace('_', '-')}-custom-fields",
+        "$schema": "http://json-schema.org/draft-06/schema#",
+        "title": f"Accord custom fields of {entity}",
+        "type": "object",
+        "meta:intendedToExtend": [xdm_class(entity).schemas[0]],
+        "properties": {f"_{tenant}": {"type": "object", "properties": fields, "additionalProperties": False}},
+    }
+
+
+def to_xdm(entity: str, record: dict[str, Any], schema: Schema = STANDARD,
+           tenant: str = DEFAULT_TENANT) -> dict[str, Any]:
     """A canonical record as an XDM JSON object of the entity's class; validated before it is returned."""
-    ent = ENTITIES[entity]
+    ent = schema.entity(entity)
     out: dict[str, Any] = {}
-    for column, path in field_paths(entity).items():
+    for column, path in field_paths(entity, schema, tenant).items():
         value = record.get(column)
         if value is None:
             continue
@@ -218,17 +251,20 @@ def to_xdm(entity: str, record: dict[str, Any]) -> dict[str, Any]:
             value = _xdm_time(value, _is_date_time(entity, path))
         elif col.type is ColumnType.JSON and not isinstance(value, str):
             value = json.dumps(value)
+        elif col.type is ColumnType.STRING_LIST:
+            value = list(value)
         _put(out, path, value)
-    validate_xdm(entity, out)
+    validate_xdm(entity, out, schema, tenant)
     return out
 
 
-def from_xdm(entity: str, doc: dict[str, Any]) -> dict[str, Any]:
+def from_xdm(entity: str, doc: dict[str, Any], schema: Schema = STANDARD,
+             tenant: str = DEFAULT_TENANT) -> dict[str, Any]:
     """An XDM JSON object back to a canonical record; the inverse of `to_xdm`."""
-    validate_xdm(entity, doc)
-    ent = ENTITIES[entity]
+    validate_xdm(entity, doc, schema, tenant)
+    ent = schema.entity(entity)
     record: dict[str, Any] = {}
-    for column, path in field_paths(entity).items():
+    for column, path in field_paths(entity, schema, tenant).items():
         value = _get(doc, path)
         if value is None:
             continue
@@ -239,6 +275,8 @@ def from_xdm(entity: str, doc: dict[str, Any]) -> dict[str, Any]:
             value = date.fromisoformat(value[:10])
         elif col.type is ColumnType.TIMESTAMP:
             value = parse_instant(value)
+        elif col.type is ColumnType.STRING_LIST:
+            value = json.dumps(value)
         record[column] = value
     if "source_key" in record:
         key = parse_source_key(record["source_key"])
@@ -246,16 +284,20 @@ def from_xdm(entity: str, doc: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def validate_xdm(entity: str, doc: dict[str, Any]) -> None:
-    """Check the object against its class and field groups, and that every field it sets is declared there."""
-    validator = _validator(entity)
-    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+def validate_xdm(entity: str, doc: dict[str, Any], schema: Schema = STANDARD, tenant: str = DEFAULT_TENANT) -> None:
+    """Check the object against its class and field groups (the tenant's custom field group among them), and that
+    every field it sets is declared there."""
+    # Adobe's published class schemas predate tenant field groups; the tenant's part is checked by its own.
+    standard = {k: v for k, v in doc.items() if k != f"_{tenant}"}
+    custom = Draft6Validator(tenant_field_group(entity, schema, tenant))
+    errors = sorted([*_validator(entity).iter_errors(standard), *custom.iter_errors(doc)],
+                    key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         first = errors[0]
         where = "/".join(str(p) for p in first.absolute_path) or "(root)"
         raise XdmError(f"{entity}: XDM validation failed at {where}: {first.message}")
     declared = _declared_paths(entity)
-    for path in _leaf_paths(doc):
+    for path in _leaf_paths(doc, skip={TENANT, f"_{tenant}"}):
         if path not in declared:
             raise XdmError(f"{entity}: {path} is not a field of the XDM class or its field groups")
 
@@ -306,11 +348,12 @@ def _camel(name: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
-def _leaf_paths(doc: dict[str, Any], prefix: str = "") -> list[str]:
+def _leaf_paths(doc: dict[str, Any], prefix: str = "", skip: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """Every leaf's path, leaving out the namespaces in `skip` (checked by their own schemas)."""
     out = []
     for key, value in doc.items():
         path = f"{prefix}{key}"
-        if key == TENANT:
+        if key in skip:
             continue
         if isinstance(value, dict) and not _is_b2b_source(value):
             out.extend(_leaf_paths(value, path + "/"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from accord.identity.config import IdentityConfig
 from accord.lake.sql import ident, literal
 from accord.lake.store import Lake, current_sql
-from accord.model.entities import ACCOUNT, PERSON, Entity
+from accord.model.entities import Entity
 
 RECORD_NODE = {"person": "b2b_person", "account": "b2b_account"}
 ORDER_SPAN = 1_000_000_000
@@ -32,8 +32,8 @@ def build_profiles(
     touched = touched or {}
     lake.con.execute("BEGIN")
     try:
-        for kind, entity in (("person", PERSON), ("account", ACCOUNT)):
-            _build(lake, kind, entity, config, touched.get(kind))
+        for kind in ("person", "account"):
+            _build(lake, kind, lake.entity(kind), config, touched.get(kind))
         lake.con.execute("COMMIT")
     except BaseException:
         lake.con.execute("ROLLBACK")

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from accord.lake.store import Lake
-from accord.model.entities import ACCOUNT, PERSON
 from accord.model.namespaces import NAMESPACES
 from accord.profiles.build import attributes
 
@@ -193,7 +192,7 @@ def _audiences(lake: Lake, profile_id: str) -> list[dict[str, Any]]:
 
 
 def _attributes(lake: Lake, kind: str, profile_id: str) -> list[AttributeValue]:
-    entity = PERSON if kind == "person" else ACCOUNT
+    entity = lake.entity(kind)
     row = lake.query(f"SELECT * FROM {kind}_profile WHERE {kind}_id = ?", [profile_id])
     if not row:
         raise ProfileNotFound(f"{kind} {profile_id} has no profile yet: run `accord identity run`")
@@ -203,7 +202,7 @@ def _attributes(lake: Lake, kind: str, profile_id: str) -> list[AttributeValue]:
     }
     out = []
     for name in attributes(entity):
-        value = row[0][name]
+        value = row[0].get(name)  # a field declared since the last identity run has no column yet
         if value is None:
             continue
         src = lineage.get(name, {})

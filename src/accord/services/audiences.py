@@ -36,7 +36,7 @@ class AudienceSummary:
 
 def workspace_audiences(ws: Workspace, sandbox: str | None = None) -> list[Audience]:
     """The audience files of a sandbox (the default one unless named)."""
-    return load_audiences(ws.audiences_dir(sandbox))
+    return load_audiences(ws.audiences_dir(sandbox), ws.schema)
 
 
 def find(audiences: list[Audience], name: str) -> Audience:
@@ -61,21 +61,21 @@ def list_audiences(ws: Workspace, lake: Lake, only: str | None = None) -> list[A
     return out
 
 
-def parse(text: str | None = None, ast: dict[str, Any] | None = None) -> Audience:
-    """An audience from its text form or its JSON AST (both validated the same way)."""
+def parse(ws: Workspace, text: str | None = None, ast: dict[str, Any] | None = None) -> Audience:
+    """An audience from its text form or its JSON AST (both validated the same way, custom fields included)."""
     if ast is not None:
-        return parse_audience(print_audience(Audience.model_validate(ast)))
-    return parse_audience(text or "")
+        return parse_audience(print_audience(Audience.model_validate(ast)), ws.schema)
+    return parse_audience(text or "", ws.schema)
 
 
 def save(ws: Workspace, audience: Audience, sandbox: str | None = None) -> str:
     """Write the audience to its file in the sandbox's folder (creating or replacing it); returns the file name.
     Refused when, saved, the sandbox's audiences would not compile together (a cycle, a missing reference)."""
     folder, moment = ws.audiences_dir(sandbox), datetime.now(timezone.utc)
-    others = [a for a in load_usable(folder, moment).audiences if a.name != audience.name]
-    Compiler(moment).compile_all([*others, audience])
+    others = [a for a in load_usable(folder, moment, ws.schema).audiences if a.name != audience.name]
+    Compiler(moment, ws.schema).compile_all([*others, audience])
     existed = (folder / file_name(audience.name)).exists()
-    path = save_audience(folder, audience)
+    path = save_audience(folder, audience, ws.schema)
     return f"{path.name} ({'updated' if existed else 'created'})"
 
 
@@ -128,17 +128,18 @@ def run(ws: Workspace, lake: Lake, names: list[str] | None = None, as_of: dateti
     return evaluate(lake, audiences, as_of, retention_days=ws.config.audiences.retention_days)
 
 
-def fields(of: str) -> dict[str, dict[str, str]]:
-    """What a builder may offer: per scope reachable from an audience of `of`, field name → type."""
+def fields(ws: Workspace, of: str) -> dict[str, dict[str, str]]:
+    """What a builder may offer: per scope reachable from an audience of `of`, field name → type (custom fields
+    included)."""
     scopes = {"person": ["person", "opportunity", "event"], "account": ["account", "opportunity", "event", "person"]}
     if of not in scopes:
         raise ValueError(f"audiences are of person or account, not {of!r}")
-    return {s: {n: t.value for n, t in Scope(s, of).fields().items()} for s in scopes[of]}
+    return {s: {n: t.value for n, t in Scope(s, of, ws.schema).fields().items()} for s in scopes[of]}
 
 
 def preview_text(ws: Workspace, lake: Lake, text: str, limit: int = 5) -> dict[str, Any]:
     """An unsaved audience checked and sized against the current data: what a builder shows as you type."""
-    audience = parse(text)
+    audience = parse(ws, text)
     audiences = [a for a in workspace_audiences(ws, lake.sandbox) if a.name != audience.name] + [audience]
     members = sorted(preview(lake, audiences, audience.name))
     table, key, label = (("person_profile", "person_id", "email") if audience.of == "person"

@@ -67,6 +67,9 @@ class SalesforceSourceConfig(BaseModel):
     mappings: dict[str, str] = Field(default_factory=dict,
                                      description="Object → mapping file (relative to the workspace) replacing the "
                                                  "shipped one, e.g. to map custom __c fields.")
+    custom_fields: list[str] | None = Field(default=None,
+                                            description="Which declared custom fields (API names, e.g. ABM_Tier__c) "
+                                                        "to read; default: every declared one the org's describe lists.")
     sync_every_seconds: int = Field(default=60, ge=5, description="Incremental sync interval under `accord serve`.")
     bulk_poll_seconds: float = Field(default=5.0, gt=0, description="How often a Bulk API 2.0 job is polled.")
     bulk_page_records: int = Field(default=50_000, ge=1, description="Records per Bulk API result set (maxRecords).")

@@ -24,6 +24,7 @@ from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.mapping import Mapping
 from accord.lake.store import Lake
 from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk
+from accord.model.schema import STANDARD, Schema
 from accord.sources.mappings import resolve_mapping
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -352,7 +353,7 @@ class FileJob:
     source_instance_id: str | None = None
 
 
-def jobs_from_manifest(folder: Path) -> list[FileJob]:
+def jobs_from_manifest(folder: Path, schema: Schema = STANDARD) -> list[FileJob]:
     """The files a folder's manifest.yaml lists (as `accord generate` writes it), in order."""
     manifest = folder / "manifest.yaml"
     if not manifest.exists():
@@ -363,7 +364,8 @@ def jobs_from_manifest(folder: Path) -> list[FileJob]:
         mapping_ref = entry["mapping"]
         if not Path(mapping_ref).is_absolute() and (folder / mapping_ref).exists():
             mapping_ref = str(folder / mapping_ref)
-        jobs.append(FileJob(folder / entry["path"], resolve_mapping(mapping_ref), entry.get("source_instance_id")))
+        jobs.append(FileJob(folder / entry["path"], resolve_mapping(mapping_ref, schema=schema),
+                            entry.get("source_instance_id")))
     return jobs
 
 

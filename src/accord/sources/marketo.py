@@ -14,6 +14,7 @@ from accord.clients.marketo import BulkJob, BulkQueue, MarketoClient
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.records import as_text, ingest_records
 from accord.lake.store import Lake
+from accord.model.schema import STANDARD, Schema
 from accord.model.times import parse_instant, utc_seconds
 from accord.sources.api import Progress, SyncReport, records_chunk, records_digest
 from accord.sources.config import MarketoSourceConfig
@@ -31,9 +32,9 @@ ACTIVITY_COLUMNS = ["marketoGUID", "leadId", "activityDate", "activityTypeId", "
 class MarketoSource:
     """Reads one Marketo instance into one sandbox's lake; checkpoints live in that lake."""
 
-    def __init__(self, config: MarketoSourceConfig, client: MarketoClient) -> None:
-        self.config, self.client = config, client
-        self.mappings = {name: resolve_mapping(f"marketo/{name}") for name in (
+    def __init__(self, config: MarketoSourceConfig, client: MarketoClient, schema: Schema = STANDARD) -> None:
+        self.config, self.client, self.schema = config, client, schema
+        self.mappings = {name: resolve_mapping(f"marketo/{name}", schema=schema) for name in (
             "lead", "activity", "program", "program_member", "list", "list_member", "company", "named_account",
             "opportunity", "opportunity_role")}
 
@@ -266,8 +267,10 @@ class MarketoSource:
         return report
 
     def _lead_fields(self) -> list[str]:
+        """What the lead mapping reads and the declared person custom fields, of those Marketo's describe lists."""
         available = set(self.client.lead_fields())
-        return [c for c in self.mappings["lead"].source_columns if c in available]
+        custom = [f.name for f in self.schema.custom_of("person")]
+        return [c for c in dict.fromkeys([*self.mappings["lead"].source_columns, *custom]) if c in available]
 
     def _activity_type_ids(self) -> list[int]:
         known = {int(t["id"]) for t in self.client.activity_types()}
@@ -324,5 +327,5 @@ def _stamp(at: datetime | None) -> str:
     return utc_seconds(at)
 
 
-def open_source(config: MarketoSourceConfig, workspace_root: Path) -> MarketoSource:
-    return MarketoSource(config, config.client(workspace_root, poll_seconds=config.bulk_poll_seconds))
+def open_source(config: MarketoSourceConfig, workspace_root: Path, schema: Schema = STANDARD) -> MarketoSource:
+    return MarketoSource(config, config.client(workspace_root, poll_seconds=config.bulk_poll_seconds), schema)

@@ -14,6 +14,7 @@ from accord.clients.secrets import resolve_secret
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.mapping import Mapping
 from accord.lake.store import Lake
+from accord.model.schema import STANDARD, Schema
 from accord.model.times import parse_instant, utc_seconds
 from accord.sources.api import Progress, SyncReport, records_chunk
 from accord.sources.config import SalesforceSourceConfig
@@ -35,12 +36,15 @@ def mapping_name(sobject: str) -> str:
 class SalesforceSource:
     """Reads one org into one sandbox's lake; checkpoints (job, locator, cursor per object) live in that lake."""
 
-    def __init__(self, config: SalesforceSourceConfig, client: SalesforceClient, workspace_root: Path) -> None:
+    def __init__(self, config: SalesforceSourceConfig, client: SalesforceClient, workspace_root: Path,
+                 schema: Schema = STANDARD) -> None:
         self.config, self.client = config, client
         self.mappings: dict[str, Mapping] = {
-            o: resolve_mapping(str(workspace_root / config.mappings[o]) if o in config.mappings else mapping_name(o))
+            o: resolve_mapping(str(workspace_root / config.mappings[o]) if o in config.mappings else mapping_name(o),
+                               schema=schema)
             for o in config.objects
         }
+        self.schema = schema
         self._fields: dict[str, list[str]] = {}
 
     def close(self) -> None:
@@ -50,10 +54,14 @@ class SalesforceSource:
         return {f"{o} fields": len(self.client.describe(o)) for o in self.config.objects}
 
     def fields(self, sobject: str) -> list[str]:
-        """What the mapping reads that the org has (custom fields included), plus the sync's own fields."""
+        """What the mapping reads that the org has, the declared custom fields the org has (those the source
+        config chooses), plus the sync's own fields."""
         if sobject not in self._fields:
             available = set(self.client.describe(sobject))
-            wanted = [*ALWAYS, *self.mappings[sobject].source_columns]
+            chosen = self.config.custom_fields
+            custom = [f.name for f in self.schema.custom_of(self.mappings[sobject].entity)
+                      if chosen is None or f.name in chosen]
+            wanted = [*ALWAYS, *self.mappings[sobject].source_columns, *custom]
             self._fields[sobject] = [f for f in dict.fromkeys(wanted) if f in available]
         return self._fields[sobject]
 
@@ -150,10 +158,10 @@ def _soql_time(iso: str) -> str:
     return utc_seconds(parse_instant(iso))
 
 
-def open_source(config: SalesforceSourceConfig, workspace_root: Path) -> SalesforceSource:
+def open_source(config: SalesforceSourceConfig, workspace_root: Path, schema: Schema = STANDARD) -> SalesforceSource:
     secret = {name: resolve_secret(getattr(config, name), workspace_root) if getattr(config, name) else None
               for name in ("client_secret", "refresh_token", "private_key")}
     auth = SalesforceAuth(config.token_url or f"{config.instance_url.rstrip('/')}/services/oauth2/token",
                           config.client_id, config.auth, username=config.username, **secret)
     client = SalesforceClient(config.instance_url, config.api_version, auth, poll_seconds=config.bulk_poll_seconds)
-    return SalesforceSource(config, client, workspace_root)
+    return SalesforceSource(config, client, workspace_root, schema)

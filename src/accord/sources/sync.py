@@ -35,7 +35,7 @@ class ApiSource(Protocol):
 
 def open_source(ws: Workspace, config: SourceConfig) -> ApiSource:
     module = importlib.import_module(API_SOURCES[config.type])
-    return module.open_source(config, ws.root)  # type: ignore[no-any-return]
+    return module.open_source(config, ws.root, ws.schema)  # type: ignore[no-any-return]
 
 
 def configured(ws: Workspace, source_type: str | None = None, name: str | None = None) -> list[SourceConfig]:

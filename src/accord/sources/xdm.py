@@ -11,11 +11,11 @@ from typing import Any
 from accord.ingest.loader import IngestResult
 from accord.ingest.records import ingest_records
 from accord.lake.store import Lake
-from accord.model.xdm import XdmError, from_xdm, xdm_class
+from accord.model.xdm import DEFAULT_TENANT, XdmError, from_xdm, xdm_class
 from accord.sources.base import MalformedRow
 
 
-def load_xdm_file(lake: Lake, path: Path, entity: str) -> list[IngestResult]:
+def load_xdm_file(lake: Lake, path: Path, entity: str, tenant: str = DEFAULT_TENANT) -> list[IngestResult]:
     """One batch per source system instance found in the file; invalid objects are quarantined."""
     xdm_class(entity)  # refuse an entity without an XDM class before reading anything
     groups: dict[tuple[str, str], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
@@ -25,7 +25,7 @@ def load_xdm_file(lake: Lake, path: Path, entity: str) -> list[IngestResult]:
             if not line.strip():
                 continue
             try:
-                record = from_xdm(entity, json.loads(line))
+                record = from_xdm(entity, json.loads(line), lake.schema, tenant)
                 groups[(record["source_type"], record["source_instance_id"])].append((number, record))
             except (ValueError, KeyError, XdmError) as err:
                 malformed.append(MalformedRow(number, line.rstrip("\n"), f"invalid_xdm: {err}"))

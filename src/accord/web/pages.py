@@ -166,7 +166,7 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[
         from accord.services.audiences import parse, save
 
         try:
-            audience = parse(text)
+            audience = parse(workspace, text)
             save(workspace, audience, sandbox)
         except (ValueError, LookupError) as err:
             status = 409 if isinstance(err, AudienceNameTaken) else 400
@@ -243,7 +243,7 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[
     def fields(of: str = "person") -> JSONResponse:
         from accord.services.audiences import fields as reachable
 
-        return JSONResponse(reachable(of))
+        return JSONResponse(reachable(workspace, of))
 
     @router.post("/ui/preview")
     def preview(body: dict[str, Any]) -> JSONResponse:

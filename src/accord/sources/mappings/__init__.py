@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from accord.ingest.mapping import Mapping, MappingError, parse_mapping
+from accord.model.schema import STANDARD, Schema
 
 
 def builtin_mappings() -> list[str]:
@@ -33,8 +34,9 @@ def best_fit(columns: list[str]) -> tuple[str, float]:
     return name, share
 
 
-def resolve_mapping(ref: str | Path, entity: str | None = None) -> Mapping:
-    """A mapping file path, or the name of a shipped mapping; `entity` fills in or checks the target entity."""
+def resolve_mapping(ref: str | Path, entity: str | None = None, schema: Schema = STANDARD) -> Mapping:
+    """A mapping file path, or the name of a shipped mapping, read for `schema`; `entity` fills in or checks the
+    target entity."""
     path = Path(ref)
     if path.exists():
         raw = yaml.safe_load(path.read_text())
@@ -51,7 +53,7 @@ def resolve_mapping(ref: str | Path, entity: str | None = None) -> Mapping:
         if raw.get("entity", entity) != entity:
             raise MappingError(f"{where} maps to {raw['entity']!r}, not to --entity {entity!r}")
         raw = {**raw, "entity": entity}
-    return parse_mapping(raw, where)
+    return parse_mapping(raw, where, schema)
 
 
 __all__ = ["best_fit", "builtin_mappings", "resolve_mapping"]
