@@ -37,7 +37,12 @@ TEXTS = {
     "event_type": EVENT_TYPES,
     "url": ["https://www.accord-example.com/pricing", "https://www.accord-example.com/"],
     "account_type": ["Customer", "Prospect"],
+    "Persona__c": list(pools.PERSONAS[:3]),
+    "ABM_Tier__c": list(pools.ABM_TIERS[:2]),
+    "account.ABM_Tier__c": list(pools.ABM_TIERS[:2]),
 }
+LISTS = {"Products__c": list(pools.PRODUCTS[:3]), "account.Products__c": list(pools.PRODUCTS[:3])}
+"""Custom fields of the generated org that hold lists (a multi-select picklist): tested by any element."""
 NUMBERS = {
     "lead_score": [20, 60, 100],
     "account.annual_revenue": [1_000_000, 10_000_000],
@@ -50,8 +55,9 @@ NUMBERS = {
 BOOLS = {"is_closed", "is_won", "email_opt_out", "is_primary"}
 FIELDS = {
     "person": ["seniority", "person_type", "country", "lead_score", "account.industry",
-               "account.annual_revenue", "account.employees", "account.country", "email_opt_out", "job_title", "email"],
-    "account": ["industry", "country", "annual_revenue", "employees", "account_type"],
+               "account.annual_revenue", "account.employees", "account.country", "email_opt_out", "job_title", "email",
+               "Persona__c", "account.ABM_Tier__c", "account.Products__c"],
+    "account": ["industry", "country", "annual_revenue", "employees", "account_type", "ABM_Tier__c", "Products__c"],
     "opportunity": ["stage", "amount", "is_closed", "is_won", "probability", "role", "close_date"],
     "event": ["event_type", "url", "timestamp", 'properties."New Status"', "properties.Program",
               'properties."Change Value"', 'properties."Webpage URL"', "properties.missing.key"],
@@ -82,6 +88,15 @@ def leaf(entity: str, of: str):
             return st.one_of(
                 st.builds(Compare, field=st.just(name), op=st.sampled_from(["=", "!=", "contains", "starts with"]),
                           value=st.sampled_from(options)),
+                st.builds(InValues, field=st.just(name), values=st.lists(st.sampled_from(options), min_size=1,
+                                                                          max_size=2).map(tuple), negated=st.booleans()),
+                st.builds(IsNull, field=st.just(name), negated=st.booleans()),
+            )
+        if name in LISTS:
+            options = LISTS[name]
+            return st.one_of(
+                st.builds(Compare, field=st.just(name), op=st.sampled_from(["=", "!=", "contains", "ends with"]),
+                          value=st.sampled_from(options + ["Clo"])),
                 st.builds(InValues, field=st.just(name), values=st.lists(st.sampled_from(options), min_size=1,
                                                                           max_size=2).map(tuple), negated=st.booleans()),
                 st.builds(IsNull, field=st.just(name), negated=st.booleans()),

@@ -14,6 +14,8 @@ import yaml
 from hypothesis import settings
 
 from accord.audiences.evaluate import evaluate
+from accord.demo import DEMO_CUSTOM_FIELDS
+from accord.lake.custom_fields import declare
 from accord.audiences.files import load_audiences
 from accord.generate import generate
 from accord.identity.config import IdentityConfig
@@ -70,6 +72,7 @@ def profiled_lake(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory):
     from accord.sources.files import jobs_from_manifest
 
     with Lake(tmp_path_factory.mktemp("profiled") / "l.duckdb") as store:
+        declare(store, DEMO_CUSTOM_FIELDS)  # the generated org's custom fields, as the demo declares them
         for job in jobs_from_manifest(tiny_world):
             load_file(store, job)
         run_identity(store, IdentityConfig())

@@ -37,7 +37,7 @@ def reference_world(world_lake):
 
 
 def compiled_members(lake: Lake, audiences, when=WHEN) -> dict[str, set[str]]:
-    members = DuckDBEngine(lake).members(Compiler(when).compile_all(audiences))
+    members = DuckDBEngine(lake).members(Compiler(when, lake.schema).compile_all(audiences))
     out: dict[str, set[str]] = {a.name: set() for a in audiences}
     for name, pid in zip(members.column("audience").to_pylist(), members.column("profile_id").to_pylist()):
         out[name].add(pid)

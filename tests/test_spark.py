@@ -27,7 +27,7 @@ def spark():
 
 
 def spark_members(lake, spark, audiences) -> dict[str, set[str]]:
-    table = SparkEngine(lake, spark).members(Compiler(WHEN).compile_all(audiences))
+    table = SparkEngine(lake, spark).members(Compiler(WHEN, lake.schema).compile_all(audiences))
     out: dict[str, set[str]] = {a.name: set() for a in audiences}
     for name, pid in zip(table.column("audience").to_pylist(), table.column("profile_id").to_pylist()):
         out[name].add(pid)

@@ -34,6 +34,8 @@ DEMO_AUDIENCES = ["Webinar attendees", "Senior people on won deals worth over $1
 DEMO_CUSTOM_FIELDS = (
     CustomField(entity="account", name="ABM_Tier__c", label="ABM Tier",
                 description="The account's tier in the account-based marketing programme."),
+    CustomField(entity="account", name="Products__c", type="string_list", label="Products Owned",
+                description="What the account has bought (a multi-select picklist)."),
     CustomField(entity="person", name="Persona__c", label="Persona", description="The buying-group role sales gave."),
 )
 """The custom fields the demo's Salesforce org carries (the generator writes them), declared as a user would."""

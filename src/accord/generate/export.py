@@ -110,6 +110,7 @@ class Exporter:
                 "SystemModstamp": iso(np.minimum(a.created + 100 * DAY, end - DAY)),
                 "IsDeleted": np.full(n, "false", dtype=object),
                 "ABM_Tier__c": _choice(self.w, pools.ABM_TIERS, n, 21),
+                "Products__c": _multi_choice(self.w, pools.PRODUCTS, n, 23),
             },
             "account",
         )
@@ -498,6 +499,12 @@ class Exporter:
 def _choice(world: World, options: tuple[str, ...], n: int, salt: int) -> np.ndarray:
     rng = np.random.default_rng(world.seed * 1000 + salt)
     return np.array(options, dtype=object)[rng.integers(0, len(options), n)]
+
+
+def _multi_choice(world: World, options: tuple[str, ...], n: int, salt: int) -> np.ndarray:
+    """Each row a `;`-joined subset of `options` (often empty), as a Salesforce multi-select picklist exports."""
+    picked = np.random.default_rng(world.seed * 1000 + salt).random((n, len(options))) < 0.3
+    return np.array([";".join(o for o, keep in zip(options, row) if keep) for row in picked], dtype=object)
 
 
 def _typed_company(names: np.ndarray, seed: int) -> np.ndarray:

@@ -96,6 +96,8 @@ SENIORITY_WEIGHTS = (0.1, 0.15, 0.3, 0.45)
 
 ABM_TIERS = ("Tier 1", "Tier 2", "Tier 3", "")
 """Account custom field ABM_Tier__c; empty: not in the ABM programme."""
+PRODUCTS = ("Analytics", "Cloud", "Security", "Support")
+"""Account custom field Products__c, a Salesforce multi-select picklist (`Analytics;Cloud`)."""
 PERSONAS = ("Champion", "Economic Buyer", "Technical Evaluator", "End User", "")
 """Contact custom field Persona__c."""
 LEAD_SOURCES = ("Web", "Webinar", "Trade Show", "Partner Referral", "Advertisement", "Cold Call", "Content Syndication")
