@@ -59,23 +59,24 @@ FIELDS = {
                "Persona__c", "account.ABM_Tier__c", "account.Products__c"],
     "account": ["industry", "country", "annual_revenue", "employees", "account_type", "ABM_Tier__c", "Products__c"],
     "opportunity": ["stage", "amount", "is_closed", "is_won", "probability", "role", "close_date"],
-    "event": ["event_type", "url", "timestamp", 'properties."New Status"', "properties.Program",
-              'properties."Change Value"', 'properties."Webpage URL"', "properties.missing.key"],
+    "event": ["event_type", "url", "timestamp", "properties.new_status", "properties.program",
+              "properties.change_value", "properties.webpage_url", "properties.asset", "properties.missing.key"],
 }
 PROPERTIES = {
-    'properties."New Status"': ["Attended", "Registered"],
-    "properties.Program": ["Webinar Program 01", "Webinar Program 02"],
-    'properties."Webpage URL"': ["https://www.accord-example.com/pricing", "/pricing", "https://www"],
+    "properties.new_status": ["Attended", "Registered"],
+    "properties.program": ["Webinar Program 01", "Webinar Program 02"],
+    "properties.webpage_url": ["https://www.accord-example.com/pricing", "/pricing", "https://www"],
+    "properties.asset": ["Webinar Program 01", "https://www.accord-example.com/pricing"],
     "properties.missing.key": ["x"],
 }
-"""Event properties as the generated Marketo activities carry them; `Change Value` is a signed number as text."""
+"""Event properties as the Marketo activity mapping keeps them; `change_value` is a signed number as text."""
 
 
 def leaf(entity: str, of: str):
     fields = [f for f in FIELDS[entity] if not (entity == "opportunity" and of == "account" and f == "role")]
 
     def for_field(name: str):
-        if name == 'properties."Change Value"':
+        if name == "properties.change_value":
             return st.one_of(
                 st.builds(Compare, field=st.just(name), op=st.sampled_from(["=", "!=", "<", ">="]),
                           value=st.sampled_from([5, -3, 0, 12.5])),

@@ -3,6 +3,7 @@ custom fields the mapping does not know. The shipped mappings load them and say 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,12 @@ def test_a_marketo_bulk_activity_export_loads(lake, tmp_path: Path) -> None:
     result = ingest(lake, write_csv(tmp_path / "activities.csv", header, rows), resolve_mapping("marketo/activity"))
     assert (result.loaded, result.quarantined) == (2, 0)
     assert sorted(r["event_type"] for r in lake.query("SELECT event_type FROM event")) == ["email.click", "web.pageview"]
+    properties = {r["source_id"]: json.loads(r["properties"]) for r in lake.query("SELECT source_id, properties FROM event")}
+    assert properties == {
+        "10001": {"webpage_url": "https://x.io/pricing", "query_parameters": "utm=1", "asset": "pricing.html",
+                  "asset_id": "7"},
+        "10002": {"link": "https://x.io", "asset": "Q4 Launch - Email 1", "asset_id": "1003", "campaign_id": "9"},
+    }, "attributes under snake-case names, the asset and its ids beside them; an empty campaignId adds nothing"
 
 
 def test_mappings_check_guesses_the_mapping_and_shows_each_column_and_rows(tmp_path: Path) -> None:

@@ -41,6 +41,15 @@ def _string_list(text: str) -> str:
             f"AND json_type({text}) = 'ARRAY' THEN {array} ELSE {split} END)")
 
 
+def _snake_keys(text: str) -> str:
+    """A JSON object's keys in snake case (`Webpage URL` → `webpage_url`), values untouched; other text as it was."""
+    snake = "trim(regexp_replace(lower(k), '[^a-z0-9]+', '_', 'g'), '_')"
+    value = f"json_extract({text}, '$.' || to_json(k)::VARCHAR)::VARCHAR"
+    pairs = f"list_transform(json_keys({text}), lambda k: to_json({snake})::VARCHAR || ':' || {value})"
+    return (f"(CASE WHEN json_valid({text}) AND json_type({text}) = 'OBJECT' "
+            f"THEN '{{' || array_to_string({pairs}, ',') || '}}' ELSE {text} END)")
+
+
 @dataclass(frozen=True)
 class CompiledField:
     column: Column
@@ -143,6 +152,13 @@ class ChunkCompiler:
         if t.name == "json_get":
             path = literal('$."' + t.arg.replace('"', '\\"') + '"')
             return f"(CASE WHEN json_valid({text}) THEN json_extract_string({text}, {path}) END)"
+        if t.name == "snake_keys":
+            return _snake_keys(text)
+        if t.name == "add_keys":
+            pairs = ", ".join(f"{literal(str(k))}, {self._raw_text(c)}" for k, c in t.arg.items())
+            # json_merge_patch drops a key whose value is null: a column the input lacks adds nothing.
+            return (f"(CASE WHEN {text} IS NULL OR (json_valid({text}) AND json_type({text}) = 'OBJECT') THEN "
+                    f"json_merge_patch(coalesce({text}, '{{}}'), json_object({pairs}))::VARCHAR ELSE {text} END)")
         if t.name == "source_key":
             source_type = t.arg or self.mapping.source_type
             return f"({text} || {literal('@' + self.instance + '.' + source_type)})"

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from accord.model.entities import Entity
 from accord.model.schema import STANDARD, Schema
 
-STRING_TRANSFORMS = {"trim", "lower", "upper", "email_domain", "url_domain", "map", "source_key", "prefix", "json_get"}
+STRING_TRANSFORMS = {"trim", "lower", "upper", "email_domain", "url_domain", "map", "source_key", "prefix", "json_get",
+                     "snake_keys", "add_keys"}
 PARSE_TRANSFORMS = {"to_date", "to_timestamp", "to_number", "to_integer", "to_boolean"}
 TRANSFORMS = STRING_TRANSFORMS | PARSE_TRANSFORMS
 
@@ -42,6 +43,8 @@ class Transform(BaseModel):
             raise MappingError("transform 'map' takes a table of source value -> canonical value")
         if name in ("prefix", "json_get") and not isinstance(arg, str):
             raise MappingError(f"transform {name!r} takes a text argument")
+        if name == "add_keys" and not (isinstance(arg, dict) and arg and all(isinstance(v, str) for v in arg.values())):
+            raise MappingError("transform 'add_keys' takes a table of key -> source column")
         return cls(name=name, arg=arg)
 
 
@@ -85,9 +88,11 @@ class FieldSpec(BaseModel):
 
     @property
     def source_columns(self) -> list[str]:
+        """The input columns the field reads: its source, and those a transform adds (`add_keys`)."""
+        added = [str(c) for t in self.transforms if t.name == "add_keys" for c in t.arg.values()]
         if self.from_ is not None:
-            return [self.from_]
-        return list(self.concat or self.coalesce or [])
+            return [self.from_, *added]
+        return [*(self.concat or self.coalesce or []), *added]
 
 
 class Mapping(BaseModel):
