@@ -80,6 +80,22 @@ class World:
         for m in q("SELECT m.person_key, c.name, m.status FROM campaign_member_current m JOIN campaign_current c ON c.source_key = m.campaign_key"):
             if m["person_key"] in person_of:
                 self.campaigns[person_of[m["person_key"]]].add((m["name"], m["status"]))
+        self.objects: dict[tuple[str, str], dict[str, list[dict]]] = {}
+        for obj in lake.schema.objects:
+            by_person: dict[str, list[dict]] = defaultdict(list)
+            by_account: dict[str, list[dict]] = defaultdict(list)
+            for row in q(f'SELECT * FROM "{obj.name}_current"'):
+                if obj.related_to == "account" and row["account_key"] in account_of:
+                    by_account[account_of[row["account_key"]]].append(row)
+                elif obj.related_to == "person" and row["person_key"] in person_of:
+                    by_person[person_of[row["person_key"]]].append(row)
+            if obj.related_to == "account":
+                for person, accounts in self.accounts_of.items():
+                    by_person[person] = [r for a in accounts for r in by_account[a]]
+            else:
+                for account, people in self.people_of.items():
+                    by_account[account] = [r for p in people for r in by_person[p]]
+            self.objects[("person", obj.name)], self.objects[("account", obj.name)] = by_person, by_account
         self.lists = defaultdict(set)
         for m in q("SELECT m.person_key, l.name FROM marketing_list_member_current m JOIN marketing_list_current l ON l.source_key = m.marketing_list_key"):
             if m["person_key"] in person_of:
@@ -210,6 +226,8 @@ class Evaluator:
         return key if name == "account_id" else self.w.accounts[key][name]
 
     def related(self, relation: str, entity: str, key: str, window: Window | None) -> list[dict]:
+        if (entity, relation) in self.w.objects:
+            return list(self.w.objects[(entity, relation)].get(key, []))
         if relation == "opportunity":
             return list((self.w.person_opps if entity == "person" else self.w.account_opps)[key].values())
         if relation == "person":

@@ -24,7 +24,8 @@ from accord.identity.config import IdentityConfig
 from accord.identity.run import run_identity
 from accord.lake.custom_fields import declare
 from accord.lake.store import Lake
-from accord.model.schema import STANDARD, CustomField, Schema
+from accord.ingest.mapping import MappingError
+from accord.model.schema import STANDARD, CustomField, CustomObject, Schema
 from accord.sources.config import SalesforceSourceConfig
 from accord.sources.salesforce import SalesforceSource
 from accord.sources.state import SourceState
@@ -202,6 +203,29 @@ def test_declared_custom_fields_the_org_describes_are_read(server: SalesforceSer
     assert got == tiers and any(got.values())
     personas = lake.scalar('SELECT count("Persona__c") FROM person_current')
     assert (personas > 0) == (chosen is None)
+
+
+def test_a_declared_custom_object_is_backfilled_and_synced(server: SalesforceServer, data: SalesforceData,
+                                                         lake: Lake) -> None:
+    account = data.records["Account"][0]["Id"]
+    data.records["Subscription__c"] = [
+        {"Id": f"a015e00000SUB{i:04d}", "Account__c": account, "Seats__c": str(10 * i), "Status__c": "Active",
+         "SystemModstamp": "2026-11-01T00:00:00.000+0000", "IsDeleted": "false"} for i in range(1, 4)]
+    obj = CustomObject(name="Subscription__c", related_to="account", relation_column="Account__c",
+                       fields=[{"name": "Seats__c", "type": "integer"}, {"name": "Status__c"}])
+    schema = Schema(tuple(obj.custom_fields()), (obj,))
+    declare(lake, schema.custom, schema.objects)
+    source = source_for(server, schema=schema, objects=["Account", "Subscription__c"])
+    source.backfill(lake)
+    rows = lake.query('SELECT account_key, "Seats__c" FROM "Subscription__c_current" ORDER BY 2')
+    assert [(r["account_key"], r["Seats__c"]) for r in rows] == [(f"{account}@{ORG}.Salesforce", n) for n in (10, 20, 30)]
+    data.upsert("Subscription__c", {"Id": "a015e00000SUB0002", "Seats__c": "250"},
+                datetime.now(timezone.utc) + timedelta(seconds=2))
+    data.delete("Subscription__c", "a015e00000SUB0003", datetime.now(timezone.utc) + timedelta(seconds=2))
+    source.sync(lake)
+    assert lake.scalar('SELECT list("Seats__c" ORDER BY "Seats__c") FROM "Subscription__c_current"') == [10, 250]
+    with pytest.raises(MappingError, match="unknown object.*Widget__c.*declare a custom object"):
+        source_for(server, schema=schema, objects=["Widget__c"])
 
 
 def test_marketo_and_salesforce_make_one_profile_per_person(tmp_path: Path, tiny_world: Path,

@@ -14,7 +14,7 @@ from accord.audiences.config import AudiencesConfig
 from accord.identity.config import IdentityConfig
 from accord.lake.custom_fields import declare
 from accord.lake.store import Lake
-from accord.model.schema import CustomField, Schema
+from accord.model.schema import CustomField, CustomObject, Schema
 from accord.profiles.build import build_profiles
 from accord.sources.config import SourceConfig, check_sources
 
@@ -55,10 +55,14 @@ class WorkspaceConfig(BaseModel):
     destinations: list[DestinationConfig] = Field(default_factory=list, description="Where audiences are sent.")
     custom_fields: list[CustomField] = Field(default_factory=list,
                                              description="Fields the organisation adds to the model (ABM_Tier__c, ...).")
+    custom_objects: list[CustomObject] = Field(default_factory=list,
+                                               description="Objects the organisation adds (Subscription__c, ...), "
+                                                           "each related to a person or an account.")
     xdm_tenant: str = Field(default="accord", pattern=r"^[a-z][a-z0-9]{0,63}$",
                             description="The tenant id custom fields go under in XDM exports (`_<tenant>`).")
     schema_file: str | None = Field(default=None, description="A YAML file (relative to the workspace) whose "
-                                                              "`custom_fields:` list adds to the one above.")
+                                                              "`custom_fields:` and `custom_objects:` lists add to "
+                                                              "the ones above.")
 
     @model_validator(mode="after")
     def _check_sandboxes(self) -> WorkspaceConfig:
@@ -155,16 +159,17 @@ class Workspace:
     @property
     def schema(self) -> Schema:
         """The model as this workspace declares it: Accord's entities and the custom fields."""
-        fields = list(self.config.custom_fields)
+        fields, objects = list(self.config.custom_fields), list(self.config.custom_objects)
         if self.config.schema_file:
             path = self.root / self.config.schema_file
             try:
                 raw = yaml.safe_load(path.read_text()) or {}
                 fields += [CustomField.model_validate(f) for f in raw.get("custom_fields") or []]
+                objects += [CustomObject.model_validate(o) for o in raw.get("custom_objects") or []]
             except (OSError, yaml.YAMLError, ValidationError, AttributeError) as err:
                 raise WorkspaceError(f"schema file {path} cannot be used: {err}") from None
         try:
-            return Schema(tuple(fields))
+            return Schema(tuple(fields + [f for o in objects for f in o.custom_fields()]), tuple(objects))
         except ValueError as err:
             raise WorkspaceError(str(err)) from None
 
@@ -175,7 +180,8 @@ class Workspace:
         lake = Lake(self.lake_path(name), sandbox=name, migrate=migrate)
         if migrate and declare_fields:
             try:
-                added = declare(lake, self.schema.custom)
+                schema = self.schema
+                added = declare(lake, schema.custom, schema.objects)
                 if any(f.entity in PROFILE_KINDS for f in added):
                     build_profiles(lake, self.config.identity)  # profiles gain the column, filled from the records
             except BaseException:

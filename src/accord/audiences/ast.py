@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 Scalar = Union[bool, int, float, str, date]
 CompareOp = Literal["=", "!=", "<", "<=", ">", ">=", "contains", "starts with", "ends with"]
 NumberOp = Literal["=", "!=", "<", "<=", ">", ">="]
-Relation = Literal["opportunity", "event", "person"]
+Relation = str
+"""opportunity, event, person, or a custom object of the workspace (`Subscription__c`)."""
 MAX_DAYS = 36_500
 """The longest window (a hundred years): longer ones reach before any data and overflow date arithmetic."""
 

@@ -50,6 +50,20 @@ SOURCES = {
 }
 
 
+OBJECT_ROW = "x"
+"""The row alias of a custom object's records in its feature table."""
+
+
+def object_source(name: str) -> str:
+    """The feature source code of a custom object: `Subscription__c` → `x_subscription__c`."""
+    return "x_" + name.lower()
+
+
+def object_table(level: str, name: str) -> str:
+    """The aud_* table of a custom object's records per person or per account."""
+    return f"aud_{level}_{object_source(name)}"
+
+
 class CompileError(ValueError):
     """An audience that parses but cannot be evaluated (a window on opportunities, a wrong audience reference...)."""
 
@@ -89,11 +103,16 @@ class CompiledAudiences:
     # Event features that all require one event type are computed over that type's events alone (`ev0`, `ev1`, …):
     # grouping fewer rows with fewer aggregates is what makes one pass beat one query per audience.
     event_types: dict[str, str] = field(default_factory=dict)  # source code → event type
+    objects: tuple[str, ...] = ()  # the custom objects of the schema compiled for
+
+    def source_tables(self, level: str) -> dict[str, tuple[str, str]]:
+        """Source code → (table, row alias) for `level`: Accord's relations and the custom objects."""
+        return SOURCES[level] | {object_source(o): (object_table(level, o), OBJECT_ROW) for o in self.objects}
 
     def sources(self, level: str) -> list[tuple[str, str, str]]:
         """(source code, table, row alias) of every feature table of `level`, in build order."""
         out = []
-        for source, (table, alias) in SOURCES[level].items():
+        for source, (table, alias) in self.source_tables(level).items():
             if source == "ev":
                 out.extend((code, table, alias) for code in sorted(self.event_types, key=lambda c: int(c[2:])))
             out.append((source, table, alias))
@@ -147,7 +166,7 @@ class Compiler:
     def __init__(self, as_of: datetime, schema: Schema = STANDARD) -> None:
         self.as_of = as_of.astimezone(timezone.utc)
         self.schema = schema
-        self.out = CompiledAudiences()
+        self.out = CompiledAudiences(objects=tuple(o.name for o in schema.objects))
         self._keys: dict[tuple[str, str, str], str] = {}
         self._audiences: dict[str, Audience] = {}
         self._feature_source: dict[str, str] = {}
@@ -317,7 +336,7 @@ class Compiler:
             return _comparison(cond.op, self._count(scope.entity, cond.relation, where, cond.window, alias), number)
         self._no_window(cond.window, cond.relation)
         source = self._source(cond.relation)
-        row = SOURCES[scope.entity][source][1] if source != "pe" else "p"
+        row = self.out.source_tables(scope.entity)[source][1] if source != "pe" else "p"
         measure = exp.Filter(this=exp.Sum(this=exp.column(column_name(cond.field or ""), table=row, quoted=True)),
                              expression=exp.Where(this=where))
         return _comparison(cond.op, self._feature(self._register(scope.entity, source, measure), alias), number)
@@ -361,12 +380,12 @@ class Compiler:
     # -- features ----------------------------------------------------------------------------------------
     @staticmethod
     def _source(relation: str) -> str:
-        return {"event": "ev", "opportunity": "op", "person": "pe"}[relation]
+        return {"event": "ev", "opportunity": "op", "person": "pe"}.get(relation) or object_source(relation)
 
     def _inner(self, relation: str, scope: Scope, where: Condition | None) -> exp.Expression:
         """The condition on one row of `relation`, as seen from a profile of `scope`."""
         inner = scope.relation(relation)
-        row = {"event": "e", "opportunity": "o", "person": "p"}[relation]
+        row = {"event": "e", "opportunity": "o", "person": "p"}.get(relation, OBJECT_ROW)
         return self.condition(where, inner, row) if where is not None else exp.true()
 
     def _count(self, level: str, relation: str, where: exp.Expression, window: Window | None, alias: str) -> exp.Expression:

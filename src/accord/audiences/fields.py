@@ -95,7 +95,9 @@ class Scope:
             if self.audience_of == "person":
                 out |= {"role": ColumnType.STRING, "is_primary": ColumnType.BOOLEAN}
             return out
-        return _typed(self.schema.entity("event"), ["event_type", "url", "timestamp"])
+        if self.entity == "event":
+            return _typed(self.schema.entity("event"), ["event_type", "url", "timestamp"])
+        return _typed(self.schema.entity(self.entity), [f.name for f in self.schema.custom_of(self.entity)])
 
     def account_fields(self) -> dict[str, ColumnType]:
         account = self.schema.entity("account")
@@ -112,8 +114,14 @@ class Scope:
             raise KeyError(f"{self.entity} has no field {name!r}{hint}")
         return known[name]
 
+    def relations(self) -> tuple[str, ...]:
+        """What a condition here may quantify over: Accord's relations and, from a person or an account, every
+        custom object (a person reaches its accounts' objects, an account its people's)."""
+        objects = tuple(o.name for o in self.schema.objects) if self.entity in ("person", "account") else ()
+        return RELATIONS.get(self.entity, ()) + objects
+
     def relation(self, name: str) -> Scope:
-        allowed = RELATIONS[self.entity]
+        allowed = self.relations()
         if name not in allowed:
             reach = ", ".join(allowed) or "nothing"
             raise KeyError(f"a condition on {self.entity} cannot reach {name!r} (it reaches {reach})")

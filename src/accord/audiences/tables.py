@@ -6,7 +6,7 @@ the best score); its opportunities are those it has a role on and those of every
 
 from __future__ import annotations
 
-from accord.audiences.compile import column_name
+from accord.audiences.compile import column_name, object_table
 from accord.audiences.fields import opportunity_fields
 from accord.lake.sql import ident
 from accord.lake.store import current_where
@@ -20,7 +20,8 @@ PERSON_TABLES = ("aud_person_account", "aud_people", "aud_person_opps", "aud_per
 def person_scoped_sql(schema: Schema, persons: str) -> dict[str, str]:
     """The person-keyed aud_* tables for only the people listed in table `persons` (column person_id)."""
     scoped = table_sql(schema, persons)
-    return {name: scoped[name] for name in PERSON_TABLES}
+    person_tables = (*PERSON_TABLES, *(object_table("person", o.name) for o in schema.objects))
+    return {name: scoped[name] for name in person_tables}
 
 
 def table_sql(schema: Schema, persons: str | None = None) -> dict[str, str]:
@@ -35,6 +36,7 @@ def table_sql(schema: Schema, persons: str | None = None) -> dict[str, str]:
     account_cols = ", ".join(f"a.{ident(a)} AS {ident(column_name('account.' + a))}" for a in account_attributes)
     opp_cols = ", ".join(f"o.{ident(c)}" for c in opportunity_fields(schema))
     records = "SELECT value AS source_key, profile_id FROM identity_nodes WHERE kind = '{}' AND namespace = '{}'"
+    records_of = records.format
     only = f" WHERE person_id IN (SELECT person_id FROM {persons})" if persons else ""
     person_records = records.format("person", "b2b_person") + (
         f" AND profile_id IN (SELECT person_id FROM {persons})" if persons else "")
@@ -48,7 +50,28 @@ def table_sql(schema: Schema, persons: str | None = None) -> dict[str, str]:
     def current(entity: str, column: str, keys: str) -> str:
         return f"{entity}_current" if persons is None else current_where(entity, column, keys)
 
-    return {
+    objects = {}
+    for obj in schema.objects:
+        fields = ", ".join(f"o.{ident(f.name)}" for f in schema.custom_of(obj.name)) or "NULL AS _none"
+        records = ident(obj.name + "_current")
+        if obj.related_to == "account":
+            by_account = f"SELECT ar.profile_id AS account_id, {fields} FROM {records} o " \
+                         f"JOIN ({account_records}) ar ON ar.source_key = o.account_key"
+            objects[object_table("account", obj.name)] = by_account
+            objects[object_table("person", obj.name)] = (
+                f"SELECT pa.person_id, {fields} FROM (SELECT DISTINCT person_id, account_id FROM {person_account}) pa "
+                f"JOIN ({account_records}) ar ON ar.profile_id = pa.account_id "
+                f"JOIN {records} o ON o.account_key = ar.source_key")
+        else:
+            objects[object_table("person", obj.name)] = (
+                f"SELECT pr.profile_id AS person_id, {fields} FROM {records} o "
+                f"JOIN ({person_records}) pr ON pr.source_key = o.person_key")
+            objects[object_table("account", obj.name)] = (
+                f"SELECT pa.account_id, {fields} FROM {records} o "
+                f"JOIN ({records_of('person', 'b2b_person')}) pr ON pr.source_key = o.person_key "
+                "JOIN (SELECT DISTINCT person_id, account_id FROM person_account) pa ON pa.person_id = pr.profile_id")
+
+    return objects | {
         "aud_person_account": f"SELECT DISTINCT person_id, account_id FROM {person_account}",
         "aud_people": f"""
             WITH primary_account AS (

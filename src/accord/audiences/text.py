@@ -104,6 +104,7 @@ class Parser:
         self.i = 0
         self.scopes: list[Scope] = [scope] if scope else []
         self.schema = scope.schema if scope else schema
+        self.relations = RELATIONS + tuple(o.name for o in self.schema.objects)
 
     @property
     def scope(self) -> Scope | None:
@@ -227,7 +228,7 @@ class Parser:
             inner = self.condition()
             self.take(")")
             return inner
-        if self.at("any", "all", "no") and self.peek().text in RELATIONS and self.peek(2).text == "(":
+        if self.at("any", "all", "no") and self.peek().text in self.relations and self.peek(2).text == "(":
             return self.quantified()
         if self.at("count", "sum") and self.peek().text == "(":
             return self.aggregate()
@@ -263,7 +264,7 @@ class Parser:
     def quantified(self) -> Quantified:
         quantifier = self.take("any", "all", "no").text
         rel_tok = self.tok
-        relation = self.take(*RELATIONS).text
+        relation = self.take(*self.relations).text
         self.take("(")
         self.enter(relation, rel_tok)
         where, window = self.body()
@@ -277,7 +278,7 @@ class Parser:
         function = self.take("count", "sum").text
         self.take("(")
         rel_tok = self.tok
-        relation = self.take(*RELATIONS).text
+        relation = self.take(*self.relations).text
         self.enter(relation, rel_tok)
         field = None
         if function == "sum":

@@ -1,4 +1,5 @@
-"""Custom fields in a store: declared ones become columns; a change of type converts every value or nothing."""
+"""Custom fields and objects in a store: declared ones become columns and tables; a change of type converts every
+value or nothing."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 from accord.lake.sql import DUCKDB_TYPES, ident, literal
 from accord.lake.store import Lake, now
 from accord.model.entities import ColumnType
-from accord.model.schema import CustomField
+from accord.model.schema import CustomField, CustomObject
 
 SHOWN = 5
 PROFILE_TABLES = {"person": "person_profile", "account": "account_profile"}
@@ -17,11 +18,22 @@ class CustomFieldTypeChanged(ValueError):
     """A declared custom field has another type in the store than in the declaration."""
 
 
-def declare(lake: Lake, fields: Sequence[CustomField]) -> list[CustomField]:
-    """Add the columns of newly declared fields and keep labels current; returns the fields added.
+def declare(lake: Lake, fields: Sequence[CustomField], objects: Sequence[CustomObject] = ()) -> list[CustomField]:
+    """Add the tables of newly declared objects and the columns of newly declared fields, keep labels current;
+    returns the fields added.
 
     A field declared with another type than the store holds is refused (nothing changes): `convert` does that.
+    So is an object declared as related otherwise than the store has it.
     """
+    held = {o.name: o for o in lake.schema.objects}
+    for o in objects:
+        before = held.get(o.name)
+        if before is not None and (before.related_to, before.relation_column) != (o.related_to, o.relation_column):
+            raise CustomFieldTypeChanged(
+                f"custom object {o.name} relates to {before.related_to} by {before.relation_column} in the store but "
+                f"is declared to relate to {o.related_to} by {o.relation_column}; declare it as it was, or under a "
+                "new name")
+    new_objects = [o for o in objects if o.name not in held]
     stored = {(f.entity, f.name): f for f in lake.schema.custom}
     for f in fields:
         before = stored.get((f.entity, f.name))
@@ -32,9 +44,14 @@ def declare(lake: Lake, fields: Sequence[CustomField]) -> list[CustomField]:
                 f"run `accord schema convert {f.qualified} {f.type}` to convert it{problem}")
     added = [f for f in fields if (f.entity, f.name) not in stored]
     relabelled = [f for f in fields if (f.entity, f.name) in stored and stored[(f.entity, f.name)] != f]
-    if not added and not relabelled:
+    if not added and not relabelled and not new_objects:
         return []
     with lake.transaction():
+        for o in new_objects:
+            columns = ", ".join(f"{ident(c.name)} {DUCKDB_TYPES[c.type]}" for c in o.entity().all_columns)
+            lake.con.execute(f"CREATE TABLE {ident(o.name)} ({columns})")
+            lake.con.execute("INSERT INTO custom_objects VALUES (?, ?, ?, ?, ?, ?)",
+                             [o.name, o.related_to, o.relation_column, o.label, o.description, now()])
         for f in added:
             lake.con.execute(f"ALTER TABLE {ident(f.entity)} ADD COLUMN {ident(f.name)} {DUCKDB_TYPES[f.column.type]}")
             lake.con.execute("INSERT INTO custom_fields VALUES (?, ?, ?, ?, ?, ?)",

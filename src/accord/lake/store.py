@@ -15,7 +15,7 @@ import duckdb
 
 from accord.lake.sql import ident
 from accord.model.entities import ENTITIES, Entity
-from accord.model.schema import CustomField, Schema
+from accord.model.schema import CustomField, CustomObject, Schema
 
 MIGRATION_FILE = re.compile(r"^v(\d{4})_(\w+)\.sql$")
 
@@ -69,11 +69,13 @@ class Lake:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect(str(path), read_only=read_only)
         self.con.execute("SET TimeZone = 'UTC'")
+        self.schema = Schema()
+        """The entities as this store holds them: Accord's model and the custom fields and objects declared here."""
         if migrate and not read_only:
             self._migrate()
-            self._create_views()
         self.schema = self._stored_schema()
-        """The entities as this store holds them: Accord's model and the custom fields declared here."""
+        if migrate and not read_only:
+            self._create_views()
 
     def __enter__(self) -> Lake:
         return self
@@ -118,15 +120,20 @@ class Lake:
                 raise
 
     def _stored_schema(self) -> Schema:
-        exists = self.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'custom_fields'")
+        exists = self.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'custom_objects'")
         if not exists:
             return Schema()
-        rows = self.query("SELECT entity, name, type, coalesce(label, '') AS label, "
-                          "coalesce(description, '') AS description FROM custom_fields ORDER BY declared_at, name")
-        return Schema(tuple(CustomField.model_validate(r) for r in rows))
+        objects = self.query("SELECT name, related_to, relation_column, coalesce(label, '') AS label, "
+                             "coalesce(description, '') AS description FROM custom_objects ORDER BY declared_at, name")
+        fields = self.query("SELECT entity, name, type, coalesce(label, '') AS label, "
+                            "coalesce(description, '') AS description FROM custom_fields ORDER BY declared_at, name")
+        return Schema(tuple(CustomField.model_validate(r) for r in fields),
+                      tuple(CustomObject.model_validate(r) for r in objects))
 
     def refresh_schema(self) -> None:
+        """Read the declarations again (after a change), and give new custom objects their views."""
         self.schema = self._stored_schema()
+        self._create_views()
 
     def entity(self, name: str) -> Entity:
         """The entity `name` as this store holds it, custom fields included."""
@@ -135,7 +142,7 @@ class Lake:
     def _create_views(self) -> None:
         """(Re)create the views only when their definitions changed: every open would otherwise pay for them."""
         statements = []
-        for entity in ENTITIES.values():
+        for entity in self.schema.entities.values():
             latest = latest_view_sql(entity)
             statements.append(f"CREATE OR REPLACE VIEW {ident(entity.name + '_latest')} AS {latest}")
             statements.append(f"CREATE OR REPLACE VIEW {ident(entity.name + '_current')} AS {current_sql(entity)}")
@@ -190,7 +197,7 @@ class Lake:
     def counts(self) -> dict[str, dict[str, int]]:
         """Per entity: current records, stored versions."""
         out = {}
-        for name in ENTITIES:
+        for name in self.schema.entities:
             out[name] = {
                 "current": int(self.scalar(f"SELECT count(*) FROM {ident(name + '_current')}")),
                 "versions": int(self.scalar(f"SELECT count(*) FROM {ident(name)}")),

@@ -131,10 +131,10 @@ def run(ws: Workspace, lake: Lake, names: list[str] | None = None, as_of: dateti
 def fields(ws: Workspace, of: str) -> dict[str, dict[str, str]]:
     """What a builder may offer: per scope reachable from an audience of `of`, field name → type (custom fields
     included)."""
-    scopes = {"person": ["person", "opportunity", "event"], "account": ["account", "opportunity", "event", "person"]}
-    if of not in scopes:
+    if of not in ("person", "account"):
         raise ValueError(f"audiences are of person or account, not {of!r}")
-    return {s: {n: t.value for n, t in Scope(s, of, ws.schema).fields().items()} for s in scopes[of]}
+    top = Scope(of, of, ws.schema)
+    return {s: {n: t.value for n, t in Scope(s, of, ws.schema).fields().items()} for s in (of, *top.relations())}
 
 
 def preview_text(ws: Workspace, lake: Lake, text: str, limit: int = 5) -> dict[str, Any]:

@@ -62,8 +62,9 @@ class SalesforceSourceConfig(BaseModel):
     private_key: SecretRef | None = Field(default=None, description="Reference to the PEM key that signs JWT assertions.")
     username: str | None = Field(default=None, description="The integration user (JWT flow's subject).")
     sandboxes: list[str] = Field(default_factory=lambda: ["prod"], description="Sandboxes this org feeds.")
-    objects: list[Literal[SALESFORCE_OBJECTS]] = Field(  # type: ignore[valid-type]
-        default_factory=lambda: list(SALESFORCE_OBJECTS), description="Objects to read.")
+    objects: list[str] = Field(default_factory=lambda: list(SALESFORCE_OBJECTS),
+                               description="Objects to read: standard ones, and custom objects declared under "
+                                           "custom_objects: (e.g. Subscription__c).")
     mappings: dict[str, str] = Field(default_factory=dict,
                                      description="Object → mapping file (relative to the workspace) replacing the "
                                                  "shipped one, e.g. to map custom __c fields.")

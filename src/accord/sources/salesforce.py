@@ -12,12 +12,12 @@ from typing import Any
 from accord.clients.salesforce import SalesforceAuth, SalesforceClient
 from accord.clients.secrets import resolve_secret
 from accord.ingest.loader import IngestResult, ingest_chunks
-from accord.ingest.mapping import Mapping
+from accord.ingest.mapping import Mapping, MappingError
 from accord.lake.store import Lake
 from accord.model.schema import STANDARD, Schema
 from accord.model.times import parse_instant, utc_seconds
 from accord.sources.api import Progress, SyncReport, records_chunk
-from accord.sources.config import SalesforceSourceConfig
+from accord.sources.config import SALESFORCE_OBJECTS, SalesforceSourceConfig
 from accord.sources.files import FileReader
 from accord.sources.mappings import resolve_mapping
 from accord.sources.state import SourceState
@@ -39,9 +39,13 @@ class SalesforceSource:
     def __init__(self, config: SalesforceSourceConfig, client: SalesforceClient, workspace_root: Path,
                  schema: Schema = STANDARD) -> None:
         self.config, self.client = config, client
+        unknown = [o for o in config.objects if o not in SALESFORCE_OBJECTS and schema.object(o) is None]
+        if unknown:
+            raise MappingError(f"source {config.name!r} reads unknown object(s) {', '.join(unknown)}: use "
+                               f"{', '.join(SALESFORCE_OBJECTS)}, or declare a custom object under custom_objects:")
         self.mappings: dict[str, Mapping] = {
-            o: resolve_mapping(str(workspace_root / config.mappings[o]) if o in config.mappings else mapping_name(o),
-                               schema=schema)
+            o: resolve_mapping(str(workspace_root / config.mappings[o]) if o in config.mappings
+                               else o if schema.object(o) else mapping_name(o), schema=schema)
             for o in config.objects
         }
         self.schema = schema

@@ -1,5 +1,6 @@
--- v0008: the custom fields a store holds, as declared (their columns are added to the entity tables by
--- lake/custom_fields.py when declared, so the store alone says what its columns mean).
+-- v0008: the custom fields and custom objects a store holds, as declared (lake/custom_fields.py adds their
+-- columns and tables when they are declared, so the store alone says what its columns mean). A custom object's
+-- fields are custom fields whose entity is the object.
 CREATE TABLE custom_fields (
     entity VARCHAR NOT NULL,
     name VARCHAR NOT NULL,
@@ -8,4 +9,13 @@ CREATE TABLE custom_fields (
     description VARCHAR,
     declared_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (entity, name)
+);
+
+CREATE TABLE custom_objects (
+    name VARCHAR PRIMARY KEY,
+    related_to VARCHAR NOT NULL,
+    relation_column VARCHAR NOT NULL,
+    label VARCHAR,
+    description VARCHAR,
+    declared_at TIMESTAMPTZ NOT NULL
 );

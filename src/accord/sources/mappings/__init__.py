@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from accord.ingest.mapping import Mapping, MappingError, parse_mapping
-from accord.model.schema import STANDARD, Schema
+from accord.model.schema import STANDARD, CustomObject, Schema
 
 
 def builtin_mappings() -> list[str]:
@@ -34,9 +34,27 @@ def best_fit(columns: list[str]) -> tuple[str, float]:
     return name, share
 
 
+def object_mapping(obj: CustomObject, schema: Schema) -> Mapping:
+    """The mapping of a custom object as Salesforce exports it: its id, the lookup to whom it relates, the
+    modification time; its fields are taken by name (or label), as custom fields are."""
+    raw = {
+        "entity": obj.name, "source_type": "Salesforce", "null_values": ["", "null"],
+        "fields": {
+            "source_id": "Id",
+            obj.key_column: {"from": obj.relation_column, "transforms": ["source_key"]},
+            "source_updated_at": {"coalesce": ["SystemModstamp", "LastModifiedDate"], "optional": True},
+            "is_deleted": {"from": "IsDeleted", "optional": True},
+        },
+    }
+    return parse_mapping(raw, f"the mapping of custom object {obj.name}", schema)
+
+
 def resolve_mapping(ref: str | Path, entity: str | None = None, schema: Schema = STANDARD) -> Mapping:
-    """A mapping file path, or the name of a shipped mapping, read for `schema`; `entity` fills in or checks the
-    target entity."""
+    """A mapping file path, the name of a shipped mapping, or of a custom object of `schema` (its Salesforce
+    shape), read for `schema`; `entity` fills in or checks the target entity."""
+    obj = schema.object(str(ref))
+    if obj is not None and not Path(ref).exists():
+        return object_mapping(obj, schema)
     path = Path(ref)
     if path.exists():
         raw = yaml.safe_load(path.read_text())

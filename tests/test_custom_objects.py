@@ -1,0 +1,145 @@
+"""Custom objects: declared with their relation and fields, loaded from a Salesforce-shaped export (and through
+the Salesforce source), tested by audiences like opportunities, checked against the reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from accord.audiences.evaluate import evaluate
+from accord.audiences.text import AudienceSyntaxError, parse_audience
+from accord.identity.run import run_identity
+from accord.sources.files import FileJob, load_file
+from accord.sources.mappings import resolve_mapping
+from accord.workspace import Workspace, WorkspaceError
+from tests.conftest import AS_OF, write_csv
+from tests.reference import evaluate_reference
+
+OBJECTS = [
+    {"name": "Subscription__c", "label": "Subscription", "related_to": "account", "relation_column": "Account__c",
+     "fields": [{"name": "Status__c"}, {"name": "Seats__c", "type": "integer"}, {"name": "Renewal__c", "type": "date"}]},
+    {"name": "Certification__c", "related_to": "person", "relation_column": "Contact__c",
+     "fields": [{"name": "Level__c", "label": "Level"}]},
+]
+
+
+def workspace(root: Path, objects: list[dict] = OBJECTS) -> Workspace:
+    ws = Workspace.init(root)
+    (root / "accord.yaml").write_text(yaml.safe_dump(ws.config.model_dump(mode="json") | {"custom_objects": objects}))
+    return Workspace.load(root)
+
+
+def load(ws: Workspace, folder: Path) -> dict:
+    accounts = write_csv(folder / "accounts.csv", ["Id", "Name", "Website"], [
+        ["001A", "Acme", "https://acme.io"], ["001B", "Globex", "https://globex.com"],
+        ["001C", "Initech", "https://initech.com"]])
+    contacts = write_csv(folder / "contacts.csv", ["Id", "Email", "AccountId"], [
+        ["003A", "ana@acme.io", "001A"], ["003B", "bo@globex.com", "001B"], ["003C", "cy@initech.com", "001C"]])
+    subscriptions = write_csv(folder / "Subscription__c.csv",
+                              ["Id", "Account__c", "Status__c", "Seats__c", "Renewal__c", "SystemModstamp"], [
+        ["a01A", "001A", "Active", "120", "2027-01-31", "2026-11-01T00:00:00Z"],
+        ["a01B", "001A", "Cancelled", "10", "", "2026-11-01T00:00:00Z"],
+        ["a01C", "001B", "Active", "20", "2026-12-31", "2026-11-01T00:00:00Z"],
+        ["a01D", "", "Active", "5", "", "2026-11-01T00:00:00Z"],
+        ["a01E", "001C", "Active", "many", "", "2026-11-01T00:00:00Z"]])
+    certifications = write_csv(folder / "certs.csv", ["Id", "Contact__c", "Level"], [
+        ["a02A", "003B", "Expert"], ["a02B", "003C", "Associate"]])
+    results = {}
+    with ws.lake() as lake:
+        for path, name in ((accounts, "salesforce/account"), (contacts, "salesforce/contact"),
+                           (subscriptions, "Subscription__c"), (certifications, "Certification__c")):
+            results[name] = load_file(lake, FileJob(path, resolve_mapping(name, schema=ws.schema)))
+        run_identity(lake, ws.config.identity)
+    return results
+
+
+def test_custom_objects_load_and_quarantine_like_any_entity(tmp_path: Path) -> None:
+    ws = workspace(tmp_path / "ws")
+    results = load(ws, tmp_path)
+    subs = results["Subscription__c"]
+    assert (subs.loaded, subs.quarantined) == (3, 2)
+    assert subs.reasons == {"missing_required": 1, "wrong_type": 1}
+    with ws.lake() as lake:
+        row = lake.query('SELECT * FROM "Subscription__c_current" WHERE source_id = \'a01A\'')[0]
+        assert (row["account_key"], row["Seats__c"], str(row["Renewal__c"])) == ("001A@files.Salesforce", 120,
+                                                                                 "2027-01-31")
+        assert lake.scalar('SELECT "Level__c" FROM "Certification__c_current" WHERE source_id = \'a02A\'') == "Expert"
+
+
+AUDIENCES = [
+    'audience "Big subscribers" of account where any Subscription__c (Status__c = "Active" and Seats__c > 50)',
+    'audience "Seat-heavy" of account where sum(Subscription__c.Seats__c) >= 100',
+    'audience "Renewing soon" of person where any Subscription__c (Renewal__c < date("2027-01-01"))',
+    'audience "No cancellations" of account where no Subscription__c (Status__c = "Cancelled")',
+    'audience "Experts" of person where any Certification__c (Level__c = "Expert")',
+    'audience "Accounts with certified people" of account where count(Certification__c) >= 1',
+    'audience "Certified at subscribers" of person where any Certification__c () and any Subscription__c ()',
+]
+
+
+def test_audiences_on_custom_objects_agree_with_the_reference(tmp_path: Path) -> None:
+    ws = workspace(tmp_path / "ws")
+    load(ws, tmp_path)
+    audiences = [parse_audience(text, ws.schema) for text in AUDIENCES]
+    with ws.lake() as lake:
+        evaluate(lake, audiences, AS_OF)
+        got = {a.name: {r[0] for r in lake.con.execute(
+            "SELECT profile_id FROM audience_membership WHERE audience = ? AND status <> 'exited'", [a.name]
+        ).fetchall()} for a in audiences}
+        expected = evaluate_reference(lake, audiences, AS_OF)
+    assert got == expected
+    assert {name: len(members) for name, members in got.items()} == {
+        "Big subscribers": 1, "Seat-heavy": 1, "Renewing soon": 1, "No cancellations": 2, "Experts": 1,
+        "Accounts with certified people": 2, "Certified at subscribers": 1}
+
+
+def test_custom_objects_are_checked_where_named(tmp_path: Path) -> None:
+    ws = workspace(tmp_path / "ws")
+    with pytest.raises(AudienceSyntaxError, match="Subscription__c has no field 'Seats'"):
+        parse_audience('audience "x" of account where any Subscription__c (Seats > 5)', ws.schema)
+    with pytest.raises(AudienceSyntaxError):
+        parse_audience('audience "x" of account where any Subscription__c (Seats__c > 5)')
+    with pytest.raises(WorkspaceError, match="entity or relation of Accord's model"):
+        workspace(tmp_path / "bad", [{"name": "Opportunity", "related_to": "account", "relation_column": "x"}]).schema
+    ws2 = workspace(tmp_path / "ws2", [dict(OBJECTS[0], related_to="person")])
+    with ws.lake():
+        pass
+    (tmp_path / "ws2" / "data").rmdir() if (tmp_path / "ws2" / "data").exists() else None
+    (tmp_path / "ws" / "data").rename(tmp_path / "ws2" / "data")
+    with pytest.raises(ValueError, match="relates to account by Account__c in the store"):
+        ws2.lake()
+
+
+@pytest.mark.spark
+def test_audiences_on_custom_objects_agree_on_spark(tmp_path: Path) -> None:
+    pytest.importorskip("pyspark", reason="install the spark extra: pip install -e '.[spark]'")
+    from accord.audiences.compile import Compiler
+    from accord.audiences.evaluate import prepare_tables
+    from accord.engines.spark import SparkEngine, spark_session
+
+    ws = workspace(tmp_path / "ws")
+    load(ws, tmp_path)
+    audiences = [parse_audience(text, ws.schema) for text in AUDIENCES]
+    session = spark_session()
+    try:
+        with ws.lake() as lake:
+            prepare_tables(lake)
+            table = SparkEngine(lake, session).members(Compiler(AS_OF, lake.schema).compile_all(audiences))
+            expected = evaluate_reference(lake, audiences, AS_OF)
+    finally:
+        session.stop()
+    got: dict[str, set[str]] = {a.name: set() for a in audiences}
+    for name, profile in zip(table.column("audience").to_pylist(), table.column("profile_id").to_pylist()):
+        got[name].add(profile)
+    assert got == expected
+
+
+def test_the_builder_offers_custom_objects_and_their_fields(tmp_path: Path) -> None:
+    from accord.services.audiences import fields
+
+    ws = workspace(tmp_path / "ws")
+    offered = fields(ws, "account")
+    assert offered["Subscription__c"] == {"Status__c": "string", "Seats__c": "integer", "Renewal__c": "date"}
+    assert offered["Certification__c"] == {"Level__c": "string"}
