@@ -103,3 +103,41 @@ def evaluated_workspace(tmp_path: Path, evaluated_lake: Path, destinations: list
     for example in EXAMPLES.glob("*.aud"):
         shutil.copy(example, ws.root / "audiences" / example.name)
     return ws
+
+
+def declared_workspace(root: Path, **declarations: Any) -> Workspace:
+    """A new workspace whose accord.yaml adds `declarations` (custom_fields=[...], custom_objects=[...])."""
+    ws = Workspace.init(root)
+    (root / "accord.yaml").write_text(yaml.safe_dump(ws.config.model_dump(mode="json") | declarations))
+    return Workspace.load(root)
+
+
+def members_and_reference(ws: Workspace, texts: list[str], spark: bool = False) -> tuple[dict[str, set[str]],
+                                                                                      dict[str, set[str]]]:
+    """Members of the audiences `texts` in the default sandbox (recorded by an evaluation on DuckDB, or found by
+    Spark), and the reference evaluator's."""
+    from accord.audiences.compile import Compiler
+    from accord.audiences.evaluate import prepare_tables
+    from accord.audiences.text import parse_audience
+    from tests.reference import evaluate_reference
+
+    audiences = [parse_audience(text, ws.schema) for text in texts]
+    got: dict[str, set[str]] = {a.name: set() for a in audiences}
+    with ws.lake() as lake:
+        if spark:
+            from accord.engines.spark import SparkEngine, spark_session
+
+            prepare_tables(lake)
+            session = spark_session()
+            try:
+                table = SparkEngine(lake, session).members(Compiler(AS_OF, lake.schema).compile_all(audiences))
+            finally:
+                session.stop()
+            rows = zip(table.column("audience").to_pylist(), table.column("profile_id").to_pylist())
+        else:
+            evaluate(lake, audiences, AS_OF)
+            rows = lake.con.execute("SELECT audience, profile_id FROM audience_membership WHERE status <> 'exited'"
+                                    ).fetchall()
+        for name, profile in rows:
+            got[name].add(profile)
+        return got, evaluate_reference(lake, audiences, AS_OF)

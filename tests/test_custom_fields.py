@@ -7,9 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
-from accord.audiences.evaluate import evaluate
 from accord.audiences.text import AudienceSyntaxError, parse_audience
 from accord.identity.run import run_identity
 from accord.lake.custom_fields import CustomFieldTypeChanged, convert
@@ -17,8 +15,7 @@ from accord.profiles.lookup import get_account
 from accord.sources.files import FileJob, load_file
 from accord.sources.mappings import resolve_mapping
 from accord.workspace import Workspace, WorkspaceError
-from tests.conftest import AS_OF, write_csv
-from tests.reference import evaluate_reference
+from tests.conftest import declared_workspace, members_and_reference, write_csv
 
 CUSTOM = [
     {"entity": "account", "name": "ABM_Tier__c", "label": "ABM Tier", "description": "Tier of the ABM programme."},
@@ -30,10 +27,7 @@ CUSTOM = [
 
 
 def workspace(root: Path, custom: list[dict] = CUSTOM) -> Workspace:
-    ws = Workspace.init(root)
-    config = ws.config.model_dump(mode="json") | {"custom_fields": custom}
-    (root / "accord.yaml").write_text(yaml.safe_dump(config))
-    return Workspace.load(root)
+    return declared_workspace(root, custom_fields=custom)
 
 
 def load(ws: Workspace, folder: Path) -> None:
@@ -90,13 +84,7 @@ AUDIENCES = [
 def test_audiences_on_custom_fields_agree_with_the_reference(tmp_path: Path) -> None:
     ws = workspace(tmp_path / "ws")
     load(ws, tmp_path)
-    audiences = [parse_audience(text, ws.schema) for text in AUDIENCES]
-    with ws.lake() as lake:
-        evaluate(lake, audiences, AS_OF)
-        got = {a.name: {r[0] for r in lake.con.execute(
-            "SELECT profile_id FROM audience_membership WHERE audience = ? AND status <> 'exited'", [a.name]
-        ).fetchall()} for a in audiences}
-        expected = evaluate_reference(lake, audiences, AS_OF)
+    got, expected = members_and_reference(ws, AUDIENCES)
     assert got == expected
     sizes = {name: len(members) for name, members in got.items()}
     assert sizes == {"Tier 1": 1, "Cloud owners": 1, "No products": 1, "Champions": 1, "Tier 1 people": 1,
@@ -165,22 +153,7 @@ def test_xdm_export_puts_custom_fields_under_the_tenant_and_reads_them_back(tmp_
 @pytest.mark.spark
 def test_audiences_on_custom_fields_agree_on_spark(tmp_path: Path) -> None:
     pytest.importorskip("pyspark", reason="install the spark extra: pip install -e '.[spark]'")
-    from accord.audiences.compile import Compiler
-    from accord.audiences.evaluate import prepare_tables
-    from accord.engines.spark import SparkEngine, spark_session
-
     ws = workspace(tmp_path / "ws")
     load(ws, tmp_path)
-    audiences = [parse_audience(text, ws.schema) for text in AUDIENCES]
-    session = spark_session()
-    try:
-        with ws.lake() as lake:
-            prepare_tables(lake)
-            table = SparkEngine(lake, session).members(Compiler(AS_OF, lake.schema).compile_all(audiences))
-            expected = evaluate_reference(lake, audiences, AS_OF)
-    finally:
-        session.stop()
-    got: dict[str, set[str]] = {a.name: set() for a in audiences}
-    for name, profile in zip(table.column("audience").to_pylist(), table.column("profile_id").to_pylist()):
-        got[name].add(profile)
+    got, expected = members_and_reference(ws, AUDIENCES, spark=True)
     assert got == expected

@@ -6,16 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
-from accord.audiences.evaluate import evaluate
 from accord.audiences.text import AudienceSyntaxError, parse_audience
 from accord.identity.run import run_identity
 from accord.sources.files import FileJob, load_file
 from accord.sources.mappings import resolve_mapping
 from accord.workspace import Workspace, WorkspaceError
-from tests.conftest import AS_OF, write_csv
-from tests.reference import evaluate_reference
+from tests.conftest import declared_workspace, members_and_reference, write_csv
 
 OBJECTS = [
     {"name": "Subscription__c", "label": "Subscription", "related_to": "account", "relation_column": "Account__c",
@@ -26,9 +23,7 @@ OBJECTS = [
 
 
 def workspace(root: Path, objects: list[dict] = OBJECTS) -> Workspace:
-    ws = Workspace.init(root)
-    (root / "accord.yaml").write_text(yaml.safe_dump(ws.config.model_dump(mode="json") | {"custom_objects": objects}))
-    return Workspace.load(root)
+    return declared_workspace(root, custom_objects=objects)
 
 
 def load(ws: Workspace, folder: Path) -> dict:
@@ -82,13 +77,7 @@ AUDIENCES = [
 def test_audiences_on_custom_objects_agree_with_the_reference(tmp_path: Path) -> None:
     ws = workspace(tmp_path / "ws")
     load(ws, tmp_path)
-    audiences = [parse_audience(text, ws.schema) for text in AUDIENCES]
-    with ws.lake() as lake:
-        evaluate(lake, audiences, AS_OF)
-        got = {a.name: {r[0] for r in lake.con.execute(
-            "SELECT profile_id FROM audience_membership WHERE audience = ? AND status <> 'exited'", [a.name]
-        ).fetchall()} for a in audiences}
-        expected = evaluate_reference(lake, audiences, AS_OF)
+    got, expected = members_and_reference(ws, AUDIENCES)
     assert got == expected
     assert {name: len(members) for name, members in got.items()} == {
         "Big subscribers": 1, "Seat-heavy": 1, "Renewing soon": 1, "No cancellations": 2, "Experts": 1,
@@ -115,24 +104,9 @@ def test_custom_objects_are_checked_where_named(tmp_path: Path) -> None:
 @pytest.mark.spark
 def test_audiences_on_custom_objects_agree_on_spark(tmp_path: Path) -> None:
     pytest.importorskip("pyspark", reason="install the spark extra: pip install -e '.[spark]'")
-    from accord.audiences.compile import Compiler
-    from accord.audiences.evaluate import prepare_tables
-    from accord.engines.spark import SparkEngine, spark_session
-
     ws = workspace(tmp_path / "ws")
     load(ws, tmp_path)
-    audiences = [parse_audience(text, ws.schema) for text in AUDIENCES]
-    session = spark_session()
-    try:
-        with ws.lake() as lake:
-            prepare_tables(lake)
-            table = SparkEngine(lake, session).members(Compiler(AS_OF, lake.schema).compile_all(audiences))
-            expected = evaluate_reference(lake, audiences, AS_OF)
-    finally:
-        session.stop()
-    got: dict[str, set[str]] = {a.name: set() for a in audiences}
-    for name, profile in zip(table.column("audience").to_pylist(), table.column("profile_id").to_pylist()):
-        got[name].add(profile)
+    got, expected = members_and_reference(ws, AUDIENCES, spark=True)
     assert got == expected
 
 
