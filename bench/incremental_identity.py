@@ -53,7 +53,7 @@ def main() -> None:
             print(f"batch of {args.records}: incremental run {total:.2f} s (" +
                   ", ".join(f"{k} {v:.2f} s" for k, v in stages.items()) + f"; {len(persons.touched or [])} people touched)")
         started = time.perf_counter()
-        from accord.identity.run import run_identity
+        from accord.pipeline import run_identity
 
         run_identity(lake, config, full=True)
         print(f"full run for comparison: {time.perf_counter() - started:.2f} s")

@@ -19,7 +19,7 @@ from accord.lake.custom_fields import declare
 from accord.audiences.files import load_audiences
 from accord.generate import generate
 from accord.identity.config import IdentityConfig
-from accord.identity.run import run_identity
+from accord.pipeline import run_identity
 from accord.ingest.mapping import Mapping, parse_mapping
 from accord.lake.store import Lake
 from accord.sources.files import FileJob, jobs_from_manifest, load_file
@@ -68,7 +68,7 @@ def profiled_lake(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory):
     """The tiny world ingested, stitched, profiled and prepared for audiences."""
     from accord.audiences.evaluate import prepare_tables
     from accord.identity.config import IdentityConfig
-    from accord.identity.run import run_identity
+    from accord.pipeline import run_identity
     from accord.sources.files import jobs_from_manifest
 
     with Lake(tmp_path_factory.mktemp("profiled") / "l.duckdb") as store:

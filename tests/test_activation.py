@@ -22,7 +22,7 @@ from accord.activation.destinations.webhook import SIGNATURE_HEADER, sign
 from accord.activation.run import deliver
 from accord.cli import app
 from accord.identity.config import IdentityConfig
-from accord.identity.run import run_identity
+from accord.pipeline import run_identity
 from accord.ingest.records import ingest_records
 from accord.lake.store import Lake
 from accord.testing.marketo_data import MarketoData

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from accord.identity.config import IdentityConfig
-from accord.identity.run import run_identity
+from accord.pipeline import run_identity
 from accord.profiles.lookup import get_account, get_person
 from accord.sources.collector import (
     BadBatch,

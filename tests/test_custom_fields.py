@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from accord.audiences.text import AudienceSyntaxError, parse_audience
-from accord.identity.run import run_identity
+from accord.pipeline import run_identity
 from accord.lake.custom_fields import CustomFieldTypeChanged, convert
 from accord.profiles.lookup import get_account
 from accord.sources.files import FileJob, load_file

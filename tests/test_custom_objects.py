@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from accord.audiences.text import AudienceSyntaxError, parse_audience
-from accord.identity.run import run_identity
+from accord.pipeline import run_identity
 from accord.sources.files import FileJob, load_file
 from accord.sources.mappings import resolve_mapping
 from accord.workspace import Workspace, WorkspaceError

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from accord.identity.accuracy import account_matching, person_stitching
 from accord.identity.config import IdentityConfig
-from accord.identity.run import run_identity
+from accord.pipeline import run_identity
 from accord.identity.split import split_profile
 from accord.ingest.mapping import parse_mapping
 from accord.ingest.records import ingest_records

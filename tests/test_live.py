@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
-from accord.api.app import create_app, cycle
+from accord.api.app import create_app
+from accord.pipeline.runtime import cycle
 from accord.audiences.ast import Audience, InAudience, walk
 from accord.audiences.changes import MembershipBus
 from accord.audiences.evaluate import prepare_tables
@@ -20,7 +21,7 @@ from accord.audiences.plan import KEEP_MARGIN, plan
 from accord.audiences.plan import keep as keep_for
 from accord.audiences.stream import StreamEvaluator
 from accord.audiences.text import parse_audience
-from accord.identity.run import run_identity
+from accord.pipeline import run_identity
 from accord.model.times import micros
 from accord.workspace import Workspace
 from tests.audience_strategies import condition

@@ -82,7 +82,7 @@ def test_a_person_with_two_roles_on_one_deal_holds_both(lake, tmp_path: Path) ->
     from accord.audiences.evaluate import evaluate
     from accord.audiences.text import parse_audience
     from accord.identity.config import IdentityConfig
-    from accord.identity.run import run_identity
+    from accord.pipeline import run_identity
 
     files = {
         "salesforce/contact": (["Id", "Email"], [["003A", "dm@acme.com"], ["003B", "other@acme.com"]]),

@@ -21,7 +21,7 @@ from accord.clients.salesforce import (
     SalesforceClient,
 )
 from accord.identity.config import IdentityConfig
-from accord.identity.run import run_identity
+from accord.pipeline import run_identity
 from accord.lake.custom_fields import declare
 from accord.lake.store import Lake
 from accord.ingest.mapping import MappingError

@@ -13,7 +13,7 @@ from accord.audiences.evaluate import prepare_tables
 from accord.audiences.stream import MembershipBus, StreamEvaluator
 from accord.audiences.text import parse_audience
 from accord.identity.config import IdentityConfig
-from accord.identity.run import run_identity
+from accord.pipeline import run_identity
 from accord.ingest.loader import ingest_chunks
 from accord.ingest.mapping import parse_mapping
 from accord.lake.store import Lake

@@ -289,12 +289,15 @@ def quarantine_show(
 
 @app.command()
 def status(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
-    """Records per entity, the latest batches and what is in quarantine."""
+    """Records per entity, the latest batches, the last run of each pipeline stage and what is in quarantine."""
+    from accord.pipeline.runs import latest
+
     with user_errors(), open_lake(workspace, sandbox) as lake:
         counts = lake.counts()
         batches = lake.batches(limit=10)
         summary = lake.quarantine_summary()
         total_batches = lake.scalar("SELECT count(*) FROM batches")
+        stages = latest(lake)
     print_counts(counts)
     table = Table(title=f"Latest batches (of {total_batches})")
     for col in ("batch", "entity", "source", "loaded", "unchanged", "quarantined", "finished"):
@@ -305,6 +308,13 @@ def status(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
             f"{b['rows_unchanged']:,}", f"{b['rows_quarantined']:,}", f"{b['finished_at']:%Y-%m-%d %H:%M:%S}",
         )
     console.print(table)
+    runs = Table("stage", "run", "trigger", "finished", "seconds", "rows in", "rows out", "error",
+                 title="Pipeline stages (last run of each)")
+    for s in stages:
+        finished = f"{s['finished_at']:%Y-%m-%d %H:%M:%S}" if s["finished_at"] else "running"
+        runs.add_row(s["stage"], str(s["run_id"]), s["trigger"], finished, f"{s['seconds'] or 0:.2f}",
+                     f"{s['rows_in']:,}", f"{s['rows_out']:,}", s["error"] or "")
+    console.print(runs if stages else "pipeline: no stage has run yet (accord run)")
     said = ", ".join(f"{s['entity']}/{s['reason_code']}: {s['rows']:,}" for s in summary)
     console.print(f"quarantine: {said or 'empty'}")
 
@@ -581,7 +591,7 @@ def identity_run(
     sandbox: SandboxOpt = None,
 ) -> None:
     """Stitch records into people and accounts, link people to accounts, rebuild profiles."""
-    from accord.identity.run import run_identity
+    from accord.pipeline import run_identity
 
     with user_errors():
         ws = open_workspace(workspace)
@@ -877,8 +887,8 @@ def run_all(
     as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
 ) -> None:
     """Stitch identities, rebuild profiles and evaluate every audience — once, on an interval, or on the schedule."""
-    from accord.identity.run import run_identity
-    from accord.services.audiences import run
+    from accord.pipeline import run_batch
+    from accord.services.audiences import workspace_audiences
 
     with user_errors():
         ws = open_workspace(workspace)
@@ -887,10 +897,10 @@ def run_all(
             ws.config.audiences.next_run(datetime.now(timezone.utc))
         while True:
             with ws.lake(sandbox) as lake:
-                identity = run_identity(lake, ws.config.identity)
-                report = run(ws, lake, as_of=parse_as_of(as_of))
-            print_identity(identity)
-            print_evaluation(report)
+                done = run_batch(ws, lake, workspace_audiences(ws, lake.sandbox), parse_as_of(as_of))
+            assert done.identity is not None and done.evaluation is not None
+            print_identity(done.identity)
+            print_evaluation(done.evaluation)
             if scheduled:
                 moment = datetime.now(timezone.utc)
                 pause = (ws.config.audiences.next_run(moment) - moment).total_seconds()

@@ -10,12 +10,12 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from accord.activation.run import deliver
 from accord.activation.sync import DeliveryReport
-from accord.audiences.evaluate import EvaluationReport, evaluate
+from accord.audiences.evaluate import EvaluationReport
 from accord.audiences.files import load_audiences
 from accord.generate import generate
-from accord.identity.run import IdentityReport, run_identity
+from accord.identity.run import IdentityReport
+from accord.pipeline import run_batch
 from accord.ingest.loader import IngestResult
 from accord.lake.store import Lake
 from accord.model.schema import CustomField
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 GENERATED = "sources/generated"
 DEMO_SOURCES = ("marketo", "salesforce")
+STAGE_STEPS = {"identity": "stitching identities", "profiles": "building profiles", "audiences": "evaluating audiences",
+               "activation": "activating audiences"}
 DEMO_AUDIENCES = ["Webinar attendees", "Senior people on won deals worth over $100k"]
 DEMO_CUSTOM_FIELDS = (
     CustomField(entity="account", name="ABM_Tier__c", label="ABM Tier",
@@ -96,7 +98,7 @@ def run_demo(
     generate(out, scale=scale, seed=seed, as_of=as_of)
     jobs: list[FileJob] = jobs_from_manifest(out, ws.schema)
     jobs = [job for job in jobs if job.path.parent.name not in systems]
-    steps = len(jobs) + 3 + len(systems)
+    steps = len(jobs) + len(STAGE_STEPS) + len(systems)
     report = DemoReport(folder)
     # Marketo's limits, but a 20-second window allows 1,000 calls here so the demo does not sit waiting.
     marketo = MarketoServer(MarketoData.from_folder(out / "marketo"), limits=Limits(calls_per_window=1000, bulk_seconds=0.01))
@@ -112,15 +114,10 @@ def run_demo(
                 on_step(f"syncing from a local {config.type.capitalize()} server", steps)
             report.results.extend(_sync(ws, lake, config, on_rows))
         report.counts = lake.counts()
-        if on_step:
-            on_step("stitching identities", steps)
-        report.identity = run_identity(lake, ws.config.identity)
-        if on_step:
-            on_step("evaluating audiences", steps)
-        report.audiences = evaluate(lake, load_audiences(ws.root / "audiences", ws.schema), as_of)
-        if on_step:
-            on_step("activating audiences", steps)
-        report.deliveries = [deliver(ws, lake, config) for config in ws.config.destinations]
+        done = run_batch(ws, lake, load_audiences(ws.root / "audiences", ws.schema), as_of, trigger="demo",
+                         activate=True, on_stage=lambda stage: on_step(STAGE_STEPS[stage], steps) if on_step else None)
+        assert done.identity is not None and done.evaluation is not None
+        report.identity, report.audiences, report.deliveries = done.identity, done.evaluation, done.deliveries
         report.marketo_lead_writes = len(marketo.lead_writes)
         sample = lake.query(
             "SELECT person_id, email FROM person_profile WHERE email IS NOT NULL "

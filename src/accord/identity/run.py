@@ -1,14 +1,13 @@
-"""The whole identity stage in one call: stitch people and accounts, link people to accounts, rebuild profiles."""
+"""The identity stage's work: stitch people and accounts, then link people to accounts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from accord.identity.accounts import link_people_to_accounts
 from accord.identity.config import IdentityConfig
 from accord.identity.resolve import ResolveReport, resolve
 from accord.lake.store import Lake
-from accord.profiles.build import build_profiles
 
 
 @dataclass
@@ -16,16 +15,17 @@ class IdentityReport:
     people: ResolveReport
     accounts: ResolveReport
     account_links: dict[str, int]
-    profiles: dict[str, int]
+    profiles: dict[str, int] = field(default_factory=dict)
 
 
-def run_identity(lake: Lake, config: IdentityConfig, full: bool = False) -> IdentityReport:
+def stitch(lake: Lake, config: IdentityConfig, full: bool = False) -> IdentityReport:
+    """Restitch what new batches touched (everything with `full`) and relink the people concerned to accounts;
+    the profiles are the next stage's (`profiles/build.py`)."""
     covered = lake.scalar("SELECT max(last_batch_id) FROM identity_runs WHERE kind = 'person'")
     people = resolve(lake, "person", config, full)
     accounts = resolve(lake, "account", config, full)
     links = link_people_to_accounts(lake, config, _people_to_relink(lake, people, accounts, covered))
-    profiles = build_profiles(lake, config, {"person": people.touched, "account": accounts.touched})
-    return IdentityReport(people, accounts, links, profiles)
+    return IdentityReport(people, accounts, links)
 
 
 def _people_to_relink(lake: Lake, people: ResolveReport, accounts: ResolveReport, covered: int | None) -> list[str] | None:

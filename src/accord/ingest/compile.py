@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 
 from accord.ingest.mapping import FieldSpec, Mapping, Transform
@@ -41,6 +43,21 @@ def _string_list(text: str) -> str:
             f"AND json_type({text}) = 'ARRAY' THEN {array} ELSE {split} END)")
 
 
+KNOWN_KEYS = (
+    "Webpage URL", "Referrer URL", "Query Parameters", "Client IP Address", "User Agent", "Form Fields", "Form Name",
+    "Link", "Link ID", "Mailing ID", "Campaign Run ID", "Step ID", "Choice Number", "Device", "Is Mobile Device",
+    "Platform", "Source Type", "Source", "List Name", "List ID", "Created Date", "New Value", "Old Value", "Reason",
+    "Change Value", "New Status", "Old Status", "Success", "Program", "Lead ID",
+)
+UNSNAKED_KEY = r'"[^"]*[^a-z0-9_"][^"]*"\s*:'
+"""A key (a string followed by a colon) not in snake case: what the generic renaming is still needed for."""
+
+
+def snake(name: str) -> str:
+    """`Webpage URL` → `webpage_url`: lower case, every run of other characters one `_`, none at the ends."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
 def _snake_keys(text: str) -> str:
     """A JSON object's keys in snake case (`Webpage URL` → `webpage_url`), values untouched; other text as it was."""
     snake = "trim(regexp_replace(lower(k), '[^a-z0-9]+', '_', 'g'), '_')"
@@ -69,8 +86,10 @@ class ChunkCompiler:
         self.columns = columns + self.absent
         self.instance = source_instance_id
         self.entity = mapping.target
+        self._hoisted: list[tuple[str, str]] = []
 
     def select_sql(self) -> str:
+        self._hoisted = []
         fields = {name: self._compile(self.entity.column(name), spec) for name, spec in self.mapping.fields.items()}
         outputs = []
         for col in self.entity.mappable_columns:
@@ -83,6 +102,8 @@ class ChunkCompiler:
         if self.absent:
             nulls = ", ".join(f"NULL::VARCHAR AS {ident(c)}" for c in self.absent)
             relation = f"(SELECT *, {nulls} FROM chunk) AS chunk"
+        for name, expression in self._hoisted:
+            relation = f"(SELECT *, {expression} AS {ident(name)} FROM {relation}) AS chunk"
         return (
             f"SELECT * EXCLUDE (_raw_struct), CASE WHEN _reason IS NOT NULL THEN to_json(_raw_struct)::VARCHAR END "
             f"AS _raw FROM (SELECT {', '.join(outputs)}, {ident(ROW_COLUMN)} AS source_row, {reason} AS _reason, "
@@ -112,6 +133,15 @@ class ChunkCompiler:
             bounded = f"(CASE WHEN {value} >= {low} AND {value} < {high} THEN {value} END)"
             return CompiledField(column, text, bounded, value)
         return CompiledField(column, text, value)
+
+    def _hoist(self, expression: str) -> str:
+        """`expression` computed once per row, in a layer below the select: a transform that names its input
+        several times would otherwise repeat the whole chain before it at each mention."""
+        if expression.startswith('chunk."_h'):
+            return expression
+        name = f"_h{len(self._hoisted)}"
+        self._hoisted.append((name, expression))
+        return f"chunk.{ident(name)}"
 
     def _raw_text(self, col: str) -> str:
         if col in self.columns:
@@ -153,12 +183,20 @@ class ChunkCompiler:
             path = literal('$."' + t.arg.replace('"', '\\"') + '"')
             return f"(CASE WHEN json_valid({text}) THEN json_extract_string({text}, {path}) END)"
         if t.name == "snake_keys":
-            return _snake_keys(text)
+            text = self._hoist(text)
+            renamed = text
+            for key in KNOWN_KEYS:  # Marketo's usual attribute names, renamed as text: far cheaper than parsing
+                renamed = f"replace({renamed}, {literal(json.dumps(key) + ':')}, {literal(json.dumps(snake(key)) + ':')})"
+            renamed = self._hoist(renamed)
+            return self._hoist(f"(CASE WHEN regexp_matches({renamed}, {literal(UNSNAKED_KEY)}) THEN {_snake_keys(text)} "
+                               f"ELSE {renamed} END)")
         if t.name == "add_keys":
+            text = self._hoist(text)
             pairs = ", ".join(f"{literal(str(k))}, {self._raw_text(c)}" for k, c in t.arg.items())
             # json_merge_patch drops a key whose value is null: a column the input lacks adds nothing.
-            return (f"(CASE WHEN {text} IS NULL OR (json_valid({text}) AND json_type({text}) = 'OBJECT') THEN "
-                    f"json_merge_patch(coalesce({text}, '{{}}'), json_object({pairs}))::VARCHAR ELSE {text} END)")
+            return self._hoist(
+                f"(CASE WHEN {text} IS NULL OR (json_valid({text}) AND json_type({text}) = 'OBJECT') THEN "
+                f"json_merge_patch(coalesce({text}, '{{}}'), json_object({pairs}))::VARCHAR ELSE {text} END)")
         if t.name == "source_key":
             source_type = t.arg or self.mapping.source_type
             return f"({text} || {literal('@' + self.instance + '.' + source_type)})"

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from accord.audiences.ast import Audience
-from accord.audiences.evaluate import EvaluationReport, evaluate, needed, preview
+from accord.audiences.evaluate import EvaluationReport, needed, preview
 from accord.audiences.fields import Scope
 from accord.audiences.compile import Compiler
 from accord.audiences.files import file_name, load_audiences, load_usable, save_audience
@@ -15,6 +15,7 @@ from accord.audiences.method import evaluation_method
 from accord.audiences.text import parse_audience, print_audience
 from accord.audiences.why import explain_membership
 from accord.lake.store import Lake
+from accord.pipeline import evaluate_audiences
 from accord.profiles.lookup import find_profile_id
 from accord.workspace import Workspace
 
@@ -125,7 +126,7 @@ def run(ws: Workspace, lake: Lake, names: list[str] | None = None, as_of: dateti
             find(audiences, name)
         chosen = {a.name: a for name in names for a in needed(audiences, name)}
         audiences = list(chosen.values())
-    return evaluate(lake, audiences, as_of, retention_days=ws.config.audiences.retention_days)
+    return evaluate_audiences(ws, lake, audiences, as_of)
 
 
 def fields(ws: Workspace, of: str) -> dict[str, dict[str, str]]:

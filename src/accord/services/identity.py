@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from accord.identity.run import run_identity
+from accord.pipeline import run_identity
 from accord.identity.split import split_profile
 from accord.lake.store import Lake
 from accord.workspace import Workspace
@@ -13,7 +13,7 @@ from accord.workspace import Workspace
 def split(ws: Workspace, lake: Lake, profile_id: str, identity: str) -> dict[str, Any]:
     """The identity stops linking records of the profile; restitched now. Returns where the identity went."""
     kind, namespace, value = split_profile(lake, profile_id, identity)
-    report = run_identity(lake, ws.config.identity)
+    report = run_identity(lake, ws.config.identity, trigger="split")
     holder = lake.scalar(
         "SELECT any_value(profile_id) FROM identity_nodes WHERE kind = ? AND namespace = ? AND value = ?",
         [kind, namespace, value],

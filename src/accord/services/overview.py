@@ -7,6 +7,7 @@ from typing import Any
 from accord.activation.deliveries import list_runs
 from accord.activation.run import reading
 from accord.lake.store import Lake
+from accord.pipeline.runs import latest
 from accord.sources.state import SourceState
 from accord.workspace import Workspace
 
@@ -29,12 +30,14 @@ def overview(ws: Workspace, lake: Lake) -> dict[str, Any]:
     quarantined = int(lake.scalar("SELECT count(*) FROM quarantine"))
     if quarantined:
         failing.append({"what": "quarantine", "detail": f"{quarantined} record(s) did not load"})
+    failing += [{"what": f"the {s['stage']} stage", "detail": s["error"]} for s in latest(lake) if s["error"]]
     return {
         "workspace": ws.config.name,
         "counts": counts,
         "batches": lake.batches(5),
         "audience_runs": lake.query("SELECT * FROM audience_runs ORDER BY run_id DESC LIMIT 5"),
         "deliveries": list_runs(lake, limit=5),
+        "stages": latest(lake),
         "failing": failing,
     }
 

@@ -1,0 +1,45 @@
+"""The pipeline: its stages named once (`stages.py`), one runner (`runner.py`) and the runs every entry point
+makes: `accord run`, `accord identity run`, the demo, `accord serve` (`runtime.py`) and tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from accord.audiences.ast import Audience
+from accord.audiences.evaluate import EvaluationReport
+from accord.identity.config import IdentityConfig
+from accord.identity.run import IdentityReport
+from accord.lake.store import Lake
+from accord.pipeline.runner import run_stages
+from accord.pipeline.stage import Context
+from accord.pipeline.stages import ACTIVATION, AUDIENCES, IDENTITY, PROFILES
+
+
+def run_identity(lake: Lake, config: IdentityConfig, full: bool = False, trigger: str = "identity") -> IdentityReport:
+    """Stitch and rebuild the profiles concerned: the identity and profiles stages."""
+    ctx = Context(lake, config, full=full, trigger=trigger)
+    run_stages(ctx, [IDENTITY, PROFILES])
+    assert ctx.identity is not None
+    return ctx.identity
+
+
+def evaluate_audiences(workspace: object, lake: Lake, audiences: list[Audience], as_of: datetime | None = None,
+                       trigger: str = "audiences") -> EvaluationReport:
+    """The audiences stage alone: evaluate `audiences` over the profiles as they are."""
+    ctx = Context(lake, workspace.config.identity, workspace, audiences, as_of, trigger=trigger)  # type: ignore[attr-defined]
+    run_stages(ctx, [AUDIENCES])
+    assert ctx.evaluation is not None
+    return ctx.evaluation
+
+
+def run_batch(workspace: object, lake: Lake, audiences: list[Audience], as_of: datetime | None = None,
+              trigger: str = "run", activate: bool = False, on_stage: Callable[[str], None] | None = None) -> Context:
+    """Identity, profiles and the evaluation of `audiences` (then, with `activate`, every destination)."""
+    config = workspace.config.identity  # type: ignore[attr-defined]
+    ctx = Context(lake, config, workspace, audiences, as_of, trigger=trigger, on_stage=on_stage)
+    run_stages(ctx, [IDENTITY, PROFILES, AUDIENCES, *([ACTIVATION] if activate else [])])
+    return ctx
+
+
+__all__ = ["Context", "evaluate_audiences", "run_batch", "run_identity", "run_stages"]

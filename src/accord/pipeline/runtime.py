@@ -1,0 +1,343 @@
+"""The long-running parts of `accord serve`: the worker that runs the pipeline's serving cycle, API source syncs,
+one thread per destination, and the live path's thread. `api/app.py` starts a `Runtime` and serves HTTP."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from croniter import croniter
+
+from accord.activation.config import DestinationConfig
+from accord.activation.deliveries import mark_interrupted
+from accord.api.keys import active_hashes
+from accord.audiences.ast import Audience
+from accord.audiences.changes import Change, MembershipBus
+from accord.audiences.files import load_usable
+from accord.audiences.live import LiveProfiles
+from accord.audiences.stream import StreamEvaluator, streaming
+from accord.identity.resolve import seed
+from accord.ingest.loader import IngestResult
+from accord.lake.store import Lake
+from accord.pipeline import evaluate_audiences
+from accord.pipeline.runner import run_stages
+from accord.pipeline.stage import Context, Stage
+from accord.pipeline.stages import IDENTITY, PROFILES
+from accord.sources.collector import CollectorLog, ingest_log
+from accord.workspace import Workspace
+
+SWEEP_EVERY = timedelta(seconds=1)
+"""How often time-window boundaries are swept: windows are days long, and a sweep scans the recent events."""
+CLOSE_IDLE = 1.0
+"""Seconds without data after which the worker closes the lake (a reopening costs more than a cycle)."""
+
+
+@dataclass
+class ServerState:
+    workspace: Workspace
+    sandbox: str
+    log: CollectorLog
+    live: LiveProfiles
+    write_keys: set[str] = field(default_factory=set)
+    api_keys: set[str] = field(default_factory=set)
+    bus: MembershipBus = field(default_factory=MembershipBus)
+    stop: threading.Event = field(default_factory=threading.Event)
+    last_error: str | None = None
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    destinations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source_results: list[IngestResult] = field(default_factory=list)
+    audience_problems: dict[str, str] = field(default_factory=dict)
+    evaluation_failures: dict[str, str] = field(default_factory=dict)
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The last serving cycle's run of each stage that did something (or failed)."""
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _audiences: tuple[tuple[tuple[str, int], ...], list[Audience]] = ((), [])
+
+    def add_source_results(self, results: list[IngestResult]) -> None:
+        with self._lock:
+            self.source_results.extend(results)
+
+    def take_source_results(self) -> list[IngestResult]:
+        with self._lock:
+            taken, self.source_results = self.source_results, []
+        return taken
+
+    def audiences(self) -> list[Audience]:
+        """The sandbox's usable audiences, read again only when a file changed; a file that does not parse or an
+        audience that cannot compile is left out and named in `audience_problems`, never stopping the others."""
+        folder = self.workspace.audiences_dir(self.sandbox)
+        signature = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("*.aud")))
+        if signature != self._audiences[0]:
+            usable = load_usable(folder, datetime.now(timezone.utc), self.workspace.schema)
+            self._audiences = (signature, usable.audiences)
+            self.audience_problems = usable.problems
+        return self._audiences[1]
+
+
+class Runtime:
+    """The threads `serve` runs beside its HTTP handlers; `start` once, `stop` once."""
+
+    def __init__(self, state: ServerState, every: float) -> None:
+        self.state, self.every = state, every
+        self.threads: list[threading.Thread] = []
+
+    @classmethod
+    def open(cls, workspace: Workspace, sandbox: str | None, every: float) -> Runtime:
+        """The runtime of one sandbox, its live path deciding from the first request on (before `start`)."""
+        name = workspace.sandbox(sandbox)
+        log = CollectorLog(workspace.lake_path(name).parent / "collector")
+        config = workspace.config
+        bus = MembershipBus()
+        live = LiveProfiles(bus, config.name, config.collector.track_events, offset=log.size())
+        log.written = live.feed
+        state = ServerState(workspace, name, log, live, bus=bus)
+        with workspace.lake(name) as lake:
+            mark_interrupted(lake)
+            state.write_keys = active_hashes(lake, "write")
+            state.api_keys = active_hashes(lake, "api")
+            live.attach(lake, streaming(state.audiences()))
+        return cls(state, every)
+
+    def start(self) -> None:
+        state = self.state
+        self.threads = [
+            threading.Thread(target=state.live.run, args=(state.stop,), name="accord-live", daemon=True),
+            threading.Thread(target=_worker, args=(state, self.every), name="accord-worker", daemon=True),
+            threading.Thread(target=_source_worker, args=(state,), name="accord-sources", daemon=True),
+            *_destination_threads(state),
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """Ask every thread to finish (the worker drains the log once more) and wait for them."""
+        self.state.stop.set()
+        for thread in reversed(self.threads):
+            thread.join(timeout=30)
+
+
+def refresh_keys(state: ServerState) -> None:
+    """Read the keys again. While serve runs every `accord keys` command is relayed to it, and this runs right
+    after, whatever the worker is doing: a revoked key stops working as the command returns."""
+    with state.workspace.lake(state.sandbox, migrate=False) as lake:
+        state.write_keys = active_hashes(lake, "write")
+        state.api_keys = active_hashes(lake, "api")
+
+
+def _worker(state: ServerState, every: float) -> None:
+    """Replay the log into the lake, restitch, re-decide streaming audiences for the people touched, sweep time
+    windows, run batch evaluation on schedule; a last pass drains the log on shutdown.
+
+    While data keeps arriving the lake stays open from cycle to cycle (opening and closing, which checkpoints, cost
+    more than a small cycle); after `CLOSE_IDLE` without data, or an error, it is closed, so other processes (the
+    CLI) can open it.
+    """
+    config = state.workspace.config
+    next_audiences = config.audiences.next_run(datetime.now(timezone.utc)) if config.audiences.schedule else None
+    last_sweep = datetime.now(timezone.utc)
+    lake: Lake | None = None
+    stream: StreamEvaluator | None = None  # kept while the lake and the audience files stay the same
+    last_data = time.monotonic()
+    while True:
+        stopping = state.stop.is_set()
+        try:
+            lake = lake or state.workspace.lake(state.sandbox)
+            audiences = state.audiences()
+            if stream is None or stream.lake is not lake or stream.definitions is not audiences:
+                stream = StreamEvaluator(lake, audiences, state.bus, state.live)
+            moment = datetime.now(timezone.utc)
+            sweep = moment - last_sweep >= SWEEP_EVERY
+            loaded = cycle(state, lake, stream, moment, last_sweep if sweep else None)
+            last_sweep = moment if sweep else last_sweep
+            if next_audiences and moment >= next_audiences:
+                report = evaluate_audiences(state.workspace, lake, audiences, trigger="schedule")
+                state.evaluation_failures = report.failed
+                state.live.reload_members(lake)
+                next_audiences = config.audiences.next_run(datetime.now(timezone.utc))
+            state.last_error = None
+            last_data = time.monotonic() if loaded else last_data
+            if time.monotonic() - last_data >= CLOSE_IDLE:
+                _close(lake)
+                lake = None
+        except Exception as err:  # noqa: BLE001 - keep serving; /health reports it, the log keeps everything
+            state.last_error = f"{type(err).__name__}: {err}"
+            _close(lake)
+            lake = None
+        if stopping:
+            _close(lake)
+            return
+        state.stop.wait(every)
+
+
+@dataclass
+class ServeContext(Context):
+    """A serving cycle's run: the server's state and the moment it decides at, besides the pipeline's own."""
+
+    state: Any = None
+    stream: Any = None
+    moment: datetime | None = None
+    sweep_since: datetime | None = None
+    upto: int | None = None
+    opened: list[Any] = field(default_factory=list)
+
+
+def _collector(ctx: ServeContext) -> tuple[int, int]:
+    """The log as far as the live path applied it (its new people seeded first), and what API sources loaded."""
+    state, config = ctx.state, ctx.state.workspace.config
+    ctx.upto, ctx.opened = state.live.snapshot()
+    seed(ctx.lake, "person", [(ns, value, profile) for _, profile, keys in ctx.opened for ns, value in keys])
+    state.live.seeded(len(ctx.opened))
+    loaded = ingest_log(ctx.lake, state.log, config.name, config.collector.track_events, until=ctx.upto)
+    ctx.loaded = [r for r in [*loaded, *state.take_source_results()] if r.loaded and r.batch_id]
+    return sum(r.rows_read for r in ctx.loaded), sum(r.loaded for r in ctx.loaded)
+
+
+def _streaming(ctx: ServeContext) -> tuple[int, int]:
+    """Streaming audiences re-decided in SQL for the people concerned, and the live path brought in line."""
+    state = ctx.state
+    touched = ctx.identity.people.touched if ctx.identity else []
+    state.live.refresh_identities(ctx.lake, touched, ctx.upto)
+    # The people the live path opened are decided too: if their records did not load, they must leave again.
+    people = [*(touched or []), *(profile for _, profile, _ in ctx.opened)]
+    changes = ctx.stream.advance([r.batch_id for r in ctx.loaded], ctx.sweep_since, ctx.moment, people, ctx.upto)
+    state.live.top_up(ctx.lake)
+    return len(people), len(changes or [])
+
+
+def _people_changed(ctx: Context) -> bool:
+    return any(r.entity != "event" for r in ctx.loaded)
+
+
+COLLECTOR = Stage("collector", ("collector log",), ("event", "person", "batches", "quarantine"), _collector)
+STREAMING = Stage("streaming", ("aud_*", "event", "person_profile"), ("audience_membership",), _streaming)
+SERVING_CYCLE = (COLLECTOR, replace(IDENTITY, when=_people_changed), replace(PROFILES, when=_people_changed),
+                 STREAMING)
+"""A serving cycle's stages: restitching only when people or accounts (not only events) loaded."""
+
+
+def cycle(state: ServerState, lake: Lake, stream: StreamEvaluator, moment: datetime,
+          sweep_since: datetime | None) -> list[IngestResult]:
+    """One serving cycle: load the log as far as the live path applied it, restitch, re-decide in SQL the people
+    concerned (and, from `sweep_since`, those whose events crossed a window boundary) at `moment`."""
+    ctx = ServeContext(lake, state.workspace.config.identity, state.workspace, trigger="serve", state=state,
+                       stream=stream, moment=moment, sweep_since=sweep_since)
+    try:
+        run_stages(ctx, SERVING_CYCLE, quiet_when_idle=True)
+    finally:
+        state.stages.update({r["stage"]: r for r in ctx.records if r["rows_in"] or r["rows_out"] or r["error"]})
+    return ctx.loaded
+
+
+def _close(lake: Lake | None) -> None:
+    if lake is not None:
+        try:
+            lake.close()
+        except Exception:  # noqa: BLE001 - a connection that failed may fail to close; it is dropped either way
+            pass
+
+
+def _source_worker(state: ServerState) -> None:
+    """Sync each API source feeding this sandbox on its interval; the main worker then restitches and re-decides."""
+    from accord.sources.sync import run_source
+
+    configs = [s for s in state.workspace.config.sources if state.sandbox in s.sandboxes]
+    due = {s.name: 0.0 for s in configs}
+    while not state.stop.is_set():
+        for config in configs:
+            if time.monotonic() < due[config.name]:
+                continue
+            entry = state.sources.setdefault(config.name, {"type": config.type, "last_sync": None, "error": None})
+            try:
+                report = run_source(state.workspace, config, state.sandbox)[0]
+                state.add_source_results(report.results)
+                entry.update(last_sync=datetime.now(timezone.utc).isoformat(), error=None, mode=report.mode,
+                             loaded=report.loaded(), calls=report.calls)
+            except Exception as err:  # noqa: BLE001 - a source that fails is reported and tried again later
+                entry["error"] = f"{type(err).__name__}: {err}"
+            due[config.name] = time.monotonic() + config.sync_every_seconds
+        state.stop.wait(1.0)
+
+
+def _destination_threads(state: ServerState) -> list[threading.Thread]:
+    """A thread per destination of the sandbox, so a slow or throttling one never holds the others up; streaming
+    destinations hear of the changes the bus announces, the others run on their cron."""
+    from accord.activation.run import reading
+
+    configs = reading(state.workspace, state.sandbox)
+    queues = {d.name: _Changed() for d in configs}
+
+    def changed(changes: list[Change]) -> None:
+        for config in configs:
+            queues[config.name].add({c.audience for c in changes} & set(config.audiences))
+
+    if configs:
+        state.bus.subscribe(changed, recorded=True)
+    return [threading.Thread(target=_destination_worker, args=(state, d, queues[d.name]), daemon=True,
+                             name=f"accord-destination-{d.name}") for d in configs]
+
+
+@dataclass
+class _Changed:
+    """The audiences of one destination whose membership changed since its last run."""
+
+    audiences: set[str] = field(default_factory=set)
+    wake: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, audiences: set[str]) -> None:
+        if audiences:
+            with self._lock:
+                self.audiences |= audiences
+            self.wake.set()
+
+    def take(self) -> set[str]:
+        with self._lock:
+            taken, self.audiences = self.audiences, set()
+        return taken
+
+
+def _destination_worker(state: ServerState, config: DestinationConfig, queue: _Changed) -> None:
+    """Run one destination: on its changes (streaming) or its cron, at start-up, and again when a run left changes
+    `retrying` (once the destination's Retry-After, capped by max_wait_seconds, has passed)."""
+    from accord.activation.members import known_audiences
+    from accord.activation.run import deliver
+
+    due = (None if config.schedule == "streaming"
+           else croniter(config.schedule, datetime.now(timezone.utc)).get_next(datetime))
+    retry_at: datetime | None = None
+    catch_up = True
+    while not state.stop.is_set():
+        queue.wake.wait(1.0)
+        queue.wake.clear()
+        changed = queue.take()
+        moment = datetime.now(timezone.utc)
+        wanted: set[str] = set()
+        trigger = "streaming"
+        if due is None:
+            wanted, trigger = (set(config.audiences), "startup") if catch_up else (changed, "streaming")
+        elif moment >= due:
+            wanted, trigger = set(config.audiences), "schedule"
+            due = croniter(config.schedule, moment).get_next(datetime)
+        if retry_at is not None and moment >= retry_at:
+            wanted, trigger, retry_at = set(config.audiences), "retry", None
+        catch_up = False
+        if not wanted:
+            continue
+        entry = state.destinations.setdefault(config.name, {"type": config.type, "last_run": None, "error": None})
+        try:
+            with state.workspace.lake(state.sandbox) as lake:
+                names = known_audiences(lake, sorted(wanted))
+                if names:
+                    report = deliver(state.workspace, lake, config, names, trigger)
+                    entry.update(last_run=report.run_id, error=report.error, activated=report.total("activated"),
+                                 removed=report.total("removed"), failed=report.total("failed"),
+                                 retrying=report.total("retrying"))
+                    if report.retry_in is not None:
+                        retry_at = moment + timedelta(seconds=min(report.retry_in, config.max_wait_seconds))
+        except Exception as err:  # noqa: BLE001 - reported in /health and the run's record; tried again
+            entry["error"] = f"{type(err).__name__}: {err}"
+
+

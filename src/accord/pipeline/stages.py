@@ -1,0 +1,52 @@
+"""The stages every entry point runs, in this order: identity → profiles → audiences → activation.
+
+(`accord serve` adds two of its own around them, in `pipeline/runtime.py`: the collector log first, streaming
+decisions after the profiles.)
+"""
+
+from __future__ import annotations
+
+from accord.activation.run import deliver, reading
+from accord.audiences.evaluate import evaluate
+from accord.identity.run import stitch
+from accord.pipeline.stage import Context, Stage
+from accord.profiles.build import build_profiles
+
+RECORDS = ("person", "account", "account_person", "batches")
+
+
+def _identity(ctx: Context) -> tuple[int, int]:
+    ctx.identity = stitch(ctx.lake, ctx.identity_config, ctx.full)
+    people, accounts = ctx.identity.people, ctx.identity.accounts
+    return people.records + accounts.records, people.profiles + accounts.profiles
+
+
+def _profiles(ctx: Context) -> tuple[int, int]:
+    assert ctx.identity is not None, "the profiles stage follows the identity stage"
+    touched = {"person": ctx.identity.people.touched, "account": ctx.identity.accounts.touched}
+    ctx.identity.profiles = build_profiles(ctx.lake, ctx.identity_config, touched)
+    changed = sum(len(t) if t is not None else ctx.identity.profiles[k] for k, t in
+                  (("people", touched["person"]), ("accounts", touched["account"])))
+    return changed, ctx.identity.profiles["people"] + ctx.identity.profiles["accounts"]
+
+
+def _audiences(ctx: Context) -> tuple[int, int]:
+    retention = ctx.workspace.config.audiences.retention_days if ctx.workspace else 30
+    ctx.evaluation = evaluate(ctx.lake, ctx.audiences, ctx.as_of, retention_days=retention)
+    return len(ctx.audiences), sum(r.size for r in ctx.evaluation.results)
+
+
+def _activation(ctx: Context) -> tuple[int, int]:
+    configs = reading(ctx.workspace, ctx.lake.sandbox) if ctx.workspace else []
+    ctx.deliveries = [deliver(ctx.workspace, ctx.lake, config) for config in configs]
+    return len(configs), sum(r.total("activated") + r.total("removed") for r in ctx.deliveries)
+
+
+IDENTITY = Stage("identity", RECORDS, ("identity_nodes", "identity_merges", "identity_runs", "person_account"),
+                 _identity)
+PROFILES = Stage("profiles", ("identity_nodes", "person", "account"),
+                 ("person_profile", "account_profile", "profile_lineage"), _profiles)
+AUDIENCES = Stage("audiences", ("person_profile", "account_profile", "person_account", "opportunity", "event"),
+                  ("audience_membership", "audience_membership_history", "audience_runs", "audiences"), _audiences)
+ACTIVATION = Stage("activation", ("audience_membership", "destination_members"),
+                   ("destination_members", "delivery_runs", "delivery_receipts", "delivery_dead_letters"), _activation)
