@@ -1,21 +1,24 @@
 """Event → membership latency: p50/p99 from sending a page event to the streaming audience change it causes.
 
     python bench/latency.py [--rate 1000] [--seconds 10] [--ingest-every 2] [--workspace bench/out/web-medium]
-                            [--returning]
+                            [--returning] [--to-webhook]
 
 Runs `accord serve`'s app in this process (uvicorn in a thread; the client in another process) with one streaming
 audience ("visited in the last day") added to an empty workspace, or to a copy of `--workspace` (e.g. the medium
 demo workspace `bench/web_pages.py` builds, with its own audiences), sends page events from new users at `rate`
 events/s in batches of 100 over real HTTP on 127.0.0.1, and times each user's entry as published on the membership
 bus. With `--returning` every user first sends one untimed page event and, once it has a profile, a second one:
-the timed entry is then into "Visited twice today", the path of a known person (no identity work).
-Goal (issue 5): p99 ≤ 250 ms.
+the timed entry is then into "Visited twice today", the path of a known person (no identity work). With
+`--to-webhook` the timed audience also goes to a streaming webhook destination, and what is timed is each signed
+delivery's arrival at a local receiver (its HMAC checked). Goals: p99 ≤ 250 ms to the membership (issue 5) and to
+the webhook (issue 16).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import shutil
 import socket
@@ -25,11 +28,14 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import uvicorn
 
+from accord.activation.config import WebhookDestinationConfig
+from accord.activation.destinations.webhook import SIGNATURE_HEADER, sign
 from accord.api.app import create_app
 from accord.api.keys import create_key
 from accord.workspace import Workspace
@@ -42,6 +48,7 @@ def main() -> None:
     parser.add_argument("--ingest-every", type=float, default=2.0, help="the lake's cycle (accord serve's default)")
     parser.add_argument("--workspace", type=Path, help="start from a copy of this workspace")
     parser.add_argument("--returning", action="store_true", help="time known users' second visit")
+    parser.add_argument("--to-webhook", action="store_true", help="time the signed webhook's arrival instead")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="accord-latency-")) / "ws"
     if args.workspace:
@@ -60,11 +67,23 @@ def main() -> None:
     timed_audience = "Visited twice today" if args.returning else "Visited today"
     with ws.lake() as lake:
         key = create_key(lake, "write").secret
-    app = create_app(ws, ingest_every=args.ingest_every)
     entered: dict[str, dict[str, float]] = {"Visited today": {}, "Visited twice today": {}}
-    app.state.accord.bus.subscribe(lambda changes: [
-        entered[c.audience].setdefault(c.profile_id, time.perf_counter()) for c in changes
-        if c.status == "realized" and c.audience in entered])
+    receiver = Receiver(entered[timed_audience]) if args.to_webhook else None
+    if receiver is not None:
+        (folder / "hook.secret").write_text(receiver.secret)
+        ws.config = ws.config.model_copy(update={"destinations": [WebhookDestinationConfig(
+            name="hook", url=receiver.url, secret="file:hook.secret", audiences=[timed_audience], fields=["user_id"],
+            batch_size=500)]})
+        ws.save()
+    app = create_app(ws, ingest_every=args.ingest_every)
+    if receiver is None:
+        app.state.accord.bus.subscribe(lambda changes: [
+            entered[c.audience].setdefault(c.profile_id, time.perf_counter()) for c in changes
+            if c.status == "realized" and c.audience in entered])
+    else:
+        app.state.accord.bus.subscribe(lambda changes: [
+            entered["Visited today"].setdefault(c.profile_id, time.perf_counter()) for c in changes
+            if c.status == "realized" and c.audience == "Visited today"] if args.returning else None)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -84,6 +103,9 @@ def main() -> None:
     settle(entered[timed_audience], len(sent))
     server.should_exit = True
     thread.join(timeout=60)
+    if receiver is not None:
+        receiver.close()
+        print(f"webhook deliveries received: {receiver.count:,}, bad signatures: {receiver.bad}")
     with ws.lake() as lake:
         owner = dict(lake.con.execute(
             "SELECT value, profile_id FROM identity_nodes WHERE kind = 'person' AND namespace = 'user_id'").fetchall())
@@ -97,8 +119,40 @@ def main() -> None:
     who = "returning" if args.returning else "new"
     print(f"{len(sent):,} events from {who} users sent at {args.rate}/s for {args.seconds:.0f} s; "
           f"{len(latencies):,} entries into {timed_audience!r} observed")
-    print(f"event → membership latency: p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {latencies[-1]:.0f} ms "
+    reached = "signed webhook" if args.to_webhook else "membership"
+    print(f"event → {reached} latency: p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {latencies[-1]:.0f} ms "
           f"(worker cycle every {args.ingest_every * 1000:.0f} ms)")
+
+
+class Receiver:
+    """A local webhook endpoint: checks each delivery's signature and notes when each profile first arrived."""
+
+    def __init__(self, arrived: dict[str, float]) -> None:
+        self.secret, self.count, self.bad = "bench-secret", 0, 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server protocol
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                moment = time.perf_counter()
+                if self.headers.get(SIGNATURE_HEADER) != sign(receiver.secret, body):
+                    receiver.bad += 1
+                for change in json.loads(body)["changes"]:
+                    receiver.count += 1
+                    if change["status"] == "realized":
+                        arrived.setdefault(change["profile_id"], moment)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
 
 
 def settle(entries: dict[str, float], expected: int) -> None:

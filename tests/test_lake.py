@@ -184,3 +184,25 @@ def test_workspace_settings_are_validated(tmp_path) -> None:
     with pytest.raises(WorkspaceError, match="max_identitys"):
         Workspace.load(tmp_path / "ws")
     assert ws.config.identity.max_identities == 50
+
+
+def test_an_older_store_is_refused_until_accord_migrate_brings_it_up_to_date(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from accord.cli import app
+    from accord.lake.store import StoreOutdated
+    from accord.workspace import Workspace
+
+    ws = Workspace.init(tmp_path / "ws")
+    with ws.lake() as lake:  # a new store is created at the current version
+        version = lake.schema_version
+        lake.con.execute("DROP TABLE stage_runs; DROP SEQUENCE pipeline_run_seq")
+        lake.con.execute("DELETE FROM _migrations WHERE version = ?", [version])
+    with pytest.raises(StoreOutdated, match=f"at version {version - 1}, this Accord needs {version}: run `accord migrate`"):
+        ws.lake()
+    refused = CliRunner().invoke(app, ["status", "-w", str(ws.root)])
+    assert refused.exit_code == 1 and "accord migrate" in refused.output and "Traceback" not in refused.output
+    migrated = CliRunner().invoke(app, ["migrate", "-w", str(ws.root)])
+    assert migrated.exit_code == 0 and f"prod: version {version}" in migrated.output
+    with ws.lake() as lake:
+        assert lake.schema_version == version and lake.scalar("SELECT count(*) FROM stage_runs") == 0

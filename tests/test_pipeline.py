@@ -44,6 +44,8 @@ def test_accord_run_records_identity_profiles_and_audiences_as_one_run(loaded: W
     assert all(r["rows_out"] > 0 and r["error"] is None and r["finished_at"] >= r["started_at"] for r in rows)
     status = CliRunner().invoke(app, ["status", "-w", str(loaded.root)])
     assert "Pipeline stages" in status.output and "audiences" in status.output
+    listed = CliRunner().invoke(app, ["audiences", "list", "-w", str(loaded.root)])
+    assert "last batch evaluation: 20" in listed.output and "next under `accord serve`" in listed.output
 
 
 def test_a_failing_stage_is_recorded_and_the_stages_after_it_do_not_run(loaded: Workspace) -> None:
@@ -84,7 +86,10 @@ def test_serve_runs_the_serving_cycle_and_health_shows_its_stages(tmp_path: Path
         deadline = time.monotonic() + 30
         while "streaming" not in client.get("/health").json()["stages"] and time.monotonic() < deadline:
             time.sleep(0.1)
-        stages = client.get("/health").json()["stages"]
+        health = client.get("/health").json()
+    stages = health["stages"]
+    next_evaluation = datetime.fromisoformat(health["next_evaluation"])
+    assert 0 < (next_evaluation - datetime.now(timezone.utc)).total_seconds() <= 3600, "hourly by default"
     assert {"collector", "identity", "profiles", "streaming"} <= set(stages), stages
     assert stages["collector"]["rows_out"] >= 2 and stages["collector"]["trigger"] == "serve"
     assert stages["streaming"]["rows_out"] >= 1, "the visitor entered the streaming audience"

@@ -37,13 +37,13 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, ingest_every: float = 0.2) -> None:
         self.folder = folder
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         exe = Path(sys.executable).with_name("accord")
         self.proc = subprocess.Popen(
-            [str(exe), "serve", "--port", str(self.port), "--ingest-every", "0.2", "-w", str(folder)],
+            [str(exe), "serve", "--port", str(self.port), "--ingest-every", str(ingest_every), "-w", str(folder)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         for _ in range(200):
@@ -223,3 +223,47 @@ def test_event_to_streaming_audience_to_signed_webhook(workspace, monkeypatch) -
     assert receiver.signatures_ok and message["audience"] == "Recent visitors" and message["status"] == "realized"
     assert message["identities"]["email"].lower() == "jane@acme.com"
     print(f"event → webhook latency {latency * 1000:.0f} ms")
+
+
+def test_a_known_persons_change_reaches_a_streaming_webhook_before_the_lakes_cycle(workspace) -> None:
+    """The live path's decision is delivered at once; the lake's cycle (8 s apart here) records it later."""
+    from tests.test_activation import Receiver
+
+    folder, key = workspace
+    (folder / "audiences" / "pricing.aud").write_text(
+        'audience "Pricing readers" of person\nwhere any event (event_type = "web.pageview" and url contains '
+        '"/pricing" in last 30 days)\n')
+    (folder / "hook.secret").write_text("hook-secret")
+    receiver = Receiver("hook-secret")
+    config = yaml.safe_load((folder / "accord.yaml").read_text())
+    config["destinations"] = [{"type": "webhook", "name": "hook", "url": receiver.url, "secret": "file:hook.secret",
+                               "audiences": ["Pricing readers"], "fields": ["email"]}]
+    (folder / "accord.yaml").write_text(yaml.safe_dump(config))
+    server = Server(folder, ingest_every=8)
+    try:
+        known = recent([{"type": "identify", "userId": "u9", "traits": {"email": "kim@acme.com"}, "messageId": "k1"},
+                        {"type": "page", "userId": "u9", "messageId": "k2", "properties": {"url": "https://acme.com/"}}])
+        assert httpx.post(f"{server.url}/v1/batch", json={"batch": known}, auth=(key, "")).status_code == 200
+        deadline = time.monotonic() + 30
+        while "profiles" not in httpx.get(f"{server.url}/health").json()["stages"] and time.monotonic() < deadline:
+            time.sleep(0.05)  # the lake's cycle made Kim a known profile
+        sent_at = datetime.now(timezone.utc)
+        sent = time.monotonic()
+        pricing = recent([{"type": "page", "userId": "u9", "messageId": "k3",
+                           "properties": {"url": "https://acme.com/pricing"}}])
+        assert httpx.post(f"{server.url}/v1/batch", json={"batch": pricing}, auth=(key, "")).status_code == 200
+        while not receiver.received and time.monotonic() - sent < 30:
+            time.sleep(0.01)
+        latency = time.monotonic() - sent
+        cycles = httpx.get(f"{server.url}/health").json()["stages"]
+    finally:
+        server.stop()
+        receiver.close()
+    assert receiver.received and receiver.received[0]["identities"]["email"] == "kim@acme.com"
+    assert receiver.received[0]["status"] == "realized" and receiver.signatures_ok
+    assert datetime.fromisoformat(cycles["collector"]["started_at"]) < sent_at, "no cycle loaded the event first"
+    assert latency < 2.0, f"delivered {latency * 1000:.0f} ms after the event"
+    with Workspace.load(folder).lake() as lake:
+        receipts = lake.query("SELECT outcome FROM delivery_receipts WHERE destination = 'hook'")
+        members = lake.query("SELECT status FROM audience_membership WHERE audience = 'Pricing readers'")
+    assert receipts == [{"outcome": "added"}] and members == [{"status": "realized"}], "one receipt, and recorded"

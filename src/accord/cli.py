@@ -288,6 +288,16 @@ def quarantine_show(
 
 
 @app.command()
+def migrate(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
+    """Bring each sandbox's store (or the one named) up to this Accord's version; records are kept."""
+    with user_errors():
+        ws = open_workspace(workspace)
+        for name in [sandbox] if sandbox else ws.config.sandboxes:
+            with ws.lake(name, migrate=True) as lake:
+                console.print(f"{name}: version {lake.schema_version}", highlight=False)
+
+
+@app.command()
 def status(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
     """Records per entity, the latest batches, the last run of each pipeline stage and what is in quarantine."""
     from accord.pipeline.runs import latest
@@ -738,12 +748,13 @@ def audiences_validate(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = Non
 @audiences_app.command("list")
 def audiences_list(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
     """Audiences with their evaluation method and size at the last run."""
-    from accord.services.audiences import list_audiences
+    from accord.services.audiences import evaluation_times, list_audiences
 
     with user_errors():
         ws = open_workspace(workspace)
         with ws.lake(sandbox) as lake:
             summaries = list_audiences(ws, lake)
+            times = evaluation_times(ws, lake)
     table = Table(title="Audiences")
     for col in ("audience", "of", "method", "size", "evaluated"):
         table.add_column(col)
@@ -753,6 +764,9 @@ def audiences_list(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -
             f"{a.evaluated_at:%Y-%m-%d %H:%M}" if a.evaluated_at else "never",
         )
     console.print(table)
+    last = f"{times['last']:%Y-%m-%d %H:%M} UTC" if times["last"] else "never"
+    console.print(f"last batch evaluation: {last}; next under `accord serve`: {times['next']:%Y-%m-%d %H:%M} UTC",
+                  highlight=False)
 
 
 @audiences_app.command("show")

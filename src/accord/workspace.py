@@ -173,12 +173,12 @@ class Workspace:
         except ValueError as err:
             raise WorkspaceError(str(err)) from None
 
-    def lake(self, sandbox: str | None = None, migrate: bool = True, declare_fields: bool = True) -> Lake:
-        """The sandbox's store, holding the declared custom fields; `migrate=False` for a quick look at a store
-        known to be migrated already, `declare_fields=False` to open one whose declared types are being changed."""
+    def lake(self, sandbox: str | None = None, migrate: bool = False, declare_fields: bool = True) -> Lake:
+        """The sandbox's store, holding the declared custom fields; `migrate` brings an older store up to date
+        (`accord migrate`), `declare_fields=False` opens one whose declared types are being changed."""
         name = self.sandbox(sandbox)
         lake = Lake(self.lake_path(name), sandbox=name, migrate=migrate)
-        if migrate and declare_fields:
+        if declare_fields:
             try:
                 schema = self.schema
                 added = declare(lake, schema.custom, schema.objects)

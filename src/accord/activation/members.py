@@ -27,24 +27,36 @@ def known_audiences(lake: Lake, names: list[str]) -> list[str]:
     return [n for n in names if n in known]
 
 
-def current_members(lake: Lake, audience: str, fields: list[str]) -> list[Member]:
-    """Active members with the fields a destination wants, consent, and Marketo lead ids (`INSTANCE:ID`)."""
+def current_members(lake: Lake, audience: str, fields: list[str], among: list[str] | None = None,
+                    only: set[str] | None = None) -> list[Member]:
+    """Active members with the fields a destination wants, consent, and Marketo lead ids (`INSTANCE:ID`).
+
+    `among` replaces the lake's recorded membership by another view of it (the live path's, which knows decisions
+    the lake has not recorded yet); a member without a profile yet waits for the lake. `only` limits the answer to
+    some profiles.
+    """
     kind = audience_kind(lake, audience)
     table, key = ("person_profile", "person_id") if kind == "person" else ("account_profile", "account_id")
     columns = {r[0] for r in lake.con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
     wanted = [f for f in dict.fromkeys([*fields, *CONSENT_FIELDS]) if f in columns]
     selected = "".join(f", p.{ident(f)}" for f in wanted)
+    if among is None:
+        membership = ("(SELECT profile_id FROM audience_membership WHERE audience = ? AND status IN ('realized', "
+                      "'existing')" + (" AND list_contains(?, profile_id)" if only is not None else "") + ")")
+        params: list[object] = [audience, *([sorted(only)] if only is not None else [])]
+    else:
+        chosen = among if only is None else [p for p in among if p in only]
+        membership, params = "(SELECT unnest(?::VARCHAR[]) AS profile_id)", [chosen]
     rows = lake.con.execute(
         f"""
         SELECT m.profile_id{selected},
                (SELECT list(n.value ORDER BY n.value) FROM identity_nodes n
                 WHERE n.kind = 'person' AND n.namespace = 'marketo_lead_id' AND n.profile_id = m.profile_id)
-        FROM audience_membership m JOIN {table} p ON p.{key} = m.profile_id
-        WHERE m.audience = ? AND m.status IN ('realized', 'existing')
+        FROM {membership} m JOIN {table} p ON p.{key} = m.profile_id
         ORDER BY m.profile_id
         """,
-        [audience],
+        params,
     ).fetchall()
     names = [*wanted, "marketo_lead_ids"]
     return [Member(str(r[0]), dict(zip(names, r[1:]))) for r in rows]

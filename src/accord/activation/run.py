@@ -42,8 +42,12 @@ def configured(ws: Workspace, name: str | None = None, sandbox: str | None = Non
 
 def deliver(ws: Workspace, lake: Lake, config: DestinationConfig, audiences: list[str] | None = None,
             trigger: str = "manual", sleep: Callable[[float], None] | None = None,
-            destination: Destination | None = None) -> DeliveryReport:
-    """One run of a destination over its audiences (or those of them named), from the lake's sandbox."""
+            destination: Destination | None = None,
+            live: Callable[[str, set[str] | None], list[str] | None] | None = None,
+            only: dict[str, set[str]] | None = None) -> DeliveryReport:
+    """One run of a destination over its audiences (or those of them named), from the lake's sandbox; `live`
+    gives an audience's members as decided live, ahead of the lake's record (`accord serve`); `only` limits the
+    run to some profiles per audience."""
     sandbox = lake.sandbox or ws.config.default_sandbox
     if sandbox not in config.sandboxes:
         raise UnknownDestination(f"destination {config.name!r} does not read sandbox {sandbox!r} "
@@ -54,7 +58,7 @@ def deliver(ws: Workspace, lake: Lake, config: DestinationConfig, audiences: lis
         policy.sleep = sleep
     opened = destination or open_destination(ws, config, sandbox)
     try:
-        return DeliverySync(lake, config.name, opened, config.fields, policy).run(wanted, trigger)
+        return DeliverySync(lake, config.name, opened, config.fields, policy, live).run(wanted, trigger, only)
     finally:
         if destination is None:
             opened.close()

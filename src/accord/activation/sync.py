@@ -74,13 +74,19 @@ class SyncPolicy:
 class DeliverySync:
     """One run of one destination over some of its audiences."""
 
-    def __init__(self, lake: Lake, name: str, destination: Destination, fields: list[str], policy: SyncPolicy) -> None:
+    def __init__(self, lake: Lake, name: str, destination: Destination, fields: list[str], policy: SyncPolicy,
+                 live: Callable[[str, set[str] | None], list[str] | None] | None = None) -> None:
         self.lake, self.name, self.destination, self.fields, self.policy = lake, name, destination, fields, policy
+        self.live = live
+        """An audience's members as the live path knows them (None: the lake's record is the membership)."""
         self.caps: Capabilities = destination.capabilities
         self._columns: dict[str, list[str]] = {}
         self._throttled: DeliveryError | None = None  # the destination asked for a pause longer than we wait
 
-    def run(self, audiences: list[str], trigger: str = "manual") -> DeliveryReport:
+    def run(self, audiences: list[str], trigger: str = "manual",
+            only: dict[str, set[str]] | None = None) -> DeliveryReport:
+        """Deliver the audiences' deltas; with `only`, just those of the profiles named per audience (a streaming
+        run after a few changes, whose cost should not grow with the audience)."""
         started = time.perf_counter()
         mark_interrupted(self.lake)
         run_id = int(self.lake.scalar("SELECT nextval('delivery_run_seq')"))
@@ -93,7 +99,7 @@ class DeliverySync:
         try:
             for audience in audiences:
                 try:
-                    report.audiences.append(self._audience(run_id, audience))
+                    report.audiences.append(self._audience(run_id, audience, (only or {}).get(audience)))
                 except DeliveryError as err:  # the destination is unusable for this audience: say so, go on
                     report.error = "; ".join(filter(None, [report.error, f"{audience}: {err}"]))
             if self._throttled is not None:
@@ -113,11 +119,11 @@ class DeliverySync:
         return report
 
     # One audience ---------------------------------------------------------------------------------------------
-    def _audience(self, run_id: int, audience: str) -> AudienceReport:
+    def _audience(self, run_id: int, audience: str, focus: set[str] | None = None) -> AudienceReport:
         report = AudienceReport(audience)
         self._settle_in_flight(audience, report)
-        members = current_members(self.lake, audience, self.fields)
-        acked = acknowledged(self.lake, self.name, audience)
+        members = current_members(self.lake, audience, self.fields, self._among(audience, focus), focus)
+        acked = {p: k for p, k in acknowledged(self.lake, self.name, audience).items() if focus is None or p in focus}
         dead = {str(r[0]) for r in self.lake.con.execute(
             "SELECT profile_id FROM delivery_dead_letters WHERE destination = ? AND audience = ?",
             [self.name, audience]).fetchall()}
@@ -158,6 +164,9 @@ class DeliverySync:
                     self._clear_in_flight(audience, [o.profile_id for o in outcomes])
                     self._record(run_id, audience, change, outcomes, attempts, report)
         return report
+
+    def _among(self, audience: str, focus: set[str] | None = None) -> list[str] | None:
+        return self.live(audience, focus) if self.live is not None else None
 
     def _deliver(self, run_id: int, audience: str, change: str, batch: list[Member],
                  report: AudienceReport) -> list[tuple[list[Outcome], str, int]]:
@@ -234,7 +243,8 @@ class DeliverySync:
             return
         if self.caps.can_check:
             acked = acknowledged(self.lake, self.name, audience)
-            members = {m.profile_id: m for m in current_members(self.lake, audience, self.fields)}
+            members = {m.profile_id: m for m in current_members(self.lake, audience, self.fields,
+                                                                self._among(audience))}
             for change, run_id in sorted({(c, r) for _, c, r in rows}):
                 # An add is found by the member's fields (e-mail, lead ids), a remove by what the add recorded.
                 asked = [members.get(p, Member(p)) if change == "add" else Member(p, {}, acked.get(p))

@@ -8,13 +8,19 @@ from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
+SERVING_SCHEDULE = "0 * * * *"
+"""Batch evaluation under `accord serve` when no schedule is set: hourly, so batch audiences (those of accounts
+among them) never go stale."""
+
+
 class AudiencesConfig(BaseModel):
     """When batch evaluation runs and how long exits are remembered."""
 
     model_config = ConfigDict(extra="forbid")
 
     schedule: str | None = Field(
-        default=None, description="Cron expression for batch evaluation under `accord run --scheduled` / `accord serve`."
+        default=None, description="Cron expression for batch evaluation under `accord run --scheduled` and "
+                                  "`accord serve` (which runs it hourly when this is not set)."
     )
     retention_days: int = Field(default=30, ge=1, description="Days an exited membership is kept before it is purged.")
 
@@ -25,7 +31,8 @@ class AudiencesConfig(BaseModel):
             raise ValueError(f"{value!r} is not a cron expression (five fields, e.g. '0 * * * *' for every hour)")
         return value
 
-    def next_run(self, after: datetime) -> datetime:
-        if self.schedule is None:
+    def next_run(self, after: datetime, serving: bool = False) -> datetime:
+        """The next batch evaluation after `after`: on the schedule, or (`serving`) hourly without one."""
+        if self.schedule is None and not serving:
             raise ValueError("no audiences.schedule in accord.yaml")
-        return croniter(self.schedule, after).get_next(datetime)
+        return croniter(self.schedule or SERVING_SCHEDULE, after).get_next(datetime)

@@ -135,6 +135,15 @@ class LiveProfiles:
             self.reload_members(lake)
         self.top_up(lake)
 
+    def members_of(self, audience: str, among: Iterable[str] | None = None) -> list[str] | None:
+        """The audience's members as decided here (recorded or not yet) — only those `among` some profiles, when
+        given — or None for an audience not streamed."""
+        with self.lock:
+            found = self.members.get(audience)
+            if found is None:
+                return None
+            return sorted(found if among is None else [p for p in among if p in found])
+
     def fact_audiences(self) -> list[Audience]:
         return [a for p in self.plans.values() for a in p.fact_audiences()]
 

@@ -30,6 +30,9 @@ def _migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+LATEST_VERSION = max(version for version, _, _ in _migrations())
+
+
 def latest_view_sql(entity: Entity, keys: str | None = None) -> str:
     """The latest version of every key, deleted or not: newest source time, then later batch, then later row.
 
@@ -59,10 +62,18 @@ def current_where(entity: str, column: str, keys: str) -> str:
     return f"(SELECT * FROM ({current_sql(ENTITIES[entity], versions)}) WHERE {column} IN ({keys}))"
 
 
-class Lake:
-    """An open sandbox store. Use as a context manager, or call `close()`."""
+class StoreOutdated(ValueError):
+    """The store was written by an older Accord: `accord migrate` brings it up to date."""
 
-    def __init__(self, path: Path, read_only: bool = False, sandbox: str | None = None, migrate: bool = True) -> None:
+
+class Lake:
+    """An open sandbox store. Use as a context manager, or call `close()`.
+
+    A new store is created at the current version. An existing one is migrated only when asked (`migrate=True`:
+    `accord migrate`, `init`, `serve`, `demo`); opened otherwise, an older store is refused with what to run.
+    """
+
+    def __init__(self, path: Path, read_only: bool = False, sandbox: str | None = None, migrate: bool = False) -> None:
         self.path = path
         self.sandbox = sandbox
         """The sandbox this store belongs to, when opened through a workspace."""
@@ -71,11 +82,13 @@ class Lake:
         self.con.execute("SET TimeZone = 'UTC'")
         self.schema = Schema()
         """The entities as this store holds them: Accord's model and the custom fields and objects declared here."""
-        if migrate and not read_only:
+        if not read_only and (migrate or self._is_new()):
             self._migrate()
-        self.schema = self._stored_schema()
-        if migrate and not read_only:
+            self.schema = self._stored_schema()
             self._create_views()
+        else:
+            self._check_current()
+            self.schema = self._stored_schema()
 
     def __enter__(self) -> Lake:
         return self
@@ -99,8 +112,31 @@ class Lake:
 
     @property
     def schema_version(self) -> int:
+        if not self.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = '_migrations'"):
+            return 0
         row = self.con.execute("SELECT max(version) FROM _migrations").fetchone()
         return int(row[0] or 0) if row else 0
+
+    def _is_new(self) -> bool:
+        return not self.scalar("SELECT count(*) FROM information_schema.tables")
+
+    def _check_current(self) -> None:
+        have, want = self.schema_version, LATEST_VERSION
+        if have < want:
+            self.close()
+            raise StoreOutdated(f"the store {self.path} is at version {have}, this Accord needs {want}: run "
+                                "`accord migrate` (it keeps every record)")
+        if have > want:
+            self.close()
+            raise StoreOutdated(f"the store {self.path} is at version {have}, newer than this Accord ({want}): "
+                                "upgrade Accord")
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations this store lacks and refresh its views; returns their names."""
+        before = self.schema_version
+        self._migrate()
+        self.refresh_schema()
+        return [name for version, name, _ in _migrations() if version > before]
 
     def _migrate(self) -> None:
         self.con.execute(

@@ -51,6 +51,8 @@ class ServerState:
     source_results: list[IngestResult] = field(default_factory=list)
     audience_problems: dict[str, str] = field(default_factory=dict)
     evaluation_failures: dict[str, str] = field(default_factory=dict)
+    next_evaluation: datetime | None = None
+    """When the scheduled batch evaluation runs next."""
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The last serving cycle's run of each stage that did something (or failed)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -94,7 +96,7 @@ class Runtime:
         live = LiveProfiles(bus, config.name, config.collector.track_events, offset=log.size())
         log.written = live.feed
         state = ServerState(workspace, name, log, live, bus=bus)
-        with workspace.lake(name) as lake:
+        with workspace.lake(name, migrate=True) as lake:
             mark_interrupted(lake)
             state.write_keys = active_hashes(lake, "write")
             state.api_keys = active_hashes(lake, "api")
@@ -122,7 +124,7 @@ class Runtime:
 def refresh_keys(state: ServerState) -> None:
     """Read the keys again. While serve runs every `accord keys` command is relayed to it, and this runs right
     after, whatever the worker is doing: a revoked key stops working as the command returns."""
-    with state.workspace.lake(state.sandbox, migrate=False) as lake:
+    with state.workspace.lake(state.sandbox, declare_fields=False) as lake:
         state.write_keys = active_hashes(lake, "write")
         state.api_keys = active_hashes(lake, "api")
 
@@ -136,7 +138,8 @@ def _worker(state: ServerState, every: float) -> None:
     CLI) can open it.
     """
     config = state.workspace.config
-    next_audiences = config.audiences.next_run(datetime.now(timezone.utc)) if config.audiences.schedule else None
+    next_audiences = config.audiences.next_run(datetime.now(timezone.utc), serving=True)
+    state.next_evaluation = next_audiences
     last_sweep = datetime.now(timezone.utc)
     lake: Lake | None = None
     stream: StreamEvaluator | None = None  # kept while the lake and the audience files stay the same
@@ -152,11 +155,12 @@ def _worker(state: ServerState, every: float) -> None:
             sweep = moment - last_sweep >= SWEEP_EVERY
             loaded = cycle(state, lake, stream, moment, last_sweep if sweep else None)
             last_sweep = moment if sweep else last_sweep
-            if next_audiences and moment >= next_audiences:
+            if moment >= next_audiences:
                 report = evaluate_audiences(state.workspace, lake, audiences, trigger="schedule")
                 state.evaluation_failures = report.failed
                 state.live.reload_members(lake)
-                next_audiences = config.audiences.next_run(datetime.now(timezone.utc))
+                next_audiences = config.audiences.next_run(datetime.now(timezone.utc), serving=True)
+                state.next_evaluation = next_audiences
             state.last_error = None
             last_data = time.monotonic() if loaded else last_data
             if time.monotonic() - last_data >= CLOSE_IDLE:
@@ -263,7 +267,8 @@ def _source_worker(state: ServerState) -> None:
 
 def _destination_threads(state: ServerState) -> list[threading.Thread]:
     """A thread per destination of the sandbox, so a slow or throttling one never holds the others up; streaming
-    destinations hear of the changes the bus announces, the others run on their cron."""
+    destinations hear of each change as the live path decides it (and again once the lake records it, which may
+    reverse it), the others run on their cron."""
     from accord.activation.run import reading
 
     configs = reading(state.workspace, state.sandbox)
@@ -271,9 +276,10 @@ def _destination_threads(state: ServerState) -> list[threading.Thread]:
 
     def changed(changes: list[Change]) -> None:
         for config in configs:
-            queues[config.name].add({c.audience for c in changes} & set(config.audiences))
+            queues[config.name].add([c for c in changes if c.audience in config.audiences])
 
     if configs:
+        state.bus.subscribe(changed)
         state.bus.subscribe(changed, recorded=True)
     return [threading.Thread(target=_destination_worker, args=(state, d, queues[d.name]), daemon=True,
                              name=f"accord-destination-{d.name}") for d in configs]
@@ -281,21 +287,22 @@ def _destination_threads(state: ServerState) -> list[threading.Thread]:
 
 @dataclass
 class _Changed:
-    """The audiences of one destination whose membership changed since its last run."""
+    """The profiles, per audience of one destination, whose membership changed since its last run."""
 
-    audiences: set[str] = field(default_factory=set)
+    profiles: dict[str, set[str]] = field(default_factory=dict)
     wake: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, audiences: set[str]) -> None:
-        if audiences:
+    def add(self, changes: list[Change]) -> None:
+        if changes:
             with self._lock:
-                self.audiences |= audiences
+                for change in changes:
+                    self.profiles.setdefault(change.audience, set()).add(change.profile_id)
             self.wake.set()
 
-    def take(self) -> set[str]:
+    def take(self) -> dict[str, set[str]]:
         with self._lock:
-            taken, self.audiences = self.audiences, set()
+            taken, self.profiles = self.profiles, {}
         return taken
 
 
@@ -315,14 +322,16 @@ def _destination_worker(state: ServerState, config: DestinationConfig, queue: _C
         changed = queue.take()
         moment = datetime.now(timezone.utc)
         wanted: set[str] = set()
+        only: dict[str, set[str]] | None = None  # a streaming run delivers only the changed profiles' deltas
         trigger = "streaming"
         if due is None:
-            wanted, trigger = (set(config.audiences), "startup") if catch_up else (changed, "streaming")
+            wanted, trigger = (set(config.audiences), "startup") if catch_up else (set(changed), "streaming")
+            only = None if catch_up else changed
         elif moment >= due:
             wanted, trigger = set(config.audiences), "schedule"
             due = croniter(config.schedule, moment).get_next(datetime)
         if retry_at is not None and moment >= retry_at:
-            wanted, trigger, retry_at = set(config.audiences), "retry", None
+            wanted, trigger, retry_at, only = set(config.audiences), "retry", None, None
         catch_up = False
         if not wanted:
             continue
@@ -331,7 +340,8 @@ def _destination_worker(state: ServerState, config: DestinationConfig, queue: _C
             with state.workspace.lake(state.sandbox) as lake:
                 names = known_audiences(lake, sorted(wanted))
                 if names:
-                    report = deliver(state.workspace, lake, config, names, trigger)
+                    live = state.live.members_of if config.schedule == "streaming" else None
+                    report = deliver(state.workspace, lake, config, names, trigger, live=live, only=only)
                     entry.update(last_run=report.run_id, error=report.error, activated=report.total("activated"),
                                  removed=report.total("removed"), failed=report.total("failed"),
                                  retrying=report.total("retrying"))

@@ -152,6 +152,12 @@ def preview_text(ws: Workspace, lake: Lake, text: str, limit: int = 5) -> dict[s
             "sample": rows}
 
 
+def evaluation_times(ws: Workspace, lake: Lake) -> dict[str, datetime | None]:
+    """When audiences were last evaluated, and when `accord serve` evaluates them next (its schedule, or hourly)."""
+    last = lake.scalar("SELECT max(started_at) FROM audience_runs")
+    return {"last": last, "next": ws.config.audiences.next_run(datetime.now(timezone.utc), serving=True)}
+
+
 def history(lake: Lake, runs: int = 8) -> dict[str, list[dict[str, Any]]]:
     """Per audience, the entries and exits of its last evaluations (oldest first): its trend."""
     rows = lake.query(

@@ -145,10 +145,11 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[
 
     @router.get("/audiences", response_class=HTMLResponse)
     def audiences(request: Request) -> HTMLResponse:
-        from accord.services.audiences import history, list_audiences
+        from accord.services.audiences import evaluation_times, history, list_audiences
 
         with lake() as store:
-            return render(request, "audiences.html", audiences=list_audiences(workspace, store), trend=history(store))
+            return render(request, "audiences.html", audiences=list_audiences(workspace, store), trend=history(store),
+                          times=evaluation_times(workspace, store))
 
     @router.get("/audiences/new", response_class=HTMLResponse)
     def new_audience(request: Request) -> HTMLResponse:
