@@ -194,18 +194,25 @@ def test_serve_syncs_marketo_sources_and_profiles_their_people(tmp_path, tiny_wo
         assert lake.scalar("SELECT count(DISTINCT source_instance_id) FROM person") == 1
 
 
-def test_event_to_streaming_audience_to_signed_webhook(workspace, monkeypatch) -> None:
+def with_webhook(folder: Path, audience: str):
+    """The audience's file, and a streaming webhook destination for it to a local receiver (returned)."""
     from tests.test_activation import Receiver
 
-    folder, key = workspace
-    (folder / "audiences" / "visitors.aud").write_text(
-        'audience "Recent visitors" of person\nwhere any event (event_type = "web.pageview" in last 30 days)\n')
+    name = audience.split('"')[1]
+    (folder / "audiences" / "hooked.aud").write_text(audience)
     (folder / "hook.secret").write_text("hook-secret")
     receiver = Receiver("hook-secret")
     config = yaml.safe_load((folder / "accord.yaml").read_text())
     config["destinations"] = [{"type": "webhook", "name": "hook", "url": receiver.url, "secret": "file:hook.secret",
-                               "audiences": ["Recent visitors"], "fields": ["email"]}]
+                               "audiences": [name], "fields": ["email"]}]
     (folder / "accord.yaml").write_text(yaml.safe_dump(config))
+    return receiver
+
+
+def test_event_to_streaming_audience_to_signed_webhook(workspace, monkeypatch) -> None:
+    folder, key = workspace
+    receiver = with_webhook(folder, 'audience "Recent visitors" of person\n'
+                                    'where any event (event_type = "web.pageview" in last 30 days)\n')
     server = Server(folder)
     try:
         sent = time.monotonic()
@@ -227,18 +234,9 @@ def test_event_to_streaming_audience_to_signed_webhook(workspace, monkeypatch) -
 
 def test_a_known_persons_change_reaches_a_streaming_webhook_before_the_lakes_cycle(workspace) -> None:
     """The live path's decision is delivered at once; the lake's cycle (8 s apart here) records it later."""
-    from tests.test_activation import Receiver
-
     folder, key = workspace
-    (folder / "audiences" / "pricing.aud").write_text(
-        'audience "Pricing readers" of person\nwhere any event (event_type = "web.pageview" and url contains '
-        '"/pricing" in last 30 days)\n')
-    (folder / "hook.secret").write_text("hook-secret")
-    receiver = Receiver("hook-secret")
-    config = yaml.safe_load((folder / "accord.yaml").read_text())
-    config["destinations"] = [{"type": "webhook", "name": "hook", "url": receiver.url, "secret": "file:hook.secret",
-                               "audiences": ["Pricing readers"], "fields": ["email"]}]
-    (folder / "accord.yaml").write_text(yaml.safe_dump(config))
+    receiver = with_webhook(folder, 'audience "Pricing readers" of person\nwhere any event (event_type = '
+                                    '"web.pageview" and url contains "/pricing" in last 30 days)\n')
     server = Server(folder, ingest_every=8)
     try:
         known = recent([{"type": "identify", "userId": "u9", "traits": {"email": "kim@acme.com"}, "messageId": "k1"},
