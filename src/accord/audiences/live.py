@@ -23,6 +23,7 @@ from typing import Any
 from accord.audiences.ast import Audience
 from accord.audiences.changes import Change, MembershipBus
 from accord.audiences.plan import EventTest, Plan, keep, plan
+from accord.identity.nodes import RECORD_NAMESPACE
 from accord.identity.resolve import reserve_ids
 from accord.lake.store import Lake
 from accord.model.times import micros
@@ -293,7 +294,7 @@ class LiveProfiles:
 
     def _keys(self, m: dict[str, Any]) -> list[Key]:
         record = source_key(f"alias:{m['previousId']}", self.instance) if m["type"] == "alias" else person_key(m, self.instance)
-        keys: list[Key] = [("b2b_person", record)]
+        keys: list[Key] = [(RECORD_NAMESPACE["person"], record)]
         if m.get("userId"):
             keys.append(("user_id", str(m["userId"])))
         anonymous = m.get("previousId") if m["type"] == "alias" else m.get("anonymousId")
@@ -453,4 +454,4 @@ def _last_recording(lake: Lake) -> object:
 
 
 _KEYS = (f"kind = 'person' AND (namespace IN ('user_id', 'anonymous_id') "
-         f"OR (namespace = 'b2b_person' AND value LIKE '%.{SOURCE_TYPE}'))")
+         f"OR (namespace = '{RECORD_NAMESPACE['person']}' AND value LIKE '%.{SOURCE_TYPE}'))")

@@ -23,6 +23,7 @@ from accord.audiences.live import LiveProfiles
 from accord.audiences.method import evaluation_method
 from accord.audiences.tables import PERSON_TABLES, person_scoped_sql
 from accord.engines.duckdb import DuckDBEngine
+from accord.identity.nodes import is_record, join_records
 from accord.lake.sql import literal
 from accord.lake.store import Lake, now
 from accord.model.times import micros
@@ -80,7 +81,7 @@ class StreamEvaluator:
         ) or "FALSE"
         return f"""
             SELECT DISTINCT n.profile_id AS person_id FROM event_current e
-            JOIN identity_nodes n ON n.kind = 'person' AND n.namespace = 'b2b_person' AND n.value = e.person_key
+            {join_records('person', 'e.person_key')}
             WHERE {ranges}"""
 
     def decide(self, people_sql: str, as_of: datetime | None = None, upto: int | None = None,
@@ -166,9 +167,9 @@ def _batch_people_sql(batch_ids: Iterable[int]) -> str:
             SELECT n.profile_id AS account_id FROM identity_nodes n
             JOIN (SELECT source_key AS k FROM account WHERE batch_id IN ({ids})
                   UNION SELECT account_key FROM opportunity WHERE batch_id IN ({ids})) t ON t.k = n.value
-            WHERE n.kind = 'account' AND n.namespace = 'b2b_account')
+            WHERE {is_record('account')})
         SELECT n.profile_id AS person_id FROM identity_nodes n JOIN records r ON r.k = n.value
-        WHERE n.kind = 'person' AND n.namespace = 'b2b_person'
+        WHERE {is_record('person')}
         UNION SELECT person_id FROM person_account WHERE account_id IN (SELECT account_id FROM accounts)"""
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from accord.audiences.compile import column_name, object_table
 from accord.audiences.fields import opportunity_fields
+from accord.identity.nodes import records_sql
 from accord.lake.sql import ident
 from accord.lake.store import current_where
 from accord.model.schema import Schema
@@ -35,12 +36,9 @@ def table_sql(schema: Schema, persons: str | None = None) -> dict[str, str]:
     person_cols = ", ".join(f"p.{ident(a)}" for a in attributes(schema.entity("person")))
     account_cols = ", ".join(f"a.{ident(a)} AS {ident(column_name('account.' + a))}" for a in account_attributes)
     opp_cols = ", ".join(f"o.{ident(c)}" for c in opportunity_fields(schema))
-    records = "SELECT value AS source_key, profile_id FROM identity_nodes WHERE kind = '{}' AND namespace = '{}'"
-    records_of = records.format
     only = f" WHERE person_id IN (SELECT person_id FROM {persons})" if persons else ""
-    person_records = records.format("person", "b2b_person") + (
-        f" AND profile_id IN (SELECT person_id FROM {persons})" if persons else "")
-    account_records = records.format("account", "b2b_account")
+    person_records = records_sql("person", f"SELECT person_id FROM {persons}" if persons else None)
+    account_records = records_sql("account")
     person_account = f"(SELECT * FROM person_account{only})" if persons else "person_account"
     person_profile = f"(SELECT * FROM person_profile{only})" if persons else "person_profile"
     person_keys = f"SELECT source_key FROM ({person_records})"
@@ -68,7 +66,7 @@ def table_sql(schema: Schema, persons: str | None = None) -> dict[str, str]:
                 f"JOIN ({person_records}) pr ON pr.source_key = o.person_key")
             objects[object_table("account", obj.name)] = (
                 f"SELECT pa.account_id, {fields} FROM {records} o "
-                f"JOIN ({records_of('person', 'b2b_person')}) pr ON pr.source_key = o.person_key "
+                f"JOIN ({records_sql('person')}) pr ON pr.source_key = o.person_key "
                 "JOIN (SELECT DISTINCT person_id, account_id FROM person_account) pa ON pa.person_id = pr.profile_id")
 
     return objects | {

@@ -14,6 +14,7 @@ from rapidfuzz import fuzz, process
 
 from accord.identity.config import IdentityConfig
 from accord.identity.graph import free_mail_domains
+from accord.identity.nodes import CRM_ACCOUNT, join_records, records_sql
 from accord.lake.sql import literal
 from accord.lake.store import Lake, current_sql, current_where
 from accord.model.entities import PERSON
@@ -47,18 +48,17 @@ def link_people_to_accounts(lake: Lake, config: IdentityConfig, people: list[str
         con.execute("CREATE OR REPLACE TEMP TABLE _relink AS SELECT unnest(?::VARCHAR[]) AS person_id", [people])
     if incremental and not people:
         return _counts(lake)
-    keys = ("SELECT value FROM identity_nodes WHERE kind = 'person' AND namespace = 'b2b_person' "
-            "AND profile_id IN (SELECT person_id FROM _relink)") if incremental else None
+    keys = (f"SELECT source_key FROM ({records_sql('person', 'SELECT person_id FROM _relink')})"
+            if incremental else None)
     person_records = f"({current_sql(PERSON, keys)})"
     relations = current_where("account_person", "person_key", keys) if keys else "account_person_current"
-    only = " AND profile_id IN (SELECT person_id FROM _relink)" if incremental else ""
+    relinked = "SELECT person_id FROM _relink" if incremental else None
     stated = f"""
-        WITH person_of AS (SELECT value AS record_key, profile_id AS person_id FROM identity_nodes
-                           WHERE kind = 'person' AND namespace = 'b2b_person'{only}),
-             account_of AS (SELECT value AS record_key, profile_id AS account_id FROM identity_nodes
-                            WHERE kind = 'account' AND namespace = 'b2b_account'),
+        WITH person_of AS (SELECT source_key AS record_key, profile_id AS person_id
+                           FROM ({records_sql('person', relinked)})),
+             account_of AS (SELECT source_key AS record_key, profile_id AS account_id FROM ({records_sql('account')})),
              crm_account AS (SELECT value AS crm_id, profile_id AS account_id FROM identity_nodes
-                             WHERE kind = 'account' AND namespace = 'b2b_account_crm'),
+                             WHERE kind = 'account' AND namespace = {literal(CRM_ACCOUNT)}),
              links AS (
                 SELECT p.source_key AS record_key, a.account_id, 'stated' AS method, 'account on the record' AS detail,
                        NULL::VARCHAR AS role, TRUE AS is_primary
@@ -87,7 +87,7 @@ def link_people_to_accounts(lake: Lake, config: IdentityConfig, people: list[str
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _unlinked AS
         SELECT n.profile_id AS person_id, p.source_key, lower(split_part(p.email, '@', 2)) AS email_domain, p.company_name
-        FROM {person_records} p JOIN identity_nodes n ON n.kind = 'person' AND n.namespace = 'b2b_person' AND n.value = p.source_key
+        FROM {person_records} p {join_records('person', 'p.source_key')}
         WHERE n.profile_id NOT IN (SELECT person_id FROM _stated)"""
     )
     con.execute(
@@ -131,8 +131,7 @@ def _match_company_names(lake: Lake, config: IdentityConfig) -> pa.Table:
         "WHERE company_name IS NOT NULL AND person_id NOT IN (SELECT person_id FROM _by_domain) GROUP BY ALL"
     )
     accounts = lake.query(
-        """SELECT n.profile_id AS account_id, a.name FROM account_current a
-        JOIN identity_nodes n ON n.kind = 'account' AND n.namespace = 'b2b_account' AND n.value = a.source_key
+        f"""SELECT n.profile_id AS account_id, a.name FROM account_current a {join_records('account', 'a.source_key')}
         WHERE a.name IS NOT NULL"""
     ) if wanted else []
     exact: dict[str, set[str]] = defaultdict(set)

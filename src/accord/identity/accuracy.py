@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from accord.identity.nodes import is_record, records_sql
 from accord.lake.sql import literal
 from accord.lake.store import Lake
 
@@ -27,7 +28,7 @@ def person_stitching(lake: Lake, truth: Path) -> Scores:
     persons = literal(str(truth / "persons.csv"))
     row = lake.con.execute(
         f"""WITH t AS (SELECT source_key, person FROM read_csv({persons}, all_varchar=true)),
-        p AS (SELECT value AS source_key, profile_id FROM identity_nodes WHERE kind = 'person' AND namespace = 'b2b_person'),
+        p AS ({records_sql('person')}),
         j AS (SELECT t.source_key, t.person, p.profile_id FROM t JOIN p USING (source_key))
         SELECT (SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*) n FROM j GROUP BY person, profile_id)),
                (SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*) n FROM j GROUP BY profile_id)),
@@ -46,11 +47,11 @@ def account_matching(lake: Lake, truth: Path) -> Scores:
         true_account AS (SELECT person, account FROM read_csv({person_accounts}, all_varchar=true) WHERE account <> '-1'),
         profile_person AS (
             SELECT n.profile_id AS person_id, mode(rp.person) AS person FROM identity_nodes n
-            JOIN record_person rp ON rp.source_key = n.value WHERE n.kind = 'person' AND n.namespace = 'b2b_person'
+            JOIN record_person rp ON rp.source_key = n.value WHERE {is_record('person')}
             GROUP BY 1),
         profile_account AS (
             SELECT n.profile_id AS account_id, mode(ra.account) AS account FROM identity_nodes n
-            JOIN record_account ra ON ra.source_key = n.value WHERE n.kind = 'account' AND n.namespace = 'b2b_account'
+            JOIN record_account ra ON ra.source_key = n.value WHERE {is_record('account')}
             GROUP BY 1),
         inferred AS (
             SELECT pa.person_id, pp.person, acc.account AS predicted FROM person_account pa

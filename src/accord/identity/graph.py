@@ -12,12 +12,13 @@ from importlib import resources
 
 from accord.identity.config import DEFAULT_BLOCKED_PATTERNS, IdentityConfig
 from accord.lake.sql import literal
+from accord.identity.nodes import CRM_ACCOUNT, RECORD_NAMESPACE
 from accord.lake.store import current_sql
 from accord.model.domains import domain_sql
 from accord.model.entities import ACCOUNT, PERSON, Entity
 
 EDGE_COLUMNS = "record_key, namespace, value, strength, batch_id, source_row, rule"
-RECORD_NAMESPACE = {"person": "b2b_person", "account": "b2b_account"}
+PERSON_NODE, ACCOUNT_NODE = (literal(RECORD_NAMESPACE[kind]) for kind in ("person", "account"))
 
 
 @cache
@@ -31,7 +32,7 @@ def person_edges_sql(config: IdentityConfig, scope: str | None = None) -> str:
     records = _records(PERSON, scope)
     lineage = "batch_id, source_row"
     parts = [
-        f"SELECT source_key, 'b2b_person', source_key, 0, {lineage}, 'record' FROM r",
+        f"SELECT source_key, {PERSON_NODE}, source_key, 0, {lineage}, 'record' FROM r",
         f"SELECT source_key, 'email', lower(trim(email)), 2, {lineage}, 'e-mail on the record' FROM r WHERE email IS NOT NULL",
         f"SELECT source_key, 'crm_id', source_id, 0, {lineage}, 'own Salesforce id' FROM r "
         "WHERE source_type = 'Salesforce' AND NOT coalesce(is_converted, FALSE)",
@@ -39,7 +40,7 @@ def person_edges_sql(config: IdentityConfig, scope: str | None = None) -> str:
         "FROM r WHERE source_type = 'Marketo'",
         f"SELECT source_key, 'crm_id', coalesce(crm_contact_id, crm_lead_id), 1, {lineage}, 'Salesforce id carried by the record' "
         "FROM r WHERE source_type <> 'Salesforce' AND coalesce(crm_contact_id, crm_lead_id) IS NOT NULL",
-        f"SELECT source_key, 'b2b_person', converted_contact_key, 1, {lineage}, 'lead converted to this contact' "
+        f"SELECT source_key, {PERSON_NODE}, converted_contact_key, 1, {lineage}, 'lead converted to this contact' "
         "FROM r WHERE converted_contact_key IS NOT NULL",
         f"SELECT source_key, 'user_id', user_id, 0, {lineage}, 'collector userId' FROM r WHERE user_id IS NOT NULL",
         f"SELECT source_key, 'anonymous_id', anonymous_id, 1, {lineage}, 'collector anonymousId' "
@@ -60,10 +61,10 @@ def account_edges_sql(config: IdentityConfig, scope: str | None = None) -> str:
     domain = domain_sql("coalesce(domain, website)")
     free = ", ".join(literal(d) for d in sorted(free_mail_domains()))
     parts = [
-        f"SELECT source_key, 'b2b_account', source_key, 0, {lineage}, 'record' FROM r",
-        f"SELECT source_key, 'b2b_account_crm', source_id, 0, {lineage}, 'own Salesforce id' FROM r "
+        f"SELECT source_key, {ACCOUNT_NODE}, source_key, 0, {lineage}, 'record' FROM r",
+        f"SELECT source_key, {literal(CRM_ACCOUNT)}, source_id, 0, {lineage}, 'own Salesforce id' FROM r "
         "WHERE source_type = 'Salesforce'",
-        f"SELECT source_key, 'b2b_account_crm', crm_account_id, 1, {lineage}, 'Salesforce id carried by the record' "
+        f"SELECT source_key, {literal(CRM_ACCOUNT)}, crm_account_id, 1, {lineage}, 'Salesforce id carried by the record' "
         "FROM r WHERE source_type <> 'Salesforce' AND crm_account_id IS NOT NULL",
         f"SELECT source_key, 'domain', d, 2, {lineage}, 'web domain' FROM (SELECT *, {domain} AS d FROM r) "
         f"WHERE d IS NOT NULL AND d NOT IN ({free})",

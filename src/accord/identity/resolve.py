@@ -10,7 +10,8 @@ import numpy as np
 import pyarrow as pa
 
 from accord.identity.config import IdentityConfig
-from accord.identity.graph import RECORD_NAMESPACE, account_edges_sql, person_edges_sql
+from accord.identity.graph import account_edges_sql, person_edges_sql
+from accord.identity.nodes import RECORD_NAMESPACE
 from accord.identity.stitch import Graph, stitch
 from accord.lake.sql import literal
 from accord.lake.store import Lake, now

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from accord.identity.accounts import link_people_to_accounts
 from accord.identity.config import IdentityConfig
+from accord.identity.nodes import join_records
 from accord.identity.resolve import ResolveReport, resolve
 from accord.lake.store import Lake
 
@@ -38,7 +39,6 @@ def _people_to_relink(lake: Lake, people: ResolveReport, accounts: ResolveReport
     if covered is None or people.touched is None or accounts.touched is None or accounts.touched:
         return None
     related = [r[0] for r in lake.con.execute(
-        "SELECT DISTINCT n.profile_id FROM account_person r JOIN identity_nodes n ON n.kind = 'person' "
-        "AND n.namespace = 'b2b_person' AND n.value = r.person_key "
+        f"SELECT DISTINCT n.profile_id FROM account_person r {join_records('person', 'r.person_key')} "
         "WHERE r.source_key IN (SELECT source_key FROM account_person WHERE batch_id > ?)", [covered]).fetchall()]
     return sorted({*people.touched, *related})

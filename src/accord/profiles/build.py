@@ -7,11 +7,11 @@ profile, which record gave it (source key, batch, source time).
 from __future__ import annotations
 
 from accord.identity.config import IdentityConfig
+from accord.identity.nodes import join_records, records_sql
 from accord.lake.sql import ident, literal
 from accord.lake.store import Lake, current_sql
 from accord.model.entities import Entity
 
-RECORD_NODE = {"person": "b2b_person", "account": "b2b_account"}
 ORDER_SPAN = 1_000_000_000
 """Above any profile's record count: `_order` stays recoverable from an order key as its remainder."""
 NOT_ATTRIBUTES = {"source_id", "source_instance_id", "source_type", "source_key", "batch_id", "source_row",
@@ -75,16 +75,14 @@ def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig, touche
     if incremental:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _touched_{kind} AS SELECT unnest(?::VARCHAR[]) AS profile_id", [touched])
         scope = f"WHERE n.profile_id IN (SELECT profile_id FROM _touched_{kind})"
-        keys = (f"SELECT value FROM identity_nodes WHERE kind = {literal(kind)} AND namespace = "
-                f"{literal(RECORD_NODE[kind])} AND profile_id IN (SELECT profile_id FROM _touched_{kind})")
+        keys = f"SELECT source_key FROM ({records_sql(kind, f'SELECT profile_id FROM _touched_{kind}')})"
         records = f"({current_sql(entity, keys)})"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _ranked_{kind} AS
         SELECT n.profile_id AS {id_col}, r.*,
                row_number() OVER (PARTITION BY n.profile_id ORDER BY {_rank_sql(config)},
                                   r.source_updated_at DESC NULLS LAST, r.batch_id DESC, r.source_row DESC) AS _order
-        FROM {records} r
-        JOIN identity_nodes n ON n.kind = {literal(kind)} AND n.namespace = {literal(RECORD_NODE[kind])} AND n.value = r.source_key
+        FROM {records} r {join_records(kind, 'r.source_key')}
         {scope}"""
     )
     # Per attribute its value and the _order of the record that gave it (lineage looks that record up).

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from accord.identity.nodes import records_sql
 from accord.lake.store import Lake
 from accord.model.namespaces import NAMESPACES
 from accord.profiles.build import attributes
@@ -90,7 +91,7 @@ def find_profile_id(lake: Lake, kind: str, ref: str) -> str:
 
 def get_person(lake: Lake, ref: str, events: int = 20) -> PersonProfile:
     person_id = find_profile_id(lake, "person", ref)
-    records = "SELECT value FROM identity_nodes WHERE kind = 'person' AND namespace = 'b2b_person' AND profile_id = $id"
+    records = f"SELECT source_key AS value FROM ({records_sql('person', '$id')})"
     params = {"id": person_id}
     profile = PersonProfile(person_id, _attributes(lake, "person", person_id), _identities(lake, "person", person_id))
     profile.accounts = _q(
@@ -103,8 +104,8 @@ def get_person(lake: Lake, ref: str, events: int = 20) -> PersonProfile:
     profile.opportunities = _q(
         lake,
         f"""WITH mine AS ({records}),
-        account_records AS (SELECT value FROM identity_nodes WHERE kind = 'account' AND namespace = 'b2b_account'
-                            AND profile_id IN (SELECT account_id FROM person_account WHERE person_id = $id)),
+        account_records AS (SELECT source_key AS value FROM ({records_sql(
+            'account', 'SELECT account_id FROM person_account WHERE person_id = $id')})),
         roles AS (SELECT opportunity_key, role, is_primary FROM opportunity_person_current
                   WHERE person_key IN (SELECT value FROM mine))
         SELECT o.source_key, o.name, o.stage, o.amount, o.close_date, o.is_closed, o.is_won,
@@ -151,17 +152,15 @@ def get_account(lake: Lake, ref: str) -> AccountProfile:
     )
     profile.opportunities = _q(
         lake,
-        """SELECT source_key, name, stage, amount, close_date, is_closed, is_won FROM opportunity_current
-        WHERE account_key IN (SELECT value FROM identity_nodes WHERE kind = 'account' AND namespace = 'b2b_account'
-                              AND profile_id = $id)
+        f"""SELECT source_key, name, stage, amount, close_date, is_closed, is_won FROM opportunity_current
+        WHERE account_key IN (SELECT source_key FROM ({records_sql('account', '$id')}))
         ORDER BY close_date DESC NULLS LAST""",
         params,
     )
     profile.engagement = _q(
         lake,
-        """WITH people AS (SELECT person_id FROM person_account WHERE account_id = $id),
-        records AS (SELECT value FROM identity_nodes WHERE kind = 'person' AND namespace = 'b2b_person'
-                    AND profile_id IN (SELECT person_id FROM people)),
+        f"""WITH people AS (SELECT person_id FROM person_account WHERE account_id = $id),
+        records AS (SELECT source_key AS value FROM ({records_sql('person', 'SELECT person_id FROM people')})),
         latest AS (SELECT max(timestamp) AS t FROM event_current)
         SELECT event_type, count(*) FILTER (WHERE timestamp > (SELECT t FROM latest) - INTERVAL 30 DAY) AS last_30_days,
                count(*) AS all_time, count(DISTINCT person_key) AS records
@@ -170,8 +169,8 @@ def get_account(lake: Lake, ref: str) -> AccountProfile:
     )
     profile.weekly = _q(
         lake,
-        """WITH records AS (SELECT value FROM identity_nodes WHERE kind = 'person' AND namespace = 'b2b_person'
-                    AND profile_id IN (SELECT person_id FROM person_account WHERE account_id = $id))
+        f"""WITH records AS (SELECT source_key AS value FROM ({records_sql(
+            'person', 'SELECT person_id FROM person_account WHERE account_id = $id')}))
         SELECT strftime(date_trunc('week', timestamp), '%Y-%m-%d') AS week, count(*) AS events
         FROM event_current WHERE person_key IN (SELECT value FROM records)
           AND timestamp > (SELECT max(timestamp) FROM event_current) - INTERVAL 26 WEEK
