@@ -132,8 +132,7 @@ def evaluate(
     by_name = {a.name: a for a in audiences}
     audiences = [a for a in audiences if a.name not in failed]
     con = lake.con
-    con.execute("BEGIN")
-    try:
+    with lake.transaction():
         con.register("_members_arrow", members)
         counts = record_membership(lake, run_id, as_of, [a.name for a in audiences], retention_days)
         con.unregister("_members_arrow")
@@ -149,10 +148,6 @@ def evaluate(
             )
         report.seconds = time.perf_counter() - started
         con.execute("INSERT INTO audience_runs VALUES (?, ?, ?, ?, ?)", [run_id, as_of, now(), report.seconds, len(audiences)])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return report
 
 
@@ -246,26 +241,22 @@ def record_changes(lake: Lake, run_id: int, changes: list[Change]) -> None:
         "seq": list(range(len(changes))), "audience": [c.audience for c in changes],
         "profile_id": [c.profile_id for c in changes], "status": [c.status for c in changes], "at": [c.at for c in changes],
     }))
-    con.execute("BEGIN")
     try:
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE _last AS
-            SELECT audience, profile_id, arg_max(status, seq) AS status, arg_max("at", seq) AS "at",
-                   arg_max("at", seq) FILTER (WHERE status = 'realized') AS entered
-            FROM _changes_arrow GROUP BY audience, profile_id""")
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE _rows AS
-            SELECT l.audience, l.profile_id, l.status,
-                   CASE WHEN l.status = 'realized' THEN l.entered ELSE coalesce(l.entered, m.entered_at, l."at") END,
-                   CASE WHEN l.status = 'exited' THEN l."at" END, l."at"
-            FROM _last l LEFT JOIN audience_membership m USING (audience, profile_id)""")
-        con.execute("DELETE FROM audience_membership m USING _last l WHERE m.audience = l.audience AND m.profile_id = l.profile_id")
-        con.execute("INSERT INTO audience_membership SELECT * FROM _rows")
-        con.execute("INSERT INTO audience_membership_history SELECT ?, audience, profile_id, status, \"at\" "
-                    "FROM _changes_arrow ORDER BY seq", [run_id])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with lake.transaction():
+            con.execute(
+                """CREATE OR REPLACE TEMP TABLE _last AS
+                SELECT audience, profile_id, arg_max(status, seq) AS status, arg_max("at", seq) AS "at",
+                       arg_max("at", seq) FILTER (WHERE status = 'realized') AS entered
+                FROM _changes_arrow GROUP BY audience, profile_id""")
+            con.execute(
+                """CREATE OR REPLACE TEMP TABLE _rows AS
+                SELECT l.audience, l.profile_id, l.status,
+                       CASE WHEN l.status = 'realized' THEN l.entered ELSE coalesce(l.entered, m.entered_at, l."at") END,
+                       CASE WHEN l.status = 'exited' THEN l."at" END, l."at"
+                FROM _last l LEFT JOIN audience_membership m USING (audience, profile_id)""")
+            con.execute("DELETE FROM audience_membership m USING _last l WHERE m.audience = l.audience AND m.profile_id = l.profile_id")
+            con.execute("INSERT INTO audience_membership SELECT * FROM _rows")
+            con.execute("INSERT INTO audience_membership_history SELECT ?, audience, profile_id, status, \"at\" "
+                        "FROM _changes_arrow ORDER BY seq", [run_id])
     finally:
         con.unregister("_changes_arrow")

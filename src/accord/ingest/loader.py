@@ -62,66 +62,62 @@ def ingest_chunks(
     result.batch_id = batch_id
     stage = ident(f"_stage_{batch_id}")
     started_at = now()
-    con.execute("BEGIN")
     try:
-        compilers: dict[tuple[str, ...], tuple[dict[str, str], str]] = {}
-        seen: dict[str, None] = {}
-        read = set(mapping.source_columns)
-        created = False
-        for chunk in chunks:
-            columns = chunk.columns
-            if tuple(columns) not in compilers:
-                used = mapping.with_custom(columns)
-                renames = used.renames(columns)
-                named = [renames.get(c, c) for c in columns]
-                compilers[tuple(columns)] = renames, _stage_select(used, named, instance, strict_columns)
-                seen.update(dict.fromkeys(named))
-                read.update(used.source_columns)
-            renames, sql = compilers[tuple(columns)]
-            table = chunk.table.rename_columns([renames.get(c, c) for c in chunk.table.column_names])
-            con.register("chunk", table)
+        with lake.transaction():
+            compilers: dict[tuple[str, ...], tuple[dict[str, str], str]] = {}
+            seen: dict[str, None] = {}
+            read = set(mapping.source_columns)
+            created = False
+            for chunk in chunks:
+                columns = chunk.columns
+                if tuple(columns) not in compilers:
+                    used = mapping.with_custom(columns)
+                    renames = used.renames(columns)
+                    named = [renames.get(c, c) for c in columns]
+                    compilers[tuple(columns)] = renames, _stage_select(used, named, instance, strict_columns)
+                    seen.update(dict.fromkeys(named))
+                    read.update(used.source_columns)
+                renames, sql = compilers[tuple(columns)]
+                table = chunk.table.rename_columns([renames.get(c, c) for c in chunk.table.column_names])
+                con.register("chunk", table)
+                if created:
+                    con.execute(f"INSERT INTO {stage} BY NAME {sql}")
+                else:
+                    con.execute(f"CREATE TEMP TABLE {stage} AS {sql}")
+                    created = True
+                con.unregister("chunk")
+                for bad in chunk.malformed:
+                    code = bad.reason.split(":", 1)[0]
+                    con.execute(
+                        "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [batch_id, entity.name, bad.row, code, escaped(bad.reason), escaped(bad.text), started_at],
+                    )
+                    result.reasons[code] = result.reasons.get(code, 0) + 1
+                result.rows_read += chunk.table.num_rows + len(chunk.malformed)
+                result.quarantined += len(chunk.malformed)
+                if on_chunk:
+                    on_chunk(chunk.table.num_rows + len(chunk.malformed))
+            result.absent_columns = mapping.absent(seen)
+            result.unmapped_columns = [c for c in seen if c not in read and not any(r.startswith(c + ".") for r in read)]
             if created:
-                con.execute(f"INSERT INTO {stage} BY NAME {sql}")
-            else:
-                con.execute(f"CREATE TEMP TABLE {stage} AS {sql}")
-                created = True
-            con.unregister("chunk")
-            for bad in chunk.malformed:
-                code = bad.reason.split(":", 1)[0]
-                con.execute(
-                    "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [batch_id, entity.name, bad.row, code, escaped(bad.reason), escaped(bad.text), started_at],
-                )
-                result.reasons[code] = result.reasons.get(code, 0) + 1
-            result.rows_read += chunk.table.num_rows + len(chunk.malformed)
-            result.quarantined += len(chunk.malformed)
-            if on_chunk:
-                on_chunk(chunk.table.num_rows + len(chunk.malformed))
-        result.absent_columns = mapping.absent(seen)
-        result.unmapped_columns = [c for c in seen if c not in read and not any(r.startswith(c + ".") for r in read)]
-        if created:
-            _commit_stage(lake, mapping, stage, batch_id, instance, started_at, result)
-        con.execute(
-            "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, 'committed', ?, ?, ?, ?, ?, ?)",
-            [
-                batch_id,
-                entity.name,
-                mapping.source_type,
-                instance,
-                source_name,
-                full_fingerprint,
-                result.rows_read,
-                result.loaded,
-                result.unchanged,
-                result.quarantined,
-                started_at,
-                now(),
-            ],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+                _commit_stage(lake, mapping, stage, batch_id, instance, started_at, result)
+            con.execute(
+                "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, 'committed', ?, ?, ?, ?, ?, ?)",
+                [
+                    batch_id,
+                    entity.name,
+                    mapping.source_type,
+                    instance,
+                    source_name,
+                    full_fingerprint,
+                    result.rows_read,
+                    result.loaded,
+                    result.unchanged,
+                    result.quarantined,
+                    started_at,
+                    now(),
+                ],
+            )
     finally:
         con.execute(f"DROP TABLE IF EXISTS {stage}")
     result.seconds = time.perf_counter() - started

@@ -30,14 +30,9 @@ def build_profiles(
     `touched` names, per kind, the profile ids whose records or identities changed (None: rebuild that kind).
     """
     touched = touched or {}
-    lake.con.execute("BEGIN")
-    try:
+    with lake.transaction():
         for kind in ("person", "account"):
             _build(lake, kind, lake.entity(kind), config, touched.get(kind))
-        lake.con.execute("COMMIT")
-    except BaseException:
-        lake.con.execute("ROLLBACK")
-        raise
     return {
         "people": int(lake.scalar("SELECT count(*) FROM person_profile")),
         "accounts": int(lake.scalar("SELECT count(*) FROM account_profile")),
