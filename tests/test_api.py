@@ -56,6 +56,25 @@ def test_profiles_and_accounts(api) -> None:
     assert malformed.status_code in (400, 404) and set(malformed.json()) == {"code", "message"}
 
 
+def test_a_profile_summary_answers_what_a_page_asks(api) -> None:
+    client, ws, auth = api
+    with ws.lake() as lake:
+        email, person_id, title = lake.query(
+            "SELECT p.email, p.person_id, p.job_title FROM person_profile p JOIN audience_membership m "
+            "ON m.profile_id = p.person_id AND m.status IN ('realized', 'existing') ORDER BY 1 LIMIT 1")[0].values()
+        members_of = {r["audience"] for r in lake.query(
+            "SELECT audience FROM audience_membership WHERE profile_id = ? AND status IN ('realized', 'existing')",
+            [person_id])}
+    summary = client.get(f"/api/v1/profiles/email:{email}/summary", params={"attributes": "email,job_title"},
+                         headers=auth).json()
+    assert summary == {"person_id": person_id, "attributes": {"email": email, "job_title": title},
+                       "audiences": sorted(members_of)}
+    bare = client.get(f"/api/v1/profiles/email:{email}/summary", headers=auth).json()
+    assert bare["attributes"] == {} and bare["audiences"] == sorted(members_of)
+    wrong = client.get(f"/api/v1/profiles/email:{email}/summary", params={"attributes": "salary"}, headers=auth)
+    assert wrong.status_code == 400 and "unknown attribute(s) salary" in wrong.json()["message"]
+
+
 def test_audiences_create_validate_size_sample_why_overlap_run(api) -> None:
     client, ws, auth = api
     listed = client.get("/api/v1/audiences", headers=auth).json()

@@ -117,8 +117,8 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
                 "next_evaluation": state.next_evaluation.isoformat() if state.next_evaluation else None}
 
     # After the collector's routes: requests are matched in order, and the collector takes the most of them.
-    app.include_router(create_router(workspace, name, lambda: state.api_keys))
-    app.include_router(create_pages(workspace, name, lambda: state.api_keys))
+    app.include_router(create_router(workspace, name, lambda: state.api_keys, runtime.reader))
+    app.include_router(create_pages(workspace, name, lambda: state.api_keys, runtime.reader))
     app.add_exception_handler(LoginRequired, login_redirect)  # type: ignore[arg-type]
     app.mount("/static", static_files(), name="static")
     return app

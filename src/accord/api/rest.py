@@ -76,7 +76,9 @@ def page(rows: list[dict[str, Any]], offset: int, limit: int) -> Page:
                 next_offset=offset + limit if len(rows) > limit else None)
 
 
-def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[str]]) -> APIRouter:
+def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[str]],
+                  reader: Callable[[], Lake] | None = None) -> APIRouter:
+    """The REST API of one sandbox; `reader` hands a request a handle on a store the server keeps open."""
     def authorised(request: Request) -> None:
         header = request.headers.get("authorization", "")
         key = header[7:] if header.lower().startswith("bearer ") else ""
@@ -88,7 +90,7 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set
 
     @contextmanager
     def lake() -> Iterator[Lake]:
-        with workspace.lake(sandbox) as opened:
+        with reader() if reader else workspace.lake(sandbox) as opened:
             yield opened
 
     @router.get("/overview", tags=["overview"], summary="Counts, recent runs and anything failing")
@@ -104,6 +106,15 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set
 
         with lake() as store:
             return plain(get_person(store, identity, events=events))
+
+    @router.get("/profiles/{identity}/summary", tags=["profiles"],
+                summary="A person's id, chosen attributes and current audiences: for pages that personalise")
+    def person_summary(identity: str, attributes: str = Query("", description="Comma-separated, e.g. "
+                                                                                 "email,job_title")) -> dict[str, Any]:
+        from accord.profiles.lookup import person_summary as summarise
+
+        with lake() as store:
+            return plain(summarise(store, identity, [a for a in attributes.split(",") if a]))
 
     @router.get("/accounts/{identity}", tags=["profiles"], summary="An account by any identity (domain:…, …)")
     def account(identity: str) -> dict[str, Any]:

@@ -85,6 +85,15 @@ class Runtime:
     def __init__(self, state: ServerState, every: float) -> None:
         self.state, self.every = state, every
         self.threads: list[threading.Thread] = []
+        self._store: Lake | None = None  # kept open for requests while serving
+        self._store_lock = threading.Lock()  # a DuckDB connection hands out cursors one thread at a time
+
+    def reader(self) -> Lake:
+        """A handle for one request on the store the server keeps open (opened on first use)."""
+        with self._store_lock:
+            if self._store is None:
+                self._store = self.state.workspace.lake(self.state.sandbox, declare_fields=False)
+            return self._store.cursor()
 
     @classmethod
     def open(cls, workspace: Workspace, sandbox: str | None, every: float) -> Runtime:
@@ -119,6 +128,10 @@ class Runtime:
         self.state.stop.set()
         for thread in reversed(self.threads):
             thread.join(timeout=30)
+        with self._store_lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
 
 
 def refresh_keys(state: ServerState) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from accord.identity.nodes import records_sql
+from accord.lake.sql import ident
 from accord.lake.store import Lake
 from accord.model.namespaces import NAMESPACES
 from accord.profiles.build import attributes
@@ -87,6 +88,25 @@ def find_profile_id(lake: Lake, kind: str, ref: str) -> str:
     if found is None:
         raise ProfileNotFound(f"no {kind} profile holds {namespace}:{value}")
     return str(found)
+
+
+def person_summary(lake: Lake, ref: str, wanted: list[str]) -> dict[str, Any]:
+    """A person's id, the attributes asked for and the audiences they are in now: what a page asks while it renders
+    (three point queries, where `get_person` gathers the whole profile)."""
+    known = attributes(lake.entity("person"))
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        raise ValueError(f"unknown attribute(s) {', '.join(unknown)}; a person has: {', '.join(known)}")
+    person_id = find_profile_id(lake, "person", ref)
+    values: tuple[Any, ...] = ()
+    if wanted:
+        row = lake.con.execute(f"SELECT {', '.join(ident(n) for n in wanted)} FROM person_profile WHERE person_id = ?",
+                               [person_id]).fetchone()
+        values = row or (None,) * len(wanted)
+    audiences = [r[0] for r in lake.con.execute(
+        "SELECT audience FROM audience_membership WHERE profile_id = ? AND status IN ('realized', 'existing') "
+        "ORDER BY audience", [person_id]).fetchall()]
+    return {"person_id": person_id, "attributes": dict(zip(wanted, values)), "audiences": audiences}
 
 
 def get_person(lake: Lake, ref: str, events: int = 20) -> PersonProfile:

@@ -61,8 +61,10 @@ def engagement_chart(rows: list[dict[str, Any]], width: int = 640, height: int =
             f'<text x="{width}" y="{height - 4}" font-size="11" text-anchor="end">{rows[-1]["week"]}</text></svg>')
 
 
-def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[str]]) -> APIRouter:
-    """The pages, behind a login with an API key (kept in an HttpOnly, SameSite=Strict cookie)."""
+def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[str]],
+                 reader: Callable[[], Lake] | None = None) -> APIRouter:
+    """The pages, behind a login with an API key (kept in an HttpOnly, SameSite=Strict cookie); `reader` as for
+    the REST API."""
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["q"] = lambda text: quote(str(text), safe=":@")
 
@@ -100,7 +102,7 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[
 
     @contextmanager
     def lake() -> Iterator[Lake]:
-        with workspace.lake(sandbox) as opened:
+        with reader() if reader else workspace.lake(sandbox) as opened:
             yield opened
 
     def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
