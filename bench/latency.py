@@ -21,7 +21,6 @@ import asyncio
 import json
 import multiprocessing
 import shutil
-import socket
 import statistics
 import tempfile
 import threading
@@ -32,13 +31,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-import uvicorn
 
 from accord.activation.config import WebhookDestinationConfig
 from accord.activation.destinations.webhook import SIGNATURE_HEADER, sign
 from accord.api.app import create_app
 from accord.api.keys import create_key
 from accord.workspace import Workspace
+from serving import served  # bench/serving.py: scripts run with bench/ on sys.path
 
 
 def main() -> None:
@@ -84,25 +83,15 @@ def main() -> None:
         app.state.accord.bus.subscribe(lambda changes: [
             entered["Visited today"].setdefault(c.profile_id, time.perf_counter()) for c in changes
             if c.status == "realized" and c.audience == "Visited today"] if args.returning else None)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    url = f"http://127.0.0.1:{port}/v1/batch"
     # The load comes from another process, as it would in production: a client in this one would compete with
     # the server for the interpreter. perf_counter is the system's monotonic clock, the same in both.
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as client:
+    with served(app) as base, ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as client:
+        url = f"{base}/v1/batch"
         sent = client.submit(send, url, key, args.rate, args.seconds).result()
         if args.returning:
             settle(entered["Visited today"], len(sent))
             sent = client.submit(send, url, key, args.rate, args.seconds, list(sent)).result()
-    settle(entered[timed_audience], len(sent))
-    server.should_exit = True
-    thread.join(timeout=60)
+        settle(entered[timed_audience], len(sent))
     if receiver is not None:
         receiver.close()
         print(f"webhook deliveries received: {receiver.count:,}, bad signatures: {receiver.bad}")

@@ -13,20 +13,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import socket
 import statistics
 import tempfile
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import httpx
-import uvicorn
 
 from accord.api.app import create_app
 from accord.api.keys import create_key
 from accord.workspace import Workspace
+from serving import served  # bench/serving.py: scripts run with bench/ on sys.path
 
 
 def main() -> None:
@@ -46,21 +44,10 @@ def main() -> None:
         people = lake.scalar("SELECT count(*) FROM person_profile")
     app = create_app(ws)
     app.get("/empty")(lambda: {})
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    base = f"http://127.0.0.1:{port}"
     paths = [f"/api/v1/profiles/email:{e}/summary?attributes=email,job_title" for e in emails]
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as client:
+    with served(app) as base, ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as client:
         lookups = client.submit(timed, base, key, paths, args.concurrency).result()
         empty = client.submit(timed, base, key, ["/empty"] * len(paths), args.concurrency).result()
-    server.should_exit = True
-    thread.join(timeout=60)
     print(f"{people:,} people; {len(paths):,} lookups, {args.concurrency} at a time")
     for name, times in (("profile summary", lookups), ("empty route", empty)):
         times.sort()

@@ -9,19 +9,17 @@ uvicorn in this process, and prints the median and worst time of each page and o
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
-import threading
 import time
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
-import uvicorn
 
 from accord.api.app import create_app
 from accord.demo import run_demo
 from accord.workspace import Workspace
+from serving import served  # bench/serving.py: scripts run with bench/ on sys.path
 
 
 def main() -> None:
@@ -45,22 +43,13 @@ def main() -> None:
     pages = ["/", "/profiles", f"/profiles/email:{email}", f"/accounts/domain:{domain}", "/audiences",
              f"/audiences/{quote(audience)}", f"/audiences/{quote(audience)}?identity=email:{email}", "/audiences/new",
              "/destinations", "/destinations/marketo-lists", "/sources"]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(ws), host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.01)
-    base = f"http://127.0.0.1:{port}"
     print(f"{args.scale}: {people:,} people, {events:,} events")
-    with httpx.Client(base_url=base, timeout=60) as client:
+    with served(create_app(ws)) as base, httpx.Client(base_url=base, timeout=60) as client:
         for page in pages:
             report(page, [timed(lambda: client.get(page)) for _ in range(args.repeat)])
         text = 'audience "Preview" of person\nwhere country = "Germany" and any event (event_type = "web.pageview" in last 30 days)'
         report("POST /ui/preview", [timed(lambda: client.post("/ui/preview", json={"text": text}))
                                     for _ in range(args.repeat)])
-    server.should_exit = True
 
 
 def timed(call) -> float:  # type: ignore[no-untyped-def]

@@ -85,23 +85,9 @@ def leaf(entity: str, of: str):
                 st.builds(IsNull, field=st.just(name), negated=st.booleans()),
             )
         if name in PROPERTIES:
-            options = PROPERTIES[name]
-            return st.one_of(
-                st.builds(Compare, field=st.just(name), op=st.sampled_from(["=", "!=", "contains", "starts with"]),
-                          value=st.sampled_from(options)),
-                st.builds(InValues, field=st.just(name), values=st.lists(st.sampled_from(options), min_size=1,
-                                                                          max_size=2).map(tuple), negated=st.booleans()),
-                st.builds(IsNull, field=st.just(name), negated=st.booleans()),
-            )
+            return text_tests(name, PROPERTIES[name], ["=", "!=", "contains", "starts with"], PROPERTIES[name])
         if name in LISTS:
-            options = LISTS[name]
-            return st.one_of(
-                st.builds(Compare, field=st.just(name), op=st.sampled_from(["=", "!=", "contains", "ends with"]),
-                          value=st.sampled_from(options + ["Clo"])),
-                st.builds(InValues, field=st.just(name), values=st.lists(st.sampled_from(options), min_size=1,
-                                                                          max_size=2).map(tuple), negated=st.booleans()),
-                st.builds(IsNull, field=st.just(name), negated=st.booleans()),
-            )
+            return text_tests(name, LISTS[name], ["=", "!=", "contains", "ends with"], [*LISTS[name], "Clo"])
         if name in TEXTS:
             options = TEXTS[name]
             return st.one_of(
@@ -128,6 +114,16 @@ def leaf(entity: str, of: str):
         return st.builds(IsNull, field=st.just(name), negated=st.booleans())
 
     return st.sampled_from(fields).flatmap(for_field)
+
+
+def text_tests(name: str, options: list[str], ops: list[str], compared: list[str]):
+    """Compare (with `ops`, against `compared`), in / not in (of `options`) and is [not] null tests of a field."""
+    return st.one_of(
+        st.builds(Compare, field=st.just(name), op=st.sampled_from(ops), value=st.sampled_from(compared)),
+        st.builds(InValues, field=st.just(name), values=st.lists(st.sampled_from(options), min_size=1,
+                                                                  max_size=2).map(tuple), negated=st.booleans()),
+        st.builds(IsNull, field=st.just(name), negated=st.booleans()),
+    )
 
 
 def windows():

@@ -232,7 +232,8 @@ def ingest_files(
     from accord.sources.mappings import resolve_mapping
 
     with user_errors():
-        schema = open_workspace(workspace).schema
+        ws = open_workspace(workspace)
+        schema = ws.schema
         if path.is_dir():
             jobs = jobs_from_manifest(path, schema)
         elif not path.exists():
@@ -241,7 +242,7 @@ def ingest_files(
             raise MappingError(f"{path}: name the mapping that reads it with --mapping (shipped: see `accord mappings list`)")
         else:
             jobs = [FileJob(path, resolve_mapping(mapping, entity, schema), instance)]
-        with open_lake(workspace, sandbox) as lake:
+        with ws.lake(sandbox) as lake:
             results = ingest_jobs(lake, jobs)
     print_results(results)
 
@@ -398,17 +399,18 @@ def export_xdm(
     """Current records as XDM B2B JSON (one object a line), each validated against the XDM schemas."""
     from accord.lake.export import iter_xdm
 
-    with user_errors(), open_lake(workspace, sandbox) as lake:
-        tenant = open_workspace(workspace).config.xdm_tenant
-        target = out.open("w", encoding="utf-8") if out else sys.stdout
-        try:
-            count = 0
-            for doc in iter_xdm(lake, entity, key, limit, tenant):
-                target.write(json.dumps(doc) + "\n")
-                count += 1
-        finally:
-            if out:
-                target.close()
+    with user_errors():
+        ws = open_workspace(workspace)
+        with ws.lake(sandbox) as lake:
+            target = out.open("w", encoding="utf-8") if out else sys.stdout
+            try:
+                count = 0
+                for doc in iter_xdm(lake, entity, key, limit, ws.config.xdm_tenant):
+                    target.write(json.dumps(doc) + "\n")
+                    count += 1
+            finally:
+                if out:
+                    target.close()
     if out:
         console.print(f"wrote {count:,} {entity} records to {out}")
 
@@ -423,8 +425,10 @@ def import_xdm(
     """Load XDM B2B JSON back into the lake; objects that fail the schemas are quarantined."""
     from accord.sources.xdm import load_xdm_file
 
-    with user_errors(), open_lake(workspace, sandbox) as lake:
-        results = load_xdm_file(lake, path, entity, open_workspace(workspace).config.xdm_tenant)
+    with user_errors():
+        ws = open_workspace(workspace)
+        with ws.lake(sandbox) as lake:
+            results = load_xdm_file(lake, path, entity, ws.config.xdm_tenant)
     print_results(results)
 
 

@@ -90,6 +90,7 @@ class Workspace:
     def __init__(self, root: Path, config: WorkspaceConfig) -> None:
         self.root = root
         self.config = config
+        self._schema: tuple[WorkspaceConfig, Schema] | None = None  # read once per configuration
 
     @classmethod
     def init(cls, root: Path, name: str | None = None) -> Workspace:
@@ -158,7 +159,13 @@ class Workspace:
 
     @property
     def schema(self) -> Schema:
-        """The model as this workspace declares it: Accord's entities and the custom fields."""
+        """The model as this workspace declares it: Accord's entities, custom fields and custom objects (the schema
+        file is read once for each configuration, not at every request)."""
+        if self._schema is None or self._schema[0] is not self.config:
+            self._schema = (self.config, self._declared_schema())
+        return self._schema[1]
+
+    def _declared_schema(self) -> Schema:
         fields, objects = list(self.config.custom_fields), list(self.config.custom_objects)
         if self.config.schema_file:
             path = self.root / self.config.schema_file

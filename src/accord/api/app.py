@@ -22,7 +22,7 @@ from accord import fastjson
 from accord.api import relay
 from accord.api.keys import matches
 from accord.api.rest import create_router, install_error_handlers
-from accord.pipeline.runtime import Runtime, refresh_keys
+from accord.pipeline.runtime import Runtime, after_relayed_command
 from accord.sources.collector import BadBatch, validate_batch
 from accord.web.pages import LoginRequired, create_pages, login_redirect, static_files
 from accord.workspace import Workspace
@@ -103,7 +103,7 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
         if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv) or not isinstance(env, dict):
             return _error(400, "bad_request", "a relayed command is {argv: [str], env: {str: str}}")
         done = await anyio.to_thread.run_sync(relay.execute, argv, {str(k): str(v) for k, v in env.items()})
-        await anyio.to_thread.run_sync(refresh_keys, state)
+        await anyio.to_thread.run_sync(after_relayed_command, state)
         return JSONResponse(done)
 
     @app.get("/health")
@@ -117,8 +117,8 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
                 "next_evaluation": state.next_evaluation.isoformat() if state.next_evaluation else None}
 
     # After the collector's routes: requests are matched in order, and the collector takes the most of them.
-    app.include_router(create_router(workspace, name, lambda: state.api_keys, runtime.reader))
-    app.include_router(create_pages(workspace, name, lambda: state.api_keys, runtime.reader))
+    app.include_router(create_router(workspace, name, lambda: state.api_keys, state.cursor))
+    app.include_router(create_pages(workspace, name, lambda: state.api_keys, state.cursor))
     app.add_exception_handler(LoginRequired, login_redirect)  # type: ignore[arg-type]
     app.mount("/static", static_files(), name="static")
     return app

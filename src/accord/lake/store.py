@@ -140,13 +140,6 @@ class Lake:
             raise StoreOutdated(f"the store {self.path} is at version {have}, newer than this Accord ({want}): "
                                 "upgrade Accord")
 
-    def migrate(self) -> list[str]:
-        """Apply the migrations this store lacks and refresh its views; returns their names."""
-        before = self.schema_version
-        self._migrate()
-        self.refresh_schema()
-        return [name for version, name, _ in _migrations() if version > before]
-
     def _migrate(self) -> None:
         self.con.execute(
             "CREATE TABLE IF NOT EXISTS _migrations (version INTEGER, name VARCHAR, applied_at TIMESTAMPTZ)"

@@ -3,42 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
 
 from accord.lake.store import now
 from accord.pipeline.runs import next_run_id, record
 from accord.pipeline.stage import Context, Stage
 
 
-def run_stages(ctx: Context, stages: Sequence[Stage], quiet_when_idle: bool = False) -> int:
-    """Run `stages` in order; a failure is recorded and raised, and the stages after it do not run.
+def run_stages(ctx: Context, stages: Sequence[Stage], quiet_when_idle: bool = False) -> None:
+    """Run `stages` in order; a failure is recorded and raised, and the stages after it do not run. The run's
+    records go to `ctx.records` and, in one transaction at the end, to `stage_runs`.
 
-    `quiet_when_idle` leaves out the record of a stage that moved no rows (a serving cycle runs every few seconds).
-    Returns the run's id.
+    `quiet_when_idle` leaves out a stage that moved no rows (a serving cycle runs every few seconds).
     """
-    run_id = next_run_id(ctx.lake)
-    for stage in stages:
-        if stage.when is not None and not stage.when(ctx):
-            continue
-        if ctx.on_stage:
-            ctx.on_stage(stage.name)
-        started = now()
-        try:
-            rows_in, rows_out = stage.run(ctx)
-        except Exception as err:
-            error = f"{type(err).__name__}: {err}"
-            ctx.records.append(_entry(run_id, stage, ctx, started, 0, 0, error))
-            record(ctx.lake, run_id, stage.name, ctx.trigger, started, 0, 0, error)
-            raise
-        ctx.records.append(_entry(run_id, stage, ctx, started, rows_in, rows_out, None))
-        if rows_in or rows_out or not quiet_when_idle:
-            record(ctx.lake, run_id, stage.name, ctx.trigger, started, rows_in, rows_out, None)
-    return run_id
-
-
-def _entry(run_id: int, stage: Stage, ctx: Context, started: datetime, rows_in: int, rows_out: int,
-           error: str | None) -> dict[str, Any]:
-    return {"stage": stage.name, "run_id": run_id, "trigger": ctx.trigger, "started_at": started.isoformat(),
-            "seconds": round((now() - started).total_seconds(), 3), "rows_in": rows_in, "rows_out": rows_out,
-            "error": error}
+    done = len(ctx.records)
+    try:
+        for stage in stages:
+            if stage.when is not None and not stage.when(ctx):
+                continue
+            if ctx.on_stage:
+                ctx.on_stage(stage.name)
+            started = now()
+            entry = {"stage": stage.name, "trigger": ctx.trigger, "started_at": started, "rows_in": 0,
+                     "rows_out": 0, "error": None}
+            try:
+                entry["rows_in"], entry["rows_out"] = stage.run(ctx)
+            except Exception as err:
+                entry["error"] = f"{type(err).__name__}: {err}"
+                raise
+            finally:
+                entry["finished_at"] = now()
+                if entry["rows_in"] or entry["rows_out"] or entry["error"] or not quiet_when_idle:
+                    ctx.records.append(entry)
+    finally:
+        if len(ctx.records) > done:
+            run_id = next_run_id(ctx.lake)
+            for entry in ctx.records[done:]:
+                entry["run_id"] = run_id
+            record(ctx.lake, ctx.records[done:])

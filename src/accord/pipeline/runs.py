@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from accord.lake.store import Lake, now
+from accord.lake.store import Lake
 
 KEPT_PER_STAGE = 500
 """Runs kept per stage: a serving cycle runs every few seconds, and only the recent ones are looked at."""
+COLUMNS = ("run_id", "stage", "trigger", "started_at", "finished_at", "rows_in", "rows_out", "error")
 
 
 def next_run_id(lake: Lake) -> int:
     return int(lake.scalar("SELECT nextval('pipeline_run_seq')"))
 
 
-def record(lake: Lake, run_id: int, stage: str, trigger: str, started: datetime, rows_in: int, rows_out: int,
-           error: str | None) -> None:
-    """One stage's run, and the oldest beyond `KEPT_PER_STAGE` forgotten."""
+def record(lake: Lake, entries: list[dict[str, Any]]) -> None:
+    """One run's stages, and the oldest runs beyond `KEPT_PER_STAGE` of those stages forgotten."""
     with lake.transaction():
-        lake.con.execute("INSERT INTO stage_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         [run_id, stage, trigger, started, now(), rows_in, rows_out, error])
+        lake.con.executemany("INSERT INTO stage_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             [[e[c] for c in COLUMNS] for e in entries])
         lake.con.execute(
-            "DELETE FROM stage_runs WHERE stage = ? AND run_id < (SELECT min(run_id) FROM (SELECT run_id FROM "
-            "stage_runs WHERE stage = ? ORDER BY run_id DESC LIMIT ?))", [stage, stage, KEPT_PER_STAGE])
+            "DELETE FROM stage_runs WHERE (stage, run_id) IN (SELECT (stage, run_id) FROM stage_runs "
+            "WHERE list_contains(?, stage) QUALIFY row_number() OVER (PARTITION BY stage ORDER BY run_id DESC) > ?)",
+            [sorted({e["stage"] for e in entries}), KEPT_PER_STAGE])
 
 
 def latest(lake: Lake) -> list[dict[str, Any]]:

@@ -31,8 +31,6 @@ from accord.workspace import Workspace
 
 SWEEP_EVERY = timedelta(seconds=1)
 """How often time-window boundaries are swept: windows are days long, and a sweep scans the recent events."""
-CLOSE_IDLE = 1.0
-"""Seconds without data after which the worker closes the lake (a reopening costs more than a cycle)."""
 
 
 @dataclass
@@ -41,6 +39,9 @@ class ServerState:
     sandbox: str
     log: CollectorLog
     live: LiveProfiles
+    store: Lake
+    """The sandbox's store, open while serving: the worker, destinations and requests each take a cursor on it
+    (while serve runs, CLI commands on the sandbox are relayed to this process, so nothing else needs the file)."""
     write_keys: set[str] = field(default_factory=set)
     api_keys: set[str] = field(default_factory=set)
     bus: MembershipBus = field(default_factory=MembershipBus)
@@ -56,7 +57,18 @@ class ServerState:
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The last serving cycle's run of each stage that did something (or failed)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _store_lock: threading.Lock = field(default_factory=threading.Lock)
     _audiences: tuple[tuple[tuple[str, int], ...], list[Audience]] = ((), [])
+
+    def cursor(self) -> Lake:
+        """A handle on the store for one thread (a connection hands out cursors to one thread at a time)."""
+        with self._store_lock:
+            return self.store.cursor()
+
+    def reload_schema(self) -> None:
+        """The store's custom fields and objects read again (a relayed `accord schema` command changed them)."""
+        with self._store_lock:
+            self.store.refresh_schema()
 
     def add_source_results(self, results: list[IngestResult]) -> None:
         with self._lock:
@@ -85,15 +97,6 @@ class Runtime:
     def __init__(self, state: ServerState, every: float) -> None:
         self.state, self.every = state, every
         self.threads: list[threading.Thread] = []
-        self._store: Lake | None = None  # kept open for requests while serving
-        self._store_lock = threading.Lock()  # a DuckDB connection hands out cursors one thread at a time
-
-    def reader(self) -> Lake:
-        """A handle for one request on the store the server keeps open (opened on first use)."""
-        with self._store_lock:
-            if self._store is None:
-                self._store = self.state.workspace.lake(self.state.sandbox, declare_fields=False)
-            return self._store.cursor()
 
     @classmethod
     def open(cls, workspace: Workspace, sandbox: str | None, every: float) -> Runtime:
@@ -104,12 +107,11 @@ class Runtime:
         bus = MembershipBus()
         live = LiveProfiles(bus, config.name, config.collector.track_events, offset=log.size())
         log.written = live.feed
-        state = ServerState(workspace, name, log, live, bus=bus)
-        with workspace.lake(name, migrate=True) as lake:
-            mark_interrupted(lake)
-            state.write_keys = active_hashes(lake, "write")
-            state.api_keys = active_hashes(lake, "api")
-            live.attach(lake, streaming(state.audiences()))
+        state = ServerState(workspace, name, log, live, workspace.lake(name, migrate=True), bus=bus)
+        mark_interrupted(state.store)
+        state.write_keys = active_hashes(state.store, "write")
+        state.api_keys = active_hashes(state.store, "api")
+        live.attach(state.store, streaming(state.audiences()))
         return cls(state, every)
 
     def start(self) -> None:
@@ -128,45 +130,44 @@ class Runtime:
         self.state.stop.set()
         for thread in reversed(self.threads):
             thread.join(timeout=30)
-        with self._store_lock:
-            if self._store is not None:
-                self._store.close()
-                self._store = None
+        self.state.store.close()
 
 
-def refresh_keys(state: ServerState) -> None:
-    """Read the keys again. While serve runs every `accord keys` command is relayed to it, and this runs right
-    after, whatever the worker is doing: a revoked key stops working as the command returns."""
-    with state.workspace.lake(state.sandbox, declare_fields=False) as lake:
+def after_relayed_command(state: ServerState) -> None:
+    """Read the keys and the custom fields again. While serve runs every `accord keys` or `accord schema` command
+    is relayed to it, and this runs right after, whatever the worker is doing: a revoked key stops working as the
+    command returns."""
+    with state.cursor() as lake:
         state.write_keys = active_hashes(lake, "write")
         state.api_keys = active_hashes(lake, "api")
+    state.reload_schema()
 
 
 def _worker(state: ServerState, every: float) -> None:
     """Replay the log into the lake, restitch, re-decide streaming audiences for the people touched, sweep time
     windows, run batch evaluation on schedule; a last pass drains the log on shutdown.
 
-    While data keeps arriving the lake stays open from cycle to cycle (opening and closing, which checkpoints, cost
-    more than a small cycle); after `CLOSE_IDLE` without data, or an error, it is closed, so other processes (the
-    CLI) can open it.
+    The worker keeps one cursor on the store; after an error it takes a fresh one.
     """
     config = state.workspace.config
     next_audiences = config.audiences.next_run(datetime.now(timezone.utc), serving=True)
     state.next_evaluation = next_audiences
     last_sweep = datetime.now(timezone.utc)
     lake: Lake | None = None
-    stream: StreamEvaluator | None = None  # kept while the lake and the audience files stay the same
-    last_data = time.monotonic()
+    stream: StreamEvaluator | None = None  # kept while the cursor and the audience files stay the same
     while True:
         stopping = state.stop.is_set()
         try:
-            lake = lake or state.workspace.lake(state.sandbox)
+            if lake is not None and lake.schema is not state.store.schema:  # declarations changed: a new cursor
+                _close(lake)
+                lake = None
+            lake = lake or state.cursor()
             audiences = state.audiences()
             if stream is None or stream.lake is not lake or stream.definitions is not audiences:
                 stream = StreamEvaluator(lake, audiences, state.bus, state.live)
             moment = datetime.now(timezone.utc)
             sweep = moment - last_sweep >= SWEEP_EVERY
-            loaded = cycle(state, lake, stream, moment, last_sweep if sweep else None)
+            cycle(state, lake, stream, moment, last_sweep if sweep else None)
             last_sweep = moment if sweep else last_sweep
             if moment >= next_audiences:
                 report = evaluate_audiences(state.workspace, lake, audiences, trigger="schedule")
@@ -175,10 +176,6 @@ def _worker(state: ServerState, every: float) -> None:
                 next_audiences = config.audiences.next_run(datetime.now(timezone.utc), serving=True)
                 state.next_evaluation = next_audiences
             state.last_error = None
-            last_data = time.monotonic() if loaded else last_data
-            if time.monotonic() - last_data >= CLOSE_IDLE:
-                _close(lake)
-                lake = None
         except Exception as err:  # noqa: BLE001 - keep serving; /health reports it, the log keeps everything
             state.last_error = f"{type(err).__name__}: {err}"
             _close(lake)
@@ -193,8 +190,8 @@ def _worker(state: ServerState, every: float) -> None:
 class ServeContext(Context):
     """A serving cycle's run: the server's state and the moment it decides at, besides the pipeline's own."""
 
-    state: Any = None
-    stream: Any = None
+    state: ServerState | None = None
+    stream: StreamEvaluator | None = None
     moment: datetime | None = None
     sweep_since: datetime | None = None
     upto: int | None = None
@@ -244,7 +241,7 @@ def cycle(state: ServerState, lake: Lake, stream: StreamEvaluator, moment: datet
     try:
         run_stages(ctx, SERVING_CYCLE, quiet_when_idle=True)
     finally:
-        state.stages.update({r["stage"]: r for r in ctx.records if r["rows_in"] or r["rows_out"] or r["error"]})
+        state.stages.update({r["stage"]: r for r in ctx.records})
     return ctx.loaded
 
 
@@ -350,7 +347,7 @@ def _destination_worker(state: ServerState, config: DestinationConfig, queue: _C
             continue
         entry = state.destinations.setdefault(config.name, {"type": config.type, "last_run": None, "error": None})
         try:
-            with state.workspace.lake(state.sandbox) as lake:
+            with state.cursor() as lake:
                 names = known_audiences(lake, sorted(wanted))
                 if names:
                     live = state.live.members_of if config.schedule == "streaming" else None
