@@ -320,9 +320,9 @@ def status(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
         )
     console.print(table)
     runs = Table("stage", "run", "trigger", "finished", "seconds", "rows in", "rows out", "error",
-                 title="Pipeline stages (last run of each)")
+                 title="Pipeline stages (last run of each; times UTC)")
     for s in stages:
-        finished = f"{s['finished_at']:%Y-%m-%d %H:%M:%S}" if s["finished_at"] else "running"
+        finished = f"{s['finished_at']:%H:%M:%S}" if s["finished_at"] else "running"
         runs.add_row(s["stage"], str(s["run_id"]), s["trigger"], finished, f"{s['seconds'] or 0:.2f}",
                      f"{s['rows_in']:,}", f"{s['rows_out']:,}", s["error"] or "")
     console.print(runs if stages else "pipeline: no stage has run yet (accord run)")
