@@ -20,7 +20,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from accord.audiences.compile import Compiler
-from accord.audiences.evaluate import evaluate, prepare_tables
+from accord.audiences.evaluate import evaluate
+from accord.audiences.prepared import prepare_tables
 from accord.audiences.text import parse_audience
 from accord.generate import pools
 from accord.lake.store import Lake

@@ -16,7 +16,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from accord.audiences.evaluate import evaluate, prepare_tables
+from accord.audiences.evaluate import evaluate
+from accord.audiences.prepared import prepare_tables
 from accord.audiences.text import parse_audience
 from accord.lake.store import Lake
 

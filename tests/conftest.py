@@ -66,7 +66,7 @@ def ingest(lake: Lake, path: Path, m: Mapping):
 @pytest.fixture(scope="session")
 def profiled_lake(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory):
     """The tiny world ingested, stitched, profiled and prepared for audiences."""
-    from accord.audiences.evaluate import prepare_tables
+    from accord.audiences.prepared import prepare_tables
     from accord.identity.config import IdentityConfig
     from accord.pipeline import run_identity
     from accord.sources.files import jobs_from_manifest
@@ -117,7 +117,7 @@ def members_and_reference(ws: Workspace, texts: list[str], spark: bool = False) 
     """Members of the audiences `texts` in the default sandbox (recorded by an evaluation on DuckDB, or found by
     Spark), and the reference evaluator's."""
     from accord.audiences.compile import Compiler
-    from accord.audiences.evaluate import prepare_tables
+    from accord.audiences.prepared import prepare_tables
     from accord.audiences.text import parse_audience
     from tests.reference import evaluate_reference
 

@@ -15,7 +15,7 @@ from accord.api.app import create_app
 from accord.pipeline.runtime import cycle
 from accord.audiences.ast import Audience, InAudience, walk
 from accord.audiences.changes import MembershipBus
-from accord.audiences.evaluate import prepare_tables
+from accord.audiences.prepared import prepare_tables
 from accord.audiences.live import LiveProfiles, ProfileState
 from accord.audiences.plan import KEEP_MARGIN, plan
 from accord.audiences.plan import keep as keep_for

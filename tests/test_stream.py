@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accord.audiences.evaluate import prepare_tables
+from accord.audiences.prepared import prepare_tables
 from accord.audiences.stream import MembershipBus, StreamEvaluator
 from accord.audiences.text import parse_audience
 from accord.identity.config import IdentityConfig

@@ -725,8 +725,10 @@ AsOfOpt = Annotated[Optional[str], typer.Option(
 
 
 def print_evaluation(report: EvaluationReport) -> None:
+    decided = (f"incremental: {report.people:,} people and {report.accounts:,} accounts decided"
+               if report.mode == "incremental" else "full")
     table = Table(title=f"Audiences as of {report.as_of:%Y-%m-%d %H:%M} UTC "
-                        f"(run {report.run_id}, {report.seconds:.2f} s)")
+                        f"(run {report.run_id}, {decided}, {report.seconds:.2f} s)")
     for col in ("audience", "of", "size", "entered", "stayed", "exited", "method"):
         table.add_column(col, justify="right" if col in ("size", "entered", "stayed", "exited") else "left")
     for r in report.results:
@@ -817,15 +819,20 @@ def audiences_explain(
         console.print(f"-- {name}\n{compiled.queries[name].sql('duckdb', pretty=True)}", highlight=False, markup=False)
 
 
+FullOpt = Annotated[bool, typer.Option(
+    help="Decide every profile, not only those whose inputs changed since the last run.")]
+
+
 @audiences_app.command("run")
-def audiences_run(as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
+def audiences_run(as_of: AsOfOpt = None, full: FullOpt = False, workspace: WorkspaceOpt = None,
+                  sandbox: SandboxOpt = None) -> None:
     """Evaluate every audience and record who entered, stayed and exited."""
     from accord.services.audiences import run
 
     with user_errors():
         ws = open_workspace(workspace)
         with ws.lake(sandbox) as lake:
-            report = run(ws, lake, as_of=parse_as_of(as_of))
+            report = run(ws, lake, as_of=parse_as_of(as_of), full=full)
     print_evaluation(report)
     if report.failed:
         raise typer.Exit(1)
@@ -903,6 +910,8 @@ def run_all(
     every: Annotated[Optional[str], typer.Option(help="Repeat every interval, e.g. 15m, 1h (until stopped).")] = None,
     scheduled: Annotated[bool, typer.Option(help="Repeat on the cron schedule in accord.yaml (audiences.schedule).")] = False,
     as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
+    full: Annotated[bool, typer.Option(help="Restitch every record and decide every profile, not only what "
+                                            "changed since the last run.")] = False,
 ) -> None:
     """Stitch identities, rebuild profiles and evaluate every audience — once, on an interval, or on the schedule."""
     from accord.pipeline import run_batch
@@ -915,7 +924,7 @@ def run_all(
             ws.config.audiences.next_run(datetime.now(timezone.utc))
         while True:
             with ws.lake(sandbox) as lake:
-                done = run_batch(ws, lake, workspace_audiences(ws, lake.sandbox), parse_as_of(as_of))
+                done = run_batch(ws, lake, workspace_audiences(ws, lake.sandbox), parse_as_of(as_of), full=full)
             assert done.identity is not None and done.evaluation is not None
             print_identity(done.identity)
             print_evaluation(done.evaluation)

@@ -104,6 +104,11 @@ class CompiledAudiences:
     # grouping fewer rows with fewer aggregates is what makes one pass beat one query per audience.
     event_types: dict[str, str] = field(default_factory=dict)  # source code → event type
     objects: tuple[str, ...] = ()  # the custom objects of the schema compiled for
+    # An incremental evaluation decides only some profiles: level → a table of their ids (column profile_id).
+    within: dict[str, str] = field(default_factory=dict)
+    # Whose features to compute, when more than `within` (an account's people, for conditions on its people).
+    features_within: dict[str, str] = field(default_factory=dict)
+    referenced: set[str] = field(default_factory=set)  # audiences that others test with `in audience`
 
     def source_tables(self, level: str) -> dict[str, tuple[str, str]]:
         """Source code → (table, row alias) for `level`: Accord's relations and the custom objects."""
@@ -132,6 +137,9 @@ class CompiledAudiences:
                                                  expression=exp.Literal.string(self.event_types[source])))
                 if source == "pe":
                     select = _join_people(select, alias, "p", self)
+                scope = self.features_within.get(level) or self.within.get(level)
+                if scope:
+                    select = select.where(_key_in(key, scope))
                 out.append((feature_table(level, source), select.group_by(key)))
         return out
 
@@ -142,6 +150,11 @@ class CompiledAudiences:
         """The tables the feature and result queries read (so a scoped evaluation builds only those)."""
         queries = [q for _, q in self.feature_tables()] + [level.query for level in self.levels]
         return {t.name for q in queries for t in q.find_all(exp.Table)}
+
+
+def _key_in(key: exp.Expression, table: str) -> exp.Expression:
+    """`key IN (SELECT profile_id FROM table)`."""
+    return exp.In(this=key, query=exp.Subquery(this=exp.select("profile_id").from_(table)))
 
 
 def _join_people(select: exp.Select, link: str, alias: str, compiled: CompiledAudiences) -> exp.Select:
@@ -163,17 +176,20 @@ def _join_people(select: exp.Select, link: str, alias: str, compiled: CompiledAu
 class Compiler:
     """Compiles audiences evaluated at `as_of` (UTC): `in last 30 days` ends there."""
 
-    def __init__(self, as_of: datetime, schema: Schema = STANDARD) -> None:
+    def __init__(self, as_of: datetime, schema: Schema = STANDARD, within: dict[str, str] | None = None,
+                 features_within: dict[str, str] | None = None) -> None:
         self.as_of = as_of.astimezone(timezone.utc)
         self.schema = schema
-        self.out = CompiledAudiences(objects=tuple(o.name for o in schema.objects))
+        self.within, self.features_within = within or {}, features_within or {}
+        self.out = CompiledAudiences(objects=tuple(o.name for o in schema.objects), within=dict(self.within),
+                                     features_within=dict(self.features_within))
         self._keys: dict[tuple[str, str, str], str] = {}
         self._audiences: dict[str, Audience] = {}
         self._feature_source: dict[str, str] = {}
 
     def fresh(self) -> Compiler:
         """A compiler for the same moment and schema that has compiled nothing yet."""
-        return Compiler(self.as_of, self.schema)
+        return Compiler(self.as_of, self.schema, self.within, self.features_within)
 
     def compile_all(self, audiences: list[Audience]) -> CompiledAudiences:
         self._audiences = {a.name: a for a in audiences}
@@ -182,6 +198,7 @@ class Compiler:
         predicates: dict[str, exp.Expression] = {}
         for audience in ordered:
             refs = [n.name for n in walk(audience.where) if isinstance(n, InAudience)]
+            self.out.referenced.update(refs)
             depth[audience.name] = 1 + max((depth[r] for r in refs), default=-1)
             predicates[audience.name] = self.condition(audience.where, Scope(audience.of, audience.of, self.schema),
                                                      audience.of[0])
@@ -194,6 +211,8 @@ class Compiler:
                 select = self.profile_rows(of, of[0]).select(
                     exp.alias_(exp.column(ID[of], table=of[0], quoted=True), "profile_id"), append=False
                 )
+                if of in self.within:
+                    select = select.where(_key_in(exp.column(ID[of], table=of[0], quoted=True), self.within[of]))
                 for name, col in columns.items():
                     select = select.select(exp.alias_(exp.Coalesce(this=predicates[name], expressions=[exp.false()]), col))
                 self.out.levels.append(ResultLevel(of, f"aud_result_{of}_{level}", select, columns))

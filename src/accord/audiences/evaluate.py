@@ -10,17 +10,19 @@ from typing import Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from accord.audiences.ast import Audience
+from accord.audiences.ast import Aggregate, Audience, Quantified, walk
 from accord.audiences.changes import Change
 from accord.audiences.compile import CompiledAudiences, Compiler
 from accord.audiences.method import evaluation_method
-from accord.audiences.tables import table_sql
+from accord.audiences.prepared import clear_pending, pending, prepare_tables, refresh_tables
+from accord.audiences.touched import swept_people_sql, time_boundaries
 from accord.audiences.text import print_audience
 from accord.lake.store import Lake, now
 
 
 class Engine(Protocol):
     name: str
+    decides_some: bool
 
     def members(self, compiled: CompiledAudiences) -> pa.Table: ...
 
@@ -46,34 +48,10 @@ class EvaluationReport:
     engine: str = "duckdb"
     failed: dict[str, str] = field(default_factory=dict)
     """Audiences that could not be evaluated, and why: their memberships stay as they were."""
-
-
-class NoProfilesYet(ValueError):
-    """Audiences are evaluated over profiles, and no identity run has built them in this sandbox yet."""
-
-
-def prepare_tables(lake: Lake) -> None:
-    """(Re)build the aud_* tables compiled audiences read, from the current profiles."""
-    built = {r[0] for r in lake.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    if not {"person_profile", "account_profile", "person_account"} <= built:
-        raise NoProfilesYet("no profiles yet in this sandbox: load data and run `accord identity run` "
-                            "(or `accord run`) before evaluating audiences")
-    for name, sql in table_sql(lake.schema).items():
-        lake.con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
-    lake.con.execute(f"CREATE OR REPLACE TABLE aud_prepared AS SELECT {FRESHNESS} AS state")
-
-
-FRESHNESS = ("(SELECT max(run_id) FROM identity_runs) || '/' || (SELECT max(batch_id) FROM batches) || '/' || "
-             "coalesce((SELECT string_agg(entity || '.' || name || ':' || type, ',' ORDER BY entity, name) "
-             "FROM custom_fields), '')")
-
-
-def tables_are_fresh(lake: Lake) -> bool:
-    """Do the aud_* tables reflect the latest identity run and batch (so they need not be rebuilt)?"""
-    if not lake.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'aud_prepared'"):
-        return False
-    prepared = lake.scalar("SELECT state FROM aud_prepared")
-    return prepared is not None and prepared == lake.scalar(f"SELECT {FRESHNESS}")
+    mode: str = "full"
+    """`incremental` when only the profiles whose inputs changed were re-decided (`people`, `accounts`)."""
+    people: int = 0
+    accounts: int = 0
 
 
 def needed(audiences: list[Audience], name: str) -> list[Audience]:
@@ -99,8 +77,7 @@ def preview(lake: Lake, audiences: list[Audience], name: str, as_of: datetime | 
     from accord.engines.duckdb import DuckDBEngine
 
     chosen = needed(audiences, name)
-    if not tables_are_fresh(lake):
-        prepare_tables(lake)
+    refresh_tables(lake)
     compiled = Compiler((as_of or now()).astimezone(timezone.utc), lake.schema).compile_all(chosen)
     members = DuckDBEngine(lake).members(compiled)
     mask = [a == name for a in members.column("audience").to_pylist()]
@@ -114,41 +91,106 @@ def evaluate(
     engine: Engine | None = None,
     retention_days: int = 30,
     refresh: bool = False,
+    full: bool = False,
 ) -> EvaluationReport:
     """Evaluate `audiences` at `as_of` (default now) and record membership transitions.
 
-    The aud_* tables are rebuilt when identities or batches changed since they were built (or with `refresh`).
+    Incremental unless `full` (or nothing allows it): only the profiles whose inputs changed since the previous
+    run, or whose events crossed a time window since, are re-decided. `refresh` rebuilds the aud_* tables whole.
     """
     from accord.engines.duckdb import DuckDBEngine
 
     started = time.perf_counter()
     as_of = (as_of or now()).astimezone(timezone.utc)
-    if refresh or not tables_are_fresh(lake):
+    if refresh:
         prepare_tables(lake)
+    else:
+        refresh_tables(lake)
     engine = engine or DuckDBEngine(lake)
-    members, failed = _members_each_alone_if_need_be(engine, audiences, Compiler(as_of, lake.schema))
+    scope = None if full or not engine.decides_some else _incremental_scope(lake, audiences, as_of)
+    within, features_within = scope or ({}, {})
+    members, failed = _members_each_alone_if_need_be(engine, audiences,
+                                                     Compiler(as_of, lake.schema, within, features_within))
     run_id = int(lake.scalar("SELECT nextval('audience_run_seq')"))
-    report = EvaluationReport(run_id, as_of, engine=engine.name, failed=failed)
+    report = EvaluationReport(run_id, as_of, engine=engine.name, failed=failed,
+                              mode="incremental" if scope else "full")
+    if scope:
+        report.people, report.accounts = (int(lake.scalar(f"SELECT count(*) FROM {within[k]}"))
+                                          for k in ("person", "account"))
     by_name = {a.name: a for a in audiences}
     audiences = [a for a in audiences if a.name not in failed]
     con = lake.con
     with lake.transaction():
         con.register("_members_arrow", members)
-        counts = record_membership(lake, run_id, as_of, [a.name for a in audiences], retention_days)
+        entered = record_membership(lake, run_id, as_of, [a.name for a in audiences], retention_days,
+                                    DECIDED if scope else None)
         con.unregister("_members_arrow")
+        sizes = _sizes(lake, [a.name for a in audiences])
         for audience in audiences:
             method, reason = evaluation_method(audience, by_name)
-            entered, stayed, exited = counts.get(audience.name, (0, 0, 0))
-            size = entered + stayed
-            report.results.append(AudienceResult(audience.name, audience.of, size, entered, stayed, exited, method, reason))
+            came, left = entered.get(audience.name, (0, 0))
+            size = sizes.get(audience.name, 0)
+            report.results.append(AudienceResult(audience.name, audience.of, size, came, size - came, left,
+                                                 method, reason))
             con.execute("DELETE FROM audiences WHERE name = ?", [audience.name])
             con.execute(
                 "INSERT INTO audiences VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [audience.name, audience.of, print_audience(audience), method, reason, run_id, as_of, size],
             )
+        clear_pending(lake)
         report.seconds = time.perf_counter() - started
-        con.execute("INSERT INTO audience_runs VALUES (?, ?, ?, ?, ?)", [run_id, as_of, now(), report.seconds, len(audiences)])
+        con.execute("INSERT INTO audience_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [run_id, as_of, now(), report.seconds, len(audiences), report.mode,
+                     report.people if scope else None, report.accounts if scope else None])
     return report
+
+
+DECIDED = "_decided_profiles"
+"""The table of profile ids an incremental run decides (people and accounts)."""
+
+
+def _incremental_scope(lake: Lake, audiences: list[Audience],
+                       as_of: datetime) -> tuple[dict[str, str], dict[str, str]] | None:
+    """The tables of the people and accounts to re-decide, and of those whose features to compute; or None when
+    everyone must be decided (no previous run of exactly these definitions, time going backwards, the aud_*
+    tables rebuilt whole)."""
+    last = lake.con.execute("SELECT run_id, as_of FROM audience_runs ORDER BY run_id DESC LIMIT 1").fetchone()
+    if last is None or as_of < last[1] or pending(lake).everyone:
+        return None
+    run_id, since = int(last[0]), last[1]
+    stored = {name: (definition, last_run) for name, definition, last_run in
+              lake.con.execute("SELECT name, definition, last_run_id FROM audiences").fetchall()}
+    if any(stored.get(a.name) != (print_audience(a), run_id) for a in audiences):
+        return None
+    con = lake.con
+    swept = swept_people_sql(time_boundaries(audiences), since, as_of)
+    # Memberships recorded since (streaming decisions) change what `in audience` sees.
+    changed_members = f"SELECT DISTINCT profile_id FROM audience_membership_history WHERE run_id > {run_id}"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _decided_people AS
+        SELECT profile_id FROM aud_pending WHERE kind = 'person'
+        UNION SELECT person_id FROM ({swept}) UNION {changed_members}""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _decided_accounts AS
+        SELECT profile_id FROM aud_pending WHERE kind = 'account'
+        UNION SELECT account_id FROM aud_person_account WHERE person_id IN (SELECT profile_id FROM _decided_people)
+        UNION {changed_members}""")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {DECIDED} AS "
+                "SELECT profile_id FROM _decided_people UNION SELECT profile_id FROM _decided_accounts")
+    within = {"person": "_decided_people", "account": "_decided_accounts"}
+    if not any(isinstance(n, (Quantified, Aggregate)) and n.relation == "person"
+               for a in audiences if a.of == "account" for n in walk(a.where)):
+        return within, {}
+    # An account's conditions on its people read the people's own features: compute those of all its people.
+    con.execute("""CREATE OR REPLACE TEMP TABLE _featured_people AS
+        SELECT profile_id FROM _decided_people UNION SELECT person_id FROM aud_person_account
+        WHERE account_id IN (SELECT profile_id FROM _decided_accounts)""")
+    return within, {"person": "_featured_people"}
+
+
+def _sizes(lake: Lake, names: list[str]) -> dict[str, int]:
+    rows = lake.con.execute(
+        "SELECT audience, count(*) FROM audience_membership WHERE status IN ('realized', 'existing') "
+        "AND audience IN (SELECT unnest(?::VARCHAR[])) GROUP BY audience", [names]).fetchall()
+    return {name: int(n) for name, n in rows}
 
 
 def _members_each_alone_if_need_be(engine: Engine, audiences: list[Audience],
@@ -186,10 +228,12 @@ def register_audiences(lake: Lake, audiences: list[Audience], by_name: dict[str,
 
 def record_membership(
     lake: Lake, run_id: int, at: datetime, names: list[str], retention_days: int, scope: str | None = None
-) -> dict[str, tuple[int, int, int]]:
+) -> dict[str, tuple[int, int]]:
     """Compare this evaluation with the active members; rewrite the evaluated audiences' state, log transitions.
+    Returns how many entered and left, per audience.
 
-    With `scope` (a table of profile_id), only those profiles were evaluated, and only they can change.
+    With `scope` (a table of profile_id), only those profiles were evaluated, and only they can change; the
+    others' stays become `existing` and their exits past retention are dropped, as a full evaluation would.
     """
     con = lake.con
     within = f"AND profile_id IN (SELECT profile_id FROM {scope})" if scope else ""
@@ -218,6 +262,11 @@ def record_membership(
         {"at": at, "keep": at - timedelta(days=retention_days)},
     )
     con.execute(f"DELETE FROM audience_membership WHERE audience IN (SELECT audience FROM _evaluated) {within}")
+    if scope:
+        con.execute("UPDATE audience_membership SET status = 'existing' "
+                    "WHERE status = 'realized' AND audience IN (SELECT audience FROM _evaluated)")
+        con.execute("DELETE FROM audience_membership WHERE status = 'exited' AND exited_at < ? "
+                    "AND audience IN (SELECT audience FROM _evaluated)", [at - timedelta(days=retention_days)])
     con.execute("INSERT INTO audience_membership SELECT * FROM _state")
     con.execute(
         """INSERT INTO audience_membership_history
@@ -225,11 +274,12 @@ def record_membership(
         FROM _diff WHERE change <> 'stayed'""",
         [run_id, at],
     )
-    counts: dict[str, list[int]] = {n: [0, 0, 0] for n in names}
-    slot = {"entered": 0, "stayed": 1, "left": 2}
-    for audience, change, n in con.execute("SELECT audience, change, count(*) FROM _diff GROUP BY ALL").fetchall():
+    counts: dict[str, list[int]] = {n: [0, 0] for n in names}
+    slot = {"entered": 0, "left": 1}
+    for audience, change, n in con.execute(
+            "SELECT audience, change, count(*) FROM _diff WHERE change <> 'stayed' GROUP BY ALL").fetchall():
         counts[audience][slot[change]] = int(n)
-    return {k: (v[0], v[1], v[2]) for k, v in counts.items()}
+    return {k: (v[0], v[1]) for k, v in counts.items()}
 
 
 def record_changes(lake: Lake, run_id: int, changes: list[Change]) -> None:

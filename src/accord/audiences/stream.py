@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
-from accord.audiences.ast import Aggregate, Audience, Occurrence, Quantified, walk
+from accord.audiences.ast import Audience
 from accord.audiences.changes import Change, MembershipBus
 from accord.audiences.compile import Compiler
 from accord.audiences.evaluate import record_changes, register_audiences
@@ -23,8 +23,8 @@ from accord.audiences.live import LiveProfiles
 from accord.audiences.method import evaluation_method
 from accord.audiences.tables import PERSON_TABLES, person_scoped_sql
 from accord.engines.duckdb import DuckDBEngine
-from accord.identity.nodes import is_record, join_records
-from accord.lake.sql import literal
+from accord.audiences.touched import (batch_accounts_sql, batch_people_sql, linked_people_sql, swept_people_sql,
+                                      time_boundaries)
 from accord.lake.store import Lake, now
 from accord.model.times import micros
 
@@ -40,7 +40,7 @@ class StreamEvaluator:
         self.lake = lake
         self.definitions = audiences
         self.audiences = streaming(audiences)
-        self.boundaries = sorted(_time_boundaries(self.audiences))
+        self.boundaries = time_boundaries(self.audiences)
         register_audiences(lake, self.audiences, {a.name: a for a in audiences})
         self.live = live or LiveProfiles(bus or MembershipBus())
         self.bus = self.live.bus
@@ -48,12 +48,12 @@ class StreamEvaluator:
 
     def on_batches(self, batch_ids: Iterable[int], as_of: datetime | None = None) -> list[Change]:
         """Re-decide the people whose records or events came in these batches."""
-        return self.decide(_batch_people_sql(batch_ids), as_of)
+        return self.decide(self._batch_people_sql(batch_ids), as_of)
 
     def sweep(self, since: datetime, as_of: datetime | None = None) -> list[Change]:
         """Re-decide the people with an event that crossed a time boundary between `since` and `as_of`."""
         as_of = (as_of or now()).astimezone(timezone.utc)
-        return self.decide(self._swept_people_sql(since, as_of), as_of)
+        return self.decide(swept_people_sql(self.boundaries, since, as_of), as_of)
 
     def advance(self, batch_ids: list[int], since: datetime | None, as_of: datetime,
                 people: Sequence[str] = (), upto: int | None = None) -> list[Change]:
@@ -63,8 +63,8 @@ class StreamEvaluator:
         batch record leads to those any more, and their memberships must end). `upto` is the log offset the
         lake holds (what the live path applied beyond it is newer than this evaluation).
         """
-        parts = ([_batch_people_sql(batch_ids)] if batch_ids else []) + (
-            [self._swept_people_sql(since, as_of)] if since is not None else [])
+        parts = ([self._batch_people_sql(batch_ids)] if batch_ids else []) + (
+            [swept_people_sql(self.boundaries, since, as_of)] if since is not None else [])
         if people:
             self.lake.con.execute(
                 "CREATE OR REPLACE TEMP TABLE _stream_touched AS SELECT unnest(?::VARCHAR[]) AS person_id", [list(people)])
@@ -73,16 +73,11 @@ class StreamEvaluator:
         self.record()
         return changes
 
-    def _swept_people_sql(self, since: datetime, as_of: datetime) -> str:
-        # An event crossed boundary d if it lies between since - d and as_of - d (both ends kept: re-deciding a
-        # person too many is harmless, one too few is not).
-        ranges = " OR ".join(
-            f'(e."timestamp" >= {_ts(since - d)} AND e."timestamp" <= {_ts(as_of - d)})' for d in self.boundaries
-        ) or "FALSE"
-        return f"""
-            SELECT DISTINCT n.profile_id AS person_id FROM event_current e
-            {join_records('person', 'e.person_key')}
-            WHERE {ranges}"""
+    def _batch_people_sql(self, batch_ids: Iterable[int]) -> str:
+        """People touched by these batches directly, and the people of every account whose records changed."""
+        in_batches = f"batch_id IN ({', '.join(str(int(b)) for b in batch_ids) or 'NULL'})"
+        accounts = f"SELECT account_id FROM ({batch_accounts_sql(self.lake.schema, in_batches)})"
+        return f"{batch_people_sql(self.lake.schema, in_batches)} UNION {linked_people_sql(accounts)}"
 
     def decide(self, people_sql: str, as_of: datetime | None = None, upto: int | None = None,
                batch_ids: Sequence[int] = ()) -> list[Change]:
@@ -150,41 +145,3 @@ def streaming(audiences: list[Audience]) -> list[Audience]:
     """The audiences evaluated in streaming (the others only in batch runs)."""
     by_name = {a.name: a for a in audiences}
     return [a for a in audiences if evaluation_method(a, by_name)[0] == "streaming"]
-
-
-def _batch_people_sql(batch_ids: Iterable[int]) -> str:
-    """People touched by these batches directly, and the people of every account whose record or deals changed."""
-    ids = ", ".join(str(int(b)) for b in batch_ids) or "NULL"
-    return f"""
-        WITH records AS (
-            SELECT source_key AS k FROM person WHERE batch_id IN ({ids})
-            UNION SELECT person_key FROM event WHERE batch_id IN ({ids})
-            UNION SELECT person_key FROM account_person WHERE batch_id IN ({ids})
-            UNION SELECT person_key FROM opportunity_person WHERE batch_id IN ({ids})
-            UNION SELECT person_key FROM campaign_member WHERE batch_id IN ({ids})
-            UNION SELECT person_key FROM marketing_list_member WHERE batch_id IN ({ids})),
-        accounts AS (
-            SELECT n.profile_id AS account_id FROM identity_nodes n
-            JOIN (SELECT source_key AS k FROM account WHERE batch_id IN ({ids})
-                  UNION SELECT account_key FROM opportunity WHERE batch_id IN ({ids})) t ON t.k = n.value
-            WHERE {is_record('account')})
-        SELECT n.profile_id AS person_id FROM identity_nodes n JOIN records r ON r.k = n.value
-        WHERE {is_record('person')}
-        UNION SELECT person_id FROM person_account WHERE account_id IN (SELECT account_id FROM accounts)"""
-
-
-def _time_boundaries(audiences: list[Audience]) -> set[timedelta]:
-    """Every duration after which an event leaves or enters a window: its window lengths, `N days ago`, and now."""
-    out = {timedelta(0)}
-    for audience in audiences:
-        for node in walk(audience.where):
-            window = getattr(node, "window", None) if isinstance(node, (Quantified, Aggregate)) else None
-            if window is not None and window.last_days is not None:
-                out.add(timedelta(days=window.last_days))
-            if isinstance(node, Occurrence):
-                out.add(timedelta(days=node.days))
-    return out
-
-
-def _ts(moment: datetime) -> str:
-    return f"CAST({literal(moment.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M:%S.%f+00:00'))} AS TIMESTAMPTZ)"

@@ -16,21 +16,38 @@ from accord.profiles.build import attributes
 
 
 PERSON_TABLES = ("aud_person_account", "aud_people", "aud_person_opps", "aud_person_events", "aud_campaigns", "aud_lists")
+ACCOUNT_TABLES = ("aud_accounts", "aud_account_opps", "aud_account_events")
+
+
+def person_tables(schema: Schema) -> tuple[str, ...]:
+    """The aud_* tables keyed by person_id (built after the people's links and before the account tables)."""
+    return (*PERSON_TABLES, *(object_table("person", o.name) for o in schema.objects))
+
+
+def account_tables(schema: Schema) -> tuple[str, ...]:
+    """The aud_* tables keyed by account_id (aud_account_events reads aud_person_events and aud_person_account)."""
+    return (*ACCOUNT_TABLES, *(object_table("account", o.name) for o in schema.objects))
 
 
 def person_scoped_sql(schema: Schema, persons: str) -> dict[str, str]:
     """The person-keyed aud_* tables for only the people listed in table `persons` (column person_id)."""
-    scoped = table_sql(schema, persons)
-    person_tables = (*PERSON_TABLES, *(object_table("person", o.name) for o in schema.objects))
-    return {name: scoped[name] for name in person_tables}
+    scoped = table_sql(schema, persons=persons)
+    return {name: scoped[name] for name in person_tables(schema)}
 
 
-def table_sql(schema: Schema, persons: str | None = None) -> dict[str, str]:
+def account_scoped_sql(schema: Schema, accounts: str) -> dict[str, str]:
+    """The account-keyed aud_* tables for only the accounts listed in table `accounts` (column account_id)."""
+    scoped = table_sql(schema, accounts=accounts)
+    return {name: scoped[name] for name in account_tables(schema)}
+
+
+def table_sql(schema: Schema, persons: str | None = None, accounts: str | None = None) -> dict[str, str]:
     """Name → SELECT for every aud_* table, over the lake's profile and current-record tables (DuckDB), whose
     entities are `schema`'s.
 
-    With `persons` (a table with column person_id) the person-keyed tables hold only those people: the filter
-    sits at each source, since the engine cannot push it through the windows and groupings above.
+    With `persons` (a table with column person_id) the person-keyed tables hold only those people, and with
+    `accounts` (column account_id) the account-keyed ones only those accounts: the filter sits at each source,
+    since the engine cannot push it through the windows and groupings above.
     """
     account_attributes = attributes(schema.entity("account"))
     person_cols = ", ".join(f"p.{ident(a)}" for a in attributes(schema.entity("person")))
@@ -39,6 +56,8 @@ def table_sql(schema: Schema, persons: str | None = None) -> dict[str, str]:
     only = f" WHERE person_id IN (SELECT person_id FROM {persons})" if persons else ""
     person_records = records_sql("person", f"SELECT person_id FROM {persons}" if persons else None)
     account_records = records_sql("account")
+    own_records = records_sql("account", f"SELECT account_id FROM {accounts}" if accounts else None)
+    of_accounts = f" WHERE account_id IN (SELECT account_id FROM {accounts})" if accounts else ""
     person_account = f"(SELECT * FROM person_account{only})" if persons else "person_account"
     person_profile = f"(SELECT * FROM person_profile{only})" if persons else "person_profile"
     person_keys = f"SELECT source_key FROM ({person_records})"
@@ -48,13 +67,16 @@ def table_sql(schema: Schema, persons: str | None = None) -> dict[str, str]:
     def current(entity: str, column: str, keys: str) -> str:
         return f"{entity}_current" if persons is None else current_where(entity, column, keys)
 
+    account_opps = ("opportunity_current" if accounts is None else
+                    current_where("opportunity", "account_key", f"SELECT source_key FROM ({own_records})"))
+
     objects = {}
     for obj in schema.objects:
         fields = ", ".join(f"o.{ident(f.name)}" for f in schema.custom_of(obj.name)) or "NULL AS _none"
         records = ident(obj.name + "_current")
         if obj.related_to == "account":
             by_account = f"SELECT ar.profile_id AS account_id, {fields} FROM {records} o " \
-                         f"JOIN ({account_records}) ar ON ar.source_key = o.account_key"
+                         f"JOIN ({own_records}) ar ON ar.source_key = o.account_key"
             objects[object_table("account", obj.name)] = by_account
             objects[object_table("person", obj.name)] = (
                 f"SELECT pa.person_id, {fields} FROM (SELECT DISTINCT person_id, account_id FROM {person_account}) pa "
@@ -67,7 +89,8 @@ def table_sql(schema: Schema, persons: str | None = None) -> dict[str, str]:
             objects[object_table("account", obj.name)] = (
                 f"SELECT pa.account_id, {fields} FROM {records} o "
                 f"JOIN ({records_sql('person')}) pr ON pr.source_key = o.person_key "
-                "JOIN (SELECT DISTINCT person_id, account_id FROM person_account) pa ON pa.person_id = pr.profile_id")
+                f"JOIN (SELECT DISTINCT person_id, account_id FROM person_account{of_accounts}) pa "
+                "ON pa.person_id = pr.profile_id")
 
     return objects | {
         "aud_person_account": f"SELECT DISTINCT person_id, account_id FROM {person_account}",
@@ -81,7 +104,8 @@ def table_sql(schema: Schema, persons: str | None = None) -> dict[str, str]:
             FROM {person_profile} p
             LEFT JOIN primary_account pa USING (person_id)
             LEFT JOIN account_profile a ON a.account_id = pa.account_id""",
-        "aud_accounts": f"SELECT account_id, {', '.join(ident(a) for a in account_attributes)} FROM account_profile",
+        "aud_accounts": f"SELECT account_id, {', '.join(ident(a) for a in account_attributes)} "
+                        f"FROM account_profile{of_accounts}",
         "aud_person_opps": f"""
             WITH pr AS ({person_records}), ar AS ({account_records}),
             roles AS (
@@ -101,14 +125,14 @@ def table_sql(schema: Schema, persons: str | None = None) -> dict[str, str]:
             ON o.source_key = l.opportunity_key""",
         "aud_account_opps": f"""
             SELECT ar.profile_id AS account_id, {opp_cols}
-            FROM opportunity_current o JOIN ({account_records}) ar ON ar.source_key = o.account_key""",
+            FROM {account_opps} o JOIN ({own_records}) ar ON ar.source_key = o.account_key""",
         "aud_person_events": f"""
             SELECT pr.profile_id AS person_id, e.source_key AS event_id, e.event_type, e.url, e."timestamp",
                    e.properties
             FROM {current("event", "person_key", person_keys)} e JOIN ({person_records}) pr ON pr.source_key = e.person_key""",
-        "aud_account_events": """
+        "aud_account_events": f"""
             SELECT pa.account_id, e.event_id, e.event_type, e.url, e."timestamp", e.properties, e.person_id
-            FROM aud_person_events e JOIN aud_person_account pa USING (person_id)""",
+            FROM aud_person_events e JOIN (SELECT * FROM aud_person_account{of_accounts}) pa USING (person_id)""",
         "aud_campaigns": f"""
             SELECT DISTINCT pr.profile_id AS person_id, c.name AS campaign, m.status
             FROM {current("campaign_member", "person_key", person_keys)} m JOIN ({person_records}) pr ON pr.source_key = m.person_key

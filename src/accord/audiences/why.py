@@ -23,7 +23,8 @@ from accord.audiences.ast import (
     Quantified,
 )
 from accord.audiences.compile import ID, Compiler
-from accord.audiences.evaluate import needed, prepare_tables, tables_are_fresh
+from accord.audiences.evaluate import needed
+from accord.audiences.prepared import refresh_tables
 from accord.audiences.fields import Scope
 from accord.audiences.text import print_condition
 from accord.engines.duckdb import DuckDBEngine
@@ -43,8 +44,7 @@ def explain_membership(
 ) -> tuple[bool, list[WhyLine]]:
     chosen = needed(audiences, name)
     audience = next(a for a in chosen if a.name == name)
-    if not tables_are_fresh(lake):
-        prepare_tables(lake)
+    refresh_tables(lake)
     compiler = Compiler((as_of or now()).astimezone(timezone.utc), lake.schema)
     compiled = compiler.compile_all(chosen)
     scope = Scope(audience.of, audience.of, lake.schema)

@@ -48,6 +48,7 @@ def spark_session(master: str = "local[2]") -> Any:
 class SparkEngine:
     name = "spark"
     dialect = "spark"
+    decides_some = False
 
     def __init__(self, lake: Lake, spark: Any | None = None, workdir: Path | None = None) -> None:
         self.lake = lake

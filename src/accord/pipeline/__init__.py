@@ -25,19 +25,22 @@ def run_identity(lake: Lake, config: IdentityConfig, full: bool = False, trigger
 
 
 def evaluate_audiences(workspace: object, lake: Lake, audiences: list[Audience], as_of: datetime | None = None,
-                       trigger: str = "audiences") -> EvaluationReport:
-    """The audiences stage alone: evaluate `audiences` over the profiles as they are."""
-    ctx = Context(lake, workspace.config.identity, workspace, audiences, as_of, trigger=trigger)  # type: ignore[attr-defined]
+                       trigger: str = "audiences", full: bool = False) -> EvaluationReport:
+    """The audiences stage alone: evaluate `audiences` over the profiles as they are (everyone's with `full`)."""
+    ctx = Context(lake, workspace.config.identity, workspace, audiences, as_of, full=full,  # type: ignore[attr-defined]
+                  trigger=trigger)
     run_stages(ctx, [AUDIENCES])
     assert ctx.evaluation is not None
     return ctx.evaluation
 
 
 def run_batch(workspace: object, lake: Lake, audiences: list[Audience], as_of: datetime | None = None,
-              trigger: str = "run", activate: bool = False, on_stage: Callable[[str], None] | None = None) -> Context:
-    """Identity, profiles and the evaluation of `audiences` (then, with `activate`, every destination)."""
+              trigger: str = "run", activate: bool = False, on_stage: Callable[[str], None] | None = None,
+              full: bool = False) -> Context:
+    """Identity, profiles and the evaluation of `audiences` (then, with `activate`, every destination); of
+    everything with `full`, else of what changed since the last run."""
     config = workspace.config.identity  # type: ignore[attr-defined]
-    ctx = Context(lake, config, workspace, audiences, as_of, trigger=trigger, on_stage=on_stage)
+    ctx = Context(lake, config, workspace, audiences, as_of, full=full, trigger=trigger, on_stage=on_stage)
     run_stages(ctx, [IDENTITY, PROFILES, AUDIENCES, *([ACTIVATION] if activate else [])])
     return ctx
 

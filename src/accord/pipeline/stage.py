@@ -27,7 +27,7 @@ class Context:
     audiences: list[Audience] = field(default_factory=list)
     as_of: datetime | None = None
     full: bool = False
-    """Restitch every record, not only what new batches touched."""
+    """Restitch every record and decide every profile, not only what new batches touched."""
     trigger: str = "run"
     """What started the run: run, serve, schedule, demo, identity, audiences, split."""
     on_stage: Callable[[str], None] | None = None

@@ -32,7 +32,7 @@ def _profiles(ctx: Context) -> tuple[int, int]:
 
 def _audiences(ctx: Context) -> tuple[int, int]:
     retention = ctx.workspace.config.audiences.retention_days if ctx.workspace else 30
-    ctx.evaluation = evaluate(ctx.lake, ctx.audiences, ctx.as_of, retention_days=retention)
+    ctx.evaluation = evaluate(ctx.lake, ctx.audiences, ctx.as_of, retention_days=retention, full=ctx.full)
     return len(ctx.audiences), sum(r.size for r in ctx.evaluation.results)
 
 

@@ -31,8 +31,10 @@ def build_profiles(
     """
     touched = touched or {}
     with lake.transaction():
+        seq = int(lake.scalar("SELECT nextval('profile_change_seq')"))
         for kind in ("person", "account"):
-            _build(lake, kind, lake.entity(kind), config, touched.get(kind))
+            rebuilt = _build(lake, kind, lake.entity(kind), config, touched.get(kind))
+            _record_changes(lake, seq, kind, rebuilt)
     return {
         "people": int(lake.scalar("SELECT count(*) FROM person_profile")),
         "accounts": int(lake.scalar("SELECT count(*) FROM account_profile")),
@@ -58,14 +60,24 @@ def _order_key(kind: str, attribute: str) -> str:
     return "_order"
 
 
-def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig, touched: list[str] | None) -> None:
-    """Recompute the profiles of `kind` (only the `touched` ids when given and the tables are current)."""
+def _record_changes(lake: Lake, seq: int, kind: str, rebuilt: list[str] | None) -> None:
+    """Log which profiles this build changed (None: all of `kind`), for the next audience evaluation."""
+    if rebuilt is None:
+        lake.con.execute("INSERT INTO profile_changes VALUES (?, ?, NULL)", [seq, kind])
+    elif rebuilt:
+        lake.con.execute("INSERT INTO profile_changes SELECT ?, ?, unnest(?::VARCHAR[])", [seq, kind, rebuilt])
+
+
+def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig,
+           touched: list[str] | None) -> list[str] | None:
+    """Recompute the profiles of `kind` (only the `touched` ids when given and the tables are current); returns
+    the ids rebuilt, or None when every profile of `kind` was."""
     con = lake.con
     id_col = f"{kind}_id"
     values = ", ".join(ident(a) for a in attributes(entity))
     incremental = touched is not None and _tables_current(lake, kind, entity)
     if incremental and not touched:
-        return
+        return []
     scope, records = "", f"{entity.name}_current"
     if incremental:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _touched_{kind} AS SELECT unnest(?::VARCHAR[]) AS profile_id", [touched])
@@ -104,7 +116,7 @@ def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig, touche
         con.execute(f"INSERT INTO {kind}_profile {profile_rows}")
         con.execute(f"DELETE FROM profile_lineage WHERE kind = {literal(kind)} AND profile_id IN (SELECT profile_id FROM _touched_{kind})")
         con.execute(f"INSERT INTO profile_lineage {lineage_rows}")
-        return
+        return touched
     con.execute(f"CREATE OR REPLACE TABLE {kind}_profile AS {profile_rows}")
     exists = lake.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'profile_lineage'")
     if exists:
@@ -112,6 +124,7 @@ def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig, touche
         con.execute(f"INSERT INTO profile_lineage {lineage_rows}")
     else:
         con.execute(f"CREATE TABLE profile_lineage AS {lineage_rows}")
+    return None
 
 
 def _tables_current(lake: Lake, kind: str, entity: Entity) -> bool:

@@ -118,15 +118,17 @@ def why(ws: Workspace, lake: Lake, name: str, identity: str, as_of: datetime | N
                            for ln in lines]}
 
 
-def run(ws: Workspace, lake: Lake, names: list[str] | None = None, as_of: datetime | None = None) -> EvaluationReport:
-    """Evaluate now and record memberships: all audiences, or the named ones with what they reference."""
+def run(ws: Workspace, lake: Lake, names: list[str] | None = None, as_of: datetime | None = None,
+        full: bool = False) -> EvaluationReport:
+    """Evaluate now and record memberships: all audiences, or the named ones with what they reference (only the
+    profiles whose inputs changed unless `full`)."""
     audiences = workspace_audiences(ws, lake.sandbox)
     if names:
         for name in names:
             find(audiences, name)
         chosen = {a.name: a for name in names for a in needed(audiences, name)}
         audiences = list(chosen.values())
-    return evaluate_audiences(ws, lake, audiences, as_of)
+    return evaluate_audiences(ws, lake, audiences, as_of, full=full)
 
 
 def fields(ws: Workspace, of: str) -> dict[str, dict[str, str]]:

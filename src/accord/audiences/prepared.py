@@ -1,0 +1,160 @@
+"""Keep the aud_* tables current: built whole the first time (or after a schema change), then only for the
+profiles whose inputs changed; and remember those profiles (`aud_pending`) until an evaluation re-decides them.
+
+`aud_state` says what the tables reflect: the schema's custom fields, the last batch and the last profile build.
+`aud_links` is the copy of `person_account` they were built from, so a changed link is found by difference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accord.audiences.tables import account_scoped_sql, person_scoped_sql, table_sql
+from accord.audiences.touched import batch_accounts_sql, batch_people_sql, linked_people_sql
+from accord.lake.store import Lake
+
+CHANGED_PEOPLE = "_aud_changed_people"
+CHANGED_ACCOUNTS = "_aud_changed_accounts"
+SCHEMA_PRINT = ("coalesce((SELECT string_agg(entity || '.' || name || ':' || type, ',' ORDER BY entity, name) "
+                "FROM custom_fields), '')")
+POSITION = ("(SELECT coalesce(max(batch_id), 0) FROM batches) AS batch_id, "
+            "(SELECT coalesce(max(seq), 0) FROM profile_changes) AS profile_seq")
+
+
+class NoProfilesYet(ValueError):
+    """Audiences are evaluated over profiles, and no identity run has built them in this sandbox yet."""
+
+
+@dataclass
+class Pending:
+    """The profiles an evaluation must re-decide; `everyone` after the tables were rebuilt whole."""
+
+    everyone: bool
+    people: int = 0
+    accounts: int = 0
+
+
+def prepare_tables(lake: Lake) -> None:
+    """(Re)build every aud_* table from the current profiles; the next evaluation re-decides everyone."""
+    _require_profiles(lake)
+    con = lake.con
+    with lake.transaction():
+        for name, sql in table_sql(lake.schema).items():
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
+        con.execute("CREATE OR REPLACE TABLE aud_links AS SELECT * FROM person_account")
+        con.execute(f"CREATE OR REPLACE TABLE aud_state AS SELECT {SCHEMA_PRINT} AS schema_print, {POSITION}")
+        con.execute("CREATE OR REPLACE TABLE aud_pending (kind VARCHAR, profile_id VARCHAR)")
+        con.execute("INSERT INTO aud_pending VALUES ('person', NULL), ('account', NULL)")
+        _forget_changes(lake)
+
+
+def tables_are_fresh(lake: Lake) -> bool:
+    """Do the aud_* tables reflect the latest batch and profile build (so nothing need be done)?"""
+    state = _state(lake)
+    return state is not None and state == _current(lake)
+
+
+def refresh_tables(lake: Lake) -> None:
+    """Bring the aud_* tables up to date, whole or only for the profiles that changed since they were built."""
+    state = _state(lake)
+    current = _current(lake)
+    if state == current:
+        return
+    if state is None or state[0] != current[0] or _rebuilt_whole(lake, state[2]):
+        prepare_tables(lake)
+        return
+    _require_profiles(lake)
+    with lake.transaction():
+        _find_changed(lake, batch_after=state[1], profile_seq_after=state[2])
+        _maintain(lake)
+        lake.con.execute(f"INSERT INTO aud_pending SELECT 'person', person_id FROM {CHANGED_PEOPLE} "
+                         f"UNION ALL SELECT 'account', account_id FROM {CHANGED_ACCOUNTS}")
+        lake.con.execute(f"UPDATE aud_state SET batch_id = {current[1]}, profile_seq = {current[2]}")
+        _forget_changes(lake)
+
+
+def pending(lake: Lake) -> Pending:
+    """What the next evaluation must re-decide (the tables must be refreshed first)."""
+    everyone = lake.scalar("SELECT count(*) FROM aud_pending WHERE profile_id IS NULL")
+    if everyone:
+        return Pending(True)
+    counts = dict(lake.con.execute("SELECT kind, count(DISTINCT profile_id) FROM aud_pending GROUP BY kind").fetchall())
+    return Pending(False, int(counts.get("person", 0)), int(counts.get("account", 0)))
+
+
+def clear_pending(lake: Lake) -> None:
+    """An evaluation of every audience re-decided what was pending."""
+    lake.con.execute("DELETE FROM aud_pending")
+
+
+def _forget_changes(lake: Lake) -> None:
+    """Drop the profile changes the tables now reflect, keeping the newest build's (it marks the position)."""
+    lake.con.execute("DELETE FROM profile_changes WHERE seq < (SELECT max(seq) FROM profile_changes)")
+
+
+def _require_profiles(lake: Lake) -> None:
+    built = {r[0] for r in lake.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if not {"person_profile", "account_profile", "person_account"} <= built:
+        raise NoProfilesYet("no profiles yet in this sandbox: load data and run `accord identity run` "
+                            "(or `accord run`) before evaluating audiences")
+
+
+def _state(lake: Lake) -> tuple[str, int, int] | None:
+    if not lake.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'aud_state'"):
+        return None
+    row = lake.con.execute("SELECT schema_print, batch_id, profile_seq FROM aud_state").fetchone()
+    return (str(row[0]), int(row[1]), int(row[2])) if row else None
+
+
+def _current(lake: Lake) -> tuple[str, int, int]:
+    row = lake.con.execute(f"SELECT {SCHEMA_PRINT}, {POSITION}").fetchone()
+    assert row is not None
+    return str(row[0]), int(row[1]), int(row[2])
+
+
+def _rebuilt_whole(lake: Lake, profile_seq_after: int) -> bool:
+    """Did a profile build since then rebuild every profile of a kind (a full identity run)?"""
+    return bool(lake.scalar("SELECT count(*) FROM profile_changes WHERE seq > ? AND profile_id IS NULL",
+                            [profile_seq_after]))
+
+
+def _find_changed(lake: Lake, batch_after: int, profile_seq_after: int) -> None:
+    """The people and accounts whose aud_* rows may differ from what they would be if built now."""
+    con, schema = lake.con, lake.schema
+    in_batches = f"batch_id > {int(batch_after)}"
+    since = f"seq > {int(profile_seq_after)}"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _aud_direct_accounts AS
+        {batch_accounts_sql(schema, in_batches)}
+        UNION SELECT profile_id FROM profile_changes WHERE kind = 'account' AND {since}""")
+    direct = "SELECT account_id FROM _aud_direct_accounts"
+    # A changed account's people, by their links as the tables have them. A link that changed otherwise (relinking
+    # everyone after an account changed, a new setting) is found by comparing the links with the tables' copy.
+    moved = """SELECT person_id FROM (
+                   SELECT * FROM (SELECT * FROM person_account EXCEPT SELECT * FROM aud_links)
+                   UNION ALL SELECT * FROM (SELECT * FROM aud_links EXCEPT SELECT * FROM person_account))"""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {CHANGED_PEOPLE} AS
+        {batch_people_sql(schema, in_batches)}
+        UNION SELECT profile_id FROM profile_changes WHERE kind = 'person' AND {since}
+        UNION {moved}
+        UNION {linked_people_sql(direct, 'aud_links')}""")
+    people = f"SELECT person_id FROM {CHANGED_PEOPLE}"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {CHANGED_ACCOUNTS} AS
+        {direct}
+        UNION SELECT account_id FROM person_account WHERE person_id IN ({people})
+        UNION SELECT account_id FROM aud_links WHERE person_id IN ({people})""")
+
+
+def _maintain(lake: Lake) -> None:
+    """Replace the changed people's and accounts' rows of every aud_* table (people first: account events read
+    the people's tables)."""
+    con, schema = lake.con, lake.schema
+    for name, sql in person_scoped_sql(schema, CHANGED_PEOPLE).items():
+        con.execute(f"DELETE FROM {name} WHERE person_id IN (SELECT person_id FROM {CHANGED_PEOPLE})")
+        con.execute(f"INSERT INTO {name} {sql}")
+    con.execute(f"DELETE FROM aud_links WHERE person_id IN (SELECT person_id FROM {CHANGED_PEOPLE})")
+    con.execute(f"INSERT INTO aud_links SELECT * FROM person_account "
+                f"WHERE person_id IN (SELECT person_id FROM {CHANGED_PEOPLE})")
+    for name, sql in account_scoped_sql(schema, CHANGED_ACCOUNTS).items():
+        con.execute(f"DELETE FROM {name} WHERE account_id IN (SELECT account_id FROM {CHANGED_ACCOUNTS})")
+        con.execute(f"INSERT INTO {name} {sql}")
+
