@@ -117,3 +117,20 @@ def test_the_builder_offers_custom_objects_and_their_fields(tmp_path: Path) -> N
     offered = fields(ws, "account")
     assert offered["Subscription__c"] == {"Status__c": "string", "Seats__c": "integer", "Renewal__c": "date"}
     assert offered["Certification__c"] == {"Level__c": "string"}
+
+
+def test_a_streaming_decision_leaves_no_table_shadowing_the_lakes(tmp_path: Path) -> None:
+    from accord.audiences.evaluate import evaluate
+    from accord.audiences.stream import StreamEvaluator
+    from tests.conftest import AS_OF
+
+    ws = workspace(tmp_path / "ws")
+    load(ws, tmp_path)
+    audiences = [parse_audience(text, ws.schema) for text in AUDIENCES]
+    with ws.lake() as lake:
+        evaluate(lake, audiences, AS_OF)
+        StreamEvaluator(lake, audiences).decide("SELECT person_id FROM person_profile", AS_OF)
+        shadowing = lake.con.execute(
+            "SELECT t.table_name FROM duckdb_tables() t JOIN duckdb_tables() m ON m.table_name = t.table_name "
+            "WHERE t.temporary AND NOT m.temporary").fetchall()
+        assert shadowing == []

@@ -21,7 +21,7 @@ from accord.audiences.compile import Compiler
 from accord.audiences.evaluate import record_changes, register_audiences
 from accord.audiences.live import LiveProfiles
 from accord.audiences.method import evaluation_method
-from accord.audiences.tables import PERSON_TABLES, person_scoped_sql
+from accord.audiences.tables import person_scoped_sql, person_tables
 from accord.engines.duckdb import DuckDBEngine
 from accord.audiences.touched import (batch_accounts_sql, batch_people_sql, linked_people_sql, swept_people_sql,
                                       time_boundaries)
@@ -103,7 +103,7 @@ class StreamEvaluator:
             visible, whole = self.live.visible(people) if self.live.tests else ([], [])
             events = self._events(visible, whole, batch_ids)
         finally:
-            for name in PERSON_TABLES:
+            for name in person_tables(self.lake.schema):  # custom objects' too: none may shadow the lake's
                 con.execute(f"DROP TABLE IF EXISTS temp.{name}")
         changes = self.live.reconcile(people, members, events, whole, upto, as_of)
         self.bus.publish(changes)
