@@ -46,6 +46,12 @@ def test_accord_run_records_identity_profiles_and_audiences_as_one_run(loaded: W
     assert "Pipeline stages" in status.output and "audiences" in status.output
     listed = CliRunner().invoke(app, ["audiences", "list", "-w", str(loaded.root)])
     assert "last batch evaluation: 20" in listed.output and "next under `accord serve`" in listed.output
+    again = CliRunner().invoke(app, ["run", "-w", str(loaded.root)])
+    assert again.exit_code == 0 and "incremental: " in again.output, "nothing changed: only what time moved is decided"
+    listed = CliRunner().invoke(app, ["audiences", "list", "-w", str(loaded.root)])
+    assert "(incremental: " in listed.output
+    full = CliRunner().invoke(app, ["audiences", "run", "--full", "-w", str(loaded.root)])
+    assert full.exit_code == 0 and "full, " in full.output
 
 
 def test_a_failing_stage_is_recorded_and_the_stages_after_it_do_not_run(loaded: Workspace) -> None:

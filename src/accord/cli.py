@@ -770,7 +770,7 @@ def audiences_list(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -
             f"{a.evaluated_at:%Y-%m-%d %H:%M}" if a.evaluated_at else "never",
         )
     console.print(table)
-    last = f"{times['last']:%Y-%m-%d %H:%M} UTC" if times["last"] else "never"
+    last = f"{times['last']:%Y-%m-%d %H:%M} UTC ({times['decided']})" if times["last"] else "never"
     console.print(f"last batch evaluation: {last}; next under `accord serve`: {times['next']:%Y-%m-%d %H:%M} UTC",
                   highlight=False)
 

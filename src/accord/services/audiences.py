@@ -154,10 +154,16 @@ def preview_text(ws: Workspace, lake: Lake, text: str, limit: int = 5) -> dict[s
             "sample": rows}
 
 
-def evaluation_times(ws: Workspace, lake: Lake) -> dict[str, datetime | None]:
-    """When audiences were last evaluated, and when `accord serve` evaluates them next (its schedule, or hourly)."""
-    last = lake.scalar("SELECT max(started_at) FROM audience_runs")
-    return {"last": last, "next": ws.config.audiences.next_run(datetime.now(timezone.utc), serving=True)}
+def evaluation_times(ws: Workspace, lake: Lake) -> dict[str, Any]:
+    """When audiences were last evaluated and how (`decided`: full, or how many profiles an incremental run
+    decided), and when `accord serve` evaluates them next (its schedule, or hourly)."""
+    row = lake.con.execute("SELECT started_at, mode, people, accounts FROM audience_runs "
+                           "ORDER BY run_id DESC LIMIT 1").fetchone()
+    last, mode, people, accounts = row or (None, None, None, None)
+    decided = (f"incremental: {people:,} people and {accounts:,} accounts decided" if mode == "incremental"
+               else "full" if last else None)
+    return {"last": last, "decided": decided,
+            "next": ws.config.audiences.next_run(datetime.now(timezone.utc), serving=True)}
 
 
 def history(lake: Lake, runs: int = 8) -> dict[str, list[dict[str, Any]]]:
