@@ -46,12 +46,10 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, full: bool = False) -
     mode = "full" if full or last is None else "incremental"
     edges = person_edges_sql if kind == "person" else account_edges_sql
     node_ns = RECORD_NAMESPACE[kind]
-    con.execute("BEGIN")
-    try:
+    with lake.transaction():
         if mode == "incremental":
             changed = _scope_changed(lake, kind, int(last), since, edges, config)
             if changed == 0:
-                con.execute("ROLLBACK")
                 report = ResolveReport(kind, "unchanged", profiles=_profile_count(lake, kind), touched=[])
                 report.seconds = time.perf_counter() - started
                 return report
@@ -73,10 +71,6 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, full: bool = False) -
             [run_id, kind, mode, newest, report.records, report.identities, report.links, report.profiles,
              report.merges, report.rejections, time.perf_counter() - started, now()],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     report.seconds = time.perf_counter() - started
     return report
 
