@@ -134,3 +134,31 @@ def test_a_streaming_decision_leaves_no_table_shadowing_the_lakes(tmp_path: Path
             "SELECT t.table_name FROM duckdb_tables() t JOIN duckdb_tables() m ON m.table_name = t.table_name "
             "WHERE t.temporary AND NOT m.temporary").fetchall()
         assert shadowing == []
+
+
+def test_an_incremental_run_keeps_custom_objects_as_a_full_run_would(tmp_path: Path) -> None:
+    import shutil
+
+    from accord.audiences.evaluate import evaluate
+    from accord.lake.store import Lake
+    from tests.conftest import AS_OF
+    from tests.test_incremental import MEMBERSHIP, aud_tables
+
+    ws = workspace(tmp_path / "ws")
+    load(ws, tmp_path)
+    audiences = [parse_audience(text, ws.schema) for text in AUDIENCES]
+    certifications = write_csv(tmp_path / "certs2.csv", ["Id", "Contact__c", "Level"], [["a02C", "003B", "Associate"]])
+    subscriptions = write_csv(tmp_path / "subs2.csv", ["Id", "Account__c", "Status__c", "Seats__c", "SystemModstamp"],
+                              [["a01B", "001C", "Active", "300", "2026-11-02T00:00:00Z"]])
+    with ws.lake() as lake:
+        evaluate(lake, audiences, AS_OF)
+        for path, name in ((certifications, "Certification__c"), (subscriptions, "Subscription__c")):
+            load_file(lake, FileJob(path, resolve_mapping(name, schema=ws.schema)))
+        run_identity(lake, ws.config.identity)
+    shutil.copy(ws.lake_path(), tmp_path / "twin.duckdb")
+    with ws.lake() as lake:
+        assert evaluate(lake, audiences, AS_OF).mode == "incremental"
+        got, tables = lake.query(MEMBERSHIP), aud_tables(lake)
+    with Lake(tmp_path / "twin.duckdb") as lake:
+        evaluate(lake, audiences, AS_OF, full=True, refresh=True)
+        assert (got, tables) == (lake.query(MEMBERSHIP), aud_tables(lake))

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accord.audiences.tables import account_scoped_sql, person_scoped_sql, table_sql
+from accord.audiences.compile import object_table
+from accord.audiences.tables import ACCOUNT_EVENTS, account_scoped_sql, person_scoped_sql, table_sql
 from accord.audiences.touched import batch_accounts_sql, batch_people_sql, linked_people_sql
 from accord.lake.store import Lake
 
 CHANGED_PEOPLE = "_aud_changed_people"
 CHANGED_ACCOUNTS = "_aud_changed_accounts"
+DIRECT_ACCOUNTS = "_aud_direct_accounts"  # the accounts whose own records, deals or objects changed
 SCHEMA_PRINT = ("coalesce((SELECT string_agg(entity || '.' || name || ':' || type, ',' ORDER BY entity, name) "
                 "FROM custom_fields), '')")
 POSITION = ("(SELECT coalesce(max(batch_id), 0) FROM batches) AS batch_id, "
@@ -123,10 +125,10 @@ def _find_changed(lake: Lake, batch_after: int, profile_seq_after: int) -> None:
     con, schema = lake.con, lake.schema
     in_batches = f"batch_id > {int(batch_after)}"
     since = f"seq > {int(profile_seq_after)}"
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _aud_direct_accounts AS
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {DIRECT_ACCOUNTS} AS
         {batch_accounts_sql(schema, in_batches)}
         UNION SELECT profile_id FROM profile_changes WHERE kind = 'account' AND {since}""")
-    direct = "SELECT account_id FROM _aud_direct_accounts"
+    direct = f"SELECT account_id FROM {DIRECT_ACCOUNTS}"
     # A changed account's people, by their links as the tables have them. A link that changed otherwise (relinking
     # everyone after an account changed, a new setting) is found by comparing the links with the tables' copy.
     moved = """SELECT person_id FROM (
@@ -148,13 +150,18 @@ def _maintain(lake: Lake) -> None:
     """Replace the changed people's and accounts' rows of every aud_* table (people first: account events read
     the people's tables)."""
     con, schema = lake.con, lake.schema
-    for name, sql in person_scoped_sql(schema, CHANGED_PEOPLE).items():
+    by_person = person_scoped_sql(schema, CHANGED_PEOPLE)
+    by_person[ACCOUNT_EVENTS] = table_sql(schema, persons=CHANGED_PEOPLE)[ACCOUNT_EVENTS]
+    for name, sql in by_person.items():
         con.execute(f"DELETE FROM {name} WHERE person_id IN (SELECT person_id FROM {CHANGED_PEOPLE})")
         con.execute(f"INSERT INTO {name} {sql}")
     con.execute(f"DELETE FROM aud_links WHERE person_id IN (SELECT person_id FROM {CHANGED_PEOPLE})")
     con.execute(f"INSERT INTO aud_links SELECT * FROM person_account "
                 f"WHERE person_id IN (SELECT person_id FROM {CHANGED_PEOPLE})")
-    for name, sql in account_scoped_sql(schema, CHANGED_ACCOUNTS).items():
-        con.execute(f"DELETE FROM {name} WHERE account_id IN (SELECT account_id FROM {CHANGED_ACCOUNTS})")
-        con.execute(f"INSERT INTO {name} {sql}")
-
+    # An account's own tables change with the account; those of its people's custom objects with its people.
+    of_people = {object_table("account", o.name) for o in schema.objects_of("person")}
+    for scope in (DIRECT_ACCOUNTS, CHANGED_ACCOUNTS):
+        for name, sql in account_scoped_sql(schema, scope).items():
+            if (name in of_people) == (scope == CHANGED_ACCOUNTS):
+                con.execute(f"DELETE FROM {name} WHERE account_id IN (SELECT account_id FROM {scope})")
+                con.execute(f"INSERT INTO {name} {sql}")

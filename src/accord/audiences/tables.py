@@ -16,7 +16,10 @@ from accord.profiles.build import attributes
 
 
 PERSON_TABLES = ("aud_person_account", "aud_people", "aud_person_opps", "aud_person_events", "aud_campaigns", "aud_lists")
-ACCOUNT_TABLES = ("aud_accounts", "aud_account_opps", "aud_account_events")
+ACCOUNT_TABLES = ("aud_accounts", "aud_account_opps")
+ACCOUNT_EVENTS = "aud_account_events"
+"""Keyed by account, but each row is one person's event under one of their accounts: it changes with the person
+(their events or links), never with the account's own record, so it is kept per person."""
 
 
 def person_tables(schema: Schema) -> tuple[str, ...]:
@@ -25,7 +28,7 @@ def person_tables(schema: Schema) -> tuple[str, ...]:
 
 
 def account_tables(schema: Schema) -> tuple[str, ...]:
-    """The aud_* tables keyed by account_id (aud_account_events reads aud_person_events and aud_person_account)."""
+    """The aud_* tables keyed by account_id and kept per account (all but `ACCOUNT_EVENTS`)."""
     return (*ACCOUNT_TABLES, *(object_table("account", o.name) for o in schema.objects))
 
 
@@ -45,9 +48,9 @@ def table_sql(schema: Schema, persons: str | None = None, accounts: str | None =
     """Name → SELECT for every aud_* table, over the lake's profile and current-record tables (DuckDB), whose
     entities are `schema`'s.
 
-    With `persons` (a table with column person_id) the person-keyed tables hold only those people, and with
-    `accounts` (column account_id) the account-keyed ones only those accounts: the filter sits at each source,
-    since the engine cannot push it through the windows and groupings above.
+    With `persons` (a table with column person_id) the person-keyed tables and `ACCOUNT_EVENTS` hold only those
+    people, and with `accounts` (column account_id) the account-keyed ones only those accounts: the filter sits at
+    each source, since the engine cannot push it through the windows and groupings above.
     """
     account_attributes = attributes(schema.entity("account"))
     person_cols = ", ".join(f"p.{ident(a)}" for a in attributes(schema.entity("person")))
@@ -130,9 +133,9 @@ def table_sql(schema: Schema, persons: str | None = None, accounts: str | None =
             SELECT pr.profile_id AS person_id, e.source_key AS event_id, e.event_type, e.url, e."timestamp",
                    e.properties
             FROM {current("event", "person_key", person_keys)} e JOIN ({person_records}) pr ON pr.source_key = e.person_key""",
-        "aud_account_events": f"""
+        ACCOUNT_EVENTS: f"""
             SELECT pa.account_id, e.event_id, e.event_type, e.url, e."timestamp", e.properties, e.person_id
-            FROM aud_person_events e JOIN (SELECT * FROM aud_person_account{of_accounts}) pa USING (person_id)""",
+            FROM aud_person_events e JOIN (SELECT * FROM aud_person_account{only}{of_accounts}) pa USING (person_id)""",
         "aud_campaigns": f"""
             SELECT DISTINCT pr.profile_id AS person_id, c.name AS campaign, m.status
             FROM {current("campaign_member", "person_key", person_keys)} m JOIN ({person_records}) pr ON pr.source_key = m.person_key
