@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -170,3 +171,30 @@ def test_what_changed_is_all_an_incremental_run_decides(evaluated_lake: Path, tm
         prepare_tables(lake)
         assert evaluate(lake, edited, AS_OF).mode == "full", "and a run over tables rebuilt whole"
         assert evaluate(lake, edited, AS_OF, full=True).mode == "full"
+
+
+def test_a_run_that_fails_midway_leaves_nothing_half_kept(evaluated_lake: Path, tmp_path: Path, monkeypatch) -> None:
+    import accord.audiences.evaluate as evaluation
+    from accord.audiences.prepared import features_key, kept_features
+
+    path = tmp_path / "accord.duckdb"
+    shutil.copy(evaluated_lake, path)
+    audiences = load_audiences(EXAMPLES)
+    with Lake(path) as lake:
+        evaluate(lake, audiences, AS_OF)
+        assert kept_features(lake, features_key(lake, audiences))
+        for n, person in enumerate(current(lake, "person")[:40]):
+            replace(lake, "person", person, {"seniority": "Executive", "job_title": "VP Sales"}, AS_OF, n)
+        run_identity(lake, IdentityConfig())
+        with monkeypatch.context() as patched:
+            patched.setattr(evaluation, "record_membership", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+            with pytest.raises(OSError):
+                evaluate(lake, audiences, AS_OF + timedelta(hours=1))
+        assert not kept_features(lake, features_key(lake, audiences)), "the kept features were half updated"
+    shutil.copy(path, tmp_path / "twin.duckdb")
+    with Lake(path) as lake:
+        assert evaluate(lake, audiences, AS_OF + timedelta(hours=1)).mode == "incremental"
+        got = lake.query(MEMBERSHIP)
+    with Lake(tmp_path / "twin.duckdb") as lake:
+        evaluate(lake, audiences, AS_OF + timedelta(hours=1), full=True, refresh=True)
+        assert got == lake.query(MEMBERSHIP)

@@ -106,8 +106,10 @@ class CompiledAudiences:
     objects: tuple[str, ...] = ()  # the custom objects of the schema compiled for
     # An incremental evaluation decides only some profiles: level → a table of their ids (column profile_id).
     within: dict[str, str] = field(default_factory=dict)
-    # Whose features to compute, when more than `within` (an account's people, for conditions on its people).
-    features_within: dict[str, str] = field(default_factory=dict)
+    # People's feature tables kept in the lake between runs (DuckDB), so a run that decides some people updates
+    # only their rows and an account's conditions on its people read everyone's; `all_features` recomputes all.
+    keep_features: bool = False
+    all_features: bool = False
     referenced: set[str] = field(default_factory=set)  # audiences that others test with `in audience`
 
     def source_tables(self, level: str) -> dict[str, tuple[str, str]]:
@@ -137,9 +139,8 @@ class CompiledAudiences:
                                                  expression=exp.Literal.string(self.event_types[source])))
                 if source == "pe":
                     select = _join_people(select, alias, "p", self)
-                scope = self.features_within.get(level) or self.within.get(level)
-                if scope:
-                    select = select.where(_key_in(key, scope))
+                if level in self.within and not (level == "person" and self.all_features):
+                    select = select.where(_key_in(key, self.within[level]))
                 out.append((feature_table(level, source), select.group_by(key)))
         return out
 
@@ -177,19 +178,22 @@ class Compiler:
     """Compiles audiences evaluated at `as_of` (UTC): `in last 30 days` ends there."""
 
     def __init__(self, as_of: datetime, schema: Schema = STANDARD, within: dict[str, str] | None = None,
-                 features_within: dict[str, str] | None = None) -> None:
+                 keep_features: bool = False, all_features: bool = False) -> None:
         self.as_of = as_of.astimezone(timezone.utc)
         self.schema = schema
-        self.within, self.features_within = within or {}, features_within or {}
+        self.within = within or {}
+        self.keep_features, self.all_features = keep_features, all_features
         self.out = CompiledAudiences(objects=tuple(o.name for o in schema.objects), within=dict(self.within),
-                                     features_within=dict(self.features_within))
+                                     keep_features=keep_features, all_features=all_features)
         self._keys: dict[tuple[str, str, str], str] = {}
         self._audiences: dict[str, Audience] = {}
         self._feature_source: dict[str, str] = {}
 
-    def fresh(self) -> Compiler:
-        """A compiler for the same moment and schema that has compiled nothing yet."""
-        return Compiler(self.as_of, self.schema, self.within, self.features_within)
+    def fresh(self, keep_features: bool | None = None) -> Compiler:
+        """A compiler for the same moment, schema and profiles that has compiled nothing yet. Without kept
+        features, a run that decides some people computes everyone's (an account's conditions read them)."""
+        keep = self.keep_features if keep_features is None else keep_features
+        return Compiler(self.as_of, self.schema, self.within, keep, self.all_features or not keep)
 
     def compile_all(self, audiences: list[Audience]) -> CompiledAudiences:
         self._audiences = {a.name: a for a in audiences}

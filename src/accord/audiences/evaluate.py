@@ -10,11 +10,12 @@ from typing import Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from accord.audiences.ast import Aggregate, Audience, Quantified, walk
+from accord.audiences.ast import Audience
 from accord.audiences.changes import Change
 from accord.audiences.compile import CompiledAudiences, Compiler
 from accord.audiences.method import evaluation_method
-from accord.audiences.prepared import clear_pending, pending, prepare_tables, refresh_tables
+from accord.audiences.prepared import (clear_pending, features_key, forget_features, kept_features, pending,
+                                       prepare_tables, refresh_tables, remember_features)
 from accord.audiences.touched import swept_people_sql, time_boundaries
 from accord.audiences.text import print_audience
 from accord.lake.store import Lake, now
@@ -108,14 +109,16 @@ def evaluate(
         refresh_tables(lake)
     engine = engine or DuckDBEngine(lake)
     scope = None if full or not engine.decides_some else _incremental_scope(lake, audiences, as_of)
-    within, features_within = scope or ({}, {})
-    members, failed = _members_each_alone_if_need_be(engine, audiences,
-                                                     Compiler(as_of, lake.schema, within, features_within))
+    keep, key = engine.decides_some, features_key(lake, audiences)
+    compiler = Compiler(as_of, lake.schema, scope, keep_features=keep, all_features=not kept_features(lake, key))
+    if keep:
+        forget_features(lake)  # until this run is recorded, the kept features are not known to be whole
+    members, failed, shared = _members_each_alone_if_need_be(engine, audiences, compiler)
     run_id = int(lake.scalar("SELECT nextval('audience_run_seq')"))
     report = EvaluationReport(run_id, as_of, engine=engine.name, failed=failed,
                               mode="incremental" if scope else "full")
     if scope:
-        report.people, report.accounts = (int(lake.scalar(f"SELECT count(*) FROM {within[k]}"))
+        report.people, report.accounts = (int(lake.scalar(f"SELECT count(*) FROM {scope[k]}"))
                                           for k in ("person", "account"))
     by_name = {a.name: a for a in audiences}
     audiences = [a for a in audiences if a.name not in failed]
@@ -138,6 +141,8 @@ def evaluate(
                 [audience.name, audience.of, print_audience(audience), method, reason, run_id, as_of, size],
             )
         clear_pending(lake)
+        if keep and shared:
+            remember_features(lake, key)
         report.seconds = time.perf_counter() - started
         con.execute("INSERT INTO audience_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [run_id, as_of, now(), report.seconds, len(audiences), report.mode,
@@ -149,11 +154,9 @@ DECIDED = "_decided_profiles"
 """The table of profile ids an incremental run decides (people and accounts)."""
 
 
-def _incremental_scope(lake: Lake, audiences: list[Audience],
-                       as_of: datetime) -> tuple[dict[str, str], dict[str, str]] | None:
-    """The tables of the people and accounts to re-decide, and of those whose features to compute; or None when
-    everyone must be decided (no previous run of exactly these definitions, time going backwards, the aud_*
-    tables rebuilt whole)."""
+def _incremental_scope(lake: Lake, audiences: list[Audience], as_of: datetime) -> dict[str, str] | None:
+    """The tables of the people and accounts to re-decide, or None when everyone must be decided (no previous
+    run of exactly these definitions, time going backwards, the aud_* tables rebuilt whole)."""
     last = lake.con.execute("SELECT run_id, as_of FROM audience_runs ORDER BY run_id DESC LIMIT 1").fetchone()
     if last is None or as_of < last[1] or pending(lake).everyone:
         return None
@@ -175,15 +178,7 @@ def _incremental_scope(lake: Lake, audiences: list[Audience],
         UNION {changed_members}""")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {DECIDED} AS "
                 "SELECT profile_id FROM _decided_people UNION SELECT profile_id FROM _decided_accounts")
-    within = {"person": "_decided_people", "account": "_decided_accounts"}
-    if not any(isinstance(n, (Quantified, Aggregate)) and n.relation == "person"
-               for a in audiences if a.of == "account" for n in walk(a.where)):
-        return within, {}
-    # An account's conditions on its people read the people's own features: compute those of all its people.
-    con.execute("""CREATE OR REPLACE TEMP TABLE _featured_people AS
-        SELECT profile_id FROM _decided_people UNION SELECT person_id FROM aud_person_account
-        WHERE account_id IN (SELECT profile_id FROM _decided_accounts)""")
-    return within, {"person": "_featured_people"}
+    return {"person": "_decided_people", "account": "_decided_accounts"}
 
 
 def _sizes(lake: Lake, names: list[str]) -> dict[str, int]:
@@ -194,17 +189,18 @@ def _sizes(lake: Lake, names: list[str]) -> dict[str, int]:
 
 
 def _members_each_alone_if_need_be(engine: Engine, audiences: list[Audience],
-                                   compiler: Compiler) -> tuple[pa.Table, dict[str, str]]:
+                                   compiler: Compiler) -> tuple[pa.Table, dict[str, str], bool]:
     """Members of all audiences in shared passes; if that fails, each audience (with those it references) alone,
-    so one that cannot be evaluated fails by itself and is named, never the run."""
+    so one that cannot be evaluated fails by itself and is named, never the run. The flag: the shared passes
+    worked (so the features they kept are whole)."""
     try:
-        return engine.members(compiler.fresh().compile_all(audiences)), {}
+        return engine.members(compiler.fresh().compile_all(audiences)), {}, True
     except Exception as err:  # noqa: BLE001 - found out below, audience by audience
         shared = err
     tables, failed = [], {}
     for audience in audiences:
         try:
-            found = engine.members(compiler.fresh().compile_all(needed(audiences, audience.name)))
+            found = engine.members(compiler.fresh(keep_features=False).compile_all(needed(audiences, audience.name)))
         except Exception as err:  # noqa: BLE001 - recorded in the report, shown by the CLI, API and /health
             failed[audience.name] = f"{type(err).__name__}: {err}"
             continue
@@ -212,7 +208,7 @@ def _members_each_alone_if_need_be(engine: Engine, audiences: list[Audience],
     if not tables:
         raise shared  # nothing works alone either: the store, not an audience, is at fault
     schema = pa.schema([("audience", pa.string()), ("profile_id", pa.string())])
-    return pa.concat_tables([t.cast(schema) for t in tables]), failed
+    return pa.concat_tables([t.cast(schema) for t in tables]), failed, False
 
 
 def register_audiences(lake: Lake, audiences: list[Audience], by_name: dict[str, Audience]) -> None:

@@ -7,10 +7,14 @@ profiles whose inputs changed; and remember those profiles (`aud_pending`) until
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+
+from accord.audiences.ast import Audience
 
 from accord.audiences.compile import object_table
 from accord.audiences.tables import ACCOUNT_EVENTS, account_scoped_sql, person_scoped_sql, table_sql
+from accord.audiences.text import print_audience
 from accord.audiences.touched import batch_accounts_sql, batch_people_sql, linked_people_sql
 from accord.lake.store import Lake
 
@@ -87,6 +91,28 @@ def pending(lake: Lake) -> Pending:
 def clear_pending(lake: Lake) -> None:
     """An evaluation of every audience re-decided what was pending."""
     lake.con.execute("DELETE FROM aud_pending")
+
+
+def features_key(lake: Lake, audiences: list[Audience]) -> str:
+    """What the kept people's feature tables were compiled from: the schema and every definition, in order."""
+    text = "\n".join([str(lake.scalar(f"SELECT {SCHEMA_PRINT}")), *(print_audience(a) for a in audiences)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def kept_features(lake: Lake, key: str) -> bool:
+    """Are the people's feature tables in the lake whole, and compiled from `key`?"""
+    return bool(lake.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'aud_features_state'")
+                and lake.scalar("SELECT count(*) FROM aud_features_state WHERE key = ?", [key]))
+
+
+def forget_features(lake: Lake) -> None:
+    """The kept feature tables are about to change: not whole until `remember_features` (a crash in between
+    makes the next run compute everyone's)."""
+    lake.con.execute("CREATE OR REPLACE TABLE aud_features_state (key VARCHAR)")
+
+
+def remember_features(lake: Lake, key: str) -> None:
+    lake.con.execute("INSERT INTO aud_features_state VALUES (?)", [key])
 
 
 def _forget_changes(lake: Lake) -> None:

@@ -103,7 +103,8 @@ class StreamEvaluator:
             visible, whole = self.live.visible(people) if self.live.tests else ([], [])
             events = self._events(visible, whole, batch_ids)
         finally:
-            for name in person_tables(self.lake.schema):  # custom objects' too: none may shadow the lake's
+            # Scoped copies, custom objects' and features included: none may shadow the lake's tables.
+            for name in (*person_tables(self.lake.schema), *(t for t, _ in compiled.feature_tables())):
                 con.execute(f"DROP TABLE IF EXISTS temp.{name}")
         changes = self.live.reconcile(people, members, events, whole, upto, as_of)
         self.bus.publish(changes)

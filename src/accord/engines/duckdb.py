@@ -21,8 +21,34 @@ class DuckDBEngine:
     def members(self, compiled: CompiledAudiences) -> pa.Table:
         """Evaluate every audience (the aud_* tables exist); returns (audience, profile_id) rows."""
         con = self.lake.con
+        scoped = self._scope_sources(compiled)
+        try:
+            return self._members(compiled)
+        finally:
+            for table in scoped:
+                con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+
+    def _scope_sources(self, compiled: CompiledAudiences) -> list[str]:
+        """When only some people are decided, a scoped copy of each source their features read: one scan of each
+        big table instead of one per feature table. (An account's sources are filtered in place: the accounts of
+        a few changed people hold many events, and copying them costs more than it saves.)"""
+        if "person" not in compiled.within or compiled.all_features:
+            return []
+        con, out, read = self.lake.con, [], compiled.tables_read()
+        for table, _ in compiled.source_tables("person").values():
+            if table in read:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM main.{table} "
+                            f"WHERE person_id IN (SELECT profile_id FROM {compiled.within['person']})")
+                out.append(table)
+        return out
+
+    def _members(self, compiled: CompiledAudiences) -> pa.Table:
+        con = self.lake.con
         for table, query in compiled.feature_tables():
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {query.sql(self.dialect)}")
+            if compiled.keep_features and table.startswith("aud_person_"):
+                self._keep(table, query.sql(self.dialect), compiled)
+            else:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {query.sql(self.dialect)}")
         con.execute("CREATE OR REPLACE TEMP TABLE aud_members (audience VARCHAR, profile_id VARCHAR, kept BOOLEAN)")
         if compiled.within and compiled.referenced:
             # `in audience` must see every member; those not being decided keep their recorded membership.
@@ -42,3 +68,14 @@ class DuckDBEngine:
                 f"JOIN (VALUES {names}) AS n(col, audience) USING (col) WHERE u.hit"
             )
         return con.sql("SELECT audience, profile_id FROM aud_members WHERE NOT kept").to_arrow_table()
+
+    def _keep(self, table: str, query: str, compiled: CompiledAudiences) -> None:
+        """A people's feature table kept in the lake: rebuilt whole, or only the decided people's rows."""
+        con = self.lake.con
+        con.execute(f"DROP TABLE IF EXISTS temp.{table}")  # a scoped copy a streaming decision left would shadow it
+        if "person" in compiled.within and not compiled.all_features:
+            con.execute(f"DELETE FROM main.{table} WHERE person_id IN "
+                        f"(SELECT profile_id FROM {compiled.within['person']})")
+            con.execute(f"INSERT INTO main.{table} {query}")
+        else:
+            con.execute(f"CREATE OR REPLACE TABLE main.{table} AS {query}")
