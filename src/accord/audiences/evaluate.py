@@ -14,8 +14,8 @@ from accord.audiences.ast import Audience
 from accord.audiences.changes import Change
 from accord.audiences.compile import CompiledAudiences, Compiler
 from accord.audiences.method import evaluation_method
-from accord.audiences.prepared import (clear_pending, features_key, forget_features, kept_features, pending,
-                                       prepare_tables, refresh_tables, remember_features)
+from accord.audiences.prepared import (clear_pending, everyone_pending, features_key, forget_features,
+                                       kept_features, prepare_tables, refresh_tables, remember_features)
 from accord.audiences.touched import swept_people_sql, time_boundaries
 from accord.audiences.text import print_audience
 from accord.lake.store import Lake, now
@@ -158,7 +158,7 @@ def _incremental_scope(lake: Lake, audiences: list[Audience], as_of: datetime) -
     """The tables of the people and accounts to re-decide, or None when everyone must be decided (no previous
     run of exactly these definitions, time going backwards, the aud_* tables rebuilt whole)."""
     last = lake.con.execute("SELECT run_id, as_of FROM audience_runs ORDER BY run_id DESC LIMIT 1").fetchone()
-    if last is None or as_of < last[1] or pending(lake).everyone:
+    if last is None or as_of < last[1] or everyone_pending(lake):
         return None
     run_id, since = int(last[0]), last[1]
     stored = {name: (definition, last_run) for name, definition, last_run in

@@ -3,15 +3,15 @@ profiles whose inputs changed; and remember those profiles (`aud_pending`) until
 
 `aud_state` says what the tables reflect: the schema's custom fields, the last batch and the last profile build.
 `aud_links` is the copy of `person_account` they were built from, so a changed link is found by difference.
+The people's feature tables an evaluation keeps between runs are marked whole, and for which definitions, in
+`aud_features_state`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 from accord.audiences.ast import Audience
-
 from accord.audiences.compile import object_table
 from accord.audiences.tables import ACCOUNT_EVENTS, account_scoped_sql, person_scoped_sql, table_sql
 from accord.audiences.text import print_audience
@@ -31,15 +31,6 @@ class NoProfilesYet(ValueError):
     """Audiences are evaluated over profiles, and no identity run has built them in this sandbox yet."""
 
 
-@dataclass
-class Pending:
-    """The profiles an evaluation must re-decide; `everyone` after the tables were rebuilt whole."""
-
-    everyone: bool
-    people: int = 0
-    accounts: int = 0
-
-
 def prepare_tables(lake: Lake) -> None:
     """(Re)build every aud_* table from the current profiles; the next evaluation re-decides everyone."""
     _require_profiles(lake)
@@ -52,12 +43,6 @@ def prepare_tables(lake: Lake) -> None:
         con.execute("CREATE OR REPLACE TABLE aud_pending (kind VARCHAR, profile_id VARCHAR)")
         con.execute("INSERT INTO aud_pending VALUES ('person', NULL), ('account', NULL)")
         _forget_changes(lake)
-
-
-def tables_are_fresh(lake: Lake) -> bool:
-    """Do the aud_* tables reflect the latest batch and profile build (so nothing need be done)?"""
-    state = _state(lake)
-    return state is not None and state == _current(lake)
 
 
 def refresh_tables(lake: Lake) -> None:
@@ -79,13 +64,9 @@ def refresh_tables(lake: Lake) -> None:
         _forget_changes(lake)
 
 
-def pending(lake: Lake) -> Pending:
-    """What the next evaluation must re-decide (the tables must be refreshed first)."""
-    everyone = lake.scalar("SELECT count(*) FROM aud_pending WHERE profile_id IS NULL")
-    if everyone:
-        return Pending(True)
-    counts = dict(lake.con.execute("SELECT kind, count(DISTINCT profile_id) FROM aud_pending GROUP BY kind").fetchall())
-    return Pending(False, int(counts.get("person", 0)), int(counts.get("account", 0)))
+def everyone_pending(lake: Lake) -> bool:
+    """Must the next evaluation decide everyone (the tables were rebuilt whole since the last one)?"""
+    return bool(lake.scalar("SELECT count(*) FROM aud_pending WHERE profile_id IS NULL"))
 
 
 def clear_pending(lake: Lake) -> None:

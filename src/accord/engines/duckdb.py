@@ -49,7 +49,7 @@ class DuckDBEngine:
                 self._keep(table, query.sql(self.dialect), compiled)
             else:
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {query.sql(self.dialect)}")
-        con.execute("CREATE OR REPLACE TEMP TABLE aud_members (audience VARCHAR, profile_id VARCHAR, kept BOOLEAN)")
+        con.execute("CREATE OR REPLACE TEMP TABLE aud_members (audience VARCHAR, profile_id VARCHAR, recorded BOOLEAN)")
         if compiled.within and compiled.referenced:
             # `in audience` must see every member; those not being decided keep their recorded membership.
             deciding = " UNION ALL ".join(f"SELECT profile_id FROM {t}" for t in compiled.within.values())
@@ -67,12 +67,12 @@ class DuckDBEngine:
                 f"FROM (UNPIVOT {level.table} ON {columns} INTO NAME col VALUE hit) AS u "
                 f"JOIN (VALUES {names}) AS n(col, audience) USING (col) WHERE u.hit"
             )
-        return con.sql("SELECT audience, profile_id FROM aud_members WHERE NOT kept").to_arrow_table()
+        return con.sql("SELECT audience, profile_id FROM aud_members WHERE NOT recorded").to_arrow_table()
 
     def _keep(self, table: str, query: str, compiled: CompiledAudiences) -> None:
         """A people's feature table kept in the lake: rebuilt whole, or only the decided people's rows."""
         con = self.lake.con
-        con.execute(f"DROP TABLE IF EXISTS temp.{table}")  # a scoped copy a streaming decision left would shadow it
+        con.execute(f"DROP TABLE IF EXISTS temp.{table}")  # a temporary one (a preview's) would shadow it
         if "person" in compiled.within and not compiled.all_features:
             con.execute(f"DELETE FROM main.{table} WHERE person_id IN "
                         f"(SELECT profile_id FROM {compiled.within['person']})")
