@@ -228,8 +228,7 @@ def record_membership(
     """Compare this evaluation with the active members; rewrite the evaluated audiences' state, log transitions.
     Returns how many entered and left, per audience.
 
-    With `scope` (a table of profile_id), only those profiles were evaluated, and only they can change; the
-    others' stays become `existing` and their exits past retention are dropped, as a full evaluation would.
+    With `scope` (a table of profile_id), only those profiles were evaluated, and only they can change.
     """
     con = lake.con
     within = f"AND profile_id IN (SELECT profile_id FROM {scope})" if scope else ""
@@ -243,27 +242,26 @@ def record_membership(
                CASE WHEN a.profile_id IS NULL THEN 'entered' WHEN n.profile_id IS NULL THEN 'left' ELSE 'stayed' END AS change
         FROM n FULL OUTER JOIN a ON a.audience = n.audience AND a.profile_id = n.profile_id"""
     )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _state AS
-        SELECT d.audience, d.profile_id,
-               CASE d.change WHEN 'entered' THEN 'realized' WHEN 'stayed' THEN 'existing' ELSE 'exited' END AS status,
-               CASE WHEN d.change = 'entered' THEN $at ELSE m.entered_at END AS entered_at,
-               CASE WHEN d.change = 'left' THEN $at END AS exited_at,
-               $at AS last_evaluated_at
-        FROM _diff d LEFT JOIN audience_membership m ON m.audience = d.audience AND m.profile_id = d.profile_id
-        UNION ALL
-        SELECT m.* FROM audience_membership m
-        WHERE m.status = 'exited' AND m.audience IN (SELECT audience FROM _evaluated) AND m.exited_at >= $keep {within}
-          AND NOT EXISTS (SELECT 1 FROM _diff d WHERE d.audience = m.audience AND d.profile_id = m.profile_id)""",
-        {"at": at, "keep": at - timedelta(days=retention_days)},
-    )
-    con.execute(f"DELETE FROM audience_membership WHERE audience IN (SELECT audience FROM _evaluated) {within}")
+    keep = at - timedelta(days=retention_days)
     if scope:
-        con.execute("UPDATE audience_membership SET status = 'existing' "
-                    "WHERE status = 'realized' AND audience IN (SELECT audience FROM _evaluated)")
-        con.execute("DELETE FROM audience_membership WHERE status = 'exited' AND exited_at < ? "
-                    "AND audience IN (SELECT audience FROM _evaluated)", [at - timedelta(days=retention_days)])
-    con.execute("INSERT INTO audience_membership SELECT * FROM _state")
+        _rewrite_changed(lake, at, keep)
+    else:
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE _state AS
+            SELECT d.audience, d.profile_id,
+                   CASE d.change WHEN 'entered' THEN 'realized' WHEN 'stayed' THEN 'existing' ELSE 'exited' END AS status,
+                   CASE WHEN d.change = 'entered' THEN $at ELSE m.entered_at END AS entered_at,
+                   CASE WHEN d.change = 'left' THEN $at END AS exited_at,
+                   $at AS last_evaluated_at
+            FROM _diff d LEFT JOIN audience_membership m ON m.audience = d.audience AND m.profile_id = d.profile_id
+            UNION ALL
+            SELECT m.* FROM audience_membership m
+            WHERE m.status = 'exited' AND m.audience IN (SELECT audience FROM _evaluated) AND m.exited_at >= $keep
+              AND NOT EXISTS (SELECT 1 FROM _diff d WHERE d.audience = m.audience AND d.profile_id = m.profile_id)""",
+            {"at": at, "keep": keep},
+        )
+        con.execute("DELETE FROM audience_membership WHERE audience IN (SELECT audience FROM _evaluated)")
+        con.execute("INSERT INTO audience_membership SELECT * FROM _state")
     con.execute(
         """INSERT INTO audience_membership_history
         SELECT ?, audience, profile_id, CASE change WHEN 'entered' THEN 'realized' ELSE 'exited' END, ?
@@ -276,6 +274,26 @@ def record_membership(
             "SELECT audience, change, count(*) FROM _diff WHERE change <> 'stayed' GROUP BY ALL").fetchall():
         counts[audience][slot[change]] = int(n)
     return {k: (v[0], v[1]) for k, v in counts.items()}
+
+
+def _rewrite_changed(lake: Lake, at: datetime, keep: datetime) -> None:
+    """After an incremental evaluation: rewrite only the rows that enter or leave; every other stay becomes
+    `existing` and exits older than `keep` are purged, as a full evaluation would (a row that stays keeps its
+    `last_evaluated_at`)."""
+    con = lake.con
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _state AS
+        SELECT d.audience, d.profile_id, CASE d.change WHEN 'entered' THEN 'realized' ELSE 'exited' END AS status,
+               CASE WHEN d.change = 'entered' THEN $at ELSE m.entered_at END AS entered_at,
+               CASE WHEN d.change = 'left' THEN $at END AS exited_at, $at AS last_evaluated_at
+        FROM _diff d LEFT JOIN audience_membership m ON m.audience = d.audience AND m.profile_id = d.profile_id
+        WHERE d.change <> 'stayed'""", {"at": at})
+    evaluated = "audience IN (SELECT audience FROM _evaluated)"
+    con.execute(f"UPDATE audience_membership SET status = 'existing' WHERE status = 'realized' AND {evaluated}")
+    con.execute(f"DELETE FROM audience_membership WHERE status = 'exited' AND exited_at < ? AND {evaluated}", [keep])
+    con.execute("DELETE FROM audience_membership m USING _state s "
+                "WHERE m.audience = s.audience AND m.profile_id = s.profile_id")
+    con.execute("INSERT INTO audience_membership SELECT * FROM _state")
 
 
 def record_changes(lake: Lake, run_id: int, changes: list[Change]) -> None:
