@@ -144,6 +144,10 @@ class CompiledAudiences:
                 out.append((feature_table(level, source), select.group_by(key)))
         return out
 
+    def kept_tables(self) -> set[str]:
+        """The feature tables an engine keeps between runs (`keep_features`): the people's."""
+        return {feature_table("person", s) for s in self.feature_sources("person")} if self.keep_features else set()
+
     def feature_sources(self, level: str) -> list[str]:
         return [s[0] for s in self.sources(level)]
 
@@ -182,7 +186,6 @@ class Compiler:
         self.as_of = as_of.astimezone(timezone.utc)
         self.schema = schema
         self.within = within or {}
-        self.keep_features, self.all_features = keep_features, all_features
         self.out = CompiledAudiences(objects=tuple(o.name for o in schema.objects), within=dict(self.within),
                                      keep_features=keep_features, all_features=all_features)
         self._keys: dict[tuple[str, str, str], str] = {}
@@ -192,8 +195,8 @@ class Compiler:
     def fresh(self, keep_features: bool | None = None) -> Compiler:
         """A compiler for the same moment, schema and profiles that has compiled nothing yet. Without kept
         features, a run that decides some people computes everyone's (an account's conditions read them)."""
-        keep = self.keep_features if keep_features is None else keep_features
-        return Compiler(self.as_of, self.schema, self.within, keep, self.all_features or not keep)
+        keep = self.out.keep_features if keep_features is None else keep_features
+        return Compiler(self.as_of, self.schema, self.within, keep, self.out.all_features or not keep)
 
     def compile_all(self, audiences: list[Audience]) -> CompiledAudiences:
         self._audiences = {a.name: a for a in audiences}

@@ -225,7 +225,7 @@ def register_audiences(lake: Lake, audiences: list[Audience], by_name: dict[str,
 def record_membership(
     lake: Lake, run_id: int, at: datetime, names: list[str], retention_days: int, scope: str | None = None
 ) -> dict[str, tuple[int, int]]:
-    """Compare this evaluation with the active members; rewrite the evaluated audiences' state, log transitions.
+    """Compare this evaluation with the active members; record the evaluated audiences' changes, log transitions.
     Returns how many entered and left, per audience.
 
     With `scope` (a table of profile_id), only those profiles were evaluated, and only they can change.
@@ -242,26 +242,10 @@ def record_membership(
                CASE WHEN a.profile_id IS NULL THEN 'entered' WHEN n.profile_id IS NULL THEN 'left' ELSE 'stayed' END AS change
         FROM n FULL OUTER JOIN a ON a.audience = n.audience AND a.profile_id = n.profile_id"""
     )
-    keep = at - timedelta(days=retention_days)
-    if scope:
-        _rewrite_changed(lake, at, keep)
-    else:
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE _state AS
-            SELECT d.audience, d.profile_id,
-                   CASE d.change WHEN 'entered' THEN 'realized' WHEN 'stayed' THEN 'existing' ELSE 'exited' END AS status,
-                   CASE WHEN d.change = 'entered' THEN $at ELSE m.entered_at END AS entered_at,
-                   CASE WHEN d.change = 'left' THEN $at END AS exited_at,
-                   $at AS last_evaluated_at
-            FROM _diff d LEFT JOIN audience_membership m ON m.audience = d.audience AND m.profile_id = d.profile_id
-            UNION ALL
-            SELECT m.* FROM audience_membership m
-            WHERE m.status = 'exited' AND m.audience IN (SELECT audience FROM _evaluated) AND m.exited_at >= $keep
-              AND NOT EXISTS (SELECT 1 FROM _diff d WHERE d.audience = m.audience AND d.profile_id = m.profile_id)""",
-            {"at": at, "keep": keep},
-        )
-        con.execute("DELETE FROM audience_membership WHERE audience IN (SELECT audience FROM _evaluated)")
-        con.execute("INSERT INTO audience_membership SELECT * FROM _state")
+    _rewrite_changed(lake, at, at - timedelta(days=retention_days))
+    if not scope:  # a full evaluation decided every stay too
+        con.execute("UPDATE audience_membership SET last_evaluated_at = ? WHERE status IN ('realized', 'existing') "
+                    "AND audience IN (SELECT audience FROM _evaluated)", [at])
     con.execute(
         """INSERT INTO audience_membership_history
         SELECT ?, audience, profile_id, CASE change WHEN 'entered' THEN 'realized' ELSE 'exited' END, ?
@@ -277,9 +261,8 @@ def record_membership(
 
 
 def _rewrite_changed(lake: Lake, at: datetime, keep: datetime) -> None:
-    """After an incremental evaluation: rewrite only the rows that enter or leave; every other stay becomes
-    `existing` and exits older than `keep` are purged, as a full evaluation would (a row that stays keeps its
-    `last_evaluated_at`)."""
+    """Rewrite only the rows that enter or leave; every stay becomes `existing` and exits older than `keep` are
+    purged (a row that stays keeps its `last_evaluated_at`)."""
     con = lake.con
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _state AS

@@ -44,8 +44,9 @@ class DuckDBEngine:
 
     def _members(self, compiled: CompiledAudiences) -> pa.Table:
         con = self.lake.con
+        kept = compiled.kept_tables()
         for table, query in compiled.feature_tables():
-            if compiled.keep_features and table.startswith("aud_person_"):
+            if table in kept:
                 self._keep(table, query.sql(self.dialect), compiled)
             else:
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {query.sql(self.dialect)}")
