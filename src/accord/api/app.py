@@ -113,11 +113,11 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
         audiences = state.audience_problems | state.evaluation_failures
         return {"ok": error is None and not failing and not audiences, "sandbox": state.sandbox,
                 "error": error, "sources": state.sources, "destinations": state.destinations, "audiences": audiences,
-                "stages": state.stages,
+                "stages": state.stages, "profiles": state.profiles_sync,
                 "next_evaluation": state.next_evaluation.isoformat() if state.next_evaluation else None}
 
     # After the collector's routes: requests are matched in order, and the collector takes the most of them.
-    app.include_router(create_router(workspace, name, lambda: state.api_keys, state.cursor))
+    app.include_router(create_router(workspace, name, lambda: state.api_keys, state.cursor, state.profiles))
     app.include_router(create_pages(workspace, name, lambda: state.api_keys, state.cursor))
     app.add_exception_handler(LoginRequired, login_redirect)  # type: ignore[arg-type]
     app.mount("/static", static_files(), name="static")

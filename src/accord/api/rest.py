@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,6 +23,9 @@ from accord.api.keys import matches
 from accord.audiences.files import AudienceNameTaken
 from accord.lake.store import Lake
 from accord.workspace import Workspace
+
+if TYPE_CHECKING:
+    from accord.profiles.serving import ServedProfiles
 
 BIGINT_MAX = 2**63 - 1
 """Ids, offsets and limits go to DuckDB as BIGINT; a larger number is a client error, not a crash."""
@@ -77,9 +81,10 @@ def page(rows: list[dict[str, Any]], offset: int, limit: int) -> Page:
 
 
 def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[str]],
-                  reader: Callable[[], Lake] | None = None) -> APIRouter:
-    """The REST API of one sandbox; `reader` hands a request a handle on a store the server keeps open."""
-    def authorised(request: Request) -> None:
+                  reader: Callable[[], Lake] | None = None, served: ServedProfiles | None = None) -> APIRouter:
+    """The REST API of one sandbox; `reader` hands a request a handle on a store the server keeps open, `served`
+    is the copy of people that page-time reads answer from once it is ready."""
+    async def authorised(request: Request) -> None:  # async: a hash check needs no worker thread
         header = request.headers.get("authorization", "")
         key = header[7:] if header.lower().startswith("bearer ") else ""
         if not key or not matches(key, api_keys()):
@@ -109,12 +114,19 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set
 
     @router.get("/profiles/{identity}/summary", tags=["profiles"],
                 summary="A person's id, chosen attributes and current audiences: for pages that personalise")
-    def person_summary(identity: str, attributes: str = Query("", description="Comma-separated, e.g. "
-                                                                                 "email,job_title")) -> dict[str, Any]:
+    async def person_summary(identity: str, attributes: str = Query("", description="Comma-separated, e.g. "
+                                                                                       "email,job_title")
+                             ) -> dict[str, Any]:
+        wanted = [a for a in attributes.split(",") if a]
+        if served is not None and served.ready:  # a few SQLite index lookups: answered on the event loop
+            return served.summary(identity, wanted)
+        return await anyio.to_thread.run_sync(summary_from_lake, identity, wanted)
+
+    def summary_from_lake(identity: str, wanted: list[str]) -> dict[str, Any]:
         from accord.profiles.lookup import person_summary as summarise
 
         with lake() as store:
-            return plain(summarise(store, identity, [a for a in attributes.split(",") if a]))
+            return plain(summarise(store, identity, wanted))
 
     @router.get("/accounts/{identity}", tags=["profiles"], summary="An account by any identity (domain:…, …)")
     def account(identity: str) -> dict[str, Any]:

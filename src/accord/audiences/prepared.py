@@ -97,8 +97,10 @@ def remember_features(lake: Lake, key: str) -> None:
 
 
 def _forget_changes(lake: Lake) -> None:
-    """Drop the profile changes the tables now reflect, keeping the newest build's (it marks the position)."""
-    lake.con.execute("DELETE FROM profile_changes WHERE seq < (SELECT max(seq) FROM profile_changes)")
+    """Drop the profile changes the tables now reflect and every other reader has read, keeping the newest
+    build's (it marks the position)."""
+    lake.con.execute("DELETE FROM profile_changes WHERE seq < (SELECT max(seq) FROM profile_changes) "
+                     "AND seq <= (SELECT coalesce(min(seq), 9223372036854775807) FROM change_readers)")
 
 
 def _require_profiles(lake: Lake) -> None:

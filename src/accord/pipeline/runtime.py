@@ -1,8 +1,9 @@
 """The long-running parts of `accord serve`: the worker that runs the pipeline's serving cycle, API source syncs,
-one thread per destination, and the live path's thread. `api/app.py` starts a `Runtime` and serves HTTP."""
+one thread per destination, the live path's thread, and the one keeping the served copy of people current. `api/app.py` starts a `Runtime` and serves HTTP."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -26,9 +27,12 @@ from accord.pipeline import evaluate_audiences
 from accord.pipeline.runner import run_stages
 from accord.pipeline.stage import Context, Stage
 from accord.pipeline.stages import IDENTITY, PROFILES
+from accord.profiles.serving import ServedProfiles
 from accord.sources.collector import CollectorLog, ingest_log
 from accord.workspace import Workspace
 
+PROFILES_EVERY = 1.0
+"""Seconds between syncs of the served copy of people (a sync with nothing to copy is two lake lookups)."""
 SWEEP_EVERY = timedelta(seconds=1)
 """How often time-window boundaries are swept: windows are days long, and a sweep scans the recent events."""
 
@@ -42,6 +46,8 @@ class ServerState:
     store: Lake
     """The sandbox's store, open while serving: the worker, destinations and requests each take a cursor on it
     (while serve runs, CLI commands on the sandbox are relayed to this process, so nothing else needs the file)."""
+    profiles: ServedProfiles
+    """The copy of people that page-time profile reads answer from."""
     write_keys: set[str] = field(default_factory=set)
     api_keys: set[str] = field(default_factory=set)
     bus: MembershipBus = field(default_factory=MembershipBus)
@@ -54,6 +60,8 @@ class ServerState:
     evaluation_failures: dict[str, str] = field(default_factory=dict)
     next_evaluation: datetime | None = None
     """When the scheduled batch evaluation runs next."""
+    profiles_sync: dict[str, Any] = field(default_factory=dict)
+    """The served copy's last sync that copied something, and its error if the last one failed."""
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The last serving cycle's run of each stage that did something (or failed)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -102,16 +110,21 @@ class Runtime:
     def open(cls, workspace: Workspace, sandbox: str | None, every: float) -> Runtime:
         """The runtime of one sandbox, its live path deciding from the first request on (before `start`)."""
         name = workspace.sandbox(sandbox)
-        log = CollectorLog(workspace.lake_path(name).parent / "collector")
+        folder = workspace.lake_path(name).parent
+        log = CollectorLog(folder / "collector")
         config = workspace.config
         bus = MembershipBus()
         live = LiveProfiles(bus, config.name, config.collector.track_events, offset=log.size())
         log.written = live.feed
-        state = ServerState(workspace, name, log, live, workspace.lake(name, migrate=True), bus=bus)
+        state = ServerState(workspace, name, log, live, workspace.lake(name, migrate=True),
+                            ServedProfiles(folder / "profiles.sqlite"), bus=bus)
         mark_interrupted(state.store)
         state.write_keys = active_hashes(state.store, "write")
         state.api_keys = active_hashes(state.store, "api")
         live.attach(state.store, streaming(state.audiences()))
+        # What is loaded so far lives as long as the server: kept out of the collector's full passes, which would
+        # otherwise walk it all and pause every request for tens of milliseconds.
+        gc.freeze()
         return cls(state, every)
 
     def start(self) -> None:
@@ -120,6 +133,7 @@ class Runtime:
             threading.Thread(target=state.live.run, args=(state.stop,), name="accord-live", daemon=True),
             threading.Thread(target=_worker, args=(state, self.every), name="accord-worker", daemon=True),
             threading.Thread(target=_source_worker, args=(state,), name="accord-sources", daemon=True),
+            threading.Thread(target=_profiles_worker, args=(state,), name="accord-profiles", daemon=True),
             *_destination_threads(state),
         ]
         for thread in self.threads:
@@ -251,6 +265,31 @@ def _close(lake: Lake | None) -> None:
             lake.close()
         except Exception:  # noqa: BLE001 - a connection that failed may fail to close; it is dropped either way
             pass
+
+
+def _profiles_worker(state: ServerState) -> None:
+    """Keep the served copy of people as current as the lake: the first sync copies everyone, later ones the
+    people whose profile or memberships changed."""
+    lake: Lake | None = None
+    while not state.stop.is_set():
+        try:
+            if lake is not None and lake.schema is not state.store.schema:
+                _close(lake)
+                lake = None
+            lake = lake or state.cursor()
+            report = state.profiles.sync(lake)
+            if report.mode != "idle":
+                state.profiles_sync = {"mode": report.mode, "people": report.people,
+                                       "seconds": round(report.seconds, 3),
+                                       "synced_at": datetime.now(timezone.utc).isoformat()}
+            state.profiles_sync["error"] = None
+        except Exception as err:  # noqa: BLE001 - reads keep answering from the last copy; /health reports it
+            state.profiles_sync["error"] = f"{type(err).__name__}: {err}"
+            _close(lake)
+            lake = None
+        state.stop.wait(PROFILES_EVERY)
+    _close(lake)
+    state.profiles.close()
 
 
 def _source_worker(state: ServerState) -> None:

@@ -90,13 +90,17 @@ def find_profile_id(lake: Lake, kind: str, ref: str) -> str:
     return str(found)
 
 
-def person_summary(lake: Lake, ref: str, wanted: list[str]) -> dict[str, Any]:
-    """A person's id, the attributes asked for and the audiences they are in now: what a page asks while it renders
-    (three point queries, where `get_person` gathers the whole profile)."""
-    known = attributes(lake.entity("person"))
+def check_wanted(known: list[str], wanted: list[str]) -> None:
+    """Refuse attributes a person does not have, naming those they do."""
     unknown = [name for name in wanted if name not in known]
     if unknown:
         raise ValueError(f"unknown attribute(s) {', '.join(unknown)}; a person has: {', '.join(known)}")
+
+
+def person_summary(lake: Lake, ref: str, wanted: list[str]) -> dict[str, Any]:
+    """A person's id, the attributes asked for and the audiences they are in now: what a page asks while it renders
+    (three point queries, where `get_person` gathers the whole profile)."""
+    check_wanted(attributes(lake.entity("person")), wanted)
     person_id = find_profile_id(lake, "person", ref)
     values: tuple[Any, ...] = ()
     if wanted:

@@ -1,0 +1,197 @@
+"""People as a page asks for them while it renders: the profile an identity belongs to, its attributes and its
+current audiences, copied from the lake into a SQLite file that `serve`'s runtime keeps current, so a read is a
+few index lookups and never touches the lake."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from accord.lake.store import Lake
+from accord.profiles.build import attributes
+from accord.profiles.lookup import ProfileNotFound, check_wanted, parse_identity
+
+READER = "served_profiles"
+"""This copy's name among the readers of `profile_changes` (a change is kept until every reader has it)."""
+CHUNK = 50_000
+LIVE = "status IN ('realized', 'existing')"
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS identity (namespace TEXT NOT NULL, value TEXT NOT NULL, person_id TEXT NOT NULL,
+                                     PRIMARY KEY (namespace, value)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS identity_person ON identity (person_id);
+CREATE TABLE IF NOT EXISTS person (person_id TEXT PRIMARY KEY, attributes TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS membership (person_id TEXT NOT NULL, audience TEXT NOT NULL,
+                                       PRIMARY KEY (person_id, audience)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS position (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What one sync copied: everyone (`full`), the changed people (`incremental`) or nothing (`idle`)."""
+
+    mode: str
+    people: int
+    seconds: float
+
+
+class ServedProfiles:
+    """The copy at `path`: `sync` (one writer thread) brings it up to the lake, `summary` reads it from any
+    thread, each with its own read-only connection."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: sqlite3.Connection | None = None
+        self._readers = threading.local()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    @property
+    def ready(self) -> bool:
+        """Whether a first copy is complete (until then, reads go to the lake)."""
+        return self.path.exists() and self._positions(self._reader()).get("origin") is not None
+
+    def summary(self, ref: str, wanted: list[str]) -> dict[str, Any]:
+        """The person's id, the attributes asked for and the audiences they are in, as of the last sync."""
+        con = self._reader()
+        check_wanted(orjson.loads(self._positions(con)["columns"])[1:], wanted)
+        namespace, value = parse_identity(ref)
+        if namespace == "person_id":
+            found = con.execute("SELECT person_id FROM identity WHERE person_id = ? LIMIT 1", [value]).fetchone()
+        else:
+            found = con.execute("SELECT person_id FROM identity WHERE namespace = ? AND value = ?",
+                                [namespace, value]).fetchone()
+        if found is None:
+            raise ProfileNotFound(f"no person profile holds {namespace}:{value}")
+        person_id = found[0]
+        row = con.execute("SELECT attributes FROM person WHERE person_id = ?", [person_id]).fetchone()
+        held = orjson.loads(row[0]) if row else {}
+        audiences = [r[0] for r in con.execute("SELECT audience FROM membership WHERE person_id = ? ORDER BY audience",
+                                               [person_id])]
+        return {"person_id": person_id, "attributes": {name: held.get(name) for name in wanted},
+                "audiences": audiences}
+
+    def sync(self, lake: Lake) -> SyncReport:
+        """Copy what changed in the lake since the last sync: the people a profile build changed and those whose
+        memberships changed; everyone on the first sync, after a whole rebuild, or when the lake or its person
+        fields are not the ones copied."""
+        started = time.perf_counter()
+        con = self._write()
+        held = self._positions(con)
+        columns = orjson.dumps(["person_id", *attributes(lake.entity("person"))]).decode()
+        origin = str(lake.scalar("SELECT min(applied_at) FROM _migrations"))
+        changes = int(lake.scalar("SELECT coalesce(max(seq), 0) FROM profile_changes"))
+        runs = int(lake.scalar("SELECT coalesce(max(run_id), 0) FROM audience_membership_history"))
+        full = (held.get("origin"), held.get("columns")) != (origin, columns) or bool(lake.scalar(
+            "SELECT count(*) FROM profile_changes WHERE kind = 'person' AND profile_id IS NULL AND seq > ?",
+            [int(held["changes"])]))
+        if full:
+            _read_from(lake, changes)
+            people = None
+        else:
+            if (changes, runs) == (int(held["changes"]), int(held["memberships"])):
+                return SyncReport("idle", 0, time.perf_counter() - started)
+            people = sorted({r[0] for r in lake.con.execute(
+                "SELECT profile_id FROM profile_changes WHERE kind = 'person' AND seq > ? "
+                "UNION SELECT profile_id FROM audience_membership_history WHERE run_id > ?",
+                [int(held["changes"]), int(held["memberships"])]).fetchall()})
+        with _transaction(con):
+            copied = self._copy(con, lake, orjson.loads(columns), people)
+            con.executemany("INSERT OR REPLACE INTO position VALUES (?, ?)", [
+                ("origin", origin), ("columns", columns), ("changes", str(changes)), ("memberships", str(runs))])
+        _read_from(lake, changes)
+        return SyncReport("full" if full else "incremental", copied, time.perf_counter() - started)
+
+    def _copy(self, con: sqlite3.Connection, lake: Lake, columns: list[str], people: list[str] | None) -> int:
+        """Replace the rows of `people` (everyone when None) with the lake's."""
+        if people is None:
+            for table in ("identity", "person", "membership"):
+                con.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+            scope, params = "", []
+        else:
+            con.execute("CREATE TEMP TABLE IF NOT EXISTS changed (person_id TEXT PRIMARY KEY) WITHOUT ROWID")
+            con.execute("DELETE FROM changed")
+            con.executemany("INSERT INTO changed VALUES (?)", [(p,) for p in people])
+            for table in ("identity", "person", "membership"):
+                con.execute(f"DELETE FROM {table} WHERE person_id IN (SELECT person_id FROM changed)")  # noqa: S608
+            scope, params = "AND {column} IN (SELECT unnest(?::VARCHAR[]))", [people]
+        names = ", ".join(f'"{c}"' for c in columns)
+        copied = 0
+        for rows in _chunks(lake, f"SELECT {names} FROM person_profile WHERE TRUE "
+                                  f"{scope.format(column='person_id')} ORDER BY person_id", params):
+            con.executemany("INSERT INTO person VALUES (?, ?)",
+                            [(r[0], orjson.dumps(dict(zip(columns[1:], r[1:])), default=_plain).decode())
+                             for r in rows])
+            copied += len(rows)
+        for rows in _chunks(lake, "SELECT namespace, value, profile_id FROM identity_nodes WHERE kind = 'person' "
+                                  f"{scope.format(column='profile_id')} ORDER BY namespace, value", params):
+            con.executemany("INSERT OR REPLACE INTO identity VALUES (?, ?, ?)", rows)
+        for rows in _chunks(lake, f"SELECT DISTINCT profile_id, audience FROM audience_membership WHERE {LIVE} "
+                                  f"{scope.format(column='profile_id')} ORDER BY 1, 2", params):
+            con.executemany("INSERT OR REPLACE INTO membership VALUES (?, ?)", rows)
+        return copied
+
+    def _write(self) -> sqlite3.Connection:
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._writer.execute("PRAGMA journal_mode = WAL")
+            self._writer.execute("PRAGMA synchronous = NORMAL")  # a copy: a crash costs at most a re-sync
+            self._writer.executescript(_TABLES)
+        return self._writer
+
+    def _reader(self) -> sqlite3.Connection:
+        con = getattr(self._readers, "con", None)
+        if con is None:
+            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            self._readers.con = con
+        return con
+
+    @staticmethod
+    def _positions(con: sqlite3.Connection) -> dict[str, str]:
+        try:
+            return dict(con.execute("SELECT name, value FROM position").fetchall())
+        except sqlite3.OperationalError:  # not created yet
+            return {}
+
+
+@contextmanager
+def _transaction(con: sqlite3.Connection) -> Iterator[None]:
+    con.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def _read_from(lake: Lake, seq: int) -> None:
+    """Tell the lake this copy holds every profile change up to `seq`, so later ones are kept until it reads them."""
+    lake.con.execute("INSERT OR REPLACE INTO change_readers VALUES (?, ?)", [READER, seq])
+
+
+def _chunks(lake: Lake, sql: str, params: list[Any]) -> Any:
+    cursor = lake.con.execute(sql, params)
+    while rows := cursor.fetchmany(CHUNK):
+        yield rows
+
+
+def _plain(value: Any) -> Any:
+    """What orjson leaves to us, as the REST API's own encoder writes it."""
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
