@@ -4,6 +4,7 @@ one thread per destination, the live path's thread, and the one keeping the serv
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -33,6 +34,10 @@ from accord.workspace import Workspace
 
 PROFILES_EVERY = 1.0
 """Seconds between syncs of the served copy of people (a sync with nothing to copy is two lake lookups)."""
+FULL_GC_AFTER = 100
+"""Collections of the middle generation between two full ones (Python's default is 10)."""
+SWITCH_EVERY = 0.001
+"""Seconds a thread may hold the GIL while another waits for it."""
 SWEEP_EVERY = timedelta(seconds=1)
 """How often time-window boundaries are swept: windows are days long, and a sweep scans the recent events."""
 
@@ -105,6 +110,7 @@ class Runtime:
     def __init__(self, state: ServerState, every: float) -> None:
         self.state, self.every = state, every
         self.threads: list[threading.Thread] = []
+        self._untuned: tuple[tuple[int, int, int], float] = (gc.get_threshold(), sys.getswitchinterval())
 
     @classmethod
     def open(cls, workspace: Workspace, sandbox: str | None, every: float) -> Runtime:
@@ -122,13 +128,11 @@ class Runtime:
         state.write_keys = active_hashes(state.store, "write")
         state.api_keys = active_hashes(state.store, "api")
         live.attach(state.store, streaming(state.audiences()))
-        # What is loaded so far lives as long as the server: kept out of the collector's full passes, which would
-        # otherwise walk it all and pause every request for tens of milliseconds.
-        gc.freeze()
         return cls(state, every)
 
     def start(self) -> None:
         state = self.state
+        self._tune_for_latency()
         self.threads = [
             threading.Thread(target=state.live.run, args=(state.stop,), name="accord-live", daemon=True),
             threading.Thread(target=_worker, args=(state, self.every), name="accord-worker", daemon=True),
@@ -145,6 +149,21 @@ class Runtime:
         for thread in reversed(self.threads):
             thread.join(timeout=30)
         self.state.store.close()
+        gc.unfreeze()
+        gc.set_threshold(*self._untuned[0])
+        sys.setswitchinterval(self._untuned[1])
+
+    def _tune_for_latency(self) -> None:
+        """Keep pauses out of requests' way while serving: what is loaded by now lives as long as the server, so
+        the garbage collector's full passes skip it (they would walk it all for tens of milliseconds) and run ten
+        times rarer (the live path's state is long-lived too: they find next to nothing to free); and a thread
+        waiting for the GIL gets it within a millisecond, not five."""
+        self._untuned = (gc.get_threshold(), sys.getswitchinterval())
+        gc.collect()
+        gc.freeze()
+        young, middle, _ = self._untuned[0]
+        gc.set_threshold(young, middle, FULL_GC_AFTER)
+        sys.setswitchinterval(SWITCH_EVERY)
 
 
 def after_relayed_command(state: ServerState) -> None:
