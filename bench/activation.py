@@ -34,14 +34,14 @@ AUDIENCE = "Bench audience"
 
 def build_lake(path: Path, members: int) -> None:
     with Lake(path) as lake:
-        lake.con.execute(
+        lake.execute(
             "CREATE TABLE person_profile AS SELECT 'P' || lpad(i::VARCHAR, 8, '0') AS person_id, "
             "'lead' || i || '@company' || (i % 5000) || '.com' AS email, NULL::VARCHAR AS marketing_consent, "
             "FALSE AS email_opt_out FROM range(?) t(i)", [members])
-        lake.con.execute("INSERT INTO audiences VALUES (?, 'person', 'bench', 'batch', 'bench', 1, now(), ?)",
-                         [AUDIENCE, members])
-        lake.con.execute("INSERT INTO audience_membership SELECT ?, person_id, 'realized', now(), NULL, now() "
-                         "FROM person_profile", [AUDIENCE])
+        lake.execute("INSERT INTO audiences VALUES (?, 'person', 'bench', 'batch', 'bench', 1, now(), ?)",
+                     [AUDIENCE, members])
+        lake.execute("INSERT INTO audience_membership SELECT ?, person_id, 'realized', now(), NULL, now() "
+                     "FROM person_profile", [AUDIENCE])
 
 
 def build_marketo(members: int) -> MarketoData:

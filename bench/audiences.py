@@ -104,11 +104,11 @@ def main() -> None:
         started = time.perf_counter()
         hand_sizes = {}
         for audience, (_, sql) in zip(audiences, work):
-            hand_sizes[audience.name] = len(lake.con.execute(sql).fetchall())
+            hand_sizes[audience.name] = len(lake.execute(sql).fetchall())
         hand = time.perf_counter() - started
 
         started = time.perf_counter()
-        lake.con.execute(
+        lake.execute(
             "SELECT count(*) FROM event WHERE event_type = 'web.pageview' AND instr(url, '/pricing') > 0"
         ).fetchone()
         scan = time.perf_counter() - started

@@ -82,8 +82,8 @@ def main() -> None:
         with Lake(path, migrate=True) as lake:
             # Accord creates no index; one made by hand (bench/profile_lookup.py's) on audience_membership makes
             # DuckDB's commit of a full run's rewrite take 20 s more.
-            for (index,) in lake.con.execute("SELECT index_name FROM duckdb_indexes()").fetchall():
-                lake.con.execute(f"DROP INDEX {index}")
+            for (index,) in lake.execute("SELECT index_name FROM duckdb_indexes()").fetchall():
+                lake.execute(f"DROP INDEX {index}")
             people = lake.scalar("SELECT count(*) FROM person_profile")
             cold, _ = timed(lambda: prepare_tables(lake))
             evaluate(lake, audiences, AS_OF, full=True)  # first run of these definitions: every member enters
@@ -99,10 +99,10 @@ def main() -> None:
             shutil.copy(path, twin)
             with Lake(path) as lake:
                 took, report = timed(lambda: evaluate(lake, audiences, at))
-                got = lake.con.execute(ACTIVE).fetchall()
+                got = lake.execute(ACTIVE).fetchall()
             with Lake(twin) as lake:
                 whole, _ = timed(lambda: evaluate(lake, audiences, at, full=True, refresh=True))
-                same = got == lake.con.execute(ACTIVE).fetchall()
+                same = got == lake.execute(ACTIVE).fetchall()
             print(f"incremental run, +{later:g} h:         {took:7.2f} s = {took / full:.1%} of a warm full run, "
                   f"{took / whole:.1%} of a full run rebuilding the tables ({whole:.2f} s, what every run did "
                   f"before) ({report.mode}: {report.people:,} people, {report.accounts:,} accounts decided; "

@@ -96,7 +96,7 @@ def main() -> None:
         receiver.close()
         print(f"webhook deliveries received: {receiver.count:,}, bad signatures: {receiver.bad}")
     with ws.lake() as lake:
-        owner = dict(lake.con.execute(
+        owner = dict(lake.execute(
             "SELECT value, profile_id FROM identity_nodes WHERE kind = 'person' AND namespace = 'user_id'").fetchall())
     times = entered[timed_audience]
     latencies = sorted(1000 * (times[owner[u]] - t) for u, t in sent.items() if u in owner and owner[u] in times)

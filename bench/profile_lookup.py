@@ -44,7 +44,7 @@ def main() -> None:
     shutil.copy(args.lake, ws.lake_path())  # the collector's events land in the copy, not in `--lake`
     with ws.lake(migrate=True) as lake:
         key, write_key = create_key(lake, "api").secret, create_key(lake, "write").secret
-        emails = [r[0] for r in lake.con.execute(
+        emails = [r[0] for r in lake.execute(
             "SELECT value FROM identity_nodes WHERE kind = 'person' AND namespace = 'email' ORDER BY random() "
             "LIMIT ?", [args.lookups]).fetchall()]
         people = lake.scalar("SELECT count(*) FROM person_profile")

@@ -136,8 +136,8 @@ def members_and_reference(ws: Workspace, texts: list[str], spark: bool = False) 
             rows = zip(table.column("audience").to_pylist(), table.column("profile_id").to_pylist())
         else:
             evaluate(lake, audiences, AS_OF)
-            rows = lake.con.execute("SELECT audience, profile_id FROM audience_membership WHERE status <> 'exited'"
-                                    ).fetchall()
+            rows = lake.execute("SELECT audience, profile_id FROM audience_membership WHERE status <> 'exited'"
+                                ).fetchall()
         for name, profile in rows:
             got[name].add(profile)
         return got, evaluate_reference(lake, audiences, AS_OF)

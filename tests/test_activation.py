@@ -87,15 +87,15 @@ def test_marketo_lists_follow_enter_stay_exit_and_reenter(tmp_path: Path, evalua
         leaving = lake.scalar("SELECT profile_id FROM destination_members WHERE audience = ? ORDER BY profile_id "
                               "LIMIT 1", [AUDIENCE])
         lead = int(lake.scalar("SELECT destination_key FROM destination_members WHERE profile_id = ?", [leaving]))
-        lake.con.execute("UPDATE audience_membership SET status = 'exited' WHERE audience = ? AND profile_id = ?",
-                         [AUDIENCE, leaving])
+        lake.execute("UPDATE audience_membership SET status = 'exited' WHERE audience = ? AND profile_id = ?",
+                     [AUDIENCE, leaving])
         exit_run = deliver(ws, lake, config).audiences[0]
         assert (exit_run.removed, exit_run.activated) == (1, 0) and lead not in on_list(marketo, list_name)
-        lake.con.execute("UPDATE audience_membership SET status = 'realized' WHERE audience = ? AND profile_id = ?",
-                         [AUDIENCE, leaving])
+        lake.execute("UPDATE audience_membership SET status = 'realized' WHERE audience = ? AND profile_id = ?",
+                     [AUDIENCE, leaving])
         back = deliver(ws, lake, config).audiences[0]
         assert (back.activated, back.removed) == (1, 0) and on_list(marketo, list_name) == wanted
-        outcomes = dict(lake.con.execute(
+        outcomes = dict(lake.execute(
             "SELECT outcome, count(*) FROM delivery_receipts WHERE profile_id = ? GROUP BY 1", [leaving]).fetchall())
     assert outcomes == {"added": 2, "removed": 1}
     assert marketo.lead_writes == []
@@ -141,8 +141,8 @@ def test_file_exports_are_complete_split_hashed_and_atomic(tmp_path: Path, evalu
                             "d.profile_id WHERE d.destination = 'csv' ORDER BY 1 LIMIT 1")
         deliver(ws, lake, ws.config.destinations[1])
         leaving = lake.scalar("SELECT profile_id FROM destination_members WHERE destination = 'changes' LIMIT 1")
-        lake.con.execute("UPDATE audience_membership SET status = 'exited' WHERE audience = ? AND profile_id = ?",
-                         [AUDIENCE, leaving])
+        lake.execute("UPDATE audience_membership SET status = 'exited' WHERE audience = ? AND profile_id = ?",
+                     [AUDIENCE, leaving])
         second = deliver(ws, lake, ws.config.destinations[1]).audiences[0]
     run = next((ws.root / "exports").rglob("manifest.json")).parent
     manifest = json.loads((run / "manifest.json").read_text())
@@ -308,7 +308,7 @@ def test_two_workspaces_share_one_marketo_instance_without_touching_each_other(
     mine, theirs = f"{first.config.name} · {AUDIENCE}", f"{second.config.name} · {AUDIENCE}"
     assert mine != theirs and on_list(marketo, mine) == on_list(marketo, theirs) != set()
     with first.lake() as lake:
-        lake.con.execute("UPDATE audience_membership SET status = 'exited' WHERE audience = ?", [AUDIENCE])
+        lake.execute("UPDATE audience_membership SET status = 'exited' WHERE audience = ?", [AUDIENCE])
         assert deliver(first, lake, first.config.destinations[0]).total("removed") > 0
     assert on_list(marketo, mine) == set() and on_list(marketo, theirs) != set()
 

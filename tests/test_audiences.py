@@ -67,7 +67,7 @@ def test_random_audiences_agree_with_the_reference(world_lake, reference_world, 
 def test_why_answers_every_audience_and_agrees_with_membership(world_lake, audience, rnd) -> None:
     members = compiled_members(world_lake, [audience])[audience.name]
     table, key = ("person_profile", "person_id") if audience.of == "person" else ("account_profile", "account_id")
-    others = sorted({r[0] for r in world_lake.con.execute(f"SELECT {key} FROM {table}").fetchall()} - members)
+    others = sorted({r[0] for r in world_lake.execute(f"SELECT {key} FROM {table}").fetchall()} - members)
     for profile_id in rnd.sample(sorted(members), min(2, len(members))) + rnd.sample(others, min(2, len(others))):
         member, lines = explain_membership(world_lake, [audience], audience.name, profile_id, WHEN)
         assert member == (profile_id in members) == lines[0].holds

@@ -130,7 +130,7 @@ def test_a_streaming_decision_leaves_no_table_shadowing_the_lakes(tmp_path: Path
     with ws.lake() as lake:
         evaluate(lake, audiences, AS_OF)
         StreamEvaluator(lake, audiences).decide("SELECT person_id FROM person_profile", AS_OF)
-        shadowing = lake.con.execute(
+        shadowing = lake.execute(
             "SELECT t.table_name FROM duckdb_tables() t JOIN duckdb_tables() m ON m.table_name = t.table_name "
             "WHERE t.temporary AND NOT m.temporary").fetchall()
         assert shadowing == []

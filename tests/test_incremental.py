@@ -109,7 +109,7 @@ def apply(lake: Lake, change: tuple, at: datetime, n: int) -> None:
 
 
 def aud_tables(lake: Lake) -> dict[str, list[tuple]]:
-    return {name: lake.con.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall() for name in table_sql(lake.schema)}
+    return {name: lake.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall() for name in table_sql(lake.schema)}
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -196,8 +196,8 @@ def test_an_older_store_is_refused_until_accord_migrate_brings_it_up_to_date(tmp
     ws = Workspace.init(tmp_path / "ws")
     with ws.lake() as lake:  # a new store is created at the current version
         version = lake.schema_version
-        lake.con.execute("DROP TABLE change_readers")  # undo the latest migration
-        lake.con.execute("DELETE FROM _migrations WHERE version = ?", [version])
+        lake.execute("DROP TABLE change_readers")  # undo the latest migration
+        lake.execute("DELETE FROM _migrations WHERE version = ?", [version])
     with pytest.raises(StoreOutdated, match=f"at version {version - 1}, this Accord needs {version}: run `accord migrate`"):
         ws.lake()
     refused = CliRunner().invoke(app, ["status", "-w", str(ws.root)])
@@ -206,3 +206,22 @@ def test_an_older_store_is_refused_until_accord_migrate_brings_it_up_to_date(tmp
     assert migrated.exit_code == 0 and f"prod: version {version}" in migrated.output
     with ws.lake() as lake:
         assert lake.schema_version == version and lake.scalar("SELECT count(*) FROM change_readers") == 0
+
+
+def test_only_the_lake_holds_the_connection() -> None:
+    """Every other layer goes through `Lake` (execute, transaction, register): the store can change under them."""
+    import ast
+
+    package = Path(__file__).parent.parent / "src" / "accord"
+    reaching, connecting = [], []
+    for path in package.rglob("*.py"):
+        if path.parent.name == "lake":
+            continue
+        tree = ast.parse(path.read_text())
+        where = path.relative_to(package)
+        reaching += [f"{where}:{n.lineno}" for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                     and n.attr in ("con", "_con")]
+        connecting += [f"{where}:{n.lineno}" for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                       and n.attr == "connect" and isinstance(n.value, ast.Name) and n.value.id == "duckdb"]
+    assert not reaching, f"a store's connection used outside lake/: {reaching}"
+    assert [c.split(":")[0] for c in connecting] == ["ingest/preview.py"], "only a file preview's scratch database"

@@ -38,7 +38,7 @@ def world_lake(profiled_lake):
 def world_events(world_lake) -> dict[str, dict[str, list[int]]]:
     """Each person's events of the tiny world, as rows the live path matches."""
     out: dict[str, list[dict[str, object]]] = defaultdict(list)
-    for person, event_type, url, at, properties in world_lake.con.execute(
+    for person, event_type, url, at, properties in world_lake.execute(
             'SELECT person_id, event_type, url, "timestamp", properties FROM aud_person_events').fetchall():
         out[person].append({"event_type": event_type, "url": url, "timestamp": micros(at), "properties": properties})
     return out
@@ -54,7 +54,7 @@ def test_plans_decide_as_the_compiled_sql(world_lake, world_events, audience) ->
     p = plan(audience)
     assert p is not None
     facts = compiled_members(world_lake, p.fact_audiences(), WHEN)
-    people = [r[0] for r in world_lake.con.execute("SELECT person_id FROM aud_people").fetchall()]
+    people = [r[0] for r in world_lake.execute("SELECT person_id FROM aud_people").fetchall()]
     decided = set()
     for person in people:
         hits: dict[str, list[int]] = {}
@@ -175,7 +175,7 @@ def message(action: tuple, n: int, clock: datetime) -> dict[str, object] | None:
 
 def memberships(lake, names: list[str]) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {n: set() for n in names}
-    for audience, profile in lake.con.execute(
+    for audience, profile in lake.execute(
             "SELECT audience, profile_id FROM audience_membership WHERE status IN ('realized', 'existing')").fetchall():
         out[audience].add(profile)
     return out

@@ -229,7 +229,7 @@ def test_two_instances_into_one_workspace_never_collide(tmp_path: Path, data: Ma
         result = CliRunner().invoke(app, ["sync", "marketo", "-w", str(ws.root)])
         assert result.exit_code == 0, result.output
         with ws.lake("prod") as lake:
-            per_instance = dict(lake.con.execute(
+            per_instance = dict(lake.execute(
                 "SELECT source_instance_id, count(*) FROM person GROUP BY 1").fetchall())
     assert set(per_instance) == {"123-ABC-456", "987-XYZ-654"}
     assert per_instance["123-ABC-456"] == per_instance["987-XYZ-654"] > 0
@@ -282,7 +282,7 @@ def test_crm_objects_are_read_by_lookup_when_asked_for(server: MarketoServer, da
     assert versions(lake, "account") == len(companies) + len(named) > 0
     assert versions(lake, "opportunity_person") == len(data.opportunity_roles) > 0
     expected = {r["externalOpportunityId"] for r in data.opportunity_roles}
-    assert {r[0] for r in lake.con.execute("SELECT source_id FROM opportunity").fetchall()} == expected
+    assert {r[0] for r in lake.execute("SELECT source_id FROM opportunity").fetchall()} == expected
     assert lake.scalar("SELECT count(*) FROM account WHERE crm_account_id IS NOT NULL") == len(companies)
     assert report.quarantined() == 0
     assert server.count("/rest/v1/opportunities/roles.json") >= 2  # more leads than 300: several lookups
@@ -301,6 +301,6 @@ def test_declared_custom_lead_fields_marketo_describes_are_exported(data: Market
         settings = {"name": "mkto", "munchkin_id": server.munchkin_id, "endpoint": server.endpoint,
                     "client_id": server.client_id, "client_secret": "env:MKTO_SECRET", "backfill_since": SINCE}
         MarketoSource(MarketoSourceConfig.model_validate(settings), client_for(server), schema).backfill(lake)
-    got = dict(lake.con.execute('SELECT "buyingRole", count(*) FROM person_current GROUP BY 1').fetchall())
+    got = dict(lake.execute('SELECT "buyingRole", count(*) FROM person_current GROUP BY 1').fetchall())
     assert got == {"Champion": roles.to_pylist().count("Champion"), None: roles.null_count,
                    "Economic Buyer": roles.to_pylist().count("Economic Buyer")}

@@ -71,7 +71,7 @@ def test_a_failing_stage_is_recorded_and_the_stages_after_it_do_not_run(loaded: 
 def test_each_stage_declares_tables_the_store_has(loaded: Workspace) -> None:
     CliRunner().invoke(app, ["run", "-w", str(loaded.root)])
     with loaded.lake() as lake:
-        tables = {r[0] for r in lake.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        tables = {r[0] for r in lake.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     for stage in (IDENTITY, PROFILES, AUDIENCES, ACTIVATION, *SERVING_CYCLE):
         for table in (*stage.reads, *stage.writes):
             assert table in tables or table in ("collector log", "aud_*"), (stage.name, table)

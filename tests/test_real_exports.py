@@ -104,7 +104,7 @@ def test_a_person_with_two_roles_on_one_deal_holds_both(lake, tmp_path: Path) ->
     }
     audiences = [parse_audience(f'audience "{n}" of person where {t}') for n, t in texts.items()]
     evaluate(lake, audiences, datetime.now(timezone.utc))
-    members = {n: {r[0] for r in lake.con.execute(
+    members = {n: {r[0] for r in lake.execute(
         "SELECT p.email FROM audience_membership m JOIN person_profile p ON p.person_id = m.profile_id "
         "WHERE m.audience = ?", [n]).fetchall()} for n in texts}
     assert members == {"DM": {"dm@acme.com"}, "Influencer": {"dm@acme.com", "other@acme.com"},

@@ -199,7 +199,7 @@ def test_declared_custom_fields_the_org_describes_are_read(server: SalesforceSer
     assert "ABM_Tier__c" in source.fields("Account") and "Missing__c" not in source.fields("Account")
     source.backfill(lake)
     tiers = {r["Id"]: r["ABM_Tier__c"] or None for r in data.records["Account"]}
-    got = dict(lake.con.execute('SELECT source_id, "ABM_Tier__c" FROM account_current').fetchall())
+    got = dict(lake.execute('SELECT source_id, "ABM_Tier__c" FROM account_current').fetchall())
     assert got == tiers and any(got.values())
     personas = lake.scalar('SELECT count("Persona__c") FROM person_current')
     assert (personas > 0) == (chosen is None)

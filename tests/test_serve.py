@@ -142,7 +142,7 @@ def test_a_page_view_is_decided_live_before_the_lake_cycle(workspace) -> None:
         server.should_exit = True
         thread.join(timeout=60)
     with Workspace.load(folder).lake() as lake:
-        [(owner,)] = lake.con.execute("SELECT profile_id FROM identity_nodes WHERE namespace = 'user_id' AND value = 'v1'").fetchall()
+        [(owner,)] = lake.execute("SELECT profile_id FROM identity_nodes WHERE namespace = 'user_id' AND value = 'v1'").fetchall()
         assert owner == decided[0].profile_id, "the identity run kept the id the live path announced"
         members = lake.query("SELECT profile_id, status FROM audience_membership WHERE audience = 'Recent visitors'")
         assert members == [{"profile_id": owner, "status": "realized"}]

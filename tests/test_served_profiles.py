@@ -65,7 +65,7 @@ def test_a_copy_kept_by_changes_equals_one_copied_whole(evaluated_lake: Path, tm
             whole = ServedProfiles(folder / f"whole-{n}.sqlite")
             assert whole.sync(lake).mode == "full"
             assert copied(kept) == copied(whole)
-            people = [r[0] for r in lake.con.execute("SELECT person_id FROM person_profile ORDER BY 1 LIMIT 30").fetchall()]
+            people = [r[0] for r in lake.execute("SELECT person_id FROM person_profile ORDER BY 1 LIMIT 30").fetchall()]
             answers_as_the_lake(kept, lake, people)
     kept.close()
 
@@ -98,7 +98,7 @@ def test_serve_answers_page_reads_from_the_copy_as_the_lake_does(evaluated_lake:
     ws = evaluated_workspace(tmp_path, evaluated_lake)
     with ws.lake() as lake:
         auth = {"Authorization": f"Bearer {create_key(lake, 'api', 'tests').secret}"}
-        emails = [r[0] for r in lake.con.execute(
+        emails = [r[0] for r in lake.execute(
             "SELECT p.email FROM person_profile p JOIN audience_membership m ON m.profile_id = p.person_id "
             "WHERE p.email IS NOT NULL GROUP BY 1 ORDER BY 1 LIMIT 20").fetchall()]
     client = TestClient(create_app(ws))

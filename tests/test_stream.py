@@ -56,7 +56,7 @@ def add_event(lake: Lake, n: int, person: str, kind: str, at: datetime) -> int:
 
 def streaming_members(lake: Lake) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {a.name: set() for a in AUDIENCES}
-    for audience, profile in lake.con.execute(
+    for audience, profile in lake.execute(
         "SELECT audience, profile_id FROM audience_membership WHERE status IN ('realized', 'existing')"
     ).fetchall():
         out[audience].add(profile)

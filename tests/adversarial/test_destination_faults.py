@@ -102,8 +102,8 @@ def test_every_change_ends_delivered_dead_lettered_or_retrying(tmp_path: Path, e
         report = deliver(ws, lake, ws.config.destinations[0], sleep=waits.append)
         members = lake.query("SELECT profile_id FROM audience_membership WHERE audience = ? "
                              "AND status IN ('realized', 'existing')", [AUDIENCE])
-        outcomes = dict(lake.con.execute("SELECT outcome, count(DISTINCT profile_id) FROM delivery_receipts "
-                                         "WHERE outcome <> 'excluded' GROUP BY 1").fetchall())
+        outcomes = dict(lake.execute("SELECT outcome, count(DISTINCT profile_id) FROM delivery_receipts "
+                                     "WHERE outcome <> 'excluded' GROUP BY 1").fetchall())
         in_flight = lake.scalar("SELECT count(*) FROM delivery_in_flight")
         status = lake.scalar("SELECT status FROM delivery_runs")
     sent = len(members) - report.total("excluded")
@@ -188,12 +188,12 @@ def test_an_unreachable_destination_is_a_503_and_keeps_its_changes(tmp_path: Pat
     page = client.post("/destinations/gone/retry", follow_redirects=False)
     assert page.status_code == 503 and "could not be reached" in page.text
     with ws.lake() as lake:
-        outcomes = {r[0] for r in lake.con.execute("SELECT DISTINCT outcome FROM delivery_receipts "
-                                                   "WHERE outcome <> 'excluded'").fetchall()}
+        outcomes = {r[0] for r in lake.execute("SELECT DISTINCT outcome FROM delivery_receipts "
+                                               "WHERE outcome <> 'excluded'").fetchall()}
         assert outcomes == {"retrying"}
         assert lake.scalar("SELECT count(*) FROM delivery_dead_letters") == 0, "kept for the next run, not dead"
         assert lake.scalar("SELECT count(*) FROM delivery_in_flight") == 0
-        assert {r[0] for r in lake.con.execute("SELECT status FROM delivery_runs").fetchall()} == {"retrying"}
+        assert {r[0] for r in lake.execute("SELECT status FROM delivery_runs").fetchall()} == {"retrying"}
 
 
 @pytest.mark.parametrize("header", ["inf", "1e400", "100000", "soon", soon(100_000)])

@@ -17,7 +17,7 @@ RUNNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 def mark_interrupted(lake: Lake) -> int:
     """Runs left `running` by a process that is gone become `interrupted` (the next run settles their changes)."""
-    rows = lake.con.execute(
+    rows = lake.execute(
         "UPDATE delivery_runs SET status = 'interrupted', finished_at = coalesce(finished_at, ?), "
         "error = coalesce(error, 'the process running it stopped (killed or crashed); the next run resumes it') "
         "WHERE status = 'running' AND runner IS DISTINCT FROM ? RETURNING run_id", [now(), RUNNER]).fetchall()
@@ -56,5 +56,5 @@ def dead_letters(lake: Lake, destination: str | None = None) -> list[dict[str, A
 def release_dead_letters(lake: Lake, destination: str) -> int:
     """Put a destination's dead letters back into play: the next run sends them again."""
     count = int(lake.scalar("SELECT count(*) FROM delivery_dead_letters WHERE destination = ?", [destination]))
-    lake.con.execute("DELETE FROM delivery_dead_letters WHERE destination = ?", [destination])
+    lake.execute("DELETE FROM delivery_dead_letters WHERE destination = ?", [destination])
     return count

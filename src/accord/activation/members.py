@@ -23,7 +23,7 @@ def audience_kind(lake: Lake, audience: str) -> str:
 
 def known_audiences(lake: Lake, names: list[str]) -> list[str]:
     """The names that have been evaluated or streamed into this sandbox."""
-    known = {r[0] for r in lake.con.execute("SELECT name FROM audiences").fetchall()}
+    known = {r[0] for r in lake.execute("SELECT name FROM audiences").fetchall()}
     return [n for n in names if n in known]
 
 
@@ -37,7 +37,7 @@ def current_members(lake: Lake, audience: str, fields: list[str], among: list[st
     """
     kind = audience_kind(lake, audience)
     table, key = ("person_profile", "person_id") if kind == "person" else ("account_profile", "account_id")
-    columns = {r[0] for r in lake.con.execute(
+    columns = {r[0] for r in lake.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
     wanted = [f for f in dict.fromkeys([*fields, *CONSENT_FIELDS]) if f in columns]
     selected = "".join(f", p.{ident(f)}" for f in wanted)
@@ -48,7 +48,7 @@ def current_members(lake: Lake, audience: str, fields: list[str], among: list[st
     else:
         chosen = among if only is None else [p for p in among if p in only]
         membership, params = "(SELECT unnest(?::VARCHAR[]) AS profile_id)", [chosen]
-    rows = lake.con.execute(
+    rows = lake.execute(
         f"""
         SELECT m.profile_id{selected},
                (SELECT list(n.value ORDER BY n.value) FROM identity_nodes n
@@ -64,7 +64,7 @@ def current_members(lake: Lake, audience: str, fields: list[str], among: list[st
 
 def acknowledged(lake: Lake, destination: str, audience: str) -> dict[str, str | None]:
     """Profile id → the destination's key for it (e.g. Marketo lead ids), for every member it has confirmed."""
-    rows = lake.con.execute(
+    rows = lake.execute(
         "SELECT profile_id, destination_key FROM destination_members WHERE destination = ? AND audience = ?",
         [destination, audience],
     ).fetchall()

@@ -90,7 +90,7 @@ class DeliverySync:
         started = time.perf_counter()
         mark_interrupted(self.lake)
         run_id = int(self.lake.scalar("SELECT nextval('delivery_run_seq')"))
-        self.lake.con.execute(
+        self.lake.execute(
             "INSERT INTO delivery_runs (run_id, destination, trigger, status, started_at, runner) "
             "VALUES (?, ?, ?, 'running', ?, ?)",
             [run_id, self.name, trigger, now(), RUNNER],
@@ -110,7 +110,7 @@ class DeliverySync:
         finally:
             report.seconds = time.perf_counter() - started
             status = "failed" if report.error else "retrying" if report.total("retrying") else "completed"
-            self.lake.con.execute(
+            self.lake.execute(
                 "UPDATE delivery_runs SET status = ?, finished_at = ?, activated = ?, removed = ?, skipped = ?, "
                 "excluded = ?, failed = ?, error = ? WHERE run_id = ?",
                 [status, now(), report.total("activated"), report.total("removed"),
@@ -124,7 +124,7 @@ class DeliverySync:
         self._settle_in_flight(audience, report)
         members = current_members(self.lake, audience, self.fields, self._among(audience, focus), focus)
         acked = {p: k for p, k in acknowledged(self.lake, self.name, audience).items() if focus is None or p in focus}
-        dead = {str(r[0]) for r in self.lake.con.execute(
+        dead = {str(r[0]) for r in self.lake.execute(
             "SELECT profile_id FROM delivery_dead_letters WHERE destination = ? AND audience = ?",
             [self.name, audience]).fetchall()}
         eligible: list[Member] = []
@@ -235,7 +235,7 @@ class DeliverySync:
 
     def _settle_in_flight(self, audience: str, report: AudienceReport) -> None:
         """Changes a killed run sent without recording: ask the destination which arrived, record those."""
-        rows = self.lake.con.execute(
+        rows = self.lake.execute(
             "SELECT DISTINCT profile_id, change, run_id FROM delivery_in_flight WHERE destination = ? AND audience = ?",
             [self.name, audience],
         ).fetchall()
@@ -301,28 +301,28 @@ class DeliverySync:
         if not rows:
             return
         if table not in self._columns:
-            self._columns[table] = [r[0] for r in self.lake.con.execute(
+            self._columns[table] = [r[0] for r in self.lake.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
                 [table]).fetchall()]
         columns = self._columns[table]
         arrow = pa.Table.from_pylist([dict(zip(columns, r)) for r in rows])
-        self.lake.con.register("_activation_rows", arrow)
+        self.lake.register("_activation_rows", arrow)
         try:
             verb = "INSERT OR REPLACE" if replace else "INSERT"
-            self.lake.con.execute(f"{verb} INTO {table} BY NAME SELECT * FROM _activation_rows")
+            self.lake.execute(f"{verb} INTO {table} BY NAME SELECT * FROM _activation_rows")
         finally:
-            self.lake.con.unregister("_activation_rows")
+            self.lake.unregister("_activation_rows")
 
     def _forget(self, audience: str, profile_ids: list[str]) -> None:
         if profile_ids:
-            self.lake.con.execute(
+            self.lake.execute(
                 "DELETE FROM destination_members WHERE destination = ? AND audience = ? AND list_contains(?, profile_id)",
                 [self.name, audience, profile_ids],
             )
 
     def _clear_in_flight(self, audience: str, profile_ids: list[str]) -> None:
         if profile_ids:
-            self.lake.con.execute(
+            self.lake.execute(
                 "DELETE FROM delivery_in_flight WHERE destination = ? AND audience = ? AND list_contains(?, profile_id)",
                 [self.name, audience, profile_ids],
             )

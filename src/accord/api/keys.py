@@ -27,7 +27,7 @@ def create_key(lake: Lake, kind: str, note: str | None = None) -> NewKey:
         raise ValueError(f"a key is of kind {' or '.join(KINDS)}, not {kind!r}")
     secret = f"{KINDS[kind]}_{secrets.token_urlsafe(24)}"
     key_id = secret[:10]
-    lake.con.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, NULL, ?)", [key_id, kind, _hash(secret), now(), note])
+    lake.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, NULL, ?)", [key_id, kind, _hash(secret), now(), note])
     return NewKey(key_id, kind, secret)
 
 
@@ -35,11 +35,11 @@ def revoke_key(lake: Lake, key_id: str) -> None:
     found = lake.scalar("SELECT count(*) FROM api_keys WHERE key_id = ? AND revoked_at IS NULL", [key_id])
     if not found:
         raise LookupError(f"no active key {key_id!r} (see `accord keys list`)")
-    lake.con.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ?", [now(), key_id])
+    lake.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ?", [now(), key_id])
 
 
 def active_hashes(lake: Lake, kind: str) -> set[str]:
-    rows = lake.con.execute("SELECT key_hash FROM api_keys WHERE kind = ? AND revoked_at IS NULL", [kind]).fetchall()
+    rows = lake.execute("SELECT key_hash FROM api_keys WHERE kind = ? AND revoked_at IS NULL", [kind]).fetchall()
     return {r[0] for r in rows}
 
 

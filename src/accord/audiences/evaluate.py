@@ -122,12 +122,11 @@ def evaluate(
                                           for k in ("person", "account"))
     by_name = {a.name: a for a in audiences}
     audiences = [a for a in audiences if a.name not in failed]
-    con = lake.con
     with lake.transaction():
-        con.register("_members_arrow", members)
+        lake.register("_members_arrow", members)
         entered = record_membership(lake, run_id, as_of, [a.name for a in audiences], retention_days,
                                     DECIDED if scope else None)
-        con.unregister("_members_arrow")
+        lake.unregister("_members_arrow")
         sizes = _sizes(lake, [a.name for a in audiences])
         for audience in audiences:
             method, reason = evaluation_method(audience, by_name)
@@ -135,8 +134,8 @@ def evaluate(
             size = sizes.get(audience.name, 0)
             report.results.append(AudienceResult(audience.name, audience.of, size, came, size - came, left,
                                                  method, reason))
-            con.execute("DELETE FROM audiences WHERE name = ?", [audience.name])
-            con.execute(
+            lake.execute("DELETE FROM audiences WHERE name = ?", [audience.name])
+            lake.execute(
                 "INSERT INTO audiences VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [audience.name, audience.of, print_audience(audience), method, reason, run_id, as_of, size],
             )
@@ -144,8 +143,8 @@ def evaluate(
         if keep and shared:
             remember_features(lake, key)
         report.seconds = time.perf_counter() - started
-        con.execute("INSERT INTO audience_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [run_id, as_of, now(), report.seconds, len(audiences), report.mode,
+        lake.execute("INSERT INTO audience_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     [run_id, as_of, now(), report.seconds, len(audiences), report.mode,
                      report.people if scope else None, report.accounts if scope else None])
     return report
 
@@ -157,32 +156,31 @@ DECIDED = "_decided_profiles"
 def _incremental_scope(lake: Lake, audiences: list[Audience], as_of: datetime) -> dict[str, str] | None:
     """The tables of the people and accounts to re-decide, or None when everyone must be decided (no previous
     run of exactly these definitions, time going backwards, the aud_* tables rebuilt whole)."""
-    last = lake.con.execute("SELECT run_id, as_of FROM audience_runs ORDER BY run_id DESC LIMIT 1").fetchone()
+    last = lake.execute("SELECT run_id, as_of FROM audience_runs ORDER BY run_id DESC LIMIT 1").fetchone()
     if last is None or as_of < last[1] or everyone_pending(lake):
         return None
     run_id, since = int(last[0]), last[1]
     stored = {name: (definition, last_run) for name, definition, last_run in
-              lake.con.execute("SELECT name, definition, last_run_id FROM audiences").fetchall()}
+              lake.execute("SELECT name, definition, last_run_id FROM audiences").fetchall()}
     if any(stored.get(a.name) != (print_audience(a), run_id) for a in audiences):
         return None
-    con = lake.con
     swept = swept_people_sql(time_boundaries(audiences), since, as_of)
     # Memberships recorded since (streaming decisions) change what `in audience` sees.
     changed_members = f"SELECT DISTINCT profile_id FROM audience_membership_history WHERE run_id > {run_id}"
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _decided_people AS
+    lake.execute(f"""CREATE OR REPLACE TEMP TABLE _decided_people AS
         SELECT profile_id FROM aud_pending WHERE kind = 'person'
         UNION SELECT person_id FROM ({swept}) UNION {changed_members}""")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _decided_accounts AS
+    lake.execute(f"""CREATE OR REPLACE TEMP TABLE _decided_accounts AS
         SELECT profile_id FROM aud_pending WHERE kind = 'account'
         UNION SELECT account_id FROM aud_person_account WHERE person_id IN (SELECT profile_id FROM _decided_people)
         UNION {changed_members}""")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {DECIDED} AS "
-                "SELECT profile_id FROM _decided_people UNION SELECT profile_id FROM _decided_accounts")
+    lake.execute(f"CREATE OR REPLACE TEMP TABLE {DECIDED} AS "
+                 "SELECT profile_id FROM _decided_people UNION SELECT profile_id FROM _decided_accounts")
     return {"person": "_decided_people", "account": "_decided_accounts"}
 
 
 def _sizes(lake: Lake, names: list[str]) -> dict[str, int]:
-    rows = lake.con.execute(
+    rows = lake.execute(
         "SELECT audience, count(*) FROM audience_membership WHERE status IN ('realized', 'existing') "
         "AND audience IN (SELECT unnest(?::VARCHAR[])) GROUP BY audience", [names]).fetchall()
     return {name: int(n) for name, n in rows}
@@ -214,12 +212,12 @@ def _members_each_alone_if_need_be(engine: Engine, audiences: list[Audience],
 def register_audiences(lake: Lake, audiences: list[Audience], by_name: dict[str, Audience]) -> None:
     """Record the definition and method of audiences the store has not seen (streamed before any batch run), so
     every audience with members is known by kind; a batch run replaces the row and adds the size."""
-    known = {r[0] for r in lake.con.execute("SELECT name FROM audiences").fetchall()}
+    known = {r[0] for r in lake.execute("SELECT name FROM audiences").fetchall()}
     for audience in audiences:
         if audience.name not in known:
             method, reason = evaluation_method(audience, by_name)
-            lake.con.execute("INSERT INTO audiences VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL)",
-                             [audience.name, audience.of, print_audience(audience), method, reason])
+            lake.execute("INSERT INTO audiences VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL)",
+                         [audience.name, audience.of, print_audience(audience), method, reason])
 
 
 def record_membership(
@@ -230,10 +228,9 @@ def record_membership(
 
     With `scope` (a table of profile_id), only those profiles were evaluated, and only they can change.
     """
-    con = lake.con
     within = f"AND profile_id IN (SELECT profile_id FROM {scope})" if scope else ""
-    con.execute("CREATE OR REPLACE TEMP TABLE _evaluated AS SELECT unnest(?::VARCHAR[]) AS audience", [names])
-    con.execute(
+    lake.execute("CREATE OR REPLACE TEMP TABLE _evaluated AS SELECT unnest(?::VARCHAR[]) AS audience", [names])
+    lake.execute(
         f"""CREATE OR REPLACE TEMP TABLE _diff AS
         WITH n AS (SELECT DISTINCT audience, profile_id FROM _members_arrow),
         a AS (SELECT audience, profile_id FROM audience_membership
@@ -244,9 +241,9 @@ def record_membership(
     )
     _rewrite_changed(lake, at, at - timedelta(days=retention_days))
     if not scope:  # a full evaluation decided every stay too
-        con.execute("UPDATE audience_membership SET last_evaluated_at = ? WHERE status IN ('realized', 'existing') "
-                    "AND audience IN (SELECT audience FROM _evaluated)", [at])
-    con.execute(
+        lake.execute("UPDATE audience_membership SET last_evaluated_at = ? WHERE status IN ('realized', 'existing') "
+                     "AND audience IN (SELECT audience FROM _evaluated)", [at])
+    lake.execute(
         """INSERT INTO audience_membership_history
         SELECT ?, audience, profile_id, CASE change WHEN 'entered' THEN 'realized' ELSE 'exited' END, ?
         FROM _diff WHERE change <> 'stayed'""",
@@ -254,7 +251,7 @@ def record_membership(
     )
     counts: dict[str, list[int]] = {n: [0, 0] for n in names}
     slot = {"entered": 0, "left": 1}
-    for audience, change, n in con.execute(
+    for audience, change, n in lake.execute(
             "SELECT audience, change, count(*) FROM _diff WHERE change <> 'stayed' GROUP BY ALL").fetchall():
         counts[audience][slot[change]] = int(n)
     return {k: (v[0], v[1]) for k, v in counts.items()}
@@ -263,8 +260,7 @@ def record_membership(
 def _rewrite_changed(lake: Lake, at: datetime, keep: datetime) -> None:
     """Rewrite only the rows that enter or leave; every stay becomes `existing` and exits older than `keep` are
     purged (a row that stays keeps its `last_evaluated_at`)."""
-    con = lake.con
-    con.execute(
+    lake.execute(
         """CREATE OR REPLACE TEMP TABLE _state AS
         SELECT d.audience, d.profile_id, CASE d.change WHEN 'entered' THEN 'realized' ELSE 'exited' END AS status,
                CASE WHEN d.change = 'entered' THEN $at ELSE m.entered_at END AS entered_at,
@@ -272,38 +268,37 @@ def _rewrite_changed(lake: Lake, at: datetime, keep: datetime) -> None:
         FROM _diff d LEFT JOIN audience_membership m ON m.audience = d.audience AND m.profile_id = d.profile_id
         WHERE d.change <> 'stayed'""", {"at": at})
     evaluated = "audience IN (SELECT audience FROM _evaluated)"
-    con.execute(f"UPDATE audience_membership SET status = 'existing' WHERE status = 'realized' AND {evaluated}")
-    con.execute(f"DELETE FROM audience_membership WHERE status = 'exited' AND exited_at < ? AND {evaluated}", [keep])
-    con.execute("DELETE FROM audience_membership m USING _state s "
-                "WHERE m.audience = s.audience AND m.profile_id = s.profile_id")
-    con.execute("INSERT INTO audience_membership SELECT * FROM _state")
+    lake.execute(f"UPDATE audience_membership SET status = 'existing' WHERE status = 'realized' AND {evaluated}")
+    lake.execute(f"DELETE FROM audience_membership WHERE status = 'exited' AND exited_at < ? AND {evaluated}", [keep])
+    lake.execute("DELETE FROM audience_membership m USING _state s "
+                 "WHERE m.audience = s.audience AND m.profile_id = s.profile_id")
+    lake.execute("INSERT INTO audience_membership SELECT * FROM _state")
 
 
 def record_changes(lake: Lake, run_id: int, changes: list[Change]) -> None:
     """Record membership transitions decided one by one (streaming), in their order; stayed members are untouched."""
     if not changes:
         return
-    con = lake.con
-    con.register("_changes_arrow", pa.table({
+    lake.register("_changes_arrow", pa.table({
         "seq": list(range(len(changes))), "audience": [c.audience for c in changes],
         "profile_id": [c.profile_id for c in changes], "status": [c.status for c in changes], "at": [c.at for c in changes],
     }))
     try:
         with lake.transaction():
-            con.execute(
+            lake.execute(
                 """CREATE OR REPLACE TEMP TABLE _last AS
                 SELECT audience, profile_id, arg_max(status, seq) AS status, arg_max("at", seq) AS "at",
                        arg_max("at", seq) FILTER (WHERE status = 'realized') AS entered
                 FROM _changes_arrow GROUP BY audience, profile_id""")
-            con.execute(
+            lake.execute(
                 """CREATE OR REPLACE TEMP TABLE _rows AS
                 SELECT l.audience, l.profile_id, l.status,
                        CASE WHEN l.status = 'realized' THEN l.entered ELSE coalesce(l.entered, m.entered_at, l."at") END,
                        CASE WHEN l.status = 'exited' THEN l."at" END, l."at"
                 FROM _last l LEFT JOIN audience_membership m USING (audience, profile_id)""")
-            con.execute("DELETE FROM audience_membership m USING _last l WHERE m.audience = l.audience AND m.profile_id = l.profile_id")
-            con.execute("INSERT INTO audience_membership SELECT * FROM _rows")
-            con.execute("INSERT INTO audience_membership_history SELECT ?, audience, profile_id, status, \"at\" "
-                        "FROM _changes_arrow ORDER BY seq", [run_id])
+            lake.execute("DELETE FROM audience_membership m USING _last l WHERE m.audience = l.audience AND m.profile_id = l.profile_id")
+            lake.execute("INSERT INTO audience_membership SELECT * FROM _rows")
+            lake.execute("INSERT INTO audience_membership_history SELECT ?, audience, profile_id, status, \"at\" "
+                         "FROM _changes_arrow ORDER BY seq", [run_id])
     finally:
-        con.unregister("_changes_arrow")
+        lake.unregister("_changes_arrow")

@@ -161,7 +161,7 @@ class LiveProfiles:
         if not wanted:
             return []
         among = " AND profile_id IN (SELECT unnest(?::VARCHAR[]))" if profiles is not None else ""
-        return lake.con.execute(
+        return lake.execute(
             f"SELECT namespace, value, profile_id FROM identity_nodes WHERE {_KEYS}{among}",
             [profiles] if profiles is not None else []).fetchall()
 
@@ -179,7 +179,7 @@ class LiveProfiles:
 
     def reload_members(self, lake: Lake) -> None:
         """The recorded membership, and on top what was decided but not recorded yet."""
-        rows = lake.con.execute(
+        rows = lake.execute(
             "SELECT audience, profile_id FROM audience_membership WHERE status IN ('realized', 'existing') "
             "AND audience IN (SELECT unnest(?::VARCHAR[]))", [self.audiences]).fetchall()
         with self.lock:

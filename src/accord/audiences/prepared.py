@@ -34,14 +34,13 @@ class NoProfilesYet(ValueError):
 def prepare_tables(lake: Lake) -> None:
     """(Re)build every aud_* table from the current profiles; the next evaluation re-decides everyone."""
     _require_profiles(lake)
-    con = lake.con
     with lake.transaction():
         for name, sql in table_sql(lake.schema).items():
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
-        con.execute("CREATE OR REPLACE TABLE aud_links AS SELECT * FROM person_account")
-        con.execute(f"CREATE OR REPLACE TABLE aud_state AS SELECT {SCHEMA_PRINT} AS schema_print, {POSITION}")
-        con.execute("CREATE OR REPLACE TABLE aud_pending (kind VARCHAR, profile_id VARCHAR)")
-        con.execute("INSERT INTO aud_pending VALUES ('person', NULL), ('account', NULL)")
+            lake.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
+        lake.execute("CREATE OR REPLACE TABLE aud_links AS SELECT * FROM person_account")
+        lake.execute(f"CREATE OR REPLACE TABLE aud_state AS SELECT {SCHEMA_PRINT} AS schema_print, {POSITION}")
+        lake.execute("CREATE OR REPLACE TABLE aud_pending (kind VARCHAR, profile_id VARCHAR)")
+        lake.execute("INSERT INTO aud_pending VALUES ('person', NULL), ('account', NULL)")
         _forget_changes(lake)
 
 
@@ -58,9 +57,9 @@ def refresh_tables(lake: Lake) -> None:
     with lake.transaction():
         _find_changed(lake, batch_after=state[1], profile_seq_after=state[2])
         _maintain(lake)
-        lake.con.execute(f"INSERT INTO aud_pending SELECT 'person', person_id FROM {CHANGED_PEOPLE} "
-                         f"UNION ALL SELECT 'account', account_id FROM {CHANGED_ACCOUNTS}")
-        lake.con.execute(f"UPDATE aud_state SET batch_id = {current[1]}, profile_seq = {current[2]}")
+        lake.execute(f"INSERT INTO aud_pending SELECT 'person', person_id FROM {CHANGED_PEOPLE} "
+                     f"UNION ALL SELECT 'account', account_id FROM {CHANGED_ACCOUNTS}")
+        lake.execute(f"UPDATE aud_state SET batch_id = {current[1]}, profile_seq = {current[2]}")
         _forget_changes(lake)
 
 
@@ -71,7 +70,7 @@ def everyone_pending(lake: Lake) -> bool:
 
 def clear_pending(lake: Lake) -> None:
     """An evaluation of every audience re-decided what was pending."""
-    lake.con.execute("DELETE FROM aud_pending")
+    lake.execute("DELETE FROM aud_pending")
 
 
 def features_key(lake: Lake, audiences: list[Audience]) -> str:
@@ -89,22 +88,22 @@ def kept_features(lake: Lake, key: str) -> bool:
 def forget_features(lake: Lake) -> None:
     """The kept feature tables are about to change: not whole until `remember_features` (a crash in between
     makes the next run compute everyone's)."""
-    lake.con.execute("CREATE OR REPLACE TABLE aud_features_state (key VARCHAR)")
+    lake.execute("CREATE OR REPLACE TABLE aud_features_state (key VARCHAR)")
 
 
 def remember_features(lake: Lake, key: str) -> None:
-    lake.con.execute("INSERT INTO aud_features_state VALUES (?)", [key])
+    lake.execute("INSERT INTO aud_features_state VALUES (?)", [key])
 
 
 def _forget_changes(lake: Lake) -> None:
     """Drop the profile changes the tables now reflect and every other reader has read, keeping the newest
     build's (it marks the position)."""
-    lake.con.execute("DELETE FROM profile_changes WHERE seq < (SELECT max(seq) FROM profile_changes) "
-                     "AND seq <= (SELECT coalesce(min(seq), 9223372036854775807) FROM change_readers)")
+    lake.execute("DELETE FROM profile_changes WHERE seq < (SELECT max(seq) FROM profile_changes) "
+                 "AND seq <= (SELECT coalesce(min(seq), 9223372036854775807) FROM change_readers)")
 
 
 def _require_profiles(lake: Lake) -> None:
-    built = {r[0] for r in lake.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    built = {r[0] for r in lake.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     if not {"person_profile", "account_profile", "person_account"} <= built:
         raise NoProfilesYet("no profiles yet in this sandbox: load data and run `accord identity run` "
                             "(or `accord run`) before evaluating audiences")
@@ -113,12 +112,12 @@ def _require_profiles(lake: Lake) -> None:
 def _state(lake: Lake) -> tuple[str, int, int] | None:
     if not lake.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'aud_state'"):
         return None
-    row = lake.con.execute("SELECT schema_print, batch_id, profile_seq FROM aud_state").fetchone()
+    row = lake.execute("SELECT schema_print, batch_id, profile_seq FROM aud_state").fetchone()
     return (str(row[0]), int(row[1]), int(row[2])) if row else None
 
 
 def _current(lake: Lake) -> tuple[str, int, int]:
-    row = lake.con.execute(f"SELECT {SCHEMA_PRINT}, {POSITION}").fetchone()
+    row = lake.execute(f"SELECT {SCHEMA_PRINT}, {POSITION}").fetchone()
     assert row is not None
     return str(row[0]), int(row[1]), int(row[2])
 
@@ -131,10 +130,10 @@ def _rebuilt_whole(lake: Lake, profile_seq_after: int) -> bool:
 
 def _find_changed(lake: Lake, batch_after: int, profile_seq_after: int) -> None:
     """The people and accounts whose aud_* rows may differ from what they would be if built now."""
-    con, schema = lake.con, lake.schema
+    schema = lake.schema
     in_batches = f"batch_id > {int(batch_after)}"
     since = f"seq > {int(profile_seq_after)}"
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {DIRECT_ACCOUNTS} AS
+    lake.execute(f"""CREATE OR REPLACE TEMP TABLE {DIRECT_ACCOUNTS} AS
         {batch_accounts_sql(schema, in_batches)}
         UNION SELECT profile_id FROM profile_changes WHERE kind = 'account' AND {since}""")
     direct = f"SELECT account_id FROM {DIRECT_ACCOUNTS}"
@@ -143,13 +142,13 @@ def _find_changed(lake: Lake, batch_after: int, profile_seq_after: int) -> None:
     moved = """SELECT person_id FROM (
                    SELECT * FROM (SELECT * FROM person_account EXCEPT SELECT * FROM aud_links)
                    UNION ALL SELECT * FROM (SELECT * FROM aud_links EXCEPT SELECT * FROM person_account))"""
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {CHANGED_PEOPLE} AS
+    lake.execute(f"""CREATE OR REPLACE TEMP TABLE {CHANGED_PEOPLE} AS
         {batch_people_sql(schema, in_batches)}
         UNION SELECT profile_id FROM profile_changes WHERE kind = 'person' AND {since}
         UNION {moved}
         UNION {linked_people_sql(direct, 'aud_links')}""")
     people = f"SELECT person_id FROM {CHANGED_PEOPLE}"
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {CHANGED_ACCOUNTS} AS
+    lake.execute(f"""CREATE OR REPLACE TEMP TABLE {CHANGED_ACCOUNTS} AS
         {direct}
         UNION SELECT account_id FROM person_account WHERE person_id IN ({people})
         UNION SELECT account_id FROM aud_links WHERE person_id IN ({people})""")
@@ -158,19 +157,19 @@ def _find_changed(lake: Lake, batch_after: int, profile_seq_after: int) -> None:
 def _maintain(lake: Lake) -> None:
     """Replace the changed people's and accounts' rows of every aud_* table (people first: account events read
     the people's tables)."""
-    con, schema = lake.con, lake.schema
+    schema = lake.schema
     by_person = person_scoped_sql(schema, CHANGED_PEOPLE)
     by_person[ACCOUNT_EVENTS] = table_sql(schema, persons=CHANGED_PEOPLE)[ACCOUNT_EVENTS]
     for name, sql in by_person.items():
-        con.execute(f"DELETE FROM {name} WHERE person_id IN (SELECT person_id FROM {CHANGED_PEOPLE})")
-        con.execute(f"INSERT INTO {name} {sql}")
-    con.execute(f"DELETE FROM aud_links WHERE person_id IN (SELECT person_id FROM {CHANGED_PEOPLE})")
-    con.execute(f"INSERT INTO aud_links SELECT * FROM person_account "
-                f"WHERE person_id IN (SELECT person_id FROM {CHANGED_PEOPLE})")
+        lake.execute(f"DELETE FROM {name} WHERE person_id IN (SELECT person_id FROM {CHANGED_PEOPLE})")
+        lake.execute(f"INSERT INTO {name} {sql}")
+    lake.execute(f"DELETE FROM aud_links WHERE person_id IN (SELECT person_id FROM {CHANGED_PEOPLE})")
+    lake.execute(f"INSERT INTO aud_links SELECT * FROM person_account "
+                 f"WHERE person_id IN (SELECT person_id FROM {CHANGED_PEOPLE})")
     # An account's own tables change with the account; those of its people's custom objects with its people.
     of_people = {object_table("account", o.name) for o in schema.objects_of("person")}
     for scope in (DIRECT_ACCOUNTS, CHANGED_ACCOUNTS):
         for name, sql in account_scoped_sql(schema, scope).items():
             if (name in of_people) == (scope == CHANGED_ACCOUNTS):
-                con.execute(f"DELETE FROM {name} WHERE account_id IN (SELECT account_id FROM {scope})")
-                con.execute(f"INSERT INTO {name} {sql}")
+                lake.execute(f"DELETE FROM {name} WHERE account_id IN (SELECT account_id FROM {scope})")
+                lake.execute(f"INSERT INTO {name} {sql}")

@@ -66,7 +66,7 @@ class StreamEvaluator:
         parts = ([self._batch_people_sql(batch_ids)] if batch_ids else []) + (
             [swept_people_sql(self.boundaries, since, as_of)] if since is not None else [])
         if people:
-            self.lake.con.execute(
+            self.lake.execute(
                 "CREATE OR REPLACE TEMP TABLE _stream_touched AS SELECT unnest(?::VARCHAR[]) AS person_id", [list(people)])
             parts.append("SELECT person_id FROM _stream_touched")
         changes = self.decide(" UNION ".join(parts), as_of, upto, batch_ids) if parts else []
@@ -85,16 +85,16 @@ class StreamEvaluator:
         if not self.audiences:
             return []
         as_of = (as_of or now()).astimezone(timezone.utc)
-        con = self.lake.con
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _stream_people AS {people_sql}")
-        people = [r[0] for r in con.execute("SELECT person_id FROM _stream_people").fetchall()]
+        lake = self.lake
+        lake.execute(f"CREATE OR REPLACE TEMP TABLE _stream_people AS {people_sql}")
+        people = [r[0] for r in lake.execute("SELECT person_id FROM _stream_people").fetchall()]
         if not people:
             return []
         compiled = Compiler(as_of, self.lake.schema).compile_all(self.audiences + self.live.fact_audiences())
         read = compiled.tables_read() | ({"aud_person_events"} if self.live.tests else set())
         for name, sql in person_scoped_sql(self.lake.schema, "_stream_people").items():
             if name in read:
-                con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+                lake.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
         try:
             members: dict[str, set[str]] = defaultdict(set)
             table = DuckDBEngine(self.lake).members(compiled)
@@ -105,7 +105,7 @@ class StreamEvaluator:
         finally:
             # Scoped copies, custom objects' and features included: none may shadow the lake's tables.
             for name in (*person_tables(self.lake.schema), *(t for t, _ in compiled.feature_tables())):
-                con.execute(f"DROP TABLE IF EXISTS temp.{name}")
+                lake.execute(f"DROP TABLE IF EXISTS temp.{name}")
         changes = self.live.reconcile(people, members, events, whole, upto, as_of)
         self.bus.publish(changes)
         self.record()
@@ -117,7 +117,7 @@ class StreamEvaluator:
         out: dict[str, list[tuple[str, dict[str, object]]]] = defaultdict(list)
         if visible:
             batches = ", ".join(str(int(b)) for b in batch_ids) or "NULL"
-            rows = self.lake.con.execute(
+            rows = self.lake.execute(
                 'SELECT person_id, event_id, event_type, url, "timestamp", properties FROM aud_person_events '
                 "WHERE person_id IN (SELECT unnest(?::VARCHAR[])) OR (person_id IN (SELECT unnest(?::VARCHAR[])) "
                 f"AND event_id IN (SELECT source_key FROM event WHERE batch_id IN ({batches})))",

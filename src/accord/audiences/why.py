@@ -64,7 +64,7 @@ def explain_membership(
         .select(*columns, append=False)
         .where(exp.EQ(this=exp.column(ID[audience.of], table=alias, quoted=True), expression=exp.Literal.string(profile_id)))
     )
-    row = lake.con.execute(query.sql("duckdb")).fetchone()
+    row = lake.execute(query.sql("duckdb")).fetchone()
     if row is None:
         raise LookupError(f"{profile_id} is not a {audience.of} profile")
     lines = [WhyLine(depth, print_condition(node), bool(row[2 * i]), row[2 * i + 1]) for i, (depth, node) in enumerate(nodes)]

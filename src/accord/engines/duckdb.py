@@ -20,13 +20,13 @@ class DuckDBEngine:
 
     def members(self, compiled: CompiledAudiences) -> pa.Table:
         """Evaluate every audience (the aud_* tables exist); returns (audience, profile_id) rows."""
-        con = self.lake.con
+        lake = self.lake
         scoped = self._scope_sources(compiled)
         try:
             return self._members(compiled)
         finally:
             for table in scoped:
-                con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+                lake.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
     def _scope_sources(self, compiled: CompiledAudiences) -> list[str]:
         """When only some people are decided, a scoped copy of each source their features read: one scan of each
@@ -34,49 +34,49 @@ class DuckDBEngine:
         a few changed people hold many events, and copying them costs more than it saves.)"""
         if "person" not in compiled.within or compiled.all_features:
             return []
-        con, out, read = self.lake.con, [], compiled.tables_read()
+        lake, out, read = self.lake, [], compiled.tables_read()
         for table, _ in compiled.source_tables("person").values():
             if table in read:
-                con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM main.{table} "
-                            f"WHERE person_id IN (SELECT profile_id FROM {compiled.within['person']})")
+                lake.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM main.{table} "
+                             f"WHERE person_id IN (SELECT profile_id FROM {compiled.within['person']})")
                 out.append(table)
         return out
 
     def _members(self, compiled: CompiledAudiences) -> pa.Table:
-        con = self.lake.con
+        lake = self.lake
         kept = compiled.kept_tables()
         for table, query in compiled.feature_tables():
             if table in kept:
                 self._keep(table, query.sql(self.dialect), compiled)
             else:
-                con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {query.sql(self.dialect)}")
-        con.execute("CREATE OR REPLACE TEMP TABLE aud_members (audience VARCHAR, profile_id VARCHAR, recorded BOOLEAN)")
+                lake.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {query.sql(self.dialect)}")
+        lake.execute("CREATE OR REPLACE TEMP TABLE aud_members (audience VARCHAR, profile_id VARCHAR, recorded BOOLEAN)")
         if compiled.within and compiled.referenced:
             # `in audience` must see every member; those not being decided keep their recorded membership.
             deciding = " UNION ALL ".join(f"SELECT profile_id FROM {t}" for t in compiled.within.values())
-            con.execute(
+            lake.execute(
                 "INSERT INTO aud_members SELECT audience, profile_id, TRUE FROM audience_membership "
                 "WHERE status IN ('realized', 'existing') AND audience IN (SELECT unnest(?::VARCHAR[])) "
                 f"AND profile_id NOT IN ({deciding})", [sorted(compiled.referenced)])
         for level in compiled.levels:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {level.table} AS {level.query.sql(self.dialect)}")
+            lake.execute(f"CREATE OR REPLACE TEMP TABLE {level.table} AS {level.query.sql(self.dialect)}")
             names = ", ".join(f"({literal(col)}, {literal(name)})" for name, col in level.columns.items())
             columns = ", ".join(ident(col) for col in level.columns.values())
             # One pass turns the wide result (a column per audience) into (audience, profile) rows.
-            con.execute(
+            lake.execute(
                 f"INSERT INTO aud_members SELECT n.audience, u.profile_id, FALSE "
                 f"FROM (UNPIVOT {level.table} ON {columns} INTO NAME col VALUE hit) AS u "
                 f"JOIN (VALUES {names}) AS n(col, audience) USING (col) WHERE u.hit"
             )
-        return con.sql("SELECT audience, profile_id FROM aud_members WHERE NOT recorded").to_arrow_table()
+        return lake.arrow("SELECT audience, profile_id FROM aud_members WHERE NOT recorded")
 
     def _keep(self, table: str, query: str, compiled: CompiledAudiences) -> None:
         """A people's feature table kept in the lake: rebuilt whole, or only the decided people's rows."""
-        con = self.lake.con
-        con.execute(f"DROP TABLE IF EXISTS temp.{table}")  # a temporary one (a preview's) would shadow it
+        lake = self.lake
+        lake.execute(f"DROP TABLE IF EXISTS temp.{table}")  # a temporary one (a preview's) would shadow it
         if "person" in compiled.within and not compiled.all_features:
-            con.execute(f"DELETE FROM main.{table} WHERE person_id IN "
-                        f"(SELECT profile_id FROM {compiled.within['person']})")
-            con.execute(f"INSERT INTO main.{table} {query}")
+            lake.execute(f"DELETE FROM main.{table} WHERE person_id IN "
+                         f"(SELECT profile_id FROM {compiled.within['person']})")
+            lake.execute(f"INSERT INTO main.{table} {query}")
         else:
-            con.execute(f"CREATE OR REPLACE TABLE main.{table} AS {query}")
+            lake.execute(f"CREATE OR REPLACE TABLE main.{table} AS {query}")

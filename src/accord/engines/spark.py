@@ -76,7 +76,7 @@ class SparkEngine:
                 union.cache().createOrReplaceTempView("aud_members")
             out = folder / "members"
             self.spark.table("aud_members").write.mode("overwrite").parquet(str(out))
-            return self.lake.con.sql(f"SELECT audience, profile_id FROM read_parquet({literal(str(out / '*.parquet'))})").to_arrow_table()
+            return self.lake.arrow(f"SELECT audience, profile_id FROM read_parquet({literal(str(out / '*.parquet'))})")
         finally:
             if self.workdir is None:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -84,7 +84,7 @@ class SparkEngine:
     def _load_tables(self, folder: Path) -> None:
         for name in table_sql(self.lake.schema):
             path = folder / f"{name}.parquet"
-            self.lake.con.execute(f"COPY (SELECT * FROM {name}) TO {literal(str(path))} (FORMAT parquet)")
+            self.lake.execute(f"COPY (SELECT * FROM {name}) TO {literal(str(path))} (FORMAT parquet)")
             self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
 
 

@@ -41,11 +41,10 @@ def link_people_to_accounts(lake: Lake, config: IdentityConfig, people: list[str
 
     `people` (person profile ids) limits the rebuild to them; None rebuilds every person's links.
     """
-    con = lake.con
     incremental = people is not None and bool(
         lake.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'person_account'"))
     if incremental and people:
-        con.execute("CREATE OR REPLACE TEMP TABLE _relink AS SELECT unnest(?::VARCHAR[]) AS person_id", [people])
+        lake.execute("CREATE OR REPLACE TEMP TABLE _relink AS SELECT unnest(?::VARCHAR[]) AS person_id", [people])
     if incremental and not people:
         return _counts(lake)
     keys = (f"SELECT source_key FROM ({records_sql('person', 'SELECT person_id FROM _relink')})"
@@ -77,20 +76,20 @@ def link_people_to_accounts(lake: Lake, config: IdentityConfig, people: list[str
                bool_or(l.is_primary) AS is_primary, min(l.record_key) AS evidence
         FROM links l JOIN person_of po USING (record_key)
         GROUP BY po.person_id, l.account_id"""
-    con.execute("CREATE OR REPLACE TEMP TABLE _stated AS " + stated)
+    lake.execute("CREATE OR REPLACE TEMP TABLE _stated AS " + stated)
     if incremental:
-        con.execute("DELETE FROM person_account_stated WHERE person_id IN (SELECT person_id FROM _relink)")
-        con.execute("INSERT INTO person_account_stated SELECT * FROM _stated")
+        lake.execute("DELETE FROM person_account_stated WHERE person_id IN (SELECT person_id FROM _relink)")
+        lake.execute("INSERT INTO person_account_stated SELECT * FROM _stated")
     else:
-        con.execute("CREATE OR REPLACE TABLE person_account_stated AS SELECT * FROM _stated")
+        lake.execute("CREATE OR REPLACE TABLE person_account_stated AS SELECT * FROM _stated")
     free = ", ".join(literal(d) for d in sorted(free_mail_domains()))
-    con.execute(
+    lake.execute(
         f"""CREATE OR REPLACE TEMP TABLE _unlinked AS
         SELECT n.profile_id AS person_id, p.source_key, lower(split_part(p.email, '@', 2)) AS email_domain, p.company_name
         FROM {person_records} p {join_records('person', 'p.source_key')}
         WHERE n.profile_id NOT IN (SELECT person_id FROM _stated)"""
     )
-    con.execute(
+    lake.execute(
         f"""CREATE OR REPLACE TEMP TABLE _by_domain AS
         WITH domains AS (SELECT value AS domain, any_value(profile_id) AS account_id, count(DISTINCT profile_id) AS n
                          FROM identity_nodes WHERE kind = 'account' AND namespace = 'domain' GROUP BY value)
@@ -100,7 +99,7 @@ def link_people_to_accounts(lake: Lake, config: IdentityConfig, people: list[str
         WHERE d.n = 1 AND u.email_domain NOT IN ({free})"""
     )
     by_name = _match_company_names(lake, config)
-    con.register("_by_name_arrow", by_name)
+    lake.register("_by_name_arrow", by_name)
     links = """
         SELECT person_id, account_id, method, detail, score, role, is_primary, evidence FROM _stated
         UNION ALL
@@ -111,11 +110,11 @@ def link_people_to_accounts(lake: Lake, config: IdentityConfig, people: list[str
                 UNION ALL SELECT person_id, account_id, method, detail, score, evidence, 2 AS rank FROM _by_name_arrow))
         WHERE pick = 1"""
     if incremental:
-        con.execute("DELETE FROM person_account WHERE person_id IN (SELECT person_id FROM _relink)")
-        con.execute("INSERT INTO person_account " + links)
+        lake.execute("DELETE FROM person_account WHERE person_id IN (SELECT person_id FROM _relink)")
+        lake.execute("INSERT INTO person_account " + links)
     else:
-        con.execute("CREATE OR REPLACE TABLE person_account AS " + links)
-    con.unregister("_by_name_arrow")
+        lake.execute("CREATE OR REPLACE TABLE person_account AS " + links)
+    lake.unregister("_by_name_arrow")
     return _counts(lake)
 
 

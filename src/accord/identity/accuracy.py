@@ -26,7 +26,7 @@ def _scores(correct: int, predicted: int, actual: int) -> Scores:
 def person_stitching(lake: Lake, truth: Path) -> Scores:
     """Pairwise: of all record pairs put in one profile, how many are one real person, and the reverse."""
     persons = literal(str(truth / "persons.csv"))
-    row = lake.con.execute(
+    row = lake.execute(
         f"""WITH t AS (SELECT source_key, person FROM read_csv({persons}, all_varchar=true)),
         p AS ({records_sql('person')}),
         j AS (SELECT t.source_key, t.person, p.profile_id FROM t JOIN p USING (source_key))
@@ -41,7 +41,7 @@ def person_stitching(lake: Lake, truth: Path) -> Scores:
 def account_matching(lake: Lake, truth: Path) -> Scores:
     """Inferred person → account links: correct ones among those made, and among the people who needed one."""
     persons, accounts, person_accounts = (literal(str(truth / f)) for f in ("persons.csv", "accounts.csv", "person_accounts.csv"))
-    row = lake.con.execute(
+    row = lake.execute(
         f"""WITH record_person AS (SELECT source_key, person FROM read_csv({persons}, all_varchar=true)),
         record_account AS (SELECT source_key, account FROM read_csv({accounts}, all_varchar=true)),
         true_account AS (SELECT person, account FROM read_csv({person_accounts}, all_varchar=true) WHERE account <> '-1'),

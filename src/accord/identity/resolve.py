@@ -37,9 +37,8 @@ class ResolveReport:
 def resolve(lake: Lake, kind: str, config: IdentityConfig, full: bool = False) -> ResolveReport:
     """Stitch `kind` (person or account) records into profiles; only profiles touched by new batches unless `full`."""
     started = time.perf_counter()
-    con = lake.con
     run_id = int(lake.scalar("SELECT nextval('identity_run_seq')"))
-    last, since = lake.con.execute(
+    last, since = lake.execute(
         "SELECT max(last_batch_id), max(finished_at) FROM identity_runs WHERE kind = ?", [kind]
     ).fetchone()
     newest = int(lake.scalar("SELECT coalesce(max(batch_id), 0) FROM batches"))
@@ -53,20 +52,20 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, full: bool = False) -
                 report = ResolveReport(kind, "unchanged", profiles=_profile_count(lake, kind), touched=[])
                 report.seconds = time.perf_counter() - started
                 return report
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _sub AS {edges(config, '_scope')}")
+            lake.execute(f"CREATE OR REPLACE TEMP TABLE _sub AS {edges(config, '_scope')}")
         else:
-            con.execute("CREATE OR REPLACE TEMP TABLE _affected AS SELECT DISTINCT profile_id FROM identity_nodes WHERE kind = ?", [kind])
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _sub AS {edges(config)}")
+            lake.execute("CREATE OR REPLACE TEMP TABLE _affected AS SELECT DISTINCT profile_id FROM identity_nodes WHERE kind = ?", [kind])
+            lake.execute(f"CREATE OR REPLACE TEMP TABLE _sub AS {edges(config)}")
         report = _stitch_scope(lake, kind, config, run_id, node_ns)
         report.mode = mode
         _persist(lake, kind, run_id, report)
         if mode == "incremental":
             # Also every profile that held a restitched node: a record whose refused link now fits can leave a
             # profile that was not among the affected ones, and that profile may be left empty.
-            report.touched = [r[0] for r in con.execute(
+            report.touched = [r[0] for r in lake.execute(
                 "SELECT profile_id FROM _ids UNION SELECT profile_id FROM _affected "
                 "UNION SELECT prev_id FROM _prev WHERE prev_id IS NOT NULL").fetchall()]
-        con.execute(
+        lake.execute(
             "INSERT INTO identity_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, kind, mode, newest, report.records, report.identities, report.links, report.profiles,
              report.merges, report.rejections, time.perf_counter() - started, now()],
@@ -82,9 +81,8 @@ def _scope_changed(
 
     Only those records' links are built, so a run after a small batch costs little however large the graph.
     """
-    con = lake.con
     k, node = literal(kind), literal(RECORD_NAMESPACE[kind])
-    con.execute(
+    lake.execute(
         f"CREATE OR REPLACE TEMP TABLE _changed AS SELECT DISTINCT source_key FROM {kind} WHERE batch_id > ?",
         [last_batch],
     )
@@ -92,8 +90,8 @@ def _scope_changed(
     count = int(lake.scalar("SELECT count(*) FROM _changed")) + int(lake.scalar(f"SELECT count(*) FROM ({splits})", [since]))
     if count == 0:
         return 0
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _changed_edges AS {edges(config, '_changed')}")
-    con.execute(
+    lake.execute(f"CREATE OR REPLACE TEMP TABLE _changed_edges AS {edges(config, '_changed')}")
+    lake.execute(
         f"""CREATE OR REPLACE TEMP TABLE _affected AS
         SELECT DISTINCT n.profile_id FROM identity_nodes n
         JOIN (SELECT namespace, value FROM _changed_edges UNION SELECT {node}, source_key FROM _changed) t USING (namespace, value)
@@ -102,7 +100,7 @@ def _scope_changed(
         [since],
     )
     # The affected profiles' records, and records whose links to them a guardrail refused (they may fit now).
-    con.execute(
+    lake.execute(
         f"""CREATE OR REPLACE TEMP TABLE _scope AS
         SELECT source_key FROM _changed
         UNION SELECT value FROM identity_nodes
@@ -114,13 +112,12 @@ def _scope_changed(
 
 
 def _stitch_scope(lake: Lake, kind: str, config: IdentityConfig, run_id: int, node_ns: str) -> ResolveReport:
-    con = lake.con
-    con.execute(
+    lake.execute(
         f"""CREATE OR REPLACE TEMP TABLE _nodes AS
         SELECT namespace, value, (row_number() OVER (ORDER BY namespace, value) - 1)::BIGINT AS node FROM (
             SELECT DISTINCT namespace, value FROM _sub UNION SELECT {literal(node_ns)}, record_key FROM _sub)"""
     )
-    con.execute(
+    lake.execute(
         f"""CREATE OR REPLACE TEMP TABLE _arcs AS
         SELECT a.node AS src, b.node AS dst, row_number() OVER (ORDER BY strength, batch_id, source_row, e.record_key,
                e.namespace, e.value) - 1 AS edge, e.record_key, e.namespace, e.value, e.rule
@@ -136,13 +133,13 @@ def _stitch_scope(lake: Lake, kind: str, config: IdentityConfig, run_id: int, no
     )
     groups = [
         row[0]
-        for row in con.execute(
+        for row in lake.execute(
             f"SELECT DISTINCT {group_expr} FROM _nodes WHERE namespace IN ({', '.join(map(literal, limited)) or 'NULL'}) ORDER BY 1"
         ).fetchall()
     ]
     group_index = {g: i for i, g in enumerate(groups)}
-    nodes = con.execute(f"SELECT node, {group_expr} AS grp FROM _nodes ORDER BY node").fetchnumpy()
-    arcs = con.execute("SELECT src, dst, edge FROM _arcs ORDER BY edge").fetchnumpy()
+    nodes = lake.execute(f"SELECT node, {group_expr} AS grp FROM _nodes ORDER BY node").fetchnumpy()
+    arcs = lake.execute("SELECT src, dst, edge FROM _arcs ORDER BY edge").fetchnumpy()
     n_nodes = len(nodes["node"])
     limit_group = np.full(n_nodes, -1, dtype=np.int64)
     for g, i in group_index.items():
@@ -157,16 +154,16 @@ def _stitch_scope(lake: Lake, kind: str, config: IdentityConfig, run_id: int, no
         max_identities=config.max_identities,
     )
     result = stitch(graph, groups)
-    con.register("_labels_arrow", pa.table({"node": np.arange(n_nodes, dtype=np.int64), "label": result.labels}))
-    con.execute("CREATE OR REPLACE TEMP TABLE _labels AS SELECT * FROM _labels_arrow")
-    con.unregister("_labels_arrow")
-    con.register("_rej_arrow", pa.table({"edge": result.rejected_edges.astype(np.int64), "rule": pa.array(result.rejected_rules, pa.string())}))
-    con.execute(
+    lake.register("_labels_arrow", pa.table({"node": np.arange(n_nodes, dtype=np.int64), "label": result.labels}))
+    lake.execute("CREATE OR REPLACE TEMP TABLE _labels AS SELECT * FROM _labels_arrow")
+    lake.unregister("_labels_arrow")
+    lake.register("_rej_arrow", pa.table({"edge": result.rejected_edges.astype(np.int64), "rule": pa.array(result.rejected_rules, pa.string())}))
+    lake.execute(
         "INSERT INTO identity_rejections SELECT ?, ?, a.record_key, a.namespace, a.value, r.rule "
         "FROM _rej_arrow r JOIN _arcs a USING (edge)",
         [run_id, kind],
     )
-    con.unregister("_rej_arrow")
+    lake.unregister("_rej_arrow")
     return ResolveReport(
         kind,
         "",
@@ -180,16 +177,15 @@ def _stitch_scope(lake: Lake, kind: str, config: IdentityConfig, run_id: int, no
 
 def _persist(lake: Lake, kind: str, run_id: int, report: ResolveReport) -> None:
     """Give each new component an id: the previous id holding most of it survives; others are logged as merged."""
-    con = lake.con
     k = literal(kind)
-    con.execute(
+    lake.execute(
         f"""CREATE OR REPLACE TEMP TABLE _prev AS
         SELECT l.node, l.label, n.namespace, n.value, p.profile_id AS prev_id
         FROM _labels l JOIN _nodes n USING (node)
         LEFT JOIN (SELECT * FROM identity_nodes WHERE kind = {k}) p USING (namespace, value)"""
     )
     # Each previous id stays with the component holding most of its identities (ties: the lower label) ...
-    con.execute(
+    lake.execute(
         """CREATE OR REPLACE TEMP TABLE _claims AS
         SELECT prev_id, label, n FROM (
             SELECT prev_id, label, count(*) AS n,
@@ -198,20 +194,20 @@ def _persist(lake: Lake, kind: str, run_id: int, report: ResolveReport) -> None:
         WHERE pick = 1"""
     )
     # ... and each component keeps the claiming id with most identities (ties: the oldest, i.e. lowest, id).
-    con.execute(
+    lake.execute(
         """CREATE OR REPLACE TEMP TABLE _survivors AS
         SELECT label, prev_id AS profile_id FROM (
             SELECT *, row_number() OVER (PARTITION BY label ORDER BY n DESC, prev_id) AS pick FROM _claims)
         WHERE pick = 1"""
     )
-    con.execute(
+    lake.execute(
         f"""CREATE OR REPLACE TEMP TABLE _ids AS
         SELECT label, profile_id FROM _survivors
         UNION ALL
         SELECT label, {_new_id(kind)}
         FROM (SELECT DISTINCT label FROM _labels WHERE label NOT IN (SELECT label FROM _survivors) ORDER BY label)"""
     )
-    con.execute(
+    lake.execute(
         f"""INSERT INTO identity_merges
         SELECT {run_id}, {k}, ?, s.profile_id, c.prev_id, (
             SELECT min(a.rule || ': ' || a.record_key || ' – ' || a.namespace || ':' || a.value)
@@ -222,12 +218,12 @@ def _persist(lake: Lake, kind: str, run_id: int, report: ResolveReport) -> None:
         [now()],
     )
     report.merges = int(lake.scalar("SELECT count(*) FROM identity_merges WHERE run_id = ?", [run_id]))
-    con.execute(f"DELETE FROM identity_nodes WHERE kind = {k} AND profile_id IN (SELECT profile_id FROM _affected)")
-    con.execute(
+    lake.execute(f"DELETE FROM identity_nodes WHERE kind = {k} AND profile_id IN (SELECT profile_id FROM _affected)")
+    lake.execute(
         f"DELETE FROM identity_nodes USING _nodes WHERE identity_nodes.kind = {k} "
         "AND identity_nodes.namespace = _nodes.namespace AND identity_nodes.value = _nodes.value"
     )
-    con.execute(
+    lake.execute(
         f"INSERT INTO identity_nodes SELECT {k}, p.namespace, p.value, i.profile_id FROM _prev p JOIN _ids i USING (label)"
     )
     report.profiles = _profile_count(lake, kind)
@@ -239,7 +235,7 @@ def _new_id(kind: str) -> str:
 
 def reserve_ids(lake: Lake, kind: str, count: int) -> list[str]:
     """`count` new profile ids, for profiles opened before an identity run (see `seed`)."""
-    return [r[0] for r in lake.con.execute(f"SELECT {_new_id(kind)} FROM range(?)", [count]).fetchall()]
+    return [r[0] for r in lake.execute(f"SELECT {_new_id(kind)} FROM range(?)", [count]).fetchall()]
 
 
 def seed(lake: Lake, kind: str, nodes: list[tuple[str, str, str]]) -> None:
@@ -247,7 +243,7 @@ def seed(lake: Lake, kind: str, nodes: list[tuple[str, str, str]]) -> None:
     run keeps a previous id, so their records get the id already announced. Nodes the lake knows are left."""
     if not nodes:
         return
-    lake.con.execute(
+    lake.execute(
         """INSERT INTO identity_nodes SELECT DISTINCT ON (namespace, value) ?, namespace, value, profile_id
         FROM (SELECT unnest(?::VARCHAR[]) AS namespace, unnest(?::VARCHAR[]) AS value, unnest(?::VARCHAR[]) AS profile_id) s
         WHERE NOT EXISTS (SELECT 1 FROM identity_nodes n WHERE n.kind = ? AND n.namespace = s.namespace AND n.value = s.value)""",

@@ -38,7 +38,7 @@ def _people_to_relink(lake: Lake, people: ResolveReport, accounts: ResolveReport
     """
     if covered is None or people.touched is None or accounts.touched is None or accounts.touched:
         return None
-    related = [r[0] for r in lake.con.execute(
+    related = [r[0] for r in lake.execute(
         f"SELECT DISTINCT n.profile_id FROM account_person r {join_records('person', 'r.person_key')} "
         "WHERE r.source_key IN (SELECT source_key FROM account_person WHERE batch_id > ?)", [covered]).fetchall()]
     return sorted({*people.touched, *related})

@@ -9,11 +9,11 @@ from accord.profiles.lookup import parse_identity
 def split_profile(lake: Lake, profile_id: str, identity: str) -> tuple[str, str, str]:
     """Record that `identity` must no longer join records of `profile_id`; returns (kind, namespace, value)."""
     namespace, value = parse_identity(identity)
-    row = lake.con.execute(
+    row = lake.execute(
         "SELECT kind FROM identity_nodes WHERE profile_id = ? AND namespace = ? AND value = ?",
         [profile_id, namespace, value],
     ).fetchone()
     if row is None:
         raise LookupError(f"{profile_id} holds no identity {namespace}:{value} (see `accord profile get person_id:{profile_id}`)")
-    lake.con.execute("INSERT INTO identity_unlinks VALUES (?, ?, ?, ?, ?)", [row[0], namespace, value, profile_id, now()])
+    lake.execute("INSERT INTO identity_unlinks VALUES (?, ?, ?, ?, ?)", [row[0], namespace, value, profile_id, now()])
     return str(row[0]), namespace, value

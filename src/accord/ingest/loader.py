@@ -57,7 +57,6 @@ def ingest_chunks(
         result.already_ingested_as = int(previous)
         return result
 
-    con = lake.con
     batch_id = int(lake.scalar("SELECT nextval('batch_seq')"))
     result.batch_id = batch_id
     stage = ident(f"_stage_{batch_id}")
@@ -79,16 +78,16 @@ def ingest_chunks(
                     read.update(used.source_columns)
                 renames, sql = compilers[tuple(columns)]
                 table = chunk.table.rename_columns([renames.get(c, c) for c in chunk.table.column_names])
-                con.register("chunk", table)
+                lake.register("chunk", table)
                 if created:
-                    con.execute(f"INSERT INTO {stage} BY NAME {sql}")
+                    lake.execute(f"INSERT INTO {stage} BY NAME {sql}")
                 else:
-                    con.execute(f"CREATE TEMP TABLE {stage} AS {sql}")
+                    lake.execute(f"CREATE TEMP TABLE {stage} AS {sql}")
                     created = True
-                con.unregister("chunk")
+                lake.unregister("chunk")
                 for bad in chunk.malformed:
                     code = bad.reason.split(":", 1)[0]
-                    con.execute(
+                    lake.execute(
                         "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [batch_id, entity.name, bad.row, code, escaped(bad.reason), escaped(bad.text), started_at],
                     )
@@ -101,7 +100,7 @@ def ingest_chunks(
             result.unmapped_columns = [c for c in seen if c not in read and not any(r.startswith(c + ".") for r in read)]
             if created:
                 _commit_stage(lake, mapping, stage, batch_id, instance, started_at, result)
-            con.execute(
+            lake.execute(
                 "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, 'committed', ?, ?, ?, ?, ?, ?)",
                 [
                     batch_id,
@@ -119,7 +118,7 @@ def ingest_chunks(
                 ],
             )
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {stage}")
+        lake.execute(f"DROP TABLE IF EXISTS {stage}")
     result.seconds = time.perf_counter() - started
     return result
 
@@ -139,13 +138,12 @@ def _commit_stage(
     lake: Lake, mapping: Mapping, stage: str, batch_id: int, instance: str, at: object, result: IngestResult
 ) -> None:
     entity = mapping.target
-    con = lake.con
-    for code, n in con.execute(
+    for code, n in lake.execute(
         f"SELECT split_part(_reason, ':', 1), count(*) FROM {stage} WHERE _reason IS NOT NULL GROUP BY 1"
     ).fetchall():
         result.reasons[code] = result.reasons.get(code, 0) + n
         result.quarantined += n
-    con.execute(
+    lake.execute(
         f"INSERT INTO quarantine SELECT ?, ?, source_row, split_part(_reason, ':', 1), _reason, _raw, ? "
         f"FROM {stage} WHERE _reason IS NOT NULL",
         [batch_id, entity.name, at],
@@ -167,10 +165,10 @@ def _commit_stage(
         latest = latest_view_sql(entity, keys=f"SELECT source_key FROM {stage}")
         seen = f"SELECT source_key, record_hash FROM ({latest})"
         match = "e.source_key = s.source_key AND e.record_hash = s.record_hash"
-    good = int(con.execute(f"SELECT count(*) FROM {stage} WHERE _reason IS NULL").fetchone()[0])
+    good = int(lake.execute(f"SELECT count(*) FROM {stage} WHERE _reason IS NULL").fetchone()[0])
     # A key's only version in this batch is skipped when it equals the key's latest version; a key with several
     # versions in the batch keeps them all, so the batch's last word wins as it would have in the source.
-    inserted = con.execute(
+    inserted = lake.execute(
         f"INSERT INTO {ident(entity.name)} ({', '.join(ident(c) for c in target)}) "
         f"SELECT {select} FROM (SELECT *, count(*) OVER (PARTITION BY source_key) AS _versions FROM ("
         f"SELECT * FROM {stage} WHERE _reason IS NULL "

@@ -49,16 +49,16 @@ def declare(lake: Lake, fields: Sequence[CustomField], objects: Sequence[CustomO
     with lake.transaction():
         for o in new_objects:
             columns = ", ".join(f"{ident(c.name)} {DUCKDB_TYPES[c.type]}" for c in o.entity().all_columns)
-            lake.con.execute(f"CREATE TABLE {ident(o.name)} ({columns})")
-            lake.con.execute("INSERT INTO custom_objects VALUES (?, ?, ?, ?, ?, ?)",
-                             [o.name, o.related_to, o.relation_column, o.label, o.description, now()])
+            lake.execute(f"CREATE TABLE {ident(o.name)} ({columns})")
+            lake.execute("INSERT INTO custom_objects VALUES (?, ?, ?, ?, ?, ?)",
+                         [o.name, o.related_to, o.relation_column, o.label, o.description, now()])
         for f in added:
-            lake.con.execute(f"ALTER TABLE {ident(f.entity)} ADD COLUMN {ident(f.name)} {DUCKDB_TYPES[f.column.type]}")
-            lake.con.execute("INSERT INTO custom_fields VALUES (?, ?, ?, ?, ?, ?)",
-                             [f.entity, f.name, f.type, f.label, f.description, now()])
+            lake.execute(f"ALTER TABLE {ident(f.entity)} ADD COLUMN {ident(f.name)} {DUCKDB_TYPES[f.column.type]}")
+            lake.execute("INSERT INTO custom_fields VALUES (?, ?, ?, ?, ?, ?)",
+                         [f.entity, f.name, f.type, f.label, f.description, now()])
         for f in relabelled:
-            lake.con.execute("UPDATE custom_fields SET label = ?, description = ? WHERE entity = ? AND name = ?",
-                             [f.label, f.description, f.entity, f.name])
+            lake.execute("UPDATE custom_fields SET label = ?, description = ? WHERE entity = ? AND name = ?",
+                         [f.label, f.description, f.entity, f.name])
     lake.refresh_schema()
     return added
 
@@ -79,9 +79,9 @@ def convert(lake: Lake, entity: str, name: str, to_type: str) -> int:
     with lake.transaction():
         tables = [entity] + ([PROFILE_TABLES[entity]] if _has_column(lake, PROFILE_TABLES.get(entity), name) else [])
         for table in tables:
-            lake.con.execute(f"ALTER TABLE {ident(table)} ALTER COLUMN {column} SET DATA TYPE {duck_type} "
-                             f"USING {_converted(column, field.type, to_type)}")
-        lake.con.execute("UPDATE custom_fields SET type = ? WHERE entity = ? AND name = ?", [to_type, entity, name])
+            lake.execute(f"ALTER TABLE {ident(table)} ALTER COLUMN {column} SET DATA TYPE {duck_type} "
+                         f"USING {_converted(column, field.type, to_type)}")
+        lake.execute("UPDATE custom_fields SET type = ? WHERE entity = ? AND name = ?", [to_type, entity, name])
     lake.refresh_schema()
     return int(lake.scalar(f"SELECT count({column}) FROM {ident(entity)}"))
 

@@ -23,7 +23,7 @@ def iter_xdm(lake: Lake, entity: str, source_key: str | None = None, limit: int 
     sql += " ORDER BY source_key"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    cur = lake.con.execute(sql, params)
+    cur = lake.execute(sql, params)
     names = [d[0] for d in cur.description]
     while rows := cur.fetchmany(1000):
         for row in rows:

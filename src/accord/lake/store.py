@@ -12,10 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from accord.lake.sql import ident
 from accord.model.entities import ENTITIES, Entity
 from accord.model.schema import CustomField, CustomObject, Schema
+
+Result = duckdb.DuckDBPyConnection
+"""What `Lake.execute` returns: read it (fetchall, fetchone, fetchmany, description, arrow), never run SQL on it."""
 
 MIGRATION_FILE = re.compile(r"^v(\d{4})_(\w+)\.sql$")
 
@@ -78,8 +82,8 @@ class Lake:
         self.sandbox = sandbox
         """The sandbox this store belongs to, when opened through a workspace."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(str(path), read_only=read_only)
-        self.con.execute("SET TimeZone = 'UTC'")
+        self._con = duckdb.connect(str(path), read_only=read_only)
+        self._con.execute("SET TimeZone = 'UTC'")
         self.schema = Schema()
         """The entities as this store holds them: Accord's model and the custom fields and objects declared here."""
         if not read_only and (migrate or self._is_new()):
@@ -97,33 +101,33 @@ class Lake:
         self.close()
 
     def close(self) -> None:
-        self.con.close()
+        self._con.close()
 
     def cursor(self) -> Lake:
         """Another handle on this open store, for one thread (a DuckDB cursor): nothing reopened or checked, which
         is what lets a read answer in a few milliseconds. Close it when done; the store stays open."""
         other = Lake.__new__(Lake)
         other.path, other.sandbox, other.schema = self.path, self.sandbox, self.schema
-        other.con = self.con.cursor()
-        other.con.execute("SET TimeZone = 'UTC'")
+        other._con = self._con.cursor()
+        other._con.execute("SET TimeZone = 'UTC'")
         return other
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Everything inside commits together or not at all."""
-        self.con.execute("BEGIN")
+        self._con.execute("BEGIN")
         try:
             yield
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self._con.execute("ROLLBACK")
             raise
-        self.con.execute("COMMIT")
+        self._con.execute("COMMIT")
 
     @property
     def schema_version(self) -> int:
         if not self.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = '_migrations'"):
             return 0
-        row = self.con.execute("SELECT max(version) FROM _migrations").fetchone()
+        row = self._con.execute("SELECT max(version) FROM _migrations").fetchone()
         return int(row[0] or 0) if row else 0
 
     def _is_new(self) -> bool:
@@ -141,20 +145,20 @@ class Lake:
                                 "upgrade Accord")
 
     def _migrate(self) -> None:
-        self.con.execute(
+        self._con.execute(
             "CREATE TABLE IF NOT EXISTS _migrations (version INTEGER, name VARCHAR, applied_at TIMESTAMPTZ)"
         )
         current = self.schema_version
         for version, name, sql in _migrations():
             if version <= current:
                 continue
-            self.con.execute("BEGIN")
+            self._con.execute("BEGIN")
             try:
-                self.con.execute(sql)
-                self.con.execute("INSERT INTO _migrations VALUES (?, ?, ?)", [version, name, now()])
-                self.con.execute("COMMIT")
+                self._con.execute(sql)
+                self._con.execute("INSERT INTO _migrations VALUES (?, ?, ?)", [version, name, now()])
+                self._con.execute("COMMIT")
             except Exception:
-                self.con.execute("ROLLBACK")
+                self._con.execute("ROLLBACK")
                 raise
 
     def _stored_schema(self) -> Schema:
@@ -185,22 +189,40 @@ class Lake:
             statements.append(f"CREATE OR REPLACE VIEW {ident(entity.name + '_latest')} AS {latest}")
             statements.append(f"CREATE OR REPLACE VIEW {ident(entity.name + '_current')} AS {current_sql(entity)}")
         signature = hashlib.sha256("\n".join(statements).encode()).hexdigest()
-        self.con.execute("CREATE TABLE IF NOT EXISTS _views (signature VARCHAR)")
+        self._con.execute("CREATE TABLE IF NOT EXISTS _views (signature VARCHAR)")
         if self.scalar("SELECT max(signature) FROM _views") == signature:
             return
         for statement in statements:
-            self.con.execute(statement)
-        self.con.execute("DELETE FROM _views")
-        self.con.execute("INSERT INTO _views VALUES (?)", [signature])
+            self._con.execute(statement)
+        self._con.execute("DELETE FROM _views")
+        self._con.execute("INSERT INTO _views VALUES (?)", [signature])
+
+    def execute(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> Result:
+        """Run one statement; read its result with fetchall, fetchone, fetchmany, description or arrow."""
+        return self._con.execute(sql, params if params is not None else [])
+
+    def arrow(self, sql: str) -> pa.Table:
+        """A query's whole result as an Arrow table."""
+        return self._con.sql(sql).to_arrow_table()
+
+    def executemany(self, sql: str, rows: list[Any]) -> None:
+        self._con.executemany(sql, rows)
+
+    def register(self, name: str, table: Any) -> None:
+        """Make an Arrow table (or DataFrame) readable by SQL as `name` on this handle, until `unregister`."""
+        self._con.register(name, table)
+
+    def unregister(self, name: str) -> None:
+        self._con.unregister(name)
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
         """Run a query and return rows as dicts."""
-        cur = self.con.execute(sql, params or [])
+        cur = self._con.execute(sql, params or [])
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
     def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
-        rows = self.con.execute(sql, params or []).fetchall()  # all: a half-read result blocks register()
+        rows = self._con.execute(sql, params or []).fetchall()  # all: a half-read result blocks register()
         return rows[0][0] if rows else None
 
     def current(self, entity: str) -> list[dict[str, Any]]:

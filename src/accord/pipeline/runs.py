@@ -18,9 +18,9 @@ def next_run_id(lake: Lake) -> int:
 def record(lake: Lake, entries: list[dict[str, Any]]) -> None:
     """One run's stages, and the oldest runs beyond `KEPT_PER_STAGE` of those stages forgotten."""
     with lake.transaction():
-        lake.con.executemany("INSERT INTO stage_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                             [[e[c] for c in COLUMNS] for e in entries])
-        lake.con.execute(
+        lake.executemany("INSERT INTO stage_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         [[e[c] for c in COLUMNS] for e in entries])
+        lake.execute(
             "DELETE FROM stage_runs WHERE (stage, run_id) IN (SELECT (stage, run_id) FROM stage_runs "
             "WHERE list_contains(?, stage) QUALIFY row_number() OVER (PARTITION BY stage ORDER BY run_id DESC) > ?)",
             [sorted({e["stage"] for e in entries}), KEPT_PER_STAGE])

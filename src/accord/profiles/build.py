@@ -63,16 +63,15 @@ def _order_key(kind: str, attribute: str) -> str:
 def _record_changes(lake: Lake, seq: int, kind: str, rebuilt: list[str] | None) -> None:
     """Log which profiles this build changed (None: all of `kind`), for the next audience evaluation."""
     if rebuilt is None:
-        lake.con.execute("INSERT INTO profile_changes VALUES (?, ?, NULL)", [seq, kind])
+        lake.execute("INSERT INTO profile_changes VALUES (?, ?, NULL)", [seq, kind])
     elif rebuilt:
-        lake.con.execute("INSERT INTO profile_changes SELECT ?, ?, unnest(?::VARCHAR[])", [seq, kind, rebuilt])
+        lake.execute("INSERT INTO profile_changes SELECT ?, ?, unnest(?::VARCHAR[])", [seq, kind, rebuilt])
 
 
 def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig,
            touched: list[str] | None) -> list[str] | None:
     """Recompute the profiles of `kind` (only the `touched` ids when given and the tables are current); returns
     the ids rebuilt, or None when every profile of `kind` was."""
-    con = lake.con
     id_col = f"{kind}_id"
     values = ", ".join(ident(a) for a in attributes(entity))
     incremental = touched is not None and _tables_current(lake, kind, entity)
@@ -80,11 +79,11 @@ def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig,
         return []
     scope, records = "", f"{entity.name}_current"
     if incremental:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _touched_{kind} AS SELECT unnest(?::VARCHAR[]) AS profile_id", [touched])
+        lake.execute(f"CREATE OR REPLACE TEMP TABLE _touched_{kind} AS SELECT unnest(?::VARCHAR[]) AS profile_id", [touched])
         scope = f"WHERE n.profile_id IN (SELECT profile_id FROM _touched_{kind})"
         keys = f"SELECT source_key FROM ({records_sql(kind, f'SELECT profile_id FROM _touched_{kind}')})"
         records = f"({current_sql(entity, keys)})"
-    con.execute(
+    lake.execute(
         f"""CREATE OR REPLACE TEMP TABLE _ranked_{kind} AS
         SELECT n.profile_id AS {id_col}, r.*,
                row_number() OVER (PARTITION BY n.profile_id ORDER BY {_rank_sql(config)},
@@ -98,7 +97,7 @@ def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig,
         f"min({_order_key(kind, a)}) FILTER (WHERE {ident(a)} IS NOT NULL) % {ORDER_SPAN} AS {ident('_from_' + a)}"
         for a in attributes(entity)
     )
-    con.execute(
+    lake.execute(
         f"""CREATE OR REPLACE TEMP TABLE _picked_{kind} AS
         SELECT {id_col}, count(*) AS records, max(source_updated_at) AS last_updated_at, {picks}
         FROM _ranked_{kind} GROUP BY {id_col}"""
@@ -112,24 +111,24 @@ def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig,
               ON COLUMNS(* EXCLUDE ({id_col})) INTO NAME attribute VALUE _order) u
         JOIN _ranked_{kind} r ON r.{id_col} = u.{id_col} AND r._order = u._order"""
     if incremental:
-        con.execute(f"DELETE FROM {kind}_profile WHERE {id_col} IN (SELECT profile_id FROM _touched_{kind})")
-        con.execute(f"INSERT INTO {kind}_profile {profile_rows}")
-        con.execute(f"DELETE FROM profile_lineage WHERE kind = {literal(kind)} AND profile_id IN (SELECT profile_id FROM _touched_{kind})")
-        con.execute(f"INSERT INTO profile_lineage {lineage_rows}")
+        lake.execute(f"DELETE FROM {kind}_profile WHERE {id_col} IN (SELECT profile_id FROM _touched_{kind})")
+        lake.execute(f"INSERT INTO {kind}_profile {profile_rows}")
+        lake.execute(f"DELETE FROM profile_lineage WHERE kind = {literal(kind)} AND profile_id IN (SELECT profile_id FROM _touched_{kind})")
+        lake.execute(f"INSERT INTO profile_lineage {lineage_rows}")
         return touched
-    con.execute(f"CREATE OR REPLACE TABLE {kind}_profile AS {profile_rows}")
+    lake.execute(f"CREATE OR REPLACE TABLE {kind}_profile AS {profile_rows}")
     exists = lake.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'profile_lineage'")
     if exists:
-        con.execute(f"DELETE FROM profile_lineage WHERE kind = {literal(kind)}")
-        con.execute(f"INSERT INTO profile_lineage {lineage_rows}")
+        lake.execute(f"DELETE FROM profile_lineage WHERE kind = {literal(kind)}")
+        lake.execute(f"INSERT INTO profile_lineage {lineage_rows}")
     else:
-        con.execute(f"CREATE TABLE profile_lineage AS {lineage_rows}")
+        lake.execute(f"CREATE TABLE profile_lineage AS {lineage_rows}")
     return None
 
 
 def _tables_current(lake: Lake, kind: str, entity: Entity) -> bool:
     """Do the profile tables exist with today's columns (else they are rebuilt whole)?"""
-    have = [r[0] for r in lake.con.execute(
+    have = [r[0] for r in lake.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position", [f"{kind}_profile"]
     ).fetchall()]
     lineage = lake.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'profile_lineage'")

@@ -104,10 +104,10 @@ def person_summary(lake: Lake, ref: str, wanted: list[str]) -> dict[str, Any]:
     person_id = find_profile_id(lake, "person", ref)
     values: tuple[Any, ...] = ()
     if wanted:
-        row = lake.con.execute(f"SELECT {', '.join(ident(n) for n in wanted)} FROM person_profile WHERE person_id = ?",
-                               [person_id]).fetchone()
+        row = lake.execute(f"SELECT {', '.join(ident(n) for n in wanted)} FROM person_profile WHERE person_id = ?",
+                           [person_id]).fetchone()
         values = row or (None,) * len(wanted)
-    audiences = [r[0] for r in lake.con.execute(
+    audiences = [r[0] for r in lake.execute(
         "SELECT audience FROM audience_membership WHERE profile_id = ? AND status IN ('realized', 'existing') "
         "ORDER BY audience", [person_id]).fetchall()]
     return {"person_id": person_id, "attributes": dict(zip(wanted, values)), "audiences": audiences}
@@ -234,7 +234,7 @@ def _attributes(lake: Lake, kind: str, profile_id: str) -> list[AttributeValue]:
 
 
 def _identities(lake: Lake, kind: str, profile_id: str) -> list[tuple[str, str]]:
-    rows = lake.con.execute(
+    rows = lake.execute(
         "SELECT namespace, value FROM identity_nodes WHERE kind = ? AND profile_id = ? ORDER BY namespace, value",
         [kind, profile_id],
     ).fetchall()
@@ -242,6 +242,6 @@ def _identities(lake: Lake, kind: str, profile_id: str) -> list[tuple[str, str]]
 
 
 def _q(lake: Lake, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    cur = lake.con.execute(sql, params)
+    cur = lake.execute(sql, params)
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row)) for row in cur.fetchall()]

@@ -104,7 +104,7 @@ class ServedProfiles:
         else:
             if (changes, runs) == (int(held["changes"]), int(held["memberships"])):
                 return SyncReport("idle", 0, time.perf_counter() - started)
-            people = sorted({r[0] for r in lake.con.execute(
+            people = sorted({r[0] for r in lake.execute(
                 "SELECT profile_id FROM profile_changes WHERE kind = 'person' AND seq > ? "
                 "UNION SELECT profile_id FROM audience_membership_history WHERE run_id > ?",
                 [int(held["changes"]), int(held["memberships"])]).fetchall()})
@@ -154,10 +154,10 @@ class ServedProfiles:
         return self._writer
 
     def _reader(self) -> sqlite3.Connection:
-        con = getattr(self._readers, "con", None)
+        con = getattr(self._readers, "connection", None)
         if con is None:
             con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-            self._readers.con = con
+            self._readers.connection = con
         return con
 
     @staticmethod
@@ -181,11 +181,11 @@ def _transaction(con: sqlite3.Connection) -> Iterator[None]:
 
 def _read_from(lake: Lake, seq: int) -> None:
     """Tell the lake this copy holds every profile change up to `seq`, so later ones are kept until it reads them."""
-    lake.con.execute("INSERT OR REPLACE INTO change_readers VALUES (?, ?)", [READER, seq])
+    lake.execute("INSERT OR REPLACE INTO change_readers VALUES (?, ?)", [READER, seq])
 
 
 def _chunks(lake: Lake, sql: str, params: list[Any]) -> Any:
-    cursor = lake.con.execute(sql, params)
+    cursor = lake.execute(sql, params)
     while rows := cursor.fetchmany(CHUNK):
         yield rows
 

@@ -102,8 +102,8 @@ def sample(ws: Workspace, lake: Lake, name: str, limit: int = 10, as_of: datetim
 def overlap(lake: Lake, first: str, second: str) -> dict[str, int]:
     """Active members in one, the other and both, at the last evaluation."""
     active = "SELECT profile_id FROM audience_membership WHERE audience = ? AND status IN ('realized', 'existing')"
-    a = {r[0] for r in lake.con.execute(active, [first]).fetchall()}
-    b = {r[0] for r in lake.con.execute(active, [second]).fetchall()}
+    a = {r[0] for r in lake.execute(active, [first]).fetchall()}
+    b = {r[0] for r in lake.execute(active, [second]).fetchall()}
     return {"first": len(a), "second": len(b), "both": len(a & b), "only_first": len(a - b), "only_second": len(b - a)}
 
 
@@ -157,8 +157,8 @@ def preview_text(ws: Workspace, lake: Lake, text: str, limit: int = 5) -> dict[s
 def evaluation_times(ws: Workspace, lake: Lake) -> dict[str, Any]:
     """When audiences were last evaluated and how (`decided`: full, or how many profiles an incremental run
     decided), and when `accord serve` evaluates them next (its schedule, or hourly)."""
-    row = lake.con.execute("SELECT started_at, mode, people, accounts FROM audience_runs "
-                           "ORDER BY run_id DESC LIMIT 1").fetchone()
+    row = lake.execute("SELECT started_at, mode, people, accounts FROM audience_runs "
+                       "ORDER BY run_id DESC LIMIT 1").fetchone()
     last, mode, people, accounts = row or (None, None, None, None)
     decided = (f"incremental: {people:,} people and {accounts:,} accounts decided" if mode == "incremental"
                else "full" if last else None)

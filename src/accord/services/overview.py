@@ -17,7 +17,7 @@ COUNTED = {"people": "person_profile", "accounts": "account_profile", "opportuni
 
 def overview(ws: Workspace, lake: Lake) -> dict[str, Any]:
     """Counts of the main things, the latest runs of each stage, and anything failing now."""
-    tables = {r[0] for r in lake.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    tables = {r[0] for r in lake.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     counts = {name: int(lake.scalar(f"SELECT count(*) FROM {table}")) if table in tables else 0
               for name, table in COUNTED.items()}
     counts["audiences"] = len(list(ws.audiences_dir(lake.sandbox).glob("*.aud")))

@@ -314,7 +314,7 @@ def ingest_log(lake: Lake, log: CollectorLog, instance: str, track_events: dict[
             results.append(ingest_records(lake, entity, rows, source_type=SOURCE_TYPE, source_instance_id=instance,
                                           source_name=f"{log.path}@{offset}", fingerprint=digest,
                                           malformed=refused.get(entity)))
-    lake.con.execute("INSERT INTO collector_offsets VALUES (?, ?, ?)", [str(log.path), new_offset, now()])
+    lake.execute("INSERT INTO collector_offsets VALUES (?, ?, ?)", [str(log.path), new_offset, now()])
     return results
 
 
@@ -363,11 +363,11 @@ def _without_known_people(lake: Lake, rows: list[dict[str, str | None]], instanc
     minimal = {r["source_id"] for r in rows if "source_updated_at" not in r}
     if not minimal:
         return rows
-    lake.con.execute("CREATE OR REPLACE TEMP TABLE _event_people AS SELECT unnest(?::VARCHAR[]) AS source_key",
-                     [[f"{k}@{instance}.{SOURCE_TYPE}" for k in minimal]])
+    lake.execute("CREATE OR REPLACE TEMP TABLE _event_people AS SELECT unnest(?::VARCHAR[]) AS source_key",
+                 [[f"{k}@{instance}.{SOURCE_TYPE}" for k in minimal]])
     latest = {
         source_id: (stamped, user, anonymous)
-        for source_id, stamped, user, anonymous in lake.con.execute(
+        for source_id, stamped, user, anonymous in lake.execute(
             f"SELECT source_id, source_updated_at IS NOT NULL, user_id, anonymous_id "
             f"FROM ({latest_view_sql(PERSON, 'SELECT source_key FROM _event_people')}) WHERE NOT is_deleted"
         ).fetchall()

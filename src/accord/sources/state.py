@@ -17,24 +17,24 @@ class SourceState:
         )
 
     def put(self, stream: str, key: str, value: str) -> None:
-        self.lake.con.execute(
+        self.lake.execute(
             "INSERT OR REPLACE INTO source_state VALUES (?, ?, ?, ?, ?)", [self.source, stream, key, value, now()]
         )
 
     def drop(self, stream: str, key: str | None = None) -> None:
         if key is None:
-            self.lake.con.execute("DELETE FROM source_state WHERE source = ? AND stream = ?", [self.source, stream])
+            self.lake.execute("DELETE FROM source_state WHERE source = ? AND stream = ?", [self.source, stream])
         else:
-            self.lake.con.execute(
+            self.lake.execute(
                 "DELETE FROM source_state WHERE source = ? AND stream = ? AND key = ?", [self.source, stream, key]
             )
 
     def clear(self) -> None:
         """Forget every checkpoint of the source: the next run starts from the beginning."""
-        self.lake.con.execute("DELETE FROM source_state WHERE source = ?", [self.source])
+        self.lake.execute("DELETE FROM source_state WHERE source = ?", [self.source])
 
     def all(self) -> dict[tuple[str, str], str]:
-        rows = self.lake.con.execute(
+        rows = self.lake.execute(
             "SELECT stream, key, value FROM source_state WHERE source = ? ORDER BY 1, 2", [self.source]
         ).fetchall()
         return {(s, k): v for s, k, v in rows}
