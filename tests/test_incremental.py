@@ -187,7 +187,7 @@ def test_a_run_that_fails_midway_leaves_nothing_half_kept(evaluated_lake: Path, 
             replace(lake, "person", person, {"seniority": "Executive", "job_title": "VP Sales"}, AS_OF, n)
         run_identity(lake, IdentityConfig())
         with monkeypatch.context() as patched:
-            patched.setattr(evaluation, "record_membership", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+            patched.setattr(evaluation, "record_decisions", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
             with pytest.raises(OSError):
                 evaluate(lake, audiences, AS_OF + timedelta(hours=1))
         assert not kept_features(lake, features_key(lake, audiences)), "the kept features were half updated"

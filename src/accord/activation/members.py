@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from accord.activation.destinations.base import Member
+from accord.audiences.memberships import active_sql
 from accord.lake.sql import ident
 from accord.lake.store import Lake
 
@@ -42,8 +43,7 @@ def current_members(lake: Lake, audience: str, fields: list[str], among: list[st
     wanted = [f for f in dict.fromkeys([*fields, *CONSENT_FIELDS]) if f in columns]
     selected = "".join(f", p.{ident(f)}" for f in wanted)
     if among is None:
-        membership = ("(SELECT profile_id FROM audience_membership WHERE audience = ? AND status IN ('realized', "
-                      "'existing')" + (" AND list_contains(?, profile_id)" if only is not None else "") + ")")
+        membership = f"({active_sql()}" + (" AND list_contains(?, profile_id)" if only is not None else "") + ")"
         params: list[object] = [audience, *([sorted(only)] if only is not None else [])]
     else:
         chosen = among if only is None else [p for p in among if p in only]

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from accord.audiences.ast import Audience
-from accord.audiences.changes import Change
 from accord.audiences.compile import CompiledAudiences, Compiler
+from accord.audiences.memberships import changed_since_sql, record_decisions, sizes
 from accord.audiences.method import evaluation_method
 from accord.audiences.prepared import (clear_pending, everyone_pending, features_key, forget_features,
                                        kept_features, prepare_tables, refresh_tables, remember_features)
@@ -124,14 +124,14 @@ def evaluate(
     audiences = [a for a in audiences if a.name not in failed]
     with lake.transaction():
         lake.register("_members_arrow", members)
-        entered = record_membership(lake, run_id, as_of, [a.name for a in audiences], retention_days,
-                                    DECIDED if scope else None)
+        entered = record_decisions(lake, run_id, as_of, [a.name for a in audiences], retention_days,
+                                   DECIDED if scope else None)
         lake.unregister("_members_arrow")
-        sizes = _sizes(lake, [a.name for a in audiences])
+        counted = sizes(lake, [a.name for a in audiences])
         for audience in audiences:
             method, reason = evaluation_method(audience, by_name)
             came, left = entered.get(audience.name, (0, 0))
-            size = sizes.get(audience.name, 0)
+            size = counted.get(audience.name, 0)
             report.results.append(AudienceResult(audience.name, audience.of, size, came, size - came, left,
                                                  method, reason))
             lake.execute("DELETE FROM audiences WHERE name = ?", [audience.name])
@@ -166,7 +166,7 @@ def _incremental_scope(lake: Lake, audiences: list[Audience], as_of: datetime) -
         return None
     swept = swept_people_sql(time_boundaries(audiences), since, as_of)
     # Memberships recorded since (streaming decisions) change what `in audience` sees.
-    changed_members = f"SELECT DISTINCT profile_id FROM audience_membership_history WHERE run_id > {run_id}"
+    changed_members = changed_since_sql(run_id)
     lake.execute(f"""CREATE OR REPLACE TEMP TABLE _decided_people AS
         SELECT profile_id FROM aud_pending WHERE kind = 'person'
         UNION SELECT person_id FROM ({swept}) UNION {changed_members}""")
@@ -177,13 +177,6 @@ def _incremental_scope(lake: Lake, audiences: list[Audience], as_of: datetime) -
     lake.execute(f"CREATE OR REPLACE TEMP TABLE {DECIDED} AS "
                  "SELECT profile_id FROM _decided_people UNION SELECT profile_id FROM _decided_accounts")
     return {"person": "_decided_people", "account": "_decided_accounts"}
-
-
-def _sizes(lake: Lake, names: list[str]) -> dict[str, int]:
-    rows = lake.execute(
-        "SELECT audience, count(*) FROM audience_membership WHERE status IN ('realized', 'existing') "
-        "AND audience IN (SELECT unnest(?::VARCHAR[])) GROUP BY audience", [names]).fetchall()
-    return {name: int(n) for name, n in rows}
 
 
 def _members_each_alone_if_need_be(engine: Engine, audiences: list[Audience],
@@ -218,87 +211,3 @@ def register_audiences(lake: Lake, audiences: list[Audience], by_name: dict[str,
             method, reason = evaluation_method(audience, by_name)
             lake.execute("INSERT INTO audiences VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL)",
                          [audience.name, audience.of, print_audience(audience), method, reason])
-
-
-def record_membership(
-    lake: Lake, run_id: int, at: datetime, names: list[str], retention_days: int, scope: str | None = None
-) -> dict[str, tuple[int, int]]:
-    """Compare this evaluation with the active members; record the evaluated audiences' changes, log transitions.
-    Returns how many entered and left, per audience.
-
-    With `scope` (a table of profile_id), only those profiles were evaluated, and only they can change.
-    """
-    within = f"AND profile_id IN (SELECT profile_id FROM {scope})" if scope else ""
-    lake.execute("CREATE OR REPLACE TEMP TABLE _evaluated AS SELECT unnest(?::VARCHAR[]) AS audience", [names])
-    lake.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _diff AS
-        WITH n AS (SELECT DISTINCT audience, profile_id FROM _members_arrow),
-        a AS (SELECT audience, profile_id FROM audience_membership
-              WHERE status IN ('realized', 'existing') AND audience IN (SELECT audience FROM _evaluated) {within})
-        SELECT coalesce(n.audience, a.audience) AS audience, coalesce(n.profile_id, a.profile_id) AS profile_id,
-               CASE WHEN a.profile_id IS NULL THEN 'entered' WHEN n.profile_id IS NULL THEN 'left' ELSE 'stayed' END AS change
-        FROM n FULL OUTER JOIN a ON a.audience = n.audience AND a.profile_id = n.profile_id"""
-    )
-    _rewrite_changed(lake, at, at - timedelta(days=retention_days))
-    if not scope:  # a full evaluation decided every stay too
-        lake.execute("UPDATE audience_membership SET last_evaluated_at = ? WHERE status IN ('realized', 'existing') "
-                     "AND audience IN (SELECT audience FROM _evaluated)", [at])
-    lake.execute(
-        """INSERT INTO audience_membership_history
-        SELECT ?, audience, profile_id, CASE change WHEN 'entered' THEN 'realized' ELSE 'exited' END, ?
-        FROM _diff WHERE change <> 'stayed'""",
-        [run_id, at],
-    )
-    counts: dict[str, list[int]] = {n: [0, 0] for n in names}
-    slot = {"entered": 0, "left": 1}
-    for audience, change, n in lake.execute(
-            "SELECT audience, change, count(*) FROM _diff WHERE change <> 'stayed' GROUP BY ALL").fetchall():
-        counts[audience][slot[change]] = int(n)
-    return {k: (v[0], v[1]) for k, v in counts.items()}
-
-
-def _rewrite_changed(lake: Lake, at: datetime, keep: datetime) -> None:
-    """Rewrite only the rows that enter or leave; every stay becomes `existing` and exits older than `keep` are
-    purged (a row that stays keeps its `last_evaluated_at`)."""
-    lake.execute(
-        """CREATE OR REPLACE TEMP TABLE _state AS
-        SELECT d.audience, d.profile_id, CASE d.change WHEN 'entered' THEN 'realized' ELSE 'exited' END AS status,
-               CASE WHEN d.change = 'entered' THEN $at ELSE m.entered_at END AS entered_at,
-               CASE WHEN d.change = 'left' THEN $at END AS exited_at, $at AS last_evaluated_at
-        FROM _diff d LEFT JOIN audience_membership m ON m.audience = d.audience AND m.profile_id = d.profile_id
-        WHERE d.change <> 'stayed'""", {"at": at})
-    evaluated = "audience IN (SELECT audience FROM _evaluated)"
-    lake.execute(f"UPDATE audience_membership SET status = 'existing' WHERE status = 'realized' AND {evaluated}")
-    lake.execute(f"DELETE FROM audience_membership WHERE status = 'exited' AND exited_at < ? AND {evaluated}", [keep])
-    lake.execute("DELETE FROM audience_membership m USING _state s "
-                 "WHERE m.audience = s.audience AND m.profile_id = s.profile_id")
-    lake.execute("INSERT INTO audience_membership SELECT * FROM _state")
-
-
-def record_changes(lake: Lake, run_id: int, changes: list[Change]) -> None:
-    """Record membership transitions decided one by one (streaming), in their order; stayed members are untouched."""
-    if not changes:
-        return
-    lake.register("_changes_arrow", pa.table({
-        "seq": list(range(len(changes))), "audience": [c.audience for c in changes],
-        "profile_id": [c.profile_id for c in changes], "status": [c.status for c in changes], "at": [c.at for c in changes],
-    }))
-    try:
-        with lake.transaction():
-            lake.execute(
-                """CREATE OR REPLACE TEMP TABLE _last AS
-                SELECT audience, profile_id, arg_max(status, seq) AS status, arg_max("at", seq) AS "at",
-                       arg_max("at", seq) FILTER (WHERE status = 'realized') AS entered
-                FROM _changes_arrow GROUP BY audience, profile_id""")
-            lake.execute(
-                """CREATE OR REPLACE TEMP TABLE _rows AS
-                SELECT l.audience, l.profile_id, l.status,
-                       CASE WHEN l.status = 'realized' THEN l.entered ELSE coalesce(l.entered, m.entered_at, l."at") END,
-                       CASE WHEN l.status = 'exited' THEN l."at" END, l."at"
-                FROM _last l LEFT JOIN audience_membership m USING (audience, profile_id)""")
-            lake.execute("DELETE FROM audience_membership m USING _last l WHERE m.audience = l.audience AND m.profile_id = l.profile_id")
-            lake.execute("INSERT INTO audience_membership SELECT * FROM _rows")
-            lake.execute("INSERT INTO audience_membership_history SELECT ?, audience, profile_id, status, \"at\" "
-                         "FROM _changes_arrow ORDER BY seq", [run_id])
-    finally:
-        lake.unregister("_changes_arrow")

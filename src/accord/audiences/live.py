@@ -22,6 +22,7 @@ from typing import Any
 
 from accord.audiences.ast import Audience
 from accord.audiences.changes import Change, MembershipBus
+from accord.audiences.memberships import ACTIVE_ROWS, last_recording
 from accord.audiences.plan import EventTest, Plan, keep, plan
 from accord.identity.nodes import RECORD_NAMESPACE
 from accord.identity.resolve import reserve_ids
@@ -132,7 +133,7 @@ class LiveProfiles:
             self.keep = keep(plans.values())
             if rows is not None:
                 self._set_index(rows, run)
-        if self._recorded_run != _last_recording(lake) or plans_changed:
+        if self._recorded_run != last_recording(lake) or plans_changed:
             self.reload_members(lake)
         self.top_up(lake)
 
@@ -180,8 +181,7 @@ class LiveProfiles:
     def reload_members(self, lake: Lake) -> None:
         """The recorded membership, and on top what was decided but not recorded yet."""
         rows = lake.execute(
-            "SELECT audience, profile_id FROM audience_membership WHERE status IN ('realized', 'existing') "
-            "AND audience IN (SELECT unnest(?::VARCHAR[]))", [self.audiences]).fetchall()
+            f"{ACTIVE_ROWS} AND audience IN (SELECT unnest(?::VARCHAR[]))", [self.audiences]).fetchall()
         with self.lock:
             members: dict[str, set[str]] = {a: set() for a in self.audiences}
             for audience, profile in rows:
@@ -190,7 +190,7 @@ class LiveProfiles:
                 if change.audience in members:
                     (members[change.audience].add if change.status == "realized" else members[change.audience].discard)(change.profile_id)
             self.members = members
-        self.recorded(_last_recording(lake))
+        self.recorded(last_recording(lake))
 
     def recorded(self, run: object) -> None:
         """Note that the lake's membership, as of recording `run`, is what this state holds."""
@@ -447,10 +447,6 @@ class LiveProfiles:
         """Changes that could not be recorded, to try again first next time."""
         with self.lock:
             self.unrecorded = changes + self.unrecorded
-
-
-def _last_recording(lake: Lake) -> object:
-    return lake.scalar("SELECT max(run_id) FROM audience_membership_history")
 
 
 _KEYS = (f"kind = 'person' AND (namespace IN ('user_id', 'anonymous_id') "

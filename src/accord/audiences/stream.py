@@ -18,7 +18,8 @@ from datetime import datetime, timezone
 from accord.audiences.ast import Audience
 from accord.audiences.changes import Change, MembershipBus
 from accord.audiences.compile import Compiler
-from accord.audiences.evaluate import record_changes, register_audiences
+from accord.audiences.evaluate import register_audiences
+from accord.audiences.memberships import record_changes
 from accord.audiences.live import LiveProfiles
 from accord.audiences.method import evaluation_method
 from accord.audiences.tables import person_scoped_sql, person_tables

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from accord.audiences.compile import CompiledAudiences
+from accord.audiences.memberships import ACTIVE_ROWS
 from accord.lake.sql import ident, literal
 from accord.lake.store import Lake
 
@@ -55,9 +56,9 @@ class DuckDBEngine:
             # `in audience` must see every member; those not being decided keep their recorded membership.
             deciding = " UNION ALL ".join(f"SELECT profile_id FROM {t}" for t in compiled.within.values())
             lake.execute(
-                "INSERT INTO aud_members SELECT audience, profile_id, TRUE FROM audience_membership "
-                "WHERE status IN ('realized', 'existing') AND audience IN (SELECT unnest(?::VARCHAR[])) "
-                f"AND profile_id NOT IN ({deciding})", [sorted(compiled.referenced)])
+                f"INSERT INTO aud_members SELECT audience, profile_id, TRUE FROM ({ACTIVE_ROWS} "
+                f"AND audience IN (SELECT unnest(?::VARCHAR[])) AND profile_id NOT IN ({deciding}))",
+                [sorted(compiled.referenced)])
         for level in compiled.levels:
             lake.execute(f"CREATE OR REPLACE TEMP TABLE {level.table} AS {level.query.sql(self.dialect)}")
             names = ", ".join(f"({literal(col)}, {literal(name)})" for name, col in level.columns.items())

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from accord.audiences.memberships import audiences_of, memberships_of
 from accord.identity.nodes import records_sql
 from accord.lake.sql import ident
 from accord.lake.store import Lake
@@ -107,10 +108,7 @@ def person_summary(lake: Lake, ref: str, wanted: list[str]) -> dict[str, Any]:
         row = lake.execute(f"SELECT {', '.join(ident(n) for n in wanted)} FROM person_profile WHERE person_id = ?",
                            [person_id]).fetchone()
         values = row or (None,) * len(wanted)
-    audiences = [r[0] for r in lake.execute(
-        "SELECT audience FROM audience_membership WHERE profile_id = ? AND status IN ('realized', 'existing') "
-        "ORDER BY audience", [person_id]).fetchall()]
-    return {"person_id": person_id, "attributes": dict(zip(wanted, values)), "audiences": audiences}
+    return {"person_id": person_id, "attributes": dict(zip(wanted, values)), "audiences": audiences_of(lake, person_id)}
 
 
 def get_person(lake: Lake, ref: str, events: int = 20) -> PersonProfile:
@@ -159,7 +157,7 @@ def get_person(lake: Lake, ref: str, events: int = 20) -> PersonProfile:
         WHERE person_key IN ({records}) ORDER BY timestamp DESC LIMIT {int(events)}""",
         params,
     )
-    profile.audiences = _audiences(lake, person_id)
+    profile.audiences = memberships_of(lake, person_id)
     return profile
 
 
@@ -201,17 +199,8 @@ def get_account(lake: Lake, ref: str) -> AccountProfile:
         GROUP BY 1 ORDER BY 1""",
         params,
     )
-    profile.audiences = _audiences(lake, account_id)
+    profile.audiences = memberships_of(lake, account_id)
     return profile
-
-
-def _audiences(lake: Lake, profile_id: str) -> list[dict[str, Any]]:
-    """The profile's audience memberships, current and exited, with when it entered and left."""
-    return lake.query(
-        "SELECT audience, status, entered_at, exited_at, last_evaluated_at FROM audience_membership "
-        "WHERE profile_id = ? ORDER BY status = 'exited', audience",
-        [profile_id],
-    )
 
 
 def _attributes(lake: Lake, kind: str, profile_id: str) -> list[AttributeValue]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from accord.audiences.memberships import ACTIVE_ROWS, changed_since_sql, last_recording
 from accord.lake.store import Lake
 from accord.profiles.build import attributes
 from accord.profiles.lookup import ProfileNotFound, check_wanted, parse_identity
@@ -23,7 +24,6 @@ from accord.profiles.lookup import ProfileNotFound, check_wanted, parse_identity
 READER = "served_profiles"
 """This copy's name among the readers of `profile_changes` (a change is kept until every reader has it)."""
 CHUNK = 50_000
-LIVE = "status IN ('realized', 'existing')"
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS identity (namespace TEXT NOT NULL, value TEXT NOT NULL, person_id TEXT NOT NULL,
@@ -94,7 +94,7 @@ class ServedProfiles:
         columns = orjson.dumps(["person_id", *attributes(lake.entity("person"))]).decode()
         origin = str(lake.scalar("SELECT min(applied_at) FROM _migrations"))
         changes = int(lake.scalar("SELECT coalesce(max(seq), 0) FROM profile_changes"))
-        runs = int(lake.scalar("SELECT coalesce(max(run_id), 0) FROM audience_membership_history"))
+        runs = last_recording(lake)
         full = (held.get("origin"), held.get("columns")) != (origin, columns) or bool(lake.scalar(
             "SELECT count(*) FROM profile_changes WHERE kind = 'person' AND profile_id IS NULL AND seq > ?",
             [int(held["changes"])]))
@@ -106,8 +106,7 @@ class ServedProfiles:
                 return SyncReport("idle", 0, time.perf_counter() - started)
             people = sorted({r[0] for r in lake.execute(
                 "SELECT profile_id FROM profile_changes WHERE kind = 'person' AND seq > ? "
-                "UNION SELECT profile_id FROM audience_membership_history WHERE run_id > ?",
-                [int(held["changes"]), int(held["memberships"])]).fetchall()})
+                f"UNION {changed_since_sql(int(held['memberships']))}", [int(held["changes"])]).fetchall()})
         with _transaction(con):
             copied = self._copy(con, lake, orjson.loads(columns), people)
             con.executemany("INSERT OR REPLACE INTO position VALUES (?, ?)", [
@@ -139,8 +138,8 @@ class ServedProfiles:
         for rows in _chunks(lake, "SELECT namespace, value, profile_id FROM identity_nodes WHERE kind = 'person' "
                                   f"{scope.format(column='profile_id')} ORDER BY namespace, value", params):
             con.executemany("INSERT OR REPLACE INTO identity VALUES (?, ?, ?)", rows)
-        for rows in _chunks(lake, f"SELECT DISTINCT profile_id, audience FROM audience_membership WHERE {LIVE} "
-                                  f"{scope.format(column='profile_id')} ORDER BY 1, 2", params):
+        for rows in _chunks(lake, f"SELECT DISTINCT profile_id, audience FROM ({ACTIVE_ROWS} "
+                                  f"{scope.format(column='profile_id')}) ORDER BY 1, 2", params):
             con.executemany("INSERT OR REPLACE INTO membership VALUES (?, ?)", rows)
         return copied
 

@@ -11,6 +11,7 @@ from accord.audiences.evaluate import EvaluationReport, needed, preview
 from accord.audiences.fields import Scope
 from accord.audiences.compile import Compiler
 from accord.audiences.files import file_name, load_audiences, load_usable, save_audience
+from accord.audiences.memberships import active_members
 from accord.audiences.method import evaluation_method
 from accord.audiences.text import parse_audience, print_audience
 from accord.audiences.why import explain_membership
@@ -101,9 +102,7 @@ def sample(ws: Workspace, lake: Lake, name: str, limit: int = 10, as_of: datetim
 
 def overlap(lake: Lake, first: str, second: str) -> dict[str, int]:
     """Active members in one, the other and both, at the last evaluation."""
-    active = "SELECT profile_id FROM audience_membership WHERE audience = ? AND status IN ('realized', 'existing')"
-    a = {r[0] for r in lake.execute(active, [first]).fetchall()}
-    b = {r[0] for r in lake.execute(active, [second]).fetchall()}
+    a, b = active_members(lake, first), active_members(lake, second)
     return {"first": len(a), "second": len(b), "both": len(a & b), "only_first": len(a - b), "only_second": len(b - a)}
 
 
@@ -164,16 +163,3 @@ def evaluation_times(ws: Workspace, lake: Lake) -> dict[str, Any]:
                else "full" if last else None)
     return {"last": last, "decided": decided,
             "next": ws.config.audiences.next_run(datetime.now(timezone.utc), serving=True)}
-
-
-def history(lake: Lake, runs: int = 8) -> dict[str, list[dict[str, Any]]]:
-    """Per audience, the entries and exits of its last evaluations (oldest first): its trend."""
-    rows = lake.query(
-        "SELECT audience, run_id, count(*) FILTER (WHERE status = 'realized') AS entered, "
-        "count(*) FILTER (WHERE status = 'exited') AS exited FROM audience_membership_history "
-        "GROUP BY audience, run_id QUALIFY row_number() OVER (PARTITION BY audience ORDER BY run_id DESC) <= ? "
-        "ORDER BY audience, run_id", [runs])
-    out: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        out.setdefault(row["audience"], []).append(row)
-    return out

@@ -147,10 +147,11 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[
 
     @router.get("/audiences", response_class=HTMLResponse)
     def audiences(request: Request) -> HTMLResponse:
-        from accord.services.audiences import evaluation_times, history, list_audiences
+        from accord.audiences.memberships import trend
+        from accord.services.audiences import evaluation_times, list_audiences
 
         with lake() as store:
-            return render(request, "audiences.html", audiences=list_audiences(workspace, store), trend=history(store),
+            return render(request, "audiences.html", audiences=list_audiences(workspace, store), trend=trend(store),
                           times=evaluation_times(workspace, store))
 
     @router.get("/audiences/new", response_class=HTMLResponse)
