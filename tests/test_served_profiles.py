@@ -117,3 +117,21 @@ def test_serve_answers_page_reads_from_the_copy_as_the_lake_does(evaluated_lake:
     assert from_copy == from_lake
     assert [code for code, _ in from_lake[-3:]] == [404, 400, 400]
     assert sum(bool(body["audiences"]) for _, body in from_lake[:-3]) == len(emails)
+
+
+def test_a_run_that_commits_after_a_later_one_is_not_missed(evaluated_lake: Path, tmp_path: Path) -> None:
+    """A relayed `accord audiences run` may begin before a streaming recording and commit after it."""
+    path = tmp_path / "accord.duckdb"
+    shutil.copy(evaluated_lake, path)
+    served = ServedProfiles(tmp_path / "profiles.sqlite")
+    with Lake(path) as lake:
+        served.sync(lake)
+        person_id = lake.scalar("SELECT min(person_id) FROM person_profile")
+        newest = lake.scalar("SELECT max(run_id) FROM audience_membership_history")
+        with lake.transaction():  # what the earlier run records once it commits, under its earlier run id
+            lake.execute("INSERT INTO audience_membership VALUES ('Late run', ?, 'realized', ?, NULL, ?)",
+                         [person_id, AS_OF, AS_OF])
+            lake.execute("INSERT INTO audience_membership_history VALUES (?, 'Late run', ?, 'realized', ?)",
+                         [newest - 1, person_id, AS_OF])
+        assert served.sync(lake).mode == "full"
+        assert "Late run" in served.summary(f"person_id:{person_id}", [])["audiences"]

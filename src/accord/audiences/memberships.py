@@ -55,6 +55,12 @@ def last_recording(lake: Lake) -> int:
     return int(lake.scalar("SELECT coalesce(max(run_id), 0) FROM audience_membership_history"))
 
 
+def recorded_upto(lake: Lake, run_id: int) -> int:
+    """How many changes are recorded with a run id up to `run_id`: it grows when a run that began earlier
+    commits after a later one, which a reader remembering only the newest run id would otherwise miss."""
+    return int(lake.scalar("SELECT count(*) FROM audience_membership_history WHERE run_id <= ?", [run_id]))
+
+
 def changed_since_sql(run_id: int) -> str:
     """The profiles with a membership change recorded after `run_id`, as SQL."""
     return f"SELECT DISTINCT profile_id FROM audience_membership_history WHERE run_id > {int(run_id)}"

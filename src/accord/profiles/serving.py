@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from accord.audiences.memberships import ACTIVE_ROWS, changed_since_sql, last_recording
+from accord.audiences.memberships import ACTIVE_ROWS, changed_since_sql, last_recording, recorded_upto
 from accord.lake.store import Lake
 from accord.profiles.build import attributes
 from accord.profiles.lookup import ProfileNotFound, check_wanted, parse_identity
@@ -95,9 +95,10 @@ class ServedProfiles:
         origin = str(lake.scalar("SELECT min(applied_at) FROM _migrations"))
         changes = int(lake.scalar("SELECT coalesce(max(seq), 0) FROM profile_changes"))
         runs = last_recording(lake)
+        recorded = recorded_upto(lake, runs)
         full = (held.get("origin"), held.get("columns")) != (origin, columns) or bool(lake.scalar(
             "SELECT count(*) FROM profile_changes WHERE kind = 'person' AND profile_id IS NULL AND seq > ?",
-            [int(held["changes"])]))
+            [int(held["changes"])])) or recorded_upto(lake, int(held["memberships"])) != int(held.get("recorded", -1))
         if full:
             _read_from(lake, changes)
             people = None
@@ -110,7 +111,8 @@ class ServedProfiles:
         with _transaction(con):
             copied = self._copy(con, lake, orjson.loads(columns), people)
             con.executemany("INSERT OR REPLACE INTO position VALUES (?, ?)", [
-                ("origin", origin), ("columns", columns), ("changes", str(changes)), ("memberships", str(runs))])
+                ("origin", origin), ("columns", columns), ("changes", str(changes)), ("memberships", str(runs)),
+                ("recorded", str(recorded))])
         _read_from(lake, changes)
         return SyncReport("full" if full else "incremental", copied, time.perf_counter() - started)
 
