@@ -615,18 +615,16 @@ def identity_run(
 
 
 @identity_app.command("merges")
-def identity_merges(
+def identity_merge_log(
     limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
 ) -> None:
     """Profiles merged into others, with the link that merged them; and links refused by guardrails."""
     with user_errors(), open_lake(workspace, sandbox) as lake:
-        merges = lake.query("SELECT * FROM identity_merges ORDER BY run_id DESC, merged_at DESC LIMIT ?", [limit])
-        refused = lake.query(
-            "SELECT * FROM identity_rejections WHERE run_id = (SELECT max(run_id) FROM identity_rejections) LIMIT ?", [limit]
-        )
-        splits = lake.query("SELECT * FROM identity_unlinks ORDER BY created_at DESC LIMIT ?", [limit])
+        from accord.identity import history
+
+        merges, refused, splits = history.merges(lake, limit), history.refused(lake, limit), history.splits(lake, limit)
     table = Table(title="Merges")
     for col in ("run", "kind", "surviving", "merged", "because"):
         table.add_column(col)

@@ -53,8 +53,13 @@ def dead_letters(lake: Lake, destination: str | None = None) -> list[dict[str, A
     return lake.query(f"SELECT * FROM delivery_dead_letters {where} ORDER BY failed_at", params)
 
 
+def dead_letter_count(lake: Lake, destination: str | None = None) -> int:
+    where, params = ("WHERE destination = ?", [destination]) if destination else ("", [])
+    return int(lake.scalar(f"SELECT count(*) FROM delivery_dead_letters {where}", params))
+
+
 def release_dead_letters(lake: Lake, destination: str) -> int:
     """Put a destination's dead letters back into play: the next run sends them again."""
-    count = int(lake.scalar("SELECT count(*) FROM delivery_dead_letters WHERE destination = ?", [destination]))
+    count = dead_letter_count(lake, destination)
     lake.execute("DELETE FROM delivery_dead_letters WHERE destination = ?", [destination])
     return count

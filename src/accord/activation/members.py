@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from accord.activation.destinations.base import Member
 from accord.audiences.memberships import active_sql
+from accord.identity.nodes import values_sql
 from accord.lake.sql import ident
 from accord.lake.store import Lake
 
@@ -51,8 +52,7 @@ def current_members(lake: Lake, audience: str, fields: list[str], among: list[st
     rows = lake.execute(
         f"""
         SELECT m.profile_id{selected},
-               (SELECT list(n.value ORDER BY n.value) FROM identity_nodes n
-                WHERE n.kind = 'person' AND n.namespace = 'marketo_lead_id' AND n.profile_id = m.profile_id)
+               {values_sql('person', 'marketo_lead_id', 'm.profile_id')}
         FROM {membership} m JOIN {table} p ON p.{key} = m.profile_id
         ORDER BY m.profile_id
         """,

@@ -277,9 +277,10 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set
     @router.get("/identity/merges", tags=["identity"], summary="Profiles merged by identity runs",
                 response_model=Page)
     def merges(offset: Offset = 0, limit: Limit = 50) -> Page:
+        from accord.identity.history import merges as merged
+
         with lake() as store:
-            rows = store.query(f"SELECT * FROM identity_merges ORDER BY run_id DESC LIMIT {limit + 1} OFFSET {offset}")
-            return page(rows, offset, limit)
+            return page(merged(store, limit + 1, offset), offset, limit)
 
     @router.post("/identity/split", tags=["identity"], summary="Move one identity out of a profile")
     def split(body: SplitRequest) -> dict[str, Any]:

@@ -24,7 +24,8 @@ from accord.audiences.ast import Audience
 from accord.audiences.changes import Change, MembershipBus
 from accord.audiences.memberships import ACTIVE_ROWS, last_recording
 from accord.audiences.plan import EventTest, Plan, keep, plan
-from accord.identity.nodes import RECORD_NAMESPACE
+from accord.identity.history import last_run
+from accord.identity.nodes import RECORD_NAMESPACE, identities_sql
 from accord.identity.resolve import reserve_ids
 from accord.lake.store import Lake
 from accord.model.times import micros
@@ -122,7 +123,7 @@ class LiveProfiles:
         plans = {a.name: p for a in audiences if (p := plan(a)) is not None}
         tests = {t.key: t for p in plans.values() for t in p.tests}
         plans_changed = plans != self.plans or [a.name for a in audiences] != self.audiences
-        run = lake.scalar("SELECT max(run_id) FROM identity_runs")
+        run = last_run(lake)
         # The index is read before the plans take effect: else a known person would look new meanwhile.
         rows = self._index_rows(lake, bool(plans), None) if plans_changed or run != self._identity_run else None
         with self.lock:
@@ -151,7 +152,7 @@ class LiveProfiles:
 
     def reload_identities(self, lake: Lake) -> None:
         rows = self._index_rows(lake, bool(self.plans), None)
-        run = lake.scalar("SELECT max(run_id) FROM identity_runs")
+        run = last_run(lake)
         with self.lock:
             self._set_index(rows, run)
 
@@ -161,10 +162,9 @@ class LiveProfiles:
         audience can be decided live)."""
         if not wanted:
             return []
-        among = " AND profile_id IN (SELECT unnest(?::VARCHAR[]))" if profiles is not None else ""
-        return lake.execute(
-            f"SELECT namespace, value, profile_id FROM identity_nodes WHERE {_KEYS}{among}",
-            [profiles] if profiles is not None else []).fetchall()
+        among = "SELECT unnest(?::VARCHAR[])" if profiles is not None else None
+        return lake.execute(f"SELECT * FROM ({identities_sql('person', among)}) WHERE {_KEYS}",
+                            [profiles] if profiles is not None else []).fetchall()
 
     def _set_index(self, rows: list[tuple[str, str, str]], run: object) -> None:
         self.index, self.keys_of = {}, defaultdict(set)
@@ -359,7 +359,7 @@ class LiveProfiles:
                     self._move_applied(profile)
                 self._restitched.update(touched)
         if touched is not None:
-            self._identity_run = lake.scalar("SELECT max(run_id) FROM identity_runs")
+            self._identity_run = last_run(lake)
         with self.lock:
             self.pending = {k: o for k, o in self.pending.items() if upto is not None and o > upto}
 
@@ -449,5 +449,5 @@ class LiveProfiles:
             self.unrecorded = changes + self.unrecorded
 
 
-_KEYS = (f"kind = 'person' AND (namespace IN ('user_id', 'anonymous_id') "
-         f"OR (namespace = '{RECORD_NAMESPACE['person']}' AND value LIKE '%.{SOURCE_TYPE}'))")
+_KEYS = (f"namespace IN ('user_id', 'anonymous_id') "
+         f"OR (namespace = '{RECORD_NAMESPACE['person']}' AND value LIKE '%.{SOURCE_TYPE}')")

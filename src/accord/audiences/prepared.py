@@ -17,6 +17,7 @@ from accord.audiences.tables import ACCOUNT_EVENTS, account_scoped_sql, person_s
 from accord.audiences.text import print_audience
 from accord.audiences.touched import batch_accounts_sql, batch_people_sql, linked_people_sql
 from accord.lake.store import Lake
+from accord.profiles.changes import NEWEST_SQL, changed_since_sql, forget_read, rebuilt_whole_since
 
 CHANGED_PEOPLE = "_aud_changed_people"
 CHANGED_ACCOUNTS = "_aud_changed_accounts"
@@ -24,7 +25,7 @@ DIRECT_ACCOUNTS = "_aud_direct_accounts"  # the accounts whose own records, deal
 SCHEMA_PRINT = ("coalesce((SELECT string_agg(entity || '.' || name || ':' || type, ',' ORDER BY entity, name) "
                 "FROM custom_fields), '')")
 POSITION = ("(SELECT coalesce(max(batch_id), 0) FROM batches) AS batch_id, "
-            "(SELECT coalesce(max(seq), 0) FROM profile_changes) AS profile_seq")
+            f"{NEWEST_SQL} AS profile_seq")
 
 
 class NoProfilesYet(ValueError):
@@ -41,7 +42,7 @@ def prepare_tables(lake: Lake) -> None:
         lake.execute(f"CREATE OR REPLACE TABLE aud_state AS SELECT {SCHEMA_PRINT} AS schema_print, {POSITION}")
         lake.execute("CREATE OR REPLACE TABLE aud_pending (kind VARCHAR, profile_id VARCHAR)")
         lake.execute("INSERT INTO aud_pending VALUES ('person', NULL), ('account', NULL)")
-        _forget_changes(lake)
+        forget_read(lake)
 
 
 def refresh_tables(lake: Lake) -> None:
@@ -50,7 +51,7 @@ def refresh_tables(lake: Lake) -> None:
     current = _current(lake)
     if state == current:
         return
-    if state is None or state[0] != current[0] or _rebuilt_whole(lake, state[2]):
+    if state is None or state[0] != current[0] or rebuilt_whole_since(lake, state[2]):
         prepare_tables(lake)
         return
     _require_profiles(lake)
@@ -60,7 +61,7 @@ def refresh_tables(lake: Lake) -> None:
         lake.execute(f"INSERT INTO aud_pending SELECT 'person', person_id FROM {CHANGED_PEOPLE} "
                      f"UNION ALL SELECT 'account', account_id FROM {CHANGED_ACCOUNTS}")
         lake.execute(f"UPDATE aud_state SET batch_id = {current[1]}, profile_seq = {current[2]}")
-        _forget_changes(lake)
+        forget_read(lake)
 
 
 def everyone_pending(lake: Lake) -> bool:
@@ -95,13 +96,6 @@ def remember_features(lake: Lake, key: str) -> None:
     lake.execute("INSERT INTO aud_features_state VALUES (?)", [key])
 
 
-def _forget_changes(lake: Lake) -> None:
-    """Drop the profile changes the tables now reflect and every other reader has read, keeping the newest
-    build's (it marks the position)."""
-    lake.execute("DELETE FROM profile_changes WHERE seq < (SELECT max(seq) FROM profile_changes) "
-                 "AND seq <= (SELECT coalesce(min(seq), 9223372036854775807) FROM change_readers)")
-
-
 def _require_profiles(lake: Lake) -> None:
     built = {r[0] for r in lake.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     if not {"person_profile", "account_profile", "person_account"} <= built:
@@ -122,20 +116,13 @@ def _current(lake: Lake) -> tuple[str, int, int]:
     return str(row[0]), int(row[1]), int(row[2])
 
 
-def _rebuilt_whole(lake: Lake, profile_seq_after: int) -> bool:
-    """Did a profile build since then rebuild every profile of a kind (a full identity run)?"""
-    return bool(lake.scalar("SELECT count(*) FROM profile_changes WHERE seq > ? AND profile_id IS NULL",
-                            [profile_seq_after]))
-
-
 def _find_changed(lake: Lake, batch_after: int, profile_seq_after: int) -> None:
     """The people and accounts whose aud_* rows may differ from what they would be if built now."""
     schema = lake.schema
     in_batches = f"batch_id > {int(batch_after)}"
-    since = f"seq > {int(profile_seq_after)}"
     lake.execute(f"""CREATE OR REPLACE TEMP TABLE {DIRECT_ACCOUNTS} AS
         {batch_accounts_sql(schema, in_batches)}
-        UNION SELECT profile_id FROM profile_changes WHERE kind = 'account' AND {since}""")
+        UNION {changed_since_sql('account', profile_seq_after)}""")
     direct = f"SELECT account_id FROM {DIRECT_ACCOUNTS}"
     # A changed account's people, by their links as the tables have them. A link that changed otherwise (relinking
     # everyone after an account changed, a new setting) is found by comparing the links with the tables' copy.
@@ -144,7 +131,7 @@ def _find_changed(lake: Lake, batch_after: int, profile_seq_after: int) -> None:
                    UNION ALL SELECT * FROM (SELECT * FROM aud_links EXCEPT SELECT * FROM person_account))"""
     lake.execute(f"""CREATE OR REPLACE TEMP TABLE {CHANGED_PEOPLE} AS
         {batch_people_sql(schema, in_batches)}
-        UNION SELECT profile_id FROM profile_changes WHERE kind = 'person' AND {since}
+        UNION {changed_since_sql('person', profile_seq_after)}
         UNION {moved}
         UNION {linked_people_sql(direct, 'aud_links')}""")
     people = f"SELECT person_id FROM {CHANGED_PEOPLE}"

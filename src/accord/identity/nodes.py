@@ -1,9 +1,10 @@
-"""Which records make up which profile, as SQL over `identity_nodes`: the identity stage owns the table, and every
-other layer joins records to profiles through these."""
+"""Which identities and records make up which profile (`identity_nodes`): the identity stage owns the table, and
+every other layer reads it through these, as SQL to join or as answers."""
 
 from __future__ import annotations
 
 from accord.lake.sql import literal
+from accord.lake.store import Lake
 
 RECORD_NAMESPACE = {"person": "b2b_person", "account": "b2b_account"}
 """The node of a record itself (its source key) in each kind's identity graph."""
@@ -24,3 +25,33 @@ def records_sql(kind: str, profiles: str | None = None) -> str:
 def join_records(kind: str, key: str, alias: str = "n") -> str:
     """A JOIN of identity_nodes as `alias` on the record whose source key is `key` (its profile: `alias`.profile_id)."""
     return f"JOIN identity_nodes {alias} ON {is_record(kind, alias)} AND {alias}.value = {key}"
+
+
+def identities_sql(kind: str, profiles: str | None = None) -> str:
+    """`namespace, value, profile_id` of every identity of `kind`, or only of the profiles `profiles` selects."""
+    only = f" AND profile_id IN ({profiles})" if profiles else ""
+    return f"SELECT namespace, value, profile_id FROM identity_nodes WHERE kind = {literal(kind)}{only}"
+
+
+def values_sql(kind: str, namespace: str, profile: str) -> str:
+    """The sorted list of a profile's values in one namespace, as an SQL expression (`profile`: its id's SQL)."""
+    return (f"(SELECT list(n.value ORDER BY n.value) FROM identity_nodes n WHERE n.kind = {literal(kind)} "
+            f"AND n.namespace = {literal(namespace)} AND n.profile_id = {profile})")
+
+
+def profile_of(lake: Lake, kind: str, namespace: str, value: str) -> str | None:
+    """The profile holding one identity (`person_id` / `account_id`: the profile itself, if it exists)."""
+    if namespace == f"{kind}_id":
+        found = lake.scalar("SELECT any_value(profile_id) FROM identity_nodes WHERE kind = ? AND profile_id = ?",
+                            [kind, value])
+    else:
+        found = lake.scalar("SELECT any_value(profile_id) FROM identity_nodes WHERE kind = ? AND namespace = ? "
+                            "AND value = ?", [kind, namespace, value])
+    return None if found is None else str(found)
+
+
+def identities_of(lake: Lake, kind: str, profile_id: str) -> list[tuple[str, str]]:
+    """A profile's identities, `(namespace, value)`, sorted."""
+    rows = lake.execute("SELECT namespace, value FROM identity_nodes WHERE kind = ? AND profile_id = ? "
+                        "ORDER BY namespace, value", [kind, profile_id]).fetchall()
+    return [(namespace, value) for namespace, value in rows]

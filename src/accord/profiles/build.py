@@ -11,6 +11,7 @@ from accord.identity.nodes import join_records, records_sql
 from accord.lake.sql import ident, literal
 from accord.lake.store import Lake, current_sql
 from accord.model.entities import Entity
+from accord.profiles.changes import begin_build, record
 
 ORDER_SPAN = 1_000_000_000
 """Above any profile's record count: `_order` stays recoverable from an order key as its remainder."""
@@ -31,10 +32,10 @@ def build_profiles(
     """
     touched = touched or {}
     with lake.transaction():
-        seq = int(lake.scalar("SELECT nextval('profile_change_seq')"))
+        seq = begin_build(lake)
         for kind in ("person", "account"):
             rebuilt = _build(lake, kind, lake.entity(kind), config, touched.get(kind))
-            _record_changes(lake, seq, kind, rebuilt)
+            record(lake, seq, kind, rebuilt)
     return {
         "people": int(lake.scalar("SELECT count(*) FROM person_profile")),
         "accounts": int(lake.scalar("SELECT count(*) FROM account_profile")),
@@ -58,14 +59,6 @@ def _order_key(kind: str, attribute: str) -> str:
     if kind == "person" and attribute == "person_type":
         return f"CASE WHEN person_type = 'contact' THEN 0 ELSE 1 END * {ORDER_SPAN} + _order"
     return "_order"
-
-
-def _record_changes(lake: Lake, seq: int, kind: str, rebuilt: list[str] | None) -> None:
-    """Log which profiles this build changed (None: all of `kind`), for the next audience evaluation."""
-    if rebuilt is None:
-        lake.execute("INSERT INTO profile_changes VALUES (?, ?, NULL)", [seq, kind])
-    elif rebuilt:
-        lake.execute("INSERT INTO profile_changes SELECT ?, ?, unnest(?::VARCHAR[])", [seq, kind, rebuilt])
 
 
 def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig,

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from accord.audiences.memberships import audiences_of, memberships_of
-from accord.identity.nodes import records_sql
+from accord.identity.nodes import identities_of, profile_of, records_sql
 from accord.lake.sql import ident
 from accord.lake.store import Lake
 from accord.model.namespaces import NAMESPACES
@@ -79,16 +79,10 @@ def parse_identity(ref: str) -> tuple[str, str]:
 
 def find_profile_id(lake: Lake, kind: str, ref: str) -> str:
     namespace, value = parse_identity(ref)
-    if namespace in ("person_id", "account_id"):
-        found = lake.scalar("SELECT any_value(profile_id) FROM identity_nodes WHERE kind = ? AND profile_id = ?", [kind, value])
-    else:
-        found = lake.scalar(
-            "SELECT any_value(profile_id) FROM identity_nodes WHERE kind = ? AND namespace = ? AND value = ?",
-            [kind, namespace, value],
-        )
+    found = profile_of(lake, kind, namespace, value)
     if found is None:
         raise ProfileNotFound(f"no {kind} profile holds {namespace}:{value}")
-    return str(found)
+    return found
 
 
 def check_wanted(known: list[str], wanted: list[str]) -> None:
@@ -115,7 +109,7 @@ def get_person(lake: Lake, ref: str, events: int = 20) -> PersonProfile:
     person_id = find_profile_id(lake, "person", ref)
     records = f"SELECT source_key AS value FROM ({records_sql('person', '$id')})"
     params = {"id": person_id}
-    profile = PersonProfile(person_id, _attributes(lake, "person", person_id), _identities(lake, "person", person_id))
+    profile = PersonProfile(person_id, _attributes(lake, "person", person_id), identities_of(lake, "person", person_id))
     profile.accounts = _q(
         lake,
         """SELECT pa.account_id, ap.name, ap.domain, pa.method, pa.detail, pa.score, pa.role, pa.is_primary
@@ -164,7 +158,7 @@ def get_person(lake: Lake, ref: str, events: int = 20) -> PersonProfile:
 def get_account(lake: Lake, ref: str) -> AccountProfile:
     account_id = find_profile_id(lake, "account", ref)
     params = {"id": account_id}
-    profile = AccountProfile(account_id, _attributes(lake, "account", account_id), _identities(lake, "account", account_id))
+    profile = AccountProfile(account_id, _attributes(lake, "account", account_id), identities_of(lake, "account", account_id))
     profile.people = _q(
         lake,
         """SELECT pa.person_id, pp.email, pp.first_name, pp.last_name, pp.job_title, pa.role, pa.method, pa.score
@@ -222,12 +216,6 @@ def _attributes(lake: Lake, kind: str, profile_id: str) -> list[AttributeValue]:
     return out
 
 
-def _identities(lake: Lake, kind: str, profile_id: str) -> list[tuple[str, str]]:
-    rows = lake.execute(
-        "SELECT namespace, value FROM identity_nodes WHERE kind = ? AND profile_id = ? ORDER BY namespace, value",
-        [kind, profile_id],
-    ).fetchall()
-    return [(ns, value) for ns, value in rows]
 
 
 def _q(lake: Lake, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -16,9 +16,12 @@ from typing import Any
 
 import orjson
 
-from accord.audiences.memberships import ACTIVE_ROWS, changed_since_sql, last_recording, recorded_upto
+from accord.audiences.memberships import ACTIVE_ROWS, last_recording, recorded_upto
+from accord.audiences.memberships import changed_since_sql as membership_changes_sql
+from accord.identity.nodes import identities_sql
 from accord.lake.store import Lake
 from accord.profiles.build import attributes
+from accord.profiles.changes import changed_since_sql, newest, read_up_to, rebuilt_whole_since
 from accord.profiles.lookup import ProfileNotFound, check_wanted, parse_identity
 
 READER = "served_profiles"
@@ -93,27 +96,26 @@ class ServedProfiles:
         held = self._positions(con)
         columns = orjson.dumps(["person_id", *attributes(lake.entity("person"))]).decode()
         origin = str(lake.scalar("SELECT min(applied_at) FROM _migrations"))
-        changes = int(lake.scalar("SELECT coalesce(max(seq), 0) FROM profile_changes"))
+        changes = newest(lake)
         runs = last_recording(lake)
         recorded = recorded_upto(lake, runs)
-        full = (held.get("origin"), held.get("columns")) != (origin, columns) or bool(lake.scalar(
-            "SELECT count(*) FROM profile_changes WHERE kind = 'person' AND profile_id IS NULL AND seq > ?",
-            [int(held["changes"])])) or recorded_upto(lake, int(held["memberships"])) != int(held.get("recorded", -1))
+        full = (held.get("origin"), held.get("columns")) != (origin, columns) or rebuilt_whole_since(
+            lake, int(held["changes"]), "person") or recorded_upto(lake, int(held["memberships"])) != int(held.get("recorded", -1))
         if full:
-            _read_from(lake, changes)
+            read_up_to(lake, READER, changes)
             people = None
         else:
             if (changes, runs) == (int(held["changes"]), int(held["memberships"])):
                 return SyncReport("idle", 0, time.perf_counter() - started)
             people = sorted({r[0] for r in lake.execute(
-                "SELECT profile_id FROM profile_changes WHERE kind = 'person' AND seq > ? "
-                f"UNION {changed_since_sql(int(held['memberships']))}", [int(held["changes"])]).fetchall()})
+                f"{changed_since_sql('person', int(held['changes']))} "
+                f"UNION {membership_changes_sql(int(held['memberships']))}").fetchall()})
         with _transaction(con):
             copied = self._copy(con, lake, orjson.loads(columns), people)
             con.executemany("INSERT OR REPLACE INTO position VALUES (?, ?)", [
                 ("origin", origin), ("columns", columns), ("changes", str(changes)), ("memberships", str(runs)),
                 ("recorded", str(recorded))])
-        _read_from(lake, changes)
+        read_up_to(lake, READER, changes)
         return SyncReport("full" if full else "incremental", copied, time.perf_counter() - started)
 
     def _copy(self, con: sqlite3.Connection, lake: Lake, columns: list[str], people: list[str] | None) -> int:
@@ -137,8 +139,8 @@ class ServedProfiles:
                             [(r[0], orjson.dumps(dict(zip(columns[1:], r[1:])), default=_plain).decode())
                              for r in rows])
             copied += len(rows)
-        for rows in _chunks(lake, "SELECT namespace, value, profile_id FROM identity_nodes WHERE kind = 'person' "
-                                  f"{scope.format(column='profile_id')} ORDER BY namespace, value", params):
+        for rows in _chunks(lake, f"{identities_sql('person')} {scope.format(column='profile_id')} "
+                                  "ORDER BY namespace, value", params):
             con.executemany("INSERT OR REPLACE INTO identity VALUES (?, ?, ?)", rows)
         for rows in _chunks(lake, f"SELECT DISTINCT profile_id, audience FROM ({ACTIVE_ROWS} "
                                   f"{scope.format(column='profile_id')}) ORDER BY 1, 2", params):
@@ -178,11 +180,6 @@ def _transaction(con: sqlite3.Connection) -> Iterator[None]:
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
-
-
-def _read_from(lake: Lake, seq: int) -> None:
-    """Tell the lake this copy holds every profile change up to `seq`, so later ones are kept until it reads them."""
-    lake.execute("INSERT OR REPLACE INTO change_readers VALUES (?, ?)", [READER, seq])
 
 
 def _chunks(lake: Lake, sql: str, params: list[Any]) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from accord.pipeline import run_identity
+from accord.identity.nodes import profile_of
 from accord.identity.split import split_profile
 from accord.lake.store import Lake
 from accord.workspace import Workspace
@@ -14,9 +15,6 @@ def split(ws: Workspace, lake: Lake, profile_id: str, identity: str) -> dict[str
     """The identity stops linking records of the profile; restitched now. Returns where the identity went."""
     kind, namespace, value = split_profile(lake, profile_id, identity)
     report = run_identity(lake, ws.config.identity, trigger="split")
-    holder = lake.scalar(
-        "SELECT any_value(profile_id) FROM identity_nodes WHERE kind = ? AND namespace = ? AND value = ?",
-        [kind, namespace, value],
-    )
+    holder = profile_of(lake, kind, namespace, value)
     return {"kind": kind, "namespace": namespace, "value": value, "from": profile_id, "now_in": holder,
             "identity_run": report}

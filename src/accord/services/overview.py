@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from accord.activation.deliveries import list_runs
+from accord.activation.deliveries import dead_letter_count, list_runs
 from accord.activation.run import reading
 from accord.lake.store import Lake
 from accord.pipeline.runs import latest
@@ -24,7 +24,7 @@ def overview(ws: Workspace, lake: Lake) -> dict[str, Any]:
     counts["destinations"] = len(reading(ws, lake.sandbox))
     failing = [{"what": f"delivery run {r['run_id']} to {r['destination']}", "detail": r["error"] or
                 f"{r['failed']} change(s) failed"} for r in list_runs(lake, limit=20) if r["failed"] or r["error"]]
-    dead = int(lake.scalar("SELECT count(*) FROM delivery_dead_letters"))
+    dead = dead_letter_count(lake)
     if dead:
         failing.append({"what": "dead letters", "detail": f"{dead} change(s) wait for `accord deliveries retry`"})
     quarantined = int(lake.scalar("SELECT count(*) FROM quarantine"))
@@ -47,7 +47,7 @@ def destinations(ws: Workspace, lake: Lake) -> list[dict[str, Any]]:
     out = []
     for config in reading(ws, lake.sandbox):
         runs = list_runs(lake, config.name, 10)
-        dead = int(lake.scalar("SELECT count(*) FROM delivery_dead_letters WHERE destination = ?", [config.name]))
+        dead = dead_letter_count(lake, config.name)
         out.append({"name": config.name, "type": config.type, "audiences": config.audiences,
                     "schedule": config.schedule, "runs": runs, "dead_letters": dead,
                     "settings": config.model_dump(mode="json")})
