@@ -21,13 +21,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from accord.activation.config import MarketoDestinationConfig
-from accord.activation.destinations.marketo import MarketoDestination
+from accord.connectors.marketo.config import MarketoDestinationConfig
+from accord.connectors.marketo.destination import MarketoDestination
 from accord.activation.sync import DeliverySync, SyncPolicy
-from accord.clients.marketo import MarketoClient
+from accord.connectors.marketo.client import MarketoClient
 from accord.lake.store import Lake
-from accord.testing.marketo_data import MarketoData
-from accord.testing.marketo_server import MarketoServer
+from accord.connectors.marketo.data import MarketoData
+from accord.connectors.marketo.server import MarketoServer
 
 AUDIENCE = "Bench audience"
 

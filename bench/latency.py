@@ -32,8 +32,8 @@ from pathlib import Path
 
 import httpx
 
-from accord.activation.config import WebhookDestinationConfig
-from accord.activation.destinations.webhook import SIGNATURE_HEADER, sign
+from accord.connectors.webhook.config import WebhookDestinationConfig
+from accord.connectors.webhook.destination import SIGNATURE_HEADER, sign
 from accord.api.app import create_app
 from accord.api.keys import create_key
 from accord.workspace import Workspace

@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from accord.cli import app
-from accord.clients.marketo import (
+from accord.connectors.marketo.client import (
     MarketoAuthError,
     MarketoClient,
     MarketoLimits,
@@ -22,11 +22,11 @@ from accord.clients.marketo import (
 from accord.lake.custom_fields import declare
 from accord.lake.store import Lake
 from accord.model.schema import CustomField, Schema
-from accord.sources.config import MarketoSourceConfig
-from accord.sources.marketo import MarketoSource
+from accord.connectors.marketo.config import MarketoSourceConfig
+from accord.connectors.marketo.source import MarketoSource
 from accord.sources.state import SourceState
-from accord.testing.marketo_data import MarketoData
-from accord.testing.marketo_server import Limits, MarketoServer
+from accord.connectors.marketo.data import MarketoData
+from accord.connectors.marketo.server import Limits, MarketoServer
 from accord.workspace import Workspace, WorkspaceError
 
 FAST = Limits(calls_per_window=100, window_seconds=0.3, bulk_seconds=0.005)

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from typer.testing import CliRunner
 
 from accord.cli import app
-from accord.clients.salesforce import (
+from accord.connectors.salesforce.client import (
     SalesforceAuth,
     SalesforceAuthError,
     SalesforceClient,
@@ -26,10 +26,10 @@ from accord.lake.custom_fields import declare
 from accord.lake.store import Lake
 from accord.ingest.mapping import MappingError
 from accord.model.schema import STANDARD, CustomField, CustomObject, Schema
-from accord.sources.config import SalesforceSourceConfig
-from accord.sources.salesforce import SalesforceSource
+from accord.connectors.salesforce.config import SalesforceSourceConfig
+from accord.connectors.salesforce.source import SalesforceSource
 from accord.sources.state import SourceState
-from accord.testing.salesforce_server import SalesforceData, SalesforceServer
+from accord.connectors.salesforce.server import SalesforceData, SalesforceServer
 from accord.workspace import Workspace
 
 ORG = "00D5e0000012345EAA"
@@ -176,7 +176,7 @@ def test_converted_lead_joins_its_contact_and_custom_fields_map(tmp_path: Path, 
                          "Email": "old.address@legacy-domain.example", "Company": "Legacy", "Status": "Closed - Converted",
                          "IsConverted": "true", "ConvertedContactId": contact["Id"],
                          "ConvertedAccountId": contact["AccountId"], "ConvertedDate": "2026-10-01"})
-    shipped = Path(__file__).resolve().parents[1] / "src/accord/sources/mappings/salesforce/contact.yaml"
+    shipped = Path(__file__).resolve().parents[1] / "src/accord/connectors/salesforce/mappings/contact.yaml"
     custom = yaml.safe_load(shipped.read_text())
     custom["fields"]["department"] = "Department__c"
     (tmp_path / "contact.yaml").write_text(yaml.safe_dump(custom))
@@ -232,8 +232,8 @@ def test_marketo_and_salesforce_make_one_profile_per_person(tmp_path: Path, tiny
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """Both sources over the same world through their connectors give the profiles the files give."""
     from accord.sources.files import jobs_from_manifest, load_file
-    from accord.testing.marketo_data import MarketoData
-    from accord.testing.marketo_server import Limits, MarketoServer
+    from accord.connectors.marketo.data import MarketoData
+    from accord.connectors.marketo.server import Limits, MarketoServer
 
     with Lake(tmp_path / "files.duckdb") as from_files:
         for job in jobs_from_manifest(tiny_world):

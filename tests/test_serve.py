@@ -165,8 +165,8 @@ def test_nothing_accepted_is_lost_in_a_crash(workspace) -> None:
 
 
 def test_serve_syncs_marketo_sources_and_profiles_their_people(tmp_path, tiny_world) -> None:
-    from accord.testing.marketo_data import MarketoData
-    from accord.testing.marketo_server import Limits, MarketoServer
+    from accord.connectors.marketo.data import MarketoData
+    from accord.connectors.marketo.server import Limits, MarketoServer
 
     with MarketoServer(MarketoData.from_folder(tiny_world / "marketo"), limits=Limits(bulk_seconds=0.01)) as mkto:
         folder = tmp_path / "ws"

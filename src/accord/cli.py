@@ -26,6 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from accord.connectors.registry import Connector, with_sources
 from accord.lake.sql import ident
 from accord.lake.store import Lake
 from accord.model.entities import ENTITIES
@@ -974,7 +975,7 @@ def sources_check(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Connect to each source and print what it can read; exit 1 if any connection fails."""
-    from accord.sources.sync import SOURCE_ERRORS, configured, open_source
+    from accord.sources.sync import configured, open_source, source_failures
 
     failed = False
     with user_errors():
@@ -986,7 +987,7 @@ def sources_check(
                     found = source.check()
                 finally:
                     source.close()
-            except (*SOURCE_ERRORS, ValueError) as err:
+            except (*source_failures(), ValueError) as err:
                 failed = True
                 err_console.print(f"[red]{config.name}: failed[/red] {escape(str(err))}")
                 continue
@@ -997,7 +998,7 @@ def sources_check(
 
 
 def run_sync(source_type: str, name: str | None, backfill: bool, workspace: Path | None, sandbox: str | None) -> None:
-    from accord.sources.sync import SOURCE_ERRORS, configured, run_source
+    from accord.sources.sync import configured, run_source, source_failures
 
     with user_errors():
         ws = open_workspace(workspace)
@@ -1011,7 +1012,7 @@ def run_sync(source_type: str, name: str | None, backfill: bool, workspace: Path
 
                 try:
                     reports = run_source(ws, config, sandbox, backfill=backfill, progress=advance)
-                except SOURCE_ERRORS as err:
+                except source_failures() as err:
                     raise ValueError(f"{config.name}: {err}") from None
             for sandbox_name, report in zip([sandbox] if sandbox else config.sandboxes, reports):
                 rate = f" ({report.rate_used:.0%} of the rate limit)" if report.rate_used else ""
@@ -1027,18 +1028,19 @@ SyncBackfill = Annotated[bool, typer.Option("--backfill", help="Read all history
 SyncSandbox = Annotated[Optional[str], typer.Option("--sandbox", "-s", help="Only this sandbox.")]
 
 
-@sync_app.command("marketo")
-def sync_marketo(name: SyncName = None, backfill: SyncBackfill = False, workspace: WorkspaceOpt = None,
-                 sandbox: SyncSandbox = None) -> None:
-    """Sync Marketo instances into the sandboxes they feed; an interrupted backfill resumes where it stopped."""
-    run_sync("marketo", name, backfill, workspace, sandbox)
+def _add_sync_command(connector: Connector) -> None:
+    """`accord sync <type>` for one connector that reads."""
+    def sync(name: SyncName = None, backfill: SyncBackfill = False, workspace: WorkspaceOpt = None,
+             sandbox: SyncSandbox = None) -> None:
+        run_sync(connector.type, name, backfill, workspace, sandbox)
+
+    sync.__doc__ = (f"Sync {connector.title} sources into the sandboxes they feed: a backfill the first time (an "
+                    "interrupted one resumes where it stopped), then what changed.")
+    sync_app.command(connector.type)(sync)
 
 
-@sync_app.command("salesforce")
-def sync_salesforce(name: SyncName = None, backfill: SyncBackfill = False, workspace: WorkspaceOpt = None,
-                    sandbox: SyncSandbox = None) -> None:
-    """Sync Salesforce orgs into the sandboxes they feed: Bulk API 2.0 backfill, then SystemModstamp increments."""
-    run_sync("salesforce", name, backfill, workspace, sandbox)
+for _connector in with_sources():
+    _add_sync_command(_connector)
 
 
 def print_delivery(report) -> None:  # type: ignore[no-untyped-def]

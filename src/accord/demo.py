@@ -25,8 +25,8 @@ from accord.workspace import CONFIG_FILE, Workspace, WorkspaceError
 
 if TYPE_CHECKING:
     from accord.sources.config import SourceConfig
-    from accord.testing.marketo_server import MarketoServer
-    from accord.testing.salesforce_server import SalesforceServer
+    from accord.connectors.marketo.server import MarketoServer
+    from accord.connectors.salesforce.server import SalesforceServer
 
 GENERATED = "sources/generated"
 DEMO_SOURCES = ("marketo", "salesforce")
@@ -80,9 +80,9 @@ def run_demo(
     `source` names which of them (`marketo`, `salesforce`, or both, comma-separated) are read through their
     connectors instead of from files. Either way audiences are activated to the Marketo server's lists.
     """
-    from accord.testing.marketo_data import MarketoData
-    from accord.testing.marketo_server import Limits, MarketoServer
-    from accord.testing.salesforce_server import SalesforceData, SalesforceServer
+    from accord.connectors.marketo.data import MarketoData
+    from accord.connectors.marketo.server import Limits, MarketoServer
+    from accord.connectors.salesforce.server import SalesforceData, SalesforceServer
 
     systems = {s.strip() for s in source.split(",") if s.strip()} - {"files"}
     if systems - set(DEMO_SOURCES):
@@ -132,9 +132,11 @@ def run_demo(
 
 def _configure(ws: Workspace, marketo: MarketoServer, salesforce: SalesforceServer, systems: set[str]) -> None:
     """Point the workspace at the local servers (sources, Marketo lists) and at an export folder."""
-    from accord.activation.config import FileDestinationConfig, MarketoDestinationConfig
+    from accord.connectors.file.config import FileDestinationConfig
+    from accord.connectors.marketo.config import MarketoDestinationConfig
     from accord.generate.export import SALESFORCE_ORG
-    from accord.sources.config import MarketoSourceConfig, SalesforceSourceConfig
+    from accord.connectors.marketo.config import MarketoSourceConfig
+    from accord.connectors.salesforce.config import SalesforceSourceConfig
 
     (ws.root / "secrets").mkdir(exist_ok=True)
     (ws.root / "secrets" / "demo.yaml").write_text(

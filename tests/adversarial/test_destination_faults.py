@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from accord.clients.pacing import retry_after
+from accord.connectors.pacing import retry_after
 from accord.activation.run import deliver
 from tests.conftest import evaluated_workspace
 
@@ -200,8 +200,8 @@ def test_an_unreachable_destination_is_a_503_and_keeps_its_changes(tmp_path: Pat
 def test_the_marketo_client_reads_retry_after_the_same_way_and_caps_the_wait(header: str) -> None:
     """The Marketo client (source and destination alike) pauses on a 429 at most MAX_WAIT_SECONDS, whatever the
     header says, then goes on."""
-    from accord.clients.marketo import MarketoClient
-    from accord.clients.pacing import MAX_WAIT_SECONDS
+    from accord.connectors.marketo.client import MarketoClient
+    from accord.connectors.pacing import MAX_WAIT_SECONDS
 
     answers = [(429, {"Retry-After": header}, {}), (200, {}, {"success": True, "result": [{"id": 1}]})]
 

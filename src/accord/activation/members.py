@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from accord.activation.destinations.base import Member
+from accord.activation.destination import Member
 from accord.audiences.memberships import active_sql
 from accord.identity.nodes import values_sql
 from accord.lake.sql import ident

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
 from accord.activation.config import DestinationConfig
 from accord.activation.deliveries import release_dead_letters
-from accord.activation.destinations import DESTINATIONS
-from accord.activation.destinations.base import Destination
+from accord.activation.destination import Destination
 from accord.activation.sync import DeliveryReport, DeliverySync, SyncPolicy
+from accord.connectors.registry import connector
 from accord.lake.store import Lake
 from accord.workspace import Workspace
 
 
 def open_destination(ws: Workspace, config: DestinationConfig, sandbox: str) -> Destination:
-    module = importlib.import_module(DESTINATIONS[config.type])
-    return module.open_destination(config, ws.root, ws.config.name, sandbox)  # type: ignore[no-any-return]
+    return connector(config.type).open_destination(config, ws.root, ws.config.name, sandbox)  # type: ignore[no-any-return]
 
 
 class UnknownDestination(LookupError):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 import pyarrow as pa
 
-from accord.activation.destinations.base import (
+from accord.activation.destination import (
     Capabilities,
     DeliveryError,
     Destination,
@@ -25,7 +25,7 @@ from accord.activation.destinations.base import (
 )
 from accord.activation.deliveries import RUNNER, mark_interrupted
 from accord.activation.members import acknowledged, current_members, withheld
-from accord.clients.pacing import MAX_WAIT_SECONDS
+from accord.connectors.pacing import MAX_WAIT_SECONDS
 from accord.lake.store import Lake, now
 
 

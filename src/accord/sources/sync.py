@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Protocol
 
 import httpx
 
-from accord.clients.marketo import MarketoError
-from accord.clients.salesforce import SalesforceError
+from accord.connectors.registry import connector, source_errors
 from accord.lake.store import Lake
-from accord.sources import API_SOURCES
 from accord.sources.api import Progress
 from accord.sources.config import SourceConfig
 from accord.sources.state import SourceState
 from accord.workspace import Workspace, WorkspaceError
 
-SOURCE_ERRORS = (MarketoError, SalesforceError, httpx.TransportError)
-"""What a source's API answers when it refuses or keeps failing, or no answer at all: reported per source, not a
-crash."""
+def source_failures() -> tuple[type[Exception], ...]:
+    """What a source's API answers when it refuses or keeps failing, or no answer at all: reported per source, not
+    a crash."""
+    return (*source_errors(), httpx.TransportError)
 
 
 class ApiSource(Protocol):
@@ -34,8 +32,7 @@ class ApiSource(Protocol):
 
 
 def open_source(ws: Workspace, config: SourceConfig) -> ApiSource:
-    module = importlib.import_module(API_SOURCES[config.type])
-    return module.open_source(config, ws.root, ws.schema)  # type: ignore[no-any-return]
+    return connector(config.type).open_source(config, ws.root, ws.schema)  # type: ignore[no-any-return]
 
 
 def configured(ws: Workspace, source_type: str | None = None, name: str | None = None) -> list[SourceConfig]:

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from accord.testing.http import Answer, LocalServer
-from accord.testing.marketo_data import ACTIVITY_TYPES, MarketoData, activity_json
+from accord.connectors.marketo.data import ACTIVITY_TYPES, MarketoData, activity_json
 
 DEFAULT_LEAD_FIELDS = ["id", "email", "firstName", "lastName", "createdAt", "updatedAt"]
 TRANSIENT = {"604", "608", "611", "713"}

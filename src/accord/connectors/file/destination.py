@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from accord.activation.config import FileDestinationConfig
-from accord.activation.destinations.base import (
+from accord.connectors.file.config import FileDestinationConfig
+from accord.activation.destination import (
     Capabilities,
     DeliveryError,
     Member,

@@ -9,15 +9,15 @@ from pathlib import Path
 from time import monotonic
 from typing import Any
 
-from accord.clients.salesforce import SalesforceAuth, SalesforceClient
-from accord.clients.secrets import resolve_secret
+from accord.connectors.salesforce.client import SalesforceAuth, SalesforceClient
+from accord.connectors.secrets import resolve_secret
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.mapping import Mapping, MappingError
 from accord.lake.store import Lake
 from accord.model.schema import STANDARD, Schema
 from accord.model.times import parse_instant, utc_seconds
 from accord.sources.api import Progress, SyncReport, records_chunk
-from accord.sources.config import SALESFORCE_OBJECTS, SalesforceSourceConfig
+from accord.connectors.salesforce.config import SALESFORCE_OBJECTS, SalesforceSourceConfig
 from accord.sources.files import FileReader
 from accord.sources.mappings import resolve_mapping
 from accord.sources.state import SourceState

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from accord.activation.config import MarketoDestinationConfig
-from accord.activation.destinations.base import (
+from accord.connectors.marketo.config import MarketoDestinationConfig
+from accord.activation.destination import (
     Capabilities,
     DeliveryError,
     Member,
     Outcome,
 )
-from accord.clients.marketo import (
+from accord.connectors.marketo.client import (
     MarketoClient,
     MarketoError,
     MarketoQuotaError,

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from accord.clients.pacing import MAX_WAIT_SECONDS, Pacer, retry_after
+from accord.connectors.pacing import MAX_WAIT_SECONDS, Pacer, retry_after
 
 TOKEN_CODES = {"601", "602"}
 RETRY_CODES = {"604", "606", "608", "611", "615", "713"}

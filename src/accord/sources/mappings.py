@@ -1,25 +1,26 @@
-"""Mappings shipped with Accord for the source systems' own export shapes (`salesforce/contact`, `marketo/lead`, ...)."""
+"""Mappings shipped with the connectors for their systems' own export shapes (`salesforce/contact`,
+`marketo/lead`, ...: a connector's type, then a file of its `mappings/` folder), and finding the one that fits."""
 
 from __future__ import annotations
 
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import yaml
 
+from accord.connectors.registry import Connector, connectors
 from accord.ingest.mapping import Mapping, MappingError, parse_mapping
 from accord.model.schema import STANDARD, CustomObject, Schema
 
 
+def _shipped(connector: Connector) -> Traversable:
+    return resources.files(connector.package) / "mappings"
+
+
 def builtin_mappings() -> list[str]:
-    root = resources.files(__package__)
-    return sorted(
-        f"{system.name}/{item.name[:-5]}"
-        for system in root.iterdir()
-        if system.is_dir() and not system.name.startswith("_")
-        for item in system.iterdir()
-        if item.name.endswith(".yaml")
-    )
+    return sorted(f"{c.type}/{item.name[:-5]}" for c in connectors().values() if _shipped(c).is_dir()
+                  for item in _shipped(c).iterdir() if item.name.endswith(".yaml"))
 
 
 def best_fit(columns: list[str]) -> tuple[str, float]:
@@ -60,8 +61,9 @@ def resolve_mapping(ref: str | Path, entity: str | None = None, schema: Schema =
         raw = yaml.safe_load(path.read_text())
         where = str(path)
     else:
-        item = resources.files(__package__).joinpath(*f"{ref}.yaml".split("/"))
-        if not item.is_file():
+        system, _, name = str(ref).partition("/")
+        item = _shipped(connectors()[system]) / f"{name}.yaml" if system in connectors() and name else None
+        if item is None or not item.is_file():
             raise MappingError(f"no mapping file {ref!r} and no shipped mapping of that name; shipped: {', '.join(builtin_mappings())}")
         raw = yaml.safe_load(item.read_text())
         where = f"shipped mapping {ref}"

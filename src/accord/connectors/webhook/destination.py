@@ -11,15 +11,15 @@ from typing import Any
 
 import httpx
 
-from accord.activation.config import WebhookDestinationConfig
-from accord.activation.destinations.base import (
+from accord.connectors.webhook.config import WebhookDestinationConfig
+from accord.activation.destination import (
     Capabilities,
     DeliveryError,
     Member,
     Outcome,
 )
-from accord.clients.pacing import retry_after
-from accord.clients.secrets import resolve_secret
+from accord.connectors.pacing import retry_after
+from accord.connectors.secrets import resolve_secret
 
 SIGNATURE_HEADER = "X-Accord-Signature"
 

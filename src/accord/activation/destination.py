@@ -1,0 +1,109 @@
+"""What every destination declares and implements: its settings shared by all (`DestinationBase`), what it can do,
+and what it answers per member."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from accord.connectors.pacing import MAX_WAIT_SECONDS
+
+
+class DestinationBase(BaseModel):
+    """What every destination's settings hold: which audiences of which sandboxes go there, when, how hard to
+    retry, and which fields each member carries."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Name of the destination, unique in the workspace.")
+    audiences: list[str] = Field(description="Names of the audiences sent here.")
+    sandboxes: list[str] = Field(default_factory=lambda: ["prod"], description="Sandboxes whose memberships are sent.")
+    schedule: str = Field(default="streaming",
+                          description="`streaming` (within a second of a change, under `accord serve`) or a cron.")
+    max_attempts: int = Field(default=5, ge=1, description="Tries per change before it goes to the dead-letter list.")
+    backoff_seconds: float = Field(default=1.0, gt=0, description="First retry pause; doubles each attempt.")
+    max_wait_seconds: float = Field(default=MAX_WAIT_SECONDS, gt=0, le=3600,
+                                    description="Longest pause a run takes between tries. When the destination asks "
+                                                "for a longer one (Retry-After), its changes are kept as `retrying` "
+                                                "and sent by a later run, so no run stalls for hours.")
+    fields: list[str] = Field(default_factory=lambda: ["email"], description="Profile attributes each member carries.")
+    field_names: dict[str, str] = Field(default_factory=dict,
+                                        description="Profile attribute → the name the destination receives it under, "
+                                                    "e.g. {email: Email Address}; others keep their own names.")
+
+    def sent_as(self, field: str) -> str:
+        """The name a destination receives a profile attribute under."""
+        return self.field_names.get(field, field)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if value != "streaming" and not croniter.is_valid(value):
+            raise ValueError(f"schedule {value!r} is neither `streaming` nor a cron expression")
+        return value
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a destination accepts; the sync engine reads these instead of asking what type it is."""
+
+    needs: tuple[str, ...]
+    """Member fields of which at least one must be present (else `excluded: missing_identity`)."""
+    batch_size: int
+    """Members per add or remove call."""
+    can_check: bool = False
+    """Can say which members a change already reached (used to settle changes a killed run left in flight)."""
+    commits_at_finish: bool = False
+    """Nothing is visible until `finish` succeeds (files): receipts and acknowledgements wait for it."""
+    wants_snapshot: bool = False
+    """`finish` receives every current member, not only the changes."""
+
+
+@dataclass
+class Member:
+    """One profile as a destination sees it: its id, the fields it carries, and what the destination keyed it by."""
+
+    profile_id: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    key: str | None = None
+
+
+@dataclass
+class Outcome:
+    """What became of one member's change: added, removed, skipped (with reason) or failed (with error)."""
+
+    profile_id: str
+    status: str
+    reason: str | None = None
+    key: str | None = None
+    retry: bool = False
+
+
+class DeliveryError(Exception):
+    """A whole call failed; `retryable` for 429, 5xx and timeouts, with the server's Retry-After if it gave one;
+    `unreachable` when no answer came at all (its changes wait for a later run rather than the dead letters)."""
+
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None,
+                 unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable, self.retry_after, self.unreachable = retryable or unreachable, retry_after, unreachable
+
+
+class Destination(Protocol):
+    capabilities: Capabilities
+
+    def add(self, audience: str, members: list[Member]) -> list[Outcome]: ...
+
+    def remove(self, audience: str, members: list[Member]) -> list[Outcome]: ...
+
+    def reached(self, audience: str, members: list[Member], change: str, run_id: int) -> dict[str, str | None]:
+        """Profile id → destination key, for members whose change (sent by run `run_id`) already took effect; asked
+        when `can_check`."""
+        ...
+
+    def finish(self, audience: str, run_id: int, snapshot: list[Member]) -> None: ...
+
+    def close(self) -> None: ...

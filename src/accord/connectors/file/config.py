@@ -1,0 +1,22 @@
+"""File destination settings as accord.yaml states them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from accord.activation.destination import DestinationBase
+
+
+class FileDestinationConfig(DestinationBase):
+    """Audience files: CSV or Parquet, snapshots or changes, written atomically with a manifest."""
+
+    type: Literal["file"] = "file"
+    url: str = Field(description="Folder: a path (relative to the workspace) or an fsspec URL such as s3://bucket/x.")
+    format: Literal["csv", "parquet"] = Field(default="csv", description="File format.")
+    mode: Literal["snapshot", "incremental"] = Field(
+        default="snapshot", description="Every member each run, or only adds and removes with a `change` column.")
+    split_rows: int = Field(default=1_000_000, ge=1, description="Rows per file at most; more go to further parts.")
+    hash_fields: list[str] = Field(default_factory=list, description="Fields written as SHA-256 of their value.")
+    storage_options: dict[str, str] = Field(default_factory=dict, description="fsspec options (e.g. endpoint_url).")

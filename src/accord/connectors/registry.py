@@ -1,0 +1,76 @@
+"""The connectors Accord knows: its own folders, and any a package adds through the `accord.connectors` entry
+point (its value is a `Connector`). The config unions, the CLI's `sync` commands, the shipped mappings and the
+docs' list are all built from here, so adding a connector touches nothing else."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import metadata
+from typing import Any
+
+from pydantic import BaseModel
+
+BUILT_IN = ("marketo", "salesforce", "file", "webhook")
+ENTRY_POINTS = "accord.connectors"
+
+
+@dataclass(frozen=True)
+class Connector:
+    """What one connector offers. Its package holds `source.py` (`open_source(config, workspace_root, schema)`)
+    when it has a source config, `destination.py` (`open_destination(config, root, workspace_name, sandbox)`)
+    when it has a destination config, and `mappings/*.yaml` when it ships mappings."""
+
+    type: str
+    """Its `type:` in accord.yaml, the name of `accord sync <type>`, and the prefix of its mappings."""
+    title: str
+    package: str
+    """The Python package holding its files."""
+    source: type[BaseModel] | None = None
+    """The settings of one of its sources under `sources:` (a `type: Literal[...]` field names it)."""
+    destination: type[BaseModel] | None = None
+    """The settings of one of its destinations under `destinations:`."""
+    errors: tuple[type[Exception], ...] = field(default=())
+    """What its client raises when the system refuses or keeps failing: reported per source, never a crash."""
+
+    def open_source(self, config: Any, *args: Any) -> Any:
+        return importlib.import_module(f"{self.package}.source").open_source(config, *args)
+
+    def open_destination(self, config: Any, *args: Any) -> Any:
+        return importlib.import_module(f"{self.package}.destination").open_destination(config, *args)
+
+
+class ConnectorError(ValueError):
+    """A connector that cannot be registered (a type taken twice, an entry point that is not a Connector)."""
+
+
+@cache
+def connectors() -> dict[str, Connector]:
+    """Every connector by type: the built-in ones first, then those installed packages declare."""
+    found: dict[str, Connector] = {}
+    offered = [importlib.import_module(f"accord.connectors.{name}").CONNECTOR for name in BUILT_IN]
+    offered += [entry.load() for entry in metadata.entry_points(group=ENTRY_POINTS)]
+    for connector in offered:
+        if not isinstance(connector, Connector):
+            raise ConnectorError(f"the entry point {ENTRY_POINTS} must name a Connector, not {connector!r}")
+        if connector.type in found:
+            raise ConnectorError(f"two connectors register the type {connector.type!r}")
+        found[connector.type] = connector
+    return found
+
+
+def connector(type_: str) -> Connector:
+    return connectors()[type_]
+
+
+def with_sources() -> list[Connector]:
+    return [c for c in connectors().values() if c.source is not None]
+
+
+def with_destinations() -> list[Connector]:
+    return [c for c in connectors().values() if c.destination is not None]
+
+
+def source_errors() -> tuple[type[Exception], ...]:
+    return tuple(e for c in connectors().values() for e in c.errors)

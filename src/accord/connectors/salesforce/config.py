@@ -1,0 +1,61 @@
+"""Salesforce settings as accord.yaml states them: the org, its connected app's OAuth flow (secrets by
+reference), what to read and how."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from accord.connectors.secrets import SecretRef
+
+SALESFORCE_OBJECTS = ("Account", "Contact", "Lead", "Opportunity", "OpportunityContactRole", "Campaign",
+                      "CampaignMember", "AccountContactRelation")
+
+
+class SalesforceSourceConfig(BaseModel):
+    """One Salesforce org feeding one or more sandboxes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["salesforce"] = "salesforce"
+    name: str = Field(description="Name of this connection, unique in the workspace (used by `accord sync`).")
+    org_id: str = Field(description="The 18-character organization id (00D...); its records' source_instance_id.")
+    instance_url: str = Field(description="The org's My Domain URL, e.g. https://acme.my.salesforce.com.")
+    api_version: str = Field(default="62.0", description="REST API version, e.g. 62.0.")
+    token_url: str | None = Field(default=None, description="OAuth token endpoint; default <instance_url>/services/oauth2/token.")
+    auth: Literal["client_credentials", "refresh_token", "jwt"] = Field(
+        default="client_credentials", description="OAuth flow of the connected app.")
+    client_id: str = Field(description="Consumer key of the connected app.")
+    client_secret: SecretRef | None = Field(default=None, description="Reference to the consumer secret (client credentials).")
+    refresh_token: SecretRef | None = Field(default=None, description="Reference to a refresh token (refresh-token flow).")
+    private_key: SecretRef | None = Field(default=None, description="Reference to the PEM key that signs JWT assertions.")
+    username: str | None = Field(default=None, description="The integration user (JWT flow's subject).")
+    sandboxes: list[str] = Field(default_factory=lambda: ["prod"], description="Sandboxes this org feeds.")
+    objects: list[str] = Field(default_factory=lambda: list(SALESFORCE_OBJECTS),
+                               description="Objects to read: standard ones, and custom objects declared under "
+                                           "custom_objects: (e.g. Subscription__c).")
+    mappings: dict[str, str] = Field(default_factory=dict,
+                                     description="Object → mapping file (relative to the workspace) replacing the "
+                                                 "shipped one, e.g. to map custom __c fields.")
+    custom_fields: list[str] | None = Field(default=None,
+                                            description="Which declared custom fields (API names, e.g. ABM_Tier__c) "
+                                                        "to read; default: every declared one the org's describe lists.")
+    sync_every_seconds: int = Field(default=60, ge=5, description="Incremental sync interval under `accord serve`.")
+    bulk_poll_seconds: float = Field(default=5.0, gt=0, description="How often a Bulk API 2.0 job is polled.")
+    bulk_page_records: int = Field(default=50_000, ge=1, description="Records per Bulk API result set (maxRecords).")
+
+    @model_validator(mode="after")
+    def _flow_has_its_secret(self) -> SalesforceSourceConfig:
+        needed = {"client_credentials": "client_secret", "refresh_token": "refresh_token", "jwt": "private_key"}[self.auth]
+        if getattr(self, needed) is None or (self.auth == "jwt" and not self.username):
+            raise ValueError(f"auth {self.auth} needs {needed}" + (" and username" if self.auth == "jwt" else ""))
+        return self
+
+    @property
+    def instance_id(self) -> str:
+        return self.org_id
+
+    @property
+    def state_key(self) -> str:
+        return f"salesforce:{self.org_id}"
