@@ -21,13 +21,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from accord.connectors.marketo.config import MarketoDestinationConfig
-from accord.connectors.marketo.destination import MarketoDestination
 from accord.activation.sync import DeliverySync, SyncPolicy
 from accord.connectors.marketo.client import MarketoClient
-from accord.lake.store import Lake
+from accord.connectors.marketo.config import MarketoDestinationConfig
 from accord.connectors.marketo.data import MarketoData
+from accord.connectors.marketo.destination import MarketoDestination
 from accord.connectors.marketo.server import MarketoServer
+from accord.lake.store import Lake
 
 AUDIENCE = "Bench audience"
 

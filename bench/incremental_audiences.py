@@ -23,7 +23,10 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from audiences import AS_OF, workload  # bench/audiences.py: scripts run with bench/ on sys.path
+from audiences import (  # bench/audiences.py: scripts run with bench/ on sys.path
+    AS_OF,
+    workload,
+)
 
 from accord.audiences.evaluate import evaluate
 from accord.audiences.files import load_audiences

@@ -31,13 +31,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+from serving import served  # bench/serving.py: scripts run with bench/ on sys.path
 
-from accord.connectors.webhook.config import WebhookDestinationConfig
-from accord.connectors.webhook.destination import SIGNATURE_HEADER, sign
 from accord.api.app import create_app
 from accord.api.keys import create_key
+from accord.connectors.webhook.config import WebhookDestinationConfig
+from accord.connectors.webhook.destination import SIGNATURE_HEADER, sign
 from accord.workspace import Workspace
-from serving import served  # bench/serving.py: scripts run with bench/ on sys.path
 
 
 def main() -> None:

@@ -25,12 +25,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from accord.connectors.marketo.client import MarketoClient, MarketoLimits
-from accord.lake.store import Lake
 from accord.connectors.marketo.config import MarketoSourceConfig
-from accord.sources.mappings import resolve_mapping
-from accord.connectors.marketo.source import MarketoSource
 from accord.connectors.marketo.data import MarketoData
 from accord.connectors.marketo.server import Limits, MarketoServer
+from accord.connectors.marketo.source import MarketoSource
+from accord.lake.store import Lake
+from accord.sources.mappings import resolve_mapping
 
 AS_OF = datetime(2026, 11, 29, tzinfo=timezone.utc)
 TYPES = np.array([1, 2, 3, 6, 7, 10, 11, 104])

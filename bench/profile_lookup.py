@@ -23,12 +23,12 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import httpx
+from latency import send  # bench/latency.py: scripts run with bench/ on sys.path
+from serving import gets, served
 
 from accord.api.app import create_app
 from accord.api.keys import create_key
 from accord.workspace import Workspace
-from latency import send  # bench/latency.py: scripts run with bench/ on sys.path
-from serving import gets, served
 
 
 def main() -> None:

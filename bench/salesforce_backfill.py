@@ -15,11 +15,15 @@ import shutil
 import time
 from pathlib import Path
 
-from accord.lake.store import Lake
 from accord.connectors.salesforce.config import SalesforceSourceConfig
-from accord.sources.mappings import resolve_mapping
-from accord.connectors.salesforce.source import SalesforceSource, mapping_name, open_source
 from accord.connectors.salesforce.server import SalesforceData, SalesforceServer
+from accord.connectors.salesforce.source import (
+    SalesforceSource,
+    mapping_name,
+    open_source,
+)
+from accord.lake.store import Lake
+from accord.sources.mappings import resolve_mapping
 
 ORG = "00D5e0000012345EAA"
 STAMP = "2026-01-01T00:00:00.000+0000"

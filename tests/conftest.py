@@ -14,14 +14,14 @@ import yaml
 from hypothesis import settings
 
 from accord.audiences.evaluate import evaluate
-from accord.demo import DEMO_CUSTOM_FIELDS
-from accord.lake.custom_fields import declare
 from accord.audiences.files import load_audiences
+from accord.demo import DEMO_CUSTOM_FIELDS
 from accord.generate import generate
 from accord.identity.config import IdentityConfig
-from accord.pipeline import run_identity
 from accord.ingest.mapping import Mapping, parse_mapping
+from accord.lake.custom_fields import declare
 from accord.lake.store import Lake
+from accord.pipeline import run_identity
 from accord.sources.files import FileJob, jobs_from_manifest, load_file
 from accord.workspace import Workspace
 

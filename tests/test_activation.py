@@ -18,15 +18,15 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from accord.connectors.webhook.destination import SIGNATURE_HEADER, sign
 from accord.activation.run import deliver
 from accord.cli import app
-from accord.identity.config import IdentityConfig
-from accord.pipeline import run_identity
-from accord.ingest.records import ingest_records
-from accord.lake.store import Lake
 from accord.connectors.marketo.data import MarketoData
 from accord.connectors.marketo.server import Limits, MarketoServer
+from accord.connectors.webhook.destination import SIGNATURE_HEADER, sign
+from accord.identity.config import IdentityConfig
+from accord.ingest.records import ingest_records
+from accord.lake.store import Lake
+from accord.pipeline import run_identity
 from accord.workspace import Workspace
 from tests.conftest import evaluated_workspace
 

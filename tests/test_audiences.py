@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from accord.audiences.compile import CompileError, Compiler
 from accord.audiences.evaluate import evaluate, preview
-from accord.audiences.why import explain_membership
 from accord.audiences.files import AudienceFileError, load_audiences, save_audience
 from accord.audiences.method import evaluation_method
 from accord.audiences.text import parse_audience
+from accord.audiences.why import explain_membership
 from accord.engines.duckdb import DuckDBEngine
 from accord.lake.store import Lake
 from tests.audience_strategies import audiences as random_audiences

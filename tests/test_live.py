@@ -12,17 +12,17 @@ from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
 from accord.api.app import create_app
-from accord.pipeline.runtime import cycle
 from accord.audiences.ast import Audience, InAudience, walk
 from accord.audiences.changes import MembershipBus
-from accord.audiences.prepared import prepare_tables
 from accord.audiences.live import LiveProfiles, ProfileState
 from accord.audiences.plan import KEEP_MARGIN, plan
 from accord.audiences.plan import keep as keep_for
+from accord.audiences.prepared import prepare_tables
 from accord.audiences.stream import StreamEvaluator
 from accord.audiences.text import parse_audience
-from accord.pipeline import run_identity
 from accord.model.times import micros
+from accord.pipeline import run_identity
+from accord.pipeline.runtime import cycle
 from accord.workspace import Workspace
 from tests.audience_strategies import condition
 from tests.conftest import ingest, mapping, write_csv

@@ -19,14 +19,14 @@ from accord.connectors.marketo.client import (
     MarketoLimits,
     MarketoQuotaError,
 )
+from accord.connectors.marketo.config import MarketoSourceConfig
+from accord.connectors.marketo.data import MarketoData
+from accord.connectors.marketo.server import Limits, MarketoServer
+from accord.connectors.marketo.source import MarketoSource
 from accord.lake.custom_fields import declare
 from accord.lake.store import Lake
 from accord.model.schema import CustomField, Schema
-from accord.connectors.marketo.config import MarketoSourceConfig
-from accord.connectors.marketo.source import MarketoSource
 from accord.sources.state import SourceState
-from accord.connectors.marketo.data import MarketoData
-from accord.connectors.marketo.server import Limits, MarketoServer
 from accord.workspace import Workspace, WorkspaceError
 
 FAST = Limits(calls_per_window=100, window_seconds=0.3, bulk_seconds=0.005)

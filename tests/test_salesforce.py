@@ -20,16 +20,16 @@ from accord.connectors.salesforce.client import (
     SalesforceAuthError,
     SalesforceClient,
 )
+from accord.connectors.salesforce.config import SalesforceSourceConfig
+from accord.connectors.salesforce.server import SalesforceData, SalesforceServer
+from accord.connectors.salesforce.source import SalesforceSource
 from accord.identity.config import IdentityConfig
-from accord.pipeline import run_identity
+from accord.ingest.mapping import MappingError
 from accord.lake.custom_fields import declare
 from accord.lake.store import Lake
-from accord.ingest.mapping import MappingError
 from accord.model.schema import STANDARD, CustomField, CustomObject, Schema
-from accord.connectors.salesforce.config import SalesforceSourceConfig
-from accord.connectors.salesforce.source import SalesforceSource
+from accord.pipeline import run_identity
 from accord.sources.state import SourceState
-from accord.connectors.salesforce.server import SalesforceData, SalesforceServer
 from accord.workspace import Workspace
 
 ORG = "00D5e0000012345EAA"
@@ -231,9 +231,9 @@ def test_a_declared_custom_object_is_backfilled_and_synced(server: SalesforceSer
 def test_marketo_and_salesforce_make_one_profile_per_person(tmp_path: Path, tiny_world: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """Both sources over the same world through their connectors give the profiles the files give."""
-    from accord.sources.files import jobs_from_manifest, load_file
     from accord.connectors.marketo.data import MarketoData
     from accord.connectors.marketo.server import Limits, MarketoServer
+    from accord.sources.files import jobs_from_manifest, load_file
 
     with Lake(tmp_path / "files.duckdb") as from_files:
         for job in jobs_from_manifest(tiny_world):

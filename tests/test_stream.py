@@ -13,10 +13,10 @@ from accord.audiences.prepared import prepare_tables
 from accord.audiences.stream import MembershipBus, StreamEvaluator
 from accord.audiences.text import parse_audience
 from accord.identity.config import IdentityConfig
-from accord.pipeline import run_identity
 from accord.ingest.loader import ingest_chunks
 from accord.ingest.mapping import parse_mapping
 from accord.lake.store import Lake
+from accord.pipeline import run_identity
 from tests.conftest import ingest, mapping, write_csv
 from tests.test_audiences import compiled_members
 

@@ -15,18 +15,18 @@ from accord.audiences.evaluate import EvaluationReport
 from accord.audiences.files import load_audiences
 from accord.generate import generate
 from accord.identity.run import IdentityReport
-from accord.pipeline import run_batch
 from accord.ingest.loader import IngestResult
 from accord.lake.store import Lake
 from accord.model.schema import CustomField
+from accord.pipeline import run_batch
 from accord.profiles.lookup import PersonProfile, get_person
 from accord.sources.files import FileJob, jobs_from_manifest, load_file
 from accord.workspace import CONFIG_FILE, Workspace, WorkspaceError
 
 if TYPE_CHECKING:
-    from accord.sources.config import SourceConfig
     from accord.connectors.marketo.server import MarketoServer
     from accord.connectors.salesforce.server import SalesforceServer
+    from accord.sources.config import SourceConfig
 
 GENERATED = "sources/generated"
 DEMO_SOURCES = ("marketo", "salesforce")
@@ -133,10 +133,12 @@ def run_demo(
 def _configure(ws: Workspace, marketo: MarketoServer, salesforce: SalesforceServer, systems: set[str]) -> None:
     """Point the workspace at the local servers (sources, Marketo lists) and at an export folder."""
     from accord.connectors.file.config import FileDestinationConfig
-    from accord.connectors.marketo.config import MarketoDestinationConfig
-    from accord.generate.export import SALESFORCE_ORG
-    from accord.connectors.marketo.config import MarketoSourceConfig
+    from accord.connectors.marketo.config import (
+        MarketoDestinationConfig,
+        MarketoSourceConfig,
+    )
     from accord.connectors.salesforce.config import SalesforceSourceConfig
+    from accord.generate.export import SALESFORCE_ORG
 
     (ws.root / "secrets").mkdir(exist_ok=True)
     (ws.root / "secrets" / "demo.yaml").write_text(

@@ -9,16 +9,16 @@ import struct
 import threading
 import time
 from collections.abc import Iterator
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from accord.connectors.pacing import retry_after
 from accord.activation.run import deliver
+from accord.connectors.pacing import retry_after
 from tests.conftest import evaluated_workspace
 
 AUDIENCE = "Webinar attendees"

@@ -9,7 +9,6 @@ from typing import Any
 
 from accord.lake.store import Lake, now
 
-
 RUNNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 """This process, as `delivery_runs.runner` names it: one lake file is held by one process at a time, so a run still
 `running` under another runner was cut off."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 import pyarrow as pa
 
+from accord.activation.deliveries import RUNNER, mark_interrupted
 from accord.activation.destination import (
     Capabilities,
     DeliveryError,
@@ -23,7 +24,6 @@ from accord.activation.destination import (
     Member,
     Outcome,
 )
-from accord.activation.deliveries import RUNNER, mark_interrupted
 from accord.activation.members import acknowledged, current_members, withheld
 from accord.connectors.pacing import MAX_WAIT_SECONDS
 from accord.lake.store import Lake, now

@@ -14,10 +14,18 @@ from accord.audiences.ast import Audience
 from accord.audiences.compile import CompiledAudiences, Compiler
 from accord.audiences.memberships import changed_since_sql, record_decisions, sizes
 from accord.audiences.method import evaluation_method
-from accord.audiences.prepared import (clear_pending, everyone_pending, features_key, forget_features,
-                                       kept_features, prepare_tables, refresh_tables, remember_features)
-from accord.audiences.touched import swept_people_sql, time_boundaries
+from accord.audiences.prepared import (
+    clear_pending,
+    everyone_pending,
+    features_key,
+    forget_features,
+    kept_features,
+    prepare_tables,
+    refresh_tables,
+    remember_features,
+)
 from accord.audiences.text import print_audience
+from accord.audiences.touched import swept_people_sql, time_boundaries
 from accord.lake.store import Lake, now
 
 

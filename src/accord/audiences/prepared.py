@@ -13,11 +13,25 @@ import hashlib
 
 from accord.audiences.ast import Audience
 from accord.audiences.compile import object_table
-from accord.audiences.tables import ACCOUNT_EVENTS, account_scoped_sql, person_scoped_sql, table_sql
+from accord.audiences.tables import (
+    ACCOUNT_EVENTS,
+    account_scoped_sql,
+    person_scoped_sql,
+    table_sql,
+)
 from accord.audiences.text import print_audience
-from accord.audiences.touched import batch_accounts_sql, batch_people_sql, linked_people_sql
+from accord.audiences.touched import (
+    batch_accounts_sql,
+    batch_people_sql,
+    linked_people_sql,
+)
 from accord.lake.store import Lake
-from accord.profiles.changes import NEWEST_SQL, changed_since_sql, forget_read, rebuilt_whole_since
+from accord.profiles.changes import (
+    NEWEST_SQL,
+    changed_since_sql,
+    forget_read,
+    rebuilt_whole_since,
+)
 
 CHANGED_PEOPLE = "_aud_changed_people"
 CHANGED_ACCOUNTS = "_aud_changed_accounts"

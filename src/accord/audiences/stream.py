@@ -19,13 +19,18 @@ from accord.audiences.ast import Audience
 from accord.audiences.changes import Change, MembershipBus
 from accord.audiences.compile import Compiler
 from accord.audiences.evaluate import register_audiences
-from accord.audiences.memberships import record_changes
 from accord.audiences.live import LiveProfiles
+from accord.audiences.memberships import record_changes
 from accord.audiences.method import evaluation_method
 from accord.audiences.tables import person_scoped_sql, person_tables
+from accord.audiences.touched import (
+    batch_accounts_sql,
+    batch_people_sql,
+    linked_people_sql,
+    swept_people_sql,
+    time_boundaries,
+)
 from accord.engines.duckdb import DuckDBEngine
-from accord.audiences.touched import (batch_accounts_sql, batch_people_sql, linked_people_sql, swept_people_sql,
-                                      time_boundaries)
 from accord.lake.store import Lake, now
 from accord.model.times import micros
 

@@ -24,8 +24,8 @@ from accord.audiences.ast import (
 )
 from accord.audiences.compile import ID, Compiler
 from accord.audiences.evaluate import needed
-from accord.audiences.prepared import refresh_tables
 from accord.audiences.fields import Scope
+from accord.audiences.prepared import refresh_tables
 from accord.audiences.text import print_condition
 from accord.engines.duckdb import DuckDBEngine
 from accord.lake.store import Lake, now

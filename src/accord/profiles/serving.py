@@ -21,7 +21,12 @@ from accord.audiences.memberships import changed_since_sql as membership_changes
 from accord.identity.nodes import identities_sql
 from accord.lake.store import Lake
 from accord.profiles.build import attributes
-from accord.profiles.changes import changed_since_sql, newest, read_up_to, rebuilt_whole_since
+from accord.profiles.changes import (
+    changed_since_sql,
+    newest,
+    read_up_to,
+    rebuilt_whole_since,
+)
 from accord.profiles.lookup import ProfileNotFound, check_wanted, parse_identity
 
 READER = "served_profiles"

@@ -7,9 +7,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from accord.audiences.ast import Audience
+from accord.audiences.compile import Compiler
 from accord.audiences.evaluate import EvaluationReport, needed, preview
 from accord.audiences.fields import Scope
-from accord.audiences.compile import Compiler
 from accord.audiences.files import file_name, load_audiences, load_usable, save_audience
 from accord.audiences.memberships import active_members
 from accord.audiences.method import evaluation_method

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from accord.pipeline import run_identity
 from accord.identity.nodes import profile_of
 from accord.identity.split import split_profile
 from accord.lake.store import Lake
+from accord.pipeline import run_identity
 from accord.workspace import Workspace
 
 

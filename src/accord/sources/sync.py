@@ -13,6 +13,7 @@ from accord.sources.config import SourceConfig
 from accord.sources.state import SourceState
 from accord.workspace import Workspace, WorkspaceError
 
+
 def source_failures() -> tuple[type[Exception], ...]:
     """What a source's API answers when it refuses or keeps failing, or no answer at all: reported per source, not
     a crash."""

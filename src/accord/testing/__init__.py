@@ -1,1 +1,2 @@
-"""Local stand-ins for external systems, answering over real HTTP on 127.0.0.1: for tests, demos and benchmarks."""
+"""What the connectors' local stand-ins share (each connector's `server.py`): real HTTP on 127.0.0.1, for tests, the demo
+and benchmarks."""

@@ -15,13 +15,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from accord.connectors.file.config import FileDestinationConfig
 from accord.activation.destination import (
     Capabilities,
     DeliveryError,
     Member,
     Outcome,
 )
+from accord.connectors.file.config import FileDestinationConfig
 
 
 class FileDestination:

@@ -2,7 +2,10 @@
 in; audiences out as static lists of existing leads."""
 
 from accord.connectors.marketo.client import MarketoError
-from accord.connectors.marketo.config import MarketoDestinationConfig, MarketoSourceConfig
+from accord.connectors.marketo.config import (
+                      MarketoDestinationConfig,
+                      MarketoSourceConfig,
+)
 from accord.connectors.registry import Connector
 
 CONNECTOR = Connector("marketo", "Marketo Engage", __name__, source=MarketoSourceConfig,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from accord.connectors.marketo.config import MarketoDestinationConfig
 from accord.activation.destination import (
     Capabilities,
     DeliveryError,
@@ -16,6 +15,7 @@ from accord.connectors.marketo.client import (
     MarketoError,
     MarketoQuotaError,
 )
+from accord.connectors.marketo.config import MarketoDestinationConfig
 
 RETRYABLE = {"retries", "604", "606", "608", "611", "615", "713"}
 

@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from accord.testing.http import Answer, LocalServer
 from accord.connectors.marketo.data import ACTIVITY_TYPES, MarketoData, activity_json
+from accord.testing.http import Answer, LocalServer
 
 DEFAULT_LEAD_FIELDS = ["id", "email", "firstName", "lastName", "createdAt", "updatedAt"]
 TRANSIENT = {"604", "608", "611", "713"}

@@ -11,13 +11,13 @@ from time import monotonic
 from typing import Any
 
 from accord.connectors.marketo.client import BulkJob, BulkQueue, MarketoClient
+from accord.connectors.marketo.config import MarketoSourceConfig
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.records import as_text, ingest_records
 from accord.lake.store import Lake
 from accord.model.schema import STANDARD, Schema
 from accord.model.times import parse_instant, utc_seconds
 from accord.sources.api import Progress, SyncReport, records_chunk, records_digest
-from accord.connectors.marketo.config import MarketoSourceConfig
 from accord.sources.files import FileReader, fingerprint
 from accord.sources.mappings import resolve_mapping
 from accord.sources.state import SourceState

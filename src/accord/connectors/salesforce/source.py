@@ -10,6 +10,10 @@ from time import monotonic
 from typing import Any
 
 from accord.connectors.salesforce.client import SalesforceAuth, SalesforceClient
+from accord.connectors.salesforce.config import (
+    SALESFORCE_OBJECTS,
+    SalesforceSourceConfig,
+)
 from accord.connectors.secrets import resolve_secret
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.mapping import Mapping, MappingError
@@ -17,7 +21,6 @@ from accord.lake.store import Lake
 from accord.model.schema import STANDARD, Schema
 from accord.model.times import parse_instant, utc_seconds
 from accord.sources.api import Progress, SyncReport, records_chunk
-from accord.connectors.salesforce.config import SALESFORCE_OBJECTS, SalesforceSourceConfig
 from accord.sources.files import FileReader
 from accord.sources.mappings import resolve_mapping
 from accord.sources.state import SourceState

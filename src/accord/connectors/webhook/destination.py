@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 
-from accord.connectors.webhook.config import WebhookDestinationConfig
 from accord.activation.destination import (
     Capabilities,
     DeliveryError,
@@ -20,6 +19,7 @@ from accord.activation.destination import (
 )
 from accord.connectors.pacing import retry_after
 from accord.connectors.secrets import resolve_secret
+from accord.connectors.webhook.config import WebhookDestinationConfig
 
 SIGNATURE_HEADER = "X-Accord-Signature"
 
