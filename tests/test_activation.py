@@ -323,3 +323,65 @@ def test_missing_static_list_fails_the_run_visibly(tmp_path: Path, evaluated_lak
         run = lake.query("SELECT status, failed FROM delivery_runs")[0]
         dead = lake.scalar("SELECT count(*) FROM delivery_dead_letters")
     assert run["failed"] == dead > 0 and marketo.lead_writes == []
+
+
+class _Overlapping:
+    """A destination taking batches of 5, four at a time: it notes how many calls overlap, and refuses each batch's
+    first member once (retryable), so retries run while other batches are in flight."""
+
+    def __init__(self) -> None:
+        from accord.activation.destination import Capabilities
+
+        self.capabilities = Capabilities(needs=("email",), batch_size=5, concurrent_batches=4)
+        self.on, self.refused, self.in_flight, self.most = set(), set(), 0, 0
+        self._lock = threading.Lock()
+
+    def _call(self, members: list[Any], status: str) -> list[Any]:
+        from accord.activation.destination import Outcome
+
+        with self._lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        threading.Event().wait(0.02)
+        outcomes = []
+        with self._lock:
+            self.in_flight -= 1
+            for member in members:
+                if member.profile_id == members[0].profile_id and member.profile_id not in self.refused:
+                    self.refused.add(member.profile_id)
+                    outcomes.append(Outcome(member.profile_id, "failed", "busy", retry=True))
+                    continue
+                (self.on.add if status == "added" else self.on.discard)(member.profile_id)
+                outcomes.append(Outcome(member.profile_id, status, key=member.profile_id))
+        return outcomes
+
+    def add(self, audience: str, members: list[Any]) -> list[Any]:
+        return self._call(members, "added")
+
+    def remove(self, audience: str, members: list[Any]) -> list[Any]:
+        return self._call(members, "removed")
+
+    def reached(self, audience: str, members: list[Any], change: str, run_id: int) -> dict[str, str | None]:
+        return {}
+
+    def finish(self, audience: str, run_id: int, snapshot: list[Any]) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def test_batches_sent_together_are_each_recorded_once(tmp_path: Path, evaluated_lake: Path) -> None:
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [
+        {"type": "file", "name": "together", "url": "out", "audiences": [AUDIENCE], "backoff_seconds": 0.01}])
+    config, destination = ws.config.destinations[0], _Overlapping()
+    with ws.lake() as lake:
+        report = deliver(ws, lake, config, destination=destination).audiences[0]
+        acked = {r[0] for r in lake.execute("SELECT profile_id FROM destination_members").fetchall()}
+        receipts = lake.execute("SELECT outcome, count(*), count(DISTINCT profile_id) FROM delivery_receipts "
+                                "GROUP BY 1").fetchall()
+        assert not lake.scalar("SELECT count(*) FROM delivery_in_flight")
+    assert destination.most > 1, "batches were sent one at a time"
+    assert report.activated == len(destination.on) == len(acked) > 10 and acked == destination.on
+    added = {outcome: (n, distinct) for outcome, n, distinct in receipts}["added"]
+    assert added == (report.activated, report.activated), "one receipt per member sent, none twice"

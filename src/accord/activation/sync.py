@@ -9,8 +9,11 @@ until `accord deliveries retry`.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import httpx
@@ -82,6 +85,7 @@ class DeliverySync:
         self.caps: Capabilities = destination.capabilities
         self._columns: dict[str, list[str]] = {}
         self._throttled: DeliveryError | None = None  # the destination asked for a pause longer than we wait
+        self._lake_lock = threading.Lock()  # batches in flight together take turns recording
 
     def run(self, audiences: list[str], trigger: str = "manual",
             only: dict[str, set[str]] | None = None) -> DeliveryReport:
@@ -144,10 +148,13 @@ class DeliverySync:
         with self.lake.transaction():
             self._receipts(run_id, audience, "add", [(m.profile_id, "excluded", reason) for m, reason in excluded
                                                      if m.profile_id not in acked], 0)
+        size = self.caps.batch_size
+        batches = [(change, group[i:i + size]) for change, group in (("add", adds), ("remove", removes))
+                   for i in range(0, len(group), size)]
         pending: list[tuple[list[Outcome], str, int]] = []
-        for change, batch_members in (("add", adds), ("remove", removes)):
-            for i in range(0, len(batch_members), self.caps.batch_size):
-                pending += self._deliver(run_id, audience, change, batch_members[i:i + self.caps.batch_size], report)
+        with ThreadPoolExecutor(max(1, min(self.caps.concurrent_batches, len(batches)))) as pool:
+            for deferred in pool.map(lambda b: self._deliver(run_id, audience, b[0], b[1], report), batches):
+                pending += deferred
         if self.caps.commits_at_finish:
             snapshot = eligible if self.caps.wants_snapshot else []
             try:
@@ -180,7 +187,7 @@ class DeliverySync:
                 return deferred
             attempt += 1
             stamp = now()
-            with self.lake.transaction():
+            with self._recording():
                 self._insert("delivery_in_flight", [(self.name, audience, m.profile_id, change, run_id, stamp)
                                                     for m in waiting])
             try:
@@ -194,13 +201,13 @@ class DeliverySync:
                     # dead letters a person must release.
                     self._throttled = err
                     report.unreachable = str(err) if unreachable else None
-                    with self.lake.transaction():
+                    with self._recording():
                         self._clear_in_flight(audience, [m.profile_id for m in waiting])
                     continue
                 if err.retryable and attempt < self.policy.max_attempts:
                     self._pause(attempt, err.retry_after)
                     continue
-                with self.lake.transaction():
+                with self._recording():
                     self._clear_in_flight(audience, [m.profile_id for m in waiting])
                     self._dead_letter(run_id, audience, change, [(m.profile_id, str(err)) for m in waiting], attempt,
                                       report)
@@ -211,12 +218,12 @@ class DeliverySync:
             if self.caps.commits_at_finish:
                 deferred.append((final, change, attempt))
             else:
-                with self.lake.transaction():
+                with self._recording():
                     self._clear_in_flight(audience, [o.profile_id for o in final])
                     self._record(run_id, audience, change, final, attempt, report)
             waiting = [by_id[o.profile_id] for o in retry]
             if waiting:
-                with self.lake.transaction():
+                with self._recording():
                     self._clear_in_flight(audience, [m.profile_id for m in waiting])
                 self._pause(attempt, None)
         return deferred
@@ -229,9 +236,9 @@ class DeliverySync:
         wait = self._throttled.retry_after
         reason = str(self._throttled) + (f"; the destination asked to wait {wait:.0f} s (Retry-After)" if wait else
                                          "; the destination could not be reached")
-        with self.lake.transaction():
+        with self._recording():
             self._receipts(run_id, audience, change, [(m.profile_id, "retrying", reason) for m in members], attempts)
-        report.retrying += len(members)
+            report.retrying += len(members)
 
     def _settle_in_flight(self, audience: str, report: AudienceReport) -> None:
         """Changes a killed run sent without recording: ask the destination which arrived, record those."""
@@ -326,6 +333,12 @@ class DeliverySync:
                 "DELETE FROM delivery_in_flight WHERE destination = ? AND audience = ? AND list_contains(?, profile_id)",
                 [self.name, audience, profile_ids],
             )
+
+    @contextmanager
+    def _recording(self) -> Iterator[None]:
+        """One batch's writes, atomic and one batch at a time (batches are sent together, recorded in turn)."""
+        with self._lake_lock, self.lake.transaction():
+            yield
 
     def _pause(self, attempt: int, retry_after: float | None) -> None:
         wait = min(self.policy.backoff_seconds * 2 ** (attempt - 1), 60.0)

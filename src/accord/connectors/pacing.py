@@ -19,7 +19,7 @@ MAX_WAIT_SECONDS = 300.0
 class Pacer:
     """At most `calls` calls started in any `seconds`-long window and at most `concurrent` in flight."""
 
-    def __init__(self, calls: int, seconds: float, concurrent: int, *, margin: float = 0.05,
+    def __init__(self, calls: int, seconds: float, concurrent: int, *, margin: float = 0.5,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self.calls, self.seconds, self.margin = calls, seconds, margin
         self._clock, self._sleep = clock, sleep
@@ -39,7 +39,8 @@ class Pacer:
         while True:
             with self._lock:
                 now = self._clock()
-                # The margin absorbs the difference between our clock and the server's receipt of the call.
+                # The margin absorbs the time between a call's start here and its receipt there: with calls in
+                # flight together, one can reach the server a few hundred milliseconds after it started.
                 while self._started and self._started[0] <= now - self.seconds - self.margin:
                     self._started.popleft()
                 if len(self._started) < self.calls:

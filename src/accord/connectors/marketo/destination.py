@@ -23,7 +23,9 @@ RETRYABLE = {"retries", "604", "606", "608", "611", "615", "713"}
 class MarketoDestination:
     def __init__(self, config: MarketoDestinationConfig, client: MarketoClient, workspace_name: str) -> None:
         self.config, self.client, self.workspace_name = config, client, workspace_name
-        self.capabilities = Capabilities(needs=("email", "marketo_lead_ids"), batch_size=300, can_check=True)
+        # Each batch is a lookup then a list change: as many batches in flight as Marketo allows calls.
+        self.capabilities = Capabilities(needs=("email", "marketo_lead_ids"), batch_size=300, can_check=True,
+                                         concurrent_batches=config.max_concurrent)
         self._lists: dict[str, int] = {}
 
     def list_name(self, audience: str) -> str:
