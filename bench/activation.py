@@ -1,11 +1,12 @@
 """Activation benchmark: a 100k-member audience to Marketo static lists on the local Marketo server, limits on.
 
-    python bench/activation.py [--members 100000]
+    python bench/activation.py [--members 100000] [--call-ms 300]
 
 Builds a lake whose audience has N members (profiles with e-mails) and a Marketo instance holding a lead for
-each, then runs the Marketo destination once with Marketo's rate limit (100 calls / 20 s) enforced by the server.
-Prints the calls made against the minimum possible (e-mail lookups and list adds at 300 a call) and the time
-against the floor the rate limit sets for that minimum (the first 100 calls at once, then 5 a second).
+each, then runs the Marketo destination once with Marketo's limits (100 calls in any 20 s, 10 in flight) enforced
+by the server, each call taking `--call-ms` to answer as a real instance does. Prints the calls made against the
+minimum possible (e-mail lookups and list adds at 300 a call) and the time against the floor the rate limit sets
+for that minimum (the window slides: call n can start no sooner than 20 s × ((n - 1) // 100) after the first).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from accord.connectors.marketo.client import MarketoClient
 from accord.connectors.marketo.config import MarketoDestinationConfig
 from accord.connectors.marketo.data import MarketoData
 from accord.connectors.marketo.destination import MarketoDestination
-from accord.connectors.marketo.server import MarketoServer
+from accord.connectors.marketo.server import Limits, MarketoServer
 from accord.lake.store import Lake
 
 AUDIENCE = "Bench audience"
@@ -60,11 +61,13 @@ def build_marketo(members: int) -> MarketoData:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--call-ms", type=float, default=300, help="how long the server takes to answer a call")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="accord-activation-bench-"))
     try:
         build_lake(folder / "accord.duckdb", args.members)
-        with MarketoServer(build_marketo(args.members)) as server, Lake(folder / "accord.duckdb") as lake:
+        limits = Limits(call_seconds=args.call_ms / 1000)
+        with MarketoServer(build_marketo(args.members), limits=limits) as server, Lake(folder / "accord.duckdb") as lake:
             config = MarketoDestinationConfig(name="bench", audiences=[AUDIENCE], munchkin_id=server.munchkin_id,
                                               endpoint=server.endpoint, client_id=server.client_id,
                                               client_secret="env:UNUSED", folder_id=1)
@@ -76,7 +79,7 @@ def main() -> None:
             on_list = sum(len(v) for v in server.data.list_members.values())
         batches = math.ceil(args.members / 300)
         minimum = 2 * batches
-        floor = max(minimum - 100, 0) / 100 * 20
+        floor = 20.0 * ((minimum - 1) // 100)
         print(f"{report.total('activated'):,} activated ({on_list:,} on the list), {report.total('failed')} failed, "
               f"lead writes: {len(server.lead_writes)}")
         print(f"calls: {client.stats.calls:,} (minimum {minimum:,}: {batches:,} lookups + {batches:,} adds; beyond it: "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from accord.activation.destination import (
@@ -27,6 +28,7 @@ class MarketoDestination:
         self.capabilities = Capabilities(needs=("email", "marketo_lead_ids"), batch_size=300, can_check=True,
                                          concurrent_batches=config.max_concurrent)
         self._lists: dict[str, int] = {}
+        self._finding_list = threading.Lock()  # batches in flight together find (or create) the list once
 
     def list_name(self, audience: str) -> str:
         # The workspace's name in the default list name keeps workspaces sharing an instance off each other's lists.
@@ -106,6 +108,10 @@ class MarketoDestination:
         return answers
 
     def _list_id(self, audience: str) -> int:
+        with self._finding_list:
+            return self._find_list(audience)
+
+    def _find_list(self, audience: str) -> int:
         if audience not in self._lists:
             name = self.list_name(audience)
             found = self._call(lambda: self.client.static_list_id(name, self.config.folder_id))

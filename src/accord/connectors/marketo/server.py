@@ -60,6 +60,8 @@ class Limits:
     bulk_seconds: float = 0.05
     export_daily_bytes: int = 500 * 1024 * 1024
     max_window_days: int = 31
+    call_seconds: float = 0.0
+    """How long each REST call takes to answer (a real instance: a few hundred milliseconds)."""
 
 
 @dataclass
@@ -180,6 +182,7 @@ class MarketoServer(LocalServer):
                 self.lead_writes.append((method, path))
         try:
             self._admit(headers, path)
+            time.sleep(self.limits.call_seconds)  # in flight meanwhile: it counts against the concurrency limit
             if path.endswith("/file.json") and path.startswith("/bulk/"):
                 return self._bulk_file(path, headers)
             result = self._route(method, path, query, json.loads(body) if body else {})
