@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from accord.activation.run import deliver
@@ -385,3 +387,32 @@ def test_batches_sent_together_are_each_recorded_once(tmp_path: Path, evaluated_
     assert report.activated == len(destination.on) == len(acked) > 10 and acked == destination.on
     added = {outcome: (n, distinct) for outcome, n, distinct in receipts}["added"]
     assert added == (report.activated, report.activated), "one receipt per member sent, none twice"
+
+
+ACCOUNTS = "Accounts with 3+ people who clicked an email in 14 days"
+
+
+def test_an_account_audience_is_refused_where_only_people_go(tmp_path: Path, evaluated_lake: Path,
+                                                              marketo: MarketoServer) -> None:
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [marketo_destination(marketo, audiences=[AUDIENCE, "Fresh"])])
+    from accord.activation.destination import AudienceKindMismatch
+    from accord.audiences.text import parse_audience
+    from accord.services.audiences import save
+    from accord.workspace import WorkspaceError
+
+    fresh = parse_audience('audience "Fresh" of account\nwhere industry = "Software"')
+    with pytest.raises(AudienceKindMismatch, match="takes person audiences only; 'Fresh' is an account audience: "
+                                                   r"send it to a destination that takes those \(file, webhook\)"):
+        save(ws, fresh)
+    assert not (ws.root / "audiences" / "fresh.aud").exists()
+    listed = yaml_config(ws) | {"destinations": [marketo_destination(marketo, audiences=[AUDIENCE, ACCOUNTS])]}
+    (ws.root / "accord.yaml").write_text(yaml.safe_dump(listed))
+    with pytest.raises(WorkspaceError, match=re.escape(f"'{ACCOUNTS}' is an account audience")):
+        Workspace.load(ws.root)
+    refused = CliRunner().invoke(app, ["deliveries", "list", "-w", str(ws.root)])
+    assert refused.exit_code == 1 and "is an account audience" in refused.output
+    assert "Traceback" not in refused.output
+
+
+def yaml_config(ws: Workspace) -> dict[str, Any]:
+    return yaml.safe_load((ws.root / "accord.yaml").read_text())

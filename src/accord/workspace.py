@@ -110,11 +110,27 @@ class Workspace:
         path = root / CONFIG_FILE
         try:
             raw = yaml.safe_load(path.read_text()) or {}
-            return cls(root, WorkspaceConfig.model_validate(raw))
+            ws = cls(root, WorkspaceConfig.model_validate(raw))
         except FileNotFoundError:
             raise WorkspaceError(f"no workspace at {root}: {CONFIG_FILE} not found (run `accord init`)") from None
         except (yaml.YAMLError, ValidationError) as err:
             raise WorkspaceError(f"{path} is not a valid workspace configuration: {err}") from None
+        ws._check_destination_kinds()
+        return ws
+
+    def _check_destination_kinds(self) -> None:
+        """A destination that takes only people (or only accounts) must not list an audience of the other kind."""
+        from accord.activation.destination import AudienceKindMismatch
+        from accord.audiences.files import kinds_of
+
+        for destination in self.config.destinations:
+            if set(destination.takes) == {"person", "account"}:
+                continue
+            for sandbox in destination.sandboxes:
+                try:
+                    destination.refuse_kinds(kinds_of(self.audiences_dir(sandbox), destination.audiences, self.schema))
+                except AudienceKindMismatch as err:
+                    raise WorkspaceError(f"{self.root / CONFIG_FILE}: {err}") from None
 
     @classmethod
     def find(cls, start: Path | None = None) -> Workspace:

@@ -3,13 +3,18 @@ and what it answers per member."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from accord.connectors.pacing import MAX_WAIT_SECONDS
+
+
+class AudienceKindMismatch(ValueError):
+    """An audience of people sent where only accounts go, or the other way round."""
 
 
 class DestinationBase(BaseModel):
@@ -33,6 +38,22 @@ class DestinationBase(BaseModel):
     field_names: dict[str, str] = Field(default_factory=dict,
                                         description="Profile attribute → the name the destination receives it under, "
                                                     "e.g. {email: Email Address}; others keep their own names.")
+
+    takes: ClassVar[tuple[str, ...]] = ("person", "account")
+    """The kinds of audience it receives: people, accounts, or both."""
+
+    def refuse_kinds(self, kinds: Mapping[str, str]) -> None:
+        """Refuse the audiences (name → person or account) this destination lists but cannot receive, naming the
+        destinations that can."""
+        from accord.connectors.registry import with_destinations
+
+        wrong = {name: kind for name, kind in kinds.items() if name in self.audiences and kind not in self.takes}
+        for name, kind in sorted(wrong.items()):
+            able = ", ".join(c.type for c in with_destinations() if kind in c.destination.takes)  # type: ignore[union-attr]
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise AudienceKindMismatch(
+                f"destination {self.name!r} ({self.type}) takes {' and '.join(self.takes)} audiences only; "
+                f"{name!r} is {article} {kind} audience: send it to a destination that takes those ({able})")
 
     def sent_as(self, field: str) -> str:
         """The name a destination receives a profile attribute under."""

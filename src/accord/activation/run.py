@@ -7,6 +7,7 @@ from collections.abc import Callable
 from accord.activation.config import DestinationConfig
 from accord.activation.deliveries import release_dead_letters
 from accord.activation.destination import Destination
+from accord.activation.members import audience_kind, known_audiences
 from accord.activation.sync import DeliveryReport, DeliverySync, SyncPolicy
 from accord.connectors.registry import connector
 from accord.lake.store import Lake
@@ -51,6 +52,7 @@ def deliver(ws: Workspace, lake: Lake, config: DestinationConfig, audiences: lis
         raise UnknownDestination(f"destination {config.name!r} does not read sandbox {sandbox!r} "
                                  f"(it reads {', '.join(config.sandboxes)})")
     wanted = [a for a in config.audiences if audiences is None or a in audiences]
+    config.refuse_kinds({name: audience_kind(lake, name) for name in known_audiences(lake, wanted)})
     policy = SyncPolicy(config.max_attempts, config.backoff_seconds, config.max_wait_seconds)
     if sleep is not None:
         policy.sleep = sleep

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from accord.activation.run import reading
 from accord.audiences.ast import Audience
 from accord.audiences.compile import Compiler
 from accord.audiences.evaluate import EvaluationReport, needed, preview
@@ -76,6 +77,8 @@ def save(ws: Workspace, audience: Audience, sandbox: str | None = None) -> str:
     folder, moment = ws.audiences_dir(sandbox), datetime.now(timezone.utc)
     others = [a for a in load_usable(folder, moment, ws.schema).audiences if a.name != audience.name]
     Compiler(moment, ws.schema).compile_all([*others, audience])
+    for destination in reading(ws, ws.sandbox(sandbox)):
+        destination.refuse_kinds({audience.name: audience.of})
     existed = (folder / file_name(audience.name)).exists()
     path = save_audience(folder, audience, ws.schema)
     return f"{path.name} ({'updated' if existed else 'created'})"

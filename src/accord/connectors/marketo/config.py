@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -84,6 +84,7 @@ class MarketoDestinationConfig(MarketoConnection, DestinationBase):
     """Audiences as Marketo static lists: existing leads only, never a new lead."""
 
     type: Literal["marketo"] = "marketo"
+    takes: ClassVar[tuple[str, ...]] = ("person",)  # a static list holds leads
     lists: dict[str, str] = Field(default_factory=dict,
                                   description="Audience → static list name; default `<workspace> · <audience>`.")
     folder_id: int | None = Field(default=None, description="Folder where missing lists are created; none: must exist.")
