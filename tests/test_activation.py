@@ -416,3 +416,30 @@ def test_an_account_audience_is_refused_where_only_people_go(tmp_path: Path, eva
 
 def yaml_config(ws: Workspace) -> dict[str, Any]:
     return yaml.safe_load((ws.root / "accord.yaml").read_text())
+
+
+def test_deliveries_check_reaches_each_destination_and_sends_no_member(
+        tmp_path: Path, evaluated_lake: Path, marketo: MarketoServer, receiver: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MKTO_SECRET", marketo.client_secret)
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [
+        marketo_destination(marketo),
+        marketo_destination(marketo, name="no-folder", folder_id=None),
+        {"type": "file", "name": "files", "url": "out", "audiences": [AUDIENCE]},
+        {"type": "file", "name": "blocked", "url": "blocker/out", "audiences": [AUDIENCE]},
+        {"type": "webhook", "name": "hook", "url": receiver.url, "secret": "env:HOOK_SECRET", "audiences": [AUDIENCE]},
+    ])
+    (ws.root / "blocker").write_text("a file where a folder should be")
+    checked = CliRunner().invoke(app, ["deliveries", "check", "-w", str(ws.root)], env={"COLUMNS": "300"})
+    lines = {line.split(":")[0]: line for line in checked.output.splitlines() if ":" in line}
+    assert checked.exit_code == 1 and "Traceback" not in checked.output
+    assert lines["mkto-lists"].endswith("ok (marketo): 0 static lists found, 1 to create")
+    assert "failed" in lines["no-folder"] and "has no static list" in lines["no-folder"]
+    assert lines["files"].endswith("ok (file): 1 writable folder")
+    assert not [p for p in (ws.root / "out").rglob("*") if p.is_file()], "the probe file is removed"
+    assert "failed" in lines["blocked"] and "cannot write to blocker/out" in lines["blocked"]
+    assert lines["hook"].endswith("ok (webhook): 1 ping answered")
+    assert [m["type"] for m in receiver.received] == ["ping"] and receiver.signatures_ok
+    assert marketo.count("/rest/asset/v1/staticLists.json", "POST") == 0 and not marketo.list_adds
+    with ws.lake() as lake:
+        assert not lake.scalar("SELECT count(*) FROM delivery_runs")

@@ -1083,6 +1083,35 @@ def deliveries_run(
         raise typer.Exit(1)
 
 
+@deliveries_app.command("check")
+def deliveries_check(
+    name: Annotated[Optional[str], typer.Argument(help="Destination name (default: all).")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Connect to each destination and say what it reaches, sending no member; exit 1 if any fails."""
+    from accord.activation.destination import DeliveryError
+    from accord.activation.run import configured, open_destination
+
+    failed = False
+    with user_errors():
+        ws = open_workspace(workspace)
+        for config in configured(ws, name):
+            try:
+                destination = open_destination(ws, config, config.sandboxes[0])
+                try:
+                    found = destination.check()
+                finally:
+                    destination.close()
+            except (DeliveryError, ValueError, OSError) as err:
+                failed = True
+                err_console.print(f"[red]{config.name}: failed[/red] {escape(str(err))}")
+                continue
+            listed = ", ".join(f"{n:,} {what}" for what, n in found.items())
+            console.print(f"[green]{config.name}: ok[/green] ({config.type}): {listed}")
+    if failed:
+        raise typer.Exit(1)
+
+
 @deliveries_app.command("list")
 def deliveries_list(
     destination: Annotated[Optional[str], typer.Option("--destination", "-d")] = None,

@@ -118,6 +118,10 @@ class DeliveryError(Exception):
 class Destination(Protocol):
     capabilities: Capabilities
 
+    def check(self) -> dict[str, int]:
+        """What it reaches, counted (`accord deliveries check`; no member is sent); DeliveryError when it cannot."""
+        ...
+
     def add(self, audience: str, members: list[Member]) -> list[Outcome]: ...
 
     def remove(self, audience: str, members: list[Member]) -> list[Outcome]: ...

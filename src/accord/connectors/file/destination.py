@@ -84,6 +84,17 @@ class FileDestination:
         except OSError as err:
             raise DeliveryError(f"writing {folder}: {err}", retryable=True) from None
 
+    def check(self) -> dict[str, int]:
+        """The folder takes a file: one is written and removed."""
+        probe = f"{self.root.rstrip('/')}/.accord-check-{uuid.uuid4().hex[:8]}"
+        try:
+            self.fs.makedirs(self.root, exist_ok=True)
+            self._write_atomically(probe, b"")
+            self.fs.rm(probe)
+        except OSError as err:
+            raise DeliveryError(f"cannot write to {self.config.url}: {err}", retryable=False) from None
+        return {"writable folder": 1}
+
     def close(self) -> None:
         return None
 

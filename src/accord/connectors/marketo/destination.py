@@ -30,6 +30,16 @@ class MarketoDestination:
         self._lists: dict[str, int] = {}
         self._finding_list = threading.Lock()  # batches in flight together find (or create) the list once
 
+    def check(self) -> dict[str, int]:
+        """The instance answers these credentials; each audience's list exists, or will be made (folder_id)."""
+        missing = [self.list_name(a) for a in self.config.audiences
+                   if self._call(lambda a=a: self.client.static_list_id(self.list_name(a))) is None]
+        if missing and self.config.folder_id is None:
+            raise DeliveryError(f"Marketo {self.config.munchkin_id} has no static list "
+                                f"{', '.join(map(repr, missing))}; create them, or set folder_id so Accord creates "
+                                "them", retryable=False)
+        return {"static lists found": len(self.config.audiences) - len(missing), "to create": len(missing)}
+
     def list_name(self, audience: str) -> str:
         # The workspace's name in the default list name keeps workspaces sharing an instance off each other's lists.
         return self.config.lists.get(audience) or f"{self.workspace_name} · {audience}"

@@ -49,13 +49,20 @@ class WebhookDestination:
     def finish(self, audience: str, run_id: int, snapshot: list[Member]) -> None:
         return None
 
+    def check(self) -> dict[str, int]:
+        """The receiver answers a signed ping, `{"type": "ping", "at": ...}`, with a 2xx."""
+        self._send({"type": "ping", "at": datetime.now(timezone.utc).isoformat()})
+        return {"ping answered": 1}
+
     def close(self) -> None:
         self._http.close()
 
     def _post(self, audience: str, members: list[Member], status: str) -> None:
         stamp = datetime.now(timezone.utc).isoformat()
         messages = [self._message(audience, m, status, stamp) for m in members]
-        payload: Any = messages[0] if self.config.batch_size == 1 else {"changes": messages}
+        self._send(messages[0] if self.config.batch_size == 1 else {"changes": messages})
+
+    def _send(self, payload: Any) -> None:
         body = json.dumps(payload, separators=(",", ":"), default=str).encode()
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self._secret, body),
                    "X-Accord-Delivery": hashlib.sha256(body).hexdigest()[:32]}
