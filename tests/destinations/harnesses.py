@@ -1,0 +1,176 @@
+"""One harness per registered destination: the settings that point it at a local stand-in, what the stand-in holds
+for an audience now, and the faults the system can answer with (in the system's own form)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from accord.connectors.marketo.data import MarketoData
+from accord.connectors.marketo.server import Limits, MarketoServer
+from accord.connectors.webhook.destination import SIGNATURE_HEADER, sign
+from accord.lake.store import Lake
+
+AUDIENCE = "Webinar attendees"
+SECRET = "conformance-secret"
+RETRY = {"backoff_seconds": 0.01, "max_attempts": 3}
+
+
+class Harness:
+    """What the suite asks of a destination's stand-in."""
+
+    faults: frozenset[str] = frozenset()
+    """Of "rate limited", "server error", "timeout": the ones this system answers with."""
+    secrets: dict[str, str] = {}
+    """Environment variables the settings' secret references read."""
+
+    def settings(self, root: Path) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def held(self, root: Path, workspace_name: str) -> set[str]:
+        """What the destination holds for AUDIENCE now, by its own identifier (default: lower-cased e-mails)."""
+        raise NotImplementedError
+
+    def expected(self, lake: Lake, members: list[tuple[str, str]]) -> set[str]:
+        """What it should hold for these members (profile id, e-mail), by the same identifier."""
+        return {email.lower() for _, email in members}
+
+    def inject(self, fault: str) -> None:
+        raise NotImplementedError
+
+    def answered(self, fault: str) -> bool:
+        """Whether the system did answer with the injected fault."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        return None
+
+
+class MarketoHarness(Harness):
+    # Marketo answers these as error codes in a 200 envelope: 606 rate limit, 611 system error, 604 timed out.
+    faults = frozenset({"rate limited", "server error", "timeout"})
+    CODES = {"rate limited": "606", "server error": "611", "timeout": "604"}
+
+    def __init__(self, tiny_world: Path) -> None:
+        self.server = MarketoServer(MarketoData.from_folder(tiny_world / "marketo"),
+                                    limits=Limits(calls_per_window=100, window_seconds=0.3))
+        self.server.__enter__()
+        self.secrets = {"CONFORMANCE_MKTO_SECRET": self.server.client_secret}
+
+    def settings(self, root: Path) -> dict[str, Any]:
+        return {"type": "marketo", "munchkin_id": self.server.munchkin_id, "endpoint": self.server.endpoint,
+                "client_id": self.server.client_id, "client_secret": "env:CONFORMANCE_MKTO_SECRET", "folder_id": 12,
+                **RETRY}
+
+    def held(self, root: Path, workspace_name: str) -> set[str]:
+        """Lead ids on the audience's list."""
+        lists = [int(x["id"]) for x in self.server.data.lists if x["name"] == f"{workspace_name} · {AUDIENCE}"]
+        return {str(i) for i in self.server.data.list_members.get(lists[0], [])} if lists else set()
+
+    def expected(self, lake: Lake, members: list[tuple[str, str]]) -> set[str]:
+        """Each member's own leads in this instance, else the leads with its e-mail; never a lead created."""
+        data, prefix = self.server.data, f"{self.server.munchkin_id}:"
+        by_email: dict[str, list[str]] = {}
+        for lead, email in zip(data.leads["id"].to_pylist(), data.leads["email"].to_pylist()):
+            if email:
+                by_email.setdefault(str(email).lower(), []).append(str(lead))
+        own: dict[str, list[str]] = {}
+        for profile, value in lake.execute("SELECT profile_id, value FROM identity_nodes WHERE kind = 'person' "
+                                           "AND namespace = 'marketo_lead_id'").fetchall():
+            if value.startswith(prefix):
+                own.setdefault(profile, []).append(value[len(prefix):])
+        return {lead for profile, email in members for lead in own.get(profile) or by_email.get(email.lower(), [])}
+
+    def inject(self, fault: str) -> None:
+        self.server.fail_next(self.CODES[fault], path_contains="/lists/")
+
+    def answered(self, fault: str) -> bool:
+        return self.server.errors_sent.get(self.CODES[fault], 0) > 0
+
+    def close(self) -> None:
+        self.server.stop()
+
+
+class WebhookHarness(Harness):
+    faults = frozenset({"rate limited", "server error", "timeout"})
+    secrets = {"CONFORMANCE_HOOK_SECRET": SECRET}
+
+    def __init__(self) -> None:
+        self.script: list[Any] = []
+        self.faulted = 0
+        self.state: dict[str, str] = {}  # profile → e-mail, while the receiver was told it is in
+        harness = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                step = harness.script.pop(0) if harness.script else None
+                harness.faulted += step is not None
+                if step == "slow":
+                    time.sleep(0.6)  # past the destination's timeout: its answer is never read
+                    step = None
+                status, headers = step or (200, {})
+                if status == 200 and self.headers[SIGNATURE_HEADER] == sign(SECRET, body):
+                    for change in json.loads(body)["changes"]:
+                        if change["status"] == "realized":
+                            harness.state[change["profile_id"]] = change["identities"]["email"].lower()
+                        else:
+                            harness.state.pop(change["profile_id"], None)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def settings(self, root: Path) -> dict[str, Any]:
+        return {"type": "webhook", "url": f"http://127.0.0.1:{self.http.server_address[1]}/hook",
+                "secret": "env:CONFORMANCE_HOOK_SECRET", "batch_size": 50, "timeout_seconds": 0.3, **RETRY}
+
+    def held(self, root: Path, workspace_name: str) -> set[str]:
+        return set(self.state.values())
+
+    def inject(self, fault: str) -> None:
+        self.script.append({"rate limited": (429, {"Retry-After": "0"}), "server error": (503, {}),
+                            "timeout": "slow"}[fault])
+
+    def answered(self, fault: str) -> bool:
+        return self.faulted > 0
+
+    def close(self) -> None:
+        self.http.shutdown()
+
+
+class FileHarness(Harness):
+    """A folder answers no rate limit, no server error and no timeout: only the behaviours without faults apply."""
+
+    def settings(self, root: Path) -> dict[str, Any]:
+        return {"type": "file", "url": "exports", "format": "csv", "mode": "snapshot", **RETRY}
+
+    def held(self, root: Path, workspace_name: str) -> set[str]:
+        manifests = sorted((root / "exports").rglob("manifest.json"))
+        if not manifests:
+            return set()
+        run = manifests[-1].parent
+        manifest = json.loads((run / "manifest.json").read_text())
+        at = manifest["columns"].index("email")
+        return {line.split(",")[at].strip('"').lower() for part in manifest["parts"]
+                for line in (run / part["file"]).read_text().splitlines()[1:]}
+
+
+def harness_for(kind: str, tiny_world: Path) -> Harness:
+    """The harness of a registered destination type; a type without one fails the suite, by design."""
+    made = {"marketo": lambda: MarketoHarness(tiny_world), "webhook": WebhookHarness, "file": FileHarness}
+    if kind not in made:
+        raise LookupError(f"destination type {kind!r} is registered but has no conformance harness in "
+                          "tests/destinations/harnesses.py")
+    return made[kind]()

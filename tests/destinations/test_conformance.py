@@ -1,0 +1,103 @@
+"""Every registered destination, against its local stand-in, behaves alike: a first run sends every member it can
+take and a receipt each, a second run sends nothing, a member who leaves or withdraws consent is removed, and a
+rate limit, a server error or a timeout answered once costs a retry, not a member."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from accord.activation.run import deliver
+from accord.connectors.registry import with_destinations
+from accord.lake.store import Lake
+from accord.workspace import Workspace
+from tests.conftest import evaluated_workspace
+from tests.destinations.harnesses import AUDIENCE, Harness, harness_for
+
+FAULTS = ("rate limited", "server error", "timeout")
+
+
+@pytest.fixture(params=[c.type for c in with_destinations()])
+def destination(request: pytest.FixtureRequest, tiny_world: Path, tmp_path: Path, evaluated_lake: Path,
+                monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Workspace, Harness]]:
+    harness = harness_for(request.param, tiny_world)
+    for variable, value in harness.secrets.items():
+        monkeypatch.setenv(variable, value)
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [
+        {"name": "under-test", "audiences": [AUDIENCE], **harness.settings(tmp_path / "ws")}])
+    yield ws, harness
+    harness.close()
+
+
+def eligible(lake: Lake) -> list[tuple[str, str]]:
+    """The audience's members a destination may hold, (profile id, e-mail): with an e-mail and no opt-out."""
+    return [(r[0], r[1]) for r in lake.execute(
+        "SELECT p.person_id, p.email FROM audience_membership m JOIN person_profile p ON p.person_id = m.profile_id "
+        "WHERE m.audience = ? AND m.status IN ('realized', 'existing') AND p.email IS NOT NULL "
+        "AND NOT coalesce(p.email_opt_out, FALSE) AND lower(coalesce(p.marketing_consent, '')) <> 'n'",
+        [AUDIENCE]).fetchall()]
+
+
+def run(ws: Workspace, lake: Lake):  # type: ignore[no-untyped-def]
+    return deliver(ws, lake, ws.config.destinations[0], sleep=lambda _: None).audiences[0]
+
+
+def test_a_first_run_sends_every_member_it_can_and_a_receipt_each(destination) -> None:
+    ws, harness = destination
+    with ws.lake() as lake:
+        report = run(ws, lake)
+        members = lake.scalar("SELECT count(*) FROM audience_membership WHERE audience = ? "
+                              "AND status IN ('realized', 'existing')", [AUDIENCE])
+        receipted = lake.scalar("SELECT count(DISTINCT profile_id) FROM delivery_receipts WHERE audience = ?",
+                                [AUDIENCE])
+        want = harness.expected(lake, eligible(lake))
+    assert want and harness.held(ws.root, ws.config.name) == want
+    assert report.activated == len(want) and receipted == members
+    assert report.activated + sum(report.skipped.values()) + sum(report.excluded.values()) == members
+
+
+def test_a_second_run_sends_nothing(destination) -> None:
+    ws, harness = destination
+    with ws.lake() as lake:
+        run(ws, lake)
+        again = run(ws, lake)
+        want = harness.expected(lake, eligible(lake))
+    assert (again.activated, again.removed, again.failed) == (0, 0, 0)
+    assert harness.held(ws.root, ws.config.name) == want
+
+
+def test_a_member_who_leaves_or_withdraws_consent_is_removed(destination) -> None:
+    ws, harness = destination
+    with ws.lake() as lake:
+        run(ws, lake)
+        leaving, withdrawing = [r[0] for r in lake.execute(
+            "SELECT profile_id FROM destination_members WHERE destination = 'under-test' ORDER BY 1 LIMIT 2").fetchall()]
+        lake.execute("UPDATE audience_membership SET status = 'exited' WHERE audience = ? AND profile_id = ?",
+                     [AUDIENCE, leaving])
+        lake.execute("UPDATE person_profile SET email_opt_out = TRUE WHERE person_id = ?", [withdrawing])
+        gone = harness.expected(lake, lake.execute("SELECT person_id, email FROM person_profile "
+                                                   "WHERE person_id IN (?, ?)", [leaving, withdrawing]).fetchall())
+        report = run(ws, lake)
+        reasons = dict(lake.execute(
+            "SELECT profile_id, outcome FROM delivery_receipts WHERE profile_id IN (?, ?) "
+            "AND run_id = (SELECT max(run_id) FROM delivery_runs)", [leaving, withdrawing]).fetchall())
+    assert report.removed == 2 and report.excluded == {"consent": 1}
+    assert not gone & harness.held(ws.root, ws.config.name)
+    assert reasons == {leaving: "removed", withdrawing: "removed"}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_fault_answered_once_costs_a_retry_not_a_member(destination, fault: str) -> None:
+    ws, harness = destination
+    if fault not in harness.faults:
+        pytest.skip(f"{ws.config.destinations[0].type} cannot answer {fault!r}")
+    harness.inject(fault)
+    with ws.lake() as lake:
+        report = run(ws, lake)
+        dead = lake.scalar("SELECT count(*) FROM delivery_dead_letters")
+        want = harness.expected(lake, eligible(lake))
+    assert harness.answered(fault)
+    assert (report.failed, dead, report.retrying) == (0, 0, 0)
+    assert harness.held(ws.root, ws.config.name) == want
