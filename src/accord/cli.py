@@ -975,7 +975,7 @@ def sources_check(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Connect to each source and print what it can read; exit 1 if any connection fails."""
-    from accord.sources.sync import configured, open_source, source_failures
+    from accord.sources.sync import SOURCE_FAILURES, configured, open_source
 
     failed = False
     with user_errors():
@@ -987,7 +987,7 @@ def sources_check(
                     found = source.check()
                 finally:
                     source.close()
-            except (*source_failures(), ValueError) as err:
+            except (*SOURCE_FAILURES, ValueError) as err:
                 failed = True
                 err_console.print(f"[red]{config.name}: failed[/red] {escape(str(err))}")
                 continue
@@ -998,7 +998,7 @@ def sources_check(
 
 
 def run_sync(source_type: str, name: str | None, backfill: bool, workspace: Path | None, sandbox: str | None) -> None:
-    from accord.sources.sync import configured, run_source, source_failures
+    from accord.sources.sync import SOURCE_FAILURES, configured, run_source
 
     with user_errors():
         ws = open_workspace(workspace)
@@ -1012,7 +1012,7 @@ def run_sync(source_type: str, name: str | None, backfill: bool, workspace: Path
 
                 try:
                     reports = run_source(ws, config, sandbox, backfill=backfill, progress=advance)
-                except source_failures() as err:
+                except SOURCE_FAILURES as err:
                     raise ValueError(f"{config.name}: {err}") from None
             for sandbox_name, report in zip([sandbox] if sandbox else config.sandboxes, reports):
                 rate = f" ({report.rate_used:.0%} of the rate limit)" if report.rate_used else ""
@@ -1089,8 +1089,8 @@ def deliveries_check(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Connect to each destination and say what it reaches, sending no member; exit 1 if any fails."""
-    from accord.activation.destination import DeliveryError
     from accord.activation.run import configured, open_destination
+    from accord.connectors.errors import ConnectorError
 
     failed = False
     with user_errors():
@@ -1102,7 +1102,7 @@ def deliveries_check(
                     found = destination.check()
                 finally:
                     destination.close()
-            except (DeliveryError, ValueError, OSError) as err:
+            except (ConnectorError, ValueError, OSError) as err:
                 failed = True
                 err_console.print(f"[red]{config.name}: failed[/red] {escape(str(err))}")
                 continue

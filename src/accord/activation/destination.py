@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Protocol
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from accord.connectors.errors import ConnectorError
 from accord.connectors.pacing import MAX_WAIT_SECONDS
 
 
@@ -105,7 +106,7 @@ class Outcome:
     retry: bool = False
 
 
-class DeliveryError(Exception):
+class DeliveryError(ConnectorError):
     """A whole call failed; `retryable` for 429, 5xx and timeouts, with the server's Retry-After if it gave one;
     `unreachable` when no answer came at all (its changes wait for a later run rather than the dead letters)."""
 

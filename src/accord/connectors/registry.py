@@ -1,11 +1,12 @@
 """The connectors Accord knows: its own folders, and any a package adds through the `accord.connectors` entry
 point (its value is a `Connector`). The config unions, the CLI's `sync` commands, the shipped mappings and the
-docs' list are all built from here, so adding a connector touches nothing else."""
+docs' list are all built from here, so adding a connector touches nothing else. Every connector's client raises
+`accord.connectors.errors.ConnectorError` (or a subclass) when its system refuses."""
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
 from typing import Any
@@ -31,8 +32,6 @@ class Connector:
     """The settings of one of its sources under `sources:` (a `type: Literal[...]` field names it)."""
     destination: type[BaseModel] | None = None
     """The settings of one of its destinations under `destinations:`."""
-    errors: tuple[type[Exception], ...] = field(default=())
-    """What its client raises when the system refuses or keeps failing: reported per source, never a crash."""
 
     def open_source(self, config: Any, *args: Any) -> Any:
         return importlib.import_module(f"{self.package}.source").open_source(config, *args)
@@ -41,7 +40,7 @@ class Connector:
         return importlib.import_module(f"{self.package}.destination").open_destination(config, *args)
 
 
-class ConnectorError(ValueError):
+class RegistrationError(ValueError):
     """A connector that cannot be registered (a type taken twice, an entry point that is not a Connector)."""
 
 
@@ -53,9 +52,9 @@ def connectors() -> dict[str, Connector]:
     offered += [entry.load() for entry in metadata.entry_points(group=ENTRY_POINTS)]
     for connector in offered:
         if not isinstance(connector, Connector):
-            raise ConnectorError(f"the entry point {ENTRY_POINTS} must name a Connector, not {connector!r}")
+            raise RegistrationError(f"the entry point {ENTRY_POINTS} must name a Connector, not {connector!r}")
         if connector.type in found:
-            raise ConnectorError(f"two connectors register the type {connector.type!r}")
+            raise RegistrationError(f"two connectors register the type {connector.type!r}")
         found[connector.type] = connector
     return found
 
@@ -70,7 +69,3 @@ def with_sources() -> list[Connector]:
 
 def with_destinations() -> list[Connector]:
     return [c for c in connectors().values() if c.destination is not None]
-
-
-def source_errors() -> tuple[type[Exception], ...]:
-    return tuple(e for c in connectors().values() for e in c.errors)

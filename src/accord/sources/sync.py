@@ -6,18 +6,17 @@ from typing import Any, Protocol
 
 import httpx
 
-from accord.connectors.registry import connector, source_errors
+from accord.connectors.errors import ConnectorError
+from accord.connectors.registry import connector
 from accord.lake.store import Lake
 from accord.sources.api import Progress
 from accord.sources.config import SourceConfig
 from accord.sources.state import SourceState
 from accord.workspace import Workspace, WorkspaceError
 
-
-def source_failures() -> tuple[type[Exception], ...]:
-    """What a source's API answers when it refuses or keeps failing, or no answer at all: reported per source, not
-    a crash."""
-    return (*source_errors(), httpx.TransportError)
+SOURCE_FAILURES = (ConnectorError, httpx.TransportError)
+"""What a source's API answers when it refuses or keeps failing, or no answer at all: reported per source, not a
+crash."""
 
 
 class ApiSource(Protocol):

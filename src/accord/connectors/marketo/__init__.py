@@ -1,7 +1,6 @@
 """Marketo Engage: leads, activities, programs, lists (and, when no CRM sends them, companies and opportunities)
 in; audiences out as static lists of existing leads."""
 
-from accord.connectors.marketo.client import MarketoError
 from accord.connectors.marketo.config import (
                       MarketoDestinationConfig,
                       MarketoSourceConfig,
@@ -9,4 +8,4 @@ from accord.connectors.marketo.config import (
 from accord.connectors.registry import Connector
 
 CONNECTOR = Connector("marketo", "Marketo Engage", __name__, source=MarketoSourceConfig,
-                      destination=MarketoDestinationConfig, errors=(MarketoError,))
+                      destination=MarketoDestinationConfig)

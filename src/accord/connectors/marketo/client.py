@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from accord.connectors.errors import ConnectorError
 from accord.connectors.pacing import MAX_WAIT_SECONDS, Pacer, retry_after
 
 TOKEN_CODES = {"601", "602"}
@@ -28,7 +29,7 @@ BULK_PATHS = {
 }
 
 
-class MarketoError(RuntimeError):
+class MarketoError(ConnectorError):
     """An error answer from Marketo, with its code, or a call that kept failing."""
 
     def __init__(self, code: str, message: str, path: str = "") -> None:

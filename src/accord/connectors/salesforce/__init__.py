@@ -2,7 +2,6 @@
 relations and declared custom objects in, through the REST and Bulk 2.0 APIs."""
 
 from accord.connectors.registry import Connector
-from accord.connectors.salesforce.client import SalesforceError
 from accord.connectors.salesforce.config import SalesforceSourceConfig
 
-CONNECTOR = Connector("salesforce", "Salesforce", __name__, source=SalesforceSourceConfig, errors=(SalesforceError,))
+CONNECTOR = Connector("salesforce", "Salesforce", __name__, source=SalesforceSourceConfig)

@@ -11,11 +11,13 @@ from typing import Any, Literal
 
 import httpx
 
+from accord.connectors.errors import ConnectorError
+
 RETRY_CODES = {"REQUEST_LIMIT_EXCEEDED", "QUERY_TIMEOUT", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"}
 Flow = Literal["client_credentials", "refresh_token", "jwt"]
 
 
-class SalesforceError(RuntimeError):
+class SalesforceError(ConnectorError):
     """An error answer (`[{"errorCode", "message"}]`) or a call that kept failing."""
 
     def __init__(self, code: str, message: str, path: str = "") -> None:
