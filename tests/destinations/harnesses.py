@@ -27,6 +27,13 @@ class Harness:
     """Of "rate limited", "server error", "timeout": the ones this system answers with."""
     secrets: dict[str, str] = {}
     """Environment variables the settings' secret references read."""
+    settles: bool = True
+    """Whether a change a cut-off run sent is never sent again (the destination can say what it got, or commits
+    nothing before the run ends); a webhook cannot say, so its receivers must take a change twice."""
+
+    def resent(self) -> int:
+        """How many members the destination was sent more than once."""
+        return 0
 
     def settings(self, root: Path) -> dict[str, Any]:
         raise NotImplementedError
@@ -91,6 +98,9 @@ class MarketoHarness(Harness):
     def answered(self, fault: str) -> bool:
         return self.server.errors_sent.get(self.CODES[fault], 0) > 0
 
+    def resent(self) -> int:
+        return sum(1 for n in self.server.list_adds.values() if n > 1)
+
     def close(self) -> None:
         self.server.stop()
 
@@ -98,11 +108,13 @@ class MarketoHarness(Harness):
 class WebhookHarness(Harness):
     faults = frozenset({"rate limited", "server error", "timeout"})
     secrets = {"CONFORMANCE_HOOK_SECRET": SECRET}
+    settles = False
 
     def __init__(self) -> None:
         self.script: list[Any] = []
         self.faulted = 0
-        self.state: dict[str, str] = {}  # profile → e-mail, while the receiver was told it is in
+        self.state: dict[str, str] = {}
+        self.sent: dict[str, int] = {}  # profile → e-mail, while the receiver was told it is in
         harness = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -118,6 +130,7 @@ class WebhookHarness(Harness):
                     for change in json.loads(body)["changes"]:
                         if change["status"] == "realized":
                             harness.state[change["profile_id"]] = change["identities"]["email"].lower()
+                            harness.sent[change["profile_id"]] = harness.sent.get(change["profile_id"], 0) + 1
                         else:
                             harness.state.pop(change["profile_id"], None)
                 self.send_response(status)
@@ -145,6 +158,9 @@ class WebhookHarness(Harness):
 
     def answered(self, fault: str) -> bool:
         return self.faulted > 0
+
+    def resent(self) -> int:
+        return sum(1 for n in self.sent.values() if n > 1)
 
     def close(self) -> None:
         self.http.shutdown()

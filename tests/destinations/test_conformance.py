@@ -1,6 +1,7 @@
 """Every registered destination, against its local stand-in, behaves alike: a first run sends every member it can
-take and a receipt each, a second run sends nothing, a member who leaves or withdraws consent is removed, and a
-rate limit, a server error or a timeout answered once costs a retry, not a member."""
+take and a receipt each, a second run sends nothing, a member who leaves or withdraws consent is removed, a rate
+limit, a server error or a timeout answered once costs a retry, not a member, and a run cut off after sending is
+settled by the next."""
 
 from __future__ import annotations
 
@@ -101,3 +102,34 @@ def test_a_fault_answered_once_costs_a_retry_not_a_member(destination, fault: st
     assert harness.answered(fault)
     assert (report.failed, dead, report.retrying) == (0, 0, 0)
     assert harness.held(ws.root, ws.config.name) == want
+
+
+class _Interrupted(BaseException):
+    """Stands for the process dying: nothing below the destination's call catches it."""
+
+
+def test_a_run_cut_off_after_sending_is_settled_by_the_next(destination) -> None:
+    """The first batch reaches the destination, then the run dies before recording it; the next run settles the
+    changes left in flight (asking the destination, where it can say) and ends with every member held once."""
+    ws, harness = destination
+    config = ws.config.destinations[0]
+    from accord.activation.run import open_destination
+
+    opened = open_destination(ws, config, "prod")
+    real_add = opened.add
+
+    def add_then_die(audience, members):  # type: ignore[no-untyped-def]
+        real_add(audience, members)
+        raise _Interrupted
+
+    opened.add = add_then_die
+    with ws.lake() as lake:
+        with pytest.raises(_Interrupted):
+            deliver(ws, lake, config, destination=opened, sleep=lambda _: None)
+        assert lake.scalar("SELECT status FROM delivery_runs ORDER BY run_id LIMIT 1") == "failed"
+        assert lake.scalar("SELECT count(*) FROM delivery_in_flight"), "the cut-off batch is left in flight"
+        resumed = run(ws, lake)
+        want = harness.expected(lake, eligible(lake))
+        in_flight = lake.scalar("SELECT count(*) FROM delivery_in_flight")
+    assert harness.held(ws.root, ws.config.name) == want and not in_flight and resumed.failed == 0
+    assert harness.resent() == 0 or not harness.settles, "a change that arrived was sent again"

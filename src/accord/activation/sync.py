@@ -108,8 +108,8 @@ class DeliverySync:
                     report.error = "; ".join(filter(None, [report.error, f"{audience}: {err}"]))
             if self._throttled is not None:
                 report.retry_in = self._throttled.retry_after or self.policy.max_wait_seconds
-        except Exception as err:
-            report.error = f"{type(err).__name__}: {err}"
+        except BaseException as err:  # Ctrl-C too: an interrupted run is not a completed one
+            report.error = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
             raise
         finally:
             report.seconds = time.perf_counter() - started
