@@ -10,6 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from accord.connectors.linkedin.destination import hashed_email
+from accord.connectors.linkedin.server import Limits as LinkedInLimits
+from accord.connectors.linkedin.server import LinkedInServer
 from accord.connectors.marketo.data import MarketoData
 from accord.connectors.marketo.server import Limits, MarketoServer
 from accord.connectors.webhook.destination import SIGNATURE_HEADER, sign
@@ -183,9 +186,45 @@ class FileHarness(Harness):
                 for line in (run / part["file"]).read_text().splitlines()[1:]}
 
 
+class LinkedInHarness(Harness):
+    faults = frozenset({"rate limited", "server error", "timeout"})
+    settles = False  # LinkedIn does not say who is in a segment
+
+    def __init__(self) -> None:
+        self.server = LinkedInServer(LinkedInLimits(build_seconds=0.01))
+        self.server.start()
+        self.secrets = {"CONFORMANCE_LINKEDIN_TOKEN": self.server.token}
+
+    def settings(self, root: Path) -> dict[str, Any]:
+        return {"type": "linkedin", "endpoint": self.server.endpoint, "ad_account": "urn:li:sponsoredAccount:507",
+                "access_token": "env:CONFORMANCE_LINKEDIN_TOKEN", "settle_seconds": 0.01, "timeout_seconds": 0.3,
+                **RETRY}
+
+    def held(self, root: Path, workspace_name: str) -> set[str]:
+        """Hashed e-mails in the audience's user segment."""
+        found = [s for s in self.server.segments.values() if s.name == f"{workspace_name} · {AUDIENCE}"]
+        return set(found[0].users) if found else set()
+
+    def expected(self, lake: Lake, members: list[tuple[str, str]]) -> set[str]:
+        return {hashed_email(email) for _, email in members}
+
+    def inject(self, fault: str) -> None:
+        if fault == "timeout":
+            self.server.answer_late()
+        else:
+            self.server.fail_next(429 if fault == "rate limited" else 503)
+
+    def answered(self, fault: str) -> bool:
+        return bool(self.server.refused) if fault != "timeout" else len(self.server.calls) > 1
+
+    def close(self) -> None:
+        self.server.stop()
+
+
 def harness_for(kind: str, tiny_world: Path) -> Harness:
     """The harness of a registered destination type; a type without one fails the suite, by design."""
-    made = {"marketo": lambda: MarketoHarness(tiny_world), "webhook": WebhookHarness, "file": FileHarness}
+    made = {"marketo": lambda: MarketoHarness(tiny_world), "webhook": WebhookHarness, "file": FileHarness,
+            "linkedin": LinkedInHarness}
     if kind not in made:
         raise LookupError(f"destination type {kind!r} is registered but has no conformance harness in "
                           "tests/destinations/harnesses.py")

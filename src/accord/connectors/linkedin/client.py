@@ -1,0 +1,70 @@
+"""The LinkedIn Marketing API's DMP segments: versioned `/rest` calls with the protocol headers, paced under the
+per-minute limit; refusals as `LinkedInError` (retryable for 429, 5xx and timeouts, with Retry-After)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from accord.connectors.errors import ConnectorError
+from accord.connectors.pacing import Pacer, retry_after
+
+
+class LinkedInError(ConnectorError):
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retryable, self.retry_after = retryable, retry_after
+
+
+class LinkedInClient:
+    def __init__(self, endpoint: str, token: str, version: str, calls_per_minute: int,
+                 timeout: float = 30.0) -> None:
+        self._http = httpx.Client(base_url=endpoint.rstrip("/") + "/rest", timeout=timeout, headers={
+            "Authorization": f"Bearer {token}", "LinkedIn-Version": version, "X-Restli-Protocol-Version": "2.0.0"})
+        self.pacer = Pacer(calls_per_minute, 60.0, 1)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def segments(self, account: str) -> list[dict[str, Any]]:
+        """The account's DMP segments."""
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self._call("GET", "/dmpSegments", params={"q": "account", "account": account,
+                                                              "start": len(found), "count": 100}).json()
+            found += page.get("elements") or []
+            if len(found) >= (page.get("paging") or {}).get("total", 0) or not page.get("elements"):
+                return found
+
+    def create_segment(self, account: str, name: str, kind: str, platform: str) -> int:
+        """A new, empty segment of USER or COMPANY entries; its id."""
+        response = self._call("POST", "/dmpSegments", json={
+            "name": name, "account": account, "type": kind, "sourcePlatform": platform,
+            "accessPolicy": "PRIVATE", "destinations": [{"destination": "LINKEDIN"}]})
+        return int(response.headers["x-restli-id"])
+
+    def segment(self, segment_id: int) -> dict[str, Any]:
+        return dict(self._call("GET", f"/dmpSegments/{segment_id}").json())
+
+    def change(self, segment_id: int, kind: str, elements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Add or remove up to 5,000 users (or companies); one status per element."""
+        response = self._call("POST", f"/dmpSegments/{segment_id}/{kind}", json={"elements": elements},
+                              headers={"X-RestLi-Method": "BATCH_CREATE"})
+        return list(response.json().get("elements") or [])
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        with self.pacer.slot():
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TimeoutException as err:
+                raise LinkedInError(f"LinkedIn timed out: {err}", retryable=True) from None
+            except httpx.TransportError as err:
+                raise LinkedInError(f"LinkedIn unreachable: {err}", retryable=True) from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise LinkedInError(f"LinkedIn answered {response.status_code} on {method} {path}", retryable=True,
+                                retry_after=retry_after(response.headers.get("Retry-After")))
+        if response.status_code >= 400:
+            raise LinkedInError(f"LinkedIn refused {method} {path}: {response.status_code} {response.text[:200]}",
+                                retryable=False)
+        return response

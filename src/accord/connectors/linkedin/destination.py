@@ -1,0 +1,134 @@
+"""LinkedIn Matched Audiences: a person audience as a user segment, an account audience as a company segment,
+kept in step by ADD and REMOVE elements; e-mails leave Accord only as SHA-256 of the normalised address."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from accord.activation.destination import Capabilities, DeliveryError, Member, Outcome
+from accord.connectors.linkedin.client import LinkedInClient, LinkedInError
+from accord.connectors.linkedin.config import LinkedInDestinationConfig
+from accord.connectors.secrets import resolve_secret
+from accord.identity.resolve import ID_PREFIX
+
+KINDS = {"person": ("USER", "users"), "account": ("COMPANY", "companies")}
+
+
+def hashed_email(email: str) -> str:
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+class LinkedInDestination:
+    def __init__(self, config: LinkedInDestinationConfig, client: LinkedInClient, workspace_name: str) -> None:
+        self.config, self.client, self.workspace_name = config, client, workspace_name
+        self.capabilities = Capabilities(needs=("email", "last_name", "name", "domain"), batch_size=5000)
+        self._segments: dict[str, int] = {}
+        self._finding = threading.Lock()
+
+    def segment_name(self, audience: str) -> str:
+        return self.config.segments.get(audience) or f"{self.workspace_name} · {audience}"
+
+    def check(self) -> dict[str, int]:
+        """The token reads the ad account's segments; how many of the audiences' segments exist already."""
+        names = {s.get("name") for s in self._call(lambda: self.client.segments(self.config.ad_account))}
+        found = sum(self.segment_name(a) in names for a in self.config.audiences)
+        return {"segments found": found, "to create": len(self.config.audiences) - found}
+
+    def add(self, audience: str, members: list[Member]) -> list[Outcome]:
+        return self._change(audience, members, "ADD")
+
+    def remove(self, audience: str, members: list[Member]) -> list[Outcome]:
+        return self._change(audience, members, "REMOVE")
+
+    def reached(self, audience: str, members: list[Member], change: str, run_id: int) -> dict[str, str | None]:
+        return {}  # LinkedIn does not say who is in a segment: a cut-off run's changes are sent again
+
+    def finish(self, audience: str, run_id: int, snapshot: list[Member]) -> None:
+        return None
+
+    def close(self) -> None:
+        self.client.close()
+
+    # Helpers --------------------------------------------------------------------------------------------------
+    def _change(self, audience: str, members: list[Member], action: str) -> list[Outcome]:
+        kind = "account" if members[0].profile_id.startswith(ID_PREFIX["account"]) else "person"
+        keys = {m.profile_id: m.key or _key(kind, m.fields) for m in members}
+        sendable = [m for m in members if keys[m.profile_id]]
+        outcomes = [Outcome(m.profile_id, "skipped", "no_identifier") for m in members if not keys[m.profile_id]]
+        if not sendable:
+            return outcomes
+        segment = self._segment_id(audience, kind)
+        answers = self._call(lambda: self.client.change(segment, KINDS[kind][1], [
+            {"action": action, **_element(keys[m.profile_id], m.fields)} for m in sendable]))
+        done = "added" if action == "ADD" else "removed"
+        for member, answer in zip(sendable, answers):
+            if int(answer.get("status", 0)) in (200, 201):
+                outcomes.append(Outcome(member.profile_id, done, key=keys[member.profile_id]))
+            else:
+                outcomes.append(Outcome(member.profile_id, "failed", f"LinkedIn {answer.get('status')}: "
+                                                                     f"{answer.get('message', '')}"))
+        return outcomes
+
+    def _segment_id(self, audience: str, kind: str) -> int:
+        with self._finding:
+            if audience not in self._segments:
+                name = self.segment_name(audience)
+                found = [s for s in self._call(lambda: self.client.segments(self.config.ad_account))
+                         if s.get("name") == name]
+                if found:
+                    segment = found[0]
+                else:
+                    created = self._call(lambda: self.client.create_segment(
+                        self.config.ad_account, name, KINDS[kind][0], self.config.source_platform))
+                    time.sleep(self.config.settle_seconds)  # LinkedIn: wait before adding to a new segment
+                    segment = self._call(lambda: self.client.segment(created))
+                if segment.get("type") != KINDS[kind][0]:
+                    raise DeliveryError(f"LinkedIn segment {name!r} holds {segment.get('type')} entries, not "
+                                        f"{KINDS[kind][0]}", retryable=False)
+                if segment.get("status") in ("FAILED", "EXPIRED"):
+                    raise DeliveryError(f"LinkedIn segment {name!r} is {segment['status']}: archive it, and Accord "
+                                        "makes a new one", retryable=False)
+                self._segments[audience] = int(segment["id"])
+            return self._segments[audience]
+
+    def _call(self, fn: Any) -> Any:
+        try:
+            return fn()
+        except LinkedInError as err:
+            raise DeliveryError(str(err), retryable=err.retryable, retry_after=err.retry_after) from None
+
+
+def _key(kind: str, fields: dict[str, Any]) -> str | None:
+    """What identifies a member to LinkedIn, kept as the member's key so a removal needs nothing else."""
+    if kind == "person":
+        if fields.get("email"):
+            return f"SHA256_EMAIL:{hashed_email(str(fields['email']))}"
+        if fields.get("first_name") and fields.get("last_name"):
+            return f"NAME:{fields['first_name']}|{fields['last_name']}|{fields.get('company_name') or ''}"
+        return None
+    if fields.get("domain"):
+        return f"DOMAIN:{fields['domain']}"
+    return f"COMPANY:{fields['name']}" if fields.get("name") else None
+
+
+def _element(key: str, fields: dict[str, Any]) -> dict[str, Any]:
+    how, _, value = key.partition(":")
+    if how == "SHA256_EMAIL":
+        return {"userIds": [{"idType": "SHA256_EMAIL", "idValue": value}]}
+    if how == "NAME":
+        first, last, company = value.split("|", 2)
+        return {"firstName": first, "lastName": last, **({"companyName": company} if company else {})}
+    if how == "DOMAIN":
+        return {"companyWebsiteDomain": value, **({"companyName": fields["name"]} if fields.get("name") else {})}
+    return {"companyName": value}
+
+
+def open_destination(config: LinkedInDestinationConfig, root: Path, workspace_name: str,
+                     sandbox: str) -> LinkedInDestination:
+    client = LinkedInClient(config.endpoint, resolve_secret(config.access_token, root), config.version,
+                            config.calls_per_minute, config.timeout_seconds)
+    return LinkedInDestination(config, client, workspace_name)

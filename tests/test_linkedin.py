@@ -1,0 +1,60 @@
+"""LinkedIn Matched Audiences against the local LinkedIn: people as a user segment keyed by hashed e-mail (no
+address leaves in the clear), accounts as a company segment keyed by domain, a failed segment named in the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from accord.activation.run import deliver
+from accord.connectors.linkedin.destination import hashed_email
+from accord.connectors.linkedin.server import Limits, LinkedInServer
+from tests.conftest import evaluated_workspace
+
+PEOPLE = "Webinar attendees"
+ACCOUNTS = "Accounts with 3+ people who clicked an email in 14 days"
+
+
+@pytest.fixture
+def linkedin(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    with LinkedInServer(Limits(build_seconds=0.01)) as server:
+        monkeypatch.setenv("LINKEDIN_TOKEN", server.token)
+        yield server
+
+
+def settings(server: LinkedInServer, audiences: list[str]) -> dict[str, object]:
+    return {"type": "linkedin", "name": "linkedin", "audiences": audiences, "endpoint": server.endpoint,
+            "ad_account": "urn:li:sponsoredAccount:507", "access_token": "env:LINKEDIN_TOKEN",
+            "settle_seconds": 0.01, "backoff_seconds": 0.01}
+
+
+def test_people_go_as_hashed_emails_and_accounts_as_domains(tmp_path: Path, evaluated_lake: Path,
+                                                           linkedin: LinkedInServer) -> None:
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [settings(linkedin, [PEOPLE, ACCOUNTS])])
+    with ws.lake() as lake:
+        people, accounts = deliver(ws, lake, ws.config.destinations[0]).audiences
+        emails = {r[0] for r in lake.execute(
+            "SELECT p.email FROM audience_membership m JOIN person_profile p ON p.person_id = m.profile_id "
+            "WHERE m.audience = ? AND m.status <> 'exited' AND p.email IS NOT NULL "
+            "AND NOT coalesce(p.email_opt_out, FALSE)", [PEOPLE]).fetchall()}
+        domains = {r[0] for r in lake.execute(
+            "SELECT a.domain FROM audience_membership m JOIN account_profile a ON a.account_id = m.profile_id "
+            "WHERE m.audience = ? AND m.status <> 'exited' AND a.domain IS NOT NULL", [ACCOUNTS]).fetchall()}
+    segments = {s.name.split(" · ")[1]: s for s in linkedin.segments.values()}
+    assert segments[PEOPLE].type == "USER" and segments[ACCOUNTS].type == "COMPANY"
+    assert segments[PEOPLE].users == {hashed_email(e) for e in emails} and people.activated == len(emails)
+    assert domains and segments[ACCOUNTS].companies == domains and accounts.activated == len(domains)
+    assert not any(e.encode() in body for body in linkedin.bodies for e in emails), "an e-mail left in the clear"
+
+
+def test_a_failed_segment_is_named_in_the_run(tmp_path: Path, evaluated_lake: Path, linkedin: LinkedInServer) -> None:
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [settings(linkedin, [PEOPLE])])
+    with ws.lake() as lake:
+        deliver(ws, lake, ws.config.destinations[0])
+        next(iter(linkedin.segments.values())).status = "EXPIRED"
+        lake.execute("UPDATE audience_membership SET status = 'exited' WHERE audience = ? AND profile_id = "
+                     "(SELECT min(profile_id) FROM destination_members)", [PEOPLE])
+        report = deliver(ws, lake, ws.config.destinations[0]).audiences[0]
+        dead = lake.query("SELECT error FROM delivery_dead_letters")
+    assert report.failed == 1 and len(dead) == 1 and "is EXPIRED" in dead[0]["error"]
