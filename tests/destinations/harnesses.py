@@ -10,6 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from accord.connectors.google_ads.destination import normal_email
+from accord.connectors.google_ads.destination import sha256 as google_sha256
+from accord.connectors.google_ads.server import GoogleAdsServer
 from accord.connectors.linkedin.destination import hashed_email
 from accord.connectors.linkedin.server import Limits as LinkedInLimits
 from accord.connectors.linkedin.server import LinkedInServer
@@ -215,7 +218,41 @@ class LinkedInHarness(Harness):
             self.server.fail_next(429 if fault == "rate limited" else 503)
 
     def answered(self, fault: str) -> bool:
-        return bool(self.server.refused) if fault != "timeout" else len(self.server.calls) > 1
+        return bool(self.server.refused) if fault != "timeout" else self.server.held_late > 0
+
+    def close(self) -> None:
+        self.server.stop()
+
+
+class GoogleAdsHarness(Harness):
+    faults = frozenset({"rate limited", "server error", "timeout"})
+    settles = False  # Customer Match does not say who is on a list
+
+    def __init__(self) -> None:
+        self.server = GoogleAdsServer()
+        self.server.start()
+        self.secrets = {"CONFORMANCE_GOOGLE_TOKEN": self.server.token,
+                        "CONFORMANCE_GOOGLE_DEVELOPER": self.server.developer_token}
+
+    def settings(self, root: Path) -> dict[str, Any]:
+        return {"type": "google_ads", "endpoint": self.server.endpoint, "customer_id": self.server.customer_id,
+                "access_token": "env:CONFORMANCE_GOOGLE_TOKEN", "developer_token": "env:CONFORMANCE_GOOGLE_DEVELOPER",
+                "poll_seconds": 0.01, "timeout_seconds": 0.3, **RETRY}
+
+    def held(self, root: Path, workspace_name: str) -> set[str]:
+        return self.server.members(f"{workspace_name} · {AUDIENCE}")
+
+    def expected(self, lake: Lake, members: list[tuple[str, str]]) -> set[str]:
+        return {google_sha256(normal_email(email)) for _, email in members}
+
+    def inject(self, fault: str) -> None:
+        if fault == "timeout":
+            self.server.answer_late()
+        else:
+            self.server.fail_next(429 if fault == "rate limited" else 503)
+
+    def answered(self, fault: str) -> bool:
+        return bool(self.server.refused) if fault != "timeout" else self.server.held_late > 0
 
     def close(self) -> None:
         self.server.stop()
@@ -224,7 +261,7 @@ class LinkedInHarness(Harness):
 def harness_for(kind: str, tiny_world: Path) -> Harness:
     """The harness of a registered destination type; a type without one fails the suite, by design."""
     made = {"marketo": lambda: MarketoHarness(tiny_world), "webhook": WebhookHarness, "file": FileHarness,
-            "linkedin": LinkedInHarness}
+            "linkedin": LinkedInHarness, "google_ads": GoogleAdsHarness}
     if kind not in made:
         raise LookupError(f"destination type {kind!r} is registered but has no conformance harness in "
                           "tests/destinations/harnesses.py")

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-BUILT_IN = ("marketo", "salesforce", "file", "webhook", "linkedin")
+BUILT_IN = ("marketo", "salesforce", "file", "webhook", "linkedin", "google_ads")
 ENTRY_POINTS = "accord.connectors"
 
 

@@ -56,6 +56,7 @@ class LinkedInServer(LocalServer):
         self._recent: deque[float] = deque()
         self._inject: list[int] = []
         self._slow, self._late = 0, 0.0
+        self.held_late = 0  # answers held past a client's timeout
         self._lock = threading.Lock()
 
     def fail_next(self, status: int, times: int = 1) -> None:
@@ -74,6 +75,7 @@ class LinkedInServer(LocalServer):
             self.calls.append((method, path))
             self.bodies.append(body)
             late, self._slow = (self._late if self._slow else 0.0), max(self._slow - 1, 0)
+            self.held_late += late > 0
         time.sleep(late)
         refused = self._admit(headers)
         if refused:

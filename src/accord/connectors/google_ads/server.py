@@ -1,0 +1,182 @@
+"""A local Google Ads API for Customer Match, over real HTTP on 127.0.0.1, answering as the REST API does: Bearer
+token and `developer-token` headers, user lists found by a GAQL search and made by `userLists:mutate`, offline
+user data jobs (create → addOperations → run → a long-running operation to poll), at most 100,000 user
+identifiers a request, partial failures per operation, and 429 RESOURCE_EXHAUSTED with a retry delay."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from accord.testing.http import Answer, LocalServer
+
+MAX_IDENTIFIERS = 100_000
+HASHED = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass
+class Job:
+    id: int
+    user_list: str
+    consent: dict[str, str]
+    operations: list[tuple[str, list[dict[str, str]]]] = field(default_factory=list)  # (create|remove, identifiers)
+    status: str = "PENDING"  # PENDING → RUNNING → SUCCESS (or FAILED)
+    started: float = 0.0
+
+
+class GoogleAdsServer(LocalServer):
+    """One Google Ads customer's Customer Match lists; `token` and `developer_token` are what it accepts."""
+
+    def __init__(self, customer_id: str = "1234567890", version: str = "v17", run_seconds: float = 0.02) -> None:
+        super().__init__()
+        self.customer_id, self.version, self.run_seconds = customer_id, version, run_seconds
+        self.token, self.developer_token = secrets.token_hex(16), secrets.token_hex(8)
+        self.user_lists: dict[str, dict[str, Any]] = {}  # resource name → {name, members: set of identifier keys}
+        self.jobs: dict[int, Job] = {}
+        self.bodies: list[bytes] = []
+        self.refused: dict[int, int] = {}
+        self._inject: list[int] = []
+        self._slow, self._late = 0, 0.0
+        self.held_late = 0  # answers held past a client's timeout
+        self._lock = threading.Lock()
+
+    def fail_next(self, status: int, times: int = 1) -> None:
+        with self._lock:
+            self._inject.extend([status] * times)
+
+    def answer_late(self, times: int = 1, seconds: float = 0.6) -> None:
+        """Hold the next `times` answers for `seconds` (past a client's timeout)."""
+        with self._lock:
+            self._slow, self._late = times, seconds
+
+    def members(self, name: str) -> set[str]:
+        """The hashed e-mails on the user list called `name`."""
+        for user_list in self.user_lists.values():
+            if user_list["name"] == name:
+                return {k.split(":", 1)[1] for k in user_list["members"] if k.startswith("hashedEmail:")}
+        return set()
+
+    def handle(self, method: str, path: str, query: dict[str, list[str]], body: bytes,
+               headers: dict[str, str]) -> Answer:
+        with self._lock:
+            self.bodies.append(body)
+            injected = self._inject.pop(0) if self._inject else None
+            late, self._slow = (self._late if self._slow else 0.0), max(self._slow - 1, 0)
+            self.held_late += late > 0
+        time.sleep(late)
+        if headers.get("authorization") != f"Bearer {self.token}":
+            return self._error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+        if headers.get("developer-token") != self.developer_token:
+            return self._error(401, "UNAUTHENTICATED", "The developer token is not valid.")
+        if injected == 429:
+            return self._error(429, "RESOURCE_EXHAUSTED", "Too many requests.",
+                               [{"@type": "type.googleapis.com/google.ads.googleads.v17.errors.GoogleAdsFailure",
+                                 "errors": [{"details": {"quotaErrorDetails": {"retryDelay": "0s"}}}]}])
+        if injected:
+            return self._error(injected, "UNAVAILABLE", "The service is currently unavailable.")
+        prefix = f"/{self.version}/customers/{self.customer_id}"
+        if not path.startswith(prefix):
+            return self._error(404, "NOT_FOUND", f"unknown customer or version in {path}")
+        route, payload = path[len(prefix):], json.loads(body) if body else {}
+        if method == "POST" and route == "/googleAds:search":
+            return self._search(payload)
+        if method == "POST" and route == "/userLists:mutate":
+            return self._make_lists(payload)
+        if method == "POST" and route == "/offlineUserDataJobs:create":
+            return self._create_job(payload)
+        found = re.fullmatch(r"/offlineUserDataJobs/(\d+):(addOperations|run)", route)
+        if method == "POST" and found and int(found.group(1)) in self.jobs:
+            job = self.jobs[int(found.group(1))]
+            return self._add(job, payload) if found.group(2) == "addOperations" else self._run(job)
+        found = re.fullmatch(r"/operations/job-(\d+)", route)
+        if method == "GET" and found and int(found.group(1)) in self.jobs:
+            return self._operation(self.jobs[int(found.group(1))])
+        return self._error(404, "NOT_FOUND", f"{method} {path}")
+
+    def _search(self, body: dict[str, Any]) -> Answer:
+        found = re.search(r"user_list\.name = '((?:[^'\\\\]|\\\\.)*)'", str(body.get("query", "")))
+        if not found:
+            return self._error(400, "INVALID_ARGUMENT", "only user lists by name are searched here")
+        name = found.group(1).replace("\\\\'", "'")
+        rows = [{"userList": {"resourceName": r, "name": u["name"]}} for r, u in self.user_lists.items()
+                if u["name"] == name]
+        return self._json({"results": rows} if rows else {})
+
+    def _make_lists(self, body: dict[str, Any]) -> Answer:
+        results = []
+        for operation in body.get("operations") or []:
+            made = operation.get("create") or {}
+            if (made.get("crmBasedUserList") or {}).get("uploadKeyType") != "CONTACT_INFO" or not made.get("name"):
+                return self._error(400, "INVALID_ARGUMENT", "a CRM-based user list with uploadKeyType CONTACT_INFO")
+            with self._lock:
+                resource = f"customers/{self.customer_id}/userLists/{len(self.user_lists) + 9001}"
+                self.user_lists[resource] = {"name": made["name"], "members": set()}
+            results.append({"resourceName": resource})
+        return self._json({"results": results})
+
+    def _create_job(self, body: dict[str, Any]) -> Answer:
+        job = body.get("job") or {}
+        metadata = job.get("customerMatchUserListMetadata") or {}
+        if job.get("type") != "CUSTOMER_MATCH_USER_LIST" or metadata.get("userList") not in self.user_lists:
+            return self._error(400, "INVALID_ARGUMENT", "a CUSTOMER_MATCH_USER_LIST job for an existing user list")
+        with self._lock:
+            job_id = len(self.jobs) + 1
+            self.jobs[job_id] = Job(job_id, metadata["userList"], metadata.get("consent") or {})
+        return self._json({"resourceName": f"customers/{self.customer_id}/offlineUserDataJobs/{job_id}"})
+
+    def _add(self, job: Job, body: dict[str, Any]) -> Answer:
+        if job.status != "PENDING":
+            return self._error(400, "INVALID_ARGUMENT", "operations can only be added to a job not yet run")
+        operations = body.get("operations") or []
+        if sum(len((next(iter(o.values())) or {}).get("userIdentifiers") or []) for o in operations) > MAX_IDENTIFIERS:
+            return self._error(400, "INVALID_ARGUMENT", f"at most {MAX_IDENTIFIERS} user identifiers a request")
+        failures = []
+        for index, operation in enumerate(operations):
+            (verb, data), = operation.items() if len(operation) == 1 else [("?", {})]
+            identifiers = (data or {}).get("userIdentifiers") or []
+            bad = verb not in ("create", "remove") or not identifiers or any(
+                not any(HASHED.match(str(v)) for k, v in i.items() if k.startswith("hashed")) for i in identifiers)
+            if bad:
+                failures.append({"errorCode": {"offlineUserDataJobError": "INVALID_SHA256_FORMAT"},
+                                 "location": {"fieldPathElements": [{"fieldName": "operations", "index": index}]}})
+                continue
+            job.operations.append((verb, identifiers))
+        if failures and not body.get("enablePartialFailure"):
+            return self._error(400, "INVALID_ARGUMENT", "an operation is invalid")
+        answer: dict[str, Any] = {}
+        if failures:
+            answer["partialFailureError"] = {"code": 3, "message": "Some operations failed.",
+                                             "details": [{"errors": failures}]}
+        return self._json(answer)
+
+    def _run(self, job: Job) -> Answer:
+        with self._lock:
+            job.status, job.started = "RUNNING", time.monotonic()
+        return self._json({"name": f"customers/{self.customer_id}/operations/job-{job.id}"})
+
+    def _operation(self, job: Job) -> Answer:
+        with self._lock:
+            if job.status == "RUNNING" and time.monotonic() - job.started >= self.run_seconds:
+                members = self.user_lists[job.user_list]["members"]
+                for verb, identifiers in job.operations:
+                    for identifier in identifiers:
+                        for key, value in identifier.items():
+                            (members.add if verb == "create" else members.discard)(f"{key}:{value}")
+                job.status = "SUCCESS"
+            done = job.status == "SUCCESS"
+        name = f"customers/{self.customer_id}/operations/job-{job.id}"
+        return self._json({"name": name, "done": done, **({"response": {}} if done else {})})
+
+    def _json(self, payload: dict[str, Any]) -> Answer:
+        return 200, {"Content-Type": "application/json"}, json.dumps(payload).encode()
+
+    def _error(self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> Answer:
+        with self._lock:
+            self.refused[status] = self.refused.get(status, 0) + 1
+        payload = {"error": {"code": status, "message": message, "status": code, "details": details or []}}
+        return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
