@@ -189,7 +189,25 @@ class FileHarness(Harness):
                 for line in (run / part["file"]).read_text().splitlines()[1:]}
 
 
-class LinkedInHarness(Harness):
+class HttpFaults(Harness):
+    """A stand-in on `testing.http.Faults`: a rate limit is a 429, a server error a 503, a timeout a late answer."""
+
+    server: Any
+
+    def inject(self, fault: str) -> None:
+        if fault == "timeout":
+            self.server.answer_late()
+        else:
+            self.server.fail_next(429 if fault == "rate limited" else 503)
+
+    def answered(self, fault: str) -> bool:
+        return bool(self.server.refused) if fault != "timeout" else self.server.held_late > 0
+
+    def close(self) -> None:
+        self.server.stop()
+
+
+class LinkedInHarness(HttpFaults):
     faults = frozenset({"rate limited", "server error", "timeout"})
     settles = False  # LinkedIn does not say who is in a segment
 
@@ -211,20 +229,9 @@ class LinkedInHarness(Harness):
     def expected(self, lake: Lake, members: list[tuple[str, str]]) -> set[str]:
         return {hashed_email(email) for _, email in members}
 
-    def inject(self, fault: str) -> None:
-        if fault == "timeout":
-            self.server.answer_late()
-        else:
-            self.server.fail_next(429 if fault == "rate limited" else 503)
-
-    def answered(self, fault: str) -> bool:
-        return bool(self.server.refused) if fault != "timeout" else self.server.held_late > 0
-
-    def close(self) -> None:
-        self.server.stop()
 
 
-class GoogleAdsHarness(Harness):
+class GoogleAdsHarness(HttpFaults):
     faults = frozenset({"rate limited", "server error", "timeout"})
     settles = False  # Customer Match does not say who is on a list
 
@@ -245,17 +252,6 @@ class GoogleAdsHarness(Harness):
     def expected(self, lake: Lake, members: list[tuple[str, str]]) -> set[str]:
         return {google_sha256(normal_email(email)) for _, email in members}
 
-    def inject(self, fault: str) -> None:
-        if fault == "timeout":
-            self.server.answer_late()
-        else:
-            self.server.fail_next(429 if fault == "rate limited" else 503)
-
-    def answered(self, fault: str) -> bool:
-        return bool(self.server.refused) if fault != "timeout" else self.server.held_late > 0
-
-    def close(self) -> None:
-        self.server.stop()
 
 
 def harness_for(kind: str, tiny_world: Path) -> Harness:

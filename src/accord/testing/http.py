@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -48,6 +49,38 @@ class LocalServer:
     def endpoint(self) -> str:
         assert self._http, "server not started"
         return f"http://127.0.0.1:{self._http.server_address[1]}"
+
+
+class Faults:
+    """Faults a local server answers with on request, the next calls first: an HTTP status, or an answer held
+    past a client's timeout. `take` at the top of `handle` returns the status to answer with, if any."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []  # what was sent, as sent
+        self.held_late = 0  # answers held past a client's timeout
+        self._statuses: list[int] = []
+        self._slow, self._late = 0, 0.0
+        self._faults_lock = threading.Lock()
+
+    def fail_next(self, status: int, times: int = 1) -> None:
+        """Answer the next `times` calls with this HTTP status."""
+        with self._faults_lock:
+            self._statuses.extend([status] * times)
+
+    def answer_late(self, times: int = 1, seconds: float = 0.6) -> None:
+        """Hold the next `times` answers for `seconds`."""
+        with self._faults_lock:
+            self._slow, self._late = times, seconds
+
+    def take(self, body: bytes) -> int | None:
+        """Note the call's body; hold it if asked; the status to answer with instead, if one is waiting."""
+        with self._faults_lock:
+            self.bodies.append(body)
+            status = self._statuses.pop(0) if self._statuses else None
+            late, self._slow = (self._late if self._slow else 0.0), max(self._slow - 1, 0)
+            self.held_late += late > 0
+        time.sleep(late)
+        return status
 
 
 class _QuietServer(ThreadingHTTPServer):

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from accord.testing.http import Answer, LocalServer
+from accord.testing.http import Answer, Faults, LocalServer
 
 MAX_IDENTIFIERS = 100_000
 HASHED = re.compile(r"^[0-9a-f]{64}$")
@@ -29,30 +29,18 @@ class Job:
     started: float = 0.0
 
 
-class GoogleAdsServer(LocalServer):
+class GoogleAdsServer(LocalServer, Faults):
     """One Google Ads customer's Customer Match lists; `token` and `developer_token` are what it accepts."""
 
     def __init__(self, customer_id: str = "1234567890", version: str = "v17", run_seconds: float = 0.02) -> None:
-        super().__init__()
+        LocalServer.__init__(self)
+        Faults.__init__(self)
         self.customer_id, self.version, self.run_seconds = customer_id, version, run_seconds
         self.token, self.developer_token = secrets.token_hex(16), secrets.token_hex(8)
         self.user_lists: dict[str, dict[str, Any]] = {}  # resource name → {name, members: set of identifier keys}
         self.jobs: dict[int, Job] = {}
-        self.bodies: list[bytes] = []
         self.refused: dict[int, int] = {}
-        self._inject: list[int] = []
-        self._slow, self._late = 0, 0.0
-        self.held_late = 0  # answers held past a client's timeout
         self._lock = threading.Lock()
-
-    def fail_next(self, status: int, times: int = 1) -> None:
-        with self._lock:
-            self._inject.extend([status] * times)
-
-    def answer_late(self, times: int = 1, seconds: float = 0.6) -> None:
-        """Hold the next `times` answers for `seconds` (past a client's timeout)."""
-        with self._lock:
-            self._slow, self._late = times, seconds
 
     def members(self, name: str) -> set[str]:
         """The hashed e-mails on the user list called `name`."""
@@ -63,12 +51,7 @@ class GoogleAdsServer(LocalServer):
 
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: bytes,
                headers: dict[str, str]) -> Answer:
-        with self._lock:
-            self.bodies.append(body)
-            injected = self._inject.pop(0) if self._inject else None
-            late, self._slow = (self._late if self._slow else 0.0), max(self._slow - 1, 0)
-            self.held_late += late > 0
-        time.sleep(late)
+        injected = self.take(body)
         if headers.get("authorization") != f"Bearer {self.token}":
             return self._error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
         if headers.get("developer-token") != self.developer_token:

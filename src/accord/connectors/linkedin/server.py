@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from accord.testing.http import Answer, LocalServer
+from accord.testing.http import Answer, Faults, LocalServer
 
 VERSION = re.compile(r"^20\d{2}(0[1-9]|1[0-2])$")
 STATUSES = ("BUILDING", "READY", "FAILED", "EXPIRED")
@@ -42,42 +42,26 @@ class Segment:
     companies: set[str] = field(default_factory=set)  # domain, or name, or organization URN
 
 
-class LinkedInServer(LocalServer):
+class LinkedInServer(LocalServer, Faults):
     """One LinkedIn ad account's DMP segments; `token` is the Bearer token it accepts."""
 
     def __init__(self, limits: Limits | None = None) -> None:
-        super().__init__()
+        LocalServer.__init__(self)
+        Faults.__init__(self)
         self.limits = limits or Limits()
         self.token = secrets.token_hex(16)
         self.segments: dict[int, Segment] = {}
         self.calls: list[tuple[str, str]] = []
-        self.bodies: list[bytes] = []  # what was sent, as sent
         self.refused: dict[int, int] = {}  # HTTP status → times answered
         self._recent: deque[float] = deque()
-        self._inject: list[int] = []
-        self._slow, self._late = 0, 0.0
-        self.held_late = 0  # answers held past a client's timeout
         self._lock = threading.Lock()
-
-    def fail_next(self, status: int, times: int = 1) -> None:
-        """Answer the next `times` calls with this HTTP status (429 carries Retry-After: 0)."""
-        with self._lock:
-            self._inject.extend([status] * times)
-
-    def answer_late(self, times: int = 1, seconds: float = 0.6) -> None:
-        """Hold the next `times` answers for `seconds` (past a client's timeout)."""
-        with self._lock:
-            self._slow, self._late = times, seconds
 
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: bytes,
                headers: dict[str, str]) -> Answer:
         with self._lock:
             self.calls.append((method, path))
-            self.bodies.append(body)
-            late, self._slow = (self._late if self._slow else 0.0), max(self._slow - 1, 0)
-            self.held_late += late > 0
-        time.sleep(late)
-        refused = self._admit(headers)
+        injected = self.take(body)
+        refused = self._admit(headers, injected)
         if refused:
             return refused
         try:
@@ -101,7 +85,7 @@ class LinkedInServer(LocalServer):
         return self._error(405, f"{method} {path} is not supported")
 
     # Requests -------------------------------------------------------------------------------------------------
-    def _admit(self, headers: dict[str, str]) -> Answer | None:
+    def _admit(self, headers: dict[str, str], injected: int | None) -> Answer | None:
         if headers.get("authorization", "") != f"Bearer {self.token}":
             return self._error(401, "Invalid access token")
         if not VERSION.match(headers.get("linkedin-version", "")):
@@ -109,7 +93,6 @@ class LinkedInServer(LocalServer):
         if headers.get("x-restli-protocol-version") != "2.0.0":
             return self._error(400, "X-Restli-Protocol-Version: 2.0.0 is required")
         with self._lock:
-            injected = self._inject.pop(0) if self._inject else None
             now = time.monotonic()
             while self._recent and self._recent[0] <= now - self.limits.window_seconds:
                 self._recent.popleft()
