@@ -82,6 +82,8 @@ class Capabilities:
     """Nothing is visible until `finish` succeeds (files): receipts and acknowledgements wait for it."""
     wants_snapshot: bool = False
     """`finish` receives every current member, not only the changes."""
+    identities: tuple[str, ...] = ()
+    """Identity namespaces whose values each member carries (`crm_id` → the field `crm_ids`)."""
     concurrent_batches: int = 1
     """Batches sent at once (each its own calls; the destination's client keeps within its own limits)."""
 

@@ -30,8 +30,9 @@ def known_audiences(lake: Lake, names: list[str]) -> list[str]:
 
 
 def current_members(lake: Lake, audience: str, fields: list[str], among: list[str] | None = None,
-                    only: set[str] | None = None) -> list[Member]:
-    """Active members with the fields a destination wants, consent, and Marketo lead ids (`INSTANCE:ID`).
+                    only: set[str] | None = None, identities: tuple[str, ...] = ()) -> list[Member]:
+    """Active members with the fields a destination wants, consent, and the values of the identity namespaces it
+    keys members by (`marketo_lead_id` → field `marketo_lead_ids`, as `INSTANCE:ID`; `crm_id` → `crm_ids`).
 
     `among` replaces the lake's recorded membership by another view of it (the live path's, which knows decisions
     the lake has not recorded yet); a member without a profile yet waits for the lake. `only` limits the answer to
@@ -51,14 +52,13 @@ def current_members(lake: Lake, audience: str, fields: list[str], among: list[st
         membership, params = "(SELECT unnest(?::VARCHAR[]) AS profile_id)", [chosen]
     rows = lake.execute(
         f"""
-        SELECT m.profile_id{selected},
-               {values_sql('person', 'marketo_lead_id', 'm.profile_id')}
+        SELECT m.profile_id{selected}{"".join(f", {values_sql('person', n, 'm.profile_id')}" for n in identities)}
         FROM {membership} m JOIN {table} p ON p.{key} = m.profile_id
         ORDER BY m.profile_id
         """,
         params,
     ).fetchall()
-    names = [*wanted, "marketo_lead_ids"]
+    names = [*wanted, *(f"{n}s" for n in identities)]
     return [Member(str(r[0]), dict(zip(names, r[1:]))) for r in rows]
 
 

@@ -126,7 +126,8 @@ class DeliverySync:
     def _audience(self, run_id: int, audience: str, focus: set[str] | None = None) -> AudienceReport:
         report = AudienceReport(audience)
         self._settle_in_flight(audience, report)
-        members = current_members(self.lake, audience, self.fields, self._among(audience, focus), focus)
+        members = current_members(self.lake, audience, self.fields, self._among(audience, focus), focus,
+                                  self.caps.identities)
         acked = {p: k for p, k in acknowledged(self.lake, self.name, audience).items() if focus is None or p in focus}
         dead = {str(r[0]) for r in self.lake.execute(
             "SELECT profile_id FROM delivery_dead_letters WHERE destination = ? AND audience = ?",
@@ -251,7 +252,7 @@ class DeliverySync:
         if self.caps.can_check:
             acked = acknowledged(self.lake, self.name, audience)
             members = {m.profile_id: m for m in current_members(self.lake, audience, self.fields,
-                                                                self._among(audience))}
+                                                                self._among(audience), identities=self.caps.identities)}
             for change, run_id in sorted({(c, r) for _, c, r in rows}):
                 # An add is found by the member's fields (e-mail, lead ids), a remove by what the add recorded.
                 asked = [members.get(p, Member(p)) if change == "add" else Member(p, {}, acked.get(p))

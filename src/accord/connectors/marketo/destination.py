@@ -26,7 +26,7 @@ class MarketoDestination:
         self.config, self.client, self.workspace_name = config, client, workspace_name
         # Each batch is a lookup then a list change: as many batches in flight as Marketo allows calls.
         self.capabilities = Capabilities(needs=("email", "marketo_lead_ids"), batch_size=300, can_check=True,
-                                         concurrent_batches=config.max_concurrent)
+                                         identities=("marketo_lead_id",), concurrent_batches=config.max_concurrent)
         self._lists: dict[str, int] = {}
         self._finding_list = threading.Lock()  # batches in flight together find (or create) the list once
 

@@ -1,25 +1,28 @@
-"""Salesforce settings as accord.yaml states them: the org, its connected app's OAuth flow (secrets by
-reference), what to read and how."""
+"""Salesforce settings as accord.yaml states them: the org and its connected app's OAuth flow (secrets by
+reference), shared by the source and the destination; what the source reads; where the destination puts
+audiences."""
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from accord.connectors.secrets import SecretRef
+from accord.connectors.secrets import SecretRef, resolve_secret
+
+if TYPE_CHECKING:
+    from accord.connectors.salesforce.client import SalesforceClient
 
 SALESFORCE_OBJECTS = ("Account", "Contact", "Lead", "Opportunity", "OpportunityContactRole", "Campaign",
                       "CampaignMember", "AccountContactRelation")
 
 
-class SalesforceSourceConfig(BaseModel):
-    """One Salesforce org feeding one or more sandboxes."""
+class SalesforceConnection(BaseModel):
+    """How to reach one org: its URL and its connected app's OAuth flow, the secret by reference."""
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["salesforce"] = "salesforce"
-    name: str = Field(description="Name of this connection, unique in the workspace (used by `accord sync`).")
     org_id: str = Field(description="The 18-character organization id (00D...); its records' source_instance_id.")
     instance_url: str = Field(description="The org's My Domain URL, e.g. https://acme.my.salesforce.com.")
     api_version: str = Field(default="62.0", description="REST API version, e.g. 62.0.")
@@ -31,6 +34,30 @@ class SalesforceSourceConfig(BaseModel):
     refresh_token: SecretRef | None = Field(default=None, description="Reference to a refresh token (refresh-token flow).")
     private_key: SecretRef | None = Field(default=None, description="Reference to the PEM key that signs JWT assertions.")
     username: str | None = Field(default=None, description="The integration user (JWT flow's subject).")
+
+    @model_validator(mode="after")
+    def _flow_has_its_secret(self) -> SalesforceConnection:
+        needed = {"client_credentials": "client_secret", "refresh_token": "refresh_token", "jwt": "private_key"}[self.auth]
+        if getattr(self, needed) is None or (self.auth == "jwt" and not self.username):
+            raise ValueError(f"auth {self.auth} needs {needed}" + (" and username" if self.auth == "jwt" else ""))
+        return self
+
+    def client(self, root: Path, poll_seconds: float = 5.0) -> SalesforceClient:
+        """A client for the org, its secrets read (relative to the workspace `root`)."""
+        from accord.connectors.salesforce.client import SalesforceAuth, SalesforceClient
+
+        secret = {name: resolve_secret(getattr(self, name), root) if getattr(self, name) else None
+                  for name in ("client_secret", "refresh_token", "private_key")}
+        auth = SalesforceAuth(self.token_url or f"{self.instance_url.rstrip('/')}/services/oauth2/token",
+                              self.client_id, self.auth, username=self.username, **secret)
+        return SalesforceClient(self.instance_url, self.api_version, auth, poll_seconds=poll_seconds)
+
+
+class SalesforceSourceConfig(SalesforceConnection):
+    """One Salesforce org feeding one or more sandboxes."""
+
+    type: Literal["salesforce"] = "salesforce"
+    name: str = Field(description="Name of this connection, unique in the workspace (used by `accord sync`).")
     sandboxes: list[str] = Field(default_factory=lambda: ["prod"], description="Sandboxes this org feeds.")
     objects: list[str] = Field(default_factory=lambda: list(SALESFORCE_OBJECTS),
                                description="Objects to read: standard ones, and custom objects declared under "
@@ -44,13 +71,6 @@ class SalesforceSourceConfig(BaseModel):
     sync_every_seconds: int = Field(default=60, ge=5, description="Incremental sync interval under `accord serve`.")
     bulk_poll_seconds: float = Field(default=5.0, gt=0, description="How often a Bulk API 2.0 job is polled.")
     bulk_page_records: int = Field(default=50_000, ge=1, description="Records per Bulk API result set (maxRecords).")
-
-    @model_validator(mode="after")
-    def _flow_has_its_secret(self) -> SalesforceSourceConfig:
-        needed = {"client_credentials": "client_secret", "refresh_token": "refresh_token", "jwt": "private_key"}[self.auth]
-        if getattr(self, needed) is None or (self.auth == "jwt" and not self.username):
-            raise ValueError(f"auth {self.auth} needs {needed}" + (" and username" if self.auth == "jwt" else ""))
-        return self
 
     @property
     def instance_id(self) -> str:

@@ -9,12 +9,11 @@ from pathlib import Path
 from time import monotonic
 from typing import Any
 
-from accord.connectors.salesforce.client import SalesforceAuth, SalesforceClient
+from accord.connectors.salesforce.client import SalesforceClient
 from accord.connectors.salesforce.config import (
     SALESFORCE_OBJECTS,
     SalesforceSourceConfig,
 )
-from accord.connectors.secrets import resolve_secret
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.mapping import Mapping, MappingError
 from accord.lake.store import Lake
@@ -166,9 +165,4 @@ def _soql_time(iso: str) -> str:
 
 
 def open_source(config: SalesforceSourceConfig, workspace_root: Path, schema: Schema = STANDARD) -> SalesforceSource:
-    secret = {name: resolve_secret(getattr(config, name), workspace_root) if getattr(config, name) else None
-              for name in ("client_secret", "refresh_token", "private_key")}
-    auth = SalesforceAuth(config.token_url or f"{config.instance_url.rstrip('/')}/services/oauth2/token",
-                          config.client_id, config.auth, username=config.username, **secret)
-    client = SalesforceClient(config.instance_url, config.api_version, auth, poll_seconds=config.bulk_poll_seconds)
-    return SalesforceSource(config, client, workspace_root, schema)
+    return SalesforceSource(config, config.client(workspace_root, config.bulk_poll_seconds), workspace_root, schema)
