@@ -109,13 +109,7 @@ class Outcome:
 
 
 class DeliveryError(ConnectorError):
-    """A whole call failed; `retryable` for 429, 5xx and timeouts, with the server's Retry-After if it gave one;
-    `unreachable` when no answer came at all (its changes wait for a later run rather than the dead letters)."""
-
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None,
-                 unreachable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable, self.retry_after, self.unreachable = retryable or unreachable, retry_after, unreachable
+    """A whole call failed (an unreachable destination's changes wait for a later run, not the dead letters)."""
 
 
 class Destination(Protocol):

@@ -28,6 +28,7 @@ from accord.activation.destination import (
     Outcome,
 )
 from accord.activation.members import acknowledged, current_members, withheld
+from accord.connectors.errors import ConnectorError
 from accord.connectors.pacing import MAX_WAIT_SECONDS
 from accord.lake.store import Lake, now
 
@@ -347,8 +348,12 @@ class DeliverySync:
 
 
 def _as_delivery_error(raised: Exception) -> DeliveryError:
-    """What a destination raised, as a delivery error: a network failure is worth retrying, anything else not."""
+    """What a destination raised, as a delivery error: its client's verdict when it gave one, else a network
+    failure is worth retrying and anything else not."""
     if isinstance(raised, DeliveryError):
         return raised
+    if isinstance(raised, ConnectorError):
+        return DeliveryError(str(raised), retryable=raised.retryable, retry_after=raised.retry_after,
+                             unreachable=raised.unreachable)
     return DeliveryError(f"{type(raised).__name__}: {raised}", retryable=False,
                          unreachable=isinstance(raised, (httpx.TransportError, OSError)))

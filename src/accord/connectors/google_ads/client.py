@@ -1,6 +1,6 @@
 """The Google Ads REST API for Customer Match: user lists, and offline user data jobs (create, add operations,
-run, poll the long-running operation); refusals as `GoogleAdsError` (retryable for 429 RESOURCE_EXHAUSTED, 5xx and
-timeouts, with the retry delay Google gives)."""
+run, poll the long-running operation); refusals as `ConnectorError` (retryable for 429 RESOURCE_EXHAUSTED, 5xx
+and timeouts, with the retry delay Google gives)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,7 @@ from typing import Any
 import httpx
 
 from accord.connectors.errors import ConnectorError
-
-
-class GoogleAdsError(ConnectorError):
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retryable, self.retry_after = retryable, retry_after
+from accord.connectors.http import checked
 
 
 class GoogleAdsClient:
@@ -67,31 +62,20 @@ class GoogleAdsClient:
             answer = self._call(operation.removeprefix(f"customers/{self.customer_id}/"), None)
             if answer.get("done"):
                 if answer.get("error"):
-                    raise GoogleAdsError(f"Customer Match job {job} failed: {answer['error']}", retryable=False)
+                    raise ConnectorError(f"Customer Match job {job} failed: {answer['error']}")
                 return
             if time.monotonic() > deadline:
-                raise GoogleAdsError(f"Customer Match job {job} still running after {give_up_after:.0f} s",
+                raise ConnectorError(f"Customer Match job {job} still running after {give_up_after:.0f} s",
                                      retryable=True)
             time.sleep(poll_seconds)
 
     def _call(self, route: str, body: dict[str, Any] | None) -> dict[str, Any]:
         path = f"{self.base}/{route}"
-        try:
-            response = self._http.post(path, json=body) if body is not None else self._http.get(path)
-        except httpx.TimeoutException as err:
-            raise GoogleAdsError(f"Google Ads timed out: {err}", retryable=True) from None
-        except httpx.TransportError as err:
-            raise GoogleAdsError(f"Google Ads unreachable: {err}", retryable=True) from None
-        if response.status_code == 429 or response.status_code >= 500:
-            raise GoogleAdsError(f"Google Ads answered {response.status_code} on {route}", retryable=True,
-                                 retry_after=_retry_delay(response.text))
-        if response.status_code >= 400:
-            raise GoogleAdsError(f"Google Ads refused {route}: {response.status_code} {response.text[:300]}",
-                                 retryable=False)
-        return dict(response.json())
+        send = (lambda: self._http.post(path, json=body)) if body is not None else (lambda: self._http.get(path))
+        return dict(checked("Google Ads", route, send, _retry_delay).json())
 
 
-def _retry_delay(text: str) -> float | None:
+def _retry_delay(response: httpx.Response) -> float | None:
     """The `retryDelay` ("30s") Google puts in a RESOURCE_EXHAUSTED error's quota details."""
-    found = re.search(r'"retryDelay"\s*:\s*"(\d+(?:\.\d+)?)s"', text)
+    found = re.search(r'"retryDelay"\s*:\s*"(\d+(?:\.\d+)?)s"', response.text)
     return float(found.group(1)) if found else None

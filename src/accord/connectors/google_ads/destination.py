@@ -9,8 +9,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from accord.activation.destination import Capabilities, DeliveryError, Member, Outcome
-from accord.connectors.google_ads.client import GoogleAdsClient, GoogleAdsError
+from accord.activation.destination import Capabilities, Member, Outcome
+from accord.connectors.google_ads.client import GoogleAdsClient
 from accord.connectors.google_ads.config import GoogleAdsDestinationConfig
 from accord.connectors.secrets import resolve_secret
 
@@ -46,8 +46,7 @@ class GoogleAdsDestination:
 
     def check(self) -> dict[str, int]:
         """The credentials search the customer's user lists; how many of the audiences' lists exist."""
-        found = sum(self._call(lambda a=a: self.client.user_list(self.list_name(a))) is not None
-                    for a in self.config.audiences)
+        found = sum(self.client.user_list(self.list_name(a)) is not None for a in self.config.audiences)
         return {"user lists found": found, "to create": len(self.config.audiences) - found}
 
     def add(self, audience: str, members: list[Member]) -> list[Outcome]:
@@ -76,15 +75,10 @@ class GoogleAdsDestination:
         done = "added" if verb == "create" else "removed"
         user_list = self._user_list(audience)
         for (user_data, personalization), group in groups.items():
-            def send(group: list[Member] = group, consent: dict[str, str] = {
-                    "adUserData": user_data, "adPersonalization": personalization}) -> list[int]:
-                job = self.client.create_job(user_list, consent)
-                failed = self.client.add_operations(job, [
-                    {verb: {"userIdentifiers": _identifiers(keys[m.profile_id])}} for m in group])
-                self.client.run_and_wait(job, self.config.poll_seconds)
-                return failed
-
-            failed = set(self._call(send))
+            job = self.client.create_job(user_list, {"adUserData": user_data, "adPersonalization": personalization})
+            failed = set(self.client.add_operations(job, [
+                {verb: {"userIdentifiers": _identifiers(keys[m.profile_id])}} for m in group]))
+            self.client.run_and_wait(job, self.config.poll_seconds)
             outcomes += [Outcome(m.profile_id, "failed", "Google Ads refused the identifiers") if i in failed
                          else Outcome(m.profile_id, done, key=keys[m.profile_id]) for i, m in enumerate(group)]
         return outcomes
@@ -98,15 +92,8 @@ class GoogleAdsDestination:
         with self._finding:
             if audience not in self._lists:
                 name = self.list_name(audience)
-                self._lists[audience] = (self._call(lambda: self.client.user_list(name))
-                                         or self._call(lambda: self.client.create_user_list(name)))
+                self._lists[audience] = self.client.user_list(name) or self.client.create_user_list(name)
             return self._lists[audience]
-
-    def _call(self, fn: Any) -> Any:
-        try:
-            return fn()
-        except GoogleAdsError as err:
-            raise DeliveryError(str(err), retryable=err.retryable, retry_after=err.retry_after) from None
 
 
 def _key(fields: dict[str, Any]) -> str | None:

@@ -1,5 +1,5 @@
 """The LinkedIn Marketing API's DMP segments: versioned `/rest` calls with the protocol headers, paced under the
-per-minute limit; refusals as `LinkedInError` (retryable for 429, 5xx and timeouts, with Retry-After)."""
+per-minute limit; refusals as `ConnectorError` (retryable for 429, 5xx and timeouts, with Retry-After)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,8 @@ from typing import Any
 
 import httpx
 
-from accord.connectors.errors import ConnectorError
-from accord.connectors.pacing import Pacer, retry_after
-
-
-class LinkedInError(ConnectorError):
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retryable, self.retry_after = retryable, retry_after
+from accord.connectors.http import checked
+from accord.connectors.pacing import Pacer
 
 
 class LinkedInClient:
@@ -55,16 +49,4 @@ class LinkedInClient:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         with self.pacer.slot():
-            try:
-                response = self._http.request(method, path, **kwargs)
-            except httpx.TimeoutException as err:
-                raise LinkedInError(f"LinkedIn timed out: {err}", retryable=True) from None
-            except httpx.TransportError as err:
-                raise LinkedInError(f"LinkedIn unreachable: {err}", retryable=True) from None
-        if response.status_code == 429 or response.status_code >= 500:
-            raise LinkedInError(f"LinkedIn answered {response.status_code} on {method} {path}", retryable=True,
-                                retry_after=retry_after(response.headers.get("Retry-After")))
-        if response.status_code >= 400:
-            raise LinkedInError(f"LinkedIn refused {method} {path}: {response.status_code} {response.text[:200]}",
-                                retryable=False)
-        return response
+            return checked("LinkedIn", f"{method} {path}", lambda: self._http.request(method, path, **kwargs))

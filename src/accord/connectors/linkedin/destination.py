@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from accord.activation.destination import Capabilities, DeliveryError, Member, Outcome
-from accord.connectors.linkedin.client import LinkedInClient, LinkedInError
+from accord.connectors.linkedin.client import LinkedInClient
 from accord.connectors.linkedin.config import LinkedInDestinationConfig
 from accord.connectors.secrets import resolve_secret
 from accord.identity.resolve import ID_PREFIX
@@ -34,7 +34,7 @@ class LinkedInDestination:
 
     def check(self) -> dict[str, int]:
         """The token reads the ad account's segments; how many of the audiences' segments exist already."""
-        names = {s.get("name") for s in self._call(lambda: self.client.segments(self.config.ad_account))}
+        names = {s.get("name") for s in self.client.segments(self.config.ad_account)}
         found = sum(self.segment_name(a) in names for a in self.config.audiences)
         return {"segments found": found, "to create": len(self.config.audiences) - found}
 
@@ -62,8 +62,8 @@ class LinkedInDestination:
         if not sendable:
             return outcomes
         segment = self._segment_id(audience, kind)
-        answers = self._call(lambda: self.client.change(segment, KINDS[kind][1], [
-            {"action": action, **_element(keys[m.profile_id], m.fields)} for m in sendable]))
+        answers = self.client.change(segment, KINDS[kind][1], [
+            {"action": action, **_element(keys[m.profile_id], m.fields)} for m in sendable])
         done = "added" if action == "ADD" else "removed"
         for member, answer in zip(sendable, answers):
             if int(answer.get("status", 0)) in (200, 201):
@@ -77,29 +77,22 @@ class LinkedInDestination:
         with self._finding:
             if audience not in self._segments:
                 name = self.segment_name(audience)
-                found = [s for s in self._call(lambda: self.client.segments(self.config.ad_account))
-                         if s.get("name") == name]
+                found = [s for s in self.client.segments(self.config.ad_account) if s.get("name") == name]
                 if found:
                     segment = found[0]
                 else:
-                    created = self._call(lambda: self.client.create_segment(
-                        self.config.ad_account, name, KINDS[kind][0], self.config.source_platform))
+                    created = self.client.create_segment(self.config.ad_account, name, KINDS[kind][0],
+                                                         self.config.source_platform)
                     time.sleep(self.config.settle_seconds)  # LinkedIn: wait before adding to a new segment
-                    segment = self._call(lambda: self.client.segment(created))
+                    segment = self.client.segment(created)
                 if segment.get("type") != KINDS[kind][0]:
                     raise DeliveryError(f"LinkedIn segment {name!r} holds {segment.get('type')} entries, not "
-                                        f"{KINDS[kind][0]}", retryable=False)
+                                        f"{KINDS[kind][0]}")
                 if segment.get("status") in ("FAILED", "EXPIRED"):
                     raise DeliveryError(f"LinkedIn segment {name!r} is {segment['status']}: archive it, and Accord "
-                                        "makes a new one", retryable=False)
+                                        "makes a new one")
                 self._segments[audience] = int(segment["id"])
             return self._segments[audience]
-
-    def _call(self, fn: Any) -> Any:
-        try:
-            return fn()
-        except LinkedInError as err:
-            raise DeliveryError(str(err), retryable=err.retryable, retry_after=err.retry_after) from None
 
 
 def _key(kind: str, fields: dict[str, Any]) -> str | None:

@@ -30,10 +30,12 @@ BULK_PATHS = {
 
 
 class MarketoError(ConnectorError):
-    """An error answer from Marketo, with its code, or a call that kept failing."""
+    """An error answer from Marketo, with its code, or a call that kept failing (`retries`): worth trying again
+    later when the code says so."""
 
     def __init__(self, code: str, message: str, path: str = "") -> None:
-        super().__init__(f"Marketo error {code} on {path or 'call'}: {message}")
+        super().__init__(f"Marketo error {code} on {path or 'call'}: {message}",
+                         retryable=code in RETRY_CODES or code == "retries")
         self.code, self.message, self.path = code, message, path
 
 

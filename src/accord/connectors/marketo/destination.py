@@ -11,14 +11,8 @@ from accord.activation.destination import (
     Member,
     Outcome,
 )
-from accord.connectors.marketo.client import (
-    MarketoClient,
-    MarketoError,
-    MarketoQuotaError,
-)
+from accord.connectors.marketo.client import MarketoClient
 from accord.connectors.marketo.config import MarketoDestinationConfig
-
-RETRYABLE = {"retries", "604", "606", "608", "611", "615", "713"}
 
 
 class MarketoDestination:
@@ -33,11 +27,11 @@ class MarketoDestination:
     def check(self) -> dict[str, int]:
         """The instance answers these credentials; each audience's list exists, or will be made (folder_id)."""
         missing = [self.list_name(a) for a in self.config.audiences
-                   if self._call(lambda a=a: self.client.static_list_id(self.list_name(a))) is None]
+                   if self.client.static_list_id(self.list_name(a)) is None]
         if missing and self.config.folder_id is None:
             raise DeliveryError(f"Marketo {self.config.munchkin_id} has no static list "
                                 f"{', '.join(map(repr, missing))}; create them, or set folder_id so Accord creates "
-                                "them", retryable=False)
+                                "them")
         return {"static lists found": len(self.config.audiences) - len(missing), "to create": len(missing)}
 
     def list_name(self, audience: str) -> str:
@@ -76,8 +70,8 @@ class MarketoDestination:
             ids = self._leads(members)
         else:
             ids = {m.profile_id: [int(x) for x in (m.key or "").split(",") if x] for m in members}
-        on_list = self._call(lambda: self.client.list_members_among(
-            self._list_id(audience), sorted({i for v in ids.values() for i in v})))
+        on_list = self.client.list_members_among(self._list_id(audience),
+                                                 sorted({i for v in ids.values() for i in v}))
         if change == "add":
             return {p: ",".join(str(i) for i in v if i in on_list) for p, v in ids.items() if any(i in on_list for i in v)}
         return {p: None for p, v in ids.items() if not any(i in on_list for i in v)}
@@ -101,7 +95,7 @@ class MarketoDestination:
             elif member.fields.get("email"):
                 by_email.setdefault(str(member.fields["email"]).strip().lower(), []).append(member.profile_id)
         if by_email:
-            pages = self._call(lambda: list(self.client.leads_by("email", sorted(by_email), ["id", "email"])))
+            pages = list(self.client.leads_by("email", sorted(by_email), ["id", "email"]))
             for lead in (lead for page in pages for lead in page):
                 for profile in by_email.get(str(lead.get("email") or "").lower(), []):
                     found.setdefault(profile, []).append(int(lead["id"]))
@@ -112,7 +106,7 @@ class MarketoDestination:
         list_id = self._list_id(audience)
         unique = list(dict.fromkeys(lead_ids))
         for i in range(0, len(unique), 300):
-            for row in self._call(lambda: self.client.list_change(list_id, unique[i:i + 300], remove)):
+            for row in self.client.list_change(list_id, unique[i:i + 300], remove):
                 reasons = "; ".join(f"{r.get('code')} {r.get('message')}" for r in row.get("reasons") or [])
                 answers[int(row["id"])] = (str(row.get("status")), reasons)
         return answers
@@ -124,21 +118,13 @@ class MarketoDestination:
     def _find_list(self, audience: str) -> int:
         if audience not in self._lists:
             name = self.list_name(audience)
-            found = self._call(lambda: self.client.static_list_id(name, self.config.folder_id))
+            found = self.client.static_list_id(name, self.config.folder_id)
             if found is None:
                 raise DeliveryError(f"Marketo {self.config.munchkin_id} has no static list {name!r}; create it, or "
-                                    f"set folder_id so Accord creates it", retryable=False)
+                                    "set folder_id so Accord creates it")
             self._lists[audience] = found
         return self._lists[audience]
 
-    def _call(self, fn):  # type: ignore[no-untyped-def]
-        """Client errors as delivery errors: ones worth retrying later, and ones that are not."""
-        try:
-            return fn()
-        except MarketoQuotaError as err:
-            raise DeliveryError(str(err), retryable=False) from None
-        except MarketoError as err:
-            raise DeliveryError(str(err), retryable=err.code in RETRYABLE) from None
 
 
 def open_destination(config: MarketoDestinationConfig, root: Path, workspace_name: str,

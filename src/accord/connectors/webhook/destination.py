@@ -11,13 +11,8 @@ from typing import Any
 
 import httpx
 
-from accord.activation.destination import (
-    Capabilities,
-    DeliveryError,
-    Member,
-    Outcome,
-)
-from accord.connectors.pacing import retry_after
+from accord.activation.destination import Capabilities, Member, Outcome
+from accord.connectors.http import checked
 from accord.connectors.secrets import resolve_secret
 from accord.connectors.webhook.config import WebhookDestinationConfig
 
@@ -66,17 +61,8 @@ class WebhookDestination:
         body = json.dumps(payload, separators=(",", ":"), default=str).encode()
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self._secret, body),
                    "X-Accord-Delivery": hashlib.sha256(body).hexdigest()[:32]}
-        try:
-            resp = self._http.post(self.config.url, content=body, headers=headers)
-        except httpx.TimeoutException as err:
-            raise DeliveryError(f"timeout: {err}", retryable=True) from None
-        except httpx.TransportError as err:
-            raise DeliveryError(f"{type(err).__name__}: {err}", retryable=True, unreachable=True) from None
-        if resp.status_code == 429 or resp.status_code >= 500:
-            raise DeliveryError(f"HTTP {resp.status_code}", retryable=True,
-                                retry_after=retry_after(resp.headers.get("Retry-After")))
-        if resp.status_code >= 400:
-            raise DeliveryError(f"HTTP {resp.status_code}: {resp.text[:200]}", retryable=False)
+        checked("the webhook", f"POST {self.config.url}",
+                lambda: self._http.post(self.config.url, content=body, headers=headers))
 
     def _message(self, audience: str, member: Member, status: str, stamp: str) -> dict[str, Any]:
         identities = {self.config.sent_as(k): v for k, v in member.fields.items()

@@ -1,0 +1,32 @@
+"""One HTTP call to a system, its failures as `ConnectorError`: what clients of plain JSON-over-HTTP APIs share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from accord.connectors.errors import ConnectorError
+from accord.connectors.pacing import retry_after
+
+
+def header_delay(response: httpx.Response) -> float | None:
+    return retry_after(response.headers.get("Retry-After"))
+
+
+def checked(system: str, what: str, send: Callable[[], httpx.Response],
+            delay: Callable[[httpx.Response], float | None] = header_delay) -> httpx.Response:
+    """The response to `send()`, or a ConnectorError: retryable for a timeout, no answer, 429 or 5xx (after
+    `delay`, read from the answer), final for any other 4xx."""
+    try:
+        response = send()
+    except httpx.TimeoutException as err:
+        raise ConnectorError(f"{system} timed out on {what}: {err}", retryable=True) from None
+    except httpx.TransportError as err:
+        raise ConnectorError(f"{system} unreachable on {what}: {err}", unreachable=True) from None
+    if response.status_code == 429 or response.status_code >= 500:
+        raise ConnectorError(f"{system} answered HTTP {response.status_code} on {what}", retryable=True,
+                             retry_after=delay(response))
+    if response.status_code >= 400:
+        raise ConnectorError(f"{system} refused {what}: HTTP {response.status_code} {response.text[:300]}")
+    return response
