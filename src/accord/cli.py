@@ -6,12 +6,12 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -977,22 +977,29 @@ def sources_check(
     """Connect to each source and print what it can read; exit 1 if any connection fails."""
     from accord.sources.sync import SOURCE_FAILURES, configured, open_source
 
-    failed = False
     with user_errors():
         ws = open_workspace(workspace)
-        for config in configured(ws, name=name):
+        checks = [(c.name, f"{c.type} {c.instance_id}", lambda c=c: open_source(ws, c))
+                  for c in configured(ws, name=name)]
+        report_checks(checks, (*SOURCE_FAILURES, ValueError))
+
+
+def report_checks(checks: list[tuple[str, str, Callable[[], Any]]], failures: tuple[type[Exception], ...]) -> None:
+    """Open each (name, what, opener), ask it what it reaches, close it; one line each, exit 1 if any failed."""
+    failed = False
+    for name, what, opener in checks:
+        try:
+            connection = opener()
             try:
-                source = open_source(ws, config)
-                try:
-                    found = source.check()
-                finally:
-                    source.close()
-            except (*SOURCE_FAILURES, ValueError) as err:
-                failed = True
-                err_console.print(f"[red]{config.name}: failed[/red] {escape(str(err))}")
-                continue
-            listed = ", ".join(f"{n:,} {what}" for what, n in found.items())
-            console.print(f"[green]{config.name}: ok[/green] ({config.type} {config.instance_id}): {listed}")
+                found = connection.check()
+            finally:
+                connection.close()
+        except failures as err:
+            failed = True
+            err_console.print(f"[red]{name}: failed[/red] {escape(str(err))}")
+            continue
+        listed = ", ".join(f"{n:,} {what_}" for what_, n in found.items())
+        console.print(f"[green]{name}: ok[/green] ({what}): {listed}")
     if failed:
         raise typer.Exit(1)
 
@@ -1092,24 +1099,10 @@ def deliveries_check(
     from accord.activation.run import configured, open_destination
     from accord.connectors.errors import ConnectorError
 
-    failed = False
     with user_errors():
         ws = open_workspace(workspace)
-        for config in configured(ws, name):
-            try:
-                destination = open_destination(ws, config, config.sandboxes[0])
-                try:
-                    found = destination.check()
-                finally:
-                    destination.close()
-            except (ConnectorError, ValueError, OSError) as err:
-                failed = True
-                err_console.print(f"[red]{config.name}: failed[/red] {escape(str(err))}")
-                continue
-            listed = ", ".join(f"{n:,} {what}" for what, n in found.items())
-            console.print(f"[green]{config.name}: ok[/green] ({config.type}): {listed}")
-    if failed:
-        raise typer.Exit(1)
+        checks = [(c.name, c.type, lambda c=c: open_destination(ws, c, c.sandboxes[0])) for c in configured(ws, name)]
+        report_checks(checks, (ConnectorError, ValueError, OSError))
 
 
 @deliveries_app.command("list")

@@ -1,4 +1,5 @@
-"""What API sources share: the report of a backfill or sync, and API records turned into one raw chunk."""
+"""What API sources share: their settings' common part, the report of a backfill or sync, and API records turned
+into one raw chunk."""
 
 from __future__ import annotations
 
@@ -10,10 +11,29 @@ from time import monotonic
 from typing import Any
 
 import pyarrow as pa
+from pydantic import BaseModel, Field
 
 from accord.ingest.loader import IngestResult
 from accord.ingest.records import as_text
 from accord.sources.base import ROW_COLUMN, RawChunk
+
+class SourceBase(BaseModel):
+    """What every API source's settings hold besides how to reach its system: its name, the sandboxes it feeds,
+    how often `serve` syncs it; and which instance it is (`instance_id`), which keys its checkpoints."""
+
+    type: str
+    name: str = Field(description="Name of this connection, unique in the workspace (used by `accord sync`).")
+    sandboxes: list[str] = Field(default_factory=lambda: ["prod"], description="Sandboxes it feeds.")
+    sync_every_seconds: int = Field(default=60, ge=5, description="Incremental sync interval under `accord serve`.")
+
+    @property
+    def instance_id(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def state_key(self) -> str:
+        return f"{self.type}:{self.instance_id}"
+
 
 Progress = Callable[[str, int], None]
 """Told what a source is doing (e.g. `leads 2026-01-01 (3/24)`) and how many rows it just loaded."""

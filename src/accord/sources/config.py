@@ -3,17 +3,18 @@ reads, told apart by `type`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import Annotated, Union
 
 from pydantic import Field
 
 from accord.connectors.registry import with_sources
+from accord.sources.api import SourceBase
 
 SourceConfig = Annotated[Union[tuple(c.source for c in with_sources())],  # type: ignore[misc]
                          Field(discriminator="type")]
 
 
-def check_sources(sources: list[Any]) -> None:
+def check_sources(sources: list[SourceBase]) -> None:
     """No instance feeding one sandbox twice: it would ingest everything twice."""
     feeding: dict[tuple[str, str], str] = {}
     for source in sources:

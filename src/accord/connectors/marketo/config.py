@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from accord.activation.destination import DestinationBase
 from accord.connectors.secrets import SecretRef, resolve_secret
+from accord.sources.api import SourceBase
 
 if TYPE_CHECKING:
     from accord.connectors.marketo.client import MarketoClient
@@ -54,12 +55,10 @@ class MarketoConnection(BaseModel):
                              limits=limits, poll_seconds=poll_seconds)
 
 
-class MarketoSourceConfig(MarketoConnection):
+class MarketoSourceConfig(MarketoConnection, SourceBase):
     """One Marketo Engage instance feeding one or more sandboxes."""
 
     type: Literal["marketo"] = "marketo"
-    name: str = Field(description="Name of this connection, unique in the workspace (used by `accord sync`).")
-    sandboxes: list[str] = Field(default_factory=lambda: ["prod"], description="Sandboxes this instance feeds.")
     backfill_since: date = Field(
         default_factory=lambda: date.today() - timedelta(days=730),
         description="Earliest lead creation and activity date the historic backfill reads.",
@@ -68,16 +67,11 @@ class MarketoSourceConfig(MarketoConnection):
         default_factory=lambda: list(MARKETO_ENTITIES),
         description="What to read; add companies, named_accounts, opportunities (with their lead roles) when "
                     "Marketo holds them and no CRM source does.")
-    sync_every_seconds: int = Field(default=60, ge=5, description="Incremental sync interval under `accord serve`.")
     bulk_poll_seconds: float = Field(default=10.0, gt=0, description="How often a bulk export's status is polled.")
 
     @property
     def instance_id(self) -> str:
         return self.munchkin_id
-
-    @property
-    def state_key(self) -> str:
-        return f"marketo:{self.munchkin_id}"
 
 
 class MarketoDestinationConfig(MarketoConnection, DestinationBase):

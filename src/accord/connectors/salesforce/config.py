@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from accord.connectors.secrets import SecretRef, resolve_secret
+from accord.sources.api import SourceBase
 
 if TYPE_CHECKING:
     from accord.connectors.salesforce.client import SalesforceClient
@@ -53,12 +54,10 @@ class SalesforceConnection(BaseModel):
         return SalesforceClient(self.instance_url, self.api_version, auth, poll_seconds=poll_seconds)
 
 
-class SalesforceSourceConfig(SalesforceConnection):
+class SalesforceSourceConfig(SalesforceConnection, SourceBase):
     """One Salesforce org feeding one or more sandboxes."""
 
     type: Literal["salesforce"] = "salesforce"
-    name: str = Field(description="Name of this connection, unique in the workspace (used by `accord sync`).")
-    sandboxes: list[str] = Field(default_factory=lambda: ["prod"], description="Sandboxes this org feeds.")
     objects: list[str] = Field(default_factory=lambda: list(SALESFORCE_OBJECTS),
                                description="Objects to read: standard ones, and custom objects declared under "
                                            "custom_objects: (e.g. Subscription__c).")
@@ -68,14 +67,9 @@ class SalesforceSourceConfig(SalesforceConnection):
     custom_fields: list[str] | None = Field(default=None,
                                             description="Which declared custom fields (API names, e.g. ABM_Tier__c) "
                                                         "to read; default: every declared one the org's describe lists.")
-    sync_every_seconds: int = Field(default=60, ge=5, description="Incremental sync interval under `accord serve`.")
     bulk_poll_seconds: float = Field(default=5.0, gt=0, description="How often a Bulk API 2.0 job is polled.")
     bulk_page_records: int = Field(default=50_000, ge=1, description="Records per Bulk API result set (maxRecords).")
 
     @property
     def instance_id(self) -> str:
         return self.org_id
-
-    @property
-    def state_key(self) -> str:
-        return f"salesforce:{self.org_id}"
