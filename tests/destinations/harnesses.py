@@ -176,17 +176,26 @@ class FileHarness(Harness):
     """A folder answers no rate limit, no server error and no timeout: only the behaviours without faults apply."""
 
     def settings(self, root: Path) -> dict[str, Any]:
+        self.root = root
         return {"type": "file", "url": "exports", "format": "csv", "mode": "snapshot", **RETRY}
 
     def held(self, root: Path, workspace_name: str) -> set[str]:
-        manifests = sorted((root / "exports").rglob("manifest.json"))
+        return set(self._latest())
+
+    def resent(self) -> int:
+        """Rows of the latest snapshot naming a member already named: a file holds each member once."""
+        rows = self._latest()
+        return len(rows) - len(set(rows))
+
+    def _latest(self) -> list[str]:
+        manifests = sorted((self.root / "exports").rglob("manifest.json"))
         if not manifests:
-            return set()
+            return []
         run = manifests[-1].parent
         manifest = json.loads((run / "manifest.json").read_text())
         at = manifest["columns"].index("email")
-        return {line.split(",")[at].strip('"').lower() for part in manifest["parts"]
-                for line in (run / part["file"]).read_text().splitlines()[1:]}
+        return [line.split(",")[at].strip('"').lower() for part in manifest["parts"]
+                for line in (run / part["file"]).read_text().splitlines()[1:]]
 
 
 class HttpFaults(Harness):

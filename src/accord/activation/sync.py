@@ -153,10 +153,18 @@ class DeliverySync:
         size = self.caps.batch_size
         batches = [(change, group[i:i + size]) for change, group in (("add", adds), ("remove", removes))
                    for i in range(0, len(group), size)]
+        def send(batch: tuple[str, list[Member]]) -> list[tuple[list[Outcome], str, int]]:
+            return self._deliver(run_id, audience, batch[0], batch[1], report)
+
+        workers = min(self.caps.concurrent_batches, len(batches))
         pending: list[tuple[list[Outcome], str, int]] = []
-        with ThreadPoolExecutor(max(1, min(self.caps.concurrent_batches, len(batches)))) as pool:
-            for deferred in pool.map(lambda b: self._deliver(run_id, audience, b[0], b[1], report), batches):
-                pending += deferred
+        if workers <= 1:  # a streaming run's few changes: no threads to start
+            for batch in batches:
+                pending += send(batch)
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                for deferred in pool.map(send, batches):
+                    pending += deferred
         if self.caps.commits_at_finish:
             snapshot = eligible if self.caps.wants_snapshot else []
             try:

@@ -118,9 +118,8 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set
                                                                                        "email,job_title")
                              ) -> dict[str, Any]:
         wanted = [a for a in attributes.split(",") if a]
-        if served is not None and served.ready:  # a few SQLite index lookups: answered on the event loop
-            return served.summary(identity, wanted)
-        return await anyio.to_thread.run_sync(summary_from_lake, identity, wanted)
+        answer = served.summary(identity, wanted) if served is not None else None  # a few SQLite index lookups
+        return answer if answer is not None else await anyio.to_thread.run_sync(summary_from_lake, identity, wanted)
 
     def summary_from_lake(identity: str, wanted: list[str]) -> dict[str, Any]:
         from accord.profiles.lookup import person_summary as summarise

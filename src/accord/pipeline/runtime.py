@@ -1,5 +1,6 @@
 """The long-running parts of `accord serve`: the worker that runs the pipeline's serving cycle, API source syncs,
-one thread per destination, the live path's thread, and the one keeping the served copy of people current. `api/app.py` starts a `Runtime` and serves HTTP."""
+one thread per destination, the live path's thread, and the one keeping the served copy of people current.
+`api/app.py` starts a `Runtime` and serves HTTP."""
 
 from __future__ import annotations
 
@@ -191,10 +192,7 @@ def _worker(state: ServerState, every: float) -> None:
     while True:
         stopping = state.stop.is_set()
         try:
-            if lake is not None and lake.schema is not state.store.schema:  # declarations changed: a new cursor
-                _close(lake)
-                lake = None
-            lake = lake or state.cursor()
+            lake = _current_cursor(state, lake)
             audiences = state.audiences()
             if stream is None or stream.lake is not lake or stream.definitions is not audiences:
                 stream = StreamEvaluator(lake, audiences, state.bus, state.live)
@@ -278,6 +276,14 @@ def cycle(state: ServerState, lake: Lake, stream: StreamEvaluator, moment: datet
     return ctx.loaded
 
 
+def _current_cursor(state: ServerState, lake: Lake | None) -> Lake:
+    """The thread's cursor, taken anew when there is none or the custom fields and objects changed since."""
+    if lake is not None and lake.schema is not state.store.schema:
+        _close(lake)
+        lake = None
+    return lake or state.cursor()
+
+
 def _close(lake: Lake | None) -> None:
     if lake is not None:
         try:
@@ -292,10 +298,7 @@ def _profiles_worker(state: ServerState) -> None:
     lake: Lake | None = None
     while not state.stop.is_set():
         try:
-            if lake is not None and lake.schema is not state.store.schema:
-                _close(lake)
-                lake = None
-            lake = lake or state.cursor()
+            lake = _current_cursor(state, lake)
             report = state.profiles.sync(lake)
             if report.mode != "idle":
                 state.profiles_sync = {"mode": report.mode, "people": report.people,

@@ -7,9 +7,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -61,6 +60,7 @@ class ServedProfiles:
         self.path = path
         self._writer: sqlite3.Connection | None = None
         self._readers = threading.local()
+        self._exists = False  # once the file exists it stays: a full copy replaces rows in one transaction
 
     def close(self) -> None:
         if self._writer is not None:
@@ -70,12 +70,16 @@ class ServedProfiles:
     @property
     def ready(self) -> bool:
         """Whether a first copy is complete (until then, reads go to the lake)."""
-        return self.path.exists() and self._positions(self._reader()).get("origin") is not None
+        return self._attributes() is not None
 
-    def summary(self, ref: str, wanted: list[str]) -> dict[str, Any]:
-        """The person's id, the attributes asked for and the audiences they are in, as of the last sync."""
+    def summary(self, ref: str, wanted: list[str]) -> dict[str, Any] | None:
+        """The person's id, the attributes asked for and the audiences they are in, as of the last sync; None
+        before the first copy is complete."""
+        known = self._attributes()
+        if known is None:
+            return None
+        check_wanted(known, wanted)
         con = self._reader()
-        check_wanted(orjson.loads(self._positions(con)["columns"])[1:], wanted)
         namespace, value = parse_identity(ref)
         if namespace == "person_id":
             found = con.execute("SELECT person_id FROM identity WHERE person_id = ? LIMIT 1", [value]).fetchone()
@@ -104,8 +108,9 @@ class ServedProfiles:
         changes = newest(lake)
         runs = last_recording(lake)
         recorded = recorded_upto(lake, runs)
-        full = (held.get("origin"), held.get("columns")) != (origin, columns) or rebuilt_whole_since(
-            lake, int(held["changes"]), "person") or recorded_upto(lake, int(held["memberships"])) != int(held.get("recorded", -1))
+        full = ((held.get("origin"), held.get("columns")) != (origin, columns)  # another lake, other fields
+                or rebuilt_whole_since(lake, int(held["changes"]), "person")
+                or recorded_upto(lake, int(held["memberships"])) != int(held.get("recorded", -1)))  # a late run
         if full:
             read_up_to(lake, READER, changes)
             people = None
@@ -115,7 +120,7 @@ class ServedProfiles:
             people = sorted({r[0] for r in lake.execute(
                 f"{changed_since_sql('person', int(held['changes']))} "
                 f"UNION {membership_changes_sql(int(held['memberships']))}").fetchall()})
-        with _transaction(con):
+        with con:  # one transaction: readers see the old copy or the new one
             copied = self._copy(con, lake, orjson.loads(columns), people)
             con.executemany("INSERT OR REPLACE INTO position VALUES (?, ?)", [
                 ("origin", origin), ("columns", columns), ("changes", str(changes)), ("memberships", str(runs)),
@@ -155,11 +160,20 @@ class ServedProfiles:
     def _write(self) -> sqlite3.Connection:
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._writer = sqlite3.connect(self.path, check_same_thread=False)
             self._writer.execute("PRAGMA journal_mode = WAL")
             self._writer.execute("PRAGMA synchronous = NORMAL")  # a copy: a crash costs at most a re-sync
             self._writer.executescript(_TABLES)
         return self._writer
+
+    def _attributes(self) -> list[str] | None:
+        """The attributes the copy holds, once a first copy is complete."""
+        if not self._exists:
+            self._exists = self.path.exists()
+            if not self._exists:
+                return None
+        row = self._reader().execute("SELECT value FROM position WHERE name = 'columns'").fetchone()
+        return _attribute_names(row[0]) if row else None
 
     def _reader(self) -> sqlite3.Connection:
         con = getattr(self._readers, "connection", None)
@@ -176,15 +190,9 @@ class ServedProfiles:
             return {}
 
 
-@contextmanager
-def _transaction(con: sqlite3.Connection) -> Iterator[None]:
-    con.execute("BEGIN")
-    try:
-        yield
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
+@cache
+def _attribute_names(columns: str) -> list[str]:
+    return list(orjson.loads(columns)[1:])
 
 
 def _chunks(lake: Lake, sql: str, params: list[Any]) -> Any:
