@@ -15,11 +15,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+from serving import served  # bench/serving.py: scripts run with bench/ on sys.path
 
 from accord.api.app import create_app
 from accord.demo import run_demo
 from accord.workspace import Workspace
-from serving import served  # bench/serving.py: scripts run with bench/ on sys.path
 
 
 def main() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from accord.audiences.text import AudienceSyntaxError, parse_audience
-from accord.pipeline import run_identity
 from accord.lake.custom_fields import CustomFieldTypeChanged, convert
+from accord.pipeline import run_identity
 from accord.profiles.lookup import get_account
 from accord.sources.files import FileJob, load_file
 from accord.sources.mappings import resolve_mapping

@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 from accord.identity.accuracy import account_matching, person_stitching
 from accord.identity.config import IdentityConfig
-from accord.pipeline import run_identity
 from accord.identity.split import split_profile
 from accord.ingest.mapping import parse_mapping
 from accord.ingest.records import ingest_records
 from accord.lake.store import Lake
+from accord.pipeline import run_identity
 from accord.profiles.lookup import ProfileNotFound, get_account, get_person
 from accord.sources.files import FileJob, jobs_from_manifest, load_file
 from tests.conftest import write_csv

@@ -90,11 +90,13 @@ class Capabilities:
 
 @dataclass
 class Member:
-    """One profile as a destination sees it: its id, the fields it carries, and what the destination keyed it by."""
+    """One profile as a destination sees it: its id, the fields it carries, what the destination keyed it by, and
+    whether it is a person or an account."""
 
     profile_id: str
     fields: dict[str, Any] = field(default_factory=dict)
     key: str | None = None
+    kind: str = "person"
 
 
 @dataclass

@@ -59,7 +59,7 @@ def current_members(lake: Lake, audience: str, fields: list[str], among: list[st
         params,
     ).fetchall()
     names = [*wanted, *(f"{n}s" for n in identities)]
-    return [Member(str(r[0]), dict(zip(names, r[1:]))) for r in rows]
+    return [Member(str(r[0]), dict(zip(names, r[1:])), kind=kind) for r in rows]
 
 
 def acknowledged(lake: Lake, destination: str, audience: str) -> dict[str, str | None]:

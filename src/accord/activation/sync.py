@@ -27,7 +27,12 @@ from accord.activation.destination import (
     Member,
     Outcome,
 )
-from accord.activation.members import acknowledged, current_members, withheld
+from accord.activation.members import (
+    acknowledged,
+    audience_kind,
+    current_members,
+    withheld,
+)
 from accord.connectors.errors import ConnectorError
 from accord.connectors.pacing import MAX_WAIT_SECONDS
 from accord.lake.store import Lake, now
@@ -144,7 +149,8 @@ class DeliverySync:
                 eligible.append(member)
         keep = {m.profile_id for m in eligible}
         adds = [m for m in eligible if m.profile_id not in acked and m.profile_id not in dead]
-        removes = [Member(p, {}, key) for p, key in acked.items() if p not in keep and p not in dead]
+        kind = audience_kind(self.lake, audience)
+        removes = [Member(p, {}, key, kind) for p, key in acked.items() if p not in keep and p not in dead]
         for _, reason in excluded:
             report.excluded[reason] = report.excluded.get(reason, 0) + 1
         with self.lake.transaction():
@@ -262,9 +268,10 @@ class DeliverySync:
             acked = acknowledged(self.lake, self.name, audience)
             members = {m.profile_id: m for m in current_members(self.lake, audience, self.fields,
                                                                 self._among(audience), identities=self.caps.identities)}
+            kind = audience_kind(self.lake, audience)
             for change, run_id in sorted({(c, r) for _, c, r in rows}):
                 # An add is found by the member's fields (e-mail, lead ids), a remove by what the add recorded.
-                asked = [members.get(p, Member(p)) if change == "add" else Member(p, {}, acked.get(p))
+                asked = [members.get(p, Member(p, kind=kind)) if change == "add" else Member(p, {}, acked.get(p), kind)
                          for p, c, r in rows if (c, r) == (change, run_id)]
                 arrived = self.destination.reached(audience, asked, change, run_id)
                 status = "added" if change == "add" else "removed"

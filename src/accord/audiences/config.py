@@ -7,7 +7,6 @@ from datetime import datetime
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-
 SERVING_SCHEDULE = "0 * * * *"
 """Batch evaluation under `accord serve` when no schedule is set: hourly, so batch audiences (those of accounts
 among them) never go stale."""

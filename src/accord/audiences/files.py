@@ -13,7 +13,6 @@ from accord.audiences.evaluate import needed
 from accord.audiences.text import AudienceSyntaxError, parse_audience, print_audience
 from accord.model.schema import STANDARD, Schema
 
-
 UNSAFE_NAME = re.compile(r"[/?#%\\\x00-\x1f\x7f]")
 """Characters a name may not hold: it travels in URL paths (`/api/v1/audiences/{name}`) and file names."""
 

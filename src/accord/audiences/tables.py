@@ -14,7 +14,6 @@ from accord.lake.store import current_where
 from accord.model.schema import Schema
 from accord.profiles.build import attributes
 
-
 PERSON_TABLES = ("aud_person_account", "aud_people", "aud_person_opps", "aud_person_events", "aud_campaigns", "aud_lists")
 ACCOUNT_TABLES = ("aud_accounts", "aud_account_opps")
 ACCOUNT_EVENTS = "aud_account_events"

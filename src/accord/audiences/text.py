@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from accord.audiences.ast import (
+    MAX_DAYS,
     Aggregate,
     And,
     Audience,
@@ -16,7 +17,6 @@ from accord.audiences.ast import (
     InAudience,
     InCampaign,
     InList,
-    MAX_DAYS,
     InValues,
     IsNull,
     Not,

@@ -11,8 +11,8 @@ from functools import cache
 from importlib import resources
 
 from accord.identity.config import DEFAULT_BLOCKED_PATTERNS, IdentityConfig
-from accord.lake.sql import literal
 from accord.identity.nodes import CRM_ACCOUNT, RECORD_NAMESPACE
+from accord.lake.sql import literal
 from accord.lake.store import current_sql
 from accord.model.domains import domain_sql
 from accord.model.entities import ACCOUNT, PERSON, Entity

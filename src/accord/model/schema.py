@@ -8,7 +8,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from accord.model.entities import ENTITIES, LINEAGE_COLUMNS, SOURCE_KEY_COLUMNS, Column, ColumnType, Entity
+from accord.model.entities import (
+    ENTITIES,
+    LINEAGE_COLUMNS,
+    SOURCE_KEY_COLUMNS,
+    Column,
+    ColumnType,
+    Entity,
+)
 
 CUSTOM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 CUSTOM_TYPES = ("string", "number", "integer", "boolean", "date", "timestamp", "string_list")

@@ -8,8 +8,8 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from functools import cache
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 

@@ -17,6 +17,7 @@ from accord.ingest.loader import IngestResult
 from accord.ingest.records import as_text
 from accord.sources.base import ROW_COLUMN, RawChunk
 
+
 class SourceBase(BaseModel):
     """What every API source's settings hold besides how to reach its system: its name, the sandboxes it feeds,
     how often `serve` syncs it; and which instance it is (`instance_id`), which keys its checkpoints."""

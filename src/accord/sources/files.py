@@ -23,8 +23,8 @@ from accord.ingest.limits import escaped, json_problem
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.mapping import Mapping
 from accord.lake.store import Lake
-from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk
 from accord.model.schema import STANDARD, Schema
+from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk
 from accord.sources.mappings import resolve_mapping
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}

@@ -13,7 +13,6 @@ from accord.activation.destination import Capabilities, DeliveryError, Member, O
 from accord.connectors.linkedin.client import LinkedInClient
 from accord.connectors.linkedin.config import LinkedInDestinationConfig
 from accord.connectors.secrets import resolve_secret
-from accord.identity.resolve import ID_PREFIX
 
 KINDS = {"person": ("USER", "users"), "account": ("COMPANY", "companies")}
 
@@ -55,7 +54,7 @@ class LinkedInDestination:
 
     # Helpers --------------------------------------------------------------------------------------------------
     def _change(self, audience: str, members: list[Member], action: str) -> list[Outcome]:
-        kind = "account" if members[0].profile_id.startswith(ID_PREFIX["account"]) else "person"
+        kind = members[0].kind
         keys = {m.profile_id: m.key or _key(kind, m.fields) for m in members}
         sendable = [m for m in members if keys[m.profile_id]]
         outcomes = [Outcome(m.profile_id, "skipped", "no_identifier") for m in members if not keys[m.profile_id]]
