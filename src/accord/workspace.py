@@ -123,12 +123,15 @@ class Workspace:
         from accord.activation.destination import AudienceKindMismatch
         from accord.audiences.files import kinds_of
 
+        kinds: dict[str, dict[str, str]] = {}  # per sandbox, read once: every command loads the workspace
         for destination in self.config.destinations:
             if set(destination.takes) == {"person", "account"}:
                 continue
             for sandbox in destination.sandboxes:
+                if sandbox not in kinds:
+                    kinds[sandbox] = kinds_of(self.audiences_dir(sandbox), self.schema)
                 try:
-                    destination.refuse_kinds(kinds_of(self.audiences_dir(sandbox), destination.audiences, self.schema))
+                    destination.refuse_kinds(kinds[sandbox])
                 except AudienceKindMismatch as err:
                     raise WorkspaceError(f"{self.root / CONFIG_FILE}: {err}") from None
 

@@ -79,10 +79,10 @@ def _parse_files(folder: Path, schema: Schema) -> tuple[list[Audience], dict[str
     return [audience for _, audience in found.values()], problems
 
 
-def kinds_of(folder: Path, names: list[str], schema: Schema = STANDARD) -> dict[str, str]:
-    """Whether each named audience is of people or of accounts, as the folder's files say (an audience no file
-    defines readably is left out: `load_usable` reports it)."""
-    return {a.name: a.of for a in _parse_files(folder, schema)[0] if a.name in names}
+def kinds_of(folder: Path, schema: Schema = STANDARD) -> dict[str, str]:
+    """Whether each audience is of people or of accounts, as the folder's files say (an audience no file defines
+    readably is left out: `load_usable` reports it)."""
+    return {a.name: a.of for a in _parse_files(folder, schema)[0]}
 
 
 def file_name(name: str) -> str:
