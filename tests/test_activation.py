@@ -427,6 +427,7 @@ def test_deliveries_check_reaches_each_destination_and_sends_no_member(
     ws = evaluated_workspace(tmp_path, evaluated_lake, [
         marketo_destination(marketo),
         marketo_destination(marketo, name="no-folder", folder_id=None),
+        marketo_destination(marketo, name="down", endpoint="http://127.0.0.1:9"),  # nothing listens there
         {"type": "file", "name": "files", "url": "out", "audiences": [AUDIENCE]},
         {"type": "file", "name": "blocked", "url": "blocker/out", "audiences": [AUDIENCE]},
         {"type": "webhook", "name": "hook", "url": receiver.url, "secret": "env:HOOK_SECRET", "audiences": [AUDIENCE]},
@@ -437,6 +438,7 @@ def test_deliveries_check_reaches_each_destination_and_sends_no_member(
     assert checked.exit_code == 1 and "Traceback" not in checked.output
     assert lines["mkto-lists"].endswith("ok (marketo): 0 static lists found, 1 to create")
     assert "failed" in lines["no-folder"] and "has no static list" in lines["no-folder"]
+    assert "failed" in lines["down"] and "unreachable" in lines["down"], "one line, not a stray network error"
     assert lines["files"].endswith("ok (file): 1 writable folder")
     assert not [p for p in (ws.root / "out").rglob("*") if p.is_file()], "the probe file is removed"
     assert "failed" in lines["blocked"] and "cannot write to blocker/out" in lines["blocked"]

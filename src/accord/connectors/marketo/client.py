@@ -30,12 +30,12 @@ BULK_PATHS = {
 
 
 class MarketoError(ConnectorError):
-    """An error answer from Marketo, with its code, or a call that kept failing (`retries`): worth trying again
-    later when the code says so."""
+    """An error answer from Marketo, with its code, a call that kept failing (`retries`), or no answer at all
+    (`unreachable`): worth trying again later when the code says so."""
 
     def __init__(self, code: str, message: str, path: str = "") -> None:
         super().__init__(f"Marketo error {code} on {path or 'call'}: {message}",
-                         retryable=code in RETRY_CODES or code == "retries")
+                         retryable=code in RETRY_CODES or code == "retries", unreachable=code == "unreachable")
         self.code, self.message, self.path = code, message, path
 
 
@@ -109,8 +109,11 @@ class MarketoClient:
             if renew or self._token is None or time.monotonic() >= self._token_renew_at:
                 client_id, secret = self._credentials
                 # Credentials go in a form body, never the URL, so no request log can show the secret.
-                resp = self._http.post("/identity/oauth/token", data={
-                    "grant_type": "client_credentials", "client_id": client_id, "client_secret": secret})
+                try:
+                    resp = self._http.post("/identity/oauth/token", data={
+                        "grant_type": "client_credentials", "client_id": client_id, "client_secret": secret})
+                except httpx.TransportError as err:
+                    raise MarketoError("unreachable", f"{type(err).__name__}: {err}", "/identity/oauth/token") from None
                 if resp.status_code == 401:
                     raise MarketoAuthError("401", "client id or secret refused", "/identity/oauth/token")
                 resp.raise_for_status()

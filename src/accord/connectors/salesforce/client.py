@@ -21,7 +21,7 @@ class SalesforceError(ConnectorError):
     """An error answer (`[{"errorCode", "message"}]`) or a call that kept failing."""
 
     def __init__(self, code: str, message: str, path: str = "") -> None:
-        super().__init__(f"Salesforce {code} on {path or 'call'}: {message}")
+        super().__init__(f"Salesforce {code} on {path or 'call'}: {message}", unreachable=code == "unreachable")
         self.code, self.message, self.path = code, message, path
 
 
@@ -92,7 +92,10 @@ class SalesforceClient:
     def _access_token(self, renew: bool = False) -> str:
         with self._lock:
             if renew or self._token is None:
-                resp = self._http.post(self.auth.token_url, data=self.auth.form())
+                try:
+                    resp = self._http.post(self.auth.token_url, data=self.auth.form())
+                except httpx.TransportError as err:
+                    raise SalesforceError("unreachable", f"{type(err).__name__}: {err}", self.auth.token_url) from None
                 if resp.status_code >= 400:
                     detail = resp.json().get("error_description", resp.text) if resp.headers.get(
                         "content-type", "").startswith("application/json") else resp.text
