@@ -40,6 +40,23 @@ def test_demo_leaves_an_explorable_workspace(demo_ws) -> None:
     assert "opportunity_person" in out and "Latest batches" in out
 
 
+def test_demo_activates_to_linkedin_google_and_salesforce(tmp_path) -> None:
+    folder = tmp_path / "d"
+    out = run("demo", "-w", str(folder), "--scale", "tiny").output
+    with Workspace.load(folder).lake() as lake:
+        added = dict(lake.execute(
+            "SELECT destination || ' ← ' || audience, count(*) FILTER (WHERE outcome = 'added') "
+            "FROM delivery_receipts GROUP BY 1").fetchall())
+        kinds = dict(lake.execute("SELECT name, audience_of FROM audiences").fetchall())
+    by_destination = {d: {a.split(" ← ")[1] for a in added if a.startswith(d)} for d in
+                      ("linkedin-abm", "google-customer-match", "salesforce-campaigns")}
+    assert {kinds[a] for a in by_destination["linkedin-abm"]} == {"person", "account"}
+    assert by_destination["google-customer-match"] and by_destination["salesforce-campaigns"]
+    assert all(n > 0 for n in added.values()), added
+    flat = " ".join(out.split())
+    assert "linkedin-abm ← " in flat and "LinkedIn company segment" in flat and "Salesforce campaign" in flat
+
+
 def test_demo_twice_starts_afresh(tmp_path) -> None:
     folder = tmp_path / "d"
     run("demo", "-w", str(folder), "--scale", "tiny")

@@ -369,12 +369,14 @@ def demo(
     for delivery in report.deliveries:
         print_delivery(delivery)
     console.print(f"lead-creating calls made to Marketo: {report.marketo_lead_writes}")
+    for line in report.held:
+        console.print(f"  {line}", highlight=False)
     console.print(
         f"\nworkspace left in [bold]{workspace.resolve()}[/bold]; explore it with:\n"
         f"  cd {workspace} && accord status\n  accord quarantine list\n"
         f"  accord profile get email:{report.sample_email}\n  accord identity merges\n  accord audiences list\n"
         f"  accord audiences why \"Webinar attendees\" email:{report.sample_email}\n  accord export xdm person --limit 1\n"
-        f"  accord deliveries list && accord deliveries show 1  (files in exports/)"
+        f"  accord deliveries list && accord deliveries show 1 --receipts  (files in exports/)"
     )
     if serve:
         from accord.api.app import serve as run_server

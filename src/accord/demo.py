@@ -24,6 +24,8 @@ from accord.sources.files import FileJob, jobs_from_manifest, load_file
 from accord.workspace import CONFIG_FILE, Workspace, WorkspaceError
 
 if TYPE_CHECKING:
+    from accord.connectors.google_ads.server import GoogleAdsServer
+    from accord.connectors.linkedin.server import LinkedInServer
     from accord.connectors.marketo.server import MarketoServer
     from accord.connectors.salesforce.server import SalesforceServer
     from accord.sources.config import SourceConfig
@@ -33,6 +35,7 @@ DEMO_SOURCES = ("marketo", "salesforce")
 STAGE_STEPS = {"identity": "stitching identities", "profiles": "building profiles", "audiences": "evaluating audiences",
                "activation": "activating audiences"}
 DEMO_AUDIENCES = ["Webinar attendees", "Senior people on won deals worth over $100k"]
+DEMO_ACCOUNTS = "Accounts with 3+ people who clicked an email in 14 days"
 DEMO_CUSTOM_FIELDS = (
     CustomField(entity="account", name="ABM_Tier__c", label="ABM Tier",
                 description="The account's tier in the account-based marketing programme."),
@@ -54,6 +57,8 @@ class DemoReport:
     audiences: EvaluationReport | None = None
     deliveries: list[DeliveryReport] = field(default_factory=list)
     marketo_lead_writes: int = 0
+    held: list[str] = field(default_factory=list)
+    """What each local system holds after activation, one line each (a segment, a list, a campaign)."""
 
 
 def fresh_workspace(folder: Path) -> Workspace:
@@ -78,8 +83,12 @@ def run_demo(
 
     A local Marketo server plays the marketing team's Marketo instance and a local Salesforce server their org:
     `source` names which of them (`marketo`, `salesforce`, or both, comma-separated) are read through their
-    connectors instead of from files. Either way audiences are activated to the Marketo server's lists.
+    connectors instead of from files. Either way audiences are activated to local stand-ins of Marketo lists,
+    LinkedIn segments, a Google Ads user list and Salesforce campaigns, and to files.
     """
+    from accord.connectors.google_ads.server import GoogleAdsServer
+    from accord.connectors.linkedin.server import Limits as LinkedInLimits
+    from accord.connectors.linkedin.server import LinkedInServer
     from accord.connectors.marketo.data import MarketoData
     from accord.connectors.marketo.server import Limits, MarketoServer
     from accord.connectors.salesforce.server import SalesforceData, SalesforceServer
@@ -103,8 +112,10 @@ def run_demo(
     # Marketo's limits, but a 20-second window allows 1,000 calls here so the demo does not sit waiting.
     marketo = MarketoServer(MarketoData.from_folder(out / "marketo"), limits=Limits(calls_per_window=1000, bulk_seconds=0.01))
     salesforce = SalesforceServer(SalesforceData.from_folder(out / "salesforce"))
-    with marketo, salesforce, ws.lake() as lake:
+    linkedin, google = LinkedInServer(LinkedInLimits(build_seconds=0.01)), GoogleAdsServer()
+    with marketo, salesforce, linkedin, google, ws.lake() as lake:
         _configure(ws, marketo, salesforce, systems)
+        _activate_to_ads_and_crm(ws, linkedin, google, salesforce)
         for job in jobs:
             if on_step:
                 on_step(str(job.path.relative_to(folder)), steps)
@@ -119,6 +130,7 @@ def run_demo(
         assert done.identity is not None and done.evaluation is not None
         report.identity, report.audiences, report.deliveries = done.identity, done.evaluation, done.deliveries
         report.marketo_lead_writes = len(marketo.lead_writes)
+        report.held = _held(ws, linkedin, google, salesforce)
         sample = lake.query(
             "SELECT person_id, email FROM person_profile WHERE email IS NOT NULL "
             "ORDER BY records DESC, (SELECT count(*) FROM person_account pa WHERE pa.person_id = person_profile.person_id) DESC, "
@@ -164,6 +176,45 @@ def _configure(ws: Workspace, marketo: MarketoServer, salesforce: SalesforceServ
     ]
     ws.config = ws.config.model_copy(update={"sources": sources, "destinations": destinations})
     ws.save()
+
+
+def _activate_to_ads_and_crm(ws: Workspace, linkedin: LinkedInServer, google: GoogleAdsServer,
+                             salesforce: SalesforceServer) -> None:
+    """Add LinkedIn (a person and an account audience), Google Ads and Salesforce campaigns as destinations."""
+    from accord.connectors.google_ads.config import GoogleAdsDestinationConfig
+    from accord.connectors.linkedin.config import LinkedInDestinationConfig
+    from accord.connectors.salesforce.config import SalesforceDestinationConfig
+    from accord.generate.export import SALESFORCE_ORG
+
+    secrets = ws.root / "secrets" / "demo.yaml"
+    secrets.write_text(secrets.read_text() + f"linkedin: {linkedin.token}\ngoogle_ads: {google.token}\n"
+                                             f"google_ads_developer: {google.developer_token}\n")
+    daily = "0 6 * * *"  # like Marketo's: the local systems live only as long as the demo command
+    ws.config = ws.config.model_copy(update={"destinations": [*ws.config.destinations, LinkedInDestinationConfig(
+        name="linkedin-abm", audiences=[DEMO_AUDIENCES[0], DEMO_ACCOUNTS], schedule=daily, endpoint=linkedin.endpoint,
+        ad_account="urn:li:sponsoredAccount:5070123", access_token="file:secrets/demo.yaml#linkedin",
+        settle_seconds=0.01), GoogleAdsDestinationConfig(
+        name="google-customer-match", audiences=[DEMO_AUDIENCES[0]], schedule=daily, endpoint=google.endpoint,
+        customer_id=google.customer_id, access_token="file:secrets/demo.yaml#google_ads",
+        developer_token="file:secrets/demo.yaml#google_ads_developer", poll_seconds=0.02), SalesforceDestinationConfig(
+        name="salesforce-campaigns", audiences=[DEMO_AUDIENCES[1]], schedule=daily, org_id=SALESFORCE_ORG,
+        instance_url=salesforce.endpoint, api_version=salesforce.api_version, client_id=salesforce.client_id,
+        client_secret="file:secrets/demo.yaml#salesforce")]})
+    ws.save()
+
+
+def _held(ws: Workspace, linkedin: LinkedInServer, google: GoogleAdsServer, salesforce: SalesforceServer) -> list[str]:
+    """One line per segment, list and campaign the local systems hold after activation."""
+    lines = [f"LinkedIn {s.type.lower()} segment {s.name!r}: {len(s.users) + len(s.companies)} {s.status.lower()}"
+             for s in linkedin.segments.values()]
+    lines += [f"Google Ads user list {user_list['name']!r}: {len(google.members(user_list['name']))} hashed e-mails"
+              for user_list in google.user_lists.values()]
+    data = salesforce.data
+    for campaign in (r for r in data.records["Campaign"] if r["Name"].startswith(f"{ws.config.name} · ")):
+        joined = sum(1 for r in data.records["CampaignMember"]
+                     if r["CampaignId"] == campaign["Id"] and r.get("IsDeleted") != "true")
+        lines.append(f"Salesforce campaign {campaign['Name']!r}: {joined} members")
+    return lines
 
 
 def _sync(ws: Workspace, lake: Lake, config: SourceConfig, on_rows: Callable[[int], None] | None

@@ -18,6 +18,7 @@ from accord.connectors.linkedin.server import Limits as LinkedInLimits
 from accord.connectors.linkedin.server import LinkedInServer
 from accord.connectors.marketo.data import MarketoData
 from accord.connectors.marketo.server import Limits, MarketoServer
+from accord.connectors.salesforce.server import SalesforceData, SalesforceServer
 from accord.connectors.webhook.destination import SIGNATURE_HEADER, sign
 from accord.lake.store import Lake
 
@@ -37,9 +38,21 @@ class Harness:
     """Whether a change a cut-off run sent is never sent again (the destination can say what it got, or commits
     nothing before the run ends); a webhook cannot say, so its receivers must take a change twice."""
 
+    hashes: bool = False
+    """Whether the destination must receive identifiers hashed, never in plain."""
+
     def resent(self) -> int:
         """How many members the destination was sent more than once."""
         return 0
+
+    def refuse(self, lake: Lake, member: tuple[str, str]) -> set[str] | None:
+        """Make the stand-in refuse this member alone (its identifiers, as `expected` names them); None when the
+        system answers for a whole batch only."""
+        return None
+
+    def bodies(self) -> list[bytes]:
+        """Every request body the stand-in received."""
+        return []
 
     def settings(self, root: Path) -> dict[str, Any]:
         raise NotImplementedError
@@ -106,6 +119,12 @@ class MarketoHarness(Harness):
 
     def resent(self) -> int:
         return sum(1 for n in self.server.list_adds.values() if n > 1)
+
+    def refuse(self, lake: Lake, member: tuple[str, str]) -> set[str]:
+        """Its leads are answered 1004 (deleted since Accord looked them up)."""
+        leads = self.expected(lake, [member])
+        self.server.unmatchable |= {int(i) for i in leads}
+        return leads
 
     def close(self) -> None:
         self.server.stop()
@@ -212,12 +231,22 @@ class HttpFaults(Harness):
     def answered(self, fault: str) -> bool:
         return bool(self.server.refused) if fault != "timeout" else self.server.held_late > 0
 
+    def refuse(self, lake: Lake, member: tuple[str, str]) -> set[str]:
+        """Its hashed identifiers are answered as invalid, alone."""
+        keys = self.expected(lake, [member])
+        self.server.unmatchable |= keys
+        return keys
+
+    def bodies(self) -> list[bytes]:
+        return list(self.server.bodies)
+
     def close(self) -> None:
         self.server.stop()
 
 
 class LinkedInHarness(HttpFaults):
     faults = frozenset({"rate limited", "server error", "timeout"})
+    hashes = True
     settles = False  # LinkedIn does not say who is in a segment
 
     def __init__(self) -> None:
@@ -242,6 +271,7 @@ class LinkedInHarness(HttpFaults):
 
 class GoogleAdsHarness(HttpFaults):
     faults = frozenset({"rate limited", "server error", "timeout"})
+    hashes = True
     settles = False  # Customer Match does not say who is on a list
 
     def __init__(self) -> None:
@@ -263,10 +293,80 @@ class GoogleAdsHarness(HttpFaults):
 
 
 
+class SalesforceHarness(Harness):
+    # Salesforce refuses a busy org with 403 REQUEST_LIMIT_EXCEEDED and an outage with 503 SERVER_UNAVAILABLE.
+    faults = frozenset({"rate limited", "server error", "timeout"})
+    CODES = {"rate limited": "REQUEST_LIMIT_EXCEEDED", "server error": "SERVER_UNAVAILABLE"}
+
+    def __init__(self, tiny_world: Path) -> None:
+        self.server = SalesforceServer(SalesforceData.from_folder(tiny_world / "salesforce"))
+        self.server.start()
+        self.secrets = {"CONFORMANCE_SF_SECRET": self.server.client_secret}
+
+    def settings(self, root: Path) -> dict[str, Any]:
+        return {"type": "salesforce", "org_id": "00D5e0000012345EAA", "instance_url": self.server.endpoint,
+                "client_id": self.server.client_id, "client_secret": "env:CONFORMANCE_SF_SECRET",
+                "timeout_seconds": 0.3, **RETRY}
+
+    def held(self, root: Path, workspace_name: str) -> set[str]:
+        """Contact and lead ids that are members of the audience's campaign."""
+        data = self.server.data
+        campaigns = {r["Id"] for r in data.records["Campaign"] if r["Name"] == f"{workspace_name} · {AUDIENCE}"}
+        return {str(r["ContactId"] or r["LeadId"]) for r in data.records["CampaignMember"]
+                if r["CampaignId"] in campaigns and r.get("IsDeleted") != "true"}
+
+    def expected(self, lake: Lake, members: list[tuple[str, str]]) -> set[str]:
+        """Each member's own contacts in the org, else its leads, else the contacts (then unconverted leads) with
+        its e-mail; never a record created."""
+        data = self.server.data
+        own: dict[str, list[str]] = {}
+        for profile, value in lake.execute("SELECT profile_id, value FROM identity_nodes WHERE kind = 'person' "
+                                           "AND namespace = 'crm_id'").fetchall():
+            if value[:3] in ("003", "00Q"):
+                own.setdefault(profile, []).append(value)
+        by_email: dict[str, dict[str, list[str]]] = {"Contact": {}, "Lead": {}}
+        for sobject, found in by_email.items():
+            for r in data.records[sobject]:
+                if r.get("Email") and r.get("IsDeleted") != "true" and r.get("IsConverted") != "true":
+                    found.setdefault(r["Email"].lower(), []).append(r["Id"])
+        held: set[str] = set()
+        for profile, email in members:
+            ids = own.get(profile, [])
+            held |= set([i for i in ids if i.startswith("003")] or ids or by_email["Contact"].get(email.lower())
+                        or by_email["Lead"].get(email.lower(), []))
+        return held
+
+    def inject(self, fault: str) -> None:
+        if fault == "timeout":
+            self.server.answer_late()
+        else:
+            self.server.fail_next(self.CODES[fault])
+
+    def answered(self, fault: str) -> bool:
+        return self.server.held_late > 0 if fault == "timeout" else self.server.errors_sent.get(self.CODES[fault], 0) > 0
+
+    def refuse(self, lake: Lake, member: tuple[str, str]) -> set[str]:
+        """A validation rule refuses writes naming its contacts or leads."""
+        records = self.expected(lake, [member])
+        for record in records:
+            self.server.data.refuse(record)
+        return records
+
+    def resent(self) -> int:
+        """Campaign members made twice for one contact or lead."""
+        made = [r["ContactId"] or r["LeadId"] for r in self.server.data.records["CampaignMember"]
+                if ("create", "CampaignMember", r["Id"]) in set(self.server.data.writes)]
+        return len(made) - len(set(made))
+
+    def close(self) -> None:
+        self.server.stop()
+
+
 def harness_for(kind: str, tiny_world: Path) -> Harness:
     """The harness of a registered destination type; a type without one fails the suite, by design."""
     made = {"marketo": lambda: MarketoHarness(tiny_world), "webhook": WebhookHarness, "file": FileHarness,
-            "linkedin": LinkedInHarness, "google_ads": GoogleAdsHarness}
+            "linkedin": LinkedInHarness, "google_ads": GoogleAdsHarness,
+            "salesforce": lambda: SalesforceHarness(tiny_world)}
     if kind not in made:
         raise LookupError(f"destination type {kind!r} is registered but has no conformance harness in "
                           "tests/destinations/harnesses.py")

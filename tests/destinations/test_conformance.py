@@ -1,7 +1,8 @@
 """Every registered destination, against its local stand-in, behaves alike: a first run sends every member it can
-take and a receipt each, a second run sends nothing, a member who leaves or withdraws consent is removed, a rate
-limit, a server error or a timeout answered once costs a retry, not a member, and a run cut off after sending is
-settled by the next."""
+take and a receipt each, a second run sends nothing, a member who leaves or withdraws consent is removed, a member
+the destination refuses fails alone, a rate limit, a server error or a timeout answered once costs a retry, not a
+member, a run cut off after sending is settled by the next, and identifiers leave hashed where the destination
+requires it."""
 
 from __future__ import annotations
 
@@ -87,6 +88,36 @@ def test_a_member_who_leaves_or_withdraws_consent_is_removed(destination) -> Non
     assert report.removed == 2 and report.excluded == {"consent": 1}
     assert not gone & harness.held(ws.root, ws.config.name)
     assert reasons == {leaving: "removed", withdrawing: "removed"}
+
+
+def test_a_member_the_destination_refuses_fails_alone(destination) -> None:
+    ws, harness = destination
+    with ws.lake() as lake:
+        members = eligible(lake)
+        chosen = min(members)
+        refused = harness.refuse(lake, chosen)
+        if refused is None:
+            pytest.skip(f"{ws.config.destinations[0].type} answers for a whole batch, not per member")
+        report = run(ws, lake)
+        want = harness.expected(lake, members)
+        outcome = lake.scalar("SELECT outcome FROM delivery_receipts WHERE profile_id = ? AND change = 'add'",
+                              [chosen[0]])
+    assert refused and refused <= want
+    assert harness.held(ws.root, ws.config.name) == want - refused
+    assert outcome in ("failed", "skipped") and report.failed + sum(report.skipped.values()) >= 1
+
+
+def test_identifiers_leave_hashed_where_the_destination_requires_it(destination) -> None:
+    ws, harness = destination
+    if not harness.hashes:
+        pytest.skip(f"{ws.config.destinations[0].type} receives identifiers as they are")
+    with ws.lake() as lake:
+        run(ws, lake)
+        members = eligible(lake)
+        want = harness.expected(lake, members)
+    sent = b"\n".join(harness.bodies()).decode().lower()
+    assert want and all(key in sent for key in want)
+    assert [email for _, email in members if email.lower() in sent] == []
 
 
 @pytest.mark.parametrize("fault", FAULTS)

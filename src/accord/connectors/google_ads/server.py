@@ -40,6 +40,7 @@ class GoogleAdsServer(LocalServer, Faults):
         self.user_lists: dict[str, dict[str, Any]] = {}  # resource name → {name, members: set of identifier keys}
         self.jobs: dict[int, Job] = {}
         self.refused: dict[int, int] = {}
+        self.unmatchable: set[str] = set()  # hashed identifiers whose operations fail alone
         self._lock = threading.Lock()
 
     def members(self, name: str) -> set[str]:
@@ -123,7 +124,8 @@ class GoogleAdsServer(LocalServer, Faults):
             (verb, data), = operation.items() if len(operation) == 1 else [("?", {})]
             identifiers = (data or {}).get("userIdentifiers") or []
             bad = verb not in ("create", "remove") or not identifiers or any(
-                not any(HASHED.match(str(v)) for k, v in i.items() if k.startswith("hashed")) for i in identifiers)
+                not any(HASHED.match(str(v)) and v not in self.unmatchable for k, v in i.items()
+                        if k.startswith("hashed")) for i in identifiers)
             if bad:
                 failures.append({"errorCode": {"offlineUserDataJobError": "INVALID_SHA256_FORMAT"},
                                  "location": {"fieldPathElements": [{"fieldName": "operations", "index": index}]}})

@@ -53,6 +53,7 @@ class LinkedInServer(LocalServer, Faults):
         self.segments: dict[int, Segment] = {}
         self.calls: list[tuple[str, str]] = []
         self.refused: dict[int, int] = {}  # HTTP status → times answered
+        self.unmatchable: set[str] = set()  # identifiers whose elements are answered 400 alone
         self._recent: deque[float] = deque()
         self._lock = threading.Lock()
 
@@ -139,6 +140,9 @@ class LinkedInServer(LocalServer, Faults):
                 key = _user_key(element) if kind == "users" else _company_key(element)
                 if element.get("action") not in ("ADD", "REMOVE") or key is None:
                     answers.append({"status": 400, "message": "an action (ADD or REMOVE) and an identifier"})
+                    continue
+                if key in self.unmatchable:
+                    answers.append({"status": 400, "message": f"invalid identifier: {key}"})
                     continue
                 held = segment.users if kind == "users" else segment.companies
                 (held.add if element["action"] == "ADD" else held.discard)(key)

@@ -144,6 +144,7 @@ class MarketoServer(LocalServer):
         self._lock = threading.RLock()
         self._workdir = tempfile.TemporaryDirectory(prefix="marketo-server-")
         self.corrupt_lead_ids: set[int] = set()
+        self.unmatchable: set[int] = set()  # leads a list add answers as not found (deleted since the lookup)
         self.list_adds: dict[tuple[int, int], int] = {}
         self.on_call: Callable[[str, str], None] | None = None
 
@@ -346,7 +347,7 @@ class MarketoServer(LocalServer):
             ids, members = self._member_ids(q, body, list_id)
             result = []
             for lead in ids:
-                if lead not in self.data.lead_position:
+                if lead not in self.data.lead_position or lead in self.unmatchable:
                     result.append({"id": lead, "status": "skipped", "reasons": [{"code": "1004", "message": "Lead not found"}]})
                     continue
                 self.list_adds[(int(list_id), lead)] = self.list_adds.get((int(list_id), lead), 0) + 1

@@ -1,8 +1,10 @@
 """Salesforce REST and Bulk API 2.0 client: OAuth (client credentials, refresh token, JWT bearer), SOQL paging,
-bulk query jobs with locators, and Salesforce's error codes with retries."""
+bulk query jobs with locators, sObject Collections writes, the org's API usage (Sforce-Limit-Info), and
+Salesforce's error codes with retries."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +23,8 @@ class SalesforceError(ConnectorError):
     """An error answer (`[{"errorCode", "message"}]`) or a call that kept failing."""
 
     def __init__(self, code: str, message: str, path: str = "") -> None:
-        super().__init__(f"Salesforce {code} on {path or 'call'}: {message}", unreachable=code == "unreachable")
+        super().__init__(f"Salesforce {code} on {path or 'call'}: {message}",
+                         retryable=code in RETRY_CODES or code == "retries", unreachable=code == "unreachable")
         self.code, self.message, self.path = code, message, path
 
 
@@ -65,6 +68,8 @@ class SalesforceAuth:
 class CallStats:
     calls: int = 0
     retries: dict[str, int] = field(default_factory=dict)
+    api_usage: tuple[int, int] | None = None
+    """Requests the org has used today and its daily allowance, as its last answer's Sforce-Limit-Info said."""
 
 
 class SalesforceClient:
@@ -106,32 +111,39 @@ class SalesforceClient:
             return self._token
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                json: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
-        """One call, its token renewed on INVALID_SESSION_ID, limits and timeouts retried with backoff."""
-        last = "no answer"
-        for attempt in range(self.retries + 1):
+                json: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:
+        """One call, its token renewed once on INVALID_SESSION_ID, limits, 5xx and timeouts retried `retries`
+        times with backoff; then a SalesforceError (retryable when the failure was)."""
+        last, renewed, attempt = "no answer", False, 0
+        while True:
             token = self._access_token()
             try:
                 self.stats.calls += 1
                 resp = self._http.request(method, self.instance_url + path, params=params, json=json,
                                           headers={"Authorization": f"Bearer {token}", **(headers or {})})
             except httpx.TransportError as err:
-                last = f"{type(err).__name__}: {err}"
-                self._pause("transport", attempt)
-                continue
-            if resp.status_code < 400:
-                return resp
-            code, message = _error(resp)
-            last = f"{code}: {message}"
-            if code == "INVALID_SESSION_ID":
-                self.stats.retries[code] = self.stats.retries.get(code, 0) + 1
-                self._access_token(renew=True)
-                continue
-            if code in RETRY_CODES or resp.status_code >= 500 or resp.status_code == 429:
-                self._pause(code, attempt)
-                continue
-            raise SalesforceError(code, message, path)
-        raise SalesforceError("retries", f"gave up after {self.retries + 1} attempts; last: {last}", path)
+                last, code = f"{type(err).__name__}: {err}", "transport"
+            else:
+                self._note_usage(resp)
+                if resp.status_code < 400:
+                    return resp
+                code, message = _error(resp)
+                last = f"{code}: {message}"
+                if code == "INVALID_SESSION_ID" and not renewed:
+                    self.stats.retries[code] = self.stats.retries.get(code, 0) + 1
+                    self._access_token(renew=True)
+                    renewed = True
+                    continue
+                if code not in RETRY_CODES and resp.status_code < 500 and resp.status_code != 429:
+                    raise SalesforceError(code, message, path)
+            if attempt >= self.retries:
+                raise SalesforceError("retries", f"gave up after {attempt + 1} attempts; last: {last}", path)
+            self._pause(code, attempt)
+            attempt += 1
+
+    def _note_usage(self, resp: httpx.Response) -> None:
+        if match := re.search(r"api-usage=(\d+)/(\d+)", resp.headers.get("Sforce-Limit-Info", "")):
+            self.stats.api_usage = (int(match.group(1)), int(match.group(2)))
 
     def _pause(self, reason: str, attempt: int) -> None:
         self.stats.retries[reason] = self.stats.retries.get(reason, 0) + 1
@@ -179,6 +191,39 @@ class SalesforceClient:
                             headers={"Accept": "text/csv"})
         following = resp.headers.get("Sforce-Locator")
         return resp.content, None if following in (None, "", "null") else following
+
+
+    # sObject Collections ------------------------------------------------------------------------------------
+    def create(self, sobject: str, values: dict[str, Any]) -> str:
+        """One new record; its id."""
+        return str(self.request("POST", f"{self.base}/sobjects/{sobject}", json=values).json()["id"])
+
+    def save_all(self, method: Literal["POST", "PATCH"], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Create (POST) or update (PATCH, each with its `id`) up to 200 records of any types, each record
+        succeeding or failing alone; one `{id, success, errors}` per record, in order."""
+        body = {"allOrNone": False, "records": records}
+        return list(self.request(method, f"{self.base}/composite/sobjects", json=body).json())
+
+    def delete_all(self, ids: list[str]) -> list[dict[str, Any]]:
+        """Delete up to 200 records, each alone; one `{id, success, errors}` per id."""
+        params = {"ids": ",".join(ids), "allOrNone": "false"}
+        return list(self.request("DELETE", f"{self.base}/composite/sobjects", params=params).json())
+
+    def api_usage(self) -> tuple[int, int]:
+        """Requests the org has used today and its daily allowance (the last answer's, else asked of `/limits`)."""
+        if self.stats.api_usage is None:
+            daily = self.request("GET", f"{self.base}/limits").json()["DailyApiRequests"]
+            self.stats.api_usage = (int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"]))
+        return self.stats.api_usage
+
+    def select(self, soql: str) -> list[dict[str, Any]]:
+        """Every record a SOQL query finds."""
+        return [r for page in self.query(soql) for r in page]
+
+
+def soql_text(value: str) -> str:
+    """A quoted SOQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _error(resp: httpx.Response) -> tuple[str, str]:

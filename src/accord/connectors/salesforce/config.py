@@ -5,10 +5,11 @@ audiences."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from accord.activation.destination import DestinationBase
 from accord.connectors.secrets import SecretRef, resolve_secret
 from accord.sources.api import SourceBase
 
@@ -43,7 +44,8 @@ class SalesforceConnection(BaseModel):
             raise ValueError(f"auth {self.auth} needs {needed}" + (" and username" if self.auth == "jwt" else ""))
         return self
 
-    def client(self, root: Path, poll_seconds: float = 5.0) -> SalesforceClient:
+    def client(self, root: Path, poll_seconds: float = 5.0, *, retries: int = 6,
+               timeout: float = 300.0) -> SalesforceClient:
         """A client for the org, its secrets read (relative to the workspace `root`)."""
         from accord.connectors.salesforce.client import SalesforceAuth, SalesforceClient
 
@@ -51,7 +53,8 @@ class SalesforceConnection(BaseModel):
                   for name in ("client_secret", "refresh_token", "private_key")}
         auth = SalesforceAuth(self.token_url or f"{self.instance_url.rstrip('/')}/services/oauth2/token",
                               self.client_id, self.auth, username=self.username, **secret)
-        return SalesforceClient(self.instance_url, self.api_version, auth, poll_seconds=poll_seconds)
+        return SalesforceClient(self.instance_url, self.api_version, auth, poll_seconds=poll_seconds,
+                                retries=retries, timeout=timeout)
 
 
 class SalesforceSourceConfig(SalesforceConnection, SourceBase):
@@ -73,3 +76,41 @@ class SalesforceSourceConfig(SalesforceConnection, SourceBase):
     @property
     def instance_id(self) -> str:
         return self.org_id
+
+
+class SalesforceDestinationConfig(SalesforceConnection, DestinationBase):
+    """Person audiences as members of a Campaign (the person's contacts, else leads), or as a checkbox on their
+    contact and lead records; existing records only, unless `create_leads`."""
+
+    type: Literal["salesforce"] = "salesforce"
+    takes: ClassVar[tuple[str, ...]] = ("person",)  # campaign members and checkboxes are contacts and leads
+    campaigns: dict[str, str] = Field(default_factory=dict,
+                                      description="Audience → Campaign name; default `<workspace> · <audience>`.")
+    create_campaigns: bool = Field(default=True, description="Create a missing campaign (active, type Other); "
+                                                             "off: a missing one is an error.")
+    member_status: str = Field(default="Sent", description="CampaignMember Status of a member who joins; added to "
+                                                           "the campaign's statuses when missing.")
+    on_removal: Literal["delete", "status"] = Field(
+        default="delete", description="A member who leaves: `delete` the CampaignMember, or set `removed_status`.")
+    removed_status: str | None = Field(default=None, description="Status of a member who left (on_removal: status).")
+    checkbox_fields: dict[str, str] = Field(
+        default_factory=dict, description="Audience → checkbox field (API name, on both Contact and Lead, e.g. "
+                                          "In_Webinar_Audience__c) set true while the person is a member; such an "
+                                          "audience goes to the field instead of a campaign.")
+    create_leads: bool = Field(default=False, description="Create a Lead (e-mail, names, company) for a member "
+                                                          "with no contact or lead in the org; off: skipped.")
+    fields: list[str] = Field(default_factory=lambda: ["email", "first_name", "last_name", "company_name"],
+                              description="What each member carries (names and company are used only to create "
+                                          "leads).")
+    api_budget: float = Field(default=0.9, gt=0, le=1, description="Share of the org's daily API requests "
+                                                                   "(Sforce-Limit-Info) beyond which Accord stops "
+                                                                   "and leaves the rest for a later run.")
+    max_concurrent: int = Field(default=4, ge=1, le=25, description="Batches written at once (Salesforce runs "
+                                                                    "at most 25 long requests at a time per org).")
+    timeout_seconds: float = Field(default=60.0, gt=0, description="Per request.")
+
+    @model_validator(mode="after")
+    def _removal_has_its_status(self) -> SalesforceDestinationConfig:
+        if self.on_removal == "status" and not self.removed_status:
+            raise ValueError("on_removal: status needs removed_status (e.g. Removed)")
+        return self

@@ -1,8 +1,11 @@
 """A local Salesforce org on 127.0.0.1: OAuth token, describe, SOQL query/queryAll with nextRecordsUrl paging,
-Bulk API 2.0 query jobs with Sforce-Locator paging, and Salesforce's error bodies (see contracts §2).
+Bulk API 2.0 query jobs with Sforce-Locator paging, records created one at a time or through sObject
+Collections (each meeting the rules of `data`), the org's daily API allowance (`/limits`, Sforce-Limit-Info), and
+Salesforce's error bodies.
 
-It understands the SOQL a sync sends: `SELECT fields FROM Object [WHERE SystemModstamp > t] [AND IsDeleted = true]
-[ORDER BY SystemModstamp]`. Records come from the CSV files `accord generate` writes under `salesforce/`.
+It understands the SOQL Accord sends: `SELECT fields FROM Object [WHERE condition AND ...] [ORDER BY field]`, a
+condition being `Field > | >= | = value` or `Field IN ('a', 'b')`, values quoted text, true/false or date-times.
+Records come from the CSV files `accord generate` writes under `salesforce/`.
 """
 
 from __future__ import annotations
@@ -17,65 +20,29 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from accord.connectors.salesforce.data import KEY_PREFIX, RecordError, SalesforceData
 from accord.model.times import parse_instant
 from accord.testing.http import Answer, LocalServer
 
-OBJECTS = ("Account", "Contact", "Lead", "Opportunity", "OpportunityContactRole", "Campaign", "CampaignMember",
-           "AccountContactRelation")
-KEY_PREFIX = {"Account": "001", "Contact": "003", "Lead": "00Q", "Opportunity": "006", "OpportunityContactRole": "00K",
-              "Campaign": "701", "CampaignMember": "00v", "AccountContactRelation": "07k"}
 SOQL = re.compile(
     r"^SELECT\s+(?P<fields>.+?)\s+FROM\s+(?P<object>\w+)"
     r"(?:\s+WHERE\s+(?P<where>.+?))?(?:\s+ORDER\s+BY\s+(?P<order>\w+)(?:\s+ASC)?)?$", re.IGNORECASE | re.DOTALL)
-CONDITION = re.compile(r"^(?P<field>\w+)\s*(?P<op>>|>=|=)\s*(?P<value>\S+)$")
+COLLECTION_LIMIT = 200  # records per sObject Collections call
+TEXT = r"'(?:[^'\\]|\\.)*'"
+CONDITION = re.compile(
+    rf"\s*(?P<field>\w+)\s*(?P<op>>=|>|=|IN\b)\s*(?P<value>{TEXT}|\((?:\s*{TEXT}\s*,?)*\)|[^\s()']+)\s*(?:AND\b|$)",
+    re.IGNORECASE)
 
 
 class SalesforceError(Exception):
+    """An answer of Salesforce's error form, `[{"message", "errorCode"}]`, with its HTTP status."""
+
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
-
-
-@dataclass
-class SalesforceData:
-    """Records per object, each a dict of field → text (None for null), with Id, SystemModstamp and IsDeleted."""
-
-    records: dict[str, list[dict[str, str | None]]] = field(default_factory=dict)
-
-    @classmethod
-    def from_folder(cls, folder: Path) -> SalesforceData:
-        out: dict[str, list[dict[str, str | None]]] = {}
-        for name in OBJECTS:
-            path = folder / f"{name}.csv"
-            if path.exists():
-                with path.open(newline="") as f:
-                    out[name] = [{k: (v if v != "" else None) for k, v in row.items()} for row in csv.DictReader(f)]
-        return cls(out)
-
-    def fields(self, name: str) -> list[str]:
-        rows = self.records.get(name) or []
-        return list(rows[0]) if rows else ["Id", "SystemModstamp", "IsDeleted"]
-
-    def upsert(self, name: str, values: dict[str, Any], at: datetime | None = None) -> str:
-        """Create or change a record (as a user would in the org); SystemModstamp moves to `at` (default now)."""
-        stamp = (at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
-        rows = self.records.setdefault(name, [])
-        record_id = values.get("Id")
-        existing = next((r for r in rows if r["Id"] == record_id), None) if record_id else None
-        text = {k: None if v is None else str(v) for k, v in values.items()}
-        if existing is None:
-            record_id = record_id or f"{KEY_PREFIX[name]}5e00000{len(rows) + 900000:08d}Z"
-            existing = {f: None for f in self.fields(name)} | {"IsDeleted": "false"}
-            rows.append(existing)
-        existing.update(text, Id=record_id, SystemModstamp=stamp)
-        return str(record_id)
-
-    def delete(self, name: str, record_id: str, at: datetime | None = None) -> None:
-        self.upsert(name, {"Id": record_id, "IsDeleted": "true"}, at)
 
 
 @dataclass
@@ -90,13 +57,17 @@ class QueryJob:
 
 
 class SalesforceServer(LocalServer):
-    """One org. `api_version` is the only version served; tokens live `token_seconds`."""
+    """One org. `api_version` is the only version served; tokens live `token_seconds`; past `api_limit` data
+    calls a day every call is refused with REQUEST_LIMIT_EXCEEDED."""
 
     def __init__(self, data: SalesforceData, *, client_id: str = "accord-connected-app",
                  client_secret: str = "accord-sf-secret", refresh_token: str = "accord-refresh",
                  api_version: str = "62.0", page_size: int = 2000, bulk_seconds: float = 0.02,
-                 token_seconds: float = 7200) -> None:
+                 token_seconds: float = 7200, api_limit: int = 15000) -> None:
         super().__init__()
+        self.api_limit, self.api_used = api_limit, 0
+        self.held_late = 0
+        self._slow, self._late = 0, 0.0
         self.data = data
         self.client_id, self.client_secret, self.refresh_token = client_id, client_secret, refresh_token
         self.api_version, self.page_size, self.bulk_seconds, self.token_seconds = (
@@ -121,6 +92,11 @@ class SalesforceServer(LocalServer):
         with self._lock:
             self._inject.extend([(status, code, message)] * times)
 
+    def answer_late(self, times: int = 1, seconds: float = 0.6) -> None:
+        """Hold the next `times` data answers for `seconds` (past a client's timeout)."""
+        with self._lock:
+            self._slow, self._late = times, seconds
+
     def expire_tokens(self) -> None:
         with self._lock:
             self._tokens = {t: 0.0 for t in self._tokens}
@@ -137,15 +113,18 @@ class SalesforceServer(LocalServer):
             return self._token(body)
         try:
             self._check(headers)
-            answer = self._route(method, path, query, body, headers)
+            status, out, payload = self._route(method, path, query, body, headers)
             if self.on_call:
                 self.on_call(method, path)
-            return answer
+            return status, {**out, **self._usage()}, payload
         except SalesforceError as err:
             with self._lock:
                 self.errors_sent[err.code] = self.errors_sent.get(err.code, 0) + 1
-            return err.status, {"Content-Type": "application/json"}, json.dumps(
+            return err.status, {"Content-Type": "application/json", **self._usage()}, json.dumps(
                 [{"message": err.message, "errorCode": err.code}]).encode()
+
+    def _usage(self) -> dict[str, str]:
+        return {"Sforce-Limit-Info": f"api-usage={self.api_used}/{self.api_limit}"}
 
     def _token(self, body: bytes) -> Answer:
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
@@ -175,8 +154,14 @@ class SalesforceServer(LocalServer):
         with self._lock:
             if self._tokens.get(token, 0.0) <= time.time():
                 raise SalesforceError(401, "INVALID_SESSION_ID", "Session expired or invalid")
+            self.api_used += 1
+            late, self._slow = (self._late if self._slow else 0.0), max(self._slow - 1, 0)
+            self.held_late += late > 0
+            if self.api_used > self.api_limit:
+                raise SalesforceError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
             if self._inject:
                 raise SalesforceError(*self._inject.pop(0))
+        time.sleep(late)
 
     def _route(self, method: str, path: str, q: dict[str, list[str]], body: bytes, headers: dict[str, str]) -> Answer:
         if path in ("/services/data", "/services/data/"):
@@ -188,6 +173,9 @@ class SalesforceServer(LocalServer):
         rest = path[len(prefix):].rstrip("/")
         if match := re.fullmatch(r"/sobjects/(\w+)/describe", rest):
             return _json(self._describe(match.group(1)))
+        if rest == "/limits":
+            remaining = max(self.api_limit - self.api_used, 0)
+            return _json({"DailyApiRequests": {"Max": self.api_limit, "Remaining": remaining}})
         if rest in ("/query", "/queryAll") and method == "GET":
             size = _batch_size(headers.get("sforce-query-options", ""), self.page_size)
             return _json(self._first_page(q.get("q", [""])[0], rest == "/queryAll", size))
@@ -199,13 +187,19 @@ class SalesforceServer(LocalServer):
             return _json(self._job(match.group(1), method, body))
         if match := re.fullmatch(r"/jobs/query/(\w+)/results", rest):
             return self._results(match.group(1), q)
+        if match := re.fullmatch(r"/sobjects/(\w+)", rest):
+            if method == "POST":
+                return self._create_one(match.group(1), json.loads(body or b"{}"))
+        if rest == "/composite/sobjects":
+            return self._collection(method, json.loads(body) if body else {}, q)
         raise SalesforceError(404, "NOT_FOUND", f"The requested resource does not exist: {path}")
 
     def _describe(self, name: str) -> dict[str, Any]:
         if name not in self.data.records:
             raise SalesforceError(404, "NOT_FOUND", f"The requested resource does not exist: sobject {name}")
         types = {"Id": "id", "SystemModstamp": "datetime", "IsDeleted": "boolean", "CreatedDate": "datetime"}
-        fields = [{"name": f, "type": types.get(f, "reference" if f.endswith("Id") else "string"),
+        fields = [{"name": f, "type": "boolean" if (name, f) in self.data.checkboxes else
+                   types.get(f, "reference" if f.endswith("Id") else "string"),
                    "custom": f.endswith("__c"), "nillable": f not in types} for f in self.data.fields(name)]
         return {"name": name, "keyPrefix": KEY_PREFIX.get(name), "queryable": True, "replicateable": True,
                 "fields": fields, "urls": {"describe": f"/services/data/v{self.api_version}/sobjects/{name}/describe"}}
@@ -222,9 +216,7 @@ class SalesforceServer(LocalServer):
             if f not in known:
                 raise SalesforceError(400, "INVALID_FIELD", f"No such column '{f}' on entity '{name}'.")
         rows = [r for r in self.data.records[name] if include_deleted or r.get("IsDeleted") != "true"]
-        for condition in re.split(r"\s+AND\s+", match.group("where") or "", flags=re.IGNORECASE):
-            if condition:
-                rows = _filter(rows, condition)
+        rows = _filter(rows, (match.group("where") or "").strip())
         if match.group("order"):
             rows = sorted(rows, key=lambda r: _when(r.get(match.group("order"))))
         return name, fields, rows
@@ -295,17 +287,80 @@ class SalesforceServer(LocalServer):
         return 200, {"Content-Type": "text/csv", "Sforce-Locator": locator,
                      "Sforce-NumberOfRecords": str(len(chunk))}, buffer.getvalue().encode()
 
+    # Writes -------------------------------------------------------------------------------------------------
+    def _create_one(self, name: str, values: dict[str, Any]) -> Answer:
+        try:
+            with self._lock:
+                record_id = self.data.create(name, _values(values))
+        except RecordError as err:
+            raise SalesforceError(400, err.code, err.message) from None
+        return 201, {"Content-Type": "application/json"}, json.dumps(
+            {"id": record_id, "success": True, "errors": []}).encode()
 
-def _filter(rows: list[dict[str, Any]], condition: str) -> list[dict[str, Any]]:
-    match = CONDITION.match(condition.strip())
-    if not match:
-        raise SalesforceError(400, "MALFORMED_QUERY", f"unsupported condition: {condition}")
-    name, op, value = match.group("field"), match.group("op"), match.group("value")
+    def _collection(self, method: str, body: dict[str, Any], query: dict[str, list[str]]) -> Answer:
+        """sObject Collections: up to 200 records created, updated or deleted, each alone (allOrNone false)."""
+        if method == "DELETE":
+            items: list[Any] = [i for i in query.get("ids", [""])[0].split(",") if i]
+        elif method in ("POST", "PATCH"):
+            items = list(body.get("records") or [])
+        else:
+            raise SalesforceError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed")
+        if len(items) > COLLECTION_LIMIT:
+            raise SalesforceError(400, "EXCEEDED_ID_LIMIT", f"record limit reached. cannot submit more than "
+                                                             f"{COLLECTION_LIMIT} records into this call")
+        answers = []
+        with self._lock:
+            for item in items:
+                try:
+                    done = (self.data.remove(item) if method == "DELETE" else
+                            self.data.create(_type(item), _values(item)) if method == "POST" else
+                            self.data.update(_type(item), item.get("id"), _values(item)))
+                    answers.append({"id": done, "success": True, "errors": []})
+                except RecordError as err:
+                    answers.append({"id": item if method == "DELETE" else item.get("id"), "success": False, "errors": [
+                        {"statusCode": err.code, "message": err.message, "fields": list(err.fields)}]})
+        return 200, {"Content-Type": "application/json"}, json.dumps(answers).encode()
+
+
+def _type(item: dict[str, Any]) -> str:
+    return str((item.get("attributes") or {}).get("type") or "")
+
+
+def _values(item: dict[str, Any]) -> dict[str, Any]:
+    """A record's fields as the org stores them (booleans as text), without `attributes` and `id`."""
+    return {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in item.items() if k not in ("attributes", "id")}
+
+
+def _filter(rows: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:
+    """The rows meeting every `AND`-joined condition of a WHERE clause."""
+    at = 0
+    while at < len(where):
+        match = CONDITION.match(where, at)
+        if not match or match.end() == at:
+            raise SalesforceError(400, "MALFORMED_QUERY", f"unsupported condition: {where[at:at + 80]}")
+        name, meets = match.group("field"), _condition(match.group("op").upper(), match.group("value"))
+        rows = [r for r in rows if meets(r.get(name))]
+        at = match.end()
+    return rows
+
+
+def _condition(op: str, value: str) -> Callable[[str | None], bool]:
+    """Whether a field's text meets `op value`; the value parsed once, not per row."""
+    if op == "IN":
+        among = {_unquote(v) for v in re.findall(TEXT, value)}
+        return lambda held: held in among
+    if value.startswith("'"):
+        text = _unquote(value)
+        return lambda held: op == "=" and held == text
     if value.lower() in ("true", "false"):
-        return [r for r in rows if (r.get(name) or "false").lower() == value.lower()]
+        return lambda held: (held or "false").lower() == value.lower()
     bound = _when(value)
-    keep = {">": lambda w: w > bound, ">=": lambda w: w >= bound, "=": lambda w: w == bound}[op]
-    return [r for r in rows if r.get(name) and keep(_when(r[name]))]
+    compare = {">": lambda w: w > bound, ">=": lambda w: w >= bound, "=": lambda w: w == bound}[op]
+    return lambda held: bool(held) and compare(_when(held))
+
+
+def _unquote(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text[1:-1])
 
 
 def _when(text: str | None) -> datetime:
@@ -318,7 +373,7 @@ def _typed(name: str, value: str | None) -> Any:
     """REST returns booleans and numbers as JSON values; the CSV files hold text."""
     if value is None:
         return None
-    if value in ("true", "false") and name.startswith(("Is", "Has")):
+    if value in ("true", "false") and (name.startswith(("Is", "Has")) or name.endswith("__c")):
         return value == "true"
     return value
 

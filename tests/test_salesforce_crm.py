@@ -1,0 +1,138 @@
+"""Salesforce CRM as a destination, against the local org: campaign members with a status per membership, removal
+by status or deletion, a checkbox per audience, no lead created unless asked, campaign names quoted in SOQL, and
+the org's daily API allowance kept for others."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from accord.activation.run import deliver
+from accord.connectors.salesforce.server import SalesforceData, SalesforceServer
+from accord.lake.store import Lake
+from tests.conftest import evaluated_workspace
+
+PEOPLE = "Webinar attendees"
+
+
+@pytest.fixture
+def org(tiny_world: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    with SalesforceServer(SalesforceData.from_folder(tiny_world / "salesforce")) as server:
+        monkeypatch.setenv("SF_SECRET", server.client_secret)
+        yield server
+
+
+def settings(server: SalesforceServer, **extra: Any) -> dict[str, Any]:
+    return {"type": "salesforce", "name": "crm", "audiences": [PEOPLE], "org_id": "00D5e0000012345EAA",
+            "instance_url": server.endpoint, "client_id": server.client_id, "client_secret": "env:SF_SECRET",
+            "backoff_seconds": 0.01, **extra}
+
+
+def campaign(server: SalesforceServer, name: str) -> str:
+    return next(r["Id"] for r in server.data.records["Campaign"] if r["Name"] == name)
+
+
+def members(server: SalesforceServer, campaign_id: str) -> dict[str, str]:
+    """Contact or lead id → status, for the campaign's live members."""
+    return {str(r["ContactId"] or r["LeadId"]): str(r["Status"]) for r in server.data.records["CampaignMember"]
+            if r["CampaignId"] == campaign_id and r.get("IsDeleted") != "true"}
+
+
+def leave(lake: Lake) -> str:
+    """One acknowledged member leaves the audience; its profile id."""
+    profile = str(lake.scalar("SELECT min(profile_id) FROM destination_members"))
+    lake.execute("UPDATE audience_membership SET status = 'exited' WHERE audience = ? AND profile_id = ?",
+                 [PEOPLE, profile])
+    return profile
+
+
+def test_members_join_a_campaign_made_for_the_audience_and_leave_it_deleted(tmp_path: Path, evaluated_lake: Path,
+                                                                             org: SalesforceServer) -> None:
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [settings(org)])
+    with ws.lake() as lake:
+        first = deliver(ws, lake, ws.config.destinations[0]).audiences[0]
+        made = campaign(org, f"{ws.config.name} · {PEOPLE}")
+        joined = members(org, made)
+        key = lake.scalar("SELECT destination_key FROM destination_members ORDER BY profile_id LIMIT 1")
+        leave(lake)
+        second = deliver(ws, lake, ws.config.destinations[0]).audiences[0]
+    assert first.activated == len(joined) > 0 and set(joined.values()) == {"Sent"}
+    assert str(key).startswith("00v"), "the key is the CampaignMember id a removal deletes"
+    assert second.removed == 1 and len(members(org, made)) == len(joined) - 1
+    assert ("delete", "CampaignMember", key) in org.data.writes
+    assert not [w for w in org.data.writes if w[:2] in (("create", "Lead"), ("create", "Contact"))]
+
+
+def test_a_removal_can_set_a_status_and_a_return_restores_it(tmp_path: Path, evaluated_lake: Path,
+                                                            org: SalesforceServer) -> None:
+    config = settings(org, on_removal="status", removed_status="Removed", member_status="Member",
+                      campaigns={PEOPLE: "Q4 Webinar: O'Brien and Partners"})
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [config])
+    with ws.lake() as lake:
+        deliver(ws, lake, ws.config.destinations[0])
+        made = campaign(org, "Q4 Webinar: O'Brien and Partners")
+        profile = leave(lake)
+        deliver(ws, lake, ws.config.destinations[0])
+        after_leaving = members(org, made)
+        lake.execute("UPDATE audience_membership SET status = 'existing' WHERE profile_id = ?", [profile])
+        back = deliver(ws, lake, ws.config.destinations[0]).audiences[0]
+    statuses = {r["Label"] for r in org.data.records["CampaignMemberStatus"] if r["CampaignId"] == made}
+    assert {"Member", "Removed", "Sent"} <= statuses
+    assert sorted(after_leaving.values()).count("Removed") == 1
+    assert back.activated == 1 and set(members(org, made).values()) == {"Member"}
+    assert len([r for r in org.data.records["Campaign"] if r["Name"].startswith("Q4 Webinar")]) == 1, \
+        "the quoted name was found again, not made twice"
+
+
+def test_an_audience_can_be_a_checkbox_on_contacts_and_leads(tmp_path: Path, evaluated_lake: Path,
+                                                             org: SalesforceServer) -> None:
+    for sobject in ("Contact", "Lead"):
+        org.data.add_checkbox(sobject, "In_Webinar_Audience__c")
+    ws = evaluated_workspace(tmp_path, evaluated_lake,
+                             [settings(org, checkbox_fields={PEOPLE: "In_Webinar_Audience__c"})])
+    with ws.lake() as lake:
+        report = deliver(ws, lake, ws.config.destinations[0]).audiences[0]
+        flagged = {r["Id"] for s in ("Contact", "Lead") for r in org.data.records[s]
+                   if r["In_Webinar_Audience__c"] == "true"}
+        profile = leave(lake)
+        key = str(lake.scalar("SELECT destination_key FROM destination_members WHERE profile_id = ?", [profile]))
+        deliver(ws, lake, ws.config.destinations[0])
+    assert report.activated > 0 and len(flagged) >= report.activated
+    assert not [r for r in org.data.records["CampaignMember"] if r["Id"] in {w[2] for w in org.data.writes}]
+    assert all(org.data.live(("Contact" if i.startswith("003") else "Lead"), i)["In_Webinar_Audience__c"] == "false"
+               for i in key.split(","))
+
+
+def test_leads_are_created_only_when_asked(tmp_path: Path, evaluated_lake: Path, org: SalesforceServer) -> None:
+    # A person known only from Marketo and events has no contact or lead: skipped, unless create_leads.
+    for sobject in ("Contact", "Lead"):
+        for row in org.data.records[sobject]:
+            row["Email"] = None
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [settings(org)])
+    with ws.lake() as lake:
+        lake.execute("DELETE FROM identity_nodes WHERE namespace = 'crm_id'")
+        skipped = deliver(ws, lake, ws.config.destinations[0]).audiences[0]
+    assert skipped.activated == 0 and skipped.skipped.get("no_crm_record", 0) > 0
+    assert not [w for w in org.data.writes if w[1] == "Lead"]
+
+    ws = evaluated_workspace(tmp_path / "again", evaluated_lake, [settings(org, create_leads=True)])
+    with ws.lake() as lake:
+        lake.execute("DELETE FROM identity_nodes WHERE namespace = 'crm_id'")
+        created = deliver(ws, lake, ws.config.destinations[0]).audiences[0]
+    leads = [org.data.live("Lead", w[2]) for w in org.data.writes if w[:2] == ("create", "Lead")]
+    assert created.activated == len(leads) > 0
+    assert all(lead and lead["LastName"] and lead["Company"] and lead["LeadSource"] == "Accord" for lead in leads)
+
+
+def test_the_orgs_api_allowance_is_kept_for_others(tmp_path: Path, evaluated_lake: Path,
+                                                   org: SalesforceServer) -> None:
+    org.api_used = 14_000  # of 15,000 today: past the default 90 % budget
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [settings(org)])
+    with ws.lake() as lake:
+        report = deliver(ws, lake, ws.config.destinations[0], sleep=lambda _: None).audiences[0]
+        reasons = {r[0] for r in lake.execute("SELECT reason FROM delivery_receipts WHERE outcome = 'retrying'").fetchall()}
+    assert report.activated == 0 and report.retrying > 0 and report.failed == 0
+    assert any("14,00" in r and "API requests" in r for r in reasons)
+    assert org.api_used < 14_010, "it stopped at once instead of spending the org's allowance"
