@@ -53,6 +53,8 @@ def test_demo_activates_to_linkedin_google_and_salesforce(tmp_path) -> None:
     assert {kinds[a] for a in by_destination["linkedin-abm"]} == {"person", "account"}
     assert by_destination["google-customer-match"] and by_destination["salesforce-campaigns"]
     assert all(n > 0 for n in added.values()), added
+    listed = runner.invoke(app, ["destinations", "list", "-w", str(folder)], env={"COLUMNS": "200"}).output
+    assert all(name in listed for name in ("linkedin-abm", "google-customer-match", "salesforce-campaigns"))
     flat = " ".join(out.split())
     assert "linkedin-abm ← " in flat and "LinkedIn company segment" in flat and "Salesforce campaign" in flat
 

@@ -32,6 +32,9 @@ def test_what_lists_connectors_is_built_from_the_registry() -> None:
     readers = sorted(c.type for c in connectors().values() if c.source)
     listed = CliRunner().invoke(app, ["sync", "--help"], env={"COLUMNS": "200"}).output
     assert all(f" {t} " in listed for t in readers)
+    senders = CliRunner().invoke(app, ["destinations", "types"], env={"COLUMNS": "200"}).output
+    assert [line.split()[1] for line in senders.splitlines() if line.startswith("│ ")] == [
+        c.type for c in connectors().values() if c.destination]
     assert {m.split("/")[0] for m in builtin_mappings()} <= set(connectors())
     documented = [line.split("|")[1:5] for line in DOCS.read_text().splitlines() if line.startswith("| `")
                   and line.count("|") == 5]

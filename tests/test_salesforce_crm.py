@@ -136,3 +136,25 @@ def test_the_orgs_api_allowance_is_kept_for_others(tmp_path: Path, evaluated_lak
     assert report.activated == 0 and report.retrying > 0 and report.failed == 0
     assert any("14,00" in r and "API requests" in r for r in reasons)
     assert org.api_used < 14_010, "it stopped at once instead of spending the org's allowance"
+
+
+def test_check_says_what_the_org_holds_and_names_what_is_missing(tmp_path: Path, evaluated_lake: Path,
+                                                                 org: SalesforceServer) -> None:
+    from accord.activation.destination import DeliveryError
+    from accord.activation.run import open_destination
+
+    def checked(**extra: Any) -> dict[str, int]:
+        ws = evaluated_workspace(tmp_path / str(len(extra)), evaluated_lake, [settings(org, **extra)])
+        destination = open_destination(ws, ws.config.destinations[0], "prod")
+        try:
+            return destination.check()
+        finally:
+            destination.close()
+
+    found = checked()
+    assert found["campaigns to create"] == 1 and 0 < found["API requests left today"] < 15_000
+    with pytest.raises(DeliveryError, match="has no campaign 'Nope'; create it, or set create_campaigns"):
+        checked(campaigns={PEOPLE: "Nope"}, create_campaigns=False)
+    with pytest.raises(DeliveryError, match="Contact has no field 'Missing__c'"):
+        checked(checkbox_fields={PEOPLE: "Missing__c"}, member_status="Sent", on_removal="delete")
+    assert not org.data.writes, "a check writes nothing"

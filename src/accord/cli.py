@@ -56,6 +56,8 @@ account_app = typer.Typer(help="Unified account profiles.", no_args_is_help=True
 audiences_app = typer.Typer(help="Audiences: files in audiences/*.aud, evaluated into memberships.", no_args_is_help=True)
 keys_app = typer.Typer(help="Write keys for the collector, API keys for the REST API.", no_args_is_help=True)
 sources_app = typer.Typer(help="API sources configured in accord.yaml (Marketo instances, ...).", no_args_is_help=True)
+destinations_app = typer.Typer(help="Destinations: the types Accord can send to, and those accord.yaml configures.",
+                               no_args_is_help=True)
 sync_app = typer.Typer(help="Pull records from API sources: a backfill the first time, then what changed.",
                        no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
@@ -71,6 +73,7 @@ app.add_typer(audiences_app, name="audiences")
 app.add_typer(keys_app, name="keys")
 deliveries_app = typer.Typer(help="Send audiences to destinations; runs, receipts and failures.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
+app.add_typer(destinations_app, name="destinations")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(sync_app, name="sync")
 schema_app = typer.Typer(help="Custom fields: declared in accord.yaml, held by each sandbox's store.", no_args_is_help=True)
@@ -1064,6 +1067,43 @@ def print_delivery(report) -> None:  # type: ignore[no-untyped-def]
         )
         for reason, n in sorted(audience.failures.items(), key=lambda kv: -kv[1])[:5]:
             err_console.print(f"  failed × {n}: {escape(reason)}", highlight=False)
+
+
+@destinations_app.command("types")
+def destinations_types() -> None:
+    """Every destination type Accord knows (built in or added by an installed package): what it takes and the
+    settings it requires."""
+    from accord.connectors.registry import with_destinations
+
+    table = Table("type", "title", "takes", "required settings")
+    for connector in with_destinations():
+        model = connector.destination
+        assert model is not None
+        required = [n for n, f in model.model_fields.items() if f.is_required() and n not in ("name", "audiences")]
+        table.add_row(connector.type, connector.title, ", ".join(model.takes), ", ".join(required))  # type: ignore[attr-defined]
+    console.print(table)
+
+
+@destinations_app.command("list")
+def destinations_list(workspace: WorkspaceOpt = None) -> None:
+    """Each configured destination: its type, how many audiences it sends, its schedule, its last run and dead
+    letters (per sandbox, when a destination reads more than prod)."""
+    from accord.activation.deliveries import dead_letter_count, list_runs
+
+    with user_errors():
+        ws = open_workspace(workspace)
+        several = any(c.sandboxes != ["prod"] for c in ws.config.destinations)
+        table = Table("name", "type", "audiences", "schedule", *(["sandbox"] if several else []), "last run")
+        table.columns[0].overflow = "fold"  # a name is what a user types next: wrapped, never cut
+        for config in ws.config.destinations:
+            for sandbox in config.sandboxes:
+                with ws.lake(sandbox) as lake:
+                    runs = list_runs(lake, config.name, 1)
+                    last = (f"{runs[0]['status']} {runs[0]['started_at']:%m-%d %H:%M}" if runs else "never")
+                    dead = dead_letter_count(lake, config.name)
+                    table.add_row(config.name, config.type, str(len(config.audiences)), config.schedule,
+                                  *([sandbox] if several else []), last + (f"; {dead} dead letters" if dead else ""))
+    console.print(table)
 
 
 @deliveries_app.command("run")
