@@ -58,3 +58,19 @@ def test_a_failed_segment_is_named_in_the_run(tmp_path: Path, evaluated_lake: Pa
         report = deliver(ws, lake, ws.config.destinations[0]).audiences[0]
         dead = lake.query("SELECT error FROM delivery_dead_letters")
     assert report.failed == 1 and len(dead) == 1 and "is EXPIRED" in dead[0]["error"]
+
+
+def test_an_account_with_a_linkedin_organization_goes_by_its_urn(tmp_path: Path, evaluated_lake: Path,
+                                                                linkedin: LinkedInServer) -> None:
+    ws = evaluated_workspace(tmp_path, evaluated_lake,
+                             [settings(linkedin, [ACCOUNTS]) | {"organization_field": "linkedin_company_id"}])
+    with ws.lake() as lake:
+        lake.execute("ALTER TABLE account_profile ADD COLUMN linkedin_company_id VARCHAR")
+        known = lake.scalar("SELECT min(profile_id) FROM audience_membership WHERE audience = ?", [ACCOUNTS])
+        lake.execute("UPDATE account_profile SET linkedin_company_id = '2414183' WHERE account_id = ?", [known])
+        lake.execute("UPDATE account_profile SET linkedin_company_id = 'not an id' WHERE account_id <> ?", [known])
+        report = deliver(ws, lake, ws.config.destinations[0]).audiences[0]
+        key = lake.scalar("SELECT destination_key FROM destination_members WHERE profile_id = ?", [known])
+    companies = next(iter(linkedin.segments.values())).companies
+    assert key == "ORGANIZATION:urn:li:organization:2414183" and "urn:li:organization:2414183" in companies
+    assert report.activated == len(companies) and sum(c.startswith("urn:") for c in companies) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from accord.activation.destination import DestinationBase
 from accord.connectors.secrets import SecretRef
@@ -29,9 +29,19 @@ class LinkedInDestinationConfig(DestinationBase):
                                                        "domain"],
                               description="What each member carries: a person's e-mail (sent hashed), names and "
                                           "company; an account's name and domain.")
+    organization_field: str | None = Field(
+        default=None, description="Account attribute holding the company's LinkedIn organization id or URN (e.g. a "
+                                  "custom field LinkedIn_Company_Id__c); sent as organizationUrn where present, "
+                                  "the surest match LinkedIn offers.")
     source_platform: str = Field(default="LIST_UPLOAD", description="The segments' sourcePlatform, as LinkedIn "
                                                                      "registered it for your app.")
     calls_per_minute: int = Field(default=300, ge=1, description="Streaming calls a minute to pace under.")
     settle_seconds: float = Field(default=5.0, ge=0, description="Pause after creating a segment before adding "
                                                                   "to it (LinkedIn asks for 5 s).")
     timeout_seconds: float = Field(default=30.0, gt=0, description="Per request.")
+
+    @model_validator(mode="after")
+    def _carries_the_organization(self) -> LinkedInDestinationConfig:
+        if self.organization_field and self.organization_field not in self.fields:
+            self.fields = [*self.fields, self.organization_field]
+        return self

@@ -55,7 +55,7 @@ class LinkedInDestination:
     # Helpers --------------------------------------------------------------------------------------------------
     def _change(self, audience: str, members: list[Member], action: str) -> list[Outcome]:
         kind = members[0].kind
-        keys = {m.profile_id: m.key or _key(kind, m.fields) for m in members}
+        keys = {m.profile_id: m.key or _key(kind, m.fields, self.config.organization_field) for m in members}
         sendable = [m for m in members if keys[m.profile_id]]
         outcomes = [Outcome(m.profile_id, "skipped", "no_identifier") for m in members if not keys[m.profile_id]]
         if not sendable:
@@ -94,7 +94,7 @@ class LinkedInDestination:
             return self._segments[audience]
 
 
-def _key(kind: str, fields: dict[str, Any]) -> str | None:
+def _key(kind: str, fields: dict[str, Any], organization_field: str | None = None) -> str | None:
     """What identifies a member to LinkedIn, kept as the member's key so a removal needs nothing else."""
     if kind == "person":
         if fields.get("email"):
@@ -102,6 +102,9 @@ def _key(kind: str, fields: dict[str, Any]) -> str | None:
         if fields.get("first_name") and fields.get("last_name"):
             return f"NAME:{fields['first_name']}|{fields['last_name']}|{fields.get('company_name') or ''}"
         return None
+    organization = str(fields.get(organization_field) or "").strip() if organization_field else ""
+    if organization.isdigit() or organization.startswith("urn:li:organization:"):
+        return f"ORGANIZATION:{organization if organization.startswith('urn:') else 'urn:li:organization:' + organization}"
     if fields.get("domain"):
         return f"DOMAIN:{fields['domain']}"
     return f"COMPANY:{fields['name']}" if fields.get("name") else None
@@ -114,6 +117,8 @@ def _element(key: str, fields: dict[str, Any]) -> dict[str, Any]:
     if how == "NAME":
         first, last, company = value.split("|", 2)
         return {"firstName": first, "lastName": last, **({"companyName": company} if company else {})}
+    if how == "ORGANIZATION":
+        return {"organizationUrn": value, **({"companyName": fields["name"]} if fields.get("name") else {})}
     if how == "DOMAIN":
         return {"companyWebsiteDomain": value, **({"companyName": fields["name"]} if fields.get("name") else {})}
     return {"companyName": value}
