@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from accord.activation.destination import DestinationBase
 from accord.connectors.secrets import SecretRef
@@ -32,5 +32,16 @@ class GoogleAdsDestinationConfig(DestinationBase):
                                            "marketing consent is not recorded; a recorded `y` sends GRANTED.")
     ad_personalization: Literal["GRANTED", "DENIED", "UNSPECIFIED"] = Field(
         default="UNSPECIFIED", description="Consent to personalised ads, as `ad_user_data`.")
+    postal_code_field: str | None = Field(
+        default=None, description="Person attribute holding the postal code (e.g. a custom field MailingPostalCode): "
+                                  "with it, a member with first and last name and a country also goes as address "
+                                  "info (names hashed, country code and postal code as they are).")
     poll_seconds: float = Field(default=5.0, gt=0, description="How often a running job is asked whether it ended.")
     timeout_seconds: float = Field(default=60.0, gt=0, description="Per request.")
+
+    @model_validator(mode="after")
+    def _carries_the_address(self) -> GoogleAdsDestinationConfig:
+        if self.postal_code_field:
+            wanted = ["first_name", "last_name", "country", self.postal_code_field]
+            self.fields = [*self.fields, *(f for f in wanted if f not in self.fields)]
+        return self

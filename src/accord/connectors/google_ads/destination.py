@@ -1,5 +1,6 @@
 """Google Ads Customer Match: a person audience as a CRM-based user list, changed through offline user data jobs;
-e-mails and phones leave Accord only as SHA-256 of their normalised form, with the consent Google asks for."""
+e-mails, phones and names leave Accord only as SHA-256 of their normalised form, with the consent Google asks
+for."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import re
 import threading
 from pathlib import Path
 from typing import Any
+
+import pycountry
 
 from accord.activation.destination import Capabilities, Member, Outcome
 from accord.connectors.google_ads.client import GoogleAdsClient
@@ -66,7 +69,7 @@ class GoogleAdsDestination:
 
     # Helpers --------------------------------------------------------------------------------------------------
     def _job(self, audience: str, members: list[Member], verb: str) -> list[Outcome]:
-        keys = {m.profile_id: m.key or _key(m.fields) for m in members}
+        keys = {m.profile_id: m.key or _key(m.fields, self.config.postal_code_field) for m in members}
         sendable = [m for m in members if keys[m.profile_id]]
         outcomes = [Outcome(m.profile_id, "skipped", "no_identifier") for m in members if not keys[m.profile_id]]
         groups: dict[tuple[str, str], list[Member]] = {}
@@ -96,19 +99,53 @@ class GoogleAdsDestination:
             return self._lists[audience]
 
 
-def _key(fields: dict[str, Any]) -> str | None:
-    """The member's hashed identifiers, kept as its key so a removal needs nothing else."""
+def _key(fields: dict[str, Any], postal_code_field: str | None = None) -> str | None:
+    """The member's identifiers (hashed where Google asks), kept as its key so a removal needs nothing else."""
     parts = []
     if fields.get("email"):
         parts.append(f"hashedEmail={sha256(normal_email(str(fields['email'])))}")
     phone = e164(str(fields["phone"])) if fields.get("phone") else None
     if phone:
         parts.append(f"hashedPhoneNumber={sha256(phone)}")
+    address = _address(fields, postal_code_field) if postal_code_field else None
+    if address:
+        parts.append(f"addressInfo={'|'.join(address)}")
     return ";".join(parts) or None
 
 
-def _identifiers(key: str) -> list[dict[str, str]]:
-    return [{name: value} for name, value in (part.split("=", 1) for part in key.split(";"))]
+def _address(fields: dict[str, Any], postal_code_field: str) -> tuple[str, str, str, str] | None:
+    """Hashed first and last name, ISO country code, postal code: all four, or none (Google matches on all)."""
+    first, last = (normal_name(str(fields.get(f) or "")) for f in ("first_name", "last_name"))
+    postal = re.sub(r"\s+", " ", str(fields.get(postal_code_field) or "")).strip()
+    country = country_code(str(fields.get("country") or ""))
+    if not (first and last and postal and country):
+        return None
+    return sha256(first), sha256(last), country, postal
+
+
+def normal_name(name: str) -> str:
+    """Lower-cased, trimmed, without punctuation, as Google normalises names before hashing."""
+    return re.sub(r"[^\w\s-]", "", name.strip().lower()).strip()
+
+
+def country_code(country: str) -> str | None:
+    """ISO 3166-1 alpha-2 code of a country written as a code or a name ("JP", "Japan"); None when unknown."""
+    try:
+        return str(pycountry.countries.lookup(country.strip()).alpha_2) if country.strip() else None
+    except LookupError:
+        return None
+
+
+def _identifiers(key: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for name, value in (part.split("=", 1) for part in key.split(";")):
+        if name == "addressInfo":
+            first, last, country, postal = value.split("|", 3)
+            out.append({"addressInfo": {"hashedFirstName": first, "hashedLastName": last, "countryCode": country,
+                                        "postalCode": postal}})
+        else:
+            out.append({name: value})
+    return out
 
 
 def open_destination(config: GoogleAdsDestinationConfig, root: Path, workspace_name: str,

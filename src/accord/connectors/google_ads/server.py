@@ -17,6 +17,7 @@ from accord.testing.http import Answer, Faults, LocalServer
 
 MAX_IDENTIFIERS = 100_000
 HASHED = re.compile(r"^[0-9a-f]{64}$")
+ADDRESS_PARTS = ("hashedFirstName", "hashedLastName", "countryCode", "postalCode")
 
 
 @dataclass
@@ -123,9 +124,8 @@ class GoogleAdsServer(LocalServer, Faults):
         for index, operation in enumerate(operations):
             (verb, data), = operation.items() if len(operation) == 1 else [("?", {})]
             identifiers = (data or {}).get("userIdentifiers") or []
-            bad = verb not in ("create", "remove") or not identifiers or any(
-                not any(HASHED.match(str(v)) and v not in self.unmatchable for k, v in i.items()
-                        if k.startswith("hashed")) for i in identifiers)
+            bad = verb not in ("create", "remove") or not identifiers or not all(
+                _valid(i, self.unmatchable) for i in identifiers)
             if bad:
                 failures.append({"errorCode": {"offlineUserDataJobError": "INVALID_SHA256_FORMAT"},
                                  "location": {"fieldPathElements": [{"fieldName": "operations", "index": index}]}})
@@ -151,6 +151,8 @@ class GoogleAdsServer(LocalServer, Faults):
                 for verb, identifiers in job.operations:
                     for identifier in identifiers:
                         for key, value in identifier.items():
+                            if isinstance(value, dict):  # addressInfo: one key of its four parts
+                                value = "|".join(str(value.get(k)) for k in ADDRESS_PARTS)
                             (members.add if verb == "create" else members.discard)(f"{key}:{value}")
                 job.status = "SUCCESS"
             done = job.status == "SUCCESS"
@@ -165,3 +167,15 @@ class GoogleAdsServer(LocalServer, Faults):
             self.refused[status] = self.refused.get(status, 0) + 1
         payload = {"error": {"code": status, "message": message, "status": code, "details": details or []}}
         return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
+
+
+def _valid(identifier: dict[str, Any], unmatchable: set[str]) -> bool:
+    """One identifier as Google takes it: a hashed e-mail or phone, or address info with hashed names, a two-letter
+    country code and a postal code; none of it marked unmatchable."""
+    if set(identifier) == {"addressInfo"}:
+        address = identifier["addressInfo"] or {}
+        return (all(HASHED.match(str(address.get(k))) and address.get(k) not in unmatchable
+                    for k in ("hashedFirstName", "hashedLastName"))
+                and re.fullmatch(r"[A-Z]{2}", str(address.get("countryCode"))) is not None
+                and bool(address.get("postalCode")))
+    return any(HASHED.match(str(v)) and v not in unmatchable for k, v in identifier.items() if k.startswith("hashed"))
