@@ -3,6 +3,7 @@ address leaves in the clear), accounts as a company segment keyed by domain, a f
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,15 @@ def test_an_account_with_a_linkedin_organization_goes_by_its_urn(tmp_path: Path,
     companies = next(iter(linkedin.segments.values())).companies
     assert key == "ORGANIZATION:urn:li:organization:2414183" and "urn:li:organization:2414183" in companies
     assert report.activated == len(companies) and sum(c.startswith("urn:") for c in companies) == 1
+
+
+def test_a_spent_daily_limit_keeps_the_changes_for_tomorrow(tmp_path: Path, evaluated_lake: Path) -> None:
+    with LinkedInServer(Limits(build_seconds=0.01, calls_per_day=3)) as server:
+        os.environ["LINKEDIN_TOKEN"] = server.token
+        ws = evaluated_workspace(tmp_path, evaluated_lake, [settings(server, [PEOPLE])])
+        with ws.lake() as lake:
+            report = deliver(ws, lake, ws.config.destinations[0], sleep=lambda _: None).audiences[0]
+            reasons = {r[0] for r in lake.execute(
+                "SELECT reason FROM delivery_receipts WHERE outcome = 'retrying'").fetchall()}
+    assert report.activated == 0 and report.retrying > 0 and report.failed == 0
+    assert any("DAY limit" in r and "asked to wait" in r for r in reasons), reasons

@@ -25,8 +25,9 @@ def checked(system: str, what: str, send: Callable[[], httpx.Response],
     except httpx.TransportError as err:
         raise ConnectorError(f"{system} unreachable on {what}: {err}", unreachable=True) from None
     if response.status_code == 429 or response.status_code >= 500:
-        raise ConnectorError(f"{system} answered HTTP {response.status_code} on {what}", retryable=True,
-                             retry_after=delay(response))
+        said = " ".join(response.text.split())[:200]
+        raise ConnectorError(f"{system} answered HTTP {response.status_code} on {what}" + (f": {said}" if said else ""),
+                             retryable=True, retry_after=delay(response))
     if response.status_code >= 400:
         raise ConnectorError(f"{system} refused {what}: HTTP {response.status_code} {response.text[:300]}")
     return response

@@ -3,11 +3,12 @@ per-minute limit; refusals as `ConnectorError` (retryable for 429, 5xx and timeo
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 
-from accord.connectors.http import checked
+from accord.connectors.http import checked, header_delay
 from accord.connectors.pacing import Pacer
 
 
@@ -49,4 +50,13 @@ class LinkedInClient:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         with self.pacer.slot():
-            return checked("LinkedIn", f"{method} {path}", lambda: self._http.request(method, path, **kwargs))
+            return checked("LinkedIn", f"{method} {path}", lambda: self._http.request(method, path, **kwargs),
+                           delay=_delay)
+
+
+def _delay(response: httpx.Response) -> float | None:
+    """Retry-After, or for a spent daily limit (said only in the message) the time to midnight UTC, when it resets."""
+    if response.status_code == 429 and "DAY limit" in response.text:
+        now = datetime.now(timezone.utc)
+        return (datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), timezone.utc) - now).total_seconds()
+    return header_delay(response)

@@ -27,6 +27,8 @@ class Limits:
 
     calls_per_minute: int = 300
     window_seconds: float = 60.0
+    calls_per_day: int = 100_000
+    """The application's daily limit; LinkedIn resets it at midnight UTC and says so only in the message."""
     build_seconds: float = 0.05
 
 
@@ -54,6 +56,7 @@ class LinkedInServer(LocalServer, Faults):
         self.calls: list[tuple[str, str]] = []
         self.refused: dict[int, int] = {}  # HTTP status → times answered
         self.unmatchable: set[str] = set()  # identifiers whose elements are answered 400 alone
+        self.calls_today = 0
         self._recent: deque[float] = deque()
         self._lock = threading.Lock()
 
@@ -99,8 +102,13 @@ class LinkedInServer(LocalServer, Faults):
                 self._recent.popleft()
             wait = (self._recent[0] + self.limits.window_seconds - now
                     if len(self._recent) >= self.limits.calls_per_minute else None)
-            if injected is None and wait is None:
+            spent = self.calls_today >= self.limits.calls_per_day
+            if injected is None and wait is None and not spent:
                 self._recent.append(now)
+                self.calls_today += 1
+        if spent and injected is None:
+            return self._error(429, "Resource level throttle APPLICATION DAY limit for calls to this resource is "
+                                    "reached.")
         if injected is not None:
             return self._error(injected, "injected", {"Retry-After": "0"} if injected == 429 else {})
         if wait is not None:
