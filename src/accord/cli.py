@@ -56,6 +56,10 @@ account_app = typer.Typer(help="Unified account profiles.", no_args_is_help=True
 audiences_app = typer.Typer(help="Audiences: files in audiences/*.aud, evaluated into memberships.", no_args_is_help=True)
 keys_app = typer.Typer(help="Write keys for the collector, API keys for the REST API.", no_args_is_help=True)
 sources_app = typer.Typer(help="API sources configured in accord.yaml (Marketo instances, ...).", no_args_is_help=True)
+fields_app = typer.Typer(help="The fields of the model, standard and custom, with their usage labels.",
+                         no_args_is_help=True)
+policies_app = typer.Typer(help="Data usage policies: which marketing actions labelled data may not be used for.",
+                           no_args_is_help=True)
 destinations_app = typer.Typer(help="Destinations: the types Accord can send to, and those accord.yaml configures.",
                                no_args_is_help=True)
 sync_app = typer.Typer(help="Pull records from API sources: a backfill the first time, then what changed.",
@@ -74,6 +78,8 @@ app.add_typer(keys_app, name="keys")
 deliveries_app = typer.Typer(help="Send audiences to destinations; runs, receipts and failures.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
 app.add_typer(destinations_app, name="destinations")
+app.add_typer(fields_app, name="fields")
+app.add_typer(policies_app, name="policies")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(sync_app, name="sync")
 schema_app = typer.Typer(help="Custom fields: declared in accord.yaml, held by each sandbox's store.", no_args_is_help=True)
@@ -1057,6 +1063,10 @@ for _connector in with_sources():
 
 def print_delivery(report) -> None:  # type: ignore[no-untyped-def]
     for audience in report.audiences:
+        if audience.blocked:
+            err_console.print(f"run {report.run_id} {report.destination} ← {audience.audience}: not sent, blocked by "
+                              f"{escape(audience.blocked)}", highlight=False)
+            continue
         skipped = ", ".join(f"{n} {why}" for why, n in sorted(audience.skipped.items())) or "0"
         excluded = ", ".join(f"{n} {why}" for why, n in sorted(audience.excluded.items())) or "0"
         console.print(
@@ -1067,6 +1077,68 @@ def print_delivery(report) -> None:  # type: ignore[no-untyped-def]
         )
         for reason, n in sorted(audience.failures.items(), key=lambda kv: -kv[1])[:5]:
             err_console.print(f"  failed × {n}: {escape(reason)}", highlight=False)
+
+
+@fields_app.command("list")
+def fields_list(
+    entity: Annotated[Optional[str], typer.Option("--entity", "-e", help="Only this entity's fields.")] = None,
+    labelled: Annotated[bool, typer.Option("--labelled", help="Only fields that carry a label.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Every field as `entity.field`, its type, and the usage labels it carries with where each comes from."""
+    with user_errors():
+        ws = open_workspace(workspace)
+        labels = ws.labels
+        if entity and entity not in ws.schema.entities:
+            raise WorkspaceError(f"unknown entity {entity!r}; known: {', '.join(ws.schema.entities)}")
+        table = Table("field", "type", "labels")
+        for name, model in ws.schema.entities.items():
+            if entity and name != entity:
+                continue
+            for column in model.columns:
+                found = labels.of(name, column.name)
+                if found or not labelled:
+                    said = ", ".join(f"{item.label} ({item.because})" for item in found)
+                    table.add_row(f"{name}.{column.name}", column.type.value, said)
+    console.print(table if table.row_count else "no field carries a label (declare them under governance: fields)")
+
+
+@policies_app.command("list")
+def policies_list(workspace: WorkspaceOpt = None) -> None:
+    """The policies in force: the core ones (unless turned off) and the workspace's own."""
+    from accord.governance.policies import enforced
+
+    with user_errors():
+        ws = open_workspace(workspace)
+        table = Table("policy", "denies", "for labels", "meaning")
+        for policy in enforced(ws.labels):
+            joined = (" or " if policy.any_of else " and ").join(policy.labels)
+            table.add_row(policy.name, policy.deny, joined, policy.description)
+    console.print(table)
+
+
+@policies_app.command("check")
+def policies_check(
+    destination: Annotated[Optional[str], typer.Option("--destination", "-d", help="Only this destination.")] = None,
+    workspace: WorkspaceOpt = None,
+    sandbox: SandboxOpt = None,
+) -> None:
+    """Check every destination's audiences and fields against the policies; each violation with the path that
+    causes it; exit 1 if any."""
+    from accord.activation.run import configured
+    from accord.governance.enforce import destination_violations
+    from accord.governance.policies import enforced
+
+    with user_errors():
+        ws = open_workspace(workspace)
+        chosen = ws.sandbox(sandbox)
+        checked = configured(ws, destination, chosen)
+        found = [v for config in checked for v in destination_violations(ws, config, chosen)]
+    for violation in found:
+        err_console.print(f"[red]violation:[/red] {escape(violation.explain())}", highlight=False)
+    if found:
+        raise typer.Exit(1)
+    console.print(f"no violations: {len(checked)} destinations checked against {len(enforced(ws.labels))} policies")
 
 
 @destinations_app.command("types")
@@ -1126,9 +1198,10 @@ def deliveries_run(
                 print_delivery(report)
                 if report.error:
                     err_console.print(f"[red]run {report.run_id} {report.destination}:[/red] {escape(report.error)}")
-                failed = failed or report.total("failed") > 0 or report.error is not None
+                failed = failed or report.total("failed") > 0 or report.problem is not None
     if failed:
-        err_console.print("some changes failed: see `accord deliveries show RUN` and `accord deliveries retry`")
+        err_console.print("some changes failed or were blocked: see `accord deliveries show RUN`, `accord policies "
+                          "check` and `accord deliveries retry`")
         raise typer.Exit(1)
 
 

@@ -14,6 +14,7 @@ from accord.activation.sync import DeliveryReport
 from accord.audiences.evaluate import EvaluationReport
 from accord.audiences.files import load_audiences
 from accord.generate import generate
+from accord.governance.config import GovernanceConfig
 from accord.identity.run import IdentityReport
 from accord.ingest.loader import IngestResult
 from accord.lake.store import Lake
@@ -44,6 +45,11 @@ DEMO_CUSTOM_FIELDS = (
     CustomField(entity="person", name="Persona__c", label="Persona", description="The buying-group role sales gave."),
 )
 """The custom fields the demo's Salesforce org carries (the generator writes them), declared as a user would."""
+DEMO_BLOCKED = "Tier 1 champions"
+DEMO_GOVERNANCE = GovernanceConfig(fields={"person.email": ["I1"], "person.phone": ["I1"],
+                                           "account.ABM_Tier__c": ["C2"]})
+"""Labels as a data steward would set them: e-mail and phone identify a person; the ABM tier is the sales team's
+own assessment, not to leave for a third party (C2)."""
 
 
 @dataclass
@@ -171,10 +177,13 @@ def _configure(ws: Workspace, marketo: MarketoServer, salesforce: SalesforceServ
         # Daily, not streaming: the local Marketo server lives only as long as the demo command.
         MarketoDestinationConfig(name="marketo-lists", audiences=DEMO_AUDIENCES, folder_id=1, schedule="0 6 * * *",
                                  **connection),
-        FileDestinationConfig(name="audience-files", url="exports", audiences=DEMO_AUDIENCES, schedule="0 6 * * *",
-                              fields=["email", "first_name", "last_name", "company_name"]),
+        # Shared with an agency: a third party, so the C2 label on ABM tiers keeps "Tier 1 champions" back.
+        FileDestinationConfig(name="audience-files", url="exports", audiences=[*DEMO_AUDIENCES, DEMO_BLOCKED],
+                              schedule="0 6 * * *", fields=["email", "first_name", "last_name", "company_name"],
+                              marketing_actions=["export", "export_to_third_party"]),
     ]
-    ws.config = ws.config.model_copy(update={"sources": sources, "destinations": destinations})
+    ws.config = ws.config.model_copy(update={"sources": sources, "destinations": destinations,
+                                             "governance": DEMO_GOVERNANCE})
     ws.save()
 
 

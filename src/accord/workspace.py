@@ -5,18 +5,23 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from accord.activation.config import DestinationConfig
 from accord.audiences.config import AudiencesConfig
+from accord.governance.config import GovernanceConfig
 from accord.identity.config import IdentityConfig
 from accord.lake.custom_fields import declare
 from accord.lake.store import Lake
 from accord.model.schema import CustomField, CustomObject, Schema
 from accord.profiles.build import build_profiles
 from accord.sources.config import SourceConfig, check_sources
+
+if TYPE_CHECKING:
+    from accord.governance.labels import Labels
 
 CONFIG_FILE = "accord.yaml"
 SANDBOX_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
@@ -58,6 +63,8 @@ class WorkspaceConfig(BaseModel):
     custom_objects: list[CustomObject] = Field(default_factory=list,
                                                description="Objects the organisation adds (Subscription__c, ...), "
                                                            "each related to a person or an account.")
+    governance: GovernanceConfig = Field(default_factory=GovernanceConfig,
+                                         description="Usage labels, marketing actions and policies.")
     xdm_tenant: str = Field(default="accord", pattern=r"^[a-z][a-z0-9]{0,63}$",
                             description="The tenant id custom fields go under in XDM exports (`_<tenant>`).")
     schema_file: str | None = Field(default=None, description="A YAML file (relative to the workspace) whose "
@@ -116,7 +123,27 @@ class Workspace:
         except (yaml.YAMLError, ValidationError) as err:
             raise WorkspaceError(f"{path} is not a valid workspace configuration: {err}") from None
         ws._check_destination_kinds()
+        ws._check_governance()
         return ws
+
+    def _check_governance(self) -> None:
+        """Labels, actions, entities, fields and sources named under governance (and in destinations' actions)
+        exist; policies themselves are checked where data moves."""
+        from accord.governance.labels import GovernanceError
+
+        try:
+            self.labels.check()
+            for destination in self.config.destinations:
+                self.labels.check_actions(destination.performs, f"destination {destination.name!r}")
+        except GovernanceError as err:
+            raise WorkspaceError(f"{self.root / CONFIG_FILE}: {err}") from None
+
+    @property
+    def labels(self) -> Labels:
+        """The labels of this workspace's fields, and the labels and actions it knows."""
+        from accord.governance.labels import Labels
+
+        return Labels(self.config.governance, self.schema, {s.name: s.type for s in self.config.sources})
 
     def _check_destination_kinds(self) -> None:
         """A destination that takes only people (or only accounts) must not list an audience of the other kind."""

@@ -39,9 +39,19 @@ class DestinationBase(BaseModel):
     field_names: dict[str, str] = Field(default_factory=dict,
                                         description="Profile attribute → the name the destination receives it under, "
                                                     "e.g. {email: Email Address}; others keep their own names.")
+    marketing_actions: list[str] | None = Field(
+        default=None, description="What this destination does with the data (export, export_to_third_party, "
+                                  "cross_site_targeting, email_targeting, ...), which policies are checked against; "
+                                  "default: its type's own.")
 
     takes: ClassVar[tuple[str, ...]] = ("person", "account")
     """The kinds of audience it receives: people, accounts, or both."""
+    actions: ClassVar[tuple[str, ...]] = ("export",)
+    """The marketing actions a destination of this type performs unless `marketing_actions` says otherwise."""
+
+    @property
+    def performs(self) -> list[str]:
+        return list(self.marketing_actions if self.marketing_actions is not None else self.actions)
 
     def refuse_kinds(self, kinds: Mapping[str, str]) -> None:
         """Refuse the audiences (name → person or account) this destination lists but cannot receive, naming the

@@ -10,6 +10,7 @@ from accord.activation.destination import Destination
 from accord.activation.members import audience_kind, known_audiences
 from accord.activation.sync import DeliveryReport, DeliverySync, SyncPolicy
 from accord.connectors.registry import connector
+from accord.governance.enforce import destination_violations
 from accord.lake.store import Lake
 from accord.workspace import Workspace
 
@@ -46,7 +47,8 @@ def deliver(ws: Workspace, lake: Lake, config: DestinationConfig, audiences: lis
             only: dict[str, set[str]] | None = None) -> DeliveryReport:
     """One run of a destination over its audiences (or those of them named), from the lake's sandbox; `live`
     gives an audience's members as decided live, ahead of the lake's record (`accord serve`); `only` limits the
-    run to some profiles per audience."""
+    run to some profiles per audience. An audience a policy denies this destination is not sent: the run records
+    why."""
     sandbox = lake.sandbox or ws.config.default_sandbox
     if sandbox not in config.sandboxes:
         raise UnknownDestination(f"destination {config.name!r} does not read sandbox {sandbox!r} "
@@ -56,9 +58,14 @@ def deliver(ws: Workspace, lake: Lake, config: DestinationConfig, audiences: lis
     policy = SyncPolicy(config.max_attempts, config.backoff_seconds, config.max_wait_seconds)
     if sleep is not None:
         policy.sleep = sleep
+    blocked: dict[str, str] = {}
+    for violation in destination_violations(ws, config, sandbox, wanted):
+        blocked[violation.audience] = "; ".join(filter(None, [blocked.get(violation.audience), violation.explain()]))
+    allowed = [a for a in wanted if a not in blocked]
     opened = destination or open_destination(ws, config, sandbox)
     try:
-        return DeliverySync(lake, config.name, opened, config.fields, policy, live).run(wanted, trigger, only)
+        return DeliverySync(lake, config.name, opened, config.fields, policy, live).run(allowed, trigger, only,
+                                                                                         blocked)
     finally:
         if destination is None:
             opened.close()

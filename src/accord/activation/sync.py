@@ -50,6 +50,8 @@ class AudienceReport:
     settled: int = 0
     retrying: int = 0
     unreachable: str | None = None
+    blocked: str | None = None
+    """Why a policy kept the audience from this destination (nothing of it was sent)."""
 
 
 @dataclass
@@ -61,6 +63,12 @@ class DeliveryReport:
     error: str | None = None
     retry_in: float | None = None
     """Seconds the destination asked to wait before the `retrying` changes are sent again."""
+
+    @property
+    def problem(self) -> str | None:
+        """What went wrong, the audiences a policy blocked included (a run's record and /health say this)."""
+        blocked = [f"{a.audience}: blocked by {a.blocked}" for a in self.audiences if a.blocked]
+        return "; ".join(filter(None, [self.error, *blocked])) or None
 
     @property
     def unreachable(self) -> str | None:
@@ -93,10 +101,11 @@ class DeliverySync:
         self._throttled: DeliveryError | None = None  # the destination asked for a pause longer than we wait
         self._lake_lock = threading.Lock()  # batches in flight together take turns recording
 
-    def run(self, audiences: list[str], trigger: str = "manual",
-            only: dict[str, set[str]] | None = None) -> DeliveryReport:
+    def run(self, audiences: list[str], trigger: str = "manual", only: dict[str, set[str]] | None = None,
+            blocked: dict[str, str] | None = None) -> DeliveryReport:
         """Deliver the audiences' deltas; with `only`, just those of the profiles named per audience (a streaming
-        run after a few changes, whose cost should not grow with the audience)."""
+        run after a few changes, whose cost should not grow with the audience). `blocked` audiences (name → the
+        policy violations that keep them back) are recorded in the run, and nothing of them is sent."""
         started = time.perf_counter()
         mark_interrupted(self.lake)
         run_id = int(self.lake.scalar("SELECT nextval('delivery_run_seq')"))
@@ -106,6 +115,7 @@ class DeliverySync:
             [run_id, self.name, trigger, now(), RUNNER],
         )
         report = DeliveryReport(run_id, self.name)
+        report.audiences += [AudienceReport(audience, blocked=why) for audience, why in (blocked or {}).items()]
         try:
             for audience in audiences:
                 try:
@@ -119,12 +129,12 @@ class DeliverySync:
             raise
         finally:
             report.seconds = time.perf_counter() - started
-            status = "failed" if report.error else "retrying" if report.total("retrying") else "completed"
+            status = "failed" if report.problem else "retrying" if report.total("retrying") else "completed"
             self.lake.execute(
                 "UPDATE delivery_runs SET status = ?, finished_at = ?, activated = ?, removed = ?, skipped = ?, "
                 "excluded = ?, failed = ?, error = ? WHERE run_id = ?",
                 [status, now(), report.total("activated"), report.total("removed"),
-                 report.total("skipped"), report.total("excluded"), report.total("failed"), report.error, run_id],
+                 report.total("skipped"), report.total("excluded"), report.total("failed"), report.problem, run_id],
             )
         return report
 

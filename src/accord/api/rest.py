@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from accord.activation.sync import DeliveryReport
 from accord.api.keys import matches
 from accord.audiences.files import AudienceNameTaken
+from accord.governance.policies import PolicyViolation
 from accord.lake.store import Lake
 from accord.workspace import Workspace
 
@@ -208,6 +209,32 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set
         with lake() as store:
             return plain(explain(workspace, store, name, identity))
 
+    @router.get("/policies", tags=["governance"], summary="The policies in force: core and the workspace's own")
+    def policies() -> list[dict[str, Any]]:
+        from accord.governance.policies import enforced
+
+        return [p.model_dump() for p in enforced(workspace.labels)]
+
+    @router.get("/policies/check", tags=["governance"],
+                summary="Every violation a destination would cause by sending its audiences, with its path")
+    def policies_check() -> dict[str, Any]:
+        from accord.governance.enforce import workspace_violations
+
+        found = workspace_violations(workspace, sandbox)
+        return {"ok": not found, "violations": [v.as_dict() for v in found]}
+
+    @router.get("/fields", tags=["governance"], summary="Every field of the model with its usage labels")
+    def labelled_fields(labelled: bool = False) -> list[dict[str, Any]]:
+        labels = workspace.labels
+        out = []
+        for entity, model in workspace.schema.entities.items():
+            for column in model.columns:
+                found = labels.of(entity, column.name)
+                if found or not labelled:
+                    out.append({"field": f"{entity}.{column.name}", "type": column.type.value,
+                                "labels": [{"label": f.label, "because": f.because} for f in found]})
+        return out
+
     @router.get("/destinations", tags=["activation"], summary="Configured destinations and their last run")
     def destinations() -> list[dict[str, Any]]:
         from accord.services.overview import destinations as listed
@@ -323,6 +350,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LookupError)
     async def missing(_: Request, err: LookupError) -> JSONResponse:
         return body(404, "not_found", str(err).strip("'\""))
+
+    @app.exception_handler(PolicyViolation)
+    async def denied(_: Request, err: PolicyViolation) -> JSONResponse:
+        return JSONResponse({"code": "policy_violation", "message": str(err),
+                             "violations": [v.as_dict() for v in err.violations]}, status_code=422)
 
     @app.exception_handler(AudienceNameTaken)
     async def taken(_: Request, err: AudienceNameTaken) -> JSONResponse:

@@ -42,6 +42,11 @@ def load_audiences(folder: Path, schema: Schema = STANDARD) -> list[Audience]:
     return audiences
 
 
+def parsed(folder: Path, schema: Schema = STANDARD) -> list[Audience]:
+    """Every audience whose file parses (a file that does not is `accord audiences validate`'s business)."""
+    return _parse_files(folder, schema)[0]
+
+
 def load_usable(folder: Path, as_of: datetime, schema: Schema = STANDARD) -> Usable:
     """Every audience that parses and compiles with all it references; the others (a bad file, a cycle, a missing
     reference) are left out with their reason, so one broken file never stops the rest from being evaluated."""

@@ -413,7 +413,7 @@ def _destination_worker(state: ServerState, config: DestinationConfig, queue: _C
                 if names:
                     live = state.live.members_of if config.schedule == "streaming" else None
                     report = deliver(state.workspace, lake, config, names, trigger, live=live, only=only)
-                    entry.update(last_run=report.run_id, error=report.error, activated=report.total("activated"),
+                    entry.update(last_run=report.run_id, error=report.problem, activated=report.total("activated"),
                                  removed=report.total("removed"), failed=report.total("failed"),
                                  retrying=report.total("retrying"))
                     if report.retry_in is not None:

@@ -73,12 +73,20 @@ def parse(ws: Workspace, text: str | None = None, ast: dict[str, Any] | None = N
 
 def save(ws: Workspace, audience: Audience, sandbox: str | None = None) -> str:
     """Write the audience to its file in the sandbox's folder (creating or replacing it); returns the file name.
-    Refused when, saved, the sandbox's audiences would not compile together (a cycle, a missing reference)."""
+    Refused when, saved, the sandbox's audiences would not compile together (a cycle, a missing reference), when
+    a destination listing it does not take its kind, or when a destination would break a policy by sending it
+    (PolicyViolation, with the path that causes it)."""
+    from accord.governance.enforce import saving_violations
+    from accord.governance.policies import PolicyViolation
+
     folder, moment = ws.audiences_dir(sandbox), datetime.now(timezone.utc)
     others = [a for a in load_usable(folder, moment, ws.schema).audiences if a.name != audience.name]
     Compiler(moment, ws.schema).compile_all([*others, audience])
     for destination in reading(ws, ws.sandbox(sandbox)):
         destination.refuse_kinds({audience.name: audience.of})
+    violations = saving_violations(ws, audience, sandbox)
+    if violations:
+        raise PolicyViolation(violations)
     existed = (folder / file_name(audience.name)).exists()
     path = save_audience(folder, audience, ws.schema)
     return f"{path.name} ({'updated' if existed else 'created'})"

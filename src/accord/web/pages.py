@@ -132,7 +132,7 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[
                 person = get_person(store, identity, events=50)
         except (ProfileNotFound, ValueError) as err:
             return render(request, "profiles.html", 404, error=str(err), q=identity)
-        return render(request, "profile.html", person=person)
+        return render(request, "profile.html", person=person, labels=field_labels(workspace, "person"))
 
     @router.get("/accounts/{identity}", response_class=HTMLResponse)
     def account(request: Request, identity: str) -> HTMLResponse:
@@ -143,7 +143,8 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[
                 found = get_account(store, identity)
         except (ProfileNotFound, ValueError) as err:
             return render(request, "profiles.html", 404, error=str(err), q=identity)
-        return render(request, "account.html", account=found, chart=engagement_chart(found.weekly))
+        return render(request, "account.html", account=found, chart=engagement_chart(found.weekly),
+                      labels=field_labels(workspace, "account"))
 
     @router.get("/audiences", response_class=HTMLResponse)
     def audiences(request: Request) -> HTMLResponse:
@@ -262,3 +263,15 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[
 
     public.include_router(router)
     return public
+
+
+def field_labels(workspace: Workspace, entity: str) -> dict[str, tuple[str, str]]:
+    """Attribute → (its usage labels, where each comes from), for the attributes that carry any."""
+    labels = workspace.labels
+    out = {}
+    for column in workspace.schema.entity(entity).columns:
+        found = labels.of(entity, column.name)
+        if found:
+            out[column.name] = (", ".join(dict.fromkeys(f.label for f in found)),
+                                "; ".join(f"{f.label}: {f.because}" for f in found))
+    return out

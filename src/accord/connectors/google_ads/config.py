@@ -16,6 +16,7 @@ class GoogleAdsDestinationConfig(DestinationBase):
 
     type: Literal["google_ads"] = "google_ads"
     takes: ClassVar[tuple[str, ...]] = ("person",)  # Customer Match matches people
+    actions: ClassVar[tuple[str, ...]] = ("export", "export_to_third_party", "cross_site_targeting")
     customer_id: str = Field(pattern=r"^\d{10}$", description="The Google Ads customer id, ten digits, no dashes.")
     login_customer_id: str | None = Field(default=None, pattern=r"^\d{10}$",
                                           description="The manager account's id, when access goes through one.")

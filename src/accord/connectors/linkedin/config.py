@@ -3,7 +3,7 @@ API version, and the segment each audience goes to."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -16,6 +16,7 @@ class LinkedInDestinationConfig(DestinationBase):
     segments (website domain, else name)."""
 
     type: Literal["linkedin"] = "linkedin"
+    actions: ClassVar[tuple[str, ...]] = ("export", "export_to_third_party", "cross_site_targeting")
     ad_account: str = Field(pattern=r"^urn:li:sponsoredAccount:\d+$",
                             description="The ad account the segments belong to, e.g. urn:li:sponsoredAccount:5070123.")
     access_token: SecretRef = Field(description="Reference to an OAuth 2.0 token with rw_dmp_segments: "

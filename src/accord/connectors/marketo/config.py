@@ -79,6 +79,7 @@ class MarketoDestinationConfig(MarketoConnection, DestinationBase):
 
     type: Literal["marketo"] = "marketo"
     takes: ClassVar[tuple[str, ...]] = ("person",)  # a static list holds leads
+    actions: ClassVar[tuple[str, ...]] = ("export", "email_targeting")  # the organisation's own Marketo
     lists: dict[str, str] = Field(default_factory=dict,
                                   description="Audience → static list name; default `<workspace> · <audience>`.")
     folder_id: int | None = Field(default=None, description="Folder where missing lists are created; none: must exist.")

@@ -84,6 +84,7 @@ class SalesforceDestinationConfig(SalesforceConnection, DestinationBase):
 
     type: Literal["salesforce"] = "salesforce"
     takes: ClassVar[tuple[str, ...]] = ("person",)  # campaign members and checkboxes are contacts and leads
+    actions: ClassVar[tuple[str, ...]] = ("export", "single_identity_personalization")  # sales' own CRM
     campaigns: dict[str, str] = Field(default_factory=dict,
                                       description="Audience → Campaign name; default `<workspace> · <audience>`.")
     create_campaigns: bool = Field(default=True, description="Create a missing campaign (active, type Other); "

@@ -1,0 +1,65 @@
+"""The `governance:` section of accord.yaml: custom labels and actions, the labels on fields, entities and
+sources, and the policies."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
+
+
+class CustomLabel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME, description="The label, e.g. PARTNER_DATA.")
+    description: str = Field(default="", description="What it restricts, in words.")
+
+
+class CustomAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME, description="The marketing action, e.g. direct_mail.")
+    description: str = Field(default="", description="What a destination performing it does with the data.")
+
+
+class Policy(BaseModel):
+    """Deny one marketing action for data carrying any of `any_of` (OR), or all of `all_of` (AND)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Named in every violation it causes.")
+    deny: str = Field(description="The marketing action denied.")
+    any_of: list[str] = Field(default_factory=list, description="Labels of which one is enough.")
+    all_of: list[str] = Field(default_factory=list, description="Labels that together are denied.")
+    description: str = Field(default="", description="Why, in words.")
+    enabled: bool = Field(default=True, description="Off: kept, not enforced.")
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> Policy:
+        if bool(self.any_of) == bool(self.all_of):
+            raise ValueError(f"policy {self.name!r}: give labels under exactly one of any_of and all_of")
+        return self
+
+    @property
+    def labels(self) -> list[str]:
+        return self.any_of or self.all_of
+
+
+class GovernanceConfig(BaseModel):
+    """Labels say what data may not be used for; a destination's marketing actions say what it does with data;
+    a policy denies an action for labels."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    labels: list[CustomLabel] = Field(default_factory=list, description="Labels beyond the core C1–C12, I1–I2, S1–S2.")
+    marketing_actions: list[CustomAction] = Field(default_factory=list,
+                                                  description="Marketing actions beyond the core ones.")
+    fields: dict[str, list[str]] = Field(default_factory=dict,
+                                         description="`entity.field` → labels, e.g. {person.phone: [I1]}.")
+    entities: dict[str, list[str]] = Field(default_factory=dict,
+                                           description="Entity → labels every field of it carries.")
+    sources: dict[str, list[str]] = Field(default_factory=dict,
+                                          description="Source name → labels every field it loads carries.")
+    policies: list[Policy] = Field(default_factory=list, description="The organisation's own policies.")
+    core_policies: bool = Field(default=True, description="Enforce the core policies (C2 × export to third "
+                                                          "party, C12 × export, ...).")
