@@ -16,6 +16,7 @@ OWNERS = {
     "activation": ("delivery_runs", "delivery_receipts", "delivery_dead_letters", "delivery_in_flight",
                    "destination_members"),
     "pipeline": ("stage_runs",),
+    "governance": ("audit_log",),
 }
 DECLARATIONS = {"pipeline/stages.py", "pipeline/runtime.py"}  # each stage names the tables it reads and writes
 
@@ -31,3 +32,10 @@ def test_only_the_owner_names_its_tables(owner: str) -> None:
         strays += [f"{where}:{n}: {m.group(0)}" for n, line in enumerate(path.read_text().splitlines(), 1)
                    if (m := named.search(line)) and not line.lstrip().startswith("#")]
     assert not strays, f"tables of {owner}/ named elsewhere: {strays}"
+
+
+def test_the_audit_log_is_only_added_to() -> None:
+    changes = re.compile(r"\b(UPDATE|DELETE FROM|TRUNCATE|DROP TABLE)\s+audit_log\b", re.IGNORECASE)
+    found = [f"{p.relative_to(PACKAGE)}:{n}" for p in PACKAGE.rglob("*") if p.suffix in (".py", ".sql")
+             for n, line in enumerate(p.read_text().splitlines(), 1) if changes.search(line)]
+    assert not found, f"the audit log is changed, not only added to: {found}"

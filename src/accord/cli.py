@@ -27,6 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from accord.connectors.registry import Connector, with_sources
+from accord.governance import audit
 from accord.lake.sql import ident
 from accord.lake.store import Lake
 from accord.model.entities import ENTITIES
@@ -56,6 +57,9 @@ account_app = typer.Typer(help="Unified account profiles.", no_args_is_help=True
 audiences_app = typer.Typer(help="Audiences: files in audiences/*.aud, evaluated into memberships.", no_args_is_help=True)
 keys_app = typer.Typer(help="Write keys for the collector, API keys for the REST API.", no_args_is_help=True)
 sources_app = typer.Typer(help="API sources configured in accord.yaml (Marketo instances, ...).", no_args_is_help=True)
+privacy_app = typer.Typer(help="Privacy requests: everything held on a person, or the person erased everywhere.",
+                           no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log: who changed what, when, before and after.", no_args_is_help=True)
 fields_app = typer.Typer(help="The fields of the model, standard and custom, with their usage labels.",
                          no_args_is_help=True)
 policies_app = typer.Typer(help="Data usage policies: which marketing actions labelled data may not be used for.",
@@ -79,6 +83,8 @@ deliveries_app = typer.Typer(help="Send audiences to destinations; runs, receipt
 app.add_typer(sources_app, name="sources")
 app.add_typer(destinations_app, name="destinations")
 app.add_typer(fields_app, name="fields")
+app.add_typer(audit_app, name="audit")
+app.add_typer(privacy_app, name="privacy")
 app.add_typer(policies_app, name="policies")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(sync_app, name="sync")
@@ -666,6 +672,7 @@ def identity_split(
     with user_errors():
         ws = open_workspace(workspace)
         with ws.lake(sandbox) as lake:
+            audit.record(lake, audit.cli_actor(), "identity split", profile_id, after=identity)
             done = split(ws, lake, profile_id, identity)
     console.print(f"split {done['namespace']}:{done['value']} out of {profile_id}: it now belongs to "
                   f"{done['now_in'] or 'no profile'}")
@@ -842,6 +849,7 @@ def audiences_run(as_of: AsOfOpt = None, full: FullOpt = False, workspace: Works
     with user_errors():
         ws = open_workspace(workspace)
         with ws.lake(sandbox) as lake:
+            audit.record(lake, audit.cli_actor(), "audiences run", "all")
             report = run(ws, lake, as_of=parse_as_of(as_of), full=full)
     print_evaluation(report)
     if report.failed:
@@ -932,8 +940,12 @@ def run_all(
         pause = parse_interval(every) if every else None
         if scheduled:
             ws.config.audiences.next_run(datetime.now(timezone.utc))
+        repeat = f"every {every}" if every else "on the schedule" if scheduled else "once"
         while True:
             with ws.lake(sandbox) as lake:
+                if repeat:
+                    audit.record(lake, audit.cli_actor(), "run", "identity, profiles, audiences", detail=repeat)
+                    repeat = ""
                 done = run_batch(ws, lake, workspace_audiences(ws, lake.sandbox), parse_as_of(as_of), full=full)
             assert done.identity is not None and done.evaluation is not None
             print_identity(done.identity)
@@ -1103,6 +1115,94 @@ def fields_list(
     console.print(table if table.row_count else "no field carries a label (declare them under governance: fields)")
 
 
+@privacy_app.command("access")
+def privacy_access(
+    identity: Annotated[str, typer.Argument(help="Any identity of the person: email:…, crm_id:…, person_id:…")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the JSON document here.")] = None,
+    workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
+) -> None:
+    """Everything held on a person, as one JSON document: identities, every row that mentions them, their
+    collector messages."""
+    from accord.privacy.access import access
+
+    with user_errors():
+        ws = open_workspace(workspace)
+        with ws.lake(sandbox) as lake:
+            document = access(ws, lake, identity, audit.cli_actor())
+    text = json.dumps(document, indent=2, default=str)
+    if out:
+        out.write_text(text)
+        rows = sum(len(r) for r in document["held"].values())
+        err_console.print(f"request {document['request_id']}: {rows} rows in {len(document['held'])} tables and "
+                          f"{len(document['collector_log'])} collector messages written to {out}")
+    else:
+        print(text)
+
+
+@privacy_app.command("delete")
+def privacy_delete(
+    identity: Annotated[str, typer.Argument(help="Any identity of the person: email:…, crm_id:…, person_id:…")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
+) -> None:
+    """Erase a person: removed from every destination that received them, then from export files, the collector
+    log, the served copy and every table of the store. It cannot be undone."""
+    from accord.privacy.erase import ErasureBlocked, delete
+
+    if not yes and not typer.confirm(f"erase {identity} from every store and destination? This cannot be undone"):
+        raise typer.Exit(1)
+    with user_errors():
+        ws = open_workspace(workspace)
+        try:
+            with ws.lake(sandbox) as lake:
+                request_id, receipt = delete(ws, lake, identity, audit.cli_actor())
+        except ErasureBlocked as err:
+            raise ValueError(str(err)) from None
+    console.print(f"request {request_id}: erased", highlight=False)
+    for name, sent in receipt["destinations"].items():
+        console.print(f"  {name}: removal sent (run {sent['run_id']}, {sent['removed']} removed)", highlight=False)
+    for name, rows in receipt["export_rows"].items():
+        console.print(f"  {name}: {rows} rows taken out of its files", highlight=False)
+    console.print(f"  collector log: {receipt['collector_messages']} messages; served copy: "
+                  f"{receipt['served_copy_rows']} rows; store: {sum(receipt['store_rows'].values())} rows in "
+                  f"{len(receipt['store_rows'])} tables", highlight=False)
+
+
+@privacy_app.command("list")
+def privacy_list(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
+    """Privacy requests, newest first: id, kind, status, when, who asked (the identity is kept only as a hash)."""
+    from accord.privacy.requests import listed
+
+    with user_errors(), open_lake(workspace, sandbox) as lake:
+        rows = listed(lake)
+    table = Table("request", "kind", "status", "requested", "by", "error")
+    for r in rows:
+        table.add_row(r["request_id"], r["kind"], r["status"], f"{r['requested_at']:%Y-%m-%d %H:%M:%S}", r["actor"],
+                      r["error"] or "")
+    console.print(table if rows else "no privacy requests yet")
+
+
+@audit_app.command("list")
+def audit_list(
+    action: Annotated[Optional[str], typer.Option(help="Only this action, e.g. 'audience saved', configuration.")] = None,
+    limit: Annotated[int, typer.Option(help="How many entries, newest first.")] = 30,
+    full: Annotated[bool, typer.Option("--full", help="Show the values before and after.")] = False,
+    workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
+) -> None:
+    """Who changed what: audiences, configuration (destinations, policies, sources), keys and manual runs."""
+    with user_errors(), open_lake(workspace, sandbox) as lake:
+        rows = audit.entries(lake, limit, action)
+    table = Table("#", "at", "who", "what", "on", "detail")
+    for r in rows:
+        table.add_row(str(r["entry_id"]), f"{r['recorded_at']:%Y-%m-%d %H:%M:%S}", r["actor"], r["action"], r["target"],
+                      r["detail"] or "")
+    console.print(table if rows else "the audit log is empty")
+    if full:
+        for r in rows:
+            console.print(f"\n#{r['entry_id']} {r['action']} {r['target']}\n-- before:\n{r['before_value'] or ''}\n"
+                          f"-- after:\n{r['after_value'] or ''}", highlight=False, markup=False)
+
+
 @policies_app.command("list")
 def policies_list(workspace: WorkspaceOpt = None) -> None:
     """The policies in force: the core ones (unless turned off) and the workspace's own."""
@@ -1194,6 +1294,8 @@ def deliveries_run(
         for config in configured(ws, destination):
             for name in [ws.sandbox(sandbox)] if sandbox else config.sandboxes:
                 with ws.lake(name) as lake:
+                    audit.record(lake, audit.cli_actor(), "deliveries run", config.name,
+                                 detail=", ".join(audience) if audience else None)
                     report = deliver(ws, lake, config, audience)
                 print_delivery(report)
                 if report.error:
@@ -1281,6 +1383,7 @@ def deliveries_retry(
         ws = open_workspace(workspace)
         config = configured(ws, destination)[0]
         with ws.lake(ws.sandbox(sandbox)) as lake:
+            audit.record(lake, audit.cli_actor(), "deliveries retry", config.name)
             released, report = retry(ws, lake, config)
     console.print(f"{released} dead-lettered change(s) released")
     print_delivery(report)
@@ -1292,25 +1395,32 @@ def deliveries_retry(
 def keys_create(
     kind: Annotated[str, typer.Argument(help="write (collector) or api (REST API).")],
     note: Annotated[Optional[str], typer.Option(help="What the key is for.")] = None,
+    role: Annotated[Optional[list[str]], typer.Option(
+        "--role", help="What an API key may do (repeatable): read, write-audiences, activate, privacy, admin. "
+                       "Default: admin (everything).")] = None,
     workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
 ) -> None:
     """Create a key; it is printed once and stored only as a hash."""
     from accord.api.keys import create_key
 
     with user_errors(), open_lake(workspace, sandbox) as lake:
-        key = create_key(lake, kind, note)
+        key = create_key(lake, kind, note, tuple(role or ["admin"]))
+        audit.record(lake, audit.cli_actor(), "key created", key.key_id, after={"kind": kind, "roles": key.roles,
+                                                                                 "note": note})
     console.print(key.secret, highlight=False)
-    err_console.print(f"{kind} key {key.key_id}: keep it now, it is not shown again")
+    roles = f" with roles {', '.join(key.roles)}" if kind == "api" else ""
+    err_console.print(f"{kind} key {key.key_id}{roles}: keep it now, it is not shown again")
 
 
 @keys_app.command("list")
 def keys_list(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
     """Keys by id and kind (never the secrets)."""
     with user_errors(), open_lake(workspace, sandbox) as lake:
-        rows = lake.query("SELECT key_id, kind, created_at, revoked_at, note FROM api_keys ORDER BY created_at")
+        rows = lake.query("SELECT key_id, kind, created_at, revoked_at, note, roles FROM api_keys ORDER BY created_at")
     for r in rows:
         state = f"revoked {r['revoked_at']:%Y-%m-%d %H:%M}" if r["revoked_at"] else "active"
-        console.print(f"{r['key_id']}  {r['kind']:<5}  {state:<22}  {r['note'] or ''}", highlight=False)
+        roles = ",".join(r["roles"] or []) if r["kind"] == "api" else ""
+        console.print(f"{r['key_id']}  {r['kind']:<5}  {state:<22}  {roles:<24}  {r['note'] or ''}", highlight=False)
 
 
 @keys_app.command("revoke")
@@ -1323,6 +1433,7 @@ def keys_revoke(
 
     with user_errors(), open_lake(workspace, sandbox) as lake:
         revoke_key(lake, key_id)
+        audit.record(lake, audit.cli_actor(), "key revoked", key_id)
     console.print(f"revoked {key_id}")
 
 

@@ -96,6 +96,8 @@ class Capabilities:
     """Identity namespaces whose values each member carries (`crm_id` → the field `crm_ids`)."""
     concurrent_batches: int = 1
     """Batches sent at once (each its own calls; the destination's client keeps within its own limits)."""
+    keeps_files: bool = False
+    """Leaves files Accord wrote (exports): `erase(profile_id, values)` rewrites them without a person (privacy)."""
 
 
 @dataclass

@@ -10,6 +10,7 @@ from accord.activation.destination import Destination
 from accord.activation.members import audience_kind, known_audiences
 from accord.activation.sync import DeliveryReport, DeliverySync, SyncPolicy
 from accord.connectors.registry import connector
+from accord.governance import audit
 from accord.governance.enforce import destination_violations
 from accord.lake.store import Lake
 from accord.workspace import Workspace
@@ -54,6 +55,7 @@ def deliver(ws: Workspace, lake: Lake, config: DestinationConfig, audiences: lis
         raise UnknownDestination(f"destination {config.name!r} does not read sandbox {sandbox!r} "
                                  f"(it reads {', '.join(config.sandboxes)})")
     wanted = [a for a in config.audiences if audiences is None or a in audiences]
+    audit.record_configuration(lake, ws.config.model_dump(mode="json"))  # the settings this run sends by
     config.refuse_kinds({name: audience_kind(lake, name) for name in known_audiences(lake, wanted)})
     policy = SyncPolicy(config.max_attempts, config.backoff_seconds, config.max_wait_seconds)
     if sleep is not None:

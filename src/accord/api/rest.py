@@ -6,7 +6,7 @@ Authentication: `Authorization: Bearer <api key>` (`accord keys create api`); er
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from typing import TYPE_CHECKING, Annotated, Any
@@ -19,8 +19,9 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from accord.activation.sync import DeliveryReport
-from accord.api.keys import matches
+from accord.api.keys import KeyHolder, holder
 from accord.audiences.files import AudienceNameTaken
+from accord.governance import audit
 from accord.governance.policies import PolicyViolation
 from accord.lake.store import Lake
 from accord.workspace import Workspace
@@ -52,6 +53,11 @@ class RunAudiences(BaseModel):
     names: list[str] | None = Field(default=None, description="Audiences to evaluate (default: all).")
 
 
+class PrivacyRequest(BaseModel):
+    identity: str = Field(description="Any identity of the person: email:…, crm_id:…, person_id:…",
+                          min_length=3, max_length=1000)
+
+
 class SplitRequest(BaseModel):
     profile_id: str = Field(description="The person or account profile to split.")
     identity: str = Field(description="namespace:value to move to a profile of its own.")
@@ -81,16 +87,29 @@ def page(rows: list[dict[str, Any]], offset: int, limit: int) -> Page:
                 next_offset=offset + limit if len(rows) > limit else None)
 
 
-def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[str]],
+def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapping[str, KeyHolder]],
                   reader: Callable[[], Lake] | None = None, served: ServedProfiles | None = None) -> APIRouter:
     """The REST API of one sandbox; `reader` hands a request a handle on a store the server keeps open, `served`
     is the copy of people that page-time reads answer from once it is ready."""
     async def authorised(request: Request) -> None:  # async: a hash check needs no worker thread
         header = request.headers.get("authorization", "")
         key = header[7:] if header.lower().startswith("bearer ") else ""
-        if not key or not matches(key, api_keys()):
+        found = holder(key, api_keys()) if key else None
+        if found is None:
             raise ApiError(401, "unauthorized", "an API key is required: Authorization: Bearer <key> "
                                                 "(create one with `accord keys create api`)")
+        request.state.holder = found
+
+    def needs(role: str) -> Any:
+        async def allowed(request: Request) -> None:
+            who: KeyHolder = request.state.holder
+            if not who.may(role):
+                raise ApiError(403, "forbidden", f"key {who.key_id} ({', '.join(who.roles)}) may not do this: it "
+                                                 f"needs the {role} role (`accord keys create api --role {role}`)")
+        return Depends(allowed)
+
+    def actor(request: Request) -> str:
+        return f"key:{request.state.holder.key_id}"
 
     router = APIRouter(prefix="/api/v1", dependencies=[Depends(authorised)])
 
@@ -158,13 +177,19 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set
                 "ast": audience.model_dump(mode="json")}
 
     @router.put("/audiences", tags=["audiences"], summary="Create or replace an audience (by its name)",
-                responses={409: {"description": "Another audience's file has the file name this name maps to"}})
-    def save(body: AudienceInput) -> dict[str, Any]:
-        from accord.services.audiences import parse
+                responses={409: {"description": "Another audience's file has the file name this name maps to"}},
+                dependencies=[needs("write-audiences")])
+    def save(body: AudienceInput, request: Request) -> dict[str, Any]:
+        from accord.audiences.text import print_audience
+        from accord.services.audiences import parse, saved_text
         from accord.services.audiences import save as store
 
         audience = parse(workspace, body.text, body.ast)
-        return {"name": audience.name, "file": store(workspace, audience, sandbox)}
+        before = saved_text(workspace, audience.name, sandbox)
+        file = store(workspace, audience, sandbox)
+        with lake() as opened:
+            audit.record(opened, actor(request), "audience saved", audience.name, before, print_audience(audience))
+        return {"name": audience.name, "file": file}
 
     @router.get("/audiences/overlap", tags=["audiences"], summary="Members in one, the other, both")
     def overlap(first: str, second: str) -> dict[str, int]:
@@ -173,11 +198,13 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set
         with lake() as store:
             return count(store, first, second)
 
-    @router.post("/audiences/run", tags=["audiences"], summary="Evaluate now and record memberships")
-    def run(body: RunAudiences) -> dict[str, Any]:
+    @router.post("/audiences/run", tags=["audiences"], summary="Evaluate now and record memberships",
+                 dependencies=[needs("write-audiences")])
+    def run(body: RunAudiences, request: Request) -> dict[str, Any]:
         from accord.services.audiences import run as evaluate
 
         with lake() as store:
+            audit.record(store, actor(request), "audiences run", ", ".join(body.names or []) or "all")
             return plain(evaluate(workspace, store, body.names))
 
     @router.get("/audiences/{name}", tags=["audiences"], summary="One audience: text, AST, method, size")
@@ -243,22 +270,26 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set
             return plain(listed(workspace, store))
 
     @router.post("/destinations/{name}/run", tags=["activation"], summary="Deliver the changes now",
-                 responses={503: {"description": "The destination could not be reached; its changes are kept"}})
-    def deliver_now(name: str) -> dict[str, Any]:
+                 responses={503: {"description": "The destination could not be reached; its changes are kept"}},
+                 dependencies=[needs("activate")])
+    def deliver_now(name: str, request: Request) -> dict[str, Any]:
         from accord.activation.run import configured, deliver
 
         config = configured(workspace, name, sandbox)[0]
         with lake() as store:
+            audit.record(store, actor(request), "deliveries run", name)
             return plain(reachable(deliver(workspace, store, config, trigger="api")))
 
     @router.post("/destinations/{name}/retry", tags=["activation"], summary="Send the dead letters again",
-                 responses={503: {"description": "The destination could not be reached; its changes are kept"}})
-    def retry(name: str) -> dict[str, Any]:
+                 responses={503: {"description": "The destination could not be reached; its changes are kept"}},
+                 dependencies=[needs("activate")])
+    def retry(name: str, request: Request) -> dict[str, Any]:
         from accord.activation.run import configured
         from accord.activation.run import retry as send_again
 
         config = configured(workspace, name, sandbox)[0]
         with lake() as store:
+            audit.record(store, actor(request), "deliveries retry", name)
             released, report = send_again(workspace, store, config)
             return {"released": released, "run": plain(reachable(report))}
 
@@ -308,12 +339,49 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], set
         with lake() as store:
             return page(merged(store, limit + 1, offset), offset, limit)
 
-    @router.post("/identity/split", tags=["identity"], summary="Move one identity out of a profile")
-    def split(body: SplitRequest) -> dict[str, Any]:
+    @router.post("/identity/split", tags=["identity"], summary="Move one identity out of a profile",
+                 dependencies=[needs("admin")])
+    def split(body: SplitRequest, request: Request) -> dict[str, Any]:
         from accord.services.identity import split as split_out
 
         with lake() as store:
+            audit.record(store, actor(request), "identity split", body.profile_id, after=body.identity)
             return plain(split_out(workspace, store, body.profile_id, body.identity))
+
+    @router.post("/privacy/access", tags=["privacy"], summary="Everything held on a person, as one document",
+                 dependencies=[needs("privacy")])
+    def privacy_access(body: PrivacyRequest, request: Request) -> dict[str, Any]:
+        from accord.privacy.access import access
+
+        with lake() as store:
+            return plain(access(workspace, store, body.identity, actor(request)))
+
+    @router.post("/privacy/delete", tags=["privacy"], summary="Erase a person from every store and destination",
+                 dependencies=[needs("privacy")],
+                 responses={409: {"description": "A destination could not take the removal; nothing was erased"}})
+    def privacy_delete(body: PrivacyRequest, request: Request) -> dict[str, Any]:
+        from accord.privacy.erase import ErasureBlocked, delete
+
+        try:
+            with lake() as store:
+                request_id, receipt = delete(workspace, store, body.identity, actor(request))
+        except ErasureBlocked as err:
+            raise ApiError(409, "erasure_blocked", str(err)) from None
+        return {"request_id": request_id, "status": "completed", "receipt": receipt}
+
+    @router.get("/privacy/requests", tags=["privacy"], summary="Privacy requests, newest first",
+                dependencies=[needs("privacy")])
+    def privacy_requests(limit: Limit = 50) -> list[dict[str, Any]]:
+        from accord.privacy.requests import listed
+
+        with lake() as store:
+            return plain(listed(store, limit))
+
+    @router.get("/audit", tags=["governance"], summary="Who changed what, newest first (admin keys only)",
+                dependencies=[needs("admin")])
+    def audit_entries(action: str | None = None, limit: Limit = 50) -> list[dict[str, Any]]:
+        with lake() as store:
+            return plain(audit.entries(store, limit, action))
 
     return router
 

@@ -16,7 +16,7 @@ from croniter import croniter
 
 from accord.activation.config import DestinationConfig
 from accord.activation.deliveries import mark_interrupted
-from accord.api.keys import active_hashes
+from accord.api.keys import KeyHolder, active_hashes
 from accord.audiences.ast import Audience
 from accord.audiences.changes import Change, MembershipBus
 from accord.audiences.files import load_usable
@@ -54,8 +54,8 @@ class ServerState:
     (while serve runs, CLI commands on the sandbox are relayed to this process, so nothing else needs the file)."""
     profiles: ServedProfiles
     """The copy of people that page-time profile reads answer from."""
-    write_keys: set[str] = field(default_factory=set)
-    api_keys: set[str] = field(default_factory=set)
+    write_keys: dict[str, KeyHolder] = field(default_factory=dict)
+    api_keys: dict[str, KeyHolder] = field(default_factory=dict)
     bus: MembershipBus = field(default_factory=MembershipBus)
     stop: threading.Event = field(default_factory=threading.Event)
     last_error: str | None = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -191,6 +192,15 @@ class ServedProfiles:
 
 
 @cache
+def forget(path: Path, person_id: str) -> int:
+    """Take one person out of the copy at `path` (a privacy delete); rows removed (0 when there is no copy)."""
+    if not path.exists():
+        return 0
+    with closing(sqlite3.connect(path, timeout=30)) as con, con:
+        return sum(con.execute(f"DELETE FROM {table} WHERE person_id = ?", [person_id]).rowcount  # noqa: S608
+                   for table in ("identity", "person", "membership"))
+
+
 def _attribute_names(columns: str) -> list[str]:
     return list(orjson.loads(columns)[1:])
 

@@ -71,6 +71,12 @@ def parse(ws: Workspace, text: str | None = None, ast: dict[str, Any] | None = N
     return parse_audience(text or "", ws.schema)
 
 
+def saved_text(ws: Workspace, name: str, sandbox: str | None = None) -> str | None:
+    """The audience's definition as its file holds it now, if it has one (what an audit entry keeps as before)."""
+    path = ws.audiences_dir(sandbox) / file_name(name)
+    return path.read_text() if path.exists() else None
+
+
 def save(ws: Workspace, audience: Audience, sandbox: str | None = None) -> str:
     """Write the audience to its file in the sandbox's folder (creating or replacing it); returns the file name.
     Refused when, saved, the sandbox's audiences would not compile together (a cycle, a missing reference), when

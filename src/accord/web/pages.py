@@ -6,7 +6,7 @@ JSON endpoints under /ui, which use the same services as the REST API.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -18,8 +18,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from accord.api.keys import matches
+from accord.api.keys import KeyHolder, holder, matches
 from accord.audiences.files import AudienceNameTaken
+from accord.governance import audit
 from accord.lake.store import Lake
 from accord.workspace import Workspace
 
@@ -39,7 +40,7 @@ def login_redirect(_: Request, err: LoginRequired) -> RedirectResponse:
 
 HERE = Path(str(resources.files("accord.web")))
 NAV = [("/", "Home"), ("/profiles", "Profiles"), ("/audiences", "Audiences"), ("/destinations", "Destinations"),
-       ("/sources", "Sources")]
+       ("/sources", "Sources"), ("/audit", "Audit")]
 
 
 def static_files() -> StaticFiles:
@@ -61,7 +62,7 @@ def engagement_chart(rows: list[dict[str, Any]], width: int = 640, height: int =
             f'<text x="{width}" y="{height - 4}" font-size="11" text-anchor="end">{rows[-1]["week"]}</text></svg>')
 
 
-def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[str]],
+def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapping[str, KeyHolder]],
                  reader: Callable[[], Lake] | None = None) -> APIRouter:
     """The pages, behind a login with an API key (kept in an HttpOnly, SameSite=Strict cookie); `reader` as for
     the REST API."""
@@ -71,6 +72,12 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[
     def signed_in(request: Request) -> None:
         if not matches(request.cookies.get(SESSION_COOKIE, ""), api_keys()):
             raise LoginRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+
+    def signed_in_as(request: Request) -> KeyHolder:
+        found = holder(request.cookies.get(SESSION_COOKIE, ""), api_keys())
+        if found is None:
+            raise LoginRequired(request.url.path)
+        return found
 
     public = APIRouter(include_in_schema=False)
     router = APIRouter(include_in_schema=False, dependencies=[Depends(signed_in)])
@@ -168,13 +175,22 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[
 
     @router.post("/audiences", response_class=HTMLResponse)
     def save_audience(request: Request, text: str = Form(...)) -> Any:
-        from accord.services.audiences import parse, save
+        from accord.audiences.text import print_audience
+        from accord.services.audiences import parse, save, saved_text
 
+        who = signed_in_as(request)
         try:
+            if not who.may("write-audiences"):
+                raise PermissionError(f"key {who.key_id} ({', '.join(who.roles)}) may not change audiences: it "
+                                      "needs the write-audiences role")
             audience = parse(workspace, text)
+            before = saved_text(workspace, audience.name, sandbox)
             save(workspace, audience, sandbox)
-        except (ValueError, LookupError) as err:
-            status = 409 if isinstance(err, AudienceNameTaken) else 400
+            with lake() as store:
+                audit.record(store, f"key:{who.key_id}", "audience saved", audience.name, before,
+                             print_audience(audience))
+        except (ValueError, LookupError, PermissionError) as err:
+            status = 409 if isinstance(err, AudienceNameTaken) else 403 if isinstance(err, PermissionError) else 400
             return render(request, "builder.html", status, text=text, error=str(err))
         return RedirectResponse(f"/audiences/{quote(audience.name)}", status_code=303)
 
@@ -222,13 +238,28 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], set[
             return render(request, "destination.html", status, destination=found, runs=runs,
                           dead=dead_letters(store, name), error=error)
 
+    @router.get("/audit", response_class=HTMLResponse)
+    def audit_page(request: Request) -> HTMLResponse:
+        who = signed_in_as(request)
+        if not who.may("admin"):
+            return render(request, "audit.html", 403, entries=[],
+                          error=f"key {who.key_id} ({', '.join(who.roles)}) may not read the audit log: it needs the "
+                                "admin role")
+        with lake() as store:
+            return render(request, "audit.html", entries=audit.entries(store, 200))
+
     @router.post("/destinations/{name}/retry")
     def retry(request: Request, name: str) -> Response:
         from accord.activation.run import configured
         from accord.activation.run import retry as send_again
 
         config = configured(workspace, name, sandbox)[0]
+        who = signed_in_as(request)
+        if not who.may("activate"):
+            return destination_page(request, name, 403, f"key {who.key_id} ({', '.join(who.roles)}) may not run "
+                                                        "destinations: it needs the activate role")
         with lake() as store:
+            audit.record(store, f"key:{who.key_id}", "deliveries retry", name)
             report = send_again(workspace, store, config)[1]
         if report.unreachable:
             return destination_page(request, name, 503, f"{name} could not be reached ({report.unreachable}); "

@@ -32,7 +32,7 @@ class FileDestination:
         self.fs, self.root = fsspec.core.url_to_fs(url, **config.storage_options)
         self.capabilities = Capabilities(needs=tuple(config.fields), batch_size=config.split_rows,
                                          commits_at_finish=True, wants_snapshot=config.mode == "snapshot",
-                                         can_check=config.mode == "incremental")
+                                         can_check=config.mode == "incremental", keeps_files=True)
         self._changes: dict[str, list[dict[str, Any]]] = {}
 
     def add(self, audience: str, members: list[Member]) -> list[Outcome]:
@@ -83,6 +83,31 @@ class FileDestination:
             self._write_atomically(f"{folder}/manifest.json", json.dumps(manifest, indent=2).encode())
         except OSError as err:
             raise DeliveryError(f"writing {folder}: {err}", retryable=True) from None
+
+    def erase(self, profile_id: str, values: frozenset[str]) -> int:
+        """Rewrite every run's files without the rows of one person (their profile id, or a cell holding one of
+        `values`: e-mails, their hashes, ids); manifests follow. Rows taken out."""
+        removed = 0
+        for manifest_path in self.fs.glob(f"{self.root.rstrip('/')}/*/run-*/manifest.json"):
+            folder = manifest_path.rsplit("/", 1)[0]
+            manifest = json.loads(self.fs.cat_file(manifest_path))
+            changed = False
+            for part in manifest["parts"]:
+                table = _decode(self.fs.cat_file(f"{folder}/{part['file']}"), manifest["format"])
+                rows = table.to_pylist()
+                kept = [r for r in rows if r.get("profile_id") != profile_id
+                        and not any(str(v).lower() in values for v in r.values() if v is not None)]
+                if len(kept) == len(rows):
+                    continue
+                data = _encode(pa.Table.from_pylist(kept, schema=table.schema), manifest["format"])
+                self._write_atomically(f"{folder}/{part['file']}", data)
+                part.update(rows=len(kept), sha256=hashlib.sha256(data).hexdigest())
+                removed += len(rows) - len(kept)
+                changed = True
+            if changed:
+                manifest["rows"] = sum(p["rows"] for p in manifest["parts"])
+                self._write_atomically(manifest_path, json.dumps(manifest, indent=2).encode())
+        return removed
 
     def check(self) -> dict[str, int]:
         """The folder takes a file: one is written and removed."""

@@ -1,0 +1,54 @@
+"""The audit log: who changed what, when, with the value before and after. Entries are only ever added; this
+module is the one that writes them."""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+from typing import Any
+
+import yaml
+
+from accord.lake.store import Lake, now
+
+WATCHED = ("destinations", "governance", "sources")
+"""The parts of accord.yaml whose changes are recorded (they decide what data goes where)."""
+
+
+def cli_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name (some containers)
+        return "cli"
+
+
+def record(lake: Lake, actor: str, action: str, target: str, before: Any = None, after: Any = None,
+           detail: str | None = None) -> None:
+    """Add one entry; `before` and `after` are kept as text (JSON for anything but text)."""
+    lake.execute("INSERT INTO audit_log VALUES (nextval('audit_seq'), ?, ?, ?, ?, ?, ?, ?)",
+                 [now(), actor, action, target, _text(before), _text(after), detail])
+
+
+def record_configuration(lake: Lake, config: dict[str, Any], actor: str = "accord.yaml") -> bool:
+    """Record the watched parts of accord.yaml when they differ from the last recorded; True when they did."""
+    current = {part: config.get(part) for part in WATCHED}
+    last = lake.scalar("SELECT after_value FROM audit_log WHERE action = 'configuration' ORDER BY entry_id DESC LIMIT 1")
+    text = yaml.safe_dump(current, sort_keys=True)
+    if last == text:
+        return False
+    changed = [p for p in WATCHED if last is None or (yaml.safe_load(last) or {}).get(p) != current[p]]
+    record(lake, actor, "configuration", ", ".join(changed), last, text,
+           f"sha256 {hashlib.sha256(text.encode()).hexdigest()[:12]}")
+    return True
+
+
+def entries(lake: Lake, limit: int = 50, action: str | None = None) -> list[dict[str, Any]]:
+    where, params = ("WHERE action = ?", [action]) if action else ("", [])
+    return lake.query(f"SELECT * FROM audit_log {where} ORDER BY entry_id DESC LIMIT {int(limit)}", params)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, default=str, sort_keys=True)

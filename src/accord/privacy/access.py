@@ -1,0 +1,27 @@
+"""`accord privacy access`: everything held on a person, as one JSON document: their identities, every row of
+every table that mentions them (source records in every version, merges, profile, memberships and history,
+events, deliveries and receipts, quarantine) and their messages in the collector log."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from accord.governance import audit
+from accord.lake.store import Lake
+from accord.privacy import collector_log, lake_rows, requests
+from accord.privacy.subject import find_subject
+from accord.workspace import Workspace
+
+
+def access(ws: Workspace, lake: Lake, ref: str, actor: str) -> dict[str, Any]:
+    subject = find_subject(lake, ref)
+    request_id = requests.start(lake, "access", ref, actor)
+    audit.record(lake, actor, "privacy access", request_id)
+    held = {match.table: lake_rows.rows(lake, match) for match in lake_rows.matches(lake, subject)}
+    logged = collector_log.messages_of(collector_log.log_path(ws, lake.sandbox), subject)
+    requests.finish(lake, request_id, {"tables": {t: len(r) for t, r in held.items()}, "collector_messages": len(logged)})
+    return {"request_id": request_id, "generated_at": datetime.now(timezone.utc).isoformat(),
+            "person_id": subject.profile_id,
+            "identities": [{"namespace": n, "value": v} for n, v in subject.identities],
+            "held": held, "collector_log": logged}

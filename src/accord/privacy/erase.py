@@ -1,0 +1,74 @@
+"""`accord privacy delete`: the person removed from every destination that received them, then erased from the
+export files Accord wrote, the collector log, the served copy of people and every table of the store. If a
+destination cannot take the removal, nothing is erased and the request fails: it can be made again, and no
+destination is left holding someone Accord no longer knows."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from accord.activation.members import acknowledged
+from accord.activation.run import deliver, open_destination, reading
+from accord.audiences.changes import Change
+from accord.audiences.memberships import audiences_of, last_recording, record_changes
+from accord.governance import audit
+from accord.lake.store import Lake
+from accord.privacy import collector_log, lake_rows, requests
+from accord.privacy.subject import Subject, find_subject
+from accord.profiles.serving import forget
+from accord.workspace import Workspace
+
+
+class ErasureBlocked(RuntimeError):
+    """A destination could not take the person's removal; nothing was erased."""
+
+
+def delete(ws: Workspace, lake: Lake, ref: str, actor: str) -> tuple[str, dict[str, Any]]:
+    """Erase the person holding identity `ref`; the request id and its receipt (counts, no identities)."""
+    subject = find_subject(lake, ref)
+    request_id = requests.start(lake, "delete", ref, actor)
+    audit.record(lake, actor, "privacy delete", request_id)
+    try:
+        receipt: dict[str, Any] = {"destinations": _remove_everywhere(ws, lake, subject)}
+        receipt["export_rows"] = _erase_exports(ws, lake.sandbox or ws.config.default_sandbox, subject)
+        receipt["collector_messages"] = collector_log.erase(collector_log.log_path(ws, lake.sandbox), subject)
+        receipt["served_copy_rows"] = forget(ws.lake_path(lake.sandbox).parent / "profiles.sqlite", subject.profile_id)
+        receipt["store_rows"] = lake_rows.erase(lake, lake_rows.matches(lake, subject))
+    except Exception as err:
+        requests.fail(lake, request_id, f"{type(err).__name__}: {err}")
+        raise
+    requests.finish(lake, request_id, receipt)
+    return request_id, receipt
+
+
+def _remove_everywhere(ws: Workspace, lake: Lake, subject: Subject) -> dict[str, dict[str, Any]]:
+    """Leave every audience, and run each destination holding the person for them alone."""
+    person, at = subject.profile_id, datetime.now(timezone.utc)
+    record_changes(lake, last_recording(lake), [Change(a, person, "exited", at) for a in audiences_of(lake, person)])
+    out = {}
+    for config in reading(ws, lake.sandbox or ws.config.default_sandbox):
+        holding = [a for a in config.audiences if person in acknowledged(lake, config.name, a)]
+        if not holding:
+            continue
+        report = deliver(ws, lake, config, holding, trigger="privacy", only={a: {person} for a in holding})
+        left = report.total("failed") + report.total("retrying")
+        if left or report.unreachable:
+            raise ErasureBlocked(f"destination {config.name!r} could not take the removal (run {report.run_id}: "
+                                 f"{report.unreachable or report.problem or f'{left} not removed'}); nothing was "
+                                 "erased: make the request again when it can be reached")
+        out[config.name] = {"run_id": report.run_id, "removed": report.total("removed")}
+    return out
+
+
+def _erase_exports(ws: Workspace, sandbox: str, subject: Subject) -> dict[str, int]:
+    """Rows taken out of the files each file-writing destination left."""
+    out = {}
+    for config in reading(ws, sandbox):
+        destination = open_destination(ws, config, sandbox)
+        try:
+            if destination.capabilities.keeps_files:
+                out[config.name] = destination.erase(subject.profile_id, subject.everything)  # type: ignore[attr-defined]
+        finally:
+            destination.close()
+    return out

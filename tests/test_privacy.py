@@ -1,0 +1,125 @@
+"""Privacy requests: access returns everything held on a person; delete removes them from every destination that
+received them, then leaves none of their identifiers in any table, the collector log, the served copy or the
+export files, and a later load of other records does not bring them back. A destination that cannot take the
+removal stops the request before anything is erased."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from accord.activation.run import deliver
+from accord.cli import app
+from accord.identity.config import IdentityConfig
+from accord.pipeline import run_identity
+from accord.privacy import collector_log
+from accord.privacy.erase import ErasureBlocked, delete
+from accord.privacy.requests import listed
+from accord.privacy.subject import find_subject
+from accord.profiles.serving import ServedProfiles
+from accord.sources.collector import CollectorLog
+from accord.workspace import Workspace
+from tests.conftest import evaluated_workspace, write_csv
+from tests.destinations.harnesses import SECRET, WebhookHarness
+
+WEBINAR = "Webinar attendees"
+
+
+@pytest.fixture
+def delivered(tmp_path: Path, evaluated_lake: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A workspace whose webinar audience went to a webhook and to files (e-mails hashed), with a collector log
+    and a served copy of people; and the e-mail of one member."""
+    receiver = WebhookHarness()
+    monkeypatch.setenv("CONFORMANCE_HOOK_SECRET", SECRET)
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [
+        {"name": "hook", "audiences": [WEBINAR], **receiver.settings(tmp_path), "fields": ["email"]},
+        {"type": "file", "name": "files", "url": "exports", "audiences": [WEBINAR], "fields": ["email", "job_title"],
+         "hash_fields": ["email"]},
+        {"type": "file", "name": "plain-files", "url": "plain", "audiences": [WEBINAR], "fields": ["email"]}])
+    with ws.lake() as lake:
+        for config in ws.config.destinations:
+            deliver(ws, lake, config, sleep=lambda _: None)
+        email = str(lake.scalar("SELECT min(p.email) FROM destination_members d JOIN person_profile p "
+                                "ON p.person_id = d.profile_id WHERE d.destination = 'hook'"))
+        ServedProfiles(ws.lake_path().parent / "profiles.sqlite").sync(lake)
+    log = CollectorLog(ws.lake_path().parent / "collector")
+    log.append([{"type": "identify", "userId": "u-erase-me", "traits": {"email": email.upper()}},
+                {"type": "track", "event": "Pricing Viewed", "userId": "u-keep", "properties": {"plan": "pro"}}])
+    log.append([{"type": "track", "event": "Demo", "anonymousId": "anon-keep-1"}])
+    yield ws, email, receiver
+    receiver.close()
+
+
+def identifiers(ws: Workspace, email: str) -> set[str]:
+    with ws.lake() as lake:
+        subject = find_subject(lake, f"email:{email}")
+    return {v for v in subject.everything if len(v) >= 6}
+
+
+def test_access_returns_everything_held_on_the_person(delivered) -> None:
+    ws, email, _ = delivered
+    out = ws.root / "access.json"
+    done = CliRunner().invoke(app, ["privacy", "access", f"email:{email}", "--out", str(out), "-w", str(ws.root)])
+    document = json.loads(out.read_text())
+    with ws.lake() as lake:
+        request = listed(lake)[0]
+    assert done.exit_code == 0, done.output
+    assert {"person", "person_profile", "identity_nodes", "audience_membership", "delivery_receipts",
+            "destination_members"} <= set(document["held"])
+    assert any(n["namespace"] == "email" and n["value"] == email for n in document["identities"])
+    assert request["kind"] == "access" and request["status"] == "completed" and email not in json.dumps(request, default=str)
+
+
+def test_delete_leaves_no_trace_anywhere_and_destinations_get_removals(delivered) -> None:
+    ws, email, receiver = delivered
+    values = identifiers(ws, email)
+    log_path = collector_log.log_path(ws, None)
+    size_before = log_path.stat().st_size
+    assert email in receiver.held(ws.root, ws.config.name)
+    with ws.lake() as lake:
+        request_id, receipt = delete(ws, lake, f"email:{email}", "test")
+    assert receipt["destinations"]["hook"]["removed"] == 1
+    assert email not in receiver.held(ws.root, ws.config.name)
+    assert receipt["export_rows"]["files"] >= 1 and receipt["export_rows"]["plain-files"] >= 1
+    assert receipt["collector_messages"] == 1 and receipt["served_copy_rows"] >= 1
+
+    with ws.lake() as lake:  # every table, every column, as text
+        tables = [r[0] for r in lake.execute("SELECT table_name FROM information_schema.tables "
+                                             "WHERE table_type = 'BASE TABLE'").fetchall()]
+        for table in tables:
+            for row in lake.execute(f'SELECT * FROM "{table}"').fetchall():
+                text = " ".join(str(v) for v in row).lower()
+                assert not [v for v in values if v.lower() in text], (table, row)
+        assert listed(lake)[0]["request_id"] == request_id and listed(lake)[0]["status"] == "completed"
+    logged = log_path.read_bytes()
+    assert log_path.stat().st_size == size_before and b"u-keep" in logged and b"anon-keep-1" in logged
+    assert not [v for v in values if v.lower().encode() in logged.lower()]
+    for part in [*ws.root.glob("exports/**/part-*"), *ws.root.glob("plain/**/part-*")]:
+        assert not [v for v in values if v.lower() in part.read_text().lower()], part
+    served = (ws.lake_path().parent / "profiles.sqlite").read_bytes().lower()
+    assert not [v for v in values if len(v) > 8 and v.lower().encode() in served]
+
+    other = write_csv(ws.root / "more.csv", ["Id", "FirstName", "LastName", "Email", "SystemModstamp"],
+                      [["0035e00000NEW001AAA", "Ada", "Other", "ada@elsewhere.io", "2026-11-30T00:00:00Z"]])
+    runner = CliRunner()
+    loaded = runner.invoke(app, ["ingest", "files", str(other), "--mapping", "salesforce/contact", "-w", str(ws.root)])
+    assert loaded.exit_code == 0, loaded.output
+    with ws.lake() as lake:
+        run_identity(lake, IdentityConfig())
+        assert not lake.scalar("SELECT count(*) FROM person_profile WHERE lower(email) = ?", [email.lower()])
+
+
+def test_a_destination_that_cannot_take_the_removal_stops_the_erasure(delivered) -> None:
+    ws, email, receiver = delivered
+    receiver.close()  # the receiver is gone: the removal cannot be delivered
+    with ws.lake() as lake:
+        with pytest.raises(ErasureBlocked, match="nothing was erased"):
+            delete(ws, lake, f"email:{email}", "test")
+        kept = lake.scalar("SELECT count(*) FROM person_profile WHERE email = ?", [email])
+        request = listed(lake)[0]
+    assert kept == 1 and request["status"] == "failed" and "could not take the removal" in request["error"]
+    assert os.path.getsize(collector_log.log_path(ws, None)) > 0
