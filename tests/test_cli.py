@@ -57,6 +57,10 @@ def test_demo_activates_to_linkedin_google_and_salesforce(tmp_path) -> None:
     assert all(name in listed for name in ("linkedin-abm", "google-customer-match", "salesforce-campaigns"))
     flat = " ".join(out.split())
     assert "linkedin-abm ← " in flat and "LinkedIn company segment" in flat and "Salesforce campaign" in flat
+    erased = flat.split("privacy delete ")[1].split(" of ")[1].split(":")[0]
+    assert "removal sent to marketo-lists" in flat
+    with Workspace.load(folder).lake() as lake:
+        assert not lake.scalar("SELECT count(*) FROM person WHERE lower(email) = ?", [erased.lower()])
 
 
 def test_demo_twice_starts_afresh(tmp_path) -> None:

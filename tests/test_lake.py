@@ -35,9 +35,9 @@ def names(lake: Lake) -> dict[str, str]:
 def test_migrations_run_once_and_match_the_model(tmp_path) -> None:
     path = tmp_path / "l.duckdb"
     with Lake(path) as lake:
-        assert lake.schema_version == len(_migrations()) == 11
+        assert lake.schema_version == len(_migrations()) == 13
     with Lake(path) as lake:
-        assert lake.scalar("SELECT count(*) FROM _migrations") == 11
+        assert lake.scalar("SELECT count(*) FROM _migrations") == 13
         for entity in ENTITIES.values():
             got = lake.query(
                 "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
@@ -196,7 +196,7 @@ def test_an_older_store_is_refused_until_accord_migrate_brings_it_up_to_date(tmp
     ws = Workspace.init(tmp_path / "ws")
     with ws.lake() as lake:  # a new store is created at the current version
         version = lake.schema_version
-        lake.execute("DROP TABLE change_readers")  # undo the latest migration
+        lake.execute("DROP TABLE privacy_requests")  # undo the latest migration
         lake.execute("DELETE FROM _migrations WHERE version = ?", [version])
     with pytest.raises(StoreOutdated, match=f"at version {version - 1}, this Accord needs {version}: run `accord migrate`"):
         ws.lake()
@@ -205,7 +205,7 @@ def test_an_older_store_is_refused_until_accord_migrate_brings_it_up_to_date(tmp
     migrated = CliRunner().invoke(app, ["migrate", "-w", str(ws.root)])
     assert migrated.exit_code == 0 and f"prod: version {version}" in migrated.output
     with ws.lake() as lake:
-        assert lake.schema_version == version and lake.scalar("SELECT count(*) FROM change_readers") == 0
+        assert lake.schema_version == version and lake.scalar("SELECT count(*) FROM privacy_requests") == 0
 
 
 def test_only_the_lake_holds_the_connection() -> None:

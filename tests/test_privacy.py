@@ -123,3 +123,15 @@ def test_a_destination_that_cannot_take_the_removal_stops_the_erasure(delivered)
         request = listed(lake)[0]
     assert kept == 1 and request["status"] == "failed" and "could not take the removal" in request["error"]
     assert os.path.getsize(collector_log.log_path(ws, None)) > 0
+
+
+def test_an_email_two_profiles_share_erases_both(delivered) -> None:
+    ws, email, _ = delivered
+    with ws.lake() as lake:
+        other = lake.scalar("SELECT max(person_id) FROM person_profile WHERE lower(email) <> ?", [email.lower()])
+        lake.execute("UPDATE person_profile SET email = ? WHERE person_id = ?", [email.upper(), other])
+        subject = find_subject(lake, f"email:{email}")
+        delete(ws, lake, f"email:{email}", "test")
+        left = lake.scalar("SELECT count(*) FROM identity_nodes WHERE profile_id IN (SELECT unnest(?::VARCHAR[]))",
+                           [list(subject.profile_ids)])
+    assert other in subject.profile_ids and len(subject.profile_ids) == 2 and left == 0

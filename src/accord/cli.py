@@ -386,6 +386,12 @@ def demo(
     console.print(f"lead-creating calls made to Marketo: {report.marketo_lead_writes}")
     for line in report.held:
         console.print(f"  {line}", highlight=False)
+    if report.erased:
+        email, request_id, receipt = report.erased
+        removed = ", ".join(f"{name} (run {sent['run_id']})" for name, sent in receipt["destinations"].items())
+        console.print(f"privacy delete {request_id} of {email}: removal sent to {removed or 'no destination'}; "
+                      f"{sum(receipt['export_rows'].values())} export rows and {sum(receipt['store_rows'].values())} "
+                      f"stored rows in {len(receipt['store_rows'])} tables erased", highlight=False)
     console.print(
         f"\nworkspace left in [bold]{workspace.resolve()}[/bold]; explore it with:\n"
         f"  cd {workspace} && accord status\n  accord quarantine list\n"

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from accord.activation.sync import DeliveryReport
 from accord.audiences.evaluate import EvaluationReport
@@ -65,6 +65,8 @@ class DemoReport:
     marketo_lead_writes: int = 0
     held: list[str] = field(default_factory=list)
     """What each local system holds after activation, one line each (a segment, a list, a campaign)."""
+    erased: tuple[str, str, dict[str, Any]] | None = None
+    """A privacy delete run on one webinar attendee: their e-mail, the request id, its receipt."""
 
 
 def fresh_workspace(folder: Path) -> Workspace:
@@ -136,6 +138,7 @@ def run_demo(
         assert done.identity is not None and done.evaluation is not None
         report.identity, report.audiences, report.deliveries = done.identity, done.evaluation, done.deliveries
         report.marketo_lead_writes = len(marketo.lead_writes)
+        report.erased = _erase_one(ws, lake)
         report.held = _held(ws, linkedin, google, salesforce)
         sample = lake.query(
             "SELECT person_id, email FROM person_profile WHERE email IS NOT NULL "
@@ -210,6 +213,21 @@ def _activate_to_ads_and_crm(ws: Workspace, linkedin: LinkedInServer, google: Go
         instance_url=salesforce.endpoint, api_version=salesforce.api_version, client_id=salesforce.client_id,
         client_secret="file:secrets/demo.yaml#salesforce")]})
     ws.save()
+
+
+def _erase_one(ws: Workspace, lake: Lake) -> tuple[str, str, dict[str, Any]] | None:
+    """A privacy delete, end to end: one webinar attendee who reached LinkedIn, Google and the files is removed
+    there and erased from the workspace."""
+    from accord.activation.members import acknowledged
+    from accord.privacy.erase import delete
+
+    sent = acknowledged(lake, "linkedin-abm", DEMO_AUDIENCES[0])
+    emails = lake.query("SELECT email FROM person_profile WHERE person_id IN (SELECT unnest(?::VARCHAR[])) "
+                        "AND email IS NOT NULL ORDER BY person_id DESC LIMIT 1", [sorted(sent)])
+    if not emails:
+        return None
+    request_id, receipt = delete(ws, lake, f"email:{emails[0]['email']}", "demo")
+    return str(emails[0]["email"]), request_id, receipt
 
 
 def _held(ws: Workspace, linkedin: LinkedInServer, google: GoogleAdsServer, salesforce: SalesforceServer) -> list[str]:

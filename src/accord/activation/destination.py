@@ -97,7 +97,7 @@ class Capabilities:
     concurrent_batches: int = 1
     """Batches sent at once (each its own calls; the destination's client keeps within its own limits)."""
     keeps_files: bool = False
-    """Leaves files Accord wrote (exports): `erase(profile_id, values)` rewrites them without a person (privacy)."""
+    """Leaves files Accord wrote (exports): `erase(profile_ids, values)` rewrites them without a person (privacy)."""
 
 
 @dataclass

@@ -12,6 +12,8 @@ import yaml
 
 from accord.lake.store import Lake, now
 
+AUDIT_TABLES = ("audit_log",)
+"""What this module owns: only ever added to, never searched by a privacy erasure (entries hold request ids)."""
 WATCHED = ("destinations", "governance", "sources")
 """The parts of accord.yaml whose changes are recorded (they decide what data goes where)."""
 

@@ -50,6 +50,15 @@ def profile_of(lake: Lake, kind: str, namespace: str, value: str) -> str | None:
     return None if found is None else str(found)
 
 
+def profiles_of(lake: Lake, kind: str, namespace: str, value: str) -> list[str]:
+    """Every profile holding one identity (several when guardrails kept records sharing it apart), sorted."""
+    if namespace == f"{kind}_id":
+        return [value] if profile_of(lake, kind, namespace, value) else []
+    rows = lake.execute("SELECT DISTINCT profile_id FROM identity_nodes WHERE kind = ? AND namespace = ? AND value = ? "
+                        "ORDER BY 1", [kind, namespace, value]).fetchall()
+    return [str(r[0]) for r in rows]
+
+
 def identities_of(lake: Lake, kind: str, profile_id: str) -> list[tuple[str, str]]:
     """A profile's identities, `(namespace, value)`, sorted."""
     rows = lake.execute("SELECT namespace, value FROM identity_nodes WHERE kind = ? AND profile_id = ? "

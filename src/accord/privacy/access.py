@@ -22,6 +22,6 @@ def access(ws: Workspace, lake: Lake, ref: str, actor: str) -> dict[str, Any]:
     logged = collector_log.messages_of(collector_log.log_path(ws, lake.sandbox), subject)
     requests.finish(lake, request_id, {"tables": {t: len(r) for t, r in held.items()}, "collector_messages": len(logged)})
     return {"request_id": request_id, "generated_at": datetime.now(timezone.utc).isoformat(),
-            "person_id": subject.profile_id,
+            "person_ids": list(subject.profile_ids),
             "identities": [{"namespace": n, "value": v} for n, v in subject.identities],
             "held": held, "collector_log": logged}

@@ -33,7 +33,8 @@ def delete(ws: Workspace, lake: Lake, ref: str, actor: str) -> tuple[str, dict[s
         receipt: dict[str, Any] = {"destinations": _remove_everywhere(ws, lake, subject)}
         receipt["export_rows"] = _erase_exports(ws, lake.sandbox or ws.config.default_sandbox, subject)
         receipt["collector_messages"] = collector_log.erase(collector_log.log_path(ws, lake.sandbox), subject)
-        receipt["served_copy_rows"] = forget(ws.lake_path(lake.sandbox).parent / "profiles.sqlite", subject.profile_id)
+        served = ws.lake_path(lake.sandbox).parent / "profiles.sqlite"
+        receipt["served_copy_rows"] = sum(forget(served, p) for p in subject.profile_ids)
         receipt["store_rows"] = lake_rows.erase(lake, lake_rows.matches(lake, subject))
     except Exception as err:
         requests.fail(lake, request_id, f"{type(err).__name__}: {err}")
@@ -44,14 +45,15 @@ def delete(ws: Workspace, lake: Lake, ref: str, actor: str) -> tuple[str, dict[s
 
 def _remove_everywhere(ws: Workspace, lake: Lake, subject: Subject) -> dict[str, dict[str, Any]]:
     """Leave every audience, and run each destination holding the person for them alone."""
-    person, at = subject.profile_id, datetime.now(timezone.utc)
-    record_changes(lake, last_recording(lake), [Change(a, person, "exited", at) for a in audiences_of(lake, person)])
+    people, at = set(subject.profile_ids), datetime.now(timezone.utc)
+    record_changes(lake, last_recording(lake), [Change(a, p, "exited", at) for p in sorted(people)
+                                                 for a in audiences_of(lake, p)])
     out = {}
     for config in reading(ws, lake.sandbox or ws.config.default_sandbox):
-        holding = [a for a in config.audiences if person in acknowledged(lake, config.name, a)]
+        holding = [a for a in config.audiences if people & set(acknowledged(lake, config.name, a))]
         if not holding:
             continue
-        report = deliver(ws, lake, config, holding, trigger="privacy", only={a: {person} for a in holding})
+        report = deliver(ws, lake, config, holding, trigger="privacy", only={a: people for a in holding})
         left = report.total("failed") + report.total("retrying")
         if left or report.unreachable:
             raise ErasureBlocked(f"destination {config.name!r} could not take the removal (run {report.run_id}: "
@@ -68,7 +70,7 @@ def _erase_exports(ws: Workspace, sandbox: str, subject: Subject) -> dict[str, i
         destination = open_destination(ws, config, sandbox)
         try:
             if destination.capabilities.keeps_files:
-                out[config.name] = destination.erase(subject.profile_id, subject.everything)  # type: ignore[attr-defined]
+                out[config.name] = destination.erase(set(subject.profile_ids), subject.everything)  # type: ignore[attr-defined]
         finally:
             destination.close()
     return out

@@ -7,11 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from accord.governance.audit import AUDIT_TABLES
 from accord.lake.sql import ident
 from accord.lake.store import Lake
 from accord.privacy.subject import Subject
 
-KEPT = ("_migrations", "_views", "audit_log", "privacy_requests")
+KEPT = ("_migrations", "_views", "privacy_requests", *AUDIT_TABLES)
 """Tables never searched: bookkeeping, and the logs of who did what (which hold request ids, not identities)."""
 FREE_TEXT = ("raw_record", "properties", "attributes", "reason", "error")
 """Columns holding records or messages as text: searched for the values inside them."""
@@ -63,4 +64,5 @@ def erase(lake: Lake, found: list[Match]) -> dict[str, int]:
             counts[match.table] = int(lake.scalar(f"SELECT count(*) FROM {ident(match.table)} WHERE {match.where}",
                                                   match.params))
             lake.execute(f"DELETE FROM {ident(match.table)} WHERE {match.where}", match.params)
+    lake.execute("CHECKPOINT")  # the write-ahead log no longer holds the rows either
     return counts

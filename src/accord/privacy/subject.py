@@ -5,16 +5,17 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from accord.identity.nodes import identities_of
+from accord.identity.nodes import identities_of, profiles_of
 from accord.lake.store import Lake
-from accord.profiles.lookup import find_profile_id
+from accord.profiles.lookup import ProfileNotFound, parse_identity, people_with_email
 
 
 @dataclass(frozen=True)
 class Subject:
-    profile_id: str
+    profile_ids: tuple[str, ...]
+    """Every profile holding the identity asked about (records sharing an e-mail may be kept apart)."""
     identities: tuple[tuple[str, str], ...]
-    """(namespace, value) of every identity and record of the profile."""
+    """(namespace, value) of every identity and record of those profiles."""
     exact: frozenset[str] = field(default_factory=frozenset)
     """Values matched as they are: the profile id, record source keys, ids."""
     folded: frozenset[str] = field(default_factory=frozenset)
@@ -36,12 +37,18 @@ class Subject:
 
 
 def find_subject(lake: Lake, ref: str) -> Subject:
-    """The person holding identity `ref` (`email:…`, `person_id:…`, …); ProfileNotFound when none does."""
-    profile_id = find_profile_id(lake, "person", ref)
-    identities = tuple(identities_of(lake, "person", profile_id))
-    emails = {value.lower() for namespace, value in identities if namespace == "email"}
-    exact = {profile_id} | {value for namespace, value in identities if namespace != "email"}
-    return Subject(profile_id, identities, frozenset(exact), frozenset(emails))
+    """The person holding identity `ref` (`email:…`, `person_id:…`, …), in every profile that holds it;
+    ProfileNotFound when none does."""
+    namespace, value = parse_identity(ref)
+    profiles = profiles_of(lake, "person", namespace, value)
+    if namespace == "email":
+        profiles = sorted({*profiles, *people_with_email(lake, value)})
+    if not profiles:
+        raise ProfileNotFound(f"no person profile holds {namespace}:{value}")
+    identities = tuple(sorted({i for p in profiles for i in identities_of(lake, "person", p)}))
+    emails = {v.lower() for n, v in identities if n == "email"}
+    exact = set(profiles) | {v for n, v in identities if n != "email"}
+    return Subject(tuple(profiles), identities, frozenset(exact), frozenset(emails))
 
 
 def identity_digest(ref: str) -> str:

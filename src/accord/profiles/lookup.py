@@ -85,6 +85,14 @@ def find_profile_id(lake: Lake, kind: str, ref: str) -> str:
     return found
 
 
+def people_with_email(lake: Lake, email: str) -> list[str]:
+    """Every person whose profile's e-mail is this one: records kept apart by a guardrail (two CRM contacts with one
+    address) share an e-mail, though its identity node belongs to one of them."""
+    rows = lake.execute("SELECT person_id FROM person_profile WHERE lower(email) = ? ORDER BY 1",
+                        [email.strip().lower()]).fetchall()
+    return [str(r[0]) for r in rows]
+
+
 def check_wanted(known: list[str], wanted: list[str]) -> None:
     """Refuse attributes a person does not have, naming those they do."""
     unknown = [name for name in wanted if name not in known]

@@ -84,9 +84,9 @@ class FileDestination:
         except OSError as err:
             raise DeliveryError(f"writing {folder}: {err}", retryable=True) from None
 
-    def erase(self, profile_id: str, values: frozenset[str]) -> int:
-        """Rewrite every run's files without the rows of one person (their profile id, or a cell holding one of
-        `values`: e-mails, their hashes, ids); manifests follow. Rows taken out."""
+    def erase(self, profile_ids: set[str], values: frozenset[str]) -> int:
+        """Rewrite every run's files without the rows of one person (one of their profile ids, or a cell holding
+        one of `values`: e-mails, their hashes, ids); manifests follow. Rows taken out."""
         removed = 0
         for manifest_path in self.fs.glob(f"{self.root.rstrip('/')}/*/run-*/manifest.json"):
             folder = manifest_path.rsplit("/", 1)[0]
@@ -95,7 +95,7 @@ class FileDestination:
             for part in manifest["parts"]:
                 table = _decode(self.fs.cat_file(f"{folder}/{part['file']}"), manifest["format"])
                 rows = table.to_pylist()
-                kept = [r for r in rows if r.get("profile_id") != profile_id
+                kept = [r for r in rows if r.get("profile_id") not in profile_ids
                         and not any(str(v).lower() in values for v in r.values() if v is not None)]
                 if len(kept) == len(rows):
                     continue
