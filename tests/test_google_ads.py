@@ -32,12 +32,16 @@ def test_a_phone_is_sent_only_in_e164(written: str, sent: str | None) -> None:
     assert e164(written) == sent
 
 
+def settings(google: GoogleAdsServer, **extra: object) -> dict[str, object]:
+    return {"type": "google_ads", "name": "google", "audiences": [PEOPLE], "endpoint": google.endpoint,
+            "customer_id": google.customer_id, "access_token": "env:GOOGLE_TOKEN",
+            "developer_token": "env:GOOGLE_DEVELOPER", "poll_seconds": 0.01, **extra}
+
+
 def test_people_go_hashed_with_the_consent_google_asks_for(tmp_path: Path, evaluated_lake: Path,
                                                          google: GoogleAdsServer) -> None:
-    ws = evaluated_workspace(tmp_path, evaluated_lake, [{
-        "type": "google_ads", "name": "google", "audiences": [PEOPLE], "endpoint": google.endpoint,
-        "customer_id": google.customer_id, "access_token": "env:GOOGLE_TOKEN", "developer_token": "env:GOOGLE_DEVELOPER",
-        "poll_seconds": 0.01, "ad_user_data": "DENIED", "ad_personalization": "DENIED"}])
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [settings(google, ad_user_data="DENIED",
+                                                                 ad_personalization="DENIED")])
     with ws.lake() as lake:
         lake.execute("UPDATE person_profile SET marketing_consent = 'y' WHERE person_id = (SELECT min(profile_id) "
                      "FROM audience_membership WHERE audience = ?)", [PEOPLE])
@@ -66,10 +70,7 @@ def test_a_country_goes_as_its_iso_code_or_not_at_all(written: str, code: str | 
 
 def test_address_info_goes_where_all_four_parts_are_present(tmp_path: Path, evaluated_lake: Path,
                                                             google: GoogleAdsServer) -> None:
-    ws = evaluated_workspace(tmp_path, evaluated_lake, [{
-        "type": "google_ads", "name": "google", "audiences": [PEOPLE], "endpoint": google.endpoint,
-        "customer_id": google.customer_id, "access_token": "env:GOOGLE_TOKEN", "developer_token": "env:GOOGLE_DEVELOPER",
-        "poll_seconds": 0.01, "postal_code_field": "postal_code"}])
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [settings(google, postal_code_field="postal_code")])
     with ws.lake() as lake:
         lake.execute("ALTER TABLE person_profile ADD COLUMN postal_code VARCHAR")
         rows = lake.execute("SELECT p.person_id, p.first_name, p.last_name, p.country FROM audience_membership m "
