@@ -265,3 +265,38 @@ def test_a_known_persons_change_reaches_a_streaming_webhook_before_the_lakes_cyc
         receipts = lake.query("SELECT outcome FROM delivery_receipts WHERE destination = 'hook'")
         members = lake.query("SELECT status FROM audience_membership WHERE audience = 'Pricing readers'")
     assert receipts == [{"outcome": "added"}] and members == [{"status": "realized"}], "one receipt, and recorded"
+
+
+def test_a_consent_withdrawal_reaches_a_streaming_webhook_as_a_removal_within_seconds(workspace) -> None:
+    """The person stays in the audience; their consent (Segment consent spec, from a CMP) now refuses marketing, so
+    the webhook holding them is told they left."""
+    folder, key = workspace
+    receiver = with_webhook(folder, 'audience "Recent visitors" of person\n'
+                                    'where any event (event_type = "web.pageview" in last 30 days)\n')
+    server = Server(folder)
+    try:
+        visit = recent([{"type": "identify", "userId": "u7", "traits": {"email": "lee@acme.com"}, "messageId": "c1"},
+                        {"type": "page", "userId": "u7", "messageId": "c2", "properties": {"url": "https://acme.com/"}}])
+        assert httpx.post(f"{server.url}/v1/batch", json={"batch": visit}, auth=(key, "")).status_code == 200
+        deadline = time.monotonic() + 30
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.02)
+        withdrawn = recent([{"type": "track", "event": "Segment Consent Preference Updated", "userId": "u7",
+                             "messageId": "c3", "context": {"consent": {"categoryPreferences": {
+                                 "Advertising": False, "Analytics": True}}}}])
+        sent = time.monotonic()
+        assert httpx.post(f"{server.url}/v1/batch", json={"batch": withdrawn}, auth=(key, "")).status_code == 200
+        while len(receiver.received) < 2 and time.monotonic() - sent < 30:
+            time.sleep(0.02)
+        latency = time.monotonic() - sent
+    finally:
+        server.stop()
+        receiver.close()
+    assert [m["status"] for m in receiver.received] == ["realized", "exited"], receiver.received
+    assert receiver.received[1]["profile_id"] == receiver.received[0]["profile_id"] and receiver.signatures_ok
+    assert latency < 5.0, f"the removal arrived {latency:.1f} s after the withdrawal"
+    with Workspace.load(folder).lake() as lake:
+        member = lake.scalar("SELECT status FROM audience_membership WHERE audience = 'Recent visitors'")
+        reason = lake.scalar("SELECT reason FROM delivery_receipts WHERE outcome = 'removed'")
+    assert member in ("realized", "existing"), "still in the audience: only the consent changed"
+    print(f"withdrawal → removal {latency * 1000:.0f} ms ({reason})")

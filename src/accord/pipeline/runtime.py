@@ -8,6 +8,7 @@ import gc
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -70,6 +71,9 @@ class ServerState:
     """The served copy's last sync that copied something, and its error if the last one failed."""
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The last serving cycle's run of each stage that did something (or failed)."""
+    restitched: list[Callable[[list[str]], None]] = field(default_factory=list)
+    """Told each serving cycle's people whose records or profile changed (a consent withdrawn, an e-mail changed):
+    streaming destinations re-check what they hold of them."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _store_lock: threading.Lock = field(default_factory=threading.Lock)
     _audiences: tuple[tuple[tuple[str, int], ...], list[Audience]] = ((), [])
@@ -249,6 +253,9 @@ def _streaming(ctx: ServeContext) -> tuple[int, int]:
     people = [*(touched or []), *(profile for _, profile, _ in ctx.opened)]
     changes = ctx.stream.advance([r.batch_id for r in ctx.loaded], ctx.sweep_since, ctx.moment, people, ctx.upto)
     state.live.top_up(ctx.lake)
+    if touched:
+        for listener in state.restitched:
+            listener(list(touched))
     return len(people), len(changes or [])
 
 
@@ -349,9 +356,18 @@ def _destination_threads(state: ServerState) -> list[threading.Thread]:
         for config in configs:
             queues[config.name].add([c for c in changes if c.audience in config.audiences])
 
+    def restitched(people: list[str]) -> None:
+        """A person's profile changed without a membership changing (a consent withdrawn): what a streaming
+        destination holds of them is checked again, so a withdrawal is a removal within a cycle."""
+        for config in configs:
+            if config.schedule == "streaming":
+                queues[config.name].add([Change(a, p, "changed", datetime.now(timezone.utc))
+                                         for a in config.audiences for p in people])
+
     if configs:
         state.bus.subscribe(changed)
         state.bus.subscribe(changed, recorded=True)
+        state.restitched.append(restitched)
     return [threading.Thread(target=_destination_worker, args=(state, d, queues[d.name]), daemon=True,
                              name=f"accord-destination-{d.name}") for d in configs]
 

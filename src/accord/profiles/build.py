@@ -15,6 +15,8 @@ from accord.profiles.changes import begin_build, record
 
 ORDER_SPAN = 1_000_000_000
 """Above any profile's record count: `_order` stays recoverable from an order key as its remainder."""
+NEWEST_SECONDS = 7_258_118_400
+"""2200-01-01 in Unix seconds: later than any accepted instant, so `NEWEST_SECONDS - epoch` orders newest first."""
 NOT_ATTRIBUTES = {"source_id", "source_instance_id", "source_type", "source_key", "batch_id", "source_row",
                   "ingested_at", "record_hash", "source_updated_at", "is_deleted"}
 
@@ -55,9 +57,16 @@ def _rank_sql(config: IdentityConfig) -> str:
 
 def _order_key(kind: str, attribute: str) -> str:
     """Which record gives an attribute: the lowest key. A person with any contact record is a contact, whichever
-    record is newest; elsewhere the merge policy's order decides."""
+    record is newest. Consent is merged consent-first: an e-mail opt-out from any record holds, and marketing
+    consent is the newest statement whatever its source, a refusal winning a tie. Elsewhere the merge policy's
+    order decides."""
     if kind == "person" and attribute == "person_type":
         return f"CASE WHEN person_type = 'contact' THEN 0 ELSE 1 END * {ORDER_SPAN} + _order"
+    if kind == "person" and attribute == "email_opt_out":
+        return f"CASE WHEN email_opt_out THEN 0 ELSE 1 END * {ORDER_SPAN} + _order"
+    if kind == "person" and attribute == "marketing_consent":
+        age = f"({NEWEST_SECONDS} - coalesce(epoch(source_updated_at), -2208988800)::BIGINT)::HUGEINT"
+        return f"({age} * 2 + CASE WHEN lower(marketing_consent) = 'n' THEN 0 ELSE 1 END) * {ORDER_SPAN} + _order"
     return "_order"
 
 
@@ -87,7 +96,8 @@ def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig,
     # Per attribute its value and the _order of the record that gave it (lineage looks that record up).
     picks = ", ".join(
         f"arg_min({ident(a)}, {_order_key(kind, a)}) FILTER (WHERE {ident(a)} IS NOT NULL) AS {ident(a)}, "
-        f"min({_order_key(kind, a)}) FILTER (WHERE {ident(a)} IS NOT NULL) % {ORDER_SPAN} AS {ident('_from_' + a)}"
+        f"(min({_order_key(kind, a)}) FILTER (WHERE {ident(a)} IS NOT NULL) % {ORDER_SPAN})::BIGINT "
+        f"AS {ident('_from_' + a)}"
         for a in attributes(entity)
     )
     lake.execute(

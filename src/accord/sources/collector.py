@@ -245,6 +245,9 @@ def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[
                 add_timeless((person, user, anonymous), lambda: _minimal_person(person, user, anonymous))
             if kind != "alias" and user and anonymous:
                 add_timeless((f"alias:{anonymous}", user, anonymous), lambda: _id_link(m))
+            stated = segment_consent(m) if kind not in ("identify", "alias") else None
+            if stated:
+                rows["person"].append(_consent_row(person, user, anonymous, stated, when))
     if timeless:
         rows["person"].extend(timeless.values())
     return Records(dict(rows))
@@ -396,7 +399,7 @@ def _person_row(person: str, m: dict[str, Any], traits: dict[str, Any], when: st
         "last_name": as_text(traits.get("lastName") or traits.get("last_name")), "job_title": as_text(traits.get("title")),
         "phone": as_text(traits.get("phone")),
         "company_name": as_text(company.get("name") if isinstance(company, dict) else company),
-        "marketing_consent": _consent(traits.get("marketingConsent", traits.get("consent"))),
+        "marketing_consent": _consent(traits.get("marketingConsent", traits.get("consent"))) or segment_consent(m),
         "source_updated_at": when,
     }
 
@@ -409,6 +412,32 @@ def _consent(value: Any) -> str | None:
         return None
     text = str(value).strip().lower()
     return "n" if text in ("n", "no", "false", "0", "out", "opt-out", "denied") else "y"
+
+
+MARKETING_CATEGORIES = ("advertising", "marketing", "targeting", "personalization")
+"""Consent categories (Segment consent spec, `context.consent.categoryPreferences`) whose refusal withholds a person
+from marketing destinations."""
+
+
+def segment_consent(m: dict[str, Any]) -> str | None:
+    """Marketing consent from a message's `context.consent.categoryPreferences`: n when any marketing category is
+    refused, y when every one named is granted, None when none is named."""
+    consent = (m.get("context") or {}).get("consent") if isinstance(m.get("context"), dict) else None
+    preferences = consent.get("categoryPreferences") if isinstance(consent, dict) else None
+    if not isinstance(preferences, dict):
+        return None
+    said = [v for k, v in preferences.items() if str(k).strip().lower() in MARKETING_CATEGORIES]
+    if not said:
+        return None
+    return "n" if any(v is False or str(v).lower() in ("false", "0", "no", "n") for v in said) else "y"
+
+
+def _consent_row(person: str, user: str | None, anonymous: str | None, consent: str,
+                 when: str | None) -> dict[str, str | None]:
+    """A consent stated by any message (a CMP's "Segment Consent Preference Updated" track): a record of its own,
+    so it changes nothing else the person's record says."""
+    return {"source_id": f"consent:{person}", "user_id": user, "anonymous_id": anonymous,
+            "marketing_consent": consent, "source_updated_at": when}
 
 
 def _minimal_person(person: str, user: str | None, anonymous: str | None) -> dict[str, str | None]:
