@@ -1110,14 +1110,8 @@ def fields_list(
         if entity and entity not in ws.schema.entities:
             raise WorkspaceError(f"unknown entity {entity!r}; known: {', '.join(ws.schema.entities)}")
         table = Table("field", "type", "labels")
-        for name, model in ws.schema.entities.items():
-            if entity and name != entity:
-                continue
-            for column in model.columns:
-                found = labels.of(name, column.name)
-                if found or not labelled:
-                    said = ", ".join(f"{item.label} ({item.because})" for item in found)
-                    table.add_row(f"{name}.{column.name}", column.type.value, said)
+        for name, column, kind, found in labels.fields(entity, labelled):
+            table.add_row(f"{name}.{column}", kind, ", ".join(f"{item.label} ({item.because})" for item in found))
     console.print(table if table.row_count else "no field carries a label (declare them under governance: fields)")
 
 

@@ -252,15 +252,9 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], Map
 
     @router.get("/fields", tags=["governance"], summary="Every field of the model with its usage labels")
     def labelled_fields(labelled: bool = False) -> list[dict[str, Any]]:
-        labels = workspace.labels
-        out = []
-        for entity, model in workspace.schema.entities.items():
-            for column in model.columns:
-                found = labels.of(entity, column.name)
-                if found or not labelled:
-                    out.append({"field": f"{entity}.{column.name}", "type": column.type.value,
-                                "labels": [{"label": f.label, "because": f.because} for f in found]})
-        return out
+        return [{"field": f"{entity}.{name}", "type": kind,
+                 "labels": [{"label": f.label, "because": f.because} for f in found]}
+                for entity, name, kind, found in workspace.labels.fields(labelled=labelled)]
 
     @router.get("/destinations", tags=["activation"], summary="Configured destinations and their last run")
     def destinations() -> list[dict[str, Any]]:

@@ -50,6 +50,17 @@ class Labels:
                 found += [Labelled(label, f"source {source}") for label in labels]
         return sorted(set(found), key=lambda item: (item.label, item.because))
 
+    def fields(self, entity: str | None = None, labelled: bool = False) -> list[tuple[str, str, str, list[Labelled]]]:
+        """(entity, field, type, its labels) of every field (of `entity`), or only those carrying a label."""
+        out = []
+        for name, model in self.schema.entities.items():
+            if entity is None or name == entity:
+                for column in model.columns:
+                    found = self.of(name, column.name)
+                    if found or not labelled:
+                        out.append((name, column.name, column.type.value, found))
+        return out
+
     def check(self) -> None:
         """Refuse settings naming what does not exist, with the nearest name that does."""
         for key, labels in self.config.fields.items():

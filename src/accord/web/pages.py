@@ -298,11 +298,5 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
 
 def field_labels(workspace: Workspace, entity: str) -> dict[str, tuple[str, str]]:
     """Attribute → (its usage labels, where each comes from), for the attributes that carry any."""
-    labels = workspace.labels
-    out = {}
-    for column in workspace.schema.entity(entity).columns:
-        found = labels.of(entity, column.name)
-        if found:
-            out[column.name] = (", ".join(dict.fromkeys(f.label for f in found)),
-                                "; ".join(f"{f.label}: {f.because}" for f in found))
-    return out
+    return {name: (", ".join(dict.fromkeys(f.label for f in found)), "; ".join(f"{f.label}: {f.because}" for f in found))
+            for _, name, _, found in workspace.labels.fields(entity, labelled=True)}
