@@ -205,3 +205,20 @@ def test_the_api_refuses_a_denied_save_and_answers_the_check(tmp_path: Path, eva
     client.post("/login", data={"key": key, "next": "/"})
     page = client.get(f"/profiles/person_id:{person}").text
     assert '<td>seniority</td>' in page and 'title="C2: field person.seniority">C2</td>' in page
+
+
+def test_the_destination_page_shows_the_violation_and_its_path(tmp_path: Path, evaluated_lake: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from accord.api.app import create_app
+    from accord.api.keys import create_key
+
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [files_destination()])
+    ws = governed(ws, {"fields": {"person.seniority": ["C2"]}}, marketing_actions=["export", "export_to_third_party"])
+    with ws.lake() as lake:
+        key = create_key(lake, "api", "test").secret
+    client = TestClient(create_app(ws))
+    client.post("/login", data={"key": key, "next": "/"})
+    page = client.get("/destinations/partner-files").text
+    assert "marketing actions: export, export_to_third_party" in page
+    assert "C2 is on person.seniority, which audience" in page and "Restrict third-party export" in page

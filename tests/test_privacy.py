@@ -135,3 +135,26 @@ def test_an_email_two_profiles_share_erases_both(delivered) -> None:
         left = lake.scalar("SELECT count(*) FROM identity_nodes WHERE profile_id IN (SELECT unnest(?::VARCHAR[]))",
                            [list(subject.profile_ids)])
     assert other in subject.profile_ids and len(subject.profile_ids) == 2 and left == 0
+
+
+def test_the_web_ui_makes_privacy_requests_for_keys_that_may(delivered) -> None:
+    from fastapi.testclient import TestClient
+
+    from accord.api.app import create_app
+    from accord.api.keys import create_key
+
+    ws, email, _ = delivered
+    with ws.lake() as lake:
+        reader = create_key(lake, "api", "reader", ("read",)).secret
+        officer = create_key(lake, "api", "privacy officer", ("privacy",)).secret
+    client = TestClient(create_app(ws))
+    client.post("/login", data={"key": reader, "next": "/"})
+    assert client.post("/privacy", data={"identity": f"email:{email}", "kind": "access"}).status_code == 403
+    client.post("/login", data={"key": officer, "next": "/"})
+    document = client.post("/privacy", data={"identity": f"email:{email}", "kind": "access"})
+    unconfirmed = client.post("/privacy", data={"identity": f"email:{email}", "kind": "delete"})
+    erased = client.post("/privacy", data={"identity": f"email:{email}", "kind": "delete", "confirm": "erase"})
+    assert document.status_code == 200 and "person_profile" in document.json()["held"]
+    assert unconfirmed.status_code == 400 and "type erase to confirm" in unconfirmed.text
+    assert erased.status_code == 200 and "erased. Removals sent to 3 destination(s)" in erased.text
+    assert "delete" in client.get("/privacy").text

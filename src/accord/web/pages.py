@@ -6,6 +6,7 @@ JSON endpoints under /ui, which use the same services as the REST API.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from importlib import resources
@@ -40,7 +41,7 @@ def login_redirect(_: Request, err: LoginRequired) -> RedirectResponse:
 
 HERE = Path(str(resources.files("accord.web")))
 NAV = [("/", "Home"), ("/profiles", "Profiles"), ("/audiences", "Audiences"), ("/destinations", "Destinations"),
-       ("/sources", "Sources"), ("/audit", "Audit")]
+       ("/sources", "Sources"), ("/privacy", "Privacy"), ("/audit", "Audit")]
 
 
 def static_files() -> StaticFiles:
@@ -227,6 +228,8 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
 
     def destination_page(request: Request, name: str, status: int = 200, error: str | None = None) -> HTMLResponse:
         from accord.activation.deliveries import dead_letters, run_details
+        from accord.activation.run import configured
+        from accord.governance.enforce import destination_violations
         from accord.services.overview import destinations as listed
 
         with lake() as store:
@@ -235,8 +238,45 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
                 return render(request, "destinations.html", 404, destinations=listed(workspace, store),
                               error=f"no destination named {name!r}")
             runs = [run_details(store, r["run_id"]) for r in found["runs"]]
+            config = configured(workspace, name, sandbox)[0]
             return render(request, "destination.html", status, destination=found, runs=runs,
-                          dead=dead_letters(store, name), error=error)
+                          dead=dead_letters(store, name), error=error, actions=config.performs,
+                          violations=destination_violations(workspace, config, sandbox))
+
+    @router.get("/privacy", response_class=HTMLResponse)
+    def privacy_page(request: Request) -> HTMLResponse:
+        from accord.privacy.requests import listed
+
+        with lake() as store:
+            return render(request, "privacy.html", requests=listed(store))
+
+    @router.post("/privacy", response_class=HTMLResponse)
+    def privacy_request(request: Request, identity: str = Form(...), kind: str = Form(...),
+                        confirm: str = Form("")) -> Response:
+        from accord.privacy.access import access
+        from accord.privacy.erase import ErasureBlocked, delete
+        from accord.privacy.requests import listed
+
+        who = signed_in_as(request)
+        error, receipt = None, None
+        try:
+            if not who.may("privacy"):
+                raise PermissionError(f"key {who.key_id} ({', '.join(who.roles)}) may not make privacy requests: it "
+                                      "needs the privacy role")
+            with lake() as store:
+                if kind == "access":
+                    document = access(workspace, store, identity.strip(), f"key:{who.key_id}")
+                    return JSONResponse(json.loads(json.dumps(document, default=str)), headers={
+                        "Content-Disposition": f'attachment; filename="{document["request_id"]}.json"'})
+                if confirm != "erase":
+                    raise ValueError("type erase to confirm: a delete cannot be undone")
+                request_id, receipt = delete(workspace, store, identity.strip(), f"key:{who.key_id}")
+                receipt = {"request_id": request_id, **receipt}
+        except (ValueError, LookupError, PermissionError, ErasureBlocked) as err:
+            error = str(err).strip("'\"")
+        with lake() as store:
+            status = 403 if error and "privacy role" in error else 400 if error else 200
+            return render(request, "privacy.html", status, requests=listed(store), error=error, receipt=receipt)
 
     @router.get("/audit", response_class=HTMLResponse)
     def audit_page(request: Request) -> HTMLResponse:
