@@ -4,9 +4,6 @@ for an audience now, and the faults the system can answer with (in the system's 
 from __future__ import annotations
 
 import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,7 @@ from accord.connectors.marketo.server import Limits, MarketoServer
 from accord.connectors.salesforce.server import SalesforceData, SalesforceServer
 from accord.connectors.webhook.destination import SIGNATURE_HEADER, sign
 from accord.lake.store import Lake
+from accord.testing.http import Answer, Faults, LocalServer
 
 AUDIENCE = "Webinar attendees"
 SECRET = "conformance-secret"
@@ -130,65 +128,84 @@ class MarketoHarness(Harness):
         self.server.stop()
 
 
-class WebhookHarness(Harness):
+class HttpFaults(Harness):
+    """A stand-in on `testing.http.Faults`: a rate limit is a 429, a server error a 503, a timeout a late answer."""
+
+    server: Any
+
+    def inject(self, fault: str) -> None:
+        if fault == "timeout":
+            self.server.answer_late()
+        else:
+            self.server.fail_next(429 if fault == "rate limited" else 503)
+
+    def answered(self, fault: str) -> bool:
+        return bool(self.server.refused) if fault != "timeout" else self.server.held_late > 0
+
+    def refuse(self, lake: Lake, member: tuple[str, str]) -> set[str]:
+        """Its hashed identifiers are answered as invalid, alone."""
+        keys = self.expected(lake, [member])
+        self.server.unmatchable |= keys
+        return keys
+
+    def bodies(self) -> list[bytes]:
+        return list(self.server.bodies)
+
+    def close(self) -> None:
+        self.server.stop()
+
+
+class WebhookReceiver(LocalServer, Faults):
+    """A receiver that checks each body's signature and keeps who it was told is in (e-mail by profile)."""
+
+    def __init__(self) -> None:
+        LocalServer.__init__(self)
+        Faults.__init__(self)
+        self.refused: dict[int, int] = {}
+        self.state: dict[str, str] = {}
+        self.sent: dict[str, int] = {}  # profile → times the receiver was told it is in
+
+    def handle(self, method: str, path: str, query: dict[str, list[str]], body: bytes,
+               headers: dict[str, str]) -> Answer:
+        status = self.take(body)
+        if status is not None:
+            self.refused[status] = self.refused.get(status, 0) + 1
+            return status, {"Retry-After": "0"} if status == 429 else {}, b""
+        if headers.get(SIGNATURE_HEADER.lower()) != sign(SECRET, body):
+            return 401, {}, b""
+        for change in json.loads(body)["changes"]:
+            if change["status"] == "realized":
+                self.state[change["profile_id"]] = change["identities"]["email"].lower()
+                self.sent[change["profile_id"]] = self.sent.get(change["profile_id"], 0) + 1
+            else:
+                self.state.pop(change["profile_id"], None)
+        return 200, {}, b""
+
+
+class WebhookHarness(HttpFaults):
     faults = frozenset({"rate limited", "server error", "timeout"})
     secrets = {"CONFORMANCE_HOOK_SECRET": SECRET}
     settles = False
 
     def __init__(self) -> None:
-        self.script: list[Any] = []
-        self.faulted = 0
-        self.state: dict[str, str] = {}
-        self.sent: dict[str, int] = {}  # profile → e-mail, while the receiver was told it is in
-        harness = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                step = harness.script.pop(0) if harness.script else None
-                harness.faulted += step is not None
-                if step == "slow":
-                    time.sleep(0.6)  # past the destination's timeout: its answer is never read
-                    step = None
-                status, headers = step or (200, {})
-                if status == 200 and self.headers[SIGNATURE_HEADER] == sign(SECRET, body):
-                    for change in json.loads(body)["changes"]:
-                        if change["status"] == "realized":
-                            harness.state[change["profile_id"]] = change["identities"]["email"].lower()
-                            harness.sent[change["profile_id"]] = harness.sent.get(change["profile_id"], 0) + 1
-                        else:
-                            harness.state.pop(change["profile_id"], None)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        self.server = WebhookReceiver()
+        self.server.start()
 
     def settings(self, root: Path) -> dict[str, Any]:
-        return {"type": "webhook", "url": f"http://127.0.0.1:{self.http.server_address[1]}/hook",
-                "secret": "env:CONFORMANCE_HOOK_SECRET", "batch_size": 50, "timeout_seconds": 0.3, **RETRY}
+        return {"type": "webhook", "url": f"{self.server.endpoint}/hook", "secret": "env:CONFORMANCE_HOOK_SECRET",
+                "batch_size": 50, "timeout_seconds": 0.3, **RETRY}
 
     def held(self, root: Path, workspace_name: str) -> set[str]:
-        return set(self.state.values())
-
-    def inject(self, fault: str) -> None:
-        self.script.append({"rate limited": (429, {"Retry-After": "0"}), "server error": (503, {}),
-                            "timeout": "slow"}[fault])
-
-    def answered(self, fault: str) -> bool:
-        return self.faulted > 0
+        return set(self.server.state.values())
 
     def resent(self) -> int:
-        return sum(1 for n in self.sent.values() if n > 1)
+        return sum(1 for n in self.server.sent.values() if n > 1)
 
-    def close(self) -> None:
-        self.http.shutdown()
+    def refuse(self, lake: Lake, member: tuple[str, str]) -> set[str] | None:
+        return None  # a receiver answers for a whole message
+
+    def bodies(self) -> list[bytes]:
+        return []  # identifiers go as they are: not a hashing destination
 
 
 class FileHarness(Harness):
@@ -215,33 +232,6 @@ class FileHarness(Harness):
         at = manifest["columns"].index("email")
         return [line.split(",")[at].strip('"').lower() for part in manifest["parts"]
                 for line in (run / part["file"]).read_text().splitlines()[1:]]
-
-
-class HttpFaults(Harness):
-    """A stand-in on `testing.http.Faults`: a rate limit is a 429, a server error a 503, a timeout a late answer."""
-
-    server: Any
-
-    def inject(self, fault: str) -> None:
-        if fault == "timeout":
-            self.server.answer_late()
-        else:
-            self.server.fail_next(429 if fault == "rate limited" else 503)
-
-    def answered(self, fault: str) -> bool:
-        return bool(self.server.refused) if fault != "timeout" else self.server.held_late > 0
-
-    def refuse(self, lake: Lake, member: tuple[str, str]) -> set[str]:
-        """Its hashed identifiers are answered as invalid, alone."""
-        keys = self.expected(lake, [member])
-        self.server.unmatchable |= keys
-        return keys
-
-    def bodies(self) -> list[bytes]:
-        return list(self.server.bodies)
-
-    def close(self) -> None:
-        self.server.stop()
 
 
 class LinkedInHarness(HttpFaults):
