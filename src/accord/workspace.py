@@ -98,6 +98,7 @@ class Workspace:
         self.root = root
         self.config = config
         self._schema: tuple[WorkspaceConfig, Schema] | None = None  # read once per configuration
+        self._labels: tuple[WorkspaceConfig, Labels] | None = None
 
     @classmethod
     def init(cls, root: Path, name: str | None = None) -> Workspace:
@@ -143,7 +144,10 @@ class Workspace:
         """The labels of this workspace's fields, and the labels and actions it knows."""
         from accord.governance.labels import Labels
 
-        return Labels(self.config.governance, self.schema, {s.name: s.type for s in self.config.sources})
+        if self._labels is None or self._labels[0] is not self.config:
+            self._labels = (self.config, Labels(self.config.governance, self.schema,
+                                                {s.name: s.type for s in self.config.sources}))
+        return self._labels[1]
 
     def _check_destination_kinds(self) -> None:
         """A destination that takes only people (or only accounts) must not list an audience of the other kind."""

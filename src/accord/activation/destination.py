@@ -48,6 +48,9 @@ class DestinationBase(BaseModel):
     """The kinds of audience it receives: people, accounts, or both."""
     actions: ClassVar[tuple[str, ...]] = ("export",)
     """The marketing actions a destination of this type performs unless `marketing_actions` says otherwise."""
+    keeps_files: ClassVar[bool] = False
+    """Leaves files Accord wrote (exports): its destination's `erase(profile_ids, values)` rewrites them without a
+    person (privacy)."""
 
     @property
     def performs(self) -> list[str]:
@@ -96,8 +99,6 @@ class Capabilities:
     """Identity namespaces whose values each member carries (`crm_id` → the field `crm_ids`)."""
     concurrent_batches: int = 1
     """Batches sent at once (each its own calls; the destination's client keeps within its own limits)."""
-    keeps_files: bool = False
-    """Leaves files Accord wrote (exports): `erase(profile_ids, values)` rewrites them without a person (privacy)."""
 
 
 @dataclass

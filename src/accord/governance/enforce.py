@@ -14,6 +14,8 @@ def destination_violations(ws: Workspace, config: DestinationConfig, sandbox: st
                            audiences: list[str] | None = None, saving: Audience | None = None) -> list[Violation]:
     """What the destination breaks by sending its audiences (or those named); `saving` stands in for the saved
     definition of the audience of its name."""
+    if not ws.labels.declared:  # the usual case, and every delivery asks: no audience file is read
+        return []
     by_name = {a.name: a for a in parsed(ws.audiences_dir(sandbox), ws.schema)}
     if saving is not None:
         by_name[saving.name] = saving

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 
 from accord.governance.config import GovernanceConfig
 from accord.governance.vocabulary import CORE_ACTIONS, CORE_LABELS
@@ -32,6 +32,12 @@ class Labels:
     schema: Schema
     sources: dict[str, str] = field(default_factory=dict)
     """Configured source name → its type (the shipped mappings of the type say which entities it loads)."""
+
+    @cached_property
+    def declared(self) -> bool:
+        """Whether anything carries a label: without one no policy can apply, and nothing needs tracing."""
+        return any(self.config.fields.values()) or any(self.config.entities.values()) or any(
+            self.config.sources.values())
 
     @cached_property
     def known_labels(self) -> dict[str, str]:
@@ -92,10 +98,7 @@ class Labels:
                                       "marketing_actions")
 
     def _loads(self, source: str) -> set[str]:
-        from accord.sources.mappings import builtin_mappings, resolve_mapping
-
-        kind = self.sources.get(source)
-        return {resolve_mapping(ref).entity for ref in builtin_mappings() if ref.split("/")[0] == kind}
+        return _entities_of(self.sources.get(source) or "")
 
     def _entity(self, entity: str, where: str) -> None:
         known = list(self.schema.entities)
@@ -107,6 +110,14 @@ class Labels:
             if label not in self.known_labels:
                 raise GovernanceError(f"governance {where}: unknown label {label!r}"
                                       f"{_hint(label, list(self.known_labels))}; declare it under governance: labels")
+
+
+@cache
+def _entities_of(source_type: str) -> frozenset[str]:
+    """The entities a source type's shipped mappings load (read once: they ship with Accord)."""
+    from accord.sources.mappings import builtin_mappings, resolve_mapping
+
+    return frozenset(resolve_mapping(ref).entity for ref in builtin_mappings() if ref.split("/")[0] == source_type)
 
 
 def _hint(name: str, known: list[str]) -> str:

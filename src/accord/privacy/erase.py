@@ -66,11 +66,10 @@ def _remove_everywhere(ws: Workspace, lake: Lake, subject: Subject) -> dict[str,
 def _erase_exports(ws: Workspace, sandbox: str, subject: Subject) -> dict[str, int]:
     """Rows taken out of the files each file-writing destination left."""
     out = {}
-    for config in reading(ws, sandbox):
+    for config in (c for c in reading(ws, sandbox) if c.keeps_files):  # others need not even be opened
         destination = open_destination(ws, config, sandbox)
         try:
-            if destination.capabilities.keeps_files:
-                out[config.name] = destination.erase(set(subject.profile_ids), subject.everything)  # type: ignore[attr-defined]
+            out[config.name] = destination.erase(set(subject.profile_ids), subject.everything)  # type: ignore[attr-defined]
         finally:
             destination.close()
     return out

@@ -23,6 +23,7 @@ class Match:
     table: str
     where: str
     params: list[Any]
+    rows: int
 
 
 def matches(lake: Lake, subject: Subject) -> list[Match]:
@@ -47,8 +48,9 @@ def matches(lake: Lake, subject: Subject) -> list[Match]:
                 tests += [f"contains({name}, ?)" for _ in inside] + [f"contains(lower({name}), ?)" for _ in folded]
                 params += [*inside, *folded]
         where = " OR ".join(f"({t})" for t in tests)
-        if lake.scalar(f"SELECT count(*) FROM {ident(table)} WHERE {where}", params):
-            found.append(Match(table, where, params))
+        rows = int(lake.scalar(f"SELECT count(*) FROM {ident(table)} WHERE {where}", params))
+        if rows:
+            found.append(Match(table, where, params, rows))
     return found
 
 
@@ -57,12 +59,9 @@ def rows(lake: Lake, match: Match) -> list[dict[str, Any]]:
 
 
 def erase(lake: Lake, found: list[Match]) -> dict[str, int]:
-    """Delete every matched row, in one transaction; rows deleted per table."""
-    counts = {}
+    """Delete every matched row, in one transaction; the rows `matches` found per table."""
     with lake.transaction():
         for match in found:
-            counts[match.table] = int(lake.scalar(f"SELECT count(*) FROM {ident(match.table)} WHERE {match.where}",
-                                                  match.params))
             lake.execute(f"DELETE FROM {ident(match.table)} WHERE {match.where}", match.params)
     lake.execute("CHECKPOINT")  # the write-ahead log no longer holds the rows either
-    return counts
+    return {match.table: match.rows for match in found}

@@ -6,7 +6,6 @@ JSON endpoints under /ui, which use the same services as the REST API.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from importlib import resources
@@ -253,6 +252,8 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
     @router.post("/privacy", response_class=HTMLResponse)
     def privacy_request(request: Request, identity: str = Form(...), kind: str = Form(...),
                         confirm: str = Form("")) -> Response:
+        from fastapi.encoders import jsonable_encoder
+
         from accord.privacy.access import access
         from accord.privacy.erase import ErasureBlocked, delete
         from accord.privacy.requests import listed
@@ -266,7 +267,7 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
             with lake() as store:
                 if kind == "access":
                     document = access(workspace, store, identity.strip(), f"key:{who.key_id}")
-                    return JSONResponse(json.loads(json.dumps(document, default=str)), headers={
+                    return JSONResponse(jsonable_encoder(document), headers={
                         "Content-Disposition": f'attachment; filename="{document["request_id"]}.json"'})
                 if confirm != "erase":
                     raise ValueError("type erase to confirm: a delete cannot be undone")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -13,6 +13,7 @@ class FileDestinationConfig(DestinationBase):
     """Audience files: CSV or Parquet, snapshots or changes, written atomically with a manifest."""
 
     type: Literal["file"] = "file"
+    keeps_files: ClassVar[bool] = True
     url: str = Field(description="Folder: a path (relative to the workspace) or an fsspec URL such as s3://bucket/x.")
     format: Literal["csv", "parquet"] = Field(default="csv", description="File format.")
     mode: Literal["snapshot", "incremental"] = Field(

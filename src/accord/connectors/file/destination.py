@@ -32,7 +32,7 @@ class FileDestination:
         self.fs, self.root = fsspec.core.url_to_fs(url, **config.storage_options)
         self.capabilities = Capabilities(needs=tuple(config.fields), batch_size=config.split_rows,
                                          commits_at_finish=True, wants_snapshot=config.mode == "snapshot",
-                                         can_check=config.mode == "incremental", keeps_files=True)
+                                         can_check=config.mode == "incremental")
         self._changes: dict[str, list[dict[str, Any]]] = {}
 
     def add(self, audience: str, members: list[Member]) -> list[Outcome]:
