@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import os
 from typing import Any
 
 import yaml
@@ -16,6 +17,10 @@ AUDIT_TABLES = ("audit_log",)
 """What this module owns: only ever added to, never searched by a privacy erasure (entries hold request ids)."""
 WATCHED = ("destinations", "governance", "sources")
 """The parts of accord.yaml whose changes are recorded (they decide what data goes where)."""
+
+
+_recorded: dict[str, str] = {}
+"""Store (path and inode) → the configuration this process last found recorded there."""
 
 
 def cli_actor() -> str:
@@ -35,8 +40,12 @@ def record(lake: Lake, actor: str, action: str, target: str, before: Any = None,
 def record_configuration(lake: Lake, config: dict[str, Any], actor: str = "accord.yaml") -> bool:
     """Record the watched parts of accord.yaml when they differ from the last recorded; True when they did."""
     current = {part: config.get(part) for part in WATCHED}
-    last = lake.scalar("SELECT after_value FROM audit_log WHERE action = 'configuration' ORDER BY entry_id DESC LIMIT 1")
     text = yaml.safe_dump(current, sort_keys=True)
+    store = f"{lake.path}:{os.stat(lake.path).st_ino}"  # a store made anew at the same path is another store
+    if _recorded.get(store) == text:  # every delivery asks; the log is read once per change
+        return False
+    last = lake.scalar("SELECT after_value FROM audit_log WHERE action = 'configuration' ORDER BY entry_id DESC LIMIT 1")
+    _recorded[store] = text
     if last == text:
         return False
     changed = [p for p in WATCHED if last is None or (yaml.safe_load(last) or {}).get(p) != current[p]]
