@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -206,6 +209,24 @@ def test_an_older_store_is_refused_until_accord_migrate_brings_it_up_to_date(tmp
     assert migrated.exit_code == 0 and f"prod: version {version}" in migrated.output
     with ws.lake() as lake:
         assert lake.schema_version == version and lake.scalar("SELECT count(*) FROM privacy_requests") == 0
+
+
+def test_a_store_killed_while_being_created_is_created_again_whole(tmp_path) -> None:
+    """kill -9 between two migrations of a new store: the next open finds a new store, not a half-made one."""
+    killer = (
+        "import os, signal, sys; from accord.lake import store\n"
+        "apply = store.Lake._apply\n"
+        "def dying(self, version, name, sql):\n"
+        "    apply(self, version, name, sql)\n"
+        "    if version == 8: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "store.Lake._apply = dying\n"
+        "store.Lake(store.Path(sys.argv[1]))\n"
+    )
+    path = tmp_path / "accord.duckdb"
+    assert subprocess.run([sys.executable, "-c", killer, str(path)]).returncode == -signal.SIGKILL
+    with Lake(path) as lake:
+        assert lake.schema_version == max(version for version, _, _ in _migrations())
+        assert lake.scalar("SELECT count(*) FROM person_current") == 0
 
 
 def test_only_the_lake_holds_the_connection() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -86,7 +86,12 @@ class Lake:
         self._con.execute("SET TimeZone = 'UTC'")
         self.schema = Schema()
         """The entities as this store holds them: Accord's model and the custom fields and objects declared here."""
-        if not read_only and (migrate or self._is_new()):
+        if not read_only and self._is_new():
+            with self.transaction():  # a process killed while creating the store leaves it new, not half-made
+                self._migrate(each_in_transaction=False)
+                self.schema = self._stored_schema()
+                self._create_views()
+        elif not read_only and migrate:
             self._migrate()
             self.schema = self._stored_schema()
             self._create_views()
@@ -144,7 +149,7 @@ class Lake:
             raise StoreOutdated(f"the store {self.path} is at version {have}, newer than this Accord ({want}): "
                                 "upgrade Accord")
 
-    def _migrate(self) -> None:
+    def _migrate(self, each_in_transaction: bool = True) -> None:
         self._con.execute(
             "CREATE TABLE IF NOT EXISTS _migrations (version INTEGER, name VARCHAR, applied_at TIMESTAMPTZ)"
         )
@@ -152,14 +157,12 @@ class Lake:
         for version, name, sql in _migrations():
             if version <= current:
                 continue
-            self._con.execute("BEGIN")
-            try:
-                self._con.execute(sql)
-                self._con.execute("INSERT INTO _migrations VALUES (?, ?, ?)", [version, name, now()])
-                self._con.execute("COMMIT")
-            except Exception:
-                self._con.execute("ROLLBACK")
-                raise
+            with self.transaction() if each_in_transaction else nullcontext():
+                self._apply(version, name, sql)
+
+    def _apply(self, version: int, name: str, sql: str) -> None:
+        self._con.execute(sql)
+        self._con.execute("INSERT INTO _migrations VALUES (?, ?, ?)", [version, name, now()])
 
     def _stored_schema(self) -> Schema:
         exists = self.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'custom_objects'")
