@@ -119,12 +119,12 @@ def test_consent_and_missing_identity_are_excluded_and_counted(tmp_path: Path, e
         no_phone = lake.scalar(
             "SELECT count(*) FROM audience_membership m JOIN person_profile p ON p.person_id = m.profile_id "
             "WHERE m.audience = ? AND m.status <> 'exited' AND p.crm_contact_id IS NULL "
-            "AND coalesce(p.email_opt_out, false) = false AND coalesce(p.marketing_consent, '') <> 'n'", [AUDIENCE])
+            "AND coalesce(p.marketing_consent, '') <> 'n'", [AUDIENCE])
         report = deliver(ws, lake, ws.config.destinations[0]).audiences[0]
         consent = lake.scalar("SELECT count(*) FROM audience_membership m JOIN person_profile p ON "
                               "p.person_id = m.profile_id WHERE m.audience = ? AND m.status <> 'exited' AND "
-                              "(p.marketing_consent = 'n' OR p.email_opt_out)", [AUDIENCE])
-    assert report.excluded["consent"] == consent >= 1
+                              "p.marketing_consent = 'n'", [AUDIENCE])
+    assert report.excluded["consent:marketing.any"] == consent >= 1, "a file export needs marketing consent only"
     assert report.excluded["missing_identity"] == no_phone > 0
     manifest = json.loads(next((ws.root / "out").rglob("manifest.json")).read_text())
     assert manifest["rows"] == report.activated

@@ -283,7 +283,7 @@ def test_a_consent_withdrawal_reaches_a_streaming_webhook_as_a_removal_within_se
             time.sleep(0.02)
         withdrawn = recent([{"type": "track", "event": "Segment Consent Preference Updated", "userId": "u7",
                              "messageId": "c3", "context": {"consent": {"categoryPreferences": {
-                                 "Advertising": False, "Analytics": True}}}}])
+                                 "Marketing": False, "Analytics": True}}}}])
         sent = time.monotonic()
         assert httpx.post(f"{server.url}/v1/batch", json={"batch": withdrawn}, auth=(key, "")).status_code == 200
         while len(receiver.received) < 2 and time.monotonic() - sent < 30:

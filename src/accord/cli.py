@@ -612,6 +612,10 @@ def print_person(profile: PersonProfile) -> None:
         console.print(f"list {m['list']}", highlight=False)
     for e in profile.events[:10]:
         console.print(f"event {e['timestamp']:%Y-%m-%d %H:%M} {e['event_type']} {e['url'] or ''}", highlight=False)
+    for c in profile.consent:
+        why = f" ({c['reason']})" if c["reason"] else ""
+        console.print(f"consent {c['purpose']}{'.' + c['channel'] if c['channel'] else ''}: {c['value']}{why}, "
+                      f"stated by {c['source_key']}", highlight=False)
     print_memberships(profile.audiences)
 
 

@@ -132,6 +132,7 @@ def run_demo(
             if on_step:
                 on_step(f"syncing from a local {config.type.capitalize()} server", steps)
             report.results.extend(_sync(ws, lake, config, on_rows))
+        report.results.extend(_consent_from_a_cmp(ws, lake))
         report.counts = lake.counts()
         done = run_batch(ws, lake, load_audiences(ws.root / "audiences", ws.schema), as_of, trigger="demo",
                          activate=True, on_stage=lambda stage: on_step(STAGE_STEPS[stage], steps) if on_step else None)
@@ -213,6 +214,28 @@ def _activate_to_ads_and_crm(ws: Workspace, linkedin: LinkedInServer, google: Go
         instance_url=salesforce.endpoint, api_version=salesforce.api_version, client_id=salesforce.client_id,
         client_secret="file:secrets/demo.yaml#salesforce")]})
     ws.save()
+
+
+def _consent_from_a_cmp(ws: Workspace, lake: Lake) -> list[IngestResult]:
+    """A few webinar attendees refuse advertising and data sharing in the site's consent banner, as a CMP tells
+    Segment (`context.consent.categoryPreferences`): the collector's log carries it into the lake, and LinkedIn and
+    Google then leave them out while Marketo, which needs e-mail consent only, still gets them."""
+    from accord.sources.collector import CollectorLog, ingest_log
+
+    attendees = lake.query(
+        "SELECT DISTINCT p.email FROM campaign_member_current m JOIN person_current p ON p.source_key = m.person_key "
+        "JOIN campaign_current c ON c.source_key = m.campaign_key WHERE c.name = 'Webinar Program 01' "
+        "AND m.status = '04 Attended' AND p.email IS NOT NULL ORDER BY 1 LIMIT 3")
+    messages = []
+    for n, row in enumerate(attendees):
+        user = f"cmp-{n}"
+        messages += [{"type": "identify", "userId": user, "messageId": f"{user}-i", "traits": {"email": row["email"]}},
+                     {"type": "track", "event": "Segment Consent Preference Updated", "userId": user,
+                      "messageId": f"{user}-c", "context": {"consent": {"categoryPreferences": {
+                          "Advertising": False, "Data Sharing": False, "Marketing": True, "Analytics": True}}}}]
+    log = CollectorLog(ws.lake_path(ws.sandbox(None)).parent / "collector")
+    log.append(messages)
+    return ingest_log(lake, log, ws.config.name, ws.config.collector.track_events)
 
 
 def _erase_one(ws: Workspace, lake: Lake) -> tuple[str, str, dict[str, Any]] | None:

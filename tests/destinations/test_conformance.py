@@ -6,6 +6,7 @@ requires it."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import pytest
 
 from accord.activation.run import deliver
 from accord.connectors.registry import with_destinations
+from accord.governance.consent import BY_COLUMN, needed, refusal
+from accord.governance.consent import COLUMNS as CONSENT_COLUMNS
 from accord.lake.store import Lake
 from accord.workspace import Workspace
 from tests.conftest import evaluated_workspace
@@ -33,13 +36,15 @@ def destination(request: pytest.FixtureRequest, tiny_world: Path, tmp_path: Path
     harness.close()
 
 
-def eligible(lake: Lake) -> list[tuple[str, str]]:
-    """The audience's members a destination may hold, (profile id, e-mail): with an e-mail and no opt-out."""
-    return [(r[0], r[1]) for r in lake.execute(
-        "SELECT p.person_id, p.email FROM audience_membership m JOIN person_profile p ON p.person_id = m.profile_id "
-        "WHERE m.audience = ? AND m.status IN ('realized', 'existing') AND p.email IS NOT NULL "
-        "AND NOT coalesce(p.email_opt_out, FALSE) AND lower(coalesce(p.marketing_consent, '')) <> 'n'",
-        [AUDIENCE]).fetchall()]
+def eligible(lake: Lake, ws: Workspace) -> list[tuple[str, str]]:
+    """The audience's members the destination may hold, (profile id, e-mail): with an e-mail and no refusal of a
+    consent its marketing actions need."""
+    rows = lake.query(
+        f"SELECT p.person_id, p.email, {', '.join(f'p.{c}' for c in CONSENT_COLUMNS)} FROM audience_membership m "
+        "JOIN person_profile p ON p.person_id = m.profile_id WHERE m.audience = ? "
+        "AND m.status IN ('realized', 'existing') AND p.email IS NOT NULL", [AUDIENCE])
+    needs = needed(ws.config.destinations[0].performs)
+    return [(r["person_id"], r["email"]) for r in rows if refusal(r, needs) is None]
 
 
 def run(ws: Workspace, lake: Lake):  # type: ignore[no-untyped-def]
@@ -54,7 +59,7 @@ def test_a_first_run_sends_every_member_it_can_and_a_receipt_each(destination) -
                               "AND status IN ('realized', 'existing')", [AUDIENCE])
         receipted = lake.scalar("SELECT count(DISTINCT profile_id) FROM delivery_receipts WHERE audience = ?",
                                 [AUDIENCE])
-        want = harness.expected(lake, eligible(lake))
+        want = harness.expected(lake, eligible(lake, ws))
     assert want and harness.held(ws.root, ws.config.name) == want
     assert report.activated == len(want) and receipted == members
     assert report.activated + sum(report.skipped.values()) + sum(report.excluded.values()) == members
@@ -65,7 +70,7 @@ def test_a_second_run_sends_nothing(destination) -> None:
     with ws.lake() as lake:
         run(ws, lake)
         again = run(ws, lake)
-        want = harness.expected(lake, eligible(lake))
+        want = harness.expected(lake, eligible(lake, ws))
     assert (again.activated, again.removed, again.failed) == (0, 0, 0)
     assert harness.held(ws.root, ws.config.name) == want
 
@@ -78,22 +83,43 @@ def test_a_member_who_leaves_or_withdraws_consent_is_removed(destination) -> Non
             "SELECT profile_id FROM destination_members WHERE destination = 'under-test' ORDER BY 1 LIMIT 2").fetchall()]
         lake.execute("UPDATE audience_membership SET status = 'exited' WHERE audience = ? AND profile_id = ?",
                      [AUDIENCE, leaving])
-        lake.execute("UPDATE person_profile SET email_opt_out = TRUE WHERE person_id = ?", [withdrawing])
+        lake.execute("UPDATE person_profile SET marketing_consent = 'n' WHERE person_id = ?", [withdrawing])
         gone = harness.expected(lake, lake.execute("SELECT person_id, email FROM person_profile "
                                                    "WHERE person_id IN (?, ?)", [leaving, withdrawing]).fetchall())
         report = run(ws, lake)
         reasons = dict(lake.execute(
             "SELECT profile_id, outcome FROM delivery_receipts WHERE profile_id IN (?, ?) "
             "AND run_id = (SELECT max(run_id) FROM delivery_runs)", [leaving, withdrawing]).fetchall())
-    assert report.removed == 2 and report.excluded == {"consent": 1}
+    assert report.removed == 2 and report.excluded == {"consent:marketing.any": 1}
     assert not gone & harness.held(ws.root, ws.config.name)
     assert reasons == {leaving: "removed", withdrawing: "removed"}
+
+
+def test_a_refusal_keeps_a_member_back_only_from_destinations_whose_actions_need_that_consent(destination) -> None:
+    """One member refuses each consent (or has an invalid e-mail): only the refusals this destination's marketing
+    actions need keep a member back, each reported by its reason; every other member is sent."""
+    ws, harness = destination
+    needs = needed(ws.config.destinations[0].performs)
+    with ws.lake() as lake:
+        chosen = sorted(p for p, _ in eligible(lake, ws))[:len(CONSENT_COLUMNS)]
+        for person, column in zip(chosen, CONSENT_COLUMNS):
+            refused = True if column not in BY_COLUMN or BY_COLUMN[column].flag else "n"
+            lake.execute(f"UPDATE person_profile SET {column} = ? WHERE person_id = ?", [refused, person])
+        report = run(ws, lake)
+        members = lake.query(f"SELECT {', '.join(CONSENT_COLUMNS)} FROM audience_membership m JOIN person_profile p "
+                             "ON p.person_id = m.profile_id WHERE m.audience = ? AND m.status IN ('realized', 'existing')",
+                             [AUDIENCE])
+        sent = harness.expected(lake, eligible(lake, ws))
+    reasons = Counter(r for r in (refusal(m, needs) for m in members) if r)
+    assert len(reasons) >= len(needs), "a member refuses each consent this destination needs"
+    assert {k: v for k, v in report.excluded.items() if k != "missing_identity"} == reasons
+    assert harness.held(ws.root, ws.config.name) == sent, "a member whose refusals it does not need is sent"
 
 
 def test_a_member_the_destination_refuses_fails_alone(destination) -> None:
     ws, harness = destination
     with ws.lake() as lake:
-        members = eligible(lake)
+        members = eligible(lake, ws)
         chosen = min(members)
         refused = harness.refuse(lake, chosen)
         if refused is None:
@@ -113,7 +139,7 @@ def test_identifiers_leave_hashed_where_the_destination_requires_it(destination)
         pytest.skip(f"{ws.config.destinations[0].type} receives identifiers as they are")
     with ws.lake() as lake:
         run(ws, lake)
-        members = eligible(lake)
+        members = eligible(lake, ws)
         want = harness.expected(lake, members)
     sent = b"\n".join(harness.bodies()).decode().lower()
     assert want and all(key in sent for key in want)
@@ -129,7 +155,7 @@ def test_a_fault_answered_once_costs_a_retry_not_a_member(destination, fault: st
     with ws.lake() as lake:
         report = run(ws, lake)
         dead = lake.scalar("SELECT count(*) FROM delivery_dead_letters")
-        want = harness.expected(lake, eligible(lake))
+        want = harness.expected(lake, eligible(lake, ws))
     assert harness.answered(fault)
     assert (report.failed, dead, report.retrying) == (0, 0, 0)
     assert harness.held(ws.root, ws.config.name) == want
@@ -160,7 +186,7 @@ def test_a_run_cut_off_after_sending_is_settled_by_the_next(destination) -> None
         assert lake.scalar("SELECT status FROM delivery_runs ORDER BY run_id LIMIT 1") == "failed"
         assert lake.scalar("SELECT count(*) FROM delivery_in_flight"), "the cut-off batch is left in flight"
         resumed = run(ws, lake)
-        want = harness.expected(lake, eligible(lake))
+        want = harness.expected(lake, eligible(lake, ws))
         in_flight = lake.scalar("SELECT count(*) FROM delivery_in_flight")
     assert harness.held(ws.root, ws.config.name) == want and not in_flight and resumed.failed == 0
     assert harness.resent() == 0 or not harness.settles, "a change that arrived was sent again"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from accord.activation.destination import Member
 from accord.audiences.memberships import active_sql
+from accord.governance.consent import COLUMNS as CONSENT_COLUMNS
 from accord.identity.nodes import values_sql
 from accord.lake.sql import ident
 from accord.lake.store import Lake
 
 ACTIVE = ("realized", "existing")
-CONSENT_FIELDS = ("marketing_consent", "email_opt_out")
 
 
 class UnknownAudience(LookupError):
@@ -42,7 +42,7 @@ def current_members(lake: Lake, audience: str, fields: list[str], among: list[st
     table, key = ("person_profile", "person_id") if kind == "person" else ("account_profile", "account_id")
     columns = {r[0] for r in lake.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
-    wanted = [f for f in dict.fromkeys([*fields, *CONSENT_FIELDS]) if f in columns]
+    wanted = [f for f in dict.fromkeys([*fields, *CONSENT_COLUMNS]) if f in columns]
     selected = "".join(f", p.{ident(f)}" for f in wanted)
     if among is None:
         membership = f"({active_sql()}" + (" AND list_contains(?, profile_id)" if only is not None else "") + ")"
@@ -70,7 +70,3 @@ def acknowledged(lake: Lake, destination: str, audience: str) -> dict[str, str |
     ).fetchall()
     return {str(p): k for p, k in rows}
 
-
-def withheld(member: Member) -> bool:
-    """Marketing consent refused, from a consent field or an e-mail opt-out."""
-    return str(member.fields.get("marketing_consent") or "").lower() == "n" or member.fields.get("email_opt_out") is True

@@ -11,6 +11,7 @@ from accord.activation.members import audience_kind, known_audiences
 from accord.activation.sync import DeliveryReport, DeliverySync, SyncPolicy
 from accord.connectors.registry import connector
 from accord.governance import audit
+from accord.governance.consent import needed
 from accord.governance.enforce import destination_violations
 from accord.lake.store import Lake
 from accord.workspace import Workspace
@@ -66,8 +67,8 @@ def deliver(ws: Workspace, lake: Lake, config: DestinationConfig, audiences: lis
     allowed = [a for a in wanted if a not in blocked]
     opened = destination or open_destination(ws, config, sandbox)
     try:
-        return DeliverySync(lake, config.name, opened, config.fields, policy, live).run(allowed, trigger, only,
-                                                                                         blocked)
+        sync = DeliverySync(lake, config.name, opened, config.fields, policy, live, needed(config.performs))
+        return sync.run(allowed, trigger, only, blocked)
     finally:
         if destination is None:
             opened.close()

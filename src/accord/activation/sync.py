@@ -31,10 +31,10 @@ from accord.activation.members import (
     acknowledged,
     audience_kind,
     current_members,
-    withheld,
 )
 from accord.connectors.errors import ConnectorError
 from accord.connectors.pacing import MAX_WAIT_SECONDS
+from accord.governance.consent import needed, refusal
 from accord.lake.store import Lake, now
 
 
@@ -92,10 +92,13 @@ class DeliverySync:
     """One run of one destination over some of its audiences."""
 
     def __init__(self, lake: Lake, name: str, destination: Destination, fields: list[str], policy: SyncPolicy,
-                 live: Callable[[str, set[str] | None], list[str] | None] | None = None) -> None:
+                 live: Callable[[str, set[str] | None], list[str] | None] | None = None,
+                 consent: tuple[str, ...] = needed(())) -> None:
         self.lake, self.name, self.destination, self.fields, self.policy = lake, name, destination, fields, policy
         self.live = live
         """An audience's members as the live path knows them (None: the lake's record is the membership)."""
+        self.consent = consent
+        """The consent columns a member must not refuse (from the destination's marketing actions)."""
         self.caps: Capabilities = destination.capabilities
         self._columns: dict[str, list[str]] = {}
         self._throttled: DeliveryError | None = None  # the destination asked for a pause longer than we wait
@@ -151,8 +154,8 @@ class DeliverySync:
         eligible: list[Member] = []
         excluded: list[tuple[Member, str]] = []
         for member in members:
-            if withheld(member):
-                excluded.append((member, "consent"))
+            if refused := refusal(member.fields, self.consent):
+                excluded.append((member, refused))
             elif not any(member.fields.get(n) for n in self.caps.needs):
                 excluded.append((member, "missing_identity"))
             else:

@@ -31,6 +31,7 @@ from accord.lake.store import Lake
 from accord.model.times import micros
 from accord.sources.collector import (
     SOURCE_TYPE,
+    collects,
     event_fields,
     event_id,
     event_properties,
@@ -249,7 +250,8 @@ class LiveProfiles:
     def _message(self, m: dict[str, Any], received: str | None, offset: int, at: datetime, changes: list[Change]) -> None:
         keys = self._keys(m)
         known = {self.index[k] for k in keys if k in self.index}
-        when = self._micros(m.get("timestamp"), received) if m["type"] in EVENT_MESSAGES else None
+        event = m["type"] in EVENT_MESSAGES and collects(m)  # as the lake keeps it: not when Analytics is refused
+        when = self._micros(m.get("timestamp"), received) if event else None
         if (when is None or any(k in self.pending for k in keys) or len(known) > 1
                 or (known and not all(k in self.index for k in keys))):
             self._hold(keys, known, offset)

@@ -56,6 +56,8 @@ class People:
     country: np.ndarray
     created: np.ndarray
     opted_out: np.ndarray
+    do_not_call: np.ndarray
+    email_invalid: np.ndarray  # Marketo saw the address bounce
     in_crm: np.ndarray  # 0 none, 1 contact, 2 lead
     converted_lead: np.ndarray  # contact that also has a converted lead record
     in_marketo: np.ndarray
@@ -198,6 +200,8 @@ def _people(rng: np.random.Generator, scale: Scale, accounts: Accounts, end: int
         country=country,
         created=end - rng.integers(10 * DAY, 900 * DAY, n),
         opted_out=rng.random(n) < 0.04,
+        do_not_call=np.arange(n) % 53 == 7,  # drawn from no generator: every other draw stays as it was
+        email_invalid=np.arange(n) % 71 == 3,
         in_crm=in_crm,
         converted_lead=(in_crm == 1) & (rng.random(n) < 0.1),
         in_marketo=in_marketo,

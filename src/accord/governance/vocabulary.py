@@ -30,6 +30,7 @@ CORE_ACTIONS: dict[str, str] = {
     "onsite_advertising": "People are shown ads on the organisation's own sites.",
     "onsite_personalization": "The organisation's own sites or apps change what a person sees.",
     "email_targeting": "People are chosen for e-mail campaigns.",
+    "phone_targeting": "People are chosen for calls or text messages (Accord's own: Adobe has no phone action).",
     "single_identity_personalization": "One known person is personalised for (sales follow-up, 1:1 e-mail).",
     "analytics": "Used to measure sites, apps or campaigns.",
     "data_science": "Used to train or run models.",

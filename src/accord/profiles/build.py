@@ -6,6 +6,7 @@ profile, which record gave it (source key, batch, source time).
 
 from __future__ import annotations
 
+from accord.governance.consent import TERMS, UNDELIVERABLE
 from accord.identity.config import IdentityConfig
 from accord.identity.nodes import join_records, records_sql
 from accord.lake.sql import ident, literal
@@ -17,6 +18,11 @@ ORDER_SPAN = 1_000_000_000
 """Above any profile's record count: `_order` stays recoverable from an order key as its remainder."""
 NEWEST_SECONDS = 7_258_118_400
 """2200-01-01 in Unix seconds: later than any accepted instant, so `NEWEST_SECONDS - epoch` orders newest first."""
+STICKY_FLAGS = {**{t.column: t.column for t in TERMS if t.flag}, UNDELIVERABLE: UNDELIVERABLE,
+                "do_not_call_reason": "do_not_call"}
+"""Person attributes a true flag of any record gives (attribute → the flag that ranks its records)."""
+NEWEST_STATEMENT = {**{t.column: t.column for t in TERMS if not t.flag}, "consent_reason": "marketing_consent"}
+"""Person attributes the newest record gives, a refusal first on a tie (attribute → the statement that ranks)."""
 NOT_ATTRIBUTES = {"source_id", "source_instance_id", "source_type", "source_key", "batch_id", "source_row",
                   "ingested_at", "record_hash", "source_updated_at", "is_deleted"}
 
@@ -57,16 +63,20 @@ def _rank_sql(config: IdentityConfig) -> str:
 
 def _order_key(kind: str, attribute: str) -> str:
     """Which record gives an attribute: the lowest key. A person with any contact record is a contact, whichever
-    record is newest. Consent is merged consent-first: an e-mail opt-out from any record holds, and marketing
-    consent is the newest statement whatever its source, a refusal winning a tie. Elsewhere the merge policy's
-    order decides."""
-    if kind == "person" and attribute == "person_type":
+    record is newest. Consent is merged consent-first: an opt-out flag (e-mail, phone, an invalid address) from any
+    record holds, and a y/n consent is the newest statement whatever its source, a refusal winning a tie. Elsewhere
+    the merge policy's order decides."""
+    if kind != "person":
+        return "_order"
+    if attribute == "person_type":
         return f"CASE WHEN person_type = 'contact' THEN 0 ELSE 1 END * {ORDER_SPAN} + _order"
-    if kind == "person" and attribute == "email_opt_out":
-        return f"CASE WHEN email_opt_out THEN 0 ELSE 1 END * {ORDER_SPAN} + _order"
-    if kind == "person" and attribute == "marketing_consent":
+    flag = STICKY_FLAGS.get(attribute)
+    if flag:
+        return f"CASE WHEN {flag} THEN 0 ELSE 1 END * {ORDER_SPAN} + _order"
+    statement = NEWEST_STATEMENT.get(attribute)
+    if statement:
         age = f"({NEWEST_SECONDS} - coalesce(epoch(source_updated_at), -2208988800)::BIGINT)::HUGEINT"
-        return f"({age} * 2 + CASE WHEN lower(marketing_consent) = 'n' THEN 0 ELSE 1 END) * {ORDER_SPAN} + _order"
+        return f"({age} * 2 + CASE WHEN lower({statement}) = 'n' THEN 0 ELSE 1 END) * {ORDER_SPAN} + _order"
     return "_order"
 
 

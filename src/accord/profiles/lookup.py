@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from accord.audiences.memberships import audiences_of, memberships_of
+from accord.governance.consent import statements
 from accord.identity.nodes import identities_of, profile_of, records_sql
 from accord.lake.sql import ident
 from accord.lake.store import Lake
@@ -50,6 +51,8 @@ class PersonProfile(_HasAttributes):
     lists: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     audiences: list[dict[str, Any]] = field(default_factory=list)
+    consent: list[dict[str, Any]] = field(default_factory=list)
+    """Per purpose and channel: granted, refused or undeliverable, with the record, time and reason."""
 
 
 @dataclass
@@ -118,6 +121,7 @@ def get_person(lake: Lake, ref: str, events: int = 20) -> PersonProfile:
     records = f"SELECT source_key AS value FROM ({records_sql('person', '$id')})"
     params = {"id": person_id}
     profile = PersonProfile(person_id, _attributes(lake, "person", person_id), identities_of(lake, "person", person_id))
+    profile.consent = statements(profile.attributes)
     profile.accounts = _q(
         lake,
         """SELECT pa.account_id, ap.name, ap.domain, pa.method, pa.detail, pa.score, pa.role, pa.is_primary

@@ -236,7 +236,7 @@ def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[
                     "person_key": person_key(m, instance), "source_updated_at": when,
                 })
                 add_timeless((person, user, anonymous), lambda: _minimal_person(person, user, anonymous))
-            else:
+            elif collects(m):
                 row = event_row(m, when, instance, names)
                 if row["source_id"] in events:  # a retry within the stretch: the first copy wins, as in the lake
                     continue
@@ -247,7 +247,8 @@ def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[
                 add_timeless((f"alias:{anonymous}", user, anonymous), lambda: _id_link(m))
             stated = segment_consent(m) if kind not in ("identify", "alias") else None
             if stated:
-                rows["person"].append(_consent_row(person, user, anonymous, stated, when))
+                reason = f"{m.get('event') or kind}: context.consent"
+                rows["person"].append(_consent_row(person, user, anonymous, stated, reason, when))
     if timeless:
         rows["person"].extend(timeless.values())
     return Records(dict(rows))
@@ -399,45 +400,56 @@ def _person_row(person: str, m: dict[str, Any], traits: dict[str, Any], when: st
         "last_name": as_text(traits.get("lastName") or traits.get("last_name")), "job_title": as_text(traits.get("title")),
         "phone": as_text(traits.get("phone")),
         "company_name": as_text(company.get("name") if isinstance(company, dict) else company),
-        "marketing_consent": _consent(traits.get("marketingConsent", traits.get("consent"))) or segment_consent(m),
+        **segment_consent(m),
+        **_stated(traits.get("marketingConsent", traits.get("consent"))),
         "source_updated_at": when,
     }
 
 
-def _consent(value: Any) -> str | None:
-    """A consent trait (`y`/`n`, yes/no, true/false, or Segment-style `{"marketing": ...}`) as y or n."""
+def _stated(value: Any) -> dict[str, str]:
+    """A consent trait as the marketing consent it states: `y`/`n`, yes/no, true/false, or Segment-style
+    `{"marketing": ...}`."""
     if isinstance(value, dict):
         value = value.get("marketing")
     if value is None:
-        return None
+        return {}
     text = str(value).strip().lower()
-    return "n" if text in ("n", "no", "false", "0", "out", "opt-out", "denied") else "y"
+    return {"marketing_consent": "n" if text in ("n", "no", "false", "0", "out", "opt-out", "denied") else "y"}
 
 
-MARKETING_CATEGORIES = ("advertising", "marketing", "targeting", "personalization")
-"""Consent categories (Segment consent spec, `context.consent.categoryPreferences`) whose refusal withholds a person
-from marketing destinations."""
+CATEGORY_TERMS = {"marketing": "marketing_consent", "advertising": "ads_consent", "targeting": "ads_consent",
+                  "personalization": "personalize_consent", "personalisation": "personalize_consent",
+                  "analytics": "collect_consent", "datasharing": "share_consent", "sharing": "share_consent"}
+"""Consent categories (Segment consent spec, `context.consent.categoryPreferences`, names as a CMP commonly sets
+them, case and spaces ignored) → the consent they state."""
 
 
-def segment_consent(m: dict[str, Any]) -> str | None:
-    """Marketing consent from a message's `context.consent.categoryPreferences`: n when any marketing category is
-    refused, y when every one named is granted, None when none is named."""
+def segment_consent(m: dict[str, Any]) -> dict[str, str]:
+    """The consents a message's `context.consent.categoryPreferences` states (column → y or n); for a term named
+    by two categories, a refusal of either wins."""
     consent = (m.get("context") or {}).get("consent") if isinstance(m.get("context"), dict) else None
     preferences = consent.get("categoryPreferences") if isinstance(consent, dict) else None
-    if not isinstance(preferences, dict):
-        return None
-    said = [v for k, v in preferences.items() if str(k).strip().lower() in MARKETING_CATEGORIES]
-    if not said:
-        return None
-    return "n" if any(v is False or str(v).lower() in ("false", "0", "no", "n") for v in said) else "y"
+    stated: dict[str, str] = {}
+    for category, value in (preferences.items() if isinstance(preferences, dict) else ()):
+        column = CATEGORY_TERMS.get(str(category).replace(" ", "").replace("_", "").lower())
+        if column:
+            refused = value is False or str(value).lower() in ("false", "0", "no", "n")
+            stated[column] = "n" if refused or stated.get(column) == "n" else "y"
+    return stated
 
 
-def _consent_row(person: str, user: str | None, anonymous: str | None, consent: str,
-                 when: str | None) -> dict[str, str | None]:
+def collects(m: dict[str, Any]) -> bool:
+    """Whether the message's own consent lets Accord keep what it says the person did (not when Analytics is
+    refused: its consent is kept, the event is not)."""
+    return segment_consent(m).get("collect_consent") != "n"
+
+
+def _consent_row(person: str, user: str | None, anonymous: str | None, stated: dict[str, str],
+                 reason: str, when: str | None) -> dict[str, str | None]:
     """A consent stated by any message (a CMP's "Segment Consent Preference Updated" track): a record of its own,
     so it changes nothing else the person's record says."""
-    return {"source_id": f"consent:{person}", "user_id": user, "anonymous_id": anonymous,
-            "marketing_consent": consent, "source_updated_at": when}
+    return {"source_id": f"consent:{person}", "user_id": user, "anonymous_id": anonymous, **stated,
+            "consent_reason": reason, "source_updated_at": when}
 
 
 def _minimal_person(person: str, user: str | None, anonymous: str | None) -> dict[str, str | None]:

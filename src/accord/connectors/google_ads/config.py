@@ -29,10 +29,12 @@ class GoogleAdsDestinationConfig(DestinationBase):
     fields: list[str] = Field(default_factory=lambda: ["email", "phone", "marketing_consent"],
                               description="What each member carries: e-mail and phone (sent hashed), consent.")
     ad_user_data: Literal["GRANTED", "DENIED", "UNSPECIFIED"] = Field(
-        default="UNSPECIFIED", description="Consent to send user data to Google (EEA), for members whose own "
-                                           "marketing consent is not recorded; a recorded `y` sends GRANTED.")
+        default="UNSPECIFIED", description="Consent to send user data to Google (EEA), for members who have not "
+                                           "stated it: a recorded sharing consent `y` (else marketing consent `y`) "
+                                           "sends GRANTED.")
     ad_personalization: Literal["GRANTED", "DENIED", "UNSPECIFIED"] = Field(
-        default="UNSPECIFIED", description="Consent to personalised ads, as `ad_user_data`.")
+        default="UNSPECIFIED", description="Consent to personalised ads, for members who have not stated it: a "
+                                           "recorded ads consent `y` (else marketing consent `y`) sends GRANTED.")
     postal_code_field: str | None = Field(
         default=None, description="Person attribute holding the postal code (e.g. a custom field MailingPostalCode): "
                                   "with it, a member with first and last name and a country also goes as address "

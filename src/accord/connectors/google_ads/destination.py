@@ -87,9 +87,13 @@ class GoogleAdsDestination:
         return outcomes
 
     def _consent(self, fields: dict[str, Any]) -> tuple[str, str]:
-        if str(fields.get("marketing_consent") or "").lower() == "y":
-            return "GRANTED", "GRANTED"
-        return self.config.ad_user_data, self.config.ad_personalization
+        """(ad_user_data, ad_personalization): a member's own statement, else the configured default (a refusal
+        never gets here: the member was excluded)."""
+        def granted(column: str, default: str) -> str:
+            stated = str(fields.get(column) or fields.get("marketing_consent") or "").lower()
+            return "GRANTED" if stated == "y" else default
+
+        return granted("share_consent", self.config.ad_user_data), granted("ads_consent", self.config.ad_personalization)
 
     def _user_list(self, audience: str) -> str:
         with self._finding:
