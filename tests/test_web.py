@@ -88,18 +88,15 @@ def test_browse_search_build_and_deliver(site, page) -> None:
     page.screenshot(path=SHOTS / "account.png", full_page=True)
 
     page.goto(url + "/audiences/new")
+    page.wait_for_selector(".cond[data-kind=compare]")  # the starting text, shown as a field condition
     page.get_by_label("Name").fill("Built in a browser")
-    page.get_by_role("button", name="Add field condition").click()
-    row = page.locator("#b-rows .row").first
-    row.get_by_label("Field").select_option("country")
-    row.get_by_label("Operator").select_option("=")
-    row.get_by_label("Value").fill("Germany")
-    page.get_by_role("button", name="Add related-records condition").click()
-    related = page.locator("#b-rows .row").nth(1)
+    page.locator("#b-tree > fieldset > .control select").select_option("quantified")
+    related = page.locator(".cond[data-kind=quantified]")
     related.get_by_label("Quantifier").select_option("no")
-    related.get_by_label("Related").select_option("opportunity")
-    related.get_by_label("Field").select_option("is_won")
-    related.get_by_label("Value").fill("true")
+    related.locator("fieldset > .control select").select_option("compare")
+    inner = related.locator(".cond[data-kind=compare]")
+    inner.get_by_label("Field").fill("is_won")
+    inner.get_by_label("Value").fill("true")
     page.wait_for_function("document.getElementById('text').value.includes('no opportunity (is_won = true)')")
     page.wait_for_function("document.getElementById('status').textContent.startsWith('Valid')")
     size = page.locator("#preview-size").inner_text()
@@ -126,6 +123,42 @@ def test_browse_search_build_and_deliver(site, page) -> None:
     page.get_by_role("link", name="Sources").click()
     assert page.get_by_role("heading", name="Batches").is_visible()
     page.screenshot(path=SHOTS / "sources.png", full_page=True)
+
+
+def test_edit_an_audience_see_the_change_confirm_save_and_restore(site, page) -> None:
+    """An existing audience opens in the builder with every condition; one change shows the diff and the change in
+    members; saving an audience a destination uses needs a confirm; the earlier version can be restored."""
+    url, _, key = site
+    sign_in(page, url, key)
+    page.goto(url + "/audiences/Webinar%20attendees/edit")
+    page.wait_for_selector(".cond[data-kind=in_campaign]")
+    assert page.get_by_label("Campaign").input_value() == "Webinar Program 01"
+    assert page.get_by_label("With status (optional)").input_value() == "04 Attended"
+    assert page.locator(".cond[data-kind=quantified] .cond[data-kind=compare]").get_by_label("Value").input_value() \
+        == "webinar.attend"
+    page.get_by_label("Days").fill("7")
+    page.wait_for_function("document.getElementById('text').value.includes('in last 7 days')")
+    page.wait_for_function("document.getElementById('preview-change').textContent.includes('feeds exports')")
+    diff = page.locator("#preview-diff").inner_text()
+    assert "-where" in diff and "+where" in diff and "in last 7 days" in diff
+    assert page.get_by_label("I have checked the change in members and want to save it").is_visible()
+    page.screenshot(path=SHOTS / "builder-change.png", full_page=True)
+
+    page.evaluate("document.querySelector('.confirm').hidden = true")  # as a careless user would skip it
+    page.get_by_role("button", name="Save audience").click()
+    assert "tick the confirmation" in page.get_by_role("alert").inner_text()
+    assert "in last 7 days" in page.locator("#text").input_value(), "nothing typed is lost"
+    page.wait_for_function("!document.querySelector('.confirm').hidden")
+    page.get_by_label("I have checked the change in members and want to save it").check()
+    page.get_by_role("button", name="Save audience").click()
+    page.wait_for_url("**/audiences/Webinar%20attendees")
+    assert "in last 7 days" in page.locator("pre").first.inner_text()
+
+    page.get_by_role("button", name="Restore version 0").click()
+    page.wait_for_url("**/audiences/Webinar%20attendees")
+    assert "in last 30 days" in page.locator("pre").first.inner_text()
+    assert "restored version 0" in page.content()
+    page.screenshot(path=SHOTS / "audience-history.png", full_page=True)
 
 
 def test_pages_are_keyboard_reachable(site, page) -> None:

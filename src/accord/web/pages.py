@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -60,6 +61,18 @@ def engagement_chart(rows: list[dict[str, Any]], width: int = 640, height: int =
     return (f'<svg role="img" aria-label="Engagement: events per week" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}">{bars}<text x="0" y="{height - 4}" font-size="11">{rows[0]["week"]}</text>'
             f'<text x="{width}" y="{height - 4}" font-size="11" text-anchor="end">{rows[-1]["week"]}</text></svg>')
+
+
+class Unconfirmed(ValueError):
+    """A change that needs an explicit confirmation (it removes many members, or feeds a destination) came
+    without it."""
+
+
+def writer(who: KeyHolder) -> None:
+    """Refuse a key that may not change audiences."""
+    if not who.may("write-audiences"):
+        raise PermissionError(f"key {who.key_id} ({', '.join(who.roles)}) may not change audiences: it needs the "
+                              "write-audiences role")
 
 
 def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapping[str, KeyHolder]],
@@ -174,29 +187,55 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
         return render(request, "builder.html", text=print_audience(find(workspace_audiences(workspace, sandbox), name)))
 
     @router.post("/audiences", response_class=HTMLResponse)
-    def save_audience(request: Request, text: str = Form(...)) -> Any:
+    def save_audience(request: Request, text: str = Form(...), confirm: bool = Form(False)) -> Any:
         from accord.audiences.text import print_audience
-        from accord.services.audiences import parse, save, saved_text
+        from accord.services.audiences import membership_change, parse, save, saved_text
 
         who = signed_in_as(request)
         try:
-            if not who.may("write-audiences"):
-                raise PermissionError(f"key {who.key_id} ({', '.join(who.roles)}) may not change audiences: it "
-                                      "needs the write-audiences role")
+            writer(who)
             audience = parse(workspace, text)
             before = saved_text(workspace, audience.name, sandbox)
-            save(workspace, audience, sandbox)
             with lake() as store:
+                if before is not None and not confirm:
+                    change = membership_change(workspace, store, audience)
+                    if change.needs_confirm:
+                        raise Unconfirmed(f"{change.explain()}: tick the confirmation to save")
+                save(workspace, audience, sandbox)
                 audit.record(store, f"key:{who.key_id}", "audience saved", audience.name, before,
                              print_audience(audience))
         except (ValueError, LookupError, PermissionError) as err:
-            status = 409 if isinstance(err, AudienceNameTaken) else 403 if isinstance(err, PermissionError) else 400
+            status = (409 if isinstance(err, (AudienceNameTaken, Unconfirmed)) else
+                      403 if isinstance(err, PermissionError) else 400)
             return render(request, "builder.html", status, text=text, error=str(err))
         return RedirectResponse(f"/audiences/{quote(audience.name)}", status_code=303)
 
+    @router.post("/audiences/{name}/restore", response_class=HTMLResponse)
+    def restore_audience(request: Request, name: str, version: int = Form(...)) -> Any:
+        from accord.services.audiences import restore
+
+        who = signed_in_as(request)
+        try:
+            writer(who)
+            with lake() as store:
+                restore(workspace, store, name, version, f"key:{who.key_id}")
+        except (ValueError, LookupError, PermissionError) as err:
+            return audience_page(request, name, 403 if isinstance(err, PermissionError) else 400, str(err))
+        return RedirectResponse(f"/audiences/{quote(name)}", status_code=303)
+
     @router.get("/audiences/{name}", response_class=HTMLResponse)
     def audience(request: Request, name: str, identity: str = "") -> HTMLResponse:
-        from accord.services.audiences import list_audiences, members_now, sample, why
+        return audience_page(request, name, identity=identity)
+
+    def audience_page(request: Request, name: str, status: int = 200, failed: str | None = None,
+                      identity: str = "") -> HTMLResponse:
+        from accord.services.audiences import (
+            list_audiences,
+            members_now,
+            sample,
+            versions,
+            why,
+        )
 
         with lake() as store:
             try:
@@ -211,8 +250,9 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
                     explained = why(workspace, store, name, identity)
                 except (LookupError, ValueError) as err:
                     error = str(err)
-            return render(request, "audience.html", audience=summary, size=size,
-                          sample=sample(workspace, store, name, 10), why=explained, identity=identity, error=error)
+            return render(request, "audience.html", status, audience=summary, size=size,
+                          sample=sample(workspace, store, name, 10), why=explained, identity=identity,
+                          error=failed or error, versions=versions(store, name))
 
     @router.get("/destinations", response_class=HTMLResponse)
     def destinations(request: Request) -> HTMLResponse:
@@ -252,7 +292,6 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
     @router.post("/privacy", response_class=HTMLResponse)
     def privacy_request(request: Request, identity: str = Form(...), kind: str = Form(...),
                         confirm: str = Form("")) -> Response:
-        from fastapi.encoders import jsonable_encoder
 
         from accord.privacy.access import access
         from accord.privacy.erase import ErasureBlocked, delete
@@ -324,12 +363,16 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
 
     @router.post("/ui/preview")
     def preview(body: dict[str, Any]) -> JSONResponse:
-        """Validate the text; when valid, how many would be in it now and a few of them (nothing is saved)."""
+        """Validate the text or the builder's AST; when valid, the text, the AST, how many would be in it now and a
+        few of them, and for a saved audience the diff and the change in members (nothing is saved)."""
         from accord.services.audiences import preview_text
 
+        ast = body.get("ast")
         try:
             with lake() as store:
-                return JSONResponse(preview_text(workspace, store, str(body.get("text", ""))))
+                answer = preview_text(workspace, store, str(body.get("text", "")),
+                                      ast=ast if isinstance(ast, dict) else None)
+                return JSONResponse(jsonable_encoder(answer))
         except (ValueError, LookupError) as err:
             return JSONResponse({"valid": False, "error": str(err)}, status_code=200)
 
