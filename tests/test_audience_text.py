@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from accord.audiences.text import AudienceSyntaxError, parse_audience, print_audience
 from accord.demo import DEMO_CUSTOM_FIELDS
 from accord.model.schema import Schema
+from accord.services.audiences import from_form, to_form
 from tests.audience_strategies import audiences
 
 EXAMPLES = sorted(p for p in resources.files("accord.audiences").joinpath("examples").iterdir() if p.name.endswith(".aud"))
@@ -37,6 +39,14 @@ def test_any_ast_survives_print_and_parse(audience) -> None:
     again = parse_audience(text, Schema(DEMO_CUSTOM_FIELDS))  # the strategies draw the generated org's custom fields
     assert again == audience
     assert print_audience(again) == text
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(audiences())
+def test_the_builders_form_of_any_ast_comes_back_as_the_same_ast(audience) -> None:
+    """What the builder receives as JSON and sends back unchanged is the same audience: dates stay dates."""
+    sent = json.loads(json.dumps(to_form(audience)))
+    assert type(audience).model_validate(from_form(sent)) == audience
 
 
 def test_json_form_round_trips() -> None:

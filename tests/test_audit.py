@@ -90,7 +90,9 @@ def test_the_web_ui_keeps_a_read_key_from_changing_audiences(tmp_path: Path, eva
     assert "Director" not in (ws.root / "audiences" / "webinar-attendees.aud").read_text()
     assert client.get("/audit").status_code == 403
     client.post("/login", data={"key": keys["admin"], "next": "/"})
-    assert client.post("/audiences", data={"text": CHANGED}).status_code == 200  # redirected to the audience
+    unconfirmed = client.post("/audiences", data={"text": CHANGED})
+    assert unconfirmed.status_code == 409 and "tick the confirmation" in unconfirmed.text
+    assert client.post("/audiences", data={"text": CHANGED, "confirm": "true"}).status_code == 200  # redirected
     page = client.get("/audit").text
     assert "audience saved" in page and WEBINAR in page
 
