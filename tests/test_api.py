@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,3 +166,54 @@ def test_saving_a_name_another_file_defines_is_refused_and_writes_nothing(api) -
                          headers=auth)
     assert refused.status_code == 409 and "hand-written.aud already defines" in refused.json()["message"]
     assert sorted(p.name for p in (ws.root / "audiences").glob("*.aud")) == before
+
+
+def test_people_are_found_by_name_email_fragment_or_company_and_accounts_by_filters(api) -> None:
+    client, ws, auth = api
+    with ws.lake() as lake:
+        person = lake.query("SELECT p.person_id, p.first_name, p.last_name, p.email, a.name AS company "
+                            "FROM person_profile p JOIN person_account pa ON pa.person_id = p.person_id AND pa.is_primary "
+                            "JOIN account_profile a ON a.account_id = pa.account_id WHERE p.first_name IS NOT NULL "
+                            "ORDER BY p.person_id LIMIT 1")[0]
+        account = lake.query("SELECT account_id, name, industry, employees FROM account_profile "
+                             "WHERE industry IS NOT NULL AND employees IS NOT NULL ORDER BY account_id LIMIT 1")[0]
+    for q in (f"{person['first_name']} {person['last_name']}".upper(), person["email"].split("@")[0][1:-1],
+              person["company"][1:-1]):
+        found = client.get("/api/v1/people", params={"q": q}, headers=auth).json()
+        assert person["person_id"] in [p["person_id"] for p in found], q
+    assert client.get("/api/v1/people", params={"q": "100%_"}, headers=auth).json() == [], "% and _ are literal"
+    listed = client.get("/api/v1/accounts", headers=auth, params={
+        "q": account["name"][2:-2], "industry": account["industry"], "min_employees": account["employees"],
+        "max_employees": account["employees"]}).json()
+    assert account["account_id"] in [a["account_id"] for a in listed]
+    assert all(a["industry"] == account["industry"] and a["employees"] == account["employees"] for a in listed)
+    rich = client.get("/api/v1/accounts", headers=auth, params={"min_open_pipeline": 100000}).json()
+    assert rich and all(a["open_pipeline"] >= 100000 for a in rich)
+    assert [a["open_pipeline"] for a in rich] == sorted((a["open_pipeline"] for a in rich), reverse=True)
+
+
+def test_an_audience_downloads_keeps_versions_restores_and_is_deleted_only_when_unused(api) -> None:
+    client, ws, auth = api
+    members = client.get(f"/api/v1/audiences/{AUDIENCE}/members.csv", headers=auth)
+    rows = list(csv.DictReader(io.StringIO(members.text)))
+    size = client.get(f"/api/v1/audiences/{AUDIENCE}/size", headers=auth).json()["size"]
+    assert members.headers["content-type"].startswith("text/csv") and len(rows) == size > 0
+    assert set(rows[0]) == {"person_id", "email", "first_name", "last_name", "job_title", "company"}
+
+    original = client.get(f"/api/v1/audiences/{AUDIENCE}", headers=auth).json()["text"]
+    changed = original.replace("last 30 days", "last 7 days")
+    assert client.put("/api/v1/audiences", json={"text": changed}, headers=auth).status_code == 200
+    versions = client.get(f"/api/v1/audiences/{AUDIENCE}/versions", headers=auth).json()
+    assert [v["text"] for v in versions] == [changed, original] and versions[-1]["version"] == 0
+    restored = client.post(f"/api/v1/audiences/{AUDIENCE}/restore", params={"version": 0}, headers=auth)
+    assert restored.status_code == 200
+    assert client.get(f"/api/v1/audiences/{AUDIENCE}", headers=auth).json()["text"] == original
+    assert len(client.get(f"/api/v1/audiences/{AUDIENCE}/versions", headers=auth).json()) == 3
+
+    refused = client.delete(f"/api/v1/audiences/{AUDIENCE}", headers=auth)
+    assert refused.status_code == 409 and "destination exports" in refused.json()["message"]
+    spare = 'audience "Spare" of person\nwhere country = "Germany"\n'
+    assert client.put("/api/v1/audiences", json={"text": spare}, headers=auth).status_code == 200
+    assert client.delete("/api/v1/audiences/Spare", headers=auth).json() == {"name": "Spare", "deleted": True}
+    assert client.get("/api/v1/audiences/Spare", headers=auth).status_code == 404
+    assert not (ws.root / "audiences" / "spare.aud").exists()

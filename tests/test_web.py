@@ -75,9 +75,9 @@ def test_browse_search_build_and_deliver(site, page) -> None:
     page.screenshot(path=SHOTS / "home.png", full_page=True)
 
     page.get_by_role("link", name="Profiles").click()
-    page.get_by_label("E-mail or any identity").fill(email)
+    page.get_by_label("Name, e-mail, company or any identity (namespace:value)").fill(email)
     page.keyboard.press("Enter")
-    page.wait_for_url("**/profiles/email:*")
+    page.wait_for_url("**/profiles/person_id:*")
     assert email in page.content()
     page.screenshot(path=SHOTS / "profile.png", full_page=True)
 
@@ -159,6 +159,37 @@ def test_edit_an_audience_see_the_change_confirm_save_and_restore(site, page) ->
     assert "in last 30 days" in page.locator("pre").first.inner_text()
     assert "restored version 0" in page.content()
     page.screenshot(path=SHOTS / "audience-history.png", full_page=True)
+
+
+def test_find_people_and_accounts_download_members_and_keep_a_used_audience(site, page) -> None:
+    url, email, key = site
+    sign_in(page, url, key)
+    page.goto(url + "/profiles")
+    page.get_by_label("Name, e-mail, company or any identity (namespace:value)").fill("an")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#people")
+    assert page.locator("#people tbody tr").count() > 1
+    page.locator("#people tbody a").first.click()
+    page.wait_for_url("**/profiles/person_id:*")
+    assert page.get_by_role("heading", name="Consent").is_visible()
+
+    page.get_by_role("link", name="Accounts", exact=True).click()
+    industry = page.locator("#industry option").nth(1).inner_text()
+    page.get_by_label("Industry").select_option(industry)
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url("**/accounts?*")
+    cells = page.locator("#accounts tbody tr td:nth-child(3)").all_inner_texts()
+    assert cells and set(cells) == {industry}
+    page.screenshot(path=SHOTS / "accounts.png", full_page=True)
+
+    page.goto(url + "/audiences/Webinar%20attendees")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download members (CSV)").click()
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert lines[0].startswith("person_id,email") and len(lines) - 1 == int(page.locator("#size").inner_text())
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete audience").click()
+    assert "used by destination exports" in page.get_by_role("alert").inner_text()
 
 
 def test_pages_are_keyboard_reachable(site, page) -> None:

@@ -10,20 +10,22 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from accord.activation.sync import DeliveryReport
 from accord.api.keys import KeyHolder, holder
-from accord.audiences.files import AudienceNameTaken
+from accord.audiences.files import AudienceNameTaken, file_name
 from accord.governance import audit
 from accord.governance.policies import PolicyViolation
 from accord.lake.store import Lake
+from accord.services.audiences import AudienceInUse
 from accord.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -154,6 +156,23 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], Map
         with lake() as store:
             return plain(get_account(store, identity))
 
+    @router.get("/people", tags=["profiles"], summary="People whose name, e-mail or company contains q")
+    def people(q: str = Query(..., min_length=1), limit: int = Query(50, ge=1, le=500)) -> list[dict[str, Any]]:
+        from accord.profiles.search import search_people
+
+        with lake() as store:
+            return plain(search_people(store, q, limit))
+
+    @router.get("/accounts", tags=["profiles"], summary="Accounts by name or domain, industry, size, open pipeline")
+    def accounts(q: str = "", industry: str | None = None, min_employees: int | None = Query(None, ge=0),
+                 max_employees: int | None = Query(None, ge=0), min_open_pipeline: float | None = Query(None, ge=0),
+                 limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
+        from accord.profiles.search import AccountFilter, search_accounts
+
+        chosen = AccountFilter(q, industry, min_employees, max_employees, min_open_pipeline)
+        with lake() as store:
+            return plain(search_accounts(store, chosen, limit))
+
     @router.get("/audiences", tags=["audiences"], summary="Every audience with method and last size")
     def audiences() -> list[dict[str, Any]]:
         from accord.services.audiences import list_audiences
@@ -228,6 +247,41 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], Map
 
         with lake() as store:
             return plain(pick(workspace, store, name, limit))
+
+    @router.get("/audiences/{name}/members.csv", tags=["audiences"], summary="Members now, as CSV",
+                response_class=PlainTextResponse)
+    def members_csv(name: str) -> PlainTextResponse:
+        from accord.services.audiences import members_csv as write
+
+        with lake() as store:
+            body = write(workspace, store, name)
+        return PlainTextResponse(body, media_type="text/csv", headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(file_name(name)[:-4])}.csv"})
+
+    @router.get("/audiences/{name}/versions", tags=["audiences"], summary="Every saved definition, newest first")
+    def versions(name: str) -> list[dict[str, Any]]:
+        from accord.services.audiences import versions as saved
+
+        with lake() as store:
+            return plain(saved(store, name))
+
+    @router.post("/audiences/{name}/restore", tags=["audiences"], summary="Save an earlier version again",
+                 dependencies=[needs("write-audiences")])
+    def restore(name: str, version: int, request: Request) -> dict[str, Any]:
+        from accord.services.audiences import restore as save_again
+
+        with lake() as store:
+            return {"name": save_again(workspace, store, name, version, actor(request)).name, "restored": version}
+
+    @router.delete("/audiences/{name}", tags=["audiences"], summary="Delete an audience no destination sends",
+                   responses={409: {"description": "A destination sends it or another audience names it"}},
+                   dependencies=[needs("write-audiences")])
+    def delete_audience(name: str, request: Request) -> dict[str, Any]:
+        from accord.services.audiences import delete
+
+        with lake() as store:
+            delete(workspace, store, name, actor(request))
+        return {"name": name, "deleted": True}
 
     @router.get("/audiences/{name}/why", tags=["audiences"], summary="Why one profile is in or out")
     def why(name: str, identity: str) -> dict[str, Any]:
@@ -421,6 +475,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AudienceNameTaken)
     async def taken(_: Request, err: AudienceNameTaken) -> JSONResponse:
         return body(409, "conflict", str(err))
+
+    @app.exception_handler(AudienceInUse)
+    async def in_use(_: Request, err: AudienceInUse) -> JSONResponse:
+        return body(409, "in_use", str(err))
 
     @app.exception_handler(ValueError)
     async def bad(_: Request, err: ValueError) -> JSONResponse:

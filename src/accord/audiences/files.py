@@ -95,6 +95,18 @@ def file_name(name: str) -> str:
     return f"{'-'.join(part for part in slug.split('-') if part) or 'audience'}.aud"
 
 
+def file_of(folder: Path, name: str, schema: Schema = STANDARD) -> Path | None:
+    """The file that defines audience `name` (its usual file name first), if any."""
+    usual = folder / file_name(name)
+    for path in [usual, *sorted(p for p in folder.glob("*.aud") if p != usual)]:
+        try:
+            if path.exists() and parse_audience(path.read_text(), schema).name == name:
+                return path
+        except AudienceSyntaxError:
+            continue
+    return None
+
+
 def save_audience(folder: Path, audience: Audience, schema: Schema = STANDARD) -> Path:
     """Write the audience to its own file; refused when its name cannot be a file or URL name, or when another
     file already defines that name or has that file name."""

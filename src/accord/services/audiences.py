@@ -1,19 +1,27 @@
 """Audiences of a workspace: list with sizes, validate, save, size and sample now, overlap, why, run; what a
-change would do before it is saved, and every saved version."""
+change would do before it is saved, every saved version, members as CSV, delete."""
 
 from __future__ import annotations
 
+import csv
 import difflib
+import io
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
 from accord.activation.run import reading
-from accord.audiences.ast import Audience
+from accord.audiences.ast import Audience, InAudience, walk
 from accord.audiences.compile import Compiler
 from accord.audiences.evaluate import EvaluationReport, needed, preview
 from accord.audiences.fields import Scope
-from accord.audiences.files import file_name, load_audiences, load_usable, save_audience
+from accord.audiences.files import (
+    file_name,
+    file_of,
+    load_audiences,
+    load_usable,
+    save_audience,
+)
 from accord.audiences.memberships import active_members
 from accord.audiences.method import evaluation_method
 from accord.audiences.text import parse_audience, print_audience
@@ -27,6 +35,10 @@ from accord.workspace import Workspace
 
 class UnknownAudienceName(LookupError):
     """No audience file defines that name."""
+
+
+class AudienceInUse(ValueError):
+    """A destination sends the audience, or another audience names it: it cannot be deleted."""
 
 
 @dataclass
@@ -283,3 +295,47 @@ def evaluation_times(ws: Workspace, lake: Lake) -> dict[str, Any]:
                else "full" if last else None)
     return {"last": last, "decided": decided,
             "next": ws.config.audiences.next_run(datetime.now(timezone.utc), serving=True)}
+
+
+MEMBER_COLUMNS = {
+    "person": ("SELECT p.person_id, p.email, p.first_name, p.last_name, p.job_title, "
+               "coalesce(a.name, p.company_name) AS company FROM person_profile p "
+               "LEFT JOIN person_account pa ON pa.person_id = p.person_id AND pa.is_primary "
+               "LEFT JOIN account_profile a ON a.account_id = pa.account_id "
+               "WHERE p.person_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY p.person_id"),
+    "account": ("SELECT account_id, name, domain, industry, employees, annual_revenue FROM account_profile "
+                "WHERE account_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY account_id"),
+}
+
+
+def members_csv(ws: Workspace, lake: Lake, name: str) -> str:
+    """The audience's members now as CSV, one row each with who they are (people: e-mail, name, title, company;
+    accounts: name, domain, industry, size)."""
+    of = find(workspace_audiences(ws, lake.sandbox), name).of
+    result = lake.execute(MEMBER_COLUMNS[of], [members_now(ws, lake, name)])
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([d[0] for d in result.description])
+    writer.writerows(result.fetchall())
+    return out.getvalue()
+
+
+def delete(ws: Workspace, lake: Lake, name: str, actor: str) -> None:
+    """Remove the audience's file; refused while a destination sends it or another audience names it (with
+    which). Its recorded memberships stay, as history."""
+    audiences = workspace_audiences(ws, lake.sandbox)
+    find(audiences, name)
+    senders = [d.name for d in reading(ws, ws.sandbox(lake.sandbox)) if name in d.audiences]
+    naming = [a.name for a in audiences if a.name != name
+              and any(isinstance(n, InAudience) and n.name == name for n in walk(a.where))]
+    if senders or naming:
+        users = [f"destination{'s' * (len(senders) > 1)} {', '.join(senders)}" if senders else "",
+                 f"audience{'s' * (len(naming) > 1)} {', '.join(naming)}" if naming else ""]
+        raise AudienceInUse(f"audience {name!r} is used by {' and '.join(u for u in users if u)}: take it out "
+                            "there first")
+    path = file_of(ws.audiences_dir(lake.sandbox), name, ws.schema)
+    if path is None:
+        raise UnknownAudienceName(f"no file defines audience {name!r}")
+    before = path.read_text()
+    path.unlink()
+    audit.record(lake, actor, "audience deleted", name, before, None)

@@ -40,7 +40,7 @@ def login_redirect(_: Request, err: LoginRequired) -> RedirectResponse:
     return RedirectResponse(f"/login?next={quote(err.next_path)}", status_code=303)
 
 HERE = Path(str(resources.files("accord.web")))
-NAV = [("/", "Home"), ("/profiles", "Profiles"), ("/audiences", "Audiences"), ("/destinations", "Destinations"),
+NAV = [("/", "Home"), ("/profiles", "Profiles"), ("/accounts", "Accounts"), ("/audiences", "Audiences"), ("/destinations", "Destinations"),
        ("/sources", "Sources"), ("/privacy", "Privacy"), ("/audit", "Audit")]
 
 
@@ -138,10 +138,37 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
 
     @router.get("/profiles", response_class=HTMLResponse)
     def profiles(request: Request, q: str = "") -> Any:
-        if q.strip():
-            ref = q.strip() if ":" in q else f"email:{q.strip()}"
-            return RedirectResponse(f"/profiles/{quote(ref, safe=':@')}", status_code=303)
-        return render(request, "profiles.html")
+        """An identity opens its profile; anything else searches names, e-mails and companies."""
+        from accord.profiles.search import search_people
+
+        text = q.strip()
+        if not text:
+            return render(request, "profiles.html")
+        if ":" in text and " " not in text:
+            return RedirectResponse(f"/profiles/{quote(text, safe=':@')}", status_code=303)
+        with lake() as store:
+            found = search_people(store, text)
+        if len(found) == 1 or (found and (found[0]["email"] or "").lower() == text.lower()):
+            return RedirectResponse(f"/profiles/person_id:{quote(found[0]['person_id'])}", status_code=303)
+        return render(request, "profiles.html", q=text, people=found)
+
+    @router.get("/accounts", response_class=HTMLResponse)
+    def accounts(request: Request, q: str = "", industry: str = "", min_employees: str = "",
+                 max_employees: str = "", min_open_pipeline: str = "") -> HTMLResponse:
+        from accord.profiles.search import AccountFilter, industries, search_accounts
+
+        def number(text: str) -> float | None:
+            try:
+                return float(text) if text.strip() else None
+            except ValueError:
+                return None
+
+        low, high = number(min_employees), number(max_employees)
+        chosen = AccountFilter(q, industry or None, int(low) if low is not None else None,
+                               int(high) if high is not None else None, number(min_open_pipeline))
+        with lake() as store:
+            return render(request, "accounts.html", accounts=search_accounts(store, chosen), chosen=chosen,
+                          industries=industries(store))
 
     @router.get("/profiles/{identity}", response_class=HTMLResponse)
     def profile(request: Request, identity: str) -> HTMLResponse:
@@ -210,6 +237,29 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
             return render(request, "builder.html", status, text=text, error=str(err))
         return RedirectResponse(f"/audiences/{quote(audience.name)}", status_code=303)
 
+    @router.get("/audiences/{name}/members.csv")
+    def members_csv(name: str) -> Response:
+        from accord.audiences.files import file_name
+        from accord.services.audiences import members_csv as write
+
+        with lake() as store:
+            body = write(workspace, store, name)
+        return Response(body, media_type="text/csv", headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(file_name(name)[:-4])}.csv"})
+
+    @router.post("/audiences/{name}/delete", response_class=HTMLResponse)
+    def delete_audience(request: Request, name: str) -> Any:
+        from accord.services.audiences import delete
+
+        who = signed_in_as(request)
+        try:
+            writer(who)
+            with lake() as store:
+                delete(workspace, store, name, f"key:{who.key_id}")
+        except (ValueError, LookupError, PermissionError) as err:
+            return audience_page(request, name, 403 if isinstance(err, PermissionError) else 409, str(err))
+        return RedirectResponse("/audiences", status_code=303)
+
     @router.post("/audiences/{name}/restore", response_class=HTMLResponse)
     def restore_audience(request: Request, name: str, version: int = Form(...)) -> Any:
         from accord.services.audiences import restore
@@ -224,17 +274,19 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
         return RedirectResponse(f"/audiences/{quote(name)}", status_code=303)
 
     @router.get("/audiences/{name}", response_class=HTMLResponse)
-    def audience(request: Request, name: str, identity: str = "") -> HTMLResponse:
-        return audience_page(request, name, identity=identity)
+    def audience(request: Request, name: str, identity: str = "", compare: str = "") -> HTMLResponse:
+        return audience_page(request, name, identity=identity, compare=compare)
 
     def audience_page(request: Request, name: str, status: int = 200, failed: str | None = None,
-                      identity: str = "") -> HTMLResponse:
+                      identity: str = "", compare: str = "") -> HTMLResponse:
         from accord.services.audiences import (
             list_audiences,
             members_now,
+            overlap,
             sample,
             versions,
             why,
+            workspace_audiences,
         )
 
         with lake() as store:
@@ -250,9 +302,12 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
                     explained = why(workspace, store, name, identity)
                 except (LookupError, ValueError) as err:
                     error = str(err)
+            others = [a.name for a in workspace_audiences(workspace, sandbox) if a.name != name]
+            shared = overlap(store, name, compare) if compare in others else None
             return render(request, "audience.html", status, audience=summary, size=size,
                           sample=sample(workspace, store, name, 10), why=explained, identity=identity,
-                          error=failed or error, versions=versions(store, name))
+                          error=failed or error, versions=versions(store, name), others=others, compare=compare,
+                          overlap=shared)
 
     @router.get("/destinations", response_class=HTMLResponse)
     def destinations(request: Request) -> HTMLResponse:
