@@ -17,6 +17,7 @@ OWNERS = {
                    "destination_members"),
     "pipeline": ("stage_runs",),
     "governance": ("audit_log",),
+    "alerts": ("alert_history",),
 }
 DECLARATIONS = {"pipeline/stages.py", "pipeline/runtime.py"}  # each stage names the tables it reads and writes
 

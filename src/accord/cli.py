@@ -68,6 +68,8 @@ destinations_app = typer.Typer(help="Destinations: the types Accord can send to,
                                no_args_is_help=True)
 sync_app = typer.Typer(help="Pull records from API sources: a backfill the first time, then what changed.",
                        no_args_is_help=True)
+alerts_app = typer.Typer(help="Alerts: failed deliveries, dead letters, failing or stale sources, audiences that "
+                              "jumped, failing stages; sent by e-mail and webhook.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(export_app, name="export")
@@ -88,6 +90,7 @@ app.add_typer(privacy_app, name="privacy")
 app.add_typer(policies_app, name="policies")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(sync_app, name="sync")
+app.add_typer(alerts_app, name="alerts")
 schema_app = typer.Typer(help="Custom fields: declared in accord.yaml, held by each sandbox's store.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 
@@ -1205,6 +1208,54 @@ def audit_list(
         for r in rows:
             console.print(f"\n#{r['entry_id']} {r['action']} {r['target']}\n-- before:\n{r['before_value'] or ''}\n"
                           f"-- after:\n{r['after_value'] or ''}", highlight=False, markup=False)
+
+
+@alerts_app.command("list")
+def alerts_list(
+    all_: Annotated[bool, typer.Option("--all", help="Resolved alerts too.")] = False,
+    workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
+) -> None:
+    """The alerts open now (as the last check found them), newest first."""
+    from accord.alerts.store import open_alerts
+
+    with user_errors(), open_lake(workspace, sandbox) as lake:
+        rows = open_alerts(lake, include_resolved=all_)
+    table = Table("since", "rule", "alert", "sent", "resolved")
+    for r in rows:
+        sent = f"{r['sent_at']:%Y-%m-%d %H:%M}" if r["sent_at"] else (f"no: {r['send_error']}" if r["send_error"] else "-")
+        table.add_row(f"{r['first_seen']:%Y-%m-%d %H:%M}", r["rule"], r["message"], sent,
+                      f"{r['resolved_at']:%Y-%m-%d %H:%M}" if r["resolved_at"] else "")
+    console.print(table if rows else "no alerts (`accord alerts check` checks the rules now)")
+
+
+@alerts_app.command("check")
+def alerts_check(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
+    """Check the rules now and send the new alerts (`accord serve` does this every alerts.every_seconds)."""
+    from accord.alerts.check import check
+
+    with user_errors():
+        ws = open_workspace(workspace)
+        with ws.lake(sandbox) as lake:
+            report = check(ws, lake)
+    for alert in report.firing:
+        console.print(f"alert: {alert.message}", highlight=False, markup=False)
+    if report.sent:
+        console.print(f"sent {len(report.sent)} new alert(s) by {' and '.join(report.channels)}")
+    if report.error:
+        err_console.print(f"[red]error:[/red] the alerts could not be sent: {report.error}", highlight=False)
+        raise typer.Exit(1)
+    if not report.firing:
+        console.print("no rule fires")
+
+
+@alerts_app.command("test")
+def alerts_test(workspace: WorkspaceOpt = None) -> None:
+    """Send a made-up alert on every configured channel, to see it arrive."""
+    from accord.alerts.check import send_test_alert
+
+    with user_errors():
+        channels = send_test_alert(open_workspace(workspace))
+    console.print(f"a test alert went by {' and '.join(channels)}")
 
 
 @policies_app.command("list")

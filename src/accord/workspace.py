@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from accord.activation.config import DestinationConfig
+from accord.alerts.config import AlertsConfig
 from accord.audiences.config import AudiencesConfig
 from accord.governance.config import GovernanceConfig
 from accord.identity.config import IdentityConfig
@@ -65,6 +66,7 @@ class WorkspaceConfig(BaseModel):
                                                            "each related to a person or an account.")
     governance: GovernanceConfig = Field(default_factory=GovernanceConfig,
                                          description="Usage labels, marketing actions and policies.")
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="What fires an alert and where it goes.")
     xdm_tenant: str = Field(default="accord", pattern=r"^[a-z][a-z0-9]{0,63}$",
                             description="The tenant id custom fields go under in XDM exports (`_<tenant>`).")
     schema_file: str | None = Field(default=None, description="A YAML file (relative to the workspace) whose "

@@ -113,7 +113,7 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
         audiences = state.audience_problems | state.evaluation_failures
         return {"ok": error is None and not failing and not audiences, "sandbox": state.sandbox,
                 "error": error, "sources": state.sources, "destinations": state.destinations, "audiences": audiences,
-                "stages": state.stages, "profiles": state.profiles_sync,
+                "stages": state.stages, "profiles": state.profiles_sync, "alerts": state.alerts,
                 "next_evaluation": state.next_evaluation.isoformat() if state.next_evaluation else None}
 
     # After the collector's routes: requests are matched in order, and the collector takes the most of them.

@@ -425,6 +425,13 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], Map
         with lake() as store:
             return plain(listed(store, limit))
 
+    @router.get("/alerts", tags=["overview"], summary="Open alerts, newest first (resolved ones too with all=true)")
+    def alerts(all: bool = False) -> list[dict[str, Any]]:
+        from accord.alerts.store import open_alerts
+
+        with lake() as store:
+            return plain(open_alerts(store, include_resolved=all))
+
     @router.get("/audit", tags=["governance"], summary="Who changed what, newest first (admin keys only)",
                 dependencies=[needs("admin")])
     def audit_entries(action: str | None = None, limit: Limit = 50) -> list[dict[str, Any]]:

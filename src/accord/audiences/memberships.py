@@ -79,6 +79,16 @@ def trend(lake: Lake, runs: int = 8) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def last_changes(lake: Lake) -> list[dict[str, Any]]:
+    """Per audience, its size now and how many entered and exited in the last evaluation that changed it."""
+    return lake.query(
+        "WITH last AS (SELECT audience, max(run_id) AS run_id FROM audience_membership_history GROUP BY 1) "
+        "SELECT a.name, a.size, l.run_id, count(*) FILTER (WHERE h.status = 'realized') AS entered, "
+        "count(*) FILTER (WHERE h.status = 'exited') AS exited FROM audiences a JOIN last l ON l.audience = a.name "
+        "JOIN audience_membership_history h ON h.audience = a.name AND h.run_id = l.run_id "
+        "GROUP BY a.name, a.size, l.run_id")
+
+
 def record_decisions(lake: Lake, run_id: int, at: datetime, names: list[str], retention_days: int,
                      scope: str | None = None) -> dict[str, tuple[int, int]]:
     """Compare a run's decisions (`_members_arrow`: audience, profile_id) with the active members; record the

@@ -54,9 +54,13 @@ def record_configuration(lake: Lake, config: dict[str, Any], actor: str = "accor
     return True
 
 
-def entries(lake: Lake, limit: int = 50, action: str | None = None) -> list[dict[str, Any]]:
-    where, params = ("WHERE action = ?", [action]) if action else ("", [])
-    return lake.query(f"SELECT * FROM audit_log {where} ORDER BY entry_id DESC LIMIT {int(limit)}", params)
+def entries(lake: Lake, limit: int | None = 50, action: str | None = None, target: str | None = None
+            ) -> list[dict[str, Any]]:
+    """The newest entries first, of one action and one target when named (`limit` None: all of them)."""
+    tests = [(column, value) for column, value in (("action", action), ("target", target)) if value is not None]
+    where = ("WHERE " + " AND ".join(f"{column} = ?" for column, _ in tests)) if tests else ""
+    bound = f" LIMIT {int(limit)}" if limit is not None else ""
+    return lake.query(f"SELECT * FROM audit_log {where} ORDER BY entry_id DESC{bound}", [v for _, v in tests])
 
 
 def _text(value: Any) -> str | None:

@@ -8,6 +8,8 @@ from accord.lake.store import Lake
 
 KEPT_PER_STAGE = 500
 """Runs kept per stage: a serving cycle runs every few seconds, and only the recent ones are looked at."""
+SOURCE_STAGE = "source:"
+"""Stage runs named `source:<name>` record each API source's syncs."""
 COLUMNS = ("run_id", "stage", "trigger", "started_at", "finished_at", "rows_in", "rows_out", "error")
 
 

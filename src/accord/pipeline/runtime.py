@@ -69,6 +69,8 @@ class ServerState:
     """When the scheduled batch evaluation runs next."""
     profiles_sync: dict[str, Any] = field(default_factory=dict)
     """The served copy's last sync that copied something, and its error if the last one failed."""
+    alerts: dict[str, Any] = field(default_factory=dict)
+    """The last alerts check: when, how many fire, and why sending failed if it did."""
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The last serving cycle's run of each stage that did something (or failed)."""
     restitched: list[Callable[[list[str]], None]] = field(default_factory=list)
@@ -143,6 +145,7 @@ class Runtime:
             threading.Thread(target=_worker, args=(state, self.every), name="accord-worker", daemon=True),
             threading.Thread(target=_source_worker, args=(state,), name="accord-sources", daemon=True),
             threading.Thread(target=_profiles_worker, args=(state,), name="accord-profiles", daemon=True),
+            threading.Thread(target=_alerts_worker, args=(state,), name="accord-alerts", daemon=True),
             *_destination_threads(state),
         ]
         for thread in self.threads:
@@ -319,6 +322,24 @@ def _profiles_worker(state: ServerState) -> None:
         state.stop.wait(PROFILES_EVERY)
     _close(lake)
     state.profiles.close()
+
+
+def _alerts_worker(state: ServerState) -> None:
+    """Check the alert rules on their interval and send what is new."""
+    from accord.alerts.check import check
+
+    lake: Lake | None = None
+    while not state.stop.wait(state.workspace.config.alerts.every_seconds):
+        try:
+            lake = _current_cursor(state, lake)
+            report = check(state.workspace, lake)
+            state.alerts = {"checked_at": datetime.now(timezone.utc).isoformat(), "firing": len(report.firing),
+                            "sent": len(report.sent), "error": report.error}
+        except Exception as err:  # noqa: BLE001 - a failed check is reported on /health and tried again
+            state.alerts = {"checked_at": datetime.now(timezone.utc).isoformat(), "error": f"{type(err).__name__}: {err}"}
+            _close(lake)
+            lake = None
+    _close(lake)
 
 
 def _source_worker(state: ServerState) -> None:

@@ -262,8 +262,7 @@ def definition_diff(before: str, after: str) -> str:
 def versions(lake: Lake, name: str) -> list[dict[str, Any]]:
     """Every saved definition of the audience, newest first (the audit log keeps each save's before and after;
     the oldest is the file as it was before its first save here)."""
-    saves = lake.query("SELECT entry_id, recorded_at, actor, before_value, after_value, detail FROM audit_log "
-                       "WHERE action = 'audience saved' AND target = ? ORDER BY entry_id DESC", [name])
+    saves = audit.entries(lake, None, "audience saved", name)
     out = [{"version": s["entry_id"], "saved_at": s["recorded_at"], "by": s["actor"], "text": s["after_value"],
             "note": s["detail"]} for s in saves]
     if saves and saves[-1]["before_value"]:

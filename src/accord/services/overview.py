@@ -6,6 +6,7 @@ from typing import Any
 
 from accord.activation.deliveries import dead_letter_count, list_runs
 from accord.activation.run import reading
+from accord.alerts.store import open_alerts
 from accord.lake.store import Lake
 from accord.pipeline.runs import latest
 from accord.sources.state import SourceState
@@ -39,6 +40,7 @@ def overview(ws: Workspace, lake: Lake) -> dict[str, Any]:
         "deliveries": list_runs(lake, limit=5),
         "stages": latest(lake),
         "failing": failing,
+        "alerts": open_alerts(lake, limit=20),
     }
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import httpx
 
 from accord.connectors.errors import ConnectorError
 from accord.connectors.registry import connector
-from accord.lake.store import Lake
+from accord.lake.store import Lake, now
+from accord.pipeline.runs import SOURCE_STAGE, next_run_id, record
 from accord.sources.api import Progress
 from accord.sources.config import SourceConfig
 from accord.sources.state import SourceState
@@ -55,14 +58,33 @@ def run_source(ws: Workspace, config: SourceConfig, sandbox: str | None = None, 
     source = open_source(ws, config)
     try:
         for name in [sandbox] if sandbox else config.sandboxes:
-            with ws.lake(name) as lake:
+            with ws.lake(name) as lake, recorded(lake, config, "backfill" if backfill else "sync") as done:
                 if backfill:
                     reports.append(source.backfill(lake, progress, restart=True))
                 else:
                     reports.append(source.sync(lake, progress))
+                done.append(reports[-1])
     finally:
         source.close()
     return reports
+
+
+@contextmanager
+def recorded(lake: Lake, config: SourceConfig, trigger: str) -> Iterator[list[Any]]:
+    """Record a sync as a stage run `source:<name>`, with its calls and rows or its error (what alerts and
+    `accord status` read)."""
+    started, done = now(), []
+    error = None
+    try:
+        yield done
+    except BaseException as err:
+        error = f"{type(err).__name__}: {err}"
+        raise
+    finally:
+        report = done[0] if done else None
+        record(lake, [{"run_id": next_run_id(lake), "stage": f"{SOURCE_STAGE}{config.name}", "trigger": trigger,
+                       "started_at": started, "finished_at": now(), "rows_in": report.calls if report else 0,
+                       "rows_out": report.loaded() if report else 0, "error": error}])
 
 
 def last_sync(lake: Lake, config: SourceConfig) -> str | None:
