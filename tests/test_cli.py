@@ -40,6 +40,15 @@ def test_demo_leaves_an_explorable_workspace(demo_ws) -> None:
     assert "opportunity_person" in out and "Latest batches" in out
 
 
+def test_demo_pauses_what_its_stopped_stand_ins_served_so_the_workspace_stays_healthy(demo_ws) -> None:
+    config = Workspace.load(demo_ws).config
+    assert {d.name for d in config.destinations if not d.paused} == {"audience-files"}
+    assert all(s.paused for s in config.sources)
+    assert "no rule fires" in run("alerts", "check", "-w", str(demo_ws)).output
+    everything = " ".join(run("deliveries", "run", "-w", str(demo_ws), ok=False).output.split())  # a policy blocks one
+    assert "audience-files" in everything and "linkedin-abm" not in everything, "a run of all skips the paused"
+
+
 def test_demo_activates_to_linkedin_google_and_salesforce(tmp_path) -> None:
     folder = tmp_path / "d"
     out = run("demo", "-w", str(folder), "--scale", "tiny").output

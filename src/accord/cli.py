@@ -1045,7 +1045,7 @@ def run_sync(source_type: str, name: str | None, backfill: bool, workspace: Path
 
     with user_errors():
         ws = open_workspace(workspace)
-        for config in configured(ws, source_type, name):
+        for config in [c for c in configured(ws, source_type, name) if name or not c.paused]:
             with progress_bar() as progress:
                 task = progress.add_task(config.name, total=None, rows=0)
 
@@ -1346,7 +1346,7 @@ def deliveries_run(
     with user_errors():
         ws = open_workspace(workspace)
         failed = False
-        for config in configured(ws, destination):
+        for config in [c for c in configured(ws, destination) if destination or not c.paused]:
             for name in [ws.sandbox(sandbox)] if sandbox else config.sandboxes:
                 with ws.lake(name) as lake:
                     audit.record(lake, audit.cli_actor(), "deliveries run", config.name,

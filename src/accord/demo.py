@@ -141,6 +141,7 @@ def run_demo(
         report.marketo_lead_writes = len(marketo.lead_writes)
         report.erased = _erase_one(ws, lake)
         report.held = _held(ws, linkedin, google, salesforce)
+        _pause_stand_ins(ws)
         sample = lake.query(
             "SELECT person_id, email FROM person_profile WHERE email IS NOT NULL "
             "ORDER BY records DESC, (SELECT count(*) FROM person_account pa WHERE pa.person_id = person_profile.person_id) DESC, "
@@ -213,6 +214,16 @@ def _activate_to_ads_and_crm(ws: Workspace, linkedin: LinkedInServer, google: Go
         name="salesforce-campaigns", audiences=[DEMO_AUDIENCES[1]], schedule=daily, org_id=SALESFORCE_ORG,
         instance_url=salesforce.endpoint, api_version=salesforce.api_version, client_id=salesforce.client_id,
         client_secret="file:secrets/demo.yaml#salesforce")]})
+    ws.save()
+
+
+def _pause_stand_ins(ws: Workspace) -> None:
+    """The local systems stop with the demo: the sources and destinations that reach them are kept, paused, so a
+    later `accord serve` is healthy (`paused: false` in accord.yaml, pointed at real systems, runs them again)."""
+    ws.config = ws.config.model_copy(update={
+        "sources": [s.model_copy(update={"paused": True}) for s in ws.config.sources],
+        "destinations": [d if d.type == "file" else d.model_copy(update={"paused": True})
+                         for d in ws.config.destinations]})
     ws.save()
 
 

@@ -39,6 +39,9 @@ class DestinationBase(BaseModel):
     field_names: dict[str, str] = Field(default_factory=dict,
                                         description="Profile attribute → the name the destination receives it under, "
                                                     "e.g. {email: Email Address}; others keep their own names.")
+    paused: bool = Field(default=False, description="Kept in accord.yaml but not sent to by `accord run`, "
+                                                    "`accord serve` or a run of every destination; naming it "
+                                                    "still runs it.")
     marketing_actions: list[str] | None = Field(
         default=None, description="What this destination does with the data (export, export_to_third_party, "
                                   "cross_site_targeting, email_targeting, ...), which policies are checked against; "

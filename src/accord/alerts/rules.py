@@ -28,11 +28,12 @@ def firing(ws: Workspace, lake: Lake, rules: AlertRules, now: datetime) -> list[
     found: list[Alert] = []
     if rules.delivery_failed or rules.dead_letters_over is not None:
         found += _deliveries(ws, lake, rules)
-    stages = latest(lake)
-    for stage in stages:
+    paused = {s.name for s in ws.config.sources if s.paused}
+    for stage in latest(lake):
         name = str(stage["stage"])
         if name.startswith(SOURCE_STAGE):
-            found += _source(name[len(SOURCE_STAGE):], stage, rules, now)
+            if name[len(SOURCE_STAGE):] not in paused:
+                found += _source(name[len(SOURCE_STAGE):], stage, rules, now)
         elif rules.stage_failing and stage["error"]:
             found.append(Alert(f"stage_failing:{name}", "stage_failing",
                                f"the {name} stage failed (run {stage['run_id']}): {stage['error']}"))
@@ -43,7 +44,7 @@ def firing(ws: Workspace, lake: Lake, rules: AlertRules, now: datetime) -> list[
 
 def _deliveries(ws: Workspace, lake: Lake, rules: AlertRules) -> list[Alert]:
     out = []
-    for config in reading(ws, lake.sandbox):
+    for config in (c for c in reading(ws, lake.sandbox) if not c.paused):
         runs = list_runs(lake, config.name, 1)
         run = runs[0] if runs else None
         if rules.delivery_failed and run and (run["status"] in ("failed", "retrying") or run["failed"]):

@@ -346,7 +346,7 @@ def _source_worker(state: ServerState) -> None:
     """Sync each API source feeding this sandbox on its interval; the main worker then restitches and re-decides."""
     from accord.sources.sync import run_source
 
-    configs = [s for s in state.workspace.config.sources if state.sandbox in s.sandboxes]
+    configs = [s for s in state.workspace.config.sources if state.sandbox in s.sandboxes and not s.paused]
     due = {s.name: 0.0 for s in configs}
     while not state.stop.is_set():
         for config in configs:
@@ -370,7 +370,7 @@ def _destination_threads(state: ServerState) -> list[threading.Thread]:
     reverse it), the others run on their cron."""
     from accord.activation.run import reading
 
-    configs = reading(state.workspace, state.sandbox)
+    configs = [c for c in reading(state.workspace, state.sandbox) if not c.paused]
     queues = {d.name: _Changed() for d in configs}
 
     def changed(changes: list[Change]) -> None:

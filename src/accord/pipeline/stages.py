@@ -37,7 +37,7 @@ def _audiences(ctx: Context) -> tuple[int, int]:
 
 
 def _activation(ctx: Context) -> tuple[int, int]:
-    configs = reading(ctx.workspace, ctx.lake.sandbox) if ctx.workspace else []
+    configs = [c for c in reading(ctx.workspace, ctx.lake.sandbox) if not c.paused] if ctx.workspace else []
     ctx.deliveries = [deliver(ctx.workspace, ctx.lake, config) for config in configs]
     return len(configs), sum(r.total("activated") + r.total("removed") for r in ctx.deliveries)
 

@@ -26,6 +26,8 @@ class SourceBase(BaseModel):
     name: str = Field(description="Name of this connection, unique in the workspace (used by `accord sync`).")
     sandboxes: list[str] = Field(default_factory=lambda: ["prod"], description="Sandboxes it feeds.")
     sync_every_seconds: int = Field(default=60, ge=5, description="Incremental sync interval under `accord serve`.")
+    paused: bool = Field(default=False, description="Kept in accord.yaml but not synced by `accord serve` or a "
+                                                    "sync of every source; naming it still syncs it.")
 
     @property
     def instance_id(self) -> str:
