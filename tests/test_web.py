@@ -85,7 +85,12 @@ def test_browse_search_build_and_deliver(site, page) -> None:
     page.wait_for_url("**/accounts/**")
     assert page.get_by_role("heading", name="Engagement over time").is_visible()
     assert page.get_by_role("heading", name="People").is_visible()
+    assert page.locator("#pipeline").inner_text().startswith("Open pipeline")
     page.screenshot(path=SHOTS / "account.png", full_page=True)
+
+    page.get_by_role("link", name="Audiences").click()
+    assert page.locator("svg[aria-label='Webinar attendees: size per run']").count() == 1
+    page.screenshot(path=SHOTS / "audiences.png", full_page=True)
 
     page.goto(url + "/audiences/new")
     page.wait_for_selector(".cond[data-kind=compare]")  # the starting text, shown as a field condition

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from accord.api.keys import KeyHolder, holder, matches
 from accord.audiences.files import AudienceNameTaken
 from accord.governance import audit
 from accord.lake.store import Lake
+from accord.web.charts import bar_chart, sizes_over_runs
 from accord.workspace import Workspace
 
 SESSION_COOKIE = "accord_session"
@@ -48,19 +50,16 @@ def static_files() -> StaticFiles:
     return StaticFiles(directory=HERE / "static")
 
 
-def engagement_chart(rows: list[dict[str, Any]], width: int = 640, height: int = 160) -> str:
-    """Events per week as an inline SVG bar chart (no script needed to read it)."""
-    if not rows:
-        return ""
-    top = max(int(r["events"]) for r in rows) or 1
-    bar = width / len(rows)
-    bars = "".join(
-        f'<rect x="{i * bar:.1f}" y="{height - 20 - (int(r["events"]) / top) * (height - 30):.1f}" '
-        f'width="{max(bar - 2, 1):.1f}" height="{(int(r["events"]) / top) * (height - 30):.1f}" fill="#2f5bd3">'
-        f'<title>{r["week"]}: {r["events"]} events</title></rect>' for i, r in enumerate(rows))
-    return (f'<svg role="img" aria-label="Engagement: events per week" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}">{bars}<text x="0" y="{height - 4}" font-size="11">{rows[0]["week"]}</text>'
-            f'<text x="{width}" y="{height - 4}" font-size="11" text-anchor="end">{rows[-1]["week"]}</text></svg>')
+def shown(value: Any) -> str:
+    """A value as a person reads it: numbers with thousands separators (no trailing .0), instants to the minute in
+    UTC, dates as dates, the rest as text."""
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else ("yes" if value else "no")
+    if isinstance(value, (int, float)):
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+    if isinstance(value, datetime):
+        return f"{value.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
+    return str(value)
 
 
 class Unconfirmed(ValueError):
@@ -81,6 +80,8 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
     the REST API."""
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["q"] = lambda text: quote(str(text), safe=":@")
+    templates.env.filters["shown"] = shown
+    templates.env.filters["label"] = lambda name: str(name).replace("_", " ").capitalize()
 
     def signed_in(request: Request) -> None:
         if not matches(request.cookies.get(SESSION_COOKIE, ""), api_keys()):
@@ -190,16 +191,22 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
                 found = get_account(store, identity)
         except (ProfileNotFound, ValueError) as err:
             return render(request, "profiles.html", 404, error=str(err), q=identity)
-        return render(request, "account.html", account=found, chart=engagement_chart(found.weekly),
+        chart = bar_chart([(r["week"], int(r["events"])) for r in found.weekly], "Engagement: events per week", "events")
+        return render(request, "account.html", account=found, chart=chart,
                       labels=field_labels(workspace, "account"))
 
     @router.get("/audiences", response_class=HTMLResponse)
     def audiences(request: Request) -> HTMLResponse:
+        from accord.activation.run import reading
         from accord.audiences.memberships import trend
         from accord.services.audiences import evaluation_times, list_audiences
 
         with lake() as store:
-            return render(request, "audiences.html", audiences=list_audiences(workspace, store), trend=trend(store),
+            listed, runs = list_audiences(workspace, store), trend(store)
+            charts = {a.name: bar_chart(sizes_over_runs(a.size, runs.get(a.name, [])), f"{a.name}: size per run",
+                                        "members", 220, 60) for a in listed}
+            feeds = {a.name: [d.name for d in reading(workspace, sandbox) if a.name in d.audiences] for a in listed}
+            return render(request, "audiences.html", audiences=listed, trend=runs, charts=charts, feeds=feeds,
                           times=evaluation_times(workspace, store))
 
     @router.get("/audiences/new", response_class=HTMLResponse)
@@ -294,7 +301,7 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
                 summary = list_audiences(workspace, store, only=name)[0]
             except LookupError as err:
                 return render(request, "audiences.html", 404, audiences=list_audiences(workspace, store),
-                              trend={}, error=str(err))
+                              trend={}, charts={}, feeds={}, error=str(err))
             size = len(members_now(workspace, store, name))
             explained, error = None, None
             if identity:
