@@ -6,9 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from accord.activation.run import deliver
 from accord.api.keys import create_key
+from accord.connectors.marketo.data import MarketoData
+from accord.connectors.marketo.server import MarketoServer
 from tests.conftest import evaluated_workspace
 from tests.test_serve import Server
 
@@ -19,6 +22,10 @@ SHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
 
 @pytest.fixture
 def site(tmp_path: Path, evaluated_lake: Path):
+    yield from serve_evaluated(tmp_path, evaluated_lake)
+
+
+def serve_evaluated(tmp_path: Path, evaluated_lake: Path):  # type: ignore[no-untyped-def]
     if not Path(CHROMIUM).exists():
         pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it")
     ws = evaluated_workspace(tmp_path, evaluated_lake, [
@@ -32,6 +39,16 @@ def site(tmp_path: Path, evaluated_lake: Path):
     server = Server(ws.root)
     yield server.url, email, key
     server.stop()
+
+
+@pytest.fixture
+def site_with_marketo(tmp_path: Path, evaluated_lake: Path, tiny_world: Path):
+    """The site, and a local Marketo instance whose client secret the workspace's secrets file holds."""
+    with MarketoServer(MarketoData.from_folder(tiny_world / "marketo")) as marketo:
+        (tmp_path / "ws").mkdir()
+        (tmp_path / "ws" / "secrets.yaml").write_text(f"marketo: {marketo.client_secret}\n")
+        for url, email, key in serve_evaluated(tmp_path, evaluated_lake):
+            yield url, key, marketo, tmp_path / "ws"
 
 
 @pytest.fixture
@@ -195,6 +212,44 @@ def test_find_people_and_accounts_download_members_and_keep_a_used_audience(site
     page.on("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete audience").click()
     assert "used by destination exports" in page.get_by_role("alert").inner_text()
+
+
+def test_add_a_marketo_destination_in_the_ui_test_it_run_it_and_pause_it(site_with_marketo, page) -> None:
+    url, key, marketo, root = site_with_marketo
+    sign_in(page, url, key)
+    page.get_by_role("link", name="Destinations").click()
+    page.get_by_role("link", name="Add a destination").click()
+    page.get_by_role("link", name="Marketo Engage").click()
+    page.get_by_label("Name (required)").fill("mkto-ui")
+    page.get_by_label("Webinar attendees").check()
+    page.get_by_label("Schedule").fill("0 6 * * *")
+    page.get_by_label("Munchkin id (required)").fill(marketo.munchkin_id)
+    page.get_by_label("Endpoint (required)").fill(marketo.endpoint)
+    page.get_by_label("Client id (required)").fill(marketo.client_id)
+    page.get_by_label("Client secret (required)").fill(marketo.client_secret)  # the value: refused
+    page.get_by_label("Folder id").fill("12")
+    page.get_by_role("button", name="Save destination").click()
+    assert "never the value itself" in page.get_by_role("alert").inner_text()
+    assert page.get_by_label("Munchkin id (required)").input_value() == marketo.munchkin_id, "nothing typed is lost"
+    page.get_by_label("Client secret (required)").fill("file:secrets.yaml#marketo")
+    page.get_by_role("button", name="Save destination").click()
+    page.wait_for_url("**/destinations/mkto-ui")
+    saved = yaml.safe_load((root / "accord.yaml").read_text())["destinations"]
+    assert [d["client_secret"] for d in saved if d["name"] == "mkto-ui"] == ["file:secrets.yaml#marketo"]
+    assert marketo.client_secret not in (root / "accord.yaml").read_text()
+
+    page.get_by_role("button", name="Test the connection").click()
+    assert page.get_by_role("status").filter(has_text="Connected").count() == 1
+    page.get_by_role("button", name="Run now").click()
+    page.wait_for_url("**/destinations/mkto-ui")
+    assert "Webinar attendees: add added" in page.content()
+    assert any(members for members in marketo.data.list_members.values()), "the list got its members"
+    page.screenshot(path=SHOTS / "destination-added.png", full_page=True)
+    page.get_by_role("button", name="Pause").click()
+    page.wait_for_url("**/destinations/mkto-ui")
+    assert "Paused" in page.content()
+    assert [d["paused"] for d in yaml.safe_load((root / "accord.yaml").read_text())["destinations"]
+            if d["name"] == "mkto-ui"] == [True]
 
 
 def test_pages_are_keyboard_reachable(site, page) -> None:

@@ -125,9 +125,13 @@ class Workspace:
             raise WorkspaceError(f"no workspace at {root}: {CONFIG_FILE} not found (run `accord init`)") from None
         except (yaml.YAMLError, ValidationError) as err:
             raise WorkspaceError(f"{path} is not a valid workspace configuration: {err}") from None
-        ws._check_destination_kinds()
-        ws._check_governance()
+        ws.check()
         return ws
+
+    def check(self) -> None:
+        """What loading checks beyond each setting's own validation: destinations' audience kinds, governance."""
+        self._check_destination_kinds()
+        self._check_governance()
 
     def _check_governance(self) -> None:
         """Labels, actions, entities, fields and sources named under governance (and in destinations' actions)

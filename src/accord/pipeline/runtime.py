@@ -428,6 +428,11 @@ def _destination_worker(state: ServerState, config: DestinationConfig, queue: _C
         queue.wake.wait(1.0)
         queue.wake.clear()
         changed = queue.take()
+        # The web UI may change or pause it while serve runs: accord.yaml's settings of the moment apply.
+        latest = next((c for c in state.workspace.config.destinations if c.name == config.name), None)
+        if latest is None or latest.paused:
+            continue
+        config = latest
         moment = datetime.now(timezone.utc)
         wanted: set[str] = set()
         only: dict[str, set[str]] | None = None  # a streaming run delivers only the changed profiles' deltas

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import anyio
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -323,11 +324,22 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
         with lake() as store:
             return render(request, "destinations.html", destinations=listed(workspace, store))
 
+    @router.get("/destinations/new", response_class=HTMLResponse)
+    def new_destination(request: Request, type: str = "") -> HTMLResponse:
+        from accord.services.destinations import destination_types, form_fields
+
+        if not type:
+            return render(request, "destination_form.html", types=destination_types(), fields=[], values={},
+                          chosen="", editing=None, audiences=audience_names())
+        return render(request, "destination_form.html", types=destination_types(), fields=form_fields(type),
+                      values={}, chosen=type, editing=None, audiences=audience_names())
+
     @router.get("/destinations/{name}", response_class=HTMLResponse)
     def destination(request: Request, name: str) -> HTMLResponse:
         return destination_page(request, name)
 
-    def destination_page(request: Request, name: str, status: int = 200, error: str | None = None) -> HTMLResponse:
+    def destination_page(request: Request, name: str, status: int = 200, error: str | None = None,
+                         notice: str | None = None) -> HTMLResponse:
         from accord.activation.deliveries import dead_letters, run_details
         from accord.activation.run import configured
         from accord.governance.enforce import destination_violations
@@ -340,8 +352,8 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
                               error=f"no destination named {name!r}")
             runs = [run_details(store, r["run_id"]) for r in found["runs"]]
             config = configured(workspace, name, sandbox)[0]
-            return render(request, "destination.html", status, destination=found, runs=runs,
-                          dead=dead_letters(store, name), error=error, actions=config.performs,
+            return render(request, "destination.html", status, destination=found, runs=runs, paused=config.paused,
+                          dead=dead_letters(store, name), error=error, notice=notice, actions=config.performs,
                           violations=destination_violations(workspace, config, sandbox))
 
     @router.get("/privacy", response_class=HTMLResponse)
@@ -407,6 +419,106 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
             return destination_page(request, name, 503, f"{name} could not be reached ({report.unreachable}); "
                                                    f"its changes are kept for the next run")
         return RedirectResponse(f"/destinations/{quote(name)}", status_code=303)
+
+    @router.post("/destinations/{name}/run")
+    def run_destination(request: Request, name: str) -> Response:
+        from accord.activation.run import configured, deliver
+
+        who = signed_in_as(request)
+        if not who.may("activate"):
+            return destination_page(request, name, 403, f"key {who.key_id} ({', '.join(who.roles)}) may not run "
+                                                        "destinations: it needs the activate role")
+        config = configured(workspace, name, sandbox)[0]
+        with lake() as store:
+            audit.record(store, f"key:{who.key_id}", "deliveries run", name)
+            report = deliver(workspace, store, config, trigger="manual")
+        if report.unreachable:
+            return destination_page(request, name, 503, f"{name} could not be reached ({report.unreachable}); "
+                                                   f"its changes are kept for the next run")
+        return RedirectResponse(f"/destinations/{quote(name)}", status_code=303)
+
+    @router.post("/destinations/{name}/test")
+    def test_destination(request: Request, name: str) -> Response:
+        """Ask the destination what it reaches, sending no member."""
+        from accord.activation.destination import DeliveryError
+        from accord.activation.run import configured, open_destination
+
+        config = configured(workspace, name, sandbox)[0]
+        try:
+            opened = open_destination(workspace, config, sandbox)
+            try:
+                reached = opened.check()
+            finally:
+                opened.close()
+        except (DeliveryError, ValueError) as err:
+            return destination_page(request, name, 502, f"the connection test failed: {err}")
+        found = ", ".join(f"{n:,} {what}" for what, n in reached.items()) or "nothing to count"
+        return destination_page(request, name, notice=f"Connected: {found}.")
+
+    @router.post("/destinations/{name}/pause")
+    def pause_destination(request: Request, name: str, paused: bool = Form(...)) -> Response:
+        from accord.services.destinations import set_paused
+
+        who = signed_in_as(request)
+        if not who.may("activate"):
+            return destination_page(request, name, 403, f"key {who.key_id} ({', '.join(who.roles)}) may not pause "
+                                                        "destinations: it needs the activate role")
+        with lake() as store:
+            set_paused(workspace, store, name, paused, f"key:{who.key_id}")
+        return RedirectResponse(f"/destinations/{quote(name)}", status_code=303)
+
+    @router.get("/destinations/{name}/edit", response_class=HTMLResponse)
+    def edit_destination(request: Request, name: str) -> HTMLResponse:
+        from accord.activation.run import configured
+        from accord.services.destinations import (
+            destination_types,
+            form_fields,
+            form_values,
+        )
+
+        config = configured(workspace, name, sandbox)[0]
+        return render(request, "destination_form.html", types=destination_types(), fields=form_fields(config.type),
+                      values=form_values(config), chosen=config.type, editing=name, audiences=audience_names())
+
+    @router.post("/destinations/new", response_class=HTMLResponse)
+    async def create_destination(request: Request) -> Any:
+        return await save_destination_form(request, None)
+
+    @router.post("/destinations/{name}/edit", response_class=HTMLResponse)
+    async def update_destination(request: Request, name: str) -> Any:
+        return await save_destination_form(request, name)
+
+    async def save_destination_form(request: Request, editing: str | None) -> Any:
+        from accord.services.destinations import (
+            destination_types,
+            form_fields,
+            parsed,
+            save_destination,
+        )
+
+        form = await request.form()
+        chosen = str(form.get("type", ""))
+        values = {k: "\n".join(str(v) for v in form.getlist(k)) for k in form.keys()}
+        who = signed_in_as(request)
+        try:
+            if not who.may("admin"):
+                raise PermissionError(f"key {who.key_id} ({', '.join(who.roles)}) may not configure destinations: "
+                                      "it needs the admin role")
+            settings = parsed(chosen, values)
+            with lake() as store:
+                saved = await anyio.to_thread.run_sync(
+                    lambda: save_destination(workspace, store, settings, editing, f"key:{who.key_id}"))
+        except (ValueError, LookupError, PermissionError) as err:
+            fields = form_fields(chosen) if chosen else []
+            return render(request, "destination_form.html", 403 if isinstance(err, PermissionError) else 400,
+                          types=destination_types(), fields=fields, values=values, chosen=chosen, editing=editing,
+                          audiences=audience_names(), error=str(err))
+        return RedirectResponse(f"/destinations/{quote(saved.name)}", status_code=303)
+
+    def audience_names() -> list[str]:
+        from accord.services.audiences import workspace_audiences
+
+        return [a.name for a in workspace_audiences(workspace, sandbox)]
 
     @router.get("/sources", response_class=HTMLResponse)
     def sources(request: Request) -> HTMLResponse:
