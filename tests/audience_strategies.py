@@ -163,7 +163,12 @@ def condition(entity: str, depth: int = 2, of: str = "person"):
     return st.one_of(*options)
 
 
+ABOUT = st.one_of(st.just(""), st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=24))
+"""A description or an owner: none, or any one-line text (quotes and backslashes included)."""
+
+
 def audiences():
     return st.sampled_from(["person", "account"]).flatmap(
-        lambda of: st.builds(Audience, name=st.just("random"), of=st.just(of), where=condition(of, 2, of))
+        lambda of: st.builds(Audience, name=st.just("random"), of=st.just(of), where=condition(of, 2, of),
+                             description=ABOUT, owner=ABOUT)
     )

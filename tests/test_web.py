@@ -158,6 +158,8 @@ def test_edit_an_audience_see_the_change_confirm_save_and_restore(site, page) ->
     assert page.get_by_label("With status (optional)").input_value() == "04 Attended"
     assert page.locator(".cond[data-kind=quantified] .cond[data-kind=compare]").get_by_label("Value").input_value() \
         == "webinar.attend"
+    page.get_by_label("Owner").fill("ops@acme.example")
+    page.wait_for_function("document.getElementById('text').value.includes('owner \"ops@acme.example\"')")
     page.get_by_label("Days").fill("7")
     page.wait_for_function("document.getElementById('text').value.includes('in last 7 days')")
     page.wait_for_function("document.getElementById('preview-change').textContent.includes('feeds exports')")
@@ -175,6 +177,9 @@ def test_edit_an_audience_see_the_change_confirm_save_and_restore(site, page) ->
     page.get_by_role("button", name="Save audience").click()
     page.wait_for_url("**/audiences/Webinar%20attendees")
     assert "in last 7 days" in page.locator("pre").first.inner_text()
+    assert "owner ops@acme.example" in page.content()
+    saved_at = page.locator("td time").first
+    assert saved_at.get_attribute("title").endswith("UTC"), "the viewer's own time, UTC on hover"
 
     page.get_by_role("button", name="Restore version 0").click()
     page.wait_for_url("**/audiences/Webinar%20attendees")

@@ -135,6 +135,10 @@ class Audience(Node):
     name: str
     of: Literal["person", "account"]
     where: Condition
+    description: str = ""
+    """What the audience is for, in words (changes no member)."""
+    owner: str = ""
+    """Who answers for it (an e-mail or a team)."""
 
 
 for _model in (Quantified, Aggregate, Occurrence, And, Or, Not, Audience):

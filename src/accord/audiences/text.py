@@ -192,11 +192,16 @@ class Parser:
         self.take("of")
         of = self.take("person", "account").text
         self.scopes = [Scope(of, of, self.schema)]
+        about = {}
+        for word in ("description", "owner"):
+            if self.at(word):
+                self.i += 1
+                about[word] = self.string()
         self.take("where")
         where = self.condition()
         if self.tok.kind != "end":
             self.fail("'and', 'or' or the end of the audience")
-        return Audience(name=name, of=of, where=where)
+        return Audience(name=name, of=of, where=where, **about)
 
     def condition(self) -> Condition:
         items = [self.conjunction()]
@@ -457,7 +462,9 @@ def parse_condition(text: str, scope: Scope | None = None) -> Condition:
 
 # -- printing ------------------------------------------------------------------------------------------
 def print_audience(audience: Audience) -> str:
-    return f"audience {_quote(audience.name)} of {audience.of}\nwhere {print_condition(audience.where)}\n"
+    about = "".join(f"{word} {_quote(text)}\n" for word, text in (("description", audience.description),
+                                                                  ("owner", audience.owner)) if text)
+    return f"audience {_quote(audience.name)} of {audience.of}\n{about}where {print_condition(audience.where)}\n"
 
 
 def print_condition(cond: Condition) -> str:

@@ -50,6 +50,8 @@ class AudienceSummary:
     text: str
     size: int | None
     evaluated_at: datetime | None
+    description: str = ""
+    owner: str = ""
 
 
 def workspace_audiences(ws: Workspace, sandbox: str | None = None) -> list[Audience]:
@@ -75,7 +77,8 @@ def list_audiences(ws: Workspace, lake: Lake, only: str | None = None) -> list[A
         method, reason = evaluation_method(audience, by_name)
         run = runs.get(audience.name) or {}
         out.append(AudienceSummary(audience.name, audience.of, method, reason, print_audience(audience),
-                                   run.get("size"), run.get("last_evaluated_at")))
+                                   run.get("size"), run.get("last_evaluated_at"), audience.description,
+                                   audience.owner))
     return out
 
 

@@ -20,6 +20,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 
 from accord.api.keys import KeyHolder, holder, matches
 from accord.audiences.files import AudienceNameTaken
@@ -63,6 +64,14 @@ def shown(value: Any) -> str:
     return str(value)
 
 
+def when(value: Any) -> Markup:
+    """An instant as a `<time>` the page's script shows in the viewer's zone, UTC on hover (UTC without script)."""
+    if not isinstance(value, datetime):
+        return Markup(escape(shown(value)))
+    utc = shown(value)
+    return Markup(f'<time datetime="{value.astimezone(timezone.utc).isoformat()}" title="{utc}">{utc}</time>')
+
+
 class Unconfirmed(ValueError):
     """A change that needs an explicit confirmation (it removes many members, or feeds a destination) came
     without it."""
@@ -82,6 +91,7 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["q"] = lambda text: quote(str(text), safe=":@")
     templates.env.filters["shown"] = shown
+    templates.env.filters["when"] = when
     templates.env.filters["label"] = lambda name: str(name).replace("_", " ").capitalize()
 
     def signed_in(request: Request) -> None:

@@ -7,6 +7,8 @@
   const tree = document.getElementById("b-tree");
   const nameInput = document.getElementById("b-name");
   const ofSelect = document.getElementById("b-of");
+  const descriptionInput = document.getElementById("b-description");
+  const ownerInput = document.getElementById("b-owner");
   const confirmBox = document.getElementById("confirm");
   const COMPARE = ["=", "!=", ">", ">=", "<", "<=", "contains", "starts with", "ends with"];
   const NUMBER = ["=", "!=", ">", ">=", "<", "<="];
@@ -237,6 +239,7 @@
     tree.replaceChildren();
     if (!audience) return;
     nameInput.value = audience.name; ofSelect.value = audience.of;
+    descriptionInput.value = audience.description || ""; ownerInput.value = audience.owner || "";
     const root = ["and", "or"].includes(audience.where.kind) ? audience.where : { kind: "and", items: [audience.where] };
     tree.append(renderGroup(root, audience.of, () => {
       audience.where = root.items.length === 1 && root.kind === "and" ? root.items[0] : root;
@@ -275,6 +278,7 @@
   function formChanged() {
     clearTimeout(fromForm);
     audience.name = nameInput.value; audience.of = ofSelect.value;
+    audience.description = descriptionInput.value; audience.owner = ownerInput.value;
     fromForm = setTimeout(async () => {
       const answer = await ask({ ast: audience });
       if (answer.text) text.value = answer.text;
@@ -297,7 +301,7 @@
     }, 250);
   }
 
-  nameInput.addEventListener("input", () => { if (audience) formChanged(); });
+  [nameInput, descriptionInput, ownerInput].forEach((i) => i.addEventListener("input", () => { if (audience) formChanged(); }));
   ofSelect.addEventListener("change", async () => {
     if (!audience) return;
     fields = await fetch("/ui/fields?of=" + ofSelect.value).then((r) => r.json());
