@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 import yaml
+from aiosmtpd.controller import Controller
 
 from accord.activation.run import deliver
 from accord.api.keys import create_key
 from accord.connectors.marketo.data import MarketoData
 from accord.connectors.marketo.server import MarketoServer
 from tests.conftest import evaluated_workspace
+from tests.test_alerts import Hook, Inbox, alerting_workspace, free_port
 from tests.test_serve import Server
 
 pytestmark = pytest.mark.browser
@@ -255,6 +258,36 @@ def test_add_a_marketo_destination_in_the_ui_test_it_run_it_and_pause_it(site_wi
     assert "Paused" in page.content()
     assert [d["paused"] for d in yaml.safe_load((root / "accord.yaml").read_text())["destinations"]
             if d["name"] == "mkto-ui"] == [True]
+
+
+def test_a_failing_delivery_under_serve_alerts_by_email_and_webhook_and_on_home(
+        tmp_path: Path, evaluated_lake: Path, page, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it")
+    monkeypatch.setenv("ALERTS_HOOK_SECRET", "s3cret")
+    inbox, smtp_port = Inbox(), free_port()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    with Hook() as hook:
+        ws = alerting_workspace(tmp_path, evaluated_lake, smtp_port, f"{hook.endpoint}/slack")
+        config = yaml.safe_load((ws.root / "accord.yaml").read_text())
+        config["alerts"]["every_seconds"] = 0.5
+        (ws.root / "accord.yaml").write_text(yaml.safe_dump(config))
+        with ws.lake() as lake:
+            key = create_key(lake, "api", "alerts").secret
+        server = Server(ws.root)  # its destination thread runs the unreachable webhook at start-up
+        try:
+            deadline = time.monotonic() + 60
+            while not (inbox.messages and hook.posts) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            sign_in(page, server.url, key)
+            alerts = page.locator("#alerts").inner_text()
+        finally:
+            server.stop()
+            smtp.stop()
+    assert "crm-hook failed" in inbox.messages[0].get_payload() and "crm-hook failed" in hook.posts[0]["text"]
+    assert "crm-hook failed" in alerts and "sent" in alerts
+    page.screenshot(path=SHOTS / "home-alert.png", full_page=True)
 
 
 def test_pages_are_keyboard_reachable(site, page) -> None:

@@ -92,6 +92,7 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
     templates.env.filters["q"] = lambda text: quote(str(text), safe=":@")
     templates.env.filters["shown"] = shown
     templates.env.filters["when"] = when
+    templates.env.filters["basename"] = lambda path: str(path).rstrip("/").rsplit("/", 1)[-1]
     templates.env.filters["label"] = lambda name: str(name).replace("_", " ").capitalize()
 
     def signed_in(request: Request) -> None:
@@ -414,34 +415,30 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
 
     @router.post("/destinations/{name}/retry")
     def retry(request: Request, name: str) -> Response:
-        from accord.activation.run import configured
         from accord.activation.run import retry as send_again
 
-        config = configured(workspace, name, sandbox)[0]
-        who = signed_in_as(request)
-        if not who.may("activate"):
-            return destination_page(request, name, 403, f"key {who.key_id} ({', '.join(who.roles)}) may not run "
-                                                        "destinations: it needs the activate role")
-        with lake() as store:
-            audit.record(store, f"key:{who.key_id}", "deliveries retry", name)
-            report = send_again(workspace, store, config)[1]
-        if report.unreachable:
-            return destination_page(request, name, 503, f"{name} could not be reached ({report.unreachable}); "
-                                                   f"its changes are kept for the next run")
-        return RedirectResponse(f"/destinations/{quote(name)}", status_code=303)
+        return delivered(request, name, "retry", lambda store, config: send_again(workspace, store, config)[1])
 
     @router.post("/destinations/{name}/run")
     def run_destination(request: Request, name: str) -> Response:
-        from accord.activation.run import configured, deliver
+        from accord.activation.run import deliver
 
+        return delivered(request, name, "run", lambda store, config: deliver(workspace, store, config,
+                                                                               trigger="manual"))
+
+    def delivered(request: Request, name: str, action: str, send: Callable[[Lake, Any], Any]) -> Response:
+        """A run a person asked for (activate role), recorded in the audit log; the page says if it could not
+        reach the destination."""
+        from accord.activation.run import configured
+
+        config = configured(workspace, name, sandbox)[0]
         who = signed_in_as(request)
         if not who.may("activate"):
             return destination_page(request, name, 403, f"key {who.key_id} ({', '.join(who.roles)}) may not run "
                                                         "destinations: it needs the activate role")
-        config = configured(workspace, name, sandbox)[0]
         with lake() as store:
-            audit.record(store, f"key:{who.key_id}", "deliveries run", name)
-            report = deliver(workspace, store, config, trigger="manual")
+            audit.record(store, f"key:{who.key_id}", f"deliveries {action}", name)
+            report = send(store, config)
         if report.unreachable:
             return destination_page(request, name, 503, f"{name} could not be reached ({report.unreachable}); "
                                                    f"its changes are kept for the next run")
