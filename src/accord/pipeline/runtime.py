@@ -36,6 +36,8 @@ from accord.workspace import Workspace
 
 PROFILES_EVERY = 1.0
 """Seconds between syncs of the served copy of people (a sync with nothing to copy is two lake lookups)."""
+DESTINATIONS_EVERY = 2.0
+"""How soon a destination accord.yaml gains or resumes while serve runs gets its worker."""
 FULL_GC_AFTER = 100
 """Collections of the middle generation between two full ones (Python's default is 10)."""
 SWITCH_EVERY = 0.001
@@ -146,7 +148,7 @@ class Runtime:
             threading.Thread(target=_source_worker, args=(state,), name="accord-sources", daemon=True),
             threading.Thread(target=_profiles_worker, args=(state,), name="accord-profiles", daemon=True),
             threading.Thread(target=_alerts_worker, args=(state,), name="accord-alerts", daemon=True),
-            *_destination_threads(state),
+            _destinations(state),
         ]
         for thread in self.threads:
             thread.start()
@@ -364,33 +366,49 @@ def _source_worker(state: ServerState) -> None:
         state.stop.wait(1.0)
 
 
-def _destination_threads(state: ServerState) -> list[threading.Thread]:
-    """A thread per destination of the sandbox, so a slow or throttling one never holds the others up; streaming
-    destinations hear of each change as the live path decides it (and again once the lake records it, which may
-    reverse it), the others run on their cron."""
+def _destinations(state: ServerState) -> threading.Thread:
+    """The thread that keeps a worker thread per destination of the sandbox (so a slow or throttling one never
+    holds the others up), starting one for each destination accord.yaml gains or resumes while serve runs;
+    streaming destinations hear of each change as the live path decides it (and again once the lake records it,
+    which may reverse it), the others run on their cron."""
     from accord.activation.run import reading
 
-    configs = [c for c in reading(state.workspace, state.sandbox) if not c.paused]
-    queues = {d.name: _Changed() for d in configs}
+    queues: dict[str, _Changed] = {}
+    workers: dict[str, threading.Thread] = {}
+
+    def active() -> list[DestinationConfig]:
+        return [c for c in reading(state.workspace, state.sandbox) if not c.paused and c.name in queues]
 
     def changed(changes: list[Change]) -> None:
-        for config in configs:
+        for config in active():
             queues[config.name].add([c for c in changes if c.audience in config.audiences])
 
     def restitched(people: list[str]) -> None:
         """A person's profile changed without a membership changing (a consent withdrawn): what a streaming
         destination holds of them is checked again, so a withdrawal is a removal within a cycle."""
-        for config in configs:
+        for config in active():
             if config.schedule == "streaming":
                 queues[config.name].add([Change(a, p, "changed", datetime.now(timezone.utc))
                                          for a in config.audiences for p in people])
 
-    if configs:
-        state.bus.subscribe(changed)
-        state.bus.subscribe(changed, recorded=True)
-        state.restitched.append(restitched)
-    return [threading.Thread(target=_destination_worker, args=(state, d, queues[d.name]), daemon=True,
-                             name=f"accord-destination-{d.name}") for d in configs]
+    def supervise() -> None:
+        while True:
+            for config in reading(state.workspace, state.sandbox):
+                if not config.paused and config.name not in workers:
+                    queues[config.name] = _Changed()
+                    workers[config.name] = threading.Thread(
+                        target=_destination_worker, args=(state, config, queues[config.name]), daemon=True,
+                        name=f"accord-destination-{config.name}")
+                    workers[config.name].start()
+            if state.stop.wait(DESTINATIONS_EVERY):
+                break
+        for worker in workers.values():
+            worker.join(timeout=30)
+
+    state.bus.subscribe(changed)
+    state.bus.subscribe(changed, recorded=True)
+    state.restitched.append(restitched)
+    return threading.Thread(target=supervise, name="accord-destinations", daemon=True)
 
 
 @dataclass
