@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from accord.audiences.memberships import audiences_of, memberships_of
 from accord.governance.consent import statements
 from accord.identity.nodes import identities_of, profile_of, records_sql
 from accord.lake.sql import ident
-from accord.lake.store import Lake
+from accord.lake.store import Lake, current_where
 from accord.model.namespaces import NAMESPACES
 from accord.profiles.build import attributes
 
@@ -129,38 +129,41 @@ def get_person(lake: Lake, ref: str, events: int = 20) -> PersonProfile:
         ORDER BY pa.method = 'stated' DESC, pa.is_primary DESC, pa.account_id""",
         params,
     )
+    # Each read is limited to this person's records before the current-version window (current_where): the
+    # page answers in milliseconds however many people the store holds.
+    accounts = f"SELECT source_key FROM ({records_sql('account', 'SELECT account_id FROM person_account WHERE person_id = $id')})"
+    roles = current_where("opportunity_person", "person_key", records)
+    deals = (f"SELECT * FROM {current_where('opportunity', 'account_key', accounts)} UNION BY NAME "
+             f"SELECT * FROM {current_where('opportunity', 'source_key', f'SELECT opportunity_key FROM {roles}')}")
     profile.opportunities = _q(
         lake,
-        f"""WITH mine AS ({records}),
-        account_records AS (SELECT source_key AS value FROM ({records_sql(
-            'account', 'SELECT account_id FROM person_account WHERE person_id = $id')})),
-        roles AS (SELECT opportunity_key, role, is_primary FROM opportunity_person_current
-                  WHERE person_key IN (SELECT value FROM mine))
+        f"""WITH roles AS (SELECT opportunity_key, role, is_primary FROM {roles})
         SELECT o.source_key, o.name, o.stage, o.amount, o.close_date, o.is_closed, o.is_won,
                coalesce(r.role, 'account opportunity') AS role, coalesce(r.is_primary, FALSE) AS is_primary
-        FROM opportunity_current o LEFT JOIN roles r ON r.opportunity_key = o.source_key
-        WHERE r.opportunity_key IS NOT NULL OR o.account_key IN (SELECT value FROM account_records)
+        FROM ({deals}) o LEFT JOIN roles r ON r.opportunity_key = o.source_key
         ORDER BY o.close_date DESC NULLS LAST""",
         params,
     )
+    members = current_where("campaign_member", "person_key", records)
     profile.campaigns = _q(
         lake,
         f"""SELECT c.name AS campaign, m.status, m.has_responded, m.membership_date, m.source_type
-        FROM campaign_member_current m LEFT JOIN campaign_current c ON c.source_key = m.campaign_key
-        WHERE m.person_key IN ({records}) ORDER BY m.membership_date DESC NULLS LAST""",
+        FROM {members} m LEFT JOIN {current_where('campaign', 'source_key', f'SELECT campaign_key FROM {members}')} c
+        ON c.source_key = m.campaign_key ORDER BY m.membership_date DESC NULLS LAST""",
         params,
     )
+    listed = current_where("marketing_list_member", "person_key", records)
     profile.lists = _q(
         lake,
-        f"""SELECT l.name AS list, m.added_at FROM marketing_list_member_current m
-        LEFT JOIN marketing_list_current l ON l.source_key = m.marketing_list_key
-        WHERE m.person_key IN ({records}) ORDER BY l.name""",
+        f"""SELECT l.name AS list, m.added_at FROM {listed} m
+        LEFT JOIN {current_where('marketing_list', 'source_key', f'SELECT marketing_list_key FROM {listed}')} l
+        ON l.source_key = m.marketing_list_key ORDER BY l.name""",
         params,
     )
     profile.events = _q(
         lake,
-        f"""SELECT timestamp, event_type, url, source_key FROM event_current
-        WHERE person_key IN ({records}) ORDER BY timestamp DESC LIMIT {int(events)}""",
+        f"""SELECT timestamp, event_type, url, source_key FROM {current_where('event', 'person_key', records)}
+        ORDER BY timestamp DESC LIMIT {int(events)}""",
         params,
     )
     profile.audiences = memberships_of(lake, person_id)
@@ -185,28 +188,34 @@ def get_account(lake: Lake, ref: str) -> AccountProfile:
         ORDER BY close_date DESC NULLS LAST""",
         params,
     )
-    profile.engagement = _q(
-        lake,
-        f"""WITH people AS (SELECT person_id FROM person_account WHERE account_id = $id),
-        records AS (SELECT source_key AS value FROM ({records_sql('person', 'SELECT person_id FROM people')})),
-        latest AS (SELECT max(timestamp) AS t FROM event_current)
-        SELECT event_type, count(*) FILTER (WHERE timestamp > (SELECT t FROM latest) - INTERVAL 30 DAY) AS last_30_days,
-               count(*) AS all_time, count(DISTINCT person_key) AS records
-        FROM event_current WHERE person_key IN (SELECT value FROM records) GROUP BY event_type ORDER BY all_time DESC""",
-        params,
-    )
-    profile.weekly = _q(
-        lake,
-        f"""WITH records AS (SELECT source_key AS value FROM ({records_sql(
-            'person', 'SELECT person_id FROM person_account WHERE account_id = $id')}))
-        SELECT strftime(date_trunc('week', timestamp), '%Y-%m-%d') AS week, count(*) AS events
-        FROM event_current WHERE person_key IN (SELECT value FROM records)
-          AND timestamp > (SELECT max(timestamp) FROM event_current) - INTERVAL 26 WEEK
-        GROUP BY 1 ORDER BY 1""",
-        params,
-    )
+    people = records_sql("person", "SELECT person_id FROM person_account WHERE account_id = $id")
+    events = lake.execute(f"SELECT timestamp, event_type, person_key FROM "
+                          f"{current_where('event', 'person_key', f'SELECT source_key FROM ({people})')}",
+                          params).fetchall()
+    profile.engagement, profile.weekly = _engagement(events, lake.scalar("SELECT max(timestamp) FROM event"))
     profile.audiences = memberships_of(lake, account_id)
     return profile
+
+
+def _engagement(events: list[tuple[datetime, str, str]], latest: datetime | None
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """An account's events by type (in the 30 days before the store's latest event, all time, from how many
+    records) and per week over the 26 weeks before it, the weeks starting on Monday."""
+    by_type: dict[str, dict[str, Any]] = {}
+    weeks: dict[str, int] = {}
+    for at, event_type, person_key in events:
+        row = by_type.setdefault(event_type, {"event_type": event_type, "last_30_days": 0, "all_time": 0,
+                                              "records": set()})
+        row["all_time"] += 1
+        row["records"].add(person_key)
+        if latest is not None and at > latest - timedelta(days=30):
+            row["last_30_days"] += 1
+        if latest is not None and at > latest - timedelta(weeks=26):
+            week = (at.date() - timedelta(days=at.weekday())).isoformat()
+            weeks[week] = weeks.get(week, 0) + 1
+    engagement = sorted(({**r, "records": len(r["records"])} for r in by_type.values()),
+                        key=lambda r: (-r["all_time"], r["event_type"]))
+    return engagement, [{"week": w, "events": n} for w, n in sorted(weeks.items())]
 
 
 def _attributes(lake: Lake, kind: str, profile_id: str) -> list[AttributeValue]:

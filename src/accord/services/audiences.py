@@ -122,10 +122,12 @@ def members_now(ws: Workspace, lake: Lake, name: str, as_of: datetime | None = N
     return sorted(preview(lake, audiences, name, as_of))
 
 
-def sample(ws: Workspace, lake: Lake, name: str, limit: int = 10, as_of: datetime | None = None) -> list[dict[str, Any]]:
-    """Some members now, with a label (e-mail or account name) and a detail (job title or industry)."""
+def sample(ws: Workspace, lake: Lake, name: str, limit: int = 10, as_of: datetime | None = None,
+           members: list[str] | None = None) -> list[dict[str, Any]]:
+    """Some members now (of `members` when the caller has them already), with a label (e-mail or account name)
+    and a detail (job title or industry)."""
     of = find(workspace_audiences(ws, lake.sandbox), name).of
-    members = members_now(ws, lake, name, as_of)[:limit]
+    members = (members if members is not None else members_now(ws, lake, name, as_of))[:limit]
     if of == "person":
         sql = ("SELECT person_id AS id, email AS label, job_title AS detail FROM person_profile "
                "WHERE person_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1")
@@ -247,9 +249,10 @@ def preview_text(ws: Workspace, lake: Lake, text: str | None = None, limit: int 
 
 def membership_change(ws: Workspace, lake: Lake, audience: Audience, members: set[str] | None = None
                       ) -> MembershipChange:
-    """Members the saved definition has now against those `audience` would have (computed unless given)."""
+    """The members recorded at the audience's last evaluation (what its destinations hold) against those
+    `audience` would have now (computed unless given)."""
     saved = workspace_audiences(ws, lake.sandbox)
-    current = set(preview(lake, saved, audience.name)) if any(a.name == audience.name for a in saved) else set()
+    current = active_members(lake, audience.name)
     if members is None:
         members = set(preview(lake, [a for a in saved if a.name != audience.name] + [audience], audience.name))
     feeds = [d.name for d in reading(ws, ws.sandbox(lake.sandbox)) if audience.name in d.audiences]

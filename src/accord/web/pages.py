@@ -314,7 +314,8 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
             except LookupError as err:
                 return render(request, "audiences.html", 404, audiences=list_audiences(workspace, store),
                               trend={}, charts={}, feeds={}, error=str(err))
-            size = len(members_now(workspace, store, name))
+            members = members_now(workspace, store, name)
+            size = len(members)
             explained, error = None, None
             if identity:
                 try:
@@ -324,7 +325,7 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
             others = [a.name for a in workspace_audiences(workspace, sandbox) if a.name != name]
             shared = overlap(store, name, compare) if compare in others else None
             return render(request, "audience.html", status, audience=summary, size=size,
-                          sample=sample(workspace, store, name, 10), why=explained, identity=identity,
+                          sample=sample(workspace, store, name, 10, members=members), why=explained, identity=identity,
                           error=failed or error, versions=versions(store, name), others=others, compare=compare,
                           overlap=shared)
 

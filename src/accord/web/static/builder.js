@@ -268,7 +268,7 @@
     answer.sample.forEach((m) => sample.append(el("li", { textContent: `${m.id} ${m.label || ""}` })));
     if (answer.change) {
       const c = answer.change;
-      change.textContent = `Saving changes its members now: −${c.removed.toLocaleString()}, +${c.added.toLocaleString()} ` +
+      change.textContent = `Saving changes its members (against its last evaluation): −${c.removed.toLocaleString()}, +${c.added.toLocaleString()} ` +
         `(of ${c.current.toLocaleString()})` + (c.destinations.length ? `; it feeds ${c.destinations.join(", ")}` : "");
       diff.textContent = answer.diff;
       confirmBox.closest(".confirm").hidden = !c.needs_confirm;
