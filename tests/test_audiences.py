@@ -69,8 +69,9 @@ def test_why_answers_every_audience_and_agrees_with_membership(world_lake, audie
     table, key = ("person_profile", "person_id") if audience.of == "person" else ("account_profile", "account_id")
     others = sorted({r[0] for r in world_lake.execute(f"SELECT {key} FROM {table}").fetchall()} - members)
     for profile_id in rnd.sample(sorted(members), min(2, len(members))) + rnd.sample(others, min(2, len(others))):
-        member, lines = explain_membership(world_lake, [audience], audience.name, profile_id, WHEN)
-        assert member == (profile_id in members) == lines[0].holds
+        found = explain_membership(world_lake, [audience], audience.name, profile_id, WHEN)
+        assert found.member == (profile_id in members) == found.lines[0].holds
+        assert set(found.members) == members, "the evaluation that explains one decides them all alike"
 
 
 def test_why_answers_an_audience_with_a_sum_and_an_all(world_lake) -> None:
@@ -78,8 +79,8 @@ def test_why_answers_an_audience_with_a_sum_and_an_all(world_lake) -> None:
     big = next(a for a in EXAMPLES if a.name == "Senior people on won deals worth over $100k")
     members = compiled_members(world_lake, [big])[big.name]
     someone = sorted(members)[0]
-    member, lines = explain_membership(world_lake, [big], big.name, someone, WHEN)
-    assert member and [line.holds for line in lines] == [True] * 4
+    found = explain_membership(world_lake, [big], big.name, someone, WHEN)
+    assert found.member and [line.holds for line in found.lines] == [True] * 4
 
 
 def test_relative_time_follows_the_evaluation_time(world_lake) -> None:

@@ -39,9 +39,19 @@ class WhyLine:
     value: Any = None
 
 
+@dataclass
+class Explanation:
+    """Whether one profile is a member, each condition's verdict for it, and the audience's members now (the
+    evaluation that explains one profile decides them all)."""
+
+    member: bool
+    lines: list[WhyLine]
+    members: list[str]
+
+
 def explain_membership(
     lake: Lake, audiences: list[Audience], name: str, profile_id: str, as_of: datetime | None = None
-) -> tuple[bool, list[WhyLine]]:
+) -> Explanation:
     chosen = needed(audiences, name)
     audience = next(a for a in chosen if a.name == name)
     refresh_tables(lake)
@@ -58,7 +68,7 @@ def explain_membership(
         columns.append(exp.alias_(value if value is not None else exp.null(), f"v{i}"))
     # The feature tables are built after every condition and value is compiled: a value can add a feature (the
     # count behind `all opportunity (...)`) that the audience's own conditions did not need.
-    DuckDBEngine(lake).members(compiled)
+    decided = DuckDBEngine(lake).members(compiled)
     query = (
         compiler.profile_rows(audience.of, alias)
         .select(*columns, append=False)
@@ -68,7 +78,9 @@ def explain_membership(
     if row is None:
         raise LookupError(f"{profile_id} is not a {audience.of} profile")
     lines = [WhyLine(depth, print_condition(node), bool(row[2 * i]), row[2 * i + 1]) for i, (depth, node) in enumerate(nodes)]
-    return bool(row[0]), lines
+    members = sorted(p for a, p in zip(decided.column("audience").to_pylist(), decided.column("profile_id").to_pylist())
+                     if a == name)
+    return Explanation(bool(row[0]), lines, members)
 
 
 def _flatten(node: Condition, depth: int, out: list[tuple[int, Condition]]) -> None:

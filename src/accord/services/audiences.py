@@ -145,13 +145,19 @@ def overlap(lake: Lake, first: str, second: str) -> dict[str, int]:
 
 def why(ws: Workspace, lake: Lake, name: str, identity: str, as_of: datetime | None = None) -> dict[str, Any]:
     """Each condition for one profile, whether it holds and the value that decided it."""
+    return why_and_members(ws, lake, name, identity, as_of)[0]
+
+
+def why_and_members(ws: Workspace, lake: Lake, name: str, identity: str, as_of: datetime | None = None
+                    ) -> tuple[dict[str, Any], list[str]]:
+    """`why`, and the audience's members now, which the same evaluation decides (a page showing both pays once)."""
     audiences = workspace_audiences(ws, lake.sandbox)
     of = find(audiences, name).of
     profile_id = find_profile_id(lake, of, identity)
-    member, lines = explain_membership(lake, audiences, name, profile_id, as_of)
-    return {"profile_id": profile_id, "member": member,
-            "conditions": [{"depth": ln.depth, "condition": ln.condition, "holds": ln.holds, "value": ln.value}
-                           for ln in lines]}
+    found = explain_membership(lake, audiences, name, profile_id, as_of)
+    return ({"profile_id": profile_id, "member": found.member,
+             "conditions": [{"depth": ln.depth, "condition": ln.condition, "holds": ln.holds, "value": ln.value}
+                            for ln in found.lines]}, found.members)
 
 
 def run(ws: Workspace, lake: Lake, names: list[str] | None = None, as_of: datetime | None = None,

@@ -304,7 +304,7 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
             overlap,
             sample,
             versions,
-            why,
+            why_and_members,
             workspace_audiences,
         )
 
@@ -314,14 +314,14 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
             except LookupError as err:
                 return render(request, "audiences.html", 404, audiences=list_audiences(workspace, store),
                               trend={}, charts={}, feeds={}, error=str(err))
-            members = members_now(workspace, store, name)
-            size = len(members)
-            explained, error = None, None
+            explained, error, members = None, None, None
             if identity:
                 try:
-                    explained = why(workspace, store, name, identity)
+                    explained, members = why_and_members(workspace, store, name, identity)
                 except (LookupError, ValueError) as err:
                     error = str(err)
+            members = members if members is not None else members_now(workspace, store, name)
+            size = len(members)
             others = [a.name for a in workspace_audiences(workspace, sandbox) if a.name != name]
             shared = overlap(store, name, compare) if compare in others else None
             return render(request, "audience.html", status, audience=summary, size=size,
