@@ -204,7 +204,7 @@ def test_the_api_refuses_a_denied_save_and_answers_the_check(tmp_path: Path, eva
         person = lake.scalar("SELECT min(person_id) FROM person_profile WHERE seniority IS NOT NULL")
     client.post("/login", data={"key": key, "next": "/"})
     page = client.get(f"/profiles/person_id:{person}").text
-    assert '<td>seniority</td>' in page and 'title="C2: field person.seniority">C2</td>' in page
+    assert '<td>Seniority</td>' in page and 'title="C2: field person.seniority">C2</td>' in page
 
 
 def test_the_destination_page_shows_the_violation_and_its_path(tmp_path: Path, evaluated_lake: Path) -> None:

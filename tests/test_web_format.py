@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from accord.web.charts import bar_chart, sizes_over_runs
-from accord.web.pages import shown
+from accord.web.pages import label, shown
 
 
 @pytest.mark.parametrize(("value", "text"), [
@@ -31,3 +31,7 @@ def test_a_chart_has_both_axes_labelled_and_each_bar_titled() -> None:
     assert svg.count("<line") == 2 and ">12<" in svg and ">0<" in svg
     assert ">2026-01-05<" in svg and ">2026-01-12<" in svg and "<title>2026-01-12: 12 events</title>" in svg
     assert bar_chart([], "nothing", "events") == ""
+
+
+def test_model_names_read_as_words_and_an_organisations_fields_keep_their_names() -> None:
+    assert label("annual_revenue") == "Annual revenue" and label("ABM_Tier__c") == "ABM_Tier__c"

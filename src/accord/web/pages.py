@@ -64,6 +64,12 @@ def shown(value: Any) -> str:
     return str(value)
 
 
+def label(name: str) -> str:
+    """A model attribute's name as words (`annual_revenue` → Annual revenue); an organisation's own field keeps its
+    name as its system spells it (`ABM_Tier__c`)."""
+    return name.replace("_", " ").capitalize() if name == name.lower() else name
+
+
 def when(value: Any) -> Markup:
     """An instant as a `<time>` the page's script shows in the viewer's zone, UTC on hover (UTC without script)."""
     if not isinstance(value, datetime):
@@ -93,7 +99,7 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
     templates.env.filters["shown"] = shown
     templates.env.filters["when"] = when
     templates.env.filters["basename"] = lambda path: str(path).rstrip("/").rsplit("/", 1)[-1]
-    templates.env.filters["label"] = lambda name: str(name).replace("_", " ").capitalize()
+    templates.env.filters["label"] = label
 
     def signed_in(request: Request) -> None:
         if not matches(request.cookies.get(SESSION_COOKIE, ""), api_keys()):
