@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from accord.audiences.text import AudienceSyntaxError, parse_audience, print_audience
 from accord.demo import DEMO_CUSTOM_FIELDS
 from accord.model.schema import Schema
-from accord.services.audiences import from_form, to_form
+from accord.services.audience_edits import from_form, to_form
 from tests.audience_strategies import audiences
 
 EXAMPLES = sorted(p for p in resources.files("accord.audiences").joinpath("examples").iterdir() if p.name.endswith(".aud"))

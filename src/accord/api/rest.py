@@ -260,7 +260,7 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], Map
 
     @router.get("/audiences/{name}/versions", tags=["audiences"], summary="Every saved definition, newest first")
     def versions(name: str) -> list[dict[str, Any]]:
-        from accord.services.audiences import versions as saved
+        from accord.services.audience_edits import versions as saved
 
         with lake() as store:
             return plain(saved(store, name))
@@ -268,7 +268,7 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], Map
     @router.post("/audiences/{name}/restore", tags=["audiences"], summary="Save an earlier version again",
                  dependencies=[needs("write-audiences")])
     def restore(name: str, version: int, request: Request) -> dict[str, Any]:
-        from accord.services.audiences import restore as save_again
+        from accord.services.audience_edits import restore as save_again
 
         with lake() as store:
             return {"name": save_again(workspace, store, name, version, actor(request)).name, "restored": version}

@@ -241,7 +241,8 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
     @router.post("/audiences", response_class=HTMLResponse)
     def save_audience(request: Request, text: str = Form(...), confirm: bool = Form(False)) -> Any:
         from accord.audiences.text import print_audience
-        from accord.services.audiences import membership_change, parse, save, saved_text
+        from accord.services.audience_edits import membership_change
+        from accord.services.audiences import parse, save, saved_text
 
         who = signed_in_as(request)
         try:
@@ -287,7 +288,7 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
 
     @router.post("/audiences/{name}/restore", response_class=HTMLResponse)
     def restore_audience(request: Request, name: str, version: int = Form(...)) -> Any:
-        from accord.services.audiences import restore
+        from accord.services.audience_edits import restore
 
         who = signed_in_as(request)
         try:
@@ -304,12 +305,12 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
 
     def audience_page(request: Request, name: str, status: int = 200, failed: str | None = None,
                       identity: str = "", compare: str = "") -> HTMLResponse:
+        from accord.services.audience_edits import versions
         from accord.services.audiences import (
             list_audiences,
             members_now,
             overlap,
             sample,
-            versions,
             why_and_members,
             workspace_audiences,
         )
@@ -553,7 +554,7 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
     def preview(body: dict[str, Any]) -> JSONResponse:
         """Validate the text or the builder's AST; when valid, the text, the AST, how many would be in it now and a
         few of them, and for a saved audience the diff and the change in members (nothing is saved)."""
-        from accord.services.audiences import preview_text
+        from accord.services.audience_edits import preview_text
 
         ast = body.get("ast")
         try:
