@@ -103,7 +103,7 @@ def test_a_refusal_keeps_a_member_back_only_from_destinations_whose_actions_need
     with ws.lake() as lake:
         chosen = sorted(p for p, _ in eligible(lake, ws))[:len(CONSENT_COLUMNS)]
         for person, column in zip(chosen, CONSENT_COLUMNS):
-            refused = True if column not in BY_COLUMN or BY_COLUMN[column].flag else "n"
+            refused = True if BY_COLUMN[column].flag else "n"
             lake.execute(f"UPDATE person_profile SET {column} = ? WHERE person_id = ?", [refused, person])
         report = run(ws, lake)
         members = lake.query(f"SELECT {', '.join(CONSENT_COLUMNS)} FROM audience_membership m JOIN person_profile p "

@@ -20,10 +20,15 @@ class ConsentTerm:
     reason_column: str
     flag: bool = False
     """A true/false flag that refuses when true (an opt-out); else a y/n statement that refuses when n."""
+    undeliverable: bool = False
+    """Not a consent but a channel that cannot reach the person (an invalid address): reported by its column,
+    shown only when it holds."""
 
     @property
     def key(self) -> str:
-        """What a refusal is reported as: `consent:marketing.email`, `consent:share`."""
+        """What a refusal is reported as: `consent:marketing.email`, `consent:share`, `email_invalid`."""
+        if self.undeliverable:
+            return self.column
         return f"consent:{self.purpose}" + (f".{self.channel}" if self.channel else "")
 
     def refuses(self, value: Any) -> bool:
@@ -35,6 +40,7 @@ class ConsentTerm:
 TERMS: tuple[ConsentTerm, ...] = (
     ConsentTerm("marketing_consent", "marketing", "any", "consent_reason"),
     ConsentTerm("email_opt_out", "marketing", "email", "consent_reason", flag=True),
+    ConsentTerm("email_invalid", "marketing", "email", "", flag=True, undeliverable=True),
     ConsentTerm("do_not_call", "marketing", "phone", "do_not_call_reason", flag=True),
     ConsentTerm("ads_consent", "marketing", "ads", "consent_reason"),
     ConsentTerm("share_consent", "share", "", "consent_reason"),
@@ -42,12 +48,10 @@ TERMS: tuple[ConsentTerm, ...] = (
     ConsentTerm("collect_consent", "collect", "", "consent_reason"),
 )
 BY_COLUMN = {t.column: t for t in TERMS}
-UNDELIVERABLE = "email_invalid"
-"""Not a consent, but like an e-mail opt-out it keeps a person from every e-mail destination."""
-COLUMNS: tuple[str, ...] = (*BY_COLUMN, UNDELIVERABLE)
+COLUMNS: tuple[str, ...] = tuple(BY_COLUMN)
 
 ACTION_TERMS: dict[str, tuple[str, ...]] = {
-    "email_targeting": ("email_opt_out", UNDELIVERABLE),
+    "email_targeting": ("email_opt_out", "email_invalid"),
     "phone_targeting": ("do_not_call",),
     "cross_site_targeting": ("ads_consent",),
     "onsite_advertising": ("ads_consent",),
@@ -67,13 +71,7 @@ def needed(actions: Iterable[str]) -> tuple[str, ...]:
 
 def refusal(fields: Mapping[str, Any], columns: Iterable[str]) -> str | None:
     """Why a member with these fields is kept back (`consent:marketing.email`, `email_invalid`), or None."""
-    for column in columns:
-        if column == UNDELIVERABLE:
-            if fields.get(column) is True:
-                return UNDELIVERABLE
-        elif BY_COLUMN[column].refuses(fields.get(column)):
-            return BY_COLUMN[column].key
-    return None
+    return next((BY_COLUMN[c].key for c in columns if BY_COLUMN[c].refuses(fields.get(c))), None)
 
 
 def statements(attributes: Iterable[Any]) -> list[dict[str, Any]]:
@@ -83,15 +81,12 @@ def statements(attributes: Iterable[Any]) -> list[dict[str, Any]]:
     out = []
     for term in TERMS:
         stated = values.get(term.column)
-        if stated is None:
+        refused = stated is not None and term.refuses(stated.value)
+        if stated is None or (term.undeliverable and not refused):
             continue
         reason = values.get(term.reason_column)
         out.append({"purpose": term.purpose, "channel": term.channel or None,
-                    "value": "refused" if term.refuses(stated.value) else "granted",
+                    "value": ("undeliverable" if term.undeliverable else "refused") if refused else "granted",
                     "source_key": stated.source_key, "at": stated.source_updated_at,
-                    "reason": reason.value if reason is not None else None})
-    invalid = values.get(UNDELIVERABLE)
-    if invalid is not None and invalid.value is True:
-        out.append({"purpose": "marketing", "channel": "email", "value": "undeliverable",
-                    "source_key": invalid.source_key, "at": invalid.source_updated_at, "reason": "invalid address"})
+                    "reason": "invalid address" if term.undeliverable else reason.value if reason else None})
     return out

@@ -6,7 +6,7 @@ profile, which record gave it (source key, batch, source time).
 
 from __future__ import annotations
 
-from accord.governance.consent import TERMS, UNDELIVERABLE
+from accord.governance.consent import TERMS
 from accord.identity.config import IdentityConfig
 from accord.identity.nodes import join_records, records_sql
 from accord.lake.sql import ident, literal
@@ -18,8 +18,7 @@ ORDER_SPAN = 1_000_000_000
 """Above any profile's record count: `_order` stays recoverable from an order key as its remainder."""
 NEWEST_SECONDS = 7_258_118_400
 """2200-01-01 in Unix seconds: later than any accepted instant, so `NEWEST_SECONDS - epoch` orders newest first."""
-STICKY_FLAGS = {**{t.column: t.column for t in TERMS if t.flag}, UNDELIVERABLE: UNDELIVERABLE,
-                "do_not_call_reason": "do_not_call"}
+STICKY_FLAGS = {**{t.column: t.column for t in TERMS if t.flag}, "do_not_call_reason": "do_not_call"}
 """Person attributes a true flag of any record gives (attribute → the flag that ranks its records)."""
 NEWEST_STATEMENT = {**{t.column: t.column for t in TERMS if not t.flag}, "consent_reason": "marketing_consent"}
 """Person attributes the newest record gives, a refusal first on a tie (attribute → the statement that ranks)."""

@@ -100,10 +100,10 @@ def membership_change(ws: Workspace, lake: Lake, audience: Audience, members: se
                       ) -> MembershipChange:
     """The members recorded at the audience's last evaluation (what its destinations hold) against those
     `audience` would have now (computed unless given)."""
-    saved = workspace_audiences(ws, lake.sandbox)
     current = active_members(lake, audience.name)
     if members is None:
-        members = set(preview(lake, [a for a in saved if a.name != audience.name] + [audience], audience.name))
+        others = [a for a in workspace_audiences(ws, lake.sandbox) if a.name != audience.name]
+        members = set(preview(lake, [*others, audience], audience.name))
     feeds = [d.name for d in reading(ws, ws.sandbox(lake.sandbox)) if audience.name in d.audiences]
     return MembershipChange(len(current), len(current - members), len(members - current), feeds)
 

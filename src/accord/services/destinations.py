@@ -132,12 +132,14 @@ def save_destination(ws: Workspace, lake: Lake, settings: dict[str, Any], replac
                      ) -> DestinationConfig:
     """Add a destination (or replace the one named `replacing`), checked as accord.yaml is checked when it loads;
     written to accord.yaml and recorded in the audit log."""
-    others = [d.model_dump(mode="json") for d in ws.config.destinations if d.name != replacing]
-    if replacing is None and any(d["name"] == settings.get("name") for d in others):
-        raise WorkspaceError(f"a destination named {settings.get('name')!r} exists already: edit it instead")
-    before = next((d.model_dump(mode="json") for d in ws.config.destinations if d.name == replacing), None)
-    placed = [*others, settings] if replacing is None else [
-        settings if d.name == replacing else d.model_dump(mode="json") for d in ws.config.destinations]
+    current = [d.model_dump(mode="json") for d in ws.config.destinations]
+    before = next((d for d in current if d["name"] == replacing), None)
+    if replacing is None:
+        if any(d["name"] == settings.get("name") for d in current):
+            raise WorkspaceError(f"a destination named {settings.get('name')!r} exists already: edit it instead")
+        placed = [*current, settings]
+    else:
+        placed = [settings if d["name"] == replacing else d for d in current]
     try:
         config = WorkspaceConfig.model_validate({**ws.config.model_dump(mode="json"), "destinations": placed})
     except ValidationError as err:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
@@ -56,35 +55,29 @@ def run_source(ws: Workspace, config: SourceConfig, sandbox: str | None = None, 
         raise WorkspaceError(f"source {config.name!r} does not feed sandbox {sandbox!r} (it feeds {', '.join(config.sandboxes)})")
     reports = []
     source = open_source(ws, config)
+    trigger = "backfill" if backfill else "sync"
     try:
         for name in [sandbox] if sandbox else config.sandboxes:
-            with ws.lake(name) as lake, recorded(lake, config, "backfill" if backfill else "sync") as done:
-                if backfill:
-                    reports.append(source.backfill(lake, progress, restart=True))
-                else:
-                    reports.append(source.sync(lake, progress))
-                done.append(reports[-1])
+            with ws.lake(name) as lake:
+                started = now()
+                try:
+                    report = source.backfill(lake, progress, restart=True) if backfill else source.sync(lake, progress)
+                except BaseException as err:
+                    _record(lake, config, trigger, started, None, f"{type(err).__name__}: {err}")
+                    raise
+                _record(lake, config, trigger, started, report, None)
+                reports.append(report)
     finally:
         source.close()
     return reports
 
 
-@contextmanager
-def recorded(lake: Lake, config: SourceConfig, trigger: str) -> Iterator[list[Any]]:
-    """Record a sync as a stage run `source:<name>`, with its calls and rows or its error (what alerts and
-    `accord status` read)."""
-    started, done = now(), []
-    error = None
-    try:
-        yield done
-    except BaseException as err:
-        error = f"{type(err).__name__}: {err}"
-        raise
-    finally:
-        report = done[0] if done else None
-        record(lake, [{"run_id": next_run_id(lake), "stage": f"{SOURCE_STAGE}{config.name}", "trigger": trigger,
-                       "started_at": started, "finished_at": now(), "rows_in": report.calls if report else 0,
-                       "rows_out": report.loaded() if report else 0, "error": error}])
+def _record(lake: Lake, config: SourceConfig, trigger: str, started: datetime, report: Any, error: str | None) -> None:
+    """A sync as a stage run `source:<name>`, with its calls and rows or its error (what alerts and `accord
+    status` read)."""
+    record(lake, [{"run_id": next_run_id(lake), "stage": f"{SOURCE_STAGE}{config.name}", "trigger": trigger,
+                   "started_at": started, "finished_at": now(), "rows_in": report.calls if report else 0,
+                   "rows_out": report.loaded() if report else 0, "error": error}])
 
 
 def last_sync(lake: Lake, config: SourceConfig) -> str | None:
