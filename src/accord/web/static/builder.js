@@ -292,7 +292,7 @@
       const answer = await ask({ text: text.value });
       if (answer.valid) {
         audience = answer.ast;
-        if (!fields[audience.of] || Object.keys(fields).length === 0 || ofSelect.value !== audience.of) {
+        if (!fields[audience.of] || ofSelect.value !== audience.of) {
           fields = await fetch("/ui/fields?of=" + audience.of).then((r) => r.json());
         }
         renderForm();
