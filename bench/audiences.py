@@ -122,7 +122,8 @@ def main() -> None:
         print(f"ratio accord/hand-written: warm {accord / hand:.2f}, cold {(accord + prepared) / hand:.2f}; "
               f"accord/scan {accord / scan:.1f}")
         if args.spark:
-            from accord.engines.spark import SparkEngine, spark_session
+            from accord.engines.spark.engine import SparkEngine
+            from accord.engines.spark.session import spark_session
 
             started = time.perf_counter()
             spark = spark_session()

@@ -16,7 +16,7 @@ from accord.audiences.files import AudienceFileError, load_audiences, save_audie
 from accord.audiences.method import evaluation_method
 from accord.audiences.text import parse_audience
 from accord.audiences.why import explain_membership
-from accord.engines.duckdb import DuckDBEngine
+from accord.engines.duckdb.engine import DuckDBEngine
 from accord.lake.store import Lake
 from tests.audience_strategies import audiences as random_audiences
 from tests.conftest import AS_OF

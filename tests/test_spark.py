@@ -16,7 +16,8 @@ if shutil.which("java") is None:
     pytest.skip("Spark needs Java 17", allow_module_level=True)
 
 from accord.audiences.compile import Compiler  # noqa: E402
-from accord.engines.spark import SparkEngine, spark_session  # noqa: E402
+from accord.engines.spark.engine import SparkEngine  # noqa: E402
+from accord.engines.spark.session import spark_session  # noqa: E402
 
 
 @pytest.fixture(scope="module")

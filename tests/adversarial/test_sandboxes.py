@@ -135,7 +135,7 @@ def test_an_audience_that_fails_to_evaluate_fails_alone(evaluated_lake: Path, tm
 
     from accord.audiences.evaluate import evaluate
     from accord.audiences.text import parse_audience
-    from accord.engines.duckdb import DuckDBEngine
+    from accord.engines.duckdb.engine import DuckDBEngine
     from accord.lake.store import Lake
 
     class BrokenFor(DuckDBEngine):

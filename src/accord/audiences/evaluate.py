@@ -5,13 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from accord.audiences.ast import Audience
-from accord.audiences.compile import CompiledAudiences, Compiler
+from accord.audiences.compile import Compiler
 from accord.audiences.memberships import changed_since_sql, record_decisions, sizes
 from accord.audiences.method import evaluation_method
 from accord.audiences.prepared import (
@@ -26,14 +25,8 @@ from accord.audiences.prepared import (
 )
 from accord.audiences.text import print_audience
 from accord.audiences.touched import swept_people_sql, time_boundaries
+from accord.engines.adapter import Engine
 from accord.lake.store import Lake, now
-
-
-class Engine(Protocol):
-    name: str
-    decides_some: bool
-
-    def members(self, compiled: CompiledAudiences) -> pa.Table: ...
 
 
 @dataclass
@@ -83,12 +76,12 @@ def needed(audiences: list[Audience], name: str) -> list[Audience]:
 
 def preview(lake: Lake, audiences: list[Audience], name: str, as_of: datetime | None = None) -> list[str]:
     """Members of one audience now, without recording anything: for `size`, `sample` and the UI."""
-    from accord.engines.duckdb import DuckDBEngine
+    from accord.engines.registry import lake_engine
 
     chosen = needed(audiences, name)
     refresh_tables(lake)
     compiled = Compiler((as_of or now()).astimezone(timezone.utc), lake.schema).compile_all(chosen)
-    members = DuckDBEngine(lake).members(compiled)
+    members = lake_engine(lake).members(compiled)
     mask = [a == name for a in members.column("audience").to_pylist()]
     return [p for p, keep in zip(members.column("profile_id").to_pylist(), mask) if keep]
 
@@ -107,7 +100,7 @@ def evaluate(
     Incremental unless `full` (or nothing allows it): only the profiles whose inputs changed since the previous
     run, or whose events crossed a time window since, are re-decided. `refresh` rebuilds the aud_* tables whole.
     """
-    from accord.engines.duckdb import DuckDBEngine
+    from accord.engines.registry import lake_engine
 
     started = time.perf_counter()
     as_of = (as_of or now()).astimezone(timezone.utc)
@@ -115,9 +108,9 @@ def evaluate(
         prepare_tables(lake)
     else:
         refresh_tables(lake)
-    engine = engine or DuckDBEngine(lake)
-    scope = None if full or not engine.decides_some else _incremental_scope(lake, audiences, as_of)
-    keep, key = engine.decides_some, features_key(lake, audiences)
+    engine = engine or lake_engine(lake)
+    scope = None if full or not engine.capabilities.decides_some else _incremental_scope(lake, audiences, as_of)
+    keep, key = engine.capabilities.keeps_features, features_key(lake, audiences)
     compiler = Compiler(as_of, lake.schema, scope, keep_features=keep, all_features=not kept_features(lake, key))
     if keep:
         forget_features(lake)  # until this run is recorded, the kept features are not known to be whole

@@ -30,7 +30,7 @@ from accord.audiences.touched import (
     swept_people_sql,
     time_boundaries,
 )
-from accord.engines.duckdb import DuckDBEngine
+from accord.engines.registry import lake_engine
 from accord.lake.store import Lake, now
 from accord.model.times import micros
 
@@ -103,7 +103,7 @@ class StreamEvaluator:
                 lake.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
         try:
             members: dict[str, set[str]] = defaultdict(set)
-            table = DuckDBEngine(self.lake).members(compiled)
+            table = lake_engine(self.lake).members(compiled)
             for audience, profile in zip(table.column("audience").to_pylist(), table.column("profile_id").to_pylist()):
                 members[audience].add(profile)
             visible, whole = self.live.visible(people) if self.live.tests else ([], [])

@@ -27,7 +27,7 @@ from accord.audiences.evaluate import needed
 from accord.audiences.fields import Scope
 from accord.audiences.prepared import refresh_tables
 from accord.audiences.text import print_condition
-from accord.engines.duckdb import DuckDBEngine
+from accord.engines.registry import lake_engine
 from accord.lake.store import Lake, now
 
 
@@ -68,7 +68,7 @@ def explain_membership(
         columns.append(exp.alias_(value if value is not None else exp.null(), f"v{i}"))
     # The feature tables are built after every condition and value is compiled: a value can add a feature (the
     # count behind `all opportunity (...)`) that the audience's own conditions did not need.
-    decided = DuckDBEngine(lake).members(compiled)
+    decided = lake_engine(lake).members(compiled)
     query = (
         compiler.profile_rows(audience.of, alias)
         .select(*columns, append=False)

@@ -77,6 +77,9 @@ class Lake:
     `accord migrate`, `init`, `serve`, `demo`); opened otherwise, an older store is refused with what to run.
     """
 
+    engine = "duckdb"
+    """The engine that holds this store's tables (see `accord.engines`)."""
+
     def __init__(self, path: Path, read_only: bool = False, sandbox: str | None = None, migrate: bool = False) -> None:
         self.path = path
         self.sandbox = sandbox

@@ -1,23 +1,34 @@
-"""The embedded engine: compiled audiences run in the lake's own DuckDB connection."""
+"""The embedded engine: compiled audiences run in the lake's own DuckDB connection; components with scipy."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pyarrow as pa
 
 from accord.audiences.compile import CompiledAudiences
 from accord.audiences.memberships import ACTIVE_ROWS
+from accord.engines.duckdb import ENGINE
+from accord.identity.stitch import components
 from accord.lake.sql import ident, literal
 from accord.lake.store import Lake
 
 
+def open_engine(lake: Lake, settings: Any = None) -> DuckDBEngine:
+    return DuckDBEngine(lake)
+
+
 class DuckDBEngine:
-    name = "duckdb"
+    name = ENGINE.name
     dialect = "duckdb"
-    decides_some = True
-    """Can evaluate only some profiles (`CompiledAudiences.within`), reading the others' recorded membership."""
+    capabilities = ENGINE.capabilities
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
+
+    def components(self, n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        return components(n_nodes, src, dst)
 
     def members(self, compiled: CompiledAudiences) -> pa.Table:
         """Evaluate every audience (the aud_* tables exist); returns (audience, profile_id) rows."""

@@ -1,0 +1,63 @@
+"""What every engine offers: the capabilities stages ask about, and the work they hand it."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from accord.audiences.compile import CompiledAudiences
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do; stages read these flags instead of asking which engine runs."""
+
+    decides_some: bool
+    """Evaluates only some profiles (`CompiledAudiences.within`), reading the others' recorded membership."""
+    keeps_features: bool
+    """Keeps the people's feature tables in the lake between runs, rebuilding only the decided people's rows."""
+    in_lake: bool
+    """Runs inside the lake's own connection (its temporary tables and transactions): fit for reads that must
+    answer now, such as `why`, previews and streaming decisions."""
+    distributed: bool
+    """Spreads work over executors; data handed to it crosses a process boundary, so small jobs cost more."""
+
+
+class Engine(Protocol):
+    """One engine opened over one store."""
+
+    name: str
+    dialect: str
+    """The sqlglot dialect its SQL is generated in."""
+    capabilities: Capabilities
+
+    def members(self, compiled: CompiledAudiences) -> pa.Table:
+        """Evaluate every compiled audience (the aud_* tables exist); returns (audience, profile_id) rows."""
+        ...
+
+    def components(self, n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Connected components of an undirected graph: per node, a dense label numbered in the order of each
+        component's lowest node (so every engine labels a graph alike)."""
+        ...
+
+
+@dataclass(frozen=True)
+class EngineKind:
+    """An engine Accord can open: its name in accord.yaml and `--engine`, and where its code lives."""
+
+    name: str
+    title: str
+    package: str
+    """The package holding `engine.py` with `open_engine(lake, settings)`."""
+    capabilities: Capabilities
+    needs: str = ""
+    """What to install for it, said when it cannot be opened."""
+    settings_section: str | None = None
+    """The section of accord.yaml holding its settings (`spark:`), if it has any."""
+
+    def open(self, lake: Any, settings: Any = None) -> Engine:
+        return importlib.import_module(f"{self.package}.engine").open_engine(lake, settings)

@@ -1,0 +1,96 @@
+"""The Spark engine: compiled audiences over the aud_* tables written as Parquet, and identity components, on a
+Spark session (local mode by default)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlglot import exp
+
+from accord.audiences.compile import CompiledAudiences
+from accord.audiences.tables import table_sql
+from accord.engines.spark import ENGINE
+from accord.engines.spark.components import star_roots
+from accord.engines.spark.config import SparkConfig
+from accord.engines.spark.session import configured_session
+from accord.lake.sql import literal
+from accord.lake.store import Lake
+
+
+def open_engine(lake: Lake, settings: SparkConfig | None = None) -> SparkEngine:
+    settings = settings or SparkConfig()
+    return SparkEngine(lake, configured_session(settings), Path(settings.workdir) if settings.workdir else None)
+
+
+class SparkEngine:
+    name = ENGINE.name
+    dialect = "spark"
+    capabilities = ENGINE.capabilities
+
+    def __init__(self, lake: Lake, spark: Any, workdir: Path | None = None) -> None:
+        self.lake = lake
+        self.spark = spark
+        self.workdir = workdir
+
+    @contextmanager
+    def _staging(self) -> Iterator[Path]:
+        """A folder for what crosses between the lake and Spark, removed afterwards."""
+        if self.workdir is not None:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix="accord-spark-", dir=self.workdir))
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def members(self, compiled: CompiledAudiences) -> pa.Table:
+        """Write the aud_* tables as Parquet, evaluate on Spark, read the members back."""
+        with self._staging() as folder:
+            self._load_tables(folder)
+            for table, query in compiled.feature_tables():
+                self.spark.sql(query.sql(self.dialect)).cache().createOrReplaceTempView(table)
+            results = []
+            self.spark.sql("SELECT CAST(NULL AS STRING) AS audience, CAST(NULL AS STRING) AS profile_id LIMIT 0") \
+                .createOrReplaceTempView("aud_members")
+            for level in compiled.levels:
+                self.spark.sql(level.query.sql(self.dialect)).cache().createOrReplaceTempView(level.table)
+                for name, column in level.columns.items():
+                    results.append(self.spark.sql(
+                        f"SELECT {_spark_string(name)} AS audience, profile_id FROM {level.table} WHERE `{column}`"))
+                union = results[0]
+                for more in results[1:]:
+                    union = union.unionByName(more)
+                union.cache().createOrReplaceTempView("aud_members")
+            out = folder / "members"
+            self.spark.table("aud_members").write.mode("overwrite").parquet(str(out))
+            return self.lake.arrow(f"SELECT audience, profile_id FROM read_parquet({literal(str(out / '*.parquet'))})")
+
+    def components(self, n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Large-star/small-star rounds on Spark; nodes without an edge are components of their own."""
+        with self._staging() as folder:
+            pq.write_table(pa.table({"src": src.astype(np.int64), "dst": dst.astype(np.int64)}), folder / "edges.parquet")
+            roots = star_roots(self.spark.read.parquet(str(folder / "edges.parquet")))
+            roots.write.mode("overwrite").parquet(str(folder / "roots"))
+            found = pq.read_table(folder / "roots")
+        labels = np.arange(n_nodes, dtype=np.int64)
+        labels[found.column("node").to_numpy()] = found.column("root").to_numpy()
+        # Roots are each component's lowest node, so ranking them numbers components by their lowest node.
+        return np.unique(labels, return_inverse=True)[1].astype(np.int64)
+
+    def _load_tables(self, folder: Path) -> None:
+        for name in table_sql(self.lake.schema):
+            path = folder / f"{name}.parquet"
+            self.lake.execute(f"COPY (SELECT * FROM {name}) TO {literal(str(path))} (FORMAT parquet)")
+            self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
+
+
+def _spark_string(text: str) -> str:
+    return exp.Literal.string(text).sql("spark")
