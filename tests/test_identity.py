@@ -89,8 +89,9 @@ def crm_world(lake, tmp_path):
     return lake
 
 
-def test_records_of_one_person_become_one_profile(crm_world) -> None:
-    report = run_identity(crm_world, CONFIG)
+def test_records_of_one_person_become_one_profile(crm_world, engine) -> None:
+    report = run_identity(crm_world, CONFIG, engine=engine)
+    assert report.engine == engine
     lake = crm_world
     assert pid(lake, sf("003A")) == pid(lake, sf("00QA")) == pid(lake, mk("1"))
     assert pid(lake, sf("003A")) != pid(lake, sf("003B"))
@@ -103,24 +104,24 @@ def test_placeholder_values_link_nothing(crm_world) -> None:
     assert crm_world.scalar("SELECT count(*) FROM identity_nodes WHERE value = 'test@test.com'") == 0
 
 
-def test_a_second_marketo_lead_is_refused_and_the_refusal_recorded(crm_world) -> None:
-    run_identity(crm_world, CONFIG)
+def test_a_second_marketo_lead_is_refused_and_the_refusal_recorded(crm_world, engine) -> None:
+    run_identity(crm_world, CONFIG, engine=engine)
     assert pid(crm_world, mk("2")) != pid(crm_world, mk("1"))
     refused = crm_world.query("SELECT * FROM identity_rejections WHERE record_key = ?", [mk("2")])
     assert refused and "marketo_lead_id" in refused[0]["rule"]
 
 
-def test_ids_are_stable_and_merges_are_logged(crm_world, tmp_path) -> None:
+def test_ids_are_stable_and_merges_are_logged(crm_world, tmp_path, engine) -> None:
     lake = crm_world
-    run_identity(lake, CONFIG)
+    run_identity(lake, CONFIG, engine=engine)
     jane, bob = pid(lake, sf("003A")), pid(lake, sf("003B"))
     people(lake, tmp_path, "more", "Marketo", [{"Id": "7", "Email": "bob@acme.com", "Last": "Roe"}])
-    report = run_identity(lake, CONFIG)
+    report = run_identity(lake, CONFIG, engine=engine)
     assert report.people.mode == "incremental" and report.people.records < 10
     assert pid(lake, sf("003A")) == jane and pid(lake, mk("7")) == bob == pid(lake, sf("003B"))
     # A Marketo lead carrying Bob's CRM id and Jane's address would join them: the CRM limit refuses it.
     people(lake, tmp_path, "bridge", "Salesforce", [{"Id": "00QX", "Email": "bob@acme.com", "Last": "X", "ConvertedContact": "003A"}])
-    run_identity(lake, CONFIG)
+    run_identity(lake, CONFIG, engine=engine)
     assert pid(lake, sf("003A")) != pid(lake, sf("003B"))
     assert lake.scalar("SELECT count(*) FROM identity_rejections WHERE record_key = ?", [sf("00QX")]) == 1
 
@@ -151,27 +152,27 @@ def test_a_strong_reference_beats_a_shared_address(lake, tmp_path) -> None:
     assert refused == [{"record_key": sf("003A"), "namespace": "email"}]
 
 
-def test_split_undoes_a_wrong_merge(crm_world) -> None:
+def test_split_undoes_a_wrong_merge(crm_world, engine) -> None:
     lake = crm_world
-    run_identity(lake, CONFIG)
+    run_identity(lake, CONFIG, engine=engine)
     jane = pid(lake, sf("003A"))
     split_profile(lake, jane, f"b2b_person:{mk('1')}")
-    run_identity(lake, CONFIG)
+    run_identity(lake, CONFIG, engine=engine)
     assert pid(lake, sf("003A")) == jane
     assert pid(lake, mk("1")) != jane
-    run_identity(lake, CONFIG, full=True)
+    run_identity(lake, CONFIG, full=True, engine=engine)
     assert pid(lake, mk("1")) != jane, "the split holds on later runs"
     with pytest.raises(LookupError):
         split_profile(lake, jane, "email:nobody@acme.com")
 
 
-def test_incremental_and_full_runs_agree(crm_world, tmp_path) -> None:
+def test_incremental_and_full_runs_agree(crm_world, tmp_path, engine) -> None:
     lake = crm_world
-    run_identity(lake, CONFIG)
+    run_identity(lake, CONFIG, engine=engine)
     people(lake, tmp_path, "more", "Marketo", [{"Id": "8", "Email": "sam@globex.io"}, {"Id": "9", "Email": "new@acme.com"}])
     people(lake, tmp_path, "changed", "Salesforce", [
         {"Id": "003B", "Email": "bob@acme.com", "Last": "Roe-Smith", "AccountId": "001A", "Updated": "2024-06-01T00:00:00Z"}])
-    run_identity(lake, CONFIG)
+    run_identity(lake, CONFIG, engine=engine)
     tables = ("SELECT namespace, value, profile_id FROM identity_nodes ORDER BY ALL",
               "SELECT * FROM person_profile ORDER BY person_id", "SELECT * FROM profile_lineage ORDER BY ALL",
               "SELECT * FROM person_account ORDER BY ALL")
@@ -179,7 +180,7 @@ def test_incremental_and_full_runs_agree(crm_world, tmp_path) -> None:
     assert any(r["last_name"] == "Roe-Smith" for r in incremental[1])
     newcomer = pid(lake, mk("9"))
     assert [r["method"] for r in incremental[3] if r["person_id"] == newcomer] == ["email_domain"]
-    run_identity(lake, CONFIG, full=True)
+    run_identity(lake, CONFIG, full=True, engine=engine)
     assert [lake.query(q) for q in tables] == incremental
 
 
@@ -239,11 +240,11 @@ def test_lookup_errors(crm_world) -> None:
         get_person(crm_world, "mail:jane@acme.com")
 
 
-def test_accuracy_on_the_generated_world(tiny_world, tmp_path) -> None:
+def test_accuracy_on_the_generated_world(tiny_world, tmp_path, engine) -> None:
     with Lake(tmp_path / "l.duckdb") as lake:
         for job in jobs_from_manifest(tiny_world):
             load_file(lake, job)
-        run_identity(lake, CONFIG)
+        run_identity(lake, CONFIG, engine=engine)
         stitching = person_stitching(lake, tiny_world / "truth")
         matching = account_matching(lake, tiny_world / "truth")
     assert stitching.precision >= 0.99 and stitching.recall >= 0.9

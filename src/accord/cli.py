@@ -97,6 +97,8 @@ app.add_typer(schema_app, name="schema")
 console = Console()
 err_console = Console(stderr=True)
 
+EngineOpt = Annotated[Optional[str], typer.Option(
+    "--engine", help="Run the batch stages on this engine (duckdb, spark) instead of accord.yaml's `engine:`.")]
 WorkspaceOpt = Annotated[
     Optional[Path], typer.Option("--workspace", "-w", help="Workspace folder (default: nearest accord.yaml).")
 ]
@@ -360,6 +362,7 @@ def demo(
                                              "servers: marketo, salesforce, or marketo,salesforce.")] = "files",
     serve: Annotated[bool, typer.Option("--serve", help="Then serve the workspace: web UI, REST API, collector.")] = False,
     port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
+    engine: Annotated[str, typer.Option(help="Run the batch stages on this engine: duckdb, or spark.")] = "duckdb",
 ) -> None:
     """Generate a B2B world, ingest all of it into a fresh workspace and print a summary."""
     from accord.demo import run_demo
@@ -374,6 +377,7 @@ def demo(
         report = run_demo(
             workspace, scale, seed, on_step=step,
             on_rows=lambda n: progress.update(task, rows=progress.tasks[task].fields["rows"] + n), source=source,
+            engine=engine,
         )
         progress.update(task, description="done", completed=len(report.results))
     print_results(report.results)
@@ -581,7 +585,7 @@ def mappings_check(
 def print_identity(report: IdentityReport) -> None:
     p, a = report.people, report.accounts
     console.print(
-        f"identity ({p.mode}): {p.records:,} person records → {p.profiles:,} people; "
+        f"identity ({p.mode}, on {report.engine or 'duckdb'}): {p.records:,} person records → {p.profiles:,} people; "
         f"{a.records:,} account records → {a.profiles:,} accounts; {p.merges + a.merges:,} merges, "
         f"{p.rejections + a.rejections:,} links refused by guardrails ({p.seconds + a.seconds:.2f} s)"
     )
@@ -632,6 +636,7 @@ def print_memberships(memberships: list[dict]) -> None:
 @identity_app.command("run")
 def identity_run(
     full: Annotated[bool, typer.Option(help="Restitch everything, not only what new batches touched.")] = False,
+    engine: EngineOpt = None,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
 ) -> None:
@@ -641,7 +646,7 @@ def identity_run(
     with user_errors():
         ws = open_workspace(workspace)
         with ws.lake(sandbox) as lake:
-            report = run_identity(lake, ws.config.identity, full)
+            report = run_identity(lake, ws.config.identity, full, engine=engine, workspace=ws)
     print_identity(report)
 
 
@@ -758,7 +763,7 @@ def print_evaluation(report: EvaluationReport) -> None:
     decided = (f"incremental: {report.people:,} people and {report.accounts:,} accounts decided"
                if report.mode == "incremental" else "full")
     table = Table(title=f"Audiences as of {report.as_of:%Y-%m-%d %H:%M} UTC "
-                        f"(run {report.run_id}, {decided}, {report.seconds:.2f} s)")
+                        f"(run {report.run_id}, {decided}, on {report.engine}, {report.seconds:.2f} s)")
     for col in ("audience", "of", "size", "entered", "stayed", "exited", "method"):
         table.add_column(col, justify="right" if col in ("size", "entered", "stayed", "exited") else "left")
     for r in report.results:
@@ -854,8 +859,8 @@ FullOpt = Annotated[bool, typer.Option(
 
 
 @audiences_app.command("run")
-def audiences_run(as_of: AsOfOpt = None, full: FullOpt = False, workspace: WorkspaceOpt = None,
-                  sandbox: SandboxOpt = None) -> None:
+def audiences_run(as_of: AsOfOpt = None, full: FullOpt = False, engine: EngineOpt = None,
+                  workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
     """Evaluate every audience and record who entered, stayed and exited."""
     from accord.services.audiences import run
 
@@ -863,7 +868,7 @@ def audiences_run(as_of: AsOfOpt = None, full: FullOpt = False, workspace: Works
         ws = open_workspace(workspace)
         with ws.lake(sandbox) as lake:
             audit.record(lake, audit.cli_actor(), "audiences run", "all")
-            report = run(ws, lake, as_of=parse_as_of(as_of), full=full)
+            report = run(ws, lake, as_of=parse_as_of(as_of), full=full, engine=engine)
     print_evaluation(report)
     if report.failed:
         raise typer.Exit(1)
@@ -943,6 +948,7 @@ def run_all(
     as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
     full: Annotated[bool, typer.Option(help="Restitch every record and decide every profile, not only what "
                                             "changed since the last run.")] = False,
+    engine: EngineOpt = None,
 ) -> None:
     """Stitch identities, rebuild profiles and evaluate every audience — once, on an interval, or on the schedule."""
     from accord.pipeline import run_batch
@@ -959,7 +965,8 @@ def run_all(
                 if repeat:
                     audit.record(lake, audit.cli_actor(), "run", "identity, profiles, audiences", detail=repeat)
                     repeat = ""
-                done = run_batch(ws, lake, workspace_audiences(ws, lake.sandbox), parse_as_of(as_of), full=full)
+                done = run_batch(ws, lake, workspace_audiences(ws, lake.sandbox), parse_as_of(as_of), full=full,
+                                 engine=engine)
             assert done.identity is not None and done.evaluation is not None
             print_identity(done.identity)
             print_evaluation(done.evaluation)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from accord.activation.sync import DeliveryReport
 from accord.audiences.evaluate import EvaluationReport
 from accord.audiences.files import load_audiences
+from accord.engines.registry import engine_kind
 from accord.generate import generate
 from accord.governance.config import GovernanceConfig
 from accord.identity.run import IdentityReport
@@ -86,13 +87,15 @@ def run_demo(
     on_step: Callable[[str, int], None] | None = None,
     on_rows: Callable[[int], None] | None = None,
     source: str = "files",
+    engine: str = "duckdb",
 ) -> DemoReport:
     """Generate → ingest → stitch and profile → evaluate audiences → activate; `on_step(what, total)` reports progress.
 
     A local Marketo server plays the marketing team's Marketo instance and a local Salesforce server their org:
     `source` names which of them (`marketo`, `salesforce`, or both, comma-separated) are read through their
     connectors instead of from files. Either way audiences are activated to local stand-ins of Marketo lists,
-    LinkedIn segments, a Google Ads user list and Salesforce campaigns, and to files.
+    LinkedIn segments, a Google Ads user list and Salesforce campaigns, and to files. `engine` runs the batch
+    stages (and is the workspace's `engine:` afterwards).
     """
     from accord.connectors.google_ads.server import GoogleAdsServer
     from accord.connectors.linkedin.server import Limits as LinkedInLimits
@@ -105,7 +108,8 @@ def run_demo(
     if systems - set(DEMO_SOURCES):
         raise WorkspaceError(f"unknown demo source {source!r}; choose files, or any of: {', '.join(DEMO_SOURCES)}")
     ws = fresh_workspace(folder)
-    ws.config = ws.config.model_copy(update={"custom_fields": list(DEMO_CUSTOM_FIELDS)})
+    ws.config = ws.config.model_copy(update={"custom_fields": list(DEMO_CUSTOM_FIELDS),
+                                             "engine": engine_kind(engine).name})
     ws.save()
     examples = resources.files("accord.audiences").joinpath("examples")
     for example in sorted([*examples.iterdir(), *examples.joinpath("custom").iterdir()], key=lambda p: p.name):

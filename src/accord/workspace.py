@@ -8,11 +8,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from accord.activation.config import DestinationConfig
 from accord.alerts.config import AlertsConfig
 from accord.audiences.config import AudiencesConfig
+from accord.engines.registry import engine_kind
+from accord.engines.spark.config import SparkConfig
 from accord.governance.config import GovernanceConfig
 from accord.identity.config import IdentityConfig
 from accord.lake.custom_fields import declare
@@ -56,6 +65,9 @@ class WorkspaceConfig(BaseModel):
     default_sandbox: str = Field(default="prod", description="The sandbox used when none is named.")
     identity: IdentityConfig = Field(default_factory=IdentityConfig, description="Stitching and merge settings.")
     audiences: AudiencesConfig = Field(default_factory=AudiencesConfig, description="Evaluation schedule and retention.")
+    engine: str = Field(default="duckdb", description="The engine of the batch stages (identity's components, "
+                                                      "audiences): `duckdb` embedded, or `spark`.")
+    spark: SparkConfig = Field(default_factory=SparkConfig, description="Where Spark runs, when `engine: spark`.")
     collector: CollectorConfig = Field(default_factory=CollectorConfig, description="Collector event mapping.")
     sources: list[SourceConfig] = Field(default_factory=list, description="API sources (Marketo instances, ...).")
     destinations: list[DestinationConfig] = Field(default_factory=list, description="Where audiences are sent.")
@@ -72,6 +84,11 @@ class WorkspaceConfig(BaseModel):
     schema_file: str | None = Field(default=None, description="A YAML file (relative to the workspace) whose "
                                                               "`custom_fields:` and `custom_objects:` lists add to "
                                                               "the ones above.")
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, name: str) -> str:
+        return engine_kind(name).name
 
     @model_validator(mode="after")
     def _check_sandboxes(self) -> WorkspaceConfig:

@@ -12,7 +12,7 @@ import pyarrow as pa
 from accord.identity.config import IdentityConfig
 from accord.identity.graph import account_edges_sql, person_edges_sql
 from accord.identity.nodes import RECORD_NAMESPACE
-from accord.identity.stitch import Graph, stitch
+from accord.identity.stitch import Components, Graph, stitch
 from accord.lake.sql import literal
 from accord.lake.store import Lake, now
 
@@ -34,8 +34,10 @@ class ResolveReport:
     touched: list[str] | None = None  # profile ids this run changed or removed; None after a full run
 
 
-def resolve(lake: Lake, kind: str, config: IdentityConfig, full: bool = False) -> ResolveReport:
-    """Stitch `kind` (person or account) records into profiles; only profiles touched by new batches unless `full`."""
+def resolve(lake: Lake, kind: str, config: IdentityConfig, full: bool = False,
+            find: Components | None = None) -> ResolveReport:
+    """Stitch `kind` (person or account) records into profiles; only profiles touched by new batches unless `full`.
+    `find` is the engine's connected components (scipy's by default)."""
     started = time.perf_counter()
     run_id = int(lake.scalar("SELECT nextval('identity_run_seq')"))
     last, since = lake.execute(
@@ -56,7 +58,7 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, full: bool = False) -
         else:
             lake.execute("CREATE OR REPLACE TEMP TABLE _affected AS SELECT DISTINCT profile_id FROM identity_nodes WHERE kind = ?", [kind])
             lake.execute(f"CREATE OR REPLACE TEMP TABLE _sub AS {edges(config)}")
-        report = _stitch_scope(lake, kind, config, run_id, node_ns)
+        report = _stitch_scope(lake, kind, config, run_id, node_ns, find)
         report.mode = mode
         _persist(lake, kind, run_id, report)
         if mode == "incremental":
@@ -111,7 +113,8 @@ def _scope_changed(
     return count
 
 
-def _stitch_scope(lake: Lake, kind: str, config: IdentityConfig, run_id: int, node_ns: str) -> ResolveReport:
+def _stitch_scope(lake: Lake, kind: str, config: IdentityConfig, run_id: int, node_ns: str,
+                  find: Components | None) -> ResolveReport:
     lake.execute(
         f"""CREATE OR REPLACE TEMP TABLE _nodes AS
         SELECT namespace, value, (row_number() OVER (ORDER BY namespace, value) - 1)::BIGINT AS node FROM (
@@ -153,7 +156,7 @@ def _stitch_scope(lake: Lake, kind: str, config: IdentityConfig, run_id: int, no
         group_limits=np.array([limits[g.split(":")[0]] for g in groups], dtype=np.int64),
         max_identities=config.max_identities,
     )
-    result = stitch(graph, groups)
+    result = stitch(graph, groups, find)
     lake.register("_labels_arrow", pa.table({"node": np.arange(n_nodes, dtype=np.int64), "label": result.labels}))
     lake.execute("CREATE OR REPLACE TEMP TABLE _labels AS SELECT * FROM _labels_arrow")
     lake.unregister("_labels_arrow")

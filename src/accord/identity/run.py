@@ -8,6 +8,7 @@ from accord.identity.accounts import link_people_to_accounts
 from accord.identity.config import IdentityConfig
 from accord.identity.nodes import join_records
 from accord.identity.resolve import ResolveReport, resolve
+from accord.identity.stitch import Components
 from accord.lake.store import Lake
 
 
@@ -17,14 +18,16 @@ class IdentityReport:
     accounts: ResolveReport
     account_links: dict[str, int]
     profiles: dict[str, int] = field(default_factory=dict)
+    engine: str = ""
+    """The engine that found the components."""
 
 
-def stitch(lake: Lake, config: IdentityConfig, full: bool = False) -> IdentityReport:
+def stitch(lake: Lake, config: IdentityConfig, full: bool = False, find: Components | None = None) -> IdentityReport:
     """Restitch what new batches touched (everything with `full`) and relink the people concerned to accounts;
-    the profiles are the next stage's (`profiles/build.py`)."""
+    the profiles are the next stage's (`profiles/build.py`). `find`: the engine's connected components."""
     covered = lake.scalar("SELECT max(last_batch_id) FROM identity_runs WHERE kind = 'person'")
-    people = resolve(lake, "person", config, full)
-    accounts = resolve(lake, "account", config, full)
+    people = resolve(lake, "person", config, full, find)
+    accounts = resolve(lake, "account", config, full, find)
     links = link_people_to_accounts(lake, config, _people_to_relink(lake, people, accounts, covered))
     return IdentityReport(people, accounts, links)
 

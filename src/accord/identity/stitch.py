@@ -1,12 +1,14 @@
 """Stitching: connected components of the identity graph, with guardrails against over-merging.
 
-Components come from scipy in one vectorised pass. Only components that break a rule (too many values of a
+Components come from the engine in one pass (scipy's vectorised one embedded, large-star/small-star rounds on
+Spark). Only components that break a rule (too many values of a
 namespace limited per profile, too many identities) are rebuilt edge by edge, strongest and oldest edge first,
 refusing each edge that would break a rule; in real data those are a tiny fraction of the graph.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,8 +48,14 @@ class StitchResult:
         return [Rejection(int(e), r) for e, r in zip(self.rejected_edges, self.rejected_rules)]
 
 
-def stitch(graph: Graph, group_names: list[str] | None = None) -> StitchResult:
-    labels = components(graph.n_nodes, graph.src, graph.dst)
+Components = Callable[[int, np.ndarray, np.ndarray], np.ndarray]
+"""(n_nodes, src, dst) → per node a dense component label, numbered in the order of each component's lowest node."""
+
+
+def stitch(graph: Graph, group_names: list[str] | None = None, find: Components | None = None) -> StitchResult:
+    """Profiles of the graph: its components (by `find`, an engine's; scipy's by default), with the components
+    that break a rule rebuilt edge by edge."""
+    labels = (find or components)(graph.n_nodes, graph.src, graph.dst)
     n_components = int(labels.max()) + 1 if len(labels) else 0
     bad = _violating(labels, graph)
     if not bad.any():
@@ -62,6 +70,7 @@ def stitch(graph: Graph, group_names: list[str] | None = None) -> StitchResult:
 
 
 def components(n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """scipy's components, whose labels follow each component's lowest node."""
     matrix = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n_nodes, n_nodes)).tocsr()
     _, labels = connected_components(matrix, directed=False)
     return labels

@@ -16,19 +16,21 @@ from accord.pipeline.stage import Context
 from accord.pipeline.stages import ACTIVATION, AUDIENCES, IDENTITY, PROFILES
 
 
-def run_identity(lake: Lake, config: IdentityConfig, full: bool = False, trigger: str = "identity") -> IdentityReport:
-    """Stitch and rebuild the profiles concerned: the identity and profiles stages."""
-    ctx = Context(lake, config, full=full, trigger=trigger)
+def run_identity(lake: Lake, config: IdentityConfig, full: bool = False, trigger: str = "identity",
+                 engine: str | None = None, workspace: object = None) -> IdentityReport:
+    """Stitch and rebuild the profiles concerned: the identity and profiles stages (on `engine`, default the
+    workspace's when one is given)."""
+    ctx = Context(lake, config, workspace, full=full, trigger=trigger, engine=engine)
     run_stages(ctx, [IDENTITY, PROFILES])
     assert ctx.identity is not None
     return ctx.identity
 
 
 def evaluate_audiences(workspace: object, lake: Lake, audiences: list[Audience], as_of: datetime | None = None,
-                       trigger: str = "audiences", full: bool = False) -> EvaluationReport:
+                       trigger: str = "audiences", full: bool = False, engine: str | None = None) -> EvaluationReport:
     """The audiences stage alone: evaluate `audiences` over the profiles as they are (everyone's with `full`)."""
     ctx = Context(lake, workspace.config.identity, workspace, audiences, as_of, full=full,  # type: ignore[attr-defined]
-                  trigger=trigger)
+                  trigger=trigger, engine=engine)
     run_stages(ctx, [AUDIENCES])
     assert ctx.evaluation is not None
     return ctx.evaluation
@@ -36,11 +38,13 @@ def evaluate_audiences(workspace: object, lake: Lake, audiences: list[Audience],
 
 def run_batch(workspace: object, lake: Lake, audiences: list[Audience], as_of: datetime | None = None,
               trigger: str = "run", activate: bool = False, on_stage: Callable[[str], None] | None = None,
-              full: bool = False) -> Context:
+              full: bool = False, engine: str | None = None) -> Context:
     """Identity, profiles and the evaluation of `audiences` (then, with `activate`, every destination); of
-    everything with `full`, else of what changed since the last run."""
+    everything with `full`, else of what changed since the last run. `engine`: the batch stages' engine (default:
+    the workspace's)."""
     config = workspace.config.identity  # type: ignore[attr-defined]
-    ctx = Context(lake, config, workspace, audiences, as_of, full=full, trigger=trigger, on_stage=on_stage)
+    ctx = Context(lake, config, workspace, audiences, as_of, full=full, trigger=trigger, on_stage=on_stage,
+                  engine=engine)
     run_stages(ctx, [IDENTITY, PROFILES, AUDIENCES, *([ACTIVATION] if activate else [])])
     return ctx
 

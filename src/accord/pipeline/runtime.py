@@ -279,8 +279,9 @@ def cycle(state: ServerState, lake: Lake, stream: StreamEvaluator, moment: datet
           sweep_since: datetime | None) -> list[IngestResult]:
     """One serving cycle: load the log as far as the live path applied it, restitch, re-decide in SQL the people
     concerned (and, from `sweep_since`, those whose events crossed a window boundary) at `moment`."""
+    # A cycle's few changes must be decided now: they stay on the engine holding the lake, whatever runs batches.
     ctx = ServeContext(lake, state.workspace.config.identity, state.workspace, trigger="serve", state=state,
-                       stream=stream, moment=moment, sweep_since=sweep_since)
+                       stream=stream, moment=moment, sweep_since=sweep_since, engine=lake.engine)
     try:
         run_stages(ctx, SERVING_CYCLE, quiet_when_idle=True)
     finally:

@@ -10,6 +10,8 @@ from typing import Any
 from accord.activation.sync import DeliveryReport
 from accord.audiences.ast import Audience
 from accord.audiences.evaluate import EvaluationReport
+from accord.engines.adapter import Engine
+from accord.engines.registry import lake_engine, open_engine, workspace_engine
 from accord.identity.config import IdentityConfig
 from accord.identity.run import IdentityReport
 from accord.ingest.loader import IngestResult
@@ -38,6 +40,19 @@ class Context:
     deliveries: list[DeliveryReport] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
     """What the runner recorded of each stage that ran, in order."""
+    engine: str | None = None
+    """The engine of the batch stages (identity's components, audiences); default: the workspace's `engine:`,
+    else the one holding the lake."""
+    _opened: Engine | None = field(default=None, repr=False)
+
+    def batch_engine(self) -> Engine:
+        """The engine this run's batch stages use, opened on first use."""
+        if self._opened is None:
+            if self.workspace is not None:
+                self._opened = workspace_engine(self.workspace, self.lake, self.engine)
+            else:
+                self._opened = open_engine(self.engine, self.lake) if self.engine else lake_engine(self.lake)
+        return self._opened
 
 
 @dataclass(frozen=True)

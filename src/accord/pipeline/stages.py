@@ -16,7 +16,9 @@ RECORDS = ("person", "account", "account_person", "batches")
 
 
 def _identity(ctx: Context) -> tuple[int, int]:
-    ctx.identity = stitch(ctx.lake, ctx.identity_config, ctx.full)
+    engine = ctx.batch_engine()
+    ctx.identity = stitch(ctx.lake, ctx.identity_config, ctx.full, engine.components)
+    ctx.identity.engine = engine.name
     people, accounts = ctx.identity.people, ctx.identity.accounts
     return people.records + accounts.records, people.profiles + accounts.profiles
 
@@ -32,7 +34,8 @@ def _profiles(ctx: Context) -> tuple[int, int]:
 
 def _audiences(ctx: Context) -> tuple[int, int]:
     retention = ctx.workspace.config.audiences.retention_days if ctx.workspace else 30
-    ctx.evaluation = evaluate(ctx.lake, ctx.audiences, ctx.as_of, retention_days=retention, full=ctx.full)
+    ctx.evaluation = evaluate(ctx.lake, ctx.audiences, ctx.as_of, ctx.batch_engine(), retention_days=retention,
+                              full=ctx.full)
     return len(ctx.audiences), sum(r.size for r in ctx.evaluation.results)
 
 

@@ -160,16 +160,16 @@ def why_and_members(ws: Workspace, lake: Lake, name: str, identity: str, as_of: 
 
 
 def run(ws: Workspace, lake: Lake, names: list[str] | None = None, as_of: datetime | None = None,
-        full: bool = False) -> EvaluationReport:
+        full: bool = False, engine: str | None = None) -> EvaluationReport:
     """Evaluate now and record memberships: all audiences, or the named ones with what they reference (only the
-    profiles whose inputs changed unless `full`)."""
+    profiles whose inputs changed unless `full`), on `engine` (default: the workspace's)."""
     audiences = workspace_audiences(ws, lake.sandbox)
     if names:
         for name in names:
             find(audiences, name)
         chosen = {a.name: a for name in names for a in needed(audiences, name)}
         audiences = list(chosen.values())
-    return evaluate_audiences(ws, lake, audiences, as_of, full=full)
+    return evaluate_audiences(ws, lake, audiences, as_of, full=full, engine=engine)
 
 
 def fields(ws: Workspace, of: str) -> dict[str, dict[str, str]]:

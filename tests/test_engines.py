@@ -1,0 +1,193 @@
+"""The engine conformance suite: every engine finds the same components, stitches generated worlds into the same
+profiles and records the same memberships across runs; engines are chosen by name, and refused clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from accord.audiences.evaluate import evaluate
+from accord.audiences.files import load_audiences
+from accord.cli import app
+from accord.engines.adapter import Capabilities, EngineKind
+from accord.engines.registry import EngineUnavailable, engines, open_engine
+from accord.generate import generate
+from accord.identity.config import IdentityConfig
+from accord.lake.store import Lake
+from accord.pipeline import run_identity
+from accord.sources.files import jobs_from_manifest, load_file
+from accord.workspace import Workspace
+from tests.conftest import AS_OF, EXAMPLES
+
+
+def lowest_node_labels(n: int, edges: list[tuple[int, int]]) -> list[int]:
+    """The oracle: union-find, components numbered in the order of their lowest node."""
+    parent = list(range(n))
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = root(a), root(b)
+        parent[max(ra, rb)] = min(ra, rb)
+    order: dict[int, int] = {}
+    return [order.setdefault(root(x), len(order)) for x in range(n)]
+
+
+def random_edges(seed: int, n: int, m: int) -> list[tuple[int, int]]:
+    rng = np.random.default_rng(seed)
+    return list(zip(rng.integers(0, n, m).tolist(), rng.integers(0, n, m).tolist()))
+
+
+GRAPHS = {
+    "no edges": (5, []),
+    "loops and a pair": (4, [(1, 1), (2, 3), (3, 2)]),
+    "chain seen from its far end": (6, [(5, 4), (4, 3), (3, 2), (2, 1), (1, 0)]),
+    "long path in shuffled order": (300, [(int(a), int(b)) for a, b in zip(*(lambda p: (p[:-1], p[1:]))(
+        np.random.default_rng(1).permutation(300)))]),
+    "random sparse": (400, random_edges(2, 400, 300)),
+    "random dense": (120, random_edges(3, 120, 600)),
+}
+
+
+@pytest.mark.parametrize("shape", GRAPHS)
+def test_components_are_numbered_by_lowest_node(engine: str, shape: str, tmp_path: Path) -> None:
+    n, edges = GRAPHS[shape]
+    with Lake(tmp_path / "l.duckdb") as lake:
+        found = open_engine(engine, lake).components(
+            n, np.array([a for a, _ in edges], dtype=np.int64), np.array([b for _, b in edges], dtype=np.int64))
+    assert found.tolist() == lowest_node_labels(n, edges)
+
+
+@pytest.fixture(scope="module", params=[3, 11])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp(f"world{request.param}")
+    generate(out, "tiny", seed=request.param, as_of=AS_OF)
+    return out
+
+
+def stitched(world: Path, folder: Path, engine: str) -> list[list[dict]]:
+    """The identity and profile tables after a full identity run on `engine` and an audience run on it."""
+    with Lake(folder / "accord.duckdb") as lake:
+        for job in jobs_from_manifest(world):
+            load_file(lake, job)
+        report = run_identity(lake, IdentityConfig(), engine=engine)
+        assert report.engine == engine
+        evaluated = evaluate(lake, load_audiences(EXAMPLES), AS_OF, open_engine(engine, lake))
+        assert evaluated.engine == engine
+        return [lake.query(q) for q in (
+            "SELECT kind, namespace, value, profile_id FROM identity_nodes ORDER BY ALL",
+            "SELECT run_id, kind, surviving_id, merged_id FROM identity_merges ORDER BY ALL",
+            "SELECT record_key, namespace, value, rule FROM identity_rejections ORDER BY ALL",
+            "SELECT * FROM person_account ORDER BY ALL",
+            "SELECT * FROM person_profile ORDER BY person_id",
+            "SELECT audience, profile_id, status FROM audience_membership ORDER BY ALL",
+        )]
+
+
+def test_generated_worlds_stitch_and_evaluate_alike_on_every_engine(world: Path, engine: str, tmp_path: Path) -> None:
+    if engine == "duckdb":
+        pytest.skip("the reference itself")
+    assert stitched(world, tmp_path / engine, engine) == stitched(world, tmp_path / "duckdb", "duckdb")
+
+
+def test_memberships_across_runs_agree_on_every_engine(evaluated_lake: Path, engine: str, tmp_path: Path) -> None:
+    """A second run at a later moment records the same exits and entries whichever engine decides."""
+    import shutil
+
+    audiences = load_audiences(EXAMPLES)
+    later = AS_OF.replace(year=AS_OF.year + 1)
+    runs = {}
+    for name in ("duckdb", engine):
+        shutil.copy(evaluated_lake, tmp_path / f"{name}.duckdb")
+        with Lake(tmp_path / f"{name}.duckdb") as lake:
+            evaluate(lake, audiences, later, open_engine(name, lake))
+            runs[name] = lake.query("SELECT audience, profile_id, status, exited_at FROM audience_membership "
+                                    "ORDER BY ALL")
+    assert any(r["status"] == "exited" for r in runs["duckdb"]), "a year on, some members have left"
+    assert runs[engine] == runs["duckdb"]
+
+
+def test_stages_read_capabilities_not_names() -> None:
+    found = engines()
+    assert set(found) >= {"duckdb", "spark"}
+    assert found["duckdb"].capabilities.decides_some and found["duckdb"].capabilities.in_lake
+    assert not found["spark"].capabilities.decides_some and found["spark"].capabilities.distributed
+
+
+def test_an_engine_that_cannot_start_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    broken = EngineKind("broken", "missing on purpose", "accord.engines.no_such_package",
+                        Capabilities(False, False, False, True), needs="the broken extra")
+    monkeypatch.setitem(engines(), "broken", broken)
+    with Lake(tmp_path / "l.duckdb") as lake:
+        with pytest.raises(EngineUnavailable, match=r"broken engine could not start \(it needs the broken extra\)"):
+            open_engine("broken", lake)
+        with pytest.raises(EngineUnavailable, match="no engine named 'nosuch'; engines: duckdb, spark"):
+            open_engine("nosuch", lake)
+
+
+def test_the_engine_is_chosen_in_accord_yaml_or_on_the_command_line(tmp_path: Path, engine: str) -> None:
+    runner = CliRunner()
+    root = tmp_path / "ws"
+    assert runner.invoke(app, ["init", str(root)]).exit_code == 0
+    refused = runner.invoke(app, ["run", "--engine", "nosuch", "--workspace", str(root)])
+    assert refused.exit_code == 1 and "no engine named 'nosuch'" in refused.output
+    config = yaml.safe_load((root / "accord.yaml").read_text())
+    (root / "accord.yaml").write_text(yaml.safe_dump(config | {"engine": "nosuch"}))
+    broken = runner.invoke(app, ["run", "--workspace", str(root)])
+    assert broken.exit_code == 1 and "no engine named 'nosuch'" in broken.output
+    (root / "accord.yaml").write_text(yaml.safe_dump(config | {"engine": engine}))
+    done = runner.invoke(app, ["run", "--workspace", str(root)])
+    assert done.exit_code == 0, done.output
+    assert f"on {engine}" in done.output
+
+
+def test_the_demo_on_every_engine_finds_the_same_audiences(engine: str, tmp_path: Path) -> None:
+    if engine == "duckdb":
+        pytest.skip("the reference itself")
+    sizes = {}
+    for name in ("duckdb", engine):
+        folder = tmp_path / name
+        out = CliRunner().invoke(app, ["demo", "-w", str(folder), "--scale", "tiny", "--engine", name])
+        assert out.exit_code == 0, out.output
+        assert f"on {name}" in out.output
+        with Workspace.load(folder).lake() as lake:
+            sizes[name] = lake.query("SELECT audience, status, count(*) AS n FROM audience_membership "
+                                     "GROUP BY ALL ORDER BY ALL")
+    assert sizes[engine] == sizes["duckdb"] and sizes["duckdb"]
+
+
+@pytest.mark.spark
+def test_a_run_submitted_with_spark_submit_runs_as_a_cluster_job(tiny_world: Path, tmp_path: Path) -> None:
+    """`spark-submit --master local[2] job.py run --engine spark`, as a cluster's scheduler would start it."""
+    import shutil
+    import subprocess
+    import sys
+
+    import accord.engines.spark.job as job
+
+    submit = Path(sys.executable).parent / "spark-submit"
+    if not submit.exists() or shutil.which("java") is None:
+        pytest.skip("spark-submit comes with the spark extra, and needs Java 17")
+    runner, root = CliRunner(), tmp_path / "ws"
+    assert runner.invoke(app, ["init", str(root)]).exit_code == 0
+    assert runner.invoke(app, ["ingest", "files", str(tiny_world), "-w", str(root)]).exit_code == 0
+    for example in EXAMPLES.glob("*.aud"):
+        shutil.copy(example, root / "audiences" / example.name)
+    shutil.copytree(root, tmp_path / "reference")
+    reference = runner.invoke(app, ["run", "-w", str(tmp_path / "reference"), "--as-of", AS_OF.isoformat()])
+    assert reference.exit_code == 0, reference.output
+    done = subprocess.run([str(submit), "--master", "local[2]", job.__file__, "run", "--engine", "spark",
+                           "-w", str(root), "--as-of", AS_OF.isoformat()], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert "identity (full, on spark)" in done.stdout and "on spark" in done.stdout.split("Audiences as of")[1]
+    members = "SELECT audience, profile_id, status FROM audience_membership ORDER BY ALL"
+    with Workspace.load(root).lake() as lake, Workspace.load(tmp_path / "reference").lake() as expected:
+        assert lake.query(members) == expected.query(members) and lake.query(members)
