@@ -7,18 +7,19 @@ from datetime import datetime
 from pathlib import Path
 
 from accord.generate.export import Exporter, WrittenFile
-from accord.generate.world import SCALES, build_world
+from accord.generate.world import SCALES, Scale, build_world
 
 
 def generate(
-    out: Path, scale: str = "small", seed: int = 1, as_of: datetime | None = None,
+    out: Path, scale: str | Scale = "small", seed: int = 1, as_of: datetime | None = None,
     on_file: Callable[[str], None] | None = None,
 ) -> list[WrittenFile]:
-    """Write the world for `scale` and `seed` below `out`; returns the files with their mappings."""
-    if scale not in SCALES:
+    """Write the world for `scale` (a name, or a `Scale` of one's own) and `seed` below `out`; returns the files
+    with their mappings."""
+    if isinstance(scale, str) and scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     out.mkdir(parents=True, exist_ok=True)
-    world = build_world(SCALES[scale], seed, as_of)
+    world = build_world(SCALES[scale] if isinstance(scale, str) else scale, seed, as_of)
     return Exporter(world, out, on_file).write_all()
 
 

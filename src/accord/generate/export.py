@@ -437,24 +437,25 @@ class Exporter:
         )
         n_paths, n_programs = len(paths), len(programs)
         kind = ev.kind
+        path = ev.path.astype(np.int64)  # an index past 127 (many programs) would overflow int8
         web = (kind == type_of["web.pageview"]) | (kind == type_of["web.formfill"])
         program_kinds = np.isin(kind, [type_of[k] for k in ("webinar.attend", "program.status_change", "email.sent",
                                                               "email.delivered", "email.open", "email.click")])
-        primary = np.where(web, ev.path, np.where(program_kinds, n_paths + ev.program, n_paths + n_programs))
+        primary = np.where(web, path, np.where(program_kinds, n_paths + ev.program, n_paths + n_programs))
         status_kinds = np.isin(kind, [type_of["webinar.attend"], type_of["program.status_change"]])
         score = kind == type_of["lead.score_change"]
         click = kind == type_of["email.click"]
         link = n_paths + n_programs + 20
         attributes = np.where(
             web,
-            ev.path,
+            path,
             np.where(
                 status_kinds,
                 n_paths + ev.program,
                 np.where(
                     score,
                     n_paths + n_programs + ev.score_delta + 5,
-                    np.where(click, link + ev.path, len(attr_pool) - 1),
+                    np.where(click, link + path, len(attr_pool) - 1),
                 ),
             ),
         )

@@ -16,11 +16,11 @@ import pyarrow.parquet as pq
 from sqlglot import exp
 
 from accord.audiences.compile import CompiledAudiences
-from accord.audiences.tables import table_sql
 from accord.engines.spark import ENGINE
 from accord.engines.spark.components import star_roots
 from accord.engines.spark.config import SparkConfig
 from accord.engines.spark.session import configured_session
+from accord.engines.spark.tables import load_audience_tables
 from accord.lake.sql import literal
 from accord.lake.store import Lake
 
@@ -52,9 +52,9 @@ class SparkEngine:
             shutil.rmtree(folder, ignore_errors=True)
 
     def members(self, compiled: CompiledAudiences) -> pa.Table:
-        """Write the aud_* tables as Parquet, evaluate on Spark, read the members back."""
+        """Build the aud_* tables on Spark from the lake's base tables, evaluate there, read the members back."""
         with self._staging() as folder:
-            self._load_tables(folder)
+            load_audience_tables(self.lake, self.spark, folder)
             for table, query in compiled.feature_tables():
                 self.spark.sql(query.sql(self.dialect)).cache().createOrReplaceTempView(table)
             results = []
@@ -84,12 +84,6 @@ class SparkEngine:
         labels[found.column("node").to_numpy()] = found.column("root").to_numpy()
         # Roots are each component's lowest node, so ranking them numbers components by their lowest node.
         return np.unique(labels, return_inverse=True)[1].astype(np.int64)
-
-    def _load_tables(self, folder: Path) -> None:
-        for name in table_sql(self.lake.schema):
-            path = folder / f"{name}.parquet"
-            self.lake.execute(f"COPY (SELECT * FROM {name}) TO {literal(str(path))} (FORMAT parquet)")
-            self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
 
 
 def _spark_string(text: str) -> str:

@@ -1,0 +1,46 @@
+"""The lake's tables on Spark: its base tables as Parquet, then the current views and the aud_* tables built on
+Spark from the very SQL the lake uses, transpiled by sqlglot (the definitions are written once)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from accord.audiences.tables import table_sql
+from accord.lake.sql import ident, literal
+from accord.lake.store import Lake, current_sql
+
+CURRENT = "_current"
+
+
+def on_spark(sql: str) -> str:
+    """DuckDB SQL as Spark SQL; what Spark cannot say is an error, never a silent change."""
+    return sqlglot.transpile(sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)[0]
+
+
+def base_tables(queries: Iterable[str], made: set[str]) -> list[str]:
+    """The lake's tables and views `queries` read, bar their own CTEs and the tables in `made`."""
+    found: set[str] = set()
+    for sql in queries:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+        ctes = {cte.alias for cte in tree.find_all(exp.CTE)}
+        found |= {t.name for t in tree.find_all(exp.Table)} - ctes - made
+    return sorted(found)
+
+
+def load_audience_tables(lake: Lake, spark: Any, folder: Path) -> None:
+    """Temporary views on `spark` of every aud_* table, built there from the lake's base tables."""
+    built = table_sql(lake.schema)
+    for name in base_tables(built.values(), set(built)):
+        stored = name.removesuffix(CURRENT)
+        path = folder / f"{stored}.parquet"
+        lake.execute(f"COPY (SELECT * FROM {ident(stored)}) TO {literal(str(path))} (FORMAT parquet)")
+        spark.read.parquet(str(path)).createOrReplaceTempView(stored)
+        if stored != name:
+            spark.sql(on_spark(current_sql(lake.schema.entity(stored)))).createOrReplaceTempView(name)
+    for name, sql in built.items():
+        spark.sql(on_spark(sql)).cache().createOrReplaceTempView(name)
