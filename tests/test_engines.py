@@ -74,7 +74,8 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 
 def stitched(world: Path, folder: Path, engine: str) -> list[list[dict]]:
-    """The identity and profile tables after a full identity run on `engine` and an audience run on it."""
+    """The identity, profile and membership tables after a full identity run on `engine` (components and
+    profiles there) and an audience run on it."""
     with Lake(folder / "accord.duckdb") as lake:
         for job in jobs_from_manifest(world):
             load_file(lake, job)
@@ -88,6 +89,8 @@ def stitched(world: Path, folder: Path, engine: str) -> list[list[dict]]:
             "SELECT record_key, namespace, value, rule FROM identity_rejections ORDER BY ALL",
             "SELECT * FROM person_account ORDER BY ALL",
             "SELECT * FROM person_profile ORDER BY person_id",
+            "SELECT * FROM account_profile ORDER BY account_id",
+            "SELECT * FROM profile_lineage ORDER BY ALL",
             "SELECT audience, profile_id, status FROM audience_membership ORDER BY ALL",
         )]
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 
-from accord.audiences.compile import CompiledAudiences
+if TYPE_CHECKING:
+    from accord.audiences.compile import CompiledAudiences
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,11 @@ class Engine(Protocol):
 
     def members(self, compiled: CompiledAudiences) -> pa.Table:
         """Evaluate every compiled audience (the aud_* tables exist); returns (audience, profile_id) rows."""
+        ...
+
+    def build(self, steps: Sequence[tuple[str, str]], keep: Sequence[str]) -> None:
+        """Run named SELECTs (DuckDB's dialect, over the lake's tables and the steps before them) in order; the
+        steps named in `keep` are then temporary tables of the lake."""
         ...
 
     def components(self, n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:

@@ -25,8 +25,10 @@ def _identity(ctx: Context) -> tuple[int, int]:
 
 def _profiles(ctx: Context) -> tuple[int, int]:
     assert ctx.identity is not None, "the profiles stage follows the identity stage"
-    touched = {"person": ctx.identity.people.touched, "account": ctx.identity.accounts.touched}
-    ctx.identity.profiles = build_profiles(ctx.lake, ctx.identity_config, touched)
+    engine = ctx.batch_engine()
+    touched = ({"person": ctx.identity.people.touched, "account": ctx.identity.accounts.touched}
+               if engine.capabilities.in_lake else {"person": None, "account": None})
+    ctx.identity.profiles = build_profiles(ctx.lake, ctx.identity_config, touched, engine)
     changed = sum(len(t) if t is not None else ctx.identity.profiles[k] for k, t in
                   (("people", touched["person"]), ("accounts", touched["account"])))
     return changed, ctx.identity.profiles["people"] + ctx.identity.profiles["accounts"]

@@ -6,6 +6,8 @@ profile, which record gave it (source key, batch, source time).
 
 from __future__ import annotations
 
+from accord.engines.adapter import Engine
+from accord.engines.registry import lake_engine
 from accord.governance.consent import TERMS
 from accord.identity.config import IdentityConfig
 from accord.identity.nodes import join_records, records_sql
@@ -31,17 +33,19 @@ def attributes(entity: Entity) -> list[str]:
 
 
 def build_profiles(
-    lake: Lake, config: IdentityConfig, touched: dict[str, list[str] | None] | None = None
+    lake: Lake, config: IdentityConfig, touched: dict[str, list[str] | None] | None = None, engine: Engine | None = None
 ) -> dict[str, int]:
     """Rebuild the profile tables from the current records and the latest identity run.
 
-    `touched` names, per kind, the profile ids whose records or identities changed (None: rebuild that kind).
+    `touched` names, per kind, the profile ids whose records or identities changed (None: rebuild that kind). An
+    `engine` outside the lake (Spark) rebuilds every profile there.
     """
-    touched = touched or {}
+    engine = engine or lake_engine(lake)
+    touched = touched if engine.capabilities.in_lake and touched else {}  # outside the lake: everyone, there
     with lake.transaction():
         seq = begin_build(lake)
         for kind in ("person", "account"):
-            rebuilt = _build(lake, kind, lake.entity(kind), config, touched.get(kind))
+            rebuilt = _build(lake, kind, lake.entity(kind), config, touched.get(kind), engine)
             record(lake, seq, kind, rebuilt)
     return {
         "people": int(lake.scalar("SELECT count(*) FROM person_profile")),
@@ -74,15 +78,16 @@ def _order_key(kind: str, attribute: str) -> str:
         return f"CASE WHEN {flag} THEN 0 ELSE 1 END * {ORDER_SPAN} + _order"
     statement = NEWEST_STATEMENT.get(attribute)
     if statement:
-        age = f"({NEWEST_SECONDS} - coalesce(epoch(source_updated_at), -2208988800)::BIGINT)::HUGEINT"
+        # Whole seconds, floored, and a 38-digit decimal: DuckDB and Spark compute them alike.
+        age = f"({NEWEST_SECONDS} - floor(coalesce(epoch(source_updated_at), -2208988800))::BIGINT)::DECIMAL(38, 0)"
         return f"({age} * 2 + CASE WHEN lower({statement}) = 'n' THEN 0 ELSE 1 END) * {ORDER_SPAN} + _order"
     return "_order"
 
 
 def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig,
-           touched: list[str] | None) -> list[str] | None:
-    """Recompute the profiles of `kind` (only the `touched` ids when given and the tables are current); returns
-    the ids rebuilt, or None when every profile of `kind` was."""
+           touched: list[str] | None, engine: Engine) -> list[str] | None:
+    """Recompute the profiles of `kind` (only the `touched` ids when given and the tables are current) on
+    `engine`; returns the ids rebuilt, or None when every profile of `kind` was."""
     id_col = f"{kind}_id"
     values = ", ".join(ident(a) for a in attributes(entity))
     incremental = touched is not None and _tables_current(lake, kind, entity)
@@ -94,14 +99,11 @@ def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig,
         scope = f"WHERE n.profile_id IN (SELECT profile_id FROM _touched_{kind})"
         keys = f"SELECT source_key FROM ({records_sql(kind, f'SELECT profile_id FROM _touched_{kind}')})"
         records = f"({current_sql(entity, keys)})"
-    lake.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _ranked_{kind} AS
-        SELECT n.profile_id AS {id_col}, r.*,
+    ranked = f"""SELECT n.profile_id AS {id_col}, r.*,
                row_number() OVER (PARTITION BY n.profile_id ORDER BY {_rank_sql(config)},
                                   r.source_updated_at DESC NULLS LAST, r.batch_id DESC, r.source_row DESC) AS _order
         FROM {records} r {join_records(kind, 'r.source_key')}
         {scope}"""
-    )
     # Per attribute its value and the _order of the record that gave it (lineage looks that record up).
     picks = ", ".join(
         f"arg_min({ident(a)}, {_order_key(kind, a)}) FILTER (WHERE {ident(a)} IS NOT NULL) AS {ident(a)}, "
@@ -109,19 +111,20 @@ def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig,
         f"AS {ident('_from_' + a)}"
         for a in attributes(entity)
     )
-    lake.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _picked_{kind} AS
-        SELECT {id_col}, count(*) AS records, max(source_updated_at) AS last_updated_at, {picks}
+    picked = f"""SELECT {id_col}, count(*) AS records, max(source_updated_at) AS last_updated_at, {picks}
         FROM _ranked_{kind} GROUP BY {id_col}"""
-    )
-    profile_rows = f"SELECT {id_col}, records, last_updated_at, {values} FROM _picked_{kind}"
     given_by = ", ".join(f"{ident('_from_' + a)} AS {ident(a)}" for a in attributes(entity))
-    lineage_rows = f"""
+    given = f"""
         SELECT {literal(kind)} AS kind, u.{id_col} AS profile_id, u.attribute, r.source_key, r.batch_id,
                r.source_updated_at
-        FROM (UNPIVOT (SELECT {id_col}, {given_by} FROM _picked_{kind})
-              ON COLUMNS(* EXCLUDE ({id_col})) INTO NAME attribute VALUE _order) u
+        FROM (SELECT {id_col}, {given_by} FROM _picked_{kind})
+             UNPIVOT (_order FOR attribute IN ({values})) AS u
         JOIN _ranked_{kind} r ON r.{id_col} = u.{id_col} AND r._order = u._order"""
+    (engine if not incremental else lake_engine(lake)).build(
+        [(f"_ranked_{kind}", ranked), (f"_picked_{kind}", picked), (f"_given_{kind}", given)],
+        keep=(f"_picked_{kind}", f"_given_{kind}"))
+    profile_rows = f"SELECT {id_col}, records, last_updated_at, {values} FROM _picked_{kind}"
+    lineage_rows = f"SELECT * FROM _given_{kind}"
     if incremental:
         lake.execute(f"DELETE FROM {kind}_profile WHERE {id_col} IN (SELECT profile_id FROM _touched_{kind})")
         lake.execute(f"INSERT INTO {kind}_profile {profile_rows}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,10 @@ class DuckDBEngine:
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
+
+    def build(self, steps: Sequence[tuple[str, str]], keep: Sequence[str]) -> None:
+        for name, sql in steps:
+            self.lake.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
 
     def components(self, n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         return components(n_nodes, src, dst)

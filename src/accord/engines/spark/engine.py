@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,12 @@ from accord.engines.spark import ENGINE
 from accord.engines.spark.components import star_roots
 from accord.engines.spark.config import SparkConfig
 from accord.engines.spark.session import configured_session
-from accord.engines.spark.tables import load_audience_tables
+from accord.engines.spark.tables import (
+    bring_back,
+    load_audience_tables,
+    on_spark,
+    send_tables,
+)
 from accord.lake.sql import literal
 from accord.lake.store import Lake
 
@@ -72,6 +77,15 @@ class SparkEngine:
             out = folder / "members"
             self.spark.table("aud_members").write.mode("overwrite").parquet(str(out))
             return self.lake.arrow(f"SELECT audience, profile_id FROM read_parquet({literal(str(out / '*.parquet'))})")
+
+    def build(self, steps: Sequence[tuple[str, str]], keep: Sequence[str]) -> None:
+        """Each step a cached view on Spark, over the lake tables the steps read; the kept ones come back."""
+        with self._staging() as folder:
+            send_tables(self.lake, self.spark, folder, [sql for _, sql in steps], {name for name, _ in steps})
+            for name, sql in steps:
+                self.spark.sql(on_spark(sql)).cache().createOrReplaceTempView(name)
+            for name in keep:
+                bring_back(self.lake, self.spark.table(name), folder, name)
 
     def components(self, n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """Large-star/small-star rounds on Spark; nodes without an edge are components of their own."""

@@ -11,6 +11,7 @@ from accord.engines.spark.config import SparkConfig
 SQL_SETTINGS = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",  # read back as instants, not INT96
 }
 """Settings Accord's SQL relies on, set on every session, a submitted one included."""
 

@@ -1,5 +1,5 @@
-"""The lake's tables on Spark: its base tables as Parquet, then the current views and the aud_* tables built on
-Spark from the very SQL the lake uses, transpiled by sqlglot (the definitions are written once)."""
+"""The lake's tables on Spark: the base tables a query reads go as Parquet, current views are built there from the
+very SQL the lake uses, transpiled by sqlglot (the definitions are written once), and results come back."""
 
 from __future__ import annotations
 
@@ -32,15 +32,28 @@ def base_tables(queries: Iterable[str], made: set[str]) -> list[str]:
     return sorted(found)
 
 
-def load_audience_tables(lake: Lake, spark: Any, folder: Path) -> None:
-    """Temporary views on `spark` of every aud_* table, built there from the lake's base tables."""
-    built = table_sql(lake.schema)
-    for name in base_tables(built.values(), set(built)):
+def send_tables(lake: Lake, spark: Any, folder: Path, queries: Iterable[str], made: set[str]) -> None:
+    """Temporary views on `spark` of the lake tables `queries` read: stored ones as Parquet, every version of a
+    record with its `<entity>_current` view built on Spark."""
+    for name in base_tables(queries, made):
         stored = name.removesuffix(CURRENT)
         path = folder / f"{stored}.parquet"
         lake.execute(f"COPY (SELECT * FROM {ident(stored)}) TO {literal(str(path))} (FORMAT parquet)")
         spark.read.parquet(str(path)).createOrReplaceTempView(stored)
         if stored != name:
             spark.sql(on_spark(current_sql(lake.schema.entity(stored)))).createOrReplaceTempView(name)
+
+
+def bring_back(lake: Lake, frame: Any, folder: Path, name: str) -> None:
+    """A Spark result as the lake's temporary table `name`."""
+    frame.write.mode("overwrite").parquet(str(folder / name))
+    lake.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS "
+                 f"SELECT * FROM read_parquet({literal(str(folder / name / '*.parquet'))})")
+
+
+def load_audience_tables(lake: Lake, spark: Any, folder: Path) -> None:
+    """Temporary views on `spark` of every aud_* table, built there from the lake's base tables."""
+    built = table_sql(lake.schema)
+    send_tables(lake, spark, folder, built.values(), set(built))
     for name, sql in built.items():
         spark.sql(on_spark(sql)).cache().createOrReplaceTempView(name)
