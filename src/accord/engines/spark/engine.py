@@ -47,13 +47,15 @@ class SparkEngine:
 
     @contextmanager
     def _staging(self) -> Iterator[Path]:
-        """A folder for what crosses between the lake and Spark, removed afterwards."""
+        """A folder for what crosses between the lake and Spark; afterwards it is removed and what was cached is
+        let go (each job sends its tables afresh, and a long-lived session would otherwise keep every run's)."""
         if self.workdir is not None:
             self.workdir.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix="accord-spark-", dir=self.workdir))
         try:
             yield folder
         finally:
+            self.spark.catalog.clearCache()
             shutil.rmtree(folder, ignore_errors=True)
 
     def members(self, compiled: CompiledAudiences) -> pa.Table:
