@@ -194,3 +194,15 @@ def test_a_run_submitted_with_spark_submit_runs_as_a_cluster_job(tiny_world: Pat
     members = "SELECT audience, profile_id, status FROM audience_membership ORDER BY ALL"
     with Workspace.load(root).lake() as lake, Workspace.load(tmp_path / "reference").lake() as expected:
         assert lake.query(members) == expected.query(members) and lake.query(members)
+
+
+@pytest.mark.not_on("spark", "each run on Spark decides every profile")
+def test_a_run_after_a_run_decides_only_what_changed_on_every_engine(evaluated_lake: Path, engine: str,
+                                                                     tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copy(evaluated_lake, tmp_path / "lake.duckdb")
+    with Lake(tmp_path / "lake.duckdb") as lake:
+        again = evaluate(lake, load_audiences(EXAMPLES), AS_OF, open_engine(engine, lake))
+    assert again.engine == engine
+    assert again.mode == "incremental"
