@@ -188,7 +188,7 @@ def test_a_run_submitted_with_spark_submit_runs_as_a_cluster_job(tiny_world: Pat
     reference = runner.invoke(app, ["run", "-w", str(tmp_path / "reference"), "--as-of", AS_OF.isoformat()])
     assert reference.exit_code == 0, reference.output
     done = subprocess.run([str(submit), "--master", "local[2]", job.__file__, "run", "--engine", "spark",
-                           "-w", str(root), "--as-of", AS_OF.isoformat()], capture_output=True, text=True, timeout=600)
+                           "-w", str(root), "--as-of", AS_OF.isoformat()], capture_output=True, text=True, timeout=1500)
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     assert "identity (full, on spark)" in done.stdout and "on spark" in done.stdout.split("Audiences as of")[1]
     members = "SELECT audience, profile_id, status FROM audience_membership ORDER BY ALL"

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from accord.engines.adapter import Engine
+from accord.engines.registry import lake_engine
 from accord.identity.config import IdentityConfig
 from accord.identity.graph import account_edges_sql, person_edges_sql
 from accord.identity.nodes import RECORD_NAMESPACE
-from accord.identity.stitch import Components, Graph, stitch
+from accord.identity.stitch import Graph, stitch
 from accord.lake.sql import literal
 from accord.lake.store import Lake, now
 
@@ -35,9 +37,11 @@ class ResolveReport:
 
 
 def resolve(lake: Lake, kind: str, config: IdentityConfig, full: bool = False,
-            find: Components | None = None) -> ResolveReport:
+            engine: Engine | None = None) -> ResolveReport:
     """Stitch `kind` (person or account) records into profiles; only profiles touched by new batches unless `full`.
-    `find` is the engine's connected components (scipy's by default)."""
+    A whole run builds the graph and finds its components on `engine` (default: the lake's); a run over what
+    changed builds its small graph in the lake."""
+    engine = engine or lake_engine(lake)
     started = time.perf_counter()
     run_id = int(lake.scalar("SELECT nextval('identity_run_seq')"))
     last, since = lake.execute(
@@ -54,11 +58,11 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, full: bool = False,
                 report = ResolveReport(kind, "unchanged", profiles=_profile_count(lake, kind), touched=[])
                 report.seconds = time.perf_counter() - started
                 return report
-            lake.execute(f"CREATE OR REPLACE TEMP TABLE _sub AS {edges(config, '_scope')}")
+            lake_engine(lake).build(_graph_steps(edges(config, "_scope"), node_ns), keep=GRAPH)
         else:
             lake.execute("CREATE OR REPLACE TEMP TABLE _affected AS SELECT DISTINCT profile_id FROM identity_nodes WHERE kind = ?", [kind])
-            lake.execute(f"CREATE OR REPLACE TEMP TABLE _sub AS {edges(config)}")
-        report = _stitch_scope(lake, kind, config, run_id, node_ns, find)
+            engine.build(_graph_steps(edges(config), node_ns), keep=GRAPH)
+        report = _stitch_scope(lake, kind, config, run_id, node_ns, engine)
         report.mode = mode
         _persist(lake, kind, run_id, report)
         if mode == "incremental":
@@ -113,22 +117,27 @@ def _scope_changed(
     return count
 
 
+GRAPH = ("_sub", "_nodes", "_arcs")
+
+
+def _graph_steps(edges: str, node_ns: str) -> list[tuple[str, str]]:
+    """The run's links (`_sub`), its identities numbered (`_nodes`) and the links between numbers, ranked strongest
+    and oldest first (`_arcs`)."""
+    return [
+        ("_sub", edges),
+        ("_nodes", f"""SELECT namespace, value, (row_number() OVER (ORDER BY namespace, value) - 1)::BIGINT AS node
+            FROM (SELECT DISTINCT namespace, value FROM _sub UNION SELECT {literal(node_ns)}, record_key FROM _sub)"""),
+        ("_arcs", f"""SELECT a.node AS src, b.node AS dst, row_number() OVER (ORDER BY strength, batch_id, source_row,
+               e.record_key, e.namespace, e.value) - 1 AS edge, e.record_key, e.namespace, e.value, e.rule
+            FROM _sub e
+            JOIN _nodes a ON a.namespace = {literal(node_ns)} AND a.value = e.record_key
+            JOIN _nodes b ON b.namespace = e.namespace AND b.value = e.value
+            WHERE a.node <> b.node"""),
+    ]
+
+
 def _stitch_scope(lake: Lake, kind: str, config: IdentityConfig, run_id: int, node_ns: str,
-                  find: Components | None) -> ResolveReport:
-    lake.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _nodes AS
-        SELECT namespace, value, (row_number() OVER (ORDER BY namespace, value) - 1)::BIGINT AS node FROM (
-            SELECT DISTINCT namespace, value FROM _sub UNION SELECT {literal(node_ns)}, record_key FROM _sub)"""
-    )
-    lake.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _arcs AS
-        SELECT a.node AS src, b.node AS dst, row_number() OVER (ORDER BY strength, batch_id, source_row, e.record_key,
-               e.namespace, e.value) - 1 AS edge, e.record_key, e.namespace, e.value, e.rule
-        FROM _sub e
-        JOIN _nodes a ON a.namespace = {literal(node_ns)} AND a.value = e.record_key
-        JOIN _nodes b ON b.namespace = e.namespace AND b.value = e.value
-        WHERE a.node <> b.node"""
-    )
+                  engine: Engine) -> ResolveReport:
     limits = dict(config.namespace_limits)
     limited = [ns for ns in limits if ns != node_ns]
     group_expr = (
@@ -156,7 +165,7 @@ def _stitch_scope(lake: Lake, kind: str, config: IdentityConfig, run_id: int, no
         group_limits=np.array([limits[g.split(":")[0]] for g in groups], dtype=np.int64),
         max_identities=config.max_identities,
     )
-    result = stitch(graph, groups, find)
+    result = stitch(graph, groups, engine.components)
     lake.register("_labels_arrow", pa.table({"node": np.arange(n_nodes, dtype=np.int64), "label": result.labels}))
     lake.execute("CREATE OR REPLACE TEMP TABLE _labels AS SELECT * FROM _labels_arrow")
     lake.unregister("_labels_arrow")

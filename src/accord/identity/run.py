@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from accord.engines.adapter import Engine
 from accord.identity.accounts import link_people_to_accounts
 from accord.identity.config import IdentityConfig
 from accord.identity.nodes import join_records
 from accord.identity.resolve import ResolveReport, resolve
-from accord.identity.stitch import Components
 from accord.lake.store import Lake
 
 
@@ -22,12 +22,12 @@ class IdentityReport:
     """The engine that found the components."""
 
 
-def stitch(lake: Lake, config: IdentityConfig, full: bool = False, find: Components | None = None) -> IdentityReport:
+def stitch(lake: Lake, config: IdentityConfig, full: bool = False, engine: Engine | None = None) -> IdentityReport:
     """Restitch what new batches touched (everything with `full`) and relink the people concerned to accounts;
-    the profiles are the next stage's (`profiles/build.py`). `find`: the engine's connected components."""
+    the profiles are the next stage's (`profiles/build.py`). `engine` builds whole graphs and finds components."""
     covered = lake.scalar("SELECT max(last_batch_id) FROM identity_runs WHERE kind = 'person'")
-    people = resolve(lake, "person", config, full, find)
-    accounts = resolve(lake, "account", config, full, find)
+    people = resolve(lake, "person", config, full, engine)
+    accounts = resolve(lake, "account", config, full, engine)
     links = link_people_to_accounts(lake, config, _people_to_relink(lake, people, accounts, covered))
     return IdentityReport(people, accounts, links)
 

@@ -17,7 +17,7 @@ RECORDS = ("person", "account", "account_person", "batches")
 
 def _identity(ctx: Context) -> tuple[int, int]:
     engine = ctx.batch_engine()
-    ctx.identity = stitch(ctx.lake, ctx.identity_config, ctx.full, engine.components)
+    ctx.identity = stitch(ctx.lake, ctx.identity_config, ctx.full, engine)
     ctx.identity.engine = engine.name
     people, accounts = ctx.identity.people, ctx.identity.accounts
     return people.records + accounts.records, people.profiles + accounts.profiles
