@@ -56,6 +56,9 @@ class SparkEngine:
             yield folder
         finally:
             self.spark.catalog.clearCache()
+            for table in self.spark.catalog.listTables():
+                if table.isTemporary:
+                    self.spark.catalog.dropTempView(table.name)
             shutil.rmtree(folder, ignore_errors=True)
 
     def members(self, compiled: CompiledAudiences) -> pa.Table:

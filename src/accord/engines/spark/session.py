@@ -34,7 +34,9 @@ def spark_session(master: str = "local[2]", conf: dict[str, str] | None = None) 
         if master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
             builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
-        settings = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4",
+        # Local mode runs every task in the driver: its default 1 GB heap runs out over a long session.
+        memory = {"spark.driver.memory": "2g"} if master.startswith("local") else {}
+        settings = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4", **memory,
                     "spark.ui.showConsoleProgress": "false", **(conf or {})}
         for key, value in settings.items():
             builder = builder.config(key, value)
