@@ -43,6 +43,9 @@ def spark_session(master: str = "local[2]", conf: dict[str, str] | None = None) 
     session = builder.getOrCreate()
     for key, value in SQL_SETTINGS.items():
         session.conf.set(key, value)
+    if master.startswith("local") and not submitted():
+        # One JVM holds every task here: joins that spill beat broadcasts that run the heap out in a long session.
+        session.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")
     if not master.startswith("sc://"):  # a Connect client has no SparkContext of its own
         session.sparkContext.setLogLevel("ERROR")
     return session
