@@ -8,10 +8,11 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from functools import cache
-from importlib import metadata
 from typing import Any
 
 from pydantic import BaseModel
+
+from accord.plugins import registered
 
 BUILT_IN = ("marketo", "salesforce", "file", "webhook", "linkedin", "google_ads")
 ENTRY_POINTS = "accord.connectors"
@@ -47,16 +48,8 @@ class RegistrationError(ValueError):
 @cache
 def connectors() -> dict[str, Connector]:
     """Every connector by type: the built-in ones first, then those installed packages declare."""
-    found: dict[str, Connector] = {}
-    offered = [importlib.import_module(f"accord.connectors.{name}").CONNECTOR for name in BUILT_IN]
-    offered += [entry.load() for entry in metadata.entry_points(group=ENTRY_POINTS)]
-    for connector in offered:
-        if not isinstance(connector, Connector):
-            raise RegistrationError(f"the entry point {ENTRY_POINTS} must name a Connector, not {connector!r}")
-        if connector.type in found:
-            raise RegistrationError(f"two connectors register the type {connector.type!r}")
-        found[connector.type] = connector
-    return found
+    return registered("accord.connectors", BUILT_IN, "CONNECTOR", ENTRY_POINTS, Connector, lambda c: c.type,
+                      RegistrationError, "two connectors register the type {!r}")
 
 
 def connector(type_: str) -> Connector:

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import importlib
 from functools import cache
-from importlib import metadata
 from typing import Any
 
 from accord.engines.adapter import Engine, EngineKind
+from accord.plugins import registered
 
 BUILT_IN = ("duckdb", "spark")
 ENTRY_POINTS = "accord.engines"
@@ -21,14 +20,8 @@ class EngineUnavailable(ValueError):
 @cache
 def engines() -> dict[str, EngineKind]:
     """Every engine by name: the built-in ones first, then those installed packages declare."""
-    found: dict[str, EngineKind] = {}
-    offered = [importlib.import_module(f"accord.engines.{name}").ENGINE for name in BUILT_IN]
-    offered += [entry.load() for entry in metadata.entry_points(group=ENTRY_POINTS)]
-    for kind in offered:
-        if not isinstance(kind, EngineKind) or kind.name in found:
-            raise EngineUnavailable(f"the entry point {ENTRY_POINTS} must name a new EngineKind, not {kind!r}")
-        found[kind.name] = kind
-    return found
+    return registered("accord.engines", BUILT_IN, "ENGINE", ENTRY_POINTS, EngineKind, lambda k: k.name,
+                      EngineUnavailable, "two engines register the name {!r}")
 
 
 def engine_kind(name: str) -> EngineKind:
