@@ -36,12 +36,10 @@ class ResolveReport:
     touched: list[str] | None = None  # profile ids this run changed or removed; None after a full run
 
 
-def resolve(lake: Lake, kind: str, config: IdentityConfig, full: bool = False,
-            engine: Engine | None = None) -> ResolveReport:
+def resolve(lake: Lake, kind: str, config: IdentityConfig, engine: Engine, full: bool = False) -> ResolveReport:
     """Stitch `kind` (person or account) records into profiles; only profiles touched by new batches unless `full`.
-    A whole run builds the graph and finds its components on `engine` (default: the lake's); a run over what
-    changed builds its small graph in the lake."""
-    engine = engine or lake_engine(lake)
+    A whole run builds the graph and finds its components on `engine`; a run over what changed builds its small
+    graph in the lake."""
     started = time.perf_counter()
     run_id = int(lake.scalar("SELECT nextval('identity_run_seq')"))
     last, since = lake.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from accord.engines.adapter import Engine
+from accord.engines.registry import lake_engine
 from accord.identity.accounts import link_people_to_accounts
 from accord.identity.config import IdentityConfig
 from accord.identity.nodes import join_records
@@ -19,17 +20,18 @@ class IdentityReport:
     account_links: dict[str, int]
     profiles: dict[str, int] = field(default_factory=dict)
     engine: str = ""
-    """The engine that found the components."""
+    """The engine that built the whole graphs and found the components."""
 
 
 def stitch(lake: Lake, config: IdentityConfig, full: bool = False, engine: Engine | None = None) -> IdentityReport:
     """Restitch what new batches touched (everything with `full`) and relink the people concerned to accounts;
     the profiles are the next stage's (`profiles/build.py`). `engine` builds whole graphs and finds components."""
+    engine = engine or lake_engine(lake)
     covered = lake.scalar("SELECT max(last_batch_id) FROM identity_runs WHERE kind = 'person'")
-    people = resolve(lake, "person", config, full, engine)
-    accounts = resolve(lake, "account", config, full, engine)
+    people = resolve(lake, "person", config, engine, full)
+    accounts = resolve(lake, "account", config, engine, full)
     links = link_people_to_accounts(lake, config, _people_to_relink(lake, people, accounts, covered))
-    return IdentityReport(people, accounts, links)
+    return IdentityReport(people, accounts, links, engine=engine.name)
 
 
 def _people_to_relink(lake: Lake, people: ResolveReport, accounts: ResolveReport, covered: int | None) -> list[str] | None:

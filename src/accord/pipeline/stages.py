@@ -16,19 +16,15 @@ RECORDS = ("person", "account", "account_person", "batches")
 
 
 def _identity(ctx: Context) -> tuple[int, int]:
-    engine = ctx.batch_engine()
-    ctx.identity = stitch(ctx.lake, ctx.identity_config, ctx.full, engine)
-    ctx.identity.engine = engine.name
+    ctx.identity = stitch(ctx.lake, ctx.identity_config, ctx.full, ctx.batch_engine())
     people, accounts = ctx.identity.people, ctx.identity.accounts
     return people.records + accounts.records, people.profiles + accounts.profiles
 
 
 def _profiles(ctx: Context) -> tuple[int, int]:
     assert ctx.identity is not None, "the profiles stage follows the identity stage"
-    engine = ctx.batch_engine()
-    touched = ({"person": ctx.identity.people.touched, "account": ctx.identity.accounts.touched}
-               if engine.capabilities.in_lake else {"person": None, "account": None})
-    ctx.identity.profiles = build_profiles(ctx.lake, ctx.identity_config, touched, engine)
+    touched = {"person": ctx.identity.people.touched, "account": ctx.identity.accounts.touched}
+    ctx.identity.profiles = build_profiles(ctx.lake, ctx.identity_config, touched, ctx.batch_engine())
     changed = sum(len(t) if t is not None else ctx.identity.profiles[k] for k, t in
                   (("people", touched["person"]), ("accounts", touched["account"])))
     return changed, ctx.identity.profiles["people"] + ctx.identity.profiles["accounts"]

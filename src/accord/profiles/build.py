@@ -37,11 +37,12 @@ def build_profiles(
 ) -> dict[str, int]:
     """Rebuild the profile tables from the current records and the latest identity run.
 
-    `touched` names, per kind, the profile ids whose records or identities changed (None: rebuild that kind). An
-    `engine` outside the lake (Spark) rebuilds every profile there.
+    `touched` names, per kind, the profile ids whose records or identities changed (None: rebuild that kind). A
+    whole rebuild runs on `engine` (default: the lake's); the touched profiles are rebuilt in the lake, as the
+    identity stage restitches what changed.
     """
     engine = engine or lake_engine(lake)
-    touched = touched if engine.capabilities.in_lake and touched else {}  # outside the lake: everyone, there
+    touched = touched or {}
     with lake.transaction():
         seq = begin_build(lake)
         for kind in ("person", "account"):
