@@ -1,5 +1,5 @@
-"""The Spark engine: compiled audiences over the aud_* tables written as Parquet, and identity components, on a
-Spark session (local mode by default)."""
+"""The Spark engine: named SELECTs over the lake's tables, compiled audiences and identity components, on a Spark
+session (local mode by default); what crosses between the lake and Spark goes as Parquet through a staging folder."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,6 @@ from accord.engines.spark.tables import (
     on_spark,
     send_tables,
 )
-from accord.lake.sql import literal
 from accord.lake.store import Lake
 
 
@@ -67,21 +67,15 @@ class SparkEngine:
             load_audience_tables(self.lake, self.spark, folder)
             for table, query in compiled.feature_tables():
                 self.spark.sql(query.sql(self.dialect)).cache().createOrReplaceTempView(table)
-            results = []
-            self.spark.sql("SELECT CAST(NULL AS STRING) AS audience, CAST(NULL AS STRING) AS profile_id LIMIT 0") \
-                .createOrReplaceTempView("aud_members")
+            results = [self.spark.sql("SELECT CAST(NULL AS STRING) AS audience, CAST(NULL AS STRING) AS profile_id "
+                                      "LIMIT 0")]
             for level in compiled.levels:
+                # `in audience` at this level reads the members of the levels before it.
+                reduce(lambda a, b: a.unionByName(b), results).cache().createOrReplaceTempView("aud_members")
                 self.spark.sql(level.query.sql(self.dialect)).cache().createOrReplaceTempView(level.table)
-                for name, column in level.columns.items():
-                    results.append(self.spark.sql(
-                        f"SELECT {_spark_string(name)} AS audience, profile_id FROM {level.table} WHERE `{column}`"))
-                union = results[0]
-                for more in results[1:]:
-                    union = union.unionByName(more)
-                union.cache().createOrReplaceTempView("aud_members")
-            out = folder / "members"
-            self.spark.table("aud_members").write.mode("overwrite").parquet(str(out))
-            return self.lake.arrow(f"SELECT audience, profile_id FROM read_parquet({literal(str(out / '*.parquet'))})")
+                results += [self.spark.sql(f"SELECT {_spark_string(name)} AS audience, profile_id "
+                                           f"FROM {level.table} WHERE `{column}`") for name, column in level.columns.items()]
+            return self._read_back(reduce(lambda a, b: a.unionByName(b), results), folder / "members")
 
     def build(self, steps: Sequence[tuple[str, str]], keep: Sequence[str]) -> None:
         """Each step a cached view on Spark, over the lake tables the steps read; the kept ones come back."""
@@ -96,13 +90,18 @@ class SparkEngine:
         """Large-star/small-star rounds on Spark; nodes without an edge are components of their own."""
         with self._staging() as folder:
             pq.write_table(pa.table({"src": src.astype(np.int64), "dst": dst.astype(np.int64)}), folder / "edges.parquet")
-            roots = star_roots(self.spark.read.parquet(str(folder / "edges.parquet")))
-            roots.write.mode("overwrite").parquet(str(folder / "roots"))
-            found = pq.read_table(folder / "roots")
+            found = self._read_back(star_roots(self.spark.read.parquet(str(folder / "edges.parquet"))), folder / "roots")
         labels = np.arange(n_nodes, dtype=np.int64)
         labels[found.column("node").to_numpy()] = found.column("root").to_numpy()
         # Roots are each component's lowest node, so ranking them numbers components by their lowest node.
         return np.unique(labels, return_inverse=True)[1].astype(np.int64)
+
+
+    @staticmethod
+    def _read_back(frame: Any, path: Path) -> pa.Table:
+        """A Spark result, written as Parquet at `path`, read as an Arrow table."""
+        frame.write.mode("overwrite").parquet(str(path))
+        return pq.read_table(path)
 
 
 def _spark_string(text: str) -> str:
