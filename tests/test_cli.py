@@ -107,6 +107,12 @@ def test_ingest_with_a_mapping_then_look_at_quarantine(tmp_path) -> None:
         assert lake.current("person")[0]["source_key"] == "0031@00Dprod.Salesforce"
 
 
+def test_an_error_naming_brackets_shows_them(tmp_path) -> None:
+    run("init", str(tmp_path / "ws"))
+    result = run("status", "-w", str(tmp_path / "ws"), "--sandbox", "[qa]", ok=False)
+    assert result.exit_code == 1 and "[qa]" in result.output
+
+
 def test_clear_errors(tmp_path, demo_ws) -> None:
     result = run("status", "-w", str(demo_ws), "--sandbox", "qa", ok=False)
     assert result.exit_code == 1 and "unknown sandbox 'qa'" in result.output

@@ -206,3 +206,12 @@ def test_a_run_after_a_run_decides_only_what_changed_on_every_engine(evaluated_l
         again = evaluate(lake, load_audiences(EXAMPLES), AS_OF, open_engine(engine, lake))
     assert again.engine == engine
     assert again.mode == "incremental"
+
+
+def test_accord_engines_lists_each_engine_with_what_it_can_do() -> None:
+    out = CliRunner().invoke(app, ["engines"], env={"COLUMNS": "250"})
+    assert out.exit_code == 0, out.output
+    rows = {line.split("│")[1].strip(): line for line in out.output.splitlines() if line.count("│") >= 4}
+    assert "decides some, keeps features, in lake" in rows["duckdb"] and "nothing more" in rows["duckdb"]
+    assert "distributed" in rows["spark"] and "decides some" not in rows["spark"]
+    assert "pip install 'accord-cdp[spark]') and Java 17" in rows["spark"]

@@ -114,7 +114,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except USER_ERRORS as err:
-        err_console.print(f"[red]error:[/red] {err}", highlight=False, markup=True)
+        err_console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, markup=True)
         raise typer.Exit(1) from None
 
 
@@ -1249,7 +1249,7 @@ def alerts_check(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> 
     if report.sent:
         console.print(f"sent {len(report.sent)} new alert(s) by {' and '.join(report.channels)}")
     if report.error:
-        err_console.print(f"[red]error:[/red] the alerts could not be sent: {report.error}", highlight=False)
+        err_console.print(f"[red]error:[/red] the alerts could not be sent: {escape(report.error)}", highlight=False)
         raise typer.Exit(1)
     if not report.firing:
         console.print("no rule fires")
@@ -1301,6 +1301,21 @@ def policies_check(
     if found:
         raise typer.Exit(1)
     console.print(f"no violations: {len(checked)} destinations checked against {len(enforced(ws.labels))} policies")
+
+
+@app.command("engines")
+def engines_list() -> None:
+    """The engines the batch stages can run on (`engine:` in accord.yaml, `--engine`): what each can do and
+    what it needs installed."""
+    from dataclasses import fields
+
+    from accord.engines.registry import engines
+
+    table = Table("engine", "title", "can", "needs")
+    for kind in engines().values():
+        can = [f.name.replace("_", " ") for f in fields(kind.capabilities) if getattr(kind.capabilities, f.name)]
+        table.add_row(kind.name, kind.title, ", ".join(can), escape(kind.needs) or "nothing more")
+    console.print(table)
 
 
 @destinations_app.command("types")

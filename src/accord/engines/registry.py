@@ -38,7 +38,8 @@ def open_engine(name: str, lake: Any, settings: Any = None) -> Engine:
         return kind.open(lake, settings)
     except Exception as err:  # noqa: BLE001 - a library, a runtime (Java) or a cluster missing: one clear line
         needs = f" (it needs {kind.needs})" if kind.needs else ""
-        raise EngineUnavailable(f"the {name} engine could not start{needs}: {type(err).__name__}: {err}") from err
+        raise EngineUnavailable(f"the {name} engine could not start{needs}: {type(err).__name__}: "
+                                f"{' '.join(str(err).split())}") from err
 
 
 def workspace_engine(workspace: Any, lake: Any, name: str | None = None) -> Engine:
