@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlglot import exp
 
 from accord.audiences.compile import CompileError, Compiler
 from accord.audiences.evaluate import evaluate, preview
@@ -129,6 +130,23 @@ def test_references_are_ordered_and_cycles_refused() -> None:
     acc = parse_audience('audience "acc" of account where in audience "b"')
     with pytest.raises(CompileError, match="is of person, not of account"):
         Compiler(WHEN).compile_all([acc, b])
+
+
+def test_a_query_joins_only_the_feature_tables_it_reads() -> None:
+    deals = parse_audience('audience "deals" of person where any opportunity (amount > 1000)')
+    views = parse_audience('audience "views" of person where count(event where event_type = "web.pageview" '
+                           'in last 30 days) >= 2')
+    reach = parse_audience('audience "reach" of account where count(person where any opportunity (amount > 1)) >= 1')
+    compiled = Compiler(WHEN).compile_all([deals, views, reach])
+
+    def joined(query) -> set[str]:
+        return {t.name for t in query.find_all(exp.Table) if t.name.endswith("_features")}
+
+    assert joined(compiled.queries["deals"]) == {"aud_person_op_features"}
+    assert joined(compiled.queries["views"]) == {"aud_person_ev0_features"}
+    assert joined(compiled.levels[0].query) == {"aud_person_op_features", "aud_person_ev0_features"}
+    people_of_accounts = dict(compiled.feature_tables())["aud_account_pe_features"]
+    assert joined(people_of_accounts) == {"aud_person_op_features"}
 
 
 def test_evaluation_method_is_derived_with_a_reason() -> None:

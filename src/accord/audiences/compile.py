@@ -141,7 +141,7 @@ class CompiledAudiences:
                     select = _join_people(select, alias, "p", self)
                 if level in self.within and not (level == "person" and self.all_features):
                     select = select.where(_key_in(key, self.within[level]))
-                out.append((feature_table(level, source), select.group_by(key)))
+                out.append((feature_table(level, source), _without_unread_features(select.group_by(key))))
         return out
 
     def kept_tables(self) -> set[str]:
@@ -160,6 +160,18 @@ class CompiledAudiences:
 def _key_in(key: exp.Expression, table: str) -> exp.Expression:
     """`key IN (SELECT profile_id FROM table)`."""
     return exp.In(this=key, query=exp.Subquery(this=exp.select("profile_id").from_(table)))
+
+
+def _without_unread_features(select: exp.Select) -> exp.Select:
+    """`select` without its left joins to feature tables that nothing reads: a feature table holds one row per
+    profile, so leaving one out changes no row, and each costs a pass over a table of every profile."""
+    def read(join: exp.Join) -> bool:
+        alias = join.alias_or_name
+        return any(c.table == alias and c.find_ancestor(exp.Join) is not join for c in select.find_all(exp.Column))
+
+    joins = select.args.get("joins") or []
+    select.set("joins", [j for j in joins if j.side != "LEFT" or not j.this.name.endswith("_features") or read(j)])
+    return select
 
 
 def _join_people(select: exp.Select, link: str, alias: str, compiled: CompiledAudiences) -> exp.Select:
@@ -222,9 +234,10 @@ class Compiler:
                     select = select.where(_key_in(exp.column(ID[of], table=of[0], quoted=True), self.within[of]))
                 for name, col in columns.items():
                     select = select.select(exp.alias_(exp.Coalesce(this=predicates[name], expressions=[exp.false()]), col))
-                self.out.levels.append(ResultLevel(of, f"aud_result_{of}_{level}", select, columns))
+                self.out.levels.append(ResultLevel(of, f"aud_result_{of}_{level}", _without_unread_features(select),
+                                                   columns))
         for audience in ordered:
-            self.out.queries[audience.name] = (
+            self.out.queries[audience.name] = _without_unread_features(
                 self.profile_rows(audience.of, audience.of[0])
                 .select(exp.alias_(exp.column(ID[audience.of], table=audience.of[0], quoted=True), "profile_id"), append=False)
                 .where(predicates[audience.name])
