@@ -12,6 +12,8 @@ from collections import defaultdict
 import pyarrow as pa
 from rapidfuzz import fuzz, process
 
+from accord.engines.adapter import Engine
+from accord.engines.registry import lake_engine
 from accord.identity.config import IdentityConfig
 from accord.identity.graph import free_mail_domains
 from accord.identity.nodes import CRM_ACCOUNT, join_records, records_sql
@@ -36,10 +38,12 @@ def normalize_company(name: str | None) -> str:
     return " ".join(words)
 
 
-def link_people_to_accounts(lake: Lake, config: IdentityConfig, people: list[str] | None = None) -> dict[str, int]:
+def link_people_to_accounts(lake: Lake, config: IdentityConfig, people: list[str] | None = None,
+                            engine: Engine | None = None) -> dict[str, int]:
     """Rebuild `person_account`: stated links first, inferred ones for the people left without.
 
-    `people` (person profile ids) limits the rebuild to them; None rebuilds every person's links.
+    `people` (person profile ids) limits the rebuild to them, in the lake; None rebuilds every person's links,
+    the stated and domain ones on `engine` (default: the lake's), the company names' on this machine.
     """
     incremental = people is not None and bool(
         lake.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'person_account'"))
@@ -76,28 +80,25 @@ def link_people_to_accounts(lake: Lake, config: IdentityConfig, people: list[str
                bool_or(l.is_primary) AS is_primary, min(l.record_key) AS evidence
         FROM links l JOIN person_of po USING (record_key)
         GROUP BY po.person_id, l.account_id"""
-    lake.execute("CREATE OR REPLACE TEMP TABLE _stated AS " + stated)
-    if incremental:
-        lake.execute("DELETE FROM person_account_stated WHERE person_id IN (SELECT person_id FROM _relink)")
-        lake.execute("INSERT INTO person_account_stated SELECT * FROM _stated")
-    else:
-        lake.execute("CREATE OR REPLACE TABLE person_account_stated AS SELECT * FROM _stated")
     free = ", ".join(literal(d) for d in sorted(free_mail_domains()))
-    lake.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _unlinked AS
+    unlinked = f"""
         SELECT n.profile_id AS person_id, p.source_key, lower(split_part(p.email, '@', 2)) AS email_domain, p.company_name
         FROM {person_records} p {join_records('person', 'p.source_key')}
         WHERE n.profile_id NOT IN (SELECT person_id FROM _stated)"""
-    )
-    lake.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _by_domain AS
+    by_domain = f"""
         WITH domains AS (SELECT value AS domain, any_value(profile_id) AS account_id, count(DISTINCT profile_id) AS n
                          FROM identity_nodes WHERE kind = 'account' AND namespace = 'domain' GROUP BY value)
         SELECT u.person_id, d.account_id, 'email_domain' AS method, u.email_domain AS detail, 1.0 AS score,
                u.source_key AS evidence
         FROM _unlinked u JOIN domains d ON d.domain = u.email_domain
         WHERE d.n = 1 AND u.email_domain NOT IN ({free})"""
-    )
+    steps = [("_stated", stated), ("_unlinked", unlinked), ("_by_domain", by_domain)]
+    (lake_engine(lake) if incremental else engine or lake_engine(lake)).build(steps, [name for name, _ in steps])
+    if incremental:
+        lake.execute("DELETE FROM person_account_stated WHERE person_id IN (SELECT person_id FROM _relink)")
+        lake.execute("INSERT INTO person_account_stated SELECT * FROM _stated")
+    else:
+        lake.execute("CREATE OR REPLACE TABLE person_account_stated AS SELECT * FROM _stated")
     by_name = _match_company_names(lake, config)
     lake.register("_by_name_arrow", by_name)
     links = """

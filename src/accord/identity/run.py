@@ -25,12 +25,13 @@ class IdentityReport:
 
 def stitch(lake: Lake, config: IdentityConfig, full: bool = False, engine: Engine | None = None) -> IdentityReport:
     """Restitch what new batches touched (everything with `full`) and relink the people concerned to accounts;
-    the profiles are the next stage's (`profiles/build.py`). `engine` builds whole graphs and finds components."""
+    the profiles are the next stage's (`profiles/build.py`). `engine` builds whole graphs, finds components and
+    relinks everyone."""
     engine = engine or lake_engine(lake)
     covered = lake.scalar("SELECT max(last_batch_id) FROM identity_runs WHERE kind = 'person'")
     people = resolve(lake, "person", config, engine, full)
     accounts = resolve(lake, "account", config, engine, full)
-    links = link_people_to_accounts(lake, config, _people_to_relink(lake, people, accounts, covered))
+    links = link_people_to_accounts(lake, config, _people_to_relink(lake, people, accounts, covered), engine)
     return IdentityReport(people, accounts, links, engine=engine.name)
 
 
