@@ -149,6 +149,24 @@ def test_a_query_joins_only_the_feature_tables_it_reads() -> None:
     assert joined(people_of_accounts) == {"aud_person_op_features"}
 
 
+def test_accounts_count_the_people_this_run_put_in_an_audience(evaluated_lake: Path, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copy(evaluated_lake, tmp_path / "lake.duckdb")
+    accounts = parse_audience('audience "Accounts with attendees" of account '
+                              'where count(person where in audience "Webinar attendees") >= 2')
+    attendees = next(a for a in EXAMPLES if a.name == "Webinar attendees")
+    active = "SELECT profile_id FROM audience_membership WHERE audience = ? AND status <> 'exited'"
+    for days in (0, 40):  # the window moves: people leave the attendees, so their accounts count fewer
+        with Lake(tmp_path / "lake.duckdb") as lake:  # a new connection each time: nothing left from before
+            report = evaluate(lake, [accounts, attendees], AS_OF + timedelta(days=days), full=True)
+            expected = {r[0] for r in lake.execute(
+                f"SELECT account_id FROM person_account WHERE person_id IN ({active}) GROUP BY 1 HAVING count(*) >= 2",
+                ["Webinar attendees"]).fetchall()}
+            got = {r[0] for r in lake.execute(active, ["Accounts with attendees"]).fetchall()}
+        assert not report.failed and got == expected and got, days
+
+
 def test_evaluation_method_is_derived_with_a_reason() -> None:
     by_name = {a.name: a for a in EXAMPLES}
     methods = {a.name: evaluation_method(a, by_name) for a in EXAMPLES}

@@ -36,7 +36,9 @@ from accord.audiences.ast import (
     walk,
 )
 from accord.audiences.fields import Scope, property_kind, property_path
+from accord.audiences.memberships import ACTIVE_ROWS
 from accord.audiences.rows import NUMBER_TEXT as PROPERTY_NUMBER
+from accord.lake.sql import literal
 from accord.model.entities import ColumnType
 from accord.model.schema import STANDARD, Schema
 
@@ -77,6 +79,10 @@ def feature_table(level: str, source: str) -> str:
     return f"aud_{level}_{source}_features"
 
 
+MEMBERS = "aud_members"
+"""The members decided so far in an evaluation (audience, profile_id), which `in audience` reads."""
+
+
 @dataclass
 class Feature:
     name: str
@@ -93,6 +99,8 @@ class ResultLevel:
     table: str
     query: exp.Select
     columns: dict[str, str]  # audience name → column
+    depth: int = 0
+    """How many levels of `in audience` come before it: its features may read their members."""
 
 
 @dataclass
@@ -111,6 +119,9 @@ class CompiledAudiences:
     keep_features: bool = False
     all_features: bool = False
     referenced: set[str] = field(default_factory=set)  # audiences that others test with `in audience`
+    # Features of an account's people that test `in audience` read the members of the levels before theirs, so
+    # they have tables of their own (`pe1`, `pe2`, …), built once those levels are decided: source code → depth.
+    after: dict[str, int] = field(default_factory=dict)
 
     def source_tables(self, level: str) -> dict[str, tuple[str, str]]:
         """Source code → (table, row alias) for `level`: Accord's relations and the custom objects."""
@@ -123,13 +134,18 @@ class CompiledAudiences:
             if source == "ev":
                 out.extend((code, table, alias) for code in sorted(self.event_types, key=lambda c: int(c[2:])))
             out.append((source, table, alias))
+            if source == "pe":
+                out.extend((code, table, alias) for code in sorted(self.after, key=self.after.__getitem__))
         return [s for s in out if any(f.level == level and f.source == s[0] for f in self.features)]
 
-    def feature_tables(self) -> list[tuple[str, exp.Select]]:
-        """(table, query) for every feature table, in the order they must be built."""
+    def feature_tables(self, depth: int | None = None) -> list[tuple[str, exp.Select]]:
+        """(table, query) for every feature table, in the order they must be built; with `depth`, only those
+        to build before the result levels of that depth (and after the levels before it)."""
         out = []
         for level in ("person", "account"):
             for source, table, alias in self.sources(level):
+                if depth is not None and self.after.get(source, 0) != depth:
+                    continue
                 feats = [f for f in self.features if f.level == level and f.source == source]
                 key = exp.column(ID[level], table=alias, quoted=True)
                 select = exp.select(key, *(exp.alias_(f.expression, f.name, quoted=True) for f in feats))
@@ -137,7 +153,7 @@ class CompiledAudiences:
                 if source in self.event_types:
                     select = select.where(exp.EQ(this=exp.column("event_type", table=alias, quoted=True),
                                                  expression=exp.Literal.string(self.event_types[source])))
-                if source == "pe":
+                if source == "pe" or source in self.after:
                     select = _join_people(select, alias, "p", self)
                 if level in self.within and not (level == "person" and self.all_features):
                     select = select.where(_key_in(key, self.within[level]))
@@ -150,6 +166,15 @@ class CompiledAudiences:
 
     def feature_sources(self, level: str) -> list[str]:
         return [s[0] for s in self.sources(level)]
+
+    def undecided_members_sql(self) -> str | None:
+        """The recorded members of referenced audiences among the profiles this evaluation does not decide
+        (`in audience` must see every member), or None when it decides everyone or nothing is referenced."""
+        if not (self.within and self.referenced):
+            return None
+        deciding = " UNION ALL ".join(f"SELECT profile_id FROM {table}" for table in self.within.values())
+        names = ", ".join(literal(name) for name in sorted(self.referenced))
+        return f"{ACTIVE_ROWS} AND audience IN ({names}) AND profile_id NOT IN ({deciding})"
 
     def tables_read(self) -> set[str]:
         """The tables the feature and result queries read (so a scoped evaluation builds only those)."""
@@ -203,6 +228,7 @@ class Compiler:
         self._keys: dict[tuple[str, str, str], str] = {}
         self._audiences: dict[str, Audience] = {}
         self._feature_source: dict[str, str] = {}
+        self._depth = 0  # of the audience being compiled
 
     def fresh(self, keep_features: bool | None = None) -> Compiler:
         """A compiler for the same moment, schema and profiles that has compiled nothing yet. Without kept
@@ -218,7 +244,7 @@ class Compiler:
         for audience in ordered:
             refs = [n.name for n in walk(audience.where) if isinstance(n, InAudience)]
             self.out.referenced.update(refs)
-            depth[audience.name] = 1 + max((depth[r] for r in refs), default=-1)
+            depth[audience.name] = self._depth = 1 + max((depth[r] for r in refs), default=-1)
             predicates[audience.name] = self.condition(audience.where, Scope(audience.of, audience.of, self.schema),
                                                      audience.of[0])
         for level in sorted(set(depth.values())):
@@ -235,7 +261,7 @@ class Compiler:
                 for name, col in columns.items():
                     select = select.select(exp.alias_(exp.Coalesce(this=predicates[name], expressions=[exp.false()]), col))
                 self.out.levels.append(ResultLevel(of, f"aud_result_{of}_{level}", _without_unread_features(select),
-                                                   columns))
+                                                   columns, level))
         for audience in ordered:
             self.out.queries[audience.name] = _without_unread_features(
                 self.profile_rows(audience.of, audience.of[0])
@@ -411,7 +437,7 @@ class Compiler:
             raise CompileError(f"no audience named {cond.name!r}")
         if target.of != scope.entity:
             raise CompileError(f"audience {cond.name!r} is of {target.of}, not of {scope.entity}")
-        members = exp.select("profile_id").from_("aud_members").where(
+        members = exp.select("profile_id").from_(MEMBERS).where(
             exp.EQ(this=exp.column("audience"), expression=exp.Literal.string(cond.name))
         )
         return exp.In(this=exp.column(ID[scope.entity], table=alias, quoted=True), query=exp.Subquery(this=members))
@@ -454,6 +480,9 @@ class Compiler:
         return "ev"
 
     def _register(self, level: str, source: str, expression: exp.Expression) -> str:
+        if any(t.name == MEMBERS for t in expression.find_all(exp.Table)):
+            source = f"{source}{self._depth}"
+            self.out.after[source] = self._depth
         key = (level, source, expression.sql("duckdb"))
         if key not in self._keys:
             name = f"f{len(self._keys)}"

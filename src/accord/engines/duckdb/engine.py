@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from accord.audiences.compile import CompiledAudiences
-from accord.audiences.memberships import ACTIVE_ROWS
+from accord.audiences.compile import MEMBERS, CompiledAudiences
 from accord.engines.duckdb import ENGINE
 from accord.identity.stitch import components
 from accord.lake.sql import ident, literal
@@ -62,30 +61,31 @@ class DuckDBEngine:
     def _members(self, compiled: CompiledAudiences) -> pa.Table:
         lake = self.lake
         kept = compiled.kept_tables()
-        for table, query in compiled.feature_tables():
+        for table, query in compiled.feature_tables(depth=0):
             if table in kept:
                 self._keep(table, query.sql(self.dialect), compiled)
             else:
                 lake.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {query.sql(self.dialect)}")
-        lake.execute("CREATE OR REPLACE TEMP TABLE aud_members (audience VARCHAR, profile_id VARCHAR, recorded BOOLEAN)")
-        if compiled.within and compiled.referenced:
-            # `in audience` must see every member; those not being decided keep their recorded membership.
-            deciding = " UNION ALL ".join(f"SELECT profile_id FROM {t}" for t in compiled.within.values())
-            lake.execute(
-                f"INSERT INTO aud_members SELECT audience, profile_id, TRUE FROM ({ACTIVE_ROWS} "
-                f"AND audience IN (SELECT unnest(?::VARCHAR[])) AND profile_id NOT IN ({deciding}))",
-                [sorted(compiled.referenced)])
+        lake.execute(f"CREATE OR REPLACE TEMP TABLE {MEMBERS} (audience VARCHAR, profile_id VARCHAR, recorded BOOLEAN)")
+        undecided = compiled.undecided_members_sql()
+        if undecided:
+            lake.execute(f"INSERT INTO {MEMBERS} SELECT audience, profile_id, TRUE FROM ({undecided})")
+        built = 0
         for level in compiled.levels:
+            if level.depth > built:
+                for table, query in compiled.feature_tables(depth=level.depth):
+                    lake.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {query.sql(self.dialect)}")
+                built = level.depth
             lake.execute(f"CREATE OR REPLACE TEMP TABLE {level.table} AS {level.query.sql(self.dialect)}")
             names = ", ".join(f"({literal(col)}, {literal(name)})" for name, col in level.columns.items())
             columns = ", ".join(ident(col) for col in level.columns.values())
             # One pass turns the wide result (a column per audience) into (audience, profile) rows.
             lake.execute(
-                f"INSERT INTO aud_members SELECT n.audience, u.profile_id, FALSE "
+                f"INSERT INTO {MEMBERS} SELECT n.audience, u.profile_id, FALSE "
                 f"FROM (UNPIVOT {level.table} ON {columns} INTO NAME col VALUE hit) AS u "
                 f"JOIN (VALUES {names}) AS n(col, audience) USING (col) WHERE u.hit"
             )
-        return lake.arrow("SELECT audience, profile_id FROM aud_members WHERE NOT recorded")
+        return lake.arrow(f"SELECT audience, profile_id FROM {MEMBERS} WHERE NOT recorded")
 
     def _keep(self, table: str, query: str, compiled: CompiledAudiences) -> None:
         """A people's feature table kept in the lake: rebuilt whole, or only the decided people's rows."""

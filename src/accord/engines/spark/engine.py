@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlglot import exp
 
-from accord.audiences.compile import CompiledAudiences
+from accord.audiences.compile import MEMBERS, CompiledAudiences
 from accord.engines.spark import ENGINE
 from accord.engines.spark.components import star_roots
 from accord.engines.spark.config import SparkConfig
@@ -25,6 +25,7 @@ from accord.engines.spark.tables import (
     bring_back,
     load_audience_tables,
     on_spark,
+    send_rows,
     send_tables,
 )
 from accord.lake.store import Lake
@@ -62,16 +63,26 @@ class SparkEngine:
             shutil.rmtree(folder, ignore_errors=True)
 
     def members(self, compiled: CompiledAudiences) -> pa.Table:
-        """Build the aud_* tables on Spark from the lake's base tables, evaluate there, read the members back."""
+        """Build the aud_* tables on Spark from the lake's base tables, evaluate there (only the profiles
+        `compiled.within` names, when it names some), read the members back."""
         with self._staging() as folder:
             load_audience_tables(self.lake, self.spark, folder)
-            for table, query in compiled.feature_tables():
+            for table in compiled.within.values():
+                send_rows(self.lake, self.spark, folder, table, f"SELECT profile_id FROM {table}")
+            for table, query in compiled.feature_tables(depth=0):
                 self.spark.sql(query.sql(self.dialect)).cache().createOrReplaceTempView(table)
-            results = [self.spark.sql("SELECT CAST(NULL AS STRING) AS audience, CAST(NULL AS STRING) AS profile_id "
-                                      "LIMIT 0")]
+            nobody = "SELECT CAST(NULL AS STRING) AS audience, CAST(NULL AS STRING) AS profile_id LIMIT 0"
+            undecided = compiled.undecided_members_sql()
+            recorded = (send_rows(self.lake, self.spark, folder, "_undecided_members", undecided) if undecided
+                        else self.spark.sql(nobody))
+            results, built = [self.spark.sql(nobody)], 0
             for level in compiled.levels:
-                # `in audience` at this level reads the members of the levels before it.
-                reduce(lambda a, b: a.unionByName(b), results).cache().createOrReplaceTempView("aud_members")
+                # `in audience` at this level reads the members of the levels before it, and those not decided.
+                reduce(lambda a, b: a.unionByName(b), [recorded, *results]).cache().createOrReplaceTempView(MEMBERS)
+                if level.depth > built:
+                    for table, query in compiled.feature_tables(depth=level.depth):
+                        self.spark.sql(query.sql(self.dialect)).cache().createOrReplaceTempView(table)
+                    built = level.depth
                 self.spark.sql(level.query.sql(self.dialect)).cache().createOrReplaceTempView(level.table)
                 results += [self.spark.sql(f"SELECT {_spark_string(name)} AS audience, profile_id "
                                            f"FROM {level.table} WHERE `{column}`") for name, column in level.columns.items()]

@@ -37,11 +37,18 @@ def send_tables(lake: Lake, spark: Any, folder: Path, queries: Iterable[str], ma
     record with its `<entity>_current` view built on Spark."""
     for name in base_tables(queries, made):
         stored = name.removesuffix(CURRENT)
-        path = folder / f"{stored}.parquet"
-        lake.execute(f"COPY (SELECT * FROM {ident(stored)}) TO {literal(str(path))} (FORMAT parquet)")
-        spark.read.parquet(str(path)).createOrReplaceTempView(stored)
+        send_rows(lake, spark, folder, stored, f"SELECT * FROM {ident(stored)}")
         if stored != name:
             spark.sql(on_spark(current_sql(lake.schema.entity(stored)))).createOrReplaceTempView(name)
+
+
+def send_rows(lake: Lake, spark: Any, folder: Path, name: str, query: str) -> Any:
+    """The rows of a lake `query` as the temporary view `name` on `spark` (sent as Parquet)."""
+    path = folder / f"rows-{name}.parquet"  # Spark skips files whose names start with `_`, as `_decided_people`'s would
+    lake.execute(f"COPY ({query}) TO {literal(str(path))} (FORMAT parquet)")
+    frame = spark.read.parquet(str(path))
+    frame.createOrReplaceTempView(name)
+    return frame
 
 
 def bring_back(lake: Lake, frame: Any, folder: Path, name: str) -> None:
