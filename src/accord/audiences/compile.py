@@ -189,7 +189,7 @@ def _key_in(key: exp.Expression, table: str) -> exp.Expression:
 
 def _without_unread_features(select: exp.Select) -> exp.Select:
     """`select` without its left joins to feature tables that nothing reads: a feature table holds one row per
-    profile, so leaving one out changes no row, and each costs a pass over a table of every profile."""
+    profile, so leaving one out changes no row, and a level must not join one built only after it is decided."""
     def read(join: exp.Join) -> bool:
         alias = join.alias_or_name
         return any(c.table == alias and c.find_ancestor(exp.Join) is not join for c in select.find_all(exp.Column))
