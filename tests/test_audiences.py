@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
+from accord.audiences.ast import Aggregate, And, Audience, InAudience
 from accord.audiences.compile import CompileError, Compiler
 from accord.audiences.evaluate import evaluate, preview
 from accord.audiences.files import AudienceFileError, load_audiences, save_audience
@@ -20,6 +21,7 @@ from accord.audiences.why import explain_membership
 from accord.engines.duckdb.engine import DuckDBEngine
 from accord.lake.store import Lake
 from tests.audience_strategies import audiences as random_audiences
+from tests.audience_strategies import condition
 from tests.conftest import AS_OF
 from tests.reference import Evaluator, World, evaluate_reference
 
@@ -61,6 +63,21 @@ def test_random_audiences_agree_with_the_reference(world_lake, reference_world, 
     rows = reference_world.people if audience.of == "person" else reference_world.accounts
     expected = {pid for pid in rows if ev.holds(audience.where, audience.of, pid, None)}
     assert compiled == expected
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(condition("person", 2, "person"), st.sampled_from([1, 2]), st.one_of(st.none(), condition("account", 1, "account")))
+def test_accounts_counting_people_of_a_random_audience_agree_with_the_reference(world_lake, reference_world, who,
+                                                                                 least, also) -> None:
+    people = Audience(name="people", of="person", where=who)
+    counted = Aggregate(function="count", relation="person", where=InAudience(name="people"), op=">=", value=least)
+    accounts = Audience(name="accounts", of="account", where=counted if also is None else And(items=(counted, also)))
+    compiled = compiled_members(world_lake, [accounts, people])
+    members: dict[str, set[str]] = {}
+    ev = Evaluator(reference_world, WHEN, members)
+    members["people"] = {pid for pid in reference_world.people if ev.holds(who, "person", pid, None)}
+    assert compiled["people"] == members["people"]
+    assert compiled["accounts"] == {aid for aid in reference_world.accounts if ev.holds(accounts.where, "account", aid, None)}
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
