@@ -93,7 +93,8 @@ def link_people_to_accounts(lake: Lake, config: IdentityConfig, people: list[str
         FROM _unlinked u JOIN domains d ON d.domain = u.email_domain
         WHERE d.n = 1 AND u.email_domain NOT IN ({free})"""
     steps = [("_stated", stated), ("_unlinked", unlinked), ("_by_domain", by_domain)]
-    (lake_engine(lake) if incremental else engine or lake_engine(lake)).build(steps, [name for name, _ in steps])
+    runs_on = engine if engine is not None and not incremental else lake_engine(lake)
+    runs_on.build(steps, [name for name, _ in steps])
     if incremental:
         lake.execute("DELETE FROM person_account_stated WHERE person_id IN (SELECT person_id FROM _relink)")
         lake.execute("INSERT INTO person_account_stated SELECT * FROM _stated")

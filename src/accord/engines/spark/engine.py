@@ -107,7 +107,6 @@ class SparkEngine:
         # Roots are each component's lowest node, so ranking them numbers components by their lowest node.
         return np.unique(labels, return_inverse=True)[1].astype(np.int64)
 
-
     @staticmethod
     def _read_back(frame: Any, path: Path) -> pa.Table:
         """A Spark result, written as Parquet at `path`, read as an Arrow table."""
