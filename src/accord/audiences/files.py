@@ -73,7 +73,7 @@ def _parse_files(folder: Path, schema: Schema) -> tuple[list[Audience], dict[str
     problems: dict[str, str] = {}
     for path in sorted(folder.glob("*.aud")):
         try:
-            audience = parse_audience(path.read_text(), schema)
+            audience = _parse(path.read_text(), schema)
         except (AudienceSyntaxError, UnicodeDecodeError, OSError) as err:
             problems[path.name] = f"{path}: {err}"
             continue
@@ -82,6 +82,23 @@ def _parse_files(folder: Path, schema: Schema) -> tuple[list[Audience], dict[str
             continue
         found[audience.name] = (path, audience)
     return [audience for _, audience in found.values()], problems
+
+
+_parsed: dict[tuple[str, int], tuple[Schema, Audience]] = {}
+PARSED_KEPT = 4096
+"""Audience texts whose parse is kept: a streaming delivery checks the policies over every file at each run."""
+
+
+def _parse(text: str, schema: Schema) -> Audience:
+    """`parse_audience`, once per text and schema (the schema is the workspace's, kept while its config is)."""
+    hit = _parsed.get((text, id(schema)))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    audience = parse_audience(text, schema)
+    if len(_parsed) >= PARSED_KEPT:
+        _parsed.clear()
+    _parsed[(text, id(schema))] = (schema, audience)
+    return audience
 
 
 def kinds_of(folder: Path, schema: Schema = STANDARD) -> dict[str, str]:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from accord.connectors.errors import ConnectorError
-from accord.connectors.http import checked
+from accord.connectors.http import checked, http_client
 
 
 class GoogleAdsClient:
@@ -21,7 +21,7 @@ class GoogleAdsClient:
         if login_customer_id:
             headers["login-customer-id"] = login_customer_id
         self.base, self.customer_id = f"/{version}/customers/{customer_id}", customer_id
-        self._http = httpx.Client(base_url=endpoint.rstrip("/"), headers=headers, timeout=timeout)
+        self._http = http_client(base_url=endpoint.rstrip("/"), headers=headers, timeout=timeout)
 
     def close(self) -> None:
         self._http.close()

@@ -8,14 +8,14 @@ from typing import Any
 
 import httpx
 
-from accord.connectors.http import checked, header_delay
+from accord.connectors.http import checked, header_delay, http_client
 from accord.connectors.pacing import Pacer
 
 
 class LinkedInClient:
     def __init__(self, endpoint: str, token: str, version: str, calls_per_minute: int,
                  timeout: float = 30.0) -> None:
-        self._http = httpx.Client(base_url=endpoint.rstrip("/") + "/rest", timeout=timeout, headers={
+        self._http = http_client(base_url=endpoint.rstrip("/") + "/rest", timeout=timeout, headers={
             "Authorization": f"Bearer {token}", "LinkedIn-Version": version, "X-Restli-Protocol-Version": "2.0.0"})
         self.pacer = Pacer(calls_per_minute, 60.0, 1)
 

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 import httpx
 
 from accord.connectors.errors import ConnectorError
+from accord.connectors.http import http_client
 from accord.connectors.pacing import MAX_WAIT_SECONDS, Pacer, retry_after
 
 TOKEN_CODES = {"601", "602"}
@@ -81,7 +82,7 @@ class MarketoClient:
         self.limits = limits or MarketoLimits()
         self.retries, self.backoff, self.poll_seconds = retries, backoff, poll_seconds
         self._credentials = (client_id, client_secret)
-        self._http = httpx.Client(base_url=self.endpoint, timeout=timeout)
+        self._http = http_client(base_url=self.endpoint, timeout=timeout)
         self.sleep = sleep
         self._token: str | None = None
         self._token_renew_at = 0.0

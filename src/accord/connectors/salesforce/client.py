@@ -14,6 +14,7 @@ from typing import Any, Literal
 import httpx
 
 from accord.connectors.errors import ConnectorError
+from accord.connectors.http import http_client
 
 RETRY_CODES = {"REQUEST_LIMIT_EXCEEDED", "QUERY_TIMEOUT", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"}
 Flow = Literal["client_credentials", "refresh_token", "jwt"]
@@ -79,7 +80,7 @@ class SalesforceClient:
         self.instance_url = instance_url.rstrip("/")
         self.api_version = api_version
         self.auth, self.retries, self.backoff, self.poll_seconds, self.sleep = auth, retries, backoff, poll_seconds, sleep
-        self._http = httpx.Client(timeout=timeout)
+        self._http = http_client(timeout=timeout)
         self._token: str | None = None
         self._lock = threading.Lock()
         self.stats = CallStats()

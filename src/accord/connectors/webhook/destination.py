@@ -9,10 +9,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from accord.activation.destination import Capabilities, Member, Outcome
-from accord.connectors.http import checked
+from accord.connectors.http import checked, http_client
 from accord.connectors.secrets import resolve_secret
 from accord.connectors.webhook.config import WebhookDestinationConfig
 
@@ -28,7 +26,7 @@ class WebhookDestination:
     def __init__(self, config: WebhookDestinationConfig, secret: str) -> None:
         self.config, self._secret = config, secret
         self.capabilities = Capabilities(needs=tuple(config.fields), batch_size=config.batch_size)
-        self._http = httpx.Client(timeout=config.timeout_seconds)
+        self._http = http_client(timeout=config.timeout_seconds)
 
     def add(self, audience: str, members: list[Member]) -> list[Outcome]:
         self._post(audience, members, "realized")
