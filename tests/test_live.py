@@ -220,8 +220,17 @@ def test_after_each_cycle_the_lake_equals_a_batch_run(tmp_path_factory, steps) -
                 arrived.update(i for i, _ in during)
                 advance = stream.advance
                 stream.advance = lambda *args: (send([message(a, i, clock[0]) for i, a in during]), advance(*args))[1]
+                unstored = state.live.unstored_people(list(state.live.unstored))
+                event(f"new people offered before a cycle: {'some' if unstored else 'none'}")
                 cycle(state, lake, stream, clock[0], last)
                 stream.advance = advance
+                built = {r[0]: r[1:] for r in lake.execute(
+                    "SELECT person_id, user_id, anonymous_id FROM person_profile WHERE person_id IN "
+                    "(SELECT unnest(?::VARCHAR[]))", [list(unstored)]).fetchall()}
+                # A new person is delivered before the lake builds them: as the lake then builds them.
+                assert {p: built[p] for p in unstored if p in built} == {
+                    p: (row["user_id"], row["anonymous_id"]) for p, row in unstored.items() if p in built}
+                assert not set(unstored) & set(state.live.unstored), "kept after the lake decided them"
                 if during:
                     cycle(state, lake, stream, clock[0], clock[0])
                 last = clock[0]
@@ -251,3 +260,26 @@ def test_what_came_after_the_lakes_snapshot_outranks_its_answer(lake) -> None:
     # Once the lake has seen everything, its answer is taken (here: a lake that lost the second view).
     [exited] = live.reconcile([realized.profile_id], {}, {realized.profile_id: [first]}, everything, 20, START)
     assert exited.status == "exited" and not live.members["Twice"]
+
+
+def test_a_new_person_is_offered_as_the_lake_will_build_them_until_it_does(lake) -> None:
+    """Their columns, to deliver before the lake's cycle: the keys, and a refusal any message stated; not while a
+    message of theirs waits for the lake (an identify's traits would be missing)."""
+    live = LiveProfiles(MembershipBus(), "ws", offset=0)
+    live.attach(lake, [parse_audience(AUDIENCES["twice.aud"])])
+    page = {"type": "page", "timestamp": START.isoformat(), "properties": {"url": "https://x.io/"}}
+    refused = {"consent": {"categoryPreferences": {"Marketing": False, "Analytics": True}}}
+    live.apply([{"batch": [{**page, "userId": "u1", "anonymousId": "a1", "messageId": "m1", "context": refused},
+                           {**page, "userId": "u1", "messageId": "m2", "context": {"consent": {
+                               "categoryPreferences": {"Marketing": True}}}},
+                           {**page, "userId": "u2", "messageId": "m3"}]}], 10, at=START)
+    one, two = (live.index[("user_id", u)] for u in ("u1", "u2"))
+    offered = live.unstored_people([one, two, "nobody"])
+    assert offered[one] == {"user_id": "u1", "anonymous_id": "a1", "marketing_consent": "n",
+                            "collect_consent": "y", "consent_reason": "page: context.consent"}
+    assert offered[two] == {"user_id": "u2", "anonymous_id": None}
+    live.apply([{"batch": [{"type": "identify", "userId": "u2", "messageId": "m4", "traits": {"email": "b@x.io"}}]}],
+               20, at=START)
+    assert list(live.unstored_people([one, two])) == [one], "u2's e-mail is on its way to the lake"
+    live.reconcile([one], {}, {}, [one], 20, START)
+    assert live.unstored_people([one]) == {}, "the lake holds them now"

@@ -267,6 +267,46 @@ def test_a_known_persons_change_reaches_a_streaming_webhook_before_the_lakes_cyc
     assert receipts == [{"outcome": "added"}] and members == [{"status": "realized"}], "one receipt, and recorded"
 
 
+def test_a_new_persons_visit_reaches_a_streaming_webhook_before_the_lake_holds_them(workspace) -> None:
+    """Someone never seen before is delivered as the lake will build them, not a cycle (8 s here) later; one whose
+    consent refuses marketing is kept back with a receipt saying why."""
+    folder, key = workspace
+    receiver = with_webhook(folder, 'audience "Recent visitors" of person\n'
+                                    'where any event (event_type = "web.pageview" in last 30 days)\n')
+    config = yaml.safe_load((folder / "accord.yaml").read_text())
+    config["destinations"][0]["fields"] = ["user_id"]
+    (folder / "accord.yaml").write_text(yaml.safe_dump(config))
+    server = Server(folder, ingest_every=8)
+    try:
+        time.sleep(1)  # the first cycle, at start, is over
+        refused = {"consent": {"categoryPreferences": {"Marketing": False, "Analytics": True}}}
+        visits = recent([{"type": "page", "userId": "new-1", "messageId": "n1", "properties": {"url": "https://acme.com/"}},
+                         {"type": "page", "userId": "new-2", "messageId": "n2", "properties": {"url": "https://acme.com/"},
+                          "context": refused}])
+        sent_at = datetime.now(timezone.utc)
+        sent = time.monotonic()
+        assert httpx.post(f"{server.url}/v1/batch", json={"batch": visits}, auth=(key, "")).status_code == 200
+        while not receiver.received and time.monotonic() - sent < 30:
+            time.sleep(0.01)
+        latency = time.monotonic() - sent
+        cycles = httpx.get(f"{server.url}/health").json()["stages"]
+        time.sleep(0.5)  # nothing more arrives: the refusing visitor stays back
+    finally:
+        server.stop()
+        receiver.close()
+    assert [(m["identities"], m["status"]) for m in receiver.received] == [({"user_id": "new-1"}, "realized")]
+    assert receiver.signatures_ok
+    assert "collector" not in cycles or datetime.fromisoformat(cycles["collector"]["started_at"]) < sent_at, \
+        "a cycle loaded the visit first"
+    assert latency < 2.0, f"delivered {latency * 1000:.0f} ms after the event"
+    with Workspace.load(folder).lake() as lake:
+        receipts = lake.query("SELECT p.user_id, r.outcome, r.reason FROM delivery_receipts r "
+                              "JOIN person_profile p ON p.person_id = r.profile_id ORDER BY 1, 2")
+    assert receipts[0] == {"user_id": "new-1", "outcome": "added", "reason": None}, "one receipt, for its profile"
+    assert {(r["user_id"], r["outcome"], r["reason"]) for r in receipts[1:]} == {
+        ("new-2", "excluded", "consent:marketing.any")}
+
+
 def test_a_consent_withdrawal_reaches_a_streaming_webhook_as_a_removal_within_seconds(workspace) -> None:
     """The person stays in the audience; their consent (Segment consent spec, from a CMP) now refuses marketing, so
     the webhook holding them is told they left."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any, Protocol
+
 from accord.activation.destination import Member
 from accord.audiences.memberships import active_sql
 from accord.governance.consent import COLUMNS as CONSENT_COLUMNS
@@ -10,6 +13,16 @@ from accord.lake.sql import ident
 from accord.lake.store import Lake
 
 ACTIVE = ("realized", "existing")
+
+
+class LiveMembers(Protocol):
+    """The streaming audiences as the live path decides them, ahead of the lake's record (`accord serve`)."""
+
+    def members_of(self, audience: str, among: Iterable[str] | None = None) -> list[str] | None:
+        """The audience's members (only those `among` some profiles, when given); None: not streamed."""
+
+    def unstored_people(self, profiles: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The person columns of new people the lake holds no profile of yet, by profile id."""
 
 
 class UnknownAudience(LookupError):
@@ -29,28 +42,43 @@ def known_audiences(lake: Lake, names: list[str]) -> list[str]:
     return [n for n in names if n in known]
 
 
-def current_members(lake: Lake, audience: str, fields: list[str], among: list[str] | None = None,
+def current_members(lake: Lake, audience: str, fields: list[str], live: LiveMembers | None = None,
                     only: set[str] | None = None, identities: tuple[str, ...] = ()) -> list[Member]:
     """Active members with the fields a destination wants, consent, and the values of the identity namespaces it
     keys members by (`marketo_lead_id` → field `marketo_lead_ids`, as `INSTANCE:ID`; `crm_id` → `crm_ids`).
 
-    `among` replaces the lake's recorded membership by another view of it (the live path's, which knows decisions
-    the lake has not recorded yet); a member without a profile yet waits for the lake. `only` limits the answer to
+    `live` replaces the lake's recorded membership of a streamed audience by the live path's, which knows
+    decisions the lake has not recorded yet, and people it has no profile of yet. `only` limits the answer to
     some profiles.
     """
     kind = audience_kind(lake, audience)
     table, key = ("person_profile", "person_id") if kind == "person" else ("account_profile", "account_id")
     columns = {r[0] for r in lake.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
-    wanted = [f for f in dict.fromkeys([*fields, *CONSENT_COLUMNS]) if f in columns]
-    selected = "".join(f", p.{ident(f)}" for f in wanted)
+    wanted = [f for f in dict.fromkeys([*fields, *CONSENT_COLUMNS]) if f in columns or not columns]
+    among = live.members_of(audience, only) if live is not None else None
+    rows = _profile_rows(lake, audience, table, key, wanted, among, only, identities) if columns else []
+    names = [*wanted, *(f"{n}s" for n in identities)]
+    members = [Member(str(r[0]), dict(zip(names, r[1:])), kind=kind) for r in rows]
+    if among is not None and kind == "person" and len(members) < len(among):
+        # New people decided live: sent as the lake will build them, not a cycle later.
+        found = {m.profile_id for m in members}
+        unstored = live.unstored_people(p for p in among if p not in found) if live is not None else {}
+        members += [Member(p, {n: row.get(n) for n in names}, kind=kind) for p, row in unstored.items()]
+        members.sort(key=lambda m: m.profile_id)
+    return members
+
+
+def _profile_rows(lake: Lake, audience: str, table: str, key: str, wanted: list[str], among: list[str] | None,
+                  only: set[str] | None, identities: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """The members' profile rows: the `among` ones, else the lake's recorded members (of `only`, when given)."""
     if among is None:
         membership = f"({active_sql()}" + (" AND list_contains(?, profile_id)" if only is not None else "") + ")"
         params: list[object] = [audience, *([sorted(only)] if only is not None else [])]
     else:
-        chosen = among if only is None else [p for p in among if p in only]
-        membership, params = "(SELECT unnest(?::VARCHAR[]) AS profile_id)", [chosen]
-    rows = lake.execute(
+        membership, params = "(SELECT unnest(?::VARCHAR[]) AS profile_id)", [among]
+    selected = "".join(f", p.{ident(f)}" for f in wanted)
+    return lake.execute(
         f"""
         SELECT m.profile_id{selected}{"".join(f", {values_sql('person', n, 'm.profile_id')}" for n in identities)}
         FROM {membership} m JOIN {table} p ON p.{key} = m.profile_id
@@ -58,15 +86,15 @@ def current_members(lake: Lake, audience: str, fields: list[str], among: list[st
         """,
         params,
     ).fetchall()
-    names = [*wanted, *(f"{n}s" for n in identities)]
-    return [Member(str(r[0]), dict(zip(names, r[1:])), kind=kind) for r in rows]
 
 
-def acknowledged(lake: Lake, destination: str, audience: str) -> dict[str, str | None]:
-    """Profile id → the destination's key for it (e.g. Marketo lead ids), for every member it has confirmed."""
+def acknowledged(lake: Lake, destination: str, audience: str, among: set[str] | None = None) -> dict[str, str | None]:
+    """Profile id → the destination's key for it (e.g. Marketo lead ids), for every member it has confirmed (of
+    those `among` some profiles, when given: a streaming run's cost does not grow with the audience)."""
     rows = lake.execute(
-        "SELECT profile_id, destination_key FROM destination_members WHERE destination = ? AND audience = ?",
-        [destination, audience],
+        "SELECT profile_id, destination_key FROM destination_members WHERE destination = ? AND audience = ?"
+        + (" AND profile_id IN (SELECT unnest(?::VARCHAR[]))" if among is not None else ""),
+        [destination, audience, *([sorted(among)] if among is not None else [])],
     ).fetchall()
     return {str(p): k for p, k in rows}
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from accord.activation.config import DestinationConfig
 from accord.activation.deliveries import release_dead_letters
 from accord.activation.destination import Destination
-from accord.activation.members import audience_kind, known_audiences
+from accord.activation.members import LiveMembers, audience_kind, known_audiences
 from accord.activation.sync import DeliveryReport, DeliverySync, SyncPolicy
 from accord.connectors.registry import connector
 from accord.governance import audit
@@ -45,10 +45,10 @@ def configured(ws: Workspace, name: str | None = None, sandbox: str | None = Non
 def deliver(ws: Workspace, lake: Lake, config: DestinationConfig, audiences: list[str] | None = None,
             trigger: str = "manual", sleep: Callable[[float], None] | None = None,
             destination: Destination | None = None,
-            live: Callable[[str, set[str] | None], list[str] | None] | None = None,
+            live: LiveMembers | None = None,
             only: dict[str, set[str]] | None = None) -> DeliveryReport:
     """One run of a destination over its audiences (or those of them named), from the lake's sandbox; `live`
-    gives an audience's members as decided live, ahead of the lake's record (`accord serve`); `only` limits the
+    gives the streaming audiences as decided live, ahead of the lake's record (`accord serve`); `only` limits the
     run to some profiles per audience. An audience a policy denies this destination is not sent: the run records
     why."""
     sandbox = lake.sandbox or ws.config.default_sandbox

@@ -28,6 +28,7 @@ from accord.activation.destination import (
     Outcome,
 )
 from accord.activation.members import (
+    LiveMembers,
     acknowledged,
     audience_kind,
     current_members,
@@ -92,11 +93,10 @@ class DeliverySync:
     """One run of one destination over some of its audiences."""
 
     def __init__(self, lake: Lake, name: str, destination: Destination, fields: list[str], policy: SyncPolicy,
-                 live: Callable[[str, set[str] | None], list[str] | None] | None = None,
-                 consent: tuple[str, ...] = needed(())) -> None:
+                 live: LiveMembers | None = None, consent: tuple[str, ...] = needed(())) -> None:
         self.lake, self.name, self.destination, self.fields, self.policy = lake, name, destination, fields, policy
         self.live = live
-        """An audience's members as the live path knows them (None: the lake's record is the membership)."""
+        """The streaming audiences as the live path knows them (None: the lake's record is the membership)."""
         self.consent = consent
         """The consent columns a member must not refuse (from the destination's marketing actions)."""
         self.caps: Capabilities = destination.capabilities
@@ -145,9 +145,9 @@ class DeliverySync:
     def _audience(self, run_id: int, audience: str, focus: set[str] | None = None) -> AudienceReport:
         report = AudienceReport(audience)
         self._settle_in_flight(audience, report)
-        members = current_members(self.lake, audience, self.fields, self._among(audience, focus), focus,
+        members = current_members(self.lake, audience, self.fields, self.live, focus,
                                   self.caps.identities)
-        acked = {p: k for p, k in acknowledged(self.lake, self.name, audience).items() if focus is None or p in focus}
+        acked = acknowledged(self.lake, self.name, audience, focus)
         dead = {str(r[0]) for r in self.lake.execute(
             "SELECT profile_id FROM delivery_dead_letters WHERE destination = ? AND audience = ?",
             [self.name, audience]).fetchall()}
@@ -200,9 +200,6 @@ class DeliverySync:
                     self._clear_in_flight(audience, [o.profile_id for o in outcomes])
                     self._record(run_id, audience, change, outcomes, attempts, report)
         return report
-
-    def _among(self, audience: str, focus: set[str] | None = None) -> list[str] | None:
-        return self.live(audience, focus) if self.live is not None else None
 
     def _deliver(self, run_id: int, audience: str, change: str, batch: list[Member],
                  report: AudienceReport) -> list[tuple[list[Outcome], str, int]]:
@@ -279,8 +276,8 @@ class DeliverySync:
             return
         if self.caps.can_check:
             acked = acknowledged(self.lake, self.name, audience)
-            members = {m.profile_id: m for m in current_members(self.lake, audience, self.fields,
-                                                                self._among(audience), identities=self.caps.identities)}
+            members = {m.profile_id: m for m in current_members(self.lake, audience, self.fields, self.live,
+                                                                identities=self.caps.identities)}
             kind = audience_kind(self.lake, audience)
             for change, run_id in sorted({(c, r) for _, c, r in rows}):
                 # An add is found by the member's fields (e-mail, lead ids), a remove by what the add recorded.

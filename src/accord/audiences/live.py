@@ -27,6 +27,7 @@ from accord.audiences.plan import EventTest, Plan, keep, plan
 from accord.identity.history import last_run
 from accord.identity.nodes import RECORD_NAMESPACE, identities_sql
 from accord.identity.resolve import reserve_ids
+from accord.ingest.records import as_text
 from accord.lake.store import Lake
 from accord.model.times import micros
 from accord.sources.collector import (
@@ -37,6 +38,7 @@ from accord.sources.collector import (
     event_properties,
     parse_time,
     person_key,
+    segment_consent,
     source_key,
 )
 
@@ -108,6 +110,8 @@ class LiveProfiles:
         self.members: dict[str, set[str]] = {}
         self.pending: dict[Key, int] = {}  # keys of messages left to the lake, with their offsets
         self.seeds: list[tuple[int, str, list[Key]]] = []
+        self.unstored: dict[str, dict[str, str | None]] = {}
+        """The person columns of profiles opened here, as the lake will build them, until the lake decides them."""
         self.unrecorded: list[Change] = []
         self.ids: list[str] = []
         self._opened = 0  # new profiles since the last top-up
@@ -147,6 +151,13 @@ class LiveProfiles:
             if found is None:
                 return None
             return sorted(found if among is None else [p for p in among if p in found])
+
+    def unstored_people(self, profiles: Iterable[str]) -> dict[str, dict[str, str | None]]:
+        """The person columns of those `profiles` opened here that the lake does not hold yet, as it will hold
+        them; a profile with a message left to the lake (traits it will add) is not among them."""
+        with self.lock:
+            return {p: dict(row) for p in profiles if (row := self.unstored.get(p)) is not None
+                    and (state := self.profiles.get(p)) is not None and state.stale_until is None}
 
     def fact_audiences(self) -> list[Audience]:
         return [a for p in self.plans.values() for a in p.fact_audiences()]
@@ -270,9 +281,12 @@ class LiveProfiles:
                 self._register(key, profile)
             self.seeds.append((offset, profile, keys))
             state = self.profiles[profile] = ProfileState(facts=None)
+            self.unstored[profile] = {"user_id": as_text(m.get("userId")), "anonymous_id": as_text(m.get("anonymousId"))}
         else:
             self._hold(keys, known, offset)
             return
+        if profile in self.unstored and (stated := segment_consent(m)):
+            _state_consent(self.unstored[profile], stated, f"{m.get('event') or m['type']}: context.consent")
         event_type, url = event_fields(m, self.track_events)
         key = source_key(event_id(m), self.instance)  # as the lake keys it: a retry is no new event
         row = {"event_type": event_type, "url": url, "timestamp": when, "properties": event_properties(m)}
@@ -380,6 +394,7 @@ class LiveProfiles:
         state.applied = staying
         if profile not in self.keys_of:
             del self.profiles[profile]
+            self.unstored.pop(profile, None)
 
     def visible(self, people: Iterable[str]) -> tuple[list[str], list[str]]:
         """Which of `people` the live path keeps state for (they hold a collector record, or have state), and
@@ -401,6 +416,7 @@ class LiveProfiles:
         whole = set(whole)
         with self.lock:
             for profile in people:
+                self.unstored.pop(profile, None)
                 old = self.profiles.get(profile)
                 newer: list[Applied] = []
                 stale = None
@@ -449,6 +465,15 @@ class LiveProfiles:
         """Changes that could not be recorded, to try again first next time."""
         with self.lock:
             self.unrecorded = changes + self.unrecorded
+
+
+def _state_consent(row: dict[str, str | None], stated: Mapping[str, str], reason: str) -> None:
+    """Add a message's consent to a new person's columns: a refusal stays, whatever came before or after (the
+    lake may weigh them by time; the live path never sends what any of them refused)."""
+    for column, value in stated.items():
+        if row.get(column) != "n":
+            row[column] = value
+            row["consent_reason"] = reason
 
 
 _KEYS = (f"namespace IN ('user_id', 'anonymous_id') "

@@ -472,7 +472,7 @@ def _destination_worker(state: ServerState, config: DestinationConfig, queue: _C
             with state.cursor() as lake:
                 names = known_audiences(lake, sorted(wanted))
                 if names:
-                    live = state.live.members_of if config.schedule == "streaming" else None
+                    live = state.live if config.schedule == "streaming" else None
                     report = deliver(state.workspace, lake, config, names, trigger, live=live, only=only)
                     entry.update(last_run=report.run_id, error=report.problem, activated=report.total("activated"),
                                  removed=report.total("removed"), failed=report.total("failed"),
