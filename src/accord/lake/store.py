@@ -120,6 +120,13 @@ class Lake:
         other._con.execute("SET TimeZone = 'UTC'")
         return other
 
+    def wal_bytes(self) -> int:
+        """The size of the store's write-ahead log (what the next checkpoint moves into the file)."""
+        try:
+            return Path(f"{self.path}.wal").stat().st_size
+        except OSError:
+            return 0
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Everything inside commits together or not at all."""

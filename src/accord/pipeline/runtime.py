@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import duckdb
 from croniter import croniter
 
 from accord.activation.config import DestinationConfig
@@ -42,6 +43,8 @@ FULL_GC_AFTER = 100
 """Collections of the middle generation between two full ones (Python's default is 10)."""
 SWITCH_EVERY = 0.001
 """Seconds a thread may hold the GIL while another waits for it."""
+CHECKPOINT_AFTER = 2 << 20
+"""Bytes of the store's write-ahead log after which the worker checkpoints it between cycles (DuckDB's default)."""
 SWEEP_EVERY = timedelta(seconds=1)
 """How often time-window boundaries are swept: windows are days long, and a sweep scans the recent events."""
 
@@ -133,6 +136,9 @@ class Runtime:
         log.written = live.feed
         state = ServerState(workspace, name, log, live, workspace.lake(name, migrate=True),
                             ServedProfiles(folder / "profiles.sqlite"), bus=bus)
+        # The commit that crosses DuckDB's threshold would checkpoint, in whichever thread commits: a delivery
+        # would wait a second or more on a large store. The worker checkpoints between cycles instead.
+        state.store.execute("SET wal_autocheckpoint = '1TB'")
         mark_interrupted(state.store)
         state.write_keys = active_hashes(state.store, "write")
         state.api_keys = active_hashes(state.store, "api")
@@ -208,6 +214,7 @@ def _worker(state: ServerState, every: float) -> None:
             moment = datetime.now(timezone.utc)
             sweep = moment - last_sweep >= SWEEP_EVERY
             cycle(state, lake, stream, moment, last_sweep if sweep else None)
+            _checkpoint(lake)
             last_sweep = moment if sweep else last_sweep
             if moment >= next_audiences:
                 report = evaluate_audiences(state.workspace, lake, audiences, trigger="schedule")
@@ -287,6 +294,16 @@ def cycle(state: ServerState, lake: Lake, stream: StreamEvaluator, moment: datet
     finally:
         state.stages.update({r["stage"]: r for r in ctx.records})
     return ctx.loaded
+
+
+def _checkpoint(lake: Lake) -> None:
+    """Move the write-ahead log into the store once it has grown; while another thread's transaction runs, DuckDB
+    refuses, and the next cycle tries again."""
+    if lake.wal_bytes() > CHECKPOINT_AFTER:
+        try:
+            lake.execute("CHECKPOINT")
+        except duckdb.TransactionException:
+            pass
 
 
 def _current_cursor(state: ServerState, lake: Lake | None) -> Lake:
