@@ -120,6 +120,12 @@ class Lake:
         other._con.execute("SET TimeZone = 'UTC'")
         return other
 
+    @property
+    def derived_folder(self) -> Path:
+        """Where copies of this store's tables made for other engines live (Parquet for Spark): rebuilt from the
+        store whenever needed, so erasing a person removes the folder whole."""
+        return self.path.parent / "derived"
+
     def wal_bytes(self) -> int:
         """The size of the store's write-ahead log (what the next checkpoint moves into the file)."""
         try:

@@ -5,6 +5,7 @@ destination is left holding someone Accord no longer knows."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime, timezone
 from typing import Any
 
@@ -36,11 +37,19 @@ def delete(ws: Workspace, lake: Lake, ref: str, actor: str) -> tuple[str, dict[s
         served = ws.lake_path(lake.sandbox).parent / "profiles.sqlite"
         receipt["served_copy_rows"] = sum(forget(served, p) for p in subject.profile_ids)
         receipt["store_rows"] = lake_rows.erase(lake, lake_rows.matches(lake, subject))
+        receipt["derived_files"] = _erase_derived(lake)
     except Exception as err:
         requests.fail(lake, request_id, f"{type(err).__name__}: {err}")
         raise
     requests.finish(lake, request_id, receipt)
     return request_id, receipt
+
+
+def _erase_derived(lake: Lake) -> int:
+    """Remove the copies of the store's tables made for other engines (they are made again from the store)."""
+    files = [p for p in lake.derived_folder.rglob("*") if p.is_file()] if lake.derived_folder.exists() else []
+    shutil.rmtree(lake.derived_folder, ignore_errors=True)
+    return len(files)
 
 
 def _remove_everywhere(ws: Workspace, lake: Lake, subject: Subject) -> dict[str, dict[str, Any]]:

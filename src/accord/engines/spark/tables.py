@@ -11,6 +11,7 @@ import sqlglot
 from sqlglot import exp
 
 from accord.audiences.tables import table_sql
+from accord.engines.spark.mirror import sync_table
 from accord.lake.sql import ident, literal
 from accord.lake.store import Lake, current_sql
 
@@ -33,11 +34,17 @@ def base_tables(queries: Iterable[str], made: set[str]) -> list[str]:
 
 
 def send_tables(lake: Lake, spark: Any, folder: Path, queries: Iterable[str], made: set[str]) -> None:
-    """Temporary views on `spark` of the lake tables `queries` read: stored ones as Parquet, every version of a
+    """Temporary views on `spark` of the lake tables `queries` read: record tables from their Parquet mirror (only
+    batches new since the last job are written), the others as Parquet staged for this job; every version of a
     record with its `<entity>_current` view built on Spark."""
+    records = set(lake.schema.entities)
     for name in base_tables(queries, made):
         stored = name.removesuffix(CURRENT)
-        send_rows(lake, spark, folder, stored, f"SELECT * FROM {ident(stored)}")
+        mirrored = sync_table(lake, stored) if stored in records else None
+        if mirrored is not None and mirrored.batches:
+            spark.read.parquet(str(mirrored.folder)).createOrReplaceTempView(stored)
+        else:
+            send_rows(lake, spark, folder, stored, f"SELECT * FROM {ident(stored)}")
         if stored != name:
             spark.sql(on_spark(current_sql(lake.schema.entity(stored)))).createOrReplaceTempView(name)
 
