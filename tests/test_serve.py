@@ -307,6 +307,47 @@ def test_a_new_persons_visit_reaches_a_streaming_webhook_before_the_lake_holds_t
         ("new-2", "excluded", "consent:marketing.any")}
 
 
+def test_a_new_visitor_sent_live_then_merged_by_the_lake_is_removed_again(workspace) -> None:
+    """An anonymous visitor is sent at once as a new person; the lake's cycle then finds they are Kim (an identify
+    links them), so one of the two profiles ends: the destination is told, and holds one profile for Kim."""
+    folder, key = workspace
+    receiver = with_webhook(folder, 'audience "Recent visitors" of person\n'
+                                    'where any event (event_type = "web.pageview" in last 30 days)\n')
+    config = yaml.safe_load((folder / "accord.yaml").read_text())
+    config["destinations"][0]["fields"] = ["user_id", "anonymous_id"]
+    (folder / "accord.yaml").write_text(yaml.safe_dump(config))
+    server = Server(folder, ingest_every=4)
+    try:
+        kim = recent([{"type": "identify", "userId": "u9", "traits": {"email": "kim@acme.com"}, "messageId": "k1"},
+                      {"type": "page", "userId": "u9", "messageId": "k2", "properties": {"url": "https://acme.com/"}}])
+        assert httpx.post(f"{server.url}/v1/batch", json={"batch": kim}, auth=(key, "")).status_code == 200
+        deadline = time.monotonic() + 30
+        while len(receiver.received) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        visit = recent([{"type": "page", "anonymousId": "a-new", "messageId": "v1",
+                         "properties": {"url": "https://acme.com/pricing"}}])
+        assert httpx.post(f"{server.url}/v1/batch", json={"batch": visit}, auth=(key, "")).status_code == 200
+        while len(receiver.received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        linked = recent([{"type": "identify", "anonymousId": "a-new", "userId": "u9", "messageId": "v2"}])
+        assert httpx.post(f"{server.url}/v1/batch", json={"batch": linked}, auth=(key, "")).status_code == 200
+        while len(receiver.received) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        server.stop()
+        receiver.close()
+    kim_id, visitor_id = (m["profile_id"] for m in receiver.received[:2])
+    assert [(m["status"], m["identities"]) for m in receiver.received[:2]] == [
+        ("realized", {"user_id": "u9"}), ("realized", {"anonymous_id": "a-new"})]
+    assert len(receiver.received) == 3 and receiver.received[2]["status"] == "exited", receiver.received
+    ended = receiver.received[2]["profile_id"]
+    assert ended in (kim_id, visitor_id) and receiver.signatures_ok
+    with Workspace.load(folder).lake() as lake:
+        held = [r["profile_id"] for r in lake.query("SELECT profile_id FROM destination_members WHERE destination = 'hook'")]
+        [kept] = [r["person_id"] for r in lake.query("SELECT person_id FROM person_profile WHERE user_id = 'u9'")]
+    assert held == [kept] and kept != ended, "the destination holds Kim once, under the profile that stayed"
+
+
 def test_a_consent_withdrawal_reaches_a_streaming_webhook_as_a_removal_within_seconds(workspace) -> None:
     """The person stays in the audience; their consent (Segment consent spec, from a CMP) now refuses marketing, so
     the webhook holding them is told they left."""
