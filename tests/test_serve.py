@@ -194,8 +194,9 @@ def test_serve_syncs_marketo_sources_and_profiles_their_people(tmp_path, tiny_wo
         assert lake.scalar("SELECT count(DISTINCT source_instance_id) FROM person") == 1
 
 
-def with_webhook(folder: Path, audience: str):
-    """The audience's file, and a streaming webhook destination for it to a local receiver (returned)."""
+def with_webhook(folder: Path, audience: str, fields: tuple[str, ...] = ("email",)):
+    """The audience's file, and a streaming webhook destination for it to a local receiver (returned), sending
+    `fields`."""
     from tests.test_activation import Receiver
 
     name = audience.split('"')[1]
@@ -204,7 +205,7 @@ def with_webhook(folder: Path, audience: str):
     receiver = Receiver("hook-secret")
     config = yaml.safe_load((folder / "accord.yaml").read_text())
     config["destinations"] = [{"type": "webhook", "name": "hook", "url": receiver.url, "secret": "file:hook.secret",
-                               "audiences": [name], "fields": ["email"]}]
+                               "audiences": [name], "fields": list(fields)}]
     (folder / "accord.yaml").write_text(yaml.safe_dump(config))
     return receiver
 
@@ -272,10 +273,8 @@ def test_a_new_persons_visit_reaches_a_streaming_webhook_before_the_lake_holds_t
     consent refuses marketing is kept back with a receipt saying why."""
     folder, key = workspace
     receiver = with_webhook(folder, 'audience "Recent visitors" of person\n'
-                                    'where any event (event_type = "web.pageview" in last 30 days)\n')
-    config = yaml.safe_load((folder / "accord.yaml").read_text())
-    config["destinations"][0]["fields"] = ["user_id"]
-    (folder / "accord.yaml").write_text(yaml.safe_dump(config))
+                                    'where any event (event_type = "web.pageview" in last 30 days)\n',
+                            fields=("user_id",))
     server = Server(folder, ingest_every=8)
     try:
         time.sleep(1)  # the first cycle, at start, is over
@@ -312,10 +311,8 @@ def test_a_new_visitor_sent_live_then_merged_by_the_lake_is_removed_again(worksp
     links them), so one of the two profiles ends: the destination is told, and holds one profile for Kim."""
     folder, key = workspace
     receiver = with_webhook(folder, 'audience "Recent visitors" of person\n'
-                                    'where any event (event_type = "web.pageview" in last 30 days)\n')
-    config = yaml.safe_load((folder / "accord.yaml").read_text())
-    config["destinations"][0]["fields"] = ["user_id", "anonymous_id"]
-    (folder / "accord.yaml").write_text(yaml.safe_dump(config))
+                                    'where any event (event_type = "web.pageview" in last 30 days)\n',
+                            fields=("user_id", "anonymous_id"))
     server = Server(folder, ingest_every=4)
     try:
         kim = recent([{"type": "identify", "userId": "u9", "traits": {"email": "kim@acme.com"}, "messageId": "k1"},

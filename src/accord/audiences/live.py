@@ -27,15 +27,16 @@ from accord.audiences.plan import EventTest, Plan, keep, plan
 from accord.identity.history import last_run
 from accord.identity.nodes import RECORD_NAMESPACE, identities_sql
 from accord.identity.resolve import reserve_ids
-from accord.ingest.records import as_text
 from accord.lake.store import Lake
 from accord.model.times import micros
 from accord.sources.collector import (
     SOURCE_TYPE,
     collects,
+    consent_reason,
     event_fields,
     event_id,
     event_properties,
+    message_ids,
     parse_time,
     person_key,
     segment_consent,
@@ -281,12 +282,12 @@ class LiveProfiles:
                 self._register(key, profile)
             self.seeds.append((offset, profile, keys))
             state = self.profiles[profile] = ProfileState(facts=None)
-            self.unstored[profile] = {"user_id": as_text(m.get("userId")), "anonymous_id": as_text(m.get("anonymousId"))}
+            self.unstored[profile] = dict(zip(("user_id", "anonymous_id"), message_ids(m)))
         else:
             self._hold(keys, known, offset)
             return
         if profile in self.unstored and (stated := segment_consent(m)):
-            _state_consent(self.unstored[profile], stated, f"{m.get('event') or m['type']}: context.consent")
+            _state_consent(self.unstored[profile], stated, consent_reason(m))
         event_type, url = event_fields(m, self.track_events)
         key = source_key(event_id(m), self.instance)  # as the lake keys it: a retry is no new event
         row = {"event_type": event_type, "url": url, "timestamp": when, "properties": event_properties(m)}

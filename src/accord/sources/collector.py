@@ -214,7 +214,7 @@ def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[
         for m in entry["batch"]:
             when = iso(m.get("timestamp")) or iso(received)
             person = _person_id(m)
-            user, anonymous = as_text(m.get("userId")), as_text(m.get("anonymousId"))
+            user, anonymous = message_ids(m)
             kind = m["type"]
             traits = m.get("traits") or {}
             if kind == "identify":
@@ -247,11 +247,20 @@ def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[
                 add_timeless((f"alias:{anonymous}", user, anonymous), lambda: _id_link(m))
             stated = segment_consent(m) if kind not in ("identify", "alias") else None
             if stated:
-                reason = f"{m.get('event') or kind}: context.consent"
-                rows["person"].append(_consent_row(person, user, anonymous, stated, reason, when))
+                rows["person"].append(_consent_row(person, user, anonymous, stated, consent_reason(m), when))
     if timeless:
         rows["person"].extend(timeless.values())
     return Records(dict(rows))
+
+
+def message_ids(m: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The userId and anonymousId a message's person records carry, as text."""
+    return as_text(m.get("userId")), as_text(m.get("anonymousId"))
+
+
+def consent_reason(m: dict[str, Any]) -> str:
+    """Why a message's record states a consent: the event (or message type) that carried `context.consent`."""
+    return f"{m.get('event') or m['type']}: context.consent"
 
 
 def event_row(m: dict[str, Any], when: str | None, instance: str, names: dict[str, str]) -> dict[str, str | None]:

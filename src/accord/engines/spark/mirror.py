@@ -68,19 +68,19 @@ def sync_table(lake: Lake, table: str) -> Synced:
     if missing and len(files) + 1 > MAX_FILES:
         files, missing = {}, list(want)
     if missing:
-        name = _write(lake, table, folder, missing, held)
+        name = _write(lake, table, folder, missing)
         files[name] = {b: want[b] for b in missing}
-    _write_manifest(folder, {"columns": columns, "files": files, "next": held.get("next", 0)})
+    _write_manifest(folder, {"columns": columns, "files": files})
     gone = [p for p in folder.glob("part-*.parquet") if p.name not in files] + list(folder.glob(".part-*.tmp"))
     for path in gone:
         path.unlink()
     return Synced(folder, len(missing), len(gone), len(want))
 
 
-def _write(lake: Lake, table: str, folder: Path, batches: list[str], held: dict[str, Any]) -> str:
-    """One new file holding `batches`; returns its name (numbered past every file the folder has had)."""
-    held["next"] = held.get("next", 0) + 1
-    name = f"part-{held['next']:06d}.parquet"
+def _write(lake: Lake, table: str, folder: Path, batches: list[str]) -> str:
+    """One new file holding `batches`; returns its name (numbered past every file in the folder)."""
+    number = 1 + max((int(p.stem.removeprefix("part-")) for p in folder.glob("part-*.parquet")), default=0)
+    name = f"part-{number:06d}.parquet"
     aside = folder / f".{name}.tmp"  # Spark skips files whose names start with a dot
     chosen = ", ".join(str(int(b)) for b in batches)
     lake.execute(f"COPY (SELECT * FROM {ident(table)} WHERE batch_id IN ({chosen})) TO {literal(str(aside))} "
