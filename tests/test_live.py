@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, note, settings
+from hypothesis import HealthCheck, event, example, given, note, settings
 from hypothesis import strategies as st
 
 from accord.api.app import create_app
@@ -183,6 +183,10 @@ def memberships(lake, names: list[str]) -> dict[str, set[str]]:
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(actions)
+@example([  # an identify during a cycle links the owner of a lapsed visitor's anonymous id
+    ("hours", 1), ("hours", 24), ("hours", 12), ("hours", 1), ("hours", 10), ("alias", "a1", "u1"), ("hours", 2),
+    ("hours", 24), ("cycle", 0), ("hours", 30), ("hours", 20), ("page", "u1", "a1", "https://x.io/", 24),
+    ("hours", 1), ("identify", "u3", "p1@acme.com"), ("cycle", 1), ("track", "u3", "a1")])
 def test_after_each_cycle_the_lake_equals_a_batch_run(tmp_path_factory, steps) -> None:
     note(repr(steps))
     ws = workspace(tmp_path_factory.mktemp("live") / "ws")

@@ -118,6 +118,9 @@ class LiveProfiles:
         self._opened = 0  # new profiles since the last top-up
         self._stamps: dict[str, int | None] = {}
         self._restitched: set[str] = set()  # profiles an identity run changed since their state was loaded
+        self.deferred: set[str] = set()
+        """Profiles whose lake decision was not taken (a message newer than it concerned them): the next cycle
+        decides them again, as that message may load on another profile's record and leave them untouched."""
         self.error: str | None = None
         self._identity_run: object = ()  # the lake's identity run and membership recording this state knows
         self._recorded_run: object = ()
@@ -152,6 +155,10 @@ class LiveProfiles:
             if found is None:
                 return None
             return sorted(found if among is None else [p for p in among if p in found])
+
+    def deferred_people(self) -> list[str]:
+        with self.lock:
+            return sorted(self.deferred)
 
     def unstored_people(self, profiles: Iterable[str]) -> dict[str, dict[str, str | None]]:
         """The person columns of those `profiles` opened here that the lake does not hold yet, as it will hold
@@ -418,6 +425,7 @@ class LiveProfiles:
         with self.lock:
             for profile in people:
                 self.unstored.pop(profile, None)
+                self.deferred.discard(profile)
                 old = self.profiles.get(profile)
                 newer: list[Applied] = []
                 stale = None
@@ -433,6 +441,7 @@ class LiveProfiles:
                         value = (p.decide(state.hits, state.facts, at, state.dropped)
                                  if p is not None and stale is None else None)
                         if value is None:
+                            self.deferred.add(profile)
                             continue
                     else:
                         value = profile in members.get(audience, ())

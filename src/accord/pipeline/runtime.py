@@ -262,7 +262,7 @@ def _streaming(ctx: ServeContext) -> tuple[int, int]:
     touched = ctx.identity.people.touched if ctx.identity else []
     state.live.refresh_identities(ctx.lake, touched, ctx.upto)
     # The people the live path opened are decided too: if their records did not load, they must leave again.
-    people = [*(touched or []), *(profile for _, profile, _ in ctx.opened)]
+    people = [*(touched or []), *(profile for _, profile, _ in ctx.opened), *state.live.deferred_people()]
     changes = ctx.stream.advance([r.batch_id for r in ctx.loaded], ctx.sweep_since, ctx.moment, people, ctx.upto)
     state.live.top_up(ctx.lake)
     if touched:
