@@ -67,10 +67,11 @@ def test_all_problems_of_a_row_are_listed(lake, tmp_path) -> None:
 
 
 def test_integer_and_json_types(lake, tmp_path) -> None:
-    path = write_csv(tmp_path / "a.csv", ["Id", "Emp"], [["1", "12"], ["2", "12.0"], ["3", "12.5"], ["4", "lots"]])
+    path = write_csv(tmp_path / "a.csv", ["Id", "Emp"], [["1", "12"], ["2", "12.0"], ["3", "12.5"], ["4", "lots"],
+                                                         ["5", "1e30"], ["6", "-9223372036854775809"], ["7", "1e18"]])
     ingest(lake, path, mapping("account", {"source_id": "Id", "employees": "Emp"}))
-    assert {r["source_id"]: r["employees"] for r in lake.current("account")} == {"1": 12, "2": 12}
-    assert {r["source_row"] for r in lake.quarantine()} == {3, 4}
+    assert {r["source_id"]: r["employees"] for r in lake.current("account")} == {"1": 12, "2": 12, "7": 10**18}
+    assert {r["source_row"] for r in lake.quarantine()} == {3, 4, 5, 6}, "a whole number too large for 64 bits"
     events = write_csv(
         tmp_path / "e.csv", ["Id", "T", "P"], [["1", "2024-01-01T00:00:00Z", '{"a": 1}'], ["2", "2024-01-01T00:00:00Z", "{oops"]]
     )

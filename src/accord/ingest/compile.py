@@ -223,7 +223,7 @@ class ChunkCompiler:
             as_double = f"TRY_CAST(trim({text}) AS DOUBLE)"
             return (
                 f"(CASE WHEN regexp_full_match(trim({text}), '[+-]?[0-9]+') THEN TRY_CAST(trim({text}) AS BIGINT) "
-                f"WHEN {as_double} = floor({as_double}) THEN CAST({as_double} AS BIGINT) END)"
+                f"WHEN {as_double} = floor({as_double}) THEN TRY_CAST({as_double} AS BIGINT) END)"
             )
         words_true = ", ".join(literal(w) for w in TRUE_WORDS)
         words_false = ", ".join(literal(w) for w in FALSE_WORDS)
