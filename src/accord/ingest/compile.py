@@ -183,20 +183,10 @@ class ChunkCompiler:
             path = literal('$."' + t.arg.replace('"', '\\"') + '"')
             return f"(CASE WHEN json_valid({text}) THEN json_extract_string({text}, {path}) END)"
         if t.name == "snake_keys":
-            text = self._hoist(text)
-            renamed = text
-            for key in KNOWN_KEYS:  # Marketo's usual attribute names, renamed as text: far cheaper than parsing
-                renamed = f"replace({renamed}, {literal(json.dumps(key) + ':')}, {literal(json.dumps(snake(key)) + ':')})"
-            renamed = self._hoist(renamed)
-            return self._hoist(f"(CASE WHEN regexp_matches({renamed}, {literal(UNSNAKED_KEY)}) THEN {_snake_keys(text)} "
-                               f"ELSE {renamed} END)")
+            return self._snake_keys(self._hoist(text))
         if t.name == "add_keys":
-            text = self._hoist(text)
             pairs = ", ".join(f"{literal(str(k))}, {self._raw_text(c)}" for k, c in t.arg.items())
-            # json_merge_patch drops a key whose value is null: a column the input lacks adds nothing.
-            return self._hoist(
-                f"(CASE WHEN {text} IS NULL OR (json_valid({text}) AND json_type({text}) = 'OBJECT') THEN "
-                f"json_merge_patch(coalesce({text}, '{{}}'), json_object({pairs}))::VARCHAR ELSE {text} END)")
+            return self._add_keys(self._hoist(text), pairs)
         if t.name == "source_key":
             source_type = t.arg or self.mapping.source_type
             return f"({text} || {literal('@' + self.instance + '.' + source_type)})"
@@ -204,6 +194,23 @@ class ChunkCompiler:
         cases = " ".join(f"WHEN {text} = {literal(k)} THEN {literal(None if v is None else str(v))}" for k, v in table.items())
         default = literal(str(t.arg["_default"])) if "_default" in t.arg else text
         return f"(CASE WHEN {text} IS NULL THEN NULL {cases} ELSE {default} END)"
+
+    def _snake_keys(self, text: str) -> str:
+        """A JSON object's keys in snake case, other text as it was."""
+        renamed = text
+        for key in KNOWN_KEYS:  # Marketo's usual attribute names, renamed as text: far cheaper than parsing
+            renamed = f"replace({renamed}, {literal(json.dumps(key) + ':')}, {literal(json.dumps(snake(key)) + ':')})"
+        renamed = self._hoist(renamed)
+        return self._hoist(f"(CASE WHEN regexp_matches({renamed}, {literal(UNSNAKED_KEY)}) THEN {_snake_keys(text)} "
+                           f"ELSE {renamed} END)")
+
+    def _add_keys(self, text: str, pairs: str) -> str:
+        """The object (or a new one) with the `pairs` (key, value, ...) whose value is not null set; other text as
+        it was."""
+        # json_merge_patch drops a key whose value is null: a column the input lacks adds nothing.
+        return self._hoist(
+            f"(CASE WHEN {text} IS NULL OR (json_valid({text}) AND json_type({text}) = 'OBJECT') THEN "
+            f"json_merge_patch(coalesce({text}, '{{}}'), json_object({pairs}))::VARCHAR ELSE {text} END)")
 
     @staticmethod
     def _parse(text: str, t: Transform) -> str:
@@ -219,11 +226,12 @@ class ChunkCompiler:
         if t.name == "to_number":
             return f"TRY_CAST(trim({text}) AS DOUBLE)"
         if t.name == "to_integer":
-            # DuckDB rounds '12.5' to 13 when casting text to an integer: accept only whole numbers.
+            # DuckDB rounds '12.5' to 13 when casting text to an integer: accept only whole numbers. (round, not
+            # floor: Spark's floor is a BIGINT, which overflows on 1e30 instead of leaving the row to quarantine.)
             as_double = f"TRY_CAST(trim({text}) AS DOUBLE)"
             return (
                 f"(CASE WHEN regexp_full_match(trim({text}), '[+-]?[0-9]+') THEN TRY_CAST(trim({text}) AS BIGINT) "
-                f"WHEN {as_double} = floor({as_double}) THEN TRY_CAST({as_double} AS BIGINT) END)"
+                f"WHEN {as_double} = round({as_double}) THEN TRY_CAST({as_double} AS BIGINT) END)"
             )
         words_true = ", ".join(literal(w) for w in TRUE_WORDS)
         words_false = ", ".join(literal(w) for w in FALSE_WORDS)

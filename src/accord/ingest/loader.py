@@ -11,7 +11,7 @@ from accord.ingest.limits import escaped
 from accord.ingest.mapping import Mapping
 from accord.lake.sql import ident, literal
 from accord.lake.store import Lake, latest_view_sql, now
-from accord.sources.base import RawChunk
+from accord.sources.base import MalformedRow, RawChunk
 
 
 @dataclass
@@ -44,6 +44,79 @@ def ingest_chunks(
     on_chunk: Callable[[int], None] | None = None,
 ) -> IngestResult:
     """Ingest one input as one batch. The same input (same fingerprint) ingested again changes nothing."""
+
+    def fill(batch: Batch) -> bool:
+        compilers: dict[tuple[str, ...], tuple[dict[str, str], str]] = {}
+        seen: dict[str, None] = {}
+        read = set(batch.mapping.source_columns)
+        created = False
+        for chunk in chunks:
+            columns = chunk.columns
+            if tuple(columns) not in compilers:
+                used = batch.mapping.with_custom(columns)
+                renames = used.renames(columns)
+                named = [renames.get(c, c) for c in columns]
+                compilers[tuple(columns)] = renames, stage_select(used, named, batch.instance, strict_columns)
+                seen.update(dict.fromkeys(named))
+                read.update(used.source_columns)
+            renames, sql = compilers[tuple(columns)]
+            table = chunk.table.rename_columns([renames.get(c, c) for c in chunk.table.column_names])
+            lake.register("chunk", table)
+            if created:
+                lake.execute(f"INSERT INTO {batch.stage} BY NAME {sql}")
+            else:
+                lake.execute(f"CREATE TEMP TABLE {batch.stage} AS {sql}")
+                created = True
+            lake.unregister("chunk")
+            batch.quarantine(chunk.malformed)
+            batch.result.rows_read += chunk.table.num_rows + len(chunk.malformed)
+            if on_chunk:
+                on_chunk(chunk.table.num_rows + len(chunk.malformed))
+        batch.columns_seen(seen, read)
+        return created
+
+    return ingest_batch(lake, mapping, fill, source_name=source_name, fingerprint=fingerprint,
+                        source_instance_id=source_instance_id)
+
+
+@dataclass
+class Batch:
+    """A batch being filled: its staging table, the mapping as it applies here, and the result so far."""
+
+    lake: Lake
+    mapping: Mapping
+    batch_id: int
+    instance: str
+    started_at: object
+    result: IngestResult
+
+    @property
+    def stage(self) -> str:
+        return ident(f"_stage_{self.batch_id}")
+
+    def quarantine(self, malformed: Iterable[MalformedRow]) -> None:
+        """Rows the reader could not split into fields, kept whole with their reasons."""
+        for bad in malformed:
+            code = bad.reason.split(":", 1)[0]
+            self.lake.execute(
+                "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [self.batch_id, self.mapping.target.name, bad.row, code, escaped(bad.reason), escaped(bad.text),
+                 self.started_at],
+            )
+            self.result.reasons[code] = self.result.reasons.get(code, 0) + 1
+            self.result.quarantined += 1
+
+    def columns_seen(self, seen: Iterable[str], read: set[str]) -> None:
+        """Report the columns the mapping reads that the input lacks, and the input's columns it does not read."""
+        seen = list(seen)
+        self.result.absent_columns = self.mapping.absent(seen)
+        self.result.unmapped_columns = [c for c in seen if c not in read and not any(r.startswith(c + ".") for r in read)]
+
+
+def ingest_batch(lake: Lake, mapping: Mapping, fill: Callable[[Batch], bool], *, source_name: str, fingerprint: str,
+                 source_instance_id: str | None = None) -> IngestResult:
+    """One input as one batch, atomically: `fill` stages its rows (in `Batch.stage`, as `stage_select` makes them;
+    False when there are none), then good rows are committed as versions and bad ones quarantined."""
     started = time.perf_counter()
     mapping = mapping.on(lake.schema)
     entity = mapping.target
@@ -57,53 +130,16 @@ def ingest_chunks(
         result.already_ingested_as = int(previous)
         return result
 
-    batch_id = int(lake.scalar("SELECT nextval('batch_seq')"))
-    result.batch_id = batch_id
-    stage = ident(f"_stage_{batch_id}")
-    started_at = now()
+    batch = Batch(lake, mapping, int(lake.scalar("SELECT nextval('batch_seq')")), instance, now(), result)
+    result.batch_id = batch.batch_id
     try:
         with lake.transaction():
-            compilers: dict[tuple[str, ...], tuple[dict[str, str], str]] = {}
-            seen: dict[str, None] = {}
-            read = set(mapping.source_columns)
-            created = False
-            for chunk in chunks:
-                columns = chunk.columns
-                if tuple(columns) not in compilers:
-                    used = mapping.with_custom(columns)
-                    renames = used.renames(columns)
-                    named = [renames.get(c, c) for c in columns]
-                    compilers[tuple(columns)] = renames, _stage_select(used, named, instance, strict_columns)
-                    seen.update(dict.fromkeys(named))
-                    read.update(used.source_columns)
-                renames, sql = compilers[tuple(columns)]
-                table = chunk.table.rename_columns([renames.get(c, c) for c in chunk.table.column_names])
-                lake.register("chunk", table)
-                if created:
-                    lake.execute(f"INSERT INTO {stage} BY NAME {sql}")
-                else:
-                    lake.execute(f"CREATE TEMP TABLE {stage} AS {sql}")
-                    created = True
-                lake.unregister("chunk")
-                for bad in chunk.malformed:
-                    code = bad.reason.split(":", 1)[0]
-                    lake.execute(
-                        "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [batch_id, entity.name, bad.row, code, escaped(bad.reason), escaped(bad.text), started_at],
-                    )
-                    result.reasons[code] = result.reasons.get(code, 0) + 1
-                result.rows_read += chunk.table.num_rows + len(chunk.malformed)
-                result.quarantined += len(chunk.malformed)
-                if on_chunk:
-                    on_chunk(chunk.table.num_rows + len(chunk.malformed))
-            result.absent_columns = mapping.absent(seen)
-            result.unmapped_columns = [c for c in seen if c not in read and not any(r.startswith(c + ".") for r in read)]
-            if created:
-                _commit_stage(lake, mapping, stage, batch_id, instance, started_at, result)
+            if fill(batch):
+                _commit_stage(lake, mapping, batch.stage, batch.batch_id, instance, batch.started_at, result)
             lake.execute(
                 "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, 'committed', ?, ?, ?, ?, ?, ?)",
                 [
-                    batch_id,
+                    batch.batch_id,
                     entity.name,
                     mapping.source_type,
                     instance,
@@ -113,25 +149,29 @@ def ingest_chunks(
                     result.loaded,
                     result.unchanged,
                     result.quarantined,
-                    started_at,
+                    batch.started_at,
                     now(),
                 ],
             )
     finally:
-        lake.execute(f"DROP TABLE IF EXISTS {stage}")
+        lake.execute(f"DROP TABLE IF EXISTS {batch.stage}")
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _stage_select(mapping: Mapping, columns: list[str], instance: str, strict: bool) -> str:
-    """The compiled mapping plus the source key and the record hash of every row."""
+def stage_select(mapping: Mapping, columns: list[str], instance: str, strict: bool) -> str:
+    """The compiled mapping over `chunk` plus the source key and the record hash of every row."""
+    return keyed_select(mapping, instance, f"({ChunkCompiler(mapping, columns, instance, strict).select_sql()})")
+
+
+def keyed_select(mapping: Mapping, instance: str, mapped: str) -> str:
+    """Rows a mapping made (`mapped`, a relation), with their source key and record hash."""
     entity = mapping.target
-    base = ChunkCompiler(mapping, columns, instance, strict).select_sql()
     suffix = literal(f"@{instance}.{mapping.source_type}")
     hashed = ", ".join(ident(c.name) for c in entity.mappable_columns)
     # DuckDB's hash() is several times cheaper than md5 over JSON; if an engine upgrade changes it, an
     # unchanged record sent again is stored once more as an identical version, which no view can tell apart.
-    return f"SELECT *, source_id || {suffix} AS source_key, hash({hashed})::VARCHAR AS record_hash FROM ({base})"
+    return f"SELECT *, source_id || {suffix} AS source_key, hash({hashed})::VARCHAR AS record_hash FROM {mapped}"
 
 
 def _commit_stage(

@@ -70,7 +70,7 @@ class FileReader:
         return self._jsonl()
 
     def _csv(self) -> Iterator[RawChunk]:
-        header = self._csv_header()
+        header = self.csv_header()
         malformed: list[MalformedRow] = []
 
         def on_invalid(row: Any) -> str:
@@ -123,12 +123,12 @@ class FileReader:
                 if sent(number):
                     continue
                 raw = [value.encode("utf-8", "surrogateescape") for value in record]
-                undecodable = [name for name, value in zip(header, raw) if not _utf8(value)]
+                not_utf8 = [name for name, value in zip(header, raw) if not _utf8(value)]
                 if len(record) != len(header):
-                    malformed.append(MalformedRow(number, _shown(raw), f"malformed_row: expected {len(header)} fields, "
-                                                                       f"found {len(record)}"))
-                elif undecodable:
-                    malformed.append(MalformedRow(number, _shown(raw), _undecodable(undecodable)))
+                    malformed.append(MalformedRow(number, shown(raw), f"malformed_row: expected {len(header)} fields, "
+                                                                      f"found {len(record)}"))
+                elif not_utf8:
+                    malformed.append(MalformedRow(number, shown(raw), undecodable(not_utf8)))
                 else:
                     rows.append(number)
                     values.append(record)
@@ -137,7 +137,7 @@ class FileReader:
                     rows, values, malformed = [], [], []
         yield _text_chunk(header, values, rows, malformed)
 
-    def _csv_header(self) -> list[str]:
+    def csv_header(self) -> list[str]:
         """The header row, which must be UTF-8 and name each column once."""
         try:
             # Undecodable bytes are escaped here so that they count against the header only if they are in it.
@@ -151,11 +151,11 @@ class FileReader:
             try:
                 name.encode("utf-8")
             except UnicodeEncodeError:
-                shown = _shown([name.encode("utf-8", "surrogateescape")])
-                raise FileFormatError(f'{self.path}: the header row is not UTF-8 (column "{shown}")') from None
-        return self._usable_names(header)
+                text = shown([name.encode("utf-8", "surrogateescape")])
+                raise FileFormatError(f'{self.path}: the header row is not UTF-8 (column "{text}")') from None
+        return self.usable_names(header)
 
-    def _usable_names(self, names: list[str]) -> list[str]:
+    def usable_names(self, names: list[str]) -> list[str]:
         """Column names, each given once and none holding NUL (SQL engines end a name there)."""
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
@@ -166,12 +166,17 @@ class FileReader:
                                   "rename it")
         return names
 
-    def _parquet(self) -> Iterator[RawChunk]:
+    def parquet_file(self) -> pq.ParquetFile:
+        """The Parquet file, once it is known to be one and to name each column once."""
         try:
             pf = pq.ParquetFile(self.path)
         except (pa.ArrowException, OSError) as err:
             raise FileFormatError(f"{self.path}: not a readable Parquet file ({err})") from None
-        self._usable_names(pf.schema_arrow.names)
+        self.usable_names(pf.schema_arrow.names)
+        return pf
+
+    def _parquet(self) -> Iterator[RawChunk]:
+        pf = self.parquet_file()
         start = 1
         for batch in pf.iter_batches(batch_size=ROWS_PER_CHUNK):
             rows = np.arange(start, start + batch.num_rows, dtype=np.int64)
@@ -189,7 +194,7 @@ class FileReader:
                 if not raw.strip():
                     continue
                 try:
-                    record = _flatten(_json_record(raw))
+                    record = jsonl_record(raw)
                 except ValueError as err:
                     text = escaped(raw.decode("utf-8", "backslashreplace").rstrip("\r\n"))
                     malformed.append(MalformedRow(number, text, f"malformed_row: {err}"))
@@ -201,6 +206,12 @@ class FileReader:
                     records, rows, malformed = [], [], []
         if records or malformed:
             yield _jsonl_chunk(records, rows, malformed)
+
+
+def jsonl_record(raw: bytes) -> dict[str, str | None]:
+    """One JSONL line as a record of text columns (nested objects as dotted names); ValueError saying why not (where,
+    counted in the line without its line break)."""
+    return _flatten(_json_record(raw.rstrip(b"\r\n")))
 
 
 def _json_record(raw: bytes) -> dict[str, Any]:
@@ -234,16 +245,16 @@ def _as_text(table: pa.Table) -> tuple[pa.Table, list[MalformedRow]]:
     for i in np.flatnonzero(bad):
         values = [table[n][int(i)].as_py() for n in names]
         columns = [n for n, v in zip(names, values) if v is not None and not _utf8(v)]
-        malformed.append(MalformedRow(int(rows[i]), _shown(values), _undecodable(columns)))
+        malformed.append(MalformedRow(int(rows[i]), shown(values), undecodable(columns)))
     return _as_text(table.filter(pa.array(~bad)))[0], malformed
 
 
-def _shown(values: list[bytes | None]) -> str:
+def shown(values: list[bytes | None]) -> str:
     """A row's bytes as one line of text a person can read, bytes that are not UTF-8 escaped."""
     return ",".join(escaped((v or b"").decode("utf-8", "backslashreplace")) for v in values)
 
 
-def _undecodable(columns: list[str]) -> str:
+def undecodable(columns: list[str]) -> str:
     return f"invalid_utf8: {', '.join(columns)} holds bytes that are not UTF-8"
 
 
