@@ -80,8 +80,13 @@ def mapping(entity: str, fields: dict[str, Any], **extra: Any) -> Mapping:
     return parse_mapping({"entity": entity, "source_type": "Test", "source_instance_id": "t1", "fields": fields, **extra})
 
 
-def ingest(lake: Lake, path: Path, m: Mapping):
-    return load_file(lake, FileJob(path, m))
+def ingest(lake: Lake, path: Path, m: Mapping, engine: str = "duckdb"):
+    """Load one file through `m`, read and mapped on `engine` (the conformance suite's fixture names one)."""
+    if engine == "duckdb":
+        return load_file(lake, FileJob(path, m))
+    from accord.engines.registry import open_engine
+
+    return open_engine(engine, lake).load_file(FileJob(path, m))
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Every quarantine reason: the bad record is kept with its reason and raw form, the rest of the batch loads."""
+"""Every quarantine reason, on every engine: the bad record is kept with its reason and raw form, the rest of the batch
+loads."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def reasons_of(lake) -> dict[int, tuple[str, str]]:
     return {r["source_row"]: (r["reason_code"], r["reason"]) for r in lake.quarantine(limit=1000)}
 
 
-def test_each_reason_is_recorded_and_good_rows_load(lake, tmp_path) -> None:
+def test_each_reason_is_recorded_and_good_rows_load(lake, tmp_path, engine) -> None:
     rows = [
         GOOD,
         ["", "b@acme.com", "1", "", "", ""],  # 2: no id
@@ -44,7 +45,7 @@ def test_each_reason_is_recorded_and_good_rows_load(lake, tmp_path) -> None:
         ["7", "f@acme.com", "1", "", "", "maybe"],  # 7
         ["8", "g@acme.com", "2", "2024-03-01", "", "true"],
     ]
-    result = ingest(lake, write_csv(tmp_path / "p.csv", HEADER, rows), person_mapping())
+    result = ingest(lake, write_csv(tmp_path / "p.csv", HEADER, rows), person_mapping(), engine)
     assert (result.rows_read, result.loaded, result.quarantined) == (8, 2, 6)
     got = reasons_of(lake)
     assert got[2] == ("missing_required", "missing_required: source_id is empty")
@@ -59,30 +60,30 @@ def test_each_reason_is_recorded_and_good_rows_load(lake, tmp_path) -> None:
     assert result.reasons == {"missing_required": 1, "bad_email": 1, "wrong_type": 2, "unparsable_date": 2}
 
 
-def test_all_problems_of_a_row_are_listed(lake, tmp_path) -> None:
+def test_all_problems_of_a_row_are_listed(lake, tmp_path, engine) -> None:
     rows = [["1", "nope", "x", "2024-99-01", "", ""]]
-    ingest(lake, write_csv(tmp_path / "p.csv", HEADER, rows), person_mapping())
+    ingest(lake, write_csv(tmp_path / "p.csv", HEADER, rows), person_mapping(), engine)
     reason = lake.quarantine()[0]["reason"]
     assert "bad_email" in reason and "wrong_type" in reason and "unparsable_date" in reason
 
 
-def test_integer_and_json_types(lake, tmp_path) -> None:
+def test_integer_and_json_types(lake, tmp_path, engine) -> None:
     path = write_csv(tmp_path / "a.csv", ["Id", "Emp"], [["1", "12"], ["2", "12.0"], ["3", "12.5"], ["4", "lots"],
                                                          ["5", "1e30"], ["6", "-9223372036854775809"], ["7", "1e18"]])
-    ingest(lake, path, mapping("account", {"source_id": "Id", "employees": "Emp"}))
+    ingest(lake, path, mapping("account", {"source_id": "Id", "employees": "Emp"}), engine)
     assert {r["source_id"]: r["employees"] for r in lake.current("account")} == {"1": 12, "2": 12, "7": 10**18}
     assert {r["source_row"] for r in lake.quarantine()} == {3, 4, 5, 6}, "a whole number too large for 64 bits"
     events = write_csv(
         tmp_path / "e.csv", ["Id", "T", "P"], [["1", "2024-01-01T00:00:00Z", '{"a": 1}'], ["2", "2024-01-01T00:00:00Z", "{oops"]]
     )
-    ingest(lake, events, mapping("event", {"source_id": "Id", "timestamp": "T", "event_type": {"constant": "x.y"}, "properties": "P"}))
+    ingest(lake, events, mapping("event", {"source_id": "Id", "timestamp": "T", "event_type": {"constant": "x.y"}, "properties": "P"}), engine)
     assert lake.quarantine(reason="wrong_type", limit=10)[0]["reason"] == "wrong_type: properties '{oops' is not JSON"
 
 
-def test_malformed_csv_lines_keep_their_row_numbers(lake, tmp_path) -> None:
+def test_malformed_csv_lines_keep_their_row_numbers(lake, tmp_path, engine) -> None:
     path = tmp_path / "p.csv"
     path.write_text("Id,Email\n1,a@x.io\n2\n3,c@x.io\n4,d@x.io,extra\n5,e@x.io\n")
-    result = ingest(lake, path, mapping("person", {"source_id": "Id", "email": "Email"}))
+    result = ingest(lake, path, mapping("person", {"source_id": "Id", "email": "Email"}), engine)
     assert (result.loaded, result.quarantined) == (3, 2)
     bad = {r["source_row"]: r for r in lake.quarantine()}
     assert set(bad) == {2, 4}
@@ -92,25 +93,25 @@ def test_malformed_csv_lines_keep_their_row_numbers(lake, tmp_path) -> None:
     assert rows == {"1": 1, "3": 3, "5": 5}
 
 
-def test_malformed_jsonl_lines(lake, tmp_path) -> None:
+def test_malformed_jsonl_lines(lake, tmp_path, engine) -> None:
     path = tmp_path / "p.jsonl"
     path.write_text('{"id": "1", "traits": {"email": "a@x.io"}}\n{"id": 2,\n[1, 2]\n{"id": "4"}\n')
-    result = ingest(lake, path, mapping("person", {"source_id": "id", "email": "traits.email"}))
+    result = ingest(lake, path, mapping("person", {"source_id": "id", "email": "traits.email"}), engine)
     assert (result.loaded, result.quarantined) == (2, 2)
     assert {r["source_row"] for r in lake.quarantine()} == {2, 3}
     assert {r["source_id"]: r["email"] for r in lake.current("person")} == {"1": "a@x.io", "4": None}
 
 
-def test_parquet_with_native_types(lake, tmp_path) -> None:
+def test_parquet_with_native_types(lake, tmp_path, engine) -> None:
     table = pa.table({"Id": [1, 2], "Score": [1.5, None], "Seen": pa.array([1_700_000_000_000, 0], pa.timestamp("ms", "UTC"))})
     pq.write_table(table, tmp_path / "p.parquet")
-    ingest(lake, tmp_path / "p.parquet", mapping("person", {"source_id": "Id", "lead_score": "Score", "created_at": "Seen"}))
+    ingest(lake, tmp_path / "p.parquet", mapping("person", {"source_id": "Id", "lead_score": "Score", "created_at": "Seen"}), engine)
     rows = lake.current("person")
     assert [r["lead_score"] for r in rows] == [1.5, None]
     assert rows[0]["created_at"].year == 2023
 
 
-def test_a_failing_batch_leaves_nothing_behind(lake, tmp_path, monkeypatch) -> None:
+def test_a_failing_batch_leaves_nothing_behind(lake, tmp_path, monkeypatch, engine) -> None:
     from accord.ingest import loader
 
     def explode(*args, **kwargs):
@@ -119,8 +120,8 @@ def test_a_failing_batch_leaves_nothing_behind(lake, tmp_path, monkeypatch) -> N
     monkeypatch.setattr(loader, "_commit_stage", explode)
     path = write_csv(tmp_path / "p.csv", ["Id"], [["1"]])
     with pytest.raises(RuntimeError, match="disk full"):
-        ingest(lake, path, mapping("person", {"source_id": "Id"}))
+        ingest(lake, path, mapping("person", {"source_id": "Id"}), engine)
     assert lake.scalar("SELECT count(*) FROM person") == 0
     assert lake.scalar("SELECT count(*) FROM batches") == 0
     monkeypatch.undo()
-    assert ingest(lake, path, mapping("person", {"source_id": "Id"})).loaded == 1
+    assert ingest(lake, path, mapping("person", {"source_id": "Id"}), engine).loaded == 1

@@ -15,23 +15,24 @@ VALUES = {"activityDate": "2026-11-20T10:00:00Z", "activityTypeId": "1", "timest
 
 
 @pytest.mark.parametrize("name", builtin_mappings())
-def test_every_shipped_mapping_loads_a_file_with_only_the_columns_it_needs(lake, tmp_path: Path, name: str) -> None:
+def test_every_shipped_mapping_loads_a_file_with_only_the_columns_it_needs(lake, tmp_path: Path, name: str,
+                                                                          engine: str) -> None:
     mapping = resolve_mapping(name)
     needed = [spec.source_columns[0] for field, spec in mapping.fields.items() if mapping.needs(field)]
     assert needed, name
     header = list(dict.fromkeys(needed))
     result = ingest(lake, write_csv(tmp_path / "min.csv", header, [[VALUES.get(c, f"x{i}") for i, c in
-                                                                    enumerate(header)]]), mapping)
+                                                                    enumerate(header)]]), mapping, engine)
     assert (result.loaded, result.quarantined) == (1, 0), lake.query("SELECT reason FROM quarantine")
     assert set(result.absent_columns) == set(mapping.source_columns) - set(header)
 
 
-def test_a_salesforce_contact_report_with_labels_and_custom_fields_loads(lake, tmp_path: Path) -> None:
+def test_a_salesforce_contact_report_with_labels_and_custom_fields_loads(lake, tmp_path: Path, engine: str) -> None:
     header = ["Contact ID", "First Name", "Last Name", "Email", "Title", "Account ID", "Mailing Country",
               "Email Opt Out", "Last Modified Date", "ABM Tier", "Persona__c"]
     row = ["0035e00000AbCdE", "Jane", "Doe", "Jane@Acme.com", "CTO", "0015e00000XyZ", "Germany", "false",
            "2026-11-20T10:00:00Z", "Tier 1", "Champion"]
-    result = ingest(lake, write_csv(tmp_path / "report.csv", header, [row]), resolve_mapping("salesforce/contact"))
+    result = ingest(lake, write_csv(tmp_path / "report.csv", header, [row]), resolve_mapping("salesforce/contact"), engine)
     assert (result.loaded, result.quarantined) == (1, 0)
     assert result.unmapped_columns == ["ABM Tier", "Persona__c"]
     person = lake.query("SELECT source_id, email, first_name, account_key, email_opt_out, source_updated_at "
@@ -41,13 +42,14 @@ def test_a_salesforce_contact_report_with_labels_and_custom_fields_loads(lake, t
     assert person["source_updated_at"] is not None, "Last Modified Date stands in for SystemModstamp"
 
 
-def test_a_marketo_bulk_activity_export_loads(lake, tmp_path: Path) -> None:
+def test_a_marketo_bulk_activity_export_loads(lake, tmp_path: Path, engine: str) -> None:
     header = ["marketoGUID", "leadId", "activityDate", "activityTypeId", "campaignId", "primaryAttributeValueId",
               "primaryAttributeValue", "attributes"]
     rows = [["10001", "42", "2026-11-20T10:00:00Z", "1", "", "7", "pricing.html",
              '{"Webpage URL": "https://x.io/pricing", "Query Parameters": "utm=1"}'],
             ["10002", "42", "2026-11-21T10:00:00Z", "11", "9", "1003", "Q4 Launch - Email 1", '{"Link": "https://x.io"}']]
-    result = ingest(lake, write_csv(tmp_path / "activities.csv", header, rows), resolve_mapping("marketo/activity"))
+    result = ingest(lake, write_csv(tmp_path / "activities.csv", header, rows), resolve_mapping("marketo/activity"),
+                    engine)
     assert (result.loaded, result.quarantined) == (2, 0)
     assert sorted(r["event_type"] for r in lake.query("SELECT event_type FROM event")) == ["email.click", "web.pageview"]
     properties = {r["source_id"]: json.loads(r["properties"]) for r in lake.query("SELECT source_id, properties FROM event")}

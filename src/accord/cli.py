@@ -37,6 +37,7 @@ from accord.workspace import Workspace, WorkspaceError
 if TYPE_CHECKING:
     from accord.api import relay
     from accord.audiences.evaluate import EvaluationReport
+    from accord.engines.adapter import Engine
     from accord.identity.run import IdentityReport
     from accord.ingest.loader import IngestResult
     from accord.profiles.lookup import AttributeValue, PersonProfile
@@ -149,9 +150,7 @@ def progress_bar() -> Progress:
     )
 
 
-def ingest_jobs(lake: Lake, jobs: list[FileJob]) -> list[IngestResult]:
-    from accord.sources.files import load_file
-
+def ingest_jobs(engine: Engine, jobs: list[FileJob]) -> list[IngestResult]:
     results = []
     with progress_bar() as progress:
         task = progress.add_task("ingesting", total=len(jobs), rows=0)
@@ -162,7 +161,7 @@ def ingest_jobs(lake: Lake, jobs: list[FileJob]) -> list[IngestResult]:
             def count(n: int, _task: int = task) -> None:
                 progress.update(_task, rows=progress.tasks[_task].fields["rows"] + n)
 
-            results.append(load_file(lake, job, count))
+            results.append(engine.load_file(job, count))
             progress.update(task, advance=1, rows=max(rows, progress.tasks[task].fields["rows"]))
     return results
 
@@ -244,10 +243,13 @@ def ingest_files(
     mapping: Annotated[Optional[str], typer.Option(help="Mapping YAML file or shipped mapping name.")] = None,
     entity: Annotated[Optional[str], typer.Option(help=f"Target entity: {', '.join(ENTITIES)}.")] = None,
     instance: Annotated[Optional[str], typer.Option(help="Source instance id (overrides the mapping's).")] = None,
+    engine: EngineOpt = None,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
 ) -> None:
-    """Ingest files through a mapping; bad records go to quarantine, the rest load."""
+    """Ingest files through a mapping (read and mapped on the workspace's engine); bad records go to quarantine,
+    the rest load."""
+    from accord.engines.registry import workspace_engine
     from accord.ingest.mapping import MappingError
     from accord.sources.files import FileJob, jobs_from_manifest
     from accord.sources.mappings import resolve_mapping
@@ -264,7 +266,7 @@ def ingest_files(
         else:
             jobs = [FileJob(path, resolve_mapping(mapping, entity, schema), instance)]
         with ws.lake(sandbox) as lake:
-            results = ingest_jobs(lake, jobs)
+            results = ingest_jobs(workspace_engine(ws, lake, engine), jobs)
     print_results(results)
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from accord.activation.sync import DeliveryReport
 from accord.audiences.evaluate import EvaluationReport
 from accord.audiences.files import load_audiences
-from accord.engines.registry import engine_kind
+from accord.engines.registry import engine_kind, workspace_engine
 from accord.generate import generate
 from accord.governance.config import GovernanceConfig
 from accord.identity.run import IdentityReport
@@ -22,7 +22,7 @@ from accord.lake.store import Lake
 from accord.model.schema import CustomField
 from accord.pipeline import run_batch
 from accord.profiles.lookup import PersonProfile, get_person
-from accord.sources.files import FileJob, jobs_from_manifest, load_file
+from accord.sources.files import FileJob, jobs_from_manifest
 from accord.workspace import CONFIG_FILE, Workspace, WorkspaceError
 
 if TYPE_CHECKING:
@@ -128,10 +128,11 @@ def run_demo(
     with marketo, salesforce, linkedin, google, ws.lake() as lake:
         _configure(ws, marketo, salesforce, systems)
         _activate_to_ads_and_crm(ws, linkedin, google, salesforce)
+        files_engine = workspace_engine(ws, lake)
         for job in jobs:
             if on_step:
                 on_step(str(job.path.relative_to(folder)), steps)
-            report.results.append(load_file(lake, job, on_rows))
+            report.results.append(files_engine.load_file(job, on_rows))
         for config in ws.config.sources:
             if on_step:
                 on_step(f"syncing from a local {config.type.capitalize()} server", steps)

@@ -1,5 +1,5 @@
-"""Files as careless exports and attackers make them: every good row loads, every bad one is quarantined with its
-reason and raw form, and a file that cannot be read at all is one clear error."""
+"""Files as careless exports and attackers make them, read on every engine: every good row loads, every bad one is
+quarantined with its reason and raw form, and a file that cannot be read at all is one clear error."""
 
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ def csv_bytes(rows: int, bad_at: int | None = None) -> bytes:
     return b"\n".join(lines) + b"\n"
 
 
-def test_one_invalid_utf8_byte_quarantines_its_row_only(lake, tmp_path: Path) -> None:
+def test_one_invalid_utf8_byte_quarantines_its_row_only(lake, tmp_path: Path, engine) -> None:
     path = tmp_path / "people.csv"
     path.write_bytes(csv_bytes(1762, bad_at=1501))
-    result = ingest(lake, path, PEOPLE)
+    result = ingest(lake, path, PEOPLE, engine)
     assert (result.loaded, result.quarantined) == (1761, 1)
     row = lake.query("SELECT source_row, reason_code AS code, reason, raw_record AS raw FROM quarantine")[0]
     assert row["source_row"] == 1501 and row["code"] == "invalid_utf8" and "Email" in row["reason"]
@@ -72,59 +72,59 @@ def test_arrow_complaining_about_such_a_row_reaches_no_one(tmp_path: Path) -> No
     (b'Id,"E\x00mail"', r'column name "E\\0mail" holds a NUL'),
 ])
 def test_a_header_that_cannot_name_columns_is_refused_naming_the_column(lake, tmp_path: Path, header: bytes,
-                                                                        says: str) -> None:
+                                                                        says: str, engine) -> None:
     path = tmp_path / "people.csv"
     path.write_bytes(header + b"\n1,ACME\n")
     with pytest.raises(FileFormatError, match=says):
-        ingest(lake, path, PEOPLE)
+        ingest(lake, path, PEOPLE, engine)
 
 
-def test_a_jsonl_field_name_holding_nul_quarantines_its_line(lake, tmp_path: Path) -> None:
+def test_a_jsonl_field_name_holding_nul_quarantines_its_line(lake, tmp_path: Path, engine) -> None:
     jsonl = tmp_path / "people.jsonl"
     jsonl.write_text('{"Id": "1"}\n{"Id": "2", "x": {"0\\u0000": 1}}\n{"Id": "3"}\n')
-    result = ingest(lake, jsonl, PEOPLE)
+    result = ingest(lake, jsonl, PEOPLE, engine)
     assert (result.loaded, result.quarantined) == (2, 1)
     assert 'the field name "x.0\\0" holds a NUL character' in lake.scalar("SELECT reason FROM quarantine")
 
 
-def test_invalid_utf8_in_jsonl_quarantines_its_line(lake, tmp_path: Path) -> None:
+def test_invalid_utf8_in_jsonl_quarantines_its_line(lake, tmp_path: Path, engine) -> None:
     path = tmp_path / "people.jsonl"
     path.write_bytes(b'{"Id": "1", "Email": "a@x.io"}\n{"Id": "2", "Email": "b\xff@x.io"}\n{"Id": "3"}\n')
-    result = ingest(lake, path, PEOPLE)
+    result = ingest(lake, path, PEOPLE, engine)
     assert (result.loaded, result.quarantined) == (2, 1)
     assert "invalid UTF-8" in lake.scalar("SELECT reason FROM quarantine")
 
 
-def test_a_duplicated_header_is_refused_naming_the_column(lake, tmp_path: Path) -> None:
+def test_a_duplicated_header_is_refused_naming_the_column(lake, tmp_path: Path, engine) -> None:
     path = tmp_path / "people.csv"
     path.write_text("Id,Email,Email\n1,a@x.io,b@x.io\n")
     with pytest.raises(FileFormatError, match="'Email' more than once"):
-        ingest(lake, path, PEOPLE)
+        ingest(lake, path, PEOPLE, engine)
 
 
-def test_a_jsonl_file_with_a_bom_loads_its_first_record(lake, tmp_path: Path) -> None:
+def test_a_jsonl_file_with_a_bom_loads_its_first_record(lake, tmp_path: Path, engine) -> None:
     path = tmp_path / "people.jsonl"
     path.write_bytes(b'\xef\xbb\xbf{"Id": "1", "Email": "a@x.io"}\n{"Id": "2"}\n')
-    result = ingest(lake, path, PEOPLE)
+    result = ingest(lake, path, PEOPLE, engine)
     assert (result.loaded, result.quarantined) == (2, 0)
 
 
-def test_a_jsonl_line_nested_too_deeply_is_quarantined(lake, tmp_path: Path) -> None:
+def test_a_jsonl_line_nested_too_deeply_is_quarantined(lake, tmp_path: Path, engine) -> None:
     path = tmp_path / "people.jsonl"
     deep = '{"Id": "2", "x": ' + '{"a": ' * 990 + "1" + "}" * 990 + "}"
     surrogate = '{"Id": "3", "Email": "\\ud800@x.io"}'
     path.write_text("\n".join(['{"Id": "1"}', deep, surrogate, '{"Id": "4"}']) + "\n")
-    result = ingest(lake, path, PEOPLE)
+    result = ingest(lake, path, PEOPLE, engine)
     assert (result.loaded, result.quarantined) == (2, 2)
     reasons = [r["reason"] for r in lake.query("SELECT reason FROM quarantine ORDER BY source_row")]
     assert "nests" in reasons[0] and "Unicode" in reasons[1]
 
 
 @pytest.mark.parametrize("stamp", ["99999-01-01", "9999-12-31T23:59:59-14:00", "1850-06-01T00:00:00Z"])
-def test_instants_outside_the_accepted_years_are_quarantined(lake, tmp_path: Path, stamp: str) -> None:
+def test_instants_outside_the_accepted_years_are_quarantined(lake, tmp_path: Path, stamp: str, engine) -> None:
     path = tmp_path / "people.jsonl"
     path.write_text(json.dumps({"Id": "1", "LastModifiedDate": stamp}) + "\n" + json.dumps({"Id": "2"}) + "\n")
-    result = ingest(lake, path, PEOPLE)
+    result = ingest(lake, path, PEOPLE, engine)
     assert (result.loaded, result.quarantined) == (1, 1), lake.query("SELECT reason FROM quarantine")
     assert lake.scalar("SELECT reason_code FROM quarantine") in ("out_of_range", "unparsable_date")
 
@@ -179,7 +179,8 @@ def _quoted(cell: str) -> str:
     return '"' + cell.replace('"', '""') + '"' if any(c in cell for c in ',"\r\n') else cell
 
 
-def test_parquet_files_with_a_duplicated_column_or_no_parquet_at_all_are_refused(lake, tmp_path: Path) -> None:
+def test_parquet_files_with_a_duplicated_column_or_no_parquet_at_all_are_refused(lake, tmp_path: Path,
+                                                                                 engine) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -187,13 +188,13 @@ def test_parquet_files_with_a_duplicated_column_or_no_parquet_at_all_are_refused
     pq.write_table(pa.table([pa.array(["1"]), pa.array(["a@x.io"]), pa.array(["b@x.io"])],
                             names=["Id", "Email", "Email"]), twice)
     with pytest.raises(FileFormatError, match="'Email' more than once"):
-        ingest(lake, twice, PEOPLE)
+        ingest(lake, twice, PEOPLE, engine)
     fake = tmp_path / "fake.parquet"
     fake.write_bytes(b"PAR1 this is not parquet")
     with pytest.raises(FileFormatError, match="not a readable Parquet file"):
-        ingest(lake, fake, PEOPLE)
+        ingest(lake, fake, PEOPLE, engine)
     odd = tmp_path / "odd.parquet"
     pq.write_table(pa.table({"Id": ["1", "2", "3"], "Email": ["a@x.io", "b\x00@x.io", "é" * 100_000],
                              "nested": [{"a": 1}, None, {"a": 2}]}), odd)
-    result = ingest(lake, odd, PEOPLE)
+    result = ingest(lake, odd, PEOPLE, engine)
     assert result.rows_read == result.loaded + result.quarantined == 3

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -12,6 +12,8 @@ import pyarrow as pa
 
 if TYPE_CHECKING:
     from accord.audiences.compile import CompiledAudiences
+    from accord.ingest.loader import IngestResult
+    from accord.sources.files import FileJob
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,10 @@ class Engine(Protocol):
     def components(self, n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """Connected components of an undirected graph: per node, a dense label numbered in the order of each
         component's lowest node (so every engine labels a graph alike)."""
+        ...
+
+    def load_file(self, job: FileJob, on_rows: Callable[[int], None] | None = None) -> IngestResult:
+        """Read and map one file, and commit it to the lake as one batch (bad rows quarantined)."""
         ...
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,8 +11,10 @@ import pyarrow as pa
 from accord.audiences.compile import MEMBERS, CompiledAudiences
 from accord.engines.duckdb import ENGINE
 from accord.identity.stitch import components
+from accord.ingest.loader import IngestResult
 from accord.lake.sql import ident, literal
 from accord.lake.store import Lake
+from accord.sources.files import FileJob, load_file
 
 
 def open_engine(lake: Lake, settings: Any = None) -> DuckDBEngine:
@@ -33,6 +35,10 @@ class DuckDBEngine:
 
     def components(self, n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         return components(n_nodes, src, dst)
+
+    def load_file(self, job: FileJob, on_rows: Callable[[int], None] | None = None) -> IngestResult:
+        """The file read in chunks in this process and mapped in the lake's connection."""
+        return load_file(self.lake, job, on_rows)
 
     def members(self, compiled: CompiledAudiences) -> pa.Table:
         """Evaluate every audience (the aud_* tables exist); returns (audience, profile_id) rows."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import reduce
 from pathlib import Path
@@ -20,15 +20,19 @@ from accord.audiences.compile import MEMBERS, CompiledAudiences
 from accord.engines.spark import ENGINE
 from accord.engines.spark.components import star_roots
 from accord.engines.spark.config import SparkConfig
+from accord.engines.spark.dialect import to_spark
+from accord.engines.spark.files import map_file
 from accord.engines.spark.session import configured_session
 from accord.engines.spark.tables import (
     bring_back,
     load_audience_tables,
-    on_spark,
     send_rows,
     send_tables,
 )
+from accord.ingest.loader import Batch, IngestResult, ingest_batch, keyed_select
+from accord.lake.sql import DUCKDB_TYPES, ident, literal
 from accord.lake.store import Lake
+from accord.sources.files import FileJob, fingerprint
 
 
 def open_engine(lake: Lake, settings: SparkConfig | None = None) -> SparkEngine:
@@ -93,9 +97,33 @@ class SparkEngine:
         with self._staging() as folder:
             send_tables(self.lake, self.spark, folder, [sql for _, sql in steps], {name for name, _ in steps})
             for name, sql in steps:
-                self.spark.sql(on_spark(sql)).cache().createOrReplaceTempView(name)
+                self.spark.sql(to_spark(sql)).cache().createOrReplaceTempView(name)
             for name in keep:
                 bring_back(self.lake, self.spark.table(name), folder, name)
+
+    def load_file(self, job: FileJob, on_rows: Callable[[int], None] | None = None) -> IngestResult:
+        """The file read and mapped on Spark; the lake commits the mapped rows (Parquet) as one batch."""
+
+        def fill(batch: Batch) -> bool:
+            with self._staging() as folder:
+                mapped = map_file(self.spark, job.path, batch.mapping, batch.instance, folder / "mapped")
+                batch.quarantine(mapped.malformed)
+                batch.result.rows_read += mapped.rows + len(mapped.malformed)
+                batch.columns_seen(mapped.columns, mapped.read)
+                if on_rows:
+                    on_rows(mapped.rows + len(mapped.malformed))
+                if not mapped.rows:
+                    return False
+                typed = ", ".join(f"CAST({ident(c.name)} AS {DUCKDB_TYPES[c.type]}) AS {ident(c.name)}"
+                                  for c in batch.mapping.target.mappable_columns)
+                files = literal(str(mapped.folder / "*.parquet"))
+                rows = f"(SELECT {typed}, source_row, _reason, _raw FROM read_parquet({files}))"
+                self.lake.execute(f"CREATE TEMP TABLE {batch.stage} AS "
+                                  f"{keyed_select(batch.mapping, batch.instance, rows)}")
+                return True
+
+        return ingest_batch(self.lake, job.mapping, fill, source_name=str(job.path), fingerprint=fingerprint(job.path),
+                            source_instance_id=job.source_instance_id)
 
     def components(self, n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """Large-star/small-star rounds on Spark; nodes without an edge are components of their own."""

@@ -11,16 +11,12 @@ import sqlglot
 from sqlglot import exp
 
 from accord.audiences.tables import table_sql
+from accord.engines.spark.dialect import to_spark
 from accord.engines.spark.mirror import sync_table
 from accord.lake.sql import ident, literal
 from accord.lake.store import Lake, current_sql
 
 CURRENT = "_current"
-
-
-def on_spark(sql: str) -> str:
-    """DuckDB SQL as Spark SQL; what Spark cannot say is an error, never a silent change."""
-    return sqlglot.transpile(sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)[0]
 
 
 def base_tables(queries: Iterable[str], made: set[str]) -> list[str]:
@@ -46,7 +42,7 @@ def send_tables(lake: Lake, spark: Any, folder: Path, queries: Iterable[str], ma
         else:
             send_rows(lake, spark, folder, stored, f"SELECT * FROM {ident(stored)}")
         if stored != name:
-            spark.sql(on_spark(current_sql(lake.schema.entity(stored)))).createOrReplaceTempView(name)
+            spark.sql(to_spark(current_sql(lake.schema.entity(stored)))).createOrReplaceTempView(name)
 
 
 def send_rows(lake: Lake, spark: Any, folder: Path, name: str, query: str) -> Any:
@@ -70,4 +66,4 @@ def load_audience_tables(lake: Lake, spark: Any, folder: Path) -> None:
     built = table_sql(lake.schema)
     send_tables(lake, spark, folder, built.values(), set(built))
     for name, sql in built.items():
-        spark.sql(on_spark(sql)).cache().createOrReplaceTempView(name)
+        spark.sql(to_spark(sql)).cache().createOrReplaceTempView(name)

@@ -1,0 +1,161 @@
+"""Files read and mapped on Spark: the input is split over the executors, mapped by the mapping's Spark SQL, and
+the mapped rows written as Parquet for the lake to commit as one batch. Rows keep their numbers in the file, and
+rows that cannot be split into fields, or hold bytes that are not UTF-8, come back whole with their reason."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from accord.engines.spark.mapping import mapping_sql
+from accord.ingest.mapping import Mapping
+from accord.sources.base import ROW_COLUMN, MalformedRow
+from accord.sources.files import (
+    BOM,
+    FileReader,
+    detect_format,
+    jsonl_record,
+    shown,
+    undecodable,
+)
+
+CORRUPT = "_corrupt_record"
+LATIN_1 = "ISO-8859-1"
+REPLACED = "\ufffd"  # what Spark's text reader decodes a byte that is not UTF-8 to
+
+
+@dataclass
+class MappedFile:
+    """A file mapped on Spark: the mapped rows as Parquet, and what the lake reports and quarantines besides."""
+
+    folder: Path
+    columns: list[str]
+    """The input's columns, named as the mapping reads them."""
+    read: set[str]
+    """The columns the mapping (with the input's custom fields) reads."""
+    rows: int
+    malformed: list[MalformedRow] = field(default_factory=list)
+
+
+@dataclass
+class RawFrame:
+    """A file's rows as text columns plus their numbers, and the rows that could not be read."""
+
+    frame: Any
+    malformed: list[MalformedRow]
+    strict: bool
+    """Does every row hold the file's full column set (CSV, Parquet), or only its own (JSONL)?"""
+
+
+def map_file(spark: Any, path: Path, mapping: Mapping, instance: str, folder: Path) -> MappedFile:
+    """Read `path` on Spark, map it with `mapping`, write the mapped rows (as `ChunkCompiler` makes them) to
+    `folder` as Parquet."""
+    raw = READERS[detect_format(path)](spark, path)
+    columns = [c for c in raw.frame.columns if c != ROW_COLUMN]
+    used = mapping.with_custom(columns)
+    renames = used.renames(columns)
+    named = [renames.get(c, c) for c in columns]
+    raw.frame.toDF(*named, ROW_COLUMN).createOrReplaceTempView("chunk")
+    spark.sql(mapping_sql(used, named, instance, raw.strict)).write.mode("overwrite").parquet(str(folder))
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in folder.glob("*.parquet"))
+    return MappedFile(folder, named, set(used.source_columns), rows, raw.malformed)
+
+
+def _csv(spark: Any, path: Path) -> RawFrame:
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    header = FileReader(path).csv_header()
+    # Columns by position: the header's names may hold dots or spaces, which Spark's reader would misread.
+    schema = StructType([StructField(f"_c{i}", StringType()) for i in range(len(header))]
+                        + [StructField(CORRUPT, StringType())])
+    # multiLine: a quoted value may hold line breaks (exports' descriptions do); each file is then one split.
+    # Read as Latin-1, one character per byte, so that a row's bytes that are not UTF-8 are kept, not replaced.
+    frame = (spark.read.schema(schema)
+             .options(header=True, multiLine=True, mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT,
+                      escape='"', encoding=LATIN_1)
+             .csv(str(path)))
+    frame = _numbered(frame).persist()
+    raw = [F.encode(F.coalesce(F.col(f"_c{i}"), F.lit("")), LATIN_1) for i in range(len(header))]
+    undecodable = F.array_compact(F.array(*[F.when(~F.is_valid_utf8(b), F.lit(n)) for b, n in zip(raw, header)]))
+    frame = frame.withColumn("_undecodable", undecodable)
+    good = F.col(CORRUPT).isNull() & (F.size("_undecodable") == 0)
+    bad = frame.where(~good).select(CORRUPT, "_undecodable", ROW_COLUMN, *[f"_c{i}" for i in range(len(header))])
+    malformed = [_bad_csv_row(r, header) for r in bad.collect()]
+    # A CSV field is text, empty or not (Spark reads an empty one as null; the lake's reader as "").
+    texts = [F.decode(b, "UTF-8").alias(n) for b, n in zip(raw, header)]
+    return RawFrame(frame.where(good).select(*texts, ROW_COLUMN), malformed, strict=True)
+
+
+def _bad_csv_row(row: Any, header: list[str]) -> MalformedRow:
+    """A row Spark could not split into the header's fields, or holding bytes that are not UTF-8, as the lake's
+    reader quarantines it: its bytes shown escaped."""
+    number = row[ROW_COLUMN]
+    if row[CORRUPT] is not None:
+        data = row[CORRUPT].rstrip("\r\n").encode(LATIN_1)
+        fields = next(csv.reader([data.decode("utf-8", "surrogateescape")]), [])
+        return MalformedRow(number, shown([data]), f"malformed_row: expected {len(header)} fields, found {len(fields)}")
+    values = [(row[f"_c{i}"] or "").encode(LATIN_1) for i in range(len(header))]
+    return MalformedRow(number, shown(values), undecodable(list(row["_undecodable"])))
+
+
+def _parquet(spark: Any, path: Path) -> RawFrame:
+    FileReader(path).parquet_file()
+    frame = spark.read.parquet(str(path))
+    return RawFrame(_numbered(frame).persist(), [], strict=True)
+
+
+def _jsonl(spark: Any, path: Path) -> RawFrame:
+    """Each line parsed by the rule the lake's own reader uses; its keys (dotted for nested objects) become
+    columns, as many as the file's records name."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import MapType, StringType, StructField, StructType
+
+    parsed_type = StructType([StructField("record", MapType(StringType(), StringType())),
+                              StructField("error", StringType())])
+
+    @F.udf(returnType=parsed_type, useArrow=False)
+    def parse(line: str | None) -> tuple[dict[str, str | None] | None, str | None]:
+        text = (line or "").removeprefix(BOM.decode("utf-8"))
+        if REPLACED in text:
+            return None, "invalid UTF-8 (a byte that is not UTF-8)"
+        try:
+            return jsonl_record(text.encode("utf-8")), None
+        except ValueError as err:
+            return None, str(err)
+
+    lines = _numbered(spark.read.text(str(path))).where(F.trim("value") != "")
+    frame = lines.select(ROW_COLUMN, "value", parse("value").alias("parsed")).persist()
+    bad = frame.where(F.col("parsed.error").isNotNull()).select(ROW_COLUMN, "value", "parsed.error").collect()
+    malformed = [MalformedRow(r[ROW_COLUMN], r["value"], f"malformed_row: {r['error']}") for r in bad]
+    good = frame.where(F.col("parsed.error").isNull())
+    first_seen = (good.select(F.explode(F.map_keys("parsed.record")).alias("key"), ROW_COLUMN)
+                  .groupBy("key").agg(F.min(ROW_COLUMN).alias("at")).orderBy("at", "key").collect())
+    keys = [r["key"] for r in first_seen]
+    return RawFrame(good.select(*[F.col("parsed.record").getItem(k) for k in keys], ROW_COLUMN).toDF(*keys, ROW_COLUMN),
+                    malformed, strict=False)
+
+
+def _numbered(frame: Any) -> Any:
+    """`frame` with each row's 1-based number in the file (`ROW_COLUMN`), counted across the file's splits in order
+    without moving rows: a split's rows follow the rows of the splits before it."""
+    from pyspark.sql import functions as F
+
+    tagged = frame.withColumn("_split", F.spark_partition_id()).withColumn("_id", F.monotonically_increasing_id())
+    counts = dict(tagged.groupBy("_split").count().collect())
+    offsets, total = {}, 0
+    for split in sorted(counts):
+        offsets[split], total = total, total + counts[split]
+    start = F.create_map(*[F.lit(v) for pair in offsets.items() for v in pair]) if offsets else F.create_map()
+    # monotonically_increasing_id holds the split in its upper 31 bits and the row within it in the lower 33.
+    within = F.col("_id").bitwiseAND(F.lit((1 << 33) - 1))
+    number = (F.coalesce(start[F.col("_split")], F.lit(0)) + within + 1).cast("long")
+    return tagged.withColumn(ROW_COLUMN, number).drop("_split", "_id")
+
+
+READERS: dict[str, Callable[[Any, Path], RawFrame]] = {"csv": _csv, "parquet": _parquet, "jsonl": _jsonl}
