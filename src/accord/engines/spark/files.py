@@ -80,7 +80,8 @@ def _csv(spark: Any, path: Path) -> RawFrame:
              .options(header=True, multiLine=True, mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT,
                       escape='"', encoding=LATIN_1)
              .csv(str(path)))
-    frame = _numbered(frame).persist()
+    # One task reads the file; once numbered, its rows are spread over the executors to be mapped.
+    frame = _numbered(frame).repartition(int(spark.conf.get("spark.sql.shuffle.partitions"))).persist()
     raw = [F.encode(F.coalesce(F.col(f"_c{i}"), F.lit("")), LATIN_1) for i in range(len(header))]
     undecodable = F.array_compact(F.array(*[F.when(~F.is_valid_utf8(b), F.lit(n)) for b, n in zip(raw, header)]))
     frame = frame.withColumn("_undecodable", undecodable)
@@ -142,20 +143,21 @@ def _jsonl(spark: Any, path: Path) -> RawFrame:
 
 
 def _numbered(frame: Any) -> Any:
-    """`frame` with each row's 1-based number in the file (`ROW_COLUMN`), counted across the file's splits in order
-    without moving rows: a split's rows follow the rows of the splits before it."""
+    """`frame`, as read, with each row's 1-based number in the file (`ROW_COLUMN`), counted across the file's
+    splits in the order of their bytes, without moving rows."""
     from pyspark.sql import functions as F
 
-    tagged = frame.withColumn("_split", F.spark_partition_id()).withColumn("_id", F.monotonically_increasing_id())
-    counts = dict(tagged.groupBy("_split").count().collect())
-    offsets, total = {}, 0
-    for split in sorted(counts):
-        offsets[split], total = total, total + counts[split]
-    start = F.create_map(*[F.lit(v) for pair in offsets.items() for v in pair]) if offsets else F.create_map()
-    # monotonically_increasing_id holds the split in its upper 31 bits and the row within it in the lower 33.
-    within = F.col("_id").bitwiseAND(F.lit((1 << 33) - 1))
-    number = (F.coalesce(start[F.col("_split")], F.lit(0)) + within + 1).cast("long")
-    return tagged.withColumn(ROW_COLUMN, number).drop("_split", "_id")
+    tagged = (frame.withColumn("_block", F.col("_metadata.file_block_start"))
+              .withColumn("_id", F.monotonically_increasing_id()))
+    blocks = tagged.groupBy("_block").agg(F.count(F.lit(1)).alias("rows"), F.min("_id").alias("first")).collect()
+    # A split's rows have consecutive ids (a task reads its splits one after the other): a row's number is its id
+    # shifted so that its split starts after the rows of the splits before it in the file.
+    shifts, before = [], 0
+    for block in sorted(blocks, key=lambda b: b["_block"]):
+        shifts += [F.lit(block["_block"]), F.lit(before - block["first"] + 1)]
+        before += block["rows"]
+    number = F.col("_id") + F.create_map(*shifts)[F.col("_block")] if shifts else F.lit(None)
+    return tagged.withColumn(ROW_COLUMN, number.cast("long")).drop("_block", "_id")
 
 
 READERS: dict[str, Callable[[Any, Path], RawFrame]] = {"csv": _csv, "parquet": _parquet, "jsonl": _jsonl}
