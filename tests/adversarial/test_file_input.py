@@ -92,7 +92,8 @@ def test_invalid_utf8_in_jsonl_quarantines_its_line(lake, tmp_path: Path, engine
     path.write_bytes(b'{"Id": "1", "Email": "a@x.io"}\n{"Id": "2", "Email": "b\xff@x.io"}\n{"Id": "3"}\n')
     result = ingest(lake, path, PEOPLE, engine)
     assert (result.loaded, result.quarantined) == (2, 1)
-    assert "invalid UTF-8" in lake.scalar("SELECT reason FROM quarantine")
+    reason, raw = lake.execute("SELECT reason, raw_record FROM quarantine").fetchone()
+    assert "invalid UTF-8" in reason and "b\\xff@x.io" in raw, "the line's bytes are kept, escaped"
 
 
 def test_a_duplicated_header_is_refused_naming_the_column(lake, tmp_path: Path, engine) -> None:

@@ -26,7 +26,6 @@ from accord.sources.files import (
 
 CORRUPT = "_corrupt_record"
 LATIN_1 = "ISO-8859-1"
-REPLACED = "\ufffd"  # what Spark's text reader decodes a byte that is not UTF-8 to
 
 
 @dataclass
@@ -121,19 +120,21 @@ def _jsonl(spark: Any, path: Path) -> RawFrame:
                               StructField("error", StringType())])
 
     @F.udf(returnType=parsed_type, useArrow=False)
-    def parse(line: str | None) -> tuple[dict[str, str | None] | None, str | None]:
-        text = (line or "").removeprefix(BOM.decode("utf-8"))
-        if REPLACED in text:
-            return None, "invalid UTF-8 (a byte that is not UTF-8)"
+    def parse(line: bytes) -> tuple[dict[str, str | None] | None, str | None]:
         try:
-            return jsonl_record(text.encode("utf-8")), None
+            return jsonl_record(line), None
         except ValueError as err:
             return None, str(err)
 
-    lines = _numbered(spark.read.text(str(path))).where(F.trim("value") != "")
+    # Spark's text reader keeps a line's bytes as they are: cast to binary, they reach the parser unchanged.
+    lines = _numbered(spark.read.text(str(path))).withColumn("value", F.col("value").cast("binary"))
+    first = F.col(ROW_COLUMN) == 1
+    lines = lines.withColumn("value", F.when(first & F.startswith("value", F.lit(BOM)), F.substring("value", 4, 1 << 30))
+                             .otherwise(F.col("value")))
+    lines = lines.where(F.length(F.trim(F.col("value"))) > 0)
     frame = lines.select(ROW_COLUMN, "value", parse("value").alias("parsed")).persist()
     bad = frame.where(F.col("parsed.error").isNotNull()).select(ROW_COLUMN, "value", "parsed.error").collect()
-    malformed = [MalformedRow(r[ROW_COLUMN], r["value"], f"malformed_row: {r['error']}") for r in bad]
+    malformed = [MalformedRow(r[ROW_COLUMN], shown([bytes(r["value"])]), f"malformed_row: {r['error']}") for r in bad]
     good = frame.where(F.col("parsed.error").isNull())
     first_seen = (good.select(F.explode(F.map_keys("parsed.record")).alias("key"), ROW_COLUMN)
                   .groupBy("key").agg(F.min(ROW_COLUMN).alias("at")).orderBy("at", "key").collect())
