@@ -107,7 +107,7 @@ def _bad_csv_row(row: Any, header: list[str]) -> MalformedRow:
 def _parquet(spark: Any, path: Path) -> RawFrame:
     FileReader(path).parquet_file()
     frame = spark.read.parquet(str(path))
-    return RawFrame(_numbered(frame).persist(), [], strict=True)
+    return RawFrame(_numbered(frame), [], strict=True)
 
 
 def _jsonl(spark: Any, path: Path) -> RawFrame:
@@ -148,8 +148,9 @@ def _numbered(frame: Any) -> Any:
     splits in the order of their bytes, without moving rows."""
     from pyspark.sql import functions as F
 
+    # Kept: the count below and everything after it read the file once between them.
     tagged = (frame.withColumn("_block", F.col("_metadata.file_block_start"))
-              .withColumn("_id", F.monotonically_increasing_id()))
+              .withColumn("_id", F.monotonically_increasing_id())).persist()
     blocks = tagged.groupBy("_block").agg(F.count(F.lit(1)).alias("rows"), F.min("_id").alias("first")).collect()
     # A split's rows have consecutive ids (a task reads its splits one after the other): a row's number is its id
     # shifted so that its split starts after the rows of the splits before it in the file.
