@@ -110,13 +110,15 @@ class Batch:
         """Report the columns the mapping reads that the input lacks, and the input's columns it does not read."""
         seen = list(seen)
         self.result.absent_columns = self.mapping.absent(seen)
-        self.result.unmapped_columns = [c for c in seen if c not in read and not any(r.startswith(c + ".") for r in read)]
+        self.result.unmapped_columns = [c for c in seen if c not in read
+                                        and not any(r.startswith(c + ".") for r in read)]
 
 
 def ingest_batch(lake: Lake, mapping: Mapping, fill: Callable[[Batch], bool], *, source_name: str, fingerprint: str,
-                 source_instance_id: str | None = None) -> IngestResult:
+                 source_instance_id: str | None = None, read: Callable[[Batch], None] | None = None) -> IngestResult:
     """One input as one batch, atomically: `fill` stages its rows (in `Batch.stage`, as `stage_select` makes them;
-    False when there are none), then good rows are committed as versions and bad ones quarantined."""
+    False when there are none), then good rows are committed as versions and bad ones quarantined. `read`, if
+    given, runs before, outside the store's transaction: a long job elsewhere does not hold the store meanwhile."""
     started = time.perf_counter()
     mapping = mapping.on(lake.schema)
     entity = mapping.target
@@ -132,6 +134,8 @@ def ingest_batch(lake: Lake, mapping: Mapping, fill: Callable[[Batch], bool], *,
 
     batch = Batch(lake, mapping, int(lake.scalar("SELECT nextval('batch_seq')")), instance, now(), result)
     result.batch_id = batch.batch_id
+    if read is not None:
+        read(batch)
     try:
         with lake.transaction():
             if fill(batch):

@@ -21,7 +21,7 @@ from accord.engines.spark import ENGINE
 from accord.engines.spark.components import star_roots
 from accord.engines.spark.config import SparkConfig
 from accord.engines.spark.dialect import to_spark
-from accord.engines.spark.files import map_file
+from accord.engines.spark.files import MappedFile, map_file
 from accord.engines.spark.session import configured_session
 from accord.engines.spark.tables import (
     bring_back,
@@ -102,28 +102,31 @@ class SparkEngine:
                 bring_back(self.lake, self.spark.table(name), folder, name)
 
     def load_file(self, job: FileJob, on_rows: Callable[[int], None] | None = None) -> IngestResult:
-        """The file read and mapped on Spark; the lake commits the mapped rows (Parquet) as one batch."""
+        """The file read and mapped on Spark, then its mapped rows (Parquet) committed by the lake as one batch."""
+        mapped: list[MappedFile] = []
+
+        def read(batch: Batch) -> None:
+            mapped.append(map_file(self.spark, job.path, batch.mapping, batch.instance, folder / "mapped"))
+            if on_rows:
+                on_rows(mapped[0].rows + len(mapped[0].malformed))
 
         def fill(batch: Batch) -> bool:
-            with self._staging() as folder:
-                mapped = map_file(self.spark, job.path, batch.mapping, batch.instance, folder / "mapped")
-                batch.quarantine(mapped.malformed)
-                batch.result.rows_read += mapped.rows + len(mapped.malformed)
-                batch.columns_seen(mapped.columns, mapped.read)
-                if on_rows:
-                    on_rows(mapped.rows + len(mapped.malformed))
-                if not mapped.rows:
-                    return False
-                typed = ", ".join(f"CAST({ident(c.name)} AS {DUCKDB_TYPES[c.type]}) AS {ident(c.name)}"
-                                  for c in batch.mapping.target.mappable_columns)
-                files = literal(str(mapped.folder / "*.parquet"))
-                rows = f"(SELECT {typed}, source_row, _reason, _raw FROM read_parquet({files}))"
-                self.lake.execute(f"CREATE TEMP TABLE {batch.stage} AS "
-                                  f"{keyed_select(batch.mapping, batch.instance, rows)}")
-                return True
+            [done] = mapped
+            batch.quarantine(done.malformed)
+            batch.result.rows_read += done.rows + len(done.malformed)
+            batch.columns_seen(done.columns, done.read)
+            if not done.rows:
+                return False
+            typed = ", ".join(f"CAST({ident(c.name)} AS {DUCKDB_TYPES[c.type]}) AS {ident(c.name)}"
+                              for c in batch.mapping.target.mappable_columns)
+            files = literal(str(done.folder / "*.parquet"))
+            rows = f"(SELECT {typed}, source_row, _reason, _raw FROM read_parquet({files}))"
+            self.lake.execute(f"CREATE TEMP TABLE {batch.stage} AS {keyed_select(batch.mapping, batch.instance, rows)}")
+            return True
 
-        return ingest_batch(self.lake, job.mapping, fill, source_name=str(job.path), fingerprint=fingerprint(job.path),
-                            source_instance_id=job.source_instance_id)
+        with self._staging() as folder:
+            return ingest_batch(self.lake, job.mapping, fill, source_name=str(job.path),
+                                fingerprint=fingerprint(job.path), source_instance_id=job.source_instance_id, read=read)
 
     def components(self, n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """Large-star/small-star rounds on Spark; nodes without an edge are components of their own."""
