@@ -31,15 +31,26 @@ from accord.lake.store import Lake
 from accord.pipeline import run_stages
 from accord.pipeline.stage import Context
 from accord.pipeline.stages import AUDIENCES, IDENTITY, PROFILES
-from accord.sources.files import jobs_from_manifest, load_file
+from accord.sources.files import jobs_from_manifest
 
 AS_OF = datetime(2026, 11, 29, tzinfo=timezone.utc)
 OUT = Path(__file__).parent / "out" / "scale"
 EXAMPLES = Path(str(resources.files("accord.audiences").joinpath("examples")))
 
 
+def ingest_world(world: Path, store: Path, engine: str) -> float:
+    """Seconds to ingest the `world` folder into a new store at `store`, its files read and mapped on `engine`."""
+    started = time.perf_counter()
+    with Lake(store) as lake:
+        declare(lake, DEMO_CUSTOM_FIELDS)
+        loader = open_engine(engine, lake)
+        for job in jobs_from_manifest(world):
+            loader.load_file(job)
+    return time.perf_counter() - started
+
+
 def ingested(base: str, factor: int) -> tuple[Path, float, int]:
-    """The store of the world `base` × `factor`, made once; its ingest seconds and people."""
+    """The store of the world `base` × `factor`, made once (ingested on DuckDB); its ingest seconds and people."""
     scale = SCALES[base]
     scale = replace(scale, **{f.name: getattr(scale, f.name) * factor for f in fields(scale)})
     folder = OUT / f"{base}x{factor}"
@@ -47,28 +58,18 @@ def ingested(base: str, factor: int) -> tuple[Path, float, int]:
     if not store.exists():
         shutil.rmtree(folder, ignore_errors=True)
         generate(folder / "world", scale, seed=5, as_of=AS_OF)
-        started = time.perf_counter()
-        with Lake(folder / "partial.duckdb") as lake:
-            declare(lake, DEMO_CUSTOM_FIELDS)
-            for job in jobs_from_manifest(folder / "world"):
-                load_file(lake, job)
-        (folder / "ingest_seconds").write_text(str(time.perf_counter() - started))
+        seconds = ingest_world(folder / "world", folder / "partial.duckdb", "duckdb")
+        (folder / "ingest_seconds").write_text(str(seconds))
         (folder / "partial.duckdb").rename(store)
     return store, float((folder / "ingest_seconds").read_text()), scale.people
 
 
 def spark_ingest_seconds(store: Path) -> float:
-    """The world beside `store` ingested again, its files read and mapped on Spark, into a store of its own."""
+    """The world beside `store` ingested again on Spark, into a store of its own (removed after)."""
     copy = store.with_name("ingest-spark.duckdb")
     copy.unlink(missing_ok=True)
     try:
-        started = time.perf_counter()
-        with Lake(copy) as lake:
-            declare(lake, DEMO_CUSTOM_FIELDS)
-            engine = open_engine("spark", lake)
-            for job in jobs_from_manifest(store.parent / "world"):
-                engine.load_file(job)
-        return time.perf_counter() - started
+        return ingest_world(store.parent / "world", copy, "spark")
     finally:
         copy.unlink(missing_ok=True)
 

@@ -13,6 +13,7 @@ import pytest
 
 from accord.ingest.compile import ChunkCompiler
 from accord.ingest.mapping import Mapping
+from accord.model.entities import ColumnType
 from accord.sources.base import ROW_COLUMN
 from accord.sources.mappings import builtin_mappings, resolve_mapping
 from tests.conftest import mapping
@@ -20,7 +21,7 @@ from tests.test_mapping import CASES
 
 
 @pytest.fixture(scope="module")
-def spark_session_or_none(request: pytest.FixtureRequest):
+def spark_on_demand():
     """One Spark session for the module's Spark cases, started on first use."""
     sessions: list[Any] = []
 
@@ -57,12 +58,12 @@ def mapped(engine: str, spark: Any, m: Mapping, table: pa.Table) -> list[dict[st
 
 
 def _comparable(m: Mapping, row: dict[str, Any]) -> dict[str, Any]:
+    json_columns = {"_raw", *(c.name for c in m.target.mappable_columns if c.type is ColumnType.JSON)}
     out = {}
     for name, value in row.items():
-        column = m.target.column(name) if name in {c.name for c in m.target.mappable_columns} else None
         if isinstance(value, datetime) and value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)  # Spark's TIMESTAMP is an instant shown in UTC
-        if value is not None and (name == "_raw" or (column is not None and column.type.value == "json")):
+        if value is not None and name in json_columns:
             value = json.loads(value)
         if isinstance(value, tuple):
             value = list(value)
@@ -76,9 +77,9 @@ def text_table(header: list[str], rows: list[list[str | None]]) -> pa.Table:
 
 
 @pytest.mark.parametrize(("field", "spec", "raw", "expected"), CASES)
-def test_each_transform_gives_the_same_value_on_every_engine(engine, spark_session_or_none, field, spec, raw,
+def test_each_transform_gives_the_same_value_on_every_engine(engine, spark_on_demand, field, spec, raw,
                                                              expected) -> None:
-    spark = spark_session_or_none() if engine == "spark" else None
+    spark = spark_on_demand() if engine == "spark" else None
     values = list(raw) if isinstance(raw, tuple) else [raw, ""]
     [row] = mapped(engine, spark, mapping("person", {"source_id": "Id", field: spec}),
                    text_table(["Id", "A", "B"], [["1", *values]]))
@@ -101,9 +102,9 @@ PEOPLE = mapping("person", {"source_id": "Id", "email": "Email", "lead_score": "
 
 
 @pytest.mark.parametrize(("column", "raw", "reason"), BAD, ids=[b[2].split(":")[0] + "-" + b[0] for b in BAD])
-def test_a_bad_value_gets_the_same_reason_and_raw_record_on_every_engine(engine, spark_session_or_none, column, raw,
+def test_a_bad_value_gets_the_same_reason_and_raw_record_on_every_engine(engine, spark_on_demand, column, raw,
                                                                          reason) -> None:
-    spark = spark_session_or_none() if engine == "spark" else None
+    spark = spark_on_demand() if engine == "spark" else None
     header = ["Id", "Email", "Score", "Opt", "Born", "Seen"]
     good = ["7", "kim@acme.com", "12", "no", "2024-02-29", "2026-11-20T10:00:00Z"]
     bad = [raw if name == column else value for name, value in zip(header, good)]
@@ -130,8 +131,8 @@ def real_rows(m: Mapping) -> pa.Table:
 
 @pytest.mark.spark
 @pytest.mark.parametrize("name", builtin_mappings())
-def test_every_shipped_mapping_maps_on_spark_as_on_duckdb(spark_session_or_none, name: str) -> None:
+def test_every_shipped_mapping_maps_on_spark_as_on_duckdb(spark_on_demand, name: str) -> None:
     pytest.importorskip("pyspark")
     m = resolve_mapping(name)
     table = real_rows(m)
-    assert mapped("spark", spark_session_or_none(), m, table) == mapped("duckdb", None, m, table)
+    assert mapped("spark", spark_on_demand(), m, table) == mapped("duckdb", None, m, table)

@@ -34,11 +34,13 @@ def small_splits():
     from accord.engines.spark.session import spark_session
 
     session = spark_session()
-    before = session.conf.get("spark.sql.files.maxPartitionBytes")
-    session.conf.set("spark.sql.files.maxPartitionBytes", "2048")
-    session.conf.set("spark.sql.files.openCostInBytes", "0")
+    small = {"spark.sql.files.maxPartitionBytes": "2048", "spark.sql.files.openCostInBytes": "0"}
+    before = {key: session.conf.get(key) for key in small}
+    for key, value in small.items():
+        session.conf.set(key, value)
     yield session
-    session.conf.set("spark.sql.files.maxPartitionBytes", before)
+    for key, value in before.items():
+        session.conf.set(key, value)
 
 
 def landed(lake: Lake) -> tuple[list[tuple], list[tuple]]:

@@ -118,7 +118,7 @@ class LiveProfiles:
         self._opened = 0  # new profiles since the last top-up
         self._stamps: dict[str, int | None] = {}
         self._restitched: set[str] = set()  # profiles an identity run changed since their state was loaded
-        self.deferred: set[str] = set()
+        self._deferred: set[str] = set()
         """Profiles whose lake decision was not taken (a message newer than it concerned them): the next cycle
         decides them again, as that message may load on another profile's record and leave them untouched."""
         self.error: str | None = None
@@ -158,7 +158,7 @@ class LiveProfiles:
 
     def deferred_people(self) -> list[str]:
         with self.lock:
-            return sorted(self.deferred)
+            return sorted(self._deferred)
 
     def unstored_people(self, profiles: Iterable[str]) -> dict[str, dict[str, str | None]]:
         """The person columns of those `profiles` opened here that the lake does not hold yet, as it will hold
@@ -425,7 +425,7 @@ class LiveProfiles:
         with self.lock:
             for profile in people:
                 self.unstored.pop(profile, None)
-                self.deferred.discard(profile)
+                self._deferred.discard(profile)
                 old = self.profiles.get(profile)
                 newer: list[Applied] = []
                 stale = None
@@ -441,7 +441,7 @@ class LiveProfiles:
                         value = (p.decide(state.hits, state.facts, at, state.dropped)
                                  if p is not None and stale is None else None)
                         if value is None:
-                            self.deferred.add(profile)
+                            self._deferred.add(profile)
                             continue
                     else:
                         value = profile in members.get(audience, ())
