@@ -6,7 +6,7 @@ The graph is shaped like Accord's: every record links to its own id (one per pro
 e-mail shared with the same person's other records, some to a CRM id they carry; 2% of people have a
 duplicate record of the same system, which breaks the one-id-per-profile rule and takes the guarded path.
 Prints both times and their ratio (goal: at most 1.5x). With `--spark MASTER`, also stitch() with the components
-found on Spark (large-star/small-star), its ratio to the scipy path (goal: within 10x) and whether both found the
+found on Spark (rounds of local contraction), its ratio to the scipy path (goal: within 10x) and whether both found the
 same profiles.
 """
 

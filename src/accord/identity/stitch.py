@@ -1,6 +1,6 @@
 """Stitching: connected components of the identity graph, with guardrails against over-merging.
 
-Components come from the engine in one pass (scipy's vectorised one embedded, large-star/small-star rounds on
+Components come from the engine in one pass (scipy's vectorised one embedded, rounds of local contraction on
 Spark). Only components that break a rule (too many values of a namespace limited per profile, too many
 identities) are rebuilt edge by edge, strongest and oldest edge first, refusing each edge that would break a rule;
 in real data those are a tiny fraction of the graph.

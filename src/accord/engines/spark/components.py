@@ -1,60 +1,76 @@
-"""Connected components on Spark's DataFrame API by alternating large-star and small-star rounds (Kiveris et al.,
-"Connected Components in MapReduce and Beyond", 2014), without GraphFrames.
+"""Connected components on Spark's DataFrame API by local contraction, without GraphFrames.
 
-Edges are kept oriented (a > b). Each round's two operations replace edges by edges inside the same component, so
-components never change; they stop when the graph is a forest of stars, each node pointing at its component's
-lowest node. Identity graphs are many small components, so a few rounds suffice.
+Each round, every partition finds the components of the edges it holds (scipy, in the Python worker) and maps
+each of its nodes to its local component's lowest node. A node seen in several partitions links their local roots:
+those links are the next round's edges, far fewer than the round's own. Rounds stop when no node has two roots;
+a node's root is then found by following its mappings from the last round back. The first round runs on the
+edges' own splits (no shuffle); later ones gather each link at its lower end, so a star contracts in one round,
+and once the links left fit one task, one task takes them all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
 MAX_ROUNDS = 64
+ONE_TASK_LINKS = 2_000_000
+"""Links left after a round that one task contracts at once, ending the rounds (a long chain split over many
+tasks would otherwise shrink by a fraction per round)."""
 
 
-def star_roots(edges: Any) -> Any:
-    """(node, root) for every node with an edge, root being the lowest node of its component. `edges` has
-    columns src and dst (longs, undirected)."""
+def component_roots(edges: Any) -> Any:
+    """(node, root) for every node of an edge that is not its component's lowest node (its root); a node may come
+    more than once, always with the same root. `edges` has columns src and dst (longs, undirected)."""
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    # Not deduplicated here: the first large-star's own dedupe does it, one shuffle fewer.
-    oriented = (edges.select(F.greatest("src", "dst").alias("a"), F.least("src", "dst").alias("b"))
-                .where(F.col("a") != F.col("b")))
+    links = edges.select(F.col("src").alias("a"), F.col("dst").alias("b"))
+    moves: list[Any] = []
     for _ in range(MAX_ROUNDS):
-        oriented = _small_star(_large_star(oriented)).localCheckpoint()
-        if _is_star_forest(oriented):
-            return oriented.select(F.col("a").alias("node"), F.col("b").alias("root"))
+        local = links.mapInArrow(_local_roots, "node long, root long")
+        # One shuffle: beside each of a node's local roots, the lowest of them. Checkpointed: what follows reads
+        # one computation of it, whatever order the edges came in.
+        seen = local.select("node", "root", F.min("root").over(Window.partitionBy("node")).alias("m")).localCheckpoint()
+        links = (seen.where(F.col("root") != F.col("m")).select(F.col("root").alias("a"), F.col("m").alias("b"))
+                 .distinct().repartition("b").localCheckpoint())
+        moves.append(seen.where(F.col("node") != F.col("m")).select("node", "m").dropDuplicates(["node"]))
+        remaining = links.count()
+        if not remaining:
+            return _followed(moves).select("node", F.col("m").alias("root"))
+        if remaining <= ONE_TASK_LINKS:
+            links = links.coalesce(1)
     raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")
 
 
-def _large_star(oriented: Any) -> Any:
-    """Each node's larger neighbours are attached to the lowest node of its neighbourhood (itself included)."""
-    from pyspark.sql import Window
+def _followed(moves: list[Any]) -> Any:
+    """Each node's last move: its move in the first round it moved, followed through every later round's. A node
+    that kept its place in one round can move in a later one, so each round's result keeps the later ones' too
+    (a node moved in both comes twice, to the same root)."""
     from pyspark.sql import functions as F
 
-    both = oriented.select(F.col("a").alias("u"), F.col("b").alias("v")).unionAll(
-        oriented.select(F.col("b").alias("u"), F.col("a").alias("v")))
-    lowest = F.least(F.col("u"), F.min("v").over(Window.partitionBy("u")))  # one shuffle, not an aggregate and a join
-    return (both.select("u", "v", lowest.alias("m")).where(F.col("v") > F.col("u"))
-            .select(F.col("v").alias("a"), F.col("m").alias("b")).distinct())
+    roots = moves[-1]
+    for moved in reversed(moves[:-1]):
+        later = roots.select(F.col("node").alias("m"), F.col("m").alias("later"))
+        roots = (moved.join(later, "m", "left").select("node", F.coalesce("later", "m").alias("m"))
+                 .unionByName(roots))
+    return roots
 
 
-def _small_star(oriented: Any) -> Any:
-    """Each node and its smaller neighbours are attached to the lowest of those neighbours."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
+def _local_roots(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Within one partition: every node of its edges, with the lowest node of its local component."""
+    from accord.identity.stitch import components
 
-    edges = oriented.select("a", "b", F.min("b").over(Window.partitionBy("a")).alias("m"))
-    moved = edges.where(F.col("b") != F.col("m")).select(F.col("b").alias("a"), F.col("m").alias("b"))
-    return moved.unionAll(edges.select("a", F.col("m").alias("b"))).distinct()
-
-
-def _is_star_forest(oriented: Any) -> bool:
-    """Every node has at most one (lower) neighbour, and no node with one is another's neighbour."""
-    from pyspark.sql import functions as F
-
-    children = oriented.groupBy("a").agg(F.count("*").alias("parents"))
-    parents = oriented.select(F.col("b").alias("a")).distinct().withColumn("is_parent", F.lit(True))
-    broken = children.join(parents, "a", "left").where((F.col("parents") > 1) | F.col("is_parent").isNotNull())
-    return broken.limit(1).count() == 0
+    held = list(batches)
+    if not held:
+        return
+    a, b = (np.concatenate([batch.column(name).to_numpy() for batch in held]) for name in ("a", "b"))
+    nodes, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
+    labels = components(len(nodes), inverse[: len(a)], inverse[len(a):])
+    # `nodes` is sorted, so a component's first position holds its lowest node.
+    first = np.full(int(labels.max()) + 1, len(nodes))
+    np.minimum.at(first, labels, np.arange(len(nodes)))
+    yield pa.RecordBatch.from_arrays([pa.array(nodes), pa.array(nodes[first[labels]])], names=["node", "root"])

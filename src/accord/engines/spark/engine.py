@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from accord.audiences.compile import MEMBERS, CompiledAudiences
 from accord.engines.spark import ENGINE
-from accord.engines.spark.components import star_roots
+from accord.engines.spark.components import component_roots
 from accord.engines.spark.config import SparkConfig
 from accord.engines.spark.dialect import to_spark
 from accord.engines.spark.files import MappedFile, map_file
@@ -129,10 +129,11 @@ class SparkEngine:
                                 fingerprint=fingerprint(job.path), source_instance_id=job.source_instance_id, read=read)
 
     def components(self, n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        """Large-star/small-star rounds on Spark; nodes without an edge are components of their own."""
+        """Rounds of local contraction on Spark; nodes without an edge are components of their own."""
         with self._staging() as folder:
+            # Spark splits the file by its row groups over the cores: the first round contracts each split in place.
             pq.write_table(pa.table({"src": src.astype(np.int64), "dst": dst.astype(np.int64)}), folder / "edges.parquet")
-            found = self._read_back(star_roots(self.spark.read.parquet(str(folder / "edges.parquet"))), folder / "roots")
+            found = self._read_back(component_roots(self.spark.read.parquet(str(folder / "edges.parquet"))), folder / "roots")
         labels = np.arange(n_nodes, dtype=np.int64)
         labels[found.column("node").to_numpy()] = found.column("root").to_numpy()
         # Roots are each component's lowest node, so ranking them numbers components by their lowest node.

@@ -1,0 +1,63 @@
+"""Components on Spark by local contraction: however the edges are split over tasks, and however many rounds
+that takes, every node gets its component's lowest node."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.test_engines import GRAPHS, lowest_node_labels
+
+pytestmark = pytest.mark.spark
+pytest.importorskip("pyspark", reason="install the spark extra: pip install -e '.[spark]'")
+if shutil.which("java") is None:
+    pytest.skip("Spark needs Java 17", allow_module_level=True)
+
+
+def roots_on_spark(edges: list[tuple[int, int]], splits: int) -> dict[int, int]:
+    """Each node that is not its component's lowest and its root, the edges spread at random over `splits`
+    tasks; a node listed twice must be given the same root."""
+    from accord.engines.spark.components import component_roots
+    from accord.engines.spark.session import spark_session
+
+    frame = spark_session().createDataFrame(edges, "src long, dst long").repartition(splits)
+    found: dict[int, int] = {}
+    for row in component_roots(frame).collect():
+        assert found.setdefault(row["node"], row["root"]) == row["root"], f"node {row['node']} given two roots"
+    return found
+
+
+def expected_roots(n: int, edges: list[tuple[int, int]]) -> dict[int, int]:
+    labels = lowest_node_labels(n, edges)
+    lowest = {label: node for node, label in reversed(list(enumerate(labels)))}
+    return {x: lowest[labels[x]] for edge in edges for x in edge if x != lowest[labels[x]]}
+
+
+@pytest.mark.parametrize("shape", [s for s in GRAPHS if GRAPHS[s][1]])
+@pytest.mark.parametrize("splits", [1, 5])
+def test_every_node_gets_its_components_lowest_node(shape: str, splits: int) -> None:
+    n, edges = GRAPHS[shape]
+    assert roots_on_spark(edges, splits) == expected_roots(n, edges)
+
+
+@settings(max_examples=5, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), min_size=1, max_size=80), st.integers(1, 9))
+def test_any_graph_split_any_way_finds_the_same_roots(edges: list[tuple[int, int]], splits: int) -> None:
+    assert roots_on_spark(edges, splits) == expected_roots(41, edges)
+
+
+def test_a_path_split_over_many_tasks_needs_and_takes_several_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    import accord.engines.spark.components as module
+
+    path = np.random.default_rng(5).permutation(200)
+    edges = [(int(a), int(b)) for a, b in zip(path[:-1], path[1:])]
+    monkeypatch.setattr(module, "ONE_TASK_LINKS", 0)  # every round spread over tasks, as a large graph's are
+    monkeypatch.setattr(module, "MAX_ROUNDS", 1)
+    with pytest.raises(RuntimeError, match="did not converge in 1 rounds"):
+        roots_on_spark(edges, 16)
+    monkeypatch.setattr(module, "MAX_ROUNDS", 64)
+    assert roots_on_spark(edges, 16) == {node: 0 for node in range(1, 200)}
