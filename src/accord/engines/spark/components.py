@@ -2,8 +2,8 @@
 
 Each round, every partition finds the components of the edges it holds (scipy, in the Python worker) and maps
 each of its nodes to its local component's lowest node. A node seen in several partitions links their local roots:
-those links are the next round's edges, far fewer than the round's own. Rounds stop when no node has two roots;
-a node's root is then found by following its mappings from the last round back. The first round runs on the
+those links are the next round's edges, far fewer than the round's own. Rounds stop when a round leaves no
+links; a node's root is then found by following its moves from the first round forward. The first round runs on the
 edges' own splits (no shuffle); later ones gather each link at its lower end, so a star contracts in one round,
 and once the links left fit one task, one task takes them all.
 """
