@@ -15,7 +15,9 @@ from typer.testing import CliRunner
 
 from accord.activation.run import deliver
 from accord.cli import app
-from accord.engines.spark.mirror import sync_table
+from accord.engines.spark.config import SparkConfig
+from accord.engines.spark.lake import RecordLake, lake_root
+from accord.engines.spark.storage import LocalStorage
 from accord.identity.config import IdentityConfig
 from accord.pipeline import run_identity
 from accord.privacy import collector_log
@@ -83,11 +85,13 @@ def test_delete_leaves_no_trace_anywhere_and_destinations_get_removals(delivered
     size_before = log_path.stat().st_size
     assert email in receiver.held(ws.root, ws.config.name)
     with ws.lake() as lake:
-        mirrored = sync_table(lake, "person").folder  # what a Spark job left beside the store
-        assert email in {str(e).lower() for p in mirrored.glob("part-*.parquet")
+        # What a Spark job left beside the store.
+        mirrored = Path(RecordLake(lake, lake_root(lake, SparkConfig()), LocalStorage()).sync("person").segments[0])
+        assert email in {str(e).lower() for p in mirrored.glob("*.parquet")
                          for e in pq.read_table(p, columns=["email"]).column("email").to_pylist()}
         request_id, receipt = delete(ws, lake, f"email:{email}", "test")
     assert receipt["derived_files"] >= 1 and not mirrored.exists(), "a copy Spark read still holds them"
+    assert receipt["engine_copies"] == 0, "the embedded engine keeps no copy elsewhere"
     assert receipt["destinations"]["hook"]["removed"] == 1
     assert email not in receiver.held(ws.root, ws.config.name)
     assert receipt["export_rows"]["files"] >= 1 and receipt["export_rows"]["plain-files"] >= 1

@@ -57,6 +57,11 @@ class Engine(Protocol):
         """Read and map one file, and commit it to the lake as one batch (bad rows quarantined)."""
         ...
 
+    def erase_copies(self) -> int:
+        """Remove every copy of the lake's tables the engine keeps elsewhere (an erasure must reach them; they are
+        made again from the lake); returns how many tables were removed."""
+        ...
+
 
 @dataclass(frozen=True)
 class EngineKind:

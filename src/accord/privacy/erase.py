@@ -13,6 +13,7 @@ from accord.activation.members import acknowledged
 from accord.activation.run import deliver, open_destination, reading
 from accord.audiences.changes import Change
 from accord.audiences.memberships import audiences_of, last_recording, record_changes
+from accord.engines.registry import workspace_engine
 from accord.governance import audit
 from accord.lake.store import Lake
 from accord.privacy import collector_log, lake_rows, requests
@@ -38,6 +39,7 @@ def delete(ws: Workspace, lake: Lake, ref: str, actor: str) -> tuple[str, dict[s
         receipt["served_copy_rows"] = sum(forget(served, p) for p in subject.profile_ids)
         receipt["store_rows"] = lake_rows.erase(lake, lake_rows.matches(lake, subject))
         receipt["derived_files"] = _erase_derived(lake)
+        receipt["engine_copies"] = workspace_engine(ws, lake).erase_copies()
     except Exception as err:
         requests.fail(lake, request_id, f"{type(err).__name__}: {err}")
         raise

@@ -40,6 +40,10 @@ class DuckDBEngine:
         """The file read in chunks in this process and mapped in the lake's connection."""
         return load_file(self.lake, job, on_rows)
 
+    def erase_copies(self) -> int:
+        """The lake is the only copy."""
+        return 0
+
     def members(self, compiled: CompiledAudiences) -> pa.Table:
         """Evaluate every audience (the aud_* tables exist); returns (audience, profile_id) rows."""
         lake = self.lake

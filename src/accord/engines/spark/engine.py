@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import reduce
+from functools import cached_property, reduce
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,9 @@ from accord.engines.spark.components import component_roots
 from accord.engines.spark.config import SparkConfig
 from accord.engines.spark.dialect import to_spark
 from accord.engines.spark.files import MappedFile, map_file
+from accord.engines.spark.lake import RecordLake, lake_root
 from accord.engines.spark.session import configured_session
+from accord.engines.spark.storage import storage_for
 from accord.engines.spark.tables import (
     bring_back,
     load_audience_tables,
@@ -37,7 +39,7 @@ from accord.sources.files import FileJob, fingerprint
 
 def open_engine(lake: Lake, settings: SparkConfig | None = None) -> SparkEngine:
     settings = settings or SparkConfig()
-    return SparkEngine(lake, configured_session(settings), Path(settings.workdir) if settings.workdir else None)
+    return SparkEngine(lake, configured_session(settings), settings)
 
 
 class SparkEngine:
@@ -45,10 +47,21 @@ class SparkEngine:
     dialect = "spark"
     capabilities = ENGINE.capabilities
 
-    def __init__(self, lake: Lake, spark: Any, workdir: Path | None = None) -> None:
+    def __init__(self, lake: Lake, spark: Any, settings: SparkConfig | None = None) -> None:
         self.lake = lake
         self.spark = spark
-        self.workdir = workdir
+        self.settings = settings or SparkConfig()
+        self.workdir = Path(self.settings.workdir) if self.settings.workdir else None
+
+    @cached_property
+    def records(self) -> RecordLake:
+        """The store's record tables in the Spark lake."""
+        root = lake_root(self.lake, self.settings)
+        return RecordLake(self.lake, root, storage_for(root, self.spark))
+
+    @property
+    def database(self) -> str:
+        return f"{self.settings.database}_{self.lake.sandbox or 'default'}"
 
     @contextmanager
     def _staging(self) -> Iterator[Path]:
@@ -70,7 +83,7 @@ class SparkEngine:
         """Build the aud_* tables on Spark from the lake's base tables, evaluate there (only the profiles
         `compiled.within` names, when it names some), read the members back."""
         with self._staging() as folder:
-            load_audience_tables(self.lake, self.spark, folder)
+            load_audience_tables(self.records, self.spark, self.database, folder)
             for table in compiled.within.values():
                 send_rows(self.lake, self.spark, folder, table, f"SELECT profile_id FROM {table}")
             for table, query in compiled.feature_tables(depth=0):
@@ -95,7 +108,8 @@ class SparkEngine:
     def build(self, steps: Sequence[tuple[str, str]], keep: Sequence[str]) -> None:
         """Each step a cached view on Spark, over the lake tables the steps read; the kept ones come back."""
         with self._staging() as folder:
-            send_tables(self.lake, self.spark, folder, [sql for _, sql in steps], {name for name, _ in steps})
+            send_tables(self.records, self.spark, self.database, folder, [sql for _, sql in steps],
+                        {name for name, _ in steps})
             for name, sql in steps:
                 self.spark.sql(to_spark(sql)).cache().createOrReplaceTempView(name)
             for name in keep:
@@ -138,6 +152,12 @@ class SparkEngine:
         labels[found.column("node").to_numpy()] = found.column("root").to_numpy()
         # Roots are each component's lowest node, so ranking them numbers components by their lowest node.
         return np.unique(labels, return_inverse=True)[1].astype(np.int64)
+
+    def erase_copies(self) -> int:
+        """Remove the Spark lake's copy of the store (the next job writes it again); returns the tables removed."""
+        tables = self.records.storage.children(self.records.root)
+        self.records.storage.remove(self.records.root)
+        return len(tables)
 
     @staticmethod
     def _read_back(frame: Any, path: Path) -> pa.Table:

@@ -1,5 +1,6 @@
-"""The lake's tables on Spark: the base tables a query reads go as Parquet, current views are built there from the
-very SQL the lake uses, transpiled by sqlglot (the definitions are written once), and results come back."""
+"""The lake's tables on Spark: record tables from the Spark lake, the other base tables a query reads as Parquet
+staged for the job; current views built there from the very SQL the lake uses, transpiled by sqlglot (the
+definitions are written once); results come back."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlglot import exp
 
 from accord.audiences.tables import table_sql
 from accord.engines.spark.dialect import to_spark
-from accord.engines.spark.mirror import sync_table
+from accord.engines.spark.lake import RecordLake, read_synced, register
 from accord.lake.sql import ident, literal
 from accord.lake.store import Lake, current_sql
 
@@ -29,16 +30,18 @@ def base_tables(queries: Iterable[str], made: set[str]) -> list[str]:
     return sorted(found)
 
 
-def send_tables(lake: Lake, spark: Any, folder: Path, queries: Iterable[str], made: set[str]) -> None:
-    """Temporary views on `spark` of the lake tables `queries` read: record tables from their Parquet mirror (only
-    batches new since the last job are written), the others as Parquet staged for this job; every version of a
-    record with its `<entity>_current` view built on Spark."""
-    records = set(lake.schema.entities)
+def send_tables(records: RecordLake, spark: Any, database: str, folder: Path, queries: Iterable[str],
+                made: set[str]) -> None:
+    """Temporary views on `spark` of the lake tables `queries` read: record tables from the Spark lake (only
+    batches new since the last job are written; each also registered in `database`), the others as Parquet staged
+    for this job; every version of a record with its `<entity>_current` view built on Spark."""
+    lake = records.store
     for name in base_tables(queries, made):
         stored = name.removesuffix(CURRENT)
-        mirrored = sync_table(lake, stored) if stored in records else None
-        if mirrored is not None and mirrored.batches:
-            spark.read.parquet(str(mirrored.folder)).createOrReplaceTempView(stored)
+        synced = records.sync(stored) if stored in lake.schema.entities else None
+        if synced is not None and synced.segments:
+            register(spark, database, synced)
+            read_synced(spark, synced).createOrReplaceTempView(stored)
         else:
             send_rows(lake, spark, folder, stored, f"SELECT * FROM {ident(stored)}")
         if stored != name:
@@ -61,9 +64,9 @@ def bring_back(lake: Lake, frame: Any, folder: Path, name: str) -> None:
                  f"SELECT * FROM read_parquet({literal(str(folder / name / '*.parquet'))})")
 
 
-def load_audience_tables(lake: Lake, spark: Any, folder: Path) -> None:
+def load_audience_tables(records: RecordLake, spark: Any, database: str, folder: Path) -> None:
     """Temporary views on `spark` of every aud_* table, built there from the lake's base tables."""
-    built = table_sql(lake.schema)
-    send_tables(lake, spark, folder, built.values(), set(built))
+    built = table_sql(records.store.schema)
+    send_tables(records, spark, database, folder, built.values(), set(built))
     for name, sql in built.items():
         spark.sql(to_spark(sql)).cache().createOrReplaceTempView(name)

@@ -1,0 +1,165 @@
+"""The lake's record tables as Spark reads them: Parquet under a root a cluster reaches (see `storage.py`), kept
+in step with the store a batch at a time, each commit all or nothing.
+
+Per table, `<root>/<table>/` holds `segment=<n>/` folders, each with some whole batches (events split further
+by day, `event_day=<yyyy-mm-dd>/`), and `_manifests/<version>.json`, naming the live segments, their batches and
+the table's columns. A sync writes the batches the last manifest lacks as one new segment, then commits by
+creating the next manifest: a new file appears whole on every file system, so a sync killed half-way leaves only a
+segment no manifest names, which the next sync removes. Past `MAX_SEGMENTS` the table is written again as one
+(a collector under `serve` commits a batch every few seconds, and Spark reads few large files best).
+
+A batch is known by its rows and when it began, so a changed batch (an erasure) or a store put back from
+elsewhere (same batch ids, other rows) is written again; a new column writes the whole table again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from accord.engines.spark.config import SparkConfig
+from accord.engines.spark.storage import Storage, join
+from accord.lake.sql import ident, literal
+from accord.lake.store import Lake
+
+MANIFESTS = "_manifests"
+"""Spark skips files and folders whose names start with `_`."""
+MAX_SEGMENTS = 32
+"""Segments a table may hold before it is written again as one."""
+BY_DAY = {"event": "timestamp"}
+"""Tables split by day within a segment, and the instant that says which."""
+DAY = "event_day"
+SEGMENT = re.compile(r"^segment=(\d+)$")
+VERSION = re.compile(r"^\d{8}\.json$")
+
+
+@dataclass(frozen=True)
+class Synced:
+    """What one sync of a table did, and what it left committed."""
+
+    table: str
+    version: int
+    """The manifest now in force (0: nothing committed yet)."""
+    segments: tuple[str, ...]
+    """Where the committed segments are."""
+    columns: tuple[str, ...]
+    written: int
+    """Batches written."""
+    removed: int
+    """Segments removed: a changed batch's, a killed sync's, or those written again as one."""
+    batches: int
+
+
+def lake_root(store: Lake, settings: SparkConfig) -> str:
+    """Where `store`'s record tables live for Spark: its sandbox's folder under `spark.lake`, or beside it."""
+    if settings.lake:
+        return join(settings.lake, store.sandbox or "default")
+    return str(store.derived_folder / "spark-lake")
+
+
+class RecordLake:
+    """The record tables of `store` under `root`, on `storage`."""
+
+    def __init__(self, store: Lake, root: str, storage: Storage) -> None:
+        self.store = store
+        self.root = root
+        self.storage = storage
+
+    def folder(self, table: str) -> str:
+        return join(self.root, table)
+
+    def sync(self, table: str) -> Synced:
+        """Bring `table` in line with the store: write what it lacks, commit, remove what no manifest names."""
+        folder = self.folder(table)
+        columns = [f"{name} {kind}" for name, kind in self.store.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
+            "ORDER BY ordinal_position", [table]).fetchall()]
+        want = {str(b): f"{n}@{at}" for b, n, at in self.store.execute(
+            f"SELECT t.batch_id, count(*), any_value(b.started_at) FROM {ident(table)} t "
+            "LEFT JOIN batches b USING (batch_id) GROUP BY t.batch_id").fetchall()}
+        version, held = self.committed(table)
+        present = self.storage.children(folder)
+        segments: dict[str, dict[str, str]] = {
+            name: batches for name, batches in held.get("segments", {}).items()
+            if held.get("columns") == columns and name in present
+            and all(want.get(b) == key for b, key in batches.items())}
+        covered = {b for batches in segments.values() for b in batches}
+        missing = [b for b in want if b not in covered]
+        if missing and len(segments) + 1 > MAX_SEGMENTS:
+            segments, missing = {}, list(want)
+        if missing:
+            name = self._write(table, folder, missing, [*present, *held.get("segments", {})])
+            segments[name] = {b: want[b] for b in missing}
+        manifest = {"columns": columns, "segments": segments}
+        manifests = [n for n in self.storage.children(join(folder, MANIFESTS)) if VERSION.match(n)]
+        if manifest != held:
+            # Past every name: a manifest a killed sync left half-written is unreadable, yet its name is taken.
+            version = 1 + max((int(n.removesuffix(".json")) for n in manifests), default=0)
+            if not self.storage.create(join(folder, MANIFESTS, f"{version:08d}.json"), json.dumps(manifest).encode()):
+                raise RuntimeError(f"the Spark lake's table {table!r} was committed by another writer meanwhile; "
+                                   "run the job again")
+        gone = [n for n in present if SEGMENT.match(n) and n not in segments]
+        for name in gone:
+            self.storage.remove(join(folder, name))
+        for name in manifests:
+            if name != f"{version:08d}.json":
+                self.storage.remove(join(folder, MANIFESTS, name))
+        return Synced(table, version, tuple(join(folder, n) for n in sorted(segments)),
+                      tuple(c.split(" ", 1)[0] for c in columns), len(missing), len(gone), len(want))
+
+    def committed(self, table: str) -> tuple[int, dict[str, Any]]:
+        """The manifest in force (its version and content): the highest version that reads whole."""
+        manifests = join(self.folder(table), MANIFESTS)
+        for name in sorted(self.storage.children(manifests), reverse=True):
+            if not VERSION.match(name):
+                continue
+            try:
+                return int(name.removesuffix(".json")), json.loads(self.storage.read(join(manifests, name)) or b"")
+            except ValueError:
+                continue
+        return 0, {}
+
+    def _write(self, table: str, folder: str, batches: list[str], taken: list[str]) -> str:
+        """A new segment holding `batches`, written aside on this machine, then put in place; returns its name,
+        numbered past every name `taken` (a name is never used twice for different rows)."""
+        number = 1 + max((int(m.group(1)) for m in map(SEGMENT.match, taken) if m), default=0)
+        name = f"segment={number}"
+        chosen = ", ".join(str(int(b)) for b in batches)
+        rows = f"SELECT * FROM {ident(table)} WHERE batch_id IN ({chosen})"
+        aside = Path(tempfile.mkdtemp(prefix="accord-segment-"))
+        segment = aside / "segment"
+        try:
+            if table in BY_DAY:
+                day = f"strftime({ident(BY_DAY[table])}, '%Y-%m-%d')"
+                self.store.execute(f"COPY (SELECT *, {day} AS {DAY} FROM ({rows})) TO {literal(str(segment))} "
+                                   f"(FORMAT parquet, PARTITION_BY ({DAY}))")
+            else:
+                segment.mkdir()
+                self.store.execute(f"COPY ({rows}) TO {literal(str(segment / 'part-0.parquet'))} (FORMAT parquet)")
+            self.storage.upload(segment, join(folder, name))
+        finally:
+            shutil.rmtree(aside, ignore_errors=True)
+        return name
+
+
+def read_synced(spark: Any, synced: Synced) -> Any:
+    """The committed rows of a synced table as a Spark DataFrame with the store's columns."""
+    # No partition inference: a custom field may be named like a folder's key.
+    return (spark.read.option("recursiveFileLookup", "true").parquet(*synced.segments)
+            .select(*[f"`{c}`" for c in synced.columns]))
+
+
+def register(spark: Any, database: str, synced: Synced) -> None:
+    """`<database>.<table>` in Spark's catalog: a view over exactly the committed segments (events with their
+    `event_day`, for queries that prune by day)."""
+    if not synced.segments:
+        return
+    columns = ", ".join(f"`{c}`" for c in synced.columns) + (f", `{DAY}`" if synced.table in BY_DAY else "")
+    union = " UNION ALL ".join(f"SELECT {columns} FROM parquet.`{segment}`" for segment in synced.segments)
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+    spark.sql(f"CREATE OR REPLACE VIEW `{database}`.`{synced.table}` AS {union}")
