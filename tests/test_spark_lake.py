@@ -12,7 +12,7 @@ import pytest
 
 from accord.engines.spark import lake as spark_lake
 from accord.engines.spark.config import SparkConfig
-from accord.engines.spark.lake import MANIFESTS, RecordLake, lake_root
+from accord.engines.spark.lake import MANIFESTS, SparkLake, lake_root
 from accord.engines.spark.storage import LocalStorage
 from accord.lake.store import Lake
 from tests.conftest import ingest, mapping, write_csv
@@ -25,13 +25,13 @@ def load(lake: Lake, folder: Path, name: str, rows: list[list[str]]) -> None:
     ingest(lake, write_csv(folder / f"{name}.csv", ["Id", "Email"], rows), PEOPLE)
 
 
-def records(lake: Lake) -> RecordLake:
-    return RecordLake(lake, lake_root(lake, SparkConfig()), LocalStorage())
+def copies(lake: Lake) -> SparkLake:
+    return SparkLake(lake, lake_root(lake, SparkConfig()), LocalStorage())
 
 
 def committed_rows(lake: Lake, table: str = "person", columns: tuple[str, ...] = ("source_key", "email", "batch_id")):
     """What a reader following the manifest in force sees, as Spark would: every data file of its segments."""
-    found = records(lake)
+    found = copies(lake)
     _, manifest = found.committed(table)
     files = [p for name in manifest["segments"] for p in Path(found.folder(table), name).rglob("*.parquet")
              if not any(part.startswith((".", "_")) for part in p.parts)]
@@ -44,29 +44,29 @@ def lake_rows(lake: Lake) -> list[tuple]:
 
 
 def segments(lake: Lake, table: str = "person") -> list[str]:
-    return sorted(p.name for p in Path(records(lake).folder(table)).glob("segment=*"))
+    return sorted(p.name for p in Path(copies(lake).folder(table)).glob("segment=*"))
 
 
 def test_a_sync_writes_only_the_batches_it_lacks(lake: Lake, tmp_path: Path) -> None:
     load(lake, tmp_path, "one", [["p1", "a@x.io"], ["p2", "b@x.io"]])
     load(lake, tmp_path, "two", [["p1", "a2@x.io"]])
-    first = records(lake).sync("person")
+    first = copies(lake).sync("person")
     assert (first.written, first.removed, first.batches, first.version) == (2, 0, 2, 1)
     assert segments(lake) == ["segment=1"] and committed_rows(lake) == lake_rows(lake)
-    again = records(lake).sync("person")
+    again = copies(lake).sync("person")
     assert (again.written, again.removed, again.version) == (0, 0, 1), "nothing new: nothing written or committed"
     load(lake, tmp_path, "three", [["p3", "c@x.io"]])
-    third = records(lake).sync("person")
+    third = copies(lake).sync("person")
     assert (third.written, third.version) == (1, 2) and segments(lake) == ["segment=1", "segment=2"]
     assert committed_rows(lake) == lake_rows(lake)
-    assert sorted(p.name for p in Path(records(lake).folder("person"), MANIFESTS).iterdir()) == ["00000002.json"]
+    assert sorted(p.name for p in Path(copies(lake).folder("person"), MANIFESTS).iterdir()) == ["00000002.json"]
 
 
 def test_events_are_split_by_day_within_a_segment(lake: Lake, tmp_path: Path) -> None:
     rows = [["e1", "web.pageview", "2026-11-29T23:59:59Z"], ["e2", "web.pageview", "2026-11-30T00:00:00+01:00"],
             ["e3", "email.click", "2026-11-30T08:00:00Z"]]
     ingest(lake, write_csv(tmp_path / "events.csv", ["Id", "Type", "At"], rows), EVENTS)
-    synced = records(lake).sync("event")
+    synced = copies(lake).sync("event")
     [segment] = synced.segments
     assert sorted(p.name for p in Path(segment).iterdir()) == ["event_day=2026-11-29", "event_day=2026-11-30"]
     # In UTC: the second event, at midnight in Paris, is still the 29th.
@@ -83,25 +83,25 @@ def test_a_sync_killed_half_way_is_finished_by_the_next(lake: Lake, tmp_path: Pa
     are written again)."""
     load(lake, tmp_path, "one", [["p1", "a@x.io"]])
     load(lake, tmp_path, "two", [["p2", "b@x.io"]])
-    folder = Path(records(lake).sync("person").segments[0]).parent
+    folder = Path(copies(lake).sync("person").segments[0]).parent
     shutil.copytree(folder / "segment=1", folder / "segment=7")
     (folder / MANIFESTS / "00000002.json").write_text('{"columns": ["source_id VARC')
     assert committed_rows(lake) == lake_rows(lake), "a reader follows the last manifest that reads whole"
-    healed = records(lake).sync("person")
+    healed = copies(lake).sync("person")
     assert (healed.written, healed.removed, healed.version) == (0, 1, 1) and segments(lake) == ["segment=1"]
     assert sorted(p.name for p in (folder / MANIFESTS).iterdir()) == ["00000001.json"]
     shutil.rmtree(folder / "segment=1")
-    again = records(lake).sync("person")
+    again = copies(lake).sync("person")
     assert (again.written, again.version) == (2, 2) and committed_rows(lake) == lake_rows(lake)
     load(lake, tmp_path, "three", [["p3", "c@x.io"]])
     (folder / MANIFESTS / "00000003.json").write_text("")
-    assert records(lake).sync("person").version == 4, "a name a killed sync took is not taken again"
+    assert copies(lake).sync("person").version == 4, "a name a killed sync took is not taken again"
     assert committed_rows(lake) == lake_rows(lake)
 
 
 def test_another_writer_committing_meanwhile_is_refused(lake: Lake, tmp_path: Path, monkeypatch) -> None:
     load(lake, tmp_path, "one", [["p1", "a@x.io"]])
-    found = records(lake)
+    found = copies(lake)
     monkeypatch.setattr(found.storage, "create", lambda location, data: False)
     with pytest.raises(RuntimeError, match="committed by another writer"):
         found.sync("person")
@@ -111,22 +111,22 @@ def test_past_the_segment_limit_a_table_is_written_again_as_one(lake: Lake, tmp_
     monkeypatch.setattr(spark_lake, "MAX_SEGMENTS", 3)
     for n in range(4):
         load(lake, tmp_path, f"b{n}", [[f"p{n}", f"{n}@x.io"]])
-        synced = records(lake).sync("person")
+        synced = copies(lake).sync("person")
     assert (synced.written, synced.removed) == (4, 3) and segments(lake) == ["segment=4"]
     assert committed_rows(lake) == lake_rows(lake)
 
 
 def test_a_new_column_or_a_changed_batch_writes_them_again(lake: Lake, tmp_path: Path) -> None:
     load(lake, tmp_path, "one", [["p1", "a@x.io"], ["p2", "b@x.io"]])
-    records(lake).sync("person")
+    copies(lake).sync("person")
     load(lake, tmp_path, "two", [["p3", "c@x.io"]])
-    records(lake).sync("person")
+    copies(lake).sync("person")
     lake.execute("DELETE FROM person WHERE source_id = 'p2'")  # as an erasure does
-    changed = records(lake).sync("person")
+    changed = copies(lake).sync("person")
     assert (changed.written, changed.removed) == (1, 1) and segments(lake) == ["segment=2", "segment=3"]
     assert committed_rows(lake) == lake_rows(lake)
     lake.execute("ALTER TABLE person ADD COLUMN tier VARCHAR")
-    widened = records(lake).sync("person")
+    widened = copies(lake).sync("person")
     assert (widened.written, widened.removed) == (2, 2) and "tier" in widened.columns
     [segment] = widened.segments
     assert "tier" in ds.dataset(segment, format="parquet").schema.names
@@ -137,13 +137,36 @@ def test_a_store_put_back_from_elsewhere_is_written_afresh(tmp_path: Path) -> No
     here, elsewhere = tmp_path / "here" / "accord.duckdb", tmp_path / "elsewhere" / "accord.duckdb"
     with Lake(here) as lake:
         load(lake, tmp_path, "mine", [["p1", "a@x.io"]])
-        records(lake).sync("person")
+        copies(lake).sync("person")
     with Lake(elsewhere) as other:
         load(other, tmp_path, "theirs", [["p1", "z@x.io"]])
     shutil.copy(elsewhere, here)
     with Lake(here) as lake:
-        assert records(lake).sync("person").written == 1
+        assert copies(lake).sync("person").written == 1
         assert committed_rows(lake) == lake_rows(lake)
+
+
+def test_other_tables_are_kept_whole_and_written_again_only_when_they_change(lake: Lake) -> None:
+    lake.execute("INSERT INTO identity_unlinks VALUES ('person', 'email', 'a@x.io', 'p-1', now())")
+    first = copies(lake).sync("identity_unlinks")
+    assert (first.written, first.version) == (1, 1) and segments(lake, "identity_unlinks") == ["segment=1"]
+    assert copies(lake).sync("identity_unlinks").written == 0, "unchanged: nothing written"
+    lake.execute("UPDATE identity_unlinks SET value = 'b@x.io'")
+    changed = copies(lake).sync("identity_unlinks")
+    assert (changed.written, changed.removed, changed.version) == (1, 1, 2)
+    assert committed_rows(lake, "identity_unlinks", ("namespace", "value")) == [("email", "b@x.io")]
+    lake.execute("DELETE FROM identity_unlinks")
+    emptied = copies(lake).sync("identity_unlinks")
+    assert emptied.written == 1 and committed_rows(lake, "identity_unlinks", ("value",)) == []
+
+
+def test_views_and_a_jobs_temporary_tables_are_not_kept(lake: Lake) -> None:
+    assert copies(lake).holds("person") and copies(lake).holds("identity_nodes")
+    assert not copies(lake).holds("person_current"), "a view: Spark builds it from the same SQL"
+    lake.execute("CREATE TEMP TABLE _scope AS SELECT 'k' AS source_key")
+    lake.execute("CREATE TEMP TABLE identity_nodes AS SELECT 1 AS shadow")
+    assert not copies(lake).holds("_scope") and not copies(lake).holds("identity_nodes"), \
+        "what the job's SQL would read is its own temporary table"
 
 
 def test_each_sandbox_has_its_own_folder_under_a_configured_lake(tmp_path: Path) -> None:
@@ -169,7 +192,7 @@ def test_spark_reads_the_committed_segments_through_a_hadoop_uri(lake: Lake, tmp
     ingest(lake, write_csv(tmp_path / "events.csv", ["Id", "Type", "At"], rows), EVENTS)
     uri = (tmp_path / "cluster").as_uri()
     engine = SparkEngine(lake, spark_session(), SparkConfig(lake=uri, database="t"))
-    found = engine.records
+    found = engine.spark_lake
     assert type(found.storage).__name__ == "HadoopStorage"
     synced = found.sync("person")
     folder = tmp_path / "cluster" / "default" / "person"

@@ -1,15 +1,20 @@
-"""The lake's record tables as Spark reads them: Parquet under a root a cluster reaches (see `storage.py`), kept
-in step with the store a batch at a time, each commit all or nothing.
+"""The store's tables as Spark reads them, the Spark lake: Parquet under a root a cluster reaches (see
+`storage.py`), kept in step with the store, each commit all or nothing.
 
-Per table, `<root>/<table>/` holds `segment=<n>/` folders, each with some whole batches (events split further
-by day, `event_day=<yyyy-mm-dd>/`), and `_manifests/<version>.json`, naming the live segments, their batches and
-the table's columns. A sync writes the batches the last manifest lacks as one new segment, then commits by
-creating the next manifest: a new file appears whole on every file system, so a sync killed half-way leaves only a
-segment no manifest names, which the next sync removes. Past `MAX_SEGMENTS` the table is written again as one
-(a collector under `serve` commits a batch every few seconds, and Spark reads few large files best).
+Per table, `<root>/<table>/` holds `segment=<n>/` folders and `_manifests/<version>.json`, naming the live
+segments, what each holds and the table's columns. A sync writes what the last manifest lacks as one new segment,
+then commits by creating the next manifest: a new file appears whole on every file system, so a sync killed
+half-way leaves only a segment no manifest names, which the next sync removes.
 
-A batch is known by its rows and when it began, so a changed batch (an erasure) or a store put back from
-elsewhere (same batch ids, other rows) is written again; a new column writes the whole table again.
+- Record tables are kept by batch: a segment holds some whole batches (events split further by day,
+  `event_day=<yyyy-mm-dd>/`), and only new batches are written. Past `MAX_SEGMENTS` the table is written again
+  as one (a collector under `serve` commits a batch every few seconds; Spark reads few large files best). A
+  batch is known by its rows and when it began, so a changed batch (an erasure) or a store put back from
+  elsewhere (same batch ids, other rows) is written again.
+- The other tables (identities, profiles, memberships, ...) are kept whole, known by a fingerprint of their rows:
+  written again only when they changed.
+
+A new column writes the whole table again.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ BY_DAY = {"event": "timestamp"}
 DAY = "event_day"
 SEGMENT = re.compile(r"^segment=(\d+)$")
 VERSION = re.compile(r"^\d{8}\.json$")
+WHOLE = "*"
+"""What a table kept whole holds in place of batches."""
 
 
 @dataclass(frozen=True)
@@ -49,21 +56,21 @@ class Synced:
     """Where the committed segments are."""
     columns: tuple[str, ...]
     written: int
-    """Batches written."""
+    """Batches written (for a table kept whole: 1 if it was written again)."""
     removed: int
     """Segments removed: a changed batch's, a killed sync's, or those written again as one."""
     batches: int
 
 
 def lake_root(store: Lake, settings: SparkConfig) -> str:
-    """Where `store`'s record tables live for Spark: its sandbox's folder under `spark.lake`, or beside it."""
+    """Where `store`'s tables live for Spark: its sandbox's folder under `spark.lake`, or beside the store."""
     if settings.lake:
         return join(settings.lake, store.sandbox or "default")
     return str(store.derived_folder / "spark-lake")
 
 
-class RecordLake:
-    """The record tables of `store` under `root`, on `storage`."""
+class SparkLake:
+    """The tables of `store` under `root`, on `storage`."""
 
     def __init__(self, store: Lake, root: str, storage: Storage) -> None:
         self.store = store
@@ -73,15 +80,28 @@ class RecordLake:
     def folder(self, table: str) -> str:
         return join(self.root, table)
 
+    def holds(self, table: str) -> bool:
+        """Is `table` one of the store's own tables (not a view, and no temporary table of a job hides it)?"""
+        return bool(self.store.scalar("SELECT bool_and(NOT temporary) FROM duckdb_tables() WHERE table_name = ?",
+                                      [table]))
+
+    def _want(self, table: str) -> dict[str, str]:
+        """What the table holds: each batch with its rows and when it began, or the whole table's fingerprint."""
+        if table in self.store.schema.entities:
+            return {str(b): f"{n}@{at}" for b, n, at in self.store.execute(
+                f"SELECT t.batch_id, count(*), any_value(b.started_at) FROM {ident(table)} t "
+                "LEFT JOIN batches b USING (batch_id) GROUP BY t.batch_id").fetchall()}
+        row = "_accord_row"  # the row as one value: an alias no column is likely to be named
+        n, hashed = self.store.execute(f"SELECT count(*), sum(hash({row})) FROM {ident(table)} AS {row}").fetchone()
+        return {WHOLE: f"{n}:{hashed}"}
+
     def sync(self, table: str) -> Synced:
         """Bring `table` in line with the store: write what it lacks, commit, remove what no manifest names."""
         folder = self.folder(table)
         columns = [f"{name} {kind}" for name, kind in self.store.execute(
             "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
-            "ORDER BY ordinal_position", [table]).fetchall()]
-        want = {str(b): f"{n}@{at}" for b, n, at in self.store.execute(
-            f"SELECT t.batch_id, count(*), any_value(b.started_at) FROM {ident(table)} t "
-            "LEFT JOIN batches b USING (batch_id) GROUP BY t.batch_id").fetchall()}
+            "AND table_catalog = current_database() ORDER BY ordinal_position", [table]).fetchall()]
+        want = self._want(table)
         version, held = self.committed(table)
         present = self.storage.children(folder)
         segments: dict[str, dict[str, str]] = {
@@ -125,12 +145,13 @@ class RecordLake:
         return 0, {}
 
     def _write(self, table: str, folder: str, batches: list[str], taken: list[str]) -> str:
-        """A new segment holding `batches`, written aside on this machine, then put in place; returns its name,
-        numbered past every name `taken` (a name is never used twice for different rows)."""
+        """A new segment holding `batches` (or the whole table), written aside on this machine, then put in place;
+        returns its name, numbered past every name `taken` (a name is never used twice for different rows)."""
         number = 1 + max((int(m.group(1)) for m in map(SEGMENT.match, taken) if m), default=0)
         name = f"segment={number}"
-        chosen = ", ".join(str(int(b)) for b in batches)
-        rows = f"SELECT * FROM {ident(table)} WHERE batch_id IN ({chosen})"
+        rows = f"SELECT * FROM {ident(table)}"
+        if batches != [WHOLE]:
+            rows += f" WHERE batch_id IN ({', '.join(str(int(b)) for b in batches)})"
         aside = Path(tempfile.mkdtemp(prefix="accord-segment-"))
         segment = aside / "segment"
         try:

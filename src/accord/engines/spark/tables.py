@@ -13,7 +13,7 @@ from sqlglot import exp
 
 from accord.audiences.tables import table_sql
 from accord.engines.spark.dialect import to_spark
-from accord.engines.spark.lake import RecordLake, read_synced, register
+from accord.engines.spark.lake import SparkLake, read_synced, register
 from accord.lake.sql import ident, literal
 from accord.lake.store import Lake, current_sql
 
@@ -30,15 +30,16 @@ def base_tables(queries: Iterable[str], made: set[str]) -> list[str]:
     return sorted(found)
 
 
-def send_tables(records: RecordLake, spark: Any, database: str, folder: Path, queries: Iterable[str],
+def send_tables(spark_lake: SparkLake, spark: Any, database: str, folder: Path, queries: Iterable[str],
                 made: set[str]) -> None:
-    """Temporary views on `spark` of the lake tables `queries` read: record tables from the Spark lake (only
-    batches new since the last job are written; each also registered in `database`), the others as Parquet staged
-    for this job; every version of a record with its `<entity>_current` view built on Spark."""
-    lake = records.store
+    """Temporary views on `spark` of the lake tables `queries` read: the store's own tables from the Spark lake
+    (only what changed since the last job is written; each also registered in `database`), a job's temporary
+    tables and views as Parquet staged for this job; every version of a record with its `<entity>_current` view
+    built on Spark."""
+    lake = spark_lake.store
     for name in base_tables(queries, made):
         stored = name.removesuffix(CURRENT)
-        synced = records.sync(stored) if stored in lake.schema.entities else None
+        synced = spark_lake.sync(stored) if spark_lake.holds(stored) else None
         if synced is not None and synced.segments:
             register(spark, database, synced)
             read_synced(spark, synced).createOrReplaceTempView(stored)
@@ -64,9 +65,9 @@ def bring_back(lake: Lake, frame: Any, folder: Path, name: str) -> None:
                  f"SELECT * FROM read_parquet({literal(str(folder / name / '*.parquet'))})")
 
 
-def load_audience_tables(records: RecordLake, spark: Any, database: str, folder: Path) -> None:
+def load_audience_tables(spark_lake: SparkLake, spark: Any, database: str, folder: Path) -> None:
     """Temporary views on `spark` of every aud_* table, built there from the lake's base tables."""
-    built = table_sql(records.store.schema)
-    send_tables(records, spark, database, folder, built.values(), set(built))
+    built = table_sql(spark_lake.store.schema)
+    send_tables(spark_lake, spark, database, folder, built.values(), set(built))
     for name, sql in built.items():
         spark.sql(to_spark(sql)).cache().createOrReplaceTempView(name)
