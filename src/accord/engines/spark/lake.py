@@ -156,7 +156,7 @@ class SparkLake:
         segment = aside / "segment"
         try:
             if table in BY_DAY:
-                day = f"strftime({ident(BY_DAY[table])}, '%Y-%m-%d')"
+                day = f"CAST({ident(BY_DAY[table])} AS DATE)"  # in the store's time zone, UTC
                 self.store.execute(f"COPY (SELECT *, {day} AS {DAY} FROM ({rows})) TO {literal(str(segment))} "
                                    f"(FORMAT parquet, PARTITION_BY ({DAY}))")
             else:
