@@ -32,6 +32,7 @@ def delete(ws: Workspace, lake: Lake, ref: str, actor: str) -> tuple[str, dict[s
     request_id = requests.start(lake, "delete", ref, actor)
     audit.record(lake, actor, "privacy delete", request_id)
     try:
+        engine = workspace_engine(ws, lake)  # first: an engine that cannot start fails the request before any erasure
         receipt: dict[str, Any] = {"destinations": _remove_everywhere(ws, lake, subject)}
         receipt["export_rows"] = _erase_exports(ws, lake.sandbox or ws.config.default_sandbox, subject)
         receipt["collector_messages"] = collector_log.erase(collector_log.log_path(ws, lake.sandbox), subject)
@@ -39,7 +40,7 @@ def delete(ws: Workspace, lake: Lake, ref: str, actor: str) -> tuple[str, dict[s
         receipt["served_copy_rows"] = sum(forget(served, p) for p in subject.profile_ids)
         receipt["store_rows"] = lake_rows.erase(lake, lake_rows.matches(lake, subject))
         receipt["derived_files"] = _erase_derived(lake)
-        receipt["engine_copies"] = workspace_engine(ws, lake).erase_copies()
+        receipt["engine_copies"] = engine.erase_copies()
     except Exception as err:
         requests.fail(lake, request_id, f"{type(err).__name__}: {err}")
         raise

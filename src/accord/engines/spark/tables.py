@@ -1,6 +1,6 @@
-"""The lake's tables on Spark: record tables from the Spark lake, the other base tables a query reads as Parquet
-staged for the job; current views built there from the very SQL the lake uses, transpiled by sqlglot (the
-definitions are written once); results come back."""
+"""The lake's tables on Spark: the store's own from the Spark lake, a job's temporary tables as Parquet staged for
+it; current views built there from the very SQL the lake uses, transpiled by sqlglot (the definitions are written
+once); results come back."""
 
 from __future__ import annotations
 
