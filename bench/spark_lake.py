@@ -16,18 +16,9 @@ import time
 from pathlib import Path
 
 from accord.engines.spark.lake import SparkLake
-from accord.engines.spark.storage import LocalStorage, Storage
+from accord.engines.spark.storage import LocalStorage, storage_for
 from accord.ingest.records import ingest_records
 from accord.lake.store import Lake
-
-
-def storage(uri: str | None) -> Storage:
-    if uri is None:
-        return LocalStorage()
-    from accord.engines.spark.session import spark_session
-    from accord.engines.spark.storage import HadoopStorage
-
-    return HadoopStorage(spark_session("local[2]"))
 
 
 def main() -> None:
@@ -36,8 +27,13 @@ def main() -> None:
     parser.add_argument("--uri", help="the lake at this URI, through Spark's Hadoop libraries")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="accord-bench-lake-"))
-    files = storage(args.uri)
     root = args.uri or str(work / "spark-lake")
+    if args.uri:  # only a URI needs Spark's Hadoop libraries
+        from accord.engines.spark.session import spark_session
+
+        files = storage_for(root, spark_session("local[2]"))
+    else:
+        files = LocalStorage()
     try:
         shutil.copy(args.store, work / "accord.duckdb")
         with Lake(work / "accord.duckdb") as lake:

@@ -16,8 +16,7 @@ from typer.testing import CliRunner
 from accord.activation.run import deliver
 from accord.cli import app
 from accord.engines.spark.config import SparkConfig
-from accord.engines.spark.lake import SparkLake, lake_root
-from accord.engines.spark.storage import LocalStorage
+from accord.engines.spark.lake import open_spark_lake
 from accord.identity.config import IdentityConfig
 from accord.pipeline import run_identity
 from accord.privacy import collector_log
@@ -86,7 +85,7 @@ def test_delete_leaves_no_trace_anywhere_and_destinations_get_removals(delivered
     assert email in receiver.held(ws.root, ws.config.name)
     with ws.lake() as lake:
         # What a Spark job left beside the store.
-        mirrored = Path(SparkLake(lake, lake_root(lake, SparkConfig()), LocalStorage()).sync("person").segments[0])
+        mirrored = Path(open_spark_lake(lake, SparkConfig(), spark=None).sync("person").segments[0])
         assert email in {str(e).lower() for p in mirrored.glob("*.parquet")
                          for e in pq.read_table(p, columns=["email"]).column("email").to_pylist()}
         request_id, receipt = delete(ws, lake, f"email:{email}", "test")

@@ -12,8 +12,7 @@ import pytest
 
 from accord.engines.spark import lake as spark_lake
 from accord.engines.spark.config import SparkConfig
-from accord.engines.spark.lake import MANIFESTS, SparkLake, lake_root
-from accord.engines.spark.storage import LocalStorage
+from accord.engines.spark.lake import MANIFESTS, SparkLake, lake_root, open_spark_lake
 from accord.lake.store import Lake
 from tests.conftest import ingest, mapping, write_csv
 
@@ -26,7 +25,7 @@ def load(lake: Lake, folder: Path, name: str, rows: list[list[str]]) -> None:
 
 
 def copies(lake: Lake) -> SparkLake:
-    return SparkLake(lake, lake_root(lake, SparkConfig()), LocalStorage())
+    return open_spark_lake(lake, SparkConfig(), spark=None)  # a folder: no Spark needed
 
 
 def committed_rows(lake: Lake, table: str = "person", columns: tuple[str, ...] = ("source_key", "email", "batch_id")):

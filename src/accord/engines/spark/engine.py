@@ -22,9 +22,8 @@ from accord.engines.spark.components import component_roots
 from accord.engines.spark.config import SparkConfig
 from accord.engines.spark.dialect import to_spark
 from accord.engines.spark.files import MappedFile, map_file
-from accord.engines.spark.lake import SparkLake, lake_root
+from accord.engines.spark.lake import SparkLake, open_spark_lake
 from accord.engines.spark.session import configured_session
-from accord.engines.spark.storage import storage_for
 from accord.engines.spark.tables import (
     bring_back,
     load_audience_tables,
@@ -56,12 +55,7 @@ class SparkEngine:
     @cached_property
     def spark_lake(self) -> SparkLake:
         """The store's tables as Spark reads them."""
-        root = lake_root(self.lake, self.settings)
-        return SparkLake(self.lake, root, storage_for(root, self.spark))
-
-    @property
-    def database(self) -> str:
-        return f"{self.settings.database}_{self.lake.sandbox or 'default'}"
+        return open_spark_lake(self.lake, self.settings, self.spark)
 
     @contextmanager
     def _staging(self) -> Iterator[Path]:
@@ -83,7 +77,7 @@ class SparkEngine:
         """Build the aud_* tables on Spark from the lake's base tables, evaluate there (only the profiles
         `compiled.within` names, when it names some), read the members back."""
         with self._staging() as folder:
-            load_audience_tables(self.spark_lake, self.spark, self.database, folder)
+            load_audience_tables(self.spark_lake, self.spark, folder)
             for table in compiled.within.values():
                 send_rows(self.lake, self.spark, folder, table, f"SELECT profile_id FROM {table}")
             for table, query in compiled.feature_tables(depth=0):
@@ -108,8 +102,7 @@ class SparkEngine:
     def build(self, steps: Sequence[tuple[str, str]], keep: Sequence[str]) -> None:
         """Each step a cached view on Spark, over the lake tables the steps read; the kept ones come back."""
         with self._staging() as folder:
-            send_tables(self.spark_lake, self.spark, self.database, folder, [sql for _, sql in steps],
-                        {name for name, _ in steps})
+            send_tables(self.spark_lake, self.spark, folder, [sql for _, sql in steps], {name for name, _ in steps})
             for name, sql in steps:
                 self.spark.sql(to_spark(sql)).cache().createOrReplaceTempView(name)
             for name in keep:
@@ -155,9 +148,7 @@ class SparkEngine:
 
     def erase_copies(self) -> int:
         """Remove the Spark lake's copy of the store (the next job writes it again); returns the tables removed."""
-        tables = self.spark_lake.storage.children(self.spark_lake.root)
-        self.spark_lake.storage.remove(self.spark_lake.root)
-        return len(tables)
+        return self.spark_lake.erase()
 
     @staticmethod
     def _read_back(frame: Any, path: Path) -> pa.Table:

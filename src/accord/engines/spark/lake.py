@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from accord.engines.spark.config import SparkConfig
-from accord.engines.spark.storage import Storage, join
+from accord.engines.spark.storage import Storage, join, storage_for
 from accord.lake.sql import ident, literal
 from accord.lake.store import Lake
 
@@ -69,13 +69,20 @@ def lake_root(store: Lake, settings: SparkConfig) -> str:
     return str(store.derived_folder / "spark-lake")
 
 
-class SparkLake:
-    """The tables of `store` under `root`, on `storage`."""
+def open_spark_lake(store: Lake, settings: SparkConfig, spark: Any) -> SparkLake:
+    """`store`'s Spark lake as `settings` place it, its views in the sandbox's database of the catalog."""
+    root = lake_root(store, settings)
+    return SparkLake(store, root, storage_for(root, spark), f"{settings.database}_{store.sandbox or 'default'}")
 
-    def __init__(self, store: Lake, root: str, storage: Storage) -> None:
+
+class SparkLake:
+    """The tables of `store` under `root`, on `storage`; registered as views in the catalog's `database`."""
+
+    def __init__(self, store: Lake, root: str, storage: Storage, database: str = "accord_default") -> None:
         self.store = store
         self.root = root
         self.storage = storage
+        self.database = database
 
     def folder(self, table: str) -> str:
         return join(self.root, table)
@@ -98,16 +105,17 @@ class SparkLake:
     def sync(self, table: str) -> Synced:
         """Bring `table` in line with the store: write what it lacks, commit, remove what no manifest names."""
         folder = self.folder(table)
-        columns = [f"{name} {kind}" for name, kind in self.store.execute(
+        columns = [[name, kind] for name, kind in self.store.execute(
             "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
             "AND table_catalog = current_database() ORDER BY ordinal_position", [table]).fetchall()]
         want = self._want(table)
-        version, held = self.committed(table)
+        manifests = self._manifests(folder)
+        version, held = self._latest(folder, manifests)
         present = self.storage.children(folder)
+        usable = held.get("segments", {}) if held.get("columns") == columns else {}
         segments: dict[str, dict[str, str]] = {
-            name: batches for name, batches in held.get("segments", {}).items()
-            if held.get("columns") == columns and name in present
-            and all(want.get(b) == key for b, key in batches.items())}
+            name: batches for name, batches in usable.items()
+            if name in present and all(want.get(b) == key for b, key in batches.items())}
         covered = {b for batches in segments.values() for b in batches}
         missing = [b for b in want if b not in covered]
         if missing and len(segments) + 1 > MAX_SEGMENTS:
@@ -116,7 +124,6 @@ class SparkLake:
             name = self._write(table, folder, missing, [*present, *held.get("segments", {})])
             segments[name] = {b: want[b] for b in missing}
         manifest = {"columns": columns, "segments": segments}
-        manifests = [n for n in self.storage.children(join(folder, MANIFESTS)) if VERSION.match(n)]
         if manifest != held:
             # Past every name: a manifest a killed sync left half-written is unreadable, yet its name is taken.
             version = 1 + max((int(n.removesuffix(".json")) for n in manifests), default=0)
@@ -130,16 +137,27 @@ class SparkLake:
             if name != f"{version:08d}.json":
                 self.storage.remove(join(folder, MANIFESTS, name))
         return Synced(table, version, tuple(join(folder, n) for n in sorted(segments)),
-                      tuple(c.split(" ", 1)[0] for c in columns), len(missing), len(gone), len(want))
+                      tuple(name for name, _ in columns), len(missing), len(gone), len(want))
 
     def committed(self, table: str) -> tuple[int, dict[str, Any]]:
         """The manifest in force (its version and content): the highest version that reads whole."""
-        manifests = join(self.folder(table), MANIFESTS)
-        for name in sorted(self.storage.children(manifests), reverse=True):
-            if not VERSION.match(name):
-                continue
+        folder = self.folder(table)
+        return self._latest(folder, self._manifests(folder))
+
+    def erase(self) -> int:
+        """Remove every table (the next sync writes them again from the store); returns how many there were."""
+        tables = self.storage.children(self.root)
+        self.storage.remove(self.root)
+        return len(tables)
+
+    def _manifests(self, folder: str) -> list[str]:
+        return [n for n in self.storage.children(join(folder, MANIFESTS)) if VERSION.match(n)]
+
+    def _latest(self, folder: str, manifests: list[str]) -> tuple[int, dict[str, Any]]:
+        for name in sorted(manifests, reverse=True):
             try:
-                return int(name.removesuffix(".json")), json.loads(self.storage.read(join(manifests, name)) or b"")
+                return int(name.removesuffix(".json")), json.loads(self.storage.read(join(folder, MANIFESTS, name))
+                                                                   or b"")
             except ValueError:
                 continue
         return 0, {}

@@ -30,10 +30,9 @@ def base_tables(queries: Iterable[str], made: set[str]) -> list[str]:
     return sorted(found)
 
 
-def send_tables(spark_lake: SparkLake, spark: Any, database: str, folder: Path, queries: Iterable[str],
-                made: set[str]) -> None:
+def send_tables(spark_lake: SparkLake, spark: Any, folder: Path, queries: Iterable[str], made: set[str]) -> None:
     """Temporary views on `spark` of the lake tables `queries` read: the store's own tables from the Spark lake
-    (only what changed since the last job is written; each also registered in `database`), a job's temporary
+    (only what changed since the last job is written; each also registered in its database of the catalog), a job's temporary
     tables and views as Parquet staged for this job; every version of a record with its `<entity>_current` view
     built on Spark."""
     lake = spark_lake.store
@@ -41,7 +40,7 @@ def send_tables(spark_lake: SparkLake, spark: Any, database: str, folder: Path, 
         stored = name.removesuffix(CURRENT)
         synced = spark_lake.sync(stored) if spark_lake.holds(stored) else None
         if synced is not None and synced.segments:
-            register(spark, database, synced)
+            register(spark, spark_lake.database, synced)
             read_synced(spark, synced).createOrReplaceTempView(stored)
         else:
             send_rows(lake, spark, folder, stored, f"SELECT * FROM {ident(stored)}")
@@ -65,9 +64,9 @@ def bring_back(lake: Lake, frame: Any, folder: Path, name: str) -> None:
                  f"SELECT * FROM read_parquet({literal(str(folder / name / '*.parquet'))})")
 
 
-def load_audience_tables(spark_lake: SparkLake, spark: Any, database: str, folder: Path) -> None:
+def load_audience_tables(spark_lake: SparkLake, spark: Any, folder: Path) -> None:
     """Temporary views on `spark` of every aud_* table, built there from the lake's base tables."""
     built = table_sql(spark_lake.store.schema)
-    send_tables(spark_lake, spark, database, folder, built.values(), set(built))
+    send_tables(spark_lake, spark, folder, built.values(), set(built))
     for name, sql in built.items():
         spark.sql(to_spark(sql)).cache().createOrReplaceTempView(name)
