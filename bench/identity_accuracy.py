@@ -16,6 +16,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from accord.engines.registry import lake_engine
 from accord.generate import generate
 from accord.identity.accounts import link_people_to_accounts
 from accord.identity.accuracy import account_matching, person_stitching
@@ -47,11 +48,12 @@ def main() -> None:
             print(f"ingested {data} in {time.perf_counter() - started:.1f} s")
     config = IdentityConfig()
     with Lake(lake_path) as lake:
+        engine = lake_engine(lake)
         for label, step in (
-            ("stitch people", lambda: resolve(lake, "person", config, full=True)),
-            ("stitch accounts", lambda: resolve(lake, "account", config, full=True)),
-            ("link people to accounts", lambda: link_people_to_accounts(lake, config)),
-            ("build profiles", lambda: build_profiles(lake, config)),
+            ("stitch people", lambda: resolve(lake, "person", config, engine, full=True)),
+            ("stitch accounts", lambda: resolve(lake, "account", config, engine, full=True)),
+            ("link people to accounts", lambda: link_people_to_accounts(lake, config, engine=engine)),
+            ("build profiles", lambda: build_profiles(lake, config, engine=engine)),
         ):
             started = time.perf_counter()
             outcome = step()

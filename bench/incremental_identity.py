@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from accord.engines.registry import lake_engine
 from accord.identity.accounts import link_people_to_accounts
 from accord.identity.resolve import resolve
 from accord.identity.run import _people_to_relink
@@ -35,6 +36,7 @@ def main() -> None:
     ws = Workspace.load(folder)
     config = ws.config.identity
     with ws.lake() as lake:
+        engine = lake_engine(lake)
         people = lake.scalar("SELECT count(*) FROM person")
         print(f"{args.workspace}: {people:,} person records, {lake.scalar('SELECT count(*) FROM person_profile'):,} "
               f"profiles, {lake.scalar('SELECT count(*) FROM identity_nodes'):,} identity nodes")
@@ -43,12 +45,12 @@ def main() -> None:
             stages: dict[str, float] = {}
             started = time.perf_counter()
             covered = lake.scalar("SELECT max(last_batch_id) FROM identity_runs WHERE kind = 'person'")
-            persons = timed(stages, "stitch people", lambda: resolve(lake, "person", config))
-            accounts = timed(stages, "stitch accounts", lambda: resolve(lake, "account", config))
+            persons = timed(stages, "stitch people", lambda: resolve(lake, "person", config, engine))
+            accounts = timed(stages, "stitch accounts", lambda: resolve(lake, "account", config, engine))
             relink = _people_to_relink(lake, persons, accounts, covered)
-            timed(stages, "person→account links", lambda: link_people_to_accounts(lake, config, relink))
+            timed(stages, "person→account links", lambda: link_people_to_accounts(lake, config, relink, engine))
             timed(stages, "profiles", lambda: build_profiles(
-                lake, config, {"person": persons.touched, "account": accounts.touched}))
+                lake, config, {"person": persons.touched, "account": accounts.touched}, engine))
             total = time.perf_counter() - started
             print(f"batch of {args.records}: incremental run {total:.2f} s (" +
                   ", ".join(f"{k} {v:.2f} s" for k, v in stages.items()) + f"; {len(persons.touched or [])} people touched)")

@@ -48,8 +48,10 @@ lead = st.tuples(st.just("lead"), st.integers(0, 10_000))
 shared_domain = st.tuples(st.just("domain"), st.integers(0, 10_000), st.integers(0, 10_000))
 relation = st.tuples(st.just("relation"), st.integers(0, 10_000), st.integers(0, 10_000))
 membership = st.tuples(st.just("member"), st.integers(0, 10_000), st.integers(0, 10_000))
+role = st.tuples(st.just("role"), st.integers(0, 10_000), st.integers(0, 10_000))
+listed = st.tuples(st.just("listed"), st.integers(0, 10_000), st.integers(0, 10_000))
 changes = st.lists(st.one_of(person_change, merge, account_change, lead, shared_domain, opportunity_change, event, relation,
-                             membership),
+                             membership, role, listed),
                    min_size=0, max_size=8)
 rounds = st.lists(st.tuples(st.integers(0, 10 * 24), changes), min_size=1, max_size=3)
 
@@ -106,6 +108,15 @@ def apply(lake: Lake, change: tuple, at: datetime, n: int) -> None:
         new_record(lake, "campaign_member", {"source_id": f"cm-{n}", "person_key": people[i % len(people)]["source_key"],
                                              "campaign_key": campaigns[change[2] % len(campaigns)]["source_key"],
                                              "status": "04 Attended"}, n)
+    elif kind == "role":  # a role on a deal of an account the person may not be linked to
+        opps = current(lake, "opportunity")
+        new_record(lake, "opportunity_person", {"source_id": f"or-{n}", "person_key": people[i % len(people)]["source_key"],
+                                                "opportunity_key": opps[change[2] % len(opps)]["source_key"],
+                                                "role": "Economic Buyer", "is_primary": "true"}, n)
+    elif kind == "listed":
+        lists = current(lake, "marketing_list")
+        new_record(lake, "marketing_list_member", {"source_id": f"lm-{n}", "person_key": people[i % len(people)]["source_key"],
+                                                   "marketing_list_key": lists[change[2] % len(lists)]["source_key"]}, n)
 
 
 def aud_tables(lake: Lake) -> dict[str, list[tuple]]:
@@ -116,6 +127,7 @@ def aud_tables(lake: Lake) -> dict[str, list[tuple]]:
 @example(extra=[], plan=[(0, [("account", 3, {"industry": "Financial Services"})])], accounts=False)
 @example(extra=[], plan=[(0, [("lead", 5)]), (0, [("domain", 3, 5)])], accounts=True)
 @example(extra=[], plan=[(0, [("account", 5, {"is_deleted": "true"})])], accounts=False)
+@example(extra=[], plan=[(0, [("role", 3, 7), ("listed", 4, 1), ("event", 5, "web.pageview", -2)])], accounts=True)
 @given(extra=st.lists(random_audiences(), max_size=2), plan=rounds, accounts=st.booleans())
 def test_an_incremental_run_records_what_a_full_run_would(evaluated_lake: Path, tmp_path_factory, extra, plan,
                                                           accounts) -> None:
@@ -198,3 +210,19 @@ def test_a_run_that_fails_midway_leaves_nothing_half_kept(evaluated_lake: Path, 
     with Lake(tmp_path / "twin.duckdb") as lake:
         evaluate(lake, audiences, AS_OF + timedelta(hours=1), full=True, refresh=True)
         assert got == lake.query(MEMBERSHIP)
+
+
+def test_tables_kept_without_a_copy_of_the_records_are_built_whole_once(evaluated_lake: Path, tmp_path: Path) -> None:
+    path = tmp_path / "accord.duckdb"
+    shutil.copy(evaluated_lake, path)
+    audiences = load_audiences(EXAMPLES)
+    with Lake(path) as lake:
+        evaluate(lake, audiences, AS_OF)
+        lake.execute("DROP TABLE aud_records")  # as the Accord before it kept one left its tables
+        replace(lake, "person", current(lake, "person")[0], {"job_title": "VP Growth"}, AS_OF, 1)
+        run_identity(lake, IdentityConfig())
+        assert evaluate(lake, audiences, AS_OF).mode == "full", "which records the tables hold is not known"
+        records = "SELECT value, profile_id FROM identity_nodes WHERE kind = 'person' AND namespace = 'b2b_person'"
+        assert lake.query(f"{records} EXCEPT SELECT * FROM aud_records") == []
+        assert lake.query(f"SELECT * FROM aud_records EXCEPT {records}") == []
+        assert evaluate(lake, audiences, AS_OF).mode == "incremental"

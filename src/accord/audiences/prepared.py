@@ -2,7 +2,8 @@
 profiles whose inputs changed; and remember those profiles (`aud_pending`) until an evaluation re-decides them.
 
 `aud_state` says what the tables reflect: the schema's custom fields, the last batch and the last profile build.
-`aud_links` is the copy of `person_account` they were built from, so a changed link is found by difference.
+`aud_links` and `aud_records` are the copies of `person_account` and of each person record's profile they were
+built from, so a changed link or a record that moved is found by difference.
 The people's feature tables an evaluation keeps between runs are marked whole, and for which definitions, in
 `aud_features_state`.
 """
@@ -15,8 +16,12 @@ from accord.audiences.ast import Audience
 from accord.audiences.compile import object_table
 from accord.audiences.tables import (
     ACCOUNT_EVENTS,
+    PERSON_EVENTS,
     account_scoped_sql,
+    new_account_events_sql,
+    new_person_events_sql,
     person_scoped_sql,
+    person_tables,
     table_sql,
 )
 from accord.audiences.text import print_audience
@@ -25,6 +30,7 @@ from accord.audiences.touched import (
     batch_people_sql,
     linked_people_sql,
 )
+from accord.identity.nodes import records_sql
 from accord.lake.store import Lake
 from accord.profiles.changes import (
     NEWEST_SQL,
@@ -33,9 +39,15 @@ from accord.profiles.changes import (
     rebuilt_whole_since,
 )
 
-CHANGED_PEOPLE = "_aud_changed_people"
+CHANGED_PEOPLE = "_aud_changed_people"  # everyone whose rows may differ: re-decided by the next evaluation
 CHANGED_ACCOUNTS = "_aud_changed_accounts"
 DIRECT_ACCOUNTS = "_aud_direct_accounts"  # the accounts whose own records, deals or objects changed
+REKEYED_PEOPLE = "_aud_rekeyed_people"  # whose records changed (came, left, moved)
+RELINKED_PEOPLE = "_aud_relinked_people"  # whose account links changed (the rekeyed included)
+OPPORTUNITY_PEOPLE = "_aud_opportunity_people"  # whose opportunities may differ
+CAMPAIGN_PEOPLE = "_aud_campaign_people"
+LIST_PEOPLE = "_aud_list_people"
+NEW_EVENTS = "_aud_new_events"  # the person-event rows of new events of the others
 SCHEMA_PRINT = ("coalesce((SELECT string_agg(entity || '.' || name || ':' || type, ',' ORDER BY entity, name) "
                 "FROM custom_fields), '')")
 POSITION = ("(SELECT coalesce(max(batch_id), 0) FROM batches) AS batch_id, "
@@ -53,6 +65,7 @@ def prepare_tables(lake: Lake) -> None:
         for name, sql in table_sql(lake.schema).items():
             lake.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
         lake.execute("CREATE OR REPLACE TABLE aud_links AS SELECT * FROM person_account")
+        lake.execute(f"CREATE OR REPLACE TABLE aud_records AS {records_sql('person')}")
         lake.execute(f"CREATE OR REPLACE TABLE aud_state AS SELECT {SCHEMA_PRINT} AS schema_print, {POSITION}")
         lake.execute("CREATE OR REPLACE TABLE aud_pending (kind VARCHAR, profile_id VARCHAR)")
         lake.execute("INSERT INTO aud_pending VALUES ('person', NULL), ('account', NULL)")
@@ -71,7 +84,7 @@ def refresh_tables(lake: Lake) -> None:
     _require_profiles(lake)
     with lake.transaction():
         _find_changed(lake, batch_after=state[1], profile_seq_after=state[2])
-        _maintain(lake)
+        _maintain(lake, batch_after=state[1])
         lake.execute(f"INSERT INTO aud_pending SELECT 'person', person_id FROM {CHANGED_PEOPLE} "
                      f"UNION ALL SELECT 'account', account_id FROM {CHANGED_ACCOUNTS}")
         lake.execute(f"UPDATE aud_state SET batch_id = {current[1]}, profile_seq = {current[2]}")
@@ -118,7 +131,10 @@ def _require_profiles(lake: Lake) -> None:
 
 
 def _state(lake: Lake) -> tuple[str, int, int] | None:
-    if not lake.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'aud_state'"):
+    """What the tables reflect, or None when they must be built whole (never built, or by an Accord that kept no
+    copy of the people's records)."""
+    if lake.scalar("SELECT count(*) FROM information_schema.tables "
+                   "WHERE table_name IN ('aud_state', 'aud_records') AND table_schema = 'main'") < 2:
         return None
     row = lake.execute("SELECT schema_print, batch_id, profile_seq FROM aud_state").fetchone()
     return (str(row[0]), int(row[1]), int(row[2])) if row else None
@@ -131,23 +147,36 @@ def _current(lake: Lake) -> tuple[str, int, int]:
 
 
 def _find_changed(lake: Lake, batch_after: int, profile_seq_after: int) -> None:
-    """The people and accounts whose aud_* rows may differ from what they would be if built now."""
+    """The people and accounts whose aud_* rows may differ from what they would be if built now, and among the
+    people those whose records or links changed (their event rows are rebuilt; the others' only gain new events)."""
     schema = lake.schema
     in_batches = f"batch_id > {int(batch_after)}"
     lake.execute(f"""CREATE OR REPLACE TEMP TABLE {DIRECT_ACCOUNTS} AS
         {batch_accounts_sql(schema, in_batches)}
         UNION {changed_since_sql('account', profile_seq_after)}""")
     direct = f"SELECT account_id FROM {DIRECT_ACCOUNTS}"
+    _find_rekeyed(lake, changed_since_sql("person", profile_seq_after))
     # A changed account's people, by their links as the tables have them. A link that changed otherwise (relinking
-    # everyone after an account changed, a new setting) is found by comparing the links with the tables' copy.
-    moved = """SELECT person_id FROM (
-                   SELECT * FROM (SELECT * FROM person_account EXCEPT SELECT * FROM aud_links)
-                   UNION ALL SELECT * FROM (SELECT * FROM aud_links EXCEPT SELECT * FROM person_account))"""
+    # everyone after an account changed, a new setting) is found by comparing the links with the tables' copy (a
+    # row's hash within its person: a collision would need two links of one person to share 64 bits).
+    lake.execute(f"""CREATE OR REPLACE TEMP TABLE {RELINKED_PEOPLE} AS
+        SELECT person_id FROM (SELECT person_id, hash(p) AS h FROM person_account p) a
+        FULL JOIN (SELECT person_id, hash(l) AS h FROM aud_links l) b USING (person_id, h)
+        WHERE a.h IS NULL OR b.h IS NULL
+        UNION SELECT person_id FROM {REKEYED_PEOPLE}""")
+    rekeyed, relinked = f"SELECT person_id FROM {REKEYED_PEOPLE}", f"SELECT person_id FROM {RELINKED_PEOPLE}"
+    of_accounts = linked_people_sql(direct, "aud_links")
     lake.execute(f"""CREATE OR REPLACE TEMP TABLE {CHANGED_PEOPLE} AS
         {batch_people_sql(schema, in_batches)}
         UNION {changed_since_sql('person', profile_seq_after)}
-        UNION {moved}
-        UNION {linked_people_sql(direct, 'aud_links')}""")
+        UNION {relinked}
+        UNION {of_accounts}""")
+    for table, sources, extra in (
+            (OPPORTUNITY_PEOPLE, ("opportunity_person",), f"UNION {relinked} UNION {of_accounts}"),
+            (CAMPAIGN_PEOPLE, ("campaign_member",), ""),
+            (LIST_PEOPLE, ("marketing_list_member",), "")):
+        lake.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {batch_people_sql(schema, in_batches, sources)} "
+                     f"UNION {rekeyed} {extra}")
     people = f"SELECT person_id FROM {CHANGED_PEOPLE}"
     lake.execute(f"""CREATE OR REPLACE TEMP TABLE {CHANGED_ACCOUNTS} AS
         {direct}
@@ -155,22 +184,54 @@ def _find_changed(lake: Lake, batch_after: int, profile_seq_after: int) -> None:
         UNION SELECT account_id FROM aud_links WHERE person_id IN ({people})""")
 
 
-def _maintain(lake: Lake) -> None:
+def _find_rekeyed(lake: Lake, changed_profiles: str) -> None:
+    """The people whose records are not those the tables were built from (`aud_records`): a record that came,
+    left or moved to another profile changes both profiles' rows. Only the records of profiles a build changed
+    are compared."""
+    now, was = f"({records_sql('person')})", "aud_records"
+    keys = (f"SELECT source_key FROM {now} WHERE profile_id IN ({changed_profiles}) "
+            f"UNION SELECT source_key FROM {was} WHERE profile_id IN ({changed_profiles})")
+    lake.execute(f"CREATE OR REPLACE TEMP TABLE _aud_compared AS {keys}")
+    lake.execute(f"""CREATE OR REPLACE TEMP TABLE {REKEYED_PEOPLE} AS
+        WITH a AS (SELECT source_key, profile_id FROM {now} WHERE source_key IN (SELECT source_key FROM _aud_compared)),
+             b AS (SELECT source_key, profile_id FROM {was} WHERE source_key IN (SELECT source_key FROM _aud_compared))
+        SELECT DISTINCT profile_id AS person_id FROM ((FROM a EXCEPT FROM b) UNION ALL (FROM b EXCEPT FROM a))
+        WHERE profile_id IS NOT NULL""")
+
+
+def _maintain(lake: Lake, batch_after: int) -> None:
     """Replace the changed people's and accounts' rows of every aud_* table (people first: account events read
-    the people's tables)."""
+    the people's tables). Events never change: only the people whose records or links changed have their event
+    rows rebuilt; the others gain the rows of their new events."""
     schema = lake.schema
-    by_person = person_scoped_sql(schema, CHANGED_PEOPLE)
-    by_person[ACCOUNT_EVENTS] = table_sql(schema, persons=CHANGED_PEOPLE)[ACCOUNT_EVENTS]
-    for name, sql in by_person.items():
-        lake.execute(f"DELETE FROM {name} WHERE person_id IN (SELECT person_id FROM {CHANGED_PEOPLE})")
-        lake.execute(f"INSERT INTO {name} {sql}")
-    lake.execute(f"DELETE FROM aud_links WHERE person_id IN (SELECT person_id FROM {CHANGED_PEOPLE})")
-    lake.execute(f"INSERT INTO aud_links SELECT * FROM person_account "
-                 f"WHERE person_id IN (SELECT person_id FROM {CHANGED_PEOPLE})")
+    scope = {name: CHANGED_PEOPLE for name in person_tables(schema)} | {
+        "aud_person_opps": OPPORTUNITY_PEOPLE, "aud_campaigns": CAMPAIGN_PEOPLE, "aud_lists": LIST_PEOPLE,
+        PERSON_EVENTS: REKEYED_PEOPLE}
+    scoped = {people: person_scoped_sql(schema, people) for people in set(scope.values())}
+    for name in person_tables(schema):
+        _replace_rows(lake, name, "person_id", scope[name], scoped[scope[name]][name])
+    lake.execute(f"CREATE OR REPLACE TEMP TABLE {NEW_EVENTS} AS "
+                 f"{new_person_events_sql(f'batch_id > {int(batch_after)}', REKEYED_PEOPLE)}")
+    lake.execute(f"INSERT INTO {PERSON_EVENTS} FROM {NEW_EVENTS}")
+    _replace_rows(lake, ACCOUNT_EVENTS, "person_id", RELINKED_PEOPLE,
+                  table_sql(schema, persons=RELINKED_PEOPLE)[ACCOUNT_EVENTS])
+    lake.execute(f"INSERT INTO {ACCOUNT_EVENTS} {new_account_events_sql(NEW_EVENTS, RELINKED_PEOPLE)}")
+    _replace_rows(lake, "aud_links", "person_id", CHANGED_PEOPLE,
+                  f"SELECT * FROM person_account WHERE person_id IN (SELECT person_id FROM {CHANGED_PEOPLE})")
+    lake.execute(f"DELETE FROM aud_records WHERE profile_id IN (SELECT person_id FROM {REKEYED_PEOPLE})")
+    lake.execute(f"INSERT INTO aud_records {records_sql('person', f'SELECT person_id FROM {REKEYED_PEOPLE}')}")
     # An account's own tables change with the account; those of its people's custom objects with its people.
     of_people = {object_table("account", o.name) for o in schema.objects_of("person")}
-    for scope in (DIRECT_ACCOUNTS, CHANGED_ACCOUNTS):
-        for name, sql in account_scoped_sql(schema, scope).items():
-            if (name in of_people) == (scope == CHANGED_ACCOUNTS):
-                lake.execute(f"DELETE FROM {name} WHERE account_id IN (SELECT account_id FROM {scope})")
-                lake.execute(f"INSERT INTO {name} {sql}")
+    for accounts in (DIRECT_ACCOUNTS, CHANGED_ACCOUNTS):
+        for name, sql in account_scoped_sql(schema, accounts).items():
+            if (name in of_people) == (accounts == CHANGED_ACCOUNTS):
+                _replace_rows(lake, name, "account_id", accounts, sql)
+
+
+def _replace_rows(lake: Lake, table: str, key: str, scope: str, sql: str) -> None:
+    """Replace the rows of `table` whose `key` is in table `scope` (same column) by `sql`'s; nothing to do (and no
+    scan of a large table) when `scope` is empty."""
+    if not lake.scalar(f"SELECT count(*) FROM (SELECT 1 FROM {scope} LIMIT 1)"):
+        return
+    lake.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {scope})")
+    lake.execute(f"INSERT INTO {table} {sql}")

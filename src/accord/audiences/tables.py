@@ -14,7 +14,8 @@ from accord.lake.store import current_where
 from accord.model.schema import Schema
 from accord.profiles.build import attributes
 
-PERSON_TABLES = ("aud_person_account", "aud_people", "aud_person_opps", "aud_person_events", "aud_campaigns", "aud_lists")
+PERSON_EVENTS = "aud_person_events"
+PERSON_TABLES = ("aud_person_account", "aud_people", "aud_person_opps", PERSON_EVENTS, "aud_campaigns", "aud_lists")
 ACCOUNT_TABLES = ("aud_accounts", "aud_account_opps")
 ACCOUNT_EVENTS = "aud_account_events"
 """Keyed by account, but each row is one person's event under one of their accounts: it changes with the person
@@ -41,6 +42,32 @@ def account_scoped_sql(schema: Schema, accounts: str) -> dict[str, str]:
     """The account-keyed aud_* tables for only the accounts listed in table `accounts` (column account_id)."""
     scoped = table_sql(schema, accounts=accounts)
     return {name: scoped[name] for name in account_tables(schema)}
+
+
+def new_person_events_sql(in_batches: str, skipped: str) -> str:
+    """The `PERSON_EVENTS` rows of the events in the batches `in_batches` selects (a condition on batch_id), but for
+    the people in table `skipped` (column person_id): events never change, so the others' rows only gain these."""
+    events = f"(SELECT * FROM {ident('event')} WHERE {in_batches} AND NOT coalesce(is_deleted, FALSE))"
+    records = f"SELECT * FROM ({records_sql('person')}) WHERE profile_id NOT IN (SELECT person_id FROM {skipped})"
+    return _person_events(events, records)
+
+
+def new_account_events_sql(events: str, skipped: str) -> str:
+    """The `ACCOUNT_EVENTS` rows of the person events in table `events`, but for the people in table `skipped`."""
+    return _account_events(events, f"(SELECT * FROM aud_person_account WHERE person_id NOT IN "
+                                   f"(SELECT person_id FROM {skipped}))")
+
+
+def _person_events(events: str, records: str) -> str:
+    return f"""
+        SELECT pr.profile_id AS person_id, e.source_key AS event_id, e.event_type, e.url, e."timestamp", e.properties
+        FROM {events} e JOIN ({records}) pr ON pr.source_key = e.person_key"""
+
+
+def _account_events(events: str, links: str) -> str:
+    return f"""
+        SELECT pa.account_id, e.event_id, e.event_type, e.url, e."timestamp", e.properties, e.person_id
+        FROM {events} e JOIN {links} pa USING (person_id)"""
 
 
 def table_sql(schema: Schema, persons: str | None = None, accounts: str | None = None) -> dict[str, str]:
@@ -128,13 +155,8 @@ def table_sql(schema: Schema, persons: str | None = None, accounts: str | None =
         "aud_account_opps": f"""
             SELECT ar.profile_id AS account_id, {opp_cols}
             FROM {account_opps} o JOIN ({own_records}) ar ON ar.source_key = o.account_key""",
-        "aud_person_events": f"""
-            SELECT pr.profile_id AS person_id, e.source_key AS event_id, e.event_type, e.url, e."timestamp",
-                   e.properties
-            FROM {current("event", "person_key", person_keys)} e JOIN ({person_records}) pr ON pr.source_key = e.person_key""",
-        ACCOUNT_EVENTS: f"""
-            SELECT pa.account_id, e.event_id, e.event_type, e.url, e."timestamp", e.properties, e.person_id
-            FROM aud_person_events e JOIN (SELECT * FROM aud_person_account{only}{of_accounts}) pa USING (person_id)""",
+        PERSON_EVENTS: _person_events(current("event", "person_key", person_keys), person_records),
+        ACCOUNT_EVENTS: _account_events(PERSON_EVENTS, f"(SELECT * FROM aud_person_account{only}{of_accounts})"),
         "aud_campaigns": f"""
             SELECT DISTINCT pr.profile_id AS person_id, c.name AS campaign, m.status
             FROM {current("campaign_member", "person_key", person_keys)} m JOIN ({person_records}) pr ON pr.source_key = m.person_key

@@ -29,19 +29,29 @@ def _keys(schema: Schema, entity: str, column: str, in_batches: str) -> str:
     return f"SELECT {column} FROM {table} WHERE source_key IN (SELECT source_key FROM {table} WHERE {in_batches})"
 
 
-def batch_people_sql(schema: Schema, in_batches: str) -> str:
+def batch_people_sql(schema: Schema, in_batches: str, sources: tuple[str, ...] | None = None) -> str:
     """Person profile ids (column person_id) whose own records, events or relations changed in the batches
-    `in_batches` selects (a condition on batch_id); the people of changed accounts are `linked_people_sql`'s."""
-    keys = [_keys(schema, "person", "source_key", in_batches)]
-    for relation, pointed in PERSON_RELATIONS.items():
-        keys.append(_keys(schema, relation, "person_key", in_batches))
-        if pointed is not None:
-            target, column = pointed
-            keys.append(f"SELECT person_key FROM {relation} WHERE {column} IN "
-                        f"(SELECT source_key FROM {ident(target)} WHERE {in_batches})")
-    keys.extend(_keys(schema, o.name, "person_key", in_batches) for o in schema.objects_of("person"))
+    `in_batches` selects (a condition on batch_id); with `sources` (entity names), only through those. The people
+    of changed accounts are `linked_people_sql`'s."""
+    keys = [sql for source, sql in _person_keys(schema, in_batches) if sources is None or source in sources]
+    if not keys:
+        return "SELECT NULL::VARCHAR AS person_id WHERE FALSE"
     union = " UNION ".join(keys)
     return f"SELECT DISTINCT n.profile_id AS person_id FROM ({union}) k(key) {join_records('person', 'k.key')}"
+
+
+def _person_keys(schema: Schema, in_batches: str) -> list[tuple[str, str]]:
+    """(source entity, query of the person keys its records changed in the batches name), for the person records,
+    each relation (and the record it points to) and each custom object of people."""
+    keys = [("person", _keys(schema, "person", "source_key", in_batches))]
+    for relation, pointed in PERSON_RELATIONS.items():
+        keys.append((relation, _keys(schema, relation, "person_key", in_batches)))
+        if pointed is not None:
+            target, column = pointed
+            keys.append((relation, f"SELECT person_key FROM {relation} WHERE {column} IN "
+                                   f"(SELECT source_key FROM {ident(target)} WHERE {in_batches})"))
+    keys.extend((o.name, _keys(schema, o.name, "person_key", in_batches)) for o in schema.objects_of("person"))
+    return keys
 
 
 def batch_accounts_sql(schema: Schema, in_batches: str) -> str:
