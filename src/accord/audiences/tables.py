@@ -135,23 +135,28 @@ def table_sql(schema: Schema, persons: str | None = None, accounts: str | None =
             LEFT JOIN account_profile a ON a.account_id = pa.account_id""",
         "aud_accounts": f"SELECT account_id, {', '.join(ident(a) for a in account_attributes)} "
                         f"FROM account_profile{of_accounts}",
+        # Most of a person's deals come through an account alone, with no role: those rows skip the grouping.
         "aud_person_opps": f"""
             WITH pr AS ({person_records}), ar AS ({account_records}),
             roles AS (
                 SELECT pr.profile_id AS person_id, op.opportunity_key, op.role, op.is_primary
                 FROM {current("opportunity_person", "person_key", person_keys)} op JOIN pr ON pr.source_key = op.person_key),
-            via_account AS (
-                SELECT pa.person_id, o.source_key AS opportunity_key, NULL AS role, FALSE AS is_primary
-                FROM {person_account} pa JOIN ar ON ar.profile_id = pa.account_id
-                JOIN {current("opportunity", "account_key", account_keys)} o ON o.account_key = ar.source_key),
-            linked AS (
+            with_role AS (
                 SELECT person_id, opportunity_key, max(role) AS role,
                        coalesce(list(DISTINCT role ORDER BY role) FILTER (WHERE role IS NOT NULL), []) AS roles,
                        bool_or(coalesce(is_primary, FALSE)) AS is_primary
-                FROM (SELECT * FROM roles UNION ALL SELECT * FROM via_account) GROUP BY person_id, opportunity_key)
+                FROM roles GROUP BY person_id, opportunity_key),
+            via_account AS (
+                SELECT pa.person_id, o.*
+                FROM (SELECT DISTINCT person_id, account_id FROM {person_account}) pa JOIN ar ON ar.profile_id = pa.account_id
+                JOIN {current("opportunity", "account_key", account_keys)} o ON o.account_key = ar.source_key)
             SELECT l.person_id, {opp_cols}, l.role, l.roles, l.is_primary
-            FROM linked l JOIN {current("opportunity", "source_key", "SELECT opportunity_key FROM linked")} o
-            ON o.source_key = l.opportunity_key""",
+            FROM with_role l JOIN {current("opportunity", "source_key", "SELECT opportunity_key FROM with_role")} o
+            ON o.source_key = l.opportunity_key
+            UNION ALL
+            SELECT o.person_id, {opp_cols}, CAST(NULL AS VARCHAR), CAST([] AS VARCHAR[]), FALSE
+            FROM via_account o LEFT JOIN with_role r ON r.person_id = o.person_id AND r.opportunity_key = o.source_key
+            WHERE r.person_id IS NULL""",
         "aud_account_opps": f"""
             SELECT ar.profile_id AS account_id, {opp_cols}
             FROM {account_opps} o JOIN ({own_records}) ar ON ar.source_key = o.account_key""",
