@@ -46,12 +46,14 @@ event = st.tuples(st.just("event"), st.integers(0, 10_000),
                   st.integers(-40 * 24, 48))  # hours from the round's instant: old, recent, or still to come
 lead = st.tuples(st.just("lead"), st.integers(0, 10_000))
 shared_domain = st.tuples(st.just("domain"), st.integers(0, 10_000), st.integers(0, 10_000))
-relation = st.tuples(st.just("relation"), st.integers(0, 10_000), st.integers(0, 10_000))
-membership = st.tuples(st.just("member"), st.integers(0, 10_000), st.integers(0, 10_000))
-role = st.tuples(st.just("role"), st.integers(0, 10_000), st.integers(0, 10_000))
-listed = st.tuples(st.just("listed"), st.integers(0, 10_000), st.integers(0, 10_000))
-changes = st.lists(st.one_of(person_change, merge, account_change, lead, shared_domain, opportunity_change, event, relation,
-                             membership, role, listed),
+RELATIONS = {  # change kind → (relation, what it points to, its other fields)
+    "relation": ("account_person", "account", {"is_primary": "true", "role": "Decision Maker"}),
+    "member": ("campaign_member", "campaign", {"status": "04 Attended"}),
+    "role": ("opportunity_person", "opportunity", {"role": "Economic Buyer", "is_primary": "true"}),
+    "listed": ("marketing_list_member", "marketing_list", {}),
+}
+related = st.tuples(st.sampled_from(sorted(RELATIONS)), st.integers(0, 10_000), st.integers(0, 10_000))
+changes = st.lists(st.one_of(person_change, merge, account_change, lead, shared_domain, opportunity_change, event, related),
                    min_size=0, max_size=8)
 rounds = st.lists(st.tuples(st.integers(0, 10 * 24), changes), min_size=1, max_size=3)
 
@@ -99,25 +101,11 @@ def apply(lake: Lake, change: tuple, at: datetime, n: int) -> None:
         new_record(lake, "event", {"source_id": f"ev-{n}", "event_type": change[2],
                                    "person_key": people[i % len(people)]["source_key"],
                                    "url": "https://example.com/pricing", "timestamp": (at + timedelta(hours=change[3])).isoformat()}, n)
-    elif kind == "relation":
-        new_record(lake, "account_person", {"source_id": f"ap-{n}", "person_key": people[i % len(people)]["source_key"],
-                                            "account_key": accounts[change[2] % len(accounts)]["source_key"],
-                                            "is_primary": "true", "role": "Decision Maker"}, n)
-    elif kind == "member":
-        campaigns = current(lake, "campaign")
-        new_record(lake, "campaign_member", {"source_id": f"cm-{n}", "person_key": people[i % len(people)]["source_key"],
-                                             "campaign_key": campaigns[change[2] % len(campaigns)]["source_key"],
-                                             "status": "04 Attended"}, n)
-    elif kind == "role":  # a role on a deal of an account the person may not be linked to
-        opps = current(lake, "opportunity")
-        new_record(lake, "opportunity_person", {"source_id": f"or-{n}", "person_key": people[i % len(people)]["source_key"],
-                                                "opportunity_key": opps[change[2] % len(opps)]["source_key"],
-                                                "role": "Economic Buyer", "is_primary": "true"}, n)
-    elif kind == "listed":
-        lists = current(lake, "marketing_list")
-        new_record(lake, "marketing_list_member", {"source_id": f"lm-{n}", "person_key": people[i % len(people)]["source_key"],
-                                                   "marketing_list_key": lists[change[2] % len(lists)]["source_key"]}, n)
-
+    else:  # a new relation of the person to an account, a campaign, a deal (maybe of an account not theirs), a list
+        entity, target, fields = RELATIONS[kind]
+        targets = current(lake, target)
+        new_record(lake, entity, {"source_id": f"{kind}-{n}", "person_key": people[i % len(people)]["source_key"],
+                                  f"{target}_key": targets[change[2] % len(targets)]["source_key"], **fields}, n)
 
 def aud_tables(lake: Lake) -> dict[str, list[tuple]]:
     return {name: lake.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall() for name in table_sql(lake.schema)}
