@@ -34,8 +34,6 @@ def batch_people_sql(schema: Schema, in_batches: str, sources: tuple[str, ...] |
     `in_batches` selects (a condition on batch_id); with `sources` (entity names), only through those. The people
     of changed accounts are `linked_people_sql`'s."""
     keys = [sql for source, sql in _person_keys(schema, in_batches) if sources is None or source in sources]
-    if not keys:
-        return "SELECT NULL::VARCHAR AS person_id WHERE FALSE"
     union = " UNION ".join(keys)
     return f"SELECT DISTINCT n.profile_id AS person_id FROM ({union}) k(key) {join_records('person', 'k.key')}"
 
