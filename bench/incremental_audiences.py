@@ -67,12 +67,6 @@ def change_people(lake: Lake, share: float) -> int:
     return len(rows)
 
 
-def lake_report(lake: Lake) -> str:
-    mode, people, accounts = lake.execute("SELECT mode, people, accounts FROM audience_runs ORDER BY run_id DESC "
-                                          "LIMIT 1").fetchone()
-    return f"{mode}: {people:,} people, {accounts:,} accounts decided"
-
-
 def timed(action) -> tuple[float, object]:
     started = time.perf_counter()
     result = action()
@@ -110,11 +104,12 @@ def main() -> None:
             at = AS_OF + timedelta(hours=later)
             shutil.copy(path, twin)
             took = []
-            for _ in range(args.repeat):  # each from the same state: the figure is the median
-                shutil.copy(twin, path)
+            for trial in range(args.repeat):  # each from the same state: the figure is the median
+                if trial:
+                    shutil.copy(twin, path)
                 with Lake(path) as lake:
-                    took.append(timed(lambda: evaluate(lake, audiences, at))[0])
-                    report = lake_report(lake)
+                    seconds, report = timed(lambda: evaluate(lake, audiences, at))
+                    took.append(seconds)
                     got = lake.execute(ACTIVE).fetchall()
             with Lake(twin) as lake:
                 whole, _ = timed(lambda: evaluate(lake, audiences, at, full=True, refresh=True))
@@ -122,7 +117,8 @@ def main() -> None:
             median = statistics.median(took)
             print(f"incremental run, +{later:g} h:         {median:7.2f} s = {median / full:.1%} of a warm full run, "
                   f"{median / whole:.1%} of a full run rebuilding the tables ({whole:.2f} s, what every run did "
-                  f"before) ({report}; runs {', '.join(f'{t:.2f}' for t in took)} s; same members as a full run: "
+                  f"before) ({report.mode}: {report.people:,} people, {report.accounts:,} accounts decided; "
+                  f"runs {', '.join(f'{t:.2f}' for t in took)} s; same members as a full run: "
                   f"{same})")
     finally:
         shutil.rmtree(folder)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from accord.engines.spark.lake import SparkLake
-from accord.engines.spark.storage import LocalStorage, storage_for
+from accord.engines.spark.storage import storage_for
 from accord.ingest.records import ingest_records
 from accord.lake.store import Lake
 
@@ -28,12 +28,12 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="accord-bench-lake-"))
     root = args.uri or str(work / "spark-lake")
+    spark = None
     if args.uri:  # only a URI needs Spark's Hadoop libraries
         from accord.engines.spark.session import spark_session
 
-        files = storage_for(root, spark_session("local[2]"))
-    else:
-        files = LocalStorage()
+        spark = spark_session("local[2]")
+    files = storage_for(root, spark)
     try:
         shutil.copy(args.store, work / "accord.duckdb")
         with Lake(work / "accord.duckdb") as lake:

@@ -32,9 +32,9 @@ def base_tables(queries: Iterable[str], made: set[str]) -> list[str]:
 
 def send_tables(spark_lake: SparkLake, spark: Any, folder: Path, queries: Iterable[str], made: set[str]) -> None:
     """Temporary views on `spark` of the lake tables `queries` read: the store's own tables from the Spark lake
-    (only what changed since the last job is written; each also registered in its database of the catalog), a job's temporary
-    tables and views as Parquet staged for this job; every version of a record with its `<entity>_current` view
-    built on Spark."""
+    (only what changed since the last job is written; each also registered in its database of the catalog), a
+    job's temporary tables and views as Parquet staged for this job; every version of a record with its
+    `<entity>_current` view built on Spark."""
     lake = spark_lake.store
     for name in base_tables(queries, made):
         stored = name.removesuffix(CURRENT)
