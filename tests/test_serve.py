@@ -37,13 +37,14 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, folder: Path, ingest_every: float = 0.2) -> None:
+    def __init__(self, folder: Path, ingest_every: float = 0.2, *options: str) -> None:
         self.folder = folder
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         exe = Path(sys.executable).with_name("accord")
         self.proc = subprocess.Popen(
-            [str(exe), "serve", "--port", str(self.port), "--ingest-every", str(ingest_every), "-w", str(folder)],
+            [str(exe), "serve", "--port", str(self.port), "--ingest-every", str(ingest_every), "-w", str(folder),
+             *options],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         for _ in range(200):

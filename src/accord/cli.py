@@ -986,17 +986,28 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     ingest_every: Annotated[float, typer.Option(help="Seconds between loads of the collector log into the lake.")] = 2.0,
+    edge: Annotated[bool, typer.Option(help="Serve page-time profile summaries from a process of their own.")] = True,
+    edge_port: Annotated[Optional[int], typer.Option(help="The profile edge's port (default: --port + 1).")] = None,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
 ) -> None:
     """Serve the collector (Segment HTTP Tracking API) and keep the lake, identities and audiences current."""
     from accord.api.app import serve as run_server
+    from accord.api.edge import Edge
 
     with user_errors():
         ws = open_workspace(workspace)
         name = ws.sandbox(sandbox)
     console.print(f"serving workspace {ws.config.name} (sandbox {name}) on http://{host}:{port} — collector at /v1/batch")
-    run_server(ws, name, host, port, ingest_every)
+    edged = Edge(host, port + 1 if edge_port is None else edge_port) if edge else None
+    if edged is not None:
+        failed = edged.listen()
+        if failed:
+            err_console.print(f"[yellow]{escape(failed)}[/yellow]: summaries are served on the main port only "
+                              "(--edge-port chooses another, --no-edge turns it off)")
+        else:
+            console.print(f"profile edge on {edged.url} — GET /api/v1/profiles/{{identity}}/summary", highlight=False)
+    run_server(ws, name, host, port, ingest_every, edged)
 
 
 @sources_app.command("list")

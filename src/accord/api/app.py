@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 
 from accord import fastjson
 from accord.api import relay
+from accord.api.edge import Edge
 from accord.api.keys import matches
 from accord.api.rest import create_router, install_error_handlers
 from accord.pipeline.runtime import Runtime, after_relayed_command
@@ -32,9 +33,10 @@ SINGLE_CALLS = ("identify", "track", "page", "screen", "group", "alias")
 
 
 def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: float = 2.0,
-               url: str | None = None) -> FastAPI:
-    """The served app; with `url` (where it listens), CLI commands on its sandbox are relayed to it while it runs."""
-    runtime = Runtime.open(workspace, sandbox, ingest_every)
+               url: str | None = None, edge: Edge | None = None) -> FastAPI:
+    """The served app; with `url` (where it listens), CLI commands on its sandbox are relayed to it while it runs;
+    with `edge`, the profile edge runs beside it while it runs."""
+    runtime = Runtime.open(workspace, sandbox, ingest_every, edge)
     state, name = runtime.state, runtime.state.sandbox
     folder = workspace.lake_path(name).parent
 
@@ -111,9 +113,11 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
         failing = any(s.get("error") for s in [*state.sources.values(), *state.destinations.values()])
         error = state.last_error or state.live.error
         audiences = state.audience_problems | state.evaluation_failures
-        return {"ok": error is None and not failing and not audiences, "sandbox": state.sandbox,
-                "error": error, "sources": state.sources, "destinations": state.destinations, "audiences": audiences,
-                "stages": state.stages, "profiles": state.profiles_sync, "alerts": state.alerts,
+        edge = state.edge.status() if state.edge else None
+        return {"ok": error is None and not failing and not audiences and not (edge and edge["error"]),
+                "sandbox": state.sandbox, "error": error, "sources": state.sources,
+                "destinations": state.destinations, "audiences": audiences, "stages": state.stages,
+                "profiles": state.profiles_sync, "edge": edge, "alerts": state.alerts,
                 "next_evaluation": state.next_evaluation.isoformat() if state.next_evaluation else None}
 
     # After the collector's routes: requests are matched in order, and the collector takes the most of them.
@@ -157,9 +161,10 @@ def _error(status: int, code: str, message: str, retry_after: int | None = None)
     return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
 
 
-def serve(workspace: Workspace, sandbox: str | None, host: str, port: int, ingest_every: float) -> None:
+def serve(workspace: Workspace, sandbox: str | None, host: str, port: int, ingest_every: float,
+          edge: Edge | None = None) -> None:
     import uvicorn
 
     reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    app = create_app(workspace, sandbox, ingest_every, url=f"http://{reachable}:{port}")
+    app = create_app(workspace, sandbox, ingest_every, url=f"http://{reachable}:{port}", edge=edge)
     uvicorn.run(app, host=host, port=port, log_level="warning")

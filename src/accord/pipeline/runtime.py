@@ -18,6 +18,7 @@ from croniter import croniter
 
 from accord.activation.config import DestinationConfig
 from accord.activation.deliveries import mark_interrupted
+from accord.api.edge import Edge
 from accord.api.keys import KeyHolder, active_hashes
 from accord.audiences.ast import Audience
 from accord.audiences.changes import Change, MembershipBus
@@ -60,6 +61,8 @@ class ServerState:
     (while serve runs, CLI commands on the sandbox are relayed to this process, so nothing else needs the file)."""
     profiles: ServedProfiles
     """The copy of people that page-time profile reads answer from."""
+    edge: Edge | None = None
+    """The process serving page-time reads from that copy on a port of its own (None: not asked for)."""
     write_keys: dict[str, KeyHolder] = field(default_factory=dict)
     api_keys: dict[str, KeyHolder] = field(default_factory=dict)
     bus: MembershipBus = field(default_factory=MembershipBus)
@@ -125,8 +128,9 @@ class Runtime:
         self._untuned: tuple[tuple[int, int, int], float] = (gc.get_threshold(), sys.getswitchinterval())
 
     @classmethod
-    def open(cls, workspace: Workspace, sandbox: str | None, every: float) -> Runtime:
-        """The runtime of one sandbox, its live path deciding from the first request on (before `start`)."""
+    def open(cls, workspace: Workspace, sandbox: str | None, every: float, edge: Edge | None = None) -> Runtime:
+        """The runtime of one sandbox, its live path deciding from the first request on (before `start`); `edge`
+        is started with it."""
         name = workspace.sandbox(sandbox)
         folder = workspace.lake_path(name).parent
         log = CollectorLog(folder / "collector")
@@ -135,13 +139,14 @@ class Runtime:
         live = LiveProfiles(bus, config.name, config.collector.track_events, offset=log.size())
         log.written = live.feed
         state = ServerState(workspace, name, log, live, workspace.lake(name, migrate=True),
-                            ServedProfiles(folder / "profiles.sqlite"), bus=bus)
+                            ServedProfiles(folder / "profiles.sqlite"), edge, bus=bus)
         # The commit that crosses DuckDB's threshold would checkpoint, in whichever thread commits: a delivery
         # would wait a second or more on a large store. The worker checkpoints between cycles instead.
         state.store.execute("SET wal_autocheckpoint = '1TB'")
         mark_interrupted(state.store)
         state.write_keys = active_hashes(state.store, "write")
         state.api_keys = active_hashes(state.store, "api")
+        state.profiles.keep_keys(state.api_keys)
         live.attach(state.store, streaming(state.audiences()))
         return cls(state, every)
 
@@ -158,10 +163,14 @@ class Runtime:
         ]
         for thread in self.threads:
             thread.start()
+        if state.edge is not None:
+            state.edge.start(state.profiles.path)
 
     def stop(self) -> None:
         """Ask every thread to finish (the worker drains the log once more) and wait for them."""
         self.state.stop.set()
+        if self.state.edge is not None:
+            self.state.edge.stop()
         for thread in reversed(self.threads):
             thread.join(timeout=30)
         self.state.store.close()
@@ -189,6 +198,7 @@ def after_relayed_command(state: ServerState) -> None:
     with state.cursor() as lake:
         state.write_keys = active_hashes(lake, "write")
         state.api_keys = active_hashes(lake, "api")
+    state.profiles.keep_keys(state.api_keys)
     state.reload_schema()
 
 

@@ -1,12 +1,14 @@
 """People as a page asks for them while it renders: the profile an identity belongs to, its attributes and its
 current audiences, copied from the lake into a SQLite file that `serve`'s runtime keeps current, so a read is a
-few index lookups and never touches the lake."""
+few index lookups and never touches the lake. The copy also holds the API keys' hashes, for the profile edge
+(`api/edge.py`), a process that cannot open the lake."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 import time
+from collections.abc import Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from accord.api.keys import KeyHolder
 from accord.audiences.memberships import ACTIVE_ROWS, last_recording, recorded_upto
 from accord.audiences.memberships import changed_since_sql as membership_changes_sql
 from accord.identity.nodes import identities_sql
@@ -41,6 +44,8 @@ CREATE TABLE IF NOT EXISTS person (person_id TEXT PRIMARY KEY, attributes TEXT N
 CREATE TABLE IF NOT EXISTS membership (person_id TEXT NOT NULL, audience TEXT NOT NULL,
                                        PRIMARY KEY (person_id, audience)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS position (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS api_key (key_hash TEXT PRIMARY KEY, key_id TEXT NOT NULL, roles TEXT NOT NULL)
+    WITHOUT ROWID;
 """
 
 
@@ -96,6 +101,25 @@ class ServedProfiles:
                                                [person_id])]
         return {"person_id": person_id, "attributes": {name: held.get(name) for name in wanted},
                 "audiences": audiences}
+
+    def keep_keys(self, keys: Mapping[str, KeyHolder]) -> None:
+        """Replace the API keys held with `keys` (hash → holder), at once for every reader."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.path, timeout=30)) as con, con:  # not the writer's: a sync may be open
+            con.executescript(_TABLES)
+            con.execute("DELETE FROM api_key")
+            con.executemany("INSERT INTO api_key VALUES (?, ?, ?)",
+                            [(h, k.key_id, orjson.dumps(k.roles).decode()) for h, k in keys.items()])
+
+    def keys(self) -> dict[str, KeyHolder]:
+        """The API keys held: hash → holder (none before `keep_keys`)."""
+        if not self.path.exists():
+            return {}
+        try:
+            rows = self._reader().execute("SELECT key_hash, key_id, roles FROM api_key").fetchall()
+        except sqlite3.OperationalError:  # a copy made before keys were kept in it
+            return {}
+        return {h: KeyHolder(key_id, tuple(orjson.loads(roles))) for h, key_id, roles in rows}
 
     def sync(self, lake: Lake) -> SyncReport:
         """Copy what changed in the lake since the last sync: the people a profile build changed and those whose
