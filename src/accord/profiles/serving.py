@@ -49,6 +49,24 @@ CREATE TABLE IF NOT EXISTS api_key (key_hash TEXT PRIMARY KEY, key_id TEXT NOT N
 """
 
 
+_SUMMARY = """
+WITH found AS ({found})
+SELECT found.person_id, person.attributes,
+       (SELECT json_group_array(audience) FROM (SELECT audience FROM membership m WHERE m.person_id = found.person_id
+                                                ORDER BY audience))
+FROM found LEFT JOIN person ON person.person_id = found.person_id
+"""
+_BY_IDENTITY = "SELECT person_id FROM identity WHERE namespace = ? AND value = ?"
+_BY_PERSON_ID = "SELECT person_id FROM identity WHERE person_id = ? LIMIT 1"
+
+
+@dataclass(frozen=True)
+class _Held:
+    version: int
+    attributes: list[str] | None
+    keys: dict[str, KeyHolder]
+
+
 @dataclass(frozen=True)
 class SyncReport:
     """What one sync copied: everyone (`full`), the changed people (`incremental`) or nothing (`idle`)."""
@@ -76,31 +94,26 @@ class ServedProfiles:
     @property
     def ready(self) -> bool:
         """Whether a first copy is complete (until then, reads go to the lake)."""
-        return self._attributes() is not None
+        return self._held().attributes is not None
 
     def summary(self, ref: str, wanted: list[str]) -> dict[str, Any] | None:
         """The person's id, the attributes asked for and the audiences they are in, as of the last sync; None
         before the first copy is complete."""
-        known = self._attributes()
+        known = self._held().attributes
         if known is None:
             return None
         check_wanted(known, wanted)
-        con = self._reader()
         namespace, value = parse_identity(ref)
         if namespace == "person_id":
-            found = con.execute("SELECT person_id FROM identity WHERE person_id = ? LIMIT 1", [value]).fetchone()
+            found = self._reader().execute(_SUMMARY.format(found=_BY_PERSON_ID), [value]).fetchone()
         else:
-            found = con.execute("SELECT person_id FROM identity WHERE namespace = ? AND value = ?",
-                                [namespace, value]).fetchone()
+            found = self._reader().execute(_SUMMARY.format(found=_BY_IDENTITY), [namespace, value]).fetchone()
         if found is None:
             raise ProfileNotFound(f"no person profile holds {namespace}:{value}")
-        person_id = found[0]
-        row = con.execute("SELECT attributes FROM person WHERE person_id = ?", [person_id]).fetchone()
-        held = orjson.loads(row[0]) if row else {}
-        audiences = [r[0] for r in con.execute("SELECT audience FROM membership WHERE person_id = ? ORDER BY audience",
-                                               [person_id])]
+        person_id, attributes, audiences = found
+        held = orjson.loads(attributes) if attributes else {}
         return {"person_id": person_id, "attributes": {name: held.get(name) for name in wanted},
-                "audiences": audiences}
+                "audiences": orjson.loads(audiences)}
 
     def keep_keys(self, keys: Mapping[str, KeyHolder]) -> None:
         """Replace the API keys held with `keys` (hash → holder), at once for every reader."""
@@ -113,13 +126,7 @@ class ServedProfiles:
 
     def keys(self) -> dict[str, KeyHolder]:
         """The API keys held: hash → holder (none before `keep_keys`)."""
-        if not self.path.exists():
-            return {}
-        try:
-            rows = self._reader().execute("SELECT key_hash, key_id, roles FROM api_key").fetchall()
-        except sqlite3.OperationalError:  # a copy made before keys were kept in it
-            return {}
-        return {h: KeyHolder(key_id, tuple(orjson.loads(roles))) for h, key_id, roles in rows}
+        return self._held().keys
 
     def sync(self, lake: Lake) -> SyncReport:
         """Copy what changed in the lake since the last sync: the people a profile build changed and those whose
@@ -170,9 +177,9 @@ class ServedProfiles:
         copied = 0
         for rows in _chunks(lake, f"SELECT {names} FROM person_profile WHERE TRUE "
                                   f"{scope.format(column='person_id')} ORDER BY person_id", params):
-            con.executemany("INSERT INTO person VALUES (?, ?)",
-                            [(r[0], orjson.dumps(dict(zip(columns[1:], r[1:])), default=_plain).decode())
-                             for r in rows])
+            con.executemany("INSERT INTO person VALUES (?, ?)",  # an attribute left out is read as null
+                            [(r[0], orjson.dumps({c: v for c, v in zip(columns[1:], r[1:]) if v is not None},
+                                                 default=_plain).decode()) for r in rows])
             copied += len(rows)
         for rows in _chunks(lake, f"{identities_sql('person')} {scope.format(column='profile_id')} "
                                   "ORDER BY namespace, value", params):
@@ -191,14 +198,26 @@ class ServedProfiles:
             self._writer.executescript(_TABLES)
         return self._writer
 
-    def _attributes(self) -> list[str] | None:
-        """The attributes the copy holds, once a first copy is complete."""
+    def _held(self) -> _Held:
+        """The copy's attributes and keys, read again by this thread only once another connection changed the file
+        (SQLite's `data_version`): a read then costs one lookup, not three."""
         if not self._exists:
             self._exists = self.path.exists()
             if not self._exists:
-                return None
-        row = self._reader().execute("SELECT value FROM position WHERE name = 'columns'").fetchone()
-        return _attribute_names(row[0]) if row else None
+                return _Held(-1, None, {})
+        con = self._reader()
+        version = con.execute("PRAGMA data_version").fetchone()[0]
+        held: _Held | None = getattr(self._readers, "held", None)
+        if held is None or held.version != version:
+            try:
+                row = con.execute("SELECT value FROM position WHERE name = 'columns'").fetchone()
+                keys = con.execute("SELECT key_hash, key_id, roles FROM api_key").fetchall()
+            except sqlite3.OperationalError:  # made by `keep_keys` or a sync whose tables are not all there yet
+                return _Held(-1, None, {})
+            held = _Held(version, _attribute_names(row[0]) if row else None,
+                         {h: KeyHolder(key_id, tuple(orjson.loads(roles))) for h, key_id, roles in keys})
+            self._readers.held = held
+        return held
 
     def _reader(self) -> sqlite3.Connection:
         con = getattr(self._readers, "connection", None)
