@@ -25,7 +25,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import httpx
-from audiences import AS_OF, workload  # bench/audiences.py: scripts run with bench/ on sys.path
+from audiences import (  # bench/audiences.py: scripts run with bench/ on sys.path
+    AS_OF,
+    workload,
+)
 from latency import send
 from serving import gets, served
 

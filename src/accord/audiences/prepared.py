@@ -17,6 +17,7 @@ from accord.audiences.compile import object_table
 from accord.audiences.tables import (
     ACCOUNT_EVENTS,
     PERSON_EVENTS,
+    ROW_ORDER,
     account_scoped_sql,
     new_account_events_sql,
     new_person_events_sql,
@@ -63,7 +64,8 @@ def prepare_tables(lake: Lake) -> None:
     _require_profiles(lake)
     with lake.transaction():
         for name, sql in table_sql(lake.schema).items():
-            lake.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
+            order = f" ORDER BY {ROW_ORDER[name]}" if name in ROW_ORDER else ""
+            lake.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM ({sql}){order}")
         lake.execute("CREATE OR REPLACE TABLE aud_links AS SELECT * FROM person_account")
         lake.execute(f"CREATE OR REPLACE TABLE aud_records AS {records_sql('person')}")
         lake.execute(f"CREATE OR REPLACE TABLE aud_state AS SELECT {SCHEMA_PRINT} AS schema_print, {POSITION}")
