@@ -56,8 +56,8 @@ SELECT found.person_id, person.attributes,
                                                 ORDER BY audience))
 FROM found LEFT JOIN person ON person.person_id = found.person_id
 """
-_BY_IDENTITY = "SELECT person_id FROM identity WHERE namespace = ? AND value = ?"
-_BY_PERSON_ID = "SELECT person_id FROM identity WHERE person_id = ? LIMIT 1"
+SUMMARY_BY_IDENTITY = _SUMMARY.format(found="SELECT person_id FROM identity WHERE namespace = ? AND value = ?")
+SUMMARY_BY_PERSON_ID = _SUMMARY.format(found="SELECT person_id FROM identity WHERE person_id = ? LIMIT 1")
 
 
 @dataclass(frozen=True)
@@ -105,9 +105,9 @@ class ServedProfiles:
         check_wanted(known, wanted)
         namespace, value = parse_identity(ref)
         if namespace == "person_id":
-            found = self._reader().execute(_SUMMARY.format(found=_BY_PERSON_ID), [value]).fetchone()
+            found = self._reader().execute(SUMMARY_BY_PERSON_ID, [value]).fetchone()
         else:
-            found = self._reader().execute(_SUMMARY.format(found=_BY_IDENTITY), [namespace, value]).fetchone()
+            found = self._reader().execute(SUMMARY_BY_IDENTITY, [namespace, value]).fetchone()
         if found is None:
             raise ProfileNotFound(f"no person profile holds {namespace}:{value}")
         person_id, attributes, audiences = found
@@ -212,7 +212,7 @@ class ServedProfiles:
             try:
                 row = con.execute("SELECT value FROM position WHERE name = 'columns'").fetchone()
                 keys = con.execute("SELECT key_hash, key_id, roles FROM api_key").fetchall()
-            except sqlite3.OperationalError:  # made by `keep_keys` or a sync whose tables are not all there yet
+            except sqlite3.OperationalError:  # a copy made before keys were kept in it: `keep_keys` adds the table
                 return _Held(-1, None, {})
             held = _Held(version, _attribute_names(row[0]) if row else None,
                          {h: KeyHolder(key_id, tuple(orjson.loads(roles))) for h, key_id, roles in keys})
