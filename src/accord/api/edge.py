@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from accord.api.keys import holder
+from accord.api.keys import API_KEY_REQUIRED, holder
 from accord.profiles.lookup import ProfileNotFound
 from accord.profiles.serving import ServedProfiles
 
@@ -62,8 +62,7 @@ class EdgeApp:
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         secret = authorization[7:] if authorization.lower().startswith("bearer ") else ""
         if not secret or holder(secret, self.served.keys()) is None:
-            return 401, _error("unauthorized", "an API key is required: Authorization: Bearer <key> "
-                                               "(create one with `accord keys create api`)")
+            return 401, _error("unauthorized", API_KEY_REQUIRED)
         asked = parse_qs(query.decode("latin-1")).get("attributes", [""])[-1]
         try:
             found = self.served.summary(identity, [a for a in asked.split(",") if a])

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from accord.lake.store import Lake, now
 
 KINDS = {"write": "wk", "api": "ak"}
+API_KEY_REQUIRED = ("an API key is required: Authorization: Bearer <key> "
+                    "(create one with `accord keys create api`)")
+"""What a request to the REST API without a valid key is told."""
 ROLES = {
     "read": "Read profiles, audiences, destinations, runs and policies.",
     "write-audiences": "Create and change audiences, and evaluate them.",

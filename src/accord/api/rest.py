@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from accord.activation.sync import DeliveryReport
-from accord.api.keys import KeyHolder, holder
+from accord.api.keys import API_KEY_REQUIRED, KeyHolder, holder
 from accord.audiences.files import AudienceNameTaken, file_name
 from accord.governance import audit
 from accord.governance.policies import PolicyViolation
@@ -98,8 +98,7 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], Map
         key = header[7:] if header.lower().startswith("bearer ") else ""
         found = holder(key, api_keys()) if key else None
         if found is None:
-            raise ApiError(401, "unauthorized", "an API key is required: Authorization: Bearer <key> "
-                                                "(create one with `accord keys create api`)")
+            raise ApiError(401, "unauthorized", API_KEY_REQUIRED)
         request.state.holder = found
 
     def needs(role: str) -> Any:
