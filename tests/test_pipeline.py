@@ -12,9 +12,15 @@ from typer.testing import CliRunner
 
 from accord.api.app import create_app
 from accord.cli import app
+from accord.lake.store import Lake
 from accord.pipeline import Context, run_stages
 from accord.pipeline.runs import latest
-from accord.pipeline.runtime import SERVING_CYCLE
+from accord.pipeline.runtime import (
+    CHECKPOINT_AFTER,
+    SERVING_CYCLE,
+    VACUUM_TASKS,
+    _checkpoint,
+)
 from accord.pipeline.stage import Stage
 from accord.pipeline.stages import ACTIVATION, AUDIENCES, IDENTITY, PROFILES
 from accord.services.overview import overview
@@ -101,3 +107,16 @@ def test_serve_runs_the_serving_cycle_and_health_shows_its_stages(tmp_path: Path
     assert stages["streaming"]["rows_out"] >= 1, "the visitor entered the streaming audience"
     with Workspace.load(folder).lake() as lake:
         assert {r["stage"] for r in latest(lake)} >= {"collector", "identity", "profiles"}
+
+
+def test_the_workers_checkpoint_reclaims_deleted_rows_only_when_asked(tmp_path: Path) -> None:
+    with Lake(tmp_path / "accord.duckdb", migrate=True) as lake:
+        lake.execute("SET wal_autocheckpoint = '1TB'")  # as under serve: only the worker checkpoints
+        lake.execute("CREATE TABLE filler (text VARCHAR)")
+        assert not _checkpoint(lake, vacuum=True), "a small log waits"
+        for asked in (False, True):
+            for _ in range(30):
+                lake.execute("INSERT INTO filler SELECT repeat('z', 200) || i FROM range(1000) t(i)")
+            assert lake.wal_bytes() > CHECKPOINT_AFTER
+            assert _checkpoint(lake, vacuum=asked) and lake.wal_bytes() < CHECKPOINT_AFTER
+            assert lake.scalar("SELECT current_setting('max_vacuum_tasks')") == (VACUUM_TASKS if asked else 0)

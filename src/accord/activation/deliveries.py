@@ -16,10 +16,13 @@ RUNNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 def mark_interrupted(lake: Lake) -> int:
     """Runs left `running` by a process that is gone become `interrupted` (the next run settles their changes)."""
+    left = "status = 'running' AND runner IS DISTINCT FROM ?"
+    if not lake.scalar(f"SELECT count(*) FROM delivery_runs WHERE {left}", [RUNNER]):
+        return 0  # the usual case, and a read: every run asks, and a write would wait on the store's other writers
     rows = lake.execute(
         "UPDATE delivery_runs SET status = 'interrupted', finished_at = coalesce(finished_at, ?), "
         "error = coalesce(error, 'the process running it stopped (killed or crashed); the next run resumes it') "
-        "WHERE status = 'running' AND runner IS DISTINCT FROM ? RETURNING run_id", [now(), RUNNER]).fetchall()
+        f"WHERE {left} RETURNING run_id", [now(), RUNNER]).fetchall()
     return len(rows)
 
 
