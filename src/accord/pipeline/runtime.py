@@ -150,9 +150,7 @@ class Runtime:
         # would wait a second or more on a large store. The worker checkpoints between cycles instead.
         state.store.execute("SET wal_autocheckpoint = '1TB'")
         mark_interrupted(state.store)
-        state.write_keys = active_hashes(state.store, "write")
-        state.api_keys = active_hashes(state.store, "api")
-        state.profiles.keep_keys(state.api_keys)
+        _read_keys(state, state.store)
         live.attach(state.store, streaming(state.audiences()))
         return cls(state, every)
 
@@ -202,10 +200,15 @@ def after_relayed_command(state: ServerState) -> None:
     is relayed to it, and this runs right after, whatever the worker is doing: a revoked key stops working as the
     command returns."""
     with state.cursor() as lake:
-        state.write_keys = active_hashes(lake, "write")
-        state.api_keys = active_hashes(lake, "api")
-    state.profiles.keep_keys(state.api_keys)
+        _read_keys(state, lake)
     state.reload_schema()
+
+
+def _read_keys(state: ServerState, lake: Lake) -> None:
+    """The active keys as the store holds them, the API keys' hashes also kept in the served copy for the edge."""
+    state.write_keys = active_hashes(lake, "write")
+    state.api_keys = active_hashes(lake, "api")
+    state.profiles.keep_keys(state.api_keys)
 
 
 def _worker(state: ServerState, every: float) -> None:
