@@ -148,11 +148,16 @@ class CompiledAudiences:
                     continue
                 feats = [f for f in self.features if f.level == level and f.source == source]
                 key = exp.column(ID[level], table=alias, quoted=True)
-                select = exp.select(key, *(exp.alias_(f.expression, f.name, quoted=True) for f in feats))
-                select = select.from_(exp.to_table(table).as_(alias))
+                expressions = {f.name: f.expression for f in feats}
+                of_type = None
                 if source in self.event_types:
-                    select = select.where(exp.EQ(this=exp.column("event_type", table=alias, quoted=True),
-                                                 expression=exp.Literal.string(self.event_types[source])))
+                    of_type = exp.EQ(this=exp.column("event_type", table=alias, quoted=True),
+                                     expression=exp.Literal.string(self.event_types[source]))
+                    expressions = {name: _without_test(e, of_type) for name, e in expressions.items()}
+                select = exp.select(key, *(exp.alias_(e, name, quoted=True) for name, e in expressions.items()))
+                select = select.from_(exp.to_table(table).as_(alias))
+                if of_type is not None:
+                    select = select.where(of_type)
                 if source == "pe" or source in self.after:
                     select = _join_people(select, alias, "p", self)
                 if level in self.within and not (level == "person" and self.all_features):
@@ -185,6 +190,26 @@ class CompiledAudiences:
 def _key_in(key: exp.Expression, table: str) -> exp.Expression:
     """`key IN (SELECT profile_id FROM table)`."""
     return exp.In(this=key, query=exp.Subquery(this=exp.select("profile_id").from_(table)))
+
+
+def _without_test(feature: exp.Expression, test: exp.Expression) -> exp.Expression:
+    """`feature` with `test` left out of its FILTER: the feature table's WHERE holds it for every row, and
+    testing it again per feature cost a third of the scan of a busy event type."""
+    if not isinstance(feature, exp.Filter):
+        return feature
+    feature = feature.copy()
+    where = feature.expression
+    kept = [c for c in _conjuncts(where.this) if c.sql() != test.sql()]
+    where.set("this", exp.and_(*kept) if kept else exp.true())
+    return feature
+
+
+def _conjuncts(condition: exp.Expression) -> list[exp.Expression]:
+    """The parts of a conjunction, through parentheses: `(a AND b) AND c` → a, b, c."""
+    condition = condition.unnest()
+    if isinstance(condition, exp.And):
+        return _conjuncts(condition.left) + _conjuncts(condition.right)
+    return [condition]
 
 
 def _without_unread_features(select: exp.Select) -> exp.Select:

@@ -23,6 +23,7 @@ from accord.audiences.prepared import (
     refresh_tables,
     remember_features,
 )
+from accord.audiences.tables import PERSON_EVENTS
 from accord.audiences.text import print_audience
 from accord.audiences.touched import swept_people_sql, time_boundaries
 from accord.engines.adapter import Engine
@@ -165,7 +166,9 @@ def _incremental_scope(lake: Lake, audiences: list[Audience], as_of: datetime) -
               lake.execute("SELECT name, definition, last_run_id FROM audiences").fetchall()}
     if any(stored.get(a.name) != (print_audience(a), run_id) for a in audiences):
         return None
-    swept = swept_people_sql(time_boundaries(audiences), since, as_of)
+    # The aud_* tables were brought up to date above, and their events need no join to the identities (on `large`
+    # 0.07 s instead of 0.27 s).
+    swept = swept_people_sql(time_boundaries(audiences), since, as_of, person_events=PERSON_EVENTS)
     # Memberships recorded since (streaming decisions) change what `in audience` sees.
     changed_members = changed_since_sql(run_id)
     lake.execute(f"""CREATE OR REPLACE TEMP TABLE _decided_people AS

@@ -79,13 +79,17 @@ def time_boundaries(audiences: list[Audience]) -> set[timedelta]:
     return out
 
 
-def swept_people_sql(boundaries: set[timedelta], since: datetime, as_of: datetime) -> str:
-    """People with an event that crossed one of the time `boundaries` between `since` and `as_of`."""
+def swept_people_sql(boundaries: set[timedelta], since: datetime, as_of: datetime,
+                     person_events: str | None = None) -> str:
+    """People with an event that crossed one of the time `boundaries` between `since` and `as_of`: read from the
+    lake's events, or from `person_events` (person_id, timestamp) when that table is current."""
     # An event crossed boundary d if it lies between since - d and as_of - d (both ends kept: one person too many
     # is harmless, one too few is not).
     ranges = " OR ".join(
         f'(e."timestamp" >= {_ts(since - d)} AND e."timestamp" <= {_ts(as_of - d)})' for d in sorted(boundaries)
     ) or "FALSE"
+    if person_events is not None:
+        return f"SELECT DISTINCT person_id FROM {person_events} e WHERE {ranges}"
     return f"""
         SELECT DISTINCT n.profile_id AS person_id FROM event_current e
         {join_records('person', 'e.person_key')}

@@ -47,29 +47,6 @@ class DuckDBEngine:
     def members(self, compiled: CompiledAudiences) -> pa.Table:
         """Evaluate every audience (the aud_* tables exist); returns (audience, profile_id) rows."""
         lake = self.lake
-        scoped = self._scope_sources(compiled)
-        try:
-            return self._members(compiled)
-        finally:
-            for table in scoped:
-                lake.execute(f"DROP TABLE IF EXISTS temp.{table}")
-
-    def _scope_sources(self, compiled: CompiledAudiences) -> list[str]:
-        """When only some people are decided, a scoped copy of each source their features read: one scan of each
-        big table instead of one per feature table. (An account's sources are filtered in place: the accounts of
-        a few changed people hold many events, and copying them costs more than it saves.)"""
-        if "person" not in compiled.within or compiled.all_features:
-            return []
-        lake, out, read = self.lake, [], compiled.tables_read()
-        for table, _ in compiled.source_tables("person").values():
-            if table in read:
-                lake.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM main.{table} "
-                             f"WHERE person_id IN (SELECT profile_id FROM {compiled.within['person']})")
-                out.append(table)
-        return out
-
-    def _members(self, compiled: CompiledAudiences) -> pa.Table:
-        lake = self.lake
         kept = compiled.kept_tables()
         for table, query in compiled.feature_tables(depth=0):
             if table in kept:
