@@ -4,6 +4,7 @@ with the keys the lake holds now, and goes when `serve` goes."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -113,6 +114,40 @@ def test_a_taken_edge_port_is_told_and_serve_still_serves(evaluated_lake: Path, 
             server.stop()
         said = server.proc.stdout.read().decode()
     assert f"could not listen on 127.0.0.1:{port}" in said and "--no-edge" in said and "Traceback" not in said
+
+
+def test_demo_serve_starts_the_edge_too(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a free pair of ports: the main one and the edge's, next to it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("accord")), "demo", "--scale", "tiny", "--serve",
+                             "--port", str(port), "--workspace", str(tmp_path / "ws")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"})
+    said: list[str] = []
+    try:
+        while not any("Ctrl-C stops" in line for line in said):
+            line = proc.stdout.readline()
+            assert line, "".join(said)
+            said.append(line)
+        text = "".join(said)
+        key = re.search(r"login\?key=(\S+)", text).group(1)
+        email = re.search(r"accord profile get email:(\S+)", text).group(1)
+        assert f"profile edge on http://127.0.0.1:{port + 1}" in text
+        deadline = time.monotonic() + 60
+        while (answer := _ask(f"http://127.0.0.1:{port + 1}/api/v1/profiles/email:{email}/summary", key)) != 200:
+            assert time.monotonic() < deadline, answer
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _ask(url: str, key: str) -> int | str:
+    try:
+        return httpx.get(url, headers={"Authorization": f"Bearer {key}"}, timeout=5).status_code
+    except httpx.TransportError as err:
+        return repr(err)
 
 
 def _gone(pid: int, seconds: float) -> bool:

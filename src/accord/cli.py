@@ -36,6 +36,7 @@ from accord.workspace import Workspace, WorkspaceError
 
 if TYPE_CHECKING:
     from accord.api import relay
+    from accord.api.edge import Edge
     from accord.audiences.evaluate import EvaluationReport
     from accord.engines.adapter import Engine
     from accord.identity.run import IdentityReport
@@ -416,8 +417,10 @@ def demo(
         with ws.lake() as lake:
             key = create_key(lake, "api", "demo").secret
         console.print(f"\nweb UI: http://127.0.0.1:{port}/login?key={key}\nREST API: http://127.0.0.1:{port}/docs "
-                      f"(Authorization: Bearer {key})\nCtrl-C stops", highlight=False)
-        run_server(ws, None, "127.0.0.1", port, 2.0)
+                      f"(Authorization: Bearer {key})", highlight=False)
+        edge = _profile_edge("127.0.0.1", port + 1)
+        console.print("Ctrl-C stops")
+        run_server(ws, None, "127.0.0.1", port, 2.0, edge)
 
 
 @export_app.command("xdm")
@@ -993,21 +996,27 @@ def serve(
 ) -> None:
     """Serve the collector (Segment HTTP Tracking API) and keep the lake, identities and audiences current."""
     from accord.api.app import serve as run_server
-    from accord.api.edge import Edge
 
     with user_errors():
         ws = open_workspace(workspace)
         name = ws.sandbox(sandbox)
     console.print(f"serving workspace {ws.config.name} (sandbox {name}) on http://{host}:{port} — collector at /v1/batch")
-    edged = Edge(host, port + 1 if edge_port is None else edge_port) if edge else None
-    if edged is not None:
-        failed = edged.listen()
-        if failed:
-            err_console.print(f"[yellow]{escape(failed)}[/yellow]: summaries are served on the main port only "
-                              "(--edge-port chooses another, --no-edge turns it off)")
-        else:
-            console.print(f"profile edge on {edged.url} — GET /api/v1/profiles/{{identity}}/summary", highlight=False)
-    run_server(ws, name, host, port, ingest_every, edged)
+    run_server(ws, name, host, port, ingest_every, _profile_edge(host, port + 1 if edge_port is None else edge_port)
+               if edge else None)
+
+
+def _profile_edge(host: str, port: int) -> Edge:
+    """The profile edge's socket, listening before `serve` starts it; a port it cannot take is one warning."""
+    from accord.api.edge import Edge
+
+    edge = Edge(host, port)
+    failed = edge.listen()
+    if failed:
+        err_console.print(f"[yellow]{escape(failed)}[/yellow]: summaries are served on the main port only "
+                          "(--edge-port chooses another, --no-edge turns it off)")
+    else:
+        console.print(f"profile edge on {edge.url} — GET /api/v1/profiles/{{identity}}/summary", highlight=False)
+    return edge
 
 
 @sources_app.command("list")
