@@ -166,6 +166,26 @@ def test_a_query_joins_only_the_feature_tables_it_reads() -> None:
     assert joined(people_of_accounts) == {"aud_person_op_features"}
 
 
+@pytest.mark.parametrize(("condition", "filters"), [
+    ('any event (event_type = "web.pageview")', ['"e"."timestamp" <= {now}']),
+    ('count(event where event_type = "web.pageview" and url contains "/pricing" in last 7 days) >= 2',
+     ['STRPOS("e"."url", \'/pricing\') > 0 AND "e"."timestamp" >= {week} AND "e"."timestamp" <= {now}']),
+    ('any event (event_type = "web.pageview" and (url contains "/a" or event_type = "email.open"))',
+     ['(STRPOS("e"."url", \'/a\') > 0 OR "e"."event_type" = \'email.open\') AND "e"."timestamp" <= {now}']),
+    ('any event (event_type = "Web.Pageview") and any event (event_type = "web.pageview")',
+     ['"e"."timestamp" <= {now}', '"e"."timestamp" <= {now}']),
+])
+def test_an_event_types_features_leave_the_type_to_the_tables_where(condition: str, filters: list[str]) -> None:
+    compiled = Compiler(WHEN).compile_all([parse_audience(f'audience "a" of person where {condition}')])
+    moment = {name: f"CAST('{(WHEN - timedelta(days=days)).strftime('%Y-%m-%d %H:%M:%S.%f+00:00')}' AS TIMESTAMPTZ)"
+              for name, days in (("now", 0), ("week", 7))}
+    tables = dict(compiled.feature_tables())
+    seen = [(str(f.args["expression"].this.sql("duckdb")), str(q.args["where"].this.sql("duckdb")))
+            for q in tables.values() for f in q.find_all(exp.Filter)]
+    assert [f for f, _ in seen] == [f.format(**moment) for f in filters]
+    assert {w for _, w in seen} <= {"\"e\".\"event_type\" = 'web.pageview'", "\"e\".\"event_type\" = 'Web.Pageview'"}
+
+
 def test_accounts_count_the_people_this_run_put_in_an_audience(evaluated_lake: Path, tmp_path: Path) -> None:
     import shutil
 
