@@ -180,7 +180,7 @@ def test_an_event_types_features_leave_the_type_to_the_tables_where(condition: s
     moment = {name: f"CAST('{(WHEN - timedelta(days=days)).strftime('%Y-%m-%d %H:%M:%S.%f+00:00')}' AS TIMESTAMPTZ)"
               for name, days in (("now", 0), ("week", 7))}
     tables = dict(compiled.feature_tables())
-    seen = [(str(f.args["expression"].this.sql("duckdb")), str(q.args["where"].this.sql("duckdb")))
+    seen = [(f.args["expression"].this.sql("duckdb"), q.args["where"].this.sql("duckdb"))
             for q in tables.values() for f in q.find_all(exp.Filter)]
     assert [f for f, _ in seen] == [f.format(**moment) for f in filters]
     assert {w for _, w in seen} <= {"\"e\".\"event_type\" = 'web.pageview'", "\"e\".\"event_type\" = 'Web.Pageview'"}

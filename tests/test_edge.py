@@ -117,9 +117,7 @@ def test_a_taken_edge_port_is_told_and_serve_still_serves(evaluated_lake: Path, 
 
 
 def test_demo_serve_starts_the_edge_too(tmp_path: Path) -> None:
-    with socket.socket() as probe:  # a free pair of ports: the main one and the edge's, next to it
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_pair()
     proc = subprocess.Popen([str(Path(sys.executable).with_name("accord")), "demo", "--scale", "tiny", "--serve",
                              "--port", str(port), "--workspace", str(tmp_path / "ws")],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -141,6 +139,19 @@ def test_demo_serve_starts_the_edge_too(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _free_pair() -> int:
+    """A port free on 127.0.0.1 whose next port is free too: the demo's main port and its edge's."""
+    while True:
+        with socket.socket() as main, socket.socket() as edge:
+            main.bind(("127.0.0.1", 0))
+            port = main.getsockname()[1]
+            try:
+                edge.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
 
 
 def _ask(url: str, key: str) -> int | str:

@@ -197,9 +197,9 @@ def _without_test(feature: exp.Expression, test: exp.Expression) -> exp.Expressi
     testing it again per feature cost a third of the scan of a busy event type."""
     if not isinstance(feature, exp.Filter):
         return feature
-    feature = feature.copy()
+    feature, dropped = feature.copy(), test.sql()
     where = feature.expression
-    kept = [c for c in _conjuncts(where.this) if c.sql() != test.sql()]
+    kept = [c for c in _conjuncts(where.this) if c.sql() != dropped]
     where.set("this", exp.and_(*kept) if kept else exp.true())
     return feature
 
