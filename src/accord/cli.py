@@ -764,6 +764,17 @@ AsOfOpt = Annotated[Optional[str], typer.Option(
     help="Evaluation time, ISO 8601 (default: now). UTC unless a zone is given; a date alone is its midnight UTC.")]
 
 
+def print_published(ws: Workspace, lake: Lake, records: list[dict[str, Any]]) -> None:
+    """Where a run's publish stage, if it ran, showed the store to the cluster's other tools."""
+    from accord.engines.spark.lake import catalog_database
+
+    for record in records:
+        if record["stage"] == "publish" and not record["error"]:
+            console.print(f"published {record['rows_in']} tables and their views to Spark's catalog, database "
+                          f"{catalog_database(lake, ws.config.spark)} ({record['rows_out']} batches or tables "
+                          "written)")
+
+
 def print_evaluation(report: EvaluationReport) -> None:
     decided = (f"incremental: {report.people:,} people and {report.accounts:,} accounts decided"
                if report.mode == "incremental" else "full")
@@ -975,6 +986,7 @@ def run_all(
             assert done.identity is not None and done.evaluation is not None
             print_identity(done.identity)
             print_evaluation(done.evaluation)
+            print_published(ws, lake, done.records)
             if scheduled:
                 moment = datetime.now(timezone.utc)
                 pause = (ws.config.audiences.next_run(moment) - moment).total_seconds()

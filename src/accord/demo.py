@@ -34,8 +34,9 @@ if TYPE_CHECKING:
 
 GENERATED = "sources/generated"
 DEMO_SOURCES = ("marketo", "salesforce")
-STAGE_STEPS = {"identity": "stitching identities", "profiles": "building profiles", "audiences": "evaluating audiences",
-               "activation": "activating audiences"}
+STAGE_STEPS = {"identity": "stitching identities", "profiles": "building profiles",
+               "audiences": "evaluating audiences", "activation": "activating audiences",
+               "publish": "publishing to Spark's catalog"}
 DEMO_AUDIENCES = ["Webinar attendees", "Senior people on won deals worth over $100k"]
 DEMO_ACCOUNTS = "Accounts with 3+ people who clicked an email in 14 days"
 DEMO_CUSTOM_FIELDS = (
@@ -119,7 +120,6 @@ def run_demo(
     generate(out, scale=scale, seed=seed, as_of=as_of)
     jobs: list[FileJob] = jobs_from_manifest(out, ws.schema)
     jobs = [job for job in jobs if job.path.parent.name not in systems]
-    steps = len(jobs) + len(STAGE_STEPS) + len(systems)
     report = DemoReport(folder)
     # Marketo's limits, but a 20-second window allows 1,000 calls here so the demo does not sit waiting.
     marketo = MarketoServer(MarketoData.from_folder(out / "marketo"), limits=Limits(calls_per_window=1000, bulk_seconds=0.01))
@@ -129,6 +129,8 @@ def run_demo(
         _configure(ws, marketo, salesforce, systems)
         _activate_to_ads_and_crm(ws, linkedin, google, salesforce)
         files_engine = workspace_engine(ws, lake)
+        stages = [s for s in STAGE_STEPS if s != "publish" or files_engine.capabilities.copies_lake]
+        steps = len(jobs) + len(stages) + len(systems)
         for job in jobs:
             if on_step:
                 on_step(str(job.path.relative_to(folder)), steps)

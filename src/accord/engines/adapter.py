@@ -29,6 +29,9 @@ class Capabilities:
     answer now, such as `why`, previews and streaming decisions."""
     distributed: bool
     """Spreads work over executors; data handed to it crosses a process boundary, so small jobs cost more."""
+    copies_lake: bool = False
+    """Reads a copy of the lake's tables kept where its executors reach them, which `publish` brings up to date
+    whole for other tools (and `erase_copies` removes)."""
 
 
 class Engine(Protocol):
@@ -55,6 +58,11 @@ class Engine(Protocol):
 
     def load_file(self, job: FileJob, on_rows: Callable[[int], None] | None = None) -> IngestResult:
         """Read and map one file, and commit it to the lake as one batch (bad rows quarantined)."""
+        ...
+
+    def publish(self, tables: Sequence[str]) -> tuple[int, int]:
+        """Bring the copy of every record table and of `tables` up to date where other tools read it, with the
+        lake's views over them; returns (tables shown, batches or whole tables written)."""
         ...
 
     def erase_copies(self) -> int:

@@ -13,7 +13,7 @@ from accord.identity.run import IdentityReport
 from accord.lake.store import Lake
 from accord.pipeline.runner import run_stages
 from accord.pipeline.stage import Context
-from accord.pipeline.stages import ACTIVATION, AUDIENCES, IDENTITY, PROFILES
+from accord.pipeline.stages import ACTIVATION, AUDIENCES, IDENTITY, PROFILES, PUBLISH
 
 
 def run_identity(lake: Lake, config: IdentityConfig, full: bool = False, trigger: str = "identity",
@@ -21,7 +21,7 @@ def run_identity(lake: Lake, config: IdentityConfig, full: bool = False, trigger
     """Stitch and rebuild the profiles concerned: the identity and profiles stages (on `engine`, default the
     workspace's when one is given)."""
     ctx = Context(lake, config, workspace, full=full, trigger=trigger, engine=engine)
-    run_stages(ctx, [IDENTITY, PROFILES])
+    run_stages(ctx, [IDENTITY, PROFILES, PUBLISH])
     assert ctx.identity is not None
     return ctx.identity
 
@@ -31,7 +31,7 @@ def evaluate_audiences(workspace: object, lake: Lake, audiences: list[Audience],
     """The audiences stage alone: evaluate `audiences` over the profiles as they are (everyone's with `full`)."""
     ctx = Context(lake, workspace.config.identity, workspace, audiences, as_of, full=full,  # type: ignore[attr-defined]
                   trigger=trigger, engine=engine)
-    run_stages(ctx, [AUDIENCES])
+    run_stages(ctx, [AUDIENCES, PUBLISH])
     assert ctx.evaluation is not None
     return ctx.evaluation
 
@@ -45,7 +45,7 @@ def run_batch(workspace: object, lake: Lake, audiences: list[Audience], as_of: d
     config = workspace.config.identity  # type: ignore[attr-defined]
     ctx = Context(lake, config, workspace, audiences, as_of, full=full, trigger=trigger, on_stage=on_stage,
                   engine=engine)
-    run_stages(ctx, [IDENTITY, PROFILES, AUDIENCES, *([ACTIVATION] if activate else [])])
+    run_stages(ctx, [IDENTITY, PROFILES, AUDIENCES, *([ACTIVATION] if activate else []), PUBLISH])
     return ctx
 
 

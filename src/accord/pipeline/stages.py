@@ -1,4 +1,5 @@
-"""The stages every entry point runs, in this order: identity → profiles → audiences → activation.
+"""The stages every entry point runs, in this order: identity → profiles → audiences → activation, then publish
+(on an engine that keeps a copy of the lake).
 
 (`accord serve` adds two of its own around them, in `pipeline/runtime.py`: the collector log first, streaming
 decisions after the profiles.)
@@ -51,3 +52,19 @@ AUDIENCES = Stage("audiences", ("person_profile", "account_profile", "person_acc
                   ("audience_membership", "audience_membership_history", "audience_runs", "audiences"), _audiences)
 ACTIVATION = Stage("activation", ("audience_membership", "destination_members"),
                    ("destination_members", "delivery_runs", "delivery_receipts", "delivery_dead_letters"), _activation)
+
+
+PUBLISHED = ("batches", "quarantine", "identity_nodes", "identity_merges", "identity_rejections", "identity_runs",
+             "identity_unlinks", "person_account", "person_account_stated", "person_profile", "account_profile",
+             "profile_lineage", "audiences", "audience_runs", "audience_membership", "audience_membership_history",
+             "destination_members", "delivery_runs", "delivery_receipts", "delivery_dead_letters", "stage_runs")
+"""What other tools see beside the record tables: what identity, profiles, audiences and deliveries keep. API keys,
+the audit log, privacy requests and serving state stay in the store."""
+
+
+def _publish(ctx: Context) -> tuple[int, int]:
+    return ctx.batch_engine().publish(PUBLISHED)
+
+
+PUBLISH = Stage("publish", ("person", "account", "event", *PUBLISHED), (), _publish,
+                when=lambda ctx: ctx.batch_engine().capabilities.copies_lake)

@@ -40,6 +40,10 @@ class DuckDBEngine:
         """The file read in chunks in this process and mapped in the lake's connection."""
         return load_file(self.lake, job, on_rows)
 
+    def publish(self, tables: Sequence[str]) -> tuple[int, int]:
+        """Other tools read the lake's own file."""
+        return 0, 0
+
     def erase_copies(self) -> int:
         """The lake is the only copy."""
         return 0

@@ -9,7 +9,8 @@ ENGINE = EngineKind(
     name="spark",
     title="Apache Spark (local mode or a cluster)",
     package="accord.engines.spark",
-    capabilities=Capabilities(decides_some=True, keeps_features=False, in_lake=False, distributed=True),
+    capabilities=Capabilities(decides_some=True, keeps_features=False, in_lake=False, distributed=True,
+                              copies_lake=True),
     needs="the spark extra (pip install 'accord-cdp[spark]') and Java 17",
     settings_section="spark",
 )

@@ -18,6 +18,7 @@ from sqlglot import exp
 
 from accord.audiences.compile import MEMBERS, CompiledAudiences
 from accord.engines.spark import ENGINE
+from accord.engines.spark.catalog import publish
 from accord.engines.spark.components import component_roots
 from accord.engines.spark.config import SparkConfig
 from accord.engines.spark.dialect import to_spark
@@ -146,8 +147,16 @@ class SparkEngine:
         # Roots are each component's lowest node, so ranking them numbers components by their lowest node.
         return np.unique(labels, return_inverse=True)[1].astype(np.int64)
 
+    def publish(self, tables: Sequence[str]) -> tuple[int, int]:
+        """The record tables and `tables` synced into the Spark lake and shown in the catalog, with the lake's
+        views over them (`<database>_<sandbox>.person_current`, `.aud_people`, ...)."""
+        done = publish(self.spark_lake, self.spark, tables)
+        return len(done.tables), done.written
+
     def erase_copies(self) -> int:
-        """Remove the Spark lake's copy of the store (the next job writes it again); returns the tables removed."""
+        """Remove the Spark lake's copy of the store and its views in the catalog (the next job writes them again);
+        returns the tables removed."""
+        self.spark.sql(f"DROP DATABASE IF EXISTS `{self.spark_lake.database}` CASCADE")
         return self.spark_lake.erase()
 
     @staticmethod

@@ -69,10 +69,15 @@ def lake_root(store: Lake, settings: SparkConfig) -> str:
     return str(store.derived_folder / "spark-lake")
 
 
+def catalog_database(store: Lake, settings: SparkConfig) -> str:
+    """The database of Spark's catalog holding `store`'s tables as views: one per sandbox."""
+    return f"{settings.database}_{store.sandbox or 'default'}"
+
+
 def open_spark_lake(store: Lake, settings: SparkConfig, spark: Any) -> SparkLake:
     """`store`'s Spark lake as `settings` place it, its views in the sandbox's database of the catalog."""
     root = lake_root(store, settings)
-    return SparkLake(store, root, storage_for(root, spark), f"{settings.database}_{store.sandbox or 'default'}")
+    return SparkLake(store, root, storage_for(root, spark), catalog_database(store, settings))
 
 
 class SparkLake:
