@@ -196,6 +196,8 @@ def test_a_run_submitted_with_spark_submit_runs_as_a_cluster_job(tiny_world: Pat
     members = "SELECT audience, profile_id, status FROM audience_membership ORDER BY ALL"
     with Workspace.load(root).lake() as lake, Workspace.load(tmp_path / "reference").lake() as expected:
         assert lake.query(members) == expected.query(members) and lake.query(members)
+        published = lake.derived_folder / "spark-lake" / "audience_membership_history" / "_manifests"
+    assert f"Spark's catalog, database accord_{lake.sandbox}" in done.stdout and list(published.glob("*.json"))
 
 
 def test_a_run_after_a_run_decides_only_what_changed_on_every_engine(evaluated_lake: Path, engine: str,

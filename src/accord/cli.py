@@ -772,7 +772,7 @@ def print_published(ws: Workspace, lake: Lake, records: list[dict[str, Any]]) ->
         if record["stage"] == "publish" and not record["error"]:
             console.print(f"published {record['rows_in']} tables and their views to Spark's catalog, database "
                           f"{catalog_database(lake, ws.config.spark)} ({record['rows_out']} batches or tables "
-                          "written)")
+                          "written)", soft_wrap=True)
 
 
 def print_evaluation(report: EvaluationReport) -> None:
