@@ -1,10 +1,14 @@
 """What keeping the Spark lake in step with the store costs: every table written, then one new batch of events.
 
     python bench/spark_lake.py --store bench/out/scale/largex1/ingested.duckdb [--uri file:///tmp/accord-lake]
+    python bench/spark_lake.py --store bench/out/web-medium/data/prod/accord.duckdb --publish
 
 Copies the store, syncs every table of it into a fresh Spark lake (a folder; with `--uri`, through Spark's Hadoop
 libraries, as `hdfs://` or `s3a://` would be), then adds one batch of 1,000 events and syncs again. Prints each
 table's rows, batches and seconds (those over 0.05 s), and the sync after the new batch.
+
+With `--publish`, times what a batch run's publish stage does on Spark local[2] instead: the first publish, one
+with nothing changed, one after the new batch, and a count of `aud_people` read through the catalog.
 """
 
 from __future__ import annotations
@@ -25,7 +29,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--uri", help="the lake at this URI, through Spark's Hadoop libraries")
+    parser.add_argument("--publish", action="store_true", help="time the publish stage instead")
     args = parser.parse_args()
+    if args.publish:
+        publish(args.store)
+        return
     work = Path(tempfile.mkdtemp(prefix="accord-bench-lake-"))
     root = args.uri or str(work / "spark-lake")
     spark = None
@@ -50,10 +58,7 @@ def main() -> None:
                 if seconds >= 0.05:
                     print(f"{table:32} {rows:>12,} rows {synced.batches:>4} batches {seconds:7.2f} s", flush=True)
             print(f"{f'all {len(tables)} tables':32} {total:7.2f} s")
-            events = [{"source_id": f"bench-{i}", "event_type": "web.pageview", "timestamp": "2026-11-29T10:00:00Z",
-                       "url": "https://example.com/pricing"} for i in range(1000)]
-            ingest_records(lake, "event", events, source_type="bench", source_instance_id="bench",
-                           source_name="bench", fingerprint="bench-events")
+            _one_more_batch(lake)
             started = time.perf_counter()
             synced = records.sync("event")
             print(f"{'event, one batch more':32} {synced.written} batch written, {len(synced.segments)} segments "
@@ -61,6 +66,38 @@ def main() -> None:
     finally:
         files.remove(root)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def publish(store: Path) -> None:
+    from accord.engines.spark.config import SparkConfig
+    from accord.engines.spark.engine import SparkEngine
+    from accord.engines.spark.session import spark_session
+    from accord.pipeline.stages import PUBLISHED
+
+    work = Path(tempfile.mkdtemp(prefix="accord-bench-publish-"))
+    try:
+        shutil.copy(store, work / "accord.duckdb")
+        with Lake(work / "accord.duckdb") as lake:
+            engine = SparkEngine(lake, spark_session("local[2]"), SparkConfig(lake=str(work / "spark-lake")))
+            for moment in ("first publish", "nothing changed", "one batch more"):
+                if moment == "one batch more":
+                    _one_more_batch(lake)
+                started = time.perf_counter()
+                shown, written = engine.publish(PUBLISHED)
+                print(f"{moment:32} {shown} tables, {written} batches or tables written "
+                      f"{time.perf_counter() - started:7.2f} s", flush=True)
+            started = time.perf_counter()
+            count = engine.spark.table(f"{engine.spark_lake.database}.aud_people").count()
+            print(f"{'aud_people read from the catalog':32} {count:,} rows {time.perf_counter() - started:7.2f} s")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _one_more_batch(lake: Lake) -> None:
+    events = [{"source_id": f"bench-{i}", "event_type": "web.pageview", "timestamp": "2026-11-29T10:00:00Z",
+               "url": "https://example.com/pricing"} for i in range(1000)]
+    ingest_records(lake, "event", events, source_type="bench", source_instance_id="bench",
+                   source_name="bench", fingerprint="bench-events")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ profiles and records the same memberships across runs; engines are chosen by nam
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -189,15 +190,33 @@ def test_a_run_submitted_with_spark_submit_runs_as_a_cluster_job(tiny_world: Pat
     shutil.copytree(root, tmp_path / "reference")
     reference = runner.invoke(app, ["run", "-w", str(tmp_path / "reference"), "--as-of", AS_OF.isoformat()])
     assert reference.exit_code == 0, reference.output
-    done = subprocess.run([str(submit), "--master", "local[2]", job.__file__, "run", "--engine", "spark",
-                           "-w", str(root), "--as-of", AS_OF.isoformat()], capture_output=True, text=True, timeout=1500)
+    # A metastore of its own (Derby, in a folder), as a cluster shares one between its applications.
+    metastore = {"spark.sql.catalogImplementation": "hive", "spark.sql.warehouse.dir": str(tmp_path / "warehouse"),
+                 "spark.hadoop.javax.jdo.option.ConnectionURL":
+                     f"jdbc:derby:;databaseName={tmp_path / 'metastore'};create=true"}
+    settings = [arg for key, value in metastore.items() for arg in ("--conf", f"{key}={value}")]
+    done = subprocess.run([str(submit), "--master", "local[2]", *settings, job.__file__, "run", "--engine", "spark",
+                           "-w", str(root), "--as-of", AS_OF.isoformat()], capture_output=True, text=True, timeout=1500,
+                          cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     assert "identity (full, on spark)" in done.stdout and "on spark" in done.stdout.split("Audiences as of")[1]
     members = "SELECT audience, profile_id, status FROM audience_membership ORDER BY ALL"
     with Workspace.load(root).lake() as lake, Workspace.load(tmp_path / "reference").lake() as expected:
         assert lake.query(members) == expected.query(members) and lake.query(members)
-        published = lake.derived_folder / "spark-lake" / "audience_membership_history" / "_manifests"
-    assert f"Spark's catalog, database accord_{lake.sandbox}" in done.stdout and list(published.glob("*.json"))
+        stored = [[*row] for row in lake.execute(members).fetchall()]
+        current = lake.scalar("SELECT count(*) FROM person_current")
+    database = f"accord_{lake.sandbox}"
+    assert f"Spark's catalog, database {database}" in done.stdout
+    # Another application on the same metastore reads what the run published.
+    reader = (f"import json; from accord.engines.spark.session import spark_session; "
+              f"s = spark_session('local[2]', {metastore!r}); "
+              f"print(json.dumps(sorted([[*r] for r in s.table('{database}.audience_membership')"
+              f".select('audience', 'profile_id', 'status').collect()]))); "
+              f"print(s.table('{database}.person_current').count())")
+    read = subprocess.run([sys.executable, "-c", reader], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert read.returncode == 0, read.stderr[-3000:]
+    seen, counted = read.stdout.strip().splitlines()[-2:]
+    assert json.loads(seen) == stored and int(counted) == current
 
 
 def test_a_run_after_a_run_decides_only_what_changed_on_every_engine(evaluated_lake: Path, engine: str,
