@@ -245,3 +245,21 @@ def test_publishing_shows_the_whole_store_in_the_catalog_with_its_views(evaluate
         assert engine.publish(PUBLISHED) == (shown, 0)
         engine.erase_copies()
         assert "pub_default" not in {d.name for d in engine.spark.catalog.listDatabases()}
+
+
+@pytest.mark.spark
+def test_a_record_table_with_no_batches_yet_is_published_empty_with_its_columns(lake: Lake, tmp_path: Path) -> None:
+    pytest.importorskip("pyspark", reason="install the spark extra: pip install -e '.[spark]'")
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs Java 17")
+    from accord.engines.spark.engine import SparkEngine
+    from accord.engines.spark.session import spark_session
+
+    load(lake, tmp_path, "one", [["p1", "a@x.io"]])
+    engine = SparkEngine(lake, spark_session(), SparkConfig(lake=str(tmp_path / "cluster"), database="empty"))
+    engine.publish(("batches",))
+    events = engine.spark.table("empty_default.event_current")
+    assert events.count() == 0
+    stored = [name for name, _ in copies(lake).columns("event")]
+    assert events.columns == [*stored, "event_day"]  # as over committed events, to prune by day
+    assert engine.spark.sql("SELECT count(*) FROM empty_default.person_current").collect()[0][0] == 1

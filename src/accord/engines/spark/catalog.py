@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlglot
+from sqlglot import exp
 from sqlglot.optimizer.qualify_tables import qualify_tables
 
 from accord.audiences.tables import table_sql
 from accord.engines.spark.dialect import to_spark
-from accord.engines.spark.lake import SparkLake, register
+from accord.engines.spark.lake import BY_DAY, DAY, SparkLake, register
 from accord.engines.spark.tables import base_tables
 from accord.lake.store import current_sql, latest_view_sql
 
@@ -21,7 +22,7 @@ from accord.lake.store import current_sql, latest_view_sql
 @dataclass(frozen=True)
 class Published:
     tables: tuple[str, ...]
-    """The store's tables now in the catalog (a table with no rows yet has none to show)."""
+    """The store's tables now in the catalog."""
     views: tuple[str, ...]
     """The views made over them, in the order they were made."""
     written: int
@@ -41,7 +42,9 @@ def publish(spark_lake: SparkLake, spark: Any, tables: Sequence[str]) -> Publish
         written += synced.written
         if synced.segments:
             register(spark, database, synced)
-            shown.append(table)
+        else:
+            _register_empty(spark, database, table, spark_lake.columns(table))
+        shown.append(table)
     views: dict[str, str] = {}
     for entity in store.schema.entities.values():
         views[f"{entity.name}_latest"] = latest_view_sql(entity)
@@ -53,6 +56,23 @@ def publish(spark_lake: SparkLake, spark: Any, tables: Sequence[str]) -> Publish
             spark.sql(f"CREATE OR REPLACE VIEW `{database}`.`{name}` AS {to_spark(_qualified(sql, database))}")
             made.append(name)
     return Published(tuple(shown), tuple(made), written)
+
+
+def _register_empty(spark: Any, database: str, table: str, columns: list[list[str]]) -> None:
+    """A record table with no batches yet as a view with its columns and no rows: queries over it, and the views
+    built on it, work before its first batch."""
+    typed = [f"CAST(NULL AS {_spark_type(kind)}) AS `{name}`" for name, kind in columns]
+    if table in BY_DAY:
+        typed.append(f"CAST(NULL AS DATE) AS `{DAY}`")
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+    spark.sql(f"CREATE OR REPLACE VIEW `{database}`.`{table}` AS SELECT {', '.join(typed)} LIMIT 0")
+
+
+def _spark_type(duckdb_type: str) -> str:
+    # Parquet holds DuckDB's JSON as text.
+    if duckdb_type.upper() == "JSON":
+        return "STRING"
+    return exp.DataType.build(duckdb_type, dialect="duckdb").sql("spark")
 
 
 def _qualified(sql: str, database: str) -> str:

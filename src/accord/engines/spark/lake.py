@@ -107,12 +107,16 @@ class SparkLake:
         n, hashed = self.store.execute(f"SELECT count(*), sum(hash({row})) FROM {ident(table)} AS {row}").fetchone()
         return {WHOLE: f"{n}:{hashed}"}
 
+    def columns(self, table: str) -> list[list[str]]:
+        """The store's columns of `table`: [name, DuckDB type] each, in order."""
+        return [[name, kind] for name, kind in self.store.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
+            "AND table_catalog = current_database() ORDER BY ordinal_position", [table]).fetchall()]
+
     def sync(self, table: str) -> Synced:
         """Bring `table` in line with the store: write what it lacks, commit, remove what no manifest names."""
         folder = self.folder(table)
-        columns = [[name, kind] for name, kind in self.store.execute(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
-            "AND table_catalog = current_database() ORDER BY ordinal_position", [table]).fetchall()]
+        columns = self.columns(table)
         want = self._want(table)
         manifests = self._manifests(folder)
         version, held = self._latest(folder, manifests)
