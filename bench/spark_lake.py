@@ -69,6 +69,7 @@ def main() -> None:
 
 
 def publish(store: Path) -> None:
+    from accord.engines.spark.catalog import publish as publish_store
     from accord.engines.spark.config import SparkConfig
     from accord.engines.spark.engine import SparkEngine
     from accord.engines.spark.session import spark_session
@@ -83,9 +84,9 @@ def publish(store: Path) -> None:
                 if moment == "one batch more":
                     _one_more_batch(lake)
                 started = time.perf_counter()
-                shown, written = engine.publish(PUBLISHED)
-                print(f"{moment:32} {shown} tables, {written} batches or tables written "
-                      f"{time.perf_counter() - started:7.2f} s", flush=True)
+                done = publish_store(engine.spark_lake, engine.spark, PUBLISHED)
+                print(f"{moment:32} {len(done.tables)} tables, {done.views} views, {done.written} batches or tables "
+                      f"written {time.perf_counter() - started:7.2f} s", flush=True)
             started = time.perf_counter()
             count = engine.spark.table(f"{engine.spark_lake.database}.aud_people").count()
             print(f"{'aud_people read from the catalog':32} {count:,} rows {time.perf_counter() - started:7.2f} s")

@@ -23,8 +23,8 @@ from accord.lake.store import current_sql, latest_view_sql
 class Published:
     tables: tuple[str, ...]
     """The store's tables now in the catalog."""
-    views: tuple[str, ...]
-    """The views made over them, in the order they were made."""
+    views: int
+    """The views made over them."""
     written: int
     """Batches, or tables kept whole, written to the Spark lake for this."""
 
@@ -55,7 +55,7 @@ def publish(spark_lake: SparkLake, spark: Any, tables: Sequence[str]) -> Publish
         if set(base_tables([sql], set())) <= {*shown, *made}:
             spark.sql(f"CREATE OR REPLACE VIEW `{database}`.`{name}` AS {to_spark(_qualified(sql, database))}")
             made.append(name)
-    return Published(tuple(shown), tuple(made), written)
+    return Published(tuple(shown), len(made), written)
 
 
 def _register_empty(spark: Any, database: str, table: str, columns: list[list[str]]) -> None:
