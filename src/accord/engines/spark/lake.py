@@ -4,7 +4,8 @@
 Per table, `<root>/<table>/` holds `segment=<n>/` folders and `_manifests/<version>.json`, naming the live
 segments, what each holds and the table's columns. A sync writes what the last manifest lacks as one new segment,
 then commits by creating the next manifest: a new file appears whole on every file system, so a sync killed
-half-way leaves only a segment no manifest names, which the next sync removes.
+half-way leaves only a segment no manifest names, which the next sync removes. The segments a commit leaves
+behind stay until the next sync, for the readers that began before it.
 
 - Record tables are kept by batch: a segment holds some whole batches (events split further by day,
   `event_day=<yyyy-mm-dd>/`), and only new batches are written. Past `MAX_SEGMENTS` the table is written again
@@ -58,7 +59,8 @@ class Synced:
     written: int
     """Batches written (for a table kept whole: 1 if it was written again)."""
     removed: int
-    """Segments removed: a changed batch's, a killed sync's, or those written again as one."""
+    """Segments removed: a killed sync's, or those the manifest before the last one named (a changed batch's, those
+    written again as one)."""
     batches: int
 
 
@@ -139,7 +141,10 @@ class SparkLake:
             if not self.storage.create(join(folder, MANIFESTS, f"{version:08d}.json"), json.dumps(manifest).encode()):
                 raise RuntimeError(f"the Spark lake's table {table!r} was committed by another writer meanwhile; "
                                    "run the job again")
-        gone = [n for n in present if SEGMENT.match(n) and n not in segments]
+        # The segments the manifest before this one named stay until the next sync: a reader, or a view in the
+        # catalog, that began before this sync still finds its files.
+        previous = held.get("segments", {}) if manifest != held else {}
+        gone = [n for n in present if SEGMENT.match(n) and n not in segments and n not in previous]
         for name in gone:
             self.storage.remove(join(folder, name))
         for name in manifests:
