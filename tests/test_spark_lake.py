@@ -223,6 +223,7 @@ def test_publishing_shows_the_whole_store_in_the_catalog_with_its_views(evaluate
     pytest.importorskip("pyspark", reason="install the spark extra: pip install -e '.[spark]'")
     if shutil.which("java") is None:
         pytest.skip("Spark needs Java 17")
+    from accord.engines.spark.catalog import publish
     from accord.engines.spark.engine import SparkEngine
     from accord.engines.spark.session import spark_session
     from accord.pipeline.stages import PUBLISHED
@@ -245,14 +246,20 @@ def test_publishing_shows_the_whole_store_in_the_catalog_with_its_views(evaluate
         same("SELECT audience, profile_id, status FROM audience_membership")
         same("SELECT person_id, account_id FROM aud_person_account")
         same("SELECT count(*), count(DISTINCT person_id) FROM aud_person_events")
-        assert engine.publish(PUBLISHED) == (shown, 0)
+        again = publish(engine.spark_lake, engine.spark, PUBLISHED)
+        assert (again.written, again.defined) == (0, 0), "nothing changed: nothing written, no view made again"
         # A reader that began before the next publish still reads its files after it.
         before = engine.spark.table("pub_default.audience_membership")
         held = lake.scalar("SELECT count(*) FROM audience_membership")
         lake.execute("DELETE FROM audience_membership WHERE profile_id = (SELECT min(profile_id) FROM "
                      "audience_membership)")
-        assert engine.publish(PUBLISHED) == (shown, 1)
+        changed = publish(engine.spark_lake, engine.spark, PUBLISHED)
+        assert (len(changed.tables), changed.written, changed.defined) == (shown, 1, 1)
         assert before.count() == held and engine.spark.table("pub_default.audience_membership").count() < held
+        lake.execute("ALTER TABLE person ADD COLUMN tier VARCHAR")
+        widened = publish(engine.spark_lake, engine.spark, PUBLISHED)
+        assert widened.defined == 1 + widened.views, "the table, and every view: a view keeps the columns it saw"
+        assert "tier" in engine.spark.table("pub_default.person_current").columns
         engine.erase_copies()
         assert "pub_default" not in {d.name for d in engine.spark.catalog.listDatabases()}
 

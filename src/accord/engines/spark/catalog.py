@@ -4,6 +4,7 @@ from the lake's own SQL, transpiled."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ from sqlglot.optimizer.qualify_tables import qualify_tables
 
 from accord.audiences.tables import table_sql
 from accord.engines.spark.dialect import to_spark
-from accord.engines.spark.lake import BY_DAY, DAY, SparkLake, register
+from accord.engines.spark.lake import BY_DAY, DAY, SparkLake, define_view, register
 from accord.engines.spark.tables import base_tables
 from accord.lake.store import current_sql, latest_view_sql
 
@@ -24,48 +25,49 @@ class Published:
     tables: tuple[str, ...]
     """The store's tables now in the catalog."""
     views: int
-    """The views made over them."""
+    """The views over them now in the catalog."""
     written: int
     """Batches, or tables kept whole, written to the Spark lake for this."""
+    defined: int
+    """Tables and views whose definition was made or replaced (the catalog held the others unchanged)."""
 
 
 def publish(spark_lake: SparkLake, spark: Any, tables: Sequence[str]) -> Published:
     """Sync every record table and `tables` into the Spark lake, register each in the sandbox's database, then make
     the views whose tables are all there."""
     store, database = spark_lake.store, spark_lake.database
-    shown: list[str] = []
-    written = 0
+    shown: dict[str, list[list[str]]] = {}
+    written = defined = 0
     for table in [*store.schema.entities, *tables]:
         if table in shown or not spark_lake.holds(table):
             continue
         synced = spark_lake.sync(table)
         written += synced.written
-        if synced.segments:
-            register(spark, database, synced)
-        else:
-            _register_empty(spark, database, table, spark_lake.columns(table))
-        shown.append(table)
+        shown[table] = spark_lake.columns(table)
+        defined += (register(spark, database, synced) if synced.segments
+                    else define_view(spark, database, table, _empty_sql(table, shown[table])))
     views: dict[str, str] = {}
     for entity in store.schema.entities.values():
         views[f"{entity.name}_latest"] = latest_view_sql(entity)
         views[f"{entity.name}_current"] = current_sql(entity)
     views.update(table_sql(store.schema))  # in the order they build on each other
-    made: list[str] = []
+    # A view keeps the columns it saw when made: a new column under it makes it again.
+    columns = json.dumps(shown, sort_keys=True)
+    made_views: list[str] = []
     for name, sql in views.items():
-        if set(base_tables([sql], set())) <= {*shown, *made}:
-            spark.sql(f"CREATE OR REPLACE VIEW `{database}`.`{name}` AS {to_spark(_qualified(sql, database))}")
-            made.append(name)
-    return Published(tuple(shown), len(made), written)
+        if set(base_tables([sql], set())) <= {*shown, *made_views}:
+            defined += define_view(spark, database, name, to_spark(_qualified(sql, database)), columns)
+            made_views.append(name)
+    return Published(tuple(shown), len(made_views), written, defined)
 
 
-def _register_empty(spark: Any, database: str, table: str, columns: list[list[str]]) -> None:
-    """A record table with no batches yet as a view with its columns and no rows: queries over it, and the views
+def _empty_sql(table: str, columns: list[list[str]]) -> str:
+    """A record table with no batches yet, as a view with its columns and no rows: queries over it, and the views
     built on it, work before its first batch."""
     typed = [f"CAST(NULL AS {_spark_type(kind)}) AS `{name}`" for name, kind in columns]
     if table in BY_DAY:
         typed.append(f"CAST(NULL AS DATE) AS `{DAY}`")
-    spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
-    spark.sql(f"CREATE OR REPLACE VIEW `{database}`.`{table}` AS SELECT {', '.join(typed)} LIMIT 0")
+    return f"SELECT {', '.join(typed)} LIMIT 0"
 
 
 def _spark_type(duckdb_type: str) -> str:

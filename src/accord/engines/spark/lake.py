@@ -20,6 +20,7 @@ A new column writes the whole table again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -44,6 +45,8 @@ SEGMENT = re.compile(r"^segment=(\d+)$")
 VERSION = re.compile(r"^\d{8}\.json$")
 WHOLE = "*"
 """What a table kept whole holds in place of batches."""
+DEFINITION = "accord.definition"
+"""The property of a view in the catalog holding a fingerprint of its definition."""
 
 
 @dataclass(frozen=True)
@@ -207,12 +210,25 @@ def read_synced(spark: Any, synced: Synced) -> Any:
             .select(*[f"`{c}`" for c in synced.columns]))
 
 
-def register(spark: Any, database: str, synced: Synced) -> None:
+def register(spark: Any, database: str, synced: Synced) -> bool:
     """`<database>.<table>` in Spark's catalog: a view over exactly the committed segments (events with their
-    `event_day`, for queries that prune by day)."""
+    `event_day`, for queries that prune by day). Returns whether it was made (see `define_view`)."""
     if not synced.segments:
-        return
+        return False
     columns = ", ".join(f"`{c}`" for c in synced.columns) + (f", `{DAY}`" if synced.table in BY_DAY else "")
     union = " UNION ALL ".join(f"SELECT {columns} FROM parquet.`{segment}`" for segment in synced.segments)
+    return define_view(spark, database, synced.table, union)
+
+
+def define_view(spark: Any, database: str, name: str, sql: str, rests_on: str = "") -> bool:
+    """`<database>.<name>` as the view `sql` (Spark SQL), unless the catalog already holds it with this very
+    definition and `rests_on` (what else it depends on); returns whether it was made. Making a view costs Spark
+    an analysis of everything under it, and a catalog with a metastore keeps them between jobs."""
+    key = hashlib.sha256(f"{sql}\n{rests_on}".encode()).hexdigest()[:32]
+    if spark.catalog.tableExists(f"{database}.{name}"):
+        held = spark.sql(f"SHOW TBLPROPERTIES `{database}`.`{name}` ('{DEFINITION}')").collect()
+        if held and held[0]["value"] == key:
+            return False
     spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
-    spark.sql(f"CREATE OR REPLACE VIEW `{database}`.`{synced.table}` AS {union}")
+    spark.sql(f"CREATE OR REPLACE VIEW `{database}`.`{name}` TBLPROPERTIES ('{DEFINITION}' = '{key}') AS {sql}")
+    return True
