@@ -43,7 +43,7 @@ def publish(spark_lake: SparkLake, spark: Any, tables: Sequence[str]) -> Publish
             continue
         synced = spark_lake.sync(table)
         written += synced.written
-        shown[table] = spark_lake.columns(table)
+        shown[table] = [[name, kind] for name, kind in zip(synced.columns, synced.types)]
         defined += (register(spark, database, synced) if synced.segments
                     else define_view(spark, database, table, _empty_sql(table, shown[table])))
     views: dict[str, str] = {}

@@ -65,6 +65,8 @@ class Synced:
     """Segments removed: a killed sync's, or those the manifest before the last one named (a changed batch's, those
     written again as one)."""
     batches: int
+    types: tuple[str, ...]
+    """The columns' DuckDB types, in the same order."""
 
 
 def lake_root(store: Lake, settings: SparkConfig) -> str:
@@ -154,7 +156,8 @@ class SparkLake:
             if name != f"{version:08d}.json":
                 self.storage.remove(join(folder, MANIFESTS, name))
         return Synced(table, version, tuple(join(folder, n) for n in sorted(segments)),
-                      tuple(name for name, _ in columns), len(missing), len(gone), len(want))
+                      tuple(name for name, _ in columns), len(missing), len(gone), len(want),
+                      tuple(kind for _, kind in columns))
 
     def committed(self, table: str) -> tuple[int, dict[str, Any]]:
         """The manifest in force (its version and content): the highest version that reads whole."""
