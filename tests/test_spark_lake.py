@@ -162,6 +162,31 @@ def test_other_tables_are_kept_whole_and_written_again_only_when_they_change(lak
     assert (emptied.written, emptied.removed) == (1, 1) and committed_rows(lake, "identity_unlinks", ("value",)) == []
 
 
+def test_a_table_that_grows_by_runs_is_written_a_run_at_a_time(lake: Lake) -> None:
+    def run(run_id: int, *profiles: str) -> None:
+        lake.executemany("INSERT INTO audience_membership_history VALUES (?, 'a', ?, 'realized', now())",
+                         [[run_id, p] for p in profiles])
+
+    def committed() -> list[tuple]:
+        return committed_rows(lake, "audience_membership_history", ("run_id", "profile_id"))
+
+    def held() -> list[tuple]:
+        return sorted(lake.execute("SELECT run_id, profile_id FROM audience_membership_history").fetchall())
+
+    run(1, "p-1", "p-2")
+    assert copies(lake).sync("audience_membership_history").written == 1
+    run(2, "p-3")
+    second = copies(lake).sync("audience_membership_history")
+    assert (second.written, second.batches) == (1, 2)
+    newest = ds.dataset(Path(second.segments[-1]), format="parquet").to_table(columns=["run_id"])
+    assert newest.column("run_id").to_pylist() == [2], "the new run alone, not the history again"
+    assert committed() == held() == [(1, "p-1"), (1, "p-2"), (2, "p-3")]
+    assert copies(lake).sync("audience_membership_history").written == 0
+    lake.execute("DELETE FROM audience_membership_history WHERE profile_id = 'p-2'")  # an erasure
+    erased = copies(lake).sync("audience_membership_history")
+    assert erased.written == 1 and committed() == held() == [(1, "p-1"), (2, "p-3")]
+
+
 def test_views_and_a_jobs_temporary_tables_are_not_kept(lake: Lake) -> None:
     assert copies(lake).holds("person") and copies(lake).holds("identity_nodes")
     assert not copies(lake).holds("person_current"), "a view: Spark builds it from the same SQL"

@@ -12,6 +12,9 @@ behind stay until the next sync, for the readers that began before it.
   as one (a collector under `serve` commits a batch every few seconds; Spark reads few large files best). A
   batch is known by its rows and when it began, so a changed batch (an erasure) or a store put back from
   elsewhere (same batch ids, other rows) is written again.
+- Tables that grow by runs (`PARTS`: the memberships' history, the merge log, delivery receipts, ...) are kept
+  the same way by run, each run's rows known by a fingerprint: a sync writes what a run added, and a run's rows
+  an erasure changed, not the whole table again.
 - The other tables (identities, profiles, memberships, ...) are kept whole, known by a fingerprint of their rows:
   written again only when they changed.
 
@@ -38,6 +41,10 @@ MANIFESTS = "_manifests"
 """Spark skips files and folders whose names start with `_`."""
 MAX_SEGMENTS = 32
 """Segments a table may hold before it is written again as one."""
+PARTS = {"audience_membership_history": "run_id", "identity_merges": "run_id", "identity_rejections": "run_id",
+         "delivery_receipts": "run_id", "stage_runs": "run_id", "quarantine": "batch_id"}
+"""Tables that grow by whole runs (or batches), and the column naming the run: kept by part, like a record table
+by batch. Written whole, they would cost every sync the table's whole history."""
 BY_DAY = {"event": "timestamp"}
 """Tables split by day within a segment, and the instant that says which."""
 DAY = "event_day"
@@ -60,7 +67,7 @@ class Synced:
     """Where the committed segments are."""
     columns: tuple[str, ...]
     written: int
-    """Batches written (for a table kept whole: 1 if it was written again)."""
+    """Batches or parts written (for a table kept whole: 1 if it was written again)."""
     removed: int
     """Segments removed: a killed sync's, or those the manifest before the last one named (a changed batch's, those
     written again as one)."""
@@ -105,12 +112,17 @@ class SparkLake:
                                       [table]))
 
     def _want(self, table: str) -> dict[str, str]:
-        """What the table holds: each batch with its rows and when it began, or the whole table's fingerprint."""
+        """What the table holds: each batch with its rows and when it began, each part (run) with a fingerprint of
+        its rows, or the whole table's fingerprint."""
         if table in self.store.schema.entities:
             return {str(b): f"{n}@{at}" for b, n, at in self.store.execute(
                 f"SELECT t.batch_id, count(*), any_value(b.started_at) FROM {ident(table)} t "
                 "LEFT JOIN batches b USING (batch_id) GROUP BY t.batch_id").fetchall()}
         row = "_accord_row"  # the row as one value: an alias no column is likely to be named
+        if table in PARTS:
+            return {str(part): f"{n}:{hashed}" for part, n, hashed in self.store.execute(
+                f"SELECT {row}.{ident(PARTS[table])}, count(*), sum(hash({row})) FROM {ident(table)} AS {row} "
+                "GROUP BY 1").fetchall()}
         n, hashed = self.store.execute(f"SELECT count(*), sum(hash({row})) FROM {ident(table)} AS {row}").fetchone()
         return {WHOLE: f"{n}:{hashed}"}
 
@@ -183,13 +195,14 @@ class SparkLake:
         return 0, {}
 
     def _write(self, table: str, folder: str, batches: list[str], taken: list[str]) -> str:
-        """A new segment holding `batches` (or the whole table), written aside on this machine, then put in place;
-        returns its name, numbered past every name `taken` (a name is never used twice for different rows)."""
+        """A new segment holding `batches` (or parts, or the whole table), written aside on this machine, then put
+        in place; returns its name, numbered past every name `taken` (a name is never used twice for different
+        rows)."""
         number = 1 + max((int(m.group(1)) for m in map(SEGMENT.match, taken) if m), default=0)
         name = f"segment={number}"
         rows = f"SELECT * FROM {ident(table)}"
         if batches != [WHOLE]:
-            rows += f" WHERE batch_id IN ({', '.join(str(int(b)) for b in batches)})"
+            rows += f" WHERE {ident(PARTS.get(table, 'batch_id'))} IN ({', '.join(str(int(b)) for b in batches)})"
         aside = Path(tempfile.mkdtemp(prefix="accord-segment-"))
         segment = aside / "segment"
         try:
