@@ -153,6 +153,11 @@ def test_the_engine_is_chosen_in_accord_yaml_or_on_the_command_line(tmp_path: Pa
     done = runner.invoke(app, ["run", "--workspace", str(root)])
     assert done.exit_code == 0, done.output
     assert f"on {engine}" in done.output
+    copies = engines()[engine].capabilities.copies_lake
+    for command in (["run"], ["identity", "run"], ["audiences", "run"]):
+        done = runner.invoke(app, [*command, "--workspace", str(root)], env={"COLUMNS": "200"})
+        assert done.exit_code == 0 and ("to Spark's catalog, database accord_prod" in done.output) == copies, \
+            done.output
 
 
 def test_the_demo_on_every_engine_finds_the_same_audiences(engine: str, tmp_path: Path) -> None:

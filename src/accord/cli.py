@@ -651,8 +651,11 @@ def identity_run(
     with user_errors():
         ws = open_workspace(workspace)
         with ws.lake(sandbox) as lake:
+            started = datetime.now(timezone.utc)
             report = run_identity(lake, ws.config.identity, full, engine=engine, workspace=ws)
+            published = published_since(lake, started)
     print_identity(report)
+    print_published(ws, lake, published)
 
 
 @identity_app.command("merges")
@@ -762,6 +765,13 @@ def parse_as_of(text: str | None) -> datetime | None:
 
 AsOfOpt = Annotated[Optional[str], typer.Option(
     help="Evaluation time, ISO 8601 (default: now). UTC unless a zone is given; a date alone is its midnight UTC.")]
+
+
+def published_since(lake: Lake, started: datetime) -> list[dict[str, Any]]:
+    """The publish stage's record, if one ran since `started`: for commands whose runner keeps no records."""
+    from accord.pipeline.runs import latest
+
+    return [r for r in latest(lake) if r["stage"] == "publish" and r["started_at"] >= started]
 
 
 def print_published(ws: Workspace, lake: Lake, records: list[dict[str, Any]]) -> None:
@@ -884,8 +894,11 @@ def audiences_run(as_of: AsOfOpt = None, full: FullOpt = False, engine: EngineOp
         ws = open_workspace(workspace)
         with ws.lake(sandbox) as lake:
             audit.record(lake, audit.cli_actor(), "audiences run", "all")
+            started = datetime.now(timezone.utc)
             report = run(ws, lake, as_of=parse_as_of(as_of), full=full, engine=engine)
+            published = published_since(lake, started)
     print_evaluation(report)
+    print_published(ws, lake, published)
     if report.failed:
         raise typer.Exit(1)
 
