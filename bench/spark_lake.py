@@ -4,8 +4,9 @@
     python bench/spark_lake.py --store bench/out/web-medium/data/prod/accord.duckdb --publish
 
 Copies the store, syncs every table of it into a fresh Spark lake (a folder; with `--uri`, through Spark's Hadoop
-libraries, as `hdfs://` or `s3a://` would be), then adds one batch of 1,000 events and syncs again. Prints each
-table's rows, batches and seconds (those over 0.05 s), and the sync after the new batch.
+libraries, as `hdfs://` or `s3a://` would be), then adds one batch of 1,000 events and syncs again, then one audience run's changes to the
+memberships' history (1 % of the memberships leave) and syncs that. Prints each table's rows, batches and seconds
+(those over 0.05 s), and the syncs after the new batch and the new run.
 
 With `--publish`, times what a batch run's publish stage does on Spark local[2] instead, in one session: the first
 publish, one with nothing changed, one after the new batch, and a count of `aud_people` read through the catalog.
@@ -63,6 +64,11 @@ def main() -> None:
             synced = records.sync("event")
             print(f"{'event, one batch more':32} {synced.written} batch written, {len(synced.segments)} segments "
                   f"{time.perf_counter() - started:7.2f} s")
+            _one_more_run(lake)
+            started = time.perf_counter()
+            synced = records.sync("audience_membership_history")
+            print(f"{'history, one audience run more':32} {synced.written} run written, {len(synced.segments)} "
+                  f"segments {time.perf_counter() - started:7.2f} s")
     finally:
         files.remove(root)
         shutil.rmtree(work, ignore_errors=True)
@@ -92,6 +98,13 @@ def publish(store: Path) -> None:
             print(f"{'aud_people read from the catalog':32} {count:,} rows {time.perf_counter() - started:7.2f} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _one_more_run(lake: Lake) -> None:
+    """An audience run's changes: 1 % of the memberships leave."""
+    lake.execute("INSERT INTO audience_membership_history SELECT (SELECT coalesce(max(run_id), 0) + 1 FROM "
+                 "audience_membership_history), audience, profile_id, 'exited', now() FROM audience_membership "
+                 "USING SAMPLE 1 PERCENT (bernoulli)")
 
 
 def _one_more_batch(lake: Lake) -> None:
