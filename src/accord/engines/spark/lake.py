@@ -12,9 +12,9 @@ behind stay until the next sync, for the readers that began before it.
   as one (a collector under `serve` commits a batch every few seconds; Spark reads few large files best). A
   batch is known by its rows and when it began, so a changed batch (an erasure) or a store put back from
   elsewhere (same batch ids, other rows) is written again.
-- Tables that grow by runs (`PARTS`: the memberships' history, the merge log, delivery receipts, ...) are kept
+- The store's logs (`accord.lake.logs`: the memberships' history, the merge log, delivery receipts, ...) are kept
   the same way by run, each run's rows known by a fingerprint: a sync writes what a run added, and a run's rows
-  an erasure changed, not the whole table again.
+  an erasure changed, not the whole history again.
 - The other tables (identities, profiles, memberships, ...) are kept whole, known by a fingerprint of their rows:
   written again only when they changed.
 
@@ -34,6 +34,7 @@ from typing import Any
 
 from accord.engines.spark.config import SparkConfig
 from accord.engines.spark.storage import Storage, join, storage_for
+from accord.lake.logs import LOGS
 from accord.lake.sql import ident, literal
 from accord.lake.store import Lake
 
@@ -41,10 +42,6 @@ MANIFESTS = "_manifests"
 """Spark skips files and folders whose names start with `_`."""
 MAX_SEGMENTS = 32
 """Segments a table may hold before it is written again as one."""
-PARTS = {"audience_membership_history": "run_id", "identity_merges": "run_id", "identity_rejections": "run_id",
-         "delivery_receipts": "run_id", "stage_runs": "run_id", "quarantine": "batch_id"}
-"""Tables that grow by whole runs (or batches), and the column naming the run: kept by part, like a record table
-by batch. Written whole, they would cost every sync the table's whole history."""
 BY_DAY = {"event": "timestamp"}
 """Tables split by day within a segment, and the instant that says which."""
 DAY = "event_day"
@@ -119,9 +116,9 @@ class SparkLake:
                 f"SELECT t.batch_id, count(*), any_value(b.started_at) FROM {ident(table)} t "
                 "LEFT JOIN batches b USING (batch_id) GROUP BY t.batch_id").fetchall()}
         row = "_accord_row"  # the row as one value: an alias no column is likely to be named
-        if table in PARTS:
+        if table in LOGS:
             return {str(part): f"{n}:{hashed}" for part, n, hashed in self.store.execute(
-                f"SELECT {row}.{ident(PARTS[table])}, count(*), sum(hash({row})) FROM {ident(table)} AS {row} "
+                f"SELECT {row}.{ident(LOGS[table])}, count(*), sum(hash({row})) FROM {ident(table)} AS {row} "
                 "GROUP BY 1").fetchall()}
         n, hashed = self.store.execute(f"SELECT count(*), sum(hash({row})) FROM {ident(table)} AS {row}").fetchone()
         return {WHOLE: f"{n}:{hashed}"}
@@ -202,7 +199,7 @@ class SparkLake:
         name = f"segment={number}"
         rows = f"SELECT * FROM {ident(table)}"
         if batches != [WHOLE]:
-            rows += f" WHERE {ident(PARTS.get(table, 'batch_id'))} IN ({', '.join(str(int(b)) for b in batches)})"
+            rows += f" WHERE {ident(LOGS.get(table, 'batch_id'))} IN ({', '.join(str(int(b)) for b in batches)})"
         aside = Path(tempfile.mkdtemp(prefix="accord-segment-"))
         segment = aside / "segment"
         try:
