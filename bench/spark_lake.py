@@ -4,9 +4,9 @@
     python bench/spark_lake.py --store bench/out/web-medium/data/prod/accord.duckdb --publish
 
 Copies the store, syncs every table of it into a fresh Spark lake (a folder; with `--uri`, through Spark's Hadoop
-libraries, as `hdfs://` or `s3a://` would be), then adds one batch of 1,000 events and syncs again, then one audience run's changes to the
-memberships' history (1 % of the memberships leave) and syncs that. Prints each table's rows, batches and seconds
-(those over 0.05 s), and the syncs after the new batch and the new run.
+libraries, as `hdfs://` or `s3a://` would be), then adds one batch of 1,000 events and syncs again, then one
+audience run's changes to the memberships' history (1 % of the memberships leave) and syncs that. Prints each
+table's rows, batches and seconds (those over 0.05 s), and the syncs after the new batch and the new run.
 
 With `--publish`, times what a batch run's publish stage does on Spark local[2] instead, in one session: the first
 publish, one with nothing changed, one after the new batch, and a count of `aud_people` read through the catalog.
