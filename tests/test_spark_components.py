@@ -18,16 +18,20 @@ if shutil.which("java") is None:
     pytest.skip("Spark needs Java 17", allow_module_level=True)
 
 
-def roots_on_spark(edges: list[tuple[int, int]], splits: int) -> dict[int, int]:
+def roots_on_spark(edges: list[tuple[int, int]], splits: int, one_task_links: int | None = None) -> dict[int, int]:
     """Each node that is not its component's lowest and its root, the edges spread at random over `splits`
-    tasks; a node listed twice must be given the same root."""
-    from accord.engines.spark.components import component_roots
+    tasks, contracted in rounds until `one_task_links` are left (by default, as many as the code says); a node
+    listed twice must be given the same root."""
+    import accord.engines.spark.components as module
     from accord.engines.spark.session import spark_session
 
     frame = spark_session().createDataFrame(edges, "src long, dst long").repartition(splits)
     found: dict[int, int] = {}
-    for row in component_roots(frame).collect():
-        assert found.setdefault(row["node"], row["root"]) == row["root"], f"node {row['node']} given two roots"
+    with pytest.MonkeyPatch.context() as patch:
+        if one_task_links is not None:
+            patch.setattr(module, "ONE_TASK_LINKS", one_task_links)
+        for row in module.component_roots(frame).collect():
+            assert found.setdefault(row["node"], row["root"]) == row["root"], f"node {row['node']} given two roots"
     return found
 
 
@@ -39,15 +43,18 @@ def expected_roots(n: int, edges: list[tuple[int, int]]) -> dict[int, int]:
 
 @pytest.mark.parametrize("shape", [s for s in GRAPHS if GRAPHS[s][1]])
 @pytest.mark.parametrize("splits", [1, 5])
-def test_every_node_gets_its_components_lowest_node(shape: str, splits: int) -> None:
+@pytest.mark.parametrize("rounds", [True, False], ids=["rounds", "one task"])
+def test_every_node_gets_its_components_lowest_node(shape: str, splits: int, rounds: bool) -> None:
     n, edges = GRAPHS[shape]
-    assert roots_on_spark(edges, splits) == expected_roots(n, edges)
+    # In rounds until a quarter of the links are left, as a large graph's are; or by one task, as a small one's.
+    assert roots_on_spark(edges, splits, len(edges) // 4 if rounds else None) == expected_roots(n, edges)
 
 
 @settings(max_examples=5, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), min_size=1, max_size=80), st.integers(1, 9))
-def test_any_graph_split_any_way_finds_the_same_roots(edges: list[tuple[int, int]], splits: int) -> None:
-    assert roots_on_spark(edges, splits) == expected_roots(41, edges)
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), min_size=1, max_size=80), st.integers(1, 9),
+       st.integers(0, 80))
+def test_any_graph_split_any_way_finds_the_same_roots(edges: list[tuple[int, int]], splits: int, one_task: int) -> None:
+    assert roots_on_spark(edges, splits, one_task) == expected_roots(41, edges)
 
 
 def test_a_path_split_over_many_tasks_needs_and_takes_several_rounds(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from accord.identity.dense import dense_ranks
 from accord.identity.stitch import Graph, components, stitch
 
 
@@ -92,3 +93,11 @@ def test_rules_always_hold(case) -> None:
     assert sizes.max() <= cap
     for label in set(result.labels.tolist()):
         assert sum(1 for i in limited if result.labels[i] == label) <= 1
+
+
+@given(st.lists(st.integers(-(2**62), 2**62), max_size=60) | st.lists(st.integers(0, 5), max_size=60))
+def test_dense_ranks_are_numpys_unique(values) -> None:
+    array = np.array(values, dtype=np.int64)
+    distinct, ranks = dense_ranks(array)
+    expected, inverse = np.unique(array, return_inverse=True)
+    assert np.array_equal(distinct, expected) and np.array_equal(ranks, inverse)

@@ -15,6 +15,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from accord.identity.dense import dense_ranks
+
 
 @dataclass
 class Graph:
@@ -65,7 +67,7 @@ def stitch(graph: Graph, group_names: list[str] | None = None, find: Components 
     local, roots, rejected, rules = _rebuild(graph, edges, group_names or [])
     # Rebuilt profiles take fresh labels after the components' own; the rule-breaking components' labels go unused.
     labels[local] = n_components + roots
-    count = n_components - int(bad.sum()) + len(np.unique(roots))
+    count = n_components - int(bad.sum()) + len(dense_ranks(roots)[0])
     return StitchResult(labels, count, rejected, rules, len(edges))
 
 
@@ -96,7 +98,7 @@ def _rebuild(
     Vectorised in rounds: an edge whose rank is the lowest pending at both of its roots is decided now, and
     those edges never share a root, so deciding them together gives exactly the one-edge-at-a-time result.
     """
-    local, inverse = np.unique(np.concatenate([graph.src[edges], graph.dst[edges]]), return_inverse=True)
+    local, inverse = dense_ranks(np.concatenate([graph.src[edges], graph.dst[edges]]))
     a, b = inverse[: len(edges)], inverse[len(edges) :]
     n = len(local)
     parent = np.arange(n)

@@ -31,6 +31,7 @@ from accord.engines.spark.tables import (
     send_rows,
     send_tables,
 )
+from accord.identity.dense import dense_ranks
 from accord.ingest.loader import Batch, IngestResult, ingest_batch, keyed_select
 from accord.lake.sql import DUCKDB_TYPES, ident, literal
 from accord.lake.store import Lake
@@ -145,7 +146,7 @@ class SparkEngine:
         labels = np.arange(n_nodes, dtype=np.int64)
         labels[found.column("node").to_numpy()] = found.column("root").to_numpy()
         # Roots are each component's lowest node, so ranking them numbers components by their lowest node.
-        return np.unique(labels, return_inverse=True)[1].astype(np.int64)
+        return dense_ranks(labels)[1]
 
     def publish(self, tables: Sequence[str]) -> tuple[int, int]:
         """The record tables and `tables` synced into the Spark lake and shown in the catalog, with the lake's
