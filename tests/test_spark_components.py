@@ -19,19 +19,26 @@ if shutil.which("java") is None:
 
 
 def roots_on_spark(edges: list[tuple[int, int]], splits: int, one_task_links: int | None = None) -> dict[int, int]:
-    """Each node that is not its component's lowest and its root, the edges spread at random over `splits`
-    tasks, contracted in rounds until `one_task_links` are left (by default, as many as the code says); a node
-    listed twice must be given the same root."""
+    """Each node that is not its component's lowest and its root (found by following its moves), the edges spread
+    at random over `splits` tasks and contracted in rounds until `one_task_links` are left (by default, as many as
+    the code says)."""
     import accord.engines.spark.components as module
     from accord.engines.spark.session import spark_session
 
     frame = spark_session().createDataFrame(edges, "src long, dst long").repartition(splits)
-    found: dict[int, int] = {}
+    lower: dict[int, int] = {}
     with pytest.MonkeyPatch.context() as patch:
         if one_task_links is not None:
             patch.setattr(module, "ONE_TASK_LINKS", one_task_links)
-        for row in module.component_roots(frame).collect():
-            assert found.setdefault(row["node"], row["root"]) == row["root"], f"node {row['node']} given two roots"
+        for row in module.component_moves(frame).collect():
+            assert row["lower"] < row["node"], f"node {row['node']} moved up to {row['lower']}"
+            lower[row["node"]] = row["lower"]
+    found = {}
+    for node in lower:
+        root = node
+        while root in lower:
+            root = lower[root]
+        found[node] = root
     return found
 
 

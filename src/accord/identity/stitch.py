@@ -115,7 +115,7 @@ def _rebuild(
     reasons: list[np.ndarray] = []  # -1: too many identities; g >= 0: group g over its limit
     best = np.empty(n, dtype=np.int64)
     while len(pending):
-        parent = _roots(parent)
+        parent = pointer_roots(parent)
         ra, rb = parent[a[pending]], parent[b[pending]]
         open_ = ra != rb
         pending, ra, rb = pending[open_], ra[open_], rb[open_]
@@ -142,11 +142,11 @@ def _rebuild(
         name = group_names[g] if g < len(group_names) else str(g)
         texts[g] = f"namespace_limit: a profile holds at most {limit} {name}"
     edges_out = np.concatenate(rejected) if rejected else np.empty(0, dtype=np.int64)
-    return local, _roots(parent), edges_out, [texts[int(c)] for c in codes]
+    return local, pointer_roots(parent), edges_out, [texts[int(c)] for c in codes]
 
 
-def _roots(parent: np.ndarray) -> np.ndarray:
-    """Every node's root, by pointer jumping (vectorised)."""
+def pointer_roots(parent: np.ndarray) -> np.ndarray:
+    """Every node's root in a forest of parent pointers, by pointer jumping (vectorised)."""
     roots = parent.copy()
     while True:
         nxt = roots[roots]

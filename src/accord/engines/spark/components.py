@@ -3,9 +3,10 @@
 Each round, every partition finds the components of the edges it holds (scipy, in the Python worker) and maps
 each of its nodes to its local component's lowest node. Those pairs are then gathered by node: a node seen in
 several partitions links their local roots, and those links are the next round's edges, far fewer than the
-round's own. Once the links left fit one task, one task contracts them all and its roots are final; a node's
-root is then found by following its moves from the first round forward. The first round runs on the edges' own
-splits (no shuffle); later ones gather each link at its lower end, so a star contracts in one round.
+round's own. Once the links left fit one task, one task contracts them all and its roots are final. Every move
+goes to a lower node of the same component, so following a node's moves ends at its component's lowest node.
+The first round runs on the edges' own splits (no shuffle); later ones gather each link at its lower end, so a
+star contracts in one round.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ ONE_TASK_LINKS = 2_000_000
 shrink by a fraction per round)."""
 
 
-def component_roots(edges: Any) -> Any:
-    """(node, root) for every node of an edge that is not its component's lowest node (its root); a node may come
-    more than once, always with the same root. `edges` has columns src and dst (longs, undirected)."""
+def component_moves(edges: Any) -> Any:
+    """(node, lower): every node of an edge that is not its component's lowest node comes at least once, moved to
+    a lower node of its component. `edges` has columns src and dst (longs, undirected)."""
+    from functools import reduce
+
+    from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
 
     links = edges.select(F.col("src").alias("a"), F.col("dst").alias("b"))
@@ -39,25 +43,11 @@ def component_roots(edges: Any) -> Any:
                     .mapInArrow(_lowest_roots, "a long, b long, link boolean").localCheckpoint())
         # A link may come twice (from two nodes' partitions): contracting it twice does no harm.
         links = gathered.where("link").select("a", "b").repartition("b").localCheckpoint()
-        moves.append(gathered.where(~F.col("link")).select(F.col("a").alias("node"), F.col("b").alias("m")))
+        moves.append(gathered.where(~F.col("link")).select(F.col("a").alias("node"), F.col("b").alias("lower")))
         remaining = links.count()
     last = links.coalesce(1).mapInArrow(_local_roots, "node long, root long")
-    moves.append(last.where(F.col("node") != F.col("root")).select("node", F.col("root").alias("m")))
-    return _followed(moves).select("node", F.col("m").alias("root"))
-
-
-def _followed(moves: list[Any]) -> Any:
-    """Each node's last move: its move in the first round it moved, followed through every later round's. A node
-    that kept its place in one round can move in a later one, so each round's result keeps the later ones' too
-    (a node moved in both comes twice, to the same root)."""
-    from pyspark.sql import functions as F
-
-    roots = moves[-1]
-    for moved in reversed(moves[:-1]):
-        later = roots.select(F.col("node").alias("m"), F.col("m").alias("later"))
-        roots = (moved.join(later, "m", "left").select("node", F.coalesce("later", "m").alias("m"))
-                 .unionByName(roots))
-    return roots
+    moves.append(last.where(F.col("node") != F.col("root")).select("node", F.col("root").alias("lower")))
+    return reduce(DataFrame.unionByName, moves)
 
 
 def _local_roots(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -19,7 +19,7 @@ from sqlglot import exp
 from accord.audiences.compile import MEMBERS, CompiledAudiences
 from accord.engines.spark import ENGINE
 from accord.engines.spark.catalog import publish
-from accord.engines.spark.components import component_roots
+from accord.engines.spark.components import component_moves
 from accord.engines.spark.config import SparkConfig
 from accord.engines.spark.dialect import to_spark
 from accord.engines.spark.files import MappedFile, map_file
@@ -31,7 +31,7 @@ from accord.engines.spark.tables import (
     send_rows,
     send_tables,
 )
-from accord.identity.dense import dense_ranks
+from accord.identity.stitch import pointer_roots
 from accord.ingest.loader import Batch, IngestResult, ingest_batch, keyed_select
 from accord.lake.sql import DUCKDB_TYPES, ident, literal
 from accord.lake.store import Lake
@@ -138,15 +138,19 @@ class SparkEngine:
                                 fingerprint=fingerprint(job.path), source_instance_id=job.source_instance_id, read=read)
 
     def components(self, n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        """Rounds of local contraction on Spark; nodes without an edge are components of their own."""
+        """Rounds of local contraction on Spark, their moves followed here; nodes without an edge are components
+        of their own."""
         with self._staging() as folder:
             # Spark splits the file by its row groups over the cores: the first round contracts each split in place.
             pq.write_table(pa.table({"src": src.astype(np.int64), "dst": dst.astype(np.int64)}), folder / "edges.parquet")
-            found = self._read_back(component_roots(self.spark.read.parquet(str(folder / "edges.parquet"))), folder / "roots")
-        labels = np.arange(n_nodes, dtype=np.int64)
-        labels[found.column("node").to_numpy()] = found.column("root").to_numpy()
-        # Roots are each component's lowest node, so ranking them numbers components by their lowest node.
-        return dense_ranks(labels)[1]
+            moves = self._read_back(component_moves(self.spark.read.parquet(str(folder / "edges.parquet"))), folder / "moves")
+        parent = np.arange(n_nodes, dtype=np.int64)
+        parent[moves.column("node").to_numpy()] = moves.column("lower").to_numpy()
+        roots = pointer_roots(parent)
+        # Each component's root is its lowest node, so counting roots up to it numbers components by lowest node.
+        is_root = np.zeros(n_nodes, dtype=bool)
+        is_root[roots] = True
+        return (np.cumsum(is_root) - 1)[roots]
 
     def publish(self, tables: Sequence[str]) -> tuple[int, int]:
         """The record tables and `tables` synced into the Spark lake and shown in the catalog, with the lake's
