@@ -28,7 +28,6 @@ def component_moves(edges: Any) -> Any:
     a lower node of its component. `edges` has columns src and dst (longs, undirected)."""
     from functools import reduce
 
-    from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
 
     links = edges.select(F.col("src").alias("a"), F.col("dst").alias("b"))
@@ -47,7 +46,7 @@ def component_moves(edges: Any) -> Any:
         remaining = links.count()
     last = links.coalesce(1).mapInArrow(_local_roots, "node long, root long")
     moves.append(last.where(F.col("node") != F.col("root")).select("node", F.col("root").alias("lower")))
-    return reduce(DataFrame.unionByName, moves)
+    return reduce(lambda kept, more: kept.unionByName(more), moves)
 
 
 def _local_roots(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

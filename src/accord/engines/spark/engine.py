@@ -143,7 +143,8 @@ class SparkEngine:
         with self._staging() as folder:
             # Spark splits the file by its row groups over the cores: the first round contracts each split in place.
             pq.write_table(pa.table({"src": src.astype(np.int64), "dst": dst.astype(np.int64)}), folder / "edges.parquet")
-            moves = self._read_back(component_moves(self.spark.read.parquet(str(folder / "edges.parquet"))), folder / "moves")
+            edges = self.spark.read.parquet(str(folder / "edges.parquet"))
+            moves = self._read_back(component_moves(edges), folder / "moves")
         parent = np.arange(n_nodes, dtype=np.int64)
         parent[moves.column("node").to_numpy()] = moves.column("lower").to_numpy()
         roots = pointer_roots(parent)
