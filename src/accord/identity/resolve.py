@@ -56,10 +56,12 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, engine: Engine, full:
                 report = ResolveReport(kind, "unchanged", profiles=_profile_count(lake, kind), touched=[])
                 report.seconds = time.perf_counter() - started
                 return report
-            lake_engine(lake).build(_graph_steps(edges(config, "_scope"), node_ns), keep=GRAPH)
+            lake_engine(lake).build([("_sub", edges(config, "_scope")), *_numbering_steps(node_ns)], keep=GRAPH)
         else:
             lake.execute("CREATE OR REPLACE TEMP TABLE _affected AS SELECT DISTINCT profile_id FROM identity_nodes WHERE kind = ?", [kind])
-            engine.build(_graph_steps(edges(config), node_ns), keep=GRAPH)
+            engine.build([("_sub", edges(config))], keep=["_sub"])
+            # The links come back to the lake whole, so the lake numbers them: Spark's numbering runs in one task.
+            lake_engine(lake).build(_numbering_steps(node_ns), keep=GRAPH[1:])
         report = _stitch_scope(lake, kind, config, run_id, node_ns, engine)
         report.mode = mode
         _persist(lake, kind, run_id, report)
@@ -118,11 +120,10 @@ def _scope_changed(
 GRAPH = ("_sub", "_nodes", "_arcs")
 
 
-def _graph_steps(edges: str, node_ns: str) -> list[tuple[str, str]]:
-    """The run's links (`_sub`), its identities numbered (`_nodes`) and the links between numbers, ranked strongest
-    and oldest first (`_arcs`)."""
+def _numbering_steps(node_ns: str) -> list[tuple[str, str]]:
+    """The run's identities numbered (`_nodes`) and its links (`_sub`) between numbers, ranked strongest and oldest
+    first (`_arcs`)."""
     return [
-        ("_sub", edges),
         ("_nodes", f"""SELECT namespace, value, (row_number() OVER (ORDER BY namespace, value) - 1)::BIGINT AS node
             FROM (SELECT DISTINCT namespace, value FROM _sub UNION SELECT {literal(node_ns)}, record_key FROM _sub)"""),
         ("_arcs", f"""SELECT a.node AS src, b.node AS dst, row_number() OVER (ORDER BY strength, batch_id, source_row,
