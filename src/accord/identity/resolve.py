@@ -59,7 +59,7 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, engine: Engine, full:
             lake_engine(lake).build([("_sub", edges(config, "_scope")), *_numbering_steps(node_ns)], keep=GRAPH)
         else:
             lake.execute("CREATE OR REPLACE TEMP TABLE _affected AS SELECT DISTINCT profile_id FROM identity_nodes WHERE kind = ?", [kind])
-            engine.build([("_sub", edges(config))], keep=["_sub"])
+            engine.build([("_sub", edges(config))], keep=GRAPH[:1])
             # The links come back to the lake whole, so the lake numbers them: Spark's numbering runs in one task.
             lake_engine(lake).build(_numbering_steps(node_ns), keep=GRAPH[1:])
         report = _stitch_scope(lake, kind, config, run_id, node_ns, engine)

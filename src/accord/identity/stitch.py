@@ -67,7 +67,8 @@ def stitch(graph: Graph, group_names: list[str] | None = None, find: Components 
     local, roots, rejected, rules = _rebuild(graph, edges, group_names or [])
     # Rebuilt profiles take fresh labels after the components' own; the rule-breaking components' labels go unused.
     labels[local] = n_components + roots
-    count = n_components - int(bad.sum()) + len(dense_ranks(roots)[0])
+    # A rebuilt profile's root is the one node that is its own root.
+    count = n_components - int(bad.sum()) + int(np.count_nonzero(roots == np.arange(len(roots))))
     return StitchResult(labels, count, rejected, rules, len(edges))
 
 

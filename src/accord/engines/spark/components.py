@@ -76,10 +76,11 @@ def _lowest_roots(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]
     nodes, inverse = dense_ranks(node)
     lowest = np.full(len(nodes), np.iinfo(np.int64).max)
     np.minimum.at(lowest, inverse, root)
-    linked, moved = root != lowest[inverse], nodes != lowest
+    beside = lowest[inverse]
+    linked, moved = root != beside, nodes != lowest
     yield pa.RecordBatch.from_arrays(
         [pa.array(np.concatenate([root[linked], nodes[moved]])),
-         pa.array(np.concatenate([lowest[inverse][linked], lowest[moved]])),
+         pa.array(np.concatenate([beside[linked], lowest[moved]])),
          pa.array(np.arange(linked.sum() + moved.sum()) < linked.sum())],
         names=["a", "b", "link"])
 

@@ -149,9 +149,7 @@ class SparkEngine:
         parent[moves.column("node").to_numpy()] = moves.column("lower").to_numpy()
         roots = pointer_roots(parent)
         # Each component's root is its lowest node, so counting roots up to it numbers components by lowest node.
-        is_root = np.zeros(n_nodes, dtype=bool)
-        is_root[roots] = True
-        return (np.cumsum(is_root) - 1)[roots]
+        return (np.cumsum(roots == np.arange(n_nodes)) - 1)[roots]
 
     def publish(self, tables: Sequence[str]) -> tuple[int, int]:
         """The record tables and `tables` synced into the Spark lake and shown in the catalog, with the lake's
