@@ -121,6 +121,19 @@ def test_memberships_across_runs_agree_on_every_engine(evaluated_lake: Path, eng
     assert runs[engine] == runs["duckdb"]
 
 
+def test_each_engine_decides_each_membership_once(evaluated_lake: Path, engine: str, tmp_path: Path) -> None:
+    """The membership diff counts on it: a pair decided twice would enter twice."""
+    import shutil
+
+    from accord.audiences.compile import Compiler
+
+    shutil.copy(evaluated_lake, tmp_path / "lake.duckdb")
+    with Lake(tmp_path / "lake.duckdb") as lake:
+        members = open_engine(engine, lake).members(Compiler(AS_OF, lake.schema).compile_all(load_audiences(EXAMPLES)))
+    pairs = list(zip(members.column("audience").to_pylist(), members.column("profile_id").to_pylist()))
+    assert pairs and len(pairs) == len(set(pairs))
+
+
 def test_stages_read_capabilities_not_names() -> None:
     found = engines()
     assert set(found) >= {"duckdb", "spark"}

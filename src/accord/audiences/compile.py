@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from functools import cached_property
 
 from sqlglot import exp
 
@@ -107,7 +108,8 @@ class ResultLevel:
 class CompiledAudiences:
     features: list[Feature] = field(default_factory=list)
     levels: list[ResultLevel] = field(default_factory=list)
-    queries: dict[str, exp.Select] = field(default_factory=dict)  # one stand-alone query per audience, for reading
+    # Per audience, in the order compiled (those referenced first): its kind and condition.
+    predicates: dict[str, tuple[str, exp.Expression]] = field(default_factory=dict)
     # Event features that all require one event type are computed over that type's events alone (`ev0`, `ev1`, …):
     # grouping fewer rows with fewer aggregates is what makes one pass beat one query per audience.
     event_types: dict[str, str] = field(default_factory=dict)  # source code → event type
@@ -122,6 +124,28 @@ class CompiledAudiences:
     # Features of an account's people that test `in audience` read the members of the levels before theirs, so
     # they have tables of their own (`pe1`, `pe2`, …), built once those levels are decided: source code → depth.
     after: dict[str, int] = field(default_factory=dict)
+
+    @cached_property
+    def queries(self) -> dict[str, exp.Select]:
+        """One stand-alone query per audience, for reading (`accord audiences explain --sql`): built when asked
+        for, since an evaluation never runs them (on 50 audiences they took a third of the compile)."""
+        return {name: _without_unread_features(self.profile_rows(of, of[0])
+                                               .select(exp.alias_(exp.column(ID[of], table=of[0], quoted=True),
+                                                                  "profile_id"), append=False)
+                                               .where(predicate))
+                for name, (of, predicate) in self.predicates.items()}
+
+    def profile_rows(self, of: str, alias: str) -> exp.Select:
+        """FROM the profile table of `of` under `alias`, left-joined to each of its feature tables."""
+        select = exp.select("*").from_(exp.to_table(BASE[of]).as_(alias))
+        for source in self.feature_sources(of):
+            feats = f"{alias}_{source}"
+            select = select.join(
+                exp.to_table(feature_table(of, source)).as_(feats),
+                on=exp.EQ(this=exp.column(ID[of], table=feats, quoted=True), expression=exp.column(ID[of], table=alias, quoted=True)),
+                join_type="left",
+            )
+        return select
 
     def source_tables(self, level: str) -> dict[str, tuple[str, str]]:
         """Source code → (table, row alias) for `level`: Accord's relations and the custom objects."""
@@ -265,47 +289,28 @@ class Compiler:
         self._audiences = {a.name: a for a in audiences}
         ordered = order_by_reference(audiences)
         depth: dict[str, int] = {}
-        predicates: dict[str, exp.Expression] = {}
         for audience in ordered:
             refs = [n.name for n in walk(audience.where) if isinstance(n, InAudience)]
             self.out.referenced.update(refs)
             depth[audience.name] = self._depth = 1 + max((depth[r] for r in refs), default=-1)
-            predicates[audience.name] = self.condition(audience.where, Scope(audience.of, audience.of, self.schema),
-                                                     audience.of[0])
+            scope = Scope(audience.of, audience.of, self.schema)
+            self.out.predicates[audience.name] = audience.of, self.condition(audience.where, scope, audience.of[0])
         for level in sorted(set(depth.values())):
             for of in ("person", "account"):
                 names = [a.name for a in ordered if depth[a.name] == level and a.of == of]
                 if not names:
                     continue
                 columns = {name: f"r{i}" for i, name in enumerate(names)}
-                select = self.profile_rows(of, of[0]).select(
+                select = self.out.profile_rows(of, of[0]).select(
                     exp.alias_(exp.column(ID[of], table=of[0], quoted=True), "profile_id"), append=False
                 )
                 if of in self.within:
                     select = select.where(_key_in(exp.column(ID[of], table=of[0], quoted=True), self.within[of]))
-                for name, col in columns.items():
-                    select = select.select(exp.alias_(exp.Coalesce(this=predicates[name], expressions=[exp.false()]), col))
+                select = select.select(*(exp.alias_(exp.Coalesce(this=self.out.predicates[name][1], expressions=[exp.false()]), col)
+                                         for name, col in columns.items()))
                 self.out.levels.append(ResultLevel(of, f"aud_result_{of}_{level}", _without_unread_features(select),
                                                    columns, level))
-        for audience in ordered:
-            self.out.queries[audience.name] = _without_unread_features(
-                self.profile_rows(audience.of, audience.of[0])
-                .select(exp.alias_(exp.column(ID[audience.of], table=audience.of[0], quoted=True), "profile_id"), append=False)
-                .where(predicates[audience.name])
-            )
         return self.out
-
-    def profile_rows(self, of: str, alias: str) -> exp.Select:
-        """FROM the profile table of `of` under `alias`, left-joined to each of its feature tables."""
-        select = exp.select("*").from_(exp.to_table(BASE[of]).as_(alias))
-        for source in self.out.feature_sources(of):
-            feats = f"{alias}_{source}"
-            select = select.join(
-                exp.to_table(feature_table(of, source)).as_(feats),
-                on=exp.EQ(this=exp.column(ID[of], table=feats, quoted=True), expression=exp.column(ID[of], table=alias, quoted=True)),
-                join_type="left",
-            )
-        return select
 
     # -- conditions --------------------------------------------------------------------------------------
     def condition(self, cond: Condition, scope: Scope, alias: str) -> exp.Expression:

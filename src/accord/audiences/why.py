@@ -70,7 +70,7 @@ def explain_membership(
     # count behind `all opportunity (...)`) that the audience's own conditions did not need.
     decided = lake_engine(lake).members(compiled)
     query = (
-        compiler.profile_rows(audience.of, alias)
+        compiled.profile_rows(audience.of, alias)
         .select(*columns, append=False)
         .where(exp.EQ(this=exp.column(ID[audience.of], table=alias, quoted=True), expression=exp.Literal.string(profile_id)))
     )

@@ -43,7 +43,8 @@ class Engine(Protocol):
     capabilities: Capabilities
 
     def members(self, compiled: CompiledAudiences) -> pa.Table:
-        """Evaluate every compiled audience (the aud_* tables exist); returns (audience, profile_id) rows."""
+        """Evaluate every compiled audience (the aud_* tables exist); returns (audience, profile_id) rows, each
+        pair once (the membership diff relies on it)."""
         ...
 
     def build(self, steps: Sequence[tuple[str, str]], keep: Sequence[str]) -> None:
