@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +11,7 @@ import pyarrow as pa
 from accord.engines.adapter import Engine
 from accord.engines.registry import lake_engine
 from accord.identity.config import IdentityConfig
-from accord.identity.graph import account_edges_sql, person_edges_sql
+from accord.identity.graph import LINK_RECORDS, edges_sql, link_steps
 from accord.identity.nodes import RECORD_NAMESPACE
 from accord.identity.stitch import Graph, stitch
 from accord.lake.sql import literal
@@ -47,19 +46,20 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, engine: Engine, full:
     ).fetchone()
     newest = int(lake.scalar("SELECT coalesce(max(batch_id), 0) FROM batches"))
     mode = "full" if full or last is None else "incremental"
-    edges = person_edges_sql if kind == "person" else account_edges_sql
     node_ns = RECORD_NAMESPACE[kind]
     with lake.transaction():
         if mode == "incremental":
-            changed = _scope_changed(lake, kind, int(last), since, edges, config)
+            changed = _scope_changed(lake, kind, int(last), since, config)
             if changed == 0:
                 report = ResolveReport(kind, "unchanged", profiles=_profile_count(lake, kind), touched=[])
                 report.seconds = time.perf_counter() - started
                 return report
-            lake_engine(lake).build([("_sub", edges(config, "_scope")), *_numbering_steps(node_ns)], keep=GRAPH)
+            lake_engine(lake).build([("_sub", edges_sql(kind, config, "_scope")), *_numbering_steps(node_ns)],
+                                    keep=GRAPH)
         else:
             lake.execute("CREATE OR REPLACE TEMP TABLE _affected AS SELECT DISTINCT profile_id FROM identity_nodes WHERE kind = ?", [kind])
-            engine.build([("_sub", edges(config))], keep=GRAPH[:1])
+            engine.build(link_steps(kind, config), keep=GRAPH[:1])
+            lake.execute(f"DROP TABLE IF EXISTS {LINK_RECORDS}")
             # The links come back to the lake whole, so the lake numbers them: Spark's numbering runs in one task.
             lake_engine(lake).build(_numbering_steps(node_ns), keep=GRAPH[1:])
         report = _stitch_scope(lake, kind, config, run_id, node_ns, engine)
@@ -81,8 +81,7 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, engine: Engine, full:
 
 
 def _scope_changed(
-    lake: Lake, kind: str, last_batch: int, since: object, edges: Callable[..., str], config: IdentityConfig
-) -> int:
+    lake: Lake, kind: str, last_batch: int, since: object, config: IdentityConfig) -> int:
     """Records to restitch: those of new batches, and every record of a profile they touch or a split names.
 
     Only those records' links are built, so a run after a small batch costs little however large the graph.
@@ -96,7 +95,7 @@ def _scope_changed(
     count = int(lake.scalar("SELECT count(*) FROM _changed")) + int(lake.scalar(f"SELECT count(*) FROM ({splits})", [since]))
     if count == 0:
         return 0
-    lake.execute(f"CREATE OR REPLACE TEMP TABLE _changed_edges AS {edges(config, '_changed')}")
+    lake.execute(f"CREATE OR REPLACE TEMP TABLE _changed_edges AS {edges_sql(kind, config, '_changed')}")
     lake.execute(
         f"""CREATE OR REPLACE TEMP TABLE _affected AS
         SELECT DISTINCT n.profile_id FROM identity_nodes n
