@@ -142,7 +142,8 @@ class CompiledAudiences:
             feats = f"{alias}_{source}"
             select = select.join(
                 exp.to_table(feature_table(of, source)).as_(feats),
-                on=exp.EQ(this=exp.column(ID[of], table=feats, quoted=True), expression=exp.column(ID[of], table=alias, quoted=True)),
+                on=exp.EQ(this=exp.column(ID[of], table=feats, quoted=True),
+                          expression=exp.column(ID[of], table=alias, quoted=True)),
                 join_type="left",
             )
         return select
@@ -306,8 +307,8 @@ class Compiler:
                 )
                 if of in self.within:
                     select = select.where(_key_in(exp.column(ID[of], table=of[0], quoted=True), self.within[of]))
-                select = select.select(*(exp.alias_(exp.Coalesce(this=self.out.predicates[name][1], expressions=[exp.false()]), col)
-                                         for name, col in columns.items()))
+                tests = (exp.Coalesce(this=self.out.predicates[name][1], expressions=[exp.false()]) for name in columns)
+                select = select.select(*(exp.alias_(test, col) for test, col in zip(tests, columns.values())))
                 self.out.levels.append(ResultLevel(of, f"aud_result_{of}_{level}", _without_unread_features(select),
                                                    columns, level))
         return self.out

@@ -53,7 +53,11 @@ def link_people_to_accounts(lake: Lake, config: IdentityConfig, people: list[str
         return _counts(lake)
     keys = (f"SELECT source_key FROM ({records_sql('person', 'SELECT person_id FROM _relink')})"
             if incremental else None)
-    person_records = f"({current_sql(PERSON, keys)})"
+    # The people's current records are a step of their own: read four times below, Spark would otherwise rank
+    # their versions four times.
+    person_records = "_people_records"
+    records = (f"SELECT source_key, account_key, crm_account_id, converted_account_key, email, company_name "
+               f"FROM ({current_sql(PERSON, keys)})")
     relations = current_where("account_person", "person_key", keys) if keys else "account_person_current"
     relinked = "SELECT person_id FROM _relink" if incremental else None
     stated = f"""
@@ -94,7 +98,8 @@ def link_people_to_accounts(lake: Lake, config: IdentityConfig, people: list[str
         WHERE d.n = 1 AND u.email_domain NOT IN ({free})"""
     steps = [("_stated", stated), ("_unlinked", unlinked), ("_by_domain", by_domain)]
     runs_on = engine if engine is not None and not incremental else lake_engine(lake)
-    runs_on.build(steps, [name for name, _ in steps])
+    runs_on.build([(person_records, records), *steps], [name for name, _ in steps])
+    lake.execute(f"DROP TABLE IF EXISTS {person_records}")
     if incremental:
         lake.execute("DELETE FROM person_account_stated WHERE person_id IN (SELECT person_id FROM _relink)")
         lake.execute("INSERT INTO person_account_stated SELECT * FROM _stated")
