@@ -129,11 +129,13 @@ class CompiledAudiences:
     def queries(self) -> dict[str, exp.Select]:
         """One stand-alone query per audience, for reading (`accord audiences explain --sql`): built when asked
         for, since an evaluation never runs them (on 50 audiences they took a third of the compile)."""
-        return {name: _without_unread_features(self.profile_rows(of, of[0])
-                                               .select(exp.alias_(exp.column(ID[of], table=of[0], quoted=True),
-                                                                  "profile_id"), append=False)
-                                               .where(predicate))
+        return {name: _without_unread_features(self.profile_ids(of).where(predicate))
                 for name, (of, predicate) in self.predicates.items()}
+
+    def profile_ids(self, of: str) -> exp.Select:
+        """SELECT each profile's id (as `profile_id`) from its row joined to its feature tables."""
+        key = exp.column(ID[of], table=of[0], quoted=True)
+        return self.profile_rows(of, of[0]).select(exp.alias_(key, "profile_id"), append=False)
 
     def profile_rows(self, of: str, alias: str) -> exp.Select:
         """FROM the profile table of `of` under `alias`, left-joined to each of its feature tables."""
@@ -302,9 +304,7 @@ class Compiler:
                 if not names:
                     continue
                 columns = {name: f"r{i}" for i, name in enumerate(names)}
-                select = self.out.profile_rows(of, of[0]).select(
-                    exp.alias_(exp.column(ID[of], table=of[0], quoted=True), "profile_id"), append=False
-                )
+                select = self.out.profile_ids(of)
                 if of in self.within:
                     select = select.where(_key_in(exp.column(ID[of], table=of[0], quoted=True), self.within[of]))
                 tests = (exp.Coalesce(this=self.out.predicates[name][1], expressions=[exp.false()]) for name in columns)

@@ -49,7 +49,7 @@ class Engine(Protocol):
 
     def build(self, steps: Sequence[tuple[str, str]], keep: Sequence[str]) -> None:
         """Run named SELECTs (DuckDB's dialect, over the lake's tables and the steps before them) in order; the
-        steps named in `keep` are then temporary tables of the lake."""
+        steps named in `keep` are then temporary tables of the lake, the others are gone."""
         ...
 
     def components(self, n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:

@@ -99,7 +99,6 @@ def link_people_to_accounts(lake: Lake, config: IdentityConfig, people: list[str
     steps = [("_stated", stated), ("_unlinked", unlinked), ("_by_domain", by_domain)]
     runs_on = engine if engine is not None and not incremental else lake_engine(lake)
     runs_on.build([(person_records, records), *steps], [name for name, _ in steps])
-    lake.execute(f"DROP TABLE IF EXISTS {person_records}")
     if incremental:
         lake.execute("DELETE FROM person_account_stated WHERE person_id IN (SELECT person_id FROM _relink)")
         lake.execute("INSERT INTO person_account_stated SELECT * FROM _stated")

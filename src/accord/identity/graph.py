@@ -33,28 +33,27 @@ LINKING = {
     "account": ("source_type", "source_id", "crm_account_id", "domain", "website"),
 }
 """The columns each kind's links are made of (besides the record's key and lineage)."""
-LINK_RECORDS = "_link_records"
+_LINK_RECORDS = "_link_records"
 
 
 def edges_sql(kind: str, config: IdentityConfig, scope: str | None = None, records: str | None = None) -> str:
     """Edges of current records of `kind`: all, those whose source_key is in table `scope`, or those whose linking
     columns the table `records` holds."""
-    entity = PERSON if kind == "person" else ACCOUNT
-    source = records or f"(SELECT {_linking_columns(kind)} FROM {_records(entity, scope)})"
-    return (_person_edges if kind == "person" else _account_edges)(config, source)
+    edges = _person_edges if kind == "person" else _account_edges
+    return edges(config, records or f"({_linking_records(kind, scope)})")
 
 
 def link_steps(kind: str, config: IdentityConfig) -> list[tuple[str, str]]:
     """A whole graph's build steps: the current records' linking columns, then their edges (`_sub`). The records
     are a step of their own so that Spark ranks their versions once, not once per kind of link (on medium's
     people its links took 17–26 s that way)."""
-    entity = PERSON if kind == "person" else ACCOUNT
-    return [(LINK_RECORDS, f"SELECT {_linking_columns(kind)} FROM {entity.name}_current"),
-            ("_sub", edges_sql(kind, config, records=LINK_RECORDS))]
+    return [(_LINK_RECORDS, _linking_records(kind)), ("_sub", edges_sql(kind, config, records=_LINK_RECORDS))]
 
 
-def _linking_columns(kind: str) -> str:
-    return ", ".join(("source_key", "batch_id", "source_row", *LINKING[kind]))
+def _linking_records(kind: str, scope: str | None = None) -> str:
+    """The key, lineage and linking columns of current records (or those whose source_key is in table `scope`)."""
+    columns = ", ".join(("source_key", "batch_id", "source_row", *LINKING[kind]))
+    return f"SELECT {columns} FROM {_records(PERSON if kind == 'person' else ACCOUNT, scope)}"
 
 
 def _person_edges(config: IdentityConfig, records: str) -> str:

@@ -11,7 +11,7 @@ import pyarrow as pa
 from accord.engines.adapter import Engine
 from accord.engines.registry import lake_engine
 from accord.identity.config import IdentityConfig
-from accord.identity.graph import LINK_RECORDS, edges_sql, link_steps
+from accord.identity.graph import edges_sql, link_steps
 from accord.identity.nodes import RECORD_NAMESPACE
 from accord.identity.stitch import Graph, stitch
 from accord.lake.sql import literal
@@ -59,7 +59,6 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, engine: Engine, full:
         else:
             lake.execute("CREATE OR REPLACE TEMP TABLE _affected AS SELECT DISTINCT profile_id FROM identity_nodes WHERE kind = ?", [kind])
             engine.build(link_steps(kind, config), keep=GRAPH[:1])
-            lake.execute(f"DROP TABLE IF EXISTS {LINK_RECORDS}")
             # The links come back to the lake whole, so the lake numbers them: Spark's numbering runs in one task.
             lake_engine(lake).build(_numbering_steps(node_ns), keep=GRAPH[1:])
         report = _stitch_scope(lake, kind, config, run_id, node_ns, engine)

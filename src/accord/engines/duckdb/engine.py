@@ -32,6 +32,9 @@ class DuckDBEngine:
     def build(self, steps: Sequence[tuple[str, str]], keep: Sequence[str]) -> None:
         for name, sql in steps:
             self.lake.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        for name, _ in steps:  # as on Spark, what is not kept is let go (`_ranked_person` holds every record)
+            if name not in keep:
+                self.lake.execute(f"DROP TABLE temp.{name}")
 
     def components(self, n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         return components(n_nodes, src, dst)
