@@ -214,3 +214,26 @@ def test_tables_kept_without_a_copy_of_the_records_are_built_whole_once(evaluate
         assert lake.query(f"{records} EXCEPT SELECT * FROM aud_records") == []
         assert lake.query(f"SELECT * FROM aud_records EXCEPT {records}") == []
         assert evaluate(lake, audiences, AS_OF).mode == "incremental"
+
+
+def test_account_events_kept_as_a_table_by_an_earlier_accord_give_way_to_the_view(evaluated_lake: Path,
+                                                                                   tmp_path: Path) -> None:
+    path = tmp_path / "accord.duckdb"
+    shutil.copy(evaluated_lake, path)
+    audiences = load_audiences(EXAMPLES)
+    with Lake(path) as lake:
+        evaluate(lake, audiences, AS_OF)
+        want = lake.query(MEMBERSHIP)
+        # As an Accord before v0016 left it: a table, here stale (empty), and the state saying all is current.
+        lake.execute("DROP VIEW aud_account_events")
+        lake.execute("CREATE TABLE aud_account_events AS SELECT * FROM aud_person_events e "
+                     "JOIN aud_person_account USING (person_id) LIMIT 0")
+        lake.execute("DELETE FROM _migrations WHERE version = 16")
+    with Lake(path, migrate=True) as lake:
+        assert lake.scalar("SELECT table_type FROM information_schema.tables "
+                           "WHERE table_name = 'aud_account_events'") is None
+        assert evaluate(lake, audiences, AS_OF).mode == "full", "the tables are built whole after the migration"
+        assert lake.scalar("SELECT table_type FROM information_schema.tables "
+                           "WHERE table_name = 'aud_account_events'") == "VIEW"
+        assert lake.query(MEMBERSHIP) == want
+        assert lake.scalar("SELECT count(*) FROM aud_account_events") > 0

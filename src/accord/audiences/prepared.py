@@ -15,11 +15,10 @@ import hashlib
 from accord.audiences.ast import Audience
 from accord.audiences.compile import object_table
 from accord.audiences.tables import (
-    ACCOUNT_EVENTS,
     PERSON_EVENTS,
     ROW_ORDER,
+    VIEWS,
     account_scoped_sql,
-    new_account_events_sql,
     new_person_events_sql,
     person_scoped_sql,
     person_tables,
@@ -48,7 +47,6 @@ RELINKED_PEOPLE = "_aud_relinked_people"  # whose account links changed (the rek
 OPPORTUNITY_PEOPLE = "_aud_opportunity_people"  # whose opportunities may differ
 CAMPAIGN_PEOPLE = "_aud_campaign_people"
 LIST_PEOPLE = "_aud_list_people"
-NEW_EVENTS = "_aud_new_events"  # the person-event rows of new events of the others
 SCHEMA_PRINT = ("coalesce((SELECT string_agg(entity || '.' || name || ':' || type, ',' ORDER BY entity, name) "
                 "FROM custom_fields), '')")
 POSITION = ("(SELECT coalesce(max(batch_id), 0) FROM batches) AS batch_id, "
@@ -65,7 +63,8 @@ def prepare_tables(lake: Lake) -> None:
     with lake.transaction():
         for name, sql in table_sql(lake.schema).items():
             order = f" ORDER BY {ROW_ORDER[name]}" if name in ROW_ORDER else ""
-            lake.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM ({sql}){order}")
+            kind = "VIEW" if name in VIEWS else "TABLE"
+            lake.execute(f"CREATE OR REPLACE {kind} {name} AS SELECT * FROM ({sql}){order}")
         lake.execute("CREATE OR REPLACE TABLE aud_links AS SELECT * FROM person_account")
         lake.execute(f"CREATE OR REPLACE TABLE aud_records AS {records_sql('person')}")
         lake.execute(f"CREATE OR REPLACE TABLE aud_state AS SELECT {SCHEMA_PRINT} AS schema_print, {POSITION}")
@@ -202,9 +201,9 @@ def _find_rekeyed(lake: Lake, changed_profiles: str) -> None:
 
 
 def _maintain(lake: Lake, batch_after: int) -> None:
-    """Replace the changed people's and accounts' rows of every aud_* table (people first: account events read
-    the people's tables). Events never change: only the people whose records or links changed have their event
-    rows rebuilt; the others gain the rows of their new events."""
+    """Replace the changed people's and accounts' rows of every aud_* table kept as a table. Events never change:
+    only the people whose records changed have their event rows rebuilt; the others gain the rows of their new
+    events."""
     schema = lake.schema
     scope = {name: CHANGED_PEOPLE for name in person_tables(schema)} | {
         "aud_person_opps": OPPORTUNITY_PEOPLE, "aud_campaigns": CAMPAIGN_PEOPLE, "aud_lists": LIST_PEOPLE,
@@ -212,12 +211,8 @@ def _maintain(lake: Lake, batch_after: int) -> None:
     scoped = {people: person_scoped_sql(schema, people) for people in set(scope.values())}
     for name in person_tables(schema):
         _replace_rows(lake, name, "person_id", scope[name], scoped[scope[name]][name])
-    lake.execute(f"CREATE OR REPLACE TEMP TABLE {NEW_EVENTS} AS "
+    lake.execute(f"INSERT INTO {PERSON_EVENTS} "
                  f"{new_person_events_sql(f'batch_id > {int(batch_after)}', REKEYED_PEOPLE)}")
-    lake.execute(f"INSERT INTO {PERSON_EVENTS} FROM {NEW_EVENTS}")
-    _replace_rows(lake, ACCOUNT_EVENTS, "person_id", RELINKED_PEOPLE,
-                  table_sql(schema, persons=RELINKED_PEOPLE)[ACCOUNT_EVENTS])
-    lake.execute(f"INSERT INTO {ACCOUNT_EVENTS} {new_account_events_sql(NEW_EVENTS, RELINKED_PEOPLE)}")
     _replace_rows(lake, "aud_links", "person_id", CHANGED_PEOPLE,
                   f"SELECT * FROM person_account WHERE person_id IN (SELECT person_id FROM {CHANGED_PEOPLE})")
     lake.execute(f"DELETE FROM aud_records WHERE profile_id IN (SELECT person_id FROM {REKEYED_PEOPLE})")
