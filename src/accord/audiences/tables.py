@@ -20,7 +20,9 @@ ACCOUNT_TABLES = ("aud_accounts", "aud_account_opps")
 ROW_ORDER = {PERSON_EVENTS: "event_type, person_id"}
 """The order a whole build writes a table's rows in. Features are read per event type, and DuckDB skips the row
 groups whose min/max cannot hold the type asked for: on `large` the five event features of bench/audiences.py
-take 0.62 s instead of 1.93 s, and building the table whole 17.9 s instead of 8.6 s. Rows a change adds come last."""
+take 0.62 s instead of 1.93 s. Each type's rows by person too: an incremental run's reads of its decided people's
+rows took 3-7 times longer without (0.79 against 0.25 s for the features over all types, the rekeyed people's
+DELETE 0.52 against < 0.07 s), though the build takes 41-46 s instead of 18 s. Rows a change adds come last."""
 ACCOUNT_EVENTS = "aud_account_events"
 """Each person event under each of the person's accounts: a view over the people's events and links, so it is
 current whenever they are. Kept as a table it took 10.6 s to build on `large` (18.9M rows) and was rebuilt with
