@@ -160,7 +160,7 @@ def table_sql(schema: Schema, persons: str | None = None, accounts: str | None =
         PERSON_EVENTS: _person_events(current("event", "person_key", person_keys), person_records),
         ACCOUNT_EVENTS: f"""
             SELECT pa.account_id, e.event_id, e.event_type, e.url, e."timestamp", e.properties, e.person_id
-            FROM {PERSON_EVENTS} e JOIN (SELECT * FROM aud_person_account{only}{of_accounts}) pa USING (person_id)""",
+            FROM {PERSON_EVENTS} e JOIN aud_person_account pa USING (person_id)""",
         "aud_campaigns": f"""
             SELECT DISTINCT pr.profile_id AS person_id, c.name AS campaign, m.status
             FROM {current("campaign_member", "person_key", person_keys)} m JOIN ({person_records}) pr ON pr.source_key = m.person_key
