@@ -411,7 +411,7 @@ def test_an_account_audience_is_refused_where_only_people_go(tmp_path: Path, eva
     (ws.root / "accord.yaml").write_text(yaml.safe_dump(listed))
     with pytest.raises(WorkspaceError, match=re.escape(f"'{ACCOUNTS}' is an account audience")):
         Workspace.load(ws.root)
-    refused = CliRunner().invoke(app, ["deliveries", "list", "-w", str(ws.root)])
+    refused = CliRunner().invoke(app, ["deliveries", "list", "-w", str(ws.root)], env={"COLUMNS": "300"})
     assert refused.exit_code == 1 and "is an account audience" in refused.output
     assert "Traceback" not in refused.output
 
