@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 from datetime import datetime, timezone
 from importlib import resources
@@ -30,13 +29,6 @@ from accord.workspace import Workspace
 settings.register_profile("repeatable", derandomize=True, database=None)
 settings.register_profile("explore", max_examples=500)
 settings.load_profile("repeatable")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # pytest-xdist's workers start with COLUMNS=80, and Rich fixes a console's width from COLUMNS when the CLI
-    # creates it: without it, each command takes the width its test gives, as in a run without workers.
-    os.environ.pop("COLUMNS", None)
-
 
 AS_OF = datetime(2026, 11, 29, tzinfo=timezone.utc)
 EXAMPLES = Path(str(resources.files("accord.audiences").joinpath("examples")))

@@ -219,3 +219,24 @@ def test_cli_names_the_generator_scales() -> None:
     from accord.generate import SCALES
 
     assert cli.SCALES == tuple(SCALES)
+
+
+def test_each_command_takes_the_width_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A console made while the process had another width (as `accord serve`'s, at import) does not keep it."""
+    from accord import cli
+
+    monkeypatch.setattr(cli.console, "width", 40)
+    listed = runner.invoke(app, ["destinations", "types"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0 and max(len(line) for line in listed.output.splitlines()) > 80
+
+
+def test_a_relayed_command_carries_the_terminals_width(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The width goes to `accord serve` even when the shell does not export COLUMNS."""
+    from accord.cli import _relayed_env
+
+    assert runner.invoke(app, ["init", str(tmp_path / "ws")]).exit_code == 0
+    ws = Workspace.load(tmp_path / "ws")
+    monkeypatch.setenv("COLUMNS", "137")
+    assert _relayed_env(ws)["COLUMNS"] == "137"
+    monkeypatch.delenv("COLUMNS")
+    assert _relayed_env(ws)["COLUMNS"].isdigit()

@@ -99,6 +99,13 @@ app.add_typer(schema_app, name="schema")
 console = Console()
 err_console = Console(stderr=True)
 
+
+@app.callback()
+def _each_command() -> None:
+    # Rich fixes a console's width when it is made, at import: a command that `accord serve` runs for a terminal
+    # (the relay sends that terminal's width as COLUMNS) must take that width, not the server's.
+    console.width = err_console.width = Console().width
+
 EngineOpt = Annotated[Optional[str], typer.Option(
     "--engine", help="Run the batch stages on this engine (duckdb, spark) instead of accord.yaml's `engine:`.")]
 WorkspaceOpt = Annotated[
@@ -1642,9 +1649,9 @@ def _option(argv: list[str], short: str, long: str) -> str | None:
 
 
 def _relayed_env(ws: Workspace) -> dict[str, str]:
-    """What decides a command's workspace and sandbox, and the terminal's width for its tables."""
-    env = {"ACCORD_WORKSPACE": str(ws.root.resolve())}
-    for name in ("ACCORD_SANDBOX", "COLUMNS"):
-        if os.environ.get(name):
-            env[name] = os.environ[name]
+    """What decides a command's workspace and sandbox, and the terminal's width for its tables (a shell seldom
+    exports COLUMNS: the width is the terminal's own)."""
+    env = {"ACCORD_WORKSPACE": str(ws.root.resolve()), "COLUMNS": str(Console().width)}
+    if os.environ.get("ACCORD_SANDBOX"):
+        env["ACCORD_SANDBOX"] = os.environ["ACCORD_SANDBOX"]
     return env
