@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from accord.identity.accuracy import account_matching, person_stitching
 from accord.identity.config import IdentityConfig
+from accord.identity.resolve import reserve_ids
 from accord.identity.split import split_profile
 from accord.ingest.mapping import parse_mapping
 from accord.ingest.records import ingest_records
@@ -141,6 +142,19 @@ def test_merge_keeps_one_id_and_says_why(lake, tmp_path) -> None:
     assert merge[0]["evidence"] == f"Salesforce id carried by the record: {mk('1')} – crm_id:003A"
     full = run_identity(lake, CONFIG, full=True)
     assert full.people.merges == 0 and pid(lake, sf("003A")) == older
+
+
+def test_ids_past_eight_digits_stay_distinct_and_the_older_survives(lake, tmp_path) -> None:
+    lake.execute("DROP SEQUENCE person_id_seq")
+    lake.execute("CREATE SEQUENCE person_id_seq START 99999999")
+    people(lake, tmp_path, "a", "Marketo", [{"Id": "1", "Email": "a@x.io"}])
+    people(lake, tmp_path, "b", "Salesforce", [{"Id": "003A", "Email": "b@y.io"}])
+    run_identity(lake, CONFIG)
+    assert {pid(lake, mk("1")), pid(lake, sf("003A"))} == {"P99999999", "P100000000"}
+    people(lake, tmp_path, "c", "Marketo", [{"Id": "1", "Email": "a@x.io", "CrmContact": "003A", "Updated": "2024-05-01T00:00:00Z"}])
+    run_identity(lake, CONFIG)
+    assert pid(lake, mk("1")) == pid(lake, sf("003A")) == "P99999999", "the lower number is the older id"
+    assert reserve_ids(lake, "person", 2) == ["P100000001", "P100000002"]
 
 
 def test_a_strong_reference_beats_a_shared_address(lake, tmp_path) -> None:

@@ -202,11 +202,13 @@ def _persist(lake: Lake, kind: str, run_id: int, report: ResolveReport) -> None:
             FROM _prev WHERE prev_id IS NOT NULL GROUP BY prev_id, label)
         WHERE pick = 1"""
     )
-    # ... and each component keeps the claiming id with most identities (ties: the oldest, i.e. lowest, id).
+    # ... and each component keeps the claiming id with most identities (ties: the oldest, i.e. lowest number:
+    # shorter first, since ids past 99,999,999 have more digits).
     lake.execute(
         """CREATE OR REPLACE TEMP TABLE _survivors AS
         SELECT label, prev_id AS profile_id FROM (
-            SELECT *, row_number() OVER (PARTITION BY label ORDER BY n DESC, prev_id) AS pick FROM _claims)
+            SELECT *, row_number() OVER (PARTITION BY label ORDER BY n DESC, length(prev_id), prev_id) AS pick
+            FROM _claims)
         WHERE pick = 1"""
     )
     lake.execute(
@@ -239,7 +241,8 @@ def _persist(lake: Lake, kind: str, run_id: int, report: ResolveReport) -> None:
 
 
 def _new_id(kind: str) -> str:
-    return f"{literal(ID_PREFIX[kind])} || lpad(CAST(nextval('{kind}_id_seq') AS VARCHAR), 8, '0')"
+    # At least eight digits, never fewer: lpad would cut the 100,000,000th id to an id already given.
+    return f"{literal(ID_PREFIX[kind])} || printf('%08d', nextval('{kind}_id_seq'))"
 
 
 def reserve_ids(lake: Lake, kind: str, count: int) -> list[str]:
