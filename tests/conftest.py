@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -18,10 +19,12 @@ from accord.audiences.files import load_audiences
 from accord.demo import DEMO_CUSTOM_FIELDS
 from accord.generate import generate
 from accord.identity.config import IdentityConfig
+from accord.ingest.loader import IngestResult
 from accord.ingest.mapping import Mapping, parse_mapping
 from accord.lake.custom_fields import declare
 from accord.lake.store import Lake
 from accord.pipeline import run_identity
+from accord.sources.base import RawChunk
 from accord.sources.files import FileJob, jobs_from_manifest, load_file
 from accord.workspace import Workspace
 
@@ -87,6 +90,31 @@ def ingest(lake: Lake, path: Path, m: Mapping, engine: str = "duckdb"):
     from accord.engines.registry import open_engine
 
     return open_engine(engine, lake).load_file(FileJob(path, m))
+
+
+def ingest_beside(lake: Lake, monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[Lake], None], entity: str,
+                  rows: list[dict[str, Any]], **source: str) -> IngestResult:
+    """`rows` as one batch (`ingest_records`) that opens first and commits last: `meanwhile` runs on another handle
+    of the store while the batch is open, as serve's worker runs beside a source's long sync."""
+    import accord.ingest.records as records
+
+    ingest_chunks = records.ingest_chunks
+
+    def opened_long(store: Lake, m: Mapping, chunks: Iterable[RawChunk], **kwargs: Any) -> IngestResult:
+        records.ingest_chunks = ingest_chunks  # what `meanwhile` ingests commits at once
+
+        def read_slowly() -> Iterator[RawChunk]:
+            other = store.cursor()
+            try:
+                meanwhile(other)
+            finally:
+                other.close()
+            yield from chunks
+        return ingest_chunks(store, m, read_slowly(), **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(records, "ingest_chunks", opened_long)
+        return records.ingest_records(lake, entity, rows, **source)
 
 
 @pytest.fixture(scope="session")

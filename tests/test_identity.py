@@ -19,7 +19,7 @@ from accord.lake.store import Lake
 from accord.pipeline import run_identity
 from accord.profiles.lookup import ProfileNotFound, get_account, get_person
 from accord.sources.files import FileJob, jobs_from_manifest, load_file
-from tests.conftest import write_csv
+from tests.conftest import ingest_beside, write_csv
 
 SF, MK = "00Dorg", "111-AAA-222"
 PERSON_COLS = ["Id", "Email", "Last", "Company", "AccountId", "CrmContact", "CrmLead", "ConvertedContact", "Updated", "Score"]
@@ -157,6 +157,20 @@ def test_ids_past_eight_digits_stay_distinct_and_the_older_survives(lake, tmp_pa
     assert reserve_ids(lake, "person", 2) == ["P100000001", "P100000002"]
 
 
+def test_a_batch_that_commits_after_a_later_one_is_still_stitched(lake, monkeypatch) -> None:
+    def meanwhile(other: Lake) -> None:  # the collector's batch commits and the worker restitches
+        ingest_records(other, "person", [{"source_id": "1", "email": "q@quick.io"}], source_type="Marketo",
+                       source_instance_id=MK, source_name="collector", fingerprint="quick")
+        run_identity(other, CONFIG)
+        assert pid(other, mk("1")) is not None
+
+    slow = ingest_beside(lake, monkeypatch, meanwhile, "person", [{"source_id": "003S", "email": "s@slow.io"}],
+                         source_type="Salesforce", source_instance_id=SF, source_name="sync", fingerprint="slow")
+    assert slow.batch_id < lake.scalar("SELECT batch_id FROM batches WHERE source_name = 'collector'")
+    run_identity(lake, CONFIG)
+    assert pid(lake, sf("003S")) is not None, "the batch that opened first and committed last was never stitched"
+
+
 def test_a_strong_reference_beats_a_shared_address(lake, tmp_path) -> None:
     people(lake, tmp_path, "a", "Marketo", [{"Id": "1", "Email": "a@x.io"}, {"Id": "2", "Email": "b@y.io", "CrmContact": "003A"}])
     people(lake, tmp_path, "b", "Salesforce", [{"Id": "003A", "Email": "a@x.io"}])
@@ -178,6 +192,47 @@ def test_split_undoes_a_wrong_merge(crm_world, engine) -> None:
     assert pid(lake, mk("1")) != jane, "the split holds on later runs"
     with pytest.raises(LookupError):
         split_profile(lake, jane, "email:nobody@acme.com")
+
+
+def test_a_split_recorded_while_a_run_is_under_way_is_taken_by_the_next(crm_world, tmp_path, monkeypatch) -> None:
+    import accord.identity.resolve as resolve
+
+    lake = crm_world
+    run_identity(lake, CONFIG)
+    jane = pid(lake, sf("003A"))
+    stitch_scope = resolve._stitch_scope
+
+    def split_meanwhile(store: Lake, kind: str, *args: object) -> object:  # a relayed `accord identity split`
+        if kind == "person":
+            other = store.cursor()
+            split_profile(other, jane, f"b2b_person:{mk('1')}")
+            other.close()
+        return stitch_scope(store, kind, *args)
+
+    people(lake, tmp_path, "more", "Marketo", [{"Id": "8", "Email": "sam@globex.io"}])
+    with monkeypatch.context() as patched:
+        patched.setattr(resolve, "_stitch_scope", split_meanwhile)
+        run_identity(lake, CONFIG)
+    assert pid(lake, mk("1")) == jane, "the run under way read the store before the split"
+    assert run_identity(lake, CONFIG).people.mode == "incremental"
+    assert pid(lake, mk("1")) != jane, "the split made during the last run was never taken"
+
+
+def test_splits_an_earlier_accord_recorded_are_taken_once_by_migration(crm_world) -> None:
+    lake = crm_world
+    run_identity(lake, CONFIG)
+    jane, bob = pid(lake, sf("003A")), pid(lake, sf("003B"))
+    split_profile(lake, jane, f"b2b_person:{mk('1')}")
+    run_identity(lake, CONFIG)
+    split_profile(lake, bob, "email:bob@acme.com")
+    # As an Accord before v0017 left them: one split taken by the last run, one made after it.
+    lake.execute("ALTER TABLE identity_unlinks DROP COLUMN taken_by_run")
+    lake.execute("DELETE FROM _migrations WHERE version = 17")
+    path = lake.path
+    lake.close()
+    with Lake(path, migrate=True) as migrated:
+        taken = migrated.query("SELECT profile_id, taken_by_run FROM identity_unlinks ORDER BY created_at")
+        assert [(t["profile_id"], t["taken_by_run"]) for t in taken] == [(jane, 0), (bob, None)]
 
 
 def test_incremental_and_full_runs_agree(crm_world, tmp_path, engine) -> None:

@@ -24,7 +24,7 @@ from accord.lake.store import Lake
 from accord.pipeline import run_identity
 from accord.profiles.build import build_profiles
 from tests.audience_strategies import audiences as random_audiences
-from tests.conftest import AS_OF, EXAMPLES
+from tests.conftest import AS_OF, EXAMPLES, ingest_beside
 
 MEMBERSHIP = ("SELECT audience, profile_id, status, entered_at, exited_at FROM audience_membership "
               "ORDER BY ALL")
@@ -173,6 +173,35 @@ def test_what_changed_is_all_an_incremental_run_decides(evaluated_lake: Path, tm
         assert evaluate(lake, edited, AS_OF, full=True).mode == "full"
 
 
+def test_events_of_a_batch_that_commits_after_a_later_one_are_kept(evaluated_lake: Path, tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    path, twin = tmp_path / "accord.duckdb", tmp_path / "twin.duckdb"
+    shutil.copy(evaluated_lake, path)
+    audiences = load_audiences(EXAMPLES)
+    with Lake(path) as lake:
+        people = current(lake, "person")
+
+        def event(n: int) -> dict[str, Any]:
+            return {"source_id": f"ev-{n}", "event_type": "web.pageview", "person_key": people[n]["source_key"],
+                    "url": "https://example.com/pricing", "timestamp": (AS_OF - timedelta(hours=n)).isoformat()}
+
+        def meanwhile(other: Lake) -> None:  # the collector's batch commits, the worker restitches and decides
+            new_record(other, "event", event(1), 1)
+            run_identity(other, IdentityConfig())
+            assert evaluate(other, audiences, AS_OF).mode == "incremental"
+
+        ingest_beside(lake, monkeypatch, meanwhile, "event", [event(2)], source_type="Test", source_instance_id="t1",
+                      source_name="sync", fingerprint="slow")
+        run_identity(lake, IdentityConfig())
+        evaluate(lake, audiences, AS_OF)
+        kept, got = aud_tables(lake), lake.query(MEMBERSHIP)
+    shutil.copy(path, twin)
+    with Lake(twin) as lake:
+        evaluate(lake, audiences, AS_OF, full=True, refresh=True)
+        assert kept == aud_tables(lake), "the events of the batch that committed last never reached the aud_* tables"
+        assert got == lake.query(MEMBERSHIP)
+
+
 def test_a_run_that_fails_midway_leaves_nothing_half_kept(evaluated_lake: Path, tmp_path: Path, monkeypatch) -> None:
     import accord.audiences.evaluate as evaluation
     from accord.audiences.prepared import features_key, kept_features
@@ -228,7 +257,8 @@ def test_account_events_kept_as_a_table_by_an_earlier_accord_give_way_to_the_vie
         lake.execute("DROP VIEW aud_account_events")
         lake.execute("CREATE TABLE aud_account_events AS SELECT * FROM aud_person_events e "
                      "JOIN aud_person_account USING (person_id) LIMIT 0")
-        lake.execute("DELETE FROM _migrations WHERE version = 16")
+        lake.execute("ALTER TABLE identity_unlinks DROP COLUMN taken_by_run")  # and without v0017's column
+        lake.execute("DELETE FROM _migrations WHERE version >= 16")
     with Lake(path, migrate=True) as lake:
         assert lake.scalar("SELECT table_type FROM information_schema.tables "
                            "WHERE table_name = 'aud_account_events'") is None

@@ -149,7 +149,7 @@ def test_a_store_put_back_from_elsewhere_is_written_afresh(tmp_path: Path) -> No
 
 
 def test_other_tables_are_kept_whole_and_written_again_only_when_they_change(lake: Lake) -> None:
-    lake.execute("INSERT INTO identity_unlinks VALUES ('person', 'email', 'a@x.io', 'p-1', now())")
+    lake.execute("INSERT INTO identity_unlinks VALUES ('person', 'email', 'a@x.io', 'p-1', now(), NULL)")
     first = copies(lake).sync("identity_unlinks")
     assert (first.written, first.version) == (1, 1) and segments(lake, "identity_unlinks") == ["segment=1"]
     assert copies(lake).sync("identity_unlinks").written == 0, "unchanged: nothing written"

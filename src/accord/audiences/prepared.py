@@ -31,6 +31,7 @@ from accord.audiences.touched import (
     linked_people_sql,
 )
 from accord.identity.nodes import records_sql
+from accord.lake.batches import settled_batch
 from accord.lake.store import Lake
 from accord.profiles.changes import (
     NEWEST_SQL,
@@ -49,8 +50,6 @@ CAMPAIGN_PEOPLE = "_aud_campaign_people"
 LIST_PEOPLE = "_aud_list_people"
 SCHEMA_PRINT = ("coalesce((SELECT string_agg(entity || '.' || name || ':' || type, ',' ORDER BY entity, name) "
                 "FROM custom_fields), '')")
-POSITION = ("(SELECT coalesce(max(batch_id), 0) FROM batches) AS batch_id, "
-            f"{NEWEST_SQL} AS profile_seq")
 
 
 class NoProfilesYet(ValueError):
@@ -60,6 +59,7 @@ class NoProfilesYet(ValueError):
 def prepare_tables(lake: Lake) -> None:
     """(Re)build every aud_* table from the current profiles; the next evaluation re-decides everyone."""
     _require_profiles(lake)
+    batch = settled_batch(lake)
     with lake.transaction():
         for name, sql in table_sql(lake.schema).items():
             order = f" ORDER BY {ROW_ORDER[name]}" if name in ROW_ORDER else ""
@@ -67,7 +67,8 @@ def prepare_tables(lake: Lake) -> None:
             lake.execute(f"CREATE OR REPLACE {kind} {name} AS SELECT * FROM ({sql}){order}")
         lake.execute("CREATE OR REPLACE TABLE aud_links AS SELECT * FROM person_account")
         lake.execute(f"CREATE OR REPLACE TABLE aud_records AS {records_sql('person')}")
-        lake.execute(f"CREATE OR REPLACE TABLE aud_state AS SELECT {SCHEMA_PRINT} AS schema_print, {POSITION}")
+        lake.execute(f"CREATE OR REPLACE TABLE aud_state AS SELECT {SCHEMA_PRINT} AS schema_print, "
+                     f"{batch} AS batch_id, {NEWEST_SQL} AS profile_seq")
         lake.execute("CREATE OR REPLACE TABLE aud_pending (kind VARCHAR, profile_id VARCHAR)")
         lake.execute("INSERT INTO aud_pending VALUES ('person', NULL), ('account', NULL)")
         forget_read(lake)
@@ -142,9 +143,10 @@ def _state(lake: Lake) -> tuple[str, int, int] | None:
 
 
 def _current(lake: Lake) -> tuple[str, int, int]:
-    row = lake.execute(f"SELECT {SCHEMA_PRINT}, {POSITION}").fetchone()
+    batch = settled_batch(lake)
+    row = lake.execute(f"SELECT {SCHEMA_PRINT}, {NEWEST_SQL}").fetchone()
     assert row is not None
-    return str(row[0]), int(row[1]), int(row[2])
+    return str(row[0]), batch, int(row[1])
 
 
 def _find_changed(lake: Lake, batch_after: int, profile_seq_after: int) -> None:

@@ -14,6 +14,7 @@ from accord.identity.config import IdentityConfig
 from accord.identity.graph import edges_sql, link_steps
 from accord.identity.nodes import RECORD_NAMESPACE
 from accord.identity.stitch import Graph, stitch
+from accord.lake.batches import settled_batch
 from accord.lake.sql import literal
 from accord.lake.store import Lake, now
 
@@ -41,15 +42,13 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, engine: Engine, full:
     graph in the lake."""
     started = time.perf_counter()
     run_id = int(lake.scalar("SELECT nextval('identity_run_seq')"))
-    last, since = lake.execute(
-        "SELECT max(last_batch_id), max(finished_at) FROM identity_runs WHERE kind = ?", [kind]
-    ).fetchone()
-    newest = int(lake.scalar("SELECT coalesce(max(batch_id), 0) FROM batches"))
+    last = lake.scalar("SELECT max(last_batch_id) FROM identity_runs WHERE kind = ?", [kind])
+    newest = settled_batch(lake)
     mode = "full" if full or last is None else "incremental"
     node_ns = RECORD_NAMESPACE[kind]
     with lake.transaction():
         if mode == "incremental":
-            changed = _scope_changed(lake, kind, int(last), since, config)
+            changed = _scope_changed(lake, kind, int(last), config)
             if changed == 0:
                 report = ResolveReport(kind, "unchanged", profiles=_profile_count(lake, kind), touched=[])
                 report.seconds = time.perf_counter() - started
@@ -70,6 +69,9 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, engine: Engine, full:
             report.touched = [r[0] for r in lake.execute(
                 "SELECT profile_id FROM _ids UNION SELECT profile_id FROM _affected "
                 "UNION SELECT prev_id FROM _prev WHERE prev_id IS NOT NULL").fetchall()]
+        # The splits this run read are taken; one recorded while it ran is left for the next.
+        lake.execute("UPDATE identity_unlinks SET taken_by_run = ? WHERE kind = ? AND taken_by_run IS NULL",
+                     [run_id, kind])
         lake.execute(
             "INSERT INTO identity_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, kind, mode, newest, report.records, report.identities, report.links, report.profiles,
@@ -79,8 +81,7 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, engine: Engine, full:
     return report
 
 
-def _scope_changed(
-    lake: Lake, kind: str, last_batch: int, since: object, config: IdentityConfig) -> int:
+def _scope_changed(lake: Lake, kind: str, last_batch: int, config: IdentityConfig) -> int:
     """Records to restitch: those of new batches, and every record of a profile they touch or a split names.
 
     Only those records' links are built, so a run after a small batch costs little however large the graph.
@@ -90,8 +91,8 @@ def _scope_changed(
         f"CREATE OR REPLACE TEMP TABLE _changed AS SELECT DISTINCT source_key FROM {kind} WHERE batch_id > ?",
         [last_batch],
     )
-    splits = f"SELECT profile_id FROM identity_unlinks WHERE kind = {k} AND created_at > ?"
-    count = int(lake.scalar("SELECT count(*) FROM _changed")) + int(lake.scalar(f"SELECT count(*) FROM ({splits})", [since]))
+    splits = f"SELECT profile_id FROM identity_unlinks WHERE kind = {k} AND taken_by_run IS NULL"
+    count = int(lake.scalar("SELECT count(*) FROM _changed")) + int(lake.scalar(f"SELECT count(*) FROM ({splits})"))
     if count == 0:
         return 0
     lake.execute(f"CREATE OR REPLACE TEMP TABLE _changed_edges AS {edges_sql(kind, config, '_changed')}")
@@ -100,8 +101,7 @@ def _scope_changed(
         SELECT DISTINCT n.profile_id FROM identity_nodes n
         JOIN (SELECT namespace, value FROM _changed_edges UNION SELECT {node}, source_key FROM _changed) t USING (namespace, value)
         WHERE n.kind = {k}
-        UNION {splits}""",
-        [since],
+        UNION {splits}"""
     )
     # The affected profiles' records, and records whose links to them a guardrail refused (they may fit now).
     lake.execute(

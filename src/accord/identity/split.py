@@ -15,5 +15,6 @@ def split_profile(lake: Lake, profile_id: str, identity: str) -> tuple[str, str,
     ).fetchone()
     if row is None:
         raise LookupError(f"{profile_id} holds no identity {namespace}:{value} (see `accord profile get person_id:{profile_id}`)")
-    lake.execute("INSERT INTO identity_unlinks VALUES (?, ?, ?, ?, ?)", [row[0], namespace, value, profile_id, now()])
+    lake.execute("INSERT INTO identity_unlinks (kind, namespace, value, profile_id, created_at) VALUES (?, ?, ?, ?, ?)",
+                 [row[0], namespace, value, profile_id, now()])
     return str(row[0]), namespace, value

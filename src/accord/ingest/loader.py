@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from accord.ingest.compile import ChunkCompiler
 from accord.ingest.limits import escaped
 from accord.ingest.mapping import Mapping
+from accord.lake.batches import opened_batch
 from accord.lake.sql import ident, literal
 from accord.lake.store import Lake, latest_view_sql, now
 from accord.sources.base import MalformedRow, RawChunk
@@ -132,33 +133,22 @@ def ingest_batch(lake: Lake, mapping: Mapping, fill: Callable[[Batch], bool], *,
         result.already_ingested_as = int(previous)
         return result
 
-    batch = Batch(lake, mapping, int(lake.scalar("SELECT nextval('batch_seq')")), instance, now(), result)
-    result.batch_id = batch.batch_id
-    if read is not None:
-        read(batch)
-    try:
-        with lake.transaction():
-            if fill(batch):
-                _commit_stage(lake, mapping, batch.stage, batch.batch_id, instance, batch.started_at, result)
-            lake.execute(
-                "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, 'committed', ?, ?, ?, ?, ?, ?)",
-                [
-                    batch.batch_id,
-                    entity.name,
-                    mapping.source_type,
-                    instance,
-                    source_name,
-                    full_fingerprint,
-                    result.rows_read,
-                    result.loaded,
-                    result.unchanged,
-                    result.quarantined,
-                    batch.started_at,
-                    now(),
-                ],
-            )
-    finally:
-        lake.execute(f"DROP TABLE IF EXISTS {batch.stage}")
+    with opened_batch(lake) as batch_id:
+        batch = Batch(lake, mapping, batch_id, instance, now(), result)
+        result.batch_id = batch_id
+        if read is not None:
+            read(batch)
+        try:
+            with lake.transaction():
+                if fill(batch):
+                    _commit_stage(lake, mapping, batch.stage, batch_id, instance, batch.started_at, result)
+                lake.execute(
+                    "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, 'committed', ?, ?, ?, ?, ?, ?)",
+                    [batch_id, entity.name, mapping.source_type, instance, source_name, full_fingerprint,
+                     result.rows_read, result.loaded, result.unchanged, result.quarantined, batch.started_at, now()],
+                )
+        finally:
+            lake.execute(f"DROP TABLE IF EXISTS {batch.stage}")
     result.seconds = time.perf_counter() - started
     return result
 
