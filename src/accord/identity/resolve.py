@@ -43,7 +43,7 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, engine: Engine, full:
     started = time.perf_counter()
     run_id = int(lake.scalar("SELECT nextval('identity_run_seq')"))
     last = lake.scalar("SELECT max(last_batch_id) FROM identity_runs WHERE kind = ?", [kind])
-    newest = settled_batch(lake)
+    settled = settled_batch(lake)
     mode = "full" if full or last is None else "incremental"
     node_ns = RECORD_NAMESPACE[kind]
     with lake.transaction():
@@ -74,7 +74,7 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, engine: Engine, full:
                      [run_id, kind])
         lake.execute(
             "INSERT INTO identity_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, kind, mode, newest, report.records, report.identities, report.links, report.profiles,
+            [run_id, kind, mode, settled, report.records, report.identities, report.links, report.profiles,
              report.merges, report.rejections, time.perf_counter() - started, now()],
         )
     report.seconds = time.perf_counter() - started
