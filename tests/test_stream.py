@@ -144,3 +144,29 @@ def test_a_profile_merged_away_leaves_its_audiences(base_lake, tmp_path) -> None
         assert ("D", p2, "exited") in {(c.audience, c.profile_id, c.status) for c in changes}
         prepare_tables(lake)
         assert streaming_members(lake) == compiled_members(lake, AUDIENCES, START)
+
+
+def test_a_streaming_change_recorded_during_a_batch_run_is_decided_by_the_next(base_lake, tmp_path,
+                                                                              monkeypatch) -> None:
+    import accord.audiences.evaluate as evaluation
+
+    shutil.copy(base_lake, tmp_path / "lake.duckdb")
+    at = START + timedelta(hours=1)
+    with Lake(tmp_path / "lake.duckdb") as lake:
+        add_event(lake, 0, "p1", "web.pageview", START)
+        add_event(lake, 1, "p1", "web.pageview", START)
+        evaluation.evaluate(lake, AUDIENCES, at)
+        members = evaluation._members_each_alone_if_need_be
+
+        def meanwhile(*args: object) -> object:  # serve's worker records a streaming decision: p1 leaves "A"
+            other = lake.cursor()
+            left = StreamEvaluator(other, AUDIENCES).sweep(at, START + timedelta(days=8))
+            other.close()
+            assert ("A", "exited") in {(c.audience, c.status) for c in left}
+            return members(*args)
+
+        with monkeypatch.context() as patched:
+            patched.setattr(evaluation, "_members_each_alone_if_need_be", meanwhile)
+            assert evaluation.evaluate(lake, AUDIENCES, at).people == 0, "nothing had changed when it read"
+        after = evaluation.evaluate(lake, AUDIENCES, at)
+        assert (after.mode, after.people) == ("incremental", 1), "the membership recorded meanwhile is decided"

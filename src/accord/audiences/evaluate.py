@@ -11,7 +11,12 @@ import pyarrow.compute as pc
 
 from accord.audiences.ast import Audience
 from accord.audiences.compile import Compiler
-from accord.audiences.memberships import changed_since_sql, record_decisions, sizes
+from accord.audiences.memberships import (
+    batch_run,
+    changed_since_sql,
+    record_decisions,
+    sizes,
+)
 from accord.audiences.method import evaluation_method
 from accord.audiences.prepared import (
     clear_pending,
@@ -105,6 +110,7 @@ def evaluate(
 
     started = time.perf_counter()
     as_of = (as_of or now()).astimezone(timezone.utc)
+    run_id = batch_run(lake)
     if refresh:
         prepare_tables(lake)
     else:
@@ -116,7 +122,6 @@ def evaluate(
     if keep:
         forget_features(lake)  # until this run is recorded, the kept features are not known to be whole
     members, failed, shared = _members_each_alone_if_need_be(engine, audiences, compiler)
-    run_id = int(lake.scalar("SELECT nextval('audience_run_seq')"))
     report = EvaluationReport(run_id, as_of, engine=engine.name, failed=failed,
                               mode="incremental" if scope else "full")
     if scope:

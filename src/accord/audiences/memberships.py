@@ -6,6 +6,9 @@ through here, so the statuses (realized, existing, exited) and the history's run
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -87,6 +90,24 @@ def last_changes(lake: Lake) -> list[dict[str, Any]]:
         "count(*) FILTER (WHERE h.status = 'exited') AS exited FROM audiences a JOIN last l ON l.audience = a.name "
         "JOIN audience_membership_history h ON h.audience = a.name AND h.run_id = l.run_id "
         "GROUP BY a.name, a.size, l.run_id")
+
+
+_turn = threading.Lock()
+"""Held while a run id is taken, and by streaming runs until their decisions are recorded."""
+
+
+def batch_run(lake: Lake) -> int:
+    """A batch evaluation's run id. Taken before the run reads what changed: every streaming run with a lower id
+    has recorded its decisions by then, and any later one has a higher id, which the next run reads."""
+    with _turn:
+        return int(lake.scalar("SELECT nextval('audience_run_seq')"))
+
+
+@contextmanager
+def streaming_run(lake: Lake) -> Iterator[int]:
+    """A streaming run's id, held until the block has recorded its decisions."""
+    with _turn:
+        yield int(lake.scalar("SELECT nextval('audience_run_seq')"))
 
 
 def record_decisions(lake: Lake, run_id: int, at: datetime, names: list[str], retention_days: int,

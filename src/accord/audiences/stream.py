@@ -20,7 +20,7 @@ from accord.audiences.changes import Change, MembershipBus
 from accord.audiences.compile import Compiler
 from accord.audiences.evaluate import register_audiences
 from accord.audiences.live import LiveProfiles
-from accord.audiences.memberships import record_changes
+from accord.audiences.memberships import record_changes, streaming_run
 from accord.audiences.method import evaluation_method
 from accord.audiences.tables import person_scoped_sql, person_tables
 from accord.audiences.touched import (
@@ -138,12 +138,12 @@ class StreamEvaluator:
         changes = self.live.take_unrecorded()
         if not changes:
             return
-        run_id = int(self.lake.scalar("SELECT nextval('audience_run_seq')"))
-        try:
-            record_changes(self.lake, run_id, changes)
-        except BaseException:
-            self.live.untake(changes)
-            raise
+        with streaming_run(self.lake) as run_id:
+            try:
+                record_changes(self.lake, run_id, changes)
+            except BaseException:
+                self.live.untake(changes)
+                raise
         self.live.recorded(run_id)
         self.bus.publish_recorded(changes)
 
