@@ -235,6 +235,40 @@ def test_splits_an_earlier_accord_recorded_are_taken_once_by_migration(crm_world
         assert [(t["profile_id"], t["taken_by_run"]) for t in taken] == [(jane, 0), (bob, None)]
 
 
+def test_two_identity_runs_at_once_give_each_record_one_profile(crm_world, tmp_path, monkeypatch) -> None:
+    import threading
+
+    import accord.identity.resolve as resolve
+
+    lake = crm_world
+    run_identity(lake, CONFIG)
+    people(lake, tmp_path, "more", "Marketo", [{"Id": "8", "Email": "sam@globex.io"}, {"Id": "9", "Email": "new@acme.com"}])
+    stitch_scope, relayed, done, started = resolve._stitch_scope, [], threading.Event(), []
+
+    def run_relayed() -> None:  # `accord identity run` typed beside serve's worker
+        other = lake.cursor()
+        try:
+            relayed.append(run_identity(other, CONFIG))
+        finally:
+            other.close()
+            done.set()
+
+    def worker_stitching(store: Lake, kind: str, *args: object) -> object:
+        if not started:
+            started.append(threading.Thread(target=run_relayed))
+            started[0].start()
+            done.wait(2)  # the relayed run waits for this one's turn to end (or, without turns, runs through)
+        return stitch_scope(store, kind, *args)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(resolve, "_stitch_scope", worker_stitching)
+        run_identity(lake, CONFIG)
+        started[0].join(60)
+    assert relayed, "the relayed run failed"
+    twice = lake.query("SELECT kind, namespace, value FROM identity_nodes GROUP BY ALL HAVING count(*) > 1")
+    assert twice == [], "a record's identities were given two profiles"
+
+
 def test_incremental_and_full_runs_agree(crm_world, tmp_path, engine) -> None:
     lake = crm_world
     run_identity(lake, CONFIG, engine=engine)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from accord.lake.store import now
 from accord.pipeline.runs import next_run_id, record
 from accord.pipeline.stage import Context, Stage
+from accord.pipeline.turns import writing
 
 
 def run_stages(ctx: Context, stages: Sequence[Stage], quiet_when_idle: bool = False) -> None:
@@ -26,7 +27,8 @@ def run_stages(ctx: Context, stages: Sequence[Stage], quiet_when_idle: bool = Fa
             entry = {"stage": stage.name, "trigger": ctx.trigger, "started_at": started, "rows_in": 0,
                      "rows_out": 0, "error": None}
             try:
-                entry["rows_in"], entry["rows_out"] = stage.run(ctx)
+                with writing(ctx.lake, stage.writes):
+                    entry["rows_in"], entry["rows_out"] = stage.run(ctx)
             except Exception as err:
                 entry["error"] = f"{type(err).__name__}: {err}"
                 raise
