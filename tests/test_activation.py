@@ -447,3 +447,41 @@ def test_deliveries_check_reaches_each_destination_and_sends_no_member(
     assert marketo.count("/rest/asset/v1/staticLists.json", "POST") == 0 and not marketo.list_adds
     with ws.lake() as lake:
         assert not lake.scalar("SELECT count(*) FROM delivery_runs")
+
+
+def test_two_runs_of_one_destination_at_once_send_each_change_once(tmp_path: Path, evaluated_lake: Path,
+                                                                    receiver: Receiver) -> None:
+    """Under `serve`, a destination's worker and a run asked for by hand (UI, REST, a relayed command) can start
+    together: the second must not take the first's changes in flight for a killed run's, nor send them again."""
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [hook(receiver, batch_size=5)])
+    config, first_sent, go_on = ws.config.destinations[0], threading.Event(), threading.Event()
+    handle = receiver.http.RequestHandlerClass.do_POST
+
+    def held_first(self: BaseHTTPRequestHandler) -> None:
+        if not first_sent.is_set():
+            first_sent.set()
+            go_on.wait(10)
+        handle(self)
+
+    receiver.http.RequestHandlerClass.do_POST = held_first  # type: ignore[method-assign]
+    reports: list[Any] = []
+    with ws.lake() as store:
+        def run() -> None:
+            with store.cursor() as lake:
+                reports.append(deliver(ws, lake, config, trigger="streaming"))
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        assert first_sent.wait(10)
+        beside = threading.Thread(target=run)
+        beside.start()
+        beside.join(1.0)  # the second run, had it not waited, sends meanwhile
+        go_on.set()
+        worker.join(30), beside.join(30)
+        receipts = store.execute("SELECT outcome, count(*), count(DISTINCT profile_id) FROM delivery_receipts "
+                                 "GROUP BY 1").fetchall()
+        acked = store.scalar("SELECT count(*) FROM destination_members")
+    sent = [c["profile_id"] for m in receiver.received for c in m["changes"]]
+    assert len(reports) == 2 and not any(r.problem for r in reports)
+    assert len(sent) == len(set(sent)) == acked > 5, "a change was sent twice"
+    assert {o: (n, d) for o, n, d in receipts}["added"] == (acked, acked)

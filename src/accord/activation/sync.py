@@ -37,6 +37,7 @@ from accord.connectors.errors import ConnectorError
 from accord.connectors.pacing import MAX_WAIT_SECONDS
 from accord.governance.consent import needed, refusal
 from accord.lake.store import Lake, now
+from accord.lake.turns import writing
 
 _COLUMNS: dict[str, list[str]] = {}
 """The delivery tables' columns, in order: set by the migrations, so looked up once per process (a streaming run
@@ -112,6 +113,13 @@ class DeliverySync:
         """Deliver the audiences' deltas; with `only`, just those of the profiles named per audience (a streaming
         run after a few changes, whose cost should not grow with the audience). `blocked` audiences (name → the
         policy violations that keep them back) are recorded in the run, and nothing of them is sent."""
+        # A second run of this destination would take the first's changes in flight for a killed run's and send them
+        # again: it waits its turn.
+        with writing(self.lake, [f"destination {self.name}"]):
+            return self._run(audiences, trigger, only, blocked)
+
+    def _run(self, audiences: list[str], trigger: str, only: dict[str, set[str]] | None,
+             blocked: dict[str, str] | None) -> DeliveryReport:
         started = time.perf_counter()
         mark_interrupted(self.lake)
         run_id = int(self.lake.scalar("SELECT nextval('delivery_run_seq')"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from accord.lake.store import now
+from accord.lake.turns import writing
 from accord.pipeline.runs import next_run_id, record
 from accord.pipeline.stage import Context, Stage
-from accord.pipeline.turns import writing
 
 
 def run_stages(ctx: Context, stages: Sequence[Stage], quiet_when_idle: bool = False) -> None:

@@ -1,0 +1,33 @@
+"""Runs that write the same things of a store (its tables, a destination) take turns, whichever entry point runs them.
+
+`accord serve`'s worker runs its cycle, and its destination workers their deliveries, while commands relayed to it,
+REST calls and the web UI run beside them in the same process. DuckDB lets two transactions insert the same rows:
+two identity runs over one new batch would each give its records a profile, and two deliveries to one destination
+would each send its changes. The second waits for the first instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from accord.lake.store import Lake
+
+_locks: dict[tuple[Path, str], threading.Lock] = {}
+_guard = threading.Lock()
+
+
+@contextmanager
+def writing(lake: Lake, names: Iterable[str]) -> Iterator[None]:
+    """Hold every one of `names` (tables, or `destination <name>`) in this store until the block ends (taken in
+    name order, so never crosswise)."""
+    store = lake.path.resolve()
+    with _guard:
+        locks = [_locks.setdefault((store, name), threading.Lock()) for name in sorted(set(names))]
+    with ExitStack() as held:
+        for lock in locks:
+            held.enter_context(lock)
+        yield
+
