@@ -167,3 +167,89 @@ def test_the_web_ui_makes_privacy_requests_for_keys_that_may(delivered) -> None:
     assert unconfirmed.status_code == 400 and "type erase to confirm" in unconfirmed.text
     assert erased.status_code == 200 and "erased. Removals sent to 3 destination(s)" in erased.text
     assert "delete" in client.get("/privacy").text
+
+
+def test_a_deletion_while_identity_runs_leaves_no_trace(delivered, monkeypatch) -> None:
+    """`accord privacy delete` relayed to `serve` while its worker stitches a new record of the same person: the
+    stitching must not write back what the deletion erased."""
+    import threading
+
+    import accord.identity.resolve as resolve
+
+    ws, email, _ = delivered
+    values = identifiers(ws, email)
+    newer = write_csv(ws.root / "newer.csv", ["Id", "FirstName", "LastName", "Email", "SystemModstamp"],
+                      [["0035e00000AGAIN01AAA", "Again", "Same", email, "2026-11-30T00:00:00Z"]])
+    loaded = CliRunner().invoke(app, ["ingest", "files", str(newer), "--mapping", "salesforce/contact",
+                                      "-w", str(ws.root)])
+    assert loaded.exit_code == 0, loaded.output
+    stitch_scope, erased, done, started = resolve._stitch_scope, [], threading.Event(), []
+
+    def delete_relayed(store) -> None:  # type: ignore[no-untyped-def]
+        other = store.cursor()
+        try:
+            erased.append(delete(ws, other, f"email:{email}", "test"))
+        finally:
+            other.close()
+            done.set()
+
+    def worker_stitching(store, kind, *args):  # type: ignore[no-untyped-def]
+        if not started:
+            started.append(threading.Thread(target=delete_relayed, args=(store,)))
+            started[0].start()
+            done.wait(5)  # the deletion waits for this run's turn to end (or, without turns, runs through)
+        return stitch_scope(store, kind, *args)
+
+    with ws.lake() as lake:
+        with monkeypatch.context() as patched:
+            patched.setattr(resolve, "_stitch_scope", worker_stitching)
+            run_identity(lake, IdentityConfig())
+            started[0].join(60)
+        assert erased, "the deletion failed"
+        tables = [r[0] for r in lake.execute("SELECT table_name FROM information_schema.tables "
+                                             "WHERE table_type = 'BASE TABLE'").fetchall()]
+        for table in tables:
+            for row in lake.execute(f'SELECT * FROM "{table}"').fetchall():
+                text = " ".join(str(v) for v in row).lower()
+                assert not [v for v in values if v.lower() in text], (table, row)
+
+
+def test_a_deletion_while_another_write_is_under_way_completes(delivered) -> None:
+    """Under `serve` the collector or a delivery is nearly always writing: the deletion waits for that write to
+    end, then moves the write-ahead log into the store, so the log no longer holds what was erased."""
+    import threading
+    import time
+
+    ws, email, _ = delivered
+    writing, checkpointing = threading.Event(), threading.Event()
+    with ws.lake() as lake:
+        def write_beside() -> None:
+            other = lake.cursor()
+            other.execute("BEGIN TRANSACTION")
+            other.execute("CREATE TABLE written_beside (x INTEGER)")
+            writing.set()
+            checkpointing.wait(30)
+            time.sleep(0.3)  # the checkpoint, asked for, finds this write under way
+            other.execute("COMMIT")
+            other.close()
+
+        execute = lake.execute
+
+        def noting_checkpoints(sql, params=None):  # type: ignore[no-untyped-def]
+            if "CHECKPOINT" in sql:
+                checkpointing.set()
+            return execute(sql, params)
+
+        lake.execute = noting_checkpoints  # type: ignore[method-assign]
+        beside = threading.Thread(target=write_beside)
+        beside.start()
+        assert writing.wait(10)
+        try:
+            delete(ws, lake, f"email:{email}", "test")
+        finally:
+            checkpointing.set()
+            beside.join(30)
+        assert listed(lake)[0]["status"] == "completed"
+        assert lake.scalar("SELECT count(*) FROM written_beside") == 0, "the other write went through too"
+    wal = ws.lake_path().with_name(ws.lake_path().name + ".wal")
+    assert not wal.exists() or email.lower().encode() not in wal.read_bytes().lower()

@@ -31,3 +31,12 @@ def writing(lake: Lake, names: Iterable[str]) -> Iterator[None]:
             held.enter_context(lock)
         yield
 
+
+@contextmanager
+def writing_every_table(lake: Lake) -> Iterator[None]:
+    """Hold every table of this store (a privacy erasure deletes from any of them)."""
+    tables = [str(r[0]) for r in lake.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema = 'main'"
+    ).fetchall()]
+    with writing(lake, tables):
+        yield

@@ -63,5 +63,7 @@ def erase(lake: Lake, found: list[Match]) -> dict[str, int]:
     with lake.transaction():
         for match in found:
             lake.execute(f"DELETE FROM {ident(match.table)} WHERE {match.where}", match.params)
-    lake.execute("CHECKPOINT")  # the write-ahead log no longer holds the rows either
+    # The write-ahead log no longer holds the rows either; FORCE, since under serve another thread's write
+    # (the collector, a delivery) is nearly always under way, and a plain CHECKPOINT refuses then.
+    lake.execute("FORCE CHECKPOINT")
     return {match.table: match.rows for match in found}
