@@ -55,6 +55,33 @@ def test_example_audiences_agree_with_the_reference(world_lake) -> None:
     assert sum(1 for a in EXAMPLES if compiled[a.name]) >= 6, "most examples select someone in the tiny world"
 
 
+def test_conditions_nested_to_the_limit_evaluate_and_deeper_ones_are_refused(world_lake, tmp_path) -> None:
+    from accord.audiences.files import load_usable
+    from accord.audiences.text import MAX_NESTING, AudienceSyntaxError
+
+    def nested(depth: int) -> str:
+        """The audience's condition nested `depth` deep in all (the condition and the event's, each `not`, each `(`):
+        an even number of `not (`, so the same people as the plain condition."""
+        nots = (depth - 2) // 4 * 2
+        parens = depth - 2 - 2 * nots
+        inner = 'any event (event_type = "email.click") or seniority = "Executive"'
+        return f'audience "Deep" of person where {"not (" * nots}{"(" * parens}{inner}{")" * (nots + parens)}'
+
+    deepest = parse_audience(nested(MAX_NESTING))
+    plain = parse_audience(nested(2)).model_copy(update={"name": "Plain"})
+    members = compiled_members(world_lake, [deepest, plain])
+    assert members["Deep"] == members["Plain"] == evaluate_reference(world_lake, [deepest], WHEN)["Deep"] != set()
+    with pytest.raises(AudienceSyntaxError, match=f"nest more than {MAX_NESTING} deep"):
+        parse_audience(nested(MAX_NESTING + 1))
+    with pytest.raises(AudienceSyntaxError, match="line 1, column"):
+        parse_audience('audience "Nots" of person where ' + "not " * 10_000 + 'seniority = "Executive"')
+    # A file nesting thousands deep is left out with its reason; the others are still evaluated.
+    (tmp_path / "deep.aud").write_text(nested(5_000))
+    (tmp_path / "plain.aud").write_text(nested(2).replace('"Deep"', '"Plain"'))
+    usable = load_usable(tmp_path, WHEN)
+    assert [a.name for a in usable.audiences] == ["Plain"] and "nest more than" in usable.problems["deep.aud"]
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(random_audiences())
 def test_random_audiences_agree_with_the_reference(world_lake, reference_world, audience) -> None:

@@ -98,10 +98,17 @@ TYPE_WORDS = {
 }
 
 
+MAX_NESTING = 64
+"""How deep conditions may nest (parentheses, `not`, quantifiers): far past what a person writes, and within what
+parsing, compiling and generating SQL recurse through (a text nesting hundreds deep stopped them with a
+RecursionError, and under serve, every cycle)."""
+
+
 class Parser:
     def __init__(self, text: str, scope: Scope | None = None, schema: Schema = STANDARD) -> None:
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0
         self.scopes: list[Scope] = [scope] if scope else []
         self.schema = scope.schema if scope else schema
         self.relations = RELATIONS + tuple(o.name for o in self.schema.objects)
@@ -204,11 +211,18 @@ class Parser:
         return Audience(name=name, of=of, where=where, **about)
 
     def condition(self) -> Condition:
+        self.deeper()
         items = [self.conjunction()]
         while self.at("or"):
             self.i += 1
             items.append(self.conjunction())
+        self.depth -= 1
         return items[0] if len(items) == 1 else Or(items=tuple(items))
+
+    def deeper(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise AudienceSyntaxError(f"conditions nest more than {MAX_NESTING} deep", self.tok.line, self.tok.column)
 
     def conjunction(self) -> Condition:
         items = [self.unary()]
@@ -220,7 +234,10 @@ class Parser:
     def unary(self) -> Condition:
         if self.at("not") and not (self.peek().text == "in" and self.peek(2).text == "audience"):
             self.i += 1
-            return Not(item=self.unary())
+            self.deeper()
+            item = self.unary()
+            self.depth -= 1
+            return Not(item=item)
         if self.at("not") and self.peek().text == "in":
             self.i += 2
             self.take("audience")
