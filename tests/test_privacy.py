@@ -63,6 +63,16 @@ def identifiers(ws: Workspace, email: str) -> set[str]:
     return {v for v in subject.everything if len(v) >= 6}
 
 
+def assert_no_trace(lake, values: set[str]) -> None:  # type: ignore[no-untyped-def]
+    """No value of `values` in any table, any column, read as text."""
+    tables = [r[0] for r in lake.execute("SELECT table_name FROM information_schema.tables "
+                                         "WHERE table_type = 'BASE TABLE'").fetchall()]
+    for table in tables:
+        for row in lake.execute(f'SELECT * FROM "{table}"').fetchall():
+            text = " ".join(str(v) for v in row).lower()
+            assert not [v for v in values if v.lower() in text], (table, row)
+
+
 def test_access_returns_everything_held_on_the_person(delivered) -> None:
     ws, email, _ = delivered
     out = ws.root / "access.json"
@@ -96,13 +106,8 @@ def test_delete_leaves_no_trace_anywhere_and_destinations_get_removals(delivered
     assert receipt["export_rows"]["files"] >= 1 and receipt["export_rows"]["plain-files"] >= 1
     assert receipt["collector_messages"] == 1 and receipt["served_copy_rows"] >= 1
 
-    with ws.lake() as lake:  # every table, every column, as text
-        tables = [r[0] for r in lake.execute("SELECT table_name FROM information_schema.tables "
-                                             "WHERE table_type = 'BASE TABLE'").fetchall()]
-        for table in tables:
-            for row in lake.execute(f'SELECT * FROM "{table}"').fetchall():
-                text = " ".join(str(v) for v in row).lower()
-                assert not [v for v in values if v.lower() in text], (table, row)
+    with ws.lake() as lake:
+        assert_no_trace(lake, values)
         assert listed(lake)[0]["request_id"] == request_id and listed(lake)[0]["status"] == "completed"
     logged = log_path.read_bytes()
     assert log_path.stat().st_size == size_before and b"u-keep" in logged and b"anon-keep-1" in logged
@@ -206,12 +211,7 @@ def test_a_deletion_while_identity_runs_leaves_no_trace(delivered, monkeypatch) 
             run_identity(lake, IdentityConfig())
             started[0].join(60)
         assert erased, "the deletion failed"
-        tables = [r[0] for r in lake.execute("SELECT table_name FROM information_schema.tables "
-                                             "WHERE table_type = 'BASE TABLE'").fetchall()]
-        for table in tables:
-            for row in lake.execute(f'SELECT * FROM "{table}"').fetchall():
-                text = " ".join(str(v) for v in row).lower()
-                assert not [v for v in values if v.lower() in text], (table, row)
+        assert_no_trace(lake, values)
 
 
 def test_a_deletion_while_another_write_is_under_way_completes(delivered) -> None:
