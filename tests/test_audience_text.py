@@ -76,3 +76,14 @@ def test_errors_name_line_column_and_what_was_expected(text, where, says) -> Non
         parse_audience(text)
     assert (err.value.line, err.value.column) == where, str(err.value)
     assert says in str(err.value)
+
+
+def test_a_file_an_editor_saved_with_a_byte_order_mark_loads(tmp_path) -> None:
+    from datetime import datetime, timezone
+
+    from accord.audiences.files import load_usable
+
+    text = EXAMPLES[0].read_text()
+    (tmp_path / "notepad.aud").write_text(text, encoding="utf-8-sig")
+    usable = load_usable(tmp_path, datetime(2026, 1, 1, tzinfo=timezone.utc))
+    assert usable.problems == {} and usable.audiences == [parse_audience(text)]

@@ -466,7 +466,8 @@ class Parser:
 
 def parse_audience(text: str, schema: Schema = STANDARD) -> Audience:
     """An audience from its text, its fields checked against `schema` (custom fields included)."""
-    return Parser(text, schema=schema).audience()
+    # Editors on Windows may start a UTF-8 file with a byte-order mark: it is not part of the audience.
+    return Parser(text.removeprefix("\ufeff"), schema=schema).audience()
 
 
 def parse_condition(text: str, scope: Scope | None = None) -> Condition:
