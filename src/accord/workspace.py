@@ -28,6 +28,7 @@ from accord.lake.custom_fields import declare
 from accord.lake.store import Lake
 from accord.model.schema import CustomField, CustomObject, Schema
 from accord.profiles.build import build_profiles
+from accord.replaced import replace_text
 from accord.sources.config import SourceConfig, check_sources
 
 if TYPE_CHECKING:
@@ -202,7 +203,7 @@ class Workspace:
 
     def save(self) -> None:
         text = yaml.safe_dump(self.config.model_dump(), sort_keys=False)
-        (self.root / CONFIG_FILE).write_text(text)
+        replace_text(self.root / CONFIG_FILE, text)
 
     def sandbox(self, name: str | None = None) -> str:
         """The sandbox to use: the one named, else ACCORD_SANDBOX, else the default; it must exist."""

@@ -12,6 +12,7 @@ from accord.audiences.compile import CompileError, Compiler
 from accord.audiences.evaluate import needed
 from accord.audiences.text import AudienceSyntaxError, parse_audience, print_audience
 from accord.model.schema import STANDARD, Schema
+from accord.replaced import replace_text
 
 UNSAFE_NAME = re.compile(r"[/?#%\\\x00-\x1f\x7f]")
 """Characters a name may not hold: it travels in URL paths (`/api/v1/audiences/{name}`) and file names."""
@@ -142,5 +143,5 @@ def save_audience(folder: Path, audience: Audience, schema: Schema = STANDARD) -
                                     "(their names differ only in case or punctuation); choose another name")
         if other != path and name == audience.name:
             raise AudienceNameTaken(f"{other} already defines audience {audience.name!r}; edit that file instead")
-    path.write_text(print_audience(audience))
+    replace_text(path, print_audience(audience))
     return path
