@@ -69,6 +69,7 @@ def test_json_form_round_trips() -> None:
         ('audience "x" of person where any event (timestamp > date("2024-13-01"))', (1, 53), "not a date"),
         ('audience "x" of person where count(event where) >= 1', (1, 47), "a condition after 'where'"),
         ('audience "x" of person where email ~ "a"', (1, 36), "unexpected character"),
+        ('audience "x" of person where lead_score > 1' + "0" * 400, (1, 43), "too large a number"),
     ],
 )
 def test_errors_name_line_column_and_what_was_expected(text, where, says) -> None:

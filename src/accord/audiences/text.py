@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -181,6 +182,9 @@ class Parser:
         if self.tok.kind != "number":
             self.fail("a number")
         text = self.tok.text
+        if math.isinf(float(text)):  # no field holds it: DuckDB would refuse the audience when evaluating
+            raise AudienceSyntaxError(f"{text[:12]}… is too large a number ({len(text)} characters)", self.tok.line,
+                                      self.tok.column)
         self.i += 1
         return float(text) if "." in text else int(text)
 
