@@ -23,6 +23,7 @@ from accord.privacy import collector_log
 from accord.privacy.erase import ErasureBlocked, delete
 from accord.privacy.requests import listed
 from accord.privacy.subject import find_subject
+from accord.profiles.lookup import ProfileNotFound
 from accord.profiles.serving import ServedProfiles
 from accord.sources.collector import CollectorLog
 from accord.workspace import Workspace
@@ -116,6 +117,8 @@ def test_delete_leaves_no_trace_anywhere_and_destinations_get_removals(delivered
         assert not [v for v in values if v.lower() in part.read_text().lower()], part
     served = (ws.lake_path().parent / "profiles.sqlite").read_bytes().lower()
     assert not [v for v in values if len(v) > 8 and v.lower().encode() in served]
+    with pytest.raises(ProfileNotFound):  # the bytes above may still be in its write-ahead log
+        ServedProfiles(ws.lake_path().parent / "profiles.sqlite").summary(f"email:{email}", [])
 
     other = write_csv(ws.root / "more.csv", ["Id", "FirstName", "LastName", "Email", "SystemModstamp"],
                       [["0035e00000NEW001AAA", "Ada", "Other", "ada@elsewhere.io", "2026-11-30T00:00:00Z"]])
@@ -253,3 +256,43 @@ def test_a_deletion_while_another_write_is_under_way_completes(delivered) -> Non
         assert lake.scalar("SELECT count(*) FROM written_beside") == 0, "the other write went through too"
     wal = ws.lake_path().with_name(ws.lake_path().name + ".wal")
     assert not wal.exists() or email.lower().encode() not in wal.read_bytes().lower()
+
+
+def test_the_served_copy_does_not_take_the_person_back_during_a_deletion(delivered, monkeypatch) -> None:
+    """Under `serve` the served copy follows the lake every second: a sync between forgetting the person there and
+    erasing the lake copied back the profile a new record of theirs had just changed."""
+    import threading
+
+    from accord.privacy import lake_rows
+
+    ws, email, _ = delivered
+    served = ws.lake_path().parent / "profiles.sqlite"
+    matches, synced = lake_rows.matches, threading.Event()
+    newer = write_csv(ws.root / "newer.csv", ["Id", "FirstName", "LastName", "Email", "SystemModstamp"],
+                      [["0035e00000AGAIN01AAA", "Again", "Same", email, "2026-11-30T00:00:00Z"]])
+    loaded = CliRunner().invoke(app, ["ingest", "files", str(newer), "--mapping", "salesforce/contact",
+                                      "-w", str(ws.root)])
+    assert loaded.exit_code == 0, loaded.output
+    with ws.lake() as lake:
+        run_identity(lake, IdentityConfig())  # their profile changed; the copy has yet to follow
+
+    def found_while_the_copy_syncs(store, subject):  # type: ignore[no-untyped-def]
+        def sync() -> None:
+            other = store.cursor()
+            try:
+                ServedProfiles(served).sync(other)
+            finally:
+                other.close()
+                synced.set()
+
+        beside = threading.Thread(target=sync)
+        beside.start()
+        synced.wait(2)  # the sync waits for the deletion to end (or, without turns, runs through)
+        return matches(store, subject)
+
+    monkeypatch.setattr(lake_rows, "matches", found_while_the_copy_syncs)
+    with ws.lake() as lake:
+        delete(ws, lake, f"email:{email}", "test")
+    assert synced.wait(30)
+    with pytest.raises(ProfileNotFound):
+        ServedProfiles(served).summary(f"email:{email}", [])

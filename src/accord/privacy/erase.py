@@ -16,9 +16,10 @@ from accord.audiences.memberships import audiences_of, last_recording, record_ch
 from accord.engines.registry import workspace_engine
 from accord.governance import audit
 from accord.lake.store import Lake
-from accord.lake.turns import writing_every_table
+from accord.lake.turns import writing, writing_every_table
 from accord.privacy import collector_log, lake_rows, requests
 from accord.privacy.subject import Subject, find_subject
+from accord.profiles.serving import TURN as SERVED_COPY
 from accord.profiles.serving import forget
 from accord.workspace import Workspace
 
@@ -29,8 +30,9 @@ class ErasureBlocked(RuntimeError):
 
 def delete(ws: Workspace, lake: Lake, ref: str, actor: str) -> tuple[str, dict[str, Any]]:
     """Erase the person holding identity `ref`; the request id and its receipt (counts, no identities)."""
-    # A stage running meanwhile (serve's worker stitching the person's new record) would write back what is erased.
-    with writing_every_table(lake):
+    # A stage running meanwhile (serve's worker stitching the person's new record), or the served copy's sync,
+    # would write back what is erased.
+    with writing_every_table(lake), writing(lake, [SERVED_COPY]):
         return _delete(ws, lake, ref, actor)
 
 

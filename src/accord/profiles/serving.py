@@ -23,6 +23,7 @@ from accord.audiences.memberships import ACTIVE_ROWS, last_recording, recorded_u
 from accord.audiences.memberships import changed_since_sql as membership_changes_sql
 from accord.identity.nodes import identities_sql
 from accord.lake.store import Lake
+from accord.lake.turns import writing
 from accord.profiles.build import attributes
 from accord.profiles.changes import (
     changed_since_sql,
@@ -74,6 +75,11 @@ class SyncReport:
     mode: str
     people: int
     seconds: float
+
+
+TURN = "served copy of people"
+"""What a sync holds while it copies, and a privacy erasure while it erases: a sync between the two places an
+erasure clears (this copy, then the lake) would copy the person back."""
 
 
 class ServedProfiles:
@@ -132,6 +138,10 @@ class ServedProfiles:
         """Copy what changed in the lake since the last sync: the people a profile build changed and those whose
         memberships changed; everyone on the first sync, after a whole rebuild, or when the lake or its person
         fields are not the ones copied."""
+        with writing(lake, [TURN]):
+            return self._sync(lake)
+
+    def _sync(self, lake: Lake) -> SyncReport:
         started = time.perf_counter()
         con = self._write()
         held = self._positions(con)
