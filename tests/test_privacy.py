@@ -296,3 +296,40 @@ def test_the_served_copy_does_not_take_the_person_back_during_a_deletion(deliver
     assert synced.wait(30)
     with pytest.raises(ProfileNotFound):
         ServedProfiles(served).summary(f"email:{email}", [])
+
+
+def test_a_file_written_while_a_deletion_runs_does_not_hold_the_person(tmp_path, evaluated_lake, monkeypatch) -> None:
+    """A snapshot file destination's run under way when the deletion starts would write the person into a new
+    export after the deletion rewrote the old ones: the deletion waits for the run to end."""
+    import threading
+
+    from accord.connectors.file.destination import FileDestination
+
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [
+        {"type": "file", "name": "snap", "url": "snap", "audiences": [WEBINAR], "fields": ["email"],
+         "mode": "snapshot"}])
+    with ws.lake() as lake:
+        email = str(lake.scalar("SELECT min(p.email) FROM audience_membership m JOIN person_profile p "
+                                "ON p.person_id = m.profile_id WHERE m.audience = ? AND m.status <> 'exited'",
+                                [WEBINAR]))
+    finish, writing_started, go_on = FileDestination.finish, threading.Event(), threading.Event()
+
+    def finish_slowly(self, audience, run_id, snapshot):  # type: ignore[no-untyped-def]
+        writing_started.set()
+        go_on.wait(2)  # the deletion, asked for meanwhile, waits for this run (or, without turns, runs through)
+        finish(self, audience, run_id, snapshot)
+
+    monkeypatch.setattr(FileDestination, "finish", finish_slowly)
+    with ws.lake() as store:
+        def run() -> None:
+            with store.cursor() as lake:
+                deliver(ws, lake, ws.config.destinations[0], trigger="schedule")
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        assert writing_started.wait(30)
+        delete(ws, store, f"email:{email}", "test")
+        go_on.set()
+        worker.join(30)
+    written = [p.read_text().lower() for p in (ws.root / "snap").rglob("part-*")]
+    assert written and not [text for text in written if email.lower() in text]

@@ -44,6 +44,11 @@ _COLUMNS: dict[str, list[str]] = {}
 writes three tables, and the lookup cost 2 ms a table on a busy store)."""
 
 
+def destination_turn(name: str) -> str:
+    """What a run of destination `name` holds (`lake/turns.py`) while it runs."""
+    return f"destination {name}"
+
+
 @dataclass
 class AudienceReport:
     audience: str
@@ -115,7 +120,7 @@ class DeliverySync:
         policy violations that keep them back) are recorded in the run, and nothing of them is sent."""
         # A second run of this destination would take the first's changes in flight for a killed run's and send them
         # again: it waits its turn.
-        with writing(self.lake, [f"destination {self.name}"]):
+        with writing(self.lake, [destination_turn(self.name)]):
             return self._run(audiences, trigger, only, blocked)
 
     def _run(self, audiences: list[str], trigger: str, only: dict[str, set[str]] | None,

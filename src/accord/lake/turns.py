@@ -15,17 +15,18 @@ from pathlib import Path
 
 from accord.lake.store import Lake
 
-_locks: dict[tuple[Path, str], threading.Lock] = {}
+_locks: dict[tuple[Path, str], threading.RLock] = {}
 _guard = threading.Lock()
 
 
 @contextmanager
 def writing(lake: Lake, names: Iterable[str]) -> Iterator[None]:
     """Hold every one of `names` (tables, or `destination <name>`) in this store until the block ends (taken in
-    name order, so never crosswise)."""
+    name order, so never crosswise; a thread holding a name may take it again, as an erasure delivers to a
+    destination it holds)."""
     store = lake.path.resolve()
     with _guard:
-        locks = [_locks.setdefault((store, name), threading.Lock()) for name in sorted(set(names))]
+        locks = [_locks.setdefault((store, name), threading.RLock()) for name in sorted(set(names))]
     with ExitStack() as held:
         for lock in locks:
             held.enter_context(lock)

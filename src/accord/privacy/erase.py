@@ -11,6 +11,7 @@ from typing import Any
 
 from accord.activation.members import acknowledged
 from accord.activation.run import deliver, open_destination, reading
+from accord.activation.sync import destination_turn
 from accord.audiences.changes import Change
 from accord.audiences.memberships import audiences_of, last_recording, record_changes
 from accord.engines.registry import workspace_engine
@@ -30,9 +31,10 @@ class ErasureBlocked(RuntimeError):
 
 def delete(ws: Workspace, lake: Lake, ref: str, actor: str) -> tuple[str, dict[str, Any]]:
     """Erase the person holding identity `ref`; the request id and its receipt (counts, no identities)."""
-    # A stage running meanwhile (serve's worker stitching the person's new record), or the served copy's sync,
-    # would write back what is erased.
-    with writing_every_table(lake), writing(lake, [SERVED_COPY]):
+    # A stage running meanwhile (serve's worker stitching the person's new record), a delivery (a file destination
+    # writing its snapshot) or the served copy's sync would write back what is erased.
+    destinations = [destination_turn(c.name) for c in reading(ws, lake.sandbox or ws.config.default_sandbox)]
+    with writing_every_table(lake), writing(lake, destinations), writing(lake, [SERVED_COPY]):
         return _delete(ws, lake, ref, actor)
 
 
