@@ -485,3 +485,47 @@ def test_two_runs_of_one_destination_at_once_send_each_change_once(tmp_path: Pat
     assert len(reports) == 2 and not any(r.problem for r in reports)
     assert len(sent) == len(set(sent)) == acked > 5, "a change was sent twice"
     assert {o: (n, d) for o, n, d in receipts}["added"] == (acked, acked)
+
+
+def test_a_retry_asked_for_during_a_run_retries_what_that_run_failed(tmp_path: Path, evaluated_lake: Path,
+                                                                     receiver: Receiver) -> None:
+    """`accord deliveries retry` while the destination's worker runs it (under serve): the retry takes its turn
+    after the run, so the changes the run dead-lettered are released and sent, not left for another retry."""
+    from accord.activation.run import retry
+
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [hook(receiver, batch_size=5, max_attempts=2)])
+    config, first_sent, go_on = ws.config.destinations[0], threading.Event(), threading.Event()
+    receiver.statuses = [500, 500]  # the first batch fails twice: dead-lettered by the run
+    handle = receiver.http.RequestHandlerClass.do_POST
+
+    def held_first(self: BaseHTTPRequestHandler) -> None:
+        if not first_sent.is_set():
+            first_sent.set()
+            go_on.wait(10)
+        handle(self)
+
+    receiver.http.RequestHandlerClass.do_POST = held_first  # type: ignore[method-assign]
+    retried: list[Any] = []
+    with ws.lake() as store:
+        def run() -> None:
+            with store.cursor() as lake:
+                deliver(ws, lake, config, trigger="schedule")
+
+        def retry_beside() -> None:
+            with store.cursor() as lake:
+                retried.append(retry(ws, lake, config))
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        assert first_sent.wait(10)
+        beside = threading.Thread(target=retry_beside)
+        beside.start()
+        beside.join(1.0)  # the retry, had it not waited, releases nothing meanwhile
+        go_on.set()
+        worker.join(30), beside.join(30)
+        dead = store.scalar("SELECT count(*) FROM delivery_dead_letters")
+        acked = store.scalar("SELECT count(*) FROM destination_members")
+    [(released, report)] = retried
+    sent = {c["profile_id"] for m in receiver.received for c in m["changes"]}
+    assert released == 5 and report.total("activated") == 5
+    assert dead == 0 and len(sent) == acked > 5

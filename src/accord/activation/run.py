@@ -8,12 +8,18 @@ from accord.activation.config import DestinationConfig
 from accord.activation.deliveries import release_dead_letters
 from accord.activation.destination import Destination
 from accord.activation.members import LiveMembers, audience_kind, known_audiences
-from accord.activation.sync import DeliveryReport, DeliverySync, SyncPolicy
+from accord.activation.sync import (
+    DeliveryReport,
+    DeliverySync,
+    SyncPolicy,
+    destination_turn,
+)
 from accord.connectors.registry import connector
 from accord.governance import audit
 from accord.governance.consent import needed
 from accord.governance.enforce import destination_violations
 from accord.lake.store import Lake
+from accord.lake.turns import writing
 from accord.workspace import Workspace
 
 
@@ -76,5 +82,7 @@ def deliver(ws: Workspace, lake: Lake, config: DestinationConfig, audiences: lis
 
 def retry(ws: Workspace, lake: Lake, config: DestinationConfig) -> tuple[int, DeliveryReport]:
     """Put the destination's dead letters back into play and deliver now; returns how many were released."""
-    released = release_dead_letters(lake, config.name)
-    return released, deliver(ws, lake, config, trigger="retry")
+    # In the destination's turn: a run under way finishes first, and what it dead-letters is released too.
+    with writing(lake, [destination_turn(config.name)]):
+        released = release_dead_letters(lake, config.name)
+        return released, deliver(ws, lake, config, trigger="retry")
