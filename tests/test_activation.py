@@ -449,12 +449,11 @@ def test_deliveries_check_reaches_each_destination_and_sends_no_member(
         assert not lake.scalar("SELECT count(*) FROM delivery_runs")
 
 
-def test_two_runs_of_one_destination_at_once_send_each_change_once(tmp_path: Path, evaluated_lake: Path,
-                                                                    receiver: Receiver) -> None:
-    """Under `serve`, a destination's worker and a run asked for by hand (UI, REST, a relayed command) can start
-    together: the second must not take the first's changes in flight for a killed run's, nor send them again."""
-    ws = evaluated_workspace(tmp_path, evaluated_lake, [hook(receiver, batch_size=5)])
-    config, first_sent, go_on = ws.config.destinations[0], threading.Event(), threading.Event()
+def beside_a_held_run(ws: Workspace, store: Lake, receiver: Receiver, meanwhile: Any) -> list[Any]:
+    """Run the workspace's first destination with its first request held at the receiver, and `meanwhile(lake)`
+    on another handle of the store while it is held (a second or until it returns), as a command typed beside
+    serve's worker; returns the run's report."""
+    first_sent, go_on, reports = threading.Event(), threading.Event(), []
     handle = receiver.http.RequestHandlerClass.do_POST
 
     def held_first(self: BaseHTTPRequestHandler) -> None:
@@ -463,25 +462,38 @@ def test_two_runs_of_one_destination_at_once_send_each_change_once(tmp_path: Pat
             go_on.wait(10)
         handle(self)
 
-    receiver.http.RequestHandlerClass.do_POST = held_first  # type: ignore[method-assign]
-    reports: list[Any] = []
-    with ws.lake() as store:
+    def on_a_cursor(work: Any) -> threading.Thread:
         def run() -> None:
             with store.cursor() as lake:
-                reports.append(deliver(ws, lake, config, trigger="streaming"))
+                work(lake)
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
 
-        worker = threading.Thread(target=run)
-        worker.start()
-        assert first_sent.wait(10)
-        beside = threading.Thread(target=run)
-        beside.start()
-        beside.join(1.0)  # the second run, had it not waited, sends meanwhile
-        go_on.set()
-        worker.join(30), beside.join(30)
+    receiver.http.RequestHandlerClass.do_POST = held_first  # type: ignore[method-assign]
+    worker = on_a_cursor(lambda lake: reports.append(deliver(ws, lake, ws.config.destinations[0], trigger="schedule")))
+    assert first_sent.wait(10)
+    beside = on_a_cursor(meanwhile)
+    beside.join(1.0)  # what `meanwhile` does without waiting for the run, it does now
+    go_on.set()
+    worker.join(30), beside.join(30)
+    return reports
+
+
+def test_two_runs_of_one_destination_at_once_send_each_change_once(tmp_path: Path, evaluated_lake: Path,
+                                                                    receiver: Receiver) -> None:
+    """Under `serve`, a destination's worker and a run asked for by hand (UI, REST, a relayed command) can start
+    together: the second must not take the first's changes in flight for a killed run's, nor send them again."""
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [hook(receiver, batch_size=5)])
+    beside: list[Any] = []
+    with ws.lake() as store:
+        first = beside_a_held_run(ws, store, receiver,
+                                  lambda lake: beside.append(deliver(ws, lake, ws.config.destinations[0])))
         receipts = store.execute("SELECT outcome, count(*), count(DISTINCT profile_id) FROM delivery_receipts "
                                  "GROUP BY 1").fetchall()
         acked = store.scalar("SELECT count(*) FROM destination_members")
     sent = [c["profile_id"] for m in receiver.received for c in m["changes"]]
+    reports = first + beside
     assert len(reports) == 2 and not any(r.problem for r in reports)
     assert len(sent) == len(set(sent)) == acked > 5, "a change was sent twice"
     assert {o: (n, d) for o, n, d in receipts}["added"] == (acked, acked)
@@ -494,35 +506,10 @@ def test_a_retry_asked_for_during_a_run_retries_what_that_run_failed(tmp_path: P
     from accord.activation.run import retry
 
     ws = evaluated_workspace(tmp_path, evaluated_lake, [hook(receiver, batch_size=5, max_attempts=2)])
-    config, first_sent, go_on = ws.config.destinations[0], threading.Event(), threading.Event()
     receiver.statuses = [500, 500]  # the first batch fails twice: dead-lettered by the run
-    handle = receiver.http.RequestHandlerClass.do_POST
-
-    def held_first(self: BaseHTTPRequestHandler) -> None:
-        if not first_sent.is_set():
-            first_sent.set()
-            go_on.wait(10)
-        handle(self)
-
-    receiver.http.RequestHandlerClass.do_POST = held_first  # type: ignore[method-assign]
     retried: list[Any] = []
     with ws.lake() as store:
-        def run() -> None:
-            with store.cursor() as lake:
-                deliver(ws, lake, config, trigger="schedule")
-
-        def retry_beside() -> None:
-            with store.cursor() as lake:
-                retried.append(retry(ws, lake, config))
-
-        worker = threading.Thread(target=run)
-        worker.start()
-        assert first_sent.wait(10)
-        beside = threading.Thread(target=retry_beside)
-        beside.start()
-        beside.join(1.0)  # the retry, had it not waited, releases nothing meanwhile
-        go_on.set()
-        worker.join(30), beside.join(30)
+        beside_a_held_run(ws, store, receiver, lambda lake: retried.append(retry(ws, lake, ws.config.destinations[0])))
         dead = store.scalar("SELECT count(*) FROM delivery_dead_letters")
         acked = store.scalar("SELECT count(*) FROM destination_members")
     [(released, report)] = retried
