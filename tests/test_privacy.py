@@ -267,7 +267,7 @@ def test_the_served_copy_does_not_take_the_person_back_during_a_deletion(deliver
 
     ws, email, _ = delivered
     served = ws.lake_path().parent / "profiles.sqlite"
-    matches, synced = lake_rows.matches, threading.Event()
+    matches, synced, reports = lake_rows.matches, threading.Event(), []
     newer = write_csv(ws.root / "newer.csv", ["Id", "FirstName", "LastName", "Email", "SystemModstamp"],
                       [["0035e00000AGAIN01AAA", "Again", "Same", email, "2026-11-30T00:00:00Z"]])
     loaded = CliRunner().invoke(app, ["ingest", "files", str(newer), "--mapping", "salesforce/contact",
@@ -280,7 +280,7 @@ def test_the_served_copy_does_not_take_the_person_back_during_a_deletion(deliver
         def sync() -> None:
             other = store.cursor()
             try:
-                ServedProfiles(served).sync(other)
+                reports.append(ServedProfiles(served).sync(other))
             finally:
                 other.close()
                 synced.set()
@@ -293,7 +293,7 @@ def test_the_served_copy_does_not_take_the_person_back_during_a_deletion(deliver
     monkeypatch.setattr(lake_rows, "matches", found_while_the_copy_syncs)
     with ws.lake() as lake:
         delete(ws, lake, f"email:{email}", "test")
-    assert synced.wait(30)
+        assert synced.wait(30) and reports, "the sync failed"
     with pytest.raises(ProfileNotFound):
         ServedProfiles(served).summary(f"email:{email}", [])
 
