@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
@@ -215,18 +217,21 @@ class Parser:
         return Audience(name=name, of=of, where=where, **about)
 
     def condition(self) -> Condition:
-        self.deeper()
-        items = [self.conjunction()]
-        while self.at("or"):
-            self.i += 1
-            items.append(self.conjunction())
-        self.depth -= 1
+        with self.nested():
+            items = [self.conjunction()]
+            while self.at("or"):
+                self.i += 1
+                items.append(self.conjunction())
         return items[0] if len(items) == 1 else Or(items=tuple(items))
 
-    def deeper(self) -> None:
+    @contextmanager
+    def nested(self) -> Iterator[None]:
+        """One level deeper for what is parsed in the block; refused past MAX_NESTING."""
         self.depth += 1
         if self.depth > MAX_NESTING:
             raise AudienceSyntaxError(f"conditions nest more than {MAX_NESTING} deep", self.tok.line, self.tok.column)
+        yield
+        self.depth -= 1
 
     def conjunction(self) -> Condition:
         items = [self.unary()]
@@ -238,10 +243,8 @@ class Parser:
     def unary(self) -> Condition:
         if self.at("not") and not (self.peek().text == "in" and self.peek(2).text == "audience"):
             self.i += 1
-            self.deeper()
-            item = self.unary()
-            self.depth -= 1
-            return Not(item=item)
+            with self.nested():
+                return Not(item=self.unary())
         if self.at("not") and self.peek().text == "in":
             self.i += 2
             self.take("audience")
