@@ -59,3 +59,26 @@ def test_an_audience_stays_whole_when_the_disk_fills_while_saving(tmp_path: Path
     [kept] = load_audiences(folder)
     assert kept.name == "Quiet" and "Executive" in str(kept.where)
     assert [p.name for p in folder.iterdir()] == ["quiet.aud"], "a stray file"
+
+
+def test_a_saved_file_keeps_the_permissions_a_plain_write_gives(tmp_path: Path) -> None:
+    """Saving through a file beside does not narrow who may read: a new file gets what `open` gives under the
+    umask, a replaced one keeps its own, and serve's announcement (it holds a token) stays the owner's only."""
+    import os
+
+    from accord.api.relay import ANNOUNCEMENT, announce
+    from accord.replaced import replace_text
+
+    umask = os.umask(0o022)
+    try:
+        plain, saved = tmp_path / "plain.txt", tmp_path / "saved.txt"
+        plain.write_text("x")
+        replace_text(saved, "x")
+        assert saved.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o644
+        saved.chmod(0o640)
+        replace_text(saved, "y")
+        assert saved.stat().st_mode & 0o777 == 0o640 and saved.read_text() == "y"
+        announce(tmp_path, "http://127.0.0.1:1")
+        assert (tmp_path / ANNOUNCEMENT).stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(umask)

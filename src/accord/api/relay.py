@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from accord.replaced import replace_text
+
 ANNOUNCEMENT = "serve.json"
 TOKEN_HEADER = "X-Accord-Relay"
 LOCAL_ONLY = {"serve", "init", "demo", "generate", "mappings", "sandboxes"}
@@ -38,10 +40,7 @@ def announce(folder: Path, url: str) -> Announcement:
     mine = Announcement(url, os.getpid(), secrets.token_urlsafe(24))
     path = folder / ANNOUNCEMENT
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as out:
-        json.dump(mine.__dict__, out)
-    os.replace(path.with_suffix(".tmp"), path)
+    replace_text(path, json.dumps(mine.__dict__), mode=0o600)
     return mine
 
 
