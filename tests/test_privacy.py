@@ -177,6 +177,15 @@ def test_the_web_ui_makes_privacy_requests_for_keys_that_may(delivered) -> None:
     assert "delete" in client.get("/privacy").text
 
 
+def load_a_new_record_of(ws: Workspace, email: str) -> None:
+    """A Salesforce contact of the same person arrives (as a sync would bring it), not stitched yet."""
+    newer = write_csv(ws.root / "newer.csv", ["Id", "FirstName", "LastName", "Email", "SystemModstamp"],
+                      [["0035e00000AGAIN01AAA", "Again", "Same", email, "2026-11-30T00:00:00Z"]])
+    loaded = CliRunner().invoke(app, ["ingest", "files", str(newer), "--mapping", "salesforce/contact",
+                                      "-w", str(ws.root)])
+    assert loaded.exit_code == 0, loaded.output
+
+
 def test_a_deletion_while_identity_runs_leaves_no_trace(delivered, monkeypatch) -> None:
     """`accord privacy delete` relayed to `serve` while its worker stitches a new record of the same person: the
     stitching must not write back what the deletion erased."""
@@ -186,11 +195,7 @@ def test_a_deletion_while_identity_runs_leaves_no_trace(delivered, monkeypatch) 
 
     ws, email, _ = delivered
     values = identifiers(ws, email)
-    newer = write_csv(ws.root / "newer.csv", ["Id", "FirstName", "LastName", "Email", "SystemModstamp"],
-                      [["0035e00000AGAIN01AAA", "Again", "Same", email, "2026-11-30T00:00:00Z"]])
-    loaded = CliRunner().invoke(app, ["ingest", "files", str(newer), "--mapping", "salesforce/contact",
-                                      "-w", str(ws.root)])
-    assert loaded.exit_code == 0, loaded.output
+    load_a_new_record_of(ws, email)
     stitch_scope, erased, done, started = resolve._stitch_scope, [], threading.Event(), []
 
     def delete_relayed(store) -> None:  # type: ignore[no-untyped-def]
@@ -268,11 +273,7 @@ def test_the_served_copy_does_not_take_the_person_back_during_a_deletion(deliver
     ws, email, _ = delivered
     served = ws.lake_path().parent / "profiles.sqlite"
     matches, synced, reports = lake_rows.matches, threading.Event(), []
-    newer = write_csv(ws.root / "newer.csv", ["Id", "FirstName", "LastName", "Email", "SystemModstamp"],
-                      [["0035e00000AGAIN01AAA", "Again", "Same", email, "2026-11-30T00:00:00Z"]])
-    loaded = CliRunner().invoke(app, ["ingest", "files", str(newer), "--mapping", "salesforce/contact",
-                                      "-w", str(ws.root)])
-    assert loaded.exit_code == 0, loaded.output
+    load_a_new_record_of(ws, email)
     with ws.lake() as lake:
         run_identity(lake, IdentityConfig())  # their profile changed; the copy has yet to follow
 

@@ -4,6 +4,9 @@
 REST calls and the web UI run beside them in the same process. DuckDB lets two transactions insert the same rows:
 two identity runs over one new batch would each give its records a profile, and two deliveries to one destination
 would each send its changes. The second waits for the first instead.
+
+Whoever holds several kinds takes them in one order: tables, then destinations, then the served copy of people
+(the runner's activation stage holds its tables, then a delivery its destination; an erasure all three).
 """
 
 from __future__ import annotations
