@@ -197,6 +197,76 @@ def test_incremental_sync_picks_up_only_new_changes(server: MarketoServer, data:
     assert source.sync(lake).loaded() == 0
 
 
+@pytest.mark.parametrize(("attributes", "ids"), [
+    ([{"name": "Merge ids", "value": [12, 13]}], ["12", "13"]),
+    ([{"name": "Merge IDs", "value": "[12, 13]"}], ["12", "13"]),
+    ([{"name": "Merged in Sales", "value": False}, {"name": "Merge Ids", "value": "12"}], ["12"]),
+    ([{"name": "Merge ids", "value": ["12", "x", None]}], ["12"]),
+    ([{"name": "Merge Source", "value": "Web"}], []),
+    ([], []),
+])
+def test_the_leads_a_merge_names_are_read_whatever_shape_their_list_has(attributes: list, ids: list) -> None:
+    from accord.connectors.marketo.source import merged_ids
+
+    assert merged_ids({"leadId": 1, "attributes": attributes}) == ids
+
+
+def test_merges_of_merges_end_at_the_last_winner() -> None:
+    from accord.connectors.marketo.source import merged_into
+
+    def merge(winner: int, losers: list[int], day: int) -> dict:
+        return {"leadId": winner, "activityDate": f"2026-11-0{day}T00:00:00Z",
+                "attributes": [{"name": "Merge ids", "value": losers}]}
+
+    went = merged_into([merge(3, [2], 2), merge(2, [1], 1), merge(4, [4], 3)])
+    assert went == {"1": ("3", "2026-11-01T00:00:00Z"), "2": ("3", "2026-11-02T00:00:00Z")}
+
+
+def test_a_merge_in_marketo_leaves_one_person_holding_both_leads_history(server: MarketoServer, data: MarketoData,
+                                                                        lake: Lake) -> None:
+    """Marketo deletes a merged-away lead without a Delete Lead activity and moves its history to the winner: the
+    loser's record joins the winner's person, with its events, and holds no Marketo id of its own."""
+    from accord.identity.config import IdentityConfig
+    from accord.pipeline import run_identity
+    from accord.profiles.lookup import find_profile_id
+
+    source = source_for(server)
+    source.backfill(lake)
+    run_identity(lake, IdentityConfig())
+    with_events = lake.query(
+        "SELECT p.source_id, count(*) AS n FROM person_current p JOIN event e ON e.person_key = p.source_key "
+        "GROUP BY ALL ORDER BY n DESC, p.source_id LIMIT 2")
+    winner, loser = (int(r["source_id"]) for r in with_events)
+    mid = server.munchkin_id
+    people = lake.scalar("SELECT count(*) FROM person_profile")
+
+    def events_of(lead: int) -> int:
+        person = find_profile_id(lake, "person", f"marketo_lead_id:{mid}:{lead}")
+        return int(lake.scalar("SELECT count(*) FROM event e JOIN identity_nodes n ON n.value = e.person_key "
+                               "AND n.namespace = 'b2b_person' WHERE n.profile_id = ?", [person]))
+
+    before = events_of(winner) + events_of(loser)
+    data.merge_leads(winner, [loser], datetime.now(timezone.utc) + timedelta(seconds=2))
+    report = source.sync(lake)
+    assert report.merged == 1 and report.deleted == 0
+    assert lake.scalar("SELECT merged_into_key FROM person_current WHERE source_id = ?", [str(loser)]) == \
+        f"{winner}@{mid}.Marketo"
+    for full in (False, True):
+        run_identity(lake, IdentityConfig(), full=full)
+        person = find_profile_id(lake, "person", f"marketo_lead_id:{mid}:{winner}")
+        held = lake.query("SELECT namespace, value FROM identity_nodes WHERE profile_id = ?", [person])
+        assert {"namespace": "b2b_person", "value": f"{loser}@{mid}.Marketo"} in held
+        assert [r["value"] for r in held if r["namespace"] == "marketo_lead_id"] == [f"{mid}:{winner}"]
+        assert lake.scalar("SELECT count(*) FROM person_profile") == people - 1
+        assert events_of(winner) == before
+    again = source.sync(lake)
+    assert again.merged == 0 and again.loaded() == 0
+    data.delete_lead(winner, datetime.now(timezone.utc) + timedelta(seconds=4))
+    assert source.sync(lake).deleted == 2  # the merged-away lead went with the lead it had joined
+    assert lake.scalar("SELECT count(*) FROM person_current WHERE list_contains(?, source_id)",
+                       [[str(winner), str(loser)]]) == 0
+
+
 def test_sync_pages_through_thousands_of_activities(server: MarketoServer, data: MarketoData, lake: Lake) -> None:
     state = SourceState(lake, f"marketo:{server.munchkin_id}")
     state.put("backfill", "completed_at", "2026-01-01T00:00:00+00:00")

@@ -1120,9 +1120,10 @@ def run_sync(source_type: str, name: str | None, backfill: bool, workspace: Path
                     raise ValueError(f"{config.name}: {err}") from None
             for sandbox_name, report in zip([sandbox] if sandbox else config.sandboxes, reports):
                 rate = f" ({report.rate_used:.0%} of the rate limit)" if report.rate_used else ""
+                merged = f", {report.merged:,} merged" if report.merged else ""
                 console.print(
                     f"{config.name} → {sandbox_name}: {report.mode}, {report.loaded():,} records loaded, "
-                    f"{report.quarantined():,} quarantined, {report.deleted:,} deleted; {report.calls:,} API calls "
+                    f"{report.quarantined():,} quarantined, {report.deleted:,} deleted{merged}; {report.calls:,} API calls "
                     f"in {report.seconds:.1f} s{rate}"
                 )
 

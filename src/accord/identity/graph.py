@@ -29,7 +29,7 @@ def free_mail_domains() -> frozenset[str]:
 
 LINKING = {
     "person": ("email", "source_type", "is_converted", "source_id", "source_instance_id", "crm_contact_id",
-               "crm_lead_id", "converted_contact_key", "user_id", "anonymous_id", "phone"),
+               "crm_lead_id", "converted_contact_key", "merged_into_key", "user_id", "anonymous_id", "phone"),
     "account": ("source_type", "source_id", "crm_account_id", "domain", "website"),
 }
 """The columns each kind's links are made of (besides the record's key and lineage)."""
@@ -63,12 +63,15 @@ def _person_edges(config: IdentityConfig, records: str) -> str:
         f"SELECT source_key, 'email', lower(trim(email)), 2, {lineage}, 'e-mail on the record' FROM r WHERE email IS NOT NULL",
         f"SELECT source_key, 'crm_id', source_id, 0, {lineage}, 'own Salesforce id' FROM r "
         "WHERE source_type = 'Salesforce' AND NOT coalesce(is_converted, FALSE)",
+        # A merged-away lead is no longer a Marketo lead of its own: only the lead it joined holds an id there.
         f"SELECT source_key, 'marketo_lead_id', source_instance_id || ':' || source_id, 0, {lineage}, 'own Marketo id' "
-        "FROM r WHERE source_type = 'Marketo'",
+        "FROM r WHERE source_type = 'Marketo' AND merged_into_key IS NULL",
         f"SELECT source_key, 'crm_id', coalesce(crm_contact_id, crm_lead_id), 1, {lineage}, 'Salesforce id carried by the record' "
         "FROM r WHERE source_type <> 'Salesforce' AND coalesce(crm_contact_id, crm_lead_id) IS NOT NULL",
         f"SELECT source_key, {PERSON_NODE}, converted_contact_key, 1, {lineage}, 'lead converted to this contact' "
         "FROM r WHERE converted_contact_key IS NOT NULL",
+        f"SELECT source_key, {PERSON_NODE}, merged_into_key, 1, {lineage}, 'merged into this record by its source' "
+        "FROM r WHERE merged_into_key IS NOT NULL",
         f"SELECT source_key, 'user_id', user_id, 0, {lineage}, 'collector userId' FROM r WHERE user_id IS NOT NULL",
         f"SELECT source_key, 'anonymous_id', anonymous_id, 1, {lineage}, 'collector anonymousId' "
         "FROM r WHERE anonymous_id IS NOT NULL",

@@ -25,7 +25,7 @@ STICKY_FLAGS = {**{t.column: t.column for t in TERMS if t.flag}, "do_not_call_re
 NEWEST_STATEMENT = {**{t.column: t.column for t in TERMS if not t.flag}, "consent_reason": "marketing_consent"}
 """Person attributes the newest record gives, a refusal first on a tie (attribute → the statement that ranks)."""
 NOT_ATTRIBUTES = {"source_id", "source_instance_id", "source_type", "source_key", "batch_id", "source_row",
-                  "ingested_at", "record_hash", "source_updated_at", "is_deleted"}
+                  "ingested_at", "record_hash", "source_updated_at", "is_deleted", "merged_into_key"}
 
 
 def attributes(entity: Entity) -> list[str]:

@@ -50,6 +50,8 @@ class SyncReport:
     mode: str
     results: list[IngestResult] = field(default_factory=list)
     deleted: int = 0
+    merged: int = 0
+    """Records the source merged into others (kept as records of the one they joined)."""
     calls: int = 0
     rate_used: float = 0.0
     seconds: float = 0.0

@@ -30,6 +30,7 @@ ACTIVITY_TYPES: dict[int, tuple[str, str]] = {
     22: ("Change Score", "Score Name"),
     24: ("Add to List", "List"),
     25: ("Remove from List", "List"),
+    32: ("Merge Leads", "Lead"),
     37: ("Delete Lead", "Lead"),
     104: ("Change Status in Progression", "Program"),
     100001: ("Click Ad", "Ad"),
@@ -159,6 +160,24 @@ class MarketoData:
         rows = [r for r in self.leads.to_pylist() if int(r["id"]) != lead_id]
         self.leads = pa.Table.from_pylist(rows, self.leads.schema)
         self.add_activity(lead_id, 37, at, None, {}, lead_id)
+
+    def merge_leads(self, winner: int, losers: list[int], at: datetime) -> None:
+        """Merge leads as Marketo does: the losers are gone (no Delete Lead), their activities and memberships move
+        to the winner, and the winner gets a Merge Leads activity naming them."""
+        gone = {str(i) for i in losers}
+        self.leads = self.leads.filter(pc.invert(pc.is_in(pc.cast(self.leads["id"], pa.string()), pa.array(gone))))
+        moved = pc.if_else(pc.is_in(self.activities["leadId"], pa.array(gone)), str(winner), self.activities["leadId"])
+        self.activities = self.activities.set_column(self.activities.schema.get_field_index("leadId"), "leadId", moved)
+        for members in self.list_members.values():
+            kept = [m for m in members if m not in losers]
+            members[:] = kept + ([winner] if len(kept) < len(members) and winner not in kept else [])
+        if self.program_members is not None:
+            lead = self.program_members["leadId"]
+            self.program_members = self.program_members.set_column(
+                self.program_members.schema.get_field_index("leadId"), "leadId",
+                pc.if_else(pc.is_in(lead, pa.array(gone)), str(winner), lead))
+        self.add_activity(winner, 32, at, None, {"Merge ids": losers, "Merged in Sales": False,
+                                                 "Merge Source": "Web", "Master Updated": True}, winner)
 
     def lead_json(self, position: int, fields: list[str]) -> dict[str, Any]:
         row = {f: self.leads[f][position].as_py() for f in fields if f in self.leads.column_names}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, time, timedelta, timezone
@@ -23,6 +24,10 @@ from accord.sources.mappings import resolve_mapping
 from accord.sources.state import SourceState
 
 WINDOW = timedelta(days=31)  # the longest date range a bulk extract accepts
+MERGE_LEADS = 32
+"""Marketo's activity type id of Merge Leads. Marketo deletes a merged-away lead without a Delete Lead activity and
+moves its activities and memberships to the lead that won; this activity on the winner, its `Merge ids` attribute
+listing the losers, is the only trace."""
 PROGRAM_BATCH = 10
 ACTIVITY_COLUMNS = ["marketoGUID", "leadId", "activityDate", "activityTypeId", "campaignId",
                     "primaryAttributeValueId", "primaryAttributeValue", "attributes"]
@@ -183,12 +188,25 @@ class MarketoSource:
                 for gone in page:
                     deleted[str(gone["leadId"])] = gone["activityDate"]
                     latest = max(latest, parse_instant(gone["activityDate"]))
-            leads = [lead for page in self.client.leads_by("id", sorted(touched_leads - set(deleted)), fields)
-                     for lead in page]
+            merges = [m for page in self.client.activity_pages("/rest/v1/activities.json", token,
+                                                               {"activityTypeIds": str(MERGE_LEADS)}) for m in page]
+            for merge in merges:
+                latest = max(latest, parse_instant(merge["activityDate"]))
+            merged = merged_into(merges)
+            # A lead merged into one deleted since is gone with it.
+            deleted |= {loser: at for loser, (winner, at) in merged.items() if winner in deleted and loser not in deleted}
+            merged = {loser: went for loser, went in merged.items() if loser not in deleted}
+            touched_leads |= {winner for winner, _ in merged.values()}
+            leads = [lead for page in self.client.leads_by("id", sorted(touched_leads - set(deleted) - set(merged)),
+                                                           fields) for lead in page]
             self._load_rows(lake, report, "lead", leads)
             if leads:
                 self._crm_objects(lake, report, [str(lead["id"]) for lead in leads])
+            if merged:
+                report.results.append(self._merged_away(lake, merged))
+                report.merged = report.results[-1].loaded
             if deleted:
+                deleted |= self._merged_into_deleted(lake, deleted)
                 report.results.append(ingest_records(
                     lake, "person", [{"source_id": k, "is_deleted": True, "source_updated_at": v}
                                      for k, v in deleted.items()],
@@ -259,6 +277,30 @@ class MarketoSource:
                 source_name=f"marketo:{self.config.name}", fingerprint=records_digest([gone, stamp])))
         return len(gone)
 
+    def _merged_away(self, lake: Lake, merged: dict[str, tuple[str, str]]) -> IngestResult:
+        """Each merged-away lead as a record of the lead it joined, holding nothing of its own: the events and
+        memberships that still name it then count for the person it became, as Marketo moved them there."""
+        suffix = f"@{self.config.munchkin_id}.Marketo"
+        rows = [{"source_id": loser, "merged_into_key": winner + suffix, "source_updated_at": at}
+                for loser, (winner, at) in sorted(merged.items())]
+        return ingest_records(lake, "person", rows, source_type="Marketo", source_instance_id=self.config.munchkin_id,
+                              source_name=f"marketo:{self.config.name}", fingerprint=records_digest(rows))
+
+    def _merged_into_deleted(self, lake: Lake, deleted: dict[str, str]) -> dict[str, str]:
+        """Leads merged (at any remove) into a deleted lead: Marketo deleted their history with it."""
+        suffix = f"@{self.config.munchkin_id}.Marketo"
+        found: dict[str, str] = {}
+        gone = dict(deleted)
+        while gone:
+            rows = lake.query(
+                "SELECT source_id, merged_into_key FROM person_current WHERE source_type = 'Marketo' "
+                "AND source_instance_id = $instance AND list_contains($keys, merged_into_key)",
+                {"instance": self.config.munchkin_id, "keys": [lead + suffix for lead in gone]})
+            gone = {r["source_id"]: gone[r["merged_into_key"].removesuffix(suffix)] for r in rows
+                    if r["source_id"] not in deleted and r["source_id"] not in found}
+            found |= gone
+        return found
+
     # Helpers --------------------------------------------------------------------------------------------------
     def _finish(self, report: SyncReport) -> SyncReport:
         report.calls = self.client.stats.calls - report._first_call
@@ -295,6 +337,37 @@ class MarketoSource:
         report.results.append(ingest_chunks(
             lake, self.mappings[mapping_name], [chunk], source_name=f"marketo:{self.config.name}", fingerprint=digest,
             source_instance_id=self.config.munchkin_id, strict_columns=False))
+
+
+def merged_ids(activity: dict[str, Any]) -> list[str]:
+    """The lead ids a Merge Leads activity names as merged into its lead (a list, or text such as `[12, 13]`)."""
+    for attribute in activity.get("attributes") or []:
+        if re.sub(r"[^a-z]", "", str(attribute.get("name", "")).lower()) in ("mergeids", "mergedids"):
+            value = attribute.get("value")
+            items = value if isinstance(value, list) else re.findall(r"\d+", str(value or ""))
+            return [str(int(v)) for v in (str(item).strip() for item in items) if v.isdigit()]
+    return []
+
+
+def merged_into(activities: Iterable[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """Each merged-away lead id → (the lead it lives on in now, when it was merged), following merges of merges in
+    the order they happened."""
+    went: dict[str, tuple[str, str]] = {}
+    for activity in sorted(activities, key=lambda a: str(a.get("activityDate"))):
+        winner = str(activity.get("leadId"))
+        for loser in merged_ids(activity):
+            if loser != winner:
+                went[loser] = (winner, str(activity.get("activityDate")))
+    last = {loser: (_last(went, winner), at) for loser, (winner, at) in went.items()}
+    return {loser: went_to for loser, went_to in last.items() if went_to[0] != loser}
+
+
+def _last(went: dict[str, tuple[str, str]], lead: str) -> str:
+    seen = {lead}
+    while lead in went and went[lead][0] not in seen:
+        lead = went[lead][0]
+        seen.add(lead)
+    return lead
 
 
 def _bulk_shape(activity: dict[str, Any]) -> dict[str, Any]:
