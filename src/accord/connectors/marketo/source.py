@@ -263,7 +263,7 @@ class MarketoSource:
         """Members of a re-read list that it no longer holds become soft deletes of their memberships."""
         if not lists:
             return 0
-        suffix = f"@{self.config.munchkin_id}.Marketo"
+        suffix = self._key_suffix
         still = {f"{m['listId']}:{m['leadId']}" for m in members}
         keys = [f"{x['id']}{suffix}" for x in lists]
         gone = [r for r in lake.query(
@@ -280,7 +280,7 @@ class MarketoSource:
     def _merged_away(self, lake: Lake, merged: dict[str, tuple[str, str]]) -> IngestResult:
         """Each merged-away lead as a record of the lead it joined, holding nothing of its own: the events and
         memberships that still name it then count for the person it became, as Marketo moved them there."""
-        suffix = f"@{self.config.munchkin_id}.Marketo"
+        suffix = self._key_suffix
         rows = [{"source_id": loser, "merged_into_key": winner + suffix, "source_updated_at": at}
                 for loser, (winner, at) in sorted(merged.items())]
         return ingest_records(lake, "person", rows, source_type="Marketo", source_instance_id=self.config.munchkin_id,
@@ -288,7 +288,7 @@ class MarketoSource:
 
     def _merged_into_deleted(self, lake: Lake, deleted: dict[str, str]) -> dict[str, str]:
         """Leads merged (at any remove) into a deleted lead: Marketo deleted their history with it."""
-        suffix = f"@{self.config.munchkin_id}.Marketo"
+        suffix = self._key_suffix
         found: dict[str, str] = {}
         gone = dict(deleted)
         while gone:
@@ -302,6 +302,11 @@ class MarketoSource:
         return found
 
     # Helpers --------------------------------------------------------------------------------------------------
+    @property
+    def _key_suffix(self) -> str:
+        """What follows a Marketo id in the source keys of this instance's records."""
+        return f"@{self.config.munchkin_id}.Marketo"
+
     def _finish(self, report: SyncReport) -> SyncReport:
         report.calls = self.client.stats.calls - report._first_call
         report.seconds = monotonic() - report._started
