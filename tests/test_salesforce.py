@@ -19,6 +19,7 @@ from accord.connectors.salesforce.client import (
     SalesforceAuth,
     SalesforceAuthError,
     SalesforceClient,
+    SalesforceError,
 )
 from accord.connectors.salesforce.config import SalesforceSourceConfig
 from accord.connectors.salesforce.server import SalesforceData, SalesforceServer
@@ -98,6 +99,48 @@ def test_sync_pages_with_next_records_url_and_turns_deletes_into_soft_deletes(se
     assert lake.scalar("SELECT count(*) FROM person_current WHERE source_id = ?", [contact]) == 0
     assert lake.scalar("SELECT count(*) FROM person WHERE source_id = ?", [contact]) == 2  # history kept
     assert source.sync(lake).loaded() == 0
+
+
+def test_records_the_recycle_bin_no_longer_holds_are_found_by_comparing_ids(server: SalesforceServer,
+                                                                            data: SalesforceData, lake: Lake) -> None:
+    """A deletion leaves the recycle bin after 15 days (or at once, emptied or hard-deleted): a sync paused longer
+    never sees it through queryAll. Every reconcile_days each object's ids are compared with the org's."""
+    source = source_for(server)
+    source.backfill(lake)
+    contact, lead = data.records["Contact"][0]["Id"], data.records["Lead"][0]["Id"]
+    data.purge("Contact", contact)
+    data.purge("Lead", lead)
+    report = source.sync(lake)
+    assert report.deleted == 0, "the backfill compared them a moment ago: not due yet"
+    state = SourceState(lake, f"salesforce:{ORG}")
+    weeks_ago = (datetime.now(timezone.utc) - timedelta(days=20)).isoformat()
+    for sobject in ("Contact", "Lead"):
+        state.put(f"sync.{sobject}", "since", weeks_ago)  # a server that was down for three weeks
+    state.put("backfill", "completed_at", weeks_ago)
+    report = source.sync(lake)
+    assert report.deleted == 2
+    assert lake.scalar("SELECT count(*) FROM person_current WHERE list_contains(?, source_id)", [[contact, lead]]) == 0
+    assert lake.scalar("SELECT count(*) FROM person_current") == live_rows(data, "Contact") + live_rows(data, "Lead")
+    assert lake.scalar("SELECT count(*) FROM account_current") == live_rows(data, "Account")
+    assert source.sync(lake).deleted == 0, "compared again only after reconcile_days"
+
+
+def test_a_comparison_that_would_delete_most_of_an_object_is_refused(server: SalesforceServer, data: SalesforceData,
+                                                                     lake: Lake) -> None:
+    """An integration user who lost access to most Leads (a sharing rule) must not delete them all."""
+    source = source_for(server, reconcile_days=1)
+    source.backfill(lake)
+    leads = live_rows(data, "Lead")
+    for row in list(data.records["Lead"])[1:]:
+        data.purge("Lead", row["Id"])
+    SourceState(lake, f"salesforce:{ORG}").put("backfill", "completed_at", "2026-01-01T00:00:00+00:00")
+    refused = r"Lead: \d+ of the \d+ records Accord holds are no longer in the org; .* reconcile_max_share \(50%\)"
+    with pytest.raises(SalesforceError, match=refused):
+        source.sync(lake)
+    assert lake.scalar("SELECT count(*) FROM person_current WHERE source_id LIKE '00Q%'") == leads
+    assert lake.scalar("SELECT count(*) FROM person_current WHERE source_id LIKE '003%'") == live_rows(data, "Contact")
+    raised = source_for(server, reconcile_days=1, reconcile_max_share=1.0).sync(lake)
+    assert raised.deleted == leads - 1
 
 
 def test_a_change_in_the_same_second_as_the_checkpoint_is_not_lost(server: SalesforceServer,

@@ -4,6 +4,9 @@ Salesforce's error codes with retries."""
 
 from __future__ import annotations
 
+import csv
+import io
+import itertools
 import re
 import threading
 import time
@@ -155,6 +158,11 @@ class SalesforceClient:
         """Field API names of an object, custom fields included."""
         return [f["name"] for f in self.request("GET", f"{self.base}/sobjects/{sobject}/describe").json()["fields"]]
 
+    def key_prefix(self, sobject: str) -> str | None:
+        """The three characters every id of an object begins with (`003` for Contact), from its describe."""
+        prefix = self.request("GET", f"{self.base}/sobjects/{sobject}/describe").json().get("keyPrefix")
+        return str(prefix) if prefix else None
+
     def query(self, soql: str, *, include_deleted: bool = False, batch_size: int = 2000) -> Iterator[list[dict[str, Any]]]:
         """Pages of records (without `attributes`), following nextRecordsUrl until done."""
         path = f"{self.base}/{'queryAll' if include_deleted else 'query'}"
@@ -193,6 +201,19 @@ class SalesforceClient:
         following = resp.headers.get("Sforce-Locator")
         return resp.content, None if following in (None, "", "null") else following
 
+
+    def bulk_ids(self, sobject: str, max_records: int) -> set[str]:
+        """The id of every record of an object the org holds now (a Bulk API 2.0 query; the recycle bin's not)."""
+        job_id = self.bulk_query(f"SELECT Id FROM {sobject}")
+        self.bulk_wait(job_id)
+        ids: set[str] = set()
+        locator: str | None = None
+        while True:
+            data, locator = self.bulk_page(job_id, locator, max_records)
+            rows = csv.reader(io.StringIO(data.decode("utf-8-sig")))
+            ids.update(row[0] for row in itertools.islice(rows, 1, None) if row)
+            if locator is None:
+                return ids
 
     # sObject Collections ------------------------------------------------------------------------------------
     def create(self, sobject: str, values: dict[str, Any]) -> str:

@@ -72,6 +72,13 @@ class SalesforceSourceConfig(SalesforceConnection, SourceBase):
                                                         "to read; default: every declared one the org's describe lists.")
     bulk_poll_seconds: float = Field(default=5.0, gt=0, description="How often a Bulk API 2.0 job is polled.")
     bulk_page_records: int = Field(default=50_000, ge=1, description="Records per Bulk API result set (maxRecords).")
+    reconcile_days: int = Field(default=14, ge=1, description="Days between comparisons of each object's ids with "
+                                "the org's, which find records deleted where a sync cannot see it: the recycle bin "
+                                "keeps a deletion 15 days, so a sync paused longer, an emptied bin or a hard delete "
+                                "would miss it.")
+    reconcile_max_share: float = Field(default=0.5, gt=0, le=1, description="The most of an object's records one "
+                                       "comparison may delete; more is refused and the sync fails (an integration "
+                                       "user who lost access to an object sees none of its records).")
 
     @property
     def instance_id(self) -> str:

@@ -130,6 +130,12 @@ class SalesforceData:
     def delete(self, name: str, record_id: str, at: datetime | None = None) -> None:
         self.upsert(name, {"Id": record_id, "IsDeleted": "true"}, at)
 
+    def purge(self, name: str, record_id: str) -> None:
+        """A record gone from the recycle bin too (emptied, a hard delete, or deleted over 15 days ago): not even
+        queryAll finds it."""
+        self.records[name] = [r for r in self.records[name] if r["Id"] != record_id]
+        self._indexed = (-1, -1)
+
     def refuse(self, record_id: str, message: str = "Blocked by a validation rule") -> None:
         self.refused[record_id] = message
 

@@ -9,17 +9,19 @@ from pathlib import Path
 from time import monotonic
 from typing import Any
 
-from accord.connectors.salesforce.client import SalesforceClient
+from accord.connectors.salesforce.client import SalesforceClient, SalesforceError
 from accord.connectors.salesforce.config import (
     SALESFORCE_OBJECTS,
     SalesforceSourceConfig,
 )
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.mapping import Mapping, MappingError
+from accord.ingest.records import ingest_records
+from accord.lake.sql import ident
 from accord.lake.store import Lake
 from accord.model.schema import STANDARD, Schema
 from accord.model.times import parse_instant, utc_seconds
-from accord.sources.api import Progress, SyncReport, records_chunk
+from accord.sources.api import Progress, SyncReport, records_chunk, records_digest
 from accord.sources.files import FileReader
 from accord.sources.mappings import resolve_mapping
 from accord.sources.state import SourceState
@@ -125,6 +127,7 @@ class SalesforceSource:
         if state.get("backfill", "completed_at") is None:
             return self.backfill(lake, progress)
         report = SyncReport(self.config.name, "sync", _first_call=self.client.stats.calls)
+        refused: list[str] = []
         for sobject in self.config.objects:
             since = state.get(f"sync.{sobject}", "since") or "1970-01-01T00:00:00+00:00"
             stamp = _soql_time(since)
@@ -146,7 +149,43 @@ class SalesforceSource:
                     if progress:
                         progress(sobject, len(page))
             state.put(f"sync.{sobject}", "since", latest)
+            if self._reconcile_due(state, sobject):
+                try:
+                    report.deleted += self._reconcile(lake, state, sobject)
+                except ReconcileRefused as err:
+                    refused.append(str(err))
+        if refused:
+            raise SalesforceError("reconcile", "; ".join(refused))
         return self._finish(report)
+
+    def _reconcile_due(self, state: SourceState, sobject: str) -> bool:
+        last = state.get(f"reconcile.{sobject}", "at") or state.get("backfill", "completed_at")
+        return last is None or datetime.now(timezone.utc) - parse_instant(last) >= timedelta(days=self.config.reconcile_days)
+
+    def _reconcile(self, lake: Lake, state: SourceState, sobject: str) -> int:
+        """Soft-delete the records of `sobject` Accord holds that the org no longer does; returns how many."""
+        at = datetime.now(timezone.utc).isoformat()
+        prefix = self.client.key_prefix(sobject)
+        entity = self.mappings[sobject].entity
+        if prefix is None:  # an object whose ids share no prefix cannot be told apart from its entity's others
+            return 0
+        present = self.client.bulk_ids(sobject, self.config.bulk_page_records)
+        held = [r[0] for r in lake.execute(
+            f"SELECT source_id FROM {ident(entity + '_current')} WHERE source_type = 'Salesforce' "
+            "AND source_instance_id = ? AND starts_with(source_id, ?)", [self.config.org_id, prefix]).fetchall()]
+        gone = sorted(set(held) - present)
+        if gone and len(gone) > self.config.reconcile_max_share * len(held):
+            raise ReconcileRefused(
+                f"{sobject}: {len(gone):,} of the {len(held):,} records Accord holds are no longer in the org; "
+                f"deleting them is more than reconcile_max_share ({self.config.reconcile_max_share:.0%}) allows. "
+                "Check that the integration user can still read them all; if they really were deleted, raise "
+                "reconcile_max_share for one sync")
+        if gone:
+            rows = [{"source_id": i, "is_deleted": True, "source_updated_at": at} for i in gone]
+            ingest_records(lake, entity, rows, source_type="Salesforce", source_instance_id=self.config.org_id,
+                           source_name=f"salesforce:{self.config.name}", fingerprint=records_digest(rows))
+        state.put(f"reconcile.{sobject}", "at", at)
+        return len(gone)
 
     def _load_rows(self, lake: Lake, sobject: str, rows: list[dict[str, Any]]) -> IngestResult:
         chunk, digest = records_chunk(rows)
@@ -157,6 +196,10 @@ class SalesforceSource:
         report.calls = self.client.stats.calls - report._first_call
         report.seconds = monotonic() - report._started
         return report
+
+
+class ReconcileRefused(Exception):
+    """A comparison of ids would delete more of an object's records than the source allows."""
 
 
 def _soql_time(iso: str) -> str:
