@@ -13,6 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from accord.cli import app
+from accord.connectors.errors import ConnectorError
 from accord.connectors.marketo.client import (
     MarketoAuthError,
     MarketoClient,
@@ -265,6 +266,38 @@ def test_a_merge_in_marketo_leaves_one_person_holding_both_leads_history(server:
     assert source.sync(lake).deleted == 2  # the merged-away lead went with the lead it had joined
     assert lake.scalar("SELECT count(*) FROM person_current WHERE list_contains(?, source_id)",
                        [[str(winner), str(loser)]]) == 0
+
+
+def test_deletions_marketo_no_longer_shows_are_found_by_comparing_lead_ids(server: MarketoServer, data: MarketoData,
+                                                                          lake: Lake) -> None:
+    """Marketo may prune deletions older than 14 days: after a longer pause a sync compares lead ids instead."""
+    source = source_for(server)
+    source.backfill(lake)
+    gone, kept = int(data.leads["id"][1].as_py()), int(data.leads["id"][2].as_py())
+    data.delete_lead(gone, datetime.now(timezone.utc) - timedelta(days=16))
+    state = SourceState(lake, f"marketo:{server.munchkin_id}")
+    state.put("sync", "since", (datetime.now(timezone.utc) - timedelta(days=20)).isoformat())
+    report = source.sync(lake)
+    assert report.deleted == 1
+    assert lake.scalar("SELECT count(*) FROM person_current WHERE source_id = ?", [str(gone)]) == 0
+    assert lake.scalar("SELECT count(*) FROM person_current") == data.leads.num_rows
+    exports = server.count("/bulk/v1/leads/export/create.json")
+    data.delete_lead(kept, datetime.now(timezone.utc) - timedelta(days=16))
+    assert source.sync(lake).deleted == 0, "compared a moment ago: not again until deletions could be pruned"
+    assert server.count("/bulk/v1/leads/export/create.json") == exports
+
+
+def test_a_comparison_that_would_delete_most_leads_is_refused(server: MarketoServer, data: MarketoData,
+                                                             lake: Lake) -> None:
+    source = source_for(server)
+    source.backfill(lake)
+    held = data.leads.num_rows
+    data.leads = data.leads.slice(0, 1)  # what a user who lost access to most partitions would see
+    SourceState(lake, f"marketo:{server.munchkin_id}").put(
+        "sync", "since", (datetime.now(timezone.utc) - timedelta(days=20)).isoformat())
+    with pytest.raises(ConnectorError, match=rf"leads: {held - 1:,} of the {held:,} records Accord holds"):
+        source.sync(lake)
+    assert lake.scalar("SELECT count(*) FROM person_current") == held
 
 
 def test_sync_pages_through_thousands_of_activities(server: MarketoServer, data: MarketoData, lake: Lake) -> None:

@@ -134,7 +134,7 @@ def test_a_comparison_that_would_delete_most_of_an_object_is_refused(server: Sal
     for row in list(data.records["Lead"])[1:]:
         data.purge("Lead", row["Id"])
     SourceState(lake, f"salesforce:{ORG}").put("backfill", "completed_at", "2026-01-01T00:00:00+00:00")
-    refused = r"Lead: \d+ of the \d+ records Accord holds are no longer in the org; .* reconcile_max_share \(50%\)"
+    refused = r"Lead: \d+ of the \d+ records Accord holds are no longer in the source; .* reconcile_max_share \(50%\)"
     with pytest.raises(SalesforceError, match=refused):
         source.sync(lake)
     assert lake.scalar("SELECT count(*) FROM person_current WHERE source_id LIKE '00Q%'") == leads

@@ -68,6 +68,9 @@ class MarketoSourceConfig(MarketoConnection, SourceBase):
         description="What to read; add companies, named_accounts, opportunities (with their lead roles) when "
                     "Marketo holds them and no CRM source does.")
     bulk_poll_seconds: float = Field(default=10.0, gt=0, description="How often a bulk export's status is polled.")
+    reconcile_max_share: float = Field(default=0.5, gt=0, le=1, description="The most of the leads Accord holds "
+                                       "that one comparison of lead ids (after a pause longer than Marketo keeps "
+                                       "deletions) may delete; more is refused and the sync fails.")
 
     @property
     def instance_id(self) -> str:

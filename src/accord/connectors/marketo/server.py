@@ -62,6 +62,8 @@ class Limits:
     max_window_days: int = 31
     call_seconds: float = 0.0
     """How long each REST call takes to answer (a real instance: a few hundred milliseconds)."""
+    deletions_kept_days: int = 14
+    """How long `deletedleads.json` shows a deletion (Marketo may prune older ones)."""
 
 
 @dataclass
@@ -477,7 +479,10 @@ class MarketoServer(LocalServer):
         return self._page(rows, end, fields)
 
     def _deleted_leads(self, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
-        return self._page(*self._scan(q, {37}))
+        rows, end = self._scan(q, {37})
+        # Marketo prunes deletions older than 14 days: the activity log no longer shows them.
+        kept = _iso_now(time.time() - self.limits.deletions_kept_days * 86400)
+        return self._page([r for r in rows if self.data.activity_dates[r] >= kept], end)
 
     # Asset API ------------------------------------------------------------------------------------------------
     def _programs(self, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:

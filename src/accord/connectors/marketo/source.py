@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -21,9 +23,13 @@ from accord.model.times import parse_instant, utc_seconds
 from accord.sources.api import Progress, SyncReport, records_chunk, records_digest
 from accord.sources.files import FileReader, fingerprint
 from accord.sources.mappings import resolve_mapping
+from accord.sources.reconcile import missing
 from accord.sources.state import SourceState
 
 WINDOW = timedelta(days=31)  # the longest date range a bulk extract accepts
+DELETIONS_KEPT = timedelta(days=13)
+"""How far back `deletedleads.json` can be trusted: Marketo may prune deletions older than 14 days (a day kept
+aside for clocks and a sync under way). A sync whose checkpoint, and last comparison, are older compares lead ids."""
 MERGE_LEADS = 32
 """Marketo's activity type id of Merge Leads. Marketo deletes a merged-away lead without a Delete Lead activity and
 moves its activities and memberships to the lead that won; this activity on the winner, its `Merge ids` attribute
@@ -205,6 +211,11 @@ class MarketoSource:
             if merged:
                 report.results.append(self._merged_away(lake, merged))
                 report.merged = report.results[-1].loaded
+            compared = state.get("reconcile", "at")
+            seen_to = max(since, datetime.fromisoformat(compared)) if compared else since
+            if datetime.now(timezone.utc) - seen_to > DELETIONS_KEPT:
+                deleted |= self._deleted_unseen(lake, deleted, merged)
+                state.put("reconcile", "at", datetime.now(timezone.utc).isoformat())
             if deleted:
                 deleted |= self._merged_into_deleted(lake, deleted)
                 report.results.append(ingest_records(
@@ -285,6 +296,26 @@ class MarketoSource:
                 for loser, (winner, at) in sorted(merged.items())]
         return ingest_records(lake, "person", rows, source_type="Marketo", source_instance_id=self.config.munchkin_id,
                               source_name=f"marketo:{self.config.name}", fingerprint=records_digest(rows))
+
+    def _deleted_unseen(self, lake: Lake, deleted: dict[str, str], merged: dict[str, tuple[str, str]]
+                        ) -> dict[str, str]:
+        """The leads Accord holds that Marketo no longer does, found by exporting every lead id since
+        `backfill_since` (after a pause longer than Marketo keeps deletions, `deletedleads.json` may miss some)."""
+        since = datetime.combine(self.config.backfill_since, time(), timezone.utc)
+        present: set[str] = set()
+        jobs = [BulkJob(s.isoformat(), {"fields": ["id"], "format": "CSV",
+                                        "filter": {"createdAt": {"startAt": _stamp(s), "endAt": _stamp(e)}}})
+                for s, e in _windows(since, datetime.now(timezone.utc))]
+        for _, path in BulkQueue(self.client, "leads").run(jobs, lambda job: None):
+            with path.open(newline="", encoding="utf-8-sig") as f:
+                present.update(row[0] for row in itertools.islice(csv.reader(f), 1, None) if row)
+        # Leads created before backfill_since were never exported: only a change brought them in.
+        held = [r[0] for r in lake.execute(
+            "SELECT source_id FROM person_current WHERE source_type = 'Marketo' AND source_instance_id = ? "
+            "AND merged_into_key IS NULL AND created_at >= ?", [self.config.munchkin_id, since]).fetchall()]
+        known = [lead for lead in held if lead not in deleted and lead not in merged]
+        at = datetime.now(timezone.utc).isoformat()
+        return {lead: at for lead in missing(known, present, self.config.reconcile_max_share, "leads")}
 
     def _merged_into_deleted(self, lake: Lake, deleted: dict[str, str]) -> dict[str, str]:
         """Leads merged (at any remove) into a deleted lead: Marketo deleted their history with it."""

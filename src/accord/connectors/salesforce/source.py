@@ -16,14 +16,14 @@ from accord.connectors.salesforce.config import (
 )
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.mapping import Mapping, MappingError
-from accord.ingest.records import ingest_records
 from accord.lake.sql import ident
 from accord.lake.store import Lake
 from accord.model.schema import STANDARD, Schema
 from accord.model.times import parse_instant, utc_seconds
-from accord.sources.api import Progress, SyncReport, records_chunk, records_digest
+from accord.sources.api import Progress, SyncReport, records_chunk
 from accord.sources.files import FileReader
 from accord.sources.mappings import resolve_mapping
+from accord.sources.reconcile import Holder, ReconcileRefused, delete_missing
 from accord.sources.state import SourceState
 
 ALWAYS = ("Id", "SystemModstamp", "IsDeleted")
@@ -166,26 +166,17 @@ class SalesforceSource:
         """Soft-delete the records of `sobject` Accord holds that the org no longer does; returns how many."""
         at = datetime.now(timezone.utc).isoformat()
         prefix = self.client.key_prefix(sobject)
-        entity = self.mappings[sobject].entity
         if prefix is None:  # an object whose ids share no prefix cannot be told apart from its entity's others
             return 0
+        entity = self.mappings[sobject].entity
         present = self.client.bulk_ids(sobject, self.config.bulk_page_records)
         held = [r[0] for r in lake.execute(
             f"SELECT source_id FROM {ident(entity + '_current')} WHERE source_type = 'Salesforce' "
             "AND source_instance_id = ? AND starts_with(source_id, ?)", [self.config.org_id, prefix]).fetchall()]
-        gone = sorted(set(held) - present)
-        if gone and len(gone) > self.config.reconcile_max_share * len(held):
-            raise ReconcileRefused(
-                f"{sobject}: {len(gone):,} of the {len(held):,} records Accord holds are no longer in the org; "
-                f"deleting them is more than reconcile_max_share ({self.config.reconcile_max_share:.0%}) allows. "
-                "Check that the integration user can still read them all; if they really were deleted, raise "
-                "reconcile_max_share for one sync")
-        if gone:
-            rows = [{"source_id": i, "is_deleted": True, "source_updated_at": at} for i in gone]
-            ingest_records(lake, entity, rows, source_type="Salesforce", source_instance_id=self.config.org_id,
-                           source_name=f"salesforce:{self.config.name}", fingerprint=records_digest(rows))
+        holder = Holder("Salesforce", self.config.org_id, f"salesforce:{self.config.name}")
+        deleted = delete_missing(lake, entity, holder, held, present, self.config.reconcile_max_share, sobject)
         state.put(f"reconcile.{sobject}", "at", at)
-        return len(gone)
+        return deleted
 
     def _load_rows(self, lake: Lake, sobject: str, rows: list[dict[str, Any]]) -> IngestResult:
         chunk, digest = records_chunk(rows)
@@ -196,10 +187,6 @@ class SalesforceSource:
         report.calls = self.client.stats.calls - report._first_call
         report.seconds = monotonic() - report._started
         return report
-
-
-class ReconcileRefused(Exception):
-    """A comparison of ids would delete more of an object's records than the source allows."""
 
 
 def _soql_time(iso: str) -> str:
