@@ -201,7 +201,6 @@ class SalesforceClient:
         following = resp.headers.get("Sforce-Locator")
         return resp.content, None if following in (None, "", "null") else following
 
-
     def bulk_ids(self, sobject: str, max_records: int) -> set[str]:
         """The id of every record of an object the org holds now (a Bulk API 2.0 query; the recycle bin's not)."""
         job_id = self.bulk_query(f"SELECT Id FROM {sobject}")
