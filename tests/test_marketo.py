@@ -352,6 +352,10 @@ def test_one_instance_feeds_two_sandboxes(tmp_path: Path, server: MarketoServer,
     assert counts["prod"] == counts["dev"] > 0
     again = runner.invoke(app, ["sync", "marketo", "-w", str(ws.root), "-s", "dev"])
     assert again.exit_code == 0 and "mkto-0 → dev: sync, 0 records loaded" in again.output
+    winner, loser = (int(v) for v in server.data.leads["id"][:2].to_pylist())
+    server.data.merge_leads(winner, [loser], datetime.now(timezone.utc) + timedelta(seconds=2))
+    merged = runner.invoke(app, ["sync", "marketo", "-w", str(ws.root), "-s", "dev"], env={"COLUMNS": "200"})
+    assert merged.exit_code == 0 and "0 deleted, 1 merged;" in merged.output, merged.output
     listed = runner.invoke(app, ["sources", "list", "-w", str(ws.root)])
     assert listed.output.count("mkto-0") == 2 and "never" not in listed.output
     checked = runner.invoke(app, ["sources", "check", "-w", str(ws.root)])

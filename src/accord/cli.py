@@ -1123,8 +1123,8 @@ def run_sync(source_type: str, name: str | None, backfill: bool, workspace: Path
                 merged = f", {report.merged:,} merged" if report.merged else ""
                 console.print(
                     f"{config.name} → {sandbox_name}: {report.mode}, {report.loaded():,} records loaded, "
-                    f"{report.quarantined():,} quarantined, {report.deleted:,} deleted{merged}; {report.calls:,} API calls "
-                    f"in {report.seconds:.1f} s{rate}"
+                    f"{report.quarantined():,} quarantined, {report.deleted:,} deleted{merged}; "
+                    f"{report.calls:,} API calls in {report.seconds:.1f} s{rate}"
                 )
 
 

@@ -150,8 +150,8 @@ PERSON = Entity(
         Column("personalize_consent", S, doc="y or n: may sites, apps and sales personalise for the person."),
         Column("collect_consent", S, doc="y or n: may Accord collect what the person does (events)."),
         Column("consent_reason", S, doc="Why the record states its consent (an unsubscribe reason, the form, the CMP)."),
-        Column("merged_into_key", S, doc="Source key of the record the source merged this one into (Marketo's Merge Leads): "
-               "its events and relations belong to that person now."),
+        Column("merged_into_key", S, doc="Source key of the record the source merged this one into (Marketo's "
+               "Merge Leads): its events and relations belong to that person now."),
     ),
     "A person: a lead or a contact.",
     references={"account_key": "account", "converted_contact_key": "person", "converted_account_key": "account",

@@ -200,7 +200,8 @@ class MarketoSource:
                 latest = max(latest, parse_instant(merge["activityDate"]))
             merged = merged_into(merges)
             # A lead merged into one deleted since is gone with it.
-            deleted |= {loser: at for loser, (winner, at) in merged.items() if winner in deleted and loser not in deleted}
+            deleted |= {loser: at for loser, (winner, at) in merged.items()
+                        if winner in deleted and loser not in deleted}
             merged = {loser: went for loser, went in merged.items() if loser not in deleted}
             touched_leads |= {winner for winner, _ in merged.values()}
             leads = [lead for page in self.client.leads_by("id", sorted(touched_leads - set(deleted) - set(merged)),

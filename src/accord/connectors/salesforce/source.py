@@ -160,7 +160,8 @@ class SalesforceSource:
 
     def _reconcile_due(self, state: SourceState, sobject: str) -> bool:
         last = state.get(f"reconcile.{sobject}", "at") or state.get("backfill", "completed_at")
-        return last is None or datetime.now(timezone.utc) - parse_instant(last) >= timedelta(days=self.config.reconcile_days)
+        due = timedelta(days=self.config.reconcile_days)
+        return last is None or datetime.now(timezone.utc) - parse_instant(last) >= due
 
     def _reconcile(self, lake: Lake, state: SourceState, sobject: str) -> int:
         """Soft-delete the records of `sobject` Accord holds that the org no longer does; returns how many."""
