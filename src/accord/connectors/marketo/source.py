@@ -97,8 +97,7 @@ class MarketoSource:
         if "leads" in wanted:
             fields = self._lead_fields()
             self._bulk(lake, state, report, "leads", "lead", since, until, progress,
-                       lambda s, e: {"fields": fields, "format": "CSV",
-                                     "filter": {"createdAt": {"startAt": _stamp(s), "endAt": _stamp(e)}}})
+                       lambda s, e: _leads_created(fields, s, e))
         if "activities" in wanted:
             types = self._activity_type_ids()
             self._bulk(lake, state, report, "activities", "activity", since, until, progress,
@@ -304,9 +303,7 @@ class MarketoSource:
         `backfill_since` (after a pause longer than Marketo keeps deletions, `deletedleads.json` may miss some)."""
         since = datetime.combine(self.config.backfill_since, time(), timezone.utc)
         present: set[str] = set()
-        jobs = [BulkJob(s.isoformat(), {"fields": ["id"], "format": "CSV",
-                                        "filter": {"createdAt": {"startAt": _stamp(s), "endAt": _stamp(e)}}})
-                for s, e in _windows(since, datetime.now(timezone.utc))]
+        jobs = [BulkJob(s.isoformat(), _leads_created(["id"], s, e)) for s, e in _windows(since, datetime.now(timezone.utc))]
         for _, path in BulkQueue(self.client, "leads").run(jobs, lambda job: None):
             with path.open(newline="", encoding="utf-8-sig") as f:
                 present.update(row[0] for row in itertools.islice(csv.reader(f), 1, None) if row)
@@ -430,6 +427,11 @@ def _windows(since: datetime, until: datetime) -> list[tuple[datetime, datetime]
         out.append((since, min(since + WINDOW, until)))
         since = out[-1][1]
     return out
+
+
+def _leads_created(fields: list[str], start: datetime, end: datetime) -> dict[str, Any]:
+    """A bulk lead extract of `fields` for the leads created in [start, end)."""
+    return {"fields": fields, "format": "CSV", "filter": {"createdAt": {"startAt": _stamp(start), "endAt": _stamp(end)}}}
 
 
 def _stamp(at: datetime | None) -> str:
