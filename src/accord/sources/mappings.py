@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -35,18 +36,33 @@ def best_fit(columns: list[str]) -> tuple[str, float]:
     return name, share
 
 
-def object_mapping(obj: CustomObject, schema: Schema) -> Mapping:
-    """The mapping of a custom object as Salesforce exports it: its id, the lookup to whom it relates, the
-    modification time; its fields are taken by name (or label), as custom fields are."""
-    raw = {
-        "entity": obj.name, "source_type": "Salesforce", "null_values": ["", "null"],
-        "fields": {
-            "source_id": "Id",
-            obj.key_column: {"from": obj.relation_column, "transforms": ["source_key"]},
-            "source_updated_at": {"coalesce": ["SystemModstamp", "LastModifiedDate"], "optional": True},
-            "is_deleted": {"from": "IsDeleted", "optional": True},
-        },
+@dataclass(frozen=True)
+class ObjectShape:
+    """How a system exports a custom object's records: its source type and the columns of the id, the modification
+    time (the first present) and the deletion flag."""
+
+    source_type: str
+    id_column: str = "Id"
+    updated: tuple[str, ...] = ("SystemModstamp", "LastModifiedDate")
+    deleted: str | None = "IsDeleted"
+
+
+SALESFORCE_OBJECT = ObjectShape("Salesforce")
+
+
+def object_mapping(obj: CustomObject, schema: Schema, shape: ObjectShape = SALESFORCE_OBJECT,
+                   id_column: str | None = None, relation_column: str | None = None) -> Mapping:
+    """The mapping of a custom object as `shape`'s system exports it: its id, the link to whom it relates (the
+    declared `relation_column` unless given), the modification time; its fields are taken by name (or label), as
+    custom fields are."""
+    fields: dict[str, object] = {
+        "source_id": id_column or shape.id_column,
+        obj.key_column: {"from": relation_column or obj.relation_column, "transforms": ["source_key"]},
+        "source_updated_at": {"coalesce": list(shape.updated), "optional": True},
     }
+    if shape.deleted:
+        fields["is_deleted"] = {"from": shape.deleted, "optional": True}
+    raw = {"entity": obj.name, "source_type": shape.source_type, "null_values": ["", "null"], "fields": fields}
     return parse_mapping(raw, f"the mapping of custom object {obj.name}", schema)
 
 
@@ -76,4 +92,4 @@ def resolve_mapping(ref: str | Path, entity: str | None = None, schema: Schema =
     return parse_mapping(raw, where, schema)
 
 
-__all__ = ["best_fit", "builtin_mappings", "resolve_mapping"]
+__all__ = ["ObjectShape", "best_fit", "builtin_mappings", "object_mapping", "resolve_mapping"]

@@ -237,6 +237,14 @@ class MarketoClient:
         result = self.call("GET", "/rest/v1/leads/describe.json").get("result") or []
         return [f["rest"]["name"] for f in result if f.get("rest")]
 
+    def custom_object(self, name: str) -> dict[str, Any]:
+        """A custom object type's describe: its id field, fields and relationships (the field linking it to a lead)."""
+        path = f"/rest/v1/customobjects/{name}/describe.json"
+        result = self.call("GET", path).get("result") or []
+        if not result:
+            raise MarketoError("1013", f"no custom object {name!r} in this instance", path)
+        return result[0]
+
     def leads_by(self, filter_type: str, values: list[str], fields: list[str]) -> Iterator[list[dict[str, Any]]]:
         """Leads whose `filter_type` field is one of `values`, asked 300 values a call."""
         return self.lookup("/rest/v1/leads.json", filter_type, values, fields)

@@ -67,6 +67,9 @@ class MarketoSourceConfig(MarketoConnection, SourceBase):
         default_factory=lambda: list(MARKETO_ENTITIES),
         description="What to read; add companies, named_accounts, opportunities (with their lead roles) when "
                     "Marketo holds them and no CRM source does.")
+    custom_objects: list[str] = Field(default_factory=list, description="Declared custom objects (`custom_objects:`, "
+                                      "related_to: person) to read, by their Marketo API name (e.g. car_c): each "
+                                      "lead's records, found by the field that links them to the lead's id.")
     bulk_poll_seconds: float = Field(default=10.0, gt=0, description="How often a bulk export's status is polled.")
     reconcile_max_share: float = Field(default=0.5, gt=0, le=1, description="The most of the leads Accord holds "
                                        "that one comparison of lead ids (after a pause longer than Marketo keeps "

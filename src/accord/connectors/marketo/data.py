@@ -1,4 +1,5 @@
-"""The records a local Marketo test server serves: leads, activities, programs, members and static lists."""
+"""The records a local Marketo test server serves: leads, activities, programs, members, static lists and custom
+objects."""
 
 from __future__ import annotations
 
@@ -60,6 +61,40 @@ def iso(at: datetime) -> str:
 
 
 @dataclass
+class CustomObjectType:
+    """A custom object type of an instance, linked to leads by `link` (holding the lead field `links_to`), and its
+    records (each with its `marketoGUID`)."""
+
+    name: str
+    fields: dict[str, str] = field(default_factory=dict)
+    """Its own fields: API name → Marketo data type."""
+    link: str = "leadId"
+    links_to: str = "id"
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def describe(self) -> dict[str, Any]:
+        """The type as `GET /rest/v1/customobjects/{name}/describe.json` gives it."""
+        standard = {"marketoGUID": "string", "createdAt": "datetime", "updatedAt": "datetime", self.link: "link"}
+        return {"name": self.name, "displayName": self.name.removesuffix("_c").title(), "idField": "marketoGUID",
+                "dedupeFields": ["marketoGUID"], "searchableFields": [["marketoGUID"], [self.link]],
+                "relationships": [{"field": self.link, "type": "parent",
+                                   "relatedTo": {"name": "Lead", "field": self.links_to}}],
+                "fields": [{"name": n, "displayName": n, "dataType": t, "updateable": n not in ("marketoGUID", "createdAt", "updatedAt")}
+                           for n, t in (standard | self.fields).items()]}
+
+    def upsert(self, values: dict[str, Any], at: datetime) -> None:
+        """Create or change the record with `values["marketoGUID"]`."""
+        for record in self.records:
+            if record["marketoGUID"] == values["marketoGUID"]:
+                record.update(values, updatedAt=iso(at))
+                return
+        self.records.append({"createdAt": iso(at)} | values | {"updatedAt": iso(at)})
+
+    def delete(self, guid: str) -> None:
+        self.records[:] = [r for r in self.records if r["marketoGUID"] != guid]
+
+
+@dataclass
 class MarketoData:
     """One Marketo instance's records; `activities` stay ordered by activityDate so paging tokens are positions."""
 
@@ -73,6 +108,7 @@ class MarketoData:
     opportunities: list[dict[str, Any]] = field(default_factory=list)
     opportunity_roles: list[dict[str, Any]] = field(default_factory=list)
     named_accounts: list[dict[str, Any]] = field(default_factory=list)
+    custom_objects: dict[str, CustomObjectType] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.activities = self.activities.select(ACTIVITY_COLUMNS)
@@ -176,6 +212,10 @@ class MarketoData:
             self.program_members = self.program_members.set_column(
                 self.program_members.schema.get_field_index("leadId"), "leadId",
                 pc.if_else(pc.is_in(lead, pa.array(gone)), str(winner), lead))
+        for kind in self.custom_objects.values():
+            for record in kind.records:
+                if kind.links_to == "id" and int(record[kind.link]) in losers:
+                    record[kind.link] = winner
         self.add_activity(winner, 32, at, None, {"Merge ids": losers, "Merged in Sales": False,
                                                  "Merge Source": "Web", "Master Updated": True}, winner)
 

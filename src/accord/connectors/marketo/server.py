@@ -29,7 +29,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from accord.connectors.marketo.data import ACTIVITY_TYPES, MarketoData, activity_json
+from accord.connectors.marketo.data import (
+    ACTIVITY_TYPES,
+    CustomObjectType,
+    MarketoData,
+    activity_json,
+)
 from accord.testing.http import Answer, LocalServer
 
 DEFAULT_LEAD_FIELDS = ["id", "email", "firstName", "lastName", "createdAt", "updatedAt"]
@@ -279,6 +284,9 @@ class MarketoServer(LocalServer):
             (r"/rest/v1/opportunities/roles\.json", "GET",
              self._objects("opportunity_roles", {"marketoGUID", "leadId", "externalOpportunityId"})),
             (r"/rest/v1/namedaccounts\.json", "GET", self._objects("named_accounts", {"name", "marketoGUID"})),
+            (r"/rest/v1/customobjects\.json", "GET", self._custom_object_types),
+            (r"/rest/v1/customobjects/(\w+)/describe\.json", "GET", self._custom_object_describe),
+            (r"/rest/v1/customobjects/(\w+)\.json", "GET", self._custom_object_records),
             (r"/rest/v1/lists\.json", "GET", self._lists),
             (r"/rest/v1/lists?/(\d+)/leads\.json", "GET", self._list_leads),
             (r"/rest/v1/lists/(\d+)/leads\.json", "POST", self._list_add),
@@ -403,27 +411,25 @@ class MarketoServer(LocalServer):
         return out
 
     def _objects(self, kind: str, searchable: set[str]) -> Callable[..., dict[str, Any]]:
-        """A Lead Database object list searched by one of its searchable fields, 300 values at most, paged."""
+        """A Lead Database object list searched by one of its searchable fields."""
+        return lambda q, body: _search(q, getattr(self.data, kind), searchable, kind)
 
-        def answer(q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
-            filter_type, values = _one(q, "filterType"), _many(q, "filterValues")
-            if filter_type not in searchable:
-                raise ApiError("1003", f"Invalid filterType '{filter_type}' (searchable: {', '.join(sorted(searchable))})")
-            if not values or len(values) > 300:
-                raise ApiError("1003", "filterValues: between 1 and 300 values")
-            wanted = set(values)
-            rows = [r for r in getattr(self.data, kind) if str(r.get(filter_type)) in wanted]
-            start = _position(q["nextPageToken"][0], kind) if "nextPageToken" in q else 0
-            size = _batch(q)
-            fields = _many(q, "fields")
-            page = [{k: v for k, v in r.items() if not fields or k in fields or k in searchable}
-                    | {"seq": start + i} for i, r in enumerate(rows[start:start + size])]
-            out: dict[str, Any] = {"result": page}
-            if start + size < len(rows):
-                out["nextPageToken"] = _token(kind, start + size)
-            return out
+    def _custom_object_types(self, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
+        names = set(_many(q, "names"))
+        return {"result": [{k: v for k, v in kind.describe().items() if k != "fields"}
+                           for kind in self.data.custom_objects.values() if not names or kind.name in names]}
 
-        return answer
+    def _custom_object_describe(self, q: dict[str, list[str]], body: dict[str, Any], name: str) -> dict[str, Any]:
+        return {"result": [self._custom_object(name).describe()]}
+
+    def _custom_object_records(self, q: dict[str, list[str]], body: dict[str, Any], name: str) -> dict[str, Any]:
+        kind = self._custom_object(name)
+        return _search(q, kind.records, {"marketoGUID", kind.link}, f"customobjects.{name}")
+
+    def _custom_object(self, name: str) -> CustomObjectType:
+        if name not in self.data.custom_objects:
+            raise ApiError("1013", f"Object not found: custom object {name}")
+        return self.data.custom_objects[name]
 
     # Activities -----------------------------------------------------------------------------------------------
     def _activity_types(self, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
@@ -638,6 +644,27 @@ def _corrupt(data: bytes, lead_ids: set[str]) -> bytes:
     out = [b",".join(line.split(b",")[:2]) if line.split(b",")[0].strip(b'"').decode() in lead_ids else line
            for line in lines]
     return b"\n".join(out)
+
+
+def _search(q: dict[str, list[str]], records: list[dict[str, Any]], searchable: set[str], kind: str) -> dict[str, Any]:
+    """Records whose searchable field `filterType` holds one of `filterValues` (300 at most), paged; each with the
+    fields asked for, its searchable fields and its position (`seq`)."""
+    filter_type, values = _one(q, "filterType"), _many(q, "filterValues")
+    if filter_type not in searchable:
+        raise ApiError("1003", f"Invalid filterType '{filter_type}' (searchable: {', '.join(sorted(searchable))})")
+    if not values or len(values) > 300:
+        raise ApiError("1003", "filterValues: between 1 and 300 values")
+    wanted = set(values)
+    rows = [r for r in records if str(r.get(filter_type)) in wanted]
+    start = _position(q["nextPageToken"][0], kind) if "nextPageToken" in q else 0
+    size = _batch(q)
+    fields = _many(q, "fields")
+    page = [{k: v for k, v in r.items() if not fields or k in fields or k in searchable}
+            | {"seq": start + i} for i, r in enumerate(rows[start:start + size])]
+    out: dict[str, Any] = {"result": page}
+    if start + size < len(rows):
+        out["nextPageToken"] = _token(kind, start + size)
+    return out
 
 
 def _asset_program(p: dict[str, Any]) -> dict[str, Any]:

@@ -16,13 +16,15 @@ from typing import Any
 from accord.connectors.marketo.client import BulkJob, BulkQueue, MarketoClient
 from accord.connectors.marketo.config import MarketoSourceConfig
 from accord.ingest.loader import IngestResult, ingest_chunks
+from accord.ingest.mapping import MappingError
 from accord.ingest.records import as_text, ingest_records
+from accord.lake.sql import ident
 from accord.lake.store import Lake
-from accord.model.schema import STANDARD, Schema
+from accord.model.schema import STANDARD, CustomObject, Schema
 from accord.model.times import parse_instant, utc_seconds
 from accord.sources.api import Progress, SyncReport, records_chunk, records_digest
 from accord.sources.files import FileReader, fingerprint
-from accord.sources.mappings import resolve_mapping
+from accord.sources.mappings import ObjectShape, object_mapping, resolve_mapping
 from accord.sources.reconcile import missing
 from accord.sources.state import SourceState
 
@@ -35,6 +37,9 @@ MERGE_LEADS = 32
 moves its activities and memberships to the lead that won; this activity on the winner, its `Merge ids` attribute
 listing the losers, is the only trace."""
 PROGRAM_BATCH = 10
+OBJECT_ROWS_PER_BATCH = 50_000
+"""Custom object records loaded per batch while their pages arrive (a backfill reads every lead's)."""
+MARKETO_OBJECT_SHAPE = ObjectShape("Marketo", "marketoGUID", ("updatedAt",), None)
 ACTIVITY_COLUMNS = ["marketoGUID", "leadId", "activityDate", "activityTypeId", "campaignId",
                     "primaryAttributeValueId", "primaryAttributeValue", "attributes"]
 
@@ -48,6 +53,8 @@ class MarketoSource:
         self.mappings = {name: resolve_mapping(f"marketo/{name}", schema=schema) for name in (
             "lead", "activity", "program", "program_member", "list", "list_member", "company", "named_account",
             "opportunity", "opportunity_role")}
+        self.objects = [_lead_object(schema, config.name, name) for name in config.custom_objects]
+        self._described: dict[str, tuple[str, str, list[str]]] = {}
 
     def close(self) -> None:
         self.client.close()
@@ -57,8 +64,10 @@ class MarketoSource:
         """Connect and count what can be read: proves the credentials and the endpoint."""
         lists = sum(len(page) for page in self.client.pages("/rest/v1/lists.json"))
         programs = sum(len(page) for page in self.client.asset_pages("/rest/asset/v1/programs.json"))
+        for obj in self.objects:
+            self._object_fields(obj)
         return {"lead fields": len(self.client.lead_fields()), "activity types": len(self.client.activity_types()),
-                "static lists": lists, "programs": programs}
+                "static lists": lists, "programs": programs, "custom objects": len(self.objects)}
 
     # Backfill -----------------------------------------------------------------------------------------------
     def backfill(self, lake: Lake, progress: Progress | None = None, *, restart: bool = False) -> SyncReport:
@@ -87,6 +96,7 @@ class MarketoSource:
             if members is not None:
                 self._load_rows(lake, report, "list_member", members.result())
         self._crm_objects(lake, report, None)
+        self._custom_objects(lake, report, None)
         state.put("sync", "since", until_text)
         state.put("backfill", "completed_at", datetime.now(timezone.utc).isoformat())
         return self._finish(report)
@@ -208,6 +218,7 @@ class MarketoSource:
             self._load_rows(lake, report, "lead", leads)
             if leads:
                 self._crm_objects(lake, report, [str(lead["id"]) for lead in leads])
+                self._custom_objects(lake, report, [str(lead["id"]) for lead in leads])
             if merged:
                 report.results.append(self._merged_away(lake, merged))
                 report.merged = report.results[-1].loaded
@@ -269,6 +280,55 @@ class MarketoSource:
                 "/rest/v1/opportunities.json", "externalOpportunityId", ids,
                 self.mappings["opportunity"].source_columns) for o in page])
 
+    def _custom_objects(self, lake: Lake, report: SyncReport, lead_ids: list[str] | None) -> None:
+        """Each declared custom object's records of the leads (all of this instance's when None), by the field
+        linking them to a lead's id; a lead's records Marketo no longer returns become soft deletes."""
+        if not self.objects:
+            return
+        instance = {"instance": self.config.munchkin_id}
+        everyone = lead_ids is None
+        if lead_ids is None:
+            lead_ids = [r["source_id"] for r in lake.query(
+                "SELECT source_id FROM person_current WHERE source_type = 'Marketo' AND source_instance_id = $instance "
+                "ORDER BY source_id", instance)]
+        for obj in self.objects:
+            id_field, link, fields = self._object_fields(obj)
+            seen: set[str | None] = set()
+            rows: list[dict[str, Any]] = []
+            for page in self.client.lookup(f"/rest/v1/customobjects/{obj.name}.json", link, lead_ids, fields):
+                rows.extend(page)
+                if len(rows) >= OBJECT_ROWS_PER_BATCH:
+                    seen |= {as_text(r.get(id_field)) for r in rows}
+                    self._load_rows(lake, report, obj.name, rows)
+                    rows = []
+            seen |= {as_text(r.get(id_field)) for r in rows}
+            self._load_rows(lake, report, obj.name, rows)
+            scope = "" if everyone else "AND person_key IN (SELECT unnest($keys))"
+            keys = {} if everyone else {"keys": [lead + self._key_suffix for lead in lead_ids]}
+            gone = [r for r in lake.query(
+                f"SELECT source_id, person_key FROM {ident(obj.name + '_current')} "
+                f"WHERE source_instance_id = $instance {scope}", instance | keys) if r["source_id"] not in seen]
+            report.deleted += self._soft_delete(lake, report, obj.name, gone)
+
+    def _object_fields(self, obj: CustomObject) -> tuple[str, str, list[str]]:
+        """A custom object's id field, the field linking its records to a lead's id and the fields to ask for, from
+        Marketo's describe (asked once per source); its mapping is made from them."""
+        if obj.name not in self._described:
+            describe = self.client.custom_object(obj.name)
+            link = lead_link(describe)
+            if link is None:
+                related = "; ".join(f"{r.get('field')} → {(r.get('relatedTo') or {}).get('name')}."
+                                    f"{(r.get('relatedTo') or {}).get('field')}" for r in describe.get("relationships") or [])
+                raise MappingError(f"custom object {obj.name} of Marketo source {self.config.name!r} is not linked to "
+                                   f"a lead's id (its links: {related or 'none'}); Accord reads custom objects linked "
+                                   "to leads by id")
+            id_field = str(describe.get("idField") or "marketoGUID")
+            self.mappings[obj.name] = object_mapping(obj, self.schema, MARKETO_OBJECT_SHAPE, id_field, link)
+            available = {f.get("name") for f in describe.get("fields") or []} | {id_field, link}
+            wanted = [id_field, link, "updatedAt", *(f.name for f in self.schema.custom_of(obj.name))]
+            self._described[obj.name] = (id_field, link, [f for f in dict.fromkeys(wanted) if f in available])
+        return self._described[obj.name]
+
     def _forget_removed_members(self, lake: Lake, report: SyncReport, lists: list[dict[str, Any]],
                                 members: list[dict[str, Any]]) -> int:
         """Members of a re-read list that it no longer holds become soft deletes of their memberships."""
@@ -280,10 +340,14 @@ class MarketoSource:
         gone = [r for r in lake.query(
             "SELECT source_id, marketing_list_key, person_key FROM marketing_list_member_current "
             "WHERE list_contains($keys, marketing_list_key)", {"keys": keys}) if r["source_id"] not in still]
+        return self._soft_delete(lake, report, "marketing_list_member", gone)
+
+    def _soft_delete(self, lake: Lake, report: SyncReport, entity: str, gone: list[dict[str, Any]]) -> int:
+        """The records `gone` (their keys and relation columns) as deleted now; how many."""
         if gone:
             stamp = datetime.now(timezone.utc).isoformat()
             report.results.append(ingest_records(
-                lake, "marketing_list_member", [r | {"is_deleted": True, "source_updated_at": stamp} for r in gone],
+                lake, entity, [r | {"is_deleted": True, "source_updated_at": stamp} for r in gone],
                 source_type="Marketo", source_instance_id=self.config.munchkin_id,
                 source_name=f"marketo:{self.config.name}", fingerprint=records_digest([gone, stamp])))
         return len(gone)
@@ -371,6 +435,26 @@ class MarketoSource:
         report.results.append(ingest_chunks(
             lake, self.mappings[mapping_name], [chunk], source_name=f"marketo:{self.config.name}", fingerprint=digest,
             source_instance_id=self.config.munchkin_id, strict_columns=False))
+
+
+def lead_link(describe: dict[str, Any]) -> str | None:
+    """The field of a custom object (from its describe) holding the id of the lead a record belongs to."""
+    for relation in describe.get("relationships") or []:
+        related = relation.get("relatedTo") or {}
+        if str(related.get("name", "")).lower() == "lead" and str(related.get("field", "")).lower() == "id":
+            return str(relation["field"])
+    return None
+
+
+def _lead_object(schema: Schema, source: str, name: str) -> CustomObject:
+    obj = schema.object(name)
+    if obj is None:
+        raise MappingError(f"Marketo source {source!r} reads custom object {name!r}, which is not declared: declare "
+                           "it under custom_objects: (related_to: person) with the fields to read")
+    if obj.related_to != "person":
+        raise MappingError(f"Marketo source {source!r} reads custom object {name!r}, declared related_to "
+                           f"{obj.related_to}: Accord reads Marketo's custom objects of leads (related_to: person)")
+    return obj
 
 
 def merged_ids(activity: dict[str, Any]) -> list[str]:
