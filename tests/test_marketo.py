@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -26,7 +27,7 @@ from accord.connectors.marketo.client import (
 from accord.connectors.marketo.config import MarketoSourceConfig
 from accord.connectors.marketo.data import CustomObjectType, MarketoData
 from accord.connectors.marketo.server import Limits, MarketoServer
-from accord.connectors.marketo.source import MarketoSource
+from accord.connectors.marketo.source import MarketoSource, custom_event_types
 from accord.identity.config import IdentityConfig
 from accord.ingest.mapping import MappingError
 from accord.lake.custom_fields import declare
@@ -504,3 +505,41 @@ def test_custom_objects_marketo_cannot_read_as_declared_are_refused_clearly(data
             source("badge_c").check()
         with pytest.raises(ConnectorError, match="1013.*car_c"):
             source("car_c").check()
+
+
+def test_custom_activity_types_are_told_by_name_not_by_the_ids_each_instance_gives_them(data: MarketoData,
+                                                                                      lake: Lake) -> None:
+    """In this instance 100001 is Visit Booth (not the generator's Click Ad), Click Ad is 100007, and Start Trial
+    is named by the source's settings: each becomes its own event type, in the backfill and in syncs."""
+    booth = int(pc.sum(pc.equal(data.activities["activityTypeId"], "100001")).as_py())
+    data.type_catalog = {i: t for i, t in data.type_catalog.items() if i < 100_000} | {
+        100001: ("Visit Booth", "Booth"), 100007: ("Click Ad", "Ad"), 100009: ("Start Trial", "Product")}
+    lead = int(data.leads["id"][0].as_py())
+    at = datetime(2026, 11, 2, tzinfo=timezone.utc)
+    data.add_activity(lead, 100007, at, "Retargeting Q4", {"Ad Network": "LinkedIn"})
+    data.add_activity(lead, 100009, at, "Accord Cloud", {"Plan": "Trial ✓ 30 days"})
+    with MarketoServer(data, limits=FAST) as server:
+        settings = {"name": "mkto", "munchkin_id": server.munchkin_id, "endpoint": server.endpoint,
+                    "client_id": server.client_id, "client_secret": "env:MKTO_SECRET", "backfill_since": SINCE,
+                    "custom_activities": {"startTrial": "product.trial_started"}}
+        source = MarketoSource(MarketoSourceConfig.model_validate(settings), client_for(server))
+        source.backfill(lake)
+
+        def counted() -> dict[str, int]:
+            return dict(lake.execute("SELECT event_type, count(*) FROM event WHERE event_type IN "
+                                     "('marketo.visit_booth', 'ad.click', 'product.trial_started', 'webinar.attend') "
+                                     "GROUP BY 1").fetchall())
+
+        assert booth > 0 and counted() == {"marketo.visit_booth": booth, "ad.click": 1, "product.trial_started": 1}
+        plan = lake.scalar("SELECT properties->>'plan' FROM event WHERE event_type = 'product.trial_started'")
+        assert plan == "Trial ✓ 30 days"
+        data.add_activity(lead, 100001, datetime.now(timezone.utc) + timedelta(seconds=2), "Booth 12", {})
+        assert source.sync(lake).loaded("event") == 1
+        assert counted()["marketo.visit_booth"] == booth + 1
+
+
+def test_custom_event_types_follow_settings_then_names() -> None:
+    types = [{"id": 13, "name": "Change Data Value"}, {"id": 100001, "name": "Visit Booth", "apiName": "visitBooth_c"},
+             {"id": 100002, "name": "Start Trial", "apiName": "startTrial"}, {"id": 100003, "name": "✓✓", "apiName": ""}]
+    assert custom_event_types(types, {"startTrial": "product.trial"}) == {
+        100001: "marketo.visit_booth", 100002: "product.trial", 100003: "marketo.type_100003"}

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -66,6 +67,16 @@ def object_mapping(obj: CustomObject, schema: Schema, shape: ObjectShape = SALES
     return parse_mapping(raw, f"the mapping of custom object {obj.name}", schema)
 
 
+def shipped_raw(ref: str) -> Any:
+    """A shipped mapping's YAML as data (a connector adapts it to what an instance holds before parsing it)."""
+    system, _, name = ref.partition("/")
+    item = _shipped(connectors()[system]) / f"{name}.yaml" if system in connectors() and name else None
+    if item is None or not item.is_file():
+        raise MappingError(f"no mapping file {ref!r} and no shipped mapping of that name; shipped: "
+                           f"{', '.join(builtin_mappings())}")
+    return yaml.safe_load(item.read_text())
+
+
 def resolve_mapping(ref: str | Path, entity: str | None = None, schema: Schema = STANDARD) -> Mapping:
     """A mapping file path, the name of a shipped mapping, or of a custom object of `schema` (its Salesforce
     shape), read for `schema`; `entity` fills in or checks the target entity."""
@@ -77,12 +88,7 @@ def resolve_mapping(ref: str | Path, entity: str | None = None, schema: Schema =
         raw = yaml.safe_load(path.read_text())
         where = str(path)
     else:
-        system, _, name = str(ref).partition("/")
-        item = _shipped(connectors()[system]) / f"{name}.yaml" if system in connectors() and name else None
-        if item is None or not item.is_file():
-            raise MappingError(f"no mapping file {ref!r} and no shipped mapping of that name; shipped: {', '.join(builtin_mappings())}")
-        raw = yaml.safe_load(item.read_text())
-        where = f"shipped mapping {ref}"
+        raw, where = shipped_raw(str(ref)), f"shipped mapping {ref}"
     if not isinstance(raw, dict):
         raise MappingError(f"{where}: a mapping is a YAML mapping with entity and fields")
     if entity is not None:
@@ -92,4 +98,4 @@ def resolve_mapping(ref: str | Path, entity: str | None = None, schema: Schema =
     return parse_mapping(raw, where, schema)
 
 
-__all__ = ["ObjectShape", "best_fit", "builtin_mappings", "object_mapping", "resolve_mapping"]
+__all__ = ["ObjectShape", "best_fit", "builtin_mappings", "object_mapping", "resolve_mapping", "shipped_raw"]

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 MARKETO_ENTITIES = ("programs", "lists", "leads", "activities", "program_members", "list_members")
 # Marketo's copies of CRM objects: read them only when Marketo holds what no CRM source sends (else twice counted).
 MARKETO_CRM_ENTITIES = ("companies", "named_accounts", "opportunities")
+CUSTOM_ACTIVITIES = {"Click Ad": "ad.click", "Attend Webinar": "webinar.attend"}
+"""Custom activity types read as Accord's own event types, unless a source's `custom_activities` says otherwise."""
 MUNCHKIN = re.compile(r"^\d{3}-[A-Z]{3}-\d{3}$")
 
 
@@ -67,6 +69,11 @@ class MarketoSourceConfig(MarketoConnection, SourceBase):
         default_factory=lambda: list(MARKETO_ENTITIES),
         description="What to read; add companies, named_accounts, opportunities (with their lead roles) when "
                     "Marketo holds them and no CRM source does.")
+    custom_activities: dict[str, str] = Field(
+        default_factory=dict,
+        description="Custom activity types (each instance numbers its own, from 100000), by name or API name → the "
+                    "event type their activities become, besides Click Ad → ad.click and Attend Webinar → "
+                    "webinar.attend. Every other custom type is read too, as `marketo.<its name in snake case>`.")
     custom_objects: list[str] = Field(default_factory=list, description="Declared custom objects (`custom_objects:`, "
                                       "related_to: person) to read, by their Marketo API name (e.g. car_c): each "
                                       "lead's records, found by the field that links them to the lead's id.")

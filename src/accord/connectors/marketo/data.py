@@ -109,6 +109,9 @@ class MarketoData:
     opportunity_roles: list[dict[str, Any]] = field(default_factory=list)
     named_accounts: list[dict[str, Any]] = field(default_factory=list)
     custom_objects: dict[str, CustomObjectType] = field(default_factory=dict)
+    type_catalog: dict[int, tuple[str, str]] = field(default_factory=lambda: dict(ACTIVITY_TYPES))
+    """What `activities/types.json` lists: id → (name, primary attribute), Marketo's standard types and the
+    instance's own (ids from 100000)."""
 
     def __post_init__(self) -> None:
         self.activities = self.activities.select(ACTIVITY_COLUMNS)

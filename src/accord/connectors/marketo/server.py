@@ -30,7 +30,6 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from accord.connectors.marketo.data import (
-    ACTIVITY_TYPES,
     CustomObjectType,
     MarketoData,
     activity_json,
@@ -436,7 +435,7 @@ class MarketoServer(LocalServer):
         return {"result": [
             {"id": i, "name": name, "apiName": name[0].lower() + name.title().replace(" ", "")[1:],
              "primaryAttribute": {"name": primary, "dataType": "string"}, "attributes": []}
-            for i, (name, primary) in ACTIVITY_TYPES.items()
+            for i, (name, primary) in self.data.type_catalog.items()
         ]}
 
     def _paging_token(self, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:

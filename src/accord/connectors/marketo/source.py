@@ -14,9 +14,10 @@ from time import monotonic
 from typing import Any
 
 from accord.connectors.marketo.client import BulkJob, BulkQueue, MarketoClient
-from accord.connectors.marketo.config import MarketoSourceConfig
+from accord.connectors.marketo.config import CUSTOM_ACTIVITIES, MarketoSourceConfig
+from accord.ingest.compile import snake
 from accord.ingest.loader import IngestResult, ingest_chunks
-from accord.ingest.mapping import MappingError
+from accord.ingest.mapping import MappingError, parse_mapping
 from accord.ingest.records import as_text, ingest_records
 from accord.lake.sql import ident
 from accord.lake.store import Lake
@@ -24,7 +25,12 @@ from accord.model.schema import STANDARD, CustomObject, Schema
 from accord.model.times import parse_instant, utc_seconds
 from accord.sources.api import Progress, SyncReport, records_chunk, records_digest
 from accord.sources.files import FileReader, fingerprint
-from accord.sources.mappings import ObjectShape, object_mapping, resolve_mapping
+from accord.sources.mappings import (
+    ObjectShape,
+    object_mapping,
+    resolve_mapping,
+    shipped_raw,
+)
 from accord.sources.reconcile import missing
 from accord.sources.state import SourceState
 
@@ -36,6 +42,8 @@ MERGE_LEADS = 32
 """Marketo's activity type id of Merge Leads. Marketo deletes a merged-away lead without a Delete Lead activity and
 moves its activities and memberships to the lead that won; this activity on the winner, its `Merge ids` attribute
 listing the losers, is the only trace."""
+FIRST_CUSTOM_TYPE = 100_000
+"""Activity type ids from here on are an instance's own custom types, numbered by each instance."""
 PROGRAM_BATCH = 10
 OBJECT_ROWS_PER_BATCH = 50_000
 """Custom object records loaded per batch while their pages arrive (a backfill reads every lead's)."""
@@ -413,10 +421,18 @@ class MarketoSource:
         return [c for c in dict.fromkeys([*self.mappings["lead"].source_columns, *custom]) if c in available]
 
     def _activity_type_ids(self) -> list[int]:
-        known = {int(t["id"]) for t in self.client.activity_types()}
-        event_type = self.mappings["activity"].fields["event_type"]
-        mapped = {int(k) for t in event_type.transforms if t.name == "map" for k in t.arg if str(k).isdigit()}
-        return sorted(known & mapped)
+        """The activity types to read: the standard ones the activity mapping names and every custom one (each
+        instance numbers its own, so they are told by name); the mapping is remade to give those their event types."""
+        types = self.client.activity_types()
+        custom = custom_event_types(types, CUSTOM_ACTIVITIES | self.config.custom_activities)
+        raw = shipped_raw("marketo/activity")
+        by_id = next(t for t in raw["fields"]["event_type"]["transforms"] if isinstance(t, dict) and "map" in t)
+        by_id["map"] = {k: v for k, v in by_id["map"].items() if int(k) < FIRST_CUSTOM_TYPE}
+        standard = {int(k) for k in by_id["map"]}
+        by_id["map"] |= {str(i): event_type for i, event_type in custom.items()}
+        self.mappings["activity"] = parse_mapping(
+            raw, f"shipped mapping marketo/activity with the custom activity types of {self.config.name}", self.schema)
+        return sorted({int(t["id"]) for t in types} & standard | set(custom))
 
     def _programs(self, since: datetime | None) -> list[dict[str, Any]]:
         params = {"earliestUpdatedAt": _stamp(since)} if since else {}
@@ -435,6 +451,20 @@ class MarketoSource:
         report.results.append(ingest_chunks(
             lake, self.mappings[mapping_name], [chunk], source_name=f"marketo:{self.config.name}", fingerprint=digest,
             source_instance_id=self.config.munchkin_id, strict_columns=False))
+
+
+def custom_event_types(types: list[dict[str, Any]], named: dict[str, str]) -> dict[int, str]:
+    """The event type of each custom activity type (ids from 100000) of `types` (as `activities/types.json` lists
+    them): the one `named` gives its name or API name, else `marketo.<its name in snake case>`."""
+    out = {}
+    for kind in types:
+        type_id = int(kind["id"])
+        if type_id < FIRST_CUSTOM_TYPE:
+            continue
+        name, api_name = str(kind.get("name") or ""), str(kind.get("apiName") or "")
+        out[type_id] = (named.get(name) or named.get(api_name)
+                        or f"marketo.{snake(name) or snake(api_name) or f'type_{type_id}'}")
+    return out
 
 
 def lead_link(describe: dict[str, Any]) -> str | None:
