@@ -501,7 +501,8 @@ def test_custom_objects_marketo_cannot_read_as_declared_are_refused_clearly(data
             source("truck_c")
         with pytest.raises(MappingError, match="declared related_to account.*related_to: person"):
             source("fleet_c")
-        with pytest.raises(MappingError, match=r"badge_c .*not linked to a lead's id \(its links: email → Lead.email\)"):
+        linked_by_email = r"badge_c .*not linked to a lead's id \(its links: email → Lead.email\)"
+        with pytest.raises(MappingError, match=linked_by_email):
             source("badge_c").check()
         with pytest.raises(ConnectorError, match="1013.*car_c"):
             source("car_c").check()
@@ -540,6 +541,7 @@ def test_custom_activity_types_are_told_by_name_not_by_the_ids_each_instance_giv
 
 def test_custom_event_types_follow_settings_then_names() -> None:
     types = [{"id": 13, "name": "Change Data Value"}, {"id": 100001, "name": "Visit Booth", "apiName": "visitBooth_c"},
-             {"id": 100002, "name": "Start Trial", "apiName": "startTrial"}, {"id": 100003, "name": "✓✓", "apiName": ""}]
+             {"id": 100002, "name": "Start Trial", "apiName": "startTrial"},
+             {"id": 100003, "name": "✓✓", "apiName": ""}]
     assert custom_event_types(types, {"startTrial": "product.trial"}) == {
         100001: "marketo.visit_booth", 100002: "product.trial", 100003: "marketo.type_100003"}

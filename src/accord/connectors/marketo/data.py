@@ -79,7 +79,8 @@ class CustomObjectType:
                 "dedupeFields": ["marketoGUID"], "searchableFields": [["marketoGUID"], [self.link]],
                 "relationships": [{"field": self.link, "type": "parent",
                                    "relatedTo": {"name": "Lead", "field": self.links_to}}],
-                "fields": [{"name": n, "displayName": n, "dataType": t, "updateable": n not in ("marketoGUID", "createdAt", "updatedAt")}
+                "fields": [{"name": n, "displayName": n, "dataType": t,
+                            "updateable": n not in ("marketoGUID", "createdAt", "updatedAt")}
                            for n, t in (standard | self.fields).items()]}
 
     def upsert(self, values: dict[str, Any], at: datetime) -> None:

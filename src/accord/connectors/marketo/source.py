@@ -326,7 +326,8 @@ class MarketoSource:
             link = lead_link(describe)
             if link is None:
                 related = "; ".join(f"{r.get('field')} → {(r.get('relatedTo') or {}).get('name')}."
-                                    f"{(r.get('relatedTo') or {}).get('field')}" for r in describe.get("relationships") or [])
+                                    f"{(r.get('relatedTo') or {}).get('field')}"
+                                    for r in describe.get("relationships") or [])
                 raise MappingError(f"custom object {obj.name} of Marketo source {self.config.name!r} is not linked to "
                                    f"a lead's id (its links: {related or 'none'}); Accord reads custom objects linked "
                                    "to leads by id")
