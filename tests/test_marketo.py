@@ -431,11 +431,12 @@ def test_a_declared_custom_object_of_leads_is_backfilled_synced_and_audienced(da
     winner, and usable in audiences."""
     monkeypatch.setattr(marketo_source, "OBJECT_ROWS_PER_BATCH", 2)
     ids = sorted(str(i) for i in data.leads["id"].to_pylist())  # as the source asks for them: 300 a call
-    leads = [int(ids[i]) for i in (0, 1, 300, 301)]
+    leads = [int(ids[i]) for i in (0, 1, 300, 301, 2)]
     at = datetime.now(timezone.utc)
     cars = CustomObjectType("car_c", {"vin": "string", "model": "string", "year": "integer", "color": "string"})
     for guid, lead, year in (("c-0", leads[0], 2019), ("c-0b", leads[0], 2021), ("c-1", leads[1], 2022),
-                             ("c-2", leads[2], 2023), ("c-3", leads[3], 2024)):
+                             ("c-2", leads[2], 2023), ("c-3", leads[3], 2024), ("c-5", leads[4], 2020),
+                             ("c-6", leads[4], 2025)):
         cars.upsert({"marketoGUID": guid, "leadId": lead, "vin": f"VIN-{guid}", "model": "Ünïcode “Roadster”",
                      "year": year, "color": "red"}, at)
     data.custom_objects["car_c"] = cars
@@ -456,9 +457,10 @@ def test_a_declared_custom_object_of_leads_is_backfilled_synced_and_audienced(da
 
         assert cars_held() == {"c-0": (f"{leads[0]}{suffix}", 2019), "c-0b": (f"{leads[0]}{suffix}", 2021),
                                "c-1": (f"{leads[1]}{suffix}", 2022), "c-2": (f"{leads[2]}{suffix}", 2023),
-                               "c-3": (f"{leads[3]}{suffix}", 2024)}
-        assert report.loaded("car_c") == 5 and report.quarantined() == 0
-        assert [r.loaded for r in report.results if r.entity == "car_c"] == [3, 2]  # loaded as pages came
+                               "c-3": (f"{leads[3]}{suffix}", 2024), "c-5": (f"{leads[4]}{suffix}", 2020),
+                               "c-6": (f"{leads[4]}{suffix}", 2025)}
+        assert report.loaded("car_c") == 7 and report.quarantined() == 0
+        assert [r.loaded for r in report.results if r.entity == "car_c"] == [5, 2]  # loaded as pages came
         assert lake.scalar("SELECT model FROM \"car_c_current\" WHERE source_id = 'c-1'") == "Ünïcode “Roadster”"
         assert server.count("/rest/v1/customobjects/car_c.json") == -(-data.leads.num_rows // 300) >= 2
         assert not server.lead_writes
@@ -471,16 +473,29 @@ def test_a_declared_custom_object_of_leads_is_backfilled_synced_and_audienced(da
         data.merge_leads(leads[3], [leads[2]], later)
         report = source.sync(lake)
         assert cars_held() == {"c-0": (f"{leads[0]}{suffix}", 2019), "c-1": (f"{leads[1]}{suffix}", 2031),
-                               "c-2": (f"{leads[3]}{suffix}", 2023), "c-3": (f"{leads[3]}{suffix}", 2024)}
+                               "c-2": (f"{leads[3]}{suffix}", 2023), "c-3": (f"{leads[3]}{suffix}", 2024),
+                               "c-5": (f"{leads[4]}{suffix}", 2020), "c-6": (f"{leads[4]}{suffix}", 2025)}
         assert report.deleted == 1 and report.merged == 1
         assert source.sync(lake).loaded() == 0
+
+        cars.upsert({"marketoGUID": "c-5", "year": 2040}, later)  # changed and removed with no change to a lead:
+        cars.delete("c-6")  # seen when every lead's records are read again, every reread_objects_days
+        report = source.sync(lake)
+        assert report.loaded("car_c") == 0 and report.deleted == 0
+        week_ago = datetime.now(timezone.utc) - timedelta(days=7, minutes=1)
+        SourceState(lake, source.config.state_key).put("objects", "read_at", week_ago.isoformat())
+        report = source.sync(lake)
+        assert cars_held() == {"c-0": (f"{leads[0]}{suffix}", 2019), "c-1": (f"{leads[1]}{suffix}", 2031),
+                               "c-2": (f"{leads[3]}{suffix}", 2023), "c-3": (f"{leads[3]}{suffix}", 2024),
+                               "c-5": (f"{leads[4]}{suffix}", 2040)}
+        assert report.deleted == 1 and source.sync(lake).loaded("car_c") == 0
 
     run_identity(lake, IdentityConfig())
     evaluate(lake, [parse_audience('audience "new cars" of person where any car_c (year >= 2024)', schema)], later)
     members = {r[0] for r in lake.execute(
         "SELECT n.value FROM audience_membership m JOIN identity_nodes n ON n.profile_id = m.profile_id "
         "WHERE m.status <> 'exited' AND n.namespace = 'b2b_person' AND n.value LIKE '%.Marketo'").fetchall()}
-    assert members == {f"{leads[1]}{suffix}", f"{leads[2]}{suffix}", f"{leads[3]}{suffix}"}
+    assert members == {f"{leads[1]}{suffix}", f"{leads[2]}{suffix}", f"{leads[3]}{suffix}", f"{leads[4]}{suffix}"}
 
 
 def test_custom_objects_marketo_cannot_read_as_declared_are_refused_clearly(data: MarketoData, lake: Lake) -> None:

@@ -77,6 +77,11 @@ class MarketoSourceConfig(MarketoConnection, SourceBase):
     custom_objects: list[str] = Field(default_factory=list, description="Declared custom objects (`custom_objects:`, "
                                       "related_to: person) to read, by their Marketo API name (e.g. car_c): each "
                                       "lead's records, found by the field that links them to the lead's id.")
+    reread_objects_days: float = Field(
+        default=7, gt=0,
+        description="Companies, named accounts, opportunities and custom objects change in Marketo without an "
+                    "activity on their leads: a sync reads them for the leads it re-reads, and every this many days "
+                    "for every lead.")
     bulk_poll_seconds: float = Field(default=10.0, gt=0, description="How often a bulk export's status is polled.")
     reconcile_max_share: float = Field(default=0.5, gt=0, le=1, description="The most of the leads Accord holds "
                                        "that one comparison of lead ids (after a pause longer than Marketo keeps "

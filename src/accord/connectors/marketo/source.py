@@ -14,7 +14,11 @@ from time import monotonic
 from typing import Any
 
 from accord.connectors.marketo.client import BulkJob, BulkQueue, MarketoClient
-from accord.connectors.marketo.config import CUSTOM_ACTIVITIES, MarketoSourceConfig
+from accord.connectors.marketo.config import (
+    CUSTOM_ACTIVITIES,
+    MARKETO_CRM_ENTITIES,
+    MarketoSourceConfig,
+)
 from accord.ingest.compile import snake
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.mapping import MappingError, parse_mapping
@@ -107,6 +111,7 @@ class MarketoSource:
         self._custom_objects(lake, report, None)
         state.put("sync", "since", until_text)
         state.put("backfill", "completed_at", datetime.now(timezone.utc).isoformat())
+        state.put("objects", "read_at", datetime.now(timezone.utc).isoformat())
         return self._finish(report)
 
     def _bulk_streams(self, lake: Lake, state: SourceState, report: SyncReport, since: datetime, until: datetime,
@@ -255,8 +260,20 @@ class MarketoSource:
             members = self._fetch_list_members(changed)
             self._load_rows(lake, report, "list_member", members)
             report.deleted += self._forget_removed_members(lake, report, changed, members)
+        if self._objects_due(state):
+            self._crm_objects(lake, report, None)
+            self._custom_objects(lake, report, None)
+            state.put("objects", "read_at", datetime.now(timezone.utc).isoformat())
         state.put("sync", "since", latest.isoformat())
         return self._finish(report)
+
+    def _objects_due(self, state: SourceState) -> bool:
+        """Is it time to read the objects Marketo lists only by lead (changed without an activity) for every lead?"""
+        if not (self.objects or set(self.config.entities) & set(MARKETO_CRM_ENTITIES)):
+            return False
+        last = state.get("objects", "read_at") or state.get("backfill", "completed_at")
+        return last is None or datetime.now(timezone.utc) - parse_instant(last) >= timedelta(
+            days=self.config.reread_objects_days)
 
     def _crm_objects(self, lake: Lake, report: SyncReport, lead_ids: list[str] | None) -> None:
         """Companies and named accounts by the company names of the leads, opportunity roles by the leads' ids and
