@@ -283,7 +283,6 @@ class MarketoServer(LocalServer):
             (r"/rest/v1/opportunities/roles\.json", "GET",
              self._objects("opportunity_roles", {"marketoGUID", "leadId", "externalOpportunityId"})),
             (r"/rest/v1/namedaccounts\.json", "GET", self._objects("named_accounts", {"name", "marketoGUID"})),
-            (r"/rest/v1/customobjects\.json", "GET", self._custom_object_types),
             (r"/rest/v1/customobjects/(\w+)/describe\.json", "GET", self._custom_object_describe),
             (r"/rest/v1/customobjects/(\w+)\.json", "GET", self._custom_object_records),
             (r"/rest/v1/lists\.json", "GET", self._lists),
@@ -412,11 +411,6 @@ class MarketoServer(LocalServer):
     def _objects(self, kind: str, searchable: set[str]) -> Callable[..., dict[str, Any]]:
         """A Lead Database object list searched by one of its searchable fields."""
         return lambda q, body: _search(q, getattr(self.data, kind), searchable, kind)
-
-    def _custom_object_types(self, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
-        names = set(_many(q, "names"))
-        return {"result": [{k: v for k, v in kind.describe().items() if k != "fields"}
-                           for kind in self.data.custom_objects.values() if not names or kind.name in names]}
 
     def _custom_object_describe(self, q: dict[str, list[str]], body: dict[str, Any], name: str) -> dict[str, Any]:
         return {"result": [self._custom_object(name).describe()]}
