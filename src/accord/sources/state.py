@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from accord.lake.store import Lake, now
+from accord.model.times import parse_instant
 
 
 class SourceState:
@@ -20,6 +23,11 @@ class SourceState:
         self.lake.execute(
             "INSERT OR REPLACE INTO source_state VALUES (?, ?, ?, ?, ?)", [self.source, stream, key, value, now()]
         )
+
+    def due(self, stream: str, key: str, every: timedelta) -> bool:
+        """Has `every` passed since the instant stored under `key` (or, with none, since the backfill completed)?"""
+        last = self.get(stream, key) or self.get("backfill", "completed_at")
+        return last is None or datetime.now(timezone.utc) - parse_instant(last) >= every
 
     def drop(self, stream: str, key: str | None = None) -> None:
         if key is None:

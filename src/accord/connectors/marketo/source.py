@@ -269,11 +269,8 @@ class MarketoSource:
 
     def _objects_due(self, state: SourceState) -> bool:
         """Is it time to read the objects Marketo lists only by lead (changed without an activity) for every lead?"""
-        if not (self.objects or set(self.config.entities) & set(MARKETO_CRM_ENTITIES)):
-            return False
-        last = state.get("objects", "read_at") or state.get("backfill", "completed_at")
-        return last is None or datetime.now(timezone.utc) - parse_instant(last) >= timedelta(
-            days=self.config.reread_objects_days)
+        return bool(self.objects or set(self.config.entities) & set(MARKETO_CRM_ENTITIES)) and state.due(
+            "objects", "read_at", timedelta(days=self.config.reread_objects_days))
 
     def _crm_objects(self, lake: Lake, report: SyncReport, lead_ids: list[str] | None) -> None:
         """Companies and named accounts by the company names of the leads, opportunity roles by the leads' ids and

@@ -149,7 +149,7 @@ class SalesforceSource:
                     if progress:
                         progress(sobject, len(page))
             state.put(f"sync.{sobject}", "since", latest)
-            if self._reconcile_due(state, sobject):
+            if state.due(f"reconcile.{sobject}", "at", timedelta(days=self.config.reconcile_days)):
                 try:
                     report.deleted += self._reconcile(lake, state, sobject)
                 except ReconcileRefused as err:
@@ -157,11 +157,6 @@ class SalesforceSource:
         if refused:
             raise SalesforceError("reconcile", "; ".join(refused))
         return self._finish(report)
-
-    def _reconcile_due(self, state: SourceState, sobject: str) -> bool:
-        last = state.get(f"reconcile.{sobject}", "at") or state.get("backfill", "completed_at")
-        due = timedelta(days=self.config.reconcile_days)
-        return last is None or datetime.now(timezone.utc) - parse_instant(last) >= due
 
     def _reconcile(self, lake: Lake, state: SourceState, sobject: str) -> int:
         """Soft-delete the records of `sobject` Accord holds that the org no longer does; returns how many."""
