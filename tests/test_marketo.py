@@ -484,7 +484,10 @@ def test_a_declared_custom_object_of_leads_is_backfilled_synced_and_audienced(da
         assert report.loaded("car_c") == 0 and report.deleted == 0
         week_ago = datetime.now(timezone.utc) - timedelta(days=7, minutes=1)
         SourceState(lake, source.config.state_key).put("objects", "read_at", week_ago.isoformat())
+        calls = server.count("/rest/v1/customobjects/car_c.json")
         report = source.sync(lake)
+        held = lake.scalar("SELECT count(*) FROM person_current WHERE source_type = 'Marketo'")
+        assert server.count("/rest/v1/customobjects/car_c.json") == calls + -(-held // 300)  # every lead once
         assert cars_held() == {"c-0": (f"{leads[0]}{suffix}", 2019), "c-1": (f"{leads[1]}{suffix}", 2031),
                                "c-2": (f"{leads[3]}{suffix}", 2023), "c-3": (f"{leads[3]}{suffix}", 2024),
                                "c-5": (f"{leads[4]}{suffix}", 2040)}

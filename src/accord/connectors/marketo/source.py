@@ -6,7 +6,7 @@ import csv
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
@@ -185,6 +185,7 @@ class MarketoSource:
         if state.get("backfill", "completed_at") is None:
             return self.backfill(lake, progress)
         report = SyncReport(self.config.name, "sync", _first_call=self.client.stats.calls)
+        every_lead = self._objects_due(state)  # then the objects of every lead are read below, not only the re-read's
         since = datetime.fromisoformat(str(state.get("sync", "since")))
         token = self.client.paging_token(since)
         latest = since
@@ -229,7 +230,7 @@ class MarketoSource:
             leads = [lead for page in self.client.leads_by("id", sorted(touched_leads - set(deleted) - set(merged)),
                                                            fields) for lead in page]
             self._load_rows(lake, report, "lead", leads)
-            if leads:
+            if leads and not every_lead:
                 self._crm_objects(lake, report, [str(lead["id"]) for lead in leads])
                 self._custom_objects(lake, report, [str(lead["id"]) for lead in leads])
             if merged:
@@ -260,7 +261,7 @@ class MarketoSource:
             members = self._fetch_list_members(changed)
             self._load_rows(lake, report, "list_member", members)
             report.deleted += self._forget_removed_members(lake, report, changed, members)
-        if self._objects_due(state):
+        if every_lead:
             self._crm_objects(lake, report, None)
             self._custom_objects(lake, report, None)
             state.put("objects", "read_at", datetime.now(timezone.utc).isoformat())
@@ -316,15 +317,10 @@ class MarketoSource:
         for obj in self.objects:
             id_field, link, fields = self._object_fields(obj)
             seen: set[str | None] = set()
-            rows: list[dict[str, Any]] = []
-            for page in self.client.lookup(f"/rest/v1/customobjects/{obj.name}.json", link, lead_ids, fields):
-                rows.extend(page)
-                if len(rows) >= OBJECT_ROWS_PER_BATCH:
-                    seen |= {as_text(r.get(id_field)) for r in rows}
-                    self._load_rows(lake, report, obj.name, rows)
-                    rows = []
-            seen |= {as_text(r.get(id_field)) for r in rows}
-            self._load_rows(lake, report, obj.name, rows)
+            pages = self.client.lookup(f"/rest/v1/customobjects/{obj.name}.json", link, lead_ids, fields)
+            for rows in _in_batches(pages, OBJECT_ROWS_PER_BATCH):
+                seen |= {as_text(r.get(id_field)) for r in rows}
+                self._load_rows(lake, report, obj.name, rows)
             scope = "" if everyone else "AND person_key IN (SELECT unnest($keys))"
             keys = {} if everyone else {"keys": [lead + self._key_suffix for lead in lead_ids]}
             gone = [r for r in lake.query(
@@ -556,6 +552,18 @@ def _windows(since: datetime, until: datetime) -> list[tuple[datetime, datetime]
         out.append((since, min(since + WINDOW, until)))
         since = out[-1][1]
     return out
+
+
+def _in_batches(pages: Iterable[list[dict[str, Any]]], size: int) -> Iterator[list[dict[str, Any]]]:
+    """The records of `pages` in lists of at least `size` (the last one shorter), as the pages arrive."""
+    rows: list[dict[str, Any]] = []
+    for page in pages:
+        rows.extend(page)
+        if len(rows) >= size:
+            yield rows
+            rows = []
+    if rows:
+        yield rows
 
 
 def _leads_created(fields: list[str], start: datetime, end: datetime) -> dict[str, Any]:
