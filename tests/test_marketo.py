@@ -501,12 +501,61 @@ def test_a_declared_custom_object_of_leads_is_backfilled_synced_and_audienced(da
     assert members == {f"{leads[1]}{suffix}", f"{leads[2]}{suffix}", f"{leads[3]}{suffix}", f"{leads[4]}{suffix}"}
 
 
+BADGES = CustomObject(name="badge_c", related_to="person", relation_column="email", fields=[{"name": "level"}])
+
+
+def test_a_custom_object_linked_by_email_goes_to_the_lead_holding_the_address(data: MarketoData, lake: Lake) -> None:
+    """Badges linked to leads by e-mail, as most Marketo custom objects are: asked for by the leads' addresses and
+    matched regardless of case; an address two leads share gives its badges to the one changed last (never to
+    both); a lead whose address changed holds the new address's badges and no longer the old one's."""
+    at = datetime.now(timezone.utc) - timedelta(hours=1)
+    ids = [int(i) for i in data.leads["id"].to_pylist()[:4]]
+    email = {int(r["id"]): r["email"] for r in data.leads.to_pylist() if int(r["id"]) in ids}
+    data.upsert_lead({"id": ids[3], "email": email[ids[2]]}, at)  # a duplicate, changed after the lead it copies
+    badges = CustomObjectType("badge_c", {"level": "string"}, link="email", links_to="email")
+    for guid, address, level in (("b-0", email[ids[0]].upper(), "gold"), ("b-1", email[ids[1]], "silver"),
+                                 ("b-2", email[ids[2]], "gold"), ("b-x", "nobody@elsewhere.example", "gold")):
+        badges.upsert({"marketoGUID": guid, "email": address, "level": level}, at)
+    data.custom_objects["badge_c"] = badges
+    schema = Schema(tuple(BADGES.custom_fields()), (BADGES,))
+    declare(lake, schema.custom, schema.objects)
+    with MarketoServer(data, limits=FAST) as server:
+        settings = {"name": "mkto", "munchkin_id": server.munchkin_id, "endpoint": server.endpoint,
+                    "client_id": server.client_id, "client_secret": "env:MKTO_SECRET", "backfill_since": SINCE,
+                    "custom_objects": ["badge_c"]}
+        source = MarketoSource(MarketoSourceConfig.model_validate(settings), client_for(server), schema)
+        report = source.backfill(lake)
+        suffix = f"@{server.munchkin_id}.Marketo"
+
+        def badges_held() -> dict[str, str]:
+            return {r["source_id"]: r["person_key"].removesuffix(suffix) for r in lake.query(
+                'SELECT source_id, person_key FROM "badge_c_current"')}
+
+        assert badges_held() == {"b-0": str(ids[0]), "b-1": str(ids[1]), "b-2": str(ids[3])}
+        assert report.loaded("badge_c") == 3 and report.quarantined() == 0
+
+        later = datetime.now(timezone.utc)
+        data.upsert_lead({"id": ids[1], "email": "Moved.Here@new-address.example"}, later)
+        badges.upsert({"marketoGUID": "b-1n", "email": "moved.here@new-address.example", "level": "gold"}, later)
+        report = source.sync(lake)
+        assert badges_held() == {"b-0": str(ids[0]), "b-1n": str(ids[1]), "b-2": str(ids[3])}
+        assert report.deleted == 1 and source.sync(lake).loaded("badge_c") == 0
+        assert not server.lead_writes
+
+    run_identity(lake, IdentityConfig())
+    evaluate(lake, [parse_audience('audience "gold" of person where any badge_c (level = "gold")', schema)], later)
+    members = {r[0] for r in lake.execute(
+        "SELECT profile_id FROM audience_membership WHERE status <> 'exited'").fetchall()}
+    holders = {r[0] for r in lake.execute(
+        "SELECT profile_id FROM identity_nodes WHERE namespace = 'b2b_person' AND list_contains($keys, value)",
+        {"keys": [f"{ids[i]}{suffix}" for i in (0, 1, 3)]}).fetchall()}
+    assert members == holders and len(holders) == 3
+
+
 def test_custom_objects_marketo_cannot_read_as_declared_are_refused_clearly(data: MarketoData, lake: Lake) -> None:
-    by_email = CustomObjectType("badge_c", {"level": "string"}, link="email", links_to="email")
-    data.custom_objects["badge_c"] = by_email
-    badge = CustomObject(name="badge_c", related_to="person", relation_column="email")
+    data.custom_objects["badge_c"] = CustomObjectType("badge_c", {"level": "string"}, link="crm", links_to="siebelId")
     fleet = CustomObject(name="fleet_c", related_to="account", relation_column="companyId")
-    schema = Schema((), (CARS, badge, fleet))
+    schema = Schema((), (CARS, BADGES, fleet))
     declare(lake, schema.custom, schema.objects)
     with MarketoServer(data, limits=FAST) as server:
         def source(*objects: str) -> MarketoSource:
@@ -519,11 +568,13 @@ def test_custom_objects_marketo_cannot_read_as_declared_are_refused_clearly(data
             source("truck_c")
         with pytest.raises(MappingError, match="declared related_to account.*related_to: person"):
             source("fleet_c")
-        linked_by_email = r"badge_c .*not linked to a lead's id \(its links: email → Lead.email\)"
-        with pytest.raises(MappingError, match=linked_by_email):
+        with pytest.raises(MappingError, match="badge_c .*linked to leads by siebelId, which Accord does not keep: "
+                                               "declare siebelId as a custom field of person"):
             source("badge_c").check()
         with pytest.raises(ConnectorError, match="1013.*car_c"):
             source("car_c").check()
+        schema = Schema((CustomField(entity="person", name="siebelId"),), schema.objects)
+        assert source("badge_c").check()["custom objects"] == 1  # once the lead field is kept, it is read
 
 
 def test_custom_activity_types_are_told_by_name_not_by_the_ids_each_instance_gives_them(data: MarketoData,

@@ -417,7 +417,8 @@ class MarketoServer(LocalServer):
 
     def _custom_object_records(self, q: dict[str, list[str]], body: dict[str, Any], name: str) -> dict[str, Any]:
         kind = self._custom_object(name)
-        return _search(q, kind.records, {"marketoGUID", kind.link}, f"customobjects.{name}")
+        by_address = frozenset({kind.link} if kind.links_to.lower() == "email" else ())
+        return _search(q, kind.records, {"marketoGUID", kind.link}, f"customobjects.{name}", by_address)
 
     def _custom_object(self, name: str) -> CustomObjectType:
         if name not in self.data.custom_objects:
@@ -639,16 +640,19 @@ def _corrupt(data: bytes, lead_ids: set[str]) -> bytes:
     return b"\n".join(out)
 
 
-def _search(q: dict[str, list[str]], records: list[dict[str, Any]], searchable: set[str], kind: str) -> dict[str, Any]:
+def _search(q: dict[str, list[str]], records: list[dict[str, Any]], searchable: set[str], kind: str,
+            addresses: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Records whose searchable field `filterType` holds one of `filterValues` (300 at most), paged; each with the
-    fields asked for, its searchable fields and its position (`seq`)."""
+    fields asked for, its searchable fields and its position (`seq`). E-mail `addresses` match regardless of case,
+    as Marketo's do."""
     filter_type, values = _one(q, "filterType"), _many(q, "filterValues")
     if filter_type not in searchable:
         raise ApiError("1003", f"Invalid filterType '{filter_type}' (searchable: {', '.join(sorted(searchable))})")
     if not values or len(values) > 300:
         raise ApiError("1003", "filterValues: between 1 and 300 values")
-    wanted = set(values)
-    rows = [r for r in records if str(r.get(filter_type)) in wanted]
+    fold = str.casefold if filter_type in addresses else str
+    wanted = {fold(v) for v in values}
+    rows = [r for r in records if fold(str(r.get(filter_type))) in wanted]
     start = _position(q["nextPageToken"][0], kind) if "nextPageToken" in q else 0
     size = _batch(q)
     fields = _many(q, "fields")

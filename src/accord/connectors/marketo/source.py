@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from time import monotonic
@@ -52,9 +53,35 @@ PROGRAM_BATCH = 10
 OBJECT_ROWS_PER_BATCH = 50_000
 """Custom object records loaded per batch while their pages arrive (a backfill reads every lead's)."""
 MARKETO_OBJECT_SHAPE = ObjectShape("Marketo", "marketoGUID", ("updatedAt",), None)
+OWNER_COLUMN = "_leadId"
+"""The column Accord adds to a custom object record linked by another lead field than the id: the id of the lead
+holding that value, which the object's mapping reads as the record's lead."""
 ACTIVITY_COLUMNS = ["marketoGUID", "leadId", "activityDate", "activityTypeId", "campaignId",
                     "primaryAttributeValueId", "primaryAttributeValue", "attributes"]
 
+
+
+@dataclass(frozen=True)
+class ObjectRead:
+    """How a custom object of leads is read: its id field, the field linking a record to a lead, the column of
+    the lake's people holding the lead field it links to (`source_id` for the lead's id), the fields asked for."""
+
+    id_field: str
+    link: str
+    lead_column: str
+    fields: list[str]
+
+
+@dataclass(frozen=True)
+class LeadValues:
+    """The values of a lead field to ask custom object records by, and the lead whose records each value's are
+    (told apart regardless of case, as Marketo's lookups are)."""
+
+    asked: list[str]
+    owners: dict[str, str]
+
+    def lead_of(self, value: Any) -> str | None:
+        return None if value is None else self.owners.get(str(value).lower())
 
 
 class MarketoSource:
@@ -66,7 +93,7 @@ class MarketoSource:
             "lead", "activity", "program", "program_member", "list", "list_member", "company", "named_account",
             "opportunity", "opportunity_role")}
         self.objects = [_lead_object(schema, config.name, name) for name in config.custom_objects]
-        self._described: dict[str, tuple[str, str, list[str]]] = {}
+        self._described: dict[str, ObjectRead] = {}
 
     def close(self) -> None:
         self.client.close()
@@ -305,7 +332,7 @@ class MarketoSource:
 
     def _custom_objects(self, lake: Lake, report: SyncReport, lead_ids: list[str] | None) -> None:
         """Each declared custom object's records of the leads (all of this instance's when None), by the field
-        linking them to a lead's id; a lead's records Marketo no longer returns become soft deletes."""
+        linking them to a lead; a lead's records Marketo no longer returns become soft deletes."""
         if not self.objects:
             return
         instance = {"instance": self.config.munchkin_id}
@@ -315,11 +342,15 @@ class MarketoSource:
                 "SELECT source_id FROM person_current WHERE source_type = 'Marketo' AND source_instance_id = $instance "
                 "ORDER BY source_id", instance)]
         for obj in self.objects:
-            id_field, link, fields = self._object_fields(obj)
+            read = self._object_fields(obj)
+            owners = None if read.lead_column == "source_id" else self._owners(lake, read.lead_column, lead_ids)
+            values = lead_ids if owners is None else owners.asked
             seen: set[str | None] = set()
-            pages = self.client.lookup(f"/rest/v1/customobjects/{obj.name}.json", link, lead_ids, fields)
+            pages = self.client.lookup(f"/rest/v1/customobjects/{obj.name}.json", read.link, values, read.fields)
             for rows in _in_batches(pages, OBJECT_ROWS_PER_BATCH):
-                seen |= {as_text(r.get(id_field)) for r in rows}
+                seen |= {as_text(r.get(read.id_field)) for r in rows}
+                if owners is not None:
+                    rows = [r | {OWNER_COLUMN: owners.lead_of(r.get(read.link))} for r in rows]
                 self._load_rows(lake, report, obj.name, rows)
             scope = "" if everyone else "AND person_key IN (SELECT unnest($keys))"
             keys = {} if everyone else {"keys": [lead + self._key_suffix for lead in lead_ids]}
@@ -328,25 +359,58 @@ class MarketoSource:
                 f"WHERE source_instance_id = $instance {scope}", instance | keys) if r["source_id"] not in seen]
             report.deleted += self._soft_delete(lake, report, obj.name, gone)
 
-    def _object_fields(self, obj: CustomObject) -> tuple[str, str, list[str]]:
-        """A custom object's id field, the field linking its records to a lead's id and the fields to ask for, from
-        Marketo's describe (asked once per source); its mapping is made from them."""
+    def _object_fields(self, obj: CustomObject) -> ObjectRead:
+        """How to read a custom object, from Marketo's describe (asked once per source): its id field, the field
+        linking its records to a lead and the lead's column it holds, the fields to ask for; its mapping is made
+        from them."""
         if obj.name not in self._described:
             describe = self.client.custom_object(obj.name)
             link = lead_link(describe)
             if link is None:
-                related = "; ".join(f"{r.get('field')} → {(r.get('relatedTo') or {}).get('name')}."
-                                    f"{(r.get('relatedTo') or {}).get('field')}"
-                                    for r in describe.get("relationships") or [])
                 raise MappingError(f"custom object {obj.name} of Marketo source {self.config.name!r} is not linked to "
-                                   f"a lead's id (its links: {related or 'none'}); Accord reads custom objects linked "
-                                   "to leads by id")
+                                   f"leads (its links: {_links(describe) or 'none'}); Accord reads custom objects "
+                                   "linked to leads")
+            field, lead_field = link
+            lead_column = self._lead_column(lead_field)
+            if lead_column is None:
+                raise MappingError(
+                    f"custom object {obj.name} of Marketo source {self.config.name!r} is linked to leads by "
+                    f"{lead_field}, which Accord does not keep: declare {lead_field} as a custom field of person "
+                    "in accord.yaml (custom_fields:) so the leads' values are read")
             id_field = str(describe.get("idField") or "marketoGUID")
-            self.mappings[obj.name] = object_mapping(obj, self.schema, MARKETO_OBJECT_SHAPE, id_field, link)
-            available = {f.get("name") for f in describe.get("fields") or []} | {id_field, link}
-            wanted = [id_field, link, "updatedAt", *(f.name for f in self.schema.custom_of(obj.name))]
-            self._described[obj.name] = (id_field, link, [f for f in dict.fromkeys(wanted) if f in available])
+            relation = field if lead_column == "source_id" else OWNER_COLUMN
+            self.mappings[obj.name] = object_mapping(obj, self.schema, MARKETO_OBJECT_SHAPE, id_field, relation)
+            available = {f.get("name") for f in describe.get("fields") or []} | {id_field, field}
+            wanted = [id_field, field, "updatedAt", *(f.name for f in self.schema.custom_of(obj.name))]
+            self._described[obj.name] = ObjectRead(id_field, field, lead_column,
+                                                   [f for f in dict.fromkeys(wanted) if f in available])
         return self._described[obj.name]
+
+    def _lead_column(self, lead_field: str) -> str | None:
+        """The column of the lake's people holding a lead field Marketo links custom objects by: the id, the
+        e-mail or a declared custom field; None when Accord does not keep it."""
+        if lead_field.lower() == "id":
+            return "source_id"
+        if lead_field.lower() == "email":
+            return "email"
+        declared = {f.name.lower(): f.name for f in self.schema.custom_of("person")}
+        return declared.get(lead_field.lower())
+
+    def _owners(self, lake: Lake, column: str, lead_ids: list[str]) -> LeadValues:
+        """The values of `column` the leads hold, each with the lead Accord gives its records: the one changed
+        last among this instance's leads holding it (Marketo may hold duplicates, and a record counted twice would
+        double a count in audiences)."""
+        held = (f"SELECT source_id, CAST({ident(column)} AS VARCHAR) AS value, source_updated_at "
+                "FROM person_current WHERE source_type = 'Marketo' AND source_instance_id = $instance "
+                f"AND merged_into_key IS NULL AND {ident(column)} IS NOT NULL")
+        rows = lake.query(
+            f"WITH held AS ({held}) SELECT lower(value) AS value, min(value) AS asked, "
+            "arg_max(source_id, (source_updated_at, source_id)) AS lead FROM held "
+            "WHERE lower(value) IN (SELECT lower(value) FROM held WHERE source_id IN (SELECT unnest($ids))) "
+            # filterValues is a comma-separated list: a value holding a comma cannot be asked for.
+            "AND NOT contains(value, ',') GROUP BY lower(value) ORDER BY lower(value)",
+            {"instance": self.config.munchkin_id, "ids": lead_ids})
+        return LeadValues([r["asked"] for r in rows], {r["value"]: r["lead"] for r in rows})
 
     def _forget_removed_members(self, lake: Lake, report: SyncReport, lists: list[dict[str, Any]],
                                 members: list[dict[str, Any]]) -> int:
@@ -478,13 +542,18 @@ def custom_event_types(types: list[dict[str, Any]], named: dict[str, str]) -> di
     return out
 
 
-def lead_link(describe: dict[str, Any]) -> str | None:
-    """The field of a custom object (from its describe) holding the id of the lead a record belongs to."""
+def lead_link(describe: dict[str, Any]) -> tuple[str, str] | None:
+    """The field of a custom object (from its describe) linking a record to a lead, and the lead field it holds."""
     for relation in describe.get("relationships") or []:
         related = relation.get("relatedTo") or {}
-        if str(related.get("name", "")).lower() == "lead" and str(related.get("field", "")).lower() == "id":
-            return str(relation["field"])
+        if str(related.get("name", "")).lower() == "lead" and related.get("field") and relation.get("field"):
+            return str(relation["field"]), str(related["field"])
     return None
+
+
+def _links(describe: dict[str, Any]) -> str:
+    return "; ".join(f"{r.get('field')} → {(r.get('relatedTo') or {}).get('name')}."
+                     f"{(r.get('relatedTo') or {}).get('field')}" for r in describe.get("relationships") or [])
 
 
 def _lead_object(schema: Schema, source: str, name: str) -> CustomObject:
