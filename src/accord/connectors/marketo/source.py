@@ -275,7 +275,7 @@ class MarketoSource:
                                      for k, v in deleted.items()],
                     source_type="Marketo", source_instance_id=self.config.munchkin_id,
                     source_name=f"marketo:{self.config.name}", fingerprint=records_digest(deleted)))
-                report.deleted = len(deleted)
+                report.deleted = len(deleted) + self._forget_objects_of(lake, report, list(deleted))
         if "programs" in wanted:
             self._load_rows(lake, report, "program", self._programs(since))
         lists = self._lists()
@@ -358,6 +358,14 @@ class MarketoSource:
                 f"SELECT source_id, person_key FROM {ident(obj.name + '_current')} "
                 f"WHERE source_instance_id = $instance {scope}", instance | keys) if r["source_id"] not in seen]
             report.deleted += self._soft_delete(lake, report, obj.name, gone)
+
+    def _forget_objects_of(self, lake: Lake, report: SyncReport, lead_ids: list[str]) -> int:
+        """The custom object records of deleted leads become soft deletes (Marketo deletes them with the lead)."""
+        keys = [lead + self._key_suffix for lead in lead_ids]
+        return sum(self._soft_delete(lake, report, obj.name, lake.query(
+            f"SELECT source_id, person_key FROM {ident(obj.name + '_current')} "
+            "WHERE source_instance_id = $instance AND person_key IN (SELECT unnest($keys))",
+            {"instance": self.config.munchkin_id, "keys": keys})) for obj in self.objects)
 
     def _object_fields(self, obj: CustomObject) -> ObjectRead:
         """How to read a custom object, from Marketo's describe (asked once per source): its id field, the field
