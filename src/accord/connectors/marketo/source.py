@@ -60,7 +60,6 @@ ACTIVITY_COLUMNS = ["marketoGUID", "leadId", "activityDate", "activityTypeId", "
                     "primaryAttributeValueId", "primaryAttributeValue", "attributes"]
 
 
-
 @dataclass(frozen=True)
 class ObjectRead:
     """How a custom object of leads is read: its id field, the field linking a record to a lead, the column of
