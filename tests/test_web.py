@@ -28,9 +28,13 @@ def site(tmp_path: Path, evaluated_lake: Path):
     yield from serve_evaluated(tmp_path, evaluated_lake)
 
 
-def serve_evaluated(tmp_path: Path, evaluated_lake: Path):  # type: ignore[no-untyped-def]
+def need_chromium() -> None:
     if not Path(CHROMIUM).exists():
         pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it")
+
+
+def serve_evaluated(tmp_path: Path, evaluated_lake: Path):  # type: ignore[no-untyped-def]
+    need_chromium()  # before a server is started for nothing
     ws = evaluated_workspace(tmp_path, evaluated_lake, [
         {"type": "file", "name": "exports", "url": "exports", "audiences": ["Webinar attendees"],
          "schedule": "0 3 * * *"}])
@@ -58,6 +62,7 @@ def site_with_marketo(tmp_path: Path, evaluated_lake: Path, tiny_world: Path):
 def page():
     from playwright.sync_api import sync_playwright
 
+    need_chromium()
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
@@ -266,8 +271,6 @@ def test_add_a_marketo_destination_in_the_ui_test_it_run_it_and_pause_it(site_wi
 
 def test_a_failing_delivery_under_serve_alerts_by_email_and_webhook_and_on_home(
         tmp_path: Path, evaluated_lake: Path, page, monkeypatch: pytest.MonkeyPatch) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it")
     monkeypatch.setenv("ALERTS_HOOK_SECRET", "s3cret")
     inbox, smtp_port = Inbox(), free_port()
     smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
