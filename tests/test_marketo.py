@@ -447,7 +447,7 @@ def test_a_declared_custom_object_of_leads_is_backfilled_synced_and_audienced(da
                     "client_id": server.client_id, "client_secret": "env:MKTO_SECRET", "backfill_since": SINCE,
                     "custom_objects": ["car_c"]}
         source = MarketoSource(MarketoSourceConfig.model_validate(settings), client_for(server), schema)
-        assert source.check()["custom objects"] == 1
+        assert source.check()["car_c fields (linked to leads by leadId)"] == 6  # with its id, link and time
         report = source.backfill(lake)
         suffix = f"@{server.munchkin_id}.Marketo"
 
@@ -578,7 +578,7 @@ def test_custom_objects_marketo_cannot_read_as_declared_are_refused_clearly(data
         with pytest.raises(ConnectorError, match="1013.*car_c"):
             source("car_c").check()
         schema = Schema((CustomField(entity="person", name="siebelId"),), schema.objects)
-        assert source("badge_c").check()["custom objects"] == 1  # once the lead field is kept, it is read
+        assert source("badge_c").check()["badge_c fields (linked to leads by crm)"] == 3  # once the field is kept
 
 
 def test_custom_activity_types_are_told_by_name_not_by_the_ids_each_instance_gives_them(data: MarketoData,

@@ -99,13 +99,14 @@ class MarketoSource:
 
     # Checking -----------------------------------------------------------------------------------------------
     def check(self) -> dict[str, int]:
-        """Connect and count what can be read: proves the credentials and the endpoint."""
+        """Connect and count what can be read: proves the credentials and the endpoint; each custom object's fields
+        read and the field linking its records to leads."""
         lists = sum(len(page) for page in self.client.pages("/rest/v1/lists.json"))
         programs = sum(len(page) for page in self.client.asset_pages("/rest/asset/v1/programs.json"))
-        for obj in self.objects:
-            self._object_fields(obj)
+        objects = {f"{obj.name} fields (linked to leads by {read.link})": len(read.fields)
+                   for obj, read in ((obj, self._object_fields(obj)) for obj in self.objects)}
         return {"lead fields": len(self.client.lead_fields()), "activity types": len(self.client.activity_types()),
-                "static lists": lists, "programs": programs, "custom objects": len(self.objects)}
+                "static lists": lists, "programs": programs} | objects
 
     # Backfill -----------------------------------------------------------------------------------------------
     def backfill(self, lake: Lake, progress: Progress | None = None, *, restart: bool = False) -> SyncReport:
