@@ -32,7 +32,7 @@ from accord.identity.config import IdentityConfig
 from accord.ingest.mapping import MappingError
 from accord.lake.custom_fields import declare
 from accord.lake.store import Lake
-from accord.model.schema import CustomField, CustomObject, Schema
+from accord.model.schema import STANDARD, CustomField, CustomObject, Schema
 from accord.pipeline import run_identity
 from accord.sources.state import SourceState
 from accord.workspace import Workspace, WorkspaceError
@@ -58,10 +58,10 @@ def client_for(server: MarketoServer, **limits: int | float) -> MarketoClient:
                          poll_seconds=0.005, backoff=0.002)
 
 
-def source_for(server: MarketoServer, **config: object) -> MarketoSource:
+def source_for(server: MarketoServer, schema: Schema = STANDARD, **config: object) -> MarketoSource:
     settings = {"name": "mkto", "munchkin_id": server.munchkin_id, "endpoint": server.endpoint,
                 "client_id": server.client_id, "client_secret": "env:MKTO_SECRET", "backfill_since": SINCE, **config}
-    return MarketoSource(MarketoSourceConfig.model_validate(settings), client_for(server))
+    return MarketoSource(MarketoSourceConfig.model_validate(settings), client_for(server), schema)
 
 
 def versions(lake: Lake, entity: str) -> int:
@@ -443,10 +443,7 @@ def test_a_declared_custom_object_of_leads_is_backfilled_synced_and_audienced(da
     schema = Schema(tuple(CARS.custom_fields()), (CARS,))
     declare(lake, schema.custom, schema.objects)
     with MarketoServer(data, limits=FAST) as server:
-        settings = {"name": "mkto", "munchkin_id": server.munchkin_id, "endpoint": server.endpoint,
-                    "client_id": server.client_id, "client_secret": "env:MKTO_SECRET", "backfill_since": SINCE,
-                    "custom_objects": ["car_c"]}
-        source = MarketoSource(MarketoSourceConfig.model_validate(settings), client_for(server), schema)
+        source = source_for(server, schema, custom_objects=["car_c"])
         assert source.check()["car_c fields (linked to leads by leadId)"] == 6  # with its id, link and time
         report = source.backfill(lake)
         suffix = f"@{server.munchkin_id}.Marketo"
@@ -521,10 +518,7 @@ def test_a_custom_object_linked_by_email_goes_to_the_lead_holding_the_address(da
     schema = Schema(tuple(BADGES.custom_fields()), (BADGES,))
     declare(lake, schema.custom, schema.objects)
     with MarketoServer(data, limits=FAST) as server:
-        settings = {"name": "mkto", "munchkin_id": server.munchkin_id, "endpoint": server.endpoint,
-                    "client_id": server.client_id, "client_secret": "env:MKTO_SECRET", "backfill_since": SINCE,
-                    "custom_objects": ["badge_c"]}
-        source = MarketoSource(MarketoSourceConfig.model_validate(settings), client_for(server), schema)
+        source = source_for(server, schema, custom_objects=["badge_c"])
         report = source.backfill(lake)
         suffix = f"@{server.munchkin_id}.Marketo"
 
@@ -563,10 +557,7 @@ def test_custom_objects_marketo_cannot_read_as_declared_are_refused_clearly(data
     declare(lake, schema.custom, schema.objects)
     with MarketoServer(data, limits=FAST) as server:
         def source(*objects: str) -> MarketoSource:
-            settings = {"name": "mkto", "munchkin_id": server.munchkin_id, "endpoint": server.endpoint,
-                        "client_id": server.client_id, "client_secret": "env:MKTO_SECRET", "backfill_since": SINCE,
-                        "custom_objects": list(objects)}
-            return MarketoSource(MarketoSourceConfig.model_validate(settings), client_for(server), schema)
+            return source_for(server, schema, custom_objects=list(objects))
 
         with pytest.raises(MappingError, match="reads custom object 'truck_c', which is not declared"):
             source("truck_c")
