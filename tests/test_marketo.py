@@ -552,8 +552,10 @@ def test_a_custom_object_linked_by_email_goes_to_the_lead_holding_the_address(da
 
 def test_custom_objects_marketo_cannot_read_as_declared_are_refused_clearly(data: MarketoData, lake: Lake) -> None:
     data.custom_objects["badge_c"] = CustomObjectType("badge_c", {"level": "string"}, link="crm", links_to="siebelId")
+    data.custom_objects["plant_c"] = CustomObjectType("plant_c", link="companyId", parent="Company")
     fleet = CustomObject(name="fleet_c", related_to="account", relation_column="companyId")
-    schema = Schema((), (CARS, BADGES, fleet))
+    plant = CustomObject(name="plant_c", related_to="person", relation_column="companyId")
+    schema = Schema((), (CARS, BADGES, fleet, plant))
     declare(lake, schema.custom, schema.objects)
     with MarketoServer(data, limits=FAST) as server:
         def source(*objects: str) -> MarketoSource:
@@ -566,6 +568,9 @@ def test_custom_objects_marketo_cannot_read_as_declared_are_refused_clearly(data
         with pytest.raises(MappingError, match="badge_c .*linked to leads by siebelId, which Accord does not keep: "
                                                "declare siebelId as a custom field of person"):
             source("badge_c").check()
+        by_company = r"plant_c .*not linked to leads \(its links: companyId → Company.id\)"
+        with pytest.raises(MappingError, match=by_company):
+            source("plant_c").check()
         with pytest.raises(ConnectorError, match="1013.*car_c"):
             source("car_c").check()
         schema = Schema((CustomField(entity="person", name="siebelId"),), schema.objects)

@@ -62,14 +62,15 @@ def iso(at: datetime) -> str:
 
 @dataclass
 class CustomObjectType:
-    """A custom object type of an instance, linked to leads by `link` (holding the lead field `links_to`), and its
-    records (each with its `marketoGUID`)."""
+    """A custom object type of an instance, linked to `parent` records (leads, or companies) by `link` (holding the
+    parent's field `links_to`), and its records (each with its `marketoGUID`)."""
 
     name: str
     fields: dict[str, str] = field(default_factory=dict)
     """Its own fields: API name → Marketo data type."""
     link: str = "leadId"
     links_to: str = "id"
+    parent: str = "Lead"
     records: list[dict[str, Any]] = field(default_factory=list)
 
     def describe(self) -> dict[str, Any]:
@@ -78,7 +79,7 @@ class CustomObjectType:
         return {"name": self.name, "displayName": self.name.removesuffix("_c").title(), "idField": "marketoGUID",
                 "dedupeFields": ["marketoGUID"], "searchableFields": [["marketoGUID"], [self.link]],
                 "relationships": [{"field": self.link, "type": "parent",
-                                   "relatedTo": {"name": "Lead", "field": self.links_to}}],
+                                   "relatedTo": {"name": self.parent, "field": self.links_to}}],
                 "fields": [{"name": n, "displayName": n, "dataType": t,
                             "updateable": n not in ("marketoGUID", "createdAt", "updatedAt")}
                            for n, t in (standard | self.fields).items()]}
@@ -218,7 +219,7 @@ class MarketoData:
                 pc.if_else(pc.is_in(lead, pa.array(gone)), str(winner), lead))
         for kind in self.custom_objects.values():
             for record in kind.records:
-                if kind.links_to == "id" and int(record[kind.link]) in losers:
+                if (kind.parent, kind.links_to) == ("Lead", "id") and int(record[kind.link]) in losers:
                     record[kind.link] = winner
         self.add_activity(winner, 32, at, None, {"Merge ids": losers, "Merged in Sales": False,
                                                  "Merge Source": "Web", "Master Updated": True}, winner)
