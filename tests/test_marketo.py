@@ -575,6 +575,8 @@ def test_custom_objects_marketo_cannot_read_as_declared_are_refused_clearly(data
             source("car_c").check()
         schema = Schema((CustomField(entity="person", name="siebelId"),), schema.objects)
         assert source("badge_c").check()["badge_c fields (linked to leads by crm)"] == 3  # once the field is kept
+        data.custom_objects["badge_c"] = CustomObjectType("badge_c", link="contact", links_to="sfdcContactId")
+        assert source("badge_c").check()["badge_c fields (linked to leads by contact)"] == 3  # a CRM id Accord keeps
 
 
 def test_custom_activity_types_are_told_by_name_not_by_the_ids_each_instance_gives_them(data: MarketoData,

@@ -395,14 +395,13 @@ class MarketoSource:
         return self._described[obj.name]
 
     def _lead_column(self, lead_field: str) -> str | None:
-        """The column of the lake's people holding a lead field Marketo links custom objects by: the id, the
-        e-mail or a declared custom field; None when Accord does not keep it."""
-        if lead_field.lower() == "id":
-            return "source_id"
-        if lead_field.lower() == "email":
-            return "email"
+        """The column of the lake's people holding a lead field Marketo links custom objects by: one the lead
+        mapping copies (`id`, `email`, `sfdcContactId`, ...) or a declared custom field; None when Accord does not
+        keep it."""
+        copied = {spec.from_.lower(): column for column, spec in self.mappings["lead"].fields.items()
+                  if spec.from_ is not None and spec.source_columns == [spec.from_]}
         declared = {f.name.lower(): f.name for f in self.schema.custom_of("person")}
-        return declared.get(lead_field.lower())
+        return (copied | declared).get(lead_field.lower())
 
     def _owners(self, lake: Lake, column: str, lead_ids: list[str]) -> LeadValues:
         """The values of `column` the leads hold, each with the lead Accord gives its records: the one changed
