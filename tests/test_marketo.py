@@ -498,6 +498,30 @@ def test_a_declared_custom_object_of_leads_is_backfilled_synced_and_audienced(da
     assert members == {f"{leads[1]}{suffix}", f"{leads[2]}{suffix}", f"{leads[3]}{suffix}", f"{leads[4]}{suffix}"}
 
 
+def test_a_backfill_stopped_by_the_daily_quota_while_reading_custom_objects_ends_at_the_next_sync(
+        data: MarketoData, lake: Lake) -> None:
+    """Reading custom objects costs a call per 300 leads, so Marketo's daily quota can run out there: the backfill
+    stops with Marketo's error, and the next sync finishes it, every record loaded once."""
+    ids = sorted(str(i) for i in data.leads["id"].to_pylist())
+    cars = CustomObjectType("car_c", {"vin": "string", "model": "string", "year": "integer"})
+    for n, lead in enumerate((ids[0], ids[301], ids[5], ids[302])):
+        cars.upsert({"marketoGUID": f"c-{n}", "leadId": int(lead), "vin": f"VIN-{n}", "model": "Coupé",
+                     "year": 2020 + n}, datetime.now(timezone.utc))
+    data.custom_objects["car_c"] = cars
+    schema = Schema(tuple(CARS.custom_fields()), (CARS,))
+    declare(lake, schema.custom, schema.objects)
+    with MarketoServer(data, limits=FAST) as server:
+        source = source_for(server, schema, custom_objects=["car_c"])
+        server.fail_next("607", 1, "/customobjects/car_c.json")
+        with pytest.raises(ConnectorError, match="607"):
+            source.backfill(lake)
+        assert versions(lake, "car_c") == 0 and versions(lake, "person") > 0
+        assert source.sync(lake).mode == "backfill"
+        assert {r[0] for r in lake.execute("SELECT source_id FROM car_c_current").fetchall()} == {
+            "c-0", "c-1", "c-2", "c-3"}
+        assert versions(lake, "car_c") == 4 and source.sync(lake).loaded("car_c") == 0
+
+
 BADGES = CustomObject(name="badge_c", related_to="person", relation_column="email", fields=[{"name": "level"}])
 
 
