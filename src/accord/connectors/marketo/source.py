@@ -70,6 +70,11 @@ class ObjectRead:
     lead_column: str
     fields: list[str]
 
+    @property
+    def by_id(self) -> bool:
+        """Does the link hold the lead's own id (the record's lead is then the link itself)?"""
+        return self.lead_column == "source_id"
+
 
 @dataclass(frozen=True)
 class LeadValues:
@@ -341,9 +346,14 @@ class MarketoSource:
             lead_ids = [r["source_id"] for r in lake.query(
                 "SELECT source_id FROM person_current WHERE source_type = 'Marketo' AND source_instance_id = $instance "
                 "ORDER BY source_id", instance)]
+        by_column: dict[str, LeadValues] = {}  # objects linked by the same lead field share their values
         for obj in self.objects:
             read = self._object_fields(obj)
-            owners = None if read.lead_column == "source_id" else self._owners(lake, read.lead_column, lead_ids)
+            owners = None
+            if not read.by_id:
+                if read.lead_column not in by_column:
+                    by_column[read.lead_column] = self._owners(lake, read.lead_column, None if everyone else lead_ids)
+                owners = by_column[read.lead_column]
             values = lead_ids if owners is None else owners.asked
             seen: set[str | None] = set()
             pages = self.client.lookup(f"/rest/v1/customobjects/{obj.name}.json", read.link, values, read.fields)
@@ -386,12 +396,12 @@ class MarketoSource:
                     f"{lead_field}, which Accord does not keep: declare {lead_field} as a custom field of person "
                     "in accord.yaml (custom_fields:) so the leads' values are read")
             id_field = str(describe.get("idField") or "marketoGUID")
-            relation = field if lead_column == "source_id" else OWNER_COLUMN
-            self.mappings[obj.name] = object_mapping(obj, self.schema, MARKETO_OBJECT_SHAPE, id_field, relation)
             available = {f.get("name") for f in describe.get("fields") or []} | {id_field, field}
             wanted = [id_field, field, "updatedAt", *(f.name for f in self.schema.custom_of(obj.name))]
-            self._described[obj.name] = ObjectRead(id_field, field, lead_column,
-                                                   [f for f in dict.fromkeys(wanted) if f in available])
+            read = ObjectRead(id_field, field, lead_column, [f for f in dict.fromkeys(wanted) if f in available])
+            self.mappings[obj.name] = object_mapping(obj, self.schema, MARKETO_OBJECT_SHAPE, id_field,
+                                                     field if read.by_id else OWNER_COLUMN)
+            self._described[obj.name] = read
         return self._described[obj.name]
 
     def _lead_column(self, lead_field: str) -> str | None:
@@ -403,20 +413,21 @@ class MarketoSource:
         declared = {f.name.lower(): f.name for f in self.schema.custom_of("person")}
         return (copied | declared).get(lead_field.lower())
 
-    def _owners(self, lake: Lake, column: str, lead_ids: list[str]) -> LeadValues:
-        """The values of `column` the leads hold, each with the lead Accord gives its records: the one changed
-        last among this instance's leads holding it (Marketo may hold duplicates, and a record counted twice would
-        double a count in audiences)."""
+    def _owners(self, lake: Lake, column: str, lead_ids: list[str] | None) -> LeadValues:
+        """The values of `column` the leads hold (every lead's when None), each with the lead Accord gives its
+        records: the one changed last among this instance's leads holding it (Marketo may hold duplicates, and a
+        record counted twice would double a count in audiences)."""
         held = (f"SELECT source_id, CAST({ident(column)} AS VARCHAR) AS value, source_updated_at "
                 "FROM person_current WHERE source_type = 'Marketo' AND source_instance_id = $instance "
                 f"AND merged_into_key IS NULL AND {ident(column)} IS NOT NULL")
+        of_leads = ("" if lead_ids is None else
+                    "AND lower(value) IN (SELECT lower(value) FROM held WHERE source_id IN (SELECT unnest($ids)))")
         rows = lake.query(
             f"WITH held AS ({held}) SELECT lower(value) AS value, min(value) AS asked, "
             "arg_max(source_id, (source_updated_at, source_id)) AS lead FROM held "
-            "WHERE lower(value) IN (SELECT lower(value) FROM held WHERE source_id IN (SELECT unnest($ids))) "
             # filterValues is a comma-separated list: a value holding a comma cannot be asked for.
-            "AND NOT contains(value, ',') GROUP BY lower(value) ORDER BY lower(value)",
-            {"instance": self.config.munchkin_id, "ids": lead_ids})
+            f"WHERE NOT contains(value, ',') {of_leads} GROUP BY lower(value) ORDER BY lower(value)",
+            {"instance": self.config.munchkin_id} | ({} if lead_ids is None else {"ids": lead_ids}))
         return LeadValues([r["asked"] for r in rows], {r["value"]: r["lead"] for r in rows})
 
     def _forget_removed_members(self, lake: Lake, report: SyncReport, lists: list[dict[str, Any]],
