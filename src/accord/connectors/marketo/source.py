@@ -340,19 +340,18 @@ class MarketoSource:
         linking them to a lead; a lead's records Marketo no longer returns become soft deletes."""
         if not self.objects:
             return
-        instance = {"instance": self.config.munchkin_id}
-        everyone = lead_ids is None
+        scope = lead_ids  # None: every lead of this instance
         if lead_ids is None:
             lead_ids = [r["source_id"] for r in lake.query(
                 "SELECT source_id FROM person_current WHERE source_type = 'Marketo' AND source_instance_id = $instance "
-                "ORDER BY source_id", instance)]
+                "ORDER BY source_id", {"instance": self.config.munchkin_id})]
         by_column: dict[str, LeadValues] = {}  # objects linked by the same lead field share their values
         for obj in self.objects:
             read = self._object_fields(obj)
             owners = None
             if not read.by_id:
                 if read.lead_column not in by_column:
-                    by_column[read.lead_column] = self._owners(lake, read.lead_column, None if everyone else lead_ids)
+                    by_column[read.lead_column] = self._owners(lake, read.lead_column, scope)
                 owners = by_column[read.lead_column]
             values = lead_ids if owners is None else owners.asked
             seen: set[str | None] = set()
@@ -362,20 +361,21 @@ class MarketoSource:
                 if owners is not None:
                     rows = [r | {OWNER_COLUMN: owners.lead_of(r.get(read.link))} for r in rows]
                 self._load_rows(lake, report, obj.name, rows)
-            scope = "" if everyone else "AND person_key IN (SELECT unnest($keys))"
-            keys = {} if everyone else {"keys": [lead + self._key_suffix for lead in lead_ids]}
-            gone = [r for r in lake.query(
-                f"SELECT source_id, person_key FROM {ident(obj.name + '_current')} "
-                f"WHERE source_instance_id = $instance {scope}", instance | keys) if r["source_id"] not in seen]
+            gone = [r for r in self._records_held(lake, obj, scope) if r["source_id"] not in seen]
             report.deleted += self._soft_delete(lake, report, obj.name, gone)
 
     def _forget_objects_of(self, lake: Lake, report: SyncReport, lead_ids: list[str]) -> int:
         """The custom object records of deleted leads become soft deletes (Marketo deletes them with the lead)."""
-        keys = [lead + self._key_suffix for lead in lead_ids]
-        return sum(self._soft_delete(lake, report, obj.name, lake.query(
-            f"SELECT source_id, person_key FROM {ident(obj.name + '_current')} "
-            "WHERE source_instance_id = $instance AND person_key IN (SELECT unnest($keys))",
-            {"instance": self.config.munchkin_id, "keys": keys})) for obj in self.objects)
+        return sum(self._soft_delete(lake, report, obj.name, self._records_held(lake, obj, lead_ids))
+                   for obj in self.objects)
+
+    def _records_held(self, lake: Lake, obj: CustomObject, lead_ids: list[str] | None) -> list[dict[str, Any]]:
+        """The current records (key and lead) of a custom object Accord holds for the leads (every lead of this
+        instance when None)."""
+        scope = "" if lead_ids is None else "AND person_key IN (SELECT unnest($keys))"
+        keys = {} if lead_ids is None else {"keys": [lead + self._key_suffix for lead in lead_ids]}
+        return lake.query(f"SELECT source_id, person_key FROM {ident(obj.name + '_current')} "
+                          f"WHERE source_instance_id = $instance {scope}", {"instance": self.config.munchkin_id} | keys)
 
     def _object_fields(self, obj: CustomObject) -> ObjectRead:
         """How to read a custom object, from Marketo's describe (asked once per source): its id field, the field
