@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -32,6 +33,7 @@ from accord.lake.sql import ident
 from accord.lake.store import Lake
 from accord.model.entities import ENTITIES
 from accord.model.schema import STANDARD, Schema
+from accord.readable import problems
 from accord.workspace import Workspace, WorkspaceError
 
 if TYPE_CHECKING:
@@ -282,7 +284,7 @@ def ingest_files(
 def quarantine_list(
     batch: Annotated[Optional[int], typer.Option(help="Only this batch.")] = None,
     reason: Annotated[Optional[str], typer.Option(help="Only this reason code, e.g. bad_email.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 50,
+    limit: Annotated[int, typer.Option(min=0, help="At most this many rows.")] = 50,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
 ) -> None:
@@ -303,7 +305,7 @@ def quarantine_list(
 def quarantine_show(
     batch: Annotated[int, typer.Argument(help="Batch id (from `accord quarantine list` or `accord status`).")],
     row: Annotated[Optional[int], typer.Option(help="Only this row of the batch's input.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 20,
+    limit: Annotated[int, typer.Option(min=0, help="At most this many rows.")] = 20,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
 ) -> None:
@@ -434,7 +436,7 @@ def demo(
 def export_xdm(
     entity: Annotated[str, typer.Argument(help="Entity to export.")],
     key: Annotated[Optional[str], typer.Option(help="Only the record with this source key.")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="At most this many records.")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=0, help="At most this many records.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write JSON lines here (default: standard output).")] = None,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
@@ -562,7 +564,7 @@ def mappings_check(
     path: Annotated[Path, typer.Argument(help="A CSV, JSONL or Parquet file.")],
     mapping: Annotated[Optional[str], typer.Option(
         help="Mapping file or shipped name (default: the best fit).")] = None,
-    rows: Annotated[int, typer.Option(help="Mapped rows shown.")] = 5,
+    rows: Annotated[int, typer.Option(min=0, help="Mapped rows shown.")] = 5,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Before loading: the mapping a file would use, what becomes of each column, and its first rows mapped.
@@ -667,7 +669,7 @@ def identity_run(
 
 @identity_app.command("merges")
 def identity_merge_log(
-    limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    limit: Annotated[int, typer.Option(min=0, help="At most this many.")] = 50,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
 ) -> None:
@@ -715,7 +717,7 @@ def identity_split(
 @profile_app.command("get")
 def profile_get(
     identity: Annotated[str, typer.Argument(help="Any identity: email:…, crm_id:…, marketo_lead_id:INSTANCE:ID, person_id:…")],
-    events: Annotated[int, typer.Option(help="How many recent events to show.")] = 10,
+    events: Annotated[int, typer.Option(min=0, help="How many recent events to show.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
@@ -928,7 +930,7 @@ def audiences_size(
 @audiences_app.command("sample")
 def audiences_sample(
     name: Annotated[str, typer.Argument(help="Audience name.")],
-    limit: Annotated[int, typer.Option(help="How many.")] = 10,
+    limit: Annotated[int, typer.Option(min=0, help="How many.")] = 10,
     as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
 ) -> None:
     """Some members of the audience now."""
@@ -1217,11 +1219,16 @@ def privacy_delete(
     """Erase a person: removed from every destination that received them, then from export files, the collector
     log, the served copy and every table of the store. It cannot be undone."""
     from accord.privacy.erase import ErasureBlocked, delete
+    from accord.privacy.subject import find_subject
 
-    if not yes and not typer.confirm(f"erase {identity} from every store and destination? This cannot be undone"):
-        raise typer.Exit(1)
     with user_errors():
         ws = open_workspace(workspace)
+        if not yes:
+            with ws.lake(sandbox) as lake:  # closed while asking: a prompt left open must not hold the store
+                profiles = ", ".join(find_subject(lake, identity).profile_ids)
+            if not typer.confirm(f"erase {identity} (person {profiles}) from every store and destination? "
+                                 "This cannot be undone"):
+                raise typer.Exit(1)
         try:
             with ws.lake(sandbox) as lake:
                 request_id, receipt = delete(ws, lake, identity, audit.cli_actor())
@@ -1254,7 +1261,7 @@ def privacy_list(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> 
 @audit_app.command("list")
 def audit_list(
     action: Annotated[Optional[str], typer.Option(help="Only this action, e.g. 'audience saved', configuration.")] = None,
-    limit: Annotated[int, typer.Option(help="How many entries, newest first.")] = 30,
+    limit: Annotated[int, typer.Option(min=0, help="How many entries, newest first.")] = 30,
     full: Annotated[bool, typer.Option("--full", help="Show the values before and after.")] = False,
     workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
 ) -> None:
@@ -1457,7 +1464,7 @@ def deliveries_check(
 @deliveries_app.command("list")
 def deliveries_list(
     destination: Annotated[Optional[str], typer.Option("--destination", "-d")] = None,
-    limit: Annotated[int, typer.Option(help="Most recent runs shown.")] = 20,
+    limit: Annotated[int, typer.Option(min=0, help="Most recent runs shown.")] = 20,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
 ) -> None:
@@ -1587,28 +1594,33 @@ def main() -> None:
     from accord.api import relay
 
     argv = sys.argv[1:]
-    serving = _serving(argv)
-    if serving is not None:
-        server, ws = serving
-        try:
-            words = _command_words(argv)
-            done = relay.forward(server, argv[:words] + relay.absolute_paths(argv[words:], Path.cwd()),
-                                 _relayed_env(ws))
-        except Exception as err:  # noqa: BLE001 - the server went away mid-command: say so in one line
-            err_console.print(f"[red]error:[/red] the running `accord serve` ({server.url}) did not answer: "
-                              f"{escape(str(err))}")
-            raise SystemExit(1) from None
-        sys.stdout.write(done["stdout"])
-        sys.stderr.write(done["stderr"])
-        raise SystemExit(done["exit_code"])
     try:
-        app()
+        serving = _serving(argv)
+        if serving is None:
+            app()
+            return
     except Exception as err:  # noqa: BLE001 - no traceback reaches a user
         if os.environ.get("ACCORD_DEBUG"):
             raise
-        err_console.print(f"[red]error:[/red] {type(err).__name__}: {escape(str(err))} "
+        # One line: a validation error's problems without the values given, else the message's first line
+        # (DuckDB's next lines point into the SQL).
+        said = problems(err) if isinstance(err, ValidationError) else \
+            next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+        err_console.print(f"[red]error:[/red] {type(err).__name__}: {escape(said)} "
                           "(set ACCORD_DEBUG=1 for the traceback)", highlight=False)
         raise SystemExit(1) from None
+    server, ws = serving
+    try:
+        words = _command_words(argv)
+        done = relay.forward(server, argv[:words] + relay.absolute_paths(argv[words:], Path.cwd()),
+                             _relayed_env(ws))
+    except Exception as err:  # noqa: BLE001 - the server went away mid-command: say so in one line
+        err_console.print(f"[red]error:[/red] the running `accord serve` ({server.url}) did not answer: "
+                          f"{escape(str(err))}")
+        raise SystemExit(1) from None
+    sys.stdout.write(done["stdout"])
+    sys.stderr.write(done["stderr"])
+    raise SystemExit(done["exit_code"])
 
 
 def _serving(argv: list[str]) -> tuple[relay.Announcement, Workspace] | None:

@@ -28,6 +28,7 @@ from accord.lake.custom_fields import declare
 from accord.lake.store import Lake
 from accord.model.schema import CustomField, CustomObject, Schema
 from accord.profiles.build import build_profiles
+from accord.readable import UnreadableYaml, problems, yaml_data
 from accord.replaced import replace_text
 from accord.sources.config import SourceConfig, check_sources
 
@@ -137,12 +138,16 @@ class Workspace:
     def load(cls, root: Path) -> Workspace:
         path = root / CONFIG_FILE
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
+            raw = yaml_data(path.read_text(), str(path)) or {}
             ws = cls(root, WorkspaceConfig.model_validate(raw))
         except FileNotFoundError:
             raise WorkspaceError(f"no workspace at {root}: {CONFIG_FILE} not found (run `accord init`)") from None
-        except (yaml.YAMLError, ValidationError) as err:
-            raise WorkspaceError(f"{path} is not a valid workspace configuration: {err}") from None
+        except UnreadableYaml as err:
+            raise WorkspaceError(str(err)) from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise WorkspaceError(f"{path} cannot be read: {err}") from None
+        except ValidationError as err:
+            raise WorkspaceError(f"{path} is not a valid workspace configuration: {problems(err)}") from None
         ws.check()
         return ws
 
@@ -216,9 +221,11 @@ class Workspace:
     def add_sandbox(self, name: str) -> None:
         if name in self.config.sandboxes:
             raise WorkspaceError(f"sandbox {name!r} exists already")
-        self.config = WorkspaceConfig.model_validate(
-            {**self.config.model_dump(), "sandboxes": [*self.config.sandboxes, name]}
-        )
+        try:
+            self.config = WorkspaceConfig.model_validate(
+                {**self.config.model_dump(), "sandboxes": [*self.config.sandboxes, name]})
+        except ValidationError as err:
+            raise WorkspaceError(problems(err)) from None
         self.save()
 
     def audiences_dir(self, sandbox: str | None = None) -> Path:
@@ -244,10 +251,12 @@ class Workspace:
         if self.config.schema_file:
             path = self.root / self.config.schema_file
             try:
-                raw = yaml.safe_load(path.read_text()) or {}
+                raw = yaml_data(path.read_text(), str(path)) or {}
                 fields += [CustomField.model_validate(f) for f in raw.get("custom_fields") or []]
                 objects += [CustomObject.model_validate(o) for o in raw.get("custom_objects") or []]
-            except (OSError, yaml.YAMLError, ValidationError, AttributeError) as err:
+            except ValidationError as err:
+                raise WorkspaceError(f"schema file {path} cannot be used: {problems(err)}") from None
+            except (OSError, UnicodeDecodeError, UnreadableYaml, AttributeError) as err:
                 raise WorkspaceError(f"schema file {path} cannot be used: {err}") from None
         try:
             return Schema(tuple(fields + [f for o in objects for f in o.custom_fields()]), tuple(objects))

@@ -6,8 +6,9 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-import yaml
 from pydantic import AfterValidator
+
+from accord.readable import UnreadableYaml, yaml_data
 
 
 class SecretError(ValueError):
@@ -42,7 +43,10 @@ def resolve_secret(ref: str, base: Path) -> str:
         raise SecretError(f"secrets file {path}: {err.strerror}") from None
     if not key:
         return text.strip()
-    values = yaml.safe_load(text) or {}
+    try:
+        values = yaml_data(text, f"secrets file {path}") or {}
+    except UnreadableYaml as err:
+        raise SecretError(str(err)) from None
     if not isinstance(values, dict) or key not in values:
         raise SecretError(f"secrets file {path} has no key {key!r}")
     return str(values[key])

@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -20,6 +19,7 @@ from pydantic import (
 
 from accord.model.entities import Entity
 from accord.model.schema import STANDARD, Schema
+from accord.readable import UnreadableYaml, problems, yaml_data
 
 STRING_TRANSFORMS = {"trim", "lower", "upper", "email_domain", "url_domain", "map", "source_key", "prefix", "json_get",
                      "snake_keys", "add_keys"}
@@ -217,9 +217,9 @@ def load_mapping(path: Path | str, schema: Schema = STANDARD) -> Mapping:
     """Read a mapping YAML file, with errors that say what is wrong and where."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise MappingError(f"cannot read mapping {path}: {err}") from err
+        raw = yaml_data(path.read_text(), str(path))
+    except (OSError, UnicodeDecodeError, UnreadableYaml) as err:
+        raise MappingError(f"cannot read mapping {path}: {err}") from None
     return parse_mapping(raw, str(path), schema)
 
 
@@ -228,8 +228,7 @@ def parse_mapping(raw: Any, where: str = "mapping", schema: Schema = STANDARD) -
     try:
         return Mapping.model_validate(raw, context={"schema": schema})
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'mapping'}: {e['msg']}" for e in err.errors())
-        raise MappingError(f"{where}: {problems}") from None
+        raise MappingError(f"{where}: {problems(err)}") from None
     except (MappingError, ValueError) as err:
         raise MappingError(f"{where}: {err}") from None
 

@@ -14,6 +14,7 @@ from accord.activation.config import DestinationConfig
 from accord.connectors.registry import connector, with_destinations
 from accord.governance import audit
 from accord.lake.store import Lake
+from accord.readable import UnreadableYaml, problems, yaml_data
 from accord.workspace import Workspace, WorkspaceConfig, WorkspaceError
 
 SECRET_WORDS = ("secret", "token", "password", "private_key")
@@ -115,7 +116,10 @@ def parsed(type_: str, form: dict[str, str]) -> dict[str, Any]:
         elif field.kind == "mapping":
             settings[field.name] = dict(_pair(line) for line in text.splitlines() if line.strip())
         elif field.kind == "yaml":
-            settings[field.name] = yaml.safe_load(text)
+            try:
+                settings[field.name] = yaml_data(text, field.name)
+            except UnreadableYaml as err:
+                raise WorkspaceError(str(err)) from None
         else:
             settings[field.name] = text
     return settings
@@ -143,8 +147,7 @@ def save_destination(ws: Workspace, lake: Lake, settings: dict[str, Any], replac
     try:
         config = WorkspaceConfig.model_validate({**ws.config.model_dump(mode="json"), "destinations": placed})
     except ValidationError as err:
-        raise WorkspaceError("; ".join(f"{'.'.join(str(p) for p in e['loc'][2:]) or 'settings'}: {e['msg']}"
-                                       for e in err.errors())) from None
+        raise WorkspaceError(problems(err, skip=2)) from None
     Workspace(ws.root, config).check()
     ws.config = config
     ws.save()

@@ -16,7 +16,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-import yaml
 
 from accord import fastjson
 from accord.ingest.limits import escaped, json_problem
@@ -24,6 +23,7 @@ from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.mapping import Mapping
 from accord.lake.store import Lake
 from accord.model.schema import STANDARD, Schema
+from accord.readable import UnreadableYaml, yaml_data
 from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk
 from accord.sources.mappings import resolve_mapping
 
@@ -369,9 +369,16 @@ def jobs_from_manifest(folder: Path, schema: Schema = STANDARD) -> list[FileJob]
     manifest = folder / "manifest.yaml"
     if not manifest.exists():
         raise FileFormatError(f"{folder} is a folder without manifest.yaml; name a file and its --mapping instead")
-    listed = yaml.safe_load(manifest.read_text()) or {}
+    try:
+        listed = yaml_data(manifest.read_text(), str(manifest)) or {}
+    except (OSError, UnicodeDecodeError, UnreadableYaml) as err:
+        raise FileFormatError(str(err)) from None
+    entries = listed.get("files") if isinstance(listed, dict) else None
+    whole = isinstance(entries, list) and all(isinstance(e, dict) and {"path", "mapping"} <= e.keys() for e in entries)
+    if not whole:
+        raise FileFormatError(f"{manifest}: list the files under `files:`, each with its `path` and `mapping`")
     jobs = []
-    for entry in listed.get("files", []):
+    for entry in entries:
         mapping_ref = entry["mapping"]
         if not Path(mapping_ref).is_absolute() and (folder / mapping_ref).exists():
             mapping_ref = str(folder / mapping_ref)

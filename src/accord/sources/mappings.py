@@ -14,6 +14,7 @@ import yaml
 from accord.connectors.registry import Connector, connectors
 from accord.ingest.mapping import Mapping, MappingError, parse_mapping
 from accord.model.schema import STANDARD, CustomObject, Schema
+from accord.readable import UnreadableYaml, yaml_data
 
 
 def _shipped(connector: Connector) -> Traversable:
@@ -85,8 +86,11 @@ def resolve_mapping(ref: str | Path, entity: str | None = None, schema: Schema =
         return object_mapping(obj, schema)
     path = Path(ref)
     if path.exists():
-        raw = yaml.safe_load(path.read_text())
         where = str(path)
+        try:
+            raw = yaml_data(path.read_text(), where)
+        except (OSError, UnicodeDecodeError, UnreadableYaml) as err:
+            raise MappingError(f"cannot read mapping {path}: {err}") from None
     else:
         raw, where = shipped_raw(str(ref)), f"shipped mapping {ref}"
     if not isinstance(raw, dict):

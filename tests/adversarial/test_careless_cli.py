@@ -1,0 +1,138 @@
+"""What a careless user types or writes into a workspace's files ends in one clear line and a non-zero exit: no
+traceback, no raw validation dump, and never the value of a setting (it may be a secret)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from accord import cli
+from accord.cli import main
+from tests.adversarial.conftest import new_workspace
+
+
+def accord(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], cwd: Path, *args: str,
+           answer: str = "") -> tuple[int, str]:
+    """Run the `accord` command in this process; its exit code and what it printed (lines joined: one line of a
+    terminal that fits it)."""
+    monkeypatch.setenv("COLUMNS", "1000")  # each command takes the terminal's width; the error path, the import's
+    for printer in (cli.console, cli.err_console):
+        monkeypatch.setattr(printer, "width", 1000)
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", ["accord", *args])
+    monkeypatch.setattr(sys, "stdin", _Answer(answer))
+    with pytest.raises(SystemExit) as done:
+        main()
+    out = capsys.readouterr()
+    return int(done.value.code or 0), " ".join((out.out + out.err).split())
+
+
+class _Answer:
+    def __init__(self, text: str) -> None:
+        self.lines = [text + "\n"]
+
+    def readline(self) -> str:
+        return self.lines.pop() if self.lines else ""
+
+    def isatty(self) -> bool:
+        return False
+
+
+def with_config(ws_root: Path, **changes: object) -> None:
+    config = yaml.safe_load((ws_root / "accord.yaml").read_text())
+    (ws_root / "accord.yaml").write_text(yaml.safe_dump({**config, **changes}))
+
+
+@pytest.fixture
+def ws_root(tmp_path: Path) -> Path:
+    return new_workspace(tmp_path / "ws")[0].root
+
+
+def test_a_date_yaml_cannot_build_is_one_line_not_a_traceback(ws_root: Path, monkeypatch, capsys) -> None:
+    text = (ws_root / "accord.yaml").read_text()
+    (ws_root / "accord.yaml").write_text(text + "sources:\n- type: marketo\n  backfill_since: 2024-13-01\n")
+    code, said = accord(monkeypatch, capsys, ws_root, "status")
+    assert code == 1
+    assert "Traceback" not in said
+    assert said.startswith("error:") and said.count("error:") == 1
+    assert "accord.yaml holds a value YAML cannot read: month must be in 1..12" in said
+
+
+def test_yaml_that_does_not_parse_says_where(ws_root: Path, monkeypatch, capsys) -> None:
+    (ws_root / "accord.yaml").write_text("name: ws\nsandboxes: [prod\n")
+    code, said = accord(monkeypatch, capsys, ws_root, "status")
+    assert code == 1 and said.count("error:") == 1
+    assert "accord.yaml is not valid YAML at line 3, column 1" in said
+
+
+def test_an_invalid_setting_never_echoes_the_values_given(ws_root: Path, monkeypatch, capsys) -> None:
+    with_config(ws_root, engine="nope", sources=[{
+        "type": "marketo", "name": "mk", "munchkin_id": "123-ABC-456", "client_id": "abc",
+        "client_secret": "SUPERSECRET123", "endpoint": "https://123-ABC-456.mktorest.com",
+        "backfill_since": "2024-01-01"}])
+    code, said = accord(monkeypatch, capsys, ws_root, "status")
+    assert code == 1 and said.count("error:") == 1
+    assert "SUPERSECRET123" not in said
+    assert "engine: no engine named 'nope'; engines: duckdb, spark" in said
+    assert "sources.0.marketo.client_secret: a secret must be a reference" in said
+    assert "input_value" not in said and "errors.pydantic.dev" not in said
+
+
+def test_a_sandbox_name_that_escapes_is_refused_in_one_line(ws_root: Path, monkeypatch, capsys) -> None:
+    code, said = accord(monkeypatch, capsys, ws_root, "sandboxes", "create", "../evil")
+    assert (code, said) == (1, "error: sandbox name '../evil': use lower-case letters, digits, - and _")
+    assert yaml.safe_load((ws_root / "accord.yaml").read_text())["sandboxes"] == ["prod"]
+
+
+@pytest.mark.parametrize("args", [
+    ["quarantine", "list", "--limit", "-1"],
+    ["export", "xdm", "person", "--limit", "-1"],
+    ["audiences", "sample", "anything", "--limit", "-1"],
+    ["identity", "merges", "--limit", "-1"],
+    ["audit", "list", "--limit", "-1"],
+    ["deliveries", "list", "--limit", "-1"],
+    ["profile", "get", "email:a@b.c", "--events", "-1"],
+])
+def test_a_negative_count_is_a_usage_error(ws_root: Path, monkeypatch, capsys, args: list[str]) -> None:
+    code, said = accord(monkeypatch, capsys, ws_root, *args)
+    assert code == 2
+    assert "Input should be greater than or equal to 0" in said
+
+
+def test_a_privacy_delete_of_no_one_fails_before_asking(ws_root: Path, monkeypatch, capsys) -> None:
+    code, said = accord(monkeypatch, capsys, ws_root, "privacy", "delete", "email:", answer="y")
+    assert (code, said) == (1, "error: look a profile up as namespace:value, e.g. email:jane@acme.com (got 'email:')")
+
+
+def test_a_folder_manifest_without_its_files_is_refused(ws_root: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    folder = tmp_path / "world"
+    folder.mkdir()
+    (folder / "manifest.yaml").write_text("files:\n- path: contacts.csv\n")
+    code, said = accord(monkeypatch, capsys, ws_root, "ingest", "files", str(folder))
+    assert code == 1 and said.count("error:") == 1
+    assert "manifest.yaml: list the files under `files:`, each with its `path` and `mapping`" in said
+
+
+def test_a_mapping_file_yaml_cannot_read_is_one_line(ws_root: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    (tmp_path / "people.csv").write_text("Email\na@b.c\n")
+    (tmp_path / "bad.yaml").write_text("entity: person\nfields: {email: Email\n")
+    code, said = accord(monkeypatch, capsys, ws_root, "ingest", "files", str(tmp_path / "people.csv"),
+                        "--mapping", str(tmp_path / "bad.yaml"))
+    assert code == 1 and said.count("error:") == 1
+    assert "bad.yaml is not valid YAML at line 3" in said
+
+
+def test_a_secrets_file_yaml_cannot_read_names_the_file_not_its_contents(ws_root: Path, monkeypatch,
+                                                                         capsys) -> None:
+    (ws_root / "secrets.yaml").write_text("marketo: SUPERSECRET123\n  broken: [\n")
+    with_config(ws_root, sources=[{
+        "type": "marketo", "name": "mk", "munchkin_id": "123-ABC-456", "client_id": "abc",
+        "client_secret": "file:secrets.yaml#marketo", "endpoint": "http://127.0.0.1:9",
+        "backfill_since": "2024-01-01"}])
+    code, said = accord(monkeypatch, capsys, ws_root, "sync", "marketo")
+    assert code == 1
+    assert "SUPERSECRET123" not in said
+    assert "secrets.yaml is not valid YAML at line 2" in said
