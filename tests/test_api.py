@@ -98,6 +98,12 @@ def test_audiences_create_validate_size_sample_why_overlap_run(api) -> None:
     size = client.get("/api/v1/audiences/API made/size", headers=auth).json()["size"]
     sample = client.get("/api/v1/audiences/API made/sample", params={"limit": 3}, headers=auth).json()
     assert size > 0 and 0 < len(sample) <= 3
+    unrun = client.get("/api/v1/audiences/overlap", params={"first": AUDIENCE, "second": "API made"}, headers=auth)
+    assert unrun.status_code == 404 and unrun.json()["message"].startswith(
+        "no audience named 'API made' has been evaluated")  # not an empty audience: it was never decided
+    client.post("/login", data={"key": auth["Authorization"].removeprefix("Bearer "), "next": "/"})
+    compared = client.get(f"/audiences/{AUDIENCE}", params={"compare": "API made"})
+    assert compared.status_code == 200 and "has been evaluated" in compared.text
     run = client.post("/api/v1/audiences/run", json={"names": ["API made"]}, headers=auth).json()
     assert [r["name"] for r in run["results"]] == ["API made"] and run["results"][0]["size"] == size
     why = client.get("/api/v1/audiences/API made/why", params={"identity": f"person_id:{sample[0]['id']}"},

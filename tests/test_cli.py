@@ -206,6 +206,8 @@ def test_audience_commands(demo_ws) -> None:
     assert "Webinar attendees" in {m["audience"] for m in profile["audiences"]}, "a profile shows its audiences"
     assert "audience Webinar attendees" in run("profile", "get", f"person_id:{member}", *w).output
     assert "both:" in run("audiences", "overlap", "Webinar attendees", "Hot leads with no pipeline yet", *w).output
+    typo = run("audiences", "overlap", "Webinar attendee", "Hot leads with no pipeline yet", *w, ok=False)
+    assert typo.exit_code == 1 and "no audience named 'Webinar attendee' has been evaluated" in typo.output
     missing = run("audiences", "size", "Nope", *w, ok=False)
     assert missing.exit_code == 1 and "no audience named 'Nope'" in missing.output
     out = run("run", *w).output

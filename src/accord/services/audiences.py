@@ -137,7 +137,13 @@ def sample(ws: Workspace, lake: Lake, name: str, limit: int = 10, as_of: datetim
 
 
 def overlap(lake: Lake, first: str, second: str) -> dict[str, int]:
-    """Active members in one, the other and both, at the last evaluation."""
+    """Active members in one, the other and both, at the last evaluation; a name no evaluation knows (a typo) is
+    an error, not an empty audience."""
+    known = sorted(r[0] for r in lake.execute("SELECT name FROM audiences").fetchall())
+    for name in (first, second):
+        if name not in known:
+            raise UnknownAudienceName(f"no audience named {name!r} has been evaluated (audiences: "
+                                      f"{', '.join(known) or 'none'})")
     a, b = active_members(lake, first), active_members(lake, second)
     return {"first": len(a), "second": len(b), "both": len(a & b), "only_first": len(a - b), "only_second": len(b - a)}
 

@@ -330,7 +330,12 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
             members = members if members is not None else members_now(workspace, store, name)
             size = len(members)
             others = [a.name for a in workspace_audiences(workspace, sandbox) if a.name != name]
-            shared = overlap(store, name, compare) if compare in others else None
+            shared = None
+            if compare in others:
+                try:
+                    shared = overlap(store, name, compare)
+                except LookupError as err:  # one of the two saved but not evaluated yet
+                    error = str(err)
             return render(request, "audience.html", status, audience=summary, size=size,
                           sample=sample(workspace, store, name, 10, members=members), why=explained, identity=identity,
                           error=failed or error, versions=versions(store, name), others=others, compare=compare,
