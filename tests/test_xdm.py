@@ -84,3 +84,23 @@ def test_export_then_import_into_another_sandbox(world_lake, tmp_path) -> None:
         original = world_lake.query(f"SELECT {columns} FROM account_current ORDER BY source_key")
         imported = other.query(f"SELECT {columns} FROM account_current ORDER BY source_key")
         assert imported == original
+
+
+def test_lines_that_are_no_json_object_are_quarantined_and_the_rest_load(world_lake, tmp_path) -> None:
+    from accord.lake.store import Lake
+    from accord.sources.files import FileFormatError
+
+    good = [json.dumps(d) for d in iter_xdm(world_lake, "account", limit=2)]
+    bad = {2: b"[" + good[0].encode() + b"]", 3: b"[" * 100_000, 4: b'{"xdm:name": "\xff"}', 5: b"not json"}
+    out = tmp_path / "accounts.jsonl"
+    out.write_bytes(b"\xef\xbb\xbf" + good[0].encode() + b"\n" + b"\n".join(bad.values()) + b"\n" + good[1].encode())
+    with Lake(tmp_path / "other.duckdb") as other:
+        results = load_xdm_file(other, out, "account")
+        assert sum(r.loaded for r in results) == 2 and sum(r.quarantined for r in results) == 4
+        reasons = {q["source_row"]: q["reason"] for q in other.quarantine()}
+        assert reasons[2] == "invalid_xdm: a line must hold a JSON object"
+        assert "nests too deeply" in reasons[3]
+        assert reasons[4].startswith("invalid_xdm: invalid UTF-8")
+        assert {q["source_row"]: q["raw_record"] for q in other.quarantine()}[4] == '{"xdm:name": "\\xff"}'
+        with pytest.raises(FileFormatError, match="is a folder"):
+            load_xdm_file(other, tmp_path, "account")

@@ -196,8 +196,7 @@ class FileReader:
                 try:
                     record = jsonl_record(raw)
                 except ValueError as err:
-                    text = escaped(raw.decode("utf-8", "backslashreplace").rstrip("\r\n"))
-                    malformed.append(MalformedRow(number, text, f"malformed_row: {err}"))
+                    malformed.append(MalformedRow(number, line_text(raw), f"malformed_row: {err}"))
                     continue
                 records.append(record)
                 rows.append(number)
@@ -211,11 +210,16 @@ class FileReader:
 def jsonl_record(raw: bytes) -> dict[str, str | None]:
     """One JSONL line as a record of text columns (nested objects as dotted names); ValueError saying why not (where,
     counted in the line without its line break)."""
-    return _flatten(_json_record(raw.rstrip(b"\r\n")))
+    return _flatten(json_object(raw.rstrip(b"\r\n")))
 
 
-def _json_record(raw: bytes) -> dict[str, Any]:
-    """One JSONL line as an object Accord can keep; ValueError saying why not."""
+def line_text(raw: bytes) -> str:
+    """A line that did not load, as quarantine keeps it: bytes that are not UTF-8 as `\\xNN` escapes."""
+    return escaped(raw.decode("utf-8", "backslashreplace").rstrip("\r\n"))
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """One JSON line as an object Accord can keep; ValueError saying why not."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -13,22 +12,27 @@ from accord.ingest.records import ingest_records
 from accord.lake.store import Lake
 from accord.model.xdm import DEFAULT_TENANT, XdmError, from_xdm, xdm_class
 from accord.sources.base import MalformedRow
+from accord.sources.files import BOM, FileFormatError, json_object, line_text
 
 
 def load_xdm_file(lake: Lake, path: Path, entity: str, tenant: str = DEFAULT_TENANT) -> list[IngestResult]:
     """One batch per source system instance found in the file; invalid objects are quarantined."""
     xdm_class(entity)  # refuse an entity without an XDM class before reading anything
+    if path.is_dir():
+        raise FileFormatError(f"{path} is a folder: name a file of XDM objects, one JSON object a line")
     groups: dict[tuple[str, str], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     malformed: list[MalformedRow] = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            if number == 1 and raw.startswith(BOM):
+                raw = raw[len(BOM):]
+            if not raw.strip():
                 continue
             try:
-                record = from_xdm(entity, json.loads(line), lake.schema, tenant)
+                record = from_xdm(entity, json_object(raw.rstrip(b"\r\n")), lake.schema, tenant)
                 groups[(record["source_type"], record["source_instance_id"])].append((number, record))
             except (ValueError, KeyError, XdmError) as err:
-                malformed.append(MalformedRow(number, line.rstrip("\n"), f"invalid_xdm: {err}"))
+                malformed.append(MalformedRow(number, line_text(raw), f"invalid_xdm: {err}"))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if not groups and malformed:
         groups[("XDM", "import")] = []
