@@ -223,3 +223,17 @@ def test_an_audience_downloads_keeps_versions_restores_and_is_deleted_only_when_
     assert client.delete("/api/v1/audiences/Spare", headers=auth).json() == {"name": "Spare", "deleted": True}
     assert client.get("/api/v1/audiences/Spare", headers=auth).status_code == 404
     assert not (ws.root / "audiences" / "spare.aud").exists()
+
+
+def test_audiences_in_a_cycle_or_broken_files_leave_the_others_listed(api) -> None:
+    client, ws, auth = api
+    folder = ws.root / "audiences"
+    (folder / "loop-a.aud").write_text('audience "Loop A" of person\nwhere in audience "Loop B"\n')
+    (folder / "loop-b.aud").write_text('audience "Loop B" of person\nwhere in audience "Loop A"\n')
+    (folder / "typo.aud").write_text('audience "Typo" of person\nwhere emali = "a"\n')
+    listed = client.get("/api/v1/audiences", headers=auth)
+    assert listed.status_code == 200
+    assert {AUDIENCE, "Loop A", "Loop B"} <= {a["name"] for a in listed.json()}  # a cycle once ran out of stack
+    ran = client.post("/api/v1/audiences/run", json={}, headers=auth).json()
+    assert AUDIENCE in {r["name"] for r in ran["results"]}
+    assert set(ran["failed"]) == {"Loop A", "Loop B", "typo.aud"}

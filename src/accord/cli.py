@@ -804,7 +804,12 @@ def print_evaluation(report: EvaluationReport) -> None:
     for r in report.results:
         table.add_row(r.name, r.of, f"{r.size:,}", f"{r.entered:,}", f"{r.stayed:,}", f"{r.exited:,}", r.method)
     console.print(table)
-    for name, why in report.failed.items():
+    print_not_evaluated(report.failed)
+
+
+def print_not_evaluated(failed: dict[str, str]) -> None:
+    """Each audience (or file) left out of an evaluation, and why: on stderr, one line each."""
+    for name, why in failed.items():
         err_console.print(f"[red]{escape(name)}: not evaluated[/red] {escape(why)}", highlight=False)
 
 
@@ -812,11 +817,11 @@ def print_evaluation(report: EvaluationReport) -> None:
 def audiences_validate(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
     """Parse and compile every audience file; errors name the file, line and column."""
     from accord.audiences.compile import Compiler
-    from accord.services.audiences import workspace_audiences
+    from accord.audiences.files import load_audiences
 
     with user_errors():
         ws = open_workspace(workspace)
-        audiences = workspace_audiences(ws, sandbox)
+        audiences = load_audiences(ws.audiences_dir(sandbox), ws.schema)
         Compiler(datetime.now(timezone.utc), ws.schema).compile_all(audiences)
     console.print(f"{len(audiences)} audiences are valid")
 
@@ -824,13 +829,18 @@ def audiences_validate(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = Non
 @audiences_app.command("list")
 def audiences_list(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
     """Audiences with their evaluation method and size at the last run."""
-    from accord.services.audiences import evaluation_times, list_audiences
+    from accord.services.audiences import (
+        evaluation_times,
+        list_audiences,
+        usable_audiences,
+    )
 
     with user_errors():
         ws = open_workspace(workspace)
         with ws.lake(sandbox) as lake:
             summaries = list_audiences(ws, lake)
             times = evaluation_times(ws, lake)
+        left_out = usable_audiences(ws, sandbox).problems
     table = Table(title="Audiences")
     for col in ("audience", "of", "method", "size", "evaluated"):
         table.add_column(col)
@@ -843,6 +853,9 @@ def audiences_list(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -
     last = f"{times['last']:%Y-%m-%d %H:%M} UTC ({times['decided']})" if times["last"] else "never"
     console.print(f"last batch evaluation: {last}; next under `accord serve`: {times['next']:%Y-%m-%d %H:%M} UTC",
                   highlight=False)
+    print_not_evaluated(left_out)
+    if left_out:
+        raise typer.Exit(1)
 
 
 @audiences_app.command("show")
@@ -873,6 +886,7 @@ def audiences_explain(
 ) -> None:
     """Streaming or batch, and why."""
     from accord.audiences.compile import Compiler
+    from accord.audiences.evaluate import needed
     from accord.audiences.method import evaluation_method
     from accord.services.audiences import find, workspace_audiences
 
@@ -881,7 +895,7 @@ def audiences_explain(
         audiences = workspace_audiences(ws, sandbox)
         audience = find(audiences, name)
         method, reason = evaluation_method(audience, {a.name: a for a in audiences})
-        compiled = Compiler(datetime.now(timezone.utc), ws.schema).compile_all(audiences)
+        compiled = Compiler(datetime.now(timezone.utc), ws.schema).compile_all(needed(audiences, name))
     console.print(f"{name}: [bold]{method}[/bold] — {reason}")
     if sql:
         for table, query in compiled.feature_tables():
@@ -990,7 +1004,7 @@ def run_all(
 ) -> None:
     """Stitch identities, rebuild profiles and evaluate every audience — once, on an interval, or on the schedule."""
     from accord.pipeline import run_batch
-    from accord.services.audiences import workspace_audiences
+    from accord.services.audiences import usable_audiences
 
     with user_errors():
         ws = open_workspace(workspace)
@@ -1003,12 +1017,15 @@ def run_all(
                 if repeat:
                     audit.record(lake, audit.cli_actor(), "run", "identity, profiles, audiences", detail=repeat)
                     repeat = ""
-                done = run_batch(ws, lake, workspace_audiences(ws, lake.sandbox), parse_as_of(as_of), full=full,
-                                 engine=engine)
+                usable = usable_audiences(ws, lake.sandbox, parse_as_of(as_of))
+                done = run_batch(ws, lake, usable.audiences, parse_as_of(as_of), full=full, engine=engine)
             assert done.identity is not None and done.evaluation is not None
+            done.evaluation.failed = usable.problems | done.evaluation.failed
             print_identity(done.identity)
             print_evaluation(done.evaluation)
             print_published(ws, lake, done.records)
+            if pause is None and not scheduled and done.evaluation.failed:
+                raise typer.Exit(1)  # the others were evaluated; a job's exit says some were not
             if scheduled:
                 moment = datetime.now(timezone.utc)
                 pause = (ws.config.audiences.next_run(moment) - moment).total_seconds()

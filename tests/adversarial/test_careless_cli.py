@@ -11,7 +11,9 @@ import yaml
 
 from accord import cli
 from accord.cli import main
+from accord.workspace import Workspace
 from tests.adversarial.conftest import new_workspace
+from tests.conftest import evaluated_workspace
 
 
 def accord(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], cwd: Path, *args: str,
@@ -39,6 +41,9 @@ class _Answer:
 
     def isatty(self) -> bool:
         return False
+
+
+AUDIENCE = "Webinar attendees"
 
 
 def with_config(ws_root: Path, **changes: object) -> None:
@@ -136,3 +141,34 @@ def test_a_secrets_file_yaml_cannot_read_names_the_file_not_its_contents(ws_root
     assert code == 1
     assert "SUPERSECRET123" not in said
     assert "secrets.yaml is not valid YAML at line 2" in said
+
+
+def test_broken_audience_files_leave_out_only_themselves(evaluated_lake: Path, tmp_path: Path, monkeypatch,
+                                                         capsys) -> None:
+    """A typo, a bad byte or a cycle in some files: `run` evaluates every other audience and exits 1 naming each
+    left out (a job notices); listing and reading the others work; `validate` still stops at the first."""
+    root = evaluated_workspace(tmp_path, evaluated_lake).root
+    folder = root / "audiences"
+    (folder / "typo.aud").write_text('audience "Typo" of person\nwhere emali = "a"\n')
+    (folder / "bytes.aud").write_bytes(b'audience "Bytes" of person\nwhere email = "\xff"\n')
+    (folder / "loop-a.aud").write_text('audience "Loop A" of person\nwhere in audience "Loop B"\n')
+    (folder / "loop-b.aud").write_text('audience "Loop B" of person\nwhere in audience "Loop A"\n')
+    left_out = ["typo.aud: not evaluated", "bytes.aud: not evaluated", "Loop A: not evaluated",
+                "Loop B: not evaluated"]
+
+    code, said = accord(monkeypatch, capsys, root, "run")
+    assert code == 1 and all(line in said for line in left_out), said
+    assert "person has no field 'emali'" in said and "not UTF-8 text (invalid start byte at byte 42)" in said
+    assert "reference each other in a cycle: Loop A → Loop B → Loop A" in said
+    with Workspace.load(root).lake() as lake:
+        evaluated = {r[0] for r in lake.execute("SELECT name FROM audiences WHERE last_run_id IS NOT NULL").fetchall()}
+    assert AUDIENCE in evaluated and not evaluated & {"Typo", "Bytes", "Loop A", "Loop B"}
+
+    code, said = accord(monkeypatch, capsys, root, "audiences", "list")
+    assert code == 1 and AUDIENCE in said and all(line in said for line in left_out)
+    code, said = accord(monkeypatch, capsys, root, "audiences", "size", AUDIENCE)
+    assert code == 0 and said.startswith(f"{AUDIENCE}: ")
+    code, said = accord(monkeypatch, capsys, root, "audiences", "explain", "Loop A")
+    assert (code, said) == (1, "error: audiences reference each other in a cycle: Loop A → Loop B → Loop A")
+    code, said = accord(monkeypatch, capsys, root, "audiences", "validate")
+    assert code == 1 and said.count("error:") == 1

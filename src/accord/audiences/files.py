@@ -75,7 +75,10 @@ def _parse_files(folder: Path, schema: Schema) -> tuple[list[Audience], dict[str
     for path in sorted(folder.glob("*.aud")):
         try:
             audience = _parse(path.read_text(), schema)
-        except (AudienceSyntaxError, UnicodeDecodeError, OSError) as err:
+        except UnicodeDecodeError as err:
+            problems[path.name] = f"{path}: not UTF-8 text ({err.reason} at byte {err.start})"
+            continue
+        except (AudienceSyntaxError, OSError) as err:
             problems[path.name] = f"{path}: {err}"
             continue
         if audience.name in found:

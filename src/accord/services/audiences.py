@@ -15,10 +15,12 @@ from accord.audiences.compile import Compiler
 from accord.audiences.evaluate import EvaluationReport, needed, preview
 from accord.audiences.fields import Scope
 from accord.audiences.files import (
+    AudienceFileError,
+    Usable,
     file_name,
     file_of,
-    load_audiences,
     load_usable,
+    parsed,
     save_audience,
 )
 from accord.audiences.memberships import active_members
@@ -54,8 +56,15 @@ class AudienceSummary:
 
 
 def workspace_audiences(ws: Workspace, sandbox: str | None = None) -> list[Audience]:
-    """The audience files of a sandbox (the default one unless named)."""
-    return load_audiences(ws.audiences_dir(sandbox), ws.schema)
+    """The audiences a sandbox's files define (the default sandbox unless named): each file that parses, so one
+    broken file hides only itself (`usable_audiences` says why; `accord audiences validate` stops at it)."""
+    return parsed(ws.audiences_dir(sandbox), ws.schema)
+
+
+def usable_audiences(ws: Workspace, sandbox: str | None = None, as_of: datetime | None = None) -> Usable:
+    """The sandbox's audiences that parse and compile, and why each other file or audience is left out: what a
+    run evaluates, so one broken file never stops the others."""
+    return load_usable(ws.audiences_dir(sandbox), as_of or datetime.now(timezone.utc), ws.schema)
 
 
 def find(audiences: list[Audience], name: str) -> Audience:
@@ -67,7 +76,8 @@ def find(audiences: list[Audience], name: str) -> Audience:
 
 
 def list_audiences(ws: Workspace, lake: Lake, only: str | None = None) -> list[AudienceSummary]:
-    """Every audience file (or the one named `only`) with its evaluation method and its size at the last run."""
+    """Every audience file that parses (or the one named `only`) with its evaluation method and its size at the
+    last run."""
     audiences = workspace_audiences(ws, lake.sandbox)
     by_name = {a.name: a for a in audiences}
     runs = {r["name"]: r for r in lake.query("SELECT name, size, last_evaluated_at FROM audiences")}
@@ -168,14 +178,20 @@ def why_and_members(ws: Workspace, lake: Lake, name: str, identity: str, as_of: 
 def run(ws: Workspace, lake: Lake, names: list[str] | None = None, as_of: datetime | None = None,
         full: bool = False, engine: str | None = None) -> EvaluationReport:
     """Evaluate now and record memberships: all audiences, or the named ones with what they reference (only the
-    profiles whose inputs changed unless `full`), on `engine` (default: the workspace's)."""
-    audiences = workspace_audiences(ws, lake.sandbox)
+    profiles whose inputs changed unless `full`), on `engine` (default: the workspace's). Of all, those that
+    cannot be read or compiled are left out and named in the report's `failed`, as those that fail to evaluate."""
+    usable = usable_audiences(ws, lake.sandbox, as_of)
+    audiences, left_out = usable.audiences, usable.problems
     if names:
         for name in names:
+            if name in left_out:
+                raise AudienceFileError(left_out[name])
             find(audiences, name)
         chosen = {a.name: a for name in names for a in needed(audiences, name)}
-        audiences = list(chosen.values())
-    return evaluate_audiences(ws, lake, audiences, as_of, full=full, engine=engine)
+        audiences, left_out = list(chosen.values()), {}
+    report = evaluate_audiences(ws, lake, audiences, as_of, full=full, engine=engine)
+    report.failed = left_out | report.failed
+    return report
 
 
 def fields(ws: Workspace, of: str) -> dict[str, dict[str, str]]:
