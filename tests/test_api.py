@@ -237,3 +237,16 @@ def test_audiences_in_a_cycle_or_broken_files_leave_the_others_listed(api) -> No
     ran = client.post("/api/v1/audiences/run", json={}, headers=auth).json()
     assert AUDIENCE in {r["name"] for r in ran["results"]}
     assert set(ran["failed"]) == {"Loop A", "Loop B", "typo.aud"}
+
+
+def test_audiences_named_longer_than_a_file_name_can_be_are_saved_apart(api) -> None:
+    client, ws, auth = api
+    names = ["数据" * 60, "数据" * 60 + " again", "Q" * 5000]
+    for name in names:
+        saved = client.put("/api/v1/audiences", json={"text": f'audience "{name}" of person\nwhere email = "a"'},
+                           headers=auth)
+        assert saved.status_code == 200, saved.text  # the file name ran past 255 bytes: a 500
+    files = [p.name for p in (ws.root / "audiences").glob("*.aud")]
+    assert max(len(f.encode()) for f in files) <= 140 and len(files) == len(set(files))
+    listed = {a["name"] for a in client.get("/api/v1/audiences", headers=auth).json()}
+    assert set(names) <= listed
