@@ -516,3 +516,34 @@ def test_a_retry_asked_for_during_a_run_retries_what_that_run_failed(tmp_path: P
     sent = {c["profile_id"] for m in receiver.received for c in m["changes"]}
     assert released == 5 and report.total("activated") == 5
     assert dead == 0 and len(sent) == acked > 5
+
+
+def test_audiences_named_in_other_scripts_get_a_folder_each(tmp_path: Path, evaluated_lake: Path) -> None:
+    """Names without a Latin letter all became the folder `audience`, where one run's files mixed two audiences."""
+    from accord.services.audiences import run as evaluate_all
+
+    names = {"ウェビナー参加者": 'seniority = "Executive"', "価格ページ閲覧者": 'seniority = "Director"'}
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [
+        {"type": "file", "name": "files", "url": "exports", "audiences": list(names)}])
+    for i, (name, where) in enumerate(names.items()):
+        (ws.root / "audiences" / f"other-script-{i}.aud").write_text(f'audience "{name}" of person\nwhere {where}\n')
+    with ws.lake() as lake:
+        sizes = {r.name: r.size for r in evaluate_all(ws, lake, list(names)).results}
+        report = deliver(ws, lake, ws.config.destinations[0])
+    assert report.total("activated") == sum(sizes.values()) and min(sizes.values()) > 0
+    for name, size in sizes.items():
+        manifests = list((ws.root / "exports" / "prod" / name).rglob("manifest.json"))
+        assert len(manifests) == 1 and json.loads(manifests[0].read_text())["rows"] == size
+
+
+def test_two_audiences_one_folder_would_hold_are_refused_in_one_file_destination(tmp_path: Path) -> None:
+    from accord.workspace import WorkspaceError
+
+    ws = Workspace.init(tmp_path / "ws")
+    config = yaml.safe_load((ws.root / "accord.yaml").read_text())
+    config["destinations"] = [{"type": "file", "name": "files", "url": "out",
+                               "audiences": ["Webinar attendees", "webinar-attendees"]}]
+    (ws.root / "accord.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(WorkspaceError, match="audiences 'Webinar attendees' and 'webinar-attendees' would share the "
+                                             "folder 'webinar-attendees'"):
+        Workspace.load(ws.root)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,11 +11,10 @@ from accord.audiences.ast import Audience
 from accord.audiences.compile import CompileError, Compiler
 from accord.audiences.evaluate import needed
 from accord.audiences.text import AudienceSyntaxError, parse_audience, print_audience
+from accord.model.names import slug
 from accord.model.schema import STANDARD, Schema
 from accord.replaced import replace_text
 
-FILE_NAME_BYTES = 120
-"""The longest slug a file name takes whole; a longer one is cut (file systems take 255 bytes a name)."""
 UNSAFE_NAME = re.compile(r"[/?#%\\\x00-\x1f\x7f]")
 """Characters a name may not hold: it travels in URL paths (`/api/v1/audiences/{name}`) and file names."""
 
@@ -115,14 +113,7 @@ def kinds_of(folder: Path, schema: Schema = STANDARD) -> dict[str, str]:
 
 
 def file_name(name: str) -> str:
-    """`<slug>.aud`: the name in lower case, words joined by `-`; a long one cut to `FILE_NAME_BYTES` and told
-    apart by a digest of the whole name."""
-    slug = "".join(ch.lower() if ch.isalnum() else "-" for ch in name).strip("-")
-    slug = "-".join(part for part in slug.split("-") if part) or "audience"
-    if len(slug.encode()) > FILE_NAME_BYTES:
-        cut = slug.encode()[:FILE_NAME_BYTES].decode("utf-8", "ignore").rstrip("-")
-        slug = f"{cut}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
-    return f"{slug}.aud"
+    return f"{slug(name)}.aud"
 
 
 def file_of(folder: Path, name: str, schema: Schema = STANDARD) -> Path | None:

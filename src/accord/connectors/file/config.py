@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from accord.activation.destination import DestinationBase
+from accord.model.names import slug
 
 
 class FileDestinationConfig(DestinationBase):
@@ -21,3 +22,14 @@ class FileDestinationConfig(DestinationBase):
     split_rows: int = Field(default=1_000_000, ge=1, description="Rows per file at most; more go to further parts.")
     hash_fields: list[str] = Field(default_factory=list, description="Fields written as SHA-256 of their value.")
     storage_options: dict[str, str] = Field(default_factory=dict, description="fsspec options (e.g. endpoint_url).")
+
+    @model_validator(mode="after")
+    def _one_folder_each(self) -> FileDestinationConfig:
+        """Each audience is written under a folder named after it: two names one folder would mix their files."""
+        folders: dict[str, str] = {}
+        for name in self.audiences:
+            other = folders.setdefault(slug(name), name)
+            if other != name:
+                raise ValueError(f"audiences {other!r} and {name!r} would share the folder {slug(name)!r}: "
+                                 "send them to two file destinations, or rename one")
+        return self

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from accord.activation.destination import (
     Outcome,
 )
 from accord.connectors.file.config import FileDestinationConfig
+from accord.model.names import slug
 
 
 class FileDestination:
@@ -124,7 +124,7 @@ class FileDestination:
         return None
 
     def _folder(self, audience: str, run_id: int) -> str:
-        return f"{self.root.rstrip('/')}/{_slug(audience)}/run-{run_id:06d}"
+        return f"{self.root.rstrip('/')}/{slug(audience)}/run-{run_id:06d}"
 
     def _row(self, member: Member, change: str | None) -> dict[str, Any]:
         row: dict[str, Any] = {"profile_id": member.profile_id}
@@ -159,10 +159,6 @@ def _encode(table: pa.Table, fmt: str) -> bytes:
     else:
         pq.write_table(table, buffer)
     return buffer.getvalue()
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "audience"
 
 
 def open_destination(config: FileDestinationConfig, root: Path, workspace_name: str,
