@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
@@ -572,6 +573,32 @@ def test_a_custom_object_linked_by_email_goes_to_the_lead_holding_the_address(da
         "SELECT profile_id FROM identity_nodes WHERE namespace = 'b2b_person' AND list_contains($keys, value)",
         {"keys": [f"{ids[i]}{suffix}" for i in (1, 3)]}).fetchall()}
     assert members == holders and len(holders) == 2
+
+
+def test_a_lead_whose_link_value_marketo_cannot_be_asked_for_is_quarantined_not_skipped(data: MarketoData,
+                                                                                       lake: Lake) -> None:
+    """Marketo takes the values asked for as a comma-separated list: a lead whose address holds a comma (a quoted
+    local part may) cannot have its badges asked for. It goes to quarantine naming the lead, once."""
+    at = datetime.now(timezone.utc) - timedelta(hours=1)
+    ids = [int(i) for i in data.leads["id"].to_pylist()[:2]]
+    address = '"smith,j"@acme.example'
+    data.upsert_lead({"id": ids[0], "email": address}, at)
+    email = {int(r["id"]): r["email"] for r in data.leads.to_pylist() if int(r["id"]) in ids}
+    badges = CustomObjectType("badge_c", {"level": "string"}, link="email", links_to="email")
+    badges.upsert({"marketoGUID": "b-0", "email": address, "level": "gold"}, at)
+    badges.upsert({"marketoGUID": "b-1", "email": email[ids[1]], "level": "gold"}, at)
+    data.custom_objects["badge_c"] = badges
+    schema = Schema(tuple(BADGES.custom_fields()), (BADGES,))
+    declare(lake, schema.custom, schema.objects)
+    with MarketoServer(data, limits=FAST) as server:
+        source = source_for(server, schema, custom_objects=["badge_c"])
+        report = source.backfill(lake)
+        assert report.loaded("badge_c") == 1 and report.quarantined() == 1
+        (row,) = lake.quarantine(reason="unaskable_link")
+        assert row["entity"] == "badge_c" and json.loads(row["raw_record"]) == {"leadId": str(ids[0]), "email": address}
+        assert "records of a lead whose email holds a comma cannot be read" in row["reason"]
+        data.upsert_lead({"id": ids[0], "firstName": "Jo"}, datetime.now(timezone.utc))
+        assert source.sync(lake).quarantined() == 0 and len(lake.quarantine(reason="unaskable_link")) == 1
 
 
 def test_custom_objects_marketo_cannot_read_as_declared_are_refused_clearly(data: MarketoData, lake: Lake) -> None:

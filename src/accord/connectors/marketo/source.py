@@ -29,6 +29,7 @@ from accord.lake.store import Lake
 from accord.model.schema import STANDARD, CustomObject, Schema
 from accord.model.times import parse_instant, utc_seconds
 from accord.sources.api import Progress, SyncReport, records_chunk, records_digest
+from accord.sources.base import MalformedRow
 from accord.sources.files import FileReader, fingerprint
 from accord.sources.mappings import (
     ObjectShape,
@@ -83,6 +84,9 @@ class LeadValues:
 
     asked: list[str]
     owners: dict[str, str]
+    unaskable: list[dict[str, str]]
+    """The leads whose value holds a comma (lead, value): Marketo's `filterValues` is a comma-separated list, so
+    their records cannot be asked for."""
 
     def lead_of(self, value: Any) -> str | None:
         return None if value is None else self.owners.get(str(value).lower())
@@ -353,6 +357,8 @@ class MarketoSource:
                 if read.lead_column not in by_column:
                     by_column[read.lead_column] = self._owners(lake, read.lead_column, scope)
                 owners = by_column[read.lead_column]
+                if owners.unaskable:
+                    self._quarantine_unaskable(lake, report, obj, read.link, owners.unaskable)
             values = lead_ids if owners is None else owners.asked
             seen: set[str | None] = set()
             pages = self.client.lookup(f"/rest/v1/customobjects/{obj.name}.json", read.link, values, read.fields)
@@ -422,13 +428,27 @@ class MarketoSource:
                 f"AND merged_into_key IS NULL AND {ident(column)} IS NOT NULL")
         of_leads = ("" if lead_ids is None else
                     "AND lower(value) IN (SELECT lower(value) FROM held WHERE source_id IN (SELECT unnest($ids)))")
+        params = {"instance": self.config.munchkin_id} | ({} if lead_ids is None else {"ids": lead_ids})
         rows = lake.query(
             f"WITH held AS ({held}) SELECT lower(value) AS value, min(value) AS asked, "
             "arg_max(source_id, (source_updated_at, source_id)) AS lead FROM held "
-            # filterValues is a comma-separated list: a value holding a comma cannot be asked for.
-            f"WHERE NOT contains(value, ',') {of_leads} GROUP BY lower(value) ORDER BY lower(value)",
-            {"instance": self.config.munchkin_id} | ({} if lead_ids is None else {"ids": lead_ids}))
-        return LeadValues([r["asked"] for r in rows], {r["value"]: r["lead"] for r in rows})
+            f"WHERE NOT contains(value, ',') {of_leads} GROUP BY lower(value) ORDER BY lower(value)", params)
+        unaskable = lake.query(f"WITH held AS ({held}) SELECT source_id AS lead, value FROM held "
+                               f"WHERE contains(value, ',') {of_leads} ORDER BY source_id", params)
+        return LeadValues([r["asked"] for r in rows], {r["value"]: r["lead"] for r in rows}, unaskable)
+
+    def _quarantine_unaskable(self, lake: Lake, report: SyncReport, obj: CustomObject, field: str,
+                              unaskable: list[dict[str, str]]) -> None:
+        """Each lead whose records of `obj` cannot be asked for, in quarantine with why: never skipped unseen.
+        The same leads again (a later sync) are recognised and not quarantined twice."""
+        why = (f"unaskable_link: Marketo's API takes {field} values as a comma-separated list, so the {obj.name} "
+               f"records of a lead whose {field} holds a comma cannot be read")
+        rows = [MalformedRow(i, json.dumps({"leadId": r["lead"], field: r["value"]}), why)
+                for i, r in enumerate(unaskable, start=1)]
+        report.results.append(ingest_records(
+            lake, obj.name, [], source_type="Marketo", source_instance_id=self.config.munchkin_id,
+            source_name=f"marketo:{self.config.name}", fingerprint=records_digest([obj.name, unaskable]),
+            malformed=rows))
 
     def _forget_removed_members(self, lake: Lake, report: SyncReport, lists: list[dict[str, Any]],
                                 members: list[dict[str, Any]]) -> int:
