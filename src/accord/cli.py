@@ -234,6 +234,8 @@ def generate_cmd(
     from accord.generate import generate
 
     with user_errors():
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ValueError(f"{out_dir} is a file: name a folder to write the world into")
         when = datetime.fromisoformat(as_of).replace(tzinfo=timezone.utc) if as_of else None
         with console.status(f"generating {scale} world (seed {seed})") as status:
             files = generate(out_dir, scale, seed, when, on_file=lambda rel: status.update(f"wrote {rel}"))

@@ -126,6 +126,8 @@ class Workspace:
         """Create a workspace in `root` (which may exist, but must not hold one already)."""
         if (root / CONFIG_FILE).exists():
             raise WorkspaceError(f"{root} already holds a workspace ({CONFIG_FILE})")
+        if root.exists() and not root.is_dir():
+            raise WorkspaceError(f"{root} is a file: name a folder for the workspace")
         root.mkdir(parents=True, exist_ok=True)
         config = WorkspaceConfig(name=name or root.resolve().name)
         (root / "audiences").mkdir(exist_ok=True)

@@ -172,3 +172,14 @@ def test_broken_audience_files_leave_out_only_themselves(evaluated_lake: Path, t
     assert (code, said) == (1, "error: audiences reference each other in a cycle: Loop A → Loop B → Loop A")
     code, said = accord(monkeypatch, capsys, root, "audiences", "validate")
     assert code == 1 and said.count("error:") == 1
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["init", "taken"], "error: taken is a file: name a folder for the workspace"),
+    (["generate", "taken", "--scale", "tiny"], "error: taken is a file: name a folder to write the world into"),
+])
+def test_a_file_where_a_folder_is_wanted_is_named(tmp_path: Path, monkeypatch, capsys, args: list[str],
+                                                  said: str) -> None:
+    (tmp_path / "taken").write_text("mine\n")
+    assert accord(monkeypatch, capsys, tmp_path, *args) == (1, said)
+    assert (tmp_path / "taken").read_text() == "mine\n"
