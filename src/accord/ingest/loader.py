@@ -12,6 +12,7 @@ from accord.ingest.mapping import Mapping
 from accord.lake.batches import opened_batch
 from accord.lake.sql import ident, literal
 from accord.lake.store import Lake, latest_view_sql, now
+from accord.model.source_key import checked_instance
 from accord.sources.base import MalformedRow, RawChunk
 
 
@@ -123,7 +124,7 @@ def ingest_batch(lake: Lake, mapping: Mapping, fill: Callable[[Batch], bool], *,
     started = time.perf_counter()
     mapping = mapping.on(lake.schema)
     entity = mapping.target
-    instance = source_instance_id or mapping.source_instance_id
+    instance = checked_instance(source_instance_id or mapping.source_instance_id)
     result = IngestResult(entity.name, source_name)
     full_fingerprint = f"{fingerprint}:{entity.name}:{instance}:{mapping.model_dump_json()}"
     previous = lake.scalar(

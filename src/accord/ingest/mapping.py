@@ -14,11 +14,13 @@ from pydantic import (
     PrivateAttr,
     ValidationError,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 
 from accord.model.entities import Entity
 from accord.model.schema import STANDARD, Schema
+from accord.model.source_key import checked_instance, checked_type
 from accord.readable import UnreadableYaml, problems, yaml_data
 
 STRING_TRANSFORMS = {"trim", "lower", "upper", "email_domain", "url_domain", "map", "source_key", "prefix", "json_get",
@@ -119,6 +121,16 @@ class Mapping(BaseModel):
                                                      "in case, spaces and punctuation are matched without one.")
 
     _schema: Schema = PrivateAttr(default=STANDARD)
+
+    @field_validator("source_instance_id")
+    @classmethod
+    def _instance_fits_a_key(cls, instance: str) -> str:
+        return checked_instance(instance)
+
+    @field_validator("source_type")
+    @classmethod
+    def _type_fits_a_key(cls, source_type: str) -> str:
+        return checked_type(source_type)
 
     @property
     def target(self) -> Entity:

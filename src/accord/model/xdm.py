@@ -21,7 +21,7 @@ from referencing.jsonschema import DRAFT6
 
 from accord.model.entities import ColumnType
 from accord.model.schema import STANDARD, Schema
-from accord.model.source_key import make_source_key, parse_source_key
+from accord.model.source_key import checked_instance, make_source_key, parse_source_key
 from accord.model.times import parse_instant
 
 TENANT = "https://ns.accord.dev/b2b"
@@ -280,7 +280,8 @@ def from_xdm(entity: str, doc: dict[str, Any], schema: Schema = STANDARD,
         record[column] = value
     if "source_key" in record:
         key = parse_source_key(record["source_key"])
-        record["source_instance_id"], record["source_type"] = key.source_instance_id, key.source_type
+        record["source_instance_id"] = checked_instance(key.source_instance_id)
+        record["source_type"] = key.source_type
     return record
 
 
