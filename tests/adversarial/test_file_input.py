@@ -103,6 +103,28 @@ def test_a_duplicated_header_is_refused_naming_the_column(lake, tmp_path: Path, 
         ingest(lake, path, PEOPLE, engine)
 
 
+@pytest.mark.parametrize(("name", "sep"), [("people.csv", ";"), ("people.txt", "\t"), ("people.csv", "|")])
+def test_a_file_separated_as_a_spreadsheet_saved_it_loads(lake, tmp_path: Path, engine, name: str, sep: str) -> None:
+    """Where the comma is the decimal mark, spreadsheets save CSV with `;`; their text export uses tabs."""
+    path = tmp_path / name
+    rows = [["Id", "Email", "LastModifiedDate"], ['"1,5"', '"ann@x.io"', "2026-01-01T00:00:00Z"],
+            ["2", "bo@x.io"], ["3", "cy@x.io", ""]]
+    path.write_bytes("\ufeff".encode() + "".join(sep.join(r) + "\n" for r in rows).encode())
+    result = ingest(lake, path, PEOPLE, engine)
+    assert (result.rows_read, result.loaded, result.quarantined) == (3, 2, 1)
+    assert lake.query("SELECT source_id, email FROM person ORDER BY 1") == [
+        {"source_id": "1,5", "email": "ann@x.io"}, {"source_id": "3", "email": "cy@x.io"}]
+    (bad,) = lake.quarantine()
+    assert bad["source_row"] == 2 and bad["reason"] == "malformed_row: expected 3 fields, found 2"
+
+
+def test_a_utf16_file_is_refused_saying_how_to_save_it(lake, tmp_path: Path, engine) -> None:
+    path = tmp_path / "people.txt"
+    path.write_bytes("Id\tEmail\n1\ta@x.io\n".encode("utf-16"))
+    with pytest.raises(FileFormatError, match="is UTF-16 text .*save it as UTF-8"):
+        ingest(lake, path, PEOPLE, engine)
+
+
 def test_a_jsonl_file_with_a_bom_loads_its_first_record(lake, tmp_path: Path, engine) -> None:
     path = tmp_path / "people.jsonl"
     path.write_bytes(b'\xef\xbb\xbf{"Id": "1", "Email": "a@x.io"}\n{"Id": "2"}\n')

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,28 @@ class FileFormatError(ValueError):
     """The file cannot be read at all (unknown format, no header, unreadable)."""
 
 
+DELIMITERS = (",", ";", "\t", "|")
+"""What separates a CSV file's fields: a comma, or what a spreadsheet writes where the comma is the decimal mark
+(`;`), a tab (`.txt` text exports) or a bar."""
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The delimiter that splits the header row into the most columns; a comma on a tie (one column: any)."""
+    fields = {d: len(next(csv.reader([header_line], delimiter=d), [])) for d in DELIMITERS}
+    return max(DELIMITERS, key=lambda d: (fields[d], d == ","))
+
+
 def detect_format(path: Path) -> str:
     try:
         return FORMATS[path.suffix.lower()]
     except KeyError:
         raise FileFormatError(f"{path}: unknown file type {path.suffix!r}; use one of {', '.join(FORMATS)}") from None
+
+
+def _utf16(path: Path) -> bool:
+    """Does the file start with a UTF-16 byte-order mark?"""
+    with path.open("rb") as f:
+        return f.read(2) in (b"\xff\xfe", b"\xfe\xff")
 
 
 def fingerprint(path: Path) -> str:
@@ -61,6 +79,15 @@ class FileReader:
         self.path = path
         self.format = detect_format(path)
         self.strict_columns = self.format != "jsonl"
+        if self.format != "parquet" and _utf16(path):
+            raise FileFormatError(f"{path} is UTF-16 text (as a spreadsheet's 'Unicode Text' saves it): save it as "
+                                  "UTF-8 (CSV UTF-8), which Accord reads")
+
+    @cached_property
+    def delimiter(self) -> str:
+        """The CSV file's delimiter, as its header row shows it."""
+        with self.path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
+            return sniff_delimiter(f.readline())
 
     def chunks(self) -> Iterator[RawChunk]:
         if self.format == "csv":
@@ -87,7 +114,8 @@ class FileReader:
                 reader = pacsv.open_csv(
                     self.path,
                     read_options=pacsv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES, encoding="utf8"),
-                    parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=True),
+                    parse_options=pacsv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_invalid,
+                                                     newlines_in_values=True),
                     # Read as bytes, so that one row's invalid UTF-8 is that row's problem, not the whole file's.
                     convert_options=pacsv.ConvertOptions(
                         column_types={name: pa.binary() for name in header},
@@ -117,7 +145,7 @@ class FileReader:
         values: list[list[str]] = []
         malformed: list[MalformedRow] = []
         with self.path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
-            records = (record for record in csv.reader(f) if record)
+            records = (record for record in csv.reader(f, delimiter=self.delimiter) if record)
             next(records, None)
             for number, record in enumerate(records, start=1):
                 if sent(number):
@@ -142,7 +170,7 @@ class FileReader:
         try:
             # Undecodable bytes are escaped here so that they count against the header only if they are in it.
             with self.path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
-                header = next(csv.reader(f), None)
+                header = next(csv.reader(f, delimiter=self.delimiter), None)
         except csv.Error as err:
             raise FileFormatError(f"{self.path}: the header row cannot be read: {err}") from None
         if not header:

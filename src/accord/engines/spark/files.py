@@ -69,7 +69,8 @@ def _csv(spark: Any, path: Path) -> RawFrame:
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
-    header = FileReader(path).csv_header()
+    reader = FileReader(path)
+    header = reader.csv_header()
     # Columns by position: the header's names may hold dots or spaces, which Spark's reader would misread.
     schema = StructType([StructField(f"_c{i}", StringType()) for i in range(len(header))]
                         + [StructField(CORRUPT, StringType())])
@@ -77,7 +78,7 @@ def _csv(spark: Any, path: Path) -> RawFrame:
     # Read as Latin-1, one character per byte, so that a row's bytes that are not UTF-8 are kept, not replaced.
     frame = (spark.read.schema(schema)
              .options(header=True, multiLine=True, mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT,
-                      escape='"', encoding=LATIN_1)
+                      escape='"', encoding=LATIN_1, sep=reader.delimiter)
              .csv(str(path)))
     # One task reads the file; once numbered, its rows are spread over the executors to be mapped.
     frame = _numbered(frame).repartition(int(spark.conf.get("spark.sql.shuffle.partitions"))).persist()
@@ -86,19 +87,19 @@ def _csv(spark: Any, path: Path) -> RawFrame:
     frame = frame.withColumn("_undecodable", undecodable)
     good = F.col(CORRUPT).isNull() & (F.size("_undecodable") == 0)
     bad = frame.where(~good).select(CORRUPT, "_undecodable", ROW_COLUMN, *[f"_c{i}" for i in range(len(header))])
-    malformed = [_bad_csv_row(r, header) for r in bad.collect()]
+    malformed = [_bad_csv_row(r, header, reader.delimiter) for r in bad.collect()]
     # A CSV field is text, empty or not (Spark reads an empty one as null; the lake's reader as "").
     texts = [F.decode(b, "UTF-8").alias(n) for b, n in zip(raw, header)]
     return RawFrame(frame.where(good).select(*texts, ROW_COLUMN), malformed, strict=True)
 
 
-def _bad_csv_row(row: Any, header: list[str]) -> MalformedRow:
+def _bad_csv_row(row: Any, header: list[str], delimiter: str) -> MalformedRow:
     """A row Spark could not split into the header's fields, or holding bytes that are not UTF-8, as the lake's
     reader quarantines it: its bytes shown escaped."""
     number = row[ROW_COLUMN]
     if row[CORRUPT] is not None:
         data = row[CORRUPT].rstrip("\r\n").encode(LATIN_1)
-        fields = next(csv.reader([data.decode("utf-8", "surrogateescape")]), [])
+        fields = next(csv.reader([data.decode("utf-8", "surrogateescape")], delimiter=delimiter), [])
         return MalformedRow(number, shown([data]), f"malformed_row: expected {len(header)} fields, found {len(fields)}")
     values = [(row[f"_c{i}"] or "").encode(LATIN_1) for i in range(len(header))]
     return MalformedRow(number, shown(values), undecodable(list(row["_undecodable"])))
