@@ -526,6 +526,18 @@ def test_a_backfill_stopped_by_the_daily_quota_while_reading_custom_objects_ends
 BADGES = CustomObject(name="badge_c", related_to="person", relation_column="email", fields=[{"name": "level"}])
 
 
+def email_badges(data: MarketoData, lake: Lake, at: datetime,
+                 badges: list[tuple[str, str, str]]) -> tuple[CustomObjectType, Schema]:
+    """Badges (guid, e-mail address, level) linked to leads by e-mail in the local Marketo, declared in the lake."""
+    kind = CustomObjectType("badge_c", {"level": "string"}, link="email", links_to="email")
+    for guid, address, level in badges:
+        kind.upsert({"marketoGUID": guid, "email": address, "level": level}, at)
+    data.custom_objects["badge_c"] = kind
+    schema = Schema(tuple(BADGES.custom_fields()), (BADGES,))
+    declare(lake, schema.custom, schema.objects)
+    return kind, schema
+
+
 def test_a_custom_object_linked_by_email_goes_to_the_lead_holding_the_address(data: MarketoData, lake: Lake) -> None:
     """Badges linked to leads by e-mail, as most Marketo custom objects are: asked for by the leads' addresses and
     matched regardless of case; an address two leads share gives its badges to the one changed last (never to
@@ -535,13 +547,9 @@ def test_a_custom_object_linked_by_email_goes_to_the_lead_holding_the_address(da
     ids = [int(i) for i in data.leads["id"].to_pylist()[:4]]
     email = {int(r["id"]): r["email"] for r in data.leads.to_pylist() if int(r["id"]) in ids}
     data.upsert_lead({"id": ids[3], "email": email[ids[2]]}, at)  # a duplicate, changed after the lead it copies
-    badges = CustomObjectType("badge_c", {"level": "string"}, link="email", links_to="email")
-    for guid, address, level in (("b-0", email[ids[0]].upper(), "gold"), ("b-1", email[ids[1]], "silver"),
-                                 ("b-2", email[ids[2]], "gold"), ("b-x", "nobody@elsewhere.example", "gold")):
-        badges.upsert({"marketoGUID": guid, "email": address, "level": level}, at)
-    data.custom_objects["badge_c"] = badges
-    schema = Schema(tuple(BADGES.custom_fields()), (BADGES,))
-    declare(lake, schema.custom, schema.objects)
+    badges, schema = email_badges(data, lake, at, [
+        ("b-0", email[ids[0]].upper(), "gold"), ("b-1", email[ids[1]], "silver"), ("b-2", email[ids[2]], "gold"),
+        ("b-x", "nobody@elsewhere.example", "gold")])
     with MarketoServer(data, limits=FAST) as server:
         source = source_for(server, schema, custom_objects=["badge_c"])
         report = source.backfill(lake)
@@ -584,12 +592,7 @@ def test_a_lead_whose_link_value_marketo_cannot_be_asked_for_is_quarantined_not_
     address = '"smith,j"@acme.example'
     data.upsert_lead({"id": ids[0], "email": address}, at)
     email = {int(r["id"]): r["email"] for r in data.leads.to_pylist() if int(r["id"]) in ids}
-    badges = CustomObjectType("badge_c", {"level": "string"}, link="email", links_to="email")
-    badges.upsert({"marketoGUID": "b-0", "email": address, "level": "gold"}, at)
-    badges.upsert({"marketoGUID": "b-1", "email": email[ids[1]], "level": "gold"}, at)
-    data.custom_objects["badge_c"] = badges
-    schema = Schema(tuple(BADGES.custom_fields()), (BADGES,))
-    declare(lake, schema.custom, schema.objects)
+    _, schema = email_badges(data, lake, at, [("b-0", address, "gold"), ("b-1", email[ids[1]], "gold")])
     with MarketoServer(data, limits=FAST) as server:
         source = source_for(server, schema, custom_objects=["badge_c"])
         report = source.backfill(lake)

@@ -1019,8 +1019,9 @@ def run_all(
                 if repeat:
                     audit.record(lake, audit.cli_actor(), "run", "identity, profiles, audiences", detail=repeat)
                     repeat = ""
-                usable = usable_audiences(ws, lake.sandbox, parse_as_of(as_of))
-                done = run_batch(ws, lake, usable.audiences, parse_as_of(as_of), full=full, engine=engine)
+                at = parse_as_of(as_of)
+                usable = usable_audiences(ws, lake.sandbox, at)
+                done = run_batch(ws, lake, usable.audiences, at, full=full, engine=engine)
             assert done.identity is not None and done.evaluation is not None
             done.evaluation.failed = usable.problems | done.evaluation.failed
             print_identity(done.identity)
@@ -1621,10 +1622,10 @@ def main() -> None:
     except Exception as err:  # noqa: BLE001 - no traceback reaches a user
         if os.environ.get("ACCORD_DEBUG"):
             raise
-        # One line: a validation error's problems without the values given, else the message's first line
-        # (DuckDB's next lines point into the SQL).
-        said = problems(err) if isinstance(err, ValidationError) else \
-            next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+        if isinstance(err, ValidationError):  # each problem, never the values given
+            said = problems(err)
+        else:  # the first line: DuckDB's next ones point into the SQL
+            said = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
         err_console.print(f"[red]error:[/red] {type(err).__name__}: {escape(said)} "
                           "(set ACCORD_DEBUG=1 for the traceback)", highlight=False)
         raise SystemExit(1) from None
