@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from accord.ingest.mapping import MappingError
 from accord.lake.store import Lake
-from accord.sources.files import FileFormatError
+from accord.sources.files import FileFormatError, sniff_delimiter
 from tests.conftest import ingest, mapping
 
 PEOPLE = mapping("person", {"source_id": {"from": "Id"}, "email": {"from": "Email", "optional": True},
@@ -116,6 +116,19 @@ def test_a_file_separated_as_a_spreadsheet_saved_it_loads(lake, tmp_path: Path, 
         {"source_id": "1,5", "email": "ann@x.io"}, {"source_id": "3", "email": "cy@x.io"}]
     (bad,) = lake.quarantine()
     assert bad["source_row"] == 2 and bad["reason"] == "malformed_row: expected 3 fields, found 2"
+
+
+@pytest.mark.parametrize(("start", "delimiter"), [
+    ("Id,Email\n1,a@x.io\n", ","),
+    ("Id;Email;Revenue (EUR, annual)\n1;a@x.io;1,5\n2;b@x.io;2,5\n", ";"),  # commas in a semicolon file
+    ("Id,a;b;c,Email\n1,x,y@z.io\n", ","),  # a column named with semicolons in a comma file
+    ('"Id";"Note"\n"1";"a, b, c, d"\n', ";"),
+    ("Id\tEmail\n1\ta@x.io\n", "\t"),
+    ("Id|Email\n", "|"),
+    ("Id\n1\n", ","),  # one column: any delimiter reads it
+])
+def test_the_delimiter_is_the_one_the_first_rows_agree_on(start: str, delimiter: str) -> None:
+    assert sniff_delimiter(start) == delimiter
 
 
 def test_a_utf16_file_is_refused_saying_how_to_save_it(lake, tmp_path: Path, engine) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
+import itertools
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -44,10 +46,19 @@ DELIMITERS = (",", ";", "\t", "|")
 (`;`), a tab (`.txt` text exports) or a bar."""
 
 
-def sniff_delimiter(header_line: str) -> str:
-    """The delimiter that splits the header row into the most columns; a comma on a tie (one column: any)."""
-    fields = {d: len(next(csv.reader([header_line], delimiter=d), [])) for d in DELIMITERS}
-    return max(DELIMITERS, key=lambda d: (fields[d], d == ","))
+SNIFFED_ROWS = 5
+SNIFFED_BYTES = 1 << 16
+
+
+def sniff_delimiter(sample: str) -> str:
+    """The delimiter that splits the first rows of `sample` (the file's start, whole lines) into the same number of
+    fields, the most of them; a comma on a tie. Agreeing rows tell apart a semicolon file whose header says
+    `Revenue (EUR, annual)` and a comma file with a column named `a;b`."""
+    def score(delimiter: str) -> tuple[bool, int, bool]:
+        rows = [len(r) for r in itertools.islice(csv.reader(io.StringIO(sample), delimiter=delimiter), SNIFFED_ROWS)]
+        return len(set(rows)) == 1 and rows[0] > 1, rows[0] if rows else 0, delimiter == ","
+
+    return max(DELIMITERS, key=score)
 
 
 def detect_format(path: Path) -> str:
@@ -85,9 +96,10 @@ class FileReader:
 
     @cached_property
     def delimiter(self) -> str:
-        """The CSV file's delimiter, as its header row shows it."""
+        """The CSV file's delimiter, as its first rows show it."""
         with self.path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
-            return sniff_delimiter(f.readline())
+            start = f.read(SNIFFED_BYTES)
+        return sniff_delimiter(start if len(start) < SNIFFED_BYTES else start[:start.rfind("\n") + 1] or start)
 
     def chunks(self) -> Iterator[RawChunk]:
         if self.format == "csv":
