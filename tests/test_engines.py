@@ -161,7 +161,7 @@ def test_the_engine_is_chosen_in_accord_yaml_or_on_the_command_line(tmp_path: Pa
     config = yaml.safe_load((root / "accord.yaml").read_text())
     (root / "accord.yaml").write_text(yaml.safe_dump(config | {"engine": "nosuch"}))
     broken = runner.invoke(app, ["run", "--workspace", str(root)])
-    assert broken.exit_code == 1 and "no engine named 'nosuch'" in broken.output
+    assert broken.exit_code == 1 and "no engine named 'nosuch'" in " ".join(broken.output.split())  # lines wrap
     (root / "accord.yaml").write_text(yaml.safe_dump(config | {"engine": engine}))
     done = runner.invoke(app, ["run", "--workspace", str(root)])
     assert done.exit_code == 0, done.output
