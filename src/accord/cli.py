@@ -236,7 +236,7 @@ def generate_cmd(
     with user_errors():
         if out_dir.exists() and not out_dir.is_dir():
             raise ValueError(f"{out_dir} is a file: name a folder to write the world into")
-        when = datetime.fromisoformat(as_of).replace(tzinfo=timezone.utc) if as_of else None
+        when = parse_as_of(as_of)
         with console.status(f"generating {scale} world (seed {seed})") as status:
             files = generate(out_dir, scale, seed, when, on_file=lambda rel: status.update(f"wrote {rel}"))
     table = Table(title=f"Generated into {out_dir}")

@@ -183,3 +183,10 @@ def test_a_file_where_a_folder_is_wanted_is_named(tmp_path: Path, monkeypatch, c
     (tmp_path / "taken").write_text("mine\n")
     assert accord(monkeypatch, capsys, tmp_path, *args) == (1, said)
     assert (tmp_path / "taken").read_text() == "mine\n"
+
+
+def test_a_world_generated_outside_the_accepted_years_is_refused(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Its events would all be refused on ingest (instants are kept between 1900 and 2199)."""
+    code, said = accord(monkeypatch, capsys, tmp_path, "generate", "world", "--scale", "tiny", "--as-of", "3000-01-01")
+    assert (code, said) == (1, "error: --as-of '3000-01-01' is not between 1900 and 2199 (UTC)")
+    assert not (tmp_path / "world").exists()
