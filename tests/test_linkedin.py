@@ -4,7 +4,9 @@ address leaves in the clear), accounts as a company segment keyed by domain, a f
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,12 +79,27 @@ def test_an_account_with_a_linkedin_organization_goes_by_its_urn(tmp_path: Path,
     assert report.activated == len(companies) and sum(c.startswith("urn:") for c in companies) == 1
 
 
-def test_a_spent_daily_limit_keeps_the_changes_for_tomorrow(tmp_path: Path, evaluated_lake: Path) -> None:
+@pytest.mark.parametrize("at", ["12:00", "23:58"])
+def test_a_spent_daily_limit_keeps_the_changes_for_tomorrow(tmp_path: Path, evaluated_lake: Path,
+                                                            monkeypatch: pytest.MonkeyPatch, at: str) -> None:
+    """Minutes before midnight UTC the run waits for the reset; the limit still spent after it, it keeps the rest
+    (this test once depended on the hour it ran at: its sleeps did not move the clock)."""
+    clock = [datetime.fromisoformat(f"2026-12-01T{at}:00+00:00")]
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+            return clock[0]
+
+    def sleep(seconds: float) -> None:
+        clock[0] += timedelta(seconds=seconds)
+
+    monkeypatch.setattr("accord.connectors.linkedin.client.datetime", Clock)
     with LinkedInServer(Limits(build_seconds=0.01, calls_per_day=3)) as server:
         os.environ["LINKEDIN_TOKEN"] = server.token
         ws = evaluated_workspace(tmp_path, evaluated_lake, [settings(server, [PEOPLE])])
         with ws.lake() as lake:
-            report = deliver(ws, lake, ws.config.destinations[0], sleep=lambda _: None).audiences[0]
+            report = deliver(ws, lake, ws.config.destinations[0], sleep=sleep).audiences[0]
             reasons = {r[0] for r in lake.execute(
                 "SELECT reason FROM delivery_receipts WHERE outcome = 'retrying'").fetchall()}
     assert report.activated == 0 and report.retrying > 0 and report.failed == 0
