@@ -431,11 +431,12 @@ class MarketoSource:
         params = {"instance": self.config.munchkin_id} | ({} if lead_ids is None else {"ids": lead_ids})
         rows = lake.query(
             f"WITH held AS ({held}) SELECT lower(value) AS value, min(value) AS asked, "
-            "arg_max(source_id, (source_updated_at, source_id)) AS lead FROM held "
-            f"WHERE NOT contains(value, ',') {of_leads} GROUP BY lower(value) ORDER BY lower(value)", params)
-        unaskable = lake.query(f"WITH held AS ({held}) SELECT source_id AS lead, value FROM held "
-                               f"WHERE contains(value, ',') {of_leads} ORDER BY source_id", params)
-        return LeadValues([r["asked"] for r in rows], {r["value"]: r["lead"] for r in rows}, unaskable)
+            "arg_max(source_id, (source_updated_at, source_id)) AS lead, contains(min(value), ',') AS unaskable, "
+            "list(source_id ORDER BY source_id) FILTER (WHERE contains(value, ',')) AS holders "
+            f"FROM held WHERE TRUE {of_leads} GROUP BY lower(value) ORDER BY lower(value)", params)
+        askable = [r for r in rows if not r["unaskable"]]
+        return LeadValues([r["asked"] for r in askable], {r["value"]: r["lead"] for r in askable},
+                          [{"lead": lead, "value": r["asked"]} for r in rows if r["unaskable"] for lead in r["holders"]])
 
     def _quarantine_unaskable(self, lake: Lake, report: SyncReport, obj: CustomObject, field: str,
                               unaskable: list[dict[str, str]]) -> None:
