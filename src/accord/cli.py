@@ -234,8 +234,6 @@ def generate_cmd(
     from accord.generate import generate
 
     with user_errors():
-        if out_dir.exists() and not out_dir.is_dir():
-            raise ValueError(f"{out_dir} is a file: name a folder to write the world into")
         when = parse_as_of(as_of)
         with console.status(f"generating {scale} world (seed {seed})") as status:
             files = generate(out_dir, scale, seed, when, on_file=lambda rel: status.update(f"wrote {rel}"))

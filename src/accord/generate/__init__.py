@@ -18,6 +18,8 @@ def generate(
     with their mappings."""
     if isinstance(scale, str) and scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file: name a folder to write the world into")
     out.mkdir(parents=True, exist_ok=True)
     world = build_world(SCALES[scale] if isinstance(scale, str) else scale, seed, as_of)
     return Exporter(world, out, on_file).write_all()
