@@ -3,6 +3,7 @@ traceback, no raw validation dump, and never the value of a setting (it may be a
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 
@@ -25,22 +26,11 @@ def accord(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], 
         monkeypatch.setattr(printer, "width", 1000)
     monkeypatch.chdir(cwd)
     monkeypatch.setattr(sys, "argv", ["accord", *args])
-    monkeypatch.setattr(sys, "stdin", _Answer(answer))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(answer + "\n"))
     with pytest.raises(SystemExit) as done:
         main()
     out = capsys.readouterr()
     return int(done.value.code or 0), " ".join((out.out + out.err).split())
-
-
-class _Answer:
-    def __init__(self, text: str) -> None:
-        self.lines = [text + "\n"]
-
-    def readline(self) -> str:
-        return self.lines.pop() if self.lines else ""
-
-    def isatty(self) -> bool:
-        return False
 
 
 AUDIENCE = "Webinar attendees"
