@@ -435,8 +435,8 @@ class MarketoSource:
             "list(source_id ORDER BY source_id) FILTER (WHERE contains(value, ',')) AS holders "
             f"FROM held WHERE TRUE {of_leads} GROUP BY lower(value) ORDER BY lower(value)", params)
         askable = [r for r in rows if not r["unaskable"]]
-        return LeadValues([r["asked"] for r in askable], {r["value"]: r["lead"] for r in askable},
-                          [{"lead": lead, "value": r["asked"]} for r in rows if r["unaskable"] for lead in r["holders"]])
+        unaskable = [{"lead": lead, "value": r["asked"]} for r in rows if r["unaskable"] for lead in r["holders"]]
+        return LeadValues([r["asked"] for r in askable], {r["value"]: r["lead"] for r in askable}, unaskable)
 
     def _quarantine_unaskable(self, lake: Lake, report: SyncReport, obj: CustomObject, field: str,
                               unaskable: list[dict[str, str]]) -> None:
