@@ -37,9 +37,65 @@ def test_a_salesforce_contact_report_with_labels_and_custom_fields_loads(lake, t
     assert result.unmapped_columns == ["ABM Tier", "Persona__c"]
     person = lake.query("SELECT source_id, email, first_name, account_key, email_opt_out, source_updated_at "
                         "FROM person_current")[0]
-    assert person["source_id"] == "0035e00000AbCdE" and person["email"] == "jane@acme.com"
+    assert person["source_id"] == "0035e00000AbCdEAAV" and person["email"] == "jane@acme.com"  # the API's 18
     assert person["account_key"].startswith("0015e00000XyZ@") and person["email_opt_out"] is False
     assert person["source_updated_at"] is not None, "Last Modified Date stands in for SystemModstamp"
+
+
+@pytest.mark.parametrize(("short", "full"), [("a0D30000001n7Pi", "a0D30000001n7PiEAI"),
+                                             ("0035e00000AbCdE", "0035e00000AbCdEAAV"),
+                                             ("001ZZZZZzzzzz99", "001ZZZZZzzzzz99YHA")])
+def test_a_reports_15_character_ids_are_the_apis_18_character_ones(lake, tmp_path: Path, engine: str, short: str,
+                                                                   full: str) -> None:
+    """A contact from a report export and the same contact from the API are one record, its account one account."""
+    report = write_csv(tmp_path / "report.csv", ["Contact ID", "Email", "Account ID", "Last Modified Date"],
+                       [[short, "a@x.com", "0015e00000XyZab", "2026-11-20T10:00:00Z"]])
+    api = write_csv(tmp_path / "api.csv", ["Id", "Email", "AccountId", "SystemModstamp"],
+                    [[full, "a@x.com", "0015e00000XyZabAAF", "2026-11-21T10:00:00Z"]])
+    for path in (report, api):
+        assert ingest(lake, path, resolve_mapping("salesforce/contact"), engine).loaded == 1
+    rows = lake.query("SELECT source_id, account_key FROM person")
+    assert {r["source_id"] for r in rows} == {full}
+    assert {r["account_key"].split("@")[0] for r in rows} == {"0015e00000XyZabAAF"}
+
+
+def test_a_list_exported_from_marketos_ui_and_a_lead_report_load_by_their_labels(lake, tmp_path: Path,
+                                                                                 engine: str) -> None:
+    marketo = ["Id", "First Name", "Last Name", "Email Address", "Job Title", "Company Name", "Phone Number",
+               "Lead Status", "Created At", "Updated At"]
+    row = ["2787", "Jane", "Doe", "Jane@Acme.com", "CTO", "Acme", "+1 555 0100", "New", "2026-11-01T10:00:00Z",
+           "2026-11-20T10:00:00Z"]
+    result = ingest(lake, write_csv(tmp_path / "list.csv", marketo, [row]), resolve_mapping("marketo/lead"), engine)
+    assert (result.loaded, result.quarantined, result.unmapped_columns) == (1, 0, [])
+    lead = ["Lead ID", "First Name", "Last Name", "Email", "Company / Account", "Lead Status", "Create Date"]
+    row = ["00Q5e00000AbCdE", "Joe", "Roe", "joe@beta.io", "Beta", "Open", "2026-10-01T09:00:00Z"]
+    result = ingest(lake, write_csv(tmp_path / "leads.csv", lead, [row]), resolve_mapping("salesforce/lead"), engine)
+    assert (result.loaded, result.quarantined, result.unmapped_columns) == (1, 0, [])
+    got = lake.query("SELECT email, job_title, company_name, phone, created_at FROM person_current ORDER BY email")
+    assert [(r["email"], r["job_title"], r["company_name"], r["phone"], r["created_at"].isoformat()) for r in got] == [
+        ("jane@acme.com", "CTO", "Acme", "+1 555 0100", "2026-11-01T10:00:00+00:00"),
+        ("joe@beta.io", None, "Beta", None, "2026-10-01T09:00:00+00:00")]
+
+
+@pytest.mark.parametrize(("formats", "updated", "created"), [
+    (["%m/%d/%Y %I:%M %p", "%m/%d/%Y"], ["11/20/2026 10:00 AM", "3/5/2026 4:07 PM"], ["3/5/2025", "12/31/2025"]),
+    (["%d.%m.%Y %H:%M", "%d.%m.%Y"], ["20.11.2026 10:00", "05.03.2026 16:07"], ["05.03.2025", "31.12.2025"]),
+])
+def test_a_report_with_dates_in_a_locales_format_loads_with_its_formats(lake, tmp_path: Path, engine: str,
+                                                                        formats: list[str], updated: list[str],
+                                                                        created: list[str]) -> None:
+    """Salesforce report exports write dates as the exporting user's locale does; ISO 8601 still reads as ever."""
+    header = ["Contact ID", "Email", "Last Modified Date", "Created Date"]
+    rows = [["003A", "a@x.com", updated[0], created[0]], ["003B", "b@x.com", updated[1], created[1]],
+            ["003C", "c@x.com", "2026-11-21T09:30:00Z", "2025-01-02"], ["003D", "d@x.com", "someday", "2025-01-02"]]
+    mapping = resolve_mapping("salesforce/contact").with_date_formats(formats)
+    result = ingest(lake, write_csv(tmp_path / "report.csv", header, rows), mapping, engine)
+    assert (result.loaded, result.quarantined) == (3, 1)
+    got = {r["source_id"]: (r["source_updated_at"].isoformat(), r["created_at"].isoformat())
+           for r in lake.query("SELECT source_id, source_updated_at, created_at FROM person_current")}
+    assert got == {"003A": ("2026-11-20T10:00:00+00:00", "2025-03-05T00:00:00+00:00"),
+                   "003B": ("2026-03-05T16:07:00+00:00", "2025-12-31T00:00:00+00:00"),
+                   "003C": ("2026-11-21T09:30:00+00:00", "2025-01-02T00:00:00+00:00")}
 
 
 def test_a_marketo_bulk_activity_export_loads(lake, tmp_path: Path, engine: str) -> None:

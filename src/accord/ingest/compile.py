@@ -67,6 +67,22 @@ def _snake_keys(text: str) -> str:
             f"THEN '{{' || array_to_string({pairs}, ',') || '}}' ELSE {text} END)")
 
 
+ID_CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def _salesforce_id(text: str) -> str:
+    """A 15-character Salesforce id (as reports export it) as its 18-character form (as the API gives it): each
+    five characters add one, naming which of them are capitals. Other text as it was."""
+    added = []
+    for start in (1, 6, 11):
+        bits = " + ".join(f"(CASE WHEN substr({text}, {start + i}, 1) BETWEEN 'A' AND 'Z' THEN {1 << i} ELSE 0 END)"
+                          for i in range(5))
+        added.append(f"substr('{ID_CHECKSUM}', {bits} + 1, 1)")
+    # The length first: an API's 18-character id (most of them) then skips the pattern, which costs as much again.
+    return (f"(CASE WHEN length({text}) = 15 AND regexp_full_match({text}, '[0-9A-Za-z]{{15}}') "
+            f"THEN {text} || {' || '.join(added)} ELSE {text} END)")
+
+
 @dataclass(frozen=True)
 class CompiledField:
     column: Column
@@ -120,14 +136,15 @@ class ChunkCompiler:
                 text = self._string_transform(text, t)
         if spec.default is not None:
             text = f"coalesce({text}, {literal(str(spec.default).lower() if isinstance(spec.default, bool) else str(spec.default))})"
+        formats: list[str] = []
         if parse is None and column.type in DEFAULT_PARSE:
-            parse = Transform(name=DEFAULT_PARSE[column.type])
+            parse, formats = Transform(name=DEFAULT_PARSE[column.type]), self.mapping.date_formats
         if column.type is ColumnType.JSON:
             value = f"CASE WHEN json_valid({text}) THEN ({text})::JSON END"
         elif column.type is ColumnType.STRING_LIST:
             value = _string_list(text)
         else:
-            value = self._parse(text, parse) if parse else text
+            value = self._parse(text, parse, formats) if parse else text
         if column.type in (ColumnType.DATE, ColumnType.TIMESTAMP):
             low, high = (literal(moment.isoformat()) + "::TIMESTAMPTZ" for moment in (EARLIEST, LATEST))
             bounded = f"(CASE WHEN {value} >= {low} AND {value} < {high} THEN {value} END)"
@@ -187,6 +204,8 @@ class ChunkCompiler:
         if t.name == "add_keys":
             pairs = ", ".join(f"{literal(str(k))}, {self._raw_text(c)}" for k, c in t.arg.items())
             return self._add_keys(self._hoist(text), pairs)
+        if t.name == "salesforce_id":
+            return _salesforce_id(self._hoist(text))
         if t.name == "source_key":
             source_type = t.arg or self.mapping.source_type
             return f"({text} || {literal('@' + self.instance + '.' + source_type)})"
@@ -213,16 +232,18 @@ class ChunkCompiler:
             f"json_merge_patch(coalesce({text}, '{{}}'), json_object({pairs}))::VARCHAR ELSE {text} END)")
 
     @staticmethod
-    def _parse(text: str, t: Transform) -> str:
+    def _parse(text: str, t: Transform, formats: list[str] | None = None) -> str:
+        """The typed value of `text`; a date or timestamp without a format of its own is ISO 8601, else the first
+        of `formats` it matches."""
         fmt = literal(t.arg) if t.arg else None
-        if t.name == "to_date":
+        if t.name in ("to_date", "to_timestamp"):
+            kind = "DATE" if t.name == "to_date" else "TIMESTAMPTZ"
             if fmt:
-                return f"CAST(try_strptime({text}, {fmt}) AS DATE)"
-            return f"coalesce(TRY_CAST({text} AS DATE), CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS DATE))"
-        if t.name == "to_timestamp":
-            if fmt:
-                return f"CAST(try_strptime({text}, {fmt}) AS TIMESTAMPTZ)"
-            return f"TRY_CAST({text} AS TIMESTAMPTZ)"
+                return f"CAST(try_strptime({text}, {fmt}) AS {kind})"
+            iso = (f"coalesce(TRY_CAST({text} AS DATE), CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS DATE))"
+                   if kind == "DATE" else f"TRY_CAST({text} AS TIMESTAMPTZ)")
+            tried = [f"CAST(try_strptime({text}, {literal(f)}) AS {kind})" for f in formats or []]
+            return f"coalesce({iso}, {', '.join(tried)})" if tried else iso
         if t.name == "to_number":
             return f"TRY_CAST(trim({text}) AS DOUBLE)"
         if t.name == "to_integer":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from accord.model.source_key import checked_instance, checked_type
 from accord.readable import UnreadableYaml, problems, yaml_data
 
 STRING_TRANSFORMS = {"trim", "lower", "upper", "email_domain", "url_domain", "map", "source_key", "prefix", "json_get",
-                     "snake_keys", "add_keys"}
+                     "snake_keys", "add_keys", "salesforce_id"}
 PARSE_TRANSFORMS = {"to_date", "to_timestamp", "to_number", "to_integer", "to_boolean"}
 TRANSFORMS = STRING_TRANSFORMS | PARSE_TRANSFORMS
 
@@ -105,6 +106,24 @@ class FieldSpec(BaseModel):
         return [*(self.concat or self.coalesce or []), *added]
 
 
+STRPTIME_DIRECTIVE = re.compile(r"%(?:-?[aAbBcdfgGhHIjmMnpSuUVwWxXyYzZ]|%)")
+"""The directives both engines read (DuckDB's strptime, turned into Java's patterns for Spark)."""
+
+
+def checked_date_formats(formats: list[str]) -> list[str]:
+    """strptime formats, each naming at least one part of a date in directives the engines read; a MappingError
+    for one that does not."""
+    for fmt in formats:
+        if "%" not in fmt:
+            raise MappingError(f"date format {fmt!r} names no part of a date: write it as strptime does, e.g. "
+                               "'%d.%m.%Y' for 05.03.2025")
+        stray = STRPTIME_DIRECTIVE.sub("", fmt).find("%")
+        if stray >= 0:
+            bad = STRPTIME_DIRECTIVE.sub("", fmt)[stray:stray + 2]
+            raise MappingError(f"date format {fmt!r}: {bad!r} is no strptime directive (%d %m %Y %H %M %S %p ...)")
+    return formats
+
+
 class Mapping(BaseModel):
     """A whole mapping file: one input shape to one canonical entity."""
 
@@ -119,8 +138,18 @@ class Mapping(BaseModel):
                                          description="Input column -> other names it goes by, e.g. a Salesforce "
                                                      "report's labels ({Id: [Contact ID]}). Names that differ only "
                                                      "in case, spaces and punctuation are matched without one.")
+    date_formats: list[str] = Field(default_factory=list,
+                                    description="strptime formats tried in order, after ISO 8601, for every date and "
+                                                "timestamp field without a format of its own: a report exported in a "
+                                                "locale's format (['%m/%d/%Y %I:%M %p', '%m/%d/%Y']). Times without a "
+                                                "zone are UTC.")
 
     _schema: Schema = PrivateAttr(default=STANDARD)
+
+    @field_validator("date_formats")
+    @classmethod
+    def _formats_have_directives(cls, formats: list[str]) -> list[str]:
+        return checked_date_formats(formats)
 
     @field_validator("source_instance_id")
     @classmethod
@@ -168,6 +197,12 @@ class Mapping(BaseModel):
         if not extra:
             return self
         wider = self.model_copy(update={"fields": {**self.fields, **extra}})
+        wider._schema = self._schema
+        return wider
+
+    def with_date_formats(self, formats: list[str]) -> Mapping:
+        """This mapping also reading dates and times in `formats` (strptime), after its own."""
+        wider = self.model_copy(update={"date_formats": [*self.date_formats, *checked_date_formats(formats)]})
         wider._schema = self._schema
         return wider
 

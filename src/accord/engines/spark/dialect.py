@@ -3,6 +3,7 @@ rewritten to what Spark means by the same thing; what Spark cannot say is an err
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import sqlglot
@@ -74,8 +75,21 @@ def _template(text: str, **values: exp.Expression) -> exp.Expression:
 def _strptime(args: list[exp.Expression]) -> exp.Expression:
     """DuckDB's strptime format (C's) as Java's; null when the text does not match, as `try_strptime` is."""
     text, fmt = args
-    java = format_time(fmt.name, Spark.INVERSE_TIME_MAPPING, Spark.INVERSE_TIME_TRIE)
+    java = format_time(_unpadded(fmt.name), Spark.INVERSE_TIME_MAPPING, Spark.INVERSE_TIME_TRIE)
     return exp.Anonymous(this="try_to_timestamp", expressions=[text, exp.Literal.string(java)])
+
+
+def _unpadded(fmt: str) -> str:
+    """DuckDB reads `%m` `%d` `%H` `%I` with one digit or two (`3/5/2025`); Java's `MM` wants two, its `M` either.
+    So each becomes `%-m` ... (Java's `M`) where a separator stands on both sides: between two numbers without
+    one (`%Y%m%d`), the widths are what tells them apart."""
+    tokens = re.findall(r"%-?[A-Za-z]|.", fmt, flags=re.DOTALL)
+    directive = [t.startswith("%") and len(t) > 1 for t in tokens]
+    for i, token in enumerate(tokens):
+        beside = (i > 0 and directive[i - 1]) or (i + 1 < len(tokens) and directive[i + 1])
+        if token in ("%m", "%d", "%H", "%I") and not beside:
+            tokens[i] = "%-" + token[1]
+    return "".join(tokens)
 
 
 def _add_keys(args: list[exp.Expression]) -> exp.Expression:
