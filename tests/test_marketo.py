@@ -97,6 +97,16 @@ def test_malformed_export_line_is_quarantined_and_the_rest_loads(server: Marketo
     assert row["reason_code"] == "malformed_row" and row["raw_record"].startswith(f"\"{bad}\",")
 
 
+def test_an_export_that_matched_nothing_may_be_an_empty_file(server: MarketoServer, data: MarketoData,
+                                                             lake: Lake) -> None:
+    """Windows before the first lead and activity come back as 0-byte files: nothing to load, not an error."""
+    server.bare_empty_exports = True
+    report = source_for(server, entities=["leads", "activities", "program_members"]).backfill(lake)
+    assert versions(lake, "person") == data.leads.num_rows and versions(lake, "event") == data.activities.num_rows
+    assert versions(lake, "campaign_member") == data.program_members.num_rows
+    assert report.quarantined() == 0 and server.count("/file.json") > len(report.results)
+
+
 def test_token_expiring_mid_run_is_renewed(server: MarketoServer, data: MarketoData, lake: Lake) -> None:
     expired = []
 
@@ -204,6 +214,20 @@ def test_incremental_sync_picks_up_only_new_changes(server: MarketoServer, data:
     assert lake.scalar("SELECT count(*) FROM marketing_list_member_current WHERE source_id = ?",
                        [f"{list_id}:{dropped}"]) == 0
     assert source.sync(lake).loaded() == 0
+
+
+def test_an_activity_dated_in_the_future_does_not_carry_the_sync_past_later_changes(
+        server: MarketoServer, data: MarketoData, lake: Lake) -> None:
+    """Custom activities take any date an integration gives them; a typo of 2099 must not end the syncing."""
+    source = source_for(server)
+    source.backfill(lake)
+    lead = int(data.leads["id"][0].as_py())
+    data.add_activity(lead, 100001, datetime(2099, 1, 1, tzinfo=timezone.utc), "Spring campaign ad")
+    assert source.sync(lake).loaded("event") == 1
+    data.upsert_lead({"id": lead, "title": "VP Marketing"}, datetime.now(timezone.utc) + timedelta(seconds=2))
+    later = source.sync(lake)
+    assert later.loaded("person") == 1 and later.loaded("event") == 1  # the change; the 2099 ad click is held
+    assert lake.scalar(f"SELECT job_title FROM person_current WHERE source_id = '{lead}'") == "VP Marketing"
 
 
 @pytest.mark.parametrize(("attributes", "ids"), [
@@ -423,6 +447,19 @@ def test_declared_custom_lead_fields_marketo_describes_are_exported(data: Market
 
 CARS = CustomObject(name="car_c", related_to="person", relation_column="leadId",
                     fields=[{"name": "vin"}, {"name": "model"}, {"name": "year", "type": "integer"}])
+
+
+def test_a_declared_field_marketo_spells_otherwise_is_read(data: MarketoData, lake: Lake) -> None:
+    roles = pa.array([["Champion", None][i % 2] for i in range(data.leads.num_rows)], pa.string())
+    data.leads = data.leads.append_column("buyingRole", roles)
+    schema = Schema((CustomField(entity="person", name="BuyingRole"), CustomField(entity="person", name="Region")))
+    declare(lake, schema.custom)
+    with MarketoServer(data, limits=FAST) as server:
+        found = source_for(server, schema, entities=["leads"]).check()
+        source_for(server, schema, entities=["leads"]).backfill(lake)
+    assert found["declared person fields the lead describe lacks (Region)"] == 1
+    assert lake.scalar("SELECT count(*) FROM person_current WHERE BuyingRole = 'Champion'") == roles.to_pylist().count(
+        "Champion") > 0
 
 
 def test_a_declared_custom_object_of_leads_is_backfilled_synced_and_audienced(data: MarketoData, lake: Lake,

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from typer.testing import CliRunner
 
 from accord.cli import app
+from accord.connectors.errors import ConnectorError
 from accord.connectors.salesforce.client import (
     SalesforceAuth,
     SalesforceAuthError,
@@ -81,6 +82,17 @@ def test_backfill_reads_every_object_through_bulk_locators(server: SalesforceSer
     pages = server.count("/results")
     assert pages >= -(-live_rows(data, "OpportunityContactRole") // 100) + 7  # several locators for the big object
     assert lake.scalar("SELECT source_key FROM account LIMIT 1").endswith(f"@{ORG}.Salesforce")
+
+
+def test_an_object_without_records_may_answer_an_empty_body(server: SalesforceServer, data: SalesforceData,
+                                                            lake: Lake) -> None:
+    """A result set of no records may come as an empty body, not even a header row: nothing to load, no error."""
+    server.bare_empty_results = True
+    data.records["Campaign"], data.records["CampaignMember"] = [], []
+    report = source_for(server).backfill(lake)
+    assert versions(lake, "account") == live_rows(data, "Account") > 0
+    assert versions(lake, "campaign") == versions(lake, "campaign_member") == 0 and report.quarantined() == 0
+    assert source_for(server).sync(lake).loaded() == 0
 
 
 def test_sync_pages_with_next_records_url_and_turns_deletes_into_soft_deletes(server: SalesforceServer,
@@ -246,6 +258,35 @@ def test_declared_custom_fields_the_org_describes_are_read(server: SalesforceSer
     assert got == tiers and any(got.values())
     personas = lake.scalar('SELECT count("Persona__c") FROM person_current')
     assert (personas > 0) == (chosen is None)
+
+
+def test_an_object_read_by_default_that_the_org_lacks_is_left_out_one_asked_for_is_an_error(
+        server: SalesforceServer, data: SalesforceData, lake: Lake) -> None:
+    """Contacts to Multiple Accounts is a feature an org turns on: without it there is no AccountContactRelation."""
+    del data.records["AccountContactRelation"]
+    assert source_for(server).check()["objects the org lacks, left out (AccountContactRelation)"] == 1
+    report = source_for(server).backfill(lake)
+    assert versions(lake, "account") == live_rows(data, "Account") > 0 and versions(lake, "account_person") == 0
+    assert report.absent == ["AccountContactRelation"] and source_for(server).sync(lake).absent == report.absent
+    with pytest.raises(ConnectorError, match="NOT_FOUND on /services/data/v.*/sobjects/AccountContactRelation"):
+        source_for(server, objects=["Account", "AccountContactRelation"]).sync(lake)
+
+
+def test_a_declared_field_the_org_spells_otherwise_is_read_and_check_names_the_missing(
+        server: SalesforceServer, data: SalesforceData, lake: Lake) -> None:
+    """`abm_tier__c` is asked for as the org spells it; before, no field matched exactly and none was read."""
+    lacking = Schema((CustomField(entity="account", name="abm_tier__c"),
+                      CustomField(entity="account", name="Missing__c")))
+    declare(lake, lacking.custom)
+    source = source_for(server, schema=lacking, objects=["Account"])
+    found = source.check()
+    assert found == {"Account fields read": len(source.fields("Account")),
+                     "declared fields Account lacks (Missing__c)": 1}
+    assert "ABM_Tier__c" in source.fields("Account")
+    source.backfill(lake)
+    tiers = {r["Id"]: r["ABM_Tier__c"] or None for r in data.records["Account"]}
+    assert dict(lake.execute("SELECT source_id, abm_tier__c FROM account_current").fetchall()) == tiers
+    assert any(tiers.values())
 
 
 def test_a_declared_custom_object_is_backfilled_and_synced(server: SalesforceServer, data: SalesforceData,

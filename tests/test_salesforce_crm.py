@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from accord.activation.run import deliver
 from accord.connectors.salesforce.server import SalesforceData, SalesforceServer
 from accord.lake.store import Lake
+from accord.workspace import Workspace, WorkspaceError
 from tests.conftest import evaluated_workspace
 
 PEOPLE = "Webinar attendees"
@@ -63,6 +65,26 @@ def test_members_join_a_campaign_made_for_the_audience_and_leave_it_deleted(tmp_
     assert second.removed == 1 and len(members(org, made)) == len(joined) - 1
     assert ("delete", "CampaignMember", key) in org.data.writes
     assert not [w for w in org.data.writes if w[:2] in (("create", "Lead"), ("create", "Contact"))]
+
+
+def test_a_campaign_name_past_the_80_characters_salesforce_holds_is_cut_or_refused(tmp_path: Path, evaluated_lake: Path,
+                                                                                   org: SalesforceServer) -> None:
+    """The default `<workspace> · <audience>` is cut to fit, told apart by a digest; one given in accord.yaml that is
+    too long is refused when accord.yaml is read. Before, Salesforce refused the campaign and every change failed."""
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [settings(org)])
+    long_name = "acme-corporation-marketing-operations-emea-production-workspace"
+    config = yaml.safe_load((ws.root / "accord.yaml").read_text())
+    (ws.root / "accord.yaml").write_text(yaml.safe_dump({**config, "name": long_name}))
+    ws = Workspace.load(ws.root)
+    with ws.lake() as lake:
+        done = deliver(ws, lake, ws.config.destinations[0]).audiences[0]
+    [name] = [r["Name"] for r in org.data.records["Campaign"] if r["Name"].startswith(long_name)]
+    assert len(name) == 80 and name.startswith(f"{long_name} · Webi ~")
+    assert done.activated == len(members(org, campaign(org, name))) > 0 and done.failed == 0
+    too_long = settings(org, campaigns={PEOPLE: "x" * 81})
+    (ws.root / "accord.yaml").write_text(yaml.safe_dump({**config, "destinations": [too_long]}))
+    with pytest.raises(WorkspaceError, match="longer than the 80 characters a Campaign Name holds"):
+        Workspace.load(ws.root)
 
 
 def test_a_removal_can_set_a_status_and_a_return_restores_it(tmp_path: Path, evaluated_lake: Path,

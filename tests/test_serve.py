@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from accord.api.app import create_app
 from accord.cli import app
 from accord.profiles.lookup import get_person
+from accord.testing.http import LocalServer
 from accord.workspace import Workspace
 from tests.test_collector import BATCH
 from tests.test_collector import BATCH as BATCH_AT_T
@@ -165,19 +166,35 @@ def test_nothing_accepted_is_lost_in_a_crash(workspace) -> None:
     assert len(accepted) == 30 and set(accepted) <= stored
 
 
+class Stuck(LocalServer):
+    """A system that takes every call and answers none until released, then refuses the credentials."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.released, self.calls = threading.Event(), 0
+
+    def handle(self, method: str, path: str, query: dict, body: bytes, headers: dict) -> tuple[int, dict, bytes]:
+        self.calls += 1
+        self.released.wait(120)
+        return 401, {"Content-Type": "application/json"}, b'{"error": "unauthorized"}'
+
+
 def test_serve_syncs_marketo_sources_and_profiles_their_people(tmp_path, tiny_world) -> None:
+    """Beside an instance that answers nothing (listed first): it holds up only itself."""
     from accord.connectors.marketo.data import MarketoData
     from accord.connectors.marketo.server import Limits, MarketoServer
 
-    with MarketoServer(MarketoData.from_folder(tiny_world / "marketo"), limits=Limits(bulk_seconds=0.01)) as mkto:
+    with MarketoServer(MarketoData.from_folder(tiny_world / "marketo"), limits=Limits(bulk_seconds=0.01)) as mkto, \
+            Stuck() as stuck:
         folder = tmp_path / "ws"
         Workspace.init(folder)
         (folder / "mkto.secret").write_text(mkto.client_secret)
         config = yaml.safe_load((folder / "accord.yaml").read_text())
-        config["sources"] = [{"type": "marketo", "name": "mkto", "munchkin_id": mkto.munchkin_id,
-                              "endpoint": mkto.endpoint, "client_id": mkto.client_id,
-                              "client_secret": "file:mkto.secret", "backfill_since": "2026-09-01",
-                              "bulk_poll_seconds": 0.02, "sync_every_seconds": 5}]
+        source = {"type": "marketo", "name": "mkto", "munchkin_id": mkto.munchkin_id, "endpoint": mkto.endpoint,
+                  "client_id": mkto.client_id, "client_secret": "file:mkto.secret", "backfill_since": "2026-09-01",
+                  "bulk_poll_seconds": 0.02, "sync_every_seconds": 5}
+        config["sources"] = [{**source, "name": "stuck", "munchkin_id": "999-ZZZ-999", "endpoint": stuck.endpoint},
+                             source]
         (folder / "accord.yaml").write_text(yaml.safe_dump(config))
         server = Server(folder)
         try:
@@ -187,8 +204,10 @@ def test_serve_syncs_marketo_sources_and_profiles_their_people(tmp_path, tiny_wo
                     break
                 time.sleep(0.1)
             assert sources["mkto"]["error"] is None and sources["mkto"]["loaded"] > 0
+            assert sources["stuck"] == {"type": "marketo", "last_sync": None, "error": None} and stuck.calls == 1
             time.sleep(1.0)  # one worker cycle to stitch what the sync loaded
         finally:
+            stuck.released.set()
             server.stop()
     with Workspace.load(folder).lake() as lake:
         assert lake.scalar("SELECT count(*) FROM person_profile") > 0

@@ -1,4 +1,5 @@
-"""Names people give (audiences) as file and folder names: readable, and within what a file system takes."""
+"""Names people give (audiences) as file and folder names and as names in other systems: readable, and within
+what a file system or that system takes."""
 
 from __future__ import annotations
 
@@ -17,3 +18,11 @@ def slug(name: str) -> str:
         cut = text.encode()[:SLUG_BYTES].decode("utf-8", "ignore").rstrip("-")
         text = f"{cut}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
     return text
+
+
+def within(name: str, limit: int) -> str:
+    """`name` when it has at most `limit` characters; else cut, ending with a digest of the whole name so that two
+    long names stay apart."""
+    if len(name) <= limit:
+        return name
+    return f"{name[:limit - 10].rstrip()} ~{hashlib.sha256(name.encode()).hexdigest()[:8]}"

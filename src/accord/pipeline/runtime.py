@@ -35,6 +35,7 @@ from accord.pipeline.stage import Context, Stage
 from accord.pipeline.stages import IDENTITY, PROFILES
 from accord.profiles.serving import ServedProfiles
 from accord.sources.collector import CollectorLog, ingest_log
+from accord.sources.config import SourceConfig
 from accord.workspace import Workspace
 
 PROFILES_EVERY = 1.0
@@ -396,25 +397,33 @@ def _alerts_worker(state: ServerState) -> None:
 
 
 def _source_worker(state: ServerState) -> None:
-    """Sync each API source feeding this sandbox on its interval; the main worker then restitches and re-decides."""
+    """A thread per API source feeding this sandbox, so that one which hangs or keeps failing holds none of the
+    others up; the main worker then restitches and re-decides what they load."""
+    configs = [s for s in state.workspace.config.sources if state.sandbox in s.sandboxes and not s.paused]
+    threads = [threading.Thread(target=_sync_source, args=(state, config), name=f"accord-source-{config.name}",
+                                daemon=True) for config in configs]
+    for thread in threads:
+        thread.start()
+    state.stop.wait()
+    deadline = time.monotonic() + 30.0  # a source stuck in a call is left behind, not waited for per source
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+
+def _sync_source(state: ServerState, config: SourceConfig) -> None:
+    """Sync one source now, then every `sync_every_seconds`, until the server stops."""
     from accord.sources.sync import run_source
 
-    configs = [s for s in state.workspace.config.sources if state.sandbox in s.sandboxes and not s.paused]
-    due = {s.name: 0.0 for s in configs}
+    entry = state.sources.setdefault(config.name, {"type": config.type, "last_sync": None, "error": None})
     while not state.stop.is_set():
-        for config in configs:
-            if time.monotonic() < due[config.name]:
-                continue
-            entry = state.sources.setdefault(config.name, {"type": config.type, "last_sync": None, "error": None})
-            try:
-                report = run_source(state.workspace, config, state.sandbox)[0]
-                state.add_source_results(report.results)
-                entry.update(last_sync=datetime.now(timezone.utc).isoformat(), error=None, mode=report.mode,
-                             loaded=report.loaded(), calls=report.calls)
-            except Exception as err:  # noqa: BLE001 - a source that fails is reported and tried again later
-                entry["error"] = f"{type(err).__name__}: {err}"
-            due[config.name] = time.monotonic() + config.sync_every_seconds
-        state.stop.wait(1.0)
+        try:
+            report = run_source(state.workspace, config, state.sandbox)[0]
+            state.add_source_results(report.results)
+            entry.update(last_sync=datetime.now(timezone.utc).isoformat(), error=None, mode=report.mode,
+                         loaded=report.loaded(), calls=report.calls)
+        except Exception as err:  # noqa: BLE001 - a source that fails is reported and tried again later
+            entry["error"] = f"{type(err).__name__}: {err}"
+        state.stop.wait(config.sync_every_seconds)
 
 
 def _destinations(state: ServerState) -> threading.Thread:

@@ -1,11 +1,11 @@
-"""What API sources share: their settings' common part, the report of a backfill or sync, and API records turned
-into one raw chunk."""
+"""What API sources share: their settings' common part, the report of a backfill or sync, API records turned
+into one raw chunk, and which fields to ask a system for."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from time import monotonic
 from typing import Any
@@ -52,6 +52,8 @@ class SyncReport:
     deleted: int = 0
     merged: int = 0
     """Records the source merged into others (kept as records of the one they joined)."""
+    absent: list[str] = field(default_factory=list)
+    """Objects read by default that the system does not have (a feature not turned on there): left out."""
     calls: int = 0
     rate_used: float = 0.0
     seconds: float = 0.0
@@ -76,3 +78,11 @@ def records_chunk(rows: list[dict[str, Any]]) -> tuple[RawChunk, str]:
     table = pa.table({c: pa.array([as_text(r.get(c)) for r in rows], pa.string()) for c in columns}
                      | {ROW_COLUMN: pa.array(range(1, len(rows) + 1), pa.int64())})
     return RawChunk(table), records_digest(rows)
+
+
+def fields_present(wanted: Iterable[str], available: Iterable[str]) -> list[str]:
+    """The `wanted` fields `available` lists, in order, once each, spelled as it lists them: a field written in
+    another case (`abm_tier__c` for `ABM_Tier__c`) is asked for as the system names it, and the mapping finds the
+    column whatever its case, where an exact comparison would leave the field unread without a word."""
+    spelled = {name.lower(): name for name in available}
+    return list(dict.fromkeys(spelled[f.lower()] for f in wanted if f.lower() in spelled))

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from accord.connectors.errors import ConnectorError
-from accord.connectors.http import checked, http_client
+from accord.connectors.http import checked, http_client, json_object
 
 
 class GoogleAdsClient:
@@ -72,7 +72,7 @@ class GoogleAdsClient:
     def _call(self, route: str, body: dict[str, Any] | None) -> dict[str, Any]:
         path = f"{self.base}/{route}"
         send = (lambda: self._http.post(path, json=body)) if body is not None else (lambda: self._http.get(path))
-        return dict(checked("Google Ads", route, send, _retry_delay).json())
+        return json_object("Google Ads", route, checked("Google Ads", route, send, _retry_delay))
 
 
 def _retry_delay(response: httpx.Response) -> float | None:

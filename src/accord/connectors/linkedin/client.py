@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from accord.connectors.http import checked, header_delay, http_client
+from accord.connectors.http import checked, header_delay, http_client, json_object
 from accord.connectors.pacing import Pacer
 
 
@@ -26,8 +26,8 @@ class LinkedInClient:
         """The account's DMP segments."""
         found: list[dict[str, Any]] = []
         while True:
-            page = self._call("GET", "/dmpSegments", params={"q": "account", "account": account,
-                                                              "start": len(found), "count": 100}).json()
+            page = self._answer("GET", "/dmpSegments", params={"q": "account", "account": account,
+                                                                "start": len(found), "count": 100})
             found += page.get("elements") or []
             if len(found) >= (page.get("paging") or {}).get("total", 0) or not page.get("elements"):
                 return found
@@ -40,18 +40,21 @@ class LinkedInClient:
         return int(response.headers["x-restli-id"])
 
     def segment(self, segment_id: int) -> dict[str, Any]:
-        return dict(self._call("GET", f"/dmpSegments/{segment_id}").json())
+        return self._answer("GET", f"/dmpSegments/{segment_id}")
 
     def change(self, segment_id: int, kind: str, elements: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Add or remove up to 5,000 users (or companies); one status per element."""
-        response = self._call("POST", f"/dmpSegments/{segment_id}/{kind}", json={"elements": elements},
+        answer = self._answer("POST", f"/dmpSegments/{segment_id}/{kind}", json={"elements": elements},
                               headers={"X-RestLi-Method": "BATCH_CREATE"})
-        return list(response.json().get("elements") or [])
+        return list(answer.get("elements") or [])
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         with self.pacer.slot():
             return checked("LinkedIn", f"{method} {path}", lambda: self._http.request(method, path, **kwargs),
                            delay=_delay)
+
+    def _answer(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        return json_object("LinkedIn", f"{method} {path}", self._call(method, path, **kwargs))
 
 
 def _delay(response: httpx.Response) -> float | None:

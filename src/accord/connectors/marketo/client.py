@@ -17,11 +17,12 @@ from urllib.parse import urlencode
 import httpx
 
 from accord.connectors.errors import ConnectorError
-from accord.connectors.http import http_client
+from accord.connectors.http import NotJson, gist, http_client, json_of, redirect
 from accord.connectors.pacing import MAX_WAIT_SECONDS, Pacer, retry_after
 
 TOKEN_CODES = {"601", "602"}
 RETRY_CODES = {"604", "606", "608", "611", "615", "713"}
+TOKEN_PATH = "/identity/oauth/token"
 MAX_URL = 7000  # Marketo answers 414 above 8 KB; longer GETs go as POST with _method=GET
 BULK_PATHS = {
     "leads": "/bulk/v1/leads/export",
@@ -105,24 +106,29 @@ class MarketoClient:
         self._http.close()
 
     # Token ------------------------------------------------------------------------------------------------
-    def _access_token(self, renew: bool = False) -> str:
+    def _access_token(self) -> str:
         with self._token_lock:
-            if renew or self._token is None or time.monotonic() >= self._token_renew_at:
+            if self._token is None or time.monotonic() >= self._token_renew_at:
                 client_id, secret = self._credentials
                 # Credentials go in a form body, never the URL, so no request log can show the secret.
                 try:
-                    resp = self._http.post("/identity/oauth/token", data={
+                    resp = self._http.post(TOKEN_PATH, data={
                         "grant_type": "client_credentials", "client_id": client_id, "client_secret": secret})
                 except httpx.TransportError as err:
-                    raise MarketoError("unreachable", f"{type(err).__name__}: {err}", "/identity/oauth/token") from None
+                    raise MarketoError("unreachable", f"{type(err).__name__}: {err}", TOKEN_PATH) from None
+                if resp.status_code == 429 or resp.status_code >= 500:
+                    raise _HttpStatus(resp.status_code, retry_after(resp.headers.get("Retry-After")))
                 if resp.status_code == 401:
-                    raise MarketoAuthError("401", "client id or secret refused", "/identity/oauth/token")
-                resp.raise_for_status()
-                body = resp.json()
-                life = float(body["expires_in"])
-                self._token = body["access_token"]
+                    raise MarketoAuthError("401", "client id or secret refused", TOKEN_PATH)
+                self._token, life = _token_of(resp)
                 self._token_renew_at = time.monotonic() + life - min(60.0, life / 10)
             return self._token
+
+    def _forget_token(self, token: str) -> None:
+        """Marketo called `token` expired or invalid: the next call asks for a new one (unless a thread has)."""
+        with self._token_lock:
+            if self._token == token:
+                self._token = None
 
     # Calls ------------------------------------------------------------------------------------------------
     def call(self, method: str, path: str, *, params: dict[str, Any] | None = None,
@@ -136,9 +142,9 @@ class MarketoClient:
         for attempt in range(self.retries + 1):
             if self.stats.calls >= self.limits.daily_quota:
                 raise MarketoQuotaError("607", f"daily quota of {self.limits.daily_quota} calls used", path)
-            token = self._access_token()
-            headers = {"Authorization": f"Bearer {token}"}
             try:
+                token = self._access_token()
+                headers = {"Authorization": f"Bearer {token}"}
                 with self.pacer.slot():
                     with self._stats_lock:
                         self.stats.calls += 1
@@ -153,11 +159,12 @@ class MarketoClient:
                 continue
             if body.get("success", True):
                 return body
-            error = (body.get("errors") or [{}])[0]
-            code, message = str(error.get("code", "")), str(error.get("message", ""))
+            errors = body.get("errors")
+            error = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+            code, message = str(error.get("code", "")), str(error.get("message") or "no reason given")
             last = f"{code} {message}"
             if code in TOKEN_CODES:
-                self._access_token(renew=True)
+                self._forget_token(token)
                 self.stats.retries[code] = self.stats.retries.get(code, 0) + 1
                 continue
             if code in RETRY_CODES:
@@ -177,14 +184,17 @@ class MarketoClient:
         with self._http.stream(method, path, params=params, json=json, data=form, headers=headers) as resp:
             if resp.status_code == 429 or resp.status_code >= 500:
                 raise _HttpStatus(resp.status_code, retry_after(resp.headers.get("Retry-After")))
-            resp.raise_for_status()
+            if resp.status_code >= 300:
+                resp.read()
+                said = redirect(resp) or gist(resp.text) or "no reason given"
+                raise MarketoError(f"HTTP {resp.status_code}", said, path)
             if save_to is not None and not resp.headers.get("content-type", "").startswith("application/json"):
                 with save_to.open("wb") as out:
                     for block in resp.iter_bytes(1 << 20):
                         out.write(block)
                 return {"success": True}
             resp.read()
-            return resp.json()
+            return _envelope(resp, path)
 
     def _pause(self, reason: str, attempt: int, at_least: float | None = None) -> None:
         self.stats.retries[reason] = self.stats.retries.get(reason, 0) + 1
@@ -374,6 +384,32 @@ class BulkQueue:
         except MarketoBulkBusy:
             return False
         return True
+
+
+def _token_of(resp: httpx.Response) -> tuple[str, float]:
+    """The access token and its life in seconds from the identity endpoint's answer, or why there is none."""
+    hint = "; is endpoint the instance's REST base URL (https://<munchkin-id>.mktorest.com, from Admin > Web Services)?"
+    if resp.status_code >= 300:
+        said = redirect(resp) or gist(resp.text) or "no reason given"
+        raise MarketoAuthError(f"HTTP {resp.status_code}", said + hint, TOKEN_PATH)
+    try:
+        body = json_of(resp)
+        return str(body["access_token"]), float(body["expires_in"])
+    except NotJson as err:
+        raise MarketoAuthError("token", f"{err}{hint}", TOKEN_PATH) from None
+    except (KeyError, TypeError, ValueError):
+        raise MarketoAuthError("token", f"the answer holds no access_token and expires_in{hint}", TOKEN_PATH) from None
+
+
+def _envelope(resp: httpx.Response, path: str) -> dict[str, Any]:
+    """Marketo's answer: a JSON object whose `result`, when it has one, is a list."""
+    try:
+        body = json_of(resp)
+    except NotJson as err:
+        raise MarketoError("not_json", str(err), path) from None
+    if not isinstance(body, dict) or not isinstance(body.get("result", []), list):
+        raise MarketoError("not_marketo", f"the answer is not Marketo's envelope: {gist(resp.text)}", path)
+    return body
 
 
 class _HttpStatus(Exception):

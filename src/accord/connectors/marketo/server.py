@@ -150,6 +150,7 @@ class MarketoServer(LocalServer):
         self._lock = threading.RLock()
         self._workdir = tempfile.TemporaryDirectory(prefix="marketo-server-")
         self.corrupt_lead_ids: set[int] = set()
+        self.bare_empty_exports = False  # an export that matched nothing is 0 bytes, without a header row
         self.unmatchable: set[int] = set()  # leads a list add answers as not found (deleted since the lookup)
         self.list_adds: dict[tuple[int, int], int] = {}
         self.on_call: Callable[[str, str], None] | None = None
@@ -573,7 +574,7 @@ class MarketoServer(LocalServer):
         table = pa.table({c: pc.fill_null(pc.cast(table[c], pa.string()), "null") for c in table.column_names})
         buffer = io.BytesIO()
         pacsv.write_csv(table, buffer, pacsv.WriteOptions(quoting_style="needed"))
-        data = buffer.getvalue()
+        data = b"" if self.bare_empty_exports and not table.num_rows else buffer.getvalue()
         if job.kind == "leads" and self.corrupt_lead_ids:
             data = _corrupt(data, {str(i) for i in self.corrupt_lead_ids})
         job.path = Path(self._workdir.name) / f"{job.export_id}.csv"

@@ -28,7 +28,13 @@ from accord.lake.sql import ident
 from accord.lake.store import Lake
 from accord.model.schema import STANDARD, CustomObject, Schema
 from accord.model.times import parse_instant, utc_seconds
-from accord.sources.api import Progress, SyncReport, records_chunk, records_digest
+from accord.sources.api import (
+    Progress,
+    SyncReport,
+    fields_present,
+    records_chunk,
+    records_digest,
+)
 from accord.sources.base import MalformedRow
 from accord.sources.files import FileReader, fingerprint
 from accord.sources.mappings import (
@@ -109,13 +115,16 @@ class MarketoSource:
     # Checking -----------------------------------------------------------------------------------------------
     def check(self) -> dict[str, int]:
         """Connect and count what can be read: proves the credentials and the endpoint; each custom object's fields
-        read and the field linking its records to leads."""
+        read and the field linking its records to leads; the declared person fields no lead field is."""
         lists = sum(len(page) for page in self.client.pages("/rest/v1/lists.json"))
         programs = sum(len(page) for page in self.client.asset_pages("/rest/asset/v1/programs.json"))
         objects = {f"{obj.name} fields (linked to leads by {read.link})": len(read.fields)
                    for obj, read in ((obj, self._object_fields(obj)) for obj in self.objects)}
-        return {"lead fields": len(self.client.lead_fields()), "activity types": len(self.client.activity_types()),
-                "static lists": lists, "programs": programs} | objects
+        described = {f.lower() for f in self.client.lead_fields()}
+        lacking = [f.name for f in self.schema.custom_of("person") if f.name.lower() not in described]
+        missing = {f"declared person fields the lead describe lacks ({', '.join(lacking)})": len(lacking)}
+        return {"lead fields": len(described), "activity types": len(self.client.activity_types()),
+                "static lists": lists, "programs": programs} | objects | (missing if lacking else {})
 
     # Backfill -----------------------------------------------------------------------------------------------
     def backfill(self, lake: Lake, progress: Progress | None = None, *, restart: bool = False) -> SyncReport:
@@ -178,18 +187,20 @@ class MarketoSource:
         for number, (job, path) in enumerate(BulkQueue(self.client, kind).run(jobs, submitted), 1):
             if progress:
                 progress(f"{kind} {job.key[:10]} ({number}/{len(jobs)})", 0)
-            report.results.append(self._load_file(lake, mapping, path, progress))
+            self._load_export(lake, report, mapping, path, progress)
             end = min(datetime.fromisoformat(job.key) + WINDOW, until)
             state.put(stream, "done_until", end.isoformat())
             state.drop(stream, f"job:{job.key}")
 
-    def _load_file(self, lake: Lake, mapping: str, path: Path, progress: Progress | None) -> IngestResult:
+    def _load_export(self, lake: Lake, report: SyncReport, mapping: str, path: Path, progress: Progress | None) -> None:
+        if path.stat().st_size == 0:  # an export that matched nothing may come without even a header row
+            return
         reader = FileReader(path)
-        return ingest_chunks(
+        report.results.append(ingest_chunks(
             lake, self.mappings[mapping], reader.chunks(), source_name=f"marketo:{self.config.name}",
             fingerprint=fingerprint(path), source_instance_id=self.config.munchkin_id,
             on_chunk=(lambda n: progress(mapping, n)) if progress else None,
-        )
+        ))
 
     def _program_members(self, lake: Lake, report: SyncReport, since: datetime | None, until: datetime,
                          progress: Progress | None) -> None:
@@ -205,7 +216,7 @@ class MarketoSource:
                     filters["updatedAt"] = {"startAt": _stamp(start), "endAt": _stamp(end)}
                 jobs.append(BulkJob(f"{i}:{start}", {"fields": fields, "format": "CSV", "filter": filters}))
         for _, path in BulkQueue(self.client, "program_members").run(jobs, lambda job: None):
-            report.results.append(self._load_file(lake, "program_member", path, progress))
+            self._load_export(lake, report, "program_member", path, progress)
 
     def _fetch_list_members(self, lists: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows = []
@@ -224,7 +235,7 @@ class MarketoSource:
         every_lead = self._objects_due(state)  # then the objects of every lead are read below, not only the re-read's
         since = datetime.fromisoformat(str(state.get("sync", "since")))
         token = self.client.paging_token(since)
-        latest = since
+        cursor = Cursor(since, datetime.now(timezone.utc))
         wanted = self.config.entities
         touched_leads: set[str] = set()
         status_changes = False
@@ -236,7 +247,7 @@ class MarketoSource:
                                                        {"activityTypeIds": ",".join(map(str, types[i:i + 10]))}):
                     rows.extend(_bulk_shape(a) for a in page)
             for row in rows:
-                latest = max(latest, parse_instant(row["activityDate"]))
+                cursor.saw(row["activityDate"])
                 if row["activityTypeId"] == "12":
                     touched_leads.add(row["leadId"])
                 status_changes = status_changes or row["activityTypeId"] == "104"
@@ -247,16 +258,16 @@ class MarketoSource:
                                                    {"fields": ",".join(f for f in fields if f != "id")}):
                 for change in page:
                     touched_leads.add(str(change["leadId"]))
-                    latest = max(latest, parse_instant(change["activityDate"]))
+                    cursor.saw(change["activityDate"])
             deleted: dict[str, str] = {}
             for page in self.client.activity_pages("/rest/v1/activities/deletedleads.json", token):
                 for gone in page:
                     deleted[str(gone["leadId"])] = gone["activityDate"]
-                    latest = max(latest, parse_instant(gone["activityDate"]))
+                    cursor.saw(gone["activityDate"])
             merges = [m for page in self.client.activity_pages("/rest/v1/activities.json", token,
                                                                {"activityTypeIds": str(MERGE_LEADS)}) for m in page]
             for merge in merges:
-                latest = max(latest, parse_instant(merge["activityDate"]))
+                cursor.saw(merge["activityDate"])
             merged = merged_into(merges)
             # A lead merged into one deleted since is gone with it.
             deleted |= {loser: at for loser, (winner, at) in merged.items()
@@ -291,7 +302,7 @@ class MarketoSource:
         if "lists" in wanted:
             self._load_rows(lake, report, "list", lists)
         if "program_members" in wanted and status_changes:
-            self._program_members(lake, report, since, latest + timedelta(seconds=1), progress)
+            self._program_members(lake, report, since, cursor.latest + timedelta(seconds=1), progress)
         if "list_members" in wanted:
             changed = [x for x in lists if parse_instant(x["updatedAt"]) >= since]
             members = self._fetch_list_members(changed)
@@ -301,7 +312,7 @@ class MarketoSource:
             self._crm_objects(lake, report, None)
             self._custom_objects(lake, report, None)
             state.put("objects", "read_at", datetime.now(timezone.utc).isoformat())
-        state.put("sync", "since", latest.isoformat())
+        state.put("sync", "since", cursor.latest.isoformat())
         return self._finish(report)
 
     def _objects_due(self, state: SourceState) -> bool:
@@ -530,9 +541,8 @@ class MarketoSource:
 
     def _lead_fields(self) -> list[str]:
         """What the lead mapping reads and the declared person custom fields, of those Marketo's describe lists."""
-        available = set(self.client.lead_fields())
         custom = [f.name for f in self.schema.custom_of("person")]
-        return [c for c in dict.fromkeys([*self.mappings["lead"].source_columns, *custom]) if c in available]
+        return fields_present([*self.mappings["lead"].source_columns, *custom], self.client.lead_fields())
 
     def _activity_type_ids(self) -> list[int]:
         """The activity types to read: the standard ones the activity mapping names and every custom one (each
@@ -565,6 +575,23 @@ class MarketoSource:
         report.results.append(ingest_chunks(
             lake, self.mappings[mapping_name], [chunk], source_name=f"marketo:{self.config.name}", fingerprint=digest,
             source_instance_id=self.config.munchkin_id, strict_columns=False))
+
+
+@dataclass
+class Cursor:
+    """Where the next sync starts reading: the latest activity seen, but never past when this sync began. An
+    activity an integration dated in the future (custom activities take any date) or dated unreadably would
+    otherwise carry the cursor past every change still to come."""
+
+    latest: datetime
+    began: datetime
+
+    def saw(self, stamp: Any) -> None:
+        try:
+            moment = parse_instant(str(stamp))
+        except ValueError:
+            return  # the mapping quarantines the activity itself
+        self.latest = max(self.latest, min(moment, self.began))
 
 
 def custom_event_types(types: list[dict[str, Any]], named: dict[str, str]) -> dict[int, str]:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import httpx
 
 from accord.connectors.errors import ConnectorError
-from accord.connectors.http import http_client
+from accord.connectors.http import NotJson, gist, http_client, json_of, redirect
 
 RETRY_CODES = {"REQUEST_LIMIT_EXCEEDED", "QUERY_TIMEOUT", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"}
 Flow = Literal["client_credentials", "refresh_token", "jwt"]
@@ -98,21 +98,24 @@ class SalesforceClient:
     def base(self) -> str:
         return f"/services/data/v{self.api_version}"
 
-    def _access_token(self, renew: bool = False) -> str:
+    def _access_token(self) -> str:
         with self._lock:
-            if renew or self._token is None:
+            if self._token is None:
                 try:
                     resp = self._http.post(self.auth.token_url, data=self.auth.form())
                 except httpx.TransportError as err:
                     raise SalesforceError("unreachable", f"{type(err).__name__}: {err}", self.auth.token_url) from None
-                if resp.status_code >= 400:
-                    detail = resp.json().get("error_description", resp.text) if resp.headers.get(
-                        "content-type", "").startswith("application/json") else resp.text
-                    raise SalesforceAuthError("auth", f"token refused: {detail}", self.auth.token_url)
-                body = resp.json()
-                self._token = str(body["access_token"])
-                self.instance_url = str(body.get("instance_url") or self.instance_url).rstrip("/")
+                if resp.status_code == 429 or resp.status_code >= 500:
+                    raise _TokenUnavailable(f"HTTP_{resp.status_code}: {gist(resp.text)}")
+                self._token, instance_url = _token_of(resp, self.auth.token_url)
+                self.instance_url = (instance_url or self.instance_url).rstrip("/")
             return self._token
+
+    def _forget_token(self, token: str) -> None:
+        """The org called `token` invalid: the next call asks for a new one (unless a thread has)."""
+        with self._lock:
+            if self._token == token:
+                self._token = None
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                 json: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -120,22 +123,26 @@ class SalesforceClient:
         times with backoff; then a SalesforceError (retryable when the failure was)."""
         last, renewed, attempt = "no answer", False, 0
         while True:
-            token = self._access_token()
             try:
+                token = self._access_token()
                 self.stats.calls += 1
                 resp = self._http.request(method, self.instance_url + path, params=params, json=json,
                                           headers={"Authorization": f"Bearer {token}", **(headers or {})})
             except httpx.TransportError as err:
                 last, code = f"{type(err).__name__}: {err}", "transport"
+            except _TokenUnavailable as err:
+                last, code = f"the token endpoint answered {err}", "token"
             else:
                 self._note_usage(resp)
+                if moved := redirect(resp):
+                    raise SalesforceError(f"HTTP_{resp.status_code}", moved, path)
                 if resp.status_code < 400:
                     return resp
                 code, message = _error(resp)
                 last = f"{code}: {message}"
                 if code == "INVALID_SESSION_ID" and not renewed:
                     self.stats.retries[code] = self.stats.retries.get(code, 0) + 1
-                    self._access_token(renew=True)
+                    self._forget_token(token)
                     renewed = True
                     continue
                 if code not in RETRY_CODES and resp.status_code < 500 and resp.status_code != 429:
@@ -144,6 +151,14 @@ class SalesforceClient:
                 raise SalesforceError("retries", f"gave up after {attempt + 1} attempts; last: {last}", path)
             self._pause(code, attempt)
             attempt += 1
+
+    def answer(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None,
+               headers: dict[str, str] | None = None) -> Any:
+        """The JSON answer to one call (`request`); a SalesforceError when something else came back."""
+        try:
+            return json_of(self.request(method, path, params=params, json=json, headers=headers))
+        except NotJson as err:
+            raise SalesforceError("not_json", str(err), path) from None
 
     def _note_usage(self, resp: httpx.Response) -> None:
         if match := re.search(r"api-usage=(\d+)/(\d+)", resp.headers.get("Sforce-Limit-Info", "")):
@@ -156,39 +171,46 @@ class SalesforceClient:
     # REST ---------------------------------------------------------------------------------------------------
     def describe(self, sobject: str) -> list[str]:
         """Field API names of an object, custom fields included."""
-        return [f["name"] for f in self.request("GET", f"{self.base}/sobjects/{sobject}/describe").json()["fields"]]
+        path = f"{self.base}/sobjects/{sobject}/describe"
+        return [f["name"] for f in _item(self.answer("GET", path), "fields", path)]
 
     def key_prefix(self, sobject: str) -> str | None:
         """The three characters every id of an object begins with (`003` for Contact), from its describe."""
-        prefix = self.request("GET", f"{self.base}/sobjects/{sobject}/describe").json().get("keyPrefix")
+        path = f"{self.base}/sobjects/{sobject}/describe"
+        described = self.answer("GET", path)
+        prefix = described.get("keyPrefix") if isinstance(described, dict) else None
         return str(prefix) if prefix else None
 
     def query(self, soql: str, *, include_deleted: bool = False, batch_size: int = 2000) -> Iterator[list[dict[str, Any]]]:
         """Pages of records (without `attributes`), following nextRecordsUrl until done."""
         path = f"{self.base}/{'queryAll' if include_deleted else 'query'}"
         headers = {"Sforce-Query-Options": f"batchSize={batch_size}"}
-        body = self.request("GET", path, params={"q": soql}, headers=headers).json()
+        body = self.answer("GET", path, params={"q": soql}, headers=headers)
         while True:
-            yield [{k: v for k, v in r.items() if k != "attributes"} for r in body.get("records", [])]
+            yield [{k: v for k, v in r.items() if k != "attributes"} for r in _item(body, "records", path)]
             if body.get("done", True) or not body.get("nextRecordsUrl"):
                 return
-            body = self.request("GET", body["nextRecordsUrl"], headers=headers).json()
+            path = body["nextRecordsUrl"]
+            body = self.answer("GET", path, headers=headers)
 
     # Bulk API 2.0 ---------------------------------------------------------------------------------------------
     def bulk_query(self, soql: str, operation: str = "query") -> str:
-        job = self.request("POST", f"{self.base}/jobs/query", json={
+        path = f"{self.base}/jobs/query"
+        job = self.answer("POST", path, json={
             "operation": operation, "query": soql, "contentType": "CSV", "columnDelimiter": "COMMA",
-            "lineEnding": "LF"}).json()
-        return str(job["id"])
+            "lineEnding": "LF"})
+        return str(_item(job, "id", path))
 
     def bulk_wait(self, job_id: str) -> dict[str, Any]:
         """Poll until the job is JobComplete; Failed or Aborted is an error."""
         while True:
-            job = self.request("GET", f"{self.base}/jobs/query/{job_id}").json()
-            if job["state"] == "JobComplete":
+            path = f"{self.base}/jobs/query/{job_id}"
+            job = self.answer("GET", path)
+            state = _item(job, "state", path)
+            if state == "JobComplete":
                 return dict(job)
-            if job["state"] in ("Failed", "Aborted"):
-                raise SalesforceError("bulk", f"query job {job_id} {job['state']}: {job.get('errorMessage', '')}")
+            if state in ("Failed", "Aborted"):
+                raise SalesforceError("bulk", f"query job {job_id} {state}: {job.get('errorMessage', '')}")
             self.sleep(self.poll_seconds)
 
     def bulk_page(self, job_id: str, locator: str | None, max_records: int) -> tuple[bytes, str | None]:
@@ -217,23 +239,25 @@ class SalesforceClient:
     # sObject Collections ------------------------------------------------------------------------------------
     def create(self, sobject: str, values: dict[str, Any]) -> str:
         """One new record; its id."""
-        return str(self.request("POST", f"{self.base}/sobjects/{sobject}", json=values).json()["id"])
+        path = f"{self.base}/sobjects/{sobject}"
+        return str(_item(self.answer("POST", path, json=values), "id", path))
 
     def save_all(self, method: Literal["POST", "PATCH"], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Create (POST) or update (PATCH, each with its `id`) up to 200 records of any types, each record
         succeeding or failing alone; one `{id, success, errors}` per record, in order."""
         body = {"allOrNone": False, "records": records}
-        return list(self.request(method, f"{self.base}/composite/sobjects", json=body).json())
+        return _results(self.answer(method, f"{self.base}/composite/sobjects", json=body), len(records))
 
     def delete_all(self, ids: list[str]) -> list[dict[str, Any]]:
         """Delete up to 200 records, each alone; one `{id, success, errors}` per id."""
         params = {"ids": ",".join(ids), "allOrNone": "false"}
-        return list(self.request("DELETE", f"{self.base}/composite/sobjects", params=params).json())
+        return _results(self.answer("DELETE", f"{self.base}/composite/sobjects", params=params), len(ids))
 
     def api_usage(self) -> tuple[int, int]:
         """Requests the org has used today and its daily allowance (the last answer's, else asked of `/limits`)."""
         if self.stats.api_usage is None:
-            daily = self.request("GET", f"{self.base}/limits").json()["DailyApiRequests"]
+            path = f"{self.base}/limits"
+            daily = _item(self.answer("GET", path), "DailyApiRequests", path)
             self.stats.api_usage = (int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"]))
         return self.stats.api_usage
 
@@ -247,10 +271,47 @@ def soql_text(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _token_of(resp: httpx.Response, token_url: str) -> tuple[str, str | None]:
+    """The access token and instance URL from the token endpoint's answer, or why there is none."""
+    if moved := redirect(resp):
+        raise SalesforceAuthError("auth", f"token refused: {moved}", token_url)
+    try:
+        body = json_of(resp)
+    except NotJson as err:
+        raise SalesforceAuthError("auth", f"token refused: HTTP {resp.status_code}, {err}", token_url) from None
+    if resp.status_code >= 400:
+        detail = body.get("error_description") if isinstance(body, dict) else None
+        raise SalesforceAuthError("auth", f"token refused: {detail or gist(resp.text)}", token_url)
+    if not isinstance(body, dict) or not body.get("access_token"):
+        raise SalesforceAuthError("auth", f"the token endpoint's answer holds no access_token: {gist(resp.text)}",
+                                  token_url)
+    return str(body["access_token"]), body.get("instance_url")
+
+
+def _item(body: Any, key: str, path: str) -> Any:
+    """`body[key]`, or a SalesforceError naming what the answer lacks."""
+    if isinstance(body, dict) and key in body:
+        return body[key]
+    raise SalesforceError("unexpected_answer", f"the answer holds no {key}: {gist(str(body))}", path)
+
+
+def _results(body: Any, count: int) -> list[dict[str, Any]]:
+    """sObject Collections' answer: one result object per record sent."""
+    if isinstance(body, list) and len(body) == count and all(isinstance(r, dict) for r in body):
+        return body
+    raise SalesforceError("unexpected_answer", f"expected {count} results, one per record: {gist(str(body))}",
+                          "composite/sobjects")
+
+
+class _TokenUnavailable(Exception):
+    """The token endpoint answered 429 or 5xx: worth asking again after a pause."""
+
+
 def _error(resp: httpx.Response) -> tuple[str, str]:
     try:
         body = resp.json()
     except ValueError:
-        return f"HTTP_{resp.status_code}", resp.text[:200]
+        return f"HTTP_{resp.status_code}", gist(resp.text)
     item = body[0] if isinstance(body, list) and body else body if isinstance(body, dict) else {}
-    return str(item.get("errorCode") or f"HTTP_{resp.status_code}"), str(item.get("message") or resp.text[:200])
+    item = item if isinstance(item, dict) else {}
+    return str(item.get("errorCode") or f"HTTP_{resp.status_code}"), str(item.get("message") or gist(resp.text))

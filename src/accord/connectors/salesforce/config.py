@@ -16,6 +16,8 @@ from accord.sources.api import SourceBase
 if TYPE_CHECKING:
     from accord.connectors.salesforce.client import SalesforceClient
 
+CAMPAIGN_NAME = 80
+"""The most characters a Campaign's Name holds."""
 SALESFORCE_OBJECTS = ("Account", "Contact", "Lead", "Opportunity", "OpportunityContactRole", "Campaign",
                       "CampaignMember", "AccountContactRelation")
 
@@ -116,6 +118,14 @@ class SalesforceDestinationConfig(SalesforceConnection, DestinationBase):
     max_concurrent: int = Field(default=4, ge=1, le=25, description="Batches written at once (Salesforce runs "
                                                                     "at most 25 long requests at a time per org).")
     timeout_seconds: float = Field(default=60.0, gt=0, description="Per request.")
+
+    @model_validator(mode="after")
+    def _campaign_names_fit(self) -> SalesforceDestinationConfig:
+        long = [a for a, name in self.campaigns.items() if len(name) > CAMPAIGN_NAME]
+        if long:
+            raise ValueError(f"campaigns: the name for {', '.join(map(repr, long))} is longer than the "
+                             f"{CAMPAIGN_NAME} characters a Campaign Name holds")
+        return self
 
     @model_validator(mode="after")
     def _removal_has_its_status(self) -> SalesforceDestinationConfig:

@@ -25,6 +25,9 @@ REQUIRED = {"Lead": ("LastName", "Company"), "Campaign": ("Name",), "CampaignMem
 
 
 CREATE_ONLY = {"CampaignMember": ("CampaignId", "ContactId", "LeadId")}
+LENGTHS = {("Campaign", "Name"): 80, ("Lead", "FirstName"): 40, ("Lead", "LastName"): 80, ("Lead", "Email"): 80,
+           ("Lead", "Company"): 255}
+"""The most characters these text fields hold; a longer value is refused (STRING_TOO_LONG)."""
 
 
 class RecordError(Exception):
@@ -194,6 +197,10 @@ class SalesforceData:
         for column in values:
             if column not in fields or column in ("Id", "SystemModstamp", "IsDeleted"):
                 raise RecordError("INVALID_FIELD", f"No such column '{column}' on sobject of type {name}", (column,))
+            most = LENGTHS.get((name, column))
+            if most is not None and len(str(values[column] or "")) > most:
+                raise RecordError("STRING_TOO_LONG", f"{column}: data value too large: {values[column]} (max length="
+                                                     f"{most})", (column,))
 
     def _membership(self, values: dict[str, Any], own_id: str | None) -> None:
         """A campaign member's campaign, person and status are valid, and it is the person's only membership."""

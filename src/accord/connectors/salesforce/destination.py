@@ -11,7 +11,11 @@ from typing import Any
 
 from accord.activation.destination import Capabilities, DeliveryError, Member, Outcome
 from accord.connectors.salesforce.client import SalesforceClient, soql_text
-from accord.connectors.salesforce.config import SalesforceDestinationConfig
+from accord.connectors.salesforce.config import (
+    CAMPAIGN_NAME,
+    SalesforceDestinationConfig,
+)
+from accord.model.names import within
 
 BATCH = 200  # records per sObject Collections call
 PREFIX = {"003": "Contact", "00Q": "Lead"}
@@ -29,7 +33,7 @@ class SalesforceDestination:
         self._finding = threading.Lock()
 
     def campaign_name(self, audience: str) -> str:
-        return self.config.campaigns.get(audience) or f"{self.workspace_name} · {audience}"
+        return self.config.campaigns.get(audience) or within(f"{self.workspace_name} · {audience}", CAMPAIGN_NAME)
 
     def check(self) -> dict[str, int]:
         """The org answers; each audience's campaign or checkbox exists (or its campaign will be made)."""

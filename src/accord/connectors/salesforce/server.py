@@ -67,6 +67,7 @@ class SalesforceServer(LocalServer):
         super().__init__()
         self.api_limit, self.api_used = api_limit, 0
         self.held_late = 0
+        self.bare_empty_results = False  # a result set without records is an empty body, without a header row
         self._slow, self._late = 0, 0.0
         self.data = data
         self.client_id, self.client_secret, self.refresh_token = client_id, client_secret, refresh_token
@@ -281,7 +282,8 @@ class SalesforceServer(LocalServer):
         chunk = job.rows[start:start + size]
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(job.columns)
+        if chunk or not self.bare_empty_results:
+            writer.writerow(job.columns)
         writer.writerows([["" if r[c] is None else r[c] for c in job.columns] for r in chunk])
         locator = str(start + size) if start + size < len(job.rows) else "null"
         return 200, {"Content-Type": "text/csv", "Sforce-Locator": locator,

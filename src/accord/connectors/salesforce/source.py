@@ -20,7 +20,7 @@ from accord.lake.sql import ident
 from accord.lake.store import Lake
 from accord.model.schema import STANDARD, Schema
 from accord.model.times import parse_instant, utc_seconds
-from accord.sources.api import Progress, SyncReport, records_chunk
+from accord.sources.api import Progress, SyncReport, fields_present, records_chunk
 from accord.sources.files import FileReader
 from accord.sources.mappings import resolve_mapping
 from accord.sources.reconcile import Holder, ReconcileRefused, delete_missing
@@ -59,19 +59,49 @@ class SalesforceSource:
         self.client.close()
 
     def check(self) -> dict[str, int]:
-        return {f"{o} fields": len(self.client.describe(o)) for o in self.config.objects}
+        """Each object's fields read; the declared custom fields an object lacks, by name (a field may be on
+        Contact and not on Lead)."""
+        found: dict[str, int] = {}
+        held, absent = self._held()
+        for sobject in held:
+            read = {f.lower() for f in self.fields(sobject)}
+            found[f"{sobject} fields read"] = len(read)
+            lacking = [f for f in self._custom(sobject) if f.lower() not in read]
+            if lacking:
+                found[f"declared fields {sobject} lacks ({', '.join(lacking)})"] = len(lacking)
+        if absent:
+            found[f"objects the org lacks, left out ({', '.join(absent)})"] = len(absent)
+        return found
+
+    def _held(self) -> tuple[list[str], list[str]]:
+        """The objects to read, and those left out: read by default (not named under `objects:`) but lacking in the
+        org, a feature it has not turned on (AccountContactRelation comes with Contacts to Multiple Accounts). One
+        named under `objects:` that the org lacks is an error."""
+        held, absent = [], []
+        for sobject in self.config.objects:
+            try:
+                self.fields(sobject)
+            except SalesforceError as err:
+                if err.code != "NOT_FOUND" or "objects" in self.config.model_fields_set:
+                    raise
+                absent.append(sobject)
+                continue
+            held.append(sobject)
+        return held, absent
 
     def fields(self, sobject: str) -> list[str]:
         """What the mapping reads that the org has, the declared custom fields the org has (those the source
-        config chooses), plus the sync's own fields."""
+        config chooses), plus the sync's own fields, as the org spells them."""
         if sobject not in self._fields:
-            available = set(self.client.describe(sobject))
-            chosen = self.config.custom_fields
-            custom = [f.name for f in self.schema.custom_of(self.mappings[sobject].entity)
-                      if chosen is None or f.name in chosen]
-            wanted = [*ALWAYS, *self.mappings[sobject].source_columns, *custom]
-            self._fields[sobject] = [f for f in dict.fromkeys(wanted) if f in available]
+            wanted = [*ALWAYS, *self.mappings[sobject].source_columns, *self._custom(sobject)]
+            self._fields[sobject] = fields_present(wanted, self.client.describe(sobject))
         return self._fields[sobject]
+
+    def _custom(self, sobject: str) -> list[str]:
+        """The declared custom fields of the object's entity that this source reads."""
+        chosen = self.config.custom_fields
+        declared = self.schema.custom_of(self.mappings[sobject].entity)
+        return [f.name for f in declared if chosen is None or f.name in chosen]
 
     # Backfill -----------------------------------------------------------------------------------------------
     def backfill(self, lake: Lake, progress: Progress | None = None, *, restart: bool = False) -> SyncReport:
@@ -80,7 +110,8 @@ class SalesforceSource:
         if restart:
             state.clear()
         report = SyncReport(self.config.name, "backfill", _first_call=self.client.stats.calls)
-        for sobject in self.config.objects:
+        held, report.absent = self._held()
+        for sobject in held:
             stream = f"backfill.{sobject}"
             if state.get(stream, "done"):
                 continue
@@ -98,7 +129,8 @@ class SalesforceSource:
                 page += 1
                 if progress:
                     progress(f"{sobject} page {page}", 0)
-                report.results.append(self._load_csv(lake, sobject, data, f"{job_id}:{locator or 0}", progress))
+                if data.strip():  # an object without records may answer with an empty body, not a header row
+                    report.results.append(self._load_csv(lake, sobject, data, f"{job_id}:{locator or 0}", progress))
                 if following is None:
                     break
                 locator = following
@@ -128,7 +160,8 @@ class SalesforceSource:
             return self.backfill(lake, progress)
         report = SyncReport(self.config.name, "sync", _first_call=self.client.stats.calls)
         refused: list[str] = []
-        for sobject in self.config.objects:
+        held, report.absent = self._held()
+        for sobject in held:
             since = state.get(f"sync.{sobject}", "since") or "1970-01-01T00:00:00+00:00"
             stamp = _soql_time(since)
             fields = ", ".join(self.fields(sobject))
