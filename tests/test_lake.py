@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accord.lake import store
 from accord.lake.sql import DUCKDB_TYPES
-from accord.lake.store import Lake, _migrations
+from accord.lake.store import Lake, StoreBusy, _migrations
 from accord.model.entities import ENTITIES
 from accord.workspace import Workspace, WorkspaceError
 from tests.conftest import ingest, mapping, write_csv
@@ -173,17 +175,21 @@ def test_sandboxes_are_isolated(tmp_path, monkeypatch) -> None:
 
 def test_workspace_settings_are_validated(tmp_path) -> None:
     ws = Workspace.init(tmp_path / "ws")
-    text = (tmp_path / "ws" / "accord.yaml").read_text()
-    (tmp_path / "ws" / "accord.yaml").write_text(text + "audiences:\n  schedule: every hour\n")
+    config = yaml.safe_load((tmp_path / "ws" / "accord.yaml").read_text())
+
+    def written(**changes: object) -> None:
+        (tmp_path / "ws" / "accord.yaml").write_text(yaml.safe_dump({**config, **changes}))
+
+    written(audiences={"schedule": "every hour"})
     with pytest.raises(WorkspaceError, match="not a cron expression"):
         Workspace.load(tmp_path / "ws")
-    (tmp_path / "ws" / "accord.yaml").write_text(text + "audiences:\n  schedule: '0 * * * *'\n  retention_days: 7\n")
+    written(audiences={"schedule": "0 * * * *", "retention_days": 7})
     loaded = Workspace.load(tmp_path / "ws")
     assert loaded.config.audiences.retention_days == 7
     from datetime import datetime, timezone
 
     assert loaded.config.audiences.next_run(datetime(2026, 1, 1, 10, 30, tzinfo=timezone.utc)).hour == 11
-    (tmp_path / "ws" / "accord.yaml").write_text(text + "identity:\n  max_identitys: 3\n")
+    written(identity={"max_identitys": 3})
     with pytest.raises(WorkspaceError, match="max_identitys"):
         Workspace.load(tmp_path / "ws")
     assert ws.config.identity.max_identities == 50
@@ -248,3 +254,30 @@ def test_only_the_lake_holds_the_connection() -> None:
                        and n.attr == "connect" and isinstance(n.value, ast.Name) and n.value.id == "duckdb"]
     assert not reaching, f"a store's connection used outside lake/: {reaching}"
     assert [c.split(":")[0] for c in connecting] == ["ingest/preview.py"], "only a file preview's scratch database"
+
+
+def hold(path: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another process holding the store's file for `seconds`, as a scheduled `accord run` does."""
+    code = ("import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+            "time.sleep(float(sys.argv[2]))")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout and holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_a_store_another_process_holds_is_waited_for_then_refused_clearly(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "accord.duckdb"
+    Lake(path).close()
+    holder = hold(path, 1.0)
+    with Lake(path) as lake:  # opened once the other process ends, instead of failing at once
+        assert lake.scalar("SELECT count(*) FROM person") == 0
+    assert holder.wait() == 0
+    monkeypatch.setattr(store, "LOCK_WAIT_SECONDS", 0.3)
+    holder = hold(path, 60.0)
+    try:
+        with pytest.raises(StoreBusy, match=rf"in use by another process \(PID {holder.pid}, python"):
+            Lake(path)
+    finally:
+        holder.kill()
+        holder.wait()

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -118,6 +118,12 @@ SandboxOpt = Annotated[
 ]
 USER_ERRORS = (ValueError, LookupError, FileNotFoundError)  # our own errors derive from the first two
 
+DateFormatOpt = Annotated[Optional[list[str]], typer.Option(
+    "--date-format", help="A strptime format dates and times may come in besides ISO 8601, e.g. '%m/%d/%Y %I:%M %p' "
+                          "for a US report export; repeat for more.")]
+DATE_FORMAT_HINT = ("dates in a locale's format (11/20/2026 10:00 AM, 20.11.2026) load with `--date-format`, e.g. "
+                    "--date-format '%m/%d/%Y %I:%M %p' --date-format '%m/%d/%Y'")
+
 
 @contextmanager
 def user_errors() -> Iterator[None]:
@@ -200,6 +206,8 @@ def print_results(results: list[IngestResult]) -> None:
     if reasons:
         said = ", ".join(f"{code}: {n:,}" for code, n in sorted(reasons.items()))
         console.print(f"[yellow]quarantined[/yellow] {said} — see `accord quarantine list`")
+        if "unparsable_date" in reasons:
+            console.print(DATE_FORMAT_HINT, highlight=False)
 
 
 def print_counts(counts: dict[str, dict[str, int]]) -> None:
@@ -253,6 +261,7 @@ def ingest_files(
     mapping: Annotated[Optional[str], typer.Option(help="Mapping YAML file or shipped mapping name.")] = None,
     entity: Annotated[Optional[str], typer.Option(help=f"Target entity: {', '.join(ENTITIES)}.")] = None,
     instance: Annotated[Optional[str], typer.Option(help="Source instance id (overrides the mapping's).")] = None,
+    date_format: DateFormatOpt = None,
     engine: EngineOpt = None,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
@@ -275,6 +284,8 @@ def ingest_files(
             raise MappingError(f"{path}: name the mapping that reads it with --mapping (shipped: see `accord mappings list`)")
         else:
             jobs = [FileJob(path, resolve_mapping(mapping, entity, schema), instance)]
+        if date_format:
+            jobs = [replace(job, mapping=job.mapping.with_date_formats(date_format)) for job in jobs]
         with ws.lake(sandbox) as lake:
             results = ingest_jobs(workspace_engine(ws, lake, engine), jobs)
     print_results(results)
@@ -375,11 +386,15 @@ def demo(
     serve: Annotated[bool, typer.Option("--serve", help="Then serve the workspace: web UI, REST API, collector.")] = False,
     port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
     engine: Annotated[str, typer.Option(help="Run the batch stages on this engine: duckdb, or spark.")] = "duckdb",
+    as_of: Annotated[Optional[str], typer.Option(
+        help="The moment the world ends and audiences are evaluated, ISO 8601 (default: now): two demos as of one "
+             "moment find the same members.")] = None,
 ) -> None:
     """Generate a B2B world, ingest all of it into a fresh workspace and print a summary."""
     from accord.demo import run_demo
 
     with user_errors(), progress_bar() as progress:
+        when = parse_as_of(as_of)
         task = progress.add_task("generating", total=None, rows=0)
 
         def step(what: str, total: int) -> None:
@@ -387,7 +402,7 @@ def demo(
             progress.update(task, description=what, total=total, completed=done + (1 if done or what else 0))
 
         report = run_demo(
-            workspace, scale, seed, on_step=step,
+            workspace, scale, seed, when, on_step=step,
             on_rows=lambda n: progress.update(task, rows=progress.tasks[task].fields["rows"] + n), source=source,
             engine=engine,
         )
@@ -565,6 +580,7 @@ def mappings_check(
     mapping: Annotated[Optional[str], typer.Option(
         help="Mapping file or shipped name (default: the best fit).")] = None,
     rows: Annotated[int, typer.Option(min=0, help="Mapped rows shown.")] = 5,
+    date_format: DateFormatOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Before loading: the mapping a file would use, what becomes of each column, and its first rows mapped.
@@ -582,7 +598,7 @@ def mappings_check(
             name, share = best_fit(first.columns)
             console.print(f"best fit: {name} ({share:.0%} of its columns present)", highlight=False)
             used = resolve_mapping(name, schema=schema)
-        seen = preview(used, first, rows)
+        seen = preview(used.with_date_formats(date_format or []), first, rows)
     table = Table("column", "becomes")
     for column, fields in seen.columns.items():
         table.add_row(escape(column), ", ".join(fields) or "[dim]not mapped[/dim]")
@@ -594,6 +610,8 @@ def mappings_check(
         raise typer.Exit(1)
     for row in seen.sample:
         console.print(escape(json.dumps(row, default=str)), highlight=False)
+    if any("unparsable_date" in str(row.get("_reason")) for row in seen.sample):
+        console.print(DATE_FORMAT_HINT, highlight=False)
 
 
 def print_identity(report: IdentityReport) -> None:
@@ -1124,6 +1142,7 @@ def report_checks(checks: list[tuple[str, str, Callable[[], Any]]], failures: tu
 def run_sync(source_type: str, name: str | None, backfill: bool, workspace: Path | None, sandbox: str | None) -> None:
     from accord.sources.sync import SOURCE_FAILURES, configured, run_source
 
+    failed = False
     with user_errors():
         ws = open_workspace(workspace)
         for config in [c for c in configured(ws, source_type, name) if name or not c.paused]:
@@ -1136,16 +1155,21 @@ def run_sync(source_type: str, name: str | None, backfill: bool, workspace: Path
 
                 try:
                     reports = run_source(ws, config, sandbox, backfill=backfill, progress=advance)
-                except SOURCE_FAILURES as err:
-                    raise ValueError(f"{config.name}: {err}") from None
+                except SOURCE_FAILURES as err:  # one instance down must not keep the others stale
+                    failed = True
+                    err_console.print(f"[red]{config.name}: failed[/red] {escape(str(err))}")
+                    continue
             for sandbox_name, report in zip([sandbox] if sandbox else config.sandboxes, reports):
                 rate = f" ({report.rate_used:.0%} of the rate limit)" if report.rate_used else ""
                 merged = f", {report.merged:,} merged" if report.merged else ""
+                absent = f"; left out, not in the system: {', '.join(report.absent)}" if report.absent else ""
                 console.print(
                     f"{config.name} → {sandbox_name}: {report.mode}, {report.loaded():,} records loaded, "
                     f"{report.quarantined():,} quarantined, {report.deleted:,} deleted{merged}; "
-                    f"{report.calls:,} API calls in {report.seconds:.1f} s{rate}"
+                    f"{report.calls:,} API calls in {report.seconds:.1f} s{rate}{absent}"
                 )
+    if failed:
+        raise typer.Exit(1)
 
 
 SyncName = Annotated[Optional[str], typer.Option("--name", help="Only this source (default: every one of the type).")]

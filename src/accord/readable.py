@@ -13,10 +13,34 @@ class UnreadableYaml(ValueError):
     """YAML that does not parse, or holds a value YAML itself cannot build (a 13th month)."""
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe loading that refuses a key given twice in one mapping: YAML forbids it, and PyYAML would keep the last
+    silently (a second `destinations:` pasted at the end of accord.yaml would drop the first without a word)."""
+
+
+def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults` may be overridden key by key
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            if key in seen:
+                said = f"{key!r} is given twice in one mapping (first at line {seen[key]})"
+                raise yaml.constructor.ConstructorError(None, None, said, key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        except TypeError:  # a key that cannot be a key: construct_mapping says so
+            break
+    return loader.construct_mapping(node, deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
 def yaml_data(text: str, where: str) -> Any:
     """The data `text` holds; `where` names it in the error (a file's path)."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader: it builds no Python objects
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -48,7 +48,9 @@ def ws_root(tmp_path: Path) -> Path:
 
 def test_a_date_yaml_cannot_build_is_one_line_not_a_traceback(ws_root: Path, monkeypatch, capsys) -> None:
     text = (ws_root / "accord.yaml").read_text()
-    (ws_root / "accord.yaml").write_text(text + "sources:\n- type: marketo\n  backfill_since: 2024-13-01\n")
+    assert "\nsources: []\n" in text
+    bad = "\nsources:\n- type: marketo\n  backfill_since: 2024-13-01\n"
+    (ws_root / "accord.yaml").write_text(text.replace("\nsources: []\n", bad))
     code, said = accord(monkeypatch, capsys, ws_root, "status")
     assert code == 1
     assert "Traceback" not in said
@@ -61,6 +63,37 @@ def test_yaml_that_does_not_parse_says_where(ws_root: Path, monkeypatch, capsys)
     code, said = accord(monkeypatch, capsys, ws_root, "status")
     assert code == 1 and said.count("error:") == 1
     assert "accord.yaml is not valid YAML at line 3, column 1" in said
+
+
+def test_a_setting_given_twice_is_refused_not_half_kept(ws_root: Path, monkeypatch, capsys) -> None:
+    """A second `destinations:` pasted at the end would have dropped the first one's destinations in silence."""
+    text = (ws_root / "accord.yaml").read_text()
+    lines = text.splitlines()
+    first = next(n for n, line in enumerate(lines, 1) if line.startswith("destinations:"))
+    hook = "- {type: webhook, name: hook, url: 'http://127.0.0.1:9/h', secret: 'env:S', audiences: [a]}\n"
+    (ws_root / "accord.yaml").write_text(text + "destinations:\n" + hook)
+    code, said = accord(monkeypatch, capsys, ws_root, "destinations", "list")
+    assert code == 1 and said.count("error:") == 1
+    assert f"accord.yaml is not valid YAML at line {len(lines) + 1}, column 1: 'destinations' is given twice in " \
+           f"one mapping (first at line {first})" in said
+
+
+def test_dates_in_a_locales_format_are_pointed_to_date_format_then_load_with_it(ws_root: Path, monkeypatch,
+                                                                                capsys) -> None:
+    (ws_root / "report.csv").write_text('"Contact ID","Email","Created Date"\n"003A","a@x.com","20.11.2026"\n')
+    code, said = accord(monkeypatch, capsys, ws_root, "mappings", "check", "report.csv")
+    assert code == 0 and "unparsable_date: created_at '20.11.2026'" in said and "load with `--date-format`" in said
+    code, said = accord(monkeypatch, capsys, ws_root, "mappings", "check", "report.csv", "--date-format", "%d.%m.%Y")
+    assert code == 0 and "unparsable_date" not in said and '"created_at": "2026-11-20 00:00:00+00:00"' in said
+    ingest = ("ingest", "files", "report.csv", "--mapping", "salesforce/contact")
+    code, said = accord(monkeypatch, capsys, ws_root, *ingest)
+    assert code == 0 and "quarantined unparsable_date: 1" in said and "load with `--date-format`" in said
+    code, said = accord(monkeypatch, capsys, ws_root, *ingest, "--date-format", "%d.%m.%Y")
+    assert code == 0 and "│ report.csv │ person │ 2 │ 1 │ 1 │ 0 │ 0 │" in said and "unparsable_date" not in said
+    code, said = accord(monkeypatch, capsys, ws_root, *ingest, "--date-format", "dd.mm.yyyy")
+    assert code == 1 and "error: date format 'dd.mm.yyyy' names no part of a date" in said
+    code, said = accord(monkeypatch, capsys, ws_root, *ingest, "--date-format", "%d.%Q.%Y")
+    assert code == 1 and "error: date format '%d.%Q.%Y': '%Q' is no strptime directive" in said
 
 
 def test_an_invalid_setting_never_echoes_the_values_given(ws_root: Path, monkeypatch, capsys) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
@@ -70,6 +71,32 @@ class StoreOutdated(ValueError):
     """The store was written by an older Accord: `accord migrate` brings it up to date."""
 
 
+class StoreBusy(ValueError):
+    """Another process holds the store's file (DuckDB lets one process open it) past the time a command waits."""
+
+
+LOCK_WAIT_SECONDS = 20.0
+"""How long opening a store waits for another process to let go of it: a scheduled run that is about to end."""
+
+
+def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to the store's file, waiting up to LOCK_WAIT_SECONDS while another process holds it."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as err:
+            if "Could not set lock" not in str(err):
+                raise
+            if time.monotonic() >= deadline:
+                holder = re.search(r"held in (.+?) \(PID (\d+)\)", str(err))
+                who = f" (PID {holder.group(2)}, {Path(holder.group(1)).name})" if holder else ""
+                raise StoreBusy(
+                    f"{path} is in use by another process{who}, still after {LOCK_WAIT_SECONDS:.0f} s: wait for it "
+                    "to finish, or run `accord serve`, through which every command reaches the store") from None
+            time.sleep(0.2)
+
+
 class Lake:
     """An open sandbox store. Use as a context manager, or call `close()`.
 
@@ -85,7 +112,7 @@ class Lake:
         self.sandbox = sandbox
         """The sandbox this store belongs to, when opened through a workspace."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._con = duckdb.connect(str(path), read_only=read_only)
+        self._con = connect(path, read_only)
         self._con.execute("SET TimeZone = 'UTC'")
         self.schema = Schema()
         """The entities as this store holds them: Accord's model and the custom fields and objects declared here."""
