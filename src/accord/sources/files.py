@@ -28,6 +28,7 @@ from accord.lake.store import Lake
 from accord.model.schema import STANDARD, Schema
 from accord.readable import UnreadableYaml, yaml_data
 from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk
+from accord.sources.footers import Footer, report_footer
 from accord.sources.mappings import resolve_mapping
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -101,6 +102,17 @@ class FileReader:
             start = f.read(SNIFFED_BYTES)
         return sniff_delimiter(start if len(start) < SNIFFED_BYTES else start[:start.rfind("\n") + 1] or start)
 
+    @cached_property
+    def footer(self) -> Footer | None:
+        """A report export's footer, which no reader of this file reads."""
+        return report_footer(self.path) if self.format == "csv" else None
+
+    @contextmanager
+    def _records(self) -> Iterator[pa.NativeFile]:
+        """The CSV file's bytes up to its footer, if it has one."""
+        with pa.memory_map(str(self.path)) as whole:
+            yield pa.BufferReader(whole.read_buffer(self.footer.start)) if self.footer else whole
+
     def chunks(self) -> Iterator[RawChunk]:
         if self.format == "csv":
             return self._csv()
@@ -122,27 +134,28 @@ class FileReader:
         numberer = _RowNumberer()
         sent: set[int] = set()
         try:
-            with _silenced(on_invalid):
-                reader = pacsv.open_csv(
-                    self.path,
-                    read_options=pacsv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES, encoding="utf8"),
-                    parse_options=pacsv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_invalid,
-                                                     newlines_in_values=True),
-                    # Read as bytes, so that one row's invalid UTF-8 is that row's problem, not the whole file's.
-                    convert_options=pacsv.ConvertOptions(
-                        column_types={name: pa.binary() for name in header},
-                        strings_can_be_null=False,
-                        quoted_strings_can_be_null=False,
-                    ),
-                )
-            for batch in _batches(reader, on_invalid):
-                bad_rows = [m.row for m in malformed]
-                rows = numberer.number(batch.num_rows, bad_rows)
-                table = pa.Table.from_batches([batch]).append_column(ROW_COLUMN, pa.array(rows, pa.int64()))
-                table, undecodable = _as_text(table)
-                sent.update(bad_rows)
-                yield RawChunk(table, malformed[:] + undecodable)
-                malformed.clear()
+            with self._records() as records:
+                with _silenced(on_invalid):
+                    reader = pacsv.open_csv(
+                        records,
+                        read_options=pacsv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES, encoding="utf8"),
+                        parse_options=pacsv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_invalid,
+                                                         newlines_in_values=True),
+                        # Read as bytes, so that one row's invalid UTF-8 is that row's problem, not the whole file's.
+                        convert_options=pacsv.ConvertOptions(
+                            column_types={name: pa.binary() for name in header},
+                            strings_can_be_null=False,
+                            quoted_strings_can_be_null=False,
+                        ),
+                    )
+                for batch in _batches(reader, on_invalid):
+                    bad_rows = [m.row for m in malformed]
+                    rows = numberer.number(batch.num_rows, bad_rows)
+                    table = pa.Table.from_batches([batch]).append_column(ROW_COLUMN, pa.array(rows, pa.int64()))
+                    table, undecodable = _as_text(table)
+                    sent.update(bad_rows)
+                    yield RawChunk(table, malformed[:] + undecodable)
+                    malformed.clear()
         except pa.ArrowInvalid:
             # Arrow cannot hand a malformed row that is also not UTF-8 to on_invalid; the rest is read slowly.
             yield from self._csv_rest(header, lambda n: n < numberer.next or n in sent)
@@ -156,7 +169,8 @@ class FileReader:
         rows: list[int] = []
         values: list[list[str]] = []
         malformed: list[MalformedRow] = []
-        with self.path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
+        with self._records() as data:
+            f = io.TextIOWrapper(data, encoding="utf-8-sig", errors="surrogateescape", newline="")
             records = (record for record in csv.reader(f, delimiter=self.delimiter) if record)
             next(records, None)
             for number, record in enumerate(records, start=1):
@@ -434,7 +448,7 @@ def jobs_from_manifest(folder: Path, schema: Schema = STANDARD) -> list[FileJob]
 def load_file(lake: Lake, job: FileJob, on_rows: Callable[[int], None] | None = None) -> IngestResult:
     """Ingest one file as one batch."""
     reader = FileReader(job.path)
-    return ingest_chunks(
+    result = ingest_chunks(
         lake,
         job.mapping,
         reader.chunks(),
@@ -444,3 +458,5 @@ def load_file(lake: Lake, job: FileJob, on_rows: Callable[[int], None] | None = 
         strict_columns=reader.strict_columns,
         on_chunk=on_rows,
     )
+    result.footer_lines = len(reader.footer.lines) if reader.footer else 0
+    return result

@@ -35,7 +35,7 @@ from accord.identity.stitch import pointer_roots
 from accord.ingest.loader import Batch, IngestResult, ingest_batch, keyed_select
 from accord.lake.sql import DUCKDB_TYPES, ident, literal
 from accord.lake.store import Lake
-from accord.sources.files import FileJob, fingerprint
+from accord.sources.files import FileJob, FileReader, fingerprint
 
 
 def open_engine(lake: Lake, settings: SparkConfig | None = None) -> SparkEngine:
@@ -134,8 +134,12 @@ class SparkEngine:
             return True
 
         with self._staging() as folder:
-            return ingest_batch(self.lake, job.mapping, fill, source_name=str(job.path),
-                                fingerprint=fingerprint(job.path), source_instance_id=job.source_instance_id, read=read)
+            result = ingest_batch(self.lake, job.mapping, fill, source_name=str(job.path),
+                                  fingerprint=fingerprint(job.path), source_instance_id=job.source_instance_id,
+                                  read=read)
+        footer = FileReader(job.path).footer
+        result.footer_lines = len(footer.lines) if footer else 0
+        return result
 
     def components(self, n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """Rounds of local contraction on Spark, their moves followed here; nodes without an edge are components

@@ -81,7 +81,10 @@ def _csv(spark: Any, path: Path) -> RawFrame:
                       escape='"', encoding=LATIN_1, sep=reader.delimiter)
              .csv(str(path)))
     # One task reads the file; once numbered, its rows are spread over the executors to be mapped.
-    frame = _numbered(frame).repartition(int(spark.conf.get("spark.sql.shuffle.partitions"))).persist()
+    frame = _numbered(frame)
+    if reader.footer:  # a report's footer ends the file: its records are the last ones Spark numbered
+        frame = frame.where(F.col(ROW_COLUMN) <= frame.count() - reader.footer.records)
+    frame = frame.repartition(int(spark.conf.get("spark.sql.shuffle.partitions"))).persist()
     raw = [F.encode(F.coalesce(F.col(f"_c{i}"), F.lit("")), LATIN_1) for i in range(len(header))]
     undecodable = F.array_compact(F.array(*[F.when(~F.is_valid_utf8(b), F.lit(n)) for b, n in zip(raw, header)]))
     frame = frame.withColumn("_undecodable", undecodable)
