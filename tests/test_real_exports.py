@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from accord.ingest.mapping import MappingError
 from accord.sources.mappings import builtin_mappings, resolve_mapping
 from tests.conftest import ingest, write_csv
 
@@ -88,7 +89,7 @@ def test_a_report_with_dates_in_a_locales_format_loads_with_its_formats(lake, tm
     header = ["Contact ID", "Email", "Last Modified Date", "Created Date"]
     rows = [["003A", "a@x.com", updated[0], created[0]], ["003B", "b@x.com", updated[1], created[1]],
             ["003C", "c@x.com", "2026-11-21T09:30:00Z", "2025-01-02"], ["003D", "d@x.com", "someday", "2025-01-02"]]
-    mapping = resolve_mapping("salesforce/contact").with_date_formats(formats)
+    mapping = resolve_mapping("salesforce/contact").reading_times(formats)
     result = ingest(lake, write_csv(tmp_path / "report.csv", header, rows), mapping, engine)
     assert (result.loaded, result.quarantined) == (3, 1)
     got = {r["source_id"]: (r["source_updated_at"].isoformat(), r["created_at"].isoformat())
@@ -167,6 +168,30 @@ def test_a_person_with_two_roles_on_one_deal_holds_both(lake, tmp_path: Path) ->
         "WHERE m.audience = ?", [n]).fetchall()} for n in texts}
     assert members == {"DM": {"dm@acme.com"}, "Influencer": {"dm@acme.com", "other@acme.com"},
                        "Not DM": {"other@acme.com"}, "Either": {"dm@acme.com"}, "No role": set()}
+
+
+def test_a_reports_times_are_read_in_the_zone_it_was_exported_in(lake, tmp_path: Path, engine: str) -> None:
+    """A report writes times in the exporting user's zone, summer time included; a time naming its offset is read
+    as it says."""
+    header = ["Contact ID", "Email", "Last Modified Date", "Created Date"]
+    rows = [["003A", "a@x.com", "11/20/2026 10:00 AM", "3/5/2025"], ["003B", "b@x.com", "7/1/2026 10:00 AM", ""],
+            ["003C", "c@x.com", "2026-11-21T09:30:00Z", "2025-01-02T23:30:00"],
+            ["003D", "d@x.com", "2026-11-21 09:30:00+01:00", "2025-01-02"]]
+    mapping = resolve_mapping("salesforce/contact").reading_times(["%m/%d/%Y %I:%M %p", "%m/%d/%Y"],
+                                                                 "America/Los_Angeles")
+    assert ingest(lake, write_csv(tmp_path / "report.csv", header, rows), mapping, engine).loaded == 4
+    got = {r["source_id"]: (r["source_updated_at"].isoformat(), r["created_at"] and r["created_at"].isoformat())
+           for r in lake.query("SELECT source_id, source_updated_at, created_at FROM person_current")}
+    assert got == {"003A": ("2026-11-20T18:00:00+00:00", "2025-03-05T08:00:00+00:00"),
+                   "003B": ("2026-07-01T17:00:00+00:00", None),
+                   "003C": ("2026-11-21T09:30:00+00:00", "2025-01-03T07:30:00+00:00"),
+                   "003D": ("2026-11-21T08:30:00+00:00", "2025-01-02T08:00:00+00:00")}
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "America", "../../etc/passwd", ""])
+def test_an_unknown_time_zone_is_refused_by_name(zone: str) -> None:
+    with pytest.raises(MappingError, match="time zone .* is unknown"):
+        resolve_mapping("salesforce/contact").reading_times([], zone)
 
 
 FOOTER = ['""', '""', '"Copyright (c) 2000-2026 salesforce.com, inc. All rights reserved."',

@@ -121,6 +121,9 @@ USER_ERRORS = (ValueError, LookupError, FileNotFoundError)  # our own errors der
 DateFormatOpt = Annotated[Optional[list[str]], typer.Option(
     "--date-format", help="A strptime format dates and times may come in besides ISO 8601, e.g. '%m/%d/%Y %I:%M %p' "
                           "for a US report export; repeat for more.")]
+TimeZoneOpt = Annotated[Optional[str], typer.Option(
+    "--time-zone", help="The IANA time zone of times that name no offset, e.g. America/New_York for a report exported "
+                        "by a user in New York (default UTC).")]
 DATE_FORMAT_HINT = ("dates in a locale's format (11/20/2026 10:00 AM, 20.11.2026) load with `--date-format`, e.g. "
                     "--date-format '%m/%d/%Y %I:%M %p' --date-format '%m/%d/%Y'")
 
@@ -265,6 +268,7 @@ def ingest_files(
     entity: Annotated[Optional[str], typer.Option(help=f"Target entity: {', '.join(ENTITIES)}.")] = None,
     instance: Annotated[Optional[str], typer.Option(help="Source instance id (overrides the mapping's).")] = None,
     date_format: DateFormatOpt = None,
+    time_zone: TimeZoneOpt = None,
     engine: EngineOpt = None,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
@@ -287,8 +291,8 @@ def ingest_files(
             raise MappingError(f"{path}: name the mapping that reads it with --mapping (shipped: see `accord mappings list`)")
         else:
             jobs = [FileJob(path, resolve_mapping(mapping, entity, schema), instance)]
-        if date_format:
-            jobs = [replace(job, mapping=job.mapping.with_date_formats(date_format)) for job in jobs]
+        if date_format or time_zone:
+            jobs = [replace(job, mapping=job.mapping.reading_times(date_format or [], time_zone)) for job in jobs]
         with ws.lake(sandbox) as lake:
             results = ingest_jobs(workspace_engine(ws, lake, engine), jobs)
     print_results(results)
@@ -584,6 +588,7 @@ def mappings_check(
         help="Mapping file or shipped name (default: the best fit).")] = None,
     rows: Annotated[int, typer.Option(min=0, help="Mapped rows shown.")] = 5,
     date_format: DateFormatOpt = None,
+    time_zone: TimeZoneOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Before loading: the mapping a file would use, what becomes of each column, and its first rows mapped.
@@ -601,7 +606,7 @@ def mappings_check(
             name, share = best_fit(first.columns)
             console.print(f"best fit: {name} ({share:.0%} of its columns present)", highlight=False)
             used = resolve_mapping(name, schema=schema)
-        seen = preview(used.with_date_formats(date_format or []), first, rows)
+        seen = preview(used.reading_times(date_format or [], time_zone), first, rows)
     table = Table("column", "becomes")
     for column, fields in seen.columns.items():
         table.add_row(escape(column), ", ".join(fields) or "[dim]not mapped[/dim]")

@@ -68,6 +68,8 @@ def _snake_keys(text: str) -> str:
 
 
 ID_CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+ISO_OFFSET = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)\s*$"
+"""An ISO 8601 time that names its offset (`Z`, `+02:00`): read as it says, whatever the mapping's time zone."""
 
 
 def _salesforce_id(text: str) -> str:
@@ -231,19 +233,21 @@ class ChunkCompiler:
             f"(CASE WHEN {text} IS NULL OR (json_valid({text}) AND json_type({text}) = 'OBJECT') THEN "
             f"json_merge_patch(coalesce({text}, '{{}}'), json_object({pairs}))::VARCHAR ELSE {text} END)")
 
-    @staticmethod
-    def _parse(text: str, t: Transform, formats: list[str] | None = None) -> str:
+    def _parse(self, text: str, t: Transform, formats: list[str] | None = None) -> str:
         """The typed value of `text`; a date or timestamp without a format of its own is ISO 8601, else the first
         of `formats` it matches."""
         fmt = literal(t.arg) if t.arg else None
-        if t.name in ("to_date", "to_timestamp"):
-            kind = "DATE" if t.name == "to_date" else "TIMESTAMPTZ"
+        if t.name == "to_date":
             if fmt:
-                return f"CAST(try_strptime({text}, {fmt}) AS {kind})"
-            iso = (f"coalesce(TRY_CAST({text} AS DATE), CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS DATE))"
-                   if kind == "DATE" else f"TRY_CAST({text} AS TIMESTAMPTZ)")
-            tried = [f"CAST(try_strptime({text}, {literal(f)}) AS {kind})" for f in formats or []]
+                return f"CAST(try_strptime({text}, {fmt}) AS DATE)"
+            iso = f"coalesce(TRY_CAST({text} AS DATE), CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS DATE))"
+            tried = [f"CAST(try_strptime({text}, {literal(f)}) AS DATE)" for f in formats or []]
             return f"coalesce({iso}, {', '.join(tried)})" if tried else iso
+        if t.name == "to_timestamp":
+            if fmt:
+                return self._moment(f"try_strptime({text}, {fmt})", str(t.arg))
+            tried = [self._moment(f"try_strptime({text}, {literal(f)})", f) for f in formats or []]
+            return f"coalesce({self._iso_moment(text)}, {', '.join(tried)})" if tried else self._iso_moment(text)
         if t.name == "to_number":
             return f"TRY_CAST(trim({text}) AS DOUBLE)"
         if t.name == "to_integer":
@@ -258,6 +262,21 @@ class ChunkCompiler:
         words_false = ", ".join(literal(w) for w in FALSE_WORDS)
         norm = f"lower(trim({text}))"
         return f"(CASE WHEN {norm} IN ({words_true}) THEN TRUE WHEN {norm} IN ({words_false}) THEN FALSE END)"
+
+    def _moment(self, parsed: str, fmt: str) -> str:
+        """A time `fmt` parsed as an instant: one naming no offset (%z) is in the mapping's time zone."""
+        zone = self.mapping.time_zone
+        if zone and not re.search(r"%-?[zZ]", fmt):
+            return f"timezone({literal(zone)}, CAST({parsed} AS TIMESTAMP))"
+        return f"CAST({parsed} AS TIMESTAMPTZ)"
+
+    def _iso_moment(self, text: str) -> str:
+        """An ISO 8601 time as an instant: one without an offset is in the mapping's time zone."""
+        zone = self.mapping.time_zone
+        if not zone:
+            return f"TRY_CAST({text} AS TIMESTAMPTZ)"
+        return (f"(CASE WHEN regexp_matches({text}, {literal(ISO_OFFSET)}) THEN TRY_CAST({text} AS TIMESTAMPTZ) "
+                f"ELSE timezone({literal(zone)}, TRY_CAST({text} AS TIMESTAMP)) END)")
 
     @staticmethod
     def _reasons(f: CompiledField) -> list[str]:

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -124,6 +125,16 @@ def checked_date_formats(formats: list[str]) -> list[str]:
     return formats
 
 
+def checked_time_zone(zone: str) -> str:
+    """An IANA time zone's name; a MappingError for a name that is none."""
+    try:
+        ZoneInfo(zone)
+    except (ValueError, OSError, ZoneInfoNotFoundError):  # OSError: a folder of zones ('America')
+        raise MappingError(f"time zone {zone!r} is unknown: name it as the IANA database does, e.g. "
+                           "'America/New_York', 'Europe/Berlin', 'UTC'") from None
+    return zone
+
+
 class Mapping(BaseModel):
     """A whole mapping file: one input shape to one canonical entity."""
 
@@ -141,8 +152,11 @@ class Mapping(BaseModel):
     date_formats: list[str] = Field(default_factory=list,
                                     description="strptime formats tried in order, after ISO 8601, for every date and "
                                                 "timestamp field without a format of its own: a report exported in a "
-                                                "locale's format (['%m/%d/%Y %I:%M %p', '%m/%d/%Y']). Times without a "
-                                                "zone are UTC.")
+                                                "locale's format (['%m/%d/%Y %I:%M %p', '%m/%d/%Y']).")
+    time_zone: str | None = Field(default=None,
+                                  description="The IANA time zone of times that name no offset (a Salesforce report "
+                                              "writes them in the exporting user's zone: 'America/New_York'); "
+                                              "default UTC. A time naming its offset is read as it says.")
 
     _schema: Schema = PrivateAttr(default=STANDARD)
 
@@ -150,6 +164,11 @@ class Mapping(BaseModel):
     @classmethod
     def _formats_have_directives(cls, formats: list[str]) -> list[str]:
         return checked_date_formats(formats)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone_is_known(cls, zone: str | None) -> str | None:
+        return checked_time_zone(zone) if zone is not None else None
 
     @field_validator("source_instance_id")
     @classmethod
@@ -200,9 +219,13 @@ class Mapping(BaseModel):
         wider._schema = self._schema
         return wider
 
-    def with_date_formats(self, formats: list[str]) -> Mapping:
-        """This mapping also reading dates and times in `formats` (strptime), after its own."""
-        wider = self.model_copy(update={"date_formats": [*self.date_formats, *checked_date_formats(formats)]})
+    def reading_times(self, formats: list[str], zone: str | None = None) -> Mapping:
+        """This mapping also reading dates and times in `formats` (strptime), after its own, and times that name
+        no offset in `zone` (when given)."""
+        update: dict[str, Any] = {"date_formats": [*self.date_formats, *checked_date_formats(formats)]}
+        if zone is not None:
+            update["time_zone"] = checked_time_zone(zone)
+        wider = self.model_copy(update=update)
         wider._schema = self._schema
         return wider
 

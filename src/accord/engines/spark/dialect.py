@@ -103,6 +103,8 @@ _REWRITES: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "JSONType": lambda a: _template(TEMPLATES["JSON_TYPE"], X=a[0]),
     "RegexpFullMatch": lambda a: exp.RegexpLike(this=a[0], expression=exp.Literal.string(f"^(?:{a[1].name})$")),
     "try_strptime": _strptime,
+    # DuckDB's timezone(zone, wall-clock time) is the instant that time is in the zone.
+    "timezone": lambda a: exp.Anonymous(this="to_utc_timestamp", expressions=[a[1], a[0]]),
     "to_json": lambda a: _template(TEMPLATES["TO_JSON"], X=a[0]),
     "cast_json": lambda a: a[0],  # JSON is text on Spark
     "json_array": lambda a: _template("from_json(X, 'array<string>')", X=a[0]),
