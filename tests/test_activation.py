@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -20,8 +21,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from accord.activation.destination import Member
 from accord.activation.run import deliver
 from accord.cli import app
+from accord.connectors.file.config import FileDestinationConfig
+from accord.connectors.file.destination import FileDestination
 from accord.connectors.marketo.data import MarketoData
 from accord.connectors.marketo.server import Limits, MarketoServer
 from accord.connectors.webhook.destination import SIGNATURE_HEADER, sign
@@ -547,3 +551,24 @@ def test_two_audiences_one_folder_would_hold_are_refused_in_one_file_destination
     with pytest.raises(WorkspaceError, match="audiences 'Webinar attendees' and 'webinar-attendees' would share the "
                                              "folder 'webinar-attendees'"):
         Workspace.load(ws.root)
+
+
+@pytest.mark.parametrize(("value", "written"), [
+    ("=HYPERLINK(\"http://evil.example\",\"Click\")", "'=HYPERLINK(\"http://evil.example\",\"Click\")"),
+    ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"), ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
+    ("@SUM(1+9)*cmd|' /C calc'!A0", "'@SUM(1+9)*cmd|' /C calc'!A0"), ("\t=1+1", "'\t=1+1"), ("=1+1", "'=1+1"),
+    ("+1 (555) 010-0100", "+1 (555) 010-0100"), ("-5", "-5"), ("Jane", "Jane"), ("a=b", "a=b"), ("", ""),
+])
+@pytest.mark.parametrize("formulas", ["escape", "keep"])
+def test_a_file_keeps_a_spreadsheet_from_running_a_value_as_a_formula(tmp_path: Path, value: str, written: str,
+                                                                      formulas: str) -> None:
+    """CSV injection: a first name typed into a web form reaches the marketer's spreadsheet."""
+    config = FileDestinationConfig(name="f", url=str(tmp_path), audiences=["A"], fields=["first_name", "email"],
+                                   formulas=formulas)
+    destination = FileDestination(config, str(tmp_path))
+    destination.finish("A", 1, [Member("p1", {"first_name": value, "email": "a@x.com"})])
+    [part] = tmp_path.rglob("part-00001.csv")
+    with part.open(newline="") as f:
+        [row] = list(csv.DictReader(f))
+    assert row["first_name"] == (written if formulas == "escape" else value)
+    assert destination.erase(set(), frozenset({value.lower()})) == (1 if value.strip() else 0)

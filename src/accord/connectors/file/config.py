@@ -22,6 +22,11 @@ class FileDestinationConfig(DestinationBase):
     split_rows: int = Field(default=1_000_000, ge=1, description="Rows per file at most; more go to further parts.")
     hash_fields: list[str] = Field(default_factory=list, description="Fields written as SHA-256 of their value.")
     storage_options: dict[str, str] = Field(default_factory=dict, description="fsspec options (e.g. endpoint_url).")
+    formulas: Literal["escape", "keep"] = Field(
+        default="escape", description="CSV only. `escape`: a value a spreadsheet would run as a formula (beginning "
+                                      "with = + - @, a tab or a carriage return, and holding more than a number or "
+                                      "a phone number) is written after an apostrophe, so opening the file shows it "
+                                      "instead; `keep` writes it as it is, for files only programs read.")
 
     @model_validator(mode="after")
     def _one_folder_each(self) -> FileDestinationConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,12 @@ from accord.activation.destination import (
 )
 from accord.connectors.file.config import FileDestinationConfig
 from accord.model.names import slug
+
+FORMULA = re.compile(r"[=+\-@\t\r]")
+"""What a spreadsheet reads as the start of a formula (OWASP's list for CSV injection)."""
+NUMBER_LIKE = re.compile(r"[+-]?[0-9][0-9 ().+-]*")
+"""A number or a phone number (`-5`, `+1 555 0100`): no function can be named without a letter, so it is written
+as it is."""
 
 
 class FileDestination:
@@ -73,7 +80,7 @@ class FileDestination:
             self.fs.makedirs(folder, exist_ok=True)
             for number, start in enumerate(range(0, max(len(rows), 1), self.config.split_rows), 1):
                 chunk = rows[start:start + self.config.split_rows]
-                table = pa.table({c: pa.array([r.get(c) for r in chunk], pa.string()) for c in columns})
+                table = pa.table({c: pa.array([self._cell(r.get(c)) for r in chunk], pa.string()) for c in columns})
                 name = f"part-{number:05d}.{self.config.format}"
                 data = _encode(table, self.config.format)
                 self._write_atomically(f"{folder}/{name}", data)
@@ -96,7 +103,7 @@ class FileDestination:
                 table = _decode(self.fs.cat_file(f"{folder}/{part['file']}"), manifest["format"])
                 rows = table.to_pylist()
                 kept = [r for r in rows if r.get("profile_id") not in profile_ids
-                        and not any(str(v).lower() in values for v in r.values() if v is not None)]
+                        and not any(_uncell(str(v)).lower() in values for v in r.values() if v is not None)]
                 if len(kept) == len(rows):
                     continue
                 data = _encode(pa.Table.from_pylist(kept, schema=table.schema), manifest["format"])
@@ -138,11 +145,23 @@ class FileDestination:
             row["change"] = change
         return row
 
+    def _cell(self, text: str | None) -> str | None:
+        """`text` as the file holds it: a would-be formula escaped (CSV injection: a name from a web form such as
+        `=HYPERLINK(...)` would run when a marketer opens the file in a spreadsheet)."""
+        if text is None or self.config.format != "csv" or self.config.formulas == "keep":
+            return text
+        return f"'{text}" if FORMULA.match(text) and not NUMBER_LIKE.fullmatch(text) else text
+
     def _write_atomically(self, path: str, data: bytes) -> None:
         temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
         with self.fs.open(temporary, "wb") as out:
             out.write(data)
         self.fs.mv(temporary, path)
+
+
+def _uncell(text: str) -> str:
+    """A cell's value before `_cell` escaped it."""
+    return text[1:] if text.startswith("'") and FORMULA.match(text[1:]) else text
 
 
 def _decode(data: bytes, fmt: str) -> pa.Table:
