@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from accord.engines.registry import open_engine
 from accord.ingest.mapping import MappingError
+from accord.sources.files import FileFormatError, FileJob, FileReader, load_file
 from accord.sources.mappings import builtin_mappings, resolve_mapping
 from tests.conftest import ingest, write_csv
 
@@ -218,3 +220,52 @@ def test_a_salesforce_reports_footer_is_not_read_as_records(lake, tmp_path: Path
     assert lake.query("SELECT source_row FROM quarantine") == [{"source_row": 3}]
     assert {r["source_id"] for r in lake.query("SELECT source_id FROM person")} == {"0035e00000AbCdEAAV",
                                                                                      "0035e00000AbCdFAAV"}
+
+
+def test_a_spreadsheets_windows_1252_csv_loads_with_its_encoding(lake, tmp_path: Path, engine: str) -> None:
+    """Excel's 'CSV (Comma delimited)' is Windows-1252: read as UTF-8, every accented row would be quarantined; read
+    as what it is, they load, and a byte Windows-1252 does not define quarantines only its row."""
+    path = tmp_path / "excel.csv"
+    text = ("Id,Prénom,Last Name,Email Address,Company Name\r\n1,José,Müller,jose@acme.com,Société Générale\r\n"
+            "2,Anna,Smith,anna@acme.com,“Quoted” Inc\r\n3,Bob,Lee,bob@acme.com,ACME!\r\n")
+    path.write_bytes(text.encode("cp1252").replace(b"ACME!", b"ACME\x81") + b'""\r\n'
+                     + b'"Copyright (c) 2000-2026 salesforce.com, inc. All rights reserved."\r\n')
+    lead = resolve_mapping("marketo/lead")
+    mapping = lead.model_copy(update={"labels": {**lead.labels, "firstName": ["Prénom"]}})
+    job = FileJob(path, mapping, encoding="windows-1252")
+    result = load_file(lake, job) if engine == "duckdb" else open_engine(engine, lake).load_file(job)
+    assert (result.loaded, result.quarantined, result.footer_lines) == (2, 1, 2)
+    got = lake.query("SELECT first_name, last_name, company_name FROM person_current ORDER BY source_id")
+    assert [tuple(r.values()) for r in got] == [("José", "Müller", "Société Générale"),
+                                                ("Anna", "Smith", "“Quoted” Inc")]
+    assert lake.query("SELECT source_row, reason FROM quarantine") == [
+        {"source_row": 3, "reason": "invalid_utf8: Company Name holds bytes that are not UTF-8"}]
+
+
+def test_a_spreadsheets_unicode_text_loads_as_utf_16(lake, tmp_path: Path, engine: str) -> None:
+    path = tmp_path / "unicode.txt"
+    path.write_bytes("Id\tEmail Address\tCompany Name\r\n1\tjose@acme.com\tSociété Générale\r\n".encode("utf-16"))
+    with pytest.raises(FileFormatError, match="--encoding utf-16"):
+        FileReader(path)
+    job = FileJob(path, resolve_mapping("marketo/lead"), encoding="utf-16")
+    result = load_file(lake, job) if engine == "duckdb" else open_engine(engine, lake).load_file(job)
+    assert (result.loaded, result.quarantined) == (1, 0)
+    assert lake.scalar("SELECT company_name FROM person_current") == "Société Générale"
+
+
+def test_a_file_read_again_in_its_right_encoding_is_no_repeat(lake, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "excel.csv", ["Id", "Email Address", "Company Name"], [])
+    path.write_bytes("Id,Email Address,Company Name\r\n1,a@x.com,Société\r\n".encode("cp1252"))
+    first = load_file(lake, FileJob(path, resolve_mapping("marketo/lead")))
+    again = load_file(lake, FileJob(path, resolve_mapping("marketo/lead"), encoding="cp1252"))
+    assert (first.quarantined, again.loaded, again.already_ingested_as) == (1, 1, None)
+    assert load_file(lake, FileJob(path, resolve_mapping("marketo/lead"), encoding="cp1252")).already_ingested_as
+
+
+@pytest.mark.parametrize(("name", "encoding", "said"), [("a.csv", "klingon", "encoding 'klingon' is unknown"),
+                                                        ("a.csv", "rot13", "no text encoding"),
+                                                        ("a.jsonl", "cp1252", "JSON lines are UTF-8")])
+def test_an_encoding_that_cannot_be_is_refused_by_name(tmp_path: Path, name: str, encoding: str, said: str) -> None:
+    (tmp_path / name).write_text("Id\n1\n")
+    with pytest.raises(ValueError, match=said):
+        FileReader(tmp_path / name, encoding)

@@ -124,6 +124,9 @@ DateFormatOpt = Annotated[Optional[list[str]], typer.Option(
 TimeZoneOpt = Annotated[Optional[str], typer.Option(
     "--time-zone", help="The IANA time zone of times that name no offset, e.g. America/New_York for a report exported "
                         "by a user in New York (default UTC).")]
+EncodingOpt = Annotated[Optional[str], typer.Option(
+    "--encoding", help="A CSV file's text encoding when it is not UTF-8, e.g. cp1252 for what a spreadsheet saves as "
+                       "'CSV (Comma delimited)' in the Americas and Western Europe, or utf-16.")]
 DATE_FORMAT_HINT = ("dates in a locale's format (11/20/2026 10:00 AM, 20.11.2026) load with `--date-format`, e.g. "
                     "--date-format '%m/%d/%Y %I:%M %p' --date-format '%m/%d/%Y'")
 
@@ -214,6 +217,10 @@ def print_results(results: list[IngestResult]) -> None:
         console.print(f"[yellow]quarantined[/yellow] {said} — see `accord quarantine list`")
         if "unparsable_date" in reasons:
             console.print(DATE_FORMAT_HINT, highlight=False)
+        if "invalid_utf8" in reasons:
+            from accord.sources.files import NOT_UTF8_HINT
+
+            console.print(f"rows not UTF-8: {NOT_UTF8_HINT}", highlight=False)
 
 
 def print_counts(counts: dict[str, dict[str, int]]) -> None:
@@ -269,6 +276,7 @@ def ingest_files(
     instance: Annotated[Optional[str], typer.Option(help="Source instance id (overrides the mapping's).")] = None,
     date_format: DateFormatOpt = None,
     time_zone: TimeZoneOpt = None,
+    encoding: EncodingOpt = None,
     engine: EngineOpt = None,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
@@ -293,6 +301,8 @@ def ingest_files(
             jobs = [FileJob(path, resolve_mapping(mapping, entity, schema), instance)]
         if date_format or time_zone:
             jobs = [replace(job, mapping=job.mapping.reading_times(date_format or [], time_zone)) for job in jobs]
+        if encoding:
+            jobs = [replace(job, encoding=encoding) for job in jobs]
         with ws.lake(sandbox) as lake:
             results = ingest_jobs(workspace_engine(ws, lake, engine), jobs)
     print_results(results)
@@ -589,6 +599,7 @@ def mappings_check(
     rows: Annotated[int, typer.Option(min=0, help="Mapped rows shown.")] = 5,
     date_format: DateFormatOpt = None,
     time_zone: TimeZoneOpt = None,
+    encoding: EncodingOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Before loading: the mapping a file would use, what becomes of each column, and its first rows mapped.
@@ -599,7 +610,7 @@ def mappings_check(
 
     with user_errors():
         schema = _schema_if_any(workspace)
-        first = next(iter(FileReader(path).chunks()))
+        first = next(iter(FileReader(path, encoding).chunks()))
         if mapping:
             used = resolve_mapping(mapping, schema=schema)
         else:

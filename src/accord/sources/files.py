@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +30,7 @@ from accord.readable import UnreadableYaml, yaml_data
 from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk
 from accord.sources.footers import Footer, report_footer
 from accord.sources.mappings import resolve_mapping
+from accord.sources.transcode import UTF8, Transcoded, checked_encoding
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 CSV_BLOCK_BYTES = 32 << 20
@@ -40,6 +41,10 @@ NUL = "\x00"
 
 class FileFormatError(ValueError):
     """The file cannot be read at all (unknown format, no header, unreadable)."""
+
+
+NOT_UTF8_HINT = ("a spreadsheet's 'CSV (Comma delimited)' is saved in the computer's own encoding (Windows-1252 in the "
+                 "Americas and Western Europe): load it with --encoding cp1252, or save it as CSV UTF-8")
 
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -87,18 +92,23 @@ def fingerprint(path: Path) -> str:
 class FileReader:
     """Reads one file as RawChunks; `strict_columns` says whether every chunk has the file's full column set."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, encoding: str | None = None) -> None:
         self.path = path
         self.format = detect_format(path)
         self.strict_columns = self.format != "jsonl"
-        if self.format != "parquet" and _utf16(path):
-            raise FileFormatError(f"{path} is UTF-16 text (as a spreadsheet's 'Unicode Text' saves it): save it as "
-                                  "UTF-8 (CSV UTF-8), which Accord reads")
+        named = checked_encoding(encoding) if encoding else "utf-8"
+        self.encoding = "utf-8-sig" if named in UTF8 else named
+        """The CSV file's text encoding (UTF-8 unless named): a spreadsheet may save another."""
+        if self.format == "jsonl" and self.encoding != "utf-8-sig":
+            raise FileFormatError(f"{path}: JSON lines are UTF-8 (RFC 8259); --encoding is for CSV files")
+        if self.format != "parquet" and self.encoding == "utf-8-sig" and _utf16(path):
+            raise FileFormatError(f"{path} is UTF-16 text (as a spreadsheet's 'Unicode Text' saves it): load it with "
+                                  "--encoding utf-16, or save it as UTF-8 (CSV UTF-8)")
 
     @cached_property
     def delimiter(self) -> str:
         """The CSV file's delimiter, as its first rows show it."""
-        with self.path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
+        with self.path.open(newline="", encoding=self.encoding, errors="surrogateescape") as f:
             start = f.read(SNIFFED_BYTES)
         return sniff_delimiter(start if len(start) < SNIFFED_BYTES else start[:start.rfind("\n") + 1] or start)
 
@@ -108,10 +118,24 @@ class FileReader:
         return report_footer(self.path) if self.format == "csv" else None
 
     @contextmanager
-    def _records(self) -> Iterator[pa.NativeFile]:
-        """The CSV file's bytes up to its footer, if it has one."""
+    def _records(self) -> Iterator[BinaryIO]:
+        """The CSV file's bytes up to its footer, if it has one, as UTF-8."""
         with pa.memory_map(str(self.path)) as whole:
-            yield pa.BufferReader(whole.read_buffer(self.footer.start)) if self.footer else whole
+            data = pa.BufferReader(whole.read_buffer(self.footer.start)) if self.footer else whole
+            yield data if self.encoding == "utf-8-sig" else io.BufferedReader(Transcoded(data, self.encoding))
+
+    def fingerprint(self) -> str:
+        """The file's fingerprint, with its encoding when not UTF-8: read in another, it is another input (loading
+        it again with the right --encoding is no repeat)."""
+        return fingerprint(self.path) + ("" if self.encoding == "utf-8-sig" else f":{self.encoding}")
+
+    def utf8_copy(self, target: Path) -> Path:
+        """The CSV file's records (its footer left out) written to `target` as UTF-8, for a reader that takes only
+        UTF-8 (Spark's)."""
+        with self._records() as data, target.open("wb") as out:
+            while block := data.read(1 << 20):
+                out.write(block)
+        return target
 
     def chunks(self) -> Iterator[RawChunk]:
         if self.format == "csv":
@@ -195,7 +219,7 @@ class FileReader:
         """The header row, which must be UTF-8 and name each column once."""
         try:
             # Undecodable bytes are escaped here so that they count against the header only if they are in it.
-            with self.path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
+            with self.path.open(newline="", encoding=self.encoding, errors="surrogateescape") as f:
                 header = next(csv.reader(f, delimiter=self.delimiter), None)
         except csv.Error as err:
             raise FileFormatError(f"{self.path}: the header row cannot be read: {err}") from None
@@ -206,7 +230,8 @@ class FileReader:
                 name.encode("utf-8")
             except UnicodeEncodeError:
                 text = shown([name.encode("utf-8", "surrogateescape")])
-                raise FileFormatError(f'{self.path}: the header row is not UTF-8 (column "{text}")') from None
+                raise FileFormatError(f'{self.path}: the header row is not {_named(self.encoding)} (column "{text}")'
+                                      + ("; " + NOT_UTF8_HINT if self.encoding == "utf-8-sig" else "")) from None
         return self.usable_names(header)
 
     def usable_names(self, names: list[str]) -> list[str]:
@@ -395,6 +420,10 @@ def _flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, str | None]:
     return out
 
 
+def _named(encoding: str) -> str:
+    return "UTF-8" if encoding == "utf-8-sig" else encoding
+
+
 def _nul_shown(name: str) -> str:
     return escaped(name).replace(NUL, "\\0")
 
@@ -420,6 +449,8 @@ class FileJob:
     path: Path
     mapping: Mapping
     source_instance_id: str | None = None
+    encoding: str | None = None
+    """A CSV file's text encoding, when not UTF-8."""
 
 
 def jobs_from_manifest(folder: Path, schema: Schema = STANDARD) -> list[FileJob]:
@@ -437,23 +468,25 @@ def jobs_from_manifest(folder: Path, schema: Schema = STANDARD) -> list[FileJob]
         raise FileFormatError(f"{manifest}: list the files under `files:`, each with its `path` and `mapping`")
     jobs = []
     for entry in entries:
+        if not isinstance(entry.get("encoding", ""), str):
+            raise FileFormatError(f"{manifest}: `encoding` of {entry['path']} is a name (cp1252, utf-16, ...)")
         mapping_ref = entry["mapping"]
         if not Path(mapping_ref).is_absolute() and (folder / mapping_ref).exists():
             mapping_ref = str(folder / mapping_ref)
         jobs.append(FileJob(folder / entry["path"], resolve_mapping(mapping_ref, schema=schema),
-                            entry.get("source_instance_id")))
+                            entry.get("source_instance_id"), entry.get("encoding")))
     return jobs
 
 
 def load_file(lake: Lake, job: FileJob, on_rows: Callable[[int], None] | None = None) -> IngestResult:
     """Ingest one file as one batch."""
-    reader = FileReader(job.path)
+    reader = FileReader(job.path, job.encoding)
     result = ingest_chunks(
         lake,
         job.mapping,
         reader.chunks(),
         source_name=str(job.path),
-        fingerprint=fingerprint(job.path),
+        fingerprint=reader.fingerprint(),
         source_instance_id=job.source_instance_id,
         strict_columns=reader.strict_columns,
         on_chunk=on_rows,

@@ -35,7 +35,7 @@ from accord.identity.stitch import pointer_roots
 from accord.ingest.loader import Batch, IngestResult, ingest_batch, keyed_select
 from accord.lake.sql import DUCKDB_TYPES, ident, literal
 from accord.lake.store import Lake
-from accord.sources.files import FileJob, FileReader, fingerprint
+from accord.sources.files import FileJob, FileReader
 
 
 def open_engine(lake: Lake, settings: SparkConfig | None = None) -> SparkEngine:
@@ -115,7 +115,8 @@ class SparkEngine:
         mapped: list[MappedFile] = []
 
         def read(batch: Batch) -> None:
-            mapped.append(map_file(self.spark, job.path, batch.mapping, batch.instance, folder / "mapped"))
+            mapped.append(map_file(self.spark, job.path, batch.mapping, batch.instance, folder / "mapped",
+                                   job.encoding))
             if on_rows:
                 on_rows(mapped[0].rows + len(mapped[0].malformed))
 
@@ -133,12 +134,12 @@ class SparkEngine:
             self.lake.execute(f"CREATE TEMP TABLE {batch.stage} AS {keyed_select(batch.mapping, batch.instance, rows)}")
             return True
 
+        file = FileReader(job.path, job.encoding)
         with self._staging() as folder:
             result = ingest_batch(self.lake, job.mapping, fill, source_name=str(job.path),
-                                  fingerprint=fingerprint(job.path), source_instance_id=job.source_instance_id,
+                                  fingerprint=file.fingerprint(), source_instance_id=job.source_instance_id,
                                   read=read)
-        footer = FileReader(job.path).footer
-        result.footer_lines = len(footer.lines) if footer else 0
+        result.footer_lines = len(file.footer.lines) if file.footer else 0
         return result
 
     def components(self, n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ from accord.sources.files import (
     shown,
     undecodable,
 )
+from accord.sources.transcode import UTF8
 
 CORRUPT = "_corrupt_record"
 LATIN_1 = "ISO-8859-1"
@@ -51,9 +52,13 @@ class RawFrame:
     """Does every row hold the file's full column set (CSV, Parquet), or only its own (JSONL)?"""
 
 
-def map_file(spark: Any, path: Path, mapping: Mapping, instance: str, folder: Path) -> MappedFile:
+def map_file(spark: Any, path: Path, mapping: Mapping, instance: str, folder: Path,
+             encoding: str | None = None) -> MappedFile:
     """Read `path` on Spark, map it with `mapping`, write the mapped rows (as `ChunkCompiler` makes them) to
-    `folder` as Parquet."""
+    `folder` as Parquet. A CSV file in another `encoding` is read from its UTF-8 copy beside `folder`."""
+    reader = FileReader(path, encoding)
+    if reader.encoding not in UTF8:
+        path = reader.utf8_copy(folder.parent / f"utf8-{path.name}")
     raw = READERS[detect_format(path)](spark, path)
     columns = [c for c in raw.frame.columns if c != ROW_COLUMN]
     used = mapping.with_custom(columns)
