@@ -91,7 +91,7 @@ def test_a_report_with_dates_in_a_locales_format_loads_with_its_formats(lake, tm
     header = ["Contact ID", "Email", "Last Modified Date", "Created Date"]
     rows = [["003A", "a@x.com", updated[0], created[0]], ["003B", "b@x.com", updated[1], created[1]],
             ["003C", "c@x.com", "2026-11-21T09:30:00Z", "2025-01-02"], ["003D", "d@x.com", "someday", "2025-01-02"]]
-    mapping = resolve_mapping("salesforce/contact").reading_times(formats)
+    mapping = resolve_mapping("salesforce/contact").in_locale(formats)
     result = ingest(lake, write_csv(tmp_path / "report.csv", header, rows), mapping, engine)
     assert (result.loaded, result.quarantined) == (3, 1)
     got = {r["source_id"]: (r["source_updated_at"].isoformat(), r["created_at"].isoformat())
@@ -179,8 +179,8 @@ def test_a_reports_times_are_read_in_the_zone_it_was_exported_in(lake, tmp_path:
     rows = [["003A", "a@x.com", "11/20/2026 10:00 AM", "3/5/2025"], ["003B", "b@x.com", "7/1/2026 10:00 AM", ""],
             ["003C", "c@x.com", "2026-11-21T09:30:00Z", "2025-01-02T23:30:00"],
             ["003D", "d@x.com", "2026-11-21 09:30:00+01:00", "2025-01-02"]]
-    mapping = resolve_mapping("salesforce/contact").reading_times(["%m/%d/%Y %I:%M %p", "%m/%d/%Y"],
-                                                                 "America/Los_Angeles")
+    mapping = resolve_mapping("salesforce/contact").in_locale(["%m/%d/%Y %I:%M %p", "%m/%d/%Y"],
+                                                              "America/Los_Angeles")
     assert ingest(lake, write_csv(tmp_path / "report.csv", header, rows), mapping, engine).loaded == 4
     got = {r["source_id"]: (r["source_updated_at"].isoformat(), r["created_at"] and r["created_at"].isoformat())
            for r in lake.query("SELECT source_id, source_updated_at, created_at FROM person_current")}
@@ -193,7 +193,7 @@ def test_a_reports_times_are_read_in_the_zone_it_was_exported_in(lake, tmp_path:
 @pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "America", "../../etc/passwd", ""])
 def test_an_unknown_time_zone_is_refused_by_name(zone: str) -> None:
     with pytest.raises(MappingError, match="time zone .* is unknown"):
-        resolve_mapping("salesforce/contact").reading_times([], zone)
+        resolve_mapping("salesforce/contact").in_locale([], zone)
 
 
 FOOTER = ['""', '""', '"Copyright (c) 2000-2026 salesforce.com, inc. All rights reserved."',
@@ -269,3 +269,31 @@ def test_an_encoding_that_cannot_be_is_refused_by_name(tmp_path: Path, name: str
     (tmp_path / name).write_text("Id\n1\n")
     with pytest.raises(ValueError, match=said):
         FileReader(tmp_path / name, encoding)
+
+
+@pytest.mark.parametrize(("number_format", "amounts"), [
+    ("1,234.56", ["USD 1,500,000.00", "$2,500.5", "750", "-1,000.25"]),
+    ("1.234,56", ["1.500.000,00 €", "EUR 2.500,50", "750", "-1.000,25"]),
+    ("1 234,56", ["1\u00a0500\u00a0000,00 €", "2 500,5", "750", "-1 000,25"]),
+    ("1'234.56", ["CHF 1'500'000.00", "2'500.50", "750", "-1'000.25"]),
+])
+def test_a_reports_amounts_load_as_its_locale_writes_them(lake, tmp_path: Path, engine: str, number_format: str,
+                                                          amounts: list[str]) -> None:
+    """A report writes an amount grouped and with its currency; read plainly, every such deal would be
+    quarantined, and audiences over deal sizes would not see it."""
+    header = ["Opportunity ID", "Opportunity Name", "Account ID", "Stage", "Amount", "Close Date"]
+    rows = [[f"006{i}", f"Deal {i}", "001A", "Prospecting", amount, "2026-11-30"] for i, amount in enumerate(amounts)]
+    rows.append(["006X", "Not a number", "001A", "Prospecting", "USD 1,5OO", "2026-11-30"])
+    mapping = resolve_mapping("salesforce/opportunity").in_locale([], number_format=number_format)
+    result = ingest(lake, write_csv(tmp_path / "deals.csv", header, rows), mapping, engine)
+    assert (result.loaded, result.quarantined) == (4, 1)
+    got = [r["amount"] for r in lake.query("SELECT amount FROM opportunity_current ORDER BY source_id")]
+    assert got == [1_500_000.0, 2500.5, 750.0, -1000.25]
+
+
+def test_numbers_are_read_plainly_unless_a_format_is_named(lake, tmp_path: Path) -> None:
+    header = ["Opportunity ID", "Opportunity Name", "Account ID", "Stage", "Amount", "Close Date"]
+    rows = [["006A", "Plain", "001A", "Prospecting", "1500.5", "2026-11-30"],
+            ["006B", "Grouped", "001A", "Prospecting", "1,500.5", "2026-11-30"]]
+    result = ingest(lake, write_csv(tmp_path / "deals.csv", header, rows), resolve_mapping("salesforce/opportunity"))
+    assert (result.loaded, result.quarantined) == (1, 1)

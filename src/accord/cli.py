@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from accord.engines.adapter import Engine
     from accord.identity.run import IdentityReport
     from accord.ingest.loader import IngestResult
+    from accord.ingest.mapping import Mapping
     from accord.profiles.lookup import AttributeValue, PersonProfile
     from accord.sources.files import FileJob
 
@@ -124,11 +125,26 @@ DateFormatOpt = Annotated[Optional[list[str]], typer.Option(
 TimeZoneOpt = Annotated[Optional[str], typer.Option(
     "--time-zone", help="The IANA time zone of times that name no offset, e.g. America/New_York for a report exported "
                         "by a user in New York (default UTC).")]
+NumberFormatOpt = Annotated[Optional[str], typer.Option(
+    "--number-format", help="How the file writes numbers when grouped as a locale does: '1,234.56', '1.234,56', "
+                            "'1 234,56' or \"1'234.56\" (a currency code or symbol around an amount is then left "
+                            "out, as in 'USD 1,500.00').")]
 EncodingOpt = Annotated[Optional[str], typer.Option(
     "--encoding", help="A CSV file's text encoding when it is not UTF-8, e.g. cp1252 for what a spreadsheet saves as "
                        "'CSV (Comma delimited)' in the Americas and Western Europe, or utf-16.")]
 DATE_FORMAT_HINT = ("dates in a locale's format (11/20/2026 10:00 AM, 20.11.2026) load with `--date-format`, e.g. "
                     "--date-format '%m/%d/%Y %I:%M %p' --date-format '%m/%d/%Y'")
+
+
+def in_locale(mapping: Mapping, date_formats: list[str] | None, time_zone: str | None,
+              number_format: str | None) -> Mapping:
+    """The mapping reading values as the options say the file writes them."""
+    from accord.ingest.mapping import NUMBER_FORMATS, MappingError
+
+    if number_format is not None and number_format not in NUMBER_FORMATS:
+        raise MappingError(f"--number-format {number_format!r}: write 1234.56 as the file does, one of "
+                           + ", ".join(NUMBER_FORMATS))
+    return mapping.in_locale(date_formats or [], time_zone, number_format)  # type: ignore[arg-type]
 
 
 @contextmanager
@@ -217,6 +233,9 @@ def print_results(results: list[IngestResult]) -> None:
         console.print(f"[yellow]quarantined[/yellow] {said} — see `accord quarantine list`")
         if "unparsable_date" in reasons:
             console.print(DATE_FORMAT_HINT, highlight=False)
+        if "wrong_type" in reasons:
+            console.print("numbers grouped as a locale writes them (USD 1,500,000.00) load with `--number-format`, "
+                          "e.g. --number-format '1,234.56'", highlight=False)
         if "invalid_utf8" in reasons:
             from accord.sources.files import NOT_UTF8_HINT
 
@@ -276,6 +295,7 @@ def ingest_files(
     instance: Annotated[Optional[str], typer.Option(help="Source instance id (overrides the mapping's).")] = None,
     date_format: DateFormatOpt = None,
     time_zone: TimeZoneOpt = None,
+    number_format: NumberFormatOpt = None,
     encoding: EncodingOpt = None,
     engine: EngineOpt = None,
     workspace: WorkspaceOpt = None,
@@ -299,8 +319,8 @@ def ingest_files(
             raise MappingError(f"{path}: name the mapping that reads it with --mapping (shipped: see `accord mappings list`)")
         else:
             jobs = [FileJob(path, resolve_mapping(mapping, entity, schema), instance)]
-        if date_format or time_zone:
-            jobs = [replace(job, mapping=job.mapping.reading_times(date_format or [], time_zone)) for job in jobs]
+        if date_format or time_zone or number_format:
+            jobs = [replace(job, mapping=in_locale(job.mapping, date_format, time_zone, number_format)) for job in jobs]
         if encoding:
             jobs = [replace(job, encoding=encoding) for job in jobs]
         with ws.lake(sandbox) as lake:
@@ -599,6 +619,7 @@ def mappings_check(
     rows: Annotated[int, typer.Option(min=0, help="Mapped rows shown.")] = 5,
     date_format: DateFormatOpt = None,
     time_zone: TimeZoneOpt = None,
+    number_format: NumberFormatOpt = None,
     encoding: EncodingOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
@@ -617,7 +638,7 @@ def mappings_check(
             name, share = best_fit(first.columns)
             console.print(f"best fit: {name} ({share:.0%} of its columns present)", highlight=False)
             used = resolve_mapping(name, schema=schema)
-        seen = preview(used.reading_times(date_format or [], time_zone), first, rows)
+        seen = preview(in_locale(used, date_format, time_zone, number_format), first, rows)
     table = Table("column", "becomes")
     for column, fields in seen.columns.items():
         table.add_row(escape(column), ", ".join(fields) or "[dim]not mapped[/dim]")

@@ -68,6 +68,11 @@ def _snake_keys(text: str) -> str:
 
 
 ID_CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+NUMBER_MARKS = {"1,234.56": (",", "."), "1.234,56": (".", ","), "1 234,56": (" \u00a0\u202f", ","),
+                "1'234.56": ("'\u2019", ".")}
+"""Per number format: the characters grouping digits, and the decimal mark."""
+CURRENCY = r"^(?:[A-Z]{3}|[$€£¥₹])\s*|\s*(?:[A-Z]{3}|[$€£¥₹])$"
+"""A currency code or symbol before or after a number, as a report writes an amount (USD 1,500.00, 1.500,00 €)."""
 ISO_OFFSET = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)\s*$"
 """An ISO 8601 time that names its offset (`Z`, `+02:00`): read as it says, whatever the mapping's time zone."""
 
@@ -249,19 +254,31 @@ class ChunkCompiler:
             tried = [self._moment(f"try_strptime({text}, {literal(f)})", f) for f in formats or []]
             return f"coalesce({self._iso_moment(text)}, {', '.join(tried)})" if tried else self._iso_moment(text)
         if t.name == "to_number":
-            return f"TRY_CAST(trim({text}) AS DOUBLE)"
+            return f"TRY_CAST({self._number_text(text)} AS DOUBLE)"
         if t.name == "to_integer":
             # DuckDB rounds '12.5' to 13 when casting text to an integer: accept only whole numbers. (round, not
             # floor: Spark's floor is a BIGINT, which overflows on 1e30 instead of leaving the row to quarantine.)
-            as_double = f"TRY_CAST(trim({text}) AS DOUBLE)"
+            number = self._number_text(text)
+            as_double = f"TRY_CAST({number} AS DOUBLE)"
             return (
-                f"(CASE WHEN regexp_full_match(trim({text}), '[+-]?[0-9]+') THEN TRY_CAST(trim({text}) AS BIGINT) "
+                f"(CASE WHEN regexp_full_match({number}, '[+-]?[0-9]+') THEN TRY_CAST({number} AS BIGINT) "
                 f"WHEN {as_double} = round({as_double}) THEN TRY_CAST({as_double} AS BIGINT) END)"
             )
         words_true = ", ".join(literal(w) for w in TRUE_WORDS)
         words_false = ", ".join(literal(w) for w in FALSE_WORDS)
         norm = f"lower(trim({text}))"
         return f"(CASE WHEN {norm} IN ({words_true}) THEN TRUE WHEN {norm} IN ({words_false}) THEN FALSE END)"
+
+    def _number_text(self, text: str) -> str:
+        """`text` as a plain number's text: written in the mapping's number format, its digits ungrouped, its
+        decimal mark a point and a currency code or symbol around it left out."""
+        if self.mapping.number_format == "1234.56":
+            return f"trim({text})"
+        grouping, decimal = NUMBER_MARKS[self.mapping.number_format]
+        plain = f"regexp_replace(trim({text}), {literal(CURRENCY)}, '', 'g')"
+        for mark in grouping:
+            plain = f"replace({plain}, {literal(mark)}, '')"
+        return f"replace({plain}, {literal(decimal)}, '.')" if decimal != "." else plain
 
     def _moment(self, parsed: str, fmt: str) -> str:
         """A time `fmt` parsed as an instant: one naming no offset (%z) is in the mapping's time zone."""

@@ -6,7 +6,7 @@ import difflib
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -125,6 +125,11 @@ def checked_date_formats(formats: list[str]) -> list[str]:
     return formats
 
 
+NumberFormat = Literal["1234.56", "1,234.56", "1.234,56", "1 234,56", "1'234.56"]
+"""How an export writes 1234.56: plainly, or grouped as a locale does."""
+NUMBER_FORMATS: tuple[str, ...] = get_args(NumberFormat)
+
+
 def checked_time_zone(zone: str) -> str:
     """An IANA time zone's name; a MappingError for a name that is none."""
     try:
@@ -157,6 +162,13 @@ class Mapping(BaseModel):
                                   description="The IANA time zone of times that name no offset (a Salesforce report "
                                               "writes them in the exporting user's zone: 'America/New_York'); "
                                               "default UTC. A time naming its offset is read as it says.")
+
+    number_format: NumberFormat = Field(default="1234.56",
+                                        description="How numbers are written: '1234.56' (plain, the default), or "
+                                                    "as a locale writes them, with digits grouped: '1,234.56', "
+                                                    "'1.234,56', '1 234,56', \"1'234.56\"; then a currency code or "
+                                                    "symbol before or after the number (USD 1,500.00, 1.500,00 €) "
+                                                    "is left out.")
 
     _schema: Schema = PrivateAttr(default=STANDARD)
 
@@ -219,12 +231,16 @@ class Mapping(BaseModel):
         wider._schema = self._schema
         return wider
 
-    def reading_times(self, formats: list[str], zone: str | None = None) -> Mapping:
-        """This mapping also reading dates and times in `formats` (strptime), after its own, and times that name
-        no offset in `zone` (when given)."""
-        update: dict[str, Any] = {"date_formats": [*self.date_formats, *checked_date_formats(formats)]}
-        if zone is not None:
-            update["time_zone"] = checked_time_zone(zone)
+    def in_locale(self, date_formats: list[str], time_zone: str | None = None,
+                  number_format: NumberFormat | None = None) -> Mapping:
+        """This mapping reading values as an export in a locale writes them: dates and times also in `date_formats`
+        (strptime), after its own; times that name no offset in `time_zone`; numbers as `number_format` writes
+        them (each when given)."""
+        update: dict[str, Any] = {"date_formats": [*self.date_formats, *checked_date_formats(date_formats)]}
+        if time_zone is not None:
+            update["time_zone"] = checked_time_zone(time_zone)
+        if number_format is not None:
+            update["number_format"] = number_format
         wider = self.model_copy(update=update)
         wider._schema = self._schema
         return wider
