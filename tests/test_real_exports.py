@@ -133,8 +133,10 @@ def test_mappings_check_guesses_the_mapping_and_shows_each_column_and_rows(tmp_p
     assert "Stage" in shown.output and "stage" in shown.output and "not mapped" in shown.output
     assert '"name": "Big deal"' in shown.output and '"amount": 5000.0' in shown.output
     assert '"_row": 2' in shown.output and "malformed_row" in shown.output
-    wrong = CliRunner().invoke(app, ["mappings", "check", str(path), "--mapping", "salesforce/contact"])
+    wrong = CliRunner().invoke(app, ["mappings", "check", str(path), "--mapping", "salesforce/contact"],
+                               env={"COLUMNS": "200"})
     assert wrong.exit_code == 1 and "lacks 1 column" in wrong.output
+    assert "reads column 'Id' (or 'Contact ID')" in wrong.output, "a report must hold the id under its label"
 
 
 def test_a_person_with_two_roles_on_one_deal_holds_both(lake, tmp_path: Path) -> None:

@@ -282,9 +282,15 @@ class Mapping(BaseModel):
             elif self.needs(name) and spec.coalesce is None:
                 missing += [(name, col) for col in spec.source_columns if col in gone]
         if missing:
-            said = "; ".join(f"field {name!r} reads column {col!r}{_suggest(col, available)}" for name, col in missing)
+            said = "; ".join(f"field {name!r} reads column {col!r}{self._labelled(col)}{_suggest(col, available)}"
+                             for name, col in missing)
             raise MappingError(f"the input lacks {len(missing)} column(s) the mapping needs: {said}; "
                                f"its columns are: {', '.join(available)}")
+
+    def _labelled(self, column: str) -> str:
+        """The other names `column` is read by, for an error: a report must include a column under one of them."""
+        names = [label for part in column.split(" or ") for label in self.labels.get(part, [])]
+        return f" (or {', '.join(map(repr, names))})" if names else ""
 
     def renames(self, available: list[str]) -> dict[str, str]:
         """Input column -> the name the mapping reads it by, for inputs that use another name for it (a report
