@@ -266,7 +266,8 @@ def test_a_file_read_again_in_its_right_encoding_is_no_repeat(lake, tmp_path: Pa
 
 @pytest.mark.parametrize(("name", "encoding", "said"), [("a.csv", "klingon", "encoding 'klingon' is unknown"),
                                                         ("a.csv", "rot13", "no text encoding"),
-                                                        ("a.jsonl", "cp1252", "JSON lines are UTF-8")])
+                                                        ("a.jsonl", "cp1252", "JSON lines are UTF-8"),
+                                                        ("a.parquet", "utf-16", "is for CSV files")])
 def test_an_encoding_that_cannot_be_is_refused_by_name(tmp_path: Path, name: str, encoding: str, said: str) -> None:
     (tmp_path / name).write_text("Id\n1\n")
     with pytest.raises(ValueError, match=said):

@@ -285,7 +285,7 @@ class Mapping(BaseModel):
             said = "; ".join(f"field {name!r} reads column {col!r}{self._labelled(col)}{_suggest(col, available)}"
                              for name, col in missing)
             raise MappingError(f"the input lacks {len(missing)} column(s) the mapping needs: {said}; "
-                               f"its columns are: {', '.join(available)}")
+                               f"its columns (as the mapping names them): {', '.join(available)}")
 
     def _labelled(self, column: str) -> str:
         """The other names `column` is read by, for an error: a report must include a column under one of them."""

@@ -99,8 +99,9 @@ class FileReader:
         named = checked_encoding(encoding) if encoding else "utf-8"
         self.encoding = "utf-8-sig" if named in UTF8 else named
         """The CSV file's text encoding (UTF-8 unless named): a spreadsheet may save another."""
-        if self.format == "jsonl" and self.encoding != "utf-8-sig":
-            raise FileFormatError(f"{path}: JSON lines are UTF-8 (RFC 8259); --encoding is for CSV files")
+        if self.format != "csv" and self.encoding != "utf-8-sig":
+            raise FileFormatError(f"{path}: JSON lines are UTF-8 (RFC 8259) and Parquet holds typed values: "
+                                  "--encoding is for CSV files")
         if self.format != "parquet" and self.encoding == "utf-8-sig" and _utf16(path):
             raise FileFormatError(f"{path} is UTF-16 text (as a spreadsheet's 'Unicode Text' saves it): load it with "
                                   "--encoding utf-16, or save it as UTF-8 (CSV UTF-8)")
