@@ -275,7 +275,12 @@ class ChunkCompiler:
         if self.mapping.number_format == "1234.56":
             return f"trim({text})"
         grouping, decimal = NUMBER_MARKS[self.mapping.number_format]
-        plain = f"regexp_replace(trim({text}), {literal(CURRENCY)}, '', 'g')"
+        s = self._hoist(f"trim({text})")
+        # The sign first, so that a currency after it is found too: -$1,234.00, and an accountant's ($1,234.00).
+        sign = f"(CASE WHEN {s} LIKE '(%)' OR {s} LIKE '-%' THEN '-' ELSE '' END)"
+        unsigned = (f"(CASE WHEN {s} LIKE '(%)' THEN substr({s}, 2, length({s}) - 2) "
+                    f"WHEN {s} LIKE '-%' THEN substr({s}, 2) ELSE {s} END)")
+        plain = f"({sign} || regexp_replace(trim({unsigned}), {literal(CURRENCY)}, '', 'g'))"
         for mark in grouping:
             plain = f"replace({plain}, {literal(mark)}, '')"
         return f"replace({plain}, {literal(decimal)}, '.')" if decimal != "." else plain
