@@ -256,7 +256,7 @@ def test_a_spreadsheets_unicode_text_loads_as_utf_16(lake, tmp_path: Path, engin
 
 
 def test_a_file_read_again_in_its_right_encoding_is_no_repeat(lake, tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "excel.csv", ["Id", "Email Address", "Company Name"], [])
+    path = tmp_path / "excel.csv"
     path.write_bytes("Id,Email Address,Company Name\r\n1,a@x.com,Société\r\n".encode("cp1252"))
     first = load_file(lake, FileJob(path, resolve_mapping("marketo/lead")))
     again = load_file(lake, FileJob(path, resolve_mapping("marketo/lead"), encoding="cp1252"))
@@ -300,3 +300,8 @@ def test_numbers_are_read_plainly_unless_a_format_is_named(lake, tmp_path: Path)
             ["006B", "Grouped", "001A", "Prospecting", "1,500.5", "2026-11-30"]]
     result = ingest(lake, write_csv(tmp_path / "deals.csv", header, rows), resolve_mapping("salesforce/opportunity"))
     assert (result.loaded, result.quarantined) == (1, 1)
+
+
+def test_an_unknown_number_format_is_refused_by_name() -> None:
+    with pytest.raises(MappingError, match="number format 'en': write 1234.56 as the file does, one of 1234.56, "):
+        resolve_mapping("salesforce/opportunity").in_locale([], number_format="en")

@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     from accord.engines.adapter import Engine
     from accord.identity.run import IdentityReport
     from accord.ingest.loader import IngestResult
-    from accord.ingest.mapping import Mapping
     from accord.profiles.lookup import AttributeValue, PersonProfile
     from accord.sources.files import FileJob
 
@@ -134,17 +133,6 @@ EncodingOpt = Annotated[Optional[str], typer.Option(
                        "'CSV (Comma delimited)' in the Americas and Western Europe, or utf-16.")]
 DATE_FORMAT_HINT = ("dates in a locale's format (11/20/2026 10:00 AM, 20.11.2026) load with `--date-format`, e.g. "
                     "--date-format '%m/%d/%Y %I:%M %p' --date-format '%m/%d/%Y'")
-
-
-def in_locale(mapping: Mapping, date_formats: list[str] | None, time_zone: str | None,
-              number_format: str | None) -> Mapping:
-    """The mapping reading values as the options say the file writes them."""
-    from accord.ingest.mapping import NUMBER_FORMATS, MappingError
-
-    if number_format is not None and number_format not in NUMBER_FORMATS:
-        raise MappingError(f"--number-format {number_format!r}: write 1234.56 as the file does, one of "
-                           + ", ".join(NUMBER_FORMATS))
-    return mapping.in_locale(date_formats or [], time_zone, number_format)  # type: ignore[arg-type]
 
 
 @contextmanager
@@ -320,7 +308,8 @@ def ingest_files(
         else:
             jobs = [FileJob(path, resolve_mapping(mapping, entity, schema), instance)]
         if date_format or time_zone or number_format:
-            jobs = [replace(job, mapping=in_locale(job.mapping, date_format, time_zone, number_format)) for job in jobs]
+            jobs = [replace(job, mapping=job.mapping.in_locale(date_format or [], time_zone, number_format))
+                    for job in jobs]
         if encoding:
             jobs = [replace(job, encoding=encoding) for job in jobs]
         with ws.lake(sandbox) as lake:
@@ -638,7 +627,7 @@ def mappings_check(
             name, share = best_fit(first.columns)
             console.print(f"best fit: {name} ({share:.0%} of its columns present)", highlight=False)
             used = resolve_mapping(name, schema=schema)
-        seen = preview(in_locale(used, date_format, time_zone, number_format), first, rows)
+        seen = preview(used.in_locale(date_format or [], time_zone, number_format), first, rows)
     table = Table("column", "becomes")
     for column, fields in seen.columns.items():
         table.add_row(escape(column), ", ".join(fields) or "[dim]not mapped[/dim]")

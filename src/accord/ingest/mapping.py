@@ -130,6 +130,14 @@ NumberFormat = Literal["1234.56", "1,234.56", "1.234,56", "1 234,56", "1'234.56"
 NUMBER_FORMATS: tuple[str, ...] = get_args(NumberFormat)
 
 
+def checked_number_format(number_format: str) -> NumberFormat:
+    """One of NUMBER_FORMATS; a MappingError naming them for any other text."""
+    if number_format not in NUMBER_FORMATS:
+        raise MappingError(f"number format {number_format!r}: write 1234.56 as the file does, one of "
+                           + ", ".join(NUMBER_FORMATS))
+    return number_format  # type: ignore[return-value]
+
+
 def checked_time_zone(zone: str) -> str:
     """An IANA time zone's name; a MappingError for a name that is none."""
     try:
@@ -232,7 +240,7 @@ class Mapping(BaseModel):
         return wider
 
     def in_locale(self, date_formats: list[str], time_zone: str | None = None,
-                  number_format: NumberFormat | None = None) -> Mapping:
+                  number_format: str | None = None) -> Mapping:
         """This mapping reading values as an export in a locale writes them: dates and times also in `date_formats`
         (strptime), after its own; times that name no offset in `time_zone`; numbers as `number_format` writes
         them (each when given)."""
@@ -240,7 +248,7 @@ class Mapping(BaseModel):
         if time_zone is not None:
             update["time_zone"] = checked_time_zone(time_zone)
         if number_format is not None:
-            update["number_format"] = number_format
+            update["number_format"] = checked_number_format(number_format)
         wider = self.model_copy(update=update)
         wider._schema = self._schema
         return wider

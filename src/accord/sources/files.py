@@ -118,6 +118,11 @@ class FileReader:
         """A report export's footer, which no reader of this file reads."""
         return report_footer(self.path) if self.format == "csv" else None
 
+    @property
+    def footer_lines(self) -> int:
+        """The lines of its footer left unread."""
+        return self.footer.lines if self.footer else 0
+
     @contextmanager
     def _records(self) -> Iterator[BinaryIO]:
         """The CSV file's bytes up to its footer, if it has one, as UTF-8."""
@@ -492,5 +497,5 @@ def load_file(lake: Lake, job: FileJob, on_rows: Callable[[int], None] | None = 
         strict_columns=reader.strict_columns,
         on_chunk=on_rows,
     )
-    result.footer_lines = len(reader.footer.lines) if reader.footer else 0
+    result.footer_lines = reader.footer_lines
     return result

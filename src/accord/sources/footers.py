@@ -17,11 +17,11 @@ the organisation's name."""
 
 @dataclass(frozen=True)
 class Footer:
-    """Where the footer starts (a byte offset), how many records a CSV reader would make of it, and its lines."""
+    """Where the footer starts (a byte offset), how many records a CSV reader would make of it, and how many lines it has."""
 
     start: int
     records: int
-    lines: list[str]
+    lines: int
 
 
 def report_footer(path: Path) -> Footer | None:
@@ -49,4 +49,4 @@ def report_footer(path: Path) -> Footer | None:
     if first == marks[-1]:
         return None  # without the empty lines before it, the copyright may be a quoted value's last line
     kept = lines[first:]
-    return Footer(starts[first], sum(1 for line in kept if line.strip()), kept)
+    return Footer(starts[first], sum(1 for line in kept if line.strip()), len(kept))

@@ -115,8 +115,7 @@ class SparkEngine:
         mapped: list[MappedFile] = []
 
         def read(batch: Batch) -> None:
-            mapped.append(map_file(self.spark, job.path, batch.mapping, batch.instance, folder / "mapped",
-                                   job.encoding))
+            mapped.append(map_file(self.spark, file, batch.mapping, batch.instance, folder / "mapped"))
             if on_rows:
                 on_rows(mapped[0].rows + len(mapped[0].malformed))
 
@@ -139,7 +138,7 @@ class SparkEngine:
             result = ingest_batch(self.lake, job.mapping, fill, source_name=str(job.path),
                                   fingerprint=file.fingerprint(), source_instance_id=job.source_instance_id,
                                   read=read)
-        result.footer_lines = len(file.footer.lines) if file.footer else 0
+        result.footer_lines = file.footer_lines
         return result
 
     def components(self, n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:

@@ -18,7 +18,6 @@ from accord.sources.base import ROW_COLUMN, MalformedRow
 from accord.sources.files import (
     BOM,
     FileReader,
-    detect_format,
     jsonl_record,
     shown,
     undecodable,
@@ -52,14 +51,12 @@ class RawFrame:
     """Does every row hold the file's full column set (CSV, Parquet), or only its own (JSONL)?"""
 
 
-def map_file(spark: Any, path: Path, mapping: Mapping, instance: str, folder: Path,
-             encoding: str | None = None) -> MappedFile:
-    """Read `path` on Spark, map it with `mapping`, write the mapped rows (as `ChunkCompiler` makes them) to
-    `folder` as Parquet. A CSV file in another `encoding` is read from its UTF-8 copy beside `folder`."""
-    reader = FileReader(path, encoding)
+def map_file(spark: Any, reader: FileReader, mapping: Mapping, instance: str, folder: Path) -> MappedFile:
+    """Read `reader`'s file on Spark, map it with `mapping`, write the mapped rows (as `ChunkCompiler` makes them)
+    to `folder` as Parquet. A CSV file in another encoding is read from its UTF-8 copy beside `folder`."""
     if reader.encoding not in UTF8:
-        path = reader.utf8_copy(folder.parent / f"utf8-{path.name}")
-    raw = READERS[detect_format(path)](spark, path)
+        reader = FileReader(reader.utf8_copy(folder.parent / f"utf8-{reader.path.name}"))
+    raw = READERS[reader.format](spark, reader)
     columns = [c for c in raw.frame.columns if c != ROW_COLUMN]
     used = mapping.with_custom(columns)
     renames = used.renames(columns)
@@ -70,11 +67,10 @@ def map_file(spark: Any, path: Path, mapping: Mapping, instance: str, folder: Pa
     return MappedFile(folder, named, set(used.source_columns), rows, raw.malformed)
 
 
-def _csv(spark: Any, path: Path) -> RawFrame:
+def _csv(spark: Any, reader: FileReader) -> RawFrame:
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
-    reader = FileReader(path)
     header = reader.csv_header()
     # Columns by position: the header's names may hold dots or spaces, which Spark's reader would misread.
     schema = StructType([StructField(f"_c{i}", StringType()) for i in range(len(header))]
@@ -84,7 +80,7 @@ def _csv(spark: Any, path: Path) -> RawFrame:
     frame = (spark.read.schema(schema)
              .options(header=True, multiLine=True, mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT,
                       escape='"', encoding=LATIN_1, sep=reader.delimiter)
-             .csv(str(path)))
+             .csv(str(reader.path)))
     # One task reads the file; once numbered, its rows are spread over the executors to be mapped.
     frame = _numbered(frame)
     if reader.footer:  # a report's footer ends the file: its records are the last ones Spark numbered
@@ -113,13 +109,13 @@ def _bad_csv_row(row: Any, header: list[str], delimiter: str) -> MalformedRow:
     return MalformedRow(number, shown(values), undecodable(list(row["_undecodable"])))
 
 
-def _parquet(spark: Any, path: Path) -> RawFrame:
-    FileReader(path).parquet_file()
-    frame = spark.read.parquet(str(path))
+def _parquet(spark: Any, reader: FileReader) -> RawFrame:
+    reader.parquet_file()
+    frame = spark.read.parquet(str(reader.path))
     return RawFrame(_numbered(frame), [], strict=True)
 
 
-def _jsonl(spark: Any, path: Path) -> RawFrame:
+def _jsonl(spark: Any, reader: FileReader) -> RawFrame:
     """Each line parsed by the rule the lake's own reader uses; its keys (dotted for nested objects) become
     columns, as many as the file's records name."""
     from pyspark.sql import functions as F
@@ -136,7 +132,7 @@ def _jsonl(spark: Any, path: Path) -> RawFrame:
             return None, str(err)
 
     # Spark's text reader keeps a line's bytes as they are: cast to binary, they reach the parser unchanged.
-    lines = _numbered(spark.read.text(str(path))).withColumn("value", F.col("value").cast("binary"))
+    lines = _numbered(spark.read.text(str(reader.path))).withColumn("value", F.col("value").cast("binary"))
     first = F.col(ROW_COLUMN) == 1
     lines = lines.withColumn("value", F.when(first & F.startswith("value", F.lit(BOM)), F.substring("value", 4, 1 << 30))
                              .otherwise(F.col("value")))
@@ -171,4 +167,4 @@ def _numbered(frame: Any) -> Any:
     return tagged.withColumn(ROW_COLUMN, number.cast("long")).drop("_block", "_id")
 
 
-READERS: dict[str, Callable[[Any, Path], RawFrame]] = {"csv": _csv, "parquet": _parquet, "jsonl": _jsonl}
+READERS: dict[str, Callable[[Any, FileReader], RawFrame]] = {"csv": _csv, "parquet": _parquet, "jsonl": _jsonl}
