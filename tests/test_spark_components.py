@@ -25,14 +25,17 @@ def roots_on_spark(edges: list[tuple[int, int]], splits: int, one_task_links: in
     import accord.engines.spark.components as module
     from accord.engines.spark.session import spark_session
 
-    frame = spark_session().createDataFrame(edges, "src long, dst long").repartition(splits)
-    lower: dict[int, int] = {}
+    src, dst = np.array(edges, dtype=np.int64).reshape(-1, 2).T
     with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(module, "BLOCK", 3)  # rows of a few edges each, spread over the tasks
+        frame = spark_session().createDataFrame(module.packed_pairs(src, dst)).repartition(splits)
         if one_task_links is not None:
             patch.setattr(module, "ONE_TASK_LINKS", one_task_links)
-        for row in module.component_moves(frame).collect():
-            assert row["lower"] < row["node"], f"node {row['node']} moved up to {row['lower']}"
-            lower[row["node"]] = row["lower"]
+        moves = module.component_moves(frame).toArrow()
+    lower: dict[int, int] = {}
+    for node, down in zip(*(values.tolist() for values in module.unpacked_pairs(moves))):
+        assert down < node, f"node {node} moved up to {down}"
+        lower[node] = down
     found = {}
     for node in lower:
         root = node

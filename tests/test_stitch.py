@@ -95,7 +95,7 @@ def test_rules_always_hold(case) -> None:
         assert sum(1 for i in limited if result.labels[i] == label) <= 1
 
 
-@given(st.lists(st.integers(-(2**62), 2**62), max_size=60) | st.lists(st.integers(0, 5), max_size=60))
+@given(st.lists(st.integers(-(2**62), 2**62), max_size=60) | st.lists(st.integers(-3, 5), max_size=60))
 def test_dense_ranks_are_numpys_unique(values) -> None:
     array = np.array(values, dtype=np.int64)
     distinct, ranks = dense_ranks(array)

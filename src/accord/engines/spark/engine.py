@@ -19,7 +19,11 @@ from sqlglot import exp
 from accord.audiences.compile import MEMBERS, CompiledAudiences
 from accord.engines.spark import ENGINE
 from accord.engines.spark.catalog import publish
-from accord.engines.spark.components import component_moves
+from accord.engines.spark.components import (
+    component_moves,
+    packed_pairs,
+    unpacked_pairs,
+)
 from accord.engines.spark.config import SparkConfig
 from accord.engines.spark.dialect import to_spark
 from accord.engines.spark.files import MappedFile, map_file
@@ -145,12 +149,13 @@ class SparkEngine:
         """Rounds of local contraction on Spark, their moves followed here; nodes without an edge are components
         of their own."""
         with self._staging() as folder:
-            # Spark splits the file by its row groups over the cores: the first round contracts each split in place.
-            pq.write_table(pa.table({"src": src.astype(np.int64), "dst": dst.astype(np.int64)}), folder / "edges.parquet")
+            # Spark splits the file by its row groups (a packed row each) over the cores: the first round contracts
+            # each split in place.
+            pq.write_table(packed_pairs(src, dst), folder / "edges.parquet", row_group_size=1, compression="none")
             edges = self.spark.read.parquet(str(folder / "edges.parquet"))
-            moves = self._read_back(component_moves(edges), folder / "moves")
+            node, lower = unpacked_pairs(self._read_back(component_moves(edges, len(src)), folder / "moves"))
         parent = np.arange(n_nodes, dtype=np.int64)
-        parent[moves.column("node").to_numpy()] = moves.column("lower").to_numpy()
+        parent[node] = lower
         roots = pointer_roots(parent)
         # Each component's root is its lowest node, so counting roots up to it numbers components by lowest node.
         return (np.cumsum(roots == np.arange(n_nodes)) - 1)[roots]
@@ -170,7 +175,7 @@ class SparkEngine:
     @staticmethod
     def _read_back(frame: Any, path: Path) -> pa.Table:
         """A Spark result, written as Parquet at `path`, read as an Arrow table."""
-        frame.write.mode("overwrite").parquet(str(path))
+        frame.write.mode("overwrite").parquet(str(path), compression="none")
         return pq.read_table(path)
 
 
