@@ -45,6 +45,9 @@ event = st.tuples(st.just("event"), st.integers(0, 10_000),
                   st.sampled_from(["email.click", "web.pageview", "email.open", "webinar.attend"]),
                   st.integers(-40 * 24, 48))  # hours from the round's instant: old, recent, or still to come
 lead = st.tuples(st.just("lead"), st.integers(0, 10_000))
+early = st.tuples(st.just("early"), st.integers(0, 10_000),  # an event of a lead that may come later, or never
+                  st.sampled_from(["email.click", "web.pageview"]), st.integers(-40 * 24, 0))
+LEADS = 20  # the leads a change may add, by number: an early event names one of them
 shared_domain = st.tuples(st.just("domain"), st.integers(0, 10_000), st.integers(0, 10_000))
 RELATIONS = {  # change kind → (relation, what it points to, its other fields)
     "relation": ("account_person", "account", {"is_primary": "true", "role": "Decision Maker"}),
@@ -53,7 +56,8 @@ RELATIONS = {  # change kind → (relation, what it points to, its other fields)
     "listed": ("marketing_list_member", "marketing_list", {}),
 }
 related = st.tuples(st.sampled_from(sorted(RELATIONS)), st.integers(0, 10_000), st.integers(0, 10_000))
-changes = st.lists(st.one_of(person_change, merge, account_change, lead, shared_domain, opportunity_change, event, related),
+changes = st.lists(st.one_of(person_change, merge, account_change, lead, early, shared_domain, opportunity_change, event,
+                             related),
                    min_size=0, max_size=8)
 rounds = st.lists(st.tuples(st.integers(0, 10 * 24), changes), min_size=1, max_size=3)
 
@@ -86,8 +90,8 @@ def apply(lake: Lake, change: tuple, at: datetime, n: int) -> None:
         replace(lake, "account", accounts[i % len(accounts)], change[2], at, n)
     elif kind == "lead":  # a new lead at an account's e-mail domain, linked to it by that domain alone
         domain = accounts[i % len(accounts)]["domain"]
-        new_record(lake, "person", {"source_id": f"lead-{n}", "email": f"lead{n}@{domain}", "person_type": "lead",
-                                    "job_title": "VP Marketing", "lead_score": "80"}, n)
+        new_record(lake, "person", {"source_id": f"lead-{i % LEADS}", "email": f"lead{n}@{domain}",
+                                    "person_type": "lead", "job_title": "VP Marketing", "lead_score": "80"}, n)
     elif kind == "domain":  # two accounts with one domain: the people it linked by e-mail domain lose that link
         other = accounts[change[2] % len(accounts)]
         replace(lake, "account", accounts[i % len(accounts)], {"domain": other["domain"]}, at, n)
@@ -97,6 +101,9 @@ def apply(lake: Lake, change: tuple, at: datetime, n: int) -> None:
         if update.pop("account", False):
             update["account_key"] = accounts[(i * 7) % len(accounts)]["source_key"]
         replace(lake, "opportunity", opps[i % len(opps)], update, at, n)
+    elif kind == "early":
+        new_record(lake, "event", {"source_id": f"ev-{n}", "event_type": change[2], "person_key": lead_key(i),
+                                   "url": "https://example.com/pricing", "timestamp": (at + timedelta(hours=change[3])).isoformat()}, n)
     elif kind == "event":
         new_record(lake, "event", {"source_id": f"ev-{n}", "event_type": change[2],
                                    "person_key": people[i % len(people)]["source_key"],
@@ -107,6 +114,10 @@ def apply(lake: Lake, change: tuple, at: datetime, n: int) -> None:
         new_record(lake, entity, {"source_id": f"{kind}-{n}", "person_key": people[i % len(people)]["source_key"],
                                   f"{target}_key": targets[change[2] % len(targets)]["source_key"], **fields}, n)
 
+def lead_key(i: int) -> str:
+    return f"lead-{i % LEADS}@t1.Test"
+
+
 def aud_tables(lake: Lake) -> dict[str, list[tuple]]:
     return {name: lake.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall() for name in table_sql(lake.schema)}
 
@@ -116,6 +127,8 @@ def aud_tables(lake: Lake) -> dict[str, list[tuple]]:
 @example(extra=[], plan=[(0, [("lead", 5)]), (0, [("domain", 3, 5)])], accounts=True)
 @example(extra=[], plan=[(0, [("account", 5, {"is_deleted": "true"})])], accounts=False)
 @example(extra=[], plan=[(0, [("role", 3, 7), ("listed", 4, 1), ("event", 5, "web.pageview", -2)])], accounts=True)
+@example(extra=[], plan=[(0, [("early", 3, "web.pageview", -5)]), (1, [("lead", 3), ("early", 3, "email.click", 0)])],
+         accounts=False)
 @given(extra=st.lists(random_audiences(), max_size=2), plan=rounds, accounts=st.booleans())
 def test_an_incremental_run_records_what_a_full_run_would(evaluated_lake: Path, tmp_path_factory, extra, plan,
                                                           accounts) -> None:
@@ -148,6 +161,37 @@ def test_an_incremental_run_records_what_a_full_run_would(evaluated_lake: Path, 
         for name in whole:
             assert tables[name] == whole[name], f"{name} kept incrementally differs from {name} built whole"
         assert got == want
+
+
+def test_events_before_their_record_join_it_when_it_comes_and_leave_with_it(evaluated_lake: Path,
+                                                                            tmp_path: Path) -> None:
+    path, twin = tmp_path / "accord.duckdb", tmp_path / "twin.duckdb"
+    shutil.copy(evaluated_lake, path)
+    audiences = load_audiences(EXAMPLES)
+    key, lead = "early-1@t1.Test", {"source_id": "early-1", "email": "early1@example.org", "person_type": "lead"}
+    event = {"source_id": "ev-early", "event_type": "web.pageview", "person_key": key,
+             "url": "https://example.com/pricing", "timestamp": AS_OF.isoformat()}
+
+    def incremental_after(entity: str, record: dict[str, Any], n: int) -> tuple[list[tuple], int]:
+        """The key's event rows and whether it is unmatched, after `record` came and a run as a full run has it."""
+        with Lake(path) as lake:
+            new_record(lake, entity, record, n)
+            run_identity(lake, IdentityConfig())
+            assert evaluate(lake, audiences, AS_OF).mode == "incremental"
+            kept, got = aud_tables(lake), lake.query(MEMBERSHIP)
+            rows = lake.execute("SELECT event_id FROM aud_person_events WHERE person_key = ?", [key]).fetchall()
+            unmatched = lake.scalar("SELECT count(*) FROM aud_unmatched_keys WHERE person_key = ?", [key])
+        shutil.copy(path, twin)
+        with Lake(twin) as lake:
+            evaluate(lake, audiences, AS_OF, full=True, refresh=True)
+            assert kept == aud_tables(lake) and got == lake.query(MEMBERSHIP)
+        return rows, unmatched
+
+    with Lake(path) as lake:
+        evaluate(lake, audiences, AS_OF)
+    assert incremental_after("event", event, 1) == ([], 1), "an event with no record waits, unmatched"
+    assert incremental_after("person", lead, 2) == ([("ev-early@t1.Test",)], 0), "its record came: it is read"
+    assert incremental_after("person", lead | {"is_deleted": "true"}, 3) == ([], 1), "its record went: it waits again"
 
 
 def test_what_changed_is_all_an_incremental_run_decides(evaluated_lake: Path, tmp_path: Path) -> None:
@@ -242,6 +286,23 @@ def test_tables_kept_without_a_copy_of_the_records_are_built_whole_once(evaluate
         records = "SELECT value, profile_id FROM identity_nodes WHERE kind = 'person' AND namespace = 'b2b_person'"
         assert lake.query(f"{records} EXCEPT SELECT * FROM aud_records") == []
         assert lake.query(f"SELECT * FROM aud_records EXCEPT {records}") == []
+        assert evaluate(lake, audiences, AS_OF).mode == "incremental"
+
+
+def test_tables_an_earlier_accord_kept_without_unmatched_event_keys_are_built_whole(evaluated_lake: Path,
+                                                                                   tmp_path: Path) -> None:
+    path = tmp_path / "accord.duckdb"
+    shutil.copy(evaluated_lake, path)
+    audiences = load_audiences(EXAMPLES)
+    with Lake(path) as lake:
+        evaluate(lake, audiences, AS_OF)
+        # As the Accord before it left them: events without their record's key, and no unmatched keys.
+        lake.execute("ALTER TABLE aud_person_events DROP COLUMN person_key")
+        lake.execute("DROP TABLE aud_unmatched_keys")
+        replace(lake, "person", current(lake, "person")[0], {"job_title": "VP Growth"}, AS_OF, 1)
+        run_identity(lake, IdentityConfig())
+        assert evaluate(lake, audiences, AS_OF).mode == "full", "where each event's record is is not known"
+        assert lake.scalar("SELECT count(*) FROM aud_person_events WHERE person_key IS NULL") == 0
         assert evaluate(lake, audiences, AS_OF).mode == "incremental"
 
 

@@ -3,7 +3,8 @@ profiles whose inputs changed; and remember those profiles (`aud_pending`) until
 
 `aud_state` says what the tables reflect: the schema's custom fields, the last batch and the last profile build.
 `aud_links` and `aud_records` are the copies of `person_account` and of each person record's profile they were
-built from, so a changed link or a record that moved is found by difference.
+built from, so a changed link or a record that moved is found by difference. `aud_unmatched_keys` holds the person
+keys of events no record has, so the record that comes with one of them is the only reason to read old events.
 The people's feature tables an evaluation keeps between runs are marked whole, and for which definitions, in
 `aud_features_state`.
 """
@@ -19,10 +20,12 @@ from accord.audiences.tables import (
     ROW_ORDER,
     VIEWS,
     account_scoped_sql,
+    keyed_person_events_sql,
     new_person_events_sql,
     person_scoped_sql,
     person_tables,
     table_sql,
+    unmatched_keys_sql,
 )
 from accord.audiences.text import print_audience
 from accord.audiences.touched import (
@@ -47,6 +50,7 @@ REKEYED_PEOPLE = "_aud_rekeyed_people"  # whose records changed (came, left, mov
 RELINKED_PEOPLE = "_aud_relinked_people"  # whose account links changed (the rekeyed included)
 OPPORTUNITY_PEOPLE = "_aud_opportunity_people"  # whose opportunities may differ
 CAMPAIGN_PEOPLE = "_aud_campaign_people"
+UNMATCHED_KEYS = "aud_unmatched_keys"
 LIST_PEOPLE = "_aud_list_people"
 SCHEMA_PRINT = ("coalesce((SELECT string_agg(entity || '.' || name || ':' || type, ',' ORDER BY entity, name) "
                 "FROM custom_fields), '')")
@@ -67,6 +71,7 @@ def prepare_tables(lake: Lake) -> None:
             lake.execute(f"CREATE OR REPLACE {kind} {name} AS SELECT * FROM ({sql}){order}")
         lake.execute("CREATE OR REPLACE TABLE aud_links AS SELECT * FROM person_account")
         lake.execute(f"CREATE OR REPLACE TABLE aud_records AS {records_sql('person')}")
+        lake.execute(f"CREATE OR REPLACE TABLE {UNMATCHED_KEYS} AS {unmatched_keys_sql()}")
         lake.execute(f"CREATE OR REPLACE TABLE aud_state AS SELECT {SCHEMA_PRINT} AS schema_print, "
                      f"{batch} AS batch_id, {NEWEST_SQL} AS profile_seq")
         lake.execute("CREATE OR REPLACE TABLE aud_pending (kind VARCHAR, profile_id VARCHAR)")
@@ -134,9 +139,9 @@ def _require_profiles(lake: Lake) -> None:
 
 def _state(lake: Lake) -> tuple[str, int, int] | None:
     """What the tables reflect, or None when they must be built whole (never built, or by an Accord that kept no
-    copy of the people's records)."""
-    if lake.scalar("SELECT count(*) FROM information_schema.tables "
-                   "WHERE table_name IN ('aud_state', 'aud_records') AND table_schema = 'main'") < 2:
+    copy of the people's records, or no keys of events without a record, and no record's key beside its events)."""
+    if lake.scalar("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
+                   f"AND table_name IN ('aud_state', 'aud_records', '{UNMATCHED_KEYS}')") < 3:
         return None
     row = lake.execute("SELECT schema_print, batch_id, profile_seq FROM aud_state").fetchone()
     return (str(row[0]), int(row[1]), int(row[2])) if row else None
@@ -203,18 +208,19 @@ def _find_rekeyed(lake: Lake, changed_profiles: str) -> None:
 
 
 def _maintain(lake: Lake, batch_after: int) -> None:
-    """Replace the changed people's and accounts' rows of every aud_* table kept as a table. Events never change:
-    only the people whose records changed have their event rows rebuilt; the others gain the rows of their new
-    events."""
+    """Replace the changed people's and accounts' rows of every aud_* table kept as a table; events never change,
+    so their rows move with their records (`_rekey_events`) and gain the new events'."""
     schema = lake.schema
     scope = {name: CHANGED_PEOPLE for name in person_tables(schema)} | {
-        "aud_person_opps": OPPORTUNITY_PEOPLE, "aud_campaigns": CAMPAIGN_PEOPLE, "aud_lists": LIST_PEOPLE,
-        PERSON_EVENTS: REKEYED_PEOPLE}
+        "aud_person_opps": OPPORTUNITY_PEOPLE, "aud_campaigns": CAMPAIGN_PEOPLE, "aud_lists": LIST_PEOPLE}
     scoped = {people: person_scoped_sql(schema, people) for people in set(scope.values())}
     for name in person_tables(schema):
-        _replace_rows(lake, name, "person_id", scope[name], scoped[scope[name]][name])
-    lake.execute(f"INSERT INTO {PERSON_EVENTS} "
-                 f"{new_person_events_sql(f'batch_id > {int(batch_after)}', REKEYED_PEOPLE)}")
+        if name != PERSON_EVENTS:
+            _replace_rows(lake, name, "person_id", scope[name], scoped[scope[name]][name])
+    _rekey_events(lake, batch_after)
+    new_batches = f"batch_id > {int(batch_after)}"
+    lake.execute(f"INSERT INTO {PERSON_EVENTS} {new_person_events_sql(new_batches)}")
+    lake.execute(f"INSERT INTO {UNMATCHED_KEYS} {unmatched_keys_sql(new_batches)} EXCEPT FROM {UNMATCHED_KEYS}")
     _replace_rows(lake, "aud_links", "person_id", CHANGED_PEOPLE,
                   f"SELECT * FROM person_account WHERE person_id IN (SELECT person_id FROM {CHANGED_PEOPLE})")
     lake.execute(f"DELETE FROM aud_records WHERE profile_id IN (SELECT person_id FROM {REKEYED_PEOPLE})")
@@ -225,6 +231,31 @@ def _maintain(lake: Lake, batch_after: int) -> None:
         for name, sql in account_scoped_sql(schema, accounts).items():
             if (name in of_people) == (accounts == CHANGED_ACCOUNTS):
                 _replace_rows(lake, name, "account_id", accounts, sql)
+
+
+def _rekey_events(lake: Lake, batch_after: int) -> None:
+    """The event rows of the people whose records changed, as of the batches the tables reflect: each row follows
+    its record to the profile holding it now (a record gone leaves its key unmatched), and a record that came
+    with an unmatched key brings that key's events, read from `event` by key."""
+    if not lake.scalar(f"SELECT count(*) FROM (SELECT 1 FROM {REKEYED_PEOPLE} LIMIT 1)"):
+        return
+    rekeyed = f"SELECT person_id FROM {REKEYED_PEOPLE}"
+    lake.execute(f"CREATE OR REPLACE TEMP TABLE _aud_rekeyed_records AS {records_sql('person', rekeyed)}")
+    lake.execute(f"CREATE OR REPLACE TEMP TABLE _aud_rekeyed_events AS "
+                 f"FROM {PERSON_EVENTS} WHERE person_id IN ({rekeyed})")
+    lake.execute(f"DELETE FROM {PERSON_EVENTS} WHERE person_id IN ({rekeyed})")
+    lake.execute(f"""INSERT INTO {PERSON_EVENTS} BY NAME
+        SELECT r.profile_id AS person_id, e.* EXCLUDE (person_id)
+        FROM _aud_rekeyed_events e JOIN _aud_rekeyed_records r ON r.source_key = e.person_key""")
+    # A moved record is held by a rekeyed profile now, so a key none of theirs holds has no record at all.
+    lake.execute(f"INSERT INTO {UNMATCHED_KEYS} SELECT DISTINCT person_key FROM _aud_rekeyed_events "
+                 "WHERE person_key NOT IN (SELECT source_key FROM _aud_rekeyed_records)")
+    lake.execute(f"""CREATE OR REPLACE TEMP TABLE _aud_matched_records AS
+        SELECT * FROM _aud_rekeyed_records WHERE source_key IN (SELECT person_key FROM {UNMATCHED_KEYS})""")
+    if lake.scalar("SELECT count(*) FROM _aud_matched_records"):
+        lake.execute(f"INSERT INTO {PERSON_EVENTS} "
+                     f"{keyed_person_events_sql('_aud_matched_records', f'batch_id <= {int(batch_after)}')}")
+        lake.execute(f"DELETE FROM {UNMATCHED_KEYS} WHERE person_key IN (SELECT source_key FROM _aud_matched_records)")
 
 
 def _replace_rows(lake: Lake, table: str, key: str, scope: str, sql: str) -> None:

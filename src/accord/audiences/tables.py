@@ -22,7 +22,9 @@ ROW_ORDER = {PERSON_EVENTS: "event_type, person_id"}
 groups whose min/max cannot hold the type asked for: on `large` the five event features of bench/audiences.py
 take 0.62 s instead of 1.93 s. Each type's rows by person too: an incremental run's reads of its decided people's
 rows took 3-7 times longer without (0.79 against 0.25 s for the features over all types, the rekeyed people's
-DELETE 0.52 against < 0.07 s), though the build takes 41-46 s instead of 18 s. Rows a change adds come last."""
+DELETE 0.52 against < 0.07 s), though the build takes 41-46 s instead of 18 s. Rows a change adds come last.
+Each row keeps its record's key (`person_key`): a record that moves to another profile takes its events along,
+without a scan of every event for its key."""
 ACCOUNT_EVENTS = "aud_account_events"
 """Each person event under each of the person's accounts: a view over the people's events and links, so it is
 current whenever they are. Kept as a table it took 10.6 s to build on `large` (18.9M rows) and was rebuilt with
@@ -53,17 +55,34 @@ def account_scoped_sql(schema: Schema, accounts: str) -> dict[str, str]:
     return {name: scoped[name] for name in account_tables(schema)}
 
 
-def new_person_events_sql(in_batches: str, skipped: str) -> str:
-    """The `PERSON_EVENTS` rows of the events in the batches `in_batches` selects (a condition on batch_id), but for
-    the people in table `skipped` (column person_id): events never change, so the others' rows only gain these."""
-    events = f"(SELECT * FROM {ident('event')} WHERE {in_batches} AND NOT coalesce(is_deleted, FALSE))"
-    records = f"SELECT * FROM ({records_sql('person')}) WHERE profile_id NOT IN (SELECT person_id FROM {skipped})"
-    return _person_events(events, records)
+def new_person_events_sql(in_batches: str) -> str:
+    """The `PERSON_EVENTS` rows of the events in the batches `in_batches` selects (a condition on batch_id): events
+    never change, so the tables only gain these."""
+    return _person_events(_events(in_batches), records_sql("person"))
+
+
+def keyed_person_events_sql(records: str, in_batches: str) -> str:
+    """The `PERSON_EVENTS` rows of the records in table `records` (source_key, profile_id), of the events in the
+    batches `in_batches` selects: read by their keys, not by a join over every event."""
+    keys = f"SELECT source_key FROM {records}"
+    return _person_events(f"(SELECT * FROM {_events(in_batches)} WHERE person_key IN ({keys}))", f"SELECT * FROM {records}")
+
+
+def unmatched_keys_sql(in_batches: str = "TRUE") -> str:
+    """The distinct person keys of the events in the batches `in_batches` selects that no person record has (yet):
+    their events are in no aud_* table until a record with that key comes."""
+    return (f"SELECT DISTINCT person_key FROM {_events(in_batches)} WHERE person_key IS NOT NULL "
+            f"AND person_key NOT IN (SELECT source_key FROM ({records_sql('person')}))")
+
+
+def _events(in_batches: str) -> str:
+    return f"(SELECT * FROM {ident('event')} WHERE {in_batches} AND NOT coalesce(is_deleted, FALSE))"
 
 
 def _person_events(events: str, records: str) -> str:
     return f"""
-        SELECT pr.profile_id AS person_id, e.source_key AS event_id, e.event_type, e.url, e."timestamp", e.properties
+        SELECT pr.profile_id AS person_id, e.source_key AS event_id, e.event_type, e.url, e."timestamp", e.properties,
+               e.person_key
         FROM {events} e JOIN ({records}) pr ON pr.source_key = e.person_key"""
 
 
