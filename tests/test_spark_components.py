@@ -78,3 +78,16 @@ def test_a_path_split_over_many_tasks_needs_and_takes_several_rounds(monkeypatch
         roots_on_spark(edges, 16)
     monkeypatch.setattr(module, "MAX_ROUNDS", 64)
     assert roots_on_spark(edges, 16) == {node: 0 for node in range(1, 200)}
+
+
+@given(st.lists(st.tuples(st.integers(-(2**63), 2**63 - 1), st.integers(0, 2**31 - 1)), max_size=30), st.integers(1, 7))
+def test_pairs_packed_narrow_or_wide_come_back_as_they_were(pairs: list[tuple[int, int]], block: int) -> None:
+    import accord.engines.spark.components as module
+
+    x, y = (np.array(column, dtype=np.int64) for column in zip(*pairs)) if pairs else (np.empty(0, np.int64),) * 2
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(module, "BLOCK", block)
+        table = module.packed_pairs(x, y)
+    assert table.num_rows == -(-len(pairs) // block)
+    back = module.unpacked_pairs(table)
+    assert np.array_equal(back[0], x) and np.array_equal(back[1], y)

@@ -10,7 +10,8 @@ star contracts in one round.
 
 Pairs of nodes travel packed: a row holds up to `BLOCK` pairs as two binary columns, with the partition they go
 to. Spark's cost is per row far more than per byte: with a row per pair, the 10M-link bench's first round took
-10.6 s of its 17 s.
+10.6 s of its 17 s. Nodes below 2**31 take 4 bytes each, not 8: Spark compresses, shuffles and checkpoints half
+as much.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ ONE_TASK_LINKS = 4_000_000
 shrink by a fraction per round). A round costs Spark two shuffles and two checkpoints: on the 10M-link bench
 the second round (2.2M links) took 1.5-2 s, one task contracting them about 0.3 s."""
 BLOCK = 1_000_000
-"""Pairs in one packed row: 16 MB."""
-PACKED = "part int, link boolean, x binary, y binary"
+"""Pairs in one packed row: 8 or 16 MB."""
+PACKED = "part int, link boolean, pairs int, x binary, y binary"
 """A block of pairs (x[i], y[i]), the partition it goes to next, and whether its pairs are links or moves."""
-NODE = np.dtype("<i8")
+NARROW, WIDE = np.dtype("<i4"), np.dtype("<i8")
 
 
 def packed_pairs(x: np.ndarray, y: np.ndarray, part: np.ndarray | int = 0, link: bool = True) -> pa.Table:
@@ -72,7 +73,7 @@ def component_moves(links: Any, pairs: int | None = None) -> Any:
 def _pairs(frame: Any) -> int:
     from pyspark.sql import functions as F
 
-    return int(frame.select(F.sum(F.length("x"))).first()[0] or 0) // NODE.itemsize
+    return int(frame.select(F.sum("pairs")).first()[0] or 0)
 
 
 def _local_roots(parts: int, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -121,12 +122,12 @@ def _lowest_roots(parts: int, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.
     yield from _packed(nodes[moved], lowest[moved], 0, link=False)
 
 
-_PACKED_SCHEMA = pa.schema([("part", pa.int32()), ("link", pa.bool_()), ("x", pa.binary()), ("y", pa.binary())])
+_PACKED_SCHEMA = pa.schema([("part", pa.int32()), ("link", pa.bool_()), ("pairs", pa.int32()), ("x", pa.binary()),
+                            ("y", pa.binary())])
 
 
 def _packed(x: np.ndarray, y: np.ndarray, part: np.ndarray | int, link: bool) -> Iterator[pa.RecordBatch]:
     """One row per `BLOCK` pairs of one partition (a batch each, far below Arrow's 2 GB a binary column holds)."""
-    x, y = x.astype(NODE, copy=False), y.astype(NODE, copy=False)
     if isinstance(part, int):
         groups = [(part, x, y)]
     else:
@@ -138,9 +139,12 @@ def _packed(x: np.ndarray, y: np.ndarray, part: np.ndarray | int, link: bool) ->
         groups = [(int(ordered[s]), x[order[s:e]], y[order[s:e]]) for s, e in zip(starts, bounds)]
     for p, xs, ys in groups:
         for start in range(0, len(xs), BLOCK):
+            block = xs[start:start + BLOCK], ys[start:start + BLOCK]
+            narrow = all(not len(v) or (v.min() >= 0 and v.max() <= np.iinfo(NARROW).max) for v in block)
+            bx, by = (v.astype(NARROW if narrow else WIDE) for v in block)
             yield pa.RecordBatch.from_arrays(
-                [pa.array([p], pa.int32()), pa.array([link]), _binary(xs[start:start + BLOCK]),
-                 _binary(ys[start:start + BLOCK])], schema=_PACKED_SCHEMA)
+                [pa.array([p], pa.int32()), pa.array([link]), pa.array([len(bx)], pa.int32()), _binary(bx),
+                 _binary(by)], schema=_PACKED_SCHEMA)
 
 
 def _binary(values: np.ndarray) -> pa.Array:
@@ -151,9 +155,13 @@ def _binary(values: np.ndarray) -> pa.Array:
 
 def _columns(batches: Iterator[pa.RecordBatch] | list[pa.RecordBatch]) -> tuple[np.ndarray, np.ndarray]:
     """The pairs of every row of `batches`, as two whole arrays (empty when there are none)."""
-    x: list[np.ndarray] = [np.empty(0, NODE)]
-    y: list[np.ndarray] = [np.empty(0, NODE)]
+    x: list[np.ndarray] = [np.empty(0, np.int64)]
+    y: list[np.ndarray] = [np.empty(0, np.int64)]
     for batch in batches:
-        x += [np.frombuffer(value.as_buffer(), NODE) for value in batch.column("x")]
-        y += [np.frombuffer(value.as_buffer(), NODE) for value in batch.column("y")]
+        for pairs, bx, by in zip(batch.column("pairs").to_pylist(), batch.column("x"), batch.column("y")):
+            if pairs:
+                xs, ys = bx.as_buffer(), by.as_buffer()
+                node = WIDE if xs.size == pairs * WIDE.itemsize else NARROW
+                x.append(np.frombuffer(xs, node))
+                y.append(np.frombuffer(ys, node))
     return np.concatenate(x).astype(np.int64, copy=False), np.concatenate(y).astype(np.int64, copy=False)
