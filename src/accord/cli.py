@@ -131,6 +131,8 @@ NumberFormatOpt = Annotated[Optional[str], typer.Option(
 EncodingOpt = Annotated[Optional[str], typer.Option(
     "--encoding", help="A CSV file's text encoding when it is not UTF-8, e.g. cp1252 for what a spreadsheet saves as "
                        "'CSV (Comma delimited)' in the Americas and Western Europe, or utf-16.")]
+SheetOpt = Annotated[Optional[str], typer.Option(
+    "--sheet", help="An Excel workbook's sheet to read, by name (default: its first).")]
 DATE_FORMAT_HINT = ("dates in a locale's format (11/20/2026 10:00 AM, 20.11.2026) load with `--date-format`, e.g. "
                     "--date-format '%m/%d/%Y %I:%M %p' --date-format '%m/%d/%Y'")
 
@@ -277,7 +279,8 @@ def generate_cmd(
 
 @ingest_app.command("files")
 def ingest_files(
-    path: Annotated[Path, typer.Argument(help="A CSV, JSONL or Parquet file, or a folder with manifest.yaml.")],
+    path: Annotated[Path, typer.Argument(help="A CSV, JSONL, Parquet or Excel (.xlsx) file, or a folder with "
+                                              "manifest.yaml.")],
     mapping: Annotated[Optional[str], typer.Option(help="Mapping YAML file or shipped mapping name.")] = None,
     entity: Annotated[Optional[str], typer.Option(help=f"Target entity: {', '.join(ENTITIES)}.")] = None,
     instance: Annotated[Optional[str], typer.Option(help="Source instance id (overrides the mapping's).")] = None,
@@ -285,6 +288,7 @@ def ingest_files(
     time_zone: TimeZoneOpt = None,
     number_format: NumberFormatOpt = None,
     encoding: EncodingOpt = None,
+    sheet: SheetOpt = None,
     engine: EngineOpt = None,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
@@ -312,6 +316,8 @@ def ingest_files(
                     for job in jobs]
         if encoding:
             jobs = [replace(job, encoding=encoding) for job in jobs]
+        if sheet:
+            jobs = [replace(job, sheet=sheet) for job in jobs]
         with ws.lake(sandbox) as lake:
             results = ingest_jobs(workspace_engine(ws, lake, engine), jobs)
     print_results(results)
@@ -602,7 +608,7 @@ def mappings_list() -> None:
 
 @mappings_app.command("check")
 def mappings_check(
-    path: Annotated[Path, typer.Argument(help="A CSV, JSONL or Parquet file.")],
+    path: Annotated[Path, typer.Argument(help="A CSV, JSONL, Parquet or Excel (.xlsx) file.")],
     mapping: Annotated[Optional[str], typer.Option(
         help="Mapping file or shipped name (default: the best fit).")] = None,
     rows: Annotated[int, typer.Option(min=0, help="Mapped rows shown.")] = 5,
@@ -610,6 +616,7 @@ def mappings_check(
     time_zone: TimeZoneOpt = None,
     number_format: NumberFormatOpt = None,
     encoding: EncodingOpt = None,
+    sheet: SheetOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Before loading: the mapping a file would use, what becomes of each column, and its first rows mapped.
@@ -620,12 +627,13 @@ def mappings_check(
 
     with user_errors():
         schema = _schema_if_any(workspace)
-        first = next(iter(FileReader(path, encoding).chunks()))
+        first = next(iter(FileReader(path, encoding, sheet).chunks()))
         if mapping:
             used = resolve_mapping(mapping, schema=schema)
         else:
-            name, share = best_fit(first.columns)
-            console.print(f"best fit: {name} ({share:.0%} of its columns present)", highlight=False)
+            name, present, read = best_fit(first.columns)
+            console.print(f"best fit: {name} ({present:.0%} of its columns present; it reads {read:.0%} of the "
+                          "file's)", highlight=False)
             used = resolve_mapping(name, schema=schema)
         seen = preview(used.in_locale(date_format or [], time_zone, number_format), first, rows)
     table = Table("column", "becomes")
@@ -638,7 +646,7 @@ def mappings_check(
         err_console.print(f"[red]error:[/red] {escape(seen.missing)}", highlight=False)
         raise typer.Exit(1)
     for row in seen.sample:
-        console.print(escape(json.dumps(row, default=str)), highlight=False)
+        console.print(escape(json.dumps(row, default=str, ensure_ascii=False)), highlight=False)
     if any("unparsable_date" in str(row.get("_reason")) for row in seen.sample):
         console.print(DATE_FORMAT_HINT, highlight=False)
 

@@ -53,13 +53,16 @@ def preview(mapping: Mapping, chunk: RawChunk, rows: int = 5) -> MappingPreview:
     return MappingPreview(dict(zip(chunk.columns, fills.values())), absent, None, sample)
 
 
-def fit(mapping: Mapping, columns: list[str]) -> float:
-    """How well a file's columns fit a mapping: the share of the columns it reads that the file has (0 when a
-    column the records need is missing)."""
+def fit(mapping: Mapping, columns: list[str]) -> tuple[float, float]:
+    """How well a file's columns fit a mapping: the share of the columns it reads that the file has, and the share
+    of the file's columns it reads (both 0 when a column the records need is missing)."""
     named = [mapping.renames(columns).get(c, c) for c in columns]
     try:
         mapping.check_columns(named)
     except MappingError:
-        return 0.0
+        return 0.0, 0.0
     read = mapping.source_columns
-    return 1 - len(mapping.absent(named)) / len(read) if read else 0.0
+    if not read or not named:
+        return 0.0, 0.0
+    used = set(read) | {c.split(".")[0] for c in read}
+    return 1 - len(mapping.absent(named)) / len(read), sum(c in used for c in named) / len(named)

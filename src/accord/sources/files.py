@@ -1,4 +1,4 @@
-"""The file source: CSV, JSONL and Parquet files read in chunks, with row numbers and malformed rows kept."""
+"""The file source: CSV, JSONL, Parquet and Excel files read in chunks, with row numbers and malformed rows kept."""
 
 from __future__ import annotations
 
@@ -30,9 +30,11 @@ from accord.readable import UnreadableYaml, yaml_data
 from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk
 from accord.sources.footers import Footer, report_footer
 from accord.sources.mappings import resolve_mapping
+from accord.sources.spreadsheets import WORKBOOKS, UnreadableWorkbook, sheet_rows
 from accord.sources.transcode import UTF8, Transcoded, checked_encoding
 
-FORMATS = {".csv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+FORMATS = {".csv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
+           **{suffix: "xlsx" for suffix in WORKBOOKS}}
 CSV_BLOCK_BYTES = 32 << 20
 ROWS_PER_CHUNK = 200_000
 BOM = b"\xef\xbb\xbf"
@@ -71,7 +73,9 @@ def detect_format(path: Path) -> str:
     try:
         return FORMATS[path.suffix.lower()]
     except KeyError:
-        raise FileFormatError(f"{path}: unknown file type {path.suffix!r}; use one of {', '.join(FORMATS)}") from None
+        hint = "; save an Excel 97-2003 workbook as .xlsx or as CSV UTF-8" if path.suffix.lower() == ".xls" else ""
+        raise FileFormatError(f"{path}: unknown file type {path.suffix!r}; use one of {', '.join(FORMATS)}"
+                              f"{hint}") from None
 
 
 def _utf16(path: Path) -> bool:
@@ -92,16 +96,20 @@ def fingerprint(path: Path) -> str:
 class FileReader:
     """Reads one file as RawChunks; `strict_columns` says whether every chunk has the file's full column set."""
 
-    def __init__(self, path: Path, encoding: str | None = None) -> None:
+    def __init__(self, path: Path, encoding: str | None = None, sheet: str | None = None) -> None:
         self.path = path
         self.format = detect_format(path)
         self.strict_columns = self.format != "jsonl"
         named = checked_encoding(encoding) if encoding else "utf-8"
         self.encoding = "utf-8-sig" if named in UTF8 else named
         """The CSV file's text encoding (UTF-8 unless named): a spreadsheet may save another."""
+        self.sheet = sheet
+        """The workbook's sheet to read (its first unless named)."""
         if self.format != "csv" and self.encoding != "utf-8-sig":
-            raise FileFormatError(f"{path}: JSON lines are UTF-8 (RFC 8259) and Parquet holds typed values: "
-                                  "--encoding is for CSV files")
+            raise FileFormatError(f"{path}: JSON lines are UTF-8 (RFC 8259), and Parquet and Excel hold typed "
+                                  "values: --encoding is for CSV files")
+        if self.format != "xlsx" and sheet is not None:
+            raise FileFormatError(f"{path}: only an Excel workbook has sheets: --sheet is for .xlsx files")
         if self.format != "parquet" and self.encoding == "utf-8-sig" and _utf16(path):
             raise FileFormatError(f"{path} is UTF-16 text (as a spreadsheet's 'Unicode Text' saves it): load it with "
                                   "--encoding utf-16, or save it as UTF-8 (CSV UTF-8)")
@@ -133,7 +141,8 @@ class FileReader:
     def fingerprint(self) -> str:
         """The file's fingerprint, with its encoding when not UTF-8: read in another, it is another input (loading
         it again with the right --encoding is no repeat)."""
-        return fingerprint(self.path) + ("" if self.encoding == "utf-8-sig" else f":{self.encoding}")
+        return (fingerprint(self.path) + ("" if self.encoding == "utf-8-sig" else f":{self.encoding}")
+                + ("" if self.sheet is None else f":sheet={self.sheet}"))
 
     def utf8_copy(self, target: Path) -> Path:
         """The CSV file's records (its footer left out) written to `target` as UTF-8, for a reader that takes only
@@ -148,6 +157,8 @@ class FileReader:
             return self._csv()
         if self.format == "parquet":
             return self._parquet()
+        if self.format == "xlsx":
+            return self._xlsx()
         return self._jsonl()
 
     def _csv(self) -> Iterator[RawChunk]:
@@ -268,6 +279,32 @@ class FileReader:
             start += batch.num_rows
             yield RawChunk(pa.Table.from_batches([batch]).append_column(ROW_COLUMN, pa.array(rows)))
 
+    def _xlsx(self) -> Iterator[RawChunk]:
+        """The sheet's first row that holds a value is its header; a row with values past the header's last column
+        is kept whole as malformed."""
+        try:
+            rows = sheet_rows(self.path, self.sheet)
+            header = next(rows, None)
+            if header is None:
+                raise FileFormatError(f"{self.path}: the sheet is empty (no header row)")
+            names = self.usable_names([name or "" for name in header])
+            values: list[list[str | None]] = []
+            numbers: list[int] = []
+            malformed: list[MalformedRow] = []
+            for number, row in enumerate(rows, start=1):
+                if len(row) > len(names):
+                    malformed.append(MalformedRow(number, shown([(v or "").encode() for v in row]),
+                                                  f"malformed_row: expected {len(names)} fields, found {len(row)}"))
+                else:
+                    numbers.append(number)
+                    values.append(row + [None] * (len(names) - len(row)))
+                if len(numbers) + len(malformed) >= ROWS_PER_CHUNK:
+                    yield _text_chunk(names, values, numbers, malformed)
+                    values, numbers, malformed = [], [], []
+            yield _text_chunk(names, values, numbers, malformed)
+        except UnreadableWorkbook as err:
+            raise FileFormatError(str(err)) from None
+
     def _jsonl(self) -> Iterator[RawChunk]:
         records: list[dict[str, str | None]] = []
         rows: list[int] = []
@@ -347,7 +384,8 @@ def undecodable(columns: list[str]) -> str:
     return f"invalid_utf8: {', '.join(columns)} holds bytes that are not UTF-8"
 
 
-def _text_chunk(header: list[str], values: list[list[str]], rows: list[int], malformed: list[MalformedRow]) -> RawChunk:
+def _text_chunk(header: list[str], values: list[list[str]] | list[list[str | None]], rows: list[int],
+                malformed: list[MalformedRow]) -> RawChunk:
     columns = {name: pa.array([v[i] for v in values], pa.string()) for i, name in enumerate(header)}
     return RawChunk(pa.table({**columns, ROW_COLUMN: pa.array(rows, pa.int64())}), malformed)
 
@@ -457,6 +495,8 @@ class FileJob:
     source_instance_id: str | None = None
     encoding: str | None = None
     """A CSV file's text encoding, when not UTF-8."""
+    sheet: str | None = None
+    """An Excel workbook's sheet, when not its first."""
 
 
 def jobs_from_manifest(folder: Path, schema: Schema = STANDARD) -> list[FileJob]:
@@ -476,17 +516,19 @@ def jobs_from_manifest(folder: Path, schema: Schema = STANDARD) -> list[FileJob]
     for entry in entries:
         if not isinstance(entry.get("encoding", ""), str):
             raise FileFormatError(f"{manifest}: `encoding` of {entry['path']} is a name (cp1252, utf-16, ...)")
+        if not isinstance(entry.get("sheet", ""), str):
+            raise FileFormatError(f"{manifest}: `sheet` of {entry['path']} is a sheet's name, in quotes if a number")
         mapping_ref = entry["mapping"]
         if not Path(mapping_ref).is_absolute() and (folder / mapping_ref).exists():
             mapping_ref = str(folder / mapping_ref)
         jobs.append(FileJob(folder / entry["path"], resolve_mapping(mapping_ref, schema=schema),
-                            entry.get("source_instance_id"), entry.get("encoding")))
+                            entry.get("source_instance_id"), entry.get("encoding"), entry.get("sheet")))
     return jobs
 
 
 def load_file(lake: Lake, job: FileJob, on_rows: Callable[[int], None] | None = None) -> IngestResult:
     """Ingest one file as one batch."""
-    reader = FileReader(job.path, job.encoding)
+    reader = FileReader(job.path, job.encoding, job.sheet)
     result = ingest_chunks(
         lake,
         job.mapping,

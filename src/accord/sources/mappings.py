@@ -26,16 +26,21 @@ def builtin_mappings() -> list[str]:
                   for item in _shipped(c).iterdir() if item.name.endswith(".yaml"))
 
 
-def best_fit(columns: list[str]) -> tuple[str, float]:
-    """The shipped mapping that fits a file's columns best, and the share of the columns it reads that are there;
-    MappingError when none can read it."""
+def best_fit(columns: list[str]) -> tuple[str, float, float]:
+    """The shipped mapping that fits a file's columns best, the share of the columns it reads that are there and
+    the share of the file's columns it reads; MappingError when none can read it. Both shares count: by the first
+    alone a small mapping (a list's five columns) beat the one a file of leads was made for."""
     from accord.ingest.preview import fit
 
-    share, name = max((fit(resolve_mapping(n), columns), n) for n in builtin_mappings())
-    if share == 0:
+    def score(name: str) -> tuple[float, float, float]:
+        present, read = fit(resolve_mapping(name), columns)
+        return (2 * present * read / (present + read) if present + read else 0.0), present, read
+
+    (best, present, read), name = max((score(n), n) for n in builtin_mappings())
+    if best == 0:
         raise MappingError(f"no shipped mapping fits the columns {', '.join(columns)}; write one (docs/ingest.md) "
                            "and pass --mapping")
-    return name, share
+    return name, present, read
 
 
 @dataclass(frozen=True)

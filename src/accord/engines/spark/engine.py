@@ -39,7 +39,7 @@ from accord.identity.stitch import pointer_roots
 from accord.ingest.loader import Batch, IngestResult, ingest_batch, keyed_select
 from accord.lake.sql import DUCKDB_TYPES, ident, literal
 from accord.lake.store import Lake
-from accord.sources.files import FileJob, FileReader
+from accord.sources.files import FileJob, FileReader, load_file
 
 
 def open_engine(lake: Lake, settings: SparkConfig | None = None) -> SparkEngine:
@@ -115,7 +115,12 @@ class SparkEngine:
                 bring_back(self.lake, self.spark.table(name), folder, name)
 
     def load_file(self, job: FileJob, on_rows: Callable[[int], None] | None = None) -> IngestResult:
-        """The file read and mapped on Spark, then its mapped rows (Parquet) committed by the lake as one batch."""
+        """The file read and mapped on Spark, then its mapped rows (Parquet) committed by the lake as one batch. An
+        Excel workbook (at most 1,048,576 rows a sheet, which Spark has no reader for) is read here, as the
+        lake's engine reads it."""
+        file = FileReader(job.path, job.encoding, job.sheet)
+        if file.format == "xlsx":
+            return load_file(self.lake, job, on_rows)
         mapped: list[MappedFile] = []
 
         def read(batch: Batch) -> None:
@@ -137,7 +142,6 @@ class SparkEngine:
             self.lake.execute(f"CREATE TEMP TABLE {batch.stage} AS {keyed_select(batch.mapping, batch.instance, rows)}")
             return True
 
-        file = FileReader(job.path, job.encoding)
         with self._staging() as folder:
             result = ingest_batch(self.lake, job.mapping, fill, source_name=str(job.path),
                                   fingerprint=file.fingerprint(), source_instance_id=job.source_instance_id,

@@ -1,0 +1,133 @@
+"""Excel workbooks as people keep lists in them (a trade show's leads, a sales team's contacts): typed cells read as
+Excel shows them, blank rows skipped, a row spilling past the header quarantined, the sheet chosen by name."""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+from typer.testing import CliRunner
+
+from accord.cli import app
+from accord.engines.registry import open_engine
+from accord.sources.files import FileFormatError, FileJob, FileReader, load_file
+from accord.sources.mappings import resolve_mapping
+from accord.sources.spreadsheets import cell_text
+
+HEADER = ["Id", "First Name", "Last Name", "Email Address", "Company Name", "Lead Score", "Unsubscribed", "Updated At",
+          "Booth Notes"]
+
+
+def trade_show(path: Path) -> Path:
+    """A workbook as a marketer fills it: numbers, booleans and dates typed as cells, a blank row, a note typed
+    past the last column, trailing cells formatted but empty, and the leads of a second day on a second sheet."""
+    book = Workbook()
+    first = book.active
+    first.title = "Day 1"
+    first.append(HEADER)
+    first.append([1, "José", "Müller", "jose@acme.com", "Société Générale", 85, False, datetime(2026, 11, 20, 10, 0),
+                  "asked for a demo"])
+    first.append([])
+    first.append([2, "Anna", "Smith", "anna@acme.com", "Acme", 12.5, True, datetime(2026, 11, 20, 11, 30), None])
+    first.append([3, "Bob", "Lee", "bob@acme.com", "Acme", 40, False, datetime(2026, 11, 20, 12, 0), "call", "later"])
+    first.cell(row=9, column=3).number_format = "0.00"  # formatted, holding nothing
+    second = book.create_sheet("Day 2")
+    second.append(HEADER[:5])
+    second.append([4, "Chen", "Wei", "chen@acme.com", "Acme"])
+    book.save(path)
+    return path
+
+
+def test_a_workbooks_first_sheet_loads_with_its_cells_as_excel_shows_them(lake, tmp_path: Path, engine: str) -> None:
+    job = FileJob(trade_show(tmp_path / "leads.xlsx"), resolve_mapping("marketo/lead"))
+    result = load_file(lake, job) if engine == "duckdb" else open_engine(engine, lake).load_file(job)
+    assert (result.loaded, result.quarantined) == (2, 1)
+    assert result.unmapped_columns == ["Booth Notes"]
+    got = lake.query("SELECT source_id, first_name, company_name, lead_score, email_opt_out, source_updated_at "
+                     "FROM person_current ORDER BY source_id")
+    assert [(r["source_id"], r["first_name"], r["company_name"], r["lead_score"], r["email_opt_out"]) for r in got] == [
+        ("1", "José", "Société Générale", 85, False), ("2", "Anna", "Acme", 12.5, True)]
+    assert got[0]["source_updated_at"].isoformat() == "2026-11-20T10:00:00+00:00"
+    [bad] = lake.query("SELECT source_row, reason, raw_record FROM quarantine")
+    assert bad["source_row"] == 3 and bad["reason"] == "malformed_row: expected 9 fields, found 10"
+    assert "bob@acme.com" in bad["raw_record"] and "later" in bad["raw_record"], "the row is kept whole"
+
+
+def test_a_sheet_is_read_by_its_name_from_the_command_line(tmp_path: Path) -> None:
+    path = trade_show(tmp_path / "leads.xlsx")
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", str(tmp_path / "ws")]).exit_code == 0
+    loaded = runner.invoke(app, ["ingest", "files", str(path), "--mapping", "marketo/lead", "--sheet", "Day 2",
+                                 "-w", str(tmp_path / "ws")])
+    assert loaded.exit_code == 0, loaded.output
+    missing = runner.invoke(app, ["ingest", "files", str(path), "--mapping", "marketo/lead", "--sheet", "Day 3",
+                                  "-w", str(tmp_path / "ws")])
+    assert missing.exit_code == 1 and "has no sheet 'Day 3'; its sheets: 'Day 1', 'Day 2'" in missing.output
+    assert "Traceback" not in missing.output
+
+
+def test_the_same_workbook_read_from_another_sheet_is_another_input(lake, tmp_path: Path) -> None:
+    path = trade_show(tmp_path / "leads.xlsx")
+    assert FileReader(path).fingerprint() != FileReader(path, sheet="Day 2").fingerprint()
+    first = load_file(lake, FileJob(path, resolve_mapping("marketo/lead")))
+    second = load_file(lake, FileJob(path, resolve_mapping("marketo/lead"), sheet="Day 2"))
+    assert (first.loaded, second.loaded, second.already_ingested_as) == (2, 1, None)
+
+
+@pytest.mark.parametrize(("name", "content", "sheet", "said"), [
+    ("renamed.xlsx", b"Id,Email\n1,a@x.com\n", None, "not a readable Excel workbook"),
+    ("old.xls", b"\xd0\xcf\x11\xe0", None, "save an Excel 97-2003 workbook as .xlsx or as CSV UTF-8"),
+    ("list.csv", b"Id,Email\n1,a@x.com\n", "Day 1", "--sheet is for .xlsx files"),
+])
+def test_what_is_no_workbook_is_refused_by_name(tmp_path: Path, name: str, content: bytes, sheet: str | None,
+                                                said: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(FileFormatError, match=said):
+        list(FileReader(path, sheet=sheet).chunks())
+
+
+def test_an_empty_sheet_and_a_header_naming_a_column_twice_are_refused(tmp_path: Path) -> None:
+    book = Workbook()
+    book.create_sheet("Twice").append(["Id", "Email", "Email"])
+    book.save(tmp_path / "odd.xlsx")
+    with pytest.raises(FileFormatError, match="the sheet is empty"):
+        list(FileReader(tmp_path / "odd.xlsx").chunks())
+    with pytest.raises(FileFormatError, match="'Email' more than once"):
+        list(FileReader(tmp_path / "odd.xlsx", sheet="Twice").chunks())
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (None, None), ("", None), (85, "85"), (1500000.0, "1500000"), (12.5, "12.5"), (0.1 + 0.2, "0.30000000000000004"),
+    (1e20, "1e+20"), (True, "true"), (datetime(2026, 11, 20, 10, 0), "2026-11-20T10:00:00"), ("00123", "00123"),
+])
+def test_a_cells_value_reads_as_excel_shows_it(value: object, text: str | None) -> None:
+    assert cell_text(value) == text
+
+
+def test_a_workbook_whose_xml_expands_entities_is_refused_not_expanded(tmp_path: Path) -> None:
+    """A billion laughs in a sheet's XML: refused in one line, not expanded to gigabytes."""
+    good = trade_show(tmp_path / "good.xlsx")
+    laughs = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+              + "".join(f'<!ENTITY lol{i} "{("&lol%s;" % (i - 1 if i > 1 else "")) * 10}">' for i in range(1, 10))
+              + ']><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+              '<row r="1"><c r="A1" t="inlineStr"><is><t>&lol9;</t></is></c></row></sheetData></worksheet>')
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(tmp_path / "bomb.xlsx", "w") as out:
+        for item in src.infolist():
+            out.writestr(item, laughs if item.filename == "xl/worksheets/sheet1.xml" else src.read(item.filename))
+    with pytest.raises(FileFormatError, match="not a readable Excel workbook") as refused:
+        list(FileReader(tmp_path / "bomb.xlsx").chunks())
+    assert "\n" not in str(refused.value)
+
+
+def test_mappings_check_reads_a_workbook_and_guesses_the_mapping_its_columns_are_for(tmp_path: Path) -> None:
+    """A lead list's columns fit the lead mapping, though they are a third of what it reads: a mapping reading five
+    columns, two of them in the file, fits less."""
+    shown = CliRunner().invoke(app, ["mappings", "check", str(trade_show(tmp_path / "leads.xlsx"))],
+                               env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "best fit: marketo/lead" in shown.output and "it reads 89% of the file's" in shown.output
+    assert '"first_name": "José"' in shown.output and '"lead_score": 85.0' in shown.output
