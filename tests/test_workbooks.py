@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from accord.cli import app
 from accord.engines.registry import open_engine
-from accord.sources.files import FileFormatError, FileJob, FileReader, load_file
+from accord.sources.files import FileFormatError, FileJob, FileReader, jobs_from_manifest, load_file
 from accord.sources.mappings import resolve_mapping
 from accord.sources.spreadsheets import cell_text
 
@@ -131,3 +131,13 @@ def test_mappings_check_reads_a_workbook_and_guesses_the_mapping_its_columns_are
     assert shown.exit_code == 0, shown.output
     assert "best fit: marketo/lead" in shown.output and "it reads 89% of the file's" in shown.output
     assert '"first_name": "José"' in shown.output and '"lead_score": 85.0' in shown.output
+
+
+def test_a_manifest_names_each_workbooks_sheet_as_text(tmp_path: Path) -> None:
+    trade_show(tmp_path / "leads.xlsx")
+    (tmp_path / "manifest.yaml").write_text("files:\n  - {path: leads.xlsx, mapping: marketo/lead, sheet: Day 2}\n")
+    [job] = jobs_from_manifest(tmp_path)
+    assert job.sheet == "Day 2"
+    (tmp_path / "manifest.yaml").write_text("files:\n  - {path: leads.xlsx, mapping: marketo/lead, sheet: 2024}\n")
+    with pytest.raises(FileFormatError, match="`sheet` of leads.xlsx is a sheet's name, in quotes if a number"):
+        jobs_from_manifest(tmp_path)
