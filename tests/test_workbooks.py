@@ -13,7 +13,13 @@ from typer.testing import CliRunner
 
 from accord.cli import app
 from accord.engines.registry import open_engine
-from accord.sources.files import FileFormatError, FileJob, FileReader, jobs_from_manifest, load_file
+from accord.sources.files import (
+    FileFormatError,
+    FileJob,
+    FileReader,
+    jobs_from_manifest,
+    load_file,
+)
 from accord.sources.mappings import resolve_mapping
 from accord.sources.spreadsheets import cell_text
 
