@@ -45,7 +45,7 @@ event = st.tuples(st.just("event"), st.integers(0, 10_000),
                   st.sampled_from(["email.click", "web.pageview", "email.open", "webinar.attend"]),
                   st.integers(-40 * 24, 48))  # hours from the round's instant: old, recent, or still to come
 lead = st.tuples(st.just("lead"), st.integers(0, 10_000))
-early = st.tuples(st.just("early"), st.integers(0, 10_000),  # an event of a lead that may come later, or never
+early = st.tuples(st.just("early"), st.integers(0, 10_000),
                   st.sampled_from(["email.click", "web.pageview"]), st.integers(-40 * 24, 0))
 LEADS = 20  # the leads a change may add, by number: an early event names one of them
 shared_domain = st.tuples(st.just("domain"), st.integers(0, 10_000), st.integers(0, 10_000))
@@ -56,9 +56,8 @@ RELATIONS = {  # change kind → (relation, what it points to, its other fields)
     "listed": ("marketing_list_member", "marketing_list", {}),
 }
 related = st.tuples(st.sampled_from(sorted(RELATIONS)), st.integers(0, 10_000), st.integers(0, 10_000))
-changes = st.lists(st.one_of(person_change, merge, account_change, lead, early, shared_domain, opportunity_change, event,
-                             related),
-                   min_size=0, max_size=8)
+changes = st.lists(st.one_of(person_change, merge, account_change, lead, early, shared_domain, opportunity_change,
+                             event, related), min_size=0, max_size=8)
 rounds = st.lists(st.tuples(st.integers(0, 10 * 24), changes), min_size=1, max_size=3)
 
 
@@ -101,12 +100,9 @@ def apply(lake: Lake, change: tuple, at: datetime, n: int) -> None:
         if update.pop("account", False):
             update["account_key"] = accounts[(i * 7) % len(accounts)]["source_key"]
         replace(lake, "opportunity", opps[i % len(opps)], update, at, n)
-    elif kind == "early":
-        new_record(lake, "event", {"source_id": f"ev-{n}", "event_type": change[2], "person_key": lead_key(i),
-                                   "url": "https://example.com/pricing", "timestamp": (at + timedelta(hours=change[3])).isoformat()}, n)
-    elif kind == "event":
-        new_record(lake, "event", {"source_id": f"ev-{n}", "event_type": change[2],
-                                   "person_key": people[i % len(people)]["source_key"],
+    elif kind in ("event", "early"):  # an early event names a lead that may come later, or never
+        person = lead_key(i) if kind == "early" else people[i % len(people)]["source_key"]
+        new_record(lake, "event", {"source_id": f"ev-{n}", "event_type": change[2], "person_key": person,
                                    "url": "https://example.com/pricing", "timestamp": (at + timedelta(hours=change[3])).isoformat()}, n)
     else:  # a new relation of the person to an account, a campaign, a deal (maybe of an account not theirs), a list
         entity, target, fields = RELATIONS[kind]
@@ -273,35 +269,26 @@ def test_a_run_that_fails_midway_leaves_nothing_half_kept(evaluated_lake: Path, 
         assert got == lake.query(MEMBERSHIP)
 
 
-def test_tables_kept_without_a_copy_of_the_records_are_built_whole_once(evaluated_lake: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("earlier", [
+    ["DROP TABLE aud_records"],  # as the Accord before it kept a copy of the records left its tables
+    # and the one before events kept their record's key, and the keys of events without a record
+    ["ALTER TABLE aud_person_events DROP COLUMN person_key", "DROP TABLE aud_unmatched_keys"],
+], ids=["no copy of the records", "no event keys"])
+def test_tables_an_earlier_accord_kept_are_built_whole_once(evaluated_lake: Path, tmp_path: Path,
+                                                            earlier: list[str]) -> None:
     path = tmp_path / "accord.duckdb"
     shutil.copy(evaluated_lake, path)
     audiences = load_audiences(EXAMPLES)
     with Lake(path) as lake:
         evaluate(lake, audiences, AS_OF)
-        lake.execute("DROP TABLE aud_records")  # as the Accord before it kept one left its tables
+        for statement in earlier:
+            lake.execute(statement)
         replace(lake, "person", current(lake, "person")[0], {"job_title": "VP Growth"}, AS_OF, 1)
         run_identity(lake, IdentityConfig())
-        assert evaluate(lake, audiences, AS_OF).mode == "full", "which records the tables hold is not known"
+        assert evaluate(lake, audiences, AS_OF).mode == "full", "what the tables hold is not known"
         records = "SELECT value, profile_id FROM identity_nodes WHERE kind = 'person' AND namespace = 'b2b_person'"
         assert lake.query(f"{records} EXCEPT SELECT * FROM aud_records") == []
         assert lake.query(f"SELECT * FROM aud_records EXCEPT {records}") == []
-        assert evaluate(lake, audiences, AS_OF).mode == "incremental"
-
-
-def test_tables_an_earlier_accord_kept_without_unmatched_event_keys_are_built_whole(evaluated_lake: Path,
-                                                                                   tmp_path: Path) -> None:
-    path = tmp_path / "accord.duckdb"
-    shutil.copy(evaluated_lake, path)
-    audiences = load_audiences(EXAMPLES)
-    with Lake(path) as lake:
-        evaluate(lake, audiences, AS_OF)
-        # As the Accord before it left them: events without their record's key, and no unmatched keys.
-        lake.execute("ALTER TABLE aud_person_events DROP COLUMN person_key")
-        lake.execute("DROP TABLE aud_unmatched_keys")
-        replace(lake, "person", current(lake, "person")[0], {"job_title": "VP Growth"}, AS_OF, 1)
-        run_identity(lake, IdentityConfig())
-        assert evaluate(lake, audiences, AS_OF).mode == "full", "where each event's record is is not known"
         assert lake.scalar("SELECT count(*) FROM aud_person_events WHERE person_key IS NULL") == 0
         assert evaluate(lake, audiences, AS_OF).mode == "incremental"
 

@@ -64,8 +64,8 @@ def new_person_events_sql(in_batches: str) -> str:
 def keyed_person_events_sql(records: str, in_batches: str) -> str:
     """The `PERSON_EVENTS` rows of the records in table `records` (source_key, profile_id), of the events in the
     batches `in_batches` selects: read by their keys, not by a join over every event."""
-    keys = f"SELECT source_key FROM {records}"
-    return _person_events(f"(SELECT * FROM {_events(in_batches)} WHERE person_key IN ({keys}))", f"SELECT * FROM {records}")
+    keyed = f"(SELECT * FROM {_events(in_batches)} WHERE person_key IN (SELECT source_key FROM {records}))"
+    return _person_events(keyed, f"SELECT * FROM {records}")
 
 
 def unmatched_keys_sql(in_batches: str = "TRUE") -> str:
