@@ -50,8 +50,8 @@ REKEYED_PEOPLE = "_aud_rekeyed_people"  # whose records changed (came, left, mov
 RELINKED_PEOPLE = "_aud_relinked_people"  # whose account links changed (the rekeyed included)
 OPPORTUNITY_PEOPLE = "_aud_opportunity_people"  # whose opportunities may differ
 CAMPAIGN_PEOPLE = "_aud_campaign_people"
-UNMATCHED_KEYS = "aud_unmatched_keys"
 LIST_PEOPLE = "_aud_list_people"
+UNMATCHED_KEYS = "aud_unmatched_keys"  # the person keys of events that no record has
 SCHEMA_PRINT = ("coalesce((SELECT string_agg(entity || '.' || name || ':' || type, ',' ORDER BY entity, name) "
                 "FROM custom_fields), '')")
 
