@@ -17,7 +17,8 @@ def dense_ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if span <= DENSE * len(values):
             present = np.zeros(span, dtype=bool)
             present[values - low] = True
-            return np.flatnonzero(present) + low, (np.cumsum(present) - 1)[values - low]
+            counted = np.cumsum(present, dtype=np.int32 if span < 2**31 else np.int64)  # half the memory
+            return np.flatnonzero(present) + low, (counted[values - low] - 1).astype(np.int64)
     order = np.argsort(values)
     ordered = values[order]
     starts = np.empty(len(ordered), dtype=bool)
