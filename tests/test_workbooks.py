@@ -21,7 +21,7 @@ from accord.sources.files import (
     load_file,
 )
 from accord.sources.mappings import resolve_mapping
-from accord.sources.spreadsheets import cell_text
+from accord.sources.spreadsheets import cell_text, sheet_rows
 
 HEADER = ["Id", "First Name", "Last Name", "Email Address", "Company Name", "Lead Score", "Unsubscribed", "Updated At",
           "Booth Notes"]
@@ -147,3 +147,16 @@ def test_a_manifest_names_each_workbooks_sheet_as_text(tmp_path: Path) -> None:
     (tmp_path / "manifest.yaml").write_text("files:\n  - {path: leads.xlsx, mapping: marketo/lead, sheet: 2024}\n")
     with pytest.raises(FileFormatError, match="`sheet` of leads.xlsx is a sheet's name, in quotes if a number"):
         jobs_from_manifest(tmp_path)
+
+
+def test_a_cell_far_past_the_table_does_not_make_every_row_that_wide(tmp_path: Path) -> None:
+    """One value at row 200,000, column XFD: read as openpyxl pads rows, every row would be 16,384 cells wide (minutes
+    for a 5 KB file). The header is looked for in the first 1,024 columns, the rows read 64 past it."""
+    book = Workbook()
+    book.active.append(["Id", "Email Address"])
+    book.active.append([1, "a@x.com"])
+    book.active.cell(row=200_000, column=16_384, value="far away")
+    book.active.cell(row=7, column=2 + 64, value="just past")
+    book.save(tmp_path / "sparse.xlsx")
+    assert list(sheet_rows(tmp_path / "sparse.xlsx")) == [["Id", "Email Address"], ["1", "a@x.com"],
+                                                          [None] * 65 + ["just past"]]
