@@ -207,30 +207,26 @@ class FileReader:
     def _csv_rest(self, header: list[str], sent: Callable[[int], bool]) -> Iterator[RawChunk]:
         """The records not yet sent, read by Python's csv module and numbered as Arrow numbers them."""
         csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
-        rows: list[int] = []
-        values: list[list[str]] = []
-        malformed: list[MalformedRow] = []
-        with self._records() as data:
-            f = io.TextIOWrapper(data, encoding="utf-8-sig", errors="surrogateescape", newline="")
-            records = (record for record in csv.reader(f, delimiter=self.delimiter) if record)
-            next(records, None)
-            for number, record in enumerate(records, start=1):
-                if sent(number):
-                    continue
-                raw = [value.encode("utf-8", "surrogateescape") for value in record]
-                not_utf8 = [name for name, value in zip(header, raw) if not _utf8(value)]
-                if len(record) != len(header):
-                    malformed.append(MalformedRow(number, shown(raw), f"malformed_row: expected {len(header)} fields, "
-                                                                      f"found {len(record)}"))
-                elif not_utf8:
-                    malformed.append(MalformedRow(number, shown(raw), undecodable(not_utf8)))
-                else:
-                    rows.append(number)
-                    values.append(record)
-                if len(rows) + len(malformed) >= ROWS_PER_CHUNK:
-                    yield _text_chunk(header, values, rows, malformed)
-                    rows, values, malformed = [], [], []
-        yield _text_chunk(header, values, rows, malformed)
+
+        def judged() -> Iterator[tuple[int, list[str]] | MalformedRow]:
+            with self._records() as data:
+                f = io.TextIOWrapper(data, encoding="utf-8-sig", errors="surrogateescape", newline="")
+                records = (record for record in csv.reader(f, delimiter=self.delimiter) if record)
+                next(records, None)
+                for number, record in enumerate(records, start=1):
+                    if sent(number):
+                        continue
+                    raw = [value.encode("utf-8", "surrogateescape") for value in record]
+                    not_utf8 = [name for name, value in zip(header, raw) if not _utf8(value)]
+                    if len(record) != len(header):
+                        yield MalformedRow(number, shown(raw), f"malformed_row: expected {len(header)} fields, "
+                                                               f"found {len(record)}")
+                    elif not_utf8:
+                        yield MalformedRow(number, shown(raw), undecodable(not_utf8))
+                    else:
+                        yield number, record
+
+        return _text_chunks(header, judged())
 
     def csv_header(self) -> list[str]:
         """The header row, which must be UTF-8 and name each column once."""
@@ -281,27 +277,23 @@ class FileReader:
 
     def _xlsx(self) -> Iterator[RawChunk]:
         """The sheet's first row that holds a value is its header; a row with values past the header's last column
-        is kept whole as malformed."""
+        is malformed."""
         try:
             rows = sheet_rows(self.path, self.sheet)
             header = next(rows, None)
             if header is None:
                 raise FileFormatError(f"{self.path}: the sheet is empty (no header row)")
             names = self.usable_names([name or "" for name in header])
-            values: list[list[str | None]] = []
-            numbers: list[int] = []
-            malformed: list[MalformedRow] = []
-            for number, row in enumerate(rows, start=1):
-                if len(row) > len(names):
-                    malformed.append(MalformedRow(number, shown([(v or "").encode() for v in row]),
-                                                  f"malformed_row: expected {len(names)} fields, found {len(row)}"))
-                else:
-                    numbers.append(number)
-                    values.append(row + [None] * (len(names) - len(row)))
-                if len(numbers) + len(malformed) >= ROWS_PER_CHUNK:
-                    yield _text_chunk(names, values, numbers, malformed)
-                    values, numbers, malformed = [], [], []
-            yield _text_chunk(names, values, numbers, malformed)
+
+            def judged() -> Iterator[tuple[int, list[str | None]] | MalformedRow]:
+                for number, row in enumerate(rows, start=1):
+                    if len(row) > len(names):
+                        yield MalformedRow(number, shown([(v or "").encode() for v in row]),
+                                           f"malformed_row: expected {len(names)} fields, found {len(row)}")
+                    else:
+                        yield number, row + [None] * (len(names) - len(row))
+
+            yield from _text_chunks(names, judged())
         except UnreadableWorkbook as err:
             raise FileFormatError(str(err)) from None
 
@@ -384,7 +376,25 @@ def undecodable(columns: list[str]) -> str:
     return f"invalid_utf8: {', '.join(columns)} holds bytes that are not UTF-8"
 
 
-def _text_chunk(header: list[str], values: list[list[str]] | list[list[str | None]], rows: list[int],
+def _text_chunks(header: list[str], judged: Iterator[tuple[int, Any] | MalformedRow]) -> Iterator[RawChunk]:
+    """Rows of text numbered, and malformed rows, gathered into chunks of `ROWS_PER_CHUNK` (always one, maybe
+    empty)."""
+    rows: list[int] = []
+    values: list[list[str | None]] = []
+    malformed: list[MalformedRow] = []
+    for outcome in judged:
+        if isinstance(outcome, MalformedRow):
+            malformed.append(outcome)
+        else:
+            rows.append(outcome[0])
+            values.append(outcome[1])
+        if len(rows) + len(malformed) >= ROWS_PER_CHUNK:
+            yield _text_chunk(header, values, rows, malformed)
+            rows, values, malformed = [], [], []
+    yield _text_chunk(header, values, rows, malformed)
+
+
+def _text_chunk(header: list[str], values: list[list[str | None]], rows: list[int],
                 malformed: list[MalformedRow]) -> RawChunk:
     columns = {name: pa.array([v[i] for v in values], pa.string()) for i, name in enumerate(header)}
     return RawChunk(pa.table({**columns, ROW_COLUMN: pa.array(rows, pa.int64())}), malformed)
