@@ -218,9 +218,12 @@ def _maintain(lake: Lake, batch_after: int) -> None:
         if name != PERSON_EVENTS:
             _replace_rows(lake, name, "person_id", scope[name], scoped[scope[name]][name])
     _rekey_events(lake, batch_after)
-    new_batches = f"batch_id > {int(batch_after)}"
-    lake.execute(f"INSERT INTO {PERSON_EVENTS} {new_person_events_sql(new_batches)}")
-    lake.execute(f"INSERT INTO {UNMATCHED_KEYS} {unmatched_keys_sql(new_batches)} EXCEPT FROM {UNMATCHED_KEYS}")
+    # The new events joined with the records once: those with a record gain rows, the others' keys wait.
+    lake.execute("CREATE OR REPLACE TEMP TABLE _aud_new_events AS "
+                 f"{new_person_events_sql(f'batch_id > {int(batch_after)}')}")
+    lake.execute(f"INSERT INTO {PERSON_EVENTS} FROM _aud_new_events WHERE person_id IS NOT NULL")
+    lake.execute(f"INSERT INTO {UNMATCHED_KEYS} SELECT DISTINCT person_key FROM _aud_new_events "
+                 f"WHERE person_id IS NULL AND person_key IS NOT NULL EXCEPT FROM {UNMATCHED_KEYS}")
     _replace_rows(lake, "aud_links", "person_id", CHANGED_PEOPLE,
                   f"SELECT * FROM person_account WHERE person_id IN (SELECT person_id FROM {CHANGED_PEOPLE})")
     lake.execute(f"DELETE FROM aud_records WHERE profile_id IN (SELECT person_id FROM {REKEYED_PEOPLE})")

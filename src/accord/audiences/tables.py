@@ -56,9 +56,9 @@ def account_scoped_sql(schema: Schema, accounts: str) -> dict[str, str]:
 
 
 def new_person_events_sql(in_batches: str) -> str:
-    """The `PERSON_EVENTS` rows of the events in the batches `in_batches` selects (a condition on batch_id): events
-    never change, so the tables only gain these."""
-    return _person_events(_events(in_batches), records_sql("person"))
+    """The `PERSON_EVENTS` rows of the events in the batches `in_batches` selects (a condition on batch_id), with
+    person_id NULL for those whose key no record has: events never change, so the tables only gain these."""
+    return _person_events(_events(in_batches), records_sql("person"), join="LEFT JOIN")
 
 
 def keyed_person_events_sql(records: str, in_batches: str) -> str:
@@ -68,10 +68,10 @@ def keyed_person_events_sql(records: str, in_batches: str) -> str:
     return _person_events(keyed, f"SELECT * FROM {records}")
 
 
-def unmatched_keys_sql(in_batches: str = "TRUE") -> str:
-    """The distinct person keys of the events in the batches `in_batches` selects that no person record has (yet):
-    their events are in no aud_* table until a record with that key comes."""
-    return (f"SELECT DISTINCT person_key FROM {_events(in_batches)} WHERE person_key IS NOT NULL "
+def unmatched_keys_sql() -> str:
+    """The distinct person keys of events that no person record has (yet): their events are in no aud_* table until
+    a record with that key comes."""
+    return (f"SELECT DISTINCT person_key FROM {_events('TRUE')} WHERE person_key IS NOT NULL "
             f"AND person_key NOT IN (SELECT source_key FROM ({records_sql('person')}))")
 
 
@@ -79,11 +79,11 @@ def _events(in_batches: str) -> str:
     return f"(SELECT * FROM {ident('event')} WHERE {in_batches} AND NOT coalesce(is_deleted, FALSE))"
 
 
-def _person_events(events: str, records: str) -> str:
+def _person_events(events: str, records: str, join: str = "JOIN") -> str:
     return f"""
         SELECT pr.profile_id AS person_id, e.source_key AS event_id, e.event_type, e.url, e."timestamp", e.properties,
                e.person_key
-        FROM {events} e JOIN ({records}) pr ON pr.source_key = e.person_key"""
+        FROM {events} e {join} ({records}) pr ON pr.source_key = e.person_key"""
 
 
 def table_sql(schema: Schema, persons: str | None = None, accounts: str | None = None) -> dict[str, str]:
