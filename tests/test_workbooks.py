@@ -160,3 +160,115 @@ def test_a_cell_far_past_the_table_does_not_make_every_row_that_wide(tmp_path: P
     book.save(tmp_path / "sparse.xlsx")
     assert list(sheet_rows(tmp_path / "sparse.xlsx")) == [["Id", "Email Address"], ["1", "a@x.com"],
                                                           [None] * 65 + ["just past"]]
+
+
+
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def shared_strings(rows: list[list[str]], extra: int = 0) -> bytes:
+    """The shared strings of `rows` as Excel writes them (each text once, in order of first use), and `extra` more."""
+    texts = list(dict.fromkeys(v for row in rows for v in row)) + ["lol"] * extra
+    return (f'<sst xmlns="{MAIN}" count="{len(texts)}" uniqueCount="{len(texts)}">'.encode()
+            + b"".join(f"<si><t>{t}</t></si>".encode() for t in texts) + b"</sst>")
+
+
+def excel_style(path: Path, rows: list[list[str]], strings: bytes | None = None) -> Path:
+    """A workbook as Excel writes one (openpyxl writes text inline): each text cell an index into shared strings."""
+    index = {t: i for i, t in enumerate(dict.fromkeys(v for row in rows for v in row))}
+    cells = "".join(f'<row r="{r}">' + "".join(f'<c r="{chr(65 + c)}{r}" t="s"><v>{index[v]}</v></c>'
+                                                for c, v in enumerate(row)) + "</row>"
+                    for r, row in enumerate(rows, 1))
+    parts = {
+        "[Content_Types].xml": '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+        'spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/'
+        'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/><Override PartName="/xl/sharedStrings.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>',
+        "_rels/.rels": f'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        f'<Relationship Id="rId1" Type="{RELS}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        "xl/workbook.xml": f'<workbook xmlns="{MAIN}" xmlns:r="{RELS}"><sheets>'
+        '<sheet name="Leads" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        "xl/_rels/workbook.xml.rels": '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+        f'relationships"><Relationship Id="rId1" Type="{RELS}/worksheet" Target="worksheets/sheet1.xml"/>'
+        f'<Relationship Id="rId2" Type="{RELS}/sharedStrings" Target="sharedStrings.xml"/></Relationships>',
+        "xl/worksheets/sheet1.xml": f'<worksheet xmlns="{MAIN}"><sheetData>{cells}</sheetData></worksheet>',
+    }
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for name, text in parts.items():
+            out.writestr(name, text)
+        out.writestr("xl/sharedStrings.xml", strings if strings is not None else shared_strings(rows))
+    return path
+
+
+LEADS = [["Email Address", "First Name"], ["ann@acme.com", "Ann"], ["bo@acme.com", "Bo"]]
+
+
+def test_a_workbook_written_by_excel_reads_its_text_from_the_shared_strings(tmp_path: Path) -> None:
+    assert list(sheet_rows(excel_style(tmp_path / "leads.xlsx", LEADS))) == LEADS
+
+
+def test_a_workbook_whose_parts_expand_past_what_is_read_is_refused_before_expanding(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A zip bomb: shared strings that deflate a thousandfold. The bound is lowered so the test writes megabytes,
+    not the gigabyte it is."""
+    from accord.sources import spreadsheets
+
+    monkeypatch.setitem(spreadsheets.PART_BYTES, "strings", 1 << 20)
+    strings = shared_strings(LEADS, extra=100_000)
+    bomb = excel_style(tmp_path / "bomb.xlsx", LEADS, strings)
+    assert bomb.stat().st_size < 50_000 and len(strings) > 1 << 20
+    with pytest.raises(FileFormatError) as refused:
+        list(FileReader(bomb).chunks())
+    assert str(refused.value) == (f"{bomb}: its part xl/sharedStrings.xml expands to {len(strings):,} bytes, more than "
+                                  "Accord reads of a workbook's part (1,048,576); save the sheet as CSV UTF-8")
+
+
+def test_a_part_that_says_it_is_smaller_than_it_expands_is_read_no_further_than_it_says(tmp_path: Path) -> None:
+    """A bomb that lies about its size in both of the zip's headers: the reader stops where it says the part ends,
+    and the cut part does not read as XML."""
+    strings = shared_strings(LEADS, extra=100_000)
+    bomb = excel_style(tmp_path / "lying.xlsx", LEADS, strings)
+    data = bytearray(bomb.read_bytes())
+    true_size, said = len(strings).to_bytes(4, "little"), (1_000).to_bytes(4, "little")
+    for header in (b"PK\x03\x04", b"PK\x01\x02"):  # the part's local header, then its central directory entry
+        start = data.rfind(header, 0, data.rfind(b"xl/sharedStrings.xml"))
+        field = start + (22 if header == b"PK\x03\x04" else 24)
+        assert data[field:field + 4] == true_size
+        data[field:field + 4] = said
+    bomb.write_bytes(bytes(data))
+    with pytest.raises(FileFormatError, match="not a readable Excel workbook"):
+        list(FileReader(bomb).chunks())
+
+
+def test_a_title_above_the_table_is_not_taken_for_its_header(tmp_path: Path) -> None:
+    """As people and report exports lay a sheet out: a title, a line saying who exported it, a blank row, then the
+    table, starting in column B; the title rows are passed over, the header is the table's first row."""
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Trade show leads, Day 1"])
+    sheet.append(["Exported by Jane on 2026-11-20"])
+    sheet.append([])
+    sheet.append([None, "Email Address", "First Name"])
+    sheet.append([None, "ann@acme.com", "Ann"])
+    sheet.append([None, "bo@acme.com"])
+    book.save(tmp_path / "titled.xlsx")
+    assert list(sheet_rows(tmp_path / "titled.xlsx")) == [[None, "Email Address", "First Name"],
+                                                          [None, "ann@acme.com", "Ann"], [None, "bo@acme.com"]]
+
+
+@pytest.mark.parametrize("rows", [
+    [["Email Address"], ["ann@acme.com"], ["bo@acme.com"]],  # one column: its header holds one value
+    [["Email Address", "First Name"], ["ann@acme.com", "Ann"]],
+    [["Leads"]],  # nothing under it
+])
+def test_a_header_that_holds_one_value_is_a_header_when_the_rows_under_it_do_too(tmp_path: Path,
+                                                                               rows: list[list[str]]) -> None:
+    book = Workbook()
+    for row in rows:
+        book.active.append(row)
+    book.save(tmp_path / "plain.xlsx")
+    assert list(sheet_rows(tmp_path / "plain.xlsx")) == rows

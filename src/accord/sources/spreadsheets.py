@@ -20,6 +20,13 @@ WIDEST = 1_024
 cell at row 200,000, column XFD kept a reader busy for minutes when every row was read 16,384 columns wide."""
 SPILL = 64
 """Values past the header's last column read of a row, to keep with it when it is quarantined."""
+TITLE_ROWS = 16
+"""Rows of one value passed over above a header (see `_header`)."""
+PART_BYTES = {"sheet": 8 << 30, "strings": 1 << 30, "other": 256 << 20}
+"""How far a workbook's parts may expand. A workbook is a zip: a 3 MB file can hold gigabytes of XML, and openpyxl
+holds the shared strings, styles and relations whole (a sheet is streamed, so it only bounds the time taken)."""
+UNREAD = ("xl/media/", "xl/pivotCache/", "xl/embeddings/")
+"""Parts a read-only reader never opens: pictures, pivot caches and embedded files, however large."""
 
 
 class UnreadableWorkbook(ValueError):
@@ -28,9 +35,10 @@ class UnreadableWorkbook(ValueError):
 
 def sheet_rows(path: Path, sheet: str | None = None) -> Iterator[list[str | None]]:
     """The rows of the sheet named `sheet` (the workbook's first when None) that hold a value, as text; a row's
-    blank cells after its last value left out. The first is the header, looked for in the first `WIDEST` columns;
-    the others are read `SPILL` columns wider than it."""
+    blank cells after its last value left out. The first is the header (see `_header`), looked for in the first
+    `WIDEST` columns; the others are read `SPILL` columns wider than it."""
     try:
+        _check_sizes(path)
         book = load_workbook(path, read_only=True, data_only=True)
         try:
             if sheet is not None and sheet not in book.sheetnames:
@@ -39,7 +47,7 @@ def sheet_rows(path: Path, sheet: str | None = None) -> Iterator[list[str | None
             chosen = book[sheet] if sheet is not None else book.worksheets[0]
             # The sheet's XML is parsed as its rows are read: a broken or hostile one fails here, not on opening.
             leading = chosen.iter_rows(max_row=EXCEL_ROWS, max_col=WIDEST, values_only=True)
-            found = next(((number, header) for number, row in enumerate(leading, 1) if (header := _trimmed(row))), None)
+            found = _header(((number, values) for number, row in enumerate(leading, 1) if (values := _trimmed(row))))
             if found is None:
                 return
             number, header = found
@@ -55,6 +63,36 @@ def sheet_rows(path: Path, sheet: str | None = None) -> Iterator[list[str | None
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError, ParseError) as err:
         said = " ".join(str(err).split())  # openpyxl's messages run over several lines
         raise UnreadableWorkbook(f"{path}: not a readable Excel workbook ({type(err).__name__}: {said})") from None
+
+
+def _header(rows: Iterator[tuple[int, list[str | None]]]) -> tuple[int, list[str | None]] | None:
+    """The header among a sheet's first rows holding a value, with its row number: the first, unless it and the
+    rows after it hold one value each and the next holds more. Those are titles (a report's name, "Exported by
+    ...", a filter), as people and report exports put above a table; at most `TITLE_ROWS` are passed over."""
+    first = next(rows, None)
+    current = first
+    for _ in range(TITLE_ROWS):
+        if current is None or sum(value is not None for value in current[1]) != 1:
+            break
+        current = next(rows, None)
+    return current if current is not None and sum(value is not None for value in current[1]) > 1 else first
+
+
+def _check_sizes(path: Path) -> None:
+    """Refuse a workbook whose parts say they expand past `PART_BYTES` (zipfile never expands one further than it
+    says)."""
+    with zipfile.ZipFile(path) as archive:
+        for part in archive.infolist():
+            name = part.filename
+            if name.startswith(UNREAD):
+                continue
+            kind = ("sheet" if name.startswith("xl/worksheets/") else
+                    "strings" if name == "xl/sharedStrings.xml" else "other")
+            if part.file_size > PART_BYTES[kind]:
+                raise UnreadableWorkbook(
+                    f"{path}: its part {name} expands to {part.file_size:,} bytes, more than Accord reads of a "
+                    f"workbook's {'sheet' if kind == 'sheet' else 'part'} ({PART_BYTES[kind]:,}); save the sheet as "
+                    "CSV UTF-8")
 
 
 def _trimmed(row: tuple[object, ...]) -> list[str | None]:
