@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from accord import fastjson
 from accord.identity.config import IdentityConfig
 from accord.pipeline import run_identity
 from accord.profiles.lookup import get_account, get_person
@@ -147,3 +148,38 @@ def test_an_events_context_lands_under_its_properties() -> None:
     own = {**message, "messageId": "c2", "properties": {"context": "mine"}}
     mine = to_records([{"receivedAt": T, "batch": [own]}], "ws").rows["event"][0]
     assert json.loads(mine["properties"]) == {"context": "mine"}, "a property named context is the sender's"
+
+
+@pytest.mark.parametrize(("message", "says"), [
+    ({"type": "identify", "userId": ["a"]}, "batch[0].userId must be a text or a number, not a list"),
+    ({"type": "identify", "anonymousId": {"id": 1}}, "batch[0].anonymousId must be a text or a number, not an object"),
+    ({"type": "group", "userId": "u", "groupId": True}, "batch[0].groupId must be a text or a number, not true or false"),
+    ({"type": "identify", "userId": float("nan")}, "batch[0].userId must be a text or a number, not nan"),
+])
+def test_an_id_that_is_no_text_or_number_is_refused_at_the_door(message, says) -> None:
+    """A list as userId became `['a']` in the record's key and `["a"]` in its identity."""
+    with pytest.raises(BadBatch) as refused:
+        validate_batch(message)
+    assert str(refused.value) == says
+
+
+def test_long_numeric_ids_stay_exact_and_apart(lake, tmp_path) -> None:
+    """Two userIds past 64 bits that differ in their last digit: read as floats (orjson's way) both became
+    1.2345678901234568e+22, and the two users one profile."""
+    body = (b'{"batch": [{"type": "identify", "userId": 12345678901234567890123, "traits": {"email": "a@x.io"}},'
+            b' {"type": "identify", "userId": 12345678901234567890124, "traits": {"email": "b@x.io"}}]}')
+    log = CollectorLog(tmp_path / "collector")
+    log.append(validate_batch(fastjson.loads(body)))
+    ingest_log(lake, log, "ws")
+    run_identity(lake, IdentityConfig())
+    first, second = get_person(lake, "email:a@x.io"), get_person(lake, "email:b@x.io")
+    assert first.person_id != second.person_id
+    assert ("user_id", "12345678901234567890123") in first.identities
+    assert ("user_id", "12345678901234567890124") in second.identities
+
+
+@pytest.mark.parametrize("text", [b'{"n": 12345678901234567890123}', '{"n": -9223372036854775809}',
+                                  b'{"s": "12345678901234567890123", "n": 18446744073709551616}'])
+def test_json_integers_read_exactly_however_long(text: bytes | str) -> None:
+    assert fastjson.loads(text) == json.loads(text)
+    assert all(isinstance(v, (int, str)) for v in fastjson.loads(text).values())

@@ -125,3 +125,12 @@ def test_a_failing_batch_leaves_nothing_behind(lake, tmp_path, monkeypatch, engi
     assert lake.scalar("SELECT count(*) FROM batches") == 0
     monkeypatch.undo()
     assert ingest(lake, path, mapping("person", {"source_id": "Id"}), engine).loaded == 1
+
+
+def test_jsonl_integers_past_64_bits_load_exactly(lake, tmp_path, engine) -> None:
+    """Ids exported as JSON numbers: two past 64 bits that differ in their last digit stay two records."""
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"id": 12345678901234567890123, "score": 5}\n{"id": 12345678901234567890124, "score": 6}\n')
+    ingest(lake, path, mapping("person", {"source_id": "id", "lead_score": "score"}), engine)
+    assert {r["source_id"]: r["lead_score"] for r in lake.current("person")} == {
+        "12345678901234567890123": 5, "12345678901234567890124": 6}

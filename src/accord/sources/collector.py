@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import threading
@@ -71,7 +72,7 @@ def validate_batch(body: Any, body_bytes: int | None = None) -> list[dict[str, A
         for key in ("traits", "properties", "context"):
             if key in message and not isinstance(message[key], dict):
                 raise BadBatch(f"{where}: {key} must be an object")
-        if problem := _time_problem(message, where):
+        if problem := _time_problem(message, where) or _id_problem(message, where):
             raise BadBatch(problem)
         out.append(message)
     # One pass over the whole batch (a message is level 2 of it): text and nesting the lake could not keep.
@@ -81,8 +82,25 @@ def validate_batch(body: Any, body_bytes: int | None = None) -> list[dict[str, A
 
 
 def message_problem(message: dict[str, Any], where: str) -> str | None:
-    """Why a message the lake could not keep is refused (nesting, invalid text, a time out of range), or None."""
-    return json_problem(message, where) or _time_problem(message, where)
+    """Why a message the lake could not keep is refused (nesting, invalid text, a time out of range, an id that is
+    no text), or None."""
+    return json_problem(message, where) or _time_problem(message, where) or _id_problem(message, where)
+
+
+IDS = ("userId", "anonymousId", "previousId", "groupId")
+
+
+def _id_problem(message: dict[str, Any], where: str) -> str | None:
+    """An id is text, or a number (as some Segment libraries send one): a list or an object names no one, and
+    would be read one way into a record's key and another into its identities."""
+    for key in IDS:
+        value = message.get(key)
+        if value is None or isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                                       and math.isfinite(value)):
+            continue
+        kind = {dict: "an object", list: "a list", bool: "true or false"}.get(type(value), repr(value))
+        return f"{where}.{key} must be a text or a number, not {kind}"
+    return None
 
 
 def _time_problem(message: dict[str, Any], where: str) -> str | None:
@@ -338,7 +356,8 @@ def _screen(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[s
     refused: dict[str, list[MalformedRow]] = defaultdict(list)
     messages = [m for entry in entries for m in entry["batch"]]
     if not any("unreadable" in e for e in entries) and json_problem(messages, "", MAX_DEPTH + 1) is None \
-            and all(isinstance(m, dict) and _time_problem(m, "") is None for m in messages):
+            and all(isinstance(m, dict) and _time_problem(m, "") is None and _id_problem(m, "") is None
+                    for m in messages):
         return entries, refused  # the usual case: one pass over the stretch, nothing to take out
     kept: list[dict[str, Any]] = []
     number = 0
