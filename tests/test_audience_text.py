@@ -70,6 +70,8 @@ def test_json_form_round_trips() -> None:
         ('audience "x" of person where count(event where) >= 1', (1, 47), "a condition after 'where'"),
         ('audience "x" of person where email ~ "a"', (1, 36), "unexpected character"),
         ('audience "x" of person where lead_score > 1' + "0" * 400, (1, 43), "too large a number"),
+        ('audience "x" of person where lead_score > 1e6', (1, 43), "'1e6' is not a number Accord reads: write it in"),
+        ('audience "x" of person where any opportunity (amount > 10k)', (1, 56), "'10k' is not a number Accord"),
     ],
 )
 def test_errors_name_line_column_and_what_was_expected(text, where, says) -> None:

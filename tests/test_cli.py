@@ -216,6 +216,21 @@ def test_audience_commands(demo_ws) -> None:
     assert "an interval is a whole number" in bad.output
 
 
+
+def test_a_name_no_file_defines_is_answered_with_why_the_files_defining_none_are_left_out(tmp_path) -> None:
+    """A typo in the file meant (a number Accord does not read) makes it define no audience: `size T` says why,
+    not only that there is no T."""
+    ws = tmp_path / "ws"
+    run("init", str(ws))
+    (ws / "audiences" / "t.aud").write_text('audience "T" of person\nwhere lead_score >= 1e3\n')
+    for command in (["size", "T"], ["sample", "T"], ["show", "T"], ["explain", "T"], ["why", "T", "email:a@x.io"]):
+        said = run("audiences", *command, "-w", str(ws), ok=False)
+        assert said.exit_code == 1, command
+        flat = " ".join(said.output.split())
+        assert "no audience named 'T' (audiences: none); left out: " in flat and "t.aud" in flat
+        assert "line 2, column 21: '1e3' is not a number Accord reads" in flat
+
+
 def test_cli_names_the_generator_scales() -> None:
     from accord import cli
     from accord.generate import SCALES

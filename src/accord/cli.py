@@ -922,10 +922,10 @@ def audiences_show(
 ) -> None:
     """An audience's text form (or its JSON AST)."""
     from accord.audiences.text import print_audience
-    from accord.services.audiences import find, workspace_audiences
+    from accord.services.audiences import named
 
     with user_errors():
-        audience = find(workspace_audiences(open_workspace(workspace), sandbox), name)
+        audience = named(open_workspace(workspace), sandbox, name)[1]
     if as_json:
         console.print_json(audience.model_dump_json())
     else:
@@ -943,12 +943,11 @@ def audiences_explain(
     from accord.audiences.compile import Compiler
     from accord.audiences.evaluate import needed
     from accord.audiences.method import evaluation_method
-    from accord.services.audiences import find, workspace_audiences
+    from accord.services.audiences import named
 
     with user_errors():
         ws = open_workspace(workspace)
-        audiences = workspace_audiences(ws, sandbox)
-        audience = find(audiences, name)
+        audiences, audience = named(ws, sandbox, name)
         method, reason = evaluation_method(audience, {a.name: a for a in audiences})
         compiled = Compiler(datetime.now(timezone.utc), ws.schema).compile_all(needed(audiences, name))
     console.print(f"{name}: [bold]{method}[/bold] — {reason}")

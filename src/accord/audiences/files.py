@@ -106,6 +106,12 @@ def _parse(text: str, schema: Schema) -> Audience:
     return audience
 
 
+def unreadable(folder: Path, schema: Schema = STANDARD) -> dict[str, str]:
+    """Why each of the folder's files that defines no audience is left out (it does not parse, is not text, or
+    names an audience another file defines), by file name."""
+    return _parse_files(folder, schema)[1]
+
+
 def kinds_of(folder: Path, schema: Schema = STANDARD) -> dict[str, str]:
     """Whether each audience is of people or of accounts, as the folder's files say (an audience no file defines
     readably is left out: `load_usable` reports it)."""

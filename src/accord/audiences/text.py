@@ -43,6 +43,8 @@ TOKEN = re.compile(
       |(?P<word>[A-Za-z_][A-Za-z0-9_]*)""",
     re.VERBOSE,
 )
+NOT_A_NUMBER = re.compile(r"-?\d[\w.+-]*")
+"""What a number is mistaken for: `1e6`, `10k`, `1.5.2` (the tokenizer stops at it)."""
 RELATIONS = ("opportunity", "event", "person")
 
 
@@ -67,7 +69,11 @@ def tokenize(text: str) -> list[Token]:
     while pos < len(text):
         match = TOKEN.match(text, pos)
         if not match:
-            raise AudienceSyntaxError(f"unexpected character {text[pos]!r}", line, pos - line_start + 1)
+            column = pos - line_start + 1
+            if number := NOT_A_NUMBER.match(text, pos):
+                raise AudienceSyntaxError(f"{number.group()!r} is not a number Accord reads: write it in digits, with "
+                                          "at most one decimal point (10000000, 2.5)", line, column)
+            raise AudienceSyntaxError(f"unexpected character {text[pos]!r}", line, column)
         kind = match.lastgroup or ""
         if kind != "ws":
             tokens.append(Token(kind, match.group(), line, pos - line_start + 1))

@@ -22,6 +22,7 @@ from accord.audiences.files import (
     load_usable,
     parsed,
     save_audience,
+    unreadable,
 )
 from accord.audiences.memberships import active_members
 from accord.audiences.method import evaluation_method
@@ -67,22 +68,32 @@ def usable_audiences(ws: Workspace, sandbox: str | None = None, as_of: datetime 
     return load_usable(ws.audiences_dir(sandbox), as_of or datetime.now(timezone.utc), ws.schema)
 
 
-def find(audiences: list[Audience], name: str) -> Audience:
+def find(audiences: list[Audience], name: str, left_out: dict[str, str] | None = None) -> Audience:
     for audience in audiences:
         if audience.name == name:
             return audience
     known = ", ".join(a.name for a in audiences) or "none"
-    raise UnknownAudienceName(f"no audience named {name!r} (audiences: {known})")
+    unread = f"; left out: {'; '.join(left_out.values())}" if left_out else ""
+    raise UnknownAudienceName(f"no audience named {name!r} (audiences: {known}){unread}")
+
+
+def named(ws: Workspace, sandbox: str | None, name: str) -> tuple[list[Audience], Audience]:
+    """The sandbox's audiences and the one called `name`. When no file defines it, the error also says why each
+    file that defines none is left out: the one meant may not parse."""
+    audiences = workspace_audiences(ws, sandbox)
+    if not any(a.name == name for a in audiences):
+        find(audiences, name, unreadable(ws.audiences_dir(sandbox), ws.schema))
+    return audiences, find(audiences, name)
 
 
 def list_audiences(ws: Workspace, lake: Lake, only: str | None = None) -> list[AudienceSummary]:
     """Every audience file that parses (or the one named `only`) with its evaluation method and its size at the
     last run."""
-    audiences = workspace_audiences(ws, lake.sandbox)
+    audiences = named(ws, lake.sandbox, only)[0] if only else workspace_audiences(ws, lake.sandbox)
     by_name = {a.name: a for a in audiences}
     runs = {r["name"]: r for r in lake.query("SELECT name, size, last_evaluated_at FROM audiences")}
     out = []
-    for audience in [find(audiences, only)] if only else audiences:
+    for audience in [by_name[only]] if only else audiences:
         method, reason = evaluation_method(audience, by_name)
         run = runs.get(audience.name) or {}
         out.append(AudienceSummary(audience.name, audience.of, method, reason, print_audience(audience),
@@ -126,8 +137,7 @@ def save(ws: Workspace, audience: Audience, sandbox: str | None = None) -> str:
 
 
 def members_now(ws: Workspace, lake: Lake, name: str, as_of: datetime | None = None) -> list[str]:
-    audiences = workspace_audiences(ws, lake.sandbox)
-    find(audiences, name)
+    audiences = named(ws, lake.sandbox, name)[0]
     return sorted(preview(lake, audiences, name, as_of))
 
 
@@ -135,7 +145,7 @@ def sample(ws: Workspace, lake: Lake, name: str, limit: int = 10, as_of: datetim
            members: list[str] | None = None) -> list[dict[str, Any]]:
     """Some members now (of `members` when the caller has them already), with a label (e-mail or account name)
     and a detail (job title or industry)."""
-    of = find(workspace_audiences(ws, lake.sandbox), name).of
+    of = named(ws, lake.sandbox, name)[1].of
     members = (members if members is not None else members_now(ws, lake, name, as_of))[:limit]
     if of == "person":
         sql = ("SELECT person_id AS id, email AS label, job_title AS detail FROM person_profile "
@@ -166,8 +176,8 @@ def why(ws: Workspace, lake: Lake, name: str, identity: str, as_of: datetime | N
 def why_and_members(ws: Workspace, lake: Lake, name: str, identity: str, as_of: datetime | None = None
                     ) -> tuple[dict[str, Any], list[str]]:
     """`why`, and the audience's members now, which the same evaluation decides (a page showing both pays once)."""
-    audiences = workspace_audiences(ws, lake.sandbox)
-    of = find(audiences, name).of
+    audiences, audience = named(ws, lake.sandbox, name)
+    of = audience.of
     profile_id = find_profile_id(lake, of, identity)
     found = explain_membership(lake, audiences, name, profile_id, as_of)
     return ({"profile_id": profile_id, "member": found.member,
@@ -186,7 +196,7 @@ def run(ws: Workspace, lake: Lake, names: list[str] | None = None, as_of: dateti
         for name in names:
             if name in left_out:
                 raise AudienceFileError(left_out[name])
-            find(audiences, name)
+            find(audiences, name, {k: v for k, v in left_out.items() if k.endswith(".aud")})
         chosen = {a.name: a for name in names for a in needed(audiences, name)}
         audiences, left_out = list(chosen.values()), {}
     report = evaluate_audiences(ws, lake, audiences, as_of, full=full, engine=engine)
@@ -229,7 +239,7 @@ MEMBER_COLUMNS = {
 def members_csv(ws: Workspace, lake: Lake, name: str) -> str:
     """The audience's members now as CSV, one row each with who they are (people: e-mail, name, title, company;
     accounts: name, domain, industry, size)."""
-    of = find(workspace_audiences(ws, lake.sandbox), name).of
+    of = named(ws, lake.sandbox, name)[1].of
     result = lake.execute(MEMBER_COLUMNS[of], [members_now(ws, lake, name)])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -241,8 +251,7 @@ def members_csv(ws: Workspace, lake: Lake, name: str) -> str:
 def delete(ws: Workspace, lake: Lake, name: str, actor: str) -> None:
     """Remove the audience's file; refused while a destination sends it or another audience names it (with
     which). Its recorded memberships stay, as history."""
-    audiences = workspace_audiences(ws, lake.sandbox)
-    find(audiences, name)
+    audiences = named(ws, lake.sandbox, name)[0]
     senders = [d.name for d in reading(ws, ws.sandbox(lake.sandbox)) if name in d.audiences]
     naming = [a.name for a in audiences if a.name != name
               and any(isinstance(n, InAudience) and n.name == name for n in walk(a.where))]

@@ -234,9 +234,9 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
     @router.get("/audiences/{name}/edit", response_class=HTMLResponse)
     def edit_audience(request: Request, name: str) -> HTMLResponse:
         from accord.audiences.text import print_audience
-        from accord.services.audiences import find, workspace_audiences
+        from accord.services.audiences import named
 
-        return render(request, "builder.html", text=print_audience(find(workspace_audiences(workspace, sandbox), name)))
+        return render(request, "builder.html", text=print_audience(named(workspace, sandbox, name)[1]))
 
     @router.post("/audiences", response_class=HTMLResponse)
     def save_audience(request: Request, text: str = Form(...), confirm: bool = Form(False)) -> Any:
