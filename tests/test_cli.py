@@ -257,3 +257,11 @@ def test_a_relayed_command_carries_the_terminals_width(tmp_path: Path, monkeypat
     assert _relayed_env(ws)["COLUMNS"] == "137"
     monkeypatch.delenv("COLUMNS")
     assert _relayed_env(ws)["COLUMNS"].isdigit()
+
+
+def test_a_summary_lists_forty_column_names_and_counts_the_rest() -> None:
+    from accord.cli import names_listed
+
+    assert names_listed(["a", "b"]) == "a, b"
+    many = names_listed([f"c{i}" for i in range(16_000)])
+    assert many.startswith("c0, c1, ") and many.endswith("c39 and 15,960 more")

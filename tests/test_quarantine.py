@@ -134,3 +134,21 @@ def test_jsonl_integers_past_64_bits_load_exactly(lake, tmp_path, engine) -> Non
     ingest(lake, path, mapping("person", {"source_id": "id", "lead_score": "score"}), engine)
     assert {r["source_id"]: r["lead_score"] for r in lake.current("person")} == {
         "12345678901234567890123": 5, "12345678901234567890124": 6}
+
+
+def test_a_file_wider_than_a_sheet_is_refused_and_a_line_that_wide_quarantined(lake, tmp_path) -> None:
+    """A 2 MB CSV of 100,000 columns kept ingest busy for minutes (a duplicate check counted each name anew)."""
+    from accord.sources.files import MAX_COLUMNS, FileFormatError, FileReader
+
+    names = ["Id", "Email", *(f"c{i}" for i in range(MAX_COLUMNS - 1))]
+    wide = write_csv(tmp_path / "wide.csv", names, [["1", "a@x.io", *["v"] * (MAX_COLUMNS - 1)]])
+    with pytest.raises(FileFormatError) as refused:
+        FileReader(wide).csv_header()
+    assert str(refused.value) == (f"{wide}: the header names 16,385 columns, more than Accord reads (16,384, as many "
+                                  "as an Excel sheet holds)")
+    lines = tmp_path / "p.jsonl"
+    lines.write_text(json.dumps({"id": "1", **{f"c{i}": 1 for i in range(MAX_COLUMNS)}}) + '\n{"id": "2"}\n')
+    result = ingest(lake, lines, mapping("person", {"source_id": "id"}))
+    assert (result.loaded, result.quarantined) == (1, 1)
+    assert lake.quarantine()[0]["reason"] == ("malformed_row: the line holds 16,385 fields, more than Accord reads "
+                                              "(16,384)")

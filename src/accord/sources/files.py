@@ -8,6 +8,7 @@ import io
 import itertools
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,6 +55,9 @@ DELIMITERS = (",", ";", "\t", "|")
 (`;`), a tab (`.txt` text exports) or a bar."""
 
 
+MAX_COLUMNS = 16_384
+"""Columns a file may have: as many as an Excel sheet (a Salesforce object holds at most 800 fields). A 2 MB CSV
+of 100,000 columns kept ingest busy for three and a half minutes."""
 SNIFFED_ROWS = 5
 SNIFFED_BYTES = 1 << 16
 
@@ -248,8 +252,12 @@ class FileReader:
         return self.usable_names(header)
 
     def usable_names(self, names: list[str]) -> list[str]:
-        """Column names, each given once and none holding NUL (SQL engines end a name there)."""
-        twice = sorted({name for name in names if names.count(name) > 1})
+        """Column names, at most `MAX_COLUMNS`, each given once and none holding NUL (SQL engines end a name
+        there)."""
+        if len(names) > MAX_COLUMNS:
+            raise FileFormatError(f"{self.path}: the header names {len(names):,} columns, more than Accord reads "
+                                  f"({MAX_COLUMNS:,}, as many as an Excel sheet holds)")
+        twice = sorted(name for name, n in Counter(names).items() if n > 1)
         if twice:
             raise FileFormatError(f"{self.path}: the header names {', '.join(map(repr, twice))} more than once; "
                                   "give each column its own name")
@@ -324,7 +332,10 @@ class FileReader:
 def jsonl_record(raw: bytes) -> dict[str, str | None]:
     """One JSONL line as a record of text columns (nested objects as dotted names); ValueError saying why not (where,
     counted in the line without its line break)."""
-    return _flatten(json_object(raw.rstrip(b"\r\n")))
+    record = _flatten(json_object(raw.rstrip(b"\r\n")))
+    if len(record) > MAX_COLUMNS:
+        raise ValueError(f"the line holds {len(record):,} fields, more than Accord reads ({MAX_COLUMNS:,})")
+    return record
 
 
 def line_text(raw: bytes) -> str:
