@@ -109,6 +109,9 @@ def test_collector_over_http(workspace) -> None:
         assert garbled.status_code == 400
         wrong_path = httpx.post(f"{server.url}/v1/track", json={**BATCH[1]}, auth=(key, ""))
         assert wrong_path.status_code == 400
+        for path in ("/v1/batch", "/api/v1/audiences"):  # refused by size before any key is looked at
+            huge = httpx.post(f"{server.url}{path}", content=b"x" * (5 << 20))
+            assert huge.status_code == 413 and huge.json()["code"] == "too_large"
     finally:
         server.stop()
     with Workspace.load(folder).lake() as lake:

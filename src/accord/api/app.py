@@ -22,6 +22,7 @@ from accord import fastjson
 from accord.api import relay
 from accord.api.edge import Edge
 from accord.api.keys import matches
+from accord.api.limits import BodyLimit
 from accord.api.rest import create_router, install_error_handlers
 from accord.pipeline.runtime import Runtime, after_relayed_command
 from accord.sources.collector import BadBatch, validate_batch
@@ -54,6 +55,7 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
                               "(/api/v1, `Authorization: Bearer <api key>`).")
     app.state.accord = state
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, said="the body is larger than 4 MiB")
 
     async def accept(request: Request, single: str | None = None) -> JSONResponse:
         raw = await request.body()
