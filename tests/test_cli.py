@@ -214,6 +214,10 @@ def test_audience_commands(demo_ws) -> None:
     assert "person records →" in out and "Audiences as of" in out
     bad = run("run", "--every", "soon", *w, ok=False)
     assert "an interval is a whole number" in bad.output
+    endless = run("run", "--every", "99999999999d", *w, ok=False)  # overflowed the clock
+    assert endless.exit_code == 1 and "an interval is at most 366 days" in endless.output
+    huge = run("quarantine", "list", "--limit", "99999999999999999999", *w, ok=False)  # past the store's 64 bits
+    assert huge.exit_code == 2 and "less than or equal to" in huge.output and "1000000000" in huge.output
 
 
 

@@ -194,6 +194,8 @@ def ingest_jobs(engine: Engine, jobs: list[FileJob]) -> list[IngestResult]:
     return results
 
 
+MAX_COUNT = 1_000_000_000
+"""The most rows a count option (`--limit`, `--rows`, `--events`) takes: the store counts in 64 bits."""
 LISTED = 40
 """Column names a summary lists before saying how many more there are."""
 
@@ -337,7 +339,7 @@ def ingest_files(
 def quarantine_list(
     batch: Annotated[Optional[int], typer.Option(help="Only this batch.")] = None,
     reason: Annotated[Optional[str], typer.Option(help="Only this reason code, e.g. bad_email.")] = None,
-    limit: Annotated[int, typer.Option(min=0, help="At most this many rows.")] = 50,
+    limit: Annotated[int, typer.Option(min=0, max=MAX_COUNT, help="At most this many rows.")] = 50,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
 ) -> None:
@@ -358,7 +360,7 @@ def quarantine_list(
 def quarantine_show(
     batch: Annotated[int, typer.Argument(help="Batch id (from `accord quarantine list` or `accord status`).")],
     row: Annotated[Optional[int], typer.Option(help="Only this row of the batch's input.")] = None,
-    limit: Annotated[int, typer.Option(min=0, help="At most this many rows.")] = 20,
+    limit: Annotated[int, typer.Option(min=0, max=MAX_COUNT, help="At most this many rows.")] = 20,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
 ) -> None:
@@ -493,7 +495,7 @@ def demo(
 def export_xdm(
     entity: Annotated[str, typer.Argument(help="Entity to export.")],
     key: Annotated[Optional[str], typer.Option(help="Only the record with this source key.")] = None,
-    limit: Annotated[Optional[int], typer.Option(min=0, help="At most this many records.")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=0, max=MAX_COUNT, help="At most this many records.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write JSON lines here (default: standard output).")] = None,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
@@ -621,7 +623,7 @@ def mappings_check(
     path: Annotated[Path, typer.Argument(help="A CSV, JSONL, Parquet or Excel (.xlsx) file.")],
     mapping: Annotated[Optional[str], typer.Option(
         help="Mapping file or shipped name (default: the best fit).")] = None,
-    rows: Annotated[int, typer.Option(min=0, help="Mapped rows shown.")] = 5,
+    rows: Annotated[int, typer.Option(min=0, max=MAX_COUNT, help="Mapped rows shown.")] = 5,
     date_format: DateFormatOpt = None,
     time_zone: TimeZoneOpt = None,
     number_format: NumberFormatOpt = None,
@@ -734,7 +736,7 @@ def identity_run(
 
 @identity_app.command("merges")
 def identity_merge_log(
-    limit: Annotated[int, typer.Option(min=0, help="At most this many.")] = 50,
+    limit: Annotated[int, typer.Option(min=0, max=MAX_COUNT, help="At most this many.")] = 50,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
 ) -> None:
@@ -782,7 +784,7 @@ def identity_split(
 @profile_app.command("get")
 def profile_get(
     identity: Annotated[str, typer.Argument(help="Any identity: email:…, crm_id:…, marketo_lead_id:INSTANCE:ID, person_id:…")],
-    events: Annotated[int, typer.Option(min=0, help="How many recent events to show.")] = 10,
+    events: Annotated[int, typer.Option(min=0, max=MAX_COUNT, help="How many recent events to show.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
@@ -1008,7 +1010,7 @@ def audiences_size(
 @audiences_app.command("sample")
 def audiences_sample(
     name: Annotated[str, typer.Argument(help="Audience name.")],
-    limit: Annotated[int, typer.Option(min=0, help="How many.")] = 10,
+    limit: Annotated[int, typer.Option(min=0, max=MAX_COUNT, help="How many.")] = 10,
     as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
 ) -> None:
     """Some members of the audience now."""
@@ -1349,7 +1351,7 @@ def privacy_list(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> 
 @audit_app.command("list")
 def audit_list(
     action: Annotated[Optional[str], typer.Option(help="Only this action, e.g. 'audience saved', configuration.")] = None,
-    limit: Annotated[int, typer.Option(min=0, help="How many entries, newest first.")] = 30,
+    limit: Annotated[int, typer.Option(min=0, max=MAX_COUNT, help="How many entries, newest first.")] = 30,
     full: Annotated[bool, typer.Option("--full", help="Show the values before and after.")] = False,
     workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
 ) -> None:
@@ -1552,7 +1554,7 @@ def deliveries_check(
 @deliveries_app.command("list")
 def deliveries_list(
     destination: Annotated[Optional[str], typer.Option("--destination", "-d")] = None,
-    limit: Annotated[int, typer.Option(min=0, help="Most recent runs shown.")] = 20,
+    limit: Annotated[int, typer.Option(min=0, max=MAX_COUNT, help="Most recent runs shown.")] = 20,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
 ) -> None:
@@ -1664,11 +1666,18 @@ def keys_revoke(
     console.print(f"revoked {key_id}")
 
 
+LONGEST_INTERVAL = 366 * 86_400
+"""A year and a day: a longer wait cannot be slept (`99999999999d` overflowed the clock)."""
+
+
 def parse_interval(text: str) -> float:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit() or int(text[:-1]) == 0:
         raise ValueError(f"an interval is a whole number and a unit (s, m, h, d), e.g. 15m — not {text!r}")
-    return int(text[:-1]) * units[text[-1]]
+    seconds = int(text[:-1]) * units[text[-1]]
+    if seconds > LONGEST_INTERVAL:
+        raise ValueError(f"an interval is at most 366 days — not {text!r}")
+    return seconds
 
 
 if __name__ == "__main__":
