@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from accord.ingest.mapping import FieldSpec, Mapping, Transform
 from accord.lake.sql import DUCKDB_TYPES, ident, literal
+from accord.model.blanks import stripped_sql
 from accord.model.domains import domain_sql
 from accord.model.entities import Column, ColumnType
 from accord.model.times import EARLIEST, LATEST, RANGE_TEXT
@@ -143,6 +144,8 @@ class ChunkCompiler:
                 text = self._string_transform(text, t)
         if spec.default is not None:
             text = f"coalesce({text}, {literal(str(spec.default).lower() if isinstance(spec.default, bool) else str(spec.default))})"
+        if column.is_email:  # an address has no blank at its ends, whatever the mapping says
+            text = f"NULLIF({stripped_sql(self._hoist(text))}, '')"
         formats: list[str] = []
         if parse is None and column.type in DEFAULT_PARSE:
             parse, formats = Transform(name=DEFAULT_PARSE[column.type]), self.mapping.date_formats
@@ -192,7 +195,7 @@ class ChunkCompiler:
 
     def _string_transform(self, text: str, t: Transform) -> str:
         if t.name == "trim":
-            return f"NULLIF(trim({text}), '')"
+            return f"NULLIF({stripped_sql(self._hoist(text))}, '')"
         if t.name == "lower":
             return f"lower({text})"
         if t.name == "upper":

@@ -11,6 +11,7 @@ from accord.governance.consent import statements
 from accord.identity.nodes import identities_of, profile_of, records_sql
 from accord.lake.sql import ident
 from accord.lake.store import Lake, current_where
+from accord.model.blanks import stripped
 from accord.model.namespaces import NAMESPACES
 from accord.profiles.build import attributes
 
@@ -76,7 +77,7 @@ def parse_identity(ref: str) -> tuple[str, str]:
     if namespace not in known:
         raise ValueError(f"unknown namespace {namespace!r}; known: {', '.join(sorted(known))}")
     if namespace in ("email", "domain"):
-        value = value.strip().lower()
+        value = stripped(value).lower()
     return namespace, value
 
 
@@ -92,7 +93,7 @@ def people_with_email(lake: Lake, email: str) -> list[str]:
     """Every person whose profile's e-mail is this one: records kept apart by a guardrail (two CRM contacts with one
     address) share an e-mail, though its identity node belongs to one of them."""
     rows = lake.execute("SELECT person_id FROM person_profile WHERE lower(email) = ? ORDER BY 1",
-                        [email.strip().lower()]).fetchall()
+                        [stripped(email).lower()]).fetchall()
     return [str(r[0]) for r in rows]
 
 

