@@ -153,7 +153,8 @@ def test_an_events_context_lands_under_its_properties() -> None:
 @pytest.mark.parametrize(("message", "says"), [
     ({"type": "identify", "userId": ["a"]}, "batch[0].userId must be a text or a number, not a list"),
     ({"type": "identify", "anonymousId": {"id": 1}}, "batch[0].anonymousId must be a text or a number, not an object"),
-    ({"type": "group", "userId": "u", "groupId": True}, "batch[0].groupId must be a text or a number, not true or false"),
+    ({"type": "group", "userId": "u", "groupId": True},
+     "batch[0].groupId must be a text or a number, not true or false"),
     ({"type": "identify", "userId": float("nan")}, "batch[0].userId must be a text or a number, not nan"),
 ])
 def test_an_id_that_is_no_text_or_number_is_refused_at_the_door(message, says) -> None:

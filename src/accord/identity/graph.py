@@ -61,7 +61,8 @@ def _person_edges(config: IdentityConfig, records: str) -> str:
     lineage = "batch_id, source_row"
     parts = [
         f"SELECT source_key, {PERSON_NODE}, source_key, 0, {lineage}, 'record' FROM r",
-        f"SELECT source_key, 'email', lower({stripped_sql('email')}), 2, {lineage}, 'e-mail on the record' FROM r WHERE email IS NOT NULL",
+        f"SELECT source_key, 'email', lower({stripped_sql('email')}), 2, {lineage}, 'e-mail on the record' FROM r "
+        "WHERE email IS NOT NULL",
         f"SELECT source_key, 'crm_id', source_id, 0, {lineage}, 'own Salesforce id' FROM r "
         "WHERE source_type = 'Salesforce' AND NOT coalesce(is_converted, FALSE)",
         # A merged-away lead is no longer a Marketo lead of its own: only the lead it joined holds an id there.
