@@ -572,3 +572,54 @@ def test_a_file_keeps_a_spreadsheet_from_running_a_value_as_a_formula(tmp_path: 
         [row] = list(csv.DictReader(f))
     assert row["first_name"] == (written if formulas == "escape" else value)
     assert destination.erase(set(), frozenset({value.lower()})) == (1 if value.strip() else 0)
+
+
+class EndlessReceiver:
+    """A receiver on a raw socket that answers 200 and then never ends its body: a file's worth at once, or a
+    byte every 50 ms (each within any client's wait for the next piece)."""
+
+    def __init__(self, drip: bool) -> None:
+        import socket
+
+        self.sent = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}/hook"
+        self._drip = drip
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import time
+
+        connection, _ = self._server.accept()
+        with connection:
+            connection.recv(1 << 16)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
+            chunk = b"1\r\nx\r\n" if self._drip else b"100000\r\n" + b"x" * 0x100000 + b"\r\n"
+            try:
+                while self.sent < 4 << 30:
+                    connection.sendall(chunk)
+                    self.sent += 1 if self._drip else 0x100000
+                    if self._drip:
+                        time.sleep(0.05)
+            except OSError:
+                return  # the client hung up: what it should do
+
+
+@pytest.mark.parametrize("drip", [False, True], ids=["a file", "a byte at a time"])
+def test_a_receiver_that_never_ends_its_answer_holds_neither_the_delivery_nor_memory(
+        drip: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpx reads an answer whole and bounds only each wait: the check never returned, and with a file's worth
+    the process held all of it. Now it reads 64 KiB at most, within the request's timeout."""
+    from accord.connectors.webhook.config import WebhookDestinationConfig
+    from accord.connectors.webhook.destination import WebhookDestination
+
+    endless = EndlessReceiver(drip)
+    destination = WebhookDestination(WebhookDestinationConfig(name="hook", url=endless.url, secret="env:HOOK_SECRET",
+                                                              audiences=[AUDIENCE], timeout_seconds=1.0), "s3cret")
+    answered: list[dict[str, int]] = []
+    checking = threading.Thread(target=lambda: answered.append(destination.check()), daemon=True)
+    checking.start()
+    checking.join(timeout=30)
+    assert answered == [{"ping answered": 1}], "the check came back, answered"
+    assert endless.sent < (64 << 20 if not drip else 1 << 10), "the rest of the answer was never asked for"
+    destination.close()

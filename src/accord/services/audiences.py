@@ -82,7 +82,7 @@ def named(ws: Workspace, sandbox: str | None, name: str) -> tuple[list[Audience]
     file that defines none is left out: the one meant may not parse."""
     audiences = workspace_audiences(ws, sandbox)
     if not any(a.name == name for a in audiences):
-        find(audiences, name, unreadable(ws.audiences_dir(sandbox), ws.schema))
+        find(audiences, name, unreadable(ws.audiences_dir(sandbox), ws.schema))  # raises, naming them
     return audiences, find(audiences, name)
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from accord.activation.destination import Capabilities, Member, Outcome
 from accord.connectors.http import checked, http_client
@@ -15,6 +18,8 @@ from accord.connectors.secrets import resolve_secret
 from accord.connectors.webhook.config import WebhookDestinationConfig
 
 SIGNATURE_HEADER = "X-Accord-Signature"
+ANSWER_BYTES = 64 * 1024
+"""What is read of a receiver's answer: its status is what counts, and a few lines of it go into an error."""
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -59,8 +64,23 @@ class WebhookDestination:
         body = json.dumps(payload, separators=(",", ":"), default=str).encode()
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self._secret, body),
                    "X-Accord-Delivery": hashlib.sha256(body).hexdigest()[:32]}
-        checked("the webhook", f"POST {self.config.url}",
-                lambda: self._http.post(self.config.url, content=body, headers=headers))
+        checked("the webhook", f"POST {self.config.url}", lambda: self._answer(body, headers))
+
+    def _answer(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        """The receiver's answer with at most `ANSWER_BYTES` of its body, read within `timeout_seconds` of the
+        request: a receiver answering with a file, or a byte at a time, holds neither the delivery nor memory
+        (httpx reads a body whole, and bounds only the wait for each piece)."""
+        deadline = time.monotonic() + self.config.timeout_seconds
+        with self._http.stream("POST", self.config.url, content=body, headers=headers) as answer:
+            kept = bytearray()
+            for block in answer.iter_bytes():
+                kept += block
+                if len(kept) >= ANSWER_BYTES or time.monotonic() > deadline:
+                    break
+        read_as_is = {k: v for k, v in answer.headers.items()
+                      if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")}
+        return httpx.Response(answer.status_code, headers=read_as_is, content=bytes(kept[:ANSWER_BYTES]),
+                              request=answer.request)
 
     def _message(self, audience: str, member: Member, status: str, stamp: str) -> dict[str, Any]:
         identities = {self.config.sent_as(k): v for k, v in member.fields.items()
