@@ -329,3 +329,21 @@ def test_addresses_copied_with_invisible_characters_at_their_ends_load_clean_and
     run_identity(lake, IdentityConfig())
     jane = get_person(lake, "email:\u200b JANE@acme.com\ufeff")
     assert {v for n, v in jane.identities if n == "b2b_person"} == {"1@t1.Test", "2@t1.Test"}
+
+
+def test_a_pipe_or_a_device_named_as_input_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """A named pipe with no writer was waited on for ever (opening it blocks); `/dev/zero` linked as a CSV was read
+    for ever."""
+    import os
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).with_name("accord")
+    assert subprocess.run([str(exe), "init", str(tmp_path / "ws")], capture_output=True).returncode == 0
+    os.mkfifo(tmp_path / "leads.csv")
+    (tmp_path / "zero.csv").symlink_to("/dev/zero")
+    for name in ("leads.csv", "zero.csv"):
+        done = subprocess.run([str(exe), "ingest", "files", str(tmp_path / name), "--mapping", "marketo/lead",
+                               "-w", str(tmp_path / "ws")], capture_output=True, text=True, timeout=120)
+        said = " ".join(done.stdout.split() + done.stderr.split())
+        assert done.returncode == 1 and f"{name} is not a file (a device, a pipe or a socket)" in said, said

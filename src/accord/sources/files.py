@@ -102,6 +102,8 @@ class FileReader:
 
     def __init__(self, path: Path, encoding: str | None = None, sheet: str | None = None) -> None:
         self.path = path
+        if path.exists() and not path.is_file():  # a pipe would be waited on for ever, a device read for ever
+            raise FileFormatError(f"{path} is not a file (a device, a pipe or a socket): name a file to read")
         self.format = detect_format(path)
         self.strict_columns = self.format != "jsonl"
         named = checked_encoding(encoding) if encoding else "utf-8"
