@@ -131,9 +131,7 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
 
 
 def _decode(raw: bytes, encoding: str) -> tuple[Any, int]:
-    """The JSON body (gunzipped if need be) and its decoded size."""
-    if len(raw) > MAX_BODY_BYTES:
-        raise BadBatch("the body is larger than 4 MiB")
+    """The JSON body (gunzipped if need be) and its decoded size; `BodyLimit` has bounded the body as sent."""
     if "gzip" in encoding.lower():
         try:
             inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)

@@ -144,8 +144,8 @@ class ChunkCompiler:
                 text = self._string_transform(text, t)
         if spec.default is not None:
             text = f"coalesce({text}, {literal(str(spec.default).lower() if isinstance(spec.default, bool) else str(spec.default))})"
-        if column.is_email:  # an address has no blank at its ends, whatever the mapping says
-            text = f"NULLIF({stripped_sql(self._hoist(text))}, '')"
+        if column.is_email and not any(t.name == "trim" for t in spec.transforms):
+            text = self._trimmed(text)  # an address has no blank at its ends, whatever the mapping says
         formats: list[str] = []
         if parse is None and column.type in DEFAULT_PARSE:
             parse, formats = Transform(name=DEFAULT_PARSE[column.type]), self.mapping.date_formats
@@ -160,6 +160,10 @@ class ChunkCompiler:
             bounded = f"(CASE WHEN {value} >= {low} AND {value} < {high} THEN {value} END)"
             return CompiledField(column, text, bounded, value)
         return CompiledField(column, text, value)
+
+    def _trimmed(self, text: str) -> str:
+        """`text` without blanks at its ends (`model/blanks.py`), empty as NULL."""
+        return f"NULLIF({stripped_sql(self._hoist(text))}, '')"
 
     def _hoist(self, expression: str) -> str:
         """`expression` computed once per row, in a layer below the select: a transform that names its input
@@ -195,7 +199,7 @@ class ChunkCompiler:
 
     def _string_transform(self, text: str, t: Transform) -> str:
         if t.name == "trim":
-            return f"NULLIF({stripped_sql(self._hoist(text))}, '')"
+            return self._trimmed(text)
         if t.name == "lower":
             return f"lower({text})"
         if t.name == "upper":

@@ -69,13 +69,15 @@ def _header(rows: Iterator[tuple[int, list[str | None]]]) -> tuple[int, list[str
     """The header among a sheet's first rows holding a value, with its row number: the first, unless it and the
     rows after it hold one value each and the next holds more. Those are titles (a report's name, "Exported by
     ...", a filter), as people and report exports put above a table; at most `TITLE_ROWS` are passed over."""
-    first = next(rows, None)
-    current = first
+    def held(row: tuple[int, list[str | None]] | None) -> int:
+        return 0 if row is None else sum(value is not None for value in row[1])
+
+    first = current = next(rows, None)
     for _ in range(TITLE_ROWS):
-        if current is None or sum(value is not None for value in current[1]) != 1:
+        if held(current) != 1:
             break
         current = next(rows, None)
-    return current if current is not None and sum(value is not None for value in current[1]) > 1 else first
+    return current if held(current) > 1 else first
 
 
 def _check_sizes(path: Path) -> None:
