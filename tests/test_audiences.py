@@ -210,7 +210,21 @@ def test_an_event_types_features_leave_the_type_to_the_tables_where(condition: s
     seen = [(f.args["expression"].this.sql("duckdb"), q.args["where"].this.sql("duckdb"))
             for q in tables.values() for f in q.find_all(exp.Filter)]
     assert [f for f, _ in seen] == [f.format(**moment) for f in filters]
-    assert {w for _, w in seen} <= {"\"e\".\"event_type\" = 'web.pageview'", "\"e\".\"event_type\" = 'Web.Pageview'"}
+    assert {w.split(" AND ", 1)[0] for _, w in seen} <= {"\"e\".\"event_type\" = 'web.pageview'",
+                                                        "\"e\".\"event_type\" = 'Web.Pageview'"}
+
+
+def test_a_feature_table_groups_only_the_rows_some_feature_counts() -> None:
+    compiled = Compiler(WHEN).compile_all([parse_audience(
+        'audience "a" of person where count(event where event_type = "web.pageview" in last 7 days) >= 2 '
+        'and no event (event_type = "web.pageview" and url contains "/careers" in last 30 days) '
+        'and any opportunity (amount > 10)')])
+    tables = {name: q.args["where"].this.sql("duckdb") for name, q in compiled.feature_tables()}
+    week, month = ((WHEN - timedelta(days=d)).strftime("%Y-%m-%d") for d in (7, 30))
+    events = tables["aud_person_ev0_features"]
+    assert events.startswith("\"e\".\"event_type\" = 'web.pageview' AND (")
+    assert week in events and month in events and " OR " in events
+    assert tables["aud_person_op_features"] == '"o"."amount" > 10'
 
 
 def test_accounts_count_the_people_this_run_put_in_an_audience(evaluated_lake: Path, tmp_path: Path) -> None:
