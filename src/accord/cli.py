@@ -29,6 +29,7 @@ from rich.table import Table
 
 from accord.connectors.registry import Connector, with_sources
 from accord.governance import audit
+from accord.lake.faults import disk_failure
 from accord.lake.sql import ident
 from accord.lake.store import Lake
 from accord.model.entities import ENTITIES
@@ -1700,11 +1701,12 @@ def main() -> None:
         if os.environ.get("ACCORD_DEBUG"):
             raise
         if isinstance(err, ValidationError):  # each problem, never the values given
-            said = problems(err)
+            said = f"{type(err).__name__}: {problems(err)}"
+        elif (unwritten := disk_failure(err)) is not None:  # DuckDB names it last, after the error it caused
+            said = f"{unwritten}, then run the command again"
         else:  # the first line: DuckDB's next ones point into the SQL
-            said = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
-        err_console.print(f"[red]error:[/red] {type(err).__name__}: {escape(said)} "
-                          "(set ACCORD_DEBUG=1 for the traceback)", highlight=False)
+            said = type(err).__name__ + ": " + next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+        err_console.print(f"[red]error:[/red] {escape(said)} (set ACCORD_DEBUG=1 for the traceback)", highlight=False)
         raise SystemExit(1) from None
     server, ws = serving
     try:

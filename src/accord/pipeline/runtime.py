@@ -28,6 +28,7 @@ from accord.audiences.live import LiveProfiles
 from accord.audiences.stream import StreamEvaluator, streaming
 from accord.identity.resolve import seed
 from accord.ingest.loader import IngestResult
+from accord.lake.faults import closed_by_fatal_error, disk_failure
 from accord.lake.store import Lake
 from accord.pipeline import evaluate_audiences
 from accord.pipeline.runner import run_stages
@@ -94,12 +95,29 @@ class ServerState:
     streaming destinations re-check what they hold of them."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _store_lock: threading.Lock = field(default_factory=threading.Lock)
+    _store_closed: bool = False
     _audiences: tuple[tuple[tuple[str, int], ...], list[Audience]] = ((), [])
 
     def cursor(self) -> Lake:
-        """A handle on the store for one thread (a connection hands out cursors to one thread at a time)."""
+        """A handle on the store for one thread (a connection hands out cursors to one thread at a time); the store
+        is opened again first if DuckDB closed it after a fatal error."""
         with self._store_lock:
+            if self._store_closed and not _answers(self.store):  # else a cursor taken before it was reopened failed
+                _close(self.store)
+                self.store = serving_store(self.workspace, self.sandbox)
+            self._store_closed = False
             return self.store.cursor()
+
+    def failed(self, err: Exception) -> str:
+        """What a thread reports of `err`, in one line. A checkpoint that cannot write the file (a full disk) is
+        fatal to DuckDB: every later statement fails until the store is opened again, which the next cursor does,
+        so serving carries on by itself once the disk has room."""
+        if closed_by_fatal_error(err):
+            self._store_closed = True
+        unwritten = disk_failure(err)
+        if unwritten is not None:
+            return f"{unwritten}: serving carries on by itself once it can write again"
+        return f"{type(err).__name__}: {err}"
 
     def reload_schema(self) -> None:
         """The store's custom fields and objects read again (a relayed `accord schema` command changed them)."""
@@ -146,11 +164,8 @@ class Runtime:
         bus = MembershipBus()
         live = LiveProfiles(bus, config.name, config.collector.track_events, offset=log.size())
         log.written = live.feed
-        state = ServerState(workspace, name, log, live, workspace.lake(name, migrate=True),
+        state = ServerState(workspace, name, log, live, serving_store(workspace, name, migrate=True),
                             ServedProfiles(folder / "profiles.sqlite"), edge, bus=bus)
-        # The commit that crosses DuckDB's threshold would checkpoint, in whichever thread commits: a delivery
-        # would wait a second or more on a large store. The worker checkpoints between cycles instead.
-        state.store.execute("SET wal_autocheckpoint = '1TB'")
         mark_interrupted(state.store)
         _read_keys(state, state.store)
         live.attach(state.store, streaming(state.audiences()))
@@ -205,6 +220,15 @@ def _load_ahead(lake: Lake) -> None:
     lake.unregister("_load_ahead")
 
 
+def serving_store(workspace: Workspace, sandbox: str, migrate: bool = False) -> Lake:
+    """The sandbox's store as serve holds it."""
+    store = workspace.lake(sandbox, migrate=migrate)
+    # The commit that crosses DuckDB's threshold would checkpoint, in whichever thread commits: a delivery would
+    # wait a second or more on a large store. The worker checkpoints between cycles instead.
+    store.execute("SET wal_autocheckpoint = '1TB'")
+    return store
+
+
 def after_relayed_command(state: ServerState) -> None:
     """Read the keys and the custom fields again. While serve runs every `accord keys` or `accord schema` command
     is relayed to it, and this runs right after, whatever the worker is doing: a revoked key stops working as the
@@ -255,7 +279,7 @@ def _worker(state: ServerState, every: float) -> None:
                 state.next_evaluation = next_audiences
             state.last_error = None
         except Exception as err:  # noqa: BLE001 - keep serving; /health reports it, the log keeps everything
-            state.last_error = f"{type(err).__name__}: {err}"
+            state.last_error = state.failed(err)
             _close(lake)
             lake = None
         if stopping:
@@ -348,6 +372,14 @@ def _current_cursor(state: ServerState, lake: Lake | None) -> Lake:
     return lake or state.cursor()
 
 
+def _answers(store: Lake) -> bool:
+    try:
+        store.execute("SELECT 1")
+    except duckdb.Error:
+        return False
+    return True
+
+
 def _close(lake: Lake | None) -> None:
     if lake is not None:
         try:
@@ -370,7 +402,7 @@ def _profiles_worker(state: ServerState) -> None:
                                        "synced_at": datetime.now(timezone.utc).isoformat()}
             state.profiles_sync["error"] = None
         except Exception as err:  # noqa: BLE001 - reads keep answering from the last copy; /health reports it
-            state.profiles_sync["error"] = f"{type(err).__name__}: {err}"
+            state.profiles_sync["error"] = state.failed(err)
             _close(lake)
             lake = None
         state.stop.wait(PROFILES_EVERY)
@@ -390,7 +422,7 @@ def _alerts_worker(state: ServerState) -> None:
             state.alerts = {"checked_at": datetime.now(timezone.utc).isoformat(), "firing": len(report.firing),
                             "sent": len(report.sent), "error": report.error}
         except Exception as err:  # noqa: BLE001 - a failed check is reported on /health and tried again
-            state.alerts = {"checked_at": datetime.now(timezone.utc).isoformat(), "error": f"{type(err).__name__}: {err}"}
+            state.alerts = {"checked_at": datetime.now(timezone.utc).isoformat(), "error": state.failed(err)}
             _close(lake)
             lake = None
     _close(lake)
@@ -540,6 +572,6 @@ def _destination_worker(state: ServerState, config: DestinationConfig, queue: _C
                     if report.retry_in is not None:
                         retry_at = moment + timedelta(seconds=min(report.retry_in, config.max_wait_seconds))
         except Exception as err:  # noqa: BLE001 - reported in /health and the run's record; tried again
-            entry["error"] = f"{type(err).__name__}: {err}"
+            entry["error"] = state.failed(err)
 
 
