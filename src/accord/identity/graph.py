@@ -14,7 +14,7 @@ from accord.identity.config import DEFAULT_BLOCKED_PATTERNS, IdentityConfig
 from accord.identity.nodes import CRM_ACCOUNT, RECORD_NAMESPACE
 from accord.lake.sql import literal
 from accord.lake.store import current_sql
-from accord.model.blanks import stripped_sql
+from accord.model.blanks import stripped_sql, unhidden_sql
 from accord.model.domains import domain_sql
 from accord.model.entities import ACCOUNT, PERSON, Entity
 
@@ -61,8 +61,8 @@ def _person_edges(config: IdentityConfig, records: str) -> str:
     lineage = "batch_id, source_row"
     parts = [
         f"SELECT source_key, {PERSON_NODE}, source_key, 0, {lineage}, 'record' FROM r",
-        f"SELECT source_key, 'email', lower({stripped_sql('email')}), 2, {lineage}, 'e-mail on the record' FROM r "
-        "WHERE email IS NOT NULL",
+        f"SELECT source_key, 'email', lower({unhidden_sql(stripped_sql('email'))}), 2, {lineage}, "
+        "'e-mail on the record' FROM r WHERE email IS NOT NULL",
         f"SELECT source_key, 'crm_id', source_id, 0, {lineage}, 'own Salesforce id' FROM r "
         "WHERE source_type = 'Salesforce' AND NOT coalesce(is_converted, FALSE)",
         # A merged-away lead is no longer a Marketo lead of its own: only the lead it joined holds an id there.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from accord.ingest.mapping import FieldSpec, Mapping, Transform
 from accord.lake.sql import DUCKDB_TYPES, ident, literal
-from accord.model.blanks import stripped_sql
+from accord.model.blanks import stripped_sql, unhidden_sql
 from accord.model.domains import domain_sql
 from accord.model.entities import Column, ColumnType
 from accord.model.times import EARLIEST, LATEST, RANGE_TEXT
@@ -144,8 +144,10 @@ class ChunkCompiler:
                 text = self._string_transform(text, t)
         if spec.default is not None:
             text = f"coalesce({text}, {literal(str(spec.default).lower() if isinstance(spec.default, bool) else str(spec.default))})"
-        if column.is_email and not any(t.name == "trim" for t in spec.transforms):
-            text = self._trimmed(text)  # an address has no blank at its ends, whatever the mapping says
+        if column.is_email:  # whatever the mapping says, an address has no blank at its ends, nor a hidden character
+            if not any(t.name == "trim" for t in spec.transforms):
+                text = self._trimmed(text)
+            text = unhidden_sql(self._hoist(text))
         formats: list[str] = []
         if parse is None and column.type in DEFAULT_PARSE:
             parse, formats = Transform(name=DEFAULT_PARSE[column.type]), self.mapping.date_formats

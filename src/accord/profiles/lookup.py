@@ -11,7 +11,7 @@ from accord.governance.consent import statements
 from accord.identity.nodes import identities_of, profile_of, records_sql
 from accord.lake.sql import ident
 from accord.lake.store import Lake, current_where
-from accord.model.blanks import stripped
+from accord.model.blanks import address, stripped
 from accord.model.namespaces import NAMESPACES
 from accord.profiles.build import attributes
 
@@ -76,7 +76,9 @@ def parse_identity(ref: str) -> tuple[str, str]:
     known = set(NAMESPACES) | ACCOUNT_NAMESPACES | {"person_id", "account_id"}
     if namespace not in known:
         raise ValueError(f"unknown namespace {namespace!r}; known: {', '.join(sorted(known))}")
-    if namespace in ("email", "domain"):
+    if namespace == "email":
+        value = address(value).lower()
+    elif namespace == "domain":
         value = stripped(value).lower()
     return namespace, value
 
@@ -93,7 +95,7 @@ def people_with_email(lake: Lake, email: str) -> list[str]:
     """Every person whose profile's e-mail is this one: records kept apart by a guardrail (two CRM contacts with one
     address) share an e-mail, though its identity node belongs to one of them."""
     rows = lake.execute("SELECT person_id FROM person_profile WHERE lower(email) = ? ORDER BY 1",
-                        [stripped(email).lower()]).fetchall()
+                        [address(email).lower()]).fetchall()
     return [str(r[0]) for r in rows]
 
 

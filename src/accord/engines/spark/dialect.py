@@ -100,6 +100,7 @@ def _add_keys(args: list[exp.Expression]) -> exp.Expression:
 
 _REWRITES: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "json_valid": lambda a: _template(TEMPLATES["JSON_VALID"], X=a[0]),
+    "strlen": lambda a: exp.Anonymous(this="octet_length", expressions=a),  # bytes, as DuckDB's strlen counts
     "JSONType": lambda a: _template(TEMPLATES["JSON_TYPE"], X=a[0]),
     "RegexpFullMatch": lambda a: exp.RegexpLike(this=a[0], expression=exp.Literal.string(f"^(?:{a[1].name})$")),
     "try_strptime": _strptime,
