@@ -96,7 +96,8 @@ class WorkspaceConfig(BaseModel):
     def _check_sandboxes(self) -> WorkspaceConfig:
         for name in self.sandboxes:
             if not SANDBOX_NAME.match(name):
-                raise ValueError(f"sandbox name {name!r}: use lower-case letters, digits, - and _")
+                raise ValueError(f"sandbox name {name[:50]!r}{'…' if len(name) > 50 else ''}: begin with a lower-case "
+                                 "letter, then up to 39 lower-case letters, digits, - and _")
         if len(set(self.sandboxes)) != len(self.sandboxes):
             raise ValueError("a sandbox is listed twice")
         if self.default_sandbox not in self.sandboxes:

@@ -110,8 +110,11 @@ def test_an_invalid_setting_never_echoes_the_values_given(ws_root: Path, monkeyp
 
 
 def test_a_sandbox_name_that_escapes_is_refused_in_one_line(ws_root: Path, monkeypatch, capsys) -> None:
+    rule = "begin with a lower-case letter, then up to 39 lower-case letters, digits, - and _"
     code, said = accord(monkeypatch, capsys, ws_root, "sandboxes", "create", "../evil")
-    assert (code, said) == (1, "error: sandbox name '../evil': use lower-case letters, digits, - and _")
+    assert (code, said) == (1, f"error: sandbox name '../evil': {rule}")
+    code, said = accord(monkeypatch, capsys, ws_root, "sandboxes", "create", "x" * 300)  # lower-case, yet too long
+    assert (code, said) == (1, f"error: sandbox name '{'x' * 50}'…: {rule}")
     assert yaml.safe_load((ws_root / "accord.yaml").read_text())["sandboxes"] == ["prod"]
 
 
