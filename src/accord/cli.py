@@ -26,6 +26,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from accord.connectors.registry import Connector, with_sources
 from accord.governance import audit
@@ -35,6 +36,7 @@ from accord.lake.store import Lake
 from accord.model.entities import ENTITIES
 from accord.model.schema import STANDARD, Schema
 from accord.readable import problems
+from accord.shown import shown
 from accord.workspace import Workspace, WorkspaceError
 
 if TYPE_CHECKING:
@@ -99,8 +101,17 @@ app.add_typer(alerts_app, name="alerts")
 schema_app = typer.Typer(help="Custom fields: declared in accord.yaml, held by each sandbox's store.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 
-console = Console()
-err_console = Console(stderr=True)
+
+class _Console(Console):
+    """A console that prints the text it is given (a name, a value, a table's cell) with its control characters
+    written out as escapes (`accord/shown.py`), so that data from files and the collector cannot drive the terminal."""
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str(shown(text), **options)
+
+
+console = _Console()
+err_console = _Console(stderr=True)
 
 
 @app.callback()

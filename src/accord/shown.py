@@ -1,0 +1,22 @@
+"""Text from files, sources and collected events as a terminal may show it: its control characters and direction
+overrides written out as escapes (`\\x1b`, `\\u202e`), never sent. A first name posted to the collector holding
+ESC sequences would otherwise move the cursor, retitle the window or hide the lines after it when the CLI prints it,
+and a right-to-left override would show one audience's name as another's."""
+
+from __future__ import annotations
+
+import re
+
+UNSHOWN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""C0 controls but tab and newline, DEL, C1 controls, and Unicode's direction marks, embeddings, overrides and
+isolates."""
+
+
+def shown(text: str) -> str:
+    """`text` with each character a terminal would act on, not show, written as its escape."""
+    return UNSHOWN.sub(_escape, text) if UNSHOWN.search(text) else text
+
+
+def _escape(found: re.Match[str]) -> str:
+    code = ord(found.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

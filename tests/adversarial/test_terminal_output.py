@@ -1,0 +1,50 @@
+"""Data an attacker controls (a collected trait, a cell of a file) printed by the CLI cannot drive the terminal: its
+control characters and direction overrides are written out as escapes, never sent."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from accord.shown import shown
+
+NAME = "Jane\x1b]0;owned\x07\x1b[2J\x9b31m\u202eevil"
+"""A first name that retitles the window, clears the screen (ESC and C1's CSI) and reverses what follows."""
+
+
+def test_a_value_with_escape_sequences_is_printed_escaped(tmp_path: Path) -> None:
+    accord = str(Path(sys.executable).with_name("accord"))
+    ws = tmp_path / "ws"
+    assert subprocess.run([accord, "init", str(ws)], capture_output=True).returncode == 0
+    (tmp_path / "people.csv").write_text(f"Id,Email,FirstName\n1,jane@acme.com,{NAME}\n", encoding="utf-8")
+    (tmp_path / "people.yaml").write_text(yaml.safe_dump({
+        "entity": "person", "source_type": "Test", "source_instance_id": "t1",
+        "fields": {"source_id": "Id", "email": "Email", "first_name": "FirstName"}}))
+
+    def run(*args: str) -> bytes:
+        done = subprocess.run([accord, *args, "-w", str(ws)], capture_output=True, timeout=120,
+                              env={**os.environ, "COLUMNS": "300"})
+        assert done.returncode == 0, done.stderr.decode()
+        return done.stdout
+
+    run("ingest", "files", str(tmp_path / "people.csv"), "--mapping", str(tmp_path / "people.yaml"))
+    run("run")
+    shown_profile = run("profile", "get", "email:jane@acme.com")
+    printed = shown_profile.decode("utf-8")
+    assert not any(ch in printed for ch in "\x1b\x07\x9b\u202e")
+    assert r"Jane\x1b]0;owned\x07\x1b[2J\x9b31m\u202eevil" in printed
+
+
+@pytest.mark.parametrize(("text", "printed"), [
+    ("plain text, tabs\tand\nnew lines", "plain text, tabs\tand\nnew lines"),
+    ("bell\x07 null\x00 del\x7f", r"bell\x07 null\x00 del\x7f"),
+    ("ab\u2066c\u2069 \u200f", r"ab\u2066c\u2069 \u200f"),
+    ("accents é, 日本, emoji 🙂 stay", "accents é, 日本, emoji 🙂 stay"),
+])
+def test_what_is_written_out(text: str, printed: str) -> None:
+    assert shown(text) == printed
