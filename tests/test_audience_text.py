@@ -72,6 +72,12 @@ def test_json_form_round_trips() -> None:
         ('audience "x" of person where lead_score > 1' + "0" * 400, (1, 43), "too large a number"),
         ('audience "x" of person where lead_score > 1e6', (1, 43), "'1e6' is not a number Accord reads: write it in"),
         ('audience "x" of person where any opportunity (amount > 10k)', (1, 56), "'10k' is not a number Accord"),
+        ('audience "" of person where email = "a"', (1, 10), "an audience needs a name"),
+        ('audience "  " of person where email = "a"', (1, 10), "an audience needs a name"),
+        ('audience " Quiet" of person where email = "a"', (1, 10), "'Quiet' begins or ends with a blank"),
+        (f'audience "{"n" * 201}" of person where email = "a"', (1, 10), "at most 200 characters, not 201"),
+        ('audience "Quiet\u202eteiuq" of person where email = "a"', (1, 10), "a control character or a direction"),
+        ('audience "ab\x1b[2Jc" of person where email = "a"', (1, 10), "'ab\\x1b[2Jc' holds a control character"),
     ],
 )
 def test_errors_name_line_column_and_what_was_expected(text, where, says) -> None:
@@ -90,3 +96,15 @@ def test_a_file_an_editor_saved_with_a_byte_order_mark_loads(tmp_path) -> None:
     (tmp_path / "notepad.aud").write_text(text, encoding="utf-8-sig")
     usable = load_usable(tmp_path, datetime(2026, 1, 1, tzinfo=timezone.utc))
     assert usable.problems == {} and usable.audiences == [parse_audience(text)]
+
+
+def test_the_json_form_refuses_the_names_the_text_form_refuses() -> None:
+    from pydantic import ValidationError
+
+    from accord.audiences.ast import Audience
+
+    where = {"kind": "compare", "field": "email", "op": "=", "value": "a"}
+    assert Audience.model_validate({"name": "n" * 200, "of": "person", "where": where}).name == "n" * 200
+    for name in ("", "Quiet\u202e", "n" * 201, "Quiet "):
+        with pytest.raises(ValidationError):
+            Audience.model_validate({"name": name, "of": "person", "where": where})

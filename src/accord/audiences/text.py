@@ -28,6 +28,7 @@ from accord.audiences.ast import (
     Quantified,
     Scalar,
     Window,
+    name_problem,
 )
 from accord.audiences.fields import PROPERTIES, Scope, property_field
 from accord.model.entities import ColumnType
@@ -207,7 +208,10 @@ class Parser:
     # -- grammar -------------------------------------------------------------------------------------
     def audience(self) -> Audience:
         self.take("audience")
+        at = self.tok
         name = self.string()
+        if problem := name_problem(name):
+            raise AudienceSyntaxError(problem, at.line, at.column)
         self.take("of")
         of = self.take("person", "account").text
         self.scopes = [Scope(of, of, self.schema)]
