@@ -36,7 +36,7 @@ from accord.lake.store import Lake
 from accord.model.entities import ENTITIES
 from accord.model.schema import STANDARD, Schema
 from accord.readable import problems
-from accord.shown import shown
+from accord.terminal import for_terminal
 from accord.workspace import Workspace, WorkspaceError
 
 if TYPE_CHECKING:
@@ -104,10 +104,10 @@ app.add_typer(schema_app, name="schema")
 
 class _Console(Console):
     """A console that prints the text it is given (a name, a value, a table's cell) with its control characters
-    written out as escapes (`accord/shown.py`), so that data from files and the collector cannot drive the terminal."""
+    written out as escapes (`accord/terminal.py`), so that data from files and the collector cannot drive the terminal."""
 
     def render_str(self, text: str, **options: Any) -> Text:
-        return super().render_str(shown(text), **options)
+        return super().render_str(for_terminal(text), **options)
 
 
 console = _Console()

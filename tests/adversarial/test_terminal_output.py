@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from accord.shown import shown
+from accord.terminal import for_terminal
 
 NAME = "Jane\x1b]0;owned\x07\x1b[2J\x9b31m\u202eevil"
 """A first name that retitles the window, clears the screen (ESC and C1's CSI) and reverses what follows."""
@@ -34,8 +34,7 @@ def test_a_value_with_escape_sequences_is_printed_escaped(tmp_path: Path) -> Non
 
     run("ingest", "files", str(tmp_path / "people.csv"), "--mapping", str(tmp_path / "people.yaml"))
     run("run")
-    shown_profile = run("profile", "get", "email:jane@acme.com")
-    printed = shown_profile.decode("utf-8")
+    printed = run("profile", "get", "email:jane@acme.com").decode("utf-8")
     assert not any(ch in printed for ch in "\x1b\x07\x9b\u202e")
     assert r"Jane\x1b]0;owned\x07\x1b[2J\x9b31m\u202eevil" in printed
 
@@ -47,4 +46,4 @@ def test_a_value_with_escape_sequences_is_printed_escaped(tmp_path: Path) -> Non
     ("accents é, 日本, emoji 🙂 stay", "accents é, 日本, emoji 🙂 stay"),
 ])
 def test_what_is_written_out(text: str, printed: str) -> None:
-    assert shown(text) == printed
+    assert for_terminal(text) == printed

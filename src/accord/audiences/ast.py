@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from accord.shown import UNSHOWN
+from accord.terminal import CONTROLS
 
 Scalar = Union[bool, int, float, str, date]
 CompareOp = Literal["=", "!=", "<", "<=", ">", ">=", "contains", "starts with", "ends with"]
@@ -28,7 +28,7 @@ def name_problem(name: str) -> str | None:
         return f"the audience name {name.strip()[:50]!r} begins or ends with a blank, which no one sees when typing it"
     if len(name) > NAME_CHARACTERS:
         return f"an audience name has at most {NAME_CHARACTERS} characters, not {len(name):,}"
-    if UNSHOWN.search(name):
+    if CONTROLS.search(name):
         return (f"the audience name {name[:50]!r} holds a control character or a direction override, which shows "
                 "as something else or as nothing")
     return None

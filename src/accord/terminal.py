@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import re
 
-UNSHOWN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 """C0 controls but tab and newline, DEL, C1 controls, and Unicode's direction marks, embeddings, overrides and
 isolates."""
 
 
-def shown(text: str) -> str:
+def for_terminal(text: str) -> str:
     """`text` with each character a terminal would act on, not show, written as its escape."""
-    return UNSHOWN.sub(_escape, text) if UNSHOWN.search(text) else text
+    return CONTROLS.sub(_escape, text) if CONTROLS.search(text) else text
 
 
 def _escape(found: re.Match[str]) -> str:
