@@ -90,6 +90,10 @@ def test_names_that_collide_or_break_links_are_refused(two_sandboxes) -> None:
         refused = client.put("/api/v1/audiences", headers=keys["prod"],
                              json={"text": f'audience "{name}" of person\nwhere country = "France"'})
         assert refused.status_code == 400 and "may not hold" in refused.json()["message"], name
+    for name, says in (("Quiet\u202eteiuq", "direction override"), (" Quiet", "begins or ends with a blank")):
+        refused = client.put("/api/v1/audiences", headers=keys["prod"],
+                             json={"text": f'audience "{name}" of person\nwhere country = "France"'})
+        assert refused.status_code == 400 and says in refused.json()["message"], name
     fine = client.put("/api/v1/audiences", headers=keys["prod"],
                       json={"text": 'audience "EMEA – DACH leads (2027)" of person\nwhere country = "Germany"'})
     assert fine.status_code == 200

@@ -15,8 +15,9 @@ from accord.model.names import slug
 from accord.model.schema import STANDARD, Schema
 from accord.replaced import replace_text
 
-UNSAFE_NAME = re.compile(r"[/?#%\\\x00-\x1f\x7f]")
-"""Characters a name may not hold: it travels in URL paths (`/api/v1/audiences/{name}`) and file names."""
+UNSAFE_NAME = re.compile(r"[/?#%\\]")
+"""Characters a saved audience's name may not hold: it travels in URL paths (`/api/v1/audiences/{name}`) and file
+names (control characters no audience name holds: see `ast.name_problem`)."""
 
 
 class AudienceFileError(ValueError):
@@ -138,7 +139,7 @@ def save_audience(folder: Path, audience: Audience, schema: Schema = STANDARD) -
     """Write the audience to its own file; refused when its name cannot be a file or URL name, or when another
     file already defines that name or has that file name."""
     if UNSAFE_NAME.search(audience.name):
-        raise AudienceFileError(f"audience name {audience.name!r} may not hold / ? # % \\ or control characters "
+        raise AudienceFileError(f"audience name {audience.name!r} may not hold / ? # % \\ "
                                 "(it is used in links and file names)")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / file_name(audience.name)
