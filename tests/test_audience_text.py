@@ -75,7 +75,6 @@ def test_json_form_round_trips() -> None:
         ('audience "" of person where email = "a"', (1, 10), "an audience needs a name"),
         ('audience "  " of person where email = "a"', (1, 10), "an audience needs a name"),
         ('audience " Quiet" of person where email = "a"', (1, 10), "'Quiet' begins or ends with a blank"),
-        (f'audience "{"n" * 201}" of person where email = "a"', (1, 10), "at most 200 characters, not 201"),
         ('audience "Quiet\u202eteiuq" of person where email = "a"', (1, 10), "a control character or a direction"),
         ('audience "ab\x1b[2Jc" of person where email = "a"', (1, 10), "'ab\\x1b[2Jc' holds a control character"),
     ],
@@ -98,13 +97,15 @@ def test_a_file_an_editor_saved_with_a_byte_order_mark_loads(tmp_path) -> None:
     assert usable.problems == {} and usable.audiences == [parse_audience(text)]
 
 
-def test_the_json_form_refuses_the_names_the_text_form_refuses() -> None:
-    from pydantic import ValidationError
-
+def test_the_json_form_refuses_the_names_the_text_form_refuses(tmp_path) -> None:
     from accord.audiences.ast import Audience
+    from accord.services.audiences import parse
+    from accord.workspace import Workspace
 
     where = {"kind": "compare", "field": "email", "op": "=", "value": "a"}
-    assert Audience.model_validate({"name": "n" * 200, "of": "person", "where": where}).name == "n" * 200
-    for name in ("", "Quiet\u202e", "n" * 201, "Quiet "):
-        with pytest.raises(ValidationError):
-            Audience.model_validate({"name": name, "of": "person", "where": where})
+    ws = Workspace.init(tmp_path / "ws")
+    assert parse(ws, ast={"name": "Q" * 5000, "of": "person", "where": where}).name == "Q" * 5000
+    for name in ("", "Quiet\u202e", "Quiet "):
+        Audience.model_validate({"name": name, "of": "person", "where": where})  # Accord's own names may hold them
+        with pytest.raises(AudienceSyntaxError):
+            parse(ws, ast={"name": name, "of": "person", "where": where})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from accord.terminal import CONTROLS
 
@@ -16,18 +16,16 @@ Relation = str
 """opportunity, event, person, or a custom object of the workspace (`Subscription__c`)."""
 MAX_DAYS = 36_500
 """The longest window (a hundred years): longer ones reach before any data and overflow date arithmetic."""
-NAME_CHARACTERS = 200
-"""The longest audience name: it is shown in tables, sent as a list's name, and referenced by others."""
 
 
 def name_problem(name: str) -> str | None:
-    """What makes `name` no name for an audience (None: nothing): people read, type and reference names."""
+    """What makes `name` no name for an audience a person gives (None: nothing): people read, type and reference
+    names. The parser asks, so the text form and the JSON form (printed, then parsed) are refused alike; names
+    Accord makes for itself (a streaming plan's facts) hold a separator of their own."""
     if not name.strip():
         return "an audience needs a name"
     if name != name.strip():
         return f"the audience name {name.strip()[:50]!r} begins or ends with a blank, which no one sees when typing it"
-    if len(name) > NAME_CHARACTERS:
-        return f"an audience name has at most {NAME_CHARACTERS} characters, not {len(name):,}"
     if CONTROLS.search(name):
         return (f"the audience name {name[:50]!r} holds a control character or a direction override, which shows "
                 "as something else or as nothing")
@@ -157,14 +155,6 @@ class Audience(Node):
     """What the audience is for, in words (changes no member)."""
     owner: str = ""
     """Who answers for it (an e-mail or a team)."""
-
-    @field_validator("name")
-    @classmethod
-    def _readable(cls, name: str) -> str:
-        problem = name_problem(name)
-        if problem:
-            raise ValueError(problem)
-        return name
 
 
 for _model in (Quantified, Aggregate, Occurrence, And, Or, Not, Audience):
