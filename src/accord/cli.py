@@ -104,7 +104,7 @@ app.add_typer(schema_app, name="schema")
 
 class _Console(Console):
     """A console that prints the text it is given (a name, a value, a table's cell) with its control characters
-    written out as escapes (`accord/terminal.py`), so that data from files and the collector cannot drive the terminal."""
+    written out as escapes (`accord/terminal.py`): data from files and the collector cannot drive the terminal."""
 
     def render_str(self, text: str, **options: Any) -> Text:
         return super().render_str(for_terminal(text), **options)
@@ -1716,7 +1716,8 @@ def main() -> None:
         elif (unwritten := disk_failure(err)) is not None:  # DuckDB names it last, after the error it caused
             said = f"{unwritten}, then run the command again"
         else:  # the first line: DuckDB's next ones point into the SQL
-            said = type(err).__name__ + ": " + next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+            first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+            said = f"{type(err).__name__}: {first}"
         err_console.print(f"[red]error:[/red] {escape(said)} (set ACCORD_DEBUG=1 for the traceback)", highlight=False)
         raise SystemExit(1) from None
     server, ws = serving

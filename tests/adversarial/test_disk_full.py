@@ -195,4 +195,5 @@ def test_the_error_a_cleanup_raises_still_names_the_write_that_failed_first() ->
             raise duckdb.FatalException("Failed: database has been invalidated because of a previous fatal error")
     except duckdb.FatalException as err:
         assert closed_by_fatal_error(err)
-        assert disk_failure(err) == "could not write /d/accord.duckdb: No space left on device (free space on that disk)"
+        said = disk_failure(err)
+        assert said == "could not write /d/accord.duckdb: No space left on device (free space on that disk)"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import duckdb
+
 CLOSED = "database has been invalidated"
 """What DuckDB says of every statement after a fatal error (a checkpoint that could not write the file)."""
 UNWRITTEN = re.compile(r'Could not write file "(?P<path>[^"]+)": (?P<reason>[^"\n]+)')
@@ -22,7 +24,7 @@ def _chain(err: BaseException) -> list[BaseException]:
 
 def closed_by_fatal_error(err: BaseException) -> bool:
     """Whether DuckDB closed the store after `err` (any later statement fails until it is opened again)."""
-    return any(type(e).__name__ == "FatalException" or CLOSED in str(e) for e in _chain(err))
+    return any(isinstance(e, duckdb.FatalException) or CLOSED in str(e) for e in _chain(err))
 
 
 def disk_failure(err: BaseException) -> str | None:
