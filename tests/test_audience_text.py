@@ -77,6 +77,8 @@ def test_json_form_round_trips() -> None:
         ('audience " Quiet" of person where email = "a"', (1, 10), "'Quiet' begins or ends with a blank"),
         ('audience "Quiet\u202eteiuq" of person where email = "a"', (1, 10), "a control character or a direction"),
         ('audience "ab\x1b[2Jc" of person where email = "a"', (1, 10), "'ab\\x1b[2Jc' holds a control character"),
+        ('audience "\u200bQuiet" of person where email = "a"', (1, 10), "'Quiet' begins or ends with a blank"),
+        ('audience "Qu\u00adiet" of person where email = "a"', (1, 10), "another character that shows as nothing"),
     ],
 )
 def test_errors_name_line_column_and_what_was_expected(text, where, says) -> None:

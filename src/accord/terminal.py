@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 
-CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-"""C0 controls but tab and newline, DEL, C1 controls, and Unicode's direction marks, embeddings, overrides and
-isolates."""
+from accord.model.blanks import DIRECTION_MARKS
+
+CONTROLS = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{DIRECTION_MARKS}]")
+"""C0 controls but tab and newline, DEL, C1 controls, and Unicode's direction marks (`model/blanks.py`)."""
 
 
 def for_terminal(text: str) -> str:

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from accord.lake.sql import literal
 
-HIDDEN = (
-    "\u200b\u200c\u200d\u2060\ufeff\u00ad"  # zero-width spaces and joiners, word joiner, byte-order mark, soft hyphen
-    "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"  # direction marks, embeddings, isolates
-)
+DIRECTION_MARKS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+"""Unicode's direction marks, embeddings, overrides and isolates: unseen, yet they reorder the text around them."""
+HIDDEN = "\u200b\u200c\u200d\u2060\ufeff\u00ad" + DIRECTION_MARKS  # zero-width spaces, joiners, BOM, soft hyphen
 """Unicode's format characters that show as nothing."""
 EDGE_BLANKS = (
     " \t\n\r\v\f"  # ASCII whitespace
