@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
 from accord.audiences.compile import MEMBERS, CompiledAudiences
 from accord.engines.duckdb import ENGINE
-from accord.identity.stitch import components
-from accord.ingest.loader import IngestResult
 from accord.lake.sql import ident, literal
 from accord.lake.store import Lake
-from accord.sources.files import FileJob, load_file
+
+# Identity (scipy) and file loading (the spreadsheet readers) are imported where used: importing them took 0.4 s,
+# which every audience run and preview paid for nothing.
+if TYPE_CHECKING:
+    from accord.ingest.loader import IngestResult
+    from accord.sources.files import FileJob
 
 
 def open_engine(lake: Lake, settings: Any = None) -> DuckDBEngine:
@@ -37,10 +40,14 @@ class DuckDBEngine:
                 self.lake.execute(f"DROP TABLE temp.{name}")
 
     def components(self, n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        from accord.identity.stitch import components
+
         return components(n_nodes, src, dst)
 
     def load_file(self, job: FileJob, on_rows: Callable[[int], None] | None = None) -> IngestResult:
         """The file read in chunks in this process and mapped in the lake's connection."""
+        from accord.sources.files import load_file
+
         return load_file(self.lake, job, on_rows)
 
     def publish(self, tables: Sequence[str]) -> tuple[int, int]:
