@@ -94,7 +94,7 @@ class Feature:
 
 @dataclass
 class ResultLevel:
-    """One wide SELECT: a profile id and one boolean column per audience of this level."""
+    """One wide SELECT: a profile id and a column per audience of this level, TRUE for its members, else NULL."""
 
     of: str
     table: str
@@ -324,7 +324,9 @@ class Compiler:
                 select = self.out.profile_ids(of)
                 if of in self.within:
                     select = select.where(_key_in(exp.column(ID[of], table=of[0], quoted=True), self.within[of]))
-                tests = (exp.Coalesce(this=self.out.predicates[name][1], expressions=[exp.false()]) for name in columns)
+                # TRUE for a member, else NULL: UNPIVOT leaves NULLs out, so only members come out of the wide
+                # result (0.12 s of 1.0 on `large` against TRUE or FALSE for everyone).
+                tests = (exp.Case(ifs=[exp.If(this=self.out.predicates[name][1], true=exp.true())]) for name in columns)
                 select = select.select(*(exp.alias_(test, col) for test, col in zip(tests, columns.values())))
                 self.out.levels.append(ResultLevel(of, f"aud_result_{of}_{level}", _without_unread_features(select),
                                                    columns, level))
