@@ -191,6 +191,26 @@ def test_a_query_joins_only_the_feature_tables_it_reads() -> None:
     assert joined(compiled.levels[0].query) == {"aud_person_op_features", "aud_person_ev0_features"}
     people_of_accounts = dict(compiled.feature_tables())["aud_account_pe_features"]
     assert joined(people_of_accounts) == {"aud_person_op_features"}
+    assert "aud_people" not in {t.name for t in people_of_accounts.find_all(exp.Table)}, "no person field is read"
+    seniors = parse_audience('audience "seniors" of account where count(person where seniority = "VP") >= 1')
+    people_of_accounts = dict(Compiler(WHEN).compile_all([seniors]).feature_tables())["aud_account_pe_features"]
+    assert "aud_people" in {t.name for t in people_of_accounts.find_all(exp.Table)}
+
+
+def test_an_account_counts_only_links_to_people_with_a_profile(evaluated_lake: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from accord.audiences.prepared import prepare_tables
+
+    shutil.copy(evaluated_lake, tmp_path / "lake.duckdb")
+    linked = parse_audience('audience "linked" of account where count(person) >= 1')
+    with Lake(tmp_path / "lake.duckdb") as lake:
+        account = lake.scalar("SELECT account_id FROM account_profile WHERE account_id NOT IN "
+                              "(SELECT account_id FROM person_account) LIMIT 1")
+        lake.execute("INSERT INTO person_account BY NAME SELECT 'P-nobody' AS person_id, ? AS account_id", [account])
+        prepare_tables(lake)
+        assert not lake.scalar("SELECT count(*) FROM aud_person_account WHERE person_id = 'P-nobody'")
+        assert account not in compiled_members(lake, [linked])["linked"]
 
 
 @pytest.mark.parametrize(("condition", "filters"), [
