@@ -5,7 +5,7 @@
 The lake must hold an ingested world with an identity run (bench/ingest_files.py --keep, then
 bench/identity_accuracy.py --lake ...). Prints, on the same aud_* tables:
   - Accord: all 50 audiences in one evaluation, membership bookkeeping included (warm: tables already built;
-    cold: rebuilding the aud_* tables from the profiles first),
+    rebuilt: building the aud_* tables from the profiles first),
   - the 50 hand-written queries run one by one (each scans what it needs),
   - one plain filtered scan of the events table,
   - both again, each in a fresh process with the tables current (cold: imports, compiling, an empty cache),
@@ -123,10 +123,10 @@ def main() -> None:
         wrong = [name for name in sizes if sizes[name] != hand_sizes[name]]
         print(f"50 audiences, {sum(sizes.values()):,} memberships; sizes differing from hand-written: {wrong or 'none'}")
         print(f"accord, all 50 together (warm, bookkeeping included): {accord:7.2f} s")
-        print(f"accord, cold (+ building aud_* tables {prepared:.2f} s):     {accord + prepared:7.2f} s")
+        print(f"accord, rebuilt (+ building aud_* tables {prepared:.2f} s):  {accord + prepared:7.2f} s")
         print(f"50 hand-written DuckDB queries, one by one:            {hand:7.2f} s")
         print(f"one plain filtered scan of the events table:           {scan:7.2f} s")
-        print(f"ratio accord/hand-written: warm {accord / hand:.2f}, cold {(accord + prepared) / hand:.2f}; "
+        print(f"ratio accord/hand-written: warm {accord / hand:.2f}, rebuilt {(accord + prepared) / hand:.2f}; "
               f"accord/scan {accord / scan:.1f}")
         if args.spark:
             from accord.engines.spark.engine import SparkEngine
