@@ -21,7 +21,9 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -177,10 +179,18 @@ def _schema_if_any(workspace: Path | None) -> Schema:
         return STANDARD
 
 
+class _Description(ProgressColumn):
+    """A task's description (a file's or a source's name) as plain text under the terminal rule: the console's own
+    rule does not reach a progress bar's columns, which read `[...]` as markup."""
+
+    def render(self, task: Task) -> Text:
+        return Text(for_terminal(task.description))
+
+
 def progress_bar() -> Progress:
     return Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        _Description(),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rows]:,} rows"),

@@ -21,7 +21,8 @@ def test_a_value_with_escape_sequences_is_printed_escaped(tmp_path: Path) -> Non
     accord = str(Path(sys.executable).with_name("accord"))
     ws = tmp_path / "ws"
     assert subprocess.run([accord, "init", str(ws)], capture_output=True).returncode == 0
-    (tmp_path / "people.csv").write_text(f"Id,Email,FirstName\n1,jane@acme.com,{NAME}\n", encoding="utf-8")
+    people = tmp_path / "people\x1b]0;owned\x07[blink].csv"  # a name Rich's progress bar read as markup, too
+    people.write_text(f"Id,Email,FirstName\n1,jane@acme.com,{NAME}\n", encoding="utf-8")
     (tmp_path / "people.yaml").write_text(yaml.safe_dump({
         "entity": "person", "source_type": "Test", "source_instance_id": "t1",
         "fields": {"source_id": "Id", "email": "Email", "first_name": "FirstName"}}))
@@ -32,7 +33,8 @@ def test_a_value_with_escape_sequences_is_printed_escaped(tmp_path: Path) -> Non
         assert done.returncode == 0, done.stderr.decode()
         return done.stdout
 
-    run("ingest", "files", str(tmp_path / "people.csv"), "--mapping", str(tmp_path / "people.yaml"))
+    ingested = run("ingest", "files", str(people), "--mapping", str(tmp_path / "people.yaml")).decode("utf-8")
+    assert "\x1b" not in ingested and r"people\x1b]0;owned\x07[blink].csv" in ingested
     run("run")
     printed = run("profile", "get", "email:jane@acme.com").decode("utf-8")
     assert not any(ch in printed for ch in "\x1b\x07\x9b\u202e")
