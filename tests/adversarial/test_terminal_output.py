@@ -15,6 +15,8 @@ from accord.terminal import for_terminal
 
 NAME = "Jane\x1b]0;owned\x07\x1b[2J\x9b31m\u202eevil"
 """A first name that retitles the window, clears the screen (ESC and C1's CSI) and reverses what follows."""
+LAST_NAME = "Doe [/] [renewal]"
+"""What Rich reads as markup: a closing tag that failed the command, a style that swallowed the word."""
 
 
 def test_a_value_with_escape_sequences_is_printed_escaped(tmp_path: Path) -> None:
@@ -22,10 +24,10 @@ def test_a_value_with_escape_sequences_is_printed_escaped(tmp_path: Path) -> Non
     ws = tmp_path / "ws"
     assert subprocess.run([accord, "init", str(ws)], capture_output=True).returncode == 0
     people = tmp_path / "people\x1b]0;owned\x07[blink].csv"  # a name Rich's progress bar read as markup, too
-    people.write_text(f"Id,Email,FirstName\n1,jane@acme.com,{NAME}\n", encoding="utf-8")
+    people.write_text(f"Id,Email,FirstName,LastName\n1,jane@acme.com,{NAME},{LAST_NAME}\n", encoding="utf-8")
     (tmp_path / "people.yaml").write_text(yaml.safe_dump({
         "entity": "person", "source_type": "Test", "source_instance_id": "t1",
-        "fields": {"source_id": "Id", "email": "Email", "first_name": "FirstName"}}))
+        "fields": {"source_id": "Id", "email": "Email", "first_name": "FirstName", "last_name": "LastName"}}))
 
     def run(*args: str) -> bytes:
         done = subprocess.run([accord, *args, "-w", str(ws)], capture_output=True, timeout=120,
@@ -39,6 +41,7 @@ def test_a_value_with_escape_sequences_is_printed_escaped(tmp_path: Path) -> Non
     printed = run("profile", "get", "email:jane@acme.com").decode("utf-8")
     assert not any(ch in printed for ch in "\x1b\x07\x9b\u202e")
     assert r"Jane\x1b]0;owned\x07\x1b[2J\x9b31m\u202eevil" in printed
+    assert LAST_NAME in printed
 
 
 @pytest.mark.parametrize(("text", "printed"), [
