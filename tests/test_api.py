@@ -58,6 +58,19 @@ def test_profiles_and_accounts(api) -> None:
     assert malformed.status_code in (400, 404) and set(malformed.json()) == {"code", "message"}
 
 
+def test_an_identity_holding_a_slash_is_found(api) -> None:
+    client, ws, auth = api
+    with ws.lake() as lake:
+        person_id = lake.scalar("SELECT person_id FROM person_profile ORDER BY 1 LIMIT 1")
+        lake.execute("INSERT INTO identity_nodes VALUES ('person', 'email', 'jane/doe@acme.example', ?)", [person_id])
+    asked = "/profiles/email:jane%2Fdoe@acme.example"
+    assert client.get(f"/api/v1{asked}", headers=auth).json()["person_id"] == person_id
+    assert client.get(f"/api/v1{asked}/summary", headers=auth).json()["person_id"] == person_id
+    client.get("/login", params={"key": auth["Authorization"].removeprefix("Bearer ")})
+    page = client.get(asked)
+    assert page.status_code == 200 and person_id in page.text
+
+
 def test_a_profile_summary_answers_what_a_page_asks(api) -> None:
     client, ws, auth = api
     with ws.lake() as lake:

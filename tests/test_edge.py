@@ -43,6 +43,8 @@ def test_the_edge_answers_summaries_as_the_main_app_does(evaluated_lake: Path, t
         emails = [r[0] for r in lake.execute(
             "SELECT p.email FROM person_profile p JOIN audience_membership m ON m.profile_id = p.person_id "
             "WHERE p.email IS NOT NULL GROUP BY 1 ORDER BY 1 LIMIT 10").fetchall()]
+        lake.execute("INSERT INTO identity_nodes SELECT 'person', 'email', 'jane/doe@acme.example', person_id "
+                     "FROM person_profile WHERE email = ?", [emails[0]])
     server = Server(ws.root, 0.2, "--edge-port", "0")
     try:
         edge = copied(server)["edge"]
@@ -53,12 +55,14 @@ def test_the_edge_answers_summaries_as_the_main_app_does(evaluated_lake: Path, t
                  f"/api/v1/profiles/email:{emails[0]}/summary?attributes=salary",
                  "/api/v1/profiles/fax:123/summary",
                  "/api/v1/profiles/email:%C3%A9l%C3%A8ve%F0%9F%98%80@x.example/summary?attributes=",
+                 "/api/v1/profiles/email:jane%2Fdoe@acme.example/summary",
                  f"/api/v1/profiles/email:{emails[0]}/summary?attributes=email&attributes=job_title"]
         with httpx.Client(headers=auth, timeout=10) as client:
             main = [(r.status_code, r.json()) for r in (client.get(f"{server.url}{a}") for a in asks)]
             edged = [(r.status_code, r.json()) for r in (client.get(f"{edge['url']}{a}") for a in asks)]
         assert edged == main
-        assert [code for code, _ in main] == [200] * len(emails) + [404, 400, 400, 404, 200]
+        assert [code for code, _ in main] == [200] * len(emails) + [404, 400, 400, 404, 200, 200]
+        assert main[-2][1]["person_id"] == main[0][1]["person_id"], "an identity may hold a slash"
         assert all(body["audiences"] for _, body in main[:len(emails)])
         assert list(main[-1][1]["attributes"]) == ["job_title"], "a repeated parameter: the last one counts"
         refused = [httpx.get(f"{edge['url']}{asks[0]}", headers=h)

@@ -55,7 +55,7 @@ class EdgeApp:
         if path == "/health":
             return 200, {"ok": True, "ready": self.served.ready}
         identity = path[len(PREFIX):-len(SUFFIX)]
-        if not (path.startswith(PREFIX) and path.endswith(SUFFIX) and identity and "/" not in identity):
+        if not (path.startswith(PREFIX) and path.endswith(SUFFIX) and identity):
             return 404, _error("not_found", f"the profile edge serves GET {PREFIX}{{identity}}{SUFFIX} and /health")
         if method != "GET":
             return 405, _error("method_not_allowed", f"{method} is not allowed here: GET a summary")

@@ -126,14 +126,9 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], Map
         with lake() as store:
             return plain(build(workspace, store))
 
-    @router.get("/profiles/{identity}", tags=["profiles"], summary="A person by any identity (namespace:value)")
-    def person(identity: str, events: int = Query(20, ge=0, le=1000)) -> dict[str, Any]:
-        from accord.profiles.lookup import get_person
-
-        with lake() as store:
-            return plain(get_person(store, identity, events=events))
-
-    @router.get("/profiles/{identity}/summary", tags=["profiles"],
+    # An identity may hold '/' (an e-mail's local part, a device id in base64), so its routes take a path; the
+    # summary's comes first, or the person's would read `…/summary` as part of the identity.
+    @router.get("/profiles/{identity:path}/summary", tags=["profiles"],
                 summary="A person's id, chosen attributes and current audiences: for pages that personalise")
     async def person_summary(identity: str, attributes: str = Query("", description="Comma-separated, e.g. "
                                                                                        "email,job_title")
@@ -142,13 +137,20 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], Map
         answer = served.summary(identity, wanted) if served is not None else None  # a few SQLite index lookups
         return answer if answer is not None else await anyio.to_thread.run_sync(summary_from_lake, identity, wanted)
 
+    @router.get("/profiles/{identity:path}", tags=["profiles"], summary="A person by any identity (namespace:value)")
+    def person(identity: str, events: int = Query(20, ge=0, le=1000)) -> dict[str, Any]:
+        from accord.profiles.lookup import get_person
+
+        with lake() as store:
+            return plain(get_person(store, identity, events=events))
+
     def summary_from_lake(identity: str, wanted: list[str]) -> dict[str, Any]:
         from accord.profiles.lookup import person_summary as summarise
 
         with lake() as store:
             return plain(summarise(store, identity, wanted))
 
-    @router.get("/accounts/{identity}", tags=["profiles"], summary="An account by any identity (domain:…, …)")
+    @router.get("/accounts/{identity:path}", tags=["profiles"], summary="An account by any identity (domain:…, …)")
     def account(identity: str) -> dict[str, Any]:
         from accord.profiles.lookup import get_account
 

@@ -189,7 +189,7 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
             return render(request, "accounts.html", accounts=search_accounts(store, chosen), chosen=chosen,
                           industries=industries(store))
 
-    @router.get("/profiles/{identity}", response_class=HTMLResponse)
+    @router.get("/profiles/{identity:path}", response_class=HTMLResponse)
     def profile(request: Request, identity: str) -> HTMLResponse:
         from accord.profiles.lookup import ProfileNotFound, get_person
 
@@ -200,7 +200,7 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
             return render(request, "profiles.html", 404, error=str(err), q=identity)
         return render(request, "profile.html", person=person, labels=field_labels(workspace, "person"))
 
-    @router.get("/accounts/{identity}", response_class=HTMLResponse)
+    @router.get("/accounts/{identity:path}", response_class=HTMLResponse)
     def account(request: Request, identity: str) -> HTMLResponse:
         from accord.profiles.lookup import ProfileNotFound, get_account
 
