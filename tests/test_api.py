@@ -218,6 +218,12 @@ def test_an_audience_downloads_keeps_versions_restores_and_is_deleted_only_when_
     size = client.get(f"/api/v1/audiences/{AUDIENCE}/size", headers=auth).json()["size"]
     assert members.headers["content-type"].startswith("text/csv") and len(rows) == size > 0
     assert set(rows[0]) == {"person_id", "email", "first_name", "last_name", "job_title", "company"}
+    with ws.lake() as lake:  # a first name from a web form, which a spreadsheet would run
+        lake.execute("UPDATE person_profile SET first_name = '=HYPERLINK(\"http://evil.example\",\"x\")', "
+                     "job_title = '-5' WHERE person_id = ?", [rows[0]["person_id"]])
+    members = client.get(f"/api/v1/audiences/{AUDIENCE}/members.csv", headers=auth)
+    first = next(csv.DictReader(io.StringIO(members.text)))
+    assert first["first_name"] == "'=HYPERLINK(\"http://evil.example\",\"x\")" and first["job_title"] == "-5"
 
     original = client.get(f"/api/v1/audiences/{AUDIENCE}", headers=auth).json()["text"]
     changed = original.replace("last 30 days", "last 7 days")

@@ -28,6 +28,7 @@ from accord.audiences.memberships import active_members
 from accord.audiences.method import evaluation_method
 from accord.audiences.text import parse_audience, print_audience
 from accord.audiences.why import explain_membership
+from accord.cells import as_cell
 from accord.governance import audit
 from accord.lake.store import Lake
 from accord.pipeline import evaluate_audiences
@@ -238,13 +239,13 @@ MEMBER_COLUMNS = {
 
 def members_csv(ws: Workspace, lake: Lake, name: str) -> str:
     """The audience's members now as CSV, one row each with who they are (people: e-mail, name, title, company;
-    accounts: name, domain, industry, size)."""
+    accounts: name, domain, industry, size); a text that a spreadsheet would run as a formula is escaped."""
     of = named(ws, lake.sandbox, name)[1].of
     result = lake.execute(MEMBER_COLUMNS[of], [members_now(ws, lake, name)])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([d[0] for d in result.description])
-    writer.writerows(result.fetchall())
+    writer.writerows([as_cell(v) if isinstance(v, str) else v for v in row] for row in result.fetchall())
     return out.getvalue()
 
 

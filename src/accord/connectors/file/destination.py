@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,9 @@ from accord.activation.destination import (
     Member,
     Outcome,
 )
+from accord.cells import as_cell, from_cell
 from accord.connectors.file.config import FileDestinationConfig
 from accord.model.names import slug
-
-FORMULA = re.compile(r"[=+\-@\t\r]")
-"""What a spreadsheet reads as the start of a formula (OWASP's list for CSV injection)."""
-NUMBER_LIKE = re.compile(r"[+-]?[0-9][0-9 ().+-]*")
-"""A number or a phone number (`-5`, `+1 555 0100`): no function can be named without a letter, so it is written
-as it is."""
 
 
 class FileDestination:
@@ -103,7 +97,7 @@ class FileDestination:
                 table = _decode(self.fs.cat_file(f"{folder}/{part['file']}"), manifest["format"])
                 rows = table.to_pylist()
                 kept = [r for r in rows if r.get("profile_id") not in profile_ids
-                        and not any(_uncell(str(v)).lower() in values for v in r.values() if v is not None)]
+                        and not any(from_cell(str(v)).lower() in values for v in r.values() if v is not None)]
                 if len(kept) == len(rows):
                     continue
                 data = _encode(pa.Table.from_pylist(kept, schema=table.schema), manifest["format"])
@@ -146,22 +140,16 @@ class FileDestination:
         return row
 
     def _cell(self, text: str | None) -> str | None:
-        """`text` as the file holds it: a would-be formula escaped (CSV injection: a name from a web form such as
-        `=HYPERLINK(...)` would run when a marketer opens the file in a spreadsheet)."""
+        """`text` as the file holds it: a would-be formula escaped (`accord/cells.py`) unless kept by choice."""
         if text is None or self.config.format != "csv" or self.config.formulas == "keep":
             return text
-        return f"'{text}" if FORMULA.match(text) and not NUMBER_LIKE.fullmatch(text) else text
+        return as_cell(text)
 
     def _write_atomically(self, path: str, data: bytes) -> None:
         temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
         with self.fs.open(temporary, "wb") as out:
             out.write(data)
         self.fs.mv(temporary, path)
-
-
-def _uncell(text: str) -> str:
-    """A cell's value before `_cell` escaped it."""
-    return text[1:] if text.startswith("'") and FORMULA.match(text[1:]) else text
 
 
 def _decode(data: bytes, fmt: str) -> pa.Table:
