@@ -499,8 +499,9 @@ def demo(
     console.print(
         f"\nworkspace left in [bold]{escape(str(workspace.resolve()))}[/bold]; explore it with:\n"
         f"  cd {escape(str(workspace))} && accord status\n  accord quarantine list\n"
-        f"  accord profile get email:{report.sample_email}\n  accord identity merges\n  accord audiences list\n"
-        f"  accord audiences why \"Webinar attendees\" email:{report.sample_email}\n  accord export xdm person --limit 1\n"
+        f"  accord profile get email:{escape(report.sample_email)}\n  accord identity merges\n  accord audiences list\n"
+        f"  accord audiences why \"Webinar attendees\" email:{escape(report.sample_email)}\n"
+        "  accord export xdm person --limit 1\n"
         f"  accord deliveries list && accord deliveries show 1 --receipts  (files in exports/)", markup=True
     )
     if serve:
