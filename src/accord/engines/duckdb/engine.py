@@ -79,12 +79,13 @@ class DuckDBEngine:
                 built = level.depth
             names = ", ".join(f"({literal(col)}, {literal(name)})" for name, col in level.columns.items())
             columns = ", ".join(ident(col) for col in level.columns.values())
-            # One pass turns the wide result (a column per audience) into (audience, profile) rows; the result is
-            # never written out whole (on `large`, writing it cost 0.14 s of 1.0).
+            # One pass turns the wide result (a column per audience) into (audience, profile) rows, and leaves out
+            # the NULLs of non-members; the result is never written out whole (on `large`, writing it cost 0.14 s
+            # of 1.0).
             lake.execute(
                 f"INSERT INTO {MEMBERS} SELECT n.audience, u.profile_id, FALSE "
                 f"FROM (UNPIVOT ({level.query.sql(self.dialect)}) ON {columns} INTO NAME col VALUE hit) AS u "
-                f"JOIN (VALUES {names}) AS n(col, audience) USING (col) WHERE u.hit"
+                f"JOIN (VALUES {names}) AS n(col, audience) USING (col)"
             )
         return lake.arrow(f"SELECT audience, profile_id FROM {MEMBERS} WHERE NOT recorded")
 
