@@ -90,6 +90,29 @@ def test_a_profile_summary_answers_what_a_page_asks(api) -> None:
     assert wrong.status_code == 400 and "unknown attribute(s) salary" in wrong.json()["message"]
 
 
+@pytest.mark.parametrize("ast, said", [
+    ({"name": "X", "of": "person", "where": {"kind": "cmp", "field": "email"}}, "where: Input tag 'cmp'"),
+    ({"name": "X", "of": "person"}, "where: Field required"),
+    ({"name": "X", "of": "person", "where": {"kind": "and", "args": []}}, "where.and.items: Field required"),
+])
+def test_an_ast_accord_cannot_read_is_one_plain_line(api, ast: dict, said: str) -> None:
+    client, _, auth = api
+    for answer in (client.post("/api/v1/audiences/validate", json={"ast": ast}, headers=auth),
+                   client.put("/api/v1/audiences", json={"ast": ast}, headers=auth)):
+        message = answer.json()["message"]
+        assert answer.status_code == 400 and said in message
+        assert "\n" not in message and "pydantic" not in message and "validation error" not in message
+
+
+def test_an_ast_nested_thousands_deep_is_named_briefly(api) -> None:
+    client, _, auth = api
+    where = '{"kind": "compare", "field": "email", "op": "=", "value": "a@b.example"}'
+    body = '{"ast": {"name": "X", "of": "person", "where": ' + '{"kind": "not", "item": ' * 3000 + where + "}" * 3003
+    answer = client.post("/api/v1/audiences/validate", content=body,
+                         headers=auth | {"content-type": "application/json"})
+    assert answer.status_code == 400 and len(answer.json()["message"]) < 300
+
+
 def test_audiences_create_validate_size_sample_why_overlap_run(api) -> None:
     client, ws, auth = api
     listed = client.get("/api/v1/audiences", headers=auth).json()

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from pydantic import ValidationError
+
 from accord.activation.run import reading
 from accord.audiences.ast import Audience, InAudience, walk
 from accord.audiences.compile import Compiler
@@ -33,6 +35,7 @@ from accord.governance import audit
 from accord.lake.store import Lake
 from accord.pipeline import evaluate_audiences
 from accord.profiles.lookup import find_profile_id
+from accord.readable import problems
 from accord.workspace import Workspace
 
 
@@ -106,7 +109,11 @@ def list_audiences(ws: Workspace, lake: Lake, only: str | None = None) -> list[A
 def parse(ws: Workspace, text: str | None = None, ast: dict[str, Any] | None = None) -> Audience:
     """An audience from its text form or its JSON AST (both validated the same way, custom fields included)."""
     if ast is not None:
-        return parse_audience(print_audience(Audience.model_validate(ast)), ws.schema)
+        try:
+            built = Audience.model_validate(ast)
+        except ValidationError as err:
+            raise ValueError(f"the audience's JSON AST is not one Accord reads: {problems(err)}") from None
+        return parse_audience(print_audience(built), ws.schema)
     return parse_audience(text or "", ws.schema)
 
 
