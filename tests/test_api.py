@@ -30,6 +30,19 @@ def api(tmp_path: Path, evaluated_lake: Path) -> Iterator[tuple[TestClient, Work
     yield TestClient(create_app(ws)), ws, {"Authorization": f"Bearer {key}"}
 
 
+@pytest.mark.parametrize("target, lands", [
+    ("/audiences/Webinar attendees?tab=why", "/audiences/Webinar%20attendees?tab=why"),
+    ("//evil.example/", "/"), ("/\\evil.example/", "/"), ("/\t/evil.example/", "/"), ("/\n/evil.example", "/"),
+    ("https://evil.example/", "/"), ("/%5Cevil.example", "/%5Cevil.example"),
+])
+def test_signing_in_returns_only_to_a_page_of_this_site(api, target: str, lands: str) -> None:
+    client, _, auth = api
+    key = auth["Authorization"].removeprefix("Bearer ")
+    for answer in (client.post("/login", data={"key": key, "next": target}, follow_redirects=False),
+                   client.get("/login", params={"key": key, "next": target}, follow_redirects=False)):
+        assert answer.status_code == 303 and answer.headers["location"] == lands
+
+
 def test_every_route_wants_an_api_key(api) -> None:
     client, _, auth = api
     for path in ("/api/v1/overview", "/api/v1/audiences", "/api/v1/profiles/email:x@y.com", "/api/v1/batches"):

@@ -43,6 +43,13 @@ class LoginRequired(Exception):
 def login_redirect(_: Request, err: LoginRequired) -> RedirectResponse:
     return RedirectResponse(f"/login?next={quote(err.next_path)}", status_code=303)
 
+
+def page_here(next_path: str) -> str:
+    """Where signing in returns to: a path on this site, else home. Browsers read `//host`, `/\\host` and
+    `/<tab>/host` as another site (a backslash counts as a slash; tabs and newlines are dropped)."""
+    unsafe = next_path.startswith("//") or "\\" in next_path or any(ord(c) < 0x20 or ord(c) == 0x7F for c in next_path)
+    return next_path if next_path.startswith("/") and not unsafe else "/"
+
 HERE = Path(str(resources.files("accord.web")))
 NAV = [("/", "Home"), ("/profiles", "Profiles"), ("/accounts", "Accounts"), ("/audiences", "Audiences"), ("/destinations", "Destinations"),
        ("/sources", "Sources"), ("/privacy", "Privacy"), ("/audit", "Audit")]
@@ -128,8 +135,7 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
         if not matches(key.strip(), api_keys()):
             return templates.TemplateResponse(request, "login.html", {"next": next_path, "error": "That API key is not "
                                               "valid here (create one with `accord keys create api`)."}, status_code=401)
-        target = next_path if next_path.startswith("/") and not next_path.startswith("//") else "/"
-        response = RedirectResponse(target, status_code=303)
+        response = RedirectResponse(page_here(next_path), status_code=303)
         response.set_cookie(SESSION_COOKIE, key.strip(), httponly=True, samesite="strict")
         return response
 
