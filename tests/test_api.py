@@ -126,6 +126,35 @@ def test_an_ast_nested_thousands_deep_is_named_briefly(api) -> None:
     assert answer.status_code == 400 and len(answer.json()["message"]) < 300
 
 
+@pytest.mark.parametrize("method, path, body", [
+    ("POST", "/api/v1/identity/split", '{"profile_id": "P\\ud800", "identity": "email:x@y.example"}'),
+    ("POST", "/api/v1/privacy/access", '{"identity": "email:\\udfff@y.example"}'),
+    ("PUT", "/api/v1/audiences", '{"text": "audience \\"A\\" of person\\nwhere email = \\"\\ud800\\""}'),
+    ("POST", "/api/v1/audiences/validate", '{"ast": {"name": "A\\ud800", "of": "person", "where": {}}}'),
+])
+def test_a_body_holding_text_with_no_utf8_form_is_refused_before_anything_reads_it(api, method: str, path: str,
+                                                                                  body: str) -> None:
+    client, ws, auth = api
+    with ws.lake() as lake:
+        logged = lake.execute("SELECT count(*) FROM audit_log").fetchone()
+    answer = client.request(method, path, content=body, headers=auth | {"content-type": "application/json"})
+    assert answer.status_code == 400 and "not valid Unicode (a lone surrogate escape)" in answer.json()["message"]
+    with ws.lake() as lake:
+        assert lake.execute("SELECT count(*) FROM audit_log").fetchone() == logged
+
+
+def test_an_ast_as_deep_as_the_text_allows_is_accepted(api) -> None:
+    client, _, auth = api
+    where = 'country = "Germany"'
+    for level in range(60):
+        where = f'country = "C{level}" {"and" if level % 2 else "or"} ({where})'
+    checked = client.post("/api/v1/audiences/validate", json={"text": f'audience "Deep" of person\nwhere {where}'},
+                          headers=auth)
+    assert checked.status_code == 200, checked.text
+    again = client.post("/api/v1/audiences/validate", json={"ast": checked.json()["ast"]}, headers=auth)
+    assert again.status_code == 200 and again.json()["text"] == checked.json()["text"]
+
+
 def test_audiences_create_validate_size_sample_why_overlap_run(api) -> None:
     client, ws, auth = api
     listed = client.get("/api/v1/audiences", headers=auth).json()

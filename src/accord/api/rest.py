@@ -22,8 +22,10 @@ from starlette.exceptions import HTTPException
 from accord.activation.sync import DeliveryReport
 from accord.api.keys import API_KEY_REQUIRED, KeyHolder, holder
 from accord.audiences.files import AudienceNameTaken, file_name
+from accord.audiences.text import MAX_NESTING
 from accord.governance import audit
 from accord.governance.policies import PolicyViolation
+from accord.ingest.limits import json_problem
 from accord.lake.store import Lake
 from accord.services.audiences import AudienceInUse
 from accord.workspace import Workspace
@@ -89,6 +91,20 @@ def page(rows: list[dict[str, Any]], offset: int, limit: int) -> Page:
                 next_offset=offset + limit if len(rows) > limit else None)
 
 
+async def storable_body(request: Request) -> None:
+    """A JSON body whose text has no UTF-8 form (a `\\ud800` escape) is refused before anything reads it: the
+    store, the audit log and the response could not hold it."""
+    if request.method in ("POST", "PUT", "PATCH") and "json" in request.headers.get("content-type", ""):
+        try:
+            body = await request.json()  # parsed once already, for the route's own model
+        except ValueError:
+            return  # the route's model says what is wrong with it
+        # An audience's AST nests two JSON levels per condition (and/or: a list of objects), so the bound is wide.
+        problem = json_problem(body, "body", max_depth=4 * MAX_NESTING)
+        if problem:
+            raise ApiError(400, "bad_request", problem)
+
+
 def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapping[str, KeyHolder]],
                   reader: Callable[[], Lake] | None = None, served: ServedProfiles | None = None) -> APIRouter:
     """The REST API of one sandbox; `reader` hands a request a handle on a store the server keeps open, `served`
@@ -112,7 +128,7 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], Map
     def actor(request: Request) -> str:
         return f"key:{request.state.holder.key_id}"
 
-    router = APIRouter(prefix="/api/v1", dependencies=[Depends(authorised)])
+    router = APIRouter(prefix="/api/v1", dependencies=[Depends(authorised), Depends(storable_body)])
 
     @contextmanager
     def lake() -> Iterator[Lake]:
