@@ -143,6 +143,18 @@ def test_a_body_holding_text_with_no_utf8_form_is_refused_before_anything_reads_
         assert lake.execute("SELECT count(*) FROM audit_log").fetchone() == logged
 
 
+@pytest.mark.parametrize("body", [
+    '{"text": "audience \\"A\\" of person\\nwhere email = \\"\\ud800\\""}',
+    '{"ast": {"name": "A\\udc00", "of": "person", "where": {}}}',
+])
+def test_the_builders_preview_says_what_text_has_no_utf8_form(api, body: str) -> None:
+    client, _, auth = api
+    client.post("/login", data={"key": auth["Authorization"].removeprefix("Bearer "), "next": "/"})
+    answer = client.post("/ui/preview", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 200 and answer.json()["valid"] is False
+    assert "not valid Unicode (a lone surrogate escape)" in answer.json()["error"]
+
+
 def test_an_ast_as_deep_as_the_text_allows_is_accepted(api) -> None:
     client, _, auth = api
     where = 'country = "Germany"'

@@ -24,7 +24,9 @@ from markupsafe import Markup, escape
 
 from accord.api.keys import KeyHolder, holder, matches
 from accord.audiences.files import AudienceNameTaken
+from accord.audiences.text import MAX_NESTING
 from accord.governance import audit
+from accord.ingest.limits import json_problem
 from accord.lake.store import Lake
 from accord.web.charts import bar_chart, sizes_over_runs
 from accord.workspace import Workspace
@@ -568,6 +570,9 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
         from accord.services.audience_edits import preview_text
 
         ast = body.get("ast")
+        problem = json_problem(body, max_depth=4 * MAX_NESTING)
+        if problem:
+            return JSONResponse({"valid": False, "error": problem}, status_code=200)
         try:
             with lake() as store:
                 answer = preview_text(workspace, store, str(body.get("text", "")),
