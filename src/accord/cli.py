@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -32,6 +33,7 @@ from rich.text import Text
 
 from accord.connectors.registry import Connector, with_sources
 from accord.governance import audit
+from accord.ingest.limits import text_problem
 from accord.lake.faults import disk_failure
 from accord.lake.sql import ident
 from accord.lake.store import Lake
@@ -123,6 +125,12 @@ def _each_command() -> None:
     # Rich fixes a console's width when it is made, at import: a command that `accord serve` runs for a terminal
     # (the relay sends that terminal's width as COLUMNS) must take that width, not the server's.
     console.width = err_console.width = Console().width
+    for stream in (sys.stdout, sys.stderr):
+        # A file name that is no UTF-8 is printed as the bytes it is (as `ls` does), not refused half-way through a
+        # command that did its work; a refused write would also stay in a console's buffer and fail every later
+        # command `accord serve` runs.
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="surrogateescape")
 
 EngineOpt = Annotated[Optional[str], typer.Option(
     "--engine", help="Run the batch stages on this engine (duckdb, spark) instead of accord.yaml's `engine:`.")]
@@ -1713,6 +1721,20 @@ if __name__ == "__main__":
     app()
 
 
+def failure(err: Exception, argv: list[str]) -> str:
+    """An unforeseen error of a command as one line."""
+    if isinstance(err, ValidationError):  # each problem, never the values given
+        return f"{type(err).__name__}: {problems(err)}"
+    if (unwritten := disk_failure(err)) is not None:  # DuckDB names it last, after the error it caused
+        return f"{unwritten}, then run the command again"
+    if "surrogate" in str(err) and (odd := next((a for a in argv if text_problem(a)), None)) is not None:
+        # A terminal passes what it cannot decode as lone surrogates; only a file name may be such bytes.
+        shown = odd.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return f"the argument '{shown}' is not UTF-8 text, which Accord needs (a file's name may be any bytes)"
+    first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")  # DuckDB's next point into SQL
+    return f"{type(err).__name__}: {first}"
+
+
 def main() -> None:
     """The `accord` command. While `accord serve` holds the sandbox's store, the command is run by that server (one
     process may hold a DuckDB file); else here. Any failure is one line and a non-zero exit (`ACCORD_DEBUG=1`
@@ -1728,15 +1750,8 @@ def main() -> None:
     except Exception as err:  # noqa: BLE001 - no traceback reaches a user
         if os.environ.get("ACCORD_DEBUG"):
             raise
-        if isinstance(err, ValidationError):  # each problem, never the values given
-            said = f"{type(err).__name__}: {problems(err)}"
-        elif (unwritten := disk_failure(err)) is not None:  # DuckDB names it last, after the error it caused
-            said = f"{unwritten}, then run the command again"
-        else:  # the first line: DuckDB's next ones point into the SQL
-            first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
-            said = f"{type(err).__name__}: {first}"
-        err_console.print(f"[red]error:[/red] {escape(said)} (set ACCORD_DEBUG=1 for the traceback)", highlight=False,
-                          markup=True)
+        err_console.print(f"[red]error:[/red] {escape(failure(err, argv))} (set ACCORD_DEBUG=1 for the traceback)",
+                          highlight=False, markup=True)
         raise SystemExit(1) from None
     server, ws = serving
     try:
@@ -1747,8 +1762,10 @@ def main() -> None:
         err_console.print(f"[red]error:[/red] the running `accord serve` ({server.url}) did not answer: "
                           f"{escape(str(err))}", markup=True)
         raise SystemExit(1) from None
-    sys.stdout.write(done["stdout"])
-    sys.stderr.write(done["stderr"])
+    for stream, output in ((sys.stdout, done["stdout"]), (sys.stderr, done["stderr"])):
+        stream.flush()
+        stream.buffer.write(output)  # as the command wrote it: a file name may hold bytes that are no UTF-8
+        stream.flush()
     raise SystemExit(done["exit_code"])
 
 

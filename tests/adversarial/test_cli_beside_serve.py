@@ -54,6 +54,32 @@ def test_cli_commands_work_while_serve_runs(tmp_path: Path) -> None:
     assert not (ws.lake_path().parent / "serve.json").exists(), "the announcement goes with the server"
 
 
+def test_arguments_that_are_no_utf8_here_and_through_serve(tmp_path: Path) -> None:
+    """A terminal passes bytes it cannot decode as they are: a file name may be any bytes, and is written and printed
+    as such; any other argument is refused in one line; the next command relayed to serve still prints."""
+    ws, _ = new_workspace(tmp_path / "ws")
+    strict = {**os.environ, "COLUMNS": "200", "PYTHONIOENCODING": "utf-8:strict"}  # as most terminals have it
+
+    def run(*args: str | bytes) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([ACCORD, *args], cwd=ws.root, capture_output=True, timeout=120, env=strict)
+
+    for where, server in (("here", None), ("through serve", lambda: Server(ws.root))):
+        running = server() if server else None
+        try:
+            out = tmp_path / f"people-{where.replace(' ', '-')}"
+            named = os.fsencode(out) + b"-caf\xe9.json"
+            exported = run("export", "xdm", "person", "--out", named)
+            assert exported.returncode == 0 and Path(os.fsdecode(named)).exists(), (where, exported.stderr)
+            assert named in exported.stdout
+            odd = run("profile", "get", b"email:caf\xe9@x.io")
+            assert odd.returncode == 1 and odd.stderr.count(b"\n") <= 2, (where, odd.stderr)
+            assert b"'email:caf\\xe9@x.io' is not UTF-8 text" in odd.stderr.replace(b"\n", b" ")
+            assert run("status").returncode == 0, where
+        finally:
+            if running:
+                running.stop()
+
+
 def test_a_revoked_key_stops_working_within_a_second(tmp_path: Path) -> None:
     ws, key = new_workspace(tmp_path / "ws")
     (ws.root / "audiences" / "loop.aud").write_text('audience "Loop" of person\nwhere in audience "Loop"\n')

@@ -102,11 +102,11 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
         given = request.headers.get(relay.TOKEN_HEADER, "")
         if mine is None or not url or not secrets.compare_digest(given, mine.token):
             return _error(401, "unauthorized", "relayed commands need this server's token")
-        body = await request.json()
-        argv, env = body.get("argv"), body.get("env") or {}
-        if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv) or not isinstance(env, dict):
-            return _error(400, "bad_request", "a relayed command is {argv: [str], env: {str: str}}")
-        done = await anyio.to_thread.run_sync(relay.execute, argv, {str(k): str(v) for k, v in env.items()})
+        try:
+            argv, env = relay.received(await request.json())
+        except ValueError as err:
+            return _error(400, "bad_request", str(err))
+        done = await anyio.to_thread.run_sync(relay.execute, argv, env)
         await anyio.to_thread.run_sync(after_relayed_command, state)
         return JSONResponse(done)
 

@@ -8,6 +8,8 @@ when no live server is announced.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import secrets
@@ -62,11 +64,35 @@ def announced(folder: Path, alive_only: bool = True) -> Announcement | None:
 
 
 def forward(server: Announcement, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """Have the server run `accord <argv>`; returns its exit code, stdout and stderr."""
-    answer = httpx.post(f"{server.url}/_relay", json={"argv": argv, "env": env},
-                        headers={TOKEN_HEADER: server.token}, timeout=None)
+    """Have the server run `accord <argv>`; returns its exit code, and its stdout and stderr as bytes."""
+    command = {"argv": [packed(arg) for arg in argv], "env": {name: packed(value) for name, value in env.items()}}
+    answer = httpx.post(f"{server.url}/_relay", json=command, headers={TOKEN_HEADER: server.token}, timeout=None)
     answer.raise_for_status()
-    return answer.json()  # type: ignore[no-any-return]
+    done = answer.json()
+    return {"exit_code": done["exit_code"], "stdout": base64.b64decode(done["stdout"]),
+            "stderr": base64.b64decode(done["stderr"])}
+
+
+def received(body: Any) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment of a relayed command; ValueError if the body is not one."""
+    argv, env = body.get("argv") if isinstance(body, dict) else None, body.get("env") if isinstance(body, dict) else None
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv) or not isinstance(env, dict) \
+            or not all(isinstance(v, str) for v in env.values()):
+        raise ValueError("a relayed command is {argv: [str], env: {str: str}}, each text in base64")
+    try:
+        return [unpacked(arg) for arg in argv], {str(name): unpacked(value) for name, value in env.items()}
+    except binascii.Error:
+        raise ValueError("a relayed command's texts are base64") from None
+
+
+def packed(text: str) -> str:
+    """Text as the relay carries it: its bytes in base64. An argument may be a file name that is no UTF-8 (Python
+    holds its bytes as lone surrogates), which JSON could not carry; it arrives as the same name."""
+    return base64.b64encode(text.encode("utf-8", "surrogateescape")).decode("ascii")
+
+
+def unpacked(text: str) -> str:
+    return base64.b64decode(text, validate=True).decode("utf-8", "surrogateescape")
 
 
 def absolute_paths(argv: list[str], cwd: Path) -> list[str]:
@@ -84,7 +110,7 @@ def execute(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
     """Run a relayed command here, one at a time (a command's output is captured for the whole process)."""
     from typer.testing import CliRunner
 
-    from accord.cli import app
+    from accord.cli import app, failure
 
     if argv and argv[0] in LOCAL_ONLY:
         return {"exit_code": 2, "stdout": "", "stderr": f"error: `accord {argv[0]}` runs only where it is typed\n"}
@@ -93,10 +119,11 @@ def execute(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
                 "`audiences.schedule` in accord.yaml for repeated runs instead of `accord run --every`\n"}
     with _turn:
         result = CliRunner().invoke(app, argv, env=env, catch_exceptions=True)
-    stderr = result.stderr
+    stdout, stderr = result.stdout_bytes, result.stderr_bytes
     if result.exception is not None and not isinstance(result.exception, SystemExit):
-        stderr += f"error: {type(result.exception).__name__}: {result.exception}\n"
-    return {"exit_code": result.exit_code, "stdout": result.stdout, "stderr": stderr}
+        stderr += f"error: {failure(result.exception, argv)}\n".encode("utf-8", "surrogateescape")
+    return {"exit_code": result.exit_code, "stdout": base64.b64encode(stdout).decode("ascii"),
+            "stderr": base64.b64encode(stderr).decode("ascii")}
 
 
 def _alive(pid: int) -> bool:
