@@ -127,6 +127,8 @@ def test_sandboxes_and_xdm_round_trip_through_the_cli(tmp_path, demo_ws) -> None
     run("export", "xdm", "person", "--out", str(out), "-w", str(demo_ws))
     first = json.loads(out.read_text().splitlines()[0])
     assert "xdm:workEmail" in first
+    dashed = run("export", "xdm", "person", "--out", "-", "--limit", "1", "-w", str(demo_ws)).output
+    assert json.loads(dashed.splitlines()[0]) == first and not Path("-").exists()
     run("sandboxes", "create", "dev", "-w", str(demo_ws))
     assert "dev" in run("sandboxes", "list", "-w", str(demo_ws)).output
     run("import", "xdm", str(out), "--entity", "person", "-w", str(demo_ws), "-s", "dev")

@@ -531,13 +531,14 @@ def export_xdm(
     entity: Annotated[str, typer.Argument(help="Entity to export.")],
     key: Annotated[Optional[str], typer.Option(help="Only the record with this source key.")] = None,
     limit: Annotated[Optional[int], typer.Option(min=0, max=MAX_COUNT, help="At most this many records.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Write JSON lines here (default: standard output).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write JSON lines here (default, or -: standard output).")] = None,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
 ) -> None:
     """Current records as XDM B2B JSON (one object a line), each validated against the XDM schemas."""
     from accord.lake.export import iter_xdm
 
+    out = None if out == Path("-") else out  # as other tools read `-`: standard output, not a file named so
     with user_errors():
         ws = open_workspace(workspace)
         with ws.lake(sandbox) as lake:
