@@ -342,6 +342,17 @@ def test_sync_pages_through_thousands_of_activities(server: MarketoServer, data:
     assert server.count("/rest/v1/activities.json") >= data.activities.num_rows // 300
 
 
+def test_a_page_token_that_does_not_move_on_stops_the_sync_not_the_quota(server: MarketoServer, lake: Lake) -> None:
+    """Asked again with the token it sent, Marketo would send the same page until the day's 50,000 calls are gone."""
+    state = SourceState(lake, f"marketo:{server.munchkin_id}")
+    state.put("backfill", "completed_at", "2026-01-01T00:00:00+00:00")
+    state.put("sync", "since", "2024-01-01T00:00:00+00:00")
+    server.stuck_paging = True
+    with pytest.raises(ConnectorError, match="moreResult true with the nextPageToken it was sent"):
+        source_for(server, entities=["activities"]).sync(lake)
+    assert server.count("/rest/v1/activities.json") == 1
+
+
 def two_instance_workspace(tmp_path: Path, servers: list[MarketoServer], sandboxes: list[list[str]]) -> Workspace:
     ws = Workspace.init(tmp_path / "ws")
     config = {

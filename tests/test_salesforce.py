@@ -113,6 +113,25 @@ def test_sync_pages_with_next_records_url_and_turns_deletes_into_soft_deletes(se
     assert source.sync(lake).loaded() == 0
 
 
+def test_a_page_that_names_itself_as_the_next_stops_the_run_not_the_api_quota(server: SalesforceServer,
+                                                                             data: SalesforceData, lake: Lake) -> None:
+    """Read again, the same page (or bulk results) would come back until the org's daily API calls are gone."""
+    server.stuck_paging = True
+    with pytest.raises(ConnectorError, match="Sforce-Locator names the results just read"):
+        source_for(server).backfill(lake)
+    assert server.count("/results") <= 3  # objects of one page, then the first of more pages, and its repeat
+    server.stuck_paging = False
+    source = source_for(server)
+    source.backfill(lake)
+    for i in range(120):  # more than two pages of 50
+        data.upsert("Lead", {"FirstName": f"New{i}", "LastName": "Lead", "Email": f"new{i}@example.org",
+                             "Company": "Example", "Status": "Open - Not Contacted", "IsConverted": "false"})
+    server.stuck_paging = True
+    with pytest.raises(ConnectorError, match="nextRecordsUrl is the page just read"):
+        source.sync(lake)
+    assert server.count("/query/01g") == 1
+
+
 def test_records_the_recycle_bin_no_longer_holds_are_found_by_comparing_ids(server: SalesforceServer,
                                                                             data: SalesforceData, lake: Lake) -> None:
     """A deletion leaves the recycle bin after 15 days (or at once, emptied or hard-deleted): a sync paused longer

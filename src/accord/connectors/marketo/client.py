@@ -211,6 +211,7 @@ class MarketoClient:
             token = body.get("nextPageToken")
             if not token or body.get("moreResult") is False:
                 return
+            _moved_on(token, params.get("nextPageToken"), path)
             params = {**params, "nextPageToken": token}
 
     def asset_pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
@@ -235,9 +236,9 @@ class MarketoClient:
         while True:
             body = self.call("GET", path, params={"batchSize": 300, **(params or {}), "nextPageToken": token})
             yield body.get("result") or []
-            token = body.get("nextPageToken") or token
             if not body.get("moreResult"):
                 return
+            token = _moved_on(body.get("nextPageToken"), token, path)
 
     def activity_types(self) -> list[dict[str, Any]]:
         return self.call("GET", "/rest/v1/activities/types.json").get("result") or []
@@ -410,6 +411,16 @@ def _envelope(resp: httpx.Response, path: str) -> dict[str, Any]:
     if not isinstance(body, dict) or not isinstance(body.get("result", []), list):
         raise MarketoError("not_marketo", f"the answer is not Marketo's envelope: {gist(resp.text)}", path)
     return body
+
+
+def _moved_on(token: str | None, sent: str | None, path: str) -> str:
+    """The next page's token, which must differ from the one just sent: asked again, the same page would come back
+    until the day's quota of calls is spent."""
+    if not token or token == sent:
+        said = "no nextPageToken" if not token else "the nextPageToken it was sent"
+        raise MarketoError("paging", f"Marketo answered moreResult true with {said}; stopped rather than ask for "
+                                     "the same page again", path)
+    return token
 
 
 class _HttpStatus(Exception):

@@ -151,6 +151,7 @@ class MarketoServer(LocalServer):
         self._workdir = tempfile.TemporaryDirectory(prefix="marketo-server-")
         self.corrupt_lead_ids: set[int] = set()
         self.bare_empty_exports = False  # an export that matched nothing is 0 bytes, without a header row
+        self.stuck_paging = False  # activity pages answer moreResult true with the token they were sent
         self.unmatchable: set[int] = set()  # leads a list add answers as not found (deleted since the lookup)
         self.list_adds: dict[tuple[int, int], int] = {}
         self.on_call: Callable[[str, str], None] | None = None
@@ -470,7 +471,10 @@ class MarketoServer(LocalServer):
             raise ApiError("1003", "activityTypeIds is required")
         if len(types) > 10:
             raise ApiError("1003", "At most 10 activityTypeIds")
-        return self._page(*self._scan(q, types))
+        page = self._page(*self._scan(q, types))
+        if self.stuck_paging:
+            page |= {"nextPageToken": _one(q, "nextPageToken"), "moreResult": True}
+        return page
 
     def _lead_changes(self, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
         fields = _many(q, "fields")

@@ -190,6 +190,9 @@ class SalesforceClient:
             yield [{k: v for k, v in r.items() if k != "attributes"} for r in _item(body, "records", path)]
             if body.get("done", True) or not body.get("nextRecordsUrl"):
                 return
+            if body["nextRecordsUrl"] == path:  # asked again, it would answer the same page, forever
+                raise SalesforceError("paging", "the answer's nextRecordsUrl is the page just read; stopped rather "
+                                                "than read it again", path)
             path = body["nextRecordsUrl"]
             body = self.answer("GET", path, headers=headers)
 
@@ -221,6 +224,9 @@ class SalesforceClient:
         resp = self.request("GET", f"{self.base}/jobs/query/{job_id}/results", params=params,
                             headers={"Accept": "text/csv"})
         following = resp.headers.get("Sforce-Locator")
+        if following and following == locator:  # asked again, it would answer the same results, forever
+            raise SalesforceError("paging", f"Sforce-Locator names the results just read ({locator}); stopped rather "
+                                            "than read them again", f"{self.base}/jobs/query/{job_id}/results")
         return resp.content, None if following in (None, "", "null") else following
 
     def bulk_ids(self, sobject: str, max_records: int) -> set[str]:

@@ -68,6 +68,7 @@ class SalesforceServer(LocalServer):
         self.api_limit, self.api_used = api_limit, 0
         self.held_late = 0
         self.bare_empty_results = False  # a result set without records is an empty body, without a header row
+        self.stuck_paging = False  # a page after the first names itself as the next (nextRecordsUrl, Sforce-Locator)
         self._slow, self._late = 0, 0.0
         self.data = data
         self.client_id, self.client_secret, self.refresh_token = client_id, client_secret, refresh_token
@@ -242,7 +243,10 @@ class SalesforceServer(LocalServer):
         if not match or match.group(1) not in self._cursors:
             raise SalesforceError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
         records, size = self._cursors[match.group(1)]
-        return self._page(match.group(1), records, int(match.group(2)), size)
+        page = self._page(match.group(1), records, int(match.group(2)), size)
+        if self.stuck_paging:
+            page |= {"done": False, "nextRecordsUrl": f"/services/data/v{self.api_version}/query/{locator}"}
+        return page
 
     def _create_job(self, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("operation") not in ("query", "queryAll"):
@@ -286,6 +290,7 @@ class SalesforceServer(LocalServer):
             writer.writerow(job.columns)
         writer.writerows([["" if r[c] is None else r[c] for c in job.columns] for r in chunk])
         locator = str(start + size) if start + size < len(job.rows) else "null"
+        locator = q["locator"][0] if self.stuck_paging and q.get("locator") else locator
         return 200, {"Content-Type": "text/csv", "Sforce-Locator": locator,
                      "Sforce-NumberOfRecords": str(len(chunk))}, buffer.getvalue().encode()
 
