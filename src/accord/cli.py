@@ -1149,11 +1149,16 @@ def serve(
     sandbox: SandboxOpt = None,
 ) -> None:
     """Serve the collector (Segment HTTP Tracking API) and keep the lake, identities and audiences current."""
+    from accord.api import relay
     from accord.api.app import serve as run_server
 
     with user_errors():
         ws = open_workspace(workspace)
         name = ws.sandbox(sandbox)
+        running = relay.announced(ws.lake_path(name).parent)
+        if running is not None:  # it holds the store: this one would wait for it, then fail
+            raise ValueError(f"`accord serve` already serves sandbox {name!r} of this workspace at {running.url} "
+                             f"(PID {running.pid}): stop it first, or serve another sandbox with --sandbox")
     console.print(f"serving workspace {ws.config.name} (sandbox {name}) on http://{host}:{port} — collector at /v1/batch")
     run_server(ws, name, host, port, ingest_every, _profile_edge(host, port + 1 if edge_port is None else edge_port)
                if edge else None)

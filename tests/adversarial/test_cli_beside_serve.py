@@ -80,6 +80,19 @@ def test_arguments_that_are_no_utf8_here_and_through_serve(tmp_path: Path) -> No
                 running.stop()
 
 
+def test_serving_a_sandbox_already_served_is_refused_at_once(tmp_path: Path) -> None:
+    ws, _ = new_workspace(tmp_path / "ws")
+    server = Server(ws.root)
+    try:
+        started = time.monotonic()
+        second = accord("serve", "--port", str(server.port + 2), cwd=ws.root)
+        assert second.returncode == 1 and time.monotonic() - started < 10
+        assert f"already serves sandbox 'prod' of this workspace at {server.url}" in " ".join(second.stderr.split())
+        assert httpx.get(f"{server.url}/health").status_code == 200
+    finally:
+        server.stop()
+
+
 def test_a_revoked_key_stops_working_within_a_second(tmp_path: Path) -> None:
     ws, key = new_workspace(tmp_path / "ws")
     (ws.root / "audiences" / "loop.aud").write_text('audience "Loop" of person\nwhere in audience "Loop"\n')
