@@ -513,9 +513,12 @@ def demo(
         f"  accord deliveries list && accord deliveries show 1 --receipts  (files in exports/)", markup=True
     )
     if serve:
+        from accord.api.app import listening
         from accord.api.app import serve as run_server
         from accord.api.keys import create_key
 
+        with user_errors():
+            bound = listening("127.0.0.1", port)
         ws = Workspace.load(workspace)
         with ws.lake() as lake:
             key = create_key(lake, "api", "demo").secret
@@ -523,7 +526,7 @@ def demo(
                       f"(Authorization: Bearer {key})", highlight=False)
         edge = _profile_edge("127.0.0.1", port + 1)
         console.print("Ctrl-C stops")
-        run_server(ws, None, "127.0.0.1", port, 2.0, edge)
+        run_server(ws, None, bound, 2.0, edge)
 
 
 @export_app.command("xdm")
@@ -1150,6 +1153,7 @@ def serve(
 ) -> None:
     """Serve the collector (Segment HTTP Tracking API) and keep the lake, identities and audiences current."""
     from accord.api import relay
+    from accord.api.app import listening
     from accord.api.app import serve as run_server
 
     with user_errors():
@@ -1159,8 +1163,9 @@ def serve(
         if running is not None:  # it holds the store: this one would wait for it, then fail
             raise ValueError(f"`accord serve` already serves sandbox {name!r} of this workspace at {running.url} "
                              f"(PID {running.pid}): stop it first, or serve another sandbox with --sandbox")
+        bound = listening(host, port)
     console.print(f"serving workspace {ws.config.name} (sandbox {name}) on http://{host}:{port} — collector at /v1/batch")
-    run_server(ws, name, host, port, ingest_every, _profile_edge(host, port + 1 if edge_port is None else edge_port)
+    run_server(ws, name, bound, ingest_every, _profile_edge(host, port + 1 if edge_port is None else edge_port)
                if edge else None)
 
 

@@ -4,6 +4,7 @@ working within a second whatever the worker does, and a CLI failure is one line 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -91,6 +92,17 @@ def test_serving_a_sandbox_already_served_is_refused_at_once(tmp_path: Path) -> 
         assert httpx.get(f"{server.url}/health").status_code == 200
     finally:
         server.stop()
+
+
+def test_a_port_in_use_is_one_line_before_serve_says_it_serves(tmp_path: Path) -> None:
+    ws, _ = new_workspace(tmp_path / "ws")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = accord("serve", "--port", str(port), cwd=ws.root)
+    assert done.returncode == 1 and "serving" not in done.stdout
+    assert done.stderr.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use (--port chooses another)"
 
 
 def test_a_revoked_key_stops_working_within_a_second(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import gzip
 import secrets
+import socket
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -161,10 +162,29 @@ def _error(status: int, code: str, message: str, retry_after: int | None = None)
     return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
 
 
-def serve(workspace: Workspace, sandbox: str | None, host: str, port: int, ingest_every: float,
+class PortTaken(ValueError):
+    """The address `accord serve` was given cannot be listened on (in use, or not this machine's)."""
+
+
+def listening(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything starts: a taken port is one clear error, not a server that has
+    said it serves and then fails."""
+    bound = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        bound.bind((host, port))
+    except OSError as err:
+        bound.close()
+        raise PortTaken(f"cannot listen on {host}:{port}: {err.strerror} (--port chooses another)") from None
+    return bound
+
+
+def serve(workspace: Workspace, sandbox: str | None, bound: socket.socket, ingest_every: float,
           edge: Edge | None = None) -> None:
+    """Serve on `bound` (from `listening`) until stopped."""
     import uvicorn
 
+    host, port = bound.getsockname()[:2]
     reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     app = create_app(workspace, sandbox, ingest_every, url=f"http://{reachable}:{port}", edge=edge)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[bound])
