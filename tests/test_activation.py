@@ -424,6 +424,22 @@ def yaml_config(ws: Workspace) -> dict[str, Any]:
     return yaml.safe_load((ws.root / "accord.yaml").read_text())
 
 
+def test_an_audience_the_sandbox_does_not_hold_is_not_sent_and_the_others_are(tmp_path: Path,
+                                                                            evaluated_lake: Path) -> None:
+    """A name mistyped in accord.yaml (or an audience whose file was removed) stopped the destination's whole run."""
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [
+        {"type": "file", "name": "files", "url": "out", "audiences": ["Webinar atendees", AUDIENCE]}])
+    with ws.lake() as lake:
+        report = deliver(ws, lake, ws.config.destinations[0])
+        by_name = {a.audience: a for a in report.audiences}
+        missing, sent = by_name["Webinar atendees"], by_name[AUDIENCE]
+        assert sent.activated > 0 and not sent.blocked and missing.activated == 0
+        assert missing.blocked and "has evaluated no audience of that name" in missing.blocked
+        assert report.problem and report.problem.startswith("Webinar atendees: not sent, sandbox 'prod'")
+    done = CliRunner().invoke(app, ["deliveries", "run", "-w", str(ws.root)], env={"COLUMNS": "300"})
+    assert done.exit_code == 1 and "Webinar atendees: not sent, sandbox 'prod' has evaluated no audience" in done.output
+
+
 def test_deliveries_check_reaches_each_destination_and_sends_no_member(
         tmp_path: Path, evaluated_lake: Path, marketo: MarketoServer, receiver: Receiver,
         monkeypatch: pytest.MonkeyPatch) -> None:

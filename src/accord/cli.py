@@ -1289,7 +1289,7 @@ for _connector in with_sources():
 def print_delivery(report) -> None:  # type: ignore[no-untyped-def]
     for audience in report.audiences:
         if audience.blocked:
-            err_console.print(f"run {report.run_id} {report.destination} ← {audience.audience}: not sent, blocked by "
+            err_console.print(f"run {report.run_id} {report.destination} ← {audience.audience}: not sent, "
                               f"{audience.blocked}", highlight=False)
             continue
         skipped = ", ".join(f"{n} {why}" for why, n in sorted(audience.skipped.items())) or "0"

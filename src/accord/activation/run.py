@@ -63,13 +63,19 @@ def deliver(ws: Workspace, lake: Lake, config: DestinationConfig, audiences: lis
                                  f"(it reads {', '.join(config.sandboxes)})")
     wanted = [a for a in config.audiences if audiences is None or a in audiences]
     audit.record_configuration(lake, ws.config.model_dump(mode="json"))  # the settings this run sends by
-    config.refuse_kinds({name: audience_kind(lake, name) for name in known_audiences(lake, wanted)})
+    known = known_audiences(lake, wanted)
+    config.refuse_kinds({name: audience_kind(lake, name) for name in known})
     policy = SyncPolicy(config.max_attempts, config.backoff_seconds, config.max_wait_seconds)
     if sleep is not None:
         policy.sleep = sleep
-    blocked: dict[str, str] = {}
-    for violation in destination_violations(ws, config, sandbox, wanted):
-        blocked[violation.audience] = "; ".join(filter(None, [blocked.get(violation.audience), violation.explain()]))
+    # One audience the sandbox does not hold (a name mistyped in accord.yaml, a file removed) is not sent; the
+    # destination's other audiences are.
+    blocked = {name: f"sandbox {sandbox!r} has evaluated no audience of that name (no file in "
+                     f"{ws.audiences_dir(sandbox).name}/ defines it, or `accord audiences run` has not run since)"
+               for name in wanted if name not in known}
+    for violation in destination_violations(ws, config, sandbox, known):
+        said = f"blocked by {violation.explain()}"
+        blocked[violation.audience] = "; ".join(filter(None, [blocked.get(violation.audience), said]))
     allowed = [a for a in wanted if a not in blocked]
     opened = destination or open_destination(ws, config, sandbox)
     try:

@@ -62,7 +62,8 @@ class AudienceReport:
     retrying: int = 0
     unreachable: str | None = None
     blocked: str | None = None
-    """Why a policy kept the audience from this destination (nothing of it was sent)."""
+    """Why nothing of the audience was sent: a policy keeps it from this destination, or the sandbox holds no
+    audience of that name."""
 
 
 @dataclass
@@ -77,8 +78,8 @@ class DeliveryReport:
 
     @property
     def problem(self) -> str | None:
-        """What went wrong, the audiences a policy blocked included (a run's record and /health say this)."""
-        blocked = [f"{a.audience}: blocked by {a.blocked}" for a in self.audiences if a.blocked]
+        """What went wrong, the audiences not sent included (a run's record and /health say this)."""
+        blocked = [f"{a.audience}: not sent, {a.blocked}" for a in self.audiences if a.blocked]
         return "; ".join(filter(None, [self.error, *blocked])) or None
 
     @property
