@@ -193,7 +193,14 @@ def test_audience_commands(demo_ws) -> None:
     explained = run("audiences", "explain", "Customer accounts with an open expansion deal", "--sql", *w).output
     assert "batch" in explained and "SELECT" in explained
     assert "streaming" in run("audiences", "explain", "Hot leads with no pipeline yet", *w).output
-    ran = run("audiences", "run", "--as-of", "2026-11-01", *w).output
+    with Workspace.load(demo_ws).lake() as lake:
+        runs = lake.scalar("SELECT count(*) FROM audience_runs")
+    for command in (["audiences", "run"], ["run"]):  # a what-if recorded would send destinations exits
+        back = run(*command, "--as-of", "2026-11-01", *w, ok=False)
+        assert back.exit_code == 1 and "would have members exit, then enter again" in " ".join(back.output.split())
+    with Workspace.load(demo_ws).lake() as lake:
+        assert lake.scalar("SELECT count(*) FROM audience_runs") == runs
+    ran = run("audiences", "run", "--as-of", "2026-11-01", "--rewind", *w).output
     assert "Audiences as of 2026-11-01 00:00 UTC" in ran
     size = run("audiences", "size", "Webinar attendees", *w).output
     assert size.startswith("Webinar attendees: ")

@@ -880,6 +880,9 @@ def parse_as_of(text: str | None) -> datetime | None:
 
 AsOfOpt = Annotated[Optional[str], typer.Option(
     help="Evaluation time, ISO 8601 (default: now). UTC unless a zone is given; a date alone is its midnight UTC.")]
+RewindOpt = Annotated[bool, typer.Option(
+    help="Record a run as of a moment before the last recorded run: members exit or enter by then, and "
+         "destinations are sent those changes.")]
 
 
 def published_since(lake: Lake, started: datetime) -> list[dict[str, Any]]:
@@ -1013,17 +1016,20 @@ FullOpt = Annotated[bool, typer.Option(
 
 
 @audiences_app.command("run")
-def audiences_run(as_of: AsOfOpt = None, full: FullOpt = False, engine: EngineOpt = None,
+def audiences_run(as_of: AsOfOpt = None, full: FullOpt = False, engine: EngineOpt = None, rewind: RewindOpt = False,
                   workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
     """Evaluate every audience and record who entered, stayed and exited."""
-    from accord.services.audiences import run
+    from accord.services.audiences import refuse_going_back, run
 
     with user_errors():
         ws = open_workspace(workspace)
         with ws.lake(sandbox) as lake:
+            at = parse_as_of(as_of)
+            if not rewind:
+                refuse_going_back(lake, at)
             audit.record(lake, audit.cli_actor(), "audiences run", "all")
             started = datetime.now(timezone.utc)
-            report = run(ws, lake, as_of=parse_as_of(as_of), full=full, engine=engine)
+            report = run(ws, lake, as_of=at, full=full, engine=engine)
             published = published_since(lake, started)
     print_evaluation(report)
     print_published(ws, lake, published)
@@ -1106,10 +1112,11 @@ def run_all(
     full: Annotated[bool, typer.Option(help="Restitch every record and decide every profile, not only what "
                                             "changed since the last run.")] = False,
     engine: EngineOpt = None,
+    rewind: RewindOpt = False,
 ) -> None:
     """Stitch identities, rebuild profiles and evaluate every audience — once, on an interval, or on the schedule."""
     from accord.pipeline import run_batch
-    from accord.services.audiences import usable_audiences
+    from accord.services.audiences import refuse_going_back, usable_audiences
 
     with user_errors():
         ws = open_workspace(workspace)
@@ -1123,6 +1130,8 @@ def run_all(
                     audit.record(lake, audit.cli_actor(), "run", "identity, profiles, audiences", detail=repeat)
                     repeat = ""
                 at = parse_as_of(as_of)
+                if not rewind:
+                    refuse_going_back(lake, at)
                 usable = usable_audiences(ws, lake.sandbox, at)
                 done = run_batch(ws, lake, usable.audiences, at, full=full, engine=engine)
             assert done.identity is not None and done.evaluation is not None

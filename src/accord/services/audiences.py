@@ -212,6 +212,22 @@ def run(ws: Workspace, lake: Lake, names: list[str] | None = None, as_of: dateti
     return report
 
 
+class RunGoesBack(ValueError):
+    """A recorded run asked for as of a moment before the last recorded run."""
+
+
+def refuse_going_back(lake: Lake, as_of: datetime | None) -> None:
+    """A run recorded as of a moment before the last one would have members exit (and later enter again), and
+    destinations would be sent those changes: refused, pointing to the commands that record nothing."""
+    last = lake.scalar("SELECT max(as_of) FROM audience_runs") if as_of is not None else None
+    if last is not None and as_of is not None and as_of < last:
+        raise RunGoesBack(
+            f"audiences were last recorded as of {last:%Y-%m-%d %H:%M} UTC: a run recorded as of "
+            f"{as_of.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC would have members exit, then enter again, and "
+            "destinations would be sent both. To see audiences then, `accord audiences size|sample|why ... --as-of` "
+            "record nothing; to record it anyway, add --rewind")
+
+
 def fields(ws: Workspace, of: str) -> dict[str, dict[str, str]]:
     """What a builder may offer: per scope reachable from an audience of `of`, field name → type (custom fields
     included)."""
