@@ -50,6 +50,8 @@ def test_cli_commands_work_while_serve_runs(tmp_path: Path) -> None:
         assert loaded.returncode == 0, loaded.stderr
         missing = accord("profile", "get", "email:nobody@x.io", cwd=ws.root)
         assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+        repeated = accord("run", "--every", "1h", cwd=ws.root)  # refused by the server itself
+        assert repeated.returncode == 2 and "set `audiences.schedule` in accord.yaml" in repeated.stderr
     finally:
         server.stop()
     assert not (ws.lake_path().parent / "serve.json").exists(), "the announcement goes with the server"

@@ -75,7 +75,7 @@ def forward(server: Announcement, argv: list[str], env: dict[str, str]) -> dict[
 
 def received(body: Any) -> tuple[list[str], dict[str, str]]:
     """The argv and environment of a relayed command; ValueError if the body is not one."""
-    argv, env = body.get("argv") if isinstance(body, dict) else None, body.get("env") if isinstance(body, dict) else None
+    argv, env = (body.get("argv"), body.get("env")) if isinstance(body, dict) else (None, None)
     if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv) or not isinstance(env, dict) \
             or not all(isinstance(v, str) for v in env.values()):
         raise ValueError("a relayed command is {argv: [str], env: {str: str}}, each text in base64")
@@ -113,16 +113,21 @@ def execute(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
     from accord.cli import app, failure
 
     if argv and argv[0] in LOCAL_ONLY:
-        return {"exit_code": 2, "stdout": "", "stderr": f"error: `accord {argv[0]}` runs only where it is typed\n"}
+        return _done(2, b"", f"error: `accord {argv[0]}` runs only where it is typed\n".encode())
     if argv[:1] == ["run"] and any(a.startswith("--every") or a == "--scheduled" for a in argv):
-        return {"exit_code": 2, "stdout": "", "stderr": "error: `accord serve` runs this sandbox now: set "
-                "`audiences.schedule` in accord.yaml for repeated runs instead of `accord run --every`\n"}
+        return _done(2, b"", b"error: `accord serve` runs this sandbox now: set `audiences.schedule` in accord.yaml "
+                             b"for repeated runs instead of `accord run --every`\n")
     with _turn:
         result = CliRunner().invoke(app, argv, env=env, catch_exceptions=True)
-    stdout, stderr = result.stdout_bytes, result.stderr_bytes
+    stderr = result.stderr_bytes
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         stderr += f"error: {failure(result.exception, argv)}\n".encode("utf-8", "surrogateescape")
-    return {"exit_code": result.exit_code, "stdout": base64.b64encode(stdout).decode("ascii"),
+    return _done(result.exit_code, result.stdout_bytes, stderr)
+
+
+def _done(exit_code: int, stdout: bytes, stderr: bytes) -> dict[str, Any]:
+    """A relayed command's answer: its output as the bytes it wrote, in base64."""
+    return {"exit_code": exit_code, "stdout": base64.b64encode(stdout).decode("ascii"),
             "stderr": base64.b64encode(stderr).decode("ascii")}
 
 
