@@ -1737,10 +1737,6 @@ def parse_interval(text: str) -> float:
     return seconds
 
 
-if __name__ == "__main__":
-    app()
-
-
 def failure(err: Exception, argv: list[str]) -> str:
     """An unforeseen error of a command as one line."""
     if isinstance(err, ValidationError):  # each problem, never the values given
@@ -1834,3 +1830,7 @@ def _relayed_env(ws: Workspace) -> dict[str, str]:
     if os.environ.get("ACCORD_SANDBOX"):
         env["ACCORD_SANDBOX"] = os.environ["ACCORD_SANDBOX"]
     return env
+
+
+if __name__ == "__main__":
+    main()

@@ -52,6 +52,7 @@ def page_here(next_path: str) -> str:
     unsafe = next_path.startswith("//") or "\\" in next_path or any(ord(c) < 0x20 or ord(c) == 0x7F for c in next_path)
     return next_path if next_path.startswith("/") and not unsafe else "/"
 
+
 HERE = Path(str(resources.files("accord.web")))
 NAV = [("/", "Home"), ("/profiles", "Profiles"), ("/accounts", "Accounts"), ("/audiences", "Audiences"), ("/destinations", "Destinations"),
        ("/sources", "Sources"), ("/privacy", "Privacy"), ("/audit", "Audit")]
