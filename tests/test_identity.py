@@ -393,3 +393,13 @@ def test_incremental_runs_after_any_batches_equal_a_full_run(tmp_path, batches) 
         incremental = [lake.query(q) for q in tables]
         run_identity(lake, CONFIG, full=True)
         assert [lake.query(q) for q in tables] == incremental
+
+
+@pytest.mark.parametrize("limits, said", [
+    ({"crm-id": 1}, "no identity namespace 'crm-id'"),  # it would replace the defaults and limit nothing
+    ({"crm_id": 0}, "a limit is at least 1 value per profile (crm_id)"),
+])
+def test_a_namespace_limit_that_would_limit_nothing_is_refused(limits: dict[str, int], said: str) -> None:
+    with pytest.raises(ValueError, match=said.replace("(", r"\(").replace(")", r"\)")):
+        IdentityConfig(namespace_limits=limits)
+    assert IdentityConfig(namespace_limits={"crm_id": 1, "b2b_account_crm": 1, "email": 2}).namespace_limits["email"] == 2

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from accord.model.namespaces import NAMESPACES
 
 DEFAULT_BLOCKED = (
     "",
@@ -49,6 +51,18 @@ class IdentityConfig(BaseModel):
     fuzzy_company_threshold: float = Field(
         default=92.0, ge=50, le=100, description="Least rapidfuzz score for a lead's company to match an account name."
     )
+
+    @field_validator("namespace_limits")
+    @classmethod
+    def _known_namespaces(cls, limits: dict[str, int]) -> dict[str, int]:
+        # A misspelt namespace would replace the defaults and limit nothing: two CRM ids could then merge.
+        unknown = sorted(set(limits) - set(NAMESPACES))
+        if unknown:
+            raise ValueError(f"no identity namespace {', '.join(map(repr, unknown))}; namespaces: {', '.join(NAMESPACES)}")
+        low = sorted(name for name, limit in limits.items() if limit < 1)
+        if low:
+            raise ValueError(f"a limit is at least 1 value per profile ({', '.join(low)})")
+        return limits
 
     def blocked(self) -> list[str]:
         return sorted(set(DEFAULT_BLOCKED) | {v.strip().lower() for v in self.blocked_values})

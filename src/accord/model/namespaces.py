@@ -25,5 +25,6 @@ NAMESPACES: dict[str, Namespace] = {
         Namespace("ecid", "Experience Cloud id."),
         Namespace("phone", "Phone number in E.164."),
         Namespace("domain", "Web domain of an account."),
+        Namespace("b2b_account_crm", "Salesforce id of an account.", unique_per_profile=True),
     )
 }
