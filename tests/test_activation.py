@@ -440,6 +440,14 @@ def test_an_audience_the_sandbox_does_not_hold_is_not_sent_and_the_others_are(tm
     assert done.exit_code == 1 and "Webinar atendees: not sent, sandbox 'prod' has evaluated no audience" in done.output
 
 
+def test_a_field_no_profile_holds_is_refused_not_left_out_of_every_member(tmp_path: Path, evaluated_lake: Path) -> None:
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [
+        {"type": "file", "name": "files", "url": "out", "audiences": [AUDIENCE], "fields": ["emial", "name"]}])
+    done = CliRunner().invoke(app, ["deliveries", "run", "-w", str(ws.root)], env={"COLUMNS": "300"})
+    assert done.exit_code == 1 and "destination 'files' sends field(s) 'emial' that no profile holds" in done.output
+    assert not [p for p in (ws.root / "out").rglob("*") if p.is_file()]
+
+
 def test_deliveries_check_reaches_each_destination_and_sends_no_member(
         tmp_path: Path, evaluated_lake: Path, marketo: MarketoServer, receiver: Receiver,
         monkeypatch: pytest.MonkeyPatch) -> None:

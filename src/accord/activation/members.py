@@ -36,6 +36,23 @@ def audience_kind(lake: Lake, audience: str) -> str:
     return str(kind)
 
 
+class UnknownField(LookupError):
+    """A destination asks for a field no profile holds."""
+
+
+def refuse_unknown_fields(lake: Lake, destination: str, fields: list[str]) -> None:
+    """Every field a destination sends must be a column of the people's or the accounts' profiles: a misspelt one
+    would otherwise be left out of every member without a word (a field of the other kind is left out by design)."""
+    held = {table: [r[0] for r in lake.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+        [table]).fetchall()] for table in ("person_profile", "account_profile")}
+    unknown = [f for f in fields if not any(f in columns for columns in held.values())]
+    if unknown and any(held.values()):  # a store with no profiles yet has nothing to send either
+        raise UnknownField(f"destination {destination!r} sends field(s) {', '.join(map(repr, unknown))} that no profile "
+                           f"holds (people: {', '.join(held['person_profile'])}; accounts: "
+                           f"{', '.join(held['account_profile'])})")
+
+
 def known_audiences(lake: Lake, names: list[str]) -> list[str]:
     """The names that have been evaluated or streamed into this sandbox."""
     known = {r[0] for r in lake.execute("SELECT name FROM audiences").fetchall()}

@@ -7,7 +7,12 @@ from collections.abc import Callable
 from accord.activation.config import DestinationConfig
 from accord.activation.deliveries import release_dead_letters
 from accord.activation.destination import Destination
-from accord.activation.members import LiveMembers, audience_kind, known_audiences
+from accord.activation.members import (
+    LiveMembers,
+    audience_kind,
+    known_audiences,
+    refuse_unknown_fields,
+)
 from accord.activation.sync import (
     DeliveryReport,
     DeliverySync,
@@ -63,6 +68,7 @@ def deliver(ws: Workspace, lake: Lake, config: DestinationConfig, audiences: lis
                                  f"(it reads {', '.join(config.sandboxes)})")
     wanted = [a for a in config.audiences if audiences is None or a in audiences]
     audit.record_configuration(lake, ws.config.model_dump(mode="json"))  # the settings this run sends by
+    refuse_unknown_fields(lake, config.name, config.fields)
     known = known_audiences(lake, wanted)
     config.refuse_kinds({name: audience_kind(lake, name) for name in known})
     policy = SyncPolicy(config.max_attempts, config.backoff_seconds, config.max_wait_seconds)
