@@ -647,3 +647,9 @@ def test_a_receiver_that_never_ends_its_answer_holds_neither_the_delivery_nor_me
     assert answered == [{"ping answered": 1}], "the check came back, answered"
     assert endless.sent < (64 << 20 if not drip else 1 << 10), "the rest of the answer was never asked for"
     destination.close()
+
+
+def test_a_hashed_field_that_is_not_written_is_refused() -> None:
+    """`Email` for `email` would have left every address written in clear in a file meant to hold its hash."""
+    with pytest.raises(ValueError, match="hash_fields 'Email' not among the fields written"):
+        FileDestinationConfig(name="f", url="out", audiences=[AUDIENCE], fields=["email"], hash_fields=["Email"])

@@ -29,6 +29,16 @@ class FileDestinationConfig(DestinationBase):
                                       "instead; `keep` writes it as it is, for files only programs read.")
 
     @model_validator(mode="after")
+    def _hashed_fields_are_sent(self) -> FileDestinationConfig:
+        # A hash_fields entry matching no field (`Email` for `email`) would leave that value written in clear.
+        unsent = [f for f in self.hash_fields if f not in self.fields]
+        if unsent:
+            raise ValueError(f"hash_fields {', '.join(map(repr, unsent))} not among the fields written "
+                             f"({', '.join(self.fields)}): the value meant to be hashed would be written as it is, or "
+                             "not at all")
+        return self
+
+    @model_validator(mode="after")
     def _one_folder_each(self) -> FileDestinationConfig:
         """Each audience is written under a folder named after it: two names one folder would mix their files."""
         folders: dict[str, str] = {}
