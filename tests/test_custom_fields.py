@@ -129,6 +129,15 @@ def test_declarations_are_checked(tmp_path: Path) -> None:
         workspace(tmp_path / "c", [{"entity": "person", "name": "1; DROP TABLE person"}])
 
 
+@pytest.mark.parametrize("entity, name", [("person", "acc_industry"), ("person", "Records"), ("account", "account_id"),
+                                          ("opportunity", "roles")])
+def test_a_name_accord_gives_a_column_of_its_own_is_refused(tmp_path: Path, entity: str, name: str) -> None:
+    """A person's `acc_industry` took the place of the account's industry in the audiences' tables: every audience
+    on `account.industry` lost all its members, without a word."""
+    with pytest.raises(WorkspaceError, match=f"{entity}.{name} is a name Accord gives a column of its own"):
+        workspace(tmp_path / "ws", [{"entity": entity, "name": name}])
+
+
 def test_xdm_export_puts_custom_fields_under_the_tenant_and_reads_them_back(tmp_path: Path) -> None:
     from accord.lake.export import iter_xdm
     from accord.sources.xdm import load_xdm_file

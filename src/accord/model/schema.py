@@ -19,6 +19,16 @@ from accord.model.entities import (
 
 CUSTOM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 CUSTOM_TYPES = ("string", "number", "integer", "boolean", "date", "timestamp", "string_list")
+DERIVED_NAMES = {
+    "person": {"person_id", "records", "last_updated_at"},
+    "account": {"account_id", "records", "last_updated_at"},
+    "opportunity": {"person_id", "account_id", "role", "roles", "is_primary"},
+    "event": {"person_id", "account_id", "event_id"},
+    "campaign_member": {"person_id", "campaign"},
+    "marketing_list_member": {"person_id", "list"},
+}
+"""Per entity, the columns Accord adds beside its fields in the profiles and the audiences' tables: a custom field
+of that name would be shadowed there (a person's fields also sit beside their account's, each as `acc_<field>`)."""
 
 
 class CustomField(BaseModel):
@@ -40,6 +50,12 @@ class CustomField(BaseModel):
         own = ENTITIES[self.entity].all_columns if self.entity in ENTITIES else OBJECT_COLUMNS
         if self.name.lower() in {c.name.lower() for c in own}:
             raise ValueError(f"{self.entity}.{self.name} is a standard field already; give the custom one another name")
+        derived = DERIVED_NAMES.get(self.entity, set())
+        if self.name.lower() in derived or (self.entity == "person" and self.name.lower().startswith("acc_")):
+            raise ValueError(f"{self.entity}.{self.name} is a name Accord gives a column of its own beside the "
+                             f"{self.entity}'s fields ({', '.join(sorted(derived))}"
+                             f"{', acc_<account field>' if self.entity == 'person' else ''}): audiences would read "
+                             "that column instead; give the custom field another name")
         return self
 
     @property
