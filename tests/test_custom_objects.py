@@ -101,6 +101,20 @@ def test_custom_objects_are_checked_where_named(tmp_path: Path) -> None:
         ws2.lake()
 
 
+@pytest.mark.parametrize("name", ["Quarantine", "batches"])
+def test_an_object_named_as_a_table_of_the_store_is_refused_by_name(tmp_path: Path, name: str) -> None:
+    """It failed every command with DuckDB's 'Table with name ... already exists!'."""
+    ws = workspace(tmp_path / "ws", [{"name": name, "related_to": "person", "relation_column": "Contact__c"}])
+    with pytest.raises(ValueError, match=f"custom object {name}: the store has a table or view named {name} already"):
+        ws.lake()
+
+
+@pytest.mark.parametrize("name", ["person_profile", "aud_people", "Person_Account"])
+def test_an_object_named_as_a_table_the_stages_build_is_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(WorkspaceError, match="the name of a table the stages build"):
+        workspace(tmp_path / "ws", [{"name": name, "related_to": "person", "relation_column": "Contact__c"}])
+
+
 @pytest.mark.spark
 def test_audiences_on_custom_objects_agree_on_spark(tmp_path: Path) -> None:
     pytest.importorskip("pyspark", reason="install the spark extra: pip install -e '.[spark]'")

@@ -34,6 +34,13 @@ def declare(lake: Lake, fields: Sequence[CustomField], objects: Sequence[CustomO
                 f"is declared to relate to {o.related_to} by {o.relation_column}; declare it as it was, or under a "
                 "new name")
     new_objects = [o for o in objects if o.name not in held]
+    taken = {r[0].lower() for r in lake.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    for o in new_objects:
+        # The store's own tables and views share its one namespace (DuckDB's names ignore case).
+        for name in (o.name, f"{o.name}_latest", f"{o.name}_current"):
+            if name.lower() in taken:
+                raise ValueError(f"custom object {o.name}: the store has a table or view named {name} already; "
+                                 "name the object otherwise")
     stored = {(f.entity, f.name): f for f in lake.schema.custom}
     for f in fields:
         before = stored.get((f.entity, f.name))

@@ -18,6 +18,8 @@ from accord.model.entities import (
 )
 
 CUSTOM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
+DERIVED_TABLES = re.compile(r"^(aud_\w*|\w+_profile|profile_lineage|person_account(_stated)?)$", re.IGNORECASE)
+"""Tables the stages build from the records, which a custom object's table would collide with."""
 CUSTOM_TYPES = ("string", "number", "integer", "boolean", "date", "timestamp", "string_list")
 DERIVED_NAMES = {
     "person": {"person_id", "records", "last_updated_at"},
@@ -102,6 +104,9 @@ class CustomObject(BaseModel):
             raise ValueError(f"custom object name {self.name!r}: start with a letter; use letters, digits and _")
         if self.name.lower() in {*ENTITIES, *RESERVED}:
             raise ValueError(f"{self.name!r} is an entity or relation of Accord's model; name the object otherwise")
+        if DERIVED_TABLES.match(self.name):
+            raise ValueError(f"{self.name!r} is the name of a table the stages build (profiles, their links, the "
+                             "audiences' aud_* tables); name the object otherwise")
         return self
 
     @property
