@@ -104,7 +104,8 @@ def test_a_port_in_use_is_one_line_before_serve_says_it_serves(tmp_path: Path) -
         port = taken.getsockname()[1]
         done = accord("serve", "--port", str(port), cwd=ws.root)
     assert done.returncode == 1 and "serving" not in done.stdout
-    assert done.stderr.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use (--port chooses another)"
+    said = f"error: cannot listen on 127.0.0.1:{port}: Address already in use (--port chooses another)"
+    assert done.stderr.strip() == said
 
 
 def test_a_revoked_key_stops_working_within_a_second(tmp_path: Path) -> None:
