@@ -402,4 +402,5 @@ def test_incremental_runs_after_any_batches_equal_a_full_run(tmp_path, batches) 
 def test_a_namespace_limit_that_would_limit_nothing_is_refused(limits: dict[str, int], said: str) -> None:
     with pytest.raises(ValueError, match=said.replace("(", r"\(").replace(")", r"\)")):
         IdentityConfig(namespace_limits=limits)
-    assert IdentityConfig(namespace_limits={"crm_id": 1, "b2b_account_crm": 1, "email": 2}).namespace_limits["email"] == 2
+    kept = IdentityConfig(namespace_limits={"crm_id": 1, "b2b_account_crm": 1, "email": 2})
+    assert kept.namespace_limits["email"] == 2

@@ -48,8 +48,8 @@ def refuse_unknown_fields(lake: Lake, destination: str, fields: list[str]) -> No
         [table]).fetchall()] for table in ("person_profile", "account_profile")}
     unknown = [f for f in fields if not any(f in columns for columns in held.values())]
     if unknown and any(held.values()):  # a store with no profiles yet has nothing to send either
-        raise UnknownField(f"destination {destination!r} sends field(s) {', '.join(map(repr, unknown))} that no profile "
-                           f"holds (people: {', '.join(held['person_profile'])}; accounts: "
+        raise UnknownField(f"destination {destination!r} sends field(s) {', '.join(map(repr, unknown))} that no "
+                           f"profile holds (people: {', '.join(held['person_profile'])}; accounts: "
                            f"{', '.join(held['account_profile'])})")
 
 

@@ -58,7 +58,8 @@ class IdentityConfig(BaseModel):
         # A misspelt namespace would replace the defaults and limit nothing: two CRM ids could then merge.
         unknown = sorted(set(limits) - set(NAMESPACES))
         if unknown:
-            raise ValueError(f"no identity namespace {', '.join(map(repr, unknown))}; namespaces: {', '.join(NAMESPACES)}")
+            raise ValueError(f"no identity namespace {', '.join(map(repr, unknown))}; "
+                             f"namespaces: {', '.join(NAMESPACES)}")
         low = sorted(name for name, limit in limits.items() if limit < 1)
         if low:
             raise ValueError(f"a limit is at least 1 value per profile ({', '.join(low)})")
