@@ -198,6 +198,8 @@ def test_audience_commands(demo_ws) -> None:
     for command in (["audiences", "run"], ["run"]):  # a what-if recorded would send destinations exits
         back = run(*command, "--as-of", "2026-11-01", *w, ok=False)
         assert back.exit_code == 1 and "would have members exit, then enter again" in " ".join(back.output.split())
+        ahead = run(*command, "--as-of", "2099-01-01", "--rewind", *w, ok=False)
+        assert ahead.exit_code == 1 and "2099-01-01 00:00 UTC is still to come" in ahead.output
     with Workspace.load(demo_ws).lake() as lake:
         assert lake.scalar("SELECT count(*) FROM audience_runs") == runs
     ran = run("audiences", "run", "--as-of", "2026-11-01", "--rewind", *w).output

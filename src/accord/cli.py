@@ -1025,8 +1025,7 @@ def audiences_run(as_of: AsOfOpt = None, full: FullOpt = False, engine: EngineOp
         ws = open_workspace(workspace)
         with ws.lake(sandbox) as lake:
             at = parse_as_of(as_of)
-            if not rewind:
-                refuse_going_back(lake, at)
+            refuse_going_back(lake, at, rewind)
             audit.record(lake, audit.cli_actor(), "audiences run", "all")
             started = datetime.now(timezone.utc)
             report = run(ws, lake, as_of=at, full=full, engine=engine)
@@ -1130,8 +1129,7 @@ def run_all(
                     audit.record(lake, audit.cli_actor(), "run", "identity, profiles, audiences", detail=repeat)
                     repeat = ""
                 at = parse_as_of(as_of)
-                if not rewind:
-                    refuse_going_back(lake, at)
+                refuse_going_back(lake, at, rewind)
                 usable = usable_audiences(ws, lake.sandbox, at)
                 done = run_batch(ws, lake, usable.audiences, at, full=full, engine=engine)
             assert done.identity is not None and done.evaluation is not None

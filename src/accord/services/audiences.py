@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pydantic import ValidationError
@@ -216,10 +216,16 @@ class RunGoesBack(ValueError):
     """A recorded run asked for as of a moment before the last recorded run."""
 
 
-def refuse_going_back(lake: Lake, as_of: datetime | None) -> None:
+def refuse_going_back(lake: Lake, as_of: datetime | None, rewind: bool = False) -> None:
     """A run recorded as of a moment before the last one would have members exit (and later enter again), and
-    destinations would be sent those changes: refused, pointing to the commands that record nothing."""
-    last = lake.scalar("SELECT max(as_of) FROM audience_runs") if as_of is not None else None
+    destinations would be sent those changes: refused (unless `rewind`), pointing to the commands that record
+    nothing. So is one as of a moment to come: every run after it, `accord serve`'s included, would go back."""
+    if as_of is not None and as_of > datetime.now(timezone.utc) + timedelta(minutes=5):
+        raise RunGoesBack(
+            f"{as_of.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC is still to come: every run recorded after it "
+            "would go back in time, and members exit and enter again. To see audiences then, `accord audiences "
+            "size|sample|why ... --as-of` record nothing")
+    last = lake.scalar("SELECT max(as_of) FROM audience_runs") if as_of is not None and not rewind else None
     if last is not None and as_of is not None and as_of < last:
         raise RunGoesBack(
             f"audiences were last recorded as of {last:%Y-%m-%d %H:%M} UTC: a run recorded as of "
