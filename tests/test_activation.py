@@ -653,3 +653,13 @@ def test_a_hashed_field_that_is_not_written_is_refused() -> None:
     """`Email` for `email` would have left every address written in clear in a file meant to hold its hash."""
     with pytest.raises(ValueError, match="hash_fields 'Email' not among the fields written"):
         FileDestinationConfig(name="f", url="out", audiences=[AUDIENCE], fields=["email"], hash_fields=["Email"])
+
+
+@pytest.mark.parametrize("field_names, said", [
+    ({"Email": "E-mail"}, "field_names renames 'Email', which fields does not send"),  # would never apply
+    ({"phone": "email"}, "two fields would be sent under one name ('email')"),  # phone numbers would replace e-mails
+])
+def test_field_names_that_never_apply_or_collide_are_refused(field_names: dict[str, str], said: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(said)):
+        FileDestinationConfig(name="f", url="out", audiences=[AUDIENCE], fields=["email", "phone"],
+                              field_names=field_names)

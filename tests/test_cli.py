@@ -138,6 +138,16 @@ def test_sandboxes_and_xdm_round_trip_through_the_cli(tmp_path, demo_ws) -> None
         assert dev.query(f"SELECT {cols} FROM person_current ORDER BY 1") == prod.query(f"SELECT {cols} FROM person_current ORDER BY 1")
 
 
+def test_the_module_runs_as_the_console_script_does(tmp_path) -> None:
+    """`python -m accord.cli` once called the Typer app directly: an unforeseen failure printed a traceback."""
+    ws = Workspace.init(tmp_path / "ws")
+    ws.lake_path().parent.mkdir(parents=True, exist_ok=True)
+    ws.lake_path().write_text("not a store")
+    done = subprocess.run([sys.executable, "-m", "accord.cli", "status", "-w", str(ws.root)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr and done.stderr.startswith("error: ")
+
+
 def test_generate_command(tmp_path) -> None:
     out = run("generate", str(tmp_path / "g"), "--scale", "tiny", "--seed", "2", "--as-of", "2026-11-01").output
     assert "marketo/activity" in out

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from accord.connectors.errors import ConnectorError
 from accord.connectors.pacing import MAX_WAIT_SECONDS
@@ -75,6 +75,20 @@ class DestinationBase(BaseModel):
     def sent_as(self, field: str) -> str:
         """The name a destination receives a profile attribute under."""
         return self.field_names.get(field, field)
+
+    @model_validator(mode="after")
+    def _names_sent_once(self) -> DestinationBase:
+        # A rename of a field not sent would never apply; two fields sent under one name would lose one's values.
+        unsent = [f for f in self.field_names if f not in self.fields]
+        if unsent:
+            raise ValueError(f"field_names renames {', '.join(map(repr, unsent))}, which fields does not send "
+                             f"({', '.join(self.fields)})")
+        names = [self.sent_as(f) for f in self.fields]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"two fields would be sent under one name ({', '.join(map(repr, twice))}): one's values "
+                             "would replace the other's; rename one in field_names")
+        return self
 
     @field_validator("schedule")
     @classmethod
