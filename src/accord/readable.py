@@ -55,10 +55,14 @@ def problems(err: ValidationError, skip: int = 0) -> str:
     naming a wrapper the user never wrote)."""
     said = []
     for error in err.errors(include_input=False, include_url=False):
-        parts = [str(part) for part in error["loc"][skip:]]
-        if len(parts) > 8:  # a value nested thousands deep would otherwise be named by a path as long
-            parts = [*parts[:4], f"…({len(parts) - 6} more)…", *parts[-2:]]
-        where = ".".join(parts)
+        where = short_path(".".join(str(part) for part in error["loc"][skip:]))
         what = error["msg"].removeprefix("Value error, ")
         said.append(f"{where}: {what}" if where else what)
     return "; ".join(dict.fromkeys(said))
+
+
+def short_path(path: str) -> str:
+    """A dotted path to a value, its middle left out past 8 parts: a value nested hundreds deep would otherwise be
+    named by a path as long."""
+    parts = path.split(".")
+    return path if len(parts) <= 8 else ".".join([*parts[:4], f"…({len(parts) - 6} more)…", *parts[-2:]])

@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from accord.readable import short_path
+
 MAX_DEPTH = 64
 """Levels of objects and lists a value may nest (the message or record itself is level 1)."""
 
@@ -41,7 +43,7 @@ def _deep_path(value: Any, where: str, max_depth: int) -> str:
     while stack:
         item, depth, path = stack.pop()
         if depth > max_depth:
-            return escaped(f"{path or 'the value'} nests deeper than {max_depth} levels")
+            return escaped(f"{short_path(path) or 'the value'} nests deeper than {max_depth} levels")
         children = item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, list) else ()
         for key, child in children:
             if isinstance(child, (dict, list)):
