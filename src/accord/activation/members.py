@@ -11,7 +11,6 @@ from accord.governance.consent import COLUMNS as CONSENT_COLUMNS
 from accord.identity.nodes import values_sql
 from accord.lake.sql import ident
 from accord.lake.store import Lake
-from accord.profiles.build import profile_columns
 
 ACTIVE = ("realized", "existing")
 
@@ -44,12 +43,14 @@ class UnknownField(LookupError):
 def refuse_unknown_fields(lake: Lake, destination: str, fields: list[str]) -> None:
     """Every field a destination sends must be a column of the people's or the accounts' profiles: a misspelt one
     would otherwise be left out of every member without a word (a field of the other kind is left out by design)."""
-    held = {kind: profile_columns(kind, lake.schema.entity(kind)) for kind in ("person", "account")}
+    held = {table: [r[0] for r in lake.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+        [table]).fetchall()] for table in ("person_profile", "account_profile")}
     unknown = [f for f in fields if not any(f in columns for columns in held.values())]
-    if unknown:
+    if unknown and any(held.values()):  # a store with no profiles yet has nothing to send either
         raise UnknownField(f"destination {destination!r} sends field(s) {', '.join(map(repr, unknown))} that no "
-                           f"profile holds (people: {', '.join(held['person'])}; accounts: "
-                           f"{', '.join(held['account'])})")
+                           f"profile holds (people: {', '.join(held['person_profile'])}; accounts: "
+                           f"{', '.join(held['account_profile'])})")
 
 
 def known_audiences(lake: Lake, names: list[str]) -> list[str]:

@@ -32,11 +32,6 @@ def attributes(entity: Entity) -> list[str]:
     return [c.name for c in entity.all_columns if c.name not in NOT_ATTRIBUTES]
 
 
-def profile_columns(kind: str, entity: Entity) -> list[str]:
-    """The columns of `<kind>_profile`, in order: the profile's id, how many records and when, its attributes."""
-    return [f"{kind}_id", "records", "last_updated_at", *attributes(entity)]
-
-
 def build_profiles(
     lake: Lake, config: IdentityConfig, touched: dict[str, list[str] | None] | None = None, engine: Engine | None = None
 ) -> dict[str, int]:
@@ -153,4 +148,4 @@ def _tables_current(lake: Lake, kind: str, entity: Entity) -> bool:
         "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position", [f"{kind}_profile"]
     ).fetchall()]
     lineage = lake.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'profile_lineage'")
-    return bool(lineage) and have == profile_columns(kind, entity)
+    return bool(lineage) and have == [f"{kind}_id", "records", "last_updated_at", *attributes(entity)]
