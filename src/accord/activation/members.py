@@ -43,9 +43,11 @@ class UnknownField(LookupError):
 def refuse_unknown_fields(lake: Lake, destination: str, fields: list[str]) -> None:
     """Every field a destination sends must be a column of the people's or the accounts' profiles: a misspelt one
     would otherwise be left out of every member without a word (a field of the other kind is left out by design)."""
-    held = {table: [r[0] for r in lake.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
-        [table]).fetchall()] for table in ("person_profile", "account_profile")}
+    held: dict[str, list[str]] = {"person_profile": [], "account_profile": []}
+    for table, column in lake.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_name IN "
+            "('person_profile', 'account_profile') ORDER BY table_name, ordinal_position").fetchall():
+        held[table].append(column)
     unknown = [f for f in fields if not any(f in columns for columns in held.values())]
     if unknown and any(held.values()):  # a store with no profiles yet has nothing to send either
         raise UnknownField(f"destination {destination!r} sends field(s) {', '.join(map(repr, unknown))} that no "
