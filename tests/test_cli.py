@@ -138,6 +138,19 @@ def test_sandboxes_and_xdm_round_trip_through_the_cli(tmp_path, demo_ws) -> None
         assert dev.query(f"SELECT {cols} FROM person_current ORDER BY 1") == prod.query(f"SELECT {cols} FROM person_current ORDER BY 1")
 
 
+def test_an_export_that_fails_leaves_the_file_as_it_was(tmp_path, demo_ws) -> None:
+    """The file was opened (emptied) before the first record was read: a failed export lost the last good one."""
+    out = tmp_path / "people.jsonl"
+    out.write_text("the last good export\n")
+    failed = run("export", "xdm", "nosuch", "--out", str(out), "-w", str(demo_ws), ok=False)
+    assert failed.exit_code == 1 and out.read_text() == "the last good export\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["people.jsonl"]
+    folder = run("export", "xdm", "person", "--out", str(tmp_path), "-w", str(demo_ws), ok=False)
+    assert folder.exit_code == 1 and "is a folder" in " ".join(folder.output.split())
+    missing = run("export", "xdm", "person", "--out", str(tmp_path / "no" / "p.jsonl"), "-w", str(demo_ws), ok=False)
+    assert missing.exit_code == 1 and f"no folder {tmp_path / 'no'}" in " ".join(missing.output.split())
+
+
 def test_the_module_runs_as_the_console_script_does(tmp_path) -> None:
     """`python -m accord.cli` once called the Typer app directly: an unforeseen failure printed a traceback."""
     ws = Workspace.init(tmp_path / "ws")

@@ -82,6 +82,7 @@ def test_access_returns_everything_held_on_the_person(delivered) -> None:
     with ws.lake() as lake:
         request = listed(lake)[0]
     assert done.exit_code == 0, done.output
+    assert out.stat().st_mode & 0o077 == 0  # a person's whole record, readable by this account only
     assert {"person", "person_profile", "identity_nodes", "audience_membership", "delivery_receipts",
             "destination_members"} <= set(document["held"])
     assert any(n["namespace"] == "email" and n["value"] == email for n in document["identities"])

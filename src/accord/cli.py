@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +40,7 @@ from accord.lake.store import Lake
 from accord.model.entities import ENTITIES
 from accord.model.schema import STANDARD, Schema
 from accord.readable import problems
+from accord.replaced import replace_text, replacing
 from accord.terminal import for_terminal
 from accord.workspace import Workspace, WorkspaceError
 
@@ -544,16 +545,11 @@ def export_xdm(
     out = None if out == Path("-") else out  # as other tools read `-`: standard output, not a file named so
     with user_errors():
         ws = open_workspace(workspace)
-        with ws.lake(sandbox) as lake:
-            target = out.open("w", encoding="utf-8") if out else sys.stdout
-            try:
-                count = 0
-                for doc in iter_xdm(lake, entity, key, limit, ws.config.xdm_tenant):
-                    target.write(json.dumps(doc) + "\n")
-                    count += 1
-            finally:
-                if out:
-                    target.close()
+        with ws.lake(sandbox) as lake, (replacing(out) if out else nullcontext(sys.stdout)) as target:
+            count = 0
+            for doc in iter_xdm(lake, entity, key, limit, ws.config.xdm_tenant):
+                target.write(json.dumps(doc) + "\n")
+                count += 1
     if out:
         console.print(f"wrote {count:,} {entity} records to {out}")
 
@@ -1345,7 +1341,8 @@ def privacy_access(
             document = access(ws, lake, identity, audit.cli_actor())
     text = json.dumps(document, indent=2, default=str)
     if out:
-        out.write_text(text)
+        with user_errors():
+            replace_text(out, text, mode=0o600)  # a person's whole record: theirs and this account's to read
         rows = sum(len(r) for r in document["held"].values())
         err_console.print(f"request {document['request_id']}: {rows} rows in {len(document['held'])} tables and "
                           f"{len(document['collector_log'])} collector messages written to {out}")
