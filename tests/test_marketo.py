@@ -353,6 +353,19 @@ def test_a_page_token_that_does_not_move_on_stops_the_sync_not_the_quota(server:
     assert server.count("/rest/v1/activities.json") == 1
 
 
+def test_an_export_marketo_never_runs_fails_the_sync_and_the_next_picks_it_up(server: MarketoServer,
+                                                                              data: MarketoData, lake: Lake) -> None:
+    """Polled with no upper bound, an export stuck in Marketo's queue held the backfill for good."""
+    server.limits.bulk_seconds = 3600.0
+    with pytest.raises(ConnectorError, match=r"export \S+ is still Processing after 0\.0 minutes \(bulk_wait_minutes"):
+        source_for(server, bulk_wait_minutes=0.001).backfill(lake)
+    created = server.count("/bulk/v1/leads/export/create.json")
+    server.limits.bulk_seconds = 0.0
+    source_for(server, bulk_wait_minutes=0.001).backfill(lake)
+    assert versions(lake, "person") == data.leads.num_rows
+    assert created >= 1 and server.count("/bulk/v1/leads/export/create.json") > created
+
+
 def two_instance_workspace(tmp_path: Path, servers: list[MarketoServer], sandboxes: list[list[str]]) -> Workspace:
     ws = Workspace.init(tmp_path / "ws")
     config = {

@@ -132,6 +132,20 @@ def test_a_page_that_names_itself_as_the_next_stops_the_run_not_the_api_quota(se
     assert server.count("/query/01g") == 1
 
 
+def test_a_bulk_job_that_never_completes_fails_the_run_and_the_next_waits_for_it(server: SalesforceServer,
+                                                                                 lake: Lake) -> None:
+    """Polled with no upper bound, a job Salesforce never ran held the backfill (and serve's source worker) for good."""
+    server.bulk_seconds = 3600.0
+    with pytest.raises(ConnectorError, match=r"is still InProgress after 0\.0 minutes \(bulk_wait_minutes") as failed:
+        source_for(server, bulk_wait_minutes=0.001).backfill(lake)
+    job = str(failed.value).split("query job ")[1].split()[0]
+    assert server.count("/jobs/query", "POST") == 1 and server.count(f"/jobs/query/{job}/results") == 0
+    server.bulk_seconds = 0.0
+    source_for(server, bulk_wait_minutes=0.001).backfill(lake)
+    assert server.count(f"/jobs/query/{job}/results") >= 1  # the job was waited for again, not made anew
+    assert lake.scalar("SELECT count(*) FROM person_current") > 0
+
+
 def test_records_the_recycle_bin_no_longer_holds_are_found_by_comparing_ids(server: SalesforceServer,
                                                                             data: SalesforceData, lake: Lake) -> None:
     """A deletion leaves the recycle bin after 15 days (or at once, emptied or hard-deleted): a sync paused longer

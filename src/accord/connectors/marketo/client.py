@@ -334,10 +334,12 @@ class BulkJob:
 
 
 class BulkQueue:
-    """Runs export jobs of one kind, at most `depth` in Marketo's queue at once; yields each file in order."""
+    """Runs export jobs of one kind, at most `depth` in Marketo's queue at once; yields each file in order. Waiting
+    over `most_seconds` for the next file fails (an export Marketo never runs would hold the sync for good)."""
 
-    def __init__(self, client: MarketoClient, kind: str, depth: int = 3) -> None:
-        self.client, self.kind, self.depth = client, kind, depth
+    def __init__(self, client: MarketoClient, kind: str, most_seconds: float, depth: int = 3) -> None:
+        self.client, self.kind, self.most_seconds, self.depth = client, kind, most_seconds, depth
+        self._waited = 0.0
 
     def run(self, jobs: list[BulkJob], on_submitted: Callable[[BulkJob], None]) -> Iterator[tuple[BulkJob, Path]]:
         pending: deque[BulkJob] = deque(jobs)
@@ -351,7 +353,7 @@ class BulkQueue:
                     on_submitted(job)
                     running.append(job)
                 if not running:
-                    self.client.sleep(self.client.poll_seconds)
+                    self._wait(f"{len(pending)} exports wait for room in Marketo's bulk queue")
                     continue
                 head = running[0]
                 status = self.client.bulk_status(self.kind, str(head.export_id))
@@ -359,13 +361,21 @@ class BulkQueue:
                     path = Path(tmp) / f"{head.export_id}.csv"
                     self.client.bulk_download(self.kind, str(head.export_id), path, status.get("fileChecksum"))
                     running.popleft()
+                    self._waited = 0.0
                     yield head, path
                     path.unlink(missing_ok=True)
                 elif status["status"] in ("Failed", "Cancelled", "Canceled"):
                     raise MarketoError("bulk", f"export {head.export_id} ended {status['status']}: "
                                                f"{status.get('errorMsg') or 'no reason given'}", self.kind)
                 else:
-                    self.client.sleep(self.client.poll_seconds)
+                    self._wait(f"export {head.export_id} is still {status['status']}")
+
+    def _wait(self, why: str) -> None:
+        if self._waited >= self.most_seconds:
+            raise MarketoError("bulk", f"{why} after {self._waited / 60:,.1f} minutes (bulk_wait_minutes); the next "
+                                       "sync picks its exports up where this one stopped", BULK_PATHS[self.kind])
+        self.client.sleep(self.client.poll_seconds)
+        self._waited += self.client.poll_seconds
 
     def _submit(self, job: BulkJob) -> bool:
         """Create and enqueue (or pick up a job a previous run left); False when Marketo's queue is full."""

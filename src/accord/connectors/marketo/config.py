@@ -83,6 +83,8 @@ class MarketoSourceConfig(MarketoConnection, SourceBase):
                     "activity on their leads: a sync reads them for the leads it re-reads, and every this many days "
                     "for every lead.")
     bulk_poll_seconds: float = Field(default=10.0, gt=0, description="How often a bulk export's status is polled.")
+    bulk_wait_minutes: float = Field(default=360, gt=0, description="Longest wait for the next bulk export file; "
+                                     "longer fails the sync, and the next one picks the exports up.")
     reconcile_max_share: float = Field(default=0.5, gt=0, le=1, description="The most of the leads Accord holds "
                                        "that one comparison of lead ids (after a pause longer than Marketo keeps "
                                        "deletions) may delete; more is refused and the sync fails.")

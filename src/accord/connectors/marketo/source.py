@@ -184,13 +184,16 @@ class MarketoSource:
         def submitted(job: BulkJob) -> None:
             state.put(stream, f"job:{job.key}", str(job.export_id))
 
-        for number, (job, path) in enumerate(BulkQueue(self.client, kind).run(jobs, submitted), 1):
+        for number, (job, path) in enumerate(self._exports(kind).run(jobs, submitted), 1):
             if progress:
                 progress(f"{kind} {job.key[:10]} ({number}/{len(jobs)})", 0)
             self._load_export(lake, report, mapping, path, progress)
             end = min(datetime.fromisoformat(job.key) + WINDOW, until)
             state.put(stream, "done_until", end.isoformat())
             state.drop(stream, f"job:{job.key}")
+
+    def _exports(self, kind: str) -> BulkQueue:
+        return BulkQueue(self.client, kind, self.config.bulk_wait_minutes * 60)
 
     def _load_export(self, lake: Lake, report: SyncReport, mapping: str, path: Path, progress: Progress | None) -> None:
         if path.stat().st_size == 0:  # an export that matched nothing may come without even a header row
@@ -215,7 +218,7 @@ class MarketoSource:
                 if start is not None:
                     filters["updatedAt"] = {"startAt": _stamp(start), "endAt": _stamp(end)}
                 jobs.append(BulkJob(f"{i}:{start}", {"fields": fields, "format": "CSV", "filter": filters}))
-        for _, path in BulkQueue(self.client, "program_members").run(jobs, lambda job: None):
+        for _, path in self._exports("program_members").run(jobs, lambda job: None):
             self._load_export(lake, report, "program_member", path, progress)
 
     def _fetch_list_members(self, lists: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -501,7 +504,7 @@ class MarketoSource:
         since = datetime.combine(self.config.backfill_since, time(), timezone.utc)
         present: set[str] = set()
         jobs = [BulkJob(s.isoformat(), _leads_created(["id"], s, e)) for s, e in _windows(since, datetime.now(timezone.utc))]
-        for _, path in BulkQueue(self.client, "leads").run(jobs, lambda job: None):
+        for _, path in self._exports("leads").run(jobs, lambda job: None):
             with path.open(newline="", encoding="utf-8-sig") as f:
                 present.update(row[0] for row in itertools.islice(csv.reader(f), 1, None) if row)
         # Leads created before backfill_since were never exported: only a change brought them in.

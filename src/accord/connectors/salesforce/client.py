@@ -204,8 +204,10 @@ class SalesforceClient:
             "lineEnding": "LF"})
         return str(_item(job, "id", path))
 
-    def bulk_wait(self, job_id: str) -> dict[str, Any]:
-        """Poll until the job is JobComplete; Failed or Aborted is an error."""
+    def bulk_wait(self, job_id: str, most_seconds: float) -> dict[str, Any]:
+        """Poll until the job is JobComplete; Failed or Aborted is an error, and so is waiting over `most_seconds`
+        (a job Salesforce never runs would hold the sync, and serve's source worker, for good)."""
+        waited = 0.0
         while True:
             path = f"{self.base}/jobs/query/{job_id}"
             job = self.answer("GET", path)
@@ -214,7 +216,11 @@ class SalesforceClient:
                 return dict(job)
             if state in ("Failed", "Aborted"):
                 raise SalesforceError("bulk", f"query job {job_id} {state}: {job.get('errorMessage', '')}")
+            if waited >= most_seconds:
+                raise SalesforceError("bulk", f"query job {job_id} is still {state} after {waited / 60:,.1f} minutes "
+                                              "(bulk_wait_minutes)", path)
             self.sleep(self.poll_seconds)
+            waited += self.poll_seconds
 
     def bulk_page(self, job_id: str, locator: str | None, max_records: int) -> tuple[bytes, str | None]:
         """One set of results as CSV bytes and the next locator (None when Sforce-Locator says `null`)."""
@@ -229,10 +235,10 @@ class SalesforceClient:
                                             "than read them again", f"{self.base}/jobs/query/{job_id}/results")
         return resp.content, None if following in (None, "", "null") else following
 
-    def bulk_ids(self, sobject: str, max_records: int) -> set[str]:
+    def bulk_ids(self, sobject: str, max_records: int, most_seconds: float) -> set[str]:
         """The id of every record of an object the org holds now (a Bulk API 2.0 query; the recycle bin's not)."""
         job_id = self.bulk_query(f"SELECT Id FROM {sobject}")
-        self.bulk_wait(job_id)
+        self.bulk_wait(job_id, most_seconds)
         ids: set[str] = set()
         locator: str | None = None
         while True:

@@ -73,6 +73,8 @@ class SalesforceSourceConfig(SalesforceConnection, SourceBase):
                                             description="Which declared custom fields (API names, e.g. ABM_Tier__c) "
                                                         "to read; default: every declared one the org's describe lists.")
     bulk_poll_seconds: float = Field(default=5.0, gt=0, description="How often a Bulk API 2.0 job is polled.")
+    bulk_wait_minutes: float = Field(default=360, gt=0, description="Longest wait for a Bulk API 2.0 job to complete; "
+                                     "longer fails the run (a backfill's next run waits for the same job).")
     bulk_page_records: int = Field(default=50_000, ge=1, description="Records per Bulk API result set (maxRecords).")
     reconcile_days: int = Field(default=14, ge=1, description="Days between comparisons of each object's ids with "
                                 "the org's, which find records deleted where a sync cannot see it: the recycle bin "

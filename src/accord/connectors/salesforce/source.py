@@ -121,7 +121,7 @@ class SalesforceSource:
                 job_id = self.client.bulk_query(f"SELECT {', '.join(self.fields(sobject))} FROM {sobject}")
                 state.put(stream, "job", job_id)
                 state.put(stream, "cursor", started)  # changes after the job's snapshot are the sync's
-            self.client.bulk_wait(job_id)
+            self.client.bulk_wait(job_id, self.config.bulk_wait_minutes * 60)
             locator = state.get(stream, "locator")
             page = 0
             while True:
@@ -198,7 +198,7 @@ class SalesforceSource:
         if prefix is None:  # an object whose ids share no prefix cannot be told apart from its entity's others
             return 0
         entity = self.mappings[sobject].entity
-        present = self.client.bulk_ids(sobject, self.config.bulk_page_records)
+        present = self.client.bulk_ids(sobject, self.config.bulk_page_records, self.config.bulk_wait_minutes * 60)
         held = [r[0] for r in lake.execute(
             f"SELECT source_id FROM {ident(entity + '_current')} WHERE source_type = 'Salesforce' "
             "AND source_instance_id = ? AND starts_with(source_id, ?)", [self.config.org_id, prefix]).fetchall()]
