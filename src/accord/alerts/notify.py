@@ -22,27 +22,35 @@ def text_of(workspace: str, alerts: list[Alert]) -> str:
     return "\n".join(lines)
 
 
-def send(config: AlertsConfig, base: Path, workspace: str, alerts: list[Alert]) -> list[str]:
-    """Send the alerts on every configured channel; returns the channels used. NotifyError names each failure
-    (the other channels were still tried)."""
+def channels(config: AlertsConfig) -> list[str]:
+    """The channels accord.yaml configures, in the order they are tried."""
+    return [name for name in ("email", "webhook") if getattr(config, name) is not None]
+
+
+def send(config: AlertsConfig, base: Path, workspace: str, alerts: list[Alert],
+         on: list[str] | None = None) -> list[str]:
+    """Send the alerts on each channel of `on` (default: every configured one); returns the channels that took
+    them. NotifyError names each failure (the other channels were still tried)."""
     if not alerts:
         return []
     body, used, failures = text_of(workspace, alerts), [], []
-    if config.email is not None:
+    for channel in channels(config) if on is None else on:
         try:
-            _email(config, base, workspace, body, len(alerts))
-            used.append("email")
-        except (OSError, smtplib.SMTPException, ValueError) as err:
-            failures.append(f"e-mail via {config.email.host}:{config.email.port}: {err}")
-    if config.webhook is not None:
-        try:
-            _webhook(config, base, body)
-            used.append("webhook")
-        except (httpx.HTTPError, ValueError) as err:
-            failures.append(f"webhook: {err}")
+            if channel == "email":
+                _email(config, base, workspace, body, len(alerts))
+            else:
+                _webhook(config, base, body)
+            used.append(channel)
+        except (OSError, smtplib.SMTPException, httpx.HTTPError, ValueError) as err:
+            failures.append(f"{_named(config, channel)}: {err}")
     if failures:
         raise NotifyError("; ".join(failures))
     return used
+
+
+def _named(config: AlertsConfig, channel: str) -> str:
+    email = config.email
+    return f"e-mail via {email.host}:{email.port}" if channel == "email" and email else channel
 
 
 def _email(config: AlertsConfig, base: Path, workspace: str, body: str, count: int) -> None:

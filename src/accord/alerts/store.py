@@ -29,8 +29,21 @@ def update(lake: Lake, now_firing: list[Alert], at: datetime) -> list[Alert]:
     return [a for a in now_firing if not known.get(a.key)]
 
 
+def taken_by(lake: Lake, keys: list[str]) -> dict[str, set[str]]:
+    """The channels each of these alerts already went by."""
+    rows = lake.execute("SELECT alert_key, coalesce(sent_on, []) FROM alert_history WHERE list_contains(?, alert_key)",
+                        [keys]).fetchall()
+    return {key: set(channels) for key, channels in rows}
+
+
+def mark_taken(lake: Lake, keys: list[str], channel: str) -> None:
+    """These alerts went by `channel`: it is not sent them again."""
+    lake.execute("UPDATE alert_history SET sent_on = list_distinct(list_append(coalesce(sent_on, []), ?)) "
+                 "WHERE list_contains(?, alert_key)", [channel, keys])
+
+
 def mark_sent(lake: Lake, keys: list[str], at: datetime | None, error: str | None) -> None:
-    """Record the outcome of sending these alerts (`at` None: not sent, kept to try again)."""
+    """Record the outcome of sending these alerts (`at` None: not sent on every channel, kept to try again)."""
     lake.execute("UPDATE alert_history SET sent_at = ?, send_error = ? WHERE list_contains(?, alert_key)", [at, error, keys])
 
 
