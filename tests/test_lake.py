@@ -183,6 +183,12 @@ def test_workspace_settings_are_validated(tmp_path) -> None:
     written(audiences={"schedule": "every hour"})
     with pytest.raises(WorkspaceError, match="not a cron expression"):
         Workspace.load(tmp_path / "ws")
+    written(audiences={"schedule": "0 6 30 2 *"})  # valid syntax, but February has no 30th: serve's worker failed
+    with pytest.raises(WorkspaceError, match="names no date any year has"):
+        Workspace.load(tmp_path / "ws")
+    written(destinations=[{"type": "file", "name": "f", "path": "out", "audiences": ["a"], "schedule": "0 0 31 4 *"}])
+    with pytest.raises(WorkspaceError, match="names no date any year has"):
+        Workspace.load(tmp_path / "ws")
     written(audiences={"schedule": "0 * * * *", "retention_days": 7})
     loaded = Workspace.load(tmp_path / "ws")
     assert loaded.config.audiences.retention_days == 7

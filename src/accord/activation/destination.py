@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from accord.connectors.errors import ConnectorError
 from accord.connectors.pacing import MAX_WAIT_SECONDS
+from accord.schedules import cron_problem
 
 
 class AudienceKindMismatch(ValueError):
@@ -93,8 +93,8 @@ class DestinationBase(BaseModel):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
-        if value != "streaming" and not croniter.is_valid(value):
-            raise ValueError(f"schedule {value!r} is neither `streaming` nor a cron expression")
+        if value != "streaming" and (problem := cron_problem(value)):
+            raise ValueError(f"schedule {value!r} is neither `streaming` nor a cron expression that runs: it {problem}")
         return value
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from accord.schedules import cron_problem, next_run
 
 SERVING_SCHEDULE = "0 * * * *"
 """Batch evaluation under `accord serve` when no schedule is set: hourly, so batch audiences (those of accounts
@@ -26,12 +27,12 @@ class AudiencesConfig(BaseModel):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is not None and not croniter.is_valid(value):
-            raise ValueError(f"{value!r} is not a cron expression (five fields, e.g. '0 * * * *' for every hour)")
+        if value is not None and (problem := cron_problem(value)):
+            raise ValueError(f"{value!r} {problem}")
         return value
 
     def next_run(self, after: datetime, serving: bool = False) -> datetime:
         """The next batch evaluation after `after`: on the schedule, or (`serving`) hourly without one."""
         if self.schedule is None and not serving:
             raise ValueError("no audiences.schedule in accord.yaml")
-        return croniter(self.schedule or SERVING_SCHEDULE, after).get_next(datetime)
+        return next_run(self.schedule or SERVING_SCHEDULE, after)

@@ -15,7 +15,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from croniter import croniter
 
 from accord.activation.config import DestinationConfig
 from accord.activation.deliveries import mark_interrupted
@@ -35,6 +34,7 @@ from accord.pipeline.runner import run_stages
 from accord.pipeline.stage import Context, Stage
 from accord.pipeline.stages import IDENTITY, PROFILES
 from accord.profiles.serving import ServedProfiles
+from accord.schedules import next_run
 from accord.sources.collector import CollectorLog, ingest_log
 from accord.sources.config import SourceConfig
 from accord.workspace import Workspace
@@ -531,7 +531,7 @@ def _destination_worker(state: ServerState, config: DestinationConfig, queue: _C
     from accord.activation.run import deliver
 
     due = (None if config.schedule == "streaming"
-           else croniter(config.schedule, datetime.now(timezone.utc)).get_next(datetime))
+           else next_run(config.schedule, datetime.now(timezone.utc)))
     retry_at: datetime | None = None
     catch_up = True
     while not state.stop.is_set():
@@ -553,7 +553,7 @@ def _destination_worker(state: ServerState, config: DestinationConfig, queue: _C
             only = None if catch_up else changed
         elif moment >= due:
             wanted, trigger = set(config.audiences), "schedule"
-            due = croniter(config.schedule, moment).get_next(datetime)
+            due = next_run(config.schedule, moment)
         if retry_at is not None and moment >= retry_at:
             wanted, trigger, retry_at, only = set(config.audiences), "retry", None, None
         catch_up = False
