@@ -663,3 +663,14 @@ def test_field_names_that_never_apply_or_collide_are_refused(field_names: dict[s
     with pytest.raises(ValueError, match=re.escape(said)):
         FileDestinationConfig(name="f", url="out", audiences=[AUDIENCE], fields=["email", "phone"],
                               field_names=field_names)
+
+
+@pytest.mark.parametrize("name, said", [
+    ("Marketo / EMEA", "may not hold / ? # % \\"),  # its page, run and retry were 404: the path split at the slash
+    ("new", "'new' is the address of a page"),  # /destinations/new is the form for a new destination
+    ("", "a destination needs a name"),
+    (" EMEA", "begins or ends with a blank"),
+])
+def test_a_destination_no_page_could_be_found_by_is_refused(name: str, said: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(said)):
+        FileDestinationConfig(name=name, url="out", audiences=[AUDIENCE])

@@ -301,6 +301,9 @@ def test_sql_is_portable_text(world_lake) -> None:
 def test_audience_files(tmp_path) -> None:
     for audience in EXAMPLES[:3]:
         save_audience(tmp_path, audience)
+    for name in ("new", "fields", "a/b"):  # /audiences/new is the builder; /api/v1/audiences/fields the fields
+        with pytest.raises(AudienceFileError, match="address of a page|may not hold"):
+            save_audience(tmp_path, EXAMPLES[0].model_copy(update={"name": name}))
     assert sorted(load_audiences(tmp_path), key=lambda a: a.name) == sorted(EXAMPLES[:3], key=lambda a: a.name)
     (tmp_path / "broken.aud").write_text('audience "b" of person where nope = 1')
     with pytest.raises(AudienceFileError, match="broken.aud: line 1, column 30"):

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from accord.connectors.errors import ConnectorError
 from accord.connectors.pacing import MAX_WAIT_SECONDS
+from accord.model.names import page_name_problem
 from accord.schedules import cron_problem
 
 
@@ -89,6 +90,13 @@ class DestinationBase(BaseModel):
             raise ValueError(f"two fields would be sent under one name ({', '.join(map(repr, twice))}): one's values "
                              "would replace the other's; rename one in field_names")
         return self
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if problem := page_name_problem(value, "destination"):  # its page, and the API's run and retry, go by it
+            raise ValueError(problem)
+        return value
 
     @field_validator("schedule")
     @classmethod

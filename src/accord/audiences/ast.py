@@ -7,8 +7,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from accord.model.blanks import HIDDEN, stripped
-from accord.terminal import CONTROLS
+from accord.model import names
 
 Scalar = Union[bool, int, float, str, date]
 CompareOp = Literal["=", "!=", "<", "<=", ">", ">=", "contains", "starts with", "ends with"]
@@ -20,18 +19,10 @@ MAX_DAYS = 36_500
 
 
 def name_problem(name: str) -> str | None:
-    """What makes `name` no name for an audience a person gives (None: nothing): people read, type and reference
-    names. The parser asks, so the text form and the JSON form (printed, then parsed) are refused alike; names
-    Accord makes for itself (a streaming plan's facts) hold a separator of their own."""
-    seen = stripped(name)
-    if not seen:
-        return "an audience needs a name"
-    if name != seen:
-        return f"the audience name {seen[:50]!r} begins or ends with a blank, which no one sees when typing it"
-    if CONTROLS.search(name) or not set(name).isdisjoint(HIDDEN):
-        return (f"the audience name {name[:50]!r} holds a control character or a direction override (or another "
-                "character that shows as nothing), which shows as something else or as nothing")
-    return None
+    """What makes `name` no name for an audience (None: nothing). The parser asks, so the text form and the JSON
+    form (printed, then parsed) are refused alike; names Accord makes for itself (a streaming plan's facts) hold a
+    separator of their own."""
+    return names.name_problem(name, "audience", "an")
 
 
 class Node(BaseModel):

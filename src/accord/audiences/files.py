@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -11,13 +10,13 @@ from accord.audiences.ast import Audience
 from accord.audiences.compile import CompileError, Compiler
 from accord.audiences.evaluate import needed
 from accord.audiences.text import AudienceSyntaxError, parse_audience, print_audience
-from accord.model.names import slug
+from accord.model.names import page_name_problem, slug
 from accord.model.schema import STANDARD, Schema
 from accord.replaced import replace_text
 
-UNSAFE_NAME = re.compile(r"[/?#%\\]")
-"""Characters a saved audience's name may not hold: it travels in URL paths (`/api/v1/audiences/{name}`) and file
-names (control characters no audience name holds: see `ast.name_problem`)."""
+PAGES = ("new", "fields", "overlap")
+"""Addresses of pages beside the audiences' own (`/audiences/new`, `/api/v1/audiences/fields`): no audience is
+saved under one, since its page could not be found."""
 
 
 class AudienceFileError(ValueError):
@@ -138,9 +137,8 @@ def file_of(folder: Path, name: str, schema: Schema = STANDARD) -> Path | None:
 def save_audience(folder: Path, audience: Audience, schema: Schema = STANDARD) -> Path:
     """Write the audience to its own file; refused when its name cannot be a file or URL name, or when another
     file already defines that name or has that file name."""
-    if UNSAFE_NAME.search(audience.name):
-        raise AudienceFileError(f"audience name {audience.name!r} may not hold / ? # % \\ "
-                                "(it is used in links and file names)")
+    if problem := page_name_problem(audience.name, "audience", PAGES):
+        raise AudienceFileError(problem)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / file_name(audience.name)
     for other in folder.glob("*.aud"):

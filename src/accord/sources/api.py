@@ -11,10 +11,11 @@ from time import monotonic
 from typing import Any
 
 import pyarrow as pa
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from accord.ingest.loader import IngestResult
 from accord.ingest.records import as_text
+from accord.model.names import name_problem
 from accord.sources.base import ROW_COLUMN, RawChunk
 
 
@@ -28,6 +29,13 @@ class SourceBase(BaseModel):
     sync_every_seconds: int = Field(default=60, ge=5, description="Incremental sync interval under `accord serve`.")
     paused: bool = Field(default=False, description="Kept in accord.yaml but not synced by `accord serve` or a "
                                                     "sync of every source; naming it still syncs it.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if problem := name_problem(value, "source"):
+            raise ValueError(problem)
+        return value
 
     @property
     def instance_id(self) -> str:
