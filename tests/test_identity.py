@@ -294,7 +294,7 @@ def test_merge_policies_and_lineage(crm_world) -> None:
     last = next(a for a in jane.attributes if a.name == "last_name")
     assert (last.value, last.source_key) == ("Doe-Smith", mk("1")), "timestamp: the newest record wins"
     assert jane.attribute("lead_score") == 40.0
-    run_identity(lake, IdentityConfig(merge_policy="source_precedence", source_precedence=["Salesforce"]), full=True)
+    run_identity(lake, IdentityConfig(merge_policy="source_precedence", source_precedence=["salesforce"]), full=True)
     jane = get_person(lake, "crm_id:003A")
     last = next(a for a in jane.attributes if a.name == "last_name")
     assert last.value == "Doe" and last.source_key.endswith(".Salesforce")

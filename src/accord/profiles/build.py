@@ -58,8 +58,9 @@ def _rank_sql(config: IdentityConfig) -> str:
     """Lower rank wins: by source precedence (if that policy is on), then newest source time, later batch."""
     if config.merge_policy == "timestamp":
         return "0"
-    cases = " ".join(
-        f"WHEN source_type || '/' || source_instance_id = {literal(s)} OR source_type = {literal(s)} THEN {i}"
+    cases = " ".join(  # in any case: `salesforce` in accord.yaml ranked nothing when records said `Salesforce`
+        f"WHEN lower(source_type || '/' || source_instance_id) = {literal(s.lower())} "
+        f"OR lower(source_type) = {literal(s.lower())} THEN {i}"
         for i, s in enumerate(config.source_precedence)
     )
     return f"CASE {cases} ELSE {len(config.source_precedence)} END"
