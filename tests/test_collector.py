@@ -63,6 +63,20 @@ def test_messages_become_records() -> None:
     assert default["event_type"] == "track.demo_requested"
 
 
+def test_a_device_clock_that_is_off_is_corrected_by_when_the_batch_was_sent() -> None:
+    """A phone a year ahead put its events in next year: no window held them until then, and then every one did."""
+    ahead = {"type": "page", "anonymousId": "a1", "messageId": "m1", "timestamp": "2027-11-20T09:59:00Z",
+             "properties": {"url": "https://x.io/pricing"}}
+    messages = validate_batch({"batch": [dict(ahead)], "sentAt": "2027-11-20T10:00:00Z"})
+    assert messages[0]["sentAt"] == "2027-11-20T10:00:00Z", "the batch's sentAt is each message's, in the log"
+    event = to_records([{"receivedAt": T, "batch": messages}], "ws").rows["event"][0]
+    assert event["timestamp"] == "2026-11-20T09:59:00+00:00"
+    unsent = to_records([{"receivedAt": T, "batch": [{**ahead, "sentAt": None}]}], "ws").rows["event"][0]
+    assert unsent["timestamp"] == "2027-11-20T09:59:00+00:00", "without sentAt the time is taken as sent"
+    with pytest.raises(BadBatch, match=r"batch\[0\]\.sentAt 'now' is not ISO 8601"):
+        validate_batch({"batch": [dict(ahead)], "sentAt": "now"})
+
+
 def test_log_replay_is_idempotent_and_stitches(lake, tmp_path) -> None:
     log = CollectorLog(tmp_path / "collector")
     log.append(BATCH)

@@ -133,7 +133,8 @@ ANONYMOUS = ["a1", "a2"]
 EMAILS = ["p1@acme.com", "p2@acme.com", "p3@other.io", "new@acme.com"]
 
 pages = st.tuples(st.just("page"), st.sampled_from(USERS + [None]), st.sampled_from(ANONYMOUS + [None]),
-                  st.sampled_from(["https://x.io/", "https://x.io/pricing"]), st.integers(0, 30))
+                  st.sampled_from(["https://x.io/", "https://x.io/pricing"]), st.integers(0, 30),
+                  st.sampled_from([0, 0, 8760, -48]))  # the device's clock: right, a year ahead, two days behind
 actions = st.lists(st.one_of(
     st.tuples(st.just("hours"), st.integers(1, 30)),
     pages, pages, pages,
@@ -159,10 +160,12 @@ def message(action: tuple, n: int, clock: datetime) -> dict[str, object] | None:
     kind = action[0]
     m: dict[str, object] = {"type": kind, "messageId": f"m{n}", "timestamp": clock.isoformat()}
     if kind == "page":
-        _, user, anonymous, url, late = action
+        _, user, anonymous, url, late, skew = action
         if user is None and anonymous is None:
             return None
-        m.update(properties={"url": url}, timestamp=(clock - timedelta(hours=late)).isoformat())
+        device = clock + timedelta(hours=skew)  # its events are placed by how far off its clock is when it sends
+        m.update(properties={"url": url}, timestamp=(device - timedelta(hours=late)).isoformat(),
+                 sentAt=device.isoformat())
         m.update({k: v for k, v in (("userId", user), ("anonymousId", anonymous)) if v})
     elif kind == "track":
         m.update(event="Signed Up", userId=action[1], **({"anonymousId": action[2]} if action[2] else {}))
@@ -185,7 +188,7 @@ def memberships(lake, names: list[str]) -> dict[str, set[str]]:
 @given(actions)
 @example([  # an identify during a cycle links the owner of a lapsed visitor's anonymous id
     ("hours", 1), ("hours", 24), ("hours", 12), ("hours", 1), ("hours", 10), ("alias", "a1", "u1"), ("hours", 2),
-    ("hours", 24), ("cycle", 0), ("hours", 30), ("hours", 20), ("page", "u1", "a1", "https://x.io/", 24),
+    ("hours", 24), ("cycle", 0), ("hours", 30), ("hours", 20), ("page", "u1", "a1", "https://x.io/", 24, 0),
     ("hours", 1), ("identify", "u3", "p1@acme.com"), ("cycle", 1), ("track", "u3", "a1")])
 def test_after_each_cycle_the_lake_equals_a_batch_run(tmp_path_factory, steps) -> None:
     note(repr(steps))

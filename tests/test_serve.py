@@ -89,7 +89,7 @@ def test_collector_over_http(workspace) -> None:
     BATCH = recent(BATCH_AT_T)
     server = Server(folder)
     try:
-        plain = httpx.post(f"{server.url}/v1/batch", json={"batch": BATCH, "sentAt": "2026-11-20T10:00:01Z"}, auth=(key, ""))
+        plain = httpx.post(f"{server.url}/v1/batch", json={"batch": BATCH, "sentAt": BATCH[0]["timestamp"]}, auth=(key, ""))
         assert plain.status_code == 200 and plain.json() == {"success": True}
         again = httpx.post(f"{server.url}/v1/batch", json={"batch": BATCH}, auth=(key, ""))  # a retry
         assert again.status_code == 200

@@ -37,7 +37,7 @@ from accord.sources.collector import (
     event_id,
     event_properties,
     message_ids,
-    parse_time,
+    message_time,
     person_key,
     segment_consent,
     source_key,
@@ -116,7 +116,7 @@ class LiveProfiles:
         self.unrecorded: list[Change] = []
         self.ids: list[str] = []
         self._opened = 0  # new profiles since the last top-up
-        self._stamps: dict[str, int | None] = {}
+        self._stamps: dict[tuple[Any, Any, Any], int | None] = {}
         self._restitched: set[str] = set()  # profiles an identity run changed since their state was loaded
         self._deferred: set[str] = set()
         """Profiles whose lake decision was not taken (a message newer than it concerned them): the next cycle
@@ -270,7 +270,7 @@ class LiveProfiles:
         keys = self._keys(m)
         known = {self.index[k] for k in keys if k in self.index}
         event = m["type"] in EVENT_MESSAGES and collects(m)  # as the lake keeps it: not when Analytics is refused
-        when = self._micros(m.get("timestamp"), received) if event else None
+        when = self._micros(m, received) if event else None
         if (when is None or any(k in self.pending for k in keys) or len(known) > 1
                 or (known and not all(k in self.index for k in keys))):
             self._hold(keys, known, offset)
@@ -302,19 +302,16 @@ class LiveProfiles:
             state.applied.append(Applied(offset, keys[0], key, row))
             self._decide(profile, state, at, changes)
 
-    def _micros(self, stamp: Any, received: str | None) -> int | None:
-        """When an event happened (its timestamp, else when it was received), in microseconds; parsed once per
-        distinct text, as events of one batch often share it."""
-        for text in (stamp, received):
-            if isinstance(text, str):
-                if text not in self._stamps:
-                    if len(self._stamps) > 10_000:
-                        self._stamps.clear()
-                    moment = parse_time(text)
-                    self._stamps[text] = micros(moment) if moment else None
-                if self._stamps[text] is not None:
-                    return self._stamps[text]
-        return None
+    def _micros(self, m: dict[str, Any], received: str | None) -> int | None:
+        """When an event happened (`message_time`, as the lake reads it), in microseconds; found once per
+        timestamp, sentAt and receipt, which the events of one batch often share."""
+        key = (m.get("timestamp"), m.get("sentAt"), received)
+        if key not in self._stamps:
+            if len(self._stamps) > 10_000:
+                self._stamps.clear()
+            moment = message_time(m, received)
+            self._stamps[key] = micros(moment) if moment else None
+        return self._stamps[key]
 
     def _keys(self, m: dict[str, Any]) -> list[Key]:
         record = source_key(f"alias:{m['previousId']}", self.instance) if m["type"] == "alias" else person_key(m, self.instance)

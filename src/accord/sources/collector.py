@@ -27,7 +27,13 @@ from accord.ingest.records import as_text, ingest_records
 from accord.lake.store import Lake, latest_view_sql, now
 from accord.model.domains import web_domain
 from accord.model.entities import PERSON
-from accord.model.times import RANGE_TEXT, InstantOutOfRange, parse_instant
+from accord.model.times import (
+    EARLIEST,
+    LATEST,
+    RANGE_TEXT,
+    InstantOutOfRange,
+    parse_instant,
+)
 from accord.sources.base import MalformedRow
 
 TYPES = {"identify", "track", "page", "screen", "group", "alias"}
@@ -55,6 +61,8 @@ def validate_batch(body: Any, body_bytes: int | None = None) -> list[dict[str, A
         where = f"batch[{i}]"
         if not isinstance(message, dict):
             raise BadBatch(f"{where} is not a JSON object")
+        if "sentAt" in body and "sentAt" not in message:  # the batch's, as Segment's API reads it: the log keeps it
+            message["sentAt"] = body["sentAt"]
         if (body_bytes is None or body_bytes > MAX_MESSAGE_BYTES) and len(fastjson.dumps(message)) > MAX_MESSAGE_BYTES:
             raise BadBatch(f"{where} is larger than 32 KiB")
         kind = message.get("type")
@@ -104,17 +112,18 @@ def _id_problem(message: dict[str, Any], where: str) -> str | None:
 
 
 def _time_problem(message: dict[str, Any], where: str) -> str | None:
-    stamp = message.get("timestamp")
-    if stamp is None:
-        return None
-    if not isinstance(stamp, str):
-        return f"{where}.timestamp must be an ISO 8601 text"
-    try:
-        parse_instant(stamp)
-    except InstantOutOfRange:
-        return f"{where}.timestamp {stamp!r} is not {RANGE_TEXT}"
-    except ValueError:
-        return f"{where}.timestamp {stamp!r} is not ISO 8601"
+    for key in ("timestamp", "sentAt"):
+        stamp = message.get(key)
+        if stamp is None:
+            continue
+        if not isinstance(stamp, str):
+            return f"{where}.{key} must be an ISO 8601 text"
+        try:
+            parse_instant(stamp)
+        except InstantOutOfRange:
+            return f"{where}.{key} {stamp!r} is not {RANGE_TEXT}"
+        except ValueError:
+            return f"{where}.{key} {stamp!r} is not ISO 8601"
     return None
 
 
@@ -211,7 +220,7 @@ def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[
     rows: dict[str, list[dict[str, str | None]]] = defaultdict(list)
     names = dict(track_events or {})
     timeless: dict[tuple[str | None, ...], dict[str, str | None]] = {}
-    stamps: dict[str, str | None] = {}
+    stamps: dict[tuple[Any, Any, Any], str | None] = {}
     events: set[str | None] = set()
 
     def add_timeless(key: tuple[str | None, ...], build: Callable[[], dict[str, str | None]]) -> None:
@@ -219,18 +228,17 @@ def to_records(entries: list[dict[str, Any]], instance: str, track_events: dict[
         # timeless, it ranks below every timed row whatever its place).
         timeless[key] = timeless.pop(key, None) or build()
 
-    def iso(value: Any) -> str | None:
-        if not isinstance(value, str):
-            return None
-        if value not in stamps:
-            at = parse_time(value)
-            stamps[value] = at.isoformat() if at else None
-        return stamps[value]
+    def iso(m: dict[str, Any], received: Any) -> str | None:
+        key = (m.get("timestamp"), m.get("sentAt"), received)  # a batch's messages often share all three
+        if key not in stamps:
+            at = message_time(m, received)
+            stamps[key] = at.isoformat() if at else None
+        return stamps[key]
 
     for entry in entries:
         received = entry.get("receivedAt")
         for m in entry["batch"]:
-            when = iso(m.get("timestamp")) or iso(received)
+            when = iso(m, received)
             person = _person_id(m)
             user, anonymous = message_ids(m)
             kind = m["type"]
@@ -493,6 +501,20 @@ def _id_link(m: dict[str, Any]) -> dict[str, str | None]:
 
 def _message_id(m: dict[str, Any]) -> str:
     return "h:" + hashlib.sha256(json.dumps(m, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def message_time(m: dict[str, Any], received: Any) -> datetime | None:
+    """When a message happened: its `timestamp` moved by its sender's clock skew (`receivedAt` − `sentAt`, as
+    Segment and PostHog correct it: a device clock a year ahead would put its events in next year), else its
+    timestamp as sent, else when it was received."""
+    at, got = parse_time(m.get("timestamp")), parse_time(received)
+    if at is None:
+        return got
+    sent = parse_time(m.get("sentAt"))
+    if sent is None or got is None:
+        return at
+    moved = at + (got - sent)
+    return moved if EARLIEST <= moved < LATEST else at
 
 
 def parse_time(value: Any) -> datetime | None:
