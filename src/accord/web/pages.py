@@ -185,11 +185,12 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
                  max_employees: str = "", min_open_pipeline: str = "") -> HTMLResponse:
         from accord.profiles.search import AccountFilter, industries, search_accounts
 
-        def number(text: str) -> float | None:
+        def number(text: str) -> float | None:  # what no filter could mean (abc, 1e999, nan) filters nothing
             try:
-                return float(text) if text.strip() else None
+                value = float(text) if text.strip() else None
             except ValueError:
                 return None
+            return value if value is not None and abs(value) < 2**63 else None
 
         low, high = number(min_employees), number(max_employees)
         chosen = AccountFilter(q, industry or None, int(low) if low is not None else None,
