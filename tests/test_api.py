@@ -276,6 +276,8 @@ def test_no_web_page_answers_odd_query_values_with_a_server_error(api) -> None:
             for value in ("1e999", "nan", "-1", "99999999999999999999", "\u202e", "'\"<x>"):
                 answer = client.get(page.path, params={name: value})
                 assert answer.status_code < 500 and answer.url.path != "/login", (page.path, name, value)
+    unknown = client.get("/destinations/new", params={"type": "webhok"})  # was 404 saying only "'webhok'"
+    assert unknown.status_code == 400 and "'webhok' is not a destination type; types: " in unknown.json()["message"]
 
 
 def test_saving_a_name_another_file_defines_is_refused_and_writes_nothing(api) -> None:

@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from accord.activation.config import DestinationConfig
-from accord.connectors.registry import connector, with_destinations
+from accord.connectors.registry import with_destinations
 from accord.governance import audit
 from accord.lake.store import Lake
 from accord.readable import UnreadableYaml, problems, yaml_data
@@ -42,9 +42,10 @@ def destination_types() -> list[tuple[str, str]]:
 
 def form_fields(type_: str) -> list[FormField]:
     """The settings of a destination type, those every destination has first."""
-    model = connector(type_).destination
+    model = next((c.destination for c in with_destinations() if c.type == type_), None)
     if model is None:
-        raise WorkspaceError(f"{type_!r} is not a destination type")
+        raise WorkspaceError(f"{type_[:50]!r} is not a destination type; types: "
+                             f"{', '.join(t for t, _ in destination_types())}")
     out = [_field(name, info) for name, info in model.model_fields.items() if name != "type"]
     return sorted(out, key=lambda f: (FIRST.index(f.name) if f.name in FIRST else len(FIRST)))
 
