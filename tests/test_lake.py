@@ -173,6 +173,25 @@ def test_sandboxes_are_isolated(tmp_path, monkeypatch) -> None:
         ws.add_sandbox("Bad Name")
 
 
+def test_a_destination_saved_by_a_running_server_keeps_what_changed_in_accord_yaml_since(tmp_path) -> None:
+    """`serve` wrote its own copy of accord.yaml back: pausing a destination in the web UI dropped the sandbox a
+    relayed `accord sandboxes create qa` had added meanwhile."""
+    from accord.services.destinations import save_destination, set_paused
+
+    serving = Workspace.init(tmp_path / "ws")
+    Workspace.load(serving.root).add_sandbox("qa")
+    with serving.lake() as lake:
+        save_destination(serving, lake, {"type": "file", "name": "files", "url": str(tmp_path / "out"),
+                                         "audiences": ["a"]}, None, "key:1")
+        set_paused(serving, lake, "files", True, "key:1")
+        with pytest.raises(WorkspaceError, match="no destination named 'gone'"):
+            set_paused(serving, lake, "gone", True, "key:1")
+    on_file = Workspace.load(serving.root).config
+    assert on_file.sandboxes == ["prod", "qa"] and [(d.name, d.paused) for d in on_file.destinations] == [("files", True)]
+    assert serving.config.sandboxes == ["prod"] and serving.config.destinations[0].paused, \
+        "the server's copy takes its own change only: the rest of the file applies when it is next loaded"
+
+
 def test_workspace_settings_are_validated(tmp_path) -> None:
     ws = Workspace.init(tmp_path / "ws")
     config = yaml.safe_load((tmp_path / "ws" / "accord.yaml").read_text())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -115,6 +117,14 @@ class WorkspaceConfig(BaseModel):
         return self
 
 
+_EDITING = threading.Lock()
+"""One change of accord.yaml at a time in this process (two web requests saving destinations at once)."""
+
+
+def _write(root: Path, config: WorkspaceConfig) -> None:
+    replace_text(root / CONFIG_FILE, yaml.safe_dump(config.model_dump(), sort_keys=False))
+
+
 class Workspace:
     def __init__(self, root: Path, config: WorkspaceConfig) -> None:
         self.root = root
@@ -210,8 +220,19 @@ class Workspace:
         raise WorkspaceError(f"no {CONFIG_FILE} in {here} or above: run `accord init` or pass --workspace")
 
     def save(self) -> None:
-        text = yaml.safe_dump(self.config.model_dump(), sort_keys=False)
-        replace_text(self.root / CONFIG_FILE, text)
+        _write(self.root, self.config)
+
+    def edit(self, change: Callable[[WorkspaceConfig], WorkspaceConfig]) -> None:
+        """Make `change` to accord.yaml as the file is now, not as this process read it: what was changed there
+        since (by hand, or a command relayed to `serve`, such as `accord sandboxes create`) is kept, where saving
+        this process's copy wrote it over. This process's copy gets the same change, and nothing else of the file's,
+        which takes effect when the file is next loaded."""
+        with _EDITING:
+            on_file = change(Workspace.load(self.root).config)
+            Workspace(self.root, on_file).check()
+            mine = change(self.config)
+            _write(self.root, on_file)
+            self.config = mine
 
     def sandbox(self, name: str | None = None) -> str:
         """The sandbox to use: the one named, else ACCORD_SANDBOX, else the default; it must exist."""

@@ -137,32 +137,34 @@ def save_destination(ws: Workspace, lake: Lake, settings: dict[str, Any], replac
                      ) -> DestinationConfig:
     """Add a destination (or replace the one named `replacing`), checked as accord.yaml is checked when it loads;
     written to accord.yaml and recorded in the audit log."""
-    current = [d.model_dump(mode="json") for d in ws.config.destinations]
-    before = next((d for d in current if d["name"] == replacing), None)
-    if replacing is None:
-        if any(d["name"] == settings.get("name") for d in current):
+    before = next((d.model_dump(mode="json") for d in ws.config.destinations if d.name == replacing), None)
+
+    def placed(config: WorkspaceConfig) -> WorkspaceConfig:
+        current = [d.model_dump(mode="json") for d in config.destinations]
+        if replacing is None and any(d["name"] == settings.get("name") for d in current):
             raise WorkspaceError(f"a destination named {settings.get('name')!r} exists already: edit it instead")
-        placed = [*current, settings]
-    else:
-        placed = [settings if d["name"] == replacing else d for d in current]
-    try:
-        config = WorkspaceConfig.model_validate({**ws.config.model_dump(mode="json"), "destinations": placed})
-    except ValidationError as err:
-        raise WorkspaceError(problems(err, skip=2)) from None
-    Workspace(ws.root, config).check()
-    ws.config = config
-    ws.save()
-    saved = next(d for d in config.destinations if d.name == settings["name"])
+        if replacing is not None and all(d["name"] != replacing for d in current):
+            raise WorkspaceError(f"no destination named {replacing!r}")
+        chosen = [*current, settings] if replacing is None else [settings if d["name"] == replacing else d
+                                                                  for d in current]
+        try:
+            return WorkspaceConfig.model_validate({**config.model_dump(mode="json"), "destinations": chosen})
+        except ValidationError as err:
+            raise WorkspaceError(problems(err, skip=2)) from None
+
+    ws.edit(placed)
+    saved = next(d for d in ws.config.destinations if d.name == settings["name"])
     audit.record(lake, actor, "destination saved", saved.name, before, saved.model_dump(mode="json"))
     return saved
 
 
 def set_paused(ws: Workspace, lake: Lake, name: str, paused: bool, actor: str) -> None:
     """Pause or resume a destination in accord.yaml."""
-    found = next((d for d in ws.config.destinations if d.name == name), None)
-    if found is None:
-        raise WorkspaceError(f"no destination named {name!r}")
-    ws.config = ws.config.model_copy(update={"destinations": [
-        d.model_copy(update={"paused": paused}) if d.name == name else d for d in ws.config.destinations]})
-    ws.save()
+    def switched(config: WorkspaceConfig) -> WorkspaceConfig:
+        if all(d.name != name for d in config.destinations):
+            raise WorkspaceError(f"no destination named {name!r}")
+        return config.model_copy(update={"destinations": [
+            d.model_copy(update={"paused": paused}) if d.name == name else d for d in config.destinations]})
+
+    ws.edit(switched)
     audit.record(lake, actor, "destination paused" if paused else "destination resumed", name)
