@@ -187,7 +187,8 @@ def test_a_destination_saved_by_a_running_server_keeps_what_changed_in_accord_ya
         with pytest.raises(WorkspaceError, match="no destination named 'gone'"):
             set_paused(serving, lake, "gone", True, "key:1")
     on_file = Workspace.load(serving.root).config
-    assert on_file.sandboxes == ["prod", "qa"] and [(d.name, d.paused) for d in on_file.destinations] == [("files", True)]
+    assert on_file.sandboxes == ["prod", "qa"]
+    assert [(d.name, d.paused) for d in on_file.destinations] == [("files", True)]
     assert serving.config.sandboxes == ["prod"] and serving.config.destinations[0].paused, \
         "the server's copy takes its own change only: the rest of the file applies when it is next loaded"
 

@@ -89,7 +89,8 @@ def test_collector_over_http(workspace) -> None:
     BATCH = recent(BATCH_AT_T)
     server = Server(folder)
     try:
-        plain = httpx.post(f"{server.url}/v1/batch", json={"batch": BATCH, "sentAt": BATCH[0]["timestamp"]}, auth=(key, ""))
+        sent = {"batch": BATCH, "sentAt": BATCH[0]["timestamp"]}
+        plain = httpx.post(f"{server.url}/v1/batch", json=sent, auth=(key, ""))
         assert plain.status_code == 200 and plain.json() == {"success": True}
         again = httpx.post(f"{server.url}/v1/batch", json={"batch": BATCH}, auth=(key, ""))  # a retry
         assert again.status_code == 200
