@@ -40,6 +40,16 @@ def test_demo_leaves_an_explorable_workspace(demo_ws) -> None:
     assert "opportunity_person" in out and "Latest batches" in out
 
 
+def test_a_demo_never_replaces_a_workspace_it_did_not_make(tmp_path, demo_ws) -> None:
+    """Any folder holding accord.yaml was deleted and made a demo: a real workspace's store, secrets, audiences."""
+    real = Workspace.init(tmp_path / "acme")
+    (real.root / "audiences" / "mine.aud").write_text('audience "Mine" of person where email ends with "@acme.com"\n')
+    refused = run("demo", "--workspace", str(real.root), "--scale", "tiny", ok=False)
+    assert refused.exit_code == 1 and "no demo made" in " ".join(refused.output.split())
+    assert (real.root / "audiences" / "mine.aud").exists() and Workspace.load(real.root).config.name == "acme"
+    assert (demo_ws / ".accord-demo").exists(), "a demo's folder says so, and a demo may replace it"
+
+
 def test_demo_pauses_what_its_stopped_stand_ins_served_so_the_workspace_stays_healthy(demo_ws) -> None:
     config = Workspace.load(demo_ws).config
     assert {d.name for d in config.destinations if not d.paused} == {"audience-files"}

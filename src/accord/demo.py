@@ -10,6 +10,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
 from accord.activation.sync import DeliveryReport
 from accord.audiences.evaluate import EvaluationReport
 from accord.audiences.files import load_audiences
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
     from accord.sources.config import SourceConfig
 
 GENERATED = "sources/generated"
+DEMO_NAME = "accord-demo"
+DEMO_MARK = ".accord-demo"
+"""The file that tells a demo workspace from one an organisation keeps its data in."""
 DEMO_SOURCES = ("marketo", "salesforce")
 STAGE_STEPS = {"identity": "stitching identities", "profiles": "building profiles",
                "audiences": "evaluating audiences", "activation": "activating audiences",
@@ -72,12 +77,29 @@ class DemoReport:
 
 
 def fresh_workspace(folder: Path) -> Workspace:
-    """A new workspace in `folder`; an earlier demo workspace there is removed, anything else is refused."""
+    """A new workspace in `folder`; an earlier demo workspace there is removed, anything else is refused (any
+    workspace was removed once: `accord demo -w` naming a real one deleted its store, secrets and audiences)."""
     if folder.exists() and any(folder.iterdir()):
         if not (folder / CONFIG_FILE).exists():
             raise WorkspaceError(f"{folder} exists and is not an Accord workspace; choose another --workspace")
+        if not _is_demo(folder):
+            raise WorkspaceError(f"{folder} holds an Accord workspace that no demo made; the demo would delete it: "
+                                 "choose another --workspace")
         shutil.rmtree(folder)
-    return Workspace.init(folder, name="accord-demo")
+    ws = Workspace.init(folder, name=DEMO_NAME)
+    (folder / DEMO_MARK).write_text("made by `accord demo`, which replaces this folder when run on it again\n")
+    return ws
+
+
+def _is_demo(folder: Path) -> bool:
+    """Made by `accord demo`: its mark, or (made before the mark) the demo's name and generated world."""
+    if (folder / DEMO_MARK).exists():
+        return True
+    try:
+        name = (yaml.safe_load((folder / CONFIG_FILE).read_text()) or {}).get("name")
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
+        return False
+    return name == DEMO_NAME and (folder / GENERATED).is_dir()
 
 
 def run_demo(
