@@ -402,3 +402,43 @@ def test_a_consent_withdrawal_reaches_a_streaming_webhook_as_a_removal_within_se
         reason = lake.scalar("SELECT reason FROM delivery_receipts WHERE outcome = 'removed'")
     assert member in ("realized", "existing"), "still in the audience: only the consent changed"
     print(f"withdrawal → removal {latency * 1000:.0f} ms ({reason})")
+
+
+def health_when(server: Server, holds, seconds: float = 30) -> dict:
+    """/health once `holds(health)`, or as it is when `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while True:
+        health = httpx.get(f"{server.url}/health").json()
+        if holds(health) or time.monotonic() > deadline:
+            return health
+        time.sleep(0.2)
+
+
+def test_a_destination_added_to_accord_yaml_by_hand_is_taken_up_while_serving(workspace) -> None:
+    """serve read accord.yaml once: a webhook added by hand was never sent to, and nothing said so."""
+    folder, key = workspace
+    (folder / "audiences" / "hooked.aud").write_text(
+        'audience "Recent visitors" of person\nwhere any event (event_type = "web.pageview" in last 30 days)\n')
+    server = Server(folder)
+    receiver = None
+    try:
+        receiver = with_webhook(folder, (folder / "audiences" / "hooked.aud").read_text())
+        config = yaml.safe_load((folder / "accord.yaml").read_text())
+        config["identity"]["max_identities"] = 20
+        (folder / "accord.yaml").write_text(yaml.safe_dump(config))
+        health = health_when(server, lambda h: h["config"])
+        assert health["config"]["taken_up"] == ["destinations"], health
+        assert health["config"]["restart_to_apply"] == ["identity"] and health["ok"]
+        sent = time.monotonic()
+        posted = httpx.post(f"{server.url}/v1/batch", json={"batch": recent(BATCH_AT_T)}, auth=(key, ""))
+        assert posted.status_code == 200
+        while not receiver.received and time.monotonic() - sent < 30:
+            time.sleep(0.05)
+        assert receiver.received and receiver.received[0]["audience"] == "Recent visitors"
+        (folder / "accord.yaml").write_text("destinations: [\n")
+        health = health_when(server, lambda h: h["config"].get("error"))
+        assert not health["ok"] and "serving goes on with the settings read before" in health["config"]["error"]
+    finally:
+        server.stop()
+        if receiver:
+            receiver.close()

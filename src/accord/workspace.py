@@ -252,6 +252,21 @@ class Workspace:
             raise WorkspaceError(problems(err)) from None
         self.save()
 
+    def reread(self, live: tuple[str, ...]) -> tuple[list[str], list[str]]:
+        """Read accord.yaml again and take up what changed in the `live` settings (those a running process reads
+        each time it needs them); returns the settings taken up, and those that changed but wait for a restart.
+        WorkspaceError when the file does not load (nothing is taken up)."""
+        with _EDITING:
+            on_file = Workspace.load(self.root).config
+            changed = [name for name in WorkspaceConfig.model_fields
+                       if getattr(on_file, name) != getattr(self.config, name)]
+            taken = [name for name in changed if name in live]
+            if taken:
+                config = self.config.model_copy(update={name: getattr(on_file, name) for name in taken})
+                Workspace(self.root, config).check()
+                self.config = config
+        return taken, [name for name in changed if name not in live]
+
     def audiences_dir(self, sandbox: str | None = None) -> Path:
         """Where a sandbox's audience files live: `audiences/` for the default sandbox, `audiences/<name>/` for the
         others, so that no sandbox reads or writes another's definitions."""

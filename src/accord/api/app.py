@@ -117,10 +117,11 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
         error = state.last_error or state.live.error
         audiences = state.audience_problems | state.evaluation_failures
         edge = state.edge.status() if state.edge else None
-        return {"ok": error is None and not failing and not audiences and not (edge and edge["error"]),
+        return {"ok": error is None and not failing and not audiences and not (edge and edge["error"])
+                and not state.config.get("error"),
                 "sandbox": state.sandbox, "error": error, "sources": state.sources,
                 "destinations": state.destinations, "audiences": audiences, "stages": state.stages,
-                "profiles": state.profiles_sync, "edge": edge, "alerts": state.alerts,
+                "profiles": state.profiles_sync, "edge": edge, "alerts": state.alerts, "config": state.config,
                 "next_evaluation": state.next_evaluation.isoformat() if state.next_evaluation else None}
 
     # After the collector's routes: requests are matched in order, and the collector takes the most of them.

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -37,7 +38,7 @@ from accord.profiles.serving import ServedProfiles
 from accord.schedules import next_run
 from accord.sources.collector import CollectorLog, ingest_log
 from accord.sources.config import SourceConfig
-from accord.workspace import Workspace
+from accord.workspace import CONFIG_FILE, Workspace, WorkspaceError
 
 PROFILES_EVERY = 1.0
 """Seconds between syncs of the served copy of people (a sync with nothing to copy is two lake lookups)."""
@@ -55,6 +56,11 @@ and on the medium store at 1,000 events/s one that vacuums took 0.4–0.7 s wher
 a streaming delivery's bookkeeping waited that long."""
 VACUUM_TASKS = 100
 """DuckDB's own default number of vacuum tasks a checkpoint may schedule."""
+LIVE_SETTINGS = ("destinations", "alerts", "audiences", "governance")
+"""The sections of accord.yaml serve takes up while it runs (it reads them each time it needs them); a change to
+another (sources, identity, custom fields, ...) waits for a restart, and /health says which."""
+CONFIG_EVERY = 2.0
+"""How often serve looks whether accord.yaml changed."""
 SWEEP_EVERY = timedelta(seconds=1)
 """How often time-window boundaries are swept: windows are days long, and a sweep scans the recent events."""
 
@@ -88,6 +94,9 @@ class ServerState:
     """The served copy's last sync that copied something, and its error if the last one failed."""
     alerts: dict[str, Any] = field(default_factory=dict)
     """The last alerts check: when, how many fire, and why sending failed if it did."""
+    config: dict[str, Any] = field(default_factory=dict)
+    """accord.yaml as last read while serving: the settings taken up, those waiting for a restart, or why it did
+    not load."""
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The last serving cycle's run of each stage that did something (or failed)."""
     restitched: list[Callable[[list[str]], None]] = field(default_factory=list)
@@ -181,6 +190,7 @@ class Runtime:
             threading.Thread(target=_source_worker, args=(state,), name="accord-sources", daemon=True),
             threading.Thread(target=_profiles_worker, args=(state,), name="accord-profiles", daemon=True),
             threading.Thread(target=_alerts_worker, args=(state,), name="accord-alerts", daemon=True),
+            threading.Thread(target=_config_worker, args=(state,), name="accord-config", daemon=True),
             _destinations(state),
         ]
         for thread in self.threads:
@@ -251,8 +261,8 @@ def _worker(state: ServerState, every: float) -> None:
 
     The worker keeps one cursor on the store; after an error it takes a fresh one.
     """
-    config = state.workspace.config
-    next_audiences = config.audiences.next_run(datetime.now(timezone.utc), serving=True)
+    schedule = state.workspace.config.audiences
+    next_audiences = schedule.next_run(datetime.now(timezone.utc), serving=True)
     state.next_evaluation = next_audiences
     last_sweep = last_vacuum = datetime.now(timezone.utc)
     lake: Lake | None = None
@@ -265,6 +275,9 @@ def _worker(state: ServerState, every: float) -> None:
             if stream is None or stream.lake is not lake or stream.definitions is not audiences:
                 stream = StreamEvaluator(lake, audiences, state.bus, state.live)
             moment = datetime.now(timezone.utc)
+            if state.workspace.config.audiences.schedule != schedule.schedule:  # accord.yaml changed it
+                schedule = state.workspace.config.audiences
+                next_audiences = state.next_evaluation = schedule.next_run(moment, serving=True)
             sweep = moment - last_sweep >= SWEEP_EVERY
             cycle(state, lake, stream, moment, last_sweep if sweep else None)
             vacuum = moment - last_vacuum >= VACUUM_EVERY
@@ -275,7 +288,7 @@ def _worker(state: ServerState, every: float) -> None:
                 report = evaluate_audiences(state.workspace, lake, audiences, trigger="schedule")
                 state.evaluation_failures = report.failed
                 state.live.reload_members(lake)
-                next_audiences = config.audiences.next_run(datetime.now(timezone.utc), serving=True)
+                next_audiences = schedule.next_run(datetime.now(timezone.utc), serving=True)
                 state.next_evaluation = next_audiences
             state.last_error = None
         except Exception as err:  # noqa: BLE001 - keep serving; /health reports it, the log keeps everything
@@ -426,6 +439,31 @@ def _alerts_worker(state: ServerState) -> None:
             _close(lake)
             lake = None
     _close(lake)
+
+
+def _config_worker(state: ServerState) -> None:
+    """Take up the live settings of accord.yaml when the file changes (by hand, or a relayed command); a file that
+    does not load is reported, and serving goes on with the settings it has."""
+    path = state.workspace.root / CONFIG_FILE
+    seen = _stamp(path)
+    while not state.stop.wait(CONFIG_EVERY):
+        now = _stamp(path)
+        if now == seen:
+            continue
+        seen, read_at = now, datetime.now(timezone.utc).isoformat()
+        try:
+            taken, waiting = state.workspace.reread(LIVE_SETTINGS)
+            state.config = {"read_at": read_at, "taken_up": taken, "restart_to_apply": waiting, "error": None}
+        except WorkspaceError as err:
+            state.config = {"read_at": read_at, "error": f"{err} (serving goes on with the settings read before)"}
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size
 
 
 def _source_worker(state: ServerState) -> None:
