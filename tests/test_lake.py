@@ -193,6 +193,20 @@ def test_a_destination_saved_by_a_running_server_keeps_what_changed_in_accord_ya
         "the server's copy takes its own change only: the rest of the file applies when it is next loaded"
 
 
+def test_a_running_process_takes_up_the_live_settings_of_accord_yaml_and_names_the_rest(tmp_path) -> None:
+    serving = Workspace.init(tmp_path / "ws")
+    Workspace.load(serving.root).add_sandbox("qa")  # a relayed `accord sandboxes create qa`
+    config = yaml.safe_load((serving.root / "accord.yaml").read_text())
+    config["identity"]["link_by_phone"] = True
+    (serving.root / "accord.yaml").write_text(yaml.safe_dump(config))
+    assert serving.reread(("sandboxes",), "prod") == (["sandboxes"], ["identity"])
+    assert serving.config.sandboxes == ["prod", "qa"] and not serving.config.identity.link_by_phone
+    (serving.root / "accord.yaml").write_text(yaml.safe_dump({**config, "sandboxes": ["qa"], "default_sandbox": "qa"}))
+    with pytest.raises(WorkspaceError, match="no longer lists sandbox 'prod', which is served"):
+        serving.reread(("sandboxes",), "prod")
+    assert serving.config.sandboxes == ["prod", "qa"]
+
+
 def test_workspace_settings_are_validated(tmp_path) -> None:
     ws = Workspace.init(tmp_path / "ws")
     config = yaml.safe_load((tmp_path / "ws" / "accord.yaml").read_text())

@@ -252,12 +252,14 @@ class Workspace:
             raise WorkspaceError(problems(err)) from None
         self.save()
 
-    def reread(self, live: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    def reread(self, live: tuple[str, ...], serving: str) -> tuple[list[str], list[str]]:
         """Read accord.yaml again and take up what changed in the `live` settings (those a running process reads
         each time it needs them); returns the settings taken up, and those that changed but wait for a restart.
-        WorkspaceError when the file does not load (nothing is taken up)."""
+        WorkspaceError when the file does not load, or no longer lists the sandbox `serving` (nothing is taken up)."""
         with _EDITING:
             on_file = Workspace.load(self.root).config
+            if serving not in on_file.sandboxes:
+                raise WorkspaceError(f"{self.root / CONFIG_FILE} no longer lists sandbox {serving!r}, which is served")
             changed = [name for name in WorkspaceConfig.model_fields
                        if getattr(on_file, name) != getattr(self.config, name)]
             taken = [name for name in changed if name in live]

@@ -56,9 +56,10 @@ and on the medium store at 1,000 events/s one that vacuums took 0.4–0.7 s wher
 a streaming delivery's bookkeeping waited that long."""
 VACUUM_TASKS = 100
 """DuckDB's own default number of vacuum tasks a checkpoint may schedule."""
-LIVE_SETTINGS = ("destinations", "alerts", "audiences", "governance")
-"""The sections of accord.yaml serve takes up while it runs (it reads them each time it needs them); a change to
-another (sources, identity, custom fields, ...) waits for a restart, and /health says which."""
+LIVE_SETTINGS = ("destinations", "alerts", "audiences", "governance", "sandboxes")
+"""The sections of accord.yaml serve takes up while it runs (it reads them each time it needs them, and serves
+one sandbox of the list); a change to another (sources, identity, custom fields, ...) waits for a restart, and
+/health says which."""
 CONFIG_EVERY = 2.0
 """How often serve looks whether accord.yaml changed."""
 SWEEP_EVERY = timedelta(seconds=1)
@@ -452,7 +453,7 @@ def _config_worker(state: ServerState) -> None:
             continue
         seen, read_at = now, datetime.now(timezone.utc).isoformat()
         try:
-            taken, waiting = state.workspace.reread(LIVE_SETTINGS)
+            taken, waiting = state.workspace.reread(LIVE_SETTINGS, state.sandbox)
             state.config = {"read_at": read_at, "taken_up": taken, "restart_to_apply": waiting, "error": None}
         except WorkspaceError as err:
             state.config = {"read_at": read_at, "error": f"{err} (serving goes on with the settings read before)"}
