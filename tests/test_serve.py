@@ -442,3 +442,28 @@ def test_a_destination_added_to_accord_yaml_by_hand_is_taken_up_while_serving(wo
         server.stop()
         if receiver:
             receiver.close()
+
+
+def test_a_destination_turned_streaming_while_serving_streams(workspace) -> None:
+    """A worker kept the schedule it started with: a cron destination made streaming (in the web UI or
+    accord.yaml) stayed on its cron until serve restarted."""
+    folder, key = workspace
+    receiver = with_webhook(folder, 'audience "Recent visitors" of person\n'
+                                    'where any event (event_type = "web.pageview" in last 30 days)\n')
+    config = yaml.safe_load((folder / "accord.yaml").read_text())
+    config["destinations"][0]["schedule"] = "0 0 1 1 *"
+    (folder / "accord.yaml").write_text(yaml.safe_dump(config))
+    server = Server(folder)
+    try:
+        config["destinations"][0]["schedule"] = "streaming"
+        (folder / "accord.yaml").write_text(yaml.safe_dump(config))
+        health_when(server, lambda h: h["config"])
+        posted = httpx.post(f"{server.url}/v1/batch", json={"batch": recent(BATCH_AT_T)}, auth=(key, ""))
+        assert posted.status_code == 200
+        sent = time.monotonic()
+        while not receiver.received and time.monotonic() - sent < 30:
+            time.sleep(0.05)
+        assert receiver.received and receiver.received[0]["audience"] == "Recent visitors"
+    finally:
+        server.stop()
+        receiver.close()

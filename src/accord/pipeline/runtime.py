@@ -569,8 +569,10 @@ def _destination_worker(state: ServerState, config: DestinationConfig, queue: _C
     from accord.activation.members import known_audiences
     from accord.activation.run import deliver
 
-    due = (None if config.schedule == "streaming"
-           else next_run(config.schedule, datetime.now(timezone.utc)))
+    def first_run(schedule: str) -> datetime | None:
+        return None if schedule == "streaming" else next_run(schedule, datetime.now(timezone.utc))
+
+    due, schedule = first_run(config.schedule), config.schedule
     retry_at: datetime | None = None
     catch_up = True
     while not state.stop.is_set():
@@ -583,6 +585,9 @@ def _destination_worker(state: ServerState, config: DestinationConfig, queue: _C
         if latest is None or latest.paused:
             continue
         config = latest
+        if config.schedule != schedule:  # the web UI or accord.yaml changed it: streaming stayed streaming before
+            due, schedule = first_run(config.schedule), config.schedule
+            catch_up = catch_up or due is None  # turned streaming: what changed meanwhile is caught up on
         moment = datetime.now(timezone.utc)
         wanted: set[str] = set()
         only: dict[str, set[str]] | None = None  # a streaming run delivers only the changed profiles' deltas
