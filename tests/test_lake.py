@@ -207,6 +207,41 @@ def test_a_running_process_takes_up_the_live_settings_of_accord_yaml_and_names_t
     assert serving.config.sandboxes == ["prod", "qa"]
 
 
+HAND_WRITTEN = """# Acme's Accord: owned by marketing ops
+name: acme
+sandboxes: [prod]      # prod only for now
+destinations:
+  - type: file      # the analysts' drop
+    name: drop
+    url: out
+    audiences: ["A"]
+identity:
+  link_by_phone: false  # office lines
+"""
+
+
+def test_a_change_from_accord_keeps_the_comments_and_brevity_of_a_hand_written_accord_yaml(tmp_path) -> None:
+    """A sandbox made or a destination paused wrote the whole configuration again: every comment gone, every
+    default spelled out."""
+    from accord.services.destinations import save_destination, set_paused
+
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "accord.yaml").write_text(HAND_WRITTEN)
+    ws = Workspace.load(tmp_path / "ws")
+    ws.add_sandbox("qa")
+    with ws.lake() as lake:
+        set_paused(ws, lake, "drop", True, "key:1")
+        save_destination(ws, lake, {"type": "file", "name": "on", "url": "elsewhere", "audiences": ["A"]}, None,
+                         "key:1")
+    text = (tmp_path / "ws" / "accord.yaml").read_text()
+    for comment in ("# Acme's Accord: owned by marketing ops", "# the analysts' drop", "# office lines"):
+        assert comment in text
+    assert "max_identities" not in text and "retention_days" not in text, "defaults stay unwritten"
+    again = Workspace.load(tmp_path / "ws").config
+    assert again == ws.config and again.sandboxes == ["prod", "qa"]
+    assert [(d.name, d.paused) for d in again.destinations] == [("drop", True), ("on", False)]
+
+
 def test_workspace_settings_are_validated(tmp_path) -> None:
     ws = Workspace.init(tmp_path / "ws")
     config = yaml.safe_load((tmp_path / "ws" / "accord.yaml").read_text())

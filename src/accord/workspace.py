@@ -33,6 +33,7 @@ from accord.profiles.build import build_profiles
 from accord.readable import UnreadableYaml, problems, yaml_data
 from accord.replaced import replace_text
 from accord.sources.config import SourceConfig, check_sources
+from accord.yaml_edits import rewritten
 
 if TYPE_CHECKING:
     from accord.governance.labels import Labels
@@ -123,6 +124,15 @@ _EDITING = threading.Lock()
 
 def _write(root: Path, config: WorkspaceConfig) -> None:
     replace_text(root / CONFIG_FILE, yaml.safe_dump(config.model_dump(), sort_keys=False))
+
+
+def _reads_as(text: str, config: WorkspaceConfig) -> bool:
+    """Whether edited text reads back as the configuration meant (YAML 1.1 reads `on` and `no` as true and false
+    where the editor's YAML 1.2 writes them bare): else the whole configuration is written."""
+    try:
+        return WorkspaceConfig.model_validate(yaml.safe_load(text)) == config
+    except (yaml.YAMLError, ValidationError):
+        return False
 
 
 class Workspace:
@@ -228,10 +238,17 @@ class Workspace:
         this process's copy wrote it over. This process's copy gets the same change, and nothing else of the file's,
         which takes effect when the file is next loaded."""
         with _EDITING:
-            on_file = change(Workspace.load(self.root).config)
+            text = (self.root / CONFIG_FILE).read_text()
+            before = Workspace.load(self.root).config
+            on_file = change(before)
             Workspace(self.root, on_file).check()
             mine = change(self.config)
-            _write(self.root, on_file)
+            edited = rewritten(text, before.model_dump(mode="json"), on_file.model_dump(mode="json"),
+                               on_file.model_dump(mode="json", exclude_defaults=True))
+            if edited is not None and _reads_as(edited, on_file):
+                replace_text(self.root / CONFIG_FILE, edited)
+            else:
+                _write(self.root, on_file)
             self.config = mine
 
     def sandbox(self, name: str | None = None) -> str:
@@ -243,14 +260,15 @@ class Workspace:
         return chosen
 
     def add_sandbox(self, name: str) -> None:
-        if name in self.config.sandboxes:
-            raise WorkspaceError(f"sandbox {name!r} exists already")
-        try:
-            self.config = WorkspaceConfig.model_validate(
-                {**self.config.model_dump(), "sandboxes": [*self.config.sandboxes, name]})
-        except ValidationError as err:
-            raise WorkspaceError(problems(err)) from None
-        self.save()
+        def added(config: WorkspaceConfig) -> WorkspaceConfig:
+            if name in config.sandboxes:
+                raise WorkspaceError(f"sandbox {name!r} exists already")
+            try:
+                return WorkspaceConfig.model_validate({**config.model_dump(), "sandboxes": [*config.sandboxes, name]})
+            except ValidationError as err:
+                raise WorkspaceError(problems(err)) from None
+
+        self.edit(added)
 
     def reread(self, live: tuple[str, ...], serving: str) -> tuple[list[str], list[str]]:
         """Read accord.yaml again and take up what changed in the `live` settings (those a running process reads
