@@ -240,6 +240,11 @@ def test_a_change_from_accord_keeps_the_comments_and_brevity_of_a_hand_written_a
     again = Workspace.load(tmp_path / "ws").config
     assert again == ws.config and again.sandboxes == ["prod", "qa"]
     assert [(d.name, d.paused) for d in again.destinations] == [("drop", True), ("on", False)]
+    written = Workspace.init(tmp_path / "made")  # as Accord writes it: lists level with their key, nulls spelled
+    before = (written.root / "accord.yaml").read_text().splitlines()
+    written.add_sandbox("dev")
+    after = (written.root / "accord.yaml").read_text().splitlines()
+    assert [line for line in after if line not in before] == ["- dev"] and len(after) == len(before) + 1
 
 
 def test_workspace_settings_are_validated(tmp_path) -> None:

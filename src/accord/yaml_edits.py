@@ -12,6 +12,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
+INDENTED_LIST = re.compile(r"^( *)[^ \n#-][^\n]*:[ \t]*(#[^\n]*)?\n\1 +- ", re.MULTILINE)
+"""A key whose list items stand further in than the key itself (PyYAML writes them level with it)."""
 KEPT_IN_ITEMS = ("type", "name")
 """What an added list item always states, default or not: its kind and how it is found again."""
 
@@ -21,7 +23,8 @@ def rewritten(text: str, before: dict[str, Any], after: dict[str, Any], concise:
     a setting that is not written yet is written as. None when the text cannot be edited in place."""
     yaml = YAML()
     yaml.preserve_quotes = True
-    if re.search(r"^ +- ", text, re.MULTILINE):  # lists indented under their key, as people often write them
+    yaml.representer.add_representer(type(None), _null)  # as written: `null`, not an empty value
+    if INDENTED_LIST.search(text):  # items indented under their key, as people often write them
         yaml.indent(mapping=2, sequence=4, offset=2)
     try:
         document = yaml.load(text)
@@ -33,6 +36,10 @@ def rewritten(text: str, before: dict[str, Any], after: dict[str, Any], concise:
     out = io.StringIO()
     yaml.dump(document, out)
     return out.getvalue()
+
+
+def _null(representer: Any, _: None) -> Any:
+    return representer.represent_scalar("tag:yaml.org,2002:null", "null")
 
 
 def _merge(node: dict[str, Any], before: dict[str, Any], after: dict[str, Any], concise: dict[str, Any]) -> None:
