@@ -38,7 +38,7 @@ from accord.profiles.serving import ServedProfiles
 from accord.schedules import next_run
 from accord.sources.collector import CollectorLog, ingest_log
 from accord.sources.config import SourceConfig
-from accord.workspace import CONFIG_FILE, Workspace, WorkspaceError
+from accord.workspace import CONFIG_FILE, Workspace
 
 PROFILES_EVERY = 1.0
 """Seconds between syncs of the served copy of people (a sync with nothing to copy is two lake lookups)."""
@@ -455,8 +455,9 @@ def _config_worker(state: ServerState) -> None:
         try:
             taken, waiting = state.workspace.reread(LIVE_SETTINGS, state.sandbox)
             state.config = {"read_at": read_at, "taken_up": taken, "restart_to_apply": waiting, "error": None}
-        except WorkspaceError as err:
-            state.config = {"read_at": read_at, "error": f"{err} (serving goes on with the settings read before)"}
+        except Exception as err:  # noqa: BLE001 - a file that does not load (or a fault) must not end the watch
+            said = str(err) if isinstance(err, (ValueError, OSError)) else state.failed(err)
+            state.config = {"read_at": read_at, "error": f"{said} (serving goes on with the settings read before)"}
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
