@@ -159,10 +159,15 @@ class Workspace:
 
     @classmethod
     def load(cls, root: Path) -> Workspace:
+        return cls._read(root)[0]
+
+    @classmethod
+    def _read(cls, root: Path) -> tuple[Workspace, str]:
+        """The workspace and the text of accord.yaml it was read from."""
         path = root / CONFIG_FILE
         try:
-            raw = yaml_data(path.read_text(), str(path)) or {}
-            ws = cls(root, WorkspaceConfig.model_validate(raw))
+            text = path.read_text()
+            ws = cls(root, WorkspaceConfig.model_validate(yaml_data(text, str(path)) or {}))
         except FileNotFoundError:
             raise WorkspaceError(f"no workspace at {root}: {CONFIG_FILE} not found (run `accord init`)") from None
         except UnreadableYaml as err:
@@ -172,7 +177,7 @@ class Workspace:
         except ValidationError as err:
             raise WorkspaceError(f"{path} is not a valid workspace configuration: {problems(err)}") from None
         ws.check()
-        return ws
+        return ws, text
 
     def check(self) -> None:
         """What loading checks beyond each setting's own validation: destinations' audience kinds, governance."""
@@ -235,11 +240,11 @@ class Workspace:
     def edit(self, change: Callable[[WorkspaceConfig], WorkspaceConfig]) -> None:
         """Make `change` to accord.yaml as the file is now, not as this process read it: what was changed there
         since (by hand, or a command relayed to `serve`, such as `accord sandboxes create`) is kept, where saving
-        this process's copy wrote it over. This process's copy gets the same change, and nothing else of the file's,
-        which takes effect when the file is next loaded."""
+        this process's copy wrote it over. This process's copy gets the same change and nothing else of the file's
+        (`reread` takes the rest up). Only what changed is written: the file's comments and order stay."""
         with _EDITING:
-            text = (self.root / CONFIG_FILE).read_text()
-            before = Workspace.load(self.root).config
+            read, text = Workspace._read(self.root)
+            before = read.config
             on_file = change(before)
             Workspace(self.root, on_file).check()
             mine = change(self.config)
