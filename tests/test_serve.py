@@ -40,14 +40,20 @@ def free_port() -> int:
 class Server:
     def __init__(self, folder: Path, ingest_every: float = 0.2, *options: str) -> None:
         self.folder = folder
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         exe = Path(sys.executable).with_name("accord")
-        self.proc = subprocess.Popen(
-            [str(exe), "serve", "--port", str(self.port), "--ingest-every", str(ingest_every), "-w", str(folder),
-             *options],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        said: list[str] = []
+        for _ in range(3):  # a port found free may be taken by another test's server before this one binds it
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            self.proc = subprocess.Popen(
+                [str(exe), "serve", "--port", str(self.port), "--ingest-every", str(ingest_every), "--no-edge",
+                 "-w", str(folder), *options],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+            said.clear()
+            if self._bound(said):
+                break
+            self.proc.wait(timeout=30)
         for _ in range(200):
             try:
                 if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
@@ -55,7 +61,16 @@ class Server:
             except httpx.HTTPError:
                 time.sleep(0.05)
         self.proc.kill()
-        raise RuntimeError(f"server did not start: {self.proc.stdout.read().decode()}")
+        raise RuntimeError(f"server did not start: {''.join(said)}{self.proc.stdout.read().decode()}")
+
+    def _bound(self, said: list[str]) -> bool:
+        """Whether the server says it serves (once its port is bound: a /health answered before that may be
+        another server's), or else exits (its port taken); what it printed meanwhile is kept in `said`."""
+        while line := self.proc.stdout.readline().decode():
+            said.append(line)
+            if line.startswith("serving workspace"):
+                return True
+        return False
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -250,7 +265,7 @@ def test_event_to_streaming_audience_to_signed_webhook(workspace, monkeypatch) -
     finally:
         server.stop()
         receiver.close()
-    assert receiver.received, health
+    assert receiver.received, json.dumps(health, default=str)
     message = receiver.received[0]
     assert receiver.signatures_ok and message["audience"] == "Recent visitors" and message["status"] == "realized"
     assert message["identities"]["email"].lower() == "jane@acme.com"
@@ -463,7 +478,8 @@ def test_a_destination_turned_streaming_while_serving_streams(workspace) -> None
         sent = time.monotonic()
         while not receiver.received and time.monotonic() - sent < 30:
             time.sleep(0.05)
-        assert receiver.received and receiver.received[0]["audience"] == "Recent visitors"
+        said = httpx.get(f"{server.url}/health").text
+        assert receiver.received and receiver.received[0]["audience"] == "Recent visitors", said
     finally:
         server.stop()
         receiver.close()
