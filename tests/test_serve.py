@@ -41,12 +41,14 @@ class Server:
     def __init__(self, folder: Path, ingest_every: float = 0.2, *options: str) -> None:
         self.folder = folder
         exe = Path(sys.executable).with_name("accord")
+        # Without the edge unless asked for: its port (this one + 1) may be another test's.
+        edge = [] if any(option.startswith("--edge") for option in options) else ["--no-edge"]
         said: list[str] = []
         for _ in range(3):  # a port found free may be taken by another test's server before this one binds it
             self.port = free_port()
             self.url = f"http://127.0.0.1:{self.port}"
             self.proc = subprocess.Popen(
-                [str(exe), "serve", "--port", str(self.port), "--ingest-every", str(ingest_every), "--no-edge",
+                [str(exe), "serve", "--port", str(self.port), "--ingest-every", str(ingest_every), *edge,
                  "-w", str(folder), *options],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
