@@ -71,6 +71,8 @@ def test_profiles_and_accounts(api) -> None:
     assert unknown.status_code == 404 and unknown.json()["code"] == "not_found"
     malformed = client.get("/api/v1/profiles/no-namespace", headers=auth)
     assert malformed.status_code in (400, 404) and set(malformed.json()) == {"code", "message"}
+    pasted = client.get(f"/api/v1/profiles/email:%0D%0A{email}", headers=auth)
+    assert pasted.status_code == 404 and "line break" in pasted.json()["message"]
 
 
 def test_an_identity_holding_a_slash_is_found(api) -> None:

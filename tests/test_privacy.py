@@ -89,6 +89,15 @@ def test_access_returns_everything_held_on_the_person(delivered) -> None:
     assert request["kind"] == "access" and request["status"] == "completed" and email not in json.dumps(request, default=str)
 
 
+def test_access_to_a_file_that_cannot_be_written_records_no_request(delivered) -> None:
+    ws, email, _ = delivered
+    out = ws.root / "no-such-folder" / "access.json"
+    done = CliRunner().invoke(app, ["privacy", "access", f"email:{email}", "--out", str(out), "-w", str(ws.root)])
+    assert done.exit_code == 1 and "no folder" in done.output and "Traceback" not in done.output
+    with ws.lake() as lake:
+        assert listed(lake) == [], "a completed request whose document was never written"
+
+
 def test_delete_leaves_no_trace_anywhere_and_destinations_get_removals(delivered) -> None:
     ws, email, receiver = delivered
     values = identifiers(ws, email)

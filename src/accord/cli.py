@@ -40,7 +40,7 @@ from accord.lake.store import Lake
 from accord.model.entities import ENTITIES
 from accord.model.schema import STANDARD, Schema
 from accord.readable import problems
-from accord.replaced import replace_text, replacing
+from accord.replaced import replacing
 from accord.terminal import for_terminal
 from accord.workspace import Workspace, WorkspaceError
 
@@ -1337,17 +1337,15 @@ def privacy_access(
 
     with user_errors():
         ws = open_workspace(workspace)
-        with ws.lake(sandbox) as lake:
+        # The file is opened before the request is recorded: a path that cannot be written must not leave a
+        # completed request whose document went nowhere. A person's whole record: this account's to read only.
+        with ws.lake(sandbox) as lake, (replacing(out, mode=0o600) if out else nullcontext(sys.stdout)) as target:
             document = access(ws, lake, identity, audit.cli_actor())
-    text = json.dumps(document, indent=2, default=str)
+            target.write(json.dumps(document, indent=2, default=str) + "\n")
     if out:
-        with user_errors():
-            replace_text(out, text, mode=0o600)  # a person's whole record: theirs and this account's to read
         rows = sum(len(r) for r in document["held"].values())
         err_console.print(f"request {document['request_id']}: {rows} rows in {len(document['held'])} tables and "
                           f"{len(document['collector_log'])} collector messages written to {out}")
-    else:
-        print(text)
 
 
 @privacy_app.command("delete")

@@ -484,7 +484,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return body(400, "bad_request", f"{where}: {first.get('msg', 'invalid request')}")
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, err: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, err: HTTPException) -> JSONResponse:
+        if err.status_code == 404 and ("\n" in request.scope["path"] or "\r" in request.scope["path"]):
+            # Routes match one line: an identity pasted with its line break would get a bare "Not Found".
+            return body(404, "not_found", "the path holds a line break, which no identity, name or id does")
         return body(err.status_code, "not_found" if err.status_code == 404 else "http_error", str(err.detail))
 
     @app.exception_handler(LookupError)
