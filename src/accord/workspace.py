@@ -130,8 +130,8 @@ def _reads_as(text: str, config: WorkspaceConfig) -> bool:
     """Whether edited text reads back as the configuration meant (YAML 1.1 reads `on` and `no` as true and false
     where the editor's YAML 1.2 writes them bare): else the whole configuration is written."""
     try:
-        return WorkspaceConfig.model_validate(yaml.safe_load(text)) == config
-    except (yaml.YAMLError, ValidationError):
+        return WorkspaceConfig.model_validate(yaml_data(text, CONFIG_FILE) or {}) == config
+    except (UnreadableYaml, ValidationError):
         return False
 
 
