@@ -25,8 +25,8 @@ SF, MK = "00Dorg", "111-AAA-222"
 PERSON_COLS = ["Id", "Email", "Last", "Company", "AccountId", "CrmContact", "CrmLead", "ConvertedContact", "Updated", "Score"]
 
 
-def people(lake: Lake, tmp_path: Path, name: str, source_type: str, rows: list[dict]) -> None:
-    instance = SF if source_type == "Salesforce" else MK
+def people(lake: Lake, tmp_path: Path, name: str, source_type: str, rows: list[dict], instance: str = "") -> None:
+    instance = instance or (SF if source_type == "Salesforce" else MK)
     m = parse_mapping({
         "entity": "person", "source_type": source_type, "source_instance_id": instance,
         "fields": {
@@ -42,12 +42,12 @@ def people(lake: Lake, tmp_path: Path, name: str, source_type: str, rows: list[d
     load_file(lake, FileJob(path, m))
 
 
-def accounts(lake: Lake, tmp_path: Path, rows: list[dict]) -> None:
-    m = parse_mapping({"entity": "account", "source_type": "Salesforce", "source_instance_id": SF,
+def accounts(lake: Lake, tmp_path: Path, rows: list[dict], instance: str = SF) -> None:
+    m = parse_mapping({"entity": "account", "source_type": "Salesforce", "source_instance_id": instance,
                        "fields": {"source_id": "Id", "name": "Name", "website": "Website",
                                   "domain": {"from": "Website", "transforms": ["url_domain"]}}})
     cols = ["Id", "Name", "Website"]
-    load_file(lake, FileJob(write_csv(tmp_path / "accounts.csv", cols, [[r.get(c, "") for c in cols] for r in rows]), m))
+    load_file(lake, FileJob(write_csv(tmp_path / f"accounts-{instance}.csv", cols, [[r.get(c, "") for c in cols] for r in rows]), m))
 
 
 def pid(lake: Lake, key: str) -> str:
@@ -125,6 +125,27 @@ def test_ids_are_stable_and_merges_are_logged(crm_world, tmp_path, engine) -> No
     run_identity(lake, CONFIG, engine=engine)
     assert pid(lake, sf("003A")) != pid(lake, sf("003B"))
     assert lake.scalar("SELECT count(*) FROM identity_rejections WHERE record_key = ?", [sf("00QX")]) == 1
+
+
+def test_one_person_in_two_salesforce_orgs_is_one_profile(lake, tmp_path, engine) -> None:
+    """An organisation with two orgs (one an acquisition's) holds a person and their company in each: each org's
+    limit of one CRM id is its own. Within an org the limit still holds; an id only Marketo carries counts apart."""
+    other = "00Dacquired"
+    people(lake, tmp_path, "org", "Salesforce", [{"Id": "003A", "Email": "jane@acme.com"},
+                                                 {"Id": "003B", "Email": "bob@acme.com"},
+                                                 {"Id": "003C", "Email": "bob@acme.com"}])
+    people(lake, tmp_path, "acquired", "Salesforce", [{"Id": "003Z", "Email": "jane@acme.com"}], instance=other)
+    people(lake, tmp_path, "marketo", "Marketo", [{"Id": "1", "Email": "jane@acme.com", "CrmContact": "003Q"}])
+    accounts(lake, tmp_path, [{"Id": "001A", "Name": "Acme", "Website": "acme.com"},
+                              {"Id": "001B", "Name": "Acme (EU)", "Website": "acme.com"}])
+    accounts(lake, tmp_path, [{"Id": "001Z", "Name": "Acme Inc", "Website": "https://acme.com"}], instance=other)
+    run_identity(lake, CONFIG, engine=engine)
+    assert pid(lake, sf("003A")) == pid(lake, f"003Z@{other}.Salesforce") == pid(lake, mk("1"))
+    assert pid(lake, sf("003B")) != pid(lake, sf("003C"))
+    account = {k: lake.scalar("SELECT profile_id FROM identity_nodes WHERE kind = 'account' AND value = ?", [k])
+               for k in (f"001A@{SF}.Salesforce", f"001B@{SF}.Salesforce", f"001Z@{other}.Salesforce")}
+    assert len(set(account.values())) == 2 and account[f"001Z@{other}.Salesforce"] in (
+        account[f"001A@{SF}.Salesforce"], account[f"001B@{SF}.Salesforce"])
 
 
 def test_merge_keeps_one_id_and_says_why(lake, tmp_path) -> None:

@@ -180,3 +180,29 @@ def test_check_says_what_the_org_holds_and_names_what_is_missing(tmp_path: Path,
     with pytest.raises(DeliveryError, match="Contact has no field 'Missing__c'"):
         checked(checkbox_fields={PEOPLE: "Missing__c"}, member_status="Sent", on_removal="delete")
     assert not org.data.writes, "a check writes nothing"
+
+
+def test_a_person_in_two_orgs_joins_this_orgs_campaign_by_this_orgs_contact(tmp_path: Path, evaluated_lake: Path,
+                                                                            org: SalesforceServer) -> None:
+    """The person is one profile holding both orgs' contact ids: the other org's id would be refused here."""
+    from accord.identity.config import IdentityConfig
+    from accord.ingest.records import ingest_records
+    from accord.pipeline import run_identity
+
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [settings(org)])
+    with ws.lake() as lake:
+        profile, email = lake.execute(
+            "SELECT p.person_id, p.email FROM audience_membership m JOIN person_profile p ON p.person_id = m.profile_id "
+            "WHERE m.audience = ? AND m.status <> 'exited' AND p.email IS NOT NULL ORDER BY 1 LIMIT 1",
+            [PEOPLE]).fetchone()
+        ingest_records(lake, "person", [{"source_id": "0035e00000OTHER", "email": email, "last_name": "Other"}],
+                       source_type="Salesforce", source_instance_id="00Dacquired00000AAA", source_name="acquired",
+                       fingerprint="acquired-1")
+        run_identity(lake, IdentityConfig())
+        held = lake.scalar("SELECT list(value) FROM identity_nodes WHERE namespace = 'crm_id' AND profile_id = ?",
+                           [profile])
+        report = deliver(ws, lake, ws.config.destinations[0]).audiences[0]
+    assert "0035e00000OTHER" in held and len(held) == 2, "one person in two orgs is one profile"
+    joined = members(org, campaign(org, f"{ws.config.name} · {PEOPLE}"))
+    assert report.failed == 0 and report.activated == len(joined) > 0
+    assert "0035e00000OTHER" not in joined and org.data.errors == [], "a write naming the other org's contact"

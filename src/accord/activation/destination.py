@@ -122,6 +122,9 @@ class Capabilities:
     """`finish` receives every current member, not only the changes."""
     identities: tuple[str, ...] = ()
     """Identity namespaces whose values each member carries (`crm_id` → the field `crm_ids`)."""
+    org: str | None = None
+    """The Salesforce org whose ids `crm_ids` holds: the ids of another org's records are left out (when the store
+    holds records of this org; else it cannot tell whose an id is)."""
     concurrent_batches: int = 1
     """Batches sent at once (each its own calls; the destination's client keeps within its own limits)."""
 

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from accord.activation.destination import Member
 from accord.audiences.memberships import active_sql
 from accord.governance.consent import COLUMNS as CONSENT_COLUMNS
-from accord.identity.nodes import values_sql
+from accord.identity.nodes import holds_org, values_sql
 from accord.lake.sql import ident
 from accord.lake.store import Lake
 
@@ -62,9 +62,12 @@ def known_audiences(lake: Lake, names: list[str]) -> list[str]:
 
 
 def current_members(lake: Lake, audience: str, fields: list[str], live: LiveMembers | None = None,
-                    only: set[str] | None = None, identities: tuple[str, ...] = ()) -> list[Member]:
+                    only: set[str] | None = None, identities: tuple[str, ...] = (),
+                    org: str | None = None) -> list[Member]:
     """Active members with the fields a destination wants, consent, and the values of the identity namespaces it
     keys members by (`marketo_lead_id` → field `marketo_lead_ids`, as `INSTANCE:ID`; `crm_id` → `crm_ids`).
+
+    With `org`, `crm_ids` holds only ids of that Salesforce org (see `Capabilities.org`).
 
     `live` replaces the lake's recorded membership of a streamed audience by the live path's, which knows
     decisions the lake has not recorded yet, and people it has no profile of yet. `only` limits the answer to
@@ -76,7 +79,8 @@ def current_members(lake: Lake, audience: str, fields: list[str], live: LiveMemb
         "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
     wanted = [f for f in dict.fromkeys([*fields, *CONSENT_COLUMNS]) if f in columns or not columns]
     among = live.members_of(audience, only) if live is not None else None
-    rows = _profile_rows(lake, audience, table, key, wanted, among, only, identities) if columns else []
+    org = org if org is not None and holds_org(lake, kind, org) else None
+    rows = _profile_rows(lake, audience, table, key, wanted, among, only, identities, org) if columns else []
     names = [*wanted, *(f"{n}s" for n in identities)]
     members = [Member(str(r[0]), dict(zip(names, r[1:])), kind=kind) for r in rows]
     if among is not None and kind == "person" and len(members) < len(among):
@@ -89,7 +93,7 @@ def current_members(lake: Lake, audience: str, fields: list[str], live: LiveMemb
 
 
 def _profile_rows(lake: Lake, audience: str, table: str, key: str, wanted: list[str], among: list[str] | None,
-                  only: set[str] | None, identities: tuple[str, ...]) -> list[tuple[Any, ...]]:
+                  only: set[str] | None, identities: tuple[str, ...], org: str | None) -> list[tuple[Any, ...]]:
     """The members' profile rows: the `among` ones, else the lake's recorded members (of `only`, when given)."""
     if among is None:
         membership = f"({active_sql()}" + (" AND list_contains(?, profile_id)" if only is not None else "") + ")"
@@ -99,7 +103,7 @@ def _profile_rows(lake: Lake, audience: str, table: str, key: str, wanted: list[
     selected = "".join(f", p.{ident(f)}" for f in wanted)
     return lake.execute(
         f"""
-        SELECT m.profile_id{selected}{"".join(f", {values_sql('person', n, 'm.profile_id')}" for n in identities)}
+        SELECT m.profile_id{selected}{"".join(f", {values_sql('person', n, 'm.profile_id', org)}" for n in identities)}
         FROM {membership} m JOIN {table} p ON p.{key} = m.profile_id
         ORDER BY m.profile_id
         """,

@@ -163,7 +163,7 @@ class DeliverySync:
         report = AudienceReport(audience)
         self._settle_in_flight(audience, report)
         members = current_members(self.lake, audience, self.fields, self.live, focus,
-                                  self.caps.identities)
+                                  self.caps.identities, self.caps.org)
         acked = acknowledged(self.lake, self.name, audience, focus)
         dead = {str(r[0]) for r in self.lake.execute(
             "SELECT profile_id FROM delivery_dead_letters WHERE destination = ? AND audience = ?",
@@ -294,7 +294,8 @@ class DeliverySync:
         if self.caps.can_check:
             acked = acknowledged(self.lake, self.name, audience)
             members = {m.profile_id: m for m in current_members(self.lake, audience, self.fields, self.live,
-                                                                identities=self.caps.identities)}
+                                                                identities=self.caps.identities,
+                                                                org=self.caps.org)}
             kind = audience_kind(self.lake, audience)
             for change, run_id in sorted({(c, r) for _, c, r in rows}):
                 # An add is found by the member's fields (e-mail, lead ids), a remove by what the add recorded.

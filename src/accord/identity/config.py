@@ -35,7 +35,8 @@ class IdentityConfig(BaseModel):
     max_identities: int = Field(default=50, ge=2, description="Most identities one profile may hold.")
     namespace_limits: dict[str, int] = Field(
         default_factory=lambda: {"crm_id": 1, "marketo_lead_id": 1, "b2b_account_crm": 1},
-        description="Most distinct values of a namespace per profile (marketo_lead_id: per Marketo instance).",
+        description="Most distinct values of a namespace per profile (marketo_lead_id: per Marketo instance; "
+                    "crm_id and b2b_account_crm: per Salesforce org when records of several are held).",
     )
     blocked_values: list[str] = Field(
         default_factory=list, description="More placeholder values that never link anything (added to the defaults)."

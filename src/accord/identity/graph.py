@@ -13,13 +13,15 @@ from importlib import resources
 from accord.identity.config import DEFAULT_BLOCKED_PATTERNS, IdentityConfig
 from accord.identity.nodes import CRM_ACCOUNT, RECORD_NAMESPACE
 from accord.lake.sql import literal
-from accord.lake.store import current_sql
+from accord.lake.store import Lake, current_sql
 from accord.model.blanks import stripped_sql, unhidden_sql
 from accord.model.domains import domain_sql
 from accord.model.entities import ACCOUNT, PERSON, Entity
 
 EDGE_COLUMNS = "record_key, namespace, value, strength, batch_id, source_row, rule"
 PERSON_NODE, ACCOUNT_NODE = (literal(RECORD_NAMESPACE[kind]) for kind in ("person", "account"))
+OWN_CRM_ID = literal("own Salesforce id")
+"""The rule of a Salesforce record's link to its own id: the link that tells which org an id is of."""
 
 
 @cache
@@ -63,7 +65,7 @@ def _person_edges(config: IdentityConfig, records: str) -> str:
         f"SELECT source_key, {PERSON_NODE}, source_key, 0, {lineage}, 'record' FROM r",
         f"SELECT source_key, 'email', lower({unhidden_sql(stripped_sql('email'))}), 2, {lineage}, "
         "'e-mail on the record' FROM r WHERE email IS NOT NULL",
-        f"SELECT source_key, 'crm_id', source_id, 0, {lineage}, 'own Salesforce id' FROM r "
+        f"SELECT source_key, 'crm_id', source_id, 0, {lineage}, {OWN_CRM_ID} FROM r "
         "WHERE source_type = 'Salesforce' AND NOT coalesce(is_converted, FALSE)",
         # A merged-away lead is no longer a Marketo lead of its own: only the lead it joined holds an id there.
         f"SELECT source_key, 'marketo_lead_id', source_instance_id || ':' || source_id, 0, {lineage}, 'own Marketo id' "
@@ -93,7 +95,7 @@ def _account_edges(config: IdentityConfig, records: str) -> str:
     free = ", ".join(literal(d) for d in sorted(free_mail_domains()))
     parts = [
         f"SELECT source_key, {ACCOUNT_NODE}, source_key, 0, {lineage}, 'record' FROM r",
-        f"SELECT source_key, {literal(CRM_ACCOUNT)}, source_id, 0, {lineage}, 'own Salesforce id' FROM r "
+        f"SELECT source_key, {literal(CRM_ACCOUNT)}, source_id, 0, {lineage}, {OWN_CRM_ID} FROM r "
         "WHERE source_type = 'Salesforce'",
         f"SELECT source_key, {literal(CRM_ACCOUNT)}, crm_account_id, 1, {lineage}, 'Salesforce id carried by the record' "
         "FROM r WHERE source_type <> 'Salesforce' AND crm_account_id IS NOT NULL",
@@ -130,3 +132,25 @@ WHERE NOT (u.record_key IN (SELECT record_key FROM alone) AND coalesce(s.is_shar
            AND NOT (u.namespace = {node} AND u.value = u.record_key))
   AND NOT (u.namespace = {node} AND u.value <> u.record_key AND u.value IN (SELECT record_key FROM alone))
 """
+
+
+def several_orgs(lake: Lake, kind: str) -> bool:
+    """Does the store hold `kind` records of more than one Salesforce org?"""
+    table = PERSON.name if kind == "person" else ACCOUNT.name
+    return bool(lake.scalar(f"SELECT count(DISTINCT source_instance_id) > 1 FROM {table} "
+                            "WHERE source_type = 'Salesforce'"))
+
+
+def limit_groups_sql(by_org: bool) -> str:
+    """Each identity of the graph (`_nodes`, the links `_sub`) with what it counts against in `namespace_limits`
+    (`grp`): a Marketo id against its instance's limit; a Salesforce id, `by_org`, against its org's (the org
+    whose record it is, or '' for an id only other systems carry), so one person in two orgs is one profile."""
+    case = "WHEN n.namespace = 'marketo_lead_id' THEN n.namespace || ':' || split_part(n.value, ':', 1)"
+    if not by_org:
+        return f"SELECT n.node, n.namespace, CASE {case} ELSE n.namespace END AS grp FROM _nodes n"
+    org = r"regexp_extract(record_key, '@([^@]*)\.Salesforce$', 1)"
+    crm = ", ".join(literal(ns) for ns in ("crm_id", CRM_ACCOUNT))
+    return f"""SELECT n.node, n.namespace, CASE {case}
+            WHEN n.namespace IN ({crm}) THEN n.namespace || ':' || coalesce(o.org, '') ELSE n.namespace END AS grp
+        FROM _nodes n LEFT JOIN (SELECT namespace, value, min({org}) AS org FROM _sub WHERE rule = {OWN_CRM_ID}
+                                 GROUP BY namespace, value) o USING (namespace, value)"""

@@ -33,10 +33,21 @@ def identities_sql(kind: str, profiles: str | None = None) -> str:
     return f"SELECT namespace, value, profile_id FROM identity_nodes WHERE kind = {literal(kind)}{only}"
 
 
-def values_sql(kind: str, namespace: str, profile: str) -> str:
-    """The sorted list of a profile's values in one namespace, as an SQL expression (`profile`: its id's SQL)."""
+def values_sql(kind: str, namespace: str, profile: str, org: str | None = None) -> str:
+    """The sorted list of a profile's values in one namespace, as an SQL expression (`profile`: its id's SQL);
+    with `org`, without the Salesforce ids a record of another org owns."""
+    others = ""
+    if org is not None:
+        others = (f" AND n.value NOT IN (SELECT source_id FROM {kind} WHERE source_type = 'Salesforce' "
+                  f"AND source_instance_id <> {literal(org)})")
     return (f"(SELECT list(n.value ORDER BY n.value) FROM identity_nodes n WHERE n.kind = {literal(kind)} "
-            f"AND n.namespace = {literal(namespace)} AND n.profile_id = {profile})")
+            f"AND n.namespace = {literal(namespace)} AND n.profile_id = {profile}{others})")
+
+
+def holds_org(lake: Lake, kind: str, org: str) -> bool:
+    """Does the store hold `kind` records of the Salesforce org `org`?"""
+    return bool(lake.scalar(f"SELECT count(*) > 0 FROM {kind} WHERE source_type = 'Salesforce' "
+                            "AND source_instance_id = ?", [org]))
 
 
 def profile_of(lake: Lake, kind: str, namespace: str, value: str) -> str | None:

@@ -11,7 +11,7 @@ import pyarrow as pa
 from accord.engines.adapter import Engine
 from accord.engines.registry import lake_engine
 from accord.identity.config import IdentityConfig
-from accord.identity.graph import edges_sql, link_steps
+from accord.identity.graph import edges_sql, limit_groups_sql, link_steps, several_orgs
 from accord.identity.nodes import RECORD_NAMESPACE
 from accord.identity.stitch import Graph, stitch
 from accord.lake.batches import settled_batch
@@ -137,17 +137,15 @@ def _stitch_scope(lake: Lake, kind: str, config: IdentityConfig, run_id: int, no
                   engine: Engine) -> ResolveReport:
     limits = dict(config.namespace_limits)
     limited = [ns for ns in limits if ns != node_ns]
-    group_expr = (
-        "CASE WHEN namespace = 'marketo_lead_id' THEN namespace || ':' || split_part(value, ':', 1) ELSE namespace END"
-    )
+    grouped = limit_groups_sql(several_orgs(lake, kind))
     groups = [
         row[0]
         for row in lake.execute(
-            f"SELECT DISTINCT {group_expr} FROM _nodes WHERE namespace IN ({', '.join(map(literal, limited)) or 'NULL'}) ORDER BY 1"
+            f"SELECT DISTINCT grp FROM ({grouped}) WHERE namespace IN ({', '.join(map(literal, limited)) or 'NULL'}) ORDER BY 1"
         ).fetchall()
     ]
     group_index = {g: i for i, g in enumerate(groups)}
-    nodes = lake.execute(f"SELECT node, {group_expr} AS grp FROM _nodes ORDER BY node").fetchnumpy()
+    nodes = lake.execute(f"SELECT node, grp FROM ({grouped}) ORDER BY node").fetchnumpy()
     arcs = lake.execute("SELECT src, dst, edge FROM _arcs ORDER BY edge").fetchnumpy()
     n_nodes = len(nodes["node"])
     limit_group = np.full(n_nodes, -1, dtype=np.int64)

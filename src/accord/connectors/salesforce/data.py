@@ -49,6 +49,8 @@ class SalesforceData:
     """Record id → a validation rule's message: writes naming that record fail alone (partial failures)."""
     writes: list[tuple[str, str, str]] = field(default_factory=list)
     """(operation, object, record id) of every write through the API that took effect, in order."""
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    """(object, status code) of every record's write the org refused, in order."""
     _by_id: dict[str, tuple[str, dict[str, str | None]]] = field(default_factory=dict, repr=False)
     _memberships: dict[tuple[str, str], list[dict[str, str | None]]] = field(default_factory=dict, repr=False)
     _indexed: tuple[int, int] = (-1, -1)

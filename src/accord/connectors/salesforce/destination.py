@@ -28,7 +28,8 @@ class SalesforceDestination:
     def __init__(self, config: SalesforceDestinationConfig, client: SalesforceClient, workspace_name: str) -> None:
         self.config, self.client, self.workspace_name = config, client, workspace_name
         self.capabilities = Capabilities(needs=("crm_ids", "email"), batch_size=BATCH, can_check=True,
-                                         identities=("crm_id",), concurrent_batches=config.max_concurrent)
+                                         identities=("crm_id",), org=config.org_id,
+                                         concurrent_batches=config.max_concurrent)
         self._campaigns: dict[str, str] = {}
         self._finding = threading.Lock()
 

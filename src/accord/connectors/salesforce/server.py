@@ -324,6 +324,7 @@ class SalesforceServer(LocalServer):
                             self.data.update(_type(item), item.get("id"), _values(item)))
                     answers.append({"id": done, "success": True, "errors": []})
                 except RecordError as err:
+                    self.data.errors.append((_type(item) if method != "DELETE" else "", err.code))
                     answers.append({"id": item if method == "DELETE" else item.get("id"), "success": False, "errors": [
                         {"statusCode": err.code, "message": err.message, "fields": list(err.fields)}]})
         return 200, {"Content-Type": "application/json"}, json.dumps(answers).encode()
