@@ -129,17 +129,21 @@ def test_ids_are_stable_and_merges_are_logged(crm_world, tmp_path, engine) -> No
 
 def test_one_person_in_two_salesforce_orgs_is_one_profile(lake, tmp_path, engine) -> None:
     """An organisation with two orgs (one an acquisition's) holds a person and their company in each: each org's
-    limit of one CRM id is its own. Within an org the limit still holds; an id only Marketo carries counts apart."""
+    limit of one CRM id is its own. Within an org the limit still holds; an id only Marketo carries counts apart.
+    The second org's first records make the next run judge every profile again."""
     other = "00Dacquired"
     people(lake, tmp_path, "org", "Salesforce", [{"Id": "003A", "Email": "jane@acme.com"},
                                                  {"Id": "003B", "Email": "bob@acme.com"},
                                                  {"Id": "003C", "Email": "bob@acme.com"}])
-    people(lake, tmp_path, "acquired", "Salesforce", [{"Id": "003Z", "Email": "jane@acme.com"}], instance=other)
     people(lake, tmp_path, "marketo", "Marketo", [{"Id": "1", "Email": "jane@acme.com", "CrmContact": "003Q"}])
     accounts(lake, tmp_path, [{"Id": "001A", "Name": "Acme", "Website": "acme.com"},
                               {"Id": "001B", "Name": "Acme (EU)", "Website": "acme.com"}])
-    accounts(lake, tmp_path, [{"Id": "001Z", "Name": "Acme Inc", "Website": "https://acme.com"}], instance=other)
     run_identity(lake, CONFIG, engine=engine)
+    assert pid(lake, sf("003A")) != pid(lake, mk("1")), "one org: one CRM id a person"
+    people(lake, tmp_path, "acquired", "Salesforce", [{"Id": "003Z", "Email": "jane@acme.com"}], instance=other)
+    accounts(lake, tmp_path, [{"Id": "001Z", "Name": "Acme Inc", "Website": "https://acme.com"}], instance=other)
+    report = run_identity(lake, CONFIG, engine=engine)
+    assert report.people.mode == report.accounts.mode == "full"
     assert pid(lake, sf("003A")) == pid(lake, f"003Z@{other}.Salesforce") == pid(lake, mk("1"))
     assert pid(lake, sf("003B")) != pid(lake, sf("003C"))
     account = {k: lake.scalar("SELECT profile_id FROM identity_nodes WHERE kind = 'account' AND value = ?", [k])

@@ -134,11 +134,12 @@ WHERE NOT (u.record_key IN (SELECT record_key FROM alone) AND coalesce(s.is_shar
 """
 
 
-def several_orgs(lake: Lake, kind: str) -> bool:
-    """Does the store hold `kind` records of more than one Salesforce org?"""
+def several_orgs(lake: Lake, kind: str, up_to: int | None = None) -> bool:
+    """Does the store hold `kind` records of more than one Salesforce org (in the batches up to `up_to`)?"""
     table = PERSON.name if kind == "person" else ACCOUNT.name
+    within = "" if up_to is None else f" AND batch_id <= {int(up_to)}"
     return bool(lake.scalar(f"SELECT count(DISTINCT source_instance_id) > 1 FROM {table} "
-                            "WHERE source_type = 'Salesforce'"))
+                            f"WHERE source_type = 'Salesforce'{within}"))
 
 
 def limit_groups_sql(by_org: bool) -> str:

@@ -45,6 +45,8 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, engine: Engine, full:
     last = lake.scalar("SELECT max(last_batch_id) FROM identity_runs WHERE kind = ?", [kind])
     settled = settled_batch(lake)
     mode = "full" if full or last is None else "incremental"
+    if mode == "incremental" and several_orgs(lake, kind) != several_orgs(lake, kind, int(last)):
+        mode = "full"  # the CRM id limits now count per org, or no longer do: every profile is judged again
     node_ns = RECORD_NAMESPACE[kind]
     with lake.transaction():
         if mode == "incremental":
