@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from datetime import timezone
 from pathlib import Path
 
 import pytest
@@ -429,3 +430,33 @@ def test_a_namespace_limit_that_would_limit_nothing_is_refused(limits: dict[str,
         IdentityConfig(namespace_limits=limits)
     kept = IdentityConfig(namespace_limits={"crm_id": 1, "b2b_account_crm": 1, "email": 2})
     assert kept.namespace_limits["email"] == 2
+
+
+def test_an_accounts_engagement_counts_its_peoples_current_events(evaluated_lake: Path, tmp_path: Path) -> None:
+    """Per type: in the 30 days before the store's latest event, in all, from how many records; per week (weeks
+    starting on Monday, UTC) over the 26 weeks before it."""
+    import shutil
+    from collections import Counter
+    from datetime import timedelta
+
+    path = tmp_path / "lake.duckdb"
+    shutil.copy(evaluated_lake, path)
+    with Lake(path) as lake:
+        account = lake.scalar("SELECT account_id FROM person_account GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
+        found = get_account(lake, f"account_id:{account}")
+        latest = lake.scalar("SELECT max(timestamp) FROM event")
+        events = lake.execute(
+            "SELECT e.timestamp, e.event_type, e.person_key FROM event_current e JOIN identity_nodes n "
+            "ON n.kind = 'person' AND n.namespace = 'b2b_person' AND n.value = e.person_key "
+            "JOIN person_account pa ON pa.person_id = n.profile_id WHERE pa.account_id = ?", [account]).fetchall()
+    assert events, "an account with people and events"
+    types = sorted({t for _, t, _ in events})
+    expected = [{"event_type": t, "all_time": sum(1 for _, u, _ in events if u == t),
+                 "last_30_days": sum(1 for at, u, _ in events if u == t and at > latest - timedelta(days=30)),
+                 "records": len({k for _, u, k in events if u == t})} for t in types]
+    weeks = Counter((at.astimezone(timezone.utc).date() - timedelta(days=at.astimezone(timezone.utc).weekday()))
+                    .isoformat() for at, _, _ in events if at > latest - timedelta(weeks=26))
+    assert sorted(found.engagement, key=lambda r: r["event_type"]) == expected
+    assert [r["event_type"] for r in found.engagement] == sorted(types, key=lambda t: (
+        -next(r["all_time"] for r in expected if r["event_type"] == t), t))
+    assert found.weekly == [{"week": w, "events": n} for w, n in sorted(weeks.items())]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from accord.audiences.memberships import audiences_of, memberships_of
@@ -184,41 +184,38 @@ def get_account(lake: Lake, ref: str) -> AccountProfile:
         ORDER BY pa.method = 'stated' DESC, pp.last_name, pa.person_id""",
         params,
     )
+    records = f"SELECT source_key FROM ({records_sql('account', '$id')})"
     profile.opportunities = _q(
         lake,
-        f"""SELECT source_key, name, stage, amount, close_date, is_closed, is_won FROM opportunity_current
-        WHERE account_key IN (SELECT source_key FROM ({records_sql('account', '$id')}))
-        ORDER BY close_date DESC NULLS LAST""",
+        f"""SELECT source_key, name, stage, amount, close_date, is_closed, is_won
+        FROM {current_where('opportunity', 'account_key', records)} ORDER BY close_date DESC NULLS LAST""",
         params,
     )
     people = records_sql("person", "SELECT person_id FROM person_account WHERE account_id = $id")
-    events = lake.execute(f"SELECT timestamp, event_type, person_key FROM "
-                          f"{current_where('event', 'person_key', f'SELECT source_key FROM ({people})')}",
-                          params).fetchall()
-    profile.engagement, profile.weekly = _engagement(events, lake.scalar("SELECT max(timestamp) FROM event"))
+    profile.engagement, profile.weekly = _engagement(lake, f"SELECT source_key FROM ({people})", params)
     profile.audiences = memberships_of(lake, account_id)
     return profile
 
 
-def _engagement(events: list[tuple[datetime, str, str]], latest: datetime | None
-                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """An account's events by type (in the 30 days before the store's latest event, all time, from how many
-    records) and per week over the 26 weeks before it, the weeks starting on Monday."""
-    by_type: dict[str, dict[str, Any]] = {}
-    weeks: dict[str, int] = {}
-    for at, event_type, person_key in events:
-        row = by_type.setdefault(event_type, {"event_type": event_type, "last_30_days": 0, "all_time": 0,
-                                              "records": set()})
-        row["all_time"] += 1
-        row["records"].add(person_key)
-        if latest is not None and at > latest - timedelta(days=30):
-            row["last_30_days"] += 1
-        if latest is not None and at > latest - timedelta(weeks=26):
-            week = (at.date() - timedelta(days=at.weekday())).isoformat()
-            weeks[week] = weeks.get(week, 0) + 1
-    engagement = sorted(({**r, "records": len(r["records"])} for r in by_type.values()),
+def _engagement(lake: Lake, records: str, params: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The events of the person `records`: by type (in the 30 days before the store's latest event, all time, from
+    how many records) and per week over the 26 weeks before it, the weeks starting on Monday (UTC). Counted in
+    the store: an account of some hundred people has thousands of events, which took longer to bring here."""
+    latest = "$latest::TIMESTAMPTZ"
+    rows = _q(lake, f"""
+        SELECT grouping(event_type) = 0 AS by_type, event_type, week, count(*) AS n,
+               count(*) FILTER (WHERE recent) AS recent, count(DISTINCT person_key) AS records
+        FROM (SELECT event_type, person_key, timestamp > {latest} - INTERVAL 30 DAY AS recent,
+                     CASE WHEN timestamp > {latest} - INTERVAL 26 WEEK THEN date_trunc('week', timestamp) END AS week
+              FROM {current_where('event', 'person_key', records)})
+        GROUP BY GROUPING SETS ((event_type), (week))""",
+              {**params, "latest": lake.scalar("SELECT max(timestamp) FROM event")})
+    engagement = sorted(({"event_type": r["event_type"], "last_30_days": r["recent"], "all_time": r["n"],
+                          "records": r["records"]} for r in rows if r["by_type"]),
                         key=lambda r: (-r["all_time"], r["event_type"]))
-    return engagement, [{"week": w, "events": n} for w, n in sorted(weeks.items())]
+    weekly = sorted(({"week": r["week"].date().isoformat(), "events": r["n"]}
+                     for r in rows if not r["by_type"] and r["week"] is not None), key=lambda r: r["week"])
+    return engagement, weekly
 
 
 def _attributes(lake: Lake, kind: str, profile_id: str) -> list[AttributeValue]:
