@@ -38,8 +38,8 @@ def values_sql(kind: str, namespace: str, profile: str, org: str | None = None) 
     with `org`, without the Salesforce ids a record of another org owns."""
     others = ""
     if org is not None:
-        others = (f" AND n.value NOT IN (SELECT source_id FROM {kind} WHERE source_type = 'Salesforce' "
-                  f"AND source_instance_id <> {literal(org)})")
+        others = (f" AND NOT EXISTS (SELECT 1 FROM {kind} r WHERE r.source_id = n.value "
+                  f"AND r.source_type = 'Salesforce' AND r.source_instance_id <> {literal(org)})")
     return (f"(SELECT list(n.value ORDER BY n.value) FROM identity_nodes n WHERE n.kind = {literal(kind)} "
             f"AND n.namespace = {literal(namespace)} AND n.profile_id = {profile}{others})")
 
