@@ -36,6 +36,7 @@ from accord.audiences.touched import (
 from accord.identity.nodes import records_sql
 from accord.lake.batches import settled_batch
 from accord.lake.store import Lake
+from accord.profiles.build import profiles_built
 from accord.profiles.changes import (
     NEWEST_SQL,
     changed_since_sql,
@@ -131,8 +132,7 @@ def remember_features(lake: Lake, key: str) -> None:
 
 
 def _require_profiles(lake: Lake) -> None:
-    built = {r[0] for r in lake.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    if not {"person_profile", "account_profile", "person_account"} <= built:
+    if not profiles_built(lake):
         raise NoProfilesYet("no profiles yet in this sandbox: load data and run `accord identity run` "
                             "(or `accord run`) before evaluating audiences")
 

@@ -28,6 +28,12 @@ NOT_ATTRIBUTES = {"source_id", "source_instance_id", "source_type", "source_key"
                   "ingested_at", "record_hash", "source_updated_at", "is_deleted", "merged_into_key"}
 
 
+def profiles_built(lake: Lake) -> bool:
+    """Has a profile build run in this store (its tables exist only from the first identity run on)?"""
+    built = {r[0] for r in lake.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    return {"person_profile", "account_profile", "person_account"} <= built
+
+
 def attributes(entity: Entity) -> list[str]:
     return [c.name for c in entity.all_columns if c.name not in NOT_ATTRIBUTES]
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from accord.identity.nodes import join_records
 from accord.lake.store import Lake
+from accord.profiles.build import profiles_built
 
 
 def _like(text: str) -> str:
@@ -19,7 +20,7 @@ def _like(text: str) -> str:
 def search_people(lake: Lake, q: str, limit: int = 50) -> list[dict[str, Any]]:
     """People whose name, e-mail or company (as typed, or their linked account's name) contains `q`, the closest
     first (an exact e-mail, then a name starting with it)."""
-    if not q.strip():
+    if not q.strip() or not profiles_built(lake):
         return []
     return lake.query(
         """WITH hits AS (
@@ -52,7 +53,10 @@ class AccountFilter:
 
 
 def search_accounts(lake: Lake, chosen: AccountFilter, limit: int = 100) -> list[dict[str, Any]]:
-    """Accounts matching the filter with their people and open pipeline, the largest pipeline first."""
+    """Accounts matching the filter with their people and open pipeline, the largest pipeline first (none before
+    the first identity run)."""
+    if not profiles_built(lake):
+        return []
     where, params = ["TRUE"], {"limit": limit}
     if chosen.q.strip():
         where.append("(a.name ILIKE $like ESCAPE '\\' OR a.domain ILIKE $like ESCAPE '\\')")
@@ -88,5 +92,7 @@ def search_accounts(lake: Lake, chosen: AccountFilter, limit: int = 100) -> list
 
 def industries(lake: Lake) -> list[str]:
     """The industries accounts have, for a filter's choices."""
+    if not profiles_built(lake):
+        return []
     return [r[0] for r in lake.execute(
         "SELECT DISTINCT industry FROM account_profile WHERE industry IS NOT NULL ORDER BY 1").fetchall()]

@@ -24,7 +24,7 @@ from accord.audiences.memberships import changed_since_sql as membership_changes
 from accord.identity.nodes import identities_sql
 from accord.lake.store import Lake
 from accord.lake.turns import writing
-from accord.profiles.build import attributes
+from accord.profiles.build import attributes, profiles_built
 from accord.profiles.changes import (
     changed_since_sql,
     newest,
@@ -143,6 +143,8 @@ class ServedProfiles:
 
     def _sync(self, lake: Lake) -> SyncReport:
         started = time.perf_counter()
+        if not profiles_built(lake):  # a new store: nothing to copy before the first identity run
+            return SyncReport("idle", 0, time.perf_counter() - started)
         con = self._write()
         held = self._positions(con)
         columns = orjson.dumps(["person_id", *attributes(lake.entity("person"))]).decode()
