@@ -461,6 +461,39 @@ def test_a_destination_added_to_accord_yaml_by_hand_is_taken_up_while_serving(wo
             receiver.close()
 
 
+def test_a_source_added_to_accord_yaml_while_serving_is_synced_and_stops_when_paused(tmp_path, tiny_world) -> None:
+    """serve read its sources once: a Marketo instance added to accord.yaml waited for a restart."""
+    from accord.connectors.marketo.data import MarketoData
+    from accord.connectors.marketo.server import Limits, MarketoServer
+
+    with MarketoServer(MarketoData.from_folder(tiny_world / "marketo"), limits=Limits(bulk_seconds=0.01)) as mkto:
+        folder = tmp_path / "ws"
+        Workspace.init(folder)
+        (folder / "mkto.secret").write_text(mkto.client_secret)
+        server = Server(folder)
+        try:
+            time.sleep(1.5)  # the served copy's worker has looked at the new store
+            assert httpx.get(f"{server.url}/health").json()["profiles"].get("error") is None, "no profiles yet is no fault"
+            config = yaml.safe_load((folder / "accord.yaml").read_text())
+            config["sources"] = [{"type": "marketo", "name": "mkto", "munchkin_id": mkto.munchkin_id,
+                                  "endpoint": mkto.endpoint, "client_id": mkto.client_id,
+                                  "client_secret": "file:mkto.secret", "backfill_since": "2026-09-01",
+                                  "bulk_poll_seconds": 0.02, "sync_every_seconds": 5}]
+            (folder / "accord.yaml").write_text(yaml.safe_dump(config))
+            health = health_when(server, lambda h: h["sources"].get("mkto", {}).get("last_sync"), 120)
+            assert health["config"]["taken_up"] == ["sources"] and health["config"]["restart_to_apply"] == []
+            assert health["sources"]["mkto"]["error"] is None and health["sources"]["mkto"]["loaded"] > 0
+            config["sources"][0]["paused"] = True
+            (folder / "accord.yaml").write_text(yaml.safe_dump(config))
+            health = health_when(server, lambda h: "mkto" not in h["sources"], 60)
+            assert "mkto" not in health["sources"], health["sources"]
+            calls = len(mkto.calls)
+            time.sleep(6)  # past the source's interval: a paused source is called no more
+            assert len(mkto.calls) == calls
+        finally:
+            server.stop()
+
+
 def test_a_destination_turned_streaming_while_serving_streams(workspace) -> None:
     """A worker kept the schedule it started with: a cron destination made streaming (in the web UI or
     accord.yaml) stayed on its cron until serve restarted."""

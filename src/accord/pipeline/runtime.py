@@ -44,6 +44,9 @@ PROFILES_EVERY = 1.0
 """Seconds between syncs of the served copy of people (a sync with nothing to copy is two lake lookups)."""
 DESTINATIONS_EVERY = 2.0
 """How soon a destination accord.yaml gains or resumes while serve runs gets its worker."""
+SOURCES_EVERY = 2.0
+"""How soon an API source accord.yaml gains, changes or resumes while serve runs is synced (one dropped or paused
+stops after the sync under way)."""
 FULL_GC_AFTER = 100
 """Collections of the middle generation between two full ones (Python's default is 10)."""
 SWITCH_EVERY = 0.001
@@ -56,9 +59,9 @@ and on the medium store at 1,000 events/s one that vacuums took 0.4–0.7 s wher
 a streaming delivery's bookkeeping waited that long."""
 VACUUM_TASKS = 100
 """DuckDB's own default number of vacuum tasks a checkpoint may schedule."""
-LIVE_SETTINGS = ("destinations", "alerts", "audiences", "governance", "sandboxes")
+LIVE_SETTINGS = ("destinations", "alerts", "audiences", "governance", "sandboxes", "sources")
 """The sections of accord.yaml serve takes up while it runs (it reads them each time it needs them, and serves
-one sandbox of the list); a change to another (sources, identity, custom fields, ...) waits for a restart, and
+one sandbox of the list); a change to another (identity, custom fields, the engine, ...) waits for a restart, and
 /health says which."""
 CONFIG_EVERY = 2.0
 """How often serve looks whether accord.yaml changed."""
@@ -470,24 +473,46 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 
 def _source_worker(state: ServerState) -> None:
     """A thread per API source feeding this sandbox, so that one which hangs or keeps failing holds none of the
-    others up; the main worker then restitches and re-decides what they load."""
-    configs = [s for s in state.workspace.config.sources if state.sandbox in s.sandboxes and not s.paused]
-    threads = [threading.Thread(target=_sync_source, args=(state, config), name=f"accord-source-{config.name}",
-                                daemon=True) for config in configs]
-    for thread in threads:
-        thread.start()
-    state.stop.wait()
+    others up; the main worker then restitches and re-decides what they load. A source accord.yaml gains, changes,
+    pauses or drops while serve runs is followed within SOURCES_EVERY: a changed one starts again once its
+    sync under way has ended (two syncs of one source at once would both take its cursor)."""
+    running: dict[str, tuple[SourceConfig, threading.Event, threading.Thread]] = {}
+    retiring: dict[str, threading.Thread] = {}
+    while True:
+        wanted = {s.name: s for s in state.workspace.config.sources if state.sandbox in s.sandboxes and not s.paused}
+        for name, (config, stop, thread) in list(running.items()):
+            if wanted.get(name) != config:
+                stop.set()
+                retiring[name] = thread
+                del running[name]
+        for name in [n for n, thread in retiring.items() if not thread.is_alive()]:
+            del retiring[name]
+            if name not in wanted:
+                state.sources.pop(name, None)
+        for name, config in wanted.items():
+            if name not in running and name not in retiring:
+                stop = threading.Event()
+                thread = threading.Thread(target=_sync_source, args=(state, config, stop), daemon=True,
+                                          name=f"accord-source-{name}")
+                running[name] = (config, stop, thread)
+                thread.start()
+        if state.stop.wait(SOURCES_EVERY):
+            break
+    for _, stop, _ in running.values():
+        stop.set()
+    threads = [thread for _, _, thread in running.values()] + list(retiring.values())
     deadline = time.monotonic() + 30.0  # a source stuck in a call is left behind, not waited for per source
     for thread in threads:
         thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
-def _sync_source(state: ServerState, config: SourceConfig) -> None:
-    """Sync one source now, then every `sync_every_seconds`, until the server stops."""
+def _sync_source(state: ServerState, config: SourceConfig, stop: threading.Event) -> None:
+    """Sync one source now, then every `sync_every_seconds`, until the server stops or the source changes."""
     from accord.sources.sync import run_source
 
-    entry = state.sources.setdefault(config.name, {"type": config.type, "last_sync": None, "error": None})
-    while not state.stop.is_set():
+    state.sources[config.name] = {"type": config.type, "last_sync": None, "error": None}
+    entry = state.sources[config.name]
+    while not stop.is_set():
         try:
             report = run_source(state.workspace, config, state.sandbox)[0]
             state.add_source_results(report.results)
@@ -495,7 +520,7 @@ def _sync_source(state: ServerState, config: SourceConfig) -> None:
                          loaded=report.loaded(), calls=report.calls)
         except Exception as err:  # noqa: BLE001 - a source that fails is reported and tried again later
             entry["error"] = f"{type(err).__name__}: {err}"
-        state.stop.wait(config.sync_every_seconds)
+        stop.wait(config.sync_every_seconds)
 
 
 def _destinations(state: ServerState) -> threading.Thread:
