@@ -246,6 +246,10 @@ def test_audience_commands(demo_ws) -> None:
     assert member in run("audiences", "sample", "Webinar attendees", "--limit", "1000", "--as-of", "2026-11-01", *w).output
     why = run("audiences", "why", "Webinar attendees", f"person_id:{member}", "--as-of", "2026-11-01", *w).output
     assert f"{member} is in 'Webinar attendees'" in why and "yes" in why
+    assert run("audiences", "why", "Webinar attendees", f"person_id:{member}", "--as-of", "2026-11-01",
+               "--engine", "duckdb", *w).output == why
+    unknown = run("audiences", "why", "Webinar attendees", f"person_id:{member}", "--engine", "nosuch", *w, ok=False)
+    assert unknown.exit_code == 1 and "no engine named 'nosuch'" in unknown.output
     profile = json.loads(run("profile", "get", f"person_id:{member}", "--json", *w).output)
     assert "Webinar attendees" in {m["audience"] for m in profile["audiences"]}, "a profile shows its audiences"
     assert "audience Webinar attendees" in run("profile", "get", f"person_id:{member}", *w).output

@@ -271,3 +271,29 @@ def test_accord_engines_lists_each_engine_with_what_it_can_do() -> None:
     assert "decides some, keeps features, in lake" in rows["duckdb"] and "nothing more" in rows["duckdb"]
     assert "distributed" in rows["spark"] and "in lake" not in rows["spark"]
     assert "pip install 'accord-cdp[spark]') and Java 17" in rows["spark"]
+
+
+def test_why_explains_alike_on_every_engine(evaluated_lake: Path, engine: str, tmp_path: Path) -> None:
+    """Each example audience, for a member and someone who is not: the same verdict on every condition, the same
+    value that decided it, and the same members."""
+    import shutil
+
+    from accord.audiences.why import explain_membership
+
+    shutil.copy(evaluated_lake, tmp_path / "lake.duckdb")
+    audiences = load_audiences(EXAMPLES)
+    with Lake(tmp_path / "lake.duckdb") as lake:
+        chosen = open_engine(engine, lake)
+        explained = 0
+        for audience in audiences:
+            table, key = ("person_profile", "person_id") if audience.of == "person" else ("account_profile", "account_id")
+            members = {r[0] for r in lake.execute("SELECT profile_id FROM audience_membership WHERE audience = ? "
+                                                  "AND status <> 'exited'", [audience.name]).fetchall()}
+            outside = lake.scalar(f"SELECT min({key}) FROM {table} WHERE {key} NOT IN (SELECT unnest(?::VARCHAR[]))",
+                                  [sorted(members)])
+            for profile_id in [*sorted(members)[:1], outside]:
+                here = explain_membership(lake, audiences, audience.name, profile_id, AS_OF, chosen)
+                there = explain_membership(lake, audiences, audience.name, profile_id, AS_OF)
+                assert here == there, (audience.name, profile_id)
+                explained += 1
+    assert explained >= 2 * len(audiences) - 2

@@ -1083,6 +1083,8 @@ def audiences_why(
     name: Annotated[str, typer.Argument(help="Audience name.")],
     identity: Annotated[str, typer.Argument(help="A profile: email:…, person_id:…, domain:… for accounts.")],
     as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None,
+    engine: Annotated[Optional[str], typer.Option(
+        "--engine", help="Explain on this engine (duckdb, spark); default: the store's own, which answers at once.")] = None,
 ) -> None:
     """Each condition of the audience for one profile, with the value that made it true or false."""
     from accord.services.audiences import why
@@ -1090,7 +1092,7 @@ def audiences_why(
     with user_errors():
         ws = open_workspace(workspace)
         with ws.lake(sandbox) as lake:
-            explained = why(ws, lake, name, identity, parse_as_of(as_of))
+            explained = why(ws, lake, name, identity, parse_as_of(as_of), engine)
     verdict = "is in" if explained["member"] else "is not in"
     console.print(f"{explained['profile_id']} {verdict} {name!r}")
     for line in explained["conditions"]:

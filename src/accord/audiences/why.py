@@ -27,6 +27,7 @@ from accord.audiences.evaluate import needed
 from accord.audiences.fields import Scope
 from accord.audiences.prepared import refresh_tables
 from accord.audiences.text import print_condition
+from accord.engines.adapter import Engine
 from accord.engines.registry import lake_engine
 from accord.lake.store import Lake, now
 
@@ -50,8 +51,10 @@ class Explanation:
 
 
 def explain_membership(
-    lake: Lake, audiences: list[Audience], name: str, profile_id: str, as_of: datetime | None = None
+    lake: Lake, audiences: list[Audience], name: str, profile_id: str, as_of: datetime | None = None,
+    engine: Engine | None = None,
 ) -> Explanation:
+    """Explain on `engine` (default: the lake's own, which answers at once)."""
     chosen = needed(audiences, name)
     audience = next(a for a in chosen if a.name == name)
     refresh_tables(lake)
@@ -68,13 +71,12 @@ def explain_membership(
         columns.append(exp.alias_(value if value is not None else exp.null(), f"v{i}"))
     # The feature tables are built after every condition and value is compiled: a value can add a feature (the
     # count behind `all opportunity (...)`) that the audience's own conditions did not need.
-    decided = lake_engine(lake).members(compiled)
     query = (
         compiled.profile_rows(audience.of, alias)
         .select(*columns, append=False)
         .where(exp.EQ(this=exp.column(ID[audience.of], table=alias, quoted=True), expression=exp.Literal.string(profile_id)))
     )
-    row = lake.execute(query.sql("duckdb")).fetchone()
+    decided, row = (engine or lake_engine(lake)).explain(compiled, query)
     if row is None:
         raise LookupError(f"{profile_id} is not a {audience.of} profile")
     lines = [WhyLine(depth, print_condition(node), bool(row[2 * i]), row[2 * i + 1]) for i, (depth, node) in enumerate(nodes)]

@@ -11,6 +11,8 @@ import numpy as np
 import pyarrow as pa
 
 if TYPE_CHECKING:
+    from sqlglot import exp
+
     from accord.audiences.compile import CompiledAudiences
     from accord.ingest.loader import IngestResult
     from accord.sources.files import FileJob
@@ -45,6 +47,11 @@ class Engine(Protocol):
     def members(self, compiled: CompiledAudiences) -> pa.Table:
         """Evaluate every compiled audience (the aud_* tables exist); returns (audience, profile_id) rows, each
         pair once (the membership diff relies on it)."""
+        ...
+
+    def explain(self, compiled: CompiledAudiences, query: exp.Select) -> tuple[pa.Table, tuple[Any, ...] | None]:
+        """`members(compiled)`, and the first row of `query` over the same tables (the profile's conditions and
+        values that `why` shows), or None when it selects nothing."""
         ...
 
     def build(self, steps: Sequence[tuple[str, str]], keep: Sequence[str]) -> None:

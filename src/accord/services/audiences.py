@@ -31,6 +31,7 @@ from accord.audiences.method import evaluation_method
 from accord.audiences.text import parse_audience, print_audience
 from accord.audiences.why import explain_membership
 from accord.cells import as_cell
+from accord.engines.registry import workspace_engine
 from accord.governance import audit
 from accord.lake.store import Lake
 from accord.pipeline import evaluate_audiences
@@ -176,18 +177,21 @@ def overlap(lake: Lake, first: str, second: str) -> dict[str, int]:
     return {"first": len(a), "second": len(b), "both": len(a & b), "only_first": len(a - b), "only_second": len(b - a)}
 
 
-def why(ws: Workspace, lake: Lake, name: str, identity: str, as_of: datetime | None = None) -> dict[str, Any]:
-    """Each condition for one profile, whether it holds and the value that decided it."""
-    return why_and_members(ws, lake, name, identity, as_of)[0]
+def why(ws: Workspace, lake: Lake, name: str, identity: str, as_of: datetime | None = None,
+        engine: str | None = None) -> dict[str, Any]:
+    """Each condition for one profile, whether it holds and the value that decided it (on `engine`, default the
+    store's own)."""
+    return why_and_members(ws, lake, name, identity, as_of, engine)[0]
 
 
-def why_and_members(ws: Workspace, lake: Lake, name: str, identity: str, as_of: datetime | None = None
-                    ) -> tuple[dict[str, Any], list[str]]:
+def why_and_members(ws: Workspace, lake: Lake, name: str, identity: str, as_of: datetime | None = None,
+                    engine: str | None = None) -> tuple[dict[str, Any], list[str]]:
     """`why`, and the audience's members now, which the same evaluation decides (a page showing both pays once)."""
     audiences, audience = named(ws, lake.sandbox, name)
     of = audience.of
     profile_id = find_profile_id(lake, of, identity)
-    found = explain_membership(lake, audiences, name, profile_id, as_of)
+    found = explain_membership(lake, audiences, name, profile_id, as_of,
+                               workspace_engine(ws, lake, engine) if engine else None)
     return ({"profile_id": profile_id, "member": found.member,
              "conditions": [{"depth": ln.depth, "condition": ln.condition, "holds": ln.holds, "value": ln.value}
                             for ln in found.lines]}, found.members)

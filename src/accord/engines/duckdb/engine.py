@@ -16,6 +16,8 @@ from accord.lake.store import Lake
 # Identity (scipy) and file loading (the spreadsheet readers) are imported where used: importing them took 0.4 s,
 # which every audience run and preview paid for nothing.
 if TYPE_CHECKING:
+    from sqlglot import exp
+
     from accord.ingest.loader import IngestResult
     from accord.sources.files import FileJob
 
@@ -88,6 +90,10 @@ class DuckDBEngine:
                 f"JOIN (VALUES {names}) AS n(col, audience) USING (col)"
             )
         return lake.arrow(f"SELECT audience, profile_id FROM {MEMBERS} WHERE NOT recorded")
+
+    def explain(self, compiled: CompiledAudiences, query: exp.Select) -> tuple[pa.Table, tuple[Any, ...] | None]:
+        members = self.members(compiled)
+        return members, self.lake.execute(query.sql(self.dialect)).fetchone()
 
     def _keep(self, table: str, query: str, compiled: CompiledAudiences) -> None:
         """A people's feature table kept in the lake: rebuilt whole, or only the decided people's rows."""

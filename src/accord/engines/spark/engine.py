@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from functools import cached_property, reduce
 from pathlib import Path
 from typing import Any
@@ -83,27 +84,38 @@ class SparkEngine:
         """Build the aud_* tables on Spark from the lake's base tables, evaluate there (only the profiles
         `compiled.within` names, when it names some), read the members back."""
         with self._staging() as folder:
-            load_audience_tables(self.spark_lake, self.spark, folder)
-            for table in compiled.within.values():
-                send_rows(self.lake, self.spark, folder, table, f"SELECT profile_id FROM {table}")
-            for table, query in compiled.feature_tables(depth=0):
-                self.spark.sql(query.sql(self.dialect)).cache().createOrReplaceTempView(table)
-            nobody = "SELECT CAST(NULL AS STRING) AS audience, CAST(NULL AS STRING) AS profile_id LIMIT 0"
-            undecided = compiled.undecided_members_sql()
-            recorded = (send_rows(self.lake, self.spark, folder, "_undecided_members", undecided) if undecided
-                        else self.spark.sql(nobody))
-            results, built = [self.spark.sql(nobody)], 0
-            for level in compiled.levels:
-                # `in audience` at this level reads the members of the levels before it, and those not decided.
-                reduce(lambda a, b: a.unionByName(b), [recorded, *results]).cache().createOrReplaceTempView(MEMBERS)
-                if level.depth > built:
-                    for table, query in compiled.feature_tables(depth=level.depth):
-                        self.spark.sql(query.sql(self.dialect)).cache().createOrReplaceTempView(table)
-                    built = level.depth
-                self.spark.sql(level.query.sql(self.dialect)).cache().createOrReplaceTempView(level.table)
-                results += [self.spark.sql(f"SELECT {_spark_string(name)} AS audience, profile_id "
-                                           f"FROM {level.table} WHERE `{column}`") for name, column in level.columns.items()]
-            return self._read_back(reduce(lambda a, b: a.unionByName(b), results), folder / "members")
+            return self._members(compiled, folder)
+
+    def explain(self, compiled: CompiledAudiences, query: exp.Select) -> tuple[pa.Table, tuple[Any, ...] | None]:
+        """The members, and `query`'s first row over the tables and features they were decided from."""
+        with self._staging() as folder:
+            members = self._members(compiled, folder)
+            rows = self.spark.sql(query.sql(self.dialect)).limit(1).collect()
+            return members, tuple(map(_in_utc, rows[0])) if rows else None
+
+    def _members(self, compiled: CompiledAudiences, folder: Path) -> pa.Table:
+        """Everyone's membership decided in staged tables under `folder` (see `members`)."""
+        load_audience_tables(self.spark_lake, self.spark, folder)
+        for table in compiled.within.values():
+            send_rows(self.lake, self.spark, folder, table, f"SELECT profile_id FROM {table}")
+        for table, query in compiled.feature_tables(depth=0):
+            self.spark.sql(query.sql(self.dialect)).cache().createOrReplaceTempView(table)
+        nobody = "SELECT CAST(NULL AS STRING) AS audience, CAST(NULL AS STRING) AS profile_id LIMIT 0"
+        undecided = compiled.undecided_members_sql()
+        recorded = (send_rows(self.lake, self.spark, folder, "_undecided_members", undecided) if undecided
+                    else self.spark.sql(nobody))
+        results, built = [self.spark.sql(nobody)], 0
+        for level in compiled.levels:
+            # `in audience` at this level reads the members of the levels before it, and those not decided.
+            reduce(lambda a, b: a.unionByName(b), [recorded, *results]).cache().createOrReplaceTempView(MEMBERS)
+            if level.depth > built:
+                for table, query in compiled.feature_tables(depth=level.depth):
+                    self.spark.sql(query.sql(self.dialect)).cache().createOrReplaceTempView(table)
+                built = level.depth
+            self.spark.sql(level.query.sql(self.dialect)).cache().createOrReplaceTempView(level.table)
+            results += [self.spark.sql(f"SELECT {_spark_string(name)} AS audience, profile_id "
+                                       f"FROM {level.table} WHERE `{column}`") for name, column in level.columns.items()]
+        return self._read_back(reduce(lambda a, b: a.unionByName(b), results), folder / "members")
 
     def build(self, steps: Sequence[tuple[str, str]], keep: Sequence[str]) -> None:
         """Each step a cached view on Spark, over the lake tables the steps read; the kept ones come back."""
@@ -185,3 +197,10 @@ class SparkEngine:
 
 def _spark_string(text: str) -> str:
     return exp.Literal.string(text).sql("spark")
+
+
+def _in_utc(value: Any) -> Any:
+    """A value as the lake gives it: PySpark hands an instant over as this machine's local time, without a zone."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.astimezone(timezone.utc)
+    return value
