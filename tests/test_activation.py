@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -600,15 +601,16 @@ def test_a_file_keeps_a_spreadsheet_from_running_a_value_as_a_formula(tmp_path: 
 
 class EndlessReceiver:
     """A receiver on a raw socket that answers 200 and then never ends its body: a file's worth at once, or a
-    byte every 50 ms (each within any client's wait for the next piece)."""
+    byte every 50 ms (each within any client's wait for the next piece); or never ends its headers, sent a byte
+    every 50 ms."""
 
-    def __init__(self, drip: bool) -> None:
+    def __init__(self, drip: bool, headers: bool = False) -> None:
         import socket
 
         self.sent = 0
         self._server = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}/hook"
-        self._drip = drip
+        self._drip, self._headers = drip, headers
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -617,6 +619,15 @@ class EndlessReceiver:
         connection, _ = self._server.accept()
         with connection:
             connection.recv(1 << 16)
+            if self._headers:
+                try:
+                    connection.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    while self.sent < 1 << 20:
+                        connection.sendall(b"\r\nX-Slow: " if self.sent % 60 == 59 else b"X")
+                        self.sent += 1
+                        time.sleep(0.05)
+                except OSError:
+                    return  # the client hung up
             connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
             chunk = b"1\r\nx\r\n" if self._drip else b"100000\r\n" + b"x" * 0x100000 + b"\r\n"
             try:
@@ -646,6 +657,32 @@ def test_a_receiver_that_never_ends_its_answer_holds_neither_the_delivery_nor_me
     checking.join(timeout=30)
     assert answered == [{"ping answered": 1}], "the check came back, answered"
     assert endless.sent < (64 << 20 if not drip else 1 << 10), "the rest of the answer was never asked for"
+    destination.close()
+
+
+def test_a_receiver_that_never_ends_its_headers_is_cut_off_at_the_timeout() -> None:
+    """Its headers a byte at a time, each within the wait for the next: the delivery waited as long as it sent."""
+    from accord.connectors.errors import ConnectorError
+    from accord.connectors.webhook.config import WebhookDestinationConfig
+    from accord.connectors.webhook.destination import WebhookDestination
+
+    endless = EndlessReceiver(drip=True, headers=True)
+    destination = WebhookDestination(WebhookDestinationConfig(name="hook", url=endless.url, secret="env:HOOK_SECRET",
+                                                              audiences=[AUDIENCE], timeout_seconds=1.0), "s3cret")
+    failed: list[BaseException] = []
+
+    def check() -> None:
+        try:
+            destination.check()
+        except ConnectorError as err:
+            failed.append(err)
+
+    started = time.monotonic()
+    checking = threading.Thread(target=check, daemon=True)
+    checking.start()
+    checking.join(timeout=30)
+    assert not checking.is_alive() and time.monotonic() - started < 5, "cut off near the timeout"
+    assert failed and failed[0].retryable and "no answer within 1 s" in str(failed[0])
     destination.close()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -67,16 +68,34 @@ class WebhookDestination:
         checked("the webhook", f"POST {self.config.url}", lambda: self._answer(body, headers))
 
     def _answer(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
-        """The receiver's answer with at most `ANSWER_BYTES` of its body, read within `timeout_seconds` of the
-        request: a receiver answering with a file, or a byte at a time, holds neither the delivery nor memory
-        (httpx reads a body whole, and bounds only the wait for each piece)."""
+        """The receiver's answer with at most `ANSWER_BYTES` of its body, all within `timeout_seconds` of the
+        request: a receiver answering with a file, or a byte at a time (its headers too), holds neither the
+        delivery nor memory (httpx reads a body whole, and bounds only the wait for each piece). Headers not in by
+        then, the connection is cut: the client is closed and another takes its place (one request at a time)."""
         deadline = time.monotonic() + self.config.timeout_seconds
-        with self._http.stream("POST", self.config.url, content=body, headers=headers) as answer:
-            kept = bytearray()
-            for block in answer.iter_bytes():
-                kept += block
-                if len(kept) >= ANSWER_BYTES or time.monotonic() > deadline:
-                    break
+        client, cut = self._http, threading.Event()
+
+        def cut_off() -> None:
+            cut.set()
+            self._http = http_client(timeout=self.config.timeout_seconds)
+            client.close()
+
+        watchdog = threading.Timer(self.config.timeout_seconds, cut_off)
+        watchdog.start()
+        try:
+            with client.stream("POST", self.config.url, content=body, headers=headers) as answer:
+                watchdog.cancel()  # the status is in: the body is read within the deadline below
+                kept = bytearray()
+                for block in answer.iter_bytes():
+                    kept += block
+                    if len(kept) >= ANSWER_BYTES or time.monotonic() > deadline:
+                        break
+        except httpx.TransportError:
+            if cut.is_set():
+                raise httpx.ReadTimeout(f"no answer within {self.config.timeout_seconds:g} s") from None
+            raise
+        finally:
+            watchdog.cancel()
         read_as_is = {k: v for k, v in answer.headers.items()
                       if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")}
         return httpx.Response(answer.status_code, headers=read_as_is, content=bytes(kept[:ANSWER_BYTES]),
