@@ -79,6 +79,9 @@ def test_json_form_round_trips() -> None:
         ('audience "ab\x1b[2Jc" of person where email = "a"', (1, 10), "'ab\\x1b[2Jc' holds a control character"),
         ('audience "\u200bQuiet" of person where email = "a"', (1, 10), "'Quiet' begins or ends with a blank"),
         ('audience "Qu\u00adiet" of person where email = "a"', (1, 10), "another character that shows as nothing"),
+        # A backslash escapes only `"` and itself: `\p` read as `p` matched another text than the one written.
+        ('audience "x" of person where any event (url contains "\\\\docs\\pricing")', (1, 61),
+         "`\\p` is no escape"),
     ],
 )
 def test_errors_name_line_column_and_what_was_expected(text, where, says) -> None:

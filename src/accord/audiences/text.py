@@ -184,6 +184,11 @@ class Parser:
         if self.tok.kind != "string":
             self.fail("a quoted text")
         raw = self.tok.text[1:-1]
+        escapes = re.finditer(r"\\(.)", raw, re.DOTALL)
+        if stray := next((m for m in escapes if m.group(1) not in '"\\'), None):  # `"C:\path"` read as `C:path`
+            raise AudienceSyntaxError(f"`{stray.group()}` is no escape: in a quoted text a backslash escapes only "
+                                      '" and \\ (write \\\\ for a backslash)', self.tok.line,
+                                      self.tok.column + 1 + stray.start())
         self.i += 1
         return re.sub(r"\\(.)", r"\1", raw)
 
