@@ -731,3 +731,38 @@ def test_custom_event_types_follow_settings_then_names() -> None:
              {"id": 100003, "name": "✓✓", "apiName": ""}]
     assert custom_event_types(types, {"startTrial": "product.trial"}) == {
         100001: "marketo.visit_booth", 100002: "product.trial", 100003: "marketo.type_100003"}
+
+
+def test_two_syncs_of_one_source_at_once_take_turns(server: MarketoServer, tmp_path: Path) -> None:
+    """A relayed `accord sync` beside serve's own sync of the source: both read the same cursor, and both exported
+    and loaded the whole backfill."""
+    import threading
+
+    from accord.sources.sync import run_source
+
+    ws = Workspace.init(tmp_path / "ws")
+    (ws.root / "mkto.secret").write_text(server.client_secret)
+    config = yaml.safe_load((ws.root / "accord.yaml").read_text())
+    config["sources"] = [{"type": "marketo", "name": "mkto", "munchkin_id": server.munchkin_id,
+                          "endpoint": server.endpoint, "client_id": server.client_id,
+                          "client_secret": "file:mkto.secret", "backfill_since": "2026-09-01",
+                          "bulk_poll_seconds": 0.01}]
+    (ws.root / "accord.yaml").write_text(yaml.safe_dump(config))
+    ws = Workspace.load(ws.root)
+    ws.lake().close()
+    reports: list = []
+    failed: list[BaseException] = []
+
+    def sync() -> None:
+        try:
+            reports.extend(run_source(ws, ws.config.sources[0]))
+        except Exception as err:  # noqa: BLE001 - what the assertion shows
+            failed.append(err)
+
+    syncs = [threading.Thread(target=sync) for _ in range(2)]
+    for sync in syncs:
+        sync.start()
+    for sync in syncs:
+        sync.join(timeout=120)
+    assert failed == [] and sorted(r.mode for r in reports) == ["backfill", "sync"], (failed, reports)
+    assert sorted(r.loaded() > 0 for r in reports) == [False, True], "the second found what the first loaded"

@@ -6,7 +6,8 @@ two identity runs over one new batch would each give its records a profile, and 
 would each send its changes. The second waits for the first instead.
 
 Whoever holds several kinds takes them in one order: tables, then destinations, then the served copy of people
-(the runner's activation stage holds its tables, then a delivery its destination; an erasure all three).
+(the runner's activation stage holds its tables, then a delivery its destination; an erasure all three). A sync
+of an API source holds `source <name>` alone.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import httpx
 from accord.connectors.errors import ConnectorError
 from accord.connectors.registry import connector
 from accord.lake.store import Lake, now
+from accord.lake.turns import writing
 from accord.pipeline.runs import SOURCE_STAGE, next_run_id, record
 from accord.sources.api import Progress
 from accord.sources.config import SourceConfig
@@ -58,7 +59,9 @@ def run_source(ws: Workspace, config: SourceConfig, sandbox: str | None = None, 
     trigger = "backfill" if backfill else "sync"
     try:
         for name in [sandbox] if sandbox else config.sandboxes:
-            with ws.lake(name) as lake:
+            # A relayed `accord sync` beside serve's own sync of the source takes its turn: both would read one
+            # cursor, and the second failed on the state the first wrote.
+            with ws.lake(name) as lake, writing(lake, [f"source {config.name}"]):
                 started = now()
                 try:
                     report = source.backfill(lake, progress, restart=True) if backfill else source.sync(lake, progress)
