@@ -60,8 +60,7 @@ def client_for(server: MarketoServer, **limits: int | float) -> MarketoClient:
 
 
 def source_for(server: MarketoServer, schema: Schema = STANDARD, **config: object) -> MarketoSource:
-    settings = {"name": "mkto", "munchkin_id": server.munchkin_id, "endpoint": server.endpoint,
-                "client_id": server.client_id, "client_secret": "env:MKTO_SECRET", "backfill_since": SINCE, **config}
+    settings = {"name": "mkto", **server.connection("env:MKTO_SECRET"), "backfill_since": SINCE, **config}
     return MarketoSource(MarketoSourceConfig.model_validate(settings), client_for(server), schema)
 
 
@@ -743,10 +742,8 @@ def test_two_syncs_of_one_source_at_once_take_turns(server: MarketoServer, tmp_p
     ws = Workspace.init(tmp_path / "ws")
     (ws.root / "mkto.secret").write_text(server.client_secret)
     config = yaml.safe_load((ws.root / "accord.yaml").read_text())
-    config["sources"] = [{"type": "marketo", "name": "mkto", "munchkin_id": server.munchkin_id,
-                          "endpoint": server.endpoint, "client_id": server.client_id,
-                          "client_secret": "file:mkto.secret", "backfill_since": "2026-09-01",
-                          "bulk_poll_seconds": 0.01}]
+    config["sources"] = [{"type": "marketo", "name": "mkto", **server.connection("file:mkto.secret"),
+                          "backfill_since": "2026-09-01", "bulk_poll_seconds": 0.01}]
     (ws.root / "accord.yaml").write_text(yaml.safe_dump(config))
     ws = Workspace.load(ws.root)
     ws.lake().close()

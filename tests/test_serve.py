@@ -211,9 +211,8 @@ def test_serve_syncs_marketo_sources_and_profiles_their_people(tmp_path, tiny_wo
         Workspace.init(folder)
         (folder / "mkto.secret").write_text(mkto.client_secret)
         config = yaml.safe_load((folder / "accord.yaml").read_text())
-        source = {"type": "marketo", "name": "mkto", "munchkin_id": mkto.munchkin_id, "endpoint": mkto.endpoint,
-                  "client_id": mkto.client_id, "client_secret": "file:mkto.secret", "backfill_since": "2026-09-01",
-                  "bulk_poll_seconds": 0.02, "sync_every_seconds": 5}
+        source = {"type": "marketo", "name": "mkto", **mkto.connection("file:mkto.secret"),
+                  "backfill_since": "2026-09-01", "bulk_poll_seconds": 0.02, "sync_every_seconds": 5}
         config["sources"] = [{**source, "name": "stuck", "munchkin_id": "999-ZZZ-999", "endpoint": stuck.endpoint},
                              source]
         (folder / "accord.yaml").write_text(yaml.safe_dump(config))
@@ -475,10 +474,8 @@ def test_a_source_added_to_accord_yaml_while_serving_is_synced_and_stops_when_pa
             time.sleep(1.5)  # the served copy's worker has looked at the new store
             assert httpx.get(f"{server.url}/health").json()["profiles"].get("error") is None, "no profiles yet is no fault"
             config = yaml.safe_load((folder / "accord.yaml").read_text())
-            config["sources"] = [{"type": "marketo", "name": "mkto", "munchkin_id": mkto.munchkin_id,
-                                  "endpoint": mkto.endpoint, "client_id": mkto.client_id,
-                                  "client_secret": "file:mkto.secret", "backfill_since": "2026-09-01",
-                                  "bulk_poll_seconds": 0.02, "sync_every_seconds": 5}]
+            config["sources"] = [{"type": "marketo", "name": "mkto", **mkto.connection("file:mkto.secret"),
+                                  "backfill_since": "2026-09-01", "bulk_poll_seconds": 0.02, "sync_every_seconds": 5}]
             (folder / "accord.yaml").write_text(yaml.safe_dump(config))
             health = health_when(server, lambda h: h["sources"].get("mkto", {}).get("last_sync"), 120)
             assert health["config"]["taken_up"] == ["sources"] and health["config"]["restart_to_apply"] == []

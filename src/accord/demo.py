@@ -195,8 +195,7 @@ def _configure(ws: Workspace, marketo: MarketoServer, salesforce: SalesforceServ
     (ws.root / "secrets").mkdir(exist_ok=True)
     (ws.root / "secrets" / "demo.yaml").write_text(
         f"marketo: {marketo.client_secret}\nsalesforce: {salesforce.client_secret}\n")
-    connection = {"munchkin_id": marketo.munchkin_id, "endpoint": marketo.endpoint, "client_id": marketo.client_id,
-                  "client_secret": "file:secrets/demo.yaml#marketo", "calls_per_20s": 1000}
+    connection = {**marketo.connection("file:secrets/demo.yaml#marketo"), "calls_per_20s": 1000}
     sources: list[MarketoSourceConfig | SalesforceSourceConfig] = []
     if "salesforce" in systems:
         sources.append(SalesforceSourceConfig(

@@ -156,6 +156,12 @@ class MarketoServer(LocalServer):
         self.list_adds: dict[tuple[int, int], int] = {}
         self.on_call: Callable[[str, str], None] | None = None
 
+    def connection(self, client_secret: str) -> dict[str, str]:
+        """The settings a source or destination in accord.yaml reaches this instance with, the secret given by
+        reference (`env:…`, `file:…`)."""
+        return {"munchkin_id": self.munchkin_id, "endpoint": self.endpoint, "client_id": self.client_id,
+                "client_secret": client_secret}
+
     # Test controls ----------------------------------------------------------------------------------------
     def fail_next(self, code: str, times: int = 1, path_contains: str = "") -> None:
         """Answer the next `times` REST calls whose path contains `path_contains` with error `code`."""
