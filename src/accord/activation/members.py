@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from accord.activation.destination import Member
 from accord.audiences.memberships import active_sql
 from accord.governance.consent import COLUMNS as CONSENT_COLUMNS
-from accord.identity.nodes import holds_org, values_sql
+from accord.identity.nodes import salesforce_orgs, values_sql
 from accord.lake.sql import ident
 from accord.lake.store import Lake
 
@@ -79,7 +79,7 @@ def current_members(lake: Lake, audience: str, fields: list[str], live: LiveMemb
         "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
     wanted = [f for f in dict.fromkeys([*fields, *CONSENT_COLUMNS]) if f in columns or not columns]
     among = live.members_of(audience, only) if live is not None else None
-    org = org if org is not None and holds_org(lake, kind, org) else None
+    org = org if org is not None and org in salesforce_orgs(lake, kind) else None
     rows = _profile_rows(lake, audience, table, key, wanted, among, only, identities, org) if columns else []
     names = [*wanted, *(f"{n}s" for n in identities)]
     members = [Member(str(r[0]), dict(zip(names, r[1:])), kind=kind) for r in rows]

@@ -13,10 +13,11 @@ from importlib import resources
 from accord.identity.config import DEFAULT_BLOCKED_PATTERNS, IdentityConfig
 from accord.identity.nodes import CRM_ACCOUNT, RECORD_NAMESPACE
 from accord.lake.sql import literal
-from accord.lake.store import Lake, current_sql
+from accord.lake.store import current_sql
 from accord.model.blanks import stripped_sql, unhidden_sql
 from accord.model.domains import domain_sql
 from accord.model.entities import ACCOUNT, PERSON, Entity
+from accord.model.source_key import instance_sql
 
 EDGE_COLUMNS = "record_key, namespace, value, strength, batch_id, source_row, rule"
 PERSON_NODE, ACCOUNT_NODE = (literal(RECORD_NAMESPACE[kind]) for kind in ("person", "account"))
@@ -134,14 +135,6 @@ WHERE NOT (u.record_key IN (SELECT record_key FROM alone) AND coalesce(s.is_shar
 """
 
 
-def several_orgs(lake: Lake, kind: str, up_to: int | None = None) -> bool:
-    """Does the store hold `kind` records of more than one Salesforce org (in the batches up to `up_to`)?"""
-    table = PERSON.name if kind == "person" else ACCOUNT.name
-    within = "" if up_to is None else f" AND batch_id <= {int(up_to)}"
-    return bool(lake.scalar(f"SELECT count(DISTINCT source_instance_id) > 1 FROM {table} "
-                            f"WHERE source_type = 'Salesforce'{within}"))
-
-
 def limit_groups_sql(by_org: bool) -> str:
     """Each identity of the graph (`_nodes`, the links `_sub`) with what it counts against in `namespace_limits`
     (`grp`): a Marketo id against its instance's limit; a Salesforce id, `by_org`, against its org's (the org
@@ -149,9 +142,8 @@ def limit_groups_sql(by_org: bool) -> str:
     case = "WHEN n.namespace = 'marketo_lead_id' THEN n.namespace || ':' || split_part(n.value, ':', 1)"
     if not by_org:
         return f"SELECT n.node, n.namespace, CASE {case} ELSE n.namespace END AS grp FROM _nodes n"
-    org = r"regexp_extract(record_key, '@([^@]*)\.Salesforce$', 1)"
     crm = ", ".join(literal(ns) for ns in ("crm_id", CRM_ACCOUNT))
     return f"""SELECT n.node, n.namespace, CASE {case}
             WHEN n.namespace IN ({crm}) THEN n.namespace || ':' || coalesce(o.org, '') ELSE n.namespace END AS grp
-        FROM _nodes n LEFT JOIN (SELECT namespace, value, min({org}) AS org FROM _sub WHERE rule = {OWN_CRM_ID}
-                                 GROUP BY namespace, value) o USING (namespace, value)"""
+        FROM _nodes n LEFT JOIN (SELECT namespace, value, min({instance_sql('record_key')}) AS org FROM _sub
+                                 WHERE rule = {OWN_CRM_ID} GROUP BY namespace, value) o USING (namespace, value)"""

@@ -44,10 +44,11 @@ def values_sql(kind: str, namespace: str, profile: str, org: str | None = None) 
             f"AND n.namespace = {literal(namespace)} AND n.profile_id = {profile}{others})")
 
 
-def holds_org(lake: Lake, kind: str, org: str) -> bool:
-    """Does the store hold `kind` records of the Salesforce org `org`?"""
-    return bool(lake.scalar(f"SELECT count(*) > 0 FROM {kind} WHERE source_type = 'Salesforce' "
-                            "AND source_instance_id = ?", [org]))
+def salesforce_orgs(lake: Lake, kind: str, up_to: int | None = None) -> set[str]:
+    """The Salesforce orgs the store holds `kind` records of (in the batches up to `up_to`)."""
+    within = "" if up_to is None else f" AND batch_id <= {int(up_to)}"
+    return {str(r[0]) for r in lake.execute(f"SELECT DISTINCT source_instance_id FROM {kind} "
+                                            f"WHERE source_type = 'Salesforce'{within}").fetchall()}
 
 
 def profile_of(lake: Lake, kind: str, namespace: str, value: str) -> str | None:

@@ -11,8 +11,8 @@ import pyarrow as pa
 from accord.engines.adapter import Engine
 from accord.engines.registry import lake_engine
 from accord.identity.config import IdentityConfig
-from accord.identity.graph import edges_sql, limit_groups_sql, link_steps, several_orgs
-from accord.identity.nodes import RECORD_NAMESPACE
+from accord.identity.graph import edges_sql, limit_groups_sql, link_steps
+from accord.identity.nodes import RECORD_NAMESPACE, salesforce_orgs
 from accord.identity.stitch import Graph, stitch
 from accord.lake.batches import settled_batch
 from accord.lake.sql import literal
@@ -45,7 +45,8 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, engine: Engine, full:
     last = lake.scalar("SELECT max(last_batch_id) FROM identity_runs WHERE kind = ?", [kind])
     settled = settled_batch(lake)
     mode = "full" if full or last is None else "incremental"
-    if mode == "incremental" and several_orgs(lake, kind) != several_orgs(lake, kind, int(last)):
+    by_org = len(salesforce_orgs(lake, kind)) > 1
+    if mode == "incremental" and by_org != (len(salesforce_orgs(lake, kind, int(last))) > 1):
         mode = "full"  # the CRM id limits now count per org, or no longer do: every profile is judged again
     node_ns = RECORD_NAMESPACE[kind]
     with lake.transaction():
@@ -62,7 +63,7 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, engine: Engine, full:
             engine.build(link_steps(kind, config), keep=GRAPH[:1])
             # The links come back to the lake whole, so the lake numbers them: Spark's numbering runs in one task.
             lake_engine(lake).build(_numbering_steps(node_ns), keep=GRAPH[1:])
-        report = _stitch_scope(lake, kind, config, run_id, node_ns, engine)
+        report = _stitch_scope(lake, kind, config, run_id, node_ns, engine, by_org)
         report.mode = mode
         _persist(lake, kind, run_id, report)
         if mode == "incremental":
@@ -136,10 +137,10 @@ def _numbering_steps(node_ns: str) -> list[tuple[str, str]]:
 
 
 def _stitch_scope(lake: Lake, kind: str, config: IdentityConfig, run_id: int, node_ns: str,
-                  engine: Engine) -> ResolveReport:
+                  engine: Engine, by_org: bool) -> ResolveReport:
     limits = dict(config.namespace_limits)
     limited = [ns for ns in limits if ns != node_ns]
-    grouped = limit_groups_sql(several_orgs(lake, kind))
+    grouped = limit_groups_sql(by_org)
     groups = [
         row[0]
         for row in lake.execute(

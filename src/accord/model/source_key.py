@@ -51,3 +51,8 @@ def parse_source_key(key: str) -> SourceKey:
     if not at or not dot or not source_id or not instance or not source_type:
         raise ValueError(f"not a B2B source key (want id@instance.type): {key!r}")
     return SourceKey(source_id, instance, source_type)
+
+
+def instance_sql(key: str) -> str:
+    """The instance of the source key `key` (an SQL expression), split as `parse_source_key` splits it."""
+    return f"regexp_extract({key}, '@([^@]*)\\.[^.]*$', 1)"
