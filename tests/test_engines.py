@@ -280,6 +280,9 @@ def test_why_explains_alike_on_every_engine(evaluated_lake: Path, engine: str, t
 
     from accord.audiences.why import explain_membership
 
+    if engine == "duckdb":
+        pytest.skip("the reference itself")
+
     shutil.copy(evaluated_lake, tmp_path / "lake.duckdb")
     audiences = load_audiences(EXAMPLES)
     with Lake(tmp_path / "lake.duckdb") as lake:

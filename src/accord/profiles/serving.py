@@ -143,8 +143,6 @@ class ServedProfiles:
 
     def _sync(self, lake: Lake) -> SyncReport:
         started = time.perf_counter()
-        if not profiles_built(lake):  # a new store: nothing to copy before the first identity run
-            return SyncReport("idle", 0, time.perf_counter() - started)
         con = self._write()
         held = self._positions(con)
         columns = orjson.dumps(["person_id", *attributes(lake.entity("person"))]).decode()
@@ -155,6 +153,8 @@ class ServedProfiles:
         full = ((held.get("origin"), held.get("columns")) != (origin, columns)  # another lake, other fields
                 or rebuilt_whole_since(lake, int(held["changes"]), "person")
                 or recorded_upto(lake, int(held["memberships"])) != int(held.get("recorded", -1)))  # a late run
+        if full and not profiles_built(lake):  # a new store: nothing to copy before the first identity run
+            return SyncReport("idle", 0, time.perf_counter() - started)
         if full:
             read_up_to(lake, READER, changes)
             people = None
