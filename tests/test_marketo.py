@@ -763,3 +763,47 @@ def test_two_syncs_of_one_source_at_once_take_turns(server: MarketoServer, tmp_p
         sync.join(timeout=120)
     assert failed == [] and sorted(r.mode for r in reports) == ["backfill", "sync"], (failed, reports)
     assert sorted(r.loaded() > 0 for r in reports) == [False, True], "the second found what the first loaded"
+
+
+def test_a_relayed_sync_that_waits_for_serves_own_says_so_as_it_waits(server: MarketoServer, tmp_path: Path) -> None:
+    """Relayed to serve, `accord sync` behind serve's own sync of the source says at once why it waits (its output
+    streams back as written); a command relayed behind it says what it waits for; both then run."""
+    import base64
+    import threading
+
+    from accord.api import relay
+    from accord.lake.turns import writing
+
+    ws = Workspace.init(tmp_path / "ws")
+    (ws.root / "mkto.secret").write_text(server.client_secret)
+    config = yaml.safe_load((ws.root / "accord.yaml").read_text())
+    config["sources"] = [{"type": "marketo", "name": "mkto", **server.connection("file:mkto.secret"),
+                          "backfill_since": "2026-09-01", "bulk_poll_seconds": 0.01}]
+    (ws.root / "accord.yaml").write_text(yaml.safe_dump(config))
+    env = {"ACCORD_WORKSPACE": str(ws.root), "COLUMNS": "200"}
+    answers: dict[str, list[dict]] = {"sync": [], "status": []}
+    heard = {name: threading.Event() for name in answers}
+
+    def relayed(name: str, argv: list[str]) -> None:
+        for line in relay.execute(argv, env):
+            answers[name].append(json.loads(line))
+            heard[name].set()
+
+    def said(name: str) -> str:
+        return b"".join(base64.b64decode(p["bytes"]) for p in answers[name] if "bytes" in p).decode()
+
+    with Workspace.load(ws.root).lake() as lake, writing(lake, ["source mkto"]):  # serve's own sync, under way
+        sync = threading.Thread(target=relayed, args=("sync", ["sync", "marketo", "--name", "mkto"]))
+        sync.start()
+        assert heard["sync"].wait(30), "the relayed sync said nothing while it waited"
+        assert "waiting: accord serve is syncing mkto now" in said("sync")
+        assert not any("exit_code" in p for p in answers["sync"])
+        status = threading.Thread(target=relayed, args=("status", ["status"]))
+        status.start()
+        assert heard["status"].wait(30)
+        assert said("status") == "waiting: accord serve is running `accord sync`; this command starts when it ends\n"
+    for thread in (sync, status):
+        thread.join(timeout=120)
+    assert answers["sync"][-1] == {"exit_code": 0}, said("sync")
+    assert "mkto → prod: backfill" in said("sync")
+    assert answers["status"][-1] == {"exit_code": 0} and "Pipeline stages" in said("status")

@@ -1252,8 +1252,12 @@ def run_sync(source_type: str, name: str | None, backfill: bool, workspace: Path
                     fields = progress.tasks[_task].fields
                     progress.update(_task, description=f"{_name}: {what}", rows=fields["rows"] + rows)
 
+                def waiting(_held: str, _name: str = config.name) -> None:
+                    err_console.print(f"waiting: accord serve is syncing {escape(_name)} now; this sync starts when "
+                                      "that one ends", markup=True)
+
                 try:
-                    reports = run_source(ws, config, sandbox, backfill=backfill, progress=advance)
+                    reports = run_source(ws, config, sandbox, backfill=backfill, progress=advance, waiting=waiting)
                 except SOURCE_FAILURES as err:  # one instance down must not keep the others stale
                     failed = True
                     err_console.print(f"[red]{escape(config.name)}: failed[/red] {escape(str(err))}", markup=True)
@@ -1767,17 +1771,13 @@ def main() -> None:
     server, ws = serving
     try:
         words = _command_words(argv)
-        done = relay.forward(server, argv[:words] + relay.absolute_paths(argv[words:], Path.cwd()),
-                             _relayed_env(ws))
+        exit_code = relay.forward(server, argv[:words] + relay.absolute_paths(argv[words:], Path.cwd()),
+                                  _relayed_env(ws))
     except Exception as err:  # noqa: BLE001 - the server went away mid-command: say so in one line
         err_console.print(f"[red]error:[/red] the running `accord serve` ({server.url}) did not answer: "
                           f"{escape(str(err))}", markup=True)
         raise SystemExit(1) from None
-    for stream, output in ((sys.stdout, done["stdout"]), (sys.stderr, done["stderr"])):
-        stream.flush()
-        stream.buffer.write(output)  # as the command wrote it: a file name may hold bytes that are no UTF-8
-        stream.flush()
-    raise SystemExit(done["exit_code"])
+    raise SystemExit(exit_code)
 
 
 def _serving(argv: list[str]) -> tuple[relay.Announcement, Workspace] | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from accord import fastjson
 from accord.api import relay
@@ -97,7 +97,7 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
         app.post(f"/v1/{call}", name=call, summary=f"One {call} message")(single_call)
 
     @app.post("/_relay", include_in_schema=False)
-    async def relayed(request: Request) -> JSONResponse:
+    async def relayed(request: Request) -> Response:
         """A CLI command on this sandbox, sent by `accord` while this server holds the store."""
         mine = relay.announced(folder, alive_only=False)
         given = request.headers.get(relay.TOKEN_HEADER, "")
@@ -107,9 +107,8 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
             argv, env = relay.received(await request.json())
         except ValueError as err:
             return _error(400, "bad_request", str(err))
-        done = await anyio.to_thread.run_sync(relay.execute, argv, env)
-        await anyio.to_thread.run_sync(after_relayed_command, state)
-        return JSONResponse(done)
+        return StreamingResponse(relay.execute(argv, env, after=lambda: after_relayed_command(state)),
+                                 media_type="application/x-ndjson")
 
     @app.get("/health")
     def health() -> dict[str, Any]:

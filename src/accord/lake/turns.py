@@ -13,7 +13,7 @@ of an API source holds `source <name>` alone.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -24,16 +24,20 @@ _guard = threading.Lock()
 
 
 @contextmanager
-def writing(lake: Lake, names: Iterable[str]) -> Iterator[None]:
+def writing(lake: Lake, names: Iterable[str], waiting: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold every one of `names` (tables, or `destination <name>`) in this store until the block ends (taken in
     name order, so never crosswise; a thread holding a name may take it again, as an erasure delivers to a
-    destination it holds)."""
+    destination it holds). `waiting` is told each name another run holds, before this one waits for it."""
     store = lake.path.resolve()
     with _guard:
-        locks = [_locks.setdefault((store, name), threading.RLock()) for name in sorted(set(names))]
+        locks = [(name, _locks.setdefault((store, name), threading.RLock())) for name in sorted(set(names))]
     with ExitStack() as held:
-        for lock in locks:
-            held.enter_context(lock)
+        for name, lock in locks:
+            if not lock.acquire(blocking=False):
+                if waiting is not None:
+                    waiting(name)
+                lock.acquire()
+            held.callback(lock.release)
         yield
 
 

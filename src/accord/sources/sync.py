@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -50,8 +51,9 @@ def configured(ws: Workspace, source_type: str | None = None, name: str | None =
 
 
 def run_source(ws: Workspace, config: SourceConfig, sandbox: str | None = None, *, backfill: bool = False,
-               progress: Progress | None = None) -> list[Any]:
-    """Sync one source into each sandbox it feeds (or just `sandbox`); returns one report per sandbox."""
+               progress: Progress | None = None, waiting: Callable[[str], None] | None = None) -> list[Any]:
+    """Sync one source into each sandbox it feeds (or just `sandbox`); returns one report per sandbox. `waiting` is
+    called before this sync waits for another of the same source to end."""
     if sandbox is not None and sandbox not in config.sandboxes:
         raise WorkspaceError(f"source {config.name!r} does not feed sandbox {sandbox!r} (it feeds {', '.join(config.sandboxes)})")
     reports = []
@@ -61,7 +63,7 @@ def run_source(ws: Workspace, config: SourceConfig, sandbox: str | None = None, 
         for name in [sandbox] if sandbox else config.sandboxes:
             # A relayed `accord sync` beside serve's own sync of the source takes its turn: both would read one
             # cursor, and the second failed on the state the first wrote.
-            with ws.lake(name) as lake, writing(lake, [f"source {config.name}"]):
+            with ws.lake(name) as lake, writing(lake, [f"source {config.name}"], waiting):
                 started = now()
                 try:
                     report = source.backfill(lake, progress, restart=True) if backfill else source.sync(lake, progress)
