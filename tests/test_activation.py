@@ -49,9 +49,8 @@ def marketo(tiny_world: Path) -> Iterator[MarketoServer]:
 
 
 def marketo_destination(server: MarketoServer, **extra: Any) -> dict[str, Any]:
-    return {"type": "marketo", "name": "mkto-lists", "audiences": [AUDIENCE], "munchkin_id": server.munchkin_id,
-            "endpoint": server.endpoint, "client_id": server.client_id, "client_secret": "env:MKTO_SECRET",
-            "folder_id": 12, "backoff_seconds": 0.01, **extra}
+    return {"type": "marketo", "name": "mkto-lists", "audiences": [AUDIENCE],
+            **server.connection("env:MKTO_SECRET"), "folder_id": 12, "backoff_seconds": 0.01, **extra}
 
 
 def on_list(server: MarketoServer, name: str) -> set[int]:

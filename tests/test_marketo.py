@@ -369,8 +369,7 @@ def two_instance_workspace(tmp_path: Path, servers: list[MarketoServer], sandbox
     ws = Workspace.init(tmp_path / "ws")
     config = {
         **ws.config.model_dump(mode="json"), "sandboxes": ["prod", "dev"],
-        "sources": [{"type": "marketo", "name": f"mkto-{i}", "munchkin_id": s.munchkin_id, "endpoint": s.endpoint,
-                     "client_id": s.client_id, "client_secret": "env:MKTO_SECRET", "sandboxes": boxes,
+        "sources": [{"type": "marketo", "name": f"mkto-{i}", **s.connection("env:MKTO_SECRET"), "sandboxes": boxes,
                      "backfill_since": "2026-08-15", "bulk_poll_seconds": 0.01, "calls_per_20s": 5000}
                     for i, (s, boxes) in enumerate(zip(servers, sandboxes))],
     }
@@ -460,8 +459,7 @@ def test_declared_custom_lead_fields_marketo_describes_are_exported(data: Market
     schema = Schema((CustomField(entity="person", name="buyingRole", label="Buying Role"),))
     declare(lake, schema.custom)
     with MarketoServer(data, limits=FAST) as server:
-        settings = {"name": "mkto", "munchkin_id": server.munchkin_id, "endpoint": server.endpoint,
-                    "client_id": server.client_id, "client_secret": "env:MKTO_SECRET", "backfill_since": SINCE}
+        settings = {"name": "mkto", **server.connection("env:MKTO_SECRET"), "backfill_since": SINCE}
         MarketoSource(MarketoSourceConfig.model_validate(settings), client_for(server), schema).backfill(lake)
     got = dict(lake.execute('SELECT "buyingRole", count(*) FROM person_current GROUP BY 1').fetchall())
     assert got == {"Champion": roles.to_pylist().count("Champion"), None: roles.null_count,
@@ -705,8 +703,7 @@ def test_custom_activity_types_are_told_by_name_not_by_the_ids_each_instance_giv
     data.add_activity(lead, 100007, at, "Retargeting Q4", {"Ad Network": "LinkedIn"})
     data.add_activity(lead, 100009, at, "Accord Cloud", {"Plan": "Trial ✓ 30 days"})
     with MarketoServer(data, limits=FAST) as server:
-        settings = {"name": "mkto", "munchkin_id": server.munchkin_id, "endpoint": server.endpoint,
-                    "client_id": server.client_id, "client_secret": "env:MKTO_SECRET", "backfill_since": SINCE,
+        settings = {"name": "mkto", **server.connection("env:MKTO_SECRET"), "backfill_since": SINCE,
                     "custom_activities": {"startTrial": "product.trial_started"}}
         source = MarketoSource(MarketoSourceConfig.model_validate(settings), client_for(server))
         source.backfill(lake)

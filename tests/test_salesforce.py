@@ -368,8 +368,7 @@ def test_marketo_and_salesforce_make_one_profile_per_person(tmp_path: Path, tiny
         config["sources"] = [
             {"type": "salesforce", "name": "sf", "org_id": ORG, "instance_url": sf.endpoint, "client_id": sf.client_id,
              "client_secret": "env:SF_SECRET", "api_version": sf.api_version, "bulk_poll_seconds": 0.01},
-            {"type": "marketo", "name": "mkto", "munchkin_id": mkto.munchkin_id, "endpoint": mkto.endpoint,
-             "client_id": mkto.client_id, "client_secret": "env:MKTO_SECRET", "backfill_since": "2024-01-01",
+            {"type": "marketo", "name": "mkto", **mkto.connection("env:MKTO_SECRET"), "backfill_since": "2024-01-01",
              "bulk_poll_seconds": 0.01, "calls_per_20s": 5000},
         ]
         (ws.root / "accord.yaml").write_text(yaml.safe_dump(config))

@@ -133,7 +133,7 @@ def test_one_source_down_leaves_the_others_synced(tiny_world: Path, tmp_path: Pa
     """The first instance is unreachable: the second is still synced, and the command exits 1 naming the first."""
     data = MarketoData.from_folder(tiny_world / "marketo")
     with MarketoServer(data, limits=Limits(calls_per_window=100, window_seconds=0.3, bulk_seconds=0.005)) as up:
-        up_config = {**marketo_at("mkto-up", up.endpoint), "client_id": up.client_id, "munchkin_id": up.munchkin_id}
+        up_config = {**marketo_at("mkto-up", up.endpoint), **up.connection("env:SOURCE_SECRET")}
         monkeypatch.setenv("SOURCE_SECRET", up.client_secret)
         down = {**marketo_at("mkto-down", "http://127.0.0.1:9"), "munchkin_id": "999-ZZZ-999"}
         ws = workspace_reading(tmp_path, [down, up_config])
