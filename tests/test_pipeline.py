@@ -22,7 +22,14 @@ from accord.pipeline.runtime import (
     _checkpoint,
 )
 from accord.pipeline.stage import Stage
-from accord.pipeline.stages import ACTIVATION, AUDIENCES, IDENTITY, PROFILES, PUBLISH
+from accord.pipeline.stages import (
+    ACTIVATION,
+    AUDIENCES,
+    IDENTITY,
+    PROFILES,
+    PUBLISH,
+    RETENTION,
+)
 from accord.services.overview import overview
 from accord.sources.files import jobs_from_manifest, load_file
 from accord.workspace import Workspace
@@ -78,7 +85,7 @@ def test_each_stage_declares_tables_the_store_has(loaded: Workspace) -> None:
     CliRunner().invoke(app, ["run", "-w", str(loaded.root)])
     with loaded.lake() as lake:
         tables = {r[0] for r in lake.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    for stage in (IDENTITY, PROFILES, AUDIENCES, ACTIVATION, PUBLISH, *SERVING_CYCLE):
+    for stage in (IDENTITY, PROFILES, RETENTION, AUDIENCES, ACTIVATION, PUBLISH, *SERVING_CYCLE):
         for table in (*stage.reads, *stage.writes):
             assert table in tables or table in ("collector log", "aud_*"), (stage.name, table)
 

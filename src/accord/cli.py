@@ -1133,6 +1133,10 @@ def run_all(
             assert done.identity is not None and done.evaluation is not None
             done.evaluation.failed = usable.problems | done.evaluation.failed
             print_identity(done.identity)
+            if done.retention is not None:
+                console.print(f"retention: {done.retention.events:,} events past their retention removed from "
+                              f"the store, {done.retention.log_messages:,} from the collector log; "
+                              f"{done.retention.people:,} people re-decided")
             print_evaluation(done.evaluation)
             print_published(ws, lake, done.records)
             if pause is None and not scheduled and done.evaluation.failed:

@@ -1,9 +1,11 @@
 """The `governance:` section of accord.yaml: custom labels and actions, the labels on fields, entities and
-sources, and the policies."""
+sources, the policies, and how long events are kept."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from accord.governance.retention import RetentionConfig
 
 NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
 
@@ -63,3 +65,5 @@ class GovernanceConfig(BaseModel):
     policies: list[Policy] = Field(default_factory=list, description="The organisation's own policies.")
     core_policies: bool = Field(default=True, description="Enforce the core policies (C2 × export to third "
                                                           "party, C12 × export, ...).")
+    retention: RetentionConfig = Field(default_factory=RetentionConfig,
+                                       description="How long events are kept (by default, for ever).")

@@ -13,7 +13,14 @@ from accord.identity.run import IdentityReport
 from accord.lake.store import Lake
 from accord.pipeline.runner import run_stages
 from accord.pipeline.stage import Context
-from accord.pipeline.stages import ACTIVATION, AUDIENCES, IDENTITY, PROFILES, PUBLISH
+from accord.pipeline.stages import (
+    ACTIVATION,
+    AUDIENCES,
+    IDENTITY,
+    PROFILES,
+    PUBLISH,
+    RETENTION,
+)
 
 
 def run_identity(lake: Lake, config: IdentityConfig, full: bool = False, trigger: str = "identity",
@@ -28,10 +35,11 @@ def run_identity(lake: Lake, config: IdentityConfig, full: bool = False, trigger
 
 def evaluate_audiences(workspace: object, lake: Lake, audiences: list[Audience], as_of: datetime | None = None,
                        trigger: str = "audiences", full: bool = False, engine: str | None = None) -> EvaluationReport:
-    """The audiences stage alone: evaluate `audiences` over the profiles as they are (everyone's with `full`)."""
+    """The audiences stage alone (after the events past their retention are removed): evaluate `audiences` over
+    the profiles as they are (everyone's with `full`)."""
     ctx = Context(lake, workspace.config.identity, workspace, audiences, as_of, full=full,  # type: ignore[attr-defined]
                   trigger=trigger, engine=engine)
-    run_stages(ctx, [AUDIENCES, PUBLISH])
+    run_stages(ctx, [RETENTION, AUDIENCES, PUBLISH])
     assert ctx.evaluation is not None
     return ctx.evaluation
 
@@ -45,7 +53,7 @@ def run_batch(workspace: object, lake: Lake, audiences: list[Audience], as_of: d
     config = workspace.config.identity  # type: ignore[attr-defined]
     ctx = Context(lake, config, workspace, audiences, as_of, full=full, trigger=trigger, on_stage=on_stage,
                   engine=engine)
-    run_stages(ctx, [IDENTITY, PROFILES, AUDIENCES, *([ACTIVATION] if activate else []), PUBLISH])
+    run_stages(ctx, [IDENTITY, PROFILES, RETENTION, AUDIENCES, *([ACTIVATION] if activate else []), PUBLISH])
     return ctx
 
 

@@ -12,6 +12,7 @@ from accord.audiences.ast import Audience
 from accord.audiences.evaluate import EvaluationReport
 from accord.engines.adapter import Engine
 from accord.engines.registry import lake_engine, open_engine, workspace_engine
+from accord.governance.retention import RetentionReport
 from accord.identity.config import IdentityConfig
 from accord.identity.run import IdentityReport
 from accord.ingest.loader import IngestResult
@@ -36,6 +37,7 @@ class Context:
     """Told each stage's name as it starts (progress bars)."""
     loaded: list[IngestResult] = field(default_factory=list)
     identity: IdentityReport | None = None
+    retention: RetentionReport | None = None
     evaluation: EvaluationReport | None = None
     deliveries: list[DeliveryReport] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)

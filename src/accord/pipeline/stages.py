@@ -1,5 +1,5 @@
-"""The stages every entry point runs, in this order: identity → profiles → audiences → activation, then publish
-(on an engine that keeps a copy of the lake).
+"""The stages every entry point runs, in this order: identity → profiles → retention → audiences → activation, then
+publish (on an engine that keeps a copy of the lake).
 
 (`accord serve` adds two of its own around them, in `pipeline/runtime.py`: the collector log first, streaming
 decisions after the profiles.)
@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from accord.activation.run import deliver, reading
 from accord.audiences.evaluate import evaluate
+from accord.governance.retention import LOG_SWEEP_EVERY, expire_events, expired_message
 from accord.identity.run import stitch
+from accord.lake.store import now
 from accord.pipeline.stage import Context, Stage
+from accord.privacy import collector_log
 from accord.profiles.build import build_profiles
+from accord.sources.state import SourceState
 
 RECORDS = ("person", "account", "account_person", "batches")
 
@@ -31,6 +35,18 @@ def _profiles(ctx: Context) -> tuple[int, int]:
     return changed, ctx.identity.profiles["people"] + ctx.identity.profiles["accounts"]
 
 
+def _retention(ctx: Context) -> tuple[int, int]:
+    config, at = ctx.workspace.config.governance.retention, now()
+    ctx.retention = expire_events(ctx.lake, config, at)
+    swept = SourceState(ctx.lake, "collector")
+    if swept.due("retention", "log_swept_at", LOG_SWEEP_EVERY):
+        log = collector_log.log_path(ctx.workspace, ctx.lake.sandbox)
+        track_events = ctx.workspace.config.collector.track_events
+        ctx.retention.log_messages = collector_log.rewrite_without(log, expired_message(config, at, track_events))
+        swept.put("retention", "log_swept_at", at.isoformat())
+    return ctx.retention.events + ctx.retention.log_messages, ctx.retention.people
+
+
 def _audiences(ctx: Context) -> tuple[int, int]:
     retention = ctx.workspace.config.audiences.retention_days if ctx.workspace else 30
     ctx.evaluation = evaluate(ctx.lake, ctx.audiences, ctx.as_of, ctx.batch_engine(), retention_days=retention,
@@ -48,6 +64,8 @@ IDENTITY = Stage("identity", RECORDS, ("identity_nodes", "identity_merges", "ide
                  _identity)
 PROFILES = Stage("profiles", ("identity_nodes", "person", "account"),
                  ("person_profile", "account_profile", "profile_lineage"), _profiles)
+RETENTION = Stage("retention", ("event",), ("event", "aud_person_events", "aud_pending", "collector log"), _retention,
+                  when=lambda ctx: ctx.workspace is not None and ctx.workspace.config.governance.retention.limited)
 AUDIENCES = Stage("audiences", ("person_profile", "account_profile", "person_account", "opportunity", "event"),
                   ("audience_membership", "audience_membership_history", "audience_runs", "audiences"), _audiences)
 ACTIVATION = Stage("activation", ("audience_membership", "destination_members"),

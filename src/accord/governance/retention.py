@@ -1,0 +1,110 @@
+"""Event retention: experience events older than their type's retention are removed from the store and from the
+audience tables (the people who had them are re-decided by the next evaluation), and from the collector log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from accord.lake.sql import literal
+from accord.lake.store import Lake
+from accord.sources.collector import (
+    collects,
+    event_fields,
+    message_time,
+    segment_consent,
+)
+
+EVENT_MESSAGES = ("track", "page", "screen")
+"""The collector's messages that are events (identify, group and alias messages are people and accounts)."""
+LOG_SWEEP_EVERY = timedelta(days=1)
+"""How often the collector log is read whole for messages past their retention (retention counts in days)."""
+
+
+class RetentionConfig(BaseModel):
+    """How long events are kept (`governance.retention` in accord.yaml); by default, for ever."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_days: int | None = Field(default=None, ge=1, description="Days an event is kept, counted from its "
+                                                                   "timestamp; none: kept for ever.")
+    event_days_by_type: dict[str, int] = Field(default_factory=dict, description="Days kept per event type "
+                                                                                 "(web.pageview: 90), over "
+                                                                                 "event_days.")
+
+    @field_validator("event_days_by_type")
+    @classmethod
+    def _whole_days(cls, kept: dict[str, int]) -> dict[str, int]:
+        for event_type, days in kept.items():
+            if not event_type.strip() or days < 1:
+                raise ValueError(f"{event_type!r}: {days}: give an event type and at least 1 day")
+        return kept
+
+    @property
+    def limited(self) -> bool:
+        """Is any event kept for a limited time?"""
+        return self.event_days is not None or bool(self.event_days_by_type)
+
+    def days(self, event_type: str) -> int | None:
+        """Days an event of this type is kept (None: for ever)."""
+        return self.event_days_by_type.get(event_type, self.event_days)
+
+
+@dataclass
+class RetentionReport:
+    events: int
+    """Events removed from the store."""
+    people: int
+    """People whose events were among them: the next evaluation re-decides them."""
+    log_messages: int = 0
+    """Event messages removed from the collector log."""
+
+
+def expired_sql(config: RetentionConfig, at: datetime) -> str:
+    """The condition an event row past its retention at `at` meets (its columns event_type and "timestamp")."""
+    by_type = " ".join(f"WHEN {literal(t)} THEN {_cutoff(at, days)}" for t, days in sorted(config.event_days_by_type.items()))
+    otherwise = _cutoff(at, config.event_days) if config.event_days is not None else "NULL"
+    return f'"timestamp" < CASE event_type {by_type} ELSE {otherwise} END' if by_type else f'"timestamp" < {otherwise}'
+
+
+def expire_events(lake: Lake, config: RetentionConfig, at: datetime) -> RetentionReport:
+    """Remove every event past its retention at `at`, in one transaction, with its row in the audience tables; the
+    people it was about wait in `aud_pending` for the next evaluation."""
+    if not config.limited:
+        return RetentionReport(0, 0)
+    expired = expired_sql(config, at)
+    prepared = bool(lake.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'aud_pending'"))
+    with lake.transaction():
+        people = 0
+        if prepared:
+            people = int(lake.scalar(f"SELECT count(DISTINCT person_id) FROM aud_person_events WHERE {expired}"))
+            lake.execute(f"INSERT INTO aud_pending SELECT DISTINCT 'person', person_id FROM aud_person_events "
+                         f"WHERE {expired}")
+            lake.execute(f"DELETE FROM aud_person_events WHERE {expired}")
+        events = int(lake.scalar(f"SELECT count(*) FROM event WHERE {expired}"))
+        if events:
+            lake.execute(f"DELETE FROM event WHERE {expired}")
+    return RetentionReport(events, people)
+
+
+def expired_message(config: RetentionConfig, at: datetime,
+                    track_events: dict[str, str]) -> Callable[[dict[str, Any], Any], bool]:
+    """Is a logged message (given when its line was received) an event past its retention at `at`? A message
+    stating consent stays whatever its age: it is the person's word, not only what they did."""
+    names = dict(track_events)
+
+    def expired(m: dict[str, Any], received: Any) -> bool:
+        if m.get("type") not in EVENT_MESSAGES or not collects(m) or segment_consent(m):
+            return False
+        days = config.days(event_fields(m, names)[0])
+        when = message_time(m, received)
+        return days is not None and when is not None and when < at - timedelta(days=days)
+    return expired
+
+
+def _cutoff(at: datetime, days: int) -> str:
+    return f"{literal((at - timedelta(days=days)).isoformat())}::TIMESTAMPTZ"
