@@ -729,6 +729,17 @@ def test_custom_event_types_follow_settings_then_names() -> None:
         100001: "marketo.visit_booth", 100002: "product.trial", 100003: "marketo.type_100003"}
 
 
+def workspace_syncing(server: MarketoServer, tmp_path: Path) -> Workspace:
+    """A new workspace whose one source, `mkto`, reads `server`."""
+    ws = Workspace.init(tmp_path / "ws")
+    (ws.root / "mkto.secret").write_text(server.client_secret)
+    config = yaml.safe_load((ws.root / "accord.yaml").read_text())
+    config["sources"] = [{"type": "marketo", "name": "mkto", **server.connection("file:mkto.secret"),
+                          "backfill_since": "2026-09-01", "bulk_poll_seconds": 0.01}]
+    (ws.root / "accord.yaml").write_text(yaml.safe_dump(config))
+    return Workspace.load(ws.root)
+
+
 def test_two_syncs_of_one_source_at_once_take_turns(server: MarketoServer, tmp_path: Path) -> None:
     """A relayed `accord sync` beside serve's own sync of the source: both read the same cursor, and both exported
     and loaded the whole backfill."""
@@ -736,13 +747,7 @@ def test_two_syncs_of_one_source_at_once_take_turns(server: MarketoServer, tmp_p
 
     from accord.sources.sync import run_source
 
-    ws = Workspace.init(tmp_path / "ws")
-    (ws.root / "mkto.secret").write_text(server.client_secret)
-    config = yaml.safe_load((ws.root / "accord.yaml").read_text())
-    config["sources"] = [{"type": "marketo", "name": "mkto", **server.connection("file:mkto.secret"),
-                          "backfill_since": "2026-09-01", "bulk_poll_seconds": 0.01}]
-    (ws.root / "accord.yaml").write_text(yaml.safe_dump(config))
-    ws = Workspace.load(ws.root)
+    ws = workspace_syncing(server, tmp_path)
     ws.lake().close()
     reports: list = []
     failed: list[BaseException] = []
@@ -771,12 +776,7 @@ def test_a_relayed_sync_that_waits_for_serves_own_says_so_as_it_waits(server: Ma
     from accord.api import relay
     from accord.lake.turns import writing
 
-    ws = Workspace.init(tmp_path / "ws")
-    (ws.root / "mkto.secret").write_text(server.client_secret)
-    config = yaml.safe_load((ws.root / "accord.yaml").read_text())
-    config["sources"] = [{"type": "marketo", "name": "mkto", **server.connection("file:mkto.secret"),
-                          "backfill_since": "2026-09-01", "bulk_poll_seconds": 0.01}]
-    (ws.root / "accord.yaml").write_text(yaml.safe_dump(config))
+    ws = workspace_syncing(server, tmp_path)
     env = {"ACCORD_WORKSPACE": str(ws.root), "COLUMNS": "200"}
     answers: dict[str, list[dict]] = {"sync": [], "status": []}
     heard = {name: threading.Event() for name in answers}
@@ -789,7 +789,7 @@ def test_a_relayed_sync_that_waits_for_serves_own_says_so_as_it_waits(server: Ma
     def said(name: str) -> str:
         return b"".join(base64.b64decode(p["bytes"]) for p in answers[name] if "bytes" in p).decode()
 
-    with Workspace.load(ws.root).lake() as lake, writing(lake, ["source mkto"]):  # serve's own sync, under way
+    with ws.lake() as lake, writing(lake, ["source mkto"]):  # serve's own sync, under way
         sync = threading.Thread(target=relayed, args=("sync", ["sync", "marketo", "--name", "mkto"]))
         sync.start()
         assert heard["sync"].wait(30), "the relayed sync said nothing while it waited"
