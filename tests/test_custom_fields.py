@@ -154,7 +154,7 @@ def test_xdm_export_puts_custom_fields_under_the_tenant_and_reads_them_back(tmp_
     with other.lake() as lake:
         results = load_xdm_file(lake, path, "account", "acme")
         assert sum(r.loaded for r in results) == 2 and sum(r.quarantined for r in results) == 1
-        assert "_acme/ABM_Tier__c: 2 is not of type 'string'" in lake.scalar("SELECT reason FROM quarantine")
+        assert "_acme/ABM_Tier__c: 2 is not of type \"string\"" in lake.scalar("SELECT reason FROM quarantine")
         assert lake.scalar("""SELECT "Products__c" FROM account_current WHERE source_id = '001A'""") == \
             ["Analytics", "Cloud"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from accord.lake.sql import ident
 from accord.lake.store import Lake
-from accord.model.xdm import DEFAULT_TENANT, to_xdm, xdm_class
+from accord.model.xdm import DEFAULT_TENANT, XdmWriter, xdm_class
 
 
 def iter_xdm(lake: Lake, entity: str, source_key: str | None = None, limit: int | None = None,
@@ -25,6 +25,7 @@ def iter_xdm(lake: Lake, entity: str, source_key: str | None = None, limit: int 
         sql += f" LIMIT {int(limit)}"
     cur = lake.execute(sql, params)
     names = [d[0] for d in cur.description]
+    writer = XdmWriter(entity, lake.schema, tenant)
     while rows := cur.fetchmany(1000):
         for row in rows:
-            yield to_xdm(entity, dict(zip(names, row)), lake.schema, tenant)
+            yield writer.write(dict(zip(names, row)))

@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import Draft6Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT6
+from jsonschema_rs import Draft6Validator, Registry
 
 from accord.model.entities import ColumnType
 from accord.model.schema import STANDARD, Schema
@@ -235,27 +233,40 @@ def tenant_field_group(entity: str, schema: Schema = STANDARD, tenant: str = DEF
     }
 
 
+class XdmWriter:
+    """Canonical records of one entity as XDM objects of its class, each validated; the column paths and the
+    validators are worked out once for every record."""
+
+    def __init__(self, entity: str, schema: Schema = STANDARD, tenant: str = DEFAULT_TENANT) -> None:
+        ent = schema.entity(entity)
+        self.entity, self.tenant = entity, tenant
+        self._columns = [(column, path, ent.column(column).type, _is_date_time(entity, path))
+                         for column, path in field_paths(entity, schema, tenant).items()]
+        self._custom = _group_validator(entity, schema, tenant)
+
+    def write(self, record: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for column, path, kind, date_time in self._columns:
+            value = record.get(column)
+            if value is None:
+                continue
+            if column.endswith("_key"):
+                value = _b2b_source(value)
+            elif kind in (ColumnType.DATE, ColumnType.TIMESTAMP):
+                value = _xdm_time(value, date_time)
+            elif kind is ColumnType.JSON and not isinstance(value, str):
+                value = json.dumps(value)
+            elif kind is ColumnType.STRING_LIST:
+                value = list(value)
+            _put(out, path, value)
+        _validate(self.entity, out, self._custom, self.tenant)
+        return out
+
+
 def to_xdm(entity: str, record: dict[str, Any], schema: Schema = STANDARD,
            tenant: str = DEFAULT_TENANT) -> dict[str, Any]:
     """A canonical record as an XDM JSON object of the entity's class; validated before it is returned."""
-    ent = schema.entity(entity)
-    out: dict[str, Any] = {}
-    for column, path in field_paths(entity, schema, tenant).items():
-        value = record.get(column)
-        if value is None:
-            continue
-        col = ent.column(column)
-        if column.endswith("_key"):
-            value = _b2b_source(value)
-        elif col.type in (ColumnType.DATE, ColumnType.TIMESTAMP):
-            value = _xdm_time(value, _is_date_time(entity, path))
-        elif col.type is ColumnType.JSON and not isinstance(value, str):
-            value = json.dumps(value)
-        elif col.type is ColumnType.STRING_LIST:
-            value = list(value)
-        _put(out, path, value)
-    validate_xdm(entity, out, schema, tenant)
-    return out
+    return XdmWriter(entity, schema, tenant).write(record)
 
 
 def from_xdm(entity: str, doc: dict[str, Any], schema: Schema = STANDARD,
@@ -288,14 +299,17 @@ def from_xdm(entity: str, doc: dict[str, Any], schema: Schema = STANDARD,
 def validate_xdm(entity: str, doc: dict[str, Any], schema: Schema = STANDARD, tenant: str = DEFAULT_TENANT) -> None:
     """Check the object against its class and field groups (the tenant's custom field group among them), and that
     every field it sets is declared there."""
+    _validate(entity, doc, _group_validator(entity, schema, tenant), tenant)
+
+
+def _validate(entity: str, doc: dict[str, Any], custom: Draft6Validator, tenant: str) -> None:
     # Adobe's published class schemas predate tenant field groups; the tenant's part is checked by its own.
     standard = {k: v for k, v in doc.items() if k != f"_{tenant}"}
-    custom = Draft6Validator(tenant_field_group(entity, schema, tenant))
     errors = sorted([*_validator(entity).iter_errors(standard), *custom.iter_errors(doc)],
-                    key=lambda e: [str(p) for p in e.absolute_path])
+                    key=lambda e: [str(p) for p in e.instance_path])
     if errors:
         first = errors[0]
-        where = "/".join(str(p) for p in first.absolute_path) or "(root)"
+        where = "/".join(str(p) for p in first.instance_path) or "(root)"
         raise XdmError(f"{entity}: XDM validation failed at {where}: {first.message}")
     declared = _declared_paths(entity)
     for path in _leaf_paths(doc, skip={TENANT, f"_{tenant}"}):
@@ -383,14 +397,22 @@ def _schemas() -> dict[str, dict[str, Any]]:
     return found
 
 
+# Formats are not asserted: draft 6 leaves them to the application, and a date-time is written by `_xdm_time`.
 @cache
 def _validator(entity: str) -> Draft6Validator:
-    schemas = _schemas()
-    registry = Registry().with_resources(
-        (sid, Resource.from_contents(s, default_specification=DRAFT6)) for sid, s in schemas.items()
-    )
+    registry = Registry(list(_schemas().items()))
     composed = {"$schema": "http://json-schema.org/draft-06/schema#", "allOf": [{"$ref": s} for s in xdm_class(entity).schemas]}
-    return Draft6Validator(composed, registry=registry)
+    return Draft6Validator(composed, registry=registry, validate_formats=False)
+
+
+def _group_validator(entity: str, schema: Schema, tenant: str) -> Draft6Validator:
+    return _group_validator_of(json.dumps(tenant_field_group(entity, schema, tenant), sort_keys=True))
+
+
+@lru_cache(maxsize=256)
+def _group_validator_of(group: str) -> Draft6Validator:
+    """A tenant field group's validator, made once per group (its JSON text: a schema's custom fields are no key)."""
+    return Draft6Validator(json.loads(group), validate_formats=False)
 
 
 @cache
