@@ -282,7 +282,7 @@ def test_the_served_copy_does_not_take_the_person_back_during_a_deletion(deliver
 
     ws, email, _ = delivered
     served = ws.lake_path().parent / "profiles.sqlite"
-    matches, synced, reports = lake_rows.matches, threading.Event(), []
+    searches, synced, reports = lake_rows.searches, threading.Event(), []
     load_a_new_record_of(ws, email)
     with ws.lake() as lake:
         run_identity(lake, IdentityConfig())  # their profile changed; the copy has yet to follow
@@ -299,9 +299,9 @@ def test_the_served_copy_does_not_take_the_person_back_during_a_deletion(deliver
         beside = threading.Thread(target=sync)
         beside.start()
         synced.wait(2)  # the sync waits for the deletion to end (or, without turns, runs through)
-        return matches(store, subject)
+        return searches(store, subject)
 
-    monkeypatch.setattr(lake_rows, "matches", found_while_the_copy_syncs)
+    monkeypatch.setattr(lake_rows, "searches", found_while_the_copy_syncs)
     with ws.lake() as lake:
         delete(ws, lake, f"email:{email}", "test")
         assert synced.wait(30) and reports, "the sync failed"

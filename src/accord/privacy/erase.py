@@ -49,7 +49,7 @@ def _delete(ws: Workspace, lake: Lake, ref: str, actor: str) -> tuple[str, dict[
         receipt["collector_messages"] = collector_log.erase(collector_log.log_path(ws, lake.sandbox), subject)
         served = ws.lake_path(lake.sandbox).parent / "profiles.sqlite"
         receipt["served_copy_rows"] = sum(forget(served, p) for p in subject.profile_ids)
-        receipt["store_rows"] = lake_rows.erase(lake, lake_rows.matches(lake, subject))
+        receipt["store_rows"] = lake_rows.erase(lake, lake_rows.searches(lake, subject))
         receipt["derived_files"] = _erase_derived(lake)
         receipt["engine_copies"] = engine.erase_copies()
     except Exception as err:
