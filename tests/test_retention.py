@@ -52,7 +52,8 @@ def test_the_condition_keeps_what_is_younger_than_its_types_retention() -> None:
 
 
 @pytest.mark.parametrize("retention", [{"event_days": 0}, {"event_days_by_type": {"web.pageview": -3}},
-                                       {"event_days_by_type": {" ": 30}}, {"events_days": 30}])
+                                       {"event_days_by_type": {" ": 30}}, {"events_days": 30},
+                                       {"event_days": 10**9}, {"event_days_by_type": {"web.pageview": 36_501}}])
 def test_a_retention_that_means_nothing_is_refused_in_one_line(tmp_path: Path, retention: dict) -> None:
     ws = Workspace.init(tmp_path / "ws")
     config = yaml.safe_load((ws.root / "accord.yaml").read_text())

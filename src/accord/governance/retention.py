@@ -21,6 +21,8 @@ from accord.sources.collector import (
 
 EVENT_MESSAGES = ("track", "page", "screen")
 """The collector's messages that are events (identify, group and alias messages are people and accounts)."""
+MAX_DAYS = 36_500
+"""A hundred years: longer is for ever, and further back than any date can be counted."""
 LOG_SWEEP_EVERY = timedelta(days=1)
 """How often the collector log is read whole for messages past their retention (retention counts in days)."""
 
@@ -30,8 +32,9 @@ class RetentionConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    event_days: int | None = Field(default=None, ge=1, description="Days an event is kept, counted from its "
-                                                                   "timestamp; none: kept for ever.")
+    event_days: int | None = Field(default=None, ge=1, le=MAX_DAYS, description="Days an event is kept, counted "
+                                                                                "from its timestamp; none: kept for "
+                                                                                "ever.")
     event_days_by_type: dict[str, int] = Field(default_factory=dict, description="Days kept per event type "
                                                                                  "(web.pageview: 90), over "
                                                                                  "event_days.")
@@ -40,8 +43,9 @@ class RetentionConfig(BaseModel):
     @classmethod
     def _whole_days(cls, kept: dict[str, int]) -> dict[str, int]:
         for event_type, days in kept.items():
-            if not event_type.strip() or days < 1:
-                raise ValueError(f"{event_type!r}: {days}: give an event type and at least 1 day")
+            if not event_type.strip() or not 1 <= days <= MAX_DAYS:
+                raise ValueError(f"{event_type[:80]!r}: {days}: give an event type and from 1 to {MAX_DAYS} days "
+                                 "(leave the type out to keep its events for ever)")
         return kept
 
     @property
