@@ -1777,6 +1777,10 @@ def main() -> None:
         words = _command_words(argv)
         exit_code = relay.forward(server, argv[:words] + relay.absolute_paths(argv[words:], Path.cwd()),
                                   _relayed_env(ws))
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: the running `accord serve` ({server.url}) carries the command on to its end",
+                          markup=False)
+        raise SystemExit(130) from None
     except Exception as err:  # noqa: BLE001 - the server went away mid-command: say so in one line
         err_console.print(f"[red]error:[/red] the running `accord serve` ({server.url}) did not answer: "
                           f"{escape(str(err))}", markup=True)

@@ -142,3 +142,39 @@ def test_cli_failures_are_one_line(tmp_path: Path, args: list[str]) -> None:
     assert done.returncode != 0
     assert "Traceback" not in done.stderr + done.stdout
     assert len(done.stderr.strip().splitlines()) <= 2, done.stderr
+
+
+def test_ctrl_c_on_a_relayed_command_is_one_line(tmp_path: Path) -> None:
+    """A command relayed to a serve that has yet to answer (one waiting for its turn): Ctrl-C says the server
+    carries it on, exits 130, and shows no traceback."""
+    import signal
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from accord.api import relay
+
+    asked = threading.Event()
+
+    class Silent(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the standard library's name
+            asked.set()
+            self.rfile.read(int(self.headers["Content-Length"]))
+            threading.Event().wait(30)  # the command's turn has not come
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    ws, _ = new_workspace(tmp_path / "ws")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Silent)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    relay.announce(ws.lake_path().parent, f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        client = subprocess.Popen([ACCORD, "status"], cwd=ws.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        assert asked.wait(60), "the command was not relayed"
+        client.send_signal(signal.SIGINT)
+        _, err = client.communicate(timeout=30)
+    finally:
+        server.shutdown()
+    assert client.returncode == 130
+    assert "Traceback" not in err and "interrupted: the running `accord serve`" in err, err
