@@ -19,7 +19,8 @@ from accord.sources.state import SourceState
 from accord.workspace import Workspace, WorkspaceError
 from tests.conftest import AS_OF
 
-EVER_PRICING = 'audience "Ever on pricing" of person\nwhere any event (event_type = "web.pageview" and url contains "/pricing")\n'
+EVER_PRICING = ('audience "Ever on pricing" of person\n'
+                'where any event (event_type = "web.pageview" and url contains "/pricing")\n')
 RUN = ["run", "--as-of", AS_OF.isoformat()]
 WIDE = {"COLUMNS": "200"}
 
@@ -134,7 +135,8 @@ def test_the_collector_log_keeps_offsets_and_loses_only_events_past_their_retent
     lines = [
         {"receivedAt": old, "batch": [
             {"type": "identify", "messageId": "i1", "timestamp": old, "traits": {"email": "ann@acme.io"}, **person},
-            {"type": "page", "messageId": "p-old", "timestamp": old, "properties": {"url": "https://acme.io/"}, **person},
+            {"type": "page", "messageId": "p-old", "timestamp": old, "properties": {"url": "https://acme.io/"},
+             **person},
             {"type": "track", "messageId": "t-old", "event": "Signed Up", "timestamp": old, **person}]},
         {"receivedAt": old, "batch": [
             {"type": "track", "messageId": "trial", "event": "Trial Started", "timestamp": old, **person},

@@ -70,7 +70,8 @@ class RetentionReport:
 
 def expired_sql(config: RetentionConfig, at: datetime) -> str:
     """The condition an event row past its retention at `at` meets (its columns event_type and "timestamp")."""
-    by_type = " ".join(f"WHEN {literal(t)} THEN {_cutoff(at, days)}" for t, days in sorted(config.event_days_by_type.items()))
+    by_type = " ".join(f"WHEN {literal(event_type)} THEN {_cutoff(at, days)}"
+                       for event_type, days in sorted(config.event_days_by_type.items()))
     otherwise = _cutoff(at, config.event_days) if config.event_days is not None else "NULL"
     return f'"timestamp" < CASE event_type {by_type} ELSE {otherwise} END' if by_type else f'"timestamp" < {otherwise}'
 

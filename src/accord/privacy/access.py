@@ -18,7 +18,8 @@ def access(ws: Workspace, lake: Lake, ref: str, actor: str) -> dict[str, Any]:
     subject = find_subject(lake, ref)
     request_id = requests.start(lake, "access", ref, actor)
     audit.record(lake, actor, "privacy access", request_id)
-    held = {search.table: found for search in lake_rows.searches(lake, subject) if (found := lake_rows.rows(lake, search))}
+    read = ((search.table, lake_rows.rows(lake, search)) for search in lake_rows.searches(lake, subject))
+    held = {table: rows for table, rows in read if rows}
     logged = collector_log.messages_of(collector_log.log_path(ws, lake.sandbox), subject)
     requests.finish(lake, request_id, {"tables": {t: len(r) for t, r in held.items()}, "collector_messages": len(logged)})
     return {"request_id": request_id, "generated_at": datetime.now(timezone.utc).isoformat(),
