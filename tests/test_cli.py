@@ -117,6 +117,22 @@ def test_ingest_with_a_mapping_then_look_at_quarantine(tmp_path) -> None:
         assert lake.current("person")[0]["source_key"] == "0031@00Dprod.Salesforce"
 
 
+def test_where_no_bar_can_be_drawn_progress_is_a_plain_line_now_and_then(tmp_path, monkeypatch) -> None:
+    """Output to a file, or relayed from serve, shows a bar only at its end: a long load says how far it got."""
+    from accord import cli
+
+    run("init", str(tmp_path / "ws"))
+    data = write_csv(tmp_path / "contacts.csv", ["Id", "Email"], [[str(i), f"p{i}@acme.com"] for i in range(3)])
+    quiet = run("ingest", "files", str(data), "--mapping", "salesforce/contact", "--entity", "person",
+                "--instance", "00Dprod", "-w", str(tmp_path / "ws")).output
+    assert "contacts.csv: 1/1, 3 rows" not in quiet, "a short load prints its bar alone"
+    monkeypatch.setattr(cli, "PLAIN_EVERY", 0.0)
+    data = write_csv(tmp_path / "contacts.csv", ["Id", "Email"], [[str(i), f"q{i}@acme.com"] for i in range(3)])
+    said = run("ingest", "files", str(data), "--mapping", "salesforce/contact", "--entity", "person",
+               "--instance", "00Dprod", "-w", str(tmp_path / "ws")).output
+    assert "contacts.csv: 0/1, 0 rows, " in said and "contacts.csv: 1/1, 3 rows, " in said, said
+
+
 def test_an_error_naming_brackets_shows_them(tmp_path) -> None:
     run("init", str(tmp_path / "ws"))
     result = run("status", "-w", str(tmp_path / "ws"), "--sandbox", "[qa]", ok=False)

@@ -25,6 +25,7 @@ from rich.progress import (
     ProgressColumn,
     SpinnerColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -198,8 +199,31 @@ class _Description(ProgressColumn):
         return Text(for_terminal(task.description))
 
 
+PLAIN_EVERY = 10.0
+"""Seconds between the progress lines written where no bar can be drawn (a file, or a command relayed to serve)."""
+
+
+class _Progress(Progress):
+    """Where the console is no terminal, a bar is drawn only once, at the end: a plain line of each task every
+    PLAIN_EVERY seconds says meanwhile how far it got (a backfill relayed to serve runs for hours)."""
+
+    def __init__(self, *columns: ProgressColumn, **settings: Any) -> None:
+        super().__init__(*columns, **settings)
+        self._said_at = time.monotonic()
+
+    def update(self, task_id: TaskID, **changes: Any) -> None:
+        super().update(task_id, **changes)
+        if self.console.is_terminal or time.monotonic() - self._said_at < PLAIN_EVERY:
+            return
+        self._said_at = time.monotonic()
+        for task in self.tasks:
+            done = f"{task.completed:,.0f}/{task.total:,.0f}, " if task.total else ""
+            self.console.print(Text(f"{for_terminal(task.description)}: {done}{task.fields.get('rows', 0):,} rows, "
+                                    f"{task.elapsed or 0:.0f} s"))
+
+
 def progress_bar() -> Progress:
-    return Progress(
+    return _Progress(
         SpinnerColumn(),
         _Description(),
         BarColumn(),
