@@ -170,3 +170,36 @@ def test_the_collector_log_keeps_offsets_and_loses_only_events_past_their_retent
         ingest_log(lake, CollectorLog(log.parent), "web", ws.config.collector.track_events)
         loaded = dict(lake.execute("SELECT source_id, event_type FROM event").fetchall())
     assert loaded == {"trial": "product.trial_started", "c-old": "track.consent_given", "p-new": "web.pageview"}
+
+
+@pytest.mark.parametrize(("text", "notes"), [
+    ('where count(event where event_type = "web.pageview" in last 180 days) >= 3',
+     ["reads 180 days back; kept: web.pageview 90 days"]),
+    ('where any event (event_type in ["web.pageview", "email.open"] in last 60 days)', []),
+    ('where any event (event_type in ["web.pageview", "email.open"] in last 500 days)',
+     ["reads 500 days back; kept: email.open 400, web.pageview 90 days"]),
+    ('where no event (in last 120 days)', ["reads 120 days back; kept: web.pageview 90 days"]),
+    ('where first event (event_type = "webinar.attend") before 450 days ago',
+     ["reads 450 days back; kept: webinar.attend 400 days"]),
+    ('where any event (event_type = "web.pageview")', []),
+])
+def test_an_audience_reading_further_back_than_events_are_kept_is_noted(text: str, notes: list[str]) -> None:
+    from accord.audiences.text import parse_audience
+    from accord.governance.retention import reads_beyond
+
+    config = RetentionConfig(event_days=400, event_days_by_type={"web.pageview": 90})
+    assert reads_beyond(parse_audience(f'audience "a" of person\n{text}\n'), config) == notes
+    assert reads_beyond(parse_audience(f'audience "a" of person\n{text}\n'), RetentionConfig()) == []
+
+
+def test_audiences_validate_notes_what_retention_hides(tmp_path: Path) -> None:
+    ws = Workspace.init(tmp_path / "ws")
+    (ws.root / "audiences" / "a.aud").write_text(
+        'audience "Long readers" of person\nwhere count(event where event_type = "web.pageview" in last 180 days) >= 3\n')
+    config = yaml.safe_load((ws.root / "accord.yaml").read_text())
+    config["governance"] = {"retention": {"event_days_by_type": {"web.pageview": 90}}}
+    (ws.root / "accord.yaml").write_text(yaml.safe_dump(config))
+    done = CliRunner().invoke(app, ["audiences", "validate", "-w", str(ws.root)], env=WIDE)
+    assert done.exit_code == 0
+    assert ("note: Long readers reads 180 days back; kept: web.pageview 90 days (governance.retention)"
+            in done.output), done.output

@@ -947,12 +947,16 @@ def audiences_validate(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = Non
     """Parse and compile every audience file; errors name the file, line and column."""
     from accord.audiences.compile import Compiler
     from accord.audiences.files import load_audiences
+    from accord.governance.retention import reads_beyond
 
     with user_errors():
         ws = open_workspace(workspace)
         audiences = load_audiences(ws.audiences_dir(sandbox), ws.schema)
         Compiler(datetime.now(timezone.utc), ws.schema).compile_all(audiences)
     console.print(f"{len(audiences)} audiences are valid")
+    for audience in audiences:
+        for note in reads_beyond(audience, ws.config.governance.retention):
+            console.print(f"note: {audience.name} {note} (governance.retention)")
 
 
 @audiences_app.command("list")

@@ -10,6 +10,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from accord.audiences.ast import (
+    Aggregate,
+    Audience,
+    Compare,
+    InValues,
+    Occurrence,
+    Quantified,
+    walk,
+)
 from accord.lake.sql import literal
 from accord.lake.store import Lake
 from accord.sources.collector import (
@@ -109,6 +118,37 @@ def expired_message(config: RetentionConfig, at: datetime,
         when = message_time(m, received)
         return days is not None and when is not None and when < at - timedelta(days=days)
     return expired
+
+
+def reads_beyond(audience: Audience, config: RetentionConfig) -> list[str]:
+    """Each way the audience looks further back than the events it reads are kept, in words: such a condition
+    only ever sees the days kept."""
+    notes = []
+    for node in walk(audience.where):
+        if isinstance(node, (Quantified, Aggregate)) and node.relation == "event" and node.window is not None:
+            days = node.window.last_days
+        elif isinstance(node, Occurrence):
+            days = node.days
+        else:
+            continue
+        named = _event_types(node.where)
+        kept = {t: config.days(t) for t in named} if named else {"events": config.event_days,
+                                                                  **config.event_days_by_type}
+        shorter = sorted(f"{t} {d}" for t, d in kept.items() if d is not None and days is not None and d < days)
+        if shorter:
+            notes.append(f"reads {days} days back; kept: {', '.join(shorter)} days")
+    return notes
+
+
+def _event_types(where: Any) -> set[str]:
+    """The event types a condition names (`event_type = ...`, `event_type in [...]`); none: it reads any type."""
+    named: set[str] = set()
+    for node in walk(where) if where is not None else ():
+        if isinstance(node, Compare) and node.field == "event_type" and node.op == "=":
+            named.add(str(node.value))
+        elif isinstance(node, InValues) and node.field == "event_type" and not node.negated:
+            named.update(str(v) for v in node.values)
+    return named
 
 
 def _cutoff(at: datetime, days: int) -> str:
