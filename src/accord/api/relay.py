@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 from click.testing import Result
@@ -75,16 +75,17 @@ def announced(folder: Path, alive_only: bool = True) -> Announcement | None:
     return found
 
 
-def forward(server: Announcement, argv: list[str], env: dict[str, str],
-            out: IO[bytes] | None = None, err: IO[bytes] | None = None) -> int:
-    """Have the server run `accord <argv>`, writing its output to `out` and `err` (this process's own by default)
-    as the server sends it; returns the command's exit code."""
-    streams = {"stdout": out or sys.stdout.buffer, "stderr": err or sys.stderr.buffer}
+def forward(server: Announcement, argv: list[str], env: dict[str, str]) -> int:
+    """Have the server run `accord <argv>`, writing its output here as the server sends it; returns the command's
+    exit code."""
+    streams = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
     command = {"argv": [packed(arg) for arg in argv], "env": {name: packed(value) for name, value in env.items()}}
     with httpx.stream("POST", f"{server.url}/_relay", json=command, headers={TOKEN_HEADER: server.token},
                       timeout=None) as answer:
         answer.raise_for_status()
         for line in answer.iter_lines():
+            if not line:
+                continue
             part = json.loads(line)
             if "exit_code" in part:
                 return int(part["exit_code"])
