@@ -12,7 +12,8 @@ import yaml
 from typer.testing import CliRunner
 
 from accord.cli import app
-from accord.governance.retention import RetentionConfig, expired_sql
+from accord.governance.config import RetentionConfig
+from accord.governance.retention import expired_sql
 from accord.sources.collector import CollectorLog, ingest_log
 from accord.sources.files import jobs_from_manifest, load_file
 from accord.sources.state import SourceState

@@ -3,11 +3,11 @@ sources, the policies, and how long events are kept."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from accord.governance.retention import RetentionConfig
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
+MAX_DAYS = 36_500
+"""A hundred years: longer is for ever, and further back than any date can be counted."""
 
 
 class CustomLabel(BaseModel):
@@ -45,6 +45,37 @@ class Policy(BaseModel):
     @property
     def labels(self) -> list[str]:
         return self.any_of or self.all_of
+
+
+class RetentionConfig(BaseModel):
+    """How long events are kept (`governance.retention` in accord.yaml); by default, for ever."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_days: int | None = Field(default=None, ge=1, le=MAX_DAYS, description="Days an event is kept, counted "
+                                                                                "from its timestamp; none: kept for "
+                                                                                "ever.")
+    event_days_by_type: dict[str, int] = Field(default_factory=dict, description="Days kept per event type "
+                                                                                 "(web.pageview: 90), over "
+                                                                                 "event_days.")
+
+    @field_validator("event_days_by_type")
+    @classmethod
+    def _whole_days(cls, kept: dict[str, int]) -> dict[str, int]:
+        for event_type, days in kept.items():
+            if not event_type.strip() or not 1 <= days <= MAX_DAYS:
+                raise ValueError(f"{event_type[:80]!r}: {days}: give an event type and from 1 to {MAX_DAYS} days "
+                                 "(leave the type out to keep its events for ever)")
+        return kept
+
+    @property
+    def limited(self) -> bool:
+        """Is any event kept for a limited time?"""
+        return self.event_days is not None or bool(self.event_days_by_type)
+
+    def days(self, event_type: str) -> int | None:
+        """Days an event of this type is kept (None: for ever)."""
+        return self.event_days_by_type.get(event_type, self.event_days)
 
 
 class GovernanceConfig(BaseModel):
