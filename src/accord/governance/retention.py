@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from accord.audiences.ast import (
     Aggregate,
     Audience,
@@ -19,6 +17,7 @@ from accord.audiences.ast import (
     Quantified,
     walk,
 )
+from accord.governance.config import RetentionConfig
 from accord.lake.sql import literal
 from accord.lake.store import Lake
 from accord.sources.collector import (
@@ -30,41 +29,8 @@ from accord.sources.collector import (
 
 EVENT_MESSAGES = ("track", "page", "screen")
 """The collector's messages that are events (identify, group and alias messages are people and accounts)."""
-MAX_DAYS = 36_500
-"""A hundred years: longer is for ever, and further back than any date can be counted."""
 LOG_SWEEP_EVERY = timedelta(days=1)
 """How often the collector log is read whole for messages past their retention (retention counts in days)."""
-
-
-class RetentionConfig(BaseModel):
-    """How long events are kept (`governance.retention` in accord.yaml); by default, for ever."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    event_days: int | None = Field(default=None, ge=1, le=MAX_DAYS, description="Days an event is kept, counted "
-                                                                                "from its timestamp; none: kept for "
-                                                                                "ever.")
-    event_days_by_type: dict[str, int] = Field(default_factory=dict, description="Days kept per event type "
-                                                                                 "(web.pageview: 90), over "
-                                                                                 "event_days.")
-
-    @field_validator("event_days_by_type")
-    @classmethod
-    def _whole_days(cls, kept: dict[str, int]) -> dict[str, int]:
-        for event_type, days in kept.items():
-            if not event_type.strip() or not 1 <= days <= MAX_DAYS:
-                raise ValueError(f"{event_type[:80]!r}: {days}: give an event type and from 1 to {MAX_DAYS} days "
-                                 "(leave the type out to keep its events for ever)")
-        return kept
-
-    @property
-    def limited(self) -> bool:
-        """Is any event kept for a limited time?"""
-        return self.event_days is not None or bool(self.event_days_by_type)
-
-    def days(self, event_type: str) -> int | None:
-        """Days an event of this type is kept (None: for ever)."""
-        return self.event_days_by_type.get(event_type, self.event_days)
 
 
 @dataclass
@@ -95,14 +61,13 @@ def expire_events(lake: Lake, config: RetentionConfig, at: datetime) -> Retentio
     with lake.transaction():
         people = 0
         if prepared:
-            people = int(lake.scalar(f"SELECT count(DISTINCT person_id) FROM aud_person_events WHERE {expired}"))
-            lake.execute(f"INSERT INTO aud_pending SELECT DISTINCT 'person', person_id FROM aud_person_events "
-                         f"WHERE {expired}")
+            # DuckDB answers an INSERT or a DELETE with the rows it wrote.
+            people = int(lake.scalar(f"INSERT INTO aud_pending SELECT DISTINCT 'person', person_id "
+                                     f"FROM aud_person_events WHERE {expired}"))
             lake.execute(f"DELETE FROM aud_person_events WHERE {expired}")
-        events = int(lake.scalar(f"SELECT count(*) FROM event WHERE {expired}"))
-        if events:
-            lake.execute(f"DELETE FROM event WHERE {expired}")
+        events = int(lake.scalar(f"DELETE FROM event WHERE {expired}"))
     return RetentionReport(events, people)
+
 
 
 def expired_message(config: RetentionConfig, at: datetime,

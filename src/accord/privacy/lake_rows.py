@@ -67,9 +67,8 @@ def erase(lake: Lake, found: list[Search]) -> dict[str, int]:
     erased = {}
     with lake.transaction():
         for search in found:
-            deleted = lake.execute(f"DELETE FROM {ident(search.table)} WHERE {search.where}", search.params).fetchone()
-            if deleted and deleted[0]:
-                erased[search.table] = int(deleted[0])
+            if deleted := int(lake.scalar(f"DELETE FROM {ident(search.table)} WHERE {search.where}", search.params)):
+                erased[search.table] = deleted
     # The write-ahead log no longer holds the rows either; FORCE, since under serve another thread's write
     # (the collector, a delivery) is nearly always under way, and a plain CHECKPOINT refuses then.
     lake.execute("FORCE CHECKPOINT")
