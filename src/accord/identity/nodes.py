@@ -44,11 +44,10 @@ def values_sql(kind: str, namespace: str, profile: str, org: str | None = None) 
             f"AND n.namespace = {literal(namespace)} AND n.profile_id = {profile}{others})")
 
 
-def salesforce_orgs(lake: Lake, kind: str, up_to: int | None = None) -> set[str]:
-    """The Salesforce orgs the store holds `kind` records of (in the batches up to `up_to`)."""
-    within = "" if up_to is None else f" AND batch_id <= {int(up_to)}"
-    return {str(r[0]) for r in lake.execute(f"SELECT DISTINCT source_instance_id FROM {kind} "
-                                            f"WHERE source_type = 'Salesforce'{within}").fetchall()}
+def salesforce_orgs(lake: Lake, kind: str) -> dict[str, int]:
+    """The Salesforce orgs the store holds `kind` records of, each with the first batch that brought one."""
+    return {str(org): int(first) for org, first in lake.execute(
+        f"SELECT source_instance_id, min(batch_id) FROM {kind} WHERE source_type = 'Salesforce' GROUP BY 1").fetchall()}
 
 
 def profile_of(lake: Lake, kind: str, namespace: str, value: str) -> str | None:

@@ -45,8 +45,9 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, engine: Engine, full:
     last = lake.scalar("SELECT max(last_batch_id) FROM identity_runs WHERE kind = ?", [kind])
     settled = settled_batch(lake)
     mode = "full" if full or last is None else "incremental"
-    by_org = len(salesforce_orgs(lake, kind)) > 1
-    if mode == "incremental" and by_org != (len(salesforce_orgs(lake, kind, int(last))) > 1):
+    orgs = salesforce_orgs(lake, kind)
+    by_org = len(orgs) > 1
+    if mode == "incremental" and by_org != (sum(first <= int(last) for first in orgs.values()) > 1):
         mode = "full"  # the CRM id limits now count per org, or no longer do: every profile is judged again
     node_ns = RECORD_NAMESPACE[kind]
     with lake.transaction():
