@@ -12,11 +12,11 @@ from accord.pipeline import run_identity
 from accord.profiles.lookup import get_account, get_person
 from accord.sources.collector import (
     BadBatch,
-    CollectorLog,
     ingest_log,
     to_records,
     validate_batch,
 )
+from accord.sources.collector_log import CollectorLog
 
 T = "2026-11-20T10:00:00Z"
 BATCH = [

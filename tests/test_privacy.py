@@ -6,7 +6,6 @@ removal stops the request before anything is erased."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -25,7 +24,7 @@ from accord.privacy.requests import listed
 from accord.privacy.subject import find_subject
 from accord.profiles.lookup import ProfileNotFound
 from accord.profiles.serving import ServedProfiles
-from accord.sources.collector import CollectorLog
+from accord.sources.collector_log import LOG_NAME, CollectorLog, segments
 from accord.workspace import Workspace
 from tests.conftest import evaluated_workspace, write_csv
 from tests.destinations.harnesses import SECRET, WebhookHarness
@@ -50,7 +49,7 @@ def delivered(tmp_path: Path, evaluated_lake: Path, monkeypatch: pytest.MonkeyPa
         email = str(lake.scalar("SELECT min(p.email) FROM destination_members d JOIN person_profile p "
                                 "ON p.person_id = d.profile_id WHERE d.destination = 'hook'"))
         ServedProfiles(ws.lake_path().parent / "profiles.sqlite").sync(lake)
-    log = CollectorLog(ws.lake_path().parent / "collector")
+    log = CollectorLog(ws.lake_path().parent / "collector", segment_bytes=1)  # each append a segment of its own
     log.append([{"type": "identify", "userId": "u-erase-me", "traits": {"email": email.upper()}},
                 {"type": "track", "event": "Pricing Viewed", "userId": "u-keep", "properties": {"plan": "pro"}}])
     log.append([{"type": "track", "event": "Demo", "anonymousId": "anon-keep-1"}])
@@ -101,8 +100,9 @@ def test_access_to_a_file_that_cannot_be_written_records_no_request(delivered) -
 def test_delete_leaves_no_trace_anywhere_and_destinations_get_removals(delivered) -> None:
     ws, email, receiver = delivered
     values = identifiers(ws, email)
-    log_path = collector_log.log_path(ws, None)
-    size_before = log_path.stat().st_size
+    log = collector_log.log_folder(ws, None)
+    sizes_before = [s.size() for s in segments(log)]
+    assert len(sizes_before) == 2
     assert email in receiver.held(ws.root, ws.config.name)
     with ws.lake() as lake:
         # What a Spark job left beside the store.
@@ -120,8 +120,8 @@ def test_delete_leaves_no_trace_anywhere_and_destinations_get_removals(delivered
     with ws.lake() as lake:
         assert_no_trace(lake, values)
         assert listed(lake)[0]["request_id"] == request_id and listed(lake)[0]["status"] == "completed"
-    logged = log_path.read_bytes()
-    assert log_path.stat().st_size == size_before and b"u-keep" in logged and b"anon-keep-1" in logged
+    logged = b"".join(s.path.read_bytes() for s in segments(log))
+    assert [s.size() for s in segments(log)] == sizes_before and b"u-keep" in logged and b"anon-keep-1" in logged
     assert not [v for v in values if v.lower().encode() in logged.lower()]
     for part in [*ws.root.glob("exports/**/part-*"), *ws.root.glob("plain/**/part-*")]:
         assert not [v for v in values if v.lower() in part.read_text().lower()], part
@@ -149,7 +149,7 @@ def test_a_destination_that_cannot_take_the_removal_stops_the_erasure(delivered)
         kept = lake.scalar("SELECT count(*) FROM person_profile WHERE email = ?", [email])
         request = listed(lake)[0]
     assert kept == 1 and request["status"] == "failed" and "could not take the removal" in request["error"]
-    assert os.path.getsize(collector_log.log_path(ws, None)) > 0
+    assert b"u-erase-me" in (collector_log.log_folder(ws, None) / LOG_NAME).read_bytes()
 
 
 def test_an_email_two_profiles_share_erases_both(delivered) -> None:

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from accord.cli import app
 from accord.governance.config import RetentionConfig
 from accord.governance.retention import expired_sql
-from accord.sources.collector import CollectorLog, ingest_log
+from accord.sources.collector import ingest_log
+from accord.sources.collector_log import LOG_NAME, CollectorLog
 from accord.sources.files import jobs_from_manifest, load_file
 from accord.sources.state import SourceState
 from accord.workspace import Workspace, WorkspaceError
@@ -123,7 +124,7 @@ def test_the_collector_log_keeps_offsets_and_loses_only_events_past_their_retent
     """Old page and track messages leave the log (a track event mapped to its type is kept as that type is); an
     identify, a message stating consent and recent events stay; every line keeps its length, so the lake's
     cursor still points at line starts, and what was not loaded yet loads without the removed messages."""
-    from accord.privacy.collector_log import log_path
+    from accord.privacy.collector_log import log_folder
 
     ws = Workspace.init(tmp_path / "ws")
     config = yaml.safe_load((ws.root / "accord.yaml").read_text())
@@ -148,7 +149,7 @@ def test_the_collector_log_keeps_offsets_and_loses_only_events_past_their_retent
             {"type": "page", "messageId": "p-late", "timestamp": old, "sentAt": recent, **person},
             {"type": "page", "messageId": "p-new", "timestamp": recent, **person}]},
     ]
-    log = log_path(ws, None)
+    log = log_folder(ws, None) / LOG_NAME
     log.parent.mkdir(parents=True)
     log.write_text("".join(json.dumps(line) + "\n" for line in lines))
     starts = [0]

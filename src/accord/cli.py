@@ -1161,10 +1161,13 @@ def run_all(
             assert done.identity is not None and done.evaluation is not None
             done.evaluation.failed = usable.problems | done.evaluation.failed
             print_identity(done.identity)
-            if done.retention is not None:
+            if done.retention is not None and ws.config.governance.retention.limited:
                 console.print(f"retention: {done.retention.events:,} events past their retention removed from "
                               f"the store, {done.retention.log_messages:,} from the collector log; "
                               f"{done.retention.people:,} people re-decided")
+            if done.retention is not None and done.retention.log_bytes:
+                console.print(f"retention: {done.retention.log_bytes / 1e6:,.1f} MB of collector log the store "
+                              "had loaded removed")
             print_evaluation(done.evaluation)
             print_published(ws, lake, done.records)
             if pause is None and not scheduled and done.evaluation.failed:

@@ -259,7 +259,8 @@ def _consent_from_a_cmp(ws: Workspace, lake: Lake) -> list[IngestResult]:
     """A few webinar attendees refuse advertising and data sharing in the site's consent banner, as a CMP tells
     Segment (`context.consent.categoryPreferences`): the collector's log carries it into the lake, and LinkedIn and
     Google then leave them out while Marketo, which needs e-mail consent only, still gets them."""
-    from accord.sources.collector import CollectorLog, ingest_log
+    from accord.sources.collector import ingest_log
+    from accord.sources.collector_log import CollectorLog
 
     attendees = lake.query(
         "SELECT DISTINCT p.email FROM campaign_member_current m JOIN person_current p ON p.source_key = m.person_key "

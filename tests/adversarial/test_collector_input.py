@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from accord.sources.collector import CollectorLog, ingest_log
+from accord.sources.collector import ingest_log
+from accord.sources.collector_log import CollectorLog
 from accord.workspace import Workspace
 
 NOW = datetime.now(timezone.utc).isoformat()

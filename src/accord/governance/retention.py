@@ -41,6 +41,8 @@ class RetentionReport:
     """People whose events were among them: the next evaluation re-decides them."""
     log_messages: int = 0
     """Event messages removed from the collector log."""
+    log_bytes: int = 0
+    """Bytes of loaded collector log segments removed."""
 
 
 def expired_sql(config: RetentionConfig, at: datetime) -> str:

@@ -36,7 +36,8 @@ from accord.pipeline.stage import Context, Stage
 from accord.pipeline.stages import IDENTITY, PROFILES
 from accord.profiles.serving import ServedProfiles
 from accord.schedules import next_run
-from accord.sources.collector import CollectorLog, ingest_log
+from accord.sources.collector import ingest_log
+from accord.sources.collector_log import CollectorLog
 from accord.sources.config import SourceConfig
 from accord.workspace import CONFIG_FILE, Workspace
 

@@ -7,6 +7,8 @@ decisions after the profiles.)
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from accord.activation.run import deliver, reading
 from accord.audiences.evaluate import evaluate
 from accord.governance.retention import LOG_SWEEP_EVERY, expire_events, expired_message
@@ -15,6 +17,8 @@ from accord.lake.store import now
 from accord.pipeline.stage import Context, Stage
 from accord.privacy import collector_log
 from accord.profiles.build import build_profiles
+from accord.sources.collector import loaded_offset
+from accord.sources.collector_log import LOG_NAME, remove_loaded, segments
 from accord.sources.state import SourceState
 
 RECORDS = ("person", "account", "account_person", "batches")
@@ -38,13 +42,25 @@ def _profiles(ctx: Context) -> tuple[int, int]:
 def _retention(ctx: Context) -> tuple[int, int]:
     config, at = ctx.workspace.config.governance.retention, now()
     ctx.retention = expire_events(ctx.lake, config, at)
+    log = collector_log.log_folder(ctx.workspace, ctx.lake.sandbox)
+    if config.collector_log_days is not None:
+        ctx.retention.log_bytes = remove_loaded(log, loaded_offset(ctx.lake, log / LOG_NAME),
+                                                at - timedelta(days=config.collector_log_days))
     swept = SourceState(ctx.lake, "collector")
-    if swept.due("retention", "log_swept_at", LOG_SWEEP_EVERY):
-        log = collector_log.log_path(ctx.workspace, ctx.lake.sandbox)
+    if config.limited and swept.due("retention", "log_swept_at", LOG_SWEEP_EVERY):
         track_events = ctx.workspace.config.collector.track_events
         ctx.retention.log_messages = collector_log.rewrite_without(log, expired_message(config, at, track_events))
         swept.put("retention", "log_swept_at", at.isoformat())
     return ctx.retention.events + ctx.retention.log_messages, ctx.retention.people
+
+
+def _retention_due(ctx: Context) -> bool:
+    """Events are kept for a limited time, or the collector log has segments besides the one written to."""
+    if ctx.workspace is None:
+        return False
+    config = ctx.workspace.config.governance.retention
+    return config.limited or (config.collector_log_days is not None
+                              and len(segments(collector_log.log_folder(ctx.workspace, ctx.lake.sandbox))) > 1)
 
 
 def _audiences(ctx: Context) -> tuple[int, int]:
@@ -65,7 +81,7 @@ IDENTITY = Stage("identity", RECORDS, ("identity_nodes", "identity_merges", "ide
 PROFILES = Stage("profiles", ("identity_nodes", "person", "account"),
                  ("person_profile", "account_profile", "profile_lineage"), _profiles)
 RETENTION = Stage("retention", ("event",), ("event", "aud_person_events", "aud_pending", "collector log"), _retention,
-                  when=lambda ctx: ctx.workspace is not None and ctx.workspace.config.governance.retention.limited)
+                  when=_retention_due)
 AUDIENCES = Stage("audiences", ("person_profile", "account_profile", "person_account", "opportunity", "event"),
                   ("audience_membership", "audience_membership_history", "audience_runs", "audiences"), _audiences)
 ACTIVATION = Stage("activation", ("audience_membership", "destination_members"),

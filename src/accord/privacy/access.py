@@ -20,7 +20,7 @@ def access(ws: Workspace, lake: Lake, ref: str, actor: str) -> dict[str, Any]:
     audit.record(lake, actor, "privacy access", request_id)
     read = ((search.table, lake_rows.rows(lake, search)) for search in lake_rows.searches(lake, subject))
     held = {table: rows for table, rows in read if rows}
-    logged = collector_log.messages_of(collector_log.log_path(ws, lake.sandbox), subject)
+    logged = collector_log.messages_of(collector_log.log_folder(ws, lake.sandbox), subject)
     requests.finish(lake, request_id, {"tables": {t: len(r) for t, r in held.items()}, "collector_messages": len(logged)})
     return {"request_id": request_id, "generated_at": datetime.now(timezone.utc).isoformat(),
             "person_ids": list(subject.profile_ids),

@@ -10,9 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
-import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from accord import fastjson
-from accord.ingest.limits import MAX_DEPTH, escaped, json_problem
+from accord.ingest.limits import MAX_DEPTH, json_problem
 from accord.ingest.loader import IngestResult
 from accord.ingest.records import as_text, ingest_records
 from accord.lake.store import Lake, latest_view_sql, now
@@ -35,11 +33,11 @@ from accord.model.times import (
     parse_instant,
 )
 from accord.sources.base import MalformedRow
+from accord.sources.collector_log import CollectorLog
 
 TYPES = {"identify", "track", "page", "screen", "group", "alias"}
 MAX_MESSAGE_BYTES = 32 * 1024
 SOURCE_TYPE = "Collector"
-LOG_NAME = "collector.log.jsonl"
 
 
 class BadBatch(ValueError):
@@ -125,87 +123,6 @@ def _time_problem(message: dict[str, Any], where: str) -> str | None:
         except ValueError:
             return f"{where}.{key} {stamp!r} is not ISO 8601"
     return None
-
-
-class CollectorLog:
-    """An append-only JSON-lines file; `append` returns only once the batch is on disk.
-
-    Appends from concurrent requests are group-committed: one writer thread writes every line waiting and
-    fsyncs once for all of them, then releases their callers.
-    """
-
-    def __init__(self, folder: Path, max_waiting: int = 256) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / LOG_NAME
-        self.max_waiting = max_waiting
-        # Called in log order with the entries of each synced write and the log's size after it.
-        self.written: Callable[[list[dict[str, Any]], int], None] | None = None
-        self._queue: list[tuple[str, dict[str, Any], threading.Event]] = []
-        self._cond = threading.Condition()
-        self._failed: Exception | None = None
-        threading.Thread(target=self._writer, name="collector-log", daemon=True).start()
-
-    @property
-    def busy(self) -> bool:
-        """Too many appends are waiting: the caller should answer 429 and have the client retry."""
-        return len(self._queue) >= self.max_waiting
-
-    def append(self, messages: list[dict[str, Any]], received_at: datetime | None = None) -> None:
-        entry = {"receivedAt": (received_at or now()).isoformat(), "batch": messages}
-        done = threading.Event()
-        with self._cond:
-            self._queue.append((fastjson.dumps(entry), entry, done))
-            self._cond.notify()
-        done.wait()
-        if self._failed is not None:
-            raise OSError(f"the collector log could not be written: {self._failed}")
-
-    def _writer(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue:
-                    self._cond.wait()
-                waiting, self._queue = self._queue, []
-            try:
-                with self.path.open("ab") as f:
-                    f.write("".join(line + "\n" for line, _, _ in waiting).encode())
-                    f.flush()
-                    os.fsync(f.fileno())
-                    size = f.tell()
-                self._failed = None
-            except OSError as err:
-                self._failed = err
-            if self._failed is None and self.written is not None:
-                self.written([entry for _, entry, _ in waiting], size)
-            for _, _, done in waiting:
-                done.set()
-
-    def size(self) -> int:
-        """Bytes written so far."""
-        return self.path.stat().st_size if self.path.exists() else 0
-
-    def read_from(self, offset: int, until: int | None = None) -> tuple[list[dict[str, Any]], int]:
-        """Whole lines after `offset` and before `until` (a torn last line, from a crash mid-write, is left for
-        later)."""
-        if not self.path.exists():
-            return [], offset
-        with self.path.open("rb") as f:
-            f.seek(offset)
-            data = f.read() if until is None else f.read(max(0, until - offset))
-        end = data.rfind(b"\n") + 1
-        return [_entry(line) for line in data[:end].splitlines() if line.strip()], offset + end
-
-
-def _entry(line: bytes) -> dict[str, Any]:
-    """A logged line; one that no longer parses is kept as `unreadable`, to be quarantined rather than block the
-    lines after it."""
-    try:
-        entry = fastjson.loads(line)
-        if isinstance(entry, dict) and isinstance(entry.get("batch"), list):
-            return entry
-    except ValueError:
-        pass
-    return {"receivedAt": None, "batch": [], "unreadable": escaped(line.decode("utf-8", "backslashreplace"))}
 
 
 @dataclass
@@ -337,8 +254,8 @@ def ingest_log(lake: Lake, log: CollectorLog, instance: str, track_events: dict[
                until: int | None = None) -> list[IngestResult]:
     """Load what the log holds beyond the stored cursor (and before `until`); safe to repeat after a crash (loads
     are idempotent)."""
-    offset = lake.scalar("SELECT max(offset_bytes) FROM collector_offsets WHERE log_name = ?", [str(log.path)]) or 0
-    entries, new_offset = log.read_from(int(offset), until)
+    offset = loaded_offset(lake, log.path)
+    entries, new_offset = log.read_from(offset, until)
     if not entries:
         return []
     entries, refused = _screen(entries)
@@ -355,6 +272,11 @@ def ingest_log(lake: Lake, log: CollectorLog, instance: str, track_events: dict[
                                           malformed=refused.get(entity)))
     lake.execute("INSERT INTO collector_offsets VALUES (?, ?, ?)", [str(log.path), new_offset, now()])
     return results
+
+
+def loaded_offset(lake: Lake, log: Path) -> int:
+    """How far the lake has loaded the log (known by the path of its first segment)."""
+    return int(lake.scalar("SELECT max(offset_bytes) FROM collector_offsets WHERE log_name = ?", [str(log)]) or 0)
 
 
 def _screen(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, list[MalformedRow]]]:
