@@ -51,19 +51,47 @@ def test_the_log_rolls_into_segments_and_offsets_run_across_them(tmp_path: Path,
 
 @settings(max_examples=40, deadline=None)
 @given(batches=st.lists(st.integers(1, 4), min_size=1, max_size=12), segment_bytes=st.integers(1, 700),
-       cuts=st.lists(st.integers(0, 4000), max_size=5))
+       cuts=st.lists(st.integers(0, 4000), max_size=5), at_most=st.none() | st.integers(1, 600))
 def test_reading_in_any_stretches_gives_every_line_once(tmp_path_factory, batches: list[int], segment_bytes: int,
-                                                         cuts: list[int]) -> None:
+                                                         cuts: list[int], at_most: int | None) -> None:
     log = CollectorLog(tmp_path_factory.mktemp("log"), segment_bytes=segment_bytes)
     n = 0
     for size in batches:
         log.append([m for i in range(size) for m in page(n + i)])
         n += size
+    data = b"".join(s.path.read_bytes() for s in segments(log.folder))
     offset, read = 0, []
     for until in [*sorted(cuts), None]:
-        entries, offset = log.read_from(offset, until)
-        read += ids(entries)
+        while True:
+            entries, end = log.read_from(offset, until, at_most)
+            first_line = data.find(b"\n", offset) + 1 - offset
+            assert at_most is None or end - offset <= max(at_most, 2 * first_line), "more only to end a long line"
+            if end == offset:
+                break
+            offset, read = end, read + ids(entries)
     assert read == [f"m{i}" for i in range(n)] and offset == log.size()
+
+
+def test_a_store_far_behind_loads_the_log_a_stretch_at_a_time(tmp_path: Path, lake, monkeypatch) -> None:
+    """After the lake's cycle failed for hours, the backlog is not read into memory whole."""
+    log = CollectorLog(tmp_path / "collector", segment_bytes=500)
+    for n in range(10):
+        log.append(page(n))
+    sizes: list[int] = []
+    read_from = log.read_from
+
+    def measured(offset: int, until: int | None = None, at_most: int | None = None) -> tuple[list, int]:
+        entries, end = read_from(offset, until, at_most)
+        sizes.append(end - offset)
+        return entries, end
+
+    monkeypatch.setattr(log, "read_from", measured)
+    monkeypatch.setattr("accord.sources.collector.STRETCH_BYTES", 400)
+    loaded = ingest_log(lake, log, "ws")
+    assert sum(r.loaded for r in loaded if r.entity == "event") == 10
+    assert max(sizes) <= 400 and len(sizes) > 3 and sizes[-1] == 0
+    assert lake.scalar("SELECT count(*) FROM collector_offsets") == len(sizes) - 1, "each stretch moves the cursor"
+    assert ingest_log(lake, log, "ws") == []
 
 
 def test_a_batch_acknowledged_after_a_torn_line_is_not_lost(tmp_path: Path, lake) -> None:

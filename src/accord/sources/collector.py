@@ -250,18 +250,32 @@ def source_key(source_id: str, instance: str) -> str:
     return f"{source_id}@{instance}.{SOURCE_TYPE}"
 
 
+STRETCH_BYTES = 64 * 1024 * 1024
+"""The most of the log loaded at once: a store far behind it (after its cycle failed for hours while the collector
+took events) catches up stretch by stretch, in bounded memory."""
+
+
 def ingest_log(lake: Lake, log: CollectorLog, instance: str, track_events: dict[str, str] | None = None,
                until: int | None = None) -> list[IngestResult]:
-    """Load what the log holds beyond the stored cursor (and before `until`); safe to repeat after a crash (loads
-    are idempotent)."""
-    offset = loaded_offset(lake, log.path)
-    entries, new_offset = log.read_from(offset, until)
-    if not entries:
-        return []
+    """Load what the log holds beyond the stored cursor (and before `until`), a stretch at a time; safe to repeat
+    after a crash (loads are idempotent)."""
+    results: list[IngestResult] = []
+    while True:
+        offset = loaded_offset(lake, log.path)
+        entries, new_offset = log.read_from(offset, until, STRETCH_BYTES)
+        if new_offset == offset:
+            return results
+        results += _load_stretch(lake, log, entries, (offset, new_offset), instance, track_events)
+
+
+def _load_stretch(lake: Lake, log: CollectorLog, entries: list[dict[str, Any]], stretch: tuple[int, int],
+                  instance: str, track_events: dict[str, str] | None) -> list[IngestResult]:
+    """Load the entries the log holds between two offsets (blank lines hold none), and move the cursor past them."""
     entries, refused = _screen(entries)
     records = to_records(entries, instance, track_events)
     if records.rows.get("person"):
         records.rows["person"] = _without_known_people(lake, records.rows["person"], instance)
+    offset, new_offset = stretch
     digest = hashlib.sha256(f"{log.path}:{offset}:{new_offset}".encode()).hexdigest()
     results = []
     for entity in ("account", "person", "account_person", "event"):

@@ -139,16 +139,29 @@ class CollectorLog:
         found = segments(self.folder)
         return found[-1].start + found[-1].size() if found else 0
 
-    def read_from(self, offset: int, until: int | None = None) -> tuple[list[dict[str, Any]], int]:
-        """Whole lines after `offset` and before `until`, and the offset after them (a torn last line, from a crash
-        mid-write or a write under way, is left for later)."""
-        found = [s for s in segments(self.folder) if until is None or s.start < until]
+    def read_from(self, offset: int, until: int | None = None,
+                  at_most: int | None = None) -> tuple[list[dict[str, Any]], int]:
+        """Whole lines after `offset` and before `until`, at most `at_most` bytes of them (more only to end a line
+        longer than that), and the offset after them. A torn last line, from a crash mid-write or a write under
+        way, is left for later."""
+        found = segments(self.folder)
         if found and offset < found[0].start:  # removed segments are loaded ones: only an old cursor points there
             offset = found[0].start
+        end_of_log = found[-1].start + found[-1].size() if found else 0
+        span = at_most
+        while True:
+            limit = until if span is None else offset + span if until is None else min(until, offset + span)
+            entries, end = self._read(found, offset, limit)
+            if end > offset or limit is None or limit == until or limit >= end_of_log:
+                return entries, end
+            span = 2 * span if span else None
+
+    @staticmethod
+    def _read(found: list[Segment], offset: int, until: int | None) -> tuple[list[dict[str, Any]], int]:
         chunks = []
         for segment in found:
             size = segment.size()
-            if segment.start + size <= offset:
+            if segment.start + size <= offset or (until is not None and segment.start >= until):
                 continue
             with segment.path.open("rb") as f:
                 f.seek(max(offset, segment.start) - segment.start)
