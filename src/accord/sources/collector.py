@@ -285,6 +285,8 @@ def _load_stretch(lake: Lake, log: CollectorLog, entries: list[dict[str, Any]], 
                                           source_name=f"{log.path}@{offset}", fingerprint=digest,
                                           malformed=refused.get(entity)))
     lake.execute("INSERT INTO collector_offsets VALUES (?, ?, ?)", [str(log.path), new_offset, now()])
+    # Only the newest is read; under `serve` a stretch loads every few seconds, and each cycle reads the cursor.
+    lake.execute("DELETE FROM collector_offsets WHERE log_name = ? AND offset_bytes < ?", [str(log.path), new_offset])
     return results
 
 
