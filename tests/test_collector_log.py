@@ -155,3 +155,21 @@ def test_accord_run_removes_the_collector_log_the_store_loaded(tmp_path: Path) -
     again = CliRunner().invoke(app, ["run", "-w", str(ws.root)])
     assert again.exit_code == 0 and "collector log" not in again.output
     assert len(segments(log.folder)) == 2, "kept for ever when told"
+
+
+def test_a_new_segment_is_durable_with_its_name(tmp_path: Path, monkeypatch) -> None:
+    """fsync of a new file does not make its name durable: its folder is synced too, once per segment."""
+    import stat
+
+    synced: list[bool] = []
+    fsync = os.fsync
+
+    def recorded(fd: int) -> None:
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        fsync(fd)
+
+    monkeypatch.setattr("accord.sources.collector_log.os.fsync", recorded)
+    log = CollectorLog(tmp_path / "collector", segment_bytes=200)
+    for n in range(6):
+        log.append(page(n))
+    assert synced.count(True) == len(segments(log.folder)) > 1 and synced.count(False) == 6

@@ -116,11 +116,18 @@ class CollectorLog:
             lines = self._mended(self._tail) + lines
         if self._tail_bytes >= self.segment_bytes:
             self._tail, self._tail_bytes = segment_at(self.folder, self._tail.start + self._tail_bytes), 0
+        created = not self._tail.path.exists()
         with self._tail.path.open("ab") as f:
             f.write(lines)
             f.flush()
             os.fsync(f.fileno())
             self._tail_bytes = f.tell()
+        if created:  # a new file's name is in its folder, which must reach the disk too to survive a power cut
+            folder = os.open(self.folder, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
         return self._tail.start + self._tail_bytes
 
     @staticmethod
