@@ -48,7 +48,7 @@ class Policy(BaseModel):
 
 
 class RetentionConfig(BaseModel):
-    """How long events are kept (`governance.retention` in accord.yaml): by default, for ever in the store, and 30
+    """How long events are kept (`governance.retention` in accord.yaml): by default, for ever in the store, and 7
     days in the collector log once loaded."""
 
     model_config = ConfigDict(extra="forbid")
@@ -60,7 +60,7 @@ class RetentionConfig(BaseModel):
                                                                                  "(web.pageview: 90), over "
                                                                                  "event_days.")
     collector_log_days: int | None = Field(
-        default=30, ge=1, le=MAX_DAYS,
+        default=7, ge=1, le=MAX_DAYS,
         description="Days a segment of the collector log is kept once the store has loaded it and nothing is "
                     "written to it; none: kept for ever (a store put back from a backup replays the log from where "
                     "it left off, as far as the log goes).")
