@@ -36,7 +36,11 @@ class Segment:
     path: Path
 
     def size(self) -> int:
-        return self.path.stat().st_size if self.path.exists() else 0
+        """Its bytes; none once removed (a loaded segment may go while the log is read)."""
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
 
 
 def segments(folder: Path) -> list[Segment]:
