@@ -120,7 +120,7 @@ def test_only_loaded_segments_no_longer_written_go(tmp_path: Path, lake) -> None
     for segment in found:
         os.utime(segment.path, (long_ago, long_ago))
     now, sizes = datetime.now(timezone.utc), [s.size() for s in found]
-    loaded = loaded_offset(lake, log.path)
+    loaded = loaded_offset(lake)
     assert remove_loaded(log.folder, loaded, now - timedelta(days=60)) == 0, "written to more recently"
     removed = remove_loaded(log.folder, loaded, now - timedelta(days=30))
     assert removed == sum(sizes[:4]) and segments(log.folder) == found[4:]
@@ -143,6 +143,8 @@ def test_accord_run_removes_the_collector_log_the_store_loaded(tmp_path: Path) -
     kept = CliRunner().invoke(app, ["run", "-w", str(ws.root)])
     assert kept.exit_code == 0, kept.output
     assert "collector log" in kept.output and len(segments(log.folder)) == 1
+    status = CliRunner().invoke(app, ["status", "-w", str(ws.root)])
+    assert "collector log: 1 segment," in status.output and "the store has loaded all of it" in status.output
 
     config = yaml.safe_load((ws.root / "accord.yaml").read_text())
     config["governance"] = {"retention": {"collector_log_days": None}}
@@ -173,3 +175,21 @@ def test_a_new_segment_is_durable_with_its_name(tmp_path: Path, monkeypatch) -> 
     for n in range(6):
         log.append(page(n))
     assert synced.count(True) == len(segments(log.folder)) > 1 and synced.count(False) == 6
+
+
+def test_the_cursor_does_not_depend_on_how_the_workspace_path_was_written(tmp_path: Path, lake,
+                                                                         monkeypatch) -> None:
+    """`accord demo -w demo` then `cd demo && accord serve`: the log's path, spelled another way, named a cursor
+    of its own, and the whole log was replayed."""
+    monkeypatch.chdir(tmp_path)
+    relative = CollectorLog(Path("ws/collector"))
+    relative.append(page(1))
+    assert [r.loaded for r in ingest_log(lake, relative, "ws") if r.entity == "event"] == [1]
+    absolute = CollectorLog(tmp_path / "ws" / "collector")
+    assert ingest_log(lake, absolute, "ws") == []
+
+    lake.execute("DELETE FROM collector_offsets")  # a store from before: its cursor named by the log's path
+    lake.execute("INSERT INTO collector_offsets VALUES (?, ?, now())", [str(relative.path), relative.size()])
+    absolute.append(page(2))
+    assert [r.loaded for r in ingest_log(lake, absolute, "ws") if r.entity == "event"] == [1]
+    assert loaded_offset(lake) == absolute.size()

@@ -449,13 +449,19 @@ def migrate(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
 def status(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
     """Records per entity, the latest batches, the last run of each pipeline stage and what is in quarantine."""
     from accord.pipeline.runs import latest
+    from accord.privacy.collector_log import log_folder
+    from accord.sources.collector import loaded_offset
+    from accord.sources.collector_log import log_state
 
-    with user_errors(), open_lake(workspace, sandbox) as lake:
-        counts = lake.counts()
-        batches = lake.batches(limit=10)
-        summary = lake.quarantine_summary()
-        total_batches = lake.scalar("SELECT count(*) FROM batches")
-        stages = latest(lake)
+    with user_errors():
+        ws = open_workspace(workspace)
+        with ws.lake(sandbox) as lake:
+            counts = lake.counts()
+            batches = lake.batches(limit=10)
+            summary = lake.quarantine_summary()
+            total_batches = lake.scalar("SELECT count(*) FROM batches")
+            stages = latest(lake)
+            log = log_state(log_folder(ws, lake.sandbox), loaded_offset(lake))
     print_counts(counts)
     table = Table(title=f"Latest batches (of {total_batches})")
     for col in ("batch", "entity", "source", "loaded", "unchanged", "quarantined", "finished"):
@@ -475,6 +481,10 @@ def status(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
     console.print(runs if stages else "pipeline: no stage has run yet (accord run)")
     said = ", ".join(f"{s['entity']}/{s['reason_code']}: {s['rows']:,}" for s in summary)
     console.print(f"quarantine: {said or 'empty'}")
+    if log.segments:
+        console.print(f"collector log: {log.segments:,} segment{'s' * (log.segments > 1)}, {log.on_disk / 1e6:,.1f} MB; "
+                      + (f"{log.behind / 1e6:,.1f} MB not loaded into the store yet" if log.behind
+                         else "the store has loaded all of it"))
 
 
 @app.command()

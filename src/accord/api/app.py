@@ -27,6 +27,7 @@ from accord.api.limits import BodyLimit
 from accord.api.rest import create_router, install_error_handlers
 from accord.pipeline.runtime import Runtime, after_relayed_command
 from accord.sources.collector import BadBatch, validate_batch
+from accord.sources.collector_log import log_state
 from accord.web.pages import LoginRequired, create_pages, login_redirect, static_files
 from accord.workspace import Workspace
 
@@ -121,6 +122,7 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
                 "sandbox": state.sandbox, "error": error, "sources": state.sources,
                 "destinations": state.destinations, "audiences": audiences, "stages": state.stages,
                 "profiles": state.profiles_sync, "edge": edge, "alerts": state.alerts, "config": state.config,
+                "collector": log_state(state.log.folder, state.collector_loaded).as_dict(),
                 "next_evaluation": state.next_evaluation.isoformat() if state.next_evaluation else None}
 
     # After the collector's routes: requests are matched in order, and the collector takes the most of them.

@@ -18,7 +18,7 @@ from accord.pipeline.stage import Context, Stage
 from accord.privacy import collector_log
 from accord.profiles.build import build_profiles
 from accord.sources.collector import loaded_offset
-from accord.sources.collector_log import LOG_NAME, remove_loaded, segments
+from accord.sources.collector_log import remove_loaded, segments
 from accord.sources.state import SourceState
 
 RECORDS = ("person", "account", "account_person", "batches")
@@ -44,7 +44,7 @@ def _retention(ctx: Context) -> tuple[int, int]:
     ctx.retention = expire_events(ctx.lake, config, at)
     log = collector_log.log_folder(ctx.workspace, ctx.lake.sandbox)
     if config.collector_log_days is not None:
-        ctx.retention.log_bytes = remove_loaded(log, loaded_offset(ctx.lake, log / LOG_NAME),
+        ctx.retention.log_bytes = remove_loaded(log, loaded_offset(ctx.lake),
                                                 at - timedelta(days=config.collector_log_days))
     swept = SourceState(ctx.lake, "collector")
     if config.limited and swept.due("retention", "log_swept_at", LOG_SWEEP_EVERY):

@@ -15,7 +15,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from accord import fastjson
@@ -33,7 +32,7 @@ from accord.model.times import (
     parse_instant,
 )
 from accord.sources.base import MalformedRow
-from accord.sources.collector_log import CollectorLog
+from accord.sources.collector_log import LOG_NAME, CollectorLog
 
 TYPES = {"identify", "track", "page", "screen", "group", "alias"}
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -261,7 +260,7 @@ def ingest_log(lake: Lake, log: CollectorLog, instance: str, track_events: dict[
     after a crash (loads are idempotent)."""
     results: list[IngestResult] = []
     while True:
-        offset = loaded_offset(lake, log.path)
+        offset = loaded_offset(lake)
         entries, new_offset = log.read_from(offset, until, STRETCH_BYTES)
         if new_offset == offset:
             return results
@@ -276,7 +275,7 @@ def _load_stretch(lake: Lake, log: CollectorLog, entries: list[dict[str, Any]], 
     if records.rows.get("person"):
         records.rows["person"] = _without_known_people(lake, records.rows["person"], instance)
     offset, new_offset = stretch
-    digest = hashlib.sha256(f"{log.path}:{offset}:{new_offset}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{LOG_NAME}:{offset}:{new_offset}".encode()).hexdigest()
     results = []
     for entity in ("account", "person", "account_person", "event"):
         rows = records.rows.get(entity, [])
@@ -284,15 +283,17 @@ def _load_stretch(lake: Lake, log: CollectorLog, entries: list[dict[str, Any]], 
             results.append(ingest_records(lake, entity, rows, source_type=SOURCE_TYPE, source_instance_id=instance,
                                           source_name=f"{log.path}@{offset}", fingerprint=digest,
                                           malformed=refused.get(entity)))
-    lake.execute("INSERT INTO collector_offsets VALUES (?, ?, ?)", [str(log.path), new_offset, now()])
+    lake.execute("INSERT INTO collector_offsets VALUES (?, ?, ?)", [LOG_NAME, new_offset, now()])
     # Only the newest is read; under `serve` a stretch loads every few seconds, and each cycle reads the cursor.
-    lake.execute("DELETE FROM collector_offsets WHERE log_name = ? AND offset_bytes < ?", [str(log.path), new_offset])
+    lake.execute("DELETE FROM collector_offsets WHERE offset_bytes < ?", [new_offset])
     return results
 
 
-def loaded_offset(lake: Lake, log: Path) -> int:
-    """How far the lake has loaded the log (known by the path of its first segment)."""
-    return int(lake.scalar("SELECT max(offset_bytes) FROM collector_offsets WHERE log_name = ?", [str(log)]) or 0)
+def loaded_offset(lake: Lake) -> int:
+    """How far the store has loaded its sandbox's collector log. A store has one log, so the cursor does not
+    depend on how the workspace's path was written when it was opened (stores before this named it by that path,
+    and a workspace opened by another path replayed the whole log)."""
+    return int(lake.scalar("SELECT max(offset_bytes) FROM collector_offsets") or 0)
 
 
 def _screen(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, list[MalformedRow]]]:

@@ -183,6 +183,33 @@ class CollectorLog:
         return [_entry(line) for line in data[:end].splitlines() if line.strip()], offset + end
 
 
+@dataclass(frozen=True)
+class LogState:
+    """How much the log holds and how far behind it the store is."""
+
+    segments: int
+    on_disk: int
+    """Bytes of the segments still kept."""
+    written: int
+    """The log's offset after its last line (removed segments included)."""
+    loaded: int
+    """How far the store has loaded it."""
+
+    @property
+    def behind(self) -> int:
+        return max(0, self.written - self.loaded)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"segments": self.segments, "bytes_on_disk": self.on_disk, "written": self.written,
+                "loaded": self.loaded, "behind": self.behind}
+
+
+def log_state(folder: Path, loaded: int) -> LogState:
+    found = segments(folder)
+    sizes = [s.size() for s in found]
+    return LogState(len(found), sum(sizes), found[-1].start + sizes[-1] if found else 0, loaded)
+
+
 def remove_loaded(folder: Path, loaded: int, older_than: datetime) -> int:
     """Remove the log's segments wholly before offset `loaded` (what the store has loaded) last written before
     `older_than`, never the last one; the bytes removed."""
