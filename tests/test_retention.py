@@ -166,12 +166,41 @@ def test_the_collector_log_keeps_offsets_and_loses_only_events_past_their_retent
         ["i1"], ["trial", "c-old"], ["p-new"]]
 
     again = CliRunner().invoke(app, ["run", "-w", str(ws.root)], env=WIDE)
-    assert "0 from the collector log" in again.output, "the log is read whole once a day"
+    assert "0 from the collector log" in again.output, "the log is swept once a day"
     with ws.lake() as lake:
         assert SourceState(lake, "collector").get("retention", "log_swept_at") is not None
         ingest_log(lake, CollectorLog(log.parent), "web", ws.config.collector.track_events)
         loaded = dict(lake.execute("SELECT source_id, event_type FROM event").fetchall())
     assert loaded == {"trial": "product.trial_started", "c-old": "track.consent_given", "p-new": "web.pageview"}
+
+
+def test_a_log_sweep_reads_only_the_segments_that_changed_or_hold_an_event_expiring_now(tmp_path: Path) -> None:
+    """A segment swept before is read again only when it grew, or when its first kept event's retention ends."""
+    from accord.governance.retention import sweep_log
+
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    log = CollectorLog(tmp_path / "collector", segment_bytes=1)  # a segment per append
+
+    def page(n: int, day: int) -> dict:
+        at = (start + timedelta(days=day)).isoformat()
+        return {"type": "page", "userId": "u1", "messageId": f"p{n}", "timestamp": at}
+
+    for n, day in enumerate((0, 10, 20)):
+        log.append([page(n, day), {"type": "identify", "userId": "u1", "messageId": f"i{n}"}])
+    config = RetentionConfig(event_days=30)
+    first = sweep_log(log.folder, config, start + timedelta(days=25), {}, None)
+    assert (first.messages, first.read) == (0, 3)
+    again = sweep_log(log.folder, config, start + timedelta(days=29), {}, first.state)
+    assert (again.messages, again.read) == (0, 0), "nothing grew, nothing expires before day 30"
+    day_35 = sweep_log(log.folder, config, start + timedelta(days=35), {}, again.state)
+    assert (day_35.messages, day_35.read) == (1, 1), "the day-0 event expired on day 30"
+    log.append([page(3, 34)])
+    later = sweep_log(log.folder, config, start + timedelta(days=36), {}, day_35.state)
+    assert (later.messages, later.read) == (0, 1), "the new segment alone"
+    shorter = sweep_log(log.folder, RetentionConfig(event_days=20), start + timedelta(days=36), {}, later.state)
+    assert (shorter.messages, shorter.read) == (1, 4), "other settings: every segment is read again"
+    left = b"".join(path.read_bytes() for path in sorted(log.folder.iterdir()))
+    assert b'"p0"' not in left and b'"p1"' not in left and b'"p2"' in left and left.count(b'"identify"') == 3
 
 
 @pytest.mark.parametrize(("text", "notes"), [

@@ -7,11 +7,12 @@ decisions after the profiles.)
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from accord.activation.run import deliver, reading
 from accord.audiences.evaluate import evaluate
-from accord.governance.retention import LOG_SWEEP_EVERY, expire_events, expired_message
+from accord.governance.retention import LOG_SWEEP_EVERY, expire_events, sweep_log
 from accord.identity.run import stitch
 from accord.lake.store import now
 from accord.pipeline.stage import Context, Stage
@@ -48,8 +49,10 @@ def _retention(ctx: Context) -> tuple[int, int]:
                                                 at - timedelta(days=config.collector_log_days))
     swept = SourceState(ctx.lake, "collector")
     if config.limited and swept.due("retention", "log_swept_at", LOG_SWEEP_EVERY):
-        track_events = ctx.workspace.config.collector.track_events
-        ctx.retention.log_messages = collector_log.rewrite_without(log, expired_message(config, at, track_events))
+        known = json.loads(swept.get("retention", "log_segments") or "null")
+        sweep = sweep_log(log, config, at, ctx.workspace.config.collector.track_events, known)
+        ctx.retention.log_messages = sweep.messages
+        swept.put("retention", "log_segments", json.dumps(sweep.state))
         swept.put("retention", "log_swept_at", at.isoformat())
     return ctx.retention.events + ctx.retention.log_messages, ctx.retention.people
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from accord import fastjson
 from accord.privacy.subject import Subject
-from accord.sources.collector_log import segments
+from accord.sources.collector_log import Segment, segments
 from accord.workspace import Workspace
 
 EDITS_AT_ONCE = 10_000
@@ -26,7 +26,7 @@ def log_folder(ws: Workspace, sandbox: str | None) -> Path:
 def messages_of(folder: Path, subject: Subject) -> list[dict[str, Any]]:
     """Every logged message that carries one of the person's values."""
     found = []
-    for _, entry in _lines(folder, subject.mentioned_in):
+    for _, entry in _lines(segments(folder), subject.mentioned_in):
         found += [m for m in entry.get("batch") or [] if subject.mentioned_in(fastjson.dumps(m))]
     return found
 
@@ -37,12 +37,13 @@ def erase(folder: Path, subject: Subject) -> int:
 
 
 def rewrite_without(folder: Path, gone: Callable[[dict[str, Any], Any], bool],
-                    mentioned: Callable[[str], bool] | None = None) -> int:
+                    mentioned: Callable[[str], bool] | None = None, only: Segment | None = None) -> int:
     """Rewrite, each in place at its length, the lines holding messages `gone` names (given each message and when
-    its line was received), without them; only lines whose text `mentioned` accepts are read. How many went."""
+    its line was received), without them; only lines whose text `mentioned` accepts are read (of the segment
+    `only`, if given). How many went."""
     edits: list[tuple[Path, int, bytes]] = []
     erased = 0
-    for (path, offset, length), entry in _lines(folder, mentioned):
+    for (path, offset, length), entry in _lines([only] if only else segments(folder), mentioned):
         kept = [m for m in entry["batch"] if not gone(m, entry.get("receivedAt"))]
         went = len(entry["batch"]) - len(kept)
         if not went:
@@ -73,11 +74,11 @@ def _write(edits: list[tuple[Path, int, bytes]]) -> None:
             os.fsync(f.fileno())
 
 
-def _lines(folder: Path, mentioned: Callable[[str], bool] | None
+def _lines(read: list[Segment], mentioned: Callable[[str], bool] | None
            ) -> Iterator[tuple[tuple[Path, int, int], dict[str, Any]]]:
-    """(segment, offset in it, length without its newline) and entry of each whole line whose text `mentioned`
-    accepts (each line without it)."""
-    for segment in segments(folder):
+    """(segment, offset in it, length without its newline) and entry of each whole line of the segments `read`
+    whose text `mentioned` accepts (each line without it)."""
+    for segment in read:
         offset = 0
         try:
             f = segment.path.open("rb")
