@@ -6,6 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from aiosmtpd.controller import Controller
@@ -14,9 +15,11 @@ from accord.activation.run import deliver
 from accord.api.keys import create_key
 from accord.connectors.marketo.data import MarketoData
 from accord.connectors.marketo.server import MarketoServer
+from accord.workspace import Workspace
 from tests.conftest import evaluated_workspace
 from tests.test_alerts import Hook, Inbox, alerting_workspace, free_port
-from tests.test_serve import Server
+from tests.test_collector import BATCH
+from tests.test_serve import Server, health_when, recent
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -152,7 +155,25 @@ def test_browse_search_build_and_deliver(site, page) -> None:
 
     page.get_by_role("link", name="Sources").click()
     assert page.get_by_role("heading", name="Batches").is_visible()
+    assert "Nothing has been sent to the collector yet." in page.content()
     page.screenshot(path=SHOTS / "sources.png", full_page=True)
+
+
+def test_the_sources_page_says_what_the_collector_log_holds(tmp_path: Path, page) -> None:
+    ws = Workspace.init(tmp_path / "ws")
+    with ws.lake() as lake:
+        write, key = create_key(lake, "write").secret, create_key(lake, "api", "browser tests").secret
+    server = Server(ws.root)
+    try:
+        sent = httpx.post(f"{server.url}/v1/batch", json={"batch": recent(BATCH)}, auth=(write, ""))
+        assert sent.status_code == 200
+        health_when(server, lambda health: health["collector"]["written"] and not health["collector"]["behind"])
+        sign_in(page, server.url, key)
+        page.goto(server.url + "/sources")
+        said = page.locator("h2:has-text('Collector log') + p").inner_text()
+        assert said.startswith("1 segment, 0.0 MB on disk;") and "the store has loaded all of it" in said
+    finally:
+        server.stop()
 
 
 def test_edit_an_audience_see_the_change_confirm_save_and_restore(site, page) -> None:

@@ -449,9 +449,7 @@ def migrate(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
 def status(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
     """Records per entity, the latest batches, the last run of each pipeline stage and what is in quarantine."""
     from accord.pipeline.runs import latest
-    from accord.privacy.collector_log import log_folder
-    from accord.sources.collector import loaded_offset
-    from accord.sources.collector_log import log_state
+    from accord.services.overview import collector_log
 
     with user_errors():
         ws = open_workspace(workspace)
@@ -461,7 +459,7 @@ def status(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
             summary = lake.quarantine_summary()
             total_batches = lake.scalar("SELECT count(*) FROM batches")
             stages = latest(lake)
-            log = log_state(log_folder(ws, lake.sandbox), loaded_offset(lake))
+            log = collector_log(ws, lake)
     print_counts(counts)
     table = Table(title=f"Latest batches (of {total_batches})")
     for col in ("batch", "entity", "source", "loaded", "unchanged", "quarantined", "finished"):

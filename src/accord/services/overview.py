@@ -9,6 +9,9 @@ from accord.activation.run import reading
 from accord.alerts.store import open_alerts
 from accord.lake.store import Lake
 from accord.pipeline.runs import latest
+from accord.privacy.collector_log import log_folder
+from accord.sources.collector import loaded_offset
+from accord.sources.collector_log import LogState, log_state
 from accord.sources.state import SourceState
 from accord.workspace import Workspace
 
@@ -54,6 +57,11 @@ def destinations(ws: Workspace, lake: Lake) -> list[dict[str, Any]]:
                     "schedule": config.schedule, "runs": runs, "dead_letters": dead,
                     "settings": config.model_dump(mode="json")})
     return out
+
+
+def collector_log(ws: Workspace, lake: Lake) -> LogState:
+    """What the sandbox's collector log holds, and how far the store has loaded it."""
+    return log_state(log_folder(ws, lake.sandbox), loaded_offset(lake))
 
 
 def sources(ws: Workspace, lake: Lake) -> list[dict[str, Any]]:

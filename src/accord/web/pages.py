@@ -552,11 +552,12 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
 
     @router.get("/sources", response_class=HTMLResponse)
     def sources(request: Request) -> HTMLResponse:
+        from accord.services.overview import collector_log
         from accord.services.overview import sources as listed
 
         with lake() as store:
             return render(request, "sources.html", sources=listed(workspace, store), batches=store.batches(30),
-                          quarantine=store.quarantine(limit=100))
+                          quarantine=store.quarantine(limit=100), log=collector_log(workspace, store))
 
     # The builder's live checks -----------------------------------------------------------------------------
     @router.get("/ui/fields")
