@@ -7,6 +7,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -193,3 +194,17 @@ def test_the_cursor_does_not_depend_on_how_the_workspace_path_was_written(tmp_pa
     absolute.append(page(2))
     assert [r.loaded for r in ingest_log(lake, absolute, "ws") if r.entity == "event"] == [1]
     assert loaded_offset(lake) == absolute.size()
+
+
+def test_a_write_that_fails_is_heard_by_its_callers_and_the_next_one_succeeds(tmp_path: Path, monkeypatch) -> None:
+    """Any failure of a write (not only a full disk) reaches the callers waiting on it; the writer thread lives on,
+    so later appends do not hang."""
+    log = CollectorLog(tmp_path / "collector")
+    log.append(page(1))
+    write = log._write
+    monkeypatch.setattr(log, "_write", lambda lines: (_ for _ in ()).throw(ValueError("a bug")))
+    with pytest.raises(OSError, match="could not be written: a bug"):
+        log.append(page(2))
+    monkeypatch.setattr(log, "_write", write)
+    log.append(page(3))
+    assert ids(log.read_from(0)[0]) == ["m1", "m3"]

@@ -104,13 +104,15 @@ class CollectorLog:
             try:
                 size = self._write("".join(line + "\n" for line, _, _ in waiting).encode())
                 self._failed = None
-            except OSError as err:
+            except Exception as err:  # noqa: BLE001 - its callers hear it, and the writer lives on for the next
                 self._failed = err
                 self._tail = None  # a write that failed may have left part of a line: mended before the next
-            if self._failed is None and self.written is not None:
-                self.written([entry for _, entry, _ in waiting], size)
-            for _, _, done in waiting:
-                done.set()
+            try:
+                if self._failed is None and self.written is not None:
+                    self.written([entry for _, entry, _ in waiting], size)
+            finally:  # whatever the live path does, no caller waits for ever
+                for _, _, done in waiting:
+                    done.set()
 
     def _write(self, lines: bytes) -> int:
         """Append whole lines, on disk when this returns; the log's size after them."""
