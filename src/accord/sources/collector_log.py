@@ -24,7 +24,7 @@ from accord.lake.store import now
 LOG_NAME = "collector.log.jsonl"
 """The log's first segment, and its name as the lake's cursor knows it."""
 SEGMENT_BYTES = 128 * 1024 * 1024
-"""A new segment starts once the last holds this many bytes (at 1,000 events/s, about every four minutes)."""
+"""A new segment starts once the last holds this many bytes (every two or three minutes at 1,000 events/s)."""
 SEGMENT_NAME = re.compile(r"^collector\.log\.(\d{16})\.jsonl$")
 
 
