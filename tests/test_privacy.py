@@ -18,13 +18,12 @@ from accord.engines.spark.config import SparkConfig
 from accord.engines.spark.lake import open_spark_lake
 from accord.identity.config import IdentityConfig
 from accord.pipeline import run_identity
-from accord.privacy import collector_log
 from accord.privacy.erase import ErasureBlocked, delete
 from accord.privacy.requests import listed
 from accord.privacy.subject import find_subject
 from accord.profiles.lookup import ProfileNotFound
 from accord.profiles.serving import ServedProfiles
-from accord.sources.collector_log import LOG_NAME, CollectorLog, segments
+from accord.sources.collector_log import LOG_NAME, CollectorLog, log_folder, segments
 from accord.workspace import Workspace
 from tests.conftest import evaluated_workspace, write_csv
 from tests.destinations.harnesses import SECRET, WebhookHarness
@@ -100,7 +99,7 @@ def test_access_to_a_file_that_cannot_be_written_records_no_request(delivered) -
 def test_delete_leaves_no_trace_anywhere_and_destinations_get_removals(delivered) -> None:
     ws, email, receiver = delivered
     values = identifiers(ws, email)
-    log = collector_log.log_folder(ws, None)
+    log = log_folder(ws, None)
     sizes_before = [s.size() for s in segments(log)]
     assert len(sizes_before) == 2
     assert email in receiver.held(ws.root, ws.config.name)
@@ -149,7 +148,7 @@ def test_a_destination_that_cannot_take_the_removal_stops_the_erasure(delivered)
         kept = lake.scalar("SELECT count(*) FROM person_profile WHERE email = ?", [email])
         request = listed(lake)[0]
     assert kept == 1 and request["status"] == "failed" and "could not take the removal" in request["error"]
-    assert b"u-erase-me" in (collector_log.log_folder(ws, None) / LOG_NAME).read_bytes()
+    assert b"u-erase-me" in (log_folder(ws, None) / LOG_NAME).read_bytes()
 
 
 def test_an_email_two_profiles_share_erases_both(delivered) -> None:

@@ -124,7 +124,7 @@ def test_the_collector_log_keeps_offsets_and_loses_only_events_past_their_retent
     """Old page and track messages leave the log (a track event mapped to its type is kept as that type is); an
     identify, a message stating consent and recent events stay; every line keeps its length, so the lake's
     cursor still points at line starts, and what was not loaded yet loads without the removed messages."""
-    from accord.privacy.collector_log import log_folder
+    from accord.sources.collector_log import log_folder
 
     ws = Workspace.init(tmp_path / "ws")
     config = yaml.safe_load((ws.root / "accord.yaml").read_text())

@@ -260,7 +260,7 @@ def _consent_from_a_cmp(ws: Workspace, lake: Lake) -> list[IngestResult]:
     Segment (`context.consent.categoryPreferences`): the collector's log carries it into the lake, and LinkedIn and
     Google then leave them out while Marketo, which needs e-mail consent only, still gets them."""
     from accord.sources.collector import ingest_log
-    from accord.sources.collector_log import CollectorLog
+    from accord.sources.collector_log import CollectorLog, log_folder
 
     attendees = lake.query(
         "SELECT DISTINCT p.email FROM campaign_member_current m JOIN person_current p ON p.source_key = m.person_key "
@@ -273,7 +273,7 @@ def _consent_from_a_cmp(ws: Workspace, lake: Lake) -> list[IngestResult]:
                      {"type": "track", "event": "Segment Consent Preference Updated", "userId": user,
                       "messageId": f"{user}-c", "context": {"consent": {"categoryPreferences": {
                           "Advertising": False, "Data Sharing": False, "Marketing": True, "Analytics": True}}}}]
-    log = CollectorLog(ws.lake_path(ws.sandbox(None)).parent / "collector")
+    log = CollectorLog(log_folder(ws, None))
     log.append(messages)
     return ingest_log(lake, log, ws.config.name, ws.config.collector.track_events)
 

@@ -37,7 +37,7 @@ from accord.pipeline.stages import IDENTITY, PROFILES
 from accord.profiles.serving import ServedProfiles
 from accord.schedules import next_run
 from accord.sources.collector import ingest_log, loaded_offset
-from accord.sources.collector_log import CollectorLog
+from accord.sources.collector_log import CollectorLog, log_folder
 from accord.sources.config import SourceConfig
 from accord.workspace import CONFIG_FILE, Workspace
 
@@ -175,7 +175,7 @@ class Runtime:
         is started with it."""
         name = workspace.sandbox(sandbox)
         folder = workspace.lake_path(name).parent
-        log = CollectorLog(folder / "collector")
+        log = CollectorLog(log_folder(workspace, name))
         config = workspace.config
         bus = MembershipBus()
         live = LiveProfiles(bus, config.name, config.collector.track_events, offset=log.size())

@@ -16,10 +16,9 @@ from accord.governance.retention import LOG_SWEEP_EVERY, expire_events, sweep_lo
 from accord.identity.run import stitch
 from accord.lake.store import now
 from accord.pipeline.stage import Context, Stage
-from accord.privacy import collector_log
 from accord.profiles.build import build_profiles
 from accord.sources.collector import loaded_offset
-from accord.sources.collector_log import remove_loaded, segments
+from accord.sources.collector_log import log_folder, remove_loaded, segments
 from accord.sources.state import SourceState
 
 RECORDS = ("person", "account", "account_person", "batches")
@@ -43,7 +42,7 @@ def _profiles(ctx: Context) -> tuple[int, int]:
 def _retention(ctx: Context) -> tuple[int, int]:
     config, at = ctx.workspace.config.governance.retention, now()
     ctx.retention = expire_events(ctx.lake, config, at)
-    log = collector_log.log_folder(ctx.workspace, ctx.lake.sandbox)
+    log = log_folder(ctx.workspace, ctx.lake.sandbox)
     if config.collector_log_days is not None:
         ctx.retention.log_bytes = remove_loaded(log, loaded_offset(ctx.lake),
                                                 at - timedelta(days=config.collector_log_days))
@@ -63,7 +62,7 @@ def _retention_due(ctx: Context) -> bool:
         return False
     config = ctx.workspace.config.governance.retention
     return config.limited or (config.collector_log_days is not None
-                              and len(segments(collector_log.log_folder(ctx.workspace, ctx.lake.sandbox))) > 1)
+                              and len(segments(log_folder(ctx.workspace, ctx.lake.sandbox))) > 1)
 
 
 def _audiences(ctx: Context) -> tuple[int, int]:

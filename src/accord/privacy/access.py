@@ -11,6 +11,7 @@ from accord.governance import audit
 from accord.lake.store import Lake
 from accord.privacy import collector_log, lake_rows, requests
 from accord.privacy.subject import find_subject
+from accord.sources.collector_log import log_folder
 from accord.workspace import Workspace
 
 
@@ -20,7 +21,7 @@ def access(ws: Workspace, lake: Lake, ref: str, actor: str) -> dict[str, Any]:
     audit.record(lake, actor, "privacy access", request_id)
     read = ((search.table, lake_rows.rows(lake, search)) for search in lake_rows.searches(lake, subject))
     held = {table: rows for table, rows in read if rows}
-    logged = collector_log.messages_of(collector_log.log_folder(ws, lake.sandbox), subject)
+    logged = collector_log.messages_of(log_folder(ws, lake.sandbox), subject)
     requests.finish(lake, request_id, {"tables": {t: len(r) for t, r in held.items()}, "collector_messages": len(logged)})
     return {"request_id": request_id, "generated_at": datetime.now(timezone.utc).isoformat(),
             "person_ids": list(subject.profile_ids),

@@ -12,15 +12,9 @@ from typing import Any
 from accord import fastjson
 from accord.privacy.subject import Subject
 from accord.sources.collector_log import Segment, segments
-from accord.workspace import Workspace
 
 EDITS_AT_ONCE = 10_000
 """Rewritten lines held before they are written (a sweep of a long log edits many)."""
-
-
-def log_folder(ws: Workspace, sandbox: str | None) -> Path:
-    """Where `accord serve` keeps the sandbox's collector log."""
-    return ws.lake_path(sandbox).parent / "collector"
 
 
 def messages_of(folder: Path, subject: Subject) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from accord.privacy import collector_log, lake_rows, requests
 from accord.privacy.subject import Subject, find_subject
 from accord.profiles.serving import TURN as SERVED_COPY
 from accord.profiles.serving import forget
+from accord.sources.collector_log import log_folder
 from accord.workspace import Workspace
 
 
@@ -46,7 +47,7 @@ def _delete(ws: Workspace, lake: Lake, ref: str, actor: str) -> tuple[str, dict[
         engine = workspace_engine(ws, lake)  # first: an engine that cannot start fails the request before any erasure
         receipt: dict[str, Any] = {"destinations": _remove_everywhere(ws, lake, subject)}
         receipt["export_rows"] = _erase_exports(ws, lake.sandbox or ws.config.default_sandbox, subject)
-        receipt["collector_messages"] = collector_log.erase(collector_log.log_folder(ws, lake.sandbox), subject)
+        receipt["collector_messages"] = collector_log.erase(log_folder(ws, lake.sandbox), subject)
         served = ws.lake_path(lake.sandbox).parent / "profiles.sqlite"
         receipt["served_copy_rows"] = sum(forget(served, p) for p in subject.profile_ids)
         receipt["store_rows"] = lake_rows.erase(lake, lake_rows.searches(lake, subject))

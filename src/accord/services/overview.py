@@ -9,9 +9,8 @@ from accord.activation.run import reading
 from accord.alerts.store import open_alerts
 from accord.lake.store import Lake
 from accord.pipeline.runs import latest
-from accord.privacy.collector_log import log_folder
 from accord.sources.collector import loaded_offset
-from accord.sources.collector_log import LogState, log_state
+from accord.sources.collector_log import LogState, log_folder, log_state
 from accord.sources.state import SourceState
 from accord.workspace import Workspace
 

@@ -15,17 +15,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accord import fastjson
 from accord.ingest.limits import escaped
 from accord.lake.store import now
+
+if TYPE_CHECKING:
+    from accord.workspace import Workspace
 
 LOG_NAME = "collector.log.jsonl"
 """The log's first segment, and its name as the lake's cursor knows it."""
 SEGMENT_BYTES = 128 * 1024 * 1024
 """A new segment starts once the last holds this many bytes (every two or three minutes at 1,000 events/s)."""
 SEGMENT_NAME = re.compile(r"^collector\.log\.(\d{16})\.jsonl$")
+
+
+def log_folder(ws: Workspace, sandbox: str | None) -> Path:
+    """Where the sandbox's collector log lives, beside its store."""
+    return ws.lake_path(sandbox).parent / "collector"
 
 
 @dataclass(frozen=True)
