@@ -480,9 +480,7 @@ def status(workspace: WorkspaceOpt = None, sandbox: SandboxOpt = None) -> None:
     said = ", ".join(f"{s['entity']}/{s['reason_code']}: {s['rows']:,}" for s in summary)
     console.print(f"quarantine: {said or 'empty'}")
     if log.segments:
-        console.print(f"collector log: {log.segments:,} segment{'s' * (log.segments > 1)}, {log.on_disk / 1e6:,.1f} MB; "
-                      + (f"{log.behind / 1e6:,.1f} MB not loaded into the store yet" if log.behind
-                         else "the store has loaded all of it"))
+        console.print(f"collector log: {log.summary()}")
 
 
 @app.command()

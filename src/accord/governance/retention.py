@@ -118,16 +118,18 @@ def sweep_log(folder: Path, config: RetentionConfig, at: datetime, track_events:
         if last and last[0] == size and (last[1] is None or datetime.fromisoformat(last[1]) >= at):
             after[name] = last
             continue
-        soonest: list[datetime] = []
+        soonest: datetime | None = None  # when the segment's first kept event expires
 
         def gone(m: dict[str, Any], received: Any) -> bool:
+            nonlocal soonest
             moment = expires(m, received)
-            if moment is not None and moment >= at and (not soonest or moment < soonest[0]):
-                soonest[:] = [moment]
+            if moment is not None and moment >= at and (soonest is None or moment < soonest):
+                soonest = moment
             return moment is not None and moment < at
         removed += rewrite_without(folder, gone, only=segment)
         read += 1
-        after[name] = [segment.size(), soonest[0].isoformat() if soonest else None]
+        # The size before reading: lines written meanwhile make the next sweep read the segment again.
+        after[name] = [size, soonest.isoformat() if soonest else None]
     return LogSweep(removed, read, {"settings": fingerprint, "segments": after})
 
 

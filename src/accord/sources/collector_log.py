@@ -62,6 +62,11 @@ def segments(folder: Path) -> list[Segment]:
     return sorted(found, key=lambda s: s.start)
 
 
+def end_of(found: list[Segment]) -> int:
+    """The log's offset after its last line (removed segments included), given its segments."""
+    return found[-1].start + found[-1].size() if found else 0
+
+
 def segment_at(folder: Path, start: int) -> Segment:
     return Segment(start, folder / (LOG_NAME if start == 0 else f"collector.log.{start:016d}.jsonl"))
 
@@ -157,8 +162,7 @@ class CollectorLog:
 
     def size(self) -> int:
         """Bytes written so far (those of removed segments included)."""
-        found = segments(self.folder)
-        return found[-1].start + found[-1].size() if found else 0
+        return end_of(segments(self.folder))
 
     def read_from(self, offset: int, until: int | None = None,
                   at_most: int | None = None) -> tuple[list[dict[str, Any]], int]:
@@ -168,7 +172,7 @@ class CollectorLog:
         found = segments(self.folder)
         if found and offset < found[0].start:  # removed segments are loaded ones: only an old cursor points there
             offset = found[0].start
-        end_of_log = found[-1].start + found[-1].size() if found else 0
+        end_of_log = end_of(found)
         span = at_most
         while True:
             limit = until if span is None else offset + span if until is None else min(until, offset + span)
@@ -209,6 +213,12 @@ class LogState:
     def behind(self) -> int:
         return max(0, self.written - self.loaded)
 
+    def summary(self) -> str:
+        """`3 segments, 301.4 MB; the store has loaded all of it`, as `accord status` and the web UI say it."""
+        loaded = (f"{self.behind / 1e6:,.1f} MB not loaded into the store yet" if self.behind
+                  else "the store has loaded all of it")
+        return f"{self.segments:,} segment{'s' * (self.segments > 1)}, {self.on_disk / 1e6:,.1f} MB on disk; {loaded}"
+
     def as_dict(self) -> dict[str, int]:
         return {"segments": self.segments, "bytes_on_disk": self.on_disk, "written": self.written,
                 "loaded": self.loaded, "behind": self.behind}
@@ -216,8 +226,7 @@ class LogState:
 
 def log_state(folder: Path, loaded: int) -> LogState:
     found = segments(folder)
-    sizes = [s.size() for s in found]
-    return LogState(len(found), sum(sizes), found[-1].start + sizes[-1] if found else 0, loaded)
+    return LogState(len(found), sum(s.size() for s in found), end_of(found), loaded)
 
 
 def remove_loaded(folder: Path, loaded: int, older_than: datetime) -> int:
