@@ -122,7 +122,7 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
                 "sandbox": state.sandbox, "error": error, "sources": state.sources,
                 "destinations": state.destinations, "audiences": audiences, "stages": state.stages,
                 "profiles": state.profiles_sync, "edge": edge, "alerts": state.alerts, "config": state.config,
-                "collector": log_state(state.log.folder, state.collector_loaded).as_dict(),
+                "collector": log_state(state.log.folder, state.log.loaded).as_dict(),
                 "next_evaluation": state.next_evaluation.isoformat() if state.next_evaluation else None}
 
     # After the collector's routes: requests are matched in order, and the collector takes the most of them.

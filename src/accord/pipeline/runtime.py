@@ -104,8 +104,6 @@ class ServerState:
     not load."""
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The last serving cycle's run of each stage that did something (or failed)."""
-    collector_loaded: int = 0
-    """How far the store has loaded the collector log, as of the last serving cycle."""
     restitched: list[Callable[[list[str]], None]] = field(default_factory=list)
     """Told each serving cycle's people whose records or profile changed (a consent withdrawn, an e-mail changed):
     streaming destinations re-check what they hold of them."""
@@ -183,7 +181,7 @@ class Runtime:
         state = ServerState(workspace, name, log, live, serving_store(workspace, name, migrate=True),
                             ServedProfiles(folder / "profiles.sqlite"), edge, bus=bus)
         mark_interrupted(state.store)
-        state.collector_loaded = loaded_offset(state.store)
+        log.loaded = loaded_offset(state.store)
         _read_keys(state, state.store)
         live.attach(state.store, streaming(state.audiences()))
         return cls(state, every)
@@ -328,7 +326,6 @@ def _collector(ctx: ServeContext) -> tuple[int, int]:
     seed(ctx.lake, "person", [(ns, value, profile) for _, profile, keys in ctx.opened for ns, value in keys])
     state.live.seeded(len(ctx.opened))
     loaded = ingest_log(ctx.lake, state.log, config.name, config.collector.track_events, until=ctx.upto)
-    state.collector_loaded = loaded_offset(ctx.lake)
     ctx.loaded = [r for r in [*loaded, *state.take_source_results()] if r.loaded and r.batch_id]
     return sum(r.rows_read for r in ctx.loaded), sum(r.loaded for r in ctx.loaded)
 

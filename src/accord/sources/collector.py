@@ -261,7 +261,7 @@ def ingest_log(lake: Lake, log: CollectorLog, instance: str, track_events: dict[
     after a crash (loads are idempotent)."""
     results: list[IngestResult] = []
     while True:
-        offset = loaded_offset(lake)
+        offset = log.loaded = loaded_offset(lake)
         entries, new_offset = log.read_from(offset, until, STRETCH_BYTES)
         if new_offset == offset:
             return results

@@ -84,6 +84,8 @@ class CollectorLog:
         self.path = folder / LOG_NAME
         self.max_waiting = max_waiting
         self.segment_bytes = segment_bytes
+        self.loaded = 0
+        """How far the store has loaded the log, as `ingest_log` last saw it."""
         # Called in log order with the entries of each synced write and the log's size after it.
         self.written: Callable[[list[dict[str, Any]], int], None] | None = None
         self._queue: list[tuple[str, dict[str, Any], threading.Event]] = []
