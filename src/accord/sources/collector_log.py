@@ -236,11 +236,11 @@ def remove_loaded(folder: Path, loaded: int, older_than: datetime) -> int:
     `older_than`, never the last one; the bytes removed."""
     removed = 0
     for segment in segments(folder)[:-1]:
-        size = segment.size()
-        if segment.start + size > loaded or segment.path.stat().st_mtime >= older_than.timestamp():
+        info = segment.path.stat()
+        if segment.start + info.st_size > loaded or info.st_mtime >= older_than.timestamp():
             break
         segment.path.unlink()
-        removed += size
+        removed += info.st_size
     return removed
 
 
