@@ -196,13 +196,16 @@ class FileReader:
                         ),
                     )
                 for batch in _batches(reader, on_invalid):
-                    bad_rows = [m.row for m in malformed]
+                    # Taken out before the chunk is handed on: while it loads, Arrow reading ahead may report the
+                    # next block's malformed rows, which clearing the list afterwards lost.
+                    reported = malformed[:]
+                    del malformed[:len(reported)]
+                    bad_rows = [m.row for m in reported]
                     rows = numberer.number(batch.num_rows, bad_rows)
                     table = pa.Table.from_batches([batch]).append_column(ROW_COLUMN, pa.array(rows, pa.int64()))
                     table, undecodable = _as_text(table)
                     sent.update(bad_rows)
-                    yield RawChunk(table, malformed[:] + undecodable)
-                    malformed.clear()
+                    yield RawChunk(table, reported + undecodable)
         except pa.ArrowInvalid:
             # Arrow cannot hand a malformed row that is also not UTF-8 to on_invalid; the rest is read slowly.
             yield from self._csv_rest(header, lambda n: n < numberer.next or n in sent)
