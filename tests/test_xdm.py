@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+from functools import cache
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jsonschema_rs import Draft6Validator, Registry
 
 from accord.lake.export import iter_xdm
 from accord.model.xdm import (
     TENANT,
     XDM_CLASSES,
     XdmError,
+    _schemas,
+    _validator,
     field_paths,
+    folded_names,
     from_xdm,
     to_xdm,
     validate_xdm,
@@ -104,3 +111,51 @@ def test_lines_that_are_no_json_object_are_quarantined_and_the_rest_load(world_l
         assert {q["source_row"]: q["raw_record"] for q in other.quarantine()}[4] == '{"xdm:name": "\\xff"}'
         with pytest.raises(FileFormatError, match="is a folder"):
             load_xdm_file(other, tmp_path, "account")
+
+
+# Names XDM's `@context` patterns match (a prefix, `@type`, a URI) or nearly match, and ones nothing matches.
+NAMES = st.one_of(
+    st.sampled_from(["xdm:extra", "xdm:", "@type", "@id", "x@typex", "@other", "repo:x", "schema:y", "bizible:z",
+                     "a://b", "://", "https://ns.accord.dev/b2b", "xdm", "foo", "", "XDM:upper", "xdm:b2b",
+                     "xdm:personID", "_accord", "@context", "é:ü", "xdm:\n"]),
+    st.text(max_size=6),
+)
+VALUES = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=5), st.just({}), st.just([]),
+                   st.dictionaries(NAMES, st.integers(), max_size=2))
+
+
+@cache
+def unfolded(entity: str) -> Draft6Validator:
+    """The entity's validator over the schemas exactly as Adobe publishes them."""
+    composed = {"allOf": [{"$ref": s} for s in XDM_CLASSES[entity].schemas]}
+    return Draft6Validator(composed, registry=Registry(list(_schemas().items())), validate_formats=False)
+
+
+def _objects(doc: dict) -> list[dict]:
+    return [doc, *(o for v in doc.values() if isinstance(v, dict) for o in _objects(v))]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entity=st.sampled_from(sorted(XDM_CLASSES)), pick=st.integers(0, 49), where=st.integers(0, 99),
+       changes=st.lists(st.tuples(NAMES, VALUES), min_size=1, max_size=3))
+def test_the_faster_validator_gives_the_same_verdict_as_adobes_schemas(world_lake, entity, pick, where,
+                                                                       changes) -> None:
+    records = world_lake.current(entity)
+    doc = to_xdm(entity, records[pick % len(records)])
+    assert _validator(entity).is_valid(doc) and unfolded(entity).is_valid(doc)
+    objects = _objects(doc)
+    target = objects[where % len(objects)]
+    for name, value in changes:
+        target[name] = value
+    assert _validator(entity).is_valid(doc) == unfolded(entity).is_valid(doc), doc
+
+
+def test_folding_leaves_a_schema_without_such_patterns_as_it_is() -> None:
+    assert folded_names(_schemas()["https://ns.adobe.com/xdm/datatypes/b2b-source"]) == \
+        _schemas()["https://ns.adobe.com/xdm/datatypes/b2b-source"]
+    only_some = {"type": "object", "patternProperties": {"^x": {"type": "string"}}, "additionalProperties": False}
+    assert folded_names(only_some) == only_some
+    folded = folded_names({"type": "object", "properties": {"a": {}}, "patternProperties": {"^x": {}, "y$": {}},
+                           "additionalProperties": False})
+    assert folded == {"type": "object", "properties": {"a": {}},
+                      "propertyNames": {"anyOf": [{"enum": ["a"]}, {"pattern": "(?:^x)|(?:y$)"}]}}

@@ -10,7 +10,7 @@ from typing import Any
 from accord.ingest.loader import IngestResult
 from accord.ingest.records import ingest_records
 from accord.lake.store import Lake
-from accord.model.xdm import DEFAULT_TENANT, XdmError, from_xdm, xdm_class
+from accord.model.xdm import DEFAULT_TENANT, XdmError, XdmReader, xdm_class
 from accord.sources.base import MalformedRow
 from accord.sources.files import BOM, FileFormatError, json_object, line_text
 
@@ -22,6 +22,7 @@ def load_xdm_file(lake: Lake, path: Path, entity: str, tenant: str = DEFAULT_TEN
         raise FileFormatError(f"{path} is a folder: name a file of XDM objects, one JSON object a line")
     groups: dict[tuple[str, str], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     malformed: list[MalformedRow] = []
+    reader = XdmReader(entity, lake.schema, tenant)
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):
             if number == 1 and raw.startswith(BOM):
@@ -29,7 +30,7 @@ def load_xdm_file(lake: Lake, path: Path, entity: str, tenant: str = DEFAULT_TEN
             if not raw.strip():
                 continue
             try:
-                record = from_xdm(entity, json_object(raw.rstrip(b"\r\n")), lake.schema, tenant)
+                record = reader.read(json_object(raw.rstrip(b"\r\n")))
                 groups[(record["source_type"], record["source_instance_id"])].append((number, record))
             except (ValueError, KeyError, XdmError) as err:
                 malformed.append(MalformedRow(number, line_text(raw), f"invalid_xdm: {err}"))
