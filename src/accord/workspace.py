@@ -26,6 +26,7 @@ from accord.engines.registry import engine_kind
 from accord.engines.spark.config import SparkConfig
 from accord.governance.config import GovernanceConfig
 from accord.identity.config import IdentityConfig
+from accord.lake.config import StoreConfig
 from accord.lake.custom_fields import declare
 from accord.lake.store import Lake
 from accord.model.schema import CustomField, CustomObject, Schema
@@ -66,6 +67,7 @@ class WorkspaceConfig(BaseModel):
 
     name: str = Field(default="accord", description="A name for people to recognise the workspace by.")
     data_dir: str = Field(default="data", description="Where the stores live, relative to the workspace.")
+    store: StoreConfig = Field(default_factory=StoreConfig, description="The memory and cores each store may take.")
     sandboxes: list[str] = Field(default_factory=lambda: ["prod"], description="Isolated stores; nothing reads across.")
     default_sandbox: str = Field(default="prod", description="The sandbox used when none is named.")
     identity: IdentityConfig = Field(default_factory=IdentityConfig, description="Stitching and merge settings.")
@@ -332,6 +334,11 @@ class Workspace:
         (`accord migrate`), `declare_fields=False` opens one whose declared types are being changed."""
         name = self.sandbox(sandbox)
         lake = Lake(self.lake_path(name), sandbox=name, migrate=migrate)
+        try:
+            self.config.store.apply(lake)
+        except BaseException:
+            lake.close()
+            raise
         if declare_fields:
             try:
                 schema = self.schema
