@@ -132,8 +132,9 @@ def get_person(lake: Lake, ref: str, events: int = 20) -> PersonProfile:
         ORDER BY pa.method = 'stated' DESC, pa.is_primary DESC, pa.account_id""",
         params,
     )
-    # Each read is limited to this person's records before the current-version window (current_where): the
-    # page answers in milliseconds however many people the store holds.
+    # Each read is limited to this person's records before the current-version window (current_where), so the
+    # window never runs over the whole table. Finding those records still scans the table's key column: on `large`
+    # (20M events) 0.4 s for the events and 0.28 s for the deals, about 1 s for the page.
     accounts = f"SELECT source_key FROM ({records_sql('account', 'SELECT account_id FROM person_account WHERE person_id = $id')})"
     roles = current_where("opportunity_person", "person_key", records)
     deals = (f"SELECT * FROM {current_where('opportunity', 'account_key', accounts)} UNION BY NAME "
