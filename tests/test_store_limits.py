@@ -32,6 +32,11 @@ def test_amounts_the_store_cannot_work_with_are_refused(given: str, said: str) -
         StoreConfig(memory_limit=given)
 
 
+def test_only_the_limits_set_reach_the_store() -> None:
+    assert StoreConfig().settings() == {}
+    assert StoreConfig(memory_limit="2GB", threads=2).settings() == {"memory_limit": "2GB", "threads": 2}
+
+
 def test_zero_threads_are_refused() -> None:
     with pytest.raises(ValidationError, match="threads"):
         StoreConfig(threads=0)

@@ -333,12 +333,7 @@ class Workspace:
         """The sandbox's store, holding the declared custom fields; `migrate` brings an older store up to date
         (`accord migrate`), `declare_fields=False` opens one whose declared types are being changed."""
         name = self.sandbox(sandbox)
-        lake = Lake(self.lake_path(name), sandbox=name, migrate=migrate)
-        try:
-            self.config.store.apply(lake)
-        except BaseException:
-            lake.close()
-            raise
+        lake = Lake(self.lake_path(name), sandbox=name, migrate=migrate, settings=self.config.store.settings())
         if declare_fields:
             try:
                 schema = self.schema

@@ -6,9 +6,6 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from accord.lake.sql import literal
-from accord.lake.store import Lake
-
 MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)\s*$", re.IGNORECASE)
 UNITS = {"kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 LEAST_MEMORY = 256 * 2**20
@@ -42,9 +39,7 @@ class StoreConfig(BaseModel):
             raise ValueError(f"{value!r} is too little for the store: give it at least 256MiB")
         return f"{found.group(1)}{found.group(2)}"
 
-    def apply(self, lake: Lake) -> None:
-        """Set the limits on `lake`'s database (every cursor on it shares them)."""
-        if self.memory_limit is not None:
-            lake.execute(f"SET memory_limit = {literal(self.memory_limit)}")
-        if self.threads is not None:
-            lake.execute(f"SET threads = {int(self.threads)}")
+    def settings(self) -> dict[str, str | int]:
+        """The DuckDB settings a store opens with (see `Lake`)."""
+        held = {"memory_limit": self.memory_limit, "threads": self.threads}
+        return {name: value for name, value in held.items() if value is not None}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from importlib import resources
@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from accord.lake.sql import ident
+from accord.lake.sql import ident, literal
 from accord.model.entities import ENTITIES, Entity
 from accord.model.schema import CustomField, CustomObject, Schema
 
@@ -107,13 +107,20 @@ class Lake:
     engine = "duckdb"
     """The engine that holds this store's tables (see `accord.engines`)."""
 
-    def __init__(self, path: Path, read_only: bool = False, sandbox: str | None = None, migrate: bool = False) -> None:
+    def __init__(self, path: Path, read_only: bool = False, sandbox: str | None = None, migrate: bool = False,
+                 settings: Mapping[str, str | int] | None = None) -> None:
         self.path = path
         self.sandbox = sandbox
         """The sandbox this store belongs to, when opened through a workspace."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self._con = connect(path, read_only)
-        self._con.execute("SET TimeZone = 'UTC'")
+        # DuckDB settings (the workspace's `store:` limits) hold from the first statement, migrations included.
+        try:
+            for name, value in {**(settings or {}), "TimeZone": "UTC"}.items():
+                self._con.execute(f"SET {name} = {literal(value)}")
+        except BaseException:
+            self._con.close()
+            raise
         self.schema = Schema()
         """The entities as this store holds them: Accord's model and the custom fields and objects declared here."""
         if not read_only and self._is_new():
