@@ -233,25 +233,32 @@ def tenant_field_group(entity: str, schema: Schema = STANDARD, tenant: str = DEF
     }
 
 
-class XdmWriter:
-    """Canonical records of one entity as XDM objects of its class, each validated; the column paths and the
-    validators are worked out once for every record."""
+class _EntityPaths:
+    """One entity's columns with their XDM paths and types, and the tenant's field group, worked out once for every
+    object an export writes or an import reads."""
 
     def __init__(self, entity: str, schema: Schema = STANDARD, tenant: str = DEFAULT_TENANT) -> None:
         ent = schema.entity(entity)
         self.entity, self.tenant = entity, tenant
-        paths = field_paths(entity, schema, tenant)
-        self._columns = [(column, tuple(_split(path)), ent.column(column).type, _is_date_time(entity, path))
-                         for column, path in paths.items()]
+        self._paths = field_paths(entity, schema, tenant)
+        self._columns = [(column, tuple(_split(path)), ent.column(column).type) for column, path in self._paths.items()]
         self._custom = _group_validator(entity, schema, tenant)
+
+
+class XdmWriter(_EntityPaths):
+    """Canonical records of one entity as XDM objects of its class, each validated."""
+
+    def __init__(self, entity: str, schema: Schema = STANDARD, tenant: str = DEFAULT_TENANT) -> None:
+        super().__init__(entity, schema, tenant)
+        self._date_time = {column: _is_date_time(entity, path) for column, path in self._paths.items()}
         # A written object's leaves are its columns' paths: those the class declares need no check per object.
-        declared = _declared_paths(entity)
-        self._undeclared = {column: path for column, path in paths.items()
-                            if path not in declared and _split(path)[0] not in (TENANT, f"_{tenant}")}
+        declared, own = _declared_paths(entity), _own_namespaces(tenant)
+        self._undeclared = {column: path for column, path in self._paths.items()
+                            if path not in declared and _split(path)[0] not in own}
 
     def write(self, record: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for column, (*parents, last), kind, date_time in self._columns:
+        for column, (*parents, last), kind in self._columns:
             value = record.get(column)
             if value is None:
                 continue
@@ -261,7 +268,7 @@ class XdmWriter:
             if column.endswith("_key"):
                 value = _b2b_source(value)
             elif kind in (ColumnType.DATE, ColumnType.TIMESTAMP):
-                value = _xdm_time(value, date_time)
+                value = _xdm_time(value, self._date_time[column])
             elif kind is ColumnType.JSON and not isinstance(value, str):
                 value = json.dumps(value)
             elif kind is ColumnType.STRING_LIST:
@@ -280,16 +287,9 @@ def to_xdm(entity: str, record: dict[str, Any], schema: Schema = STANDARD,
     return XdmWriter(entity, schema, tenant).write(record)
 
 
-class XdmReader:
+class XdmReader(_EntityPaths):
     """XDM objects of one entity's class back to canonical records, each validated first; the inverse of
-    `XdmWriter`, with the column paths and validators worked out once for every object."""
-
-    def __init__(self, entity: str, schema: Schema = STANDARD, tenant: str = DEFAULT_TENANT) -> None:
-        ent = schema.entity(entity)
-        self.entity, self.tenant = entity, tenant
-        self._columns = [(column, tuple(_split(path)), ent.column(column).type)
-                         for column, path in field_paths(entity, schema, tenant).items()]
-        self._custom = _group_validator(entity, schema, tenant)
+    `XdmWriter`."""
 
     def read(self, doc: dict[str, Any]) -> dict[str, Any]:
         _check_schemas(self.entity, doc, self._custom, self.tenant)
@@ -333,9 +333,14 @@ def validate_xdm(entity: str, doc: dict[str, Any], schema: Schema = STANDARD, te
 def _check_declared(entity: str, doc: dict[str, Any], tenant: str) -> None:
     """Every field the object sets is declared by its class or field groups (the tenant's part aside)."""
     declared = _declared_paths(entity)
-    for path in _leaf_paths(doc, skip={TENANT, f"_{tenant}"}):
+    for path in _leaf_paths(doc, skip=_own_namespaces(tenant)):
         if path not in declared:
             raise XdmError(f"{entity}: {path} is not a field of the XDM class or its field groups")
+
+
+def _own_namespaces(tenant: str) -> frozenset[str]:
+    """The top-level properties Accord's own schemas check, not the XDM class: its lineage and the tenant's fields."""
+    return frozenset((TENANT, f"_{tenant}"))
 
 
 def _check_schemas(entity: str, doc: dict[str, Any], custom: Draft6Validator, tenant: str) -> None:
@@ -417,9 +422,14 @@ def _schemas() -> dict[str, dict[str, Any]]:
 # Formats are not asserted: draft 6 leaves them to the application, and a date-time is written by `_xdm_time`.
 @cache
 def _validator(entity: str) -> Draft6Validator:
-    registry = Registry([(uri, folded_names(schema)) for uri, schema in _schemas().items()])
     composed = {"$schema": "http://json-schema.org/draft-06/schema#", "allOf": [{"$ref": s} for s in xdm_class(entity).schemas]}
-    return Draft6Validator(composed, registry=registry, validate_formats=False)
+    return Draft6Validator(composed, registry=_registry(), validate_formats=False)
+
+
+@cache
+def _registry() -> Registry:
+    """The shipped schemas, folded once for every class."""
+    return Registry([(uri, folded_names(schema)) for uri, schema in _schemas().items()])
 
 
 def folded_names(node: Any) -> Any:
