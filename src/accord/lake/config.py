@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)\s*$", re.IGNORECASE)
 UNITS = {"kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+SAID = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(bytes|KiB|MiB|GiB|TiB|PiB)\s*$")
+"""An amount of memory as DuckDB says it (`953.6 MiB`, `18.8 GiB`)."""
 LEAST_MEMORY = 256 * 2**20
 """Below this DuckDB fails Accord's own queries (a join of a few thousand rows) for want of memory."""
 
@@ -43,3 +45,11 @@ class StoreConfig(BaseModel):
         """The DuckDB settings a store opens with (see `Lake`)."""
         held = {"memory_limit": self.memory_limit, "threads": self.threads}
         return {name: value for name, value in held.items() if value is not None}
+
+
+def said_bytes(said: str) -> int:
+    """The bytes in an amount of memory as DuckDB says it (`953.6 MiB`); ValueError for anything else."""
+    found = SAID.match(said)
+    if not found:
+        raise ValueError(f"{said!r} is no amount of memory DuckDB says")
+    return int(float(found.group(1)) * ({"bytes": 1, "pib": 2**50} | UNITS)[found.group(2).lower()])

@@ -1,5 +1,6 @@
-"""Failures of the store's own files (a full disk, a file past its size limit) said in one line a user can act on,
-and the one failure after which DuckDB refuses every further statement until the store is opened again."""
+"""Failures of the store's own files (a full disk, a file past its size limit) and of its memory, said in one line a
+user can act on, and the one failure after which DuckDB refuses every further statement until the store is opened
+again."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import duckdb
 CLOSED = "database has been invalidated"
 """What DuckDB says of every statement after a fatal error (a checkpoint that could not write the file)."""
 UNWRITTEN = re.compile(r'Could not write file "(?P<path>[^"]+)": (?P<reason>[^"\n]+)')
+SHORT_OF_MEMORY = re.compile(r"\((?P<used>[\d.]+ \w+/[\d.]+ \w+) used\)")
+"""How much of its limit DuckDB had taken when it could not allocate more."""
 
 
 def _chain(err: BaseException) -> list[BaseException]:
@@ -36,4 +39,16 @@ def disk_failure(err: BaseException) -> str | None:
             reason = found["reason"].rstrip(". ")
             remedy = "free space on that disk" if "space" in reason or "quota" in reason else "let it be written"
             return f"could not write {found['path']}: {reason} ({remedy})"
+    return None
+
+
+def memory_failure(err: BaseException) -> str | None:
+    """`the store ran out of memory (<used of limit>): <the settings to change>` when DuckDB could not allocate
+    within its memory limit (a step whose working state DuckDB cannot spill to disk), or None."""
+    for raised in _chain(err):
+        if isinstance(raised, duckdb.OutOfMemoryException):
+            found = SHORT_OF_MEMORY.search(str(raised))
+            used = f" ({found['used']} used)" if found else ""
+            return (f"the store ran out of memory{used}: raise `store.memory_limit` in accord.yaml, or lower "
+                    "`store.threads` (each thread holds its own share)")
     return None

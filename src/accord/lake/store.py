@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from accord.lake.config import said_bytes
 from accord.lake.sql import ident, literal
 from accord.model.entities import ENTITIES, Entity
 from accord.model.schema import CustomField, CustomObject, Schema
@@ -159,6 +160,10 @@ class Lake:
         """Where copies of this store's tables made for other engines live (Parquet for Spark): rebuilt from the
         store whenever needed, so erasing a person removes the folder whole."""
         return self.path.parent / "derived"
+
+    def memory_limit(self) -> int:
+        """The bytes the store's work may hold in memory (DuckDB's `memory_limit`: `store.memory_limit` or 80 %)."""
+        return said_bytes(self.scalar("SELECT current_setting('memory_limit')"))
 
     def wal_bytes(self) -> int:
         """The size of the store's write-ahead log (what the next checkpoint moves into the file)."""

@@ -28,7 +28,7 @@ from accord.audiences.live import LiveProfiles
 from accord.audiences.stream import StreamEvaluator, streaming
 from accord.identity.resolve import seed
 from accord.ingest.loader import IngestResult
-from accord.lake.faults import closed_by_fatal_error, disk_failure
+from accord.lake.faults import closed_by_fatal_error, disk_failure, memory_failure
 from accord.lake.store import Lake
 from accord.pipeline import evaluate_audiences
 from accord.pipeline.runner import run_stages
@@ -131,6 +131,8 @@ class ServerState:
         unwritten = disk_failure(err)
         if unwritten is not None:
             return f"{unwritten}: serving carries on by itself once it can write again"
+        if (short := memory_failure(err)) is not None:
+            return short
         return f"{type(err).__name__}: {err}"
 
     def reload_schema(self) -> None:

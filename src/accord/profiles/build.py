@@ -6,6 +6,9 @@ profile, which record gave it (source key, batch, source time).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 from accord.engines.adapter import Engine
 from accord.engines.registry import lake_engine
 from accord.governance.consent import TERMS
@@ -24,6 +27,9 @@ STICKY_FLAGS = {**{t.column: t.column for t in TERMS if t.flag}, "do_not_call_re
 """Person attributes a true flag of any record gives (attribute → the flag that ranks its records)."""
 NEWEST_STATEMENT = {**{t.column: t.column for t in TERMS if not t.flag}, "consent_reason": "marketing_consent"}
 """Person attributes the newest record gives, a refusal first on a tie (attribute → the statement that ranks)."""
+PICK_BYTES = 64
+"""Memory DuckDB holds per profile and attribute while it picks the values (two aggregate states, which it does not
+spill to disk): about 33 bytes on `large`, doubled for longer values."""
 NOT_ATTRIBUTES = {"source_id", "source_instance_id", "source_type", "source_key", "batch_id", "source_row",
                   "ingested_at", "record_hash", "source_updated_at", "is_deleted", "merged_into_key"}
 
@@ -119,8 +125,11 @@ def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig,
         f"AS {ident('_from_' + a)}"
         for a in attributes(entity)
     )
-    picked = f"""SELECT {id_col}, count(*) AS records, max(source_updated_at) AS last_updated_at, {picks}
-        FROM _ranked_{kind} GROUP BY {id_col}"""
+
+    def picked(where: str = "") -> str:
+        return f"""SELECT {id_col}, count(*) AS records, max(source_updated_at) AS last_updated_at, {picks}
+            FROM _ranked_{kind} {where} GROUP BY {id_col}"""
+
     given_by = ", ".join(f"{ident('_from_' + a)} AS {ident(a)}" for a in attributes(entity))
     given = f"""
         SELECT {literal(kind)} AS kind, u.{id_col} AS profile_id, u.attribute, r.source_key, r.batch_id,
@@ -128,9 +137,10 @@ def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig,
         FROM (SELECT {id_col}, {given_by} FROM _picked_{kind})
              UNPIVOT (_order FOR attribute IN ({values})) AS u
         JOIN _ranked_{kind} r ON r.{id_col} = u.{id_col} AND r._order = u._order"""
-    (engine if not incremental else lake_engine(lake)).build(
-        [(f"_ranked_{kind}", ranked), (f"_picked_{kind}", picked), (f"_given_{kind}", given)],
-        keep=(f"_picked_{kind}", f"_given_{kind}"))
+    builder = engine if not incremental else lake_engine(lake)
+    picking = _picking(lake, builder, kind, picked, touched if incremental else None, len(attributes(entity)))
+    builder.build([(f"_ranked_{kind}", ranked), *picking, (f"_given_{kind}", given)],
+                  keep=(f"_picked_{kind}", f"_given_{kind}"))
     profile_rows = f"SELECT {id_col}, records, last_updated_at, {values} FROM _picked_{kind}"
     lineage_rows = f"SELECT * FROM _given_{kind}"
     if incremental:
@@ -147,6 +157,21 @@ def _build(lake: Lake, kind: str, entity: Entity, config: IdentityConfig,
     else:
         lake.execute(f"CREATE TABLE profile_lineage AS {lineage_rows}")
     return None
+
+
+def _picking(lake: Lake, builder: Engine, kind: str, picked: Callable[[str], str], touched: list[str] | None,
+             n_attributes: int) -> list[tuple[str, str]]:
+    """The steps picking each profile's values into `_picked_<kind>`: in parts of profiles when, in the store, the
+    picking would take more than half the store's memory (a store held to 1GB with a million people)."""
+    parts = 1
+    if builder.capabilities.in_lake:  # elsewhere (Spark) the aggregate spills
+        profiles = len(touched) if touched is not None else int(lake.scalar(
+            "SELECT count(DISTINCT profile_id) FROM identity_nodes WHERE kind = ?", [kind]))
+        parts = max(1, math.ceil(profiles * n_attributes * PICK_BYTES / (lake.memory_limit() / 2)))
+    if parts == 1:
+        return [(f"_picked_{kind}", picked(""))]
+    steps = [(f"_picked_{kind}_{k}", picked(f"WHERE hash({kind}_id) % {parts} = {k}")) for k in range(parts)]
+    return [*steps, (f"_picked_{kind}", " UNION ALL ".join(f"SELECT * FROM {name}" for name, _ in steps))]
 
 
 def _tables_current(lake: Lake, kind: str, entity: Entity) -> bool:
