@@ -29,7 +29,8 @@ NEWEST_STATEMENT = {**{t.column: t.column for t in TERMS if not t.flag}, "consen
 """Person attributes the newest record gives, a refusal first on a tie (attribute → the statement that ranks)."""
 PICK_BYTES = 64
 """Memory DuckDB holds per profile and attribute while it picks the values (two aggregate states, which it does not
-spill to disk): about 33 bytes on `large`, doubled for longer values."""
+spill to disk), rounded up: on `large` (36 attributes) 1GB was too little for a million people in one part, 2GB
+enough, so 27 to 55 bytes."""
 NOT_ATTRIBUTES = {"source_id", "source_instance_id", "source_type", "source_key", "batch_id", "source_row",
                   "ingested_at", "record_hash", "source_updated_at", "is_deleted", "merged_into_key"}
 
