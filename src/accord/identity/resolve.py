@@ -12,7 +12,7 @@ from accord.engines.adapter import Engine
 from accord.engines.registry import lake_engine
 from accord.identity.config import IdentityConfig
 from accord.identity.graph import edges_sql, limit_groups_sql, link_steps
-from accord.identity.nodes import RECORD_NAMESPACE, salesforce_orgs
+from accord.identity.nodes import RECORD_NAMESPACE, profile_count, salesforce_orgs
 from accord.identity.stitch import Graph, stitch
 from accord.lake.batches import settled_batch
 from accord.lake.sql import literal
@@ -54,7 +54,7 @@ def resolve(lake: Lake, kind: str, config: IdentityConfig, engine: Engine, full:
         if mode == "incremental":
             changed = _scope_changed(lake, kind, int(last), config)
             if changed == 0:
-                report = ResolveReport(kind, "unchanged", profiles=_profile_count(lake, kind), touched=[])
+                report = ResolveReport(kind, "unchanged", profiles=profile_count(lake, kind), touched=[])
                 report.seconds = time.perf_counter() - started
                 return report
             lake_engine(lake).build([("_sub", edges_sql(kind, config, "_scope")), *_numbering_steps(node_ns)],
@@ -239,7 +239,7 @@ def _persist(lake: Lake, kind: str, run_id: int, report: ResolveReport) -> None:
     lake.execute(
         f"INSERT INTO identity_nodes SELECT {k}, p.namespace, p.value, i.profile_id FROM _prev p JOIN _ids i USING (label)"
     )
-    report.profiles = _profile_count(lake, kind)
+    report.profiles = profile_count(lake, kind)
 
 
 def _new_id(kind: str) -> str:
@@ -263,9 +263,3 @@ def seed(lake: Lake, kind: str, nodes: list[tuple[str, str, str]]) -> None:
         WHERE NOT EXISTS (SELECT 1 FROM identity_nodes n WHERE n.kind = ? AND n.namespace = s.namespace AND n.value = s.value)""",
         [kind, [n[0] for n in nodes], [n[1] for n in nodes], [n[2] for n in nodes], kind],
     )
-
-
-def _profile_count(lake: Lake, kind: str) -> int:
-    # Every profile holds at least one record node: counting over those alone reads a third of the nodes.
-    return int(lake.scalar("SELECT count(DISTINCT profile_id) FROM identity_nodes WHERE kind = ? AND namespace = ?",
-                           [kind, RECORD_NAMESPACE[kind]]))

@@ -13,7 +13,7 @@ from accord.engines.adapter import Engine
 from accord.engines.registry import lake_engine
 from accord.governance.consent import TERMS
 from accord.identity.config import IdentityConfig
-from accord.identity.nodes import join_records, records_sql
+from accord.identity.nodes import join_records, profile_count, records_sql
 from accord.lake.sql import ident, literal
 from accord.lake.store import Lake, current_sql
 from accord.model.entities import Entity
@@ -166,8 +166,7 @@ def _picking(lake: Lake, builder: Engine, kind: str, picked: Callable[[str], str
     picking would take more than half the store's memory (a store held to 1GB with a million people)."""
     parts = 1
     if builder.capabilities.in_lake:  # elsewhere (Spark) the aggregate spills
-        profiles = len(touched) if touched is not None else int(lake.scalar(
-            "SELECT count(DISTINCT profile_id) FROM identity_nodes WHERE kind = ?", [kind]))
+        profiles = len(touched) if touched is not None else profile_count(lake, kind)
         parts = max(1, math.ceil(profiles * n_attributes * PICK_BYTES / (lake.memory_limit() / 2)))
     if parts == 1:
         return [(f"_picked_{kind}", picked(""))]
