@@ -129,7 +129,13 @@ def test_a_store_short_of_memory_for_the_profiles_picks_them_in_parts_alike(tmp_
         whole = _profiles(lake)
         steps: list[list[str]] = []
         picking = build._picking
-        monkeypatch.setattr(build, "_picking", lambda *a: steps.append([n for n, _ in picking(*a)]) or picking(*a))
+
+        def seen(*args: object) -> list[tuple[str, str]]:
+            made = picking(*args)
+            steps.append([name for name, _ in made])
+            return made
+
+        monkeypatch.setattr(build, "_picking", seen)
         monkeypatch.setattr(build, "PICK_BYTES", 10**6)  # as if each profile's picks took a megabyte
         build_profiles(lake, IdentityConfig())
         assert _profiles(lake) == whole
