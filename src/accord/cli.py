@@ -35,7 +35,7 @@ from rich.text import Text
 from accord.connectors.registry import Connector, with_sources
 from accord.governance import audit
 from accord.ingest.limits import text_problem
-from accord.lake.faults import disk_failure, memory_failure
+from accord.lake.faults import store_failure
 from accord.lake.sql import ident
 from accord.lake.store import Lake
 from accord.model.entities import ENTITIES
@@ -1781,9 +1781,7 @@ def failure(err: Exception, argv: list[str]) -> str:
     """An unforeseen error of a command as one line."""
     if isinstance(err, ValidationError):  # each problem, never the values given
         return f"{type(err).__name__}: {problems(err)}"
-    if (unwritten := disk_failure(err)) is not None:  # DuckDB names it last, after the error it caused
-        return f"{unwritten}, then run the command again"
-    if (short := memory_failure(err)) is not None:
+    if (short := store_failure(err)) is not None:  # a disk failure DuckDB names last, after the error it caused
         return f"{short}, then run the command again"
     if "surrogate" in str(err) and (odd := next((a for a in argv if text_problem(a)), None)) is not None:
         # A terminal passes what it cannot decode as lone surrogates; only a file name may be such bytes.

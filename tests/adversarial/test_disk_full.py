@@ -20,8 +20,13 @@ from typer.testing import CliRunner
 
 from accord.audiences.files import load_audiences
 from accord.cli import app
+from accord.identity.config import IdentityConfig
 from accord.lake.faults import closed_by_fatal_error, disk_failure
+from accord.lake.store import Lake
+from accord.pipeline.runner import run_stages
+from accord.pipeline.runs import latest
 from accord.pipeline.runtime import Runtime
+from accord.pipeline.stage import Context, Stage
 from accord.workspace import Workspace
 
 FULL_AFTER = 32
@@ -197,3 +202,15 @@ def test_the_error_a_cleanup_raises_still_names_the_write_that_failed_first() ->
         assert closed_by_fatal_error(err)
         said = disk_failure(err)
         assert said == "could not write /d/accord.duckdb: No space left on device (free space on that disk)"
+
+
+def test_a_stage_stopped_by_a_full_disk_is_recorded_in_the_same_one_line(tmp_path: Path) -> None:
+    def filling(ctx: Context) -> tuple[int, int]:
+        raise duckdb.IOException('Failed to commit: Could not write file "/d/accord.duckdb.wal": No space left on '
+                                 'device\nPossible solutions: ...')
+
+    with Lake(tmp_path / "accord.duckdb") as lake:
+        with pytest.raises(duckdb.IOException):
+            run_stages(Context(lake, IdentityConfig()), [Stage("filling", (), (), filling)])
+        [recorded] = [r["error"] for r in latest(lake) if r["stage"] == "filling"]
+    assert recorded == "could not write /d/accord.duckdb.wal: No space left on device (free space on that disk)"

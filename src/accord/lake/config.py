@@ -7,7 +7,8 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)\s*$", re.IGNORECASE)
-UNITS = {"kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+UNITS = {"bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+         "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50}
 SAID = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(bytes|KiB|MiB|GiB|TiB|PiB)\s*$")
 """An amount of memory as DuckDB says it (`953.6 MiB`, `18.8 GiB`)."""
 LEAST_MEMORY = 256 * 2**20
@@ -52,4 +53,4 @@ def said_bytes(said: str) -> int:
     found = SAID.match(said)
     if not found:
         raise ValueError(f"{said!r} is no amount of memory DuckDB says")
-    return int(float(found.group(1)) * ({"bytes": 1, "pib": 2**50} | UNITS)[found.group(2).lower()])
+    return int(float(found.group(1)) * UNITS[found.group(2).lower()])

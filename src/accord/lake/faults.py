@@ -52,3 +52,8 @@ def memory_failure(err: BaseException) -> str | None:
             return (f"the store ran out of memory{used}: raise `store.memory_limit` in accord.yaml, or lower "
                     "`store.threads` (each thread holds its own share)")
     return None
+
+
+def store_failure(err: BaseException) -> str | None:
+    """The one line a user can act on for a store that could not write or ran out of memory, or None."""
+    return disk_failure(err) or memory_failure(err)

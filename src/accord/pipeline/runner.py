@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from accord.lake.faults import memory_failure
+from accord.lake.faults import store_failure
 from accord.lake.store import now
 from accord.lake.turns import writing
 from accord.pipeline.runs import next_run_id, record
@@ -33,7 +33,7 @@ def run_stages(ctx: Context, stages: Sequence[Stage], quiet_when_idle: bool = Fa
                 try:
                     entry["rows_in"], entry["rows_out"] = stage.run(ctx)
                 except Exception as err:
-                    entry["error"] = memory_failure(err) or f"{type(err).__name__}: {err}"
+                    entry["error"] = store_failure(err) or f"{type(err).__name__}: {err}"
                     raise
                 finally:
                     entry["finished_at"] = now()
