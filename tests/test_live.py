@@ -145,12 +145,15 @@ actions = st.lists(st.one_of(
 ), min_size=1, max_size=30)
 
 
-def workspace(folder: Path) -> Workspace:
+def workspace(folder: Path, emails: list[str] = EMAILS[:3]) -> Workspace:
+    """A workspace with the serving audiences, and a person of each of `emails` stitched."""
     ws = Workspace.init(folder)
     for name, text in AUDIENCES.items():
         (folder / "audiences" / name).write_text(text + "\n")
+    if not emails:
+        return ws
     with ws.lake() as lake:
-        rows = [[f"p{i}", email] for i, email in enumerate(EMAILS[:3], 1)]
+        rows = [[f"p{i}", email] for i, email in enumerate(emails, 1)]
         ingest(lake, write_csv(folder / "people.csv", ["Id", "Email"], rows), mapping("person", {"source_id": "Id", "email": "Email"}))
         run_identity(lake, ws.config.identity)
     return ws
@@ -290,3 +293,35 @@ def test_a_new_person_is_offered_as_the_lake_will_build_them_until_it_does(lake)
     assert list(live.unstored_people([one, two])) == [one], "u2's e-mail is on its way to the lake"
     live.reconcile([one], {}, {}, [one], 20, START)
     assert live.unstored_people([one]) == {}, "the lake holds them now"
+
+
+
+@pytest.mark.parametrize("known", [3, 0], ids=["people-known", "empty-lake"])
+def test_a_new_person_recorded_before_the_lake_built_them_is_offered_again_once_it_has(tmp_path, known) -> None:
+    """Their live decision was recorded by a cycle whose snapshot came before their messages, while their identify
+    waited for the lake; the next cycle built them, and no streaming destination heard of them again when it was
+    identity's first run (which rebuilds everyone and names no one)."""
+    from tests.test_collector import BATCH
+
+    ws = workspace(tmp_path / "ws", EMAILS[:known])
+    state = create_app(ws).state.accord
+    state.log.written = lambda entries, size: state.live.apply(entries, size, at=START)
+    told: list[list[str] | None] = []
+    state.restitched.append(told.append)
+    visit = [{**m, "timestamp": START.isoformat()} for m in [BATCH[0], {**BATCH[0], "messageId": "m9"}, *BATCH[1:]]]
+    with ws.lake() as lake:
+        stream = StreamEvaluator(lake, state.audiences(), state.bus, state.live)
+        advance = stream.advance
+        stream.advance = lambda *args: (state.log.append(visit, received_at=START), advance(*args))[1]
+        cycle(state, lake, stream, START, None)
+        stream.advance = advance
+        [person] = state.live.members["Twice"]
+        assert lake.execute("SELECT status FROM audience_membership WHERE profile_id = ?", [person]).fetchall() == [
+            ("realized",)], "recorded before the lake built them"
+        assert state.live.unstored_people([person]) == {}, "their e-mail is on its way to the lake"
+        assert not told
+        cycle(state, lake, stream, START, None)
+        assert lake.execute("SELECT email FROM person_profile WHERE person_id = ?", [person]).fetchall() == [
+            ("Jane@Acme.com",)]
+        [rechecked] = told
+        assert rechecked is None if not known else person in rechecked

@@ -104,9 +104,10 @@ class ServerState:
     not load."""
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The last serving cycle's run of each stage that did something (or failed)."""
-    restitched: list[Callable[[list[str]], None]] = field(default_factory=list)
-    """Told each serving cycle's people whose records or profile changed (a consent withdrawn, an e-mail changed):
-    streaming destinations re-check what they hold of them."""
+    restitched: list[Callable[[list[str] | None], None]] = field(default_factory=list)
+    """Told each serving cycle's people whose records or profile changed (a consent withdrawn, an e-mail changed,
+    a new person built), or None when identity rebuilt everyone: streaming destinations re-check what they hold
+    of them."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _store_lock: threading.Lock = field(default_factory=threading.Lock)
     _store_closed: bool = False
@@ -341,9 +342,12 @@ def _streaming(ctx: ServeContext) -> tuple[int, int]:
     people = [*(touched or []), *(profile for _, profile, _ in ctx.opened), *state.live.deferred_people()]
     changes = ctx.stream.advance([r.batch_id for r in ctx.loaded], ctx.sweep_since, ctx.moment, people, ctx.upto)
     state.live.top_up(ctx.lake)
-    if touched:
+    # A person the live path opened is built now: a decision recorded before (a cycle whose snapshot came before
+    # their messages) could not be delivered while their traits waited for the lake.
+    built = None if touched is None else [*touched, *(profile for _, profile, _ in ctx.opened)]
+    if built != []:
         for listener in state.restitched:
-            listener(list(touched))
+            listener(built)
     return len(people), len(changes or [])
 
 
@@ -544,11 +548,16 @@ def _destinations(state: ServerState) -> threading.Thread:
         for config in active():
             queues[config.name].add([c for c in changes if c.audience in config.audiences])
 
-    def restitched(people: list[str]) -> None:
+    def restitched(people: list[str] | None) -> None:
         """A person's profile changed without a membership changing (a consent withdrawn): what a streaming
-        destination holds of them is checked again, so a withdrawal is a removal within a cycle."""
+        destination holds of them (of everyone, for None) is checked again, so a withdrawal is a removal within a
+        cycle."""
         for config in active():
-            if config.schedule == "streaming":
+            if config.schedule != "streaming":
+                continue
+            if people is None:
+                queues[config.name].recheck_all()
+            else:
                 queues[config.name].add([Change(a, p, "changed", datetime.now(timezone.utc))
                                          for a in config.audiences for p in people])
 
@@ -577,6 +586,8 @@ class _Changed:
     """The profiles, per audience of one destination, whose membership changed since its last run."""
 
     profiles: dict[str, set[str]] = field(default_factory=dict)
+    everyone: bool = False
+    """Every member is to be checked again (identity rebuilt all profiles)."""
     wake: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -587,10 +598,16 @@ class _Changed:
                     self.profiles.setdefault(change.audience, set()).add(change.profile_id)
             self.wake.set()
 
-    def take(self) -> dict[str, set[str]]:
+    def recheck_all(self) -> None:
         with self._lock:
-            taken, self.profiles = self.profiles, {}
-        return taken
+            self.everyone = True
+        self.wake.set()
+
+    def take(self) -> tuple[dict[str, set[str]], bool]:
+        """The changed profiles per audience, and whether everyone is to be checked; both cleared."""
+        with self._lock:
+            taken, everyone, self.profiles, self.everyone = self.profiles, self.everyone, {}, False
+        return taken, everyone
 
 
 def _destination_worker(state: ServerState, config: DestinationConfig, queue: _Changed) -> None:
@@ -609,7 +626,7 @@ def _destination_worker(state: ServerState, config: DestinationConfig, queue: _C
         # The catch-up runs at once: done before traffic comes, it keeps the first changes from waiting behind it.
         queue.wake.wait(0 if catch_up else 1.0)
         queue.wake.clear()
-        changed = queue.take()
+        changed, everyone = queue.take()
         # The web UI may change or pause it while serve runs: accord.yaml's settings of the moment apply.
         latest = next((c for c in state.workspace.config.destinations if c.name == config.name), None)
         if latest is None or latest.paused:
@@ -623,8 +640,9 @@ def _destination_worker(state: ServerState, config: DestinationConfig, queue: _C
         only: dict[str, set[str]] | None = None  # a streaming run delivers only the changed profiles' deltas
         trigger = "streaming"
         if due is None:
-            wanted, trigger = (set(config.audiences), "startup") if catch_up else (set(changed), "streaming")
-            only = None if catch_up else changed
+            wanted = set(config.audiences) if catch_up or everyone else set(changed)
+            trigger = "startup" if catch_up else "streaming"
+            only = None if catch_up or everyone else changed
         elif moment >= due:
             wanted, trigger = set(config.audiences), "schedule"
             due = next_run(config.schedule, moment)
