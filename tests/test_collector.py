@@ -43,6 +43,9 @@ BATCH = [
         ({"batch": [{"type": "identify", "userId": "u", "traits": []}]}, "traits must be an object"),
         ({"batch": [{"type": "identify", "userId": "u", "timestamp": "yesterday"}]}, "not ISO 8601"),
         ({"batch": [{"type": "identify", "userId": "u", "traits": {"x": "y" * 40000}}]}, "larger than 32 KiB"),
+        ({"batch": [{"type": "identify", "userId": "\u0000nul"}]}, r"batch\[0\].userId holds a control character \(U\+0000\)"),
+        ({"batch": [{"type": "page", "anonymousId": "a\nb"}]}, r"anonymousId holds a control character \(U\+000A\)"),
+        ({"batch": [{"type": "group", "userId": "u", "groupId": "g\u009b"}]}, r"groupId holds a control character"),
     ],
 )
 def test_bad_batches_are_refused_whole(body, says) -> None:

@@ -54,14 +54,17 @@ def test_a_poisoned_log_quarantines_the_message_and_loads_the_rest(collector) ->
         '{"type":"page","userId":"u1","messageId":"after"}]}\n'
         '{"receivedAt":"2026-11-20T10:00:00Z","batch":[{"type":"page","userId":"u2","messageId":"far",'
         '"timestamp":"9999-12-31T23:59:59-14:00"}]}\n'
+        '{"receivedAt":"2026-11-20T10:00:00Z","batch":[{"type":"page","userId":"nul\\u0000","messageId":"nul"}]}\n'
         'not json at all\n'
         '{"receivedAt":"2026-11-20T10:00:00Z","batch":[{"type":"page","userId":"u3","messageId":"last"}]}\n'
     )
     events, quarantined = load(ws)
     assert events == {"after", "last"}
     assert [(q["entity"], q["reason"].split(":")[0]) for q in quarantined] == [
-        ("person", "invalid_message"), ("event", "invalid_message"), ("event", "invalid_message")]
+        ("person", "invalid_message"), ("event", "invalid_message"), ("event", "invalid_message"),
+        ("event", "invalid_message")]
     assert "Unicode" in quarantined[0]["reason"] and "between 1900 and 2199" in quarantined[1]["reason"]
+    assert "userId holds a control character (U+0000)" in quarantined[2]["reason"]
     assert load(ws)[0] == {"after", "last"}, "a second load changes nothing"
 
 

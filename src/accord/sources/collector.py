@@ -94,15 +94,21 @@ def message_problem(message: dict[str, Any], where: str) -> str | None:
 
 
 IDS = ("userId", "anonymousId", "previousId", "groupId")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _id_problem(message: dict[str, Any], where: str) -> str | None:
     """An id is text, or a number (as some Segment libraries send one): a list or an object names no one, and
-    would be read one way into a record's key and another into its identities."""
+    would be read one way into a record's key and another into its identities. A control character in an id is
+    no one's either, and would go on to every destination's files and calls."""
     for key in IDS:
         value = message.get(key)
-        if value is None or isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)
-                                                       and math.isfinite(value)):
+        if isinstance(value, str):
+            if (found := _CONTROL.search(value)) is not None:
+                return f"{where}.{key} holds a control character (U+{ord(found.group()):04X})"
+            continue
+        if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                             and math.isfinite(value)):
             continue
         kind = {dict: "an object", list: "a list", bool: "true or false"}.get(type(value), repr(value))
         return f"{where}.{key} must be a text or a number, not {kind}"
