@@ -460,3 +460,27 @@ def test_an_accounts_engagement_counts_its_peoples_current_events(evaluated_lake
     assert [r["event_type"] for r in found.engagement] == sorted(types, key=lambda t: (
         -next(r["all_time"] for r in expected if r["event_type"] == t), t))
     assert found.weekly == [{"week": w, "events": n} for w, n in sorted(weeks.items())]
+
+
+def test_identities_and_links_are_numbered_in_their_order_inside_a_transaction_on_many_threads(lake) -> None:
+    """The numbers are places in sorted tables (a window ordered over the whole graph does not spill): they must
+    be the places a `row_number()` gives, in a transaction (whose new rows DuckDB numbers otherwise) and with
+    several threads writing the sorted rows, over more rows than one row group holds."""
+    from accord.engines.registry import lake_engine
+    from accord.identity.resolve import GRAPH, _numbering_steps
+
+    lake.execute("SET threads = 4")
+    with lake.transaction():
+        lake.execute("""CREATE TEMP TABLE _sub AS SELECT DISTINCT ON (record_key, namespace, value)
+            'rec-' || (hash(i) % 150000) AS record_key,
+            ['email', 'phone', 'crm_id'][1 + i % 3] AS namespace, 'v' || (hash(i * 7) % 90000) AS value,
+            'rule' AS rule, i % 4 AS strength, i % 9 AS batch_id, hash(i * 3) % 1000 AS source_row
+            FROM range(400000) t(i)""")
+        lake_engine(lake).build(_numbering_steps("record"), keep=GRAPH[1:])
+        nodes = lake.scalar("""SELECT count(*) FILTER (WHERE node <> place) FROM (SELECT node,
+            row_number() OVER (ORDER BY namespace, value) - 1 AS place FROM _nodes)""")
+        arcs = lake.scalar("""SELECT count(*) FILTER (WHERE a.edge <> r.place) FROM _arcs a JOIN (
+            SELECT record_key, namespace, value, row_number() OVER (ORDER BY strength, batch_id, source_row,
+                   record_key, namespace, value) - 1 AS place FROM _sub) r USING (record_key, namespace, value)""")
+        assert lake.scalar("SELECT count(*) FROM _nodes") > 200_000 and lake.scalar("SELECT count(*) FROM _arcs") > 390_000
+        assert (nodes, arcs) == (0, 0)
