@@ -345,7 +345,7 @@ def _streaming(ctx: ServeContext) -> tuple[int, int]:
     # A person the live path opened is built now: a decision recorded before (a cycle whose snapshot came before
     # their messages) could not be delivered while their traits waited for the lake.
     built = None if touched is None else [*touched, *(profile for _, profile, _ in ctx.opened)]
-    if built != []:
+    if built is None or built:
         for listener in state.restitched:
             listener(built)
     return len(people), len(changes or [])
