@@ -145,7 +145,7 @@ actions = st.lists(st.one_of(
 ), min_size=1, max_size=30)
 
 
-def workspace(folder: Path, emails: list[str] = EMAILS[:3]) -> Workspace:
+def workspace(folder: Path, emails: tuple[str, ...] = tuple(EMAILS[:3])) -> Workspace:
     """A workspace with the serving audiences, and a person of each of `emails` stitched."""
     ws = Workspace.init(folder)
     for name, text in AUDIENCES.items():
@@ -295,7 +295,6 @@ def test_a_new_person_is_offered_as_the_lake_will_build_them_until_it_does(lake)
     assert live.unstored_people([one]) == {}, "the lake holds them now"
 
 
-
 @pytest.mark.parametrize("known", [3, 0], ids=["people-known", "empty-lake"])
 def test_a_new_person_recorded_before_the_lake_built_them_is_offered_again_once_it_has(tmp_path, known) -> None:
     """Their live decision was recorded by a cycle whose snapshot came before their messages, while their identify
@@ -303,7 +302,7 @@ def test_a_new_person_recorded_before_the_lake_built_them_is_offered_again_once_
     identity's first run (which rebuilds everyone and names no one)."""
     from tests.test_collector import BATCH
 
-    ws = workspace(tmp_path / "ws", EMAILS[:known])
+    ws = workspace(tmp_path / "ws", tuple(EMAILS[:known]))
     state = create_app(ws).state.accord
     state.log.written = lambda entries, size: state.live.apply(entries, size, at=START)
     told: list[list[str] | None] = []
