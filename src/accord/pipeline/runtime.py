@@ -339,12 +339,13 @@ def _streaming(ctx: ServeContext) -> tuple[int, int]:
     touched = ctx.identity.people.touched if ctx.identity else []
     state.live.refresh_identities(ctx.lake, touched, ctx.upto)
     # The people the live path opened are decided too: if their records did not load, they must leave again.
-    people = [*(touched or []), *(profile for _, profile, _ in ctx.opened), *state.live.deferred_people()]
+    opened = [profile for _, profile, _ in ctx.opened]
+    people = [*(touched or []), *opened, *state.live.deferred_people()]
     changes = ctx.stream.advance([r.batch_id for r in ctx.loaded], ctx.sweep_since, ctx.moment, people, ctx.upto)
     state.live.top_up(ctx.lake)
     # A person the live path opened is built now: a decision recorded before (a cycle whose snapshot came before
     # their messages) could not be delivered while their traits waited for the lake.
-    built = None if touched is None else [*touched, *(profile for _, profile, _ in ctx.opened)]
+    built = None if touched is None else sorted({*touched, *opened})
     if built is None or built:
         for listener in state.restitched:
             listener(built)
