@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accord.engines.registry import lake_engine
 from accord.identity.accuracy import account_matching, person_stitching
 from accord.identity.config import IdentityConfig
-from accord.identity.resolve import reserve_ids
+from accord.identity.resolve import reserve_ids, resolve
 from accord.identity.split import split_profile
 from accord.ingest.mapping import parse_mapping
 from accord.ingest.records import ingest_records
@@ -98,6 +99,21 @@ def test_records_of_one_person_become_one_profile(crm_world, engine) -> None:
     assert pid(lake, sf("003A")) == pid(lake, sf("00QA")) == pid(lake, mk("1"))
     assert pid(lake, sf("003A")) != pid(lake, sf("003B"))
     assert report.people.mode == "full"
+
+
+def test_a_stitch_leaves_no_working_table_to_the_next(crm_world, tmp_path) -> None:
+    """The people's graph is gone before the accounts' run begins, and the accounts' before the relinking."""
+    lake = crm_world
+
+    def temporary() -> set[str]:
+        return {r[0] for r in lake.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
+
+    engine = lake_engine(lake)
+    assert resolve(lake, "person", CONFIG, engine, full=True).mode == "full"
+    assert temporary() == set()
+    people(lake, tmp_path, "more", "Marketo", [{"Id": "9", "Email": "jane@acme.com", "Last": "Doe"}])
+    assert resolve(lake, "person", CONFIG, engine).mode == "incremental"
+    assert temporary() == set()
 
 
 def test_placeholder_values_link_nothing(crm_world) -> None:

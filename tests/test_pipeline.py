@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from accord.api.app import create_app
+from accord.audiences.files import load_audiences
 from accord.cli import app
 from accord.lake.store import Lake
 from accord.pipeline import Context, run_stages
@@ -79,6 +80,33 @@ def test_a_failing_stage_is_recorded_and_the_stages_after_it_do_not_run(loaded: 
                                                                     ("enrich", "RuntimeError: the disk is full")]
         failing = overview(loaded, lake)["failing"]
         assert {"what": "the enrich stage", "detail": "RuntimeError: the disk is full"} in failing
+
+
+def test_a_stage_leaves_no_working_tables_to_the_next_even_when_it_fails(loaded: Workspace) -> None:
+    left: dict[str, list[str]] = {}
+
+    def temporary(lake: Lake) -> list[str]:
+        return [r[0] for r in lake.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()]
+
+    def looking(name: str) -> Stage:
+        def look(ctx: Context) -> tuple[int, int]:
+            left[name] = temporary(ctx.lake)
+            return 0, 0
+        return Stage(name, (), (), look)
+
+    def broken(ctx: Context) -> tuple[int, int]:
+        ctx.lake.execute("CREATE TEMP TABLE _half AS SELECT * FROM range(1000)")
+        raise RuntimeError("the disk is full")
+
+    with loaded.lake() as lake:
+        ctx = Context(lake, loaded.config.identity, loaded,
+                      audiences=load_audiences(loaded.audiences_dir(), loaded.schema))
+        run_stages(ctx, [IDENTITY, looking("after identity"), PROFILES, looking("after profiles"), AUDIENCES,
+                         looking("after audiences")])
+        assert left == {"after identity": [], "after profiles": [], "after audiences": []}
+        with pytest.raises(RuntimeError):
+            run_stages(ctx, [Stage("enrich", (), (), broken)])
+        assert temporary(lake) == []
 
 
 def test_each_stage_declares_tables_the_store_has(loaded: Workspace) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext, suppress
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -272,6 +272,16 @@ class Lake:
 
     def unregister(self, name: str) -> None:
         self._con.unregister(name)
+
+    def drop_temporary(self, names: Iterable[str] | None = None) -> None:
+        """Drop this handle's temporary tables (`names`, or all): a stage's working tables, so what they hold is
+        free for the next. Cleanup that never raises, so it cannot hide the failure it may follow."""
+        with suppress(duckdb.Error):
+            if names is None:
+                names = [r[0] for r in self._con.execute(
+                    "SELECT table_name FROM duckdb_tables() WHERE temporary AND database_name = 'temp'").fetchall()]
+            for name in names:
+                self._con.execute(f"DROP TABLE IF EXISTS temp.{ident(name)}")
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
         """Run a query and return rows as dicts."""

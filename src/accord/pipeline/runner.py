@@ -37,6 +37,8 @@ def run_stages(ctx: Context, stages: Sequence[Stage], quiet_when_idle: bool = Fa
                     raise
                 finally:
                     entry["finished_at"] = now()
+                    # A stage's working tables end with it: identity's held 331 MiB of `large` into the next stages.
+                    ctx.lake.drop_temporary()
                     if entry["rows_in"] or entry["rows_out"] or entry["error"] or not quiet_when_idle:
                         ctx.records.append(entry)
         finally:
