@@ -380,9 +380,23 @@ def test_lookup_errors(crm_world) -> None:
     with pytest.raises(ProfileNotFound):
         get_person(crm_world, "email:nobody@nowhere.io")
     with pytest.raises(ValueError, match="namespace:value"):
-        get_person(crm_world, "jane@acme.com")
+        get_person(crm_world, "jane")
+    with pytest.raises(ValueError, match="namespace:value"):
+        get_person(crm_world, "P123")  # too short for an id Accord gives
     with pytest.raises(ValueError, match="unknown namespace"):
         get_person(crm_world, "mail:jane@acme.com")
+
+
+def test_a_profile_is_found_by_its_bare_id_or_e_mail_as_listings_print_them(crm_world) -> None:
+    run_identity(crm_world, CONFIG)
+    jane = pid(crm_world, sf("003A"))
+    assert get_person(crm_world, jane).person_id == jane
+    assert get_person(crm_world, f" {jane} ").person_id == jane
+    assert get_person(crm_world, "Jane@ACME.com").person_id == jane
+    account = get_account(crm_world, "domain:acme.com").account_id
+    assert get_account(crm_world, account).account_id == account
+    with pytest.raises(ProfileNotFound, match=f"no account profile holds person_id:{jane}"):
+        get_account(crm_world, jane)
 
 
 def test_accuracy_on_the_generated_world(tiny_world, tmp_path, engine) -> None:

@@ -135,7 +135,8 @@ def test_a_negative_count_is_a_usage_error(ws_root: Path, monkeypatch, capsys, a
 
 def test_a_privacy_delete_of_no_one_fails_before_asking(ws_root: Path, monkeypatch, capsys) -> None:
     code, said = accord(monkeypatch, capsys, ws_root, "privacy", "delete", "email:", answer="y")
-    assert (code, said) == (1, "error: look a profile up as namespace:value, e.g. email:jane@acme.com (got 'email:')")
+    assert (code, said) == (1, "error: look a profile up as namespace:value, e.g. email:jane@acme.com, or by its id (P00000042) "
+                           "(got 'email:')")
 
 
 def test_a_folder_manifest_without_its_files_is_refused(ws_root: Path, tmp_path: Path, monkeypatch, capsys) -> None:

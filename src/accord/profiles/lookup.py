@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from accord.audiences.memberships import audiences_of, memberships_of
 from accord.governance.consent import statements
 from accord.identity.nodes import identities_of, profile_of, records_sql
+from accord.identity.resolve import ID_PREFIX
 from accord.lake.sql import ident
 from accord.lake.store import Lake, current_where
 from accord.model.blanks import address, stripped
@@ -68,11 +70,22 @@ class AccountProfile(_HasAttributes):
     audiences: list[dict[str, Any]] = field(default_factory=list)
 
 
+KIND_OF_PREFIX = {prefix: kind for kind, prefix in ID_PREFIX.items()}
+PROFILE_ID = re.compile(f"[{''.join(KIND_OF_PREFIX)}][0-9]{{8,}}")
+"""A profile's own id (`P00000042`, `A00000007`), which listings print: looked up as it is."""
+
+
 def parse_identity(ref: str) -> tuple[str, str]:
-    """`namespace:value` → (namespace, normalised value); the value may itself hold colons."""
+    """`namespace:value` → (namespace, normalised value); the value may itself hold colons. A bare profile id or
+    e-mail address is read as `person_id:`/`account_id:` or `email:`, as people type them."""
     namespace, sep, value = ref.partition(":")
-    if not sep or not value:
-        raise ValueError(f"look a profile up as namespace:value, e.g. email:jane@acme.com (got {ref!r})")
+    if not sep and PROFILE_ID.fullmatch(ref.strip()):
+        namespace, value = f"{KIND_OF_PREFIX[ref.strip()[0]]}_id", ref.strip()
+    elif not sep and "@" in ref:
+        namespace, value = "email", ref
+    elif not sep or not value:
+        raise ValueError(f"look a profile up as namespace:value, e.g. email:jane@acme.com, or by its id "
+                         f"(P00000042) (got {ref!r})")
     known = set(NAMESPACES) | ACCOUNT_NAMESPACES | {"person_id", "account_id"}
     if namespace not in known:
         raise ValueError(f"unknown namespace {namespace!r}; known: {', '.join(sorted(known))}")
