@@ -135,3 +135,17 @@ def test_a_run_that_commits_after_a_later_one_is_not_missed(evaluated_lake: Path
                          [newest - 1, person_id, AS_OF])
         assert served.sync(lake).mode == "full"
         assert "Late run" in served.summary(f"person_id:{person_id}", [])["audiences"]
+
+
+def test_a_whole_copy_gives_its_log_back_to_the_disk(evaluated_lake: Path, tmp_path: Path) -> None:
+    path = tmp_path / "accord.duckdb"
+    shutil.copy(evaluated_lake, path)
+    served = ServedProfiles(tmp_path / "profiles.sqlite")
+    log = tmp_path / "profiles.sqlite-wal"
+    with Lake(path) as lake:
+        assert served.sync(lake).mode == "full"
+        assert log.stat().st_size == 0, "every page of a whole copy went through the log, then into the file"
+        assert served.summary(lake.scalar("SELECT min(person_id) FROM person_profile"), [])["audiences"] is not None
+        replace(lake, "person", current(lake, "person")[0], {"job_title": "CFO"}, AS_OF, 0)
+        run_identity(lake, IdentityConfig())
+        assert served.sync(lake).mode == "incremental"

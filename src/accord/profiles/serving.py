@@ -36,6 +36,8 @@ from accord.profiles.lookup import ProfileNotFound, check_wanted, parse_identity
 READER = "served_profiles"
 """This copy's name among the readers of `profile_changes` (a change is kept until every reader has it)."""
 CHUNK = 50_000
+LOG_BYTES = 64 * 2**20
+"""The most the copy's write-ahead log keeps of its size between syncs."""
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS identity (namespace TEXT NOT NULL, value TEXT NOT NULL, person_id TEXT NOT NULL,
@@ -170,6 +172,8 @@ class ServedProfiles:
                 ("origin", origin), ("columns", columns), ("changes", str(changes)), ("memberships", str(runs)),
                 ("recorded", str(recorded))])
         read_up_to(lake, READER, changes)
+        if full:  # the copy's every page went through the log once: give the disk back (1.1 GB on `large`)
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return SyncReport("full" if full else "incremental", copied, time.perf_counter() - started)
 
     def _copy(self, con: sqlite3.Connection, lake: Lake, columns: list[str], people: list[str] | None) -> int:
@@ -207,6 +211,8 @@ class ServedProfiles:
             self._writer = sqlite3.connect(self.path, check_same_thread=False)
             self._writer.execute("PRAGMA journal_mode = WAL")
             self._writer.execute("PRAGMA synchronous = NORMAL")  # a copy: a crash costs at most a re-sync
+            # Once checkpointed, the log shrinks back to this; SQLite would otherwise keep its largest size.
+            self._writer.execute(f"PRAGMA journal_size_limit = {LOG_BYTES}")
             self._writer.executescript(_TABLES)
         return self._writer
 
