@@ -22,21 +22,31 @@ def search_people(lake: Lake, q: str, limit: int = 50) -> list[dict[str, Any]]:
     first (an exact e-mail, then a name starting with it)."""
     if not q.strip() or not profiles_built(lake):
         return []
-    return lake.query(
-        """WITH hits AS (
-            SELECT p.person_id, p.email, p.first_name, p.last_name, p.job_title,
-                   coalesce(a.name, p.company_name) AS company
-            FROM person_profile p
-            LEFT JOIN person_account pa ON pa.person_id = p.person_id AND pa.is_primary
-            LEFT JOIN account_profile a ON a.account_id = pa.account_id
-            WHERE p.email ILIKE $like ESCAPE '\\' OR concat_ws(' ', p.first_name, p.last_name) ILIKE $like ESCAPE '\\'
-               OR p.company_name ILIKE $like ESCAPE '\\' OR a.name ILIKE $like ESCAPE '\\')
-        SELECT DISTINCT ON (person_id) * FROM hits
-        ORDER BY lower(email) = lower($q) DESC, concat_ws(' ', first_name, last_name) ILIKE $start ESCAPE '\\' DESC,
-                 last_name, first_name, person_id
-        LIMIT $limit""",
-        {"like": _like(q), "start": _like(q)[1:], "q": q.strip(), "limit": limit},
-    )
+    params = {"like": _like(q), "start": _like(q)[1:], "q": q.strip()}
+    # The first hits in order, each person once (with their first account by name): a person with two primary
+    # accounts is two hits, so more are read until `limit` people are found. Deduplicating every hit first (DISTINCT ON) took 1.1-2.4 s for a one-letter
+    # search on `large` (a million hits), the first hits alone 0.3 s.
+    wanted = limit
+    while True:
+        hits = lake.query(_PEOPLE_HITS, {**params, "limit": wanted})
+        people: dict[str, dict[str, Any]] = {}
+        for hit in hits:
+            people.setdefault(hit["person_id"], hit)
+        if len(people) >= limit or len(hits) < wanted:
+            return list(people.values())[:limit]
+        wanted *= 2
+
+
+_PEOPLE_HITS = """
+    SELECT p.person_id, p.email, p.first_name, p.last_name, p.job_title, coalesce(a.name, p.company_name) AS company
+    FROM person_profile p
+    LEFT JOIN person_account pa ON pa.person_id = p.person_id AND pa.is_primary
+    LEFT JOIN account_profile a ON a.account_id = pa.account_id
+    WHERE p.email ILIKE $like ESCAPE '\\' OR concat_ws(' ', p.first_name, p.last_name) ILIKE $like ESCAPE '\\'
+       OR p.company_name ILIKE $like ESCAPE '\\' OR a.name ILIKE $like ESCAPE '\\'
+    ORDER BY lower(p.email) = lower($q) DESC, concat_ws(' ', p.first_name, p.last_name) ILIKE $start ESCAPE '\\' DESC,
+             p.last_name, p.first_name, p.person_id, company
+    LIMIT $limit"""
 
 
 @dataclass(frozen=True)
