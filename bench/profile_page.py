@@ -5,7 +5,7 @@ the store's events, as a page did before.
     python bench/profile_page.py --lake bench/out/large-lake/accord.duckdb [--reads 30]
 
 The store must hold profiles and the audiences' tables (an evaluation, or `bench/audiences.py`, builds them); it is
-opened read-only. Prints p50, p99 and max seconds per read, and the events' part alone.
+opened read-only. Prints p50, p99 and max seconds per read, each way.
 """
 
 from __future__ import annotations

@@ -7,35 +7,33 @@ from __future__ import annotations
 from typing import Any
 
 from accord.audiences.tables import PERSON_EVENTS
-from accord.identity.nodes import records_sql
 from accord.lake.sql import literal
 from accord.lake.store import Lake
 
-COLUMNS = 'source_key, event_type, url, "timestamp", person_key'
-"""What a read of events gets, from either table."""
 KEPT = ("aud_state", "aud_records", PERSON_EVENTS)
 
 
-def people_events_sql(lake: Lake, people: str, params: dict[str, Any]) -> str | None:
-    """The events (`COLUMNS`, deleted ones left out) of the people `people` selects, or None when the copy is not
-    theirs to read: never built, or built from other records of theirs than they have now (a record came, left or
-    moved since). Its rows are sorted by person within each event type, so a few row groups hold them; the events of
-    batches it has not taken yet are read from the store, by batch first."""
+def people_events_sql(lake: Lake, people: str, params: dict[str, Any], records: set[tuple[str, str]]) -> str | None:
+    """The events (`source_key, event_type, url, "timestamp", person_key`, deleted ones left out) of the people
+    `people` selects, whose records are `records` (source key, profile id), or None when the copy is not theirs to
+    read: never built, or built from other records of theirs (a record came, left or moved since). Its rows are
+    sorted by person within each event type, so a few row groups hold them; the events of batches it has not taken
+    yet are read from the store, by batch first."""
     if lake.scalar("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
                    "AND table_name IN (SELECT unnest(?::VARCHAR[]))", [list(KEPT)]) < len(KEPT):
         return None
-    now = set(lake.execute(records_sql("person", people), params).fetchall())
     built_from = set(lake.execute(f"SELECT source_key, profile_id FROM aud_records WHERE profile_id IN ({people})",
                                   params).fetchall())
     taken = lake.scalar("SELECT max(batch_id) FROM aud_state")
-    if now != built_from or taken is None:
+    if records != built_from or taken is None:
         return None
     kept = f'SELECT event_id AS source_key, event_type, url, "timestamp", person_key FROM {PERSON_EVENTS} ' \
            f"WHERE person_id IN ({people})"
-    if not now or not lake.scalar(f"SELECT count(*) FROM (SELECT 1 FROM event WHERE batch_id > {int(taken)} LIMIT 1)"):
+    if not records or not lake.scalar(f"SELECT count(*) FROM (SELECT 1 FROM event WHERE batch_id > {int(taken)} "
+                                      "LIMIT 1)"):
         return kept
-    keys = ", ".join(literal(key) for key, _ in now)
+    keys = ", ".join(literal(key) for key, _ in records)
     # A refresh also takes batches past the one it records (committed while it ran): UNION, not UNION ALL.
     return f"""{kept} UNION
-        SELECT {COLUMNS} FROM event WHERE batch_id > {int(taken)} AND NOT coalesce(is_deleted, FALSE)
-        AND person_key IN ({keys})"""
+        SELECT source_key, event_type, url, "timestamp", person_key FROM event
+        WHERE batch_id > {int(taken)} AND NOT coalesce(is_deleted, FALSE) AND person_key IN ({keys})"""

@@ -76,6 +76,9 @@ class AccountProfile(_HasAttributes):
     audiences: list[dict[str, Any]] = field(default_factory=list)
 
 
+RECORDS = "SELECT unnest($records::VARCHAR[])"
+"""The source keys a profile read names once, in parameter `records`, rather than finding them in every query."""
+
 KIND_OF_PREFIX = {prefix: kind for kind, prefix in ID_PREFIX.items()}
 PROFILE_ID = re.compile(f"[{''.join(KIND_OF_PREFIX)}][0-9]{{8,}}")
 """A profile's own id (`P00000042`, `A00000007`), which listings print: looked up as it is."""
@@ -143,9 +146,8 @@ def get_person(lake: Lake, ref: str, events: int = 20) -> PersonProfile:
     identities = identities_of(lake, "person", person_id)
     # The person's records, read once with the identities: each read below names them, and finding them again in
     # identity_nodes cost 0.04 s a time on `large`.
-    records = "SELECT unnest($records::VARCHAR[])"
-    params = {"id": person_id, "records": [value for namespace, value in identities
-                                           if namespace == RECORD_NAMESPACE["person"]]}
+    keys = [(value, person_id) for namespace, value in identities if namespace == RECORD_NAMESPACE["person"]]
+    params = {"id": person_id, "records": [key for key, _ in keys]}
     profile = PersonProfile(person_id, _attributes(lake, "person", person_id), identities)
     profile.consent = statements(profile.attributes)
     profile.accounts = _q(
@@ -159,7 +161,7 @@ def get_person(lake: Lake, ref: str, events: int = 20) -> PersonProfile:
     # window never runs over the whole table. Finding those records still scans the table's key column: on `large`
     # 0.06 s for the deals (and 0.28 s for the events, which are read by person where the audiences' copy can).
     accounts = f"SELECT source_key FROM ({records_sql('account', 'SELECT account_id FROM person_account WHERE person_id = $id')})"
-    roles = current_where("opportunity_person", "person_key", records)
+    roles = current_where("opportunity_person", "person_key", RECORDS)
     deals = (f"SELECT * FROM {current_where('opportunity', 'account_key', accounts)} UNION BY NAME "
              f"SELECT * FROM {current_where('opportunity', 'source_key', f'SELECT opportunity_key FROM {roles}')}")
     profile.opportunities = _q(
@@ -171,7 +173,7 @@ def get_person(lake: Lake, ref: str, events: int = 20) -> PersonProfile:
         ORDER BY o.close_date DESC NULLS LAST""",
         params,
     )
-    members = current_where("campaign_member", "person_key", records)
+    members = current_where("campaign_member", "person_key", RECORDS)
     profile.campaigns = _q(
         lake,
         f"""SELECT c.name AS campaign, m.status, m.has_responded, m.membership_date, m.source_type
@@ -179,7 +181,7 @@ def get_person(lake: Lake, ref: str, events: int = 20) -> PersonProfile:
         ON c.source_key = m.campaign_key ORDER BY m.membership_date DESC NULLS LAST""",
         params,
     )
-    listed = current_where("marketing_list_member", "person_key", records)
+    listed = current_where("marketing_list_member", "person_key", RECORDS)
     profile.lists = _q(
         lake,
         f"""SELECT l.name AS list, m.added_at FROM {listed} m
@@ -189,7 +191,7 @@ def get_person(lake: Lake, ref: str, events: int = 20) -> PersonProfile:
     )
     profile.events = _q(
         lake,
-        f"""SELECT timestamp, event_type, url, source_key FROM {_events(lake, '$id', records, params)}
+        f"""SELECT timestamp, event_type, url, source_key FROM {_events(lake, '$id', params, keys)}
         ORDER BY timestamp DESC, source_key LIMIT {int(events)}""",
         params,
     )
@@ -216,16 +218,18 @@ def get_account(lake: Lake, ref: str) -> AccountProfile:
         params,
     )
     people = "SELECT person_id FROM person_account WHERE account_id = $id"
-    records = f"SELECT source_key FROM ({records_sql('person', people)})"
-    profile.engagement, profile.weekly = _engagement(lake, _events(lake, people, records, params), params)
+    keys = lake.execute(records_sql("person", people), params).fetchall()
+    params = {**params, "records": [key for key, _ in keys]}
+    profile.engagement, profile.weekly = _engagement(lake, _events(lake, people, params, keys), params)
     profile.audiences = memberships_of(lake, account_id)
     return profile
 
 
-def _events(lake: Lake, people: str, records: str, params: dict[str, Any]) -> str:
-    """The events of the people `people` selects (whose records `records` selects), as a table to read from."""
-    kept = people_events_sql(lake, people, _named(people, params))
-    return f"({kept})" if kept else current_where("event", "person_key", records)
+def _events(lake: Lake, people: str, params: dict[str, Any], keys: list[tuple[str, str]]) -> str:
+    """The events of the people `people` selects, whose records are `keys` (source key, profile id; `$records`
+    in `params`), as a table to read from."""
+    kept = people_events_sql(lake, people, _named(people, params), set(keys))
+    return f"({kept})" if kept else current_where("event", "person_key", RECORDS)
 
 
 def _engagement(lake: Lake, events: str, params: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -24,8 +24,8 @@ def search_people(lake: Lake, q: str, limit: int = 50) -> list[dict[str, Any]]:
         return []
     params = {"like": _like(q), "start": _like(q)[1:], "q": q.strip()}
     # The first hits in order, each person once (with their first account by name): a person with two primary
-    # accounts is two hits, so more are read until `limit` people are found. Deduplicating every hit first (DISTINCT ON) took 1.1-2.4 s for a one-letter
-    # search on `large` (a million hits), the first hits alone 0.3 s.
+    # accounts is two hits, so more are read until `limit` people are found. Deduplicating every hit first
+    # (DISTINCT ON) took 1.1-2.4 s for a one-letter search on `large` (a million hits), the first hits alone 0.3 s.
     wanted = limit
     while True:
         hits = lake.query(_PEOPLE_HITS, {**params, "limit": wanted})
