@@ -102,7 +102,8 @@ def test_records_of_one_person_become_one_profile(crm_world, engine) -> None:
 
 
 def test_a_stitch_leaves_no_working_table_to_the_next(crm_world, tmp_path) -> None:
-    """The people's graph is gone before the accounts' run begins, and the accounts' before the relinking."""
+    """A run, whole or over what changed, leaves none of its working tables to what comes next in the stage (the
+    accounts' run after the people's, the relinking after both)."""
     lake = crm_world
 
     def temporary() -> set[str]:
@@ -496,7 +497,6 @@ def test_identities_and_links_are_numbered_in_their_order_inside_a_transaction_o
     """The numbers are places in sorted tables (a window ordered over the whole graph does not spill): they must
     be the places a `row_number()` gives, in a transaction (whose new rows DuckDB numbers otherwise) and with
     several threads writing the sorted rows, over more rows than one row group holds."""
-    from accord.engines.registry import lake_engine
     from accord.identity.resolve import GRAPH, _numbering_steps
 
     lake.execute("SET threads = 4")
