@@ -388,6 +388,15 @@ def test_lookup_errors(crm_world) -> None:
         get_person(crm_world, "mail:jane@acme.com")
 
 
+def test_a_pasted_page_looked_up_is_not_repeated_whole_by_the_error(crm_world) -> None:
+    run_identity(crm_world, CONFIG)
+    page = "x" * 100_000
+    for ref in (page, f"email:{page}@acme.com", f"{page}:jane"):
+        with pytest.raises((ValueError, ProfileNotFound)) as raised:
+            get_person(crm_world, ref)
+        assert len(str(raised.value)) < 300 and "characters)" in str(raised.value)
+
+
 def test_a_profile_is_found_by_its_bare_id_or_e_mail_as_listings_print_them(crm_world) -> None:
     run_identity(crm_world, CONFIG)
     jane = pid(crm_world, sf("003A"))

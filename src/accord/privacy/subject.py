@@ -44,7 +44,7 @@ def find_subject(lake: Lake, ref: str) -> Subject:
     if namespace == "email":
         profiles = sorted({*profiles, *people_with_email(lake, value)})
     if not profiles:
-        raise ProfileNotFound(f"no person profile holds {namespace}:{value}")
+        raise ProfileNotFound.of("person", namespace, value)
     identities = tuple(sorted({i for p in profiles for i in identities_of(lake, "person", p)}))
     emails = {v.lower() for n, v in identities if n == "email"}
     exact = set(profiles) | {v for n, v in identities if n != "email"}

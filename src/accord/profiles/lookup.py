@@ -29,6 +29,19 @@ ACCOUNT_NAMESPACES = {"b2b_account", "b2b_account_crm", "domain"}
 class ProfileNotFound(LookupError):
     """No profile holds that identity."""
 
+    @classmethod
+    def of(cls, kind: str, namespace: str, value: str) -> ProfileNotFound:
+        return cls(f"no {kind} profile holds {namespace}:{echoed(value)}")
+
+
+ECHOED = 80
+"""How much of what someone looked up an error repeats: a pasted page must not come back as the error."""
+
+
+def echoed(text: str) -> str:
+    """`text`, or its beginning and how long it was when it is longer than an error should repeat."""
+    return text if len(text) <= ECHOED else f"{text[:ECHOED]}… ({len(text):,} characters)"
+
 
 @dataclass(frozen=True)
 class AttributeValue:
@@ -94,10 +107,10 @@ def parse_identity(ref: str) -> tuple[str, str]:
         namespace, value = "email", ref
     elif not sep or not value:
         raise ValueError(f"look a profile up as namespace:value, e.g. email:jane@acme.com, or by its id "
-                         f"(P00000042) (got {ref!r})")
+                         f"(P00000042) (got {echoed(ref)!r})")
     known = set(NAMESPACES) | ACCOUNT_NAMESPACES | {"person_id", "account_id"}
     if namespace not in known:
-        raise ValueError(f"unknown namespace {namespace!r}; known: {', '.join(sorted(known))}")
+        raise ValueError(f"unknown namespace {echoed(namespace)!r}; known: {', '.join(sorted(known))}")
     if namespace == "email":
         value = address(value).lower()
     elif namespace == "domain":
@@ -109,7 +122,7 @@ def find_profile_id(lake: Lake, kind: str, ref: str) -> str:
     namespace, value = parse_identity(ref)
     found = profile_of(lake, kind, namespace, value)
     if found is None:
-        raise ProfileNotFound(f"no {kind} profile holds {namespace}:{value}")
+        raise ProfileNotFound.of(kind, namespace, value)
     return found
 
 

@@ -117,7 +117,7 @@ class ServedProfiles:
         else:
             found = self._reader().execute(SUMMARY_BY_IDENTITY, [namespace, value]).fetchone()
         if found is None:
-            raise ProfileNotFound(f"no person profile holds {namespace}:{value}")
+            raise ProfileNotFound.of("person", namespace, value)
         person_id, attributes, audiences = found
         held = orjson.loads(attributes) if attributes else {}
         return {"person_id": person_id, "attributes": {name: held.get(name) for name in wanted},
