@@ -152,3 +152,38 @@ def test_a_file_wider_than_a_sheet_is_refused_and_a_line_that_wide_quarantined(l
     assert (result.loaded, result.quarantined) == (1, 1)
     assert lake.quarantine()[0]["reason"] == ("malformed_row: the line holds 16,385 fields, more than Accord reads "
                                               "(16,384)")
+
+
+def test_a_quote_left_open_quarantines_the_lines_it_took_in_instead_of_losing_them(lake, tmp_path, engine) -> None:
+    path = tmp_path / "p.csv"
+    lines = ["Id,Email,Title"] + [f"{i},p{i}@x.io,Director" for i in range(1, 51)]
+    lines[4] = '4,p4@x.io,"Head of ""Growth'  # a hand-edited export: the quote never closes
+    path.write_text("\n".join(lines) + "\n")
+    result = ingest(lake, path, mapping("person", {"source_id": "Id", "email": "Email", "job_title": "Title"}), engine)
+    assert (result.rows_read, result.loaded, result.quarantined) == (4, 3, 1)
+    (bad,) = lake.quarantine()
+    assert bad["source_row"] == 4 and bad["reason_code"] == "runaway_quote"
+    assert bad["reason"].startswith("runaway_quote: the quoted value opened on line 5 is never closed: it runs to the "
+                                    "end of the file, taking in lines 6 to 51")
+    assert "50,p50@x.io,Director" in bad["raw_record"], "the records it took in are kept"
+
+
+def test_a_quote_closed_too_late_quarantines_the_records_between(lake, tmp_path, engine) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text('Id,Email,Title\n1,a@x.io,"CEO\n2,b@x.io,CTO\n3,c@x.io,"VP"\n4,d@x.io,"Head\nof Sales"\n5,e@x.io,VP\n')
+    result = ingest(lake, path, mapping("person", {"source_id": "Id", "email": "Email", "job_title": "Title"}), engine)
+    assert (result.loaded, result.quarantined) == (2, 1)
+    (bad,) = lake.quarantine()
+    assert bad["source_row"] == 1
+    assert "is not closed where a value ends (line 4:" in bad["reason"] and "taking in lines 3 to 4" in bad["reason"]
+    titles = {r["source_id"]: r["job_title"] for r in lake.current("person")}
+    assert titles == {"4": "Head\nof Sales", "5": "VP"}, "a value that spans lines as CSV allows still loads"
+
+
+def test_a_quote_left_open_after_a_line_arrow_cannot_read_is_found_too(lake, tmp_path, engine) -> None:
+    path = tmp_path / "p.csv"  # line 3: too few fields and a byte that is not UTF-8, which Arrow cannot hand over
+    path.write_bytes(b'Id,Email,Title\n1,a@x.io,CEO\n2\xff\n3,c@x.io,"VP\n4,d@x.io,CTO\n')
+    result = ingest(lake, path, mapping("person", {"source_id": "Id", "email": "Email", "job_title": "Title"}), engine)
+    assert (result.loaded, result.quarantined) == (1, 2)
+    reasons = {r["source_row"]: r["reason_code"] for r in lake.quarantine()}
+    assert reasons == {2: "malformed_row", 3: "runaway_quote"}

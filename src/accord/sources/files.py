@@ -31,6 +31,7 @@ from accord.readable import UnreadableYaml, yaml_data
 from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk
 from accord.sources.footers import Footer, report_footer
 from accord.sources.mappings import resolve_mapping
+from accord.sources.quotes import LINE_BREAKS, holds_line_break, runaway_quotes
 from accord.sources.spreadsheets import WORKBOOKS, UnreadableWorkbook, sheet_rows
 from accord.sources.transcode import UTF8, Transcoded, checked_encoding
 
@@ -203,15 +204,37 @@ class FileReader:
                     bad_rows = [m.row for m in reported]
                     rows = numberer.number(batch.num_rows, bad_rows)
                     table = pa.Table.from_batches([batch]).append_column(ROW_COLUMN, pa.array(rows, pa.int64()))
+                    table, runaway = self._without_runaways(table, header)
                     table, undecodable = _as_text(table)
                     sent.update(bad_rows)
-                    yield RawChunk(table, reported + undecodable)
+                    yield RawChunk(table, reported + runaway + undecodable)
         except pa.ArrowInvalid:
             # Arrow cannot hand a malformed row that is also not UTF-8 to on_invalid; the rest is read slowly.
             yield from self._csv_rest(header, lambda n: n < numberer.next or n in sent)
             return
         if malformed:
             yield RawChunk(_empty(header), malformed[:])
+
+    def _without_runaways(self, table: pa.Table, header: list[str]) -> tuple[pa.Table, list[MalformedRow]]:
+        """`table` without the records whose quoted value ran on over the lines after it, and those records as
+        quarantine rows (the file is read strictly for them once, when a value first holds a line break)."""
+        names = [n for n in table.column_names if n != ROW_COLUMN]
+        if not holds_line_break(table, names):
+            return table, []
+        runaways = self.runaways
+        numbers = table[ROW_COLUMN].to_numpy()
+        bad = np.isin(numbers, np.fromiter(runaways, np.int64, len(runaways)))
+        if not bad.any():
+            return table, []
+        found = [MalformedRow(int(numbers[i]), shown([table[n][int(i)].as_py() for n in names]),
+                              runaways[int(numbers[i])]) for i in np.flatnonzero(bad)]
+        return table.filter(pa.array(~bad)), found
+
+    @cached_property
+    def runaways(self) -> dict[int, str]:
+        """The file's records whose quote ran away, by number, with the reason each is quarantined."""
+        with self._records() as records:
+            return runaway_quotes(records, self.delimiter)
 
     def _csv_rest(self, header: list[str], sent: Callable[[int], bool]) -> Iterator[RawChunk]:
         """The records not yet sent, read by Python's csv module and numbered as Arrow numbers them."""
@@ -227,7 +250,9 @@ class FileReader:
                         continue
                     raw = [value.encode("utf-8", "surrogateescape") for value in record]
                     not_utf8 = [name for name, value in zip(header, raw) if not _utf8(value)]
-                    if len(record) != len(header):
+                    if number in self.runaways and any(brk in value for value in raw for brk in LINE_BREAKS):
+                        yield MalformedRow(number, shown(raw), self.runaways[number])
+                    elif len(record) != len(header):
                         yield MalformedRow(number, shown(raw), f"malformed_row: expected {len(header)} fields, "
                                                                f"found {len(record)}")
                     elif not_utf8:

@@ -5,8 +5,10 @@ rows that cannot be split into fields, or hold bytes that are not UTF-8, come ba
 from __future__ import annotations
 
 import csv
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -90,17 +92,33 @@ def _csv(spark: Any, reader: FileReader) -> RawFrame:
     undecodable = F.array_compact(F.array(*[F.when(~F.is_valid_utf8(b), F.lit(n)) for b, n in zip(raw, header)]))
     frame = frame.withColumn("_undecodable", undecodable)
     good = F.col(CORRUPT).isNull() & (F.size("_undecodable") == 0)
+    runaways = _runaways(frame, reader, len(header))
+    if runaways:
+        good &= ~F.col(ROW_COLUMN).isin(list(runaways))
     bad = frame.where(~good).select(CORRUPT, "_undecodable", ROW_COLUMN, *[f"_c{i}" for i in range(len(header))])
-    malformed = [_bad_csv_row(r, header, reader.delimiter) for r in bad.collect()]
+    malformed = [_bad_csv_row(r, header, reader.delimiter, runaways) for r in bad.collect()]
     # A CSV field is text, empty or not (Spark reads an empty one as null; the lake's reader as "").
     texts = [F.decode(b, "UTF-8").alias(n) for b, n in zip(raw, header)]
     return RawFrame(frame.where(good).select(*texts, ROW_COLUMN), malformed, strict=True)
 
 
-def _bad_csv_row(row: Any, header: list[str], delimiter: str) -> MalformedRow:
-    """A row Spark could not split into the header's fields, or holding bytes that are not UTF-8, as the lake's
-    reader quarantines it: its bytes shown escaped."""
+def _runaways(frame: Any, reader: FileReader, columns: int) -> dict[int, str]:
+    """The rows whose quoted value ran on over the lines after it (`accord.sources.quotes`), by number: the file
+    is read strictly on the driver only when some value holds a line break."""
+    from pyspark.sql import functions as F
+
+    broken = reduce(operator.or_, [F.col(f"_c{i}").rlike("[\r\n]") for i in range(columns)])
+    candidates = {r[ROW_COLUMN] for r in frame.where(broken).select(ROW_COLUMN).collect()}
+    return {n: why for n, why in reader.runaways.items() if n in candidates} if candidates else {}
+
+
+def _bad_csv_row(row: Any, header: list[str], delimiter: str, runaways: dict[int, str]) -> MalformedRow:
+    """A row Spark could not split into the header's fields, whose quote ran away, or holding bytes that are not
+    UTF-8, as the lake's reader quarantines it: its bytes shown escaped."""
     number = row[ROW_COLUMN]
+    if number in runaways:
+        return MalformedRow(number, shown([(row[f"_c{i}"] or "").encode(LATIN_1) for i in range(len(header))]),
+                            runaways[number])
     if row[CORRUPT] is not None:
         data = row[CORRUPT].rstrip("\r\n").encode(LATIN_1)
         fields = next(csv.reader([data.decode("utf-8", "surrogateescape")], delimiter=delimiter), [])
