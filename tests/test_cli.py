@@ -117,6 +117,17 @@ def test_ingest_with_a_mapping_then_look_at_quarantine(tmp_path) -> None:
         assert lake.current("person")[0]["source_key"] == "0031@00Dprod.Salesforce"
 
 
+def test_a_quote_left_open_is_reported_with_what_to_do(tmp_path) -> None:
+    ws = tmp_path / "ws"
+    run("init", str(ws))
+    data = tmp_path / "contacts.csv"
+    data.write_text('Id,Email,Title\n0031,a@acme.com,"CTO\n0032,b@acme.com,CEO\n')
+    out = " ".join(run("ingest", "files", str(data), "--mapping", "salesforce/contact", "-w", str(ws)).output.split())
+    assert "runaway_quote: 1" in out and "close the quote" in out
+    shown = " ".join(run("quarantine", "show", "1", "-w", str(ws)).output.split())
+    assert "never closed" in shown and "0032,b@acme.com,CEO" in shown
+
+
 def test_where_no_bar_can_be_drawn_progress_is_a_plain_line_now_and_then(tmp_path, monkeypatch) -> None:
     """Output to a file, or relayed from serve, shows a bar only at its end: a long load says how far it got."""
     from accord import cli

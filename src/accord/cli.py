@@ -295,6 +295,10 @@ def print_results(results: list[IngestResult]) -> None:
         if "wrong_type" in reasons:
             console.print("numbers grouped as a locale writes them (USD 1,500,000.00) load with `--number-format`, "
                           "e.g. --number-format '1,234.56'", highlight=False)
+        if "runaway_quote" in reasons:
+            console.print("a quote left open took in the lines after it: `accord quarantine show` names them; close "
+                          'the quote (a quote inside a quoted value is written twice: "") and load the file again',
+                          highlight=False)
         if "invalid_utf8" in reasons:
             from accord.sources.files import NOT_UTF8_HINT
 
