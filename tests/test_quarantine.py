@@ -187,3 +187,12 @@ def test_a_quote_left_open_after_a_line_arrow_cannot_read_is_found_too(lake, tmp
     assert (result.loaded, result.quarantined) == (1, 2)
     reasons = {r["source_row"]: r["reason_code"] for r in lake.quarantine()}
     assert reasons == {2: "malformed_row", 3: "runaway_quote"}
+
+
+def test_exports_joined_into_one_file_quarantine_the_repeated_header_and_load_the_rest(lake, tmp_path, engine) -> None:
+    path = tmp_path / "all.csv"  # `cat jan.csv feb.csv`: the second file's header (and byte-order mark) inside
+    path.write_bytes(b"\xef\xbb\xbfId,Name\n1,Acme\n2,Beacon\n\xef\xbb\xbfId,Name\n3,Cobalt\nId,Name\n4,Delta\n")
+    result = ingest(lake, path, mapping("account", {"source_id": "Id", "name": "Name"}), engine)
+    assert (result.loaded, result.quarantined) == (4, 2)
+    assert {r["source_row"]: r["reason_code"] for r in lake.quarantine()} == {3: "repeated_header", 5: "repeated_header"}
+    assert sorted(r["name"] for r in lake.current("account")) == ["Acme", "Beacon", "Cobalt", "Delta"]

@@ -30,6 +30,7 @@ from accord.model.schema import STANDARD, Schema
 from accord.readable import UnreadableYaml, yaml_data
 from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk
 from accord.sources.footers import Footer, report_footer
+from accord.sources.joined import REPEATED_HEADER, header_rows, is_header
 from accord.sources.mappings import resolve_mapping
 from accord.sources.quotes import LINE_BREAKS, holds_line_break, runaway_quotes
 from accord.sources.spreadsheets import WORKBOOKS, UnreadableWorkbook, sheet_rows
@@ -205,9 +206,10 @@ class FileReader:
                     rows = numberer.number(batch.num_rows, bad_rows)
                     table = pa.Table.from_batches([batch]).append_column(ROW_COLUMN, pa.array(rows, pa.int64()))
                     table, runaway = self._without_runaways(table, header)
+                    table, repeated = _without_repeated_headers(table, header)
                     table, undecodable = _as_text(table)
                     sent.update(bad_rows)
-                    yield RawChunk(table, reported + runaway + undecodable)
+                    yield RawChunk(table, reported + runaway + repeated + undecodable)
         except pa.ArrowInvalid:
             # Arrow cannot hand a malformed row that is also not UTF-8 to on_invalid; the rest is read slowly.
             yield from self._csv_rest(header, lambda n: n < numberer.next or n in sent)
@@ -252,6 +254,8 @@ class FileReader:
                     not_utf8 = [name for name, value in zip(header, raw) if not _utf8(value)]
                     if number in self.runaways and any(brk in value for value in raw for brk in LINE_BREAKS):
                         yield MalformedRow(number, shown(raw), self.runaways[number])
+                    elif is_header(record, header):
+                        yield MalformedRow(number, shown(raw), REPEATED_HEADER)
                     elif len(record) != len(header):
                         yield MalformedRow(number, shown(raw), f"malformed_row: expected {len(header)} fields, "
                                                                f"found {len(record)}")
@@ -406,6 +410,17 @@ def _as_text(table: pa.Table) -> tuple[pa.Table, list[MalformedRow]]:
         columns = [n for n, v in zip(names, values) if v is not None and not _utf8(v)]
         malformed.append(MalformedRow(int(rows[i]), shown(values), undecodable(columns)))
     return _as_text(table.filter(pa.array(~bad)))[0], malformed
+
+
+def _without_repeated_headers(table: pa.Table, header: list[str]) -> tuple[pa.Table, list[MalformedRow]]:
+    """`table` without the rows that are the header line again (files joined), and those as quarantine rows."""
+    again = header_rows(table, header)
+    if not again.any():
+        return table, []
+    numbers = table[ROW_COLUMN].to_numpy()
+    found = [MalformedRow(int(numbers[i]), shown([table[n][int(i)].as_py() for n in header]), REPEATED_HEADER)
+             for i in np.flatnonzero(again)]
+    return table.filter(pa.array(~again)), found
 
 
 def shown(values: list[bytes | None]) -> str:

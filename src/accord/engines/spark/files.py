@@ -24,6 +24,7 @@ from accord.sources.files import (
     shown,
     undecodable,
 )
+from accord.sources.joined import BYTE_ORDER_MARK, REPEATED_HEADER
 from accord.sources.transcode import UTF8
 
 CORRUPT = "_corrupt_record"
@@ -95,7 +96,11 @@ def _csv(spark: Any, reader: FileReader) -> RawFrame:
     runaways = _runaways(frame, reader, len(header))
     if runaways:
         good &= ~F.col(ROW_COLUMN).isin(list(runaways))
-    bad = frame.where(~good).select(CORRUPT, "_undecodable", ROW_COLUMN, *[f"_c{i}" for i in range(len(header))])
+    again = reduce(operator.and_, [F.col(f"_c{i}").isin(*_as_read(name, i == 0)) for i, name in enumerate(header)])
+    frame = frame.withColumn("_header_again", F.coalesce(again, F.lit(False)))
+    good &= ~F.col("_header_again")
+    bad = frame.where(~good).select(CORRUPT, "_undecodable", "_header_again", ROW_COLUMN,
+                                    *[f"_c{i}" for i in range(len(header))])
     malformed = [_bad_csv_row(r, header, reader.delimiter, runaways) for r in bad.collect()]
     # A CSV field is text, empty or not (Spark reads an empty one as null; the lake's reader as "").
     texts = [F.decode(b, "UTF-8").alias(n) for b, n in zip(raw, header)]
@@ -112,10 +117,19 @@ def _runaways(frame: Any, reader: FileReader, columns: int) -> dict[int, str]:
     return {n: why for n, why in reader.runaways.items() if n in candidates} if candidates else {}
 
 
+def _as_read(name: str, first: bool) -> list[str]:
+    """A column's name as Spark reads it in this file's values (its UTF-8 bytes as Latin-1), and on the first
+    column with a joined file's byte-order mark."""
+    return [(mark + name).encode().decode(LATIN_1) for mark in (("", BYTE_ORDER_MARK) if first else ("",))]
+
+
 def _bad_csv_row(row: Any, header: list[str], delimiter: str, runaways: dict[int, str]) -> MalformedRow:
     """A row Spark could not split into the header's fields, whose quote ran away, or holding bytes that are not
     UTF-8, as the lake's reader quarantines it: its bytes shown escaped."""
     number = row[ROW_COLUMN]
+    if row["_header_again"]:
+        return MalformedRow(number, shown([(row[f"_c{i}"] or "").encode(LATIN_1) for i in range(len(header))]),
+                            REPEATED_HEADER)
     if number in runaways:
         return MalformedRow(number, shown([(row[f"_c{i}"] or "").encode(LATIN_1) for i in range(len(header))]),
                             runaways[number])
