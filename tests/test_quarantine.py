@@ -196,3 +196,12 @@ def test_exports_joined_into_one_file_quarantine_the_repeated_header_and_load_th
     assert (result.loaded, result.quarantined) == (4, 2)
     assert {r["source_row"]: r["reason_code"] for r in lake.quarantine()} == {3: "repeated_header", 5: "repeated_header"}
     assert sorted(r["name"] for r in lake.current("account")) == ["Acme", "Beacon", "Cobalt", "Delta"]
+
+
+def test_a_csv_whose_lines_end_in_cr_alone_loads(lake, tmp_path, engine) -> None:
+    path = tmp_path / "mac.csv"  # Excel for Mac's "CSV (Macintosh)": lines end in CR; here with semicolons too
+    path.write_bytes(b'Id;Name\r1;"Acme\rEurope"\r2;Beacon\r')
+    result = ingest(lake, path, mapping("account", {"source_id": "Id", "name": "Name"}), engine)
+    assert (result.loaded, result.quarantined) == (2, 0)
+    kept = "Acme\nEurope" if engine == "spark" else "Acme\rEurope"  # Spark's reader writes a line break as LF
+    assert sorted(r["name"] for r in lake.current("account")) == [kept, "Beacon"]

@@ -69,7 +69,8 @@ def sniff_delimiter(sample: str) -> str:
     fields, the most of them; a comma on a tie. Agreeing rows tell apart a semicolon file whose header says
     `Revenue (EUR, annual)` and a comma file with a column named `a;b`."""
     def score(delimiter: str) -> tuple[bool, int, bool]:
-        rows = [len(r) for r in itertools.islice(csv.reader(io.StringIO(sample), delimiter=delimiter), SNIFFED_ROWS)]
+        lines = io.StringIO(sample, newline="")  # a line may end in CR alone, as Excel for Mac's "CSV (Macintosh)"
+        rows = [len(r) for r in itertools.islice(csv.reader(lines, delimiter=delimiter), SNIFFED_ROWS)]
         return len(set(rows)) == 1 and rows[0] > 1, rows[0] if rows else 0, delimiter == ","
 
     return max(DELIMITERS, key=score)
@@ -127,7 +128,8 @@ class FileReader:
         """The CSV file's delimiter, as its first rows show it."""
         with self.path.open(newline="", encoding=self.encoding, errors="surrogateescape") as f:
             start = f.read(SNIFFED_BYTES)
-        return sniff_delimiter(start if len(start) < SNIFFED_BYTES else start[:start.rfind("\n") + 1] or start)
+        whole_lines = start[:max(start.rfind("\n"), start.rfind("\r")) + 1]
+        return sniff_delimiter(start if len(start) < SNIFFED_BYTES else whole_lines or start)
 
     @cached_property
     def footer(self) -> Footer | None:
