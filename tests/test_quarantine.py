@@ -205,3 +205,12 @@ def test_a_csv_whose_lines_end_in_cr_alone_loads(lake, tmp_path, engine) -> None
     assert (result.loaded, result.quarantined) == (2, 0)
     kept = "Acme\nEurope" if engine == "spark" else "Acme\rEurope"  # Spark's reader writes a line break as LF
     assert sorted(r["name"] for r in lake.current("account")) == [kept, "Beacon"]
+
+
+def test_blank_header_cells_a_spreadsheet_saves_are_named_by_their_place(lake, tmp_path, engine) -> None:
+    path = tmp_path / "sheet.csv"  # Excel saves the empty cells past the last named column (and a joined copy)
+    path.write_text("Id,Name,,\n1,Acme,,\n2,Beacon,,note\nId,Name,,\n3,Cobalt,,\n")
+    result = ingest(lake, path, mapping("account", {"source_id": "Id", "name": "Name"}), engine)
+    assert (result.loaded, result.quarantined) == (3, 1)
+    assert result.unmapped_columns == ["column_3", "column_4"]
+    assert [r["reason_code"] for r in lake.quarantine()] == ["repeated_header"]

@@ -28,3 +28,9 @@ class RawChunk:
     @property
     def columns(self) -> list[str]:
         return [c for c in self.table.column_names if c != ROW_COLUMN]
+
+
+def blanks_named(header: list[str]) -> list[str]:
+    """A header with each blank name made `column_<n>` (its place, from 1): a spreadsheet saves a header cell left
+    empty so, often several past the last column that has a name."""
+    return [name if name.strip() else f"column_{place}" for place, name in enumerate(header, start=1)]

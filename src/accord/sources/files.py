@@ -28,7 +28,7 @@ from accord.ingest.mapping import Mapping
 from accord.lake.store import Lake
 from accord.model.schema import STANDARD, Schema
 from accord.readable import UnreadableYaml, yaml_data
-from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk
+from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk, blanks_named
 from accord.sources.footers import Footer, report_footer
 from accord.sources.joined import REPEATED_HEADER, header_rows, is_header
 from accord.sources.mappings import resolve_mapping
@@ -189,7 +189,9 @@ class FileReader:
                 with _silenced(on_invalid):
                     reader = pacsv.open_csv(
                         records,
-                        read_options=pacsv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES, encoding="utf8"),
+                        # The header's names as `csv_header` made them usable (a blank one named by its place).
+                        read_options=pacsv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES, encoding="utf8",
+                                                       column_names=header, skip_rows_after_names=1),
                         parse_options=pacsv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_invalid,
                                                          newlines_in_values=True),
                         # Read as bytes, so that one row's invalid UTF-8 is that row's problem, not the whole file's.
@@ -285,7 +287,7 @@ class FileReader:
                 text = shown([name.encode("utf-8", "surrogateescape")])
                 raise FileFormatError(f'{self.path}: the header row is not {_named(self.encoding)} (column "{text}")'
                                       + ("; " + NOT_UTF8_HINT if self.encoding == "utf-8-sig" else "")) from None
-        return self.usable_names(header)
+        return self.usable_names(blanks_named(header))
 
     def usable_names(self, names: list[str]) -> list[str]:
         """Column names, at most `MAX_COLUMNS`, each given once and none holding NUL (SQL engines end a name
@@ -327,7 +329,7 @@ class FileReader:
             header = next(rows, None)
             if header is None:
                 raise FileFormatError(f"{self.path}: the sheet is empty (no header row)")
-            names = self.usable_names([name or "" for name in header])
+            names = self.usable_names(blanks_named([name or "" for name in header]))
 
             def judged() -> Iterator[tuple[int, list[str | None]] | MalformedRow]:
                 for number, row in enumerate(rows, start=1):

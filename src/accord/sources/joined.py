@@ -8,23 +8,36 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from accord.sources.base import blanks_named
+
 BYTE_ORDER_MARK = "\ufeff"
 REPEATED_HEADER = "repeated_header: the header line again, as in files joined one after the other; nothing to load"
 
 
 def is_header(values: list[str], header: list[str]) -> bool:
-    """Whether a record's values are the column names (the first may carry the joined file's byte-order mark)."""
-    return len(values) == len(header) and [values[0].removeprefix(BYTE_ORDER_MARK), *values[1:]] == header
+    """Whether a record's values are the column names (the first may carry the joined file's byte-order mark, and
+    a blank name stands for its column's stand-in name)."""
+    return len(values) == len(header) and blanks_named([values[0].removeprefix(BYTE_ORDER_MARK), *values[1:]]) == header
+
+
+def written_forms(header: list[str]) -> list[list[str]]:
+    """Per column, the texts its header cell may be written as: its name, blank for a blank's stand-in name, and
+    on the first column either behind a byte-order mark."""
+    stand_ins = blanks_named([""] * len(header))
+    forms = [[name, ""] if name == stand_in else [name] for name, stand_in in zip(header, stand_ins)]
+    forms[0] += [BYTE_ORDER_MARK + text for text in forms[0]]
+    return forms
 
 
 def header_rows(table: pa.Table, header: list[str]) -> np.ndarray:
     """Which rows of `table` (byte or text columns named as `header`) are the header line again."""
-    first = table[header[0]]
-    found = pc.is_in(first, pa.array([_like(first, mark + header[0]) for mark in ("", BYTE_ORDER_MARK)]))
-    for name in header[1:]:
+    found = None
+    for name, texts in zip(header, written_forms(header)):
+        column = table[name]
+        same = pc.is_in(column, pa.array([_like(column, text) for text in texts]))
+        found = same if found is None else pc.and_(found, same)
         if not pc.any(found).as_py():
             break
-        found = pc.and_(found, pc.equal(table[name], _like(table[name], name)))
     return np.asarray(pc.fill_null(found, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 

@@ -24,7 +24,7 @@ from accord.sources.files import (
     shown,
     undecodable,
 )
-from accord.sources.joined import BYTE_ORDER_MARK, REPEATED_HEADER
+from accord.sources.joined import REPEATED_HEADER, written_forms
 from accord.sources.transcode import UTF8
 
 CORRUPT = "_corrupt_record"
@@ -96,7 +96,9 @@ def _csv(spark: Any, reader: FileReader) -> RawFrame:
     runaways = _runaways(frame, reader, len(header))
     if runaways:
         good &= ~F.col(ROW_COLUMN).isin(list(runaways))
-    again = reduce(operator.and_, [F.col(f"_c{i}").isin(*_as_read(name, i == 0)) for i, name in enumerate(header)])
+    # A header cell as Spark reads it in this file's values: its UTF-8 bytes as Latin-1.
+    forms = [[text.encode().decode(LATIN_1) for text in texts] for texts in written_forms(header)]
+    again = reduce(operator.and_, [F.coalesce(F.col(f"_c{i}"), F.lit("")).isin(*texts) for i, texts in enumerate(forms)])
     frame = frame.withColumn("_header_again", F.coalesce(again, F.lit(False)))
     good &= ~F.col("_header_again")
     bad = frame.where(~good).select(CORRUPT, "_undecodable", "_header_again", ROW_COLUMN,
@@ -115,12 +117,6 @@ def _runaways(frame: Any, reader: FileReader, columns: int) -> dict[int, str]:
     broken = reduce(operator.or_, [F.col(f"_c{i}").rlike("[\r\n]") for i in range(columns)])
     candidates = {r[ROW_COLUMN] for r in frame.where(broken).select(ROW_COLUMN).collect()}
     return {n: why for n, why in reader.runaways.items() if n in candidates} if candidates else {}
-
-
-def _as_read(name: str, first: bool) -> list[str]:
-    """A column's name as Spark reads it in this file's values (its UTF-8 bytes as Latin-1), and on the first
-    column with a joined file's byte-order mark."""
-    return [(mark + name).encode().decode(LATIN_1) for mark in (("", BYTE_ORDER_MARK) if first else ("",))]
 
 
 def _bad_csv_row(row: Any, header: list[str], delimiter: str, runaways: dict[int, str]) -> MalformedRow:
