@@ -214,3 +214,12 @@ def test_blank_header_cells_a_spreadsheet_saves_are_named_by_their_place(lake, t
     assert (result.loaded, result.quarantined) == (3, 1)
     assert result.unmapped_columns == ["column_3", "column_4"]
     assert [r["reason_code"] for r in lake.quarantine()] == ["repeated_header"]
+
+
+def test_a_json_array_file_is_refused_with_how_to_make_it_json_lines(tmp_path) -> None:
+    from accord.sources.files import FileFormatError, FileReader
+
+    path = tmp_path / "accounts.json"
+    path.write_text('[{"Id": "1"}]')
+    with pytest.raises(FileFormatError, match=r"JSON lines .*jq -c '\.\[\]' in\.json > out\.jsonl"):
+        FileReader(path)

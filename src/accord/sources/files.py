@@ -80,7 +80,9 @@ def detect_format(path: Path) -> str:
     try:
         return FORMATS[path.suffix.lower()]
     except KeyError:
-        hint = "; save an Excel 97-2003 workbook as .xlsx or as CSV UTF-8" if path.suffix.lower() == ".xls" else ""
+        hint = {".xls": "; save an Excel 97-2003 workbook as .xlsx or as CSV UTF-8",
+                ".json": "; Accord reads JSON lines (one object a line, .jsonl): a JSON array of objects becomes that "
+                         "with `jq -c '.[]' in.json > out.jsonl`"}.get(path.suffix.lower(), "")
         raise FileFormatError(f"{path}: unknown file type {path.suffix!r}; use one of {', '.join(FORMATS)}"
                               f"{hint}") from None
 
