@@ -223,3 +223,11 @@ def test_a_json_array_file_is_refused_with_how_to_make_it_json_lines(tmp_path) -
     path.write_text('[{"Id": "1"}]')
     with pytest.raises(FileFormatError, match=r"JSON lines .*jq -c '\.\[\]' in\.json > out\.jsonl"):
         FileReader(path)
+
+
+def test_a_tab_separated_download_loads(lake, tmp_path, engine) -> None:
+    path = tmp_path / "Accounts - Sheet1.tsv"  # as Google Sheets names its "Tab-separated values" download
+    path.write_text("Id\tName\n1\tAcme, Inc.\n2\tBeacon\n")
+    result = ingest(lake, path, mapping("account", {"source_id": "Id", "name": "Name"}), engine)
+    assert result.loaded == 2
+    assert sorted(r["name"] for r in lake.current("account")) == ["Acme, Inc.", "Beacon"]

@@ -36,8 +36,8 @@ from accord.sources.quotes import LINE_BREAKS, holds_line_break, runaway_quotes
 from accord.sources.spreadsheets import WORKBOOKS, UnreadableWorkbook, sheet_rows
 from accord.sources.transcode import UTF8, Transcoded, checked_encoding
 
-FORMATS = {".csv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
-           **{suffix: "xlsx" for suffix in WORKBOOKS}}
+FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".tab": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+           ".parquet": "parquet", **{suffix: "xlsx" for suffix in WORKBOOKS}}
 CSV_BLOCK_BYTES = 32 << 20
 ROWS_PER_CHUNK = 200_000
 BOM = b"\xef\xbb\xbf"
