@@ -8,6 +8,8 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import ingest, mapping, write_csv
 
@@ -216,13 +218,62 @@ def test_blank_header_cells_a_spreadsheet_saves_are_named_by_their_place(lake, t
     assert [r["reason_code"] for r in lake.quarantine()] == ["repeated_header"]
 
 
-def test_a_json_array_file_is_refused_with_how_to_make_it_json_lines(tmp_path) -> None:
+def test_a_json_array_of_objects_loads_element_by_element(lake, tmp_path, engine) -> None:
+    path = tmp_path / "accounts.json"  # as an API or a tool exports records: pretty-printed, a byte-order mark
+    path.write_text("\ufeff[\n  {\"Id\": \"1\", \"Name\": \"Acme\", \"Address\": {\"City\": \"Lyon\"}},\n  42,\n"
+                    "  {\"Id\": \"3\", \"Name\": \"Beacon\"}\n]\n", encoding="utf-8")
+    result = ingest(lake, path, mapping("account", {"source_id": "Id", "name": "Name", "city": "Address.City"}), engine)
+    assert (result.loaded, result.quarantined) == (2, 1)
+    assert [(r["source_row"], r["reason"]) for r in lake.quarantine()] == [(2, "malformed_row: an element must be a "
+                                                                               "JSON object")]
+    assert sorted((r["source_id"], r["city"]) for r in lake.current("account")) == [("1", "Lyon"), ("3", None)]
+
+
+def test_a_json_array_broken_midway_keeps_the_rest_in_quarantine(lake, tmp_path, engine) -> None:
+    path = tmp_path / "accounts.json"
+    path.write_text('[{"Id": "1", "Name": "Acme"}, {"Id": "2", "Name": "Beacon"} {"Id": "3", "Name": "Cobalt"}]')
+    result = ingest(lake, path, mapping("account", {"source_id": "Id", "name": "Name"}), engine)
+    assert (result.loaded, result.quarantined) == (2, 1)
+    (bad,) = lake.quarantine()
+    assert bad["source_row"] == 3 and "a ',' or ']' was expected" in bad["reason"]
+    assert '"Cobalt"' in bad["raw_record"]
+    cut = tmp_path / "cut.json"
+    cut.write_text('[{"Id": "4", "Name": "Delta"},\n')
+    result = ingest(lake, cut, mapping("account", {"source_id": "Id", "name": "Name"}), engine)
+    assert (result.loaded, result.quarantined) == (1, 1)
+    assert any("ends before the array's closing ']'" in r["reason"] for r in lake.quarantine(limit=5))
+
+
+def test_a_json_file_of_json_lines_loads_and_one_object_over_lines_is_refused(lake, tmp_path, engine) -> None:
     from accord.sources.files import FileFormatError, FileReader
 
-    path = tmp_path / "accounts.json"
-    path.write_text('[{"Id": "1"}]')
-    with pytest.raises(FileFormatError, match=r"JSON lines .*jq -c '\.\[\]' in\.json > out\.jsonl"):
-        FileReader(path)
+    lines = tmp_path / "export.json"  # as BigQuery and many tools name JSON lines
+    lines.write_text('{"Id": "1", "Name": "Acme"}\n{"Id": "2", "Name": "Beacon"}\n')
+    assert ingest(lake, lines, mapping("account", {"source_id": "Id", "name": "Name"}), engine).loaded == 2
+    wrapped = tmp_path / "response.json"
+    wrapped.write_text('{\n  "records": [{"Id": "1"}]\n}\n')
+    with pytest.raises(FileFormatError, match="one JSON object over several lines"):
+        FileReader(wrapped)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.dictionaries(st.text(min_size=1, max_size=5), st.one_of(
+    st.text(max_size=12), st.integers(), st.floats(allow_nan=False), st.booleans(), st.none())), max_size=12),
+    st.integers(min_value=1, max_value=9), st.sampled_from([None, 1]))
+def test_a_json_array_reads_the_same_whatever_the_reads_cut(records, read_chars, indent) -> None:
+    import json
+    import tempfile
+    from pathlib import Path
+    from unittest import mock
+
+    from accord.sources import json_array
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "r.json"
+        path.write_text(json.dumps(records, indent=indent))
+        with mock.patch.object(json_array, "READ_CHARS", read_chars):
+            got = list(json_array.elements(path))
+    assert got == list(enumerate(records, start=1))
 
 
 def test_a_tab_separated_download_loads(lake, tmp_path, engine) -> None:

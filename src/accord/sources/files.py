@@ -31,13 +31,14 @@ from accord.readable import UnreadableYaml, yaml_data
 from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk, blanks_named
 from accord.sources.footers import Footer, report_footer
 from accord.sources.joined import REPEATED_HEADER, header_rows, is_header
+from accord.sources.json_array import JsonArrayError, elements, starts_array
 from accord.sources.mappings import resolve_mapping
 from accord.sources.quotes import LINE_BREAKS, holds_line_break, runaway_quotes
 from accord.sources.spreadsheets import WORKBOOKS, UnreadableWorkbook, sheet_rows
 from accord.sources.transcode import UTF8, Transcoded, checked_encoding
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".tab": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-           ".parquet": "parquet", **{suffix: "xlsx" for suffix in WORKBOOKS}}
+           ".json": "json", ".parquet": "parquet", **{suffix: "xlsx" for suffix in WORKBOOKS}}
 CSV_BLOCK_BYTES = 32 << 20
 ROWS_PER_CHUNK = 200_000
 BOM = b"\xef\xbb\xbf"
@@ -80,9 +81,7 @@ def detect_format(path: Path) -> str:
     try:
         return FORMATS[path.suffix.lower()]
     except KeyError:
-        hint = {".xls": "; save an Excel 97-2003 workbook as .xlsx or as CSV UTF-8",
-                ".json": "; Accord reads JSON lines (one object a line, .jsonl): a JSON array of objects becomes that "
-                         "with `jq -c '.[]' in.json > out.jsonl`"}.get(path.suffix.lower(), "")
+        hint = "; save an Excel 97-2003 workbook as .xlsx or as CSV UTF-8" if path.suffix.lower() == ".xls" else ""
         raise FileFormatError(f"{path}: unknown file type {path.suffix!r}; use one of {', '.join(FORMATS)}"
                               f"{hint}") from None
 
@@ -110,7 +109,9 @@ class FileReader:
         if path.exists() and not path.is_file():  # a pipe would be waited on for ever, a device read for ever
             raise FileFormatError(f"{path} is not a file (a device, a pipe or a socket): name a file to read")
         self.format = detect_format(path)
-        self.strict_columns = self.format != "jsonl"
+        if self.format == "json" and path.is_file():
+            self.format = self._json_kind()
+        self.strict_columns = self.format not in ("jsonl", "json")
         named = checked_encoding(encoding) if encoding else "utf-8"
         self.encoding = "utf-8-sig" if named in UTF8 else named
         """The CSV file's text encoding (UTF-8 unless named): a spreadsheet may save another."""
@@ -124,6 +125,21 @@ class FileReader:
         if self.format != "parquet" and self.encoding == "utf-8-sig" and _utf16(path):
             raise FileFormatError(f"{path} is UTF-16 text (as a spreadsheet's 'Unicode Text' saves it): load it with "
                                   "--encoding utf-16, or save it as UTF-8 (CSV UTF-8)")
+
+    def _json_kind(self) -> str:
+        """A `.json` file holds a JSON array of objects (`json`) or, as many tools write it, JSON lines."""
+        begins = starts_array(self.path)
+        if begins is None:
+            raise FileFormatError(f"{self.path}: empty file")
+        if begins:
+            return "json"
+        with self.path.open("rb") as f:
+            try:
+                json_object(f.readline().removeprefix(BOM).rstrip(b"\r\n"))
+            except ValueError:
+                raise FileFormatError(f"{self.path}: one JSON object over several lines; Accord reads a JSON array of "
+                                      "objects, or JSON lines (an object a line)") from None
+        return "jsonl"
 
     @cached_property
     def delimiter(self) -> str:
@@ -171,6 +187,8 @@ class FileReader:
             return self._parquet()
         if self.format == "xlsx":
             return self._xlsx()
+        if self.format == "json":
+            return self._json_array()
         return self._jsonl()
 
     def _csv(self) -> Iterator[RawChunk]:
@@ -345,6 +363,12 @@ class FileReader:
         except UnreadableWorkbook as err:
             raise FileFormatError(str(err)) from None
 
+    def _json_array(self) -> Iterator[RawChunk]:
+        try:
+            yield from _element_chunks(elements(self.path))
+        except JsonArrayError as err:
+            raise FileFormatError(f"{self.path}: {err}") from None
+
     def _jsonl(self) -> Iterator[RawChunk]:
         records: list[dict[str, str | None]] = []
         rows: list[int] = []
@@ -369,12 +393,40 @@ class FileReader:
             yield _jsonl_chunk(records, rows, malformed)
 
 
+def _element_chunks(outcomes: Iterator[tuple[int, dict[str, Any]] | MalformedRow]) -> Iterator[RawChunk]:
+    """A JSON array's elements as records in chunks of `ROWS_PER_CHUNK`, those that cannot be kept quarantined."""
+    records: list[dict[str, str | None]] = []
+    rows: list[int] = []
+    malformed: list[MalformedRow] = []
+    for outcome in outcomes:
+        if isinstance(outcome, MalformedRow):
+            malformed.append(outcome)
+        else:
+            row, obj = outcome
+            try:
+                records.append(object_record(obj, "element"))
+                rows.append(row)
+            except ValueError as err:
+                malformed.append(MalformedRow(row, escaped(json.dumps(obj)[:1 << 20]), f"malformed_row: {err}"))
+        if len(records) + len(malformed) >= ROWS_PER_CHUNK:
+            yield _jsonl_chunk(records, rows, malformed)
+            records, rows, malformed = [], [], []
+    if records or malformed:
+        yield _jsonl_chunk(records, rows, malformed)
+
+
 def jsonl_record(raw: bytes) -> dict[str, str | None]:
     """One JSONL line as a record of text columns (nested objects as dotted names); ValueError saying why not (where,
     counted in the line without its line break)."""
-    record = _flatten(json_object(raw.rstrip(b"\r\n")))
+    return object_record(json_object(raw.rstrip(b"\r\n")), "line")
+
+
+def object_record(obj: dict[str, Any], what: str) -> dict[str, str | None]:
+    """A JSON object as a record of text columns (nested objects as dotted names); ValueError when it holds more
+    fields than Accord reads."""
+    record = _flatten(obj)
     if len(record) > MAX_COLUMNS:
-        raise ValueError(f"the line holds {len(record):,} fields, more than Accord reads ({MAX_COLUMNS:,})")
+        raise ValueError(f"the {what} holds {len(record):,} fields, more than Accord reads ({MAX_COLUMNS:,})")
     return record
 
 

@@ -129,9 +129,9 @@ class SparkEngine:
     def load_file(self, job: FileJob, on_rows: Callable[[int], None] | None = None) -> IngestResult:
         """The file read and mapped on Spark, then its mapped rows (Parquet) committed by the lake as one batch. An
         Excel workbook (at most 1,048,576 rows a sheet, which Spark has no reader for) is read here, as the
-        lake's engine reads it."""
+        lake's engine reads it, as is a JSON array, which Spark would read whole as one value."""
         file = FileReader(job.path, job.encoding, job.sheet)
-        if file.format == "xlsx":
+        if file.format in ("xlsx", "json"):
             return load_file(self.lake, job, on_rows)
         mapped: list[MappedFile] = []
 
