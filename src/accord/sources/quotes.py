@@ -53,5 +53,6 @@ def runaway_quotes(records: BinaryIO, delimiter: str) -> dict[int, str]:
 def _reason(first: int, last: int, problem: str) -> str:
     where = ("is never closed: it runs to the end of the file" if problem == END_OF_FILE
              else f"is not closed where a value ends (line {last}: {problem})")
-    return (f"runaway_quote: the quoted value opened on line {first} {where}, taking in lines {first + 1} to {last}, "
-            "whose records are kept here; close the quote and load the file again")
+    taken = f"line {last}" if last == first + 1 else f"lines {first + 1} to {last}"
+    return (f"runaway_quote: the quoted value opened on line {first} {where}, taking in {taken}, whose records are "
+            "kept here; close the quote and load the file again")
