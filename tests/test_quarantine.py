@@ -282,3 +282,42 @@ def test_a_tab_separated_download_loads(lake, tmp_path, engine) -> None:
     result = ingest(lake, path, mapping("account", {"source_id": "Id", "name": "Name"}), engine)
     assert result.loaded == 2
     assert sorted(r["name"] for r in lake.current("account")) == ["Acme, Inc.", "Beacon"]
+
+
+@pytest.mark.parametrize("compress", ["gz", "bz2", "xz"])
+def test_a_compressed_export_loads_as_the_file_it_holds(lake, tmp_path, engine, compress) -> None:
+    import bz2
+    import gzip
+    import lzma
+
+    opener = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}[compress]
+    text = b'Id,Name\n1,Acme\n2,"Beacon\nLabs"\n3,"Cobalt\n4,Delta\n'  # a quote left open, found there too
+    with opener(tmp_path / f"accounts.csv.{compress}", "wb") as f:
+        f.write(text)
+    result = ingest(lake, tmp_path / f"accounts.csv.{compress}", mapping("account", {"source_id": "Id", "name": "Name"}),
+                    engine)
+    assert (result.loaded, result.quarantined) == (2, 1)
+    assert lake.quarantine()[0]["reason_code"] == "runaway_quote"
+    (tmp_path / "accounts.csv").write_bytes(text)
+    again = ingest(lake, tmp_path / "accounts.csv", mapping("account", {"source_id": "Id", "name": "Name"}), engine)
+    assert again.already_ingested_as == result.batch_id, "the same records, compressed or not"
+
+
+def test_a_broken_compressed_file_is_refused_naming_it(tmp_path, monkeypatch) -> None:
+    import gzip
+    import shutil
+
+    from accord.sources import compressed
+    from accord.sources.files import FileFormatError, FileReader
+
+    whole = gzip.compress(b"Id,Name\n" + b"1,Acme\n" * 10_000)
+    (tmp_path / "cut.csv.gz").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "not.csv.gz").write_bytes(b"Id,Name\n1,Acme\n")
+    with pytest.raises(FileFormatError, match=r"cut\.csv\.gz: not a readable \.gz file \(cut short\)"):
+        FileReader(tmp_path / "cut.csv.gz")
+    with pytest.raises(FileFormatError, match=r"not\.csv\.gz: not a readable \.gz file"):
+        FileReader(tmp_path / "not.csv.gz")
+    (tmp_path / "bomb.csv.gz").write_bytes(whole)  # as if the disk had no more room than it has free now
+    monkeypatch.setattr(compressed, "SPARE", shutil.disk_usage(tmp_path).free)
+    with pytest.raises(FileFormatError, match=r"bomb\.csv\.gz: decompressed, it would fill the disk of"):
+        FileReader(tmp_path / "bomb.csv.gz")

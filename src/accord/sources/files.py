@@ -8,6 +8,7 @@ import io
 import itertools
 import json
 import sys
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +30,12 @@ from accord.lake.store import Lake
 from accord.model.schema import STANDARD, Schema
 from accord.readable import UnreadableYaml, yaml_data
 from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk, blanks_named
+from accord.sources.compressed import (
+    CompressedFileError,
+    decompressed,
+    plain_name,
+    temporary_folder,
+)
 from accord.sources.footers import Footer, report_footer
 from accord.sources.joined import REPEATED_HEADER, header_rows, is_header
 from accord.sources.json_array import JsonArrayError, elements, starts_array
@@ -105,10 +112,20 @@ class FileReader:
     """Reads one file as RawChunks; `strict_columns` says whether every chunk has the file's full column set."""
 
     def __init__(self, path: Path, encoding: str | None = None, sheet: str | None = None) -> None:
+        self.named = path
+        """The file as the user named it (a compressed one is read from its decompressed copy, `path`)."""
         self.path = path
         if path.exists() and not path.is_file():  # a pipe would be waited on for ever, a device read for ever
             raise FileFormatError(f"{path} is not a file (a device, a pipe or a socket): name a file to read")
-        self.format = detect_format(path)
+        self.format = detect_format(plain_name(path))
+        if plain_name(path) != path and path.is_file():
+            folder, self.forget = temporary_folder()  # removed with the reader, or by whoever is done with it
+            weakref.finalize(self, self.forget)
+            try:
+                self.path = decompressed(path, folder)
+            except CompressedFileError as err:
+                self.forget()
+                raise FileFormatError(str(err)) from None
         if self.format == "json" and path.is_file():
             self.format = self._json_kind()
         self.strict_columns = self.format not in ("jsonl", "json")
@@ -122,7 +139,7 @@ class FileReader:
                                   "values: --encoding is for CSV files")
         if self.format != "xlsx" and sheet is not None:
             raise FileFormatError(f"{path}: only an Excel workbook has sheets: --sheet is for .xlsx files")
-        if self.format != "parquet" and self.encoding == "utf-8-sig" and _utf16(path):
+        if self.format != "parquet" and self.encoding == "utf-8-sig" and _utf16(self.path):
             raise FileFormatError(f"{path} is UTF-16 text (as a spreadsheet's 'Unicode Text' saves it): load it with "
                                   "--encoding utf-16, or save it as UTF-8 (CSV UTF-8)")
 
@@ -130,14 +147,14 @@ class FileReader:
         """A `.json` file holds a JSON array of objects (`json`) or, as many tools write it, JSON lines."""
         begins = starts_array(self.path)
         if begins is None:
-            raise FileFormatError(f"{self.path}: empty file")
+            raise FileFormatError(f"{self.named}: empty file")
         if begins:
             return "json"
         with self.path.open("rb") as f:
             try:
                 json_object(f.readline().removeprefix(BOM).rstrip(b"\r\n"))
             except ValueError:
-                raise FileFormatError(f"{self.path}: one JSON object over several lines; Accord reads a JSON array of "
+                raise FileFormatError(f"{self.named}: one JSON object over several lines; Accord reads a JSON array of "
                                       "objects, or JSON lines (an object a line)") from None
         return "jsonl"
 
@@ -173,8 +190,8 @@ class FileReader:
                 + ("" if self.sheet is None else f":sheet={self.sheet}"))
 
     def utf8_copy(self, target: Path) -> Path:
-        """The CSV file's records (its footer left out) written to `target` as UTF-8, for a reader that takes only
-        UTF-8 (Spark's)."""
+        """The file's records (a CSV file's footer left out) written to `target` as UTF-8, for a reader that takes
+        only UTF-8 and reads where the executors reach (Spark's)."""
         with self._records() as data, target.open("wb") as out:
             while block := data.read(1 << 20):
                 out.write(block)
@@ -297,15 +314,15 @@ class FileReader:
             with self.path.open(newline="", encoding=self.encoding, errors="surrogateescape") as f:
                 header = next(csv.reader(f, delimiter=self.delimiter), None)
         except csv.Error as err:
-            raise FileFormatError(f"{self.path}: the header row cannot be read: {err}") from None
+            raise FileFormatError(f"{self.named}: the header row cannot be read: {err}") from None
         if not header:
-            raise FileFormatError(f"{self.path}: empty file or no header row")
+            raise FileFormatError(f"{self.named}: empty file or no header row")
         for name in header:
             try:
                 name.encode("utf-8")
             except UnicodeEncodeError:
                 text = shown([name.encode("utf-8", "surrogateescape")])
-                raise FileFormatError(f'{self.path}: the header row is not {_named(self.encoding)} (column "{text}")'
+                raise FileFormatError(f'{self.named}: the header row is not {_named(self.encoding)} (column "{text}")'
                                       + ("; " + NOT_UTF8_HINT if self.encoding == "utf-8-sig" else "")) from None
         return self.usable_names(blanks_named(header))
 
@@ -313,14 +330,14 @@ class FileReader:
         """Column names, at most `MAX_COLUMNS`, each given once and none holding NUL (SQL engines end a name
         there)."""
         if len(names) > MAX_COLUMNS:
-            raise FileFormatError(f"{self.path}: the header names {len(names):,} columns, more than Accord reads "
+            raise FileFormatError(f"{self.named}: the header names {len(names):,} columns, more than Accord reads "
                                   f"({MAX_COLUMNS:,}, as many as an Excel sheet holds)")
         twice = sorted(name for name, n in Counter(names).items() if n > 1)
         if twice:
-            raise FileFormatError(f"{self.path}: the header names {', '.join(map(repr, twice))} more than once; "
+            raise FileFormatError(f"{self.named}: the header names {', '.join(map(repr, twice))} more than once; "
                                   "give each column its own name")
         if nul := [name for name in names if NUL in name]:
-            raise FileFormatError(f'{self.path}: the column name "{_nul_shown(nul[0])}" holds a NUL character; '
+            raise FileFormatError(f'{self.named}: the column name "{_nul_shown(nul[0])}" holds a NUL character; '
                                   "rename it")
         return names
 
@@ -329,7 +346,7 @@ class FileReader:
         try:
             pf = pq.ParquetFile(self.path)
         except (pa.ArrowException, OSError) as err:
-            raise FileFormatError(f"{self.path}: not a readable Parquet file ({err})") from None
+            raise FileFormatError(f"{self.named}: not a readable Parquet file ({err})") from None
         self.usable_names(pf.schema_arrow.names)
         return pf
 
@@ -348,7 +365,7 @@ class FileReader:
             rows = sheet_rows(self.path, self.sheet)
             header = next(rows, None)
             if header is None:
-                raise FileFormatError(f"{self.path}: the sheet is empty (no header row)")
+                raise FileFormatError(f"{self.named}: the sheet is empty (no header row)")
             names = self.usable_names(blanks_named([name or "" for name in header]))
 
             def judged() -> Iterator[tuple[int, list[str | None]] | MalformedRow]:
@@ -367,7 +384,7 @@ class FileReader:
         try:
             yield from _element_chunks(elements(self.path))
         except JsonArrayError as err:
-            raise FileFormatError(f"{self.path}: {err}") from None
+            raise FileFormatError(f"{self.named}: {err}") from None
 
     def _jsonl(self) -> Iterator[RawChunk]:
         records: list[dict[str, str | None]] = []

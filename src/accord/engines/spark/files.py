@@ -56,8 +56,9 @@ class RawFrame:
 
 def map_file(spark: Any, reader: FileReader, mapping: Mapping, instance: str, folder: Path) -> MappedFile:
     """Read `reader`'s file on Spark, map it with `mapping`, write the mapped rows (as `ChunkCompiler` makes them)
-    to `folder` as Parquet. A CSV file in another encoding is read from its UTF-8 copy beside `folder`."""
-    if reader.encoding not in UTF8:
+    to `folder` as Parquet. A CSV file in another encoding is read from its UTF-8 copy beside `folder`, and a
+    compressed file from its plain copy there (the executors reach the staging folder, not the driver's temp)."""
+    if reader.encoding not in UTF8 or reader.path != reader.named:
         reader = FileReader(reader.utf8_copy(folder.parent / f"utf8-{reader.path.name}"))
     raw = READERS[reader.format](spark, reader)
     columns = [c for c in raw.frame.columns if c != ROW_COLUMN]
