@@ -321,3 +321,12 @@ def test_a_broken_compressed_file_is_refused_naming_it(tmp_path, monkeypatch) ->
     monkeypatch.setattr(compressed, "SPARE", shutil.disk_usage(tmp_path).free)
     with pytest.raises(FileFormatError, match=r"bomb\.csv\.gz: decompressed, it would fill the disk of"):
         FileReader(tmp_path / "bomb.csv.gz")
+
+
+def test_excels_separator_line_names_the_delimiter_and_is_no_record(lake, tmp_path, engine) -> None:
+    path = tmp_path / "accounts.csv"  # `sep=;` above the header, as tools write a CSV for Excel to open
+    path.write_text('sep=;\nId;Name;Revenue\n1;Acme;1,5\n2;"Beacon\n3;Cobalt;2\n4;Delta;0,5\n')
+    result = ingest(lake, path, mapping("account", {"source_id": "Id", "name": "Name"}), engine)
+    assert (result.loaded, result.quarantined) == (1, 1)
+    (bad,) = lake.quarantine()
+    assert bad["source_row"] == 2 and "opened on line 4" in bad["reason"] and "lines 5 to 6" in bad["reason"]

@@ -7,6 +7,7 @@ import hashlib
 import io
 import itertools
 import json
+import re
 import sys
 import weakref
 from collections import Counter
@@ -68,6 +69,8 @@ DELIMITERS = (",", ";", "\t", "|")
 MAX_COLUMNS = 16_384
 """Columns a file may have: as many as an Excel sheet (a Salesforce object holds at most 800 fields). A 2 MB CSV
 of 100,000 columns kept ingest busy for three and a half minutes."""
+SEPARATOR_LINE = re.compile(rb"(?:\xef\xbb\xbf)?sep=([^\r\n])(?:\r\n|\n|\r)")
+"""Excel's first line naming a CSV file's delimiter (`sep=;`), in any encoding that writes ASCII as ASCII."""
 SNIFFED_ROWS = 5
 SNIFFED_BYTES = 1 << 16
 
@@ -111,7 +114,10 @@ def fingerprint(path: Path) -> str:
 class FileReader:
     """Reads one file as RawChunks; `strict_columns` says whether every chunk has the file's full column set."""
 
-    def __init__(self, path: Path, encoding: str | None = None, sheet: str | None = None) -> None:
+    def __init__(self, path: Path, encoding: str | None = None, sheet: str | None = None,
+                 lines_before: int = 0) -> None:
+        self.lines_before = lines_before
+        """Lines of the file the user named above this one's text (a copy of its records starts below them)."""
         self.named = path
         """The file as the user named it (a compressed one is read from its decompressed copy, `path`)."""
         self.path = path
@@ -159,8 +165,20 @@ class FileReader:
         return "jsonl"
 
     @cached_property
+    def separator_line(self) -> tuple[int, str] | None:
+        """The line naming the delimiter that Excel honours above a CSV file's header (`sep=;`): how many bytes it
+        takes and the delimiter it names; None when the file has none."""
+        if self.format != "csv":
+            return None
+        with self.path.open("rb") as f:
+            found = SEPARATOR_LINE.match(f.read(16))
+        return (found.end(), found[1].decode("latin-1")) if found else None
+
+    @cached_property
     def delimiter(self) -> str:
-        """The CSV file's delimiter, as its first rows show it."""
+        """The CSV file's delimiter: as its separator line names it, or as its first rows show it."""
+        if self.separator_line:
+            return self.separator_line[1]
         with self.path.open(newline="", encoding=self.encoding, errors="surrogateescape") as f:
             start = f.read(SNIFFED_BYTES)
         whole_lines = start[:max(start.rfind("\n"), start.rfind("\r")) + 1]
@@ -179,8 +197,10 @@ class FileReader:
     @contextmanager
     def _records(self) -> Iterator[BinaryIO]:
         """The CSV file's bytes up to its footer, if it has one, as UTF-8."""
+        skipped = self.separator_line[0] if self.separator_line else 0
         with pa.memory_map(str(self.path)) as whole:
-            data = pa.BufferReader(whole.read_buffer(self.footer.start)) if self.footer else whole
+            whole.seek(skipped)
+            data = pa.BufferReader(whole.read_buffer(self.footer.start - skipped)) if self.footer else whole
             yield data if self.encoding == "utf-8-sig" else io.BufferedReader(Transcoded(data, self.encoding))
 
     def fingerprint(self) -> str:
@@ -246,6 +266,7 @@ class FileReader:
                     bad_rows = [m.row for m in reported]
                     rows = numberer.number(batch.num_rows, bad_rows)
                     table = pa.Table.from_batches([batch]).append_column(ROW_COLUMN, pa.array(rows, pa.int64()))
+                    reported = self._runaways_named(reported)
                     table, runaway = self._without_runaways(table, header)
                     table, repeated = _without_repeated_headers(table, header)
                     table, undecodable = _as_text(table)
@@ -273,11 +294,22 @@ class FileReader:
                               runaways[int(numbers[i])]) for i in np.flatnonzero(bad)]
         return table.filter(pa.array(~bad)), found
 
+    def _runaways_named(self, malformed: list[MalformedRow]) -> list[MalformedRow]:
+        """Malformed rows whose wrong field count comes from a quote that ran away, with that reason instead."""
+        if not any(brk in m.text for m in malformed for brk in ("\n", "\r")):
+            return malformed
+        return [MalformedRow(m.row, m.text, self.runaways[m.row]) if m.row in self.runaways else m for m in malformed]
+
     @cached_property
     def runaways(self) -> dict[int, str]:
         """The file's records whose quote ran away, by number, with the reason each is quarantined."""
         with self._records() as records:
-            return runaway_quotes(records, self.delimiter)
+            return runaway_quotes(records, self.delimiter, self.lines_before_records)
+
+    @property
+    def lines_before_records(self) -> int:
+        """The lines of the file the user named above the header: a separator line, and those above this copy."""
+        return self.lines_before + (1 if self.separator_line else 0)
 
     def _csv_rest(self, header: list[str], sent: Callable[[int], bool]) -> Iterator[RawChunk]:
         """The records not yet sent, read by Python's csv module and numbered as Arrow numbers them."""
@@ -312,6 +344,8 @@ class FileReader:
         try:
             # Undecodable bytes are escaped here so that they count against the header only if they are in it.
             with self.path.open(newline="", encoding=self.encoding, errors="surrogateescape") as f:
+                if self.separator_line:
+                    f.readline()
                 header = next(csv.reader(f, delimiter=self.delimiter), None)
         except csv.Error as err:
             raise FileFormatError(f"{self.named}: the header row cannot be read: {err}") from None

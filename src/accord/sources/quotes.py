@@ -29,9 +29,10 @@ def holds_line_break(table: pa.Table, columns: list[str]) -> bool:
     return False
 
 
-def runaway_quotes(records: BinaryIO, delimiter: str) -> dict[int, str]:
+def runaway_quotes(records: BinaryIO, delimiter: str, lines_before: int = 0) -> dict[int, str]:
     """The records (numbered from 1 after the header, blank lines skipped, as Arrow numbers them) whose quoted value
-    takes in line breaks and is not closed where a value ends, each with the reason it is quarantined."""
+    takes in line breaks and is not closed where a value ends, each with the reason it is quarantined; line numbers
+    count the file's `lines_before` the records' text too."""
     text = io.TextIOWrapper(records, encoding="utf-8-sig", errors="surrogateescape", newline="")
     reader = csv.reader(text, delimiter=delimiter, strict=True)
     found: dict[int, str] = {}
@@ -44,7 +45,7 @@ def runaway_quotes(records: BinaryIO, delimiter: str) -> dict[int, str]:
         except csv.Error as err:
             number += 1
             if reader.line_num > ended + 1:  # a problem within one line takes no other record with it
-                found[number] = _reason(ended + 1, reader.line_num, str(err))
+                found[number] = _reason(lines_before + ended + 1, lines_before + reader.line_num, str(err))
         else:
             number += bool(record)
         ended = reader.line_num

@@ -56,10 +56,12 @@ class RawFrame:
 
 def map_file(spark: Any, reader: FileReader, mapping: Mapping, instance: str, folder: Path) -> MappedFile:
     """Read `reader`'s file on Spark, map it with `mapping`, write the mapped rows (as `ChunkCompiler` makes them)
-    to `folder` as Parquet. A CSV file in another encoding is read from its UTF-8 copy beside `folder`, and a
-    compressed file from its plain copy there (the executors reach the staging folder, not the driver's temp)."""
-    if reader.encoding not in UTF8 or reader.path != reader.named:
-        reader = FileReader(reader.utf8_copy(folder.parent / f"utf8-{reader.path.name}"))
+    to `folder` as Parquet. A CSV file in another encoding, or with a separator line, is read from its UTF-8
+    copy of its records beside `folder`, and a compressed file from its plain copy there (the executors reach the
+    staging folder, not the driver's temporary one)."""
+    if reader.encoding not in UTF8 or reader.path != reader.named or reader.separator_line:
+        reader = FileReader(reader.utf8_copy(folder.parent / f"utf8-{reader.path.name}"),
+                            lines_before=reader.lines_before_records)
     raw = READERS[reader.format](spark, reader)
     columns = [c for c in raw.frame.columns if c != ROW_COLUMN]
     used = mapping.with_custom(columns)
@@ -115,7 +117,8 @@ def _runaways(frame: Any, reader: FileReader, columns: int) -> dict[int, str]:
     is read strictly on the driver only when some value holds a line break."""
     from pyspark.sql import functions as F
 
-    broken = reduce(operator.or_, [F.col(f"_c{i}").rlike("[\r\n]") for i in range(columns)])
+    broken = reduce(operator.or_, [F.col(f"_c{i}").rlike("[\r\n]") for i in range(columns)]
+                    + [F.col(CORRUPT).rlike("[\r\n][^\r\n]")])  # a line break inside, not only the one ending it
     candidates = {r[ROW_COLUMN] for r in frame.where(broken).select(ROW_COLUMN).collect()}
     return {n: why for n, why in reader.runaways.items() if n in candidates} if candidates else {}
 
@@ -128,8 +131,9 @@ def _bad_csv_row(row: Any, header: list[str], delimiter: str, runaways: dict[int
         return MalformedRow(number, shown([(row[f"_c{i}"] or "").encode(LATIN_1) for i in range(len(header))]),
                             REPEATED_HEADER)
     if number in runaways:
-        return MalformedRow(number, shown([(row[f"_c{i}"] or "").encode(LATIN_1) for i in range(len(header))]),
-                            runaways[number])
+        values = ([row[CORRUPT].rstrip("\r\n")] if row[CORRUPT] is not None
+                  else [row[f"_c{i}"] or "" for i in range(len(header))])
+        return MalformedRow(number, shown([v.encode(LATIN_1) for v in values]), runaways[number])
     if row[CORRUPT] is not None:
         data = row[CORRUPT].rstrip("\r\n").encode(LATIN_1)
         fields = next(csv.reader([data.decode("utf-8", "surrogateescape")], delimiter=delimiter), [])
