@@ -330,3 +330,21 @@ def test_excels_separator_line_names_the_delimiter_and_is_no_record(lake, tmp_pa
     assert (result.loaded, result.quarantined) == (1, 1)
     (bad,) = lake.quarantine()
     assert bad["source_row"] == 2 and "opened on line 4" in bad["reason"] and "lines 5 to 6" in bad["reason"]
+
+
+def test_a_zip_of_one_export_loads_and_one_of_several_is_refused_naming_them(lake, tmp_path, engine) -> None:
+    import zipfile
+
+    from accord.sources.files import FileFormatError, FileReader
+
+    with zipfile.ZipFile(tmp_path / "hubspot-export.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("export/accounts.csv", "Id,Name\n1,Acme\n2,Beacon\n")
+        archive.writestr("__MACOSX/export/._accounts.csv", "resource fork")
+    result = ingest(lake, tmp_path / "hubspot-export.zip", mapping("account", {"source_id": "Id", "name": "Name"}),
+                    engine)
+    assert result.loaded == 2
+    with zipfile.ZipFile(tmp_path / "weekly.zip", "w") as archive:
+        archive.writestr("Account.csv", "Id\n1\n")
+        archive.writestr("Contact.csv", "Id\n1\n")
+    with pytest.raises(FileFormatError, match=r"weekly\.zip: a zip holding 2 files \(Account\.csv, Contact\.csv\)"):
+        FileReader(tmp_path / "weekly.zip")

@@ -1,6 +1,7 @@
-"""A compressed export (`leads.csv.gz`, `.bz2`, `.xz`, as bulk APIs and object stores hand them out) decompressed
-into a temporary folder, so that every reader (Arrow's, Python's, Spark's) reads a plain file, as often as it
-needs to, and its records' fingerprint is that of the same file uncompressed."""
+"""A compressed export (`leads.csv.gz`, `.bz2`, `.xz`, as bulk APIs and object stores hand them out, or a `.zip`
+holding one file, as CRMs mail a large export) decompressed into a temporary folder, so that every reader (Arrow's,
+Python's, Spark's) reads a plain file, as often as it needs to, and its records' fingerprint is that of the same
+file uncompressed."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import gzip
 import lzma
 import shutil
 import tempfile
+import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -24,28 +26,61 @@ class CompressedFileError(ValueError):
     """A compressed file that cannot be decompressed whole."""
 
 
+ZIP = ".zip"
+SKIPPED = ("__MACOSX/", ".DS_Store")
+"""What a zip made on a Mac holds besides the files zipped."""
+
+
+def compressed(path: Path) -> bool:
+    return path.suffix.lower() in OPENERS or path.suffix.lower() == ZIP
+
+
 def plain_name(path: Path) -> Path:
-    """The file's name without its compression suffix (`leads.csv.gz` → `leads.csv`), or the path as it is."""
+    """The file's name without its compression suffix (`leads.csv.gz` → `leads.csv`; a zip's: the file it holds),
+    or the path as it is."""
+    if path.suffix.lower() == ZIP:
+        return path.with_name(_member(path).filename.rsplit("/", 1)[-1])
     return path.with_suffix("") if path.suffix.lower() in OPENERS else path
 
 
 def decompressed(path: Path, folder: Path) -> Path:
     """`path` decompressed into `folder` (its name without the compression suffix); the path itself when it is no
     compressed file. CompressedFileError when the data is broken or would leave the disk with less than `SPARE`."""
-    opener = OPENERS.get(path.suffix.lower())
-    if opener is None:
+    if not compressed(path):
         return path
     target = folder / plain_name(path).name
     try:
-        with opener(path, "rb") as data, target.open("wb") as out:
+        with _opened(path) as data, target.open("wb") as out:
             while block := data.read(BLOCK):
                 if shutil.disk_usage(folder).free - len(block) < SPARE:
                     raise CompressedFileError(f"{path}: decompressed, it would fill the disk of {folder} (past "
                                               f"{out.tell() + len(block):,} bytes); decompress it where there is room")
                 out.write(block)
-    except (OSError, EOFError, zlib.error, lzma.LZMAError) as err:
+    except (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, RuntimeError) as err:
         raise CompressedFileError(f"{path}: not a readable {path.suffix} file ({_said(err)})") from None
     return target
+
+
+def _opened(path: Path) -> IO[bytes]:
+    if path.suffix.lower() != ZIP:
+        return OPENERS[path.suffix.lower()](path, "rb")
+    archive = zipfile.ZipFile(path)
+    return archive.open(_member(path))  # the member's stream keeps the archive's file open until it is closed
+
+
+def _member(path: Path) -> zipfile.ZipInfo:
+    """The one file a zip holds; CompressedFileError naming them when it holds several, or none."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            files = [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith(SKIPPED[0])
+                     and not m.filename.endswith(SKIPPED[1])]
+    except (OSError, zipfile.BadZipFile) as err:
+        raise CompressedFileError(f"{path}: not a readable .zip file ({err})") from None
+    if len(files) != 1:
+        held = ", ".join(m.filename for m in files[:10]) + (", …" if len(files) > 10 else "")
+        raise CompressedFileError(f"{path}: a zip holding {len(files)} files ({held or 'none'}); extract it and name "
+                                  "one file, or a folder with manifest.yaml")
+    return files[0]
 
 
 def temporary_folder() -> tuple[Path, Any]:

@@ -33,7 +33,9 @@ from accord.readable import UnreadableYaml, yaml_data
 from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk, blanks_named
 from accord.sources.compressed import (
     OPENERS,
+    ZIP,
     CompressedFileError,
+    compressed,
     decompressed,
     plain_name,
     temporary_folder,
@@ -89,14 +91,18 @@ def sniff_delimiter(sample: str) -> str:
 
 
 def detect_format(path: Path) -> str:
-    """The format a file's suffix names (a compressed file's: the one before `.gz`, `.bz2` or `.xz`)."""
-    suffix = plain_name(path).suffix.lower()
+    """The format a file's suffix names (a compressed file's: the one before `.gz`, `.bz2` or `.xz`; a zip's: its
+    file's)."""
+    try:
+        suffix = plain_name(path).suffix.lower()
+    except CompressedFileError as err:
+        raise FileFormatError(str(err)) from None
     try:
         return FORMATS[suffix]
     except KeyError:
         hint = "; save an Excel 97-2003 workbook as .xlsx or as CSV UTF-8" if suffix == ".xls" else ""
         raise FileFormatError(f"{path}: unknown file type {suffix!r}; use one of {', '.join(FORMATS)} (or one of "
-                              f"them compressed: {', '.join(OPENERS)}){hint}") from None
+                              f"them compressed: {', '.join(OPENERS)}, {ZIP} of one file){hint}") from None
 
 
 def _utf16(path: Path) -> bool:
@@ -127,7 +133,7 @@ class FileReader:
         if path.exists() and not path.is_file():  # a pipe would be waited on for ever, a device read for ever
             raise FileFormatError(f"{path} is not a file (a device, a pipe or a socket): name a file to read")
         self.format = detect_format(path)
-        if plain_name(path) != path and path.is_file():
+        if compressed(path) and path.is_file():
             folder, self.forget = temporary_folder()  # removed with the reader, or by whoever is done with it
             weakref.finalize(self, self.forget)
             try:
