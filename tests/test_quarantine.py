@@ -82,6 +82,16 @@ def test_integer_and_json_types(lake, tmp_path, engine) -> None:
     assert lake.quarantine(reason="wrong_type", limit=10)[0]["reason"] == "wrong_type: properties '{oops' is not JSON"
 
 
+def test_numbers_that_are_not_finite_are_quarantined_not_loaded(lake, tmp_path, engine) -> None:
+    texts = ["NaN", "nan", "Infinity", "-inf", "1e309", "1.5e6", "-0"]
+    path = write_csv(tmp_path / "a.csv", ["Id", "Revenue"], [[str(i), t] for i, t in enumerate(texts, start=1)])
+    ingest(lake, path, mapping("account", {"source_id": "Id", "annual_revenue": "Revenue"}), engine)
+    assert {r["source_id"]: r["annual_revenue"] for r in lake.current("account")} == {"6": 1.5e6, "7": 0.0}
+    reasons = {r["source_row"]: r["reason"] for r in lake.quarantine(limit=10)}
+    assert set(reasons) == {1, 2, 3, 4, 5}, "a number no field means, nor JSON nor XDM can hold"
+    assert reasons[3] == "wrong_type: annual_revenue 'Infinity' is not a number"
+
+
 def test_malformed_csv_lines_keep_their_row_numbers(lake, tmp_path, engine) -> None:
     path = tmp_path / "p.csv"
     path.write_text("Id,Email\n1,a@x.io\n2\n3,c@x.io\n4,d@x.io,extra\n5,e@x.io\n")

@@ -263,7 +263,10 @@ class ChunkCompiler:
             tried = [self._moment(f"try_strptime({text}, {literal(f)})", f) for f in formats or []]
             return f"coalesce({self._iso_moment(text)}, {', '.join(tried)})" if tried else self._iso_moment(text)
         if t.name == "to_number":
-            return f"TRY_CAST({self._number_text(text)} AS DOUBLE)"
+            # 'NaN', 'Infinity' and '-inf' cast to numbers no field means (and no JSON or XDM can hold): x - x is 0
+            # for every finite number only, on DuckDB and Spark alike.
+            number = self._hoist(f"TRY_CAST({self._number_text(text)} AS DOUBLE)")
+            return f"(CASE WHEN {number} - {number} = 0 THEN {number} END)"
         if t.name == "to_integer":
             # DuckDB rounds '12.5' to 13 when casting text to an integer: accept only whole numbers. (round, not
             # floor: Spark's floor is a BIGINT, which overflows on 1e30 instead of leaving the row to quarantine.)
