@@ -188,6 +188,21 @@ def test_an_export_that_fails_leaves_the_file_as_it_was(tmp_path, demo_ws) -> No
     assert missing.exit_code == 1 and f"no folder {tmp_path / 'no'}" in " ".join(missing.output.split())
 
 
+def test_one_record_the_schemas_refuse_does_not_stop_the_export_of_the_others(tmp_path) -> None:
+    ws = tmp_path / "ws"
+    run("init", str(ws))
+    data = tmp_path / "accounts.csv"
+    data.write_text("Id,Name,AnnualRevenue\n0011,Acme,100\n0012,Beacon,200\n0013,Cobalt,300\n")
+    run("ingest", "files", str(data), "--mapping", "salesforce/account", "-w", str(ws))
+    with Workspace.load(ws).lake() as lake:  # as an earlier Accord let a NaN in
+        lake.execute("UPDATE account SET annual_revenue = 'NaN'::DOUBLE WHERE source_id = '0012'")
+    out = tmp_path / "accounts.jsonl"
+    done = run("export", "xdm", "account", "--out", str(out), "-w", str(ws), ok=False)
+    said = " ".join(done.output.split())
+    assert done.exit_code == 1 and "1 account records not exported" in said and "0012@" in said
+    assert [json.loads(line)["xdm:accountName"] for line in out.read_text().splitlines()] == ["Acme", "Cobalt"]
+
+
 def test_the_module_runs_as_the_console_script_does(tmp_path) -> None:
     """`python -m accord.cli` once called the Typer app directly: an unforeseen failure printed a traceback."""
     ws = Workspace.init(tmp_path / "ws")

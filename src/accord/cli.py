@@ -579,13 +579,20 @@ def export_xdm(
     out = None if out == Path("-") else out  # as other tools read `-`: standard output, not a file named so
     with user_errors():
         ws = open_workspace(workspace)
+        rejected: list[tuple[str, str]] = []
         with ws.lake(sandbox) as lake, (replacing(out) if out else nullcontext(sys.stdout)) as target:
             count = 0
-            for doc in iter_xdm(lake, entity, key, limit, ws.config.xdm_tenant):
+            for doc in iter_xdm(lake, entity, key, limit, ws.config.xdm_tenant, rejected):
                 target.write(json.dumps(doc) + "\n")
                 count += 1
     if out:
         console.print(f"wrote {count:,} {entity} records to {out}")
+    if rejected:
+        named = "; ".join(f"{source_key}: {why}" for source_key, why in rejected[:5])
+        more = f" (and {len(rejected) - 5:,} more)" if len(rejected) > 5 else ""
+        said = f"{len(rejected):,} {entity} records not exported, their values failing the XDM schemas: {named}{more}"
+        err_console.print(f"[red]error:[/red] {escape(said)}", highlight=False, markup=True)
+        raise typer.Exit(1)
 
 
 @import_app.command("xdm")

@@ -39,6 +39,10 @@ class XdmError(ValueError):
     """A record that does not fit its XDM class."""
 
 
+class XdmInvalid(XdmError):
+    """A record whose values fail the XDM schemas (the others of its entity may not)."""
+
+
 @dataclass(frozen=True)
 class XdmClass:
     """Which XDM class and field groups an entity becomes, and where its id and key go."""
@@ -352,7 +356,7 @@ def _check_schemas(entity: str, doc: dict[str, Any], custom: Draft6Validator, te
     if errors:
         first = errors[0]
         where = "/".join(str(p) for p in first.instance_path) or "(root)"
-        raise XdmError(f"{entity}: XDM validation failed at {where}: {first.message}")
+        raise XdmInvalid(f"{entity}: XDM validation failed at {where}: {first.message}")
 
 
 def _b2b_source(key: str) -> dict[str, str]:
