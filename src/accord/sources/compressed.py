@@ -12,7 +12,8 @@ import shutil
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,13 +23,13 @@ SPARE = 1 << 30
 """Disk space a decompression leaves free: a small file can expand without bound (a few MB of zeros to gigabytes)."""
 
 
-class CompressedFileError(ValueError):
-    """A compressed file that cannot be decompressed whole."""
-
-
 ZIP = ".zip"
 SKIPPED = ("__MACOSX/", ".DS_Store")
 """What a zip made on a Mac holds besides the files zipped."""
+
+
+class CompressedFileError(ValueError):
+    """A compressed file that cannot be decompressed whole."""
 
 
 def compressed(path: Path) -> bool:
@@ -61,11 +62,16 @@ def decompressed(path: Path, folder: Path) -> Path:
     return target
 
 
-def _opened(path: Path) -> IO[bytes]:
+@contextmanager
+def _opened(path: Path) -> Iterator[IO[bytes]]:
+    """The decompressed bytes of `path`, as a stream."""
     if path.suffix.lower() != ZIP:
-        return OPENERS[path.suffix.lower()](path, "rb")
-    archive = zipfile.ZipFile(path)
-    return archive.open(_member(path))  # the member's stream keeps the archive's file open until it is closed
+        with OPENERS[path.suffix.lower()](path, "rb") as data:
+            yield data
+        return
+    member = _member(path)
+    with zipfile.ZipFile(path) as archive, archive.open(member) as data:
+        yield data
 
 
 def _member(path: Path) -> zipfile.ZipInfo:

@@ -22,8 +22,8 @@ def holds_line_break(table: pa.Table, columns: list[str]) -> bool:
     column sliced from a larger one may answer yes for bytes outside it, which costs only a strict read."""
     for name in columns:
         for chunk in table[name].chunks:
-            data = chunk.buffers()[2]
-            values = data.to_pybytes() if data is not None else b""
+            buffers = chunk.buffers()  # validity, offsets, values: a column of nulls alone has fewer
+            values = buffers[2].to_pybytes() if len(buffers) > 2 and buffers[2] is not None else b""
             if any(brk in values for brk in LINE_BREAKS):
                 return True
     return False

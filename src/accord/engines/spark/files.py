@@ -101,7 +101,8 @@ def _csv(spark: Any, reader: FileReader) -> RawFrame:
         good &= ~F.col(ROW_COLUMN).isin(list(runaways))
     # A header cell as Spark reads it in this file's values: its UTF-8 bytes as Latin-1.
     forms = [[text.encode().decode(LATIN_1) for text in texts] for texts in written_forms(header)]
-    again = reduce(operator.and_, [F.coalesce(F.col(f"_c{i}"), F.lit("")).isin(*texts) for i, texts in enumerate(forms)])
+    again = reduce(operator.and_, [F.coalesce(F.col(f"_c{i}"), F.lit("")).isin(*texts)
+                                   for i, texts in enumerate(forms)])
     frame = frame.withColumn("_header_again", F.coalesce(again, F.lit(False)))
     good &= ~F.col("_header_again")
     bad = frame.where(~good).select(CORRUPT, "_undecodable", "_header_again", ROW_COLUMN,
