@@ -1,4 +1,5 @@
-"""The file source: CSV, JSONL, Parquet and Excel files read in chunks, with row numbers and malformed rows kept."""
+"""The file source: CSV, JSON lines, JSON arrays, Parquet and Excel files (plain or compressed) read in chunks, with
+row numbers and malformed rows kept."""
 
 from __future__ import annotations
 
@@ -42,7 +43,12 @@ from accord.sources.compressed import (
 )
 from accord.sources.footers import Footer, report_footer
 from accord.sources.joined import REPEATED_HEADER, header_rows, is_header
-from accord.sources.json_array import JsonArrayError, elements, starts_array
+from accord.sources.json_array import (
+    SHOWN_CHARS,
+    JsonArrayError,
+    elements,
+    starts_array,
+)
 from accord.sources.mappings import resolve_mapping
 from accord.sources.quotes import LINE_BREAKS, holds_line_break, runaway_quotes
 from accord.sources.spreadsheets import WORKBOOKS, UnreadableWorkbook, sheet_rows
@@ -467,7 +473,7 @@ def _element_chunks(outcomes: Iterator[tuple[int, dict[str, Any]] | MalformedRow
                 records.append(object_record(obj, "element"))
                 rows.append(row)
             except ValueError as err:
-                malformed.append(MalformedRow(row, escaped(json.dumps(obj)[:1 << 20]), f"malformed_row: {err}"))
+                malformed.append(MalformedRow(row, escaped(json.dumps(obj)[:SHOWN_CHARS]), f"malformed_row: {err}"))
         if len(records) + len(malformed) >= ROWS_PER_CHUNK:
             yield _jsonl_chunk(records, rows, malformed)
             records, rows, malformed = [], [], []
