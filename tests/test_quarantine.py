@@ -358,3 +358,19 @@ def test_a_zip_of_one_export_loads_and_one_of_several_is_refused_naming_them(lak
         archive.writestr("Contact.csv", "Id\n1\n")
     with pytest.raises(FileFormatError, match=r"weekly\.zip: a zip holding 2 files \(Account\.csv, Contact\.csv\)"):
         FileReader(tmp_path / "weekly.zip")
+
+
+def test_ids_and_references_lose_the_blanks_pasted_around_them(lake, tmp_path, engine) -> None:
+    accounts = write_csv(tmp_path / "a.csv", ["Id", "Name"], [["001A", "Acme"]])
+    ingest(lake, accounts, mapping("account", {"source_id": "Id", "name": "Name"}), engine)
+    again = write_csv(tmp_path / "b.csv", ["Id", "Name"], [["001A ", "Acme Corp"], ["\u00a0\u200b001B\t", "Beacon"],
+                                                           ["  ", "Nobody"]])
+    result = ingest(lake, again, mapping("account", {"source_id": "Id", "name": "Name"}), engine)
+    assert (result.loaded, result.quarantined) == (2, 1)
+    assert {r["source_id"]: r["name"] for r in lake.current("account")} == {"001A": "Acme Corp", "001B": "Beacon"}
+    assert lake.quarantine()[0]["reason_code"] == "missing_required"
+    people = write_csv(tmp_path / "p.csv", ["Id", "AccountId"], [["P1", " 001A "]])
+    ingest(lake, people, mapping("person", {"source_id": "Id", "account_key": {"from": "AccountId",
+                                                                               "transforms": ["source_key"]}}), engine)
+    acme = next(r["source_key"] for r in lake.current("account") if r["source_id"] == "001A")
+    assert [r["account_key"] for r in lake.current("person")] == [acme]

@@ -136,6 +136,10 @@ class ChunkCompiler:
 
     def _compile(self, column: Column, spec: FieldSpec) -> CompiledField:
         text = self._source_text(spec)
+        if column.name == "source_id" or column.name in self.entity.references:
+            # A record's id, or the key of one it refers to, has no blank at its ends in any system: a space or a
+            # no-break space pasted in made another record of it, and a reference to nothing.
+            text = self._trimmed(text)
         parse: Transform | None = None
         for t in spec.transforms:
             if t.name in DEFAULT_PARSE.values():
