@@ -9,13 +9,12 @@ import bz2
 import gzip
 import lzma
 import shutil
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 OPENERS: dict[str, Callable[..., IO[bytes]]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 BLOCK = 8 << 20
@@ -87,12 +86,6 @@ def _member(path: Path) -> zipfile.ZipInfo:
         raise CompressedFileError(f"{path}: a zip holding {len(files)} files ({held or 'none'}); extract it and name "
                                   "one file, or a folder with manifest.yaml")
     return files[0]
-
-
-def temporary_folder() -> tuple[Path, Any]:
-    """A new temporary folder and what removes it."""
-    folder = Path(tempfile.mkdtemp(prefix="accord-decompressed-"))
-    return folder, lambda: shutil.rmtree(folder, ignore_errors=True)
 
 
 def _said(err: BaseException) -> str:

@@ -9,7 +9,9 @@ import io
 import itertools
 import json
 import re
+import shutil
 import sys
+import tempfile
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -39,7 +41,6 @@ from accord.sources.compressed import (
     compressed,
     decompressed,
     plain_name,
-    temporary_folder,
 )
 from accord.sources.footers import Footer, report_footer
 from accord.sources.joined import REPEATED_HEADER, header_rows, is_header
@@ -140,12 +141,12 @@ class FileReader:
             raise FileFormatError(f"{path} is not a file (a device, a pipe or a socket): name a file to read")
         self.format = detect_format(path)
         if compressed(path) and path.is_file():
-            folder, self.forget = temporary_folder()  # removed with the reader, or by whoever is done with it
-            weakref.finalize(self, self.forget)
+            folder = Path(tempfile.mkdtemp(prefix="accord-decompressed-"))
+            removed = weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)  # with the reader
             try:
                 self.path = decompressed(path, folder)
             except CompressedFileError as err:
-                self.forget()
+                removed()
                 raise FileFormatError(str(err)) from None
         if self.format == "json" and path.is_file():
             self.format = self._json_kind()
@@ -311,7 +312,7 @@ class FileReader:
 
     def _runaways_named(self, malformed: list[MalformedRow]) -> list[MalformedRow]:
         """Malformed rows whose wrong field count comes from a quote that ran away, with that reason instead."""
-        if not any(brk in m.text for m in malformed for brk in ("\n", "\r")):
+        if not any(brk.decode() in m.text for m in malformed for brk in LINE_BREAKS):
             return malformed
         return [MalformedRow(m.row, m.text, self.runaways[m.row]) if m.row in self.runaways else m for m in malformed]
 
@@ -716,9 +717,10 @@ def jobs_from_manifest(folder: Path, schema: Schema = STANDARD) -> list[FileJob]
     return jobs
 
 
-def load_file(lake: Lake, job: FileJob, on_rows: Callable[[int], None] | None = None) -> IngestResult:
-    """Ingest one file as one batch."""
-    reader = FileReader(job.path, job.encoding, job.sheet)
+def load_file(lake: Lake, job: FileJob, on_rows: Callable[[int], None] | None = None,
+              reader: FileReader | None = None) -> IngestResult:
+    """Ingest one file as one batch (read by `reader` when the caller has opened it already)."""
+    reader = reader or FileReader(job.path, job.encoding, job.sheet)
     result = ingest_chunks(
         lake,
         job.mapping,

@@ -15,9 +15,8 @@ REPEATED_HEADER = "repeated_header: the header line again, as in files joined on
 
 
 def is_header(values: list[str], header: list[str]) -> bool:
-    """Whether a record's values are the column names (the first may carry the joined file's byte-order mark, and
-    a blank name stands for its column's stand-in name)."""
-    return len(values) == len(header) and blanks_named([values[0].removeprefix(BYTE_ORDER_MARK), *values[1:]]) == header
+    """Whether a record's values are the column names, each as `written_forms` allows."""
+    return len(values) == len(header) and all(v in forms for v, forms in zip(values, written_forms(header)))
 
 
 def written_forms(header: list[str]) -> list[list[str]]:

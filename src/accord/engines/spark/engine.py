@@ -132,7 +132,7 @@ class SparkEngine:
         lake's engine reads it, as is a JSON array, which Spark would read whole as one value."""
         file = FileReader(job.path, job.encoding, job.sheet)
         if file.format in ("xlsx", "json"):
-            return load_file(self.lake, job, on_rows)
+            return load_file(self.lake, job, on_rows, file)  # opened once: a compressed one decompressed once
         mapped: list[MappedFile] = []
 
         def read(batch: Batch) -> None:
