@@ -324,3 +324,43 @@ def test_a_new_person_recorded_before_the_lake_built_them_is_offered_again_once_
             ("Jane@Acme.com",)]
         [rechecked] = told
         assert rechecked is None if not known else person in rechecked
+
+
+def test_a_new_person_held_by_a_destination_stays_while_a_message_of_theirs_waits_for_the_lake(tmp_path) -> None:
+    """Sent live as a new person; then an identify linking them to someone else waits for the lake, so their
+    columns cannot be offered. A streaming run meanwhile (the cycle recording the live decision tells the
+    destination again) must leave them where they are: not a removal."""
+    from accord.activation.run import deliver
+    from accord.pipeline import evaluate_audiences
+    from tests.test_serve import with_webhook
+
+    folder = tmp_path / "ws"
+    workspace(folder, (EMAILS[0],))
+    receiver = with_webhook(folder, 'audience "Visitors" of person where any event (event_type = "web.pageview")\n',
+                            fields=("user_id", "anonymous_id"))
+    try:
+        ws = Workspace.load(folder)
+        state = create_app(ws).state.accord
+        [hook] = ws.config.destinations
+        with ws.lake() as lake:
+            evaluate_audiences(ws, lake, state.audiences(), trigger="manual")
+            state.log.written = lambda entries, size: state.live.apply(entries, size, at=START)
+            page = {"type": "page", "timestamp": START.isoformat(), "properties": {"url": "https://x.io/"}}
+            state.log.append([{**page, "userId": "u9", "messageId": "k1"}], received_at=START)
+            state.log.append([{**page, "anonymousId": "a-new", "messageId": "v1"}], received_at=START)
+            both = {state.live.index[("user_id", "u9")], state.live.index[("anonymous_id", "a-new")]}
+            deliver(ws, lake, hook, live=state.live, only={"Visitors": both})
+            assert [m["status"] for m in receiver.received] == ["realized", "realized"]
+            state.log.append([{"type": "identify", "userId": "u9", "anonymousId": "a-new", "messageId": "v2",
+                               "timestamp": START.isoformat()}], received_at=START)
+            deliver(ws, lake, hook, live=state.live, only={"Visitors": both})
+            assert len(receiver.received) == 2, receiver.received
+            stream = StreamEvaluator(lake, state.audiences(), state.bus, state.live)
+            cycle(state, lake, stream, START, None)
+            deliver(ws, lake, hook, live=state.live, only={"Visitors": both})
+            [kept] = [r[0] for r in lake.execute("SELECT person_id FROM person_profile WHERE user_id = 'u9'").fetchall()]
+            held = [r[0] for r in lake.execute("SELECT profile_id FROM destination_members").fetchall()]
+    finally:
+        receiver.close()
+    [ended] = [m["profile_id"] for m in receiver.received[2:] if m["status"] == "exited"]
+    assert held == [kept] and ended != kept and ended in both

@@ -378,7 +378,7 @@ def test_a_new_visitor_sent_live_then_merged_by_the_lake_is_removed_again(worksp
     kim_id, visitor_id = (m["profile_id"] for m in receiver.received[:2])
     assert [(m["status"], m["identities"]) for m in receiver.received[:2]] == [
         ("realized", {"user_id": "u9"}), ("realized", {"anonymous_id": "a-new"})]
-    assert len(receiver.received) == 3 and receiver.received[2]["status"] == "exited", receiver.received
+    assert len(receiver.received) == 3 and receiver.received[2]["status"] == "exited", json.dumps(receiver.received, indent=1)
     ended = receiver.received[2]["profile_id"]
     assert ended in (kim_id, visitor_id) and receiver.signatures_ok
     with Workspace.load(folder).lake() as lake:

@@ -92,6 +92,14 @@ def current_members(lake: Lake, audience: str, fields: list[str], live: LiveMemb
     return members
 
 
+def awaited(live: LiveMembers | None, audience: str, members: list[Member], only: set[str] | None) -> set[str]:
+    """Members the live path decided that no row can stand for yet: a new person whose message waits for the lake
+    (their identify's traits would be missing), or one an identity run just merged. A destination neither adds
+    nor removes them until the lake's cycle decides them again."""
+    among = live.members_of(audience, only) if live is not None else None
+    return set(among or ()) - {m.profile_id for m in members}
+
+
 def _profile_rows(lake: Lake, audience: str, table: str, key: str, wanted: list[str], among: list[str] | None,
                   only: set[str] | None, identities: tuple[str, ...], org: str | None) -> list[tuple[Any, ...]]:
     """The members' profile rows: the `among` ones, else the lake's recorded members (of `only`, when given)."""

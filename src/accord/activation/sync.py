@@ -31,6 +31,7 @@ from accord.activation.members import (
     LiveMembers,
     acknowledged,
     audience_kind,
+    awaited,
     current_members,
 )
 from accord.connectors.errors import ConnectorError
@@ -177,7 +178,7 @@ class DeliverySync:
                 excluded.append((member, "missing_identity"))
             else:
                 eligible.append(member)
-        keep = {m.profile_id for m in eligible}
+        keep = {m.profile_id for m in eligible} | awaited(self.live, audience, members, focus)
         adds = [m for m in eligible if m.profile_id not in acked and m.profile_id not in dead]
         kind = audience_kind(self.lake, audience)
         removes = [Member(p, {}, key, kind) for p, key in acked.items() if p not in keep and p not in dead]
