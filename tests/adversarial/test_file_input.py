@@ -96,11 +96,22 @@ def test_invalid_utf8_in_jsonl_quarantines_its_line(lake, tmp_path: Path, engine
     assert "invalid UTF-8" in reason and "b\\xff@x.io" in raw, "the line's bytes are kept, escaped"
 
 
-def test_a_duplicated_header_is_refused_naming_the_column(lake, tmp_path: Path, engine) -> None:
+def test_a_name_the_header_gives_twice_is_told_apart_by_its_place(lake, tmp_path: Path, engine) -> None:
+    """A report shows two fields under one label (two "Created Date" columns): a mapping reading that name cannot
+    be guessed for, and is refused naming both; one that reads neither, or names one by its place, loads."""
     path = tmp_path / "people.csv"
-    path.write_text("Id,Email,Email\n1,a@x.io,b@x.io\n")
-    with pytest.raises(FileFormatError, match="'Email' more than once"):
+    path.write_text("Id,Email,Title,Email,Title\n1,a@x.io,CEO,b@x.io,Boss\nId,Email,Title,Email,Title\n")
+    with pytest.raises(MappingError, match=r"field 'email' reads column 'Email', which the input has 2 times: "
+                                           r"'Email \(column 2\)', 'Email \(column 4\)'; map the one meant"):
         ingest(lake, path, PEOPLE, engine)
+    assert lake.scalar("SELECT count(*) FROM batches") == 0, "nothing loaded"
+    ids = mapping("person", {"source_id": {"from": "Id"}})
+    result = ingest(lake, path, ids, engine)
+    assert (result.loaded, result.reasons) == (1, {"repeated_header": 1}), "the header, joined again, is known"
+    assert result.unmapped_columns == ["Email (column 2)", "Title (column 3)", "Email (column 4)", "Title (column 5)"]
+    second = mapping("person", {"source_id": {"from": "Id"}, "email": {"from": "Email (column 4)"}})
+    assert ingest(lake, path, second, engine).loaded == 1
+    assert lake.scalar("SELECT email FROM person_current") == "b@x.io"
 
 
 @pytest.mark.parametrize(("name", "sep"), [("people.csv", ";"), ("people.txt", "\t"), ("people.csv", "|")])

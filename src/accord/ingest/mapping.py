@@ -24,6 +24,7 @@ from accord.model.entities import Entity
 from accord.model.schema import STANDARD, Schema
 from accord.model.source_key import checked_instance, checked_type
 from accord.readable import UnreadableYaml, problems, yaml_data
+from accord.sources.base import twin_of
 
 STRING_TRANSFORMS = {"trim", "lower", "upper", "email_domain", "url_domain", "map", "source_key", "prefix", "json_get",
                      "snake_keys", "add_keys", "salesforce_id"}
@@ -281,8 +282,10 @@ class Mapping(BaseModel):
         return [c for c in self.source_columns if c not in there and c.split(".")[0] not in there]
 
     def check_columns(self, available: list[str]) -> None:
-        """Fail before loading, naming every needed column the input does not have (not only the first)."""
+        """Fail before loading, naming every needed column the input does not have (not only the first), and every
+        column it reads that the input has twice (which one is meant cannot be guessed)."""
         gone = set(self.absent(available))
+        self._check_twins(gone, available)
         missing = []
         for name, spec in self.fields.items():
             if self.needs(name) and spec.coalesce is not None and gone.issuperset(spec.coalesce):
@@ -294,6 +297,20 @@ class Mapping(BaseModel):
                              for name, col in missing)
             raise MappingError(f"the input lacks {len(missing)} column(s) the mapping needs: {said}; "
                                f"its columns (as the mapping names them): {', '.join(available)}")
+
+    def _check_twins(self, gone: set[str], available: list[str]) -> None:
+        """Refuse the columns the mapping reads that the input's header wrote more than once."""
+        twins = [(name, _form(twin)) for name in available if (twin := twin_of(name)) is not None]
+        said = []
+        for field_name, spec in self.fields.items():
+            for col in (c for c in spec.source_columns if c in gone):
+                forms = {_form(name) for name in [col, *self.labels.get(col, [])]}
+                if found := [name for name, form in twins if form in forms]:
+                    said.append(f"field {field_name!r} reads column {col!r}{self._labelled(col)}, which the input "
+                                f"has {len(found)} times: {', '.join(map(repr, found))}")
+        if said:
+            raise MappingError("; ".join(said) + "; map the one meant by its name here, or rename the others in the "
+                               "file")
 
     def _labelled(self, column: str) -> str:
         """The other names `column` is read by, for an error: a report must include a column under one of them."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -30,7 +32,30 @@ class RawChunk:
         return [c for c in self.table.column_names if c != ROW_COLUMN]
 
 
-def blanks_named(header: list[str]) -> list[str]:
-    """A header with each blank name made `column_<n>` (its place, from 1): a spreadsheet saves a header cell left
-    empty so, often several past the last column that has a name."""
-    return [name if name.strip() else f"column_{place}" for place, name in enumerate(header, start=1)]
+def header_names(cells: list[str]) -> list[str]:
+    """The names a header row gives its columns: a blank cell is `column_<n>` (its place, from 1: a spreadsheet
+    saves the empty cells past the last named column), and a name written more than once is `<name> (column <n>)`
+    at each place (a report showing two fields under one label): a mapping must say which one it reads."""
+    counts = Counter(cells)
+    return [f"column_{place}" if not cell.strip() else f"{cell}{_place(place)}" if counts[cell] > 1 else cell
+            for place, cell in enumerate(cells, start=1)]
+
+
+def header_cell(name: str, place: int) -> str:
+    """What the header cell at `place` held, for the name `header_names` gave its column."""
+    if name == f"column_{place}":
+        return ""
+    return name.removesuffix(_place(place))
+
+
+def twin_of(name: str) -> str | None:
+    """The name a header wrote more than once, when `name` is one of the columns `header_names` made of it."""
+    found = _TWIN.fullmatch(name)
+    return found.group(1) if found else None
+
+
+def _place(place: int) -> str:
+    return f" (column {place})"
+
+
+_TWIN = re.compile(r"(.+) \(column \d+\)", re.DOTALL)

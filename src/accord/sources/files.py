@@ -33,7 +33,7 @@ from accord.ingest.mapping import Mapping
 from accord.lake.store import Lake
 from accord.model.schema import STANDARD, Schema
 from accord.readable import UnreadableYaml, yaml_data
-from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk, blanks_named
+from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk, header_names
 from accord.sources.compressed import (
     OPENERS,
     ZIP,
@@ -374,7 +374,7 @@ class FileReader:
                 text = shown([name.encode("utf-8", "surrogateescape")])
                 raise FileFormatError(f'{self.named}: the header row is not {_named(self.encoding)} (column "{text}")'
                                       + ("; " + NOT_UTF8_HINT if self.encoding == "utf-8-sig" else "")) from None
-        return self.usable_names(blanks_named(header))
+        return self.usable_names(header_names(header))
 
     def usable_names(self, names: list[str]) -> list[str]:
         """Column names, at most `MAX_COLUMNS`, each given once and none holding NUL (SQL engines end a name
@@ -416,7 +416,7 @@ class FileReader:
             header = next(rows, None)
             if header is None:
                 raise FileFormatError(f"{self.named}: the sheet is empty (no header row)")
-            names = self.usable_names(blanks_named([name or "" for name in header]))
+            names = self.usable_names(header_names([name or "" for name in header]))
 
             def judged() -> Iterator[tuple[int, list[str | None]] | MalformedRow]:
                 for number, row in enumerate(rows, start=1):

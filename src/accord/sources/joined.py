@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from accord.sources.base import blanks_named
+from accord.sources.base import header_cell
 
 BYTE_ORDER_MARK = "\ufeff"
 REPEATED_HEADER = "repeated_header: the header line again, as in files joined one after the other; nothing to load"
@@ -20,10 +20,9 @@ def is_header(values: list[str], header: list[str]) -> bool:
 
 
 def written_forms(header: list[str]) -> list[list[str]]:
-    """Per column, the texts its header cell may be written as: its name, blank for a blank's stand-in name, and
-    on the first column either behind a byte-order mark."""
-    stand_ins = blanks_named([""] * len(header))
-    forms = [[name, ""] if name == stand_in else [name] for name, stand_in in zip(header, stand_ins)]
+    """Per column, the texts its header cell may be written as: its name, or the cell `header_names` named it
+    from (blank, or a name given twice), and on the first column either behind a byte-order mark."""
+    forms = [list(dict.fromkeys([name, header_cell(name, place)])) for place, name in enumerate(header, start=1)]
     forms[0] += [BYTE_ORDER_MARK + text for text in forms[0]]
     return forms
 
