@@ -6,27 +6,32 @@ import json
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, example, given, note, settings
 from hypothesis import strategies as st
 
+from accord.activation.run import deliver
 from accord.api.app import create_app
 from accord.audiences.ast import Audience, InAudience, walk
-from accord.audiences.changes import MembershipBus
+from accord.audiences.changes import Change, MembershipBus
 from accord.audiences.live import LiveProfiles, ProfileState
 from accord.audiences.plan import KEEP_MARGIN, plan
 from accord.audiences.plan import keep as keep_for
 from accord.audiences.prepared import prepare_tables
 from accord.audiences.stream import StreamEvaluator
 from accord.audiences.text import parse_audience
+from accord.lake.store import Lake
 from accord.model.times import micros
 from accord.pipeline import run_identity
 from accord.pipeline.runtime import cycle
 from accord.workspace import Workspace
 from tests.audience_strategies import condition
 from tests.conftest import ingest, mapping, write_csv
+from tests.test_activation import Receiver
 from tests.test_audiences import WHEN, compiled_members
+from tests.test_serve import hooked_to
 
 
 @pytest.fixture(scope="module")
@@ -193,10 +198,41 @@ def memberships(lake, names: list[str]) -> dict[str, set[str]]:
     ("hours", 1), ("hours", 24), ("hours", 12), ("hours", 1), ("hours", 10), ("alias", "a1", "u1"), ("hours", 2),
     ("hours", 24), ("cycle", 0), ("hours", 30), ("hours", 20), ("page", "u1", "a1", "https://x.io/", 24, 0),
     ("hours", 1), ("identify", "u3", "p1@acme.com"), ("cycle", 1), ("track", "u3", "a1")])
+@example([  # a new visitor sent live, then an alias waiting for the lake, while a cycle records the live decision
+    ("cycle", 3), ("page", None, "a1", "https://x.io/", 0, 0), ("page", None, "a1", "https://x.io/", 1, 0),
+    ("alias", "a1", "u1")])
 def test_after_each_cycle_the_lake_equals_a_batch_run(tmp_path_factory, steps) -> None:
+    """... and a streaming webhook told of each change as `serve` tells it holds the lake's members, having never
+    been told someone left whom the live path held."""
     note(repr(steps))
-    ws = workspace(tmp_path_factory.mktemp("live") / "ws")
+    folder = tmp_path_factory.mktemp("live") / "ws"
+    workspace(folder)
+    streamed = [text.split('"')[1] for text in AUDIENCES.values()]
+    receiver = hooked_to(folder, streamed, ("email", "user_id", "anonymous_id"))
+    try:
+        decide_and_deliver(Workspace.load(folder), receiver, streamed, steps)
+    finally:
+        receiver.close()
+
+
+def decide_and_deliver(ws: Workspace, receiver: Receiver, streamed: list[str], steps: list[tuple]) -> None:
     state = create_app(ws).state.accord
+    [hook] = ws.config.destinations
+    told: dict[str, set[str]] = {}
+    everyone = [False]
+
+    def changed(changes: list[Change]) -> None:
+        for change in changes:
+            told.setdefault(change.audience, set()).add(change.profile_id)
+
+    def restitched(people: list[str] | None) -> None:
+        everyone[0] |= people is None
+        for audience in streamed:
+            told.setdefault(audience, set()).update(people or ())
+
+    state.bus.subscribe(changed)
+    state.bus.subscribe(changed, recorded=True)
+    state.restitched.append(restitched)
     clock = [START]
     failures: list[BaseException] = []
 
@@ -213,8 +249,21 @@ def test_after_each_cycle_the_lake_equals_a_batch_run(tmp_path_factory, steps) -
             if m is not None:
                 state.log.append([m], received_at=clock[0])
 
+    def tell(lake: Lake) -> None:
+        """The destination's streaming run over what it was told of, as its worker under `serve` runs it."""
+        if not told and not everyone[0]:
+            return
+        only = None if everyone[0] else {a: set(p) for a, p in told.items()}
+        told.clear()
+        everyone[0] = False
+        before = len(receiver.received)
+        deliver(ws, lake, hook, trigger="streaming", live=state.live, only=only)
+        for sent in receiver.received[before:]:
+            assert sent["status"] == "realized" or sent["profile_id"] not in state.live.members[sent["audience"]], \
+                f"told {sent['profile_id']} left {sent['audience']} while the live path holds them"
+
     live_changes = 0  # decided by the live path, between cycles
-    with ws.lake() as lake:
+    with ws.lake() as lake, lake.cursor() as beside:
         audiences = state.audiences()
         names = [a.name for a in audiences]
         stream = StreamEvaluator(lake, audiences, state.bus, state.live)
@@ -229,11 +278,19 @@ def test_after_each_cycle_the_lake_equals_a_batch_run(tmp_path_factory, steps) -
                 during = [(i, a) for i, a in enumerate(steps[n + 1:n + 1 + action[1]], n + 1) if a[0] not in ("hours", "cycle")]
                 arrived.update(i for i, _ in during)
                 advance = stream.advance
-                stream.advance = lambda *args: (send([message(a, i, clock[0]) for i, a in during]), advance(*args))[1]
+
+                def arriving(*args: Any) -> list[Change]:
+                    for i, a in during:  # the destination's worker runs meanwhile, on a cursor of its own
+                        send([message(a, i, clock[0])])
+                        tell(beside)
+                    return advance(*args)
+
+                stream.advance = arriving
                 unstored = state.live.unstored_people(list(state.live.unstored))
                 event(f"new people offered before a cycle: {'some' if unstored else 'none'}")
                 cycle(state, lake, stream, clock[0], last)
                 stream.advance = advance
+                tell(lake)
                 built = {r[0]: r[1:] for r in lake.execute(
                     "SELECT person_id, user_id, anonymous_id FROM person_profile WHERE person_id IN "
                     "(SELECT unnest(?::VARCHAR[]))", [list(unstored)]).fetchall()}
@@ -247,12 +304,19 @@ def test_after_each_cycle_the_lake_equals_a_batch_run(tmp_path_factory, steps) -
                 prepare_tables(lake)
                 assert memberships(lake, names) == compiled_members(lake, audiences, clock[0])
                 assert state.live.members == memberships(lake, names)
+                tell(lake)
             elif n not in arrived:
                 before = len(state.live.unrecorded)
                 send([message(action, n, clock[0])])
                 live_changes += len(state.live.unrecorded) - before
+                tell(lake)
+        held = {a: {r[0] for r in lake.execute("SELECT profile_id FROM destination_members WHERE audience = ?",
+                                                [a]).fetchall()} for a in streamed}
+        assert held == {a: m for a, m in memberships(lake, names).items() if a in streamed}, \
+            "the webhook holds the lake's members"
     assert not failures
     event("live decisions: " + ("some" if live_changes else "none"))
+    event("webhook told of: " + ", ".join(sorted({m["status"] for m in receiver.received})))
 
 
 def test_what_came_after_the_lakes_snapshot_outranks_its_answer(lake) -> None:
@@ -330,7 +394,6 @@ def test_a_new_person_held_by_a_destination_stays_while_a_message_of_theirs_wait
     """Sent live as a new person; then an identify linking them to someone else waits for the lake, so their
     columns cannot be offered. A streaming run meanwhile (the cycle recording the live decision tells the
     destination again) must leave them where they are: not a removal."""
-    from accord.activation.run import deliver
     from accord.pipeline import evaluate_audiences
     from tests.test_serve import with_webhook
 

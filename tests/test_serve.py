@@ -239,15 +239,19 @@ def test_serve_syncs_marketo_sources_and_profiles_their_people(tmp_path, tiny_wo
 def with_webhook(folder: Path, audience: str, fields: tuple[str, ...] = ("email",)):
     """The audience's file, and a streaming webhook destination for it to a local receiver (returned), sending
     `fields`."""
+    (folder / "audiences" / "hooked.aud").write_text(audience)
+    return hooked_to(folder, [audience.split('"')[1]], fields)
+
+
+def hooked_to(folder: Path, audiences: list[str], fields: tuple[str, ...]):
+    """A streaming webhook destination of `audiences` to a local receiver (returned), sending `fields`."""
     from tests.test_activation import Receiver
 
-    name = audience.split('"')[1]
-    (folder / "audiences" / "hooked.aud").write_text(audience)
     (folder / "hook.secret").write_text("hook-secret")
     receiver = Receiver("hook-secret")
     config = yaml.safe_load((folder / "accord.yaml").read_text())
     config["destinations"] = [{"type": "webhook", "name": "hook", "url": receiver.url, "secret": "file:hook.secret",
-                               "audiences": [name], "fields": list(fields)}]
+                               "audiences": audiences, "fields": list(fields)}]
     (folder / "accord.yaml").write_text(yaml.safe_dump(config))
     return receiver
 
