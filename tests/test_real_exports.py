@@ -139,6 +139,22 @@ def test_mappings_check_guesses_the_mapping_and_shows_each_column_and_rows(tmp_p
     assert "reads column 'Id' (or 'Contact ID')" in wrong.output, "a report must hold the id under its label"
 
 
+def test_a_report_showing_two_fields_under_one_label_names_both_when_the_mapping_reads_it(tmp_path: Path) -> None:
+    """A contacts report with the contact's and its owner's e-mail, both labelled "Email"."""
+    from typer.testing import CliRunner
+
+    from accord.cli import app
+
+    path = write_csv(tmp_path / "contacts.csv", ["Contact ID", "Last Name", "Email", "Contact Owner", "Email"],
+                     [["003A", "Lee", "lee@acme.com", "Ann Rep", "ann@ours.io"]])
+    shown = CliRunner().invoke(app, ["mappings", "check", str(path), "--mapping", "salesforce/contact"],
+                               env={"COLUMNS": "200"})
+    assert shown.exit_code == 1
+    assert ("field 'email' reads column 'Email', which the input has 2 times: 'Email (column 3)', 'Email (column 5)'"
+            in shown.output)
+    assert "absent, left empty" not in shown.output, "the error says what became of it"
+
+
 def test_a_person_with_two_roles_on_one_deal_holds_both(lake, tmp_path: Path) -> None:
     from datetime import datetime, timezone
 

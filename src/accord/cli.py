@@ -728,7 +728,7 @@ def mappings_check(
     for column, fields in seen.columns.items():
         table.add_row(column, ", ".join(fields) or Text("not mapped", style="dim"))
     console.print(table)
-    if seen.absent:
+    if seen.absent and not seen.missing:  # else the error names what is wrong with them
         console.print(f"absent, left empty: {', '.join(seen.absent)}", highlight=False)
     if seen.missing:
         err_console.print(f"[red]error:[/red] {escape(seen.missing)}", highlight=False, markup=True)
