@@ -24,14 +24,14 @@ from accord.audiences.stream import StreamEvaluator
 from accord.audiences.text import parse_audience
 from accord.lake.store import Lake
 from accord.model.times import micros
-from accord.pipeline import run_identity
+from accord.pipeline import evaluate_audiences, run_identity
 from accord.pipeline.runtime import cycle
 from accord.workspace import Workspace
 from tests.audience_strategies import condition
 from tests.conftest import ingest, mapping, write_csv
 from tests.test_activation import Receiver
 from tests.test_audiences import WHEN, compiled_members
-from tests.test_serve import hooked_to
+from tests.test_serve import hooked_to, with_webhook
 
 
 @pytest.fixture(scope="module")
@@ -316,7 +316,7 @@ def decide_and_deliver(ws: Workspace, receiver: Receiver, streamed: list[str], s
             "the webhook holds the lake's members"
     assert not failures
     event("live decisions: " + ("some" if live_changes else "none"))
-    event("webhook told of: " + ", ".join(sorted({m["status"] for m in receiver.received})))
+    event("webhook told of: " + (", ".join(sorted({m["status"] for m in receiver.received})) or "nothing"))
 
 
 def test_what_came_after_the_lakes_snapshot_outranks_its_answer(lake) -> None:
@@ -394,9 +394,6 @@ def test_a_new_person_held_by_a_destination_stays_while_a_message_of_theirs_wait
     """Sent live as a new person; then an identify linking them to someone else waits for the lake, so their
     columns cannot be offered. A streaming run meanwhile (the cycle recording the live decision tells the
     destination again) must leave them where they are: not a removal."""
-    from accord.pipeline import evaluate_audiences
-    from tests.test_serve import with_webhook
-
     folder = tmp_path / "ws"
     workspace(folder, (EMAILS[0],))
     receiver = with_webhook(folder, 'audience "Visitors" of person where any event (event_type = "web.pageview")\n',

@@ -257,10 +257,10 @@ LISTED = 40
 """Column names a summary lists before saying how many more there are."""
 
 
-def names_listed(names: list[str]) -> str:
-    """`names` joined by commas: the first `LISTED` of them, and how many more."""
-    more = f" and {len(names) - LISTED:,} more" if len(names) > LISTED else ""
-    return ", ".join(names[:LISTED]) + more
+def names_listed(names: list[str], listed: int = LISTED, separator: str = ", ") -> str:
+    """`names` joined: the first `listed` of them, and how many more."""
+    more = f" and {len(names) - listed:,} more" if len(names) > listed else ""
+    return separator.join(names[:listed]) + more
 
 
 def print_results(results: list[IngestResult]) -> None:
@@ -588,9 +588,8 @@ def export_xdm(
     if out:
         console.print(f"wrote {count:,} {entity} records to {out}")
     if rejected:
-        named = "; ".join(f"{source_key}: {why}" for source_key, why in rejected[:5])
-        more = f" (and {len(rejected) - 5:,} more)" if len(rejected) > 5 else ""
-        said = f"{len(rejected):,} {entity} records not exported, their values failing the XDM schemas: {named}{more}"
+        named = names_listed([f"{source_key}: {why}" for source_key, why in rejected], 5, "; ")
+        said = f"{len(rejected):,} {entity} records not exported, their values failing the XDM schemas: {named}"
         err_console.print(f"[red]error:[/red] {escape(said)}", highlight=False, markup=True)
         raise typer.Exit(1)
 

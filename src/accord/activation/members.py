@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from accord.activation.destination import Member
@@ -61,17 +62,28 @@ def known_audiences(lake: Lake, names: list[str]) -> list[str]:
     return [n for n in names if n in known]
 
 
+@dataclass
+class Wanted:
+    """Who should be at a destination now."""
+
+    members: list[Member]
+    awaited: set[str] = field(default_factory=set)
+    """Members the live path decided that no row can stand for yet: a new person whose message waits for the lake
+    (their identify's traits would be missing), or one an identity run just merged. A destination neither adds
+    nor removes them until the lake's cycle decides them again."""
+
+
 def current_members(lake: Lake, audience: str, fields: list[str], live: LiveMembers | None = None,
                     only: set[str] | None = None, identities: tuple[str, ...] = (),
-                    org: str | None = None) -> list[Member]:
+                    org: str | None = None) -> Wanted:
     """Active members with the fields a destination wants, consent, and the values of the identity namespaces it
     keys members by (`marketo_lead_id` → field `marketo_lead_ids`, as `INSTANCE:ID`; `crm_id` → `crm_ids`).
 
     With `org`, `crm_ids` holds only ids of that Salesforce org (see `Capabilities.org`).
 
     `live` replaces the lake's recorded membership of a streamed audience by the live path's, which knows
-    decisions the lake has not recorded yet, and people it has no profile of yet. `only` limits the answer to
-    some profiles.
+    decisions the lake has not recorded yet, and people it has no profile of yet (those it cannot offer yet are
+    `Wanted.awaited`). `only` limits the answer to some profiles.
     """
     kind = audience_kind(lake, audience)
     table, key = ("person_profile", "person_id") if kind == "person" else ("account_profile", "account_id")
@@ -83,21 +95,16 @@ def current_members(lake: Lake, audience: str, fields: list[str], live: LiveMemb
     rows = _profile_rows(lake, audience, table, key, wanted, among, only, identities, org) if columns else []
     names = [*wanted, *(f"{n}s" for n in identities)]
     members = [Member(str(r[0]), dict(zip(names, r[1:])), kind=kind) for r in rows]
-    if among is not None and kind == "person" and len(members) < len(among):
+    if among is None or len(members) == len(among):
+        return Wanted(members)
+    rowless = set(among) - {m.profile_id for m in members}
+    if kind == "person" and live is not None:
         # New people decided live: sent as the lake will build them, not a cycle later.
-        found = {m.profile_id for m in members}
-        unstored = live.unstored_people(p for p in among if p not in found) if live is not None else {}
+        unstored = live.unstored_people(sorted(rowless))
         members += [Member(p, {n: row.get(n) for n in names}, kind=kind) for p, row in unstored.items()]
         members.sort(key=lambda m: m.profile_id)
-    return members
-
-
-def awaited(live: LiveMembers | None, audience: str, members: list[Member], only: set[str] | None) -> set[str]:
-    """Members the live path decided that no row can stand for yet: a new person whose message waits for the lake
-    (their identify's traits would be missing), or one an identity run just merged. A destination neither adds
-    nor removes them until the lake's cycle decides them again."""
-    among = live.members_of(audience, only) if live is not None else None
-    return set(among or ()) - {m.profile_id for m in members}
+        rowless -= set(unstored)
+    return Wanted(members, rowless)
 
 
 def _profile_rows(lake: Lake, audience: str, table: str, key: str, wanted: list[str], among: list[str] | None,

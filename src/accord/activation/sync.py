@@ -31,7 +31,6 @@ from accord.activation.members import (
     LiveMembers,
     acknowledged,
     audience_kind,
-    awaited,
     current_members,
 )
 from accord.connectors.errors import ConnectorError
@@ -163,22 +162,22 @@ class DeliverySync:
     def _audience(self, run_id: int, audience: str, focus: set[str] | None = None) -> AudienceReport:
         report = AudienceReport(audience)
         self._settle_in_flight(audience, report)
-        members = current_members(self.lake, audience, self.fields, self.live, focus,
-                                  self.caps.identities, self.caps.org)
+        wanted = current_members(self.lake, audience, self.fields, self.live, focus,
+                                 self.caps.identities, self.caps.org)
         acked = acknowledged(self.lake, self.name, audience, focus)
         dead = {str(r[0]) for r in self.lake.execute(
             "SELECT profile_id FROM delivery_dead_letters WHERE destination = ? AND audience = ?",
             [self.name, audience]).fetchall()}
         eligible: list[Member] = []
         excluded: list[tuple[Member, str]] = []
-        for member in members:
+        for member in wanted.members:
             if refused := refusal(member.fields, self.consent):
                 excluded.append((member, refused))
             elif not any(member.fields.get(n) for n in self.caps.needs):
                 excluded.append((member, "missing_identity"))
             else:
                 eligible.append(member)
-        keep = {m.profile_id for m in eligible} | awaited(self.live, audience, members, focus)
+        keep = {m.profile_id for m in eligible} | wanted.awaited
         adds = [m for m in eligible if m.profile_id not in acked and m.profile_id not in dead]
         kind = audience_kind(self.lake, audience)
         removes = [Member(p, {}, key, kind) for p, key in acked.items() if p not in keep and p not in dead]
@@ -294,9 +293,9 @@ class DeliverySync:
             return
         if self.caps.can_check:
             acked = acknowledged(self.lake, self.name, audience)
-            members = {m.profile_id: m for m in current_members(self.lake, audience, self.fields, self.live,
-                                                                identities=self.caps.identities,
-                                                                org=self.caps.org)}
+            wanted = current_members(self.lake, audience, self.fields, self.live, identities=self.caps.identities,
+                                     org=self.caps.org)
+            members = {m.profile_id: m for m in wanted.members}
             kind = audience_kind(self.lake, audience)
             for change, run_id in sorted({(c, r) for _, c, r in rows}):
                 # An add is found by the member's fields (e-mail, lead ids), a remove by what the add recorded.
