@@ -109,6 +109,59 @@ def test_marketo_lists_follow_enter_stay_exit_and_reenter(tmp_path: Path, evalua
     assert max(n for (_, lead_id), n in marketo.list_adds.items() if lead_id != lead) == 1
 
 
+def test_a_member_whose_marketo_leads_change_is_kept_on_the_list_by_its_leads_now(
+        tmp_path: Path, evaluated_lake: Path, marketo: MarketoServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After identity gives a member another lead (a merge), the new lead joins the list and the one it no longer
+    holds leaves; a lead it keeps is never taken off, even for a moment."""
+    monkeypatch.setenv("MKTO_SECRET", marketo.client_secret)
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [marketo_destination(marketo)])
+    config, list_name = ws.config.destinations[0], f"{ws.config.name} · {AUDIENCE}"
+    prefix = f"{marketo.munchkin_id}:"
+    with ws.lake() as lake:
+        deliver(ws, lake, config)
+        person, lead = next((p, int(k)) for p, k in lake.execute(
+            "SELECT d.profile_id, d.destination_key FROM destination_members d JOIN identity_nodes n "
+            "ON n.profile_id = d.profile_id AND n.namespace = 'marketo_lead_id' AND n.value = ? || d.destination_key "
+            "ORDER BY 1", [prefix]).fetchall())
+        spare = min({int(i) for i in marketo.data.leads["id"].to_pylist()} - on_list(marketo, list_name))
+        lake.execute("INSERT INTO identity_nodes VALUES ('person', 'marketo_lead_id', ?, ?)", [f"{prefix}{spare}", person])
+        gained = deliver(ws, lake, config).audiences[0]
+        assert {lead, spare} <= on_list(marketo, list_name)
+        lake.execute("DELETE FROM identity_nodes WHERE namespace = 'marketo_lead_id' AND value = ?", [f"{prefix}{lead}"])
+        lost = deliver(ws, lake, config).audiences[0]
+        held = lake.scalar("SELECT destination_key FROM destination_members WHERE profile_id = ?", [person])
+        changes = lake.execute("SELECT change, outcome FROM delivery_receipts WHERE profile_id = ? ORDER BY run_id",
+                               [person]).fetchall()
+        still = deliver(ws, lake, config).audiences[0]
+    assert (gained.updated, gained.removed, lost.updated, lost.removed) == (1, 0, 1, 0)
+    assert spare in on_list(marketo, list_name) and lead not in on_list(marketo, list_name)
+    assert held == str(spare) and changes == [("add", "added"), ("update", "updated"), ("update", "updated")]
+    assert (still.activated, still.updated, still.removed) == (0, 0, 0)
+    assert marketo.count("/rest/v1/lists/", "DELETE") == 1  # the lead it kept was never taken off
+
+
+def test_members_acknowledged_before_fields_were_kept_are_taken_as_sent_as_they_are(
+        tmp_path: Path, evaluated_lake: Path, receiver: Receiver) -> None:
+    """A store from before Accord kept what each member was sent: nobody is sent again for it, and from then on a
+    change is told."""
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [hook(receiver)])
+    config = ws.config.destinations[0]
+    with ws.lake() as lake:
+        deliver(ws, lake, config)
+        lake.execute("UPDATE destination_members SET sent = NULL")
+        sent_before = len(receiver.received)
+        first = deliver(ws, lake, config).audiences[0]
+        unknown = lake.scalar("SELECT count(*) FROM destination_members WHERE sent IS NULL")
+        person = lake.scalar("SELECT min(profile_id) FROM destination_members")
+        lake.execute("UPDATE person_profile SET email = 'new.address@example.org' WHERE person_id = ?", [person])
+        second = deliver(ws, lake, config).audiences[0]
+    assert (first.activated, first.updated, unknown) == (0, 0, 0)
+    assert second.updated == 1 and len(receiver.received) == sent_before + 1
+    told = receiver.received[-1]
+    assert [(c["profile_id"], c["status"], c["identities"]["email"]) for c in told.get("changes", [told])] == [
+        (person, "updated", "new.address@example.org")]
+
+
 def test_consent_and_missing_identity_are_excluded_and_counted(tmp_path: Path, evaluated_lake: Path) -> None:
     ws = evaluated_workspace(tmp_path, evaluated_lake, [{"type": "file", "name": "phones", "url": "out", "audiences": [AUDIENCE],
                                                 "fields": ["crm_contact_id"]}])

@@ -259,7 +259,7 @@ def decide_and_deliver(ws: Workspace, receiver: Receiver, streamed: list[str], s
         before = len(receiver.received)
         deliver(ws, lake, hook, trigger="streaming", live=state.live, only=only)
         for sent in receiver.received[before:]:
-            assert sent["status"] == "realized" or sent["profile_id"] not in state.live.members[sent["audience"]], \
+            assert sent["status"] != "exited" or sent["profile_id"] not in state.live.members[sent["audience"]], \
                 f"told {sent['profile_id']} left {sent['audience']} while the live path holds them"
 
     live_changes = 0  # decided by the live path, between cycles

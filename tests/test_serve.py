@@ -354,7 +354,8 @@ def test_a_new_persons_visit_reaches_a_streaming_webhook_before_the_lake_holds_t
 
 def test_a_new_visitor_sent_live_then_merged_by_the_lake_is_removed_again(workspace) -> None:
     """An anonymous visitor is sent at once as a new person; the lake's cycle then finds they are Kim (an identify
-    links them), so one of the two profiles ends: the destination is told, and holds one profile for Kim."""
+    links them), so one of the two profiles ends: the destination is told, is sent the profile that stayed with
+    both ids, and holds one profile for Kim."""
     folder, key = workspace
     receiver = with_webhook(folder, 'audience "Recent visitors" of person\n'
                                     'where any event (event_type = "web.pageview" in last 30 days)\n',
@@ -374,7 +375,7 @@ def test_a_new_visitor_sent_live_then_merged_by_the_lake_is_removed_again(worksp
             time.sleep(0.01)
         linked = recent([{"type": "identify", "anonymousId": "a-new", "userId": "u9", "messageId": "v2"}])
         assert httpx.post(f"{server.url}/v1/batch", json={"batch": linked}, auth=(key, "")).status_code == 200
-        while len(receiver.received) < 3 and time.monotonic() < deadline:
+        while len(receiver.received) < 4 and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         server.stop()
@@ -382,9 +383,12 @@ def test_a_new_visitor_sent_live_then_merged_by_the_lake_is_removed_again(worksp
     kim_id, visitor_id = (m["profile_id"] for m in receiver.received[:2])
     assert [(m["status"], m["identities"]) for m in receiver.received[:2]] == [
         ("realized", {"user_id": "u9"}), ("realized", {"anonymous_id": "a-new"})]
-    assert len(receiver.received) == 3 and receiver.received[2]["status"] == "exited", json.dumps(receiver.received, indent=1)
-    ended = receiver.received[2]["profile_id"]
+    assert len(receiver.received) == 4, json.dumps(receiver.received, indent=1)
+    told = {m["status"]: m for m in receiver.received[2:]}
+    ended = told["exited"]["profile_id"]
     assert ended in (kim_id, visitor_id) and receiver.signatures_ok
+    assert (told["updated"]["profile_id"], told["updated"]["identities"]) == (
+        ({kim_id, visitor_id} - {ended}).pop(), {"user_id": "u9", "anonymous_id": "a-new"})
     with Workspace.load(folder).lake() as lake:
         held = [r["profile_id"] for r in lake.query("SELECT profile_id FROM destination_members WHERE destination = 'hook'")]
         [kept] = [r["person_id"] for r in lake.query("SELECT person_id FROM person_profile WHERE user_id = 'u9'")]

@@ -1356,7 +1356,7 @@ def print_delivery(report) -> None:  # type: ignore[no-untyped-def]
         excluded = ", ".join(f"{n} {why}" for why, n in sorted(audience.excluded.items())) or "0"
         console.print(
             f"run {report.run_id} {report.destination} ← {audience.audience}: {audience.activated} activated, "
-            f"{audience.removed} removed, skipped {skipped}, excluded {excluded}, {audience.failed} failed"
+            f"{audience.removed} removed, {audience.updated} updated, skipped {skipped}, excluded {excluded}, {audience.failed} failed"
             + (f", {audience.settled} settled from an interrupted run" if audience.settled else ""),
             highlight=False,
         )
@@ -1665,16 +1665,16 @@ def deliveries_list(
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
 ) -> None:
-    """Recent delivery runs: activated, removed, skipped, excluded, failed, duration."""
+    """Recent delivery runs: activated, removed, updated, skipped, excluded, failed, duration."""
     from accord.activation.deliveries import list_runs
 
     with user_errors(), open_lake(workspace, sandbox) as lake:
         runs = list_runs(lake, destination, limit)
-    table = Table("run", "destination", "trigger", "status", "activated", "removed", "skipped", "excluded", "failed",
-                  "seconds", "started")
+    table = Table("run", "destination", "trigger", "status", "activated", "removed", "updated", "skipped", "excluded",
+                  "failed", "seconds", "started")
     for r in runs:
         table.add_row(str(r["run_id"]), r["destination"], r["trigger"], r["status"], *(f"{r[k]:,}" for k in (
-            "activated", "removed", "skipped", "excluded", "failed")), f"{r['seconds'] or 0:.1f}",
+            "activated", "removed", "updated", "skipped", "excluded", "failed")), f"{r['seconds'] or 0:.1f}",
             f"{r['started_at']:%Y-%m-%d %H:%M:%S}")
     console.print(table)
 

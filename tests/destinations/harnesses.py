@@ -177,6 +177,8 @@ class WebhookReceiver(LocalServer, Faults):
             if change["status"] == "realized":
                 self.state[change["profile_id"]] = change["identities"]["email"].lower()
                 self.sent[change["profile_id"]] = self.sent.get(change["profile_id"], 0) + 1
+            elif change["status"] == "updated":
+                self.state[change["profile_id"]] = change["identities"]["email"].lower()
             else:
                 self.state.pop(change["profile_id"], None)
         return 200, {}, b""

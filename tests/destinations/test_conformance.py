@@ -1,6 +1,6 @@
 """Every registered destination, against its local stand-in, behaves alike: a first run sends every member it can
 take and a receipt each, a second run sends nothing, a member who leaves or withdraws consent is removed, a member
-the destination refuses fails alone, a rate limit, a server error or a timeout answered once costs a retry, not a
+whose e-mail changes is held by the new one, a member the destination refuses fails alone, a rate limit, a server error or a timeout answered once costs a retry, not a
 member, a run cut off after sending is settled by the next, and identifiers leave hashed where the destination
 requires it."""
 
@@ -71,8 +71,30 @@ def test_a_second_run_sends_nothing(destination) -> None:
         run(ws, lake)
         again = run(ws, lake)
         want = harness.expected(lake, eligible(lake, ws))
-    assert (again.activated, again.removed, again.failed) == (0, 0, 0)
+    assert (again.activated, again.removed, again.updated, again.failed) == (0, 0, 0, 0)
     assert harness.held(ws.root, ws.config.name) == want
+
+
+def test_a_member_whose_email_changes_is_held_by_the_new_one(destination) -> None:
+    """The destination is told (updated, or removed when nothing matches the new address any more); what it held
+    by the old address alone goes; the run after sends nothing."""
+    ws, harness = destination
+    with ws.lake() as lake:
+        run(ws, lake)
+        person, old = min(eligible(lake, ws))
+        new = f"moved.{person.lower()}@example.org"
+        lake.execute("UPDATE person_profile SET email = ? WHERE person_id = ?", [new, person])
+        report = run(ws, lake)
+        want = harness.expected(lake, eligible(lake, ws))
+        stale = harness.expected(lake, [(person, old)]) - harness.expected(lake, [(person, new)])
+        receipt = lake.execute("SELECT change, outcome FROM delivery_receipts WHERE profile_id = ? "
+                               "AND run_id = (SELECT max(run_id) FROM delivery_runs)", [person]).fetchall()
+        again = run(ws, lake)
+    assert (report.activated, report.updated + report.removed, report.failed) == (0, 1, 0)
+    assert receipt in ([("update", "updated")], [("update", "removed")])
+    held = harness.held(ws.root, ws.config.name)
+    assert held == want and not stale & held
+    assert (again.activated, again.removed, again.updated, again.failed) == (0, 0, 0, 0)
 
 
 def test_a_member_who_leaves_or_withdraws_consent_is_removed(destination) -> None:

@@ -127,6 +127,9 @@ class Capabilities:
     holds records of this org; else it cannot tell whose an id is)."""
     concurrent_batches: int = 1
     """Batches sent at once (each its own calls; the destination's client keeps within its own limits)."""
+    updates: bool = False
+    """Is told when a member it holds is now sent differently (a new e-mail, another Marketo lead after a merge):
+    `update` receives the member's fields now and the key it holds."""
 
 
 @dataclass
@@ -166,6 +169,11 @@ class Destination(Protocol):
 
     def remove(self, audience: str, members: list[Member]) -> list[Outcome]: ...
 
+    def update(self, audience: str, members: list[Member]) -> list[Outcome]:
+        """Members it holds (`key`: what it holds them by) with their fields now: `updated` with the new key, or
+        `removed` when they can no longer be matched; asked when `updates`."""
+        ...
+
     def reached(self, audience: str, members: list[Member], change: str, run_id: int) -> dict[str, str | None]:
         """Profile id → destination key, for members whose change (sent by run `run_id`) already took effect; asked
         when `can_check`."""
@@ -174,3 +182,34 @@ class Destination(Protocol):
     def finish(self, audience: str, run_id: int, snapshot: list[Member]) -> None: ...
 
     def close(self) -> None: ...
+
+
+def update_by_adding(destination: Destination, audience: str, members: list[Member],
+                     separator: str | None = None) -> list[Outcome]:
+    """An update as a destination whose adds are idempotent makes it: the member added as it is now, then the
+    parts of the old key (split by `separator`) the new one no longer holds removed. Adding first keeps a member
+    whose key did not change on the list throughout."""
+    def parts(key: str | None) -> list[str]:
+        return [p for p in (key or "").split(separator) if p] if separator else [key] if key else []
+
+    added = {o.profile_id: o for o in destination.add(audience, [Member(m.profile_id, m.fields, None, m.kind)
+                                                                 for m in members])}
+    outcomes: list[Outcome] = []
+    stale: list[Member] = []
+    for member in members:
+        outcome = added[member.profile_id]
+        kept = parts(outcome.key) if outcome.status == "added" else []
+        gone = [p for p in parts(member.key) if p not in kept]
+        if gone:
+            stale.append(Member(member.profile_id, {}, (separator or "").join(gone), member.kind))
+        if outcome.status == "added":
+            outcomes.append(Outcome(member.profile_id, "updated", key=outcome.key))
+        elif outcome.status == "skipped":  # no longer matched: what it held goes
+            outcomes.append(Outcome(member.profile_id, "removed", outcome.reason))
+        else:
+            outcomes.append(outcome)
+    removed = {o.profile_id: o for o in destination.remove(audience, stale)} if stale else {}
+    failed = {p for p, o in removed.items() if o.status == "failed"}
+    # A stale part left behind: the update is tried again whole (the add is idempotent).
+    return [Outcome(o.profile_id, "failed", removed[o.profile_id].reason, retry=True) if o.profile_id in failed
+            else o for o in outcomes]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -126,13 +128,26 @@ def _profile_rows(lake: Lake, audience: str, table: str, key: str, wanted: list[
     ).fetchall()
 
 
-def acknowledged(lake: Lake, destination: str, audience: str, among: set[str] | None = None) -> dict[str, str | None]:
-    """Profile id → the destination's key for it (e.g. Marketo lead ids), for every member it has confirmed (of
-    those `among` some profiles, when given: a streaming run's cost does not grow with the audience)."""
+@dataclass(frozen=True)
+class Held:
+    """What a destination holds of a member: its key there, and the fingerprint of the fields it was sent."""
+
+    key: str | None
+    sent: str | None
+
+
+def acknowledged(lake: Lake, destination: str, audience: str, among: set[str] | None = None) -> dict[str, Held]:
+    """Profile id → what the destination holds of it, for every member it has confirmed (of those `among` some
+    profiles, when given: a streaming run's cost does not grow with the audience)."""
     rows = lake.execute(
-        "SELECT profile_id, destination_key FROM destination_members WHERE destination = ? AND audience = ?"
+        "SELECT profile_id, destination_key, sent FROM destination_members WHERE destination = ? AND audience = ?"
         + (" AND profile_id IN (SELECT unnest(?::VARCHAR[]))" if among is not None else ""),
         [destination, audience, *([sorted(among)] if among is not None else [])],
     ).fetchall()
-    return {str(p): k for p, k in rows}
+    return {str(p): Held(k, s) for p, k, s in rows}
 
+
+def fingerprint(member: Member, sent: Iterable[str]) -> str:
+    """A short digest of the fields a destination is sent for `member`: when it changes, the destination is told."""
+    values = [(name, member.fields.get(name)) for name in sorted(sent)]
+    return hashlib.blake2b(json.dumps(values, default=str, ensure_ascii=False).encode(), digest_size=12).hexdigest()

@@ -28,10 +28,12 @@ from accord.activation.destination import (
     Outcome,
 )
 from accord.activation.members import (
+    Held,
     LiveMembers,
     acknowledged,
     audience_kind,
     current_members,
+    fingerprint,
 )
 from accord.connectors.errors import ConnectorError
 from accord.connectors.pacing import MAX_WAIT_SECONDS
@@ -54,6 +56,7 @@ class AudienceReport:
     audience: str
     activated: int = 0
     removed: int = 0
+    updated: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     excluded: dict[str, int] = field(default_factory=dict)
     failed: int = 0
@@ -113,6 +116,11 @@ class DeliverySync:
         self.caps: Capabilities = destination.capabilities
         self._throttled: DeliveryError | None = None  # the destination asked for a pause longer than we wait
         self._lake_lock = threading.Lock()  # batches in flight together take turns recording
+        self._sent = [*fields, *(f"{n}s" for n in self.caps.identities)]
+        """The member fields whose change the destination is told of."""
+        self._sending: dict[str, str] = {}
+        """Profile id → the fingerprint of what this run sends it, for the audience being sent (recorded with the
+        member's acknowledgement)."""
 
     def run(self, audiences: list[str], trigger: str = "manual", only: dict[str, set[str]] | None = None,
             blocked: dict[str, str] | None = None) -> DeliveryReport:
@@ -151,9 +159,9 @@ class DeliverySync:
             report.seconds = time.perf_counter() - started
             status = "failed" if report.problem else "retrying" if report.total("retrying") else "completed"
             self.lake.execute(
-                "UPDATE delivery_runs SET status = ?, finished_at = ?, activated = ?, removed = ?, skipped = ?, "
-                "excluded = ?, failed = ?, error = ? WHERE run_id = ?",
-                [status, now(), report.total("activated"), report.total("removed"),
+                "UPDATE delivery_runs SET status = ?, finished_at = ?, activated = ?, removed = ?, updated = ?, "
+                "skipped = ?, excluded = ?, failed = ?, error = ? WHERE run_id = ?",
+                [status, now(), report.total("activated"), report.total("removed"), report.total("updated"),
                  report.total("skipped"), report.total("excluded"), report.total("failed"), report.problem, run_id],
             )
         return report
@@ -161,6 +169,7 @@ class DeliverySync:
     # One audience ---------------------------------------------------------------------------------------------
     def _audience(self, run_id: int, audience: str, focus: set[str] | None = None) -> AudienceReport:
         report = AudienceReport(audience)
+        self._sending = {}
         self._settle_in_flight(audience, report)
         wanted = current_members(self.lake, audience, self.fields, self.live, focus,
                                  self.caps.identities, self.caps.org)
@@ -178,16 +187,20 @@ class DeliverySync:
             else:
                 eligible.append(member)
         keep = {m.profile_id for m in eligible} | wanted.awaited
+        self._sending = {m.profile_id: fingerprint(m, self._sent) for m in eligible}
         adds = [m for m in eligible if m.profile_id not in acked and m.profile_id not in dead]
         kind = audience_kind(self.lake, audience)
-        removes = [Member(p, {}, key, kind) for p, key in acked.items() if p not in keep and p not in dead]
+        removes = [Member(p, {}, held.key, kind) for p, held in acked.items() if p not in keep and p not in dead]
+        updates, unknown = self._changed(eligible, acked, dead)
         for _, reason in excluded:
             report.excluded[reason] = report.excluded.get(reason, 0) + 1
         with self.lake.transaction():
             self._receipts(run_id, audience, "add", [(m.profile_id, "excluded", reason) for m, reason in excluded
                                                      if m.profile_id not in acked], 0)
+            self._remember_sent(audience, unknown)
         size = self.caps.batch_size
-        batches = [(change, group[i:i + size]) for change, group in (("add", adds), ("remove", removes))
+        batches = [(change, group[i:i + size])
+                   for change, group in (("add", adds), ("update", updates), ("remove", removes))
                    for i in range(0, len(group), size)]
         def send(batch: tuple[str, list[Member]]) -> list[tuple[list[Outcome], str, int]]:
             return self._deliver(run_id, audience, batch[0], batch[1], report)
@@ -234,8 +247,7 @@ class DeliverySync:
                 self._insert("delivery_in_flight", [(self.name, audience, m.profile_id, change, run_id, stamp)
                                                     for m in waiting])
             try:
-                call = self.destination.add if change == "add" else self.destination.remove
-                outcomes = call(audience, waiting)
+                outcomes = getattr(self.destination, change)(audience, waiting)  # add, update or remove
             except Exception as raised:  # noqa: BLE001 - whatever a destination raises, the change gets a receipt
                 err = _as_delivery_error(raised)
                 unreachable = err.unreachable and attempt >= self.policy.max_attempts
@@ -271,6 +283,33 @@ class DeliverySync:
                 self._pause(attempt, None)
         return deferred
 
+    def _changed(self, eligible: list[Member], acked: dict[str, Held],
+                 dead: set[str]) -> tuple[list[Member], list[str]]:
+        """Members the destination holds that it is now sent differently (with the key it holds them by), and
+        those acknowledged before what they were sent was kept (taken as sent as they are now)."""
+        updates, unknown = [], []
+        for member in eligible:
+            held = acked.get(member.profile_id)
+            if held is None or member.profile_id in dead:
+                continue
+            if held.sent is None:
+                unknown.append(member.profile_id)
+            elif held.sent != self._sending[member.profile_id] and self.caps.updates:
+                updates.append(Member(member.profile_id, member.fields, held.key, member.kind))
+        return updates, unknown
+
+    def _remember_sent(self, audience: str, profile_ids: list[str]) -> None:
+        if profile_ids:
+            self.lake.register("_sent_rows", pa.table({"profile_id": profile_ids,
+                                                       "sent": [self._sending[p] for p in profile_ids]}))
+            try:
+                self.lake.execute(
+                    "UPDATE destination_members d SET sent = s.sent FROM _sent_rows s "
+                    "WHERE d.destination = ? AND d.audience = ? AND d.profile_id = s.profile_id",
+                    [self.name, audience])
+            finally:
+                self.lake.unregister("_sent_rows")
+
     def _retry_later(self, run_id: int, audience: str, change: str, members: list[Member], attempts: int,
                      report: AudienceReport) -> None:
         """Changes the destination asked to hold longer than a run waits: receipts say so, a later run sends them
@@ -297,9 +336,12 @@ class DeliverySync:
                                      org=self.caps.org)
             members = {m.profile_id: m for m in wanted.members}
             kind = audience_kind(self.lake, audience)
-            for change, run_id in sorted({(c, r) for _, c, r in rows}):
-                # An add is found by the member's fields (e-mail, lead ids), a remove by what the add recorded.
-                asked = [members.get(p, Member(p, kind=kind)) if change == "add" else Member(p, {}, acked.get(p), kind)
+            for change, run_id in sorted({(c, r) for _, c, r in rows if c != "update"}):
+                # An add is found by the member's fields (e-mail, lead ids), a remove by what the add recorded. An
+                # update is not asked about: its member keeps the fingerprint it had, so the next delta sends it
+                # again (adding is idempotent where it updates).
+                asked = [members.get(p, Member(p, kind=kind)) if change == "add"
+                         else Member(p, {}, held.key if (held := acked.get(p)) else None, kind)
                          for p, c, r in rows if (c, r) == (change, run_id)]
                 arrived = self.destination.reached(audience, asked, change, run_id)
                 status = "added" if change == "add" else "removed"
@@ -315,15 +357,16 @@ class DeliverySync:
                 report: AudienceReport) -> None:
         """Acknowledge what arrived, forget what left, count skips, dead-letter failures; a receipt for each."""
         stamp = now()
-        added = [o for o in outcomes if o.status == "added"]
+        added = [o for o in outcomes if o.status in ("added", "updated")]
         # A member already gone from the destination is as removed as it gets.
         removed = [o for o in outcomes if o.status == "removed" or (change == "remove" and o.status == "skipped")]
-        skipped = [o for o in outcomes if o.status == "skipped" and change == "add"]
+        skipped = [o for o in outcomes if o.status == "skipped" and change != "remove"]
         failed = [o for o in outcomes if o.status == "failed"]
-        self._insert("destination_members", [(self.name, audience, o.profile_id, o.key, stamp) for o in added],
-                     replace=True)
+        self._insert("destination_members", [(self.name, audience, o.profile_id, o.key, stamp,
+                                              self._sending.get(o.profile_id)) for o in added], replace=True)
         self._forget(audience, [o.profile_id for o in removed])
-        report.activated += len(added)
+        report.activated += sum(o.status == "added" for o in added)
+        report.updated += sum(o.status == "updated" for o in added)
         report.removed += len(removed)
         for outcome in skipped:
             reason = outcome.reason or "skipped"

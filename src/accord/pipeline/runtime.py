@@ -660,7 +660,8 @@ def _destination_worker(state: ServerState, config: DestinationConfig, queue: _C
                     live = state.live if config.schedule == "streaming" else None
                     report = deliver(state.workspace, lake, config, names, trigger, live=live, only=only)
                     entry.update(last_run=report.run_id, error=report.problem, activated=report.total("activated"),
-                                 removed=report.total("removed"), failed=report.total("failed"),
+                                 removed=report.total("removed"), updated=report.total("updated"),
+                                 failed=report.total("failed"),
                                  retrying=report.total("retrying"))
                     if report.retry_in is not None:
                         retry_at = moment + timedelta(seconds=min(report.retry_in, config.max_wait_seconds))

@@ -75,7 +75,8 @@ def _audiences(ctx: Context) -> tuple[int, int]:
 def _activation(ctx: Context) -> tuple[int, int]:
     configs = [c for c in reading(ctx.workspace, ctx.lake.sandbox) if not c.paused] if ctx.workspace else []
     ctx.deliveries = [deliver(ctx.workspace, ctx.lake, config) for config in configs]
-    return len(configs), sum(r.total("activated") + r.total("removed") for r in ctx.deliveries)
+    changed = ("activated", "removed", "updated")
+    return len(configs), sum(r.total(what) for r in ctx.deliveries for what in changed)
 
 
 IDENTITY = Stage("identity", RECORDS, ("identity_nodes", "identity_merges", "identity_runs", "person_account"),

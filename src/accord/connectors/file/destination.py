@@ -33,7 +33,7 @@ class FileDestination:
         self.fs, self.root = fsspec.core.url_to_fs(url, **config.storage_options)
         self.capabilities = Capabilities(needs=tuple(config.fields), batch_size=config.split_rows,
                                          commits_at_finish=True, wants_snapshot=config.mode == "snapshot",
-                                         can_check=config.mode == "incremental")
+                                         can_check=config.mode == "incremental", updates=True)
         self._changes: dict[str, list[dict[str, Any]]] = {}
 
     def add(self, audience: str, members: list[Member]) -> list[Outcome]:
@@ -43,6 +43,12 @@ class FileDestination:
     def remove(self, audience: str, members: list[Member]) -> list[Outcome]:
         self._changes.setdefault(audience, []).extend(self._row(m, "remove") for m in members)
         return [Outcome(m.profile_id, "removed") for m in members]
+
+    def update(self, audience: str, members: list[Member]) -> list[Outcome]:
+        """An incremental file lists the member again as `update`; a snapshot holds every member as they are."""
+        if self.config.mode == "incremental":
+            self._changes.setdefault(audience, []).extend(self._row(m, "update") for m in members)
+        return [Outcome(m.profile_id, "updated") for m in members]
 
     def reached(self, audience: str, members: list[Member], change: str, run_id: int) -> dict[str, str | None]:
         """The members whose change is in run `run_id`'s files, if its manifest was written (a run killed after

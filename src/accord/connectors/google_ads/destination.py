@@ -12,7 +12,12 @@ from typing import Any
 
 import pycountry
 
-from accord.activation.destination import Capabilities, Member, Outcome
+from accord.activation.destination import (
+    Capabilities,
+    Member,
+    Outcome,
+    update_by_adding,
+)
 from accord.connectors.google_ads.client import GoogleAdsClient
 from accord.connectors.google_ads.config import GoogleAdsDestinationConfig
 from accord.connectors.secrets import resolve_secret
@@ -40,7 +45,7 @@ def e164(phone: str) -> str | None:
 class GoogleAdsDestination:
     def __init__(self, config: GoogleAdsDestinationConfig, client: GoogleAdsClient, workspace_name: str) -> None:
         self.config, self.client, self.workspace_name = config, client, workspace_name
-        self.capabilities = Capabilities(needs=("email", "phone"), batch_size=PER_JOB)
+        self.capabilities = Capabilities(needs=("email", "phone"), batch_size=PER_JOB, updates=True)
         self._lists: dict[str, str] = {}
         self._finding = threading.Lock()
 
@@ -57,6 +62,9 @@ class GoogleAdsDestination:
 
     def remove(self, audience: str, members: list[Member]) -> list[Outcome]:
         return self._job(audience, members, "remove")
+
+    def update(self, audience: str, members: list[Member]) -> list[Outcome]:
+        return update_by_adding(self, audience, members, ";")
 
     def reached(self, audience: str, members: list[Member], change: str, run_id: int) -> dict[str, str | None]:
         return {}  # Customer Match does not say who is on a list: a cut-off run's changes are sent again

@@ -9,7 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from accord.activation.destination import Capabilities, DeliveryError, Member, Outcome
+from accord.activation.destination import (
+    Capabilities,
+    DeliveryError,
+    Member,
+    Outcome,
+    update_by_adding,
+)
 from accord.connectors.linkedin.client import LinkedInClient
 from accord.connectors.linkedin.config import LinkedInDestinationConfig
 from accord.connectors.secrets import resolve_secret
@@ -24,7 +30,8 @@ def hashed_email(email: str) -> str:
 class LinkedInDestination:
     def __init__(self, config: LinkedInDestinationConfig, client: LinkedInClient, workspace_name: str) -> None:
         self.config, self.client, self.workspace_name = config, client, workspace_name
-        self.capabilities = Capabilities(needs=("email", "last_name", "name", "domain"), batch_size=5000)
+        self.capabilities = Capabilities(needs=("email", "last_name", "name", "domain"), batch_size=5000,
+                                         updates=True)
         self._segments: dict[str, int] = {}
         self._finding = threading.Lock()
 
@@ -42,6 +49,9 @@ class LinkedInDestination:
 
     def remove(self, audience: str, members: list[Member]) -> list[Outcome]:
         return self._change(audience, members, "REMOVE")
+
+    def update(self, audience: str, members: list[Member]) -> list[Outcome]:
+        return update_by_adding(self, audience, members, None)
 
     def reached(self, audience: str, members: list[Member], change: str, run_id: int) -> dict[str, str | None]:
         return {}  # LinkedIn does not say who is in a segment: a cut-off run's changes are sent again

@@ -10,6 +10,7 @@ from accord.activation.destination import (
     DeliveryError,
     Member,
     Outcome,
+    update_by_adding,
 )
 from accord.connectors.marketo.client import MarketoClient
 from accord.connectors.marketo.config import MarketoDestinationConfig
@@ -20,7 +21,8 @@ class MarketoDestination:
         self.config, self.client, self.workspace_name = config, client, workspace_name
         # Each batch is a lookup then a list change: as many batches in flight as Marketo allows calls.
         self.capabilities = Capabilities(needs=("email", "marketo_lead_ids"), batch_size=300, can_check=True,
-                                         identities=("marketo_lead_id",), concurrent_batches=config.max_concurrent)
+                                         identities=("marketo_lead_id",), concurrent_batches=config.max_concurrent,
+                                         updates=True)
         self._lists: dict[str, int] = {}
         self._finding_list = threading.Lock()  # batches in flight together find (or create) the list once
 
@@ -64,6 +66,9 @@ class MarketoDestination:
             outcomes.append(Outcome(member.profile_id, "removed" if "removed" in statuses else "skipped",
                                     None if "removed" in statuses else "not_in_list"))
         return outcomes
+
+    def update(self, audience: str, members: list[Member]) -> list[Outcome]:
+        return update_by_adding(self, audience, members, ",")
 
     def reached(self, audience: str, members: list[Member], change: str, run_id: int) -> dict[str, str | None]:
         if change == "add":

@@ -9,7 +9,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from accord.activation.destination import Capabilities, DeliveryError, Member, Outcome
+from accord.activation.destination import (
+    Capabilities,
+    DeliveryError,
+    Member,
+    Outcome,
+    update_by_adding,
+)
 from accord.connectors.salesforce.client import SalesforceClient, soql_text
 from accord.connectors.salesforce.config import (
     CAMPAIGN_NAME,
@@ -29,7 +35,7 @@ class SalesforceDestination:
         self.config, self.client, self.workspace_name = config, client, workspace_name
         self.capabilities = Capabilities(needs=("crm_ids", "email"), batch_size=BATCH, can_check=True,
                                          identities=("crm_id",), org=config.org_id,
-                                         concurrent_batches=config.max_concurrent)
+                                         concurrent_batches=config.max_concurrent, updates=True)
         self._campaigns: dict[str, str] = {}
         self._finding = threading.Lock()
 
@@ -91,6 +97,9 @@ class SalesforceDestination:
                    for i, (ok, why) in answers.items()}
         return [_outcome(m.profile_id, "removed", [answers[i] for i in keys[m.profile_id]]) if keys[m.profile_id]
                 else Outcome(m.profile_id, "removed") for m in members]
+
+    def update(self, audience: str, members: list[Member]) -> list[Outcome]:
+        return update_by_adding(self, audience, members, ",")
 
     def reached(self, audience: str, members: list[Member], change: str, run_id: int) -> dict[str, str | None]:
         field = self.config.checkbox_fields.get(audience)

@@ -31,7 +31,8 @@ def sign(secret: str, body: bytes) -> str:
 class WebhookDestination:
     def __init__(self, config: WebhookDestinationConfig, secret: str) -> None:
         self.config, self._secret = config, secret
-        self.capabilities = Capabilities(needs=tuple(config.fields), batch_size=config.batch_size)
+        self.capabilities = Capabilities(needs=tuple(config.fields), batch_size=config.batch_size,
+                                         updates=True)
         self._http = http_client(timeout=config.timeout_seconds)
 
     def add(self, audience: str, members: list[Member]) -> list[Outcome]:
@@ -41,6 +42,10 @@ class WebhookDestination:
     def remove(self, audience: str, members: list[Member]) -> list[Outcome]:
         self._post(audience, members, "exited")
         return [Outcome(m.profile_id, "removed") for m in members]
+
+    def update(self, audience: str, members: list[Member]) -> list[Outcome]:
+        self._post(audience, members, "updated")
+        return [Outcome(m.profile_id, "updated") for m in members]
 
     def reached(self, audience: str, members: list[Member], change: str, run_id: int) -> dict[str, str | None]:
         return {}
