@@ -116,7 +116,7 @@ class DeliverySync:
         self.caps: Capabilities = destination.capabilities
         self._throttled: DeliveryError | None = None  # the destination asked for a pause longer than we wait
         self._lake_lock = threading.Lock()  # batches in flight together take turns recording
-        self._sent = [*fields, *(f"{n}s" for n in self.caps.identities)]
+        self._sent = sorted({*fields, *(f"{n}s" for n in self.caps.identities)})
         """The member fields whose change the destination is told of."""
         self._sending: dict[str, str] = {}
         """Profile id → the fingerprint of what this run sends it, for the audience being sent (recorded with the
