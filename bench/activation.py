@@ -5,7 +5,8 @@
 Builds a lake whose audience has N members (profiles with e-mails, and a Salesforce contact id each) and a
 stand-in holding what the destination matches them to, then runs the destination once, each call taking
 `--call-ms` to answer as a real system does. Prints the calls made against the fewest the destination's API allows,
-and the time against the floor the stand-in's limits set for those calls:
+and the time against the floor the stand-in's limits set for those calls; then a run with nothing changed, and one
+after 1 % of the members changed their e-mail (updates: what the destination held by the old address goes):
 - marketo: 300 a lookup and 300 a list add; 100 calls in any 20 s (call n starts no sooner than
   20 s × ((n - 1) // 100) after the first), 10 in flight;
 - linkedin: 5,000 elements a call, 300 calls a minute;
@@ -31,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from accord.activation.sync import DeliverySync, SyncPolicy
+from accord.activation.sync import DeliveryReport, DeliverySync, SyncPolicy
 from accord.lake.store import Lake
 
 AUDIENCE = "Bench audience"
@@ -176,17 +177,29 @@ def main() -> None:
         build_lake(folder / "accord.duckdb", args.members)
         with SETUPS[args.destination](args.members, args.call_ms / 1000) as setup, \
                 Lake(folder / "accord.duckdb") as lake:
-            started = time.perf_counter()
             fields = ["email", "phone", "first_name", "last_name", "company_name"]
-            report = DeliverySync(lake, "bench", setup.destination, fields, SyncPolicy()).run([AUDIENCE])
-            seconds = time.perf_counter() - started
+
+            def run() -> tuple[DeliveryReport, float, int]:
+                calls, started = setup.calls(), time.perf_counter()
+                done = DeliverySync(lake, "bench", setup.destination, fields, SyncPolicy()).run([AUDIENCE])
+                return done, time.perf_counter() - started, setup.calls() - calls
+
+            report, seconds, _ = run()
             held = setup.held()
+            _, unchanged, _ = run()
+            lake.execute("UPDATE person_profile SET email = 'moved.' || email WHERE hash(person_id) % 100 = 0")
+            moved, moving, moving_calls = run()
+            held_after = setup.held()
         print(f"{args.destination}: {report.total('activated'):,} activated ({held:,} held), "
               f"{report.total('failed')} failed")
         print(f"calls: {setup.calls():,} (minimum {setup.minimum:,}; beyond it: finding or creating the list, "
               "segment or campaign)")
         print(f"time: {seconds:.1f} s; floor the limits set for the minimum: {setup.floor:.1f} s "
               f"({seconds / setup.floor:.2f}×)" if setup.floor else f"time: {seconds:.1f} s")
+        print(f"again, nothing changed: {unchanged:.2f} s")
+        print(f"after 1 % changed their e-mail: {moved.total('updated'):,} updated, {moved.total('removed'):,} "
+              f"removed (nothing matches the new address), {moved.total('failed')} failed; {moving_calls:,} calls, "
+              f"{moving:.1f} s; {held_after:,} held")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

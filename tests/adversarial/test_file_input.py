@@ -114,6 +114,25 @@ def test_a_name_the_header_gives_twice_is_told_apart_by_its_place(lake, tmp_path
     assert lake.scalar("SELECT email FROM person_current") == "b@x.io"
 
 
+
+def test_a_column_written_two_ways_is_refused_naming_both(lake, tmp_path: Path, engine) -> None:
+    """`EMAIL` and `E-mail` both read as the mapping's `Email`, and `Email` and `EMAIL` are one name to SQL: which
+    one is meant is a guess, so the file is refused naming both; naming one by its place loads it."""
+    path = tmp_path / "people.csv"
+    path.write_text("Id,EMAIL,E-mail\n1,a@x.io,b@x.io\n")
+    with pytest.raises(MappingError, match=r"the mapping reads column 'Email', which the input has as 'EMAIL' and "
+                                           r"'E-mail'; map the one meant"):
+        ingest(lake, path, PEOPLE, engine)
+    path.write_text("Id,EMAIL,Email\n1,a@x.io,b@x.io\n")
+    with pytest.raises(MappingError, match=r"field 'email' reads column 'Email', which the input has 2 times: "
+                                           r"'EMAIL \(column 2\)', 'Email \(column 3\)'; map the one meant"):
+        ingest(lake, path, PEOPLE, engine)
+    assert lake.scalar("SELECT count(*) FROM batches") == 0, "nothing loaded"
+    chosen = mapping("person", {"source_id": {"from": "Id"}, "email": {"from": "Email (column 3)"}})
+    assert ingest(lake, path, chosen, engine).loaded == 1
+    assert lake.scalar("SELECT email FROM person_current") == "b@x.io"
+
+
 @pytest.mark.parametrize(("name", "sep"), [("people.csv", ";"), ("people.txt", "\t"), ("people.csv", "|")])
 def test_a_file_separated_as_a_spreadsheet_saved_it_loads(lake, tmp_path: Path, engine, name: str, sep: str) -> None:
     """Where the comma is the decimal mark, spreadsheets save CSV with `;`; their text export uses tabs."""

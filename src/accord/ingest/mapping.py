@@ -319,15 +319,19 @@ class Mapping(BaseModel):
 
     def renames(self, available: list[str]) -> dict[str, str]:
         """Input column -> the name the mapping reads it by, for inputs that use another name for it (a report
-        label, other case or spacing). A column the input has under the mapping's own name is never renamed."""
+        label, other case or spacing). A column the input has under the mapping's own name is never renamed; one
+        it has under two other names (`EMAIL` and `E-mail`) is refused, naming both: which is meant is a guess."""
         wanted = [c for c in self.source_columns if c not in available]
         by_form = {_form(name): col for col in wanted for name in [col, *self.labels.get(col, [])]}
-        out: dict[str, str] = {}
+        found: dict[str, list[str]] = {}
         for column in available:
-            col = by_form.get(_form(column))
-            if col is not None and col not in out.values():
-                out[column] = col
-        return out
+            if (col := by_form.get(_form(column))) is not None:
+                found.setdefault(col, []).append(column)
+        if said := [f"the mapping reads column {col!r}{self._labelled(col)}, which the input has as "
+                    f"{' and '.join(map(repr, names))}" for col, names in found.items() if len(names) > 1]:
+            raise MappingError("; ".join(said) + "; map the one meant by its name here, or rename the others in the "
+                               "file")
+        return {names[0]: col for col, names in found.items()}
 
 
 def load_mapping(path: Path | str, schema: Schema = STANDARD) -> Mapping:

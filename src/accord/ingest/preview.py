@@ -28,7 +28,10 @@ class MappingPreview:
 def preview(mapping: Mapping, chunk: RawChunk, rows: int = 5) -> MappingPreview:
     """The fate of each column of `chunk` under `mapping`, and its first `rows` rows mapped."""
     mapping = mapping.with_custom(chunk.columns)
-    renames = mapping.renames(chunk.columns)
+    try:
+        renames = mapping.renames(chunk.columns)
+    except MappingError as err:
+        return MappingPreview({c: [] for c in chunk.columns}, [], str(err))
     named = [renames.get(c, c) for c in chunk.columns]
     fills = {c: [f for f, spec in mapping.fields.items() if any(s == c or s.startswith(c + ".")
                                                                   for s in spec.source_columns)] for c in named}
@@ -56,8 +59,8 @@ def preview(mapping: Mapping, chunk: RawChunk, rows: int = 5) -> MappingPreview:
 def fit(mapping: Mapping, columns: list[str]) -> tuple[float, float]:
     """How well a file's columns fit a mapping: the share of the columns it reads that the file has, and the share
     of the file's columns it reads (both 0 when a column the records need is missing)."""
-    named = [mapping.renames(columns).get(c, c) for c in columns]
     try:
+        named = [mapping.renames(columns).get(c, c) for c in columns]
         mapping.check_columns(named)
     except MappingError:
         return 0.0, 0.0

@@ -34,11 +34,12 @@ class RawChunk:
 
 def header_names(cells: list[str]) -> list[str]:
     """The names a header row gives its columns: a blank cell is `column_<n>` (its place, from 1: a spreadsheet
-    saves the empty cells past the last named column), and a name written more than once is `<name> (column <n>)`
-    at each place (a report showing two fields under one label): a mapping must say which one it reads."""
-    counts = Counter(cells)
-    return [f"column_{place}" if not cell.strip() else f"{cell}{_place(place)}" if counts[cell] > 1 else cell
-            for place, cell in enumerate(cells, start=1)]
+    saves the empty cells past the last named column), and a name written more than once, in any case, is
+    `<name> (column <n>)` at each place (a report showing two fields under one label; SQL names ignore case): a
+    mapping must say which one it reads."""
+    counts = Counter(cell.casefold() for cell in cells)
+    return [f"column_{place}" if not cell.strip() else f"{cell}{_place(place)}" if counts[cell.casefold()] > 1
+            else cell for place, cell in enumerate(cells, start=1)]
 
 
 def header_cell(name: str, place: int) -> str:
