@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -132,6 +134,22 @@ def test_a_column_written_two_ways_is_refused_naming_both(lake, tmp_path: Path, 
     assert ingest(lake, path, chosen, engine).loaded == 1
     assert lake.scalar("SELECT email FROM person_current") == "b@x.io"
 
+
+
+@pytest.mark.parametrize("name", ["people.jsonl", "people.json", "people.parquet"])
+def test_keys_that_differ_only_in_case_are_refused_in_one_line(lake, tmp_path: Path, engine, name: str) -> None:
+    """SQL reads `Email` and `EMAIL` as one name: a file naming both cannot say which is meant (nor be bound)."""
+    path = tmp_path / name
+    records = [{"Id": "1", "Email": "a@x.io"}, {"Id": "2", "EMAIL": "b@x.io"}]
+    if name.endswith(".parquet"):
+        pq.write_table(pa.table({"Id": ["1"], "Email": ["a@x.io"], "EMAIL": ["b@x.io"]}), path)
+    else:
+        lines = [json.dumps(r) for r in records]
+        path.write_text("\n".join(lines) if name.endswith(".jsonl") else f"[{', '.join(lines)}]")
+    with pytest.raises(FileFormatError, match=r"the column names 'Email' and 'EMAIL' differ only in case, which SQL "
+                                              r"reads as one name; rename one"):
+        ingest(lake, path, PEOPLE, engine)
+    assert lake.scalar("SELECT count(*) FROM batches") == 0, "nothing loaded"
 
 @pytest.mark.parametrize(("name", "sep"), [("people.csv", ";"), ("people.txt", "\t"), ("people.csv", "|")])
 def test_a_file_separated_as_a_spreadsheet_saved_it_loads(lake, tmp_path: Path, engine, name: str, sep: str) -> None:

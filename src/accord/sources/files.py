@@ -377,8 +377,8 @@ class FileReader:
         return self.usable_names(header_names(header))
 
     def usable_names(self, names: list[str]) -> list[str]:
-        """Column names, at most `MAX_COLUMNS`, each given once and none holding NUL (SQL engines end a name
-        there)."""
+        """Column names, at most `MAX_COLUMNS`, each given once (in any case) and none holding NUL (SQL engines end
+        a name there)."""
         if len(names) > MAX_COLUMNS:
             raise FileFormatError(f"{self.named}: the header names {len(names):,} columns, more than Accord reads "
                                   f"({MAX_COLUMNS:,}, as many as an Excel sheet holds)")
@@ -389,6 +389,17 @@ class FileReader:
         if nul := [name for name in names if NUL in name]:
             raise FileFormatError(f'{self.named}: the column name "{_nul_shown(nul[0])}" holds a NUL character; '
                                   "rename it")
+        return self.one_name_in_any_case(names)
+
+    def one_name_in_any_case(self, names: list[str]) -> list[str]:
+        """`names`, refused when two differ only in case: SQL reads them as one name, so neither could be read."""
+        by_case: dict[str, list[str]] = {}
+        for name in names:
+            by_case.setdefault(name.casefold(), []).append(name)
+        if alike := [group for group in by_case.values() if len(group) > 1]:
+            said = "; ".join(" and ".join(map(repr, group)) for group in alike)
+            raise FileFormatError(f"{self.named}: the column names {said} differ only in case, which SQL reads as "
+                                  "one name; rename one")
         return names
 
     def parquet_file(self) -> pq.ParquetFile:
@@ -432,7 +443,7 @@ class FileReader:
 
     def _json_array(self) -> Iterator[RawChunk]:
         try:
-            yield from _element_chunks(elements(self.path))
+            yield from map(self._named_once, _element_chunks(elements(self.path)))
         except JsonArrayError as err:
             raise FileFormatError(f"{self.named}: {err}") from None
 
@@ -454,10 +465,14 @@ class FileReader:
                 records.append(record)
                 rows.append(number)
                 if len(records) >= ROWS_PER_CHUNK:
-                    yield _jsonl_chunk(records, rows, malformed)
+                    yield self._named_once(_jsonl_chunk(records, rows, malformed))
                     records, rows, malformed = [], [], []
         if records or malformed:
-            yield _jsonl_chunk(records, rows, malformed)
+            yield self._named_once(_jsonl_chunk(records, rows, malformed))
+
+    def _named_once(self, chunk: RawChunk) -> RawChunk:
+        self.one_name_in_any_case(chunk.columns)
+        return chunk
 
 
 def _element_chunks(outcomes: Iterator[tuple[int, dict[str, Any]] | MalformedRow]) -> Iterator[RawChunk]:
