@@ -430,6 +430,38 @@ def test_a_consent_withdrawal_reaches_a_streaming_webhook_as_a_removal_within_se
     print(f"withdrawal → removal {latency * 1000:.0f} ms ({reason})")
 
 
+
+def test_a_new_email_reaches_a_streaming_webhook_holding_the_person_as_an_update(workspace) -> None:
+    """The person stays in the audience; an identify gives them another e-mail: the webhook holding them is sent
+    the person as they are now (`updated`), within a serving cycle, and nothing else."""
+    folder, key = workspace
+    receiver = with_webhook(folder, 'audience "Recent visitors" of person\n'
+                                    'where any event (event_type = "web.pageview" in last 30 days)\n')
+    server = Server(folder)
+    try:
+        visit = recent([{"type": "identify", "userId": "u8", "traits": {"email": "ray@acme.com"}, "messageId": "e1"},
+                        {"type": "page", "userId": "u8", "messageId": "e2", "properties": {"url": "https://acme.com/"}}])
+        assert httpx.post(f"{server.url}/v1/batch", json={"batch": visit}, auth=(key, "")).status_code == 200
+        deadline = time.monotonic() + 30
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.02)
+        moved = recent([{"type": "identify", "userId": "u8", "traits": {"email": "ray@elsewhere.io"},
+                         "messageId": "e3"}])
+        sent = time.monotonic()
+        assert httpx.post(f"{server.url}/v1/batch", json={"batch": moved}, auth=(key, "")).status_code == 200
+        while len(receiver.received) < 2 and time.monotonic() - sent < 30:
+            time.sleep(0.02)
+        latency = time.monotonic() - sent
+        time.sleep(1.0)  # a cycle more: nothing else is sent
+    finally:
+        server.stop()
+        receiver.close()
+    told = [(m["status"], m["identities"]) for m in receiver.received]
+    assert told == [("realized", {"email": "ray@acme.com"}), ("updated", {"email": "ray@elsewhere.io"})], told
+    assert receiver.received[1]["profile_id"] == receiver.received[0]["profile_id"] and receiver.signatures_ok
+    assert latency < 5.0, f"the update arrived {latency:.1f} s after the identify"
+    print(f"new e-mail → update {latency * 1000:.0f} ms")
+
 def health_when(server: Server, holds, seconds: float = 30) -> dict:
     """/health once `holds(health)`, or as it is when `seconds` have passed."""
     deadline = time.monotonic() + seconds
