@@ -20,6 +20,8 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from accord.activation.destination import Member
@@ -160,6 +162,43 @@ def test_members_acknowledged_before_fields_were_kept_are_taken_as_sent_as_they_
     told = receiver.received[-1]
     assert [(c["profile_id"], c["status"], c["identities"]["email"]) for c in told.get("changes", [told])] == [
         (person, "updated", "new.address@example.org")]
+
+
+class _Keyed:
+    """A list keyed by comma-separated ids that adds idempotently: it notes every removal."""
+
+    def __init__(self, held: set[str], found: dict[str, set[str]]) -> None:
+        self.held, self.found, self.removed = set(held), found, set()
+
+    def add(self, audience: str, members: list[Member]) -> list[Any]:
+        from accord.activation.destination import Outcome
+
+        out = []
+        for member in members:
+            ids = self.found.get(member.profile_id, set())
+            self.held |= ids
+            out.append(Outcome(member.profile_id, "added", key=",".join(sorted(ids))) if ids
+                       else Outcome(member.profile_id, "skipped", "no_matching_lead"))
+        return out
+
+    def remove(self, audience: str, members: list[Member]) -> list[Any]:
+        from accord.activation.destination import Outcome
+
+        for member in members:
+            gone = set((member.key or "").split(",")) - {""}
+            self.removed |= gone
+            self.held -= gone
+        return [Outcome(m.profile_id, "removed") for m in members]
+
+
+@given(st.sets(st.sampled_from("abcdef"), min_size=1), st.sets(st.sampled_from("abcdef")))
+def test_an_update_leaves_exactly_the_new_ids_and_never_removes_one_kept(old: set[str], new: set[str]) -> None:
+    from accord.activation.destination import update_by_adding
+
+    destination = _Keyed(old, {"P1": new})
+    (outcome,) = update_by_adding(destination, AUDIENCE, [Member("P1", {}, ",".join(sorted(old)))], ",")
+    assert destination.held == new and not destination.removed & new
+    assert (outcome.status, outcome.key) == (("updated", ",".join(sorted(new))) if new else ("removed", None))
 
 
 def test_consent_and_missing_identity_are_excluded_and_counted(tmp_path: Path, evaluated_lake: Path) -> None:
