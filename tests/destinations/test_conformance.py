@@ -212,3 +212,33 @@ def test_a_run_cut_off_after_sending_is_settled_by_the_next(destination) -> None
         in_flight = lake.scalar("SELECT count(*) FROM delivery_in_flight")
     assert harness.held(ws.root, ws.config.name) == want and not in_flight and resumed.failed == 0
     assert harness.resent() == 0 or not harness.settles, "a change that arrived was sent again"
+
+
+def test_an_update_cut_off_after_sending_is_sent_again_by_the_next_run(destination) -> None:
+    """The update reaches the destination, then the run dies before recording it: the member keeps what it was
+    last sent, so the next run sends the update again and ends with the new address held."""
+    ws, harness = destination
+    config = ws.config.destinations[0]
+    from accord.activation.run import open_destination
+
+    opened = open_destination(ws, config, "prod")
+    real_update = opened.update
+
+    def update_then_die(audience, members):  # type: ignore[no-untyped-def]
+        real_update(audience, members)
+        raise _Interrupted
+
+    opened.update = update_then_die
+    with ws.lake() as lake:
+        run(ws, lake)
+        person, _ = min(eligible(lake, ws))
+        lake.execute("UPDATE person_profile SET email = ? WHERE person_id = ?", [f"cut.{person.lower()}@example.org",
+                                                                                person])
+        with pytest.raises(_Interrupted):
+            deliver(ws, lake, config, destination=opened, sleep=lambda _: None)
+        assert lake.scalar("SELECT change FROM delivery_in_flight") == "update"
+        resumed = run(ws, lake)
+        want = harness.expected(lake, eligible(lake, ws))
+        in_flight = lake.scalar("SELECT count(*) FROM delivery_in_flight")
+    assert (resumed.updated + resumed.removed, resumed.failed, in_flight) == (1, 0, 0)
+    assert harness.held(ws.root, ws.config.name) == want
