@@ -153,6 +153,15 @@ def test_a_report_showing_two_fields_under_one_label_names_both_when_the_mapping
     assert ("field 'email' reads column 'Email', which the input has 2 times: 'Email (column 3)', 'Email (column 5)'"
             in shown.output)
     assert "absent, left empty" not in shown.output, "the error says what became of it"
+    # A leads report with the address under two labels that both read as the mapping's `Email`: neither is guessed;
+    # with one of them under the mapping's own name, that one is read.
+    for second, refused in (("EMAIL", True), ("Email", False)):
+        path = write_csv(tmp_path / "leads.csv", ["Lead ID", "Last Name", "Company / Account", second, "E-mail"],
+                         [["00QA", "Lee", "Acme", "lee@acme.com", "lee@home.io"]])
+        shown = CliRunner().invoke(app, ["mappings", "check", str(path), "--mapping", "salesforce/lead"],
+                                   env={"COLUMNS": "200"})
+        said = f"the mapping reads column 'Email', which the input has as '{second}' and 'E-mail'"
+        assert (shown.exit_code, said in shown.output) == ((1, True) if refused else (0, False)), shown.output
 
 
 def test_a_person_with_two_roles_on_one_deal_holds_both(lake, tmp_path: Path) -> None:

@@ -309,8 +309,7 @@ class Mapping(BaseModel):
                     said.append(f"field {field_name!r} reads column {col!r}{self._labelled(col)}, which the input "
                                 f"has {len(found)} times: {', '.join(map(repr, found))}")
         if said:
-            raise MappingError("; ".join(said) + "; map the one meant by its name here, or rename the others in the "
-                               "file")
+            raise MappingError("; ".join(said) + ONE_MEANT)
 
     def _labelled(self, column: str) -> str:
         """The other names `column` is read by, for an error: a report must include a column under one of them."""
@@ -329,8 +328,7 @@ class Mapping(BaseModel):
                 found.setdefault(col, []).append(column)
         if said := [f"the mapping reads column {col!r}{self._labelled(col)}, which the input has as "
                     f"{' and '.join(map(repr, names))}" for col, names in found.items() if len(names) > 1]:
-            raise MappingError("; ".join(said) + "; map the one meant by its name here, or rename the others in the "
-                               "file")
+            raise MappingError("; ".join(said) + ONE_MEANT)
         return {names[0]: col for col, names in found.items()}
 
 
@@ -352,6 +350,10 @@ def parse_mapping(raw: Any, where: str = "mapping", schema: Schema = STANDARD) -
         raise MappingError(f"{where}: {problems(err)}") from None
     except (MappingError, ValueError) as err:
         raise MappingError(f"{where}: {err}") from None
+
+
+ONE_MEANT = "; map the one meant by its name here, or rename the others in the file"
+"""How a mapping reading a column the input has more than once is mended."""
 
 
 def _form(name: str) -> str:

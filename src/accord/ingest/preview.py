@@ -29,17 +29,20 @@ def preview(mapping: Mapping, chunk: RawChunk, rows: int = 5) -> MappingPreview:
     """The fate of each column of `chunk` under `mapping`, and its first `rows` rows mapped."""
     mapping = mapping.with_custom(chunk.columns)
     try:
-        renames = mapping.renames(chunk.columns)
-    except MappingError as err:
-        return MappingPreview({c: [] for c in chunk.columns}, [], str(err))
+        renames, refused = mapping.renames(chunk.columns), None
+    except MappingError as err:  # the columns read by their own names are still shown
+        renames, refused = {}, str(err)
     named = [renames.get(c, c) for c in chunk.columns]
     fills = {c: [f for f, spec in mapping.fields.items() if any(s == c or s.startswith(c + ".")
                                                                   for s in spec.source_columns)] for c in named}
     absent = mapping.absent(named)
-    try:
-        mapping.check_columns(named)
-    except MappingError as err:
-        return MappingPreview(dict(zip(chunk.columns, fills.values())), absent, str(err))
+    if refused is None:
+        try:
+            mapping.check_columns(named)
+        except MappingError as err:
+            refused = str(err)
+    if refused is not None:
+        return MappingPreview(dict(zip(chunk.columns, fills.values())), absent, refused)
     head = chunk.table.slice(0, rows)
     head = head.rename_columns([renames.get(c, c) for c in head.column_names])
     con = duckdb.connect()
