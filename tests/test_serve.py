@@ -93,6 +93,10 @@ def workspace(tmp_path) -> tuple[Path, str]:
     return folder, result.stdout.strip().splitlines()[0]
 
 
+RECENT_VISITORS = ('audience "Recent visitors" of person\n'
+                   'where any event (event_type = "web.pageview" in last 30 days)\n')
+
+
 def recent(messages: list[dict]) -> list[dict]:
     """The test batch, happening now (a streaming window is relative to the present)."""
     stamp = datetime.now(timezone.utc).isoformat()
@@ -101,8 +105,7 @@ def recent(messages: list[dict]) -> list[dict]:
 
 def test_collector_over_http(workspace) -> None:
     folder, key = workspace
-    (folder / "audiences" / "visitors.aud").write_text(
-        'audience "Recent visitors" of person\nwhere any event (event_type = "web.pageview" in last 30 days)\n')
+    (folder / "audiences" / "visitors.aud").write_text(RECENT_VISITORS)
     BATCH = recent(BATCH_AT_T)
     server = Server(folder)
     try:
@@ -145,8 +148,7 @@ def test_collector_over_http(workspace) -> None:
 
 def test_a_page_view_is_decided_live_before_the_lake_cycle(workspace) -> None:
     folder, key = workspace
-    (folder / "audiences" / "visitors.aud").write_text(
-        'audience "Recent visitors" of person\nwhere any event (event_type = "web.pageview" in last 30 days)\n')
+    (folder / "audiences" / "visitors.aud").write_text(RECENT_VISITORS)
     application = create_app(Workspace.load(folder), ingest_every=600)  # the lake's cycle: at start, then at stop
     decided: list = []
     application.state.accord.bus.subscribe(decided.extend)
@@ -258,8 +260,7 @@ def hooked_to(folder: Path, audiences: list[str], fields: tuple[str, ...]):
 
 def test_event_to_streaming_audience_to_signed_webhook(workspace, monkeypatch) -> None:
     folder, key = workspace
-    receiver = with_webhook(folder, 'audience "Recent visitors" of person\n'
-                                    'where any event (event_type = "web.pageview" in last 30 days)\n')
+    receiver = with_webhook(folder, RECENT_VISITORS)
     server = Server(folder)
     try:
         sent = time.monotonic()
@@ -318,8 +319,7 @@ def test_a_new_persons_visit_reaches_a_streaming_webhook_before_the_lake_holds_t
     """Someone never seen before is delivered as the lake will build them, not a cycle (8 s here) later; one whose
     consent refuses marketing is kept back with a receipt saying why."""
     folder, key = workspace
-    receiver = with_webhook(folder, 'audience "Recent visitors" of person\n'
-                                    'where any event (event_type = "web.pageview" in last 30 days)\n',
+    receiver = with_webhook(folder, RECENT_VISITORS,
                             fields=("user_id",))
     server = Server(folder, ingest_every=8)
     try:
@@ -357,8 +357,7 @@ def test_a_new_visitor_sent_live_then_merged_by_the_lake_is_removed_again(worksp
     links them), so one of the two profiles ends: the destination is told, is sent the profile that stayed with
     both ids, and holds one profile for Kim."""
     folder, key = workspace
-    receiver = with_webhook(folder, 'audience "Recent visitors" of person\n'
-                                    'where any event (event_type = "web.pageview" in last 30 days)\n',
+    receiver = with_webhook(folder, RECENT_VISITORS,
                             fields=("user_id", "anonymous_id"))
     server = Server(folder, ingest_every=4)
     try:
@@ -395,28 +394,33 @@ def test_a_new_visitor_sent_live_then_merged_by_the_lake_is_removed_again(worksp
     assert held == [kept] and kept != ended, "the destination holds Kim once, under the profile that stayed"
 
 
+def known_visit(user: str, email: str, ids: str) -> list[dict]:
+    """A known person's visit: an identify with their e-mail, then a page (message ids `<ids>1`, `<ids>2`)."""
+    return recent([{"type": "identify", "userId": user, "traits": {"email": email}, "messageId": f"{ids}1"},
+                   {"type": "page", "userId": user, "messageId": f"{ids}2", "properties": {"url": "https://acme.com/"}}])
+
+
+def told_after(server: Server, key: str, receiver, messages: list[dict], told: int) -> float:
+    """Seconds from posting `messages` to the collector until the webhook has been told `told` changes in all."""
+    sent = time.monotonic()
+    assert httpx.post(f"{server.url}/v1/batch", json={"batch": messages}, auth=(key, "")).status_code == 200
+    while len(receiver.received) < told and time.monotonic() - sent < 30:
+        time.sleep(0.02)
+    return time.monotonic() - sent
+
+
 def test_a_consent_withdrawal_reaches_a_streaming_webhook_as_a_removal_within_seconds(workspace) -> None:
     """The person stays in the audience; their consent (Segment consent spec, from a CMP) now refuses marketing, so
     the webhook holding them is told they left."""
     folder, key = workspace
-    receiver = with_webhook(folder, 'audience "Recent visitors" of person\n'
-                                    'where any event (event_type = "web.pageview" in last 30 days)\n')
+    receiver = with_webhook(folder, RECENT_VISITORS)
     server = Server(folder)
     try:
-        visit = recent([{"type": "identify", "userId": "u7", "traits": {"email": "lee@acme.com"}, "messageId": "c1"},
-                        {"type": "page", "userId": "u7", "messageId": "c2", "properties": {"url": "https://acme.com/"}}])
-        assert httpx.post(f"{server.url}/v1/batch", json={"batch": visit}, auth=(key, "")).status_code == 200
-        deadline = time.monotonic() + 30
-        while not receiver.received and time.monotonic() < deadline:
-            time.sleep(0.02)
+        told_after(server, key, receiver, known_visit("u7", "lee@acme.com", "c"), 1)
         withdrawn = recent([{"type": "track", "event": "Segment Consent Preference Updated", "userId": "u7",
                              "messageId": "c3", "context": {"consent": {"categoryPreferences": {
                                  "Marketing": False, "Analytics": True}}}}])
-        sent = time.monotonic()
-        assert httpx.post(f"{server.url}/v1/batch", json={"batch": withdrawn}, auth=(key, "")).status_code == 200
-        while len(receiver.received) < 2 and time.monotonic() - sent < 30:
-            time.sleep(0.02)
-        latency = time.monotonic() - sent
+        latency = told_after(server, key, receiver, withdrawn, 2)
     finally:
         server.stop()
         receiver.close()
@@ -430,28 +434,17 @@ def test_a_consent_withdrawal_reaches_a_streaming_webhook_as_a_removal_within_se
     print(f"withdrawal → removal {latency * 1000:.0f} ms ({reason})")
 
 
-
 def test_a_new_email_reaches_a_streaming_webhook_holding_the_person_as_an_update(workspace) -> None:
     """The person stays in the audience; an identify gives them another e-mail: the webhook holding them is sent
     the person as they are now (`updated`), within a serving cycle, and nothing else."""
     folder, key = workspace
-    receiver = with_webhook(folder, 'audience "Recent visitors" of person\n'
-                                    'where any event (event_type = "web.pageview" in last 30 days)\n')
+    receiver = with_webhook(folder, RECENT_VISITORS)
     server = Server(folder)
     try:
-        visit = recent([{"type": "identify", "userId": "u8", "traits": {"email": "ray@acme.com"}, "messageId": "e1"},
-                        {"type": "page", "userId": "u8", "messageId": "e2", "properties": {"url": "https://acme.com/"}}])
-        assert httpx.post(f"{server.url}/v1/batch", json={"batch": visit}, auth=(key, "")).status_code == 200
-        deadline = time.monotonic() + 30
-        while not receiver.received and time.monotonic() < deadline:
-            time.sleep(0.02)
+        told_after(server, key, receiver, known_visit("u8", "ray@acme.com", "e"), 1)
         moved = recent([{"type": "identify", "userId": "u8", "traits": {"email": "ray@elsewhere.io"},
                          "messageId": "e3"}])
-        sent = time.monotonic()
-        assert httpx.post(f"{server.url}/v1/batch", json={"batch": moved}, auth=(key, "")).status_code == 200
-        while len(receiver.received) < 2 and time.monotonic() - sent < 30:
-            time.sleep(0.02)
-        latency = time.monotonic() - sent
+        latency = told_after(server, key, receiver, moved, 2)
         time.sleep(1.0)  # a cycle more: nothing else is sent
     finally:
         server.stop()
@@ -475,8 +468,7 @@ def health_when(server: Server, holds, seconds: float = 30) -> dict:
 def test_a_destination_added_to_accord_yaml_by_hand_is_taken_up_while_serving(workspace) -> None:
     """serve read accord.yaml once: a webhook added by hand was never sent to, and nothing said so."""
     folder, key = workspace
-    (folder / "audiences" / "hooked.aud").write_text(
-        'audience "Recent visitors" of person\nwhere any event (event_type = "web.pageview" in last 30 days)\n')
+    (folder / "audiences" / "hooked.aud").write_text(RECENT_VISITORS)
     server = Server(folder)
     receiver = None
     try:
@@ -537,8 +529,7 @@ def test_a_destination_turned_streaming_while_serving_streams(workspace) -> None
     """A worker kept the schedule it started with: a cron destination made streaming (in the web UI or
     accord.yaml) stayed on its cron until serve restarted."""
     folder, key = workspace
-    receiver = with_webhook(folder, 'audience "Recent visitors" of person\n'
-                                    'where any event (event_type = "web.pageview" in last 30 days)\n')
+    receiver = with_webhook(folder, RECENT_VISITORS)
     config = yaml.safe_load((folder / "accord.yaml").read_text())
     config["destinations"][0]["schedule"] = "0 0 1 1 *"
     (folder / "accord.yaml").write_text(yaml.safe_dump(config))

@@ -187,21 +187,26 @@ class _Interrupted(BaseException):
     """Stands for the process dying: nothing below the destination's call catches it."""
 
 
+def dying_after(ws: Workspace, change: str):  # type: ignore[no-untyped-def]
+    """The destination under test, whose `change` calls (add, update or remove) reach it, then the process dies."""
+    from accord.activation.run import open_destination
+
+    opened = open_destination(ws, ws.config.destinations[0], "prod")
+    sent = getattr(opened, change)
+
+    def send_then_die(audience, members):  # type: ignore[no-untyped-def]
+        sent(audience, members)
+        raise _Interrupted
+
+    setattr(opened, change, send_then_die)
+    return opened
+
+
 def test_a_run_cut_off_after_sending_is_settled_by_the_next(destination) -> None:
     """The first batch reaches the destination, then the run dies before recording it; the next run settles the
     changes left in flight (asking the destination, where it can say) and ends with every member held once."""
     ws, harness = destination
-    config = ws.config.destinations[0]
-    from accord.activation.run import open_destination
-
-    opened = open_destination(ws, config, "prod")
-    real_add = opened.add
-
-    def add_then_die(audience, members):  # type: ignore[no-untyped-def]
-        real_add(audience, members)
-        raise _Interrupted
-
-    opened.add = add_then_die
+    config, opened = ws.config.destinations[0], dying_after(ws, "add")
     with ws.lake() as lake:
         with pytest.raises(_Interrupted):
             deliver(ws, lake, config, destination=opened, sleep=lambda _: None)
@@ -218,17 +223,7 @@ def test_an_update_cut_off_after_sending_is_sent_again_by_the_next_run(destinati
     """The update reaches the destination, then the run dies before recording it: the member keeps what it was
     last sent, so the next run sends the update again and ends with the new address held."""
     ws, harness = destination
-    config = ws.config.destinations[0]
-    from accord.activation.run import open_destination
-
-    opened = open_destination(ws, config, "prod")
-    real_update = opened.update
-
-    def update_then_die(audience, members):  # type: ignore[no-untyped-def]
-        real_update(audience, members)
-        raise _Interrupted
-
-    opened.update = update_then_die
+    config, opened = ws.config.destinations[0], dying_after(ws, "update")
     with ws.lake() as lake:
         run(ws, lake)
         person, _ = min(eligible(lake, ws))
