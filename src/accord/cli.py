@@ -1356,7 +1356,8 @@ def print_delivery(report) -> None:  # type: ignore[no-untyped-def]
         excluded = ", ".join(f"{n} {why}" for why, n in sorted(audience.excluded.items())) or "0"
         console.print(
             f"run {report.run_id} {report.destination} ← {audience.audience}: {audience.activated} activated, "
-            f"{audience.removed} removed, {audience.updated} updated, skipped {skipped}, excluded {excluded}, {audience.failed} failed"
+            f"{audience.removed} removed, {audience.updated} updated, skipped {skipped}, excluded {excluded}, "
+            f"{audience.failed} failed"
             + (f", {audience.settled} settled from an interrupted run" if audience.settled else ""),
             highlight=False,
         )

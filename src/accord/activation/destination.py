@@ -4,7 +4,7 @@ and what it answers per member."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -192,8 +192,7 @@ def update_by_adding(destination: Destination, audience: str, members: list[Memb
     def parts(key: str | None) -> list[str]:
         return [p for p in (key or "").split(separator) if p] if separator else [key] if key else []
 
-    added = {o.profile_id: o for o in destination.add(audience, [Member(m.profile_id, m.fields, None, m.kind)
-                                                                 for m in members])}
+    added = {o.profile_id: o for o in destination.add(audience, [replace(m, key=None) for m in members])}
     outcomes: list[Outcome] = []
     stale: list[Member] = []
     for member in members:
@@ -201,7 +200,7 @@ def update_by_adding(destination: Destination, audience: str, members: list[Memb
         kept = parts(outcome.key) if outcome.status == "added" else []
         gone = [p for p in parts(member.key) if p not in kept]
         if gone:
-            stale.append(Member(member.profile_id, {}, (separator or "").join(gone), member.kind))
+            stale.append(replace(member, fields={}, key=(separator or "").join(gone)))
         if outcome.status == "added":
             outcomes.append(Outcome(member.profile_id, "updated", key=outcome.key))
         elif outcome.status == "skipped":  # no longer matched: what it held goes

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import httpx
 import pyarrow as pa
@@ -295,7 +295,7 @@ class DeliverySync:
             if held.sent is None:
                 unknown.append(member.profile_id)
             elif held.sent != self._sending[member.profile_id] and self.caps.updates:
-                updates.append(Member(member.profile_id, member.fields, held.key, member.kind))
+                updates.append(replace(member, key=held.key))
         return updates, unknown
 
     def _remember_sent(self, audience: str, profile_ids: list[str]) -> None:
@@ -331,7 +331,7 @@ class DeliverySync:
         if not rows:
             return
         if self.caps.can_check:
-            acked = acknowledged(self.lake, self.name, audience)
+            keys = {p: held.key for p, held in acknowledged(self.lake, self.name, audience).items()}
             wanted = current_members(self.lake, audience, self.fields, self.live, identities=self.caps.identities,
                                      org=self.caps.org)
             members = {m.profile_id: m for m in wanted.members}
@@ -340,8 +340,7 @@ class DeliverySync:
                 # An add is found by the member's fields (e-mail, lead ids), a remove by what the add recorded. An
                 # update is not asked about: its member keeps the fingerprint it had, so the next delta sends it
                 # again (adding is idempotent where it updates).
-                asked = [members.get(p, Member(p, kind=kind)) if change == "add"
-                         else Member(p, {}, held.key if (held := acked.get(p)) else None, kind)
+                asked = [members.get(p, Member(p, kind=kind)) if change == "add" else Member(p, {}, keys.get(p), kind)
                          for p, c, r in rows if (c, r) == (change, run_id)]
                 arrived = self.destination.reached(audience, asked, change, run_id)
                 status = "added" if change == "add" else "removed"

@@ -382,17 +382,19 @@ class FileReader:
         if len(names) > MAX_COLUMNS:
             raise FileFormatError(f"{self.named}: the header names {len(names):,} columns, more than Accord reads "
                                   f"({MAX_COLUMNS:,}, as many as an Excel sheet holds)")
+        self.one_name_each(names)
+        if nul := [name for name in names if NUL in name]:
+            raise FileFormatError(f'{self.named}: the column name "{_nul_shown(nul[0])}" holds a NUL character; '
+                                  "rename it")
+        return names
+
+    def one_name_each(self, names: list[str]) -> list[str]:
+        """`names`, refused when one is given twice or two differ only in case (SQL reads them as one name, so
+        neither could be read)."""
         twice = sorted(name for name, n in Counter(names).items() if n > 1)
         if twice:
             raise FileFormatError(f"{self.named}: the header names {', '.join(map(repr, twice))} more than once; "
                                   "give each column its own name")
-        if nul := [name for name in names if NUL in name]:
-            raise FileFormatError(f'{self.named}: the column name "{_nul_shown(nul[0])}" holds a NUL character; '
-                                  "rename it")
-        return self.one_name_in_any_case(names)
-
-    def one_name_in_any_case(self, names: list[str]) -> list[str]:
-        """`names`, refused when two differ only in case: SQL reads them as one name, so neither could be read."""
         by_case: dict[str, list[str]] = {}
         for name in names:
             by_case.setdefault(name.casefold(), []).append(name)
@@ -471,7 +473,7 @@ class FileReader:
             yield self._named_once(_jsonl_chunk(records, rows, malformed))
 
     def _named_once(self, chunk: RawChunk) -> RawChunk:
-        self.one_name_in_any_case(chunk.columns)
+        self.one_name_each(chunk.columns)
         return chunk
 
 

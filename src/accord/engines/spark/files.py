@@ -177,7 +177,7 @@ def _jsonl(spark: Any, reader: FileReader) -> RawFrame:
     good = frame.where(F.col("parsed.error").isNull())
     first_seen = (good.select(F.explode(F.map_keys("parsed.record")).alias("key"), ROW_COLUMN)
                   .groupBy("key").agg(F.min(ROW_COLUMN).alias("at")).orderBy("at", "key").collect())
-    keys = reader.one_name_in_any_case([r["key"] for r in first_seen])
+    keys = reader.one_name_each([r["key"] for r in first_seen])
     return RawFrame(good.select(*[F.col("parsed.record").getItem(k) for k in keys], ROW_COLUMN).toDF(*keys, ROW_COLUMN),
                     malformed, strict=False)
 
