@@ -85,8 +85,8 @@ def test_the_same_workbook_read_from_another_sheet_is_another_input(lake, tmp_pa
 
 @pytest.mark.parametrize(("name", "content", "sheet", "said"), [
     ("renamed.xlsx", b"Id,Email\n1,a@x.com\n", None, "not a readable Excel workbook"),
-    ("old.xls", b"\xd0\xcf\x11\xe0", None, "save an Excel 97-2003 workbook as .xlsx or as CSV UTF-8"),
-    ("list.csv", b"Id,Email\n1,a@x.com\n", "Day 1", "--sheet is for .xlsx files"),
+    ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", None, "not a readable Excel 97-2003 workbook"),
+    ("list.csv", b"Id,Email\n1,a@x.com\n", "Day 1", "--sheet is for .xlsx and .xls files"),
 ])
 def test_what_is_no_workbook_is_refused_by_name(tmp_path: Path, name: str, content: bytes, sheet: str | None,
                                                 said: str) -> None:

@@ -353,7 +353,7 @@ def generate_cmd(
 
 @ingest_app.command("files")
 def ingest_files(
-    path: Annotated[Path, typer.Argument(help="A CSV, JSONL, Parquet or Excel (.xlsx) file, or a folder with "
+    path: Annotated[Path, typer.Argument(help="A CSV, JSONL, Parquet or Excel (.xlsx, .xls) file, or a folder with "
                                               "manifest.yaml.")],
     mapping: Annotated[Optional[str], typer.Option(help="Mapping YAML file or shipped mapping name.")] = None,
     entity: Annotated[Optional[str], typer.Option(help=f"Target entity: {', '.join(ENTITIES)}.")] = None,
@@ -695,7 +695,7 @@ def mappings_list() -> None:
 
 @mappings_app.command("check")
 def mappings_check(
-    path: Annotated[Path, typer.Argument(help="A CSV, JSONL, Parquet or Excel (.xlsx) file.")],
+    path: Annotated[Path, typer.Argument(help="A CSV, JSONL, Parquet or Excel (.xlsx, .xls) file.")],
     mapping: Annotated[Optional[str], typer.Option(
         help="Mapping file or shipped name (default: the best fit).")] = None,
     rows: Annotated[int, typer.Option(min=0, max=MAX_COUNT, help="Mapped rows shown.")] = 5,

@@ -52,11 +52,16 @@ from accord.sources.json_array import (
 )
 from accord.sources.mappings import resolve_mapping
 from accord.sources.quotes import LINE_BREAKS, holds_line_break, runaway_quotes
-from accord.sources.spreadsheets import WORKBOOKS, UnreadableWorkbook, sheet_rows
+from accord.sources.spreadsheets import WORKBOOKS, UnreadableWorkbook
 from accord.sources.transcode import UTF8, Transcoded, checked_encoding
+from accord.sources.workbooks import workbook_rows
+from accord.sources.xls import BIFF
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".tab": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-           ".json": "json", ".parquet": "parquet", **{suffix: "xlsx" for suffix in WORKBOOKS}}
+           ".json": "json", ".parquet": "parquet", **{suffix: "xlsx" for suffix in WORKBOOKS}, ".xls": "xls"}
+WORKBOOK_FORMATS = ("xlsx", "xls", "html")
+"""Formats read as a sheet of cells, in this process (an `.xls` file may hold an HTML table, as a web application's
+export does: "html")."""
 CSV_BLOCK_BYTES = 32 << 20
 ROWS_PER_CHUNK = 200_000
 BOM = b"\xef\xbb\xbf"
@@ -107,9 +112,8 @@ def detect_format(path: Path) -> str:
     try:
         return FORMATS[suffix]
     except KeyError:
-        hint = "; save an Excel 97-2003 workbook as .xlsx or as CSV UTF-8" if suffix == ".xls" else ""
         raise FileFormatError(f"{path}: unknown file type {suffix!r}; use one of {', '.join(FORMATS)} (or one of "
-                              f"them compressed: {', '.join(OPENERS)}, {ZIP} of one file){hint}") from None
+                              f"them compressed: {', '.join(OPENERS)}, {ZIP} of one file)") from None
 
 
 def _utf16(path: Path) -> bool:
@@ -150,17 +154,21 @@ class FileReader:
                 raise FileFormatError(str(err)) from None
         if self.format == "json" and path.is_file():
             self.format = self._json_kind()
+        if self.format == "xls" and path.is_file():
+            self.format = self._xls_kind()
         self.strict_columns = self.format not in ("jsonl", "json")
         named = checked_encoding(encoding) if encoding else "utf-8"
         self.encoding = "utf-8-sig" if named in UTF8 else named
         """The CSV file's text encoding (UTF-8 unless named): a spreadsheet may save another."""
         self.sheet = sheet
         """The workbook's sheet to read (its first unless named)."""
-        if self.format != "csv" and self.encoding != "utf-8-sig":
+        if self.format in ("jsonl", "json", "parquet", "xlsx") and self.encoding != "utf-8-sig":
             raise FileFormatError(f"{path}: JSON lines are UTF-8 (RFC 8259), and Parquet and Excel hold typed "
-                                  "values: --encoding is for CSV files")
-        if self.format != "xlsx" and sheet is not None:
-            raise FileFormatError(f"{path}: only an Excel workbook has sheets: --sheet is for .xlsx files")
+                                  "values: --encoding is for CSV files (and .xls ones, which may be text)")
+        if self.format == "html" and sheet is not None:
+            raise FileFormatError(f"{path} is an HTML table saved as .xls, which has no sheets: leave out --sheet")
+        if self.format not in WORKBOOK_FORMATS and sheet is not None:
+            raise FileFormatError(f"{path}: only an Excel workbook has sheets: --sheet is for .xlsx and .xls files")
         if self.format != "parquet" and self.encoding == "utf-8-sig" and _utf16(self.path):
             raise FileFormatError(f"{path} is UTF-16 text (as a spreadsheet's 'Unicode Text' saves it): load it with "
                                   "--encoding utf-16, or save it as UTF-8 (CSV UTF-8)")
@@ -179,6 +187,16 @@ class FileReader:
                 raise FileFormatError(f"{self.named}: one JSON object over several lines; Accord reads a JSON array of "
                                       "objects, or JSON lines (an object a line)") from None
         return "jsonl"
+
+    def _xls_kind(self) -> str:
+        """What an `.xls` file holds: a workbook (Excel 97-2003's, or an .xlsx renamed: `xls`), an HTML table
+        (`html`), or text, as web applications also save under that name (`csv`)."""
+        with self.path.open("rb") as f:
+            start = f.read(512)
+        if start.startswith((BIFF, b"PK\x03\x04")):
+            return "xls"
+        text = start.decode("utf-16", "replace") if start[:2] in (b"\xff\xfe", b"\xfe\xff") else start.decode("latin-1")
+        return "html" if text.lstrip("\ufeff\xef\xbb\xbf \t\r\n").startswith("<") else "csv"
 
     @cached_property
     def separator_line(self) -> tuple[int, str] | None:
@@ -238,8 +256,8 @@ class FileReader:
             return self._csv()
         if self.format == "parquet":
             return self._parquet()
-        if self.format == "xlsx":
-            return self._xlsx()
+        if self.format in WORKBOOK_FORMATS:
+            return self._sheet()
         if self.format == "json":
             return self._json_array()
         return self._jsonl()
@@ -421,12 +439,16 @@ class FileReader:
             start += batch.num_rows
             yield RawChunk(pa.Table.from_batches([batch]).append_column(ROW_COLUMN, pa.array(rows)))
 
-    def _xlsx(self) -> Iterator[RawChunk]:
+    def _sheet(self) -> Iterator[RawChunk]:
         """The sheet's first row that holds a value is its header; a row with values past the header's last column
         is malformed."""
         try:
-            rows = sheet_rows(self.path, self.sheet)
+            rows = workbook_rows(self.path, self.sheet, None if self.encoding == "utf-8-sig" else self.encoding,
+                                 html=self.format == "html")
             header = next(rows, None)
+            if header is None and self.format == "html":
+                raise FileFormatError(f"{self.named}: an HTML page saved as .xls that holds no table (an export whose "
+                                      "session had expired saves the login page): export it again")
             if header is None:
                 raise FileFormatError(f"{self.named}: the sheet is empty (no header row)")
             names = self.usable_names(header_names([name or "" for name in header]))

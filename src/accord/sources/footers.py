@@ -1,10 +1,11 @@
-"""The footer a Salesforce report export ends with (Salesforce Classic's CSV): lines after the records that are
-no records, found so that readers stop before them instead of quarantining each."""
+"""The footer a Salesforce report export ends with (Salesforce Classic's CSV, and the HTML table it saves as .xls):
+lines after the records that are no records, found so that readers stop before them instead of quarantining each."""
 
 from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,3 +51,18 @@ def report_footer(path: Path) -> Footer | None:
         return None  # without the empty lines before it, the copyright may be a quoted value's last line
     kept = lines[first:]
     return Footer(starts[first], sum(1 for line in kept if line.strip()), len(kept))
+
+
+def without_report_footer(rows: Iterator[list[str | None]]) -> Iterator[list[str | None]]:
+    """A sheet's rows that hold a value, but for Salesforce's copyright row and the rows of one value after it, at
+    most LINES_AFTER, when they end the sheet."""
+    held: list[list[str | None]] = []
+    for row in rows:
+        values = [value for value in row if value is not None]
+        if held or (len(values) == 1 and COPYRIGHT.fullmatch(values[0].strip())):
+            held.append(row)
+            if len(values) > 1 or len(held) > LINES_AFTER + 1:
+                yield from held
+                held = []
+            continue
+        yield row

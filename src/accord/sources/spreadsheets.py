@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
 from xml.etree.ElementTree import ParseError
@@ -42,8 +43,7 @@ def sheet_rows(path: Path, sheet: str | None = None) -> Iterator[list[str | None
         book = load_workbook(path, read_only=True, data_only=True)
         try:
             if sheet is not None and sheet not in book.sheetnames:
-                raise UnreadableWorkbook(f"{path} has no sheet {sheet!r}; its sheets: "
-                                         f"{', '.join(map(repr, book.sheetnames))}")
+                raise no_sheet(path, sheet, book.sheetnames)
             chosen = book[sheet] if sheet is not None else book.worksheets[0]
             # The sheet's XML is parsed as its rows are read: a broken or hostile one fails here, not on opening.
             leading = chosen.iter_rows(max_row=EXCEL_ROWS, max_col=WIDEST, values_only=True)
@@ -63,6 +63,22 @@ def sheet_rows(path: Path, sheet: str | None = None) -> Iterator[list[str | None
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError, ParseError) as err:
         said = " ".join(str(err).split())  # openpyxl's messages run over several lines
         raise UnreadableWorkbook(f"{path}: not a readable Excel workbook ({type(err).__name__}: {said})") from None
+
+
+def no_sheet(path: Path, sheet: str, names: list[str]) -> UnreadableWorkbook:
+    return UnreadableWorkbook(f"{path} has no sheet {sheet!r}; its sheets: {', '.join(map(repr, names))}")
+
+
+def table_rows(rows: Iterator[list[object]]) -> Iterator[list[str | None]]:
+    """Of rows read once, those that hold a value, as text: the header (see `_header`) first, then those under it."""
+    numbered = ((number, values) for number, row in enumerate(rows, 1) if (values := _trimmed(row)))
+    leading = list(itertools.islice(numbered, TITLE_ROWS + 2))
+    found = _header(iter(leading))
+    if found is None:
+        return
+    number, header = found
+    yield header
+    yield from (values for at, values in itertools.chain(leading, numbered) if at > number)
 
 
 def _header(rows: Iterator[tuple[int, list[str | None]]]) -> tuple[int, list[str | None]] | None:
@@ -97,7 +113,7 @@ def _check_sizes(path: Path) -> None:
                     "CSV UTF-8")
 
 
-def _trimmed(row: tuple[object, ...]) -> list[str | None]:
+def _trimmed(row: Sequence[object]) -> list[str | None]:
     """A row's values as text, its blank cells after the last value left out."""
     values = [cell_text(value) for value in row]
     while values and values[-1] is None:

@@ -40,7 +40,7 @@ from accord.identity.stitch import pointer_roots
 from accord.ingest.loader import Batch, IngestResult, ingest_batch, keyed_select
 from accord.lake.sql import DUCKDB_TYPES, ident, literal
 from accord.lake.store import Lake
-from accord.sources.files import FileJob, FileReader, load_file
+from accord.sources.files import WORKBOOK_FORMATS, FileJob, FileReader, load_file
 
 
 def open_engine(lake: Lake, settings: SparkConfig | None = None) -> SparkEngine:
@@ -131,7 +131,7 @@ class SparkEngine:
         Excel workbook (at most 1,048,576 rows a sheet, which Spark has no reader for) is read here, as the
         lake's engine reads it, as is a JSON array, which Spark would read whole as one value."""
         file = FileReader(job.path, job.encoding, job.sheet)
-        if file.format in ("xlsx", "json"):
+        if file.format in (*WORKBOOK_FORMATS, "json"):
             return load_file(self.lake, job, on_rows, file)  # opened once: a compressed one decompressed once
         mapped: list[MappedFile] = []
 
