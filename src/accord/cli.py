@@ -6,6 +6,7 @@ import io
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -353,8 +354,9 @@ def generate_cmd(
 
 @ingest_app.command("files")
 def ingest_files(
-    path: Annotated[Path, typer.Argument(help="A CSV, JSONL, Parquet or Excel (.xlsx, .xls) file, or a folder with "
-                                              "manifest.yaml.")],
+    path: Annotated[Path, typer.Argument(help="A CSV, JSONL, Parquet or Excel (.xlsx, .xls) file, a folder with "
+                                              "manifest.yaml, or a Salesforce Data Export (a zip of it, or the "
+                                              "folder it was extracted into).")],
     mapping: Annotated[Optional[str], typer.Option(help="Mapping YAML file or shipped mapping name.")] = None,
     entity: Annotated[Optional[str], typer.Option(help=f"Target entity: {', '.join(ENTITIES)}.")] = None,
     instance: Annotated[Optional[str], typer.Option(help="Source instance id (overrides the mapping's).")] = None,
@@ -369,15 +371,20 @@ def ingest_files(
 ) -> None:
     """Ingest files through a mapping (read and mapped on the workspace's engine); bad records go to quarantine,
     the rest load."""
+    from accord.connectors.salesforce.export import data_export, holds_data_export
     from accord.engines.registry import workspace_engine
     from accord.ingest.mapping import MappingError
     from accord.sources.files import FileJob, jobs_from_manifest
     from accord.sources.mappings import resolve_mapping
 
-    with user_errors():
+    with user_errors(), tempfile.TemporaryDirectory(prefix="accord-export-") as extracted:
         ws = open_workspace(workspace)
         schema = ws.schema
-        if path.is_dir():
+        unread: list[str] = []
+        if mapping is None and holds_data_export(path):
+            export = data_export(path, Path(extracted), instance, schema)
+            jobs, unread = export.jobs, export.unread
+        elif path.is_dir():
             jobs = jobs_from_manifest(path, schema)
         elif not path.exists():
             raise FileNotFoundError(f"no such file: {path}")
@@ -395,6 +402,8 @@ def ingest_files(
         with ws.lake(sandbox) as lake:
             results = ingest_jobs(workspace_engine(ws, lake, engine), jobs)
     print_results(results)
+    if unread:
+        console.print(f"not loaded, no shipped mapping reads them: {names_listed(unread)}", highlight=False)
 
 
 @quarantine_app.command("list")

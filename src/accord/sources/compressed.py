@@ -12,7 +12,7 @@ import shutil
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -48,12 +48,31 @@ def decompressed(path: Path, folder: Path) -> Path:
     compressed file. CompressedFileError when the data is broken or would leave the disk with less than `SPARE`."""
     if not compressed(path):
         return path
-    target = folder / plain_name(path).name
+    return _copied(path, _opened(path), folder / plain_name(path).name)
+
+
+def zipped_files(path: Path) -> list[zipfile.ZipInfo]:
+    """The files a zip holds (folders and what a Mac adds left out); CompressedFileError when it is no zip."""
     try:
-        with _opened(path) as data, target.open("wb") as out:
+        with zipfile.ZipFile(path) as archive:
+            return [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith(SKIPPED[0])
+                    and not m.filename.endswith(SKIPPED[1])]
+    except (OSError, zipfile.BadZipFile) as err:
+        raise CompressedFileError(f"{path}: not a readable .zip file ({err})") from None
+
+
+def extracted(path: Path, member: zipfile.ZipInfo, folder: Path) -> Path:
+    """One file of the zip at `path`, written into `folder` under its own name (never a path the zip names)."""
+    return _copied(path, _member_opened(path, member), folder / member.filename.rsplit("/", 1)[-1])
+
+
+def _copied(path: Path, opened: AbstractContextManager[IO[bytes]], target: Path) -> Path:
+    """What `opened` reads written to `target`, stopping before the disk has less than `SPARE` left."""
+    try:
+        with opened as data, target.open("wb") as out:
             while block := data.read(BLOCK):
-                if shutil.disk_usage(folder).free - len(block) < SPARE:
-                    raise CompressedFileError(f"{path}: decompressed, it would fill the disk of {folder} (past "
+                if shutil.disk_usage(target.parent).free - len(block) < SPARE:
+                    raise CompressedFileError(f"{path}: decompressed, it would fill the disk of {target.parent} (past "
                                               f"{out.tell() + len(block):,} bytes); decompress it where there is room")
                 out.write(block)
     except (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, RuntimeError) as err:
@@ -68,19 +87,19 @@ def _opened(path: Path) -> Iterator[IO[bytes]]:
         with OPENERS[path.suffix.lower()](path, "rb") as data:
             yield data
         return
-    member = _member(path)
+    with _member_opened(path, _member(path)) as data:
+        yield data
+
+
+@contextmanager
+def _member_opened(path: Path, member: zipfile.ZipInfo) -> Iterator[IO[bytes]]:
     with zipfile.ZipFile(path) as archive, archive.open(member) as data:
         yield data
 
 
 def _member(path: Path) -> zipfile.ZipInfo:
     """The one file a zip holds; CompressedFileError naming them when it holds several, or none."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            files = [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith(SKIPPED[0])
-                     and not m.filename.endswith(SKIPPED[1])]
-    except (OSError, zipfile.BadZipFile) as err:
-        raise CompressedFileError(f"{path}: not a readable .zip file ({err})") from None
+    files = zipped_files(path)
     if len(files) != 1:
         held = ", ".join(m.filename for m in files[:10]) + (", …" if len(files) > 10 else "")
         raise CompressedFileError(f"{path}: a zip holding {len(files)} files ({held or 'none'}); extract it and name "

@@ -727,6 +727,12 @@ class FileJob:
     """A CSV file's text encoding, when not UTF-8."""
     sheet: str | None = None
     """An Excel workbook's sheet, when not its first."""
+    named: str | None = None
+    """What the file is to the user when `path` is a copy of it (a file of an export's zip: `WE_..._1.ZIP/Lead.csv`)."""
+
+    @property
+    def source_name(self) -> str:
+        return self.named or str(self.path)
 
 
 def jobs_from_manifest(folder: Path, schema: Schema = STANDARD) -> list[FileJob]:
@@ -764,7 +770,7 @@ def load_file(lake: Lake, job: FileJob, on_rows: Callable[[int], None] | None = 
         lake,
         job.mapping,
         reader.chunks(),
-        source_name=str(job.path),
+        source_name=job.source_name,
         fingerprint=reader.fingerprint(),
         source_instance_id=job.source_instance_id,
         strict_columns=reader.strict_columns,

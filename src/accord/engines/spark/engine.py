@@ -155,7 +155,7 @@ class SparkEngine:
             return True
 
         with self._staging() as folder:
-            result = ingest_batch(self.lake, job.mapping, fill, source_name=str(job.path),
+            result = ingest_batch(self.lake, job.mapping, fill, source_name=job.source_name,
                                   fingerprint=file.fingerprint(), source_instance_id=job.source_instance_id,
                                   read=read)
         result.footer_lines = file.footer_lines

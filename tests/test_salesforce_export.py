@@ -1,0 +1,131 @@
+"""A Salesforce org's Data Export (Setup → Data Export): a zip of one CSV per object, every field of the object
+under its API name, booleans as 0/1. `accord ingest files` loads the objects Accord reads as the org's records and
+names the files it leaves."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from accord.cli import app
+from accord.connectors.salesforce.export import data_export, long_id
+from accord.engines.registry import open_engine
+from accord.sources.files import load_file
+from accord.workspace import Workspace
+
+ORG = "00D5e0000012345EAA"
+ZIP_NAME = "WE_00D5e0000012345_1.ZIP"  # as Salesforce names it: the org's 15-character id
+STAMP = "2026-11-20T10:00:00.000Z"
+EXPORT = {
+    "Account.csv": (["Id", "IsDeleted", "MasterRecordId", "Name", "Type", "ParentId", "BillingCity", "BillingState",
+                     "BillingCountry", "Phone", "Website", "Industry", "AnnualRevenue", "NumberOfEmployees", "OwnerId",
+                     "CreatedDate", "CreatedById", "LastModifiedDate", "SystemModstamp", "ABM_Tier__c"],
+                    [["0015e00000XyZabAAF", "0", "", "Acme Corp", "Customer", "", "Austin", "TX", "United States",
+                      "+1 512 555 0100", "https://acme.com", "Software", "25000000", "120", "0055e000001AbCdAAJ",
+                      STAMP, "0055e000001AbCdAAJ", STAMP, STAMP, "Tier 1"]]),
+    "Contact.csv": (["Id", "IsDeleted", "AccountId", "LastName", "FirstName", "Salutation", "MailingCity",
+                     "MailingCountry", "Phone", "Email", "Title", "Department", "LeadSource", "HasOptedOutOfEmail",
+                     "DoNotCall", "OwnerId", "CreatedDate", "LastModifiedDate", "SystemModstamp"],
+                    [["0035e00000AbCdEAAV", "0", "0015e00000XyZabAAF", "Müller", "José", "Mr.", "Austin",
+                      "United States", "", "Jose.Muller@Acme.com", "CTO", "IT", "Web", "1", "0",
+                      "0055e000001AbCdAAJ", STAMP, STAMP, STAMP]]),
+    "Lead.csv": (["Id", "IsDeleted", "LastName", "FirstName", "Title", "Company", "City", "Country", "Phone", "Email",
+                  "Website", "LeadSource", "Status", "IsConverted", "ConvertedDate", "ConvertedAccountId",
+                  "ConvertedContactId", "HasOptedOutOfEmail", "DoNotCall", "CreatedDate", "LastModifiedDate",
+                  "SystemModstamp"],
+                 [["00Q5e00000AbCdEEAV", "0", "Roe", "Joe", "VP Sales", "Beta", "Berlin", "Germany", "", "joe@beta.io",
+                   "beta.io", "Webinar", "Open - Not Contacted", "0", "", "", "", "0", "0", STAMP, STAMP, STAMP]]),
+    "Opportunity.csv": (["Id", "IsDeleted", "AccountId", "Name", "StageName", "Amount", "Probability", "CloseDate",
+                         "Type", "LeadSource", "IsClosed", "IsWon", "ForecastCategoryName", "CampaignId",
+                         "CreatedDate", "LastModifiedDate", "SystemModstamp"],
+                        [["0065e00000Opp01AAA", "0", "0015e00000XyZabAAF", "Acme renewal", "Negotiation/Review",
+                          "120000", "90", "2026-12-31", "Existing Business", "", "0", "0", "Commit", "", STAMP, STAMP,
+                          STAMP]]),
+    "OpportunityContactRole.csv": (["Id", "OpportunityId", "ContactId", "Role", "IsPrimary", "CreatedDate",
+                                    "LastModifiedDate", "SystemModstamp", "IsDeleted"],
+                                   [["00K5e00000Ocr01AAA", "0065e00000Opp01AAA", "0035e00000AbCdEAAV",
+                                     "Decision Maker", "1", STAMP, STAMP, STAMP, "0"]]),
+    "User.csv": (["Id", "Username", "Email"], [["0055e000001AbCdAAJ", "admin@acme.com", "admin@acme.com"]]),
+    "Task.csv": (["Id", "WhoId", "Subject"], [["00T5e00000Tsk01AAA", "0035e00000AbCdEAAV", "Call"]]),
+}
+
+
+def csv_text(header: list[str], rows: list[list[str]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL).writerows([header, *rows])
+    return out.getvalue()
+
+
+def export_zip(folder: Path) -> Path:
+    path = folder / ZIP_NAME
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, (header, rows) in EXPORT.items():
+            archive.writestr(name, csv_text(header, rows))
+        archive.writestr("Attachments/00P5e00000Att01AAA", b"%PDF-1.4 ...")
+    return path
+
+
+def test_a_data_export_zip_loads_the_objects_accord_reads_as_the_orgs_records(tmp_path: Path) -> None:
+    runner = CliRunner()
+    ws = tmp_path / "ws"
+    assert runner.invoke(app, ["init", str(ws)]).exit_code == 0
+    loaded = runner.invoke(app, ["ingest", "files", str(export_zip(tmp_path)), "-w", str(ws)])
+    assert loaded.exit_code == 0, loaded.output
+    said = " ".join(loaded.output.split())
+    for name in ("Account.csv", "Contact.csv", "Lead.csv", "Opportunity.csv", "OpportunityContactRole.csv"):
+        assert name in said
+    assert "not loaded, no shipped mapping reads them: Attachments/00P5e00000Att01AAA, Task.csv, User.csv" in said
+    assert "Account.csv: not mapped — MasterRecordId, OwnerId, CreatedById, ABM_Tier__c" in said
+
+    with Workspace.load(ws).lake() as lake:
+        people = lake.query("SELECT source_id, source_instance_id, email, email_opt_out, account_key "
+                            "FROM person_current ORDER BY source_id")
+        assert [(p["source_id"], p["email"], p["email_opt_out"]) for p in people] == [
+            ("0035e00000AbCdEAAV", "jose.muller@acme.com", True), ("00Q5e00000AbCdEEAV", "joe@beta.io", False)]
+        assert {p["source_instance_id"] for p in people} == {ORG}, "the same records the org's API sync reads"
+        [deal] = lake.query("SELECT amount, is_closed, account_key FROM opportunity_current")
+        assert (deal["amount"], deal["is_closed"]) == (120000, False)
+        assert deal["account_key"] == people[0]["account_key"]
+        [role] = lake.query("SELECT role, is_primary FROM opportunity_person_current")
+        assert (role["role"], role["is_primary"]) == ("Decision Maker", True)
+        batches = lake.query("SELECT source_name FROM batches ORDER BY batch_id")
+    assert batches[0]["source_name"].endswith(f"{ZIP_NAME}/Account.csv"), "known by the zip it came in"
+
+    again = runner.invoke(app, ["ingest", "files", str(tmp_path / ZIP_NAME), "-w", str(ws)])
+    assert again.exit_code == 0, again.output
+    with Workspace.load(ws).lake() as lake:
+        assert lake.scalar("SELECT count(*) FROM batches") == 5, "each file recognised: none loaded twice"
+
+
+def test_an_extracted_export_loads_from_its_folder(lake, tmp_path: Path, engine: str) -> None:
+    folder = tmp_path / "export"
+    with zipfile.ZipFile(export_zip(tmp_path)) as archive:
+        archive.extractall(folder)
+    export = data_export(folder, tmp_path / "unused", instance=ORG)
+    assert [job.path.name for job in export.jobs] == ["Account.csv", "Contact.csv", "Lead.csv", "Opportunity.csv",
+                                                      "OpportunityContactRole.csv"]
+    results = [load_file(lake, job) if engine == "duckdb" else open_engine(engine, lake).load_file(job)
+               for job in export.jobs]
+    assert [(r.loaded, r.quarantined) for r in results] == [(1, 0)] * 5
+    assert lake.scalar("SELECT count(DISTINCT source_instance_id) FROM person_current") == 1
+
+
+@pytest.mark.parametrize(("short", "full"), [("00D5e0000012345", ORG), ("a0D30000001n7Pi", "a0D30000001n7PiEAI"),
+                                             ("001ZZZZZzzzzz99", "001ZZZZZzzzzz99YHA"), (ORG, ORG)])
+def test_an_orgs_15_character_id_is_its_18_character_one(short: str, full: str) -> None:
+    assert long_id(short) == full
+
+
+def test_a_zip_that_is_no_export_still_asks_for_its_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "leads.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("leads.csv", "Id,Email\n1,a@x.com\n")
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", str(tmp_path / "ws")]).exit_code == 0
+    asked = runner.invoke(app, ["ingest", "files", str(path), "-w", str(tmp_path / "ws")])
+    assert asked.exit_code == 1 and "name the mapping that reads it with --mapping" in asked.output
