@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 from accord.cli import app
 from accord.connectors.salesforce.export import data_export, long_id
 from accord.engines.registry import open_engine
+from accord.lake.custom_fields import declare
+from accord.model.schema import CustomObject, Schema
 from accord.sources.files import load_file
 from accord.workspace import Workspace
 
@@ -129,3 +131,24 @@ def test_a_zip_that_is_no_export_still_asks_for_its_mapping(tmp_path: Path) -> N
     assert runner.invoke(app, ["init", str(tmp_path / "ws")]).exit_code == 0
     asked = runner.invoke(app, ["ingest", "files", str(path), "-w", str(tmp_path / "ws")])
     assert asked.exit_code == 1 and "name the mapping that reads it with --mapping" in asked.output
+
+
+def test_a_declared_custom_objects_file_loads_by_its_own_mapping(lake, tmp_path: Path) -> None:
+    """`Subscription__c.csv` beside the standard objects: declared in the workspace's schema, it loads after them,
+    linked to its account as the org's API sync links it."""
+    obj = CustomObject(name="Subscription__c", related_to="account", relation_column="Account__c",
+                       fields=[{"name": "Seats__c", "type": "integer"}, {"name": "Status__c"}])
+    schema = Schema(tuple(obj.custom_fields()), (obj,))
+    declare(lake, schema.custom, schema.objects)
+    path = export_zip(tmp_path)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("Subscription__c.csv", csv_text(
+            ["Id", "OwnerId", "IsDeleted", "Name", "Account__c", "Seats__c", "Status__c", "SystemModstamp"],
+            [["a015e00000SUB0001AAA", "0055e000001AbCdAAJ", "0", "S-1", "0015e00000XyZabAAF", "25", "Active", STAMP]]))
+    export = data_export(path, tmp_path / "extracted", schema=schema)
+    assert [job.path.name for job in export.jobs][-1] == "Subscription__c.csv"
+    assert export.unread == ["Attachments/00P5e00000Att01AAA", "Task.csv", "User.csv"]
+    for job in export.jobs:
+        load_file(lake, job)
+    [row] = lake.query('SELECT account_key, "Seats__c" FROM "Subscription__c_current"')
+    assert row == {"account_key": f"0015e00000XyZabAAF@{ORG}.Salesforce", "Seats__c": 25}

@@ -381,7 +381,7 @@ def ingest_files(
         ws = open_workspace(workspace)
         schema = ws.schema
         unread: list[str] = []
-        if mapping is None and holds_data_export(path):
+        if mapping is None and holds_data_export(path, schema):
             export = data_export(path, Path(extracted), instance, schema)
             jobs, unread = export.jobs, export.unread
         elif path.is_dir():

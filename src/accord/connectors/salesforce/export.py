@@ -6,17 +6,15 @@ gives the org's id, so they are the same records the org's API sync reads."""
 from __future__ import annotations
 
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from accord.connectors.salesforce.config import SALESFORCE_OBJECTS
-from accord.connectors.salesforce.source import mapping_name
+from accord.connectors.salesforce.source import object_mapping
 from accord.ingest.compile import ID_CHECKSUM
 from accord.model.schema import STANDARD, Schema
 from accord.sources.compressed import ZIP, extracted, zipped_files
 from accord.sources.files import FileJob
-from accord.sources.mappings import resolve_mapping
 
 ZIP_NAME = re.compile(r"WE_(00D[0-9A-Za-z]{12}(?:[0-9A-Za-z]{3})?)_\d+", re.IGNORECASE)
 """How Salesforce names an export's zip files: its org's id, then the file's number."""
@@ -30,25 +28,25 @@ class DataExport:
     unread: list[str] = field(default_factory=list)
 
 
-def holds_data_export(path: Path) -> bool:
+def holds_data_export(path: Path, schema: Schema = STANDARD) -> bool:
     """Is `path` a zip, or a folder without manifest.yaml, holding a CSV file named as an object Accord reads?"""
-    return bool(_object_files(path)[0])
+    return bool(_object_files(path, schema)[0])
 
 
 def data_export(path: Path, folder: Path, instance: str | None = None, schema: Schema = STANDARD) -> DataExport:
     """The export at `path` as file jobs; a zip's files that load are extracted into `folder` first. `instance`
     names the records' source instance; by default the org's id, when the zip's name says it."""
-    objects, others = _object_files(path)
+    objects, others = _object_files(path, schema)
     org = ZIP_NAME.match(path.name)
     instance = instance or (long_id(org[1]) if org else None)
     export = DataExport(unread=sorted(others, key=str.lower))
-    for sobject in SALESFORCE_OBJECTS:
-        if sobject not in objects:
-            continue
-        name = objects[sobject]
-        copy = extracted(path, _zipped(path, name), folder) if _is_zip(path) else path / name
-        export.jobs.append(FileJob(copy, resolve_mapping(mapping_name(sobject), schema=schema), instance,
-                                   named=f"{path}/{name}" if _is_zip(path) else None))
+    if not _is_zip(path):
+        export.jobs = [FileJob(path / name, object_mapping(o, schema), instance) for o, name in objects.items()]
+        return export
+    folder.mkdir(parents=True, exist_ok=True)
+    members = {m.filename: m for m in zipped_files(path)}
+    export.jobs = [FileJob(extracted(path, members[name], folder), object_mapping(o, schema), instance,
+                           named=f"{path}/{name}") for o, name in objects.items()]
     return export
 
 
@@ -61,29 +59,27 @@ def long_id(text: str) -> str:
                           for s in (0, 5, 10))
 
 
-def _object_files(path: Path) -> tuple[dict[str, str], list[str]]:
-    """Object → the name of its CSV file in the export, and the names of its other files."""
+def _object_files(path: Path, schema: Schema) -> tuple[dict[str, str], list[str]]:
+    """Object → the name of its CSV file in the export (standard objects first, as they link, then the declared
+    custom ones), and the names of its other files."""
     if _is_zip(path):
         names = [m.filename for m in zipped_files(path)]
     elif path.is_dir() and not (path / "manifest.yaml").exists():
         names = [p.name for p in path.iterdir() if p.is_file()]
     else:
         return {}, []
-    by_stem = {o.lower(): o for o in SALESFORCE_OBJECTS}
-    objects: dict[str, str] = {}
+    read = [*SALESFORCE_OBJECTS, *(o.name for o in schema.objects)]
+    by_stem = {o.lower(): o for o in read}
+    found: dict[str, str] = {}
     others = []
     for name in names:
         stem, dot, suffix = name.rpartition(".")
         if "/" not in name and dot and suffix.lower() == "csv" and stem.lower() in by_stem:
-            objects[by_stem[stem.lower()]] = name
+            found[by_stem[stem.lower()]] = name
         else:
             others.append(name)
-    return objects, others
+    return {o: found[o] for o in read if o in found}, others
 
 
 def _is_zip(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() == ZIP
-
-
-def _zipped(path: Path, name: str) -> zipfile.ZipInfo:
-    return next(m for m in zipped_files(path) if m.filename == name)

@@ -37,6 +37,11 @@ def mapping_name(sobject: str) -> str:
     return "salesforce/" + re.sub(r"(?<!^)(?=[A-Z])", "_", sobject).lower()
 
 
+def object_mapping(sobject: str, schema: Schema) -> Mapping:
+    """The mapping that reads an object: a declared custom object's own, a standard one's shipped mapping."""
+    return resolve_mapping(sobject if schema.object(sobject) else mapping_name(sobject), schema=schema)
+
+
 class SalesforceSource:
     """Reads one org into one sandbox's lake; checkpoints (job, locator, cursor per object) live in that lake."""
 
@@ -48,9 +53,8 @@ class SalesforceSource:
             raise MappingError(f"source {config.name!r} reads unknown object(s) {', '.join(unknown)}: use "
                                f"{', '.join(SALESFORCE_OBJECTS)}, or declare a custom object under custom_objects:")
         self.mappings: dict[str, Mapping] = {
-            o: resolve_mapping(str(workspace_root / config.mappings[o]) if o in config.mappings
-                               else o if schema.object(o) else mapping_name(o), schema=schema)
-            for o in config.objects
+            o: resolve_mapping(str(workspace_root / config.mappings[o]), schema=schema) if o in config.mappings
+            else object_mapping(o, schema) for o in config.objects
         }
         self.schema = schema
         self._fields: dict[str, list[str]] = {}
