@@ -152,3 +152,25 @@ def test_a_declared_custom_objects_file_loads_by_its_own_mapping(lake, tmp_path:
         load_file(lake, job)
     [row] = lake.query('SELECT account_key, "Seats__c" FROM "Subscription__c_current"')
     assert row == {"account_key": f"0015e00000XyZabAAF@{ORG}.Salesforce", "Seats__c": 25}
+
+
+def test_an_export_in_latin_1_quarantines_its_rows_that_are_not_utf_8_then_loads_them_with_the_encoding_named(
+        tmp_path: Path) -> None:
+    """Many orgs export in ISO-8859-1: read as UTF-8, José Müller's row waits in quarantine, with a hint naming
+    the export's encoding; loaded again with it, the row loads."""
+    path = tmp_path / ZIP_NAME
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in ("Account.csv", "Contact.csv"):
+            archive.writestr(name, csv_text(*EXPORT[name]).encode("latin-1"))
+    runner = CliRunner()
+    ws = tmp_path / "ws"
+    assert runner.invoke(app, ["init", str(ws)]).exit_code == 0
+    first = runner.invoke(app, ["ingest", "files", str(path), "-w", str(ws)])
+    said = " ".join(first.output.split())
+    assert first.exit_code == 0 and "quarantined invalid_utf8: 1" in said
+    assert "Export File Encoding; ISO-8859-1 in many orgs): load it again with --encoding latin-1" in said
+    again = runner.invoke(app, ["ingest", "files", str(path), "-w", str(ws), "--encoding", "latin-1"])
+    assert again.exit_code == 0, again.output
+    with Workspace.load(ws).lake() as lake:
+        assert lake.query("SELECT first_name, last_name FROM person_current") == [
+            {"first_name": "José", "last_name": "Müller"}]

@@ -264,7 +264,7 @@ def names_listed(names: list[str], listed: int = LISTED, separator: str = ", ") 
     return separator.join(names[:listed]) + more
 
 
-def print_results(results: list[IngestResult]) -> None:
+def print_results(results: list[IngestResult], not_utf8_hint: str | None = None) -> None:
     table = Table(title="Ingested")
     for col in ("file", "entity", "batch", "read", "loaded", "unchanged", "quarantined", "seconds"):
         table.add_column(col, justify="left" if col in ("file", "entity") else "right")
@@ -303,7 +303,7 @@ def print_results(results: list[IngestResult]) -> None:
         if "invalid_utf8" in reasons:
             from accord.sources.files import NOT_UTF8_HINT
 
-            console.print(f"rows not UTF-8: {NOT_UTF8_HINT}", highlight=False)
+            console.print(f"rows not UTF-8: {not_utf8_hint or NOT_UTF8_HINT}", highlight=False)
 
 
 def print_counts(counts: dict[str, dict[str, int]]) -> None:
@@ -371,7 +371,11 @@ def ingest_files(
 ) -> None:
     """Ingest files through a mapping (read and mapped on the workspace's engine); bad records go to quarantine,
     the rest load."""
-    from accord.connectors.salesforce.export import data_export, holds_data_export
+    from accord.connectors.salesforce.export import (
+        EXPORT_ENCODING_HINT,
+        data_export,
+        holds_data_export,
+    )
     from accord.engines.registry import workspace_engine
     from accord.ingest.mapping import MappingError
     from accord.sources.files import FileJob, jobs_from_manifest
@@ -381,7 +385,8 @@ def ingest_files(
         ws = open_workspace(workspace)
         schema = ws.schema
         unread: list[str] = []
-        if mapping is None and holds_data_export(path, schema):
+        export_found = mapping is None and holds_data_export(path, schema)
+        if export_found:
             export = data_export(path, Path(extracted), instance, schema)
             jobs, unread = export.jobs, export.unread
         elif path.is_dir():
@@ -401,7 +406,7 @@ def ingest_files(
             jobs = [replace(job, sheet=sheet) for job in jobs]
         with ws.lake(sandbox) as lake:
             results = ingest_jobs(workspace_engine(ws, lake, engine), jobs)
-    print_results(results)
+    print_results(results, EXPORT_ENCODING_HINT if export_found else None)
     if unread:
         console.print(f"not loaded, no shipped mapping reads them: {names_listed(unread)}", highlight=False)
 

@@ -19,6 +19,9 @@ from accord.sources.files import FileJob
 ZIP_NAME = re.compile(r"WE_(00D[0-9A-Za-z]{12}(?:[0-9A-Za-z]{3})?)_\d+", re.IGNORECASE)
 """How Salesforce names an export's zip files: its org's id, then the file's number."""
 
+EXPORT_ENCODING_HINT = ("a Data Export is written in the encoding chosen for it (Setup → Data Export → Export File "
+                        "Encoding; ISO-8859-1 in many orgs): load it again with --encoding latin-1, or the one chosen")
+
 
 @dataclass
 class DataExport:
