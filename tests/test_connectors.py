@@ -15,7 +15,8 @@ from accord.cli import app
 from accord.connectors.registry import connectors
 from accord.sources.mappings import builtin_mappings
 
-FILES = {"__init__.py", "config.py", "client.py", "source.py", "destination.py", "server.py", "data.py", "mappings"}
+FILES = {"__init__.py", "config.py", "client.py", "source.py", "destination.py", "server.py", "data.py", "mappings",
+         "export.py"}
 DOCS = Path(__file__).parent.parent / "docs" / "connectors.md"
 
 

@@ -57,34 +57,41 @@ def validate_batch(body: Any, body_bytes: int | None = None) -> list[dict[str, A
     out = []
     for i, message in enumerate(messages):
         where = f"batch[{i}]"
-        if not isinstance(message, dict):
-            raise BadBatch(f"{where} is not a JSON object")
-        if "sentAt" in body and "sentAt" not in message:  # the batch's, as Segment's API reads it: the log keeps it
-            message["sentAt"] = body["sentAt"]
-        if (body_bytes is None or body_bytes > MAX_MESSAGE_BYTES) and len(fastjson.dumps(message)) > MAX_MESSAGE_BYTES:
+        if isinstance(message, dict) and "sentAt" in body and "sentAt" not in message:
+            message["sentAt"] = body["sentAt"]  # the batch's, as Segment's API reads it: the log keeps it
+        if isinstance(message, dict) and (body_bytes is None or body_bytes > MAX_MESSAGE_BYTES) \
+                and len(fastjson.dumps(message)) > MAX_MESSAGE_BYTES:
             raise BadBatch(f"{where} is larger than 32 KiB")
-        kind = message.get("type")
-        if kind not in TYPES:
-            raise BadBatch(f"{where}: type must be one of {', '.join(sorted(TYPES))}, not {kind!r}")
-        if kind == "alias":
-            if not message.get("previousId") or not message.get("userId"):
-                raise BadBatch(f"{where}: alias needs previousId and userId")
-        elif not message.get("userId") and not message.get("anonymousId"):
-            raise BadBatch(f"{where}: {kind} needs userId or anonymousId")
-        if kind == "group" and not message.get("groupId"):
-            raise BadBatch(f"{where}: group needs groupId")
-        if kind == "track" and not isinstance(message.get("event"), str):
-            raise BadBatch(f"{where}: track needs an event name")
-        for key in ("traits", "properties", "context"):
-            if key in message and not isinstance(message[key], dict):
-                raise BadBatch(f"{where}: {key} must be an object")
-        if problem := _time_problem(message, where) or _id_problem(message, where):
+        if problem := message_refusal(message, where):
             raise BadBatch(problem)
         out.append(message)
     # One pass over the whole batch (a message is level 2 of it): text and nesting the lake could not keep.
     if problem := json_problem(out, "batch", MAX_DEPTH + 1):
         raise BadBatch(problem)
     return out
+
+
+def message_refusal(message: Any, where: str) -> str | None:
+    """Why the collector refuses a message, whatever the batch around it (its type, the ids and fields its type
+    needs, its times and ids), or None."""
+    if not isinstance(message, dict):
+        return f"{where} is not a JSON object"
+    kind = message.get("type")
+    if kind not in TYPES:
+        return f"{where}: type must be one of {', '.join(sorted(TYPES))}, not {kind!r}"
+    if kind == "alias":
+        if not message.get("previousId") or not message.get("userId"):
+            return f"{where}: alias needs previousId and userId"
+    elif not message.get("userId") and not message.get("anonymousId"):
+        return f"{where}: {kind} needs userId or anonymousId"
+    if kind == "group" and not message.get("groupId"):
+        return f"{where}: group needs groupId"
+    if kind == "track" and not isinstance(message.get("event"), str):
+        return f"{where}: track needs an event name"
+    for key in ("traits", "properties", "context"):
+        if key in message and not isinstance(message[key], dict):
+            return f"{where}: {key} must be an object"
+    return _time_problem(message, where) or _id_problem(message, where)
 
 
 def message_problem(message: dict[str, Any], where: str) -> str | None:
@@ -280,7 +287,7 @@ def _load_stretch(lake: Lake, log: CollectorLog, entries: list[dict[str, Any]], 
     entries, refused = _screen(entries)
     records = to_records(entries, instance, track_events)
     if records.rows.get("person"):
-        records.rows["person"] = _without_known_people(lake, records.rows["person"], instance)
+        records.rows["person"] = without_known_people(lake, records.rows["person"], instance)
     offset, new_offset = stretch
     digest = hashlib.sha256(f"{LOG_NAME}:{offset}:{new_offset}".encode()).hexdigest()
     results = []
@@ -328,13 +335,18 @@ def _screen(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[s
             if problem is None:
                 good.append(m)
             else:
-                entity = {"identify": "person", "alias": "person", "group": "account"}.get(m.get("type"), "event")
-                refused[entity].append(MalformedRow(number, _shown(m), f"invalid_message: {problem}"))
+                refused[refused_entity(m)].append(MalformedRow(number, shown_message(m), f"invalid_message: {problem}"))
         kept.append({**entry, "batch": good})
     return kept, refused
 
 
-def _shown(message: Any) -> str:
+def refused_entity(message: Any) -> str:
+    """The entity a refused message is quarantined under: the one its type would have made."""
+    kind = message.get("type") if isinstance(message, dict) else None
+    return {"identify": "person", "alias": "person", "group": "account"}.get(kind, "event")  # type: ignore[arg-type]
+
+
+def shown_message(message: Any) -> str:
     """A refused message as quarantine keeps it: JSON with non-ASCII escaped (lone surrogates included)."""
     try:
         return json.dumps(message)
@@ -342,7 +354,7 @@ def _shown(message: Any) -> str:
         return "(nested too deeply to show; the collector log keeps it whole)"
 
 
-def _without_known_people(lake: Lake, rows: list[dict[str, str | None]], instance: str) -> list[dict[str, str | None]]:
+def without_known_people(lake: Lake, rows: list[dict[str, str | None]], instance: str) -> list[dict[str, str | None]]:
     """Drop the timeless person rows events carry when they would change nothing: the key's latest version has a
     time (a timeless row never outranks it) or the same ids. Else each event of a known person stores a version and
     sets off an identity run."""

@@ -1,0 +1,155 @@
+"""Messages archived as Segment writes them (its S3 destination: gzip files of JSON lines, a message a line, in a
+folder a day; RudderStack's dumps are alike): a site's or app's history, loaded as the collector loads what it
+takes live. The same records, identities and consent come of each message, and an event is keyed by its
+messageId, so an archive and the live collector keep one copy of each event however they overlap."""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from accord import fastjson
+from accord.ingest.limits import json_problem
+from accord.ingest.loader import IngestResult
+from accord.ingest.records import ingest_records
+from accord.lake.store import Lake
+from accord.sources.base import MalformedRow
+from accord.sources.collector import (
+    SOURCE_TYPE,
+    message_refusal,
+    refused_entity,
+    shown_message,
+    to_records,
+    without_known_people,
+)
+from accord.sources.files import fingerprint
+
+SUFFIXES = (".gz", ".json", ".jsonl", ".ndjson")
+MESSAGES_PER_PART = 100_000
+"""Messages loaded at once: a large file loads part by part, in bounded memory, each part a batch of its own."""
+LONGEST_LINE = 1 << 20
+"""Bytes a line may hold (Segment refuses a message over 32 KiB): a longer one is refused, not read whole."""
+ENTITIES = ("account", "person", "account_person", "event")
+
+
+class ArchiveError(ValueError):
+    """An archive that cannot be read at all (no such path, no message file in a folder, a broken gzip file)."""
+
+
+@dataclass
+class ArchiveReport:
+    """What loading an archive did: its files, messages, and each entity's batches' results."""
+
+    files: int = 0
+    messages: int = 0
+    results: list[IngestResult] = field(default_factory=list)
+
+
+def archive_files(paths: list[Path]) -> list[Path]:
+    """The message files named, a folder's (at any depth, `.gz`, `.json`, `.jsonl`, `.ndjson`) in the order of
+    their paths, as Segment's folders and names sort by time."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            inside = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(SUFFIXES))
+            if not inside:
+                raise ArchiveError(f"{path}: no message files in it ({', '.join(SUFFIXES)})")
+            found += inside
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise ArchiveError(f"no such file or folder: {path}")
+    return found
+
+
+def load_archive(lake: Lake, paths: list[Path], instance: str, track_events: dict[str, str] | None = None,
+                 on_file: Callable[[Path, int], None] | None = None) -> ArchiveReport:
+    """Load every message file under `paths` as the collector named `instance` would (`on_file` told each file
+    and the messages read so far). A file loaded before is recognised part by part and loads nothing again."""
+    report = ArchiveReport()
+    for path in archive_files(paths):
+        digest = fingerprint(path)
+        for number, (messages, refused) in enumerate(_parts(path)):
+            report.messages += len(messages) + sum(len(rows) for rows in refused.values())
+            records = to_records([{"receivedAt": m.get("receivedAt"), "batch": [_as_sent(m)]} for m in messages],
+                                 instance, track_events)
+            if records.rows.get("person"):
+                records.rows["person"] = without_known_people(lake, records.rows["person"], instance)
+            for entity in ENTITIES:
+                rows = records.rows.get(entity, [])
+                if rows or refused.get(entity):
+                    report.results.append(ingest_records(
+                        lake, entity, rows, source_type=SOURCE_TYPE, source_instance_id=instance,
+                        source_name=str(path), fingerprint=f"messages:{digest}:{number}",
+                        malformed=refused.get(entity)))
+        report.files += 1
+        if on_file:
+            on_file(path, report.messages)
+    return report
+
+
+def _as_sent(m: dict[str, Any]) -> dict[str, Any]:
+    """A message as its sender sent it: an archived `timestamp` is already moved by the sender's clock skew, and the
+    device's own time is `originalTimestamp`; the collector moves it again, as Segment did, from `sentAt` and
+    `receivedAt`."""
+    return {**m, "timestamp": m["originalTimestamp"]} if isinstance(m.get("originalTimestamp"), str) else m
+
+
+def _parts(path: Path) -> Iterator[tuple[list[dict[str, Any]], dict[str, list[MalformedRow]]]]:
+    """The file's messages, `MESSAGES_PER_PART` at a time, with the lines refused among them (numbered by line)."""
+    messages: list[dict[str, Any]] = []
+    refused: dict[str, list[MalformedRow]] = {}
+    for number, line in _lines(path):
+        problem, message = _read(line, number)
+        if problem is None:
+            messages.append(message)
+        else:
+            refused.setdefault(refused_entity(message), []).append(MalformedRow(
+                number, shown_message(message) if message is not None else line.decode("utf-8", "replace"),
+                f"invalid_message: {problem}"))
+        if len(messages) + sum(map(len, refused.values())) >= MESSAGES_PER_PART:
+            yield messages, refused
+            messages, refused = [], {}
+    if messages or refused:
+        yield messages, refused
+
+
+def _read(line: bytes, number: int) -> tuple[str | None, Any]:
+    """Why a line's message is refused (or None), and the message."""
+    if len(line) > LONGEST_LINE:
+        return f"line {number} is longer than {LONGEST_LINE:,} bytes", None
+    try:
+        message = fastjson.loads(line)
+    except ValueError:
+        return f"line {number} is not JSON", None
+    where = f"line {number}"
+    return message_refusal(message, where) or json_problem(message, where), message
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """The file's lines that hold something, numbered from 1; a line past `LONGEST_LINE` as its first bytes and
+    one more, the rest passed over."""
+    try:
+        with _opened(path) as f:
+            number = 0
+            while line := f.readline(LONGEST_LINE + 1):
+                number += 1
+                if len(line) > LONGEST_LINE and not line.endswith(b"\n"):
+                    while (rest := f.readline(LONGEST_LINE)) and not rest.endswith(b"\n"):
+                        pass
+                if number == 1:
+                    line = line.removeprefix(codecs.BOM_UTF8)
+                if line.strip():
+                    yield number, line
+    except (OSError, EOFError, zlib.error) as err:
+        raise ArchiveError(f"{path}: not a readable {'gzip' if path.suffix == '.gz' else 'message'} file "
+                           f"({err or type(err).__name__})") from None
+
+
+def _opened(path: Path) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")

@@ -1,0 +1,198 @@
+"""A site's history archived as Segment writes it (gzip files of JSON lines in a folder a day): loaded by
+`accord ingest messages`, each message makes what the collector makes of it live, and an event the archive and the
+live collector both hold is kept once."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from accord.cli import app
+from accord.lake.store import Lake
+from accord.sources import message_archive
+from accord.sources.collector import ingest_log, validate_batch
+from accord.sources.collector_log import CollectorLog
+from accord.sources.message_archive import ArchiveError, load_archive
+from accord.workspace import Workspace
+
+INSTANCE = "acme-web"
+SKEW = timedelta(seconds=90)
+"""How far ahead of the collector's clock the devices' clocks run."""
+
+
+def sent(at: datetime, **message: Any) -> dict[str, Any]:
+    """A message as a device sends it: its own clock's time, sent a second later."""
+    return {**message, "timestamp": (at + SKEW).isoformat(), "sentAt": (at + SKEW + timedelta(seconds=1)).isoformat()}
+
+
+def day(n: int, hour: int = 10) -> datetime:
+    return datetime(2026, 10, n, hour, tzinfo=timezone.utc)
+
+
+SENT = [
+    sent(day(1), type="page", messageId="p1", anonymousId="anon-1",
+         properties={"url": "https://acme.com/pricing", "title": "Pricing"}, context={"ip": "203.0.113.9"}),
+    sent(day(1, 11), type="identify", messageId="i1", anonymousId="anon-1", userId="u-1",
+         traits={"email": "Jane@Acme.com", "firstName": "Jane", "company": {"name": "Acme"}}),
+    sent(day(2), type="track", messageId="t1", userId="u-1", event="Demo Requested", properties={"plan": "pro"}),
+    sent(day(2, 12), type="group", messageId="g1", userId="u-1", groupId="acct-9",
+         traits={"name": "Acme Corp", "website": "https://acme.com", "industry": "Software"}),
+    sent(day(3), type="page", messageId="p2", anonymousId="anon-2",
+         context={"page": {"url": "https://acme.com/docs"}, "consent": {"categoryPreferences": {"Marketing": False}}}),
+    sent(day(3, 12), type="track", messageId="t2", anonymousId="anon-3", event="Viewed",
+         context={"consent": {"categoryPreferences": {"Analytics": False}}}),
+    sent(day(4), type="alias", messageId="a1", previousId="anon-2", userId="u-2"),
+]
+
+
+def archived(message: dict[str, Any]) -> dict[str, Any]:
+    """The message as Segment's archive holds it: received a second after it was sent, its device time kept as
+    `originalTimestamp` and its `timestamp` moved by the device's skew."""
+    received = datetime.fromisoformat(message["sentAt"]) - SKEW + timedelta(seconds=1)
+    device = datetime.fromisoformat(message["timestamp"])
+    moved = device + (received - datetime.fromisoformat(message["sentAt"]))
+    return {**message, "originalTimestamp": device.isoformat(), "timestamp": moved.isoformat(),
+            "receivedAt": received.isoformat(), "projectId": "src-1", "version": 2, "channel": "client"}
+
+
+def write_archive(folder: Path, messages: list[dict[str, Any]], extra_lines: tuple[bytes, ...] = ()) -> Path:
+    """One gzip file a day, as Segment's S3 destination writes them."""
+    by_day: dict[str, list[dict[str, Any]]] = {}
+    for m in messages:
+        by_day.setdefault(m["receivedAt"][:10], []).append(m)
+    for number, (name, held) in enumerate(sorted(by_day.items())):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        with gzip.open(folder / name / f"{1000 + number}.a1b2c3.gz", "wb") as f:
+            f.write(b"".join(json.dumps(m).encode() + b"\n" for m in held) + b"".join(extra_lines))
+    return folder
+
+
+def canonical(lake: Lake) -> dict[str, list[tuple[Any, ...]]]:
+    return {
+        "event": lake.execute("SELECT source_id, event_type, timestamp, person_key, anonymous_id, url, properties "
+                              "FROM event_current ORDER BY source_id").fetchall(),
+        "person": lake.execute("SELECT source_id, user_id, anonymous_id, email, first_name, company_name, "
+                               "marketing_consent, collect_consent, source_updated_at FROM person_current "
+                               "ORDER BY source_id").fetchall(),
+        "account": lake.execute("SELECT source_id, name, domain, industry FROM account_current").fetchall(),
+        "account_person": lake.execute("SELECT source_id, account_key, person_key FROM account_person_current")
+        .fetchall(),
+    }
+
+
+def test_an_archive_loads_as_the_collector_takes_the_same_messages_live(tmp_path: Path) -> None:
+    with Lake(tmp_path / "archive.duckdb", migrate=True) as lake:
+        report = load_archive(lake, [write_archive(tmp_path / "segment-logs", [archived(m) for m in SENT])], INSTANCE)
+        assert (report.files, report.messages) == (4, len(SENT))
+        from_archive = canonical(lake)
+    log = CollectorLog(tmp_path / "collector")
+    for m in SENT:
+        log.append(validate_batch({"batch": [dict(m)]}), datetime.fromisoformat(archived(m)["receivedAt"]))
+    with Lake(tmp_path / "live.duckdb", migrate=True) as lake:
+        ingest_log(lake, log, INSTANCE)
+        live = canonical(lake)
+    assert from_archive == live
+    [pricing] = [e for e in from_archive["event"] if e[0] == "p1"]
+    assert pricing[2] == day(1) + timedelta(seconds=1), "the device's clock skew taken out, as Segment did"
+    assert "t2" not in [e[0] for e in from_archive["event"]], "Analytics refused: no event kept"
+
+
+def test_an_event_in_the_archive_and_the_live_collector_is_kept_once(tmp_path: Path) -> None:
+    with Lake(tmp_path / "lake.duckdb", migrate=True) as lake:
+        log = CollectorLog(tmp_path / "collector")
+        for m in SENT[:3]:
+            log.append(validate_batch({"batch": [dict(m)]}), datetime.fromisoformat(archived(m)["receivedAt"]))
+        ingest_log(lake, log, INSTANCE)
+        events = lake.scalar("SELECT count(*) FROM event")
+        load_archive(lake, [write_archive(tmp_path / "segment-logs", [archived(m) for m in SENT])], INSTANCE)
+        assert lake.scalar("SELECT count(*) FROM event_current") == 3
+        assert lake.scalar("SELECT count(*) FROM event WHERE source_id IN ('p1', 't1')") == 2, \
+            "the archive's copies of the live events add no version"
+        assert events == 2
+
+
+def test_an_archive_loaded_again_or_cut_off_part_way_loads_each_part_once(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(message_archive, "MESSAGES_PER_PART", 2)
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    with gzip.open(folder / "all.gz", "wb") as f:
+        f.write(b"".join(json.dumps(archived(m)).encode() + b"\n" for m in SENT))
+    with Lake(tmp_path / "lake.duckdb", migrate=True) as lake:
+        calls = 0
+        real = message_archive.ingest_records
+
+        def dying(*args: Any, **kwargs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == 4:
+                raise KeyboardInterrupt("killed part-way")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(message_archive, "ingest_records", dying)
+        with pytest.raises(KeyboardInterrupt):
+            load_archive(lake, [folder], INSTANCE)
+        monkeypatch.setattr(message_archive, "ingest_records", real)
+        load_archive(lake, [folder], INSTANCE)
+        once = canonical(lake)
+        batches = lake.scalar("SELECT count(*) FROM batches")
+        again = load_archive(lake, [folder], INSTANCE)
+        assert all(r.batch_id is None for r in again.results) and lake.scalar("SELECT count(*) FROM batches") == batches
+        assert canonical(lake) == once and len(once["event"]) == 3
+
+
+def test_lines_that_are_no_message_are_quarantined_with_why_and_the_rest_load(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(message_archive, "LONGEST_LINE", 4096)
+    bad = (b"not json\n", b'["a list"]\n', b'{"type": "track", "userId": "u-9"}\n',
+           b'{"type": "identify", "traits": {}}\n', b'{"type": "screen", "anonymousId": {"id": 1}}\n',
+           b'{"type": "page", "anonymousId": "x", "properties": {"note": "' + b"y" * 5000 + b'"}}\n',
+           b'{"type": "page", "anonymousId": "x", "timestamp": "10000-01-01T00:00:00Z"}\n')
+    folder = write_archive(tmp_path / "logs", [archived(SENT[0])], bad)
+    first = next(folder.rglob("*.gz"))
+    first.write_bytes(gzip.compress(b"\xef\xbb\xbf" + gzip.decompress(first.read_bytes())))  # a BOM before line 1
+    with Lake(tmp_path / "lake.duckdb", migrate=True) as lake:
+        report = load_archive(lake, [folder], INSTANCE)
+        assert report.messages == 8 and lake.scalar("SELECT count(*) FROM event_current") == 1
+        reasons = [r[0] for r in lake.execute("SELECT reason FROM quarantine ORDER BY source_row").fetchall()]
+    assert reasons == [
+        "invalid_message: line 2 is not JSON",
+        "invalid_message: line 3 is not a JSON object",
+        "invalid_message: line 4: track needs an event name",
+        "invalid_message: line 5: identify needs userId or anonymousId",
+        "invalid_message: line 6.anonymousId must be a text or a number, not an object",
+        "invalid_message: line 7 is longer than 4,096 bytes",
+        "invalid_message: line 8.timestamp '10000-01-01T00:00:00Z' is not ISO 8601",
+    ]
+
+
+def test_the_command_loads_a_folder_and_refuses_what_it_cannot_read_in_one_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    ws = tmp_path / "ws"
+    assert runner.invoke(app, ["init", str(ws)]).exit_code == 0
+    folder = write_archive(tmp_path / "segment-logs", [archived(m) for m in SENT])
+    loaded = runner.invoke(app, ["ingest", "messages", str(folder), "-w", str(ws)])
+    assert loaded.exit_code == 0, loaded.output
+    assert "4 files, 7 messages" in " ".join(loaded.output.split())
+    with Workspace.load(ws).lake() as lake:
+        assert lake.scalar("SELECT count(*) FROM event_current") == 3
+        assert lake.scalar("SELECT DISTINCT source_instance_id FROM event") == Workspace.load(ws).config.name, \
+            "the workspace's collector's records"
+    (tmp_path / "broken.gz").write_bytes(b"\x1f\x8b\x08\x00broken")
+    for path, said in ((tmp_path / "broken.gz", "broken.gz: not a readable gzip file"),
+                       (tmp_path / "absent", "no such file or folder"),
+                       (ws, "no message files in it")):
+        refused = runner.invoke(app, ["ingest", "messages", str(path), "-w", str(ws)])
+        shown = "".join(refused.output.split())  # a long path is wrapped anywhere
+        assert refused.exit_code == 1 and said.replace(" ", "") in shown and "Traceback" not in shown, refused.output
+
+
+def test_an_archive_path_must_exist() -> None:
+    with pytest.raises(ArchiveError, match="no such file or folder"):
+        message_archive.archive_files([Path("/nonexistent/segment-logs")])
