@@ -438,7 +438,8 @@ def ingest_messages(
                 progress.update(task, description=path.name, rows=messages)
 
             report = load_archive(lake, paths, instance or ws.config.name, ws.config.collector.track_events, told)
-    table = Table(title=f"Ingested: {report.files:,} files, {report.messages:,} messages")
+    before = f" ({report.loaded_before:,} loaded before)" if report.loaded_before else ""
+    table = Table(title=f"Ingested: {report.files:,} files{before}, {report.messages:,} messages")
     for col in ("entity", "batches", "read", "loaded", "unchanged", "quarantined"):
         table.add_column(col, justify="left" if col == "entity" else "right")
     for entity in ("account", "person", "account_person", "event"):

@@ -21,7 +21,10 @@ class InstantOutOfRange(ValueError):
 def parse_instant(text: str) -> datetime:
     """`Z`, `+00:00` or Salesforce's `+0000`; a time without a zone is UTC. ValueError if it is no ISO 8601,
     InstantOutOfRange (a ValueError) outside the accepted years."""
-    moment = datetime.fromisoformat(_COMPACT_OFFSET.sub(r"\1:\2", text.replace("Z", "+00:00")))
+    try:  # the usual spellings, without the rewriting below (a third of a collector message's parsing)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = datetime.fromisoformat(_COMPACT_OFFSET.sub(r"\1:\2", text.replace("Z", "+00:00")))
     moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
     if not EARLIEST <= moment < LATEST:
         raise InstantOutOfRange(f"{text!r} is not {RANGE_TEXT}")

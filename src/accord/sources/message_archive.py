@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import itertools
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from accord.sources.collector import (
     without_known_people,
 )
 from accord.sources.files import fingerprint
+from accord.sources.state import SourceState
 
 SUFFIXES = (".gz", ".json", ".jsonl", ".ndjson")
 MESSAGES_PER_PART = 100_000
@@ -43,9 +45,11 @@ class ArchiveError(ValueError):
 
 @dataclass
 class ArchiveReport:
-    """What loading an archive did: its files, messages, and each entity's batches' results."""
+    """What loading an archive did: its files (those loaded whole before among them), messages, and each entity's
+    batches' results."""
 
     files: int = 0
+    loaded_before: int = 0
     messages: int = 0
     results: list[IngestResult] = field(default_factory=list)
 
@@ -70,53 +74,69 @@ def archive_files(paths: list[Path]) -> list[Path]:
 def load_archive(lake: Lake, paths: list[Path], instance: str, track_events: dict[str, str] | None = None,
                  on_file: Callable[[Path, int], None] | None = None) -> ArchiveReport:
     """Load every message file under `paths` as the collector named `instance` would (`on_file` told each file
-    and the messages read so far). A file loaded before is recognised part by part and loads nothing again."""
+    and the messages read so far). What loaded before is not read again: a file loaded whole is passed over, and
+    one cut off part-way resumes at its first part not loaded."""
     report = ArchiveReport()
+    state = SourceState(lake, f"messages:{instance}")
     for path in archive_files(paths):
         digest = fingerprint(path)
-        for number, (messages, refused) in enumerate(_parts(path)):
-            report.messages += len(messages) + sum(len(rows) for rows in refused.values())
-            records = to_records([{"receivedAt": m.get("receivedAt"), "batch": [_as_sent(m)]} for m in messages],
-                                 instance, track_events)
-            if records.rows.get("person"):
-                records.rows["person"] = without_known_people(lake, records.rows["person"], instance)
-            for entity in ENTITIES:
-                rows = records.rows.get(entity, [])
-                if rows or refused.get(entity):
-                    report.results.append(ingest_records(
-                        lake, entity, rows, source_type=SOURCE_TYPE, source_instance_id=instance,
-                        source_name=str(path), fingerprint=f"messages:{digest}:{number}",
-                        malformed=refused.get(entity)))
         report.files += 1
+        if (whole := state.get(digest, "messages")) is not None:
+            report.messages += int(whole)
+            report.loaded_before += 1
+            continue
+        done, read = int(state.get(digest, "parts") or 0), 0
+        for number, lines in enumerate(_parts(path)):
+            read += len(lines)
+            if number >= done:
+                report.results += _load_part(lake, lines, instance, track_events, str(path),
+                                             f"messages:{digest}:{number}")
+                state.put(digest, "parts", str(number + 1))
+        state.put(digest, "messages", str(read))
+        report.messages += read
         if on_file:
             on_file(path, report.messages)
     return report
 
 
-def _as_sent(m: dict[str, Any]) -> dict[str, Any]:
-    """A message as its sender sent it: an archived `timestamp` is already moved by the sender's clock skew, and the
-    device's own time is `originalTimestamp`; the collector moves it again, as Segment did, from `sentAt` and
-    `receivedAt`."""
-    return {**m, "timestamp": m["originalTimestamp"]} if isinstance(m.get("originalTimestamp"), str) else m
-
-
-def _parts(path: Path) -> Iterator[tuple[list[dict[str, Any]], dict[str, list[MalformedRow]]]]:
-    """The file's messages, `MESSAGES_PER_PART` at a time, with the lines refused among them (numbered by line)."""
+def _load_part(lake: Lake, lines: list[tuple[int, bytes]], instance: str, track_events: dict[str, str] | None,
+               source_name: str, part: str) -> list[IngestResult]:
+    """One part's messages loaded as the collector loads a stretch of its log, a batch per entity; its lines that
+    are no message quarantined. A batch loaded before (the run that loaded it cut off) is recognised."""
     messages: list[dict[str, Any]] = []
     refused: dict[str, list[MalformedRow]] = {}
-    for number, line in _lines(path):
+    for number, line in lines:
         problem, message = _read(line, number)
         if problem is None:
             messages.append(message)
-        else:
-            refused.setdefault(refused_entity(message), []).append(MalformedRow(
-                number, shown_message(message) if message is not None else line.decode("utf-8", "replace"),
-                f"invalid_message: {problem}"))
-        if len(messages) + sum(map(len, refused.values())) >= MESSAGES_PER_PART:
-            yield messages, refused
-            messages, refused = [], {}
-    if messages or refused:
-        yield messages, refused
+            continue
+        shown = shown_message(message) if message is not None else line.decode("utf-8", "replace")
+        refused.setdefault(refused_entity(message), []).append(
+            MalformedRow(number, shown, f"invalid_message: {problem}"))
+    records = to_records([{"receivedAt": m.get("receivedAt"), "batch": [_as_sent(m)]} for m in messages],
+                         instance, track_events)
+    if records.rows.get("person"):
+        records.rows["person"] = without_known_people(lake, records.rows["person"], instance)
+    return [ingest_records(lake, entity, records.rows.get(entity, []), source_type=SOURCE_TYPE,
+                           source_instance_id=instance, source_name=source_name, fingerprint=part,
+                           malformed=refused.get(entity))
+            for entity in ENTITIES if records.rows.get(entity) or refused.get(entity)]
+
+
+def _as_sent(m: dict[str, Any]) -> dict[str, Any]:
+    """The message as its sender sent it: an archived `timestamp` is already moved by the sender's clock skew, and
+    the device's own time is `originalTimestamp`; the collector moves it again, as Segment did, from `sentAt` and
+    `receivedAt`."""
+    if isinstance(m.get("originalTimestamp"), str):
+        m["timestamp"] = m["originalTimestamp"]
+    return m
+
+
+def _parts(path: Path) -> Iterator[list[tuple[int, bytes]]]:
+    """The file's lines that hold something, numbered, `MESSAGES_PER_PART` at a time."""
+    lines = _lines(path)
+    while part := list(itertools.islice(lines, MESSAGES_PER_PART)):
+        yield part
 
 
 def _read(line: bytes, number: int) -> tuple[str | None, Any]:
