@@ -174,3 +174,22 @@ def test_an_export_in_latin_1_quarantines_its_rows_that_are_not_utf_8_then_loads
     with Workspace.load(ws).lake() as lake:
         assert lake.query("SELECT first_name, last_name FROM person_current") == [
             {"first_name": "José", "last_name": "Müller"}]
+
+
+def test_mappings_check_shows_what_each_file_of_an_export_would_become(tmp_path: Path) -> None:
+    checked = CliRunner().invoke(app, ["mappings", "check", str(export_zip(tmp_path))], env={"COLUMNS": "250"})
+    assert checked.exit_code == 0, checked.output
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:6]]
+            for line in checked.output.splitlines() if line.startswith("│")}
+    assert rows["Account.csv"] == ["salesforce/account", "account", "MasterRecordId, OwnerId, CreatedById, ABM_Tier__c",
+                                   ""]
+    assert rows["Opportunity.csv"] == ["salesforce/opportunity", "opportunity", "", "CurrencyIsoCode"]
+    assert list(rows) == ["Account.csv", "Contact.csv", "Lead.csv", "Opportunity.csv", "OpportunityContactRole.csv"]
+    assert "not loaded, no shipped mapping reads them: Attachments/00P5e00000Att01AAA, Task.csv, User.csv" in " ".join(
+        checked.output.split())
+    (tmp_path / "lacking").mkdir()
+    with zipfile.ZipFile(tmp_path / "lacking" / ZIP_NAME, "w") as archive:
+        archive.writestr("Contact.csv", csv_text(["FirstName", "Email"], [["Ann", "ann@x.io"]]))
+    refused = CliRunner().invoke(app, ["mappings", "check", str(tmp_path / "lacking" / ZIP_NAME)])
+    said = " ".join(refused.output.split())
+    assert refused.exit_code == 1 and "error: Contact.csv:" in said and "'Id'" in said, refused.output

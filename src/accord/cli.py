@@ -752,7 +752,8 @@ def mappings_list() -> None:
 
 @mappings_app.command("check")
 def mappings_check(
-    path: Annotated[Path, typer.Argument(help="A CSV, JSONL, Parquet or Excel (.xlsx, .xls) file.")],
+    path: Annotated[Path, typer.Argument(help="A CSV, JSONL, Parquet or Excel (.xlsx, .xls) file, or a Salesforce "
+                                              "Data Export (its zip, or the folder extracted).")],
     mapping: Annotated[Optional[str], typer.Option(
         help="Mapping file or shipped name (default: the best fit).")] = None,
     rows: Annotated[int, typer.Option(min=0, max=MAX_COUNT, help="Mapped rows shown.")] = 5,
@@ -765,12 +766,16 @@ def mappings_check(
 ) -> None:
     """Before loading: the mapping a file would use, what becomes of each column, and its first rows mapped.
     Inside a workspace its custom fields are known; elsewhere only Accord's own."""
+    from accord.connectors.salesforce.export import holds_data_export
     from accord.ingest.preview import preview
     from accord.sources.files import FileReader
     from accord.sources.mappings import best_fit, resolve_mapping
 
     with user_errors():
         schema = _schema_if_any(workspace)
+        if mapping is None and holds_data_export(path, schema):
+            check_data_export(path, schema, encoding)
+            return
         first = next(iter(FileReader(path, encoding, sheet).chunks()))
         if mapping:
             used = resolve_mapping(mapping, schema=schema)
@@ -793,6 +798,34 @@ def mappings_check(
         console.print(json.dumps(row, default=str, ensure_ascii=False), highlight=False)
     if any("unparsable_date" in str(row.get("_reason")) for row in seen.sample):
         console.print(DATE_FORMAT_HINT, highlight=False)
+
+
+def check_data_export(path: Path, schema: Schema, encoding: str | None) -> None:
+    """What `accord ingest files` would load of a Salesforce Data Export: each object's file, its mapping's fit."""
+    from accord.connectors.salesforce.export import data_export
+    from accord.connectors.salesforce.source import mapping_name
+    from accord.ingest.preview import preview
+    from accord.sources.files import FileReader
+
+    table = Table("file", "mapping", "entity", "not mapped", "absent, left empty", title="A Salesforce Data Export")
+    refused = []
+    with tempfile.TemporaryDirectory(prefix="accord-export-") as extracted:
+        export = data_export(path, Path(extracted), schema=schema)
+        for sobject, job in export.objects.items():
+            first = next(iter(FileReader(job.path, encoding).chunks()))
+            seen = preview(job.mapping, first, 0)
+            unmapped = [column for column, fields in seen.columns.items() if not fields]
+            table.add_row(job.path.name, sobject if schema.object(sobject) else mapping_name(sobject),
+                          job.mapping.entity, names_listed(unmapped, 8), names_listed(seen.absent, 8))
+            if seen.missing:
+                refused.append(f"{job.path.name}: {seen.missing}")
+    console.print(table)
+    if export.unread:
+        console.print(f"not loaded, no shipped mapping reads them: {names_listed(export.unread)}", highlight=False)
+    for said in refused:
+        err_console.print(f"[red]error:[/red] {escape(said)}", highlight=False, markup=True)
+    if refused:
+        raise typer.Exit(1)
 
 
 def print_identity(report: IdentityReport) -> None:

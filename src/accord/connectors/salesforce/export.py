@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from accord.connectors.salesforce.config import SALESFORCE_OBJECTS
-from accord.connectors.salesforce.source import object_mapping
+from accord.connectors.salesforce.source import mapping_for
 from accord.ingest.compile import ID_CHECKSUM
 from accord.model.schema import STANDARD, Schema
 from accord.sources.compressed import ZIP, extracted, zipped_files
@@ -25,10 +25,15 @@ EXPORT_ENCODING_HINT = ("a Data Export is written in the encoding chosen for it 
 
 @dataclass
 class DataExport:
-    """The files of an export that load (each with its mapping, in the order objects link), and those none reads."""
+    """The files of an export that load, by object (each with its mapping, in the order objects link), and those
+    none reads."""
 
-    jobs: list[FileJob] = field(default_factory=list)
+    objects: dict[str, FileJob] = field(default_factory=dict)
     unread: list[str] = field(default_factory=list)
+
+    @property
+    def jobs(self) -> list[FileJob]:
+        return list(self.objects.values())
 
 
 def holds_data_export(path: Path, schema: Schema = STANDARD) -> bool:
@@ -44,12 +49,12 @@ def data_export(path: Path, folder: Path, instance: str | None = None, schema: S
     instance = instance or (long_id(org[1]) if org else None)
     export = DataExport(unread=sorted(others, key=str.lower))
     if not _is_zip(path):
-        export.jobs = [FileJob(path / name, object_mapping(o, schema), instance) for o, name in objects.items()]
+        export.objects = {o: FileJob(path / name, mapping_for(o, schema), instance) for o, name in objects.items()}
         return export
     folder.mkdir(parents=True, exist_ok=True)
     members = {m.filename: m for m in zipped_files(path)}
-    export.jobs = [FileJob(extracted(path, members[name], folder), object_mapping(o, schema), instance,
-                           named=f"{path}/{name}") for o, name in objects.items()]
+    export.objects = {o: FileJob(extracted(path, members[name], folder), mapping_for(o, schema), instance,
+                                 named=f"{path}/{name}") for o, name in objects.items()}
     return export
 
 

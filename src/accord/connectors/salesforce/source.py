@@ -37,7 +37,7 @@ def mapping_name(sobject: str) -> str:
     return "salesforce/" + re.sub(r"(?<!^)(?=[A-Z])", "_", sobject).lower()
 
 
-def object_mapping(sobject: str, schema: Schema) -> Mapping:
+def mapping_for(sobject: str, schema: Schema) -> Mapping:
     """The mapping that reads an object: a declared custom object's own, a standard one's shipped mapping."""
     return resolve_mapping(sobject if schema.object(sobject) else mapping_name(sobject), schema=schema)
 
@@ -54,7 +54,7 @@ class SalesforceSource:
                                f"{', '.join(SALESFORCE_OBJECTS)}, or declare a custom object under custom_objects:")
         self.mappings: dict[str, Mapping] = {
             o: resolve_mapping(str(workspace_root / config.mappings[o]), schema=schema) if o in config.mappings
-            else object_mapping(o, schema) for o in config.objects
+            else mapping_for(o, schema) for o in config.objects
         }
         self.schema = schema
         self._fields: dict[str, list[str]] = {}
