@@ -193,3 +193,30 @@ def test_mappings_check_shows_what_each_file_of_an_export_would_become(tmp_path:
     refused = CliRunner().invoke(app, ["mappings", "check", str(tmp_path / "lacking" / ZIP_NAME)])
     said = " ".join(refused.output.split())
     assert refused.exit_code == 1 and "error: Contact.csv:" in said and "'Id'" in said, refused.output
+
+
+def test_a_folder_of_an_exports_zips_loads_them_in_their_numbers_order(tmp_path: Path) -> None:
+    """A large org's export comes in several zips, each holding some objects (one object may be in two)."""
+    folder = tmp_path / "weekly"
+    folder.mkdir()
+    parts = {2: ["Lead.csv", "User.csv"], 1: ["Account.csv", "Contact.csv"], 10: ["Contact.csv"]}
+    for number, names in parts.items():
+        with zipfile.ZipFile(folder / f"WE_00D5e0000012345_{number}.ZIP", "w") as archive:
+            for name in names:
+                header, rows = EXPORT[name]
+                if number == 10:  # the org's other contacts
+                    rows = [[v.replace("AbCdE", "ZzZzZ").replace("Jose.", "Other.") for v in rows[0]]]
+                archive.writestr(name, csv_text(header, rows))
+    export = data_export(folder, tmp_path / "extracted")
+    assert [(o, job.named.split(str(folder))[1]) for o, job in export.files] == [
+        ("Account", "/WE_00D5e0000012345_1.ZIP/Account.csv"), ("Contact", "/WE_00D5e0000012345_1.ZIP/Contact.csv"),
+        ("Lead", "/WE_00D5e0000012345_2.ZIP/Lead.csv"), ("Contact", "/WE_00D5e0000012345_10.ZIP/Contact.csv")]
+    assert export.unread == ["WE_00D5e0000012345_2.ZIP/User.csv"]
+    runner = CliRunner()
+    ws = tmp_path / "ws"
+    assert runner.invoke(app, ["init", str(ws)]).exit_code == 0
+    loaded = runner.invoke(app, ["ingest", "files", str(folder), "-w", str(ws)])
+    assert loaded.exit_code == 0, loaded.output
+    with Workspace.load(ws).lake() as lake:
+        assert sorted(r["email"] for r in lake.query("SELECT email FROM person_current")) == [
+            "joe@beta.io", "jose.muller@acme.com", "other.muller@acme.com"]

@@ -811,7 +811,7 @@ def check_data_export(path: Path, schema: Schema, encoding: str | None) -> None:
     refused = []
     with tempfile.TemporaryDirectory(prefix="accord-export-") as extracted:
         export = data_export(path, Path(extracted), schema=schema)
-        for sobject, job in export.objects.items():
+        for sobject, job in export.files:
             first = next(iter(FileReader(job.path, encoding).chunks()))
             seen = preview(job.mapping, first, 0)
             unmapped = [column for column, fields in seen.columns.items() if not fields]

@@ -16,7 +16,7 @@ from accord.model.schema import STANDARD, Schema
 from accord.sources.compressed import ZIP, extracted, zipped_files
 from accord.sources.files import FileJob
 
-ZIP_NAME = re.compile(r"WE_(00D[0-9A-Za-z]{12}(?:[0-9A-Za-z]{3})?)_\d+", re.IGNORECASE)
+ZIP_NAME = re.compile(r"WE_(00D[0-9A-Za-z]{12}(?:[0-9A-Za-z]{3})?)_(\d+)", re.IGNORECASE)
 """How Salesforce names an export's zip files: its org's id, then the file's number."""
 
 EXPORT_ENCODING_HINT = ("a Data Export is written in the encoding chosen for it (Setup → Data Export → Export File "
@@ -25,37 +25,53 @@ EXPORT_ENCODING_HINT = ("a Data Export is written in the encoding chosen for it 
 
 @dataclass
 class DataExport:
-    """The files of an export that load, by object (each with its mapping, in the order objects link), and those
+    """The files of an export that load, each with its object (zip by zip, in the order objects link), and those
     none reads."""
 
-    objects: dict[str, FileJob] = field(default_factory=dict)
+    files: list[tuple[str, FileJob]] = field(default_factory=list)
     unread: list[str] = field(default_factory=list)
 
     @property
     def jobs(self) -> list[FileJob]:
-        return list(self.objects.values())
+        return [job for _, job in self.files]
 
 
 def holds_data_export(path: Path, schema: Schema = STANDARD) -> bool:
-    """Is `path` a zip, or a folder without manifest.yaml, holding a CSV file named as an object Accord reads?"""
-    return bool(_object_files(path, schema)[0])
+    """Is `path` a zip, or a folder without manifest.yaml, holding a CSV file named as an object Accord reads (or
+    a folder holding an export's zips)?"""
+    return any(_object_files(part, schema)[0] for part in _zips_or_itself(path))
 
 
 def data_export(path: Path, folder: Path, instance: str | None = None, schema: Schema = STANDARD) -> DataExport:
-    """The export at `path` as file jobs; a zip's files that load are extracted into `folder` first. `instance`
-    names the records' source instance; by default the org's id, when the zip's name says it."""
-    objects, others = _object_files(path, schema)
-    org = ZIP_NAME.match(path.name)
-    instance = instance or (long_id(org[1]) if org else None)
-    export = DataExport(unread=sorted(others, key=str.lower))
-    if not _is_zip(path):
-        export.objects = {o: FileJob(path / name, mapping_for(o, schema), instance) for o, name in objects.items()}
-        return export
-    folder.mkdir(parents=True, exist_ok=True)
-    members = {m.filename: m for m in zipped_files(path)}
-    export.objects = {o: FileJob(extracted(path, members[name], folder), mapping_for(o, schema), instance,
-                                 named=f"{path}/{name}") for o, name in objects.items()}
+    """The export at `path` as file jobs; the files that load of each zip are extracted into a folder of its own
+    in `folder` first. `instance` names the records' source instance; by default the org's id, when the zip's name
+    says it."""
+    export = DataExport()
+    parts = _zips_or_itself(path)
+    for part in parts:
+        objects, others = _object_files(part, schema)
+        named = f"{part.name}/" if len(parts) > 1 or part != path else ""
+        export.unread += sorted((named + other for other in others), key=str.lower)
+        org = ZIP_NAME.match(part.name)
+        mine = instance or (long_id(org[1]) if org else None)
+        if not _is_zip(part):
+            export.files += [(o, FileJob(part / name, mapping_for(o, schema), mine)) for o, name in objects.items()]
+            continue
+        inside = folder / part.stem
+        inside.mkdir(parents=True, exist_ok=True)
+        members = {m.filename: m for m in zipped_files(part)}
+        export.files += [(o, FileJob(extracted(part, members[name], inside), mapping_for(o, schema), mine,
+                                     named=f"{part}/{name}")) for o, name in objects.items()]
     return export
+
+
+def _zips_or_itself(path: Path) -> list[Path]:
+    """The zips an export came in, when `path` is a folder holding them (in their numbers' order); else `path`."""
+    if path.is_dir() and not (path / "manifest.yaml").exists():
+        zips = [(int(m[2]), p) for p in path.iterdir() if _is_zip(p) and (m := ZIP_NAME.match(p.name))]
+        if zips:
+            return [p for _, p in sorted(zips)]
+    return [path]
 
 
 def long_id(text: str) -> str:
