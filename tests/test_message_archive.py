@@ -197,3 +197,66 @@ def test_the_command_loads_a_folder_and_refuses_what_it_cannot_read_in_one_line(
 def test_an_archive_path_must_exist() -> None:
     with pytest.raises(ArchiveError, match="no such file or folder"):
         message_archive.archive_files([Path("/nonexistent/segment-logs")])
+
+
+def ga4_row(name: str, at: datetime, pseudo: str, user: str | None = None, **params: Any) -> dict[str, Any]:
+    """A row of GA4's BigQuery export as `bq extract --destination_format NEWLINE_DELIMITED_JSON` writes it: 64-bit
+    integers as text, each parameter's value under its kind."""
+    def value(v: Any) -> dict[str, Any]:
+        return {"int_value": str(v)} if isinstance(v, int) else {"string_value": v}
+
+    micros = (at - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
+    return {"event_date": at.strftime("%Y%m%d"), "event_timestamp": str(micros), "event_name": name,
+            "event_params": [{"key": k, "value": value(v)} for k, v in params.items()],
+            "event_bundle_sequence_id": "3", "user_id": user, "user_pseudo_id": pseudo,
+            "privacy_info": {"analytics_storage": "Yes"}, "user_properties": [],
+            "user_first_touch_timestamp": str(micros), "device": {"category": "desktop", "operating_system": "Macintosh",
+                                                                  "web_info": {"browser": "Chrome"}},
+            "geo": {"country": "Germany", "region": "Berlin", "city": "Berlin"}, "app_info": None,
+            "traffic_source": {"name": "(direct)", "medium": "(none)", "source": "(direct)"},
+            "stream_id": "1234567890", "platform": "WEB", "items": []}
+
+
+def test_a_ga4_export_loads_as_the_tag_would_have_sent_it(tmp_path: Path) -> None:
+    """A visitor's page views before and after signing in, a lead form and a scroll: page views are pageviews with
+    their URL, other events tracks of their name (a name the workspace maps becomes its type), and the signed-in
+    rows tie the visitor's pseudo id to the user id, as identify does."""
+    rows = [
+        ga4_row("page_view", day(5), "1234.5678", page_location="https://acme.com/pricing", page_title="Pricing",
+                ga_session_id=1790000000, engagement_time_msec=1200),
+        ga4_row("scroll", day(5, 11), "1234.5678", percent_scrolled=90, page_location="https://acme.com/pricing"),
+        ga4_row("generate_lead", day(5, 12), "1234.5678", "crm-42", form_id="demo"),
+        ga4_row("page_view", day(5, 12), "1234.5678", "crm-42", page_location="https://acme.com/docs"),
+    ]
+    path = tmp_path / "events_20261005.json.gz"
+    path.write_bytes(gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in [*rows, rows[0]])
+                                   + b'{"event_name": "page_view", "event_timestamp": "soon", "user_pseudo_id": "x"}\n'))
+    with Lake(tmp_path / "lake.duckdb", migrate=True) as lake:
+        report = load_archive(lake, [path], INSTANCE, {"generate_lead": "web.formfill"}, shape="ga4")
+        assert report.messages == 6
+        events = lake.execute("SELECT event_type, timestamp, url, anonymous_id, person_key, "
+                              "json_extract_string(properties, '$.form_id') FROM event_current "
+                              "ORDER BY timestamp, event_type").fetchall()
+        assert events == [
+            ("web.pageview", day(5), "https://acme.com/pricing", "1234.5678", f"anon:1234.5678@{INSTANCE}.Collector",
+             None),
+            ("track.scroll", day(5, 11), "https://acme.com/pricing", "1234.5678",
+             f"anon:1234.5678@{INSTANCE}.Collector", None),
+            ("web.formfill", day(5, 12), None, "1234.5678", f"crm-42@{INSTANCE}.Collector", "demo"),
+            ("web.pageview", day(5, 12), "https://acme.com/docs", "1234.5678", f"crm-42@{INSTANCE}.Collector", None),
+        ], "the row exported twice is one event"
+        assert lake.query("SELECT user_id, anonymous_id FROM person_current WHERE source_id = 'alias:1234.5678'") == [
+            {"user_id": "crm-42", "anonymous_id": "1234.5678"}]
+        [bad] = lake.query("SELECT reason FROM quarantine")
+        assert bad["reason"] == "invalid_message: line 6: event_timestamp 'soon' is not microseconds since 1970"
+        again = load_archive(lake, [path], INSTANCE, shape="ga4")
+        assert again.loaded_before == 1
+
+
+def test_the_format_is_one_the_command_knows(tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", str(tmp_path / "ws")]).exit_code == 0
+    (tmp_path / "a.jsonl").write_text("{}\n")
+    refused = runner.invoke(app, ["ingest", "messages", str(tmp_path / "a.jsonl"), "--format", "matomo",
+                                  "-w", str(tmp_path / "ws")])
+    assert refused.exit_code == 1 and "--format is one of segment, ga4, not 'matomo'" in refused.output

@@ -422,14 +422,19 @@ def ingest_messages(
                                                      ".jsonl, .ndjson), or folders holding them.")],
     instance: Annotated[Optional[str], typer.Option(
         help="The collector whose messages these are (default: the workspace's, as `accord serve` takes them).")] = None,
+    shape: Annotated[str, typer.Option(
+        "--format", help="segment: messages as Segment archives them (its S3 destination, RudderStack's dumps); "
+                         "ga4: rows of Google Analytics 4's BigQuery export, extracted as JSON lines.")] = "segment",
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
 ) -> None:
-    """Load a site's or app's history archived as Segment writes it (its S3 destination, RudderStack's dumps):
-    each message becomes what the collector makes of it live; bad lines go to quarantine, the rest load."""
-    from accord.sources.message_archive import load_archive
+    """Load a site's or app's history: each message (or GA4 event) becomes what the collector makes of it live;
+    bad lines go to quarantine, the rest load."""
+    from accord.sources.message_archive import SHAPES, load_archive
 
     with user_errors():
+        if shape not in SHAPES:
+            raise ValueError(f"--format is one of {', '.join(SHAPES)}, not {shape!r}")
         ws = open_workspace(workspace)
         with ws.lake(sandbox) as lake, progress_bar() as progress:
             task = progress.add_task("messages", total=None, rows=0)
@@ -437,7 +442,8 @@ def ingest_messages(
             def told(path: Path, messages: int) -> None:
                 progress.update(task, description=path.name, rows=messages)
 
-            report = load_archive(lake, paths, instance or ws.config.name, ws.config.collector.track_events, told)
+            report = load_archive(lake, paths, instance or ws.config.name, ws.config.collector.track_events, told,
+                                  shape)
     before = f" ({report.loaded_before:,} loaded before)" if report.loaded_before else ""
     table = Table(title=f"Ingested: {report.files:,} files{before}, {report.messages:,} messages")
     for col in ("entity", "batches", "read", "loaded", "unchanged", "quarantined"):

@@ -1,6 +1,6 @@
 """Messages archived as Segment writes them (its S3 destination: gzip files of JSON lines, a message a line, in a
-folder a day; RudderStack's dumps are alike): a site's or app's history, loaded as the collector loads what it
-takes live. The same records, identities and consent come of each message, and an event is keyed by its
+folder a day; RudderStack's dumps are alike), or GA4's export rows made into such messages: a site's or app's
+history, loaded as the collector loads what it takes live. The same records, identities and consent come of each message, and an event is keyed by its
 messageId, so an archive and the live collector keep one copy of each event however they overlap."""
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from accord.sources.collector import (
     without_known_people,
 )
 from accord.sources.files import fingerprint
+from accord.sources.ga4 import NotAnEvent, ga4_message
 from accord.sources.state import SourceState
 
 SUFFIXES = (".gz", ".json", ".jsonl", ".ndjson")
@@ -41,6 +42,28 @@ ENTITIES = ("account", "person", "account_person", "event")
 
 class ArchiveError(ValueError):
     """An archive that cannot be read at all (no such path, no message file in a folder, a broken gzip file)."""
+
+
+def as_sent(m: Any) -> Any:
+    """A Segment archive's message as its sender sent it: an archived `timestamp` is already moved by the sender's
+    clock skew, and the device's own time is `originalTimestamp`; the collector moves it again, as Segment did,
+    from `sentAt` and `receivedAt`."""
+    if isinstance(m, dict) and isinstance(m.get("originalTimestamp"), str):
+        m["timestamp"] = m["originalTimestamp"]
+    return m
+
+
+SHAPES: dict[str, Callable[[Any], Any]] = {"segment": as_sent, "ga4": ga4_message}
+"""What a line holds → the collector message it is: a message Segment archived, or a row of GA4's BigQuery export."""
+
+
+@dataclass
+class Read:
+    """A line read: its message, or why none (and the line as quarantine shows it)."""
+
+    message: Any
+    problem: str | None = None
+    shown: str = ""
 
 
 @dataclass
@@ -72,12 +95,13 @@ def archive_files(paths: list[Path]) -> list[Path]:
 
 
 def load_archive(lake: Lake, paths: list[Path], instance: str, track_events: dict[str, str] | None = None,
-                 on_file: Callable[[Path, int], None] | None = None) -> ArchiveReport:
+                 on_file: Callable[[Path, int], None] | None = None, shape: str = "segment") -> ArchiveReport:
     """Load every message file under `paths` as the collector named `instance` would (`on_file` told each file
-    and the messages read so far). What loaded before is not read again: a file loaded whole is passed over, and
-    one cut off part-way resumes at its first part not loaded."""
+    and the messages read so far), each line read as `shape` says (one of SHAPES). What loaded before is not read
+    again: a file loaded whole is passed over, and one cut off part-way resumes at its first part not loaded."""
     report = ArchiveReport()
-    state = SourceState(lake, f"messages:{instance}")
+    as_message = SHAPES[shape]
+    state = SourceState(lake, f"{shape}:{instance}")
     for path in archive_files(paths):
         digest = fingerprint(path)
         report.files += 1
@@ -89,8 +113,8 @@ def load_archive(lake: Lake, paths: list[Path], instance: str, track_events: dic
         for number, lines in enumerate(_parts(path)):
             read += len(lines)
             if number >= done:
-                report.results += _load_part(lake, lines, instance, track_events, str(path),
-                                             f"messages:{digest}:{number}")
+                report.results += _load_part(lake, [(n, _read(line, n, as_message)) for n, line in lines],
+                                             instance, track_events, str(path), f"{shape}:{digest}:{number}")
                 state.put(digest, "parts", str(number + 1))
         state.put(digest, "messages", str(read))
         report.messages += read
@@ -99,21 +123,19 @@ def load_archive(lake: Lake, paths: list[Path], instance: str, track_events: dic
     return report
 
 
-def _load_part(lake: Lake, lines: list[tuple[int, bytes]], instance: str, track_events: dict[str, str] | None,
-               source_name: str, part: str) -> list[IngestResult]:
+def _load_part(lake: Lake, lines: list[tuple[int, Read]], instance: str, track_events: dict[str, str] | None,
+                source_name: str, part: str) -> list[IngestResult]:
     """One part's messages loaded as the collector loads a stretch of its log, a batch per entity; its lines that
     are no message quarantined. A batch loaded before (the run that loaded it cut off) is recognised."""
     messages: list[dict[str, Any]] = []
     refused: dict[str, list[MalformedRow]] = {}
-    for number, line in lines:
-        problem, message = _read(line, number)
-        if problem is None:
-            messages.append(message)
+    for number, read in lines:
+        if read.problem is None:
+            messages.append(read.message)
             continue
-        shown = shown_message(message) if message is not None else line.decode("utf-8", "replace")
-        refused.setdefault(refused_entity(message), []).append(
-            MalformedRow(number, shown, f"invalid_message: {problem}"))
-    records = to_records([{"receivedAt": m.get("receivedAt"), "batch": [_as_sent(m)]} for m in messages],
+        refused.setdefault(refused_entity(read.message), []).append(
+            MalformedRow(number, read.shown, f"invalid_message: {read.problem}"))
+    records = to_records([{"receivedAt": m.get("receivedAt"), "batch": [m]} for m in messages],
                          instance, track_events)
     if records.rows.get("person"):
         records.rows["person"] = without_known_people(lake, records.rows["person"], instance)
@@ -123,15 +145,6 @@ def _load_part(lake: Lake, lines: list[tuple[int, bytes]], instance: str, track_
             for entity in ENTITIES if records.rows.get(entity) or refused.get(entity)]
 
 
-def _as_sent(m: dict[str, Any]) -> dict[str, Any]:
-    """The message as its sender sent it: an archived `timestamp` is already moved by the sender's clock skew, and
-    the device's own time is `originalTimestamp`; the collector moves it again, as Segment did, from `sentAt` and
-    `receivedAt`."""
-    if isinstance(m.get("originalTimestamp"), str):
-        m["timestamp"] = m["originalTimestamp"]
-    return m
-
-
 def _parts(path: Path) -> Iterator[list[tuple[int, bytes]]]:
     """The file's lines that hold something, numbered, `MESSAGES_PER_PART` at a time."""
     lines = _lines(path)
@@ -139,16 +152,18 @@ def _parts(path: Path) -> Iterator[list[tuple[int, bytes]]]:
         yield part
 
 
-def _read(line: bytes, number: int) -> tuple[str | None, Any]:
-    """Why a line's message is refused (or None), and the message."""
-    if len(line) > LONGEST_LINE:
-        return f"line {number} is longer than {LONGEST_LINE:,} bytes", None
-    try:
-        message = fastjson.loads(line)
-    except ValueError:
-        return f"line {number} is not JSON", None
+def _read(line: bytes, number: int, as_message: Callable[[Any], Any]) -> Read:
     where = f"line {number}"
-    return message_refusal(message, where) or json_problem(message, where), message
+    if len(line) > LONGEST_LINE:
+        return Read(None, f"{where} is longer than {LONGEST_LINE:,} bytes", line.decode("utf-8", "replace"))
+    try:
+        message = as_message(fastjson.loads(line))
+    except NotAnEvent as err:
+        return Read(None, f"{where}: {err}", line.decode("utf-8", "replace"))
+    except ValueError:
+        return Read(None, f"{where} is not JSON", line.decode("utf-8", "replace"))
+    problem = message_refusal(message, where) or json_problem(message, where)
+    return Read(message, problem, shown_message(message) if problem else "")
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
