@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 
 from accord.cli import app
 from accord.engines.registry import open_engine
+from accord.ingest.loader import IngestResult
+from accord.lake.store import Lake
 from accord.sources.files import (
     FileFormatError,
     FileJob,
@@ -49,7 +51,12 @@ def trade_show(path: Path) -> Path:
 
 def test_a_workbooks_first_sheet_loads_with_its_cells_as_excel_shows_them(lake, tmp_path: Path, engine: str) -> None:
     job = FileJob(trade_show(tmp_path / "leads.xlsx"), resolve_mapping("marketo/lead"))
-    result = load_file(lake, job) if engine == "duckdb" else open_engine(engine, lake).load_file(job)
+    trade_show_loaded(lake, load_file(lake, job) if engine == "duckdb" else open_engine(engine, lake).load_file(job))
+
+
+def trade_show_loaded(lake: Lake, result: IngestResult) -> None:
+    """The trade show's first sheet loaded as its cells show it: two leads, the row spilling past the header kept
+    whole in quarantine."""
     assert (result.loaded, result.quarantined) == (2, 1)
     assert result.unmapped_columns == ["Booth Notes"]
     got = lake.query("SELECT source_id, first_name, company_name, lead_score, email_opt_out, source_updated_at "
@@ -63,7 +70,11 @@ def test_a_workbooks_first_sheet_loads_with_its_cells_as_excel_shows_them(lake, 
 
 
 def test_a_sheet_is_read_by_its_name_from_the_command_line(tmp_path: Path) -> None:
-    path = trade_show(tmp_path / "leads.xlsx")
+    sheets_chosen_by_name(trade_show(tmp_path / "leads.xlsx"), tmp_path)
+
+
+def sheets_chosen_by_name(path: Path, tmp_path: Path) -> None:
+    """`--sheet Day 2` loads the trade show's second day; `--sheet Day 3` is refused naming the sheets there are."""
     runner = CliRunner()
     assert runner.invoke(app, ["init", str(tmp_path / "ws")]).exit_code == 0
     loaded = runner.invoke(app, ["ingest", "files", str(path), "--mapping", "marketo/lead", "--sheet", "Day 2",

@@ -8,15 +8,13 @@ from pathlib import Path
 
 import pytest
 import xlwt
-from typer.testing import CliRunner
 
-from accord.cli import app
 from accord.sources.files import FileFormatError, FileReader
 from accord.sources.html_tables import WIDEST_SPAN, html_rows
 from accord.sources.mappings import resolve_mapping
 from accord.sources.workbooks import workbook_rows
 from tests.conftest import ingest
-from tests.test_workbooks import HEADER
+from tests.test_workbooks import HEADER, sheets_chosen_by_name, trade_show_loaded
 
 DAY_1 = [
     HEADER,
@@ -47,29 +45,11 @@ def trade_show(path: Path) -> Path:
 
 
 def test_an_excel_97_2003_workbook_loads_as_its_xlsx_twin(lake, tmp_path: Path, engine: str) -> None:
-    result = ingest(lake, trade_show(tmp_path / "leads.xls"), resolve_mapping("marketo/lead"), engine)
-    assert (result.loaded, result.quarantined) == (2, 1)
-    assert result.unmapped_columns == ["Booth Notes"]
-    got = lake.query("SELECT source_id, first_name, company_name, lead_score, email_opt_out, source_updated_at "
-                     "FROM person_current ORDER BY source_id")
-    assert [(r["source_id"], r["first_name"], r["company_name"], r["lead_score"], r["email_opt_out"]) for r in got] == [
-        ("1", "José", "Société Générale", 85, False), ("2", "Anna", "Acme", 12.5, True)]
-    assert got[0]["source_updated_at"].isoformat() == "2026-11-20T10:00:00+00:00"
-    [bad] = lake.query("SELECT reason, raw_record FROM quarantine")
-    assert bad["reason"] == "malformed_row: expected 9 fields, found 10" and "later" in bad["raw_record"]
+    trade_show_loaded(lake, ingest(lake, trade_show(tmp_path / "leads.xls"), resolve_mapping("marketo/lead"), engine))
 
 
 def test_an_xls_sheet_is_read_by_its_name_and_a_missing_one_is_named_with_those_it_has(tmp_path: Path) -> None:
-    path = trade_show(tmp_path / "leads.xls")
-    runner = CliRunner()
-    assert runner.invoke(app, ["init", str(tmp_path / "ws")]).exit_code == 0
-    loaded = runner.invoke(app, ["ingest", "files", str(path), "--mapping", "marketo/lead", "--sheet", "Day 2",
-                                 "-w", str(tmp_path / "ws")])
-    assert loaded.exit_code == 0, loaded.output
-    missing = runner.invoke(app, ["ingest", "files", str(path), "--mapping", "marketo/lead", "--sheet", "Day 3",
-                                  "-w", str(tmp_path / "ws")])
-    assert missing.exit_code == 1 and "has no sheet 'Day 3'; its sheets: 'Day 1', 'Day 2'" in missing.output
-    assert "Traceback" not in missing.output
+    sheets_chosen_by_name(trade_show(tmp_path / "leads.xls"), tmp_path)
 
 
 def test_cells_read_as_excel_97_2003_shows_them(tmp_path: Path) -> None:
