@@ -11,8 +11,12 @@ import itertools
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from accord import fastjson
 from accord.ingest.limits import json_problem
@@ -32,7 +36,7 @@ from accord.sources.files import fingerprint
 from accord.sources.ga4 import NotAnEvent, ga4_message
 from accord.sources.state import SourceState
 
-SUFFIXES = (".gz", ".json", ".jsonl", ".ndjson")
+SUFFIXES = (".gz", ".json", ".jsonl", ".ndjson", ".parquet")
 MESSAGES_PER_PART = 100_000
 """Messages loaded at once: a large file loads part by part, in bounded memory, each part a batch of its own."""
 LONGEST_LINE = 1 << 20
@@ -78,8 +82,8 @@ class ArchiveReport:
 
 
 def archive_files(paths: list[Path]) -> list[Path]:
-    """The message files named, a folder's (at any depth, `.gz`, `.json`, `.jsonl`, `.ndjson`) in the order of
-    their paths, as Segment's folders and names sort by time."""
+    """The message files named, a folder's (at any depth, `.gz`, `.json`, `.jsonl`, `.ndjson`, `.parquet`) in the
+    order of their paths, as Segment's folders and names sort by time."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -145,25 +149,44 @@ def _load_part(lake: Lake, lines: list[tuple[int, Read]], instance: str, track_e
             for entity in ENTITIES if records.rows.get(entity) or refused.get(entity)]
 
 
-def _parts(path: Path) -> Iterator[list[tuple[int, bytes]]]:
-    """The file's lines that hold something, numbered, `MESSAGES_PER_PART` at a time."""
-    lines = _lines(path)
+def _parts(path: Path) -> Iterator[list[tuple[int, bytes | dict[str, Any]]]]:
+    """The file's lines that hold something (a Parquet file's rows), numbered, `MESSAGES_PER_PART` at a time."""
+    lines = _rows(path) if path.suffix.lower() == ".parquet" else _lines(path)
     while part := list(itertools.islice(lines, MESSAGES_PER_PART)):
         yield part
 
 
-def _read(line: bytes, number: int, as_message: Callable[[Any], Any]) -> Read:
+def _read(line: bytes | dict[str, Any], number: int, as_message: Callable[[Any], Any]) -> Read:
+    """A JSON line's (or a Parquet row's) message, or why it has none."""
     where = f"line {number}"
-    if len(line) > LONGEST_LINE:
-        return Read(None, f"{where} is longer than {LONGEST_LINE:,} bytes", line.decode("utf-8", "replace"))
+
+    def refused(problem: str) -> Read:
+        return Read(None, problem, line.decode("utf-8", "replace") if isinstance(line, bytes) else shown_message(line))
+
+    if isinstance(line, bytes) and len(line) > LONGEST_LINE:
+        return refused(f"{where} is longer than {LONGEST_LINE:,} bytes")
     try:
-        message = as_message(fastjson.loads(line))
+        message = as_message(fastjson.loads(line) if isinstance(line, bytes) else line)
     except NotAnEvent as err:
-        return Read(None, f"{where}: {err}", line.decode("utf-8", "replace"))
+        return refused(f"{where}: {err}")
     except ValueError:
-        return Read(None, f"{where} is not JSON", line.decode("utf-8", "replace"))
+        return refused(f"{where} is not JSON")
     problem = message_refusal(message, where) or json_problem(message, where)
     return Read(message, problem, shown_message(message) if problem else "")
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """A Parquet file's rows (as a warehouse extracts a table), numbered from 1; its times as ISO 8601 text, as
+    JSON holds them."""
+    try:
+        batches = pq.ParquetFile(path).iter_batches(batch_size=10_000)
+        number = 0
+        for batch in batches:
+            for row in batch.to_pylist():
+                number += 1
+                yield number, {k: v.isoformat() if isinstance(v, (datetime, date)) else v for k, v in row.items()}
+    except (OSError, pa.ArrowException) as err:
+        raise ArchiveError(f"{path}: not a readable Parquet file ({err})") from None
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
