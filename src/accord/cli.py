@@ -425,7 +425,8 @@ def ingest_messages(
         help="The collector whose messages these are (default: the workspace's, as `accord serve` takes them).")] = None,
     shape: Annotated[str, typer.Option(
         "--format", help="segment: messages as Segment archives them (its S3 destination, RudderStack's dumps); "
-                         "ga4: rows of Google Analytics 4's BigQuery export, extracted as JSON lines or Parquet.")] = "segment",
+                         "ga4: rows of Google Analytics 4's BigQuery export, extracted as JSON lines or "
+                         "Parquet.")] = "segment",
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
 ) -> None:

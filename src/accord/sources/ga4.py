@@ -1,5 +1,6 @@
-"""Google Analytics 4's BigQuery export (its `events_YYYYMMDD` tables, extracted as JSON lines): each row as the
-message a site's tag would have sent the collector, so a site's GA4 history loads as its live events do."""
+"""Google Analytics 4's BigQuery export (its `events_YYYYMMDD` tables, extracted as JSON lines or Parquet): each
+row as the message a site's tag would have sent the collector, so a site's GA4 history loads as its live events
+do."""
 
 from __future__ import annotations
 
