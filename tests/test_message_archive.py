@@ -286,6 +286,10 @@ def test_a_ga4_export_extracted_as_parquet_loads_as_its_json_lines_do(tmp_path: 
 
     from_parquet = loaded(tmp_path / "events_20261006.parquet")
     assert from_parquet == loaded(tmp_path / "events_20261006.json")
+    with Lake(tmp_path / "both.duckdb", migrate=True) as lake:
+        load_archive(lake, [tmp_path / "events_20261006.json", tmp_path / "events_20261006.parquet"], INSTANCE,
+                     shape="ga4")
+        assert lake.scalar("SELECT count(*) FROM event_current") == 2, "a row in both extracts is one event"
     assert from_parquet[0] == ("web.pageview", day(6), "https://acme.com/", f"anon:99.1@{INSTANCE}.Collector",
                                "1790000001")
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")

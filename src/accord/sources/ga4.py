@@ -62,6 +62,19 @@ def _params(entries: Any) -> dict[str, Any]:
 
 
 def _row_id(row: dict[str, Any]) -> str:
-    """GA4 exports no event id: the row's own content names it, so the same row exported twice is one event."""
-    text = json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """GA4 exports no event id: the row's own content names it, so the same row exported twice is one event, in
+    JSON lines or in Parquet alike."""
+    text = json.dumps(_plain(row), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "ga4:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _plain(value: Any) -> Any:
+    """A row as both extracts agree on it: JSON writes a 64-bit integer as text and Parquet as a number, and one
+    leaves out a null the other keeps."""
+    if isinstance(value, dict):
+        return {key: _plain(v) for key, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
