@@ -1,7 +1,8 @@
 """Messages archived as Segment writes them (its S3 destination: gzip files of JSON lines, a message a line, in a
 folder a day; RudderStack's dumps are alike), or GA4's export rows made into such messages: a site's or app's
-history, loaded as the collector loads what it takes live. The same records, identities and consent come of each message, and an event is keyed by its
-messageId, so an archive and the live collector keep one copy of each event however they overlap."""
+history, loaded as the collector loads what it takes live. The same records, identities and consent come of each
+message, and an event is keyed by its messageId, so an archive and the live collector keep one copy of each event
+however they overlap."""
 
 from __future__ import annotations
 
@@ -128,7 +129,7 @@ def load_archive(lake: Lake, paths: list[Path], instance: str, track_events: dic
 
 
 def _load_part(lake: Lake, lines: list[tuple[int, Read]], instance: str, track_events: dict[str, str] | None,
-                source_name: str, part: str) -> list[IngestResult]:
+               source_name: str, part: str) -> list[IngestResult]:
     """One part's messages loaded as the collector loads a stretch of its log, a batch per entity; its lines that
     are no message quarantined. A batch loaded before (the run that loaded it cut off) is recognised."""
     messages: list[dict[str, Any]] = []
