@@ -432,11 +432,12 @@ def ingest_messages(
 ) -> None:
     """Load a site's or app's history: each message (or GA4 event) becomes what the collector makes of it live;
     bad lines go to quarantine, the rest load."""
-    from accord.sources.message_archive import SHAPES, load_archive
+    from accord.sources.message_archive import SHAPES, archive_files, load_archive
 
     with user_errors():
         if shape not in SHAPES:
             raise ValueError(f"--format is one of {', '.join(SHAPES)}, not {shape!r}")
+        files = archive_files(paths)  # what is not there is named before anything starts
         ws = open_workspace(workspace)
         with ws.lake(sandbox) as lake, progress_bar() as progress:
             task = progress.add_task("messages", total=None, rows=0)
@@ -444,7 +445,7 @@ def ingest_messages(
             def told(path: Path, messages: int) -> None:
                 progress.update(task, description=path.name, rows=messages)
 
-            report = load_archive(lake, paths, instance or ws.config.name, ws.config.collector.track_events, told,
+            report = load_archive(lake, files, instance or ws.config.name, ws.config.collector.track_events, told,
                                   shape)
     before = f" ({report.loaded_before:,} loaded before)" if report.loaded_before else ""
     table = Table(title=f"Ingested: {report.files:,} files{before}, {report.messages:,} messages")
