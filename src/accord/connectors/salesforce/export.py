@@ -53,14 +53,15 @@ def data_export(path: Path, folder: Path, instance: str | None = None, schema: S
         named = f"{part.name}/" if len(parts) > 1 or part != path else ""
         export.unread += sorted((named + other for other in others), key=str.lower)
         org = ZIP_NAME.match(part.name)
-        mine = instance or (long_id(org[1]) if org else None)
+        source_instance = instance or (long_id(org[1]) if org else None)
         if not _is_zip(part):
-            export.files += [(o, FileJob(part / name, mapping_for(o, schema), mine)) for o, name in objects.items()]
+            export.files += [(o, FileJob(part / name, mapping_for(o, schema), source_instance))
+                             for o, name in objects.items()]
             continue
         inside = folder / part.stem
         inside.mkdir(parents=True, exist_ok=True)
         members = {m.filename: m for m in zipped_files(part)}
-        export.files += [(o, FileJob(extracted(part, members[name], inside), mapping_for(o, schema), mine,
+        export.files += [(o, FileJob(extracted(part, members[name], inside), mapping_for(o, schema), source_instance,
                                      named=f"{part}/{name}")) for o, name in objects.items()]
     return export
 
