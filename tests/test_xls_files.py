@@ -123,6 +123,14 @@ def test_an_xls_file_that_cannot_be_read_is_refused_in_one_line(tmp_path: Path, 
     assert "\n" not in str(refused.value)
 
 
+def test_an_html_table_declared_iso_8859_1_reads_as_browsers_read_it(tmp_path: Path) -> None:
+    """Exports name ISO-8859-1 and write Windows-1252's curly quotes and dashes, as browsers expect."""
+    path = tmp_path / "quotes.xls"
+    path.write_bytes('<meta charset="ISO-8859-1"><table><tr><td>Id</td><td>Note</td></tr>'
+                     '<tr><td>1</td><td>“Müller” – CFO</td></tr></table>'.encode("cp1252"))
+    assert list(workbook_rows(path, html=True)) == [["Id", "Note"], ["1", "“Müller” – CFO"]]
+
+
 def test_an_html_table_in_another_encoding_loads_with_it_named(tmp_path: Path) -> None:
     path = tmp_path / "names.xls"
     path.write_bytes("<table><tr><td>Id</td><td>Name</td></tr><tr><td>1</td><td>M\xfcller</td></tr></table>"

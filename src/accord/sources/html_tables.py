@@ -15,6 +15,11 @@ BLOCK_BYTES = 1 << 20
 CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 SPACES = re.compile(r"[ \t\n\r\f]+")
 """What a browser collapses to one space (a no-break space is not among them)."""
+AS_BROWSERS_READ = {"iso8859-1": "cp1252", "ascii": "cp1252", "utf-16": "utf-8", "utf-16-le": "utf-8",
+                    "utf-16-be": "utf-8"}
+"""Declared encodings read as browsers read them (the WHATWG Encoding Standard): ISO-8859-1 and ASCII as
+Windows-1252, whose curly quotes and dashes exports hold under those names; UTF-16 named in a file whose `<meta>` is
+readable as ASCII is not UTF-16."""
 WIDEST_SPAN = 1_024
 """Columns one cell may span: a hostile `colspan` does not make a row millions of cells wide."""
 
@@ -50,10 +55,11 @@ def _declared(path: Path) -> str:
     named = CHARSET.search(start)
     if named:
         try:
-            return codecs.lookup(named[1].decode("ascii")).name
+            found = codecs.lookup(named[1].decode("ascii")).name
         except LookupError:
             raise UnreadableWorkbook(f"{path}: its <meta charset> names {named[1].decode('ascii')!r}, which is no "
                                      "encoding Accord knows; load it with --encoding") from None
+        return AS_BROWSERS_READ.get(found, found)
     return "utf-8"
 
 
