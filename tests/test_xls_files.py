@@ -67,7 +67,7 @@ def test_cells_read_as_excel_97_2003_shows_them(tmp_path: Path) -> None:
     sheet.write(2, 0, 7)
     sheet.write(60_000, 255, "far")
     book.save(str(path))
-    assert list(workbook_rows(path)) == [["Id", "Wake", "Ratio", "Code"], ["1500000", "07:30:00", "0.30000000000000004",
+    assert list(workbook_rows(path, "xls")) == [["Id", "Wake", "Ratio", "Code"], ["1500000", "07:30:00", "0.30000000000000004",
                                                                         "00123"], ["7"], [None] * 255 + ["far"]]
 
 
@@ -128,7 +128,7 @@ def test_an_html_table_declared_iso_8859_1_reads_as_browsers_read_it(tmp_path: P
     path = tmp_path / "quotes.xls"
     path.write_bytes('<meta charset="ISO-8859-1"><table><tr><td>Id</td><td>Note</td></tr>'
                      '<tr><td>1</td><td>“Müller” – CFO</td></tr></table>'.encode("cp1252"))
-    assert list(workbook_rows(path, html=True)) == [["Id", "Note"], ["1", "“Müller” – CFO"]]
+    assert list(workbook_rows(path, "html")) == [["Id", "Note"], ["1", "“Müller” – CFO"]]
 
 
 def test_an_html_table_in_another_encoding_loads_with_it_named(tmp_path: Path) -> None:
@@ -143,7 +143,7 @@ def test_a_hostile_colspan_does_not_make_a_row_millions_of_cells_wide(tmp_path: 
     path = tmp_path / "wide.xls"
     path.write_text('<table><tr><td>Id</td><td>Email</td></tr><tr><td colspan="99999999">x</td></tr></table>')
     assert [len(row) for row in html_rows(path)] == [2, WIDEST_SPAN]
-    assert list(workbook_rows(path, html=True)) == [["Id", "Email"], ["x"]]
+    assert list(workbook_rows(path, "html")) == [["Id", "Email"], ["x"]]
 
 
 def test_the_xls_footer_reader_keeps_rows_that_only_look_like_a_footer() -> None:

@@ -154,8 +154,8 @@ class FileReader:
                 raise FileFormatError(str(err)) from None
         if self.format == "json" and path.is_file():
             self.format = self._json_kind()
-        if self.format == "xls" and path.is_file():
-            self.format = self._xls_kind()
+        if self.format in ("xlsx", "xls") and path.is_file():
+            self.format = self._workbook_kind()
         self.strict_columns = self.format not in ("jsonl", "json")
         named = checked_encoding(encoding) if encoding else "utf-8"
         self.encoding = "utf-8-sig" if named in UTF8 else named
@@ -188,13 +188,16 @@ class FileReader:
                                       "objects, or JSON lines (an object a line)") from None
         return "jsonl"
 
-    def _xls_kind(self) -> str:
-        """What an `.xls` file holds: a workbook (Excel 97-2003's, or an .xlsx renamed: `xls`), an HTML table
-        (`html`), or text, as web applications also save under that name (`csv`)."""
+    def _workbook_kind(self) -> str:
+        """What a workbook's first bytes say it holds, as Excel tells it: Excel 97-2003's (`xls`), an .xlsx zip
+        (`xlsx`, whatever its suffix), or, in an `.xls` file, an HTML table (`html`) or text (`csv`), as web
+        applications also save under that name."""
         with self.path.open("rb") as f:
             start = f.read(512)
-        if start.startswith((BIFF, b"PK\x03\x04")):
+        if start.startswith(BIFF):
             return "xls"
+        if start.startswith(b"PK\x03\x04") or self.format == "xlsx":
+            return "xlsx"  # what is no zip is refused by the zip's reader, naming what it found
         text = start.decode("utf-16", "replace") if start[:2] in (b"\xff\xfe", b"\xfe\xff") else start.decode("latin-1")
         return "html" if text.lstrip("\ufeff\xef\xbb\xbf \t\r\n").startswith("<") else "csv"
 
@@ -443,8 +446,8 @@ class FileReader:
         """The sheet's first row that holds a value is its header; a row with values past the header's last column
         is malformed."""
         try:
-            rows = workbook_rows(self.path, self.sheet, None if self.encoding == "utf-8-sig" else self.encoding,
-                                 html=self.format == "html")
+            rows = workbook_rows(self.path, self.format, self.sheet,
+                                 None if self.encoding == "utf-8-sig" else self.encoding)
             header = next(rows, None)
             if header is None and self.format == "html":
                 raise FileFormatError(f"{self.named}: an HTML page saved as .xls that holds no table (an export whose "
