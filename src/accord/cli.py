@@ -378,8 +378,8 @@ def ingest_files(
     the rest load."""
     from accord.connectors.salesforce.export import (
         EXPORT_ENCODING_HINT,
+        DataExport,
         data_export,
-        holds_data_export,
     )
     from accord.engines.registry import workspace_engine
     from accord.ingest.mapping import MappingError
@@ -389,11 +389,9 @@ def ingest_files(
     with user_errors(), tempfile.TemporaryDirectory(prefix="accord-export-") as extracted:
         ws = open_workspace(workspace)
         schema = ws.schema
-        unread: list[str] = []
-        export_found = mapping is None and holds_data_export(path, schema)
-        if export_found:
-            export = data_export(path, Path(extracted), instance, schema)
-            jobs, unread = export.jobs, export.unread
+        export = data_export(path, Path(extracted), instance, schema) if mapping is None else DataExport()
+        if export.files:
+            jobs = export.jobs
         elif path.is_dir():
             jobs = jobs_from_manifest(path, schema)
         elif not path.exists():
@@ -411,9 +409,9 @@ def ingest_files(
             jobs = [replace(job, sheet=sheet) for job in jobs]
         with ws.lake(sandbox) as lake:
             results = ingest_jobs(workspace_engine(ws, lake, engine), jobs)
-    print_results(results, EXPORT_ENCODING_HINT if export_found else None)
-    if unread:
-        console.print(f"not loaded, no shipped mapping reads them: {names_listed(unread)}", highlight=False)
+    print_results(results, EXPORT_ENCODING_HINT if export.files else None)
+    if export.files:
+        print_unread(export.unread)
 
 
 @ingest_app.command("messages")
@@ -775,15 +773,13 @@ def mappings_check(
 ) -> None:
     """Before loading: the mapping a file would use, what becomes of each column, and its first rows mapped.
     Inside a workspace its custom fields are known; elsewhere only Accord's own."""
-    from accord.connectors.salesforce.export import holds_data_export
     from accord.ingest.preview import preview
     from accord.sources.files import FileReader
     from accord.sources.mappings import best_fit, resolve_mapping
 
     with user_errors():
         schema = _schema_if_any(workspace)
-        if mapping is None and holds_data_export(path, schema):
-            check_data_export(path, schema, encoding)
+        if mapping is None and checked_data_export(path, schema, encoding):
             return
         first = next(iter(FileReader(path, encoding, sheet).chunks()))
         if mapping:
@@ -809,8 +805,9 @@ def mappings_check(
         console.print(DATE_FORMAT_HINT, highlight=False)
 
 
-def check_data_export(path: Path, schema: Schema, encoding: str | None) -> None:
-    """What `accord ingest files` would load of a Salesforce Data Export: each object's file, its mapping's fit."""
+def checked_data_export(path: Path, schema: Schema, encoding: str | None) -> bool:
+    """What `accord ingest files` would load of a Salesforce Data Export: each object's file, its mapping's fit;
+    False when `path` holds no export."""
     from accord.connectors.salesforce.export import data_export
     from accord.connectors.salesforce.source import mapping_name
     from accord.ingest.preview import preview
@@ -820,6 +817,8 @@ def check_data_export(path: Path, schema: Schema, encoding: str | None) -> None:
     refused = []
     with tempfile.TemporaryDirectory(prefix="accord-export-") as extracted:
         export = data_export(path, Path(extracted), schema=schema)
+        if not export.files:
+            return False
         for sobject, job in export.files:
             first = next(iter(FileReader(job.path, encoding).chunks()))
             seen = preview(job.mapping, first, 0)
@@ -829,12 +828,18 @@ def check_data_export(path: Path, schema: Schema, encoding: str | None) -> None:
             if seen.missing:
                 refused.append(f"{job.path.name}: {seen.missing}")
     console.print(table)
-    if export.unread:
-        console.print(f"not loaded, no shipped mapping reads them: {names_listed(export.unread)}", highlight=False)
+    print_unread(export.unread)
     for said in refused:
         err_console.print(f"[red]error:[/red] {escape(said)}", highlight=False, markup=True)
     if refused:
         raise typer.Exit(1)
+    return True
+
+
+def print_unread(names: list[str]) -> None:
+    """An export's files that no shipped mapping reads."""
+    if names:
+        console.print(f"not loaded, no shipped mapping reads them: {names_listed(names)}", highlight=False)
 
 
 def print_identity(report: IdentityReport) -> None:

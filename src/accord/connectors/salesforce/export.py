@@ -36,20 +36,22 @@ class DataExport:
         return [job for _, job in self.files]
 
 
-def holds_data_export(path: Path, schema: Schema = STANDARD) -> bool:
-    """Is `path` a zip, or a folder without manifest.yaml, holding a CSV file named as an object Accord reads (or
-    a folder holding an export's zips)?"""
-    return any(_object_files(part, schema)[0] for part in _zips_or_itself(path))
-
-
 def data_export(path: Path, folder: Path, instance: str | None = None, schema: Schema = STANDARD) -> DataExport:
-    """The export at `path` as file jobs; the files that load of each zip are extracted into a folder of its own
-    in `folder` first. `instance` names the records' source instance; by default the org's id, when the zip's name
-    says it."""
+    """The export at `path` (a zip, a folder without manifest.yaml, or a folder of an export's zips) as file jobs;
+    the files that load of each zip are extracted into a folder of its own in `folder` first. No files when `path`
+    holds no CSV file named as an object Accord reads. `instance` names the records' source instance; by default
+    the org's id, when the zip's name says it."""
     export = DataExport()
     parts = _zips_or_itself(path)
     for part in parts:
-        objects, others = _object_files(part, schema)
+        members = {m.filename: m for m in zipped_files(part)} if _is_zip(part) else {}
+        if _is_zip(part):
+            names = list(members)
+        elif part.is_dir() and not (part / "manifest.yaml").exists():
+            names = [p.name for p in part.iterdir() if p.is_file()]
+        else:
+            continue
+        objects, others = _object_files(names, schema)
         named = f"{part.name}/" if len(parts) > 1 or part != path else ""
         export.unread += sorted((named + other for other in others), key=str.lower)
         org = ZIP_NAME.match(part.name)
@@ -60,7 +62,6 @@ def data_export(path: Path, folder: Path, instance: str | None = None, schema: S
             continue
         inside = folder / part.stem
         inside.mkdir(parents=True, exist_ok=True)
-        members = {m.filename: m for m in zipped_files(part)}
         export.files += [(o, FileJob(extracted(part, members[name], inside), mapping_for(o, schema), source_instance,
                                      named=f"{part}/{name}")) for o, name in objects.items()]
     return export
@@ -84,15 +85,9 @@ def long_id(text: str) -> str:
                           for s in (0, 5, 10))
 
 
-def _object_files(path: Path, schema: Schema) -> tuple[dict[str, str], list[str]]:
-    """Object → the name of its CSV file in the export (standard objects first, as they link, then the declared
-    custom ones), and the names of its other files."""
-    if _is_zip(path):
-        names = [m.filename for m in zipped_files(path)]
-    elif path.is_dir() and not (path / "manifest.yaml").exists():
-        names = [p.name for p in path.iterdir() if p.is_file()]
-    else:
-        return {}, []
+def _object_files(names: list[str], schema: Schema) -> tuple[dict[str, str], list[str]]:
+    """Of the names of an export's files: object → the name of its CSV file (standard objects first, as they link,
+    then the declared custom ones), and the names of the other files."""
     read = [*SALESFORCE_OBJECTS, *(o.name for o in schema.objects)]
     by_stem = {o.lower(): o for o in read}
     found: dict[str, str] = {}
