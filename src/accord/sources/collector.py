@@ -250,7 +250,7 @@ def event_fields(m: dict[str, Any], names: dict[str, str]) -> tuple[str, str | N
 
 def event_id(m: dict[str, Any]) -> str:
     """The source id of a message's event: its messageId (or a hash of the message without one)."""
-    return str(m.get("messageId") or _message_id(m))
+    return str(m.get("messageId") or message_hash(m))
 
 
 def person_key(m: dict[str, Any], instance: str) -> str:
@@ -457,7 +457,8 @@ def _id_link(m: dict[str, Any]) -> dict[str, str | None]:
     return {"source_id": f"alias:{m['anonymousId']}", "user_id": str(m["userId"]), "anonymous_id": str(m["anonymousId"])}
 
 
-def _message_id(m: dict[str, Any]) -> str:
+def message_hash(m: dict[str, Any]) -> str:
+    """The id of a message sent without one: its content's."""
     return "h:" + hashlib.sha256(json.dumps(m, sort_keys=True).encode()).hexdigest()[:32]
 
 

@@ -4,12 +4,11 @@ do."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import timedelta
 from typing import Any
 
 from accord.model.times import EPOCH
+from accord.sources.collector import message_hash
 
 VALUE_KINDS = ("string_value", "int_value", "float_value", "double_value")
 """Where an `event_params` entry holds its value: the first of them that is set."""
@@ -64,8 +63,7 @@ def _params(entries: Any) -> dict[str, Any]:
 def _row_id(row: dict[str, Any]) -> str:
     """GA4 exports no event id: the row's own content names it, so the same row exported twice is one event, in
     JSON lines or in Parquet alike."""
-    text = json.dumps(_plain(row), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "ga4:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return message_hash(_plain(row))
 
 
 def _plain(value: Any) -> Any:
