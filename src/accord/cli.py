@@ -6,7 +6,6 @@ import io
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -43,6 +42,7 @@ from accord.model.entities import ENTITIES
 from accord.model.schema import STANDARD, Schema
 from accord.readable import problems
 from accord.replaced import replacing
+from accord.scratch import scratch
 from accord.terminal import for_terminal
 from accord.workspace import Workspace, WorkspaceError
 
@@ -386,10 +386,10 @@ def ingest_files(
     from accord.sources.files import FileJob, jobs_from_manifest
     from accord.sources.mappings import resolve_mapping
 
-    with user_errors(), tempfile.TemporaryDirectory(prefix="accord-export-") as extracted:
+    with user_errors(), scratch("export") as extracted:
         ws = open_workspace(workspace)
         schema = ws.schema
-        export = data_export(path, Path(extracted), instance, schema) if mapping is None else DataExport()
+        export = data_export(path, extracted, instance, schema) if mapping is None else DataExport()
         if export.files:
             jobs = export.jobs
         elif path.is_dir():
@@ -815,8 +815,8 @@ def checked_data_export(path: Path, schema: Schema, encoding: str | None) -> boo
 
     table = Table("file", "mapping", "entity", "not mapped", "absent, left empty", title="A Salesforce Data Export")
     refused = []
-    with tempfile.TemporaryDirectory(prefix="accord-export-") as extracted:
-        export = data_export(path, Path(extracted), schema=schema)
+    with scratch("export") as extracted:
+        export = data_export(path, extracted, schema=schema)
         if not export.files:
             return False
         for sobject, job in export.files:

@@ -11,7 +11,6 @@ import json
 import re
 import shutil
 import sys
-import tempfile
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -33,6 +32,7 @@ from accord.ingest.mapping import Mapping
 from accord.lake.store import Lake
 from accord.model.schema import STANDARD, Schema
 from accord.readable import UnreadableYaml, yaml_data
+from accord.scratch import new_scratch
 from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk, header_names
 from accord.sources.compressed import (
     OPENERS,
@@ -145,7 +145,7 @@ class FileReader:
             raise FileFormatError(f"{path} is not a file (a device, a pipe or a socket): name a file to read")
         self.format = detect_format(path)
         if compressed(path) and path.is_file():
-            folder = Path(tempfile.mkdtemp(prefix="accord-decompressed-"))
+            folder = new_scratch("decompressed")
             removed = weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)  # with the reader
             try:
                 self.path = decompressed(path, folder)

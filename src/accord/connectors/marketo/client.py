@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import tempfile
 import threading
 import time
 from collections import deque
@@ -19,6 +18,7 @@ import httpx
 from accord.connectors.errors import ConnectorError
 from accord.connectors.http import NotJson, gist, http_client, json_of, redirect
 from accord.connectors.pacing import MAX_WAIT_SECONDS, Pacer, retry_after
+from accord.scratch import scratch
 
 TOKEN_CODES = {"601", "602"}
 RETRY_CODES = {"604", "606", "608", "611", "615", "713"}
@@ -344,7 +344,7 @@ class BulkQueue:
     def run(self, jobs: list[BulkJob], on_submitted: Callable[[BulkJob], None]) -> Iterator[tuple[BulkJob, Path]]:
         pending: deque[BulkJob] = deque(jobs)
         running: deque[BulkJob] = deque()
-        with tempfile.TemporaryDirectory(prefix="accord-marketo-") as tmp:
+        with scratch("marketo") as tmp:
             while pending or running:
                 while pending and len(running) < self.depth:
                     if not self._submit(pending[0]):
@@ -358,7 +358,7 @@ class BulkQueue:
                 head = running[0]
                 status = self.client.bulk_status(self.kind, str(head.export_id))
                 if status["status"] == "Completed":
-                    path = Path(tmp) / f"{head.export_id}.csv"
+                    path = tmp / f"{head.export_id}.csv"
                     self.client.bulk_download(self.kind, str(head.export_id), path, status.get("fileChecksum"))
                     running.popleft()
                     self._waited = 0.0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from time import monotonic
@@ -20,6 +19,7 @@ from accord.lake.sql import ident
 from accord.lake.store import Lake
 from accord.model.schema import STANDARD, Schema
 from accord.model.times import parse_instant, utc_seconds
+from accord.scratch import scratch
 from accord.sources.api import Progress, SyncReport, fields_present, records_chunk
 from accord.sources.files import FileReader
 from accord.sources.mappings import resolve_mapping
@@ -145,8 +145,8 @@ class SalesforceSource:
         return self._finish(report)
 
     def _load_csv(self, lake: Lake, sobject: str, data: bytes, page_key: str, progress: Progress | None) -> IngestResult:
-        with tempfile.TemporaryDirectory(prefix="accord-sf-") as tmp:
-            path = Path(tmp) / f"{sobject}.csv"
+        with scratch("salesforce") as tmp:
+            path = tmp / f"{sobject}.csv"
             path.write_bytes(data)
             reader = FileReader(path)
             # A page read again after a crash has the same job and locator: recognised, not loaded twice.

@@ -27,9 +27,7 @@ import hashlib
 import json
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from accord.engines.spark.config import SparkConfig
@@ -37,6 +35,7 @@ from accord.engines.spark.storage import Storage, join, storage_for
 from accord.lake.logs import LOGS
 from accord.lake.sql import ident, literal
 from accord.lake.store import Lake
+from accord.scratch import new_scratch
 
 MANIFESTS = "_manifests"
 """Spark skips files and folders whose names start with `_`."""
@@ -200,7 +199,7 @@ class SparkLake:
         rows = f"SELECT * FROM {ident(table)}"
         if batches != [WHOLE]:
             rows += f" WHERE {ident(LOGS.get(table, 'batch_id'))} IN ({', '.join(str(int(b)) for b in batches)})"
-        aside = Path(tempfile.mkdtemp(prefix="accord-segment-"))
+        aside = new_scratch("segment")
         segment = aside / "segment"
         try:
             if table in BY_DAY:
