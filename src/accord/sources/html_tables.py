@@ -70,6 +70,7 @@ class _Rows(HTMLParser):
         self._row: list[str | None] | None = None
         self._cell: list[list[str]] | None = None  # its lines (split by <br>), each a list of text pieces
         self._span = 1
+        self._depth = 0  # of the tables open: a table inside a cell is that cell's text, as a browser shows it
 
     def done(self) -> list[list[str | None]]:
         """The rows ended since last asked."""
@@ -77,7 +78,11 @@ class _Rows(HTMLParser):
         return rows
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "tr":
+        if tag == "table":
+            self._depth += 1
+        if self._depth > 1 and self._cell is not None:
+            self._within_cell(tag)
+        elif tag == "tr":
             self._end_row()
             self._row = []
         elif tag in ("td", "th"):
@@ -91,10 +96,33 @@ class _Rows(HTMLParser):
             self._cell.append([])
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "table" and self._depth > 0:
+            self._depth -= 1
+            if self._depth > 0 and self._cell is not None:
+                self._next_line()
+                return
+        if self._depth > 1 and self._cell is not None:
+            return
         if tag in ("td", "th"):
             self._end_cell()
         elif tag in ("tr", "table"):
             self._end_row()
+
+    def _within_cell(self, tag: str) -> None:
+        """A nested table's rows are lines of the cell holding it, its cells words of a line."""
+        assert self._cell is not None
+        if tag == "br":
+            self._cell.append([])
+        elif tag in ("table", "tr"):
+            self._next_line()
+        elif tag in ("td", "th"):
+            self._cell[-1].append(" ")
+
+    def _next_line(self) -> None:
+        """A new line of the cell, unless the current one is still empty."""
+        assert self._cell is not None
+        if "".join(self._cell[-1]).strip():
+            self._cell.append([])
 
     def handle_data(self, data: str) -> None:
         if self._cell is not None:
