@@ -417,14 +417,15 @@ def ingest_files(
 @ingest_app.command("messages")
 def ingest_messages(
     paths: Annotated[list[Path], typer.Argument(help="Files of archived messages, a message a line (.gz, .json, "
-                                                     ".jsonl, .ndjson) or a row (.parquet), or folders holding "
-                                                     "them.")],
+                                                     ".jsonl, .ndjson) or a row (.parquet), zips of such files, or "
+                                                     "folders holding them.")],
     instance: Annotated[Optional[str], typer.Option(
         help="The collector whose messages these are (default: the workspace's, as `accord serve` takes them).")] = None,
     shape: Annotated[str, typer.Option(
         "--format", help="segment: messages as Segment archives them (its S3 destination, RudderStack's dumps); "
                          "ga4: rows of Google Analytics 4's BigQuery export, extracted as JSON lines or "
-                         "Parquet.")] = "segment",
+                         "Parquet; mixpanel: Mixpanel's raw event export; amplitude: Amplitude's event export "
+                         "(the zip its Export API answers).")] = "segment",
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
 ) -> None:
@@ -435,15 +436,15 @@ def ingest_messages(
     with user_errors():
         if shape not in SHAPES:
             raise ValueError(f"--format is one of {', '.join(SHAPES)}, not {shape!r}")
-        files = archive_files(paths)  # what is not there is named before anything starts
+        archive_files(paths)  # what is not there is named before anything starts
         ws = open_workspace(workspace)
         with ws.lake(sandbox) as lake, progress_bar() as progress:
             task = progress.add_task("messages", total=None, rows=0)
 
-            def told(path: Path, messages: int) -> None:
-                progress.update(task, description=path.name, rows=messages)
+            def told(name: str, messages: int) -> None:
+                progress.update(task, description=name.rsplit("/", 1)[-1], rows=messages)
 
-            report = load_archive(lake, files, instance or ws.config.name, ws.config.collector.track_events, told,
+            report = load_archive(lake, paths, instance or ws.config.name, ws.config.collector.track_events, told,
                                   shape)
     before = f" ({report.loaded_before:,} loaded before)" if report.loaded_before else ""
     table = Table(title=f"Ingested: {report.files:,} files{before}, {report.messages:,} messages")

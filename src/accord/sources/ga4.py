@@ -8,15 +8,11 @@ from datetime import timedelta
 from typing import Any
 
 from accord.model.times import EPOCH
-from accord.sources.collector import message_hash
+from accord.sources.export_rows import NotAnEvent, content_id, place
 
 VALUE_KINDS = ("string_value", "int_value", "float_value", "double_value")
 """Where an `event_params` entry holds its value: the first of them that is set."""
 PAGE_PARAMS = {"url": "page_location", "title": "page_title", "referrer": "page_referrer"}
-
-
-class NotAnEvent(ValueError):
-    """A row that names no event GA4 exports (no event name, or a time that is no microsecond count)."""
 
 
 def ga4_message(row: Any) -> Any:
@@ -36,11 +32,11 @@ def ga4_message(row: Any) -> Any:
     params = _params(row.get("event_params"))
     context: dict[str, Any] = {"page": {key: params[p] for key, p in PAGE_PARAMS.items() if params.get(p) is not None}}
     if isinstance(geo := row.get("geo"), dict):
-        context["location"] = {key: geo[key] for key in ("country", "region", "city") if geo.get(key)}
+        context["location"] = place(geo.get("country"), geo.get("region"), geo.get("city"))
     if isinstance(device := row.get("device"), dict):
         context["device"] = device
     message: dict[str, Any] = {
-        "type": "page" if name == "page_view" else "track", "messageId": _row_id(row), "timestamp": at.isoformat(),
+        "type": "page" if name == "page_view" else "track", "messageId": content_id(row), "timestamp": at.isoformat(),
         "anonymousId": row.get("user_pseudo_id"), "properties": params, "context": context,
     }
     if name != "page_view":
@@ -58,21 +54,3 @@ def _params(entries: Any) -> dict[str, Any]:
             out[entry["key"]] = next((entry["value"][kind] for kind in VALUE_KINDS
                                       if entry["value"].get(kind) is not None), None)
     return out
-
-
-def _row_id(row: dict[str, Any]) -> str:
-    """GA4 exports no event id: the row's own content names it, so the same row exported twice is one event, in
-    JSON lines or in Parquet alike."""
-    return message_hash(_plain(row))
-
-
-def _plain(value: Any) -> Any:
-    """A row as both extracts agree on it: JSON writes a 64-bit integer as text and Parquet as a number, and one
-    leaves out a null the other keeps."""
-    if isinstance(value, dict):
-        return {key: _plain(v) for key, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return value

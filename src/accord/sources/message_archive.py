@@ -1,6 +1,6 @@
 """Messages archived as Segment writes them (its S3 destination: gzip files of JSON lines, a message a line, in a
-folder a day; RudderStack's dumps are alike), or GA4's export rows made into such messages: a site's or app's
-history, loaded as the collector loads what it takes live. The same records, identities and consent come of each
+folder a day; RudderStack's dumps are alike), or the rows of an analytics tool's export (GA4's, Mixpanel's,
+Amplitude's) made into such messages: a site's or app's history, loaded as the collector loads what it takes live. The same records, identities and consent come of each
 message, and an event is keyed by its messageId, so an archive and the live collector keep one copy of each event
 however they overlap."""
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import itertools
+import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from accord.ingest.limits import json_problem
 from accord.ingest.loader import IngestResult
 from accord.ingest.records import ingest_records
 from accord.lake.store import Lake
+from accord.scratch import scratch
+from accord.sources.amplitude import amplitude_message
 from accord.sources.base import MalformedRow
 from accord.sources.collector import (
     SOURCE_TYPE,
@@ -33,11 +36,16 @@ from accord.sources.collector import (
     to_records,
     without_known_people,
 )
+from accord.sources.compressed import CompressedFileError, extracted, zipped_files
+from accord.sources.export_rows import NotAnEvent
 from accord.sources.files import fingerprint
-from accord.sources.ga4 import NotAnEvent, ga4_message
+from accord.sources.ga4 import ga4_message
+from accord.sources.mixpanel import mixpanel_message
 from accord.sources.state import SourceState
 
 SUFFIXES = (".gz", ".json", ".jsonl", ".ndjson", ".parquet")
+ZIP = ".zip"
+"""A zip of such files, as Amplitude's Export API answers: each file is read in turn, never all extracted at once."""
 MESSAGES_PER_PART = 100_000
 """Messages loaded at once: a large file loads part by part, in bounded memory, each part a batch of its own."""
 LONGEST_LINE = 1 << 20
@@ -58,8 +66,21 @@ def as_sent(m: Any) -> Any:
     return m
 
 
-SHAPES: dict[str, Callable[[Any], Any]] = {"segment": as_sent, "ga4": ga4_message}
-"""What a line holds → the collector message it is: a message Segment archived, or a row of GA4's BigQuery export."""
+SHAPES: dict[str, Callable[[Any], Any]] = {"segment": as_sent, "ga4": ga4_message, "mixpanel": mixpanel_message,
+                                            "amplitude": amplitude_message}
+"""What a line holds → the collector message it is: a message Segment archived, or a row of GA4's BigQuery export,
+Mixpanel's or Amplitude's event export."""
+
+
+@dataclass(frozen=True)
+class ArchiveFile:
+    """A file of messages: a file of its own, or one that a zip holds."""
+
+    path: Path
+    member: zipfile.ZipInfo | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.member.filename}" if self.member else str(self.path)
 
 
 @dataclass
@@ -82,50 +103,86 @@ class ArchiveReport:
     results: list[IngestResult] = field(default_factory=list)
 
 
-def archive_files(paths: list[Path]) -> list[Path]:
-    """The message files named, a folder's (at any depth, `.gz`, `.json`, `.jsonl`, `.ndjson`, `.parquet`) in the
-    order of their paths, as Segment's folders and names sort by time."""
-    found: list[Path] = []
+def archive_files(paths: list[Path]) -> list[ArchiveFile]:
+    """The message files named, a folder's (at any depth, `.gz`, `.json`, `.jsonl`, `.ndjson`, `.parquet`, and the
+    files of a `.zip`) in the order of their paths, as Segment's folders and names sort by time."""
+    found: list[ArchiveFile] = []
     for path in paths:
         if path.is_dir():
-            inside = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(SUFFIXES))
+            inside = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith((*SUFFIXES, ZIP)))
             if not inside:
-                raise ArchiveError(f"{path}: no message files in it ({', '.join(SUFFIXES)})")
-            found += inside
+                raise ArchiveError(f"{path}: no message files in it ({', '.join((*SUFFIXES, ZIP))})")
+            found += [f for p in inside for f in _held(p)]
         elif path.is_file():
-            found.append(path)
+            found += _held(path)
         else:
             raise ArchiveError(f"no such file or folder: {path}")
     return found
 
 
+def _held(path: Path) -> list[ArchiveFile]:
+    """The file itself, or the message files a zip holds (in the order of their names)."""
+    if path.suffix.lower() != ZIP:
+        return [ArchiveFile(path)]
+    try:
+        members = sorted((m for m in zipped_files(path) if m.filename.lower().endswith(SUFFIXES)),
+                         key=lambda m: m.filename)
+    except CompressedFileError as err:
+        raise ArchiveError(str(err)) from None
+    if not members:
+        raise ArchiveError(f"{path}: a zip with no message files in it ({', '.join(SUFFIXES)})")
+    return [ArchiveFile(path, m) for m in members]
+
+
 def load_archive(lake: Lake, paths: list[Path], instance: str, track_events: dict[str, str] | None = None,
-                 on_file: Callable[[Path, int], None] | None = None, shape: str = "segment") -> ArchiveReport:
+                 on_file: Callable[[str, int], None] | None = None, shape: str = "segment") -> ArchiveReport:
     """Load every message file under `paths` as the collector named `instance` would (`on_file` told each file
     and the messages read so far), each line read as `shape` says (one of SHAPES). What loaded before is not read
-    again: a file loaded whole is passed over, and one cut off part-way resumes at its first part not loaded."""
+    again: a file loaded whole is passed over (zipped or not), and one cut off part-way resumes at its first part
+    not loaded."""
     report = ArchiveReport()
     as_message = SHAPES[shape]
     state = SourceState(lake, f"{shape}:{instance}")
-    for path in archive_files(paths):
-        digest = fingerprint(path)
-        report.files += 1
-        if (whole := state.get(digest, "messages")) is not None:
-            report.messages += int(whole)
-            report.loaded_before += 1
-            continue
-        done, read = int(state.get(digest, "parts") or 0), 0
-        for number, lines in enumerate(_parts(path)):
-            read += len(lines)
-            if number >= done:
-                report.results += _load_part(lake, [(n, _read(line, n, as_message)) for n, line in lines],
-                                             instance, track_events, str(path), f"{shape}:{digest}:{number}")
-                state.put(digest, "parts", str(number + 1))
-        state.put(digest, "messages", str(read))
-        report.messages += read
-        if on_file:
-            on_file(path, report.messages)
+    with scratch("archive") as folder:
+        for found in archive_files(paths):
+            path = _extracted(found, folder) if found.member else found.path
+            try:
+                _load_file(lake, path, str(found), state, report, as_message, instance, track_events, shape)
+            finally:
+                if found.member:
+                    path.unlink(missing_ok=True)
+            if on_file:
+                on_file(str(found), report.messages)
     return report
+
+
+def _extracted(found: ArchiveFile, folder: Path) -> Path:
+    assert found.member is not None
+    try:
+        return extracted(found.path, found.member, folder)
+    except CompressedFileError as err:
+        raise ArchiveError(str(err)) from None
+
+
+def _load_file(lake: Lake, path: Path, name: str, state: SourceState, report: ArchiveReport,
+               as_message: Callable[[Any], Any], instance: str, track_events: dict[str, str] | None,
+               shape: str) -> None:
+    """One file's messages loaded part by part, its parts loaded before passed over; known by its bytes."""
+    digest = fingerprint(path)
+    report.files += 1
+    if (whole := state.get(digest, "messages")) is not None:
+        report.messages += int(whole)
+        report.loaded_before += 1
+        return
+    done, read = int(state.get(digest, "parts") or 0), 0
+    for number, lines in enumerate(_parts(path)):
+        read += len(lines)
+        if number >= done:
+            report.results += _load_part(lake, [(n, _read(line, n, as_message)) for n, line in lines],
+                                         instance, track_events, name, f"{shape}:{digest}:{number}")
+            state.put(digest, "parts", str(number + 1))
+    state.put(digest, "messages", str(read))
+    report.messages += read
 
 
 def _load_part(lake: Lake, lines: list[tuple[int, Read]], instance: str, track_events: dict[str, str] | None,
