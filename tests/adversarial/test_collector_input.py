@@ -126,3 +126,14 @@ def test_fuzzed_bodies_get_a_4xx_or_load(collector, batch) -> None:
     answer = post(client, key, json.dumps({"batch": batch}))
     event(f"HTTP {answer.status_code}")
     assert load(ws)[1] == []
+
+
+def test_a_type_that_is_a_list_or_an_object_is_refused_not_a_server_error(collector) -> None:
+    client, ws, key = collector
+    for kind in ("[]", '{"page": 1}', "[\"page\"]"):
+        answer = post(client, key, '{"batch":[{"type":%s,"userId":"u1"}]}' % kind)
+        assert answer.status_code == 400, kind
+        assert "batch[0]: type must be one of" in answer.json()["message"]
+    fine = post(client, key, json.dumps({"batch": [{"type": "page", "userId": "u1", "messageId": "ok"}]}))
+    assert fine.status_code == 200
+    assert load(ws)[0] == {"ok"}

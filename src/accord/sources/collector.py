@@ -77,7 +77,7 @@ def message_refusal(message: Any, where: str) -> str | None:
     if not isinstance(message, dict):
         return f"{where} is not a JSON object"
     kind = message.get("type")
-    if kind not in TYPES:
+    if not isinstance(kind, str) or kind not in TYPES:  # a list or an object is no type (and cannot be looked up)
         return f"{where}: type must be one of {', '.join(sorted(TYPES))}, not {kind!r}"
     if kind == "alias":
         if not message.get("previousId") or not message.get("userId"):
@@ -343,7 +343,9 @@ def _screen(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[s
 def refused_entity(message: Any) -> str:
     """The entity a refused message is quarantined under: the one its type would have made."""
     kind = message.get("type") if isinstance(message, dict) else None
-    return {"identify": "person", "alias": "person", "group": "account"}.get(kind, "event")  # type: ignore[arg-type]
+    if not isinstance(kind, str):  # a list or an object is no type
+        return "event"
+    return {"identify": "person", "alias": "person", "group": "account"}.get(kind, "event")
 
 
 def shown_message(message: Any) -> str:
