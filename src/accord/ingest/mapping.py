@@ -46,7 +46,7 @@ class Transform(BaseModel):
     def parse(cls, raw: Any) -> Transform:
         if isinstance(raw, str):
             name, arg = raw, None
-        elif isinstance(raw, dict) and len(raw) == 1:
+        elif isinstance(raw, dict) and len(raw) == 1 and isinstance(next(iter(raw)), str):
             name, arg = next(iter(raw.items()))
         else:
             raise MappingError(f"a transform is a name or {{name: argument}}, got {raw!r}")
@@ -86,7 +86,12 @@ class FieldSpec(BaseModel):
             raw = dict(raw)
             if "transform" in raw:
                 raw["transforms"] = [raw.pop("transform")]
-            raw["transforms"] = [Transform.parse(t) for t in raw.get("transforms") or []]
+            transforms = raw.get("transforms") or []
+            if isinstance(transforms, (str, dict)):  # one transform, written without its list
+                transforms = [transforms]
+            if not isinstance(transforms, list):
+                raise MappingError(f"transforms is a list of transforms, e.g. [trim, lower], not {transforms!r}")
+            raw["transforms"] = [Transform.parse(t) for t in transforms]
         return raw
 
     @model_validator(mode="after")
