@@ -169,3 +169,103 @@ def test_a_zip_that_holds_no_messages_is_refused_in_one_line(tmp_path: Path, con
         path.write_bytes(content)
     refused = runner.invoke(app, ["ingest", "messages", str(path), "--format", "amplitude", "-w", str(ws)])
     assert refused.exit_code == 1 and said in " ".join(refused.output.split()) and "Traceback" not in refused.output
+
+
+def enriched(**fields: Any) -> dict[str, Any]:
+    """An enriched Snowplow event as its fields by name, with what the JavaScript tracker and the pipeline add."""
+    return {"app_id": "acme-site", "platform": "web", "etl_tstamp": "2026-10-05 12:00:00.000",
+            "v_tracker": "js-3.24.0", "v_collector": "ssc-3.2.0-kinesis", "v_etl": "snowplow-enrich-kinesis-5.0.0",
+            "user_ipaddress": "203.0.113.0", "domain_sessionidx": "3", "network_userid": "n-1",
+            "useragent": "Mozilla/5.0 (Macintosh)", "br_lang": "en-US", "os_timezone": "Europe/Berlin",
+            "dvce_created_tstamp": fields.get("derived_tstamp"), "collector_tstamp": fields.get("derived_tstamp"),
+            "event_format": "jsonschema", "event_version": "1-0-0", **fields}
+
+
+SNOWPLOW = [
+    enriched(event="page_view", event_id="e-1", domain_userid="d-1", derived_tstamp="2026-10-05 09:00:00.250",
+             page_url="https://acme.com/pricing?ref=nav", page_title="Pricing", page_referrer="https://www.google.com/",
+             geo_country="DE", geo_region="BE", geo_city="Berlin", mkt_source="google", mkt_medium="cpc",
+             event_vendor="com.snowplowanalytics.snowplow", event_name="page_view",
+             contexts=json.dumps({"schema": "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-0",
+                                  "data": [{"schema": "iglu:com.snowplowanalytics.snowplow/web_page/jsonschema/1-0-0",
+                                            "data": {"id": "5b1e2f"}}]})),
+    enriched(event="unstruct", event_id="e-2", domain_userid="d-1", user_id="crm-42",
+             derived_tstamp="2026-10-05 09:05:00.000", event_vendor="com.acme", event_name="demo_requested",
+             unstruct_event=json.dumps({"schema": "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0",
+                                        "data": {"schema": "iglu:com.acme/demo_requested/jsonschema/1-0-0",
+                                                 "data": {"plan": "pro", "seats": 20}}})),
+    enriched(event="struct", event_id="e-3", domain_userid="d-1", user_id="crm-42",
+             derived_tstamp="2026-10-05 09:10:00.000", se_category="video", se_action="play", se_label="intro",
+             se_value="12.5", event_vendor="com.google.analytics", event_name="event"),
+    enriched(event="page_ping", event_id="e-4", domain_userid="d-1", user_id="crm-42",
+             derived_tstamp="2026-10-05 09:10:10.000", page_url="https://acme.com/pricing", pp_yoffset_max="900"),
+]
+
+
+def tsv(event: dict[str, Any]) -> bytes:
+    from accord.sources.snowplow import FIELDS
+
+    return "\t".join(str(event.get(name) or "") for name in FIELDS).encode() + b"\n"
+
+
+def snowplow_loaded(lake: Lake) -> list[tuple[Any, ...]]:
+    return lake.execute("SELECT source_id, event_type, timestamp, url, person_key, anonymous_id, properties "
+                        "FROM event_current ORDER BY timestamp").fetchall()
+
+
+def test_snowplow_enriched_events_load_as_the_tracker_sent_them(tmp_path: Path) -> None:
+    """The enriched stream's TSV as the S3 loader writes it (gzip, no header), a row twice and two broken lines."""
+    folder = tmp_path / "enriched" / "run=2026-10-05-12-00-00"
+    folder.mkdir(parents=True)
+    (folder / "part-00000-4f1c.txt.gz").write_bytes(gzip.compress(
+        b"".join(tsv(e) for e in [*SNOWPLOW, SNOWPLOW[0]]) + b"acme-site\tweb\tonly ten\t\t\t\t\t\t\t\n"
+        + tsv(enriched(event="page_view", event_id="e-9", domain_userid="d-9", derived_tstamp="soon"))))
+    with Lake(tmp_path / "lake.duckdb", migrate=True) as lake:
+        report = load_archive(lake, [tmp_path / "enriched"], INSTANCE, {"demo_requested": "web.formfill"},
+                              shape="snowplow")
+        assert (report.files, report.messages) == (1, 7)
+        events = snowplow_loaded(lake)
+        assert [e[:6] for e in events] == [
+            ("e-1", "web.pageview", datetime(2026, 10, 5, 9, 0, 0, 250000, tzinfo=timezone.utc),
+             "https://acme.com/pricing?ref=nav", f"anon:d-1@{INSTANCE}.Collector", "d-1"),
+            ("e-2", "web.formfill", at(9, 5), None, f"crm-42@{INSTANCE}.Collector", "d-1"),
+            ("e-3", "track.video_play", at(9, 10), None, f"crm-42@{INSTANCE}.Collector", "d-1"),
+            ("e-4", "track.page_ping", datetime(2026, 10, 5, 9, 10, 10, tzinfo=timezone.utc),
+             "https://acme.com/pricing", f"crm-42@{INSTANCE}.Collector", "d-1"),
+        ], "one event for the row loaded twice"
+        page, demo, video = (json.loads(e[6]) for e in events[:3])
+        assert page["contexts"] == [{"id": "5b1e2f"}] and page["context"]["campaign"] == {"medium": "cpc",
+                                                                                          "source": "google"}
+        assert page["context"]["location"] == {"country": "DE", "region": "BE", "city": "Berlin"}
+        assert demo == {"plan": "pro", "seats": 20, "context": {"userAgent": "Mozilla/5.0 (Macintosh)"}}
+        assert video == {"category": "video", "action": "play", "label": "intro", "value": "12.5",
+                         "context": {"userAgent": "Mozilla/5.0 (Macintosh)"}}
+        assert lake.query("SELECT user_id, anonymous_id FROM person_current WHERE source_id = 'alias:d-1'") == [
+            {"user_id": "crm-42", "anonymous_id": "d-1"}]
+        reasons = [r[0] for r in lake.execute("SELECT reason FROM quarantine ORDER BY source_row").fetchall()]
+        assert reasons == [
+            "invalid_message: line 6: 10 tab-separated fields, not the 131 of an enriched Snowplow event",
+            "invalid_message: line 7: derived_tstamp and collector_tstamp 'soon' are no time"]
+
+
+def test_snowplow_events_extracted_from_a_warehouse_load_as_the_stream_does(tmp_path: Path) -> None:
+    """`atomic.events` extracted as Parquet: typed times and JSON columns; the same events as from the TSV."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from accord.sources.snowplow import FIELDS
+
+    def typed(event: dict[str, Any]) -> dict[str, Any]:
+        return {name: (datetime.fromisoformat(event[name]).replace(tzinfo=timezone.utc)
+                       if name.endswith("tstamp") and event.get(name) else event.get(name)) for name in FIELDS}
+
+    rows = [typed(e) for e in SNOWPLOW]
+    schema = pa.schema([(n, pa.timestamp("us", tz="UTC") if n.endswith("tstamp") else pa.string()) for n in FIELDS])
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp_path / "atomic_events.parquet")
+    (tmp_path / "enriched.tsv").write_bytes(b"".join(tsv(e) for e in SNOWPLOW))
+    loaded = []
+    for name in ("atomic_events.parquet", "enriched.tsv"):
+        with Lake(tmp_path / f"{name}.duckdb", migrate=True) as lake:
+            assert load_archive(lake, [tmp_path / name], INSTANCE, shape="snowplow").messages == 4
+            loaded.append(snowplow_loaded(lake))
+    assert loaded[0] == loaded[1]

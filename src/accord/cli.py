@@ -417,15 +417,16 @@ def ingest_files(
 @ingest_app.command("messages")
 def ingest_messages(
     paths: Annotated[list[Path], typer.Argument(help="Files of archived messages, a message a line (.gz, .json, "
-                                                     ".jsonl, .ndjson) or a row (.parquet), zips of such files, or "
-                                                     "folders holding them.")],
+                                                     ".jsonl, .ndjson, .tsv) or a row (.parquet), zips of such files, "
+                                                     "or folders holding them.")],
     instance: Annotated[Optional[str], typer.Option(
         help="The collector whose messages these are (default: the workspace's, as `accord serve` takes them).")] = None,
     shape: Annotated[str, typer.Option(
         "--format", help="segment: messages as Segment archives them (its S3 destination, RudderStack's dumps); "
                          "ga4: rows of Google Analytics 4's BigQuery export, extracted as JSON lines or "
                          "Parquet; mixpanel: Mixpanel's raw event export; amplitude: Amplitude's event export "
-                         "(the zip its Export API answers).")] = "segment",
+                         "(the zip its Export API answers); snowplow: Snowplow's enriched events (TSV, or "
+                         "atomic.events extracted).")] = "segment",
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
 ) -> None:

@@ -41,9 +41,10 @@ from accord.sources.export_rows import NotAnEvent
 from accord.sources.files import fingerprint
 from accord.sources.ga4 import ga4_message
 from accord.sources.mixpanel import mixpanel_message
+from accord.sources.snowplow import enriched_fields, snowplow_message
 from accord.sources.state import SourceState
 
-SUFFIXES = (".gz", ".json", ".jsonl", ".ndjson", ".parquet")
+SUFFIXES = (".gz", ".json", ".jsonl", ".ndjson", ".tsv", ".parquet")
 ZIP = ".zip"
 """A zip of such files, as Amplitude's Export API answers: each file is read in turn, never all extracted at once."""
 MESSAGES_PER_PART = 100_000
@@ -66,10 +67,21 @@ def as_sent(m: Any) -> Any:
     return m
 
 
-SHAPES: dict[str, Callable[[Any], Any]] = {"segment": as_sent, "ga4": ga4_message, "mixpanel": mixpanel_message,
-                                            "amplitude": amplitude_message}
+@dataclass(frozen=True)
+class Shape:
+    """How an export's lines become collector messages."""
+
+    message: Callable[[Any], Any]
+    """A line's (or a Parquet row's) fields → the collector message it stands for."""
+    fields: Callable[[bytes], Any] = fastjson.loads
+    """A line → its fields: JSON, unless the export writes other lines."""
+
+
+SHAPES: dict[str, Shape] = {"segment": Shape(as_sent), "ga4": Shape(ga4_message), "mixpanel": Shape(mixpanel_message),
+                            "amplitude": Shape(amplitude_message),
+                            "snowplow": Shape(snowplow_message, enriched_fields)}
 """What a line holds → the collector message it is: a message Segment archived, or a row of GA4's BigQuery export,
-Mixpanel's or Amplitude's event export."""
+Mixpanel's or Amplitude's event export, or Snowplow's enriched events (tab-separated)."""
 
 
 @dataclass(frozen=True)
@@ -141,13 +153,13 @@ def load_archive(lake: Lake, paths: list[Path], instance: str, track_events: dic
     again: a file loaded whole is passed over (zipped or not), and one cut off part-way resumes at its first part
     not loaded."""
     report = ArchiveReport()
-    as_message = SHAPES[shape]
+    shaped = SHAPES[shape]
     state = SourceState(lake, f"{shape}:{instance}")
     with scratch("archive") as folder:
         for found in archive_files(paths):
             path = _extracted(found, folder) if found.member else found.path
             try:
-                _load_file(lake, path, str(found), state, report, as_message, instance, track_events, shape)
+                _load_file(lake, path, str(found), state, report, shaped, instance, track_events, shape)
             finally:
                 if found.member:
                     path.unlink(missing_ok=True)
@@ -165,7 +177,7 @@ def _extracted(found: ArchiveFile, folder: Path) -> Path:
 
 
 def _load_file(lake: Lake, path: Path, name: str, state: SourceState, report: ArchiveReport,
-               as_message: Callable[[Any], Any], instance: str, track_events: dict[str, str] | None,
+               shaped: Shape, instance: str, track_events: dict[str, str] | None,
                shape: str) -> None:
     """One file's messages loaded part by part, its parts loaded before passed over; known by its bytes."""
     digest = fingerprint(path)
@@ -178,7 +190,7 @@ def _load_file(lake: Lake, path: Path, name: str, state: SourceState, report: Ar
     for number, lines in enumerate(_parts(path)):
         read += len(lines)
         if number >= done:
-            report.results += _load_part(lake, [(n, _read(line, n, as_message)) for n, line in lines],
+            report.results += _load_part(lake, [(n, _read(line, n, shaped)) for n, line in lines],
                                          instance, track_events, name, f"{shape}:{digest}:{number}")
             state.put(digest, "parts", str(number + 1))
     state.put(digest, "messages", str(read))
@@ -214,8 +226,8 @@ def _parts(path: Path) -> Iterator[list[tuple[int, bytes | dict[str, Any]]]]:
         yield part
 
 
-def _read(line: bytes | dict[str, Any], number: int, as_message: Callable[[Any], Any]) -> Read:
-    """A JSON line's (or a Parquet row's) message, or why it has none."""
+def _read(line: bytes | dict[str, Any], number: int, shaped: Shape) -> Read:
+    """A line's (or a Parquet row's) message, or why it has none."""
     where = f"line {number}"
 
     def refused(problem: str) -> Read:
@@ -224,7 +236,7 @@ def _read(line: bytes | dict[str, Any], number: int, as_message: Callable[[Any],
     if isinstance(line, bytes) and len(line) > LONGEST_LINE:
         return refused(f"{where} is longer than {LONGEST_LINE:,} bytes")
     try:
-        message = as_message(fastjson.loads(line) if isinstance(line, bytes) else line)
+        message = shaped.message(shaped.fields(line) if isinstance(line, bytes) else line)
     except NotAnEvent as err:
         return refused(f"{where}: {err}")
     except ValueError:
