@@ -269,3 +269,60 @@ def test_snowplow_events_extracted_from_a_warehouse_load_as_the_stream_does(tmp_
             assert load_archive(lake, [tmp_path / name], INSTANCE, shape="snowplow").messages == 4
             loaded.append(snowplow_loaded(lake))
     assert loaded[0] == loaded[1]
+
+
+def posthog_row(uuid: str, event: str, when: str, distinct: str, text: bool = True, **props: Any) -> dict[str, Any]:
+    """An event as PostHog's batch export to S3 writes it: its properties as JSON text (a warehouse keeps them as an
+    object: `text=False`)."""
+    return {"uuid": uuid, "event": event, "properties": json.dumps(props) if text else props, "distinct_id": distinct,
+            "team_id": 2, "timestamp": when, "created_at": when, "elements_chain": "",
+            "person_id": "0192a7f0-person", "_inserted_at": "2026-10-05T12:00:00Z"}
+
+
+def test_a_posthog_batch_export_loads_as_posthog_js_sent_it(tmp_path: Path) -> None:
+    web = {"$device_id": "0192-anon", "$session_id": "0192-session", "$lib": "web", "token": "phc_public"}
+    rows = [
+        posthog_row("p-1", "$pageview", "2026-10-05T09:00:00.250000Z", "0192-anon", **web, **{
+            "$is_identified": False, "$current_url": "https://acme.com/pricing?plan=pro", "$pathname": "/pricing",
+            "$referrer": "https://www.google.com/", "$geoip_country_code": "DE", "$geoip_city_name": "Berlin",
+            "$geoip_subdivision_1_name": "Berlin"}),
+        posthog_row("p-2", "$identify", "2026-10-05T09:05:00Z", "crm-42", **web, **{
+            "$is_identified": True, "$anon_distinct_id": "0192-anon",
+            "$set": {"email": "ana@acme.com", "first_name": "Ana"}}),
+        posthog_row("p-3", "demo requested", "2026-10-05 09:10:00", "crm-42", False, **web, **{
+            "$is_identified": True, "plan": "pro"}),
+        posthog_row("p-4", "invoice paid", "2026-10-05T10:00:00+00:00", "crm-42", amount=1200),  # from a server
+        posthog_row("p-5", "$groupidentify", "2026-10-05T10:05:00Z", "crm-42", **web, **{
+            "$is_identified": True, "$group_type": "company", "$group_key": "acme-co",
+            "$group_set": {"name": "Acme", "industry": "Software", "website": "https://acme.com"}}),
+        posthog_row("p-6", "$pageview", "tomorrow", "0192-anon", **web),
+    ]
+    path = tmp_path / "posthog" / "2026-10-05" / "export-0.jsonl.gz"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(gzip.compress(lines([*rows, rows[0]])))
+    with Lake(tmp_path / "lake.duckdb", migrate=True) as lake:
+        report = load_archive(lake, [tmp_path / "posthog"], INSTANCE, {"demo requested": "web.formfill"},
+                              shape="posthog")
+        assert report.messages == 7
+        events = lake.execute("SELECT source_id, event_type, timestamp, url, person_key, anonymous_id, properties "
+                              "FROM event_current ORDER BY timestamp").fetchall()
+        assert [e[:6] for e in events] == [
+            ("p-1", "web.pageview", datetime(2026, 10, 5, 9, 0, 0, 250000, tzinfo=timezone.utc),
+             "https://acme.com/pricing?plan=pro", f"anon:0192-anon@{INSTANCE}.Collector", "0192-anon"),
+            ("p-3", "web.formfill", at(9, 10), None, f"crm-42@{INSTANCE}.Collector", "0192-anon"),
+            ("p-4", "track.invoice_paid", at(10), None, f"crm-42@{INSTANCE}.Collector", None),
+        ], "one event for the row exported twice"
+        page = json.loads(events[0][6])
+        assert page["context"]["page"] == {"url": "https://acme.com/pricing?plan=pro", "path": "/pricing",
+                                           "referrer": "https://www.google.com/"}
+        assert "token" not in page and "$device_id" not in page and page["$session_id"] == "0192-session"
+        assert lake.query("SELECT email, first_name, anonymous_id FROM person_current WHERE source_id = 'crm-42' "
+                          "AND email IS NOT NULL") == [{"email": "ana@acme.com", "first_name": "Ana",
+                                                        "anonymous_id": "0192-anon"}]
+        assert lake.query("SELECT user_id FROM person_current WHERE source_id = 'alias:0192-anon'") == [
+            {"user_id": "crm-42"}]
+        assert lake.query("SELECT name, industry, domain FROM account_current") == [
+            {"name": "Acme", "industry": "Software", "domain": "acme.com"}]
+        assert lake.scalar("SELECT count(*) FROM account_person_current") == 1
+        [bad] = lake.query("SELECT reason FROM quarantine")
+        assert bad["reason"] == "invalid_message: line 6: timestamp 'tomorrow' is no time"

@@ -261,7 +261,7 @@ def test_the_format_is_one_the_command_knows(tmp_path: Path) -> None:
                                   "-w", str(tmp_path / "ws")])
     assert refused.exit_code == 1
     said = " ".join(refused.output.split())
-    assert "--format is one of segment, ga4, mixpanel, amplitude, snowplow, not 'matomo'" in said
+    assert "--format is one of segment, ga4, mixpanel, amplitude, posthog, snowplow, not 'matomo'" in said
 
 
 def test_a_ga4_export_extracted_as_parquet_loads_as_its_json_lines_do(tmp_path: Path) -> None:

@@ -425,8 +425,8 @@ def ingest_messages(
         "--format", help="segment: messages as Segment archives them (its S3 destination, RudderStack's dumps); "
                          "ga4: rows of Google Analytics 4's BigQuery export, extracted as JSON lines or "
                          "Parquet; mixpanel: Mixpanel's raw event export; amplitude: Amplitude's event export "
-                         "(the zip its Export API answers); snowplow: Snowplow's enriched events (TSV, or "
-                         "atomic.events extracted).")] = "segment",
+                         "(the zip its Export API answers); posthog: PostHog's batch exports; snowplow: Snowplow's "
+                         "enriched events (TSV, or atomic.events extracted).")] = "segment",
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
 ) -> None:

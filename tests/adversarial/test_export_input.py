@@ -22,18 +22,20 @@ FIELDS = {
     "mixpanel": ["event", "properties"],
     "amplitude": ["event_type", "event_time", "uuid", "$insert_id", "user_id", "device_id", "event_properties",
                   "user_properties", "country", "region", "city", "platform"],
+    "posthog": ["uuid", "event", "properties", "distinct_id", "timestamp"],
     "snowplow": ["event", "event_id", "user_id", "domain_userid", "network_userid", "derived_tstamp",
                  "collector_tstamp", "page_url", "contexts", "unstruct_event", "se_category", "se_action", "se_value",
                  "event_name", "geo_country"],
 }
 """The fields each shape reads."""
 NESTED = {"properties": ["time", "distinct_id", "$user_id", "$device_id", "$insert_id", "$current_url",
-                         "$anon_id", "$identified_id", "alias", "$city", "mp_country_code"],
+                         "$anon_id", "$identified_id", "alias", "$city", "mp_country_code", "$is_identified",
+                         "$anon_distinct_id", "$set", "$group_key", "$group_set", "$screen_name"],
           "event_params": ["key", "value"], "context": ["page", "consent", "location"]}
 """Fields whose value is itself read field by field."""
 GOOD = {"type": st.sampled_from(["page", "track", "identify", "alias", "group", "screen"]),
         "event": st.sampled_from(["$mp_web_page_view", "$identify", "$create_alias", "Signed Up", "page_view",
-                                  "struct", "unstruct", "page_ping"]),
+                                  "struct", "unstruct", "page_ping", "$pageview", "$groupidentify", "$screen"]),
         "event_type": st.sampled_from(["[Amplitude] Page Viewed", "$identify", "Trial Started"]),
         "event_name": st.sampled_from(["page_view", "scroll"])}
 

@@ -1,8 +1,8 @@
 """Messages archived as Segment writes them (its S3 destination: gzip files of JSON lines, a message a line, in a
 folder a day; RudderStack's dumps are alike), or the rows of an analytics tool's export (GA4's, Mixpanel's,
-Amplitude's) made into such messages: a site's or app's history, loaded as the collector loads what it takes live. The same records, identities and consent come of each
-message, and an event is keyed by its messageId, so an archive and the live collector keep one copy of each event
-however they overlap."""
+Amplitude's, PostHog's, Snowplow's) made into such messages: a site's or app's history, loaded as the collector
+loads what it takes live. The same records, identities and consent come of each message, and an event is keyed by
+its messageId, so an archive and the live collector keep one copy of each event however they overlap."""
 
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ from accord.sources.export_rows import NotAnEvent
 from accord.sources.files import fingerprint
 from accord.sources.ga4 import ga4_message
 from accord.sources.mixpanel import mixpanel_message
+from accord.sources.posthog import posthog_message
 from accord.sources.snowplow import enriched_fields, snowplow_message
 from accord.sources.state import SourceState
 
@@ -78,10 +79,10 @@ class Shape:
 
 
 SHAPES: dict[str, Shape] = {"segment": Shape(as_sent), "ga4": Shape(ga4_message), "mixpanel": Shape(mixpanel_message),
-                            "amplitude": Shape(amplitude_message),
+                            "amplitude": Shape(amplitude_message), "posthog": Shape(posthog_message),
                             "snowplow": Shape(snowplow_message, enriched_fields)}
 """What a line holds → the collector message it is: a message Segment archived, or a row of GA4's BigQuery export,
-Mixpanel's or Amplitude's event export, or Snowplow's enriched events (tab-separated)."""
+Mixpanel's, Amplitude's or PostHog's event export, or Snowplow's enriched events (tab-separated)."""
 
 
 @dataclass(frozen=True)
