@@ -139,8 +139,7 @@ def test_an_amplitude_export_zip_loads_file_by_file_and_once(tmp_path: Path, mon
         assert person == [{"email": "ana@acme.com", "first_name": "Ana", "company_name": "Acme",
                            "anonymous_id": "dev-a"}]
         [bad] = lake.query("SELECT reason, batch_id FROM quarantine")
-        assert bad["reason"] == ("invalid_message: line 2: event_time 'soon' is no time (YYYY-MM-DD HH:MM:SS.ffffff, "
-                                 "in UTC)")
+        assert bad["reason"] == "invalid_message: line 2: event_time 'soon' is no time"
         versions = lake.scalar("SELECT count(*) FROM event")
     again = runner.invoke(app, command)
     assert again.exit_code == 0 and "2 files (2 loaded before)" in again.output
@@ -245,7 +244,7 @@ def test_snowplow_enriched_events_load_as_the_tracker_sent_them(tmp_path: Path) 
         reasons = [r[0] for r in lake.execute("SELECT reason FROM quarantine ORDER BY source_row").fetchall()]
         assert reasons == [
             "invalid_message: line 6: 10 tab-separated fields, not the 131 of an enriched Snowplow event",
-            "invalid_message: line 7: derived_tstamp and collector_tstamp 'soon' are no time"]
+            "invalid_message: line 7: derived_tstamp 'soon' is no time"]
 
 
 def test_snowplow_events_extracted_from_a_warehouse_load_as_the_stream_does(tmp_path: Path) -> None:

@@ -4,10 +4,9 @@ events do."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
-from accord.sources.export_rows import NotAnEvent, content_id, place
+from accord.sources.export_rows import content_id, event_name, place, utc_instant
 
 PAGE_VIEWS = {"[Amplitude] Page Viewed", "Page View"}
 """The page views Amplitude's Browser SDK tracks by itself (version 2, and its page view plugin before)."""
@@ -19,15 +18,11 @@ PAGE_PROPERTIES = {"url": ("[Amplitude] Page Location", "[Amplitude] Page URL", 
 DEVICE = ("platform", "os_name", "os_version", "device_type", "device_family", "language")
 
 
-def amplitude_message(row: Any) -> Any:
+def amplitude_message(row: dict[str, Any]) -> dict[str, Any]:
     """The message an exported event stands for: a page view a page, `$identify` an identify (its user properties
     the traits), any other event a track of its name; `user_id` its userId, `device_id` its anonymousId, `uuid` its
-    messageId. What is no JSON object is left as it is, for the collector's checks to name."""
-    if not isinstance(row, dict):
-        return row
-    name = row.get("event_type")
-    if not isinstance(name, str) or not name:
-        raise NotAnEvent("event_type is missing")
+    messageId, `event_time` (UTC) its time."""
+    name = event_name(row, "event_type")
     props = row.get("event_properties") if isinstance(row.get("event_properties"), dict) else {}
     context: dict[str, Any] = {}
     page = {key: next(props[p] for p in names if props.get(p)) for key, names in PAGE_PROPERTIES.items()
@@ -40,7 +35,7 @@ def amplitude_message(row: Any) -> Any:
         context["device"] = device
     message: dict[str, Any] = {
         "messageId": row.get("uuid") or row.get("$insert_id") or content_id(row),
-        "timestamp": _instant(row.get("event_time")).isoformat(), "userId": row.get("user_id"),
+        "timestamp": utc_instant(row.get("event_time"), "event_time").isoformat(), "userId": row.get("user_id"),
         "anonymousId": row.get("device_id"), "properties": props, "context": context,
     }
     if name == IDENTIFY:
@@ -50,11 +45,3 @@ def amplitude_message(row: Any) -> Any:
         return {**message, "type": "page"}
     return {**message, "type": "track", "event": name}
 
-
-def _instant(text: Any) -> datetime:
-    """`event_time` as the export writes it, `2026-11-20 10:00:00.123000`, in UTC."""
-    try:
-        at = datetime.fromisoformat(text)
-    except (TypeError, ValueError):
-        raise NotAnEvent(f"event_time {text!r} is no time (YYYY-MM-DD HH:MM:SS.ffffff, in UTC)") from None
-    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at

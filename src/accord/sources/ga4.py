@@ -8,22 +8,17 @@ from datetime import timedelta
 from typing import Any
 
 from accord.model.times import EPOCH
-from accord.sources.export_rows import NotAnEvent, content_id, place
+from accord.sources.export_rows import NotAnEvent, content_id, event_name, place
 
 VALUE_KINDS = ("string_value", "int_value", "float_value", "double_value")
 """Where an `event_params` entry holds its value: the first of them that is set."""
 PAGE_PARAMS = {"url": "page_location", "title": "page_title", "referrer": "page_referrer"}
 
 
-def ga4_message(row: Any) -> Any:
+def ga4_message(row: dict[str, Any]) -> dict[str, Any]:
     """The message a row stands for: `page_view` a page, any other event a track of its name; `user_pseudo_id` its
-    anonymousId, `user_id` its userId, `event_params` its properties, the page among them its context's. What is
-    no JSON object is left as it is, for the collector's checks to name."""
-    if not isinstance(row, dict):
-        return row
-    name = row.get("event_name")
-    if not isinstance(name, str) or not name:
-        raise NotAnEvent("event_name is missing")
+    anonymousId, `user_id` its userId, `event_params` its properties, the page among them its context's."""
+    name = event_name(row, "event_name")
     stamp = row.get("event_timestamp")
     try:
         at = EPOCH + timedelta(microseconds=int(stamp))  # type: ignore[arg-type]

@@ -59,11 +59,11 @@ class ArchiveError(ValueError):
     """An archive that cannot be read at all (no such path, no message file in a folder, a broken gzip file)."""
 
 
-def as_sent(m: Any) -> Any:
+def as_sent(m: dict[str, Any]) -> dict[str, Any]:
     """A Segment archive's message as its sender sent it: an archived `timestamp` is already moved by the sender's
     clock skew, and the device's own time is `originalTimestamp`; the collector moves it again, as Segment did,
     from `sentAt` and `receivedAt`."""
-    if isinstance(m, dict) and isinstance(m.get("originalTimestamp"), str):
+    if isinstance(m.get("originalTimestamp"), str):
         m["timestamp"] = m["originalTimestamp"]
     return m
 
@@ -72,8 +72,9 @@ def as_sent(m: Any) -> Any:
 class Shape:
     """How an export's lines become collector messages."""
 
-    message: Callable[[Any], Any]
-    """A line's (or a Parquet row's) fields → the collector message it stands for."""
+    message: Callable[[dict[str, Any]], dict[str, Any]]
+    """A line's (or a Parquet row's) fields → the collector message it stands for (what is no JSON object is left
+    as it is, for the collector's checks to name)."""
     fields: Callable[[bytes], Any] = fastjson.loads
     """A line → its fields: JSON, unless the export writes other lines."""
 
@@ -237,7 +238,8 @@ def _read(line: bytes | dict[str, Any], number: int, shaped: Shape) -> Read:
     if isinstance(line, bytes) and len(line) > LONGEST_LINE:
         return refused(f"{where} is longer than {LONGEST_LINE:,} bytes")
     try:
-        message = shaped.message(shaped.fields(line) if isinstance(line, bytes) else line)
+        fields = shaped.fields(line) if isinstance(line, bytes) else line
+        message = shaped.message(fields) if isinstance(fields, dict) else fields
     except NotAnEvent as err:
         return refused(f"{where}: {err}")
     except ValueError:

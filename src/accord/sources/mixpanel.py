@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from accord.model.times import EPOCH
-from accord.sources.export_rows import NotAnEvent, content_id, place
+from accord.sources.export_rows import NotAnEvent, content_id, event_name, place
 
 PAGE_VIEW = "$mp_web_page_view"
 """The page view Mixpanel's JavaScript library tracks by itself."""
@@ -25,16 +25,12 @@ MILLISECONDS = 100_000_000_000
 """A `time` past this is milliseconds (as Mixpanel's import takes it): as seconds it would be the year 5138."""
 
 
-def mixpanel_message(row: Any) -> Any:
+def mixpanel_message(row: dict[str, Any]) -> dict[str, Any]:
     """The message an exported event stands for: `$mp_web_page_view` a page, `$identify` an identify, `$create_alias`
     an alias, any other event a track of its name. `$user_id` is its userId and `$device_id` its anonymousId (as
     Simplified ID Merge sets them); an event with neither, as a server sends it, belongs to its `distinct_id` as a
-    user. What is no JSON object is left as it is, for the collector's checks to name."""
-    if not isinstance(row, dict):
-        return row
-    name = row.get("event")
-    if not isinstance(name, str) or not name:
-        raise NotAnEvent("event is missing")
+    user."""
+    name = event_name(row, "event")
     props = row.get("properties")
     if not isinstance(props, dict):
         raise NotAnEvent("properties is missing")

@@ -4,11 +4,9 @@ loads as its live events do."""
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timezone
 from typing import Any
 
-from accord.sources.export_rows import NotAnEvent, place
+from accord.sources.export_rows import event_name, json_value, place, utc_instant
 
 PAGE_VIEW, SCREEN = "$pageview", "$screen"
 IDENTIFY = "$identify"
@@ -21,17 +19,12 @@ SAID_BY_THE_MESSAGE = {"distinct_id", "$anon_distinct_id", "$device_id", "$set",
 """Properties the message itself states (its ids and traits; the project token is no property of the event)."""
 
 
-def posthog_message(row: Any) -> Any:
+def posthog_message(row: dict[str, Any]) -> dict[str, Any]:
     """The message an exported event stands for: `$pageview` a page, `$screen` a screen, `$identify` an identify,
     `$create_alias` an alias, `$groupidentify` a group, any other event a track of its name. `distinct_id` is the
     userId once posthog-js marks the person identified (`$is_identified`) or when a server sent it, else the
-    anonymousId; `$device_id` is the anonymousId beside a userId. What is no JSON object is left as it is, for the
-    collector's checks to name."""
-    if not isinstance(row, dict):
-        return row
-    name = row.get("event")
-    if not isinstance(name, str) or not name:
-        raise NotAnEvent("event is missing")
+    anonymousId; `$device_id` is the anonymousId beside a userId."""
+    name = event_name(row, "event")
     props = _object(row.get("properties"))
     context: dict[str, Any] = {}
     if props.get("$current_url"):
@@ -43,7 +36,7 @@ def posthog_message(row: Any) -> Any:
         context["location"] = located
     distinct, device = row.get("distinct_id") or props.get("distinct_id"), props.get("$device_id")
     message: dict[str, Any] = {
-        "messageId": row.get("uuid"), "timestamp": _instant(row.get("timestamp")).isoformat(),
+        "messageId": row.get("uuid"), "timestamp": utc_instant(row.get("timestamp"), "timestamp").isoformat(),
         "properties": {key: value for key, value in props.items() if key not in SAID_BY_THE_MESSAGE},
         "context": context,
     }
@@ -67,20 +60,6 @@ def posthog_message(row: Any) -> Any:
 
 def _object(value: Any) -> dict[str, Any]:
     """A JSON object column: a batch export to S3 writes `properties` as JSON text, a warehouse as an object."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
+    value = json_value(value)
     return value if isinstance(value, dict) else {}
 
-
-def _instant(value: Any) -> datetime:
-    """`timestamp` as the export writes it (`2026-10-05T09:00:00.250000Z`, or with a space), in UTC."""
-    try:
-        at = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
-    except ValueError:
-        at = None
-    if at is None:
-        raise NotAnEvent(f"timestamp {value!r} is no time")
-    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at

@@ -4,11 +4,15 @@ site's Snowplow history loads as its live events do."""
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timezone
 from typing import Any
 
-from accord.sources.export_rows import NotAnEvent, place
+from accord.sources.export_rows import (
+    NotAnEvent,
+    event_name,
+    json_value,
+    place,
+    utc_instant,
+)
 
 FIELDS = (
     "app_id platform etl_tstamp collector_tstamp dvce_created_tstamp event event_id txn_id name_tracker v_tracker "
@@ -45,17 +49,12 @@ def enriched_fields(line: bytes) -> dict[str, Any]:
     return {name: value or None for name, value in zip(FIELDS, values)}
 
 
-def snowplow_message(row: Any) -> Any:
+def snowplow_message(row: dict[str, Any]) -> dict[str, Any]:
     """The message an enriched event stands for: `page_view` a page, any other event (a self-describing event by its
     `event_name`, a structured one by its category and action, `page_ping`, a transaction) a track; `user_id` its
     userId and `domain_userid` (or `network_userid`) its anonymousId, `event_id` its messageId and
-    `derived_tstamp` (the tracker's time with its clock's skew taken out) its time. What is no JSON object is left
-    as it is, for the collector's checks to name."""
-    if not isinstance(row, dict):
-        return row
-    kind = row.get("event")
-    if not isinstance(kind, str) or not kind:
-        raise NotAnEvent("event is missing")
+    `derived_tstamp` (the tracker's time with its clock's skew taken out; else `collector_tstamp`) its time."""
+    kind = event_name(row, "event")
     context: dict[str, Any] = {}
     if page := {key: row[f] for key, f in (("url", "page_url"), ("title", "page_title"),
                                            ("referrer", "page_referrer")) if row.get(f)}:
@@ -69,9 +68,9 @@ def snowplow_message(row: Any) -> Any:
     properties = _properties(kind, row)
     if entities := _self_describing(row.get("contexts")):
         properties["contexts"] = entities
+    at = utc_instant(row.get("derived_tstamp") or row.get("collector_tstamp"), "derived_tstamp")
     message: dict[str, Any] = {
-        "messageId": row.get("event_id"), "timestamp": _instant(row.get("derived_tstamp")
-                                                                or row.get("collector_tstamp")).isoformat(),
+        "messageId": row.get("event_id"), "timestamp": at.isoformat(),
         "userId": row.get("user_id"), "anonymousId": row.get("domain_userid") or row.get("network_userid"),
         "properties": properties, "context": context,
     }
@@ -92,7 +91,7 @@ def _properties(kind: str, row: dict[str, Any]) -> dict[str, Any]:
     if kind == "struct":
         return {f.removeprefix("se_"): row[f] for f in STRUCTURED if row.get(f) is not None}
     if kind == "unstruct":
-        event = _decoded(row.get("unstruct_event"))
+        event = json_value(row.get("unstruct_event"))
         inner = event.get("data") if isinstance(event, dict) else None
         data = inner.get("data") if isinstance(inner, dict) else None
         return dict(data) if isinstance(data, dict) else {}
@@ -101,25 +100,7 @@ def _properties(kind: str, row: dict[str, Any]) -> dict[str, Any]:
 
 def _self_describing(value: Any) -> list[Any]:
     """The entities of a `contexts` field: the data of each, as the tracker attached them."""
-    decoded = _decoded(value)
+    decoded = json_value(value)
     entities = decoded.get("data") if isinstance(decoded, dict) else None
     return [e.get("data") if isinstance(e, dict) else e for e in entities] if isinstance(entities, list) else []
 
-
-def _decoded(value: Any) -> Any:
-    """A JSON field: the TSV holds its text, a warehouse extract its value."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        return None
-
-
-def _instant(value: Any) -> datetime:
-    """A Snowplow time, `2026-10-05 10:00:00.123`, in UTC."""
-    try:
-        at = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise NotAnEvent(f"derived_tstamp and collector_tstamp {value!r} are no time") from None
-    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
