@@ -118,8 +118,8 @@ class ArchiveReport:
 
 
 def archive_files(paths: list[Path]) -> list[ArchiveFile]:
-    """The message files named, a folder's (at any depth, `.gz`, `.json`, `.jsonl`, `.ndjson`, `.parquet`, and the
-    files of a `.zip`) in the order of their paths, as Segment's folders and names sort by time."""
+    """The message files named, a folder's (at any depth: those with one of SUFFIXES, and the files of a `.zip`), in
+    the order of their paths, as Segment's folders and names sort by time."""
     found: list[ArchiveFile] = []
     for path in paths:
         if path.is_dir():
@@ -154,20 +154,18 @@ def load_archive(lake: Lake, paths: list[Path], instance: str, track_events: dic
     and the messages read so far), each line read as `shape` says (one of SHAPES). What loaded before is not read
     again: a file loaded whole is passed over (zipped or not), and one cut off part-way resumes at its first part
     not loaded."""
-    report = ArchiveReport()
-    shaped = SHAPES[shape]
-    state = SourceState(lake, f"{shape}:{instance}")
+    run = _Run(lake, shape, instance, track_events)
     with scratch("archive") as folder:
         for found in archive_files(paths):
             path = _extracted(found, folder) if found.member else found.path
             try:
-                _load_file(lake, path, str(found), state, report, shaped, instance, track_events, shape)
+                run.load(path, str(found))
             finally:
                 if found.member:
                     path.unlink(missing_ok=True)
             if on_file:
-                on_file(str(found), report.messages)
-    return report
+                on_file(str(found), run.report.messages)
+    return run.report
 
 
 def _extracted(found: ArchiveFile, folder: Path) -> Path:
@@ -178,25 +176,35 @@ def _extracted(found: ArchiveFile, folder: Path) -> Path:
         raise ArchiveError(str(err)) from None
 
 
-def _load_file(lake: Lake, path: Path, name: str, state: SourceState, report: ArchiveReport,
-               shaped: Shape, instance: str, track_events: dict[str, str] | None,
-               shape: str) -> None:
-    """One file's messages loaded part by part, its parts loaded before passed over; known by its bytes."""
-    digest = fingerprint(path)
-    report.files += 1
-    if (whole := state.get(digest, "messages")) is not None:
-        report.messages += int(whole)
-        report.loaded_before += 1
-        return
-    done, read = int(state.get(digest, "parts") or 0), 0
-    for number, lines in enumerate(_parts(path)):
-        read += len(lines)
-        if number >= done:
-            report.results += _load_part(lake, [(n, _read(line, n, shaped)) for n, line in lines],
-                                         instance, track_events, name, f"{shape}:{digest}:{number}")
-            state.put(digest, "parts", str(number + 1))
-    state.put(digest, "messages", str(read))
-    report.messages += read
+@dataclass
+class _Run:
+    """One `load_archive`: where its messages go, read as which shape, and what it has done so far."""
+
+    lake: Lake
+    shape: str
+    instance: str
+    track_events: dict[str, str] | None
+    report: ArchiveReport = field(default_factory=ArchiveReport)
+
+    def load(self, path: Path, name: str) -> None:
+        """One file's messages loaded part by part, its parts loaded before passed over; known by its bytes."""
+        state, shaped = SourceState(self.lake, f"{self.shape}:{self.instance}"), SHAPES[self.shape]
+        digest = fingerprint(path)
+        self.report.files += 1
+        if (whole := state.get(digest, "messages")) is not None:
+            self.report.messages += int(whole)
+            self.report.loaded_before += 1
+            return
+        done, read = int(state.get(digest, "parts") or 0), 0
+        for number, lines in enumerate(_parts(path)):
+            read += len(lines)
+            if number >= done:
+                self.report.results += _load_part(self.lake, [(n, _read(line, n, shaped)) for n, line in lines],
+                                                  self.instance, self.track_events, name,
+                                                  f"{self.shape}:{digest}:{number}")
+                state.put(digest, "parts", str(number + 1))
+        state.put(digest, "messages", str(read))
+        self.report.messages += read
 
 
 def _load_part(lake: Lake, lines: list[tuple[int, Read]], instance: str, track_events: dict[str, str] | None,

@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from accord.sources.export_rows import event_name, json_value, place, utc_instant
+from accord.sources.export_rows import (
+    content_id,
+    event_name,
+    json_value,
+    place,
+    utc_instant,
+)
 
 PAGE_VIEW, SCREEN = "$pageview", "$screen"
 IDENTIFY = "$identify"
@@ -36,7 +42,8 @@ def posthog_message(row: dict[str, Any]) -> dict[str, Any]:
         context["location"] = located
     distinct, device = row.get("distinct_id") or props.get("distinct_id"), props.get("$device_id")
     message: dict[str, Any] = {
-        "messageId": row.get("uuid"), "timestamp": utc_instant(row.get("timestamp"), "timestamp").isoformat(),
+        "messageId": row.get("uuid") or content_id(row),
+        "timestamp": utc_instant(row.get("timestamp"), "timestamp").isoformat(),
         "properties": {key: value for key, value in props.items() if key not in SAID_BY_THE_MESSAGE},
         "context": context,
     }
