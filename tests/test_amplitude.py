@@ -70,6 +70,8 @@ def test_a_sync_reads_the_hours_amplitude_has_made_available_once_each(project, 
     with Workspace.load(ws).lake() as lake:
         assert lake.query("SELECT email, anonymous_id FROM person_current WHERE email IS NOT NULL") == [
             {"email": "ana@acme.com", "anonymous_id": "dev-a"}]
+    listed = " ".join(CliRunner().invoke(app, ["sources", "list", "-w", str(ws)], env={"COLUMNS": "200"}).output.split())
+    assert "amp" in listed and "187520" in listed and T.isoformat()[:16] in listed
     monkeypatch.setattr(source, "now", lambda: at(5, 14, 1))
     server.fail_next(429)
     sync(ws)

@@ -64,6 +64,8 @@ class AmplitudeSource:
                 first = last + timedelta(hours=1)
                 state.put(STREAM, "next", f"{first:{HOUR}}")
         state.put("sync", "since", now().isoformat())
+        if state.get("backfill", "completed_at") is None:  # the history read up to what Amplitude has made available
+            state.put("backfill", "completed_at", now().isoformat())
         report.calls = self.client.stats.calls - report._first_call
         report.seconds = monotonic() - report._started
         return report
