@@ -4,8 +4,13 @@ too large, retries what it is told to, and names what it cannot do in one line."
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -37,7 +42,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[A
                               "backfill_days": 2, "track_events": {"Demo Requested": "web.formfill"}}]
         (ws / "accord.yaml").write_text(yaml.safe_dump(config))
         monkeypatch.setattr(source, "now", lambda: T)
-        monkeypatch.setattr("time.sleep", lambda seconds: None)
         server.add(at(1, 0), uuid="too-old", event_type="Demo Requested", device_id="dev-z")
         server.add(at(3, 15, 10), uuid="u-1", event_type="[Amplitude] Page Viewed", device_id="dev-a",
                    event_properties={"[Amplitude] Page Location": "https://acme.com/pricing"})
@@ -107,3 +111,36 @@ def test_a_refused_key_or_an_hour_too_large_is_one_line(project) -> None:
     server.largest_hours = 0
     too_large = CliRunner().invoke(app, ["sync", "amplitude", "-w", str(ws)])
     assert too_large.exit_code == 1 and "one hour over 4 GB" in " ".join(too_large.output.split())
+
+
+def test_a_sync_killed_mid_range_resumes_at_that_range_and_loads_nothing_twice(tmp_path: Path) -> None:
+    """`kill -9` while Amplitude is still answering the second range: the first range's events and checkpoint are
+    kept, and the next sync asks for the second range again, loading each event once."""
+    with AmplitudeServer() as server:
+        ws = tmp_path / "ws"
+        assert CliRunner().invoke(app, ["init", str(ws)]).exit_code == 0
+        (ws / "amp.secret").write_text(server.secret_key)
+        config = yaml.safe_load((ws / "accord.yaml").read_text())
+        config["sources"] = [{"type": "amplitude", "name": "amp", "project_id": server.project_id,
+                              "api_key": server.api_key, "secret_key": "file:amp.secret", "url": server.endpoint,
+                              "backfill_days": 2}]
+        (ws / "accord.yaml").write_text(yaml.safe_dump(config))
+        hour = datetime.now(timezone.utc).replace(minute=30, second=0, microsecond=0)
+        server.add(hour - timedelta(hours=36), uuid="early", event_type="Viewed", device_id="dev-a")
+        server.add(hour - timedelta(hours=6), uuid="late", event_type="Viewed", device_id="dev-a")
+        server.hold(2, seconds=60)
+        run = subprocess.Popen([sys.executable, "-m", "accord.cli", "sync", "amplitude", "-w", str(ws)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while len(server.calls) < 2 and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert run.poll() is None and len(server.calls) == 2, "killed while the second range is answered"
+        os.kill(run.pid, signal.SIGKILL)
+        assert run.wait() == -signal.SIGKILL
+        second = server.calls[1]
+        again = CliRunner().invoke(app, ["sync", "amplitude", "-w", str(ws)])
+        assert again.exit_code == 0, again.output
+        assert server.calls[2][0] == second[0], "resumed at the range it was killed in"
+    assert sorted(e[0] for e in events(ws)) == ["early", "late"]
+    with Workspace.load(ws).lake() as lake:
+        assert lake.scalar("SELECT count(*) FROM event") == 2

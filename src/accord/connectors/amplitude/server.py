@@ -10,6 +10,7 @@ import gzip
 import io
 import json
 import threading
+import time
 import zipfile
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -30,7 +31,13 @@ class AmplitudeServer(LocalServer, Faults):
         self.largest_hours = largest_hours
         self.events: list[dict[str, Any]] = []
         self.calls: list[tuple[str, str]] = []  # (start, end) of each export asked for
+        self._held: dict[int, float] = {}  # export call number (from 1) → seconds its answer is held
         self._lock = threading.Lock()
+
+    def hold(self, call: int, seconds: float) -> None:
+        """Hold the answer to the `call`-th export call (counted from 1) for `seconds`: a run can be killed then."""
+        with self._lock:
+            self._held[call] = seconds
 
     def add(self, uploaded: datetime, **event: Any) -> None:
         """An event Amplitude received at `uploaded` (its export hour), with the fields an export row has."""
@@ -57,6 +64,8 @@ class AmplitudeServer(LocalServer, Faults):
         with self._lock:
             self.calls.append((query["start"][0], query["end"][0]))
             held = [e for e in self.events if start <= _hour(e) <= end]
+            late = self._held.pop(len(self.calls), 0.0)
+        time.sleep(late)
         if end < start:
             return 400, {"Content-Type": "text/plain"}, b"end must not be before start"
         if (end - start) // timedelta(hours=1) + 1 > self.largest_hours:
