@@ -35,7 +35,7 @@ class AmplitudeSource:
         last = self._last_hour()
         with scratch("amplitude") as folder:
             found = self.client.export(last, last, folder / "check.zip")
-        return {"calls": self.client.stats.calls, "hours with events": int(found)}
+        return {"calls": self.client.downloads.calls, "hours with events": int(found)}
 
     def backfill(self, lake: Lake, progress: Progress | None = None, *, restart: bool = False) -> SyncReport:
         """Read the history again from `backfill_days` ago (events loaded before are recognised, not loaded twice)."""
@@ -53,7 +53,7 @@ class AmplitudeSource:
     def _read(self, lake: Lake, state: SourceState, mode: str, progress: Progress | None) -> SyncReport:
         """Every range of hours from the checkpoint to the last one available, each loaded before the checkpoint
         moves past it: a run cut short reads its range again, and loads what it had not."""
-        report = SyncReport(self.config.name, mode, _first_call=self.client.stats.calls)
+        report = SyncReport(self.config.name, mode, _first_call=self.client.downloads.calls)
         stored = state.get(STREAM, "next")
         first = (datetime.strptime(stored, HOUR).replace(tzinfo=timezone.utc) if stored else self._first_hour())
         last_available, self._hours = self._last_hour(), self.config.hours_per_export
@@ -66,7 +66,7 @@ class AmplitudeSource:
         state.put("sync", "since", now().isoformat())
         if state.get("backfill", "completed_at") is None:  # the history read up to what Amplitude has made available
             state.put("backfill", "completed_at", now().isoformat())
-        report.calls = self.client.stats.calls - report._first_call
+        report.calls = self.client.downloads.calls - report._first_call
         report.seconds = monotonic() - report._started
         return report
 
