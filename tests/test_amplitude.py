@@ -18,7 +18,7 @@ import yaml
 from typer.testing import CliRunner
 
 from accord.cli import app
-from accord.connectors.amplitude import source
+from accord.connectors import export_source
 from accord.connectors.amplitude.server import AmplitudeServer
 from accord.workspace import Workspace
 
@@ -29,19 +29,23 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 10, day, hour, minute, tzinfo=timezone.utc)
 
 
+def reading(server: AmplitudeServer, ws: Path) -> Path:
+    """A new workspace at `ws` whose source `amp` reads the local project (two days of history, two hours' delay)."""
+    assert CliRunner().invoke(app, ["init", str(ws)]).exit_code == 0
+    (ws / "amp.secret").write_text(server.secret_key)
+    config = yaml.safe_load((ws / "accord.yaml").read_text())
+    config["sources"] = [{"type": "amplitude", "name": "amp", "project_id": server.project_id,
+                          "api_key": server.api_key, "secret_key": "file:amp.secret", "url": server.endpoint,
+                          "backfill_days": 2, "track_events": {"Demo Requested": "web.formfill"}}]
+    (ws / "accord.yaml").write_text(yaml.safe_dump(config))
+    return ws
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[AmplitudeServer, Path]]:
-    """A workspace whose source `amp` reads a local Amplitude project (two days of history, two hours' delay)."""
     with AmplitudeServer() as server:
-        ws = tmp_path / "ws"
-        assert CliRunner().invoke(app, ["init", str(ws)]).exit_code == 0
-        (ws / "amp.secret").write_text(server.secret_key)
-        config = yaml.safe_load((ws / "accord.yaml").read_text())
-        config["sources"] = [{"type": "amplitude", "name": "amp", "project_id": server.project_id,
-                              "api_key": server.api_key, "secret_key": "file:amp.secret", "url": server.endpoint,
-                              "backfill_days": 2, "track_events": {"Demo Requested": "web.formfill"}}]
-        (ws / "accord.yaml").write_text(yaml.safe_dump(config))
-        monkeypatch.setattr(source, "now", lambda: T)
+        ws = reading(server, tmp_path / "ws")
+        monkeypatch.setattr(export_source, "now", lambda: T)
         server.add(at(1, 0), uuid="too-old", event_type="Demo Requested", device_id="dev-z")
         server.add(at(3, 15, 10), uuid="u-1", event_type="[Amplitude] Page Viewed", device_id="dev-a",
                    event_properties={"[Amplitude] Page Location": "https://acme.com/pricing"})
@@ -76,7 +80,7 @@ def test_a_sync_reads_the_hours_amplitude_has_made_available_once_each(project, 
             {"email": "ana@acme.com", "anonymous_id": "dev-a"}]
     listed = " ".join(CliRunner().invoke(app, ["sources", "list", "-w", str(ws)], env={"COLUMNS": "200"}).output.split())
     assert "amp" in listed and "187520" in listed and T.isoformat()[:16] in listed
-    monkeypatch.setattr(source, "now", lambda: at(5, 14, 1))
+    monkeypatch.setattr(export_source, "now", lambda: at(5, 14, 1))
     server.fail_next(429)
     sync(ws)
     assert server.calls[2:] == [("20261005T10", "20261005T11")], "the next hours only"
@@ -117,14 +121,7 @@ def test_a_sync_killed_mid_range_resumes_at_that_range_and_loads_nothing_twice(t
     """`kill -9` while Amplitude is still answering the second range: the first range's events and checkpoint are
     kept, and the next sync asks for the second range again, loading each event once."""
     with AmplitudeServer() as server:
-        ws = tmp_path / "ws"
-        assert CliRunner().invoke(app, ["init", str(ws)]).exit_code == 0
-        (ws / "amp.secret").write_text(server.secret_key)
-        config = yaml.safe_load((ws / "accord.yaml").read_text())
-        config["sources"] = [{"type": "amplitude", "name": "amp", "project_id": server.project_id,
-                              "api_key": server.api_key, "secret_key": "file:amp.secret", "url": server.endpoint,
-                              "backfill_days": 2}]
-        (ws / "accord.yaml").write_text(yaml.safe_dump(config))
+        ws = reading(server, tmp_path / "ws")
         hour = datetime.now(timezone.utc).replace(minute=30, second=0, microsecond=0)
         server.add(hour - timedelta(hours=36), uuid="early", event_type="Viewed", device_id="dev-a")
         server.add(hour - timedelta(hours=6), uuid="late", event_type="Viewed", device_id="dev-a")

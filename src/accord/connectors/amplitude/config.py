@@ -8,36 +8,25 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from accord.connectors.export_source import ExportSourceBase
 from accord.connectors.secrets import SecretRef, resolve_secret
-from accord.sources.api import SourceBase
 
 if TYPE_CHECKING:
     from accord.connectors.amplitude.client import AmplitudeClient
 
 
-class AmplitudeSourceConfig(SourceBase):
+class AmplitudeSourceConfig(ExportSourceBase):
     """One Amplitude project feeding one or more sandboxes."""
 
     type: Literal["amplitude"] = "amplitude"
-    project_id: str = Field(description="The Amplitude project's id: its events are the records of the collector "
-                                        "instance of that name.")
     api_key: str = Field(description="The project's API key (the Export API's user name).")
     secret_key: SecretRef = Field(description="Reference to the project's secret key (the Export API's password).")
     url: str = Field(default="https://amplitude.com", description="Where the Export API is: https://amplitude.com, "
                      "or https://analytics.eu.amplitude.com for a project in Amplitude's EU data center.")
-    backfill_days: int = Field(default=30, ge=1, le=365, description="How many days of history the first sync reads.")
     hours_per_export: int = Field(default=24, ge=1, le=24 * 31, description="Hours asked for in one export call; a "
                                   "range Amplitude finds too large (over 4 GB) is asked again in halves.")
     delay_hours: int = Field(default=2, ge=0, le=48, description="How long after an hour Amplitude makes its events "
                              "available to export (two hours, it says): a sync reads no hour younger than this.")
-    track_events: dict[str, str] = Field(default_factory=dict, description="Amplitude event types → Accord event "
-                                         "types, e.g. {\"Demo Requested\": web.formfill}; others become track.<name>.")
-    sync_every_seconds: int = Field(default=3600, ge=60, description="Incremental sync interval under `accord serve` "
-                                    "(Amplitude exports by the hour).")
-
-    @property
-    def instance_id(self) -> str:
-        return self.project_id
 
     def client(self, root: Path) -> AmplitudeClient:
         """A client for the project, its secret key read (relative to the workspace `root`)."""
