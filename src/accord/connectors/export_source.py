@@ -9,31 +9,14 @@ from pathlib import Path
 from time import monotonic
 from typing import Any
 
-from pydantic import Field
-
 from accord.lake.store import Lake
 from accord.scratch import scratch
-from accord.sources.api import Progress, SourceBase, SyncReport
+from accord.sources.api import Progress, SyncReport
 from accord.sources.message_archive import load_archive
 from accord.sources.state import SourceState
 
 STREAM = "export"
 """The checkpoint's stream: `next` is where the next run starts reading."""
-
-
-class ExportSourceBase(SourceBase):
-    """The settings every export source has."""
-
-    project_id: str = Field(description="The project's id: its events are the records of the collector instance of "
-                                        "that name.")
-    backfill_days: int = Field(default=30, ge=1, le=3650, description="How many days of history the first sync reads.")
-    track_events: dict[str, str] = Field(default_factory=dict, description="The tool's event names → Accord event "
-                                         "types, e.g. {\"Demo Requested\": web.formfill}; others become track.<name>.")
-    sync_every_seconds: int = Field(default=3600, ge=60, description="Incremental sync interval under `accord serve`.")
-
-    @property
-    def instance_id(self) -> str:
-        return self.project_id
 
 
 def now() -> datetime:

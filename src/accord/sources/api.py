@@ -46,6 +46,21 @@ class SourceBase(BaseModel):
         return f"{self.type}:{self.instance_id}"
 
 
+class ExportSourceBase(SourceBase):
+    """The settings every source of an analytics tool's event export has (Amplitude's, Mixpanel's)."""
+
+    project_id: str = Field(description="The project's id: its events are the records of the collector instance of "
+                                        "that name.")
+    backfill_days: int = Field(default=30, ge=1, le=3650, description="How many days of history the first sync reads.")
+    track_events: dict[str, str] = Field(default_factory=dict, description="The tool's event names → Accord event "
+                                         "types, e.g. {\"Demo Requested\": web.formfill}; others become track.<name>.")
+    sync_every_seconds: int = Field(default=3600, ge=60, description="Incremental sync interval under `accord serve`.")
+
+    @property
+    def instance_id(self) -> str:
+        return self.project_id
+
+
 Progress = Callable[[str, int], None]
 """Told what a source is doing (e.g. `leads 2026-01-01 (3/24)`) and how many rows it just loaded."""
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from accord.connectors.export_source import ExportSourceBase
 from accord.connectors.secrets import SecretRef, resolve_secret
+from accord.sources.api import ExportSourceBase
 
 if TYPE_CHECKING:
     from accord.connectors.amplitude.client import AmplitudeClient
