@@ -141,8 +141,13 @@ def test_an_amplitude_export_zip_loads_file_by_file_and_once(tmp_path: Path, mon
         [bad] = lake.query("SELECT reason, batch_id FROM quarantine")
         assert bad["reason"] == "invalid_message: line 2: event_time 'soon' is no time"
         versions = lake.scalar("SELECT count(*) FROM event")
+    from accord.sources import message_archive
+
+    unzipped_again = []
+    monkeypatch.setattr(message_archive, "extracted", lambda *a: unzipped_again.append(a))
     again = runner.invoke(app, command)
     assert again.exit_code == 0 and "2 files (2 loaded before)" in again.output
+    assert unzipped_again == [], "a file loaded before is known by its bytes in the zip, never extracted again"
     with zipfile.ZipFile(export) as archive:
         archive.extractall(tmp_path / "extracted")
     unzipped = runner.invoke(app, ["ingest", "messages", str(tmp_path / "extracted"), "--format", "amplitude",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import hashlib
 import lzma
 import shutil
 import zipfile
@@ -59,6 +60,23 @@ def zipped_files(path: Path) -> list[zipfile.ZipInfo]:
                     and not m.filename.endswith(SKIPPED[1])]
     except (OSError, zipfile.BadZipFile) as err:
         raise CompressedFileError(f"{path}: not a readable .zip file ({err})") from None
+
+
+def sha256_of(data: IO[bytes]) -> str:
+    """SHA-256 of what a stream holds, read a block at a time."""
+    digest = hashlib.sha256()
+    while block := data.read(BLOCK):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def member_fingerprint(path: Path, member: zipfile.ZipInfo) -> str:
+    """SHA-256 of one file of the zip at `path`, as that of the file extracted would be, read without writing it."""
+    try:
+        with _member_opened(path, member) as data:
+            return sha256_of(data)
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile, RuntimeError) as err:
+        raise CompressedFileError(f"{path}: not a readable .zip file ({_said(err)})") from None
 
 
 def extracted(path: Path, member: zipfile.ZipInfo, folder: Path) -> Path:

@@ -4,7 +4,6 @@ row numbers and malformed rows kept."""
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import itertools
 import json
@@ -41,6 +40,7 @@ from accord.sources.compressed import (
     compressed,
     decompressed,
     plain_name,
+    sha256_of,
 )
 from accord.sources.footers import Footer, report_footer
 from accord.sources.joined import REPEATED_HEADER, header_rows, is_header
@@ -124,11 +124,8 @@ def _utf16(path: Path) -> bool:
 
 def fingerprint(path: Path) -> str:
     """SHA-256 of the file's bytes: the same file ingested again is recognised."""
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        while block := f.read(8 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+        return sha256_of(f)
 
 
 class FileReader:

@@ -36,7 +36,12 @@ from accord.sources.collector import (
     to_records,
     without_known_people,
 )
-from accord.sources.compressed import CompressedFileError, extracted, zipped_files
+from accord.sources.compressed import (
+    CompressedFileError,
+    extracted,
+    member_fingerprint,
+    zipped_files,
+)
 from accord.sources.export_rows import NotAnEvent
 from accord.sources.files import fingerprint
 from accord.sources.ga4 import ga4_message
@@ -157,23 +162,10 @@ def load_archive(lake: Lake, paths: list[Path], instance: str, track_events: dic
     run = _Run(lake, shape, instance, track_events)
     with scratch("archive") as folder:
         for found in archive_files(paths):
-            path = _extracted(found, folder) if found.member else found.path
-            try:
-                run.load(path, str(found))
-            finally:
-                if found.member:
-                    path.unlink(missing_ok=True)
+            run.load(found, folder)
             if on_file:
                 on_file(str(found), run.report.messages)
     return run.report
-
-
-def _extracted(found: ArchiveFile, folder: Path) -> Path:
-    assert found.member is not None
-    try:
-        return extracted(found.path, found.member, folder)
-    except CompressedFileError as err:
-        raise ArchiveError(str(err)) from None
 
 
 @dataclass
@@ -186,15 +178,28 @@ class _Run:
     track_events: dict[str, str] | None
     report: ArchiveReport = field(default_factory=ArchiveReport)
 
-    def load(self, path: Path, name: str) -> None:
-        """One file's messages loaded part by part, its parts loaded before passed over; known by its bytes."""
-        state, shaped = SourceState(self.lake, f"{self.shape}:{self.instance}"), SHAPES[self.shape]
-        digest = fingerprint(path)
-        self.report.files += 1
-        if (whole := state.get(digest, "messages")) is not None:
-            self.report.messages += int(whole)
-            self.report.loaded_before += 1
-            return
+    def load(self, found: ArchiveFile, folder: Path) -> None:
+        """One file's messages loaded part by part, its parts loaded before passed over; known by its bytes (a
+        zipped one's read from the zip, and extracted into `folder` only when it has something to load)."""
+        state = SourceState(self.lake, f"{self.shape}:{self.instance}")
+        try:
+            digest = member_fingerprint(found.path, found.member) if found.member else fingerprint(found.path)
+            self.report.files += 1
+            if (whole := state.get(digest, "messages")) is not None:
+                self.report.messages += int(whole)
+                self.report.loaded_before += 1
+                return
+            path = extracted(found.path, found.member, folder) if found.member else found.path
+        except CompressedFileError as err:
+            raise ArchiveError(str(err)) from None
+        try:
+            self._load_parts(path, str(found), state, digest)
+        finally:
+            if found.member:
+                path.unlink(missing_ok=True)
+
+    def _load_parts(self, path: Path, name: str, state: SourceState, digest: str) -> None:
+        shaped = SHAPES[self.shape]
         done, read = int(state.get(digest, "parts") or 0), 0
         for number, lines in enumerate(_parts(path)):
             read += len(lines)
