@@ -22,7 +22,7 @@ def new_scratch(purpose: str) -> Path:
     (a run killed by `kill -9` or a power cut can remove nothing itself, and a decompressed export can be gigabytes)."""
     root = scratch_root()
     root.mkdir(mode=0o700, exist_ok=True)
-    remove_orphans(root)
+    _remove_orphans(root)
     return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{purpose}-", dir=root))
 
 
@@ -36,15 +36,12 @@ def scratch(purpose: str) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def remove_orphans(root: Path) -> int:
-    """Remove the scratch folders whose process is gone; how many."""
-    removed = 0
+def _remove_orphans(root: Path) -> None:
+    """Remove the scratch folders whose process is gone."""
     for child in root.iterdir():
         pid = child.name.split("-", 1)[0]
         if pid.isdigit() and not _running(int(pid)):
             shutil.rmtree(child, ignore_errors=True)
-            removed += 1
-    return removed
 
 
 def _running(pid: int) -> bool:
