@@ -169,7 +169,7 @@ def test_sources_check_names_what_the_portal_lacks(portal) -> None:
 def test_a_backfill_killed_mid_object_resumes_at_its_page_and_loads_nothing_twice(tmp_path: Path) -> None:
     """`kill -9` while HubSpot answers the second page of contacts: the next sync asks for that page again."""
     with HubSpotServer() as server:
-        ws = reading(server, tmp_path / "ws", page_size=2, objects=["contacts"])
+        ws = reading(server, tmp_path / "ws", page_size=2, records_per_batch=2, objects=["contacts"])
         for n in range(1, 6):
             server.put("contacts", n, ago(60 - n), email=f"p{n}@acme.com")
         # calls: account details, properties, page 1, its associations, page 2 (held)

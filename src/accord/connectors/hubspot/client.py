@@ -17,6 +17,8 @@ from accord.connectors.http import checked, gist, http_client, json_object
 
 SEARCH_WINDOW = 10_000
 """The most results one search can page through: HubSpot refuses an `after` past it."""
+BATCH_READ = 100
+"""Records whose associations one batch call reads."""
 
 
 @dataclass
@@ -75,25 +77,20 @@ class HubSpotClient:
 
     def associations(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[Link]]:
         """Each record's associations to records of `to_type` (a record with none is left out)."""
-        if not ids:
-            return {}
-        body = self._call("POST", f"/crm/v4/associations/{from_type}/{to_type}/batch/read",
-                          f"the associations of {from_type} to {to_type}", json={"inputs": [{"id": i} for i in ids]})
         out: dict[str, list[Link]] = {}
-        for result in body.get("results") or []:
-            links = []
-            for to in result.get("to") or []:
-                kinds = [k for k in to.get("associationTypes") or [] if isinstance(k, dict)]
-                labels = tuple(str(k["label"]) for k in kinds if k.get("label"))
-                links.append(Link(str(to.get("toObjectId")), labels, "Primary" in labels))
-            out[str((result.get("from") or {}).get("id"))] = links
+        for start in range(0, len(ids), BATCH_READ):
+            inputs = [{"id": i} for i in ids[start:start + BATCH_READ]]
+            body = self._call("POST", f"/crm/v4/associations/{from_type}/{to_type}/batch/read",
+                              f"the associations of {from_type} to {to_type}", json={"inputs": inputs})
+            out.update(_links(body))
         return out
 
     def _call(self, method: str, path: str, what: str, **options: Any) -> dict[str, Any]:
         for attempt in range(self.retries + 1):
             self.calls += 1
             try:
-                response = checked("HubSpot", what, lambda: _accepted(self._http.request(method, path, **options), what))
+                response = checked("HubSpot", what,
+                                   lambda: _accepted(self._http.request(method, path, **options), what))
             except ConnectorError as err:
                 if not err.retryable or attempt == self.retries:
                     raise
@@ -113,6 +110,18 @@ def _accepted(response: httpx.Response, what: str) -> httpx.Response:
         raise ConnectorError(f"HubSpot refused {what} (HTTP 403: {gist(response.text)}): give the private app the "
                              "read scopes of contacts, companies and deals (crm.objects.*.read, crm.schemas.*.read)")
     return response
+
+
+def _links(body: dict[str, Any]) -> dict[str, list[Link]]:
+    out: dict[str, list[Link]] = {}
+    for result in body.get("results") or []:
+        links = []
+        for to in result.get("to") or []:
+            kinds = [k for k in to.get("associationTypes") or [] if isinstance(k, dict)]
+            labels = tuple(str(k["label"]) for k in kinds if k.get("label"))
+            links.append(Link(str(to.get("toObjectId")), labels, "Primary" in labels))
+        out[str((result.get("from") or {}).get("id"))] = links
+    return out
 
 
 def _page(body: dict[str, Any]) -> Page:

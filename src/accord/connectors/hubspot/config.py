@@ -37,6 +37,8 @@ class HubSpotSourceConfig(SourceBase):
                                             "internal property names) to read; default: every declared one the "
                                             "portal has.")
     page_size: int = Field(default=100, ge=1, le=100, description="Records per call (HubSpot answers 100 at most).")
+    records_per_batch: int = Field(default=5000, ge=1, le=100_000, description="Records loaded (and checkpointed) "
+                                   "as one batch: a stopped backfill resumes after the last batch loaded.")
     search_lag_seconds: int = Field(default=60, ge=0, le=3600, description="How long HubSpot's search may take to "
                                     "find a changed record: each sync reads again the changes of this last while.")
 

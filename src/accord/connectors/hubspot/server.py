@@ -80,7 +80,8 @@ class HubSpotServer(LocalServer, Faults):
                   label: str | None = None, primary: bool = False) -> None:
         """Associate two records (both ways), with a label of the portal's own and, or, the Primary type."""
         kinds = [{"category": "USER_DEFINED", "typeId": 37, "label": label}] if label else []
-        for (a, a_id), (b, b_id) in (((from_type, from_id), (to_type, to_id)), ((to_type, to_id), (from_type, from_id))):
+        ends = ((from_type, from_id), (to_type, to_id))
+        for (a, a_id), (b, b_id) in (ends, ends[::-1]):
             types = kinds + [{"category": "HUBSPOT_DEFINED", "typeId": 279, "label": None}]
             if primary and (a, b) in PRIMARY:
                 types.insert(0, {"category": "HUBSPOT_DEFINED", "typeId": PRIMARY[(a, b)], "label": "Primary"})

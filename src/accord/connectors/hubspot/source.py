@@ -3,7 +3,7 @@ since (by their last-modified property), and reads the archived ones; every page
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -15,8 +15,8 @@ from accord.connectors.hubspot.client import SEARCH_WINDOW, HubSpotClient, Link
 from accord.connectors.hubspot.config import HubSpotSourceConfig
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.mapping import Mapping
-from accord.lake.sql import ident
-from accord.lake.store import Lake
+from accord.lake.sql import literal
+from accord.lake.store import Lake, current_where
 from accord.model.schema import STANDARD, Schema
 from accord.model.times import parse_instant
 from accord.sources.api import Progress, SyncReport, fields_present, records_chunk
@@ -107,9 +107,9 @@ class HubSpotSource:
         """A token of another portal would load its records as this one's: refused before anything is read."""
         portal = self.client.portal()
         if portal != self.config.portal_id:
-            raise ConnectorError(f"the access token of source {self.config.name!r} is of HubSpot portal {portal or '?'}, "
-                                 f"not of portal_id {self.config.portal_id}: use that portal's token, or correct "
-                                 "portal_id")
+            raise ConnectorError(f"the access token of source {self.config.name!r} is of HubSpot portal "
+                                 f"{portal or '?'}, not of portal_id {self.config.portal_id}: use that portal's "
+                                 "token, or correct portal_id")
 
     # Backfill -----------------------------------------------------------------------------------------------
     def backfill(self, lake: Lake, progress: Progress | None = None, *, restart: bool = False) -> SyncReport:
@@ -125,14 +125,11 @@ class HubSpotSource:
                 continue
             if state.get(stream, "started") is None:
                 state.put(stream, "started", (datetime.now(timezone.utc) - CLOCK_SKEW).isoformat())
-            after = state.get(stream, "after")
-            while True:
-                page = self.client.page(object_type, self.properties(object_type), after, self.config.page_size)
-                self._load(lake, object_type, page.results, report, progress)
-                if page.after is None:
-                    break
-                after = page.after
-                state.put(stream, "after", after)
+            pages = self._pages(object_type, state.get(stream, "after"))
+            for records, following in _batches(pages, self.config.records_per_batch):
+                self._load(lake, object_type, records, report, progress)
+                if following is not None:
+                    state.put(stream, "after", following)
             state.put(f"sync.{object_type}", "since", str(state.get(stream, "started")))
             state.put(stream, "done", "1")
         state.put("backfill", "completed_at", datetime.now(timezone.utc).isoformat())
@@ -150,7 +147,8 @@ class HubSpotSource:
         for object_type in self.config.objects:
             since = parse_instant(state.get(f"sync.{object_type}", "since") or "1970-01-01T00:00:00+00:00")
             latest = since
-            for records in self._changed(object_type, since):
+            for records, _ in _batches(((page, None) for page in self._changed(object_type, since)),
+                                       self.config.records_per_batch):
                 self._load(lake, object_type, records, report, progress)
                 latest = max(latest, *(self._stamp(object_type, r) for r in records))
             # Search finds a change a little after it is made: the last while is read again next time.
@@ -200,26 +198,32 @@ class HubSpotSource:
     def _archived(self, lake: Lake, object_type: str, report: SyncReport, progress: Progress | None) -> int:
         """The archived records of the object that Accord holds undeleted, loaded as deleted; returns how many."""
         entity = self.mappings[object_type].entity
-        deleted, after = 0, None
+        deleted = 0
+        for records, _ in _batches(self._pages(object_type, None, archived=True), self.config.records_per_batch):
+            held = self._held(lake, entity, [str(r.get("id")) for r in records])
+            deleted += self._load(lake, object_type, [r for r in records if str(r.get("id")) in held], report,
+                                  progress, relations=False)
+        return deleted
+
+    def _pages(self, object_type: str, after: str | None,
+               archived: bool = False) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
+        """The object's records page by page from cursor `after`, each page with the cursor of the next."""
         while True:
-            page = self.client.page(object_type, self.properties(object_type), after, self.config.page_size,
-                                    archived=True)
-            held = self._held(lake, entity, "source_id", [str(r.get("id")) for r in page.results])
-            records = [r for r in page.results if str(r.get("id")) in held]
-            if records:
-                deleted += self._load(lake, object_type, records, report, progress, relations=False)
+            page = self.client.page(object_type, self.properties(object_type), after, self.config.page_size, archived)
+            yield page.results, page.after
             if page.after is None:
-                return deleted
+                return
             after = page.after
 
-    def _held(self, lake: Lake, entity: str, column: str, values: list[str]) -> set[str]:
-        """Of `values`, those `column` holds in this portal's current, undeleted records of `entity`."""
-        if not values:
+    def _held(self, lake: Lake, entity: str, ids: list[str], by: str = "source_id") -> set[str]:
+        """The source ids of this portal's current records of `entity` whose `by` (SQL over a record) is among
+        `ids`: filtered before the versions are ranked, as a page asks about a hundred records of millions."""
+        if not ids:
             return set()
-        rows = lake.execute(
-            f"SELECT {ident(column)} FROM {ident(entity + '_current')} WHERE source_type = ? AND source_instance_id = ? "
-            f"AND NOT coalesce(is_deleted, FALSE) AND {ident(column)} IN (SELECT unnest(?::VARCHAR[]))",
-            [SOURCE_TYPE, self.config.portal_id, values]).fetchall()
+        keys = f"SELECT * FROM (VALUES {', '.join(f'({literal(i)})' for i in ids)})"
+        rows = lake.execute(f"SELECT source_id FROM {current_where(entity, by, keys)} "
+                            "WHERE source_type = ? AND source_instance_id = ?",
+                            [SOURCE_TYPE, self.config.portal_id]).fetchall()
         return {str(r[0]) for r in rows}
 
     # Loading ------------------------------------------------------------------------------------------------
@@ -262,12 +266,9 @@ class HubSpotSource:
                     "labels": ";".join(labels) or None, "is_primary": link.primary, "updatedAt": row["updatedAt"],
                     "archived": False}
         entity = self.relations[str(associated.mapping)].entity
-        held = lake.execute(
-            f"SELECT source_id FROM {ident(entity + '_current')} WHERE source_type = ? AND source_instance_id = ? "
-            "AND NOT coalesce(is_deleted, FALSE) AND split_part(source_id, '-', 1) IN (SELECT unnest(?::VARCHAR[]))",
-            [SOURCE_TYPE, self.config.portal_id, [row["id"] for row in rows]]).fetchall()
+        held = self._held(lake, entity, [row["id"] for row in rows], by="split_part(source_id, '-', 1)")
         updated = {row["id"]: row["updatedAt"] for row in rows}
-        for (source_id,) in held:
+        for source_id in sorted(held):
             if source_id not in out:
                 own, _, to_id = str(source_id).partition("-")
                 out[source_id] = {"id": source_id, associated.own: own, other: to_id, "labels": None,
@@ -284,6 +285,21 @@ class HubSpotSource:
         report.calls = self.client.calls - report._first_call
         report.seconds = monotonic() - report._started
         return report
+
+
+def _batches(pages: Iterable[tuple[list[dict[str, Any]], str | None]],
+             size: int) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
+    """Pages gathered into batches of at least `size` records (the last one smaller), each with the cursor that
+    follows its last page: a batch costs the store the same whether it holds a hundred records or thousands."""
+    held: list[dict[str, Any]] = []
+    following: str | None = None
+    for records, following in pages:
+        held.extend(records)
+        if len(held) >= size:
+            yield held, following
+            held = []
+    if held:
+        yield held, following
 
 
 def _row(record: dict[str, Any]) -> dict[str, Any]:
