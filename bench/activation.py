@@ -11,7 +11,9 @@ after 1 % of the members changed their e-mail (updates: what the destination hel
   20 s × ((n - 1) // 100) after the first), 10 in flight;
 - linkedin: 5,000 elements a call, 300 calls a minute;
 - google_ads: 10,000 members a job (create, add, run, poll: 4 calls), one job at a time;
-- salesforce: 200 records a call, a lookup of campaign members and a create per batch, 4 batches at once.
+- salesforce: 200 records a call, a lookup of campaign members and a create per batch, 4 batches at once;
+- hubspot: 100 e-mails a lookup and 100 contacts a list add; 190 calls in any 10 s (a Professional portal's
+  private app), 8 batches at once.
 """
 
 from __future__ import annotations
@@ -163,7 +165,30 @@ def salesforce(members: int, call_seconds: float) -> Iterator[Setup]:
                     2 * batches, math.ceil(batches / config.max_concurrent) * 2 * call_seconds)
 
 
-SETUPS = {"marketo": marketo, "linkedin": linkedin, "google_ads": google_ads, "salesforce": salesforce}
+@contextmanager
+def hubspot(members: int, call_seconds: float) -> Iterator[Setup]:
+    from datetime import datetime, timezone
+
+    from accord.connectors.hubspot.config import HubSpotDestinationConfig
+    from accord.connectors.hubspot.destination import open_destination
+    from accord.connectors.hubspot.server import HubSpotServer
+
+    with HubSpotServer(call_seconds=call_seconds) as server:
+        for i in range(members):
+            server.put("contacts", 1000 + i, datetime(2026, 1, 1, tzinfo=timezone.utc), email=email(i))
+        os.environ["BENCH_SECRET"] = server.token
+        config = HubSpotDestinationConfig(name="bench", audiences=[AUDIENCE], portal_id=server.portal_id,
+                                          access_token="env:BENCH_SECRET", url=server.endpoint,
+                                          calls_per_ten_seconds=190)
+        destination = open_destination(config, Path("."), "bench", "prod")
+        minimum = 2 * math.ceil(members / 100)  # lookups and list adds
+        yield Setup(destination, lambda: destination.client.calls,
+                    lambda: sum(len(held["members"]) for held in server.lists.values()), minimum,
+                    10.0 * ((minimum - 1) // 190))
+
+
+SETUPS = {"marketo": marketo, "hubspot": hubspot, "linkedin": linkedin, "google_ads": google_ads,
+          "salesforce": salesforce}
 
 
 def main() -> None:

@@ -187,3 +187,28 @@ def test_a_backfill_killed_mid_object_resumes_at_its_page_and_loads_nothing_twic
     assert len(pages) == 2 + 2, "two pages before the kill, then the second and third only"
     assert [r[0] for r in rows(ws, "SELECT source_id FROM person_current ORDER BY 1")] == ["1", "2", "3", "4", "5"]
     assert rows(ws, "SELECT count(*) FROM person") == [(5,)]
+
+
+def test_a_portals_contacts_reach_its_list_by_their_own_ids_through_profiles_and_an_audience(portal) -> None:
+    """HubSpot → profile → audience → HubSpot list: a contact read from the portal is put on the list by its own id
+    (no lookup by e-mail), on a list Accord makes; a second run sends nothing."""
+    server, ws = portal
+    config = yaml.safe_load((ws / "accord.yaml").read_text())
+    config["destinations"] = [{"type": "hubspot", "name": "hs-lists", "portal_id": server.portal_id,
+                               "access_token": "file:hs.secret", "url": server.endpoint,
+                               "audiences": ["Acme people"], "fields": ["email"]}]
+    (ws / "accord.yaml").write_text(yaml.safe_dump(config))
+    (ws / "audiences" / "acme.aud").write_text('audience "Acme people" of person\nwhere email ends with "@acme.com"\n')
+    sync(ws)
+    server.put("contacts", 101, datetime.now(timezone.utc), email="ann.lee@acme.com")  # HubSpot's, not yet read
+    runner = CliRunner()
+    done = runner.invoke(app, ["run", "-w", str(ws)])
+    assert done.exit_code == 0, done.output
+    sent = runner.invoke(app, ["deliveries", "run", "-d", "hs-lists", "-w", str(ws)])
+    said = " ".join(sent.output.split())
+    assert sent.exit_code == 0 and "1 activated" in said, said
+    assert [held["name"] for held in server.lists.values()] == [f"{Workspace.load(ws).config.name} · Acme people"]
+    assert [held["members"] for held in server.lists.values()] == [{"101"}]
+    assert ("POST", "/crm/v3/objects/contacts/batch/read") not in server.calls, "found by its own id"
+    again = runner.invoke(app, ["deliveries", "run", "-d", "hs-lists", "-w", str(ws)])
+    assert "0 activated, 0 removed, 0 updated" in " ".join(again.output.split())

@@ -4,12 +4,14 @@ for an audience now, and the faults the system can answer with (in the system's 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from accord.connectors.google_ads.destination import normal_email
 from accord.connectors.google_ads.destination import sha256 as google_sha256
 from accord.connectors.google_ads.server import GoogleAdsServer
+from accord.connectors.hubspot.server import HubSpotServer
 from accord.connectors.linkedin.destination import hashed_email
 from accord.connectors.linkedin.server import Limits as LinkedInLimits
 from accord.connectors.linkedin.server import LinkedInServer
@@ -354,11 +356,54 @@ class SalesforceHarness(Harness):
         self.server.stop()
 
 
+class HubSpotHarness(HttpFaults):
+    """A portal holding a contact per e-mail of the world's Marketo leads (HubSpot keeps one contact per e-mail)."""
+
+    faults = frozenset({"rate limited", "server error", "timeout"})
+
+    def __init__(self, tiny_world: Path) -> None:
+        self.server = HubSpotServer()
+        leads = MarketoData.from_folder(tiny_world / "marketo").leads
+        for lead, email in zip(leads["id"].to_pylist(), leads["email"].to_pylist()):
+            if email and not self._contact(str(email)):
+                self.server.put("contacts", lead, datetime(2026, 1, 5, tzinfo=timezone.utc), email=str(email).lower())
+        self.server.start()
+        self.secrets = {"CONFORMANCE_HUBSPOT_TOKEN": self.server.token}
+
+    def _contact(self, email: str) -> str | None:
+        return next((i for i, r in self.server.records["contacts"].items()
+                     if r["properties"].get("email") == email.lower()), None)
+
+    def settings(self, root: Path) -> dict[str, Any]:
+        return {"type": "hubspot", "portal_id": self.server.portal_id, "access_token": "env:CONFORMANCE_HUBSPOT_TOKEN",
+                "url": self.server.endpoint, "timeout_seconds": 0.3, **RETRY}
+
+    def held(self, root: Path, workspace_name: str) -> set[str]:
+        """Contact ids on the audience's list."""
+        return {i for held in self.server.lists.values() if held["name"] == f"{workspace_name} · {AUDIENCE}"
+                for i in held["members"]}
+
+    def expected(self, lake: Lake, members: list[tuple[str, str]]) -> set[str]:
+        """The contact with each member's e-mail; never a contact created."""
+        by_email = {str(r["properties"].get("email")): i for i, r in self.server.records["contacts"].items()}
+        return {by_email[email.lower()] for _, email in members if email.lower() in by_email}
+
+    def refuse(self, lake: Lake, member: tuple[str, str]) -> set[str]:
+        """Its contact is deleted after Accord looks it up: the list change answers it as missing."""
+        contacts = self.expected(lake, [member])
+        self.server.deleted |= contacts
+        return contacts
+
+    def resent(self) -> int:
+        """Contacts added to a list more than once."""
+        return sum(1 for times in self.server.added.values() if times > 1)
+
+
 def harness_for(kind: str, tiny_world: Path) -> Harness:
     """The harness of a registered destination type; a type without one fails the suite, by design."""
     made = {"marketo": lambda: MarketoHarness(tiny_world), "webhook": WebhookHarness, "file": FileHarness,
             "linkedin": LinkedInHarness, "google_ads": GoogleAdsHarness,
-            "salesforce": lambda: SalesforceHarness(tiny_world)}
+            "salesforce": lambda: SalesforceHarness(tiny_world), "hubspot": lambda: HubSpotHarness(tiny_world)}
     if kind not in made:
         raise LookupError(f"destination type {kind!r} is registered but has no conformance harness in "
                           "tests/destinations/harnesses.py")

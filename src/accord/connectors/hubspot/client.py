@@ -1,24 +1,33 @@
 """HubSpot's CRM API with a private app's token (`Authorization: Bearer`): the account's details, an object's
-properties, its records page by page (`after` cursors) or by search, and associations read in batches. 429, 5xx
-and timeouts are asked again (after Retry-After, else with backoff); any other refusal is one `ConnectorError`
-naming what to change."""
+properties, its records page by page (`after` cursors) or by search, associations read in batches, contacts found
+by e-mail, and static lists (found by name, made, their members changed and read). 429, 5xx and timeouts are asked
+again (after Retry-After, else with backoff); any other refusal is one `ConnectorError` naming what to change."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from accord.connectors.errors import ConnectorError
 from accord.connectors.http import checked, gist, http_client, json_object
+from accord.connectors.pacing import Pacer
 
 SEARCH_WINDOW = 10_000
 """The most results one search can page through: HubSpot refuses an `after` past it."""
 BATCH_READ = 100
-"""Records whose associations one batch call reads."""
+"""Records one batch call reads (associations, contacts by e-mail)."""
+CONTACTS = "0-1"
+"""HubSpot's object type id of contacts, which a contact list holds."""
+
+
+class Absent(ConnectorError):
+    """HubSpot has no such thing (404): a list not made yet."""
 
 
 @dataclass
@@ -40,11 +49,13 @@ class Link:
 
 class HubSpotClient:
     def __init__(self, url: str, token: str, *, retries: int = 5, backoff: float = 2.0, timeout: float = 60.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, pacer: Pacer | None = None) -> None:
         self._http = http_client(base_url=url.rstrip("/"), timeout=timeout,
                                  headers={"Authorization": f"Bearer {token}"})
         self.retries, self.backoff, self.sleep = retries, backoff, sleep
+        self.pacer = pacer or Pacer(100, 10.0, 1)
         self.calls = 0
+        self._counting = threading.Lock()
 
     def close(self) -> None:
         self._http.close()
@@ -85,12 +96,65 @@ class HubSpotClient:
             out.update(_links(body))
         return out
 
+    def contacts_by_email(self, emails: list[str]) -> dict[str, list[str]]:
+        """The ids of the contacts with each e-mail (lower-cased); an e-mail no contact has is left out."""
+        out: dict[str, list[str]] = {}
+        for start in range(0, len(emails), BATCH_READ):
+            inputs = [{"id": e} for e in emails[start:start + BATCH_READ]]
+            body = self._call("POST", "/crm/v3/objects/contacts/batch/read", "contacts by e-mail",
+                              json={"idProperty": "email", "properties": ["email"], "inputs": inputs})
+            for contact in body.get("results") or []:
+                email = str((contact.get("properties") or {}).get("email") or "").strip().lower()
+                if email and contact.get("id") is not None:
+                    out.setdefault(email, []).append(str(contact["id"]))
+        return out
+
+    def list_id(self, name: str) -> str | None:
+        """The id of the contact list called `name`, or None when there is none."""
+        try:
+            body = self._call("GET", f"/crm/v3/lists/object-type-id/{CONTACTS}/name/{quote(name, safe='')}",
+                              f"the list {name!r}")
+        except Absent:
+            return None
+        return str((body.get("list") or {}).get("listId") or "") or None
+
+    def create_list(self, name: str) -> str:
+        """A new manual contact list called `name`; its id."""
+        body = self._call("POST", "/crm/v3/lists", f"a new list {name!r}",
+                          json={"name": name, "objectTypeId": CONTACTS, "processingType": "MANUAL"})
+        return str((body.get("list") or {}).get("listId"))
+
+    def list_change(self, list_id: str, ids: list[str], remove: bool) -> tuple[set[str], set[str]]:
+        """Add (or remove) contacts: the ids added (or removed), and those HubSpot has no contact of. Adding a
+        member again, or removing one that is not, changes nothing and is neither."""
+        verb = "remove" if remove else "add"
+        body = self._call("PUT", f"/crm/v3/lists/{list_id}/memberships/{verb}", f"a change of list {list_id}",
+                          json=ids)
+        # The v3 API spells the added ids `recordsIdsAdded`; later versions `recordIdsAdded`.
+        done = body.get("recordIdsRemoved" if remove else "recordsIdsAdded", body.get("recordIdsAdded")) or []
+        return {str(i) for i in done}, {str(i) for i in body.get("recordIdsMissing") or []}
+
+    def list_members(self, list_id: str) -> set[str]:
+        """The ids of every contact on the list."""
+        members: set[str] = set()
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 250, **({"after": after} if after else {})}
+            page = _page(self._call("GET", f"/crm/v3/lists/{list_id}/memberships", f"the members of list {list_id}",
+                                    params=params))
+            members |= {str(r.get("recordId")) for r in page.results}
+            if page.after is None:
+                return members
+            after = page.after
+
     def _call(self, method: str, path: str, what: str, **options: Any) -> dict[str, Any]:
         for attempt in range(self.retries + 1):
-            self.calls += 1
+            with self._counting:
+                self.calls += 1
             try:
-                response = checked("HubSpot", what,
-                                   lambda: _accepted(self._http.request(method, path, **options), what))
+                with self.pacer.slot():
+                    response = checked("HubSpot", what,
+                                       lambda: _accepted(self._http.request(method, path, **options), what))
             except ConnectorError as err:
                 if not err.retryable or attempt == self.retries:
                     raise
@@ -103,12 +167,15 @@ class HubSpotClient:
 
 
 def _accepted(response: httpx.Response, what: str) -> httpx.Response:
-    """The response, unless HubSpot refused the token (401) or its scopes (403): that is said in words to act on."""
+    """The response, unless HubSpot refused the token (401) or its scopes (403), said in words to act on, or has
+    no such thing (404)."""
     if response.status_code == 401:
         raise ConnectorError(f"HubSpot refused {what} (HTTP 401): check the source's access_token")
+    if response.status_code == 404:
+        raise Absent(f"HubSpot has no {what} (HTTP 404)")
     if response.status_code == 403:
         raise ConnectorError(f"HubSpot refused {what} (HTTP 403: {gist(response.text)}): give the private app the "
-                             "read scopes of contacts, companies and deals (crm.objects.*.read, crm.schemas.*.read)")
+                             "scopes the source or destination needs (see access_token in docs/hubspot.md)")
     return response
 
 

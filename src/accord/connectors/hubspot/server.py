@@ -1,7 +1,8 @@
 """A local HubSpot portal over real HTTP on 127.0.0.1, answering as HubSpot's CRM API does: a private app's token
 (`Authorization: Bearer`), the account's details, each object's properties, its records page by page (opaque
 `after` cursors, `archived=true` for the archived ones), search (filters, one sort, 10,000 results at most, no
-archived records) and associations read in batches (v4, labels, Primary); faults on request."""
+archived records), associations read in batches (v4, labels, Primary), contacts read by e-mail, and static contact
+lists (found by name, made, members added, removed and listed); faults on request."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import unquote
 
 from accord.testing.http import Answer, Faults, LocalServer
 
@@ -42,13 +44,19 @@ def iso(moment: datetime) -> str:
 class HubSpotServer(LocalServer, Faults):
     """One portal's contacts, companies and deals; `search_window` stands in for HubSpot's 10,000 results."""
 
-    def __init__(self, portal_id: str = "2486711", token: str = "pat-na1-token", search_window: int = 10_000) -> None:
+    def __init__(self, portal_id: str = "2486711", token: str = "pat-na1-token", search_window: int = 10_000,
+                 call_seconds: float = 0.0) -> None:
         LocalServer.__init__(self)
         Faults.__init__(self)
         self.portal_id, self.token, self.search_window = portal_id, token, search_window
+        self.call_seconds = call_seconds  # how long each answer takes, as a real portal's does
         self.records: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in MODIFIED}
         self.properties = {t: list(names) for t, names in PROPERTIES.items()}
         self.links: dict[tuple[str, str], dict[str, dict[str, list[dict[str, Any]]]]] = {}
+        self.lists: dict[str, dict[str, Any]] = {}  # list id → its name and members (contact ids)
+        self.added: dict[tuple[str, str], int] = {}  # (list id, contact id) → times it was added
+        self.deleted: set[str] = set()  # contacts deleted since a lookup: answered as missing
+        self.refused: dict[int, int] = {}  # HTTP status injected → times answered
         self.calls: list[tuple[str, str]] = []  # (method, path) of each call
         self.searches: list[dict[str, Any]] = []  # each search's body
         self._held: dict[int, float] = {}
@@ -97,6 +105,8 @@ class HubSpotServer(LocalServer, Faults):
                headers: dict[str, str]) -> Answer:
         injected = self.take(body)
         if injected is not None:
+            with self._lock:
+                self.refused[injected] = self.refused.get(injected, 0) + 1
             return _error(injected, "RATE_LIMIT" if injected == 429 else "INTERNAL_ERROR",
                           "You have reached your ten_secondly_rolling limit." if injected == 429 else "internal error",
                           {"Retry-After": "0"} if injected == 429 else {})
@@ -106,7 +116,7 @@ class HubSpotServer(LocalServer, Faults):
         with self._lock:
             self.calls.append((method, path))
             late = self._held.pop(len(self.calls), 0.0)
-        time.sleep(late)
+        time.sleep(late + self.call_seconds)
         parts = path.strip("/").split("/")
         if method == "GET" and path == "/account-info/v3/details":
             return _json({"portalId": int(self.portal_id), "accountType": "STANDARD", "timeZone": "US/Eastern",
@@ -121,6 +131,10 @@ class HubSpotServer(LocalServer, Faults):
                 return self._search(parts[3], json.loads(body or b"{}"))
         if method == "POST" and parts[:3] == ["crm", "v4", "associations"] and parts[5:] == ["batch", "read"]:
             return self._associations(parts[3], parts[4], json.loads(body or b"{}"))
+        if method == "POST" and path == "/crm/v3/objects/contacts/batch/read":
+            return self._by_email(json.loads(body or b"{}"))
+        if parts[:3] == ["crm", "v3", "lists"]:
+            return self._list_call(method, parts[3:], query, json.loads(body or b"null"))
         return _error(404, "OBJECT_NOT_FOUND", f"no route for {method} {path}")
 
     def _shown(self, object_type: str, record: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
@@ -174,6 +188,73 @@ class HubSpotServer(LocalServer, Faults):
                         {"toObjectId": int(to_id), "associationTypes": types} for to_id, types in held.items()]})
         return _json({"status": "COMPLETE", "results": results, "startedAt": iso(datetime.now(timezone.utc)),
                       "completedAt": iso(datetime.now(timezone.utc))})
+
+
+    def _by_email(self, request: dict[str, Any]) -> Answer:
+        if request.get("idProperty") != "email":
+            return _error(400, "VALIDATION_ERROR", "this stand-in reads contacts by email only")
+        with self._lock:
+            by_email = {str(r["properties"].get("email") or "").lower(): r for r in self.records["contacts"].values()
+                        if not r["archived"]}
+            asked = [str(i.get("id") or "").lower() for i in request.get("inputs") or []]
+            found = [self._shown("contacts", by_email[e], ["email"]) for e in asked if e in by_email]
+        missing = [e for e in asked if e not in by_email]
+        body: dict[str, Any] = {"status": "COMPLETE", "results": found}
+        if missing:
+            body |= {"numErrors": 1, "errors": [{"status": "error", "category": "OBJECT_NOT_FOUND",
+                                                 "message": "Could not get some CONTACT objects, they may be deleted "
+                                                            "or not exist.", "context": {"ids": missing}}]}
+        return _json(body, 207 if missing else 200)
+
+    def _list_call(self, method: str, parts: list[str], query: dict[str, list[str]], request: Any) -> Answer:
+        """`GET object-type-id/0-1/name/{name}`, `POST` (a new list), `PUT {id}/memberships/add|remove`, `GET
+        {id}/memberships`."""
+        with self._lock:
+            if method == "GET" and parts[:3] == ["object-type-id", "0-1", "name"] and len(parts) == 4:
+                name = unquote(parts[3])
+                found = [i for i, held in self.lists.items() if held["name"] == name]
+                if not found:
+                    return _error(404, "OBJECT_NOT_FOUND", f"List with name {name} does not exist.")
+                return _json({"list": self._shown_list(found[0])})
+            if method == "POST" and not parts:
+                if any(held["name"] == request.get("name") for held in self.lists.values()):
+                    return _error(400, "VALIDATION_ERROR", "A list with this name already exists.")
+                list_id = str(1 + len(self.lists))
+                self.lists[list_id] = {"name": request["name"], "processingType": request["processingType"],
+                                       "members": set()}
+                return _json({"list": self._shown_list(list_id)})
+            held = self.lists.get(parts[0]) if parts else None
+            if held is None:
+                return _error(404, "OBJECT_NOT_FOUND", "List does not exist.")
+            if method == "PUT" and parts[1:] in (["memberships", "add"], ["memberships", "remove"]):
+                ids = [str(i) for i in request or []]
+                exists = {i for i in ids if i in self.records["contacts"] and i not in self.deleted
+                          and not self.records["contacts"][i]["archived"]}
+                missing = [i for i in ids if i not in exists]
+                if parts[2] == "add":
+                    new = sorted(exists - held["members"])
+                    held["members"] |= exists
+                    for i in exists:
+                        self.added[(parts[0], i)] = self.added.get((parts[0], i), 0) + 1
+                    return _json({"recordIdsMissing": missing, "recordIdsRemoved": [], "recordsIdsAdded": new})
+                gone = sorted(exists & held["members"])
+                held["members"] -= exists
+                return _json({"recordIdsMissing": missing, "recordIdsRemoved": gone, "recordsIdsAdded": []})
+            if method == "GET" and parts[1:] == ["memberships"]:
+                members = sorted(held["members"], key=int)
+                start = int(query.get("after", ["0"])[0])
+                limit = min(int(query.get("limit", ["100"])[0]), 250)
+                body: dict[str, Any] = {"results": [{"recordId": i, "membershipTimestamp": iso(datetime.now(
+                    timezone.utc))} for i in members[start:start + limit]], "total": len(members)}
+                if start + limit < len(members):
+                    body["paging"] = {"next": {"after": str(start + limit)}}
+                return _json(body)
+        return _error(404, "OBJECT_NOT_FOUND", "no such list route")
+
+    def _shown_list(self, list_id: str) -> dict[str, Any]:
+        held = self.lists[list_id]
+        return {"listId": list_id, "name": held["name"], "objectTypeId": "0-1",
+                "processingType": held["processingType"], "size": len(held["members"])}
 
 
 def _value(record: dict[str, Any], name: str) -> float:
