@@ -212,3 +212,14 @@ def test_a_portals_contacts_reach_its_list_by_their_own_ids_through_profiles_and
     assert ("POST", "/crm/v3/objects/contacts/batch/read") not in server.calls, "found by its own id"
     again = runner.invoke(app, ["deliveries", "run", "-d", "hs-lists", "-w", str(ws)])
     assert "0 activated, 0 removed, 0 updated" in " ".join(again.output.split())
+
+
+def test_a_record_that_is_not_unicode_text_is_quarantined_and_the_rest_load(portal) -> None:
+    """JSON's escapes can carry half a character (a lone surrogate), which no text column holds: that contact alone
+    goes to quarantine with why, and the sync goes on."""
+    server, ws = portal
+    server.put("contacts", 104, ago(200), email="eve@acme.com", firstname="Eve\ud800")
+    assert "1 quarantined" in sync(ws)
+    assert rows(ws, "SELECT source_id FROM person_current ORDER BY 1") == [("101",), ("102",)]
+    [(reason, kept)] = rows(ws, "SELECT reason, raw_record FROM quarantine WHERE entity = 'person'")
+    assert "field 'firstname' holds \\ud800" in reason and '"id": "104"' in kept

@@ -374,3 +374,17 @@ def test_ids_and_references_lose_the_blanks_pasted_around_them(lake, tmp_path, e
                                                                                "transforms": ["source_key"]}}), engine)
     acme = next(r["source_key"] for r in lake.current("account") if r["source_id"] == "001A")
     assert [r["account_key"] for r in lake.current("person")] == [acme]
+
+
+def test_a_record_from_an_api_that_is_not_unicode_text_is_quarantined_alone(lake) -> None:
+    """JSON's `\\udXXX` escapes carry half a character (a lone surrogate) into a record an API source builds (Marketo's
+    lead changes, the collector's own): that record is quarantined with why, and the rest of its batch loads."""
+    from accord.ingest.records import ingest_records
+
+    rows = [{"source_id": "1", "email": "a@acme.com"}, {"source_id": "2", "first_name": "Eve\udfff"},
+            {"source_id": "3", "email": "c@acme.com"}]
+    result = ingest_records(lake, "person", rows, source_type="Marketo", source_instance_id="123-ABC-456",
+                            source_name="marketo:test", fingerprint="surrogate")
+    assert (result.loaded, result.quarantined) == (2, 1)
+    [(row, reason, kept)] = lake.execute("SELECT source_row, reason, raw_record FROM quarantine").fetchall()
+    assert row == 2 and "field 'first_name' holds \\udfff" in reason and json.loads(kept)["source_id"] == "2"

@@ -59,10 +59,51 @@ def ingest_records(
         lake.schema,
     )
     numbers = list(row_numbers) if row_numbers is not None else list(range(1, len(rows) + 1))
-    present = set().union(*(r.keys() for r in rows))
-    table = pa.table(
-        {c: text_column([r.get(c) for r in rows]) if c in present else pa.nulls(len(rows), pa.string())
+    numbered = list(zip(numbers, rows))
+    malformed = list(malformed or [])
+    try:
+        table = _canonical_table(numbered, columns)
+    except UnicodeEncodeError:
+        numbered, unreadable = split_unreadable(numbered)
+        malformed += unreadable
+        table = _canonical_table(numbered, columns)
+    return ingest_chunks(lake, mapping, [RawChunk(table, malformed)], source_name=source_name, fingerprint=fingerprint)
+
+
+def _canonical_table(numbered: list[tuple[int, dict[str, Any]]], columns: list[str]) -> pa.Table:
+    present = set().union(*(r.keys() for _, r in numbered))
+    return pa.table(
+        {c: text_column([r.get(c) for _, r in numbered]) if c in present else pa.nulls(len(numbered), pa.string())
          for c in columns}
-        | {ROW_COLUMN: pa.array(numbers, pa.int64())}
+        | {ROW_COLUMN: pa.array([n for n, _ in numbered], pa.int64())}
     )
-    return ingest_chunks(lake, mapping, [RawChunk(table, malformed or [])], source_name=source_name, fingerprint=fingerprint)
+
+
+SHOWN_CHARS = 1 << 20
+"""How much of a malformed record quarantine keeps."""
+
+
+def split_unreadable(numbered: list[tuple[int, dict[str, Any]]]) -> tuple[list[tuple[int, dict[str, Any]]],
+                                                                            list[MalformedRow]]:
+    """The (row number, record) pairs that are text, and the others as malformed rows kept whole with why: JSON's
+    `\\udXXX` escapes can carry half a character (a lone surrogate), which no text column holds."""
+    readable, malformed = [], []
+    for number, record in numbered:
+        problem = _not_text(record)
+        if problem is None:
+            readable.append((number, record))
+        else:
+            malformed.append(MalformedRow(number, json.dumps(record, default=str)[:SHOWN_CHARS], problem))
+    return readable, malformed
+
+
+def _not_text(record: dict[str, Any]) -> str | None:
+    """Why a record cannot be read as text (a field's name or value that is not Unicode), or None."""
+    for name, value in record.items():
+        for what, text in (("the name of a field", str(name)), (f"field {name!r}", as_text(value) or "")):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as err:
+                odd = text[err.start].encode("unicode_escape").decode("ascii")
+                return f"malformed_row: {what} holds {odd}, half of a character (a lone surrogate): not Unicode text"
+    return None

@@ -14,9 +14,9 @@ import pyarrow as pa
 from pydantic import BaseModel, Field, field_validator
 
 from accord.ingest.loader import IngestResult
-from accord.ingest.records import as_text
+from accord.ingest.records import as_text, split_unreadable
 from accord.model.names import name_problem
-from accord.sources.base import ROW_COLUMN, RawChunk
+from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk
 
 
 class SourceBase(BaseModel):
@@ -96,11 +96,22 @@ def records_digest(rows: Any) -> str:
 
 
 def records_chunk(rows: list[dict[str, Any]]) -> tuple[RawChunk, str]:
-    """Records (dicts as an API returns them) as one chunk of text columns, with their fingerprint."""
-    columns = list(dict.fromkeys(c for r in rows for c in r))
-    table = pa.table({c: pa.array([as_text(r.get(c)) for r in rows], pa.string()) for c in columns}
-                     | {ROW_COLUMN: pa.array(range(1, len(rows) + 1), pa.int64())})
-    return RawChunk(table), records_digest(rows)
+    """Records (dicts as an API returns them) as one chunk of text columns, with their fingerprint; a record that is
+    not Unicode text is among the chunk's malformed rows, for quarantine, and the others load."""
+    numbered = list(enumerate(rows, start=1))
+    malformed: list[MalformedRow] = []
+    try:
+        table = _text_table(numbered)
+    except UnicodeEncodeError:
+        numbered, malformed = split_unreadable(numbered)
+        table = _text_table(numbered)
+    return RawChunk(table, malformed), records_digest(rows)
+
+
+def _text_table(numbered: list[tuple[int, dict[str, Any]]]) -> pa.Table:
+    columns = list(dict.fromkeys(c for _, r in numbered for c in r))
+    return pa.table({c: pa.array([as_text(r.get(c)) for _, r in numbered], pa.string()) for c in columns}
+                    | {ROW_COLUMN: pa.array([n for n, _ in numbered], pa.int64())})
 
 
 def fields_present(wanted: Iterable[str], available: Iterable[str]) -> list[str]:

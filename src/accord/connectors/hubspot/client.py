@@ -20,6 +20,8 @@ from accord.connectors.pacing import Pacer
 
 SEARCH_WINDOW = 10_000
 """The most results one search can page through: HubSpot refuses an `after` past it."""
+SEARCHES_PER_SECOND = 5
+"""HubSpot's limit on search calls, on every portal, beside the limit on all calls."""
 BATCH_READ = 100
 """Records one batch call reads (associations, contacts by e-mail)."""
 CONTACTS = "0-1"
@@ -54,6 +56,7 @@ class HubSpotClient:
                                  headers={"Authorization": f"Bearer {token}"})
         self.retries, self.backoff, self.sleep = retries, backoff, sleep
         self.pacer = pacer or Pacer(100, 10.0, 1)
+        self._searches = Pacer(SEARCHES_PER_SECOND, 1.0, 1)
         self.calls = 0
         self._counting = threading.Lock()
 
@@ -83,8 +86,9 @@ class HubSpotClient:
         """One page of the records matching every filter, sorted ascending by `sort`."""
         body = {"filterGroups": [{"filters": filters}], "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
                 "properties": properties, "limit": size, "after": str(after)}
-        return _page(self._call("POST", f"/crm/v3/objects/{object_type}/search", f"a search of {object_type}",
-                                json=body))
+        with self._searches.slot():
+            return _page(self._call("POST", f"/crm/v3/objects/{object_type}/search", f"a search of {object_type}",
+                                    json=body))
 
     def associations(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[Link]]:
         """Each record's associations to records of `to_type` (a record with none is left out)."""
