@@ -330,3 +330,23 @@ def test_a_posthog_batch_export_loads_as_posthog_js_sent_it(tmp_path: Path) -> N
         assert lake.scalar("SELECT count(*) FROM account_person_current") == 1
         [bad] = lake.query("SELECT reason FROM quarantine")
         assert bad["reason"] == "invalid_message: line 6: timestamp 'tomorrow' is no time"
+
+
+def test_an_older_mixpanel_projects_times_are_read_in_its_time_zone(tmp_path: Path) -> None:
+    """A project created before 2023 exports `time` as the seconds its own time zone's clock showed: `--time-zone`
+    reads them there; a time zone for an export that writes UTC, or no time zone at all, is one line."""
+    ws = Workspace.init(tmp_path / "ws").root
+    wall = datetime(2026, 10, 5, 9, 0, tzinfo=timezone.utc)  # 09:00 in Los Angeles, written as if it were UTC
+    path = tmp_path / "old-project.json"
+    path.write_bytes(lines([{"event": "Demo Requested", "properties": {
+        "time": seconds(wall), "distinct_id": "crm-42", "$insert_id": "ins-old"}}]))
+    runner = CliRunner()
+    done = runner.invoke(app, ["ingest", "messages", str(path), "--format", "mixpanel", "--time-zone",
+                               "America/Los_Angeles", "-w", str(ws)])
+    assert done.exit_code == 0, done.output
+    with Workspace.load(ws).lake() as lake:
+        assert lake.scalar("SELECT timestamp FROM event_current") == datetime(2026, 10, 5, 16, 0, tzinfo=timezone.utc)
+    for options, said in ((["--format", "segment", "--time-zone", "UTC"], "not to segment"),
+                          (["--format", "mixpanel", "--time-zone", "Mars/Olympus"], "no time zone 'Mars/Olympus'")):
+        refused = runner.invoke(app, ["ingest", "messages", str(path), *options, "-w", str(ws)])
+        assert refused.exit_code == 1 and said in " ".join(refused.output.split()), refused.output

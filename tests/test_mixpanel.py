@@ -81,3 +81,19 @@ def test_a_refused_service_account_is_one_line_and_check_makes_one_call(project)
     (ws / "mp.secret").write_text(server.secret)
     checked = CliRunner().invoke(app, ["sources", "check", "-w", str(ws)])
     assert checked.exit_code == 0 and "mp: ok" in checked.output and server.calls == [("2026-10-05", "2026-10-05")]
+
+
+def test_an_older_projects_time_zone_moves_its_times_to_utc(project) -> None:
+    """A project created before 2023 exports `time` in its project's time zone (`project_timezone`)."""
+    server, ws = project
+    config = yaml.safe_load((ws / "accord.yaml").read_text())
+    config["sources"][0]["project_timezone"] = "America/New_York"
+    (ws / "accord.yaml").write_text(yaml.safe_dump(config))
+    sync(ws)
+    with Workspace.load(ws).lake() as lake:
+        assert lake.scalar("SELECT timestamp FROM event_current WHERE source_id = 'i-1'") == at(1, 14), \
+            "10:00 on New York's clock is 14:00 UTC"
+    config["sources"][0]["project_timezone"] = "New York"
+    (ws / "accord.yaml").write_text(yaml.safe_dump(config))
+    refused = CliRunner().invoke(app, ["sync", "mixpanel", "-w", str(ws)])
+    assert refused.exit_code == 1 and "no time zone 'New York'" in " ".join(refused.output.split())

@@ -427,6 +427,9 @@ def ingest_messages(
                          "Parquet; mixpanel: Mixpanel's raw event export; amplitude: Amplitude's event export "
                          "(the zip its Export API answers); posthog: PostHog's batch exports; snowplow: Snowplow's "
                          "enriched events (TSV, or atomic.events extracted).")] = "segment",
+    time_zone: Annotated[Optional[str], typer.Option(
+        help="The time zone an export writes its times in, when not UTC: a Mixpanel project created before 2023 "
+             "exports `time` in its project's time zone (e.g. America/Los_Angeles).")] = None,
     workspace: WorkspaceOpt = None,
     sandbox: SandboxOpt = None,
 ) -> None:
@@ -446,7 +449,7 @@ def ingest_messages(
                 progress.update(task, description=name.rsplit("/", 1)[-1], rows=messages)
 
             report = load_archive(lake, paths, instance or ws.config.name, ws.config.collector.track_events, told,
-                                  shape)
+                                  shape, time_zone)
     before = f" ({report.loaded_before:,} loaded before)" if report.loaded_before else ""
     table = Table(title=f"Ingested: {report.files:,} files{before}, {report.messages:,} messages")
     for col in ("entity", "batches", "read", "loaded", "unchanged", "quarantined"):

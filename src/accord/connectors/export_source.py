@@ -49,13 +49,18 @@ class ExportSource:
         """The checkpoint of a backfill's start."""
         raise NotImplementedError
 
+    def time_zone(self) -> str | None:
+        """The time zone the export writes its times in, when not UTC."""
+        return None
+
     def read(self, lake: Lake, state: SourceState, folder: Path, report: SyncReport,
              progress: Progress | None) -> None:
         raise NotImplementedError
 
     def load(self, lake: Lake, path: Path, report: SyncReport, progress: Progress | None, what: str) -> None:
         """A downloaded range's events loaded, then its file let go."""
-        loaded = load_archive(lake, [path], self.config.project_id, self.config.track_events, shape=self.shape)
+        loaded = load_archive(lake, [path], self.config.project_id, self.config.track_events, shape=self.shape,
+                              time_zone=self.time_zone())
         report.results += loaded.results
         path.unlink(missing_ok=True)
         if progress:

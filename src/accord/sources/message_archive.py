@@ -12,10 +12,12 @@ import itertools
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -82,9 +84,11 @@ class Shape:
     as it is, for the collector's checks to name)."""
     fields: Callable[[bytes], Any] = fastjson.loads
     """A line → its fields: JSON, unless the export writes other lines."""
+    zoned: bool = False
+    """Its times may be written in a local time zone, passed to `message` as `zone` (Mixpanel's older projects)."""
 
 
-SHAPES: dict[str, Shape] = {"segment": Shape(as_sent), "ga4": Shape(ga4_message), "mixpanel": Shape(mixpanel_message),
+SHAPES: dict[str, Shape] = {"segment": Shape(as_sent), "ga4": Shape(ga4_message), "mixpanel": Shape(mixpanel_message, zoned=True),
                             "amplitude": Shape(amplitude_message), "posthog": Shape(posthog_message),
                             "snowplow": Shape(snowplow_message, enriched_fields)}
 """What a line holds → the collector message it is: a message Segment archived, or a row of GA4's BigQuery export,
@@ -154,12 +158,13 @@ def _held(path: Path) -> list[ArchiveFile]:
 
 
 def load_archive(lake: Lake, paths: list[Path], instance: str, track_events: dict[str, str] | None = None,
-                 on_file: Callable[[str, int], None] | None = None, shape: str = "segment") -> ArchiveReport:
+                 on_file: Callable[[str, int], None] | None = None, shape: str = "segment",
+                 time_zone: str | None = None) -> ArchiveReport:
     """Load every message file under `paths` as the collector named `instance` would (`on_file` told each file
-    and the messages read so far), each line read as `shape` says (one of SHAPES). What loaded before is not read
-    again: a file loaded whole is passed over (zipped or not), and one cut off part-way resumes at its first part
-    not loaded."""
-    run = _Run(lake, shape, instance, track_events)
+    and the messages read so far), each line read as `shape` says (one of SHAPES), its times in `time_zone` when
+    the shape writes them in a local one. What loaded before is not read again: a file loaded whole is passed over
+    (zipped or not), and one cut off part-way resumes at its first part not loaded."""
+    run = _Run(lake, shape, instance, track_events, _zone(shape, time_zone))
     with scratch("archive") as folder:
         for found in archive_files(paths):
             run.load(found, folder)
@@ -176,6 +181,7 @@ class _Run:
     shape: str
     instance: str
     track_events: dict[str, str] | None
+    zone: ZoneInfo | None = None
     report: ArchiveReport = field(default_factory=ArchiveReport)
 
     def load(self, found: ArchiveFile, folder: Path) -> None:
@@ -200,6 +206,8 @@ class _Run:
 
     def _load_parts(self, path: Path, name: str, state: SourceState, digest: str) -> None:
         shaped = SHAPES[self.shape]
+        if self.zone is not None:
+            shaped = replace(shaped, message=partial(shaped.message, zone=self.zone))
         done, read = int(state.get(digest, "parts") or 0), 0
         for number, lines in enumerate(_parts(path)):
             read += len(lines)
@@ -210,6 +218,20 @@ class _Run:
                 state.put(digest, "parts", str(number + 1))
         state.put(digest, "messages", str(read))
         self.report.messages += read
+
+
+def _zone(shape: str, name: str | None) -> ZoneInfo | None:
+    """The time zone an export's times are written in, when it says one; ArchiveError for one no export of `shape`
+    is written in, or no zone at all."""
+    if name is None:
+        return None
+    if not SHAPES[shape].zoned:
+        zoned = ", ".join(n for n, s in SHAPES.items() if s.zoned)
+        raise ArchiveError(f"a time zone applies to exports that write times in one ({zoned}), not to {shape}")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ArchiveError(f"no time zone {name!r}: use an IANA name such as America/Los_Angeles") from None
 
 
 def _load_part(lake: Lake, lines: list[tuple[int, Read]], instance: str, track_events: dict[str, str] | None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from accord.model.times import EPOCH
 from accord.sources.export_rows import NotAnEvent, content_id, event_name, place
@@ -25,11 +26,11 @@ MILLISECONDS = 100_000_000_000
 """A `time` past this is milliseconds (as Mixpanel's import takes it): as seconds it would be the year 5138."""
 
 
-def mixpanel_message(row: dict[str, Any]) -> dict[str, Any]:
+def mixpanel_message(row: dict[str, Any], zone: ZoneInfo | None = None) -> dict[str, Any]:
     """The message an exported event stands for: `$mp_web_page_view` a page, `$identify` an identify, `$create_alias`
     an alias, any other event a track of its name. `$user_id` is its userId and `$device_id` its anonymousId (as
     Simplified ID Merge sets them); an event with neither, as a server sends it, belongs to its `distinct_id` as a
-    user."""
+    user. `zone`: the project's time zone, in which a project created before 2023 exports `time`."""
     name = event_name(row, "event")
     props = row.get("properties")
     if not isinstance(props, dict):
@@ -41,7 +42,7 @@ def mixpanel_message(row: dict[str, Any]) -> dict[str, Any]:
     if located := place(props.get("mp_country_code"), props.get("$region"), props.get("$city")):
         context["location"] = located
     message: dict[str, Any] = {
-        "messageId": props.get("$insert_id") or content_id(row), "timestamp": _instant(props.get("time")).isoformat(),
+        "messageId": props.get("$insert_id") or content_id(row), "timestamp": _instant(props.get("time"), zone).isoformat(),
         "properties": {key: value for key, value in props.items() if key not in SAID_BY_THE_MESSAGE},
         "context": context,
     }
@@ -62,11 +63,13 @@ def mixpanel_message(row: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
-def _instant(time: Any) -> datetime:
-    """An event's `time`: seconds since 1970 (in UTC, as Mixpanel has kept it since 2023), or milliseconds."""
+def _instant(time: Any, zone: ZoneInfo | None = None) -> datetime:
+    """An event's `time`: seconds since 1970 (in UTC, as Mixpanel has kept it since 2023), or milliseconds; with
+    `zone`, seconds since 1970 of the clock on the wall there (how projects created before 2023 keep it)."""
     if isinstance(time, bool) or not isinstance(time, (int, float)):
         raise NotAnEvent(f"time {time!r} is not seconds since 1970")
     try:
-        return EPOCH + timedelta(milliseconds=time) if abs(time) >= MILLISECONDS else EPOCH + timedelta(seconds=time)
+        at = EPOCH + timedelta(milliseconds=time) if abs(time) >= MILLISECONDS else EPOCH + timedelta(seconds=time)
+        return at if zone is None else at.replace(tzinfo=zone).astimezone(EPOCH.tzinfo)
     except OverflowError:
         raise NotAnEvent(f"time {time!r} is not seconds since 1970") from None

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from accord.connectors.secrets import SecretRef, resolve_secret
 from accord.sources.api import ExportSourceBase
@@ -27,6 +28,19 @@ class MixpanelSourceConfig(ExportSourceBase):
     days_per_export: int = Field(default=7, ge=1, le=366, description="Days asked for in one export call.")
     late_days: int = Field(default=2, ge=1, le=30, description="The last days (today among them) read again at every "
                            "sync: events a device sends late still arrive; an event read twice is loaded once.")
+    project_timezone: str | None = Field(default=None, description="For a project created before 2023: its time zone "
+                                         "(Project Settings, e.g. America/Los_Angeles), in which its export writes "
+                                         "`time`; a later project's export is in UTC.")
+
+    @field_validator("project_timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"no time zone {value!r}: use an IANA name such as America/Los_Angeles") from None
+        return value
 
     def client(self, root: Path) -> MixpanelClient:
         """A client for the project, the service account's secret read (relative to the workspace `root`)."""

@@ -31,6 +31,9 @@ class MixpanelSource(ExportSource):
     def first(self) -> str:
         return (self._today() - timedelta(days=self.config.backfill_days)).isoformat()
 
+    def time_zone(self) -> str | None:
+        return self.config.project_timezone
+
     def read(self, lake: Lake, state: SourceState, folder: Path, report: SyncReport,
              progress: Progress | None) -> None:
         """Every range of days from the checkpoint to today, each loaded before the checkpoint moves past it; the
