@@ -82,14 +82,15 @@ def test_a_backfill_then_a_sync_read_records_associations_changes_and_archives(p
         ("101", "ann@acme.com", "CTO", "1@2486711.HubSpot", "0035g00000AbCdEAAV", False),
         ("102", "bob@globex.io", None, "2@2486711.HubSpot", None, None)]
     assert rows(ws, "SELECT source_id, name, domain, industry, employees FROM account_current ORDER BY 1") == [
-        ("1", "Acme Corp", "acme.com", "COMPUTER_SOFTWARE", 1200), ("2", "Globex", "globex.io", None, None)]
+        ("1", "Acme Corp", "acme.com", "Computer Software", 1200), ("2", "Globex", "globex.io", None, None)]
     assert rows(ws, "SELECT source_id, account_key, person_key, role, is_primary FROM account_person_current "
                     "ORDER BY 1") == [
         ("101-1", "1@2486711.HubSpot", "101@2486711.HubSpot", None, True),
         ("101-2", "2@2486711.HubSpot", "101@2486711.HubSpot", "Billing contact", False),
         ("102-2", "2@2486711.HubSpot", "102@2486711.HubSpot", None, True)]
-    assert rows(ws, "SELECT source_id, account_key, amount, is_won, close_date::VARCHAR FROM opportunity_current") == [
-        ("501", "1@2486711.HubSpot", 50000.0, True, "2026-11-30")]
+    assert rows(ws, "SELECT source_id, account_key, stage, amount, is_won, close_date::VARCHAR "
+                    "FROM opportunity_current") == [("501", "1@2486711.HubSpot", "Closed Won", 50000.0, True,
+                                                     "2026-11-30")]
     assert rows(ws, "SELECT opportunity_key, person_key, role FROM opportunity_person_current") == [
         ("501@2486711.HubSpot", "101@2486711.HubSpot", "Decision maker")]
 
@@ -223,3 +224,16 @@ def test_a_record_that_is_not_unicode_text_is_quarantined_and_the_rest_load(port
     assert rows(ws, "SELECT source_id FROM person_current ORDER BY 1") == [("101",), ("102",)]
     [(reason, kept)] = rows(ws, "SELECT reason, raw_record FROM quarantine WHERE entity = 'person'")
     assert "field 'firstname' holds \\ud800" in reason and '"id": "104"' in kept
+
+
+def test_a_choice_is_read_as_the_label_hubspot_shows_or_as_its_value(tmp_path: Path) -> None:
+    """A deal in a custom pipeline's stage is `Security Review`, not its number; each of several chosen values is
+    labelled; a value the property no longer offers stays as it is; `enumerations: value` keeps the values."""
+    for setting, stages in (("label", ["Security Review", "Closed Won;Closed Lost", "retired-stage"]),
+                            ("value", ["87654321", "closedwon;closedlost", "retired-stage"])):
+        with HubSpotServer() as server:
+            ws = reading(server, tmp_path / setting, objects=["deals"], enumerations=setting)
+            for n, stage in enumerate(["87654321", "closedwon;closedlost", "retired-stage"], start=1):
+                server.put("deals", n, ago(10), dealname=f"Deal {n}", dealstage=stage)
+            sync(ws)
+        assert [r[0] for r in rows(ws, "SELECT stage FROM opportunity_current ORDER BY source_id")] == stages

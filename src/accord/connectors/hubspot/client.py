@@ -67,10 +67,13 @@ class HubSpotClient:
         """The id of the portal the token belongs to."""
         return str(self._call("GET", "/account-info/v3/details", "the account's details").get("portalId", ""))
 
-    def properties(self, object_type: str) -> list[str]:
-        """The internal names of the object's properties, the portal's own among them."""
+    def properties(self, object_type: str) -> dict[str, dict[str, str]]:
+        """The object's properties (the portal's own among them) by internal name, each with the label of each of
+        its values when it is a choice among some (an enumeration: a dropdown, radio buttons, checkboxes)."""
         body = self._call("GET", f"/crm/v3/properties/{object_type}", f"the properties of {object_type}")
-        return [str(p.get("name")) for p in body.get("results") or [] if isinstance(p, dict) and p.get("name")]
+        return {str(p["name"]): {str(o.get("value")): str(o.get("label")) for o in p.get("options") or []
+                                 if isinstance(o, dict) and o.get("label")} if p.get("type") == "enumeration" else {}
+                for p in body.get("results") or [] if isinstance(p, dict) and p.get("name")}
 
     def page(self, object_type: str, properties: list[str], after: str | None, size: int,
              archived: bool = False) -> Page:

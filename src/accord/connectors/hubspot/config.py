@@ -67,6 +67,10 @@ class HubSpotSourceConfig(HubSpotConnection, SourceBase):
     page_size: int = Field(default=100, ge=1, le=100, description="Records per call (HubSpot answers 100 at most).")
     records_per_batch: int = Field(default=5000, ge=1, le=100_000, description="Records loaded (and checkpointed) "
                                    "as one batch: a stopped backfill resumes after the last batch loaded.")
+    enumerations: Literal["label", "value"] = Field(default="label", description="A choice property's value "
+                                                    "(a dropdown's, a deal's stage) as the label HubSpot shows "
+                                                    "(Closed Won), or as its internal value (closedwon, or a "
+                                                    "custom pipeline stage's number).")
     search_lag_seconds: int = Field(default=60, ge=0, le=3600, description="How long HubSpot's search may take to "
                                     "find a changed record: each sync reads again the changes of this last while.")
 

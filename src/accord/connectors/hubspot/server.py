@@ -28,6 +28,14 @@ PROPERTIES = {
     "deals": ["dealname", "dealstage", "pipeline", "amount", "closedate", "hs_is_closed", "hs_is_closed_won",
               "dealtype", "deal_currency_code", "createdate", "hs_lastmodifieddate", "hs_object_id"],
 }
+OPTIONS = {
+    ("companies", "industry"): {"COMPUTER_SOFTWARE": "Computer Software", "FINANCIAL_SERVICES": "Financial Services"},
+    ("companies", "type"): {"PROSPECT": "Prospect", "PARTNER": "Partner", "VENDOR": "Vendor"},
+    ("deals", "dealstage"): {"appointmentscheduled": "Appointment Scheduled", "closedwon": "Closed Won",
+                             "closedlost": "Closed Lost", "87654321": "Security Review"},
+    ("contacts", "hs_lead_status"): {"NEW": "New", "OPEN": "Open", "IN_PROGRESS": "In Progress"},
+}
+"""The choices of the portal's enumeration properties (value → label), a custom pipeline's stage among them."""
 PRIMARY = {("contacts", "companies"): 1, ("companies", "contacts"): 2, ("deals", "companies"): 5,
            ("companies", "deals"): 6}
 """HubSpot's association type ids labelled Primary."""
@@ -122,8 +130,7 @@ class HubSpotServer(LocalServer, Faults):
             return _json({"portalId": int(self.portal_id), "accountType": "STANDARD", "timeZone": "US/Eastern",
                           "companyCurrency": "USD", "uiDomain": "app.hubspot.com", "dataHostingLocation": "na1"})
         if method == "GET" and parts[:3] == ["crm", "v3", "properties"] and len(parts) == 4 and parts[3] in MODIFIED:
-            return _json({"results": [{"name": n, "label": n, "type": "string", "fieldType": "text"}
-                                      for n in self.properties[parts[3]]]})
+            return _json({"results": [_property(parts[3], n) for n in self.properties[parts[3]]]})
         if parts[:3] == ["crm", "v3", "objects"] and len(parts) >= 4 and parts[3] in MODIFIED:
             if method == "GET" and len(parts) == 4:
                 return self._list(parts[3], query)
@@ -255,6 +262,16 @@ class HubSpotServer(LocalServer, Faults):
         held = self.lists[list_id]
         return {"listId": list_id, "name": held["name"], "objectTypeId": "0-1",
                 "processingType": held["processingType"], "size": len(held["members"])}
+
+
+def _property(object_type: str, name: str) -> dict[str, Any]:
+    """A property's definition as the properties API answers it."""
+    options = OPTIONS.get((object_type, name))
+    if options is None:
+        return {"name": name, "label": name, "type": "string", "fieldType": "text", "options": []}
+    return {"name": name, "label": name, "type": "enumeration", "fieldType": "select", "options": [
+        {"label": label, "value": value, "displayOrder": n, "hidden": False}
+        for n, (value, label) in enumerate(options.items())]}
 
 
 def _value(record: dict[str, Any], name: str) -> float:

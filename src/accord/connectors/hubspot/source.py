@@ -73,6 +73,7 @@ class HubSpotSource:
         self.relations = {a.mapping: resolve_mapping(a.mapping, schema=schema)
                           for o in config.objects for a in OBJECTS[o].associated if a.mapping}
         self._properties: dict[str, list[str]] = {}
+        self._labels: dict[str, dict[str, dict[str, str]]] = {}
 
     def close(self) -> None:
         self.client.close()
@@ -95,7 +96,10 @@ class HubSpotSource:
         if object_type not in self._properties:
             wanted = [OBJECTS[object_type].modified, *self.mappings[object_type].source_columns,
                       *self._custom(object_type)]
-            self._properties[object_type] = fields_present(wanted, self.client.properties(object_type))
+            held = self.client.properties(object_type)
+            self._properties[object_type] = read = fields_present(wanted, held)
+            labelled = self.config.enumerations == "label"
+            self._labels[object_type] = {name: held[name] for name in read if labelled and held[name]}
         return self._properties[object_type]
 
     def _custom(self, object_type: str) -> list[str]:
@@ -233,7 +237,8 @@ class HubSpotSource:
         loaded."""
         if not records:
             return 0
-        rows = [_row(r) for r in records]
+        self.properties(object_type)
+        rows = [_row(r, self._labels[object_type]) for r in records]
         ids = [row["id"] for row in rows]
         related: list[tuple[str, list[dict[str, Any]]]] = []
         for associated in OBJECTS[object_type].associated if relations else ():
@@ -302,9 +307,13 @@ def _batches(pages: Iterable[tuple[list[dict[str, Any]], str | None]],
         yield held, following
 
 
-def _row(record: dict[str, Any]) -> dict[str, Any]:
-    """A record as one row: its properties beside its id, its times and whether (and when) it was archived."""
-    properties = record.get("properties") if isinstance(record.get("properties"), dict) else {}
+def _row(record: dict[str, Any], labels: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """A record as one row: its properties beside its id, its times and whether (and when) it was archived; a
+    choice's value as its label (`labels`), each of several chosen (`a;b`) alike, a value with none as it is."""
+    properties = dict(record.get("properties")) if isinstance(record.get("properties"), dict) else {}
+    for name, named in labels.items():
+        if isinstance(properties.get(name), str):
+            properties[name] = ";".join(named.get(v, v) for v in properties[name].split(";"))
     return {**properties, "id": str(record.get("id")), "createdAt": record.get("createdAt"),
             "updatedAt": record.get("updatedAt"), "archived": bool(record.get("archived", False)),
             "archivedAt": record.get("archivedAt")}
