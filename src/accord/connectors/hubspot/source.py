@@ -18,7 +18,7 @@ from accord.ingest.mapping import Mapping
 from accord.lake.sql import literal
 from accord.lake.store import Lake, current_where
 from accord.model.schema import STANDARD, Schema
-from accord.model.times import parse_instant
+from accord.model.times import EPOCH, parse_instant
 from accord.sources.api import Progress, SyncReport, fields_present, records_chunk
 from accord.sources.mappings import resolve_mapping
 from accord.sources.state import SourceState
@@ -196,8 +196,12 @@ class HubSpotSource:
                 last_id = "0"
 
     def _stamp(self, object_type: str, record: dict[str, Any]) -> datetime:
+        """When the record last changed; the epoch when HubSpot says no time (the next sync reads it again)."""
         text = (record.get("properties") or {}).get(OBJECTS[object_type].modified) or record.get("updatedAt")
-        return parse_instant(str(text)) if text else datetime(1970, 1, 1, tzinfo=timezone.utc)
+        try:
+            return parse_instant(str(text))
+        except ValueError:
+            return EPOCH
 
     def _archived(self, lake: Lake, object_type: str, report: SyncReport, progress: Progress | None) -> int:
         """The archived records of the object that Accord holds undeleted, loaded as deleted; returns how many."""
