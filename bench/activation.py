@@ -13,7 +13,8 @@ after 1 % of the members changed their e-mail (updates: what the destination hel
 - google_ads: 10,000 members a job (create, add, run, poll: 4 calls), one job at a time;
 - salesforce: 200 records a call, a lookup of campaign members and a create per batch, 4 batches at once;
 - hubspot: 100 e-mails a lookup and 100 contacts a list add; 190 calls in any 10 s (a Professional portal's
-  private app), 8 batches at once.
+  private app), 8 batches at once;
+- meta_ads: 10,000 hashed e-mails a call, 60 calls a minute.
 """
 
 from __future__ import annotations
@@ -187,7 +188,24 @@ def hubspot(members: int, call_seconds: float) -> Iterator[Setup]:
                     10.0 * ((minimum - 1) // 190))
 
 
-SETUPS = {"marketo": marketo, "hubspot": hubspot, "linkedin": linkedin, "google_ads": google_ads,
+@contextmanager
+def meta_ads(members: int, call_seconds: float) -> Iterator[Setup]:
+    from accord.connectors.meta_ads.config import MetaAdsDestinationConfig
+    from accord.connectors.meta_ads.destination import open_destination
+    from accord.connectors.meta_ads.server import MetaAdsServer
+
+    with MetaAdsServer(call_seconds=call_seconds) as server:
+        os.environ["BENCH_SECRET"] = server.token
+        config = MetaAdsDestinationConfig(name="bench", audiences=[AUDIENCE], ad_account=server.ad_account,
+                                          access_token="env:BENCH_SECRET", endpoint=server.endpoint)
+        destination = open_destination(config, Path("."), "bench", "prod")
+        minimum = math.ceil(members / 10_000)
+        yield Setup(destination, lambda: destination.client.calls,
+                    lambda: sum(len(a.users) for a in server.audiences.values()), minimum,
+                    60.0 * ((minimum - 1) // 60))
+
+
+SETUPS = {"marketo": marketo, "hubspot": hubspot, "meta_ads": meta_ads, "linkedin": linkedin, "google_ads": google_ads,
           "salesforce": salesforce}
 
 

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from importlib import resources
@@ -69,6 +74,19 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("world")
     generate(out, "tiny", seed=3, as_of=AS_OF)
     return out
+
+
+def sync_killed_when(ws: Path, source_type: str, reached: Callable[[], bool]) -> None:
+    """`accord sync <source_type>` in a process of its own, killed with SIGKILL once `reached()` (while a local
+    server holds the answer the sync waits for)."""
+    run = subprocess.Popen([sys.executable, "-m", "accord.cli", "sync", source_type, "-w", str(ws)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not reached() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert run.poll() is None and reached(), "killed while the held answer is awaited"
+    os.kill(run.pid, signal.SIGKILL)
+    assert run.wait() == -signal.SIGKILL
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> Path:

@@ -4,11 +4,6 @@ too large, retries what it is told to, and names what it cannot do in one line."
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,6 +16,7 @@ from accord.cli import app
 from accord.connectors import export_source
 from accord.connectors.amplitude.server import AmplitudeServer
 from accord.workspace import Workspace
+from tests.conftest import sync_killed_when
 
 T = datetime(2026, 10, 5, 12, 34, tzinfo=timezone.utc)
 
@@ -126,14 +122,7 @@ def test_a_sync_killed_mid_range_resumes_at_that_range_and_loads_nothing_twice(t
         server.add(hour - timedelta(hours=36), uuid="early", event_type="Viewed", device_id="dev-a")
         server.add(hour - timedelta(hours=6), uuid="late", event_type="Viewed", device_id="dev-a")
         server.hold(2, seconds=60)
-        run = subprocess.Popen([sys.executable, "-m", "accord.cli", "sync", "amplitude", "-w", str(ws)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while len(server.calls) < 2 and run.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert run.poll() is None and len(server.calls) == 2, "killed while the second range is answered"
-        os.kill(run.pid, signal.SIGKILL)
-        assert run.wait() == -signal.SIGKILL
+        sync_killed_when(ws, "amplitude", lambda: len(server.calls) == 2)
         second = server.calls[1]
         again = CliRunner().invoke(app, ["sync", "amplitude", "-w", str(ws)])
         assert again.exit_code == 0, again.output

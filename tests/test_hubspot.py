@@ -4,11 +4,6 @@ which associations were removed; resumes a killed backfill at its page; refuses 
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,6 +16,7 @@ from accord.cli import app
 from accord.connectors.hubspot import source as hubspot_source
 from accord.connectors.hubspot.server import HubSpotServer
 from accord.workspace import Workspace
+from tests.conftest import sync_killed_when
 
 NOW = datetime.now(timezone.utc)
 
@@ -175,14 +171,7 @@ def test_a_backfill_killed_mid_object_resumes_at_its_page_and_loads_nothing_twic
             server.put("contacts", n, ago(60 - n), email=f"p{n}@acme.com")
         # calls: account details, properties, page 1, its associations, page 2 (held)
         server.hold(5, seconds=60)
-        run = subprocess.Popen([sys.executable, "-m", "accord.cli", "sync", "hubspot", "-w", str(ws)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while len(server.calls) < 5 and run.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert run.poll() is None and len(server.calls) == 5, "killed while the second page is answered"
-        os.kill(run.pid, signal.SIGKILL)
-        assert run.wait() == -signal.SIGKILL
+        sync_killed_when(ws, "hubspot", lambda: len(server.calls) == 5)
         sync(ws)
         pages = [c for c in server.calls if c == ("GET", "/crm/v3/objects/contacts")]
     assert len(pages) == 2 + 2, "two pages before the kill, then the second and third only"

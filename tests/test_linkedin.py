@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from accord.activation.run import deliver
-from accord.connectors.linkedin.destination import hashed_email
+from accord.connectors.hashing import hashed_email
 from accord.connectors.linkedin.server import Limits, LinkedInServer
 from tests.conftest import evaluated_workspace
 

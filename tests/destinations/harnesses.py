@@ -8,15 +8,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from accord.connectors.google_ads.destination import normal_email
-from accord.connectors.google_ads.destination import sha256 as google_sha256
 from accord.connectors.google_ads.server import GoogleAdsServer
+from accord.connectors.hashing import hashed_email, normal_email
+from accord.connectors.hashing import sha256 as google_sha256
 from accord.connectors.hubspot.server import HubSpotServer
-from accord.connectors.linkedin.destination import hashed_email
 from accord.connectors.linkedin.server import Limits as LinkedInLimits
 from accord.connectors.linkedin.server import LinkedInServer
 from accord.connectors.marketo.data import MarketoData
 from accord.connectors.marketo.server import Limits, MarketoServer
+from accord.connectors.meta_ads.server import MetaAdsServer
 from accord.connectors.salesforce.server import SalesforceData, SalesforceServer
 from accord.connectors.webhook.destination import SIGNATURE_HEADER, sign
 from accord.lake.store import Lake
@@ -399,11 +399,39 @@ class HubSpotHarness(HttpFaults):
         return sum(1 for times in self.server.added.values() if times > 1)
 
 
+class MetaAdsHarness(HttpFaults):
+    # Meta refuses a busy account with HTTP 400 and code 17, and says a brief outage with HTTP 500 and code 2.
+    faults = frozenset({"rate limited", "server error", "timeout"})
+    hashes = True
+    settles = False  # Meta does not say who is in a custom audience
+
+    def __init__(self) -> None:
+        self.server = MetaAdsServer()
+        self.server.start()
+        self.secrets = {"CONFORMANCE_META_TOKEN": self.server.token}
+
+    def settings(self, root: Path) -> dict[str, Any]:
+        return {"type": "meta_ads", "endpoint": self.server.endpoint, "ad_account": self.server.ad_account,
+                "access_token": "env:CONFORMANCE_META_TOKEN", "timeout_seconds": 0.3, **RETRY}
+
+    def held(self, root: Path, workspace_name: str) -> set[str]:
+        """Hashed e-mails in the audience's custom audience."""
+        found = [a for a in self.server.audiences.values() if a.name == f"{workspace_name} · {AUDIENCE}"]
+        return set(found[0].users) if found else set()
+
+    def expected(self, lake: Lake, members: list[tuple[str, str]]) -> set[str]:
+        return {hashed_email(email) for _, email in members}
+
+    def refuse(self, lake: Lake, member: tuple[str, str]) -> None:
+        """Meta takes a batch whole: a valid hash is never refused alone."""
+        return None
+
+
 def harness_for(kind: str, tiny_world: Path) -> Harness:
     """The harness of a registered destination type; a type without one fails the suite, by design."""
     made = {"marketo": lambda: MarketoHarness(tiny_world), "webhook": WebhookHarness, "file": FileHarness,
             "linkedin": LinkedInHarness, "google_ads": GoogleAdsHarness,
-            "salesforce": lambda: SalesforceHarness(tiny_world), "hubspot": lambda: HubSpotHarness(tiny_world)}
+            "salesforce": lambda: SalesforceHarness(tiny_world), "hubspot": lambda: HubSpotHarness(tiny_world), "meta_ads": MetaAdsHarness}
     if kind not in made:
         raise LookupError(f"destination type {kind!r} is registered but has no conformance harness in "
                           "tests/destinations/harnesses.py")

@@ -4,7 +4,6 @@ for."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 from pathlib import Path
@@ -20,18 +19,11 @@ from accord.activation.destination import (
 )
 from accord.connectors.google_ads.client import GoogleAdsClient
 from accord.connectors.google_ads.config import GoogleAdsDestinationConfig
+from accord.connectors.hashing import normal_email, sha256
 from accord.connectors.secrets import resolve_secret
 
 PER_JOB = 10_000
 """Members per job: one identifier or two each, well under the 100,000 identifiers a request may carry."""
-
-
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def normal_email(email: str) -> str:
-    return email.strip().lower()
 
 
 def e164(phone: str) -> str | None:

@@ -3,7 +3,6 @@ kept in step by ADD and REMOVE elements; e-mails leave Accord only as SHA-256 of
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from pathlib import Path
@@ -16,15 +15,12 @@ from accord.activation.destination import (
     Outcome,
     update_by_adding,
 )
+from accord.connectors.hashing import hashed_email
 from accord.connectors.linkedin.client import LinkedInClient
 from accord.connectors.linkedin.config import LinkedInDestinationConfig
 from accord.connectors.secrets import resolve_secret
 
 KINDS = {"person": ("USER", "users"), "account": ("COMPANY", "companies")}
-
-
-def hashed_email(email: str) -> str:
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
 class LinkedInDestination:

@@ -1,0 +1,97 @@
+"""Meta Custom Audiences: a person audience as a customer-list custom audience, kept in step by adding and removing
+users; e-mails leave Accord only as SHA-256 of the normalised address."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from accord.activation.destination import (
+    Capabilities,
+    DeliveryError,
+    Member,
+    Outcome,
+    update_by_adding,
+)
+from accord.connectors.hashing import hashed_email
+from accord.connectors.meta_ads.client import PER_CALL, MetaAdsClient
+from accord.connectors.meta_ads.config import MetaAdsDestinationConfig
+from accord.connectors.secrets import resolve_secret
+
+FLAGGED = 471
+"""The operation status of an audience Meta has restricted: it takes no change until appealed in Audience Manager."""
+
+
+class MetaAdsDestination:
+    def __init__(self, config: MetaAdsDestinationConfig, client: MetaAdsClient, workspace_name: str) -> None:
+        self.config, self.client, self.workspace_name = config, client, workspace_name
+        self.capabilities = Capabilities(needs=("email",), batch_size=PER_CALL, updates=True)
+        self._audiences: dict[str, str] = {}
+        self._finding = threading.Lock()
+
+    def audience_name(self, audience: str) -> str:
+        return self.config.custom_audiences.get(audience) or f"{self.workspace_name} · {audience}"
+
+    def check(self) -> dict[str, int]:
+        """The token reads the ad account's custom audiences; how many of the audiences' exist already."""
+        names = {a.get("name") for a in self.client.custom_audiences(self.config.ad_account)}
+        found = sum(self.audience_name(a) in names for a in self.config.audiences)
+        return {"custom audiences found": found, "to create": len(self.config.audiences) - found}
+
+    def add(self, audience: str, members: list[Member]) -> list[Outcome]:
+        return self._change(audience, members, remove=False)
+
+    def remove(self, audience: str, members: list[Member]) -> list[Outcome]:
+        return self._change(audience, members, remove=True)
+
+    def update(self, audience: str, members: list[Member]) -> list[Outcome]:
+        return update_by_adding(self, audience, members, None)
+
+    def reached(self, audience: str, members: list[Member], change: str, run_id: int) -> dict[str, str | None]:
+        return {}  # Meta does not say who is in a custom audience: a cut-off run's changes are sent again
+
+    def finish(self, audience: str, run_id: int, snapshot: list[Member]) -> None:
+        return None
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _change(self, audience: str, members: list[Member], remove: bool) -> list[Outcome]:
+        keys = {m.profile_id: m.key or (hashed_email(str(m.fields["email"])) if m.fields.get("email") else None)
+                for m in members}
+        outcomes = [Outcome(m.profile_id, "skipped", "no_email") for m in members if not keys[m.profile_id]]
+        sendable = [m for m in members if keys[m.profile_id]]
+        if not sendable:
+            return outcomes
+        answer = self.client.change(self._audience_id(audience), sorted({str(keys[m.profile_id]) for m in sendable}),
+                                    remove)
+        if int(answer.get("num_received") or 0) < len({keys[m.profile_id] for m in sendable}):
+            raise DeliveryError(f"Meta received {answer.get('num_received')} of the batch's users: sent again")
+        done = "removed" if remove else "added"
+        return outcomes + [Outcome(m.profile_id, done, key=keys[m.profile_id]) for m in sendable]
+
+    def _audience_id(self, audience: str) -> str:
+        with self._finding:  # batches find (or make) the custom audience once
+            if audience not in self._audiences:
+                name = self.audience_name(audience)
+                found = [a for a in self.client.custom_audiences(self.config.ad_account) if a.get("name") == name]
+                if not found:
+                    made = self.client.create(self.config.ad_account, name, f"Accord audience {audience!r}")
+                    found = [{"id": made, "subtype": "CUSTOM"}]
+                held = found[0]
+                if held.get("subtype") != "CUSTOM":
+                    raise DeliveryError(f"Meta custom audience {name!r} is a {held.get('subtype')} audience, not a "
+                                        "customer list: name another in custom_audiences")
+                status = (held.get("operation_status") or {}).get("code")
+                if status == FLAGGED:
+                    raise DeliveryError(f"Meta restricted custom audience {name!r} (operation status 471): appeal "
+                                        "in Audience Manager, or name a new one in custom_audiences")
+                self._audiences[audience] = str(held["id"])
+            return self._audiences[audience]
+
+
+def open_destination(config: MetaAdsDestinationConfig, root: Path, workspace_name: str,
+                     sandbox: str) -> MetaAdsDestination:
+    client = MetaAdsClient(config.endpoint, config.version, resolve_secret(config.access_token, root),
+                           config.calls_per_minute, config.timeout_seconds)
+    return MetaAdsDestination(config, client, workspace_name)
