@@ -7,10 +7,8 @@ pipeline's runtime (`pipeline/runtime.py`), started with the app, owns the lake 
 from __future__ import annotations
 
 import base64
-import gzip
 import secrets
 import socket
-import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,13 +19,15 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from accord import fastjson
 from accord.api import relay
+from accord.api.cors import CollectorCors
 from accord.api.edge import Edge
 from accord.api.keys import matches
 from accord.api.limits import BodyLimit
 from accord.api.rest import create_router, install_error_handlers
 from accord.pipeline.runtime import Runtime, after_relayed_command
-from accord.sources.collector import BadBatch, validate_batch
+from accord.sources.collector import BadBatch, gunzipped, validate_batch
 from accord.sources.collector_log import log_state
+from accord.sources.posthog_capture import CAPTURE_PATHS, SETTINGS, captured
 from accord.web.pages import LoginRequired, create_pages, login_redirect, static_files
 from accord.workspace import Workspace
 
@@ -58,6 +58,7 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
     app.state.accord = state
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, said="the body is larger than 4 MiB")
+    app.add_middleware(CollectorCors, paths=("/v1/", *CAPTURE_PATHS, "/decide/", "/flags/"))
 
     async def accept(request: Request, single: str | None = None) -> JSONResponse:
         raw = await request.body()
@@ -78,13 +79,39 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
             return _error(400, "bad_request", str(err))
         for message in messages:
             message.pop("writeKey", None)
+        return await logged(messages) or JSONResponse({"success": True})
+
+    async def logged(messages: list[dict[str, Any]]) -> JSONResponse | None:
+        """The messages appended to the collector's log (fsync'd), or the answer saying why not now."""
         if state.log.busy:
             return _error(429, "overloaded", "too many batches are waiting to be written; retry shortly", retry_after=1)
         try:
             await anyio.to_thread.run_sync(state.log.append, messages)
         except OSError as err:
             return _error(503, "unavailable", str(err), retry_after=5)
-        return JSONResponse({"success": True})
+        return None
+
+    async def capture(request: Request) -> JSONResponse:
+        """Events as posthog-js or a PostHog server library sends them; the project token a write key."""
+        try:
+            messages, tokens = captured(await request.body(), request.query_params.get("compression", ""),
+                                        request.headers.get("content-type", ""), MAX_BODY_BYTES)
+            if not all(matches(token, state.write_keys) for token in tokens):
+                return _error(401, "unauthorized", "each event's token (api_key, or properties.token) must be a "
+                                                   "collector write key")
+            messages = validate_batch({"batch": messages})
+        except BadBatch as err:
+            return _error(400, "bad_request", str(err))
+        return await logged(messages) or JSONResponse({"status": 1})
+
+    for path in CAPTURE_PATHS:
+        app.post(path, include_in_schema=path == "/batch/", summary="Events as PostHog's libraries send them")(capture)
+
+    @app.api_route("/decide/", methods=["GET", "POST"], include_in_schema=False)
+    @app.api_route("/flags/", methods=["GET", "POST"], include_in_schema=False)
+    def decide() -> dict[str, Any]:
+        """What posthog-js asks at start: no flags, no recordings (Accord collects events, nothing more)."""
+        return SETTINGS
 
     @app.post("/v1/batch")
     async def batch(request: Request) -> JSONResponse:
@@ -136,13 +163,7 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
 def _decode(raw: bytes, encoding: str) -> tuple[Any, int]:
     """The JSON body (gunzipped if need be) and its decoded size; `BodyLimit` has bounded the body as sent."""
     if "gzip" in encoding.lower():
-        try:
-            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            raw = inflater.decompress(raw, MAX_BODY_BYTES)
-            if inflater.unconsumed_tail:
-                raise BadBatch("the decoded body is larger than 4 MiB")
-        except (zlib.error, OSError, gzip.BadGzipFile) as err:
-            raise BadBatch(f"the body is not valid gzip: {err}") from None
+        raw = gunzipped(raw, MAX_BODY_BYTES)
     try:
         return fastjson.loads(raw), len(raw)
     except (ValueError, UnicodeDecodeError) as err:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import re
+import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,19 @@ SOURCE_TYPE = "Collector"
 
 class BadBatch(ValueError):
     """A batch the collector refuses whole, with a reason for the caller."""
+
+
+def gunzipped(raw: bytes, limit: int) -> bytes:
+    """A gzipped request body, decoded no further than `limit` bytes (a few kB can inflate to gigabytes); BadBatch
+    when it is no gzip or inflates past the limit."""
+    try:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out = inflater.decompress(raw, limit)
+    except zlib.error as err:
+        raise BadBatch(f"the body is not valid gzip: {err}") from None
+    if inflater.unconsumed_tail:
+        raise BadBatch(f"the decoded body is larger than {limit >> 20} MiB")
+    return out
 
 
 def validate_batch(body: Any, body_bytes: int | None = None) -> list[dict[str, Any]]:
