@@ -63,9 +63,12 @@ class HubSpotClient:
     def close(self) -> None:
         self._http.close()
 
-    def portal(self) -> str:
-        """The id of the portal the token belongs to."""
-        return str(self._call("GET", "/account-info/v3/details", "the account's details").get("portalId", ""))
+    def require_portal(self, portal_id: str, whose: str) -> None:
+        """Refuse a token of another portal than `portal_id`: its records, or lists, would be taken for this one's."""
+        portal = str(self._call("GET", "/account-info/v3/details", "the account's details").get("portalId", ""))
+        if portal != portal_id:
+            raise ConnectorError(f"the access token of {whose} is of HubSpot portal {portal or '?'}, not of "
+                                 f"portal_id {portal_id}: use that portal's token, or correct portal_id")
 
     def properties(self, object_type: str) -> dict[str, dict[str, str]]:
         """The object's properties (the portal's own among them) by internal name, each with the label of each of

@@ -31,10 +31,7 @@ class HubSpotDestination:
 
     def check(self) -> dict[str, int]:
         """The token is this portal's; each audience's list exists, or will be made (create_lists)."""
-        portal = self.client.portal()
-        if portal != self.config.portal_id:
-            raise DeliveryError(f"the access token of destination {self.config.name!r} is of HubSpot portal "
-                                f"{portal or '?'}, not of portal_id {self.config.portal_id}")
+        self.client.require_portal(self.config.portal_id, f"destination {self.config.name!r}")
         missing = [self.list_name(a) for a in self.config.audiences if self.client.list_id(self.list_name(a)) is None]
         if missing and not self.config.create_lists:
             raise DeliveryError(f"HubSpot portal {self.config.portal_id} has no list "
@@ -101,6 +98,8 @@ class HubSpotDestination:
     def _list_id(self, audience: str) -> str:
         with self._finding_list:  # batches in flight together find (or make) the list once
             if audience not in self._lists:
+                # Before any list is made or changed: a token of another portal would change that portal's lists.
+                self.client.require_portal(self.config.portal_id, f"destination {self.config.name!r}")
                 name = self.list_name(audience)
                 found = self.client.list_id(name)
                 if found is None:

@@ -10,7 +10,6 @@ from pathlib import Path
 from time import monotonic
 from typing import Any
 
-from accord.connectors.errors import ConnectorError
 from accord.connectors.hubspot.client import SEARCH_WINDOW, HubSpotClient, Link
 from accord.connectors.hubspot.config import HubSpotSourceConfig
 from accord.ingest.loader import IngestResult, ingest_chunks
@@ -80,7 +79,7 @@ class HubSpotSource:
 
     def check(self) -> dict[str, int]:
         """The portal the token belongs to, each object's properties read, the declared custom fields it lacks."""
-        self._same_portal()
+        self.client.require_portal(self.config.portal_id, f"source {self.config.name!r}")
         found: dict[str, int] = {}
         for object_type in self.config.objects:
             read = self.properties(object_type)
@@ -107,14 +106,6 @@ class HubSpotSource:
         return [f.name for f in self.schema.custom_of(self.mappings[object_type].entity)
                 if chosen is None or f.name in chosen]
 
-    def _same_portal(self) -> None:
-        """A token of another portal would load its records as this one's: refused before anything is read."""
-        portal = self.client.portal()
-        if portal != self.config.portal_id:
-            raise ConnectorError(f"the access token of source {self.config.name!r} is of HubSpot portal "
-                                 f"{portal or '?'}, not of portal_id {self.config.portal_id}: use that portal's "
-                                 "token, or correct portal_id")
-
     # Backfill -----------------------------------------------------------------------------------------------
     def backfill(self, lake: Lake, progress: Progress | None = None, *, restart: bool = False) -> SyncReport:
         """Every record of each object, page by page; an interrupted backfill resumes at its next page."""
@@ -122,7 +113,7 @@ class HubSpotSource:
         if restart:
             state.clear()
         report = SyncReport(self.config.name, "backfill", _first_call=self.client.calls)
-        self._same_portal()
+        self.client.require_portal(self.config.portal_id, f"source {self.config.name!r}")
         for object_type in self.config.objects:
             stream = f"backfill.{object_type}"
             if state.get(stream, "done"):
@@ -146,7 +137,7 @@ class HubSpotSource:
         if state.get("backfill", "completed_at") is None:
             return self.backfill(lake, progress)
         report = SyncReport(self.config.name, "sync", _first_call=self.client.calls)
-        self._same_portal()
+        self.client.require_portal(self.config.portal_id, f"source {self.config.name!r}")
         started = datetime.now(timezone.utc)
         for object_type in self.config.objects:
             since = parse_instant(state.get(f"sync.{object_type}", "since") or "1970-01-01T00:00:00+00:00")
