@@ -18,9 +18,11 @@ from typing import Any
 import pytest
 import yaml
 from hypothesis import settings
+from typer.testing import CliRunner
 
 from accord.audiences.evaluate import evaluate
 from accord.audiences.files import load_audiences
+from accord.cli import app
 from accord.demo import DEMO_CUSTOM_FIELDS
 from accord.generate import generate
 from accord.identity.config import IdentityConfig
@@ -74,6 +76,17 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("world")
     generate(out, "tiny", seed=3, as_of=AS_OF)
     return out
+
+
+def workspace_reading(ws: Path, source: dict[str, Any], secret: str) -> Path:
+    """A new workspace at `ws` whose one source is `source`, its secret in `<name>.secret` (which `source` names as
+    `file:<name>.secret`)."""
+    assert CliRunner().invoke(app, ["init", str(ws)]).exit_code == 0
+    (ws / f"{source['name']}.secret").write_text(secret)
+    config = yaml.safe_load((ws / "accord.yaml").read_text())
+    config["sources"] = [source]
+    (ws / "accord.yaml").write_text(yaml.safe_dump(config))
+    return ws
 
 
 def sync_killed_when(ws: Path, source_type: str, reached: Callable[[], bool]) -> None:

@@ -9,14 +9,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from accord.cli import app
 from accord.connectors import export_source
 from accord.connectors.amplitude.server import AmplitudeServer
 from accord.workspace import Workspace
-from tests.conftest import sync_killed_when
+from tests.conftest import sync_killed_when, workspace_reading
 
 T = datetime(2026, 10, 5, 12, 34, tzinfo=timezone.utc)
 
@@ -27,14 +26,10 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 def reading(server: AmplitudeServer, ws: Path) -> Path:
     """A new workspace at `ws` whose source `amp` reads the local project (two days of history, two hours' delay)."""
-    assert CliRunner().invoke(app, ["init", str(ws)]).exit_code == 0
-    (ws / "amp.secret").write_text(server.secret_key)
-    config = yaml.safe_load((ws / "accord.yaml").read_text())
-    config["sources"] = [{"type": "amplitude", "name": "amp", "project_id": server.project_id,
-                          "api_key": server.api_key, "secret_key": "file:amp.secret", "url": server.endpoint,
-                          "backfill_days": 2, "track_events": {"Demo Requested": "web.formfill"}}]
-    (ws / "accord.yaml").write_text(yaml.safe_dump(config))
-    return ws
+    return workspace_reading(ws, {"type": "amplitude", "name": "amp", "project_id": server.project_id,
+                                  "api_key": server.api_key, "secret_key": "file:amp.secret", "url": server.endpoint,
+                                  "backfill_days": 2, "track_events": {"Demo Requested": "web.formfill"}},
+                             server.secret_key)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from accord.cli import app
 from accord.connectors.hubspot import source as hubspot_source
 from accord.connectors.hubspot.server import HubSpotServer
 from accord.workspace import Workspace
-from tests.conftest import sync_killed_when
+from tests.conftest import sync_killed_when, workspace_reading
 
 NOW = datetime.now(timezone.utc)
 
@@ -27,13 +27,8 @@ def ago(minutes: float) -> datetime:
 
 def reading(server: HubSpotServer, ws: Path, **settings: object) -> Path:
     """A new workspace at `ws` whose source `hs` reads the local portal."""
-    assert CliRunner().invoke(app, ["init", str(ws)]).exit_code == 0
-    (ws / "hs.secret").write_text(server.token)
-    config = yaml.safe_load((ws / "accord.yaml").read_text())
-    config["sources"] = [{"type": "hubspot", "name": "hs", "portal_id": server.portal_id,
-                          "access_token": "file:hs.secret", "url": server.endpoint, **settings}]
-    (ws / "accord.yaml").write_text(yaml.safe_dump(config))
-    return ws
+    return workspace_reading(ws, {"type": "hubspot", "name": "hs", "portal_id": server.portal_id,
+                                  "access_token": "file:hs.secret", "url": server.endpoint, **settings}, server.token)
 
 
 @pytest.fixture

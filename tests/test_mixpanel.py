@@ -16,6 +16,7 @@ from accord.cli import app
 from accord.connectors import export_source
 from accord.connectors.mixpanel.server import MixpanelServer
 from accord.workspace import Workspace
+from tests.conftest import workspace_reading
 
 T = datetime(2026, 10, 5, 12, 34, tzinfo=timezone.utc)
 
@@ -29,14 +30,10 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[M
     """A workspace whose source `mp` reads a local Mixpanel project: ten days of history, a week a call."""
     with MixpanelServer() as server:
         server.today = T.date()
-        ws = tmp_path / "ws"
-        assert CliRunner().invoke(app, ["init", str(ws)]).exit_code == 0
-        (ws / "mp.secret").write_text(server.secret)
-        config = yaml.safe_load((ws / "accord.yaml").read_text())
-        config["sources"] = [{"type": "mixpanel", "name": "mp", "project_id": server.project_id,
-                              "username": server.username, "secret": "file:mp.secret", "url": server.endpoint,
-                              "backfill_days": 10, "track_events": {"Demo Requested": "web.formfill"}}]
-        (ws / "accord.yaml").write_text(yaml.safe_dump(config))
+        ws = workspace_reading(tmp_path / "ws", {
+            "type": "mixpanel", "name": "mp", "project_id": server.project_id, "username": server.username,
+            "secret": "file:mp.secret", "url": server.endpoint, "backfill_days": 10,
+            "track_events": {"Demo Requested": "web.formfill"}}, server.secret)
         monkeypatch.setattr(export_source, "now", lambda: T)
         server.add(at(1), "$mp_web_page_view", distinct_id="$device:d1", **{
             "$device_id": "d1", "$insert_id": "i-1", "$current_url": "https://acme.com/pricing"})

@@ -142,7 +142,7 @@ class HttpFaults(Harness):
             self.server.fail_next(429 if fault == "rate limited" else 503)
 
     def answered(self, fault: str) -> bool:
-        return bool(self.server.refused) if fault != "timeout" else self.server.held_late > 0
+        return bool(self.server.injected) if fault != "timeout" else self.server.held_late > 0
 
     def refuse(self, lake: Lake, member: tuple[str, str]) -> set[str]:
         """Its hashed identifiers are answered as invalid, alone."""
@@ -163,7 +163,6 @@ class WebhookReceiver(LocalServer, Faults):
     def __init__(self) -> None:
         LocalServer.__init__(self)
         Faults.__init__(self)
-        self.refused: dict[int, int] = {}
         self.state: dict[str, str] = {}
         self.sent: dict[str, int] = {}  # profile → times the receiver was told it is in
 
@@ -171,7 +170,6 @@ class WebhookReceiver(LocalServer, Faults):
                headers: dict[str, str]) -> Answer:
         status = self.take(body)
         if status is not None:
-            self.refused[status] = self.refused.get(status, 0) + 1
             return status, {"Retry-After": "0"} if status == 429 else {}, b""
         if headers.get(SIGNATURE_HEADER.lower()) != sign(SECRET, body):
             return 401, {}, b""

@@ -58,6 +58,7 @@ class Faults:
     def __init__(self) -> None:
         self.bodies: list[bytes] = []  # what was sent, as sent
         self.held_late = 0  # answers held past a client's timeout
+        self.injected: dict[int, int] = {}  # HTTP status answered on request → times
         self._statuses: list[int] = []
         self._slow, self._late = 0, 0.0
         self._faults_lock = threading.Lock()
@@ -77,6 +78,8 @@ class Faults:
         with self._faults_lock:
             self.bodies.append(body)
             status = self._statuses.pop(0) if self._statuses else None
+            if status is not None:
+                self.injected[status] = self.injected.get(status, 0) + 1
             late, self._slow = (self._late if self._slow else 0.0), max(self._slow - 1, 0)
             self.held_late += late > 0
         time.sleep(late)

@@ -40,7 +40,6 @@ class GoogleAdsServer(LocalServer, Faults):
         self.token, self.developer_token = secrets.token_hex(16), secrets.token_hex(8)
         self.user_lists: dict[str, dict[str, Any]] = {}  # resource name → {name, members: set of identifier keys}
         self.jobs: dict[int, Job] = {}
-        self.refused: dict[int, int] = {}
         self.unmatchable: set[str] = set()  # hashed identifiers whose operations fail alone
         self._lock = threading.Lock()
 
@@ -163,8 +162,6 @@ class GoogleAdsServer(LocalServer, Faults):
         return 200, {"Content-Type": "application/json"}, json.dumps(payload).encode()
 
     def _error(self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> Answer:
-        with self._lock:
-            self.refused[status] = self.refused.get(status, 0) + 1
         payload = {"error": {"code": status, "message": message, "status": code, "details": details or []}}
         return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
 

@@ -64,7 +64,6 @@ class HubSpotServer(LocalServer, Faults):
         self.lists: dict[str, dict[str, Any]] = {}  # list id → its name and members (contact ids)
         self.added: dict[tuple[str, str], int] = {}  # (list id, contact id) → times it was added
         self.deleted: set[str] = set()  # contacts deleted since a lookup: answered as missing
-        self.refused: dict[int, int] = {}  # HTTP status injected → times answered
         self.calls: list[tuple[str, str]] = []  # (method, path) of each call
         self.searches: list[dict[str, Any]] = []  # each search's body
         self._held: dict[int, float] = {}
@@ -113,8 +112,6 @@ class HubSpotServer(LocalServer, Faults):
                headers: dict[str, str]) -> Answer:
         injected = self.take(body)
         if injected is not None:
-            with self._lock:
-                self.refused[injected] = self.refused.get(injected, 0) + 1
             return _error(injected, "RATE_LIMIT" if injected == 429 else "INTERNAL_ERROR",
                           "You have reached your ten_secondly_rolling limit." if injected == 429 else "internal error",
                           {"Retry-After": "0"} if injected == 429 else {})

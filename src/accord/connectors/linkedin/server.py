@@ -54,7 +54,6 @@ class LinkedInServer(LocalServer, Faults):
         self.token = secrets.token_hex(16)
         self.segments: dict[int, Segment] = {}
         self.calls: list[tuple[str, str]] = []
-        self.refused: dict[int, int] = {}  # HTTP status → times answered
         self.unmatchable: set[str] = set()  # identifiers whose elements are answered 400 alone
         self.calls_today = 0
         self._recent: deque[float] = deque()
@@ -166,8 +165,6 @@ class LinkedInServer(LocalServer, Faults):
         return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
 
     def _error(self, status: int, message: str, extra: dict[str, str] | None = None) -> Answer:
-        with self._lock:
-            self.refused[status] = self.refused.get(status, 0) + 1
         payload = {"status": status, "message": message}
         return status, {"Content-Type": "application/json", **(extra or {})}, json.dumps(payload).encode()
 

@@ -39,7 +39,6 @@ class MetaAdsServer(LocalServer, Faults):
         self.ad_account, self.token = ad_account, secrets.token_hex(16)
         self.call_seconds = call_seconds  # how long each answer takes, as the real API's does
         self.audiences: dict[str, CustomAudience] = {}
-        self.refused: dict[int, int] = {}  # HTTP status injected → times answered
         self.calls: list[tuple[str, str]] = []
         self._lock = threading.Lock()
 
@@ -47,8 +46,6 @@ class MetaAdsServer(LocalServer, Faults):
                headers: dict[str, str]) -> Answer:
         injected = self.take(body)
         if injected is not None:
-            with self._lock:
-                self.refused[injected] = self.refused.get(injected, 0) + 1
             if injected == 429:  # Meta says a busy account with a 400 and a rate-limit code
                 return _error(400, 17, "User request limit reached", "OAuthException")
             return _error(500, 2, "Service temporarily unavailable", "OAuthException", transient=True)
