@@ -347,6 +347,7 @@ def test_an_older_mixpanel_projects_times_are_read_in_its_time_zone(tmp_path: Pa
     with Workspace.load(ws).lake() as lake:
         assert lake.scalar("SELECT timestamp FROM event_current") == datetime(2026, 10, 5, 16, 0, tzinfo=timezone.utc)
     for options, said in ((["--format", "segment", "--time-zone", "UTC"], "not to segment"),
-                          (["--format", "mixpanel", "--time-zone", "Mars/Olympus"], "no time zone 'Mars/Olympus'")):
+                          (["--format", "mixpanel", "--time-zone", "Mars/Olympus"], "no time zone 'Mars/Olympus'"),
+                          (["--format", "mixpanel", "--time-zone", "America"], "no time zone 'America'")):
         refused = runner.invoke(app, ["ingest", "messages", str(path), *options, "-w", str(ws)])
         assert refused.exit_code == 1 and said in " ".join(refused.output.split()), refused.output

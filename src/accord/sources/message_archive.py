@@ -17,7 +17,7 @@ from datetime import date, datetime
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from accord import fastjson
 from accord.ingest.limits import json_problem
 from accord.ingest.loader import IngestResult
+from accord.ingest.mapping import MappingError, checked_time_zone
 from accord.ingest.records import ingest_records
 from accord.lake.store import Lake
 from accord.scratch import scratch
@@ -88,9 +89,9 @@ class Shape:
     """Its times may be written in a local time zone, passed to `message` as `zone` (Mixpanel's older projects)."""
 
 
-SHAPES: dict[str, Shape] = {"segment": Shape(as_sent), "ga4": Shape(ga4_message), "mixpanel": Shape(mixpanel_message, zoned=True),
-                            "amplitude": Shape(amplitude_message), "posthog": Shape(posthog_message),
-                            "snowplow": Shape(snowplow_message, enriched_fields)}
+SHAPES: dict[str, Shape] = {"segment": Shape(as_sent), "ga4": Shape(ga4_message),
+                            "mixpanel": Shape(mixpanel_message, zoned=True), "amplitude": Shape(amplitude_message),
+                            "posthog": Shape(posthog_message), "snowplow": Shape(snowplow_message, enriched_fields)}
 """What a line holds → the collector message it is: a message Segment archived, or a row of GA4's BigQuery export,
 Mixpanel's, Amplitude's or PostHog's event export, or Snowplow's enriched events (tab-separated)."""
 
@@ -229,8 +230,8 @@ def _zone(shape: str, name: str | None) -> ZoneInfo | None:
         zoned = ", ".join(n for n, s in SHAPES.items() if s.zoned)
         raise ArchiveError(f"a time zone applies to exports that write times in one ({zoned}), not to {shape}")
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(checked_time_zone(name))
+    except MappingError:
         raise ArchiveError(f"no time zone {name!r}: use an IANA name such as America/Los_Angeles") from None
 
 

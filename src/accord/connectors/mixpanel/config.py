@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
 from accord.connectors.secrets import SecretRef, resolve_secret
+from accord.ingest.mapping import MappingError, checked_time_zone
 from accord.sources.api import ExportSourceBase
 
 if TYPE_CHECKING:
@@ -37,8 +37,8 @@ class MixpanelSourceConfig(ExportSourceBase):
     def _zone(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
+                checked_time_zone(value)
+            except MappingError:
                 raise ValueError(f"no time zone {value!r}: use an IANA name such as America/Los_Angeles") from None
         return value
 
