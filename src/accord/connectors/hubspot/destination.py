@@ -44,7 +44,7 @@ class HubSpotDestination:
 
     def add(self, audience: str, members: list[Member]) -> list[Outcome]:
         contacts = self._contacts(members)
-        added, missing = self.client.list_change(self._list_id(audience),
+        _, missing = self.client.list_change(self._list_id(audience),
                                                  sorted({i for ids in contacts.values() for i in ids}), remove=False)
         outcomes = []
         for member in members:

@@ -101,6 +101,12 @@ class HubSpotSource:
             self._labels[object_type] = {name: held[name] for name in read if labelled and held[name]}
         return self._properties[object_type]
 
+    def labels(self, object_type: str) -> dict[str, dict[str, str]]:
+        """The choice properties read whose values are read as labels, each value's label (none with `enumerations:
+        value`)."""
+        self.properties(object_type)
+        return self._labels[object_type]
+
     def _custom(self, object_type: str) -> list[str]:
         chosen = self.config.custom_fields
         return [f.name for f in self.schema.custom_of(self.mappings[object_type].entity)
@@ -232,8 +238,7 @@ class HubSpotSource:
         loaded."""
         if not records:
             return 0
-        self.properties(object_type)
-        rows = [_row(r, self._labels[object_type]) for r in records]
+        rows = [_row(r, self.labels(object_type)) for r in records]
         ids = [row["id"] for row in rows]
         related: list[tuple[str, list[dict[str, Any]]]] = []
         for associated in OBJECTS[object_type].associated if relations else ():
