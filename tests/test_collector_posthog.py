@@ -77,10 +77,10 @@ def test_what_posthog_would_refuse_is_refused_in_one_line(served, path, body, st
 def test_a_browser_may_post_from_any_site_to_the_collector_only(served) -> None:
     client, _, key = served
     asked = client.options("/e/", headers={"Origin": "https://acme.com", "Access-Control-Request-Method": "POST"})
-    assert asked.status_code == 204 and asked.headers["access-control-allow-origin"] == "*"
+    assert asked.status_code == 204 and asked.headers["access-control-allow-origin"] == "https://acme.com"
     sent = client.post("/v1/track", auth=(key, ""), headers={"Origin": "https://acme.com"},
                        json={"userId": "u1", "event": "Signed Up"})
-    assert sent.status_code == 200 and sent.headers["access-control-allow-origin"] == "*"
+    assert sent.status_code == 200 and sent.headers["access-control-allow-origin"] == "https://acme.com"
     assert client.post("/decide/?v=3", content=b"{}").json()["featureFlags"] == {}
     api = client.get("/api/v1/audiences", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in api.headers

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,6 +28,13 @@ from accord.pipeline.runtime import Runtime, after_relayed_command
 from accord.sources.collector import BadBatch, gunzipped, validate_batch
 from accord.sources.collector_log import log_state
 from accord.sources.posthog_capture import CAPTURE_PATHS, SETTINGS, captured
+from accord.sources.snowplow_tracker import (
+    PIXEL,
+    PIXEL_PATH,
+    POST_PATH,
+    pixel_event,
+    tracked,
+)
 from accord.web.pages import LoginRequired, create_pages, login_redirect, static_files
 from accord.workspace import Workspace
 
@@ -58,7 +65,7 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
     app.state.accord = state
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, said="the body is larger than 4 MiB")
-    app.add_middleware(CollectorCors, paths=("/v1/", *CAPTURE_PATHS, "/decide/", "/flags/"))
+    app.add_middleware(CollectorCors, paths=("/v1/", *CAPTURE_PATHS, "/decide/", "/flags/", POST_PATH, PIXEL_PATH))
 
     async def accept(request: Request, single: str | None = None) -> JSONResponse:
         raw = await request.body()
@@ -91,18 +98,27 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
             return _error(503, "unavailable", str(err), retry_after=5)
         return None
 
-    async def capture(request: Request) -> JSONResponse:
-        """Events as posthog-js or a PostHog server library sends them; the project token a write key."""
+    async def admitted(read: Callable[[], tuple[list[dict[str, Any]], set[str]]], keys: str,
+                       answer: Response) -> Response:
+        """Another tracker's events read as messages (`read`), each admitted by the write key it carries (said in
+        `keys`), checked and logged as `/v1/batch`'s are; then `answer`."""
         try:
-            messages, tokens = captured(await request.body(), request.query_params.get("compression", ""),
-                                        request.headers.get("content-type", ""), MAX_BODY_BYTES)
+            messages, tokens = read()
             if not all(matches(token, state.write_keys) for token in tokens):
-                return _error(401, "unauthorized", "each event's token (api_key, or properties.token) must be a "
-                                                   "collector write key")
+                return _error(401, "unauthorized", keys)
             messages = validate_batch({"batch": messages})
         except BadBatch as err:
             return _error(400, "bad_request", str(err))
-        return await logged(messages) or JSONResponse({"status": 1})
+        return await logged(messages) or answer
+
+    async def capture(request: Request) -> Response:
+        """Events as posthog-js or a PostHog server library sends them; the project token a write key."""
+        raw = await request.body()
+        return await admitted(
+            lambda: captured(raw, request.query_params.get("compression", ""), request.headers.get("content-type", ""),
+                             MAX_BODY_BYTES),
+            "each event's token (api_key, or properties.token) must be a collector write key",
+            JSONResponse({"status": 1}))
 
     for path in CAPTURE_PATHS:
         app.post(path, include_in_schema=path == "/batch/", summary="Events as PostHog's libraries send them")(capture)
@@ -112,6 +128,19 @@ def create_app(workspace: Workspace, sandbox: str | None = None, ingest_every: f
     def decide() -> dict[str, Any]:
         """What posthog-js asks at start: no flags, no recordings (Accord collects events, nothing more)."""
         return SETTINGS
+
+    snowplow_keys = "each event's aid (the tracker's appId) must be a collector write key"
+
+    @app.post(POST_PATH, summary="Events as Snowplow's trackers send them")
+    async def snowplow(request: Request) -> Response:
+        raw = await request.body()
+        return await admitted(lambda: tracked(raw), snowplow_keys, Response("ok", media_type="text/plain"))
+
+    @app.get(PIXEL_PATH, include_in_schema=False)
+    async def snowplow_pixel(request: Request) -> Response:
+        """One event as a Snowplow tracker's pixel request (its query), answered with a transparent pixel."""
+        return await admitted(lambda: pixel_event(request.url.query), snowplow_keys,
+                              Response(PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store"}))
 
     @app.post("/v1/batch")
     async def batch(request: Request) -> JSONResponse:
