@@ -111,6 +111,7 @@ def test_a_device_clock_that_runs_ahead_is_corrected_as_snowplow_derives_its_tim
     ({"data": [{"e": "pv", "aid": "KEY"}]}, 400, "payload_data"),
     ({"schema": PAYLOAD, "data": []}, 400, "holds no events"),
     ({"schema": PAYLOAD, "data": [{"e": "zz", "aid": "KEY"}]}, 400, "e 'zz' is no Snowplow event"),
+    ({"schema": PAYLOAD, "data": [{"e": ["pv"], "aid": "KEY"}]}, 400, "e ['pv'] is no Snowplow event"),
     ({"schema": PAYLOAD, "data": [{"e": "ue", "aid": "KEY", "ue_px": "%%%"}]}, 400, "ue_px is not"),
     ({"schema": PAYLOAD, "data": [{"e": "ue", "aid": "KEY"}]}, 400, "ue_pr or ue_px is missing"),
     ({"schema": PAYLOAD, "data": [{"e": "pv", "aid": "KEY", "dtm": "yesterday"}]}, 400, "dtm 'yesterday'"),

@@ -74,7 +74,7 @@ def events_read(events: list[Any]) -> tuple[list[dict[str, Any]], set[str]]:
 def _message(event: dict[str, Any], received: datetime) -> dict[str, Any]:
     """The message of one tracker event: its enriched fields made as Snowplow's enrichment makes them."""
     code = event.get("e")
-    if code not in EVENTS:
+    if not isinstance(code, str) or code not in EVENTS:
         raise NotAnEvent(f"e {code!r} is no Snowplow event (one of {', '.join(EVENTS)})")
     row: dict[str, Any] = {"event": EVENTS[code]}
     for param, field in FIELDS.items():
