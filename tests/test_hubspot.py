@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from accord.cli import app
 from accord.connectors.hubspot import source as hubspot_source
 from accord.connectors.hubspot.server import HubSpotServer
+from accord.ingest.records import ingest_records
 from accord.workspace import Workspace
 from tests.conftest import sync_killed_when, workspace_reading
 
@@ -197,6 +198,44 @@ def test_a_portals_contacts_reach_its_list_by_their_own_ids_through_profiles_and
     assert ("POST", "/crm/v3/objects/contacts/batch/read") not in server.calls, "found by its own id"
     again = runner.invoke(app, ["deliveries", "run", "-d", "hs-lists", "-w", str(ws)])
     assert "0 activated, 0 removed, 0 updated" in " ".join(again.output.split())
+
+
+def test_an_account_audience_reaches_a_company_list_by_its_own_ids_else_by_domain(portal) -> None:
+    """HubSpot (and a CRM's account) → account profiles → an account audience → a HubSpot company list: a company
+    read from the portal goes by its own id, an account from elsewhere by its domain (HubSpot keeps `www.`); one with
+    no company there is skipped, never created; an account leaving the audience leaves the list."""
+    server, ws = portal
+    config = yaml.safe_load((ws / "accord.yaml").read_text())
+    config["destinations"] = [{"type": "hubspot", "name": "hs-lists", "portal_id": server.portal_id,
+                               "access_token": "file:hs.secret", "url": server.endpoint, "audiences": ["Targets"]}]
+    (ws / "accord.yaml").write_text(yaml.safe_dump(config))
+    targets = ws / "audiences" / "targets.aud"
+    targets.write_text('audience "Targets" of account\nwhere domain in ["acme.com", "initech.com", "hooli.com"]\n')
+    sync(ws)
+    server.put("companies", 3, ago(100), name="Initech", domain="www.initech.com")  # in HubSpot, not read by Accord
+    with Workspace.load(ws).lake() as lake:
+        ingest_records(lake, "account", [{"source_id": f"001{n}", "name": name, "domain": domain}
+                                         for n, name, domain in ((1, "Initech", "initech.com"), (2, "Hooli", "hooli.com"))],
+                       source_type="Salesforce", source_instance_id="00D5g000004ZbXyEAK", source_name="crm",
+                       fingerprint="crm-accounts")
+    runner = CliRunner()
+    ran = runner.invoke(app, ["run", "-w", str(ws)])
+    assert ran.exit_code == 0, ran.output
+    sent = runner.invoke(app, ["deliveries", "run", "-d", "hs-lists", "-w", str(ws)])
+    said = " ".join(sent.output.split())
+    assert sent.exit_code == 0 and "2 activated" in said, said
+    [held] = server.lists.values()
+    assert (held["type"], held["members"]) == ("0-2", {"1", "3"})
+    searched = [f["values"] for request in server.searches for group in request["filterGroups"]
+                for f in group["filters"] if f["operator"] == "IN"]
+    assert searched == [["hooli.com", "initech.com", "www.hooli.com", "www.initech.com"]], "Acme by its own id"
+    with Workspace.load(ws).lake() as lake:
+        skipped = lake.execute("SELECT reason FROM delivery_receipts WHERE outcome = 'skipped'").fetchall()
+    assert skipped == [("no_matching_company",)]
+    targets.write_text('audience "Targets" of account\nwhere domain = "initech.com"\n')
+    assert runner.invoke(app, ["run", "-w", str(ws)]).exit_code == 0
+    again = runner.invoke(app, ["deliveries", "run", "-d", "hs-lists", "-w", str(ws)])
+    assert "1 removed" in " ".join(again.output.split()) and held["members"] == {"3"}
 
 
 def test_a_record_that_is_not_unicode_text_is_quarantined_and_the_rest_load(portal) -> None:

@@ -63,6 +63,9 @@ def known_audiences(lake: Lake, names: list[str]) -> list[str]:
     return [n for n in names if n in known]
 
 
+PROFILE_TABLES = {"person": ("person_profile", "person_id"), "account": ("account_profile", "account_id")}
+
+
 @dataclass
 class Wanted:
     """Who should be at a destination now."""
@@ -87,13 +90,13 @@ def current_members(lake: Lake, audience: str, fields: list[str], live: LiveMemb
     `Wanted.awaited`). `only` limits the answer to some profiles.
     """
     kind = audience_kind(lake, audience)
-    table, key = ("person_profile", "person_id") if kind == "person" else ("account_profile", "account_id")
+    table = PROFILE_TABLES[kind][0]
     columns = {r[0] for r in lake.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
     wanted = [f for f in dict.fromkeys([*fields, *CONSENT_COLUMNS]) if f in columns or not columns]
     among = live.members_of(audience, only) if live is not None else None
     org = org if org is not None and org in salesforce_orgs(lake, kind) else None
-    rows = _profile_rows(lake, audience, table, key, wanted, among, only, identities, org) if columns else []
+    rows = _profile_rows(lake, audience, kind, wanted, among, only, identities, org) if columns else []
     names = [*wanted, *(f"{n}s" for n in identities)]
     members = [Member(str(r[0]), dict(zip(names, r[1:])), kind=kind) for r in rows]
     if among is None or len(members) == len(among):
@@ -108,9 +111,11 @@ def current_members(lake: Lake, audience: str, fields: list[str], live: LiveMemb
     return Wanted(members, rowless)
 
 
-def _profile_rows(lake: Lake, audience: str, table: str, key: str, wanted: list[str], among: list[str] | None,
+def _profile_rows(lake: Lake, audience: str, kind: str, wanted: list[str], among: list[str] | None,
                   only: set[str] | None, identities: tuple[str, ...], org: str | None) -> list[tuple[Any, ...]]:
-    """The members' profile rows: the `among` ones, else the lake's recorded members (of `only`, when given)."""
+    """The members' profile rows (of people or accounts: `kind`), with their values in `identities`: the `among`
+    ones, else the lake's recorded members (of `only`, when given)."""
+    table, key = PROFILE_TABLES[kind]
     if among is None:
         membership = f"({active_sql()}" + (" AND list_contains(?, profile_id)" if only is not None else "") + ")"
         params: list[object] = [audience, *([sorted(only)] if only is not None else [])]
@@ -119,7 +124,7 @@ def _profile_rows(lake: Lake, audience: str, table: str, key: str, wanted: list[
     selected = "".join(f", p.{ident(f)}" for f in wanted)
     return lake.execute(
         f"""
-        SELECT m.profile_id{selected}{"".join(f", {values_sql('person', n, 'm.profile_id', org)}" for n in identities)}
+        SELECT m.profile_id{selected}{"".join(f", {values_sql(kind, n, 'm.profile_id', org)}" for n in identities)}
         FROM {membership} m JOIN {table} p ON p.{key} = m.profile_id
         ORDER BY m.profile_id
         """,

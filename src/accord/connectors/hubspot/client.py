@@ -1,6 +1,7 @@
 """HubSpot's CRM API with a private app's token (`Authorization: Bearer`): the account's details, an object's
 properties, its records page by page (`after` cursors) or by search, associations read in batches, contacts found
-by e-mail, and static lists (found by name, made, their members changed and read). 429, 5xx and timeouts are asked
+by e-mail and companies by domain, and static lists of either (found by name, made, their members changed and
+read). 429, 5xx and timeouts are asked
 again (after Retry-After, else with backoff); any other refusal is one `ConnectorError` naming what to change."""
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ BATCH_READ = 100
 """Records one batch call reads (associations, contacts by e-mail)."""
 CONTACTS = "0-1"
 """HubSpot's object type id of contacts, which a contact list holds."""
+COMPANIES = "0-2"
+"""HubSpot's object type id of companies, which a company list holds."""
+DOMAINS_PER_SEARCH = 50
+"""Domains one search asks for (each as written and with `www.`: HubSpot takes 100 values in an IN filter)."""
 
 
 class Absent(ConnectorError):
@@ -119,23 +124,42 @@ class HubSpotClient:
                     out.setdefault(email, []).append(str(contact["id"]))
         return out
 
-    def list_id(self, name: str) -> str | None:
-        """The id of the contact list called `name`, or None when there is none."""
+    def companies_by_domain(self, domains: list[str]) -> dict[str, list[str]]:
+        """The ids of the companies with each web domain (lower-case, without `www.`); one no company has is left
+        out. HubSpot keeps a domain as it was entered, so each is asked for with `www.` too."""
+        out: dict[str, list[str]] = {}
+        for start in range(0, len(domains), DOMAINS_PER_SEARCH):
+            chunk = domains[start:start + DOMAINS_PER_SEARCH]
+            filters = [{"propertyName": "domain", "operator": "IN", "values": [*chunk, *(f"www.{d}" for d in chunk)]}]
+            after = 0
+            while True:
+                page = self.search("companies", filters, "hs_object_id", ["domain"], after, 200)
+                for company in page.results:
+                    domain = str((company.get("properties") or {}).get("domain") or "").strip().lower()
+                    if company.get("id") is not None:
+                        out.setdefault(domain.removeprefix("www."), []).append(str(company["id"]))
+                if page.after is None or int(page.after) + 200 > SEARCH_WINDOW:
+                    break
+                after = int(page.after)
+        return out
+
+    def list_id(self, name: str, object_type_id: str = CONTACTS) -> str | None:
+        """The id of the list of contacts (or of companies, `COMPANIES`) called `name`, or None when there is none."""
         try:
-            body = self._call("GET", f"/crm/v3/lists/object-type-id/{CONTACTS}/name/{quote(name, safe='')}",
+            body = self._call("GET", f"/crm/v3/lists/object-type-id/{object_type_id}/name/{quote(name, safe='')}",
                               f"the list {name!r}")
         except Absent:
             return None
         return str((body.get("list") or {}).get("listId") or "") or None
 
-    def create_list(self, name: str) -> str:
-        """A new manual contact list called `name`; its id."""
+    def create_list(self, name: str, object_type_id: str = CONTACTS) -> str:
+        """A new manual list of contacts (or of companies) called `name`; its id."""
         body = self._call("POST", "/crm/v3/lists", f"a new list {name!r}",
-                          json={"name": name, "objectTypeId": CONTACTS, "processingType": "MANUAL"})
+                          json={"name": name, "objectTypeId": object_type_id, "processingType": "MANUAL"})
         return str((body.get("list") or {}).get("listId"))
 
     def list_change(self, list_id: str, ids: list[str], remove: bool) -> tuple[set[str], set[str]]:
-        """Add (or remove) contacts: the ids added (or removed), and those HubSpot has no contact of. Adding a
+        """Add (or remove) records: the ids added (or removed), and those HubSpot has no record of. Adding a
         member again, or removing one that is not, changes nothing and is neither."""
         verb = "remove" if remove else "add"
         body = self._call("PUT", f"/crm/v3/lists/{list_id}/memberships/{verb}", f"a change of list {list_id}",
@@ -145,7 +169,7 @@ class HubSpotClient:
         return {str(i) for i in done}, {str(i) for i in body.get("recordIdsMissing") or []}
 
     def list_members(self, list_id: str) -> set[str]:
-        """The ids of every contact on the list."""
+        """The ids of every record on the list."""
         members: set[str] = set()
         after: str | None = None
         while True:

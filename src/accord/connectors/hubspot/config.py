@@ -80,15 +80,19 @@ class HubSpotSourceConfig(HubSpotConnection, SourceBase):
 
 
 class HubSpotDestinationConfig(HubSpotConnection, DestinationBase):
-    """Person audiences as static (manual) contact lists: existing contacts only, never a new contact."""
+    """Person audiences as static (manual) contact lists, account audiences as company lists: existing contacts and
+    companies only, never a new one."""
 
     type: Literal["hubspot"] = "hubspot"
-    takes: ClassVar[tuple[str, ...]] = ("person",)  # a contact list holds contacts
     actions: ClassVar[tuple[str, ...]] = ("export", "email_targeting")  # the organisation's own HubSpot
     lists: dict[str, str] = Field(default_factory=dict,
                                   description="Audience → list name; default `<workspace> · <audience>`.")
-    create_lists: bool = Field(default=True, description="Create a missing list (a manual contact list); off: a "
-                                                         "missing one is an error.")
+    fields: list[str] = Field(default_factory=lambda: ["email", "domain"],
+                              description="Profile attributes each member carries: a person's e-mail and an "
+                                          "account's domain find the contacts and companies Accord did not read "
+                                          "from this portal.")
+    create_lists: bool = Field(default=True, description="Create a missing list (a manual list of contacts, or of "
+                                                         "companies); off: a missing one is an error.")
     max_concurrent: int = Field(default=8, ge=1, le=16, description="Batches sent at once (each a lookup by "
                                 "e-mail and a list change), within calls_per_ten_seconds.")
     timeout_seconds: float = Field(default=60.0, gt=0, description="Per request.")

@@ -1,5 +1,6 @@
-"""HubSpot static contact lists: members are existing contacts, found by their contact ids in this portal, else by
-e-mail; never created."""
+"""HubSpot static lists: a person audience as a list of existing contacts, found by their contact ids in this portal,
+else by e-mail; an account audience as a list of existing companies, by their company ids, else by web domain. No
+contact or company is ever created."""
 
 from __future__ import annotations
 
@@ -13,17 +14,22 @@ from accord.activation.destination import (
     Outcome,
     update_by_adding,
 )
-from accord.connectors.hubspot.client import BATCH_READ, HubSpotClient
+from accord.connectors.hubspot.client import BATCH_READ, COMPANIES, CONTACTS, HubSpotClient
 from accord.connectors.hubspot.config import HubSpotDestinationConfig
 from accord.connectors.hubspot.source import SOURCE_TYPE
+
+LISTED = {"person": (CONTACTS, "contact"), "account": (COMPANIES, "company")}
+"""What a list of each kind of audience holds: HubSpot's object type id, and what one of them is called."""
 
 
 class HubSpotDestination:
     def __init__(self, config: HubSpotDestinationConfig, client: HubSpotClient, workspace_name: str) -> None:
         self.config, self.client, self.workspace_name = config, client, workspace_name
-        # A contact read from this portal is keyed `<id>@<portal>.HubSpot` (identity namespace b2b_person).
-        self.capabilities = Capabilities(needs=("email", "b2b_persons"), batch_size=BATCH_READ, can_check=True,
-                                         identities=("b2b_person",), updates=True,
+        # A contact read from this portal is keyed `<id>@<portal>.HubSpot` (identity namespace b2b_person), a
+        # company alike (b2b_account).
+        self.capabilities = Capabilities(needs=("email", "b2b_persons", "domain", "b2b_accounts"),
+                                         batch_size=BATCH_READ, can_check=True,
+                                         identities=("b2b_person", "b2b_account"), updates=True,
                                          concurrent_batches=config.max_concurrent)
         self._own = f"@{config.portal_id}.{SOURCE_TYPE}"
         self._lists: dict[str, str] = {}
@@ -32,7 +38,8 @@ class HubSpotDestination:
     def check(self) -> dict[str, int]:
         """The token is this portal's; each audience's list exists, or will be made (create_lists)."""
         self.client.require_portal(self.config.portal_id, f"destination {self.config.name!r}")
-        missing = [self.list_name(a) for a in self.config.audiences if self.client.list_id(self.list_name(a)) is None]
+        missing = [self.list_name(a) for a in self.config.audiences
+                   if all(self.client.list_id(self.list_name(a), kind) is None for kind, _ in LISTED.values())]
         if missing and not self.config.create_lists:
             raise DeliveryError(f"HubSpot portal {self.config.portal_id} has no list "
                                 f"{', '.join(map(repr, missing))}; create them, or set create_lists")
@@ -43,23 +50,24 @@ class HubSpotDestination:
         return self.config.lists.get(audience) or f"{self.workspace_name} · {audience}"
 
     def add(self, audience: str, members: list[Member]) -> list[Outcome]:
-        contacts = self._contacts(members)
-        _, missing = self.client.list_change(self._list_id(audience),
-                                                 sorted({i for ids in contacts.values() for i in ids}), remove=False)
+        records = self._records(members)
+        _, missing = self.client.list_change(self._list_id(audience, _kind(members)),
+                                             sorted({i for ids in records.values() for i in ids}), remove=False)
         outcomes = []
         for member in members:
-            ids = [i for i in contacts.get(member.profile_id, []) if i not in missing]
+            ids = [i for i in records.get(member.profile_id, []) if i not in missing]
             if ids:
                 outcomes.append(Outcome(member.profile_id, "added", key=",".join(ids)))
             else:
-                reason = "contact_deleted" if contacts.get(member.profile_id) else "no_matching_contact"
+                called = LISTED[member.kind][1]
+                reason = f"{called}_deleted" if records.get(member.profile_id) else f"no_matching_{called}"
                 outcomes.append(Outcome(member.profile_id, "skipped", reason))
         return outcomes
 
     def remove(self, audience: str, members: list[Member]) -> list[Outcome]:
         ids = {m.profile_id: _ids(m.key) for m in members}
-        removed, _ = self.client.list_change(self._list_id(audience), sorted({i for v in ids.values() for i in v}),
-                                             remove=True)
+        removed, _ = self.client.list_change(self._list_id(audience, _kind(members)),
+                                             sorted({i for v in ids.values() for i in v}), remove=True)
         return [Outcome(m.profile_id, "removed") if removed & set(ids[m.profile_id])
                 else Outcome(m.profile_id, "skipped", "not_in_list") for m in members]
 
@@ -67,8 +75,8 @@ class HubSpotDestination:
         return update_by_adding(self, audience, members, ",")
 
     def reached(self, audience: str, members: list[Member], change: str, run_id: int) -> dict[str, str | None]:
-        ids = self._contacts(members) if change == "add" else {m.profile_id: _ids(m.key) for m in members}
-        on_list = self.client.list_members(self._list_id(audience))
+        ids = self._records(members) if change == "add" else {m.profile_id: _ids(m.key) for m in members}
+        on_list = self.client.list_members(self._list_id(audience, _kind(members)))
         if change == "add":
             return {p: ",".join(i for i in v if i in on_list) for p, v in ids.items() if set(v) & on_list}
         return {p: None for p, v in ids.items() if not set(v) & on_list}
@@ -79,36 +87,44 @@ class HubSpotDestination:
     def close(self) -> None:
         self.client.close()
 
-    def _contacts(self, members: list[Member]) -> dict[str, list[str]]:
-        """Contact ids per profile: its own contacts in this portal, else the contacts with its e-mail."""
+    def _records(self, members: list[Member]) -> dict[str, list[str]]:
+        """Record ids per profile: its own contacts (companies) in this portal, else those with its e-mail
+        (domain)."""
+        person = _kind(members) == "person"
+        own_ids, looked_up = ("b2b_persons", "email") if person else ("b2b_accounts", "domain")
         found: dict[str, list[str]] = {}
-        by_email: dict[str, list[str]] = {}
+        by_value: dict[str, list[str]] = {}
         for member in members:
-            own = [key.removesuffix(self._own) for key in member.fields.get("b2b_persons") or []
-                   if key.endswith(self._own)]
+            own = [key.removesuffix(self._own) for key in member.fields.get(own_ids) or [] if key.endswith(self._own)]
             if own:
                 found[member.profile_id] = own
-            elif member.fields.get("email"):
-                by_email.setdefault(str(member.fields["email"]).strip().lower(), []).append(member.profile_id)
-        for email, ids in self.client.contacts_by_email(sorted(by_email)).items():
-            for profile in by_email.get(email, []):
+            elif member.fields.get(looked_up):
+                by_value.setdefault(str(member.fields[looked_up]).strip().lower(), []).append(member.profile_id)
+        lookup = self.client.contacts_by_email if person else self.client.companies_by_domain
+        for value, ids in lookup(sorted(by_value)).items():
+            for profile in by_value.get(value, []):
                 found[profile] = ids
         return found
 
-    def _list_id(self, audience: str) -> str:
+    def _list_id(self, audience: str, kind: str) -> str:
         with self._finding_list:  # batches in flight together find (or make) the list once
             if audience not in self._lists:
                 # Before any list is made or changed: a token of another portal would change that portal's lists.
                 self.client.require_portal(self.config.portal_id, f"destination {self.config.name!r}")
-                name = self.list_name(audience)
-                found = self.client.list_id(name)
+                name, object_type = self.list_name(audience), LISTED[kind][0]
+                found = self.client.list_id(name, object_type)
                 if found is None:
                     if not self.config.create_lists:
-                        raise DeliveryError(f"HubSpot portal {self.config.portal_id} has no list {name!r}; create "
-                                            "it, or set create_lists")
-                    found = self.client.create_list(name)
+                        raise DeliveryError(f"HubSpot portal {self.config.portal_id} has no {LISTED[kind][1]} list "
+                                            f"{name!r}; create it, or set create_lists")
+                    found = self.client.create_list(name, object_type)
                 self._lists[audience] = found
             return self._lists[audience]
+
+
+def _kind(members: list[Member]) -> str:
+    """Whether a batch is of people or of accounts (an audience is one or the other)."""
+    return members[0].kind if members else "person"
 
 
 def _ids(key: str | None) -> list[str]:

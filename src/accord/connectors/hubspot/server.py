@@ -42,6 +42,8 @@ PRIMARY = {("contacts", "companies"): 1, ("companies", "contacts"): 2, ("deals",
 COMPARE: dict[str, Callable[[float, float], bool]] = {
     "EQ": lambda a, b: a == b, "GT": lambda a, b: a > b, "GTE": lambda a, b: a >= b,
     "LT": lambda a, b: a < b, "LTE": lambda a, b: a <= b}
+LISTED = {"0-1": "contacts", "0-2": "companies"}
+"""The objects a list may hold, by HubSpot's object type id."""
 
 
 def iso(moment: datetime) -> str:
@@ -172,8 +174,7 @@ class HubSpotServer(LocalServer, Faults):
         filters = [f for group in request.get("filterGroups") or [{}] for f in group.get("filters") or []]
         sort = (request.get("sorts") or [{"propertyName": "hs_object_id"}])[0]["propertyName"]
         with self._lock:
-            held = [r for r in self.records[object_type].values() if not r["archived"]
-                    and all(COMPARE[f["operator"]](_value(r, f["propertyName"]), float(f["value"])) for f in filters)]
+            held = [r for r in self.records[object_type].values() if not r["archived"] and all(_holds(r, f) for f in filters)]
             held.sort(key=lambda r: (_value(r, sort), int(r["id"])))
             page = [self._shown(object_type, r, request.get("properties") or []) for r in held[after:after + limit]]
         body: dict[str, Any] = {"total": len(held), "results": page}
@@ -211,12 +212,12 @@ class HubSpotServer(LocalServer, Faults):
         return _json(body, 207 if missing else 200)
 
     def _list_call(self, method: str, parts: list[str], query: dict[str, list[str]], request: Any) -> Answer:
-        """`GET object-type-id/0-1/name/{name}`, `POST` (a new list), `PUT {id}/memberships/add|remove`, `GET
-        {id}/memberships`."""
+        """`GET object-type-id/{0-1|0-2}/name/{name}`, `POST` (a new list of contacts or companies), `PUT
+        {id}/memberships/add|remove`, `GET {id}/memberships`."""
         with self._lock:
-            if method == "GET" and parts[:3] == ["object-type-id", "0-1", "name"] and len(parts) == 4:
+            if method == "GET" and parts[:1] == ["object-type-id"] and parts[2:3] == ["name"] and len(parts) == 4:
                 name = unquote(parts[3])
-                found = [i for i, held in self.lists.items() if held["name"] == name]
+                found = [i for i, held in self.lists.items() if held["name"] == name and held["type"] == parts[1]]
                 if not found:
                     return _error(404, "OBJECT_NOT_FOUND", f"List with name {name} does not exist.")
                 return _json({"list": self._shown_list(found[0])})
@@ -224,16 +225,18 @@ class HubSpotServer(LocalServer, Faults):
                 if any(held["name"] == request.get("name") for held in self.lists.values()):
                     return _error(400, "VALIDATION_ERROR", "A list with this name already exists.")
                 list_id = str(1 + len(self.lists))
+                if request.get("objectTypeId") not in LISTED:
+                    return _error(400, "VALIDATION_ERROR", f"objectTypeId {request.get('objectTypeId')!r} is unknown")
                 self.lists[list_id] = {"name": request["name"], "processingType": request["processingType"],
-                                       "members": set()}
+                                       "type": request["objectTypeId"], "members": set()}
                 return _json({"list": self._shown_list(list_id)})
             held = self.lists.get(parts[0]) if parts else None
             if held is None:
                 return _error(404, "OBJECT_NOT_FOUND", "List does not exist.")
             if method == "PUT" and parts[1:] in (["memberships", "add"], ["memberships", "remove"]):
                 ids = [str(i) for i in request or []]
-                exists = {i for i in ids if i in self.records["contacts"] and i not in self.deleted
-                          and not self.records["contacts"][i]["archived"]}
+                records = self.records[LISTED[held["type"]]]
+                exists = {i for i in ids if i in records and i not in self.deleted and not records[i]["archived"]}
                 missing = [i for i in ids if i not in exists]
                 if parts[2] == "add":
                     new = sorted(exists - held["members"])
@@ -257,7 +260,7 @@ class HubSpotServer(LocalServer, Faults):
 
     def _shown_list(self, list_id: str) -> dict[str, Any]:
         held = self.lists[list_id]
-        return {"listId": list_id, "name": held["name"], "objectTypeId": "0-1",
+        return {"listId": list_id, "name": held["name"], "objectTypeId": held["type"],
                 "processingType": held["processingType"], "size": len(held["members"])}
 
 
@@ -269,6 +272,15 @@ def _property(object_type: str, name: str) -> dict[str, Any]:
     return {"name": name, "label": name, "type": "enumeration", "fieldType": "select", "options": [
         {"label": label, "value": value, "displayOrder": n, "hidden": False}
         for n, (value, label) in enumerate(options.items())]}
+
+
+def _holds(record: dict[str, Any], test: dict[str, Any]) -> bool:
+    """Whether a record passes one search filter: a comparison of numbers or instants, or IN a list of text (which
+    HubSpot compares in lower case)."""
+    if test["operator"] == "IN":
+        value = record["properties"].get(test["propertyName"])
+        return value is not None and str(value).lower() in {str(v).lower() for v in test.get("values") or []}
+    return COMPARE[test["operator"]](_value(record, test["propertyName"]), float(test["value"]))
 
 
 def _value(record: dict[str, Any], name: str) -> float:
