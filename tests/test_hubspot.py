@@ -214,8 +214,8 @@ def test_an_account_audience_reaches_a_company_list_by_its_own_ids_else_by_domai
     sync(ws)
     server.put("companies", 3, ago(100), name="Initech", domain="www.initech.com")  # in HubSpot, not read by Accord
     with Workspace.load(ws).lake() as lake:
-        ingest_records(lake, "account", [{"source_id": f"001{n}", "name": name, "domain": domain}
-                                         for n, name, domain in ((1, "Initech", "initech.com"), (2, "Hooli", "hooli.com"))],
+        crm = [("0011", "Initech", "initech.com"), ("0012", "Hooli", "hooli.com")]
+        ingest_records(lake, "account", [{"source_id": i, "name": name, "domain": domain} for i, name, domain in crm],
                        source_type="Salesforce", source_instance_id="00D5g000004ZbXyEAK", source_name="crm",
                        fingerprint="crm-accounts")
     runner = CliRunner()

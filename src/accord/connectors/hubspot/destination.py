@@ -14,7 +14,12 @@ from accord.activation.destination import (
     Outcome,
     update_by_adding,
 )
-from accord.connectors.hubspot.client import BATCH_READ, COMPANIES, CONTACTS, HubSpotClient
+from accord.connectors.hubspot.client import (
+    BATCH_READ,
+    COMPANIES,
+    CONTACTS,
+    HubSpotClient,
+)
 from accord.connectors.hubspot.config import HubSpotDestinationConfig
 from accord.connectors.hubspot.source import SOURCE_TYPE
 

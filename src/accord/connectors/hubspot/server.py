@@ -174,7 +174,8 @@ class HubSpotServer(LocalServer, Faults):
         filters = [f for group in request.get("filterGroups") or [{}] for f in group.get("filters") or []]
         sort = (request.get("sorts") or [{"propertyName": "hs_object_id"}])[0]["propertyName"]
         with self._lock:
-            held = [r for r in self.records[object_type].values() if not r["archived"] and all(_holds(r, f) for f in filters)]
+            held = [r for r in self.records[object_type].values()
+                    if not r["archived"] and all(_holds(r, f) for f in filters)]
             held.sort(key=lambda r: (_value(r, sort), int(r["id"])))
             page = [self._shown(object_type, r, request.get("properties") or []) for r in held[after:after + limit]]
         body: dict[str, Any] = {"total": len(held), "results": page}
