@@ -44,9 +44,13 @@ def members(server: SalesforceServer, campaign_id: str) -> dict[str, str]:
 
 def leave(lake: Lake) -> str:
     """One acknowledged member leaves the audience; its profile id."""
-    profile = str(lake.scalar("SELECT min(profile_id) FROM destination_members"))
+    return leave_audience(lake, PEOPLE)
+
+
+def leave_audience(lake: Lake, audience: str) -> str:
+    profile = str(lake.scalar("SELECT min(profile_id) FROM destination_members WHERE audience = ?", [audience]))
     lake.execute("UPDATE audience_membership SET status = 'exited' WHERE audience = ? AND profile_id = ?",
-                 [PEOPLE, profile])
+                 [audience, profile])
     return profile
 
 
@@ -127,6 +131,37 @@ def test_an_audience_can_be_a_checkbox_on_contacts_and_leads(tmp_path: Path, eva
                for i in key.split(","))
 
 
+ACCOUNTS = "Customer accounts with an open expansion deal"
+
+
+def test_an_account_audience_is_a_checkbox_on_its_accounts(tmp_path: Path, evaluated_lake: Path,
+                                                           org: SalesforceServer) -> None:
+    """Account-based marketing in the CRM: the members' own Accounts get the checkbox, and lose it on leaving; no
+    campaign, contact or lead is touched. Without a checkbox, an account audience is refused in one line."""
+    org.data.add_checkbox("Account", "Target_Account__c")
+    ws = evaluated_workspace(tmp_path, evaluated_lake, [settings(org, audiences=[ACCOUNTS],
+                                                                 checkbox_fields={ACCOUNTS: "Target_Account__c"})])
+    with ws.lake() as lake:
+        report = deliver(ws, lake, ws.config.destinations[0]).audiences[0]
+        expected = {r[0] for r in lake.execute(
+            "SELECT n.value FROM audience_membership m JOIN identity_nodes n ON n.profile_id = m.profile_id "
+            "AND n.kind = 'account' AND n.namespace = 'b2b_account_crm' WHERE m.audience = ? "
+            "AND m.status <> 'exited'", [ACCOUNTS]).fetchall()}
+        flagged = {r["Id"] for r in org.data.records["Account"] if r["Target_Account__c"] == "true"}
+        profile = leave_audience(lake, ACCOUNTS)
+        key = str(lake.scalar("SELECT destination_key FROM destination_members WHERE profile_id = ?", [profile]))
+        after = deliver(ws, lake, ws.config.destinations[0]).audiences[0]
+    assert report.activated > 0 and report.failed == 0 and flagged == expected
+    assert after.removed == 1 and all(org.data.live("Account", i)["Target_Account__c"] == "false"
+                                      for i in key.split(","))
+    assert {w[1] for w in org.data.writes} == {"Account"}, "only Accounts were written"
+    bare = settings(org, audiences=[ACCOUNTS])
+    config = yaml.safe_load((ws.root / "accord.yaml").read_text())
+    (ws.root / "accord.yaml").write_text(yaml.safe_dump({**config, "destinations": [bare]}))
+    with pytest.raises(WorkspaceError, match="takes an account audience as a checkbox on Account"):
+        Workspace.load(ws.root)
+
+
 def test_leads_are_created_only_when_asked(tmp_path: Path, evaluated_lake: Path, org: SalesforceServer) -> None:
     # A person known only from Marketo and events has no contact or lead: skipped, unless create_leads.
     for sobject in ("Contact", "Lead"):
@@ -177,7 +212,7 @@ def test_check_says_what_the_org_holds_and_names_what_is_missing(tmp_path: Path,
     assert found["campaigns to create"] == 1 and 0 < found["API requests left today"] < 15_000
     with pytest.raises(DeliveryError, match="has no campaign 'Nope'; create it, or set create_campaigns"):
         checked(campaigns={PEOPLE: "Nope"}, create_campaigns=False)
-    with pytest.raises(DeliveryError, match="Contact has no field 'Missing__c'"):
+    with pytest.raises(DeliveryError, match="no field 'Missing__c' on Contact or Lead"):
         checked(checkbox_fields={PEOPLE: "Missing__c"}, member_status="Sent", on_removal="delete")
     assert not org.data.writes, "a check writes nothing"
 

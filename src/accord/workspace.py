@@ -215,7 +215,7 @@ class Workspace:
 
         kinds: dict[str, dict[str, str]] = {}  # per sandbox, read once: every command loads the workspace
         for destination in self.config.destinations:
-            if set(destination.takes) == {"person", "account"}:
+            if not destination.minds_kinds():
                 continue
             for sandbox in destination.sandboxes:
                 if sandbox not in kinds:

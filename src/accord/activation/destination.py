@@ -60,6 +60,10 @@ class DestinationBase(BaseModel):
     def performs(self) -> list[str]:
         return list(self.marketing_actions if self.marketing_actions is not None else self.actions)
 
+    def minds_kinds(self) -> bool:
+        """Whether an audience's kind may be refused here (so the audiences' kinds must be read to load it)."""
+        return set(self.takes) != {"person", "account"}
+
     def refuse_kinds(self, kinds: Mapping[str, str]) -> None:
         """Refuse the audiences (name → person or account) this destination lists but cannot receive, naming the
         destinations that can."""

@@ -4,12 +4,13 @@ audiences."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from accord.activation.destination import DestinationBase
+from accord.activation.destination import AudienceKindMismatch, DestinationBase
 from accord.connectors.secrets import SecretRef, resolve_secret
 from accord.sources.api import SourceBase
 
@@ -91,10 +92,10 @@ class SalesforceSourceConfig(SalesforceConnection, SourceBase):
 
 class SalesforceDestinationConfig(SalesforceConnection, DestinationBase):
     """Person audiences as members of a Campaign (the person's contacts, else leads), or as a checkbox on their
-    contact and lead records; existing records only, unless `create_leads`."""
+    contact and lead records; account audiences as a checkbox on their Account records. Existing records only,
+    unless `create_leads`."""
 
     type: Literal["salesforce"] = "salesforce"
-    takes: ClassVar[tuple[str, ...]] = ("person",)  # campaign members and checkboxes are contacts and leads
     actions: ClassVar[tuple[str, ...]] = ("export", "single_identity_personalization")  # sales' own CRM
     campaigns: dict[str, str] = Field(default_factory=dict,
                                       description="Audience → Campaign name; default `<workspace> · <audience>`.")
@@ -106,9 +107,10 @@ class SalesforceDestinationConfig(SalesforceConnection, DestinationBase):
         default="delete", description="A member who leaves: `delete` the CampaignMember, or set `removed_status`.")
     removed_status: str | None = Field(default=None, description="Status of a member who left (on_removal: status).")
     checkbox_fields: dict[str, str] = Field(
-        default_factory=dict, description="Audience → checkbox field (API name, on both Contact and Lead, e.g. "
-                                          "In_Webinar_Audience__c) set true while the person is a member; such an "
-                                          "audience goes to the field instead of a campaign.")
+        default_factory=dict, description="Audience → checkbox field (API name) set true while the profile is a "
+                                          "member: for a person audience on both Contact and Lead (e.g. "
+                                          "In_Webinar_Audience__c), instead of a campaign; for an account audience, "
+                                          "which only a checkbox can carry, on Account (e.g. Target_Account__c).")
     create_leads: bool = Field(default=False, description="Create a Lead (e-mail, names, company) for a member "
                                                           "with no contact or lead in the org; off: skipped.")
     fields: list[str] = Field(default_factory=lambda: ["email", "first_name", "last_name", "company_name"],
@@ -120,6 +122,21 @@ class SalesforceDestinationConfig(SalesforceConnection, DestinationBase):
     max_concurrent: int = Field(default=4, ge=1, le=25, description="Batches written at once (Salesforce runs "
                                                                     "at most 25 long requests at a time per org).")
     timeout_seconds: float = Field(default=60.0, gt=0, description="Per request.")
+
+    def minds_kinds(self) -> bool:
+        return True
+
+    def refuse_kinds(self, kinds: Mapping[str, str]) -> None:
+        """Besides what every destination refuses: an account audience with no checkbox to carry it (a campaign's
+        members are contacts and leads)."""
+        super().refuse_kinds(kinds)
+        bare = sorted(n for n, kind in kinds.items() if kind == "account" and n in self.audiences
+                      and n not in self.checkbox_fields)
+        if bare:
+            raise AudienceKindMismatch(
+                f"destination {self.name!r} (salesforce) takes an account audience as a checkbox on Account: set "
+                f"checkbox_fields for {', '.join(map(repr, bare))} (e.g. Target_Account__c); a campaign holds "
+                "contacts and leads only")
 
     @model_validator(mode="after")
     def _campaign_names_fit(self) -> SalesforceDestinationConfig:

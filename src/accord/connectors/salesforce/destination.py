@@ -1,6 +1,7 @@
 """Salesforce CRM: a person audience as the members of a Campaign, or as a checkbox on the person's contacts and
-leads, written through sObject Collections. A member is the person's own contacts in the org, else its leads,
-else the contacts and then unconverted leads with its e-mail; a lead is created only when `create_leads` says so."""
+leads; an account audience as a checkbox on its Accounts; written through sObject Collections. A person member is
+its own contacts in the org, else its leads, else the contacts and then unconverted leads with its e-mail (a lead
+is created only when `create_leads` says so); an account member is its own Accounts in the org."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from accord.connectors.salesforce.config import (
 from accord.model.names import within
 
 BATCH = 200  # records per sObject Collections call
-PREFIX = {"003": "Contact", "00Q": "Lead"}
+PREFIX = {"003": "Contact", "00Q": "Lead", "001": "Account"}
 GONE = {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY"}  # what Salesforce says of a record no longer there
 TRANSIENT = {"UNABLE_TO_LOCK_ROW", "DUPLICATE_VALUE"}  # another writer got there first: the next try settles it
 BUDGET_PAUSE_SECONDS = 3600.0
@@ -33,8 +34,8 @@ BUDGET_PAUSE_SECONDS = 3600.0
 class SalesforceDestination:
     def __init__(self, config: SalesforceDestinationConfig, client: SalesforceClient, workspace_name: str) -> None:
         self.config, self.client, self.workspace_name = config, client, workspace_name
-        self.capabilities = Capabilities(needs=("crm_ids", "email"), batch_size=BATCH, can_check=True,
-                                         identities=("crm_id",), org=config.org_id,
+        self.capabilities = Capabilities(needs=("crm_ids", "email", "b2b_account_crms"), batch_size=BATCH,
+                                         can_check=True, identities=("crm_id", "b2b_account_crm"), org=config.org_id,
                                          concurrent_batches=config.max_concurrent, updates=True)
         self._campaigns: dict[str, str] = {}
         self._finding = threading.Lock()
@@ -48,10 +49,12 @@ class SalesforceDestination:
         for audience in self.config.audiences:
             field = self.config.checkbox_fields.get(audience)
             if field:
-                for sobject in PREFIX.values():
-                    if field not in self.client.describe(sobject):
-                        raise DeliveryError(f"Salesforce {sobject} has no field {field!r} (audience {audience!r}); "
-                                            "add the checkbox to Contact and Lead")
+                # Without the audience's kind here: the field on both Contact and Lead (people), or on Account.
+                lacking = [s for s in ("Contact", "Lead", "Account") if field not in self.client.describe(s)]
+                if "Account" in lacking and lacking != ["Account"]:
+                    raise DeliveryError(f"Salesforce has no field {field!r} on {' or '.join(lacking[:-1])} (audience "
+                                        f"{audience!r}); add the checkbox to Contact and Lead (a person audience) "
+                                        "or Account (an account audience)")
                 counts["checkbox fields"] += 1
             elif self._find_campaign(audience):
                 counts["campaigns found"] += 1
@@ -69,6 +72,8 @@ class SalesforceDestination:
         records = self._records(members, create=self.config.create_leads)
         outcomes = [Outcome(m.profile_id, "skipped", "no_crm_record") for m in members if not records.get(m.profile_id)]
         field = self.config.checkbox_fields.get(audience)
+        if members and members[0].kind == "account" and not field:
+            raise DeliveryError(f"account audience {audience!r} needs a checkbox on Account (checkbox_fields)")
         if field:
             answers = self._update([_record(i, {field: True}) for ids in records.values() for i in ids])
         else:
@@ -129,11 +134,15 @@ class SalesforceDestination:
 
     # Who a member is in the org ---------------------------------------------------------------------------------
     def _records(self, members: list[Member], create: bool) -> dict[str, list[str]]:
-        """Profile → its contact ids in the org, else lead ids, else those found by e-mail (or a lead created)."""
+        """Profile → its contact ids in the org, else lead ids, else those found by e-mail (or a lead created); an
+        account's own Account ids."""
+        if members and members[0].kind == "account":
+            return {m.profile_id: ids for m in members
+                    if (ids := [i for i in m.fields.get("b2b_account_crms") or [] if PREFIX.get(i[:3]) == "Account"])}
         found: dict[str, list[str]] = {}
         by_email: dict[str, list[str]] = {}
         for member in members:
-            own = [i for i in member.fields.get("crm_ids") or [] if i[:3] in PREFIX]
+            own = [i for i in member.fields.get("crm_ids") or [] if PREFIX.get(i[:3]) in ("Contact", "Lead")]
             contacts = [i for i in own if PREFIX[i[:3]] == "Contact"]
             if own:
                 found[member.profile_id] = contacts or own
@@ -214,7 +223,7 @@ class SalesforceDestination:
         return found
 
     def _flagged(self, field: str, ids: list[str]) -> set[str]:
-        """The contacts and leads among `ids` whose checkbox is set."""
+        """The contacts, leads or accounts among `ids` whose checkbox is set."""
         return {str(r["Id"]) for sobject, group in _objects({"": ids}).items()
                 for r in self._select_ids("Id", sobject, "Id", group, f"{field} = true")}
 
@@ -244,7 +253,7 @@ class SalesforceDestination:
 
 
 def _objects(records: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Record ids by object (Contact, Lead), from their key prefix."""
+    """Record ids by object (Contact, Lead, Account), from their key prefix."""
     out: dict[str, list[str]] = {}
     for ids in records.values():
         for i in ids:
