@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from accord.activation.run import deliver
-from accord.connectors.google_ads.destination import e164
+from accord.connectors.hashing import e164
 from accord.connectors.google_ads.server import GoogleAdsServer
 from tests.conftest import evaluated_workspace
 

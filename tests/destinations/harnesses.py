@@ -415,7 +415,7 @@ class MetaAdsHarness(HttpFaults):
     def held(self, root: Path, workspace_name: str) -> set[str]:
         """Hashed e-mails in the audience's custom audience."""
         found = [a for a in self.server.audiences.values() if a.name == f"{workspace_name} · {AUDIENCE}"]
-        return set(found[0].users) if found else set()
+        return found[0].hashes("EMAIL") if found else set()
 
     def expected(self, lake: Lake, members: list[tuple[str, str]]) -> set[str]:
         return {hashed_email(email) for _, email in members}

@@ -19,19 +19,11 @@ from accord.activation.destination import (
 )
 from accord.connectors.google_ads.client import GoogleAdsClient
 from accord.connectors.google_ads.config import GoogleAdsDestinationConfig
-from accord.connectors.hashing import normal_email, sha256
+from accord.connectors.hashing import e164, normal_email, sha256
 from accord.connectors.secrets import resolve_secret
 
 PER_JOB = 10_000
 """Members per job: one identifier or two each, well under the 100,000 identifiers a request may carry."""
-
-
-def e164(phone: str) -> str | None:
-    """A phone in E.164 (+ and digits) when it is written with its country code; else None (never guessed)."""
-    digits = re.sub(r"[^\d+]", "", phone.strip())
-    if digits.startswith("00"):
-        digits = "+" + digits[2:]
-    return digits if re.fullmatch(r"\+[1-9]\d{6,14}", digits) else None
 
 
 class GoogleAdsDestination:

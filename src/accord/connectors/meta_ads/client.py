@@ -18,6 +18,8 @@ TRANSIENT = {1, 2}
 """Codes Meta marks as worth asking again (an unknown error, a service briefly down)."""
 PER_CALL = 10_000
 """The most users one call adds or removes."""
+SCHEMA = ["EMAIL", "PHONE", "FN", "LN", "COUNTRY"]
+"""The keys each user is sent by, every one SHA-256 of its normalised value (empty when unknown)."""
 
 
 class MetaAdsClient:
@@ -49,10 +51,10 @@ class MetaAdsClient:
             "customer_file_source": "USER_PROVIDED_ONLY"})
         return str(made["id"])
 
-    def change(self, audience_id: str, hashes: list[str], remove: bool) -> dict[str, Any]:
-        """Add (or remove) users by SHA-256 of their e-mail, `PER_CALL` at most: Meta says how many it received
-        and how many it found invalid."""
-        payload = json.dumps({"schema": "EMAIL_SHA256", "data": [[h] for h in hashes]})
+    def change(self, audience_id: str, users: list[list[str]], remove: bool) -> dict[str, Any]:
+        """Add (or remove) users, each a row of hashed keys in `SCHEMA`'s order, `PER_CALL` at most: Meta says how
+        many it received and how many it found invalid."""
+        payload = json.dumps({"schema": SCHEMA, "data": users})
         return self._answer("DELETE" if remove else "POST", f"/{audience_id}/users", data={"payload": payload})
 
     def _answer(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

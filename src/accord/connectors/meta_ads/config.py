@@ -12,7 +12,8 @@ from accord.connectors.secrets import SecretRef
 
 
 class MetaAdsDestinationConfig(DestinationBase):
-    """Person audiences as customer-list custom audiences (hashed e-mail), kept in step by adding and removing users."""
+    """Person audiences as customer-list custom audiences (hashed e-mail, phone, names and country), kept in step by
+    adding and removing users."""
 
     type: Literal["meta_ads"] = "meta_ads"
     takes: ClassVar[tuple[str, ...]] = ("person",)  # a customer list holds people
@@ -24,6 +25,10 @@ class MetaAdsDestinationConfig(DestinationBase):
     endpoint: str = Field(default="https://graph.facebook.com", description="Graph API host.")
     version: str = Field(default="v25.0", pattern=r"^v\d+\.\d+$", description="Graph API version; Meta retires "
                                                                              "each about two years on.")
+    fields: list[str] = Field(default_factory=lambda: ["email", "phone", "first_name", "last_name", "country"],
+                              description="What each member is matched by (all sent hashed): e-mail and a phone "
+                                          "with its country code, each enough alone; names and a two-letter country "
+                                          "code beside them.")
     custom_audiences: dict[str, str] = Field(default_factory=dict, description="Audience → custom audience name; "
                                              "default `<workspace> · <audience>`.")
     calls_per_minute: int = Field(default=60, ge=1, le=600, description="Calls a minute to pace under (Meta "

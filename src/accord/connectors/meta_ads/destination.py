@@ -1,5 +1,6 @@
 """Meta Custom Audiences: a person audience as a customer-list custom audience, kept in step by adding and removing
-users; e-mails leave Accord only as SHA-256 of the normalised address."""
+users, each by its e-mail, phone, names and country (what it has of them), which leave Accord only as SHA-256 of
+their normalised form. Meta matches a user by any of them: a work e-mail alone finds few people on Meta."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from accord.activation.destination import (
     Outcome,
     update_by_adding,
 )
-from accord.connectors.hashing import hashed_email
-from accord.connectors.meta_ads.client import PER_CALL, MetaAdsClient
+from accord.connectors.hashing import country_code, e164, hashed_email, normal_name, sha256
+from accord.connectors.meta_ads.client import PER_CALL, SCHEMA, MetaAdsClient
 from accord.connectors.meta_ads.config import MetaAdsDestinationConfig
 from accord.connectors.secrets import resolve_secret
 
@@ -25,7 +26,7 @@ FLAGGED = 471
 class MetaAdsDestination:
     def __init__(self, config: MetaAdsDestinationConfig, client: MetaAdsClient, workspace_name: str) -> None:
         self.config, self.client, self.workspace_name = config, client, workspace_name
-        self.capabilities = Capabilities(needs=("email",), batch_size=PER_CALL, updates=True)
+        self.capabilities = Capabilities(needs=("email", "phone"), batch_size=PER_CALL, updates=True)
         self._audiences: dict[str, str] = {}
         self._finding = threading.Lock()
 
@@ -57,14 +58,14 @@ class MetaAdsDestination:
         self.client.close()
 
     def _change(self, audience: str, members: list[Member], remove: bool) -> list[Outcome]:
-        keys = {m.profile_id: m.key or (hashed_email(str(m.fields["email"])) if m.fields.get("email") else None)
-                for m in members}
-        outcomes = [Outcome(m.profile_id, "skipped", "no_email") for m in members if not keys[m.profile_id]]
+        # A removal sends the keys the user was added by (its key), whatever the profile holds now.
+        keys = {m.profile_id: m.key or user_key(m.fields) for m in members}
+        outcomes = [Outcome(m.profile_id, "skipped", "no_email_or_phone") for m in members if not keys[m.profile_id]]
         sendable = [m for m in members if keys[m.profile_id]]
         if not sendable:
             return outcomes
-        answer = self.client.change(self._audience_id(audience), sorted({str(keys[m.profile_id]) for m in sendable}),
-                                    remove)
+        users = sorted({str(keys[m.profile_id]) for m in sendable})
+        answer = self.client.change(self._audience_id(audience), [user_row(k) for k in users], remove)
         if int(answer.get("num_received") or 0) < len({keys[m.profile_id] for m in sendable}):
             raise DeliveryError(f"Meta received {answer.get('num_received')} of the batch's users: sent again")
         done = "removed" if remove else "added"
@@ -88,6 +89,26 @@ class MetaAdsDestination:
                                         "in Audience Manager, or name a new one in custom_audiences")
                 self._audiences[audience] = str(held["id"])
             return self._audiences[audience]
+
+
+def user_key(fields: dict[str, object]) -> str | None:
+    """A member's hashed keys in `SCHEMA`'s order, joined by `|` (kept as its key), or None with neither an e-mail
+    nor a phone written with its country code (names and a country alone match no one)."""
+    email = hashed_email(str(fields["email"])) if fields.get("email") else ""
+    phone = e164(str(fields["phone"])) if fields.get("phone") else None
+    if not email and not phone:
+        return None
+    names = [normal_name(str(fields.get(f) or "")) for f in ("first_name", "last_name")]
+    country = country_code(str(fields.get("country") or ""))
+    values = [email, sha256(phone[1:]) if phone else "", *(sha256(n) if n else "" for n in names),
+              sha256(country) if country else ""]
+    return "|".join(values)
+
+
+def user_row(key: str) -> list[str]:
+    """The row of a key; a key kept before users were sent by several keys is the e-mail's hash alone."""
+    values = key.split("|")
+    return values + [""] * (len(SCHEMA) - len(values))
 
 
 def open_destination(config: MetaAdsDestinationConfig, root: Path, workspace_name: str,

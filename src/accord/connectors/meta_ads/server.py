@@ -18,6 +18,9 @@ from accord.testing.http import Answer, Faults, LocalServer
 
 VERSION = re.compile(r"^/v\d+\.\d+/")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
+KEYS = {"EMAIL_SHA256": "EMAIL", "EMAIL": "EMAIL", "PHONE": "PHONE", "FN": "FN", "LN": "LN", "COUNTRY": "COUNTRY",
+        "CT": "CT", "ST": "ST", "ZIP": "ZIP", "GEN": "GEN", "DOBY": "DOBY"}
+"""The hashed keys a customer list's users may be sent by (the single-key `EMAIL_SHA256` is `EMAIL`)."""
 PER_CALL = 10_000
 
 
@@ -27,7 +30,11 @@ class CustomAudience:
     name: str
     subtype: str = "CUSTOM"
     status: int = 200  # operation_status code: 200 normal, 471 restricted
-    users: set[str] = field(default_factory=set)  # SHA-256 e-mails
+    users: set[tuple[tuple[str, str], ...]] = field(default_factory=set)  # (key, SHA-256) of each user's given keys
+
+    def hashes(self, key: str) -> set[str]:
+        """The hashed values of one key (EMAIL, PHONE, ...) among the audience's users."""
+        return {value for user in self.users for k, value in user if k == key}
 
 
 class MetaAdsServer(LocalServer, Faults):
@@ -93,22 +100,26 @@ class MetaAdsServer(LocalServer, Faults):
             return _error(400, 100, "Invalid parameter", "OAuthException")
         try:
             payload = json.loads(form["payload"])
-            rows = [row[0] for row in payload["data"]]
-        except (KeyError, ValueError, TypeError, IndexError):
+            schema = [payload["schema"]] if isinstance(payload["schema"], str) else list(payload["schema"])
+            rows = [tuple(row) for row in payload["data"]]
+        except (KeyError, ValueError, TypeError):
             return _error(400, 100, "(#100) param payload must be a JSON object with schema and data",
                           "OAuthException")
-        if payload.get("schema") not in ("EMAIL_SHA256", ["EMAIL_SHA256"]) or len(rows) > PER_CALL:
+        if not schema or any(k not in KEYS for k in schema) or len(rows) > PER_CALL \
+                or any(len(row) != len(schema) for row in rows):
             return _error(400, 100, "Invalid parameter", "OAuthException")
-        valid = [r for r in rows if isinstance(r, str) and SHA256.match(r)]
+        # Every key hashed (empty when unknown), and some key given.
+        valid = [r for r in rows if all(isinstance(v, str) and (v == "" or SHA256.match(v)) for v in r) and any(r)]
+        users = {tuple((KEYS[k], v) for k, v in zip(schema, row) if v) for row in valid}
         with self._lock:
             if remove:
-                held.users -= set(valid)
+                held.users -= users
             else:
-                held.users |= set(valid)
+                held.users |= users
         invalid = [r for r in rows if r not in valid]
         return _json({"audience_id": audience_id, "session_id": secrets.randbelow(10**18), "num_received": len(rows),
                       "num_invalid_entries": len(invalid),
-                      "invalid_entry_samples": {str(r): "Invalid SHA256 email" for r in invalid[:10]}})
+                      "invalid_entry_samples": {str(r): "Invalid SHA256 value" for r in invalid[:10]}})
 
 
 def _json(body: dict[str, Any], status: int = 200) -> Answer:
