@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from accord.activation.run import deliver
-from accord.connectors.hashing import e164
 from accord.connectors.google_ads.server import GoogleAdsServer
+from accord.connectors.hashing import e164
 from tests.conftest import evaluated_workspace
 
 PEOPLE = "Webinar attendees"

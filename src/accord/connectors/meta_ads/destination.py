@@ -14,7 +14,13 @@ from accord.activation.destination import (
     Outcome,
     update_by_adding,
 )
-from accord.connectors.hashing import country_code, e164, hashed_email, normal_name, sha256
+from accord.connectors.hashing import (
+    country_code,
+    e164,
+    hashed_email,
+    normal_name,
+    sha256,
+)
 from accord.connectors.meta_ads.client import PER_CALL, SCHEMA, MetaAdsClient
 from accord.connectors.meta_ads.config import MetaAdsDestinationConfig
 from accord.connectors.secrets import resolve_secret
