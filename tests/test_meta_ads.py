@@ -1,7 +1,7 @@
 """Meta Custom Audiences against a local Marketing API over HTTP: members go as SHA-256 of their e-mail, phone,
 names and country into a customer-list custom audience found by name (past the first page of the account's
-audiences) or made; a busy account is asked
-again; a refused token, a restricted audience or one that is no customer list stop the change in one clear line."""
+audiences) or made; a busy account is asked again; a refused token, a restricted audience or one that is no customer
+list stop the change in one clear line."""
 
 from __future__ import annotations
 
