@@ -48,16 +48,17 @@ def tracked(raw: bytes) -> tuple[list[dict[str, Any]], set[str]]:
     events = body.get("data")
     if not isinstance(events, list) or not events:
         raise BadBatch("the payload's data holds no events")
-    return events_read(events)
+    return _messages(events)
 
 
 def pixel_event(query: str) -> tuple[list[dict[str, Any]], set[str]]:
     """The collector message of a pixel request's query (`e=pv&url=...`), and its app id."""
     params = {key: values[0] for key, values in parse_qs(query, keep_blank_values=True).items()}
-    return events_read([params])
+    return _messages([params])
 
 
-def events_read(events: list[Any]) -> tuple[list[dict[str, Any]], set[str]]:
+def _messages(events: list[Any]) -> tuple[list[dict[str, Any]], set[str]]:
+    """The messages of tracker events (each a dict of its parameters), and the app ids they carry."""
     received = datetime.now(timezone.utc)
     messages, apps = [], set()
     for i, event in enumerate(events):
@@ -105,6 +106,8 @@ def _message(event: dict[str, Any], received: datetime) -> dict[str, Any]:
 def _self_describing(event: dict[str, Any], plain: str, encoded: str) -> Any:
     """A self-describing JSON the tracker sent as JSON text (`plain`) or base64url-encoded (`encoded`)."""
     text = event.get(plain)
+    if isinstance(text, (dict, list)):  # a server's tracker may post the JSON itself
+        return text
     if text is None and event.get(encoded) is None:
         raise NotAnEvent(f"{plain} or {encoded} is missing")
     if text is None:
