@@ -64,6 +64,7 @@ def known_audiences(lake: Lake, names: list[str]) -> list[str]:
 
 
 PROFILE_TABLES = {"person": ("person_profile", "person_id"), "account": ("account_profile", "account_id")}
+"""Each kind of profile's table and its id column."""
 
 
 @dataclass

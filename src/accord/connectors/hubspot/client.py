@@ -1,8 +1,8 @@
 """HubSpot's CRM API with a private app's token (`Authorization: Bearer`): the account's details, an object's
 properties, its records page by page (`after` cursors) or by search, associations read in batches, contacts found
 by e-mail and companies by domain, and static lists of either (found by name, made, their members changed and
-read). 429, 5xx and timeouts are asked
-again (after Retry-After, else with backoff); any other refusal is one `ConnectorError` naming what to change."""
+read). 429, 5xx and timeouts are asked again (after Retry-After, else with backoff); any other refusal is one
+`ConnectorError` naming what to change."""
 
 from __future__ import annotations
 
