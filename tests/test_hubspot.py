@@ -139,6 +139,20 @@ def test_changes_past_a_search_window_are_all_read_even_within_one_millisecond(t
         "1", *map(str, range(10, 19)), "20", "21", "22"]
 
 
+def test_a_deal_with_more_associations_than_one_answer_holds_keeps_them_all(tmp_path: Path) -> None:
+    """A batch read answers 500 of a record's associations: the rest are read from the record, page by page."""
+    with HubSpotServer() as server:
+        ws = reading(server, tmp_path / "ws", objects=["deals"])
+        server.put("deals", 7, ago(10), dealname="Global rollout", dealstage="appointmentscheduled", amount="9e6")
+        for n in range(1, 1203):
+            server.associate("deals", 7, "contacts", n, label="Stakeholder" if n % 2 else None)
+        sync(ws)
+        paged = [path for method, path in server.calls if path.startswith("/crm/v4/objects/deals/7/")]
+    assert len(paged) == 2, "past the batch read's 500: two pages of the deal's own"
+    assert rows(ws, "SELECT count(*), count(DISTINCT person_key), count(role) FROM opportunity_person_current") \
+        == [(1202, 1202, 601)]
+
+
 def test_a_wrong_token_or_another_portals_token_is_one_line(portal) -> None:
     server, ws = portal
     (ws / "hs.secret").write_text("pat-na1-wrong")

@@ -25,6 +25,8 @@ SEARCHES_PER_SECOND = 5
 """HubSpot's limit on search calls, on every portal, beside the limit on all calls."""
 BATCH_READ = 100
 """Records one batch call reads (associations, contacts by e-mail)."""
+ASSOCIATIONS_PAGE = 500
+"""Associations of one record a call answers (a batch read, or a page of that record's)."""
 CONTACTS = "0-1"
 """HubSpot's object type id of contacts, which a contact list holds."""
 COMPANIES = "0-2"
@@ -102,13 +104,23 @@ class HubSpotClient:
                                     json=body))
 
     def associations(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[Link]]:
-        """Each record's associations to records of `to_type` (a record with none is left out)."""
+        """Each record's associations to records of `to_type` (a record with none is left out). A batch read
+        answers 500 of a record's associations; the rest are read page by page from that record."""
         out: dict[str, list[Link]] = {}
         for start in range(0, len(ids), BATCH_READ):
             inputs = [{"id": i} for i in ids[start:start + BATCH_READ]]
             body = self._call("POST", f"/crm/v4/associations/{from_type}/{to_type}/batch/read",
                               f"the associations of {from_type} to {to_type}", json={"inputs": inputs})
-            out.update(_links(body))
+            for result in body.get("results") or []:
+                record = str((result.get("from") or {}).get("id"))
+                out[record] = _links(result.get("to"))
+                after = _following(result)
+                while after is not None:
+                    page = self._call("GET", f"/crm/v4/objects/{from_type}/{record}/associations/{to_type}",
+                                      f"the associations of {from_type} {record} to {to_type}",
+                                      params={"limit": ASSOCIATIONS_PAGE, "after": after})
+                    out[record] += _links(page.get("results"))
+                    after = _following(page)
         return out
 
     def contacts_by_email(self, emails: list[str]) -> dict[str, list[str]]:
@@ -213,19 +225,23 @@ def _accepted(response: httpx.Response, what: str) -> httpx.Response:
     return response
 
 
-def _links(body: dict[str, Any]) -> dict[str, list[Link]]:
-    out: dict[str, list[Link]] = {}
-    for result in body.get("results") or []:
-        links = []
-        for to in result.get("to") or []:
-            kinds = [k for k in to.get("associationTypes") or [] if isinstance(k, dict)]
-            labels = tuple(str(k["label"]) for k in kinds if k.get("label"))
-            links.append(Link(str(to.get("toObjectId")), labels, "Primary" in labels))
-        out[str((result.get("from") or {}).get("id"))] = links
-    return out
+def _links(found: Any) -> list[Link]:
+    """A record's associations as HubSpot lists them (`toObjectId`, `associationTypes`)."""
+    links = []
+    for to in found or []:
+        kinds = [k for k in to.get("associationTypes") or [] if isinstance(k, dict)]
+        labels = tuple(str(k["label"]) for k in kinds if k.get("label"))
+        links.append(Link(str(to.get("toObjectId")), labels, "Primary" in labels))
+    return links
+
+
+def _following(body: dict[str, Any]) -> str | None:
+    """The cursor of the next page an answer names, or None after the last."""
+    following = ((body.get("paging") or {}).get("next") or {}).get("after")
+    return str(following) if following not in (None, "") else None
 
 
 def _page(body: dict[str, Any]) -> Page:
     results = [r for r in body.get("results") or [] if isinstance(r, dict)]
-    following = ((body.get("paging") or {}).get("next") or {}).get("after")
-    return Page(results, str(following) if following not in (None, "") else None)
+    following = _following(body)
+    return Page(results, following)

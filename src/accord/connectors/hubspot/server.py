@@ -137,6 +137,9 @@ class HubSpotServer(LocalServer, Faults):
                 return self._search(parts[3], json.loads(body or b"{}"))
         if method == "POST" and parts[:3] == ["crm", "v4", "associations"] and parts[5:] == ["batch", "read"]:
             return self._associations(parts[3], parts[4], json.loads(body or b"{}"))
+        if method == "GET" and parts[:3] == ["crm", "v4", "objects"] and len(parts) == 7 and parts[5] == "associations":
+            return _json(self._associated(parts[3], parts[6], parts[4], int(query.get("after", ["0"])[0]),
+                                          min(int(query.get("limit", ["500"])[0]), 500)))
         if method == "POST" and path == "/crm/v3/objects/contacts/batch/read":
             return self._by_email(json.loads(body or b"{}"))
         if parts[:3] == ["crm", "v3", "lists"]:
@@ -184,16 +187,25 @@ class HubSpotServer(LocalServer, Faults):
         return _json(body)
 
     def _associations(self, from_type: str, to_type: str, request: dict[str, Any]) -> Answer:
+        """A batch read: each record's first 500 associations, and the cursor of the rest."""
         results = []
-        with self._lock:
-            links = self.links.get((from_type, to_type), {})
-            for item in request.get("inputs") or []:
-                held = links.get(str(item.get("id")), {})
-                if held:
-                    results.append({"from": {"id": str(item["id"])}, "to": [
-                        {"toObjectId": int(to_id), "associationTypes": types} for to_id, types in held.items()]})
+        for item in request.get("inputs") or []:
+            shown = self._associated(from_type, to_type, str(item.get("id")), 0, 500)
+            if shown["results"]:
+                results.append({"from": {"id": str(item["id"])}, "to": shown["results"]}
+                               | ({"paging": shown["paging"]} if "paging" in shown else {}))
         return _json({"status": "COMPLETE", "results": results, "startedAt": iso(datetime.now(timezone.utc)),
                       "completedAt": iso(datetime.now(timezone.utc))})
+
+    def _associated(self, from_type: str, to_type: str, record: str, start: int, limit: int) -> dict[str, Any]:
+        """One page of a record's associations (`results`), with `paging` when more follow."""
+        with self._lock:
+            held = list(self.links.get((from_type, to_type), {}).get(record, {}).items())
+        page: dict[str, Any] = {"results": [{"toObjectId": int(to_id), "associationTypes": types}
+                                            for to_id, types in held[start:start + limit]]}
+        if start + limit < len(held):
+            page["paging"] = {"next": {"after": str(start + limit), "link": f"?after={start + limit}"}}
+        return page
 
 
     def _by_email(self, request: dict[str, Any]) -> Answer:
