@@ -63,7 +63,7 @@ def test_people_go_hashed_with_the_consent_google_asks_for(tmp_path: Path, evalu
 @pytest.mark.parametrize(("written", "code"), [("Japan", "JP"), ("united kingdom", "GB"), ("DE", "DE"),
                                                ("Atlantis", None), ("", None)])
 def test_a_country_goes_as_its_iso_code_or_not_at_all(written: str, code: str | None) -> None:
-    from accord.connectors.google_ads.destination import country_code
+    from accord.connectors.hashing import country_code
 
     assert country_code(written) == code
 

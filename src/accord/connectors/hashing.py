@@ -1,11 +1,13 @@
-"""Identifiers as ad platforms match them: an e-mail trimmed and lower-cased, a phone with its country code, a name in
-lower-case letters alone, a country as its two-letter code; then SHA-256 in hex, so that none leaves Accord in
-plain."""
+"""Identifiers as ad platforms match them: an e-mail trimmed and lower-cased, a phone with its country code, a
+country as its two-letter code; then SHA-256 in hex, so that none leaves Accord in plain."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
+
+import pycountry
 
 
 def sha256(text: str) -> str:
@@ -28,12 +30,10 @@ def e164(phone: str) -> str | None:
     return digits if re.fullmatch(r"\+[1-9]\d{6,14}", digits) else None
 
 
-def normal_name(name: str) -> str:
-    """A first or last name in lower case, its letters alone (accented ones kept): `O'Brien-Núñez` → `obriennúñez`."""
-    return "".join(ch for ch in name.strip().lower() if ch.isalpha())
-
-
+@functools.lru_cache(maxsize=4096)  # a few countries, asked for each of thousands of members
 def country_code(country: str) -> str | None:
-    """A country as its lower-case ISO 3166 two-letter code, when it is written as one; else None (never guessed)."""
-    code = country.strip().lower()
-    return code if re.fullmatch(r"[a-z]{2}", code) else None
+    """ISO 3166-1 alpha-2 code of a country written as a code or a name ("JP", "Japan"); None when unknown."""
+    try:
+        return str(pycountry.countries.lookup(country.strip()).alpha_2) if country.strip() else None
+    except LookupError:
+        return None

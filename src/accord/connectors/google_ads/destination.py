@@ -9,8 +9,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import pycountry
-
 from accord.activation.destination import (
     Capabilities,
     Member,
@@ -19,7 +17,7 @@ from accord.activation.destination import (
 )
 from accord.connectors.google_ads.client import GoogleAdsClient
 from accord.connectors.google_ads.config import GoogleAdsDestinationConfig
-from accord.connectors.hashing import e164, normal_email, sha256
+from accord.connectors.hashing import country_code, e164, normal_email, sha256
 from accord.connectors.secrets import resolve_secret
 
 PER_JOB = 10_000
@@ -122,14 +120,6 @@ def _address(fields: dict[str, Any], postal_code_field: str) -> tuple[str, str, 
 def normal_name(name: str) -> str:
     """Lower-cased, trimmed, without punctuation, as Google normalises names before hashing."""
     return re.sub(r"[^\w\s-]", "", name.strip().lower()).strip()
-
-
-def country_code(country: str) -> str | None:
-    """ISO 3166-1 alpha-2 code of a country written as a code or a name ("JP", "Japan"); None when unknown."""
-    try:
-        return str(pycountry.countries.lookup(country.strip()).alpha_2) if country.strip() else None
-    except LookupError:
-        return None
 
 
 def _identifiers(key: str) -> list[dict[str, Any]]:

@@ -14,13 +14,7 @@ from accord.activation.destination import (
     Outcome,
     update_by_adding,
 )
-from accord.connectors.hashing import (
-    country_code,
-    e164,
-    hashed_email,
-    normal_name,
-    sha256,
-)
+from accord.connectors.hashing import country_code, e164, hashed_email, sha256
 from accord.connectors.meta_ads.client import PER_CALL, SCHEMA, MetaAdsClient
 from accord.connectors.meta_ads.config import MetaAdsDestinationConfig
 from accord.connectors.secrets import resolve_secret
@@ -104,11 +98,16 @@ def user_key(fields: dict[str, object]) -> str | None:
     phone = e164(str(fields["phone"])) if fields.get("phone") else None
     if not email and not phone:
         return None
-    names = [normal_name(str(fields.get(f) or "")) for f in ("first_name", "last_name")]
+    names = [_name(str(fields.get(f) or "")) for f in ("first_name", "last_name")]
     country = country_code(str(fields.get("country") or ""))
     values = [email, sha256(phone[1:]) if phone else "", *(sha256(n) if n else "" for n in names),
-              sha256(country) if country else ""]
+              sha256(country.lower()) if country else ""]
     return "|".join(values)
+
+
+def _name(name: str) -> str:
+    """A first or last name as Meta matches it: lower case, its letters alone (accented ones kept)."""
+    return "".join(ch for ch in name.strip().lower() if ch.isalpha())
 
 
 def user_row(key: str) -> list[str]:
