@@ -11,6 +11,7 @@ from accord.activation.destination import Member
 from accord.audiences.memberships import active_sql
 from accord.governance.consent import COLUMNS as CONSENT_COLUMNS
 from accord.identity.nodes import salesforce_orgs, values_sql
+from accord.lake.custom_fields import PROFILE_TABLES
 from accord.lake.sql import ident
 from accord.lake.store import Lake
 
@@ -63,10 +64,6 @@ def known_audiences(lake: Lake, names: list[str]) -> list[str]:
     return [n for n in names if n in known]
 
 
-PROFILE_TABLES = {"person": ("person_profile", "person_id"), "account": ("account_profile", "account_id")}
-"""Each kind of profile's table and its id column."""
-
-
 @dataclass
 class Wanted:
     """Who should be at a destination now."""
@@ -91,7 +88,7 @@ def current_members(lake: Lake, audience: str, fields: list[str], live: LiveMemb
     `Wanted.awaited`). `only` limits the answer to some profiles.
     """
     kind = audience_kind(lake, audience)
-    table = PROFILE_TABLES[kind][0]
+    table = PROFILE_TABLES[kind]
     columns = {r[0] for r in lake.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
     wanted = [f for f in dict.fromkeys([*fields, *CONSENT_COLUMNS]) if f in columns or not columns]
@@ -116,7 +113,7 @@ def _profile_rows(lake: Lake, audience: str, kind: str, wanted: list[str], among
                   only: set[str] | None, identities: tuple[str, ...], org: str | None) -> list[tuple[Any, ...]]:
     """The members' profile rows (of people or accounts: `kind`), with their values in `identities`: the `among`
     ones, else the lake's recorded members (of `only`, when given)."""
-    table, key = PROFILE_TABLES[kind]
+    table, key = PROFILE_TABLES[kind], f"{kind}_id"
     if among is None:
         membership = f"({active_sql()}" + (" AND list_contains(?, profile_id)" if only is not None else "") + ")"
         params: list[object] = [audience, *([sorted(only)] if only is not None else [])]

@@ -124,7 +124,8 @@ class SalesforceDestinationConfig(SalesforceConnection, DestinationBase):
     timeout_seconds: float = Field(default=60.0, gt=0, description="Per request.")
 
     def minds_kinds(self) -> bool:
-        return True
+        """Only an audience without a checkbox can be refused (were it of accounts)."""
+        return any(audience not in self.checkbox_fields for audience in self.audiences)
 
     def refuse_kinds(self, kinds: Mapping[str, str]) -> None:
         """Besides what every destination refuses: an account audience with no checkbox to carry it (a campaign's

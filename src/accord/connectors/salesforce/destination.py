@@ -46,11 +46,13 @@ class SalesforceDestination:
     def check(self) -> dict[str, int]:
         """The org answers; each audience's campaign or checkbox exists (or its campaign will be made)."""
         counts = {"campaigns found": 0, "campaigns to create": 0, "checkbox fields": 0}
+        described = {s: set(self.client.describe(s)) for s in ("Contact", "Lead", "Account")} \
+            if self.config.checkbox_fields else {}  # each object asked once, however many checkboxes
         for audience in self.config.audiences:
             field = self.config.checkbox_fields.get(audience)
             if field:
                 # Without the audience's kind here: the field on both Contact and Lead (people), or on Account.
-                lacking = [s for s in ("Contact", "Lead", "Account") if field not in self.client.describe(s)]
+                lacking = [s for s, fields in described.items() if field not in fields]
                 if "Account" in lacking and lacking != ["Account"]:
                     raise DeliveryError(f"Salesforce has no field {field!r} on {' or '.join(lacking[:-1])} (audience "
                                         f"{audience!r}); add the checkbox to Contact and Lead (a person audience) "
