@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from accord.cli import app
 from accord.lake.store import Lake
 from accord.sources.message_archive import load_archive
+from accord.sources.snowplow import NIL_ID
 from accord.workspace import Workspace
 
 INSTANCE = "acme-app"
@@ -250,6 +251,19 @@ def test_snowplow_enriched_events_load_as_the_tracker_sent_them(tmp_path: Path) 
         assert reasons == [
             "invalid_message: line 6: 10 tab-separated fields, not the 131 of an enriched Snowplow event",
             "invalid_message: line 7: derived_tstamp 'soon' is no time"]
+
+
+def test_snowplow_events_of_anonymous_tracking_are_kept_by_session(tmp_path: Path) -> None:
+    """With anonymous tracking an enriched event has no domain user id and the nil network user id: it is its
+    session's (one anonymous visitor for every such event, or a quarantined event, lost what it said)."""
+    (tmp_path / "enriched.tsv").write_bytes(b"".join(tsv(enriched(
+        event="page_view", event_id=f"a-{n}", domain_sessionid=session, network_userid=NIL_ID,
+        derived_tstamp="2026-10-05 09:00:00.000", page_url="https://acme.com/"))
+        for n, session in ((1, "s-1"), (2, "s-2"))))
+    with Lake(tmp_path / "lake.duckdb", migrate=True) as lake:
+        load_archive(lake, [tmp_path / "enriched.tsv"], INSTANCE, {}, shape="snowplow")
+        assert [e[5] for e in snowplow_loaded(lake)] == ["s-1", "s-2"]
+        assert lake.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
 
 
 def test_snowplow_events_extracted_from_a_warehouse_load_as_the_stream_does(tmp_path: Path) -> None:

@@ -34,6 +34,8 @@ FIELDS = (
 """The enriched event's fields, in the order its TSV holds them (the TSV has no header)."""
 STRUCTURED = ("se_category", "se_action", "se_label", "se_property", "se_value")
 """A structured event's own fields, kept as its properties."""
+NIL_ID = "00000000-0000-0000-0000-000000000000"
+"""The network user id a collector writes when the tracker asks for anonymous tracking: no one's."""
 CAMPAIGN = {"medium": "mkt_medium", "source": "mkt_source", "term": "mkt_term", "content": "mkt_content",
             "name": "mkt_campaign"}
 
@@ -52,8 +54,8 @@ def enriched_fields(line: bytes) -> dict[str, Any]:
 def snowplow_message(row: dict[str, Any]) -> dict[str, Any]:
     """The message an enriched event stands for: `page_view` a page, any other event (a self-describing event by its
     `event_name`, a structured one by its category and action, `page_ping`, a transaction) a track; `user_id` its
-    userId and `domain_userid` (or `network_userid`) its anonymousId, `event_id` its messageId and
-    `derived_tstamp` (the tracker's time with its clock's skew taken out; else `collector_tstamp`) its time."""
+    userId and its visitor (`_visitor`) its anonymousId, `event_id` its messageId and `derived_tstamp` (the
+    tracker's time with its clock's skew taken out; else `collector_tstamp`) its time."""
     kind = event_name(row, "event")
     context: dict[str, Any] = {}
     if page := {key: row[f] for key, f in (("url", "page_url"), ("title", "page_title"),
@@ -71,12 +73,19 @@ def snowplow_message(row: dict[str, Any]) -> dict[str, Any]:
     at = utc_instant(row.get("derived_tstamp") or row.get("collector_tstamp"), "derived_tstamp")
     message: dict[str, Any] = {
         "messageId": row.get("event_id"), "timestamp": at.isoformat(),
-        "userId": row.get("user_id"), "anonymousId": row.get("domain_userid") or row.get("network_userid"),
+        "userId": row.get("user_id"), "anonymousId": _visitor(row),
         "properties": properties, "context": context,
     }
     if kind == "page_view":
         return {**message, "type": "page"}
     return {**message, "type": "track", "event": _name(kind, row)}
+
+
+def _visitor(row: dict[str, Any]) -> str | None:
+    """Who sent an event unsigned: its domain user id, else its network user id; with anonymous tracking (neither,
+    or the nil id), its session."""
+    network = row.get("network_userid") if row.get("network_userid") != NIL_ID else None
+    return row.get("domain_userid") or network or row.get("domain_sessionid")
 
 
 def _name(kind: str, row: dict[str, Any]) -> str:

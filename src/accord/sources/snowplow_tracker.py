@@ -26,8 +26,8 @@ EVENTS = {"pv": "page_view", "pp": "page_ping", "se": "struct", "ue": "unstruct"
           "ti": "transaction_item"}
 """The tracker's event codes (`e`) and the enriched event each becomes."""
 FIELDS = {"eid": "event_id", "uid": "user_id", "duid": "domain_userid", "nuid": "network_userid",
-          "tnuid": "network_userid", "url": "page_url", "page": "page_title", "refr": "page_referrer",
-          "ua": "useragent", "se_ca": "se_category", "se_ac": "se_action", "se_la": "se_label",
+          "tnuid": "network_userid", "sid": "domain_sessionid", "url": "page_url", "page": "page_title",
+          "refr": "page_referrer", "ua": "useragent", "se_ca": "se_category", "se_ac": "se_action", "se_la": "se_label",
           "se_pr": "se_property", "se_va": "se_value"}
 """Tracker parameters and the enriched fields they fill."""
 CAMPAIGN = {"utm_medium": "mkt_medium", "utm_source": "mkt_source", "utm_term": "mkt_term",
@@ -81,8 +81,6 @@ def _message(event: dict[str, Any], received: datetime) -> dict[str, Any]:
     for param, field in FIELDS.items():
         if event.get(param) not in (None, ""):
             row.setdefault(field, str(event[param]))
-    if not any(row.get(f) for f in ("user_id", "domain_userid", "network_userid")) and event.get("sid"):
-        row["domain_userid"] = str(event["sid"])  # anonymous tracking keeps the session alone
     if code == "ue":
         unstruct = _self_describing(event, "ue_pr", "ue_px")
         row["unstruct_event"] = unstruct
