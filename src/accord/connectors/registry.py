@@ -14,8 +14,8 @@ from pydantic import BaseModel
 
 from accord.plugins import registered
 
-BUILT_IN = ("marketo", "salesforce", "hubspot", "amplitude", "mixpanel", "file", "webhook", "linkedin", "google_ads",
-            "meta_ads")
+BUILT_IN = ("marketo", "salesforce", "hubspot", "dynamics", "amplitude", "mixpanel", "file", "webhook", "linkedin",
+            "google_ads", "meta_ads")
 ENTRY_POINTS = "accord.connectors"
 
 

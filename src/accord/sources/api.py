@@ -1,11 +1,11 @@
 """What API sources share: their settings' common part, the report of a backfill or sync, API records turned
-into one raw chunk, and which fields to ask a system for."""
+into one raw chunk, pages gathered into batches, and which fields to ask a system for."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from time import monotonic
 from typing import Any
@@ -120,3 +120,18 @@ def fields_present(wanted: Iterable[str], available: Iterable[str]) -> list[str]
     column whatever its case, where an exact comparison would leave the field unread without a word."""
     spelled = {name.lower(): name for name in available}
     return list(dict.fromkeys(spelled[f.lower()] for f in wanted if f.lower() in spelled))
+
+
+def page_batches(pages: Iterable[tuple[list[dict[str, Any]], str | None]],
+                 size: int) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
+    """Pages gathered into batches of at least `size` records (the last one smaller), each with the cursor that
+    follows its last page: a batch costs the store the same whether it holds a hundred records or thousands."""
+    held: list[dict[str, Any]] = []
+    following: str | None = None
+    for records, following in pages:
+        held.extend(records)
+        if len(held) >= size:
+            yield held, following
+            held = []
+    if held:
+        yield held, following

@@ -1,5 +1,6 @@
-"""Deletions a source's change feed no longer shows, found by comparing the ids it holds with the records Accord
-holds, guarded against a comparison that sees too little (a lost permission is not a mass deletion)."""
+"""Which of a source's records Accord holds; and deletions a source's change feed no longer shows, found by comparing
+the ids it holds with those, guarded against a comparison that sees too little (a lost permission is not a mass
+deletion)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from datetime import datetime, timezone
 
 from accord.connectors.errors import ConnectorError
 from accord.ingest.records import ingest_records
-from accord.lake.store import Lake
+from accord.lake.sql import literal
+from accord.lake.store import Lake, current_where
 from accord.sources.api import records_digest
 
 
@@ -24,6 +26,18 @@ class Holder:
     source_type: str
     instance: str
     source_name: str
+
+
+def held_ids(lake: Lake, entity: str, ids: list[str], holder: Holder, by: str = "source_id") -> set[str]:
+    """The source ids of the holder's current records of `entity` whose `by` (SQL over a record) is among `ids`:
+    filtered before the versions are ranked, as a page asks about a few thousand records of millions."""
+    if not ids:
+        return set()
+    keys = f"SELECT * FROM (VALUES {', '.join(f'({literal(i)})' for i in ids)})"
+    rows = lake.execute(f"SELECT source_id FROM {current_where(entity, by, keys)} "
+                        "WHERE source_type = ? AND source_instance_id = ?",
+                        [holder.source_type, holder.instance]).fetchall()
+    return {str(r[0]) for r in rows}
 
 
 def missing(held: Collection[str], present: set[str], max_share: float, what: str) -> list[str]:

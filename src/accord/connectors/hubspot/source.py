@@ -3,7 +3,7 @@ since (by their last-modified property), and reads the archived ones; every page
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -14,12 +14,18 @@ from accord.connectors.hubspot.client import SEARCH_WINDOW, HubSpotClient, Link
 from accord.connectors.hubspot.config import HubSpotSourceConfig
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.mapping import Mapping
-from accord.lake.sql import literal
-from accord.lake.store import Lake, current_where
+from accord.lake.store import Lake
 from accord.model.schema import STANDARD, Schema
 from accord.model.times import EPOCH, parse_instant
-from accord.sources.api import Progress, SyncReport, fields_present, records_chunk
+from accord.sources.api import (
+    Progress,
+    SyncReport,
+    fields_present,
+    page_batches,
+    records_chunk,
+)
 from accord.sources.mappings import resolve_mapping
+from accord.sources.reconcile import Holder, held_ids
 from accord.sources.state import SourceState
 
 SOURCE_TYPE = "HubSpot"
@@ -71,6 +77,7 @@ class HubSpotSource:
                                schema=schema) for o in config.objects}
         self.relations = {a.mapping: resolve_mapping(a.mapping, schema=schema)
                           for o in config.objects for a in OBJECTS[o].associated if a.mapping}
+        self._holder = Holder(SOURCE_TYPE, config.portal_id, f"hubspot:{config.name}")
         self._properties: dict[str, list[str]] = {}
         self._labels: dict[str, dict[str, dict[str, str]]] = {}
 
@@ -127,7 +134,7 @@ class HubSpotSource:
             if state.get(stream, "started") is None:
                 state.put(stream, "started", (datetime.now(timezone.utc) - CLOCK_SKEW).isoformat())
             pages = self._pages(object_type, state.get(stream, "after"))
-            for records, following in _batches(pages, self.config.records_per_batch):
+            for records, following in page_batches(pages, self.config.records_per_batch):
                 self._load(lake, object_type, records, report, progress)
                 if following is not None:
                     state.put(stream, "after", following)
@@ -148,7 +155,7 @@ class HubSpotSource:
         for object_type in self.config.objects:
             since = parse_instant(state.get(f"sync.{object_type}", "since") or "1970-01-01T00:00:00+00:00")
             latest = since
-            for records, _ in _batches(((page, None) for page in self._changed(object_type, since)),
+            for records, _ in page_batches(((page, None) for page in self._changed(object_type, since)),
                                        self.config.records_per_batch):
                 self._load(lake, object_type, records, report, progress)
                 latest = max(latest, *(self._stamp(object_type, r) for r in records))
@@ -204,8 +211,8 @@ class HubSpotSource:
         """The archived records of the object that Accord holds undeleted, loaded as deleted; returns how many."""
         entity = self.mappings[object_type].entity
         deleted = 0
-        for records, _ in _batches(self._pages(object_type, None, archived=True), self.config.records_per_batch):
-            held = self._held(lake, entity, [str(r.get("id")) for r in records])
+        for records, _ in page_batches(self._pages(object_type, None, archived=True), self.config.records_per_batch):
+            held = held_ids(lake, entity, [str(r.get("id")) for r in records], self._holder)
             deleted += self._load(lake, object_type, [r for r in records if str(r.get("id")) in held], report,
                                   progress, relations=False)
         return deleted
@@ -219,17 +226,6 @@ class HubSpotSource:
             if page.after is None:
                 return
             after = page.after
-
-    def _held(self, lake: Lake, entity: str, ids: list[str], by: str = "source_id") -> set[str]:
-        """The source ids of this portal's current records of `entity` whose `by` (SQL over a record) is among
-        `ids`: filtered before the versions are ranked, as a page asks about a hundred records of millions."""
-        if not ids:
-            return set()
-        keys = f"SELECT * FROM (VALUES {', '.join(f'({literal(i)})' for i in ids)})"
-        rows = lake.execute(f"SELECT source_id FROM {current_where(entity, by, keys)} "
-                            "WHERE source_type = ? AND source_instance_id = ?",
-                            [SOURCE_TYPE, self.config.portal_id]).fetchall()
-        return {str(r[0]) for r in rows}
 
     # Loading ------------------------------------------------------------------------------------------------
     def _load(self, lake: Lake, object_type: str, records: list[dict[str, Any]], report: SyncReport,
@@ -271,7 +267,7 @@ class HubSpotSource:
                     "labels": ";".join(labels) or None, "is_primary": link.primary, "updatedAt": row["updatedAt"],
                     "archived": False}
         entity = self.relations[str(associated.mapping)].entity
-        held = self._held(lake, entity, [row["id"] for row in rows], by="split_part(source_id, '-', 1)")
+        held = held_ids(lake, entity, [row["id"] for row in rows], self._holder, by="split_part(source_id, '-', 1)")
         updated = {row["id"]: row["updatedAt"] for row in rows}
         for source_id in sorted(held):
             if source_id not in out:
@@ -290,21 +286,6 @@ class HubSpotSource:
         report.calls = self.client.calls - report._first_call
         report.seconds = monotonic() - report._started
         return report
-
-
-def _batches(pages: Iterable[tuple[list[dict[str, Any]], str | None]],
-             size: int) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
-    """Pages gathered into batches of at least `size` records (the last one smaller), each with the cursor that
-    follows its last page: a batch costs the store the same whether it holds a hundred records or thousands."""
-    held: list[dict[str, Any]] = []
-    following: str | None = None
-    for records, following in pages:
-        held.extend(records)
-        if len(held) >= size:
-            yield held, following
-            held = []
-    if held:
-        yield held, following
 
 
 def _row(record: dict[str, Any], labels: dict[str, dict[str, str]]) -> dict[str, Any]:
