@@ -202,3 +202,27 @@ def test_a_link_outside_the_environment_is_not_followed() -> None:
                             "72f988bf-86f1-41af-91ab-2d7cd011db47", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "s")
     with pytest.raises(ConnectorError, match="outside https://contoso.crm.dynamics.com/api/data/v9.2/: not followed"):
         client.follow("https://evil.example/api/data/v9.2/accounts?$skiptoken=1", "the records of accounts", 10)
+
+
+def test_contacts_exported_to_excel_from_a_dynamics_view_load_through_the_shipped_mapping(tmp_path: Path) -> None:
+    """Dynamics' export of a view: display names, its own `(Do Not Modify)` columns beside a `Modified On` shown in
+    the user's locale; `accord mappings check` finds the mapping, and the rows load as the API's would."""
+    export = tmp_path / "My Active Contacts.csv"
+    export.write_text(
+        "(Do Not Modify) Contact,(Do Not Modify) Row Checksum,(Do Not Modify) Modified On,Full Name,First Name,"
+        "Last Name,Email,Account Name,Business Phone,Job Title,Created On,Modified On\n"
+        f"{ANN},kXq9w==,2026-11-30T10:12:00,Ann Lee,Ann,Lee, Ann@Acme.com ,Acme Corp,+1 415 555 0132,CTO,"
+        "11/2/2026 10:00 AM,11/30/2026 10:12 AM\n"
+        f"{BOB},aZ8d==,2026-11-29T09:00:00,Bob Ray,Bob,Ray,bob@globex.io,Globex,,,11/3/2026 9:00 AM,"
+        "11/29/2026 9:00 AM\n")
+    ws = tmp_path / "ws"
+    assert CliRunner().invoke(app, ["init", str(ws)]).exit_code == 0
+    checked = CliRunner().invoke(app, ["mappings", "check", str(export)])
+    assert "best fit: dynamics/contact" in checked.output, checked.output
+    loaded = CliRunner().invoke(app, ["ingest", "files", str(export), "--mapping", "dynamics/contact", "-w", str(ws),
+                                      "--date-format", "%m/%d/%Y %I:%M %p"])
+    assert loaded.exit_code == 0 and "quarantined" not in loaded.output, loaded.output
+    assert rows(ws, "SELECT source_id, email, job_title, created_at::DATE::VARCHAR, "
+                    "source_updated_at::VARCHAR FROM person_current ORDER BY 2") == [
+        (ANN, "ann@acme.com", "CTO", "2026-11-02", "2026-11-30 10:12:00+00"),
+        (BOB, "bob@globex.io", None, "2026-11-03", "2026-11-29 09:00:00+00")]
