@@ -226,3 +226,67 @@ def test_contacts_exported_to_excel_from_a_dynamics_view_load_through_the_shippe
                     "source_updated_at::VARCHAR FROM person_current ORDER BY 2") == [
         (ANN, "ann@acme.com", "CTO", "2026-11-02", "2026-11-30 10:12:00+00"),
         (BOB, "bob@globex.io", None, "2026-11-03", "2026-11-29 09:00:00+00")]
+
+
+def delivering(server: DynamicsServer, ws: Path, audiences: dict[str, str], **settings: object) -> None:
+    """The workspace sends these audiences (name → text) to the environment as destination `lists`."""
+    config = yaml.safe_load((ws / "accord.yaml").read_text())
+    config["destinations"] = [{"type": "dynamics", "name": "lists", "url": server.endpoint,
+                               "login_url": server.endpoint, "organization_id": server.organization_id,
+                               "tenant_id": server.tenant_id, "client_id": server.client_id,
+                               "client_secret": "file:crm.secret", "audiences": list(audiences), **settings}]
+    (ws / "accord.yaml").write_text(yaml.safe_dump(config))
+    for n, text in enumerate(audiences.values()):
+        (ws / "audiences" / f"{n}.aud").write_text(text)
+
+
+def run_then_deliver(ws: Path) -> str:
+    for command in (["run"], ["deliveries", "run", "-d", "lists"]):
+        done = CliRunner().invoke(app, [*command, "-w", str(ws)])
+        assert done.exit_code == 0, done.output
+    return " ".join(done.output.split())
+
+
+def list_of(server: DynamicsServer, name: str) -> dict:
+    [held] = [held for held in server.lists.values() if held["name"].endswith(f" · {name}")]
+    return held
+
+
+def test_audiences_reach_marketing_lists_of_existing_contacts_and_accounts(environment) -> None:
+    """Dynamics (and another system's person) → profiles → audiences → static marketing lists: a contact read from
+    the environment goes by its own id, one from elsewhere by its e-mail; a lead is no contact; an account by its own
+    id; someone leaving the audience leaves the list; nothing is ever created."""
+    server, ws = environment
+    server.put("contact", ANN, ago(100), donotbulkemail=False)  # else she is kept off lists for e-mail
+    delivering(server, ws, {
+        "Acme people": 'audience "Acme people" of person\nwhere email ends with "@acme.com"\n',
+        "Prospects": 'audience "Prospects" of account\nwhere account_type = "Prospect"\n'})
+    sync(ws)
+    from accord.ingest.records import ingest_records
+    with Workspace.load(ws).lake() as lake:  # a Marketo lead of Cy, whom Dynamics has but Accord has not read
+        ingest_records(lake, "person", [{"source_id": "9", "email": "cy@acme.com"}], source_type="Marketo",
+                       source_instance_id="123-ABC-456", source_name="mkto", fingerprint="mkto-cy")
+    server.put("contact", CY, NOW, emailaddress1="Cy@Acme.com")
+    said = run_then_deliver(ws)
+    assert "Acme people: 2 activated" in said and "Prospects: 1 activated" in said, said
+    assert list_of(server, "Acme people")["members"] == {ANN, CY}
+    assert (list_of(server, "Prospects")["table"], list_of(server, "Prospects")["members"]) == ("account", {ACME})
+    assert len(server.records["contact"]) == 3 and len(server.lists) == 2, "nothing created but the lists"
+
+    server.put("contact", ANN, NOW, emailaddress1="ann@acme.example")
+    sync(ws)
+    said = run_then_deliver(ws)
+    assert "1 removed" in said, said
+    assert list_of(server, "Acme people")["members"] == {CY}
+    again = CliRunner().invoke(app, ["deliveries", "run", "-d", "lists", "-w", str(ws)])
+    assert "0 activated, 0 removed, 0 updated" in " ".join(again.output.split())
+
+
+def test_a_person_audience_can_go_to_a_list_of_leads(environment) -> None:
+    server, ws = environment
+    delivering(server, ws, {"Everyone": 'audience "Everyone" of person\nwhere email contains "@"\n'},
+               people_as="leads")
+    sync(ws)
+    said = run_then_deliver(ws)
+    assert "1 activated" in said and "no_matching_lead" in said, said
+    assert (list_of(server, "Everyone")["table"], list_of(server, "Everyone")["members"]) == ("lead", {LEAD})

@@ -4,10 +4,12 @@ for an audience now, and the faults the system can answer with (in the system's 
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from accord.connectors.dynamics.server import DynamicsServer
 from accord.connectors.google_ads.server import GoogleAdsServer
 from accord.connectors.hashing import hashed_email, normal_email
 from accord.connectors.hashing import sha256 as google_sha256
@@ -397,6 +399,52 @@ class HubSpotHarness(HttpFaults):
         return sum(1 for times in self.server.added.values() if times > 1)
 
 
+class DynamicsHarness(HttpFaults):
+    """An environment holding an active contact per e-mail of the world's Marketo leads."""
+
+    faults = frozenset({"rate limited", "server error", "timeout"})
+
+    def __init__(self, tiny_world: Path) -> None:
+        self.server = DynamicsServer()
+        leads = MarketoData.from_folder(tiny_world / "marketo").leads
+        for lead, email in zip(leads["id"].to_pylist(), leads["email"].to_pylist()):
+            if email and str(email).lower() not in self._by_email():
+                self.server.put("contact", str(uuid.uuid5(uuid.NAMESPACE_URL, f"lead:{lead}")),
+                                datetime(2026, 1, 5, tzinfo=timezone.utc), emailaddress1=str(email).lower())
+        self.server.start()
+        self.secrets = {"CONFORMANCE_DYNAMICS_SECRET": self.server.secret}
+
+    def _by_email(self) -> dict[str, str]:
+        return {str(r.get("emailaddress1")): i for i, r in self.server.records["contact"].items()}
+
+    def settings(self, root: Path) -> dict[str, Any]:
+        server = self.server
+        return {"type": "dynamics", "url": server.endpoint, "login_url": server.endpoint,
+                "organization_id": server.organization_id, "tenant_id": server.tenant_id,
+                "client_id": server.client_id, "client_secret": "env:CONFORMANCE_DYNAMICS_SECRET",
+                "timeout_seconds": 0.3, **RETRY}
+
+    def held(self, root: Path, workspace_name: str) -> set[str]:
+        """Contact ids on the audience's marketing list."""
+        return {i for held in self.server.lists.values() if held["name"] == f"{workspace_name} · {AUDIENCE}"
+                for i in held["members"]}
+
+    def expected(self, lake: Lake, members: list[tuple[str, str]]) -> set[str]:
+        """The contact with each member's e-mail; never a contact created."""
+        by_email = self._by_email()
+        return {by_email[email.lower()] for _, email in members if email.lower() in by_email}
+
+    def refuse(self, lake: Lake, member: tuple[str, str]) -> set[str]:
+        """Its contact is deleted after Accord finds it: adding it is answered `Does Not Exist`."""
+        contacts = self.expected(lake, [member])
+        self.server.vanished |= contacts
+        return contacts
+
+    def resent(self) -> int:
+        """Contacts added to a list more than once."""
+        return sum(1 for times in self.server.added.values() if times > 1)
+
+
 class MetaAdsHarness(HttpFaults):
     # Meta refuses a busy account with HTTP 400 and code 17, and says a brief outage with HTTP 500 and code 2.
     faults = frozenset({"rate limited", "server error", "timeout"})
@@ -429,7 +477,8 @@ def harness_for(kind: str, tiny_world: Path) -> Harness:
     """The harness of a registered destination type; a type without one fails the suite, by design."""
     made = {"marketo": lambda: MarketoHarness(tiny_world), "webhook": WebhookHarness, "file": FileHarness,
             "linkedin": LinkedInHarness, "google_ads": GoogleAdsHarness,
-            "salesforce": lambda: SalesforceHarness(tiny_world), "hubspot": lambda: HubSpotHarness(tiny_world), "meta_ads": MetaAdsHarness}
+            "salesforce": lambda: SalesforceHarness(tiny_world), "hubspot": lambda: HubSpotHarness(tiny_world), "meta_ads": MetaAdsHarness,
+            "dynamics": lambda: DynamicsHarness(tiny_world)}
     if kind not in made:
         raise LookupError(f"destination type {kind!r} is registered but has no conformance harness in "
                           "tests/destinations/harnesses.py")

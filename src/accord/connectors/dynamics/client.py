@@ -1,7 +1,8 @@
 """Dataverse's Web API (OData v4) signed in as an app registration (Microsoft Entra ID's client credentials): the
 organisation signed in to, a table's columns, its records page by page with change tracking (`@odata.nextLink`,
-then `@odata.deltaLink`). 429, 5xx and timeouts are asked again (after Retry-After, else with backoff); an expired
-token is renewed once; any other refusal is one `ConnectorError` naming what to change."""
+then `@odata.deltaLink`), active records found by a column's values, and static marketing lists (found by name,
+made, members added, removed and read). 429, 5xx and timeouts are asked again (after Retry-After, else with
+backoff); an expired token is renewed once; any other refusal is one `ConnectorError` naming what to change."""
 
 from __future__ import annotations
 
@@ -23,6 +24,14 @@ TARGET = "Microsoft.Dynamics.CRM.lookuplogicalname"
 """The annotation naming the table a lookup's value is a record of."""
 RENEW_BEFORE = 120.0
 """Seconds before a token expires that a new one is asked for."""
+VALUES_PER_QUERY = 50
+"""Values one query asks for (`Microsoft.Dynamics.CRM.In`): a request's address stays far below Dataverse's limit."""
+LIST_OF = {"account": 1, "contact": 2, "lead": 4}
+"""A marketing list's member type (`createdfromcode`) by the table its members are of."""
+MEMBERS_OF = {"account": "listaccount_association", "contact": "listcontact_association",
+              "lead": "listlead_association"}
+"""The relationship from a list to its members of each table."""
+SETS = {"account": "accounts", "contact": "contacts", "lead": "leads"}
 
 
 @dataclass
@@ -104,6 +113,60 @@ class DynamicsClient:
                                  "not followed")
         return self._page(link, what, size)
 
+    def active(self, table: str, column: str, values: list[str]) -> dict[str, list[str]]:
+        """The ids of the active records of `table` (`contact`) whose `column` holds each value (compared
+        lower-cased); a value no such record holds is left out."""
+        key, out = f"{table}id", {}
+        for start in range(0, len(values), VALUES_PER_QUERY):
+            chunk = ",".join(_quoted(v) for v in values[start:start + VALUES_PER_QUERY])
+            params = {"$select": ",".join(dict.fromkeys([key, column])), "$filter":
+                      f"Microsoft.Dynamics.CRM.In(PropertyName='{column}',PropertyValues=[{chunk}]) and statecode eq 0"}
+            page = self._page(self.api + SETS[table], f"{table} records by {column}", 5000, params)
+            while True:
+                for record in page.records:
+                    out.setdefault(str(record.get(column) or "").strip().lower(), []).append(str(record[key]))
+                if page.next_link is None:
+                    break
+                page = self.follow(page.next_link, f"{table} records by {column}", 5000)
+        return out
+
+    def list_id(self, name: str, table: str) -> str | None:
+        """The id of the static marketing list of `table`'s records called `name`, or None when there is none."""
+        body = self._get("lists", f"the list {name!r}", params={
+            "$select": "listid", "$filter": f"listname eq {_quoted(name)} and type eq false and createdfromcode eq "
+                                            f"{LIST_OF[table]}"})
+        found = [r for r in body.get("value") or [] if isinstance(r, dict) and r.get("listid")]
+        return str(found[0]["listid"]) if found else None
+
+    def create_list(self, name: str, table: str) -> str:
+        """A new static marketing list of `table`'s records called `name`; its id."""
+        response = self._send("POST", self.api + "lists", f"a new list {name!r}", json={
+            "listname": name, "type": False, "createdfromcode": LIST_OF[table]})
+        made = response.headers.get("OData-EntityId", "")
+        if "(" not in made:
+            raise ConnectorError(f"Dynamics made the list {name!r} but did not say its id (OData-EntityId)")
+        return made.rpartition("(")[2].rstrip(")")
+
+    def add_members(self, list_id: str, table: str, ids: list[str]) -> None:
+        """Add records to a list (one already on it stays once)."""
+        members = [{"@odata.type": f"Microsoft.Dynamics.CRM.{table}", f"{table}id": i} for i in ids]
+        self._send("POST", self.api + "AddListMembersList", f"adding to list {list_id}", json={
+            "List": {"@odata.type": "Microsoft.Dynamics.CRM.list", "listid": list_id}, "Members": members})
+
+    def remove_member(self, list_id: str, record_id: str) -> None:
+        self._send("POST", f"{self.api}lists({list_id})/Microsoft.Dynamics.CRM.RemoveMemberList",
+                   f"removing from list {list_id}", json={"EntityId": record_id})
+
+    def list_members(self, list_id: str, table: str) -> set[str]:
+        """The ids of every record on the list."""
+        key, what = f"{table}id", f"the members of list {list_id}"
+        page = self._page(f"{self.api}lists({list_id})/{MEMBERS_OF[table]}", what, 5000, {"$select": key})
+        members = {str(r.get(key)) for r in page.records}
+        while page.next_link is not None:
+            page = self.follow(page.next_link, what, 5000)
+            members |= {str(r.get(key)) for r in page.records}
+        return members
+
     def _page(self, url: str, what: str, size: int, params: dict[str, str] | None = None) -> Page:
         # Every page of a tracked read asks for tracking again: a page is then read alike whether it follows the
         # one before in this run or resumes a killed backfill.
@@ -116,6 +179,9 @@ class DynamicsClient:
         return self._call("GET", self.api + path, what, params=params)
 
     def _call(self, method: str, url: str, what: str, **options: Any) -> dict[str, Any]:
+        return json_object("Dynamics", what, self._send(method, url, what, **options))
+
+    def _send(self, method: str, url: str, what: str, **options: Any) -> httpx.Response:
         renewed = False
         attempt = 0
         while True:
@@ -142,7 +208,7 @@ class DynamicsClient:
                 continue
             except httpx.HTTPError as err:
                 raise ConnectorError(f"Dynamics failed on {what}: {err}") from None
-            return json_object("Dynamics", what, response)
+            return response
 
     def _bearer(self) -> str:
         """A token for the environment, asked of Microsoft Entra ID when there is none or it is about to expire."""
@@ -158,6 +224,14 @@ class DynamicsClient:
                 raise ConnectorError(f"Microsoft Entra ID answered no access_token for {what}: {gist(response.text)}")
             self._token = (token, time.monotonic() + float(body.get("expires_in") or 3600))
             return token
+
+
+class Refused(ConnectorError):
+    """Dynamics refused a call (400, 404): `said` is its message, which names a record that does not exist."""
+
+    def __init__(self, message: str, said: str) -> None:
+        super().__init__(message)
+        self.said = said
 
 
 class _Expired(Exception):
@@ -183,8 +257,9 @@ def _accepted(response: httpx.Response, what: str) -> httpx.Response:
     if response.status_code == 403:
         raise ConnectorError(f"Dynamics refused {what} (HTTP 403: {_message(response)}): give the application user "
                              "a security role that reads the table")
-    if response.status_code == 400:
-        raise ConnectorError(f"Dynamics refused {what} (HTTP 400: {_message(response)})")
+    if response.status_code in (400, 404):
+        raise Refused(f"Dynamics refused {what} (HTTP {response.status_code}: {_message(response)})",
+                      _message(response))
     return response
 
 
@@ -195,6 +270,11 @@ def _message(response: httpx.Response) -> str:
         return gist(str(error.get("message") or response.text))
     except (ValueError, AttributeError):
         return gist(response.text)
+
+
+def _quoted(value: str) -> str:
+    """A text as an OData literal."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _text(value: Any) -> str | None:

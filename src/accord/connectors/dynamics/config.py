@@ -1,13 +1,15 @@
 """Dynamics 365 settings as accord.yaml states them: the environment, the app registration that signs in (its
-secret by reference), what the source reads."""
+secret by reference), shared by the source and the destination; what the source reads; which lists the destination
+keeps."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from accord.activation.destination import DestinationBase
 from accord.connectors.secrets import SecretRef, resolve_secret
 from accord.sources.api import SourceBase
 
@@ -52,14 +54,14 @@ class DynamicsConnection(BaseModel):
             raise ValueError(f"expected an https:// URL, not {value[:60]!r}")
         return value.rstrip("/")
 
-    def client(self, root: Path, timeout: float = 60.0, retries: int = 5) -> DynamicsClient:
+    def client(self, root: Path, timeout: float = 60.0, retries: int = 5, concurrent: int = 1) -> DynamicsClient:
         """A client for the environment, its secret read (relative to the workspace `root`)."""
         from accord.connectors.dynamics.client import DynamicsClient
         from accord.connectors.pacing import Pacer
 
         return DynamicsClient(self.url, self.api_version, self.login_url, self.tenant_id, self.client_id,
                               resolve_secret(self.client_secret, root), timeout=timeout, retries=retries,
-                              pacer=Pacer(self.calls_per_five_minutes, 300.0, 1))
+                              pacer=Pacer(self.calls_per_five_minutes, 300.0, concurrent))
 
 
 class DynamicsSourceConfig(DynamicsConnection, SourceBase):
@@ -87,6 +89,23 @@ class DynamicsSourceConfig(DynamicsConnection, SourceBase):
     @property
     def instance_id(self) -> str:
         return self.organization_id
+
+
+class DynamicsDestinationConfig(DynamicsConnection, DestinationBase):
+    """Person audiences as static marketing lists of contacts (or of leads), account audiences as lists of accounts:
+    existing active records only, never a new one."""
+
+    type: Literal["dynamics"] = "dynamics"
+    actions: ClassVar[tuple[str, ...]] = ("export", "email_targeting")  # the organisation's own CRM
+    lists: dict[str, str] = Field(default_factory=dict,
+                                  description="Audience → marketing list name; default `<workspace> · <audience>`.")
+    people_as: Literal["contacts", "leads"] = Field(default="contacts", description="What a person audience's list "
+                                                    "holds (a marketing list holds one kind of record).")
+    create_lists: bool = Field(default=True, description="Create a missing list (static, of the audience's kind); "
+                                                         "off: a missing one is an error.")
+    max_concurrent: int = Field(default=4, ge=1, le=16, description="Batches sent at once (each a lookup and a list "
+                                "change), within calls_per_five_minutes.")
+    timeout_seconds: float = Field(default=60.0, gt=0, description="Per request.")
 
 
 def _is_guid(value: str) -> bool:

@@ -1,12 +1,15 @@
 """A local Dynamics 365 environment over real HTTP on 127.0.0.1, answering as Dataverse's Web API and Microsoft
 Entra ID do: client credentials for a bearer token (which expires on request), WhoAmI, a table's columns
 (EntityDefinitions), its records with `$select`, `odata.maxpagesize`, annotations (a choice's label, a lookup's
-table) and change tracking (`@odata.nextLink`, `@odata.deltaLink`, `$deletedEntity` entries); a table without
-change tracking refuses it; faults on request."""
+table) and change tracking (`@odata.nextLink`, `@odata.deltaLink`, `$deletedEntity` entries), active records by a
+column's values (`Microsoft.Dynamics.CRM.In`), static marketing lists (found by name, made, members added with
+AddListMembersList, removed with RemoveMemberList, listed); a table without change tracking refuses it; faults on
+request."""
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -52,6 +55,11 @@ LABELS: dict[tuple[str, str], dict[int, str]] = {
     ("opportunity", "statecode"): {0: "Open", 1: "Won", 2: "Lost"},
 }
 FORMATTED = "@OData.Community.Display.V1.FormattedValue"
+LIST_TABLES = {1: "account", 2: "contact", 4: "lead"}
+"""A marketing list's member type (`createdfromcode`) → the table of its members."""
+IN_FILTER = re.compile(r"^Microsoft\.Dynamics\.CRM\.In\(PropertyName='(\w+)',PropertyValues=\[(.*)\]\)"
+                       r" and statecode eq 0$")
+LIST_FILTER = re.compile(r"^listname eq '((?:[^']|'')*)' and type eq false and createdfromcode eq (\d+)$")
 
 
 class DynamicsServer(LocalServer, Faults):
@@ -69,6 +77,9 @@ class DynamicsServer(LocalServer, Faults):
         self.removed: dict[str, dict[str, int]] = {t: {} for t in SETS.values()}  # id → sequence of its deletion
         self.untracked: set[str] = set()  # tables whose change tracking is off
         self.tokens: set[str] = set()
+        self.lists: dict[str, dict[str, Any]] = {}  # list id → its name, table and members (record ids)
+        self.added: dict[tuple[str, str], int] = {}  # (list id, record id) → times it was added
+        self.vanished: set[str] = set()  # records deleted since a lookup found them: refused when added
         self.calls: list[tuple[str, str]] = []
         self._sequence = 1000
         self._held: dict[int, float] = {}
@@ -131,8 +142,12 @@ class DynamicsServer(LocalServer, Faults):
             return _json({"value": [{"LogicalName": n, "AttributeType": t, "AttributeTypeName": {"Value": f"{t}Type"},
                                      "MetadataId": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{table}.{n}"))}
                                     for n, t in ATTRIBUTES[table].items()]})
+        if method == "GET" and route in SETS and "$filter" in query:
+            return self._active(SETS[route], query["$filter"][0], headers.get("prefer", ""))
         if method == "GET" and route in SETS:
             return self._read(SETS[route], route, query, headers.get("prefer", ""))
+        if route == "lists" or route.startswith("lists(") or route == "AddListMembersList":
+            return self._list_call(method, route, query, json.loads(body or b"null"), headers.get("prefer", ""))
         return _error(404, "0x8006088a", f"Resource not found for the segment '{route}'.")
 
     def _token(self, form: dict[str, list[str]]) -> Answer:
@@ -182,6 +197,73 @@ class DynamicsServer(LocalServer, Faults):
         elif tracking:
             out["@odata.deltaLink"] = f"{base}&$deltatoken={until}"
         return _json(out, {"Preference-Applied": prefer})
+
+    def _active(self, table: str, where: str, prefer: str) -> Answer:
+        """Active records whose column holds one of the values (compared ignoring case, as SQL Server does)."""
+        matched = IN_FILTER.match(where)
+        if not matched:
+            return _error(400, "0x80060888", f"The query's filter is not one this stand-in knows: {where[:80]}")
+        column = matched.group(1)
+        values = {v.replace("''", "'").lower() for v in re.findall(r"'((?:[^']|'')*)'", matched.group(2))}
+        size = min(5000, int(_preference(prefer, "odata.maxpagesize") or 5000))
+        with self._lock:
+            found = [{f"{table}id": i, column: r.get(column)} for i, r in self.records[table].items()
+                     if r.get("statecode") == 0 and str(r.get(column) or "").lower() in values]
+        return _json({"value": found[:size]})
+
+    def _list_call(self, method: str, route: str, query: dict[str, list[str]], body: Any, prefer: str) -> Answer:
+        if method == "GET" and route == "lists":
+            matched = LIST_FILTER.match(query.get("$filter", [""])[0])
+            if not matched:
+                return _error(400, "0x80060888", "The query's filter is not one this stand-in knows")
+            name, table = matched.group(1).replace("''", "'"), LIST_TABLES.get(int(matched.group(2)))
+            with self._lock:
+                return _json({"value": [{"listid": i} for i, held in self.lists.items()
+                                        if held["name"] == name and held["table"] == table]})
+        if method == "POST" and route == "lists":
+            table = LIST_TABLES.get(int(body.get("createdfromcode") or 0))
+            if not body.get("listname") or table is None or body.get("type") is not False:
+                return _error(400, "0x80040203", "A static list needs listname and createdfromcode")
+            list_id = str(uuid.uuid4())
+            with self._lock:
+                self.lists[list_id] = {"name": body["listname"], "table": table, "members": set()}
+            return 204, {"OData-EntityId": f"{self.endpoint}/api/data/v9.2/lists({list_id})"}, b""
+        if method == "POST" and route == "AddListMembersList":
+            list_id = str((body.get("List") or {}).get("listid"))
+            with self._lock:
+                held = self.lists.get(list_id)
+                if held is None:
+                    return _error(404, "0x80040217", f"list With Id = {list_id} Does Not Exist")
+                table = held["table"]
+                ids = [str(m.get(f"{table}id")) for m in body.get("Members") or []]
+                absent = [i for i in ids if i not in self.records[table] or i in self.vanished]
+                if absent:
+                    return _error(404, "0x80040217", f"{table} With Id = {absent[0]} Does Not Exist")
+                for record in ids:
+                    held["members"].add(record)
+                    self.added[(list_id, record)] = self.added.get((list_id, record), 0) + 1
+            return 204, {}, b""
+        matched = re.fullmatch(r"lists\(([0-9a-f-]{36})\)/(.+)", route)
+        held = self.lists.get(matched.group(1)) if matched else None
+        if held is None or matched is None:
+            return _error(404, "0x80040217", f"list With Id = {route[6:42]} Does Not Exist")
+        if method == "POST" and matched.group(2) == "Microsoft.Dynamics.CRM.RemoveMemberList":
+            with self._lock:
+                held["members"].discard(str(body.get("EntityId")))
+            return 204, {}, b""
+        relation = {"account": "listaccount_association", "contact": "listcontact_association",
+                    "lead": "listlead_association"}[held["table"]]
+        if method == "GET" and matched.group(2) == relation:
+            size = min(5000, int(_preference(prefer, "odata.maxpagesize") or 5000))
+            offset = int(query.get("$skiptoken", ["0"])[0])
+            with self._lock:
+                members = sorted(held["members"])
+            out: dict[str, Any] = {"value": [{f"{held['table']}id": i} for i in members[offset:offset + size]]}
+            if offset + size < len(members):
+                out["@odata.nextLink"] = (f"{self.endpoint}/api/data/v9.2/{route}?$select={held['table']}id"
+                                          f"&$skiptoken={offset + size}")
+            return _json(out)
+        return _error(404, "0x8006088a", f"Resource not found for the segment '{route}'.")
 
     def _shown(self, table: str, record_id: str, record: dict[str, Any] | None, select: list[str],
                annotated: bool) -> dict[str, Any]:

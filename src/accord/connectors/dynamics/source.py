@@ -10,7 +10,13 @@ from pathlib import Path
 from time import monotonic
 from typing import Any
 
-from accord.connectors.dynamics.client import FORMATTED, TARGET, Column, DynamicsClient
+from accord.connectors.dynamics.client import (
+    FORMATTED,
+    TARGET,
+    Column,
+    DynamicsClient,
+    Refused,
+)
 from accord.connectors.dynamics.config import DynamicsSourceConfig
 from accord.connectors.errors import ConnectorError
 from accord.ingest.loader import IngestResult, ingest_chunks
@@ -175,9 +181,7 @@ class DynamicsSource:
         """`read()`, a refusal of change tracking said with what to do."""
         try:
             return read()
-        except ConnectorError as err:
-            if "HTTP 400" not in str(err):
-                raise
+        except Refused as err:
             raise ConnectorError(f"{err}; Accord reads {table} with change tracking: turn on Track changes for the "
                                  "table (Power Apps → Tables → the table → Properties → Advanced options); a delta "
                                  "link Dynamics no longer keeps is read whole again by `accord sync dynamics "
