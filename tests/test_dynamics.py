@@ -26,6 +26,8 @@ ANN, BOB, CY = "c0000001-0000-4000-8000-000000000001", "c0000002-0000-4000-8000-
     "c0000003-0000-4000-8000-000000000003"
 LEAD = "1e000001-0000-4000-8000-000000000001"
 DEAL = "0b000001-0000-4000-8000-000000000001"
+WEBINAR, SHOW, CTOS, KEY = ("11000001-0000-4000-8000-000000000001", "11000002-0000-4000-8000-000000000002",
+                            "11000003-0000-4000-8000-000000000003", "11000004-0000-4000-8000-000000000004")
 
 
 def ago(minutes: float) -> datetime:
@@ -61,6 +63,12 @@ def environment(tmp_path: Path) -> Iterator[tuple[DynamicsServer, Path]]:
         server.put("opportunity", DEAL, ago(200), name="Acme rollout", customerid=("account", ACME),
                    parentcontactid=ANN, estimatedvalue=90000.0, estimatedclosedate="2026-12-31", salesstagecode=1,
                    closeprobability=40)
+        for list_id, name, code, dynamic in ((WEBINAR, "Webinar 2026", 2, False), (SHOW, "Trade show", 4, False),
+                                             (CTOS, "All CTOs", 2, True), (KEY, "Key accounts", 1, False)):
+            server.put("list", list_id, ago(100), listname=name, createdfromcode=code, type=dynamic)
+        server.put_members(WEBINAR, ago(90), {ANN, BOB})
+        server.put_members(SHOW, ago(90), {LEAD})
+        server.put_members(KEY, ago(90), {ACME})
         yield server, reading(server, tmp_path / "ws")
 
 
@@ -123,6 +131,32 @@ def test_a_backfill_then_syncs_read_records_labels_lookups_changes_and_deletions
     sync(ws)
     assert rows(ws, "SELECT count(*) FROM opportunity_current") == [(0,)]
     assert rows(ws, "SELECT count(*) FROM opportunity_person_current") == [(0,)], "its contact's relation too"
+
+
+def test_static_lists_of_people_are_read_with_their_members_as_they_change(environment) -> None:
+    """A static list of contacts or of leads with its members; a dynamic list and a list of accounts without
+    (their members are no people Accord can name, or a query); members added and removed, a list deleted; a change
+    the list itself does not show is read by the daily reading of every list's members."""
+    server, ws = environment
+    sync(ws)
+    assert rows(ws, "SELECT name FROM marketing_list_current ORDER BY 1") == [
+        ("All CTOs",), ("Key accounts",), ("Trade show",), ("Webinar 2026",)]
+    members = "SELECT l.name, m.person_key FROM marketing_list_member_current m JOIN marketing_list_current l " \
+              "ON l.source_key = m.marketing_list_key ORDER BY 1, 2"
+    assert rows(ws, members) == [("Trade show", key(LEAD, server)), ("Webinar 2026", key(ANN, server)),
+                                 ("Webinar 2026", key(BOB, server))]
+    server.put_members(WEBINAR, NOW, {ANN, CY})
+    server.delete("list", SHOW)
+    sync(ws)
+    assert rows(ws, members) == [("Webinar 2026", key(ANN, server)), ("Webinar 2026", key(CY, server))]
+    server.members[WEBINAR] = {CY}  # a change Dynamics did not count on the list
+    sync(ws)
+    assert len(rows(ws, members)) == 2, "not read until the daily reading"
+    from accord.sources.state import SourceState
+    with Workspace.load(ws).lake() as lake:
+        SourceState(lake, f"dynamics:{server.organization_id}").put("lists", "members_read", ago(60 * 25).isoformat())
+    sync(ws)
+    assert rows(ws, members) == [("Webinar 2026", key(CY, server))]
 
 
 def test_the_dynamics_people_join_a_profile_an_audience_and_a_file(environment) -> None:
@@ -271,7 +305,7 @@ def test_audiences_reach_marketing_lists_of_existing_contacts_and_accounts(envir
     assert "Acme people: 2 activated" in said and "Prospects: 1 activated" in said, said
     assert list_of(server, "Acme people")["members"] == {ANN, CY}
     assert (list_of(server, "Prospects")["table"], list_of(server, "Prospects")["members"]) == ("account", {ACME})
-    assert len(server.records["contact"]) == 3 and len(server.lists) == 2, "nothing created but the lists"
+    assert len(server.records["contact"]) == 3 and len(server.lists) == 3 + 2, "nothing created but the two lists"
 
     server.put("contact", ANN, NOW, emailaddress1="ann@acme.example")
     sync(ws)

@@ -104,14 +104,15 @@ class DynamicsClient:
         """The first page of a table's records with change tracking: every record, and after the last page a
         link to the changes since."""
         return self._page(self.api + entity_set, f"the records of {entity_set}", size,
-                          params={"$select": ",".join(select)})
+                          params={"$select": ",".join(select)}, tracked=True)
 
-    def follow(self, link: str, what: str, size: int) -> Page:
-        """The page a next or delta link leads to; a link to anywhere but the environment's Web API is refused."""
+    def follow(self, link: str, what: str, size: int, tracked: bool = True) -> Page:
+        """The page a next or delta link leads to (of a read with change tracking, unless not `tracked`); a link
+        to anywhere but the environment's Web API is refused."""
         if not link.startswith(self.api):
             raise ConnectorError(f"Dynamics gave a link to {gist(link, 80)} for {what}, outside {self.api}: "
                                  "not followed")
-        return self._page(link, what, size)
+        return self._page(link, what, size, tracked=tracked)
 
     def active(self, table: str, column: str, values: list[str]) -> dict[str, list[str]]:
         """The ids of the active records of `table` (`contact`) whose `column` holds each value (compared
@@ -127,7 +128,7 @@ class DynamicsClient:
                     out.setdefault(str(record.get(column) or "").strip().lower(), []).append(str(record[key]))
                 if page.next_link is None:
                     break
-                page = self.follow(page.next_link, f"{table} records by {column}", 5000)
+                page = self.follow(page.next_link, f"{table} records by {column}", 5000, tracked=False)
         return out
 
     def list_id(self, name: str, table: str) -> str | None:
@@ -157,20 +158,37 @@ class DynamicsClient:
         self._send("POST", f"{self.api}lists({list_id})/Microsoft.Dynamics.CRM.RemoveMemberList",
                    f"removing from list {list_id}", json={"EntityId": record_id})
 
+    def static_lists(self, codes: list[int]) -> dict[str, str]:
+        """Every static marketing list whose members are of one of these types (`createdfromcode`): its id → the
+        table of its members."""
+        tables = {code: table for table, code in LIST_OF.items()}
+        where = " or ".join(f"createdfromcode eq {c}" for c in codes)
+        page = self._page(self.api + "lists", "the static lists", 5000,
+                          {"$select": "listid,createdfromcode", "$filter": f"type eq false and ({where})"})
+        found = {}
+        while True:
+            found |= {str(r["listid"]): tables[r["createdfromcode"]] for r in page.records
+                      if r.get("listid") and r.get("createdfromcode") in tables}
+            if page.next_link is None:
+                return found
+            page = self.follow(page.next_link, "the static lists", 5000, tracked=False)
+
     def list_members(self, list_id: str, table: str) -> set[str]:
         """The ids of every record on the list."""
         key, what = f"{table}id", f"the members of list {list_id}"
         page = self._page(f"{self.api}lists({list_id})/{MEMBERS_OF[table]}", what, 5000, {"$select": key})
         members = {str(r.get(key)) for r in page.records}
         while page.next_link is not None:
-            page = self.follow(page.next_link, what, 5000)
+            page = self.follow(page.next_link, what, 5000, tracked=False)
             members |= {str(r.get(key)) for r in page.records}
         return members
 
-    def _page(self, url: str, what: str, size: int, params: dict[str, str] | None = None) -> Page:
+    def _page(self, url: str, what: str, size: int, params: dict[str, str] | None = None,
+              tracked: bool = False) -> Page:
         # Every page of a tracked read asks for tracking again: a page is then read alike whether it follows the
         # one before in this run or resumes a killed backfill.
-        prefer = ["odata.track-changes", f"odata.maxpagesize={size}", 'odata.include-annotations="*"']
+        prefer = [*(["odata.track-changes"] if tracked else []), f"odata.maxpagesize={size}",
+                  'odata.include-annotations="*"']
         body = self._call("GET", url, what, params=params, headers={"Prefer": ",".join(prefer)})
         records = [r for r in body.get("value") or [] if isinstance(r, dict)]
         return Page(records, _text(body.get("@odata.nextLink")), _text(body.get("@odata.deltaLink")))

@@ -16,7 +16,7 @@ from accord.sources.api import SourceBase
 if TYPE_CHECKING:
     from accord.connectors.dynamics.client import DynamicsClient
 
-DYNAMICS_TABLES = ("accounts", "contacts", "leads", "opportunities")
+DYNAMICS_TABLES = ("accounts", "contacts", "leads", "opportunities", "lists")
 """The tables the source reads (by their entity set names), in the order it reads them."""
 
 
@@ -69,9 +69,11 @@ class DynamicsSourceConfig(DynamicsConnection, SourceBase):
     (the table's Track changes setting)."""
 
     type: Literal["dynamics"] = "dynamics"
-    tables: list[Literal["accounts", "contacts", "leads", "opportunities"]] = Field(
+    tables: list[Literal["accounts", "contacts", "leads", "opportunities", "lists"]] = Field(
         default_factory=lambda: list(DYNAMICS_TABLES), description="Tables to read (an opportunity with its "
-        "contact, as a relation).")
+        "contact, a static marketing list of contacts or leads with its members, as relations).")
+    members_every_hours: int = Field(default=24, ge=1, le=720, description="How often every static list's members "
+                                     "are read again, beside those of the lists that changed.")
     mappings: dict[str, str] = Field(default_factory=dict, description="Table → mapping file (relative to the "
                                      "workspace) replacing the shipped one, e.g. to map the environment's own columns.")
     custom_fields: list[str] | None = Field(default=None, description="Which declared custom fields (the columns' "

@@ -19,7 +19,8 @@ from urllib.parse import parse_qs, quote
 
 from accord.testing.http import Answer, Faults, LocalServer
 
-SETS = {"accounts": "account", "contacts": "contact", "leads": "lead", "opportunities": "opportunity"}
+SETS = {"accounts": "account", "contacts": "contact", "leads": "lead", "opportunities": "opportunity",
+        "lists": "list"}
 """Entity set name → logical name."""
 COMMON = {"createdon": "DateTime", "modifiedon": "DateTime", "statecode": "State", "statuscode": "Status"}
 ATTRIBUTES: dict[str, dict[str, str]] = {
@@ -41,6 +42,8 @@ ATTRIBUTES: dict[str, dict[str, str]] = {
                     "salesstagecode": "Picklist", "estimatedvalue": "Money", "actualvalue": "Money",
                     "estimatedclosedate": "DateTime", "actualclosedate": "DateTime", "closeprobability": "Integer",
                     **COMMON},
+    "list": {"listid": "Uniqueidentifier", "listname": "String", "description": "Memo", "createdfromcode": "Picklist",
+             "type": "Boolean", "membercount": "Integer", **COMMON},
 }
 LOOKUP_TABLE = {"parentaccountid": "account", "parentcontactid": "contact"}
 """The table a lookup of one table points to (a customer lookup says per record)."""
@@ -53,13 +56,15 @@ LABELS: dict[tuple[str, str], dict[int, str]] = {
     ("lead", "statecode"): {0: "Open", 1: "Qualified", 2: "Disqualified"},
     ("opportunity", "salesstagecode"): {0: "Qualify", 1: "Develop", 2: "Propose", 3: "Close"},
     ("opportunity", "statecode"): {0: "Open", 1: "Won", 2: "Lost"},
+    ("list", "createdfromcode"): {1: "Account", 2: "Contact", 4: "Lead"},
 }
 FORMATTED = "@OData.Community.Display.V1.FormattedValue"
 LIST_TABLES = {1: "account", 2: "contact", 4: "lead"}
 """A marketing list's member type (`createdfromcode`) → the table of its members."""
 IN_FILTER = re.compile(r"^Microsoft\.Dynamics\.CRM\.In\(PropertyName='(\w+)',PropertyValues=\[(.*)\]\)"
                        r" and statecode eq 0$")
-LIST_FILTER = re.compile(r"^listname eq '((?:[^']|'')*)' and type eq false and createdfromcode eq (\d+)$")
+LIST_FILTER = re.compile(r"^(?:listname eq '((?:[^']|'')*)' and )?type eq false and \(?((?:createdfromcode eq \d+"
+                         r"(?: or )?)+)\)?$")
 
 
 class DynamicsServer(LocalServer, Faults):
@@ -77,7 +82,7 @@ class DynamicsServer(LocalServer, Faults):
         self.removed: dict[str, dict[str, int]] = {t: {} for t in SETS.values()}  # id → sequence of its deletion
         self.untracked: set[str] = set()  # tables whose change tracking is off
         self.tokens: set[str] = set()
-        self.lists: dict[str, dict[str, Any]] = {}  # list id → its name, table and members (record ids)
+        self.members: dict[str, set[str]] = {}  # a list's id → its members' ids
         self.added: dict[tuple[str, str], int] = {}  # (list id, record id) → times it was added
         self.vanished: set[str] = set()  # records deleted since a lookup found them: refused when added
         self.calls: list[tuple[str, str]] = []
@@ -104,6 +109,18 @@ class DynamicsServer(LocalServer, Faults):
             record.update(columns, modifiedon=_iso(at))
             self.changed[table][record_id] = self._sequence
             self.removed[table].pop(record_id, None)
+
+    @property
+    def lists(self) -> dict[str, dict[str, Any]]:
+        """Each static list: its name, the table of its members, and its members (changing them changes the list)."""
+        return {i: {"name": r["listname"], "table": LIST_TABLES[r["createdfromcode"]],
+                    "members": self.members.setdefault(i, set())}
+                for i, r in self.records["list"].items() if r.get("type") is False}
+
+    def put_members(self, list_id: str, at: datetime, members: set[str]) -> None:
+        """Set a list's members; Dynamics counts them on the list (`membercount`), so the list changes too."""
+        self.members[list_id] = set(members)
+        self.put("list", list_id, at, membercount=len(members))
 
     def delete(self, table: str, record_id: str) -> None:
         with self._lock:
@@ -142,9 +159,12 @@ class DynamicsServer(LocalServer, Faults):
             return _json({"value": [{"LogicalName": n, "AttributeType": t, "AttributeTypeName": {"Value": f"{t}Type"},
                                      "MetadataId": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{table}.{n}"))}
                                     for n, t in ATTRIBUTES[table].items()]})
-        if method == "GET" and route in SETS and "$filter" in query:
+        tracking = "odata.track-changes" in headers.get("prefer", "")
+        if method == "GET" and route in SETS and "$filter" in query and tracking:
+            return _error(400, "0x80060888", "The query parameter $filter is not supported with change tracking.")
+        if method == "GET" and route in SETS and route != "lists" and "$filter" in query:
             return self._active(SETS[route], query["$filter"][0], headers.get("prefer", ""))
-        if method == "GET" and route in SETS:
+        if method == "GET" and route in SETS and "$filter" not in query:
             return self._read(SETS[route], route, query, headers.get("prefer", ""))
         if route == "lists" or route.startswith("lists(") or route == "AddListMembersList":
             return self._list_call(method, route, query, json.loads(body or b"null"), headers.get("prefer", ""))
@@ -216,17 +236,18 @@ class DynamicsServer(LocalServer, Faults):
             matched = LIST_FILTER.match(query.get("$filter", [""])[0])
             if not matched:
                 return _error(400, "0x80060888", "The query's filter is not one this stand-in knows")
-            name, table = matched.group(1).replace("''", "'"), LIST_TABLES.get(int(matched.group(2)))
+            codes = {int(c) for c in re.findall(r"\d+", matched.group(2))}
+            name = matched.group(1).replace("''", "'") if matched.group(1) is not None else None
             with self._lock:
-                return _json({"value": [{"listid": i} for i, held in self.lists.items()
-                                        if held["name"] == name and held["table"] == table]})
+                return _json({"value": [{"listid": i, "createdfromcode": r["createdfromcode"]}
+                                        for i, r in self.records["list"].items() if r.get("type") is False
+                                        and r["createdfromcode"] in codes and name in (None, r["listname"])]})
         if method == "POST" and route == "lists":
-            table = LIST_TABLES.get(int(body.get("createdfromcode") or 0))
-            if not body.get("listname") or table is None or body.get("type") is not False:
+            if not body.get("listname") or body.get("createdfromcode") not in LIST_TABLES or body.get("type"):
                 return _error(400, "0x80040203", "A static list needs listname and createdfromcode")
             list_id = str(uuid.uuid4())
-            with self._lock:
-                self.lists[list_id] = {"name": body["listname"], "table": table, "members": set()}
+            self.put("list", list_id, datetime.now(timezone.utc), listname=body["listname"], type=False,
+                     createdfromcode=body["createdfromcode"])
             return 204, {"OData-EntityId": f"{self.endpoint}/api/data/v9.2/lists({list_id})"}, b""
         if method == "POST" and route == "AddListMembersList":
             list_id = str((body.get("List") or {}).get("listid"))
@@ -240,16 +261,17 @@ class DynamicsServer(LocalServer, Faults):
                 if absent:
                     return _error(404, "0x80040217", f"{table} With Id = {absent[0]} Does Not Exist")
                 for record in ids:
-                    held["members"].add(record)
                     self.added[(list_id, record)] = self.added.get((list_id, record), 0) + 1
+                members = held["members"] | set(ids)
+            self.put_members(list_id, datetime.now(timezone.utc), members)
             return 204, {}, b""
         matched = re.fullmatch(r"lists\(([0-9a-f-]{36})\)/(.+)", route)
         held = self.lists.get(matched.group(1)) if matched else None
         if held is None or matched is None:
             return _error(404, "0x80040217", f"list With Id = {route[6:42]} Does Not Exist")
         if method == "POST" and matched.group(2) == "Microsoft.Dynamics.CRM.RemoveMemberList":
-            with self._lock:
-                held["members"].discard(str(body.get("EntityId")))
+            left = held["members"] - {str(body.get("EntityId"))}
+            self.put_members(matched.group(1), datetime.now(timezone.utc), left)
             return 204, {}, b""
         relation = {"account": "listaccount_association", "contact": "listcontact_association",
                     "lead": "listlead_association"}[held["table"]]

@@ -1,11 +1,12 @@
 """Dynamics 365 source: a backfill reads each table whole with change tracking, then each sync follows the table's
-delta link to what changed and was deleted since; an opportunity's contact becomes a relation of its own."""
+delta link to what changed and was deleted since; an opportunity's contact and a static list's members become
+relations of their own."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from time import monotonic
 from typing import Any
@@ -39,6 +40,10 @@ from accord.sources.state import SourceState
 SOURCE_TYPE = "Dynamics"
 CONTACT_MAPPING = "dynamics/opportunity_contact"
 """The relation an opportunity's contact (`parentcontactid`) is loaded as."""
+MEMBER_MAPPING = "dynamics/list_member"
+"""The relation a static list's members are loaded as."""
+PEOPLE_LISTS = {2: "contact", 4: "lead"}
+"""A list's member type (`createdfromcode`) → the table of its members, for lists of people."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ TABLES = {
     "contacts": Table("contact", "contactid", "dynamics/contact"),
     "leads": Table("lead", "leadid", "dynamics/lead"),
     "opportunities": Table("opportunity", "opportunityid", "dynamics/opportunity"),
+    "lists": Table("list", "listid", "dynamics/list"),
 }
 ALWAYS = ("createdon", "modifiedon", "statecode")
 
@@ -69,6 +75,7 @@ class DynamicsSource:
             t: resolve_mapping(str(workspace_root / config.mappings[t]) if t in config.mappings else TABLES[t].mapping,
                                schema=schema) for t in config.tables}
         self.contacts = resolve_mapping(CONTACT_MAPPING, schema=schema)
+        self.members = resolve_mapping(MEMBER_MAPPING, schema=schema)
         self._holder = Holder(SOURCE_TYPE, config.organization_id, f"dynamics:{config.name}")
         self._columns: dict[str, dict[str, Column]] = {}
         self._select: dict[str, list[str]] = {}
@@ -99,8 +106,7 @@ class DynamicsSource:
             for name in self.mappings[table].source_columns:
                 lookup = f"_{name.rpartition('_')[0]}_value"
                 wanted.append(lookup if name.lower() not in columns and lookup in columns else name)
-            if table == "opportunities":
-                wanted.append("_parentcontactid_value")
+            wanted += {"opportunities": ["_parentcontactid_value"], "lists": ["createdfromcode", "type"]}.get(table, [])
             self._select[table] = fields_present(wanted, columns)
         return self._select[table]
 
@@ -162,6 +168,12 @@ class DynamicsSource:
             for records, _ in page_batches(self._pages(table, first, delta), self.config.records_per_batch):
                 self._load(lake, table, records, report, progress)
             state.put(f"sync.{table}", "delta", delta[-1])
+        if "lists" in self.config.tables and state.due("lists", "members_read", timedelta(
+                hours=self.config.members_every_hours)):
+            # A list's members are read when the list changes; a change that left the list itself as it was is
+            # read here.
+            self._list_members(lake, self.client.static_lists(list(PEOPLE_LISTS)), [], report)
+            state.put("lists", "members_read", datetime.now(timezone.utc).isoformat())
         return self._finish(report)
 
     def _pages(self, table: str, page: Any, delta: list[str]) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
@@ -210,6 +222,11 @@ class DynamicsSource:
         if table == "opportunities":
             if relations := self._contact_rows(lake, rows, gone):
                 report.results.append(self._ingest(lake, self.contacts, relations))
+        if table == "lists":
+            lists = {str(r["listid"]): PEOPLE_LISTS[r.get("createdfromcode")] for r in records
+                     if not _deleted(r) and r.get("listid") and r.get("type") is False
+                     and r.get("createdfromcode") in PEOPLE_LISTS}
+            self._list_members(lake, lists, gone, report)
         if progress:
             progress(table, len(records))
 
@@ -249,6 +266,23 @@ class DynamicsSource:
                 out[held] = {"id": held, "opportunityid": opportunity, "contactid": contact, "role": None,
                              "modifiedon": at, "removed": True}
         return list(out.values())
+
+    def _list_members(self, lake: Lake, lists: dict[str, str], gone: list[str], report: SyncReport) -> None:
+        """A relation row per list (id → its members' table) and member; and, removed, each member Accord holds
+        that its list no longer has (or whose list was deleted)."""
+        at = datetime.now(timezone.utc).isoformat()
+        out: dict[str, dict[str, Any]] = {}
+        for list_id, table in lists.items():
+            for member in sorted(self.client.list_members(list_id, table)):
+                key = f"{list_id}/{member}"
+                out[key] = {"id": key, "listid": list_id, "memberid": member, "read_at": at, "removed": False}
+        for held in sorted(held_ids(lake, self.members.entity, [*lists, *gone], self._holder,
+                                    by="split_part(source_id, '/', 1)")):
+            if held not in out:
+                list_id, _, member = held.partition("/")
+                out[held] = {"id": held, "listid": list_id, "memberid": member, "read_at": at, "removed": True}
+        if out:
+            report.results.append(self._ingest(lake, self.members, list(out.values())))
 
     def _ingest(self, lake: Lake, mapping: Mapping, rows: list[dict[str, Any]]) -> IngestResult:
         chunk, digest = records_chunk(rows)
