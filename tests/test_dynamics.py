@@ -210,6 +210,21 @@ def test_a_wrong_secret_another_organisation_or_a_table_without_change_tracking_
     assert checked.exit_code == 1 and "turn on Track changes" in " ".join(checked.output.split()), checked.output
 
 
+def test_tables_of_an_app_the_environment_lacks_are_left_out_unless_named(environment) -> None:
+    """An environment without Dynamics 365 Sales has no leads, opportunities or lists: read by default, they are left
+    out, said; named under `tables:`, one line."""
+    server, ws = environment
+    server.lacking |= {"lead", "opportunity", "list"}
+    said = sync(ws)
+    assert "left out, not in the system: leads, opportunities, lists" in said, said
+    assert rows(ws, "SELECT count(*) FROM person_current") == [(2,)]
+    config = yaml.safe_load((ws / "accord.yaml").read_text())
+    config["sources"][0]["tables"] = ["contacts", "leads"]
+    (ws / "accord.yaml").write_text(yaml.safe_dump(config))
+    said = refused(ws)
+    assert "Could not find an entity with name 'lead'" in said, said
+
+
 def test_a_declared_custom_field_is_read_as_the_table_gets_it_and_choices_can_stay_numbers(environment) -> None:
     """A delta link reads the columns it was made with: a custom field declared after the backfill reads the table
     whole again (what did not change loads nothing); `choices: value` keeps a choice's number."""

@@ -252,6 +252,10 @@ class Refused(ConnectorError):
         self.said = said
 
 
+class Absent(Refused):
+    """Dynamics has no such thing (404): a table of an app the environment does not have."""
+
+
 class _Expired(Exception):
     """Dynamics refused the token (401): renewed once."""
 
@@ -276,8 +280,8 @@ def _accepted(response: httpx.Response, what: str) -> httpx.Response:
         raise ConnectorError(f"Dynamics refused {what} (HTTP 403: {_message(response)}): give the application user "
                              "a security role that reads the table")
     if response.status_code in (400, 404):
-        raise Refused(f"Dynamics refused {what} (HTTP {response.status_code}: {_message(response)})",
-                      _message(response))
+        kind = Absent if response.status_code == 404 else Refused
+        raise kind(f"Dynamics refused {what} (HTTP {response.status_code}: {_message(response)})", _message(response))
     return response
 
 

@@ -81,6 +81,7 @@ class DynamicsServer(LocalServer, Faults):
         self.changed: dict[str, dict[str, int]] = {t: {} for t in SETS.values()}  # id → sequence of its last change
         self.removed: dict[str, dict[str, int]] = {t: {} for t in SETS.values()}  # id → sequence of its deletion
         self.untracked: set[str] = set()  # tables whose change tracking is off
+        self.lacking: set[str] = set()  # tables of apps the environment does not have
         self.tokens: set[str] = set()
         self.members: dict[str, set[str]] = {}  # a list's id → its members' ids
         self.added: dict[tuple[str, str], int] = {}  # (list id, record id) → times it was added
@@ -154,11 +155,13 @@ class DynamicsServer(LocalServer, Faults):
                           "UserId": "3c2d1e0f-aaaa-4bbb-8ccc-ddddeeeeffff", "OrganizationId": self.organization_id})
         if method == "GET" and route.startswith("EntityDefinitions(LogicalName='") and route.endswith("')/Attributes"):
             table = route[len("EntityDefinitions(LogicalName='"):-len("')/Attributes")]
-            if table not in ATTRIBUTES:
+            if table not in ATTRIBUTES or table in self.lacking:
                 return _error(404, "0x80040217", f"Could not find an entity with name '{table}'")
             return _json({"value": [{"LogicalName": n, "AttributeType": t, "AttributeTypeName": {"Value": f"{t}Type"},
                                      "MetadataId": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{table}.{n}"))}
                                     for n, t in ATTRIBUTES[table].items()]})
+        if route.split("(")[0] in SETS and SETS[route.split("(")[0]] in self.lacking:
+            return _error(404, "0x8006088a", f"Resource not found for the segment '{route.split('(')[0]}'.")
         tracking = "odata.track-changes" in headers.get("prefer", "")
         if method == "GET" and route in SETS and "$filter" in query and tracking:
             return _error(400, "0x80060888", "The query parameter $filter is not supported with change tracking.")

@@ -14,6 +14,7 @@ from typing import Any
 from accord.connectors.dynamics.client import (
     FORMATTED,
     TARGET,
+    Absent,
     Column,
     DynamicsClient,
     Refused,
@@ -87,8 +88,10 @@ class DynamicsSource:
         """The organisation signed in to, each table's columns read, the declared custom fields it lacks; and a
         first page of each table with change tracking, which Dynamics refuses where it is off."""
         self._require_organization()
-        found: dict[str, int] = {}
-        for table in self.config.tables:
+        held, absent = self._held()
+        found: dict[str, int] = {f"tables left out, not in the environment ({', '.join(absent)})": len(absent)} \
+            if absent else {}
+        for table in held:
             read = self.select(table)
             found[f"{table} columns read"] = len(read)
             lacking = [f for f in self._custom(table) if f.lower() not in {c.lower() for c in read}]
@@ -110,6 +113,22 @@ class DynamicsSource:
             self._select[table] = fields_present(wanted, columns)
         return self._select[table]
 
+    def _held(self) -> tuple[list[str], list[str]]:
+        """The tables to read, and those left out: read by default (not named under `tables:`) but lacking in the
+        environment, an app it does not have (leads, opportunities and lists come with Dynamics 365 Sales). One named
+        under `tables:` that the environment lacks is an error."""
+        held, absent = [], []
+        for table in self.config.tables:
+            try:
+                self.select(table)
+            except Absent:
+                if "tables" in self.config.model_fields_set:
+                    raise
+                absent.append(table)
+                continue
+            held.append(table)
+        return held, absent
+
     def _custom(self, table: str) -> list[str]:
         chosen = self.config.custom_fields
         return [f.name for f in self.schema.custom_of(self.mappings[table].entity)
@@ -123,7 +142,8 @@ class DynamicsSource:
             state.clear()
         report = SyncReport(self.config.name, "backfill", _first_call=self.client.calls)
         self._require_organization()
-        for table in self.config.tables:
+        held, report.absent = self._held()
+        for table in held:
             self._backfill(lake, state, table, report, progress)
         state.put("backfill", "completed_at", datetime.now(timezone.utc).isoformat())
         return self._finish(report)
@@ -154,7 +174,8 @@ class DynamicsSource:
             return self.backfill(lake, progress)
         report = SyncReport(self.config.name, "sync", _first_call=self.client.calls)
         self._require_organization()
-        for table in self.config.tables:
+        held, report.absent = self._held()
+        for table in held:
             link = state.get(f"sync.{table}", "delta")
             if link is None or state.get(f"sync.{table}", "columns") != ",".join(self.select(table)):
                 # A table added since the backfill, or columns read now that its delta link does not ask for (a
@@ -168,7 +189,7 @@ class DynamicsSource:
             for records, _ in page_batches(self._pages(table, first, delta), self.config.records_per_batch):
                 self._load(lake, table, records, report, progress)
             state.put(f"sync.{table}", "delta", delta[-1])
-        if "lists" in self.config.tables and state.due("lists", "members_read", timedelta(
+        if "lists" in held and state.due("lists", "members_read", timedelta(
                 hours=self.config.members_every_hours)):
             # A list's members are read when the list changes; a change that left the list itself as it was is
             # read here.
