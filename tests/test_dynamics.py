@@ -159,6 +159,26 @@ def test_static_lists_of_people_are_read_with_their_members_as_they_change(envir
     assert rows(ws, members) == [("Webinar 2026", key(CY, server))]
 
 
+def test_a_backfill_read_again_deletes_what_dynamics_no_longer_has_within_a_share(environment) -> None:
+    """`--backfill` reads every table whole, with no delta link to say what was deleted since: what Accord holds
+    that the read did not list is deleted (contacts and leads apart, though both are people); a read that would
+    delete most of a table (a security role lost) is refused, and nothing is deleted."""
+    server, ws = environment
+    sync(ws)
+    server.delete("contact", BOB)
+    said = sync(ws, "--backfill")
+    assert rows(ws, "SELECT source_id FROM person_current ORDER BY 1") == [(LEAD,), (ANN,)], said
+    server.delete("contact", ANN)
+    server.put("contact", CY, NOW, emailaddress1="cy@acme.com")
+    config = yaml.safe_load((ws / "accord.yaml").read_text())
+    config["sources"][0]["reconcile_max_share"] = 0.4
+    (ws / "accord.yaml").write_text(yaml.safe_dump(config))
+    done = CliRunner().invoke(app, ["sync", "dynamics", "-w", str(ws), "--backfill"])
+    said = " ".join(done.output.split())
+    assert done.exit_code == 1 and "1 of the 2 records Accord holds are no longer in the source" in said, said
+    assert rows(ws, "SELECT source_id FROM person_current ORDER BY 1") == [(LEAD,), (ANN,), (CY,)]
+
+
 def test_the_dynamics_people_join_a_profile_an_audience_and_a_file(environment) -> None:
     """Dynamics → profiles → an audience of people at software accounts with an open opportunity → a file."""
     server, ws = environment

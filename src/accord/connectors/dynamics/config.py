@@ -72,6 +72,10 @@ class DynamicsSourceConfig(DynamicsConnection, SourceBase):
     tables: list[Literal["accounts", "contacts", "leads", "opportunities", "lists"]] = Field(
         default_factory=lambda: list(DYNAMICS_TABLES), description="Tables to read (an opportunity with its "
         "contact, a static marketing list of contacts or leads with its members, as relations).")
+    reconcile_max_share: float = Field(default=0.5, gt=0, le=1, description="A table read whole again (`--backfill`, "
+                                       "new columns) deletes the records Accord holds that the read did not list; "
+                                       "the most of a table's records it may delete: more is refused and the sync "
+                                       "fails (an application user who lost a security role reads none).")
     members_every_hours: int = Field(default=24, ge=1, le=720, description="How often every static list's members "
                                      "are read again, beside those of the lists that changed.")
     mappings: dict[str, str] = Field(default_factory=dict, description="Table → mapping file (relative to the "

@@ -24,6 +24,7 @@ from accord.connectors.errors import ConnectorError
 from accord.ingest.loader import IngestResult, ingest_chunks
 from accord.ingest.mapping import Mapping
 from accord.ingest.records import ingest_records
+from accord.lake.sql import ident
 from accord.lake.store import Lake
 from accord.model.schema import STANDARD, Schema
 from accord.sources.api import (
@@ -35,7 +36,7 @@ from accord.sources.api import (
     records_digest,
 )
 from accord.sources.mappings import resolve_mapping
-from accord.sources.reconcile import Holder, held_ids
+from accord.sources.reconcile import Holder, delete_missing, held_ids
 from accord.sources.state import SourceState
 
 SOURCE_TYPE = "Dynamics"
@@ -53,12 +54,14 @@ class Table:
     key: str
     """The column holding a record's id."""
     mapping: str
+    among: str = "TRUE"
+    """Which of its entity's records are this table's (contacts and leads are both people)."""
 
 
 TABLES = {
     "accounts": Table("account", "accountid", "dynamics/account"),
-    "contacts": Table("contact", "contactid", "dynamics/contact"),
-    "leads": Table("lead", "leadid", "dynamics/lead"),
+    "contacts": Table("contact", "contactid", "dynamics/contact", "person_type = 'contact'"),
+    "leads": Table("lead", "leadid", "dynamics/lead", "person_type = 'lead'"),
     "opportunities": Table("opportunity", "opportunityid", "dynamics/opportunity"),
     "lists": Table("list", "listid", "dynamics/list"),
 }
@@ -158,10 +161,21 @@ class DynamicsSource:
         first = (lambda: self.client.follow(str(resume), f"the records of {table}", self.config.page_size)) \
             if resume else (lambda: self.client.changes(table, self.select(table), self.config.page_size))
         pages = self._pages(table, self._tracked(first, table), delta)
+        listed: set[str] = set()
         for records, following in page_batches(pages, self.config.records_per_batch):
             self._load(lake, table, records, report, progress)
+            listed |= {str(r.get(TABLES[table].key)).lower() for r in records}
             if following is not None:
                 state.put(stream, "next", following)
+        if resume is None:
+            # A whole read lists every record there is: what Accord holds beyond it was deleted where no delta link
+            # could say so (before a backfill read again, or while the checkpoint's columns were others).
+            entity = self.mappings[table].entity
+            held = [r[0] for r in lake.execute(
+                f"SELECT source_id FROM {ident(entity + '_current')} WHERE source_type = ? AND source_instance_id = ? "
+                f"AND {TABLES[table].among}", [SOURCE_TYPE, self.config.organization_id]).fetchall()]
+            report.deleted += delete_missing(lake, entity, self._holder, held, listed,
+                                             self.config.reconcile_max_share, table)
         state.put(f"sync.{table}", "delta", delta[-1])
         state.put(f"sync.{table}", "columns", ",".join(self.select(table)))
         state.put(stream, "done", "1")
@@ -179,7 +193,8 @@ class DynamicsSource:
             link = state.get(f"sync.{table}", "delta")
             if link is None or state.get(f"sync.{table}", "columns") != ",".join(self.select(table)):
                 # A table added since the backfill, or columns read now that its delta link does not ask for (a
-                # custom field declared, a mapping changed): read whole again; what did not change loads nothing.
+                # custom field declared, a mapping changed): read whole again; what did not change loads nothing,
+                # what is gone is deleted.
                 state.drop(f"backfill.{table}")
                 self._backfill(lake, state, table, report, progress)
                 continue
