@@ -188,6 +188,19 @@ class Destination(Protocol):
     def close(self) -> None: ...
 
 
+def key_ids(key: str | None) -> list[str]:
+    """The record ids a member's key holds (`,` between them): what a list destination added it as."""
+    return [i for i in (key or "").split(",") if i]
+
+
+def reached_on_list(ids: dict[str, list[str]], on_list: set[str], change: str) -> dict[str, str | None]:
+    """What a change reached on a list that holds `on_list` (record ids), from each profile's record ids: added,
+    the ids on the list (the key); removed, none of them left."""
+    if change == "add":
+        return {p: ",".join(i for i in v if i in on_list) for p, v in ids.items() if set(v) & on_list}
+    return {p: None for p, v in ids.items() if not set(v) & on_list}
+
+
 def update_by_adding(destination: Destination, audience: str, members: list[Member],
                      separator: str | None = None) -> list[Outcome]:
     """An update as a destination whose adds are idempotent makes it: the member added as it is now, then the

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 from accord.ingest.loader import IngestResult
 from accord.ingest.records import as_text, split_unreadable
 from accord.model.names import name_problem
+from accord.model.schema import Schema
 from accord.sources.base import ROW_COLUMN, MalformedRow, RawChunk
 
 
@@ -112,6 +113,11 @@ def _text_table(numbered: list[tuple[int, dict[str, Any]]]) -> pa.Table:
     columns = list(dict.fromkeys(c for _, r in numbered for c in r))
     return pa.table({c: pa.array([as_text(r.get(c)) for _, r in numbered], pa.string()) for c in columns}
                     | {ROW_COLUMN: pa.array([n for n, _ in numbered], pa.int64())})
+
+
+def custom_to_read(schema: Schema, entity: str, chosen: list[str] | None) -> list[str]:
+    """The declared custom fields of `entity` a source reads: those its `custom_fields` choose, or all."""
+    return [f.name for f in schema.custom_of(entity) if chosen is None or f.name in chosen]
 
 
 def fields_present(wanted: Iterable[str], available: Iterable[str]) -> list[str]:

@@ -13,6 +13,8 @@ from accord.activation.destination import (
     DeliveryError,
     Member,
     Outcome,
+    key_ids,
+    reached_on_list,
     update_by_adding,
 )
 from accord.connectors.dynamics.client import VALUES_PER_QUERY, DynamicsClient, Refused
@@ -68,7 +70,7 @@ class DynamicsDestination:
         outcomes = []
         for member in members:
             removed = False
-            for record in _ids(member.key):
+            for record in key_ids(member.key):
                 try:
                     self.client.remove_member(list_id, record)
                     removed = True
@@ -84,11 +86,8 @@ class DynamicsDestination:
 
     def reached(self, audience: str, members: list[Member], change: str, run_id: int) -> dict[str, str | None]:
         table = self._table(members)
-        ids = self._records(members, table) if change == "add" else {m.profile_id: _ids(m.key) for m in members}
-        on_list = self.client.list_members(self._list_id(audience, table), table)
-        if change == "add":
-            return {p: ",".join(i for i in v if i in on_list) for p, v in ids.items() if set(v) & on_list}
-        return {p: None for p, v in ids.items() if not set(v) & on_list}
+        ids = self._records(members, table) if change == "add" else {m.profile_id: key_ids(m.key) for m in members}
+        return reached_on_list(ids, self.client.list_members(self._list_id(audience, table), table), change)
 
     def finish(self, audience: str, run_id: int, snapshot: list[Member]) -> None:
         return None
@@ -156,10 +155,6 @@ class DynamicsDestination:
 
     def _require_organization(self) -> None:
         self.client.require_organization(self.config.organization_id, f"destination {self.config.name!r}")
-
-
-def _ids(key: str | None) -> list[str]:
-    return [i for i in (key or "").split(",") if i]
 
 
 def open_destination(config: DynamicsDestinationConfig, root: Path, workspace_name: str,

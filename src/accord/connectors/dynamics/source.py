@@ -30,6 +30,7 @@ from accord.model.schema import STANDARD, Schema
 from accord.sources.api import (
     Progress,
     SyncReport,
+    custom_to_read,
     fields_present,
     page_batches,
     records_chunk,
@@ -133,9 +134,7 @@ class DynamicsSource:
         return held, absent
 
     def _custom(self, table: str) -> list[str]:
-        chosen = self.config.custom_fields
-        return [f.name for f in self.schema.custom_of(self.mappings[table].entity)
-                if chosen is None or f.name in chosen]
+        return custom_to_read(self.schema, self.mappings[table].entity, self.config.custom_fields)
 
     # Backfill -----------------------------------------------------------------------------------------------
     def backfill(self, lake: Lake, progress: Progress | None = None, *, restart: bool = False) -> SyncReport:

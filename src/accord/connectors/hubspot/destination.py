@@ -12,6 +12,8 @@ from accord.activation.destination import (
     DeliveryError,
     Member,
     Outcome,
+    key_ids,
+    reached_on_list,
     update_by_adding,
 )
 from accord.connectors.hubspot.client import (
@@ -70,7 +72,7 @@ class HubSpotDestination:
         return outcomes
 
     def remove(self, audience: str, members: list[Member]) -> list[Outcome]:
-        ids = {m.profile_id: _ids(m.key) for m in members}
+        ids = {m.profile_id: key_ids(m.key) for m in members}
         removed, _ = self.client.list_change(self._list_id(audience, _kind(members)),
                                              sorted({i for v in ids.values() for i in v}), remove=True)
         return [Outcome(m.profile_id, "removed") if removed & set(ids[m.profile_id])
@@ -80,11 +82,8 @@ class HubSpotDestination:
         return update_by_adding(self, audience, members, ",")
 
     def reached(self, audience: str, members: list[Member], change: str, run_id: int) -> dict[str, str | None]:
-        ids = self._records(members) if change == "add" else {m.profile_id: _ids(m.key) for m in members}
-        on_list = self.client.list_members(self._list_id(audience, _kind(members)))
-        if change == "add":
-            return {p: ",".join(i for i in v if i in on_list) for p, v in ids.items() if set(v) & on_list}
-        return {p: None for p, v in ids.items() if not set(v) & on_list}
+        ids = self._records(members) if change == "add" else {m.profile_id: key_ids(m.key) for m in members}
+        return reached_on_list(ids, self.client.list_members(self._list_id(audience, _kind(members))), change)
 
     def finish(self, audience: str, run_id: int, snapshot: list[Member]) -> None:
         return None
@@ -130,10 +129,6 @@ class HubSpotDestination:
 def _kind(members: list[Member]) -> str:
     """Whether a batch is of people or of accounts (an audience is one or the other)."""
     return members[0].kind if members else "person"
-
-
-def _ids(key: str | None) -> list[str]:
-    return [i for i in (key or "").split(",") if i]
 
 
 def open_destination(config: HubSpotDestinationConfig, root: Path, workspace_name: str,

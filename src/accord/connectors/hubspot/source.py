@@ -20,6 +20,7 @@ from accord.model.times import EPOCH, parse_instant
 from accord.sources.api import (
     Progress,
     SyncReport,
+    custom_to_read,
     fields_present,
     page_batches,
     records_chunk,
@@ -115,9 +116,7 @@ class HubSpotSource:
         return self._labels[object_type]
 
     def _custom(self, object_type: str) -> list[str]:
-        chosen = self.config.custom_fields
-        return [f.name for f in self.schema.custom_of(self.mappings[object_type].entity)
-                if chosen is None or f.name in chosen]
+        return custom_to_read(self.schema, self.mappings[object_type].entity, self.config.custom_fields)
 
     # Backfill -----------------------------------------------------------------------------------------------
     def backfill(self, lake: Lake, progress: Progress | None = None, *, restart: bool = False) -> SyncReport:

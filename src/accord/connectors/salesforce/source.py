@@ -20,7 +20,13 @@ from accord.lake.store import Lake
 from accord.model.schema import STANDARD, Schema
 from accord.model.times import parse_instant, utc_seconds
 from accord.scratch import scratch
-from accord.sources.api import Progress, SyncReport, fields_present, records_chunk
+from accord.sources.api import (
+    Progress,
+    SyncReport,
+    custom_to_read,
+    fields_present,
+    records_chunk,
+)
 from accord.sources.files import FileReader
 from accord.sources.mappings import resolve_mapping
 from accord.sources.reconcile import Holder, ReconcileRefused, delete_missing
@@ -103,9 +109,7 @@ class SalesforceSource:
 
     def _custom(self, sobject: str) -> list[str]:
         """The declared custom fields of the object's entity that this source reads."""
-        chosen = self.config.custom_fields
-        declared = self.schema.custom_of(self.mappings[sobject].entity)
-        return [f.name for f in declared if chosen is None or f.name in chosen]
+        return custom_to_read(self.schema, self.mappings[sobject].entity, self.config.custom_fields)
 
     # Backfill -----------------------------------------------------------------------------------------------
     def backfill(self, lake: Lake, progress: Progress | None = None, *, restart: bool = False) -> SyncReport:
