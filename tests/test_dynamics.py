@@ -359,3 +359,23 @@ def test_a_person_audience_can_go_to_a_list_of_leads(environment) -> None:
     said = run_then_deliver(ws)
     assert "1 activated" in said and "no_matching_lead" in said, said
     assert (list_of(server, "Everyone")["table"], list_of(server, "Everyone")["members"]) == ("lead", {LEAD})
+
+
+def test_odd_records_are_quarantined_alone_and_the_rest_load(environment) -> None:
+    """Half a character (a lone surrogate JSON can carry), Dataverse's last date as a creation time: each of those
+    records is quarantined with why; 100 kB of text and a right-to-left name load, as does the rest of the page."""
+    server, ws = environment
+    server.put("contact", "c0000009-0000-4000-8000-000000000009", ago(50), emailaddress1="eve@acme.com",
+               firstname="Eve\ud800")
+    server.put("contact", "c0000008-0000-4000-8000-000000000008", ago(50), emailaddress1="far@acme.com",
+               createdon="9999-12-31T23:59:59Z")
+    server.put("contact", "c0000007-0000-4000-8000-000000000007", ago(50), emailaddress1="dov@acme.com",
+               jobtitle="x" * 100_000, lastname="\u05d3\u05d5\u05d3 \u202e")
+    said = sync(ws)
+    assert "2 quarantined" in said, said
+    reasons = sorted(r[0] for r in rows(ws, "SELECT reason FROM quarantine WHERE entity = 'person'"))
+    assert "field 'firstname' holds \\ud800" in reasons[0] and reasons[1].startswith("out_of_range: created_at"), \
+        reasons
+    assert rows(ws, "SELECT last_name, length(job_title) FROM person_current WHERE email = 'dov@acme.com'") == [
+        ("\u05d3\u05d5\u05d3 \u202e", 100_000)]
+    assert rows(ws, "SELECT count(*) FROM person_current") == [(4,)]
