@@ -125,8 +125,11 @@ def test_a_backfill_then_syncs_read_records_labels_lookups_changes_and_deletions
         (95000.0, "2026-12-01", True, True)]
     assert rows(ws, "SELECT person_key FROM opportunity_person_current") == [(key(CY, server),)], "Ann replaced by Cy"
     versions = rows(ws, "SELECT count(*) FROM person")
+    synced = datetime.now(timezone.utc)
     sync(ws)
     assert rows(ws, "SELECT count(*) FROM person") == versions, "nothing changed, nothing loaded"
+    listed = " ".join(CliRunner().invoke(app, ["sources", "list", "-w", str(ws)], env={"COLUMNS": "200"}).output.split())
+    assert "never" not in listed and synced.isoformat()[:15] in listed, listed
     server.delete("opportunity", DEAL)
     sync(ws)
     assert rows(ws, "SELECT count(*) FROM opportunity_current") == [(0,)]

@@ -114,6 +114,8 @@ def test_a_backfill_then_a_sync_read_records_associations_changes_and_archives(p
     assert rows(ws, "SELECT source_id FROM account_person_latest WHERE is_deleted") == [("101-2",)]
     with Workspace.load(ws).lake() as lake:
         versions = lake.scalar("SELECT count(*) FROM person")
+    listed = " ".join(CliRunner().invoke(app, ["sources", "list", "-w", str(ws)], env={"COLUMNS": "200"}).output.split())
+    assert "never" not in listed, "synced up to the earliest of its objects' checkpoints"
     sync(ws)
     with Workspace.load(ws).lake() as lake:
         assert lake.scalar("SELECT count(*) FROM person") == versions, "read again, loaded nothing new"

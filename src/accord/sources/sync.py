@@ -12,6 +12,7 @@ from accord.connectors.errors import ConnectorError
 from accord.connectors.registry import connector
 from accord.lake.store import Lake, now
 from accord.lake.turns import writing
+from accord.model.times import parse_instant
 from accord.pipeline.runs import SOURCE_STAGE, next_run_id, record
 from accord.sources.api import Progress
 from accord.sources.config import SourceConfig
@@ -86,4 +87,13 @@ def _record(lake: Lake, config: SourceConfig, trigger: str, started: datetime, r
 
 
 def last_sync(lake: Lake, config: SourceConfig) -> str | None:
-    return SourceState(lake, config.state_key).get("sync", "since")
+    """The instant up to which the source's changes are read: the earliest of its checkpoints (one for the whole
+    source, or one per object it reads)."""
+    marks = []
+    for (stream, key), value in SourceState(lake, config.state_key).all().items():
+        if key == "since" and (stream == "sync" or stream.startswith("sync.")):
+            try:
+                marks.append((parse_instant(value), value))
+            except ValueError:
+                continue
+    return min(marks)[1] if marks else None

@@ -157,6 +157,8 @@ class DynamicsSource:
             return
         delta: list[str] = []
         resume = state.get(stream, "next")
+        if resume is None:
+            state.put(stream, "started", datetime.now(timezone.utc).isoformat())
         first = (lambda: self.client.follow(str(resume), f"the records of {table}", self.config.page_size)) \
             if resume else (lambda: self.client.changes(table, self.select(table), self.config.page_size))
         pages = self._pages(table, self._tracked(first, table), delta)
@@ -176,6 +178,7 @@ class DynamicsSource:
             report.deleted += delete_missing(lake, entity, self._holder, held, listed,
                                              self.config.reconcile_max_share, table)
         state.put(f"sync.{table}", "delta", delta[-1])
+        state.put(f"sync.{table}", "since", str(state.get(stream, "started")))
         state.put(f"sync.{table}", "columns", ",".join(self.select(table)))
         state.put(stream, "done", "1")
 
@@ -198,11 +201,13 @@ class DynamicsSource:
                 self._backfill(lake, state, table, report, progress)
                 continue
             delta: list[str] = []
+            began = datetime.now(timezone.utc).isoformat()
             what = f"the changes of {table}"
             first = self._tracked(lambda: self.client.follow(str(link), what, self.config.page_size), table)
             for records, _ in page_batches(self._pages(table, first, delta), self.config.records_per_batch):
                 self._load(lake, table, records, report, progress)
             state.put(f"sync.{table}", "delta", delta[-1])
+            state.put(f"sync.{table}", "since", began)
         if "lists" in held and state.due("lists", "members_read", timedelta(
                 hours=self.config.members_every_hours)):
             # A list's members are read when the list changes; a change that left the list itself as it was is
