@@ -72,11 +72,13 @@ class DynamicsServer(LocalServer, Faults):
 
     def __init__(self, organization_id: str = "8f6f2a1c-3b4d-4e5f-9a0b-1c2d3e4f5a6b",
                  tenant_id: str = "72f988bf-86f1-41af-91ab-2d7cd011db47",
-                 client_id: str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", secret: str = "app-secret~1") -> None:
+                 client_id: str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", secret: str = "app-secret~1",
+                 call_seconds: float = 0.0) -> None:
         LocalServer.__init__(self)
         Faults.__init__(self)
         self.organization_id, self.tenant_id = organization_id, tenant_id
         self.client_id, self.secret = client_id, secret
+        self.call_seconds = call_seconds  # how long each answer of the Web API takes, as a real environment's does
         self.records: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in SETS.values()}
         self.changed: dict[str, dict[str, int]] = {t: {} for t in SETS.values()}  # id → sequence of its last change
         self.removed: dict[str, dict[str, int]] = {t: {} for t in SETS.values()}  # id → sequence of its deletion
@@ -88,6 +90,8 @@ class DynamicsServer(LocalServer, Faults):
         self.vanished: set[str] = set()  # records deleted since a lookup found them: refused when added
         self.calls: list[tuple[str, str]] = []
         self._sequence = 1000
+        self._index: dict[tuple[str, str], tuple[int, dict[str, list[str]]]] = {}
+        self._versions: dict[str, int] = {}  # a table's count of changes, which its indexes were built at
         self._held: dict[int, float] = {}
         self._lock = threading.Lock()
 
@@ -109,6 +113,7 @@ class DynamicsServer(LocalServer, Faults):
                 **{n: False for n, t in ATTRIBUTES[table].items() if t == "Boolean"}})  # a yes/no is never empty
             record.update(columns, modifiedon=_iso(at))
             self.changed[table][record_id] = self._sequence
+            self._versions[table] = self._versions.get(table, 0) + 1
             self.removed[table].pop(record_id, None)
 
     @property
@@ -128,6 +133,7 @@ class DynamicsServer(LocalServer, Faults):
             self._sequence += 1
             self.records[table].pop(record_id)
             self.changed[table].pop(record_id)
+            self._versions[table] = self._versions.get(table, 0) + 1
             self.removed[table][record_id] = self._sequence
 
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: bytes,
@@ -147,7 +153,7 @@ class DynamicsServer(LocalServer, Faults):
         with self._lock:
             self.calls.append((method, path))
             late = self._held.pop(len(self.calls), 0.0)
-        time.sleep(late)
+        time.sleep(late + self.call_seconds)
         route = path.removeprefix("/api/data/v9.2/")
         if method == "GET" and route == "WhoAmI":
             return _json({"@odata.context": f"{self.endpoint}/api/data/v9.2/$metadata#Microsoft.Dynamics.CRM."
@@ -230,9 +236,22 @@ class DynamicsServer(LocalServer, Faults):
         values = {v.replace("''", "'").lower() for v in re.findall(r"'((?:[^']|'')*)'", matched.group(2))}
         size = min(5000, int(_preference(prefer, "odata.maxpagesize") or 5000))
         with self._lock:
-            found = [{f"{table}id": i, column: r.get(column)} for i, r in self.records[table].items()
-                     if r.get("statecode") == 0 and str(r.get(column) or "").lower() in values]
+            index = self._indexed(table, column)
+            records = self.records[table]
+            found = [{f"{table}id": i, column: records[i].get(column)} for v in sorted(values)
+                     for i in index.get(v, []) if records[i].get("statecode") == 0]
         return _json({"value": found[:size]})
+
+    def _indexed(self, table: str, column: str) -> dict[str, list[str]]:
+        """The table's record ids by a column's lower-cased value, as a database's index on it (kept until the
+        records change)."""
+        held = self._index.get((table, column))
+        if held is None or held[0] != self._versions.get(table, 0):
+            index: dict[str, list[str]] = {}
+            for i, r in self.records[table].items():
+                index.setdefault(str(r.get(column) or "").lower(), []).append(i)
+            held = self._index[(table, column)] = (self._versions.get(table, 0), index)
+        return held[1]
 
     def _list_call(self, method: str, route: str, query: dict[str, list[str]], body: Any, prefer: str) -> Answer:
         if method == "GET" and route == "lists":
