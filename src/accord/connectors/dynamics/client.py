@@ -33,6 +33,7 @@ MEMBERS_OF = {"account": "listaccount_association", "contact": "listcontact_asso
               "lead": "listlead_association"}
 """The relationship from a list to its members of each table."""
 SETS = {"account": "accounts", "contact": "contacts", "lead": "leads"}
+"""The entity set a table's records are read from, for the tables whose records go on lists."""
 
 
 @dataclass
@@ -279,7 +280,7 @@ def _accepted(response: httpx.Response, what: str) -> httpx.Response:
         raise _Expired
     if response.status_code == 403:
         raise ConnectorError(f"Dynamics refused {what} (HTTP 403: {_message(response)}): give the application user "
-                             "a security role that reads the table")
+                             "a security role that allows it (see docs/dynamics.md)")
     if response.status_code in (400, 404):
         kind = Absent if response.status_code == 404 else Refused
         raise kind(f"Dynamics refused {what} (HTTP {response.status_code}: {_message(response)})", _message(response))
