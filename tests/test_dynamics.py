@@ -182,6 +182,23 @@ def test_a_backfill_read_again_deletes_what_dynamics_no_longer_has_within_a_shar
     assert rows(ws, "SELECT source_id FROM person_current ORDER BY 1") == [(LEAD,), (ANN,), (CY,)]
 
 
+def test_a_delta_link_dynamics_no_longer_keeps_reads_the_table_whole_again(environment) -> None:
+    """Past the time Dynamics keeps changes, it refuses the delta link: the sync reads the tables whole again, and
+    what was deleted meanwhile is found by what the read no longer lists."""
+    server, ws = environment
+    sync(ws)
+    server.forget_changes()
+    server.delete("contact", BOB)
+    server.put("contact", ANN, NOW, jobtitle="CEO")
+    said = sync(ws)
+    assert "crm → prod: sync" in said and "1 deleted" in said, said
+    assert rows(ws, "SELECT source_id, job_title FROM person_current ORDER BY 1") == [
+        (LEAD, None), (ANN, "CEO")]
+    calls = len(server.calls)
+    sync(ws)
+    assert len(server.calls) - calls < 15, "the new delta links are followed, nothing read whole"
+
+
 def test_the_dynamics_people_join_a_profile_an_audience_and_a_file(environment) -> None:
     """Dynamics → profiles → an audience of people at software accounts with an open opportunity → a file."""
     server, ws = environment

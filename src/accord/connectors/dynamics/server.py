@@ -84,6 +84,7 @@ class DynamicsServer(LocalServer, Faults):
         self.removed: dict[str, dict[str, int]] = {t: {} for t in SETS.values()}  # id → sequence of its deletion
         self.untracked: set[str] = set()  # tables whose change tracking is off
         self.lacking: set[str] = set()  # tables of apps the environment does not have
+        self.kept_since = 0  # the oldest delta token still answered: older ones are refused, as expired
         self.tokens: set[str] = set()
         self.members: dict[str, set[str]] = {}  # a list's id → its members' ids
         self.added: dict[tuple[str, str], int] = {}  # (list id, record id) → times it was added
@@ -99,6 +100,11 @@ class DynamicsServer(LocalServer, Faults):
         """Hold the answer to the `call`-th call to the Web API (counted from 1) for `seconds`."""
         with self._lock:
             self._held[call] = seconds
+
+    def forget_changes(self) -> None:
+        """Stop answering the delta links given so far, as Dataverse does once it no longer keeps their changes."""
+        with self._lock:
+            self.kept_since = self._sequence + 1
 
     def expire_tokens(self) -> None:
         with self._lock:
@@ -208,6 +214,9 @@ class DynamicsServer(LocalServer, Faults):
         size = min(5000, int(_preference(prefer, "odata.maxpagesize") or 5000))
         annotated = "odata.include-annotations" in prefer
         since = int(query.get("$deltatoken", ["0"])[0])
+        if 0 < since < self.kept_since:
+            return _error(400, "0x80044352", "The delta token is no longer valid: the changes it reads from are not "
+                          "kept any more.")
         offset, until = (int(p) for p in query.get("$skiptoken", [f"0.{self._sequence}"])[0].split("."))
         with self._lock:
             until = until if "$skiptoken" in query else self._sequence

@@ -202,8 +202,14 @@ class DynamicsSource:
                 continue
             delta: list[str] = []
             began = datetime.now(timezone.utc).isoformat()
-            what = f"the changes of {table}"
-            first = self._tracked(lambda: self.client.follow(str(link), what, self.config.page_size), table)
+            try:
+                first = self.client.follow(str(link), f"the changes of {table}", self.config.page_size)
+            except Refused:
+                # Dynamics keeps changes for a while only (a restored or copied environment forgets them), and a
+                # link asking for a column since deleted is refused: the table is read whole again instead.
+                state.drop(f"backfill.{table}")
+                self._backfill(lake, state, table, report, progress)
+                continue
             for records, _ in page_batches(self._pages(table, first, delta), self.config.records_per_batch):
                 self._load(lake, table, records, report, progress)
             state.put(f"sync.{table}", "delta", delta[-1])
