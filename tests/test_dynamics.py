@@ -128,7 +128,7 @@ def test_a_backfill_then_syncs_read_records_labels_lookups_changes_and_deletions
     synced = datetime.now(timezone.utc)
     sync(ws)
     assert rows(ws, "SELECT count(*) FROM person") == versions, "nothing changed, nothing loaded"
-    listed = " ".join(CliRunner().invoke(app, ["sources", "list", "-w", str(ws)], env={"COLUMNS": "200"}).output.split())
+    listed = CliRunner().invoke(app, ["sources", "list", "-w", str(ws)], env={"COLUMNS": "200"}).output
     assert "never" not in listed and synced.isoformat()[:15] in listed, listed
     server.delete("opportunity", DEAL)
     sync(ws)

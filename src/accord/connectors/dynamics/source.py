@@ -241,9 +241,7 @@ class DynamicsSource:
             return read()
         except Refused as err:
             raise ConnectorError(f"{err}; Accord reads {table} with change tracking: turn on Track changes for the "
-                                 "table (Power Apps → Tables → the table → Properties → Advanced options); a delta "
-                                 "link Dynamics no longer keeps is read whole again by `accord sync dynamics "
-                                 "--backfill`") from None
+                                 "table (Power Apps → Tables → the table → Properties → Advanced options)") from None
 
     # Loading ------------------------------------------------------------------------------------------------
     def _load(self, lake: Lake, table: str, records: list[dict[str, Any]], report: SyncReport,
