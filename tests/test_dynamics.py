@@ -130,6 +130,10 @@ def test_a_backfill_then_syncs_read_records_labels_lookups_changes_and_deletions
     assert rows(ws, "SELECT count(*) FROM person") == versions, "nothing changed, nothing loaded"
     listed = CliRunner().invoke(app, ["sources", "list", "-w", str(ws)], env={"COLUMNS": "200"}).output
     assert "never" not in listed and synced.isoformat()[:15] in listed, listed
+    from accord.services.overview import sources
+    with Workspace.load(ws).lake() as lake:  # what the REST API and the sources page show
+        [shown] = sources(Workspace.load(ws), lake)
+    assert shown["synced_up_to"][:15] == synced.isoformat()[:15]
     server.delete("opportunity", DEAL)
     sync(ws)
     assert rows(ws, "SELECT count(*) FROM opportunity_current") == [(0,)]

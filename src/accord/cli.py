@@ -1351,7 +1351,7 @@ def _profile_edge(host: str, port: int) -> Edge:
 @sources_app.command("list")
 def sources_list(workspace: WorkspaceOpt = None) -> None:
     """Each configured source, the sandboxes it feeds and how far each has synced."""
-    from accord.sources.sync import last_sync
+    from accord.sources.state import SourceState
 
     with user_errors():
         ws = open_workspace(workspace)
@@ -1359,7 +1359,8 @@ def sources_list(workspace: WorkspaceOpt = None) -> None:
         for source in ws.config.sources:
             for sandbox in source.sandboxes:
                 with ws.lake(sandbox) as lake:
-                    table.add_row(source.name, source.type, source.instance_id, sandbox, last_sync(lake, source) or "never")
+                    synced = SourceState(lake, source.state_key).synced_up_to()
+                table.add_row(source.name, source.type, source.instance_id, sandbox, synced or "never")
     console.print(table)
 
 

@@ -68,6 +68,6 @@ def sources(ws: Workspace, lake: Lake) -> list[dict[str, Any]]:
     for source in ws.config.sources:
         state = SourceState(lake, source.state_key)
         out.append({"name": source.name, "type": source.type, "instance": source.instance_id,
-                    "sandboxes": source.sandboxes, "synced_up_to": state.get("sync", "since"),
+                    "sandboxes": source.sandboxes, "synced_up_to": state.synced_up_to(),
                     "backfill_completed_at": state.get("backfill", "completed_at")})
     return out

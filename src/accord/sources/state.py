@@ -41,6 +41,18 @@ class SourceState:
         """Forget every checkpoint of the source: the next run starts from the beginning."""
         self.lake.execute("DELETE FROM source_state WHERE source = ?", [self.source])
 
+    def synced_up_to(self) -> str | None:
+        """The instant up to which the source's changes are read: the earliest of its checkpoints (one for the whole
+        source, or one per object it reads)."""
+        marks = []
+        for (stream, key), value in self.all().items():
+            if key == "since" and (stream == "sync" or stream.startswith("sync.")):
+                try:
+                    marks.append((parse_instant(value), value))
+                except ValueError:
+                    continue
+        return min(marks)[1] if marks else None
+
     def all(self) -> dict[tuple[str, str], str]:
         rows = self.lake.execute(
             "SELECT stream, key, value FROM source_state WHERE source = ? ORDER BY 1, 2", [self.source]

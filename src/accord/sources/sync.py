@@ -12,11 +12,9 @@ from accord.connectors.errors import ConnectorError
 from accord.connectors.registry import connector
 from accord.lake.store import Lake, now
 from accord.lake.turns import writing
-from accord.model.times import parse_instant
 from accord.pipeline.runs import SOURCE_STAGE, next_run_id, record
 from accord.sources.api import Progress
 from accord.sources.config import SourceConfig
-from accord.sources.state import SourceState
 from accord.workspace import Workspace, WorkspaceError
 
 SOURCE_FAILURES = (ConnectorError, httpx.TransportError)
@@ -84,16 +82,3 @@ def _record(lake: Lake, config: SourceConfig, trigger: str, started: datetime, r
     record(lake, [{"run_id": next_run_id(lake), "stage": f"{SOURCE_STAGE}{config.name}", "trigger": trigger,
                    "started_at": started, "finished_at": now(), "rows_in": report.calls if report else 0,
                    "rows_out": report.loaded() if report else 0, "error": error}])
-
-
-def last_sync(lake: Lake, config: SourceConfig) -> str | None:
-    """The instant up to which the source's changes are read: the earliest of its checkpoints (one for the whole
-    source, or one per object it reads)."""
-    marks = []
-    for (stream, key), value in SourceState(lake, config.state_key).all().items():
-        if key == "since" and (stream == "sync" or stream.startswith("sync.")):
-            try:
-                marks.append((parse_instant(value), value))
-            except ValueError:
-                continue
-    return min(marks)[1] if marks else None
