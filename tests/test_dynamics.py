@@ -164,6 +164,14 @@ def test_static_lists_of_people_are_read_with_their_members_as_they_change(envir
         SourceState(lake, f"dynamics:{server.organization_id}").put("lists", "members_read", ago(60 * 25).isoformat())
     sync(ws)
     assert rows(ws, members) == [("Webinar 2026", key(CY, server))]
+    server.put_members(WEBINAR, NOW, {ANN, CY})
+    sync(ws)
+    assert rows(ws, members) == [("Webinar 2026", key(ANN, server)), ("Webinar 2026", key(CY, server))], "back"
+    versions = rows(ws, "SELECT count(*) FROM marketing_list_member")
+    with Workspace.load(ws).lake() as lake:
+        SourceState(lake, f"dynamics:{server.organization_id}").put("lists", "members_read", ago(60 * 25).isoformat())
+    sync(ws)
+    assert rows(ws, "SELECT count(*) FROM marketing_list_member") == versions, "members read again load nothing"
 
 
 def test_a_backfill_read_again_deletes_what_dynamics_no_longer_has_within_a_share(environment) -> None:

@@ -314,17 +314,16 @@ class DynamicsSource:
     def _list_members(self, lake: Lake, lists: dict[str, str], gone: list[str], report: SyncReport) -> None:
         """A relation row per list (id → its members' table) and member; and, removed, each member Accord holds
         that its list no longer has (or whose list was deleted)."""
-        at = datetime.now(timezone.utc).isoformat()
         out: dict[str, dict[str, Any]] = {}
         for list_id, table in lists.items():
             for member in sorted(self.client.list_members(list_id, table)):
                 key = f"{list_id}/{member}"
-                out[key] = {"id": key, "listid": list_id, "memberid": member, "read_at": at, "removed": False}
+                out[key] = {"id": key, "listid": list_id, "memberid": member, "removed": False}
         for held in sorted(held_ids(lake, self.members.entity, [*lists, *gone], self._holder,
                                     by="split_part(source_id, '/', 1)")):
             if held not in out:
                 list_id, _, member = held.partition("/")
-                out[held] = {"id": held, "listid": list_id, "memberid": member, "read_at": at, "removed": True}
+                out[held] = {"id": held, "listid": list_id, "memberid": member, "removed": True}
         if out:
             report.results.append(self._ingest(lake, self.members, list(out.values())))
 
