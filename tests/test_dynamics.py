@@ -411,3 +411,18 @@ def test_odd_records_are_quarantined_alone_and_the_rest_load(environment) -> Non
     assert rows(ws, "SELECT last_name, length(job_title) FROM person_current WHERE email = 'dov@acme.com'") == [
         ("\u05d3\u05d5\u05d3 \u202e", 100_000)]
     assert rows(ws, "SELECT count(*) FROM person_current") == [(4,)]
+
+
+def test_deliveries_check_says_which_lists_exist_and_changes_nothing(environment) -> None:
+    server, ws = environment
+    delivering(server, ws, {"Acme people": 'audience "Acme people" of person\nwhere email ends with "@acme.com"\n',
+                            "Key accounts": 'audience "Key accounts" of account\nwhere name = "Acme Corp"\n'},
+               lists={"Key accounts": "Key accounts"})
+    checked = CliRunner().invoke(app, ["deliveries", "check", "-w", str(ws)], env={"COLUMNS": "300"})
+    assert checked.exit_code == 0 and "ok (dynamics): 1 lists found, 1 to create" in checked.output, checked.output
+    assert len(server.lists) == 3, "nothing made"
+    delivering(server, ws, {"Acme people": 'audience "Acme people" of person\nwhere email ends with "@acme.com"\n'},
+               create_lists=False)
+    checked = CliRunner().invoke(app, ["deliveries", "check", "-w", str(ws)], env={"COLUMNS": "300"})
+    said = " ".join(checked.output.split())
+    assert checked.exit_code == 1 and "has no marketing list" in said and "Traceback" not in said, said
