@@ -155,7 +155,7 @@ class HubSpotSource:
             since = parse_instant(state.get(f"sync.{object_type}", "since") or "1970-01-01T00:00:00+00:00")
             latest = since
             for records, _ in page_batches(((page, None) for page in self._changed(object_type, since)),
-                                       self.config.records_per_batch):
+                                           self.config.records_per_batch):
                 self._load(lake, object_type, records, report, progress)
                 latest = max(latest, *(self._stamp(object_type, r) for r in records))
             # Search finds a change a little after it is made: the last while is read again next time.
