@@ -4,6 +4,7 @@ keeps."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
@@ -43,9 +44,10 @@ class DynamicsConnection(BaseModel):
     @field_validator("organization_id", "tenant_id", "client_id")
     @classmethod
     def _guid(cls, value: str) -> str:
-        if not _is_guid(value):
-            raise ValueError(f"expected a GUID (like 5f1c2a3b-...-...), not {value[:40]!r}")
-        return value.lower()
+        try:
+            return str(uuid.UUID(value))  # the form Dataverse writes: lower case, hyphens
+        except ValueError:
+            raise ValueError(f"expected a GUID (like 5f1c2a3b-...-...), not {value[:40]!r}") from None
 
     @field_validator("url", "login_url")
     @classmethod
@@ -113,7 +115,3 @@ class DynamicsDestinationConfig(DynamicsConnection, DestinationBase):
                                 "change), within calls_per_five_minutes.")
     timeout_seconds: float = Field(default=60.0, gt=0, description="Per request.")
 
-
-def _is_guid(value: str) -> bool:
-    parts = value.split("-")
-    return [len(p) for p in parts] == [8, 4, 4, 4, 12] and all(c in "0123456789abcdefABCDEF" for c in "".join(parts))

@@ -4,7 +4,7 @@ relations of their own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,6 +17,7 @@ from accord.connectors.dynamics.client import (
     Absent,
     Column,
     DynamicsClient,
+    Page,
     Refused,
 )
 from accord.connectors.dynamics.config import DynamicsSourceConfig
@@ -222,7 +223,7 @@ class DynamicsSource:
             state.put("lists", "members_read", datetime.now(timezone.utc).isoformat())
         return self._finish(report)
 
-    def _pages(self, table: str, page: Any, delta: list[str]) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
+    def _pages(self, table: str, page: Page, delta: list[str]) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
         """The table's pages from `page` on, each with the link of the next; the last one's delta link goes in
         `delta`."""
         while True:
@@ -235,7 +236,7 @@ class DynamicsSource:
                 return
             page = self.client.follow(page.next_link, f"the records of {table}", self.config.page_size)
 
-    def _tracked(self, read: Any, table: str) -> Any:
+    def _tracked(self, read: Callable[[], Page], table: str) -> Page:
         """`read()`, a refusal of change tracking said with what to do."""
         try:
             return read()
