@@ -40,9 +40,9 @@ def names(lake: Lake) -> dict[str, str]:
 def test_migrations_run_once_and_match_the_model(tmp_path) -> None:
     path = tmp_path / "l.duckdb"
     with Lake(path) as lake:
-        assert lake.schema_version == len(_migrations()) == 21
+        assert lake.schema_version == len(_migrations()) == 22
     with Lake(path) as lake:
-        assert lake.scalar("SELECT count(*) FROM _migrations") == 21
+        assert lake.scalar("SELECT count(*) FROM _migrations") == 22
         for entity in ENTITIES.values():
             got = lake.query(
                 "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",

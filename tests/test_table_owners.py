@@ -14,7 +14,7 @@ OWNERS = {
     "profiles": ("profile_changes", "change_readers"),
     "audiences": ("audience_membership", "audience_membership_history"),
     "activation": ("delivery_runs", "delivery_receipts", "delivery_dead_letters", "delivery_in_flight",
-                   "destination_members"),
+                   "destination_members", "destination_reach"),
     "pipeline": ("stage_runs",),
     "governance": ("audit_log",),
     "alerts": ("alert_history",),

@@ -328,3 +328,34 @@ def test_pages_are_keyboard_reachable(site, page) -> None:
     for control in page.locator("input, select, textarea").all():
         control_id = control.get_attribute("id")
         assert control_id and page.locator(f"label[for='{control_id}']").count() == 1
+
+
+def test_a_destination_page_shows_what_the_ad_platform_matched(tmp_path: Path, evaluated_lake: Path, page,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from accord.connectors.hashing import hashed_email
+    from accord.connectors.linkedin.server import Limits, LinkedInServer
+
+    with LinkedInServer(Limits(build_seconds=0.0)) as linkedin:
+        monkeypatch.setenv("LINKEDIN_TOKEN", linkedin.token)
+        ws = evaluated_workspace(tmp_path, evaluated_lake, [{
+            "type": "linkedin", "name": "linkedin", "audiences": ["Webinar attendees"], "schedule": "0 3 * * *",
+            "endpoint": linkedin.endpoint, "ad_account": "urn:li:sponsoredAccount:507",
+            "access_token": "env:LINKEDIN_TOKEN", "settle_seconds": 0.0}])
+        with ws.lake() as lake:
+            emails = [r[0] for r in lake.execute(
+                "SELECT p.email FROM audience_membership m JOIN person_profile p ON p.person_id = m.profile_id "
+                "WHERE m.audience = 'Webinar attendees' AND p.email IS NOT NULL ORDER BY 1").fetchall()]
+            linkedin.known = {hashed_email(e) for e in emails[:2]}
+            deliver(ws, lake, ws.config.destinations[0])
+            key = create_key(lake, "api", "browser tests").secret
+        server = Server(ws.root)
+        try:
+            sign_in(page, server.url, key)
+            page.goto(server.url + "/destinations/linkedin")
+            assert page.get_by_role("heading", name="On the platform").is_visible()
+            row = page.locator("#reach tbody tr").first.inner_text()
+            page.screenshot(path=SHOTS / "destination-reach.png", full_page=True)
+        finally:
+            server.stop()
+    assert "Webinar attendees" in row and "READY" in row and "\t2\t" in row
+    assert "LinkedIn serves ads to segments of 300 matched members or more" in row

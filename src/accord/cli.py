@@ -1817,6 +1817,42 @@ def deliveries_show(
                       f"\tattempts={r['attempts']}", highlight=False)
 
 
+@deliveries_app.command("reach")
+def deliveries_reach(
+    destination: Annotated[Optional[str], typer.Option("--destination", "-d", help="Only this destination.")] = None,
+    refresh: Annotated[bool, typer.Option("--refresh", help="Ask the platforms now, not what the last runs read.")]
+    = False,
+    workspace: WorkspaceOpt = None,
+    sandbox: SandboxOpt = None,
+) -> None:
+    """What the ad platforms say of each audience's list: its state, how many they matched, the size they can
+    target; beside how many members Accord has sent there."""
+    from accord.activation.reach import platform_size, reach_rows
+    from accord.activation.run import configured, refresh_reach
+
+    with user_errors():
+        ws = open_workspace(workspace)
+        name = ws.sandbox(sandbox)
+        with ws.lake(name) as lake:
+            if refresh:
+                for config in configured(ws, destination, name):
+                    for audience, error in (refresh_reach(ws, lake, config) or {}).items():
+                        err_console.print(f"{config.name} · {audience}: {error}", highlight=False, markup=False)
+            rows = reach_rows(lake, destination)
+    if not rows:
+        console.print("no platform has been read yet: ad platforms (google_ads, linkedin, meta_ads) are read after "
+                      "their runs, or now with --refresh")
+        return
+    table = Table("destination", "audience", "sent", "state", "matched", "size", "match rate", "read", "note")
+    for r in rows:
+        table.add_row(r["destination"], r["audience"], f"{r['held']:,}", r["state"] or "",
+                      "" if r["matched"] is None else f"{r['matched']:,}", platform_size(r["size_low"], r["size_high"]),
+                      "" if r["match_rate"] is None else f"{r['match_rate']:.0f}%",
+                      f"{r['checked_at']:%Y-%m-%d %H:%M}",
+                      "; ".join(filter(None, [r["note"], r["error"] and f"last read failed: {r['error']}"])))
+    console.print(table)
+
+
 @deliveries_app.command("retry")
 def deliveries_retry(
     destination: Annotated[str, typer.Argument(help="Destination whose dead letters are sent again.")],

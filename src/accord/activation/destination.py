@@ -134,6 +134,9 @@ class Capabilities:
     updates: bool = False
     """Is told when a member it holds is now sent differently (a new e-mail, another Marketo lead after a merge):
     `update` receives the member's fields now and the key it holds."""
+    reports_reach: bool = False
+    """Says how many of an audience's members it matched and can show ads to (ad platforms): `reach` is asked
+    after runs that changed the audience there."""
 
 
 @dataclass
@@ -156,6 +159,25 @@ class Outcome:
     reason: str | None = None
     key: str | None = None
     retry: bool = False
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What an ad platform says of the list an audience is sent to: its state there, and how many it matched."""
+
+    state: str
+    """The platform's own word for the list (READY, BUILDING, OPEN, ...), or its delivery status."""
+    matched: int | None = None
+    """Members the platform found among those it was sent, when it says."""
+    uploaded: int | None = None
+    """Members it counts as sent, when it says."""
+    size_low: int | None = None
+    size_high: int | None = None
+    """The size it reports for targeting: a range, or one estimate as both ends (None: not known yet)."""
+    match_rate: float | None = None
+    """Percent of those sent that it matched: as the platform says, or from its counts."""
+    note: str | None = None
+    """Anything else worth knowing (too small to serve ads to, the list closed, ...)."""
 
 
 class DeliveryError(ConnectorError):
@@ -184,6 +206,10 @@ class Destination(Protocol):
         ...
 
     def finish(self, audience: str, run_id: int, snapshot: list[Member]) -> None: ...
+
+    def reach(self, audience: str) -> Reach | None:
+        """What the platform says of the audience's list (None: it holds none yet); asked when `reports_reach`."""
+        ...
 
     def close(self) -> None: ...
 

@@ -13,6 +13,7 @@ from accord.activation.members import (
     known_audiences,
     refuse_unknown_fields,
 )
+from accord.activation.reach import read_reach
 from accord.activation.sync import (
     DeliveryReport,
     DeliverySync,
@@ -90,6 +91,16 @@ def deliver(ws: Workspace, lake: Lake, config: DestinationConfig, audiences: lis
     finally:
         if destination is None:
             opened.close()
+
+
+def refresh_reach(ws: Workspace, lake: Lake, config: DestinationConfig) -> dict[str, str] | None:
+    """Ask the destination's platform now what it holds of each of its audiences (None: its type says nothing of
+    reach); audience → error, for those it could not answer."""
+    opened = open_destination(ws, config, lake.sandbox or ws.config.default_sandbox)
+    try:
+        return read_reach(lake, config.name, opened, config.audiences) if opened.capabilities.reports_reach else None
+    finally:
+        opened.close()
 
 
 def retry(ws: Workspace, lake: Lake, config: DestinationConfig) -> tuple[int, DeliveryReport]:

@@ -35,6 +35,7 @@ from accord.activation.members import (
     current_members,
     fingerprint,
 )
+from accord.activation.reach import due, read_reach
 from accord.connectors.errors import ConnectorError
 from accord.connectors.pacing import MAX_WAIT_SECONDS
 from accord.governance.consent import needed, refusal
@@ -150,6 +151,8 @@ class DeliverySync:
                     report.audiences.append(self._audience(run_id, audience, (only or {}).get(audience)))
                 except DeliveryError as err:  # the destination is unusable for this audience: say so, go on
                     report.error = "; ".join(filter(None, [report.error, f"{audience}: {err}"]))
+            if self.caps.reports_reach and self._throttled is None:  # a platform that asked for a pause is left be
+                read_reach(self.lake, self.name, self.destination, due(self.lake, self.name, audiences))
             if self._throttled is not None:
                 report.retry_in = self._throttled.retry_after or self.policy.max_wait_seconds
         except BaseException as err:  # Ctrl-C too: an interrupted run is not a completed one

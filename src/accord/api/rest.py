@@ -358,6 +358,30 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], Map
             released, report = send_again(workspace, store, config)
             return {"released": released, "run": plain(reachable(report))}
 
+    @router.get("/destinations/{name}/reach", tags=["activation"],
+                summary="What the ad platform last said of each audience's list: state, matched, size to target")
+    def reach(name: str) -> list[dict[str, Any]]:
+        from accord.activation.reach import reach_rows
+        from accord.activation.run import configured
+
+        configured(workspace, name, sandbox)  # an unknown name is a 404, not an empty list
+        with lake() as store:
+            return plain(reach_rows(store, name))
+
+    @router.post("/destinations/{name}/reach", tags=["activation"], dependencies=[needs("activate")],
+                 summary="Ask the ad platform now what it holds of each audience's list")
+    def reach_now(name: str) -> dict[str, Any]:
+        from accord.activation.reach import reach_rows
+        from accord.activation.run import configured, refresh_reach
+
+        config = configured(workspace, name, sandbox)[0]
+        with lake() as store:
+            failed = refresh_reach(workspace, store, config)
+            if failed is None:
+                raise ApiError(409, "no_reach", f"destination {name!r} ({config.type}) is no ad platform: it says "
+                                                "nothing of reach")
+            return {"failed": failed, "reach": plain(reach_rows(store, name))}
+
     @router.get("/deliveries", tags=["activation"], summary="Delivery runs, newest first", response_model=Page)
     def deliveries(destination: str | None = None, offset: Offset = 0,
                    limit: Limit = 50) -> Page:

@@ -88,13 +88,15 @@ RETENTION = Stage("retention", ("event",), ("event", "aud_person_events", "aud_p
 AUDIENCES = Stage("audiences", ("person_profile", "account_profile", "person_account", "opportunity", "event"),
                   ("audience_membership", "audience_membership_history", "audience_runs", "audiences"), _audiences)
 ACTIVATION = Stage("activation", ("audience_membership", "destination_members"),
-                   ("destination_members", "delivery_runs", "delivery_receipts", "delivery_dead_letters"), _activation)
+                   ("destination_members", "delivery_runs", "delivery_receipts", "delivery_dead_letters",
+                    "destination_reach"), _activation)
 
 
 PUBLISHED = ("batches", "quarantine", "identity_nodes", "identity_merges", "identity_rejections", "identity_runs",
              "identity_unlinks", "person_account", "person_account_stated", "person_profile", "account_profile",
              "profile_lineage", "audiences", "audience_runs", "audience_membership", "audience_membership_history",
-             "destination_members", "delivery_runs", "delivery_receipts", "delivery_dead_letters", "stage_runs")
+             "destination_members", "delivery_runs", "delivery_receipts", "delivery_dead_letters",
+             "destination_reach", "stage_runs")
 """What other tools see beside the record tables: what identity, profiles, audiences and deliveries keep. API keys,
 the audit log, privacy requests and serving state stay in the store."""
 

@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
+from accord.activation.reach import platform_size
 from accord.api.keys import KeyHolder, holder, matches
 from accord.audiences.files import AudienceNameTaken
 from accord.audiences.text import MAX_NESTING
@@ -110,6 +111,7 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
     templates.env.filters["when"] = when
     templates.env.filters["basename"] = lambda path: str(path).rstrip("/").rsplit("/", 1)[-1]
     templates.env.filters["label"] = label
+    templates.env.filters["platform_size"] = platform_size
 
     def signed_in(request: Request) -> None:
         if not matches(request.cookies.get(SESSION_COOKIE, ""), api_keys()):
@@ -375,6 +377,7 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
     def destination_page(request: Request, name: str, status: int = 200, error: str | None = None,
                          notice: str | None = None) -> HTMLResponse:
         from accord.activation.deliveries import dead_letters, run_details
+        from accord.activation.reach import reach_rows
         from accord.activation.run import configured
         from accord.governance.enforce import destination_violations
         from accord.services.overview import destinations as listed
@@ -388,6 +391,7 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
             config = configured(workspace, name, sandbox)[0]
             return render(request, "destination.html", status, destination=found, runs=runs, paused=config.paused,
                           dead=dead_letters(store, name), error=error, notice=notice, actions=config.performs,
+                          reach=reach_rows(store, name),
                           violations=destination_violations(workspace, config, sandbox))
 
     @router.get("/privacy", response_class=HTMLResponse)

@@ -34,6 +34,16 @@ class GoogleAdsClient:
         rows = found.get("results") or []
         return str(rows[0]["userList"]["resourceName"]) if rows else None
 
+    def user_list_figures(self, resource: str) -> dict[str, Any] | None:
+        """A user list's membership status, sizes (int64, so strings in JSON) and match rate, as Google counts
+        them; None when there is no such list."""
+        found = self._call("googleAds:search", {"query": (
+            "SELECT user_list.resource_name, user_list.membership_status, user_list.size_for_display, "
+            "user_list.size_for_search, user_list.match_rate_percentage FROM user_list "
+            f"WHERE user_list.resource_name = '{resource}'")})
+        rows = found.get("results") or []
+        return dict(rows[0]["userList"]) if rows else None
+
     def create_user_list(self, name: str) -> str:
         made = self._call("userLists:mutate", {"operations": [{"create": {
             "name": name, "description": "Kept in step with an Accord audience.", "membershipLifeSpan": 10000,

@@ -13,6 +13,7 @@ from accord.activation.destination import (
     Capabilities,
     Member,
     Outcome,
+    Reach,
     update_by_adding,
 )
 from accord.connectors.google_ads.client import GoogleAdsClient
@@ -27,7 +28,8 @@ PER_JOB = 10_000
 class GoogleAdsDestination:
     def __init__(self, config: GoogleAdsDestinationConfig, client: GoogleAdsClient, workspace_name: str) -> None:
         self.config, self.client, self.workspace_name = config, client, workspace_name
-        self.capabilities = Capabilities(needs=("email", "phone"), batch_size=PER_JOB, updates=True)
+        self.capabilities = Capabilities(needs=("email", "phone"), batch_size=PER_JOB, updates=True,
+                                         reports_reach=True)
         self._lists: dict[str, str] = {}
         self._finding = threading.Lock()
 
@@ -53,6 +55,20 @@ class GoogleAdsDestination:
 
     def finish(self, audience: str, run_id: int, snapshot: list[Member]) -> None:
         return None
+
+    def reach(self, audience: str) -> Reach | None:
+        """The list's status, its size on the Display Network (on Search in the note) and its match rate."""
+        resource = self._lists.get(audience) or self.client.user_list(self.list_name(audience))
+        figures = self.client.user_list_figures(resource) if resource else None
+        if figures is None:
+            return None
+        display, search = (_count(figures.get(k)) for k in ("sizeForDisplay", "sizeForSearch"))
+        rate = figures.get("matchRatePercentage")
+        note = f"{search:,} on Search" if search is not None else None
+        if display is None and search is None:
+            note = "not counted yet: Google sizes a list within a day or two of an upload"
+        return Reach(str(figures.get("membershipStatus") or "UNKNOWN"), size_low=display, size_high=display,
+                     match_rate=float(rate) if rate is not None else None, note=note)
 
     def close(self) -> None:
         self.client.close()
@@ -91,6 +107,11 @@ class GoogleAdsDestination:
                 name = self.list_name(audience)
                 self._lists[audience] = self.client.user_list(name) or self.client.create_user_list(name)
             return self._lists[audience]
+
+
+def _count(value: Any) -> int | None:
+    """An int64 Google sends as a string; None when not determined yet."""
+    return int(value) if value is not None and str(value).lstrip("-").isdigit() else None
 
 
 def _key(fields: dict[str, Any], postal_code_field: str | None = None) -> str | None:

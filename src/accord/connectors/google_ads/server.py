@@ -41,6 +41,8 @@ class GoogleAdsServer(LocalServer, Faults):
         self.user_lists: dict[str, dict[str, Any]] = {}  # resource name → {name, members: set of identifier keys}
         self.jobs: dict[int, Job] = {}
         self.unmatchable: set[str] = set()  # hashed identifiers whose operations fail alone
+        self.known: set[str] | None = None
+        """The hashed e-mails of Google's own users, which a list's members match (None: every one sent)."""
         self._lock = threading.Lock()
 
     def members(self, name: str) -> set[str]:
@@ -83,13 +85,30 @@ class GoogleAdsServer(LocalServer, Faults):
         return self._error(404, "NOT_FOUND", f"{method} {path}")
 
     def _search(self, body: dict[str, Any]) -> Answer:
-        found = re.search(r"user_list\.name = '((?:[^'\\\\]|\\\\.)*)'", str(body.get("query", "")))
+        query = str(body.get("query", ""))
+        by_resource = re.search(r"user_list\.resource_name = '([^']*)'", query)
+        if by_resource:
+            held = self.user_lists.get(by_resource.group(1))
+            return self._json({"results": [{"userList": self._figures(by_resource.group(1), held)}]} if held else {})
+        found = re.search(r"user_list\.name = '((?:[^'\\\\]|\\\\.)*)'", query)
         if not found:
-            return self._error(400, "INVALID_ARGUMENT", "only user lists by name are searched here")
+            return self._error(400, "INVALID_ARGUMENT", "only user lists by name or resource name are searched here")
         name = found.group(1).replace("\\\\'", "'")
         rows = [{"userList": {"resourceName": r, "name": u["name"]}} for r, u in self.user_lists.items()
                 if u["name"] == name]
         return self._json({"results": rows} if rows else {})
+
+    def _figures(self, resource: str, held: dict[str, Any]) -> dict[str, Any]:
+        """A list's status, and once a job has run on it, its sizes (int64: strings) and match rate."""
+        shown: dict[str, Any] = {"resourceName": resource, "membershipStatus": "OPEN"}
+        if not held.get("counted"):
+            return shown  # Google leaves the sizes out until it has counted the list
+        emails = {k.split(":", 1)[1] for k in held["members"] if k.startswith("hashedEmail:")}
+        matched = len(emails if self.known is None else emails & self.known)
+        shown.update(sizeForDisplay=str(matched), sizeForSearch=str(matched * 4 // 5))
+        if emails:
+            shown["matchRatePercentage"] = round(100 * matched / len(emails))
+        return shown
 
     def _make_lists(self, body: dict[str, Any]) -> Answer:
         results = []
@@ -154,6 +173,7 @@ class GoogleAdsServer(LocalServer, Faults):
                                 value = "|".join(str(value.get(k)) for k in ADDRESS_PARTS)
                             (members.add if verb == "create" else members.discard)(f"{key}:{value}")
                 job.status = "SUCCESS"
+                self.user_lists[job.user_list]["counted"] = True
             done = job.status == "SUCCESS"
         name = f"customers/{self.customer_id}/operations/job-{job.id}"
         return self._json({"name": name, "done": done, **({"response": {}} if done else {})})

@@ -13,6 +13,7 @@ from accord.activation.destination import (
     DeliveryError,
     Member,
     Outcome,
+    Reach,
     update_by_adding,
 )
 from accord.connectors.hashing import hashed_email
@@ -21,13 +22,15 @@ from accord.connectors.linkedin.config import LinkedInDestinationConfig
 from accord.connectors.secrets import resolve_secret
 
 KINDS = {"person": ("USER", "users"), "account": ("COMPANY", "companies")}
+MIN_MATCHED = 300
+"""The fewest matched members a segment needs before LinkedIn runs a campaign on it."""
 
 
 class LinkedInDestination:
     def __init__(self, config: LinkedInDestinationConfig, client: LinkedInClient, workspace_name: str) -> None:
         self.config, self.client, self.workspace_name = config, client, workspace_name
         self.capabilities = Capabilities(needs=("email", "last_name", "name", "domain"), batch_size=5000,
-                                         updates=True)
+                                         updates=True, reports_reach=True)
         self._segments: dict[str, int] = {}
         self._finding = threading.Lock()
 
@@ -54,6 +57,22 @@ class LinkedInDestination:
 
     def finish(self, audience: str, run_id: int, snapshot: list[Member]) -> None:
         return None
+
+    def reach(self, audience: str) -> Reach | None:
+        """The segment's status, how many of those sent LinkedIn matched, and the audience it can serve ads to."""
+        if audience in self._segments:
+            segment: dict[str, Any] | None = self.client.segment(self._segments[audience])
+        else:
+            name = self.segment_name(audience)
+            segment = next((s for s in self.client.segments(self.config.ad_account) if s.get("name") == name), None)
+        if segment is None:
+            return None
+        matched, sent, size = (segment.get(k) for k in ("matchedCount", "inputCount", "audienceSize"))
+        small = matched is not None and matched < MIN_MATCHED
+        note = f"LinkedIn serves ads to segments of {MIN_MATCHED} matched members or more" if small else None
+        return Reach(str(segment.get("status") or "UNKNOWN"), matched=matched, uploaded=sent, size_low=size,
+                     size_high=size, match_rate=100 * matched / sent if matched is not None and sent else None,
+                     note=note)
 
     def close(self) -> None:
         self.client.close()

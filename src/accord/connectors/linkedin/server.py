@@ -55,6 +55,8 @@ class LinkedInServer(LocalServer, Faults):
         self.segments: dict[int, Segment] = {}
         self.calls: list[tuple[str, str]] = []
         self.unmatchable: set[str] = set()  # identifiers whose elements are answered 400 alone
+        self.known: set[str] | None = None
+        """The hashed e-mails of LinkedIn's members, which a user segment's entries match (None: every one sent)."""
         self.calls_today = 0
         self._recent: deque[float] = deque()
         self._lock = threading.Lock()
@@ -80,7 +82,7 @@ class LinkedInServer(LocalServer, Faults):
             return self._error(404, f"no DMP segment at {path}")
         segment = self._refresh(self.segments[int(found.group(1))])
         if method == "GET" and not found.group(2):
-            return self._json(200, _shown(segment))
+            return self._json(200, self._shown(segment))
         if method == "POST" and found.group(2):
             if headers.get("x-restli-method", "").upper() != "BATCH_CREATE":
                 return self._error(400, "X-RestLi-Method: BATCH_CREATE is required")
@@ -128,7 +130,7 @@ class LinkedInServer(LocalServer, Faults):
 
     def _by_account(self, query: dict[str, list[str]]) -> Answer:
         account = (query.get("account") or [""])[0]
-        found = [_shown(self._refresh(s)) for s in self.segments.values() if s.account == account]
+        found = [self._shown(self._refresh(s)) for s in self.segments.values() if s.account == account]
         return self._json(200, {"elements": found, "paging": {"start": 0, "count": len(found), "total": len(found)}})
 
     def _batch(self, segment: Segment, kind: str, body: dict[str, Any]) -> Answer:
@@ -161,18 +163,24 @@ class LinkedInServer(LocalServer, Faults):
             segment.status = "READY"
         return segment
 
+    def _shown(self, segment: Segment) -> dict[str, Any]:
+        """A segment as LinkedIn shows it; once built, with how many entries it was sent and matched."""
+        shown: dict[str, Any] = {
+            "id": segment.id, "name": segment.name, "account": segment.account, "type": segment.type,
+            "status": segment.status, "accessPolicy": "PRIVATE",
+            "destinations": [{"destination": "LINKEDIN", "status": segment.status}]}
+        if segment.status == "READY":
+            entries = segment.users if segment.type == "USER" else segment.companies
+            matched = len(entries) if self.known is None or segment.type != "USER" else len(entries & self.known)
+            shown.update(inputCount=len(entries), matchedCount=matched, audienceSize=matched)
+        return shown
+
     def _json(self, status: int, payload: dict[str, Any]) -> Answer:
         return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
 
     def _error(self, status: int, message: str, extra: dict[str, str] | None = None) -> Answer:
         payload = {"status": status, "message": message}
         return status, {"Content-Type": "application/json", **(extra or {})}, json.dumps(payload).encode()
-
-
-def _shown(segment: Segment) -> dict[str, Any]:
-    return {"id": segment.id, "name": segment.name, "account": segment.account, "type": segment.type,
-            "status": segment.status, "accessPolicy": "PRIVATE", "destinations": [{"destination": "LINKEDIN",
-                                                                                     "status": segment.status}]}
 
 
 def _user_key(element: dict[str, Any]) -> str | None:

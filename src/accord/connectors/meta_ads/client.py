@@ -18,6 +18,8 @@ TRANSIENT = {1, 2}
 """Codes Meta marks as worth asking again (an unknown error, a service briefly down)."""
 PER_CALL = 10_000
 """The most users one call adds or removes."""
+FIGURES = "approximate_count_lower_bound,approximate_count_upper_bound,operation_status,delivery_status"
+"""What a custom audience is asked for its reach."""
 SCHEMA = ["EMAIL", "PHONE", "FN", "LN", "COUNTRY"]
 """The keys each user is sent by, every one SHA-256 of its normalised value (empty when unknown)."""
 
@@ -43,6 +45,10 @@ class MetaAdsClient:
             if not (page.get("paging") or {}).get("next") or not after:
                 return found
             params = {**params, "after": after}
+
+    def figures(self, audience_id: str) -> dict[str, Any]:
+        """A custom audience's approximate size (bounds, -1 when unknown) and its operation and delivery status."""
+        return self._answer("GET", f"/{audience_id}", params={"fields": FIGURES})
 
     def create(self, ad_account: str, name: str, description: str) -> str:
         """A new, empty customer-list custom audience; its id."""

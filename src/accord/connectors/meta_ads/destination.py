@@ -12,6 +12,7 @@ from accord.activation.destination import (
     DeliveryError,
     Member,
     Outcome,
+    Reach,
     update_by_adding,
 )
 from accord.connectors.hashing import country_code, e164, hashed_email, sha256
@@ -21,12 +22,15 @@ from accord.connectors.secrets import resolve_secret
 
 FLAGGED = 471
 """The operation status of an audience Meta has restricted: it takes no change until appealed in Audience Manager."""
+READY, NORMAL = 200, 200
+"""The delivery status of an audience ads can be served to, and the operation status of one working normally."""
 
 
 class MetaAdsDestination:
     def __init__(self, config: MetaAdsDestinationConfig, client: MetaAdsClient, workspace_name: str) -> None:
         self.config, self.client, self.workspace_name = config, client, workspace_name
-        self.capabilities = Capabilities(needs=("email", "phone"), batch_size=PER_CALL, updates=True)
+        self.capabilities = Capabilities(needs=("email", "phone"), batch_size=PER_CALL, updates=True,
+                                         reports_reach=True)
         self._audiences: dict[str, str] = {}
         self._finding = threading.Lock()
 
@@ -53,6 +57,24 @@ class MetaAdsDestination:
 
     def finish(self, audience: str, run_id: int, snapshot: list[Member]) -> None:
         return None
+
+    def reach(self, audience: str) -> Reach | None:
+        """Meta's estimate of the custom audience's size (a range) and whether it can serve ads to it."""
+        audience_id = self._audiences.get(audience)
+        if audience_id is None:
+            name = self.audience_name(audience)
+            held = [a for a in self.client.custom_audiences(self.config.ad_account) if a.get("name") == name]
+            if not held:
+                return None
+            audience_id = str(held[0]["id"])
+        said = self.client.figures(audience_id)
+        low, high = (said.get(k) for k in ("approximate_count_lower_bound", "approximate_count_upper_bound"))
+        delivery, operation = said.get("delivery_status") or {}, said.get("operation_status") or {}
+        notes = [str(s.get("description")) for s, fine in ((delivery, READY), (operation, NORMAL))
+                 if s.get("code") not in (None, fine) and s.get("description")]
+        return Reach("READY" if delivery.get("code") == READY else f"NOT READY ({delivery.get('code')})",
+                     size_low=low if isinstance(low, int) and low >= 0 else None,
+                     size_high=high if isinstance(high, int) and high >= 0 else None, note="; ".join(notes) or None)
 
     def close(self) -> None:
         self.client.close()

@@ -22,6 +22,8 @@ KEYS = {"EMAIL_SHA256": "EMAIL", "EMAIL": "EMAIL", "PHONE": "PHONE", "FN": "FN",
         "CT": "CT", "ST": "ST", "ZIP": "ZIP", "GEN": "GEN", "DOBY": "DOBY"}
 """The hashed keys a customer list's users may be sent by (the single-key `EMAIL_SHA256` is `EMAIL`)."""
 PER_CALL = 10_000
+MIN_USERS = 100
+"""The fewest matched users a custom audience needs before Meta delivers ads to it."""
 
 
 @dataclass
@@ -46,6 +48,8 @@ class MetaAdsServer(LocalServer, Faults):
         self.ad_account, self.token = ad_account, secrets.token_hex(16)
         self.call_seconds = call_seconds  # how long each answer takes, as the real API's does
         self.audiences: dict[str, CustomAudience] = {}
+        self.known: set[str] | None = None
+        """The hashed e-mails of Meta's users, which a custom audience's users match (None: every one sent)."""
         self.calls: list[tuple[str, str]] = []
         self._lock = threading.Lock()
 
@@ -67,6 +71,8 @@ class MetaAdsServer(LocalServer, Faults):
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()} if body else {}
         if parts == [self.ad_account, "customaudiences"]:
             return self._list(query) if method == "GET" else self._create(form) if method == "POST" else _unknown()
+        if len(parts) == 1 and parts[0] in self.audiences and method == "GET":
+            return self._figures(self.audiences[parts[0]], query)
         if len(parts) == 2 and parts[1] == "users" and method in ("POST", "DELETE"):
             return self._users(parts[0], form, remove=method == "DELETE")
         return _unknown()
@@ -82,6 +88,20 @@ class MetaAdsServer(LocalServer, Faults):
         if start + limit < len(held):
             paging["next"] = f"/{self.ad_account}/customaudiences?after={start + len(page)}"
         return _json({"data": page, "paging": paging})
+
+    def _figures(self, held: CustomAudience, query: dict[str, list[str]]) -> Answer:
+        """The fields asked of a custom audience: its size as a range about its matched users, its statuses."""
+        matched = sum(1 for user in held.users if self.known is None
+                      or any(k == "EMAIL" and v in self.known for k, v in user))
+        small = matched < MIN_USERS
+        shown = {"id": held.id, "approximate_count_lower_bound": matched * 9 // 10 if matched else -1,
+                 "approximate_count_upper_bound": matched * 11 // 10 if matched else -1,
+                 "operation_status": {"code": held.status, "description": "Normal" if held.status == 200 else
+                                      "This audience has been restricted."},
+                 "delivery_status": {"code": 300 if small else 200, "description": (
+                     "This audience is too small to deliver ads." if small else "This audience is ready for use.")}}
+        asked = (query.get("fields") or ["id"])[0].split(",")
+        return _json({k: v for k, v in shown.items() if k in asked or k == "id"})
 
     def _create(self, form: dict[str, str]) -> Answer:
         if form.get("subtype") != "CUSTOM" or not form.get("name"):
