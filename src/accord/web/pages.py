@@ -489,6 +489,22 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
         found = ", ".join(f"{n:,} {what}" for what, n in reached.items()) or "nothing to count"
         return destination_page(request, name, notice=f"Connected: {found}.")
 
+    @router.post("/destinations/{name}/reach")
+    def read_reach_now(request: Request, name: str) -> Response:
+        """Ask the ad platform now what it holds of each audience's list."""
+        from accord.activation.run import configured, refresh_reach
+
+        who = signed_in_as(request)
+        if not who.may("activate"):
+            return destination_page(request, name, 403, f"key {who.key_id} ({', '.join(who.roles)}) may not ask the "
+                                                        "platform: it needs the activate role")
+        config = configured(workspace, name, sandbox)[0]
+        with lake() as store:
+            failed = refresh_reach(workspace, store, config)
+        if failed:
+            return destination_page(request, name, 502, "; ".join(f"{a}: {e}" for a, e in failed.items()))
+        return destination_page(request, name, notice="Read from the platform just now.")
+
     @router.post("/destinations/{name}/pause")
     def pause_destination(request: Request, name: str, paused: bool = Form(...)) -> Response:
         from accord.services.destinations import set_paused
