@@ -11,11 +11,14 @@ from typer.testing import CliRunner
 
 from accord.activation.reach import platform_size, reach_rows
 from accord.activation.run import deliver, refresh_reach
+from accord.alerts.config import AlertRules
+from accord.alerts.rules import firing
 from accord.cli import app
 from accord.connectors.google_ads.server import GoogleAdsServer
 from accord.connectors.hashing import hashed_email
 from accord.connectors.linkedin.server import Limits, LinkedInServer
 from accord.connectors.meta_ads.server import MetaAdsServer
+from accord.lake.store import now
 from accord.workspace import Workspace
 from tests.conftest import evaluated_workspace
 
@@ -32,7 +35,7 @@ def sent_emails(ws: Workspace) -> list[str]:
 
 def reading(ws: Workspace, name: str) -> dict[str, object]:
     with ws.lake() as lake:
-        rows = reach_rows(lake, name)
+        rows = reach_rows(lake, [name])
     assert len(rows) == 1, rows
     return rows[0]
 
@@ -69,7 +72,7 @@ def test_google_ads_sizes_and_match_rate_are_read_after_a_run_and_not_again_soon
     matched = len(emails) // 4
     assert (read["state"], read["size_low"], read["size_high"]) == ("OPEN", matched, matched)
     assert read["match_rate"] == round(100 * matched / len(emails)) and read["held"] == len(emails)
-    assert read["note"] == f"{matched * 4 // 5:,} on Search" and read["error"] is None
+    assert read["note"] == f"{matched * 4 // 5:,} on Search" and read["error"] is None and read["usable"]
 
 
 def test_a_linkedin_segment_too_small_to_serve_says_so(linkedin_ws) -> None:
@@ -82,6 +85,12 @@ def test_a_linkedin_segment_too_small_to_serve_says_so(linkedin_ws) -> None:
     assert (read["state"], read["matched"], read["uploaded"]) == ("READY", 3, len(emails))
     assert read["match_rate"] == pytest.approx(300 / len(emails))
     assert read["note"] == "LinkedIn serves ads to segments of 300 matched members or more"
+    assert read["usable"] is False
+    with ws.lake() as lake:
+        said = [a.message for a in firing(ws, lake, AlertRules(), now()) if a.rule == "platform_unusable"]
+        assert firing(ws, lake, AlertRules(platform_unusable=False), now()) == []
+    assert said == [f"linkedin will not serve ads on audience {PEOPLE}: LinkedIn serves ads to segments of 300 "
+                    "matched members or more"]
 
     shown = CliRunner().invoke(app, ["deliveries", "reach", "-w", str(ws.root)], env={"COLUMNS": "250"})
     assert shown.exit_code == 0, shown.output
@@ -93,18 +102,18 @@ def test_a_failed_reading_keeps_the_last_one_and_never_fails_the_run(linkedin_ws
     ws, linkedin = linkedin_ws
     with ws.lake() as lake:
         deliver(ws, lake, ws.config.destinations[0])
-        before = reach_rows(lake, "linkedin")[0]
+        before = reach_rows(lake, ["linkedin"])[0]
         lake.execute("UPDATE destination_reach SET checked_at = checked_at - INTERVAL 1 HOUR")
         linkedin.fail_next(500)  # the run has nothing to send: its first call is the reading
         report = deliver(ws, lake, ws.config.destinations[0])
-        after = reach_rows(lake, "linkedin")[0]
+        after = reach_rows(lake, ["linkedin"])[0]
         status = lake.scalar("SELECT status FROM delivery_runs WHERE run_id = ?", [report.run_id])
     assert status == "completed" and report.error is None and linkedin.injected == {500: 1}
     assert "LinkedIn answered HTTP 500" in after["error"] and after["checked_at"] > before["checked_at"]
     assert (after["state"], after["matched"]) == (before["state"], before["matched"]), "the last figures went"
     with ws.lake() as lake:
         assert refresh_reach(ws, lake, ws.config.destinations[0]) == {}
-        assert reach_rows(lake, "linkedin")[0]["error"] is None
+        assert reach_rows(lake, ["linkedin"])[0]["error"] is None
 
 
 def test_a_meta_audience_is_a_range_and_too_small_is_said(tmp_path: Path, evaluated_lake: Path,
@@ -124,6 +133,20 @@ def test_a_meta_audience_is_a_range_and_too_small_is_said(tmp_path: Path, evalua
     small = n < 100
     assert read["state"] == ("NOT READY (300)" if small else "READY")
     assert read["note"] == ("This audience is too small to deliver ads." if small else None)
+    assert read["usable"] is not small
+
+
+def test_an_expired_linkedin_segment_is_unusable_and_says_what_to_do(linkedin_ws) -> None:
+    ws, linkedin = linkedin_ws
+    with ws.lake() as lake:
+        deliver(ws, lake, ws.config.destinations[0])
+        next(iter(linkedin.segments.values())).status = "EXPIRED"
+        refresh_reach(ws, lake, ws.config.destinations[0])
+        read = reach_rows(lake, ["linkedin"])[0]
+        refresh_reach(ws, lake, ws.config.destinations[0].model_copy(update={"audiences": []}))
+        assert reach_rows(lake, ["linkedin"]) == [], "an audience no longer sent keeps its reading (and its alert)"
+    assert (read["state"], read["usable"]) == ("EXPIRED", False)
+    assert read["note"] == "the segment is EXPIRED: archive it in Campaign Manager, and the next run makes a new one"
 
 
 def test_a_destination_that_is_no_ad_platform_is_not_asked(tmp_path: Path, evaluated_lake: Path) -> None:
@@ -132,7 +155,7 @@ def test_a_destination_that_is_no_ad_platform_is_not_asked(tmp_path: Path, evalu
     with ws.lake() as lake:
         deliver(ws, lake, ws.config.destinations[0])
         assert refresh_reach(ws, lake, ws.config.destinations[0]) is None
-        assert reach_rows(lake) == []
+        assert reach_rows(lake, ["exports"]) == []
     shown = CliRunner().invoke(app, ["deliveries", "reach", "--refresh", "-w", str(ws.root)])
     assert shown.exit_code == 0 and "no platform has been read yet" in shown.output
 

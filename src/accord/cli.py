@@ -1833,12 +1833,12 @@ def deliveries_reach(
     with user_errors():
         ws = open_workspace(workspace)
         name = ws.sandbox(sandbox)
+        chosen = configured(ws, destination, name)
         with ws.lake(name) as lake:
-            if refresh:
-                for config in configured(ws, destination, name):
-                    for audience, error in (refresh_reach(ws, lake, config) or {}).items():
-                        err_console.print(f"{config.name} · {audience}: {error}", highlight=False, markup=False)
-            rows = reach_rows(lake, destination)
+            for config in chosen if refresh else []:
+                for audience, error in (refresh_reach(ws, lake, config) or {}).items():
+                    err_console.print(f"{config.name} · {audience}: {error}", highlight=False, markup=False)
+            rows = reach_rows(lake, [c.name for c in chosen])
     if not rows:
         console.print("no platform has been read yet: ad platforms (google_ads, linkedin, meta_ads) are read after "
                       "their runs, or now with --refresh")

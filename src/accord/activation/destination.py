@@ -176,8 +176,11 @@ class Reach:
     """The size it reports for targeting: a range, or one estimate as both ends (None: not known yet)."""
     match_rate: float | None = None
     """Percent of those sent that it matched: as the platform says, or from its counts."""
+    usable: bool | None = None
+    """False when the platform will not serve ads on the list as it stands (too small, failed, expired, closed,
+    restricted); None when it does not say."""
     note: str | None = None
-    """Anything else worth knowing (too small to serve ads to, the list closed, ...)."""
+    """Why it is not usable, or anything else worth knowing."""
 
 
 class DeliveryError(ConnectorError):

@@ -3,13 +3,15 @@ and kept per destination and audience."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import astuple, fields
 from datetime import timedelta
 from typing import Any
 
-from accord.activation.destination import Destination
+from accord.activation.destination import Destination, Reach
 from accord.lake.store import Lake, now
 
+FIGURES = [f.name for f in fields(Reach)]
+"""The columns of a reading, in the order a `Reach` holds them."""
 READ_EVERY = timedelta(minutes=15)
 """The longest a reading stands before a run reads it again. Platforms count over hours (Google's sizes take a day),
 so a streaming destination's run every few seconds would learn nothing new from asking each time."""
@@ -39,23 +41,30 @@ def read_reach(lake: Lake, name: str, destination: Destination, audiences: list[
             continue
         if said is None:  # no list there yet: nothing sent to it
             continue
-        figures = asdict(said)
         lake.execute(
-            "INSERT OR REPLACE INTO destination_reach (destination, audience, checked_at, state, matched, uploaded, "
-            "size_low, size_high, match_rate, note, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-            [name, audience, now(), *(figures[k] for k in ("state", "matched", "uploaded", "size_low", "size_high",
-                                                          "match_rate", "note"))])
+            f"INSERT OR REPLACE INTO destination_reach (destination, audience, checked_at, {', '.join(FIGURES)}, "
+            f"error) VALUES (?, ?, ?, {', '.join('?' * len(FIGURES))}, NULL)", [name, audience, now(), *astuple(said)])
     return failed
 
 
-def reach_rows(lake: Lake, destination: str | None = None) -> list[dict[str, Any]]:
-    """The last reading of each audience (of one destination, or all), beside how many members Accord has had
-    acknowledged there."""
-    where, params = ("WHERE r.destination = ?", [destination]) if destination else ("", [])
+def forget_others(lake: Lake, destination: str, audiences: list[str]) -> None:
+    """Drop the readings of audiences `destination` no longer sends (taken out of accord.yaml)."""
+    lake.execute("DELETE FROM destination_reach WHERE destination = ? AND NOT list_contains(?, audience)",
+                 [destination, audiences])
+
+
+def reach_rows(lake: Lake, destinations: list[str]) -> list[dict[str, Any]]:
+    """The last reading of each audience of `destinations` (those configured: a removed one's are history), beside
+    how many members Accord has had acknowledged there."""
     return lake.query(
         "SELECT r.*, (SELECT count(*) FROM destination_members m WHERE m.destination = r.destination "
-        f"AND m.audience = r.audience) AS held FROM destination_reach r {where} ORDER BY r.destination, r.audience",
-        params)
+        "AND m.audience = r.audience) AS held FROM destination_reach r WHERE list_contains(?, r.destination) "
+        "ORDER BY r.destination, r.audience", [destinations])
+
+
+def unusable(lake: Lake, destinations: list[str]) -> list[dict[str, Any]]:
+    """The lists of `destinations` a platform said last it will not serve ads on."""
+    return [r for r in reach_rows(lake, destinations) if r["usable"] is False]
 
 
 def platform_size(low: int | None, high: int | None) -> str:

@@ -13,7 +13,7 @@ from accord.activation.members import (
     known_audiences,
     refuse_unknown_fields,
 )
-from accord.activation.reach import read_reach
+from accord.activation.reach import forget_others, read_reach
 from accord.activation.sync import (
     DeliveryReport,
     DeliverySync,
@@ -87,7 +87,9 @@ def deliver(ws: Workspace, lake: Lake, config: DestinationConfig, audiences: lis
     opened = destination or open_destination(ws, config, sandbox)
     try:
         sync = DeliverySync(lake, config.name, opened, config.fields, policy, live, needed(config.performs))
-        return sync.run(allowed, trigger, only, blocked)
+        report = sync.run(allowed, trigger, only, blocked)
+        forget_others(lake, config.name, config.audiences)
+        return report
     finally:
         if destination is None:
             opened.close()
@@ -98,7 +100,10 @@ def refresh_reach(ws: Workspace, lake: Lake, config: DestinationConfig) -> dict[
     reach); audience → error, for those it could not answer."""
     opened = open_destination(ws, config, lake.sandbox or ws.config.default_sandbox)
     try:
-        return read_reach(lake, config.name, opened, config.audiences) if opened.capabilities.reports_reach else None
+        if not opened.capabilities.reports_reach:
+            return None
+        forget_others(lake, config.name, config.audiences)
+        return read_reach(lake, config.name, opened, config.audiences)
     finally:
         opened.close()
 

@@ -24,6 +24,9 @@ class AlertRules(BaseModel):
                                               description="…when it had at least this many members before.")
     stage_failing: bool = Field(default=True, description="A pipeline stage's last run failed (the worker is "
                                                           "unhealthy).")
+    platform_unusable: bool = Field(default=True, description="An ad platform said it will not serve ads on an "
+                                                              "audience's list (too small, failed, expired, closed, "
+                                                              "restricted).")
 
 
 class EmailChannel(BaseModel):

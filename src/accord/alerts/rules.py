@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from accord.activation.deliveries import dead_letter_count, list_runs
+from accord.activation.reach import unusable
 from accord.activation.run import reading
 from accord.alerts.config import AlertRules
 from accord.audiences.memberships import last_changes
@@ -39,6 +40,10 @@ def firing(ws: Workspace, lake: Lake, rules: AlertRules, now: datetime) -> list[
                                f"the {name} stage failed (run {stage['run_id']}): {stage['error']}"))
     if rules.audience_size_change_percent is not None:
         found += _audience_sizes(lake, rules)
+    if rules.platform_unusable:
+        found += [Alert(f"platform_unusable:{r['destination']}:{r['audience']}:{r['state']}", "platform_unusable",
+                        f"{r['destination']} will not serve ads on audience {r['audience']}: {r['note'] or r['state']}")
+                  for r in unusable(lake, [c.name for c in reading(ws, lake.sandbox) if not c.paused])]
     return found
 
 

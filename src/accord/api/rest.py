@@ -366,7 +366,7 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], Map
 
         configured(workspace, name, sandbox)  # an unknown name is a 404, not an empty list
         with lake() as store:
-            return plain(reach_rows(store, name))
+            return plain(reach_rows(store, [name]))
 
     @router.post("/destinations/{name}/reach", tags=["activation"], dependencies=[needs("activate")],
                  summary="Ask the ad platform now what it holds of each audience's list")
@@ -380,7 +380,7 @@ def create_router(workspace: Workspace, sandbox: str, api_keys: Callable[[], Map
             if failed is None:
                 raise ApiError(409, "no_reach", f"destination {name!r} ({config.type}) is no ad platform: it says "
                                                 "nothing of reach")
-            return {"failed": failed, "reach": plain(reach_rows(store, name))}
+            return {"failed": failed, "reach": plain(reach_rows(store, [name]))}
 
     @router.get("/deliveries", tags=["activation"], summary="Delivery runs, newest first", response_model=Page)
     def deliveries(destination: str | None = None, offset: Offset = 0,

@@ -391,7 +391,7 @@ def create_pages(workspace: Workspace, sandbox: str, api_keys: Callable[[], Mapp
             config = configured(workspace, name, sandbox)[0]
             return render(request, "destination.html", status, destination=found, runs=runs, paused=config.paused,
                           dead=dead_letters(store, name), error=error, notice=notice, actions=config.performs,
-                          reach=reach_rows(store, name),
+                          reach=reach_rows(store, [name]),
                           violations=destination_violations(workspace, config, sandbox))
 
     @router.get("/privacy", response_class=HTMLResponse)

@@ -64,11 +64,14 @@ class GoogleAdsDestination:
             return None
         display, search = (_count(figures.get(k)) for k in ("sizeForDisplay", "sizeForSearch"))
         rate = figures.get("matchRatePercentage")
+        state = str(figures.get("membershipStatus") or "UNKNOWN")
         note = f"{search:,} on Search" if search is not None else None
         if display is None and search is None:
             note = "not counted yet: Google sizes a list within a day or two of an upload"
-        return Reach(str(figures.get("membershipStatus") or "UNKNOWN"), size_low=display, size_high=display,
-                     match_rate=float(rate) if rate is not None else None, note=note)
+        if state == "CLOSED":
+            note = "closed: Google adds no one to it (closed for inactivity, or by hand); open it in Google Ads"
+        return Reach(state, size_low=display, size_high=display, match_rate=float(rate) if rate is not None else None,
+                     usable=state == "OPEN" if state in ("OPEN", "CLOSED") else None, note=note)
 
     def close(self) -> None:
         self.client.close()

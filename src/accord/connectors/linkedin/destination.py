@@ -68,10 +68,14 @@ class LinkedInDestination:
         if segment is None:
             return None
         matched, sent, size = (segment.get(k) for k in ("matchedCount", "inputCount", "audienceSize"))
+        state = str(segment.get("status") or "UNKNOWN")
         small = matched is not None and matched < MIN_MATCHED
         note = f"LinkedIn serves ads to segments of {MIN_MATCHED} matched members or more" if small else None
-        return Reach(str(segment.get("status") or "UNKNOWN"), matched=matched, uploaded=sent, size_low=size,
-                     size_high=size, match_rate=100 * matched / sent if matched is not None and sent else None,
+        if state in ("FAILED", "EXPIRED"):
+            note = f"the segment is {state}: archive it in Campaign Manager, and the next run makes a new one"
+        usable = False if state in ("FAILED", "EXPIRED") or small else True if state == "READY" else None
+        return Reach(state, matched=matched, uploaded=sent, size_low=size, size_high=size,
+                     match_rate=100 * matched / sent if matched is not None and sent else None, usable=usable,
                      note=note)
 
     def close(self) -> None:

@@ -72,9 +72,11 @@ class MetaAdsDestination:
         delivery, operation = said.get("delivery_status") or {}, said.get("operation_status") or {}
         notes = [str(s.get("description")) for s, fine in ((delivery, READY), (operation, NORMAL))
                  if s.get("code") not in (None, fine) and s.get("description")]
+        ready = delivery.get("code") == READY and operation.get("code") in (None, NORMAL)
         return Reach("READY" if delivery.get("code") == READY else f"NOT READY ({delivery.get('code')})",
                      size_low=low if isinstance(low, int) and low >= 0 else None,
-                     size_high=high if isinstance(high, int) and high >= 0 else None, note="; ".join(notes) or None)
+                     size_high=high if isinstance(high, int) and high >= 0 else None,
+                     usable=ready if delivery.get("code") is not None else None, note="; ".join(notes) or None)
 
     def close(self) -> None:
         self.client.close()

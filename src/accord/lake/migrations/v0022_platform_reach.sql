@@ -10,6 +10,7 @@ CREATE TABLE IF NOT EXISTS destination_reach (
     size_low BIGINT,
     size_high BIGINT,
     match_rate DOUBLE,
+    usable BOOLEAN,
     note VARCHAR,
     error VARCHAR,
     PRIMARY KEY (destination, audience)
