@@ -169,7 +169,7 @@ def run_demo(
         report.identity, report.audiences, report.deliveries = done.identity, done.evaluation, done.deliveries
         report.marketo_lead_writes = len(marketo.lead_writes)
         report.erased = _erase_one(ws, lake)
-        report.held = _held(ws, linkedin, google, salesforce)
+        report.held = _held(ws, lake, linkedin, google, salesforce)
         _pause_stand_ins(ws)
         sample = lake.query(
             "SELECT person_id, email FROM person_profile WHERE email IS NOT NULL "
@@ -293,8 +293,12 @@ def _erase_one(ws: Workspace, lake: Lake) -> tuple[str, str, dict[str, Any]] | N
     return str(emails[0]["email"]), request_id, receipt
 
 
-def _held(ws: Workspace, linkedin: LinkedInServer, google: GoogleAdsServer, salesforce: SalesforceServer) -> list[str]:
-    """One line per segment, list and campaign the local systems hold after activation."""
+def _held(ws: Workspace, lake: Lake, linkedin: LinkedInServer, google: GoogleAdsServer,
+          salesforce: SalesforceServer) -> list[str]:
+    """One line per segment, list and campaign the local systems hold after activation, and what the ad platforms
+    said they matched."""
+    from accord.activation.reach import platform_size, reach_rows
+
     lines = [f"LinkedIn {s.type.lower()} segment {s.name!r}: {len(s.users) + len(s.companies)} {s.status.lower()}"
              for s in linkedin.segments.values()]
     lines += [f"Google Ads user list {user_list['name']!r}: {len(google.members(user_list['name']))} hashed e-mails"
@@ -304,6 +308,11 @@ def _held(ws: Workspace, linkedin: LinkedInServer, google: GoogleAdsServer, sale
         joined = sum(1 for r in data.records["CampaignMember"]
                      if r["CampaignId"] == campaign["Id"] and r.get("IsDeleted") != "true")
         lines.append(f"Salesforce campaign {campaign['Name']!r}: {joined} members")
+    for r in reach_rows(lake, [d.name for d in ws.config.destinations]):
+        matched = f"{r['matched']:,} of {r['uploaded']:,} matched, " if r["matched"] is not None else ""
+        lines.append(f"{r['destination']} says of {r['audience']!r}: {r['state']}, {matched}"
+                     f"size {platform_size(r['size_low'], r['size_high']) or 'not known yet'}"
+                     + (f" ({r['note']})" if r["note"] else ""))
     return lines
 
 
