@@ -135,8 +135,8 @@ class Capabilities:
     """Is told when a member it holds is now sent differently (a new e-mail, another Marketo lead after a merge):
     `update` receives the member's fields now and the key it holds."""
     reports_reach: bool = False
-    """Says how many of an audience's members it matched and can show ads to (ad platforms): `reach` is asked
-    after runs that changed the audience there."""
+    """Says how many of an audience's members it matched and can show ads to (ad platforms): `reach` is asked at
+    the end of a run, for each audience not read in the last `activation.reach.READ_EVERY`."""
 
 
 @dataclass

@@ -22,8 +22,10 @@ from accord.connectors.secrets import resolve_secret
 
 FLAGGED = 471
 """The operation status of an audience Meta has restricted: it takes no change until appealed in Audience Manager."""
-READY, NORMAL = 200, 200
-"""The delivery status of an audience ads can be served to, and the operation status of one working normally."""
+READY = 200
+"""The delivery status of an audience ads can be served to."""
+NORMAL = 200
+"""The operation status of an audience working normally."""
 
 
 class MetaAdsDestination:
