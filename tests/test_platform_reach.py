@@ -111,6 +111,9 @@ def test_a_failed_reading_keeps_the_last_one_and_never_fails_the_run(linkedin_ws
     assert status == "completed" and report.error is None and linkedin.injected == {500: 1}
     assert "LinkedIn answered HTTP 500" in after["error"] and after["checked_at"] > before["checked_at"]
     assert (after["state"], after["matched"]) == (before["state"], before["matched"]), "the last figures went"
+    linkedin.fail_next(500)
+    shown = CliRunner().invoke(app, ["deliveries", "reach", "--refresh", "-w", str(ws.root)], env={"COLUMNS": "250"})
+    assert shown.exit_code == 1 and f"linkedin · {PEOPLE}: ConnectorError: LinkedIn answered HTTP 500" in shown.output
     with ws.lake() as lake:
         assert refresh_reach(ws, lake, ws.config.destinations[0]) == {}
         assert reach_rows(lake, ["linkedin"])[0]["error"] is None
@@ -158,6 +161,8 @@ def test_a_destination_that_is_no_ad_platform_is_not_asked(tmp_path: Path, evalu
         assert reach_rows(lake, ["exports"]) == []
     shown = CliRunner().invoke(app, ["deliveries", "reach", "--refresh", "-w", str(ws.root)])
     assert shown.exit_code == 0 and "no platform has been read yet" in shown.output
+    named = CliRunner().invoke(app, ["deliveries", "reach", "-d", "exports", "--refresh", "-w", str(ws.root)])
+    assert named.exit_code == 1 and "'exports' (file) is no ad platform" in named.output
 
 
 def test_the_rest_api_shows_and_refreshes_what_the_platform_said(linkedin_ws) -> None:

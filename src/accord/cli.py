@@ -1830,27 +1830,38 @@ def deliveries_reach(
     from accord.activation.reach import platform_size, reach_rows
     from accord.activation.run import configured, refresh_reach
 
+    failed = False
     with user_errors():
         ws = open_workspace(workspace)
         name = ws.sandbox(sandbox)
         chosen = configured(ws, destination, name)
         with ws.lake(name) as lake:
             for config in chosen if refresh else []:
-                for audience, error in (refresh_reach(ws, lake, config) or {}).items():
+                errors = refresh_reach(ws, lake, config)
+                if errors is None and destination:
+                    raise ValueError(f"destination {config.name!r} ({config.type}) is no ad platform: it holds "
+                                     "exactly the members its receipts say (`accord deliveries list`)")
+                for audience, error in (errors or {}).items():
                     err_console.print(f"{config.name} · {audience}: {error}", highlight=False, markup=False)
+                    failed = True
             rows = reach_rows(lake, [c.name for c in chosen])
     if not rows:
         console.print("no platform has been read yet: ad platforms (google_ads, linkedin, meta_ads) are read after "
                       "their runs, or now with --refresh")
-        return
-    table = Table("destination", "audience", "sent", "state", "matched", "size", "match rate", "read", "note")
-    for r in rows:
-        table.add_row(r["destination"], r["audience"], f"{r['held']:,}", r["state"] or "",
-                      "" if r["matched"] is None else f"{r['matched']:,}", platform_size(r["size_low"], r["size_high"]),
-                      "" if r["match_rate"] is None else f"{r['match_rate']:.0f}%",
-                      f"{r['checked_at']:%Y-%m-%d %H:%M}",
-                      "; ".join(filter(None, [r["note"], r["error"] and f"last read failed: {r['error']}"])))
-    console.print(table)
+    else:
+        table = Table("destination", "audience", "sent", "state", "matched", "size", "match rate", "read", "note")
+        for column in table.columns[:2]:
+            column.overflow = "fold"  # names are what a user types next: wrapped, never cut
+        for r in rows:
+            table.add_row(r["destination"], r["audience"], f"{r['held']:,}", r["state"] or "",
+                          "" if r["matched"] is None else f"{r['matched']:,}",
+                          platform_size(r["size_low"], r["size_high"]),
+                          "" if r["match_rate"] is None else f"{r['match_rate']:.0f}%",
+                          f"{r['checked_at']:%m-%d %H:%M}",
+                          "; ".join(filter(None, [r["note"], r["error"] and f"last read failed: {r['error']}"])))
+        console.print(table)
+    if failed:
+        raise typer.Exit(1)
 
 
 @deliveries_app.command("retry")
