@@ -1853,12 +1853,13 @@ def deliveries_reach(
         for column in table.columns[:2]:
             column.overflow = "fold"  # names are what a user types next: wrapped, never cut
         for r in rows:
-            table.add_row(r["destination"], r["audience"], f"{r['held']:,}", r["state"] or "",
+            said = "; ".join(filter(None, [r["note"], r["error"] and f"last read failed: {r['error']}"]))
+            table.add_row(r["destination"], escape(r["audience"]), f"{r['held']:,}", escape(r["state"] or ""),
                           "" if r["matched"] is None else f"{r['matched']:,}",
                           platform_size(r["size_low"], r["size_high"]),
                           "" if r["match_rate"] is None else f"{r['match_rate']:.0f}%",
                           f"{r['checked_at']:%m-%d %H:%M}",
-                          "; ".join(filter(None, [r["note"], r["error"] and f"last read failed: {r['error']}"])))
+                          escape(said))
         console.print(table)
     if failed:
         raise typer.Exit(1)
