@@ -184,3 +184,29 @@ def test_the_rest_api_shows_and_refreshes_what_the_platform_said(linkedin_ws) ->
     linkedin.known = set()
     refreshed = client.post("/api/v1/destinations/linkedin/reach", headers=admin).json()
     assert refreshed["failed"] == {} and refreshed["reach"][0]["matched"] == 0
+
+
+def test_a_google_list_not_yet_counted_or_closed_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from accord.connectors.google_ads.config import GoogleAdsDestinationConfig
+    from accord.connectors.google_ads.destination import open_destination
+
+    with GoogleAdsServer() as google:
+        monkeypatch.setenv("GOOGLE_TOKEN", google.token)
+        monkeypatch.setenv("GOOGLE_DEVELOPER", google.developer_token)
+        config = GoogleAdsDestinationConfig(type="google_ads", name="google", audiences=[PEOPLE],
+                                            endpoint=google.endpoint, customer_id=google.customer_id,
+                                            access_token="env:GOOGLE_TOKEN", developer_token="env:GOOGLE_DEVELOPER")
+        destination = open_destination(config, tmp_path, "ws", "prod")
+        try:
+            assert destination.reach(PEOPLE) is None, "no list yet: nothing to say"
+            google.user_lists["customers/1/userLists/1"] = {"name": f"ws · {PEOPLE}", "members": set()}
+            fresh = destination.reach(PEOPLE)
+            google.user_lists["customers/1/userLists/1"].update(status="CLOSED", counted=True)
+            closed = destination.reach(PEOPLE)
+        finally:
+            destination.close()
+    assert fresh is not None and (fresh.state, fresh.size_low, fresh.usable) == ("OPEN", None, True)
+    assert fresh.note == "not counted yet: Google sizes a list within a day or two of an upload"
+    assert closed is not None and (closed.state, closed.size_low, closed.match_rate, closed.usable) == \
+        ("CLOSED", 0, None, False)
+    assert closed.note is not None and closed.note.startswith("closed: Google adds no one to it")

@@ -38,7 +38,7 @@ class GoogleAdsServer(LocalServer, Faults):
         Faults.__init__(self)
         self.customer_id, self.version, self.run_seconds = customer_id, version, run_seconds
         self.token, self.developer_token = secrets.token_hex(16), secrets.token_hex(8)
-        self.user_lists: dict[str, dict[str, Any]] = {}  # resource name → {name, members: set of identifier keys}
+        self.user_lists: dict[str, dict[str, Any]] = {}  # resource name → {name, members, status (OPEN or CLOSED)}
         self.jobs: dict[int, Job] = {}
         self.unmatchable: set[str] = set()  # hashed identifiers whose operations fail alone
         self.known: set[str] | None = None
@@ -100,7 +100,7 @@ class GoogleAdsServer(LocalServer, Faults):
 
     def _figures(self, resource: str, held: dict[str, Any]) -> dict[str, Any]:
         """A list's status, and once a job has run on it, its sizes (int64: strings) and match rate."""
-        shown: dict[str, Any] = {"resourceName": resource, "membershipStatus": "OPEN"}
+        shown: dict[str, Any] = {"resourceName": resource, "membershipStatus": held.get("status", "OPEN")}
         if not held.get("counted"):
             return shown  # Google leaves the sizes out until it has counted the list
         emails = {k.split(":", 1)[1] for k in held["members"] if k.startswith("hashedEmail:")}
