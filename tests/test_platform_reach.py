@@ -126,17 +126,19 @@ def test_a_meta_audience_is_a_range_and_too_small_is_said(tmp_path: Path, evalua
         ws = evaluated_workspace(tmp_path, evaluated_lake, [{
             "type": "meta_ads", "name": "meta", "audiences": [PEOPLE], "endpoint": meta.endpoint,
             "ad_account": meta.ad_account, "access_token": "env:META_TOKEN"}])
-        emails = sent_emails(ws)
+        n = len(sent_emails(ws))
         with ws.lake() as lake:
             deliver(ws, lake, ws.config.destinations[0])
-        read = reading(ws, "meta")
-    n = len(emails)
-    assert (read["size_low"], read["size_high"]) == (n * 9 // 10, n * 11 // 10)
-    assert platform_size(read["size_low"], read["size_high"]) == f"{n * 9 // 10:,}–{n * 11 // 10:,}"
-    small = n < 100
-    assert read["state"] == ("NOT READY (300)" if small else "READY")
-    assert read["note"] == ("This audience is too small to deliver ads." if small else None)
-    assert read["usable"] is not small
+            small = reach_rows(lake, ["meta"])[0]
+            held = next(iter(meta.audiences.values()))
+            held.users |= {(("EMAIL", hashed_email(f"someone{i}@example.net")),) for i in range(200)}
+            refresh_reach(ws, lake, ws.config.destinations[0])
+            grown = reach_rows(lake, ["meta"])[0]
+    assert n < 100 and (small["size_low"], small["size_high"]) == (n * 9 // 10, n * 11 // 10)
+    assert (small["state"], small["usable"]) == ("NOT READY (300)", False)
+    assert small["note"] == "This audience is too small to deliver ads."
+    assert (grown["state"], grown["usable"], grown["note"]) == ("READY", True, None)
+    assert platform_size(grown["size_low"], grown["size_high"]) == f"{(n + 200) * 9 // 10:,}–{(n + 200) * 11 // 10:,}"
 
 
 def test_an_expired_linkedin_segment_is_unusable_and_says_what_to_do(linkedin_ws) -> None:
