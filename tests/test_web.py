@@ -354,6 +354,9 @@ def test_a_destination_page_shows_what_the_ad_platform_matched(tmp_path: Path, e
             page.goto(server.url + "/destinations/linkedin")
             assert page.get_by_role("heading", name="On the platform").is_visible()
             first = page.locator("#reach tbody tr").first.inner_text()
+            page.goto(server.url + "/destinations")
+            listed = page.get_by_role("row", name="linkedin").inner_text()
+            page.goto(server.url + "/destinations/linkedin")
             page.screenshot(path=SHOTS / "destination-reach.png", full_page=True)
             linkedin.known = None  # LinkedIn has since found every one sent
             page.get_by_role("button", name="Read the platform now").click()
@@ -362,5 +365,6 @@ def test_a_destination_page_shows_what_the_ad_platform_matched(tmp_path: Path, e
         finally:
             server.stop()
     assert "Webinar attendees" in first and "READY" in first and "\t2\t2\t" in first
+    assert "not served: Webinar attendees" in listed
     assert "Webinar attendees" in row and "READY" in row and f"\t{len(emails)}\t100%\t" in row
     assert "LinkedIn serves ads to segments of 300 matched members or more" in row
