@@ -1,8 +1,8 @@
 """Every registered destination, against its local stand-in, behaves alike: a first run sends every member it can
 take and a receipt each, a second run sends nothing, a member who leaves or withdraws consent is removed, a member
 whose e-mail changes is held by the new one, a member the destination refuses fails alone, a rate limit, a server error or a timeout answered once costs a retry, not a
-member, a run cut off after sending is settled by the next, and identifiers leave hashed where the destination
-requires it."""
+member, a run cut off after sending is settled by the next, identifiers leave hashed where the destination
+requires it, and an ad platform's reading of reach brackets what it holds, a failed reading failing no run."""
 
 from __future__ import annotations
 
@@ -237,3 +237,36 @@ def test_an_update_cut_off_after_sending_is_sent_again_by_the_next_run(destinati
         in_flight = lake.scalar("SELECT count(*) FROM delivery_in_flight")
     assert (resumed.updated + resumed.removed, resumed.failed, in_flight) == (1, 0, 0)
     assert harness.held(ws.root, ws.config.name) == want
+
+
+def reports_reach(ws: Workspace) -> bool:
+    from accord.activation.run import open_destination
+
+    opened = open_destination(ws, ws.config.destinations[0], "prod")
+    try:
+        return opened.capabilities.reports_reach
+    finally:
+        opened.close()
+
+
+def test_a_platform_that_reports_reach_counts_what_it_was_sent_and_a_failed_reading_fails_no_run(
+        destination) -> None:
+    """Read at the end of a run: the size it reports brackets what it holds; a reading that fails (a server error
+    on its call) keeps the last figures with the error, and the run completes."""
+    from accord.activation.reach import reach_rows
+
+    ws, harness = destination
+    if not reports_reach(ws):
+        pytest.skip("it holds exactly what its receipts say: there is no reach to read")
+    with ws.lake() as lake:
+        run(ws, lake)
+        first = reach_rows(lake, ["under-test"])
+        held = len(harness.held(ws.root, ws.config.name))
+        lake.execute("UPDATE destination_reach SET checked_at = checked_at - INTERVAL 1 HOUR")
+        harness.inject("server error")  # nothing is left to send: the reading makes the run's only calls
+        report = deliver(ws, lake, ws.config.destinations[0], sleep=lambda _: None)
+        after = reach_rows(lake, ["under-test"])
+    assert [r["audience"] for r in first] == [AUDIENCE] and first[0]["error"] is None
+    assert first[0]["size_low"] <= held <= first[0]["size_high"] and first[0]["usable"] is not None
+    assert harness.answered("server error") and report.error is None and report.audiences[0].failed == 0
+    assert after[0]["error"].startswith("ConnectorError") and after[0]["size_low"] == first[0]["size_low"]
