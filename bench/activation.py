@@ -231,8 +231,8 @@ def dynamics(members: int, call_seconds: float) -> Iterator[Setup]:
                     300.0 * ((minimum - 1) // 6000))
 
 
-SETUPS = {"marketo": marketo, "dynamics": dynamics, "hubspot": hubspot, "meta_ads": meta_ads, "linkedin": linkedin, "google_ads": google_ads,
-          "salesforce": salesforce}
+SETUPS = {"marketo": marketo, "dynamics": dynamics, "hubspot": hubspot, "meta_ads": meta_ads, "linkedin": linkedin,
+          "google_ads": google_ads, "salesforce": salesforce}
 
 
 def main() -> None:

@@ -49,13 +49,19 @@ def read_reach(lake: Lake, name: str, destination: Destination, audiences: list[
 
 def forget_others(lake: Lake, destination: str, audiences: list[str]) -> None:
     """Drop the readings of audiences `destination` no longer sends (taken out of accord.yaml)."""
-    lake.execute("DELETE FROM destination_reach WHERE destination = ? AND NOT list_contains(?, audience)",
-                 [destination, audiences])
+    stale = "FROM destination_reach WHERE destination = ? AND NOT list_contains(?, audience)"
+    if lake.scalar(f"SELECT count(*) {stale}", [destination, audiences]):  # a read, as every run asks
+        lake.execute(f"DELETE {stale}", [destination, audiences])
+
+
+def readings(lake: Lake, destinations: list[str]) -> list[dict[str, Any]]:
+    """The last reading of each audience of `destinations` (those configured: a removed one's are history)."""
+    return lake.query("SELECT * FROM destination_reach WHERE list_contains(?, destination) "
+                      "ORDER BY destination, audience", [destinations])
 
 
 def reach_rows(lake: Lake, destinations: list[str]) -> list[dict[str, Any]]:
-    """The last reading of each audience of `destinations` (those configured: a removed one's are history), beside
-    how many members Accord has had acknowledged there."""
+    """`readings`, each beside how many members Accord has had acknowledged there (`held`), as they are shown."""
     return lake.query(
         "SELECT r.*, (SELECT count(*) FROM destination_members m WHERE m.destination = r.destination "
         "AND m.audience = r.audience) AS held FROM destination_reach r WHERE list_contains(?, r.destination) "
@@ -63,8 +69,9 @@ def reach_rows(lake: Lake, destinations: list[str]) -> list[dict[str, Any]]:
 
 
 def unusable(lake: Lake, destinations: list[str]) -> list[dict[str, Any]]:
-    """The lists of `destinations` a platform said last it will not serve ads on."""
-    return [r for r in reach_rows(lake, destinations) if r["usable"] is False]
+    """The lists of `destinations` a platform said last it will not serve ads on (no count of members: the alert
+    rules ask every minute)."""
+    return [r for r in readings(lake, destinations) if r["usable"] is False]
 
 
 def platform_size(low: int | None, high: int | None) -> str:

@@ -88,7 +88,8 @@ def deliver(ws: Workspace, lake: Lake, config: DestinationConfig, audiences: lis
     try:
         sync = DeliverySync(lake, config.name, opened, config.fields, policy, live, needed(config.performs))
         report = sync.run(allowed, trigger, only, blocked)
-        forget_others(lake, config.name, config.audiences)
+        if opened.capabilities.reports_reach:
+            forget_others(lake, config.name, config.audiences)
         return report
     finally:
         if destination is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from accord.activation.deliveries import dead_letter_count, list_runs
-from accord.activation.reach import reach_rows
+from accord.activation.reach import readings
 from accord.activation.run import reading
 from accord.alerts.store import open_alerts
 from accord.lake.store import Lake
@@ -54,7 +54,7 @@ def destinations(ws: Workspace, lake: Lake) -> list[dict[str, Any]]:
     for config in reading(ws, lake.sandbox):
         runs = list_runs(lake, config.name, 10)
         dead = dead_letter_count(lake, config.name)
-        read = reach_rows(lake, [config.name])
+        read = readings(lake, [config.name])
         out.append({"name": config.name, "type": config.type, "audiences": config.audiences,
                     "schedule": config.schedule, "runs": runs, "dead_letters": dead,
                     "not_served": [r["audience"] for r in read if r["usable"] is False] if read else None,

@@ -79,9 +79,11 @@ class DynamicsDestination:
                 return False
 
         records = sorted({r for m in members for r in key_ids(m.key)})
-        # A removal is one call per record: they go several at once, within the client's pacing.
-        with ThreadPoolExecutor(self.config.max_concurrent) as pool:
-            done = {r for r, ok in zip(records, pool.map(removed, records)) if ok}
+        if len(records) <= 1:  # a streaming run's one removal: no threads to start
+            done = {r for r in records if removed(r)}
+        else:  # a removal is one call per record: they go several at once, within the client's pacing
+            with ThreadPoolExecutor(self.config.max_concurrent) as pool:
+                done = {r for r, ok in zip(records, pool.map(removed, records)) if ok}
         return [Outcome(m.profile_id, "removed") if done & set(key_ids(m.key))
                 else Outcome(m.profile_id, "skipped", "not_in_list") for m in members]
 

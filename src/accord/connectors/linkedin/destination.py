@@ -60,11 +60,7 @@ class LinkedInDestination:
 
     def reach(self, audience: str) -> Reach | None:
         """The segment's status, how many of those sent LinkedIn matched, and the audience it can serve ads to."""
-        if audience in self._segments:
-            segment: dict[str, Any] | None = self.client.segment(self._segments[audience])
-        else:
-            name = self.segment_name(audience)
-            segment = next((s for s in self.client.segments(self.config.ad_account) if s.get("name") == name), None)
+        segment = self.client.segment(self._segments[audience]) if audience in self._segments else self._held(audience)
         if segment is None:
             return None
         matched, sent, size = (segment.get(k) for k in ("matchedCount", "inputCount", "audienceSize"))
@@ -101,14 +97,17 @@ class LinkedInDestination:
                                                                      f"{answer.get('message', '')}"))
         return outcomes
 
+    def _held(self, audience: str) -> dict[str, Any] | None:
+        """The ad account's segment of the audience's name, if there is one."""
+        name = self.segment_name(audience)
+        return next((s for s in self.client.segments(self.config.ad_account) if s.get("name") == name), None)
+
     def _segment_id(self, audience: str, kind: str) -> int:
         with self._finding:
             if audience not in self._segments:
                 name = self.segment_name(audience)
-                found = [s for s in self.client.segments(self.config.ad_account) if s.get("name") == name]
-                if found:
-                    segment = found[0]
-                else:
+                segment = self._held(audience)
+                if segment is None:
                     created = self.client.create_segment(self.config.ad_account, name, KINDS[kind][0],
                                                          self.config.source_platform)
                     time.sleep(self.config.settle_seconds)  # LinkedIn: wait before adding to a new segment

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 from accord.activation.destination import (
     Capabilities,
@@ -62,14 +63,10 @@ class MetaAdsDestination:
 
     def reach(self, audience: str) -> Reach | None:
         """Meta's estimate of the custom audience's size (a range) and whether it can serve ads to it."""
-        audience_id = self._audiences.get(audience)
-        if audience_id is None:
-            name = self.audience_name(audience)
-            held = [a for a in self.client.custom_audiences(self.config.ad_account) if a.get("name") == name]
-            if not held:
-                return None
-            audience_id = str(held[0]["id"])
-        said = self.client.figures(audience_id)
+        held = {"id": self._audiences[audience]} if audience in self._audiences else self._held(audience)
+        if held is None:
+            return None
+        said = self.client.figures(str(held["id"]))
         low, high = (said.get(k) for k in ("approximate_count_lower_bound", "approximate_count_upper_bound"))
         delivery, operation = said.get("delivery_status") or {}, said.get("operation_status") or {}
         notes = [str(s.get("description")) for s, fine in ((delivery, READY), (operation, NORMAL))
@@ -97,15 +94,18 @@ class MetaAdsDestination:
         done = "removed" if remove else "added"
         return outcomes + [Outcome(m.profile_id, done, key=keys[m.profile_id]) for m in sendable]
 
+    def _held(self, audience: str) -> dict[str, Any] | None:
+        """The ad account's custom audience of the audience's name, if there is one."""
+        name = self.audience_name(audience)
+        return next((a for a in self.client.custom_audiences(self.config.ad_account) if a.get("name") == name), None)
+
     def _audience_id(self, audience: str) -> str:
         with self._finding:  # batches find (or make) the custom audience once
             if audience not in self._audiences:
                 name = self.audience_name(audience)
-                found = [a for a in self.client.custom_audiences(self.config.ad_account) if a.get("name") == name]
-                if not found:
-                    made = self.client.create(self.config.ad_account, name, f"Accord audience {audience!r}")
-                    found = [{"id": made, "subtype": "CUSTOM"}]
-                held = found[0]
+                held = self._held(audience) or {
+                    "id": self.client.create(self.config.ad_account, name, f"Accord audience {audience!r}"),
+                    "subtype": "CUSTOM"}
                 if held.get("subtype") != "CUSTOM":
                     raise DeliveryError(f"Meta custom audience {name!r} is a {held.get('subtype')} audience, not a "
                                         "customer list: name another in custom_audiences")
